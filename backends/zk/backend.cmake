@@ -1,0 +1,6 @@
+# The zk:// backend: libzookeeper_mt (no .pc file; cmake/FindZooKeeperMT).
+find_package(ZooKeeperMT REQUIRED)
+list(APPEND BATON_SOURCES backends/zk/zk.c)
+list(APPEND BATON_DEPS ZooKeeper::zookeeper_mt)
+list(APPEND BATON_PC_LIBS -lzookeeper_mt)
+string(APPEND BATON_FIND_DEPS "find_dependency(ZooKeeperMT)\n")

@@ -1,0 +1,98 @@
+/* config.c — turns baton_options plus the URI into a baton_config with every
+ * default applied, and checks names and identities. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS 1000000LL
+
+static int check_text(const char *what, const char *s, size_t max, baton_error *err) {
+  size_t len = strnlen(s, max + 1);
+  if (len == 0) return baton__error(err, BATON_EINVAL, "%s is empty", what);
+  if (len > max)
+    return baton__error(err, BATON_EINVAL, "%s is longer than %zu bytes", what, max);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+      return baton__error(err, BATON_EINVAL,
+                          "%s: byte 0x%02x at offset %zu is not printable ASCII", what,
+                          (unsigned char)s[i], i);
+  return 0;
+}
+
+int baton__name_check(const char *name, baton_error *err) {
+  if (name == NULL) return baton__error(err, BATON_EINVAL, "name is NULL");
+  int rc = check_text("name", name, BATON_NAME_MAX, err);
+  if (rc != 0) return rc;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+          strchr("._:@-", *p) != NULL))
+      return baton__error(err, BATON_EINVAL,
+                          "name '%s': '%c' is not allowed (use A-Z a-z 0-9 . _ : @ -)", name,
+                          *p);
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return baton__error(err, BATON_EINVAL, "name '%s' is reserved", name);
+  return 0;
+}
+
+int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_options *o,
+                          const baton_uri *uri, baton_error *err) {
+  static const baton_options zero;
+  if (o == NULL) o = &zero;
+  memset(cfg, 0, sizeof *cfg);
+  int64_t ttl = o->ttl_ms != 0 ? o->ttl_ms : 10000;
+  if (ttl < 100)
+    return baton__error(err, BATON_EINVAL, "ttl_ms %lld is below the minimum of 100",
+                        (long long)ttl);
+  int64_t renew = o->renew_interval_ms != 0 ? o->renew_interval_ms : ttl / 3;
+  if (renew >= ttl)
+    return baton__error(err, BATON_EINVAL, "renew_interval_ms %lld is not below ttl_ms %lld",
+                        (long long)renew, (long long)ttl);
+  uint32_t drift = o->drift_ppm != 0 ? o->drift_ppm : 10000;
+  if (drift >= 500000)
+    return baton__error(err, BATON_EINVAL, "drift_ppm %u is not below 500000", drift);
+  int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / 20;
+  /* The term must outlive at least one renewal, or it ends before the first
+   * renewal can extend it. */
+  int64_t life = ttl - ttl * drift / 1000000 - margin;
+  if (life <= renew)
+    return baton__error(err, BATON_EINVAL,
+                        "ttl_ms %lld minus drift and margin_ms %lld leaves %lld ms, not "
+                        "more than renew_interval_ms %lld",
+                        (long long)ttl, (long long)margin, (long long)life, (long long)renew);
+  int64_t op_default = renew < 2000 ? renew : 2000;
+  cfg->ttl_ns = ttl * MS;
+  cfg->renew_ns = renew * MS;
+  cfg->drift_ppm = drift;
+  cfg->margin_ns = margin * MS;
+  cfg->connect_timeout_ns = (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * MS;
+  cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * MS;
+  cfg->retry_base_ns = (o->retry_base_ms != 0 ? o->retry_base_ms : 50) * MS;
+  cfg->retry_max_ns = (o->retry_max_ms != 0 ? o->retry_max_ms : 1000) * MS;
+  if (cfg->retry_max_ns < cfg->retry_base_ns) cfg->retry_max_ns = cfg->retry_base_ns;
+
+  if (o->identity != NULL) {
+    int rc = check_text("identity", o->identity, BATON_IDENTITY_MAX, err);
+    if (rc != 0) return rc;
+    snprintf(identity_buf, BATON_IDENTITY_MAX + 1, "%s", o->identity);
+  } else {
+    char host[200] = "localhost";
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    snprintf(identity_buf, BATON_IDENTITY_MAX + 1, "%s:%ld", host, (long)getpid());
+  }
+  cfg->identity = identity_buf;
+  cfg->username = o->username != NULL ? o->username : uri != NULL ? uri->user : NULL;
+  cfg->password = o->password != NULL ? o->password : uri != NULL ? uri->password : NULL;
+  cfg->tls_ca_file = o->tls_ca_file != NULL ? o->tls_ca_file
+                     : uri != NULL      ? baton__uri_param(uri, "cacert")
+                                        : NULL;
+  cfg->tls_cert_file = o->tls_cert_file != NULL ? o->tls_cert_file
+                       : uri != NULL        ? baton__uri_param(uri, "cert")
+                                            : NULL;
+  cfg->tls_key_file = o->tls_key_file != NULL ? o->tls_key_file
+                      : uri != NULL       ? baton__uri_param(uri, "key")
+                                          : NULL;
+  return 0;
+}

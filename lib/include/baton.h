@@ -1,0 +1,267 @@
+/* baton.h — the public API of baton: leader election and leases with fencing
+ * tokens over etcd, ZooKeeper and Redis. This header is the specification.
+ *
+ * Safety model. A term (one continuous holding of a name) carries a fencing
+ * token strictly greater than the token of every earlier term of that name on
+ * the same deployment. The holder treats its term as over at
+ *     t_sent + ttl * (1 - drift) - margin
+ * where t_sent is the CLOCK_MONOTONIC time at which the last successful
+ * renewal request was sent. At that instant the LOST event fires and
+ * baton_election_is_leader() answers false, with no word from the server
+ * needed; the server's own expiry comes later. A protected resource should
+ * remember the highest token it has seen and refuse lower ones.
+ *
+ * Threading. Every function is thread-safe. Each client owns one background
+ * thread that renews every term of the client and runs every callback, one
+ * at a time, in the order the events happened. Callbacks must not block and
+ * must not close the client or an election. A blocking call (campaign,
+ * lock acquire) can be cancelled from any other thread.
+ *
+ * Errors. Every fallible call returns 0 or a negative BATON_E* code. The
+ * detail goes to a caller-owned baton_error (which may be NULL); there is no
+ * global or per-handle "last error". When a call that takes a callback fails,
+ * the callback is never called for that call.
+ *
+ * Ownership. What a call returns through an `out` pointer belongs to the
+ * caller. Every _open has a _close that accepts NULL.
+ */
+#ifndef BATON_H
+#define BATON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BATON_STATIC)
+#define BATON_API
+#elif defined(__GNUC__)
+#define BATON_API __attribute__((visibility("default")))
+#else
+#define BATON_API
+#endif
+
+#define BATON_VERSION_MAJOR 0
+#define BATON_VERSION_MINOR 1
+#define BATON_VERSION_PATCH 0
+
+/* ---- Errors ------------------------------------------------------------ */
+
+/* X(name, number, text): the codes callers branch on. Numbers are fixed. */
+#define BATON_ERROR_CODES(X)                                                \
+  X(OK, 0, "success")                                                       \
+  X(EINVAL, -1, "invalid argument")                                         \
+  X(ETIMEDOUT, -2, "timed out")                                             \
+  X(ECANCELED, -3, "cancelled")                                             \
+  X(EHELD, -4, "held by another holder")                                    \
+  X(ENOTHOLDER, -5, "not the holder")                                       \
+  X(ECONNECT, -6, "cannot connect to the backend")                          \
+  X(EAUTH, -7, "authentication failed")                                     \
+  X(EPROTO, -8, "malformed reply from the backend")                         \
+  X(EREFUSED, -9, "the backend refused the request")                        \
+  X(ENOTBUILT, -10, "backend not built in")                                 \
+  X(ENOMEM, -11, "out of memory")                                           \
+  X(ESESSION, -12, "the backend session expired")                           \
+  X(ENOLEADER, -13, "no leader")                                            \
+  X(ECLOSED, -14, "closed")
+
+typedef enum baton_code {
+#define BATON_X_ENUM(name, num, text) BATON_##name = num,
+  BATON_ERROR_CODES(BATON_X_ENUM)
+#undef BATON_X_ENUM
+} baton_code;
+
+#define BATON_ERROR_MESSAGE_MAX 256
+
+/* The detail of a failed call: the code it returned and one line of text,
+ * such as "redis://127.0.0.1:1: connect: Connection refused". */
+typedef struct baton_error {
+  int code;                               /* a BATON_E* value, 0 on success */
+  char message[BATON_ERROR_MESSAGE_MAX];  /* NUL-terminated, never NULL */
+} baton_error;
+
+/* The fixed text of a code ("timed out"); "unknown error" for others. */
+BATON_API const char *baton_strerror(int code);
+
+/* The library's version as "major.minor.patch". */
+BATON_API const char *baton_version(void);
+
+/* ---- Client ------------------------------------------------------------ */
+
+/* Waiting durations: BATON_FOREVER waits without limit. */
+#define BATON_FOREVER (-1)
+
+#define BATON_NAME_MAX 128      /* bytes in an election name */
+#define BATON_IDENTITY_MAX 255  /* bytes in an identity */
+
+/* Options of a client. Zero in any field means the default, so
+ * `baton_options o = {0};` is a valid configuration. */
+typedef struct baton_options {
+  uint32_t ttl_ms;             /* lease time to live; default 10000 */
+  uint32_t renew_interval_ms;  /* default ttl_ms / 3 */
+  uint32_t drift_ppm;          /* clock-rate drift bound; default 10000 (1%) */
+  uint32_t margin_ms;          /* safety margin; default ttl_ms / 20 */
+  const char *identity;        /* shown as the leader; default "host:pid" */
+  uint32_t connect_timeout_ms; /* default min(2000, renew interval) */
+  uint32_t op_timeout_ms;      /* per request; default min(2000, renew interval) */
+  uint32_t retry_base_ms;      /* first retry delay (full jitter); default 50 */
+  uint32_t retry_max_ms;       /* largest retry delay; default 1000 */
+  const char *username;        /* overrides the URI's user */
+  const char *password;        /* overrides the URI's password */
+  const char *tls_ca_file;     /* etcds://: CA bundle; overrides ?cacert= */
+  const char *tls_cert_file;   /* etcds://: client certificate; ?cert= */
+  const char *tls_key_file;    /* etcds://: client key; ?key= */
+} baton_options;
+
+typedef struct baton_client baton_client;
+
+/* Open a client on the backend named by `uri`:
+ *   redis://[user:password@]host:port[/db]
+ *   etcd://host:port[,host:port...][/prefix]    etcds://... for TLS
+ *   zk://[user:password@]host:port[,host:port...][/chroot][?session_timeout=ms]
+ * It connects, opens the backend session (etcd lease, ZooKeeper session)
+ * and starts the client's background thread. `opts` may be NULL.
+ * Returns 0, BATON_EINVAL (bad URI or option), BATON_ENOTBUILT, BATON_ECONNECT,
+ * BATON_EAUTH, BATON_ETIMEDOUT or BATON_EPROTO. */
+BATON_API int baton_client_open(baton_client **out, const char *uri,
+                                const baton_options *opts, baton_error *err);
+
+/* Resign every term the client holds, close its elections, end the backend
+ * session and free the client. No callback runs after it returns.
+ * Thread: not from a callback. */
+BATON_API void baton_client_close(baton_client *client);
+
+/* The identity this client campaigns with. Valid until the client closes. */
+BATON_API const char *baton_client_identity(const baton_client *client);
+
+/* ---- Elections --------------------------------------------------------- */
+
+typedef struct baton_election baton_election;
+
+/* Who leads a name. */
+typedef struct baton_leader {
+  uint64_t token;                          /* the term's fencing token */
+  char identity[BATON_IDENTITY_MAX + 1];   /* the holder's identity */
+} baton_leader;
+
+typedef enum baton_event_type {
+  BATON_EVENT_ELECTED = 1,     /* this election won a term */
+  BATON_EVENT_LOST,            /* the term ended; see `reason` */
+  BATON_EVENT_RENEW_FAILED,    /* a renewal failed; the term lasts until its
+                                  deadline unless a retry succeeds */
+  BATON_EVENT_LEADER_CHANGED,  /* observed: another term began or ended */
+} baton_event_type;
+
+typedef enum baton_lost_reason {
+  BATON_LOST_RESIGNED = 1,     /* resign, release or close was called */
+  BATON_LOST_DEADLINE,         /* local deadline passed with no renewal */
+  BATON_LOST_KEY_GONE,         /* the backend says the key is gone */
+  BATON_LOST_SESSION_EXPIRED,  /* the lease or session expired */
+  BATON_LOST_CONNECTION,       /* deadline passed while the backend was
+                                  unreachable */
+} baton_lost_reason;
+
+/* What a callback receives. Pointers are valid during the call only. */
+typedef struct baton_event {
+  baton_event_type type;       /* what happened */
+  const char *name;            /* the election's name */
+  uint64_t token;              /* ELECTED, LOST, RENEW_FAILED: own token */
+  baton_lost_reason reason;    /* LOST only */
+  int error;                   /* RENEW_FAILED: the BATON_E* code */
+  const char *message;         /* RENEW_FAILED, LOST: human text */
+  const baton_leader *leader;  /* LEADER_CHANGED: the new leader, or NULL
+                                  when the name has none */
+} baton_event;
+
+typedef void (*baton_event_cb)(const baton_event *event, void *udata);
+
+/* Open an election on `name` (1..BATON_NAME_MAX bytes of [A-Za-z0-9._:@-]).
+ * `on_event` (may be NULL) receives this election's events on the client's
+ * background thread. Opening does no I/O and does not campaign. */
+BATON_API int baton_election_open(baton_election **out, baton_client *client,
+                                  const char *name, baton_event_cb on_event,
+                                  void *udata, baton_error *err);
+
+/* Resign if leader, stop observing and free. No callback of this election
+ * runs after it returns. Thread: not from a callback. */
+BATON_API void baton_election_close(baton_election *election);
+
+/* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit) or
+ * baton_election_cancel() is called. On success `*token` (may be NULL) is the
+ * new term's fencing token and the ELECTED event is queued. Returns 0
+ * (also when already leader), BATON_ETIMEDOUT, BATON_ECANCELED, or a
+ * connection, auth or protocol error when retries ran out of time. A timed
+ * out or cancelled campaign leaves nothing behind on the server. */
+BATON_API int baton_election_campaign(baton_election *election,
+                                      int64_t timeout_ms, uint64_t *token,
+                                      baton_error *err);
+
+/* One attempt that never waits for the holder: 0 when elected, BATON_EHELD
+ * when another holds the name (then `*holder`, may be NULL, says who). */
+BATON_API int baton_election_try_campaign(baton_election *election,
+                                          uint64_t *token, baton_leader *holder,
+                                          baton_error *err);
+
+/* Wake a campaign blocked on this election from another thread; it returns
+ * BATON_ECANCELED. Does nothing if none is blocked. Never blocks. */
+BATON_API void baton_election_cancel(baton_election *election);
+
+/* End the term (the LOST event with BATON_LOST_RESIGNED follows) and wake
+ * the next candidate. Returns 0, or BATON_ENOTHOLDER when not leader. The
+ * term ends locally even when the server cannot be told. */
+BATON_API int baton_election_resign(baton_election *election, baton_error *err);
+
+/* Whether this election holds a live term, with no I/O: true until the
+ * local deadline. `token` and `remaining_ms` (time to the local deadline)
+ * may be NULL. Call it before every action that needs leadership. */
+BATON_API bool baton_election_is_leader(baton_election *election,
+                                        uint64_t *token, int64_t *remaining_ms);
+
+/* Ask the backend who leads the name now. Returns 0 with `*out` filled, or
+ * BATON_ENOLEADER when nobody does. */
+BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
+                                    baton_error *err);
+
+/* Deliver BATON_EVENT_LEADER_CHANGED to this election's callback each time
+ * the leader of the name changes, starting with the current one, until
+ * baton_election_observe_stop() or close. Uses one watcher thread. */
+BATON_API int baton_election_observe(baton_election *election, baton_error *err);
+BATON_API void baton_election_observe_stop(baton_election *election);
+
+/* Candidate mode: campaign in the background, and campaign again after
+ * every lost term (not after resign), until baton_election_stop() or close.
+ * ELECTED and LOST arrive through the callback. Uses one thread. */
+BATON_API int baton_election_start(baton_election *election, baton_error *err);
+BATON_API void baton_election_stop(baton_election *election);
+
+/* ---- Locks ------------------------------------------------------------- */
+
+/* A lock is an election used as a mutex: the same machinery, lock names. */
+typedef struct baton_lock baton_lock;
+
+BATON_API int baton_lock_open(baton_lock **out, baton_client *client,
+                              const char *name, baton_event_cb on_event,
+                              void *udata, baton_error *err);
+BATON_API void baton_lock_close(baton_lock *lock);
+
+/* Acquire within `timeout_ms` (BATON_FOREVER: no limit); `*token` is the
+ * fencing token to present to the protected resource. */
+BATON_API int baton_lock_acquire(baton_lock *lock, int64_t timeout_ms,
+                                 uint64_t *token, baton_error *err);
+/* One attempt: 0 or BATON_EHELD. */
+BATON_API int baton_lock_try_acquire(baton_lock *lock, uint64_t *token,
+                                     baton_error *err);
+/* Release: 0, or BATON_ENOTHOLDER when not held. */
+BATON_API int baton_lock_release(baton_lock *lock, baton_error *err);
+/* Whether the lock is still held (no I/O), as baton_election_is_leader. */
+BATON_API bool baton_lock_held(baton_lock *lock, uint64_t *token,
+                               int64_t *remaining_ms);
+BATON_API void baton_lock_cancel(baton_lock *lock);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BATON_H */

@@ -1,0 +1,68 @@
+/* internal.h — what the core's files share: the deadline rule, config
+ * resolution, the backend registry and test hooks. Internal. */
+#ifndef BATON_INTERNAL_H
+#define BATON_INTERNAL_H
+
+#include "backend.h"
+#include "uri.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- The deadline rule (deadline.c) -------------------------------------
+ * A term ends at t_sent + ttl * (1 - drift) - margin, t_sent being the send
+ * time of the last successful renewal. Pure functions of their arguments,
+ * so tests inject any clock. */
+
+/* How long a successful renewal keeps a term alive locally: the smaller of
+ * the configured and the server's TTL, less drift and margin. */
+int64_t baton__lifetime(const baton_config *cfg, int64_t server_ttl_ns);
+
+/* The renew interval to use: the configured one, shortened to a third of
+ * the server's TTL when the server granted less than was asked. */
+int64_t baton__renew_interval(const baton_config *cfg, int64_t server_ttl_ns);
+
+/* A term's or session's local lease: alive until sent + lifetime. */
+typedef struct baton_lease {
+  int64_t sent;     /* send time of the last successful renewal, or of the
+                       acquire or open that started it; INT64_MIN = never */
+  int64_t lifetime; /* baton__lifetime() at that time */
+} baton_lease;
+
+void baton__lease_start(baton_lease *l, int64_t sent, int64_t lifetime);
+/* Record a successful renewal sent at `sent`; an older one (a late reply
+ * to an earlier request) never moves the deadline back. */
+void baton__lease_renewed(baton_lease *l, int64_t sent);
+int64_t baton__lease_deadline(const baton_lease *l);
+bool baton__lease_live(const baton_lease *l, int64_t now);
+/* Time left before the deadline; 0 when past. */
+int64_t baton__lease_remaining(const baton_lease *l, int64_t now);
+
+/* When to renew next: `interval` after the last successful send; after
+ * `failures` failed attempts, sooner, with jittered back-off from `now`. */
+int64_t baton__next_renew(const baton_config *cfg, int64_t interval,
+                          int64_t last_success_sent, unsigned failures,
+                          int64_t now);
+
+/* ---- Configuration (config.c) ------------------------------------------ */
+
+/* Apply defaults and check `o` (may be NULL). `identity_buf` holds
+ * BATON_IDENTITY_MAX + 1 bytes and receives the identity. */
+int baton__config_resolve(baton_config *cfg, char *identity_buf,
+                          const baton_options *o, const baton_uri *uri,
+                          baton_error *err);
+
+/* BATON_EINVAL unless `name` is a valid election name. */
+int baton__name_check(const char *name, baton_error *err);
+
+/* ---- Registry (registry.c) --------------------------------------------- */
+
+int baton__backend_find(const baton_backend **out, const char *scheme,
+                        baton_error *err);
+
+/* ---- Test hooks (util.c) ----------------------------------------------- */
+
+/* Make the n-th allocation from now fail (n >= 1); 0 turns it off. */
+void baton__alloc_fail_after(long n);
+
+#endif /* BATON_INTERNAL_H */

@@ -1,0 +1,233 @@
+/* common.c — what every server starter shares: ports, folders, spawning,
+ * bounded readiness waits, and stopping by PID. */
+#include "servers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int test_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+int test_make_dir(char *out, size_t size, const char *tag) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(out, size, "%s/baton-%s-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp", tag);
+  if (mkdtemp(out) == NULL) {
+    fprintf(stderr, "servers: mkdtemp %s: %s\n", out, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+int test_write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL) {
+    fprintf(stderr, "servers: %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  fputs(text, f);
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+int test_tcp_ask(int port, const char *cmd, size_t cmd_len, char *buf, size_t size,
+                 int timeout_ms) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  long long end = now_ms() + timeout_ms;
+  size_t got = 0;
+  int rc = -1;
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) goto out;
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  if (poll(&p, 1, timeout_ms) != 1 || (p.revents & (POLLERR | POLLHUP))) goto out;
+  if (send(fd, cmd, cmd_len, MSG_NOSIGNAL) != (ssize_t)cmd_len) goto out;
+  p.events = POLLIN;
+  while (got + 1 < size) {
+    int left = (int)(end - now_ms());
+    if (left <= 0 || poll(&p, 1, left) != 1) break;
+    ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
+    if (n <= 0) break;
+    got += (size_t)n;
+    rc = 0;
+  }
+out:
+  if (size > 0) buf[got] = '\0';
+  close(fd);
+  return rc;
+}
+
+static void free_args(test_server *s) {
+  free(s->arg_storage);
+  s->arg_storage = NULL;
+  memset(s->argv, 0, sizeof s->argv);
+  memset(s->env, 0, sizeof s->env);
+}
+
+/* Copy argv and env into one allocation owned by s. */
+static int keep_args(test_server *s, const char *const *argv, const char *const *env) {
+  size_t total = 0, na = 0, ne = 0;
+  for (; argv[na] != NULL; na++) total += strlen(argv[na]) + 1;
+  for (; env != NULL && env[ne] != NULL; ne++) total += strlen(env[ne]) + 1;
+  if (na >= sizeof s->argv / sizeof s->argv[0] || ne >= sizeof s->env / sizeof s->env[0])
+    return -1;
+  char *store = malloc(total), *w = store;
+  if (store == NULL) return -1;
+  free_args(s);
+  s->arg_storage = store;
+  for (size_t i = 0; i < na; i++) w = stpcpy(s->argv[i] = w, argv[i]) + 1;
+  for (size_t i = 0; i < ne; i++) w = stpcpy(s->env[i] = w, env[i]) + 1;
+  return 0;
+}
+
+static int launch(test_server *s) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    setpgid(0, 0); /* a terminal's ^C goes to the test, which stops us */
+    for (int i = 0; s->env[i] != NULL; i++) putenv(s->env[i]);
+    execvp(s->argv[0], s->argv);
+    fprintf(stderr, "exec %s: %s\n", s->argv[0], strerror(errno));
+    _exit(127);
+  }
+  s->pid = pid;
+  return 0;
+}
+
+int test_server_wait_ready(test_server *s, int timeout_ms) {
+  long long end = now_ms() + timeout_ms;
+  for (int attempt = 0; attempt < 100000; attempt++) {
+    int status;
+    if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) == s->pid) {
+      s->pid = 0;
+      fprintf(stderr, "servers: %s exited during start-up; see %s\n", s->kind, s->log);
+      return -1;
+    }
+    if (s->ready(s)) return 0;
+    if (now_ms() >= end) break;
+    sleep_ms(20);
+  }
+  fprintf(stderr, "servers: %s on port %d not ready within %d ms; see %s\n", s->kind, s->port,
+          timeout_ms, s->log);
+  test_server_kill(s);
+  return -1;
+}
+
+int test_server_spawn(test_server *s, const char *const *argv, const char *const *env,
+                      int timeout_ms) {
+  if (keep_args(s, argv, env) != 0) return -1;
+  snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
+  if (access(argv[0], X_OK) != 0 && strchr(argv[0], '/') != NULL) {
+    fprintf(stderr, "servers: %s is missing (install the Debian package)\n", argv[0]);
+    return -1;
+  }
+  if (launch(s) != 0) return -1;
+  return timeout_ms > 0 ? test_server_wait_ready(s, timeout_ms) : 0;
+}
+
+void test_server_kill(test_server *s) {
+  if (s->pid <= 0) return;
+  kill(s->pid, SIGCONT);
+  kill(s->pid, SIGKILL);
+  waitpid(s->pid, NULL, 0);
+  s->pid = 0;
+}
+
+void test_server_pause(test_server *s) {
+  if (s->pid > 0) kill(s->pid, SIGSTOP);
+}
+
+void test_server_resume(test_server *s) {
+  if (s->pid > 0) kill(s->pid, SIGCONT);
+}
+
+void test_server_stop(test_server *s) {
+  if (s->pid <= 0) return;
+  kill(s->pid, SIGCONT);
+  kill(s->pid, SIGTERM);
+  for (int i = 0; i < 250; i++) {
+    if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+      s->pid = 0;
+      return;
+    }
+    sleep_ms(20);
+  }
+  test_server_kill(s);
+}
+
+int test_server_restart(test_server *s) {
+  test_server_kill(s);
+  if (launch(s) != 0) return -1;
+  return test_server_wait_ready(s, 30000);
+}
+
+static void remove_tree(const char *dir) {
+  if (dir[0] == '\0' || strstr(dir, "/baton-") == NULL) return; /* ours only */
+  pid_t pid = fork();
+  if (pid == 0) {
+    execlp("rm", "rm", "-rf", dir, (char *)NULL);
+    _exit(127);
+  }
+  if (pid > 0) waitpid(pid, NULL, 0);
+}
+
+void test_cluster_stop(test_cluster *c) {
+  for (int i = 0; i < c->n; i++) test_server_stop(&c->member[i]);
+  for (int i = 0; i < c->n; i++) {
+    if (getenv("BATON_KEEP_SERVER_DIRS") == NULL) remove_tree(c->member[i].dir);
+    free_args(&c->member[i]);
+  }
+  c->n = 0;
+}
+
+int test_cluster_start(test_cluster *c, const char *kind) {
+  memset(c, 0, sizeof *c);
+  if (strcmp(kind, "redis") == 0) return test_redis_start(c, NULL);
+  if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
+  if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
+  if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
+  if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
+  fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3)\n", kind);
+  return -1;
+}

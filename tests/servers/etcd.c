@@ -1,0 +1,64 @@
+/* etcd.c — starts a throwaway etcd member or 3-member cluster for tests. */
+#include "servers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool etcd_ready(const test_server *s) {
+  char reply[512];
+  static const char req[] = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  return test_tcp_ask(s->port, req, sizeof req - 1, reply, sizeof reply, 300) == 0 &&
+         strstr(reply, "\"health\":\"true\"") != NULL;
+}
+
+int test_etcd_start(test_cluster *c, int members) {
+  memset(c, 0, sizeof *c);
+  if (members < 1 || members > TEST_MAX_MEMBERS) return -1;
+  char initial[1024] = "";
+  for (int i = 0; i < members; i++) {
+    test_server *s = &c->member[i];
+    s->kind = "etcd";
+    s->ready = etcd_ready;
+    s->port = test_free_port();
+    s->peer_port = test_free_port();
+    if (s->port < 0 || s->peer_port < 0 || test_make_dir(s->dir, sizeof s->dir, "etcd") != 0)
+      return -1;
+    c->n = i + 1;
+    size_t len = strlen(initial);
+    snprintf(initial + len, sizeof initial - len, "%se%d=http://127.0.0.1:%d", i ? "," : "", i,
+             s->peer_port);
+  }
+  char token[64];
+  snprintf(token, sizeof token, "baton-test-%d", c->member[0].port);
+  /* Start all members before waiting: a cluster is healthy only once a
+   * quorum is up. */
+  for (int i = 0; i < members; i++) {
+    test_server *s = &c->member[i];
+    char name[16], data[300], client[64], peer[64];
+    snprintf(name, sizeof name, "e%d", i);
+    snprintf(data, sizeof data, "%s/data", s->dir);
+    snprintf(client, sizeof client, "http://127.0.0.1:%d", s->port);
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", s->peer_port);
+    const char *argv[] = {"/usr/bin/etcd", "--name", name, "--data-dir", data,
+                          "--listen-client-urls", client, "--advertise-client-urls", client,
+                          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                          "--initial-cluster", initial, "--initial-cluster-state", "new",
+                          "--initial-cluster-token", token, "--log-level", "warn", NULL};
+    /* A member of a cluster is healthy only once a quorum is up, so all
+     * are launched before any is awaited. */
+    if (test_server_spawn(s, argv, NULL, 0) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  }
+  for (int i = 0; i < members; i++)
+    if (test_server_wait_ready(&c->member[i], 30000) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  int len = snprintf(c->uri, sizeof c->uri, "etcd://");
+  for (int i = 0; i < members; i++)
+    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
+                    c->member[i].port);
+  return 0;
+}

@@ -1,0 +1,78 @@
+/* servers.h — starts real etcd, ZooKeeper and Redis servers for tests and
+ * benchmarks: loopback only, free ports, data in a temporary folder,
+ * readiness awaited with a bound, stopped by the PID that was started. */
+#ifndef BATON_TEST_SERVERS_H
+#define BATON_TEST_SERVERS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define TEST_MAX_MEMBERS 5
+
+/* One server process. */
+typedef struct test_server {
+  const char *kind;    /* "redis", "etcd", "zk" */
+  pid_t pid;           /* 0 when not running */
+  int port;            /* client port on 127.0.0.1 */
+  int peer_port;       /* etcd peer / ZooKeeper quorum port, 0 if none */
+  int election_port;   /* ZooKeeper leader-election port, 0 if none */
+  char dir[256];       /* its temporary folder (data, logs, config) */
+  char log[300];       /* its stdout+stderr, for failures */
+  char *argv[48];      /* how it was started, to restart it identically */
+  char *env[8];        /* extra environment, NULL-terminated */
+  char *arg_storage;   /* owns argv/env strings */
+  bool (*ready)(const struct test_server *s); /* readiness probe */
+} test_server;
+
+/* A deployment: one server or a cluster, and the URI that reaches it. */
+typedef struct test_cluster {
+  test_server member[TEST_MAX_MEMBERS];
+  int n;
+  char uri[1024];      /* e.g. "redis://127.0.0.1:6400" */
+} test_cluster;
+
+typedef struct test_redis_opts {
+  bool persistent;     /* appendonly with fsync always: data survives restart */
+  const char *password;/* requirepass, NULL for none */
+  const char *acl_user;/* with password: an ACL user that may run everything */
+} test_redis_opts;
+
+/* Start servers. Each returns 0, or -1 after printing why to stderr (a
+ * missing server binary is a failure, never a skip). */
+int test_redis_start(test_cluster *c, const test_redis_opts *o);
+int test_etcd_start(test_cluster *c, int members);
+int test_zk_start(test_cluster *c, int servers);
+
+/* Start "redis", "etcd", "etcd3" (3 members), "zk" or "zk3" by name. */
+int test_cluster_start(test_cluster *c, const char *kind);
+
+/* Stop every member (SIGTERM, then SIGKILL after a bound), remove folders. */
+void test_cluster_stop(test_cluster *c);
+
+/* Single-server controls, all by PID. */
+void test_server_kill(test_server *s);    /* SIGKILL and reap */
+void test_server_pause(test_server *s);   /* SIGSTOP */
+void test_server_resume(test_server *s);  /* SIGCONT */
+int test_server_restart(test_server *s);  /* kill if running, start again on
+                                             the same port and folder */
+void test_server_stop(test_server *s);    /* SIGTERM, SIGKILL after 5 s */
+
+/* ---- for the server starters ------------------------------------------- */
+
+/* A free TCP port on 127.0.0.1 (bound once and released). */
+int test_free_port(void);
+/* A new folder under $TMPDIR (or /tmp) named baton-<tag>-XXXXXX. */
+int test_make_dir(char *out, size_t size, const char *tag);
+/* Record argv/env in s (copied), start it with output to s->log, and wait
+ * until s->ready answers (bounded by timeout_ms; 0 = do not wait). */
+int test_server_spawn(test_server *s, const char *const *argv,
+                      const char *const *env, int timeout_ms);
+/* Wait until s->ready answers; kills the server on time-out. */
+int test_server_wait_ready(test_server *s, int timeout_ms);
+/* Send `cmd` to 127.0.0.1:port and read the reply into buf (bounded). */
+int test_tcp_ask(int port, const char *cmd, size_t cmd_len, char *buf,
+                 size_t size, int timeout_ms);
+/* Write a file with the given text. */
+int test_write_file(const char *path, const char *text);
+
+#endif

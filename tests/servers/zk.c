@@ -1,0 +1,73 @@
+/* zk.c — starts a throwaway ZooKeeper server or 3-server ensemble. */
+#include "servers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool zk_ready(const test_server *s) {
+  char reply[1024];
+  return test_tcp_ask(s->port, "srvr", 4, reply, sizeof reply, 300) == 0 &&
+         strstr(reply, "Mode:") != NULL;
+}
+
+int test_zk_start(test_cluster *c, int servers) {
+  memset(c, 0, sizeof *c);
+  if (servers < 1 || servers > TEST_MAX_MEMBERS) return -1;
+  char quorum[1024] = "";
+  for (int i = 0; i < servers; i++) {
+    test_server *s = &c->member[i];
+    s->kind = "zk";
+    s->ready = zk_ready;
+    s->port = test_free_port();
+    if (servers > 1) {
+      s->peer_port = test_free_port();
+      s->election_port = test_free_port();
+    }
+    if (s->port < 0 || s->peer_port < 0 || s->election_port < 0 ||
+        test_make_dir(s->dir, sizeof s->dir, "zk") != 0)
+      return -1;
+    c->n = i + 1;
+    if (servers > 1) {
+      size_t len = strlen(quorum);
+      snprintf(quorum + len, sizeof quorum - len, "server.%d=127.0.0.1:%d:%d\n", i + 1,
+               s->peer_port, s->election_port);
+    }
+  }
+  for (int i = 0; i < servers; i++) {
+    test_server *s = &c->member[i];
+    char cfg[300], text[2048], path[300], myid[16], logdir[320];
+    snprintf(cfg, sizeof cfg, "%s/zoo.cfg", s->dir);
+    snprintf(text, sizeof text,
+             "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%d\n"
+             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+             "4lw.commands.whitelist=*\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"
+             "%s",
+             s->dir, s->port, quorum);
+    snprintf(path, sizeof path, "%s/myid", s->dir);
+    snprintf(myid, sizeof myid, "%d\n", i + 1);
+    snprintf(logdir, sizeof logdir, "ZOO_LOG_DIR=%s", s->dir);
+    if (test_write_file(cfg, text) != 0 || test_write_file(path, myid) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+    const char *argv[] = {"/usr/share/zookeeper/bin/zkServer.sh", "start-foreground", cfg, NULL};
+    const char *env[] = {"JMXDISABLE=true", logdir,
+                         "SERVER_JVMFLAGS=-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+                         NULL};
+    /* An ensemble serves only once a quorum is up: launch all, then wait. */
+    if (test_server_spawn(s, argv, env, 0) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  }
+  for (int i = 0; i < servers; i++)
+    if (test_server_wait_ready(&c->member[i], 30000) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  int len = snprintf(c->uri, sizeof c->uri, "zk://");
+  for (int i = 0; i < servers; i++)
+    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
+                    c->member[i].port);
+  return 0;
+}
