@@ -1,0 +1,850 @@
+/* suite.c — the conformance suite: the same behaviour tests, through the
+ * public API, against every backend. `conformance KIND [FILTER]` starts a
+ * real server of KIND (redis, etcd, zk, etcd3, zk3) and runs every case;
+ * the same binary re-executed with --child plays other processes. */
+#include "baton.h"
+#include "servers.h"
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TTL_MS 2000 /* short enough for crash tests, long enough for CI noise */
+
+static test_cluster server;
+static const char *kind;
+static const char *self_exe;
+static unsigned name_seq;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A name no earlier case (or run) used. */
+static const char *fresh_name(const char *tag) {
+  static char name[96];
+  snprintf(name, sizeof name, "%s-%d-%u", tag, (int)getpid(), ++name_seq);
+  return name;
+}
+
+static baton_options options(uint32_t ttl_ms, const char *identity) {
+  baton_options o = {0};
+  o.ttl_ms = ttl_ms;
+  o.identity = identity;
+  return o;
+}
+
+static baton_client *open_client(uint32_t ttl_ms, const char *identity) {
+  baton_options o = options(ttl_ms, identity);
+  baton_client *c = NULL;
+  baton_error err = {0};
+  int rc = baton_client_open(&c, server.uri, &o, &err);
+  if (rc != 0) TEST_FAIL_("client_open(%s) -> %d (%s)", server.uri, rc, err.message);
+  return c;
+}
+
+/* Events seen by a callback, for tests to wait on without sleeping. */
+typedef struct recorder {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  int elected, lost, renew_failed, changed;
+  baton_lost_reason last_reason;
+  uint64_t last_token;
+  int64_t lost_at_ms;
+  char last_leader[BATON_IDENTITY_MAX + 1];
+  uint64_t last_leader_token;
+  baton_event_type order[64];
+  int n;
+} recorder;
+
+static void recorder_init(recorder *r) {
+  memset(r, 0, sizeof *r);
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cond, &a);
+  pthread_condattr_destroy(&a);
+}
+
+static void recorder_free(recorder *r) {
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cond);
+}
+
+static void record(const baton_event *ev, void *udata) {
+  recorder *r = udata;
+  pthread_mutex_lock(&r->mu);
+  if (r->n < 64) r->order[r->n++] = ev->type;
+  switch (ev->type) {
+  case BATON_EVENT_ELECTED:
+    r->elected++;
+    r->last_token = ev->token;
+    break;
+  case BATON_EVENT_LOST:
+    r->lost++;
+    r->last_reason = ev->reason;
+    r->lost_at_ms = now_ms();
+    break;
+  case BATON_EVENT_RENEW_FAILED:
+    r->renew_failed++;
+    break;
+  case BATON_EVENT_LEADER_CHANGED:
+    r->changed++;
+    snprintf(r->last_leader, sizeof r->last_leader, "%s",
+             ev->leader != NULL ? ev->leader->identity : "");
+    r->last_leader_token = ev->leader != NULL ? ev->leader->token : 0;
+    break;
+  }
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until *counter >= target, at most timeout_ms. */
+static bool await_count(recorder *r, const int *counter, int target, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  pthread_mutex_lock(&r->mu);
+  while (*counter < target) {
+    int64_t left = end - now_ms();
+    if (left <= 0) break;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
+    ts.tv_sec += left / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    pthread_cond_timedwait(&r->cond, &r->mu, &ts);
+  }
+  bool ok = *counter >= target;
+  pthread_mutex_unlock(&r->mu);
+  return ok;
+}
+
+/* ---- child processes ----------------------------------------------------- */
+
+/* The record children share through a MAP_SHARED file. */
+typedef struct shared_record {
+  atomic_int holder;          /* 0 = none, else the holding child's id */
+  atomic_int overlaps;        /* a child found another holder inside its term */
+  atomic_int terms;
+  atomic_int regressions;     /* a token not above the previous term's */
+  atomic_int errors;
+  _Atomic uint64_t last_token;
+} shared_record;
+
+static shared_record *map_record(const char *path, bool create) {
+  int fd = open(path, create ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR, 0600);
+  if (fd < 0) return NULL;
+  if (create && ftruncate(fd, sizeof(shared_record)) != 0) {
+    close(fd);
+    return NULL;
+  }
+  void *p = mmap(NULL, sizeof(shared_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Child "contend ID URI NAME RECORD ROUNDS": take the name ROUNDS times,
+ * proving in the shared record that nobody else holds it meanwhile. */
+static int child_contend(int id, const char *uri, const char *name, const char *path,
+                         int rounds) {
+  shared_record *rec = map_record(path, false);
+  char identity[64];
+  snprintf(identity, sizeof identity, "contender-%d", id);
+  baton_options o = options(TTL_MS, identity);
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  if (rec == NULL || baton_client_open(&c, uri, &o, &err) != 0 ||
+      baton_election_open(&e, c, name, NULL, NULL, &err) != 0) {
+    fprintf(stderr, "child %d: %s\n", id, err.message);
+    return 1;
+  }
+  for (int r = 0; r < rounds; r++) {
+    uint64_t token = 0;
+    if (baton_election_campaign(e, 30000, &token, &err) != 0) {
+      fprintf(stderr, "child %d: campaign: %s\n", id, err.message);
+      atomic_fetch_add(&rec->errors, 1);
+      break;
+    }
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&rec->holder, &expected, id))
+      atomic_fetch_add(&rec->overlaps, 1);
+    if (token <= atomic_load(&rec->last_token)) atomic_fetch_add(&rec->regressions, 1);
+    atomic_store(&rec->last_token, token);
+    atomic_fetch_add(&rec->terms, 1);
+    struct timespec work = {0, 2000000};
+    nanosleep(&work, NULL); /* the leader's work, not synchronisation */
+    if (!baton_election_is_leader(e, NULL, NULL)) atomic_fetch_add(&rec->errors, 1);
+    expected = id;
+    atomic_compare_exchange_strong(&rec->holder, &expected, 0);
+    if (baton_election_resign(e, &err) != 0) {
+      fprintf(stderr, "child %d: resign: %s\n", id, err.message);
+      atomic_fetch_add(&rec->errors, 1);
+    }
+  }
+  baton_election_close(e);
+  baton_client_close(c);
+  munmap(rec, sizeof *rec);
+  return 0;
+}
+
+/* Child "hold URI NAME": campaign, print "elected TOKEN", then hold until
+ * killed (at most 120 s). */
+static int child_hold(const char *uri, const char *name) {
+  baton_options o = options(TTL_MS, "holder-child");
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  uint64_t token = 0;
+  if (baton_client_open(&c, uri, &o, &err) != 0 ||
+      baton_election_open(&e, c, name, NULL, NULL, &err) != 0 ||
+      baton_election_campaign(e, 30000, &token, &err) != 0) {
+    fprintf(stderr, "hold: %s\n", err.message);
+    return 1;
+  }
+  printf("elected %llu\n", (unsigned long long)token);
+  fflush(stdout);
+  for (int i = 0; i < 1200; i++) poll(NULL, 0, 100);
+  baton_election_close(e);
+  baton_client_close(c);
+  return 0;
+}
+
+static int child_main(int argc, char **argv) {
+  if (argc >= 8 && strcmp(argv[2], "contend") == 0)
+    return child_contend(atoi(argv[3]), argv[4], argv[5], argv[6], atoi(argv[7]));
+  if (argc >= 5 && strcmp(argv[2], "hold") == 0) return child_hold(argv[3], argv[4]);
+  fprintf(stderr, "bad child arguments\n");
+  return 2;
+}
+
+static pid_t spawn_child(char *const argv[], int *stdout_fd) {
+  int p[2] = {-1, -1};
+  if (stdout_fd != NULL && pipe(p) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (stdout_fd != NULL) {
+      dup2(p[1], 1);
+      close(p[0]);
+      close(p[1]);
+    }
+    execv(self_exe, argv);
+    _exit(127);
+  }
+  if (stdout_fd != NULL) {
+    close(p[1]);
+    *stdout_fd = p[0];
+  }
+  return pid;
+}
+
+/* Read one line from fd within timeout_ms. */
+static bool read_line(int fd, char *buf, size_t size, int timeout_ms) {
+  size_t got = 0;
+  int64_t end = now_ms() + timeout_ms;
+  while (got + 1 < size) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int left = (int)(end - now_ms());
+    if (left <= 0 || poll(&p, 1, left) != 1) break;
+    if (read(fd, buf + got, 1) != 1) break;
+    if (buf[got] == '\n') {
+      buf[got] = '\0';
+      return true;
+    }
+    got++;
+  }
+  buf[got] = '\0';
+  return false;
+}
+
+static int wait_child(pid_t pid, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  int status = 0;
+  for (int i = 0; i < 100000; i++) {
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (now_ms() > end) break;
+    poll(NULL, 0, 20);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+static void mutual_exclusion_across_processes(void) {
+  enum { CHILDREN = 4, ROUNDS = 15 };
+  char path[] = "/tmp/baton-record-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  shared_record *rec = map_record(path, true);
+  REQUIRE(rec != NULL);
+  const char *name = fresh_name("mutex");
+  pid_t pids[CHILDREN];
+  char rounds[16];
+  snprintf(rounds, sizeof rounds, "%d", ROUNDS);
+  for (int i = 0; i < CHILDREN; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "%d", i + 1);
+    char *argv[] = {(char *)self_exe, "--child", "contend", id, server.uri, (char *)name,
+                    path, rounds, NULL};
+    pids[i] = spawn_child(argv, NULL);
+  }
+  for (int i = 0; i < CHILDREN; i++) CHECK_EQ(wait_child(pids[i], 90000), 0);
+  CHECK_EQ(atomic_load(&rec->overlaps), 0);
+  CHECK_EQ(atomic_load(&rec->regressions), 0);
+  CHECK_EQ(atomic_load(&rec->errors), 0);
+  CHECK_EQ(atomic_load(&rec->terms), CHILDREN * ROUNDS);
+  munmap(rec, sizeof *rec);
+  unlink(path);
+}
+
+static void tokens_strictly_increase(void) {
+  baton_client *c = open_client(TTL_MS, "tokens");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, fresh_name("tokens"), NULL, NULL, &err), &err);
+  uint64_t prev = 0;
+  for (int i = 0; i < 20; i++) {
+    uint64_t token = 0, held = 0;
+    CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+    CHECK_GT(token, prev);
+    CHECK(baton_election_is_leader(e, &held, NULL));
+    CHECK_EQ(held, token);
+    prev = token;
+    CHECK_OK(baton_election_resign(e, &err), &err);
+    CHECK(!baton_election_is_leader(e, NULL, NULL));
+  }
+  baton_election_close(e);
+  baton_client_close(c);
+}
+
+static void only_the_holder_can_release(void) {
+  baton_client *a = open_client(TTL_MS, "owner-a"), *b = open_client(TTL_MS, "owner-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("owner");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
+  /* B neither holds nor can end A's term. */
+  CHECK_EQ(baton_election_resign(eb, &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, name);
+  baton_leader holder = {0};
+  CHECK_EQ(baton_election_try_campaign(eb, NULL, &holder, &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "owner-a");
+  CHECK_EQ(holder.token, token);
+  CHECK_CONTAINS(err.message, "owner-a");
+  baton_leader now = {0};
+  CHECK_OK(baton_election_leader(eb, &now, &err), &err);
+  CHECK_STR(now.identity, "owner-a");
+  CHECK_EQ(now.token, token);
+  /* A's term survives B's attempts and several renewals. */
+  int64_t remaining = 0;
+  CHECK(baton_election_is_leader(ea, NULL, &remaining));
+  CHECK_GT(remaining, TTL_MS / 2);
+  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK_EQ(baton_election_resign(ea, &err), BATON_ENOTHOLDER);
+  uint64_t token_b = 0;
+  CHECK_OK(baton_election_try_campaign(eb, &token_b, NULL, &err), &err);
+  CHECK_GT(token_b, token);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+}
+
+static void term_outlives_the_ttl_by_renewal(void) {
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = open_client(TTL_MS, "renewer");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  baton_election *e[50];
+  uint64_t tokens[50];
+  for (int i = 0; i < 50; i++) {
+    REQUIRE_OK(baton_election_open(&e[i], c, fresh_name("renew"), record, &r, &err), &err);
+    REQUIRE_OK(baton_election_campaign(e[i], 5000, &tokens[i], &err), &err);
+  }
+  /* Hold through three TTLs: only renewals keep the terms alive. Waiting
+   * for an event that must NOT come is a timed wait by nature. */
+  CHECK(!await_count(&r, &r.lost, 1, 3 * TTL_MS));
+  for (int i = 0; i < 50; i++) {
+    uint64_t t = 0;
+    CHECK(baton_election_is_leader(e[i], &t, NULL));
+    CHECK_EQ(t, tokens[i]);
+  }
+  CHECK_EQ(r.elected, 50);
+  CHECK_EQ(r.renew_failed, 0);
+  for (int i = 0; i < 50; i++) baton_election_close(e[i]);
+  baton_client_close(c);
+  recorder_free(&r);
+}
+
+static void callbacks_tell_elected_and_resigned(void) {
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = open_client(TTL_MS, "callbacks");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, fresh_name("cb"), record, &r, &err), &err);
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK(await_count(&r, &r.elected, 1, 2000));
+  CHECK_EQ(r.last_token, token);
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  CHECK(await_count(&r, &r.lost, 1, 2000));
+  CHECK_EQ(r.last_reason, BATON_LOST_RESIGNED);
+  CHECK_EQ(r.order[0], BATON_EVENT_ELECTED);
+  CHECK_EQ(r.order[1], BATON_EVENT_LOST);
+  baton_election_close(e);
+  baton_client_close(c);
+  recorder_free(&r);
+}
+
+typedef struct campaign_call {
+  baton_election *e;
+  int64_t timeout_ms;
+  int rc;
+  uint64_t token;
+  int64_t returned_ms;
+  baton_error err;
+} campaign_call;
+
+static void *campaign_thread(void *arg) {
+  campaign_call *call = arg;
+  call->rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
+  call->returned_ms = now_ms();
+  return NULL;
+}
+
+static void resign_hands_over_by_notification(void) {
+  /* A long TTL: a waiter that polled or re-checked on a timer would take
+   * seconds; a notified one takes milliseconds. */
+  baton_client *a = open_client(10000, "handover-a"), *b = open_client(10000, "handover-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("handover");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  int64_t worst = 0;
+  for (int round = 0; round < 5; round++) {
+    uint64_t token = 0;
+    REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
+    campaign_call call = {.e = eb, .timeout_ms = 20000};
+    pthread_t t;
+    pthread_create(&t, NULL, campaign_thread, &call);
+    /* Let the waiter reach its wait: its queue entry or subscription shows
+     * as nothing observable, so give it a moment (not synchronisation of
+     * the result: the assertion below holds either way). */
+    poll(NULL, 0, 200);
+    int64_t t0 = now_ms();
+    CHECK_OK(baton_election_resign(ea, &err), &err);
+    pthread_join(t, NULL);
+    CHECK_OK(call.rc, &call.err);
+    CHECK_GT(call.token, token);
+    int64_t took = call.returned_ms - t0;
+    if (took > worst) worst = took;
+    CHECK_OK(baton_election_resign(eb, &err), &err);
+  }
+  printf("    hand-over after resign: worst %lld ms of 5\n", (long long)worst);
+  CHECK_LT(worst, 250); /* the re-check bound is seconds away */
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+}
+
+static void killed_holder_is_replaced_within_ttl(void) {
+  const char *name = fresh_name("crash");
+  int out = -1;
+  char *argv[] = {(char *)self_exe, "--child", "hold", server.uri, (char *)name, NULL};
+  pid_t pid = spawn_child(argv, &out);
+  REQUIRE(pid > 0);
+  char line[128];
+  bool elected = read_line(out, line, sizeof line, 15000);
+  close(out);
+  if (!elected) kill(pid, SIGKILL);
+  REQUIRE(elected);
+  CHECK(strncmp(line, "elected ", 8) == 0);
+  uint64_t child_token = strtoull(line + 8, NULL, 10);
+
+  baton_client *c = open_client(TTL_MS, "successor");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  campaign_call call = {.e = e, .timeout_ms = 20000};
+  pthread_t t;
+  pthread_create(&t, NULL, campaign_thread, &call);
+  int64_t t0 = now_ms();
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  pthread_join(t, NULL);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_GT(call.token, child_token);
+  int64_t took = call.returned_ms - t0;
+  printf("    fail-over after SIGKILL: %lld ms (TTL %d ms)\n", (long long)took, TTL_MS);
+  CHECK_LT(took, TTL_MS + 1000);
+  baton_election_close(e);
+  baton_client_close(c);
+}
+
+static void paused_server_makes_the_holder_step_down_in_time(void) {
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = open_client(TTL_MS, "paused");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, fresh_name("pause"), record, &r, &err), &err);
+  REQUIRE_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
+  for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
+  /* From now on no renewal can succeed: the local deadline is fixed. */
+  int64_t remaining = 0;
+  int64_t t_paused = now_ms();
+  bool leader = baton_election_is_leader(e, NULL, &remaining);
+  int64_t local_deadline = t_paused + remaining;
+  /* The server's TTL cannot have run out before the last successful
+   * renewal's send time + TTL, which is later than this by drift+margin. */
+  int64_t earliest_server_expiry = local_deadline + TTL_MS / 100 + TTL_MS / 20;
+  bool lost = await_count(&r, &r.lost, 1, TTL_MS + 2000);
+  int64_t lost_at = r.lost_at_ms;
+  bool still = baton_election_is_leader(e, NULL, NULL);
+  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
+  REQUIRE(leader);
+  REQUIRE(lost);
+  CHECK(!still);
+  printf("    lost %lld ms after the pause; local deadline %+lld ms; server expiry >= %+lld ms\n",
+         (long long)(lost_at - t_paused), (long long)(lost_at - local_deadline),
+         (long long)(lost_at - earliest_server_expiry));
+  CHECK(r.last_reason == BATON_LOST_DEADLINE || r.last_reason == BATON_LOST_CONNECTION);
+  CHECK_LT(lost_at, earliest_server_expiry);
+  CHECK_GE(lost_at, local_deadline - 5);
+  CHECK_LE(lost_at, local_deadline + 50);
+  /* The client recovers: a new term with a greater token. */
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 20000, &token, &err), &err);
+  CHECK_GT(token, r.last_token);
+  baton_election_close(e);
+  baton_client_close(c);
+  recorder_free(&r);
+}
+
+static void tokens_grow_across_a_server_restart(void) {
+  baton_client *c = open_client(TTL_MS, "restart");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, fresh_name("restart"), NULL, NULL, &err), &err);
+  uint64_t before = 0, after = 0;
+  REQUIRE_OK(baton_election_campaign(e, 5000, &before, &err), &err);
+  for (int i = 0; i < server.n; i++) CHECK_EQ(test_server_restart(&server.member[i]), 0);
+  /* Whatever the restart did to the term, a term after it has a greater
+   * token. */
+  baton_election_resign(e, &err);
+  CHECK_OK(baton_election_campaign(e, 20000, &after, &err), &err);
+  CHECK_GT(after, before);
+  baton_election_close(e);
+  baton_client_close(c);
+}
+
+static void campaign_times_out_and_leaves_nothing(void) {
+  baton_client *a = open_client(TTL_MS, "timeout-a"), *b = open_client(TTL_MS, "timeout-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("timeout");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  int64_t t0 = now_ms();
+  CHECK_EQ(baton_election_campaign(eb, 300, NULL, &err), BATON_ETIMEDOUT);
+  int64_t took = now_ms() - t0;
+  CHECK_GE(took, 290);
+  CHECK_LT(took, 300 + 500);
+  CHECK_CONTAINS(err.message, "timeout-a");
+  /* After the holder resigns, nobody leads: the timed-out candidate left
+   * no queue entry behind. */
+  CHECK_OK(baton_election_resign(ea, &err), &err);
+  baton_leader l;
+  CHECK_EQ(baton_election_leader(ea, &l, &err), BATON_ENOLEADER);
+  CHECK_EQ(baton_election_try_campaign(eb, NULL, NULL, &err), 0);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+}
+
+static void campaign_is_cancellable(void) {
+  baton_client *a = open_client(TTL_MS, "cancel-a"), *b = open_client(TTL_MS, "cancel-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("cancel");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  campaign_call call = {.e = eb, .timeout_ms = BATON_FOREVER};
+  pthread_t t;
+  pthread_create(&t, NULL, campaign_thread, &call);
+  poll(NULL, 0, 300); /* let it block; the result holds whenever cancel lands */
+  int64_t t0 = now_ms();
+  baton_election_cancel(eb);
+  pthread_join(t, NULL);
+  CHECK_EQ(call.rc, BATON_ECANCELED);
+  CHECK_LT(call.returned_ms - t0, 200);
+  CHECK_OK(baton_election_resign(ea, &err), &err);
+  baton_leader l;
+  CHECK_EQ(baton_election_leader(ea, &l, &err), BATON_ENOLEADER);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+}
+
+static void observe_reports_each_leader(void) {
+  recorder r;
+  recorder_init(&r);
+  baton_client *a = open_client(TTL_MS, "observed-a"), *w = open_client(TTL_MS, "watcher");
+  REQUIRE(a != NULL && w != NULL);
+  const char *name = fresh_name("observe");
+  baton_election *ea = NULL, *ew = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&ew, w, name, record, &r, &err), &err);
+  REQUIRE_OK(baton_election_observe(ew, &err), &err);
+  CHECK(await_count(&r, &r.changed, 1, 3000)); /* the current state: none */
+  CHECK_STR(r.last_leader, "");
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
+  CHECK(await_count(&r, &r.changed, 2, 3000));
+  CHECK_STR(r.last_leader, "observed-a");
+  CHECK_EQ(r.last_leader_token, token);
+  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK(await_count(&r, &r.changed, 3, 3000));
+  CHECK_STR(r.last_leader, "");
+  baton_election_observe_stop(ew);
+  baton_election_close(ea);
+  baton_election_close(ew);
+  baton_client_close(a);
+  baton_client_close(w);
+  recorder_free(&r);
+}
+
+static void candidate_mode_campaigns_again(void) {
+  recorder ra, rb;
+  recorder_init(&ra);
+  recorder_init(&rb);
+  baton_client *a = open_client(TTL_MS, "cand-a"), *b = open_client(TTL_MS, "cand-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("candidate");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, record, &ra, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, record, &rb, &err), &err);
+  REQUIRE_OK(baton_election_start(ea, &err), &err);
+  REQUIRE(await_count(&ra, &ra.elected, 1, 5000));
+  REQUIRE_OK(baton_election_start(eb, &err), &err);
+  /* A steps out of candidate mode: B takes over. */
+  baton_election_stop(ea);
+  CHECK(await_count(&ra, &ra.lost, 1, 3000));
+  CHECK(await_count(&rb, &rb.elected, 1, 5000));
+  CHECK(baton_election_is_leader(eb, NULL, NULL));
+  CHECK(!baton_election_is_leader(ea, NULL, NULL));
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+  recorder_free(&ra);
+  recorder_free(&rb);
+}
+
+static void lock_flavour_returns_tokens(void) {
+  baton_client *c = open_client(TTL_MS, "locker"), *d = open_client(TTL_MS, "other");
+  REQUIRE(c != NULL && d != NULL);
+  const char *name = fresh_name("lock");
+  baton_lock *l = NULL, *m = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_lock_open(&l, c, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_lock_open(&m, d, name, NULL, NULL, &err), &err);
+  uint64_t t1 = 0, t2 = 0, held = 0;
+  CHECK_OK(baton_lock_acquire(l, 5000, &t1, &err), &err);
+  CHECK(baton_lock_held(l, &held, NULL));
+  CHECK_EQ(held, t1);
+  CHECK_EQ(baton_lock_try_acquire(m, NULL, &err), BATON_EHELD);
+  CHECK_EQ(baton_lock_acquire(m, 200, NULL, &err), BATON_ETIMEDOUT);
+  CHECK_OK(baton_lock_release(l, &err), &err);
+  CHECK_EQ(baton_lock_release(l, &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_lock_try_acquire(m, &t2, &err), &err);
+  CHECK_GT(t2, t1);
+  baton_lock_close(l);
+  baton_lock_close(m); /* closing a held lock releases it */
+  baton_client *e = open_client(TTL_MS, "third");
+  baton_lock *n = NULL;
+  REQUIRE(e != NULL);
+  REQUIRE_OK(baton_lock_open(&n, e, name, NULL, NULL, &err), &err);
+  CHECK_OK(baton_lock_try_acquire(n, NULL, &err), &err);
+  baton_lock_close(n);
+  baton_client_close(c);
+  baton_client_close(d);
+  baton_client_close(e);
+}
+
+static void bad_input_gets_clear_errors(void) {
+  baton_error err = {0};
+  baton_client *c = NULL;
+  CHECK_EQ(baton_client_open(NULL, server.uri, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_client_open(&c, NULL, NULL, &err), BATON_EINVAL);
+  CHECK(c == NULL);
+  CHECK_EQ(baton_client_open(&c, "nope://h:1", NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "unknown URI scheme");
+  CHECK_EQ(baton_client_open(&c, "redis//h:1", NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_client_open(&c, server.uri, NULL, NULL), 0); /* err may be NULL */
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  CHECK_EQ(baton_election_open(&e, c, NULL, NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_open(&e, NULL, "x", NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_open(NULL, c, "x", NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_open(&e, c, "bad/name", NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_open(&e, c, "bad\x01name", NULL, NULL, &err), BATON_EINVAL);
+  char longname[BATON_NAME_MAX + 10];
+  memset(longname, 'x', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  CHECK_EQ(baton_election_open(&e, c, longname, NULL, NULL, &err), BATON_EINVAL);
+  CHECK(e == NULL);
+  CHECK_EQ(baton_election_campaign(NULL, 10, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_try_campaign(NULL, NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_resign(NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_leader(NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_observe(NULL, &err), BATON_EINVAL);
+  CHECK(!baton_election_is_leader(NULL, NULL, NULL));
+  baton_election_cancel(NULL);
+  baton_election_close(NULL);
+  baton_election_observe_stop(NULL);
+  baton_election_stop(NULL);
+  baton_lock_close(NULL);
+  baton_client_close(NULL);
+  /* A name at the length limit works end to end. */
+  longname[BATON_NAME_MAX] = '\0';
+  REQUIRE_OK(baton_election_open(&e, c, longname, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(e, NULL, NULL, &err), &err);
+  baton_leader l;
+  CHECK_OK(baton_election_leader(e, &l, &err), &err);
+  baton_election_close(e);
+  baton_client_close(c);
+}
+
+static void unreachable_server_fails_within_the_connect_timeout(void) {
+  int port = test_free_port();
+  char uri[128];
+  const char *scheme = strncmp(server.uri, "redis", 5) == 0 ? "redis"
+                       : strncmp(server.uri, "etcd", 4) == 0 ? "etcd"
+                                                             : "zk";
+  snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", scheme, port);
+  baton_options o = {.connect_timeout_ms = 500, .op_timeout_ms = 500};
+  baton_client *c = NULL;
+  baton_error err = {0};
+  int64_t t0 = now_ms();
+  int rc = baton_client_open(&c, uri, &o, &err);
+  int64_t took = now_ms() - t0;
+  CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
+  CHECK(c == NULL);
+  CHECK_CONTAINS(err.message, "127.0.0.1");
+  CHECK_LT(took, 1000 + 200);
+  /* A non-routable address: the connect itself hangs; the timeout holds. */
+  snprintf(uri, sizeof uri, "%s://10.255.255.1:%d", scheme, port);
+  t0 = now_ms();
+  rc = baton_client_open(&c, uri, &o, &err);
+  took = now_ms() - t0;
+  CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
+  CHECK_LT(took, 1000 + 200);
+}
+
+static void closing_a_held_election_hands_over(void) {
+  baton_client *a = open_client(10000, "closer"), *b = open_client(10000, "next");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("close");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  campaign_call call = {.e = eb, .timeout_ms = 20000};
+  pthread_t t;
+  pthread_create(&t, NULL, campaign_thread, &call);
+  poll(NULL, 0, 200);
+  int64_t t0 = now_ms();
+  baton_client_close(a); /* closes ea, which resigns */
+  pthread_join(t, NULL);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_LT(call.returned_ms - t0, 1000);
+  baton_election_close(eb);
+  baton_client_close(b);
+}
+
+int main(int argc, char **argv) {
+  self_exe = "/proc/self/exe";
+  if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
+  if (argc < 2) {
+    fprintf(stderr, "usage: conformance redis|etcd|zk|etcd3|zk3 [filter]\n");
+    return 2;
+  }
+  static char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    self_exe = exe;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  kind = argv[1];
+  if (test_cluster_start(&server, kind) != 0) {
+    fprintf(stderr, "conformance: cannot start %s (a missing server is a failure)\n", kind);
+    return 1;
+  }
+  printf("conformance on %s\n", server.uri);
+  static const test_case cases[] = {
+      {"bad_input_gets_clear_errors", bad_input_gets_clear_errors},
+      {"unreachable_server_fails_within_the_connect_timeout",
+       unreachable_server_fails_within_the_connect_timeout},
+      {"tokens_strictly_increase", tokens_strictly_increase},
+      {"only_the_holder_can_release", only_the_holder_can_release},
+      {"callbacks_tell_elected_and_resigned", callbacks_tell_elected_and_resigned},
+      {"lock_flavour_returns_tokens", lock_flavour_returns_tokens},
+      {"campaign_times_out_and_leaves_nothing", campaign_times_out_and_leaves_nothing},
+      {"campaign_is_cancellable", campaign_is_cancellable},
+      {"resign_hands_over_by_notification", resign_hands_over_by_notification},
+      {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
+      {"observe_reports_each_leader", observe_reports_each_leader},
+      {"candidate_mode_campaigns_again", candidate_mode_campaigns_again},
+      {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
+      {"mutual_exclusion_across_processes", mutual_exclusion_across_processes},
+      {"killed_holder_is_replaced_within_ttl", killed_holder_is_replaced_within_ttl},
+      {"paused_server_makes_the_holder_step_down_in_time",
+       paused_server_makes_the_holder_step_down_in_time},
+      {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},
+      {NULL, NULL},
+  };
+  int rc = test_main(argc - 1, argv + 1, cases);
+  test_cluster_stop(&server);
+  return rc;
+}
