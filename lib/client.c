@@ -137,18 +137,20 @@ void baton__renew_soon(baton_client *c) {
   pthread_cond_signal(&c->wake);
 }
 
-/* End every held term whose local deadline has passed. */
+void baton__term_expire(baton_election *e, int64_t now) {
+  baton_client *c = e->client;
+  if (!e->held || now < baton__term_deadline(e)) return;
+  bool unreachable = c->last_renew_error == BATON_ECONNECT;
+  char msg[160];
+  snprintf(msg, sizeof msg, "local deadline passed %s",
+           unreachable ? "while the backend was unreachable"
+           : c->renew_failures > 0 ? "after failed renewals"
+                                   : "with no successful renewal in time");
+  baton__term_lose(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, true, msg);
+}
+
 static void expire_terms(baton_client *c, int64_t now) {
-  for (baton_election *e = c->elections; e != NULL; e = e->next) {
-    if (!e->held || now < baton__term_deadline(e)) continue;
-    bool unreachable = c->last_renew_error == BATON_ECONNECT;
-    char msg[160];
-    snprintf(msg, sizeof msg, "local deadline passed %s",
-             unreachable ? "while the backend was unreachable"
-             : c->renew_failures > 0 ? "after failed renewals"
-                                     : "with no successful renewal in time");
-    baton__term_lose(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, true, msg);
-  }
+  for (baton_election *e = c->elections; e != NULL; e = e->next) baton__term_expire(e, now);
 }
 
 /* The earliest local deadline among held terms, INT64_MAX if none. */
@@ -454,6 +456,9 @@ int baton_client_open(baton_client **out, const char *uri, const baton_options *
 
 void baton_client_close(baton_client *c) {
   if (c == NULL) return;
+  pthread_mutex_lock(&c->mu);
+  c->ending = true;
+  pthread_mutex_unlock(&c->mu);
   for (int i = 0; i < 1000000; i++) {
     pthread_mutex_lock(&c->mu);
     baton_election *e = c->elections;

@@ -30,6 +30,7 @@ struct baton_client {
   pthread_cond_t wake;     /* the background thread sleeps here */
   pthread_cond_t changed;  /* waiters for terms, pins and callbacks */
   bool closing;            /* the background thread is to exit */
+  bool ending;             /* baton_client_close() is under way */
   baton_lease session_lease; /* queueing backends: the session's own */
   int64_t last_renew_sent;   /* send time of the last successful renewal */
   int64_t next_renew;        /* when to renew next */
@@ -106,6 +107,9 @@ void baton__client_detach(baton_client *c, baton_election *e);
 /* End e's term locally: LOST with `reason`. Needs client->mu. */
 void baton__term_lose(baton_election *e, baton_lost_reason reason,
                       bool needs_release, const char *message);
+
+/* End e's term if its local deadline has passed. Needs client->mu. */
+void baton__term_expire(baton_election *e, int64_t now);
 
 /* Ask the background thread to renew at once (e.g. to open a new session
  * after the backend reported one expired). Needs client->mu. */

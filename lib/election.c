@@ -84,7 +84,10 @@ void baton_election_close(baton_election *e) {
   pthread_mutex_lock(&e->op); /* a blocked campaign returns first */
   pthread_mutex_lock(&c->mu);
   baton__term_lose(e, BATON_LOST_RESIGNED, true, "election closed");
-  bool leftover = e->needs_release;
+  /* When the whole client closes, ending the session (lease revoke, session
+   * close) deletes the keys of queueing backends at once. */
+  bool session_ends = c->ending && (c->backend->caps & BATON_CAP_TERM_TTL) == 0;
+  bool leftover = e->needs_release && !session_ends;
   pthread_mutex_unlock(&c->mu);
   if (leftover) release_now(e, NULL);
   pthread_mutex_unlock(&e->op);
@@ -207,7 +210,10 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
   pthread_mutex_lock(&e->op);
   baton_leader seen;
   pthread_mutex_lock(&c->mu);
-  bool already = e->held && baton__now() < baton__term_deadline(e);
+  /* A term past its deadline ends here, before the background thread gets
+   * to it: the next term must not inherit its key, nor its token. */
+  baton__term_expire(e, baton__now());
+  bool already = e->held;
   uint64_t held_token = e->token;
   pthread_mutex_unlock(&c->mu);
   int rc = already ? 0 : campaign_locked(e, deadline, once, &seen, err);
