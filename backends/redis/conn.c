@@ -278,6 +278,8 @@ static bool idle_fit(redisContext *ctx) {
 int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err) {
+  /* Nothing was sent: the connection stays as good as it was. */
+  if (baton__now() >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
   pthread_mutex_lock(&k->mu);
   if (k->ctx != NULL && !idle_fit(k->ctx)) {
     redisFree(k->ctx);

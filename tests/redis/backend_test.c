@@ -429,6 +429,77 @@ SERVER_TEST(observer_wakes_on_election_and_release) {
   rs_close(&o);
 }
 
+/* ---- threads --------------------------------------------------------------- */
+
+typedef struct worker {
+  baton_session *s;
+  const char *identity;
+  int id;
+  int failures;
+} worker;
+
+static void *caller_thread(void *arg) {
+  worker *w = arg;
+  char name[32];
+  snprintf(name, sizeof name, "mt-%d", w->id);
+  baton_candidate k = {.name = name, .identity = w->identity};
+  baton_leader who;
+  baton_error err;
+  for (int i = 0; i < 50; i++) {
+    uint64_t before = k.token;
+    w->failures += B->acquire(w->s, &k, NULL, after_ms(2000), &err) != 0 || k.token <= before;
+    w->failures += B->leader(w->s, name, &who, after_ms(2000), &err) != 0 || who.token != k.token;
+    w->failures += B->release(w->s, &k, after_ms(2000), &err) != 0;
+  }
+  B->forget(w->s, &k);
+  return NULL;
+}
+
+static void *renew_thread(void *arg) {
+  worker *w = arg;
+  enum { N = 10 };
+  baton_candidate k[N];
+  baton_candidate *held[N];
+  char names[N][16];
+  bool gone[N];
+  baton_error err;
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "held-%d", i);
+    k[i] = (baton_candidate){.name = names[i], .identity = w->identity};
+    held[i] = &k[i];
+    w->failures += B->acquire(w->s, &k[i], NULL, after_ms(2000), &err) != 0;
+  }
+  for (int round = 0; round < 50; round++) {
+    w->failures += B->renew(w->s, held, N, gone, after_ms(2000), &err) != 0;
+    for (int i = 0; i < N; i++) w->failures += gone[i];
+  }
+  for (int i = 0; i < N; i++) {
+    w->failures += B->release(w->s, &k[i], after_ms(2000), &err) != 0;
+    B->forget(w->s, &k[i]);
+  }
+  return NULL;
+}
+
+/* Callers on several threads share the command connection while the
+ * renewing thread uses its own; nothing is lost or mixed up. */
+SERVER_TEST(threads_share_one_session) {
+  baton_error err = {0};
+  rsess a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  enum { T = 5 };
+  worker w[T];
+  pthread_t t[T];
+  for (int i = 0; i < T; i++) {
+    w[i] = (worker){.s = a.s, .identity = a.cfg.identity, .id = i};
+    pthread_create(&t[i], NULL, i == 0 ? renew_thread : caller_thread, &w[i]);
+  }
+  for (int i = 0; i < T; i++) {
+    pthread_join(t[i], NULL);
+    CHECK_EQ(w[i].failures, 0);
+  }
+  rs_close(&a);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"sha1_matches_known_vectors", sha1_matches_known_vectors},
@@ -441,6 +512,7 @@ int main(int argc, char **argv) {
       {"expiry_wakes_a_waiter_without_polling", expiry_wakes_a_waiter_without_polling},
       {"wait_honours_cancel_and_deadline", wait_honours_cancel_and_deadline},
       {"observer_wakes_on_election_and_release", observer_wakes_on_election_and_release},
+      {"threads_share_one_session", threads_share_one_session},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

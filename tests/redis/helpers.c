@@ -6,15 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err) {
+int rs_open_by(rsess *r, const char *uri, const baton_options *o, int64_t deadline,
+               baton_error *err) {
   memset(r, 0, sizeof *r);
   int rc = baton__uri_parse(&r->uri, uri, err);
   if (rc != 0) return rc;
   rc = baton__config_resolve(&r->cfg, r->identity, o, &r->uri, err);
   if (rc == 0)
-    rc = baton_backend_redis.open(&r->s, &r->uri, &r->cfg, baton__now() + 5000 * MS, err);
+    rc = baton_backend_redis.open(&r->s, &r->uri, &r->cfg, deadline, err);
   if (rc != 0) baton__uri_free(&r->uri);
   return rc;
+}
+
+int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err) {
+  return rs_open_by(r, uri, o, baton__now() + 5000 * MS, err);
 }
 
 int rs_open_as(rsess *r, const test_cluster *c, const char *identity, uint32_t ttl_ms,

@@ -37,7 +37,10 @@ typedef struct rsess {
   baton_session *s;
 } rsess;
 
-/* Parse, resolve (o may be NULL) and open, bounded by 5 s. */
+/* Parse, resolve (o may be NULL) and open, bounded by `deadline`. */
+int rs_open_by(rsess *r, const char *uri, const baton_options *o, int64_t deadline,
+               baton_error *err);
+/* The same, bounded by 5 s. */
 int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err);
 /* Open with ttl_ms and identity set, on a started cluster's URI. */
 int rs_open_as(rsess *r, const test_cluster *c, const char *identity, uint32_t ttl_ms,
