@@ -164,6 +164,25 @@ void cli_campaign_stop(cli_relay *r, baton_election *e);
 int cli_open(const cli_args *args, const baton_options *opts, cli_relay *relay,
              baton_client **client, baton_election **election);
 
+/* What a long-running subcommand holds: signals, relay, client, election. */
+typedef struct cli_session {
+  int sig_fd;                  /* cli_signals_open() */
+  cli_relay relay;
+  baton_client *client;
+  baton_election *election;
+  sigset_t child_mask;         /* what a child gets back: the original mask */
+  struct sigaction child_pipe; /* and SIGPIPE disposition */
+} cli_session;
+
+/* Open all of it (signals first, so the library's threads inherit the
+ * mask). Returns 0, or an exit code after printing why, with nothing left
+ * open. */
+int cli_session_open(cli_session *s, const cli_args *args, const baton_options *opts);
+
+/* Stop a campaign thread, close the election (resigning a held term), the
+ * client, the relay and the signal fd. */
+void cli_session_close(cli_session *s);
+
 /* ---- the supervised child (child.c) ------------------------------------- */
 
 typedef struct cli_child {

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <unistd.h>
 
 static baton_options options_for(const cli_args *a) {
   baton_options o = {0};
@@ -58,30 +57,20 @@ int cli_cmd_leader(const cli_args *a) {
 /* ---- observe ------------------------------------------------------------ */
 
 int cli_cmd_observe(const cli_args *a) {
-  sigset_t mask;
-  struct sigaction pipe_action;
-  int sig_fd = cli_signals_open(&mask, &pipe_action);
-  if (sig_fd < 0) return cli_fail(CLI_EXIT_BACKEND, "observe", "signals: %s", strerror(errno));
-  cli_relay relay;
-  if (cli_relay_init(&relay) != 0) {
-    close(sig_fd);
-    return cli_fail(CLI_EXIT_BACKEND, "observe", "eventfd: %s", strerror(errno));
-  }
   baton_options o = options_for(a);
-  baton_client *client = NULL;
-  baton_election *e = NULL;
-  int code = cli_open(a, &o, &relay, &client, &e);
+  cli_session ss;
+  int code = cli_session_open(&ss, a, &o);
+  if (code != 0) return code;
   baton_error err = {0};
-  int rc;
-  if (code == 0 && (rc = baton_election_observe(e, &err)) != 0)
-    code = cli_fail(cli_exit_for(rc), "observe", "%s", err.message);
+  int rc = baton_election_observe(ss.election, &err);
+  if (rc != 0) code = cli_fail(cli_exit_for(rc), "observe", "%s", err.message);
   for (bool running = code == 0; running;) {
     bool woken;
-    int sig = wait_events(sig_fd, &relay, -1, &woken);
+    int sig = wait_events(ss.sig_fd, &ss.relay, -1, &woken);
     if (stop_signal(sig)) break;
     baton_leader leader;
     bool none;
-    for (int i = 0; i < CLI_RELAY_RING && cli_relay_take_change(&relay, &leader, &none); i++) {
+    for (int i = 0; i < CLI_RELAY_RING && cli_relay_take_change(&ss.relay, &leader, &none); i++) {
       if (cli_print_leader(stdout, a->name, none ? NULL : &leader, a->json) != 0) {
         /* The reader went away (a closed pipe): nothing left to do. */
         code = errno == EPIPE ? CLI_EXIT_BACKEND
@@ -92,10 +81,7 @@ int cli_cmd_observe(const cli_args *a) {
       }
     }
   }
-  baton_election_close(e);
-  baton_client_close(client);
-  cli_relay_destroy(&relay);
-  close(sig_fd);
+  cli_session_close(&ss);
   return code;
 }
 
@@ -177,32 +163,15 @@ static int campaign_loop(campaign_state *s, int sig_fd) {
 }
 
 int cli_cmd_campaign(const cli_args *a) {
-  sigset_t mask;
-  struct sigaction pipe_action;
-  int sig_fd = cli_signals_open(&mask, &pipe_action);
-  if (sig_fd < 0) return cli_fail(CLI_EXIT_BACKEND, "campaign", "signals: %s", strerror(errno));
-  cli_relay relay;
-  if (cli_relay_init(&relay) != 0) {
-    close(sig_fd);
-    return cli_fail(CLI_EXIT_BACKEND, "campaign", "eventfd: %s", strerror(errno));
-  }
   baton_options o = options_for(a);
-  baton_client *client = NULL;
-  baton_election *e = NULL;
-  int code = cli_open(a, &o, &relay, &client, &e);
-  if (code == 0) {
-    campaign_state s = {.args = a, .e = e, .relay = &relay};
-    if (cli_campaign_start(&relay, e) != 0)
-      code = cli_fail(CLI_EXIT_BACKEND, "campaign", "cannot start a thread");
-    else
-      code = campaign_loop(&s, sig_fd);
-  }
-  /* The campaign thread uses the election: it ends first. Closing then
-   * resigns a term still held. */
-  cli_campaign_stop(&relay, e);
-  baton_election_close(e);
-  baton_client_close(client);
-  cli_relay_destroy(&relay);
-  close(sig_fd);
+  cli_session ss;
+  int code = cli_session_open(&ss, a, &o);
+  if (code != 0) return code;
+  campaign_state s = {.args = a, .e = ss.election, .relay = &ss.relay};
+  if (cli_campaign_start(&ss.relay, ss.election) != 0)
+    code = cli_fail(CLI_EXIT_BACKEND, "campaign", "cannot start a thread");
+  else
+    code = campaign_loop(&s, ss.sig_fd);
+  cli_session_close(&ss);
   return code;
 }

@@ -36,12 +36,9 @@ typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 typedef struct supervisor {
   const cli_args *args;
   char path[PATH_MAX];         /* CMD, resolved */
-  baton_client *client;
-  baton_election *e;
-  cli_relay relay;
-  int sig_fd;
-  sigset_t child_mask;         /* what CMD gets back: baton's original mask */
-  struct sigaction child_pipe; /* and SIGPIPE disposition */
+  cli_session ss;              /* signals, relay, client, election */
+  baton_election *e;           /* ss.election */
+  cli_relay *relay;            /* &ss.relay */
   int64_t grace_ms;
   phase phase;
   uint64_t token;              /* the current term's */
@@ -143,7 +140,7 @@ static void resign(supervisor *s) {
 static void campaign(supervisor *s) {
   s->phase = CAMPAIGNING;
   s->token = 0;
-  if (cli_campaign_start(&s->relay, s->e) != 0)
+  if (cli_campaign_start(s->relay, s->e) != 0)
     finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "cannot start a thread"));
 }
 
@@ -161,7 +158,33 @@ static void after_loss(supervisor *s) {
   }
 }
 
-static void on_elected(supervisor *s, uint64_t token);
+static void on_elected(supervisor *s, uint64_t token) {
+  int64_t remaining = 0;
+  uint64_t held = 0;
+  bool live = baton_election_is_leader(s->e, &held, &remaining);
+  if (!live || held != token || remaining <= s->grace_ms) {
+    cli_note(NULL, "elected with token %llu, but the term ends in %lld ms: not starting",
+             (unsigned long long)token, (long long)remaining);
+    after_loss(s);
+    return;
+  }
+  s->deadline_ms = cli_now_ms() + remaining;
+  char tok[32], name[BATON_NAME_MAX + 16], identity[BATON_IDENTITY_MAX + 32];
+  snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
+  snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
+  snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
+  char *env[] = {tok, name, identity, NULL};
+  if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask, &s->ss.child_pipe) !=
+      0) {
+    cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
+    resign(s);
+    finish(s, CLI_EXIT_BACKEND);
+    return;
+  }
+  s->phase = LEADING;
+  verbose(s, "elected on '%s' with token %llu; started %s (pid %d)", s->args->name,
+          (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
+}
 
 static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_error *err) {
   if (rc != 0) {
@@ -178,34 +201,6 @@ static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_
     return;
   }
   on_elected(s, token);
-}
-
-static void on_elected(supervisor *s, uint64_t token) {
-  int64_t remaining = 0;
-  uint64_t held = 0;
-  bool live = baton_election_is_leader(s->e, &held, &remaining);
-  if (!live || held != token || remaining <= s->grace_ms) {
-    cli_note(NULL, "elected with token %llu, but the term ends in %lld ms: not starting",
-             (unsigned long long)token, (long long)remaining);
-    after_loss(s);
-    return;
-  }
-  s->deadline_ms = cli_now_ms() + remaining;
-  char tok[32], name[BATON_NAME_MAX + 16], identity[BATON_IDENTITY_MAX + 32];
-  snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
-  snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
-  snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->client));
-  char *env[] = {tok, name, identity, NULL};
-  if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->child_mask, &s->child_pipe) !=
-      0) {
-    cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
-    resign(s);
-    finish(s, CLI_EXIT_BACKEND);
-    return;
-  }
-  s->phase = LEADING;
-  verbose(s, "elected on '%s' with token %llu; started %s (pid %d)", s->args->name,
-          (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
 }
 
 static void on_child_exit(supervisor *s) {
@@ -257,7 +252,7 @@ static int tick(supervisor *s) {
         return wait > INT_MAX ? INT_MAX : (int)wait;
       }
       char failure[BATON_ERROR_MESSAGE_MAX], why[BATON_ERROR_MESSAGE_MAX + 64];
-      cli_relay_take_renew_failure(&s->relay, failure, sizeof failure);
+      cli_relay_take_renew_failure(s->relay, failure, sizeof failure);
       snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
                (long long)remaining, failure[0] ? ": " : "", failure);
       begin_stop(s, true, why);
@@ -276,11 +271,11 @@ static void on_wake(supervisor *s) {
   int rc;
   uint64_t token;
   baton_error err;
-  if (s->phase == CAMPAIGNING && cli_campaign_finished(&s->relay, &rc, &token, &err))
+  if (s->phase == CAMPAIGNING && cli_campaign_finished(s->relay, &rc, &token, &err))
     on_campaign_done(s, rc, token, &err);
   char msg[BATON_ERROR_MESSAGE_MAX];
   baton_lost_reason reason;
-  uint64_t lost = cli_relay_take_lost(&s->relay, &reason, msg, sizeof msg);
+  uint64_t lost = cli_relay_take_lost(s->relay, &reason, msg, sizeof msg);
   if (!s->done && s->phase == LEADING && lost == s->token && reason != BATON_LOST_RESIGNED)
     begin_stop(s, true, msg);
 }
@@ -288,8 +283,8 @@ static void on_wake(supervisor *s) {
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
     int timeout = tick(s);
-    struct pollfd p[3] = {{.fd = s->sig_fd, .events = POLLIN},
-                          {.fd = s->relay.wake_fd, .events = POLLIN},
+    struct pollfd p[3] = {{.fd = s->ss.sig_fd, .events = POLLIN},
+                          {.fd = s->relay->wake_fd, .events = POLLIN},
                           {.fd = s->child.exec_fd, .events = POLLIN}};
     int n = poll(p, s->child.exec_fd >= 0 && !s->child.exited ? 3 : 2, timeout);
     if (n < 0 && errno != EINTR) {
@@ -302,7 +297,7 @@ static void loop(supervisor *s) {
       if (e != 0) cli_note("run", "cannot execute %s: %s", s->path, strerror(e));
     }
     if (p[0].revents & POLLIN) {
-      for (int k = 0, sig; k < 64 && (sig = cli_signal_next(s->sig_fd)) != 0; k++) {
+      for (int k = 0, sig; k < 64 && (sig = cli_signal_next(s->ss.sig_fd)) != 0; k++) {
         if (sig == SIGCHLD) {
           if (cli_child_check(&s->child)) on_child_exit(s);
         } else if (!s->done) {
@@ -312,7 +307,7 @@ static void loop(supervisor *s) {
       }
     }
     if (!s->done && (p[1].revents & POLLIN)) {
-      cli_relay_drain(&s->relay);
+      cli_relay_drain(s->relay);
       on_wake(s);
     }
   }
@@ -331,24 +326,14 @@ int cli_cmd_run(const cli_args *a) {
   if (rc != CLI_CONTINUE) return rc;
 
   cli_child_note_inherited_fds();
-  s.sig_fd = cli_signals_open(&s.child_mask, &s.child_pipe);
-  if (s.sig_fd < 0) return cli_fail(CLI_EXIT_BACKEND, "run", "signals: %s", strerror(errno));
-  if (cli_relay_init(&s.relay) != 0) {
-    close(s.sig_fd);
-    return cli_fail(CLI_EXIT_BACKEND, "run", "eventfd: %s", strerror(errno));
-  }
-  int code = cli_open(a, &o, &s.relay, &s.client, &s.e);
-  if (code == 0) {
-    campaign(&s);
-    loop(&s);
-    code = s.code;
-  }
-  /* Every path ends with no child and no campaign thread. */
+  int code = cli_session_open(&s.ss, a, &o);
+  if (code != 0) return code;
+  s.e = s.ss.election;
+  s.relay = &s.ss.relay;
+  campaign(&s);
+  loop(&s);
+  /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
-  cli_campaign_stop(&s.relay, s.e);
-  baton_election_close(s.e);
-  baton_client_close(s.client);
-  cli_relay_destroy(&s.relay);
-  close(s.sig_fd);
-  return code;
+  cli_session_close(&s.ss);
+  return s.code;
 }
