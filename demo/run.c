@@ -47,11 +47,13 @@ typedef struct supervisor {
   bool killed;                 /* STOPPING: SIGKILL was sent */
   int64_t kill_at_ms;          /* STOPPING: when SIGKILL is due */
   bool signalled;              /* a stop signal came: exit 0 when stopped */
+  int short_terms;             /* consecutive terms too short to start CMD */
   bool done;
   int code;                    /* exit code once done */
 } supervisor;
 
-static void verbose(const supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void verbose(const supervisor *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void verbose(const supervisor *s, const char *fmt, ...) {
   if (!s->args->verbose) return;
@@ -165,17 +167,28 @@ static void on_elected(supervisor *s, uint64_t token) {
   if (!live || held != token || remaining <= s->grace_ms) {
     cli_note(NULL, "elected with token %llu, but the term ends in %lld ms: not starting",
              (unsigned long long)token, (long long)remaining);
+    /* A server that grants far less than the ttl asked for would make this
+     * a loop of elections: give up after a few. */
+    if (++s->short_terms >= 3) {
+      resign(s);
+      finish(s, cli_fail(CLI_EXIT_BACKEND, "run",
+                         "%d terms in a row were too short for --grace %lldms; is the "
+                         "server's ttl below --ttl?",
+                         s->short_terms, (long long)s->grace_ms));
+      return;
+    }
     after_loss(s);
     return;
   }
+  s->short_terms = 0;
   s->deadline_ms = cli_now_ms() + remaining;
   char tok[32], name[BATON_NAME_MAX + 16], identity[BATON_IDENTITY_MAX + 32];
   snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
   snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
   snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
   char *env[] = {tok, name, identity, NULL};
-  if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask, &s->ss.child_pipe) !=
-      0) {
+  if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
+                      &s->ss.child_pipe) != 0) {
     cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
     resign(s);
     finish(s, CLI_EXIT_BACKEND);

@@ -3,6 +3,7 @@
  * `cli KIND [FILTER]`: KIND "usage" needs no server; "redis", "etcd" or "zk"
  * starts a real server of that kind and runs every case against it.
  * Waits are on events (output lines, pidfds); every wait is bounded. */
+#include "cli.h"
 #include "servers.h"
 #include "test.h"
 
@@ -329,6 +330,30 @@ static void usage_errors(void) {
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
   expect_usage(env_only, env, "bad URI from BATON_BACKEND");
+}
+
+/* Durations: a number, an optional fraction, one of ms/s/m; nothing else. */
+static void durations(void) {
+  static const struct {
+    const char *text;
+    long long ms; /* -1: rejected */
+  } cases[] = {
+      {"250ms", 250}, {"2s", 2000},  {"1.5s", 1500}, {"0.25s", 250}, {"1m", 60000},
+      {".5s", 500},   {"0ms", 0},    {"1.0005s", -1}, {"0.5ms", -1}, {"5", -1},
+      {"5q", -1},     {"", -1},      {"s", -1},      {"-1s", -1},    {"1h", -1},
+      {" 1s", -1},    {"1s ", -1},   {"1e3ms", -1},  {"1..5s", -1},  {"9999999999999s", -1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint64_t ms = 0;
+    char why[200] = "";
+    int rc = cli_duration_ms(cases[i].text, &ms, why, sizeof why);
+    if (cases[i].ms < 0) {
+      if (rc == 0 || why[0] == '\0')
+        TEST_FAIL_("'%s' accepted as %llu ms", cases[i].text, (unsigned long long)ms);
+    } else if (rc != 0 || (long long)ms != cases[i].ms) {
+      TEST_FAIL_("'%s' -> rc %d, %llu ms (%s)", cases[i].text, rc, (unsigned long long)ms, why);
+    }
+  }
 }
 
 static void help_and_version(void) {
@@ -710,6 +735,7 @@ static void begin_case(void) {
     fn();                         \
   }
 CASE(usage_errors)
+CASE(durations)
 CASE(help_and_version)
 CASE(fenced_store_rules)
 CASE(env_leader_exit_status)
@@ -726,6 +752,7 @@ CASE(stops_before_expiry)
 
 static const test_case usage_cases[] = {
     ENTRY(usage_errors),
+    ENTRY(durations),
     ENTRY(help_and_version),
     ENTRY(fenced_store_rules),
     {NULL, NULL},
