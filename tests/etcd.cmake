@@ -11,3 +11,5 @@ function(etcd_test name source timeout)
 endfunction()
 
 etcd_test(etcd_backend etcd/backend_test.c 120)
+etcd_test(etcd_cluster etcd/cluster_test.c 120)
+etcd_test(etcd_faults etcd/fault_test.c 60)

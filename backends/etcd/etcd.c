@@ -35,16 +35,61 @@ static int oom(baton_error *err) { return baton__error(err, BATON_ENOMEM, "etcd:
 
 /* POST on a pooled conn. */
 static int pooled_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
-                       cJSON **root, const cJSON **payload, int64_t deadline, int cancel_fd,
+                       baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
                        baton_error *err) {
-  *root = NULL;
   if (body->oom) return oom(err);
   baton_etcd_conn *conn = baton__etcd_conn_get(es->http);
   if (conn == NULL) return oom(err);
-  int rc = baton__etcd_http_call(es->http, conn, path, body->p, BATON_ETCD_IDEMPOTENT, root,
-                                 payload, deadline, cancel_fd, err);
+  int rc = baton__etcd_http_call(es->http, conn, path, body->p, BATON_ETCD_IDEMPOTENT, decode,
+                                 out, deadline, cancel_fd, err);
   baton__etcd_conn_put(es->http, conn);
   return rc;
+}
+
+/* ---- Decoders: a reply's payload into what a call needs ------------------ */
+
+typedef struct range_out {
+  int64_t *revision;
+  baton_etcd_kv *kv;
+  bool *found;
+} range_out;
+
+static int decode_range(const cJSON *p, void *out, baton_error *err) {
+  range_out *r = out;
+  return baton__etcd_gw_range(p, r->revision, r->kv, r->found, err);
+}
+
+typedef struct lease_out {
+  int64_t id;   /* keepalive: the lease asked about, checked */
+  int64_t ttl;
+} lease_out;
+
+static int decode_grant(const cJSON *p, void *out, baton_error *err) {
+  lease_out *l = out;
+  return baton__etcd_gw_grant(p, &l->id, &l->ttl, err);
+}
+
+/* The keepalive reply of an expired lease has no TTL at all (zero is
+ * omitted): that, not an error, is how the gateway says "gone". */
+static int decode_keepalive(const cJSON *p, void *out, baton_error *err) {
+  lease_out *l = out;
+  int64_t id = 0;
+  int rc = baton__etcd_gw_keepalive(p, &id, &l->ttl, err);
+  if (rc == 0 && id != l->id)
+    return baton__error(err, BATON_EPROTO, "keepalive for lease %llx answered for lease %llx",
+                        (unsigned long long)l->id, (unsigned long long)id);
+  if (rc == 0 && l->ttl == 0)
+    return baton__error(err, BATON_ESESSION, "lease %llx expired or was revoked",
+                        (unsigned long long)l->id);
+  return rc;
+}
+
+static int decode_txn(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_txn_acquire(p, out, err);
+}
+
+static int decode_deleterange(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_deleterange(p, out, err);
 }
 
 int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
@@ -57,11 +102,8 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
   r->prefix = true;
   if (!prefix.oom) baton__etcd_req_range(&body, r);
   body.oom |= prefix.oom;
-  cJSON *root;
-  const cJSON *p;
-  int rc = pooled_call(es, "/v3/kv/range", &body, &root, &p, deadline, cancel_fd, err);
-  if (rc == 0) rc = baton__etcd_gw_range(p, revision, kv, found, err);
-  cJSON_Delete(root);
+  range_out out = {revision, kv, found};
+  int rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
   baton__etcd_str_free(&prefix);
   baton__etcd_str_free(&body);
   return rc;
@@ -83,18 +125,14 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
 static int grant(baton_etcd_session *es, int64_t *id, int64_t deadline, baton_error *err) {
   char body[64];
   snprintf(body, sizeof body, "{\"TTL\":\"%lld\"}", (long long)es->ttl_s);
-  cJSON *root;
-  const cJSON *p;
-  int64_t ttl = 0;
-  baton_etcd_conn *conn = baton__etcd_conn_renew(es->http);
-  int rc = baton__etcd_http_call(es->http, conn, "/v3/lease/grant", body, BATON_ETCD_ONCE, &root,
-                                 &p, deadline, -1, err);
-  if (rc == 0) rc = baton__etcd_gw_grant(p, id, &ttl, err);
-  cJSON_Delete(root);
+  lease_out l = {0, 0};
+  int rc = baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/grant",
+                                 body, BATON_ETCD_ONCE, decode_grant, &l, deadline, -1, err);
   if (rc != 0) return rc;
+  *id = l.id;
   /* Written only here, under the lock, by open or by the renew thread. */
   pthread_mutex_lock(&es->mu);
-  es->base.server_ttl_ns = ttl * 1000000000LL;
+  es->base.server_ttl_ns = l.ttl * 1000000000LL;
   pthread_mutex_unlock(&es->mu);
   return 0;
 }
@@ -104,13 +142,10 @@ static void revoke(baton_etcd_session *es, int64_t lease) {
   if (lease == 0) return;
   char body[64];
   snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
-  cJSON *root;
-  const cJSON *p;
   baton_error ignored;
   baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/revoke", body,
-                        BATON_ETCD_IDEMPOTENT, &root, &p,
+                        BATON_ETCD_IDEMPOTENT, NULL, NULL,
                         baton__now() + es->base.cfg->op_timeout_ns, -1, &ignored);
-  cJSON_Delete(root);
 }
 
 /* ---- The table ------------------------------------------------------------------ */
@@ -157,7 +192,7 @@ static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, 
   baton_etcd_session *es = (baton_etcd_session *)s;
   if (es == NULL) return baton__error(err, BATON_EINVAL, "etcd: renew without a session");
   for (size_t i = 0; gone != NULL && i < n; i++) gone[i] = false;
-  int64_t lease = baton__etcd_lease(es, NULL), id = 0, ttl = 0;
+  int64_t lease = baton__etcd_lease(es, NULL), id = 0;
   if (lease == 0) {
     /* The old lease expired: this renew starts the new session, and
      * every blocked wait is told so its candidate enqueues again. */
@@ -175,18 +210,10 @@ static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, 
    * body (etcd issue 8237). */
   char body[64];
   snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
-  cJSON *root;
-  const cJSON *p;
+  lease_out l = {lease, 0};
   int rc = baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/keepalive",
-                                 body, BATON_ETCD_IDEMPOTENT, &root, &p, deadline, -1, err);
-  if (rc == 0) rc = baton__etcd_gw_keepalive(p, &id, &ttl, err);
-  cJSON_Delete(root);
-  if (rc == 0 && id != lease)
-    rc = baton__error(err, BATON_EPROTO, "etcd: keepalive for lease %llx answered for %llx",
-                      (unsigned long long)lease, (unsigned long long)id);
-  if (rc == 0 && ttl == 0)
-    rc = baton__error(err, BATON_ESESSION, "etcd: lease %llx expired or was revoked",
-                      (unsigned long long)lease);
+                                 body, BATON_ETCD_IDEMPOTENT, decode_keepalive, &l, deadline, -1,
+                                 err);
   if (rc == BATON_ESESSION) {
     pthread_mutex_lock(&es->mu);
     if (es->lease == lease) es->lease = 0;
@@ -297,13 +324,9 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
   if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
   baton_etcd_str body = {0};
   acquire_body(&body, es, c, ec);
-  cJSON *root;
-  const cJSON *p;
-  int rc = pooled_call(es, "/v3/kv/txn", &body, &root, &p, deadline, -1, err);
-  baton__etcd_str_free(&body);
   baton_etcd_txn_reply r;
-  if (rc == 0) rc = baton__etcd_gw_txn_acquire(p, &r, err);
-  cJSON_Delete(root);
+  int rc = pooled_call(es, "/v3/kv/txn", &body, decode_txn, &r, deadline, -1, err);
+  baton__etcd_str_free(&body);
   if (rc != 0) return rc;
   rc = acquire_result(ec, c, &r, holder, err);
   baton__etcd_txn_reply_free(&r);
@@ -323,12 +346,9 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   baton__etcd_str_cat(&body, "{\"key\":");
   baton__etcd_str_b64(&body, ec->key, ec->key_len);
   baton__etcd_str_cat(&body, "}");
-  cJSON *root;
-  const cJSON *p;
   int64_t deleted = 0;
-  int rc = pooled_call(es, "/v3/kv/deleterange", &body, &root, &p, deadline, -1, err);
-  if (rc == 0) rc = baton__etcd_gw_deleterange(p, &deleted, err);
-  cJSON_Delete(root);
+  int rc = pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline,
+                       -1, err);
   baton__etcd_str_free(&body);
   if (rc != 0) return rc;
   baton__free(ec->key);

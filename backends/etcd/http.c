@@ -395,12 +395,16 @@ static int transfer_error(baton_etcd_conn *c, bool *other_member, bool *sent,
 }
 
 /* Prefix the message with the member and the call. */
-static int where(baton_etcd_conn *c, int rc, baton_error *err) {
+static int where(const baton_etcd_conn *c, int rc, baton_error *err) {
   if (rc == 0 || err == NULL) return rc;
   char what[360];
   snprintf(what, sizeof what, "etcd %s %s", baton__etcd_conn_member(c), c->path);
   baton__error_prefix(err, what);
   return rc;
+}
+
+int baton__etcd_conn_blame(const baton_etcd_conn *c, int rc, baton_error *err) {
+  return where(c, rc, err);
 }
 
 /* One request on the current member; *retry says whether another member
@@ -470,12 +474,15 @@ static int call(baton_etcd_http *h, baton_etcd_conn *c, const char *path, const 
 }
 
 int baton__etcd_http_call(baton_etcd_http *h, baton_etcd_conn *c, const char *path,
-                          const char *body, baton_etcd_retry retry, cJSON **root,
-                          const cJSON **payload, int64_t deadline, int cancel_fd,
-                          baton_error *err) {
+                          const char *body, baton_etcd_retry retry, baton_etcd_decode decode,
+                          void *out, int64_t deadline, int cancel_fd, baton_error *err) {
   int grpc;
-  *root = NULL;
-  return call(h, c, path, body, true, retry, root, payload, &grpc, deadline, cancel_fd, err);
+  cJSON *root = NULL;
+  const cJSON *payload = NULL;
+  int rc = call(h, c, path, body, true, retry, &root, &payload, &grpc, deadline, cancel_fd, err);
+  if (rc == 0 && decode != NULL) rc = where(c, decode(payload, out, err), err);
+  cJSON_Delete(root);
+  return rc;
 }
 
 /* ---- Auth ---------------------------------------------------------------------- */
@@ -580,8 +587,17 @@ int baton__etcd_stream_next(baton_etcd_conn *c, cJSON **root, const cJSON **payl
       return where(c, baton__error(err, BATON_EPROTO, "stream ended inside a message"), err);
     return where(c, baton__error(err, BATON_ECONNECT, "the member ended the stream"), err);
   }
+  /* A stream cut short (member killed, connection reset) is a member
+   * gone, not garbage: the caller resumes elsewhere. */
   bool other, sent;
   rc = transfer_error(c, &other, &sent, err);
+  if (rc == BATON_ETIMEDOUT) return where(c, baton__error(err, rc, "no event in time"), err);
+  if (c->result == CURLE_PARTIAL_FILE) {
+    other = true;
+    rc = baton__error(err, BATON_ECONNECT, "stream cut: %s",
+                      c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(c->result));
+  }
+  if (other && rc != BATON_ETIMEDOUT && err != NULL) err->code = BATON_ECONNECT;
   return where(c, rc == BATON_ETIMEDOUT ? rc : other ? BATON_ECONNECT : rc, err);
 }
 

@@ -48,15 +48,20 @@ void baton__etcd_conn_put(baton_etcd_http *h, baton_etcd_conn *c);
  * is retried on another member only when it was never sent. */
 typedef enum { BATON_ETCD_IDEMPOTENT = 1, BATON_ETCD_ONCE = 0 } baton_etcd_retry;
 
-/* POST `body` to `path` (e.g. "/v3/kv/txn") on conn `c` and parse the
- * reply: 0 with *root (free with cJSON_Delete) and *payload as in
- * baton__etcd_gw_parse, or a BATON_E* code whose message names the member
- * and the call. An invalid auth token is refreshed and the call made once
- * more. `cancel_fd` (or -1) ends the call with BATON_ECANCELED. */
+/* Reads a reply's payload into `out`: 0, or a BATON_E* code with err. */
+typedef int (*baton_etcd_decode)(const cJSON *payload, void *out, baton_error *err);
+
+/* POST `body` to `path` (e.g. "/v3/kv/txn") on conn `c`, parse the reply
+ * and hand its payload to `decode` (may be NULL) with `out`. Returns 0 or a
+ * BATON_E* code whose message names the member and the call. An invalid
+ * auth token is refreshed and the call made once more. `cancel_fd` (or -1)
+ * ends the call with BATON_ECANCELED. */
 int baton__etcd_http_call(baton_etcd_http *h, baton_etcd_conn *c, const char *path,
-                          const char *body, baton_etcd_retry retry, cJSON **root,
-                          const cJSON **payload, int64_t deadline, int cancel_fd,
-                          baton_error *err);
+                          const char *body, baton_etcd_retry retry, baton_etcd_decode decode,
+                          void *out, int64_t deadline, int cancel_fd, baton_error *err);
+
+/* Prefix err with the member and the call of c's last request; returns rc. */
+int baton__etcd_conn_blame(const baton_etcd_conn *c, int rc, baton_error *err);
 
 /* Get a token when credentials are configured and none is held. */
 int baton__etcd_http_login(baton_etcd_http *h, baton_etcd_conn *c, int64_t deadline,

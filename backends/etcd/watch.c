@@ -40,7 +40,7 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, const targe
                       baton_error *err) {
   baton_etcd_watch_msg m;
   int rc = baton__etcd_gw_watch(payload, &m, err);
-  if (rc != 0) return rc;
+  if (rc != 0) return baton__etcd_conn_blame(conn, rc, err);
   rc = 1;
   for (size_t i = 0; i < m.nevents && rc == 1; i++) {
     if (m.events[i].kv.mod_revision >= *next_rev) *next_rev = m.events[i].kv.mod_revision + 1;
@@ -90,8 +90,11 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
       int grpc;
       rc = baton__etcd_stream_next(conn, &root, &payload, &grpc, deadline, cancel_fd, err);
       if (rc == 0) {
-        failures = 0;
+        /* Only progress resets the back-off: a member that accepts the
+         * watch and then drops it again and again must not make us spin. */
+        int64_t before = next_rev;
         rc = on_message(es, conn, t, payload, &next_rev, &restart, deadline, err);
+        if (next_rev > before) failures = 0;
       }
       cJSON_Delete(root);
       if (rc == 1) {
@@ -116,8 +119,11 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
     if (++failures >= members) {
       int64_t until = baton__now() + baton__backoff(es->base.cfg, failures - members);
       int rc2 = baton__etcd_conn_idle(conn, until, deadline, cancel_fd);
-      if (rc2 == BATON_ETIMEDOUT)
-        return baton__error(err, rc2, "etcd: no member could watch in time");
+      if (rc2 == BATON_ETIMEDOUT) {
+        if (err == NULL) return rc2;
+        err->code = rc2; /* keep the last member's error as the detail */
+        return baton__error_prefix(err, "etcd: no member could watch in time; last");
+      }
       if (rc2 == BATON_ECANCELED) return baton__error(err, rc2, "cancelled");
     }
   }
