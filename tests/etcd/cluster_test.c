@@ -10,6 +10,27 @@
 
 static test_cluster cluster; /* started once in main */
 
+/* After a hand-over from a to b: b takes the name with a greater token,
+ * leaves, and both sessions close. */
+static void finish_hand_over(kit_session *a, baton_candidate *ca, kit_session *b,
+                             baton_candidate *cb) {
+  baton_error err = {0};
+  int rc;
+  KIT_RETRY(rc, 15000, B.acquire(b->s, cb, NULL, kit_deadline(2000), &err));
+  CHECK_OK(rc, &err);
+  CHECK_GT(cb->token, ca->token);
+  baton_leader who;
+  KIT_RETRY(rc, 15000, B.leader(a->s, cb->name, &who, kit_deadline(2000), &err));
+  CHECK_OK(rc, &err);
+  CHECK_STR(who.identity, "b");
+  KIT_RETRY(rc, 15000, B.release(b->s, cb, kit_deadline(2000), &err));
+  CHECK_OK(rc, &err);
+  kit_forget(a, ca);
+  kit_forget(b, cb);
+  kit_close(a);
+  kit_close(b);
+}
+
 /* The client's member is killed: renewals and requests carry on through
  * another member, the waiter's watch reconnects and still gets its
  * wake-up, and the next token is greater. */
@@ -25,7 +46,6 @@ static void member_in_use_is_killed(void) {
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(3000), &err), &err);
   CHECK_EQ(B.acquire(b.s, &cb, NULL, kit_deadline(3000), &err), BATON_EHELD);
   /* Both clients talk to the first member listed: that is the one to kill. */
-  baton_leader who;
 
   kit_waiter w = {.cancel_fd = -1};
   kit_wait_start(&w, &b, &cb, 30000);
@@ -45,18 +65,7 @@ static void member_in_use_is_killed(void) {
   CHECK_OK(rc, &err);
   kit_wait_join(&w);
   CHECK_OK(w.rc, &w.err);
-  KIT_RETRY(rc, 15000, B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err));
-  CHECK_OK(rc, &err);
-  CHECK_GT(cb.token, ca.token);
-  KIT_RETRY(rc, 15000, B.leader(a.s, "t.failover", &who, kit_deadline(2000), &err));
-  CHECK_OK(rc, &err);
-  CHECK_STR(who.identity, "b");
-  KIT_RETRY(rc, 15000, B.release(b.s, &cb, kit_deadline(2000), &err));
-  CHECK_OK(rc, &err);
-  kit_forget(&a, &ca);
-  kit_forget(&b, &cb);
-  kit_close(&a);
-  kit_close(&b);
+  finish_hand_over(&a, &ca, &b, &cb);
   CHECK_EQ(test_server_restart(&cluster.member[0]), 0);
 }
 
@@ -93,15 +102,7 @@ static void watch_resumes_from_the_last_revision(void) {
   CHECK_OK(w.rc, &w.err);
   printf("  waiter woke %lld ms after its member died\n", (long long)((w.woke_at - t0) / MS_NS));
   CHECK_LT((w.woke_at - t0) / MS_NS, 5000);
-  KIT_RETRY(rc, 15000, B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err));
-  CHECK_OK(rc, &err);
-  CHECK_GT(cb.token, ca.token);
-  KIT_RETRY(rc, 15000, B.release(b.s, &cb, kit_deadline(2000), &err));
-  CHECK_OK(rc, &err);
-  kit_forget(&a, &ca);
-  kit_forget(&b, &cb);
-  kit_close(&a);
-  kit_close(&b);
+  finish_hand_over(&a, &ca, &b, &cb);
 }
 
 int main(int argc, char **argv) {
