@@ -134,12 +134,19 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
 static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
                        const baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
                        baton_error *err) {
+  /* Revision 1 is the first write ever: nothing can be before it (and a
+   * max_create_revision of 0 would mean "no bound"). */
+  if (ec->create_revision <= 1) return 0;
   baton_etcd_range_req r = {.sort = -1, .limit = 1, .max_create_revision = ec->create_revision - 1};
   baton_etcd_kv pred;
   bool found = false;
   int64_t rev = 0;
   int rc = baton__etcd_range(es, c->name, &r, &pred, &found, &rev, deadline, cancel_fd, err);
   if (rc != 0 || !found) return rc; /* none before us: look again */
+  if (pred.create_revision >= ec->create_revision) {
+    baton__etcd_kv_free(&pred);
+    return 0; /* not a predecessor: let acquire look */
+  }
   target t = {pred.key, pred.key_len, false, true, NULL};
   rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
   baton__etcd_kv_free(&pred);

@@ -230,6 +230,22 @@ static int open_fake(kit_session *k, fake_server *f, int timeout_ms, baton_error
   return kit_open(k, uri, &o, timeout_ms, err);
 }
 
+/* Start a fake server with `routes` and open a session on it; false
+ * (reported) when either fails, with nothing left running. */
+static bool fake_session(fake_server *f, const fake_route *routes, kit_session *k) {
+  baton_error err = {0};
+  if (fake_start(f, routes) != 0) {
+    TEST_FAIL_("cannot start the fake server");
+    return false;
+  }
+  if (open_fake(k, f, 2000, &err) != 0) {
+    TEST_FAIL_("open: %s", err.message);
+    fake_stop(f);
+    return false;
+  }
+  return true;
+}
+
 /* A lease grant answered with `route`: open fails with `code` saying `says`. */
 static void grant_fails(fake_mode mode, const char *status, const char *body, int code,
                         const char *says, int timeout_ms) {
@@ -287,14 +303,9 @@ static void after_good_grant(const fake_route *extra, size_t nextra,
   };
   for (size_t i = 0; i < nextra && i < 2; i++) routes[2 + i] = extra[i];
   fake_server f;
-  REQUIRE(fake_start(&f, routes) == 0);
   kit_session k;
   baton_error err = {0};
-  if (open_fake(&k, &f, 2000, &err) != 0) {
-    TEST_FAIL_("open: %s", err.message);
-    fake_stop(&f);
-    return;
-  }
+  if (!fake_session(&f, routes, &k)) return;
   const fake_route *last = &extra[nextra - 1];
   int64_t t0 = baton__now();
   int rc = call(&k, &err);
@@ -415,14 +426,9 @@ static void watch_that_keeps_ending(void) {
       {NULL, SEND, NULL, NULL},
   };
   fake_server f;
-  REQUIRE(fake_start(&f, routes) == 0);
   kit_session k;
   baton_error err = {0};
-  if (open_fake(&k, &f, 2000, &err) != 0) {
-    TEST_FAIL_("open: %s", err.message);
-    fake_stop(&f);
-    return;
-  }
+  if (!fake_session(&f, routes, &k)) return;
   int before = atomic_load(&f.requests);
   int64_t t0 = baton__now();
   int rc = call_wait(&k, &err);
