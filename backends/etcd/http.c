@@ -544,9 +544,8 @@ int baton__etcd_http_relogin(baton_etcd_http *h, baton_etcd_conn *c, int64_t dea
 
 /* ---- Streams --------------------------------------------------------------------- */
 
-int baton__etcd_stream_start(baton_etcd_http *h, baton_etcd_conn *c, const char *path,
-                             const char *body, int64_t deadline, baton_error *err) {
-  (void)h;
+int baton__etcd_stream_start(baton_etcd_conn *c, const char *path, const char *body,
+                             int64_t deadline, baton_error *err) {
   return begin(c, path, body, true, true, deadline, err);
 }
 

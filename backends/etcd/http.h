@@ -72,8 +72,8 @@ int baton__etcd_http_login(baton_etcd_http *h, baton_etcd_conn *c, int64_t deadl
  * message. It runs on a borrowed conn. */
 
 /* Start the stream on the current member (no waiting). */
-int baton__etcd_stream_start(baton_etcd_http *h, baton_etcd_conn *c, const char *path,
-                             const char *body, int64_t deadline, baton_error *err);
+int baton__etcd_stream_start(baton_etcd_conn *c, const char *path, const char *body,
+                             int64_t deadline, baton_error *err);
 
 /* The next message: 0 with *root and *payload (an {"error":..} message returns
  * its mapped code, with *grpc set); BATON_ECONNECT when the stream ended

@@ -80,7 +80,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
     baton_etcd_str body = {0};
     baton__etcd_req_watch(&body, t->key, t->key_len, t->prefix, next_rev, t->deletes_only);
     int rc = body.oom ? BATON_ENOMEM
-                      : baton__etcd_stream_start(es->http, conn, "/v3/watch", body.p, deadline, err);
+                      : baton__etcd_stream_start(conn, "/v3/watch", body.p, deadline, err);
     baton__etcd_str_free(&body);
     if (rc != 0) return rc;
     bool restart = false;
