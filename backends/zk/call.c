@@ -5,6 +5,7 @@
 #include "zk.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,14 @@ struct zk_call {
   zk_reply reply;            /* filled by the completion (s->mu) */
   zoo_op_result_t *results;  /* multi: the C client writes here until done */
   int nresults;              /* entries in results */
+  zk_then then;              /* set when nobody waits: gets the reply */
+  void *arg;                 /* then's argument */
 };
+
+/* Calls allocated and not yet freed, in every session: a test hook. */
+static atomic_long live;
+
+long zk_calls_live(void) { return atomic_load(&live); }
 
 /* Completions and watchers get their context back as const void *. */
 #define UNCONST(type, p) ((type)(uintptr_t)(p))
@@ -46,6 +54,7 @@ static void unref_locked(zk_call *call) {
   zk_reply_free(&call->reply);
   baton__free(call->results);
   baton__free(call);
+  atomic_fetch_sub(&live, 1);
 }
 
 /* A new call with two references, listed on its handle so that closing
@@ -57,6 +66,7 @@ static zk_call *start(zk_conn *conn, zk_reply *out) {
     out->rc = ZK_NOMEM;
     return NULL;
   }
+  atomic_fetch_add(&live, 1);
   call->conn = conn;
   call->refs = 2;
   lock(conn->s);
@@ -115,6 +125,17 @@ static void finish(zk_call *call, int zrc, int64_t deadline, zk_reply *out) {
 
 static void complete(zk_call *call, zk_reply *r) {
   zk_session *s = call->conn->s;
+  if (call->then != NULL) { /* nobody waits: the hook takes the reply */
+    call->then(call->conn, r, call->arg);
+    zk_reply_free(r);
+    lock(s);
+    call->done = true;
+    unlink_call(call);
+    pthread_cond_broadcast(&s->cond); /* zk_calls_drain */
+    unref_locked(call);
+    unlock(s);
+    return;
+  }
   lock(s);
   if (call->results != NULL && r->rc != ZK_NOMEM) {
     r->errs = baton__calloc((size_t)call->nresults, sizeof *r->errs);
@@ -186,11 +207,6 @@ static void done_children(int rc, const struct String_vector *v, const void *dat
   complete(UNCONST(zk_call *, data), &r);
 }
 
-static void done_ignore(int rc, const void *data) {
-  (void)rc;
-  (void)data;
-}
-
 /* ---- Requests ------------------------------------------------------------ */
 
 void zk_create(zk_conn *conn, const char *path, const char *value, int mode, int64_t deadline,
@@ -215,8 +231,42 @@ void zk_add_auth(zk_conn *conn, const char *cred, int64_t deadline, zk_reply *ou
            deadline, out);
 }
 
+static void ignore(zk_conn *conn, zk_reply *r, void *arg) {
+  (void)conn;
+  (void)r;
+  (void)arg;
+}
+
+/* A request nobody waits for: listed like any other, so that closing the
+ * handle can wait for it (zk_calls_drain) and settle it. */
+static zk_call *start_then(zk_conn *conn, zk_then then, void *arg) {
+  zk_reply out;
+  zk_call *call = start(conn, &out);
+  if (call != NULL) {
+    call->then = then;
+    call->arg = arg;
+  }
+  return call;
+}
+
+static bool sent_then(zk_call *call, int zrc) {
+  zk_reply out;
+  if (!sent(call, zrc, &out)) return false;
+  lock(call->conn->s);
+  unref_locked(call); /* the caller's half: nobody waits */
+  unlock(call->conn->s);
+  return true;
+}
+
 void zk_delete_async(zk_conn *conn, const char *path) {
-  (void)zoo_adelete(conn->zh, path, -1, done_ignore, NULL);
+  zk_call *call = start_then(conn, ignore, NULL);
+  if (call != NULL) sent_then(call, zoo_adelete(conn->zh, path, -1, done_void, call));
+}
+
+bool zk_children_then(zk_conn *conn, const char *path, zk_then then, void *arg) {
+  zk_call *call = start_then(conn, then, arg);
+  return call != NULL &&
+         sent_then(call, zoo_aget_children(conn->zh, path, 0, done_children, call));
 }
 
 static void *watch_ctx(uint64_t id) { return (void *)(uintptr_t)id; }
@@ -289,6 +339,15 @@ void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t dead
   for (int i = 0; calls != NULL && i < n; i++)
     if (calls[i] != NULL) await(calls[i], deadline, &out[i]);
   baton__free(calls);
+}
+
+void zk_calls_drain(zk_conn *conn, int64_t deadline) {
+  zk_session *s = conn->s;
+  struct timespec until = abs_time(deadline);
+  lock(s);
+  while (conn->calls != NULL && baton__now() < deadline)
+    pthread_cond_timedwait(&s->cond, &s->mu, &until);
+  unlock(s);
 }
 
 void zk_calls_abandon(zk_conn *conn) {

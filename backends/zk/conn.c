@@ -8,6 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+/* The longest a closing handle waits for its requests in flight: a server
+ * that answers at all answers in milliseconds. */
+#define DRAIN_MAX_NS 500000000LL
+
 /* The global watcher: the C client calls it with every state change of
  * the handle, on its completion thread. It only records and signals. */
 static void on_session(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
@@ -21,6 +25,7 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
   if (state == ZOO_EXPIRED_SESSION_STATE) conn->expired = true;
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->mu);
+  if (state == ZOO_CONNECTED_STATE) zk_sweep_kick(conn);
 }
 
 /* Wait until the handle is connected or can never be, or `limit`. */
@@ -113,10 +118,16 @@ void zk_conn_put(zk_conn *conn) {
   bool last = --conn->refs == 0;
   pthread_mutex_unlock(&s->mu);
   if (!last) return;
+  /* zookeeper_close leaks the C client's own state of every request still
+   * in flight (tests/zk/lsan.supp): let them finish first, briefly. */
+  int64_t bound = s->base.cfg->op_timeout_ns / 4;
+  if (bound > DRAIN_MAX_NS) bound = DRAIN_MAX_NS;
+  zk_calls_drain(conn, baton__now() + bound);
   /* zookeeper_close joins the completion thread, which may be waiting for
    * s->mu: hence no lock here. Once it returns no callback runs, and the
    * requests whose completion never came are settled. */
   zookeeper_close(conn->zh);
   zk_calls_abandon(conn);
+  zk_sweep_free_all(conn);
   baton__free(conn);
 }

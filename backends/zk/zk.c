@@ -630,22 +630,23 @@ static void zk_forget(baton_session *bs, baton_candidate *c) {
   zk_session *s = (zk_session *)bs;
   if (s == NULL || c == NULL || c->priv == NULL) return;
   zk_cand *k = c->priv;
-  /* A node still recorded here (release failed or was skipped) is deleted
-   * without waiting: no I/O wait here, but no orphan left in the session. */
-  char *path = NULL;
+  /* A node that may still exist (release failed or was skipped, or a
+   * create's outcome is unknown) is swept in the background: no I/O wait
+   * here, and no zombie contender left in the queue. */
+  char guid[33];
   lock(s);
   zk_conn *conn = s->conn;
-  if (conn != NULL && k->node != NULL && k->gen == conn->gen && !conn->expired) {
-    path = zk_path(s, c->name, k->node);
+  if (conn != NULL && (k->node != NULL || k->pending) && k->gen == conn->gen && !conn->expired)
     conn->refs++;
-  } else {
+  else
     conn = NULL;
-  }
+  memcpy(guid, k->guid, sizeof guid);
   cand_free_locked(s, k);
   unlock(s);
   c->priv = NULL;
-  if (path != NULL) zk_delete_async(conn, path);
-  baton__free(path);
+  char *parent = conn != NULL ? zk_path(s, c->name, NULL) : NULL;
+  if (parent != NULL) zk_sweep_add(conn, parent, guid);
+  baton__free(parent);
   zk_conn_put(conn);
 }
 

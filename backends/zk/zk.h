@@ -25,6 +25,7 @@
 
 typedef struct zk_session zk_session;
 typedef struct zk_call zk_call;
+typedef struct zk_sweep zk_sweep;
 
 /* One ZooKeeper handle, i.e. one ZooKeeper session. It is replaced only by
  * renew, after the server expired it; users hold a reference while they
@@ -37,6 +38,7 @@ typedef struct zk_conn {
   int state;        /* last ZOO_*_STATE the global watcher saw (s->mu) */
   bool expired;     /* the server expired this session (s->mu) */
   zk_call *calls;   /* requests whose completion has not run yet (s->mu) */
+  zk_sweep *sweeps; /* forgotten candidates' nodes still to delete (s->mu) */
 } zk_conn;
 
 /* What the backend keeps per candidate in c->priv. Every field but the
@@ -124,10 +126,19 @@ void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t dead
                     zk_reply *out);
 /* Digest credentials "user:password" for this and every reconnection. */
 void zk_add_auth(zk_conn *conn, const char *cred, int64_t deadline, zk_reply *out);
+/* What a request nobody waits for hands its reply to, on the completion
+ * thread (it must not block; it may send further requests). */
+typedef void (*zk_then)(zk_conn *conn, zk_reply *r, void *arg);
+/* get_children whose reply goes to then(); false when it was not sent. */
+bool zk_children_then(zk_conn *conn, const char *path, zk_then then, void *arg);
 /* Fire and forget: a delete nobody waits for (cleanup of a stray node). */
 void zk_delete_async(zk_conn *conn, const char *path);
+/* Wait until no request of conn is in flight, or the deadline. */
+void zk_calls_drain(zk_conn *conn, int64_t deadline);
 /* Complete every request of a closed handle whose completion never ran. */
 void zk_calls_abandon(zk_conn *conn);
+/* Calls not yet freed in the whole process (tests: 0 once all is closed). */
+long zk_calls_live(void);
 
 /* The watcher given with watch_id: wakes that candidate's wait. */
 void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
@@ -137,6 +148,18 @@ void zk_cand_signal(zk_cand *k);
 /* Map a ZooKeeper result to a BATON_E* code with a message naming the
  * operation and path. Marks conn expired on ZSESSIONEXPIRED. */
 int zk_error(baton_error *err, zk_conn *conn, int rc, const char *op, const char *path);
+
+/* ---- Sweeps (sweep.c) ------------------------------------------------------
+ * A forgotten candidate may leave a node behind: its create's reply was
+ * lost and the release that would have found it failed. Its guid is swept
+ * in the background: list the parent, delete that guid's children, list
+ * again until none is left; retried on every reconnection of the handle. */
+
+void zk_sweep_add(zk_conn *conn, const char *parent, const char *guid);
+/* Start every sweep that is not running (the handle just connected). */
+void zk_sweep_kick(zk_conn *conn);
+/* Free the sweeps of a closed handle (its nodes died with the session). */
+void zk_sweep_free_all(zk_conn *conn);
 
 /* ---- The C client's log (log.c) ------------------------------------------ */
 
