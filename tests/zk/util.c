@@ -2,9 +2,10 @@
  * handle, waiter threads and child processes, all bounded in time. */
 #include "util.h"
 
-#include "servers.h"
-
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -48,6 +49,23 @@ void tz_drop(tz_client *t, baton_candidate *c) {
   baton_error err;
   baton_backend_zk.release(t->s, c, tz_in(5000), &err);
   baton_backend_zk.forget(t->s, c);
+}
+
+int tz_start(test_cluster *c, int servers) {
+  if (test_zk_start(c, servers) == 0) return 0;
+  /* Free ports are found by bind-and-release, so a process started at the
+   * same moment may take one: one more try with fresh ports. */
+  fprintf(stderr, "zk tests: ZooKeeper (%d) did not start; once more\n", servers);
+  return test_zk_start(c, servers);
+}
+
+void tz_pause(test_server *s) {
+  test_server_pause(s);
+  /* SIGSTOP takes effect asynchronously: a busy JVM can still answer a
+   * request or two. The server is our child, so waitpid reports the moment
+   * the whole process has stopped. */
+  int status;
+  if (s->pid > 0) waitpid(s->pid, &status, WUNTRACED);
 }
 
 /* ---- raw handle ------------------------------------------------------------ */
@@ -263,6 +281,129 @@ void tz_proc_stop(tz_proc *p, int ms) {
     if (read(p->out, sink, sizeof sink) <= 0) break;
   }
   tz_proc_kill(p);
+}
+
+/* ---- proxy -------------------------------------------------------------------- */
+
+static int connect_local(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+static void close_pair(int *pair) {
+  for (int j = 0; j < 2; j++)
+    if (pair[j] >= 0) close(pair[j]);
+  pair[0] = pair[1] = -1;
+}
+
+static void proxy_accept(tz_proxy *p) {
+  int c = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return;
+  int srv = connect_local(p->target);
+  for (int i = 0; srv >= 0 && i < TZ_PROXY_MAX; i++)
+    if (p->pair[i][0] < 0) {
+      p->pair[i][0] = c;
+      p->pair[i][1] = srv;
+      return;
+    }
+  close(c);
+  if (srv >= 0) close(srv);
+}
+
+/* Copy what fd has to its partner; false when the connection is over. */
+static bool shuttle(int from, int to) {
+  char buf[16384];
+  ssize_t n = read(from, buf, sizeof buf);
+  if (n <= 0) return false;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(to, buf + off, (size_t)(n - off));
+    if (w <= 0) return false;
+    off += w;
+  }
+  return true;
+}
+
+static void *proxy_main(void *arg) {
+  tz_proxy *p = arg;
+  bool was_held = false;
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    bool hold = p->hold, stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    if (stop) break;
+    if (was_held && !hold) /* the partition ends: its connections are dead */
+      for (int i = 0; i < TZ_PROXY_MAX; i++) close_pair(p->pair[i]);
+    was_held = hold;
+    struct pollfd fds[2 + 2 * TZ_PROXY_MAX];
+    int n = 0;
+    fds[n++] = (struct pollfd){.fd = p->ctl[0], .events = POLLIN};
+    if (!hold) {
+      fds[n++] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
+      for (int i = 0; i < TZ_PROXY_MAX; i++)
+        for (int j = 0; j < 2; j++)
+          fds[n++] = (struct pollfd){.fd = p->pair[i][j], .events = POLLIN};
+    }
+    if (poll(fds, (nfds_t)n, -1) <= 0) continue;
+    if (fds[0].revents != 0) {
+      char sink[64];
+      if (read(p->ctl[0], sink, sizeof sink) < 0) {
+        /* nothing to drain */
+      }
+      continue;
+    }
+    if (fds[1].revents != 0) proxy_accept(p);
+    for (int i = 0; i < TZ_PROXY_MAX; i++)
+      for (int j = 0; j < 2; j++)
+        if (fds[2 + 2 * i + j].revents != 0 && !shuttle(p->pair[i][j], p->pair[i][1 - j]))
+          close_pair(p->pair[i]);
+  }
+  for (int i = 0; i < TZ_PROXY_MAX; i++) close_pair(p->pair[i]);
+  return NULL;
+}
+
+int tz_proxy_start(tz_proxy *p, int target_port) {
+  memset(p, 0, sizeof *p);
+  for (int i = 0; i < TZ_PROXY_MAX; i++) p->pair[i][0] = p->pair[i][1] = -1;
+  p->target = target_port;
+  p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      listen(p->listen_fd, 64) != 0 || getsockname(p->listen_fd, (struct sockaddr *)&a, &len) != 0 ||
+      pipe2(p->ctl, O_CLOEXEC | O_NONBLOCK) != 0)
+    return -1;
+  p->port = ntohs(a.sin_port);
+  pthread_mutex_init(&p->mu, NULL);
+  return pthread_create(&p->thread, NULL, proxy_main, p) == 0 ? 0 : -1;
+}
+
+static void proxy_set(tz_proxy *p, bool hold, bool stop) {
+  pthread_mutex_lock(&p->mu);
+  p->hold = hold;
+  p->stop = stop;
+  pthread_mutex_unlock(&p->mu);
+  if (write(p->ctl[1], "x", 1) < 0) {
+    /* the pipe is full: the thread is awake anyway */
+  }
+}
+
+void tz_proxy_hold(tz_proxy *p) { proxy_set(p, true, false); }
+void tz_proxy_forward(tz_proxy *p) { proxy_set(p, false, false); }
+
+void tz_proxy_stop(tz_proxy *p) {
+  proxy_set(p, false, true);
+  pthread_join(p->thread, NULL);
+  close(p->listen_fd);
+  close(p->ctl[0]);
+  close(p->ctl[1]);
+  pthread_mutex_destroy(&p->mu);
 }
 
 long tz_server_received(int port) {

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "internal.h"
+#include "servers.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -28,6 +29,12 @@ void tz_close(tz_client *t);
 baton_candidate tz_cand(const tz_client *t, const char *name);
 /* Release (best effort) and forget. */
 void tz_drop(tz_client *t, baton_candidate *c);
+
+/* test_zk_start, tried a second time with fresh ports if it fails. */
+int tz_start(test_cluster *c, int servers);
+
+/* test_server_pause, returning once the server has really stopped. */
+void tz_pause(test_server *s);
 
 /* An absolute deadline `ms` from now. */
 int64_t tz_in(int64_t ms);
@@ -84,6 +91,29 @@ int tz_proc_expect(tz_proc *p, const char *prefix, int ms, char *line, size_t si
 void tz_proc_kill(tz_proc *p);
 /* Ask it to quit ("quit"), then kill it after `ms`. */
 void tz_proc_stop(tz_proc *p, int ms);
+
+/* A TCP proxy on 127.0.0.1 that can hold traffic back: a network
+ * partition that the test switches on and off. */
+#define TZ_PROXY_MAX 32
+typedef struct tz_proxy {
+  int port;                   /* where clients connect */
+  int target;                 /* the server's port */
+  int listen_fd;              /* accepting socket */
+  int ctl[2];                 /* pipe that wakes the proxy's thread */
+  pthread_t thread;           /* the forwarding thread */
+  pthread_mutex_t mu;         /* guards the two fields below */
+  bool hold;                  /* neither accept nor forward anything */
+  bool stop;                  /* end the thread */
+  int pair[TZ_PROXY_MAX][2];  /* client and server sockets, -1 if free */
+} tz_proxy;
+
+int tz_proxy_start(tz_proxy *p, int target_port);
+/* Stop forwarding: bytes stay in the kernel's buffers, nothing reaches
+ * the server, new connections wait in the backlog. */
+void tz_proxy_hold(tz_proxy *p);
+/* Drop every connection made before and forward new ones again. */
+void tz_proxy_forward(tz_proxy *p);
+void tz_proxy_stop(tz_proxy *p);
 
 /* Packets the server received since the last "srst" (from "srvr"). */
 long tz_server_received(int port);
