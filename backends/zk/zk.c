@@ -7,10 +7,17 @@
  * A waiter watches only its predecessor, so a release wakes one waiter.
  *
  * Requests: acquire = create + get children (+ get of the holder when one
- * is asked for); release = delete; renew = one multi of check ops; leader
- * = get children + get. A create whose reply was lost (connection loss,
+ * is asked for; a queued candidate's later acquires skip the create);
+ * release = delete; renew = one multi of check ops (one exists when
+ * nothing is held); leader = get children + get; wait = one get that
+ * watches the predecessor. A create whose reply was lost (connection loss,
  * time-out) leaves the candidate "pending": the next call lists the
- * children and adopts the node that carries the candidate's guid. */
+ * children and adopts the node that carries the candidate's guid; forget
+ * sweeps that guid in the background (sweep.c).
+ *
+ * Sessions: a handle is replaced only after the server expired its session
+ * and renew has said so (ESESSION); nodes and queue positions recorded
+ * under an older handle are dropped on first use, since they died with it. */
 #include "zk.h"
 
 #include <errno.h>
@@ -120,7 +127,10 @@ static int begin(zk_session *s, baton_candidate *c, bool arm, zk_op *op, baton_e
   unlock(s);
   op->k = k;
   op->conn = rc == 0 ? conn : NULL;
-  if (rc != 0) baton__free(op->parent);
+  if (rc != 0) {
+    baton__free(op->parent);
+    op->parent = NULL;
+  }
   return rc;
 }
 
