@@ -131,6 +131,7 @@ demo_backend() {
   local -A pid=()
   echo
   echo "== $b ($u): three candidates for '$NAME', ttl $TTL, each writing every 100 ms =="
+  T0=$(now) # the timeline below counts from here
   "$STORE" serve --addr "$addr" >"$store_log" 2>"$tmp/store-$b.err" &
   local store_pid=$!
   started+=("$store_pid")
@@ -190,7 +191,8 @@ demo_backend() {
   say "$tc" "SIGCONT $l2's command: it writes on with token $tok2"
   if wait_until 5 refused_from "$store_log" "$l2"; then
     local line; line=$(grep -m1 " writer=$l2 refused " "$store_log")
-    say "${line%% *}" "the store refused it: ${line#* }"
+    local highest=${line##*highest=}
+    say "${line%% *}" "the store refused it: token $tok2 < highest ${highest%% *}"
   else
     say "$(now)" "(no write of $l2 reached the store before its baton resumed)"
   fi
