@@ -1,14 +1,17 @@
-/* child.c — the command `baton run` supervises: started in its own process
- * group with a parent-death signal, signalled as a group, reaped without
- * ever leaving a zombie or a reused process-group id behind. */
+/* child.c — the command `baton run` supervises: started in a process group
+ * of its own under a small guard process that kills the group if baton
+ * dies, with a parent-death signal itself; signalled as a group; reaped
+ * without ever leaving a zombie or a reused process-group id behind. */
 #include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,7 +21,7 @@ extern char **environ;
 
 /* Descriptors baton inherited (beyond 0-2), sorted: they pass on to CMD
  * (socket activation, say). Every other one is the library's (backend
- * sockets) and is closed at exec. */
+ * sockets) or ours, and the guard closes it. */
 #define MAX_INHERITED 256
 static int inherited[MAX_INHERITED];
 static size_t ninherited;
@@ -50,17 +53,29 @@ void cli_child_note_inherited_fds(void) {
   qsort(inherited, ninherited, sizeof inherited[0], by_value);
 }
 
-/* In the child: mark every descriptor from 3 up that baton did not
- * inherit close-on-exec, with one system call per gap. */
-static void cloexec_own_fds(void) {
+/* Close [lo, hi] except `keep`. */
+static void close_gap(unsigned lo, unsigned hi, int keep) {
+  if (lo > hi) return;
+  if (keep >= 0 && (unsigned)keep >= lo && (unsigned)keep <= hi) {
+    if ((unsigned)keep > lo) close_range(lo, (unsigned)keep - 1, 0);
+    if ((unsigned)keep < hi) close_range((unsigned)keep + 1, hi, 0);
+  } else {
+    close_range(lo, hi, 0);
+  }
+}
+
+/* In the guard: close every descriptor from 3 up that baton did not
+ * inherit (backend sockets, eventfds), except `keep`: the guard must not
+ * hold baton's connections open, nor hand them to CMD. */
+static void close_own_fds(int keep) {
   if (inherited_overflow) return;
   unsigned first = 3;
   for (size_t i = 0; i < ninherited; i++) {
     unsigned fd = (unsigned)inherited[i];
-    if (fd > first) close_range(first, fd - 1, CLOSE_RANGE_CLOEXEC);
+    if (fd > first) close_gap(first, fd - 1, keep);
     first = fd + 1;
   }
-  close_range(first, UINT_MAX, CLOSE_RANGE_CLOEXEC);
+  close_gap(first, UINT_MAX, keep);
 }
 
 static bool executable(const char *path) {
@@ -117,21 +132,72 @@ static char **child_env(char *const extra[]) {
   return env;
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void exec_child(const char *path, char *const argv[], char **env, int report_fd,
-                       pid_t parent, const sigset_t *mask, const struct sigaction *pipe_action) {
-  setpgid(0, 0);
-  /* SIGKILL when the forking thread (baton's main thread) dies; if baton
-   * died before this line, the signal would never come, so look. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
-  cloexec_own_fds();
-  sigaction(SIGPIPE, pipe_action, NULL);
-  sigprocmask(SIG_SETMASK, mask, NULL);
-  execve(path, argv, env);
-  int e = errno;
-  ssize_t n = write(report_fd, &e, sizeof e);
+/* What the guard and CMD need, prepared before the first fork: after it,
+ * in a copy of a threaded process, only async-signal-safe calls are made. */
+typedef struct spawn {
+  const char *path;
+  char *const *argv;
+  char **env;
+  int report_fd;                      /* exec's errno goes here */
+  const sigset_t *mask;               /* CMD's signal mask */
+  const struct sigaction *pipe_action; /* CMD's SIGPIPE disposition */
+} spawn;
+
+static void report(int fd, int e) {
+  ssize_t n = write(fd, &e, sizeof e);
   (void)n;
+}
+
+/* CMD, child of the guard: SIGKILL when the guard dies (the parent-death
+ * signal; if the guard died before it was set, getppid() says so). */
+static void exec_cmd(const spawn *sp, pid_t guard) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != guard) _exit(127);
+  sigaction(SIGPIPE, sp->pipe_action, NULL);
+  sigprocmask(SIG_SETMASK, sp->mask, NULL);
+  execve(sp->path, sp->argv, sp->env);
+  int e = errno;
+  report(sp->report_fd, e);
   _exit(e == ENOENT ? 127 : 126);
+}
+
+/* The guard: leads CMD's process group and outlives nothing. It watches
+ * baton through a pidfd: if baton dies — even by SIGKILL, which it cannot
+ * handle — the guard SIGKILLs the whole group, itself included, so no
+ * process of the term runs on. A parent-death signal alone would only
+ * reach CMD, not what CMD started. Otherwise it relays CMD's exit as its
+ * own (128 + N for a signal N). It blocks every signal: what baton sends
+ * the group is for CMD; only SIGKILL also ends the guard. */
+static void guard(const spawn *sp, pid_t baton) {
+  setpgid(0, 0);
+  close_own_fds(sp->report_fd);
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  int baton_fd = pidfd_open(baton, 0);
+  if (baton_fd < 0 || getppid() != baton) _exit(127); /* baton is already gone */
+  pid_t self = getpid();
+  pid_t cmd = fork();
+  if (cmd == 0) {
+    close(baton_fd);
+    exec_cmd(sp, self);
+  }
+  if (cmd < 0) {
+    report(sp->report_fd, errno);
+    _exit(126);
+  }
+  close(sp->report_fd); /* baton sees EOF once CMD has exec'd */
+  int cmd_fd = pidfd_open(cmd, 0);
+  for (;;) {
+    struct pollfd p[2] = {{.fd = baton_fd, .events = POLLIN}, {.fd = cmd_fd, .events = POLLIN}};
+    if (poll(p, cmd_fd >= 0 ? 2 : 1, cmd_fd >= 0 ? -1 : 100) < 0 && errno != EINTR) break;
+    if (p[0].revents != 0) break;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)cmd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == cmd)
+      _exit(si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status);
+  }
+  kill(0, SIGKILL); /* baton died: the whole group, the guard too */
+  _exit(137);
 }
 
 int cli_child_start(cli_child *c, const char *path, char *const argv[], char *const extra_env[],
@@ -145,9 +211,11 @@ int cli_child_start(cli_child *c, const char *path, char *const argv[], char *co
     free(env);
     return -1;
   }
-  pid_t parent = getpid();
+  spawn sp = {.path = path, .argv = argv, .env = env, .report_fd = report[1],
+              .mask = mask, .pipe_action = pipe_action};
+  pid_t baton = getpid();
   pid_t pid = fork();
-  if (pid == 0) exec_child(path, argv, env, report[1], parent, mask, pipe_action);
+  if (pid == 0) guard(&sp, baton);
   int saved = errno;
   free(env);
   close(report[1]);

@@ -115,18 +115,18 @@ static void begin_stop(supervisor *s, bool loss, const char *why) {
   cli_child_signal(&s->child, sig);
   if (!s->killed) cli_child_signal(&s->child, SIGCONT); /* a stopped CMD can obey */
   if (loss)
-    cli_note(NULL, "term %llu of '%s' ends: %s; %s to pid %d%s", (unsigned long long)s->token,
+    cli_note(NULL, "term %llu of '%s' ends: %s; %s to process group %d%s", (unsigned long long)s->token,
              s->args->name, why, describe(sig), (int)s->child.pid,
              s->killed ? "" : ", SIGKILL at the deadline or after the grace period");
   else
-    verbose(s, "%s; %s to pid %d", why, describe(sig), (int)s->child.pid);
+    verbose(s, "%s; %s to process group %d", why, describe(sig), (int)s->child.pid);
 }
 
 static void kill_now(supervisor *s, const char *why) {
   if (s->killed) return;
   s->killed = true;
   cli_child_signal(&s->child, SIGKILL);
-  cli_note(NULL, "pid %d %s: SIGKILL", (int)s->child.pid, why);
+  cli_note(NULL, "process group %d %s: SIGKILL", (int)s->child.pid, why);
 }
 
 /* Resign if the term is still held; a term that already ended is fine. */
@@ -195,7 +195,7 @@ static void on_elected(supervisor *s, uint64_t token) {
     return;
   }
   s->phase = LEADING;
-  verbose(s, "elected on '%s' with token %llu; started %s (pid %d)", s->args->name,
+  verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
           (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
 }
 
@@ -218,12 +218,12 @@ static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_
 
 static void on_child_exit(supervisor *s) {
   if (s->phase == LEADING) {
-    verbose(s, "pid %d exited with status %d; resigning", (int)s->child.pid, s->child.status);
+    verbose(s, "%s exited with status %d; resigning", s->args->cmd[0], s->child.status);
     resign(s);
     finish(s, s->child.status);
     return;
   }
-  verbose(s, "pid %d stopped (status %d)", (int)s->child.pid, s->child.status);
+  verbose(s, "%s stopped (status %d)", s->args->cmd[0], s->child.status);
   after_loss(s);
 }
 

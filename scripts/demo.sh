@@ -94,8 +94,9 @@ refused_from() { grep -q " writer=$2 refused " "$1"; }
 # Whether store log $1 holds at least $3 accepted writes with token $2.
 wrote() { [ "$(grep -c "token=$2 writer=.* accepted " "$1" || true)" -ge "$3" ]; }
 
-# The pid of the command a candidate's baton started last (from its -v log).
-command_pid() { sed -n 's/.*started .* (pid \([0-9]*\)).*/\1/p' "$1" | tail -1; }
+# The process group of the command a candidate's baton started last (from
+# its -v log): the group's leader is baton's guard, CMD runs in it.
+command_group() { sed -n 's/.*started .* (process group \([0-9]*\)).*/\1/p' "$1" | tail -1; }
 
 # ---- build ---------------------------------------------------------------
 
@@ -155,15 +156,15 @@ demo_backend() {
 
   # 2. SIGKILL its baton: the command dies with it (parent-death signal),
   #    the server expires the term after the ttl, another candidate leads.
-  local cmd1; cmd1=$(command_pid "$tmp/$l1.log")
+  local cmd1; cmd1=$(command_group "$tmp/$l1.log")
   local tk; tk=$(now)
   kill -KILL "${pid[$l1]}"
   wait "${pid[$l1]}" 2>/dev/null || true
   forget "${pid[$l1]}"
   unset "pid[$l1]"
   local gone=no
-  wait_until 2 eval "! kill -0 $cmd1 2>/dev/null" && gone=yes
-  say "$tk" "SIGKILL $l1's baton; its command (pid $cmd1) gone: $gone"
+  wait_until 2 eval "! kill -0 -- -$cmd1 2>/dev/null" && gone=yes
+  say "$tk" "SIGKILL $l1's baton; its command's process group $cmd1 gone: $gone"
   wait_until 30 has_leader_after "$store_log" "$tok1" || die "$b: no fail-over after SIGKILL"
   local t2 tok2 l2
   read -r t2 tok2 l2 < <(leader_after "$store_log" "$tok1")
@@ -172,7 +173,7 @@ demo_backend() {
   wait_until 10 wrote "$store_log" "$tok2" 5 || die "$b: $l2 does not write"
 
   # 3. SIGSTOP the new leader, baton and command, past the ttl.
-  local cmd2; cmd2=$(command_pid "$tmp/$l2.log")
+  local cmd2; cmd2=$(command_group "$tmp/$l2.log")
   local ts; ts=$(now)
   kill -STOP "${pid[$l2]}"
   kill -STOP -- "-$cmd2"
@@ -200,7 +201,7 @@ demo_backend() {
   local tb; tb=$(now)
   kill -CONT "${pid[$l2]}"
   wait_until 5 grep -q "ends:" "$tmp/$l2.log" || true
-  local ends; ends=$(grep -m1 "ends:" "$tmp/$l2.log" | sed 's/^baton: //; s/ to pid .*//')
+  local ends; ends=$(grep -m1 "ends:" "$tmp/$l2.log" | sed 's/^baton: //; s/ to process group .*//')
   say "$tb" "SIGCONT $l2's baton: ${ends:-?}"
 
   # 5. Stop this backend's processes; tell what the store saw.

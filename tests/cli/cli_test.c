@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -53,6 +54,7 @@ typedef struct proc {
 } proc;
 
 #define MAX_PROCS 16
+static bool pass_fd7; /* proc_start: leave an inherited fd 7 open */
 static proc *procs[MAX_PROCS]; /* started and not yet cleaned up */
 
 static void track(proc *p) {
@@ -76,6 +78,9 @@ static int proc_start(proc *p, const char *const argv[], const char *const env[]
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    /* Only 0-2 (and 7 when asked) pass on, whatever ran this test. */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (pass_fd7) dup2(0, 7); /* dup2 clears close-on-exec */
     for (int i = 0; env != NULL && env[i] != NULL; i++) putenv((char *)(uintptr_t)env[i]);
     execv(argv[0], (char *const *)(uintptr_t)argv);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -486,27 +491,65 @@ static void sigterm_stops_child(void) {
   CHECK_EQ(baton(&l, leader, 20000), 3);
 }
 
-/* A SIGKILLed baton leaves no CMD behind: the parent-death signal. */
+/* Wait until `pid` is gone (within 2 s) or kill it; true when it went. */
+static bool gone_or_kill(int pid) {
+  int fd = pidfd_open(pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  bool gone = wait_gone(fd, 2000) >= 0;
+  if (!gone) kill(pid, SIGKILL); /* do not leave it to the machine */
+  close(fd);
+  return gone;
+}
+
+/* A SIGKILLed baton leaves nothing of its term behind: CMD (parent-death
+ * signal) and what CMD started in its group (the guard kills the group). */
 static void no_orphan_after_sigkill(void) {
   const char *const args[] = {"run", "--name", fresh("orphan"), "--",
-                              "/bin/sh", "-c", "echo \"pid $$\"; exec sleep 600", NULL};
+                              "/bin/sh", "-c", "sleep 600 & echo \"pid $$ $!\"; wait", NULL};
   proc r;
   REQUIRE(baton_start(&r, args) == 0);
   char line[256];
-  int child = 0;
+  int child = 0, grandchild = 0;
   REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
-  REQUIRE(sscanf(line, "pid %d", &child) == 1);
+  REQUIRE(sscanf(line, "pid %d %d", &child, &grandchild) == 2);
   int fd = pidfd_open(child, 0);
   REQUIRE(fd >= 0);
   kill(r.pid, SIGKILL);
   int64_t killed = now_ms();
   CHECK_EQ(proc_wait(&r, 10000), 128 + SIGKILL);
   int64_t gone = wait_gone(fd, 2000);
-  CHECK(gone >= 0);
-  if (gone < 0) kill(child, SIGKILL); /* do not leave it to the machine */
-  else printf("  CMD gone %lld ms after baton's SIGKILL\n", (long long)(gone - killed));
   close(fd);
-  proc_cleanup(&r);
+  CHECK(gone >= 0);
+  if (gone < 0) kill(child, SIGKILL);
+  else printf("  CMD gone %lld ms after baton's SIGKILL\n", (long long)(gone - killed));
+  CHECK(gone_or_kill(grandchild));
+}
+
+/* CMD exits: what it left in its group is killed before the resign. */
+static void leftovers_killed(void) {
+  const char *const args[] = {"run", "--name", fresh("left"), "--", "/bin/sh", "-c",
+                              "sleep 600 & echo \"pid $!\"; exit 3", NULL};
+  proc r;
+  REQUIRE(baton_start(&r, args) == 0);
+  char line[256];
+  int grandchild = 0;
+  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(sscanf(line, "pid %d", &grandchild) == 1);
+  CHECK_EQ(proc_wait(&r, 20000), 3);
+  CHECK(gone_or_kill(grandchild));
+}
+
+/* CMD gets the descriptors baton inherited (fd 7 here), none of baton's
+ * own (backend sockets, eventfds). ls holds 3 for reading the folder. */
+static void only_inherited_fds(void) {
+  const char *const args[] = {"run", "--name", fresh("fds"), "--", "/bin/ls", "/proc/self/fd",
+                              NULL};
+  pass_fd7 = true;
+  proc r;
+  int code = baton(&r, args, 20000);
+  pass_fd7 = false;
+  CHECK_EQ(code, 0);
+  CHECK_STR(r.obuf, "0\n1\n2\n3\n7\n");
 }
 
 /* The server stops answering: the term is lost locally and CMD — which
@@ -742,6 +785,8 @@ CASE(env_leader_exit_status)
 CASE(signal_status)
 CASE(sigterm_stops_child)
 CASE(no_orphan_after_sigkill)
+CASE(leftovers_killed)
+CASE(only_inherited_fds)
 CASE(observe_and_leader_json)
 CASE(backend_from_env)
 CASE(unreachable_backend)
@@ -763,6 +808,8 @@ static const test_case server_cases[] = {
     ENTRY(signal_status),
     ENTRY(sigterm_stops_child),
     ENTRY(no_orphan_after_sigkill),
+    ENTRY(leftovers_killed),
+    ENTRY(only_inherited_fds),
     ENTRY(observe_and_leader_json),
     ENTRY(backend_from_env),
     ENTRY(unreachable_backend),
