@@ -54,19 +54,14 @@ typedef struct proc {
 } proc;
 
 #define MAX_PROCS 16
-static bool pass_fd7; /* proc_start: leave an inherited fd 7 open */
-static proc *procs[MAX_PROCS]; /* started and not yet cleaned up */
-
-static void track(proc *p) {
-  for (int i = 0; i < MAX_PROCS; i++)
-    if (procs[i] == NULL) {
-      procs[i] = p;
-      return;
-    }
-}
+static bool pass_fd7; /* proc_open: leave an inherited fd 7 open */
+/* Processes that outlive a call live here, not on a case's stack: a case
+ * that stops early (REQUIRE) leaves them to the next case's clean-up. */
+static proc pool[MAX_PROCS];
+static bool in_use[MAX_PROCS];
 
 /* Start argv with `env` ("K=V", NULL-terminated, may be NULL) added. */
-static int proc_start(proc *p, const char *const argv[], const char *const env[]) {
+static int proc_open(proc *p, const char *const argv[], const char *const env[]) {
   memset(p, 0, sizeof *p);
   p->pidfd = p->in = p->out = p->err = -1;
   int in[2], out[2], err[2];
@@ -96,7 +91,6 @@ static int proc_start(proc *p, const char *const argv[], const char *const env[]
   fcntl(p->out, F_SETFL, O_NONBLOCK);
   fcntl(p->err, F_SETFL, O_NONBLOCK);
   p->pidfd = pidfd_open(pid, 0);
-  track(p);
   return p->pidfd >= 0 ? 0 : -1;
 }
 
@@ -181,18 +175,32 @@ static void proc_cleanup(proc *p) {
       close(*fds[i]);
       *fds[i] = -1;
     }
-  for (int i = 0; i < MAX_PROCS; i++)
-    if (procs[i] == p) procs[i] = NULL;
+  if (p >= pool && p < pool + MAX_PROCS) in_use[p - pool] = false;
 }
 
 static void cleanup_all(void) {
   for (int i = 0; i < MAX_PROCS; i++)
-    if (procs[i] != NULL) proc_cleanup(procs[i]);
+    if (in_use[i]) proc_cleanup(&pool[i]);
+}
+
+/* Start a process that runs on while the case goes on; NULL on failure. */
+static proc *spawn(const char *const argv[], const char *const env[]) {
+  for (int i = 0; i < MAX_PROCS; i++)
+    if (!in_use[i]) {
+      in_use[i] = true;
+      if (proc_open(&pool[i], argv, env) == 0) return &pool[i];
+      proc_cleanup(&pool[i]);
+      return NULL;
+    }
+  return NULL;
 }
 
 /* Run to completion within timeout_ms; the exit code or -1. */
 static int run(proc *p, const char *const argv[], const char *const env[], int timeout_ms) {
-  if (proc_start(p, argv, env) != 0) return -1;
+  if (proc_open(p, argv, env) != 0) {
+    proc_cleanup(p);
+    return -1;
+  }
   close(p->in);
   p->in = -1;
   int code = proc_wait(p, timeout_ms);
@@ -247,10 +255,10 @@ static int baton(proc *p, const char *const args[], int timeout_ms) {
   return run(p, argv, NULL, timeout_ms);
 }
 
-static int baton_start(proc *p, const char *const args[]) {
+static proc *baton_start(const char *const args[]) {
   const char *argv[32];
   baton_argv(argv, server.uri, args);
-  return proc_start(p, argv, NULL);
+  return spawn(argv, NULL);
 }
 
 /* Validate a JSON line with Python and take its fields apart. */
@@ -384,10 +392,10 @@ static void fenced_store_rules(void) {
   char addr[320];
   snprintf(addr, sizeof addr, "unix:%s/store.sock", workdir);
   const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
-  proc s;
-  REQUIRE(proc_start(&s, serve, NULL) == 0);
+  proc *s = spawn(serve, NULL);
+  REQUIRE(s != NULL);
   char line[512];
-  REQUIRE(proc_line(&s, line, sizeof line, 10000) == 0);
+  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
   CHECK(strncmp(line, "listening ", 10) == 0);
   struct {
     const char *token, *writer;
@@ -398,7 +406,7 @@ static void fenced_store_rules(void) {
                        "--writer", writes[i].writer, "some data", NULL};
     proc p;
     CHECK_EQ(run(&p, w, NULL, 10000), writes[i].code);
-    REQUIRE(proc_line(&s, line, sizeof line, 10000) == 0);
+    REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
     CHECK_CONTAINS(line, writes[i].code == 0 ? " accepted" : " refused");
   }
   const char *from_env[] = {FENCED_STORE_EXE, "write", "--addr", addr, "x", NULL};
@@ -408,9 +416,9 @@ static void fenced_store_rules(void) {
   const char *bad[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", "x1", "--writer",
                        "a", "d", NULL};
   CHECK_EQ(run(&p, bad, NULL, 10000), 2);
-  kill(s.pid, SIGTERM);
-  CHECK_EQ(proc_wait(&s, 10000), 0);
-  proc_cleanup(&s);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
 }
 
 /* ---- cases against a server --------------------------------------------- */
@@ -425,10 +433,10 @@ static void env_leader_exit_status(void) {
       "printf 'env %s %s %s\\n' \"$BATON_TOKEN\" \"$BATON_NAME\" \"$BATON_IDENTITY\"; "
       "read go; exit 7",
       NULL};
-  proc r;
-  REQUIRE(baton_start(&r, args) == 0);
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
   char line[512], n[200], id[300];
-  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
   unsigned long long token = 0;
   CHECK_EQ(sscanf(line, "env %llu %199s %299s", &token, n, id), 3);
   CHECK_GT(token, 0);
@@ -454,9 +462,9 @@ static void env_leader_exit_status(void) {
   snprintf(expect, sizeof expect, "token=%llu identity=cli-env-id\n", token);
   CHECK_STR(l.obuf, expect);
 
-  CHECK_EQ(write(r.in, "go\n", 3), 3);
-  CHECK_EQ(proc_wait(&r, 20000), 7);
-  proc_cleanup(&r);
+  CHECK_EQ(write(r->in, "go\n", 3), 3);
+  CHECK_EQ(proc_wait(r, 20000), 7);
+  proc_cleanup(r);
   /* Resigned on exit: nobody leads now, at once. */
   CHECK_EQ(baton(&l, leader_plain, 20000), 3);
   CHECK_STR(l.obuf, "no leader\n");
@@ -476,16 +484,16 @@ static void sigterm_stops_child(void) {
   const char *const args[] = {
       "run", "--name", name, "--", "/bin/sh", "-c",
       "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.05; done", NULL};
-  proc r;
-  REQUIRE(baton_start(&r, args) == 0);
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
   char line[256];
-  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
   CHECK_STR(line, "up");
-  kill(r.pid, SIGTERM);
-  CHECK(proc_line(&r, line, sizeof line, 10000) == 0);
+  kill(r->pid, SIGTERM);
+  CHECK(proc_line(r, line, sizeof line, 10000) == 0);
   CHECK_STR(line, "got-term");
-  CHECK_EQ(proc_wait(&r, 20000), 0);
-  proc_cleanup(&r);
+  CHECK_EQ(proc_wait(r, 20000), 0);
+  proc_cleanup(r);
   const char *const leader[] = {"leader", "--name", name, NULL};
   proc l;
   CHECK_EQ(baton(&l, leader, 20000), 3);
@@ -506,17 +514,17 @@ static bool gone_or_kill(int pid) {
 static void no_orphan_after_sigkill(void) {
   const char *const args[] = {"run", "--name", fresh("orphan"), "--",
                               "/bin/sh", "-c", "sleep 600 & echo \"pid $$ $!\"; wait", NULL};
-  proc r;
-  REQUIRE(baton_start(&r, args) == 0);
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
   char line[256];
   int child = 0, grandchild = 0;
-  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d %d", &child, &grandchild) == 2);
   int fd = pidfd_open(child, 0);
   REQUIRE(fd >= 0);
-  kill(r.pid, SIGKILL);
+  kill(r->pid, SIGKILL);
   int64_t killed = now_ms();
-  CHECK_EQ(proc_wait(&r, 10000), 128 + SIGKILL);
+  CHECK_EQ(proc_wait(r, 10000), 128 + SIGKILL);
   int64_t gone = wait_gone(fd, 2000);
   close(fd);
   CHECK(gone >= 0);
@@ -529,13 +537,13 @@ static void no_orphan_after_sigkill(void) {
 static void leftovers_killed(void) {
   const char *const args[] = {"run", "--name", fresh("left"), "--", "/bin/sh", "-c",
                               "sleep 600 & echo \"pid $!\"; exit 3", NULL};
-  proc r;
-  REQUIRE(baton_start(&r, args) == 0);
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
   char line[256];
   int grandchild = 0;
-  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d", &grandchild) == 1);
-  CHECK_EQ(proc_wait(&r, 20000), 3);
+  CHECK_EQ(proc_wait(r, 20000), 3);
   CHECK(gone_or_kill(grandchild));
 }
 
@@ -569,21 +577,24 @@ static void stops_before_expiry(void) {
   const char *const again[] = {"run", "--name", again_name, "--ttl", "2s", "--",
                                "/bin/sh", "-c",
                                "echo \"pid $$ token $BATON_TOKEN\"; exec sleep 600", NULL};
-  proc c, a, r;
+  proc *c, *a, *r;
   char line[256];
-  REQUIRE(baton_start(&c, camp) == 0);
-  REQUIRE(proc_line(&c, line, sizeof line, 20000) == 0);
+  c = baton_start(camp);
+  REQUIRE(c != NULL);
+  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
   CHECK(strncmp(line, "elected token=", 14) == 0);
-  REQUIRE(baton_start(&a, again) == 0);
+  a = baton_start(again);
+  REQUIRE(a != NULL);
   int again_pid = 0;
   unsigned long long again_token = 0;
-  REQUIRE(proc_line(&a, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(a, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d token %llu", &again_pid, &again_token) == 2);
 
   int64_t launched = now_ms();
-  REQUIRE(baton_start(&r, stubborn) == 0);
+  r = baton_start(stubborn);
+  REQUIRE(r != NULL);
   int child = 0;
-  REQUIRE(proc_line(&r, line, sizeof line, 20000) == 0);
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d", &child) == 1);
   int fd = pidfd_open(child, 0);
   REQUIRE(fd >= 0);
@@ -600,12 +611,12 @@ static void stops_before_expiry(void) {
            (long long)(launched + RUN_TTL_MS - dead));
     CHECK_LT(dead, launched + RUN_TTL_MS);
   }
-  CHECK_EQ(proc_wait(&r, 20000), 1); /* --once */
-  CHECK_CONTAINS(r.ebuf, "SIGKILL");
+  CHECK_EQ(proc_wait(r, 20000), 1); /* --once */
+  CHECK_CONTAINS(r->ebuf, "SIGKILL");
 
-  CHECK(proc_line(&c, line, sizeof line, 10000) == 0);
+  CHECK(proc_line(c, line, sizeof line, 10000) == 0);
   CHECK_STR(line, "lost");
-  CHECK_EQ(proc_wait(&c, 20000), 1);
+  CHECK_EQ(proc_wait(c, 20000), 1);
 
   /* The second supervisor stopped its CMD too, and is back once the
    * server is: a new CMD with a newer token. */
@@ -615,14 +626,14 @@ static void stops_before_expiry(void) {
   for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
   int again_pid2 = 0;
   unsigned long long again_token2 = 0;
-  CHECK(proc_line(&a, line, sizeof line, 30000) == 0);
+  CHECK(proc_line(a, line, sizeof line, 30000) == 0);
   CHECK_EQ(sscanf(line, "pid %d token %llu", &again_pid2, &again_token2), 2);
   CHECK_GT(again_token2, again_token);
-  kill(a.pid, SIGTERM);
-  CHECK_EQ(proc_wait(&a, 20000), 0);
-  proc_cleanup(&a);
-  proc_cleanup(&c);
-  proc_cleanup(&r);
+  kill(a->pid, SIGTERM);
+  CHECK_EQ(proc_wait(a, 20000), 0);
+  proc_cleanup(a);
+  proc_cleanup(c);
+  proc_cleanup(r);
 }
 
 /* observe --json: a line per change, valid JSON, escaped identity; and
@@ -632,20 +643,22 @@ static void observe_and_leader_json(void) {
   const char *identity = "id \"q\" \\ x";
   const char *const obs[] = {"observe", "--json", "--name", name, NULL};
   const char *const camp[] = {"campaign", "--name", name, "--identity", identity, NULL};
-  proc o, c;
+  proc *o, *c;
   char line[512], jname[200], jid[300];
   unsigned long long token = 0, jtoken = 0;
-  REQUIRE(baton_start(&o, obs) == 0);
-  REQUIRE(proc_line(&o, line, sizeof line, 20000) == 0);
+  o = baton_start(obs);
+  REQUIRE(o != NULL);
+  REQUIRE(proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jname, name);
     CHECK_STR(jid, "<null>");
     CHECK_EQ(jtoken, 0);
   }
-  REQUIRE(baton_start(&c, camp) == 0);
-  REQUIRE(proc_line(&c, line, sizeof line, 20000) == 0);
+  c = baton_start(camp);
+  REQUIRE(c != NULL);
+  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
   CHECK_EQ(sscanf(line, "elected token=%llu", &token), 1);
-  CHECK(proc_line(&o, line, sizeof line, 20000) == 0);
+  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jid, identity);
     CHECK_EQ(jtoken, token);
@@ -659,18 +672,18 @@ static void observe_and_leader_json(void) {
     CHECK_STR(jid, identity);
     CHECK_EQ(jtoken, token);
   }
-  kill(c.pid, SIGINT);
-  CHECK_EQ(proc_wait(&c, 20000), 0);
-  CHECK(proc_line(&o, line, sizeof line, 20000) == 0);
+  kill(c->pid, SIGINT);
+  CHECK_EQ(proc_wait(c, 20000), 0);
+  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jid, "<null>");
     CHECK_EQ(jtoken, 0);
   }
-  kill(o.pid, SIGTERM);
-  CHECK_EQ(proc_wait(&o, 20000), 0);
-  CHECK_EQ(o.elen, 0);
-  proc_cleanup(&c);
-  proc_cleanup(&o);
+  kill(o->pid, SIGTERM);
+  CHECK_EQ(proc_wait(o, 20000), 0);
+  CHECK_EQ(o->elen, 0);
+  proc_cleanup(c);
+  proc_cleanup(o);
 }
 
 /* The flag wins over BATON_BACKEND; the variable alone works. */
@@ -722,27 +735,30 @@ static void scheduler_runs_on_leader_only(void) {
   char addr[320];
   snprintf(addr, sizeof addr, "unix:%s/sched.sock", workdir);
   const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
-  proc s, a, b;
+  proc *s, *a, *b;
   char line[512];
-  REQUIRE(proc_start(&s, serve, NULL) == 0);
-  REQUIRE(proc_line(&s, line, sizeof line, 10000) == 0);
+  s = spawn(serve, NULL);
+  REQUIRE(s != NULL);
+  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
   const char *name = fresh("sched");
   const char *sa[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
                       "100ms", "--store", addr, "--identity", "sched-a", "--runs", "15", NULL};
   const char *sb[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
                       "100ms", "--store", addr, "--identity", "sched-b", "--runs", "15", NULL};
-  REQUIRE(proc_start(&a, sa, NULL) == 0);
-  REQUIRE(proc_start(&b, sb, NULL) == 0);
-  CHECK_EQ(proc_wait(&a, 30000), 0);
-  CHECK_EQ(proc_wait(&b, 30000), 0);
-  kill(s.pid, SIGTERM);
-  CHECK_EQ(proc_wait(&s, 10000), 0);
+  a = spawn(sa, NULL);
+  REQUIRE(a != NULL);
+  b = spawn(sb, NULL);
+  REQUIRE(b != NULL);
+  CHECK_EQ(proc_wait(a, 30000), 0);
+  CHECK_EQ(proc_wait(b, 30000), 0);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
   /* Only the leader wrote: the writer changes at most once (when the
    * first leader is done and resigns), and only with a newer token. */
   int accepted = 0, refused = 0, changes = 0;
   char last[64] = "", *save = NULL;
   unsigned long long last_token = 0;
-  for (char *l = strtok_r(s.obuf, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+  for (char *l = strtok_r(s->obuf, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
     char writer[64], verdict[16];
     unsigned long long token;
     if (sscanf(l, "%*s token=%llu writer=%63s %15s", &token, writer, verdict) != 3) continue;
@@ -758,9 +774,9 @@ static void scheduler_runs_on_leader_only(void) {
   CHECK_GE(accepted, 5);
   CHECK_EQ(refused, 0);
   CHECK_LE(changes, 1);
-  proc_cleanup(&a);
-  proc_cleanup(&b);
-  proc_cleanup(&s);
+  proc_cleanup(a);
+  proc_cleanup(b);
+  proc_cleanup(s);
 }
 
 /* ---- main ------------------------------------------------------------- */
