@@ -94,6 +94,17 @@ refused_from() { grep -q " writer=$2 refused " "$1"; }
 # Whether store log $1 holds at least $3 accepted writes with token $2.
 wrote() { [ "$(grep -c "token=$2 writer=.* accepted " "$1" || true)" -ge "$3" ]; }
 
+# next_leader LOG TOKEN SINCE WHAT: wait for a leader with a token above
+# TOKEN, print it with the fail-over time since SINCE, let it write a few
+# times; sets lead_t, lead_token, lead_id and lead_failover.
+next_leader() {
+  wait_until 30 has_leader_after "$1" "$2" || die "no fail-over after the $4"
+  read -r lead_t lead_token lead_id < <(leader_after "$1" "$2")
+  lead_failover=$(secs "$3" "$lead_t")
+  say "$lead_t" "$lead_id leads with token $lead_token (fail-over $lead_failover after the $4)"
+  wait_until 10 wrote "$1" "$lead_token" 5 || die "$lead_id does not write"
+}
+
 # The process group of the command a candidate's baton started last (from
 # its -v log): the group's leader is baton's guard, CMD runs in it.
 command_group() { sed -n 's/.*started .* (process group \([0-9]*\)).*/\1/p' "$1" | tail -1; }
@@ -165,12 +176,8 @@ demo_backend() {
   local gone=no
   wait_until 2 eval "! kill -0 -- -$cmd1 2>/dev/null" && gone=yes
   say "$tk" "SIGKILL $l1's baton; its command's process group $cmd1 gone: $gone"
-  wait_until 30 has_leader_after "$store_log" "$tok1" || die "$b: no fail-over after SIGKILL"
-  local t2 tok2 l2
-  read -r t2 tok2 l2 < <(leader_after "$store_log" "$tok1")
-  local fo1; fo1=$(secs "$tk" "$t2")
-  say "$t2" "$l2 leads with token $tok2 (fail-over $fo1 after the kill)"
-  wait_until 10 wrote "$store_log" "$tok2" 5 || die "$b: $l2 does not write"
+  next_leader "$store_log" "$tok1" "$tk" kill
+  local tok2=$lead_token l2=$lead_id fo1=$lead_failover
 
   # 3. SIGSTOP the new leader, baton and command, past the ttl.
   local cmd2; cmd2=$(command_group "$tmp/$l2.log")
@@ -179,11 +186,8 @@ demo_backend() {
   kill -STOP -- "-$cmd2"
   paused_group=$cmd2
   say "$ts" "SIGSTOP $l2 (baton and command): a process pause"
-  wait_until 30 has_leader_after "$store_log" "$tok2" || die "$b: no fail-over after SIGSTOP"
-  local t3 tok3 l3
-  read -r t3 tok3 l3 < <(leader_after "$store_log" "$tok2")
-  local fo2; fo2=$(secs "$ts" "$t3")
-  say "$t3" "$l3 leads with token $tok3 (fail-over $fo2 after the pause)"
+  next_leader "$store_log" "$tok2" "$ts" pause
+  local fo2=$lead_failover
 
   # 4. Resume the paused command first: it still believes in token $tok2.
   local tc; tc=$(now)
