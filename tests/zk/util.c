@@ -59,14 +59,8 @@ int tz_start(test_cluster *c, int servers) {
   return test_zk_start(c, servers);
 }
 
-void tz_pause(test_server *s) {
-  test_server_pause(s);
-  /* SIGSTOP takes effect asynchronously: a busy JVM can still answer a
-   * request or two. The server is our child, so waitpid reports the moment
-   * the whole process has stopped. */
-  int status;
-  if (s->pid > 0) waitpid(s->pid, &status, WUNTRACED);
-}
+/* test_server_pause itself now waits until the server has stopped. */
+void tz_pause(test_server *s) { test_server_pause(s); }
 
 /* ---- raw handle ------------------------------------------------------------ */
 
