@@ -70,6 +70,18 @@ void kit_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+struct timespec kit_cond_deadline(int ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
 /* ---- wait() on a thread ----------------------------------------------------- */
 
 /* One lock and one condition for every waiter, so that a test can wait for
@@ -107,19 +119,6 @@ int kit_waiter_start(kit_waiter *w, kit_session *k, baton_candidate *c,
   return -1;
 }
 
-/* `ms` from now on CLOCK_REALTIME, the clock pthread_cond_timedwait uses. */
-static struct timespec realtime_in(int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
-
 int kit_waiters_done(kit_waiter *ws, int n, int count, int ms) {
   int64_t end = kit_deadline(ms);
   int done = 0;
@@ -129,7 +128,7 @@ int kit_waiters_done(kit_waiter *ws, int n, int count, int ms) {
     for (int i = 0; i < n; i++) done += ws[i].done;
     if (done >= count || baton__now() >= end) break;
     /* Short steps: a wall-clock jump must not stretch the bound. */
-    struct timespec ts = realtime_in(20);
+    struct timespec ts = kit_cond_deadline(20);
     pthread_cond_timedwait(&waiters_cond, &waiters_mu, &ts);
   }
   pthread_mutex_unlock(&waiters_mu);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Nanoseconds in a millisecond (baton__now() counts nanoseconds). */
 #define KIT_MS_NS 1000000LL
@@ -58,6 +59,9 @@ int64_t kit_ms_between(int64_t t0, int64_t t1);
 /* Pacing only (a retry's back-off, letting a thread block): never a
  * substitute for an event that can be waited on. */
 void kit_sleep_ms(int ms);
+/* The time `ms` from now on CLOCK_REALTIME, as pthread_cond_timedwait()
+ * takes it. */
+struct timespec kit_cond_deadline(int ms);
 
 /* Repeat `call` while it fails with a retryable code, as the core would,
  * pausing 50 ms between tries, until timeout_ms have passed; rc gets the

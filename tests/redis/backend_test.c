@@ -427,7 +427,8 @@ static void *caller_thread(void *arg) {
   for (int i = 0; i < 50; i++) {
     uint64_t before = k.token;
     w->failures += B->acquire(w->s, &k, NULL, kit_deadline(2000), &err) != 0 || k.token <= before;
-    w->failures += B->leader(w->s, name, &who, kit_deadline(2000), &err) != 0 || who.token != k.token;
+    w->failures +=
+        B->leader(w->s, name, &who, kit_deadline(2000), &err) != 0 || who.token != k.token;
     w->failures += B->release(w->s, &k, kit_deadline(2000), &err) != 0;
   }
   B->forget(w->s, &k);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Signalled by a raw handle's watcher, so that tz_raw can wait for the
  * connection without polling. */
@@ -33,25 +32,13 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
   pthread_mutex_unlock(&raw_mu);
 }
 
-static struct timespec in_ms(int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  return ts;
-}
-
 zhandle_t *tz_raw(const char *hosts, const char *auth) {
   zhandle_t *zh = zookeeper_init2(hosts, raw_watcher, 10000, NULL, NULL, ZOO_NO_LOG_CLIENTENV, quiet);
   if (zh == NULL) return NULL;
   int64_t end = kit_deadline(10000);
   pthread_mutex_lock(&raw_mu);
   while (zoo_state(zh) != ZOO_CONNECTED_STATE && baton__now() < end) {
-    struct timespec ts = in_ms(100);
+    struct timespec ts = kit_cond_deadline(100);
     pthread_cond_timedwait(&raw_cond, &raw_mu, &ts);
   }
   pthread_mutex_unlock(&raw_mu);
