@@ -7,7 +7,6 @@
 #include "etcd.h"
 #include "test.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
