@@ -201,6 +201,9 @@ int kit_proc_expect(kit_proc *p, const char *prefix, int ms, char *line, size_t 
       *nl = '\0';
       bool match = strncmp(p->buf, prefix, strlen(prefix)) == 0;
       if (match && line != NULL) snprintf(line, size, "%s", p->buf);
+      /* Its stderr shares the pipe: show what is skipped, tracebacks
+       * and warnings included, as an inherited stderr would have. */
+      if (!match) fprintf(stderr, "  child: %s\n", p->buf);
       size_t used = (size_t)(nl - p->buf) + 1;
       memmove(p->buf, nl + 1, p->len - used);
       p->len -= used;

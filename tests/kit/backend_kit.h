@@ -125,7 +125,7 @@ int kit_proc_start(kit_proc *p, const char *const *argv);
 int kit_proc_send(kit_proc *p, const char *line);
 /* Consume output lines until one starts with `prefix` (copied into line
  * when line is not NULL): 0, or -1 when `ms` pass or the output ends
- * first. */
+ * first. The lines skipped go to stderr. */
 int kit_proc_expect(kit_proc *p, const char *prefix, int ms, char *line, size_t size);
 /* Send `sig` (0: none), close its stdin, and give it `ms` to exit while
  * its output is read away; SIGKILL after that. Reaps it and closes the
