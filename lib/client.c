@@ -121,13 +121,10 @@ int64_t baton__term_deadline(const baton_election *e) {
   return baton__lease_deadline(term_ttl(c) ? &e->lease : &c->session_lease);
 }
 
-void baton__term_lose(baton_election *e, baton_lost_reason reason, bool needs_release,
-                      const char *message) {
+void baton__term_lose(baton_election *e, baton_lost_reason reason, const char *message) {
   if (!e->held) return;
   e->held = false;
   e->lost_reason = reason;
-  e->needs_release = needs_release;
-  e->release_retry_at = 0;
   baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, message);
   pthread_cond_broadcast(&e->client->changed);
 }
@@ -151,7 +148,8 @@ void baton__term_expire(baton_election *e, int64_t now) {
    * leader in inside the margin that the caller's step-down relies on. */
   const baton_lease *l = term_ttl(c) ? &e->lease : &c->session_lease;
   int64_t server_ttl = c->session->server_ttl_ns > 0 ? c->session->server_ttl_ns : c->cfg.ttl_ns;
-  baton__term_lose(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, true, msg);
+  baton__term_lose(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg);
+  e->needs_release = true;
   e->release_retry_at = l->sent + server_ttl;
 }
 
@@ -191,7 +189,10 @@ int baton__term_start(baton_election *e, int64_t sent, baton_error *err) {
     if (others == 0 || due < c->next_renew) c->next_renew = due;
   }
   baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
-  pthread_cond_signal(&c->wake);
+  /* Wake the background thread only if it would sleep past what the new
+   * term needs (a context switch per acquire otherwise). */
+  int64_t due = term_ttl(c) ? c->next_renew : baton__term_deadline(e);
+  if (due < c->background_sleeps_until) pthread_cond_signal(&c->wake);
   return 0;
 }
 
@@ -231,7 +232,7 @@ static void renew_succeeded(baton_client *c, size_t n, int64_t sent) {
     baton_election *e = c->renew_elections[i];
     if (!e->held || e->generation != c->renew_generations[i]) continue;
     if (c->renew_gone[i])
-      baton__term_lose(e, BATON_LOST_KEY_GONE, false, "the backend no longer has the key");
+      baton__term_lose(e, BATON_LOST_KEY_GONE, "the backend no longer has the key");
     else if (term_ttl(c))
       baton__lease_renewed(&e->lease, sent);
   }
@@ -253,7 +254,7 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err) {
 static void session_expired(baton_client *c, const baton_error *err) {
   baton__lease_start(&c->session_lease, INT64_MIN, 0);
   for (baton_election *e = c->elections; e != NULL; e = e->next)
-    baton__term_lose(e, BATON_LOST_SESSION_EXPIRED, false, err->message);
+    baton__term_lose(e, BATON_LOST_SESSION_EXPIRED, err->message);
   /* Open the next session soon, with back-off if that keeps failing. */
   c->renew_failures++;
   c->last_renew_error = err->code;
@@ -304,7 +305,12 @@ static void renew_once(baton_client *c) {
 static bool release_one_lost(baton_client *c, int64_t now) {
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
     if (!e->needs_release || e->held || e->closing || now < e->release_retry_at) continue;
-    if (pthread_mutex_trylock(&e->op) != 0) continue; /* a campaign has it */
+    if (pthread_mutex_trylock(&e->op) != 0) {
+      /* A campaign has it and releases first itself; look again later
+       * rather than spin. */
+      e->release_retry_at = now + renew_interval(c);
+      continue;
+    }
     e->pins++;
     int64_t earliest = earliest_deadline(c, NULL);
     int64_t deadline = now + c->cfg.op_timeout_ns;
@@ -356,7 +362,9 @@ static void *background(void *arg) {
     if (renewal_needed(c, held) && c->next_renew < wake) wake = c->next_renew;
     int64_t retry = next_release_retry(c);
     if (retry < wake) wake = retry;
+    c->background_sleeps_until = wake;
     timed_wait(&c->wake, &c->mu, wake);
+    c->background_sleeps_until = INT64_MIN;
   }
   pthread_mutex_unlock(&c->mu);
   return NULL;
@@ -450,6 +458,7 @@ int baton_client_open(baton_client **out, const char *uri, const baton_options *
   baton__lease_start(&c->session_lease, term_ttl(c) ? INT64_MIN : sent, lifetime(c));
   c->last_renew_sent = sent;
   c->next_renew = sent + renew_interval(c);
+  c->background_sleeps_until = INT64_MIN;
   if (pthread_create(&c->thread, NULL, background, c) != 0) {
     c->backend->close(c->session);
     destroy_sync(c);

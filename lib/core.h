@@ -31,6 +31,7 @@ struct baton_client {
   pthread_cond_t changed;  /* waiters for terms, pins and callbacks */
   bool closing;            /* the background thread is to exit */
   bool ending;             /* baton_client_close() is under way */
+  int64_t background_sleeps_until; /* INT64_MIN while it is awake */
   baton_lease session_lease; /* queueing backends: the session's own */
   int64_t last_renew_sent;   /* send time of the last successful renewal */
   int64_t next_renew;        /* when to renew next */
@@ -55,7 +56,8 @@ struct baton_election {
   baton_candidate candidate;         /* what the backend sees */
   baton_event_cb on_event;
   void *udata;
-  int cancel_fd;                     /* eventfd: wakes a blocked campaign */
+  int cancel_fd;                     /* eventfd that wakes a blocked
+                                        campaign; -1 unless one blocks */
   pthread_mutex_t op;                /* one backend call on `candidate` at
                                         a time (campaign, resign, close) */
 
@@ -76,7 +78,7 @@ struct baton_election {
   bool observing;
   pthread_t observer;
   baton_candidate watch;
-  int observe_cancel_fd;
+  int observe_cancel_fd;             /* -1 unless observing */
 
   /* Candidate mode. */
   bool running;
@@ -104,9 +106,10 @@ int baton__term_start(baton_election *e, int64_t sent, baton_error *err);
  * longer uses it. Takes client->mu. */
 void baton__client_detach(baton_client *c, baton_election *e);
 
-/* End e's term locally: LOST with `reason`. Needs client->mu. */
+/* End e's term locally: LOST with `reason`. Whoever ends it decides what
+ * happens to the key. Needs client->mu. */
 void baton__term_lose(baton_election *e, baton_lost_reason reason,
-                      bool needs_release, const char *message);
+                      const char *message);
 
 /* End e's term if its local deadline has passed. Needs client->mu. */
 void baton__term_expire(baton_election *e, int64_t now);

@@ -9,16 +9,30 @@
 
 #define NS_PER_MS 1000000LL
 
-static void drain(int fd) {
-  uint64_t v;
-  while (read(fd, &v, sizeof v) > 0) {
-  }
-}
-
 static void poke(int fd) {
+  if (fd < 0) return;
   uint64_t one = 1;
   ssize_t n = write(fd, &one, sizeof one);
   (void)n; /* a full counter is still readable: the wake-up happens */
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* The descriptor that wakes a blocked campaign, made when a campaign first
+ * has to block and closed when the last one returns: held names and
+ * uncontended campaigns cost none. Needs client->mu. */
+static int cancel_fd_locked(baton_election *e, baton_error *err) {
+  if (e->cancel_fd < 0) {
+    e->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->cancel_fd < 0)
+      return baton__error(err, BATON_ENOMEM, "campaign for '%s': no file descriptor left",
+                          e->name);
+    if (e->cancel_requested) poke(e->cancel_fd);
+  }
+  return 0;
 }
 
 static int64_t ms_to_deadline(int64_t timeout_ms) {
@@ -46,13 +60,10 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   if (rc != 0) return rc;
   baton_election *e = baton__calloc(1, sizeof *e);
   if (e == NULL) return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
-  e->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (e->cancel_fd < 0 || e->observe_cancel_fd < 0 || pthread_mutex_init(&e->op, NULL) != 0) {
-    if (e->cancel_fd >= 0) close(e->cancel_fd);
-    if (e->observe_cancel_fd >= 0) close(e->observe_cancel_fd);
+  e->cancel_fd = e->observe_cancel_fd = -1;
+  if (pthread_mutex_init(&e->op, NULL) != 0) {
     baton__free(e);
-    return baton__error(err, BATON_ENOMEM, "election_open: out of file descriptors");
+    return baton__error(err, BATON_ENOMEM, "election_open: cannot create a lock");
   }
   e->client = c;
   snprintf(e->name, sizeof e->name, "%s", name);
@@ -87,19 +98,19 @@ void baton_election_close(baton_election *e) {
   pthread_mutex_unlock(&c->mu);
   pthread_mutex_lock(&e->op); /* a blocked campaign returns first */
   pthread_mutex_lock(&c->mu);
-  baton__term_lose(e, BATON_LOST_RESIGNED, true, "election closed");
+  bool was_held = e->held;
+  baton__term_lose(e, BATON_LOST_RESIGNED, "election closed");
   /* When the whole client closes, ending the session (lease revoke, session
    * close) deletes the keys of queueing backends at once. */
   bool session_ends = c->ending && (c->backend->caps & BATON_CAP_TERM_TTL) == 0;
-  bool leftover = e->needs_release && !session_ends;
+  bool leftover = (was_held || e->needs_release) && !session_ends;
   pthread_mutex_unlock(&c->mu);
   if (leftover) release_now(e, NULL);
   pthread_mutex_unlock(&e->op);
   baton__client_detach(c, e);
   c->backend->forget(c->session, &e->candidate);
   pthread_mutex_destroy(&e->op);
-  close(e->cancel_fd);
-  close(e->observe_cancel_fd);
+  close_fd(&e->cancel_fd);
   baton__free(e);
 }
 
@@ -171,7 +182,12 @@ static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton
       } else if (rc == BATON_EHELD) {
         if (once) break;
         attempt = 0;
-        rc = b->wait(c->session, &e->candidate, holder, deadline, e->cancel_fd, err);
+        pthread_mutex_lock(&c->mu);
+        rc = cancel_fd_locked(e, err);
+        int fd = e->cancel_fd;
+        pthread_mutex_unlock(&c->mu);
+        if (rc != 0) break;
+        rc = b->wait(c->session, &e->candidate, holder, deadline, fd, err);
         if (rc == 0) continue;
         if (rc == BATON_ETIMEDOUT && baton__now() >= deadline) {
           rc = timed_out(e, holder, err);
@@ -188,7 +204,10 @@ static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton
     if (once || !baton__retryable(rc)) break;
     int64_t pause = baton__backoff(&c->cfg, attempt++);
     int64_t left = deadline - baton__now();
-    baton__sleep_or_fd(pause < left ? pause : left, e->cancel_fd);
+    pthread_mutex_lock(&c->mu);
+    int fd = cancel_fd_locked(e, NULL) == 0 ? e->cancel_fd : -1;
+    pthread_mutex_unlock(&c->mu);
+    baton__sleep_or_fd(pause < left ? pause : left, fd);
   }
   /* Leave nothing behind: our queue entry, or a key whose creation we
    * could not confirm. */
@@ -205,8 +224,7 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
     pthread_mutex_unlock(&c->mu);
     return baton__error(err, BATON_ECLOSED, "election '%s' is closing", e->name);
   }
-  /* Without a pending cancel, a leftover wake-up must not end this one. */
-  if (e->campaigning++ == 0 && !e->cancel_requested) drain(e->cancel_fd);
+  e->campaigning++;
   pthread_mutex_unlock(&c->mu);
 
   pthread_mutex_lock(&e->op);
@@ -223,9 +241,9 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
 
   pthread_mutex_lock(&c->mu);
   /* A cancel is consumed once every campaign it reached has returned. */
-  if (--e->campaigning == 0 && rc == BATON_ECANCELED) {
-    e->cancel_requested = false;
-    drain(e->cancel_fd);
+  if (--e->campaigning == 0) {
+    if (rc == BATON_ECANCELED) e->cancel_requested = false;
+    close_fd(&e->cancel_fd);
   }
   if (rc == 0 && token != NULL) *token = already ? held_token : e->token;
   pthread_mutex_unlock(&c->mu);
@@ -267,16 +285,15 @@ int baton_election_resign(baton_election *e, baton_error *err) {
   }
   bool live = baton__now() < baton__term_deadline(e);
   if (live)
-    baton__term_lose(e, BATON_LOST_RESIGNED, true, "resigned");
+    baton__term_lose(e, BATON_LOST_RESIGNED, "resigned");
   else
-    baton__term_lose(e, BATON_LOST_DEADLINE, true, "local deadline passed before resign");
+    baton__term_lose(e, BATON_LOST_DEADLINE, "local deadline passed before resign");
   pthread_mutex_unlock(&c->mu);
 
+  /* The key goes now; if the server cannot be told, release_now leaves it
+   * to the background thread. */
   pthread_mutex_lock(&e->op);
-  pthread_mutex_lock(&c->mu);
-  bool leftover = e->needs_release;
-  pthread_mutex_unlock(&c->mu);
-  int rc = leftover ? release_now(e, err) : 0;
+  int rc = release_now(e, err);
   pthread_mutex_unlock(&e->op);
   if (!live)
     return baton__error(err, BATON_ENOTHOLDER, "resign: the term on '%s' had already ended",
@@ -369,10 +386,10 @@ int baton_election_observe(baton_election *e, baton_error *err) {
     pthread_mutex_unlock(&c->mu);
     return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name) : 0;
   }
-  e->observing = true;
-  drain(e->observe_cancel_fd);
-  int rc = pthread_create(&e->observer, NULL, observe_loop, e);
-  if (rc != 0) e->observing = false;
+  e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int rc = e->observe_cancel_fd >= 0 ? pthread_create(&e->observer, NULL, observe_loop, e) : -1;
+  e->observing = rc == 0;
+  if (rc != 0) close_fd(&e->observe_cancel_fd);
   pthread_mutex_unlock(&c->mu);
   return rc == 0 ? 0 : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
 }
@@ -389,6 +406,7 @@ void baton_election_observe_stop(baton_election *e) {
   pthread_join(e->observer, NULL);
   c->backend->forget(c->session, &e->watch);
   e->watch.priv = NULL;
+  close_fd(&e->observe_cancel_fd);
 }
 
 /* ---- candidate mode ---------------------------------------------------- */
@@ -408,7 +426,11 @@ static void *run_loop(void *arg) {
     baton_error err = {0};
     int rc = campaign(e, INT64_MAX, false, NULL, NULL, &err);
     if (rc != 0) {
-      baton__sleep_or_fd(baton__backoff(&c->cfg, attempt++), e->cancel_fd);
+      /* stop() broadcasts `changed`, so the pause ends early on a stop. */
+      int64_t until = baton__after(baton__backoff(&c->cfg, attempt++));
+      pthread_mutex_lock(&c->mu);
+      if (!e->stop_requested && !e->closing) baton__wait_changed(c, until);
+      pthread_mutex_unlock(&c->mu);
       continue;
     }
     attempt = 0;
@@ -457,10 +479,7 @@ void baton_election_stop(baton_election *e) {
   /* The runner may have stopped between campaigns: the cancel was ours,
    * not the caller's, and must not end a later campaign. */
   pthread_mutex_lock(&c->mu);
-  if (e->campaigning == 0) {
-    e->cancel_requested = false;
-    drain(e->cancel_fd);
-  }
+  if (e->campaigning == 0) e->cancel_requested = false;
   pthread_mutex_unlock(&c->mu);
   baton_election_resign(e, NULL);
 }

@@ -6,6 +6,7 @@
 #include "servers.h"
 #include "test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -920,6 +921,48 @@ static void every_allocation_failure_is_a_clean_error(void) {
   CHECK_GT(failures, 3);
 }
 
+static int count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -1;
+  for (struct dirent *de; (de = readdir(d)) != NULL && n < 1000000;)
+    if (de->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+static int count_threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  int n = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Threads: %d", &n) == 1) break;
+  if (f != NULL) fclose(f);
+  return n;
+}
+
+static void many_names_cost_no_descriptor_or_thread_each(void) {
+  enum { NAMES = 1000 };
+  baton_client *c = open_client(TTL_MS, "many");
+  REQUIRE(c != NULL);
+  static baton_election *e[NAMES];
+  baton_error err = {0};
+  int fds = count_fds(), threads = count_threads();
+  for (int i = 0; i < NAMES; i++) {
+    REQUIRE_OK(baton_election_open(&e[i], c, fresh_name("many"), NULL, NULL, &err), &err);
+    REQUIRE_OK(baton_election_campaign(e[i], 5000, NULL, &err), &err);
+  }
+  int held = 0;
+  for (int i = 0; i < NAMES; i++) held += baton_election_is_leader(e[i], NULL, NULL);
+  CHECK_EQ(held, NAMES);
+  printf("    %d names held: %+d descriptors, %+d threads\n", NAMES, count_fds() - fds,
+         count_threads() - threads);
+  CHECK_LE(count_fds() - fds, 16);
+  CHECK_LE(count_threads() - threads, 2);
+  for (int i = 0; i < NAMES; i++) baton_election_close(e[i]);
+  baton_client_close(c);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
@@ -952,6 +995,8 @@ int main(int argc, char **argv) {
       {"observe_reports_each_leader", observe_reports_each_leader},
       {"candidate_mode_campaigns_again", candidate_mode_campaigns_again},
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
+      {"many_names_cost_no_descriptor_or_thread_each",
+       many_names_cost_no_descriptor_or_thread_each},
       {"mutual_exclusion_across_processes", mutual_exclusion_across_processes},
       {"killed_holder_is_replaced_within_ttl", killed_holder_is_replaced_within_ttl},
       {"lost_term_keeps_its_key_until_the_server_expiry",
