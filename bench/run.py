@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""run.py — runs baton's benchmarks against servers it starts itself and
+prints a table (stdout) and a JSON file. Called by scripts/bench.sh after the
+Release build; see bench/README.md for what each figure means.
+
+Each measurement is a separate small C program (bench/*.c) that prints one
+JSON line; this script only starts servers, orders the runs (baton and the
+raw floor interleaved, round by round), takes medians and judges targets.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+BACKENDS = ("redis", "etcd", "zk")
+
+# Everything a mode changes. Quick: all backends in ~2-3 minutes.
+MODES = {
+    "quick": dict(rounds=3, pair_secs=1.0, count=300, handover=100, failover=2,
+                  names=10000, window=3.0, window100=0, contend_secs=5.0),
+    "full": dict(rounds=7, pair_secs=2.0, count=1000, handover=200, failover=5,
+                 names=10000, window=4.0, window100=3.0, contend_secs=10.0),
+}
+
+# The raw floors per backend: (program, variant, label). The first is the
+# one the ratio uses (the requests a correct acquire+release needs).
+FLOORS = {
+    "redis": [("floor_redis", "setnx", "SET NX PX + EVALSHA release"),
+              ("floor_redis", "script", "EVALSHA (SET NX PX+INCR) + EVALSHA (DEL+PUBLISH)")],
+    "zk": [("floor_zk", "3", "create + getChildren + delete"),
+           ("floor_zk", "2", "create + delete (no leader check)")],
+    "etcd": [("floor_etcd", "txn", "txn (put-if-absent + lowest key) + deleterange")],
+}
+
+TTL_MS = 2000          # failover: short, so that a sample costs ~2 s
+NAMES_TTL_MS = 3000    # 10,000 names: renew interval ttl/3 = 1 s
+HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0}
+HANDOVER_P99_MS = 5.0
+REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- machine and servers --------------------------------------------------
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "mem_mib": mem, "loadavg_at_start": os.getloadavg()[0],
+            "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def ask(port, data, limit=1 << 20, timeout=3.0):
+    """Send data to 127.0.0.1:port, read until the peer closes or pauses."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while len(out) < limit:
+            r, _, _ = select.select([s], [], [], 0.3 if out else timeout)
+            if not r:
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out.decode(errors="replace")
+
+
+def server_version(kind, port):
+    try:
+        if kind == "redis":
+            m = re.search(r"redis_version:(\S+)", ask(port, b"INFO server\r\n"))
+            return "Redis " + m.group(1)
+        if kind == "etcd":
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=3) as r:
+                return "etcd " + json.load(r)["etcdserver"]
+        if kind == "zk":
+            m = re.search(r"Zookeeper version: ([0-9.]+)", ask(port, b"srvr"))
+            return "ZooKeeper " + m.group(1)
+    except (OSError, AttributeError, ValueError, KeyError) as e:
+        return f"{kind} (version unknown: {e})"
+    return kind
+
+
+class Servers:
+    """baton-test-servers for one backend: started here, stopped here."""
+
+    def __init__(self, exe, kind):
+        self.proc = subprocess.Popen([exe, kind], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.uri = None
+        deadline = time.monotonic() + 90
+        buf = b""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buf += chunk
+                if b"ready\n" in buf:
+                    break
+            elif self.proc.poll() is not None:
+                break
+        for line in buf.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == kind:
+                self.uri = parts[1]
+                self.pids = parts[2]
+        if self.uri is None:
+            err = self.proc.stderr.read1(8192).decode(errors="replace") if self.proc.stderr else ""
+            self.stop()
+            raise RuntimeError(f"could not start {kind}: {err.strip()}")
+        self.port = int(self.uri.rsplit(":", 1)[1].split("/")[0])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # the harness stops its servers on EOF
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+
+
+# ---- running the programs -------------------------------------------------
+
+class Runner:
+    def __init__(self, bindir):
+        self.bindir = bindir
+        self.seq = 0
+        self.failures = []
+
+    def run(self, prog, uri, *args, timeout=300):
+        """One program run: its JSON record, or a record with "error"."""
+        self.seq += 1
+        cmd = [os.path.join(self.bindir, prog), uri, *map(str, args)]
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout, text=True)
+            out, err, code = p.stdout, p.stderr, p.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err, code = f"timed out after {timeout} s", -1
+        rec = None
+        for line in reversed(out.strip().splitlines()):
+            try:
+                rec = json.loads(line)
+                break
+            except ValueError:
+                continue
+        if rec is None:
+            rec = {"error": "no result"}
+        if code != 0 and "error" not in rec:
+            rec["error"] = f"exit status {code}"
+        if "error" in rec:
+            rec["stderr"] = err.strip()[-600:]
+            self.failures.append(f"{prog} {' '.join(map(str, args))}: {rec['error']}: "
+                                 f"{rec['stderr'][-300:]}")
+            log(f"  ! {prog}: {rec['error']} {rec['stderr'][-300:]}")
+        rec["wall_s"] = round(time.monotonic() - t0, 2)
+        return rec
+
+
+def median(values):
+    v = [x for x in values if x is not None]
+    return statistics.median(v) if v else None
+
+
+def bench_backend(kind, r, uri, cfg, tag):
+    """Every measurement for one backend; returns its result dict."""
+    res = {"uri": uri}
+    floors = FLOORS[kind]
+    # (1) + (4): pairs, interleaved floor/baton, order reversed every round.
+    rounds = []
+    for i in range(cfg["rounds"]):
+        jobs = [(prog, variant) for prog, variant, _ in floors] + [("bench_pairs", None)]
+        if i % 2:
+            jobs.reverse()
+        rnd = {}
+        for prog, variant in jobs:
+            args = ["--secs", cfg["pair_secs"], "--name", f"pairs-{tag}-{r.seq}"]
+            if i == 0:
+                args += ["--count", cfg["count"]]
+            if variant is not None:
+                args += ["--variant", variant]
+            rec = r.run(prog, uri, *args, timeout=120)
+            rnd[variant or "baton"] = rec
+        rounds.append(rnd)
+        log(f"  pairs round {i + 1}: " + ", ".join(
+            f"{k} {v.get('rate', 0):.0f}/s" for k, v in rnd.items()))
+    main = floors[0][1]
+    ratios = [rd["baton"].get("rate", 0) / rd[main]["rate"] for rd in rounds
+              if rd[main].get("rate") and rd["baton"].get("rate")]
+    res["pairs"] = {
+        "rounds": rounds,
+        "baton_rate_median": median(rd["baton"].get("rate") for rd in rounds),
+        "floors": {v: {"label": label,
+                       "rate_median": median(rd[v].get("rate") for rd in rounds),
+                       "requests_per_pair": rounds[0][v].get("requests_per_pair")}
+                   for _, v, label in floors},
+        "ratio_floor": main,
+        "ratio_per_round": ratios,
+        "ratio_median": median(ratios),
+        "baton_requests_per_pair": rounds[0]["baton"].get("requests_per_pair"),
+        "baton_count_record": {k: v for k, v in rounds[0]["baton"].items()
+                               if k not in ("pairs", "secs", "rate")},
+    }
+    # (2) hand-over.
+    res["handover"] = r.run("bench_handover", uri, "--samples", cfg["handover"],
+                            "--name", f"handover-{tag}", timeout=300)
+    log(f"  handover p50 {res['handover'].get('p50_ms')} ms p99 {res['handover'].get('p99_ms')} ms")
+    # (3) crash fail-over.
+    res["failover"] = r.run("bench_failover", uri, "--samples", cfg["failover"], "--ttl", TTL_MS,
+                            "--name", f"failover-{tag}", timeout=60 + cfg["failover"] * 20)
+    log(f"  failover {res['failover'].get('failover_ms')} ms (ttl {TTL_MS})")
+    # (5) many names.
+    res["names"] = r.run("bench_names", uri, "--names", cfg["names"], "--ttl", NAMES_TTL_MS,
+                         "--window", cfg["window"], "--window100", cfg["window100"],
+                         timeout=600)
+    log(f"  names: {res['names'].get('names_acquired')} held, "
+        f"{res['names'].get('bytes_per_name')} B/name, renew {res['names'].get('renew_all')}")
+    # (6) contention.
+    res["contend"] = r.run("bench_contend", uri, "--procs", 8, "--secs", cfg["contend_secs"],
+                           "--name", f"contend-{tag}", timeout=cfg["contend_secs"] + 150)
+    log(f"  contend: {res['contend'].get('handovers_per_s')} hand-overs/s, "
+        f"terms/proc {res['contend'].get('terms_per_proc')}")
+    return res
+
+
+# ---- targets --------------------------------------------------------------
+
+def judge(kind, res):
+    """[(target, measured text, PASS/MISS/n/a)] for one backend."""
+    out = []
+
+    def add(name, ok, text):
+        out.append({"target": name, "measured": text,
+                    "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS")})
+
+    p = res.get("pairs", {})
+    ratio = p.get("ratio_median")
+    add("pairs/s >= 0.95 x raw floor", None if ratio is None else ratio >= 0.95,
+        "n/a" if ratio is None else f"{ratio:.2f} x ({p.get('baton_rate_median', 0):.0f} vs "
+        f"{p['floors'][p['ratio_floor']]['rate_median'] or 0:.0f}/s)")
+    h = res.get("handover", {})
+    p50, p99 = h.get("p50_ms"), h.get("p99_ms")
+    add(f"hand-over p50 < {HANDOVER_P50_MS[kind]} ms",
+        None if p50 is None else p50 < HANDOVER_P50_MS[kind],
+        "n/a" if p50 is None else f"{p50:.3f} ms")
+    add(f"hand-over p99 < {HANDOVER_P99_MS} ms", None if p99 is None else p99 < HANDOVER_P99_MS,
+        "n/a" if p99 is None else f"{p99:.3f} ms")
+    f = res.get("failover", {})
+    fmax = f.get("max_ms")
+    add(f"crash fail-over <= TTL + 100 ms ({TTL_MS + 100} ms)",
+        None if fmax is None else fmax <= TTL_MS + 100,
+        "n/a" if fmax is None else f"max {fmax:.0f} ms, all {[round(x) for x in f.get('failover_ms', [])]}")
+    rpp = p.get("baton_requests_per_pair")
+    want = REQUESTS_PER_PAIR[kind]
+    add(f"requests per pair <= {want}", None if rpp is None else rpp <= want + 0.05,
+        "n/a" if rpp is None else f"{rpp:.2f}")
+    n = res.get("names", {})
+    ren = n.get("renew_all") or {}
+    rpi = ren.get("requests_per_interval")
+    batch = renew_is_one_batch(kind, n)
+    add("10k names: <= 1 renewal request (or one pipelined batch) per interval",
+        None if rpi is None else (rpi <= 1.5 or batch),
+        "n/a" if rpi is None else f"{rpi:.1f} requests per {ren.get('renew_interval_ms'):.0f} ms"
+        + (" (one pipelined batch)" if batch else ""))
+    bpn = n.get("bytes_per_name")
+    add("10k names: < 2 KiB per name", None if bpn is None else bpn < 2048,
+        "n/a" if bpn is None else f"{bpn:.0f} B/name")
+    t100 = (n.get("names_100") or {}).get("threads")
+    tall = (n.get("names_all") or {}).get("threads")
+    add("threads not growing with names (100 -> 10k)",
+        None if t100 is None or tall is None else tall <= t100,
+        "n/a" if t100 is None else f"{t100} -> {tall}")
+    held = n.get("held_after_window")
+    if held is not None:
+        add("10k names: all still held after the window", held == n.get("names_wanted"),
+            f"{held}/{n.get('names_wanted')}")
+    c = res.get("contend", {})
+    if c.get("terms") and "error" not in c:
+        add("contention: no overlapping terms", c.get("overlaps", 1) == 0,
+            f"{c.get('overlaps')} overlaps in {c.get('terms')} terms")
+    return out
+
+
+def renew_is_one_batch(kind, names):
+    """Redis renews per-key TTLs: many commands are fine if they arrive as
+    one pipelined batch per interval, i.e. the socket reads per interval are
+    about what the batch's bytes need (16 KiB per read) rather than one per
+    command."""
+    if kind != "redis":
+        return False
+    ren = names.get("renew_all") or {}
+    interval = (ren.get("renew_interval_ms") or 0) / 1000
+    reads = (ren.get("reads_per_s") or 0) * interval
+    need = (ren.get("input_bytes_per_s") or 0) * interval / 16384
+    return ren.get("requests_per_interval", 0) > 1.5 and reads <= max(2 * need, 4)
+
+
+# ---- output ---------------------------------------------------------------
+
+def fmt(v, spec="{:.0f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def table(result):
+    b = result["backends"]
+    kinds = [k for k in BACKENDS if k in b]
+    rows = []
+
+    def row(label, fn):
+        cells = []
+        for k in kinds:
+            try:
+                cells.append(fn(b[k]))
+            except (KeyError, TypeError, IndexError, ZeroDivisionError):
+                cells.append("-")
+        rows.append((label, cells))
+
+    row("server", lambda r: r["version"])
+    row("pairs/s baton (median)", lambda r: fmt(r["pairs"]["baton_rate_median"]))
+    row("pairs/s raw floor (median)",
+        lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["rate_median"]))
+    row("  floor used for the ratio", lambda r: r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["label"].split(" (")[0])
+    row("ratio baton/floor (median of rounds)", lambda r: fmt(r["pairs"]["ratio_median"], "{:.2f}"))
+    row("other floor pairs/s", lambda r: "; ".join(
+        f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
+        for k, v in r["pairs"]["floors"].items() if k != r["pairs"]["ratio_floor"]) or "-")
+    row("requests/pair baton (server)", lambda r: fmt(r["pairs"]["baton_requests_per_pair"], "{:.2f}"))
+    row("requests/pair floor (server)",
+        lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["requests_per_pair"], "{:.2f}"))
+    row("hand-over p50 / p99 ms", lambda r: f"{r['handover']['p50_ms']:.3f} / {r['handover']['p99_ms']:.3f}")
+    row(f"crash fail-over ms (TTL {TTL_MS})",
+        lambda r: ", ".join(str(round(x)) for x in r["failover"]["failover_ms"]))
+    row("10k names: renew requests/s", lambda r: fmt(r["names"]["renew_all"]["requests_per_s"], "{:.1f}"))
+    row("10k names: requests per renew interval",
+        lambda r: fmt(r["names"]["renew_all"]["requests_per_interval"], "{:.1f}"))
+    row("10k names: bytes RSS per name", lambda r: fmt(r["names"]["bytes_per_name"]))
+    row("10k names: fds per name", lambda r: fmt(r["names"]["fds_per_name"], "{:.2f}"))
+    row("threads with 100 / 10k names",
+        lambda r: f"{r['names']['names_100']['threads']} / {r['names']['names_all']['threads']}")
+    row("10k names acquired / held", lambda r: f"{r['names']['names_acquired']} / {r['names']['held_after_window']}")
+    row("contention (8 procs): hand-overs/s", lambda r: fmt(r["contend"]["handovers_per_s"]))
+    row("  terms per process min/max/stddev",
+        lambda r: f"{r['contend']['min']:.0f}/{r['contend']['max']:.0f}/{r['contend']['stddev']:.1f}")
+    row("  gap resign->next elected p50/p99 ms",
+        lambda r: f"{r['contend']['gap_p50_ms']:.2f} / {r['contend']['gap_p99_ms']:.2f}")
+    width = max(len(label) for label, _ in rows)
+    colw = [max([len(k)] + [len(cells[i]) for _, cells in rows]) for i, k in enumerate(kinds)]
+    lines = [" " * width + "  " + "  ".join(k.ljust(colw[i]) for i, k in enumerate(kinds))]
+    for label, cells in rows:
+        lines.append(label.ljust(width) + "  " + "  ".join(c.ljust(colw[i]) for i, c in enumerate(cells)))
+    return "\n".join(lines)
+
+
+def verdicts(result):
+    lines = []
+    for k in BACKENDS:
+        if k not in result["backends"]:
+            continue
+        for v in result["backends"][k].get("targets", []):
+            lines.append(f"[{v['verdict']:4}] {k:5} {v['target']}: {v['measured']}")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True, help="the Release build folder")
+    ap.add_argument("--backend", default="all", choices=BACKENDS + ("all",))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    mode = "quick" if args.quick else "full"
+    cfg = MODES[mode]
+    kinds = BACKENDS if args.backend == "all" else (args.backend,)
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+    servers_exe = os.path.join(args.build, "tests", "baton-test-servers")
+    r = Runner(os.path.join(args.build, "bench"))
+    result = {"mode": mode, "config": cfg, "ttl_failover_ms": TTL_MS, "ttl_names_ms": NAMES_TTL_MS,
+              "machine": machine(), "backends": {}}
+    started = time.monotonic()
+    tag = f"{os.getpid()}"
+    for kind in kinds:
+        log(f"== {kind}")
+        try:
+            srv = Servers(servers_exe, kind)
+        except RuntimeError as e:
+            log(f"  ! {e}")
+            result["backends"][kind] = {"error": str(e)}
+            r.failures.append(str(e))
+            continue
+        try:
+            version = server_version(kind, srv.port)
+            log(f"  {version} at {srv.uri}")
+            res = bench_backend(kind, r, srv.uri, cfg, tag)
+            res["version"] = version
+        finally:
+            srv.stop()
+        res["targets"] = judge(kind, res)
+        result["backends"][kind] = res
+    result["elapsed_s"] = round(time.monotonic() - started, 1)
+    result["failures"] = r.failures
+    m = result["machine"]
+    print(f"baton benchmarks ({mode}), {m['date']}: {m['nproc']} x {m['cpu']}, Linux {m['kernel']}, "
+          f"load {m['loadavg_at_start']:.2f} at start, {result['elapsed_s']} s")
+    print(table(result))
+    print()
+    print(verdicts(result))
+    if r.failures:
+        print("\nfailed runs:\n  " + "\n  ".join(r.failures))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"\nJSON: {out}")
+    return 1 if r.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
