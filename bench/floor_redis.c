@@ -4,7 +4,12 @@
  *           (the issue's floor: 2 requests, the lock of the Redis docs);
  *   script: EVALSHA of SET NX PX + INCR of a fencing counter, then EVALSHA of
  *           compare-and-delete + PUBLISH (what a fenced lock with woken
- *           waiters must also do on the server: still 2 requests). */
+ *           waiters must also do on the server: still 2 requests);
+ *   mirror: EVALSHA of baton's own acquire and release scripts, read from
+ *           --scripts DIR (acquire.lua, release.lua; run.py extracts them
+ *           from backends/redis/script.c), with their key and argument
+ *           layout: it tells the server's share of baton's cost from the
+ *           client's. */
 #include "kit.h"
 #include "pairloop.h"
 
@@ -27,6 +32,8 @@ typedef struct rfloor {
   redisContext *rc;
   char key[128], counter[160], channel[160], value[128], ttl[16];
   char release_sha[41], acquire_sha[41];
+  char nonce[40], identity[64];
+  unsigned long attempts;
 } rfloor;
 
 static int load(redisContext *rc, const char *script, char sha[41]) {
@@ -68,8 +75,38 @@ static int pair_script(void *ctx) {
                     1);
 }
 
+/* baton's scripts: KEYS name, name/token; ARGV nonce, previous nonce,
+ * identity, TTL -> {1, value, ttl}. Then KEYS name; ARGV nonce, previous. */
+static int pair_mirror(void *ctx) {
+  rfloor *f = ctx;
+  snprintf(f->nonce, sizeof f->nonce, "%016lx%016lx", (unsigned long)getpid(), ++f->attempts);
+  redisReply *r = redisCommand(f->rc, "EVALSHA %s 2 %s %s/token %s %s %s %s", f->acquire_sha,
+                               f->key, f->key, f->nonce, "", f->identity, f->ttl);
+  bool won = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1;
+  if (r != NULL) freeReplyObject(r);
+  if (!won) {
+    fprintf(stderr, "floor_redis: mirror acquire did not win (script layout changed?)\n");
+    return -1;
+  }
+  return expect_int(
+      redisCommand(f->rc, "EVALSHA %s 1 %s %s %s", f->release_sha, f->key, f->nonce, ""), 1);
+}
+
+static int load_file(redisContext *rc, const char *dir, const char *file, char sha[41]) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *in = fopen(path, "r");
+  if (in == NULL) kit_die("cannot read %s", path);
+  static char text[1 << 16];
+  size_t n = fread(text, 1, sizeof text - 1, in);
+  fclose(in);
+  text[n] = '\0';
+  return load(rc, text, sha);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) kit_die("usage: floor_redis URI [--variant setnx|script] [--secs S] ...");
+  if (argc < 2) kit_die("usage: floor_redis URI [--variant setnx|script|mirror] [--secs S] ...");
   kit_setup((int)kit_arg_long(argc, argv, "--watchdog", 300));
   char kind[16], host[64];
   int port;
@@ -94,6 +131,14 @@ int main(int argc, char **argv) {
         load(f.rc, release_publish_lua, f.release_sha) != 0)
       kit_die("SCRIPT LOAD failed");
     fn = pair_script;
+  } else if (strcmp(variant, "mirror") == 0) {
+    const char *dir = kit_arg(argc, argv, "--scripts", NULL);
+    if (dir == NULL) kit_die("--variant mirror needs --scripts DIR");
+    if (load_file(f.rc, dir, "acquire.lua", f.acquire_sha) != 0 ||
+        load_file(f.rc, dir, "release.lua", f.release_sha) != 0)
+      kit_die("SCRIPT LOAD failed");
+    snprintf(f.identity, sizeof f.identity, "floor:%d", (int)getpid());
+    fn = pair_mirror;
   } else {
     kit_die("unknown variant %s", variant);
   }

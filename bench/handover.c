@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { MSG_STARTED = 1, MSG_T0, MSG_SAMPLE, MSG_FAIL };
+enum { MSG_STARTED = 1, MSG_T0, MSG_SAMPLE, MSG_FAIL, MSG_GO };
 
 typedef struct msg {
   int type;
@@ -67,21 +67,26 @@ static int hold_then_resign(side *s, baton_election *e, int settle_ms) {
   return send_msg(s, MSG_T0, t0, took);
 }
 
-static int wait_then_lead(side *s, baton_election *e) {
+/* Campaign once the peer leads (MSG_GO), so that this side's campaign
+ * always meets a holder and blocks; say MSG_GO in turn once elected, unless
+ * this was the last sample (the peer may be gone). */
+static int wait_then_lead(side *s, baton_election *e, bool last) {
   baton_error err;
-  if (send_msg(s, MSG_STARTED, 0, 0) != 0) return -1;
+  msg m;
+  if (recv_msg(s, MSG_GO, &m) != 0 || send_msg(s, MSG_STARTED, 0, 0) != 0) return -1;
   int rc = baton_election_campaign(e, timeout_ms, NULL, &err);
   int64_t t1 = kit_now();
   if (rc != 0) {
     fprintf(stderr, "handover: campaign: %s\n", err.message);
     return -1;
   }
-  msg m;
   if (recv_msg(s, MSG_T0, &m) != 0) return -1;
-  if (!s->parent) return send_msg(s, MSG_SAMPLE, t1 - m.t, m.extra);
-  s->samples[s->n] = (double)(t1 - m.t) / 1e6;
-  s->resigns[s->n++] = (double)m.extra / 1e6;
-  return 0;
+  if (!s->parent && send_msg(s, MSG_SAMPLE, t1 - m.t, m.extra) != 0) return -1;
+  if (s->parent) {
+    s->samples[s->n] = (double)(t1 - m.t) / 1e6;
+    s->resigns[s->n++] = (double)m.extra / 1e6;
+  }
+  return last ? 0 : send_msg(s, MSG_GO, 0, 0);
 }
 
 static int run(side *s, const char *uri, const char *name, uint32_t ttl, long samples,
@@ -98,12 +103,14 @@ static int run(side *s, const char *uri, const char *name, uint32_t ttl, long sa
   }
   int rc = 0;
   bool holder = s->parent;
+  /* The parent leads first; the child starts once it does. */
   if (holder && baton_election_campaign(e, timeout_ms, NULL, &err) != 0) {
     fprintf(stderr, "handover: first campaign: %s\n", err.message);
     rc = -1;
   }
+  if (rc == 0 && holder) rc = send_msg(s, MSG_GO, 0, 0);
   for (long i = 0; rc == 0 && i < samples; i++, holder = !holder)
-    rc = holder ? hold_then_resign(s, e, settle_ms) : wait_then_lead(s, e);
+    rc = holder ? hold_then_resign(s, e, settle_ms) : wait_then_lead(s, e, i == samples - 1);
   if (rc != 0) send_msg(s, MSG_FAIL, 0, 0);
   baton_election_close(e);
   baton_client_close(c);

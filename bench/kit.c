@@ -418,9 +418,13 @@ static int redis_stats(kit_stats *out, char *buf, const char *host, int port) {
     if (strncmp(line, "cmdstat_", 8) == 0) {
       char *colon = strchr(line, ':');
       char *calls = colon ? strstr(colon, "calls=") : NULL;
-      if (calls == NULL || colon - line - 8 >= 80) continue;
+      char *usec = colon ? strstr(colon, "usec=") : NULL;
+      if (calls == NULL || usec == NULL || colon - line - 8 >= 80) continue;
+      if (strncmp(line + 8, "info:", 5) == 0) continue;
       snprintf(key, sizeof key, "cmd.%.*s", (int)(colon - line - 8), line + 8);
-      if (strcmp(key, "cmd.info") != 0) stats_set(out, key, strtod(calls + 6, NULL));
+      stats_set(out, key, strtod(calls + 6, NULL));
+      snprintf(key, sizeof key, "usec.%.*s", (int)(colon - line - 8), line + 8);
+      stats_set(out, key, strtod(usec + 5, NULL));
     } else if (strncmp(line, "total_reads_processed:", 22) == 0) {
       stats_set(out, "reads", strtod(line + 22, NULL));
     } else if (strncmp(line, "total_commands_processed:", 25) == 0) {
@@ -513,30 +517,38 @@ int kit_monitor_start(kit_monitor *m, const char *host, int port) {
   return 0;
 }
 
-/* Counts whole lines in buf[0..len); keeps a partial last line. */
-static size_t monitor_count(char *buf, size_t len, long *top, long *lua, bool *seen_marker) {
-  size_t start = 0;
+/* MONITOR lines can be megabytes long (a script call with 10,000 keys);
+ * their head says all we need: "+<time> [<db> <client or lua>] "<cmd>" ...". */
+typedef struct monitor_line {
+  char head[256];
+  size_t len;
+} monitor_line;
+
+static void monitor_classify(const char *line, long *top, long *lua, bool *seen_marker) {
+  const char *br = strchr(line, '[');
+  const char *close_br = br != NULL ? strchr(br, ']') : NULL;
+  if (line[0] != '+' || close_br == NULL) return;
+  if (strstr(line, MONITOR_MARKER) != NULL)
+    *seen_marker = true;
+  else if (strncasecmp(close_br, "] \"info\"", 8) == 0)
+    return; /* our own counter readings */
+  else if (memmem(br, (size_t)(close_br - br), "lua", 3) != NULL)
+    (*lua)++;
+  else
+    (*top)++;
+}
+
+static void monitor_feed(monitor_line *l, const char *buf, size_t len, long *top, long *lua,
+                         bool *seen_marker) {
   for (size_t i = 0; i < len; i++) {
-    if (buf[i] != '\n') continue;
-    buf[i] = '\0';
-    const char *line = buf + start;
-    start = i + 1;
-    const char *br = strchr(line, '[');
-    if (line[0] != '+' || br == NULL) continue;
-    if (strstr(line, MONITOR_MARKER) != NULL) {
-      *seen_marker = true;
-      continue;
+    if (buf[i] == '\n') {
+      l->head[l->len] = '\0';
+      monitor_classify(l->head, top, lua, seen_marker);
+      l->len = 0;
+    } else if (l->len + 1 < sizeof l->head) {
+      l->head[l->len++] = buf[i];
     }
-    const char *close_br = strchr(br, ']');
-    if (close_br == NULL) continue;
-    if (strncasecmp(close_br, "] \"info\"", 8) == 0) continue; /* our counter reads */
-    if (memmem(br, (size_t)(close_br - br), "lua", 3) != NULL)
-      (*lua)++;
-    else
-      (*top)++;
   }
-  memmove(buf, buf + start, len - start);
-  return len - start;
 }
 
 int kit_monitor_stop(kit_monitor *m, long *top_level, long *in_scripts, int timeout_ms) {
@@ -550,22 +562,22 @@ int kit_monitor_stop(kit_monitor *m, long *top_level, long *in_scripts, int time
                : -1;
   int64_t end = kit_now() + (int64_t)timeout_ms * 1000000;
   static char buf[1 << 16];
-  size_t have = 0;
+  static monitor_line line;
+  line.len = 0;
   bool seen = false;
-  for (long i = 0; rc == 0 && !seen && i < 10000000; i++) {
+  for (long i = 0; rc == 0 && !seen && i < 100000000; i++) {
     int left = (int)((end - kit_now()) / 1000000);
     struct pollfd p = {.fd = m->fd, .events = POLLIN};
     if (left <= 0 || poll(&p, 1, left) != 1) {
       rc = -1;
       break;
     }
-    ssize_t n = recv(m->fd, buf + have, sizeof buf - 1 - have, 0);
+    ssize_t n = recv(m->fd, buf, sizeof buf, 0);
     if (n <= 0) {
       rc = -1;
       break;
     }
-    have = monitor_count(buf, have + (size_t)n, top_level, in_scripts, &seen);
-    if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: drop it */
+    monitor_feed(&line, buf, (size_t)n, top_level, in_scripts, &seen);
   }
   close(m->fd);
   m->fd = -1;
@@ -574,13 +586,14 @@ int kit_monitor_stop(kit_monitor *m, long *top_level, long *in_scripts, int time
 
 /* ---- probes ------------------------------------------------------------ */
 
-int kit_probe_begin(kit_probe *p, const char *uri) {
+int kit_probe_begin(kit_probe *p, const char *uri, bool monitor) {
   memset(p, 0, sizeof *p);
   p->mon.fd = -1;
   if (kit_uri_split(uri, p->kind, sizeof p->kind, p->host, sizeof p->host, &p->port) != 0)
     return -1;
   if (strcmp(p->kind, "etcds") == 0) snprintf(p->kind, sizeof p->kind, "etcd");
-  if (strcmp(p->kind, "redis") == 0 && kit_monitor_start(&p->mon, p->host, p->port) != 0)
+  if (monitor && strcmp(p->kind, "redis") == 0 &&
+      kit_monitor_start(&p->mon, p->host, p->port) != 0)
     return -1;
   static kit_stats first;
   if (kit_stats_read(&first, p->kind, p->host, p->port) != 0 ||
@@ -596,7 +609,7 @@ int kit_probe_end(kit_probe *p) {
   kit_stats_delta(&p->delta, &end, &p->start, &p->overhead);
   if (strcmp(p->kind, "redis") == 0) {
     long top = 0, lua = 0;
-    if (kit_monitor_stop(&p->mon, &top, &lua, 20000) != 0) return -1;
+    if (p->mon.fd >= 0 && kit_monitor_stop(&p->mon, &top, &lua, 20000) != 0) return -1;
     p->requests = (double)top;
     p->in_scripts = (double)lua;
   } else {

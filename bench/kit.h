@@ -98,7 +98,9 @@ typedef struct kit_stats {
 
 /* Read the counters of a "redis", "zk" or "etcd" server:
  *   redis: "cmd.<command>" = calls (INFO commandstats; script-internal calls
- *          included), "reads" = total_reads_processed (socket reads, about
+ *          included), "usec.<command>" = server time spent in it (a
+ *          script's time includes its inner calls'), "reads" =
+ *          total_reads_processed (socket reads, about
  *          one per request batch), "commands" = total_commands_processed;
  *   zk:    "packets_received", "packets_sent" (mntr; pings and session
  *          handshakes included), "ephemerals", "watches";
@@ -148,8 +150,10 @@ typedef struct kit_probe {
   double in_scripts;        /* Redis: commands run by scripts */
 } kit_probe;
 
-/* kind: "redis", "zk" or "etcd" (an etcds URI's kind is "etcd"). */
-int kit_probe_begin(kit_probe *p, const char *uri);
+/* kind: "redis", "zk" or "etcd" (an etcds URI's kind is "etcd"). With
+ * `monitor` false, Redis is not MONITORed (MONITOR slows the server, so
+ * its time counters are read without it) and "requests" stays 0. */
+int kit_probe_begin(kit_probe *p, const char *uri, bool monitor);
 int kit_probe_end(kit_probe *p);
 
 /* Send `req` to host:port and read the reply until the peer closes, `size`

@@ -7,11 +7,14 @@
  * printing why (the run then stops and reports the failure). */
 typedef int (*pairloop_fn)(void *ctx);
 
-/* Runs `fn` for a warm-up, then for --secs seconds (at most --max pairs),
- * then --count more pairs while the server's counters are read around them
- * (Redis also through MONITOR), and prints one JSON line:
- *   {"bench":"pairs","impl":impl,"backend":..,"variant":variant,
- *    "pairs":..,"secs":..,"rate":pairs/s,"requests_per_pair":..,...}
+/* Runs `fn` for a warm-up, then --slices slices of --slice-ms each. With
+ * --ring-in FD/--ring-out FD the program takes turns with others (baton and
+ * the floors): it waits for a byte on ring-in before each slice and writes
+ * one to ring-out after it. On its last turn it also runs --count pairs
+ * while the server's counters are read around them (Redis also through
+ * MONITOR). Prints one JSON line:
+ *   {"bench":"pairs","backend":..,"impl":impl,"variant":variant,"pairs":..,
+ *    "secs":..,"rate":pairs/s,"slice_rates":[..],"requests_per_pair":..,...}
  * `uri` names the server whose counters are read. Returns the exit code. */
 int pairloop_run(const char *impl, const char *variant, const char *uri, pairloop_fn fn,
                  void *ctx, int argc, char **argv);

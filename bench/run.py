@@ -18,7 +18,9 @@ import signal
 import socket
 import statistics
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -26,9 +28,9 @@ BACKENDS = ("redis", "etcd", "zk")
 
 # Everything a mode changes. Quick: all backends in ~2-3 minutes.
 MODES = {
-    "quick": dict(rounds=3, pair_secs=1.0, count=300, handover=100, failover=2,
+    "quick": dict(slices=12, slice_ms=250, count=300, handover=100, failover=2,
                   names=10000, window=3.0, window100=0, contend_secs=5.0),
-    "full": dict(rounds=7, pair_secs=2.0, count=1000, handover=200, failover=5,
+    "full": dict(slices=40, slice_ms=250, count=1000, handover=200, failover=5,
                  names=10000, window=4.0, window100=3.0, contend_secs=10.0),
 }
 
@@ -36,7 +38,8 @@ MODES = {
 # one the ratio uses (the requests a correct acquire+release needs).
 FLOORS = {
     "redis": [("floor_redis", "setnx", "SET NX PX + EVALSHA release"),
-              ("floor_redis", "script", "EVALSHA (SET NX PX+INCR) + EVALSHA (DEL+PUBLISH)")],
+              ("floor_redis", "script", "EVALSHA (SET NX PX+INCR) + EVALSHA (DEL+PUBLISH)"),
+              ("floor_redis", "mirror", "baton's own 2 scripts, bare hiredis")],
     "zk": [("floor_zk", "3", "create + getChildren + delete"),
            ("floor_zk", "2", "create + delete (no leader check)")],
     "etcd": [("floor_etcd", "txn", "txn (put-if-absent + lowest key) + deleterange")],
@@ -156,23 +159,31 @@ class Servers:
 # ---- running the programs -------------------------------------------------
 
 class Runner:
-    def __init__(self, bindir):
+    def __init__(self, bindir, root, tmp):
         self.bindir = bindir
+        self.root = root      # the source tree
+        self.tmp = tmp        # a scratch folder for this run
+        self.extra = {}       # variant -> extra arguments
         self.seq = 0
         self.failures = []
 
-    def run(self, prog, uri, *args, timeout=300):
-        """One program run: its JSON record, or a record with "error"."""
+    def start(self, prog, uri, *args, pass_fds=()):
         self.seq += 1
         cmd = [os.path.join(self.bindir, prog), uri, *map(str, args)]
-        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
+        return (p, prog, args, time.monotonic())
+
+    def finish(self, job, timeout=300):
+        """A started program's JSON record, or a record with "error"."""
+        p, prog, args, t0 = job
         try:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=timeout, text=True)
-            out, err, code = p.stdout, p.stderr, p.returncode
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            err, code = f"timed out after {timeout} s", -1
+            out, err = p.communicate(timeout=max(1, timeout - (time.monotonic() - t0)))
+            code = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            err, code = f"timed out after {timeout} s; {err}", -1
         rec = None
         for line in reversed(out.strip().splitlines()):
             try:
@@ -192,71 +203,136 @@ class Runner:
         rec["wall_s"] = round(time.monotonic() - t0, 2)
         return rec
 
+    def run(self, prog, uri, *args, timeout=300):
+        return self.finish(self.start(prog, uri, *args), timeout)
+
+    def ring(self, jobs, uri, timeout):
+        """Run programs that take turns (pairloop's --ring-in/--ring-out):
+        program i waits on pipe i and hands over to pipe i+1."""
+        pipes = [os.pipe() for _ in jobs]
+        started = []
+        for i, (prog, args) in enumerate(jobs):
+            rfd, wfd = pipes[i][0], pipes[(i + 1) % len(jobs)][1]
+            started.append(self.start(prog, uri, *args, "--ring-in", rfd, "--ring-out", wfd,
+                                      pass_fds=(rfd, wfd)))
+        os.write(pipes[0][1], b"t")
+        for rfd, wfd in pipes:
+            os.close(rfd)
+            os.close(wfd)
+        return [self.finish(job, timeout) for job in started]
+
+
+def redis_scripts(root, folder):
+    """baton's Redis scripts, taken from backends/redis/script.c into
+    folder/acquire.lua and release.lua for floor_redis's mirror variant.
+    Returns whether both were found."""
+    try:
+        with open(os.path.join(root, "backends", "redis", "script.c")) as f:
+            src = f.read()
+    except OSError:
+        return False
+    for name in ("acquire", "release"):
+        m = re.search(r"static const char %s_lua\[\]\s*=\s*(.*?);\n" % name, src, re.S)
+        if not m:
+            return False
+        parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+        text = "".join(parts).encode().decode("unicode_escape")
+        with open(os.path.join(folder, name + ".lua"), "w") as f:
+            f.write(text)
+    return True
+
 
 def median(values):
     v = [x for x in values if x is not None]
     return statistics.median(v) if v else None
 
 
-def bench_backend(kind, r, uri, cfg, tag):
+def bench_backend(kind, r, uri, cfg, tag, only):
     """Every measurement for one backend; returns its result dict."""
     res = {"uri": uri}
+    if "pairs" in only:
+        bench_pairs(kind, r, uri, cfg, tag, res)
+    if "handover" in only:
+        bench_handover(r, uri, cfg, tag, res)
+    if "failover" in only:
+        bench_failover(r, uri, cfg, tag, res)
+    if "names" in only:
+        bench_names(r, uri, cfg, res)
+    if "contend" in only:
+        bench_contend(r, uri, cfg, tag, res)
+    return res
+
+
+def bench_pairs(kind, r, uri, cfg, tag, res):
+    """(1) + (4): pairs per second and requests per pair. The floors and
+    baton take turns slice by slice (a ring of processes), so that each baton
+    slice has floor slices right before and after it on a machine whose
+    speed drifts; the ratio is the median of per-slice ratios."""
     floors = FLOORS[kind]
-    # (1) + (4): pairs, interleaved floor/baton, order reversed every round.
-    rounds = []
-    for i in range(cfg["rounds"]):
-        jobs = [(prog, variant) for prog, variant, _ in floors] + [("bench_pairs", None)]
-        if i % 2:
-            jobs.reverse()
-        rnd = {}
-        for prog, variant in jobs:
-            args = ["--secs", cfg["pair_secs"], "--name", f"pairs-{tag}-{r.seq}"]
-            if i == 0:
-                args += ["--count", cfg["count"]]
-            if variant is not None:
-                args += ["--variant", variant]
-            rec = r.run(prog, uri, *args, timeout=120)
-            rnd[variant or "baton"] = rec
-        rounds.append(rnd)
-        log(f"  pairs round {i + 1}: " + ", ".join(
-            f"{k} {v.get('rate', 0):.0f}/s" for k, v in rnd.items()))
+    if kind == "redis":
+        scripts = os.path.join(r.tmp, "redis-scripts")
+        os.makedirs(scripts, exist_ok=True)
+        if redis_scripts(r.root, scripts):
+            r.extra["mirror"] = ["--scripts", scripts]
+        else:
+            log("  (backends/redis/script.c not readable: no mirror floor)")
+            floors = [f for f in floors if f[1] != "mirror"]
+    jobs = [(prog, ["--variant", variant] + r.extra.get(variant, []))
+            for prog, variant, _ in floors] + [("bench_pairs", [])]
+    for i, (_, args) in enumerate(jobs):
+        args += ["--slices", cfg["slices"], "--slice-ms", cfg["slice_ms"], "--count", cfg["count"],
+                 "--name", f"pairs-{tag}-{i}"]
+    recs = r.ring(jobs, uri, timeout=60 + cfg["slices"] * cfg["slice_ms"] * len(jobs) / 250)
+    by = {variant: rec for (_, variant, _), rec in zip(floors, recs)}
+    by["baton"] = recs[-1]
     main = floors[0][1]
-    ratios = [rd["baton"].get("rate", 0) / rd[main]["rate"] for rd in rounds
-              if rd[main].get("rate") and rd["baton"].get("rate")]
+    ratios = [b / f for b, f in zip(by["baton"].get("slice_rates", []), by[main].get("slice_rates", []))
+              if f > 0]
     res["pairs"] = {
-        "rounds": rounds,
-        "baton_rate_median": median(rd["baton"].get("rate") for rd in rounds),
-        "floors": {v: {"label": label,
-                       "rate_median": median(rd[v].get("rate") for rd in rounds),
-                       "requests_per_pair": rounds[0][v].get("requests_per_pair")}
+        "runs": by,
+        "baton_rate_median": by["baton"].get("slice_rate_median"),
+        "floors": {v: {"label": label, "rate_median": by[v].get("slice_rate_median"),
+                       "requests_per_pair": by[v].get("requests_per_pair")}
                    for _, v, label in floors},
         "ratio_floor": main,
-        "ratio_per_round": ratios,
+        "ratio_per_slice": ratios,
         "ratio_median": median(ratios),
-        "baton_requests_per_pair": rounds[0]["baton"].get("requests_per_pair"),
-        "baton_count_record": {k: v for k, v in rounds[0]["baton"].items()
-                               if k not in ("pairs", "secs", "rate")},
+        "baton_requests_per_pair": by["baton"].get("requests_per_pair"),
     }
-    # (2) hand-over.
+    log("  pairs/s (median slice): " + ", ".join(
+        f"{k} {v.get('slice_rate_median') or 0:.0f}" for k, v in by.items())
+        + f"; ratio {res['pairs']['ratio_median']}")
+
+
+def bench_handover(r, uri, cfg, tag, res):
+    """(2) graceful hand-over latency between two processes."""
     res["handover"] = r.run("bench_handover", uri, "--samples", cfg["handover"],
                             "--name", f"handover-{tag}", timeout=300)
     log(f"  handover p50 {res['handover'].get('p50_ms')} ms p99 {res['handover'].get('p99_ms')} ms")
-    # (3) crash fail-over.
+
+
+def bench_failover(r, uri, cfg, tag, res):
+    """(3) crash fail-over against the TTL."""
     res["failover"] = r.run("bench_failover", uri, "--samples", cfg["failover"], "--ttl", TTL_MS,
                             "--name", f"failover-{tag}", timeout=60 + cfg["failover"] * 20)
     log(f"  failover {res['failover'].get('failover_ms')} ms (ttl {TTL_MS})")
-    # (5) many names.
+
+
+def bench_names(r, uri, cfg, res):
+    """(5) one client holding many names."""
     res["names"] = r.run("bench_names", uri, "--names", cfg["names"], "--ttl", NAMES_TTL_MS,
                          "--window", cfg["window"], "--window100", cfg["window100"],
                          timeout=600)
     log(f"  names: {res['names'].get('names_acquired')} held, "
         f"{res['names'].get('bytes_per_name')} B/name, renew {res['names'].get('renew_all')}")
-    # (6) contention.
+
+
+def bench_contend(r, uri, cfg, tag, res):
+    """(6) 8 processes on one name."""
     res["contend"] = r.run("bench_contend", uri, "--procs", 8, "--secs", cfg["contend_secs"],
                            "--name", f"contend-{tag}", timeout=cfg["contend_secs"] + 150)
     log(f"  contend: {res['contend'].get('handovers_per_s')} hand-overs/s, "
         f"terms/proc {res['contend'].get('terms_per_proc')}")
-    return res
 
 
 # ---- targets --------------------------------------------------------------
@@ -356,7 +432,7 @@ def table(result):
     row("pairs/s raw floor (median)",
         lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["rate_median"]))
     row("  floor used for the ratio", lambda r: r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["label"].split(" (")[0])
-    row("ratio baton/floor (median of rounds)", lambda r: fmt(r["pairs"]["ratio_median"], "{:.2f}"))
+    row("ratio baton/floor (median of slices)", lambda r: fmt(r["pairs"]["ratio_median"], "{:.2f}"))
     row("other floor pairs/s", lambda r: "; ".join(
         f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
         for k, v in r["pairs"]["floors"].items() if k != r["pairs"]["ratio_floor"]) or "-")
@@ -403,13 +479,17 @@ def main():
     ap.add_argument("--backend", default="all", choices=BACKENDS + ("all",))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only", default="pairs,handover,failover,names,contend",
+                    help="comma-separated measurements to run (for investigations)")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
     cfg = MODES[mode]
     kinds = BACKENDS if args.backend == "all" else (args.backend,)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
     servers_exe = os.path.join(args.build, "tests", "baton-test-servers")
-    r = Runner(os.path.join(args.build, "bench"))
+    tmp = tempfile.mkdtemp(prefix="baton-bench-")
+    r = Runner(os.path.join(args.build, "bench"),
+               os.path.dirname(os.path.dirname(os.path.abspath(__file__))), tmp)
     result = {"mode": mode, "config": cfg, "ttl_failover_ms": TTL_MS, "ttl_names_ms": NAMES_TTL_MS,
               "machine": machine(), "backends": {}}
     started = time.monotonic()
@@ -426,12 +506,13 @@ def main():
         try:
             version = server_version(kind, srv.port)
             log(f"  {version} at {srv.uri}")
-            res = bench_backend(kind, r, srv.uri, cfg, tag)
+            res = bench_backend(kind, r, srv.uri, cfg, tag, args.only.split(","))
             res["version"] = version
         finally:
             srv.stop()
         res["targets"] = judge(kind, res)
         result["backends"][kind] = res
+    shutil.rmtree(tmp, ignore_errors=True)
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     result["failures"] = r.failures
     m = result["machine"]
