@@ -21,7 +21,7 @@
 
 static test_cluster server;
 static const char *kind;
-static const char *self_exe;
+static char self_exe[4096] = "/proc/self/exe";
 static unsigned name_seq;
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -33,7 +33,7 @@ static int64_t now_ms(void) {
 }
 
 /* A name no earlier case (or run) used. */
-static const char *fresh_name(const char *tag) {
+static char *fresh_name(const char *tag) {
   static char name[96];
   snprintf(name, sizeof name, "%s-%d-%u", tag, (int)getpid(), ++name_seq);
   return name;
@@ -293,14 +293,14 @@ static void mutual_exclusion_across_processes(void) {
   close(fd);
   shared_record *rec = map_record(path, true);
   REQUIRE(rec != NULL);
-  const char *name = fresh_name("mutex");
+  char *name = fresh_name("mutex");
   pid_t pids[CHILDREN];
   char rounds[16];
   snprintf(rounds, sizeof rounds, "%d", ROUNDS);
   for (int i = 0; i < CHILDREN; i++) {
     char id[16];
     snprintf(id, sizeof id, "%d", i + 1);
-    char *argv[] = {(char *)self_exe, "--child", "contend", id, server.uri, (char *)name,
+    char *argv[] = {self_exe, "--child", "contend", id, server.uri, name,
                     path, rounds, NULL};
     pids[i] = spawn_child(argv, NULL);
   }
@@ -475,9 +475,9 @@ static void resign_hands_over_by_notification(void) {
 }
 
 static void killed_holder_is_replaced_within_ttl(void) {
-  const char *name = fresh_name("crash");
+  char *name = fresh_name("crash");
   int out = -1;
-  char *argv[] = {(char *)self_exe, "--child", "hold", server.uri, (char *)name, NULL};
+  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
   pid_t pid = spawn_child(argv, &out);
   REQUIRE(pid > 0);
   char line[128];
@@ -542,9 +542,12 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   CHECK_GE(lost_at, local_deadline - 5);
   CHECK_LE(lost_at, local_deadline + 50);
   /* The client recovers: a new term with a greater token. */
+  pthread_mutex_lock(&r.mu);
+  uint64_t lost_token = r.last_token;
+  pthread_mutex_unlock(&r.mu);
   uint64_t token = 0;
   CHECK_OK(baton_election_campaign(e, 20000, &token, &err), &err);
-  CHECK_GT(token, r.last_token);
+  CHECK_GT(token, lost_token);
   baton_election_close(e);
   baton_client_close(c);
   recorder_free(&r);
@@ -803,18 +806,13 @@ static void closing_a_held_election_hands_over(void) {
 }
 
 int main(int argc, char **argv) {
-  self_exe = "/proc/self/exe";
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
     fprintf(stderr, "usage: conformance redis|etcd|zk|etcd3|zk3 [filter]\n");
     return 2;
   }
-  static char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    self_exe = exe;
-  }
+  ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+  if (n > 0) self_exe[n] = '\0';
   signal(SIGPIPE, SIG_IGN);
   kind = argv[1];
   if (test_cluster_start(&server, kind) != 0) {

@@ -1,0 +1,485 @@
+/* redis.c — the redis:// backend: one TTL lease per name (SET NX PX in a Lua
+ * script that also raises the fencing counter), renewals of every held name
+ * in one script call, and waits woken by pub/sub. The table the core calls.
+ *
+ * Requests per operation, when the server has the scripts cached:
+ * open 1 (AUTH/SELECT/PING pipelined); acquire 1; release 1 (0 when nothing
+ * of ours can be on the server); renew 1 for any number of names (0 for
+ * none); leader 1 (GET and PTTL pipelined); wait: the first one subscribes
+ * (connect + SUBSCRIBE), later ones send nothing for a candidate and one
+ * GET/PTTL for an observer. A script the server forgot costs one more
+ * round trip (EVAL after NOSCRIPT). */
+#include "redis.h"
+
+#include "internal.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define MS 1000000LL
+
+/* How long after the holder's expiry a waiter looks again. The server drops
+ * an expired key at the latest when it is next read, and our look reads it,
+ * so this only covers the reply's travel time. */
+#define RECHECK_SLACK_NS (10 * MS)
+
+static redis_session *session_of(baton_session *bs) { return (redis_session *)bs; }
+
+/* ---- values and nonces --------------------------------------------------- */
+
+/* A random nonce in hex: it tells our value from anyone else's, across
+ * processes and attempts, so it only has to be unique. */
+static void make_nonce(char out[REDIS_NONCE_LEN + 1]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char b[REDIS_NONCE_LEN / 2];
+  if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+    /* No entropy yet (early boot): clock, process and a counter through
+     * splitmix64 are unique all the same. */
+    static atomic_uint_fast64_t counter;
+    uint64_t x = (uint64_t)baton__now() ^ (uint64_t)getpid() << 40 ^
+                 (uint64_t)atomic_fetch_add(&counter, 1) << 20;
+    for (size_t i = 0; i < sizeof b; i++) {
+      uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      b[i] = (unsigned char)(z ^ (z >> 31));
+    }
+  }
+  for (size_t i = 0; i < sizeof b; i++) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  out[REDIS_NONCE_LEN] = '\0';
+}
+
+static void copy_identity(baton_leader *out, const char *s, size_t len) {
+  if (len > BATON_IDENTITY_MAX) len = BATON_IDENTITY_MAX;
+  memcpy(out->identity, s, len);
+  out->identity[len] = '\0';
+}
+
+/* Read a stored value "<token> <nonce> <identity>" into *out. A value
+ * another program wrote (redis-py's Lock stores a random hex string) is
+ * shown whole as the identity, with token 0: that holder has no token we
+ * could know. Returns whether the value is in our format. */
+static bool parse_value(baton_leader *out, const char *v, size_t len) {
+  memset(out, 0, sizeof *out);
+  uint64_t token = 0;
+  size_t i = 0;
+  for (; i < len && isdigit((unsigned char)v[i]); i++) {
+    unsigned d = (unsigned)(v[i] - '0');
+    if (token > (UINT64_MAX - d) / 10) break;
+    token = token * 10 + d;
+  }
+  size_t j = i + 1;
+  while (j < len && isxdigit((unsigned char)v[j])) j++;
+  bool ours = i > 0 && token > 0 && i < len && v[i] == ' ' && j - i - 1 == REDIS_NONCE_LEN &&
+              j < len && v[j] == ' ';
+  if (!ours) {
+    copy_identity(out, v, len);
+    return false;
+  }
+  out->token = token;
+  copy_identity(out, v + j + 1, len - j - 1);
+  return true;
+}
+
+static bool same_leader(const baton_leader *a, const baton_leader *b) {
+  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
+}
+
+static int cand_state(redis_cand **out, baton_candidate *c, baton_error *err) {
+  if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(redis_cand));
+  if (c->priv == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
+  *out = c->priv;
+  return 0;
+}
+
+static int check_candidate(const baton_session *bs, const baton_candidate *c, const char *what,
+                           baton_error *err) {
+  if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
+    return baton__error(err, BATON_EINVAL, "redis: %s: NULL session or candidate", what);
+  return baton__name_check(c->name, err);
+}
+
+static void drop_sub(redis_cand *p) {
+  if (p->sub != NULL) redisFree(p->sub);
+  p->sub = NULL;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+/* The URI's path is the database: "" or "/" for 0, "/N" otherwise. */
+static int parse_db(long *out, const char *path, baton_error *err) {
+  *out = 0;
+  if (path[0] == '\0' || strcmp(path, "/") == 0) return 0;
+  const char *p = path + 1;
+  long v = 0;
+  for (; *p != '\0' && v <= 100000000; p++) {
+    if (!isdigit((unsigned char)*p)) break;
+    v = v * 10 + (*p - '0');
+  }
+  if (*p != '\0' || v > 100000000)
+    return baton__error(err, BATON_EINVAL,
+                        "redis://: the path '%.64s' is not a database number (expected /0, "
+                        "/1, ...)",
+                        path);
+  *out = v;
+  return 0;
+}
+
+static void session_free(redis_session *s) {
+  if (s == NULL) return;
+  if (s->cmd.ctx != NULL) redisFree(s->cmd.ctx);
+  if (s->renewer.ctx != NULL) redisFree(s->renewer.ctx);
+  pthread_mutex_destroy(&s->cmd.mu);
+  pthread_mutex_destroy(&s->renewer.mu);
+  pthread_mutex_destroy(&s->state_mu);
+  if (s->password != NULL) explicit_bzero(s->password, strlen(s->password));
+  baton__free(s->password);
+  baton__free(s->user);
+  baton__free(s->host);
+  baton__free(s);
+}
+
+static int session_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
+                        int64_t deadline, baton_error *err) {
+  if (out == NULL || uri == NULL || cfg == NULL)
+    return baton__error(err, BATON_EINVAL, "redis: open: NULL argument");
+  *out = NULL;
+  static const char *const no_params[] = {NULL};
+  int rc = baton__uri_check_params(uri, no_params, err);
+  if (rc != 0) return rc;
+  if (uri->nhosts != 1)
+    return baton__error(err, BATON_EINVAL,
+                        "redis:// takes exactly one host, the URI names %zu (a replica is not "
+                        "a consensus member: name the primary only)",
+                        uri->nhosts);
+  long db;
+  if ((rc = parse_db(&db, uri->path, err)) != 0) return rc;
+  if (cfg->username != NULL && cfg->password == NULL)
+    return baton__error(err, BATON_EINVAL, "redis://: user '%.64s' is given without a password",
+                        cfg->username);
+
+  redis_session *s = baton__calloc(1, sizeof *s);
+  if (s == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
+  pthread_mutex_init(&s->cmd.mu, NULL);
+  pthread_mutex_init(&s->renewer.mu, NULL);
+  pthread_mutex_init(&s->state_mu, NULL);
+  s->base.cfg = cfg;
+  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : 6379;
+  s->db = db;
+  s->host = baton__strdup(uri->hosts[0].host);
+  if (cfg->username != NULL) s->user = baton__strdup(cfg->username);
+  if (cfg->password != NULL) s->password = baton__strdup(cfg->password);
+  if (s->host == NULL || (cfg->username != NULL && s->user == NULL) ||
+      (cfg->password != NULL && s->password == NULL)) {
+    session_free(s);
+    return baton__error(err, BATON_ENOMEM, "redis: out of memory");
+  }
+  snprintf(s->label, sizeof s->label, strchr(s->host, ':') ? "redis://[%.200s]:%d" : "redis://%.200s:%d",
+           s->host, s->port);
+  /* Connect now, so that a wrong address, password or database shows at
+   * open. The renew connection waits for the first renewal of a term. */
+  rc = baton__redis_connect(&s->cmd.ctx, s, deadline, err);
+  if (rc != 0) {
+    session_free(s);
+    return rc;
+  }
+  *out = &s->base;
+  return 0;
+}
+
+static void session_close(baton_session *bs) { session_free(session_of(bs)); }
+
+/* ---- acquire ------------------------------------------------------------- */
+
+/* Pick the nonce for this attempt. After a lost reply the same nonce goes
+ * again, so the script can tell that the lost attempt won. After a won term
+ * a fresh one, and the old one becomes `prev`: a key that still holds it
+ * belongs to a term the caller has ended, and the script may replace it. */
+static void start_attempt(redis_session *s, redis_cand *p, char *nonce, char *prev) {
+  pthread_mutex_lock(&s->state_mu);
+  if (!p->pending) {
+    if (p->won) memcpy(p->prev, p->nonce, sizeof p->prev);
+    p->won = false;
+    make_nonce(p->nonce);
+    p->pending = true;
+  }
+  memcpy(nonce, p->nonce, REDIS_NONCE_LEN + 1);
+  memcpy(prev, p->prev, REDIS_NONCE_LEN + 1);
+  pthread_mutex_unlock(&s->state_mu);
+}
+
+static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
+                   baton_error *err) {
+  redis_session *s = session_of(bs);
+  redis_cand *p = NULL;
+  int rc = check_candidate(bs, c, "acquire", err);
+  if (rc == 0) rc = cand_state(&p, c, err);
+  if (rc != 0) return rc;
+  p->acquired = true;
+  /* Messages that came before this look are answered by it. A subscriber
+   * found dead is closed, so that the next wait subscribes again. */
+  if (p->sub != NULL && baton__redis_sub_drain(p->sub) < 0) drop_sub(p);
+
+  char nonce[REDIS_NONCE_LEN + 1], prev[REDIS_NONCE_LEN + 1];
+  start_attempt(s, p, nonce, prev);
+  char counter[BATON_NAME_MAX + 16], ttl[24];
+  snprintf(counter, sizeof counter, "%s/token", c->name);
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  const char *argv[] = {NULL, NULL, NULL, c->name, counter, nonce, prev, c->identity, ttl};
+  redisReply *r = NULL;
+  /* On an error the outcome is unknown: `pending` stays set, and the next
+   * acquire (same nonce) or release resolves it before anything else. */
+  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_ACQUIRE, 2, argv, 9, &r, deadline, "acquire",
+                         err);
+  if (rc != 0) return rc;
+  int64_t now = baton__now();
+  baton_leader who;
+  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                r->element[0]->type == REDIS_REPLY_INTEGER &&
+                r->element[1]->type == REDIS_REPLY_STRING &&
+                r->element[2]->type == REDIS_REPLY_INTEGER;
+  bool ours = shaped && parse_value(&who, r->element[1]->str, r->element[1]->len);
+  bool won = shaped && r->element[0]->integer == 1;
+  int64_t pttl = shaped ? r->element[2]->integer : -1;
+  freeReplyObject(r);
+  if (!shaped || (won && !ours)) return baton__redis_bad_reply(s, "acquire", err);
+
+  /* The reply settles the attempt; and `prev` is off the server either way:
+   * replaced by this term, or the key holds someone else's value. */
+  pthread_mutex_lock(&s->state_mu);
+  p->pending = false;
+  p->won = won;
+  p->prev[0] = '\0';
+  pthread_mutex_unlock(&s->state_mu);
+  if (won) {
+    c->token = who.token;
+    p->recheck_at = 0;
+    return 0;
+  }
+  /* -1: the holder's key has no TTL (not ours); look again after ours. */
+  p->recheck_at = now + (pttl >= 0 ? pttl * MS : s->base.cfg->ttl_ns) + RECHECK_SLACK_NS;
+  if (holder != NULL) *holder = who;
+  return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %llu)", s->label,
+                      c->name, who.identity, (unsigned long long)who.token);
+}
+
+/* ---- renew and release --------------------------------------------------- */
+
+static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
+                 int64_t deadline, baton_error *err) {
+  redis_session *s = session_of(bs);
+  if (s == NULL || (n > 0 && (held == NULL || gone == NULL)))
+    return baton__error(err, BATON_EINVAL, "redis: renew: NULL argument");
+  if (n == 0) return 0;
+  if (n > INT_MAX / 4) return baton__error(err, BATON_EINVAL, "redis: renew: too many names");
+  for (size_t i = 0; i < n; i++)
+    if (held[i] == NULL || held[i]->name == NULL)
+      return baton__error(err, BATON_EINVAL, "redis: renew: NULL candidate");
+  int argc = 4 + 2 * (int)n;
+  const char **argv = baton__calloc((size_t)argc, sizeof *argv);
+  char *nonces = baton__calloc(n, REDIS_NONCE_LEN + 1);
+  if (argv == NULL || nonces == NULL) {
+    baton__free(argv);
+    baton__free(nonces);
+    return baton__error(err, BATON_ENOMEM, "redis: renew: out of memory");
+  }
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  argv[3 + n] = ttl;
+  /* The nonce is fixed during a term; a candidate without one ("") is
+   * simply reported gone by the script. */
+  pthread_mutex_lock(&s->state_mu);
+  for (size_t i = 0; i < n; i++) {
+    const redis_cand *p = held[i]->priv;
+    if (p != NULL) memcpy(nonces + i * (REDIS_NONCE_LEN + 1), p->nonce, REDIS_NONCE_LEN + 1);
+  }
+  pthread_mutex_unlock(&s->state_mu);
+  for (size_t i = 0; i < n; i++) {
+    argv[3 + i] = held[i]->name;
+    argv[4 + n + i] = nonces + i * (REDIS_NONCE_LEN + 1);
+  }
+  redisReply *r = NULL;
+  int rc = baton__redis_eval(s, &s->renewer, REDIS_SCRIPT_RENEW, (int)n, argv, argc, &r,
+                             deadline, "renew", err);
+  baton__free(argv);
+  baton__free(nonces);
+  if (rc != 0) return rc;
+  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == n;
+  for (size_t i = 0; shaped && i < n; i++) shaped = r->element[i]->type == REDIS_REPLY_INTEGER;
+  for (size_t i = 0; shaped && i < n; i++) gone[i] = r->element[i]->integer != 1;
+  freeReplyObject(r);
+  return shaped ? 0 : baton__redis_bad_reply(s, "renew", err);
+}
+
+static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+  redis_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "release", err);
+  if (rc != 0) return rc;
+  redis_cand *p = c->priv;
+  if (p == NULL) return 0;
+  char cur[REDIS_NONCE_LEN + 1] = "", prev[REDIS_NONCE_LEN + 1];
+  pthread_mutex_lock(&s->state_mu);
+  if (p->won || p->pending) memcpy(cur, p->nonce, sizeof cur);
+  memcpy(prev, p->prev, sizeof prev);
+  pthread_mutex_unlock(&s->state_mu);
+  if (cur[0] == '\0' && prev[0] == '\0') return 0; /* nothing of ours can be there */
+  const char *argv[] = {NULL, NULL, NULL, c->name, cur, prev};
+  redisReply *r = NULL;
+  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_RELEASE, 1, argv, 6, &r, deadline, "release",
+                         err);
+  if (rc != 0) return rc;
+  bool shaped = r->type == REDIS_REPLY_INTEGER;
+  freeReplyObject(r);
+  if (!shaped) return baton__redis_bad_reply(s, "release", err);
+  pthread_mutex_lock(&s->state_mu);
+  p->won = false;
+  p->pending = false;
+  p->prev[0] = '\0';
+  pthread_mutex_unlock(&s->state_mu);
+  return 0;
+}
+
+/* ---- leader and wait ----------------------------------------------------- */
+
+/* Who holds `name` now and for how many more ms (-1: no TTL): 1, 0 when
+ * nobody does, or an error. GET and PTTL go out in one round trip. */
+static int read_holder(redis_session *s, const char *name, baton_leader *out, int64_t *pttl_ms,
+                       int64_t deadline, baton_error *err) {
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
+  redis_cmd cmds[2] = {{2, get}, {2, pttl}};
+  redisReply *r[2];
+  int rc = baton__redis_request(s, &s->cmd, cmds, 2, r, deadline, "leader", err);
+  if (rc != 0) return rc;
+  if (r[0]->type == REDIS_REPLY_ERROR)
+    rc = baton__redis_reply_error(s, r[0], "leader", err);
+  else if (r[0]->type == REDIS_REPLY_NIL)
+    rc = 0;
+  else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER) {
+    parse_value(out, r[0]->str, r[0]->len);
+    *pttl_ms = r[1]->integer;
+    rc = 1;
+  } else
+    rc = baton__redis_bad_reply(s, "leader", err);
+  freeReplyObject(r[0]);
+  freeReplyObject(r[1]);
+  return rc;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  redis_session *s = session_of(bs);
+  if (s == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "redis: leader: NULL argument");
+  int rc = baton__name_check(name, err);
+  if (rc != 0) return rc;
+  baton_leader who;
+  int64_t pttl;
+  rc = read_holder(s, name, &who, &pttl, deadline, err);
+  if (rc < 0) return rc;
+  if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
+  *out = who;
+  return 0;
+}
+
+static bool readable(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* An observer's re-check time: now, when the leader already differs from
+ * `seen` (NULL or token 0 with no identity = none), else the leader's
+ * expiry (a crashed holder sends no message) or a TTL when there is none. */
+static int observer_until(redis_session *s, baton_candidate *c, const baton_leader *seen,
+                          int64_t *until, int64_t deadline, baton_error *err) {
+  static const baton_leader none;
+  baton_leader cur;
+  int64_t pttl = -1;
+  int rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
+  if (rc < 0) return rc;
+  int64_t now = baton__now();
+  if (!same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
+    *until = now;
+    return 0;
+  }
+  *until = now + (rc == 1 && pttl >= 0 ? pttl * MS : s->base.cfg->ttl_ns) + RECHECK_SLACK_NS;
+  return 0;
+}
+
+static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                       int64_t deadline, int cancel_fd, baton_error *err) {
+  redis_session *s = session_of(bs);
+  redis_cand *p = NULL;
+  int rc = check_candidate(bs, c, "wait", err);
+  if (rc == 0) rc = cand_state(&p, c, err);
+  if (rc != 0) return rc;
+  if (readable(cancel_fd))
+    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
+  if (baton__now() >= deadline)
+    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
+                        c->name);
+  if (p->sub == NULL) {
+    /* The first wait subscribes and returns at once: the caller looks again
+     * with the subscription in place, so no release between its last look
+     * and now goes unnoticed. */
+    return baton__redis_subscribe(&p->sub, s, c->name, !p->acquired, deadline, err);
+  }
+  int64_t until;
+  if (p->acquired) {
+    until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
+  } else {
+    /* Messages so far are covered by the look that follows. */
+    if (baton__redis_sub_drain(p->sub) < 0) {
+      drop_sub(p);
+      return 0;
+    }
+    if ((rc = observer_until(s, c, seen, &until, deadline, err)) != 0) return rc;
+  }
+  rc = baton__redis_sub_wait(p->sub, until < deadline ? until : deadline, cancel_fd);
+  if (rc == BATON_ECANCELED)
+    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
+  if (rc == BATON_ECONNECT) {
+    /* The server went away (a restart, say): look again; the next wait
+     * subscribes anew. */
+    drop_sub(p);
+    return 0;
+  }
+  if (rc == 1) return 0;
+  if (until <= deadline) {
+    p->recheck_at = 0; /* used up: never let it make a wait return at once */
+    return 0;
+  }
+  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
+                      c->name);
+}
+
+static void forget(baton_session *bs, baton_candidate *c) {
+  (void)bs;
+  if (c == NULL || c->priv == NULL) return;
+  drop_sub(c->priv);
+  baton__free(c->priv);
+  c->priv = NULL;
+}
+
+static const char *const schemes[] = {"redis", NULL};
+
+const baton_backend baton_backend_redis = {
+    .schemes = schemes,
+    .caps = BATON_CAP_TERM_TTL,
+    .open = session_open,
+    .close = session_close,
+    .acquire = acquire,
+    .wait = wait_change,
+    .release = release,
+    .renew = renew,
+    .leader = leader,
+    .forget = forget,
+};

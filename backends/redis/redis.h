@@ -1,0 +1,146 @@
+/* redis.h — what the files of the redis:// backend share: the session, a
+ * connection, a candidate's state, and the functions each file offers.
+ * Internal to backends/redis/.
+ *
+ * Layout on the server for a name NAME (names never contain '/', so no two
+ * names share a key or a channel):
+ *   NAME           the lock: "<token> <nonce> <identity>", PX = the TTL
+ *                  (the same key redis-py's Lock and `SET NX PX` use)
+ *   NAME/token     the fencing counter, never expires
+ *   NAME/released  channel: published to by release
+ *   NAME/elected   channel: published to by a winning acquire
+ */
+#ifndef BATON_REDIS_H
+#define BATON_REDIS_H
+
+#include "backend.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define REDIS_NONCE_LEN 32 /* hex digits of a candidate's random nonce */
+#define REDIS_LABEL_MAX 300
+
+/* One connection, used by one thread at a time. */
+typedef struct redis_conn {
+  pthread_mutex_t mu; /* held for a whole request */
+  redisContext *ctx;  /* NULL until connected and after a failed request */
+} redis_conn;
+
+typedef struct redis_session {
+  baton_session base;        /* first: the core's view */
+  char *host;                /* owned */
+  int port;                  /* 1..65535 */
+  long db;                   /* SELECTed after connecting when not 0 */
+  char *user;                /* owned, NULL when none */
+  char *password;            /* owned, NULL when none; wiped on close */
+  char label[REDIS_LABEL_MAX]; /* "redis://host:port" for messages */
+  redis_conn cmd;            /* the callers' requests */
+  redis_conn renewer;        /* renew only, so a slow caller never delays it */
+  pthread_mutex_t state_mu;  /* guards every candidate's redis_cand fields
+                                except `sub`, which only wait/acquire/forget
+                                touch (never concurrently, says the core) */
+} redis_session;
+
+/* A candidate's state (baton_candidate.priv). */
+typedef struct redis_cand {
+  char nonce[REDIS_NONCE_LEN + 1]; /* this attempt's nonce; while we lead,
+                                      the key holds it. Fixed during a term:
+                                      renew reads it. */
+  char prev[REDIS_NONCE_LEN + 1];  /* nonce of our last won term that may
+                                      still be on the server, or "" */
+  bool pending;          /* an acquire with `nonce` went out and its outcome
+                            is unknown (lost reply) */
+  bool won;              /* `nonce` won a term (it may have ended since) */
+  bool acquired;         /* acquire ran once: a candidate, not an observer */
+  int64_t recheck_at;    /* when wait looks again: the holder's expiry as the
+                            last acquire saw it, plus slack; 0 = unknown */
+  redisContext *sub;     /* subscriber, NULL until the first wait */
+} redis_cand;
+
+/* One command of a pipeline: argv[0..argc), NUL-terminated strings. */
+typedef struct redis_cmd {
+  int argc;
+  const char **argv;
+} redis_cmd;
+
+/* ---- conn.c ------------------------------------------------------------ */
+
+/* Connect to the session's server and log in (AUTH, SELECT, PING in one
+ * round trip). TCP connect and log-in end by the earlier of `deadline`
+ * (then BATON_ETIMEDOUT) and the connect timeout (then BATON_ECONNECT). */
+int baton__redis_connect(redisContext **out, const redis_session *s, int64_t deadline,
+                         baton_error *err);
+
+/* Send the commands in one write and read `nreplies` replies, all by
+ * `deadline`. Error replies are returned as replies, not as errors. On an
+ * error nothing is returned and the connection must be dropped: its state
+ * is unknown. `what` names the operation in messages. */
+int baton__redis_call(redisContext *ctx, const redis_session *s, const redis_cmd *cmds,
+                      size_t ncmds, redisReply **replies, size_t nreplies,
+                      int64_t deadline, const char *what, baton_error *err);
+
+/* Read one reply by `deadline` (a pub/sub message, say). As _call. */
+int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **out,
+                      int64_t deadline, const char *what, baton_error *err);
+
+/* Read whatever has arrived without blocking. Returns 0, or BATON_ECONNECT
+ * when the server closed the connection or it broke (no message: callers
+ * only need to know that it is gone). */
+int baton__redis_read_ready(redisContext *ctx);
+
+/* One request on a shared connection: connect first when needed (also when
+ * the idle connection shows the server went away), then _call. A failed
+ * request drops the connection, so the next one reconnects. */
+int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
+                         size_t ncmds, redisReply **replies, int64_t deadline,
+                         const char *what, baton_error *err);
+
+/* The error for a Redis error reply: BATON_EAUTH (NOAUTH, WRONGPASS,
+ * NOPERM), BATON_ECONNECT (the server is loading or busy), otherwise
+ * BATON_EREFUSED; the message quotes the reply. */
+int baton__redis_reply_error(const redis_session *s, const redisReply *r, const char *what,
+                             baton_error *err);
+
+/* BATON_EPROTO for a reply of an unexpected shape. */
+int baton__redis_bad_reply(const redis_session *s, const char *what, baton_error *err);
+
+/* ---- script.c ---------------------------------------------------------- */
+
+typedef enum redis_script {
+  REDIS_SCRIPT_ACQUIRE,
+  REDIS_SCRIPT_RENEW,
+  REDIS_SCRIPT_RELEASE,
+  REDIS_SCRIPT_COUNT
+} redis_script;
+
+/* Run a script: EVALSHA, and EVAL (which also reloads the server's script
+ * cache, lost on restart) after a NOSCRIPT reply. argv[0..3) are filled
+ * here; the caller puts keys then arguments in argv[3..argc). Returns 0
+ * with *out (a non-error reply, to free), or an error. */
+int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, int nkeys,
+                      const char **argv, int argc, redisReply **out, int64_t deadline,
+                      const char *what, baton_error *err);
+
+/* SHA-1 of data as 40 lower-case hex digits and a NUL (what EVALSHA takes). */
+void baton__redis_sha1_hex(char out[41], const void *data, size_t len);
+
+/* ---- sub.c ------------------------------------------------------------- */
+
+/* Open a subscriber for `name`: NAME/released, and for an observer also
+ * NAME/elected. Returns once the server confirmed the subscriptions. */
+int baton__redis_subscribe(redisContext **out, const redis_session *s, const char *name,
+                           bool observer, int64_t deadline, baton_error *err);
+
+/* Take every message that has arrived, without blocking. Returns how many
+ * (>= 0), or BATON_ECONNECT when the subscriber is gone. */
+int baton__redis_sub_drain(redisContext *sub);
+
+/* Block until a message arrives (1), `until` passes (0), cancel_fd (may be
+ * -1) is readable (BATON_ECANCELED) or the subscriber is gone
+ * (BATON_ECONNECT). */
+int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd);
+
+#endif /* BATON_REDIS_H */

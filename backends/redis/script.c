@@ -1,0 +1,180 @@
+/* script.c — the Lua scripts that make each operation one atomic request,
+ * and running them by SHA-1 with a fallback for an emptied script cache.
+ *
+ * Values are "<token> <nonce> <identity>"; a script tells our own value by
+ * its nonce (32 hex digits, random per attempt). Tokens are handled as
+ * strings end to end: Lua numbers are doubles and tostring() prints 14
+ * digits, so a token never passes through a Lua number. */
+#include "redis.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* KEYS: NAME, NAME/token. ARGV: nonce, previous nonce or "", identity, TTL ms.
+ * Returns {1, value, ttl} when we lead, {0, holder's value, its PTTL} when
+ * another does.
+ * - The key holds our nonce: an earlier attempt whose reply was lost won.
+ *   That term goes on: its TTL is reset, as the caller's local lease starts
+ *   with this request.
+ * - The key is free, or holds our previous term's nonce (that term is over
+ *   for the caller, or it would not campaign): a new term. Its token is
+ *   max(counter + 1, server TIME in microseconds): the counter is seeded
+ *   from the clock when missing, and a counter that went back with lost
+ *   data or a stale snapshot is lifted past every token already issued
+ *   (which needs fewer than one term per microsecond). The comparison is on
+ *   decimal strings (length, then bytes), exact at any size.
+ * - replicate_commands makes TIME before a write legal on Redis < 5. */
+static const char acquire_lua[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then\n"
+    "  local n = string.match(v, '^%d+ (%x+) ')\n"
+    "  if n == ARGV[1] then\n"
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "    return {1, v, tonumber(ARGV[4])}\n"
+    "  end\n"
+    "  if n ~= ARGV[2] then\n"
+    "    return {0, v, redis.call('PTTL', KEYS[1])}\n"
+    "  end\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = t[1] .. string.format('%06d', tonumber(t[2]))\n"
+    "local c = redis.call('GET', KEYS[2])\n"
+    "if not c or #c < #now or (#c == #now and c < now) then\n"
+    "  redis.call('SET', KEYS[2], now)\n"
+    "end\n"
+    "redis.call('INCR', KEYS[2])\n"
+    "local nv = redis.call('GET', KEYS[2]) .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"
+    "redis.call('SET', KEYS[1], nv, 'PX', ARGV[4], v and 'XX' or 'NX')\n"
+    "redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
+    "return {1, nv, tonumber(ARGV[4])}\n";
+
+/* KEYS: every held NAME. ARGV: TTL ms, then the nonce of each key in order.
+ * Returns one 0/1 per key: 1 = still ours, TTL reset. pcall: a key of
+ * another type is simply not ours, and must not fail the other renewals. */
+static const char renew_lua[] =
+    "local r = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local v = redis.pcall('GET', k)\n"
+    "  if type(v) == 'string' and string.match(v, '^%d+ (%x+) ') == ARGV[i + 1] then\n"
+    "    redis.call('PEXPIRE', k, ARGV[1])\n"
+    "    r[i] = 1\n"
+    "  else\n"
+    "    r[i] = 0\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
+
+/* KEYS: NAME. ARGV: our current and previous nonces ("" when none). Deletes
+ * the key only if it holds one of them, and wakes the waiters. Returns 1
+ * when it deleted, 0 otherwise. */
+static const char release_lua[] =
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) ~= 'string' then return 0 end\n"
+    "local n = string.match(v, '^%d+ (%x+) ')\n"
+    "if n and (n == ARGV[1] or n == ARGV[2]) then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  redis.call('PUBLISH', KEYS[1] .. '/released', v)\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+static const char *const scripts[REDIS_SCRIPT_COUNT] = {acquire_lua, renew_lua, release_lua};
+static char shas[REDIS_SCRIPT_COUNT][41];
+static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
+
+static void compute_shas(void) {
+  for (int i = 0; i < REDIS_SCRIPT_COUNT; i++)
+    baton__redis_sha1_hex(shas[i], scripts[i], strlen(scripts[i]));
+}
+
+int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, int nkeys,
+                      const char **argv, int argc, redisReply **out, int64_t deadline,
+                      const char *what, baton_error *err) {
+  pthread_once(&shas_once, compute_shas);
+  char numkeys[16];
+  snprintf(numkeys, sizeof numkeys, "%d", nkeys);
+  argv[0] = "EVALSHA";
+  argv[1] = shas[script];
+  argv[2] = numkeys;
+  *out = NULL;
+  /* Twice at most: EVALSHA, then EVAL when the server lost its cache. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    redisReply *r = NULL;
+    redis_cmd cmd = {argc, argv};
+    int rc = baton__redis_request(s, k, &cmd, 1, &r, deadline, what, err);
+    if (rc != 0) return rc;
+    if (r->type != REDIS_REPLY_ERROR) {
+      *out = r;
+      return 0;
+    }
+    if (attempt == 0 && r->str != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+      freeReplyObject(r);
+      argv[0] = "EVAL";
+      argv[1] = scripts[script];
+      continue;
+    }
+    rc = baton__redis_reply_error(s, r, what, err);
+    freeReplyObject(r);
+    return rc;
+  }
+  return baton__error(err, BATON_EPROTO, "%s: %s: NOSCRIPT after EVAL", s->label, what);
+}
+
+/* ---- SHA-1 (FIPS 180-4), only to name scripts for EVALSHA ---------------- */
+
+static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+static void sha1_block(uint32_t h[5], const unsigned char *p) {
+  uint32_t w[80];
+  for (int i = 0; i < 16; i++)
+    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+           (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+  for (int i = 16; i < 80; i++) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+  for (int i = 0; i < 80; i++) {
+    uint32_t f, k;
+    if (i < 20) {
+      f = (b & c) | (~b & d);
+      k = 0x5a827999;
+    } else if (i < 40) {
+      f = b ^ c ^ d;
+      k = 0x6ed9eba1;
+    } else if (i < 60) {
+      f = (b & c) | (b & d) | (c & d);
+      k = 0x8f1bbcdc;
+    } else {
+      f = b ^ c ^ d;
+      k = 0xca62c1d6;
+    }
+    uint32_t t = rol(a, 5) + f + e + k + w[i];
+    e = d;
+    d = c;
+    c = rol(b, 30);
+    b = a;
+    a = t;
+  }
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+}
+
+void baton__redis_sha1_hex(char out[41], const void *data, size_t len) {
+  uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+  const unsigned char *p = data;
+  size_t full = len / 64 * 64;
+  for (size_t off = 0; off < full; off += 64) sha1_block(h, p + off);
+  /* The tail, a 0x80 byte, zeros, and the length in bits (big-endian). */
+  unsigned char tail[128] = {0};
+  size_t rest = len - full;
+  memcpy(tail, p + full, rest);
+  tail[rest] = 0x80;
+  size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+  uint64_t bits = (uint64_t)len * 8;
+  for (int i = 0; i < 8; i++) tail[tail_len - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
+  for (size_t off = 0; off < tail_len; off += 64) sha1_block(h, tail + off);
+  for (int i = 0; i < 5; i++) snprintf(out + 8 * i, 9, "%08x", (unsigned)h[i]);
+}

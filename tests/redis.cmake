@@ -1,0 +1,6 @@
+# The redis:// backend's own tests, at the backend-table level, against
+# real redis-server processes started by tests/servers.
+foreach(_t backend fault)
+  baton_test(redis_${_t} SOURCES redis/${_t}_test.c redis/helpers.c LABELS redis TIMEOUT 180)
+  target_include_directories(redis_${_t} PRIVATE ${PROJECT_SOURCE_DIR}/backends/redis)
+endforeach()

@@ -1,0 +1,519 @@
+/* backend_test.c — the redis:// backend table against a real redis-server:
+ * terms, tokens, ownership, one-round-trip renewals and pub/sub waits. */
+#include "helpers.h"
+#include "redis.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const baton_backend *B = &baton_backend_redis;
+
+
+static void sha1_matches_known_vectors(void) {
+  char hex[41];
+  baton__redis_sha1_hex(hex, "", 0);
+  CHECK_STR(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  baton__redis_sha1_hex(hex, "abc", 3);
+  CHECK_STR(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+  const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  baton__redis_sha1_hex(hex, two_blocks, strlen(two_blocks));
+  CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+SERVER_TEST(acquire_leader_renew_release) {
+  baton_error err = {0};
+  rsess a, b;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  baton_candidate ca = rs_cand(&a, "job"), cb = rs_cand(&b, "job");
+  baton_leader who;
+  CHECK_EQ(B->leader(a.s, "job", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_OK(B->acquire(a.s, &ca, NULL, after_ms(2000), &err), &err);
+  CHECK_GT(ca.token, 0);
+  CHECK_OK(B->leader(b.s, "job", &who, after_ms(2000), &err), &err);
+  CHECK_STR(who.identity, "alice");
+  CHECK_EQ(who.token, ca.token);
+  /* The key is the bare name with PX = the TTL, as with SET NX PX. */
+  redisReply *pttl = raw(r, "PTTL job");
+  CHECK(pttl != NULL && pttl->integer > 9000 && pttl->integer <= 10000);
+  if (pttl != NULL) freeReplyObject(pttl);
+
+  memset(&who, 0, sizeof who);
+  CHECK_EQ(B->acquire(b.s, &cb, &who, after_ms(2000), &err), BATON_EHELD);
+  CHECK_STR(who.identity, "alice");
+  CHECK_EQ(who.token, ca.token);
+  CHECK_CONTAINS(err.message, "alice");
+
+  baton_candidate *held[] = {&ca};
+  bool gone[1] = {true};
+  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  CHECK(!gone[0]);
+
+  CHECK_OK(B->release(a.s, &ca, after_ms(2000), &err), &err);
+  CHECK_EQ(B->leader(a.s, "job", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_CONTAINS(err.message, "job");
+  CHECK_OK(B->release(a.s, &ca, after_ms(2000), &err), &err); /* idempotent */
+  CHECK_OK(B->acquire(b.s, &cb, NULL, after_ms(2000), &err), &err);
+  CHECK_GT(cb.token, ca.token);
+  CHECK_OK(B->release(b.s, &cb, after_ms(2000), &err), &err);
+
+  B->forget(a.s, &ca);
+  B->forget(b.s, &cb);
+  CHECK(ca.priv == NULL);
+  redisFree(r);
+  rs_close(&a);
+  rs_close(&b);
+}
+
+/* Tokens grow across terms, are exact past 2^53 (where a Lua number would
+ * round), and are what the key and the counter say. */
+SERVER_TEST(tokens_increase_and_are_exact) {
+  baton_error err = {0};
+  rsess a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  baton_candidate x = rs_cand(&a, "t"), y = rs_cand(&a, "t");
+  uint64_t last = 0;
+  char buf[512];
+  for (int i = 0; i < 200; i++) {
+    baton_candidate *k = i % 2 ? &x : &y;
+    int rc = B->acquire(a.s, k, NULL, after_ms(2000), &err);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) break;
+    CHECK_GT(k->token, last);
+    last = k->token;
+    CHECK_OK(B->release(a.s, k, after_ms(2000), &err), &err);
+  }
+  /* Seeded from TIME in microseconds: close to now, not 1, 2, 3. */
+  CHECK_GT(last, 1600000000000000ull);
+  CHECK_EQ(strtoull(raw_str(r, buf, sizeof buf, "GET t/token"), NULL, 10), last);
+
+  raw_str(r, buf, sizeof buf, "SET t/token 18014398509481985"); /* 2^54 + 1 */
+  REQUIRE_OK(B->acquire(a.s, &x, NULL, after_ms(2000), &err), &err);
+  CHECK(x.token == 18014398509481986ull);
+  CHECK_STR(raw_str(r, buf, sizeof buf, "GET t/token"), "18014398509481986");
+  char want[512];
+  snprintf(want, sizeof want, "18014398509481986 ");
+  CHECK(strncmp(raw_str(r, buf, sizeof buf, "GET t"), want, strlen(want)) == 0);
+  CHECK(strstr(buf, " alice") != NULL);
+  baton_leader who;
+  CHECK_OK(B->leader(a.s, "t", &who, after_ms(2000), &err), &err);
+  CHECK(who.token == 18014398509481986ull);
+  CHECK_OK(B->release(a.s, &x, after_ms(2000), &err), &err);
+
+  /* A counter behind the clock (a stale snapshot restored) is lifted. */
+  raw_str(r, buf, sizeof buf, "SET t/token 5");
+  REQUIRE_OK(B->acquire(a.s, &y, NULL, after_ms(2000), &err), &err);
+  CHECK_GT(y.token, 1600000000000000ull);
+  CHECK_OK(B->release(a.s, &y, after_ms(2000), &err), &err);
+  B->forget(a.s, &x);
+  B->forget(a.s, &y);
+  redisFree(r);
+  rs_close(&a);
+}
+
+/* Only the holder can release or renew; a stolen or expired key is gone. */
+SERVER_TEST(only_the_holder_releases_or_renews) {
+  baton_error err = {0};
+  rsess a, b;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  char buf[512];
+  baton_candidate a1 = rs_cand(&a, "n1"), a2 = rs_cand(&a, "n2"), a3 = rs_cand(&a, "n3");
+  baton_candidate b1 = rs_cand(&b, "n1");
+  REQUIRE_OK(B->acquire(a.s, &a1, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &a2, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &a3, NULL, after_ms(2000), &err), &err);
+  CHECK_EQ(B->acquire(b.s, &b1, NULL, after_ms(2000), &err), BATON_EHELD);
+  /* bob's release (after a failed acquire) leaves alice's key. */
+  CHECK_OK(B->release(b.s, &b1, after_ms(2000), &err), &err);
+  CHECK(strstr(raw_str(r, buf, sizeof buf, "GET n1"), "alice") != NULL);
+
+  raw_str(r, buf, sizeof buf, "SET n2 stolen");
+  raw_str(r, buf, sizeof buf, "DEL n3"); /* as if it expired */
+  baton_candidate *held[] = {&a1, &a2, &a3};
+  bool gone[3] = {true, false, false};
+  CHECK_OK(B->renew(a.s, held, 3, gone, after_ms(2000), &err), &err);
+  CHECK(!gone[0]);
+  CHECK(gone[1]);
+  CHECK(gone[2]);
+  /* alice's release of a key that is no longer hers leaves it. */
+  CHECK_OK(B->release(a.s, &a2, after_ms(2000), &err), &err);
+  CHECK_STR(raw_str(r, buf, sizeof buf, "GET n2"), "stolen");
+  /* A key of another type is not ours either, and spoils no renewal. */
+  raw_str(r, buf, sizeof buf, "DEL n2");
+  raw_str(r, buf, sizeof buf, "HSET n2 f v");
+  CHECK_OK(B->renew(a.s, held, 3, gone, after_ms(2000), &err), &err);
+  CHECK(!gone[0] && gone[1] && gone[2]);
+  CHECK_EQ(B->acquire(a.s, &a2, NULL, after_ms(2000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "WRONGTYPE");
+  CHECK_OK(B->release(a.s, &a1, after_ms(2000), &err), &err);
+  baton_candidate *all[] = {&a1, &a2, &a3, &b1};
+  for (int i = 0; i < 3; i++) B->forget(a.s, all[i]);
+  B->forget(b.s, &b1);
+  redisFree(r);
+  rs_close(&a);
+  rs_close(&b);
+}
+
+/* Renewing 1000 names is one EVALSHA; renewing none sends nothing; an
+ * uncontended acquire + release is two requests. */
+SERVER_TEST(renew_of_many_is_one_round_trip) {
+  baton_error err = {0};
+  rsess a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  enum { N = 1000 };
+  static baton_candidate cand[N];
+  static baton_candidate *held[N];
+  static char names[N][16];
+  static bool gone[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "name-%d", i);
+    cand[i] = rs_cand(&a, names[i]);
+    held[i] = &cand[i];
+    int rc = B->acquire(a.s, &cand[i], NULL, after_ms(2000), &err);
+    CHECK_EQ(rc, 0);
+    if (rc != 0) goto out;
+  }
+  CHECK_OK(B->renew(a.s, held, N, gone, after_ms(5000), &err), &err); /* warms the script */
+  /* Commands inside a script count in INFO too (GET and PEXPIRE per key
+   * here), so a round trip shows as one EVALSHA and nothing else from the
+   * client; INFO does not count itself, so the total moves by one INFO plus
+   * what ran in between. */
+  long long evalsha = raw_calls(r, "evalsha"), eval = raw_calls(r, "eval");
+  long long total = raw_total(r);
+  for (int i = 0; i < N; i++) gone[i] = true;
+  CHECK_OK(B->renew(a.s, held, N, gone, after_ms(5000), &err), &err);
+  CHECK_EQ(raw_total(r), total + 1 + 1 + 2 * N);
+  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 1);
+  CHECK_EQ(raw_calls(r, "eval"), eval);
+  int kept = 0;
+  for (int i = 0; i < N; i++) kept += !gone[i];
+  CHECK_EQ(kept, N);
+
+  total = raw_total(r);
+  CHECK_OK(B->renew(a.s, held, 0, gone, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_total(r), total + 1);
+
+  baton_candidate one = rs_cand(&a, "solo");
+  CHECK_OK(B->acquire(a.s, &one, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err); /* caches the script */
+  evalsha = raw_calls(r, "evalsha");
+  eval = raw_calls(r, "eval");
+  CHECK_OK(B->acquire(a.s, &one, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 2);
+  CHECK_EQ(raw_calls(r, "eval"), eval);
+  /* A second release has nothing of ours to delete: no request. */
+  total = raw_total(r);
+  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_total(r), total + 1);
+  /* leader: GET and PTTL, pipelined. */
+  baton_leader who;
+  long long get = raw_calls(r, "get"), pttl = raw_calls(r, "pttl");
+  total = raw_total(r);
+  CHECK_EQ(B->leader(a.s, "solo", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_EQ(raw_total(r), total + 3);
+  CHECK_EQ(raw_calls(r, "get"), get + 1);
+  CHECK_EQ(raw_calls(r, "pttl"), pttl + 1);
+  B->forget(a.s, &one);
+out:
+  for (int i = 0; i < N; i++) B->forget(a.s, &cand[i]);
+  redisFree(r);
+  rs_close(&a);
+}
+
+/* After SCRIPT FLUSH (as after a restart) EVALSHA fails with NOSCRIPT and
+ * the backend runs EVAL once, which caches the script again. */
+SERVER_TEST(noscript_falls_back_to_eval) {
+  baton_error err = {0};
+  rsess a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  char buf[64];
+  baton_candidate k = rs_cand(&a, "s");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  raw_str(r, buf, sizeof buf, "SCRIPT FLUSH");
+  long long eval = raw_calls(r, "eval");
+  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_calls(r, "eval"), eval + 1);
+  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_calls(r, "eval"), eval + 2);
+  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_EQ(raw_calls(r, "eval"), eval + 2);
+  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  B->forget(a.s, &k);
+  redisFree(r);
+  rs_close(&a);
+}
+
+/* ---- waits ---------------------------------------------------------------- */
+
+typedef struct waiter {
+  baton_session *s;
+  baton_candidate *c;
+  const baton_leader *seen;
+  int64_t deadline;
+  int cancel_fd;
+  int rc;
+  int64_t returned; /* baton__now() when wait returned */
+  baton_error err;
+} waiter;
+
+static void *wait_thread(void *arg) {
+  waiter *w = arg;
+  w->rc = B->wait(w->s, w->c, w->seen, w->deadline, w->cancel_fd, &w->err);
+  w->returned = baton__now();
+  return NULL;
+}
+
+/* alice holds a name with a given TTL (0: 10 s); bob's candidate is ready
+ * to block in wait: his acquire failed, his first wait subscribed, and
+ * acquire failed again (which told him the holder's PTTL). */
+typedef struct duel {
+  rsess a, b;
+  baton_candidate ka, kb;
+} duel;
+
+static int duel_start(duel *d, test_cluster *c, uint32_t holder_ttl_ms, baton_error *err) {
+  memset(d, 0, sizeof *d);
+  int rc = rs_open_as(&d->a, c, "alice", holder_ttl_ms, err);
+  if (rc == 0) rc = rs_open_as(&d->b, c, "bob", 0, err);
+  if (rc != 0) return rc;
+  d->ka = rs_cand(&d->a, "duel");
+  d->kb = rs_cand(&d->b, "duel");
+  if ((rc = B->acquire(d->a.s, &d->ka, NULL, after_ms(2000), err)) != 0) return rc;
+  if (B->acquire(d->b.s, &d->kb, NULL, after_ms(2000), err) != BATON_EHELD) return -1;
+  if ((rc = B->wait(d->b.s, &d->kb, NULL, after_ms(2000), -1, err)) != 0) return rc;
+  return B->acquire(d->b.s, &d->kb, NULL, after_ms(2000), err) == BATON_EHELD ? 0 : -1;
+}
+
+static void duel_end(duel *d) {
+  B->forget(d->a.s, &d->ka);
+  B->forget(d->b.s, &d->kb);
+  rs_close(&d->a);
+  rs_close(&d->b);
+}
+
+/* Hand-over costs one message, not a re-check interval. */
+SERVER_TEST(release_wakes_a_waiter_at_once) {
+  baton_error err = {0};
+  duel d;
+  REQUIRE_OK(duel_start(&d, c, 0, &err), &err);
+  waiter w = {.s = d.b.s, .c = &d.kb, .deadline = after_ms(8000), .cancel_fd = -1};
+  pthread_t t;
+  pthread_create(&t, NULL, wait_thread, &w);
+  usleep(100 * 1000); /* let it block: there is no event for "is in poll()" */
+  int64_t released = baton__now();
+  CHECK_OK(B->release(d.a.s, &d.ka, after_ms(2000), &err), &err);
+  pthread_join(t, NULL);
+  CHECK_EQ(w.rc, 0);
+  CHECK_LT((w.returned - released) / MS, 100);
+  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, after_ms(2000), &err), &err);
+  CHECK_GT(d.kb.token, d.ka.token);
+  CHECK_OK(B->release(d.b.s, &d.kb, after_ms(2000), &err), &err);
+  duel_end(&d);
+}
+
+/* A holder that vanishes without releasing (SIGKILL) is noticed when its key
+ * expires: the waiter looks again at the holder's PTTL, sending nothing
+ * meanwhile. */
+SERVER_TEST(expiry_wakes_a_waiter_without_polling) {
+  baton_error err = {0};
+  duel d;
+  int64_t acquired = baton__now();
+  REQUIRE_OK(duel_start(&d, c, 400, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  long long total = raw_total(r);
+  int rc = B->wait(d.b.s, &d.kb, NULL, after_ms(5000), -1, &err);
+  int64_t took = ms_since(acquired);
+  CHECK_EQ(rc, 0);
+  CHECK_GE(took, 380);
+  CHECK_LT(took, 400 + 150);
+  CHECK_EQ(raw_total(r), total + 1); /* only our INFO: the wait sent nothing */
+  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, after_ms(2000), &err), &err);
+  CHECK_GT(d.kb.token, d.ka.token);
+  CHECK_OK(B->release(d.b.s, &d.kb, after_ms(2000), &err), &err);
+  redisFree(r);
+  duel_end(&d);
+}
+
+static void *write_after_100ms(void *arg) {
+  usleep(100 * 1000);
+  uint64_t one = 1;
+  if (write(*(int *)arg, &one, sizeof one) != sizeof one) perror("eventfd write");
+  return NULL;
+}
+
+SERVER_TEST(wait_honours_cancel_and_deadline) {
+  baton_error err = {0};
+  duel d;
+  REQUIRE_OK(duel_start(&d, c, 0, &err), &err);
+  int efd = eventfd(0, EFD_CLOEXEC);
+  REQUIRE(efd >= 0);
+  pthread_t t;
+  pthread_create(&t, NULL, write_after_100ms, &efd);
+  int64_t start = baton__now();
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(5000), efd, &err), BATON_ECANCELED);
+  int64_t took = ms_since(start);
+  pthread_join(t, NULL);
+  CHECK_GE(took, 95);
+  CHECK_LT(took, 100 + 50);
+  /* Still readable (wait must not read it): cancelled again at once. */
+  start = baton__now();
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(5000), efd, &err), BATON_ECANCELED);
+  CHECK_LT(ms_since(start), 20);
+  close(efd);
+
+  start = baton__now();
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(200), -1, &err), BATON_ETIMEDOUT);
+  took = ms_since(start);
+  CHECK_GE(took, 199);
+  CHECK_LT(took, 200 + 50);
+  CHECK_CONTAINS(err.message, "deadline");
+  CHECK_OK(B->release(d.a.s, &d.ka, after_ms(2000), &err), &err);
+  duel_end(&d);
+}
+
+/* An observer (never acquired) wakes on elections and releases, and at
+ * once when the leader already differs from what it saw. */
+SERVER_TEST(observer_wakes_on_election_and_release) {
+  baton_error err = {0};
+  rsess a, o;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(rs_open_as(&o, c, "watcher", 0, &err), &err);
+  baton_candidate ka = rs_cand(&a, "obs"), ko = rs_cand(&o, "obs");
+  baton_leader none = {0}, seen;
+  CHECK_OK(B->wait(o.s, &ko, &none, after_ms(2000), -1, &err), &err); /* subscribes */
+
+  /* An election while the observer waits. */
+  waiter w = {.s = o.s, .c = &ko, .seen = &none, .deadline = after_ms(8000), .cancel_fd = -1};
+  pthread_t t;
+  pthread_create(&t, NULL, wait_thread, &w);
+  usleep(100 * 1000);
+  int64_t at = baton__now();
+  REQUIRE_OK(B->acquire(a.s, &ka, NULL, after_ms(2000), &err), &err);
+  pthread_join(t, NULL);
+  CHECK_EQ(w.rc, 0);
+  CHECK_LT((w.returned - at) / MS, 100);
+
+  /* The leader already differs from `seen`: back at once. */
+  int64_t start = baton__now();
+  CHECK_OK(B->wait(o.s, &ko, &none, after_ms(5000), -1, &err), &err);
+  CHECK_LT(ms_since(start), 50);
+
+  /* Same leader: blocks until the release. */
+  CHECK_OK(B->leader(o.s, "obs", &seen, after_ms(2000), &err), &err);
+  w = (waiter){.s = o.s, .c = &ko, .seen = &seen, .deadline = after_ms(8000), .cancel_fd = -1};
+  pthread_create(&t, NULL, wait_thread, &w);
+  usleep(100 * 1000);
+  at = baton__now();
+  CHECK_OK(B->release(a.s, &ka, after_ms(2000), &err), &err);
+  pthread_join(t, NULL);
+  CHECK_EQ(w.rc, 0);
+  CHECK_LT((w.returned - at) / MS, 100);
+  CHECK_GE((w.returned - at) / MS, 0);
+  /* And with no leader and nothing happening, only the deadline ends it. */
+  CHECK_EQ(B->wait(o.s, &ko, &none, after_ms(200), -1, &err), BATON_ETIMEDOUT);
+  B->forget(a.s, &ka);
+  B->forget(o.s, &ko);
+  rs_close(&a);
+  rs_close(&o);
+}
+
+/* ---- threads --------------------------------------------------------------- */
+
+typedef struct worker {
+  baton_session *s;
+  const char *identity;
+  int id;
+  int failures;
+} worker;
+
+static void *caller_thread(void *arg) {
+  worker *w = arg;
+  char name[32];
+  snprintf(name, sizeof name, "mt-%d", w->id);
+  baton_candidate k = {.name = name, .identity = w->identity};
+  baton_leader who;
+  baton_error err;
+  for (int i = 0; i < 50; i++) {
+    uint64_t before = k.token;
+    w->failures += B->acquire(w->s, &k, NULL, after_ms(2000), &err) != 0 || k.token <= before;
+    w->failures += B->leader(w->s, name, &who, after_ms(2000), &err) != 0 || who.token != k.token;
+    w->failures += B->release(w->s, &k, after_ms(2000), &err) != 0;
+  }
+  B->forget(w->s, &k);
+  return NULL;
+}
+
+static void *renew_thread(void *arg) {
+  worker *w = arg;
+  enum { N = 10 };
+  baton_candidate k[N];
+  baton_candidate *held[N];
+  char names[N][16];
+  bool gone[N];
+  baton_error err;
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "held-%d", i);
+    k[i] = (baton_candidate){.name = names[i], .identity = w->identity};
+    held[i] = &k[i];
+    w->failures += B->acquire(w->s, &k[i], NULL, after_ms(2000), &err) != 0;
+  }
+  for (int round = 0; round < 50; round++) {
+    w->failures += B->renew(w->s, held, N, gone, after_ms(2000), &err) != 0;
+    for (int i = 0; i < N; i++) w->failures += gone[i];
+  }
+  for (int i = 0; i < N; i++) {
+    w->failures += B->release(w->s, &k[i], after_ms(2000), &err) != 0;
+    B->forget(w->s, &k[i]);
+  }
+  return NULL;
+}
+
+/* Callers on several threads share the command connection while the
+ * renewing thread uses its own; nothing is lost or mixed up. */
+SERVER_TEST(threads_share_one_session) {
+  baton_error err = {0};
+  rsess a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  enum { T = 5 };
+  worker w[T];
+  pthread_t t[T];
+  for (int i = 0; i < T; i++) {
+    w[i] = (worker){.s = a.s, .identity = a.cfg.identity, .id = i};
+    pthread_create(&t[i], NULL, i == 0 ? renew_thread : caller_thread, &w[i]);
+  }
+  for (int i = 0; i < T; i++) {
+    pthread_join(t[i], NULL);
+    CHECK_EQ(w[i].failures, 0);
+  }
+  rs_close(&a);
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"sha1_matches_known_vectors", sha1_matches_known_vectors},
+      {"acquire_leader_renew_release", acquire_leader_renew_release},
+      {"tokens_increase_and_are_exact", tokens_increase_and_are_exact},
+      {"only_the_holder_releases_or_renews", only_the_holder_releases_or_renews},
+      {"renew_of_many_is_one_round_trip", renew_of_many_is_one_round_trip},
+      {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},
+      {"release_wakes_a_waiter_at_once", release_wakes_a_waiter_at_once},
+      {"expiry_wakes_a_waiter_without_polling", expiry_wakes_a_waiter_without_polling},
+      {"wait_honours_cancel_and_deadline", wait_honours_cancel_and_deadline},
+      {"observer_wakes_on_election_and_release", observer_wakes_on_election_and_release},
+      {"threads_share_one_session", threads_share_one_session},
+      {NULL, NULL},
+  };
+  return test_main(argc, argv, cases);
+}

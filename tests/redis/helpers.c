@@ -1,0 +1,114 @@
+/* helpers.c — sessions, raw server access and timing for the redis tests. */
+#include "helpers.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rs_open_by(rsess *r, const char *uri, const baton_options *o, int64_t deadline,
+               baton_error *err) {
+  memset(r, 0, sizeof *r);
+  int rc = baton__uri_parse(&r->uri, uri, err);
+  if (rc != 0) return rc;
+  rc = baton__config_resolve(&r->cfg, r->identity, o, &r->uri, err);
+  if (rc == 0)
+    rc = baton_backend_redis.open(&r->s, &r->uri, &r->cfg, deadline, err);
+  if (rc != 0) baton__uri_free(&r->uri);
+  return rc;
+}
+
+int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err) {
+  return rs_open_by(r, uri, o, baton__now() + 5000 * MS, err);
+}
+
+int rs_open_as(rsess *r, const test_cluster *c, const char *identity, uint32_t ttl_ms,
+               baton_error *err) {
+  baton_options o = {.identity = identity, .ttl_ms = ttl_ms};
+  return rs_open(r, c->uri, &o, err);
+}
+
+void rs_close(rsess *r) {
+  if (r->s != NULL) baton_backend_redis.close(r->s);
+  r->s = NULL;
+  baton__uri_free(&r->uri);
+}
+
+baton_candidate rs_cand(const rsess *r, const char *name) {
+  baton_candidate c = {.name = name, .identity = r->cfg.identity};
+  return c;
+}
+
+int64_t after_ms(int64_t ms) { return baton__now() + ms * MS; }
+
+int64_t ms_since(int64_t start) { return (baton__now() - start) / MS; }
+
+redisContext *raw_open(int port, const char *user, const char *password) {
+  struct timeval tv = {5, 0};
+  redisContext *r = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (r == NULL || r->err != 0) {
+    fprintf(stderr, "raw connect to %d: %s\n", port, r ? r->errstr : "out of memory");
+    if (r != NULL) redisFree(r);
+    return NULL;
+  }
+  redisSetTimeout(r, tv);
+  if (password != NULL) {
+    redisReply *a = user != NULL ? redisCommand(r, "AUTH %s %s", user, password)
+                                 : redisCommand(r, "AUTH %s", password);
+    if (a == NULL || a->type == REDIS_REPLY_ERROR) {
+      fprintf(stderr, "raw AUTH failed\n");
+      if (a != NULL) freeReplyObject(a);
+      redisFree(r);
+      return NULL;
+    }
+    freeReplyObject(a);
+  }
+  return r;
+}
+
+redisReply *raw(redisContext *r, const char *fmt, ...) {
+  if (r == NULL) return NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = redisvCommand(r, fmt, ap);
+  va_end(ap);
+  if (reply == NULL) fprintf(stderr, "raw '%s': %s\n", fmt, r->errstr);
+  return reply;
+}
+
+const char *raw_str(redisContext *r, char *buf, size_t size, const char *fmt, ...) {
+  buf[0] = '\0';
+  if (r == NULL) return buf;
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = redisvCommand(r, fmt, ap);
+  va_end(ap);
+  if (reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
+                        reply->type == REDIS_REPLY_ERROR))
+    snprintf(buf, size, "%.*s", (int)reply->len, reply->str);
+  else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    snprintf(buf, size, "%lld", reply->integer);
+  if (reply != NULL) freeReplyObject(reply);
+  return buf;
+}
+
+static long long info_field(redisContext *r, const char *section, const char *field) {
+  redisReply *reply = raw(r, "INFO %s", section);
+  long long v = 0;
+  if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+    const char *p = strstr(reply->str, field);
+    if (p != NULL) v = strtoll(p + strlen(field), NULL, 10);
+  }
+  if (reply != NULL) freeReplyObject(reply);
+  return v;
+}
+
+long long raw_calls(redisContext *r, const char *command) {
+  char field[80];
+  snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+  return info_field(r, "commandstats", field);
+}
+
+long long raw_total(redisContext *r) {
+  return info_field(r, "stats", "total_commands_processed:");
+}
