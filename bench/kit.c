@@ -194,6 +194,31 @@ long kit_proc_status(const char *field) {
   return v;
 }
 
+double kit_cpu_self(void) {
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return -1;
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double kit_cpu_pid(int pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* Fields after the command name (which may hold spaces): state is the
+   * 3rd, utime the 14th, stime the 15th. */
+  char *p = strrchr(buf, ')');
+  unsigned long long ut, st;
+  if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                          &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 long kit_open_fds(void) {
   DIR *d = opendir("/proc/self/fd");
   if (d == NULL) return -1;

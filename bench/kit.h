@@ -59,6 +59,11 @@ void kit_json_end(kit_json *j);
 
 /* A field of /proc/self/status in its unit (VmRSS in KiB, Threads). */
 long kit_proc_status(const char *field);
+/* CPU time (user + system, every thread) in seconds: of this process, or
+ * of process `pid` (from /proc/PID/stat, in clock ticks: 10 ms steps);
+ * -1 when unknown. */
+double kit_cpu_self(void);
+double kit_cpu_pid(int pid);
 /* Open file descriptors of this process. */
 long kit_open_fds(void);
 /* Raise the soft RLIMIT_NOFILE to the hard limit; returns the new limit. */

@@ -73,7 +73,9 @@ int pairloop_run(const char *impl, const char *variant, const char *uri, pairloo
   long count = kit_arg_long(argc, argv, "--count", 0);
   int ring_in = (int)kit_arg_long(argc, argv, "--ring-in", -1);
   int ring_out = (int)kit_arg_long(argc, argv, "--ring-out", -1);
+  int server_pid = (int)kit_arg_long(argc, argv, "--server-pid", 0);
   if (slices < 1 || slices > 10000) kit_die("--slices out of range");
+  double cpu = 0, server_cpu = 0;
   double *rate = calloc((size_t)slices, sizeof *rate);
 
   kit_json j;
@@ -90,7 +92,10 @@ int pairloop_run(const char *impl, const char *variant, const char *uri, pairloo
       rc = 1;
       break;
     }
+    double cpu0 = kit_cpu_self(), scpu0 = server_pid > 0 ? kit_cpu_pid(server_pid) : 0;
     long n = run_pairs(fn, ctx, 100000000, slice_s, &elapsed);
+    cpu += kit_cpu_self() - cpu0;
+    if (server_pid > 0) server_cpu += kit_cpu_pid(server_pid) - scpu0;
     /* The last turn also counts requests, while the others still wait. */
     if (i == slices - 1 && n > 0 && count > 0 && count_requests(&j, uri, fn, ctx, count) != 0) {
       fprintf(stderr, "bench: %s %s: reading the server's counters failed\n", impl, variant);
@@ -111,6 +116,10 @@ int pairloop_run(const char *impl, const char *variant, const char *uri, pairloo
     kit_json_num(&j, "rate", (double)total / total_s);
     kit_json_nums(&j, "slice_rates", rate, (size_t)slices);
     kit_json_num(&j, "slice_rate_median", kit_quantile(rate, (size_t)slices, 0.5));
+    /* CPU is less at the mercy of a shared machine than the rate is. */
+    kit_json_num(&j, "client_cpu_us_per_pair", cpu * 1e6 / (double)total);
+    if (server_pid > 0)
+      kit_json_num(&j, "server_cpu_us_per_pair", server_cpu * 1e6 / (double)total);
   } else {
     kit_json_str(&j, "error", "a pair failed or the ring broke");
   }

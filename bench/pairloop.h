@@ -15,6 +15,8 @@ typedef int (*pairloop_fn)(void *ctx);
  * MONITOR). Prints one JSON line:
  *   {"bench":"pairs","backend":..,"impl":impl,"variant":variant,"pairs":..,
  *    "secs":..,"rate":pairs/s,"slice_rates":[..],"requests_per_pair":..,...}
+ * With --server-pid PID it also reports the server's CPU time per pair
+ * (during the slices, when only this program talks to the server).
  * `uri` names the server whose counters are read. Returns the exit code. */
 int pairloop_run(const char *impl, const char *variant, const char *uri, pairloop_fn fn,
                  void *ctx, int argc, char **argv);
