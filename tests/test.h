@@ -68,6 +68,11 @@ extern const char *test_current;
     }                                                                        \
   } while (0)
 
+/* How late a thread may run on a loaded two-core machine: timing bounds
+ * are "what must happen" plus this, and stay far below what a wrong
+ * implementation (polling, a missed wake-up, a missed deadline) costs. */
+#define TEST_SLACK_MS 250
+
 typedef struct test_case {
   const char *name;
   void (*fn)(void);

@@ -467,7 +467,7 @@ static void resign_hands_over_by_notification(void) {
     CHECK_OK(baton_election_resign(eb, &err), &err);
   }
   printf("    hand-over after resign: worst %lld ms of 5\n", (long long)worst);
-  CHECK_LT(worst, 250); /* the re-check bound is seconds away */
+  CHECK_LT(worst, TEST_SLACK_MS); /* the re-check bound is seconds away */
   baton_election_close(ea);
   baton_election_close(eb);
   baton_client_close(a);
@@ -512,10 +512,15 @@ static void killed_holder_is_replaced_within_ttl(void) {
 static void paused_server_makes_the_holder_step_down_in_time(void) {
   recorder r;
   recorder_init(&r);
-  baton_client *c = open_client(TTL_MS, "paused");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
+  /* A margin that covers a loaded machine's scheduling delay of the
+   * callback thread: the margin is what makes the callback safe in time. */
+  enum { MARGIN_MS = 400 };
+  baton_options o = options(TTL_MS, "paused");
+  o.margin_ms = MARGIN_MS;
+  baton_client *c = NULL;
   baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&c, server.uri, &o, &err), &err);
+  baton_election *e = NULL;
   REQUIRE_OK(baton_election_open(&e, c, fresh_name("pause"), record, &r, &err), &err);
   REQUIRE_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
   for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
@@ -526,7 +531,7 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   int64_t local_deadline = t_paused + remaining;
   /* The server's TTL cannot have run out before the last successful
    * renewal's send time + TTL, which is later than this by drift+margin. */
-  int64_t earliest_server_expiry = local_deadline + TTL_MS / 100 + TTL_MS / 20;
+  int64_t earliest_server_expiry = local_deadline + TTL_MS / 100 + MARGIN_MS;
   bool lost = await_count(&r, &r.lost, 1, TTL_MS + 2000);
   int64_t lost_at = r.lost_at_ms;
   bool still = baton_election_is_leader(e, NULL, NULL);
@@ -540,7 +545,7 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   CHECK(r.last_reason == BATON_LOST_DEADLINE || r.last_reason == BATON_LOST_CONNECTION);
   CHECK_LT(lost_at, earliest_server_expiry);
   CHECK_GE(lost_at, local_deadline - 5);
-  CHECK_LE(lost_at, local_deadline + 50);
+  CHECK_LE(lost_at, local_deadline + TEST_SLACK_MS);
   /* The client recovers: a new term with a greater token. */
   pthread_mutex_lock(&r.mu);
   uint64_t lost_token = r.last_token;
@@ -584,7 +589,7 @@ static void campaign_times_out_and_leaves_nothing(void) {
   CHECK_EQ(baton_election_campaign(eb, 300, NULL, &err), BATON_ETIMEDOUT);
   int64_t took = now_ms() - t0;
   CHECK_GE(took, 290);
-  CHECK_LT(took, 300 + 500);
+  CHECK_LT(took, 300 + TEST_SLACK_MS);
   CHECK_CONTAINS(err.message, "timeout-a");
   /* After the holder resigns, nobody leads: the timed-out candidate left
    * no queue entry behind. */
@@ -615,7 +620,7 @@ static void campaign_is_cancellable(void) {
   baton_election_cancel(eb);
   pthread_join(t, NULL);
   CHECK_EQ(call.rc, BATON_ECANCELED);
-  CHECK_LT(call.returned_ms - t0, 200);
+  CHECK_LT(call.returned_ms - t0, TEST_SLACK_MS);
   CHECK_OK(baton_election_resign(ea, &err), &err);
   baton_leader l;
   CHECK_EQ(baton_election_leader(ea, &l, &err), BATON_ENOLEADER);
@@ -773,14 +778,14 @@ static void unreachable_server_fails_within_the_connect_timeout(void) {
   CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
   CHECK(c == NULL);
   CHECK_CONTAINS(err.message, "127.0.0.1");
-  CHECK_LT(took, 1000 + 200);
+  CHECK_LT(took, 1000 + TEST_SLACK_MS);
   /* A non-routable address: the connect itself hangs; the timeout holds. */
   snprintf(uri, sizeof uri, "%s://10.255.255.1:%d", scheme, port);
   t0 = now_ms();
   rc = baton_client_open(&c, uri, &o, &err);
   took = now_ms() - t0;
   CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
-  CHECK_LT(took, 1000 + 200);
+  CHECK_LT(took, 1000 + TEST_SLACK_MS);
 }
 
 static void closing_a_held_election_hands_over(void) {

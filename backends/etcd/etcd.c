@@ -1,0 +1,400 @@
+/* etcd.c — the etcd:// and etcds:// backend table: one lease per session,
+ * candidates as keys of etcd's own election layout, one transaction per
+ * acquire. */
+#include "etcd.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- Shared helpers -------------------------------------------------------- */
+
+void baton__etcd_name_prefix(baton_etcd_str *s, const baton_etcd_session *es, const char *name) {
+  baton__etcd_str_cat(s, es->prefix);
+  baton__etcd_str_cat(s, name);
+  baton__etcd_str_cat(s, "/");
+}
+
+int64_t baton__etcd_lease(baton_etcd_session *es, uint64_t *gen) {
+  pthread_mutex_lock(&es->mu);
+  int64_t lease = es->lease;
+  if (gen != NULL) *gen = es->lease_gen;
+  pthread_mutex_unlock(&es->mu);
+  return lease;
+}
+
+int64_t baton__etcd_session_lease(baton_session *s) {
+  return baton__etcd_lease((baton_etcd_session *)s, NULL);
+}
+
+void baton__etcd_session_stats(baton_session *s, baton_etcd_stats *out) {
+  baton__etcd_http_stats(((baton_etcd_session *)s)->http, out);
+}
+
+static int oom(baton_error *err) { return baton__error(err, BATON_ENOMEM, "etcd: out of memory"); }
+
+/* POST on a pooled conn. */
+static int pooled_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
+                       baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
+                       baton_error *err) {
+  if (body->oom) return oom(err);
+  baton_etcd_conn *conn = baton__etcd_conn_get(es->http);
+  if (conn == NULL) return oom(err);
+  int rc = baton__etcd_http_call(es->http, conn, path, body->p, BATON_ETCD_IDEMPOTENT, decode,
+                                 out, deadline, cancel_fd, err);
+  baton__etcd_conn_put(es->http, conn);
+  return rc;
+}
+
+/* ---- Decoders: a reply's payload into what a call needs ------------------ */
+
+typedef struct range_out {
+  int64_t *revision;
+  baton_etcd_kv *kv;
+  bool *found;
+} range_out;
+
+static int decode_range(const cJSON *p, void *out, baton_error *err) {
+  range_out *r = out;
+  return baton__etcd_gw_range(p, r->revision, r->kv, r->found, err);
+}
+
+typedef struct lease_out {
+  int64_t id;   /* keepalive: the lease asked about, checked */
+  int64_t ttl;
+} lease_out;
+
+static int decode_grant(const cJSON *p, void *out, baton_error *err) {
+  lease_out *l = out;
+  return baton__etcd_gw_grant(p, &l->id, &l->ttl, err);
+}
+
+/* The keepalive reply of an expired lease has no TTL at all (zero is
+ * omitted): that, not an error, is how the gateway says "gone". */
+static int decode_keepalive(const cJSON *p, void *out, baton_error *err) {
+  lease_out *l = out;
+  int64_t id = 0;
+  int rc = baton__etcd_gw_keepalive(p, &id, &l->ttl, err);
+  if (rc == 0 && id != l->id)
+    return baton__error(err, BATON_EPROTO, "keepalive for lease %llx answered for lease %llx",
+                        (unsigned long long)l->id, (unsigned long long)id);
+  if (rc == 0 && l->ttl == 0)
+    return baton__error(err, BATON_ESESSION, "lease %llx expired or was revoked",
+                        (unsigned long long)l->id);
+  return rc;
+}
+
+static int decode_txn(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_txn_acquire(p, out, err);
+}
+
+static int decode_deleterange(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_deleterange(p, out, err);
+}
+
+int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
+                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
+                      int cancel_fd, baton_error *err) {
+  baton_etcd_str prefix = {0}, body = {0};
+  baton__etcd_name_prefix(&prefix, es, name);
+  r->key = prefix.p;
+  r->key_len = prefix.len;
+  r->prefix = true;
+  if (!prefix.oom) baton__etcd_req_range(&body, r);
+  body.oom |= prefix.oom;
+  range_out out = {revision, kv, found};
+  int rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
+  baton__etcd_str_free(&prefix);
+  baton__etcd_str_free(&body);
+  return rc;
+}
+
+/* Fill a baton_leader from the leader's key. */
+static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
+  size_t n = kv->value_len < BATON_IDENTITY_MAX ? kv->value_len : BATON_IDENTITY_MAX;
+  memcpy(out->identity, kv->value, n);
+  out->identity[n] = '\0';
+  out->token = (uint64_t)kv->create_revision;
+}
+
+/* ---- Lease --------------------------------------------------------------------- */
+
+/* Grant a lease on the renew conn; a grant is not idempotent (a retry
+ * after a lost reply would leak a lease until its TTL), so it goes to
+ * another member only when it was never sent. */
+static int grant(baton_etcd_session *es, int64_t *id, int64_t deadline, baton_error *err) {
+  char body[64];
+  snprintf(body, sizeof body, "{\"TTL\":\"%lld\"}", (long long)es->ttl_s);
+  lease_out l = {0, 0};
+  int rc = baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/grant",
+                                 body, BATON_ETCD_ONCE, decode_grant, &l, deadline, -1, err);
+  if (rc != 0) return rc;
+  *id = l.id;
+  /* Written only here, under the lock, by open or by the renew thread. */
+  pthread_mutex_lock(&es->mu);
+  es->base.server_ttl_ns = l.ttl * 1000000000LL;
+  pthread_mutex_unlock(&es->mu);
+  return 0;
+}
+
+/* Revoke the lease (its keys go with it), bounded by the op timeout. */
+static void revoke(baton_etcd_session *es, int64_t lease) {
+  if (lease == 0) return;
+  char body[64];
+  snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
+  baton_error ignored;
+  baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/revoke", body,
+                        BATON_ETCD_IDEMPOTENT, NULL, NULL,
+                        baton__now() + es->base.cfg->op_timeout_ns, -1, &ignored);
+}
+
+/* ---- The table ------------------------------------------------------------------ */
+
+static void etcd_close(baton_session *s) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL) return;
+  if (es->http != NULL) revoke(es, es->lease);
+  baton__etcd_http_close(es->http);
+  pthread_mutex_destroy(&es->mu);
+  baton__free(es->prefix);
+  baton__free(es);
+}
+
+static int etcd_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
+                     int64_t deadline, baton_error *err) {
+  if (out == NULL || uri == NULL || cfg == NULL)
+    return baton__error(err, BATON_EINVAL, "etcd: open needs out, uri and cfg");
+  *out = NULL;
+  baton_etcd_session *es = baton__calloc(1, sizeof *es);
+  if (es == NULL) return oom(err);
+  pthread_mutex_init(&es->mu, NULL);
+  es->base.cfg = cfg;
+  /* etcd://h/app/ is the prefix "app/": etcdctl's NAME maps to "NAME/"
+   * with no prefix, so only the URI's leading '/' is dropped. */
+  es->prefix = baton__strdup(uri->path[0] == '/' ? uri->path + 1 : uri->path);
+  es->ttl_s = (cfg->ttl_ns + 999999999) / 1000000000;
+  if (es->ttl_s < 1) es->ttl_s = 1;
+  int rc = es->prefix == NULL ? oom(err) : baton__etcd_http_open(&es->http, uri, cfg, err);
+  if (rc == 0) rc = baton__etcd_http_login(es->http, baton__etcd_conn_renew(es->http), deadline, err);
+  if (rc == 0) rc = grant(es, &es->lease, deadline, err);
+  if (rc != 0) {
+    etcd_close(&es->base);
+    return rc;
+  }
+  es->lease_gen = 1;
+  *out = &es->base;
+  return 0;
+}
+
+static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, bool *gone,
+                      int64_t deadline, baton_error *err) {
+  (void)held;
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL) return baton__error(err, BATON_EINVAL, "etcd: renew without a session");
+  for (size_t i = 0; gone != NULL && i < n; i++) gone[i] = false;
+  int64_t lease = baton__etcd_lease(es, NULL), id = 0;
+  if (lease == 0) {
+    /* The old lease expired: this renew starts the new session, and
+     * every blocked wait is told so its candidate enqueues again. */
+    int rc = grant(es, &id, deadline, err);
+    if (rc != 0) return rc;
+    pthread_mutex_lock(&es->mu);
+    es->lease = id;
+    es->lease_gen++;
+    for (baton_etcd_waiter *w = es->waiters; w != NULL; w = w->next)
+      baton__etcd_conn_wake(w->conn);
+    pthread_mutex_unlock(&es->mu);
+    return 0;
+  }
+  /* One keepalive per POST: the gateway ignores any after the first in a
+   * body (etcd issue 8237). */
+  char body[64];
+  snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
+  lease_out l = {lease, 0};
+  int rc = baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/keepalive",
+                                 body, BATON_ETCD_IDEMPOTENT, decode_keepalive, &l, deadline, -1,
+                                 err);
+  if (rc == BATON_ESESSION) {
+    pthread_mutex_lock(&es->mu);
+    if (es->lease == lease) es->lease = 0;
+    pthread_mutex_unlock(&es->mu);
+  }
+  return rc;
+}
+
+/* The candidate's state, made on first use. */
+static baton_etcd_cand *cand_of(baton_candidate *c) {
+  if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(baton_etcd_cand));
+  return c->priv;
+}
+
+/* Point the candidate at its key for `lease`. */
+static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec, int64_t lease) {
+  if (ec->key != NULL && ec->lease == lease) return 0;
+  baton_etcd_str key = {0};
+  baton__etcd_name_prefix(&key, es, c->name);
+  baton__etcd_str_printf(&key, "%" PRIx64, (uint64_t)lease);
+  if (key.oom) {
+    baton__etcd_str_free(&key);
+    return BATON_ENOMEM;
+  }
+  baton__free(ec->key);
+  ec->key = key.p;
+  ec->key_len = key.len;
+  ec->lease = lease;
+  ec->create_revision = 0;
+  return 0;
+}
+
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The acquire txn: create the own key if absent, and read the lowest key;
+ * if it existed, read it instead. One round trip either way, and a retry
+ * after a lost reply lands in the failure branch, which resolves it. */
+static void acquire_body(baton_etcd_str *b, baton_etcd_session *es, baton_candidate *c,
+                         const baton_etcd_cand *ec) {
+  baton_etcd_str prefix = {0};
+  baton__etcd_name_prefix(&prefix, es, c->name);
+  baton_etcd_range_req lowest = {prefix.p, prefix.len, true, 1, 0, 1};
+  baton_etcd_range_req own = {ec->key, ec->key_len, false, 0, 0, 0};
+  baton__etcd_str_cat(b, "{\"compare\":[{\"key\":");
+  baton__etcd_str_b64(b, ec->key, ec->key_len);
+  baton__etcd_str_cat(b, ",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":\"0\"}],"
+                         "\"success\":[{\"request_put\":{\"key\":");
+  baton__etcd_str_b64(b, ec->key, ec->key_len);
+  baton__etcd_str_cat(b, ",\"value\":");
+  baton__etcd_str_b64(b, c->identity, strlen(c->identity));
+  baton__etcd_str_printf(b, ",\"lease\":\"%lld\"}},{\"request_range\":", (long long)ec->lease);
+  if (!prefix.oom) baton__etcd_req_range(b, &lowest);
+  baton__etcd_str_cat(b, "}],\"failure\":[{\"request_range\":");
+  baton__etcd_req_range(b, &own);
+  baton__etcd_str_cat(b, "},{\"request_range\":");
+  if (!prefix.oom) baton__etcd_req_range(b, &lowest);
+  baton__etcd_str_cat(b, "}]}");
+  b->oom |= prefix.oom;
+  baton__etcd_str_free(&prefix);
+}
+
+/* Decide from the txn reply. Elected only when the lowest key is ours AND
+ * carries our lease and identity: a key of ours from a lease that is gone
+ * must not count (etcd issue 11456). */
+static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_txn_reply *r,
+                          baton_leader *holder, baton_error *err) {
+  size_t idlen = strlen(c->identity);
+  if (r->succeeded) {
+    ec->create_revision = r->revision;
+  } else {
+    if (!r->own_found)
+      return baton__error(err, BATON_EPROTO, "etcd: txn says key %s exists but did not return it",
+                          ec->key);
+    if (r->own.lease != ec->lease || !same_bytes(r->own.value, r->own.value_len, c->identity, idlen))
+      return baton__error(err, BATON_EREFUSED,
+                          "etcd: key %s exists but is not ours (lease %llx, value of %zu bytes)",
+                          ec->key, (unsigned long long)r->own.lease, r->own.value_len);
+    ec->create_revision = r->own.create_revision;
+  }
+  if (!r->lowest_found || ec->create_revision <= 0)
+    return baton__error(err, BATON_EPROTO, "etcd: txn reply lacks the name's keys");
+  const baton_etcd_kv *low = &r->lowest;
+  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) {
+    if (holder != NULL) leader_from(holder, low);
+    return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
+                        (long long)low->create_revision);
+  }
+  if (low->lease != ec->lease || low->create_revision != ec->create_revision ||
+      !same_bytes(low->value, low->value_len, c->identity, idlen))
+    return baton__error(err, BATON_EREFUSED,
+                        "etcd: key %s leads but is not ours (lease %llx, revision %lld)", ec->key,
+                        (unsigned long long)low->lease, (long long)low->create_revision);
+  c->token = (uint64_t)ec->create_revision;
+  return 0;
+}
+
+static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
+                        int64_t deadline, baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL || c == NULL || c->name == NULL || c->identity == NULL)
+    return baton__error(err, BATON_EINVAL, "etcd: acquire needs a session and a candidate");
+  int64_t lease = baton__etcd_lease(es, NULL);
+  if (lease == 0)
+    return baton__error(err, BATON_ESESSION, "etcd: the lease expired; no new one yet");
+  baton_etcd_cand *ec = cand_of(c);
+  if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
+  baton_etcd_str body = {0};
+  acquire_body(&body, es, c, ec);
+  baton_etcd_txn_reply r;
+  int rc = pooled_call(es, "/v3/kv/txn", &body, decode_txn, &r, deadline, -1, err);
+  baton__etcd_str_free(&body);
+  if (rc != 0) return rc;
+  rc = acquire_result(ec, c, &r, holder, err);
+  baton__etcd_txn_reply_free(&r);
+  return rc;
+}
+
+static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
+                        baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL || c == NULL)
+    return baton__error(err, BATON_EINVAL, "etcd: release needs a session and a candidate");
+  baton_etcd_cand *ec = c->priv;
+  if (ec == NULL || ec->key == NULL) return 0;
+  /* The key embeds our lease id, so deleting it by its exact name can
+   * only delete our own key. */
+  baton_etcd_str body = {0};
+  baton__etcd_str_cat(&body, "{\"key\":");
+  baton__etcd_str_b64(&body, ec->key, ec->key_len);
+  baton__etcd_str_cat(&body, "}");
+  int64_t deleted = 0;
+  int rc = pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline,
+                       -1, err);
+  baton__etcd_str_free(&body);
+  if (rc != 0) return rc;
+  baton__free(ec->key);
+  ec->key = NULL;
+  ec->key_len = 0;
+  ec->create_revision = 0;
+  return 0;
+}
+
+static int etcd_leader(baton_session *s, const char *name, baton_leader *out, int64_t deadline,
+                       baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL || name == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "etcd: leader needs a session, a name and out");
+  baton_etcd_range_req r = {.sort = 1, .limit = 1};
+  baton_etcd_kv kv;
+  bool found = false;
+  int64_t rev;
+  int rc = baton__etcd_range(es, name, &r, &kv, &found, &rev, deadline, -1, err);
+  if (rc != 0) return rc;
+  if (!found) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
+  leader_from(out, &kv);
+  baton__etcd_kv_free(&kv);
+  return 0;
+}
+
+static void etcd_forget(baton_session *s, baton_candidate *c) {
+  (void)s;
+  if (c == NULL || c->priv == NULL) return;
+  baton_etcd_cand *ec = c->priv;
+  baton__free(ec->key);
+  baton__free(ec);
+  c->priv = NULL;
+}
+
+static const char *const etcd_schemes[] = {"etcd", "etcds", NULL};
+
+const baton_backend baton_backend_etcd = {
+    .schemes = etcd_schemes,
+    .caps = BATON_CAP_LINEARIZABLE | BATON_CAP_QUEUE,
+    .open = etcd_open,
+    .close = etcd_close,
+    .acquire = etcd_acquire,
+    .wait = baton__etcd_wait,
+    .release = etcd_release,
+    .renew = etcd_renew,
+    .leader = etcd_leader,
+    .forget = etcd_forget,
+};

@@ -1,0 +1,68 @@
+/* etcd.h — what the etcd backend's files share: the session (one lease per
+ * client), a candidate's state and the key layout. Internal.
+ *
+ * Layout, the one of etcd's own election (Go concurrency.Election,
+ * `etcdctl elect`): a candidate's key is `<prefix><name>/<lease id in
+ * lower-case hex>`, its value the identity; the leader is the key under
+ * `<prefix><name>/` with the lowest create_revision, which is also the
+ * term's fencing token. The URI's path is the prefix, less its leading
+ * '/'. */
+#ifndef BATON_ETCD_H
+#define BATON_ETCD_H
+
+#include "backend.h"
+#include "gateway.h"
+#include "http.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+/* A blocked wait, woken when renew grants a new lease. */
+typedef struct baton_etcd_waiter {
+  baton_etcd_conn *conn;           /* the conn it blocks on */
+  struct baton_etcd_waiter *next;
+} baton_etcd_waiter;
+
+typedef struct baton_etcd_session {
+  baton_session base;              /* first, as the core expects */
+  baton_etcd_http *http;           /* transport */
+  char *prefix;                    /* key prefix, "" for none */
+  int64_t ttl_s;                   /* TTL asked of the server, seconds */
+  pthread_mutex_t mu;              /* guards lease, lease_gen, waiters */
+  int64_t lease;                   /* the session's lease; 0 after it
+                                      expired, until renew grants one */
+  uint64_t lease_gen;              /* bumped at each grant */
+  baton_etcd_waiter *waiters;      /* waits blocked now */
+} baton_etcd_session;
+
+/* A candidate's state (baton_candidate.priv). Only acquire, wait, release
+ * and forget touch it, never at the same time for one candidate. */
+typedef struct baton_etcd_cand {
+  char *key;                       /* own key while it may exist, or NULL */
+  size_t key_len;                  /* bytes of key */
+  int64_t lease;                   /* the lease the key was made with */
+  int64_t create_revision;         /* own key's; 0 while unknown */
+} baton_etcd_cand;
+
+/* `<prefix><name>/` into s. */
+void baton__etcd_name_prefix(baton_etcd_str *s, const baton_etcd_session *es, const char *name);
+
+/* The session's lease and its generation, read together. */
+int64_t baton__etcd_lease(baton_etcd_session *es, uint64_t *gen);
+
+/* Range the name's keys as `r` says (key and prefix filled in here) on a
+ * pooled conn; *found with *kv (owned by the caller) and the header's
+ * revision. */
+int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
+                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
+                      int cancel_fd, baton_error *err);
+
+/* The backend's wait (watch.c). */
+int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,
+                     int64_t deadline, int cancel_fd, baton_error *err);
+
+/* For tests: the session's lease (0 when expired) and transport counters. */
+int64_t baton__etcd_session_lease(baton_session *s);
+void baton__etcd_session_stats(baton_session *s, baton_etcd_stats *out);
+
+#endif /* BATON_ETCD_H */

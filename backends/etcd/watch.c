@@ -1,0 +1,242 @@
+/* watch.c — the etcd backend's wait: a queued candidate watches its nearest
+ * predecessor's key, an observer the name's leader, on the gateway's watch
+ * stream; no polling, and a broken stream resumes on another member from
+ * the last revision seen. */
+#include "etcd.h"
+
+#include <poll.h>
+#include <string.h>
+
+/* Internal results of one watch: the caller ranges again. */
+#define RERANGE 2
+
+/* What one watch waits for. */
+typedef struct target {
+  const char *key;      /* the key, or the name's prefix */
+  size_t key_len;
+  bool prefix;          /* watch every key under key */
+  bool deletes_only;    /* the predecessor: only its deletion matters */
+  const baton_etcd_kv *leader; /* observer: the leader's key, NULL if none */
+} target;
+
+static bool cancelled(int cancel_fd) {
+  if (cancel_fd < 0) return false;
+  struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+  return poll(&p, 1, 0) == 1;
+}
+
+/* Whether an event may change what the waiter is waiting for. */
+static bool matches(const target *t, const baton_etcd_event *ev) {
+  if (t->deletes_only) return ev->is_delete;
+  if (t->leader == NULL) return !ev->is_delete; /* a first candidate came */
+  return ev->kv.key_len == t->leader->key_len &&
+         memcmp(ev->kv.key, t->leader->key, ev->kv.key_len) == 0;
+}
+
+/* Handle one stream message: 0 (a match), RERANGE, 1 (keep reading), or
+ * an error. `*restart` asks for a new stream on the next member. */
+static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
+                      const cJSON *payload, int64_t *next_rev, bool *restart, int64_t deadline,
+                      baton_error *err) {
+  baton_etcd_watch_msg m;
+  int rc = baton__etcd_gw_watch(payload, &m, err);
+  if (rc != 0) return baton__etcd_conn_blame(conn, rc, err);
+  rc = 1;
+  for (size_t i = 0; i < m.nevents && rc == 1; i++) {
+    if (m.events[i].kv.mod_revision >= *next_rev) *next_rev = m.events[i].kv.mod_revision + 1;
+    if (matches(t, &m.events[i])) rc = 0;
+  }
+  if (rc == 1 && m.canceled) {
+    if (m.compact_revision > 0) {
+      rc = RERANGE; /* our start was compacted: look at the present */
+    } else if (strstr(m.cancel_reason, "invalid auth token") != NULL) {
+      rc = baton__etcd_http_relogin(es->http, conn, deadline, err);
+      *restart = rc == 0;
+      if (rc == 0) rc = 1;
+    } else if (strstr(m.cancel_reason, "Unauthenticated") != NULL ||
+               strstr(m.cancel_reason, "PermissionDenied") != NULL ||
+               strstr(m.cancel_reason, "user name is empty") != NULL) {
+      rc = baton__error(err, BATON_EAUTH, "etcd %s: watch refused: %s",
+                        baton__etcd_conn_member(conn), m.cancel_reason);
+    } else {
+      /* e.g. the member lost its leader (hasleader): try another. */
+      baton__etcd_http_next_member(es->http, conn);
+      *restart = true;
+    }
+  }
+  baton__etcd_watch_msg_free(&m);
+  return rc;
+}
+
+/* Watch `t` from `start` until a matching event; a broken stream is
+ * restarted (on the next member) from the revision after the last event
+ * seen, so nothing is missed. Returns 0, RERANGE or an error. */
+static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t, int64_t start,
+                 uint64_t gen0, int64_t deadline, int cancel_fd, baton_error *err) {
+  int64_t next_rev = start;
+  unsigned failures = 0;
+  size_t members = baton__etcd_http_members(es->http);
+  for (int round = 0; round < 100000; round++) {
+    baton_etcd_str body = {0};
+    baton__etcd_req_watch(&body, t->key, t->key_len, t->prefix, next_rev, t->deletes_only);
+    int rc = body.oom ? BATON_ENOMEM
+                      : baton__etcd_stream_start(conn, "/v3/watch", body.p, deadline, err);
+    baton__etcd_str_free(&body);
+    if (rc != 0) return rc;
+    bool restart = false;
+    for (int i = 0; i < 10000000 && !restart; i++) {
+      cJSON *root;
+      const cJSON *payload;
+      int grpc;
+      rc = baton__etcd_stream_next(conn, &root, &payload, &grpc, deadline, cancel_fd, err);
+      if (rc == 0) {
+        /* Only progress resets the back-off: a member that accepts the
+         * watch and then drops it again and again must not make us spin. */
+        int64_t before = next_rev;
+        rc = on_message(es, conn, t, payload, &next_rev, &restart, deadline, err);
+        if (next_rev > before) failures = 0;
+      }
+      cJSON_Delete(root);
+      if (rc == 1) {
+        uint64_t gen;
+        baton__etcd_lease(es, &gen);
+        if (gen != gen0) return 0; /* a new lease: enqueue again */
+        continue;
+      }
+      if (rc == BATON_ECONNECT || grpc == BATON_ETCD_GRPC_UNAVAILABLE) {
+        baton__etcd_http_next_member(es->http, conn);
+        restart = true;
+      } else if (grpc == BATON_ETCD_GRPC_UNAUTHENTICATED) {
+        rc = baton__etcd_http_relogin(es->http, conn, deadline, err);
+        if (rc != 0) return rc;
+        restart = true;
+      } else {
+        return rc;
+      }
+    }
+    baton__etcd_stream_stop(conn);
+    /* Every member failed in a row: back off before the next round. */
+    if (++failures >= members) {
+      int64_t until = baton__now() + baton__backoff(es->base.cfg, failures - members);
+      int rc2 = baton__etcd_conn_idle(conn, until, deadline, cancel_fd);
+      if (rc2 == BATON_ETIMEDOUT) {
+        if (err == NULL) return rc2;
+        err->code = rc2; /* keep the last member's error as the detail */
+        return baton__error_prefix(err, "etcd: no member could watch in time; last");
+      }
+      if (rc2 == BATON_ECANCELED) return baton__error(err, rc2, "cancelled");
+    }
+  }
+  return baton__error(err, BATON_ETIMEDOUT, "etcd: too many watch restarts");
+}
+
+/* A queued candidate: wait until its nearest predecessor is deleted. */
+static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
+                       const baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
+                       baton_error *err) {
+  /* Revision 1 is the first write ever: nothing can be before it (and a
+   * max_create_revision of 0 would mean "no bound"). */
+  if (ec->create_revision <= 1) return 0;
+  baton_etcd_range_req r = {.sort = -1, .limit = 1, .max_create_revision = ec->create_revision - 1};
+  baton_etcd_kv pred;
+  bool found = false;
+  int64_t rev = 0;
+  int rc = baton__etcd_range(es, c->name, &r, &pred, &found, &rev, deadline, cancel_fd, err);
+  if (rc != 0 || !found) return rc; /* none before us: look again */
+  if (pred.create_revision >= ec->create_revision) {
+    baton__etcd_kv_free(&pred);
+    return 0; /* not a predecessor: let acquire look */
+  }
+  target t = {pred.key, pred.key_len, false, true, NULL};
+  rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
+  baton__etcd_kv_free(&pred);
+  return rc;
+}
+
+/* An observer: wait until the leader may differ from `seen`. */
+static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
+                         const baton_leader *seen, uint64_t gen0, int64_t deadline, int cancel_fd,
+                         baton_error *err) {
+  baton_etcd_range_req r = {.sort = 1, .limit = 1};
+  baton_etcd_kv lead;
+  bool found = false;
+  int64_t rev = 0;
+  int rc = baton__etcd_range(es, c->name, &r, &lead, &found, &rev, deadline, cancel_fd, err);
+  if (rc != 0) return rc;
+  uint64_t seen_token = seen != NULL ? seen->token : 0;
+  bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
+                          strlen(seen->identity) == (lead.value_len < BATON_IDENTITY_MAX
+                                                         ? lead.value_len
+                                                         : BATON_IDENTITY_MAX) &&
+                          memcmp(seen->identity, lead.value, strlen(seen->identity)) == 0
+                    : seen_token == 0;
+  if (same) {
+    baton_etcd_str prefix = {0};
+    baton__etcd_name_prefix(&prefix, es, c->name);
+    target t = {prefix.p, prefix.len, true, false, found ? &lead : NULL};
+    rc = prefix.oom ? BATON_ENOMEM : watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
+    baton__etcd_str_free(&prefix);
+  }
+  if (found) baton__etcd_kv_free(&lead);
+  return rc;
+}
+
+static void waiter_add(baton_etcd_session *es, baton_etcd_waiter *w) {
+  pthread_mutex_lock(&es->mu);
+  w->next = es->waiters;
+  es->waiters = w;
+  pthread_mutex_unlock(&es->mu);
+}
+
+static void waiter_remove(baton_etcd_session *es, baton_etcd_waiter *w) {
+  pthread_mutex_lock(&es->mu);
+  for (baton_etcd_waiter **p = &es->waiters; *p != NULL; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  pthread_mutex_unlock(&es->mu);
+}
+
+/* One look: 0 to say "acquire again", RERANGE, or an error. */
+static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
+                     const baton_leader *seen, uint64_t gen0, int64_t deadline, int cancel_fd,
+                     baton_error *err) {
+  if (cancelled(cancel_fd)) return baton__error(err, BATON_ECANCELED, "cancelled");
+  if (baton__now() >= deadline) return baton__error(err, BATON_ETIMEDOUT, "etcd: wait timed out");
+  uint64_t gen;
+  int64_t lease = baton__etcd_lease(es, &gen);
+  if (gen != gen0) return 0;
+  const baton_etcd_cand *ec = c->priv;
+  if (ec == NULL || ec->key == NULL || ec->create_revision <= 0)
+    return wait_observer(es, conn, c, seen, gen0, deadline, cancel_fd, err);
+  if (lease == 0) {
+    /* Our key went with the lease; only a new lease helps. */
+    int rc = baton__etcd_conn_idle(conn, deadline, deadline, cancel_fd);
+    if (rc == BATON_ECANCELED) return baton__error(err, rc, "cancelled");
+    if (rc == BATON_ETIMEDOUT) return baton__error(err, rc, "etcd: no new lease in time");
+    return RERANGE;
+  }
+  if (ec->lease != lease) return 0;
+  return wait_queued(es, conn, c, ec, gen0, deadline, cancel_fd, err);
+}
+
+int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,
+                     int64_t deadline, int cancel_fd, baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  if (es == NULL || c == NULL || c->name == NULL)
+    return baton__error(err, BATON_EINVAL, "etcd: wait needs a session and a candidate");
+  baton_etcd_waiter w = {baton__etcd_conn_get(es->http), NULL};
+  if (w.conn == NULL) return baton__error(err, BATON_ENOMEM, "etcd: out of memory");
+  uint64_t gen0;
+  baton__etcd_lease(es, &gen0);
+  /* Registered before the first look at the lease, so a grant between the
+   * look and the block still wakes us. */
+  waiter_add(es, &w);
+  int rc = RERANGE;
+  for (int i = 0; i < 100000 && rc == RERANGE; i++)
+    rc = wait_once(es, w.conn, c, seen, gen0, deadline, cancel_fd, err);
+  waiter_remove(es, &w);
+  baton__etcd_conn_put(es->http, w.conn);
+  return rc == RERANGE ? baton__error(err, BATON_ETIMEDOUT, "etcd: too many re-ranges") : rc;
+}

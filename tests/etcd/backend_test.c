@@ -1,0 +1,592 @@
+/* backend_test.c — the etcd backend table against one real etcd member:
+ * elections, queueing and wake-ups, leases, etcdctl interop, deadlines
+ * and auth. */
+#include "kit.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define B baton_backend_etcd
+
+static test_cluster etcd; /* started once in main */
+
+static const char *endpoint(void) {
+  static char buf[64];
+  return kit_endpoint(&etcd, 0, buf, sizeof buf);
+}
+
+/* Run etcdctl against the shared member; returns its exit status. */
+static int etcdctl(char *out, size_t size, const char *a1, const char *a2, const char *a3,
+                   const char *a4) {
+  const char *argv[] = {"etcdctl", "--endpoints", endpoint(), a1, a2, a3, a4, NULL};
+  return kit_run(argv, out, size, 10000);
+}
+
+static int open_named(kit_session *k, const char *identity, baton_error *err) {
+  baton_options o = {.identity = identity};
+  return kit_open(k, etcd.uri, &o, 5000, err);
+}
+
+static uint64_t requests(kit_session *k) {
+  baton_etcd_stats st;
+  baton__etcd_session_stats(k->s, &st);
+  return st.requests;
+}
+
+static uint64_t connects(kit_session *k) {
+  baton_etcd_stats st;
+  baton__etcd_session_stats(k->s, &st);
+  return st.connects;
+}
+
+/* ---- URIs and bad arguments ---------------------------------------------- */
+
+static void rejects_bad_uris_and_arguments(void) {
+  static const struct {
+    const char *uri, *says;
+    int code;
+  } bad[] = {
+      {"etcd://127.0.0.1:2379?timeout=5", "unknown parameter 'timeout'", BATON_EINVAL},
+      {"etcd://127.0.0.1:2379?cacert=/etc/hostname", "use etcds://", BATON_EINVAL},
+      {"etcds://127.0.0.1:2379?cert=/etc/hostname", "needs its key", BATON_EINVAL},
+      {"etcds://127.0.0.1:2379?cacert=/nonexistent/ca.pem", "not readable", BATON_EINVAL},
+      {"etcd://127.0.0.1:1", "127.0.0.1:1", BATON_ECONNECT},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    kit_session k;
+    baton_error err = {0};
+    int64_t t0 = baton__now();
+    CHECK_EQ(kit_open(&k, bad[i].uri, NULL, 2000, &err), bad[i].code);
+    CHECK_CONTAINS(err.message, bad[i].says);
+    CHECK_LT(kit_ms_since(t0), 2500);
+  }
+  baton_error err = {0};
+  CHECK_EQ(B.open(NULL, NULL, NULL, kit_deadline(100), &err), BATON_EINVAL);
+  CHECK_EQ(B.acquire(NULL, NULL, NULL, kit_deadline(100), &err), BATON_EINVAL);
+  CHECK_EQ(B.release(NULL, NULL, kit_deadline(100), &err), BATON_EINVAL);
+  CHECK_EQ(B.leader(NULL, "x", NULL, kit_deadline(100), &err), BATON_EINVAL);
+  CHECK_EQ(B.wait(NULL, NULL, NULL, kit_deadline(100), -1, &err), BATON_EINVAL);
+  CHECK_EQ(B.renew(NULL, NULL, 0, NULL, kit_deadline(100), &err), BATON_EINVAL);
+  B.close(NULL);
+  B.forget(NULL, NULL);
+}
+
+/* ---- One candidate -------------------------------------------------------- */
+
+static void acquire_leader_release(void) {
+  kit_session k;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "solo", &err), &err);
+  CHECK_EQ(k.s->server_ttl_ns, 10 * 1000 * MS_NS); /* default ttl 10 s */
+  baton_candidate c;
+  kit_cand(&c, &k, "t.solo");
+  baton_leader who;
+  CHECK_EQ(B.leader(k.s, "t.solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+
+  uint64_t before = requests(&k);
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(c.token, 0);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  /* The brief: an uncontended acquire + release is exactly 2 requests. */
+  CHECK_EQ(requests(&k) - before, 2);
+
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  uint64_t token = c.token;
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err); /* again: same term */
+  CHECK_EQ(c.token, token);
+  CHECK_OK(B.leader(k.s, "t.solo", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "solo");
+  CHECK_EQ(who.token, token);
+
+  /* The key is etcd's election layout: NAME/<lease in hex> = identity. */
+  char out[512], key[128];
+  snprintf(key, sizeof key, "t.solo/%" PRIx64, (uint64_t)baton__etcd_session_lease(k.s));
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.solo/", NULL), 0);
+  CHECK_CONTAINS(out, key);
+  CHECK_CONTAINS(out, "\nsolo");
+
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  uint64_t r = requests(&k);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err); /* idempotent */
+  CHECK_EQ(requests(&k), r);
+  CHECK_EQ(B.leader(k.s, "t.solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  CHECK_CONTAINS(err.message, "no leader");
+  kit_forget(&k, &c);
+  kit_close(&k);
+}
+
+/* Keep-alive: many requests, one connection per lane. */
+static void reuses_connections(void) {
+  kit_session k;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "reuse", &err), &err);
+  baton_candidate c;
+  kit_cand(&c, &k, "t.reuse");
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  uint64_t conns = connects(&k);
+  for (int i = 0; i < 20; i++) {
+    CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+    CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+    CHECK_OK(B.renew(k.s, NULL, 0, NULL, kit_deadline(2000), &err), &err);
+  }
+  CHECK_EQ(connects(&k), conns + 0);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  kit_forget(&k, &c);
+  kit_close(&k);
+}
+
+static void prefix_comes_from_the_path(void) {
+  char uri[1100];
+  snprintf(uri, sizeof uri, "%s/app/", etcd.uri);
+  kit_session k;
+  baton_error err = {0};
+  baton_options o = {.identity = "prefixed"};
+  REQUIRE_OK(kit_open(&k, uri, &o, 5000, &err), &err);
+  baton_candidate c;
+  kit_cand(&c, &k, "t.pfx");
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  char out[512], key[128];
+  snprintf(key, sizeof key, "app/t.pfx/%" PRIx64, (uint64_t)baton__etcd_session_lease(k.s));
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "--keys-only", "app/"), 0);
+  CHECK_CONTAINS(out, key);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  kit_forget(&k, &c);
+  kit_close(&k);
+}
+
+/* ---- Queue --------------------------------------------------------------------- */
+
+static void second_candidate_queues_and_is_woken(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&a, "alpha", &err), &err);
+  REQUIRE_OK(open_named(&b, "bravo", &err), &err);
+  baton_candidate ca, cb, cb2;
+  kit_cand(&ca, &a, "t.queue");
+  kit_cand(&cb, &b, "t.queue");
+  kit_cand(&cb2, &b, "t.queue.other");
+  CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
+  baton_leader holder = {0};
+  CHECK_EQ(B.acquire(b.s, &cb, &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "alpha");
+  CHECK_EQ(holder.token, ca.token);
+  CHECK_CONTAINS(err.message, "alpha");
+
+  kit_waiter w = {.cancel_fd = -1};
+  kit_wait_start(&w, &b, &cb, 10000);
+  kit_sleep_ms(300); /* let the waiter reach its watch */
+  int64_t t0 = baton__now();
+  CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
+  kit_wait_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  int64_t woke_ms = (w.woke_at - t0) / MS_NS;
+  printf("  hand-over wake-up: %lld ms after the release was sent\n", (long long)woke_ms);
+  CHECK_LT(woke_ms, 100);
+  CHECK_OK(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(cb.token, ca.token);
+
+  /* A queued candidate's release deletes only its own key. */
+  CHECK_EQ(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
+  baton_leader who;
+  CHECK_OK(B.leader(a.s, "t.queue", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "bravo");
+  CHECK_EQ(who.token, cb.token);
+  /* Two elections share the session's one lease. */
+  CHECK_OK(B.acquire(b.s, &cb2, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.release(b.s, &cb2, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.release(b.s, &cb, kit_deadline(2000), &err), &err);
+  kit_forget(&a, &ca);
+  kit_forget(&b, &cb);
+  kit_forget(&b, &cb2);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+static void three_candidates_in_order(void) {
+  kit_session k[3];
+  baton_candidate c[3];
+  baton_error err = {0};
+  const char *ids[3] = {"first", "second", "third"};
+  for (int i = 0; i < 3; i++) {
+    REQUIRE_OK(open_named(&k[i], ids[i], &err), &err);
+    kit_cand(&c[i], &k[i], "t.fifo");
+  }
+  CHECK_OK(B.acquire(k[0].s, &c[0], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_EQ(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), BATON_EHELD);
+  kit_waiter w1 = {.cancel_fd = -1}, w2 = {.cancel_fd = -1};
+  kit_wait_start(&w2, &k[2], &c[2], 10000);
+  kit_wait_start(&w1, &k[1], &c[1], 10000);
+  kit_sleep_ms(200);
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  kit_wait_join(&w1);
+  CHECK_OK(w1.rc, &w1.err);
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  /* The third watches the second, so the first's leaving did not wake it. */
+  kit_sleep_ms(200);
+  CHECK_EQ(w2.woke_at, 0);
+  CHECK_OK(B.release(k[1].s, &c[1], kit_deadline(2000), &err), &err);
+  kit_wait_join(&w2);
+  CHECK_OK(w2.rc, &w2.err);
+  CHECK_OK(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), &err);
+  CHECK_LT(c[0].token, c[1].token);
+  CHECK_LT(c[1].token, c[2].token);
+  CHECK_OK(B.release(k[2].s, &c[2], kit_deadline(2000), &err), &err);
+  for (int i = 0; i < 3; i++) {
+    kit_forget(&k[i], &c[i]);
+    kit_close(&k[i]);
+  }
+}
+
+/* A waiter's predecessor crashes (its lease is revoked) instead of leaving:
+ * the deletion wakes the waiter all the same. */
+static void observer_and_cancel_and_deadline(void) {
+  kit_session a, o;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&a, "held", &err), &err);
+  REQUIRE_OK(open_named(&o, "watcher", &err), &err);
+  baton_candidate ca, co;
+  kit_cand(&ca, &a, "t.obs");
+  kit_cand(&co, &o, "t.obs");
+
+  /* An observer that saw "no leader" wakes when a first candidate comes. */
+  baton_leader none = {0};
+  kit_waiter w = {.cancel_fd = -1, .seen = &none};
+  kit_wait_start(&w, &o, &co, 10000);
+  kit_sleep_ms(200);
+  CHECK_EQ(w.woke_at, 0);
+  CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
+  kit_wait_join(&w);
+  CHECK_OK(w.rc, &w.err);
+
+  /* A stale `seen` returns at once; the current one blocks until the
+   * leader leaves. */
+  baton_leader seen;
+  CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.wait(o.s, &co, &none, kit_deadline(2000), -1, &err), &err);
+  w = (kit_waiter){.cancel_fd = -1, .seen = &seen};
+  kit_wait_start(&w, &o, &co, 10000);
+  kit_sleep_ms(200);
+  CHECK_EQ(w.woke_at, 0);
+  CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
+  kit_wait_join(&w);
+  CHECK_OK(w.rc, &w.err);
+
+  /* Cancellation is prompt; the deadline is kept. */
+  CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
+  int efd = eventfd(0, EFD_CLOEXEC);
+  w = (kit_waiter){.cancel_fd = efd, .seen = &seen};
+  kit_wait_start(&w, &o, &co, 10000);
+  kit_sleep_ms(200);
+  int64_t t0 = baton__now();
+  uint64_t one = 1;
+  CHECK_EQ(write(efd, &one, sizeof one), 8);
+  kit_wait_join(&w);
+  CHECK_EQ(w.rc, BATON_ECANCELED);
+  CHECK_LT((w.woke_at - t0) / MS_NS, 50 + KIT_SLACK_MS / 4);
+  close(efd);
+
+  t0 = baton__now();
+  CHECK_EQ(B.wait(o.s, &co, &seen, kit_deadline(300), -1, &err), BATON_ETIMEDOUT);
+  int64_t took = kit_ms_since(t0);
+  CHECK_GE(took, 290);
+  CHECK_LT(took, 300 + KIT_SLACK_MS);
+  CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
+  kit_forget(&a, &ca);
+  kit_forget(&o, &co);
+  kit_close(&a);
+  kit_close(&o);
+}
+
+/* ---- Leases ------------------------------------------------------------------- */
+
+static void revoke_lease(kit_session *k) {
+  char hex[32], out[256];
+  snprintf(hex, sizeof hex, "%" PRIx64, (uint64_t)baton__etcd_session_lease(k->s));
+  CHECK_EQ(etcdctl(out, sizeof out, "lease", "revoke", hex, NULL), 0);
+  CHECK_CONTAINS(out, "revoked");
+}
+
+static void lease_revoked_out_of_band(void) {
+  kit_session k, h;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "revoked", &err), &err);
+  REQUIRE_OK(open_named(&h, "holder", &err), &err);
+  baton_candidate c, ch, cq;
+  kit_cand(&c, &k, "t.revoke");
+  kit_cand(&ch, &h, "t.revoke.q");
+  kit_cand(&cq, &k, "t.revoke.q");
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  uint64_t first = c.token;
+  int64_t lease = baton__etcd_session_lease(k.s);
+  /* A second election of the session is queued behind another client. */
+  CHECK_OK(B.acquire(h.s, &ch, NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(B.acquire(k.s, &cq, NULL, kit_deadline(2000), &err), BATON_EHELD);
+  kit_waiter w = {.cancel_fd = -1};
+  kit_wait_start(&w, &k, &cq, 10000);
+
+  revoke_lease(&k);
+  baton_candidate *held[] = {&c};
+  bool gone[1] = {true};
+  CHECK_EQ(B.renew(k.s, held, 1, gone, kit_deadline(2000), &err), BATON_ESESSION);
+  CHECK_CONTAINS(err.message, "expired or was revoked");
+  CHECK(!gone[0]);
+  CHECK_EQ(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), BATON_ESESSION);
+  kit_sleep_ms(100);
+  CHECK_EQ(w.woke_at, 0); /* no new lease yet */
+
+  CHECK_OK(B.renew(k.s, held, 1, gone, kit_deadline(2000), &err), &err);
+  CHECK_NE(baton__etcd_session_lease(k.s), 0);
+  CHECK_NE(baton__etcd_session_lease(k.s), lease);
+  kit_wait_join(&w); /* the blocked wait returns so its candidate re-enqueues */
+  CHECK_OK(w.rc, &w.err);
+  CHECK_EQ(B.acquire(k.s, &cq, NULL, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(c.token, first);
+  CHECK_OK(B.renew(k.s, held, 1, gone, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.release(k.s, &cq, kit_deadline(2000), &err), &err);
+  CHECK_OK(B.release(h.s, &ch, kit_deadline(2000), &err), &err);
+  kit_forget(&k, &c);
+  kit_forget(&k, &cq);
+  kit_forget(&h, &ch);
+  kit_close(&k);
+  kit_close(&h);
+}
+
+/* The lease lives as long as renew keeps it alive, longer than its TTL;
+ * close revokes it, so the key goes at once. */
+static void renew_keeps_the_lease(void) {
+  kit_session k, o;
+  baton_error err = {0};
+  baton_options opt = {.identity = "renewer", .ttl_ms = 1500};
+  REQUIRE_OK(kit_open(&k, etcd.uri, &opt, 5000, &err), &err);
+  REQUIRE_OK(open_named(&o, "other", &err), &err);
+  CHECK_EQ(k.s->server_ttl_ns, 2000 * MS_NS); /* ceil(1.5 s) */
+  baton_candidate c;
+  kit_cand(&c, &k, "t.renew");
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  for (int i = 0; i < 6; i++) {
+    kit_sleep_ms(500);
+    CHECK_OK(B.renew(k.s, NULL, 0, NULL, kit_deadline(1000), &err), &err);
+  }
+  baton_leader who;
+  CHECK_OK(B.leader(o.s, "t.renew", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "renewer");
+  kit_forget(&k, &c);
+  kit_close(&k);
+  CHECK_EQ(B.leader(o.s, "t.renew", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  kit_close(&o);
+}
+
+/* ---- etcdctl interop -------------------------------------------------------------- */
+
+static void interop_with_etcdctl_elect(void) {
+  kit_session k;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "baton-side", &err), &err);
+  baton_candidate c;
+  kit_cand(&c, &k, "t.interop");
+
+  /* etcdctl first: it leads, baton queues and takes over when it resigns. */
+  const char *elect[] = {"etcdctl", "--endpoints", endpoint(), "elect", "t.interop",
+                         "etcdctl-side", NULL};
+  int fd;
+  pid_t pid = kit_spawn(elect, &fd);
+  REQUIRE(pid > 0);
+  char out[1024] = "";
+  CHECK(kit_read_until(fd, out, sizeof out, "etcdctl-side", 10000));
+  CHECK_CONTAINS(out, "t.interop/");
+  baton_leader holder = {0};
+  CHECK_EQ(B.acquire(k.s, &c, &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "etcdctl-side");
+  kit_waiter w = {.cancel_fd = -1};
+  kit_wait_start(&w, &k, &c, 10000);
+  kit_sleep_ms(200);
+  CHECK_EQ(w.woke_at, 0);
+  kit_stop(pid, SIGINT); /* etcdctl resigns on SIGINT */
+  close(fd);
+  kit_wait_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(c.token, holder.token);
+
+  /* baton first: etcdctl sees baton's identity and waits its turn. */
+  char lout[512] = "";
+  const char *observe[] = {"etcdctl", "--endpoints", endpoint(), "elect", "-l", "t.interop", NULL};
+  pid_t opid = kit_spawn(observe, &fd);
+  REQUIRE(opid > 0);
+  CHECK(kit_read_until(fd, lout, sizeof lout, "baton-side", 10000));
+  kit_stop(opid, SIGINT);
+  close(fd);
+  out[0] = '\0';
+  pid = kit_spawn(elect, &fd);
+  REQUIRE(pid > 0);
+  CHECK(!kit_read_until(fd, out, sizeof out, "etcdctl-side", 500));
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  CHECK(kit_read_until(fd, out, sizeof out, "etcdctl-side", 5000));
+  baton_leader who;
+  CHECK_OK(B.leader(k.s, "t.interop", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "etcdctl-side");
+  CHECK_GT(who.token, c.token);
+  kit_stop(pid, SIGINT);
+  close(fd);
+  kit_forget(&k, &c);
+  kit_close(&k);
+}
+
+/* ---- A paused member: every call returns by its deadline ------------------------- */
+
+static void paused_member_times_out(void) {
+  kit_session k;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "paused", &err), &err);
+  baton_candidate c;
+  kit_cand(&c, &k, "t.paused");
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  baton_leader seen;
+  CHECK_OK(B.leader(k.s, "t.paused", &seen, kit_deadline(2000), &err), &err);
+  baton_candidate obs;
+  kit_cand(&obs, &k, "t.paused");
+  test_server_pause(&etcd.member[0]);
+  int rcs[5];
+  int64_t took[5];
+  for (int i = 0; i < 5; i++) {
+    int64_t t0 = baton__now(), d = kit_deadline(300);
+    switch (i) {
+      case 0: rcs[i] = B.renew(k.s, NULL, 0, NULL, d, &err); break;
+      case 1: rcs[i] = B.acquire(k.s, &c, NULL, d, &err); break;
+      case 2: rcs[i] = B.leader(k.s, "t.paused", &seen, d, &err); break;
+      case 3: rcs[i] = B.wait(k.s, &obs, &seen, d, -1, &err); break;
+      default: rcs[i] = B.release(k.s, &c, d, &err); break;
+    }
+    took[i] = kit_ms_since(t0);
+    CHECK_CONTAINS(err.message, endpoint());
+  }
+  test_server_resume(&etcd.member[0]);
+  for (int i = 0; i < 5; i++) {
+    printf("  call %d on a paused member: rc %d after %lld ms\n", i, rcs[i], (long long)took[i]);
+    CHECK_EQ(rcs[i], BATON_ETIMEDOUT);
+    CHECK_GE(took[i], 290);
+    CHECK_LT(took[i], 300 + KIT_SLACK_MS);
+  }
+  int rc;
+  KIT_RETRY(rc, 5000, B.release(k.s, &c, kit_deadline(1000), &err));
+  CHECK_OK(rc, &err);
+  kit_forget(&k, &c);
+  kit_forget(&k, &obs);
+  kit_close(&k);
+}
+
+/* ---- Auth (on a member of its own: it changes the server) ------------------------ */
+
+static void auth_wrong_right_and_refresh(void) {
+  test_cluster sec;
+  REQUIRE(test_etcd_start(&sec, 1) == 0);
+  char ep[64], out[4096];
+  kit_endpoint(&sec, 0, ep, sizeof ep);
+  const char *add[] = {"etcdctl", "--endpoints", ep, "user", "add", "root:s3cret", NULL};
+  const char *enable[] = {"etcdctl", "--endpoints", ep, "auth", "enable", NULL};
+  const char *disable[] = {"etcdctl", "--endpoints", ep, "--user", "root:s3cret", "auth", "disable", NULL};
+  CHECK_EQ(kit_run(add, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  CHECK_CONTAINS(out, "Enabled");
+
+  char uri[300];
+  kit_session k;
+  baton_error err = {0};
+  /* Without credentials: etcd 3.4 grants a lease to anyone, so the first
+   * key-value call is the one refused. */
+  baton_candidate anon;
+  if (kit_open(&k, sec.uri, NULL, 5000, &err) == 0) {
+    kit_cand(&anon, &k, "t.auth");
+    CHECK_EQ(B.acquire(k.s, &anon, NULL, kit_deadline(2000), &err), BATON_EAUTH);
+    printf("  no credentials: %s\n", err.message);
+    CHECK_CONTAINS(err.message, "credentials");
+    CHECK_CONTAINS(err.message, "user name is empty");
+    kit_forget(&k, &anon);
+    kit_close(&k);
+  } else {
+    CHECK_EQ(err.code, BATON_EAUTH);
+  }
+  snprintf(uri, sizeof uri, "etcd://root:wrong-pw@%s", ep);
+  CHECK_EQ(kit_open(&k, uri, NULL, 5000, &err), BATON_EAUTH);
+  printf("  wrong password: %s\n", err.message);
+  CHECK_CONTAINS(err.message, "authentication as user 'root' failed");
+  CHECK_CONTAINS(err.message, "invalid user ID or password");
+  CHECK(strstr(err.message, "wrong-pw") == NULL);
+
+  snprintf(uri, sizeof uri, "etcd://root:s3cret@%s", ep);
+  baton_options o = {.identity = "authed"};
+  if (kit_open(&k, uri, &o, 5000, &err) != 0) {
+    TEST_FAIL_("open with the right password: %s", err.message);
+    test_cluster_stop(&sec);
+    return;
+  }
+  baton_candidate c, q;
+  kit_cand(&c, &k, "t.auth");
+  kit_cand(&q, &k, "t.auth");
+  q.identity = "authed"; /* a second candidate of the same session */
+  CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+
+  /* Disabling auth drops every token the server issued; enabling it again
+   * makes our token invalid, as a restart or the token TTL would. */
+  CHECK_EQ(kit_run(disable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  uint64_t before = requests(&k);
+  baton_leader who;
+  CHECK_OK(B.leader(k.s, "t.auth", &who, kit_deadline(3000), &err), &err);
+  CHECK_STR(who.identity, "authed");
+  CHECK_EQ(requests(&k) - before, 3); /* refused, authenticate, retried */
+  CHECK_OK(B.renew(k.s, NULL, 0, NULL, kit_deadline(2000), &err), &err);
+
+  /* A watch carries the token too, and is refreshed the same way. */
+  baton_candidate obs;
+  kit_cand(&obs, &k, "t.auth");
+  CHECK_EQ(kit_run(disable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  kit_waiter w = {.cancel_fd = -1, .seen = &who};
+  kit_wait_start(&w, &k, &obs, 10000);
+  kit_sleep_ms(300);
+  CHECK_EQ(w.woke_at, 0);
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  kit_wait_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  kit_forget(&k, &c);
+  kit_forget(&k, &q);
+  kit_forget(&k, &obs);
+  kit_close(&k);
+  test_cluster_stop(&sec);
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"rejects_bad_uris_and_arguments", rejects_bad_uris_and_arguments},
+      {"acquire_leader_release", acquire_leader_release},
+      {"reuses_connections", reuses_connections},
+      {"prefix_comes_from_the_path", prefix_comes_from_the_path},
+      {"second_candidate_queues_and_is_woken", second_candidate_queues_and_is_woken},
+      {"three_candidates_in_order", three_candidates_in_order},
+      {"observer_and_cancel_and_deadline", observer_and_cancel_and_deadline},
+      {"lease_revoked_out_of_band", lease_revoked_out_of_band},
+      {"renew_keeps_the_lease", renew_keeps_the_lease},
+      {"interop_with_etcdctl_elect", interop_with_etcdctl_elect},
+      {"paused_member_times_out", paused_member_times_out},
+      {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
+      {NULL, NULL},
+  };
+  signal(SIGPIPE, SIG_IGN);
+  if (test_etcd_start(&etcd, 1) != 0) {
+    fprintf(stderr, "FAIL: cannot start etcd\n");
+    return 1;
+  }
+  int rc = test_main(argc, argv, cases);
+  test_cluster_stop(&etcd);
+  return rc;
+}

@@ -1,0 +1,155 @@
+/* cut_test.c — a holder cut off from its server by a fault-injecting proxy
+ * (black hole, reset, slow link) steps down at its local deadline, before
+ * the server could expire its term; a rival takes over; after the cut
+ * heals, the holder's client campaigns again with a greater token.
+ * `fault_cut KIND [FILTER]`, KIND one of redis, etcd, zk. */
+#include "baton.h"
+#include "proxy.h"
+#include "servers.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TTL_MS 2000
+#define MARGIN_MS 400
+
+static test_cluster server;
+static unsigned seq;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct losses {
+  pthread_mutex_t mu;
+  int lost, elected;
+  int64_t lost_at;
+  baton_lost_reason reason;
+} losses;
+
+static void on_event(const baton_event *ev, void *udata) {
+  losses *l = udata;
+  pthread_mutex_lock(&l->mu);
+  if (ev->type == BATON_EVENT_LOST) {
+    l->lost++;
+    l->lost_at = now_ms();
+    l->reason = ev->reason;
+  }
+  if (ev->type == BATON_EVENT_ELECTED) l->elected++;
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int lost_count(losses *l) {
+  pthread_mutex_lock(&l->mu);
+  int n = l->lost;
+  pthread_mutex_unlock(&l->mu);
+  return n;
+}
+
+/* The server's URI with its port replaced by the proxy's. */
+static void proxied_uri(char *out, size_t size, int port) {
+  const char *scheme_end = strstr(server.uri, "://");
+  snprintf(out, size, "%.*s://127.0.0.1:%d", (int)(scheme_end - server.uri), server.uri, port);
+}
+
+typedef struct cut_case {
+  proxy_mode mode;
+  int delay_ms;
+  bool expect_loss;
+} cut_case;
+
+static void run_cut(const cut_case *k) {
+  proxy *px = NULL;
+  REQUIRE(proxy_start(&px, server.member[0].port) == 0);
+  char uri[256];
+  proxied_uri(uri, sizeof uri, proxy_port(px));
+  losses l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  baton_options o = {.ttl_ms = TTL_MS, .margin_ms = MARGIN_MS, .identity = "cut-holder"};
+  baton_options r = {.ttl_ms = TTL_MS, .identity = "rival"};
+  baton_client *held = NULL, *rival = NULL;
+  baton_election *eh = NULL, *er = NULL;
+  baton_error err = {0};
+  char name[64];
+  snprintf(name, sizeof name, "cut-%d-%u", (int)getpid(), ++seq);
+  REQUIRE_OK(baton_client_open(&held, uri, &o, &err), &err);
+  REQUIRE_OK(baton_client_open(&rival, server.uri, &r, &err), &err);
+  REQUIRE_OK(baton_election_open(&eh, held, name, on_event, &l, &err), &err);
+  REQUIRE_OK(baton_election_open(&er, rival, name, NULL, NULL, &err), &err);
+  uint64_t t1 = 0, t2 = 0, t3 = 0;
+  REQUIRE_OK(baton_election_campaign(eh, 5000, &t1, &err), &err);
+
+  proxy_set_mode(px, k->mode, k->delay_ms);
+  int64_t remaining = 0, cut_at = now_ms();
+  CHECK(baton_election_is_leader(eh, NULL, &remaining));
+  int64_t local_deadline = cut_at + remaining;
+  /* The rival can only win once the server expired the holder's term. */
+  int rc = baton_election_campaign(er, k->expect_loss ? TTL_MS * 4 : TTL_MS * 2, &t2, &err);
+  int64_t rival_at = now_ms();
+  if (k->expect_loss) {
+    CHECK_OK(rc, &err);
+    CHECK_GT(t2, t1);
+    CHECK_EQ(lost_count(&l), 1);
+    CHECK(!baton_election_is_leader(eh, NULL, NULL));
+    printf("    holder lost at %+lld ms of its deadline, rival elected %lld ms after it\n",
+           (long long)(l.lost_at - local_deadline), (long long)(rival_at - l.lost_at));
+    CHECK_LE(l.lost_at, local_deadline + TEST_SLACK_MS);
+    CHECK_LT(l.lost_at, rival_at); /* never two leaders on this clock */
+    CHECK(l.reason == BATON_LOST_DEADLINE || l.reason == BATON_LOST_CONNECTION);
+    /* Heal; the cut client comes back and wins a later term. */
+    proxy_set_mode(px, PROXY_PASS, 0);
+    CHECK_OK(baton_election_resign(er, &err), &err);
+    CHECK_OK(baton_election_campaign(eh, 20000, &t3, &err), &err);
+    CHECK_GT(t3, t2);
+  } else {
+    /* A slow link: renewals still succeed, the holder keeps its term. */
+    CHECK_EQ(rc, BATON_ETIMEDOUT);
+    CHECK_EQ(lost_count(&l), 0);
+    uint64_t now_token = 0;
+    CHECK(baton_election_is_leader(eh, &now_token, NULL));
+    CHECK_EQ(now_token, t1);
+    proxy_set_mode(px, PROXY_PASS, 0);
+  }
+  baton_election_close(er);
+  baton_election_close(eh);
+  baton_client_close(rival);
+  baton_client_close(held);
+  proxy_stop(px);
+}
+
+static void black_hole_ends_the_term_in_time(void) {
+  run_cut(&(cut_case){PROXY_STALL, 0, true});
+}
+
+static void reset_connections_end_the_term_in_time(void) {
+  run_cut(&(cut_case){PROXY_DROP, 0, true});
+}
+
+static void slow_link_keeps_the_term(void) {
+  run_cut(&(cut_case){PROXY_SLOW, 60, false});
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: fault_cut redis|etcd|zk [filter]\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  if (test_cluster_start(&server, argv[1]) != 0) {
+    fprintf(stderr, "fault_cut: cannot start %s (a missing server is a failure)\n", argv[1]);
+    return 1;
+  }
+  static const test_case cases[] = {
+      {"black_hole_ends_the_term_in_time", black_hole_ends_the_term_in_time},
+      {"reset_connections_end_the_term_in_time", reset_connections_end_the_term_in_time},
+      {"slow_link_keeps_the_term", slow_link_keeps_the_term},
+      {NULL, NULL},
+  };
+  int rc = test_main(argc - 1, argv + 1, cases);
+  test_cluster_stop(&server);
+  return rc;
+}
