@@ -4,7 +4,8 @@
  *         in the same round trip read the name's lowest key by
  *         create_revision (are we the leader?);
  *   deleterange of the candidate key.
- * The lease is granted once, before the loop (amortised, as in baton). */
+ * The lease is granted once, before the loop, for an hour (amortised, as
+ * baton's keep-alives are), and revoked at the end. */
 #include "kit.h"
 #include "pairloop.h"
 
@@ -119,7 +120,9 @@ int main(int argc, char **argv) {
 
   char url[160], body[4096];
   snprintf(url, sizeof url, "%s/lease/grant", f.base);
-  snprintf(body, sizeof body, "{\"TTL\":%ld}", (kit_arg_long(argc, argv, "--ttl", 10000) + 999) / 1000);
+  /* Long enough for any run without keep-alives (baton's are amortised:
+   * one per renew interval, next to hundreds of pairs). */
+  snprintf(body, sizeof body, "{\"TTL\":%ld}", kit_arg_long(argc, argv, "--lease-ttl", 3600));
   cJSON *r = post(&f, url, body);
   cJSON *id = cJSON_GetObjectItem(r, "ID");
   if (!cJSON_IsString(id)) kit_die("lease grant failed: %s", f.reply ? f.reply : "");

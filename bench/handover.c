@@ -144,7 +144,12 @@ int main(int argc, char **argv) {
   side s = {.in = c2p[0], .out = p2c[1], .parent = true};
   s.samples = calloc((size_t)samples + 1, sizeof *s.samples);
   s.resigns = calloc((size_t)samples + 1, sizeof *s.resigns);
+  /* The server's view of the whole series: requests per hand-over cycle
+   * (the waiter's attempt and wait, the resign, the winning attempt). */
+  static kit_probe probe;
+  bool probed = kit_probe_begin(&probe, uri, false) == 0;
   int rc = run(&s, uri, name, ttl, samples, settle);
+  probed = probed && kit_probe_end(&probe) == 0;
   /* The child's last sample may still be in the pipe: collect until EOF. */
   msg m;
   close(s.out);
@@ -166,6 +171,19 @@ int main(int argc, char **argv) {
     kit_json_num(&j, "min_ms", v[0]);
     kit_json_num(&j, "max_ms", v[s.n - 1]);
     kit_json_num(&j, "resign_call_p50_ms", kit_quantile(s.resigns, s.n, 0.50));
+  }
+  if (probed && s.n > 0) {
+    double k = (double)s.n;
+    if (strcmp(probe.kind, "redis") == 0) {
+      kit_json_stats(&j, "commandstats_per_handover", &probe.delta, "cmd.", k);
+    } else if (strcmp(probe.kind, "etcd") == 0) {
+      kit_json_num(&j, "requests_per_handover", probe.requests / k);
+      kit_json_stats(&j, "grpc_per_handover", &probe.delta, "grpc.", k);
+      kit_json_num(&j, "wal_fsyncs_per_handover", kit_stats_get(&probe.delta, "wal_fsyncs") / k);
+    } else {
+      kit_json_num(&j, "requests_per_handover", probe.requests / k);
+      kit_json_num(&j, "fsyncs_per_handover", kit_stats_get(&probe.delta, "fsyncs") / k);
+    }
   }
   kit_json_end(&j);
   free(s.samples);

@@ -477,6 +477,10 @@ static int zk_stats(kit_stats *out, char *buf, const char *host, int port) {
       stats_set(out, "ephemerals", v);
     else if (strcmp(line, "zk_watch_count") == 0)
       stats_set(out, "watches", v);
+    else if (strcmp(line, "zk_cnt_fsynctime") == 0)
+      stats_set(out, "fsyncs", v);
+    else if (strcmp(line, "zk_sum_fsynctime") == 0)
+      stats_set(out, "fsync_ms", v);
   }
   return 0;
 }
@@ -491,6 +495,13 @@ static int etcd_stats(kit_stats *out, char *buf, const char *host, int port) {
   double total = 0;
   char *save = NULL;
   for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (strncmp(line, "etcd_disk_wal_fsync_duration_seconds_", 37) == 0) {
+      const char *rest = line + 37, *space = strrchr(line, ' ');
+      if (space == NULL) continue;
+      if (strncmp(rest, "count ", 6) == 0) stats_set(out, "wal_fsyncs", strtod(space + 1, NULL));
+      if (strncmp(rest, "sum ", 4) == 0) stats_set(out, "wal_fsync_ms", 1e3 * strtod(space + 1, NULL));
+      continue;
+    }
     if (strncmp(line, prefix, sizeof prefix - 1) != 0) continue;
     char *method = line + sizeof prefix - 1;
     char *quote = strchr(method, '"');

@@ -108,10 +108,12 @@ typedef struct kit_stats {
  *          total_reads_processed (socket reads, about
  *          one per request batch), "commands" = total_commands_processed;
  *   zk:    "packets_received", "packets_sent" (mntr; pings and session
- *          handshakes included), "ephemerals", "watches";
+ *          handshakes included), "ephemerals", "watches", "fsyncs" and
+ *          "fsync_ms" (transaction log syncs);
  *   etcd:  "grpc.<Method>" = grpc_server_msg_received_total (one per unary
  *          call, one per stream message; the gateway turns every HTTP
- *          request into one), "grpc" = their sum.
+ *          request into one), "grpc" = their sum, "wal_fsyncs" and
+ *          "wal_fsync_ms" (write-ahead log syncs).
  * A reading adds to some counters itself (an INFO's reads, a mntr packet):
  * kit_stats_calibrate() measures that overhead, kit_stats_delta() removes
  * it. "cmd.info" is never reported. Returns 0 or -1. */

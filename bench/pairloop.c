@@ -48,6 +48,9 @@ static int count_requests(kit_json *j, const char *uri, pairloop_fn fn, void *ct
     kit_json_num(j, "script_commands_per_pair", p.in_scripts / k);
   } else if (strcmp(p.kind, "etcd") == 0) {
     kit_json_stats(j, "grpc_per_pair", &p.delta, "grpc.", k);
+    kit_json_num(j, "wal_fsyncs_per_pair", kit_stats_get(&p.delta, "wal_fsyncs") / k);
+  } else {
+    kit_json_num(j, "fsyncs_per_pair", kit_stats_get(&p.delta, "fsyncs") / k);
   }
   kit_json_num(j, "requests_per_pair", p.requests / k);
   return 0;
