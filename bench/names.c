@@ -60,8 +60,13 @@ static int renew_window(kit_json *j, const char *key, const char *uri, double se
     snprintf(extra + len, sizeof extra - len, ",\"script_commands_per_s\":%.6g",
              m.in_scripts / took_m);
   } else if (strcmp(p.kind, "etcd") == 0) {
-    snprintf(extra, sizeof extra, ",\"keepalives_per_s\":%.6g",
-             kit_stats_get(&p.delta, "grpc.LeaseKeepAlive") / took);
+    snprintf(extra, sizeof extra, ",\"keepalives_per_s\":%.6g,\"wal_fsyncs_per_s\":%.6g",
+             kit_stats_get(&p.delta, "grpc.LeaseKeepAlive") / took,
+             kit_stats_get(&p.delta, "wal_fsyncs") / took);
+  } else {
+    snprintf(extra, sizeof extra, ",\"fsyncs_per_s\":%.6g,\"packets_sent_per_s\":%.6g",
+             kit_stats_get(&p.delta, "fsyncs") / took,
+             kit_stats_get(&p.delta, "packets_sent") / took);
   }
   char buf[1024];
   snprintf(buf, sizeof buf,
@@ -82,6 +87,7 @@ int main(int argc, char **argv) {
   double window = kit_arg_double(argc, argv, "--window", 3);
   double window100 = kit_arg_double(argc, argv, "--window100", 0);
   server_pid = (int)kit_arg_long(argc, argv, "--server-pid", 0);
+  const char *prefix = kit_arg(argc, argv, "--name", "bench-names");
   if (want < 101 || want > 1000000) kit_die("--names out of range");
   kit_setup((int)kit_arg_long(argc, argv, "--watchdog", 600));
   long nofile = kit_raise_nofile();
@@ -110,8 +116,8 @@ int main(int argc, char **argv) {
   int64_t t0 = kit_now();
   int rc = 0;
   for (; n < want; n++) {
-    char name[64];
-    snprintf(name, sizeof name, "bench-names-%ld", n);
+    char name[BATON_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s-%ld", prefix, n);
     rc = baton_election_open(&e[n], c, name, NULL, NULL, &err);
     if (rc == 0) rc = baton_election_try_campaign(e[n], NULL, NULL, &err);
     if (rc != 0) {

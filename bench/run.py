@@ -258,7 +258,7 @@ def bench_backend(kind, r, uri, cfg, tag, only):
     if "failover" in only:
         bench_failover(r, uri, cfg, tag, res)
     if "names" in only:
-        bench_names(r, uri, cfg, res)
+        bench_names(r, uri, cfg, tag, res)
     if "contend" in only:
         bench_contend(r, uri, cfg, tag, res)
     return res
@@ -323,11 +323,11 @@ def bench_failover(r, uri, cfg, tag, res):
     log(f"  failover {res['failover'].get('failover_ms')} ms (ttl {TTL_MS})")
 
 
-def bench_names(r, uri, cfg, res):
+def bench_names(r, uri, cfg, tag, res):
     """(5) one client holding many names."""
     res["names"] = r.run("bench_names", uri, "--names", cfg["names"], "--ttl", NAMES_TTL_MS,
                          "--window", cfg["window"], "--window100", cfg["window100"],
-                         "--server-pid", r.server_pid,
+                         "--server-pid", r.server_pid, "--name", f"names-{tag}",
                          timeout=600)
     log(f"  names: {res['names'].get('names_acquired')} held, "
         f"{res['names'].get('bytes_per_name')} B/name, renew {res['names'].get('renew_all')}")
@@ -454,11 +454,17 @@ def table(result):
     row("requests/pair floor (server)",
         lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["requests_per_pair"], "{:.2f}"))
     row("hand-over p50 / p99 ms", lambda r: f"{r['handover']['p50_ms']:.3f} / {r['handover']['p99_ms']:.3f}")
+    row("hand-over: server requests per cycle (etcd, zk)",
+        lambda r: fmt(r["handover"].get("requests_per_handover"), "{:.1f}"))
     row(f"crash fail-over ms (TTL {TTL_MS})",
         lambda r: ", ".join(str(round(x)) for x in r["failover"]["failover_ms"]))
     row("10k names: renew requests/s", lambda r: fmt(r["names"]["renew_all"]["requests_per_s"], "{:.1f}"))
     row("10k names: requests per renew interval",
         lambda r: fmt(r["names"]["renew_all"]["requests_per_interval"], "{:.1f}"))
+    row("10k names: server CPU ms/s (idle, renewing)",
+        lambda r: fmt(r["names"]["renew_all"]["server_cpu_ms_per_s"], "{:.1f}"))
+    row("10k names: one renewal blocks Redis (ms)",
+        lambda r: fmt(r["names"]["renew_all"]["evalsha_ms_per_call"], "{:.1f}"))
     row("10k names: bytes RSS per name", lambda r: fmt(r["names"]["bytes_per_name"]))
     row("10k names: fds per name", lambda r: fmt(r["names"]["fds_per_name"], "{:.2f}"))
     row("threads with 100 / 10k names",
