@@ -1,0 +1,133 @@
+/* conn.c — one ZooKeeper handle: started, authenticated and awaited within
+ * a bound (the C client would retry connecting forever), shared by
+ * reference, and closed by its last user. */
+#include "zk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* The longest a closing handle waits for its requests in flight: a server
+ * that answers at all answers in milliseconds. */
+#define DRAIN_MAX_NS 500000000LL
+
+/* The global watcher: the C client calls it with every state change of
+ * the handle, on its completion thread. It only records and signals. */
+static void on_session(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)zh;
+  (void)path;
+  if (type != ZOO_SESSION_EVENT) return;
+  zk_conn *conn = ctx;
+  zk_session *s = conn->s;
+  pthread_mutex_lock(&s->mu);
+  conn->state = state;
+  if (state == ZOO_EXPIRED_SESSION_STATE) conn->expired = true;
+  pthread_cond_broadcast(&s->cond);
+  pthread_mutex_unlock(&s->mu);
+  if (state == ZOO_CONNECTED_STATE) zk_sweep_kick(conn);
+}
+
+/* Wait until the handle is connected or can never be, or `limit`. */
+static int wait_connected(zk_conn *conn, int64_t limit) {
+  zk_session *s = conn->s;
+  struct timespec until = {(time_t)(limit / 1000000000), (long)(limit % 1000000000)};
+  pthread_mutex_lock(&s->mu);
+  while (conn->state != ZOO_CONNECTED_STATE && conn->state != ZOO_AUTH_FAILED_STATE &&
+         !conn->expired && baton__now() < limit)
+    pthread_cond_timedwait(&s->cond, &s->mu, &until);
+  int state = conn->expired ? ZOO_EXPIRED_SESSION_STATE : conn->state;
+  pthread_mutex_unlock(&s->mu);
+  return state;
+}
+
+static int not_connected(zk_session *s, int state, bool caller_deadline, int64_t waited,
+                         baton_error *err) {
+  if (state == ZOO_AUTH_FAILED_STATE)
+    return baton__error(err, BATON_EAUTH, "%s: authentication failed", s->label);
+  if (state == ZOO_EXPIRED_SESSION_STATE)
+    return baton__error(err, BATON_ESESSION, "%s: the new session expired at once", s->label);
+  char why[96];
+  zk_log_why(why, sizeof why, s->hosts);
+  return baton__error(err, caller_deadline ? BATON_ETIMEDOUT : BATON_ECONNECT,
+                      "%s: no ZooKeeper session within %lld ms%s%s%s", s->label,
+                      (long long)(waited / 1000000), why[0] ? " (" : "", why, why[0] ? ")" : "");
+}
+
+int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *err) {
+  *out = NULL;
+  int64_t start = baton__now();
+  int64_t limit = start + s->base.cfg->connect_timeout_ns;
+  bool caller_deadline = deadline < limit;
+  if (caller_deadline) limit = deadline;
+
+  zk_conn *conn = baton__calloc(1, sizeof *conn);
+  if (conn == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  conn->s = s;
+  conn->refs = 1;
+  pthread_mutex_lock(&s->mu);
+  conn->gen = ++s->gens;
+  pthread_mutex_unlock(&s->mu);
+
+  conn->zh = zookeeper_init2(s->hosts, on_session, s->timeout_ms, NULL, conn,
+                             ZOO_NO_LOG_CLIENTENV, zk_log);
+  if (conn->zh == NULL) {
+    int e = errno;
+    baton__free(conn);
+    if (e == ENOENT)
+      return baton__error(err, BATON_ECONNECT, "%s: cannot resolve any host", s->label);
+    return baton__error(err, BATON_ECONNECT, "%s: cannot start a ZooKeeper handle: %s",
+                        s->label, strerror(e));
+  }
+
+  /* Digest credentials travel with every (re)connection; the server
+   * answers them after the session is established. */
+  zk_reply auth = {.rc = ZOK};
+  int rc = 0;
+  int state = wait_connected(conn, limit);
+  if (state != ZOO_CONNECTED_STATE)
+    rc = not_connected(s, state, caller_deadline, baton__now() - start, err);
+  if (rc == 0 && s->auth != NULL) {
+    zk_add_auth(conn, s->auth, limit, &auth);
+    if (auth.rc != ZOK)
+      rc = auth.rc == ZAUTHFAILED
+               ? baton__error(err, BATON_EAUTH, "%s: digest authentication failed", s->label)
+               : zk_error(err, conn, auth.rc, "authenticate", "as digest user");
+    zk_reply_free(&auth);
+  }
+  if (rc != 0) {
+    zk_conn_put(conn);
+    return rc;
+  }
+  *out = conn;
+  return 0;
+}
+
+zk_conn *zk_conn_get(zk_session *s) {
+  pthread_mutex_lock(&s->mu);
+  zk_conn *conn = s->conn;
+  if (conn != NULL) conn->refs++;
+  pthread_mutex_unlock(&s->mu);
+  return conn;
+}
+
+void zk_conn_put(zk_conn *conn) {
+  if (conn == NULL) return;
+  zk_session *s = conn->s;
+  pthread_mutex_lock(&s->mu);
+  bool last = --conn->refs == 0;
+  pthread_mutex_unlock(&s->mu);
+  if (!last) return;
+  /* zookeeper_close leaks the C client's own state of every request still
+   * in flight (tests/zk/lsan.supp): let them finish first, briefly. */
+  int64_t bound = s->base.cfg->op_timeout_ns / 4;
+  if (bound > DRAIN_MAX_NS) bound = DRAIN_MAX_NS;
+  zk_calls_drain(conn, baton__now() + bound);
+  /* zookeeper_close joins the completion thread, which may be waiting for
+   * s->mu: hence no lock here. Once it returns no callback runs, and the
+   * requests whose completion never came are settled. */
+  zookeeper_close(conn->zh);
+  zk_calls_abandon(conn);
+  zk_sweep_free_all(conn);
+  baton__free(conn);
+}

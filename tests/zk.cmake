@@ -1,0 +1,19 @@
+# The zk:// backend's tests: real ZooKeeper servers from tests/servers, a
+# kazoo contender for interop (Debian's python3-kazoo, /usr/bin/python3).
+set(_zk_kazoo ${CMAKE_CURRENT_SOURCE_DIR}/zk/kazoo_contender.py)
+baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 180)
+target_compile_definitions(zk_backend PRIVATE TZ_KAZOO_SCRIPT="${_zk_kazoo}")
+target_include_directories(zk_backend PRIVATE ${PROJECT_SOURCE_DIR}/backends/zk)
+baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 60
+  ARGS close_with_request_in_flight)
+baton_test(zk_fault SOURCES zk/fault_test.c zk/util.c LABELS zk fault TIMEOUT 180)
+
+# LeakSanitizer: suppress the ZooKeeper C client's own leaks only (see the
+# files). The slow unwinder is needed to see its exported frames at all.
+if(BATON_SANITIZE)
+  set(_zk_supp ${CMAKE_CURRENT_SOURCE_DIR}/zk)
+  set_tests_properties(zk_backend zk_fault PROPERTIES ENVIRONMENT
+    "ASAN_OPTIONS=fast_unwind_on_malloc=0;LSAN_OPTIONS=suppressions=${_zk_supp}/lsan.supp:print_suppressions=1")
+  set_tests_properties(zk_backend.close_with_request_in_flight PROPERTIES ENVIRONMENT
+    "ASAN_OPTIONS=fast_unwind_on_malloc=0;LSAN_OPTIONS=suppressions=${_zk_supp}/lsan-in-flight.supp:print_suppressions=1")
+endif()
