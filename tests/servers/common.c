@@ -175,7 +175,12 @@ void test_server_kill(test_server *s) {
 }
 
 void test_server_pause(test_server *s) {
-  if (s->pid > 0) kill(s->pid, SIGSTOP);
+  if (s->pid <= 0) return;
+  kill(s->pid, SIGSTOP);
+  /* SIGSTOP lands asynchronously: wait until the server really stopped, so
+   * a test's "paused from now on" is true. */
+  int status;
+  waitpid(s->pid, &status, WUNTRACED);
 }
 
 void test_server_resume(test_server *s) {
@@ -221,7 +226,7 @@ void test_cluster_stop(test_cluster *c) {
   c->n = 0;
 }
 
-int test_cluster_start(test_cluster *c, const char *kind) {
+static int start_kind(test_cluster *c, const char *kind) {
   memset(c, 0, sizeof *c);
   if (strcmp(kind, "redis") == 0) return test_redis_start(c, NULL);
   if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
@@ -229,5 +234,18 @@ int test_cluster_start(test_cluster *c, const char *kind) {
   if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
   if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
   fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3)\n", kind);
-  return -1;
+  return -2;
+}
+
+int test_cluster_start(test_cluster *c, const char *kind) {
+  /* A free port is found by binding and releasing it, so another process
+   * can take it before the server binds: a failed start is tried again
+   * with fresh ports, a bounded number of times. */
+  int rc = -1;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    rc = start_kind(c, kind);
+    if (rc != -1) break;
+    fprintf(stderr, "servers: %s did not start; trying again with fresh ports\n", kind);
+  }
+  return rc == 0 ? 0 : -1;
 }
