@@ -5,7 +5,7 @@ Release build; see bench/README.md for what each figure means.
 
 Each measurement is a separate small C program (bench/*.c) that prints one
 JSON line; this script only starts servers, orders the runs (baton and the
-raw floor interleaved, round by round), takes medians and judges targets.
+raw floors take turns slice by slice), takes medians and judges targets.
 """
 import argparse
 import datetime
@@ -379,8 +379,10 @@ def judge(kind, res):
     ren = n.get("renew_all") or {}
     rpi = ren.get("requests_per_interval")
     batch = renew_is_one_batch(kind, n)
+    # A window of W intervals may catch one renewal more than W at its edges.
+    slack = 1 + (ren.get("renew_interval_ms") or 1) / 1000 / (ren.get("window_s") or 1)
     add("10k names: <= 1 renewal request (or one pipelined batch) per interval",
-        None if rpi is None else (rpi <= 1.5 or batch),
+        None if rpi is None else (rpi <= slack + 1e-6 or batch),
         "n/a" if rpi is None else f"{rpi:.1f} requests per {ren.get('renew_interval_ms'):.0f} ms"
         + (" (one pipelined batch)" if batch else ""))
     bpn = n.get("bytes_per_name")
@@ -415,7 +417,7 @@ def renew_is_one_batch(kind, names):
     interval = (ren.get("renew_interval_ms") or 0) / 1000
     reads = (ren.get("reads_per_s") or 0) * interval
     need = (ren.get("input_bytes_per_s") or 0) * interval / 16384
-    return ren.get("requests_per_interval", 0) > 1.5 and reads <= max(2 * need, 4)
+    return ren.get("requests_per_interval", 0) > 1 and reads <= max(2 * need, 4)
 
 
 # ---- output ---------------------------------------------------------------
@@ -547,6 +549,7 @@ def main():
     print(table(result))
     print()
     print(verdicts(result))
+    print("\nWhy each MISS happens and what would fix it: bench/README.md, \"Findings\".")
     if r.failures:
         print("\nfailed runs:\n  " + "\n  ".join(r.failures))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
