@@ -50,6 +50,7 @@ NAMES_TTL_MS = 3000    # 10,000 names: renew interval ttl/3 = 1 s
 HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0}
 HANDOVER_P99_MS = 5.0
 REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3}
+NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
 
 def log(msg):
@@ -243,6 +244,12 @@ def redis_scripts(root, folder):
     return True
 
 
+def cv(values):
+    """Coefficient of variation (stddev / mean), None for fewer than 3."""
+    v = [x for x in values if x]
+    return statistics.pstdev(v) / statistics.mean(v) if len(v) >= 3 else None
+
+
 def median(values):
     v = [x for x in values if x is not None]
     return statistics.median(v) if v else None
@@ -302,6 +309,9 @@ def bench_pairs(kind, r, uri, cfg, tag, res):
         "ratio_floor": main,
         "ratio_per_slice": ratios,
         "ratio_median": median(ratios),
+        # How much the floor's own slices vary: above NOISY_CV the machine
+        # was too busy (other tenants) for a rate ratio to mean anything.
+        "floor_slice_cv": cv(by[main].get("slice_rates", [])),
         "ratio_of_totals": (by["baton"]["rate"] / by[main]["rate"]
                             if by["baton"].get("rate") and by[main].get("rate") else None),
         "baton_requests_per_pair": by["baton"].get("requests_per_pair"),
@@ -349,16 +359,20 @@ def judge(kind, res):
     """[(target, measured text, PASS/MISS/n/a)] for one backend."""
     out = []
 
-    def add(name, ok, text):
+    def add(name, ok, text, noisy=False):
+        verdict = "n/a" if ok is None else ("PASS" if ok else "MISS")
         out.append({"target": name, "measured": text,
-                    "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS")})
+                    "verdict": "NOISY" if noisy and ok is not None else verdict})
 
     p = res.get("pairs", {})
     ratio = p.get("ratio_median")
+    spread = p.get("floor_slice_cv")
     add("pairs/s >= 0.95 x raw floor", None if ratio is None else ratio >= 0.95,
         "n/a" if ratio is None else f"{ratio:.2f} x (median of slice ratios; totals "
         f"{p.get('ratio_of_totals') or 0:.2f} x; baton {p.get('baton_rate_median', 0):.0f}/s, "
-        f"floor {p['floors'][p['ratio_floor']]['rate_median'] or 0:.0f}/s, slice medians)")
+        f"floor {p['floors'][p['ratio_floor']]['rate_median'] or 0:.0f}/s, slice medians; "
+        f"floor slices vary {spread or 0:.0%})",
+        noisy=spread is not None and spread > NOISY_CV)
     h = res.get("handover", {})
     p50, p99 = h.get("p50_ms"), h.get("p99_ms")
     add(f"hand-over p50 < {HANDOVER_P50_MS[kind]} ms",
@@ -446,6 +460,8 @@ def table(result):
         lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["rate_median"]))
     row("  floor used for the ratio", lambda r: r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["label"].split(" (")[0])
     row("ratio baton/floor (median of slices)", lambda r: fmt(r["pairs"]["ratio_median"], "{:.2f}"))
+    row("  floor slice-rate variation (CV; > 30%: too noisy)",
+        lambda r: fmt(100 * r["pairs"]["floor_slice_cv"], "{:.0f}%"))
     row("ratio baton/floor (total pairs / total time)",
         lambda r: fmt(r["pairs"]["ratio_of_totals"], "{:.2f}"))
     row("other floor pairs/s", lambda r: "; ".join(
