@@ -146,7 +146,13 @@ void baton__term_expire(baton_election *e, int64_t now) {
            unreachable ? "while the backend was unreachable"
            : c->renew_failures > 0 ? "after failed renewals"
                                    : "with no successful renewal in time");
+  /* The key is ours until the server's own expiry, counted from the same
+   * send time with the server's TTL: deleting it sooner would let the next
+   * leader in inside the margin that the caller's step-down relies on. */
+  const baton_lease *l = term_ttl(c) ? &e->lease : &c->session_lease;
+  int64_t server_ttl = c->session->server_ttl_ns > 0 ? c->session->server_ttl_ns : c->cfg.ttl_ns;
   baton__term_lose(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, true, msg);
+  e->release_retry_at = l->sent + server_ttl;
 }
 
 static void expire_terms(baton_client *c, int64_t now) {

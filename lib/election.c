@@ -33,6 +33,10 @@ static int64_t op_deadline(const baton_client *c, int64_t limit) {
 
 /* ---- open and close ---------------------------------------------------- */
 
+int baton_election_name_check(const char *name, baton_error *err) {
+  return baton__name_check(name, err);
+}
+
 int baton_election_open(baton_election **out, baton_client *c, const char *name,
                         baton_event_cb on_event, void *udata, baton_error *err) {
   if (out == NULL) return baton__error(err, BATON_EINVAL, "election_open: out is NULL");
@@ -201,10 +205,8 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
     pthread_mutex_unlock(&c->mu);
     return baton__error(err, BATON_ECLOSED, "election '%s' is closing", e->name);
   }
-  if (e->campaigning++ == 0) {
-    e->cancel_requested = false;
-    drain(e->cancel_fd);
-  }
+  /* Without a pending cancel, a leftover wake-up must not end this one. */
+  if (e->campaigning++ == 0 && !e->cancel_requested) drain(e->cancel_fd);
   pthread_mutex_unlock(&c->mu);
 
   pthread_mutex_lock(&e->op);
@@ -220,7 +222,11 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
   pthread_mutex_unlock(&e->op);
 
   pthread_mutex_lock(&c->mu);
-  if (--e->campaigning == 0) e->cancel_requested = false;
+  /* A cancel is consumed once every campaign it reached has returned. */
+  if (--e->campaigning == 0 && rc == BATON_ECANCELED) {
+    e->cancel_requested = false;
+    drain(e->cancel_fd);
+  }
   if (rc == 0 && token != NULL) *token = already ? held_token : e->token;
   pthread_mutex_unlock(&c->mu);
   if (rc == BATON_EHELD && holder != NULL) *holder = seen;
@@ -246,10 +252,8 @@ int baton_election_try_campaign(baton_election *e, uint64_t *token, baton_leader
 void baton_election_cancel(baton_election *e) {
   if (e == NULL) return;
   pthread_mutex_lock(&e->client->mu);
-  if (e->campaigning > 0) {
-    e->cancel_requested = true;
-    poke(e->cancel_fd);
-  }
+  e->cancel_requested = true;
+  poke(e->cancel_fd);
   pthread_mutex_unlock(&e->client->mu);
 }
 
@@ -450,6 +454,14 @@ void baton_election_stop(baton_election *e) {
   pthread_mutex_unlock(&c->mu);
   if (!was) return;
   pthread_join(e->runner, NULL);
+  /* The runner may have stopped between campaigns: the cancel was ours,
+   * not the caller's, and must not end a later campaign. */
+  pthread_mutex_lock(&c->mu);
+  if (e->campaigning == 0) {
+    e->cancel_requested = false;
+    drain(e->cancel_fd);
+  }
+  pthread_mutex_unlock(&c->mu);
   baton_election_resign(e, NULL);
 }
 

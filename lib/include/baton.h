@@ -178,6 +178,10 @@ typedef struct baton_event {
 
 typedef void (*baton_event_cb)(const baton_event *event, void *udata);
 
+/* 0 if `name` is a valid election name (1..BATON_NAME_MAX bytes of
+ * [A-Za-z0-9._:@-]), else BATON_EINVAL with the reason. No I/O. */
+BATON_API int baton_election_name_check(const char *name, baton_error *err);
+
 /* Open an election on `name` (1..BATON_NAME_MAX bytes of [A-Za-z0-9._:@-]).
  * `on_event` (may be NULL) receives this election's events on the client's
  * background thread. Opening does no I/O and does not campaign. */
@@ -205,8 +209,11 @@ BATON_API int baton_election_try_campaign(baton_election *election,
                                           uint64_t *token, baton_leader *holder,
                                           baton_error *err);
 
-/* Wake a campaign blocked on this election from another thread; it returns
- * BATON_ECANCELED. Does nothing if none is blocked. Never blocks. */
+/* Cancel this election's campaign from another thread: a running one
+ * returns BATON_ECANCELED promptly; if none is running, the next campaign
+ * returns BATON_ECANCELED at once (so a cancel racing a campaign's start is
+ * never lost). The cancel is consumed by the campaign(s) it ends. Never
+ * blocks. */
 BATON_API void baton_election_cancel(baton_election *election);
 
 /* End the term (the LOST event with BATON_LOST_RESIGNED follows) and wake

@@ -214,7 +214,9 @@ static int child_hold(const char *uri, const char *name) {
     fprintf(stderr, "hold: %s\n", err.message);
     return 1;
   }
-  printf("elected %llu\n", (unsigned long long)token);
+  int64_t remaining = 0;
+  baton_election_is_leader(e, NULL, &remaining);
+  printf("elected %llu %lld\n", (unsigned long long)token, (long long)remaining);
   fflush(stdout);
   for (int i = 0; i < 1200; i++) poll(NULL, 0, 100);
   baton_election_close(e);
@@ -810,6 +812,77 @@ static void closing_a_held_election_hands_over(void) {
   baton_client_close(b);
 }
 
+static void cancel_before_the_campaign_is_not_lost(void) {
+  baton_client *a = open_client(TTL_MS, "pending-a"), *b = open_client(TTL_MS, "pending-b");
+  REQUIRE(a != NULL && b != NULL);
+  const char *name = fresh_name("pending");
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  /* A cancel that lands before the campaign starts still ends it... */
+  baton_election_cancel(eb);
+  int64_t t0 = now_ms();
+  CHECK_EQ(baton_election_campaign(eb, 10000, NULL, &err), BATON_ECANCELED);
+  CHECK_LT(now_ms() - t0, TEST_SLACK_MS);
+  /* ...once: the next campaign runs normally (and times out here). */
+  CHECK_EQ(baton_election_campaign(eb, 300, NULL, &err), BATON_ETIMEDOUT);
+  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK_OK(baton_election_campaign(eb, 5000, NULL, &err), &err);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(a);
+  baton_client_close(b);
+}
+
+static void lost_term_keeps_its_key_until_the_server_expiry(void) {
+  /* A holder paused past its local deadline but resumed before the server
+   * could expire its term must not hand the name over early: the margin
+   * between the two is the caller's time to stop. */
+  char *name = fresh_name("margin");
+  int out = -1;
+  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
+  pid_t pid = spawn_child(argv, &out);
+  REQUIRE(pid > 0);
+  char line[128];
+  bool elected = read_line(out, line, sizeof line, 15000);
+  int64_t read_at = now_ms();
+  kill(pid, SIGSTOP);
+  close(out);
+  if (!elected) kill(pid, SIGKILL);
+  REQUIRE(elected);
+  unsigned long long child_token = 0;
+  long long remaining = 0;
+  CHECK_EQ(sscanf(line, "elected %llu %lld", &child_token, &remaining), 2);
+  /* The child's defaults: drift 1 %, margin ttl/20. */
+  int64_t lifetime = TTL_MS - TTL_MS / 100 - TTL_MS / 20;
+  int64_t sent = read_at + remaining - lifetime; /* no earlier than the truth */
+
+  baton_client *c = open_client(TTL_MS, "patient");
+  REQUIRE(c != NULL);
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  campaign_call call = {.e = e, .timeout_ms = 20000};
+  pthread_t t;
+  pthread_create(&t, NULL, campaign_thread, &call);
+  /* Resume between the child's local deadline and the server's expiry. */
+  int64_t resume_at = sent + lifetime + (TTL_MS - lifetime) / 2;
+  if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
+  kill(pid, SIGCONT);
+  pthread_join(t, NULL);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_GT(call.token, child_token);
+  printf("    successor elected %+lld ms from the holder's earliest server expiry\n",
+         (long long)(call.returned_ms - (sent + TTL_MS)));
+  CHECK_GE(call.returned_ms, sent + TTL_MS - 20);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  baton_election_close(e);
+  baton_client_close(c);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
@@ -835,6 +908,7 @@ int main(int argc, char **argv) {
       {"lock_flavour_returns_tokens", lock_flavour_returns_tokens},
       {"campaign_times_out_and_leaves_nothing", campaign_times_out_and_leaves_nothing},
       {"campaign_is_cancellable", campaign_is_cancellable},
+      {"cancel_before_the_campaign_is_not_lost", cancel_before_the_campaign_is_not_lost},
       {"resign_hands_over_by_notification", resign_hands_over_by_notification},
       {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
       {"observe_reports_each_leader", observe_reports_each_leader},
@@ -842,6 +916,8 @@ int main(int argc, char **argv) {
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
       {"mutual_exclusion_across_processes", mutual_exclusion_across_processes},
       {"killed_holder_is_replaced_within_ttl", killed_holder_is_replaced_within_ttl},
+      {"lost_term_keeps_its_key_until_the_server_expiry",
+       lost_term_keeps_its_key_until_the_server_expiry},
       {"paused_server_makes_the_holder_step_down_in_time",
        paused_server_makes_the_holder_step_down_in_time},
       {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},

@@ -1,0 +1,355 @@
+/* args.c — the command line of `baton`: subcommands, options, durations and
+ * help texts. Every mistake ends in one line on stderr and exit 2. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALL (CLI_RUN | CLI_CAMPAIGN | CLI_LEADER | CLI_OBSERVE)
+#define TTL_MIN_MS 100ULL          /* the library's minimum */
+#define TTL_MAX_MS (24ULL * 3600000) /* a day: longer is a configuration slip */
+
+typedef enum opt_id {
+  OPT_BACKEND,
+  OPT_NAME,
+  OPT_TTL,
+  OPT_IDENTITY,
+  OPT_GRACE,
+  OPT_ONCE,
+  OPT_JSON,
+  OPT_VERBOSE,
+  OPT_HELP,
+} opt_id;
+
+typedef struct opt_spec {
+  opt_id id;
+  const char *name;   /* long name without "--" */
+  char short_name;    /* 0 if none */
+  bool takes_value;
+  unsigned commands;  /* where it is allowed */
+} opt_spec;
+
+static const opt_spec options[] = {
+    {OPT_BACKEND, "backend", 0, true, ALL},
+    {OPT_NAME, "name", 0, true, ALL},
+    {OPT_TTL, "ttl", 0, true, CLI_RUN | CLI_CAMPAIGN},
+    {OPT_IDENTITY, "identity", 0, true, CLI_RUN | CLI_CAMPAIGN},
+    {OPT_GRACE, "grace", 0, true, CLI_RUN},
+    {OPT_ONCE, "once", 0, false, CLI_RUN},
+    {OPT_JSON, "json", 0, false, CLI_LEADER | CLI_OBSERVE},
+    {OPT_VERBOSE, "verbose", 'v', false, CLI_RUN},
+    {OPT_HELP, "help", 'h', false, ALL},
+};
+
+static const struct {
+  const char *name;
+  cli_command command;
+  const char *help;
+} commands[] = {
+    {"run", CLI_RUN,
+     "usage: baton run --backend URI --name NAME [--ttl D] [--identity ID]\n"
+     "                 [--grace D] [--once] [-v] -- CMD [ARG...]\n"
+     "\n"
+     "Campaign for NAME; once elected, start CMD in its own process group with\n"
+     "BATON_TOKEN (the term's fencing token), BATON_NAME and BATON_IDENTITY in\n"
+     "its environment. If baton dies, even by SIGKILL, the whole process group\n"
+     "is killed (a guard process leads it; CMD also has a parent-death signal).\n"
+     "\n"
+     "When the term is ending (renewals failed until --grace before the local\n"
+     "deadline, or the backend reports it lost), CMD's process group gets\n"
+     "SIGTERM, then SIGKILL at the local deadline; the client's safety margin\n"
+     "is set to grace + slack, so both land before the server can expire the\n"
+     "term. Then baton campaigns again (exits 1 with --once).\n"
+     "\n"
+     "When CMD exits on its own, what is left of its process group is killed,\n"
+     "the term is resigned and baton exits with CMD's status (128 + N if a\n"
+     "signal N killed it). On SIGINT, SIGTERM or SIGHUP baton stops CMD the\n"
+     "same way (a second signal sends SIGKILL at once), resigns and exits 0.\n"
+     "\n"
+     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
+     "  --name NAME     the election's name\n"
+     "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
+     "  --identity ID   shown as the leader (default host:pid)\n"
+     "  --grace D       SIGTERM to SIGKILL (default min(ttl/10, 2s))\n"
+     "  --once          exit 1 after the first lost term instead of campaigning\n"
+     "  -v, --verbose   report elections and exits on stderr\n"
+     "\n"
+     "Exit: CMD's status; 0 after a signal; 1 backend error or lost term with\n"
+     "--once; 2 bad usage.\n"},
+    {"campaign", CLI_CAMPAIGN,
+     "usage: baton campaign --backend URI --name NAME [--ttl D] [--identity ID]\n"
+     "\n"
+     "Block until elected, print \"elected token=<T>\", and hold the term until\n"
+     "SIGINT/SIGTERM (resign, exit 0) or until it is lost (print \"lost\",\n"
+     "exit 1).\n"
+     "\n"
+     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
+     "  --name NAME     the election's name\n"
+     "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
+     "  --identity ID   shown as the leader (default host:pid)\n"},
+    {"leader", CLI_LEADER,
+     "usage: baton leader --backend URI --name NAME [--json]\n"
+     "\n"
+     "Print the current leader of NAME: \"token=<T> identity=<ID>\", or with\n"
+     "--json {\"name\":..,\"identity\":..,\"token\":..}. Exit 0 if there is a\n"
+     "leader, 3 if none (\"no leader\"; JSON identity null, token 0).\n"
+     "\n"
+     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
+     "  --name NAME     the election's name\n"
+     "  --json          one JSON object\n"},
+    {"observe", CLI_OBSERVE,
+     "usage: baton observe --backend URI --name NAME [--json]\n"
+     "\n"
+     "Print the leader of NAME, then one line (or JSON object) each time it\n"
+     "changes, until SIGINT/SIGTERM (exit 0). Lines are as for `baton leader`.\n"
+     "\n"
+     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
+     "  --name NAME     the election's name\n"
+     "  --json          one JSON object per line\n"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char main_help[] =
+    "usage: baton COMMAND --backend URI --name NAME [OPTION...]\n"
+    "\n"
+    "Leader election with fencing tokens over etcd, ZooKeeper and Redis.\n"
+    "\n"
+    "  run       run a command while this process leads NAME\n"
+    "  campaign  hold leadership of NAME until interrupted\n"
+    "  leader    print the current leader of NAME\n"
+    "  observe   print each change of leader of NAME\n"
+    "\n"
+    "  baton COMMAND --help    the command's options\n"
+    "  baton --version         the version\n"
+    "\n"
+    "URIs: redis://[user:pass@]host:port[/db]\n"
+    "      etcd://host:port[,host:port...][/prefix]   (etcds:// for TLS)\n"
+    "      zk://host:port[,host:port...][/chroot]\n"
+    "The environment variable BATON_BACKEND stands in for --backend.\n"
+    "Exit codes: 0 ok, 1 backend error, 2 bad usage, 3 no leader (leader).\n";
+
+/* ---- durations ---------------------------------------------------------- */
+
+int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size) {
+  const char *p = text;
+  uint64_t whole = 0, frac = 0, frac_scale = 1;
+  int digits = 0;
+  if (*p == '\0') {
+    snprintf(why, why_size, "empty duration (e.g. 500ms, 2s, 1m)");
+    return -1;
+  }
+  for (; *p >= '0' && *p <= '9'; p++, digits++) {
+    if (digits >= 12) {
+      snprintf(why, why_size, "'%s' is too large", text);
+      return -1;
+    }
+    whole = whole * 10 + (uint64_t)(*p - '0');
+  }
+  if (*p == '.') {
+    p++;
+    int fdigits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, fdigits++) {
+      if (fdigits >= 6) {
+        snprintf(why, why_size, "'%s' has too many decimals", text);
+        return -1;
+      }
+      frac = frac * 10 + (uint64_t)(*p - '0');
+      frac_scale *= 10;
+    }
+    digits += fdigits;
+  }
+  if (digits == 0) {
+    snprintf(why, why_size, "'%s' is not a duration (e.g. 500ms, 2s, 1m)", text);
+    return -1;
+  }
+  uint64_t unit_us;
+  if (strcmp(p, "ms") == 0)
+    unit_us = 1000;
+  else if (strcmp(p, "s") == 0)
+    unit_us = 1000000;
+  else if (strcmp(p, "m") == 0)
+    unit_us = 60000000;
+  else {
+    if (*p == '\0')
+      snprintf(why, why_size, "'%s' needs a unit: ms, s or m (e.g. %ss)", text, text);
+    else
+      snprintf(why, why_size, "'%s': unknown unit '%s' (use ms, s or m)", text, p);
+    return -1;
+  }
+  /* whole < 10^12 and unit_us <= 6 * 10^7: the product stays below 2^63. */
+  uint64_t us = whole * unit_us + frac * unit_us / frac_scale;
+  if (frac * unit_us % frac_scale != 0 || us % 1000 != 0) {
+    snprintf(why, why_size, "'%s' is finer than a millisecond", text);
+    return -1;
+  }
+  *ms = us / 1000;
+  return 0;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+/* One usage line: "baton: CMD: what (see 'baton CMD --help')". */
+static int usage(const char *cmd, const char *what) {
+  if (cmd != NULL)
+    return cli_fail(CLI_EXIT_USAGE, cmd, "%s (see 'baton %s --help')", what, cmd);
+  return cli_fail(CLI_EXIT_USAGE, NULL, "%s (see 'baton --help')", what);
+}
+
+static const opt_spec *find_long(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+    if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+      return &options[i];
+  return NULL;
+}
+
+static const opt_spec *find_short(char c) {
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+    if (options[i].short_name != 0 && options[i].short_name == c) return &options[i];
+  return NULL;
+}
+
+static int duration_option(const char *cmd, const char *opt, const char *value, uint64_t min,
+                           uint64_t max, uint32_t *out) {
+  char why[200], line[300];
+  uint64_t ms = 0;
+  if (cli_duration_ms(value, &ms, why, sizeof why) != 0) {
+    snprintf(line, sizeof line, "--%s: %s", opt, why);
+    return usage(cmd, line);
+  }
+  if (ms < min || ms > max) {
+    snprintf(line, sizeof line, "--%s %s is out of range [%llums, %llus]", opt, value,
+             (unsigned long long)min, (unsigned long long)(max / 1000));
+    return usage(cmd, line);
+  }
+  *out = (uint32_t)ms;
+  return CLI_CONTINUE;
+}
+
+static int apply(cli_args *a, const opt_spec *o, const char *value) {
+  const char *cmd = a->command_name;
+  switch (o->id) {
+    case OPT_BACKEND:
+      a->backend = value;
+      break;
+    case OPT_NAME:
+      a->name = value;
+      break;
+    case OPT_IDENTITY:
+      a->identity = value;
+      break;
+    case OPT_TTL:
+      return duration_option(cmd, "ttl", value, TTL_MIN_MS, TTL_MAX_MS, &a->ttl_ms);
+    case OPT_GRACE:
+      a->grace_set = true;
+      return duration_option(cmd, "grace", value, 0, TTL_MAX_MS, &a->grace_ms);
+    case OPT_ONCE:
+      a->once = true;
+      break;
+    case OPT_JSON:
+      a->json = true;
+      break;
+    case OPT_VERBOSE:
+      a->verbose = true;
+      break;
+    case OPT_HELP:
+      break; /* handled by the caller */
+  }
+  return CLI_CONTINUE;
+}
+
+/* Parse the options after the subcommand. Returns CLI_CONTINUE, 0 after
+ * help, or CLI_EXIT_USAGE. */
+static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
+  const char *cmd = a->command_name;
+  char line[300];
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--") == 0) {
+      i++;
+      break;
+    }
+    if (arg[0] != '-' || arg[1] == '\0') break; /* the first operand */
+    const opt_spec *o = NULL;
+    const char *value = NULL;
+    if (arg[1] == '-') {
+      const char *eq = strchr(arg + 2, '=');
+      size_t len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+      o = find_long(arg + 2, len);
+      if (eq != NULL) value = eq + 1;
+    } else if (arg[2] == '\0') {
+      o = find_short(arg[1]);
+    }
+    if (o == NULL || (o->commands & (unsigned)a->command) == 0) {
+      snprintf(line, sizeof line, "unknown option '%.80s'", arg);
+      return usage(cmd, line);
+    }
+    if (o->id == OPT_HELP) {
+      fputs(help, stdout);
+      return CLI_EXIT_OK;
+    }
+    if (o->takes_value && value == NULL) {
+      if (i + 1 >= argc) {
+        snprintf(line, sizeof line, "--%s needs a value", o->name);
+        return usage(cmd, line);
+      }
+      value = argv[++i];
+    } else if (!o->takes_value && value != NULL) {
+      snprintf(line, sizeof line, "--%s takes no value", o->name);
+      return usage(cmd, line);
+    }
+    int rc = apply(a, o, value);
+    if (rc != CLI_CONTINUE) return rc;
+  }
+  if (a->command == CLI_RUN) {
+    if (i >= argc) return usage(cmd, "missing the command to run (-- CMD [ARG...])");
+    a->cmd = &argv[i];
+  } else if (i < argc) {
+    snprintf(line, sizeof line, "unexpected argument '%.80s'", argv[i]);
+    return usage(cmd, line);
+  }
+  return CLI_CONTINUE;
+}
+
+int cli_parse(cli_args *a, int argc, char **argv) {
+  memset(a, 0, sizeof *a);
+  if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader or observe");
+  const char *sub = argv[1];
+  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+    fputs(main_help, stdout);
+    return CLI_EXIT_OK;
+  }
+  if (strcmp(sub, "--version") == 0) {
+    printf("baton %s\n", baton_version());
+    return CLI_EXIT_OK;
+  }
+  const char *help = NULL;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(sub, commands[i].name) == 0) {
+      a->command = commands[i].command;
+      a->command_name = commands[i].name;
+      help = commands[i].help;
+    }
+  if (help == NULL) {
+    char line[200];
+    snprintf(line, sizeof line, "unknown command '%.64s'; use run, campaign, leader or observe",
+             sub);
+    return usage(NULL, line);
+  }
+  int rc = parse_options(a, argc, argv, help);
+  if (rc != CLI_CONTINUE) return rc;
+
+  /* --backend wins over the environment; an empty variable is unset. */
+  if (a->backend == NULL) {
+    const char *env = getenv("BATON_BACKEND");
+    if (env != NULL && *env != '\0') a->backend = env;
+  }
+  if (a->backend == NULL || *a->backend == '\0')
+    return usage(a->command_name, "missing --backend URI (or set BATON_BACKEND)");
+  if (a->name == NULL || *a->name == '\0') return usage(a->command_name, "missing --name NAME");
+  if (a->identity != NULL && *a->identity == '\0')
+    return usage(a->command_name, "--identity is empty");
+  return CLI_CONTINUE;
+}

@@ -1,0 +1,235 @@
+/* cli.h — what the files of the `baton` command share: exit codes, parsed
+ * arguments, output helpers, the relay that carries library callbacks to
+ * the main loop, and the supervised child process. */
+#ifndef BATON_CLI_H
+#define BATON_CLI_H
+
+#include "baton.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* ---- exit codes (the command-line contract) ----------------------------- */
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_BACKEND 1   /* the backend failed, or the term was lost */
+#define CLI_EXIT_USAGE 2     /* bad usage or input: one line on stderr */
+#define CLI_EXIT_NO_LEADER 3 /* `leader`: nobody leads the name */
+#define CLI_CONTINUE (-1)    /* cli_parse: go on and run the command */
+
+/* ---- arguments (args.c) -------------------------------------------------- */
+
+typedef enum cli_command {
+  CLI_RUN = 1 << 0,
+  CLI_CAMPAIGN = 1 << 1,
+  CLI_LEADER = 1 << 2,
+  CLI_OBSERVE = 1 << 3,
+} cli_command;
+
+typedef struct cli_args {
+  cli_command command;
+  const char *command_name; /* "run", "campaign", ... for messages */
+  const char *backend;      /* --backend, else $BATON_BACKEND */
+  const char *name;         /* --name */
+  const char *identity;     /* --identity, NULL for the library's default */
+  uint32_t ttl_ms;          /* --ttl, 0 for the library's default */
+  uint32_t grace_ms;        /* run: --grace (see grace_set) */
+  bool grace_set;           /* --grace was given */
+  bool once;                /* run: --once */
+  bool json;                /* leader, observe: --json */
+  bool verbose;             /* run: -v, --verbose */
+  char **cmd;               /* run: CMD [ARG...], NULL-terminated */
+} cli_args;
+
+/* Parse argv. Returns CLI_CONTINUE with *out filled, or an exit code after
+ * printing help (0) or one usage line on stderr (CLI_EXIT_USAGE). */
+int cli_parse(cli_args *out, int argc, char **argv);
+
+/* Parse a duration: a decimal number with a unit, "250ms", "1.5s", "2m".
+ * Returns 0 with *ms set, or -1 with a reason in `why`. */
+int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size);
+
+/* ---- output (output.c) -------------------------------------------------- */
+
+/* The program name that prefixes diagnostics; "baton" unless changed. */
+extern const char *cli_program;
+
+/* Print "baton: [CMD: ]MESSAGE" as one line on stderr (newlines and other
+ * control bytes in the message become spaces) and return `code`. */
+int cli_fail(int code, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The same line, for warnings and progress; returns nothing. */
+void cli_note(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit code for a failed library call: 2 for bad input (invalid
+ * argument, backend not built in), 1 for everything else. */
+int cli_exit_for(int code);
+
+/* Write `s` as a JSON string literal: quotes, escapes, and U+FFFD for
+ * bytes that are not UTF-8, so the output always parses. */
+void cli_json_string(FILE *f, const char *s);
+
+/* One line for a leader of `name` (NULL: nobody leads): plain
+ * "token=T identity=ID" / "no leader", or the JSON object
+ * {"name":..,"identity":..,"token":..} with null / 0 when nobody leads.
+ * Flushes. Returns 0, or -1 when stdout fails. */
+int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t cli_now_ms(void);
+
+/* ---- signals and the relay (relay.c) ------------------------------------ */
+
+/* Block SIGINT, SIGTERM, SIGHUP and SIGCHLD in this thread (before any
+ * other thread exists, so that every thread inherits the mask), ignore
+ * SIGPIPE, and return a signalfd that reports them; -1 on failure.
+ * `*saved_mask` and `*saved_pipe` receive what a child should get back. */
+int cli_signals_open(sigset_t *saved_mask, struct sigaction *saved_pipe);
+
+/* The next pending signal on the signalfd, or 0 when none. */
+int cli_signal_next(int fd);
+
+#define CLI_RELAY_RING 256 /* leader changes kept while stdout is slow */
+
+/* Carries what happens on the library's threads (callbacks, the campaign
+ * thread) to the main loop: state under a mutex plus an eventfd to poll.
+ * Callbacks only copy and poke; they never block. */
+typedef struct cli_relay {
+  pthread_mutex_t mu;
+  int wake_fd;                /* eventfd the main loop polls */
+  /* LOST of a term: the latest, picked up with cli_relay_take_lost(). */
+  uint64_t lost_token;        /* 0 when none is pending */
+  baton_lost_reason lost_reason;
+  char lost_message[BATON_ERROR_MESSAGE_MAX];
+  char renew_message[BATON_ERROR_MESSAGE_MAX]; /* the last RENEW_FAILED */
+  /* LEADER_CHANGED, oldest first; when the ring is full the newest entry
+   * is overwritten, so the latest state always gets through. */
+  baton_leader ring[CLI_RELAY_RING];
+  bool ring_none[CLI_RELAY_RING]; /* the change was "nobody leads" */
+  unsigned ring_head, ring_count;
+  /* The campaign thread's result. */
+  pthread_t campaign_thread;
+  bool campaign_running;      /* a campaign thread exists (not joined) */
+  bool campaign_done;         /* and it has returned */
+  int campaign_rc;
+  uint64_t campaign_token;
+  baton_error campaign_err;
+  baton_election *campaign_election;
+} cli_relay;
+
+int cli_relay_init(cli_relay *r);
+void cli_relay_destroy(cli_relay *r);
+
+/* The baton_event_cb to pass to baton_election_open with the relay. */
+void cli_relay_on_event(const baton_event *event, void *udata);
+
+/* Consume the wake-up counter (after poll said wake_fd is readable). */
+void cli_relay_drain(cli_relay *r);
+
+/* Take the pending LOST, if any: returns its token (0: none). */
+uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, char *msg, size_t size);
+
+/* The text of the last failed renewal ("" if none), then forget it. */
+void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size);
+
+/* Take the oldest leader change: true with *out (*none: nobody leads). */
+bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none);
+
+/* Start baton_election_campaign(BATON_FOREVER) on a thread of ours; its end
+ * pokes wake_fd. Returns 0 or -1. */
+int cli_campaign_start(cli_relay *r, baton_election *e);
+
+/* If the campaign thread has returned: join it, fill rc/token/err, return
+ * true. Otherwise false. */
+bool cli_campaign_finished(cli_relay *r, int *rc, uint64_t *token, baton_error *err);
+
+/* Cancel a campaign thread and join it (before the election is closed:
+ * the thread uses it). A term it may have won is left to the caller. */
+void cli_campaign_stop(cli_relay *r, baton_election *e);
+
+/* Re-issue a cancel this often while a cancelled campaign has not returned:
+ * baton_election_cancel() does nothing if it comes before the campaign
+ * thread has entered baton_election_campaign(). */
+#define CLI_CANCEL_RETRY_MS 50
+
+/* ---- opening the backend (session.c) ------------------------------------ */
+
+/* Open the client and one election on args->name with the relay as the
+ * callback. Returns 0, or an exit code after printing why. */
+int cli_open(const cli_args *args, const baton_options *opts, cli_relay *relay,
+             baton_client **client, baton_election **election);
+
+/* What a long-running subcommand holds: signals, relay, client, election. */
+typedef struct cli_session {
+  int sig_fd;                  /* cli_signals_open() */
+  cli_relay relay;
+  baton_client *client;
+  baton_election *election;
+  sigset_t child_mask;         /* what a child gets back: the original mask */
+  struct sigaction child_pipe; /* and SIGPIPE disposition */
+} cli_session;
+
+/* Open all of it (signals first, so the library's threads inherit the
+ * mask). Returns 0, or an exit code after printing why, with nothing left
+ * open. */
+int cli_session_open(cli_session *s, const cli_args *args, const baton_options *opts);
+
+/* Stop a campaign thread, close the election (resigning a held term), the
+ * client, the relay and the signal fd. */
+void cli_session_close(cli_session *s);
+
+/* ---- the supervised child (child.c) ------------------------------------- */
+
+typedef struct cli_child {
+  pid_t pid;      /* also its process group; 0 when there is none */
+  int exec_fd;    /* readable once exec succeeded or failed; -1 after */
+  int status;     /* when exited: exit code, or 128 + signal number */
+  bool exited;    /* it exited and was reaped */
+} cli_child;
+
+/* Record the descriptors baton inherited, before the library opens any:
+ * only those pass on to CMD. */
+void cli_child_note_inherited_fds(void);
+
+/* Find CMD like execvp would, before anything is started: 0 with the path
+ * in `path`, or -1 with a reason in `why`. */
+int cli_child_resolve(const char *file, char *path, size_t size, char *why, size_t why_size);
+
+/* Fork and exec `path` with `argv` in a new process group, with `extra_env`
+ * (NULL-terminated "KEY=VALUE" strings) replacing those keys in the
+ * environment, the signal mask and SIGPIPE disposition restored, and
+ * SIGKILL as its parent-death signal. Returns 0 or -1 (errno set).
+ * Thread: call from the main thread, which lives as long as the child must
+ * (the parent-death signal follows the thread that forked). */
+int cli_child_start(cli_child *c, const char *path, char *const argv[],
+                    char *const extra_env[], const sigset_t *mask,
+                    const struct sigaction *pipe_action);
+
+/* Signal the child's whole process group (no-op once it was reaped). */
+void cli_child_signal(cli_child *c, int sig);
+
+/* After SIGCHLD: if the child has exited, SIGKILL what is left of its
+ * process group, reap it, set status and return true. */
+bool cli_child_check(cli_child *c);
+
+/* After exec_fd became readable: 0 when exec succeeded, else the errno of
+ * the failed exec (the child then exits 126 or 127). Closes exec_fd. */
+int cli_child_exec_result(cli_child *c);
+
+/* Stop the child for good (SIGKILL to the group, then reap). For error
+ * paths; never leaves a zombie. */
+void cli_child_kill_now(cli_child *c);
+
+/* ---- the subcommands ---------------------------------------------------- */
+
+int cli_cmd_leader(const cli_args *args);
+int cli_cmd_observe(const cli_args *args);
+int cli_cmd_campaign(const cli_args *args);
+int cli_cmd_run(const cli_args *args);
+
+#endif /* BATON_CLI_H */

@@ -1,0 +1,47 @@
+/* fence.h — the fenced store's address format and its one-line protocol,
+ * shared by the server, its client mode and the scheduler example.
+ *
+ * Protocol (text, one line each way):
+ *   WRITE <token> <writer> <data>\n  ->  OK <highest>\n | REFUSED <highest>\n
+ *   HIGHEST\n                        ->  HIGHEST <highest>\n
+ *   anything else                    ->  ERR <reason>\n
+ * <token> is a decimal uint64, <writer> 1..FENCE_WRITER_MAX printable bytes
+ * without spaces, <data> printable bytes up to the end of the line. A write
+ * is accepted when its token is at least the highest seen so far. */
+#ifndef BATON_FENCE_H
+#define BATON_FENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define FENCE_LINE_MAX 1024
+#define FENCE_WRITER_MAX 128
+#define FENCE_EXIT_REFUSED 4 /* `fenced-store write`: the store refused */
+
+typedef struct fence_addr {
+  struct sockaddr_storage sa;
+  socklen_t len;
+  char text[300]; /* as given, for messages */
+  char path[108]; /* AF_UNIX: the socket's path, "" otherwise */
+} fence_addr;
+
+/* "unix:/path", a path containing '/', or "host:port" (TCP; port 0 lets
+ * the server pick). Returns 0, or -1 with a reason in `why`. */
+int fence_addr_parse(fence_addr *out, const char *text, char *why, size_t why_size);
+
+/* Whether `writer` may be sent as one: printable, no spaces, not empty. */
+bool fence_writer_ok(const char *writer);
+
+/* Connect, send one request line, read one reply line into `reply`, all
+ * within timeout_ms. Returns 0, or -1 with a reason in `why`. */
+int fence_request(const fence_addr *a, const char *request, char *reply, size_t reply_size,
+                  int timeout_ms, char *why, size_t why_size);
+
+/* WRITE: returns 1 accepted, 0 refused (with *highest set either way), or
+ * -1 with a reason in `why`. */
+int fence_write(const fence_addr *a, uint64_t token, const char *writer, const char *data,
+                uint64_t *highest, char *why, size_t why_size);
+
+#endif /* BATON_FENCE_H */

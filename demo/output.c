@@ -1,0 +1,141 @@
+/* output.c — what `baton` prints: one-line diagnostics on stderr, leaders as
+ * plain lines or JSON objects on stdout, and the JSON string escaping. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+int64_t cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *cli_program = "baton";
+
+/* Format "baton: [cmd: ]message" into one line: control bytes (a newline
+ * in a server's error text, say) become spaces. */
+static void vline(const char *cmd, const char *fmt, va_list ap) {
+  char msg[768];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  for (char *p = msg; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+  if (cmd != NULL)
+    fprintf(stderr, "%s: %s: %s\n", cli_program, cmd, msg);
+  else
+    fprintf(stderr, "%s: %s\n", cli_program, msg);
+  fflush(stderr);
+}
+
+int cli_fail(int code, const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vline(cmd, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+void cli_note(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vline(cmd, fmt, ap);
+  va_end(ap);
+}
+
+int cli_exit_for(int code) {
+  return code == BATON_EINVAL || code == BATON_ENOTBUILT ? CLI_EXIT_USAGE
+                                                                     : CLI_EXIT_BACKEND;
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), or 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s) {
+  unsigned char c = s[0];
+  size_t n;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return n;
+}
+
+void cli_json_string(FILE *f, const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  fputc('"', f);
+  while (*p != '\0') {
+    unsigned char c = *p;
+    if (c == '"' || c == '\\') {
+      fputc('\\', f);
+      fputc(c, f);
+      p++;
+    } else if (c < 0x20 || c == 0x7f) {
+      switch (c) {
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default: fprintf(f, "\\u%04x", c); break;
+      }
+      p++;
+    } else {
+      size_t n = utf8_len(p);
+      if (n == 0) {
+        fputs("\\ufffd", f);
+        p++;
+      } else {
+        fwrite(p, 1, n, f);
+        p += n;
+      }
+    }
+  }
+  fputc('"', f);
+}
+
+/* Plain output keeps one line per leader: bytes that are not printable
+ * ASCII are shown as \xNN. */
+static void plain_string(FILE *f, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+    if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+      fprintf(f, "\\x%02x", *p);
+    else
+      fputc(*p, f);
+  }
+}
+
+int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json) {
+  if (json) {
+    fputs("{\"name\":", f);
+    cli_json_string(f, name);
+    fputs(",\"identity\":", f);
+    if (leader != NULL)
+      cli_json_string(f, leader->identity);
+    else
+      fputs("null", f);
+    fprintf(f, ",\"token\":%llu}\n",
+            (unsigned long long)(leader != NULL ? leader->token : 0));
+  } else if (leader != NULL) {
+    fprintf(f, "token=%llu identity=", (unsigned long long)leader->token);
+    plain_string(f, leader->identity);
+    fputc('\n', f);
+  } else {
+    fputs("no leader\n", f);
+  }
+  return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}

@@ -1,0 +1,352 @@
+/* run.c — `baton run`: the supervisor that runs CMD only while this process
+ * leads, and stops it before anyone else can lead.
+ *
+ * Timing. With ttl T, grace G (--grace, default min(T/10, 2s)) and a slack
+ * S = clamp(T/20, 10ms, 1s) for scheduling, the client is opened with
+ * margin = G + S (drift 1%), so the library's local deadline is
+ *     D = t_sent + 0.99 T - G - S
+ * where t_sent is when the last successful renewal was sent; the server
+ * cannot expire the term before t_sent + T, whatever its clock rate within
+ * the drift bound. The supervisor does not wait for D to begin the stop:
+ *   - at D - G (is_leader's remaining time <= G: renewals have failed for
+ *     most of the term), or at once when the LOST event says the backend
+ *     ended the term, CMD's process group gets SIGTERM;
+ *   - at min(start of the stop + G, D) it gets SIGKILL.
+ * So CMD is dead at D at the latest, G + S before the server's expiry.
+ * This also covers what the library does right after D: it deletes the
+ * lost term's key, which lets the next leader in at once; CMD is gone by
+ * then. The check is driven by is_leader()'s remaining time in the poll
+ * timeout, so a late callback cannot delay it; the LOST event only makes
+ * the stop earlier. Anything CMD left in its process group is killed when
+ * CMD exits. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_TTL_MS 10000
+#define DRIFT_PPM 10000 /* 1%: the library's default, fixed here for the arithmetic */
+
+typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
+
+typedef struct supervisor {
+  const cli_args *args;
+  char path[PATH_MAX];         /* CMD, resolved */
+  cli_session ss;              /* signals, relay, client, election */
+  baton_election *e;           /* ss.election */
+  cli_relay *relay;            /* &ss.relay */
+  int64_t grace_ms;
+  phase phase;
+  uint64_t token;              /* the current term's */
+  int64_t deadline_ms;         /* its local deadline, as last seen */
+  cli_child child;
+  bool killed;                 /* STOPPING: SIGKILL was sent */
+  int64_t kill_at_ms;          /* STOPPING: when SIGKILL is due */
+  bool signalled;              /* a stop signal came: exit 0 when stopped */
+  int short_terms;             /* consecutive terms too short to start CMD */
+  bool done;
+  int code;                    /* exit code once done */
+} supervisor;
+
+static void verbose(const supervisor *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void verbose(const supervisor *s, const char *fmt, ...) {
+  if (!s->args->verbose) return;
+  char line[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  cli_note(NULL, "%s", line);
+}
+
+static void finish(supervisor *s, int code) {
+  s->done = true;
+  s->code = code;
+}
+
+/* ---- timing ------------------------------------------------------------- */
+
+/* Fill the client options; CLI_CONTINUE or a usage error. */
+static int timing(const cli_args *a, baton_options *o, int64_t *grace_out) {
+  int64_t ttl = a->ttl_ms != 0 ? a->ttl_ms : DEFAULT_TTL_MS;
+  int64_t grace = a->grace_set ? a->grace_ms : (ttl / 10 < 2000 ? ttl / 10 : 2000);
+  int64_t slack = ttl / 20 < 10 ? 10 : ttl / 20 > 1000 ? 1000 : ttl / 20;
+  int64_t renew = ttl / 3;
+  int64_t lifetime = ttl - ttl * DRIFT_PPM / 1000000 - (grace + slack);
+  /* The stop begins at lifetime - grace after a renewal: a renewal must
+   * have time to succeed before that, or every term would end at once. */
+  if (lifetime - grace < renew + slack) {
+    int64_t most = (ttl - ttl * DRIFT_PPM / 1000000 - renew - 2 * slack) / 2;
+    if (most < 0)
+      return cli_fail(CLI_EXIT_USAGE, "run", "--ttl %lldms is too short to supervise a command",
+                      (long long)ttl);
+    return cli_fail(CLI_EXIT_USAGE, "run",
+                    "--grace %lldms is too long for --ttl %lldms (at most %lldms) "
+                    "(see 'baton run --help')",
+                    (long long)grace, (long long)ttl, (long long)most);
+  }
+  o->ttl_ms = (uint32_t)ttl;
+  o->renew_interval_ms = (uint32_t)renew;
+  o->drift_ppm = DRIFT_PPM;
+  o->margin_ms = (uint32_t)(grace + slack);
+  o->identity = a->identity;
+  *grace_out = grace;
+  return CLI_CONTINUE;
+}
+
+/* ---- stopping CMD ------------------------------------------------------- */
+
+static const char *describe(int sig) { return sig == SIGKILL ? "SIGKILL" : "SIGTERM"; }
+
+/* Begin stopping CMD: SIGTERM now, SIGKILL at the earlier of now + grace
+ * and the term's deadline (at once when that has passed). */
+static void begin_stop(supervisor *s, bool loss, const char *why) {
+  int64_t now = cli_now_ms();
+  s->phase = STOPPING;
+  s->kill_at_ms = now + s->grace_ms < s->deadline_ms ? now + s->grace_ms : s->deadline_ms;
+  s->killed = now >= s->kill_at_ms;
+  int sig = s->killed ? SIGKILL : SIGTERM;
+  cli_child_signal(&s->child, sig);
+  if (!s->killed) cli_child_signal(&s->child, SIGCONT); /* a stopped CMD can obey */
+  if (loss)
+    cli_note(NULL, "term %llu of '%s' ends: %s; %s to process group %d%s", (unsigned long long)s->token,
+             s->args->name, why, describe(sig), (int)s->child.pid,
+             s->killed ? "" : ", SIGKILL at the deadline or after the grace period");
+  else
+    verbose(s, "%s; %s to process group %d", why, describe(sig), (int)s->child.pid);
+}
+
+static void kill_now(supervisor *s, const char *why) {
+  if (s->killed) return;
+  s->killed = true;
+  cli_child_signal(&s->child, SIGKILL);
+  cli_note(NULL, "process group %d %s: SIGKILL", (int)s->child.pid, why);
+}
+
+/* Resign if the term is still held; a term that already ended is fine. */
+static void resign(supervisor *s) {
+  baton_error err = {0};
+  int rc = baton_election_resign(s->e, &err);
+  if (rc != 0 && rc != BATON_ENOTHOLDER) cli_note("run", "%s", err.message);
+  else if (rc == 0) verbose(s, "resigned term %llu", (unsigned long long)s->token);
+}
+
+/* ---- transitions -------------------------------------------------------- */
+
+static void campaign(supervisor *s) {
+  s->phase = CAMPAIGNING;
+  s->token = 0;
+  if (cli_campaign_start(s->relay, s->e) != 0)
+    finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "cannot start a thread"));
+}
+
+/* A term ended and CMD is stopped: campaign again, or exit with --once. */
+static void after_loss(supervisor *s) {
+  resign(s);
+  if (s->signalled) {
+    finish(s, CLI_EXIT_OK);
+  } else if (s->args->once) {
+    cli_note(NULL, "--once: not campaigning again");
+    finish(s, CLI_EXIT_BACKEND);
+  } else {
+    verbose(s, "campaigning again for '%s'", s->args->name);
+    campaign(s);
+  }
+}
+
+static void on_elected(supervisor *s, uint64_t token) {
+  int64_t remaining = 0;
+  uint64_t held = 0;
+  bool live = baton_election_is_leader(s->e, &held, &remaining);
+  if (!live || held != token || remaining <= s->grace_ms) {
+    cli_note(NULL, "elected with token %llu, but the term ends in %lld ms: not starting",
+             (unsigned long long)token, (long long)remaining);
+    /* A server that grants far less than the ttl asked for would make this
+     * a loop of elections: give up after a few. */
+    if (++s->short_terms >= 3) {
+      resign(s);
+      finish(s, cli_fail(CLI_EXIT_BACKEND, "run",
+                         "%d terms in a row were too short for --grace %lldms; is the "
+                         "server's ttl below --ttl?",
+                         s->short_terms, (long long)s->grace_ms));
+      return;
+    }
+    after_loss(s);
+    return;
+  }
+  s->short_terms = 0;
+  s->deadline_ms = cli_now_ms() + remaining;
+  char tok[32], name[BATON_NAME_MAX + 16], identity[BATON_IDENTITY_MAX + 32];
+  snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
+  snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
+  snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
+  char *env[] = {tok, name, identity, NULL};
+  if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
+                      &s->ss.child_pipe) != 0) {
+    cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
+    resign(s);
+    finish(s, CLI_EXIT_BACKEND);
+    return;
+  }
+  s->phase = LEADING;
+  verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
+          (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
+}
+
+static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_error *err) {
+  if (rc != 0) {
+    if (rc == BATON_ECANCELED && s->signalled)
+      finish(s, CLI_EXIT_OK);
+    else
+      finish(s, cli_fail(cli_exit_for(rc), "run", "%s", err->message));
+    return;
+  }
+  s->token = token;
+  if (s->signalled) { /* elected just as we were told to stop */
+    resign(s);
+    finish(s, CLI_EXIT_OK);
+    return;
+  }
+  on_elected(s, token);
+}
+
+static void on_child_exit(supervisor *s) {
+  if (s->phase == LEADING) {
+    verbose(s, "%s exited with status %d; resigning", s->args->cmd[0], s->child.status);
+    resign(s);
+    finish(s, s->child.status);
+    return;
+  }
+  verbose(s, "%s stopped (status %d)", s->args->cmd[0], s->child.status);
+  after_loss(s);
+}
+
+static void on_stop_signal(supervisor *s, int sig) {
+  switch (s->phase) {
+    case CAMPAIGNING:
+      s->signalled = true;
+      baton_election_cancel(s->e);
+      break;
+    case LEADING:
+      s->signalled = true;
+      begin_stop(s, false, sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+      break;
+    case STOPPING:
+      if (s->signalled) kill_now(s, "still running at a second signal");
+      s->signalled = true;
+      break;
+  }
+}
+
+/* Time-driven checks; returns the poll timeout in ms (-1: none). */
+static int tick(supervisor *s) {
+  int64_t now = cli_now_ms();
+  if (s->phase == CAMPAIGNING) {
+    if (!s->signalled) return -1;
+    baton_election_cancel(s->e);
+    return CLI_CANCEL_RETRY_MS;
+  }
+  if (s->phase == LEADING) {
+    int64_t remaining = 0;
+    uint64_t held = 0;
+    bool live = baton_election_is_leader(s->e, &held, &remaining);
+    if (!live || held != s->token) {
+      begin_stop(s, true, "local deadline passed");
+    } else {
+      s->deadline_ms = now + remaining;
+      if (remaining > s->grace_ms) {
+        int64_t wait = remaining - s->grace_ms;
+        return wait > INT_MAX ? INT_MAX : (int)wait;
+      }
+      char failure[BATON_ERROR_MESSAGE_MAX], why[BATON_ERROR_MESSAGE_MAX + 64];
+      cli_relay_take_renew_failure(s->relay, failure, sizeof failure);
+      snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
+               (long long)remaining, failure[0] ? ": " : "", failure);
+      begin_stop(s, true, why);
+    }
+  }
+  /* STOPPING */
+  if (s->killed) return -1;
+  if (now >= s->kill_at_ms) {
+    kill_now(s, "did not stop in time");
+    return -1;
+  }
+  return (int)(s->kill_at_ms - now);
+}
+
+static void on_wake(supervisor *s) {
+  int rc;
+  uint64_t token;
+  baton_error err;
+  if (s->phase == CAMPAIGNING && cli_campaign_finished(s->relay, &rc, &token, &err))
+    on_campaign_done(s, rc, token, &err);
+  char msg[BATON_ERROR_MESSAGE_MAX];
+  baton_lost_reason reason;
+  uint64_t lost = cli_relay_take_lost(s->relay, &reason, msg, sizeof msg);
+  if (!s->done && s->phase == LEADING && lost == s->token && reason != BATON_LOST_RESIGNED)
+    begin_stop(s, true, msg);
+}
+
+static void loop(supervisor *s) {
+  for (long i = 0; !s->done; i++) {
+    int timeout = tick(s);
+    struct pollfd p[3] = {{.fd = s->ss.sig_fd, .events = POLLIN},
+                          {.fd = s->relay->wake_fd, .events = POLLIN},
+                          {.fd = s->child.exec_fd, .events = POLLIN}};
+    int n = poll(p, s->child.exec_fd >= 0 && !s->child.exited ? 3 : 2, timeout);
+    if (n < 0 && errno != EINTR) {
+      finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "poll: %s", strerror(errno)));
+      break;
+    }
+    if (n <= 0) continue;
+    if (p[2].revents != 0 && s->child.exec_fd >= 0) {
+      int e = cli_child_exec_result(&s->child);
+      if (e != 0) cli_note("run", "cannot execute %s: %s", s->path, strerror(e));
+    }
+    if (p[0].revents & POLLIN) {
+      for (int k = 0, sig; k < 64 && (sig = cli_signal_next(s->ss.sig_fd)) != 0; k++) {
+        if (sig == SIGCHLD) {
+          if (cli_child_check(&s->child)) on_child_exit(s);
+        } else if (!s->done) {
+          on_stop_signal(s, sig);
+        }
+        if (s->done) break;
+      }
+    }
+    if (!s->done && (p[1].revents & POLLIN)) {
+      cli_relay_drain(s->relay);
+      on_wake(s);
+    }
+  }
+}
+
+int cli_cmd_run(const cli_args *a) {
+  static supervisor s; /* large (PATH_MAX, the relay); one per process */
+  memset(&s, 0, sizeof s);
+  s.args = a;
+  s.child.exec_fd = -1;
+  char why[PATH_MAX + 64];
+  if (cli_child_resolve(a->cmd[0], s.path, sizeof s.path, why, sizeof why) != 0)
+    return cli_fail(CLI_EXIT_USAGE, "run", "%s", why);
+  baton_options o = {0};
+  int rc = timing(a, &o, &s.grace_ms);
+  if (rc != CLI_CONTINUE) return rc;
+
+  cli_child_note_inherited_fds();
+  int code = cli_session_open(&s.ss, a, &o);
+  if (code != 0) return code;
+  s.e = s.ss.election;
+  s.relay = &s.ss.relay;
+  campaign(&s);
+  loop(&s);
+  /* Every path ends with no child; the session close ends the campaign. */
+  cli_child_kill_now(&s.child);
+  cli_session_close(&s.ss);
+  return s.code;
+}

@@ -1,0 +1,18 @@
+# The baton command's tests: the programs in demo/ run as processes.
+# cli.usage needs no server; cli.<backend> starts a real server of that kind.
+add_executable(cli cli/cli_test.c)
+target_link_libraries(cli PRIVATE baton_cli_kit baton_test_kit baton_test_servers)
+target_include_directories(cli PRIVATE ${PROJECT_SOURCE_DIR}/demo)
+target_compile_definitions(cli PRIVATE
+  BATON_EXE="$<TARGET_FILE:baton>"
+  FENCED_STORE_EXE="$<TARGET_FILE:fenced-store>"
+  SCHEDULER_EXE="$<TARGET_FILE:scheduler>")
+add_dependencies(cli baton fenced-store scheduler)
+
+baton_test(cli ARGS usage LABELS cli unit TIMEOUT 120)
+foreach(_b redis etcd zk)
+  string(TOUPPER ${_b} _B)
+  if(BATON_WITH_${_B})
+    baton_test(cli ARGS ${_b} LABELS cli ${_b} TIMEOUT 300)
+  endif()
+endforeach()

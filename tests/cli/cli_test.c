@@ -1,0 +1,860 @@
+/* cli_test.c — end-to-end tests of the `baton` command, `fenced-store` and
+ * the scheduler example, run as processes the way users run them.
+ * `cli KIND [FILTER]`: KIND "usage" needs no server; "redis", "etcd" or "zk"
+ * starts a real server of that kind and runs every case against it.
+ * Waits are on events (output lines, pidfds); every wait is bounded. */
+#include "cli.h"
+#include "servers.h"
+#include "test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TTL_MS 4000  /* the stop-before-expiry case's ttl (see there) */
+
+static const char *kind;
+static test_cluster server;
+static bool have_server;
+static char workdir[256];
+static unsigned seq;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A name no other case (or run) used. */
+static const char *fresh(const char *tag) {
+  static char names[8][96];
+  char *n = names[seq % 8];
+  snprintf(n, sizeof names[0], "cli-%s-%d-%u", tag, (int)getpid(), ++seq);
+  return n;
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+typedef struct proc {
+  pid_t pid;
+  int pidfd, in, out, err; /* our ends; -1 when closed */
+  char obuf[32768], ebuf[32768];
+  size_t olen, elen;
+  bool exited;
+  int code;                /* exit code, or 128 + signal */
+  int64_t exited_at;       /* ms, when the exit was seen */
+} proc;
+
+#define MAX_PROCS 16
+static bool pass_fd7; /* proc_open: leave an inherited fd 7 open */
+/* Processes that outlive a call live here, not on a case's stack: a case
+ * that stops early (REQUIRE) leaves them to the next case's clean-up. */
+static proc pool[MAX_PROCS];
+static bool in_use[MAX_PROCS];
+
+/* Start argv with `env` ("K=V", NULL-terminated, may be NULL) added. */
+static int proc_open(proc *p, const char *const argv[], const char *const env[]) {
+  memset(p, 0, sizeof *p);
+  p->pidfd = p->in = p->out = p->err = -1;
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    /* Only 0-2 (and 7 when asked) pass on, whatever ran this test. */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (pass_fd7) dup2(0, 7); /* dup2 clears close-on-exec */
+    for (int i = 0; env != NULL && env[i] != NULL; i++) putenv((char *)(uintptr_t)env[i]);
+    execv(argv[0], (char *const *)(uintptr_t)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  p->pid = pid;
+  p->in = in[1];
+  p->out = out[0];
+  p->err = err[0];
+  fcntl(p->out, F_SETFL, O_NONBLOCK);
+  fcntl(p->err, F_SETFL, O_NONBLOCK);
+  p->pidfd = pidfd_open(pid, 0);
+  return p->pidfd >= 0 ? 0 : -1;
+}
+
+static void slurp(int *fd, char *buf, size_t *len, size_t cap) {
+  for (int i = 0; i < 64 && *fd >= 0; i++) {
+    ssize_t n = read(*fd, buf + *len, cap - 1 - *len);
+    if (n > 0) {
+      *len += (size_t)n;
+      buf[*len] = '\0';
+      if (*len + 1 >= cap) *len = 0; /* runaway output: keep going */
+      continue;
+    }
+    if (n == 0) {
+      close(*fd);
+      *fd = -1;
+    }
+    return;
+  }
+}
+
+/* Wait up to timeout_ms for output or exit; collect what came. */
+static void proc_pump(proc *p, int timeout_ms) {
+  struct pollfd f[3] = {{.fd = p->out, .events = POLLIN},
+                        {.fd = p->err, .events = POLLIN},
+                        {.fd = p->exited ? -1 : p->pidfd, .events = POLLIN}};
+  if (poll(f, 3, timeout_ms < 0 ? 0 : timeout_ms) <= 0) return;
+  slurp(&p->out, p->obuf, &p->olen, sizeof p->obuf);
+  slurp(&p->err, p->ebuf, &p->elen, sizeof p->ebuf);
+  int status;
+  if (!p->exited && (f[2].revents & POLLIN) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
+    p->exited = true;
+    p->exited_at = now_ms();
+    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+}
+
+/* The next line of stdout (without its newline) within timeout_ms. */
+static int proc_line(proc *p, char *line, size_t size, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  for (int i = 0; i < 100000; i++) {
+    char *nl = memchr(p->obuf, '\n', p->olen);
+    if (nl != NULL) {
+      size_t n = (size_t)(nl - p->obuf);
+      snprintf(line, size, "%.*s", (int)n, p->obuf);
+      memmove(p->obuf, nl + 1, p->olen - n - 1);
+      p->olen -= n + 1;
+      p->obuf[p->olen] = '\0';
+      return 0;
+    }
+    int64_t left = end - now_ms();
+    if (left <= 0 || (p->out < 0 && p->exited)) break;
+    proc_pump(p, (int)left);
+  }
+  line[0] = '\0';
+  return -1;
+}
+
+/* The exit code within timeout_ms, or -1. */
+static int proc_wait(proc *p, int timeout_ms) {
+  int64_t end = now_ms() + timeout_ms;
+  for (int i = 0; i < 100000 && !p->exited; i++) {
+    int64_t left = end - now_ms();
+    if (left <= 0) break;
+    proc_pump(p, (int)left);
+  }
+  if (!p->exited) return -1;
+  /* What is still in the pipes (a grandchild may hold them open: no wait). */
+  slurp(&p->out, p->obuf, &p->olen, sizeof p->obuf);
+  slurp(&p->err, p->ebuf, &p->elen, sizeof p->ebuf);
+  return p->code;
+}
+
+static void proc_cleanup(proc *p) {
+  if (p->pid > 0 && !p->exited) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->exited = true;
+  }
+  int *fds[] = {&p->pidfd, &p->in, &p->out, &p->err};
+  for (size_t i = 0; i < 4; i++)
+    if (*fds[i] >= 0) {
+      close(*fds[i]);
+      *fds[i] = -1;
+    }
+  if (p >= pool && p < pool + MAX_PROCS) in_use[p - pool] = false;
+}
+
+static void cleanup_all(void) {
+  for (int i = 0; i < MAX_PROCS; i++)
+    if (in_use[i]) proc_cleanup(&pool[i]);
+}
+
+/* Start a process that runs on while the case goes on; NULL on failure. */
+static proc *spawn(const char *const argv[], const char *const env[]) {
+  for (int i = 0; i < MAX_PROCS; i++)
+    if (!in_use[i]) {
+      in_use[i] = true;
+      if (proc_open(&pool[i], argv, env) == 0) return &pool[i];
+      proc_cleanup(&pool[i]);
+      return NULL;
+    }
+  return NULL;
+}
+
+/* Run to completion within timeout_ms; the exit code or -1. */
+static int run(proc *p, const char *const argv[], const char *const env[], int timeout_ms) {
+  if (proc_open(p, argv, env) != 0) {
+    proc_cleanup(p);
+    return -1;
+  }
+  close(p->in);
+  p->in = -1;
+  int code = proc_wait(p, timeout_ms);
+  proc_cleanup(p);
+  return code;
+}
+
+static size_t count_lines(const char *s) {
+  size_t n = 0;
+  for (; *s != '\0'; s++) n += *s == '\n';
+  return n;
+}
+
+/* Wait until the process `pid` (not necessarily ours) has exited; returns
+ * the time it was seen dead, or -1 after timeout_ms. */
+static int64_t wait_gone(int pidfd, int timeout_ms) {
+  struct pollfd f = {.fd = pidfd, .events = POLLIN};
+  int64_t end = now_ms() + timeout_ms;
+  for (int i = 0; i < 1000; i++) {
+    int64_t left = end - now_ms();
+    if (left <= 0) return -1;
+    int n = poll(&f, 1, (int)left);
+    if (n > 0) return now_ms();
+    if (n < 0 && errno != EINTR) return -1;
+  }
+  return -1;
+}
+
+/* ---- running the programs ----------------------------------------------- */
+
+/* `baton ARGS...` with --backend added after the subcommand when `uri` is
+ * not NULL. argv holds at most 24 entries. */
+static void baton_argv(const char *argv[32], const char *uri, const char *const args[]) {
+  int n = 0;
+  argv[n++] = BATON_EXE;
+  if (args[0] == NULL) {
+    argv[n] = NULL;
+    return;
+  }
+  argv[n++] = args[0];
+  if (uri != NULL) {
+    argv[n++] = "--backend";
+    argv[n++] = uri;
+  }
+  for (int i = 1; args[i] != NULL && n < 31; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+}
+
+static int baton(proc *p, const char *const args[], int timeout_ms) {
+  const char *argv[32];
+  baton_argv(argv, have_server ? server.uri : NULL, args);
+  return run(p, argv, NULL, timeout_ms);
+}
+
+static proc *baton_start(const char *const args[]) {
+  const char *argv[32];
+  baton_argv(argv, server.uri, args);
+  return spawn(argv, NULL);
+}
+
+/* Validate a JSON line with Python and take its fields apart. */
+static int json_fields(const char *line, char *name, char *identity, unsigned long long *token) {
+  static const char script[] =
+      "import json,sys\n"
+      "d=json.loads(sys.argv[1])\n"
+      "assert sorted(d)==['identity','name','token'], d\n"
+      "assert isinstance(d['token'],int) and not isinstance(d['token'],bool)\n"
+      "print(d['name']); print('<null>' if d['identity'] is None else d['identity'])\n"
+      "print(d['token'])\n";
+  const char *argv[] = {"/usr/bin/python3", "-c", script, line, NULL};
+  proc p;
+  int code = run(&p, argv, NULL, 20000);
+  if (code != 0) {
+    TEST_FAIL_("python3 rejects '%s' (exit %d): %s", line, code, p.ebuf);
+    return -1;
+  }
+  char *a = p.obuf, *b = strchr(a, '\n'), *c = b ? strchr(b + 1, '\n') : NULL;
+  if (b == NULL || c == NULL) return -1;
+  *b = *c = '\0';
+  snprintf(name, 200, "%.199s", a);
+  snprintf(identity, 300, "%.299s", b + 1);
+  *token = strtoull(c + 1, NULL, 10);
+  return 0;
+}
+
+/* Expect: exit 2, nothing on stdout, exactly one "baton: ..." line on stderr. */
+static void expect_usage(const char *const args[], const char *const env[], const char *what) {
+  const char *argv[32];
+  baton_argv(argv, NULL, args);
+  proc p;
+  int code = run(&p, argv, env, 20000);
+  if (code != 2 || count_lines(p.ebuf) != 1 || strncmp(p.ebuf, "baton: ", 7) != 0 ||
+      p.olen != 0)
+    TEST_FAIL_("%s: exit %d, stdout '%s', stderr '%s'", what, code, p.obuf, p.ebuf);
+}
+
+/* ---- cases without a server --------------------------------------------- */
+
+static void usage_errors(void) {
+  static const char *const unknown[] = {"frobnicate", "--name", "x", NULL};
+  static const char *const none[] = {NULL};
+  static const char *const no_name[] = {"leader", "--backend", "redis://127.0.0.1:1", NULL};
+  static const char *const no_backend[] = {"leader", "--name", "x", NULL};
+  static const char *const bad_ttl[] = {"campaign", "--backend", "redis://127.0.0.1:1",
+                                        "--name", "x", "--ttl", "5q", NULL};
+  static const char *const bare_ttl[] = {"campaign", "--backend", "redis://127.0.0.1:1",
+                                         "--name", "x", "--ttl", "5", NULL};
+  static const char *const tiny_ttl[] = {"campaign", "--backend", "redis://127.0.0.1:1",
+                                         "--name", "x", "--ttl", "1ms", NULL};
+  static const char *const bad_scheme[] = {"leader", "--backend", "bogus://x", "--name", "x",
+                                           NULL};
+  static const char *const bad_port[] = {"leader", "--backend", "redis://127.0.0.1:99999",
+                                         "--name", "x", NULL};
+  static const char *const bad_option[] = {"leader", "--backend", "redis://127.0.0.1:1",
+                                           "--name", "x", "--once", NULL};
+  static const char *const no_cmd[] = {"run", "--backend", "redis://127.0.0.1:1", "--name", "x",
+                                       NULL};
+  static const char *const missing_cmd[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                            "x", "--", "/nonexistent/cmd", NULL};
+  static const char *const long_grace[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                           "x", "--ttl", "1s", "--grace", "900ms", "--", "true",
+                                           NULL};
+  static const char *const extra[] = {"observe", "--backend", "redis://127.0.0.1:1", "--name",
+                                      "x", "surplus", NULL};
+  expect_usage(unknown, NULL, "unknown subcommand");
+  expect_usage(none, NULL, "no subcommand");
+  expect_usage(no_name, NULL, "missing --name");
+  expect_usage(no_backend, NULL, "missing --backend");
+  expect_usage(bad_ttl, NULL, "bad duration unit");
+  expect_usage(bare_ttl, NULL, "duration without unit");
+  expect_usage(tiny_ttl, NULL, "ttl below the minimum");
+  expect_usage(bad_scheme, NULL, "unknown URI scheme");
+  expect_usage(bad_port, NULL, "bad port in URI");
+  expect_usage(bad_option, NULL, "option of another subcommand");
+  expect_usage(no_cmd, NULL, "run without a command");
+  expect_usage(missing_cmd, NULL, "run with a missing command");
+  expect_usage(long_grace, NULL, "grace too long for the ttl");
+  expect_usage(extra, NULL, "surplus argument");
+  /* The environment names the backend when the flag is absent. */
+  static const char *const env_only[] = {"leader", "--name", "x", NULL};
+  static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
+  expect_usage(env_only, env, "bad URI from BATON_BACKEND");
+}
+
+/* Durations: a number, an optional fraction, one of ms/s/m; nothing else. */
+static void durations(void) {
+  static const struct {
+    const char *text;
+    long long ms; /* -1: rejected */
+  } cases[] = {
+      {"250ms", 250}, {"2s", 2000},  {"1.5s", 1500}, {"0.25s", 250}, {"1m", 60000},
+      {".5s", 500},   {"0ms", 0},    {"1.0005s", -1}, {"0.5ms", -1}, {"5", -1},
+      {"5q", -1},     {"", -1},      {"s", -1},      {"-1s", -1},    {"1h", -1},
+      {" 1s", -1},    {"1s ", -1},   {"1e3ms", -1},  {"1..5s", -1},  {"9999999999999s", -1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    uint64_t ms = 0;
+    char why[200] = "";
+    int rc = cli_duration_ms(cases[i].text, &ms, why, sizeof why);
+    if (cases[i].ms < 0) {
+      if (rc == 0 || why[0] == '\0')
+        TEST_FAIL_("'%s' accepted as %llu ms", cases[i].text, (unsigned long long)ms);
+    } else if (rc != 0 || (long long)ms != cases[i].ms) {
+      TEST_FAIL_("'%s' -> rc %d, %llu ms (%s)", cases[i].text, rc, (unsigned long long)ms, why);
+    }
+  }
+}
+
+static void help_and_version(void) {
+  static const char *const cmds[] = {"run", "campaign", "leader", "observe"};
+  for (size_t i = 0; i < 4; i++) {
+    const char *const args[] = {cmds[i], "--help", NULL};
+    proc p;
+    CHECK_EQ(baton(&p, args, 20000), 0);
+    CHECK_CONTAINS(p.obuf, "usage: baton");
+    CHECK_EQ(p.elen, 0);
+  }
+  static const char *const top[] = {"--help", NULL};
+  static const char *const version[] = {"--version", NULL};
+  proc p;
+  CHECK_EQ(baton(&p, top, 20000), 0);
+  CHECK_CONTAINS(p.obuf, "observe");
+  CHECK_EQ(baton(&p, version, 20000), 0);
+  CHECK(strncmp(p.obuf, "baton 0.", 8) == 0);
+}
+
+/* The fenced store alone: the highest token wins, lower ones are refused. */
+static void fenced_store_rules(void) {
+  char addr[320];
+  snprintf(addr, sizeof addr, "unix:%s/store.sock", workdir);
+  const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
+  proc *s = spawn(serve, NULL);
+  REQUIRE(s != NULL);
+  char line[512];
+  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+  CHECK(strncmp(line, "listening ", 10) == 0);
+  struct {
+    const char *token, *writer;
+    int code;
+  } writes[] = {{"5", "a", 0}, {"5", "a", 0}, {"4", "b", 4}, {"9", "c", 0}, {"5", "a", 4}};
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    const char *w[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", writes[i].token,
+                       "--writer", writes[i].writer, "some data", NULL};
+    proc p;
+    CHECK_EQ(run(&p, w, NULL, 10000), writes[i].code);
+    REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+    CHECK_CONTAINS(line, writes[i].code == 0 ? " accepted" : " refused");
+  }
+  const char *from_env[] = {FENCED_STORE_EXE, "write", "--addr", addr, "x", NULL};
+  const char *env[] = {"BATON_TOKEN=3", "BATON_IDENTITY=old", NULL};
+  proc p;
+  CHECK_EQ(run(&p, from_env, env, 10000), 4);
+  const char *bad[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", "x1", "--writer",
+                       "a", "d", NULL};
+  CHECK_EQ(run(&p, bad, NULL, 10000), 2);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+}
+
+/* ---- cases against a server --------------------------------------------- */
+
+/* CMD sees its term: BATON_TOKEN/NAME/IDENTITY match `baton leader` (plain
+ * and JSON); CMD's exit status comes back; the term is resigned. */
+static void env_leader_exit_status(void) {
+  const char *name = fresh("env");
+  const char *const args[] = {
+      "run", "--name", name, "--identity", "cli-env-id", "--ttl", "3s", "--",
+      "/bin/sh", "-c",
+      "printf 'env %s %s %s\\n' \"$BATON_TOKEN\" \"$BATON_NAME\" \"$BATON_IDENTITY\"; "
+      "read go; exit 7",
+      NULL};
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[512], n[200], id[300];
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  unsigned long long token = 0;
+  CHECK_EQ(sscanf(line, "env %llu %199s %299s", &token, n, id), 3);
+  CHECK_GT(token, 0);
+  CHECK_STR(n, name);
+  CHECK_STR(id, "cli-env-id");
+
+  const char *const leader_json[] = {"leader", "--name", name, "--json", NULL};
+  proc l;
+  CHECK_EQ(baton(&l, leader_json, 20000), 0);
+  unsigned long long jtoken = 0;
+  char jname[200], jid[300];
+  char *nl = strchr(l.obuf, '\n');
+  CHECK(nl != NULL && nl[1] == '\0'); /* one object, one line */
+  if (nl != NULL) *nl = '\0';
+  if (json_fields(l.obuf, jname, jid, &jtoken) == 0) {
+    CHECK_STR(jname, name);
+    CHECK_STR(jid, "cli-env-id");
+    CHECK_EQ(jtoken, token);
+  }
+  const char *const leader_plain[] = {"leader", "--name", name, NULL};
+  CHECK_EQ(baton(&l, leader_plain, 20000), 0);
+  char expect[128];
+  snprintf(expect, sizeof expect, "token=%llu identity=cli-env-id\n", token);
+  CHECK_STR(l.obuf, expect);
+
+  CHECK_EQ(write(r->in, "go\n", 3), 3);
+  CHECK_EQ(proc_wait(r, 20000), 7);
+  proc_cleanup(r);
+  /* Resigned on exit: nobody leads now, at once. */
+  CHECK_EQ(baton(&l, leader_plain, 20000), 3);
+  CHECK_STR(l.obuf, "no leader\n");
+}
+
+/* Death by a signal comes back as 128 + N. */
+static void signal_status(void) {
+  const char *const args[] = {"run", "--name", fresh("sig"), "--",
+                              "/bin/sh", "-c", "kill -KILL $$", NULL};
+  proc p;
+  CHECK_EQ(baton(&p, args, 20000), 128 + SIGKILL);
+}
+
+/* SIGTERM to baton: CMD gets SIGTERM, baton resigns and exits 0. */
+static void sigterm_stops_child(void) {
+  const char *name = fresh("term");
+  const char *const args[] = {
+      "run", "--name", name, "--", "/bin/sh", "-c",
+      "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.05; done", NULL};
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[256];
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  CHECK_STR(line, "up");
+  kill(r->pid, SIGTERM);
+  CHECK(proc_line(r, line, sizeof line, 10000) == 0);
+  CHECK_STR(line, "got-term");
+  CHECK_EQ(proc_wait(r, 20000), 0);
+  proc_cleanup(r);
+  const char *const leader[] = {"leader", "--name", name, NULL};
+  proc l;
+  CHECK_EQ(baton(&l, leader, 20000), 3);
+}
+
+/* Wait until `pid` is gone (within 2 s) or kill it; true when it went. */
+static bool gone_or_kill(int pid) {
+  int fd = pidfd_open(pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  bool gone = wait_gone(fd, 2000) >= 0;
+  if (!gone) kill(pid, SIGKILL); /* do not leave it to the machine */
+  close(fd);
+  return gone;
+}
+
+/* A SIGKILLed baton leaves nothing of its term behind: CMD (parent-death
+ * signal) and what CMD started in its group (the guard kills the group). */
+static void no_orphan_after_sigkill(void) {
+  const char *const args[] = {"run", "--name", fresh("orphan"), "--",
+                              "/bin/sh", "-c", "sleep 600 & echo \"pid $$ $!\"; wait", NULL};
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[256];
+  int child = 0, grandchild = 0;
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(sscanf(line, "pid %d %d", &child, &grandchild) == 2);
+  int fd = pidfd_open(child, 0);
+  REQUIRE(fd >= 0);
+  kill(r->pid, SIGKILL);
+  int64_t killed = now_ms();
+  CHECK_EQ(proc_wait(r, 10000), 128 + SIGKILL);
+  int64_t gone = wait_gone(fd, 2000);
+  close(fd);
+  CHECK(gone >= 0);
+  if (gone < 0) kill(child, SIGKILL);
+  else printf("  CMD gone %lld ms after baton's SIGKILL\n", (long long)(gone - killed));
+  CHECK(gone_or_kill(grandchild));
+}
+
+/* CMD exits: what it left in its group is killed before the resign. */
+static void leftovers_killed(void) {
+  const char *const args[] = {"run", "--name", fresh("left"), "--", "/bin/sh", "-c",
+                              "sleep 600 & echo \"pid $!\"; exit 3", NULL};
+  proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[256];
+  int grandchild = 0;
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(sscanf(line, "pid %d", &grandchild) == 1);
+  CHECK_EQ(proc_wait(r, 20000), 3);
+  CHECK(gone_or_kill(grandchild));
+}
+
+/* CMD gets the descriptors baton inherited (fd 7 here), none of baton's
+ * own (backend sockets, eventfds). ls holds 3 for reading the folder. */
+static void only_inherited_fds(void) {
+  const char *const args[] = {"run", "--name", fresh("fds"), "--", "/bin/ls", "/proc/self/fd",
+                              NULL};
+  pass_fd7 = true;
+  proc r;
+  int code = baton(&r, args, 20000);
+  pass_fd7 = false;
+  CHECK_EQ(code, 0);
+  CHECK_STR(r.obuf, "0\n1\n2\n3\n7\n");
+}
+
+/* The server stops answering: the term is lost locally and CMD — which
+ * ignores SIGTERM — must be dead before the server could expire the term.
+ * The server cannot expire it before last-renewal-send + TTL, and every
+ * request baton sends is sent after we launched it, so launch + TTL is a
+ * lower bound of the server's expiry that needs no trust in baton. TTL is
+ * 4 s so that start-up (sanitizer builds) fits in the slack.
+ * Alongside: `campaign` prints "lost" and exits 1, and a `run` without
+ * --once campaigns again once the server is back, with a higher token. */
+static void stops_before_expiry(void) {
+  const char *once_name = fresh("stop"), *again_name = fresh("again");
+  const char *const stubborn[] = {
+      "run", "--once", "--name", once_name, "--ttl", "4s", "--", "/bin/sh", "-c",
+      "trap '' TERM; echo \"pid $$\"; while :; do sleep 0.05; done", NULL};
+  const char *const camp[] = {"campaign", "--name", fresh("camp"), "--ttl", "2s", NULL};
+  const char *const again[] = {"run", "--name", again_name, "--ttl", "2s", "--",
+                               "/bin/sh", "-c",
+                               "echo \"pid $$ token $BATON_TOKEN\"; exec sleep 600", NULL};
+  proc *c, *a, *r;
+  char line[256];
+  c = baton_start(camp);
+  REQUIRE(c != NULL);
+  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
+  CHECK(strncmp(line, "elected token=", 14) == 0);
+  a = baton_start(again);
+  REQUIRE(a != NULL);
+  int again_pid = 0;
+  unsigned long long again_token = 0;
+  REQUIRE(proc_line(a, line, sizeof line, 20000) == 0);
+  REQUIRE(sscanf(line, "pid %d token %llu", &again_pid, &again_token) == 2);
+
+  int64_t launched = now_ms();
+  r = baton_start(stubborn);
+  REQUIRE(r != NULL);
+  int child = 0;
+  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(sscanf(line, "pid %d", &child) == 1);
+  int fd = pidfd_open(child, 0);
+  REQUIRE(fd >= 0);
+  for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
+  int64_t paused = now_ms();
+
+  int64_t dead = wait_gone(fd, 3 * RUN_TTL_MS);
+  close(fd);
+  CHECK(dead >= 0);
+  if (dead >= 0) {
+    printf("  started %lld ms after launch; dead %lld ms after the pause, %lld ms before "
+           "launch + ttl\n",
+           (long long)(paused - launched), (long long)(dead - paused),
+           (long long)(launched + RUN_TTL_MS - dead));
+    CHECK_LT(dead, launched + RUN_TTL_MS);
+  }
+  CHECK_EQ(proc_wait(r, 20000), 1); /* --once */
+  CHECK_CONTAINS(r->ebuf, "SIGKILL");
+
+  CHECK(proc_line(c, line, sizeof line, 10000) == 0);
+  CHECK_STR(line, "lost");
+  CHECK_EQ(proc_wait(c, 20000), 1);
+
+  /* The second supervisor stopped its CMD too, and is back once the
+   * server is: a new CMD with a newer token. */
+  int again_fd = pidfd_open(again_pid, 0);
+  CHECK(again_fd < 0 || wait_gone(again_fd, 10000) >= 0);
+  if (again_fd >= 0) close(again_fd);
+  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
+  int again_pid2 = 0;
+  unsigned long long again_token2 = 0;
+  CHECK(proc_line(a, line, sizeof line, 30000) == 0);
+  CHECK_EQ(sscanf(line, "pid %d token %llu", &again_pid2, &again_token2), 2);
+  CHECK_GT(again_token2, again_token);
+  kill(a->pid, SIGTERM);
+  CHECK_EQ(proc_wait(a, 20000), 0);
+  proc_cleanup(a);
+  proc_cleanup(c);
+  proc_cleanup(r);
+}
+
+/* observe --json: a line per change, valid JSON, escaped identity; and
+ * leader --json agrees while the term is held. */
+static void observe_and_leader_json(void) {
+  const char *name = fresh("obs");
+  const char *identity = "id \"q\" \\ x";
+  const char *const obs[] = {"observe", "--json", "--name", name, NULL};
+  const char *const camp[] = {"campaign", "--name", name, "--identity", identity, NULL};
+  proc *o, *c;
+  char line[512], jname[200], jid[300];
+  unsigned long long token = 0, jtoken = 0;
+  o = baton_start(obs);
+  REQUIRE(o != NULL);
+  REQUIRE(proc_line(o, line, sizeof line, 20000) == 0);
+  if (json_fields(line, jname, jid, &jtoken) == 0) {
+    CHECK_STR(jname, name);
+    CHECK_STR(jid, "<null>");
+    CHECK_EQ(jtoken, 0);
+  }
+  c = baton_start(camp);
+  REQUIRE(c != NULL);
+  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
+  CHECK_EQ(sscanf(line, "elected token=%llu", &token), 1);
+  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
+  if (json_fields(line, jname, jid, &jtoken) == 0) {
+    CHECK_STR(jid, identity);
+    CHECK_EQ(jtoken, token);
+  }
+  const char *const leader[] = {"leader", "--json", "--name", name, NULL};
+  proc l;
+  CHECK_EQ(baton(&l, leader, 20000), 0);
+  char *nl = strchr(l.obuf, '\n');
+  if (nl != NULL) *nl = '\0';
+  if (json_fields(l.obuf, jname, jid, &jtoken) == 0) {
+    CHECK_STR(jid, identity);
+    CHECK_EQ(jtoken, token);
+  }
+  kill(c->pid, SIGINT);
+  CHECK_EQ(proc_wait(c, 20000), 0);
+  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
+  if (json_fields(line, jname, jid, &jtoken) == 0) {
+    CHECK_STR(jid, "<null>");
+    CHECK_EQ(jtoken, 0);
+  }
+  kill(o->pid, SIGTERM);
+  CHECK_EQ(proc_wait(o, 20000), 0);
+  CHECK_EQ(o->elen, 0);
+  proc_cleanup(c);
+  proc_cleanup(o);
+}
+
+/* The flag wins over BATON_BACKEND; the variable alone works. */
+static void backend_from_env(void) {
+  const char *const args[] = {BATON_EXE, "leader", "--name", fresh("env"), "--backend",
+                              server.uri, NULL};
+  const char *const env_bad[] = {"BATON_BACKEND=bogus://x", NULL};
+  proc p;
+  CHECK_EQ(run(&p, args, env_bad, 20000), 3);
+  char var[1100];
+  snprintf(var, sizeof var, "BATON_BACKEND=%s", server.uri);
+  const char *const env_good[] = {var, NULL};
+  const char *const no_flag[] = {BATON_EXE, "leader", "--name", fresh("env"), NULL};
+  CHECK_EQ(run(&p, no_flag, env_good, 20000), 3);
+  CHECK_STR(p.obuf, "no leader\n");
+}
+
+/* Nothing listens: exit 1 and one line that names the address. */
+static void unreachable_backend(void) {
+  char uri[64];
+  int port = test_free_port();
+  snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", kind, port);
+  const char *const args[] = {BATON_EXE, "leader", "--backend", uri, "--name", "x", NULL};
+  proc p;
+  int64_t start = now_ms();
+  CHECK_EQ(run(&p, args, NULL, 30000), 1);
+  CHECK_EQ(count_lines(p.ebuf), 1);
+  CHECK(strncmp(p.ebuf, "baton: ", 7) == 0);
+  char port_text[16];
+  snprintf(port_text, sizeof port_text, "%d", port);
+  CHECK_CONTAINS(p.ebuf, port_text);
+  CHECK_LT(now_ms() - start, 15000);
+}
+
+/* Bad URIs of this scheme: exit 2, one line, before any connection. */
+static void bad_uri_for_backend(void) {
+  char uri[64];
+  snprintf(uri, sizeof uri, "%s://127.0.0.1:99999", kind);
+  const char *const args[] = {"leader", "--backend", uri, "--name", "x", NULL};
+  expect_usage(args, NULL, "port out of range");
+  snprintf(uri, sizeof uri, "%s://", kind);
+  expect_usage(args, NULL, "no host");
+  const char *const bad_name[] = {"leader", "--backend", server.uri, "--name", "a/b", NULL};
+  expect_usage(bad_name, NULL, "bad name");
+}
+
+/* Two schedulers, one store: only the leader runs the job. */
+static void scheduler_runs_on_leader_only(void) {
+  char addr[320];
+  snprintf(addr, sizeof addr, "unix:%s/sched.sock", workdir);
+  const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
+  proc *s, *a, *b;
+  char line[512];
+  s = spawn(serve, NULL);
+  REQUIRE(s != NULL);
+  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+  const char *name = fresh("sched");
+  const char *sa[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
+                      "100ms", "--store", addr, "--identity", "sched-a", "--runs", "15", NULL};
+  const char *sb[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
+                      "100ms", "--store", addr, "--identity", "sched-b", "--runs", "15", NULL};
+  a = spawn(sa, NULL);
+  REQUIRE(a != NULL);
+  b = spawn(sb, NULL);
+  REQUIRE(b != NULL);
+  CHECK_EQ(proc_wait(a, 30000), 0);
+  CHECK_EQ(proc_wait(b, 30000), 0);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  /* Only the leader wrote: the writer changes at most once (when the
+   * first leader is done and resigns), and only with a newer token. */
+  int accepted = 0, refused = 0, changes = 0;
+  char last[64] = "", *save = NULL;
+  unsigned long long last_token = 0;
+  for (char *l = strtok_r(s->obuf, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+    char writer[64], verdict[16];
+    unsigned long long token;
+    if (sscanf(l, "%*s token=%llu writer=%63s %15s", &token, writer, verdict) != 3) continue;
+    accepted += strcmp(verdict, "accepted") == 0;
+    refused += strcmp(verdict, "refused") == 0;
+    if (last[0] != '\0' && strcmp(last, writer) != 0) {
+      changes++;
+      CHECK_GT(token, last_token);
+    }
+    snprintf(last, sizeof last, "%s", writer);
+    last_token = token;
+  }
+  CHECK_GE(accepted, 5);
+  CHECK_EQ(refused, 0);
+  CHECK_LE(changes, 1);
+  proc_cleanup(a);
+  proc_cleanup(b);
+  proc_cleanup(s);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+/* Each case starts clean: whatever an earlier case left running (after a
+ * failed REQUIRE) is killed, and a paused server resumes. */
+static void begin_case(void) {
+  cleanup_all();
+  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
+}
+
+#define CASE(fn)                  \
+  static void fn##_case(void) {   \
+    begin_case();                 \
+    fn();                         \
+  }
+CASE(usage_errors)
+CASE(durations)
+CASE(help_and_version)
+CASE(fenced_store_rules)
+CASE(env_leader_exit_status)
+CASE(signal_status)
+CASE(sigterm_stops_child)
+CASE(no_orphan_after_sigkill)
+CASE(leftovers_killed)
+CASE(only_inherited_fds)
+CASE(observe_and_leader_json)
+CASE(backend_from_env)
+CASE(unreachable_backend)
+CASE(bad_uri_for_backend)
+CASE(scheduler_runs_on_leader_only)
+CASE(stops_before_expiry)
+#define ENTRY(fn) {#fn, fn##_case}
+
+static const test_case usage_cases[] = {
+    ENTRY(usage_errors),
+    ENTRY(durations),
+    ENTRY(help_and_version),
+    ENTRY(fenced_store_rules),
+    {NULL, NULL},
+};
+
+static const test_case server_cases[] = {
+    ENTRY(env_leader_exit_status),
+    ENTRY(signal_status),
+    ENTRY(sigterm_stops_child),
+    ENTRY(no_orphan_after_sigkill),
+    ENTRY(leftovers_killed),
+    ENTRY(only_inherited_fds),
+    ENTRY(observe_and_leader_json),
+    ENTRY(backend_from_env),
+    ENTRY(unreachable_backend),
+    ENTRY(bad_uri_for_backend),
+    ENTRY(scheduler_runs_on_leader_only),
+    ENTRY(stops_before_expiry),
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: cli usage|redis|etcd|zk [FILTER]\n");
+    return 2;
+  }
+  kind = argv[1];
+  unsetenv("BATON_BACKEND");
+  signal(SIGPIPE, SIG_IGN);
+  if (test_make_dir(workdir, sizeof workdir, "cli") != 0) return 1;
+  const test_case *cases = usage_cases;
+  if (strcmp(kind, "usage") != 0) {
+    if (test_cluster_start(&server, kind) != 0) return 1; /* a missing server fails */
+    have_server = true;
+    cases = server_cases;
+  }
+  int rc = test_main(argc - 1, argv + 1, cases);
+  cleanup_all();
+  if (have_server) test_cluster_stop(&server);
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", workdir);
+  if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", workdir);
+  return rc;
+}
