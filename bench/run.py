@@ -166,12 +166,14 @@ class Runner:
         self.tmp = tmp        # a scratch folder for this run
         self.extra = {}       # variant -> extra arguments
         self.server_pid = 0   # the server being measured
+        self.prefix = []      # e.g. taskset -c 1 (--pin)
+        self.server_pids = "" # every member's PID, comma-separated
         self.seq = 0
         self.failures = []
 
     def start(self, prog, uri, *args, pass_fds=()):
         self.seq += 1
-        cmd = [os.path.join(self.bindir, prog), uri, *map(str, args)]
+        cmd = self.prefix + [os.path.join(self.bindir, prog), uri, *map(str, args)]
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
         return (p, prog, args, time.monotonic())
@@ -275,7 +277,11 @@ def bench_pairs(kind, r, uri, cfg, tag, res):
     """(1) + (4): pairs per second and requests per pair. The floors and
     baton take turns slice by slice (a ring of processes), so that each baton
     slice has floor slices right before and after it on a machine whose
-    speed drifts; the ratio is the median of per-slice ratios."""
+    speed drifts; the ratio is the median of per-slice ratios. Twice: with
+    threads where the OS puts them, and with the server and every program
+    on one CPU. On a small VM a request/reply ping-pong between vCPUs makes
+    Redis rates swing several-fold from slice to slice; on one CPU the rate
+    is 1 / (client + server CPU per pair) and steady."""
     floors = FLOORS[kind]
     if kind == "redis":
         scripts = os.path.join(r.tmp, "redis-scripts")
@@ -285,18 +291,43 @@ def bench_pairs(kind, r, uri, cfg, tag, res):
         else:
             log("  (backends/redis/script.c not readable: no mirror floor)")
             floors = [f for f in floors if f[1] != "mirror"]
+    res["pairs"] = pairs_ring(r, uri, cfg, f"{tag}-a", floors, count=True)
+    cpu = str((os.cpu_count() or 1) - 1)
+    if r.prefix:  # already pinned (--pin): the second placement adds nothing
+        return
+    pin(r, cpu)
+    try:
+        res["pairs_one_cpu"] = pairs_ring(r, uri, cfg, f"{tag}-b", floors, count=False)
+        res["pairs_one_cpu"]["cpu"] = cpu
+    finally:
+        pin(r, None)
+
+
+def pin(r, cpus):
+    """Put the server and the programs r starts on `cpus` (None: anywhere)."""
+    every = f"0-{(os.cpu_count() or 1) - 1}"
+    r.prefix = ["taskset", "-c", cpus] if cpus else []
+    for pid in str(r.server_pids).split(","):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus or every, pid],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def pairs_ring(r, uri, cfg, tag, floors, count):
+    """One ring of the floors and baton; the summary with every record."""
     jobs = [(prog, ["--variant", variant] + r.extra.get(variant, []))
             for prog, variant, _ in floors] + [("bench_pairs", [])]
     for i, (_, args) in enumerate(jobs):
-        args += ["--slices", cfg["slices"], "--slice-ms", cfg["slice_ms"], "--count", cfg["count"],
+        args += ["--slices", cfg["slices"], "--slice-ms", cfg["slice_ms"],
                  "--name", f"pairs-{tag}-{i}", "--server-pid", r.server_pid]
+        if count:
+            args += ["--count", cfg["count"]]
     recs = r.ring(jobs, uri, timeout=60 + cfg["slices"] * cfg["slice_ms"] * len(jobs) / 250)
     by = {variant: rec for (_, variant, _), rec in zip(floors, recs)}
     by["baton"] = recs[-1]
     main = floors[0][1]
     ratios = [b / f for b, f in zip(by["baton"].get("slice_rates", []), by[main].get("slice_rates", []))
               if f > 0]
-    res["pairs"] = {
+    out = {
         "runs": by,
         "baton_rate_median": by["baton"].get("slice_rate_median"),
         "floors": {v: {"label": label, "rate_median": by[v].get("slice_rate_median"),
@@ -316,9 +347,10 @@ def bench_pairs(kind, r, uri, cfg, tag, res):
                             if by["baton"].get("rate") and by[main].get("rate") else None),
         "baton_requests_per_pair": by["baton"].get("requests_per_pair"),
     }
-    log("  pairs/s (median slice): " + ", ".join(
+    log(f"  pairs/s{' on one CPU' if r.prefix else ''} (median slice): " + ", ".join(
         f"{k} {v.get('slice_rate_median') or 0:.0f}" for k, v in by.items())
-        + f"; ratio {res['pairs']['ratio_median']}")
+        + f"; ratio {out['ratio_median']}")
+    return out
 
 
 def bench_handover(r, uri, cfg, tag, res):
@@ -365,14 +397,19 @@ def judge(kind, res):
                     "verdict": "NOISY" if noisy and ok is not None else verdict})
 
     p = res.get("pairs", {})
+    where = "threads placed by the OS"
+    one = res.get("pairs_one_cpu")
+    if (p.get("floor_slice_cv") or 0) > NOISY_CV and one and one.get("ratio_median"):
+        p, where = one, f"server and programs on CPU {one.get('cpu')}: the OS placement was too noisy"
     ratio = p.get("ratio_median")
     spread = p.get("floor_slice_cv")
     add("pairs/s >= 0.95 x raw floor", None if ratio is None else ratio >= 0.95,
-        "n/a" if ratio is None else f"{ratio:.2f} x (median of slice ratios; totals "
+        "n/a" if ratio is None else f"{ratio:.2f} x ({where}; median of slice ratios; totals "
         f"{p.get('ratio_of_totals') or 0:.2f} x; baton {p.get('baton_rate_median', 0):.0f}/s, "
         f"floor {p['floors'][p['ratio_floor']]['rate_median'] or 0:.0f}/s, slice medians; "
         f"floor slices vary {spread or 0:.0%})",
         noisy=spread is not None and spread > NOISY_CV)
+    p = res.get("pairs", {})
     h = res.get("handover", {})
     p50, p99 = h.get("p50_ms"), h.get("p99_ms")
     add(f"hand-over p50 < {HANDOVER_P50_MS[kind]} ms",
@@ -473,6 +510,21 @@ def table(result):
     row("server CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
         r["pairs"]["baton_server_cpu_us_per_pair"],
         r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["server_cpu_us_per_pair"]))
+    row("one CPU: pairs/s baton / floor", lambda r: "{:.0f} / {:.0f}".format(
+        r["pairs_one_cpu"]["baton_rate_median"],
+        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["rate_median"]))
+    row("one CPU: ratio baton/floor (floor CV)", lambda r: "{:.2f} ({:.0f}%)".format(
+        r["pairs_one_cpu"]["ratio_median"], 100 * r["pairs_one_cpu"]["floor_slice_cv"]))
+    row("one CPU: other floors pairs/s", lambda r: "; ".join(
+        f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
+        for k, v in r["pairs_one_cpu"]["floors"].items()
+        if k != r["pairs_one_cpu"]["ratio_floor"]) or "-")
+    row("one CPU: client CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
+        r["pairs_one_cpu"]["baton_client_cpu_us_per_pair"],
+        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["client_cpu_us_per_pair"]))
+    row("one CPU: server CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
+        r["pairs_one_cpu"]["baton_server_cpu_us_per_pair"],
+        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["server_cpu_us_per_pair"]))
     row("requests/pair baton (server)", lambda r: fmt(r["pairs"]["baton_requests_per_pair"], "{:.2f}"))
     row("requests/pair floor (server)",
         lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["requests_per_pair"], "{:.2f}"))
@@ -522,6 +574,10 @@ def main():
     ap.add_argument("--backend", default="all", choices=BACKENDS + ("all",))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--pin", default=None, metavar="CPUS",
+                    help="run the server and every program on these CPUs (taskset list, "
+                         "e.g. 1): on a small VM, ping-pong between vCPUs makes Redis rates "
+                         "swing several-fold; on one CPU they measure cost per pair")
     ap.add_argument("--only", default="pairs,handover,failover,names,contend",
                     help="comma-separated measurements to run (for investigations)")
     args = ap.parse_args()
@@ -533,7 +589,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="baton-bench-")
     r = Runner(os.path.join(args.build, "bench"),
                os.path.dirname(os.path.dirname(os.path.abspath(__file__))), tmp)
-    result = {"mode": mode, "config": cfg, "ttl_failover_ms": TTL_MS, "ttl_names_ms": NAMES_TTL_MS,
+    result = {"mode": mode, "config": cfg, "pinned_cpus": args.pin, "ttl_failover_ms": TTL_MS, "ttl_names_ms": NAMES_TTL_MS,
               "machine": machine(), "backends": {}}
     started = time.monotonic()
     tag = f"{os.getpid()}"
@@ -550,6 +606,8 @@ def main():
             version = server_version(kind, srv.port)
             log(f"  {version} at {srv.uri}")
             r.server_pid = int(srv.pids.split(",")[0])
+            r.server_pids = srv.pids
+            pin(r, args.pin)
             res = bench_backend(kind, r, srv.uri, cfg, tag, args.only.split(","))
             res["version"] = version
         finally:
@@ -561,7 +619,8 @@ def main():
     result["failures"] = r.failures
     m = result["machine"]
     print(f"baton benchmarks ({mode}), {m['date']}: {m['nproc']} x {m['cpu']}, Linux {m['kernel']}, "
-          f"load {m['loadavg_at_start']:.2f} at start, {result['elapsed_s']} s")
+          f"load {m['loadavg_at_start']:.2f} at start, {result['elapsed_s']} s"
+          + (f", server and programs pinned to CPU {args.pin}" if args.pin else ""))
     print(table(result))
     print()
     print(verdicts(result))
