@@ -501,30 +501,26 @@ def table(result):
         lambda r: fmt(100 * r["pairs"]["floor_slice_cv"], "{:.0f}%"))
     row("ratio baton/floor (total pairs / total time)",
         lambda r: fmt(r["pairs"]["ratio_of_totals"], "{:.2f}"))
-    row("other floor pairs/s", lambda r: "; ".join(
-        f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
-        for k, v in r["pairs"]["floors"].items() if k != r["pairs"]["ratio_floor"]) or "-")
-    row("client CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
-        r["pairs"]["baton_client_cpu_us_per_pair"],
-        r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["client_cpu_us_per_pair"]))
-    row("server CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
-        r["pairs"]["baton_server_cpu_us_per_pair"],
-        r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["server_cpu_us_per_pair"]))
+    def floor_of(pr):
+        return pr["floors"][pr["ratio_floor"]]
+
+    def placement_rows(key, tag):
+        """Other floors and CPU per pair for one ring placement."""
+        row(f"{tag}other floors pairs/s", lambda r: "; ".join(
+            f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
+            for k, v in r[key]["floors"].items() if k != r[key]["ratio_floor"]) or "-")
+        for side in ("client", "server"):
+            row(f"{tag}{side} CPU us/pair baton / floor",
+                lambda r, side=side: "{:.1f} / {:.1f}".format(
+                    r[key][f"baton_{side}_cpu_us_per_pair"],
+                    floor_of(r[key])[f"{side}_cpu_us_per_pair"]))
+
+    placement_rows("pairs", "")
     row("one CPU: pairs/s baton / floor", lambda r: "{:.0f} / {:.0f}".format(
-        r["pairs_one_cpu"]["baton_rate_median"],
-        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["rate_median"]))
+        r["pairs_one_cpu"]["baton_rate_median"], floor_of(r["pairs_one_cpu"])["rate_median"]))
     row("one CPU: ratio baton/floor (floor CV)", lambda r: "{:.2f} ({:.0f}%)".format(
         r["pairs_one_cpu"]["ratio_median"], 100 * r["pairs_one_cpu"]["floor_slice_cv"]))
-    row("one CPU: other floors pairs/s", lambda r: "; ".join(
-        f"{v['label'].split(' (')[0]}: {fmt(v['rate_median'])}"
-        for k, v in r["pairs_one_cpu"]["floors"].items()
-        if k != r["pairs_one_cpu"]["ratio_floor"]) or "-")
-    row("one CPU: client CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
-        r["pairs_one_cpu"]["baton_client_cpu_us_per_pair"],
-        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["client_cpu_us_per_pair"]))
-    row("one CPU: server CPU us/pair baton / floor", lambda r: "{:.1f} / {:.1f}".format(
-        r["pairs_one_cpu"]["baton_server_cpu_us_per_pair"],
-        r["pairs_one_cpu"]["floors"][r["pairs_one_cpu"]["ratio_floor"]]["server_cpu_us_per_pair"]))
+    placement_rows("pairs_one_cpu", "one CPU: ")
     row("requests/pair baton (server)", lambda r: fmt(r["pairs"]["baton_requests_per_pair"], "{:.2f}"))
     row("requests/pair floor (server)",
         lambda r: fmt(r["pairs"]["floors"][r["pairs"]["ratio_floor"]]["requests_per_pair"], "{:.2f}"))
