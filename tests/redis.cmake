@@ -3,4 +3,5 @@
 foreach(_t backend fault)
   baton_test(redis_${_t} SOURCES redis/${_t}_test.c redis/helpers.c LABELS redis TIMEOUT 180)
   target_include_directories(redis_${_t} PRIVATE ${PROJECT_SOURCE_DIR}/backends/redis)
+  target_link_libraries(redis_${_t} PRIVATE baton_backend_kit)
 endforeach()

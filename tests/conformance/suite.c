@@ -19,6 +19,9 @@
 
 #define TTL_MS 2000 /* short enough for crash tests, long enough for CI noise */
 
+/* The library's allocation-failure hook (lib/internal.h). */
+void baton__alloc_fail_after(long n);
+
 static test_cluster server;
 static const char *kind;
 static char self_exe[4096] = "/proc/self/exe";
@@ -883,6 +886,40 @@ static void lost_term_keeps_its_key_until_the_server_expiry(void) {
   baton_client_close(c);
 }
 
+static void every_allocation_failure_is_a_clean_error(void) {
+  /* Fail the n-th allocation of a whole cycle, for every n until a cycle
+   * runs through: each failure must surface as an error (or be absorbed),
+   * never a crash, a hang or a leak (the sanitizer build checks leaks). */
+  baton_options o = options(TTL_MS, "allocations");
+  int completed = 0, failures = 0;
+  long n;
+  for (n = 1; n <= 2000 && completed == 0; n++) {
+    const char *name = fresh_name("alloc");
+    baton_client *c = NULL;
+    baton_election *e = NULL;
+    baton_error err = {0};
+    baton__alloc_fail_after(n);
+    int rc = baton_client_open(&c, server.uri, &o, &err);
+    if (rc == 0) rc = baton_election_open(&e, c, name, NULL, NULL, &err);
+    if (rc == 0) rc = baton_election_campaign(e, 3000, NULL, &err);
+    if (rc == 0) rc = baton_election_resign(e, &err);
+    baton__alloc_fail_after(0);
+    if (rc != 0) {
+      failures++;
+      if (rc != BATON_ENOMEM && err.message[0] == '\0')
+        TEST_FAIL_("n=%ld: error %d without a message", n, rc);
+    } else {
+      completed = 1;
+    }
+    baton_election_close(e);
+    baton_client_close(c);
+  }
+  printf("    %ld allocation points failed in turn; %d cycles ended in an error\n", n - 1,
+         failures);
+  CHECK_EQ(completed, 1);
+  CHECK_GT(failures, 3);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
@@ -900,6 +937,7 @@ int main(int argc, char **argv) {
   printf("conformance on %s\n", server.uri);
   static const test_case cases[] = {
       {"bad_input_gets_clear_errors", bad_input_gets_clear_errors},
+      {"every_allocation_failure_is_a_clean_error", every_allocation_failure_is_a_clean_error},
       {"unreachable_server_fails_within_the_connect_timeout",
        unreachable_server_fails_within_the_connect_timeout},
       {"tokens_strictly_increase", tokens_strictly_increase},

@@ -1,14 +1,14 @@
 /* backend_test.c — the etcd backend table against one real etcd member:
  * elections, queueing and wake-ups, leases, etcdctl interop, deadlines
  * and auth. */
-#include "kit.h"
+#include "backend_kit.h"
+#include "etcd.h"
+#include "test.h"
 
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define B baton_backend_etcd
 
@@ -16,7 +16,7 @@ static test_cluster etcd; /* started once in main */
 
 static const char *endpoint(void) {
   static char buf[64];
-  return kit_endpoint(&etcd, 0, buf, sizeof buf);
+  return kit_member_addr(&etcd, 0, buf, sizeof buf);
 }
 
 /* Run etcdctl against the shared member; returns its exit status. */
@@ -28,7 +28,7 @@ static int etcdctl(char *out, size_t size, const char *a1, const char *a2, const
 
 static int open_named(kit_session *k, const char *identity, baton_error *err) {
   baton_options o = {.identity = identity};
-  return kit_open(k, etcd.uri, &o, 5000, err);
+  return kit_open(k, &B, etcd.uri, &o, 5000, err);
 }
 
 static uint64_t requests(kit_session *k) {
@@ -60,7 +60,7 @@ static void rejects_bad_uris_and_arguments(void) {
     kit_session k;
     baton_error err = {0};
     int64_t t0 = baton__now();
-    CHECK_EQ(kit_open(&k, bad[i].uri, NULL, 2000, &err), bad[i].code);
+    CHECK_EQ(kit_open(&k, &B, bad[i].uri, NULL, 2000, &err), bad[i].code);
     CHECK_CONTAINS(err.message, bad[i].says);
     CHECK_LT(kit_ms_since(t0), 2500);
   }
@@ -81,9 +81,8 @@ static void acquire_leader_release(void) {
   kit_session k;
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "solo", &err), &err);
-  CHECK_EQ(k.s->server_ttl_ns, 10 * 1000 * MS_NS); /* default ttl 10 s */
-  baton_candidate c;
-  kit_cand(&c, &k, "t.solo");
+  CHECK_EQ(k.s->server_ttl_ns, 10 * 1000 * KIT_MS_NS); /* default ttl 10 s */
+  baton_candidate c = kit_cand(&k, "t.solo");
   baton_leader who;
   CHECK_EQ(B.leader(k.s, "t.solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
 
@@ -124,8 +123,7 @@ static void reuses_connections(void) {
   kit_session k;
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "reuse", &err), &err);
-  baton_candidate c;
-  kit_cand(&c, &k, "t.reuse");
+  baton_candidate c = kit_cand(&k, "t.reuse");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   uint64_t conns = connects(&k);
   for (int i = 0; i < 20; i++) {
@@ -145,9 +143,8 @@ static void prefix_comes_from_the_path(void) {
   kit_session k;
   baton_error err = {0};
   baton_options o = {.identity = "prefixed"};
-  REQUIRE_OK(kit_open(&k, uri, &o, 5000, &err), &err);
-  baton_candidate c;
-  kit_cand(&c, &k, "t.pfx");
+  REQUIRE_OK(kit_open(&k, &B, uri, &o, 5000, &err), &err);
+  baton_candidate c = kit_cand(&k, "t.pfx");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   char out[512], key[128];
   snprintf(key, sizeof key, "app/t.pfx/%" PRIx64, (uint64_t)baton__etcd_session_lease(k.s));
@@ -165,10 +162,9 @@ static void second_candidate_queues_and_is_woken(void) {
   baton_error err = {0};
   REQUIRE_OK(open_named(&a, "alpha", &err), &err);
   REQUIRE_OK(open_named(&b, "bravo", &err), &err);
-  baton_candidate ca, cb, cb2;
-  kit_cand(&ca, &a, "t.queue");
-  kit_cand(&cb, &b, "t.queue");
-  kit_cand(&cb2, &b, "t.queue.other");
+  baton_candidate ca = kit_cand(&a, "t.queue");
+  baton_candidate cb = kit_cand(&b, "t.queue");
+  baton_candidate cb2 = kit_cand(&b, "t.queue.other");
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
   baton_leader holder = {0};
   CHECK_EQ(B.acquire(b.s, &cb, &holder, kit_deadline(2000), &err), BATON_EHELD);
@@ -176,14 +172,14 @@ static void second_candidate_queues_and_is_woken(void) {
   CHECK_EQ(holder.token, ca.token);
   CHECK_CONTAINS(err.message, "alpha");
 
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &b, &cb, 10000);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 10000), 0);
   kit_sleep_ms(300); /* let the waiter reach its watch */
   int64_t t0 = baton__now();
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
-  int64_t woke_ms = (w.woke_at - t0) / MS_NS;
+  int64_t woke_ms = kit_ms_between(t0, w.woke_at);
   printf("  hand-over wake-up: %lld ms after the release was sent\n", (long long)woke_ms);
   CHECK_LT(woke_ms, 100);
   CHECK_OK(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), &err);
@@ -214,24 +210,23 @@ static void three_candidates_in_order(void) {
   const char *ids[3] = {"first", "second", "third"};
   for (int i = 0; i < 3; i++) {
     REQUIRE_OK(open_named(&k[i], ids[i], &err), &err);
-    kit_cand(&c[i], &k[i], "t.fifo");
+    c[i] = kit_cand(&k[i], "t.fifo");
   }
   CHECK_OK(B.acquire(k[0].s, &c[0], NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_EQ(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), BATON_EHELD);
-  kit_waiter w1 = {.cancel_fd = -1}, w2 = {.cancel_fd = -1};
-  kit_wait_start(&w2, &k[2], &c[2], 10000);
-  kit_wait_start(&w1, &k[1], &c[1], 10000);
+  kit_waiter w1, w2;
+  REQUIRE_EQ(kit_waiter_start(&w2, &k[2], &c[2], NULL, 10000), 0);
+  REQUIRE_EQ(kit_waiter_start(&w1, &k[1], &c[1], NULL, 10000), 0);
   kit_sleep_ms(200);
   CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
-  kit_wait_join(&w1);
+  kit_waiter_join(&w1);
   CHECK_OK(w1.rc, &w1.err);
   CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
   /* The third watches the second, so the first's leaving did not wake it. */
-  kit_sleep_ms(200);
-  CHECK_EQ(w2.woke_at, 0);
+  CHECK_EQ(kit_waiters_done(&w2, 1, 1, 200), 0);
   CHECK_OK(B.release(k[1].s, &c[1], kit_deadline(2000), &err), &err);
-  kit_wait_join(&w2);
+  kit_waiter_join(&w2);
   CHECK_OK(w2.rc, &w2.err);
   CHECK_OK(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), &err);
   CHECK_LT(c[0].token, c[1].token);
@@ -250,18 +245,15 @@ static void observer_and_cancel_and_deadline(void) {
   baton_error err = {0};
   REQUIRE_OK(open_named(&a, "held", &err), &err);
   REQUIRE_OK(open_named(&o, "watcher", &err), &err);
-  baton_candidate ca, co;
-  kit_cand(&ca, &a, "t.obs");
-  kit_cand(&co, &o, "t.obs");
+  baton_candidate ca = kit_cand(&a, "t.obs"), co = kit_cand(&o, "t.obs");
 
   /* An observer that saw "no leader" wakes when a first candidate comes. */
   baton_leader none = {0};
-  kit_waiter w = {.cancel_fd = -1, .seen = &none};
-  kit_wait_start(&w, &o, &co, 10000);
-  kit_sleep_ms(200);
-  CHECK_EQ(w.woke_at, 0);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &none, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
 
   /* A stale `seen` returns at once; the current one blocks until the
@@ -269,34 +261,28 @@ static void observer_and_cancel_and_deadline(void) {
   baton_leader seen;
   CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
   CHECK_OK(B.wait(o.s, &co, &none, kit_deadline(2000), -1, &err), &err);
-  w = (kit_waiter){.cancel_fd = -1, .seen = &seen};
-  kit_wait_start(&w, &o, &co, 10000);
-  kit_sleep_ms(200);
-  CHECK_EQ(w.woke_at, 0);
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &seen, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
 
   /* Cancellation is prompt; the deadline is kept. */
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
   CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
-  int efd = eventfd(0, EFD_CLOEXEC);
-  w = (kit_waiter){.cancel_fd = efd, .seen = &seen};
-  kit_wait_start(&w, &o, &co, 10000);
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &seen, 10000), 0);
   kit_sleep_ms(200);
   int64_t t0 = baton__now();
-  uint64_t one = 1;
-  CHECK_EQ(write(efd, &one, sizeof one), 8);
-  kit_wait_join(&w);
+  CHECK_EQ(kit_waiter_cancel(&w), 0);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, BATON_ECANCELED);
-  CHECK_LT((w.woke_at - t0) / MS_NS, 50 + KIT_SLACK_MS / 4);
-  close(efd);
+  CHECK_LT(kit_ms_between(t0, w.woke_at), 50 + TEST_SLACK_MS / 4);
 
   t0 = baton__now();
   CHECK_EQ(B.wait(o.s, &co, &seen, kit_deadline(300), -1, &err), BATON_ETIMEDOUT);
   int64_t took = kit_ms_since(t0);
   CHECK_GE(took, 290);
-  CHECK_LT(took, 300 + KIT_SLACK_MS);
+  CHECK_LT(took, 300 + TEST_SLACK_MS);
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
   kit_forget(&a, &ca);
   kit_forget(&o, &co);
@@ -318,18 +304,17 @@ static void lease_revoked_out_of_band(void) {
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "revoked", &err), &err);
   REQUIRE_OK(open_named(&h, "holder", &err), &err);
-  baton_candidate c, ch, cq;
-  kit_cand(&c, &k, "t.revoke");
-  kit_cand(&ch, &h, "t.revoke.q");
-  kit_cand(&cq, &k, "t.revoke.q");
+  baton_candidate c = kit_cand(&k, "t.revoke");
+  baton_candidate ch = kit_cand(&h, "t.revoke.q");
+  baton_candidate cq = kit_cand(&k, "t.revoke.q");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   uint64_t first = c.token;
   int64_t lease = baton__etcd_session_lease(k.s);
   /* A second election of the session is queued behind another client. */
   CHECK_OK(B.acquire(h.s, &ch, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(B.acquire(k.s, &cq, NULL, kit_deadline(2000), &err), BATON_EHELD);
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &k, &cq, 10000);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &k, &cq, NULL, 10000), 0);
 
   revoke_lease(&k);
   baton_candidate *held[] = {&c};
@@ -338,13 +323,12 @@ static void lease_revoked_out_of_band(void) {
   CHECK_CONTAINS(err.message, "expired or was revoked");
   CHECK(!gone[0]);
   CHECK_EQ(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), BATON_ESESSION);
-  kit_sleep_ms(100);
-  CHECK_EQ(w.woke_at, 0); /* no new lease yet */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0); /* no new lease yet */
 
   CHECK_OK(B.renew(k.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK_NE(baton__etcd_session_lease(k.s), 0);
   CHECK_NE(baton__etcd_session_lease(k.s), lease);
-  kit_wait_join(&w); /* the blocked wait returns so its candidate re-enqueues */
+  kit_waiter_join(&w); /* the blocked wait returns so its candidate re-enqueues */
   CHECK_OK(w.rc, &w.err);
   CHECK_EQ(B.acquire(k.s, &cq, NULL, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
@@ -366,11 +350,10 @@ static void renew_keeps_the_lease(void) {
   kit_session k, o;
   baton_error err = {0};
   baton_options opt = {.identity = "renewer", .ttl_ms = 1500};
-  REQUIRE_OK(kit_open(&k, etcd.uri, &opt, 5000, &err), &err);
+  REQUIRE_OK(kit_open(&k, &B, etcd.uri, &opt, 5000, &err), &err);
   REQUIRE_OK(open_named(&o, "other", &err), &err);
-  CHECK_EQ(k.s->server_ttl_ns, 2000 * MS_NS); /* ceil(1.5 s) */
-  baton_candidate c;
-  kit_cand(&c, &k, "t.renew");
+  CHECK_EQ(k.s->server_ttl_ns, 2000 * KIT_MS_NS); /* ceil(1.5 s) */
+  baton_candidate c = kit_cand(&k, "t.renew");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   for (int i = 0; i < 6; i++) {
     kit_sleep_ms(500);
@@ -391,52 +374,42 @@ static void interop_with_etcdctl_elect(void) {
   kit_session k;
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "baton-side", &err), &err);
-  baton_candidate c;
-  kit_cand(&c, &k, "t.interop");
+  baton_candidate c = kit_cand(&k, "t.interop");
 
   /* etcdctl first: it leads, baton queues and takes over when it resigns. */
   const char *elect[] = {"etcdctl", "--endpoints", endpoint(), "elect", "t.interop",
                          "etcdctl-side", NULL};
-  int fd;
-  pid_t pid = kit_spawn(elect, &fd);
-  REQUIRE(pid > 0);
-  char out[1024] = "";
-  CHECK(kit_read_until(fd, out, sizeof out, "etcdctl-side", 10000));
-  CHECK_CONTAINS(out, "t.interop/");
+  kit_proc p;
+  REQUIRE_EQ(kit_proc_start(&p, elect), 0);
+  /* It prints the key it made, then the value. */
+  CHECK_EQ(kit_proc_expect(&p, "t.interop/", 10000, NULL, 0), 0);
+  CHECK_EQ(kit_proc_expect(&p, "etcdctl-side", 10000, NULL, 0), 0);
   baton_leader holder = {0};
   CHECK_EQ(B.acquire(k.s, &c, &holder, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_STR(holder.identity, "etcdctl-side");
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &k, &c, 10000);
-  kit_sleep_ms(200);
-  CHECK_EQ(w.woke_at, 0);
-  kit_stop(pid, SIGINT); /* etcdctl resigns on SIGINT */
-  close(fd);
-  kit_wait_join(&w);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &k, &c, NULL, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
+  kit_proc_stop(&p, SIGINT, 5000); /* etcdctl resigns on SIGINT */
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(c.token, holder.token);
 
   /* baton first: etcdctl sees baton's identity and waits its turn. */
-  char lout[512] = "";
   const char *observe[] = {"etcdctl", "--endpoints", endpoint(), "elect", "-l", "t.interop", NULL};
-  pid_t opid = kit_spawn(observe, &fd);
-  REQUIRE(opid > 0);
-  CHECK(kit_read_until(fd, lout, sizeof lout, "baton-side", 10000));
-  kit_stop(opid, SIGINT);
-  close(fd);
-  out[0] = '\0';
-  pid = kit_spawn(elect, &fd);
-  REQUIRE(pid > 0);
-  CHECK(!kit_read_until(fd, out, sizeof out, "etcdctl-side", 500));
+  REQUIRE_EQ(kit_proc_start(&p, observe), 0);
+  CHECK_EQ(kit_proc_expect(&p, "baton-side", 10000, NULL, 0), 0);
+  kit_proc_stop(&p, SIGINT, 5000);
+  REQUIRE_EQ(kit_proc_start(&p, elect), 0);
+  CHECK(kit_proc_expect(&p, "etcdctl-side", 500, NULL, 0) != 0);
   CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
-  CHECK(kit_read_until(fd, out, sizeof out, "etcdctl-side", 5000));
+  CHECK_EQ(kit_proc_expect(&p, "etcdctl-side", 5000, NULL, 0), 0);
   baton_leader who;
   CHECK_OK(B.leader(k.s, "t.interop", &who, kit_deadline(2000), &err), &err);
   CHECK_STR(who.identity, "etcdctl-side");
   CHECK_GT(who.token, c.token);
-  kit_stop(pid, SIGINT);
-  close(fd);
+  kit_proc_stop(&p, SIGINT, 5000);
   kit_forget(&k, &c);
   kit_close(&k);
 }
@@ -447,13 +420,11 @@ static void paused_member_times_out(void) {
   kit_session k;
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "paused", &err), &err);
-  baton_candidate c;
-  kit_cand(&c, &k, "t.paused");
+  baton_candidate c = kit_cand(&k, "t.paused");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   baton_leader seen;
   CHECK_OK(B.leader(k.s, "t.paused", &seen, kit_deadline(2000), &err), &err);
-  baton_candidate obs;
-  kit_cand(&obs, &k, "t.paused");
+  baton_candidate obs = kit_cand(&k, "t.paused");
   test_server_pause(&etcd.member[0]);
   int rcs[5];
   int64_t took[5];
@@ -474,7 +445,7 @@ static void paused_member_times_out(void) {
     printf("  call %d on a paused member: rc %d after %lld ms\n", i, rcs[i], (long long)took[i]);
     CHECK_EQ(rcs[i], BATON_ETIMEDOUT);
     CHECK_GE(took[i], 290);
-    CHECK_LT(took[i], 300 + KIT_SLACK_MS);
+    CHECK_LT(took[i], 300 + TEST_SLACK_MS);
   }
   int rc;
   KIT_RETRY(rc, 5000, B.release(k.s, &c, kit_deadline(1000), &err));
@@ -490,7 +461,7 @@ static void auth_wrong_right_and_refresh(void) {
   test_cluster sec;
   REQUIRE(test_etcd_start(&sec, 1) == 0);
   char ep[64], out[4096];
-  kit_endpoint(&sec, 0, ep, sizeof ep);
+  kit_member_addr(&sec, 0, ep, sizeof ep);
   const char *add[] = {"etcdctl", "--endpoints", ep, "user", "add", "root:s3cret", NULL};
   const char *enable[] = {"etcdctl", "--endpoints", ep, "auth", "enable", NULL};
   const char *disable[] = {"etcdctl", "--endpoints", ep, "--user", "root:s3cret", "auth", "disable", NULL};
@@ -504,8 +475,8 @@ static void auth_wrong_right_and_refresh(void) {
   /* Without credentials: etcd 3.4 grants a lease to anyone, so the first
    * key-value call is the one refused. */
   baton_candidate anon;
-  if (kit_open(&k, sec.uri, NULL, 5000, &err) == 0) {
-    kit_cand(&anon, &k, "t.auth");
+  if (kit_open(&k, &B, sec.uri, NULL, 5000, &err) == 0) {
+    anon = kit_cand(&k, "t.auth");
     CHECK_EQ(B.acquire(k.s, &anon, NULL, kit_deadline(2000), &err), BATON_EAUTH);
     printf("  no credentials: %s\n", err.message);
     CHECK_CONTAINS(err.message, "credentials");
@@ -516,7 +487,7 @@ static void auth_wrong_right_and_refresh(void) {
     CHECK_EQ(err.code, BATON_EAUTH);
   }
   snprintf(uri, sizeof uri, "etcd://root:wrong-pw@%s", ep);
-  CHECK_EQ(kit_open(&k, uri, NULL, 5000, &err), BATON_EAUTH);
+  CHECK_EQ(kit_open(&k, &B, uri, NULL, 5000, &err), BATON_EAUTH);
   printf("  wrong password: %s\n", err.message);
   CHECK_CONTAINS(err.message, "authentication as user 'root' failed");
   CHECK_CONTAINS(err.message, "invalid user ID or password");
@@ -524,14 +495,12 @@ static void auth_wrong_right_and_refresh(void) {
 
   snprintf(uri, sizeof uri, "etcd://root:s3cret@%s", ep);
   baton_options o = {.identity = "authed"};
-  if (kit_open(&k, uri, &o, 5000, &err) != 0) {
+  if (kit_open(&k, &B, uri, &o, 5000, &err) != 0) {
     TEST_FAIL_("open with the right password: %s", err.message);
     test_cluster_stop(&sec);
     return;
   }
-  baton_candidate c, q;
-  kit_cand(&c, &k, "t.auth");
-  kit_cand(&q, &k, "t.auth");
+  baton_candidate c = kit_cand(&k, "t.auth"), q = kit_cand(&k, "t.auth");
   q.identity = "authed"; /* a second candidate of the same session */
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
 
@@ -547,16 +516,14 @@ static void auth_wrong_right_and_refresh(void) {
   CHECK_OK(B.renew(k.s, NULL, 0, NULL, kit_deadline(2000), &err), &err);
 
   /* A watch carries the token too, and is refreshed the same way. */
-  baton_candidate obs;
-  kit_cand(&obs, &k, "t.auth");
+  baton_candidate obs = kit_cand(&k, "t.auth");
   CHECK_EQ(kit_run(disable, out, sizeof out, 10000), 0);
   CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
-  kit_waiter w = {.cancel_fd = -1, .seen = &who};
-  kit_wait_start(&w, &k, &obs, 10000);
-  kit_sleep_ms(300);
-  CHECK_EQ(w.woke_at, 0);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &k, &obs, &who, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
   CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   kit_forget(&k, &c);
   kit_forget(&k, &q);

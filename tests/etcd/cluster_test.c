@@ -1,7 +1,9 @@
 /* cluster_test.c — the etcd backend against a real 3-member cluster: the
  * member a client uses dies; requests, renewals and watches move on, and
  * no wake-up is lost. */
-#include "kit.h"
+#include "backend_kit.h"
+#include "etcd.h"
+#include "test.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -16,11 +18,11 @@ static test_cluster cluster; /* started once in main */
 static void restart_first_member(void) {
   CHECK_EQ(test_server_restart(&cluster.member[0]), 0);
   char ep[64], uri[100];
-  snprintf(uri, sizeof uri, "etcd://%s", kit_endpoint(&cluster, 0, ep, sizeof ep));
+  snprintf(uri, sizeof uri, "etcd://%s", kit_member_addr(&cluster, 0, ep, sizeof ep));
   kit_session k;
   baton_error err = {0};
   int rc;
-  KIT_RETRY(rc, 15000, kit_open(&k, uri, NULL, 2000, &err));
+  KIT_RETRY(rc, 15000, kit_open(&k, &B, uri, NULL, 2000, &err));
   REQUIRE_OK(rc, &err);
   baton_leader who;
   KIT_RETRY(rc, 15000, B.leader(k.s, "t.ready", &who, kit_deadline(2000), &err));
@@ -56,19 +58,16 @@ static void member_in_use_is_killed(void) {
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "a"}, ob = {.identity = "b"};
-  REQUIRE_OK(kit_open(&a, cluster.uri, &oa, 10000, &err), &err);
-  REQUIRE_OK(kit_open(&b, cluster.uri, &ob, 10000, &err), &err);
-  baton_candidate ca, cb;
-  kit_cand(&ca, &a, "t.failover");
-  kit_cand(&cb, &b, "t.failover");
+  REQUIRE_OK(kit_open(&a, &B, cluster.uri, &oa, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&b, &B, cluster.uri, &ob, 10000, &err), &err);
+  baton_candidate ca = kit_cand(&a, "t.failover"), cb = kit_cand(&b, "t.failover");
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(3000), &err), &err);
   CHECK_EQ(B.acquire(b.s, &cb, NULL, kit_deadline(3000), &err), BATON_EHELD);
   /* Both clients talk to the first member listed: that is the one to kill. */
 
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &b, &cb, 30000);
-  kit_sleep_ms(300);
-  CHECK_EQ(w.woke_at, 0);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 30000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
   test_server_kill(&cluster.member[0]);
   int64_t t0 = baton__now();
 
@@ -78,10 +77,10 @@ static void member_in_use_is_killed(void) {
   KIT_RETRY(rc, 15000, B.renew(b.s, NULL, 0, NULL, kit_deadline(2000), &err));
   CHECK_OK(rc, &err);
   printf("  renewals through another member after %lld ms\n", (long long)kit_ms_since(t0));
-  CHECK_EQ(w.woke_at, 0); /* renewals are no reason to wake */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 0), 0); /* renewals are no reason to wake */
   KIT_RETRY(rc, 15000, B.release(a.s, &ca, kit_deadline(2000), &err));
   CHECK_OK(rc, &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   finish_hand_over(&a, &ca, &b, &cb);
   restart_first_member();
@@ -94,24 +93,23 @@ static void member_in_use_is_killed(void) {
  * cancelled, the waiter ranges again and finds its predecessor gone. */
 static void resume_after_member_death(bool compact) {
   char only1[64], uri1[100];
-  snprintf(uri1, sizeof uri1, "etcd://%s", kit_endpoint(&cluster, 1, only1, sizeof only1));
+  snprintf(uri1, sizeof uri1, "etcd://%s", kit_member_addr(&cluster, 1, only1, sizeof only1));
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "a"}, ob = {.identity = "b"};
-  REQUIRE_OK(kit_open(&a, uri1, &oa, 10000, &err), &err);
-  REQUIRE_OK(kit_open(&b, cluster.uri, &ob, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&a, &B, uri1, &oa, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&b, &B, cluster.uri, &ob, 10000, &err), &err);
   const char *name = compact ? "t.compact" : "t.resume";
-  baton_candidate ca, cb, marker;
-  kit_cand(&ca, &a, name);
-  kit_cand(&cb, &b, name);
-  kit_cand(&marker, &a, "t.marker");
+  baton_candidate ca = kit_cand(&a, name);
+  baton_candidate cb = kit_cand(&b, name);
+  baton_candidate marker = kit_cand(&a, "t.marker");
   int rc;
   KIT_RETRY(rc, 10000, B.acquire(a.s, &ca, NULL, kit_deadline(3000), &err));
   CHECK_OK(rc, &err);
   KIT_RETRY(rc, 10000, B.acquire(b.s, &cb, NULL, kit_deadline(3000), &err));
   CHECK_EQ(rc, BATON_EHELD);
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &b, &cb, 30000);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 30000), 0);
   kit_sleep_ms(300);
   test_server_pause(&cluster.member[0]);
   KIT_RETRY(rc, 10000, B.release(a.s, &ca, kit_deadline(3000), &err));
@@ -126,14 +124,13 @@ static void resume_after_member_death(bool compact) {
     CHECK_EQ(kit_run(argv, out, sizeof out, 10000), 0);
     CHECK_CONTAINS(out, "compacted revision");
   }
-  kit_sleep_ms(300);
-  CHECK_EQ(w.woke_at, 0); /* its member is frozen: nothing came yet */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0); /* its member is frozen: nothing came yet */
   int64_t t0 = baton__now();
   test_server_kill(&cluster.member[0]);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
-  printf("  waiter woke %lld ms after its member died\n", (long long)((w.woke_at - t0) / MS_NS));
-  CHECK_LT((w.woke_at - t0) / MS_NS, 5000);
+  printf("  waiter woke %lld ms after its member died\n", (long long)kit_ms_between(t0, w.woke_at));
+  CHECK_LT(kit_ms_between(t0, w.woke_at), 5000);
   KIT_RETRY(rc, 10000, B.release(a.s, &marker, kit_deadline(3000), &err));
   CHECK_OK(rc, &err);
   kit_forget(&a, &marker);

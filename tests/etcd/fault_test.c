@@ -3,9 +3,10 @@
  * truncated, oversized and wrong-typed replies, error objects inside a 200
  * stream, stalls and trickles. Each must give a clear code and message by
  * the deadline, with no crash and no leak. */
-#include "kit.h"
+#include "backend_kit.h"
+#include "etcd.h"
+#include "test.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -177,7 +178,7 @@ static void *fake_main(void *arg) {
       }
       if (c->fd >= 0 && c->trickle != NULL && *c->trickle != '\0' && baton__now() >= c->next_byte) {
         send_all(c->fd, c->trickle++, 1);
-        c->next_byte = baton__now() + 50 * MS_NS;
+        c->next_byte = baton__now() + 50 * KIT_MS_NS;
       }
     }
   }
@@ -196,17 +197,12 @@ static int fake_start(fake_server *f, const fake_route *routes) {
   memcpy(f->big, "{\"a\":\"", 6);
   memcpy(f->big + f->big_len - 2, "\"}", 2);
   f->big[f->big_len] = '\0';
-  f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      listen(f->listen_fd, 16) != 0 || getsockname(f->listen_fd, (struct sockaddr *)&a, &len) != 0 ||
-      pipe(f->stop) != 0) {
+  f->listen_fd = kit_listen(16, &f->port);
+  if (f->listen_fd < 0 || pipe(f->stop) != 0) {
+    if (f->listen_fd >= 0) close(f->listen_fd);
     free(f->big);
     return -1;
   }
-  f->port = ntohs(a.sin_port);
   return pthread_create(&f->thread, NULL, fake_main, f) == 0 ? 0 : -1;
 }
 
@@ -227,7 +223,7 @@ static int open_fake(kit_session *k, fake_server *f, int timeout_ms, baton_error
   char uri[64];
   snprintf(uri, sizeof uri, "etcd://127.0.0.1:%d", f->port);
   baton_options o = {.identity = "faulty", .connect_timeout_ms = 500};
-  return kit_open(k, uri, &o, timeout_ms, err);
+  return kit_open(k, &B, uri, &o, timeout_ms, err);
 }
 
 /* Start a fake server with `routes` and open a session on it; false
@@ -262,7 +258,7 @@ static void grant_fails(fake_mode mode, const char *status, const char *body, in
   CHECK_EQ(rc, code);
   CHECK_CONTAINS(err.message, says);
   CHECK_CONTAINS(err.message, "/v3/lease/grant");
-  CHECK_LT(took, timeout_ms + KIT_SLACK_MS);
+  CHECK_LT(took, timeout_ms + TEST_SLACK_MS);
   if (code == BATON_ETIMEDOUT) CHECK_GE(took, timeout_ms - 10);
   if (rc == 0) kit_close(&k);
   fake_stop(&f);
@@ -314,7 +310,7 @@ static void after_good_grant(const fake_route *extra, size_t nextra,
          last->body != NULL ? last->body : "(5 MiB body)", rc, (long long)took, err.message);
   CHECK_EQ(rc, code);
   CHECK_CONTAINS(err.message, says);
-  CHECK_LT(took, timeout_ms + KIT_SLACK_MS);
+  CHECK_LT(took, timeout_ms + TEST_SLACK_MS);
   kit_close(&k);
   fake_stop(&f);
 }
@@ -327,8 +323,7 @@ static int call_leader(kit_session *k, baton_error *err) {
 }
 
 static int call_acquire(kit_session *k, baton_error *err) {
-  baton_candidate c;
-  kit_cand(&c, k, "t.fault");
+  baton_candidate c = kit_cand(k, "t.fault");
   int rc = B.acquire(k->s, &c, NULL, kit_deadline(CALL_MS), err);
   B.forget(k->s, &c);
   return rc;
@@ -339,8 +334,7 @@ static int call_renew(kit_session *k, baton_error *err) {
 }
 
 static int call_wait(kit_session *k, baton_error *err) {
-  baton_candidate c;
-  kit_cand(&c, k, "t.fault");
+  baton_candidate c = kit_cand(k, "t.fault");
   baton_leader none = {0};
   int rc = B.wait(k->s, &c, &none, kit_deadline(CALL_MS), -1, err);
   B.forget(k->s, &c);
@@ -437,7 +431,7 @@ static void watch_that_keeps_ending(void) {
   printf("  -> %d in %lld ms after %d streams: %s\n", rc, (long long)took, streams, err.message);
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   CHECK_CONTAINS(err.message, "/v3/watch"); /* the last stream's fate, cut or timed out */
-  CHECK_LT(took, CALL_MS + KIT_SLACK_MS);
+  CHECK_LT(took, CALL_MS + TEST_SLACK_MS);
   CHECK_GE(streams, 2);
   CHECK_LT(streams, 40); /* backed off, not spinning */
   kit_close(&k);

@@ -1,6 +1,8 @@
 /* tls_test.c — etcds:// against a real etcd serving TLS with client
  * certificate auth, its CA and certificates made here with openssl. */
-#include "kit.h"
+#include "backend_kit.h"
+#include "etcd.h"
+#include "test.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -138,18 +140,16 @@ static void elections_over_tls(void) {
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "tls-a"}, ob = {.identity = "tls-b"};
-  REQUIRE_OK(kit_open(&a, uri, &oa, 5000, &err), &err);
-  REQUIRE_OK(kit_open(&b, uri, &ob, 5000, &err), &err);
-  baton_candidate ca, cb;
-  kit_cand(&ca, &a, "t.tls");
-  kit_cand(&cb, &b, "t.tls");
+  REQUIRE_OK(kit_open(&a, &B, uri, &oa, 5000, &err), &err);
+  REQUIRE_OK(kit_open(&b, &B, uri, &ob, 5000, &err), &err);
+  baton_candidate ca = kit_cand(&a, "t.tls"), cb = kit_cand(&b, "t.tls");
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), BATON_EHELD);
-  kit_waiter w = {.cancel_fd = -1};
-  kit_wait_start(&w, &b, &cb, 10000);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 10000), 0);
   kit_sleep_ms(200);
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
-  kit_wait_join(&w);
+  kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   CHECK_OK(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(cb.token, ca.token);
@@ -167,7 +167,7 @@ static void tls_files_from_options(void) {
   baton_error err = {0};
   baton_options o = {.tls_ca_file = path_of("ca.pem"), .tls_cert_file = path_of("client.pem"),
                      .tls_key_file = path_of("client.key")};
-  REQUIRE_OK(kit_open(&k, tls.uri, &o, 5000, &err), &err);
+  REQUIRE_OK(kit_open(&k, &B, tls.uri, &o, 5000, &err), &err);
   kit_close(&k);
 }
 
@@ -188,7 +188,7 @@ static void tls_refusals(void) {
     kit_session k;
     baton_error err = {0};
     int64_t t0 = baton__now();
-    int rc = kit_open(&k, uri, NULL, 2000, &err);
+    int rc = kit_open(&k, &B, uri, NULL, 2000, &err);
     printf("  case %zu -> %d in %lld ms: %s\n", i, rc, (long long)kit_ms_since(t0), err.message);
     CHECK_EQ(rc, cases[i].code);
     CHECK_CONTAINS(err.message, "/v3/lease/grant");

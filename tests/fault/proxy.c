@@ -36,7 +36,10 @@ struct proxy {
   int listen_fd, control_fd, port, target;
   pthread_t thread;
   pthread_mutex_t mu;
+  pthread_cond_t applied_cond; /* signalled when `applied` moves */
   proxy_mode mode;      /* guarded by mu */
+  unsigned long gen;    /* guarded by mu: bumped by each proxy_set_mode */
+  unsigned long applied; /* guarded by mu: the last gen the thread works in */
   int delay_ms;         /* guarded by mu */
   bool stop;            /* guarded by mu */
   long long bytes;      /* guarded by mu */
@@ -127,6 +130,7 @@ static void *run(void *arg) {
     proxy_mode mode = p->mode;
     int delay = p->delay_ms;
     bool stop = p->stop;
+    unsigned long gen = p->gen;
     pthread_mutex_unlock(&p->mu);
     if (stop) break;
     int64_t now = now_ms();
@@ -154,6 +158,12 @@ static void *run(void *arg) {
       fds[2 + 2 * i] = (struct pollfd){.fd = live ? c->client : -1, .events = cev};
       fds[3 + 2 * i] = (struct pollfd){.fd = live ? c->server : -1, .events = sev};
     }
+    /* The mode is in force now (in PROXY_DROP every connection is reset):
+     * proxy_set_mode may return. */
+    pthread_mutex_lock(&p->mu);
+    p->applied = gen;
+    pthread_cond_broadcast(&p->applied_cond);
+    pthread_mutex_unlock(&p->mu);
     if (poll(fds, 2 + 2 * MAX_CONNS, timeout) < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) {
       uint64_t v;
@@ -180,6 +190,7 @@ int proxy_start(proxy **out, int target_port) {
   for (int i = 0; i < MAX_CONNS; i++) p->conns[i].client = p->conns[i].server = -1;
   p->target = target_port;
   pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->applied_cond, NULL);
   p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   p->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -193,6 +204,7 @@ int proxy_start(proxy **out, int target_port) {
       pthread_create(&p->thread, NULL, run, p) != 0) {
     if (p->listen_fd >= 0) close(p->listen_fd);
     if (p->control_fd >= 0) close(p->control_fd);
+    pthread_cond_destroy(&p->applied_cond);
     pthread_mutex_destroy(&p->mu);
     free(p);
     return -1;
@@ -214,8 +226,25 @@ void proxy_set_mode(proxy *p, proxy_mode mode, int delay_ms) {
   pthread_mutex_lock(&p->mu);
   p->mode = mode;
   p->delay_ms = delay_ms;
+  unsigned long gen = ++p->gen;
   pthread_mutex_unlock(&p->mu);
   wake(p);
+  /* Wait (bounded) until the thread works in the new mode, so that a
+   * PROXY_DROP followed at once by PROXY_PASS still resets every earlier
+   * connection. */
+  int64_t end = now_ms() + 5000;
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < 100000 && p->applied < gen && now_ms() < end; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->applied_cond, &p->mu, &ts);
+  }
+  pthread_mutex_unlock(&p->mu);
 }
 
 long long proxy_bytes(proxy *p) {
@@ -235,6 +264,7 @@ void proxy_stop(proxy *p) {
   for (int i = 0; i < MAX_CONNS; i++) conn_close(&p->conns[i]);
   close(p->listen_fd);
   close(p->control_fd);
+  pthread_cond_destroy(&p->applied_cond);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }

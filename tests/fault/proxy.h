@@ -20,7 +20,10 @@ int proxy_start(proxy **out, int target_port);
 /* The port clients should connect to. */
 int proxy_port(const proxy *p);
 
-/* Change the mode; `delay_ms` is used by PROXY_SLOW. Takes effect at once. */
+/* Change the mode; `delay_ms` is used by PROXY_SLOW. Returns once the
+ * proxy's thread works in the new mode (in PROXY_DROP: every connection
+ * reset), within a bound of 5 s; so PROXY_DROP then PROXY_PASS cuts every
+ * earlier connection and forwards new ones. */
 void proxy_set_mode(proxy *p, proxy_mode mode, int delay_ms);
 
 /* Bytes forwarded so far in both directions (to see traffic flows). */

@@ -26,16 +26,16 @@ static void sha1_matches_known_vectors(void) {
 
 SERVER_TEST(acquire_leader_renew_release) {
   baton_error err = {0};
-  rsess a, b;
+  kit_session a, b;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
-  baton_candidate ca = rs_cand(&a, "job"), cb = rs_cand(&b, "job");
+  baton_candidate ca = kit_cand(&a, "job"), cb = kit_cand(&b, "job");
   baton_leader who;
-  CHECK_EQ(B->leader(a.s, "job", &who, after_ms(2000), &err), BATON_ENOLEADER);
-  CHECK_OK(B->acquire(a.s, &ca, NULL, after_ms(2000), &err), &err);
+  CHECK_EQ(B->leader(a.s, "job", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  CHECK_OK(B->acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(ca.token, 0);
-  CHECK_OK(B->leader(b.s, "job", &who, after_ms(2000), &err), &err);
+  CHECK_OK(B->leader(b.s, "job", &who, kit_deadline(2000), &err), &err);
   CHECK_STR(who.identity, "alice");
   CHECK_EQ(who.token, ca.token);
   /* The key is the bare name with PX = the TTL, as with SET NX PX. */
@@ -44,57 +44,57 @@ SERVER_TEST(acquire_leader_renew_release) {
   if (pttl != NULL) freeReplyObject(pttl);
 
   memset(&who, 0, sizeof who);
-  CHECK_EQ(B->acquire(b.s, &cb, &who, after_ms(2000), &err), BATON_EHELD);
+  CHECK_EQ(B->acquire(b.s, &cb, &who, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_STR(who.identity, "alice");
   CHECK_EQ(who.token, ca.token);
   CHECK_CONTAINS(err.message, "alice");
 
   baton_candidate *held[] = {&ca};
   bool gone[1] = {true};
-  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0]);
 
-  CHECK_OK(B->release(a.s, &ca, after_ms(2000), &err), &err);
-  CHECK_EQ(B->leader(a.s, "job", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_OK(B->release(a.s, &ca, kit_deadline(2000), &err), &err);
+  CHECK_EQ(B->leader(a.s, "job", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   CHECK_CONTAINS(err.message, "job");
-  CHECK_OK(B->release(a.s, &ca, after_ms(2000), &err), &err); /* idempotent */
-  CHECK_OK(B->acquire(b.s, &cb, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &ca, kit_deadline(2000), &err), &err); /* idempotent */
+  CHECK_OK(B->acquire(b.s, &cb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(cb.token, ca.token);
-  CHECK_OK(B->release(b.s, &cb, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(b.s, &cb, kit_deadline(2000), &err), &err);
 
   B->forget(a.s, &ca);
   B->forget(b.s, &cb);
   CHECK(ca.priv == NULL);
   redisFree(r);
-  rs_close(&a);
-  rs_close(&b);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* Tokens grow across terms, are exact past 2^53 (where a Lua number would
  * round), and are what the key and the counter say. */
 SERVER_TEST(tokens_increase_and_are_exact) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
-  baton_candidate x = rs_cand(&a, "t"), y = rs_cand(&a, "t");
+  baton_candidate x = kit_cand(&a, "t"), y = kit_cand(&a, "t");
   uint64_t last = 0;
   char buf[512];
   for (int i = 0; i < 200; i++) {
     baton_candidate *k = i % 2 ? &x : &y;
-    int rc = B->acquire(a.s, k, NULL, after_ms(2000), &err);
+    int rc = B->acquire(a.s, k, NULL, kit_deadline(2000), &err);
     CHECK_EQ(rc, 0);
     if (rc != 0) break;
     CHECK_GT(k->token, last);
     last = k->token;
-    CHECK_OK(B->release(a.s, k, after_ms(2000), &err), &err);
+    CHECK_OK(B->release(a.s, k, kit_deadline(2000), &err), &err);
   }
   /* Seeded from TIME in microseconds: close to now, not 1, 2, 3. */
   CHECK_GT(last, 1600000000000000ull);
   CHECK_EQ(strtoull(raw_str(r, buf, sizeof buf, "GET t/token"), NULL, 10), last);
 
   raw_str(r, buf, sizeof buf, "SET t/token 18014398509481985"); /* 2^54 + 1 */
-  REQUIRE_OK(B->acquire(a.s, &x, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &x, NULL, kit_deadline(2000), &err), &err);
   CHECK(x.token == 18014398509481986ull);
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET t/token"), "18014398509481986");
   char want[512];
@@ -102,71 +102,71 @@ SERVER_TEST(tokens_increase_and_are_exact) {
   CHECK(strncmp(raw_str(r, buf, sizeof buf, "GET t"), want, strlen(want)) == 0);
   CHECK(strstr(buf, " alice") != NULL);
   baton_leader who;
-  CHECK_OK(B->leader(a.s, "t", &who, after_ms(2000), &err), &err);
+  CHECK_OK(B->leader(a.s, "t", &who, kit_deadline(2000), &err), &err);
   CHECK(who.token == 18014398509481986ull);
-  CHECK_OK(B->release(a.s, &x, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &x, kit_deadline(2000), &err), &err);
 
   /* A counter behind the clock (a stale snapshot restored) is lifted. */
   raw_str(r, buf, sizeof buf, "SET t/token 5");
-  REQUIRE_OK(B->acquire(a.s, &y, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &y, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(y.token, 1600000000000000ull);
-  CHECK_OK(B->release(a.s, &y, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &y, kit_deadline(2000), &err), &err);
   B->forget(a.s, &x);
   B->forget(a.s, &y);
   redisFree(r);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 /* Only the holder can release or renew; a stolen or expired key is gone. */
 SERVER_TEST(only_the_holder_releases_or_renews) {
   baton_error err = {0};
-  rsess a, b;
+  kit_session a, b;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   char buf[512];
-  baton_candidate a1 = rs_cand(&a, "n1"), a2 = rs_cand(&a, "n2"), a3 = rs_cand(&a, "n3");
-  baton_candidate b1 = rs_cand(&b, "n1");
-  REQUIRE_OK(B->acquire(a.s, &a1, NULL, after_ms(2000), &err), &err);
-  REQUIRE_OK(B->acquire(a.s, &a2, NULL, after_ms(2000), &err), &err);
-  REQUIRE_OK(B->acquire(a.s, &a3, NULL, after_ms(2000), &err), &err);
-  CHECK_EQ(B->acquire(b.s, &b1, NULL, after_ms(2000), &err), BATON_EHELD);
+  baton_candidate a1 = kit_cand(&a, "n1"), a2 = kit_cand(&a, "n2"), a3 = kit_cand(&a, "n3");
+  baton_candidate b1 = kit_cand(&b, "n1");
+  REQUIRE_OK(B->acquire(a.s, &a1, NULL, kit_deadline(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &a2, NULL, kit_deadline(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &a3, NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(B->acquire(b.s, &b1, NULL, kit_deadline(2000), &err), BATON_EHELD);
   /* bob's release (after a failed acquire) leaves alice's key. */
-  CHECK_OK(B->release(b.s, &b1, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(b.s, &b1, kit_deadline(2000), &err), &err);
   CHECK(strstr(raw_str(r, buf, sizeof buf, "GET n1"), "alice") != NULL);
 
   raw_str(r, buf, sizeof buf, "SET n2 stolen");
   raw_str(r, buf, sizeof buf, "DEL n3"); /* as if it expired */
   baton_candidate *held[] = {&a1, &a2, &a3};
   bool gone[3] = {true, false, false};
-  CHECK_OK(B->renew(a.s, held, 3, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 3, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0]);
   CHECK(gone[1]);
   CHECK(gone[2]);
   /* alice's release of a key that is no longer hers leaves it. */
-  CHECK_OK(B->release(a.s, &a2, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &a2, kit_deadline(2000), &err), &err);
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET n2"), "stolen");
   /* A key of another type is not ours either, and spoils no renewal. */
   raw_str(r, buf, sizeof buf, "DEL n2");
   raw_str(r, buf, sizeof buf, "HSET n2 f v");
-  CHECK_OK(B->renew(a.s, held, 3, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 3, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0] && gone[1] && gone[2]);
-  CHECK_EQ(B->acquire(a.s, &a2, NULL, after_ms(2000), &err), BATON_EREFUSED);
+  CHECK_EQ(B->acquire(a.s, &a2, NULL, kit_deadline(2000), &err), BATON_EREFUSED);
   CHECK_CONTAINS(err.message, "WRONGTYPE");
-  CHECK_OK(B->release(a.s, &a1, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &a1, kit_deadline(2000), &err), &err);
   baton_candidate *all[] = {&a1, &a2, &a3, &b1};
   for (int i = 0; i < 3; i++) B->forget(a.s, all[i]);
   B->forget(b.s, &b1);
   redisFree(r);
-  rs_close(&a);
-  rs_close(&b);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* Renewing 1000 names is one EVALSHA; renewing none sends nothing; an
  * uncontended acquire + release is two requests. */
 SERVER_TEST(renew_of_many_is_one_round_trip) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   enum { N = 1000 };
@@ -176,13 +176,13 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   static bool gone[N];
   for (int i = 0; i < N; i++) {
     snprintf(names[i], sizeof names[i], "name-%d", i);
-    cand[i] = rs_cand(&a, names[i]);
+    cand[i] = kit_cand(&a, names[i]);
     held[i] = &cand[i];
-    int rc = B->acquire(a.s, &cand[i], NULL, after_ms(2000), &err);
+    int rc = B->acquire(a.s, &cand[i], NULL, kit_deadline(2000), &err);
     CHECK_EQ(rc, 0);
     if (rc != 0) goto out;
   }
-  CHECK_OK(B->renew(a.s, held, N, gone, after_ms(5000), &err), &err); /* warms the script */
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err); /* warms the script */
   /* Commands inside a script count in INFO too (GET and PEXPIRE per key
    * here), so a round trip shows as one EVALSHA and nothing else from the
    * client; INFO does not count itself, so the total moves by one INFO plus
@@ -190,7 +190,7 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   long long evalsha = raw_calls(r, "evalsha"), eval = raw_calls(r, "eval");
   long long total = raw_total(r);
   for (int i = 0; i < N; i++) gone[i] = true;
-  CHECK_OK(B->renew(a.s, held, N, gone, after_ms(5000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
   CHECK_EQ(raw_total(r), total + 1 + 1 + 2 * N);
   CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 1);
   CHECK_EQ(raw_calls(r, "eval"), eval);
@@ -199,27 +199,27 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   CHECK_EQ(kept, N);
 
   total = raw_total(r);
-  CHECK_OK(B->renew(a.s, held, 0, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 0, gone, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_total(r), total + 1);
 
-  baton_candidate one = rs_cand(&a, "solo");
-  CHECK_OK(B->acquire(a.s, &one, NULL, after_ms(2000), &err), &err);
-  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err); /* caches the script */
+  baton_candidate one = kit_cand(&a, "solo");
+  CHECK_OK(B->acquire(a.s, &one, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &one, kit_deadline(2000), &err), &err); /* caches the script */
   evalsha = raw_calls(r, "evalsha");
   eval = raw_calls(r, "eval");
-  CHECK_OK(B->acquire(a.s, &one, NULL, after_ms(2000), &err), &err);
-  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(a.s, &one, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &one, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 2);
   CHECK_EQ(raw_calls(r, "eval"), eval);
   /* A second release has nothing of ours to delete: no request. */
   total = raw_total(r);
-  CHECK_OK(B->release(a.s, &one, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &one, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_total(r), total + 1);
   /* leader: GET and PTTL, pipelined. */
   baton_leader who;
   long long get = raw_calls(r, "get"), pttl = raw_calls(r, "pttl");
   total = raw_total(r);
-  CHECK_EQ(B->leader(a.s, "solo", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_EQ(B->leader(a.s, "solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   CHECK_EQ(raw_total(r), total + 3);
   CHECK_EQ(raw_calls(r, "get"), get + 1);
   CHECK_EQ(raw_calls(r, "pttl"), pttl + 1);
@@ -227,59 +227,41 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
 out:
   for (int i = 0; i < N; i++) B->forget(a.s, &cand[i]);
   redisFree(r);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 /* After SCRIPT FLUSH (as after a restart) EVALSHA fails with NOSCRIPT and
  * the backend runs EVAL once, which caches the script again. */
 SERVER_TEST(noscript_falls_back_to_eval) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   char buf[64];
-  baton_candidate k = rs_cand(&a, "s");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "s");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   raw_str(r, buf, sizeof buf, "SCRIPT FLUSH");
   long long eval = raw_calls(r, "eval");
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_calls(r, "eval"), eval + 1);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_calls(r, "eval"), eval + 2);
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(raw_calls(r, "eval"), eval + 2);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
   redisFree(r);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 /* ---- waits ---------------------------------------------------------------- */
-
-typedef struct waiter {
-  baton_session *s;
-  baton_candidate *c;
-  const baton_leader *seen;
-  int64_t deadline;
-  int cancel_fd;
-  int rc;
-  int64_t returned; /* baton__now() when wait returned */
-  baton_error err;
-} waiter;
-
-static void *wait_thread(void *arg) {
-  waiter *w = arg;
-  w->rc = B->wait(w->s, w->c, w->seen, w->deadline, w->cancel_fd, &w->err);
-  w->returned = baton__now();
-  return NULL;
-}
 
 /* alice holds a name with a given TTL (0: 10 s); bob's candidate is ready
  * to block in wait: his acquire failed, his first wait subscribed, and
  * acquire failed again (which told him the holder's PTTL). */
 typedef struct duel {
-  rsess a, b;
+  kit_session a, b;
   baton_candidate ka, kb;
 } duel;
 
@@ -288,19 +270,19 @@ static int duel_start(duel *d, test_cluster *c, uint32_t holder_ttl_ms, baton_er
   int rc = rs_open_as(&d->a, c, "alice", holder_ttl_ms, err);
   if (rc == 0) rc = rs_open_as(&d->b, c, "bob", 0, err);
   if (rc != 0) return rc;
-  d->ka = rs_cand(&d->a, "duel");
-  d->kb = rs_cand(&d->b, "duel");
-  if ((rc = B->acquire(d->a.s, &d->ka, NULL, after_ms(2000), err)) != 0) return rc;
-  if (B->acquire(d->b.s, &d->kb, NULL, after_ms(2000), err) != BATON_EHELD) return -1;
-  if ((rc = B->wait(d->b.s, &d->kb, NULL, after_ms(2000), -1, err)) != 0) return rc;
-  return B->acquire(d->b.s, &d->kb, NULL, after_ms(2000), err) == BATON_EHELD ? 0 : -1;
+  d->ka = kit_cand(&d->a, "duel");
+  d->kb = kit_cand(&d->b, "duel");
+  if ((rc = B->acquire(d->a.s, &d->ka, NULL, kit_deadline(2000), err)) != 0) return rc;
+  if (B->acquire(d->b.s, &d->kb, NULL, kit_deadline(2000), err) != BATON_EHELD) return -1;
+  if ((rc = B->wait(d->b.s, &d->kb, NULL, kit_deadline(2000), -1, err)) != 0) return rc;
+  return B->acquire(d->b.s, &d->kb, NULL, kit_deadline(2000), err) == BATON_EHELD ? 0 : -1;
 }
 
 static void duel_end(duel *d) {
   B->forget(d->a.s, &d->ka);
   B->forget(d->b.s, &d->kb);
-  rs_close(&d->a);
-  rs_close(&d->b);
+  kit_close(&d->a);
+  kit_close(&d->b);
 }
 
 /* Hand-over costs one message, not a re-check interval. */
@@ -308,18 +290,17 @@ SERVER_TEST(release_wakes_a_waiter_at_once) {
   baton_error err = {0};
   duel d;
   REQUIRE_OK(duel_start(&d, c, 0, &err), &err);
-  waiter w = {.s = d.b.s, .c = &d.kb, .deadline = after_ms(8000), .cancel_fd = -1};
-  pthread_t t;
-  pthread_create(&t, NULL, wait_thread, &w);
-  usleep(100 * 1000); /* let it block: there is no event for "is in poll()" */
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &d.b, &d.kb, NULL, 8000), 0);
+  kit_sleep_ms(100); /* let it block: there is no event for "is in poll()" */
   int64_t released = baton__now();
-  CHECK_OK(B->release(d.a.s, &d.ka, after_ms(2000), &err), &err);
-  pthread_join(t, NULL);
+  CHECK_OK(B->release(d.a.s, &d.ka, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  CHECK_LT((w.returned - released) / MS, TEST_SLACK_MS);
-  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, after_ms(2000), &err), &err);
+  CHECK_LT(kit_ms_between(released, w.woke_at), TEST_SLACK_MS);
+  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(d.kb.token, d.ka.token);
-  CHECK_OK(B->release(d.b.s, &d.kb, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(d.b.s, &d.kb, kit_deadline(2000), &err), &err);
   duel_end(&d);
 }
 
@@ -333,21 +314,21 @@ SERVER_TEST(expiry_wakes_a_waiter_without_polling) {
   REQUIRE_OK(duel_start(&d, c, 400, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   long long total = raw_total(r);
-  int rc = B->wait(d.b.s, &d.kb, NULL, after_ms(5000), -1, &err);
-  int64_t took = ms_since(acquired);
+  int rc = B->wait(d.b.s, &d.kb, NULL, kit_deadline(5000), -1, &err);
+  int64_t took = kit_ms_since(acquired);
   CHECK_EQ(rc, 0);
   CHECK_GE(took, 380);
   CHECK_LT(took, 400 + TEST_SLACK_MS);
   CHECK_EQ(raw_total(r), total + 1); /* only our INFO: the wait sent nothing */
-  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(d.b.s, &d.kb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(d.kb.token, d.ka.token);
-  CHECK_OK(B->release(d.b.s, &d.kb, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(d.b.s, &d.kb, kit_deadline(2000), &err), &err);
   redisFree(r);
   duel_end(&d);
 }
 
 static void *write_after_100ms(void *arg) {
-  usleep(100 * 1000);
+  kit_sleep_ms(100);
   uint64_t one = 1;
   if (write(*(int *)arg, &one, sizeof one) != sizeof one) perror("eventfd write");
   return NULL;
@@ -362,24 +343,24 @@ SERVER_TEST(wait_honours_cancel_and_deadline) {
   pthread_t t;
   pthread_create(&t, NULL, write_after_100ms, &efd);
   int64_t start = baton__now();
-  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(5000), efd, &err), BATON_ECANCELED);
-  int64_t took = ms_since(start);
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, kit_deadline(5000), efd, &err), BATON_ECANCELED);
+  int64_t took = kit_ms_since(start);
   pthread_join(t, NULL);
   CHECK_GE(took, 95);
   CHECK_LT(took, 100 + TEST_SLACK_MS);
   /* Still readable (wait must not read it): cancelled again at once. */
   start = baton__now();
-  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(5000), efd, &err), BATON_ECANCELED);
-  CHECK_LT(ms_since(start), TEST_SLACK_MS);
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, kit_deadline(5000), efd, &err), BATON_ECANCELED);
+  CHECK_LT(kit_ms_since(start), TEST_SLACK_MS);
   close(efd);
 
   start = baton__now();
-  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, after_ms(200), -1, &err), BATON_ETIMEDOUT);
-  took = ms_since(start);
+  CHECK_EQ(B->wait(d.b.s, &d.kb, NULL, kit_deadline(200), -1, &err), BATON_ETIMEDOUT);
+  took = kit_ms_since(start);
   CHECK_GE(took, 199);
   CHECK_LT(took, 200 + TEST_SLACK_MS);
   CHECK_CONTAINS(err.message, "deadline");
-  CHECK_OK(B->release(d.a.s, &d.ka, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(d.a.s, &d.ka, kit_deadline(2000), &err), &err);
   duel_end(&d);
 }
 
@@ -387,46 +368,44 @@ SERVER_TEST(wait_honours_cancel_and_deadline) {
  * once when the leader already differs from what it saw. */
 SERVER_TEST(observer_wakes_on_election_and_release) {
   baton_error err = {0};
-  rsess a, o;
+  kit_session a, o;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   REQUIRE_OK(rs_open_as(&o, c, "watcher", 0, &err), &err);
-  baton_candidate ka = rs_cand(&a, "obs"), ko = rs_cand(&o, "obs");
+  baton_candidate ka = kit_cand(&a, "obs"), ko = kit_cand(&o, "obs");
   baton_leader none = {0}, seen;
-  CHECK_OK(B->wait(o.s, &ko, &none, after_ms(2000), -1, &err), &err); /* subscribes */
+  CHECK_OK(B->wait(o.s, &ko, &none, kit_deadline(2000), -1, &err), &err); /* subscribes */
 
   /* An election while the observer waits. */
-  waiter w = {.s = o.s, .c = &ko, .seen = &none, .deadline = after_ms(8000), .cancel_fd = -1};
-  pthread_t t;
-  pthread_create(&t, NULL, wait_thread, &w);
-  usleep(100 * 1000);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &ko, &none, 8000), 0);
+  kit_sleep_ms(100);
   int64_t at = baton__now();
-  REQUIRE_OK(B->acquire(a.s, &ka, NULL, after_ms(2000), &err), &err);
-  pthread_join(t, NULL);
+  REQUIRE_OK(B->acquire(a.s, &ka, NULL, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  CHECK_LT((w.returned - at) / MS, TEST_SLACK_MS);
+  CHECK_LT(kit_ms_between(at, w.woke_at), TEST_SLACK_MS);
 
   /* The leader already differs from `seen`: back at once. */
   int64_t start = baton__now();
-  CHECK_OK(B->wait(o.s, &ko, &none, after_ms(5000), -1, &err), &err);
-  CHECK_LT(ms_since(start), TEST_SLACK_MS);
+  CHECK_OK(B->wait(o.s, &ko, &none, kit_deadline(5000), -1, &err), &err);
+  CHECK_LT(kit_ms_since(start), TEST_SLACK_MS);
 
   /* Same leader: blocks until the release. */
-  CHECK_OK(B->leader(o.s, "obs", &seen, after_ms(2000), &err), &err);
-  w = (waiter){.s = o.s, .c = &ko, .seen = &seen, .deadline = after_ms(8000), .cancel_fd = -1};
-  pthread_create(&t, NULL, wait_thread, &w);
-  usleep(100 * 1000);
+  CHECK_OK(B->leader(o.s, "obs", &seen, kit_deadline(2000), &err), &err);
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &ko, &seen, 8000), 0);
+  kit_sleep_ms(100);
   at = baton__now();
-  CHECK_OK(B->release(a.s, &ka, after_ms(2000), &err), &err);
-  pthread_join(t, NULL);
+  CHECK_OK(B->release(a.s, &ka, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  CHECK_LT((w.returned - at) / MS, TEST_SLACK_MS);
-  CHECK_GE((w.returned - at) / MS, 0);
+  CHECK_LT(kit_ms_between(at, w.woke_at), TEST_SLACK_MS);
+  CHECK_GE(kit_ms_between(at, w.woke_at), 0);
   /* And with no leader and nothing happening, only the deadline ends it. */
-  CHECK_EQ(B->wait(o.s, &ko, &none, after_ms(200), -1, &err), BATON_ETIMEDOUT);
+  CHECK_EQ(B->wait(o.s, &ko, &none, kit_deadline(200), -1, &err), BATON_ETIMEDOUT);
   B->forget(a.s, &ka);
   B->forget(o.s, &ko);
-  rs_close(&a);
-  rs_close(&o);
+  kit_close(&a);
+  kit_close(&o);
 }
 
 /* ---- threads --------------------------------------------------------------- */
@@ -447,9 +426,10 @@ static void *caller_thread(void *arg) {
   baton_error err;
   for (int i = 0; i < 50; i++) {
     uint64_t before = k.token;
-    w->failures += B->acquire(w->s, &k, NULL, after_ms(2000), &err) != 0 || k.token <= before;
-    w->failures += B->leader(w->s, name, &who, after_ms(2000), &err) != 0 || who.token != k.token;
-    w->failures += B->release(w->s, &k, after_ms(2000), &err) != 0;
+    w->failures += B->acquire(w->s, &k, NULL, kit_deadline(2000), &err) != 0 || k.token <= before;
+    w->failures +=
+        B->leader(w->s, name, &who, kit_deadline(2000), &err) != 0 || who.token != k.token;
+    w->failures += B->release(w->s, &k, kit_deadline(2000), &err) != 0;
   }
   B->forget(w->s, &k);
   return NULL;
@@ -467,14 +447,14 @@ static void *renew_thread(void *arg) {
     snprintf(names[i], sizeof names[i], "held-%d", i);
     k[i] = (baton_candidate){.name = names[i], .identity = w->identity};
     held[i] = &k[i];
-    w->failures += B->acquire(w->s, &k[i], NULL, after_ms(2000), &err) != 0;
+    w->failures += B->acquire(w->s, &k[i], NULL, kit_deadline(2000), &err) != 0;
   }
   for (int round = 0; round < 50; round++) {
-    w->failures += B->renew(w->s, held, N, gone, after_ms(2000), &err) != 0;
+    w->failures += B->renew(w->s, held, N, gone, kit_deadline(2000), &err) != 0;
     for (int i = 0; i < N; i++) w->failures += gone[i];
   }
   for (int i = 0; i < N; i++) {
-    w->failures += B->release(w->s, &k[i], after_ms(2000), &err) != 0;
+    w->failures += B->release(w->s, &k[i], kit_deadline(2000), &err) != 0;
     B->forget(w->s, &k[i]);
   }
   return NULL;
@@ -484,7 +464,7 @@ static void *renew_thread(void *arg) {
  * renewing thread uses its own; nothing is lost or mixed up. */
 SERVER_TEST(threads_share_one_session) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   enum { T = 5 };
   worker w[T];
@@ -497,7 +477,7 @@ SERVER_TEST(threads_share_one_session) {
     pthread_join(t[i], NULL);
     CHECK_EQ(w[i].failures, 0);
   }
-  rs_close(&a);
+  kit_close(&a);
 }
 
 int main(int argc, char **argv) {

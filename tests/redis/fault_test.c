@@ -21,16 +21,16 @@ static const baton_backend *B = &baton_backend_redis;
   do {                                                    \
     int64_t start_ = baton__now();                        \
     CHECK_EQ((call), (code));                             \
-    int64_t took_ = ms_since(start_);                     \
+    int64_t took_ = kit_ms_since(start_);                     \
     CHECK_GE(took_, (ms)-1);                              \
     CHECK_LT(took_, (ms) + TEST_SLACK_MS);                          \
   } while (0)
 
 /* Open and close a session, bounded by `ms`; returns what open did. */
-static int try_open_by(const char *uri, const baton_options *o, int64_t ms, baton_error *err) {
-  rsess x;
-  int rc = rs_open_by(&x, uri, o, after_ms(ms), err);
-  if (rc == 0) rs_close(&x);
+static int try_open_by(const char *uri, const baton_options *o, int ms, baton_error *err) {
+  kit_session x;
+  int rc = kit_open(&x, B, uri, o, ms, err);
+  if (rc == 0) kit_close(&x);
   return rc;
 }
 
@@ -43,16 +43,16 @@ static bool appears(redisContext *r, const char *key) {
   char buf[512];
   for (int i = 0; i < 300; i++) {
     if (raw_str(r, buf, sizeof buf, "GET %s", key)[0] != '\0') return true;
-    usleep(10 * 1000);
+    kit_sleep_ms(10);
   }
   return false;
 }
 
 static void *release_after_100ms(void *arg) {
   void **a = arg;
-  usleep(100 * 1000);
+  kit_sleep_ms(100);
   baton_error err;
-  B->release(a[0], a[1], baton__now() + 2000 * MS, &err);
+  B->release(a[0], a[1], kit_deadline(2000), &err);
   return NULL;
 }
 
@@ -63,56 +63,56 @@ static void *release_after_100ms(void *arg) {
  * scripts, and tokens keep growing (seeded from the server's clock). */
 SERVER_TEST(server_restart_keeps_tokens_growing) {
   baton_error err = {0};
-  rsess a, o;
+  kit_session a, o;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   REQUIRE_OK(rs_open_as(&o, c, "watcher", 0, &err), &err);
-  baton_candidate k = rs_cand(&a, "r"), h = rs_cand(&a, "held"), w = rs_cand(&o, "r");
+  baton_candidate k = kit_cand(&a, "r"), h = kit_cand(&a, "held"), w = kit_cand(&o, "r");
   uint64_t last = 0;
   for (int i = 0; i < 50; i++) {
-    REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+    REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
     CHECK_GT(k.token, last);
     last = k.token;
-    REQUIRE_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+    REQUIRE_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   }
-  REQUIRE_OK(B->acquire(a.s, &h, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(a.s, &h, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&h};
   bool gone[1] = {true};
-  REQUIRE_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0]);
   baton_leader none = {0};
-  REQUIRE_OK(B->wait(o.s, &w, &none, after_ms(2000), -1, &err), &err); /* subscribes */
+  REQUIRE_OK(B->wait(o.s, &w, &none, kit_deadline(2000), -1, &err), &err); /* subscribes */
 
   REQUIRE_EQ(test_server_restart(&c->member[0]), 0);
 
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(k.token, last);
-  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(gone[0]); /* the server lost it: reported, not hidden */
   baton_leader who;
-  CHECK_OK(B->leader(o.s, "r", &who, after_ms(2000), &err), &err);
+  CHECK_OK(B->leader(o.s, "r", &who, kit_deadline(2000), &err), &err);
   CHECK_EQ(who.token, k.token);
   /* The observer's subscriber died with the server: its wait says "look
    * again" at once, the next one subscribes anew, and the one after that
    * is woken by a release again. */
   int64_t start = baton__now();
-  CHECK_OK(B->wait(o.s, &w, &who, after_ms(5000), -1, &err), &err);
-  CHECK_LT(ms_since(start), TEST_SLACK_MS);
-  CHECK_OK(B->wait(o.s, &w, &who, after_ms(2000), -1, &err), &err);
+  CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(5000), -1, &err), &err);
+  CHECK_LT(kit_ms_since(start), TEST_SLACK_MS);
+  CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(2000), -1, &err), &err);
   void *args[] = {a.s, &k};
   pthread_t t;
   pthread_create(&t, NULL, release_after_100ms, args);
   start = baton__now();
-  CHECK_OK(B->wait(o.s, &w, &who, after_ms(5000), -1, &err), &err);
-  int64_t took = ms_since(start);
+  CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(5000), -1, &err), &err);
+  int64_t took = kit_ms_since(start);
   pthread_join(t, NULL);
   CHECK_GE(took, 90);
   CHECK_LT(took, 100 + TEST_SLACK_MS);
-  CHECK_EQ(B->leader(o.s, "r", &who, after_ms(2000), &err), BATON_ENOLEADER);
+  CHECK_EQ(B->leader(o.s, "r", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   B->forget(a.s, &k);
   B->forget(a.s, &h);
   B->forget(o.s, &w);
-  rs_close(&a);
-  rs_close(&o);
+  kit_close(&a);
+  kit_close(&o);
 }
 
 /* A server that stops answering (SIGSTOP: a pause, a partition) makes every
@@ -120,94 +120,94 @@ SERVER_TEST(server_restart_keeps_tokens_growing) {
  * on new ones, and the backend works again once the server does. */
 SERVER_TEST(server_pause_times_out_by_deadline) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  baton_candidate k = rs_cand(&a, "p"), k2 = rs_cand(&a, "p2");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "p"), k2 = kit_cand(&a, "p2");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&k};
   bool gone[1];
-  REQUIRE_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   baton_leader who;
 
   test_server_pause(&c->member[0]);
-  CHECK_BY_DEADLINE(B->renew(a.s, held, 1, gone, after_ms(300), &err), BATON_ETIMEDOUT, 300);
+  CHECK_BY_DEADLINE(B->renew(a.s, held, 1, gone, kit_deadline(300), &err), BATON_ETIMEDOUT, 300);
   CHECK_CONTAINS(err.message, "renew");
-  CHECK_BY_DEADLINE(B->acquire(a.s, &k2, NULL, after_ms(300), &err), BATON_ETIMEDOUT, 300);
+  CHECK_BY_DEADLINE(B->acquire(a.s, &k2, NULL, kit_deadline(300), &err), BATON_ETIMEDOUT, 300);
   CHECK_CONTAINS(err.message, c->uri + strlen("redis://"));
   /* The command connection was dropped: these reconnect (the kernel
    * accepts for the stopped server) and time out logging in. */
-  CHECK_BY_DEADLINE(B->leader(a.s, "p", &who, after_ms(300), &err), BATON_ETIMEDOUT, 300);
-  CHECK_BY_DEADLINE(B->release(a.s, &k, after_ms(300), &err), BATON_ETIMEDOUT, 300);
+  CHECK_BY_DEADLINE(B->leader(a.s, "p", &who, kit_deadline(300), &err), BATON_ETIMEDOUT, 300);
+  CHECK_BY_DEADLINE(B->release(a.s, &k, kit_deadline(300), &err), BATON_ETIMEDOUT, 300);
   CHECK_BY_DEADLINE(try_open_by(c->uri, NULL, 300, &err), BATON_ETIMEDOUT, 300);
   test_server_resume(&c->member[0]);
 
-  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
-  CHECK_EQ(B->leader(a.s, "p", &who, after_ms(2000), &err), BATON_ENOLEADER);
-  CHECK_OK(B->acquire(a.s, &k2, NULL, after_ms(2000), &err), &err);
-  CHECK_OK(B->release(a.s, &k2, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  CHECK_EQ(B->leader(a.s, "p", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  CHECK_OK(B->acquire(a.s, &k2, NULL, kit_deadline(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k2, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
   B->forget(a.s, &k2);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 /* Send an acquire that the stopped server runs only after its caller gave
  * up: the reply is lost, the key may be ours. */
-static int lose_an_acquire(test_cluster *c, rsess *a, baton_candidate *k, baton_error *err) {
+static int lose_an_acquire(test_cluster *c, kit_session *a, baton_candidate *k, baton_error *err) {
   test_server_pause(&c->member[0]);
-  int rc = B->acquire(a->s, k, NULL, after_ms(200), err);
+  int rc = B->acquire(a->s, k, NULL, kit_deadline(200), err);
   test_server_resume(&c->member[0]);
   return rc;
 }
 
 SERVER_TEST(lost_acquire_reply_is_resolved) {
   baton_error err = {0};
-  rsess a, b;
+  kit_session a, b;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   char buf[512], counter[64];
-  baton_candidate k = rs_cand(&a, "lost"), kb = rs_cand(&b, "lost");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err); /* caches the scripts */
-  REQUIRE_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "lost"), kb = kit_cand(&b, "lost");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err); /* caches the scripts */
+  REQUIRE_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
 
   /* The next acquire finds its own nonce: the lost attempt won, and that
    * term goes on (same token, no new counter value, full TTL again). */
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
   REQUIRE(appears(r, "lost"));
   raw_str(r, counter, sizeof counter, "GET lost/token");
-  usleep(50 * 1000);
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  kit_sleep_ms(50);
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(k.token, strtoull(counter, NULL, 10));
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost/token"), counter);
   redisReply *pttl = raw(r, "PTTL lost");
   CHECK(pttl != NULL && pttl->integer > 9900);
   if (pttl != NULL) freeReplyObject(pttl);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost"), "");
 
   /* A release after a lost acquire deletes what it may have set: no
    * orphan key holding the name for a TTL. */
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
   REQUIRE(appears(r, "lost"));
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost"), "");
-  CHECK_OK(B->acquire(b.s, &kb, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(b.s, &kb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(kb.token, k.token);
-  CHECK_OK(B->release(b.s, &kb, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(b.s, &kb, kit_deadline(2000), &err), &err);
 
   /* A lost acquire while another holds the name stays not ours. */
-  REQUIRE_OK(B->acquire(b.s, &kb, NULL, after_ms(2000), &err), &err);
+  REQUIRE_OK(B->acquire(b.s, &kb, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
-  CHECK_EQ(B->acquire(a.s, &k, NULL, after_ms(2000), &err), BATON_EHELD);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK(strstr(raw_str(r, buf, sizeof buf, "GET lost"), " bob") != NULL);
-  CHECK_OK(B->release(b.s, &kb, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(b.s, &kb, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
   B->forget(b.s, &kb);
   redisFree(r);
-  rs_close(&a);
-  rs_close(&b);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* A term the caller ended (its local deadline passed, say) while the key
@@ -215,20 +215,20 @@ SERVER_TEST(lost_acquire_reply_is_resolved) {
  * once instead of waiting for its own old key to expire. */
 SERVER_TEST(new_term_replaces_own_stale_key) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  baton_candidate k = rs_cand(&a, "stale");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "stale");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   uint64_t first = k.token;
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(k.token, first);
   baton_candidate *held[] = {&k};
   bool gone[1] = {true};
-  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err);
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0]);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 /* ---- credentials, databases, URIs ---------------------------------------- */
@@ -254,19 +254,19 @@ SERVER_TEST_OPTS(auth_with_requirepass, &requirepass) {
   /* The option wins over the URI's password. */
   baton_options o = {.password = "s3cret"};
   CHECK_OK(try_open(uri_with(uri, sizeof uri, c, ":wrong@"), &o, &err), &err);
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open(&a, uri_with(uri, sizeof uri, c, ":s3cret@"), NULL, &err), &err);
-  baton_candidate k = rs_cand(&a, "auth"), w = rs_cand(&a, "auth");
-  CHECK_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "auth"), w = kit_cand(&a, "auth");
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&k};
   bool gone[1] = {true};
-  CHECK_OK(B->renew(a.s, held, 1, gone, after_ms(2000), &err), &err); /* its own connection */
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err); /* its own connection */
   CHECK(!gone[0]);
-  CHECK_OK(B->wait(a.s, &w, NULL, after_ms(2000), -1, &err), &err);   /* the subscriber's */
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->wait(a.s, &w, NULL, kit_deadline(2000), -1, &err), &err);   /* the subscriber's */
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
   B->forget(a.s, &w);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 SERVER_TEST_OPTS(auth_with_acl_user, &acl_user) {
@@ -288,19 +288,19 @@ SERVER_TEST(database_from_the_path) {
   baton_error err = {0};
   char uri[sizeof c->uri + 8];
   snprintf(uri, sizeof uri, "%s/3", c->uri);
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open(&a, uri, NULL, &err), &err);
-  baton_candidate k = rs_cand(&a, "in3");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "in3");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   char buf[512];
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET in3"), "");
   raw_str(r, buf, sizeof buf, "SELECT 3");
   CHECK(raw_str(r, buf, sizeof buf, "GET in3")[0] != '\0');
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK_STR(raw_str(r, buf, sizeof buf, "GET in3"), "");
   B->forget(a.s, &k);
-  rs_close(&a);
+  kit_close(&a);
   redisFree(r);
   snprintf(uri, sizeof uri, "%s/99", c->uri);
   CHECK_EQ(try_open(uri, NULL, &err), BATON_EINVAL);
@@ -325,24 +325,10 @@ static void bad_uris_are_refused(void) {
     CHECK_CONTAINS(err.message, bad[i].says);
   }
   baton_error err = {0};
-  CHECK_EQ(B->open(NULL, NULL, NULL, after_ms(100), &err), BATON_EINVAL);
+  CHECK_EQ(B->open(NULL, NULL, NULL, kit_deadline(100), &err), BATON_EINVAL);
 }
 
 /* ---- unreachable and garbage-speaking servers ----------------------------- */
-
-static int listener(int backlog, int *port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, backlog) != 0 ||
-      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  *port = ntohs(sa.sin_port);
-  return fd;
-}
 
 static void unreachable_server_gives_econnect(void) {
   baton_error err = {0};
@@ -352,14 +338,14 @@ static void unreachable_server_gives_econnect(void) {
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   int64_t start = baton__now();
   CHECK_EQ(try_open(uri, NULL, &err), BATON_ECONNECT);
-  CHECK_LT(ms_since(start), TEST_SLACK_MS);
+  CHECK_LT(kit_ms_since(start), TEST_SLACK_MS);
   char where[64];
   snprintf(where, sizeof where, "127.0.0.1:%d", port);
   CHECK_CONTAINS(err.message, where);
 
   /* A listener whose backlog is full drops the handshake: the connect
    * times out after the connect timeout, as with a host that is down. */
-  int fd = listener(0, &port), fill[4];
+  int fd = kit_listen(0, &port), fill[4];
   REQUIRE(fd >= 0);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -367,12 +353,12 @@ static void unreachable_server_gives_econnect(void) {
     fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     (void)connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
   }
-  usleep(50 * 1000);
+  kit_sleep_ms(50);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   baton_options o = {.connect_timeout_ms = 300};
   start = baton__now();
   CHECK_EQ(try_open(uri, &o, &err), BATON_ECONNECT);
-  int64_t took = ms_since(start);
+  int64_t took = kit_ms_since(start);
   CHECK_GE(took, 299);
   CHECK_LT(took, 300 + TEST_SLACK_MS);
   CHECK_CONTAINS(err.message, "connect");
@@ -410,7 +396,7 @@ static void garbage_replies_give_eproto(void) {
   char uri[128];
   int port;
   /* Not Redis at all. */
-  fake f = {.fd = listener(4, &port), .reply = "HTTP/1.1 400 Bad Request\r\n\r\n"};
+  fake f = {.fd = kit_listen(4, &port), .reply = "HTTP/1.1 400 Bad Request\r\n\r\n"};
   REQUIRE(f.fd >= 0);
   pthread_create(&f.thread, NULL, fake_serve, &f);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
@@ -420,20 +406,20 @@ static void garbage_replies_give_eproto(void) {
   close(f.fd);
 
   /* Well-formed replies of the wrong shape: "+PONG" to everything. */
-  f = (fake){.fd = listener(4, &port), .reply = "+PONG\r\n"};
+  f = (fake){.fd = kit_listen(4, &port), .reply = "+PONG\r\n"};
   REQUIRE(f.fd >= 0);
   pthread_create(&f.thread, NULL, fake_serve, &f);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
-  rsess a;
+  kit_session a;
   if (rs_open(&a, uri, NULL, &err) == 0) {
-    baton_candidate k = rs_cand(&a, "g");
+    baton_candidate k = kit_cand(&a, "g");
     baton_leader who;
-    CHECK_EQ(B->acquire(a.s, &k, NULL, after_ms(1000), &err), BATON_EPROTO);
+    CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(1000), &err), BATON_EPROTO);
     CHECK_CONTAINS(err.message, "unexpected reply");
-    CHECK_EQ(B->leader(a.s, "g", &who, after_ms(1000), &err), BATON_EPROTO);
-    CHECK_EQ(B->release(a.s, &k, after_ms(1000), &err), BATON_EPROTO); /* pending: tries */
+    CHECK_EQ(B->leader(a.s, "g", &who, kit_deadline(1000), &err), BATON_EPROTO);
+    CHECK_EQ(B->release(a.s, &k, kit_deadline(1000), &err), BATON_EPROTO); /* pending: tries */
     B->forget(a.s, &k);
-    rs_close(&a);
+    kit_close(&a);
   } else {
     TEST_FAIL_("open on the fake: %s", err.message);
   }
@@ -463,30 +449,30 @@ static const char *redis_py_try(const test_cluster *c, const char *name, char *o
 
 SERVER_TEST(mutual_exclusion_with_redis_py_lock) {
   baton_error err = {0};
-  rsess a;
+  kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
   char verdict[256], buf[512];
-  baton_candidate k = rs_cand(&a, "shared");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, after_ms(2000), &err), &err);
+  baton_candidate k = kit_cand(&a, "shared");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_STR(redis_py_try(c, "shared", verdict, sizeof verdict), "busy");
   CHECK(strstr(raw_str(r, buf, sizeof buf, "GET shared"), " alice") != NULL);
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
 
   CHECK_STR(redis_py_try(c, "shared", verdict, sizeof verdict), "acquired");
   baton_leader who;
-  CHECK_EQ(B->acquire(a.s, &k, &who, after_ms(2000), &err), BATON_EHELD);
+  CHECK_EQ(B->acquire(a.s, &k, &who, kit_deadline(2000), &err), BATON_EHELD);
   raw_str(r, buf, sizeof buf, "GET shared");
   CHECK_STR(who.identity, buf); /* redis-py's token, shown as the holder */
   CHECK_EQ(who.token, 0);
-  CHECK_OK(B->leader(a.s, "shared", &who, after_ms(2000), &err), &err);
+  CHECK_OK(B->leader(a.s, "shared", &who, kit_deadline(2000), &err), &err);
   CHECK_STR(who.identity, buf);
   /* Our release leaves redis-py's lock alone. */
-  CHECK_OK(B->release(a.s, &k, after_ms(2000), &err), &err);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
   CHECK_STR(raw_str(r, verdict, sizeof verdict, "GET shared"), buf);
   B->forget(a.s, &k);
   redisFree(r);
-  rs_close(&a);
+  kit_close(&a);
 }
 
 int main(int argc, char **argv) {

@@ -1,4 +1,5 @@
-/* helpers.c — sessions, raw server access and timing for the redis tests. */
+/* helpers.c — sessions on the redis table and raw server access for the
+ * redis tests. */
 #include "helpers.h"
 
 #include <stdarg.h>
@@ -6,42 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rs_open_by(rsess *r, const char *uri, const baton_options *o, int64_t deadline,
-               baton_error *err) {
-  memset(r, 0, sizeof *r);
-  int rc = baton__uri_parse(&r->uri, uri, err);
-  if (rc != 0) return rc;
-  rc = baton__config_resolve(&r->cfg, r->identity, o, &r->uri, err);
-  if (rc == 0)
-    rc = baton_backend_redis.open(&r->s, &r->uri, &r->cfg, deadline, err);
-  if (rc != 0) baton__uri_free(&r->uri);
-  return rc;
+int rs_open(kit_session *k, const char *uri, const baton_options *o, baton_error *err) {
+  return kit_open(k, &baton_backend_redis, uri, o, 5000, err);
 }
 
-int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err) {
-  return rs_open_by(r, uri, o, baton__now() + 5000 * MS, err);
-}
-
-int rs_open_as(rsess *r, const test_cluster *c, const char *identity, uint32_t ttl_ms,
+int rs_open_as(kit_session *k, const test_cluster *c, const char *identity, uint32_t ttl_ms,
                baton_error *err) {
   baton_options o = {.identity = identity, .ttl_ms = ttl_ms};
-  return rs_open(r, c->uri, &o, err);
+  return rs_open(k, c->uri, &o, err);
 }
-
-void rs_close(rsess *r) {
-  if (r->s != NULL) baton_backend_redis.close(r->s);
-  r->s = NULL;
-  baton__uri_free(&r->uri);
-}
-
-baton_candidate rs_cand(const rsess *r, const char *name) {
-  baton_candidate c = {.name = name, .identity = r->cfg.identity};
-  return c;
-}
-
-int64_t after_ms(int64_t ms) { return baton__now() + ms * MS; }
-
-int64_t ms_since(int64_t start) { return (baton__now() - start) / MS; }
 
 redisContext *raw_open(int port, const char *user, const char *password) {
   struct timeval tv = {5, 0};

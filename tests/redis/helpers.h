@@ -1,15 +1,14 @@
-/* helpers.h — what the redis backend's tests share: a backend session made
- * from a URI the way the core makes one, a raw hiredis connection to look at
- * the server behind the backend's back, and time measured in ms. */
+/* helpers.h — what only the redis backend's tests need: a fresh
+ * redis-server per test, sessions on the redis table (tests/kit does the
+ * rest), and a raw hiredis connection to look at the server behind the
+ * backend's back. */
 #ifndef BATON_TEST_REDIS_HELPERS_H
 #define BATON_TEST_REDIS_HELPERS_H
 
-#include "internal.h"
+#include "backend_kit.h"
 #include "servers.h"
 
 #include <hiredis/hiredis.h>
-
-#define MS 1000000LL
 
 /* SERVER_TEST(name) { ... } defines a test whose body gets `c`, its own
  * fresh redis-server, which is stopped however the body returns (REQUIRE
@@ -28,29 +27,11 @@
   static void name##_body(test_cluster *c)
 #define SERVER_TEST(name) SERVER_TEST_OPTS(name, NULL)
 
-/* A backend session with the URI and config it needs (they must outlive
- * it, so the struct must not move while open). */
-typedef struct rsess {
-  baton_uri uri;
-  baton_config cfg;
-  char identity[BATON_IDENTITY_MAX + 1];
-  baton_session *s;
-} rsess;
-
-/* Parse, resolve (o may be NULL) and open, bounded by `deadline`. */
-int rs_open_by(rsess *r, const char *uri, const baton_options *o, int64_t deadline,
+/* A session on the redis table within 5 s (o may be NULL). */
+int rs_open(kit_session *k, const char *uri, const baton_options *o, baton_error *err);
+/* The same with ttl_ms and identity set, on a started cluster's URI. */
+int rs_open_as(kit_session *k, const test_cluster *c, const char *identity, uint32_t ttl_ms,
                baton_error *err);
-/* The same, bounded by 5 s. */
-int rs_open(rsess *r, const char *uri, const baton_options *o, baton_error *err);
-/* Open with ttl_ms and identity set, on a started cluster's URI. */
-int rs_open_as(rsess *r, const test_cluster *c, const char *identity, uint32_t ttl_ms,
-               baton_error *err);
-void rs_close(rsess *r);
-/* A candidate for `name` campaigning with r's identity. */
-baton_candidate rs_cand(const rsess *r, const char *name);
-
-int64_t after_ms(int64_t ms);      /* a deadline ms from now */
-int64_t ms_since(int64_t start);   /* ms from start to now */
 
 /* A raw connection to 127.0.0.1:port (user and password may be NULL). */
 redisContext *raw_open(int port, const char *user, const char *password);

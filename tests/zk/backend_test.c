@@ -9,6 +9,7 @@
 #include "zk.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,16 +20,16 @@ static test_cluster server;
 static char uri[1200];    /* zk://127.0.0.1:P/baton-test */
 static char hosts[1024];  /* 127.0.0.1:P */
 
-static int open_as(tz_client *t, const char *u, const char *identity, baton_error *err) {
+static int open_as(kit_session *t, const char *u, const char *identity, baton_error *err) {
   baton_options o = {.identity = identity};
   return tz_open(t, u, &o, err);
 }
 
 /* Two sessions; on failure none stays open. */
-static int open_two(tz_client *a, const char *ida, tz_client *b, const char *idb,
+static int open_two(kit_session *a, const char *ida, kit_session *b, const char *idb,
                     baton_error *err) {
   int rc = open_as(a, uri, ida, err);
-  if (rc == 0 && (rc = open_as(b, uri, idb, err)) != 0) tz_close(a);
+  if (rc == 0 && (rc = open_as(b, uri, idb, err)) != 0) kit_close(a);
   return rc;
 }
 
@@ -42,14 +43,14 @@ static void test_bad_uris(void) {
       "zk://user@127.0.0.1:1/x",                "zk://:pw@127.0.0.1:1/x",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    tz_client t;
+    kit_session t;
     baton_error err = {0};
     int rc = tz_open(&t, bad[i], NULL, &err);
     CHECK_EQ(rc, BATON_EINVAL);
     CHECK(err.message[0] != '\0');
-    if (rc == 0) tz_close(&t);
+    if (rc == 0) kit_close(&t);
   }
-  tz_client t;
+  kit_session t;
   baton_error err = {0};
   CHECK_EQ(tz_open(&t, "zk://127.0.0.1:1/x?bogus=1", NULL, &err), BATON_EINVAL);
   CHECK_CONTAINS(err.message, "bogus");
@@ -63,31 +64,31 @@ static void test_unreachable(void) {
   snprintf(u, sizeof u, "zk://127.0.0.1:%d/x", port);
   snprintf(want, sizeof want, "127.0.0.1:%d", port);
   baton_options o = {.connect_timeout_ms = 700};
-  tz_client t;
+  kit_session t;
   baton_error err = {0};
   int64_t t0 = baton__now();
   int rc = tz_open(&t, u, &o, &err);
-  double ms = tz_ms_since(t0);
+  int64_t ms = kit_ms_since(t0);
   CHECK_EQ(rc, BATON_ECONNECT);
   CHECK_GE(ms, 650);
   CHECK_LT(ms, 1500);
   CHECK_CONTAINS(err.message, want);
-  printf("  unreachable: %s (%.0f ms)\n", err.message, ms);
-  if (rc == 0) tz_close(&t);
+  printf("  unreachable: %s (%lld ms)\n", err.message, (long long)ms);
+  if (rc == 0) kit_close(&t);
 }
 
 /* ---- election basics ---------------------------------------------------------- */
 
 typedef struct tz_pair {
-  tz_client *t;
+  kit_session *t;
   baton_candidate *c;
 } tz_pair;
 
 static void acquire_release(void *arg) {
   tz_pair *p = arg;
   baton_error err = {0};
-  CHECK_OK(ZK.acquire(p->t->s, p->c, NULL, tz_in(5000), &err), &err);
-  CHECK_OK(ZK.release(p->t->s, p->c, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(p->t->s, p->c, NULL, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.release(p->t->s, p->c, kit_deadline(5000), &err), &err);
 }
 
 static void renew_all(void *arg) {
@@ -95,30 +96,30 @@ static void renew_all(void *arg) {
   baton_candidate *held[3] = {&p->c[0], &p->c[1], &p->c[2]};
   bool gone[3];
   baton_error err = {0};
-  CHECK_OK(ZK.renew(p->t->s, held, 3, gone, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.renew(p->t->s, held, 3, gone, kit_deadline(5000), &err), &err);
   CHECK(!gone[0] && !gone[1] && !gone[2]);
 }
 
 static void test_acquire_leader_release(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
   CHECK_GT(a.s->server_ttl_ns, 0);
-  baton_candidate c = tz_cand(&a, "basic");
+  baton_candidate c = kit_cand(&a, "basic");
   baton_leader who;
-  CHECK_OK(ZK.acquire(a.s, &c, &who, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &c, &who, kit_deadline(5000), &err), &err);
   uint64_t token = c.token;
   CHECK_GT(token, 0);
   baton_leader l;
-  CHECK_OK(ZK.leader(a.s, "basic", &l, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.leader(a.s, "basic", &l, kit_deadline(5000), &err), &err);
   CHECK_STR(l.identity, "alpha");
   CHECK_EQ(l.token, token);
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err); /* again: same term */
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* again: same term */
   CHECK_EQ(c.token, token);
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err); /* idempotent */
-  CHECK_EQ(ZK.leader(a.s, "basic", &l, tz_in(5000), &err), BATON_ENOLEADER);
-  CHECK_EQ(ZK.leader(a.s, "never-used", &l, tz_in(5000), &err), BATON_ENOLEADER);
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err); /* idempotent */
+  CHECK_EQ(ZK.leader(a.s, "basic", &l, kit_deadline(5000), &err), BATON_ENOLEADER);
+  CHECK_EQ(ZK.leader(a.s, "never-used", &l, kit_deadline(5000), &err), BATON_ENOLEADER);
 
   /* Requests per uncontended acquire + release, as the server counts. */
   tz_pair pair = {&a, &c};
@@ -126,37 +127,36 @@ static void test_acquire_leader_release(void) {
   CHECK_EQ(n, 3);
   printf("  requests per uncontended acquire+release: %ld\n", n);
   ZK.forget(a.s, &c);
-  tz_close(&a);
+  kit_close(&a);
 }
 
 static void test_queue_and_wake(void) {
-  tz_client a, b;
+  kit_session a, b;
   baton_error err = {0};
   REQUIRE_OK(open_two(&a, "holder-a", &b, "waiter-b", &err), &err);
-  baton_candidate ca = tz_cand(&a, "queue"), cb = tz_cand(&b, "queue");
-  CHECK_OK(ZK.acquire(a.s, &ca, NULL, tz_in(5000), &err), &err);
+  baton_candidate ca = kit_cand(&a, "queue"), cb = kit_cand(&b, "queue");
+  CHECK_OK(ZK.acquire(a.s, &ca, NULL, kit_deadline(5000), &err), &err);
   baton_leader h;
-  CHECK_EQ(ZK.acquire(b.s, &cb, &h, tz_in(5000), &err), BATON_EHELD);
+  CHECK_EQ(ZK.acquire(b.s, &cb, &h, kit_deadline(5000), &err), BATON_EHELD);
   CHECK_STR(h.identity, "holder-a");
   CHECK_EQ(h.token, ca.token);
   CHECK_CONTAINS(err.message, "holder-a");
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &b, &cb, tz_in(5000)), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 200), 0); /* no wake-up while held */
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 5000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0); /* no wake-up while held */
   int64_t t0 = baton__now();
-  CHECK_OK(ZK.release(a.s, &ca, tz_in(5000), &err), &err);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 2000), 1);
-  tz_waiter_join(&w);
+  CHECK_OK(ZK.release(a.s, &ca, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 2000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  double latency = (double)(w.returned_at - t0) / 1e6;
-  CHECK_LT(latency, 100);
-  printf("  hand-over: release to wake-up %.2f ms\n", latency);
-  CHECK_OK(ZK.acquire(b.s, &cb, NULL, tz_in(5000), &err), &err);
+  CHECK_LT(kit_ms_between(t0, w.woke_at), 100);
+  printf("  hand-over: release to wake-up %.2f ms\n", (double)(w.woke_at - t0) / 1e6);
+  CHECK_OK(ZK.acquire(b.s, &cb, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(cb.token, ca.token);
-  tz_drop(&a, &ca);
-  tz_drop(&b, &cb);
-  tz_close(&a);
-  tz_close(&b);
+  kit_drop(&a, &ca);
+  kit_drop(&b, &cb);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* The suffix of a node name under path, or "" (one child expected). */
@@ -166,84 +166,84 @@ static void only_child(zhandle_t *zh, const char *path, char *name, size_t size)
 }
 
 static void test_tokens_after_parent_recreated(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
   zhandle_t *raw = tz_raw(hosts, NULL);
   REQUIRE(raw != NULL);
-  baton_candidate c = tz_cand(&a, "reparent");
+  baton_candidate c = kit_cand(&a, "reparent");
   uint64_t last = 0;
   char name[256];
   for (int i = 0; i < 2; i++) {
-    CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+    CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
     CHECK_GT(c.token, last);
     last = c.token;
-    CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
+    CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
   }
   CHECK_EQ(tz_delete_tree(raw, "/baton-test/reparent"), ZOK);
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   only_child(raw, "/baton-test/reparent", name, sizeof name);
   /* The sequence restarted with the parent; the czxid did not. */
   CHECK(strlen(name) > 10 && strcmp(name + strlen(name) - 10, "0000000000") == 0);
   CHECK_GT(c.token, last);
-  tz_drop(&a, &c);
+  kit_drop(&a, &c);
   zookeeper_close(raw);
-  tz_close(&a);
+  kit_close(&a);
 }
 
 static void test_herd(void) {
   enum { N = 10 };
-  tz_client a, b;
+  kit_session a, b;
   baton_error err = {0};
   REQUIRE_OK(open_two(&a, "holder", &b, "waiters", &err), &err);
-  baton_candidate ch = tz_cand(&a, "herd"), cw[N];
-  tz_waiter ws[N];
+  baton_candidate ch = kit_cand(&a, "herd"), cw[N];
+  kit_waiter ws[N];
   memset(ws, 0, sizeof ws);
-  CHECK_OK(ZK.acquire(a.s, &ch, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &ch, NULL, kit_deadline(5000), &err), &err);
   for (int i = 0; i < N; i++) {
-    cw[i] = tz_cand(&b, "herd");
-    CHECK_EQ(ZK.acquire(b.s, &cw[i], NULL, tz_in(5000), &err), BATON_EHELD);
+    cw[i] = kit_cand(&b, "herd");
+    CHECK_EQ(ZK.acquire(b.s, &cw[i], NULL, kit_deadline(5000), &err), BATON_EHELD);
   }
-  for (int i = 0; i < N; i++) REQUIRE_EQ(tz_waiter_start(&ws[i], &b, &cw[i], tz_in(10000)), 0);
-  CHECK_EQ(tz_waiters_done(ws, N, 1, 300), 0);
-  CHECK_OK(ZK.release(a.s, &ch, tz_in(5000), &err), &err);
-  CHECK_EQ(tz_waiters_done(ws, N, 1, 2000), 1);
+  for (int i = 0; i < N; i++) REQUIRE_EQ(kit_waiter_start(&ws[i], &b, &cw[i], NULL, 10000), 0);
+  CHECK_EQ(kit_waiters_done(ws, N, 1, 300), 0);
+  CHECK_OK(ZK.release(a.s, &ch, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_waiters_done(ws, N, 1, 2000), 1);
   /* A herd would wake the others within milliseconds; give it 500. */
-  CHECK_EQ(tz_waiters_done(ws, N, 2, 500), 1);
-  CHECK(ws[0].done); /* the first in the queue, and only it */
-  for (int i = 1; i < N; i++) tz_waiter_cancel(&ws[i]);
+  CHECK_EQ(kit_waiters_done(ws, N, 2, 500), 1);
+  CHECK_EQ(kit_waiters_done(&ws[0], 1, 1, 0), 1); /* the first in the queue, and only it */
+  for (int i = 1; i < N; i++) kit_waiter_cancel(&ws[i]);
   int canceled = 0;
   for (int i = 0; i < N; i++) {
-    tz_waiter_join(&ws[i]);
+    kit_waiter_join(&ws[i]);
     if (i > 0) canceled += ws[i].rc == BATON_ECANCELED;
   }
   CHECK_EQ(ws[0].rc, 0);
   CHECK_EQ(canceled, N - 1);
   printf("  one release woke %d of %d waiters\n", N - canceled, N);
   /* The hand-over goes on in queue order. */
-  CHECK_OK(ZK.acquire(b.s, &cw[0], NULL, tz_in(5000), &err), &err);
-  CHECK_EQ(ZK.acquire(b.s, &cw[1], NULL, tz_in(5000), &err), BATON_EHELD);
-  for (int i = 0; i < N; i++) tz_drop(&b, &cw[i]);
-  tz_drop(&a, &ch);
-  tz_close(&a);
-  tz_close(&b);
+  CHECK_OK(ZK.acquire(b.s, &cw[0], NULL, kit_deadline(5000), &err), &err);
+  CHECK_EQ(ZK.acquire(b.s, &cw[1], NULL, kit_deadline(5000), &err), BATON_EHELD);
+  for (int i = 0; i < N; i++) kit_drop(&b, &cw[i]);
+  kit_drop(&a, &ch);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* A create whose reply never came in time: the server is paused while the
  * request is in flight, so acquire gives up; the create lands after the
  * server resumes, and the next acquire adopts that node by its guid. */
 static void test_lost_reply_recovered(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
   zhandle_t *raw = tz_raw(hosts, NULL);
   REQUIRE(raw != NULL);
-  baton_candidate c = tz_cand(&a, "lost");
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err); /* makes the parent */
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
+  baton_candidate c = kit_cand(&a, "lost");
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
 
-  tz_pause(&server.member[0]);
-  int rc = ZK.acquire(a.s, &c, NULL, tz_in(300), &err);
+  test_server_pause(&server.member[0]);
+  int rc = ZK.acquire(a.s, &c, NULL, kit_deadline(300), &err);
   test_server_resume(&server.member[0]);
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   char before[256] = "", after[256] = "";
@@ -251,7 +251,7 @@ static void test_lost_reply_recovered(void) {
   for (int i = 0; i < 500 && n == 0; i++) n = tz_children(raw, "/baton-test/lost", before, sizeof before);
   CHECK_EQ(n, 1); /* the lost create did land */
 
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   only_child(raw, "/baton-test/lost", after, sizeof after);
   CHECK_STR(after, before); /* adopted, not created twice */
   struct Stat st;
@@ -259,60 +259,60 @@ static void test_lost_reply_recovered(void) {
   snprintf(path, sizeof path, "/baton-test/lost/%s", after);
   CHECK_EQ(zoo_exists(raw, path, 0, &st), ZOK);
   CHECK_EQ(c.token, (uint64_t)st.czxid);
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
   CHECK_EQ(tz_children(raw, "/baton-test/lost", NULL, 0), 0);
   ZK.forget(a.s, &c);
   zookeeper_close(raw);
-  tz_close(&a);
+  kit_close(&a);
 }
 
 /* As above, but the candidate is forgotten without a release: the node its
  * lost create leaves must not stay in the queue as a zombie contender. */
 static void test_forget_sweeps_unknown_create(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
   zhandle_t *raw = tz_raw(hosts, NULL);
   REQUIRE(raw != NULL);
-  baton_candidate c = tz_cand(&a, "swept"), next = tz_cand(&a, "swept");
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err); /* makes the parent */
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
-  tz_pause(&server.member[0]);
-  int rc = ZK.acquire(a.s, &c, NULL, tz_in(300), &err);
+  baton_candidate c = kit_cand(&a, "swept"), next = kit_cand(&a, "swept");
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
+  test_server_pause(&server.member[0]);
+  int rc = ZK.acquire(a.s, &c, NULL, kit_deadline(300), &err);
   ZK.forget(a.s, &c);
   test_server_resume(&server.member[0]);
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   /* next's create queues behind the lost create: it may see the zombie,
    * but the sweep deletes it, so next is woken and elected. */
-  rc = ZK.acquire(a.s, &next, NULL, tz_in(5000), &err);
+  rc = ZK.acquire(a.s, &next, NULL, kit_deadline(5000), &err);
   if (rc == BATON_EHELD) {
-    CHECK_OK(ZK.wait(a.s, &next, NULL, tz_in(5000), -1, &err), &err);
-    rc = ZK.acquire(a.s, &next, NULL, tz_in(5000), &err);
+    CHECK_OK(ZK.wait(a.s, &next, NULL, kit_deadline(5000), -1, &err), &err);
+    rc = ZK.acquire(a.s, &next, NULL, kit_deadline(5000), &err);
   }
   CHECK_OK(rc, &err);
   CHECK_EQ(tz_children(raw, "/baton-test/swept", NULL, 0), 1);
-  tz_drop(&a, &next);
+  kit_drop(&a, &next);
   CHECK_EQ(tz_children(raw, "/baton-test/swept", NULL, 0), 0);
   zookeeper_close(raw);
-  tz_close(&a);
+  kit_close(&a);
 }
 
 /* Close while a request is still in flight and the server stays paused:
  * close is bounded, the call is settled by the backend (zk_calls_abandon)
  * rather than leaked, and nothing is left behind on the server. */
 static void test_close_with_request_in_flight(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  baton_candidate c = tz_cand(&a, "inflight");
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
-  tz_pause(&server.member[0]);
-  CHECK_EQ(ZK.acquire(a.s, &c, NULL, tz_in(200), &err), BATON_ETIMEDOUT);
+  baton_candidate c = kit_cand(&a, "inflight");
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
+  test_server_pause(&server.member[0]);
+  CHECK_EQ(ZK.acquire(a.s, &c, NULL, kit_deadline(200), &err), BATON_ETIMEDOUT);
   ZK.forget(a.s, &c);
   int64_t t0 = baton__now();
-  tz_close(&a); /* the C client waits up to 1.5 s for the close's reply */
-  double ms = tz_ms_since(t0);
+  kit_close(&a); /* the C client waits up to 1.5 s for the close's reply */
+  int64_t ms = kit_ms_since(t0);
   CHECK_EQ(zk_calls_live(), 0); /* settled although no reply ever came */
   test_server_resume(&server.member[0]);
   CHECK_LT(ms, 2500);
@@ -329,14 +329,14 @@ static void test_close_with_request_in_flight(void) {
 
 /* The child of test_crash_takeover: hold NAME, say so, wait to be killed. */
 static int child_hold(const char *u, const char *name) {
-  tz_client t;
+  kit_session t;
   baton_error err = {0};
   if (open_as(&t, u, "crashed-child", &err) != 0) {
     fprintf(stderr, "child: %s\n", err.message);
     return 1;
   }
-  baton_candidate c = tz_cand(&t, name);
-  if (ZK.acquire(t.s, &c, NULL, tz_in(5000), &err) != 0) {
+  baton_candidate c = kit_cand(&t, name);
+  if (ZK.acquire(t.s, &c, NULL, kit_deadline(5000), &err) != 0) {
     fprintf(stderr, "child: %s\n", err.message);
     return 1;
   }
@@ -349,146 +349,149 @@ static int child_hold(const char *u, const char *name) {
 }
 
 static void test_crash_takeover(void) {
-  tz_client b;
+  kit_session b;
   baton_error err = {0};
   REQUIRE_OK(open_as(&b, uri, "survivor", &err), &err);
   char child_uri[1300], line[128];
   snprintf(child_uri, sizeof child_uri, "%s?session_timeout=2000", uri);
-  char *argv[] = {"/proc/self/exe", "--child-hold", child_uri, "crash", NULL};
-  tz_proc p;
-  REQUIRE_EQ(tz_proc_start(&p, argv), 0);
-  CHECK_EQ(tz_proc_expect(&p, "held ", 15000, line, sizeof line), 0);
+  const char *argv[] = {"/proc/self/exe", "--child-hold", child_uri, "crash", NULL};
+  kit_proc p;
+  REQUIRE_EQ(kit_proc_start(&p, argv), 0);
+  CHECK_EQ(kit_proc_expect(&p, "held ", 15000, line, sizeof line), 0);
   uint64_t child_token = strtoull(line + 5, NULL, 10);
-  baton_candidate c = tz_cand(&b, "crash");
+  baton_candidate c = kit_cand(&b, "crash");
   baton_leader h;
-  CHECK_EQ(ZK.acquire(b.s, &c, &h, tz_in(5000), &err), BATON_EHELD);
+  CHECK_EQ(ZK.acquire(b.s, &c, &h, kit_deadline(5000), &err), BATON_EHELD);
   CHECK_STR(h.identity, "crashed-child");
   CHECK_EQ(h.token, child_token);
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &b, &c, tz_in(15000)), 0);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &c, NULL, 15000), 0);
   int64_t t0 = baton__now();
-  tz_proc_kill(&p); /* no close, no release: the session must expire */
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 10000), 1);
-  tz_waiter_join(&w);
+  kit_proc_stop(&p, SIGKILL, 5000); /* no close, no release: the session must expire */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 10000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  double ms = (double)(w.returned_at - t0) / 1e6;
+  int64_t ms = kit_ms_between(t0, w.woke_at);
   CHECK_GT(ms, 500); /* it took the session expiry, not a release */
-  printf("  crashed holder replaced after %.0f ms (session timeout 2000)\n", ms);
-  CHECK_OK(ZK.acquire(b.s, &c, NULL, tz_in(5000), &err), &err);
+  printf("  crashed holder replaced after %lld ms (session timeout 2000)\n", (long long)ms);
+  CHECK_OK(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(c.token, child_token);
-  tz_drop(&b, &c);
-  tz_close(&b);
+  kit_drop(&b, &c);
+  kit_close(&b);
 }
 
 static void test_close_without_release(void) {
-  tz_client a, b;
+  kit_session a, b;
   baton_error err = {0};
   REQUIRE_OK(open_two(&a, "closer", &b, "next", &err), &err);
-  baton_candidate ca = tz_cand(&a, "closed"), cb = tz_cand(&b, "closed");
-  CHECK_OK(ZK.acquire(a.s, &ca, NULL, tz_in(5000), &err), &err);
-  CHECK_EQ(ZK.acquire(b.s, &cb, NULL, tz_in(5000), &err), BATON_EHELD);
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &b, &cb, tz_in(10000)), 0);
+  baton_candidate ca = kit_cand(&a, "closed"), cb = kit_cand(&b, "closed");
+  CHECK_OK(ZK.acquire(a.s, &ca, NULL, kit_deadline(5000), &err), &err);
+  CHECK_EQ(ZK.acquire(b.s, &cb, NULL, kit_deadline(5000), &err), BATON_EHELD);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 10000), 0);
   int64_t t0 = baton__now();
-  tz_close(&a); /* ca is neither released nor forgotten; close frees it */
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 5000), 1);
-  tz_waiter_join(&w);
+  kit_close(&a); /* ca is neither released nor forgotten; close frees it */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 5000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  printf("  closed session's node gone after %.0f ms\n", (double)(w.returned_at - t0) / 1e6);
-  CHECK_OK(ZK.acquire(b.s, &cb, NULL, tz_in(5000), &err), &err);
+  printf("  closed session's node gone after %lld ms\n", (long long)kit_ms_between(t0, w.woke_at));
+  CHECK_OK(ZK.acquire(b.s, &cb, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(cb.token, ca.token);
-  tz_drop(&b, &cb);
-  tz_close(&b);
+  kit_drop(&b, &cb);
+  kit_close(&b);
 }
 
 /* ---- kazoo -------------------------------------------------------------------- */
 
-static int kazoo_start(tz_proc *p, const char *path, const char *ident) {
-  char script[] = TZ_KAZOO_SCRIPT, py[] = "/usr/bin/python3", where[256], who[128];
-  snprintf(where, sizeof where, "%s", path);
-  snprintf(who, sizeof who, "%s", ident);
-  char *argv[] = {py, script, hosts, where, who, NULL};
-  if (tz_proc_start(p, argv) != 0) return -1;
-  if (tz_proc_expect(p, "ready", 20000, NULL, 0) != 0) {
-    tz_proc_kill(p);
+static int kazoo_start(kit_proc *p, const char *path, const char *ident) {
+  const char *argv[] = {"/usr/bin/python3", TZ_KAZOO_SCRIPT, hosts, path, ident, NULL};
+  if (kit_proc_start(p, argv) != 0) return -1;
+  if (kit_proc_expect(p, "ready", 20000, NULL, 0) != 0) {
+    kit_proc_stop(p, SIGKILL, 5000);
     return -1;
   }
   return 0;
 }
 
+/* Ask the kazoo helper to quit, and stop it. */
+static void kazoo_stop(kit_proc *p) {
+  kit_proc_send(p, "quit");
+  kit_proc_stop(p, 0, 5000);
+}
+
 static void test_kazoo_holds(void) {
-  tz_client b;
+  kit_session b;
   baton_error err = {0};
   REQUIRE_OK(open_as(&b, uri, "baton-b", &err), &err);
-  tz_proc k;
+  kit_proc k;
   if (kazoo_start(&k, "/baton-test/interop1", "kazoo-holder") != 0) {
-    tz_close(&b);
+    kit_close(&b);
     REQUIRE(!"kazoo helper did not start");
   }
   char line[512], node[128];
   unsigned long long czxid = 0;
-  tz_proc_send(&k, "acquire");
-  CHECK_EQ(tz_proc_expect(&k, "acquired ", 10000, line, sizeof line), 0);
+  kit_proc_send(&k, "acquire");
+  CHECK_EQ(kit_proc_expect(&k, "acquired ", 10000, line, sizeof line), 0);
   CHECK_EQ(sscanf(line, "acquired %127s %llu", node, &czxid), 2);
   /* kazoo's layout is ours: <32 hex>__lock__<10 digits>. */
   CHECK(strlen(node) == 50 && strncmp(node + 32, "__lock__", 8) == 0);
 
-  baton_candidate c = tz_cand(&b, "interop1");
+  baton_candidate c = kit_cand(&b, "interop1");
   baton_leader h, l;
-  CHECK_EQ(ZK.acquire(b.s, &c, &h, tz_in(5000), &err), BATON_EHELD);
+  CHECK_EQ(ZK.acquire(b.s, &c, &h, kit_deadline(5000), &err), BATON_EHELD);
   CHECK_STR(h.identity, "kazoo-holder");
   CHECK_EQ(h.token, czxid);
-  CHECK_OK(ZK.leader(b.s, "interop1", &l, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.leader(b.s, "interop1", &l, kit_deadline(5000), &err), &err);
   CHECK_STR(l.identity, "kazoo-holder");
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &b, &c, tz_in(10000)), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 200), 0);
-  tz_proc_send(&k, "release");
-  CHECK_EQ(tz_proc_expect(&k, "released", 5000, NULL, 0), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 3000), 1);
-  tz_waiter_join(&w);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &c, NULL, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
+  kit_proc_send(&k, "release");
+  CHECK_EQ(kit_proc_expect(&k, "released", 5000, NULL, 0), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 3000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  CHECK_OK(ZK.acquire(b.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(c.token, czxid);
-  tz_drop(&b, &c);
-  tz_proc_stop(&k, 5000);
-  tz_close(&b);
+  kit_drop(&b, &c);
+  kazoo_stop(&k);
+  kit_close(&b);
 }
 
 static void test_kazoo_waits(void) {
-  tz_client b;
+  kit_session b;
   baton_error err = {0};
   REQUIRE_OK(open_as(&b, uri, "baton-b", &err), &err);
-  baton_candidate c = tz_cand(&b, "interop2");
-  CHECK_OK(ZK.acquire(b.s, &c, NULL, tz_in(5000), &err), &err);
-  tz_proc k;
+  baton_candidate c = kit_cand(&b, "interop2");
+  CHECK_OK(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), &err);
+  kit_proc k;
   if (kazoo_start(&k, "/baton-test/interop2", "kazoo-waiter") != 0) {
-    tz_drop(&b, &c);
-    tz_close(&b);
+    kit_drop(&b, &c);
+    kit_close(&b);
     REQUIRE(!"kazoo helper did not start");
   }
   char line[512], node[128];
   unsigned long long czxid = 0;
-  tz_proc_send(&k, "acquire");
-  CHECK(tz_proc_expect(&k, "acquired ", 500, NULL, 0) != 0); /* it must wait */
-  tz_proc_send(&k, "contenders");
-  CHECK_EQ(tz_proc_expect(&k, "contenders ", 5000, line, sizeof line), 0);
+  kit_proc_send(&k, "acquire");
+  CHECK(kit_proc_expect(&k, "acquired ", 500, NULL, 0) != 0); /* it must wait */
+  kit_proc_send(&k, "contenders");
+  CHECK_EQ(kit_proc_expect(&k, "contenders ", 5000, line, sizeof line), 0);
   CHECK_STR(line, "contenders baton-b,kazoo-waiter");
-  CHECK_OK(ZK.release(b.s, &c, tz_in(5000), &err), &err);
-  CHECK_EQ(tz_proc_expect(&k, "acquired ", 5000, line, sizeof line), 0);
+  CHECK_OK(ZK.release(b.s, &c, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_proc_expect(&k, "acquired ", 5000, line, sizeof line), 0);
   CHECK_EQ(sscanf(line, "acquired %127s %llu", node, &czxid), 2);
   baton_leader l;
-  CHECK_OK(ZK.leader(b.s, "interop2", &l, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.leader(b.s, "interop2", &l, kit_deadline(5000), &err), &err);
   CHECK_STR(l.identity, "kazoo-waiter");
   CHECK_EQ(l.token, czxid);
-  CHECK_EQ(ZK.acquire(b.s, &c, NULL, tz_in(5000), &err), BATON_EHELD);
-  tz_proc_send(&k, "release");
-  CHECK_EQ(tz_proc_expect(&k, "released", 5000, NULL, 0), 0);
-  CHECK_OK(ZK.acquire(b.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_EQ(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), BATON_EHELD);
+  kit_proc_send(&k, "release");
+  CHECK_EQ(kit_proc_expect(&k, "released", 5000, NULL, 0), 0);
+  CHECK_OK(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(c.token, czxid);
-  tz_drop(&b, &c);
-  tz_proc_stop(&k, 5000);
-  tz_close(&b);
+  kit_drop(&b, &c);
+  kazoo_stop(&k);
+  kit_close(&b);
 }
 
 /* ---- digest auth ---------------------------------------------------------------- */
@@ -498,11 +501,11 @@ static void test_digest_auth(void) {
   snprintf(good, sizeof good, "zk://user:secret@%s/baton-auth", hosts);
   snprintf(wrong, sizeof wrong, "zk://user:wrong@%s/baton-auth", hosts);
   snprintf(anon, sizeof anon, "zk://%s/baton-auth", hosts);
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, good, "owner", &err), &err);
-  baton_candidate c = tz_cand(&a, "locked");
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+  baton_candidate c = kit_cand(&a, "locked");
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   zhandle_t *owner = tz_raw(hosts, "user:secret"), *stranger = tz_raw(hosts, NULL);
   if (owner == NULL || stranger == NULL) {
     CHECK(!"raw handles");
@@ -526,19 +529,19 @@ static void test_digest_auth(void) {
 
   const char *const others[] = {wrong, anon};
   for (int i = 0; i < 2; i++) {
-    tz_client b;
+    kit_session b;
     REQUIRE_OK(open_as(&b, others[i], "intruder", &err), &err);
-    baton_candidate cb = tz_cand(&b, "locked");
+    baton_candidate cb = kit_cand(&b, "locked");
     baton_leader l;
-    CHECK_EQ(ZK.acquire(b.s, &cb, NULL, tz_in(5000), &err), BATON_EAUTH);
+    CHECK_EQ(ZK.acquire(b.s, &cb, NULL, kit_deadline(5000), &err), BATON_EAUTH);
     CHECK_CONTAINS(err.message, "wrong user or password");
     CHECK(strstr(err.message, "secret") == NULL && strstr(err.message, "wrong:") == NULL);
-    CHECK_EQ(ZK.leader(b.s, "locked", &l, tz_in(5000), &err), BATON_EAUTH);
-    tz_drop(&b, &cb);
-    tz_close(&b);
+    CHECK_EQ(ZK.leader(b.s, "locked", &l, kit_deadline(5000), &err), BATON_EAUTH);
+    kit_drop(&b, &cb);
+    kit_close(&b);
   }
-  tz_drop(&a, &c);
-  tz_close(&a);
+  kit_drop(&a, &c);
+  kit_close(&a);
   if (owner != NULL) {
     CHECK_EQ(tz_delete_tree(owner, "/baton-auth"), ZOK);
     zookeeper_close(owner);
@@ -549,55 +552,54 @@ static void test_digest_auth(void) {
 /* ---- observers, renew, cancel ---------------------------------------------------- */
 
 static void test_observer_wait(void) {
-  tz_client a, o;
+  kit_session a, o;
   baton_error err = {0};
   REQUIRE_OK(open_two(&a, "leader-a", &o, "observer", &err), &err);
-  baton_candidate ca = tz_cand(&a, "watched"), co = tz_cand(&o, "watched");
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &o, &co, tz_in(5000)), 0); /* name has no node yet */
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 200), 0);
-  CHECK_OK(ZK.acquire(a.s, &ca, NULL, tz_in(5000), &err), &err);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 2000), 1);
-  tz_waiter_join(&w);
+  baton_candidate ca = kit_cand(&a, "watched"), co = kit_cand(&o, "watched");
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, NULL, 5000), 0); /* name has no node yet */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
+  CHECK_OK(ZK.acquire(a.s, &ca, NULL, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 2000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
 
-  memset(&w, 0, sizeof w);
-  CHECK_OK(ZK.leader(o.s, "watched", &w.seen, tz_in(5000), &err), &err);
-  CHECK_EQ(w.seen.token, ca.token);
-  REQUIRE_EQ(tz_waiter_start(&w, &o, &co, tz_in(5000)), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 200), 0);
-  CHECK_OK(ZK.release(a.s, &ca, tz_in(5000), &err), &err);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 2000), 1);
-  tz_waiter_join(&w);
+  baton_leader seen;
+  CHECK_OK(ZK.leader(o.s, "watched", &seen, kit_deadline(5000), &err), &err);
+  CHECK_EQ(seen.token, ca.token);
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &seen, 5000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
+  CHECK_OK(ZK.release(a.s, &ca, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 2000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
 
   /* An out-of-date `seen` returns at once. */
   baton_leader stale = {.token = 12345};
-  CHECK_OK(ZK.wait(o.s, &co, &stale, tz_in(2000), -1, &err), &err);
+  CHECK_OK(ZK.wait(o.s, &co, &stale, kit_deadline(2000), -1, &err), &err);
 
   /* Cancellation is prompt; a deadline is kept. */
-  memset(&w, 0, sizeof w);
-  REQUIRE_EQ(tz_waiter_start(&w, &o, &co, tz_in(10000)), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 100), 0);
+  REQUIRE_EQ(kit_waiter_start(&w, &o, &co, NULL, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0);
   int64_t t0 = baton__now();
-  tz_waiter_cancel(&w);
-  tz_waiter_join(&w);
+  kit_waiter_cancel(&w);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, BATON_ECANCELED);
-  CHECK_LT((double)(w.returned_at - t0) / 1e6, 100);
+  CHECK_LT(kit_ms_between(t0, w.woke_at), 100);
   t0 = baton__now();
   baton_leader none = {0};
-  CHECK_EQ(ZK.wait(o.s, &co, &none, tz_in(200), -1, &err), BATON_ETIMEDOUT);
-  double ms = tz_ms_since(t0);
+  CHECK_EQ(ZK.wait(o.s, &co, &none, kit_deadline(200), -1, &err), BATON_ETIMEDOUT);
+  int64_t ms = kit_ms_since(t0);
   CHECK_GE(ms, 190);
   CHECK_LT(ms, 400);
-  tz_drop(&a, &ca);
-  tz_drop(&o, &co);
-  tz_close(&a);
-  tz_close(&o);
+  kit_drop(&a, &ca);
+  kit_drop(&o, &co);
+  kit_close(&a);
+  kit_close(&o);
 }
 
 static void test_renew_reports_gone(void) {
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
   zhandle_t *raw = tz_raw(hosts, NULL);
@@ -607,28 +609,28 @@ static void test_renew_reports_gone(void) {
   baton_candidate *held[3];
   bool gone[3];
   for (int i = 0; i < 3; i++) {
-    c[i] = tz_cand(&a, names[i]);
+    c[i] = kit_cand(&a, names[i]);
     held[i] = &c[i];
-    CHECK_OK(ZK.acquire(a.s, &c[i], NULL, tz_in(5000), &err), &err);
+    CHECK_OK(ZK.acquire(a.s, &c[i], NULL, kit_deadline(5000), &err), &err);
   }
   tz_pair all = {&a, c};
   CHECK_EQ(tz_count_requests(server.member[0].port, renew_all, &all), 1); /* one request */
-  CHECK_OK(ZK.renew(a.s, NULL, 0, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.renew(a.s, NULL, 0, NULL, kit_deadline(5000), &err), &err);
 
   /* Delete r2's node behind our back: only r2 is reported gone. */
   CHECK_EQ(tz_delete_tree(raw, "/baton-test/r2"), ZOK);
-  CHECK_OK(ZK.renew(a.s, held, 3, gone, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.renew(a.s, held, 3, gone, kit_deadline(5000), &err), &err);
   CHECK(!gone[0] && gone[1] && !gone[2]);
   /* Two gone out of three: the multi names the first; the rest is asked. */
   char name[256], path[512];
   only_child(raw, "/baton-test/r3", name, sizeof name);
   snprintf(path, sizeof path, "/baton-test/r3/%s", name);
   CHECK_EQ(zoo_delete(raw, path, -1), ZOK);
-  CHECK_OK(ZK.renew(a.s, held, 3, gone, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.renew(a.s, held, 3, gone, kit_deadline(5000), &err), &err);
   CHECK(!gone[0] && gone[1] && gone[2]);
-  for (int i = 0; i < 3; i++) tz_drop(&a, &c[i]);
+  for (int i = 0; i < 3; i++) kit_drop(&a, &c[i]);
   zookeeper_close(raw);
-  tz_close(&a);
+  kit_close(&a);
 }
 
 /* Last: every election below the chroot is empty again. */
@@ -680,12 +682,12 @@ int main(int argc, char **argv) {
   };
   const test_case *run = cases;
   if (argc > 1 && strcmp(argv[1], in_flight[0].name) == 0) run = in_flight;
-  if (tz_start(&server, 1) != 0) {
+  if (test_cluster_start(&server, "zk") != 0) {
     fprintf(stderr, "zk_backend: cannot start a ZooKeeper server\n");
     return 1;
   }
   snprintf(uri, sizeof uri, "%s/baton-test", server.uri);
-  tz_hosts(hosts, sizeof hosts, server.uri);
+  kit_member_addr(&server, 0, hosts, sizeof hosts);
   int rc = test_main(argc, argv, run);
   test_cluster_stop(&server);
   return rc;

@@ -1,21 +1,15 @@
 /* fault_test.c — the zk:// backend under server faults: a server paused
  * (SIGSTOP) past the session timeout, and a 3-server ensemble that loses
  * its leader. Each test starts its own servers. */
+#include "proxy.h"
 #include "servers.h"
 #include "test.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define ZK baton_backend_zk
-
-/* Retry pacing between failed renewals, as the core's back-off would. */
-static void pause_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 /* Whether the server's "dump" (ephemerals per session) mentions text. */
 static bool server_dump_has(int port, const char *text) {
@@ -33,46 +27,46 @@ static bool server_dump_has(int port, const char *text) {
  * client's side of the network is what failed. */
 static void test_pause_past_session_timeout(void) {
   test_cluster zk;
-  tz_proxy px;
-  REQUIRE_EQ(tz_start(&zk, 1), 0);
-  if (tz_proxy_start(&px, zk.member[0].port) != 0) {
+  proxy *px = NULL;
+  REQUIRE_EQ(test_cluster_start(&zk, "zk"), 0);
+  if (proxy_start(&px, zk.member[0].port) != 0) {
     test_cluster_stop(&zk);
     REQUIRE(!"proxy");
   }
   int port = zk.member[0].port;
   char u[256];
-  snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-fault?session_timeout=2000", px.port);
-  tz_client a;
+  snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-fault?session_timeout=2000", proxy_port(px));
+  kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "paused"};
   int rc = tz_open(&a, u, &o, &err);
   CHECK_OK(rc, &err);
   if (rc != 0) goto out;
   CHECK_EQ(a.s->server_ttl_ns, 2000000000LL); /* negotiated, not the 10 s ttl */
-  baton_candidate ca = tz_cand(&a, "expiry"), cb = tz_cand(&a, "expiry");
+  baton_candidate ca = kit_cand(&a, "expiry"), cb = kit_cand(&a, "expiry");
   baton_candidate *held[1] = {&ca};
   bool gone[1];
-  CHECK_OK(ZK.acquire(a.s, &ca, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &ca, NULL, kit_deadline(5000), &err), &err);
   uint64_t first = ca.token;
-  CHECK_EQ(ZK.acquire(a.s, &cb, NULL, tz_in(5000), &err), BATON_EHELD);
-  tz_waiter w = {0};
-  REQUIRE_EQ(tz_waiter_start(&w, &a, &cb, tz_in(60000)), 0);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 200), 0); /* blocked on its predecessor */
+  CHECK_EQ(ZK.acquire(a.s, &cb, NULL, kit_deadline(5000), &err), BATON_EHELD);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &a, &cb, NULL, 60000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0); /* blocked on its predecessor */
   CHECK(server_dump_has(port, "/baton-fault/expiry/"));
 
   /* Paused: every renewal fails, each by its own deadline. */
-  tz_proxy_hold(&px);
-  pause_ms(100); /* let the server read what was already on its way */
-  tz_pause(&zk.member[0]);
+  proxy_set_mode(px, PROXY_STALL, 0); /* holds bytes back, keeps connections */
+  kit_sleep_ms(100); /* let the server read what was already on its way */
+  test_server_pause(&zk.member[0]);
   int64_t paused = baton__now();
   int failures = 0;
-  for (int i = 0; i < 100 && tz_ms_since(paused) < 3000; i++) {
+  for (int i = 0; i < 100 && kit_ms_since(paused) < 3000; i++) {
     int64_t t0 = baton__now();
-    rc = ZK.renew(a.s, held, 1, gone, tz_in(500), &err);
+    rc = ZK.renew(a.s, held, 1, gone, kit_deadline(500), &err);
     CHECK_NE(rc, 0);
-    CHECK_LT(tz_ms_since(t0), 600);
+    CHECK_LT(kit_ms_since(t0), 600);
     failures += rc != 0;
-    if (rc != 0 && tz_ms_since(t0) < 100) pause_ms(100);
+    if (rc != 0 && kit_ms_since(t0) < 100) kit_sleep_ms(100);
   }
   CHECK_GT(failures, 3);
   printf("  paused: %d renewals failed, last: %s\n", failures, err.message);
@@ -80,40 +74,42 @@ static void test_pause_past_session_timeout(void) {
   bool expired = false;
   for (int i = 0; i < 100 && !expired; i++) {
     expired = !server_dump_has(port, "/baton-fault/expiry/");
-    if (!expired) pause_ms(100);
+    if (!expired) kit_sleep_ms(100);
   }
   CHECK(expired);
-  tz_proxy_forward(&px);
+  /* The partition ends: the connections it held are dead, new ones pass. */
+  proxy_set_mode(px, PROXY_DROP, 0);
+  proxy_set_mode(px, PROXY_PASS, 0);
 
   /* The client learns it on reconnecting: ESESSION. */
   rc = -1;
   for (int i = 0; i < 100 && rc != BATON_ESESSION; i++) {
-    rc = ZK.renew(a.s, held, 1, gone, tz_in(1000), &err);
+    rc = ZK.renew(a.s, held, 1, gone, kit_deadline(1000), &err);
     CHECK_NE(rc, 0);
-    if (rc != BATON_ESESSION) pause_ms(100);
+    if (rc != BATON_ESESSION) kit_sleep_ms(100);
   }
   CHECK_EQ(rc, BATON_ESESSION);
   printf("  after resume: %s\n", err.message);
-  CHECK_EQ(ZK.acquire(a.s, &ca, NULL, tz_in(2000), &err), BATON_ESESSION);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 100), 0); /* blocked until a new session */
+  CHECK_EQ(ZK.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), BATON_ESESSION);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0); /* blocked until a new session */
 
   /* The next renew opens a fresh session; blocked waits return. */
-  CHECK_OK(ZK.renew(a.s, held, 1, gone, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.renew(a.s, held, 1, gone, kit_deadline(5000), &err), &err);
   CHECK(gone[0]);
-  CHECK_EQ(tz_waiters_done(&w, 1, 1, 1000), 1);
-  tz_waiter_join(&w);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 1000), 1);
+  kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
-  CHECK_OK(ZK.acquire(a.s, &ca, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &ca, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(ca.token, first);
-  CHECK_EQ(ZK.acquire(a.s, &cb, NULL, tz_in(5000), &err), BATON_EHELD);
-  CHECK_OK(ZK.renew(a.s, held, 1, gone, tz_in(5000), &err), &err);
+  CHECK_EQ(ZK.acquire(a.s, &cb, NULL, kit_deadline(5000), &err), BATON_EHELD);
+  CHECK_OK(ZK.renew(a.s, held, 1, gone, kit_deadline(5000), &err), &err);
   CHECK(!gone[0]);
-  tz_drop(&a, &ca);
-  tz_drop(&a, &cb);
+  kit_drop(&a, &ca);
+  kit_drop(&a, &cb);
   CHECK(!server_dump_has(port, "/baton-fault/expiry/"));
-  tz_close(&a);
+  kit_close(&a);
 out:
-  tz_proxy_stop(&px);
+  proxy_stop(px);
   test_cluster_stop(&zk);
 }
 
@@ -130,20 +126,20 @@ static int find_leader(const test_cluster *c) {
 
 static void test_ensemble_leader_killed(void) {
   test_cluster zk;
-  REQUIRE_EQ(tz_start(&zk, 3), 0);
+  REQUIRE_EQ(test_cluster_start(&zk, "zk3"), 0);
   char u[1200];
   snprintf(u, sizeof u, "%s/baton-ens?session_timeout=8000", zk.uri);
-  tz_client a;
+  kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "ensemble"};
   if (tz_open(&a, u, &o, &err) != 0) {
     test_cluster_stop(&zk);
     REQUIRE_OK(1, &err);
   }
-  baton_candidate c = tz_cand(&a, "ens");
+  baton_candidate c = kit_cand(&a, "ens");
   baton_candidate *held[1] = {&c};
   bool gone[1];
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   uint64_t first = c.token;
   int leader = find_leader(&zk);
   CHECK_GE(leader, 0);
@@ -152,27 +148,27 @@ static void test_ensemble_leader_killed(void) {
 
   /* The session survives the leader's death; renewals may fail meanwhile. */
   int rc = -1, failures = 0;
-  for (int i = 0; i < 100 && rc != 0 && tz_ms_since(t0) < 20000; i++) {
-    rc = ZK.renew(a.s, held, 1, gone, tz_in(2000), &err);
+  for (int i = 0; i < 100 && rc != 0 && kit_ms_since(t0) < 20000; i++) {
+    rc = ZK.renew(a.s, held, 1, gone, kit_deadline(2000), &err);
     CHECK_NE(rc, BATON_ESESSION);
     if (rc != 0) {
       failures++;
-      pause_ms(100);
+      kit_sleep_ms(100);
     }
   }
   CHECK_EQ(rc, 0);
   CHECK(!gone[0]);
-  printf("  renewed %.0f ms after the leader died (%d failed renewals)\n", tz_ms_since(t0),
-         failures);
+  printf("  renewed %lld ms after the leader died (%d failed renewals)\n",
+         (long long)kit_ms_since(t0), failures);
   CHECK_GE(find_leader(&zk), 0);
-  CHECK_OK(ZK.release(a.s, &c, tz_in(5000), &err), &err);
-  CHECK_OK(ZK.acquire(a.s, &c, NULL, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(c.token, first);
   baton_leader l;
-  CHECK_OK(ZK.leader(a.s, "ens", &l, tz_in(5000), &err), &err);
+  CHECK_OK(ZK.leader(a.s, "ens", &l, kit_deadline(5000), &err), &err);
   CHECK_EQ(l.token, c.token);
-  tz_drop(&a, &c);
-  tz_close(&a);
+  kit_drop(&a, &c);
+  kit_close(&a);
   test_cluster_stop(&zk);
 }
 
