@@ -27,6 +27,7 @@
 typedef struct redis_conn {
   pthread_mutex_t mu; /* held for a whole request */
   redisContext *ctx;  /* NULL until connected and after a failed request */
+  int64_t used;       /* baton__now() when the last request ended */
 } redis_conn;
 
 typedef struct redis_session {
@@ -92,8 +93,9 @@ int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **ou
 int baton__redis_read_ready(redisContext *ctx);
 
 /* One request on a shared connection: connect first when needed (also when
- * the idle connection shows the server went away), then _call. A failed
- * request drops the connection, so the next one reconnects. */
+ * a connection unused for over a millisecond shows the server went away),
+ * then _call. A failed request drops the connection, so the next one
+ * reconnects. */
 int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err);
