@@ -16,11 +16,8 @@
 #include <ctype.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #define MS 1000000LL
 
@@ -31,32 +28,7 @@
 
 static redis_session *session_of(baton_session *bs) { return (redis_session *)bs; }
 
-/* ---- values and nonces --------------------------------------------------- */
-
-/* A random nonce in hex: it tells our value from anyone else's, across
- * processes and attempts, so it only has to be unique. */
-static void make_nonce(char out[REDIS_NONCE_LEN + 1]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char b[REDIS_NONCE_LEN / 2];
-  if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-    /* No entropy yet (early boot): clock, process and a counter through
-     * splitmix64 are unique all the same. */
-    static atomic_uint_fast64_t counter;
-    uint64_t x = (uint64_t)baton__now() ^ (uint64_t)getpid() << 40 ^
-                 (uint64_t)atomic_fetch_add(&counter, 1) << 20;
-    for (size_t i = 0; i < sizeof b; i++) {
-      uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      b[i] = (unsigned char)(z ^ (z >> 31));
-    }
-  }
-  for (size_t i = 0; i < sizeof b; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[REDIS_NONCE_LEN] = '\0';
-}
+/* ---- values --------------------------------------------------------------- */
 
 static void copy_identity(baton_leader *out, const char *s, size_t len) {
   if (len > BATON_IDENTITY_MAX) len = BATON_IDENTITY_MAX;
@@ -209,7 +181,7 @@ static void start_attempt(redis_session *s, redis_cand *p, char *nonce, char *pr
   if (!p->pending) {
     if (p->won) memcpy(p->prev, p->nonce, sizeof p->prev);
     p->won = false;
-    make_nonce(p->nonce);
+    baton__redis_nonce(p->nonce);
     p->pending = true;
   }
   memcpy(nonce, p->nonce, REDIS_NONCE_LEN + 1);

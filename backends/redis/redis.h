@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define REDIS_NONCE_LEN 32 /* hex digits of a candidate's random nonce */
+#define REDIS_NONCE_LEN 32 /* hex digits of a candidate's nonce */
 #define REDIS_LABEL_MAX 300
 
 /* One connection, used by one thread at a time. */
@@ -128,6 +128,13 @@ int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, int 
 
 /* SHA-1 of data as 40 lower-case hex digits and a NUL (what EVALSHA takes). */
 void baton__redis_sha1_hex(char out[41], const void *data, size_t len);
+
+/* ---- nonce.c ----------------------------------------------------------- */
+
+/* A fresh nonce: REDIS_NONCE_LEN lower-case hex digits and a NUL, unique
+ * across processes (forked ones too), threads and time. No system call
+ * after the first. Thread: any. */
+void baton__redis_nonce(char out[REDIS_NONCE_LEN + 1]);
 
 /* ---- sub.c ------------------------------------------------------------- */
 

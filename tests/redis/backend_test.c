@@ -6,8 +6,10 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const baton_backend *B = &baton_backend_redis;
@@ -22,6 +24,58 @@ static void sha1_matches_known_vectors(void) {
   const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
   baton__redis_sha1_hex(hex, two_blocks, strlen(two_blocks));
   CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+static void *make_nonces(void *arg) {
+  char(*out)[REDIS_NONCE_LEN + 1] = arg;
+  for (int i = 0; i < 2000; i++) baton__redis_nonce(out[i]);
+  return NULL;
+}
+
+static int by_text(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Nonces are 32 hex digits and never repeat: not across threads, and not
+ * between a parent and the child it forks (which inherits the state the
+ * nonces are made from). */
+static void nonces_are_unique_across_threads_and_fork(void) {
+  enum { T = 4, K = 2000 };
+  static char n[T * K][REDIS_NONCE_LEN + 1];
+  pthread_t t[T];
+  for (int i = 0; i < T; i++) REQUIRE_EQ(pthread_create(&t[i], NULL, make_nonces, n[i * K]), 0);
+  for (int i = 0; i < T; i++) pthread_join(t[i], NULL);
+  int bad = 0, repeats = 0;
+  for (int i = 0; i < T * K; i++)
+    bad += strlen(n[i]) != REDIS_NONCE_LEN || strspn(n[i], "0123456789abcdef") != REDIS_NONCE_LEN;
+  qsort(n, T * K, sizeof n[0], by_text);
+  for (int i = 1; i < T * K; i++) repeats += strcmp(n[i - 1], n[i]) == 0;
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(repeats, 0);
+
+  /* Two nonces each from parent and child after the fork: all four differ
+   * (without a fresh seed in the child, the first two would be equal). */
+  int fd[2];
+  REQUIRE_EQ(pipe(fd), 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    char x[2][REDIS_NONCE_LEN + 1];
+    baton__redis_nonce(x[0]);
+    baton__redis_nonce(x[1]);
+    _exit(write(fd[1], x, sizeof x) == (ssize_t)sizeof x ? 0 : 1);
+  }
+  close(fd[1]);
+  char parent[2][REDIS_NONCE_LEN + 1], child[2][REDIS_NONCE_LEN + 1] = {{0}};
+  baton__redis_nonce(parent[0]);
+  baton__redis_nonce(parent[1]);
+  ssize_t got = read(fd[0], child, sizeof child);
+  close(fd[0]);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK_EQ(got, (ssize_t)sizeof child);
+  CHECK_EQ(status, 0);
+  const char *four[] = {parent[0], parent[1], child[0], child[1]};
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++) CHECK(strcmp(four[i], four[j]) != 0);
 }
 
 SERVER_TEST(acquire_leader_renew_release) {
@@ -483,6 +537,7 @@ SERVER_TEST(threads_share_one_session) {
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"sha1_matches_known_vectors", sha1_matches_known_vectors},
+      {"nonces_are_unique_across_threads_and_fork", nonces_are_unique_across_threads_and_fork},
       {"acquire_leader_renew_release", acquire_leader_renew_release},
       {"tokens_increase_and_are_exact", tokens_increase_and_are_exact},
       {"only_the_holder_releases_or_renews", only_the_holder_releases_or_renews},
