@@ -216,18 +216,21 @@ SERVER_TEST(only_the_holder_releases_or_renews) {
   kit_close(&b);
 }
 
-/* Renewing 1000 names is one EVALSHA; renewing none sends nothing; an
- * uncontended acquire + release is two requests. */
+/* Renewing 1,200 names is one script call per 500 (so that none holds the
+ * server for long), pipelined (io_test checks the one round trip), and a
+ * name lost in the middle chunk is reported as the one gone; renewing none
+ * sends nothing; an uncontended acquire + release is two requests. */
 SERVER_TEST(renew_of_many_is_one_round_trip) {
   baton_error err = {0};
   kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
-  enum { N = 1000 };
+  enum { N = 1200, CHUNKS = (N + REDIS_RENEW_CHUNK - 1) / REDIS_RENEW_CHUNK };
   static baton_candidate cand[N];
   static baton_candidate *held[N];
   static char names[N][16];
   static bool gone[N];
+  CHECK_EQ(CHUNKS, 3);
   for (int i = 0; i < N; i++) {
     snprintf(names[i], sizeof names[i], "name-%d", i);
     cand[i] = kit_cand(&a, names[i]);
@@ -238,19 +241,41 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   }
   CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err); /* warms the script */
   /* Commands inside a script count in INFO too (GET and PEXPIRE per key
-   * here), so a round trip shows as one EVALSHA and nothing else from the
-   * client; INFO does not count itself, so the total moves by one INFO plus
-   * what ran in between. */
+   * here), so a round trip shows as one EVALSHA per chunk and nothing else
+   * from the client; INFO does not count itself, so the total moves by one
+   * INFO plus what ran in between. */
   long long evalsha = raw_calls(r, "evalsha"), eval = raw_calls(r, "eval");
   long long total = raw_total(r);
   for (int i = 0; i < N; i++) gone[i] = true;
   CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
-  CHECK_EQ(raw_total(r), total + 1 + 1 + 2 * N);
-  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 1);
+  CHECK_EQ(raw_total(r), total + 1 + CHUNKS + 2 * N);
+  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + CHUNKS);
   CHECK_EQ(raw_calls(r, "eval"), eval);
   int kept = 0;
   for (int i = 0; i < N; i++) kept += !gone[i];
   CHECK_EQ(kept, N);
+
+  /* The first name of the middle chunk changes hands: it alone is gone (a
+   * chunk read off by one would name a neighbour). */
+  char buf[64];
+  const int stolen = REDIS_RENEW_CHUNK;
+  raw_str(r, buf, sizeof buf, "SET %s stolen", names[stolen]);
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
+  int lost = 0;
+  for (int i = 0; i < N; i++) lost += gone[i];
+  CHECK_EQ(lost, 1);
+  CHECK(gone[stolen]);
+
+  /* After SCRIPT FLUSH every chunk goes again as EVAL, and all is renewed
+   * that was. */
+  raw_str(r, buf, sizeof buf, "SCRIPT FLUSH");
+  eval = raw_calls(r, "eval");
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
+  CHECK_EQ(raw_calls(r, "eval"), eval + CHUNKS);
+  lost = 0;
+  for (int i = 0; i < N; i++) lost += gone[i];
+  CHECK_EQ(lost, 1);
+  CHECK(gone[stolen]);
 
   total = raw_total(r);
   CHECK_OK(B->renew(a.s, held, 0, gone, kit_deadline(2000), &err), &err);

@@ -125,11 +125,44 @@ SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
   kit_close(&a);
 }
 
+/* Renewing more names than one script takes: every script call goes out
+ * before any reply is read, so the batch costs one round trip. */
+SERVER_TEST(renew_in_chunks_is_one_round_trip) {
+  baton_error err = {0};
+  kit_session a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  enum { N = 1200 };
+  static baton_candidate cand[N];
+  static baton_candidate *held[N];
+  static char names[N][16];
+  static bool gone[N];
+  int acquired = 0;
+  for (; acquired < N; acquired++) {
+    snprintf(names[acquired], sizeof names[acquired], "rt-%d", acquired);
+    cand[acquired] = kit_cand(&a, names[acquired]);
+    held[acquired] = &cand[acquired];
+    int rc = B->acquire(a.s, &cand[acquired], NULL, kit_deadline(2000), &err);
+    CHECK_OK(rc, &err);
+    if (rc != 0) break;
+  }
+  if (acquired == N) {
+    CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err); /* connects */
+    trace_start();
+    CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
+    const char *first_read = strchr(trace, 'r'), *last_send = strrchr(trace, 's');
+    CHECK(last_send != NULL && first_read != NULL && last_send < first_read);
+    if (!(last_send < first_read)) fprintf(stderr, "calls: %s\n", trace);
+  }
+  for (int i = 0; i < N; i++) B->forget(a.s, &cand[i]);
+  kit_close(&a);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"requests_in_a_row_wait_once_and_read_once", requests_in_a_row_wait_once_and_read_once},
       {"only_an_idle_connection_is_checked_before_sending",
        only_an_idle_connection_is_checked_before_sending},
+      {"renew_in_chunks_is_one_round_trip", renew_in_chunks_is_one_round_trip},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
