@@ -171,6 +171,59 @@ SERVER_TEST(tokens_increase_and_are_exact) {
   kit_close(&a);
 }
 
+/* A counter ahead of the clock goes up by one on its digits, a carry
+ * through all of them included; one that is not a decimal counter is
+ * refused, the key and the counter left as they were. */
+SERVER_TEST(counter_ahead_of_the_clock_is_raised_exactly) {
+  baton_error err = {0};
+  kit_session a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  baton_candidate k = kit_cand(&a, "e");
+  char buf[512];
+  static const struct {
+    const char *counter, *token;
+  } raised[] = {
+      {"99999999999999999", "100000000000000000"},
+      {"123456789012345678", "123456789012345679"},
+      {"9999999999999999999", "10000000000000000000"}, /* 20 digits still fit */
+  };
+  for (size_t i = 0; i < sizeof raised / sizeof raised[0]; i++) {
+    raw_str(r, buf, sizeof buf, "SET e/token %s", raised[i].counter);
+    int rc = B->acquire(a.s, &k, NULL, kit_deadline(2000), &err);
+    CHECK_OK(rc, &err);
+    if (rc != 0) continue;
+    CHECK_EQ(k.token, strtoull(raised[i].token, NULL, 10));
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e/token"), raised[i].token);
+    CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  }
+  static const char *const refused[] = {"10000000000000000000", "99999999999999999x",
+                                        "0999999999999999999", "zzzzzzzzzzzzzzzzzz"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    raw_str(r, buf, sizeof buf, "SET e/token %s", refused[i]);
+    CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EREFUSED);
+    CHECK_CONTAINS(err.message, "is not a fencing counter");
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e/token"), refused[i]);
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e"), "");
+  }
+  /* One of another type: Redis's own WRONGTYPE, and left alone. */
+  raw_str(r, buf, sizeof buf, "DEL e/token");
+  raw_str(r, buf, sizeof buf, "HSET e/token f v");
+  CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "WRONGTYPE");
+  CHECK_STR(raw_str(r, buf, sizeof buf, "TYPE e/token"), "hash");
+  CHECK_STR(raw_str(r, buf, sizeof buf, "GET e"), "");
+  /* Garbage behind the clock is replaced by the clock, as before. */
+  raw_str(r, buf, sizeof buf, "DEL e/token");
+  raw_str(r, buf, sizeof buf, "SET e/token garbage");
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(k.token, 1600000000000000ull);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* Only the holder can release or renew; a stolen or expired key is gone. */
 SERVER_TEST(only_the_holder_releases_or_renews) {
   baton_error err = {0};
@@ -565,6 +618,7 @@ int main(int argc, char **argv) {
       {"nonces_are_unique_across_threads_and_fork", nonces_are_unique_across_threads_and_fork},
       {"acquire_leader_renew_release", acquire_leader_renew_release},
       {"tokens_increase_and_are_exact", tokens_increase_and_are_exact},
+      {"counter_ahead_of_the_clock_is_raised_exactly", counter_ahead_of_the_clock_is_raised_exactly},
       {"only_the_holder_releases_or_renews", only_the_holder_releases_or_renews},
       {"renew_of_many_is_one_round_trip", renew_of_many_is_one_round_trip},
       {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},
