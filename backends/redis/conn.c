@@ -19,14 +19,21 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-/* Wait until fd is ready for `events` or the deadline passes. */
+/* How long a connection may sit unused before a request checks that the
+ * server has not closed it. A restart cannot happen within this bound (the
+ * new server takes longer to start), so after one the check always runs;
+ * and it costs at most one poll() per bound on a connection in steady use. */
+#define IDLE_CHECK_NS 1000000LL
+
+/* Wait until fd is ready for `events` or the deadline passes. What is ready
+ * already counts even at the deadline: poll() with a zero timeout says so. */
 static int wait_fd(int fd, short events, int64_t deadline) {
   for (int i = 0; i < 1000000; i++) {
-    if (baton__now() >= deadline) return BATON_ETIMEDOUT;
     struct pollfd p = {.fd = fd, .events = events};
     int n = poll(&p, 1, baton__ms_until(deadline));
     if (n > 0) return 0;
     if (n < 0 && errno != EINTR) return BATON_ECONNECT;
+    if (baton__now() >= deadline) return BATON_ETIMEDOUT;
   }
   return BATON_ETIMEDOUT;
 }
@@ -82,13 +89,16 @@ static int send_all(redisContext *ctx, const redis_session *s, const char *buf, 
   return 0;
 }
 
-/* Feed the reader with what the socket holds now. 1: got bytes; 0: none
- * yet; < 0: the connection is gone (errno tells why, 0 for end of file). */
-static int feed(redisContext *ctx) {
-  char buf[16384];
+#define FEED_MAX 16384 /* bytes one read takes at the most */
+
+/* Feed the reader with what the socket holds now. > 0: the bytes read; 0:
+ * none yet; < 0: the connection is gone (errno tells why, 0 for end of
+ * file). */
+static ssize_t feed(redisContext *ctx) {
+  char buf[FEED_MAX];
   for (;;) {
     ssize_t n = recv(ctx->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) return redisReaderFeed(ctx->reader, buf, (size_t)n) == REDIS_OK ? 1 : -1;
+    if (n > 0) return redisReaderFeed(ctx->reader, buf, (size_t)n) == REDIS_OK ? n : -1;
     if (n == 0) {
       errno = 0;
       return -1;
@@ -100,7 +110,7 @@ static int feed(redisContext *ctx) {
 
 int baton__redis_read_ready(redisContext *ctx) {
   for (int i = 0; i < 64; i++) {
-    int got = feed(ctx);
+    ssize_t got = feed(ctx);
     if (got < 0) return BATON_ECONNECT;
     if (got == 0) return 0;
   }
@@ -110,6 +120,10 @@ int baton__redis_read_ready(redisContext *ctx) {
 int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **out,
                       int64_t deadline, const char *what, baton_error *err) {
   *out = NULL;
+  /* A reply is a round trip away, so a read before waiting would mostly
+   * find nothing: wait first, except after a read that filled the buffer,
+   * when more is likely there already. */
+  bool more = false;
   for (int i = 0; i < 1000000; i++) {
     void *reply = NULL;
     if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK)
@@ -119,14 +133,15 @@ int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **ou
       *out = reply;
       return 0;
     }
-    int got = feed(ctx);
-    if (got < 0)
-      return io_error(s, BATON_ECONNECT, what,
-                      errno != 0 ? strerror(errno) : "the server closed the connection", err);
-    if (got == 0) {
+    if (!more) {
       int rc = wait_fd(ctx->fd, POLLIN, deadline);
       if (rc != 0) return io_error(s, rc, what, "poll failed", err);
     }
+    ssize_t got = feed(ctx);
+    if (got < 0)
+      return io_error(s, BATON_ECONNECT, what,
+                      errno != 0 ? strerror(errno) : "the server closed the connection", err);
+    more = got == FEED_MAX;
   }
   return io_error(s, BATON_ETIMEDOUT, what, "", err);
 }
@@ -279,9 +294,10 @@ int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err) {
   /* Nothing was sent: the connection stays as good as it was. */
-  if (baton__now() >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
+  int64_t now = baton__now();
+  if (now >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
   pthread_mutex_lock(&k->mu);
-  if (k->ctx != NULL && !idle_fit(k->ctx)) {
+  if (k->ctx != NULL && now - k->used > IDLE_CHECK_NS && !idle_fit(k->ctx)) {
     redisFree(k->ctx);
     k->ctx = NULL;
   }
@@ -292,6 +308,7 @@ int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
     redisFree(k->ctx);
     k->ctx = NULL;
   }
+  k->used = baton__now();
   pthread_mutex_unlock(&k->mu);
   return rc;
 }

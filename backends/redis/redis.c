@@ -1,14 +1,15 @@
 /* redis.c — the redis:// backend: one TTL lease per name (SET NX PX in a Lua
  * script that also raises the fencing counter), renewals of every held name
- * in one script call, and waits woken by pub/sub. The table the core calls.
+ * in one round trip, and waits woken by pub/sub. The table the core calls.
  *
- * Requests per operation, when the server has the scripts cached:
+ * Round trips per operation, when the server has the scripts cached:
  * open 1 (AUTH/SELECT/PING pipelined); acquire 1; release 1 (0 when nothing
- * of ours can be on the server); renew 1 for any number of names (0 for
- * none); leader 1 (GET and PTTL pipelined); wait: the first one subscribes
- * (connect + SUBSCRIBE), later ones send nothing for a candidate and one
- * GET/PTTL for an observer. A script the server forgot costs one more
- * round trip (EVAL after NOSCRIPT). */
+ * of ours can be on the server); renew 1 for any number of names (a script
+ * call per REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader 1 (GET
+ * and PTTL pipelined); wait: the first one subscribes (connect +
+ * SUBSCRIBE), later ones send nothing for a candidate and one GET/PTTL for
+ * an observer. A script the server forgot costs one more round trip (EVAL
+ * after NOSCRIPT). */
 #include "redis.h"
 
 #include "internal.h"
@@ -16,11 +17,8 @@
 #include <ctype.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #define MS 1000000LL
 
@@ -31,32 +29,7 @@
 
 static redis_session *session_of(baton_session *bs) { return (redis_session *)bs; }
 
-/* ---- values and nonces --------------------------------------------------- */
-
-/* A random nonce in hex: it tells our value from anyone else's, across
- * processes and attempts, so it only has to be unique. */
-static void make_nonce(char out[REDIS_NONCE_LEN + 1]) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char b[REDIS_NONCE_LEN / 2];
-  if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-    /* No entropy yet (early boot): clock, process and a counter through
-     * splitmix64 are unique all the same. */
-    static atomic_uint_fast64_t counter;
-    uint64_t x = (uint64_t)baton__now() ^ (uint64_t)getpid() << 40 ^
-                 (uint64_t)atomic_fetch_add(&counter, 1) << 20;
-    for (size_t i = 0; i < sizeof b; i++) {
-      uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      b[i] = (unsigned char)(z ^ (z >> 31));
-    }
-  }
-  for (size_t i = 0; i < sizeof b; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[REDIS_NONCE_LEN] = '\0';
-}
+/* ---- values --------------------------------------------------------------- */
 
 static void copy_identity(baton_leader *out, const char *s, size_t len) {
   if (len > BATON_IDENTITY_MAX) len = BATON_IDENTITY_MAX;
@@ -209,7 +182,7 @@ static void start_attempt(redis_session *s, redis_cand *p, char *nonce, char *pr
   if (!p->pending) {
     if (p->won) memcpy(p->prev, p->nonce, sizeof p->prev);
     p->won = false;
-    make_nonce(p->nonce);
+    baton__redis_nonce(p->nonce);
     p->pending = true;
   }
   memcpy(nonce, p->nonce, REDIS_NONCE_LEN + 1);
@@ -238,7 +211,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   redisReply *r = NULL;
   /* On an error the outcome is unknown: `pending` stays set, and the next
    * acquire (same nonce) or release resolves it before anything else. */
-  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_ACQUIRE, 2, argv, 9, &r, deadline, "acquire",
+  redis_call call = {.argv = argv, .argc = 9, .nkeys = 2};
+  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline, "acquire",
                          err);
   if (rc != 0) return rc;
   int64_t now = baton__now();
@@ -274,6 +248,77 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 
 /* ---- renew and release --------------------------------------------------- */
 
+/* The buffers of one renewal: its script calls, their arguments, the
+ * nonces they point at, and the replies. */
+typedef struct renewal {
+  size_t n, chunks;
+  redis_call *calls;    /* one per REDIS_RENEW_CHUNK names */
+  const char **argv;    /* every call's arguments, one after the other */
+  char *nonces;         /* n nonces of REDIS_NONCE_LEN + 1 */
+  redisReply **replies; /* one per call */
+} renewal;
+
+static void renewal_free(renewal *w) {
+  for (size_t i = 0; w->replies != NULL && i < w->chunks; i++)
+    if (w->replies[i] != NULL) freeReplyObject(w->replies[i]);
+  baton__free(w->replies);
+  baton__free(w->calls);
+  baton__free(w->argv);
+  baton__free(w->nonces);
+}
+
+/* Lay out the calls: KEYS are a chunk's names, ARGV the TTL and then their
+ * nonces (fixed during a term; a candidate without one, "", is simply
+ * reported gone by the script). */
+static int renewal_init(renewal *w, redis_session *s, baton_candidate *const *held, size_t n,
+                        const char *ttl) {
+  memset(w, 0, sizeof *w);
+  w->n = n;
+  w->chunks = (n + REDIS_RENEW_CHUNK - 1) / REDIS_RENEW_CHUNK;
+  w->calls = baton__calloc(w->chunks, sizeof *w->calls);
+  w->argv = baton__calloc(4 * w->chunks + 2 * n, sizeof *w->argv);
+  w->nonces = baton__calloc(n, REDIS_NONCE_LEN + 1);
+  w->replies = baton__calloc(w->chunks, sizeof *w->replies);
+  if (w->calls == NULL || w->argv == NULL || w->nonces == NULL || w->replies == NULL)
+    return BATON_ENOMEM;
+  pthread_mutex_lock(&s->state_mu);
+  for (size_t i = 0; i < n; i++) {
+    const redis_cand *p = held[i]->priv;
+    if (p != NULL) memcpy(w->nonces + i * (REDIS_NONCE_LEN + 1), p->nonce, REDIS_NONCE_LEN + 1);
+  }
+  pthread_mutex_unlock(&s->state_mu);
+  const char **argv = w->argv;
+  for (size_t ch = 0; ch < w->chunks; ch++) {
+    size_t first = ch * REDIS_RENEW_CHUNK, m = n - first;
+    if (m > REDIS_RENEW_CHUNK) m = REDIS_RENEW_CHUNK;
+    w->calls[ch] = (redis_call){.argv = argv, .argc = 4 + 2 * (int)m, .nkeys = (int)m};
+    argv[3 + m] = ttl;
+    for (size_t j = 0; j < m; j++) {
+      argv[3 + j] = held[first + j]->name;
+      argv[4 + m + j] = w->nonces + (first + j) * (REDIS_NONCE_LEN + 1);
+    }
+    argv += 4 + 2 * m;
+  }
+  return 0;
+}
+
+/* gone[] from the replies: one 0/1 per name of each chunk, in order. */
+static bool renewal_read(const renewal *w, bool *gone) {
+  for (size_t ch = 0; ch < w->chunks; ch++) {
+    const redisReply *r = w->replies[ch];
+    size_t first = ch * REDIS_RENEW_CHUNK, m = (size_t)w->calls[ch].nkeys;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != m) return false;
+    for (size_t j = 0; j < m; j++) {
+      if (r->element[j]->type != REDIS_REPLY_INTEGER) return false;
+      gone[first + j] = r->element[j]->integer != 1;
+    }
+  }
+  return true;
+}
+
+/* Every held name in one round trip: a script call per REDIS_RENEW_CHUNK
+ * names, so that no call holds the server for long, all sent in one
+ * write. */
 static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                  int64_t deadline, baton_error *err) {
   redis_session *s = session_of(bs);
@@ -284,40 +329,18 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
   for (size_t i = 0; i < n; i++)
     if (held[i] == NULL || held[i]->name == NULL)
       return baton__error(err, BATON_EINVAL, "redis: renew: NULL candidate");
-  int argc = 4 + 2 * (int)n;
-  const char **argv = baton__calloc((size_t)argc, sizeof *argv);
-  char *nonces = baton__calloc(n, REDIS_NONCE_LEN + 1);
-  if (argv == NULL || nonces == NULL) {
-    baton__free(argv);
-    baton__free(nonces);
-    return baton__error(err, BATON_ENOMEM, "redis: renew: out of memory");
-  }
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
-  argv[3 + n] = ttl;
-  /* The nonce is fixed during a term; a candidate without one ("") is
-   * simply reported gone by the script. */
-  pthread_mutex_lock(&s->state_mu);
-  for (size_t i = 0; i < n; i++) {
-    const redis_cand *p = held[i]->priv;
-    if (p != NULL) memcpy(nonces + i * (REDIS_NONCE_LEN + 1), p->nonce, REDIS_NONCE_LEN + 1);
-  }
-  pthread_mutex_unlock(&s->state_mu);
-  for (size_t i = 0; i < n; i++) {
-    argv[3 + i] = held[i]->name;
-    argv[4 + n + i] = nonces + i * (REDIS_NONCE_LEN + 1);
-  }
-  redisReply *r = NULL;
-  int rc = baton__redis_eval(s, &s->renewer, REDIS_SCRIPT_RENEW, (int)n, argv, argc, &r,
-                             deadline, "renew", err);
-  baton__free(argv);
-  baton__free(nonces);
-  if (rc != 0) return rc;
-  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == n;
-  for (size_t i = 0; shaped && i < n; i++) shaped = r->element[i]->type == REDIS_REPLY_INTEGER;
-  for (size_t i = 0; shaped && i < n; i++) gone[i] = r->element[i]->integer != 1;
-  freeReplyObject(r);
-  return shaped ? 0 : baton__redis_bad_reply(s, "renew", err);
+  renewal w;
+  int rc = renewal_init(&w, s, held, n, ttl);
+  if (rc != 0)
+    rc = baton__error(err, rc, "redis: renew: out of memory");
+  else
+    rc = baton__redis_eval(s, &s->renewer, REDIS_SCRIPT_RENEW, w.calls, w.chunks, w.replies,
+                           deadline, "renew", err);
+  if (rc == 0 && !renewal_read(&w, gone)) rc = baton__redis_bad_reply(s, "renew", err);
+  renewal_free(&w);
+  return rc;
 }
 
 static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
@@ -334,7 +357,8 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   if (cur[0] == '\0' && prev[0] == '\0') return 0; /* nothing of ours can be there */
   const char *argv[] = {NULL, NULL, NULL, c->name, cur, prev};
   redisReply *r = NULL;
-  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_RELEASE, 1, argv, 6, &r, deadline, "release",
+  redis_call call = {.argv = argv, .argc = 6, .nkeys = 1};
+  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_RELEASE, &call, 1, &r, deadline, "release",
                          err);
   if (rc != 0) return rc;
   bool shaped = r->type == REDIS_REPLY_INTEGER;

@@ -2,12 +2,13 @@
  * and running them by SHA-1 with a fallback for an emptied script cache.
  *
  * Values are "<token> <nonce> <identity>"; a script tells our own value by
- * its nonce (32 hex digits, random per attempt). Tokens are handled as
+ * its nonce (32 hex digits, unique per attempt). Tokens are handled as
  * strings end to end: Lua numbers are doubles and tostring() prints 14
  * digits, so a token never passes through a Lua number. */
 #include "redis.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,11 +20,20 @@
  *   with this request.
  * - The key is free, or holds our previous term's nonce (that term is over
  *   for the caller, or it would not campaign): a new term. Its token is
- *   max(counter + 1, server TIME in microseconds): the counter is seeded
- *   from the clock when missing, and a counter that went back with lost
- *   data or a stale snapshot is lifted past every token already issued
- *   (which needs fewer than one term per microsecond). The comparison is on
- *   decimal strings (length, then bytes), exact at any size.
+ *   max(counter + 1, server TIME in microseconds): the clock stands in for
+ *   a missing counter, and lifts a counter that went back with lost data
+ *   or a stale snapshot past every token already issued (which needs fewer
+ *   than one term per microsecond). The comparison is on decimal strings
+ *   (length, then bytes), exact at any size.
+ * - Only a counter ahead of the clock is raised by one, on its digits:
+ *   INCR would return a Lua number (a double, 53 bits) and need a GET
+ *   after it. That counter must be a positive decimal without leading
+ *   zeros of at most 19 digits, so the token (at most 10^19) fits in 64
+ *   bits; one behind the clock is replaced whatever it holds, as before.
+ * - The server's commands are most of a script's cost (4,000 to 11,000
+ *   instructions each here; string.format alone 4,000): a new term runs
+ *   GET, TIME, GET, SET, SET and PUBLISH, and pads the microseconds with
+ *   string.rep.
  * - replicate_commands makes TIME before a write legal on Redis < 5. */
 static const char acquire_lua[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
@@ -39,18 +49,25 @@ static const char acquire_lua[] =
     "  end\n"
     "end\n"
     "local t = redis.call('TIME')\n"
-    "local now = t[1] .. string.format('%06d', tonumber(t[2]))\n"
+    "local tok = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]\n"
     "local c = redis.call('GET', KEYS[2])\n"
-    "if not c or #c < #now or (#c == #now and c < now) then\n"
-    "  redis.call('SET', KEYS[2], now)\n"
+    "if c and (#c > #tok or (#c == #tok and c >= tok)) then\n"
+    "  if #c > 19 or not string.find(c, '^[1-9]%d*$') then\n"
+    "    return redis.error_reply('ERR ' .. KEYS[2] .. ' is not a fencing counter')\n"
+    "  end\n"
+    "  local i = #c\n"
+    "  while i > 0 and string.byte(c, i) == 57 do i = i - 1 end\n"
+    "  tok = (i > 0 and string.sub(c, 1, i - 1) .. string.char(string.byte(c, i) + 1) or '1')\n"
+    "    .. string.rep('0', #c - i)\n"
     "end\n"
-    "redis.call('INCR', KEYS[2])\n"
-    "local nv = redis.call('GET', KEYS[2]) .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"
+    "redis.call('SET', KEYS[2], tok)\n"
+    "local nv = tok .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"
     "redis.call('SET', KEYS[1], nv, 'PX', ARGV[4], v and 'XX' or 'NX')\n"
     "redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
     "return {1, nv, tonumber(ARGV[4])}\n";
 
-/* KEYS: every held NAME. ARGV: TTL ms, then the nonce of each key in order.
+/* KEYS: held names (REDIS_RENEW_CHUNK at the most). ARGV: TTL ms, then the
+ * nonce of each key in order.
  * Returns one 0/1 per key: 1 = still ours, TTL reset. pcall: a key of
  * another type is simply not ours, and must not fail the other renewals. */
 static const char renew_lua[] =
@@ -89,37 +106,85 @@ static void compute_shas(void) {
     baton__redis_sha1_hex(shas[i], scripts[i], strlen(scripts[i]));
 }
 
-int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, int nkeys,
-                      const char **argv, int argc, redisReply **out, int64_t deadline,
-                      const char *what, baton_error *err) {
-  pthread_once(&shas_once, compute_shas);
-  char numkeys[16];
-  snprintf(numkeys, sizeof numkeys, "%d", nkeys);
-  argv[0] = "EVALSHA";
-  argv[1] = shas[script];
-  argv[2] = numkeys;
-  *out = NULL;
-  /* Twice at most: EVALSHA, then EVAL when the server lost its cache. */
-  for (int attempt = 0; attempt < 2; attempt++) {
-    redisReply *r = NULL;
-    redis_cmd cmd = {argc, argv};
-    int rc = baton__redis_request(s, k, &cmd, 1, &r, deadline, what, err);
-    if (rc != 0) return rc;
-    if (r->type != REDIS_REPLY_ERROR) {
-      *out = r;
-      return 0;
-    }
-    if (attempt == 0 && r->str != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-      freeReplyObject(r);
-      argv[0] = "EVAL";
-      argv[1] = scripts[script];
-      continue;
-    }
-    rc = baton__redis_reply_error(s, r, what, err);
-    freeReplyObject(r);
-    return rc;
+static bool is_noscript(const redisReply *r) {
+  return r->type == REDIS_REPLY_ERROR && r->str != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* The error a set of replies stands for: the first error reply's. */
+static int replies_error(const redis_session *s, redisReply **r, size_t n, const char *what,
+                         baton_error *err) {
+  for (size_t i = 0; i < n; i++) {
+    if (is_noscript(r[i]))
+      return baton__error(err, BATON_EPROTO, "%s: %s: NOSCRIPT after EVAL", s->label, what);
+    if (r[i]->type == REDIS_REPLY_ERROR) return baton__redis_reply_error(s, r[i], what, err);
   }
-  return baton__error(err, BATON_EPROTO, "%s: %s: NOSCRIPT after EVAL", s->label, what);
+  return 0;
+}
+
+/* A batch's commands and its EVAL round's replies: on the stack for one
+ * call (acquire, release, a renewal of few names), allocated for more. */
+typedef struct batch {
+  redis_cmd one_cmd;
+  redisReply *one_again;
+  redis_cmd *cmds;    /* n commands */
+  redisReply **again; /* the replies to the EVAL round */
+} batch;
+
+static int batch_init(batch *b, size_t n) {
+  b->cmds = n == 1 ? &b->one_cmd : baton__calloc(n, sizeof *b->cmds);
+  b->again = n == 1 ? &b->one_again : baton__calloc(n, sizeof *b->again);
+  return b->cmds != NULL && b->again != NULL ? 0 : BATON_ENOMEM;
+}
+
+static void batch_free(batch *b) {
+  if (b->cmds != &b->one_cmd) baton__free(b->cmds);
+  if (b->again != &b->one_again) baton__free(b->again);
+}
+
+int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, redis_call *calls,
+                      size_t n, redisReply **out, int64_t deadline, const char *what,
+                      baton_error *err) {
+  pthread_once(&shas_once, compute_shas);
+  for (size_t i = 0; i < n; i++) out[i] = NULL;
+  if (n == 0) return 0;
+  batch b;
+  int rc = batch_init(&b, n);
+  if (rc != 0) {
+    batch_free(&b);
+    return baton__error(err, rc, "%s: %s: out of memory", s->label, what);
+  }
+  for (size_t i = 0; i < n; i++) {
+    redis_call *c = &calls[i];
+    snprintf(c->numkeys, sizeof c->numkeys, "%d", c->nkeys);
+    c->argv[0] = "EVALSHA";
+    c->argv[1] = shas[script];
+    c->argv[2] = c->numkeys;
+    b.cmds[i] = (redis_cmd){c->argc, c->argv};
+  }
+  rc = baton__redis_request(s, k, b.cmds, n, out, deadline, what, err);
+  /* What did not run for want of the script goes again as EVAL. */
+  size_t lost = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!is_noscript(out[i])) continue;
+    freeReplyObject(out[i]);
+    out[i] = NULL;
+    calls[i].argv[0] = "EVAL";
+    calls[i].argv[1] = scripts[script];
+    b.cmds[lost++] = (redis_cmd){calls[i].argc, calls[i].argv};
+  }
+  if (rc == 0 && lost > 0) {
+    rc = baton__redis_request(s, k, b.cmds, lost, b.again, deadline, what, err);
+    for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
+      if (out[i] == NULL) out[i] = b.again[j++];
+  }
+  if (rc == 0) rc = replies_error(s, out, n, what, err);
+  if (rc != 0)
+    for (size_t i = 0; i < n; i++) {
+      if (out[i] != NULL) freeReplyObject(out[i]);
+      out[i] = NULL;
+    }
+  batch_free(&b);
+  return rc;
 }
 
 /* ---- SHA-1 (FIPS 180-4), only to name scripts for EVALSHA ---------------- */

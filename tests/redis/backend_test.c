@@ -6,8 +6,10 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const baton_backend *B = &baton_backend_redis;
@@ -22,6 +24,58 @@ static void sha1_matches_known_vectors(void) {
   const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
   baton__redis_sha1_hex(hex, two_blocks, strlen(two_blocks));
   CHECK_STR(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
+static void *make_nonces(void *arg) {
+  char(*out)[REDIS_NONCE_LEN + 1] = arg;
+  for (int i = 0; i < 2000; i++) baton__redis_nonce(out[i]);
+  return NULL;
+}
+
+static int by_text(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Nonces are 32 hex digits and never repeat: not across threads, and not
+ * between a parent and the child it forks (which inherits the state the
+ * nonces are made from). */
+static void nonces_are_unique_across_threads_and_fork(void) {
+  enum { T = 4, K = 2000 };
+  static char n[T * K][REDIS_NONCE_LEN + 1];
+  pthread_t t[T];
+  for (int i = 0; i < T; i++) REQUIRE_EQ(pthread_create(&t[i], NULL, make_nonces, n[i * K]), 0);
+  for (int i = 0; i < T; i++) pthread_join(t[i], NULL);
+  int bad = 0, repeats = 0;
+  for (int i = 0; i < T * K; i++)
+    bad += strlen(n[i]) != REDIS_NONCE_LEN || strspn(n[i], "0123456789abcdef") != REDIS_NONCE_LEN;
+  qsort(n, T * K, sizeof n[0], by_text);
+  for (int i = 1; i < T * K; i++) repeats += strcmp(n[i - 1], n[i]) == 0;
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(repeats, 0);
+
+  /* Two nonces each from parent and child after the fork: all four differ
+   * (without a fresh seed in the child, the first two would be equal). */
+  int fd[2];
+  REQUIRE_EQ(pipe(fd), 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    char x[2][REDIS_NONCE_LEN + 1];
+    baton__redis_nonce(x[0]);
+    baton__redis_nonce(x[1]);
+    _exit(write(fd[1], x, sizeof x) == (ssize_t)sizeof x ? 0 : 1);
+  }
+  close(fd[1]);
+  char parent[2][REDIS_NONCE_LEN + 1], child[2][REDIS_NONCE_LEN + 1] = {{0}};
+  baton__redis_nonce(parent[0]);
+  baton__redis_nonce(parent[1]);
+  ssize_t got = read(fd[0], child, sizeof child);
+  close(fd[0]);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK_EQ(got, (ssize_t)sizeof child);
+  CHECK_EQ(status, 0);
+  const char *four[] = {parent[0], parent[1], child[0], child[1]};
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++) CHECK(strcmp(four[i], four[j]) != 0);
 }
 
 SERVER_TEST(acquire_leader_renew_release) {
@@ -117,6 +171,59 @@ SERVER_TEST(tokens_increase_and_are_exact) {
   kit_close(&a);
 }
 
+/* A counter ahead of the clock goes up by one on its digits, a carry
+ * through all of them included; one that is not a decimal counter is
+ * refused, the key and the counter left as they were. */
+SERVER_TEST(counter_ahead_of_the_clock_is_raised_exactly) {
+  baton_error err = {0};
+  kit_session a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  baton_candidate k = kit_cand(&a, "e");
+  char buf[512];
+  static const struct {
+    const char *counter, *token;
+  } raised[] = {
+      {"99999999999999999", "100000000000000000"},
+      {"123456789012345678", "123456789012345679"},
+      {"9999999999999999999", "10000000000000000000"}, /* 20 digits still fit */
+  };
+  for (size_t i = 0; i < sizeof raised / sizeof raised[0]; i++) {
+    raw_str(r, buf, sizeof buf, "SET e/token %s", raised[i].counter);
+    int rc = B->acquire(a.s, &k, NULL, kit_deadline(2000), &err);
+    CHECK_OK(rc, &err);
+    if (rc != 0) continue;
+    CHECK_EQ(k.token, strtoull(raised[i].token, NULL, 10));
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e/token"), raised[i].token);
+    CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  }
+  static const char *const refused[] = {"10000000000000000000", "99999999999999999x",
+                                        "0999999999999999999", "zzzzzzzzzzzzzzzzzz"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    raw_str(r, buf, sizeof buf, "SET e/token %s", refused[i]);
+    CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EREFUSED);
+    CHECK_CONTAINS(err.message, "is not a fencing counter");
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e/token"), refused[i]);
+    CHECK_STR(raw_str(r, buf, sizeof buf, "GET e"), "");
+  }
+  /* One of another type: Redis's own WRONGTYPE, and left alone. */
+  raw_str(r, buf, sizeof buf, "DEL e/token");
+  raw_str(r, buf, sizeof buf, "HSET e/token f v");
+  CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "WRONGTYPE");
+  CHECK_STR(raw_str(r, buf, sizeof buf, "TYPE e/token"), "hash");
+  CHECK_STR(raw_str(r, buf, sizeof buf, "GET e"), "");
+  /* Garbage behind the clock is replaced by the clock, as before. */
+  raw_str(r, buf, sizeof buf, "DEL e/token");
+  raw_str(r, buf, sizeof buf, "SET e/token garbage");
+  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(k.token, 1600000000000000ull);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* Only the holder can release or renew; a stolen or expired key is gone. */
 SERVER_TEST(only_the_holder_releases_or_renews) {
   baton_error err = {0};
@@ -162,18 +269,21 @@ SERVER_TEST(only_the_holder_releases_or_renews) {
   kit_close(&b);
 }
 
-/* Renewing 1000 names is one EVALSHA; renewing none sends nothing; an
- * uncontended acquire + release is two requests. */
+/* Renewing 1,200 names is one script call per 500 (so that none holds the
+ * server for long), pipelined (io_test checks the one round trip), and a
+ * name lost in the middle chunk is reported as the one gone; renewing none
+ * sends nothing; an uncontended acquire + release is two requests. */
 SERVER_TEST(renew_of_many_is_one_round_trip) {
   baton_error err = {0};
   kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
-  enum { N = 1000 };
+  enum { N = 1200, CHUNKS = (N + REDIS_RENEW_CHUNK - 1) / REDIS_RENEW_CHUNK };
   static baton_candidate cand[N];
   static baton_candidate *held[N];
   static char names[N][16];
   static bool gone[N];
+  CHECK_EQ(CHUNKS, 3);
   for (int i = 0; i < N; i++) {
     snprintf(names[i], sizeof names[i], "name-%d", i);
     cand[i] = kit_cand(&a, names[i]);
@@ -184,19 +294,41 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   }
   CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err); /* warms the script */
   /* Commands inside a script count in INFO too (GET and PEXPIRE per key
-   * here), so a round trip shows as one EVALSHA and nothing else from the
-   * client; INFO does not count itself, so the total moves by one INFO plus
-   * what ran in between. */
+   * here), so a round trip shows as one EVALSHA per chunk and nothing else
+   * from the client; INFO does not count itself, so the total moves by one
+   * INFO plus what ran in between. */
   long long evalsha = raw_calls(r, "evalsha"), eval = raw_calls(r, "eval");
   long long total = raw_total(r);
   for (int i = 0; i < N; i++) gone[i] = true;
   CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
-  CHECK_EQ(raw_total(r), total + 1 + 1 + 2 * N);
-  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + 1);
+  CHECK_EQ(raw_total(r), total + 1 + CHUNKS + 2 * N);
+  CHECK_EQ(raw_calls(r, "evalsha"), evalsha + CHUNKS);
   CHECK_EQ(raw_calls(r, "eval"), eval);
   int kept = 0;
   for (int i = 0; i < N; i++) kept += !gone[i];
   CHECK_EQ(kept, N);
+
+  /* The first name of the middle chunk changes hands: it alone is gone (a
+   * chunk read off by one would name a neighbour). */
+  char buf[64];
+  const int stolen = REDIS_RENEW_CHUNK;
+  raw_str(r, buf, sizeof buf, "SET %s stolen", names[stolen]);
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
+  int lost = 0;
+  for (int i = 0; i < N; i++) lost += gone[i];
+  CHECK_EQ(lost, 1);
+  CHECK(gone[stolen]);
+
+  /* After SCRIPT FLUSH every chunk goes again as EVAL, and all is renewed
+   * that was. */
+  raw_str(r, buf, sizeof buf, "SCRIPT FLUSH");
+  eval = raw_calls(r, "eval");
+  CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
+  CHECK_EQ(raw_calls(r, "eval"), eval + CHUNKS);
+  lost = 0;
+  for (int i = 0; i < N; i++) lost += gone[i];
+  CHECK_EQ(lost, 1);
+  CHECK(gone[stolen]);
 
   total = raw_total(r);
   CHECK_OK(B->renew(a.s, held, 0, gone, kit_deadline(2000), &err), &err);
@@ -483,8 +615,10 @@ SERVER_TEST(threads_share_one_session) {
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"sha1_matches_known_vectors", sha1_matches_known_vectors},
+      {"nonces_are_unique_across_threads_and_fork", nonces_are_unique_across_threads_and_fork},
       {"acquire_leader_renew_release", acquire_leader_renew_release},
       {"tokens_increase_and_are_exact", tokens_increase_and_are_exact},
+      {"counter_ahead_of_the_clock_is_raised_exactly", counter_ahead_of_the_clock_is_raised_exactly},
       {"only_the_holder_releases_or_renews", only_the_holder_releases_or_renews},
       {"renew_of_many_is_one_round_trip", renew_of_many_is_one_round_trip},
       {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},

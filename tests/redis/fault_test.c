@@ -115,6 +115,33 @@ SERVER_TEST(server_restart_keeps_tokens_growing) {
   kit_close(&o);
 }
 
+/* The server closes our connections while they sit idle (CLIENT KILL here;
+ * in life a restart, or its `timeout` setting): the next requests notice
+ * before sending, connect again and succeed, none fails. */
+SERVER_TEST(idle_connections_the_server_closed_are_replaced) {
+  baton_error err = {0};
+  kit_session a;
+  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  baton_candidate k = kit_cand(&a, "killed");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  baton_candidate *held[] = {&k};
+  bool gone[1] = {true};
+  REQUIRE_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err); /* its connection */
+  long long connections = raw_info(r, "stats", "total_connections_received:");
+  redisReply *killed = raw(r, "CLIENT KILL TYPE normal"); /* every client but r */
+  CHECK(killed != NULL && killed->type == REDIS_REPLY_INTEGER && killed->integer == 2);
+  if (killed != NULL) freeReplyObject(killed);
+  kit_sleep_ms(5); /* past the idle bound: a connection used moments ago is not checked */
+  CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
+  CHECK(!gone[0]);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  CHECK_EQ(raw_info(r, "stats", "total_connections_received:"), connections + 2);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* A server that stops answering (SIGSTOP: a pause, a partition) makes every
  * call return BATON_ETIMEDOUT by its deadline, on the open connections and
  * on new ones, and the backend works again once the server does. */
@@ -478,6 +505,8 @@ SERVER_TEST(mutual_exclusion_with_redis_py_lock) {
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
+      {"idle_connections_the_server_closed_are_replaced",
+       idle_connections_the_server_closed_are_replaced},
       {"server_pause_times_out_by_deadline", server_pause_times_out_by_deadline},
       {"lost_acquire_reply_is_resolved", lost_acquire_reply_is_resolved},
       {"new_term_replaces_own_stale_key", new_term_replaces_own_stale_key},

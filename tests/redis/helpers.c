@@ -66,7 +66,7 @@ const char *raw_str(redisContext *r, char *buf, size_t size, const char *fmt, ..
   return buf;
 }
 
-static long long info_field(redisContext *r, const char *section, const char *field) {
+long long raw_info(redisContext *r, const char *section, const char *field) {
   redisReply *reply = raw(r, "INFO %s", section);
   long long v = 0;
   if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
@@ -80,9 +80,9 @@ static long long info_field(redisContext *r, const char *section, const char *fi
 long long raw_calls(redisContext *r, const char *command) {
   char field[80];
   snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
-  return info_field(r, "commandstats", field);
+  return raw_info(r, "commandstats", field);
 }
 
 long long raw_total(redisContext *r) {
-  return info_field(r, "stats", "total_commands_processed:");
+  return raw_info(r, "stats", "total_commands_processed:");
 }

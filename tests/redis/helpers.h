@@ -39,6 +39,8 @@ redisContext *raw_open(int port, const char *user, const char *password);
 redisReply *raw(redisContext *r, const char *fmt, ...);
 /* A raw command's string reply copied into buf ("" for nil). */
 const char *raw_str(redisContext *r, char *buf, size_t size, const char *fmt, ...);
+/* A number in an INFO section: `field` is "name:" (0 when absent). */
+long long raw_info(redisContext *r, const char *section, const char *field);
 /* `calls` of one command in INFO commandstats (0 when never called). */
 long long raw_calls(redisContext *r, const char *command);
 /* total_commands_processed in INFO stats. */
