@@ -50,13 +50,14 @@ static int pooled_call(baton_etcd_session *es, const char *path, const baton_etc
 
 typedef struct range_out {
   int64_t *revision;
-  baton_etcd_kv *kv;
-  bool *found;
+  baton_etcd_kv *kvs;
+  size_t max;
+  size_t *n;
 } range_out;
 
 static int decode_range(const cJSON *p, void *out, baton_error *err) {
   range_out *r = out;
-  return baton__etcd_gw_range(p, r->revision, r->kv, r->found, err);
+  return baton__etcd_gw_range(p, r->revision, r->kvs, r->max, r->n, err);
 }
 
 typedef struct lease_out {
@@ -93,8 +94,9 @@ static int decode_deleterange(const cJSON *p, void *out, baton_error *err) {
 }
 
 int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
-                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
-                      int cancel_fd, baton_error *err) {
+                      baton_etcd_kv *kvs, size_t max, size_t *n, int64_t *revision,
+                      int64_t deadline, int cancel_fd, baton_error *err) {
+  *n = 0;
   baton_etcd_str prefix = {0}, body = {0};
   baton__etcd_name_prefix(&prefix, es, name);
   r->key = prefix.p;
@@ -102,7 +104,7 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
   r->prefix = true;
   if (!prefix.oom) baton__etcd_req_range(&body, r);
   body.oom |= prefix.oom;
-  range_out out = {revision, kv, found};
+  range_out out = {revision, kvs, max, n};
   int rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
   baton__etcd_str_free(&prefix);
   baton__etcd_str_free(&body);
@@ -365,11 +367,11 @@ static int etcd_leader(baton_session *s, const char *name, baton_leader *out, in
     return baton__error(err, BATON_EINVAL, "etcd: leader needs a session, a name and out");
   baton_etcd_range_req r = {.sort = 1, .limit = 1};
   baton_etcd_kv kv;
-  bool found = false;
+  size_t n = 0;
   int64_t rev;
-  int rc = baton__etcd_range(es, name, &r, &kv, &found, &rev, deadline, -1, err);
+  int rc = baton__etcd_range(es, name, &r, &kv, 1, &n, &rev, deadline, -1, err);
   if (rc != 0) return rc;
-  if (!found) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
+  if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
   leader_from(out, &kv);
   baton__etcd_kv_free(&kv);
   return 0;

@@ -51,11 +51,11 @@ void baton__etcd_name_prefix(baton_etcd_str *s, const baton_etcd_session *es, co
 int64_t baton__etcd_lease(baton_etcd_session *es, uint64_t *gen);
 
 /* Range the name's keys as `r` says (key and prefix filled in here) on a
- * pooled conn; *found with *kv (owned by the caller) and the header's
- * revision. */
+ * pooled conn: the first `max` into kvs[0..*n) (owned by the caller) and
+ * the header's revision. */
 int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
-                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
-                      int cancel_fd, baton_error *err);
+                      baton_etcd_kv *kvs, size_t max, size_t *n, int64_t *revision,
+                      int64_t deadline, int cancel_fd, baton_error *err);
 
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,

@@ -139,10 +139,10 @@ static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_cand
   if (ec->create_revision <= 1) return 0;
   baton_etcd_range_req r = {.sort = -1, .limit = 1, .max_create_revision = ec->create_revision - 1};
   baton_etcd_kv pred;
-  bool found = false;
+  size_t n = 0;
   int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, &pred, &found, &rev, deadline, cancel_fd, err);
-  if (rc != 0 || !found) return rc; /* none before us: look again */
+  int rc = baton__etcd_range(es, c->name, &r, &pred, 1, &n, &rev, deadline, cancel_fd, err);
+  if (rc != 0 || n == 0) return rc; /* none before us: look again */
   if (pred.create_revision >= ec->create_revision) {
     baton__etcd_kv_free(&pred);
     return 0; /* not a predecessor: let acquire look */
@@ -159,10 +159,11 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
                          baton_error *err) {
   baton_etcd_range_req r = {.sort = 1, .limit = 1};
   baton_etcd_kv lead;
-  bool found = false;
+  size_t n = 0;
   int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, &lead, &found, &rev, deadline, cancel_fd, err);
+  int rc = baton__etcd_range(es, c->name, &r, &lead, 1, &n, &rev, deadline, cancel_fd, err);
   if (rc != 0) return rc;
+  bool found = n == 1;
   uint64_t seen_token = seen != NULL ? seen->token : 0;
   bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
                           strlen(seen->identity) == (lead.value_len < BATON_IDENTITY_MAX
