@@ -1,6 +1,6 @@
 /* etcd.c — the etcd:// and etcds:// backend table: one lease per session,
- * candidates as keys of etcd's own election layout, one transaction per
- * acquire. */
+ * candidates as keys of etcd's own election layout, one transaction to
+ * enqueue and read-only ranges to look again. */
 #include "etcd.h"
 
 #include <inttypes.h>
@@ -117,6 +117,23 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
+}
+
+/* EHELD for the leader's key `low` (holder may be NULL). */
+static int held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err) {
+  if (holder != NULL) leader_from(holder, low);
+  return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
+                      (long long)low->create_revision);
+}
+
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
+  return ec->key != NULL && same_bytes(kv->key, kv->key_len, ec->key, ec->key_len) &&
+         kv->lease == ec->lease && kv->create_revision == ec->create_revision &&
+         same_bytes(kv->value, kv->value_len, identity, strlen(identity));
 }
 
 /* ---- Lease --------------------------------------------------------------------- */
@@ -248,10 +265,6 @@ static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   return 0;
 }
 
-static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
-  return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /* The acquire txn: create the own key if absent, and read the lowest key;
  * if it existed, read it instead. One round trip either way, and a retry
  * after a lost reply lands in the failure branch, which resolves it. */
@@ -300,18 +313,44 @@ static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_tx
   if (!r->lowest_found || ec->create_revision <= 0)
     return baton__error(err, BATON_EPROTO, "etcd: txn reply lacks the name's keys");
   const baton_etcd_kv *low = &r->lowest;
-  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) {
-    if (holder != NULL) leader_from(holder, low);
-    return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
-                        (long long)low->create_revision);
-  }
-  if (low->lease != ec->lease || low->create_revision != ec->create_revision ||
-      !same_bytes(low->value, low->value_len, c->identity, idlen))
+  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) return held_by(holder, low, err);
+  if (!baton__etcd_is_own(ec, c->identity, low))
     return baton__error(err, BATON_EREFUSED,
                         "etcd: key %s leads but is not ours (lease %llx, revision %lld)", ec->key,
                         (unsigned long long)low->lease, (long long)low->create_revision);
   c->token = (uint64_t)ec->create_revision;
   return 0;
+}
+
+/* recheck's answer when only the txn can tell: our key is not where wait
+ * and the last acquire left it. */
+#define RECHECK_TXN 1
+
+/* A candidate already queued looks again with one read-only range of the
+ * lowest key: the put-if-absent txn goes through Raft and a WAL sync even
+ * when its compare fails (its success branch holds a put), a range does
+ * not. Elected only when the lowest key is ours as we made it; EHELD when
+ * an older key leads (if ours vanished meanwhile, wait finds out and
+ * clears create_revision); RECHECK_TXN when nothing older leads but ours
+ * is not the lowest as we made it, i.e. it is gone or altered. */
+static int recheck(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec,
+                   baton_leader *holder, int64_t deadline, baton_error *err) {
+  baton_etcd_range_req r = {.sort = 1, .limit = 1};
+  baton_etcd_kv low;
+  size_t n = 0;
+  int64_t rev;
+  int rc = baton__etcd_range(es, c->name, &r, &low, 1, &n, &rev, deadline, -1, err);
+  if (rc != 0 || n == 0) return rc != 0 ? rc : RECHECK_TXN;
+  if (baton__etcd_is_own(ec, c->identity, &low)) {
+    c->token = (uint64_t)ec->create_revision;
+    rc = 0;
+  } else if (low.create_revision < ec->create_revision) {
+    rc = held_by(holder, &low, err);
+  } else {
+    rc = RECHECK_TXN;
+  }
+  baton__etcd_kv_free(&low);
+  return rc;
 }
 
 static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
@@ -324,6 +363,10 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
     return baton__error(err, BATON_ESESSION, "etcd: the lease expired; no new one yet");
   baton_etcd_cand *ec = cand_of(c);
   if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
+  if (ec->create_revision > 0) {
+    int rc = recheck(es, c, ec, holder, deadline, err);
+    if (rc != RECHECK_TXN) return rc;
+  }
   baton_etcd_str body = {0};
   acquire_body(&body, es, c, ec);
   baton_etcd_txn_reply r;

@@ -132,24 +132,27 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
 
 /* A queued candidate: wait until its nearest predecessor is deleted. */
 static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
-                       const baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
+                       baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
                        baton_error *err) {
-  /* Revision 1 is the first write ever: nothing can be before it (and a
-   * max_create_revision of 0 would mean "no bound"). */
-  if (ec->create_revision <= 1) return 0;
-  baton_etcd_range_req r = {.sort = -1, .limit = 1, .max_create_revision = ec->create_revision - 1};
-  baton_etcd_kv pred;
+  /* Our key and the key just older, newest first: whether ours is still
+   * as we made it, and which key precedes it (none: look again). */
+  baton_etcd_range_req r = {.sort = -1, .limit = 2, .max_create_revision = ec->create_revision};
+  baton_etcd_kv kvs[2];
   size_t n = 0;
   int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, &pred, 1, &n, &rev, deadline, cancel_fd, err);
-  if (rc != 0 || n == 0) return rc; /* none before us: look again */
-  if (pred.create_revision >= ec->create_revision) {
-    baton__etcd_kv_free(&pred);
-    return 0; /* not a predecessor: let acquire look */
+  int rc = baton__etcd_range(es, c->name, &r, kvs, 2, &n, &rev, deadline, cancel_fd, err);
+  if (rc != 0) return rc;
+  if (n == 0 || !baton__etcd_is_own(ec, c->identity, &kvs[0])) {
+    /* Gone (deleted by hand) or altered: we are not queued. The next
+     * acquire's txn makes the key again, or refuses a key not ours. */
+    ec->create_revision = 0;
+  } else if (n == 2) {
+    /* Wait for the nearest older key (only our own txn made a key with
+     * our create_revision, so it is older), then look. */
+    target t = {kvs[1].key, kvs[1].key_len, false, true, NULL};
+    rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
   }
-  target t = {pred.key, pred.key_len, false, true, NULL};
-  rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
-  baton__etcd_kv_free(&pred);
+  while (n > 0) baton__etcd_kv_free(&kvs[--n]);
   return rc;
 }
 
@@ -208,7 +211,7 @@ static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candid
   uint64_t gen;
   int64_t lease = baton__etcd_lease(es, &gen);
   if (gen != gen0) return 0;
-  const baton_etcd_cand *ec = c->priv;
+  baton_etcd_cand *ec = c->priv;
   if (ec == NULL || ec->key == NULL || ec->create_revision <= 0)
     return wait_observer(es, conn, c, seen, gen0, deadline, cancel_fd, err);
   if (lease == 0) {
