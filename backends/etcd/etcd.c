@@ -262,6 +262,7 @@ static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   ec->key_len = key.len;
   ec->lease = lease;
   ec->create_revision = 0;
+  ec->won_revision = 0;
   return 0;
 }
 
@@ -363,6 +364,15 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
     return baton__error(err, BATON_ESESSION, "etcd: the lease expired; no new one yet");
   baton_etcd_cand *ec = cand_of(c);
   if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
+  /* The wait that just returned proved from its watch that our key led
+   * (watch.c says how): the campaign's linearization point is that
+   * revision, and nothing needs asking. Used once. */
+  int64_t won = ec->won_revision;
+  ec->won_revision = 0;
+  if (won > 0 && ec->create_revision > 0) {
+    c->token = (uint64_t)ec->create_revision;
+    return 0;
+  }
   if (ec->create_revision > 0) {
     int rc = recheck(es, c, ec, holder, deadline, err);
     if (rc != RECHECK_TXN) return rc;
@@ -384,6 +394,7 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   if (es == NULL || c == NULL)
     return baton__error(err, BATON_EINVAL, "etcd: release needs a session and a candidate");
   baton_etcd_cand *ec = c->priv;
+  if (ec != NULL) ec->won_revision = 0; /* whatever happens below, no term starts from it */
   if (ec == NULL || ec->key == NULL) return 0;
   /* The key embeds our lease id, so deleting it by its exact name can
    * only delete our own key. */

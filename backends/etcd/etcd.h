@@ -43,6 +43,9 @@ typedef struct baton_etcd_cand {
   int64_t lease;                   /* the lease the key was made with */
   int64_t create_revision;         /* own key's; 0 while unknown (the next
                                       acquire sends the put-if-absent txn) */
+  int64_t won_revision;            /* >0: wait saw, at this revision, our key
+                                      lead as we made it; the next acquire
+                                      reports it without a request */
 } baton_etcd_cand;
 
 /* `<prefix><name>/` into s. */

@@ -364,6 +364,55 @@ static void queued_candidate_rechecks_with_a_read(void) {
   queue_done(k, c, 2);
 }
 
+/* Next in line, the watch's DELETE of the one older key proves the
+ * election: from the release to the new term the server sees the release
+ * alone (its one WAL sync), and the woken acquire sends nothing. */
+static void hand_over_costs_the_release_alone(void) {
+  kit_session k[2];
+  baton_candidate c[2];
+  kit_waiter w[1];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 2, "t.handover"), 0);
+  queue_wait(k, c, 2, w);
+  uint64_t before = requests(&k[0]) + requests(&k[1]);
+  long long syncs = wal_syncs();
+  REQUIRE(syncs >= 0);
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w[0]);
+  CHECK_OK(w[0].rc, &w[0].err);
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k[0]) + requests(&k[1]) - before, 1);
+  CHECK_EQ(wal_syncs() - syncs, 1);
+  CHECK_EQ(c[1].token, own_revision(&c[1]));
+  CHECK_GT(c[1].token, c[0].token);
+  baton_leader who;
+  CHECK_OK(B.leader(k[0].s, "t.handover", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "bravo");
+  CHECK_EQ(who.token, c[1].token);
+
+  /* The proof is used once: the next acquire asks the server again. */
+  uint64_t r = requests(&k[1]);
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k[1]) - r, 1);
+  queue_done(k, c, 2);
+}
+
+/* The end of a three-queue case in which bravo's key was lost: both
+ * waiters return, bravo is not elected, charlie (now the oldest) is. */
+static void charlie_leads_not_bravo(kit_session k[3], baton_candidate c[3], kit_waiter w[2]) {
+  baton_error err = {0};
+  for (int i = 0; i < 2; i++) {
+    kit_waiter_join(&w[i]);
+    CHECK_OK(w[i].rc, &w[i].err);
+  }
+  baton_leader holder = {0};
+  CHECK_EQ(B.acquire(k[1].s, &c[1], &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "charlie");
+  CHECK_OK(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(c[2].token, holder.token);
+  queue_done(k, c, 3);
+}
+
 /* bravo's key is deleted by hand while it waits next in line, then alpha
  * leaves: bravo's wake-up elects nothing, and charlie, now the oldest,
  * leads. */
@@ -387,16 +436,39 @@ static void key_deleted_by_hand_is_not_elected(void) {
   CHECK_EQ(kit_waiters_done(w, 2, 1, 0), 0);
 
   CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
-  kit_waiter_join(&w[0]);
-  kit_waiter_join(&w[1]);
-  CHECK_OK(w[0].rc, &w[0].err);
-  CHECK_OK(w[1].rc, &w[1].err);
-  baton_leader holder = {0};
-  CHECK_EQ(B.acquire(k[1].s, &c[1], &holder, kit_deadline(2000), &err), BATON_EHELD);
-  CHECK_STR(holder.identity, "charlie");
-  CHECK_OK(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), &err);
-  CHECK_EQ(c[2].token, holder.token);
-  queue_done(k, c, 3);
+  charlie_leads_not_bravo(k, c, w);
+}
+
+/* alpha's key and bravo's go in one transaction, one revision: the DELETE
+ * that would elect bravo comes with the deletion of its own key. */
+static void deletion_in_the_same_revision_proves_nothing(void) {
+  kit_session k[3];
+  baton_candidate c[3];
+  kit_waiter w[2];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 3, "t.samerev"), 0);
+  queue_wait(k, c, 3, w);
+  baton_etcd_str body = {0};
+  baton__etcd_str_cat(&body, "{\"success\":[");
+  for (int i = 0; i < 2; i++) {
+    const char *key = own_key(&c[i]);
+    baton__etcd_str_cat(&body, i == 0 ? "{" : ",{");
+    baton__etcd_str_cat(&body, "\"request_delete_range\":{\"key\":");
+    baton__etcd_str_b64(&body, key, strlen(key));
+    baton__etcd_str_cat(&body, "}}");
+  }
+  baton__etcd_str_cat(&body, "]}");
+  baton_etcd_session *es = (baton_etcd_session *)k[0].s;
+  baton_etcd_conn *conn = baton__etcd_conn_get(es->http);
+  CHECK(!body.oom && conn != NULL);
+  if (!body.oom && conn != NULL)
+    CHECK_OK(baton__etcd_http_call(es->http, conn, "/v3/kv/txn", body.p, BATON_ETCD_IDEMPOTENT,
+                                   NULL, NULL, kit_deadline(2000), -1, &err),
+             &err);
+  baton__etcd_conn_put(es->http, conn);
+  baton__etcd_str_free(&body);
+
+  charlie_leads_not_bravo(k, c, w);
 }
 
 /* bravo's key is overwritten by hand (no lease, another value) while it
@@ -727,7 +799,10 @@ int main(int argc, char **argv) {
       {"second_candidate_queues_and_is_woken", second_candidate_queues_and_is_woken},
       {"three_candidates_in_order", three_candidates_in_order},
       {"queued_candidate_rechecks_with_a_read", queued_candidate_rechecks_with_a_read},
+      {"hand_over_costs_the_release_alone", hand_over_costs_the_release_alone},
       {"key_deleted_by_hand_is_not_elected", key_deleted_by_hand_is_not_elected},
+      {"deletion_in_the_same_revision_proves_nothing",
+       deletion_in_the_same_revision_proves_nothing},
       {"altered_key_is_not_elected", altered_key_is_not_elected},
       {"observer_and_cancel_and_deadline", observer_and_cancel_and_deadline},
       {"lease_revoked_out_of_band", lease_revoked_out_of_band},
