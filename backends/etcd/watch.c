@@ -181,7 +181,18 @@ static int wait_next_in_line(baton_etcd_session *es, baton_etcd_conn *conn, bato
   return rc;
 }
 
-/* A queued candidate: wait until its nearest predecessor is deleted. */
+/* A queued candidate: wait until its nearest predecessor is deleted.
+ *
+ * A crashed leader's key goes when etcd's lessor revokes its lease, and
+ * the lessor looks for expired leases every 500 ms, so its successor
+ * wakes up to TTL + 0.5 s after the leader's last renewal. The waiter does
+ * not revoke that lease sooner itself on the word of lease/timetolive:
+ * its TTL is whole seconds, truncated, so it reads 0 from one second
+ * before expiry on (and -1 only once the lease is gone; both seen on
+ * 3.4.23), and "expired" cannot be told from "under a second left". Even
+ * an exact answer would not do: a revoke is unconditional, and after an
+ * etcd leader change, which gives every lease a fresh TTL, it would end a
+ * lease the new leader keeps alive, under a holder that still leads. */
 static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
                        baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
                        baton_error *err) {
