@@ -1,6 +1,6 @@
 /* etcd.c — the etcd:// and etcds:// backend table: one lease per session,
- * candidates as keys of etcd's own election layout, one transaction per
- * acquire. */
+ * candidates as keys of etcd's own election layout, one transaction to
+ * enqueue and read-only ranges to look again. */
 #include "etcd.h"
 
 #include <inttypes.h>
@@ -50,13 +50,14 @@ static int pooled_call(baton_etcd_session *es, const char *path, const baton_etc
 
 typedef struct range_out {
   int64_t *revision;
-  baton_etcd_kv *kv;
-  bool *found;
+  baton_etcd_kv *kvs;
+  size_t max;
+  size_t *n;
 } range_out;
 
 static int decode_range(const cJSON *p, void *out, baton_error *err) {
   range_out *r = out;
-  return baton__etcd_gw_range(p, r->revision, r->kv, r->found, err);
+  return baton__etcd_gw_range(p, r->revision, r->kvs, r->max, r->n, err);
 }
 
 typedef struct lease_out {
@@ -93,8 +94,9 @@ static int decode_deleterange(const cJSON *p, void *out, baton_error *err) {
 }
 
 int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
-                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
-                      int cancel_fd, baton_error *err) {
+                      baton_etcd_kv *kvs, size_t max, size_t *n, int64_t *revision,
+                      int64_t deadline, int cancel_fd, baton_error *err) {
+  *n = 0;
   baton_etcd_str prefix = {0}, body = {0};
   baton__etcd_name_prefix(&prefix, es, name);
   r->key = prefix.p;
@@ -102,7 +104,7 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
   r->prefix = true;
   if (!prefix.oom) baton__etcd_req_range(&body, r);
   body.oom |= prefix.oom;
-  range_out out = {revision, kv, found};
+  range_out out = {revision, kvs, max, n};
   int rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
   baton__etcd_str_free(&prefix);
   baton__etcd_str_free(&body);
@@ -115,6 +117,23 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
+}
+
+/* EHELD for the leader's key `low` (holder may be NULL). */
+static int held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err) {
+  if (holder != NULL) leader_from(holder, low);
+  return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
+                      (long long)low->create_revision);
+}
+
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
+  return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
+  return ec->key != NULL && same_bytes(kv->key, kv->key_len, ec->key, ec->key_len) &&
+         kv->lease == ec->lease && kv->create_revision == ec->create_revision &&
+         same_bytes(kv->value, kv->value_len, identity, strlen(identity));
 }
 
 /* ---- Lease --------------------------------------------------------------------- */
@@ -243,11 +262,8 @@ static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   ec->key_len = key.len;
   ec->lease = lease;
   ec->create_revision = 0;
+  ec->won_revision = 0;
   return 0;
-}
-
-static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
-  return alen == blen && memcmp(a, b, alen) == 0;
 }
 
 /* The acquire txn: create the own key if absent, and read the lowest key;
@@ -298,18 +314,44 @@ static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_tx
   if (!r->lowest_found || ec->create_revision <= 0)
     return baton__error(err, BATON_EPROTO, "etcd: txn reply lacks the name's keys");
   const baton_etcd_kv *low = &r->lowest;
-  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) {
-    if (holder != NULL) leader_from(holder, low);
-    return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
-                        (long long)low->create_revision);
-  }
-  if (low->lease != ec->lease || low->create_revision != ec->create_revision ||
-      !same_bytes(low->value, low->value_len, c->identity, idlen))
+  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) return held_by(holder, low, err);
+  if (!baton__etcd_is_own(ec, c->identity, low))
     return baton__error(err, BATON_EREFUSED,
                         "etcd: key %s leads but is not ours (lease %llx, revision %lld)", ec->key,
                         (unsigned long long)low->lease, (long long)low->create_revision);
   c->token = (uint64_t)ec->create_revision;
   return 0;
+}
+
+/* recheck's answer when only the txn can tell: our key is not where wait
+ * and the last acquire left it. */
+#define RECHECK_TXN 1
+
+/* A candidate already queued looks again with one read-only range of the
+ * lowest key: the put-if-absent txn goes through Raft and a WAL sync even
+ * when its compare fails (its success branch holds a put), a range does
+ * not. Elected only when the lowest key is ours as we made it; EHELD when
+ * an older key leads (if ours vanished meanwhile, wait finds out and
+ * clears create_revision); RECHECK_TXN when nothing older leads but ours
+ * is not the lowest as we made it, i.e. it is gone or altered. */
+static int recheck(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec,
+                   baton_leader *holder, int64_t deadline, baton_error *err) {
+  baton_etcd_range_req r = {.sort = 1, .limit = 1};
+  baton_etcd_kv low;
+  size_t n = 0;
+  int64_t rev;
+  int rc = baton__etcd_range(es, c->name, &r, &low, 1, &n, &rev, deadline, -1, err);
+  if (rc != 0 || n == 0) return rc != 0 ? rc : RECHECK_TXN;
+  if (baton__etcd_is_own(ec, c->identity, &low)) {
+    c->token = (uint64_t)ec->create_revision;
+    rc = 0;
+  } else if (low.create_revision < ec->create_revision) {
+    rc = held_by(holder, &low, err);
+  } else {
+    rc = RECHECK_TXN;
+  }
+  baton__etcd_kv_free(&low);
+  return rc;
 }
 
 static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
@@ -322,6 +364,19 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
     return baton__error(err, BATON_ESESSION, "etcd: the lease expired; no new one yet");
   baton_etcd_cand *ec = cand_of(c);
   if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
+  /* The wait that just returned proved from its watch that our key led
+   * (watch.c says how): the campaign's linearization point is that
+   * revision, and nothing needs asking. Used once. */
+  int64_t won = ec->won_revision;
+  ec->won_revision = 0;
+  if (won > 0 && ec->create_revision > 0) {
+    c->token = (uint64_t)ec->create_revision;
+    return 0;
+  }
+  if (ec->create_revision > 0) {
+    int rc = recheck(es, c, ec, holder, deadline, err);
+    if (rc != RECHECK_TXN) return rc;
+  }
   baton_etcd_str body = {0};
   acquire_body(&body, es, c, ec);
   baton_etcd_txn_reply r;
@@ -339,6 +394,7 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   if (es == NULL || c == NULL)
     return baton__error(err, BATON_EINVAL, "etcd: release needs a session and a candidate");
   baton_etcd_cand *ec = c->priv;
+  if (ec != NULL) ec->won_revision = 0; /* whatever happens below, no term starts from it */
   if (ec == NULL || ec->key == NULL) return 0;
   /* The key embeds our lease id, so deleting it by its exact name can
    * only delete our own key. */
@@ -365,11 +421,11 @@ static int etcd_leader(baton_session *s, const char *name, baton_leader *out, in
     return baton__error(err, BATON_EINVAL, "etcd: leader needs a session, a name and out");
   baton_etcd_range_req r = {.sort = 1, .limit = 1};
   baton_etcd_kv kv;
-  bool found = false;
+  size_t n = 0;
   int64_t rev;
-  int rc = baton__etcd_range(es, name, &r, &kv, &found, &rev, deadline, -1, err);
+  int rc = baton__etcd_range(es, name, &r, &kv, 1, &n, &rev, deadline, -1, err);
   if (rc != 0) return rc;
-  if (!found) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
+  if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
   leader_from(out, &kv);
   baton__etcd_kv_free(&kv);
   return 0;

@@ -41,7 +41,11 @@ typedef struct baton_etcd_cand {
   char *key;                       /* own key while it may exist, or NULL */
   size_t key_len;                  /* bytes of key */
   int64_t lease;                   /* the lease the key was made with */
-  int64_t create_revision;         /* own key's; 0 while unknown */
+  int64_t create_revision;         /* own key's; 0 while unknown (the next
+                                      acquire sends the put-if-absent txn) */
+  int64_t won_revision;            /* >0: wait saw, at this revision, our key
+                                      lead as we made it; the next acquire
+                                      reports it without a request */
 } baton_etcd_cand;
 
 /* `<prefix><name>/` into s. */
@@ -51,11 +55,16 @@ void baton__etcd_name_prefix(baton_etcd_str *s, const baton_etcd_session *es, co
 int64_t baton__etcd_lease(baton_etcd_session *es, uint64_t *gen);
 
 /* Range the name's keys as `r` says (key and prefix filled in here) on a
- * pooled conn; *found with *kv (owned by the caller) and the header's
- * revision. */
+ * pooled conn: the first `max` into kvs[0..*n) (owned by the caller) and
+ * the header's revision. */
 int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range_req *r,
-                      baton_etcd_kv *kv, bool *found, int64_t *revision, int64_t deadline,
-                      int cancel_fd, baton_error *err);
+                      baton_etcd_kv *kvs, size_t max, size_t *n, int64_t *revision,
+                      int64_t deadline, int cancel_fd, baton_error *err);
+
+/* Whether `kv` is the candidate's key as it made it: same key, lease,
+ * create_revision and identity. Only such a key may count as leading: a
+ * key of ours from a lease that is gone must not (etcd issue 11456). */
+bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv);
 
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,

@@ -452,21 +452,34 @@ int baton__etcd_gw_keepalive(const cJSON *p, int64_t *id, int64_t *ttl, baton_er
 }
 
 /* The "kvs" of a range reply: an array (absent when empty) of kv objects;
- * decodes the first. */
-static int range_first(const cJSON *p, baton_etcd_kv *first, bool *found, baton_error *err) {
-  const cJSON *kvs;
-  *found = false;
-  int rc = get_array(p, "kvs", &kvs, err);
-  if (rc != 0 || kvs == NULL || kvs->child == NULL) return rc;
-  rc = decode_kv(kvs->child, first, err);
-  *found = rc == 0;
+ * decodes the first `max` into kvs[0..*n). */
+static int range_kvs(const cJSON *p, baton_etcd_kv *kvs, size_t max, size_t *n,
+                     baton_error *err) {
+  const cJSON *arr;
+  *n = 0;
+  int rc = get_array(p, "kvs", &arr, err);
+  for (const cJSON *o = arr != NULL ? arr->child : NULL; rc == 0 && o != NULL && *n < max;
+       o = o->next) {
+    rc = decode_kv(o, &kvs[*n], err);
+    if (rc == 0) (*n)++;
+  }
+  if (rc != 0)
+    while (*n > 0) baton__etcd_kv_free(&kvs[--*n]);
   return rc;
 }
 
-int baton__etcd_gw_range(const cJSON *p, int64_t *revision, baton_etcd_kv *first, bool *found,
-                         baton_error *err) {
+static int range_first(const cJSON *p, baton_etcd_kv *first, bool *found, baton_error *err) {
+  size_t n = 0;
+  int rc = range_kvs(p, first, 1, &n, err);
+  *found = n == 1;
+  return rc;
+}
+
+int baton__etcd_gw_range(const cJSON *p, int64_t *revision, baton_etcd_kv *kvs, size_t max,
+                         size_t *n, baton_error *err) {
+  *n = 0;
   int rc = header_revision(p, revision, err);
-  if (rc == 0) rc = range_first(p, first, found, err);
+  if (rc == 0) rc = range_kvs(p, kvs, max, n, err);
   return rc;
 }
 

@@ -135,9 +135,10 @@ int baton__etcd_gw_grant(const cJSON *p, int64_t *id, int64_t *ttl, baton_error 
 int baton__etcd_gw_keepalive(const cJSON *p, int64_t *id, int64_t *ttl,
                              baton_error *err);
 
-/* kv/range: the header revision and the first kv, if any (*found). */
-int baton__etcd_gw_range(const cJSON *p, int64_t *revision, baton_etcd_kv *first,
-                         bool *found, baton_error *err);
+/* kv/range: the header revision and the first `max` kvs into kvs[0..*n)
+ * (each owned by the caller). */
+int baton__etcd_gw_range(const cJSON *p, int64_t *revision, baton_etcd_kv *kvs, size_t max,
+                         size_t *n, baton_error *err);
 
 /* kv/deleterange: how many keys were deleted. */
 int baton__etcd_gw_deleterange(const cJSON *p, int64_t *deleted, baton_error *err);

@@ -1,7 +1,24 @@
 /* watch.c — the etcd backend's wait: a queued candidate watches its nearest
  * predecessor's key, an observer the name's leader, on the gateway's watch
  * stream; no polling, and a broken stream resumes on another member from
- * the last revision seen. */
+ * the last revision seen.
+ *
+ * Next in line, the wake-up itself can prove the election, so the acquire
+ * after it needs no request. The range at the start of the wait (a
+ * linearizable read at revision R0) shows our key as we made it and
+ * exactly one older key P. Keys made later get a create_revision above
+ * R0, above ours, so from R0 on the set of keys older than ours only
+ * shrinks: once P is deleted, at revision R, none is left. The watch
+ * covers the whole name from R0 + 1, so it also shows every change to our
+ * own key, in revision order; etcd sends one revision's events in one
+ * message (mvcc's eventBatch cuts between revisions, and v3rpc splits a
+ * message only for a watch that asked for fragments; ours does not). If no
+ * message up to and including the one with P's DELETE touched our key,
+ * then at R our key, with our lease, identity and create_revision, was the
+ * lowest: we lead at R. R is after the campaign began (R > R0) and before
+ * it returns, so the campaign takes effect at R. Anything that happens to
+ * the key after R is the same as after a read: the lease's local deadline
+ * in the core covers expiry, and nothing covers a deletion by hand. */
 #include "etcd.h"
 
 #include <poll.h>
@@ -17,6 +34,10 @@ typedef struct target {
   bool prefix;          /* watch every key under key */
   bool deletes_only;    /* the predecessor: only its deletion matters */
   const baton_etcd_kv *leader; /* observer: the leader's key, NULL if none */
+  const baton_etcd_kv *own;    /* next in line: our key as ranged, else NULL */
+  const baton_etcd_kv *pred;   /* next in line: the one older key */
+  bool own_changed;     /* next in line: an event on our key was seen */
+  int64_t won;          /* out: the revision at which we came to lead */
 } target;
 
 static bool cancelled(int cancel_fd) {
@@ -25,27 +46,42 @@ static bool cancelled(int cancel_fd) {
   return poll(&p, 1, 0) == 1;
 }
 
-/* Whether an event may change what the waiter is waiting for. */
+static bool same_key(const baton_etcd_event *ev, const baton_etcd_kv *kv) {
+  return ev->kv.key_len == kv->key_len && memcmp(ev->kv.key, kv->key, kv->key_len) == 0;
+}
+
+/* Whether an event may change what the waiter is waiting for. Next in
+ * line, as for any queued candidate, that is only P's deletion: a change
+ * to our own key is noted (it voids the proof) but wakes no one, since a
+ * key that went with its lease needs a new lease first, which wakes us. */
 static bool matches(const target *t, const baton_etcd_event *ev) {
+  if (t->own != NULL) return ev->is_delete && same_key(ev, t->pred);
   if (t->deletes_only) return ev->is_delete;
   if (t->leader == NULL) return !ev->is_delete; /* a first candidate came */
-  return ev->kv.key_len == t->leader->key_len &&
-         memcmp(ev->kv.key, t->leader->key, ev->kv.key_len) == 0;
+  return same_key(ev, t->leader);
 }
 
 /* Handle one stream message: 0 (a match), RERANGE, 1 (keep reading), or
  * an error. `*restart` asks for a new stream on the next member. */
-static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
+static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
                       const cJSON *payload, int64_t *next_rev, bool *restart, int64_t deadline,
                       baton_error *err) {
   baton_etcd_watch_msg m;
   int rc = baton__etcd_gw_watch(payload, &m, err);
   if (rc != 0) return baton__etcd_conn_blame(conn, rc, err);
   rc = 1;
-  for (size_t i = 0; i < m.nevents && rc == 1; i++) {
-    if (m.events[i].kv.mod_revision >= *next_rev) *next_rev = m.events[i].kv.mod_revision + 1;
-    if (matches(t, &m.events[i])) rc = 0;
+  /* The whole message first: an event on our own key anywhere in it (the
+   * revision of P's deletion included) voids the proof. */
+  int64_t pred_gone = 0;
+  for (size_t i = 0; i < m.nevents; i++) {
+    const baton_etcd_event *ev = &m.events[i];
+    if (ev->kv.mod_revision >= *next_rev) *next_rev = ev->kv.mod_revision + 1;
+    if (t->own != NULL && same_key(ev, t->own)) t->own_changed = true;
+    if (!matches(t, ev)) continue;
+    rc = 0;
+    pred_gone = ev->kv.mod_revision;
   }
+  if (rc == 0 && t->own != NULL && !t->own_changed) t->won = pred_gone;
   if (rc == 1 && m.canceled) {
     if (m.compact_revision > 0) {
       rc = RERANGE; /* our start was compacted: look at the present */
@@ -71,7 +107,7 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, const targe
 /* Watch `t` from `start` until a matching event; a broken stream is
  * restarted (on the next member) from the revision after the last event
  * seen, so nothing is missed. Returns 0, RERANGE or an error. */
-static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t, int64_t start,
+static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64_t start,
                  uint64_t gen0, int64_t deadline, int cancel_fd, baton_error *err) {
   int64_t next_rev = start;
   unsigned failures = 0;
@@ -130,26 +166,62 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, const target *t,
   return baton__error(err, BATON_ETIMEDOUT, "etcd: too many watch restarts");
 }
 
-/* A queued candidate: wait until its nearest predecessor is deleted. */
+/* Next in line: watch the whole name; P's deletion wakes us, and t->won
+ * says whether it also proved the election (see the top of the file). */
+static int wait_next_in_line(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
+                             target *t, int64_t start, uint64_t gen0, int64_t deadline,
+                             int cancel_fd, baton_error *err) {
+  baton_etcd_str prefix = {0};
+  baton__etcd_name_prefix(&prefix, es, c->name);
+  t->key = prefix.p;
+  t->key_len = prefix.len;
+  t->prefix = true;
+  int rc = prefix.oom ? BATON_ENOMEM : watch(es, conn, t, start, gen0, deadline, cancel_fd, err);
+  baton__etcd_str_free(&prefix);
+  return rc;
+}
+
+/* A queued candidate: wait until its nearest predecessor is deleted.
+ *
+ * A crashed leader's key goes when etcd's lessor revokes its lease, and
+ * the lessor looks for expired leases every 500 ms, so its successor
+ * wakes up to TTL + 0.5 s after the leader's last renewal. The waiter does
+ * not revoke that lease sooner itself on the word of lease/timetolive:
+ * its TTL is whole seconds, truncated, so it reads 0 from one second
+ * before expiry on (and -1 only once the lease is gone; both seen on
+ * 3.4.23), and "expired" cannot be told from "under a second left". Even
+ * an exact answer would not do: a revoke is unconditional, and after an
+ * etcd leader change, which gives every lease a fresh TTL, it would end a
+ * lease the new leader keeps alive, under a holder that still leads. */
 static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
-                       const baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
+                       baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
                        baton_error *err) {
-  /* Revision 1 is the first write ever: nothing can be before it (and a
-   * max_create_revision of 0 would mean "no bound"). */
-  if (ec->create_revision <= 1) return 0;
-  baton_etcd_range_req r = {.sort = -1, .limit = 1, .max_create_revision = ec->create_revision - 1};
-  baton_etcd_kv pred;
-  bool found = false;
+  /* Our key and the two keys just older, newest first: whether ours is
+   * still as we made it, which key precedes it, and whether that one is
+   * the only one. */
+  baton_etcd_range_req r = {.sort = -1, .limit = 3, .max_create_revision = ec->create_revision};
+  baton_etcd_kv kvs[3];
+  size_t n = 0;
   int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, &pred, &found, &rev, deadline, cancel_fd, err);
-  if (rc != 0 || !found) return rc; /* none before us: look again */
-  if (pred.create_revision >= ec->create_revision) {
-    baton__etcd_kv_free(&pred);
-    return 0; /* not a predecessor: let acquire look */
+  int rc = baton__etcd_range(es, c->name, &r, kvs, 3, &n, &rev, deadline, cancel_fd, err);
+  if (rc != 0) return rc;
+  if (n == 0 || !baton__etcd_is_own(ec, c->identity, &kvs[0])) {
+    /* Gone (deleted by hand) or altered: we are not queued. The next
+     * acquire's txn makes the key again, or refuses a key not ours. */
+    ec->create_revision = 0;
+  } else if (n == 1) {
+    ec->won_revision = rev; /* nothing older: we lead at rev */
+  } else if (n == 2 && kvs[1].create_revision < ec->create_revision) {
+    target t = {.own = &kvs[0], .pred = &kvs[1]};
+    rc = wait_next_in_line(es, conn, c, &t, rev + 1, gen0, deadline, cancel_fd, err);
+    if (rc == 0) ec->won_revision = t.won;
+  } else {
+    /* Several older keys (or, never from our own txn, one sharing our
+     * create_revision): wait for the nearest, then look. */
+    target t = {kvs[1].key, kvs[1].key_len, false, true, NULL, NULL, NULL, false, 0};
+    rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
   }
-  target t = {pred.key, pred.key_len, false, true, NULL};
-  rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
-  baton__etcd_kv_free(&pred);
+  while (n > 0) baton__etcd_kv_free(&kvs[--n]);
   return rc;
 }
 
@@ -159,10 +231,11 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
                          baton_error *err) {
   baton_etcd_range_req r = {.sort = 1, .limit = 1};
   baton_etcd_kv lead;
-  bool found = false;
+  size_t n = 0;
   int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, &lead, &found, &rev, deadline, cancel_fd, err);
+  int rc = baton__etcd_range(es, c->name, &r, &lead, 1, &n, &rev, deadline, cancel_fd, err);
   if (rc != 0) return rc;
+  bool found = n == 1;
   uint64_t seen_token = seen != NULL ? seen->token : 0;
   bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
                           strlen(seen->identity) == (lead.value_len < BATON_IDENTITY_MAX
@@ -173,7 +246,7 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
   if (same) {
     baton_etcd_str prefix = {0};
     baton__etcd_name_prefix(&prefix, es, c->name);
-    target t = {prefix.p, prefix.len, true, false, found ? &lead : NULL};
+    target t = {prefix.p, prefix.len, true, false, found ? &lead : NULL, NULL, NULL, false, 0};
     rc = prefix.oom ? BATON_ENOMEM : watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
     baton__etcd_str_free(&prefix);
   }
@@ -207,7 +280,7 @@ static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candid
   uint64_t gen;
   int64_t lease = baton__etcd_lease(es, &gen);
   if (gen != gen0) return 0;
-  const baton_etcd_cand *ec = c->priv;
+  baton_etcd_cand *ec = c->priv;
   if (ec == NULL || ec->key == NULL || ec->create_revision <= 0)
     return wait_observer(es, conn, c, seen, gen0, deadline, cancel_fd, err);
   if (lease == 0) {

@@ -5,9 +5,11 @@
 #include "etcd.h"
 #include "test.h"
 
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define B baton_backend_etcd
@@ -41,6 +43,52 @@ static uint64_t connects(kit_session *k) {
   baton_etcd_stats st;
   baton__etcd_session_stats(k->s, &st);
   return st.connects;
+}
+
+typedef struct text {
+  char *p;
+  size_t len;
+} text;
+
+static size_t collect(char *p, size_t size, size_t n, void *udata) {
+  text *t = udata;
+  char *q = realloc(t->p, t->len + size * n + 1);
+  if (q == NULL) return 0;
+  memcpy(q + t->len, p, size * n);
+  t->p = q;
+  t->len += size * n;
+  t->p[t->len] = '\0';
+  return size * n;
+}
+
+/* The member's WAL syncs so far, from its /metrics; -1 if unreadable. A
+ * write through Raft costs one, a read none. */
+static long long wal_syncs(void) {
+  char url[100];
+  snprintf(url, sizeof url, "http://%s/metrics", endpoint());
+  text t = {NULL, 0};
+  CURL *e = curl_easy_init();
+  if (e == NULL) return -1;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  static const char name[] = "\netcd_disk_wal_fsync_duration_seconds_count ";
+  long long n = -1;
+  if (curl_easy_perform(e) == CURLE_OK && t.p != NULL) {
+    const char *at = strstr(t.p, name);
+    if (at != NULL) n = strtoll(at + sizeof name - 1, NULL, 10);
+  }
+  curl_easy_cleanup(e);
+  free(t.p);
+  return n;
+}
+
+/* The candidate's own key, as the backend made it. */
+static const char *own_key(const baton_candidate *c) {
+  const baton_etcd_cand *ec = c->priv;
+  return ec != NULL && ec->key != NULL ? ec->key : "(none)";
 }
 
 /* ---- URIs and bad arguments ---------------------------------------------- */
@@ -236,6 +284,216 @@ static void three_candidates_in_order(void) {
     kit_forget(&k[i], &c[i]);
     kit_close(&k[i]);
   }
+}
+
+/* ---- Re-checks and hand-over: what they cost, and what never elects ------------ */
+
+static const char *const queue_ids[3] = {"alpha", "bravo", "charlie"};
+
+/* n (<= 3) sessions named from queue_ids, each with a candidate on
+ * `name`: the first leads, the others queue in order. 0, or -1 with
+ * nothing left open. */
+static int queue_up(kit_session k[], baton_candidate c[], int n, const char *name) {
+  baton_error err = {0};
+  for (int i = 0; i < n; i++) {
+    if (open_named(&k[i], queue_ids[i], &err) != 0) {
+      TEST_FAIL_("open %s: %s", queue_ids[i], err.message);
+      while (i-- > 0) kit_close(&k[i]);
+      return -1;
+    }
+    c[i] = kit_cand(&k[i], name);
+    CHECK_EQ(B.acquire(k[i].s, &c[i], NULL, kit_deadline(2000), &err), i == 0 ? 0 : BATON_EHELD);
+  }
+  return 0;
+}
+
+/* Release (if still ours) and forget every candidate; close every session. */
+static void queue_done(kit_session k[], baton_candidate c[], int n) {
+  for (int i = 0; i < n; i++) kit_drop(&k[i], &c[i]);
+  for (int i = 0; i < n; i++) kit_close(&k[i]);
+}
+
+/* Start a waiter for each queued candidate (c[1..n)) into w[0..n-1), and
+ * let them reach their watches. */
+static void queue_wait(kit_session k[], baton_candidate c[], int n, kit_waiter w[]) {
+  for (int i = 1; i < n; i++) CHECK_EQ(kit_waiter_start(&w[i - 1], &k[i], &c[i], NULL, 10000), 0);
+  kit_sleep_ms(300); /* let the waiters reach their watches */
+  CHECK_EQ(kit_waiters_done(w, n - 1, 1, 0), 0);
+}
+
+/* The token of a candidate's own key as the backend made it. */
+static uint64_t own_revision(const baton_candidate *c) {
+  return (uint64_t)((const baton_etcd_cand *)c->priv)->create_revision;
+}
+
+/* A queued candidate looks again with a read, not the put-if-absent txn
+ * (which costs a WAL sync even when its compare fails); so does a holder. */
+static void queued_candidate_rechecks_with_a_read(void) {
+  kit_session k[2];
+  baton_candidate c[2];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 2, "t.recheck"), 0);
+  uint64_t r = requests(&k[1]);
+  long long w = wal_syncs();
+  REQUIRE(w >= 0);
+  baton_leader holder = {0};
+  CHECK_EQ(B.acquire(k[1].s, &c[1], &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "alpha");
+  CHECK_EQ(holder.token, c[0].token);
+  CHECK_EQ(requests(&k[1]) - r, 1);
+  CHECK_EQ(wal_syncs() - w, 0);
+
+  uint64_t token = c[0].token;
+  r = requests(&k[0]);
+  w = wal_syncs();
+  CHECK_OK(B.acquire(k[0].s, &c[0], NULL, kit_deadline(2000), &err), &err); /* the holder again */
+  CHECK_EQ(c[0].token, token);
+  CHECK_EQ(requests(&k[0]) - r, 1);
+  CHECK_EQ(wal_syncs() - w, 0);
+
+  /* The holder leaves; the queued one, asking again without waiting, is
+   * elected by the read alone, with the key it queued with. */
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  r = requests(&k[1]);
+  w = wal_syncs();
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k[1]) - r, 1);
+  CHECK_EQ(wal_syncs() - w, 0);
+  CHECK_EQ(c[1].token, own_revision(&c[1]));
+  CHECK_GT(c[1].token, token);
+  queue_done(k, c, 2);
+}
+
+/* Next in line, the watch's DELETE of the one older key proves the
+ * election: from the release to the new term the server sees the release
+ * alone (its one WAL sync), and the woken acquire sends nothing. */
+static void hand_over_costs_the_release_alone(void) {
+  kit_session k[2];
+  baton_candidate c[2];
+  kit_waiter w[1];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 2, "t.handover"), 0);
+  queue_wait(k, c, 2, w);
+  uint64_t before = requests(&k[0]) + requests(&k[1]);
+  long long syncs = wal_syncs();
+  REQUIRE(syncs >= 0);
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w[0]);
+  CHECK_OK(w[0].rc, &w[0].err);
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k[0]) + requests(&k[1]) - before, 1);
+  CHECK_EQ(wal_syncs() - syncs, 1);
+  CHECK_EQ(c[1].token, own_revision(&c[1]));
+  CHECK_GT(c[1].token, c[0].token);
+  baton_leader who;
+  CHECK_OK(B.leader(k[0].s, "t.handover", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "bravo");
+  CHECK_EQ(who.token, c[1].token);
+
+  /* The proof is used once: the next acquire asks the server again. */
+  uint64_t r = requests(&k[1]);
+  CHECK_OK(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k[1]) - r, 1);
+  queue_done(k, c, 2);
+}
+
+/* The end of a three-queue case in which bravo's key was lost: both
+ * waiters return, bravo is not elected, charlie (now the oldest) is. */
+static void charlie_leads_not_bravo(kit_session k[3], baton_candidate c[3], kit_waiter w[2]) {
+  baton_error err = {0};
+  for (int i = 0; i < 2; i++) {
+    kit_waiter_join(&w[i]);
+    CHECK_OK(w[i].rc, &w[i].err);
+  }
+  baton_leader holder = {0};
+  CHECK_EQ(B.acquire(k[1].s, &c[1], &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "charlie");
+  CHECK_OK(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(c[2].token, holder.token);
+  queue_done(k, c, 3);
+}
+
+/* bravo's key is deleted by hand while it waits next in line, then alpha
+ * leaves: bravo's wake-up elects nothing, and charlie, now the oldest,
+ * leads. */
+static void key_deleted_by_hand_is_not_elected(void) {
+  kit_session k[3];
+  baton_candidate c[3];
+  kit_waiter w[2];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 3, "t.deleted"), 0);
+  queue_wait(k, c, 3, w);
+  char out[256];
+  CHECK_EQ(etcdctl(out, sizeof out, "del", own_key(&c[1]), NULL, NULL), 0);
+  CHECK_CONTAINS(out, "1");
+  /* charlie watched bravo's key: it wakes, looks, and waits for alpha. */
+  kit_waiter_join(&w[1]);
+  CHECK_OK(w[1].rc, &w[1].err);
+  CHECK_EQ(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_EQ(kit_waiter_start(&w[1], &k[2], &c[2], NULL, 10000), 0);
+  kit_sleep_ms(300); /* let the waiter reach its watch */
+  /* bravo still waits for alpha: a change to its own key wakes no one. */
+  CHECK_EQ(kit_waiters_done(w, 2, 1, 0), 0);
+
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  charlie_leads_not_bravo(k, c, w);
+}
+
+/* alpha's key and bravo's go in one transaction, one revision: the DELETE
+ * that would elect bravo comes with the deletion of its own key. */
+static void deletion_in_the_same_revision_proves_nothing(void) {
+  kit_session k[3];
+  baton_candidate c[3];
+  kit_waiter w[2];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 3, "t.samerev"), 0);
+  queue_wait(k, c, 3, w);
+  baton_etcd_str body = {0};
+  baton__etcd_str_cat(&body, "{\"success\":[");
+  for (int i = 0; i < 2; i++) {
+    const char *key = own_key(&c[i]);
+    baton__etcd_str_cat(&body, i == 0 ? "{" : ",{");
+    baton__etcd_str_cat(&body, "\"request_delete_range\":{\"key\":");
+    baton__etcd_str_b64(&body, key, strlen(key));
+    baton__etcd_str_cat(&body, "}}");
+  }
+  baton__etcd_str_cat(&body, "]}");
+  baton_etcd_session *es = (baton_etcd_session *)k[0].s;
+  baton_etcd_conn *conn = baton__etcd_conn_get(es->http);
+  CHECK(!body.oom && conn != NULL);
+  if (!body.oom && conn != NULL)
+    CHECK_OK(baton__etcd_http_call(es->http, conn, "/v3/kv/txn", body.p, BATON_ETCD_IDEMPOTENT,
+                                   NULL, NULL, kit_deadline(2000), -1, &err),
+             &err);
+  baton__etcd_conn_put(es->http, conn);
+  baton__etcd_str_free(&body);
+
+  charlie_leads_not_bravo(k, c, w);
+}
+
+/* bravo's key is overwritten by hand (no lease, another value) while it
+ * waits next in line: when alpha leaves, the key leads but is not bravo's
+ * as it made it, and bravo is refused, not elected. */
+static void altered_key_is_not_elected(void) {
+  kit_session k[2];
+  baton_candidate c[2];
+  kit_waiter w[1];
+  baton_error err = {0};
+  REQUIRE_EQ(queue_up(k, c, 2, "t.altered"), 0);
+  queue_wait(k, c, 2, w);
+  char out[256];
+  CHECK_EQ(etcdctl(out, sizeof out, "put", own_key(&c[1]), "intruder", NULL), 0);
+  CHECK_EQ(kit_waiters_done(w, 1, 1, 200), 0);
+  CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w[0]);
+  CHECK_OK(w[0].rc, &w[0].err);
+  CHECK_EQ(B.acquire(k[1].s, &c[1], NULL, kit_deadline(2000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "not ours");
+  baton_leader who;
+  CHECK_OK(B.leader(k[0].s, "t.altered", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "intruder");
+  CHECK_EQ(etcdctl(out, sizeof out, "del", own_key(&c[1]), NULL, NULL), 0);
+  queue_done(k, c, 2);
 }
 
 /* A waiter's predecessor crashes (its lease is revoked) instead of leaving:
@@ -540,6 +798,12 @@ int main(int argc, char **argv) {
       {"prefix_comes_from_the_path", prefix_comes_from_the_path},
       {"second_candidate_queues_and_is_woken", second_candidate_queues_and_is_woken},
       {"three_candidates_in_order", three_candidates_in_order},
+      {"queued_candidate_rechecks_with_a_read", queued_candidate_rechecks_with_a_read},
+      {"hand_over_costs_the_release_alone", hand_over_costs_the_release_alone},
+      {"key_deleted_by_hand_is_not_elected", key_deleted_by_hand_is_not_elected},
+      {"deletion_in_the_same_revision_proves_nothing",
+       deletion_in_the_same_revision_proves_nothing},
+      {"altered_key_is_not_elected", altered_key_is_not_elected},
       {"observer_and_cancel_and_deadline", observer_and_cancel_and_deadline},
       {"lease_revoked_out_of_band", lease_revoked_out_of_band},
       {"renew_keeps_the_lease", renew_keeps_the_lease},

@@ -12,15 +12,16 @@ static void decode_all(const cJSON *p) {
   baton_error err;
   int64_t a, b;
   char token[128];
-  bool found;
-  baton_etcd_kv kv;
+  baton_etcd_kv kvs[3];
   baton_etcd_txn_reply r;
   baton_etcd_watch_msg m;
   (void)baton__etcd_gw_grant(p, &a, &b, &err);
   (void)baton__etcd_gw_keepalive(p, &a, &b, &err);
   (void)baton__etcd_gw_deleterange(p, &a, &err);
   (void)baton__etcd_gw_auth(p, token, sizeof token, &err);
-  if (baton__etcd_gw_range(p, &a, &kv, &found, &err) == 0 && found) baton__etcd_kv_free(&kv);
+  size_t n = 0;
+  if (baton__etcd_gw_range(p, &a, kvs, 3, &n, &err) == 0)
+    while (n > 0) baton__etcd_kv_free(&kvs[--n]);
   if (baton__etcd_gw_txn_acquire(p, &r, &err) == 0) baton__etcd_txn_reply_free(&r);
   if (baton__etcd_gw_watch(p, &m, &err) == 0) baton__etcd_watch_msg_free(&m);
 }

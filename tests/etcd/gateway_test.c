@@ -25,6 +25,15 @@ static const char TXN_AGAIN[] =
     "\"bjEvMzkwZGEyMmM1ZTI5ZjAwZA==\",\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":"
     "\"1\",\"value\":\"bWU=\",\"lease\":\"4111120346301198349\"}],\"count\":\"1\"}}]}";
 
+/* Three keys, newest first (sort DESCEND by CREATE, limit 3). */
+static const char RANGE_THREE[] =
+    "{\"header\":{\"cluster_id\":\"13275177551780602330\",\"member_id\":\"9158884384202398343\","
+    "\"revision\":\"10\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"cS9j\",\"create_revision\":"
+    "\"10\",\"mod_revision\":\"10\",\"version\":\"1\",\"value\":\"dmM=\"},{\"key\":\"cS9i\","
+    "\"create_revision\":\"9\",\"mod_revision\":\"9\",\"version\":\"1\",\"value\":\"dmI=\"},"
+    "{\"key\":\"cS9h\",\"create_revision\":\"8\",\"mod_revision\":\"8\",\"version\":\"1\","
+    "\"value\":\"dmE=\"}],\"count\":\"3\"}";
+
 static const char WATCH_STREAM[] =
     "{\"result\":{\"header\":{\"revision\":\"2\"},\"created\":true}}\n"
     "{\"result\":{\"header\":{\"revision\":\"2\"},\"events\":[{\"kv\":{\"key\":"
@@ -217,6 +226,47 @@ static void txn_replies(void) {
   cJSON_Delete(root);
 }
 
+/* A range reply gives up to `max` keys, in the server's order; a bad one
+ * anywhere fails the whole reply and keeps none. */
+static void range_replies(void) {
+  cJSON *root;
+  const cJSON *p;
+  int grpc;
+  baton_error err = {0};
+  baton_etcd_kv kvs[3];
+  size_t n = 9;
+  int64_t rev = 0;
+  REQUIRE_OK(parse(RANGE_THREE, 200, &grpc, &root, &p, &err), &err);
+  REQUIRE_OK(baton__etcd_gw_range(p, &rev, kvs, 3, &n, &err), &err);
+  CHECK_EQ(rev, 10);
+  REQUIRE_EQ(n, 3);
+  CHECK_STR(kvs[0].key, "q/c");
+  CHECK_STR(kvs[1].value, "vb");
+  CHECK_EQ(kvs[2].create_revision, 8);
+  CHECK_EQ(kvs[2].lease, 0); /* no lease: omitted */
+  while (n > 0) baton__etcd_kv_free(&kvs[--n]);
+  REQUIRE_OK(baton__etcd_gw_range(p, &rev, kvs, 2, &n, &err), &err);
+  CHECK_EQ(n, 2);
+  CHECK_EQ(kvs[1].create_revision, 9);
+  while (n > 0) baton__etcd_kv_free(&kvs[--n]);
+  cJSON_Delete(root);
+
+  REQUIRE_OK(parse("{\"header\":{\"revision\":\"7\"}}", 200, &grpc, &root, &p, &err), &err);
+  REQUIRE_OK(baton__etcd_gw_range(p, &rev, kvs, 3, &n, &err), &err);
+  CHECK_EQ(n, 0); /* no keys: "kvs" is omitted */
+  CHECK_EQ(rev, 7);
+  cJSON_Delete(root);
+
+  REQUIRE_OK(parse("{\"kvs\":[{\"key\":\"cS9j\"},{\"key\":\"cS9i\",\"lease\":5}]}", 200, &grpc,
+                   &root, &p, &err),
+             &err);
+  n = 9;
+  CHECK_EQ(baton__etcd_gw_range(p, &rev, kvs, 3, &n, &err), BATON_EPROTO);
+  CHECK_CONTAINS(err.message, "lease");
+  CHECK_EQ(n, 0);
+  cJSON_Delete(root);
+}
+
 static void watch_stream_framing(void) {
   size_t off = 0, len = strlen(WATCH_STREAM);
   int seen = 0, deletes = 0, puts = 0, created = 0;
@@ -284,6 +334,30 @@ static void allocation_failures(void) {
     failures++;
   }
   CHECK_GE(failures, 4);
+  failures = 0;
+  for (long n = 1; n < 200; n++) {
+    cJSON *root;
+    const cJSON *p;
+    int grpc;
+    REQUIRE_OK(baton__etcd_gw_parse(&root, &p, RANGE_THREE, strlen(RANGE_THREE), 200, &grpc, &err),
+               &err);
+    baton_etcd_kv kvs[3];
+    size_t got = 9;
+    int64_t rev;
+    baton__alloc_fail_after(n);
+    int rc = baton__etcd_gw_range(p, &rev, kvs, 3, &got, &err);
+    baton__alloc_fail_after(0);
+    cJSON_Delete(root);
+    if (rc == 0) {
+      CHECK_EQ(got, 3);
+      while (got > 0) baton__etcd_kv_free(&kvs[--got]);
+      break;
+    }
+    CHECK_EQ(rc, BATON_ENOMEM);
+    CHECK_EQ(got, 0);
+    failures++;
+  }
+  CHECK_EQ(failures, 6); /* key and value of each of the three */
   baton_etcd_str s = {0};
   baton__alloc_fail_after(1);
   baton__etcd_str_cat(&s, "x");
@@ -301,6 +375,7 @@ int main(int argc, char **argv) {
       {"errors_in_both_shapes", errors_in_both_shapes},
       {"lease_replies", lease_replies},
       {"txn_replies", txn_replies},
+      {"range_replies", range_replies},
       {"watch_stream_framing", watch_stream_framing},
       {"allocation_failures", allocation_failures},
       {NULL, NULL},
