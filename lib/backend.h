@@ -83,8 +83,10 @@ typedef struct baton_backend {
   void (*close)(baton_session *s);
 
   /* One attempt at leadership; never waits for the holder. Returns 0 when c
-   * leads (c->token set; the backend has checked that its own key and the
-   * lease or session still exist), BATON_EHELD when another leads (`holder`,
+   * leads (c->token set; the backend has established, by this call or by
+   * the wait that just returned, that at some instant since the campaign
+   * began its own key was the lowest and it and the lease or session
+   * existed), BATON_EHELD when another leads (`holder`,
    * may be NULL, filled when known; queueing backends keep c queued), or an
    * error. A request whose outcome is unknown (lost reply) is resolved
    * before the backend does anything else for c. Must. */
