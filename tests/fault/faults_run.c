@@ -82,7 +82,7 @@ typedef struct run {
   cand c[FAULTS_MAX_CAND];
   int n;
   pid_t store_pid;
-  int store_pidfd, store_fd;
+  int store_fd;
   lines st;
   char store_addr[PATH_MAX];
   FILE *flog, *elog, *slog;
@@ -170,8 +170,9 @@ static void on_store_line(run *r, char *line) {
     r->watch_seen = true;
 }
 
-/* Read what is there; call `each` per complete line. Returns false at EOF
- * or on an error. */
+/* Read what is there and handle each complete line: a candidate's events
+ * when c is given, else the store's log. Returns false at EOF or on an
+ * error. */
 static bool drain(run *r, int fd, lines *l, cand *c) {
   for (int i = 0; i < 1000; i++) {
     ssize_t n = read(fd, l->buf + l->len, sizeof l->buf - 1 - l->len);
@@ -205,23 +206,28 @@ static const char *describe_status(int status, char *buf, size_t size) {
   return buf;
 }
 
-/* The candidate's baton exited (pidfd readable): reap it, record it. */
-static void reap_cand(run *r, cand *c, bool block) {
-  int status = 0;
-  pid_t got = waitpid(c->pid, &status, block ? 0 : WNOHANG);
-  if (got != c->pid) return;
+/* The candidate's baton was reaped with `status`: read its last lines,
+ * record its end, forget its pid. */
+static void cand_exited(run *r, cand *c, int status) {
   if (c->ev_fd >= 0) {
     drain(r, c->ev_fd, &c->ev, c); /* its last lines are in the pipe */
     close(c->ev_fd);
     c->ev_fd = -1;
   }
-  close(c->pidfd);
+  if (c->pidfd >= 0) close(c->pidfd);
   c->pidfd = -1;
   char st[32];
   rec(r, "exit slot=%d pid=%d %s", c->slot, (int)c->pid, describe_status(status, st, sizeof st));
   c->pid = 0;
   c->holding = false;
   c->cmd_group = 0;
+}
+
+/* The candidate's baton may have exited (pidfd readable): reap it. */
+static void reap_cand(run *r, cand *c, bool block) {
+  int status = 0;
+  if (c->pid > 0 && waitpid(c->pid, &status, block ? 0 : WNOHANG) == c->pid)
+    cand_exited(r, c, status);
 }
 
 /* Wait up to timeout_ms for something to read or a process to end, and
@@ -269,16 +275,24 @@ static void pump(run *r, int timeout_ms) {
 
 typedef bool (*pred_fn)(run *r, const void *arg);
 
-/* Pump until pred holds or timeout_ms passed; returns pred's last answer. */
-static bool wait_until(run *r, pred_fn pred, const void *arg, int64_t timeout_ms) {
+/* Pump until pred holds or timeout_ms passed; returns pred's last answer.
+ * pred is asked again after each event, and every step_ms when what it
+ * looks at sends no event (a server's state); step_ms 0: events only. */
+static bool wait_every(run *r, pred_fn pred, const void *arg, int64_t timeout_ms,
+                       int64_t step_ms) {
   int64_t end = faults_now_ns() + timeout_ms * MS;
   for (long i = 0; i < 10000000L; i++) {
     if (pred != NULL && pred(r, arg)) return true;
     int64_t left = end - faults_now_ns();
     if (left <= 0 || faults_interrupted) break;
+    if (step_ms > 0 && left > step_ms * MS) left = step_ms * MS;
     pump(r, (int)((left + MS - 1) / MS));
   }
   return pred != NULL && pred(r, arg);
+}
+
+static bool wait_until(run *r, pred_fn pred, const void *arg, int64_t timeout_ms) {
+  return wait_every(r, pred, arg, timeout_ms, 0);
 }
 
 /* Let the workload run for ms (handling events meanwhile). */
@@ -351,7 +365,8 @@ static pid_t start_process(char *const argv[], int out_fd, int fd3, const char *
   if (pid != 0) return pid;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
   setpgid(0, 0); /* a terminal's ^C reaches us, and we stop them */
-  signal(SIGPIPE, SIG_DFL);
+  struct sigaction dfl = {.sa_handler = SIG_DFL}; /* we ignore SIGPIPE; they must not */
+  sigaction(SIGPIPE, &dfl, NULL);
   int null = open("/dev/null", O_RDWR);
   int err = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (null < 0 || err < 0) _exit(127);
@@ -455,7 +470,8 @@ static void stop_store(run *r) {
     waitpid(r->store_pid, NULL, 0);
     r->store_pid = 0;
   }
-  while (r->store_fd >= 0 && drain(r, r->store_fd, &r->st, NULL)) {
+  /* Its last lines, up to EOF (it is gone: EOF comes at once). */
+  for (int i = 0; i < 1000 && r->store_fd >= 0 && drain(r, r->store_fd, &r->st, NULL); i++) {
     struct pollfd pf = {.fd = r->store_fd, .events = POLLIN};
     if (poll(&pf, 1, 100) <= 0) break;
   }
@@ -615,7 +631,7 @@ static void heal(run *r, const fault *f, const char *what) {
   if (r->cfg->verbose) say(r, "#%d healed: %s", f->id, what);
 }
 
-/* After a fault: a leader, elected after `since` if asked. */
+/* After a fault: a leader (one elected after the fault when need_new). */
 static void recover(run *r, const fault *f, bool need_new) {
   int64_t bound = r->cfg->ttl_ms + 10000 + (r->d->members > 1 ? r->cfg->cluster_bound_ms
                                                                 : r->cfg->bound_ms);
@@ -717,10 +733,8 @@ static void fault_pause(run *r) {
          ")", c->identity, (int)c->pid, (int)group, c->token);
   kill(c->pid, SIGSTOP);
   int status;
-  if (waitpid(c->pid, &status, WUNTRACED) == c->pid && !WIFSTOPPED(status)) {
-    rec(r, "exit slot=%d pid=%d status=%d", c->slot, (int)c->pid, status);
-    c->pid = 0;
-  }
+  if (waitpid(c->pid, &status, WUNTRACED) == c->pid && !WIFSTOPPED(status))
+    cand_exited(r, c, status); /* it ended before the stop landed */
   if (group > 0) kill(-group, SIGSTOP);
   /* Past the TTL, and until another candidate leads: then the paused
    * holder's command, resumed first, acts on a term that is over. */
@@ -738,6 +752,7 @@ static void fault_pause(run *r) {
     r->watch_writer[0] = '\0';
   }
   if (c->pid > 0) kill(c->pid, SIGCONT);
+  if (c->pid == 0) spawn_cand(r, c); /* it ended on its own: reported, replaced */
   heal(r, &f, r->watch_seen ? "SIGCONT; its command wrote on the old token first"
                             : "SIGCONT");
   /* The paused term must be over before the next fault. */
@@ -898,7 +913,7 @@ static void teardown(run *r) {
    * from its last renewal, plus the bound. */
   int64_t start = faults_now_ns();
   char detail[256] = "";
-  if (r->cl.n > 0) wait_until(r, no_leftovers, NULL, 2LL * r->cfg->ttl_ms + 5000);
+  if (r->cl.n > 0) wait_every(r, no_leftovers, NULL, 2LL * r->cfg->ttl_ms + 5000, 200);
   int keys = r->cl.n > 0 ? leftovers(r, detail, sizeof detail) : -1;
   rec(r, "orphans what=keys count=%d after_ms=%lld %s", keys,
       (long long)((faults_now_ns() - start) / MS), detail);
@@ -925,7 +940,7 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
   r.d = d;
   r.dir = dir;
   r.rng.s = seed;
-  r.store_fd = r.store_pidfd = -1;
+  r.store_fd = -1;
   r.n = cfg->candidates;
   r.t0 = faults_now_ns();
   for (int i = 0; i < FAULTS_MAX_CAND; i++) {
