@@ -19,6 +19,7 @@ typedef enum opt_id {
   OPT_ONCE,
   OPT_JSON,
   OPT_VERBOSE,
+  OPT_EVENTS,
   OPT_HELP,
 } opt_id;
 
@@ -39,6 +40,7 @@ static const opt_spec options[] = {
     {OPT_ONCE, "once", 0, false, CLI_RUN},
     {OPT_JSON, "json", 0, false, CLI_LEADER | CLI_OBSERVE},
     {OPT_VERBOSE, "verbose", 'v', false, CLI_RUN},
+    {OPT_EVENTS, "events", 0, true, CLI_RUN},
     {OPT_HELP, "help", 'h', false, ALL},
 };
 
@@ -49,7 +51,7 @@ static const struct {
 } commands[] = {
     {"run", CLI_RUN,
      "usage: baton run --backend URI --name NAME [--ttl D] [--identity ID]\n"
-     "                 [--grace D] [--once] [-v] -- CMD [ARG...]\n"
+     "                 [--grace D] [--once] [-v] [--events FILE] -- CMD [ARG...]\n"
      "\n"
      "Campaign for NAME; once elected, start CMD in its own process group with\n"
      "BATON_TOKEN (the term's fencing token), BATON_NAME and BATON_IDENTITY in\n"
@@ -74,6 +76,9 @@ static const struct {
      "  --grace D       SIGTERM to SIGKILL (default min(ttl/10, 2s))\n"
      "  --once          exit 1 after the first lost term instead of campaigning\n"
      "  -v, --verbose   report elections and exits on stderr\n"
+     "  --events FILE   append one line per transition to FILE: \"<ns> elected|\n"
+     "                  started|stopped|resigned|lost token=<T> ...\", <ns> being\n"
+     "                  CLOCK_MONOTONIC nanoseconds (see demo/README.md)\n"
      "\n"
      "Exit: CMD's status; 0 after a signal; 1 backend error or lost term with\n"
      "--once; 2 bad usage.\n"},
@@ -252,6 +257,9 @@ static int apply(cli_args *a, const opt_spec *o, const char *value) {
       break;
     case OPT_VERBOSE:
       a->verbose = true;
+      break;
+    case OPT_EVENTS:
+      a->events = value;
       break;
     case OPT_HELP:
       break; /* handled by the caller */

@@ -42,6 +42,7 @@ typedef struct cli_args {
   bool once;                /* run: --once */
   bool json;                /* leader, observe: --json */
   bool verbose;             /* run: -v, --verbose */
+  const char *events;       /* run: --events FILE, NULL for none */
   char **cmd;               /* run: CMD [ARG...], NULL-terminated */
 } cli_args;
 
@@ -80,8 +81,9 @@ void cli_json_string(FILE *f, const char *s);
  * Flushes. Returns 0, or -1 when stdout fails. */
 int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json);
 
-/* CLOCK_MONOTONIC in milliseconds. */
+/* CLOCK_MONOTONIC in milliseconds, and in nanoseconds. */
 int64_t cli_now_ms(void);
+int64_t cli_now_ns(void);
 
 /* ---- signals and the relay (relay.c) ------------------------------------ */
 
@@ -105,6 +107,7 @@ typedef struct cli_relay {
   /* LOST of a term: the latest, picked up with cli_relay_take_lost(). */
   uint64_t lost_token;        /* 0 when none is pending */
   baton_lost_reason lost_reason;
+  int64_t lost_ns;            /* when the callback ran (cli_now_ns) */
   char lost_message[BATON_ERROR_MESSAGE_MAX];
   char renew_message[BATON_ERROR_MESSAGE_MAX]; /* the last RENEW_FAILED */
   /* LEADER_CHANGED, oldest first; when the ring is full the newest entry
@@ -118,6 +121,7 @@ typedef struct cli_relay {
   bool campaign_done;         /* and it has returned */
   int campaign_rc;
   uint64_t campaign_token;
+  int64_t campaign_done_ns;   /* when the campaign call returned */
   baton_error campaign_err;
   baton_election *campaign_election;
 } cli_relay;
@@ -131,8 +135,10 @@ void cli_relay_on_event(const baton_event *event, void *udata);
 /* Consume the wake-up counter (after poll said wake_fd is readable). */
 void cli_relay_drain(cli_relay *r);
 
-/* Take the pending LOST, if any: returns its token (0: none). */
-uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, char *msg, size_t size);
+/* Take the pending LOST, if any: returns its token (0: none). `when_ns`
+ * (may be NULL) receives when the callback ran. */
+uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, int64_t *when_ns,
+                             char *msg, size_t size);
 
 /* The text of the last failed renewal ("" if none), then forget it. */
 void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size);
@@ -145,7 +151,8 @@ bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none);
 int cli_campaign_start(cli_relay *r, baton_election *e);
 
 /* If the campaign thread has returned: join it, fill rc/token/err, return
- * true. Otherwise false. */
+ * true (campaign_done_ns then says when the call returned). Otherwise
+ * false. */
 bool cli_campaign_finished(cli_relay *r, int *rc, uint64_t *token, baton_error *err);
 
 /* Cancel a campaign thread and join it (before the election is closed:

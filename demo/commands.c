@@ -150,7 +150,7 @@ static int campaign_loop(campaign_state *s, int sig_fd) {
     }
     char msg[BATON_ERROR_MESSAGE_MAX];
     baton_lost_reason reason;
-    uint64_t lost = cli_relay_take_lost(s->relay, &reason, msg, sizeof msg);
+    uint64_t lost = cli_relay_take_lost(s->relay, &reason, NULL, msg, sizeof msg);
     if (lost == s->token) return report_lost(s, msg);
     /* The library's deadline check is the event; this one only guards
      * against an event that comes late. */

@@ -36,7 +36,8 @@ static const char usage_text[] =
     "\n"
     "A store that refuses writes whose fencing token is below the highest it\n"
     "has seen. ADDR: unix:/path or host:port. `serve` prints \"listening ADDR\",\n"
-    "then one line per write: time, token, writer, accepted/refused.\n"
+    "then one line per write: time, token, writer, accepted/refused, the\n"
+    "highest token, CLOCK_MONOTONIC ns and the data.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -90,9 +91,12 @@ static void log_write(const store *s, uint64_t token, const char *writer, bool o
                       const char *data) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  printf("%lld.%03ld token=%llu writer=%s %s highest=%llu data=%s\n", (long long)ts.tv_sec,
-         ts.tv_nsec / 1000000, (unsigned long long)token, writer, ok ? "accepted" : "refused",
-         (unsigned long long)s->highest, data);
+  /* mono= lets a test put the write on one clock with the terms of the
+   * writers (`baton run --events`): CLOCK_MONOTONIC is machine-wide. */
+  printf("%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
+         (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
+         ok ? "accepted" : "refused", (unsigned long long)s->highest, (long long)cli_now_ns(),
+         data);
   fflush(stdout);
 }
 

@@ -79,6 +79,7 @@ void cli_relay_on_event(const baton_event *ev, void *udata) {
     case BATON_EVENT_LOST:
       r->lost_token = ev->token != 0 ? ev->token : UINT64_MAX;
       r->lost_reason = ev->reason;
+      r->lost_ns = cli_now_ns();
       snprintf(r->lost_message, sizeof r->lost_message, "%s",
                ev->message != NULL ? ev->message : "");
       break;
@@ -108,11 +109,13 @@ void cli_relay_on_event(const baton_event *ev, void *udata) {
   poke(r);
 }
 
-uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, char *msg, size_t size) {
+uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, int64_t *when_ns,
+                             char *msg, size_t size) {
   pthread_mutex_lock(&r->mu);
   uint64_t token = r->lost_token;
   if (token != 0) {
     if (reason != NULL) *reason = r->lost_reason;
+    if (when_ns != NULL) *when_ns = r->lost_ns;
     if (msg != NULL) snprintf(msg, size, "%s", r->lost_message);
     r->lost_token = 0;
   }
@@ -147,7 +150,9 @@ static void *campaign_main(void *arg) {
   baton_error err = {0};
   uint64_t token = 0;
   int rc = baton_election_campaign(r->campaign_election, BATON_FOREVER, &token, &err);
+  int64_t done_ns = cli_now_ns(); /* before the lock: the term began by now */
   pthread_mutex_lock(&r->mu);
+  r->campaign_done_ns = done_ns;
   r->campaign_rc = rc;
   r->campaign_token = token;
   r->campaign_err = err;

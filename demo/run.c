@@ -18,10 +18,15 @@
  * then. The check is driven by is_leader()'s remaining time in the poll
  * timeout, so a late callback cannot delay it; the LOST event only makes
  * the stop earlier. Anything CMD left in its process group is killed when
- * CMD exits. */
+ * CMD exits.
+ *
+ * With --events FILE each transition is appended to FILE as one line with
+ * its CLOCK_MONOTONIC time, so that a test can lay the terms of several
+ * candidates on one clock (see demo/README.md). */
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -48,6 +53,8 @@ typedef struct supervisor {
   int64_t kill_at_ms;          /* STOPPING: when SIGKILL is due */
   bool signalled;              /* a stop signal came: exit 0 when stopped */
   int short_terms;             /* consecutive terms too short to start CMD */
+  int events_fd;               /* --events FILE, -1 for none */
+  bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
 } supervisor;
@@ -68,6 +75,55 @@ static void verbose(const supervisor *s, const char *fmt, ...) {
 static void finish(supervisor *s, int code) {
   s->done = true;
   s->code = code;
+}
+
+/* ---- the transition log (--events) -------------------------------------- */
+
+/* Append "<ns> <what> token=<T>[ <extra>]": one write() per line, so lines
+ * of several processes appending to one file never interleave. */
+static void event(const supervisor *s, int64_t ns, const char *what, uint64_t token,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void event(const supervisor *s, int64_t ns, const char *what, uint64_t token,
+                  const char *fmt, ...) {
+  if (s->events_fd < 0) return;
+  char line[256];
+  int n = snprintf(line, sizeof line, "%lld %s token=%llu", (long long)ns, what,
+                   (unsigned long long)token);
+  if (fmt != NULL && n > 0 && (size_t)n < sizeof line - 2) {
+    line[n++] = ' ';
+    va_list ap;
+    va_start(ap, fmt);
+    int more = vsnprintf(line + n, sizeof line - 1 - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (more > 0) n += more;
+  }
+  if (n < 0 || (size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  ssize_t w = write(s->events_fd, line, (size_t)n);
+  (void)w; /* a full disk or a closed reader must not stop the supervisor */
+}
+
+static const char *reason_name(baton_lost_reason r) {
+  switch (r) {
+    case BATON_LOST_RESIGNED: return "resigned";
+    case BATON_LOST_DEADLINE: return "deadline";
+    case BATON_LOST_KEY_GONE: return "key-gone";
+    case BATON_LOST_SESSION_EXPIRED: return "session-expired";
+    case BATON_LOST_CONNECTION: return "connection";
+  }
+  return "unknown";
+}
+
+/* The current term's end, logged once: by whichever of the library's LOST
+ * event, is_leader() turning false, or our own resign is seen first. */
+static void term_ended(supervisor *s, int64_t ns, const char *what, const char *reason) {
+  if (!s->term_open) return;
+  s->term_open = false;
+  if (reason != NULL)
+    event(s, ns, what, s->token, "reason=%s", reason);
+  else
+    event(s, ns, what, s->token, NULL);
 }
 
 /* ---- timing ------------------------------------------------------------- */
@@ -132,7 +188,14 @@ static void kill_now(supervisor *s, const char *why) {
 /* Resign if the term is still held; a term that already ended is fine. */
 static void resign(supervisor *s) {
   baton_error err = {0};
+  /* Stamped before the call: the term ends inside it, before the server
+   * is told, and nobody else can be elected before the server is told. */
+  int64_t at = cli_now_ns();
   int rc = baton_election_resign(s->e, &err);
+  if (rc == BATON_ENOTHOLDER)
+    term_ended(s, at, "lost", "ended");
+  else
+    term_ended(s, at, "resigned", NULL);
   if (rc != 0 && rc != BATON_ENOTHOLDER) cli_note("run", "%s", err.message);
   else if (rc == 0) verbose(s, "resigned term %llu", (unsigned long long)s->token);
 }
@@ -195,11 +258,13 @@ static void on_elected(supervisor *s, uint64_t token) {
     return;
   }
   s->phase = LEADING;
+  event(s, cli_now_ns(), "started", token, "pid=%d", (int)s->child.pid);
   verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
           (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
 }
 
-static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_error *err) {
+static void on_campaign_done(supervisor *s, int rc, uint64_t token, int64_t done_ns,
+                             const baton_error *err) {
   if (rc != 0) {
     if (rc == BATON_ECANCELED && s->signalled)
       finish(s, CLI_EXIT_OK);
@@ -208,6 +273,8 @@ static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_
     return;
   }
   s->token = token;
+  s->term_open = true;
+  event(s, done_ns, "elected", token, NULL);
   if (s->signalled) { /* elected just as we were told to stop */
     resign(s);
     finish(s, CLI_EXIT_OK);
@@ -217,6 +284,8 @@ static void on_campaign_done(supervisor *s, int rc, uint64_t token, const baton_
 }
 
 static void on_child_exit(supervisor *s) {
+  event(s, cli_now_ns(), "stopped", s->token, "pid=%d status=%d", (int)s->child.pid,
+        s->child.status);
   if (s->phase == LEADING) {
     verbose(s, "%s exited with status %d; resigning", s->args->cmd[0], s->child.status);
     resign(s);
@@ -257,6 +326,7 @@ static int tick(supervisor *s) {
     uint64_t held = 0;
     bool live = baton_election_is_leader(s->e, &held, &remaining);
     if (!live || held != s->token) {
+      term_ended(s, cli_now_ns(), "lost", "not-leader");
       begin_stop(s, true, "local deadline passed");
     } else {
       s->deadline_ms = now + remaining;
@@ -285,10 +355,13 @@ static void on_wake(supervisor *s) {
   uint64_t token;
   baton_error err;
   if (s->phase == CAMPAIGNING && cli_campaign_finished(s->relay, &rc, &token, &err))
-    on_campaign_done(s, rc, token, &err);
+    on_campaign_done(s, rc, token, s->relay->campaign_done_ns, &err);
   char msg[BATON_ERROR_MESSAGE_MAX];
   baton_lost_reason reason;
-  uint64_t lost = cli_relay_take_lost(s->relay, &reason, msg, sizeof msg);
+  int64_t lost_ns = 0;
+  uint64_t lost = cli_relay_take_lost(s->relay, &reason, &lost_ns, msg, sizeof msg);
+  if (lost == s->token && reason != BATON_LOST_RESIGNED)
+    term_ended(s, lost_ns, "lost", reason_name(reason));
   if (!s->done && s->phase == LEADING && lost == s->token && reason != BATON_LOST_RESIGNED)
     begin_stop(s, true, msg);
 }
@@ -331,6 +404,7 @@ int cli_cmd_run(const cli_args *a) {
   memset(&s, 0, sizeof s);
   s.args = a;
   s.child.exec_fd = -1;
+  s.events_fd = -1;
   char why[PATH_MAX + 64];
   if (cli_child_resolve(a->cmd[0], s.path, sizeof s.path, why, sizeof why) != 0)
     return cli_fail(CLI_EXIT_USAGE, "run", "%s", why);
@@ -339,8 +413,17 @@ int cli_cmd_run(const cli_args *a) {
   if (rc != CLI_CONTINUE) return rc;
 
   cli_child_note_inherited_fds();
+  /* Opened after the inherited descriptors were noted: CMD does not get it. */
+  if (a->events != NULL) {
+    s.events_fd = open(a->events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (s.events_fd < 0)
+      return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(errno));
+  }
   int code = cli_session_open(&s.ss, a, &o);
-  if (code != 0) return code;
+  if (code != 0) {
+    if (s.events_fd >= 0) close(s.events_fd);
+    return code;
+  }
   s.e = s.ss.election;
   s.relay = &s.ss.relay;
   campaign(&s);
@@ -348,5 +431,7 @@ int cli_cmd_run(const cli_args *a) {
   /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
   cli_session_close(&s.ss);
+  term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */
+  if (s.events_fd >= 0) close(s.events_fd);
   return s.code;
 }
