@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -126,6 +127,11 @@ static int launch(test_server *s) {
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     setpgid(0, 0); /* a terminal's ^C goes to the test, which stops us */
+    /* A test killed by ctest's timeout must not leave its servers behind.
+     * (The signal follows the forking thread: servers are started from a
+     * test's main thread.) */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(127);
     for (int i = 0; s->env[i] != NULL; i++) putenv(s->env[i]);
     execvp(s->argv[0], s->argv);
     fprintf(stderr, "exec %s: %s\n", s->argv[0], strerror(errno));
