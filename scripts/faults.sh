@@ -14,20 +14,8 @@
 # --out DIR, --keep, -v; `--check DIR...` re-checks kept records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-
-build=build
-flags=()
-if [ "${1:-}" = "--sanitize" ]; then
-  shift
-  build=build-asan
-  flags=(-DBATON_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
-  # The ZooKeeper C client leaks its own state of a request in flight when
-  # a handle closes (tests/zk/lsan.supp): that library only is suppressed.
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
-  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export LSAN_OPTIONS=suppressions=$PWD/tests/zk/lsan.supp
-fi
+source scripts/build-env.sh "$@"
+[ "$sanitize" = 1 ] && shift
 mode=(--short)
 for a in "$@"; do
   case $a in --short | --duration | --duration=* | --check | --help | -h) mode=() ;; esac

@@ -17,11 +17,3 @@ foreach(_b redis etcd zk)
   endif()
 endforeach()
 
-# LeakSanitizer: `baton run --once` may exit while a ZooKeeper server is
-# paused (stops_before_expiry), closing a handle with a request in flight;
-# the ZooKeeper C client then leaks its own state of it. Suppress that
-# library's leaks only, as zk.cmake does (see tests/zk/lsan.supp).
-if(BATON_SANITIZE AND TEST cli.zk)
-  set_tests_properties(cli.zk PROPERTIES ENVIRONMENT
-    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0;LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/zk/lsan.supp:print_suppressions=1")
-endif()

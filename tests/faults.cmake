@@ -24,14 +24,9 @@ foreach(_b redis etcd zk)
   string(TOUPPER ${_b} _B)
   if(BATON_WITH_${_B})
     list(APPEND _faults_args --backend ${_b})
+    list(APPEND _faults_backends ${_b})
   endif()
 endforeach()
 add_test(NAME faults.short COMMAND baton-faults ${_faults_args})
-set_tests_properties(faults.short PROPERTIES LABELS "fault" TIMEOUT 600)
-# Under sanitizers, the candidates' ZooKeeper client may close a handle
-# with a request in flight (a server just paused); that library's own
-# leaks are suppressed, as for the zk tests (tests/zk/lsan.supp).
-if(BATON_SANITIZE)
-  set_tests_properties(faults.short PROPERTIES ENVIRONMENT
-    "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0;LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/zk/lsan.supp:print_suppressions=1")
-endif()
+# Labelled with every backend it runs (zk: the sanitizer's slow unwinder).
+set_tests_properties(faults.short PROPERTIES LABELS "fault;${_faults_backends}" TIMEOUT 600)
