@@ -135,6 +135,129 @@ static bool await_count(recorder *r, const int *counter, int target, int timeout
   return ok;
 }
 
+/* ---- contenders ---------------------------------------------------------- */
+
+/* One client with one election on one name: the party most cases set
+ * against another. A zeroed contender counts as closed. */
+typedef struct contender {
+  baton_client *c;               /* its own client: its own session and renewals */
+  baton_election *e;             /* the one election, on name */
+  char name[BATON_NAME_MAX + 1]; /* a copy: fresh_name() reuses its buffer */
+} contender;
+
+/* Close the election, then the client; closing a closed contender is a
+ * no-op because baton's closes accept NULL. */
+static void contender_close(contender *k) {
+  baton_election_close(k->e);
+  baton_client_close(k->c);
+  k->e = NULL;
+  k->c = NULL;
+}
+
+/* Open k's client with o and its election on name, events to r if not NULL.
+ * A failure is reported and leaves k closed: a REQUIRE on it leaks nothing. */
+static bool contender_open_with(contender *k, const char *name, const baton_options *o,
+                                recorder *r) {
+  baton_error err = {0};
+  memset(k, 0, sizeof *k);
+  snprintf(k->name, sizeof k->name, "%s", name);
+  int rc = baton_client_open(&k->c, server.uri, o, &err);
+  if (rc == 0) rc = baton_election_open(&k->e, k->c, name, r != NULL ? record : NULL, r, &err);
+  if (rc != 0) {
+    TEST_FAIL_("contender %s on %s: %d (%s)", o->identity, name, rc, err.message);
+    contender_close(k);
+  }
+  return rc == 0;
+}
+
+static bool contender_open(contender *k, const char *name, uint32_t ttl_ms,
+                           const char *identity, recorder *r) {
+  baton_options o = options(ttl_ms, identity);
+  return contender_open_with(k, name, &o, r);
+}
+
+/* Open k on first's name. A failure closes first as well: the case then
+ * holds nothing, and its REQUIRE returns without a leak. */
+static bool rival_open(contender *k, contender *first, uint32_t ttl_ms, const char *identity,
+                       recorder *r) {
+  if (contender_open(k, first->name, ttl_ms, identity, r)) return true;
+  contender_close(first);
+  return false;
+}
+
+/* ---- background campaigns ------------------------------------------------ */
+
+/* A campaign on its own thread, so that the case can act while it waits.
+ * Between campaign_start and campaign_join the thread uses the call: no
+ * REQUIRE may return from the case there. */
+typedef struct campaign_call {
+  baton_election *e;    /* what campaigns */
+  int64_t timeout_ms;   /* its campaign's timeout */
+  pthread_t thread;     /* valid only when started */
+  bool started;         /* false: no thread to join, rc says why */
+  atomic_bool returned; /* the campaign has returned: the fields below are set */
+  int rc;               /* what baton_election_campaign returned */
+  uint64_t token;       /* the term's token when rc is 0 */
+  int64_t returned_ms;  /* now_ms() when it returned */
+  baton_error err;      /* its error */
+} campaign_call;
+
+static void *campaign_thread(void *arg) {
+  campaign_call *call = arg;
+  call->rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
+  call->returned_ms = now_ms();
+  atomic_store(&call->returned, true);
+  return NULL;
+}
+
+static void campaign_start(campaign_call *call, baton_election *e, int64_t timeout_ms) {
+  memset(call, 0, sizeof *call);
+  call->e = e;
+  call->timeout_ms = timeout_ms;
+  atomic_init(&call->returned, false);
+  int rc = pthread_create(&call->thread, NULL, campaign_thread, call);
+  call->started = rc == 0;
+  if (rc != 0) { /* joining an unstarted thread would be undefined */
+    call->rc = BATON_ENOMEM;
+    snprintf(call->err.message, sizeof call->err.message, "pthread_create: %s", strerror(rc));
+  }
+}
+
+/* Give the campaign ms to reach its wait, then say whether it still waits
+ * (it has neither won nor failed). Its queue entry or subscription shows as
+ * nothing observable, hence the pause; it is not synchronisation of the
+ * result: what the cases assert after it holds whenever the wait starts. */
+static bool campaign_blocks(campaign_call *call, int ms) {
+  poll(NULL, 0, ms);
+  return call->started && !atomic_load(&call->returned);
+}
+
+static void campaign_join(campaign_call *call) {
+  if (call->started) pthread_join(call->thread, NULL);
+}
+
+/* ---- process resources --------------------------------------------------- */
+
+static int count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -1;
+  for (struct dirent *de; (de = readdir(d)) != NULL && n < 1000000;)
+    if (de->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+static int count_threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  int n = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Threads: %d", &n) == 1) break;
+  if (f != NULL) fclose(f);
+  return n;
+}
+
 /* ---- child processes ----------------------------------------------------- */
 
 /* The record children share through a MAP_SHARED file. */
@@ -275,6 +398,11 @@ static bool read_line(int fd, char *buf, size_t size, int timeout_ms) {
   return false;
 }
 
+static void kill_child(pid_t pid) {
+  kill(pid, SIGKILL); /* also ends a stopped child */
+  waitpid(pid, NULL, 0);
+}
+
 static int wait_child(pid_t pid, int timeout_ms) {
   int64_t end = now_ms() + timeout_ms;
   int status = 0;
@@ -284,8 +412,23 @@ static int wait_child(pid_t pid, int timeout_ms) {
     if (now_ms() > end) break;
     poll(NULL, 0, 20);
   }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
+  kill_child(pid);
+  return -1;
+}
+
+/* Start a child that takes name and holds it (child_hold), and read its
+ * "elected TOKEN REMAINING" line into line. Returns the child's pid, or -1
+ * with no child left behind when it reported no term within 15 s. */
+static pid_t holder_spawn(char *name, char *line, size_t size) {
+  int out = -1;
+  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
+  pid_t pid = spawn_child(argv, &out);
+  line[0] = '\0';
+  bool elected = pid > 0 && read_line(out, line, size, 15000);
+  if (out >= 0) close(out);
+  if (elected) return pid;
+  TEST_FAIL_("holder child %d: no term within 15 s (read \"%s\")", (int)pid, line);
+  if (pid > 0) kill_child(pid);
   return -1;
 }
 
@@ -320,61 +463,53 @@ static void mutual_exclusion_across_processes(void) {
 }
 
 static void tokens_strictly_increase(void) {
-  baton_client *c = open_client(TTL_MS, "tokens");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("tokens"), TTL_MS, "tokens", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&e, c, fresh_name("tokens"), NULL, NULL, &err), &err);
   uint64_t prev = 0;
   for (int i = 0; i < 20; i++) {
     uint64_t token = 0, held = 0;
-    CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+    CHECK_OK(baton_election_campaign(k.e, 5000, &token, &err), &err);
     CHECK_GT(token, prev);
-    CHECK(baton_election_is_leader(e, &held, NULL));
+    CHECK(baton_election_is_leader(k.e, &held, NULL));
     CHECK_EQ(held, token);
     prev = token;
-    CHECK_OK(baton_election_resign(e, &err), &err);
-    CHECK(!baton_election_is_leader(e, NULL, NULL));
+    CHECK_OK(baton_election_resign(k.e, &err), &err);
+    CHECK(!baton_election_is_leader(k.e, NULL, NULL));
   }
-  baton_election_close(e);
-  baton_client_close(c);
+  contender_close(&k);
 }
 
 static void only_the_holder_can_release(void) {
-  baton_client *a = open_client(TTL_MS, "owner-a"), *b = open_client(TTL_MS, "owner-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("owner");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("owner"), TTL_MS, "owner-a", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "owner-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
   /* B neither holds nor can end A's term. */
-  CHECK_EQ(baton_election_resign(eb, &err), BATON_ENOTHOLDER);
-  CHECK_CONTAINS(err.message, name);
+  CHECK_EQ(baton_election_resign(b.e, &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, a.name);
   baton_leader holder = {0};
-  CHECK_EQ(baton_election_try_campaign(eb, NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(baton_election_try_campaign(b.e, NULL, &holder, &err), BATON_EHELD);
   CHECK_STR(holder.identity, "owner-a");
   CHECK_EQ(holder.token, token);
   CHECK_CONTAINS(err.message, "owner-a");
   baton_leader now = {0};
-  CHECK_OK(baton_election_leader(eb, &now, &err), &err);
+  CHECK_OK(baton_election_leader(b.e, &now, &err), &err);
   CHECK_STR(now.identity, "owner-a");
   CHECK_EQ(now.token, token);
   /* A's term survives B's attempts and several renewals. */
   int64_t remaining = 0;
-  CHECK(baton_election_is_leader(ea, NULL, &remaining));
+  CHECK(baton_election_is_leader(a.e, NULL, &remaining));
   CHECK_GT(remaining, TTL_MS / 2);
-  CHECK_OK(baton_election_resign(ea, &err), &err);
-  CHECK_EQ(baton_election_resign(ea, &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  CHECK_EQ(baton_election_resign(a.e, &err), BATON_ENOTHOLDER);
   uint64_t token_b = 0;
-  CHECK_OK(baton_election_try_campaign(eb, &token_b, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(b.e, &token_b, NULL, &err), &err);
   CHECK_GT(token_b, token);
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  contender_close(&a);
+  contender_close(&b);
 }
 
 static void term_outlives_the_ttl_by_renewal(void) {
@@ -407,112 +542,75 @@ static void term_outlives_the_ttl_by_renewal(void) {
 static void callbacks_tell_elected_and_resigned(void) {
   recorder r;
   recorder_init(&r);
-  baton_client *c = open_client(TTL_MS, "callbacks");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("cb"), TTL_MS, "callbacks", &r));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&e, c, fresh_name("cb"), record, &r, &err), &err);
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(k.e, 5000, &token, &err), &err);
   CHECK(await_count(&r, &r.elected, 1, 2000));
   CHECK_EQ(r.last_token, token);
-  CHECK_OK(baton_election_resign(e, &err), &err);
+  CHECK_OK(baton_election_resign(k.e, &err), &err);
   CHECK(await_count(&r, &r.lost, 1, 2000));
   CHECK_EQ(r.last_reason, BATON_LOST_RESIGNED);
   CHECK_EQ(r.order[0], BATON_EVENT_ELECTED);
   CHECK_EQ(r.order[1], BATON_EVENT_LOST);
-  baton_election_close(e);
-  baton_client_close(c);
+  contender_close(&k);
   recorder_free(&r);
-}
-
-typedef struct campaign_call {
-  baton_election *e;
-  int64_t timeout_ms;
-  int rc;
-  uint64_t token;
-  int64_t returned_ms;
-  baton_error err;
-} campaign_call;
-
-static void *campaign_thread(void *arg) {
-  campaign_call *call = arg;
-  call->rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
-  call->returned_ms = now_ms();
-  return NULL;
 }
 
 static void resign_hands_over_by_notification(void) {
   /* A long TTL: a waiter that polled or re-checked on a timer would take
    * seconds; a notified one takes milliseconds. */
-  baton_client *a = open_client(10000, "handover-a"), *b = open_client(10000, "handover-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("handover");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("handover"), 10000, "handover-a", NULL));
+  REQUIRE(rival_open(&b, &a, 10000, "handover-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
   int64_t worst = 0;
   for (int round = 0; round < 5; round++) {
     uint64_t token = 0;
-    REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
-    campaign_call call = {.e = eb, .timeout_ms = 20000};
-    pthread_t t;
-    pthread_create(&t, NULL, campaign_thread, &call);
-    /* Let the waiter reach its wait: its queue entry or subscription shows
-     * as nothing observable, so give it a moment (not synchronisation of
-     * the result: the assertion below holds either way). */
-    poll(NULL, 0, 200);
+    REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
+    campaign_call call;
+    campaign_start(&call, b.e, 20000);
+    CHECK(campaign_blocks(&call, 200)); /* A holds */
     int64_t t0 = now_ms();
-    CHECK_OK(baton_election_resign(ea, &err), &err);
-    pthread_join(t, NULL);
+    CHECK_OK(baton_election_resign(a.e, &err), &err);
+    campaign_join(&call);
     CHECK_OK(call.rc, &call.err);
     CHECK_GT(call.token, token);
     int64_t took = call.returned_ms - t0;
     if (took > worst) worst = took;
-    CHECK_OK(baton_election_resign(eb, &err), &err);
+    CHECK_OK(baton_election_resign(b.e, &err), &err);
   }
   printf("    hand-over after resign: worst %lld ms of 5\n", (long long)worst);
   CHECK_LT(worst, TEST_SLACK_MS); /* the re-check bound is seconds away */
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  contender_close(&a);
+  contender_close(&b);
 }
 
 static void killed_holder_is_replaced_within_ttl(void) {
   char *name = fresh_name("crash");
-  int out = -1;
-  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
-  pid_t pid = spawn_child(argv, &out);
-  REQUIRE(pid > 0);
   char line[128];
-  bool elected = read_line(out, line, sizeof line, 15000);
-  close(out);
-  if (!elected) kill(pid, SIGKILL);
-  REQUIRE(elected);
+  pid_t pid = holder_spawn(name, line, sizeof line);
+  REQUIRE(pid > 0);
   CHECK(strncmp(line, "elected ", 8) == 0);
   uint64_t child_token = strtoull(line + 8, NULL, 10);
 
-  baton_client *c = open_client(TTL_MS, "successor");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
-  baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
-  campaign_call call = {.e = e, .timeout_ms = 20000};
-  pthread_t t;
-  pthread_create(&t, NULL, campaign_thread, &call);
+  contender k;
+  bool opened = contender_open(&k, name, TTL_MS, "successor", NULL);
+  if (!opened) kill_child(pid); /* it would hold the name for minutes */
+  REQUIRE(opened);
+  campaign_call call;
+  campaign_start(&call, k.e, 20000);
+  CHECK(campaign_blocks(&call, 200)); /* the child holds */
   int64_t t0 = now_ms();
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  pthread_join(t, NULL);
+  kill_child(pid);
+  campaign_join(&call);
   CHECK_OK(call.rc, &call.err);
   CHECK_GT(call.token, child_token);
   int64_t took = call.returned_ms - t0;
   printf("    fail-over after SIGKILL: %lld ms (TTL %d ms)\n", (long long)took, TTL_MS);
   CHECK_LT(took, TTL_MS + 1000);
-  baton_election_close(e);
-  baton_client_close(c);
+  contender_close(&k);
 }
 
 static void paused_server_makes_the_holder_step_down_in_time(void) {
@@ -523,24 +621,22 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   enum { MARGIN_MS = 400 };
   baton_options o = options(TTL_MS, "paused");
   o.margin_ms = MARGIN_MS;
-  baton_client *c = NULL;
+  contender k;
+  REQUIRE(contender_open_with(&k, fresh_name("pause"), &o, &r));
   baton_error err = {0};
-  REQUIRE_OK(baton_client_open(&c, server.uri, &o, &err), &err);
-  baton_election *e = NULL;
-  REQUIRE_OK(baton_election_open(&e, c, fresh_name("pause"), record, &r, &err), &err);
-  REQUIRE_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(k.e, 5000, NULL, &err), &err);
   for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
   /* From now on no renewal can succeed: the local deadline is fixed. */
   int64_t remaining = 0;
   int64_t t_paused = now_ms();
-  bool leader = baton_election_is_leader(e, NULL, &remaining);
+  bool leader = baton_election_is_leader(k.e, NULL, &remaining);
   int64_t local_deadline = t_paused + remaining;
   /* The server's TTL cannot have run out before the last successful
    * renewal's send time + TTL, which is later than this by drift+margin. */
   int64_t earliest_server_expiry = local_deadline + TTL_MS / 100 + MARGIN_MS;
   bool lost = await_count(&r, &r.lost, 1, TTL_MS + 2000);
   int64_t lost_at = r.lost_at_ms;
-  bool still = baton_election_is_leader(e, NULL, NULL);
+  bool still = baton_election_is_leader(k.e, NULL, NULL);
   for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
   REQUIRE(leader);
   REQUIRE(lost);
@@ -557,111 +653,91 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   uint64_t lost_token = r.last_token;
   pthread_mutex_unlock(&r.mu);
   uint64_t token = 0;
-  CHECK_OK(baton_election_campaign(e, 20000, &token, &err), &err);
+  CHECK_OK(baton_election_campaign(k.e, 20000, &token, &err), &err);
   CHECK_GT(token, lost_token);
-  baton_election_close(e);
-  baton_client_close(c);
+  contender_close(&k);
   recorder_free(&r);
 }
 
 static void tokens_grow_across_a_server_restart(void) {
-  baton_client *c = open_client(TTL_MS, "restart");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("restart"), TTL_MS, "restart", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&e, c, fresh_name("restart"), NULL, NULL, &err), &err);
   uint64_t before = 0, after = 0;
-  REQUIRE_OK(baton_election_campaign(e, 5000, &before, &err), &err);
+  REQUIRE_OK(baton_election_campaign(k.e, 5000, &before, &err), &err);
   for (int i = 0; i < server.n; i++) CHECK_EQ(test_server_restart(&server.member[i]), 0);
   /* Whatever the restart did to the term, a term after it has a greater
    * token. */
-  baton_election_resign(e, &err);
-  CHECK_OK(baton_election_campaign(e, 20000, &after, &err), &err);
+  baton_election_resign(k.e, &err);
+  CHECK_OK(baton_election_campaign(k.e, 20000, &after, &err), &err);
   CHECK_GT(after, before);
-  baton_election_close(e);
-  baton_client_close(c);
+  contender_close(&k);
 }
 
 static void campaign_times_out_and_leaves_nothing(void) {
-  baton_client *a = open_client(TTL_MS, "timeout-a"), *b = open_client(TTL_MS, "timeout-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("timeout");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("timeout"), TTL_MS, "timeout-a", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "timeout-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
   int64_t t0 = now_ms();
-  CHECK_EQ(baton_election_campaign(eb, 300, NULL, &err), BATON_ETIMEDOUT);
+  CHECK_EQ(baton_election_campaign(b.e, 300, NULL, &err), BATON_ETIMEDOUT);
   int64_t took = now_ms() - t0;
   CHECK_GE(took, 290);
   CHECK_LT(took, 300 + TEST_SLACK_MS);
   CHECK_CONTAINS(err.message, "timeout-a");
   /* After the holder resigns, nobody leads: the timed-out candidate left
    * no queue entry behind. */
-  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
   baton_leader l;
-  CHECK_EQ(baton_election_leader(ea, &l, &err), BATON_ENOLEADER);
-  CHECK_EQ(baton_election_try_campaign(eb, NULL, NULL, &err), 0);
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  CHECK_EQ(baton_election_leader(a.e, &l, &err), BATON_ENOLEADER);
+  CHECK_EQ(baton_election_try_campaign(b.e, NULL, NULL, &err), 0);
+  contender_close(&a);
+  contender_close(&b);
 }
 
 static void campaign_is_cancellable(void) {
-  baton_client *a = open_client(TTL_MS, "cancel-a"), *b = open_client(TTL_MS, "cancel-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("cancel");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("cancel"), TTL_MS, "cancel-a", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "cancel-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
-  campaign_call call = {.e = eb, .timeout_ms = BATON_FOREVER};
-  pthread_t t;
-  pthread_create(&t, NULL, campaign_thread, &call);
-  poll(NULL, 0, 300); /* let it block; the result holds whenever cancel lands */
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  campaign_call call;
+  campaign_start(&call, b.e, BATON_FOREVER);
+  CHECK(campaign_blocks(&call, 300)); /* A holds */
   int64_t t0 = now_ms();
-  baton_election_cancel(eb);
-  pthread_join(t, NULL);
+  baton_election_cancel(b.e);
+  campaign_join(&call);
   CHECK_EQ(call.rc, BATON_ECANCELED);
   CHECK_LT(call.returned_ms - t0, TEST_SLACK_MS);
-  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
   baton_leader l;
-  CHECK_EQ(baton_election_leader(ea, &l, &err), BATON_ENOLEADER);
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  CHECK_EQ(baton_election_leader(a.e, &l, &err), BATON_ENOLEADER);
+  contender_close(&a);
+  contender_close(&b);
 }
 
 static void observe_reports_each_leader(void) {
   recorder r;
   recorder_init(&r);
-  baton_client *a = open_client(TTL_MS, "observed-a"), *w = open_client(TTL_MS, "watcher");
-  REQUIRE(a != NULL && w != NULL);
-  const char *name = fresh_name("observe");
-  baton_election *ea = NULL, *ew = NULL;
+  contender a, w;
+  REQUIRE(contender_open(&a, fresh_name("observe"), TTL_MS, "observed-a", NULL));
+  REQUIRE(rival_open(&w, &a, TTL_MS, "watcher", &r));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&ew, w, name, record, &r, &err), &err);
-  REQUIRE_OK(baton_election_observe(ew, &err), &err);
+  REQUIRE_OK(baton_election_observe(w.e, &err), &err);
   CHECK(await_count(&r, &r.changed, 1, 3000)); /* the current state: none */
   CHECK_STR(r.last_leader, "");
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(ea, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
   CHECK(await_count(&r, &r.changed, 2, 3000));
   CHECK_STR(r.last_leader, "observed-a");
   CHECK_EQ(r.last_leader_token, token);
-  CHECK_OK(baton_election_resign(ea, &err), &err);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
   CHECK(await_count(&r, &r.changed, 3, 3000));
   CHECK_STR(r.last_leader, "");
-  baton_election_observe_stop(ew);
-  baton_election_close(ea);
-  baton_election_close(ew);
-  baton_client_close(a);
-  baton_client_close(w);
+  baton_election_observe_stop(w.e);
+  contender_close(&a);
+  contender_close(&w);
   recorder_free(&r);
 }
 
@@ -669,26 +745,21 @@ static void candidate_mode_campaigns_again(void) {
   recorder ra, rb;
   recorder_init(&ra);
   recorder_init(&rb);
-  baton_client *a = open_client(TTL_MS, "cand-a"), *b = open_client(TTL_MS, "cand-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("candidate");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("candidate"), TTL_MS, "cand-a", &ra));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "cand-b", &rb));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, record, &ra, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, record, &rb, &err), &err);
-  REQUIRE_OK(baton_election_start(ea, &err), &err);
+  REQUIRE_OK(baton_election_start(a.e, &err), &err);
   REQUIRE(await_count(&ra, &ra.elected, 1, 5000));
-  REQUIRE_OK(baton_election_start(eb, &err), &err);
+  REQUIRE_OK(baton_election_start(b.e, &err), &err);
   /* A steps out of candidate mode: B takes over. */
-  baton_election_stop(ea);
+  baton_election_stop(a.e);
   CHECK(await_count(&ra, &ra.lost, 1, 3000));
   CHECK(await_count(&rb, &rb.elected, 1, 5000));
-  CHECK(baton_election_is_leader(eb, NULL, NULL));
-  CHECK(!baton_election_is_leader(ea, NULL, NULL));
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  CHECK(baton_election_is_leader(b.e, NULL, NULL));
+  CHECK(!baton_election_is_leader(a.e, NULL, NULL));
+  contender_close(&a);
+  contender_close(&b);
   recorder_free(&ra);
   recorder_free(&rb);
 }
@@ -795,49 +866,40 @@ static void unreachable_server_fails_within_the_connect_timeout(void) {
 }
 
 static void closing_a_held_election_hands_over(void) {
-  baton_client *a = open_client(10000, "closer"), *b = open_client(10000, "next");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("close");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("close"), 10000, "closer", NULL));
+  REQUIRE(rival_open(&b, &a, 10000, "next", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
-  campaign_call call = {.e = eb, .timeout_ms = 20000};
-  pthread_t t;
-  pthread_create(&t, NULL, campaign_thread, &call);
-  poll(NULL, 0, 200);
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  campaign_call call;
+  campaign_start(&call, b.e, 20000);
+  CHECK(campaign_blocks(&call, 200)); /* A holds */
   int64_t t0 = now_ms();
-  baton_client_close(a); /* closes ea, which resigns */
-  pthread_join(t, NULL);
+  baton_client_close(a.c); /* closes a.e, which resigns */
+  a = (contender){0};
+  campaign_join(&call);
   CHECK_OK(call.rc, &call.err);
   CHECK_LT(call.returned_ms - t0, 1000);
-  baton_election_close(eb);
-  baton_client_close(b);
+  contender_close(&b);
 }
 
 static void cancel_before_the_campaign_is_not_lost(void) {
-  baton_client *a = open_client(TTL_MS, "pending-a"), *b = open_client(TTL_MS, "pending-b");
-  REQUIRE(a != NULL && b != NULL);
-  const char *name = fresh_name("pending");
-  baton_election *ea = NULL, *eb = NULL;
+  contender a, b;
+  REQUIRE(contender_open(&a, fresh_name("pending"), TTL_MS, "pending-a", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "pending-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&ea, a, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, b, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_campaign(ea, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
   /* A cancel that lands before the campaign starts still ends it... */
-  baton_election_cancel(eb);
+  baton_election_cancel(b.e);
   int64_t t0 = now_ms();
-  CHECK_EQ(baton_election_campaign(eb, 10000, NULL, &err), BATON_ECANCELED);
+  CHECK_EQ(baton_election_campaign(b.e, 10000, NULL, &err), BATON_ECANCELED);
   CHECK_LT(now_ms() - t0, TEST_SLACK_MS);
   /* ...once: the next campaign runs normally (and times out here). */
-  CHECK_EQ(baton_election_campaign(eb, 300, NULL, &err), BATON_ETIMEDOUT);
-  CHECK_OK(baton_election_resign(ea, &err), &err);
-  CHECK_OK(baton_election_campaign(eb, 5000, NULL, &err), &err);
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(a);
-  baton_client_close(b);
+  CHECK_EQ(baton_election_campaign(b.e, 300, NULL, &err), BATON_ETIMEDOUT);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  CHECK_OK(baton_election_campaign(b.e, 5000, NULL, &err), &err);
+  contender_close(&a);
+  contender_close(&b);
 }
 
 static void lost_term_keeps_its_key_until_the_server_expiry(void) {
@@ -845,17 +907,11 @@ static void lost_term_keeps_its_key_until_the_server_expiry(void) {
    * could expire its term must not hand the name over early: the margin
    * between the two is the caller's time to stop. */
   char *name = fresh_name("margin");
-  int out = -1;
-  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
-  pid_t pid = spawn_child(argv, &out);
-  REQUIRE(pid > 0);
   char line[128];
-  bool elected = read_line(out, line, sizeof line, 15000);
+  pid_t pid = holder_spawn(name, line, sizeof line);
   int64_t read_at = now_ms();
+  REQUIRE(pid > 0);
   kill(pid, SIGSTOP);
-  close(out);
-  if (!elected) kill(pid, SIGKILL);
-  REQUIRE(elected);
   unsigned long long child_token = 0;
   long long remaining = 0;
   CHECK_EQ(sscanf(line, "elected %llu %lld", &child_token, &remaining), 2);
@@ -863,28 +919,24 @@ static void lost_term_keeps_its_key_until_the_server_expiry(void) {
   int64_t lifetime = TTL_MS - TTL_MS / 100 - TTL_MS / 20;
   int64_t sent = read_at + remaining - lifetime; /* no earlier than the truth */
 
-  baton_client *c = open_client(TTL_MS, "patient");
-  REQUIRE(c != NULL);
-  baton_election *e = NULL;
-  baton_error err = {0};
-  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
-  campaign_call call = {.e = e, .timeout_ms = 20000};
-  pthread_t t;
-  pthread_create(&t, NULL, campaign_thread, &call);
+  contender k;
+  bool opened = contender_open(&k, name, TTL_MS, "patient", NULL);
+  if (!opened) kill_child(pid); /* stopped, it would outlive the suite */
+  REQUIRE(opened);
+  campaign_call call;
+  campaign_start(&call, k.e, 20000);
   /* Resume between the child's local deadline and the server's expiry. */
   int64_t resume_at = sent + lifetime + (TTL_MS - lifetime) / 2;
   if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
   kill(pid, SIGCONT);
-  pthread_join(t, NULL);
+  campaign_join(&call);
   CHECK_OK(call.rc, &call.err);
   CHECK_GT(call.token, child_token);
   printf("    successor elected %+lld ms from the holder's earliest server expiry\n",
          (long long)(call.returned_ms - (sent + TTL_MS)));
   CHECK_GE(call.returned_ms, sent + TTL_MS - 20);
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  baton_election_close(e);
-  baton_client_close(c);
+  kill_child(pid);
+  contender_close(&k);
 }
 
 static void every_allocation_failure_is_a_clean_error(void) {
@@ -919,26 +971,6 @@ static void every_allocation_failure_is_a_clean_error(void) {
          failures);
   CHECK_EQ(completed, 1);
   CHECK_GT(failures, 3);
-}
-
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (d == NULL) return -1;
-  for (struct dirent *de; (de = readdir(d)) != NULL && n < 1000000;)
-    if (de->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
-
-static int count_threads(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  int n = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "Threads: %d", &n) == 1) break;
-  if (f != NULL) fclose(f);
-  return n;
 }
 
 static void many_names_cost_no_descriptor_or_thread_each(void) {
