@@ -173,10 +173,15 @@ static int64_t earliest_deadline(const baton_client *c, size_t *held) {
 
 int baton__term_start(baton_election *e, int64_t sent, baton_error *err) {
   baton_client *c = e->client;
+  /* A term lives as long as the session: one won while the session's
+   * renewals fail would end within moments. Renew first; the campaign
+   * keeps its place and looks again. */
   int64_t now = baton__now();
-  if (!term_ttl(c) && !baton__lease_live(&c->session_lease, now))
+  if (!term_ttl(c) && (c->renew_failures > 0 || !baton__lease_live(&c->session_lease, now))) {
+    baton__renew_soon(c);
     return baton__error(err, BATON_ESESSION,
-                        "%s: elected, but the session's local deadline passed meanwhile", e->name);
+                        "%s: elected while the session's renewals fail; renewing first", e->name);
+  }
   size_t others = 0;
   earliest_deadline(c, &others);
   e->held = true;

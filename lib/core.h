@@ -98,8 +98,8 @@ void baton__event_queue(baton_election *e, baton_event_type type,
                         const baton_leader *leader, const char *message);
 
 /* Start a term for e, whose acquire was sent at `sent` and succeeded:
- * BATON_ESESSION if the session's local deadline passed meanwhile. Queues
- * ELECTED. Needs client->mu. */
+ * BATON_ESESSION (and a renewal at once) if the session's renewals are
+ * failing or its local deadline passed. Queues ELECTED. Needs client->mu. */
 int baton__term_start(baton_election *e, int64_t sent, baton_error *err);
 
 /* Unlink e from its client and wait until the background thread no

@@ -172,13 +172,12 @@ static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton
       int64_t sent = baton__now();
       rc = b->acquire(c->session, &e->candidate, holder, op_deadline(c, deadline), err);
       if (rc == 0) {
+        /* When the term cannot start, the key stays: no term carried its
+         * token yet, and the next look finds it first in line again. */
         pthread_mutex_lock(&c->mu);
         rc = baton__term_start(e, sent, err);
         pthread_mutex_unlock(&c->mu);
         if (rc == 0) return 0;
-        pthread_mutex_lock(&c->mu);
-        e->needs_release = true;
-        pthread_mutex_unlock(&c->mu);
       } else if (rc == BATON_EHELD) {
         if (once) break;
         attempt = 0;
