@@ -244,9 +244,13 @@ static void check_terms(check *k) {
        * resumes, the leases that expired in its stale view, and the
        * revoke is committed, although their holders kept them alive
        * through the new leader. The server ends the term early; the
-       * holder hears it at its next keepalive. */
+       * holder hears it at its next keepalive. The revoke can land until
+       * the resumed leader hears of the new Raft term (a heartbeat, well
+       * within etcd's 1 s election timeout), so it also ends terms that
+       * the new leader granted just after the SIGCONT. */
+      const int64_t stale_reign_ns = 1000000000;
       if (x->stale_leader && strcmp(t->end_reason, "session-expired") == 0 &&
-          t->start < x->heal && t->end >= x->heal &&
+          t->start < x->heal + stale_reign_ns && t->end >= x->heal &&
           t->end <= x->heal + (int64_t)k->ttl_ms * 1000000 + 1000000000) {
         t->excuse = "the etcd leader resumed from SIGSTOP revoked the lease (etcd#15247)";
         continue;
