@@ -69,7 +69,6 @@ typedef struct faults_result {
   int worst_gap_fault;       /* its fault id, -1 if none */
   fault_kind worst_gap_kind;
   int64_t bound_ns;          /* ttl + bound */
-  int64_t ttl_ns;
   int violations;            /* broken invariants (each printed) */
 } faults_result;
 

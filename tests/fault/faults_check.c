@@ -38,7 +38,6 @@ typedef struct fault {
   fault_kind kind;
   int holder;         /* slot, -1 if none */
   uint64_t token;     /* the holder's at injection */
-  int member;
   bool excuse;        /* its holder's term is outside the model */
   bool stale_leader;  /* SIGSTOP of an etcd cluster's Raft leader */
   int64_t inject, heal;
@@ -135,7 +134,6 @@ static void read_faults(check *k, FILE *f) {
       uint64_t tok = 0;
       faults_field(line, "token", &tok);
       x->token = tok;
-      x->member = (int)field_ll(line, "member", -1);
       /* Outside the safety model: a paused holder (only the token saves
        * the resource) and a Redis restarted without its data. */
       x->excuse = x->kind == F_PAUSE || field_ll(line, "excuse", 0) != 0;
@@ -271,16 +269,19 @@ static void check_terms(check *k) {
                 "cand-%d's term %" PRIu64 " (elected +%.3fs)",
                 b->slot, b->token, rel(k, b->start), a->slot, a->token, rel(k, a->start));
   }
+  /* Terms are in order of start, so a is the earlier one. Every excuse
+   * says why its holder believed too long, never why a later term began
+   * early: only the earlier term's excuse can explain an overlap. Two
+   * terms of one process overlapping would be a bug of baton's too. */
   for (int i = 0; i < k->nterms; i++)
     for (int j = i + 1; j < k->nterms && k->terms[j].start < k->terms[i].end; j++) {
       const term *a = &k->terms[i], *b = &k->terms[j];
-      if (a->pid == b->pid) continue;
-      if (a->excuse != NULL || b->excuse != NULL) {
+      if (a->excuse != NULL) {
         k->res->overlaps_excused++;
         fprintf(k->out, "    note %s: overlap of %.3f ms counted apart: cand-%d token %" PRIu64
                 " and cand-%d token %" PRIu64 ": %s\n", k->label,
                 (double)((a->end < b->end ? a->end : b->end) - b->start) / 1e6, a->slot,
-                a->token, b->slot, b->token, a->excuse != NULL ? a->excuse : b->excuse);
+                a->token, b->slot, b->token, a->excuse);
         continue;
       }
       k->res->overlaps++;
@@ -373,6 +374,9 @@ static void check_store(check *k, const char *dir, wtable *t) {
       violation(k, V_STORE_RULE, "the store %s token %" PRIu64 " with highest %" PRIu64,
                 verdict, token, highest);
     if (accepted && token > highest) highest = token;
+    if (said_highest != highest)
+      violation(k, V_STORE_RULE, "the store says its highest token is %" PRIu64 ", its writes "
+                "say %" PRIu64, said_highest, highest);
     while (newest + 1 < k->nterms && k->terms[newest + 1].start <= (int64_t)mono) newest++;
     uint64_t current = newest >= 0 ? k->terms[newest].token : 0;
     if (token > current) {
@@ -436,7 +440,6 @@ static int by_a(const void *x, const void *y) {
 }
 
 static void check_gaps(check *k) {
-  k->res->ttl_ns = (int64_t)k->ttl_ms * 1000000;
   k->res->bound_ns = (int64_t)(k->ttl_ms + k->bound_ms) * 1000000;
   k->res->worst_gap_fault = -1;
   if (k->nterms == 0) return;
@@ -464,12 +467,11 @@ static void check_gaps(check *k) {
     int64_t ref = lone_server ? x->heal : x->inject;
     int64_t until = i + 1 < k->nfaults ? k->faults[i + 1].inject : k->end_ns;
     int64_t worst = 0;
-    /* Leaderless stretches: before the first span, between spans, after
-     * the last. */
-    for (int j = 0; j <= m; j++) {
-      int64_t a = j == 0 ? INT64_MIN : led[j - 1].b;
+    /* Leaderless stretches: between spans and after the last (before the
+     * first is start-up, not a fault's doing). */
+    for (int j = 1; j <= m; j++) {
+      int64_t a = led[j - 1].b;
       int64_t b = j == m ? INT64_MAX : led[j].a;
-      if (j == 0) continue; /* before anyone led: start-up, not a fault */
       if (a < ref) a = ref;
       if (b > until) b = until;
       if (b - a > worst) worst = b - a;
