@@ -13,6 +13,7 @@
  * timing of the processes: a run repeats the same faults, not the same
  * interleaving. */
 #include "faults.h"
+#include "servers.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -120,14 +121,6 @@ static void print_row(const char *label, const faults_result *r, bool ran) {
          !ran ? "NOT RUN" : r->violations ? "FAIL" : "ok");
 }
 
-/* rm -rf of a folder we made (its name says so). */
-static void remove_dir(const char *dir) {
-  if (strstr(dir, "baton-faults-") == NULL) return;
-  char cmd[PATH_MAX + 32];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "baton-faults: could not remove %s\n", dir);
-}
-
 static int check_only(int argc, char **argv, int first) {
   int bad = 0;
   print_header();
@@ -227,13 +220,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "baton-faults: %s: %s\n", dir, strerror(errno));
       return 2;
     }
-  } else {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/baton-faults-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-      fprintf(stderr, "baton-faults: mkdtemp: %s\n", strerror(errno));
-      return 2;
-    }
+  } else if (test_make_dir(dir, sizeof dir, "faults") != 0) {
+    return 2;
   }
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
@@ -261,6 +249,7 @@ int main(int argc, char **argv) {
     snprintf(sub, sizeof sub, "%s/%s", dir, dp->label);
     if (mkdir(sub, 0755) != 0 && errno != EEXIST) {
       fprintf(stderr, "baton-faults: %s: %s\n", sub, strerror(errno));
+      if (out == NULL) test_remove_dir(dir);
       return 2;
     }
     faults_run(&cfg, dp, seed_for(seed, dp->label), sub);
@@ -283,6 +272,6 @@ int main(int argc, char **argv) {
   if (bad || keep || out != NULL)
     printf("records kept in %s\n", dir);
   else
-    remove_dir(dir);
+    test_remove_dir(dir);
   return bad ? 1 : 0;
 }

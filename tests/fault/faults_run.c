@@ -761,18 +761,24 @@ static void fault_pause(run *r) {
 }
 
 /* A member to hit: the leader in a short run or half of the time, else any. */
-static int pick_member(run *r, bool leader_first) {
+/* A member to hit: the cluster's leader when asked or half of the time,
+ * else any. *is_leader says whether it leads (one question, so the record
+ * and the choice agree). */
+static int pick_member(run *r, bool leader_first, bool *is_leader) {
+  *is_leader = false;
   if (r->cl.n == 1) return 0;
   bool want_leader = leader_first || faults_rand(&r->rng) % 2 == 0;
   int any = (int)faults_between(&r->rng, 0, r->cl.n - 1);
-  int m = want_leader ? leader_member(r) : -1;
-  return m >= 0 ? m : any;
+  int leader = leader_member(r);
+  int m = want_leader && leader >= 0 ? leader : any;
+  *is_leader = m == leader;
+  return m;
 }
 
 static void fault_restart(run *r) {
   wait_for_holder(r);
-  int m = pick_member(r, r->cfg->short_run);
-  bool was_leader = r->cl.n > 1 && leader_member(r) == m;
+  bool was_leader;
+  int m = pick_member(r, r->cfg->short_run, &was_leader);
   bool loses_data = strcmp(r->d->backend, "redis") == 0 && !r->d->persistent;
   fault f;
   inject(r, &f, F_RESTART, "member=%d leader=%d excuse=%d restart %s member %d%s%s", m,
@@ -786,8 +792,8 @@ static void fault_restart(run *r) {
 
 static void fault_spause(run *r) {
   wait_for_holder(r);
-  int m = pick_member(r, false);
-  bool was_leader = r->cl.n > 1 && leader_member(r) == m;
+  bool was_leader;
+  int m = pick_member(r, false, &was_leader);
   int64_t hold_ms = faults_between(&r->rng, r->cfg->ttl_ms * 6 / 5, r->cfg->ttl_ms * 2);
   fault f;
   inject(r, &f, F_SPAUSE, "member=%d leader=%d SIGSTOP %s member %d%s for %lld ms", m,
@@ -855,9 +861,17 @@ static int short_plan(const deployment *d, fault_kind *out) {
 
 /* ---- teardown ------------------------------------------------------------ */
 
-/* Processes still running whose command line names our folder: a
- * candidate, a guard, a writer we started (the store is stopped by now).
- * They are ours by that mark; they are killed by PID after being listed. */
+/* Whether a command line (NULs turned to spaces) runs `exe`. */
+static bool runs(const char *cmd, const char *exe) {
+  size_t n = strlen(exe);
+  return strncmp(cmd, exe, n) == 0 && cmd[n] == ' ';
+}
+
+/* Processes still running that we started: one of our executables (a
+ * candidate's baton or its guard, a writer; the store is stopped by now)
+ * with our folder on its command line. Anyone else's process that merely
+ * names the folder (a `tail -f` on a log) is left alone. Ours are killed
+ * by PID after being listed. */
 static int orphan_processes(run *r, char *list, size_t size) {
   list[0] = '\0';
   DIR *d = opendir("/proc");
@@ -878,7 +892,10 @@ static int orphan_processes(run *r, char *list, size_t size) {
     for (ssize_t k = 0; k < n; k++)
       if (cmd[k] == '\0') cmd[k] = ' ';
     cmd[n] = '\0';
-    if (strstr(cmd, r->dir) == NULL) continue;
+    if (strstr(cmd, r->dir) == NULL ||
+        !(runs(cmd, r->cfg->baton_exe) || runs(cmd, r->cfg->writer_exe) ||
+          runs(cmd, r->cfg->store_exe)))
+      continue;
     found++;
     size_t len = strlen(list);
     snprintf(list + len, size - len, "%s%ld", len ? "," : "", pid);

@@ -186,7 +186,8 @@ void test_server_pause(test_server *s) {
   /* SIGSTOP lands asynchronously: wait until the server really stopped, so
    * a test's "paused from now on" is true. */
   int status;
-  waitpid(s->pid, &status, WUNTRACED);
+  if (waitpid(s->pid, &status, WUNTRACED) == s->pid && !WIFSTOPPED(status))
+    s->pid = 0; /* it had exited: reaped now, its PID may be reused */
 }
 
 void test_server_resume(test_server *s) {
@@ -213,7 +214,7 @@ int test_server_restart(test_server *s) {
   return test_server_wait_ready(s, 30000);
 }
 
-static void remove_tree(const char *dir) {
+void test_remove_dir(const char *dir) {
   if (dir[0] == '\0' || strstr(dir, "/baton-") == NULL) return; /* ours only */
   pid_t pid = fork();
   if (pid == 0) {
@@ -226,7 +227,7 @@ static void remove_tree(const char *dir) {
 void test_cluster_stop(test_cluster *c) {
   for (int i = 0; i < c->n; i++) test_server_stop(&c->member[i]);
   for (int i = 0; i < c->n; i++) {
-    if (getenv("BATON_KEEP_SERVER_DIRS") == NULL) remove_tree(c->member[i].dir);
+    if (getenv("BATON_KEEP_SERVER_DIRS") == NULL) test_remove_dir(c->member[i].dir);
     free_args(&c->member[i]);
   }
   c->n = 0;

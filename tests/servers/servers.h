@@ -63,6 +63,8 @@ void test_server_stop(test_server *s);    /* SIGTERM, SIGKILL after 5 s */
 int test_free_port(void);
 /* A new folder under $TMPDIR (or /tmp) named baton-<tag>-XXXXXX. */
 int test_make_dir(char *out, size_t size, const char *tag);
+/* rm -rf of a folder test_make_dir made (refused for any other name). */
+void test_remove_dir(const char *dir);
 /* Record argv/env in s (copied), start it with output to s->log, and wait
  * until s->ready answers (bounded by timeout_ms; 0 = do not wait). */
 int test_server_spawn(test_server *s, const char *const *argv,
