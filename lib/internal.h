@@ -62,7 +62,9 @@ int baton__backend_find(const baton_backend **out, const char *scheme,
 
 /* ---- Test hooks (util.c) ----------------------------------------------- */
 
-/* Make the n-th allocation from now fail (n >= 1); 0 turns it off. */
-void baton__alloc_fail_after(long n);
+/* Make the n-th allocation from now fail (n >= 1); 0 turns it off.
+ * Returns the previous countdown: 0 once the failure has happened, > 0
+ * while it is still to come. */
+long baton__alloc_fail_after(long n);
 
 #endif /* BATON_INTERNAL_H */

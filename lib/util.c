@@ -46,7 +46,7 @@ int64_t baton__backoff(const baton_config *cfg, unsigned attempt) {
  * allocation that brings it to zero fails. Tests only. */
 static atomic_long alloc_countdown;
 
-void baton__alloc_fail_after(long n) { atomic_store(&alloc_countdown, n); }
+long baton__alloc_fail_after(long n) { return atomic_exchange(&alloc_countdown, n); }
 
 static bool alloc_should_fail(void) {
   if (atomic_load_explicit(&alloc_countdown, memory_order_relaxed) <= 0) return false;
