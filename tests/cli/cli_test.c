@@ -278,7 +278,10 @@ static int json_fields(const char *line, char *name, char *identity, unsigned lo
     return -1;
   }
   char *a = p.obuf, *b = strchr(a, '\n'), *c = b ? strchr(b + 1, '\n') : NULL;
-  if (b == NULL || c == NULL) return -1;
+  if (b == NULL || c == NULL) {
+    TEST_FAIL_("python3 printed fewer than 3 lines for '%s': %s", line, p.obuf);
+    return -1;
+  }
   *b = *c = '\0';
   snprintf(name, 200, "%.199s", a);
   snprintf(identity, 300, "%.299s", b + 1);

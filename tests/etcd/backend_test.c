@@ -222,7 +222,9 @@ static void second_candidate_queues_and_is_woken(void) {
 
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 10000), 0);
-  kit_sleep_ms(300); /* let the waiter reach its watch */
+  /* Let the waiter reach its watch (no event says it has); it must not
+   * return meanwhile. */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
   int64_t t0 = baton__now();
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);
@@ -266,7 +268,8 @@ static void three_candidates_in_order(void) {
   kit_waiter w1, w2;
   REQUIRE_EQ(kit_waiter_start(&w2, &k[2], &c[2], NULL, 10000), 0);
   REQUIRE_EQ(kit_waiter_start(&w1, &k[1], &c[1], NULL, 10000), 0);
-  kit_sleep_ms(200);
+  CHECK_EQ(kit_waiters_done(&w2, 1, 1, 200), 0);
+  CHECK_EQ(kit_waiters_done(&w1, 1, 1, 0), 0);
   CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
   kit_waiter_join(&w1);
   CHECK_OK(w1.rc, &w1.err);
@@ -317,8 +320,7 @@ static void queue_done(kit_session k[], baton_candidate c[], int n) {
  * let them reach their watches. */
 static void queue_wait(kit_session k[], baton_candidate c[], int n, kit_waiter w[]) {
   for (int i = 1; i < n; i++) CHECK_EQ(kit_waiter_start(&w[i - 1], &k[i], &c[i], NULL, 10000), 0);
-  kit_sleep_ms(300); /* let the waiters reach their watches */
-  CHECK_EQ(kit_waiters_done(w, n - 1, 1, 0), 0);
+  CHECK_EQ(kit_waiters_done(w, n - 1, 1, 300), 0);
 }
 
 /* The token of a candidate's own key as the backend made it. */
@@ -431,9 +433,8 @@ static void key_deleted_by_hand_is_not_elected(void) {
   CHECK_OK(w[1].rc, &w[1].err);
   CHECK_EQ(B.acquire(k[2].s, &c[2], NULL, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_EQ(kit_waiter_start(&w[1], &k[2], &c[2], NULL, 10000), 0);
-  kit_sleep_ms(300); /* let the waiter reach its watch */
   /* bravo still waits for alpha: a change to its own key wakes no one. */
-  CHECK_EQ(kit_waiters_done(w, 2, 1, 0), 0);
+  CHECK_EQ(kit_waiters_done(w, 2, 1, 300), 0);
 
   CHECK_OK(B.release(k[0].s, &c[0], kit_deadline(2000), &err), &err);
   charlie_leads_not_bravo(k, c, w);
@@ -529,7 +530,7 @@ static void observer_and_cancel_and_deadline(void) {
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(2000), &err), &err);
   CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
   REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &seen, 10000), 0);
-  kit_sleep_ms(200);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
   int64_t t0 = baton__now();
   CHECK_EQ(kit_waiter_cancel(&w), 0);
   kit_waiter_join(&w);
@@ -758,8 +759,7 @@ static void auth_wrong_right_and_refresh(void) {
     test_cluster_stop(&sec);
     return;
   }
-  baton_candidate c = kit_cand(&k, "t.auth"), q = kit_cand(&k, "t.auth");
-  q.identity = "authed"; /* a second candidate of the same session */
+  baton_candidate c = kit_cand(&k, "t.auth");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
 
   /* Disabling auth drops every token the server issued; enabling it again
@@ -784,7 +784,6 @@ static void auth_wrong_right_and_refresh(void) {
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   kit_forget(&k, &c);
-  kit_forget(&k, &q);
   kit_forget(&k, &obs);
   kit_close(&k);
   test_cluster_stop(&sec);

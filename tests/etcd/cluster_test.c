@@ -110,7 +110,7 @@ static void resume_after_member_death(bool compact) {
   CHECK_EQ(rc, BATON_EHELD);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 30000), 0);
-  kit_sleep_ms(300);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
   test_server_pause(&cluster.member[0]);
   KIT_RETRY(rc, 10000, B.release(a.s, &ca, kit_deadline(3000), &err));
   CHECK_OK(rc, &err);

@@ -147,7 +147,7 @@ static void elections_over_tls(void) {
   CHECK_EQ(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), BATON_EHELD);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 10000), 0);
-  kit_sleep_ms(200);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);

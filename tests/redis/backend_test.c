@@ -424,7 +424,9 @@ SERVER_TEST(release_wakes_a_waiter_at_once) {
   REQUIRE_OK(duel_start(&d, c, 0, &err), &err);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &d.b, &d.kb, NULL, 8000), 0);
-  kit_sleep_ms(100); /* let it block: there is no event for "is in poll()" */
+  /* Let it block: there is no event for "is in poll()"; it must not
+   * return meanwhile. */
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0);
   int64_t released = baton__now();
   CHECK_OK(B->release(d.a.s, &d.ka, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);
@@ -510,7 +512,7 @@ SERVER_TEST(observer_wakes_on_election_and_release) {
   /* An election while the observer waits. */
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &o, &ko, &none, 8000), 0);
-  kit_sleep_ms(100);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0);
   int64_t at = baton__now();
   REQUIRE_OK(B->acquire(a.s, &ka, NULL, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);
@@ -525,7 +527,7 @@ SERVER_TEST(observer_wakes_on_election_and_release) {
   /* Same leader: blocks until the release. */
   CHECK_OK(B->leader(o.s, "obs", &seen, kit_deadline(2000), &err), &err);
   REQUIRE_EQ(kit_waiter_start(&w, &o, &ko, &seen, 8000), 0);
-  kit_sleep_ms(100);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0);
   at = baton__now();
   CHECK_OK(B->release(a.s, &ka, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);

@@ -342,7 +342,7 @@ static int child_hold(const char *u, const char *name) {
   }
   printf("held %llu\n", (unsigned long long)c.token);
   fflush(stdout);
-  char line[64];
+  char line[64] = "";
   while (fgets(line, sizeof line, stdin) != NULL) {
   }
   return 0;
@@ -352,7 +352,7 @@ static void test_crash_takeover(void) {
   kit_session b;
   baton_error err = {0};
   REQUIRE_OK(open_as(&b, uri, "survivor", &err), &err);
-  char child_uri[1300], line[128];
+  char child_uri[1300], line[128] = "";
   snprintf(child_uri, sizeof child_uri, "%s?session_timeout=2000", uri);
   const char *argv[] = {"/proc/self/exe", "--child-hold", child_uri, "crash", NULL};
   kit_proc p;
@@ -428,7 +428,7 @@ static void test_kazoo_holds(void) {
     kit_close(&b);
     REQUIRE(!"kazoo helper did not start");
   }
-  char line[512], node[128];
+  char line[512] = "", node[128];
   unsigned long long czxid = 0;
   kit_proc_send(&k, "acquire");
   CHECK_EQ(kit_proc_expect(&k, "acquired ", 10000, line, sizeof line), 0);
@@ -470,7 +470,7 @@ static void test_kazoo_waits(void) {
     kit_close(&b);
     REQUIRE(!"kazoo helper did not start");
   }
-  char line[512], node[128];
+  char line[512] = "", node[128];
   unsigned long long czxid = 0;
   kit_proc_send(&k, "acquire");
   CHECK(kit_proc_expect(&k, "acquired ", 500, NULL, 0) != 0); /* it must wait */

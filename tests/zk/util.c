@@ -82,7 +82,8 @@ int tz_delete_tree(zhandle_t *zh, const char *path) {
 
 /* ---- server counters ------------------------------------------------------- */
 
-long tz_server_received(int port) {
+/* Packets the server received since the last "srst" (from "srvr"). */
+static long tz_server_received(int port) {
   char reply[2048];
   if (test_tcp_ask(port, "srvr", 4, reply, sizeof reply, 2000) != 0) return -1;
   /* The server counts this "srvr" as a received packet too. */

@@ -21,8 +21,6 @@ int tz_children(zhandle_t *zh, const char *path, char *names, size_t size);
 /* Delete path and everything below it. */
 int tz_delete_tree(zhandle_t *zh, const char *path);
 
-/* Packets the server received since the last "srst" (from "srvr"). */
-long tz_server_received(int port);
 /* Requests fn(arg) sends, as the server counts them: the least of three
  * runs, so that a keep-alive ping landing in one run does not count. */
 long tz_count_requests(int port, void (*fn)(void *), void *arg);
