@@ -168,8 +168,8 @@ int main(int argc, char **argv) {
     kit_json_num(&j, "p50_ms", kit_quantile(v, s.n, 0.50));
     kit_json_num(&j, "p90_ms", kit_quantile(v, s.n, 0.90));
     kit_json_num(&j, "p99_ms", kit_quantile(v, s.n, 0.99));
-    kit_json_num(&j, "min_ms", v[0]);
-    kit_json_num(&j, "max_ms", v[s.n - 1]);
+    kit_json_num(&j, "min_ms", kit_quantile(v, s.n, 0));
+    kit_json_num(&j, "max_ms", kit_quantile(v, s.n, 1));
     kit_json_num(&j, "resign_call_p50_ms", kit_quantile(s.resigns, s.n, 0.50));
   }
   if (probed && s.n > 0) {

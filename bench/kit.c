@@ -76,13 +76,17 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-double kit_quantile(double *v, size_t n, double q) {
-  if (n == 0) return NAN;
-  qsort(v, n, sizeof *v, cmp_double);
+double kit_quantile(const double *v, size_t n, double q) {
+  double *sorted = n > 0 ? malloc(n * sizeof *sorted) : NULL;
+  if (sorted == NULL) return NAN;
+  memcpy(sorted, v, n * sizeof *sorted);
+  qsort(sorted, n, sizeof *sorted, cmp_double);
   size_t rank = (size_t)ceil(q * (double)n);
   if (rank < 1) rank = 1;
   if (rank > n) rank = n;
-  return v[rank - 1];
+  double x = sorted[rank - 1];
+  free(sorted);
+  return x;
 }
 
 double kit_mean(const double *v, size_t n) {
@@ -488,7 +492,7 @@ static int zk_stats(kit_stats *out, char *buf, const char *host, int port) {
 static int etcd_stats(kit_stats *out, char *buf, const char *host, int port) {
   char req[256];
   int len = snprintf(req, sizeof req,
-                     "GET /metrics HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", host,
+                     "GET /metrics HTTP/1.0\r\nHost: %s:%d\r\n\r\n", host,
                      port);
   if (kit_tcp_ask(host, port, req, (size_t)len, buf, STATS_BUF, 3000, NULL) <= 0) return -1;
   const char prefix[] = "grpc_server_msg_received_total{grpc_method=\"";

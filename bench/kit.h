@@ -30,8 +30,9 @@ void kit_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn
 
 /* ---- statistics -------------------------------------------------------- */
 
-/* Sorts v in place; the q-quantile (0..1, nearest rank). */
-double kit_quantile(double *v, size_t n, double q);
+/* The q-quantile of v (0..1, nearest rank; 0 the least, 1 the most); v
+ * is left as it is. */
+double kit_quantile(const double *v, size_t n, double q);
 double kit_mean(const double *v, size_t n);
 double kit_stddev(const double *v, size_t n);
 

@@ -7,6 +7,9 @@
 #include <string.h>
 
 /* Runs up to `max` pairs, until `secs` pass; returns the count or -1. */
+/* A warm-up or count phase is bounded by time too: a stuck server fails it. */
+#define PHASE_MAX_S 120.0
+
 static long run_pairs(pairloop_fn fn, void *ctx, long max, double secs, double *elapsed) {
   int64_t start = kit_now();
   int64_t end = start + (int64_t)(secs * 1e9);
@@ -26,7 +29,7 @@ static long run_pairs(pairloop_fn fn, void *ctx, long max, double secs, double *
 static int probe_pairs(kit_probe *p, const char *uri, bool monitor, pairloop_fn fn, void *ctx,
                        long count) {
   double elapsed;
-  if (kit_probe_begin(p, uri, monitor) != 0 || run_pairs(fn, ctx, count, 1e9, &elapsed) != count ||
+  if (kit_probe_begin(p, uri, monitor) != 0 || run_pairs(fn, ctx, count, PHASE_MAX_S, &elapsed) != count ||
       kit_probe_end(p) != 0)
     return -1;
   return 0;
@@ -87,7 +90,7 @@ int pairloop_run(const char *impl, const char *variant, const char *uri, pairloo
   kit_json_str(&j, "variant", variant);
   double elapsed = 0, total_s = 0;
   long total = 0;
-  int rc = run_pairs(fn, ctx, warm, 1e9, &elapsed) == warm ? 0 : 1;
+  int rc = run_pairs(fn, ctx, warm, PHASE_MAX_S, &elapsed) == warm ? 0 : 1;
   /* Each slice runs while the other programs of the ring wait, so adjacent
    * slices of baton and of the floor see the same machine. */
   for (long i = 0; rc == 0 && i < slices; i++) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh — build baton in Release and run its benchmarks against servers
 # started on loopback: `scripts/bench.sh [--backend redis|etcd|zk|all]
-# [--quick] [--out FILE]`. Prints a table; writes bench/results/latest.json.
+# [--quick] [--out FILE] [--pin CPUS] [--only MEASUREMENTS]`. Prints a
+# table; writes bench/results/latest.json (or FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
