@@ -2,9 +2,10 @@
  * (faults.h) and checks the safety model against it:
  *   - successive terms (by the time their holder learned it was elected)
  *     carry strictly increasing tokens;
- *   - no two candidates' terms overlap on CLOCK_MONOTONIC, a term being
- *     its holder's belief from "elected" to "lost"/"resigned" (or its
- *     baton's death); a paused holder and a Redis that lost its data are
+ *   - no two terms overlap on CLOCK_MONOTONIC, a term being its holder's
+ *     belief from "elected" to "lost"/"resigned" (or its baton's death);
+ *     when the earlier one is a paused holder's, one whose key a Redis
+ *     without persistence lost, or one etcd#15247 revoked, the overlap is
  *     outside the model and counted apart;
  *   - a write carrying a token older than the newest term at the moment
  *     the store handled it is refused; the store's own rule holds; every
