@@ -4,8 +4,9 @@
  * A backend speaks one protocol. It never decides when a term ends: it
  * reports what the server said, and lib/ does all the timing (deadlines,
  * renew scheduling, retries, callbacks). Every call takes an absolute
- * deadline on CLOCK_MONOTONIC (nanoseconds, see baton__now()) and returns by
- * then with BATON_ETIMEDOUT; the core relies on that to step down on time.
+ * deadline on the library's clock (nanoseconds, see baton__now()) and
+ * returns by then with BATON_ETIMEDOUT; the core relies on that to step
+ * down on time.
  *
  * Concurrency. One session is used by many threads at once: the client's
  * background thread (renew) and the callers' threads (acquire, wait, release,
@@ -21,6 +22,7 @@
 #include "baton.h"
 #include "uri.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* Resolved client options: every default applied, durations in ns. */
@@ -55,6 +57,11 @@ typedef struct baton_session {
 typedef struct baton_candidate {
   const char *name;      /* validated: 1..BATON_NAME_MAX of [A-Za-z0-9._:@-] */
   const char *identity;  /* the value to store; points at cfg->identity */
+  unsigned slot;         /* 0 for the first open election of this name in
+                            the client, then 1, 2...: a backend whose key
+                            for a name is per session (etcd) makes it part
+                            of the key, so that two elections of one client
+                            are two candidates, never one */
   uint64_t token;        /* set by acquire when it returns 0 */
   void *priv;            /* the backend's own state; freed by forget */
 } baton_candidate;
@@ -136,8 +143,16 @@ extern const baton_backend baton_backend_zk;
 
 /* ---- Helpers the core offers to backends ------------------------------- */
 
-/* CLOCK_MONOTONIC in nanoseconds. */
+/* The library's clock in nanoseconds: CLOCK_BOOTTIME, which counts a
+ * host's suspend (tests may inject another, see internal.h). */
 int64_t baton__now(void);
+
+/* A condition variable whose timed waits baton__cond_wait_until can do. */
+int baton__cond_init(pthread_cond_t *cond);
+
+/* Wait on `cond` (made by baton__cond_init) until `deadline` on the
+ * library's clock (INT64_MAX: no limit). Spurious wake-ups happen. */
+void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline);
 
 /* Milliseconds from now to `deadline` for poll() and friends: 0 when past,
  * rounded up so a wait never ends before the deadline. */
@@ -150,6 +165,9 @@ int baton__error(baton_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Clear `err` (may be NULL): what a call that succeeds leaves. Returns 0. */
+int baton__ok(baton_error *err);
 
 /* Prefix an existing message: "what: <old message>". Returns err->code. */
 int baton__error_prefix(baton_error *err, const char *what);

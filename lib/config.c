@@ -53,19 +53,23 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
   if (drift >= 500000)
     return baton__error(err, BATON_EINVAL, "drift_ppm %u is not below 500000", drift);
   int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / 20;
+  for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
+    if (o->reserved[i] != 0)
+      return baton__error(err, BATON_EINVAL,
+                          "options: reserved[%zu] is not zero (options of a later baton?)", i);
+  cfg->ttl_ns = ttl * MS;
+  cfg->drift_ppm = drift;
+  cfg->margin_ns = margin * MS;
   /* The term must outlive at least one renewal, or it ends before the first
    * renewal can extend it. */
-  int64_t life = ttl - ttl * drift / 1000000 - margin;
+  int64_t life = baton__lifetime(cfg, 0) / MS;
   if (life <= renew)
     return baton__error(err, BATON_EINVAL,
                         "ttl_ms %lld minus drift and margin_ms %lld leaves %lld ms, not "
                         "more than renew_interval_ms %lld",
                         (long long)ttl, (long long)margin, (long long)life, (long long)renew);
   int64_t op_default = renew < 2000 ? renew : 2000;
-  cfg->ttl_ns = ttl * MS;
   cfg->renew_ns = renew * MS;
-  cfg->drift_ppm = drift;
-  cfg->margin_ns = margin * MS;
   cfg->connect_timeout_ns = (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * MS;
   cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * MS;
   cfg->retry_base_ns = (o->retry_base_ms != 0 ? o->retry_base_ms : 50) * MS;
@@ -95,4 +99,14 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
                       : uri != NULL       ? baton__uri_param(uri, "key")
                                           : NULL;
   return 0;
+}
+
+int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_error *err) {
+  if (lifetime_ms == NULL) return baton__error(err, BATON_EINVAL, "lifetime: lifetime_ms is NULL");
+  baton_config cfg;
+  char identity[BATON_IDENTITY_MAX + 1];
+  int rc = baton__config_resolve(&cfg, identity, o, NULL, err);
+  if (rc != 0) return rc;
+  *lifetime_ms = baton__lifetime(&cfg, 0) / MS;
+  return baton__ok(err);
 }

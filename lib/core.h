@@ -1,6 +1,15 @@
-/* core.h — the client and election objects, shared by client.c (session,
- * renew thread, events) and election.c (campaign, resign, observe).
- * Internal. */
+/* core.h — the client, election and term objects, and what the core's
+ * files offer each other. Internal.
+ *
+ * Layers, each calling only those below it:
+ *   client.c    the client's lifecycle and its background thread: renewal
+ *               I/O, deadlines, callbacks, deleting lost terms' keys
+ *   election.c  the public election and lock calls: campaign I/O, resign,
+ *               observe, candidate mode
+ *   term.c      the term state machine and the event queue: no I/O, every
+ *               function takes `now`, every function needs client->mu
+ *   deadline.c  the safety arithmetic: pure functions
+ */
 #ifndef BATON_CORE_H
 #define BATON_CORE_H
 
@@ -17,6 +26,32 @@ typedef struct baton_event_node {
   char message[BATON_ERROR_MESSAGE_MAX]; /* event.message's storage */
 } baton_event_node;
 
+/* A term and the key it leaves behind (term.c). Guarded by client->mu. */
+typedef struct baton_term {
+  bool held;                  /* a term is on: until lost or resigned */
+  uint64_t token;             /* the current or last term's fencing token */
+  uint64_t generation;        /* raised at every new term */
+  baton_lease lease;          /* BATON_CAP_TERM_TTL: the term's own lease;
+                                 otherwise the session's is used */
+  baton_lost_reason lost_reason; /* why the last term ended */
+  /* A key of ours that may still be on the server with no term on it: a
+   * term lost at its local deadline, a resign whose delete failed, an
+   * attempt whose outcome is unknown. */
+  bool leftover;
+  bool leftover_delete;       /* it must be deleted; otherwise it expires
+                                 by itself (per-term TTL) */
+  int64_t leftover_until;     /* nothing deletes or replaces it before */
+  int64_t leftover_retry_at;  /* the background thread's next delete */
+  unsigned leftover_failures; /* failed deletes in a row (back-off) */
+} baton_term;
+
+/* The background campaign of candidate mode. */
+typedef enum baton_runner_state {
+  BATON_RUNNER_IDLE = 0, /* no thread */
+  BATON_RUNNER_RUNNING,  /* a thread campaigns */
+  BATON_RUNNER_ENDED,    /* its thread returned on its own; to be joined */
+} baton_runner_state;
+
 struct baton_client {
   baton_config cfg;                       /* resolved options */
   char identity[BATON_IDENTITY_MAX + 1];  /* cfg.identity's storage */
@@ -24,7 +59,9 @@ struct baton_client {
   baton_uri uri;                          /* parsed from the caller's URI */
   const baton_backend *backend;
   baton_session *session;
-  pthread_t thread;                       /* renews and runs callbacks */
+  bool manual;             /* tests: no background thread; the caller runs
+                              baton__client_run() on its own clock */
+  pthread_t thread;        /* renews and runs callbacks (not manual) */
 
   pthread_mutex_t mu;      /* guards everything below and election state */
   pthread_cond_t wake;     /* the background thread sleeps here */
@@ -33,13 +70,21 @@ struct baton_client {
   bool ending;             /* baton_client_close() is under way */
   int64_t background_sleeps_until; /* INT64_MIN while it is awake */
   baton_lease session_lease; /* queueing backends: the session's own */
-  int64_t last_renew_sent;   /* send time of the last successful renewal */
+  size_t nheld;              /* elections holding a term */
+  uint64_t session_generation; /* raised when the backend reports the
+                                  session expired */
   int64_t next_renew;        /* when to renew next */
+  int64_t last_renew_sent;   /* send time of the last successful renewal */
   unsigned renew_failures;   /* consecutive failed renewals */
   int last_renew_error;      /* code of the last failed renewal, or 0 */
   baton_election *elections; /* every open election, doubly linked */
   baton_event_node *events, *events_tail; /* callbacks waiting to run */
   baton_election *in_callback; /* whose callback runs now, or NULL */
+
+  /* Open elections by name, so that two on one name get distinct slots. */
+  baton_election **by_name;
+  size_t by_name_cap;        /* buckets, a power of two */
+  size_t nelections;
 
   /* The renewal's scratch arrays, grown as the number of held terms does. */
   size_t renew_cap;
@@ -52,26 +97,24 @@ struct baton_client {
 struct baton_election {
   baton_client *client;
   baton_election *prev, *next;       /* in client->elections */
+  baton_election *same_bucket;       /* in client->by_name */
   char name[BATON_NAME_MAX + 1];
   baton_candidate candidate;         /* what the backend sees */
   baton_event_cb on_event;
   void *udata;
-  int cancel_fd;                     /* eventfd that wakes a blocked
-                                        campaign; -1 unless one blocks */
   pthread_mutex_t op;                /* one backend call on `candidate` at
                                         a time (campaign, resign, close) */
 
   /* Guarded by client->mu. */
-  bool held;                  /* a term is on (until lost or resigned) */
-  uint64_t token;             /* the term's fencing token */
-  uint64_t generation;        /* raised at every new term */
-  baton_lease lease;          /* per-term lease (BATON_CAP_TERM_TTL) */
-  baton_lost_reason lost_reason; /* why the last term ended */
-  bool needs_release;         /* a key of a lost term may remain */
-  int64_t release_retry_at;   /* when the background thread tries again */
+  baton_term term;
+  baton_event_node *spare;    /* event storage reserved for terms */
+  unsigned nspare;
+  unsigned queued;            /* events of this election in the queue */
   int pins;                   /* background calls using `candidate` */
   int campaigning;            /* campaigns under way (callers waiting) */
   bool cancel_requested;      /* and was asked to stop */
+  int cancel_fd;              /* eventfd that wakes a blocked campaign;
+                                 -1 unless one blocks */
   bool closing;
 
   /* Observer: its own candidate so its waits never mix with campaigns. */
@@ -81,51 +124,118 @@ struct baton_election {
   int observe_cancel_fd;             /* -1 unless observing */
 
   /* Candidate mode. */
-  bool running;
+  baton_runner_state runner;
   bool stop_requested;
-  pthread_t runner;
+  pthread_t runner_thread;
 };
 
-/* ---- client.c, for election.c ------------------------------------------ */
+/* ---- term.c: the term state machine ------------------------------------ *
+ * Every function needs client->mu and does no I/O. */
 
-/* The local deadline of e's current term. Needs client->mu. */
+/* Whether the backend gives each term its own TTL (else terms live on the
+ * session). */
+bool baton__term_ttl(const baton_client *c);
+
+/* The local deadline of e's current term; INT64_MIN when none is held. */
 int64_t baton__term_deadline(const baton_election *e);
 
-/* Queue an event for e's callback and wake the background thread. Needs
- * client->mu. `leader` and `message` are copied; either may be NULL. */
-void baton__event_queue(baton_election *e, baton_event_type type,
-                        baton_lost_reason reason, int error,
-                        const baton_leader *leader, const char *message);
+/* Reserve the storage of one term's ELECTED and LOST events, so that they
+ * are never lost to a failed allocation. 0 or BATON_ENOMEM. */
+int baton__term_reserve(baton_election *e);
 
-/* Start a term for e, whose acquire was sent at `sent` and succeeded:
- * BATON_ESESSION (and a renewal at once) if the session's renewals are
- * failing or its local deadline passed. Queues ELECTED. Needs client->mu. */
-int baton__term_start(baton_election *e, int64_t sent, baton_error *err);
+/* Start a term for e, whose acquire was sent at `sent` on the session of
+ * generation `session_generation`, and queue ELECTED. BATON_ESESSION when
+ * the session was replaced since, or its renewals are failing, or it is
+ * past its local deadline (then a renewal is asked for at once);
+ * BATON_ETIMEDOUT when the term would be over at `now` already. */
+int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generation,
+                      int64_t now, baton_error *err);
 
-/* Unlink e from its client and wait until the background thread no
- * longer uses it. Takes client->mu. */
-void baton__client_detach(baton_client *c, baton_election *e);
-
-/* End e's term locally: LOST with `reason`. Whoever ends it decides what
- * happens to the key. Needs client->mu. */
-void baton__term_lose(baton_election *e, baton_lost_reason reason,
-                      const char *message);
-
-/* End e's term if its local deadline has passed. Needs client->mu. */
+/* End e's term if its local deadline has passed: LOST (deadline, or
+ * connection when the backend was unreachable); its key stays until the
+ * server's own expiry could have come. */
 void baton__term_expire(baton_election *e, int64_t now);
 
-/* Ask the background thread to renew at once (e.g. to open a new session
- * after the backend reported one expired). Needs client->mu. */
-void baton__renew_soon(baton_client *c);
+/* End e's term now with `reason`: RESIGNED leaves a key to delete at once;
+ * KEY_GONE and SESSION_EXPIRED leave none. Queues LOST. */
+void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message);
 
-/* Wait on client->changed until `deadline` (INT64_MAX: no limit). */
-void baton__wait_changed(baton_client *c, int64_t deadline);
+/* A renewal sent at `sent` succeeded at `now` for a term of generation
+ * `generation`: `gone` ends it (KEY_GONE), otherwise its lease is extended,
+ * but only if it was still alive at `now`: a late success never brings a
+ * term back. */
+void baton__term_renewed(baton_election *e, uint64_t generation, bool gone, int64_t sent,
+                         int64_t now);
+
+/* The session's renewal sent at `sent` succeeded at `now`: terms already
+ * past their deadline end first, then the session's lease is extended. */
+void baton__session_renewed(baton_client *c, int64_t sent, int64_t now);
+
+/* The backend says the session expired: every term ends (SESSION_EXPIRED),
+ * with its keys, and acquires begun before are void. */
+void baton__session_expired(baton_client *c, const char *message);
+
+/* Ask the background thread to renew at once. */
+void baton__renew_soon(baton_client *c, int64_t now);
+
+/* Until when a leftover key of e must stay untouched: 0 when none does
+ * (a leftover that expires by itself is cleared once its time is up). */
+int64_t baton__leftover_blocks(baton_election *e, int64_t now);
+
+/* Whether a leftover key of e may be deleted at `now`. */
+bool baton__leftover_due(const baton_election *e, int64_t now);
+
+/* When the background thread tries to delete e's leftover key next;
+ * INT64_MAX when there is none to delete. */
+int64_t baton__leftover_retry_at(const baton_election *e);
+
+/* The outcome of deleting e's key (rc from the backend's release): gone,
+ * or kept for the background thread to try again with back-off (also a
+ * key a campaign could not clean up behind itself). */
+void baton__leftover_released(baton_election *e, int rc, int64_t now);
+
+/* The background thread tries no sooner than `until` (someone else holds
+ * the candidate and deals with the key). */
+void baton__leftover_postpone(baton_election *e, int64_t until);
+
+/* Queue an event for e's callback (if it has one) and wake the background
+ * thread. `leader` and `message` are copied; either may be NULL. Events
+ * other than a term's ELECTED and LOST may be dropped when memory runs
+ * out. */
+void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
+                        int error, const baton_leader *leader, const char *message);
+
+/* Take the next queued event, or NULL. */
+baton_event_node *baton__event_take(baton_client *c);
+
+/* Give a delivered (or dropped) event's storage back. */
+void baton__event_done(baton_election *e, baton_event_node *n);
+
+/* Run the next queued callback; client->mu is dropped while it runs. */
+void baton__event_deliver_one(baton_client *c);
+
+/* Drop e's queued events. */
+void baton__events_drop(baton_client *c, baton_election *e);
+
+/* Free e's reserved event storage. */
+void baton__events_free(baton_election *e);
+
+/* ---- election.c, for client.c ------------------------------------------ */
+
+/* Manual clients (tests): one step of candidate mode for every running
+ * election, in place of its thread. Takes client->mu. */
+void baton__candidates_step(baton_client *c);
+
+/* ---- client.c, for election.c ------------------------------------------ */
+/* None: election.c only reads the client's fields and calls term.c. */
+
+/* ---- shared helpers (util.c) -------------------------------------------- */
+
+/* Sleep until `until` on the library's clock, or until `fd` is readable
+ * (fd < 0: just sleep). Returns true when woken by fd. */
+bool baton__sleep_until(int64_t until, int fd);
 
 /* A deadline `ns` from now, saturating. */
 int64_t baton__after(int64_t ns);
-
-/* Sleep up to `ns` or until `fd` is readable (fd < 0: just sleep).
- * Returns true when woken by fd. */
-bool baton__sleep_or_fd(int64_t ns, int fd);
 
 #endif /* BATON_CORE_H */

@@ -29,7 +29,7 @@ void baton__lease_renewed(baton_lease *l, int64_t sent) {
 
 int64_t baton__lease_deadline(const baton_lease *l) {
   if (l->sent == INT64_MIN) return INT64_MIN;
-  return l->sent + l->lifetime;
+  return baton__add_sat(l->sent, l->lifetime);
 }
 
 bool baton__lease_live(const baton_lease *l, int64_t now) {
@@ -49,4 +49,19 @@ int64_t baton__next_renew(const baton_config *cfg, int64_t interval, int64_t las
    * longer than a regular interval would. */
   int64_t retry = now + baton__backoff(cfg, failures - 1);
   return retry < now + interval ? retry : now + interval;
+}
+
+int64_t baton__add_sat(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  return a + b;
+}
+
+int64_t baton__server_expiry(const baton_config *cfg, int64_t server_ttl_ns, int64_t sent) {
+  if (sent == INT64_MIN) return INT64_MIN;
+  return baton__add_sat(sent, server_ttl_ns > 0 ? server_ttl_ns : cfg->ttl_ns);
+}
+
+int64_t baton__request_deadline(const baton_config *cfg, int64_t now, int64_t limit) {
+  int64_t d = baton__add_sat(now, cfg->op_timeout_ns);
+  return d < limit ? d : limit;
 }

@@ -1,13 +1,22 @@
 /* election.c — elections: campaign, resign, leadership checks, observing,
- * candidate mode, and the lock flavour on the same machinery. */
+ * candidate mode, and the lock flavour on the same machinery. term.c
+ * decides when a term starts and ends; this file does the campaign's I/O
+ * and the synchronisation of the callers' threads. */
 #include "core.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #define NS_PER_MS 1000000LL
+
+/* Bounds the waits for another thread (a campaign, the background
+ * thread): each pass is a timed wait, so they end even if a wake-up is
+ * missed. */
+#define WAIT_PASSES 100000
+#define WAIT_PASS_NS (100 * NS_PER_MS)
 
 static void poke(int fd) {
   if (fd < 0) return;
@@ -16,6 +25,8 @@ static void poke(int fd) {
   (void)n; /* a full counter is still readable: the wake-up happens */
 }
 
+/* Needs client->mu: a descriptor is closed only where no campaign can be
+ * polling it and no cancel poking it. */
 static void close_fd(int *fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
@@ -30,25 +41,102 @@ static int cancel_fd_locked(baton_election *e, baton_error *err) {
     if (e->cancel_fd < 0)
       return baton__error(err, BATON_ENOMEM, "campaign for '%s': no file descriptor left",
                           e->name);
-    if (e->cancel_requested) poke(e->cancel_fd);
+    if (e->cancel_requested || e->closing) poke(e->cancel_fd);
   }
   return 0;
 }
 
-static int64_t ms_to_deadline(int64_t timeout_ms) {
-  if (timeout_ms < 0) return INT64_MAX;
-  return baton__after(timeout_ms > INT64_MAX / NS_PER_MS ? INT64_MAX : timeout_ms * NS_PER_MS);
+/* The cancel descriptor, made if needed; -1 when none can be made (the
+ * wait then ends at its deadline, as a timed wait). */
+static int cancel_fd(baton_election *e) {
+  pthread_mutex_lock(&e->client->mu);
+  int fd = cancel_fd_locked(e, NULL) == 0 ? e->cancel_fd : -1;
+  pthread_mutex_unlock(&e->client->mu);
+  return fd;
+}
+
+static int timeout_deadline(int64_t timeout_ms, int64_t *deadline, const char *what,
+                            baton_error *err) {
+  if (timeout_ms == BATON_FOREVER) {
+    *deadline = INT64_MAX;
+    return 0;
+  }
+  if (timeout_ms < 0)
+    return baton__error(err, BATON_EINVAL,
+                        "%s: timeout %lld ms is negative (BATON_FOREVER, -1, waits without limit)",
+                        what, (long long)timeout_ms);
+  *deadline = baton__after(timeout_ms > INT64_MAX / NS_PER_MS ? INT64_MAX : timeout_ms * NS_PER_MS);
+  return 0;
 }
 
 static int64_t op_deadline(const baton_client *c, int64_t limit) {
-  int64_t d = baton__after(c->cfg.op_timeout_ns);
-  return d < limit ? d : limit;
+  return baton__request_deadline(&c->cfg, baton__now(), limit);
 }
 
-/* ---- open and close ---------------------------------------------------- */
+/* ---- elections by name: two on one name get distinct slots -------------- */
+
+static size_t bucket_of(const baton_client *c, const char *name) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return (size_t)h & (c->by_name_cap - 1);
+}
+
+/* Twice the buckets once there are as many elections as buckets. Only the
+ * first table is needed: without a bigger one, chains grow longer. */
+static int index_grow(baton_client *c) {
+  if (c->by_name_cap != 0 && c->nelections < c->by_name_cap) return 0;
+  size_t cap = c->by_name_cap != 0 ? c->by_name_cap * 2 : 64;
+  baton_election **table = baton__calloc(cap, sizeof *table);
+  if (table == NULL) return c->by_name_cap != 0 ? 0 : BATON_ENOMEM;
+  baton_election **old = c->by_name;
+  size_t old_cap = c->by_name_cap;
+  c->by_name = table;
+  c->by_name_cap = cap;
+  for (size_t b = 0; b < old_cap; b++)
+    for (baton_election *e = old[b], *next; e != NULL; e = next) {
+      next = e->same_bucket;
+      size_t to = bucket_of(c, e->name);
+      e->same_bucket = table[to];
+      table[to] = e;
+    }
+  baton__free(old);
+  return 0;
+}
+
+/* Whether another open election of this name has `slot`. */
+static bool slot_taken(const baton_client *c, const baton_election *e, unsigned slot) {
+  for (const baton_election *o = c->by_name[bucket_of(c, e->name)]; o != NULL; o = o->same_bucket)
+    if (o->candidate.slot == slot && strcmp(o->name, e->name) == 0) return true;
+  return false;
+}
+
+static int index_add(baton_client *c, baton_election *e) {
+  if (index_grow(c) != 0) return BATON_ENOMEM;
+  unsigned slot = 0;
+  while (slot < UINT32_MAX && slot_taken(c, e, slot)) slot++;
+  e->candidate.slot = slot;
+  size_t b = bucket_of(c, e->name);
+  e->same_bucket = c->by_name[b];
+  c->by_name[b] = e;
+  c->nelections++;
+  return 0;
+}
+
+static void index_remove(baton_client *c, baton_election *e) {
+  for (baton_election **p = &c->by_name[bucket_of(c, e->name)]; *p != NULL; p = &(*p)->same_bucket)
+    if (*p == e) {
+      *p = e->same_bucket;
+      c->nelections--;
+      return;
+    }
+}
+
+/* ---- open and close ------------------------------------------------------ */
 
 int baton_election_name_check(const char *name, baton_error *err) {
-  return baton__name_check(name, err);
+  int rc = baton__name_check(name, err);
+  return rc != 0 ? rc : baton__ok(err);
 }
 
 int baton_election_open(baton_election **out, baton_client *c, const char *name,
@@ -74,60 +162,130 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   e->watch.name = e->name;
   e->watch.identity = c->cfg.identity;
   pthread_mutex_lock(&c->mu);
-  e->next = c->elections;
-  if (c->elections != NULL) c->elections->prev = e;
-  c->elections = e;
+  /* The first term's events are reserved here: a term's ELECTED and LOST
+   * are never lost to a failed allocation. */
+  rc = baton__term_reserve(e);
+  if (rc == 0) rc = index_add(c, e);
+  if (rc == 0) {
+    e->next = c->elections;
+    if (c->elections != NULL) c->elections->prev = e;
+    c->elections = e;
+  }
   pthread_mutex_unlock(&c->mu);
+  if (rc != 0) {
+    baton__events_free(e);
+    pthread_mutex_destroy(&e->op);
+    baton__free(e);
+    return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
+  }
   *out = e;
-  return 0;
+  return baton__ok(err);
 }
 
-static int release_now(baton_election *e, baton_error *err);
+/* Delete e's leftover key if it may go now. Needs e->op. */
+static int release_due(baton_election *e, bool skip, baton_error *err) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  bool due = baton__leftover_due(e, baton__now());
+  pthread_mutex_unlock(&c->mu);
+  if (!due) return 0;
+  int rc = 0;
+  if (!skip) rc = c->backend->release(c->session, &e->candidate, op_deadline(c, INT64_MAX), err);
+  pthread_mutex_lock(&c->mu);
+  baton__leftover_released(e, rc, baton__now());
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* Wait until the key a lost term of e left may be touched (term.c says
+ * when: the server's own expiry). Needs e->op. */
+static void wait_for_leftover(baton_election *e) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  int64_t until = baton__leftover_blocks(e, baton__now());
+  pthread_mutex_unlock(&c->mu);
+  if (until != 0) baton__sleep_until(until, -1);
+  pthread_mutex_lock(&c->mu);
+  baton__leftover_blocks(e, baton__now()); /* clears one that expired by itself */
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Deliver e's queued events (its last LOST among them) before close
+ * returns. On the background thread itself (a callback closing another
+ * election) they can only be dropped. Needs client->mu. */
+static void events_flush(baton_client *c, baton_election *e) {
+  if (!c->manual && pthread_equal(pthread_self(), c->thread)) {
+    baton__events_drop(c, e);
+    return;
+  }
+  for (int i = 0; i < WAIT_PASSES && e->queued > 0; i++) {
+    if (c->manual)
+      baton__event_deliver_one(c);
+    else
+      baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+  }
+}
+
+/* Unlink e from its client and wait until the background thread no
+ * longer uses it. Needs client->mu. */
+static void detach(baton_client *c, baton_election *e) {
+  if (e->prev != NULL)
+    e->prev->next = e->next;
+  else if (c->elections == e)
+    c->elections = e->next;
+  if (e->next != NULL) e->next->prev = e->prev;
+  e->prev = e->next = NULL;
+  index_remove(c, e);
+  baton__events_drop(c, e);
+  bool on_background = !c->manual && pthread_equal(pthread_self(), c->thread);
+  for (int i = 0; i < WAIT_PASSES && (e->pins > 0 || (c->in_callback == e && !on_background));
+       i++)
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+}
 
 void baton_election_close(baton_election *e) {
   if (e == NULL) return;
   baton_client *c = e->client;
   baton_election_stop(e);
   baton_election_observe_stop(e);
+
+  /* A campaign blocked in another thread returns ECANCELED, and close
+   * waits for it: after that nothing but this call uses e. */
   pthread_mutex_lock(&c->mu);
   e->closing = true;
-  if (e->campaigning > 0) {
-    e->cancel_requested = true;
-    poke(e->cancel_fd);
-  }
+  poke(e->cancel_fd);
+  for (int i = 0; i < WAIT_PASSES && e->campaigning > 0; i++)
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
   pthread_mutex_unlock(&c->mu);
-  pthread_mutex_lock(&e->op); /* a blocked campaign returns first */
+
+  pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
-  bool was_held = e->held;
-  baton__term_lose(e, BATON_LOST_RESIGNED, "election closed");
-  /* When the whole client closes, ending the session (lease revoke, session
-   * close) deletes the keys of queueing backends at once. */
-  bool session_ends = c->ending && (c->backend->caps & BATON_CAP_TERM_TTL) == 0;
-  bool leftover = (was_held || e->needs_release) && !session_ends;
+  baton__term_expire(e, baton__now());
+  baton__term_end(e, BATON_LOST_RESIGNED, "election closed");
+  /* When the whole client closes, ending the session (lease revoke,
+   * session close) deletes the keys of queueing backends with it. */
+  bool session_ends = c->ending && !baton__term_ttl(c);
   pthread_mutex_unlock(&c->mu);
-  if (leftover) release_now(e, NULL);
+  wait_for_leftover(e);
+  baton_error ignored = {0};
+  release_due(e, session_ends, &ignored);
   pthread_mutex_unlock(&e->op);
-  baton__client_detach(c, e);
-  c->backend->forget(c->session, &e->candidate);
-  pthread_mutex_destroy(&e->op);
+
+  pthread_mutex_lock(&c->mu);
+  events_flush(c, e);
+  detach(c, e);
   close_fd(&e->cancel_fd);
+  pthread_mutex_unlock(&c->mu);
+  c->backend->forget(c->session, &e->candidate);
+  baton__events_free(e);
+  pthread_mutex_destroy(&e->op);
   baton__free(e);
 }
 
-/* ---- campaign ---------------------------------------------------------- */
+/* ---- campaign ------------------------------------------------------------ */
 
-/* Delete what a lost or abandoned attempt left on the server. Needs e->op. */
-static int release_now(baton_election *e, baton_error *err) {
-  baton_client *c = e->client;
-  baton_error local = {0};
-  int rc = c->backend->release(c->session, &e->candidate, op_deadline(c, INT64_MAX),
-                               err != NULL ? err : &local);
-  pthread_mutex_lock(&c->mu);
-  if (!e->held) e->needs_release = rc != 0;
-  if (rc != 0) e->release_retry_at = baton__now() + c->cfg.renew_ns;
-  pthread_mutex_unlock(&c->mu);
-  return rc;
-}
+/* campaign_locked's "look again". */
+#define LOOK_AGAIN 1
 
 static bool cancelled(baton_election *e) {
   pthread_mutex_lock(&e->client->mu);
@@ -143,17 +301,74 @@ static int timed_out(baton_election *e, const baton_leader *holder, baton_error 
   return baton__error(err, BATON_ETIMEDOUT, "campaign for '%s' timed out", e->name);
 }
 
+/* A key our own last term left is in the way until the server's expiry
+ * could have come (term.c): a try answers EHELD, naming that term; a
+ * campaign waits for it, then deletes it. LOOK_AGAIN after a wait.
+ * Needs e->op. */
+static int settle_leftover(baton_election *e, int64_t deadline, bool once, baton_leader *holder,
+                           baton_error *err) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  int64_t until = baton__leftover_blocks(e, baton__now());
+  uint64_t token = e->term.token;
+  pthread_mutex_unlock(&c->mu);
+  if (until == 0) return release_due(e, false, err);
+  if (once) {
+    holder->token = token;
+    snprintf(holder->identity, sizeof holder->identity, "%s", c->cfg.identity);
+    return baton__error(err, BATON_EHELD,
+                        "'%s': the key of our lost term %llu stays until the server's expiry",
+                        e->name, (unsigned long long)token);
+  }
+  baton__sleep_until(until < deadline ? until : deadline, cancel_fd(e));
+  return LOOK_AGAIN;
+}
+
+/* One acquire: 0 when a term began. Needs e->op. */
+static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, baton_error *err) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  int rc = baton__term_reserve(e);
+  uint64_t generation = c->session_generation;
+  pthread_mutex_unlock(&c->mu);
+  if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
+  int64_t sent = baton__now();
+  rc = c->backend->acquire(c->session, &e->candidate, holder,
+                           baton__request_deadline(&c->cfg, sent, deadline), err);
+  if (rc != 0) return rc;
+  /* When the term cannot start, the key stays: no term carried its token
+   * yet, and the next look finds it first in line again. */
+  pthread_mutex_lock(&c->mu);
+  rc = baton__term_begin(e, sent, generation, baton__now(), err);
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* Leave nothing behind: our queue entry, or a key whose creation we could
+ * not confirm; but a lost term's key stays until its time. Needs e->op. */
+static void clean_up(baton_election *e) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  bool keep = baton__leftover_blocks(e, baton__now()) != 0;
+  pthread_mutex_unlock(&c->mu);
+  if (keep) return;
+  baton_error ignored = {0};
+  int rc = c->backend->release(c->session, &e->candidate, op_deadline(c, INT64_MAX), &ignored);
+  pthread_mutex_lock(&c->mu);
+  baton__leftover_released(e, rc, baton__now());
+  pthread_mutex_unlock(&c->mu);
+}
+
 /* The campaign loop: attempt, wait for a change, retry transient errors
  * with jittered back-off, until elected, the deadline, or cancellation.
  * `once`: a single attempt. Needs e->op. */
 static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton_leader *holder,
                            baton_error *err) {
   baton_client *c = e->client;
-  const baton_backend *b = c->backend;
-  unsigned attempt = 0;
+  unsigned failures = 0;
   int rc = 0;
   memset(holder, 0, sizeof *holder);
-  for (;;) {
+  for (unsigned long pass = 0; pass < ULONG_MAX; pass++) {
     if (cancelled(e)) {
       rc = baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
       break;
@@ -162,56 +377,36 @@ static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton
       rc = timed_out(e, holder, err);
       break;
     }
-    pthread_mutex_lock(&c->mu);
-    bool leftover = e->needs_release;
-    pthread_mutex_unlock(&c->mu);
-    /* A term of ours that ended locally may still own a key: delete it,
-     * or the new term would reuse its token. */
-    rc = leftover ? release_now(e, err) : 0;
-    if (rc == 0) {
-      int64_t sent = baton__now();
-      rc = b->acquire(c->session, &e->candidate, holder, op_deadline(c, deadline), err);
-      if (rc == 0) {
-        /* When the term cannot start, the key stays: no term carried its
-         * token yet, and the next look finds it first in line again. */
-        pthread_mutex_lock(&c->mu);
-        rc = baton__term_start(e, sent, err);
-        pthread_mutex_unlock(&c->mu);
-        if (rc == 0) return 0;
-      } else if (rc == BATON_EHELD) {
-        if (once) break;
-        attempt = 0;
-        pthread_mutex_lock(&c->mu);
-        rc = cancel_fd_locked(e, err);
-        int fd = e->cancel_fd;
-        pthread_mutex_unlock(&c->mu);
-        if (rc != 0) break;
-        rc = b->wait(c->session, &e->candidate, holder, deadline, fd, err);
-        if (rc == 0) continue;
-        if (rc == BATON_ETIMEDOUT && baton__now() >= deadline) {
-          rc = timed_out(e, holder, err);
-          break;
-        }
-        if (rc == BATON_ECANCELED) break;
+    rc = settle_leftover(e, deadline, once, holder, err);
+    if (rc == LOOK_AGAIN) continue;
+    if (rc == 0) rc = attempt(e, deadline, holder, err);
+    if (rc == 0) return 0;
+    if (rc == BATON_EHELD) {
+      if (once) break;
+      failures = 0;
+      pthread_mutex_lock(&c->mu);
+      rc = cancel_fd_locked(e, err);
+      int fd = e->cancel_fd;
+      pthread_mutex_unlock(&c->mu);
+      if (rc != 0) break;
+      rc = c->backend->wait(c->session, &e->candidate, holder, deadline, fd, err);
+      if (rc == 0) continue;
+      if (rc == BATON_ETIMEDOUT && baton__now() >= deadline) {
+        rc = timed_out(e, holder, err);
+        break;
       }
+      if (rc == BATON_ECANCELED) break;
     }
     if (rc == BATON_ESESSION) {
       pthread_mutex_lock(&c->mu);
-      baton__renew_soon(c);
+      baton__renew_soon(c, baton__now());
       pthread_mutex_unlock(&c->mu);
     }
     if (once || !baton__retryable(rc)) break;
-    int64_t pause = baton__backoff(&c->cfg, attempt++);
-    int64_t left = deadline - baton__now();
-    pthread_mutex_lock(&c->mu);
-    int fd = cancel_fd_locked(e, NULL) == 0 ? e->cancel_fd : -1;
-    pthread_mutex_unlock(&c->mu);
-    baton__sleep_or_fd(pause < left ? pause : left, fd);
+    int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+    baton__sleep_until(until < deadline ? until : deadline, cancel_fd(e));
   }
-  /* Leave nothing behind: our queue entry, or a key whose creation we
-   * could not confirm. */
-  baton_error ignored = {0};
-  release_now(e, &ignored);
+  clean_up(e);
   return rc;
 }
 
@@ -227,37 +422,39 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
   pthread_mutex_unlock(&c->mu);
 
   pthread_mutex_lock(&e->op);
-  baton_leader seen;
   pthread_mutex_lock(&c->mu);
-  /* A term past its deadline ends here, before the background thread gets
-   * to it: the next term must not inherit its key, nor its token. */
   baton__term_expire(e, baton__now());
-  bool already = e->held;
-  uint64_t held_token = e->token;
+  bool already = e->term.held;
   pthread_mutex_unlock(&c->mu);
+  baton_leader seen;
+  memset(&seen, 0, sizeof seen);
   int rc = already ? 0 : campaign_locked(e, deadline, once, &seen, err);
   pthread_mutex_unlock(&e->op);
-
-  pthread_mutex_lock(&c->mu);
-  /* A cancel is consumed once every campaign it reached has returned. */
-  if (--e->campaigning == 0) {
-    if (rc == BATON_ECANCELED) e->cancel_requested = false;
-    close_fd(&e->cancel_fd);
-  }
-  if (rc == 0 && token != NULL) *token = already ? held_token : e->token;
-  pthread_mutex_unlock(&c->mu);
-  if (rc == BATON_EHELD && holder != NULL) *holder = seen;
   if (rc == BATON_EHELD)
     baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
                  seen.token != 0 ? seen.identity : "another holder",
                  (unsigned long long)seen.token);
-  return rc;
+
+  pthread_mutex_lock(&c->mu);
+  if (rc == 0 && token != NULL) *token = e->term.token;
+  /* A cancel is consumed once every campaign it reached has returned. This
+   * is the campaign's last touch of e: close may free it after. */
+  if (--e->campaigning == 0) {
+    if (rc == BATON_ECANCELED) e->cancel_requested = false;
+    close_fd(&e->cancel_fd);
+  }
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->mu);
+  if (rc == BATON_EHELD && holder != NULL) *holder = seen;
+  return rc == 0 ? baton__ok(err) : rc;
 }
 
 int baton_election_campaign(baton_election *e, int64_t timeout_ms, uint64_t *token,
                             baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "campaign: election is NULL");
-  return campaign(e, ms_to_deadline(timeout_ms), false, token, NULL, err);
+  int64_t deadline = INT64_MAX;
+  int rc = timeout_deadline(timeout_ms, &deadline, "campaign", err);
+  return rc != 0 ? rc : campaign(e, deadline, false, token, NULL, err);
 }
 
 int baton_election_try_campaign(baton_election *e, uint64_t *token, baton_leader *holder,
@@ -278,30 +475,29 @@ int baton_election_resign(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "resign: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  if (!e->held) {
+  baton__term_expire(e, baton__now());
+  if (!e->term.held) {
+    bool lost = e->term.token != 0 && e->term.lost_reason != BATON_LOST_RESIGNED;
     pthread_mutex_unlock(&c->mu);
-    return baton__error(err, BATON_ENOTHOLDER, "resign: not the leader of '%s'", e->name);
+    return baton__error(err, BATON_ENOTHOLDER, "resign: %s '%s'",
+                        lost ? "the term had already ended on" : "not the leader of", e->name);
   }
-  bool live = baton__now() < baton__term_deadline(e);
-  if (live)
-    baton__term_lose(e, BATON_LOST_RESIGNED, "resigned");
-  else
-    baton__term_lose(e, BATON_LOST_DEADLINE, "local deadline passed before resign");
+  baton__term_end(e, BATON_LOST_RESIGNED, "resigned");
+  /* Resigning ends candidate mode: its thread stops, and a start after this
+   * call campaigns again. */
+  if (e->runner == BATON_RUNNER_RUNNING) e->stop_requested = true;
   pthread_mutex_unlock(&c->mu);
 
-  /* The key goes now; if the server cannot be told, release_now leaves it
-   * to the background thread. */
+  /* The key goes now; if the server cannot be told, the background thread
+   * tries again. */
   pthread_mutex_lock(&e->op);
-  int rc = release_now(e, err);
+  int rc = release_due(e, false, err);
   pthread_mutex_unlock(&e->op);
-  if (!live)
-    return baton__error(err, BATON_ENOTHOLDER, "resign: the term on '%s' had already ended",
-                        e->name);
-  if (rc != 0) baton__error_prefix(err, "resign: the term ended here, but the server was not told");
-  return rc;
+  if (rc != 0) return baton__error_prefix(err, "resign: the term ended here, but the server was not told");
+  return baton__ok(err);
 }
 
-/* ---- leadership -------------------------------------------------------- */
+/* ---- leadership ---------------------------------------------------------- */
 
 bool baton_election_is_leader(baton_election *e, uint64_t *token, int64_t *remaining_ms) {
   if (token != NULL) *token = 0;
@@ -310,10 +506,12 @@ bool baton_election_is_leader(baton_election *e, uint64_t *token, int64_t *remai
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
   int64_t now = baton__now();
-  int64_t deadline = e->held ? baton__term_deadline(e) : INT64_MIN;
-  bool live = now < deadline;
-  if (live && token != NULL) *token = e->token;
-  if (live && remaining_ms != NULL) *remaining_ms = (deadline - now) / NS_PER_MS;
+  /* The answer and the term agree: once false, the term is over (LOST is
+   * queued now if the background thread has not got to it yet). */
+  baton__term_expire(e, now);
+  bool live = e->term.held;
+  if (live && token != NULL) *token = e->term.token;
+  if (live && remaining_ms != NULL) *remaining_ms = (baton__term_deadline(e) - now) / NS_PER_MS;
   pthread_mutex_unlock(&c->mu);
   return live;
 }
@@ -324,11 +522,11 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
   memset(out, 0, sizeof *out);
   baton_client *c = e->client;
   int rc = c->backend->leader(c->session, e->name, out, op_deadline(c, INT64_MAX), err);
-  if (rc == BATON_ENOLEADER) baton__error(err, rc, "'%s' has no leader", e->name);
-  return rc;
+  if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
+  return rc != 0 ? rc : baton__ok(err);
 }
 
-/* ---- observe ----------------------------------------------------------- */
+/* ---- observe ------------------------------------------------------------- */
 
 static bool same_leader(const baton_leader *a, const baton_leader *b) {
   return a->token == b->token && strcmp(a->identity, b->identity) == 0;
@@ -344,11 +542,13 @@ static bool observing(baton_election *e) {
 static void *observe_loop(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
-  baton_leader seen = {0};
+  baton_leader seen;
+  memset(&seen, 0, sizeof seen);
   bool first = true;
-  unsigned attempt = 0;
+  unsigned failures = 0;
   while (observing(e)) {
-    baton_leader now = {0};
+    baton_leader now;
+    memset(&now, 0, sizeof now);
     baton_error err = {0};
     int rc = c->backend->leader(c->session, e->name, &now, op_deadline(c, INT64_MAX), &err);
     if (rc == 0 || rc == BATON_ENOLEADER) {
@@ -366,12 +566,12 @@ static void *observe_loop(void *arg) {
       rc = c->backend->wait(c->session, &e->watch, &seen, baton__after(c->cfg.ttl_ns),
                             e->observe_cancel_fd, &err);
       if (rc == 0 || rc == BATON_ETIMEDOUT) {
-        attempt = 0;
+        failures = 0;
         continue;
       }
     }
     if (rc == BATON_ECANCELED) break;
-    baton__sleep_or_fd(baton__backoff(&c->cfg, attempt++), e->observe_cancel_fd);
+    baton__sleep_until(baton__after(baton__backoff(&c->cfg, failures++)), e->observe_cancel_fd);
   }
   return NULL;
 }
@@ -383,14 +583,15 @@ int baton_election_observe(baton_election *e, baton_error *err) {
   if (e->observing || e->closing) {
     bool closing = e->closing;
     pthread_mutex_unlock(&c->mu);
-    return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name) : 0;
+    return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name)
+                   : baton__ok(err);
   }
   e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   int rc = e->observe_cancel_fd >= 0 ? pthread_create(&e->observer, NULL, observe_loop, e) : -1;
   e->observing = rc == 0;
   if (rc != 0) close_fd(&e->observe_cancel_fd);
   pthread_mutex_unlock(&c->mu);
-  return rc == 0 ? 0 : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
+  return rc == 0 ? baton__ok(err) : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
 }
 
 void baton_election_observe_stop(baton_election *e) {
@@ -405,85 +606,126 @@ void baton_election_observe_stop(baton_election *e) {
   pthread_join(e->observer, NULL);
   c->backend->forget(c->session, &e->watch);
   e->watch.priv = NULL;
+  pthread_mutex_lock(&c->mu);
   close_fd(&e->observe_cancel_fd);
+  pthread_mutex_unlock(&c->mu);
 }
 
-/* ---- candidate mode ---------------------------------------------------- */
+/* ---- candidate mode ------------------------------------------------------ */
 
 static bool stopping(baton_election *e) {
-  pthread_mutex_lock(&e->client->mu);
-  bool yes = e->stop_requested || e->closing;
-  pthread_mutex_unlock(&e->client->mu);
-  return yes;
+  return e->stop_requested || e->closing;
 }
 
-static void *run_loop(void *arg) {
+/* Whether candidate mode goes on: not once stopped, closed or resigned
+ * (resign asks it to stop). Waits for the term to end first when
+ * `block`. Needs client->mu. */
+static bool runner_goes_on(baton_election *e, bool block) {
+  baton_client *c = e->client;
+  for (int i = 0; block && i < WAIT_PASSES && e->term.held && !stopping(e); i++)
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+  return !stopping(e);
+}
+
+static void *runner_main(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
-  unsigned attempt = 0;
-  while (!stopping(e)) {
+  unsigned failures = 0;
+  pthread_mutex_lock(&c->mu);
+  for (unsigned long pass = 0; pass < ULONG_MAX && !stopping(e); pass++) {
+    pthread_mutex_unlock(&c->mu);
     baton_error err = {0};
     int rc = campaign(e, INT64_MAX, false, NULL, NULL, &err);
+    pthread_mutex_lock(&c->mu);
     if (rc != 0) {
       /* stop() broadcasts `changed`, so the pause ends early on a stop. */
-      int64_t until = baton__after(baton__backoff(&c->cfg, attempt++));
-      pthread_mutex_lock(&c->mu);
-      if (!e->stop_requested && !e->closing) baton__wait_changed(c, until);
-      pthread_mutex_unlock(&c->mu);
+      int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+      if (!stopping(e)) baton__cond_wait_until(&c->changed, &c->mu, until);
       continue;
     }
-    attempt = 0;
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < 1000000 && e->held && !e->stop_requested && !e->closing; i++)
-      baton__wait_changed(c, INT64_MAX);
-    bool resigned = !e->held && e->lost_reason == BATON_LOST_RESIGNED;
-    pthread_mutex_unlock(&c->mu);
-    if (resigned) break;
+    failures = 0;
+    if (!runner_goes_on(e, true)) break;
   }
+  if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
+  pthread_mutex_unlock(&c->mu);
   return NULL;
+}
+
+void baton__candidates_step(baton_client *c) {
+  /* One try for each running election without a term: the same campaign
+   * as the thread's, never blocking. A campaign's backend call may run
+   * this client's background work (tests interleave so); it must not
+   * start candidate campaigns again. */
+  static _Thread_local bool busy;
+  if (busy) return;
+  busy = true;
+  pthread_mutex_lock(&c->mu);
+  for (baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (e->runner != BATON_RUNNER_RUNNING) continue;
+    if (!runner_goes_on(e, false)) {
+      e->runner = BATON_RUNNER_ENDED;
+      continue;
+    }
+    baton__term_expire(e, baton__now());
+    if (e->term.held) continue;
+    pthread_mutex_unlock(&c->mu);
+    baton_error err = {0};
+    campaign(e, baton__after(c->cfg.op_timeout_ns), true, NULL, NULL, &err);
+    pthread_mutex_lock(&c->mu);
+  }
+  pthread_mutex_unlock(&c->mu);
+  busy = false;
+}
+
+/* End the runner: ask it to stop, cancel its campaign, join its thread.
+ * Returns whether there was one. */
+static bool runner_end(baton_election *e) {
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  baton_runner_state was = e->runner;
+  e->stop_requested = true;
+  if (was != BATON_RUNNER_IDLE && e->campaigning > 0) {
+    e->cancel_requested = true;
+    poke(e->cancel_fd);
+  }
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->mu);
+  if (was != BATON_RUNNER_IDLE && !c->manual) pthread_join(e->runner_thread, NULL);
+  pthread_mutex_lock(&c->mu);
+  e->runner = BATON_RUNNER_IDLE;
+  e->stop_requested = false;
+  /* The cancel was ours, not the caller's: it must not end a later
+   * campaign. */
+  if (e->campaigning == 0) e->cancel_requested = false;
+  pthread_mutex_unlock(&c->mu);
+  return was != BATON_RUNNER_IDLE;
 }
 
 int baton_election_start(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "start: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  if (e->running || e->closing) {
-    bool closing = e->closing;
-    pthread_mutex_unlock(&c->mu);
-    return closing ? baton__error(err, BATON_ECLOSED, "start: '%s' is closing", e->name) : 0;
-  }
-  e->running = true;
-  e->stop_requested = false;
-  int rc = pthread_create(&e->runner, NULL, run_loop, e);
-  if (rc != 0) e->running = false;
+  bool closing = e->closing;
+  bool running = e->runner == BATON_RUNNER_RUNNING && !e->stop_requested;
   pthread_mutex_unlock(&c->mu);
-  return rc == 0 ? 0 : baton__error(err, BATON_ENOMEM, "start: cannot start a thread");
+  if (closing) return baton__error(err, BATON_ECLOSED, "start: '%s' is closing", e->name);
+  if (running) return baton__ok(err);
+  /* A runner that ended (after a resign) or is ending is joined first. */
+  runner_end(e);
+  pthread_mutex_lock(&c->mu);
+  e->runner = BATON_RUNNER_RUNNING;
+  int rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
+  if (rc != 0) e->runner = BATON_RUNNER_IDLE;
+  pthread_mutex_unlock(&c->mu);
+  return rc == 0 ? baton__ok(err) : baton__error(err, BATON_ENOMEM, "start: cannot start a thread");
 }
 
 void baton_election_stop(baton_election *e) {
   if (e == NULL) return;
-  baton_client *c = e->client;
-  pthread_mutex_lock(&c->mu);
-  bool was = e->running;
-  e->running = false;
-  e->stop_requested = true;
-  if (e->campaigning > 0) {
-    e->cancel_requested = true;
-    poke(e->cancel_fd);
-  }
-  pthread_cond_broadcast(&c->changed);
-  pthread_mutex_unlock(&c->mu);
-  if (!was) return;
-  pthread_join(e->runner, NULL);
-  /* The runner may have stopped between campaigns: the cancel was ours,
-   * not the caller's, and must not end a later campaign. */
-  pthread_mutex_lock(&c->mu);
-  if (e->campaigning == 0) e->cancel_requested = false;
-  pthread_mutex_unlock(&c->mu);
-  baton_election_resign(e, NULL);
+  if (runner_end(e)) baton_election_resign(e, NULL);
 }
 
-/* ---- locks: an election by another name ------------------------------- */
+/* ---- locks: an election by another name --------------------------------- */
 
 static baton_election *as_election(baton_lock *l) { return (baton_election *)(void *)l; }
 

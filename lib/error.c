@@ -34,6 +34,14 @@ int baton__error(baton_error *err, int code, const char *fmt, ...) {
   return code;
 }
 
+int baton__ok(baton_error *err) {
+  if (err != NULL) {
+    err->code = 0;
+    err->message[0] = '\0';
+  }
+  return 0;
+}
+
 int baton__error_prefix(baton_error *err, const char *what) {
   if (err == NULL) return BATON_EINVAL;
   char *msg = err->message;

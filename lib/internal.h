@@ -44,6 +44,19 @@ int64_t baton__next_renew(const baton_config *cfg, int64_t interval,
                           int64_t last_success_sent, unsigned failures,
                           int64_t now);
 
+/* The earliest moment the server's own expiry of a lease renewed by a
+ * request sent at `sent` could come: the server counts `server_ttl_ns`
+ * (0: the configured TTL) from when it received the request, which is
+ * later. Until then a key of a lost term is still ours on the server. */
+int64_t baton__server_expiry(const baton_config *cfg, int64_t server_ttl_ns, int64_t sent);
+
+/* A request's deadline: the op timeout from `now`, but never past `limit`
+ * (the local deadline of a term the caller must end on time). */
+int64_t baton__request_deadline(const baton_config *cfg, int64_t now, int64_t limit);
+
+/* a + b for a time and a duration, saturating at INT64_MAX. */
+int64_t baton__add_sat(int64_t a, int64_t b);
+
 /* ---- Configuration (config.c) ------------------------------------------ */
 
 /* Apply defaults and check `o` (may be NULL). `identity_buf` holds
@@ -60,11 +73,44 @@ int baton__name_check(const char *name, baton_error *err);
 int baton__backend_find(const baton_backend **out, const char *scheme,
                         baton_error *err);
 
-/* ---- Test hooks (util.c) ----------------------------------------------- */
+/* ---- Test hooks --------------------------------------------------------- */
 
 /* Make the n-th allocation from now fail (n >= 1); 0 turns it off.
  * Returns the previous countdown: 0 once the failure has happened, > 0
- * while it is still to come. */
+ * while it is still to come. (util.c) */
 long baton__alloc_fail_after(long n);
+
+/* A clock for the whole library in place of CLOCK_BOOTTIME: now() and a
+ * sleep until a time on it that ends early when `fd` (may be -1) is
+ * readable, returning true then; and the source of back-off jitter (NULL:
+ * the library's own), so that a test replays exactly. NULL restores the
+ * system clock. Set it before any client opens. (util.c) */
+typedef struct baton_clock {
+  int64_t (*now)(void *ctx);
+  bool (*sleep_until)(void *ctx, int64_t until, int fd);
+  uint64_t (*random)(void *ctx);
+  void *ctx;
+} baton_clock;
+void baton__clock_set(const baton_clock *clock);
+
+/* A backend known only to tests (the in-memory one), found by its schemes
+ * after the built-in ones; NULL removes it. (registry.c) */
+void baton__backend_register_test(const baton_backend *backend);
+
+/* Open a client with no background thread: the caller does its work with
+ * baton__client_run(), on the injected clock, so that a schedule of
+ * calls replays exactly. (client.c) */
+int baton__client_open_manual(baton_client **out, const char *uri, const baton_options *opts,
+                              baton_error *err);
+
+/* Do everything a manual client's background thread would do by now:
+ * deadlines, renewals, callbacks, deleting lost terms' keys, and with
+ * `candidates` one try of candidate mode for each running election.
+ * Returns when it would sleep, with the time it would wake at (INT64_MAX:
+ * nothing to do). */
+int64_t baton__client_run(baton_client *client, bool candidates);
+
+/* The client's backend session (tests: the in-memory backend's hooks). */
+baton_session *baton__client_session(baton_client *client);
 
 #endif /* BATON_INTERNAL_H */

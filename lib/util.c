@@ -1,18 +1,76 @@
-/* util.c — the clock, jittered back-off and the one allocation point. */
-#include "backend.h"
-#include "internal.h"
+/* util.c — the clock and waiting on it, jittered back-off and the one
+ * allocation point. */
+#include "core.h"
 
-#include <pthread.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-int64_t baton__now(void) {
+/* ---- the clock ----------------------------------------------------------- */
+
+static int64_t clock_ns(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* Tests may replace the clock; everything else reads CLOCK_BOOTTIME, which
+ * counts a suspend: a host that slept past a term's deadline finds it over
+ * at once when it resumes (CLOCK_MONOTONIC stands still while suspended). */
+static _Atomic(const baton_clock *) injected;
+
+void baton__clock_set(const baton_clock *clock) { atomic_store(&injected, clock); }
+
+int64_t baton__now(void) {
+  const baton_clock *c = atomic_load_explicit(&injected, memory_order_relaxed);
+  return c != NULL ? c->now(c->ctx) : clock_ns(CLOCK_BOOTTIME);
+}
+
+int64_t baton__after(int64_t ns) { return baton__add_sat(baton__now(), ns); }
+
+bool baton__sleep_until(int64_t until, int fd) {
+  const baton_clock *c = atomic_load(&injected);
+  if (c != NULL) return c->sleep_until(c->ctx, until, fd);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  for (int i = 0; i < 1000; i++) {
+    int ms = baton__ms_until(until);
+    if (ms == 0) return false;
+    int n = poll(&p, fd >= 0 ? 1 : 0, ms);
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+  return false;
+}
+
+int baton__cond_init(pthread_cond_t *cond) {
+  pthread_condattr_t attr;
+  if (pthread_condattr_init(&attr) != 0) return -1;
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(cond, &attr);
+  pthread_condattr_destroy(&attr);
+  return rc;
+}
+
+/* A condition variable can only time out on CLOCK_MONOTONIC (or the wall
+ * clock): the wait is the time left on our clock, counted on that one. If
+ * the host suspends meanwhile the wait ends late; callers look at our
+ * clock again when it does. */
+void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline) {
+  if (deadline == INT64_MAX) {
+    pthread_cond_wait(cond, mu);
+    return;
+  }
+  int64_t left = deadline - baton__now();
+  if (left <= 0) return;
+  int64_t at = baton__add_sat(clock_ns(CLOCK_MONOTONIC), left);
+  struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+  pthread_cond_timedwait(cond, mu, &ts);
+}
+
+/* ---- back-off and allocation ----------------------------------------- */
 
 int baton__ms_until(int64_t deadline) {
   int64_t left = deadline - baton__now();
@@ -24,6 +82,8 @@ int baton__ms_until(int64_t deadline) {
 /* splitmix64 over a per-thread state seeded from the clock and the thread:
  * jitter only needs to differ between processes and threads. */
 static uint64_t random_u64(void) {
+  const baton_clock *c = atomic_load_explicit(&injected, memory_order_relaxed);
+  if (c != NULL && c->random != NULL) return c->random(c->ctx);
   static _Thread_local uint64_t state;
   if (state == 0)
     state = (uint64_t)baton__now() ^ ((uint64_t)(uintptr_t)&state << 16) ^

@@ -247,12 +247,16 @@ static baton_etcd_cand *cand_of(baton_candidate *c) {
   return c->priv;
 }
 
-/* Point the candidate at its key for `lease`. */
+/* Point the candidate at its key for `lease`: etcd's own layout,
+ * <prefix><name>/<lease in hex>, and for a second election of the client
+ * on the same name "-<slot>" after it, so that the two are two candidates
+ * (Go's Election and etcdctl order keys by revision, not by their names). */
 static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec, int64_t lease) {
   if (ec->key != NULL && ec->lease == lease) return 0;
   baton_etcd_str key = {0};
   baton__etcd_name_prefix(&key, es, c->name);
   baton__etcd_str_printf(&key, "%" PRIx64, (uint64_t)lease);
+  if (c->slot != 0) baton__etcd_str_printf(&key, "-%u", c->slot);
   if (key.oom) {
     baton__etcd_str_free(&key);
     return BATON_ENOMEM;

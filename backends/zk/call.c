@@ -94,19 +94,12 @@ static bool sent(zk_call *call, int zrc, zk_reply *out) {
   return false;
 }
 
-static struct timespec abs_time(int64_t deadline) {
-  struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
-  return ts;
-}
-
 /* Wait for the completion until the deadline, then give up our half. */
 static void await(zk_call *call, int64_t deadline, zk_reply *out) {
   zk_session *s = call->conn->s;
-  struct timespec until = abs_time(deadline);
   lock(s);
   /* Bounded by the deadline: every pass either sees `done` or waits. */
-  while (!call->done && baton__now() < deadline)
-    pthread_cond_timedwait(&s->cond, &s->mu, &until);
+  while (!call->done && baton__now() < deadline) baton__cond_wait_until(&s->cond, &s->mu, deadline);
   if (call->done) {
     *out = call->reply;
     memset(&call->reply, 0, sizeof call->reply);
@@ -343,10 +336,9 @@ void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t dead
 
 void zk_calls_drain(zk_conn *conn, int64_t deadline) {
   zk_session *s = conn->s;
-  struct timespec until = abs_time(deadline);
   lock(s);
   while (conn->calls != NULL && baton__now() < deadline)
-    pthread_cond_timedwait(&s->cond, &s->mu, &until);
+    baton__cond_wait_until(&s->cond, &s->mu, deadline);
   unlock(s);
 }
 

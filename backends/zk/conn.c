@@ -31,11 +31,10 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
 /* Wait until the handle is connected or can never be, or `limit`. */
 static int wait_connected(zk_conn *conn, int64_t limit) {
   zk_session *s = conn->s;
-  struct timespec until = {(time_t)(limit / 1000000000), (long)(limit % 1000000000)};
   pthread_mutex_lock(&s->mu);
   while (conn->state != ZOO_CONNECTED_STATE && conn->state != ZOO_AUTH_FAILED_STATE &&
          !conn->expired && baton__now() < limit)
-    pthread_cond_timedwait(&s->cond, &s->mu, &until);
+    baton__cond_wait_until(&s->cond, &s->mu, limit);
   int state = conn->expired ? ZOO_EXPIRED_SESSION_STATE : conn->state;
   pthread_mutex_unlock(&s->mu);
   return state;

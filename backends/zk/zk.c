@@ -210,11 +210,7 @@ static int session_new(zk_session **out, const baton_uri *uri, const baton_confi
 
   zk_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "zk://: out of memory");
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  baton__cond_init(&s->cond);
   pthread_mutex_init(&s->mu, NULL);
   s->base.cfg = cfg;
   s->timeout_ms = (int)timeout_ms;

@@ -5,11 +5,23 @@
  * token strictly greater than the token of every earlier term of that name on
  * the same deployment. The holder treats its term as over at
  *     t_sent + ttl * (1 - drift) - margin
- * where t_sent is the CLOCK_MONOTONIC time at which the last successful
- * renewal request was sent. At that instant the LOST event fires and
- * baton_election_is_leader() answers false, with no word from the server
- * needed; the server's own expiry comes later. A protected resource should
- * remember the highest token it has seen and refuse lower ones.
+ * where t_sent is the time at which the last successful renewal request was
+ * sent, on CLOCK_BOOTTIME: a clock that counts a host's suspend, so that a
+ * resumed laptop or VM never believes in a term whose server side ran out
+ * while it slept. From that instant baton_election_is_leader() answers
+ * false and the LOST event fires, with no word from the server needed; the
+ * server's own expiry comes later. A term that ended so keeps its key on
+ * the server until that expiry could have come (t_sent + the server's TTL):
+ * nothing the library does, on any path, deletes or replaces it sooner. A
+ * protected resource should remember the highest token it has seen and
+ * refuse lower ones.
+ *
+ * Term lifecycle, per election:
+ *   idle --campaign wins--> held --resign/close--------------------> idle
+ *                            |  --key gone, session expired--------> idle
+ *                            |  --local deadline passed--> lost, key kept
+ *                            |        until the server's expiry --> idle
+ * Every term gets exactly one ELECTED and then exactly one LOST event.
  *
  * Threading. Every function is thread-safe. Each client owns one background
  * thread that renews every term of the client and runs every callback, one
@@ -19,8 +31,15 @@
  *
  * Errors. Every fallible call returns 0 or a negative BATON_E* code. The
  * detail goes to a caller-owned baton_error (which may be NULL); there is no
- * global or per-handle "last error". When a call that takes a callback fails,
+ * global or per-handle "last error". A call that returns 0 leaves the error
+ * cleared (code 0, empty message). When a call that takes a callback fails,
  * the callback is never called for that call.
+ *
+ * Growth. baton_options and baton_leader end in reserved space that later
+ * versions turn into fields, so their size never changes: zero it (the
+ * library refuses options whose reserved space is not zero). baton_event
+ * may grow at its end; callbacks must ignore event types and lost reasons
+ * they do not know.
  *
  * Ownership. What a call returns through an `out` pointer belongs to the
  * caller. Every _open has a _close that accepts NULL.
@@ -91,7 +110,8 @@ BATON_API const char *baton_version(void);
 
 /* ---- Client ------------------------------------------------------------ */
 
-/* Waiting durations: BATON_FOREVER waits without limit. */
+/* Waiting durations: a number of milliseconds, or BATON_FOREVER to wait
+ * without limit. Any other negative duration is BATON_EINVAL. */
 #define BATON_FOREVER (-1)
 
 #define BATON_NAME_MAX 128      /* bytes in an election name */
@@ -114,6 +134,7 @@ typedef struct baton_options {
   const char *tls_ca_file;     /* etcds://: CA bundle; overrides ?cacert= */
   const char *tls_cert_file;   /* etcds://: client certificate; ?cert= */
   const char *tls_key_file;    /* etcds://: client key; ?key= */
+  uint64_t reserved[16];       /* zero: room for later options */
 } baton_options;
 
 typedef struct baton_client baton_client;
@@ -129,8 +150,12 @@ typedef struct baton_client baton_client;
 BATON_API int baton_client_open(baton_client **out, const char *uri,
                                 const baton_options *opts, baton_error *err);
 
-/* Resign every term the client holds, close its elections, end the backend
- * session and free the client. No callback runs after it returns.
+/* Close every election of the client as baton_election_close() does (a
+ * blocked campaign returns BATON_ECANCELED first; a held term resigns), end
+ * the backend session and free the client. A term lost at its local
+ * deadline keeps its key until the server's expiry could have come, so
+ * close may wait that long (drift and margin, 6 % of the TTL by default)
+ * before it ends the session. No callback runs after it returns.
  * Thread: not from a callback. */
 BATON_API void baton_client_close(baton_client *client);
 
@@ -145,6 +170,7 @@ typedef struct baton_election baton_election;
 typedef struct baton_leader {
   uint64_t token;                          /* the term's fencing token */
   char identity[BATON_IDENTITY_MAX + 1];   /* the holder's identity */
+  uint64_t reserved[8];                    /* room for later fields */
 } baton_leader;
 
 typedef enum baton_event_type {
@@ -164,7 +190,9 @@ typedef enum baton_lost_reason {
                                   unreachable */
 } baton_lost_reason;
 
-/* What a callback receives. Pointers are valid during the call only. */
+/* What a callback receives. Pointers are valid during the call only. Later
+ * versions may add fields at the end, event types and lost reasons: a
+ * callback ignores what it does not know. */
 typedef struct baton_event {
   baton_event_type type;       /* what happened */
   const char *name;            /* the election's name */
@@ -189,22 +217,33 @@ BATON_API int baton_election_open(baton_election **out, baton_client *client,
                                   const char *name, baton_event_cb on_event,
                                   void *udata, baton_error *err);
 
-/* Resign if leader, stop observing and free. No callback of this election
- * runs after it returns. Thread: not from a callback. */
+/* Stop candidate mode and observing, make a campaign blocked in another
+ * thread return BATON_ECANCELED and wait for it, resign a held term (its
+ * LOST event is delivered before close returns), and free. A term lost at
+ * its local deadline keeps its key until the server's expiry could have
+ * come: close waits for that moment (at most drift and margin after the
+ * loss) before it deletes the key. No callback of this election runs after
+ * close returns. Thread: not from a callback. */
 BATON_API void baton_election_close(baton_election *election);
 
-/* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit) or
- * baton_election_cancel() is called. On success `*token` (may be NULL) is the
- * new term's fencing token and the ELECTED event is queued. Returns 0
- * (also when already leader), BATON_ETIMEDOUT, BATON_ECANCELED, or a
+/* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit; any
+ * other negative value is BATON_EINVAL) or baton_election_cancel() or
+ * close is called. On success `*token` (may be NULL) is the new term's
+ * fencing token and the ELECTED event is queued. Returns 0 (also when
+ * already leader), BATON_ETIMEDOUT, BATON_ECANCELED, BATON_ECLOSED, or a
  * connection, auth or protocol error when retries ran out of time. A timed
- * out or cancelled campaign leaves nothing behind on the server. */
+ * out or cancelled campaign leaves nothing behind on the server. A term of
+ * this election lost at its local deadline keeps its key until the
+ * server's expiry could have come: the campaign waits for that moment. Two
+ * elections on one name in one client are two candidates. */
 BATON_API int baton_election_campaign(baton_election *election,
                                       int64_t timeout_ms, uint64_t *token,
                                       baton_error *err);
 
 /* One attempt that never waits for the holder: 0 when elected, BATON_EHELD
- * when another holds the name (then `*holder`, may be NULL, says who). */
+ * when another holds the name (then `*holder`, may be NULL, says who), also
+ * when the key of this election's own lost term still waits for the
+ * server's expiry (then `*holder` is that term). */
 BATON_API int baton_election_try_campaign(baton_election *election,
                                           uint64_t *token, baton_leader *holder,
                                           baton_error *err);
@@ -217,13 +256,16 @@ BATON_API int baton_election_try_campaign(baton_election *election,
 BATON_API void baton_election_cancel(baton_election *election);
 
 /* End the term (the LOST event with BATON_LOST_RESIGNED follows) and wake
- * the next candidate. Returns 0, or BATON_ENOTHOLDER when not leader. The
- * term ends locally even when the server cannot be told. */
+ * the next candidate. Returns 0, or BATON_ENOTHOLDER when not leader (a
+ * term already lost keeps its key until the server's expiry; resign does
+ * not touch it). The term ends locally even when the server cannot be
+ * told; the background thread deletes the key later. */
 BATON_API int baton_election_resign(baton_election *election, baton_error *err);
 
 /* Whether this election holds a live term, with no I/O: true until the
- * local deadline. `token` and `remaining_ms` (time to the local deadline)
- * may be NULL. Call it before every action that needs leadership. */
+ * local deadline, and never again for that term once it answered false.
+ * `token` and `remaining_ms` (time to the local deadline) may be NULL. Call
+ * it before every action that needs leadership. */
 BATON_API bool baton_election_is_leader(baton_election *election,
                                         uint64_t *token, int64_t *remaining_ms);
 
@@ -239,10 +281,25 @@ BATON_API int baton_election_observe(baton_election *election, baton_error *err)
 BATON_API void baton_election_observe_stop(baton_election *election);
 
 /* Candidate mode: campaign in the background, and campaign again after
- * every lost term (not after resign), until baton_election_stop() or close.
- * ELECTED and LOST arrive through the callback. Uses one thread. */
+ * every lost term, until baton_election_resign(), baton_election_stop() or
+ * close. ELECTED and LOST arrive through the callback. Starting again after
+ * a resign or a stop campaigns again; starting while running does nothing.
+ * Uses one thread. */
 BATON_API int baton_election_start(baton_election *election, baton_error *err);
+/* Leave candidate mode: cancel its campaign, resign a term it holds (LOST
+ * with BATON_LOST_RESIGNED follows) and return once its thread has ended.
+ * Does nothing when not running. Thread: not from a callback. */
 BATON_API void baton_election_stop(baton_election *election);
+
+/* ---- Timing ------------------------------------------------------------ */
+
+/* How long after the send time of a successful renewal a term of a client
+ * opened with `opts` (may be NULL) lives locally: ttl * (1 - drift) -
+ * margin, with the defaults applied, in `*lifetime_ms`. A server that
+ * grants less than the TTL asked for shortens it at run time. Returns 0 or
+ * BATON_EINVAL for options baton_client_open() would refuse. No I/O. */
+BATON_API int baton_options_lifetime(const baton_options *opts, int64_t *lifetime_ms,
+                                     baton_error *err);
 
 /* ---- Locks ------------------------------------------------------------- */
 

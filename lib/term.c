@@ -1,0 +1,308 @@
+/* term.c — the term state machine, written once. A term starts when an
+ * acquire succeeded on the session it was sent on; it ends at its local
+ * deadline, by resign, or when the backend says its key or its session is
+ * gone. A key it leaves behind is neither deleted nor replaced before the
+ * server's own expiry could have come. Also the event queue, whose ELECTED
+ * and LOST storage is reserved before a term starts, so that no term's
+ * events are lost to a failed allocation.
+ *
+ * No I/O here: every function needs client->mu and takes the time from
+ * its caller, so that tests drive it on any clock. */
+#include "core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A term's two events: ELECTED and LOST. */
+#define TERM_EVENTS 2u
+
+bool baton__term_ttl(const baton_client *c) {
+  return (c->backend->caps & BATON_CAP_TERM_TTL) != 0;
+}
+
+static int64_t lifetime(const baton_client *c) {
+  return baton__lifetime(&c->cfg, c->session->server_ttl_ns);
+}
+
+static int64_t renew_interval(const baton_client *c) {
+  return baton__renew_interval(&c->cfg, c->session->server_ttl_ns);
+}
+
+/* The lease a term of e lives by: its own, or the session's. */
+static const baton_lease *lease_of(const baton_election *e) {
+  return baton__term_ttl(e->client) ? &e->term.lease : &e->client->session_lease;
+}
+
+int64_t baton__term_deadline(const baton_election *e) {
+  return e->term.held ? baton__lease_deadline(lease_of(e)) : INT64_MIN;
+}
+
+void baton__renew_soon(baton_client *c, int64_t now) {
+  c->next_renew = now;
+  pthread_cond_signal(&c->wake);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+int baton__term_reserve(baton_election *e) {
+  if (e->on_event == NULL) return 0;
+  while (e->nspare < TERM_EVENTS) {
+    baton_event_node *n = baton__calloc(1, sizeof *n);
+    if (n == NULL) return BATON_ENOMEM;
+    n->next = e->spare;
+    e->spare = n;
+    e->nspare++;
+  }
+  return 0;
+}
+
+/* Storage for an event: a term's from the reserve (which term_reserve
+ * filled before the term began), any other freshly allocated. */
+static baton_event_node *node_for(baton_election *e, bool term_event) {
+  if (term_event && e->spare != NULL) {
+    baton_event_node *n = e->spare;
+    e->spare = n->next;
+    e->nspare--;
+    memset(n, 0, sizeof *n);
+    return n;
+  }
+  return baton__calloc(1, sizeof(baton_event_node));
+}
+
+void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
+                        int error, const baton_leader *leader, const char *message) {
+  baton_client *c = e->client;
+  if (e->on_event == NULL) return;
+  baton_event_node *n =
+      node_for(e, type == BATON_EVENT_ELECTED || type == BATON_EVENT_LOST);
+  if (n == NULL) return; /* not a term's event: only this notice is lost */
+  n->election = e;
+  n->event.type = type;
+  n->event.name = e->name;
+  n->event.token = e->term.token;
+  n->event.reason = reason;
+  n->event.error = error;
+  if (leader != NULL) {
+    n->leader = *leader;
+    n->event.leader = &n->leader;
+  }
+  if (message != NULL) {
+    snprintf(n->message, sizeof n->message, "%s", message);
+    n->event.message = n->message;
+  }
+  if (c->events_tail != NULL)
+    c->events_tail->next = n;
+  else
+    c->events = n;
+  c->events_tail = n;
+  e->queued++;
+  pthread_cond_signal(&c->wake);
+}
+
+baton_event_node *baton__event_take(baton_client *c) {
+  baton_event_node *n = c->events;
+  if (n == NULL) return NULL;
+  c->events = n->next;
+  if (c->events == NULL) c->events_tail = NULL;
+  n->next = NULL;
+  return n;
+}
+
+void baton__event_done(baton_election *e, baton_event_node *n) {
+  e->queued--;
+  if (e->nspare < TERM_EVENTS) {
+    n->next = e->spare;
+    e->spare = n;
+    e->nspare++;
+  } else {
+    baton__free(n);
+  }
+}
+
+void baton__event_deliver_one(baton_client *c) {
+  baton_event_node *n = baton__event_take(c);
+  if (n == NULL) return;
+  baton_election *e = n->election;
+  c->in_callback = e;
+  pthread_mutex_unlock(&c->mu);
+  e->on_event(&n->event, e->udata);
+  pthread_mutex_lock(&c->mu);
+  c->in_callback = NULL;
+  baton__event_done(e, n);
+  pthread_cond_broadcast(&c->changed);
+}
+
+void baton__events_drop(baton_client *c, baton_election *e) {
+  baton_event_node **p = &c->events;
+  c->events_tail = NULL;
+  for (size_t guard = 0; *p != NULL && guard < SIZE_MAX; guard++) {
+    baton_event_node *n = *p;
+    if (e == NULL || n->election == e) {
+      *p = n->next;
+      baton__event_done(n->election, n);
+    } else {
+      c->events_tail = n;
+      p = &n->next;
+    }
+  }
+}
+
+void baton__events_free(baton_election *e) {
+  while (e->spare != NULL) {
+    baton_event_node *n = e->spare;
+    e->spare = n->next;
+    baton__free(n);
+  }
+  e->nspare = 0;
+}
+
+/* ---- terms --------------------------------------------------------------- */
+
+int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generation,
+                      int64_t now, baton_error *err) {
+  baton_client *c = e->client;
+  bool own_ttl = baton__term_ttl(c);
+  /* The acquire may have gone out on a session that expired and was
+   * replaced while it was in flight: its key died with that session. */
+  if (session_generation != c->session_generation)
+    return baton__error(err, BATON_ESESSION, "%s: the session was replaced during the acquire",
+                        e->name);
+  /* A term on the session lives as long as the session: one won while its
+   * renewals fail would end within moments. Renew first; the campaign
+   * keeps its place and looks again. */
+  if (!own_ttl && (c->renew_failures > 0 || !baton__lease_live(&c->session_lease, now))) {
+    baton__renew_soon(c, now);
+    return baton__error(err, BATON_ESESSION,
+                        "%s: elected while the session's renewals fail; renewing first", e->name);
+  }
+  if (own_ttl && now >= baton__add_sat(sent, lifetime(c)))
+    return baton__error(err, BATON_ETIMEDOUT,
+                        "%s: the acquire's reply came after its term would have ended", e->name);
+  baton_term *t = &e->term;
+  t->held = true;
+  t->token = e->candidate.token;
+  t->generation++;
+  t->leftover = false;
+  c->nheld++;
+  int64_t due = baton__term_deadline(e);
+  if (own_ttl) {
+    baton__lease_start(&t->lease, sent, lifetime(c));
+    int64_t renew_at = baton__add_sat(sent, renew_interval(c));
+    if (c->nheld == 1 || renew_at < c->next_renew) c->next_renew = renew_at;
+    due = c->next_renew;
+  }
+  baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
+  /* Wake the background thread only if it would sleep past what the new
+   * term needs (a context switch per acquire otherwise). */
+  if (due < c->background_sleeps_until) pthread_cond_signal(&c->wake);
+  return 0;
+}
+
+/* The term is over: LOST, and whoever waits for terms looks again. */
+static void end(baton_election *e, baton_lost_reason reason, const char *message) {
+  baton_client *c = e->client;
+  e->term.held = false;
+  e->term.lost_reason = reason;
+  c->nheld--;
+  baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, message);
+  pthread_cond_broadcast(&c->changed);
+}
+
+/* A key of ours with no term on it: untouched before `until`; deleted
+ * after it, or left to expire by itself. */
+static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
+  baton_term *t = &e->term;
+  t->leftover = true;
+  t->leftover_delete = delete_it;
+  t->leftover_until = until;
+  t->leftover_retry_at = until;
+  t->leftover_failures = 0;
+}
+
+void baton__term_expire(baton_election *e, int64_t now) {
+  baton_client *c = e->client;
+  if (!e->term.held || now < baton__term_deadline(e)) return;
+  bool unreachable = c->last_renew_error == BATON_ECONNECT;
+  char msg[160];
+  snprintf(msg, sizeof msg, "local deadline passed %s",
+           unreachable ? "while the backend was unreachable"
+           : c->renew_failures > 0 ? "after failed renewals"
+                                   : "with no successful renewal in time");
+  /* The key is ours until the server's own expiry, counted from the same
+   * send time with the server's TTL: deleting or replacing it sooner would
+   * let the next leader in inside the margin the caller's step-down relies
+   * on. A key with a TTL of its own just expires then. */
+  int64_t until = baton__server_expiry(&c->cfg, c->session->server_ttl_ns, lease_of(e)->sent);
+  end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg);
+  keep_leftover(e, until, !baton__term_ttl(c));
+}
+
+void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message) {
+  if (!e->term.held) return;
+  end(e, reason, message);
+  if (reason == BATON_LOST_RESIGNED)
+    keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
+  else
+    e->term.leftover = false; /* the server has no key for it any more */
+}
+
+void baton__term_renewed(baton_election *e, uint64_t generation, bool gone, int64_t sent,
+                         int64_t now) {
+  baton__term_expire(e, now); /* a late success never brings a term back */
+  if (!e->term.held || e->term.generation != generation) return;
+  if (gone)
+    baton__term_end(e, BATON_LOST_KEY_GONE, "the backend no longer has the key");
+  else if (baton__term_ttl(e->client))
+    baton__lease_renewed(&e->term.lease, sent);
+}
+
+void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {
+  if (baton__term_ttl(c)) return;
+  for (baton_election *e = c->elections; e != NULL; e = e->next) baton__term_expire(e, now);
+  c->session_lease.lifetime = lifetime(c);
+  baton__lease_renewed(&c->session_lease, sent);
+}
+
+void baton__session_expired(baton_client *c, const char *message) {
+  c->session_generation++;
+  baton__lease_start(&c->session_lease, INT64_MIN, 0);
+  for (baton_election *e = c->elections; e != NULL; e = e->next) {
+    baton__term_end(e, BATON_LOST_SESSION_EXPIRED, message);
+    e->term.leftover = false; /* every key of the session went with it */
+  }
+}
+
+/* ---- leftover keys ------------------------------------------------------ */
+
+int64_t baton__leftover_blocks(baton_election *e, int64_t now) {
+  baton_term *t = &e->term;
+  if (!t->leftover) return 0;
+  if (now < t->leftover_until) return t->leftover_until;
+  if (!t->leftover_delete) t->leftover = false; /* expired by itself */
+  return 0;
+}
+
+bool baton__leftover_due(const baton_election *e, int64_t now) {
+  const baton_term *t = &e->term;
+  return t->leftover && t->leftover_delete && now >= t->leftover_until;
+}
+
+int64_t baton__leftover_retry_at(const baton_election *e) {
+  const baton_term *t = &e->term;
+  return t->leftover && t->leftover_delete ? t->leftover_retry_at : INT64_MAX;
+}
+
+void baton__leftover_released(baton_election *e, int rc, int64_t now) {
+  baton_term *t = &e->term;
+  if (rc == 0) {
+    t->leftover = false;
+    return;
+  }
+  if (!t->leftover) keep_leftover(e, INT64_MIN, true);
+  t->leftover_retry_at =
+      baton__add_sat(now, baton__backoff(&e->client->cfg, t->leftover_failures++));
+}
+
+void baton__leftover_postpone(baton_election *e, int64_t until) {
+  if (e->term.leftover && e->term.leftover_retry_at < until) e->term.leftover_retry_at = until;
+}
