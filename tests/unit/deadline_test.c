@@ -101,6 +101,53 @@ static void shorter_server_ttl_shortens_the_interval(void) {
   CHECK_EQ(baton__renew_interval(&c, 60000 * MS), c.renew_ns);
 }
 
+static void lost_key_waits_for_the_server_expiry(void) {
+  /* A key of a term lost at its deadline may go only once the server's own
+   * expiry could have come: the same send time, the server's TTL. */
+  baton_config c = config(2000, 10000, 100);
+  int64_t sent = 5000 * MS;
+  baton_lease l;
+  baton__lease_start(&l, sent, baton__lifetime(&c, 0));
+  CHECK_EQ(baton__server_expiry(&c, 0, sent), sent + 2000 * MS);
+  CHECK_GT(baton__server_expiry(&c, 0, sent), baton__lease_deadline(&l));
+  /* A server that applies a longer TTL (etcd rounds up to seconds) keeps
+   * the key longer; a shorter one shortens both. */
+  CHECK_EQ(baton__server_expiry(&c, 3000 * MS, sent), sent + 3000 * MS);
+  CHECK_EQ(baton__server_expiry(&c, 1000 * MS, sent), sent + 1000 * MS);
+  CHECK_EQ(baton__server_expiry(&c, 0, INT64_MIN), INT64_MIN);
+  CHECK_EQ(baton__server_expiry(&c, 0, INT64_MAX - 1), INT64_MAX);
+}
+
+static void requests_end_by_the_first_deadline(void) {
+  baton_config c = config(3000, 10000, 100);
+  c.op_timeout_ns = 1000 * MS;
+  int64_t now = 100 * MS;
+  CHECK_EQ(baton__request_deadline(&c, now, INT64_MAX), now + 1000 * MS);
+  CHECK_EQ(baton__request_deadline(&c, now, now + 300 * MS), now + 300 * MS);
+  CHECK_EQ(baton__request_deadline(&c, INT64_MAX - 5, INT64_MAX), INT64_MAX);
+  CHECK_EQ(baton__add_sat(INT64_MAX - 1, 10), INT64_MAX);
+  CHECK_EQ(baton__add_sat(-5, 10), 5);
+}
+
+static void the_public_lifetime_is_the_rule(void) {
+  baton_options o = {.ttl_ms = 2000, .margin_ms = 300};
+  int64_t ms = 0;
+  baton_error err;
+  CHECK_EQ(baton_options_lifetime(&o, &ms, &err), 0);
+  CHECK_EQ(ms, 2000 - 20 - 300);
+  CHECK_EQ(err.code, 0);
+  o.margin_ms = 1900; /* leaves no room for a renewal */
+  CHECK_EQ(baton_options_lifetime(&o, &ms, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "renew_interval_ms");
+  CHECK_EQ(baton_options_lifetime(NULL, &ms, &err), 0);
+  CHECK_EQ(ms, 10000 - 100 - 500);
+  CHECK_EQ(baton_options_lifetime(NULL, NULL, &err), BATON_EINVAL);
+  baton_options later = {0};
+  later.reserved[3] = 1; /* an option this version does not know */
+  CHECK_EQ(baton_options_lifetime(&later, &ms, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "reserved");
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"lifetime_is_ttl_less_drift_and_margin", lifetime_is_ttl_less_drift_and_margin},
@@ -110,6 +157,9 @@ int main(int argc, char **argv) {
       {"server_deadline_always_comes_later", server_deadline_always_comes_later},
       {"renew_schedule_backs_off_after_failures", renew_schedule_backs_off_after_failures},
       {"shorter_server_ttl_shortens_the_interval", shorter_server_ttl_shortens_the_interval},
+      {"lost_key_waits_for_the_server_expiry", lost_key_waits_for_the_server_expiry},
+      {"requests_end_by_the_first_deadline", requests_end_by_the_first_deadline},
+      {"the_public_lifetime_is_the_rule", the_public_lifetime_is_the_rule},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

@@ -1,0 +1,474 @@
+/* model_test.c — the core's term state machine under thousands of seeded
+ * random schedules, with no server and no real time: three manual clients
+ * (no background thread; baton__client_run() does its work) on the
+ * in-memory backend (mem.c) and an injected clock. A schedule mixes
+ * campaign, try, resign, close, cancel, start and stop with renewals that
+ * succeed, fail or succeed late, lost replies, stalls, sessions replaced
+ * while an acquire is in flight, and clock jumps (a suspend). After every
+ * step it checks:
+ *   - no two elections believe they hold a name, and one that believes
+ *     holds the key the server calls the leader;
+ *   - tokens strictly increase (a term's token is new and above every
+ *     token of earlier steps);
+ *   - a key whose term ended at its local deadline is never deleted or
+ *     replaced by its owner before the server's expiry could have come;
+ *   - each term gets exactly one ELECTED and then one LOST, the LOST at the
+ *     latest when its election closes;
+ *   - is_leader never answers true again for a term it answered false for;
+ *   - no callback runs after close.
+ * A failing seed is printed; `unit_model --seed N [--trace]` replays it
+ * exactly. `unit_model [--seeds N] [--steps N]` sets the run's size. */
+#include "internal.h"
+#include "mem.h"
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS 1000000LL
+#define TTL_MS 2000
+#define TICK_NS (TTL_MS * MS / 10)
+#define CLIENTS 3
+#define PER_CLIENT 3 /* two elections on "a", one on "b" */
+#define SLOTS (CLIENTS * PER_CLIENT)
+#define MAX_TOKENS 4096
+
+static const char *const names[2] = {"a", "b"};
+
+/* One election of the model, and what its callback saw. */
+typedef struct slot {
+  int client;
+  int name;                /* index into names */
+  baton_election *e;       /* NULL while closed */
+  bool open;               /* its callback may run */
+  uint64_t elected;        /* token of the term between ELECTED and LOST */
+  uint64_t believed;       /* token is_leader last answered true for */
+  uint64_t disbelieved;    /* token is_leader answered false for after */
+  bool started;            /* in candidate mode, as far as the model knows */
+} slot;
+
+typedef struct lost_term {
+  uint64_t token;
+  baton_lost_reason reason;
+} lost_term;
+
+static struct model {
+  uint64_t rng;            /* the schedule's choices and the backend's */
+  uint64_t jitter;         /* the library's back-off */
+  int64_t now;
+  bool queue;              /* memq, else memttl */
+  unsigned fault_permille; /* how often a backend call goes wrong */
+  bool trace;
+  int step;
+  char failure[600];       /* the first broken invariant */
+  baton_client *clients[CLIENTS];
+  bool busy[CLIENTS];      /* its background work runs now (no nesting) */
+  slot slots[SLOTS];
+  uint64_t max_before[2];  /* per name: highest token elected in earlier steps */
+  uint64_t max_now[2];     /* ... and in this step */
+  uint64_t tokens[MAX_TOKENS]; /* every token ever elected */
+  size_t ntokens;
+  lost_term lost[MAX_TOKENS];
+  size_t nlost;
+  size_t removals_checked;
+} M;
+
+/* ---- randomness and failure --------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t pick(uint64_t n) { return splitmix(&M.rng) % n; }
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+  if (M.failure[0] != '\0') return;
+  int n = snprintf(M.failure, sizeof M.failure, "step %d, t=%lld ms: ", M.step,
+                   (long long)(M.now / MS));
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(M.failure + n, sizeof M.failure - (size_t)n, fmt, ap);
+  va_end(ap);
+}
+
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...) {
+  if (!M.trace) return;
+  printf("  [%5d %8lld ms] ", M.step, (long long)(M.now / MS));
+  va_list ap;
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\n');
+}
+
+/* ---- the clock and the backend's hooks ---------------------------------- */
+
+static int client_of(const baton_session *s) {
+  for (int i = 0; i < CLIENTS; i++)
+    if (M.clients[i] != NULL && baton__client_session(M.clients[i]) == s) return i;
+  return -1;
+}
+
+/* A client's background work, never nested in its own. */
+static void run_client(int i, bool candidates) {
+  if (M.clients[i] == NULL || M.busy[i]) return;
+  M.busy[i] = true;
+  baton__client_run(M.clients[i], candidates);
+  M.busy[i] = false;
+}
+
+static void check_believers(void);
+
+/* Time passes in ticks; each client's background work runs at each, and
+ * the applications look at what they believe. */
+static void idle(void *ctx, int64_t until, const baton_session *skip) {
+  (void)ctx;
+  if (until - M.now > 600LL * 1000 * MS) {
+    fail("a wait of %lld s: the library slept past every deadline",
+         (long long)((until - M.now) / (1000 * MS)));
+    until = M.now + 600LL * 1000 * MS;
+  }
+  int skipped = skip != NULL ? client_of(skip) : -1;
+  for (int i = 0; i < 1000000 && M.now < until; i++) {
+    M.now = M.now + TICK_NS < until ? M.now + TICK_NS : until;
+    for (int c = 0; c < CLIENTS; c++)
+      if (c != skipped) run_client(c, false);
+    check_believers();
+  }
+}
+
+static void run_all(void) {
+  for (int c = 0; c < CLIENTS; c++) run_client(c, true);
+}
+
+static int64_t clock_now(void *ctx) {
+  (void)ctx;
+  return M.now;
+}
+
+static bool clock_sleep(void *ctx, int64_t until, int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (fd >= 0 && poll(&p, 1, 0) == 1) return true;
+  idle(ctx, until, NULL);
+  return false;
+}
+
+static uint64_t clock_random(void *ctx) {
+  (void)ctx;
+  return splitmix(&M.jitter);
+}
+
+static uint64_t backend_random(void *ctx) {
+  (void)ctx;
+  return splitmix(&M.rng);
+}
+
+static mem_fault backend_fault(void *ctx, mem_op op) {
+  (void)ctx;
+  if (pick(1000) >= M.fault_permille) return MEM_OK;
+  static const mem_fault kinds[] = {MEM_FAIL, MEM_LOST_REPLY, MEM_STALL, MEM_LATE, MEM_SWAP};
+  mem_fault f = kinds[pick(op == MEM_ACQUIRE ? 5 : 4)];
+  trace("backend call %d: fault %d", (int)op, (int)f);
+  return f;
+}
+
+static void backend_run(void *ctx, const baton_session *s) {
+  (void)ctx;
+  int c = client_of(s);
+  if (c >= 0) run_client(c, false);
+}
+
+static const baton_clock model_clock = {clock_now, clock_sleep, clock_random, NULL};
+static const mem_hooks model_hooks = {backend_fault, idle, backend_run, backend_random, NULL};
+
+/* ---- events ---------------------------------------------------------------- */
+
+static bool seen_token(uint64_t t) {
+  for (size_t i = 0; i < M.ntokens; i++)
+    if (M.tokens[i] == t) return true;
+  return false;
+}
+
+static void on_event(const baton_event *ev, void *udata) {
+  slot *s = udata;
+  if (!s->open) fail("a callback of slot %d ran after its close", (int)(s - M.slots));
+  if (ev->type == BATON_EVENT_ELECTED) {
+    trace("slot %d ELECTED %llu", (int)(s - M.slots), (unsigned long long)ev->token);
+    if (s->elected != 0)
+      fail("slot %d: ELECTED %llu while term %llu had no LOST", (int)(s - M.slots),
+           (unsigned long long)ev->token, (unsigned long long)s->elected);
+    if (seen_token(ev->token) || ev->token <= M.max_before[s->name])
+      fail("slot %d: token %llu is not above every earlier term's (%llu)", (int)(s - M.slots),
+           (unsigned long long)ev->token, (unsigned long long)M.max_before[s->name]);
+    if (M.ntokens < MAX_TOKENS) M.tokens[M.ntokens++] = ev->token;
+    if (ev->token > M.max_now[s->name]) M.max_now[s->name] = ev->token;
+    s->elected = ev->token;
+  } else if (ev->type == BATON_EVENT_LOST) {
+    trace("slot %d LOST %llu reason %d", (int)(s - M.slots), (unsigned long long)ev->token,
+          (int)ev->reason);
+    if (s->elected == 0 || ev->token != s->elected)
+      fail("slot %d: LOST %llu without its ELECTED (open term %llu)", (int)(s - M.slots),
+           (unsigned long long)ev->token, (unsigned long long)s->elected);
+    if (M.nlost < MAX_TOKENS) M.lost[M.nlost++] = (lost_term){ev->token, ev->reason};
+    s->elected = 0;
+  }
+}
+
+/* ---- opening and closing ------------------------------------------------- */
+
+static void open_slot(int i) {
+  slot *s = &M.slots[i];
+  baton_error err;
+  s->open = true;
+  s->started = false;
+  s->elected = s->believed = s->disbelieved = 0;
+  if (baton_election_open(&s->e, M.clients[s->client], names[s->name], on_event, s, &err) != 0)
+    fail("election_open: %s", err.message);
+}
+
+/* The model stops looking at an election when its close begins. */
+static baton_election *closing_slot(slot *s) {
+  baton_election *e = s->e;
+  s->e = NULL;
+  return e;
+}
+
+static void closed_slot(slot *s) {
+  s->open = false;
+  if (s->elected != 0)
+    fail("slot %d: term %llu got no LOST before close returned", (int)(s - M.slots),
+         (unsigned long long)s->elected);
+}
+
+static void open_client(int c) {
+  baton_options o = {.ttl_ms = TTL_MS};
+  char identity[16];
+  snprintf(identity, sizeof identity, "client-%d", c);
+  o.identity = identity;
+  baton_error err;
+  if (baton__client_open_manual(&M.clients[c], M.queue ? "memq://model" : "memttl://model", &o,
+                                &err) != 0)
+    fail("client_open: %s", err.message);
+  for (int i = c * PER_CLIENT; i < (c + 1) * PER_CLIENT; i++) open_slot(i);
+}
+
+static void close_client(int c) {
+  trace("client %d closes", c);
+  for (int i = c * PER_CLIENT; i < (c + 1) * PER_CLIENT; i++) closing_slot(&M.slots[i]);
+  baton_client_close(M.clients[c]);
+  M.clients[c] = NULL;
+  for (int i = c * PER_CLIENT; i < (c + 1) * PER_CLIENT; i++) closed_slot(&M.slots[i]);
+}
+
+/* ---- invariants -------------------------------------------------------- */
+
+static bool lost_at_deadline(uint64_t token) {
+  for (size_t i = 0; i < M.nlost; i++)
+    if (M.lost[i].token == token)
+      return M.lost[i].reason == BATON_LOST_DEADLINE || M.lost[i].reason == BATON_LOST_CONNECTION;
+  return false;
+}
+
+/* What the elections believe, as an application asks before each action:
+ * at most one per name, holding the key the server calls the leader, and
+ * never a term again that it once said was over. */
+static void check_believers(void) {
+  for (int n = 0; n < 2; n++) {
+    int believers = 0;
+    uint64_t server = 0;
+    bool has = mem_holder(names[n], &server);
+    for (int i = 0; i < SLOTS; i++) {
+      slot *s = &M.slots[i];
+      if (s->name != n || s->e == NULL) continue;
+      uint64_t token = 0;
+      bool live = baton_election_is_leader(s->e, &token, NULL);
+      if (live) {
+        believers++;
+        if (token == s->disbelieved)
+          fail("slot %d: is_leader true again for term %llu after it answered false", i,
+               (unsigned long long)token);
+        if (!has || server != token)
+          fail("slot %d believes in term %llu of '%s'; the server's holder is %llu", i,
+               (unsigned long long)token, names[n], (unsigned long long)server);
+        s->believed = token;
+      } else if (s->believed != 0) {
+        s->disbelieved = s->believed;
+        s->believed = 0;
+      }
+    }
+    if (believers > 1) fail("%d elections believe they hold '%s'", believers, names[n]);
+  }
+}
+
+static void check(void) {
+  check_believers();
+  /* Early removals by an owner are fine for resigned terms and for keys
+   * no term stood on, never for a term that ended at its deadline. Its LOST
+   * may be delivered after the removal, so every one is looked at again. */
+  size_t n;
+  const mem_removal *r = mem_removals(&n);
+  for (size_t i = 0; i < n; i++)
+    if (r[i].by_owner && r[i].at < r[i].safe_from && lost_at_deadline(r[i].token))
+      fail("the key of term %llu of '%s', lost at its deadline, went %lld ms before the "
+           "server's expiry could come",
+           (unsigned long long)r[i].token, r[i].name,
+           (long long)((r[i].safe_from - r[i].at) / MS));
+}
+
+/* ---- the schedule ---------------------------------------------------------- */
+
+static slot *any_open_slot(void) {
+  for (int tries = 0; tries < 4 * SLOTS; tries++) {
+    slot *s = &M.slots[pick(SLOTS)];
+    if (s->e != NULL) return s;
+  }
+  return NULL;
+}
+
+static void expect_leader_after_win(slot *s, uint64_t token, const char *what) {
+  uint64_t held = 0;
+  if (!baton_election_is_leader(s->e, &held, NULL) || held != token)
+    fail("slot %d: %s returned token %llu, is_leader says %llu", (int)(s - M.slots), what,
+         (unsigned long long)token, (unsigned long long)held);
+}
+
+static void step(void) {
+  slot *s = any_open_slot();
+  uint64_t op = pick(100);
+  baton_error err;
+  uint64_t token = 0;
+  int rc;
+  if (s == NULL) return;
+  int i = (int)(s - M.slots);
+  /* Sometimes an allocation fails during a campaign, a resign or the
+   * background work: calls may fail, a term's events may not go missing. */
+  bool starve = M.fault_permille > 0 && (op < 42 || op >= 66) && pick(8) == 0;
+  if (starve) baton__alloc_fail_after((long)(1 + pick(6)));
+  if (op < 16) {
+    rc = baton_election_try_campaign(s->e, &token, NULL, &err);
+    trace("slot %d try -> %d %s", i, rc, rc != 0 ? err.message : "");
+    if (rc == 0) expect_leader_after_win(s, token, "try");
+  } else if (op < 30) {
+    int64_t timeout = (int64_t)pick(2 * TTL_MS);
+    rc = baton_election_campaign(s->e, timeout, &token, &err);
+    trace("slot %d campaign(%lld ms) -> %d %s", i, (long long)timeout, rc,
+          rc != 0 ? err.message : "");
+    if (rc == 0) expect_leader_after_win(s, token, "campaign");
+    if (rc == 0 && (err.code != 0 || err.message[0] != '\0'))
+      fail("slot %d: campaign returned 0 with error %d '%s'", i, err.code, err.message);
+  } else if (op < 42) {
+    rc = baton_election_resign(s->e, &err);
+    trace("slot %d resign -> %d", i, rc);
+    if (rc == 0) s->started = false; /* resign ends candidate mode */
+    if (baton_election_is_leader(s->e, NULL, NULL)) fail("slot %d leads after resign", i);
+  } else if (op < 47) {
+    trace("slot %d closes", i);
+    baton_election_close(closing_slot(s));
+    closed_slot(s);
+    open_slot(i);
+  } else if (op < 52) {
+    bool held = baton_election_is_leader(s->e, NULL, NULL);
+    baton_election_cancel(s->e);
+    rc = baton_election_campaign(s->e, TTL_MS, NULL, &err);
+    trace("slot %d cancel + campaign -> %d", i, rc);
+    if (!held && rc != BATON_ECANCELED)
+      fail("slot %d: a campaign after cancel returned %d, not ECANCELED", i, rc);
+  } else if (op < 58) {
+    rc = baton_election_start(s->e, &err);
+    trace("slot %d start -> %d", i, rc);
+    if (rc != 0) fail("slot %d: start -> %d %s", i, rc, err.message);
+    s->started = true;
+  } else if (op < 62) {
+    trace("slot %d stop", i);
+    baton_election_stop(s->e);
+    if (s->started && baton_election_is_leader(s->e, NULL, NULL))
+      fail("slot %d leads after stop", i);
+    s->started = false;
+  } else if (op < 64) {
+    close_client(s->client);
+    open_client(s->client);
+  } else if (op < 66) {
+    int64_t jump = (int64_t)(1 + pick(4)) * TTL_MS * MS;
+    trace("suspend for %lld ms", (long long)(jump / MS));
+    M.now += jump; /* nothing runs while the host sleeps */
+  } else {
+    int64_t until = M.now + (int64_t)(1 + pick(TTL_MS / 2)) * MS;
+    for (int k = 0; k < 10000 && M.now < until; k++) {
+      M.now = M.now + TICK_NS / 2 < until ? M.now + TICK_NS / 2 : until;
+      run_all();
+    }
+  }
+  run_all();
+  if (starve) baton__alloc_fail_after(0);
+}
+
+/* One schedule. Returns 0, or 1 with M.failure set. */
+static int schedule(uint64_t seed, int steps, bool verbose) {
+  memset(&M, 0, sizeof M);
+  M.trace = verbose;
+  M.rng = seed;
+  M.jitter = seed ^ 0x5eedull;
+  M.now = 1000 * MS;
+  M.queue = pick(2) == 0;
+  static const unsigned rates[] = {0, 20, 100, 300};
+  M.fault_permille = rates[pick(4)];
+  baton_options o = {.ttl_ms = TTL_MS};
+  int64_t lifetime_ms = 0;
+  baton_options_lifetime(&o, &lifetime_ms, NULL);
+  mem_reset(&model_hooks, lifetime_ms * MS);
+  baton__backend_register_test(M.queue ? &mem_backend_queue : &mem_backend_ttl);
+  for (int i = 0; i < SLOTS; i++) {
+    M.slots[i].client = i / PER_CLIENT;
+    M.slots[i].name = i % PER_CLIENT == 2 ? 1 : 0;
+  }
+  for (int c = 0; c < CLIENTS; c++) open_client(c);
+  for (M.step = 1; M.step <= steps && M.failure[0] == '\0'; M.step++) {
+    step();
+    check();
+    for (int n = 0; n < 2; n++)
+      if (M.max_now[n] > M.max_before[n]) M.max_before[n] = M.max_now[n];
+  }
+  for (int c = 0; c < CLIENTS; c++) close_client(c);
+  check();
+  return M.failure[0] != '\0';
+}
+
+int main(int argc, char **argv) {
+  long seeds = 3000, steps = 80, only = -1;
+  bool verbose = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+      only = atol(argv[++i]);
+    else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc)
+      seeds = atol(argv[++i]);
+    else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc)
+      steps = atol(argv[++i]);
+    else if (strcmp(argv[i], "--trace") == 0)
+      verbose = true;
+    else {
+      fprintf(stderr, "usage: unit_model [--seed N [--trace]] [--seeds N] [--steps N]\n");
+      return 2;
+    }
+  }
+  baton__clock_set(&model_clock);
+  int failed = 0;
+  long first = only >= 0 ? only : 1, last = only >= 0 ? only : seeds;
+  for (long seed = first; seed <= last && failed < 5; seed++) {
+    if (schedule((uint64_t)seed, (int)steps, verbose) != 0) {
+      printf("FAIL seed %ld (%s): %s\n  replay: unit_model --seed %ld --steps %ld --trace\n",
+             seed, M.queue ? "memq" : "memttl", M.failure, seed, steps);
+      failed++;
+    }
+  }
+  baton__clock_set(NULL);
+  baton__backend_register_test(NULL);
+  printf("%ld schedule(s) of %ld steps, %d failed\n", last - first + 1, steps, failed);
+  return failed == 0 ? 0 : 1;
+}
