@@ -3,7 +3,8 @@
  *
  * Timing. With ttl T, grace G (--grace, default min(T/10, 2s)) and a slack
  * S = clamp(T/20, 10ms, 1s) for scheduling, the client is opened with
- * margin = G + S (drift 1%), so the library's local deadline is
+ * margin = G + S (and the library's default drift, 1%), so the library's
+ * local deadline is
  *     D = t_sent + 0.99 T - G - S
  * where t_sent is when the last successful renewal was sent; the server
  * cannot expire the term before t_sent + T, whatever its clock rate within
@@ -12,13 +13,12 @@
  *     most of the term), or at once when the LOST event says the backend
  *     ended the term, CMD's process group gets SIGTERM;
  *   - at min(start of the stop + G, D) it gets SIGKILL.
- * So CMD is dead at D at the latest, G + S before the server's expiry.
- * This also covers what the library does right after D: it deletes the
- * lost term's key, which lets the next leader in at once; CMD is gone by
- * then. The check is driven by is_leader()'s remaining time in the poll
- * timeout, so a late callback cannot delay it; the LOST event only makes
- * the stop earlier. Anything CMD left in its process group is killed when
- * CMD exits.
+ * So CMD is dead at D at the latest, G + S before the server's expiry;
+ * the library keeps the lost term's key until that expiry could have
+ * come, so no successor is elected before it. The check is driven by
+ * is_leader()'s remaining time in the poll timeout, so a late callback
+ * cannot delay it; the LOST event only makes the stop earlier. Anything
+ * CMD left in its process group is killed when CMD exits.
  *
  * With --events FILE each transition is appended to FILE as one line with
  * its CLOCK_MONOTONIC time, so that a test can lay the terms of several
@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #define DEFAULT_TTL_MS 10000
-#define DRIFT_PPM 10000 /* 1%: the library's default, fixed here for the arithmetic */
 
 typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 
@@ -128,30 +127,33 @@ static void term_ended(supervisor *s, int64_t ns, const char *what, const char *
 
 /* ---- timing ------------------------------------------------------------- */
 
-/* Fill the client options; CLI_CONTINUE or a usage error. */
+/* Fill the client options; CLI_CONTINUE or a usage error. The library
+ * says how long a renewal keeps a term (baton_options_lifetime); the
+ * margin is grace + slack on top of that. */
 static int timing(const cli_args *a, baton_options *o, int64_t *grace_out) {
   int64_t ttl = a->ttl_ms != 0 ? a->ttl_ms : DEFAULT_TTL_MS;
   int64_t grace = a->grace_set ? a->grace_ms : (ttl / 10 < 2000 ? ttl / 10 : 2000);
   int64_t slack = ttl / 20 < 10 ? 10 : ttl / 20 > 1000 ? 1000 : ttl / 20;
   int64_t renew = ttl / 3;
-  int64_t lifetime = ttl - ttl * DRIFT_PPM / 1000000 - (grace + slack);
-  /* The stop begins at lifetime - grace after a renewal: a renewal must
-   * have time to succeed before that, or every term would end at once. */
-  if (lifetime - grace < renew + slack) {
-    int64_t most = (ttl - ttl * DRIFT_PPM / 1000000 - renew - 2 * slack) / 2;
-    if (most < 0)
-      return cli_fail(CLI_EXIT_USAGE, "run", "--ttl %lldms is too short to supervise a command",
-                      (long long)ttl);
+  o->ttl_ms = (uint32_t)ttl;
+  o->renew_interval_ms = (uint32_t)renew;
+  o->margin_ms = (uint32_t)slack;
+  o->identity = a->identity;
+  int64_t bare = 0; /* the lifetime before the grace joins the margin */
+  if (baton_options_lifetime(o, &bare, NULL) != 0) bare = 0;
+  /* With the grace in the margin the term lives bare - grace after a
+   * renewal, and the stop begins a grace before that: a renewal must have
+   * time to succeed before then, or every term would end at once. */
+  int64_t most = (bare - renew - slack) / 2;
+  if (most < 0)
+    return cli_fail(CLI_EXIT_USAGE, "run", "--ttl %lldms is too short to supervise a command",
+                    (long long)ttl);
+  if (grace > most)
     return cli_fail(CLI_EXIT_USAGE, "run",
                     "--grace %lldms is too long for --ttl %lldms (at most %lldms) "
                     "(see 'baton run --help')",
                     (long long)grace, (long long)ttl, (long long)most);
-  }
-  o->ttl_ms = (uint32_t)ttl;
-  o->renew_interval_ms = (uint32_t)renew;
-  o->drift_ppm = DRIFT_PPM;
   o->margin_ms = (uint32_t)(grace + slack);
-  o->identity = a->identity;
   *grace_out = grace;
   return CLI_CONTINUE;
 }
