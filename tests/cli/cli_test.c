@@ -639,6 +639,75 @@ static void stops_before_expiry(void) {
   proc_cleanup(r);
 }
 
+/* A term lost at its local deadline keeps its key until the server could
+ * expire it, also when baton exits on the loss. `args` (which names
+ * `name`, and makes its first line "elected token=T") is started, stopped
+ * as soon as it holds, and resumed between its local deadline and the
+ * server's earliest expiry; a `baton campaign` queued meanwhile must not
+ * be elected before that expiry; `lost_line` (if not NULL) is what the
+ * process prints on the loss. Every request the process sends comes after
+ * `launched`, so launched + ttl is no later than the server's expiry; with
+ * no renewal after read_at (it is stopped then, well before its first
+ * renewal), read_at + lifetime is no earlier than its local deadline. */
+static void loss_keeps_the_key(const char *const args[], const char *name, int64_t ttl_ms,
+                               int64_t margin_ms, const char *lost_line) {
+  char line[256];
+  unsigned long long token = 0, next = 0;
+  int64_t launched = now_ms();
+  proc *p = baton_start(args);
+  REQUIRE(p != NULL);
+  REQUIRE(proc_line(p, line, sizeof line, 20000) == 0);
+  int64_t read_at = now_ms();
+  kill(p->pid, SIGSTOP);
+  REQUIRE(sscanf(line, "elected token=%llu", &token) == 1);
+  int64_t deadline = read_at + ttl_ms - ttl_ms / 100 - margin_ms; /* at the latest */
+  int64_t expiry = launched + ttl_ms;                             /* at the earliest */
+  printf("  held %lld ms after launch; %lld ms between the local deadline and the expiry\n",
+         (long long)(read_at - launched), (long long)(expiry - deadline));
+  REQUIRE(expiry - deadline >= 60); /* else the start-up took too long to tell */
+  const char *const successor[] = {"campaign", "--name", name, "--ttl", "2s", NULL};
+  proc *s = baton_start(successor);
+  REQUIRE(s != NULL);
+  int64_t resume_at = deadline + (expiry - deadline) / 2;
+  if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
+  kill(p->pid, SIGCONT);
+  if (lost_line != NULL) {
+    CHECK(proc_line(p, line, sizeof line, 20000) == 0);
+    CHECK_STR(line, lost_line);
+  }
+  CHECK_EQ(proc_wait(p, 20000), 1);
+  CHECK(proc_line(s, line, sizeof line, 20000) == 0);
+  int64_t elected = now_ms();
+  CHECK_EQ(sscanf(line, "elected token=%llu", &next), 1);
+  CHECK_GT(next, token);
+  printf("  successor elected %+lld ms from the earliest server expiry\n",
+         (long long)(elected - expiry));
+  CHECK_GE(elected, expiry);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 20000), 0);
+  proc_cleanup(s);
+  proc_cleanup(p);
+}
+
+/* `baton campaign` prints "lost" and exits 1: the key stays till expiry.
+ * The ttl is 5 s so that drift + margin (6 % of it) leave room for the
+ * start-up. */
+static void campaign_loss_keeps_the_key(void) {
+  const char *name = fresh("camp-lost");
+  const char *const args[] = {"campaign", "--name", name, "--ttl", "5s", NULL};
+  loss_keeps_the_key(args, name, 5000, 5000 / 20, "lost");
+}
+
+/* `baton run --once` exits 1 after a loss: the key stays till expiry.
+ * The grace widens the margin to grace + ttl/20. */
+static void run_once_loss_keeps_the_key(void) {
+  const char *name = fresh("run-lost");
+  const char *const args[] = {"run", "--once", "--name", name, "--ttl", "2s", "--grace",
+                              "500ms", "--", "/bin/sh", "-c",
+                              "echo \"elected token=$BATON_TOKEN\"; exec sleep 600", NULL};
+  loss_keeps_the_key(args, name, 2000, 500 + 2000 / 20, NULL);
+}
+
 /* observe --json: a line per change, valid JSON, escaped identity; and
  * leader --json agrees while the term is held. */
 static void observe_and_leader_json(void) {
@@ -812,6 +881,8 @@ CASE(unreachable_backend)
 CASE(bad_uri_for_backend)
 CASE(scheduler_runs_on_leader_only)
 CASE(stops_before_expiry)
+CASE(campaign_loss_keeps_the_key)
+CASE(run_once_loss_keeps_the_key)
 #define ENTRY(fn) {#fn, fn##_case}
 
 static const test_case usage_cases[] = {
@@ -835,6 +906,8 @@ static const test_case server_cases[] = {
     ENTRY(bad_uri_for_backend),
     ENTRY(scheduler_runs_on_leader_only),
     ENTRY(stops_before_expiry),
+    ENTRY(campaign_loss_keeps_the_key),
+    ENTRY(run_once_loss_keeps_the_key),
     {NULL, NULL},
 };
 

@@ -9,11 +9,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -327,6 +329,61 @@ static int child_contend(int id, const char *uri, const char *name, const char *
   return 0;
 }
 
+/* The margin of child_lose: wide, so that the window between its local
+ * deadline and the server's expiry (drift + margin) is long enough to
+ * resume the child in, on a loaded machine too. */
+#define LOSER_MARGIN_MS 600
+
+/* Child "lose MODE URI NAME": win a term (in candidate mode for MODE
+ * "start"), print "elected TOKEN REMAINING", and once the term is lost
+ * (the parent stops this process past its local deadline and resumes it
+ * before the server's expiry), do what MODE says:
+ *   campaign        campaign again, from this thread
+ *   start           nothing: candidate mode campaigns again by itself
+ *   close-election  close the election
+ *   close-client    close the client, which closes the election
+ * then hold until killed (at most 120 s). */
+static int child_lose(const char *mode, const char *uri, const char *name) {
+  baton_options o = options(TTL_MS, "loser-child");
+  o.margin_ms = LOSER_MARGIN_MS;
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  uint64_t token = 0;
+  int64_t remaining = 0;
+  int rc = baton_client_open(&c, uri, &o, &err);
+  if (rc == 0) rc = baton_election_open(&e, c, name, record, &r, &err);
+  if (rc == 0 && strcmp(mode, "start") == 0) rc = baton_election_start(e, &err);
+  else if (rc == 0) rc = baton_election_campaign(e, 30000, NULL, &err);
+  if (rc != 0 || !await_count(&r, &r.elected, 1, 30000) ||
+      !baton_election_is_leader(e, &token, &remaining)) {
+    fprintf(stderr, "lose: no term: %d %s\n", rc, err.message);
+    return 1;
+  }
+  printf("elected %llu %lld\n", (unsigned long long)token, (long long)remaining);
+  fflush(stdout);
+  if (!await_count(&r, &r.lost, 1, 60000)) {
+    fprintf(stderr, "lose: the term was not lost within 60 s\n");
+    return 1;
+  }
+  if (strcmp(mode, "campaign") == 0) {
+    baton_election_campaign(e, 30000, NULL, &err);
+  } else if (strcmp(mode, "close-election") == 0) {
+    baton_election_close(e);
+    e = NULL;
+  } else if (strcmp(mode, "close-client") == 0) {
+    baton_client_close(c);
+    c = NULL;
+    e = NULL;
+  }
+  for (int i = 0; i < 1200; i++) poll(NULL, 0, 100);
+  baton_election_close(e);
+  baton_client_close(c);
+  return 0;
+}
+
 /* Child "hold URI NAME": campaign, print "elected TOKEN", then hold until
  * killed (at most 120 s). */
 static int child_hold(const char *uri, const char *name) {
@@ -352,6 +409,7 @@ static int child_hold(const char *uri, const char *name) {
 }
 
 static int child_main(int argc, char **argv) {
+  if (argc >= 6 && strcmp(argv[2], "lose") == 0) return child_lose(argv[3], argv[4], argv[5]);
   if (argc >= 8 && strcmp(argv[2], "contend") == 0)
     return child_contend(atoi(argv[3]), argv[4], argv[5], argv[6], atoi(argv[7]));
   if (argc >= 5 && strcmp(argv[2], "hold") == 0) return child_hold(argv[3], argv[4]);
@@ -429,6 +487,74 @@ static pid_t holder_spawn(char *name, char *line, size_t size) {
   if (elected) return pid;
   TEST_FAIL_("holder child %d: no term within 15 s (read \"%s\")", (int)pid, line);
   if (pid > 0) kill_child(pid);
+  return -1;
+}
+
+/* Start a child "lose MODE" on name (child_lose) and read its "elected
+ * TOKEN REMAINING" line into line, as holder_spawn does for "hold". */
+static pid_t loser_spawn(char *mode, char *name, char *line, size_t size) {
+  int out = -1;
+  char *argv[] = {self_exe, "--child", "lose", mode, server.uri, name, NULL};
+  pid_t pid = spawn_child(argv, &out);
+  line[0] = '\0';
+  bool elected = pid > 0 && read_line(out, line, size, 15000);
+  if (out >= 0) close(out);
+  if (elected) return pid;
+  TEST_FAIL_("lose %s child %d: no term within 15 s (read \"%s\")", mode, (int)pid, line);
+  if (pid > 0) kill_child(pid);
+  return -1;
+}
+
+/* ---- Redis keyspace events ------------------------------------------------ */
+
+/* Send one command (RESP inline) to the Redis under test; true on "+OK". */
+static bool redis_command(const char *cmd) {
+  char buf[256];
+  size_t n = strlen(cmd);
+  return test_tcp_ask(server.member[0].port, cmd, n, buf, sizeof buf, 2000) == 0 &&
+         strncmp(buf, "+OK", 3) == 0;
+}
+
+/* A connection subscribed to the keyspace events of `key` (deletion and
+ * expiry; the server is told to publish them), or -1. */
+static int key_events_open(const char *key) {
+  if (!redis_command("CONFIG SET notify-keyspace-events Kgx\r\nQUIT\r\n")) return -1;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server.member[0].port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char cmd[256], reply[256];
+  int n = snprintf(cmd, sizeof cmd, "SUBSCRIBE __keyspace@0__:%s\r\n", key);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      write(fd, cmd, (size_t)n) != n || !read_line(fd, reply, sizeof reply, 2000) ||
+      strncmp(reply, "*3", 2) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  /* The rest of the confirmation: "$9 subscribe $N channel :1". */
+  for (int i = 0; i < 5; i++) read_line(fd, reply, sizeof reply, 2000);
+  return fd;
+}
+
+static void key_events_close(int fd) {
+  if (fd < 0) return;
+  close(fd);
+  redis_command("CONFIG SET notify-keyspace-events \"\"\r\nQUIT\r\n");
+}
+
+/* Wait until `until_ms` for the key's end: the time its first "del" or
+ * "expired" event came (what in *what), or -1. */
+static int64_t key_end_await(int fd, int64_t until_ms, char *what, size_t size) {
+  char line[256];
+  snprintf(what, size, "nothing");
+  for (int i = 0; i < 1000; i++) {
+    int left = (int)(until_ms - now_ms());
+    if (left <= 0 || !read_line(fd, line, sizeof line, left)) return -1;
+    line[strcspn(line, "\r")] = '\0';
+    if (strcmp(line, "del") == 0 || strcmp(line, "expired") == 0) {
+      snprintf(what, size, "%.7s", line);
+      return now_ms();
+    }
+  }
   return -1;
 }
 
@@ -939,6 +1065,439 @@ static void lost_term_keeps_its_key_until_the_server_expiry(void) {
   contender_close(&k);
 }
 
+/* A child (child_lose MODE) holds a term; it is stopped past its local
+ * deadline and resumed between that and the earliest time the server
+ * could expire its term, and then ends the term's use as MODE says. Its
+ * key must live until that expiry whatever the path: a successor queued
+ * meanwhile is not elected before it, and on Redis the key's first
+ * "del" or "expired" event is not before it. */
+static void lost_key_outlives_the_server_expiry(char *mode) {
+  char *name = fresh_name("lost-key");
+  bool redis = strcmp(kind, "redis") == 0;
+  int events = redis ? key_events_open(name) : -1;
+  if (redis && events < 0) TEST_FAIL_("cannot subscribe to the keyspace events of %s", name);
+  char line[128];
+  pid_t pid = loser_spawn(mode, name, line, sizeof line);
+  int64_t read_at = now_ms();
+  if (pid > 0) kill(pid, SIGSTOP);
+  unsigned long long child_token = 0;
+  long long remaining = 0;
+  bool parsed = sscanf(line, "elected %llu %lld", &child_token, &remaining) == 2;
+  contender k;
+  bool opened = pid > 0 && parsed && contender_open(&k, name, TTL_MS, "successor", NULL);
+  if (!opened) {
+    if (pid > 0) kill_child(pid); /* stopped, it would outlive the suite */
+    key_events_close(events);
+  }
+  REQUIRE(opened);
+  int64_t lifetime = TTL_MS - TTL_MS / 100 - LOSER_MARGIN_MS;
+  int64_t sent = read_at + remaining - lifetime; /* no earlier than the truth */
+  int64_t expiry = sent + TTL_MS;               /* the server's, at the earliest */
+  campaign_call call;
+  campaign_start(&call, k.e, expiry + 1500 - now_ms());
+  int64_t resume_at = sent + lifetime + (TTL_MS - lifetime) / 2;
+  if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
+  kill(pid, SIGCONT);
+  char what[16] = "";
+  int64_t ended = events >= 0 ? key_end_await(events, expiry + 1500, what, sizeof what) : 0;
+  campaign_join(&call);
+  /* On Redis a child that campaigns again may win the race for the name
+   * once its old key is gone: then the successor times out, and the key
+   * events alone tell when the old key went. */
+  bool recampaigns = strcmp(mode, "campaign") == 0 || strcmp(mode, "start") == 0;
+  if (!(redis && recampaigns && call.rc == BATON_ETIMEDOUT)) {
+    CHECK_OK(call.rc, &call.err);
+    if (call.rc == 0) {
+      CHECK_GT(call.token, child_token);
+      printf("    %s: successor elected %+lld ms from the lost term's earliest server expiry\n",
+             mode, (long long)(call.returned_ms - expiry));
+      CHECK_GE(call.returned_ms, expiry - 20);
+    }
+  }
+  if (events >= 0) {
+    printf("    %s: the key's end (%s) %+lld ms from that expiry\n", mode, what,
+           (long long)(ended - expiry));
+    CHECK_GT(ended, 0);
+    CHECK_GE(ended, expiry - 20);
+  }
+  kill_child(pid);
+  contender_close(&k);
+  key_events_close(events);
+}
+
+static void deadline_lost_key_survives_a_new_campaign(void) {
+  lost_key_outlives_the_server_expiry("campaign");
+}
+
+static void deadline_lost_key_survives_candidate_mode(void) {
+  lost_key_outlives_the_server_expiry("start");
+}
+
+static void deadline_lost_key_survives_election_close(void) {
+  lost_key_outlives_the_server_expiry("close-election");
+}
+
+static void deadline_lost_key_survives_client_close(void) {
+  lost_key_outlives_the_server_expiry("close-client");
+}
+
+static void two_elections_on_one_name_are_two_candidates(void) {
+  /* One client, one session: its two elections of one name must still
+   * contend as two candidates, as two clients would. */
+  baton_client *c = open_client(TTL_MS, "twice");
+  REQUIRE(c != NULL);
+  const char *name = fresh_name("twice");
+  baton_election *a = NULL, *b = NULL;
+  baton_error err = {0};
+  CHECK_OK(baton_election_open(&a, c, name, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_open(&b, c, name, NULL, NULL, &err), &err);
+  uint64_t ta = 0, tb = 0;
+  baton_leader holder = {0}, now = {0};
+  if (a != NULL && b != NULL && baton_election_try_campaign(a, &ta, NULL, &err) == 0) {
+    CHECK_EQ(baton_election_try_campaign(b, &tb, &holder, &err), BATON_EHELD);
+    CHECK_EQ(holder.token, ta);
+    CHECK(!baton_election_is_leader(b, NULL, NULL));
+    CHECK_OK(baton_election_leader(b, &now, &err), &err);
+    CHECK_EQ(now.token, ta);
+    /* A blocking campaign waits for the first's term to end. */
+    campaign_call call;
+    campaign_start(&call, b, 20000);
+    CHECK(campaign_blocks(&call, 300));
+    CHECK_OK(baton_election_resign(a, &err), &err);
+    campaign_join(&call);
+    CHECK_OK(call.rc, &call.err);
+    CHECK_GT(call.token, ta);
+    CHECK(baton_election_is_leader(b, &tb, NULL));
+    CHECK_EQ(tb, call.token);
+    CHECK(!baton_election_is_leader(a, NULL, NULL));
+    CHECK_OK(baton_election_leader(a, &now, &err), &err);
+    CHECK_EQ(now.token, call.token);
+  } else {
+    TEST_FAIL_("the first election on %s did not win: %s", name, err.message);
+  }
+  baton_election_close(a);
+  baton_election_close(b);
+  /* The same with locks, one attempt each. */
+  baton_lock *l = NULL, *m = NULL;
+  uint64_t tl = 0, tm = 0;
+  name = fresh_name("twice-lock");
+  CHECK_OK(baton_lock_open(&l, c, name, NULL, NULL, &err), &err);
+  CHECK_OK(baton_lock_open(&m, c, name, NULL, NULL, &err), &err);
+  if (l != NULL && m != NULL) {
+    CHECK_OK(baton_lock_try_acquire(l, &tl, &err), &err);
+    CHECK_EQ(baton_lock_try_acquire(m, &tm, &err), BATON_EHELD);
+    CHECK(!baton_lock_held(m, NULL, NULL));
+    CHECK_OK(baton_lock_release(l, &err), &err);
+    CHECK_OK(baton_lock_try_acquire(m, &tm, &err), &err);
+    CHECK_GT(tm, tl);
+  }
+  baton_lock_close(l);
+  baton_lock_close(m);
+  baton_client_close(c);
+}
+
+/* Close a waiting candidate while its campaign blocks (another client
+ * holds the name), ROUNDS times: by baton_election_close, or with
+ * by_client by baton_client_close, which closes the election. The
+ * campaign returns BATON_ECANCELED, and before the close returns. */
+static void close_while_a_campaign_blocks(bool by_client) {
+  enum { ROUNDS = 100 };
+  contender a;
+  REQUIRE(contender_open(&a, fresh_name("closing"), TTL_MS, "closing-holder", NULL));
+  baton_error err = {0};
+  bool held = baton_election_campaign(a.e, 5000, NULL, &err) == 0;
+  if (!held) contender_close(&a);
+  REQUIRE(held);
+  baton_client *shared = by_client ? NULL : open_client(TTL_MS, "closing-waiter");
+  int rounds = 0, blocked = 0, awaited = 0, cancelled = 0;
+  int64_t give_up = now_ms() + 30000;
+  for (int i = 0; i < ROUNDS && now_ms() < give_up; i++) {
+    baton_client *c = by_client ? open_client(TTL_MS, "closing-waiter") : shared;
+    baton_election *e = NULL;
+    if (c == NULL || baton_election_open(&e, c, a.name, NULL, NULL, &err) != 0) {
+      if (by_client) baton_client_close(c);
+      TEST_FAIL_("round %d: cannot open the waiter: %s", i, err.message);
+      break;
+    }
+    campaign_call call;
+    campaign_start(&call, e, BATON_FOREVER);
+    /* The pause lets the campaign reach the call (closing an election
+     * before a call on it would be the test's bug) and varies where in
+     * it the close finds it. The holder holds: it cannot return alone. */
+    blocked += campaign_blocks(&call, 30 + i % 10);
+    if (by_client)
+      baton_client_close(c);
+    else
+      baton_election_close(e);
+    bool returned = atomic_load(&call.returned);
+    campaign_join(&call);
+    rounds++;
+    awaited += returned;
+    cancelled += call.rc == BATON_ECANCELED;
+    if (call.rc != BATON_ECANCELED && cancelled + 1 == rounds)
+      printf("    round %d: the campaign returned %d (%s)\n", i, call.rc, call.err.message);
+  }
+  printf("    %d rounds: %d blocked, %d returned before the close did, %d cancelled\n", rounds,
+         blocked, awaited, cancelled);
+  CHECK_EQ(rounds, ROUNDS);
+  CHECK_EQ(blocked, rounds);
+  CHECK_EQ(awaited, rounds);
+  CHECK_EQ(cancelled, rounds);
+  CHECK(baton_election_is_leader(a.e, NULL, NULL));
+  baton_client_close(shared);
+  contender_close(&a);
+}
+
+static void close_cancels_a_blocked_campaign(void) { close_while_a_campaign_blocks(false); }
+
+static void client_close_cancels_a_blocked_campaign(void) { close_while_a_campaign_blocks(true); }
+
+/* Fill err with what no successful call may leave in it. */
+static baton_error *garbage(baton_error *err) {
+  memset(err, 'x', sizeof *err);
+  err->code = BATON_EPROTO;
+  err->message[sizeof err->message - 1] = '\0';
+  return err;
+}
+
+/* A call that must succeed and leave *errp cleared (code 0, message ""). */
+#define CHECK_CLEARED(call, errp)                                                    \
+  do {                                                                               \
+    int rc_ = (call);                                                                \
+    if (rc_ != 0 || (errp)->code != 0 || (errp)->message[0] != '\0')                 \
+      TEST_FAIL_("%s -> %d, leaves code %d, message \"%.40s\"", #call, rc_, (errp)->code, \
+                 (errp)->message);                                                   \
+  } while (0)
+
+static void success_clears_the_error(void) {
+  char name[BATON_NAME_MAX + 1];
+  snprintf(name, sizeof name, "%s", fresh_name("clear")); /* fresh_name reuses its buffer */
+  baton_options o = options(TTL_MS, "clear-a");
+  baton_client *c = NULL;
+  baton_election *a = NULL, *t = NULL, *s = NULL;
+  baton_lock *l = NULL;
+  baton_error err;
+  CHECK_CLEARED(baton_election_name_check(name, garbage(&err)), &err);
+  CHECK_CLEARED(baton_client_open(&c, server.uri, &o, garbage(&err)), &err);
+  REQUIRE(c != NULL);
+  CHECK_CLEARED(baton_election_open(&a, c, name, NULL, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_open(&t, c, fresh_name("clear-try"), NULL, NULL, garbage(&err)),
+                &err);
+  CHECK_CLEARED(baton_election_open(&s, c, fresh_name("clear-start"), NULL, NULL, garbage(&err)),
+                &err);
+  CHECK_CLEARED(baton_lock_open(&l, c, fresh_name("clear-lock"), NULL, NULL, garbage(&err)), &err);
+  if (a == NULL || t == NULL || s == NULL || l == NULL) {
+    baton_client_close(c); /* closes what did open */
+    return;
+  }
+  CHECK_CLEARED(baton_election_campaign(a, 5000, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_campaign(a, 5000, NULL, garbage(&err)), &err); /* already */
+  baton_leader leader;
+  CHECK_CLEARED(baton_election_leader(a, &leader, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_observe(a, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_try_campaign(t, NULL, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_resign(t, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_start(s, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_acquire(l, 5000, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_release(l, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_try_acquire(l, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_release(l, garbage(&err)), &err);
+  /* A campaign that had to wait: it saw the name held on the way. Its
+   * error starts zeroed (campaign_start). */
+  contender b;
+  if (contender_open(&b, name, TTL_MS, "clear-b", NULL)) {
+    campaign_call call;
+    campaign_start(&call, b.e, 20000);
+    CHECK(campaign_blocks(&call, 300)); /* a holds */
+    CHECK_CLEARED(baton_election_resign(a, garbage(&err)), &err);
+    campaign_join(&call);
+    CHECK_CLEARED(call.rc, &call.err);
+    contender_close(&b);
+  }
+  baton_election_observe_stop(a);
+  baton_election_stop(s);
+  baton_lock_close(l);
+  baton_election_close(s);
+  baton_election_close(t);
+  baton_election_close(a);
+  baton_client_close(c);
+}
+
+static void negative_timeouts_are_invalid(void) {
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("negative"), TTL_MS, "negative", NULL));
+  baton_lock *l = NULL;
+  baton_error err = {0};
+  if (baton_lock_open(&l, k.c, fresh_name("negative-lock"), NULL, NULL, &err) != 0)
+    contender_close(&k);
+  REQUIRE(l != NULL);
+  /* The names are free: a timeout taken as "no limit" would win them. */
+  static const int64_t bad[] = {-2, -1000, INT64_MIN};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int64_t t0 = now_ms();
+    err.message[0] = '\0';
+    CHECK_EQ(baton_election_campaign(k.e, bad[i], NULL, &err), BATON_EINVAL);
+    CHECK(err.message[0] != '\0');
+    err.message[0] = '\0';
+    CHECK_EQ(baton_lock_acquire(l, bad[i], NULL, &err), BATON_EINVAL);
+    CHECK(err.message[0] != '\0');
+    CHECK_LT(now_ms() - t0, TEST_SLACK_MS);
+  }
+  CHECK(!baton_election_is_leader(k.e, NULL, NULL));
+  CHECK(!baton_lock_held(l, NULL, NULL));
+  /* BATON_FOREVER waits for as long as it takes. */
+  contender b;
+  if (rival_open(&b, &k, TTL_MS, "forever", NULL)) {
+    CHECK_OK(baton_election_campaign(k.e, BATON_FOREVER, NULL, &err), &err);
+    campaign_call call;
+    campaign_start(&call, b.e, BATON_FOREVER);
+    CHECK(campaign_blocks(&call, 300)); /* k holds */
+    CHECK_OK(baton_election_resign(k.e, &err), &err);
+    campaign_join(&call);
+    CHECK_OK(call.rc, &call.err);
+    contender_close(&b);
+  }
+  baton_lock_close(l);
+  contender_close(&k);
+}
+
+static void start_after_resign_campaigns_again(void) {
+  recorder r;
+  recorder_init(&r);
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("restart-cand"), TTL_MS, "restart-cand", &r));
+  baton_error err = {0};
+  CHECK_OK(baton_election_start(k.e, &err), &err);
+  CHECK(await_count(&r, &r.elected, 1, 5000));
+  /* A resign ends candidate mode; a start begins it again. */
+  CHECK_OK(baton_election_resign(k.e, &err), &err);
+  CHECK(await_count(&r, &r.lost, 1, 3000));
+  CHECK_OK(baton_election_start(k.e, &err), &err);
+  CHECK(await_count(&r, &r.elected, 2, 5000));
+  uint64_t token = 0;
+  CHECK(baton_election_is_leader(k.e, &token, NULL));
+  CHECK_EQ(token, r.last_token);
+  baton_election_stop(k.e);
+  contender_close(&k);
+  recorder_free(&r);
+}
+
+static void stop_resigns_the_held_term(void) {
+  recorder r;
+  recorder_init(&r);
+  contender k;
+  REQUIRE(contender_open(&k, fresh_name("stop"), TTL_MS, "stopper", &r));
+  baton_error err = {0};
+  CHECK_OK(baton_election_start(k.e, &err), &err);
+  CHECK(await_count(&r, &r.elected, 1, 5000));
+  baton_election_stop(k.e);
+  CHECK(!baton_election_is_leader(k.e, NULL, NULL));
+  CHECK(await_count(&r, &r.lost, 1, 3000));
+  CHECK_EQ(r.last_reason, BATON_LOST_RESIGNED);
+  baton_leader l;
+  CHECK_EQ(baton_election_leader(k.e, &l, &err), BATON_ENOLEADER);
+  contender_close(&k);
+  recorder_free(&r);
+}
+
+static void elected_and_lost_survive_allocation_failures(void) {
+  /* Fail the n-th allocation of a campaign and resign cycle, for every n
+   * until a cycle makes fewer than n. A campaign may fail (then no
+   * ELECTED), but every term it started gets its ELECTED and its LOST. */
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = open_client(TTL_MS, "alloc-events");
+  REQUIRE(c != NULL);
+  int terms = 0, failed = 0;
+  bool completed = false;
+  long n;
+  int64_t give_up = now_ms() + 60000;
+  for (n = 1; n <= 500 && !completed && now_ms() < give_up; n++) {
+    baton_election *e = NULL, *next = NULL;
+    baton_error err = {0};
+    if (baton_election_open(&e, c, fresh_name("alloc-events"), record, &r, &err) != 0 ||
+        baton_election_open(&next, c, fresh_name("alloc-events"), record, &r, &err) != 0) {
+      TEST_FAIL_("election_open: %s", err.message);
+      baton_election_close(e);
+      break;
+    }
+    pthread_mutex_lock(&r.mu);
+    int elected0 = r.elected, lost0 = r.lost;
+    pthread_mutex_unlock(&r.mu);
+    baton__alloc_fail_after(n);
+    int rc = baton_election_campaign(e, 3000, NULL, &err);
+    bool won = rc == 0;
+    if (won) rc = baton_election_resign(e, &err);
+    completed = baton__alloc_fail_after(0) != 0; /* no allocation failed */
+    failed += rc != 0;
+    /* Then a clean cycle on the other election: callbacks run in the
+     * order of their events, so once its LOST has come, nothing of the
+     * failed cycle is still on its way. */
+    int rc2 = baton_election_campaign(next, 3000, NULL, &err);
+    if (rc2 == 0) rc2 = baton_election_resign(next, &err);
+    if (rc2 != 0) TEST_FAIL_("n=%ld: the clean cycle failed: %s", n, err.message);
+    bool arrived = await_count(&r, &r.lost, lost0 + won + 1, 3000);
+    pthread_mutex_lock(&r.mu);
+    if (!arrived || r.elected != elected0 + won + 1 || r.lost != lost0 + won + 1)
+      TEST_FAIL_("n=%ld: campaign %s (%d); %d ELECTED and %d LOST, expected %d of each", n,
+                 won ? "won" : "failed", rc, r.elected - elected0, r.lost - lost0, won + 1);
+    pthread_mutex_unlock(&r.mu);
+    terms += won;
+    baton_election_close(next);
+    baton_election_close(e);
+  }
+  printf("    %ld allocation points failed in turn; %d cycles failed, %d won a term\n", n - 2,
+         failed, terms);
+  CHECK(completed);
+  CHECK_GT(terms, 0);
+  baton_client_close(c);
+  recorder_free(&r);
+}
+
+static void close_delivers_lost(void) {
+  /* Closing an election that holds a term ends the term: its LOST comes
+   * before the close returns, and nothing of it after. */
+  recorder r;
+  recorder_init(&r);
+  baton_client *c = open_client(TTL_MS, "close-lost");
+  REQUIRE(c != NULL);
+  baton_election *a = NULL, *b = NULL;
+  baton_error err = {0};
+  uint64_t ta = 0, tb = 0;
+  CHECK_OK(baton_election_open(&a, c, fresh_name("close-lost"), record, &r, &err), &err);
+  CHECK_OK(baton_election_open(&b, c, fresh_name("close-lost"), record, &r, &err), &err);
+  if (a == NULL || b == NULL) {
+    baton_client_close(c);
+    recorder_free(&r);
+    return;
+  }
+  CHECK_OK(baton_election_campaign(a, 5000, &ta, &err), &err);
+  CHECK_OK(baton_election_campaign(b, 5000, &tb, &err), &err);
+  CHECK(await_count(&r, &r.elected, 2, 3000));
+  baton_election_close(a);
+  pthread_mutex_lock(&r.mu);
+  int lost = r.lost, n = r.n;
+  baton_lost_reason reason = r.last_reason;
+  pthread_mutex_unlock(&r.mu);
+  CHECK_EQ(lost, 1);
+  CHECK_EQ(reason, BATON_LOST_RESIGNED);
+  /* The client's close closes b: the same holds. */
+  baton_client_close(c);
+  pthread_mutex_lock(&r.mu);
+  CHECK_EQ(r.lost, 2);
+  CHECK_EQ(r.last_reason, BATON_LOST_RESIGNED);
+  CHECK_EQ(r.n, n + 1);
+  pthread_mutex_unlock(&r.mu);
+  /* Nothing comes later: a wait for an event that must NOT come is a
+   * timed wait by nature. */
+  CHECK(!await_count(&r, &r.n, n + 2, 300));
+  CHECK_EQ(r.order[0], BATON_EVENT_ELECTED);
+  CHECK_EQ(r.order[1], BATON_EVENT_ELECTED);
+  CHECK_EQ(r.order[2], BATON_EVENT_LOST);
+  CHECK_EQ(r.order[3], BATON_EVENT_LOST);
+  recorder_free(&r);
+}
+
 static void every_allocation_failure_is_a_clean_error(void) {
   /* Fail the n-th allocation of a whole cycle, for every n until a cycle
    * makes fewer than n: each failure must surface as an error (or be
@@ -1017,11 +1576,17 @@ int main(int argc, char **argv) {
   printf("conformance on %s\n", server.uri);
   static const test_case cases[] = {
       {"bad_input_gets_clear_errors", bad_input_gets_clear_errors},
+      {"success_clears_the_error", success_clears_the_error},
+      {"negative_timeouts_are_invalid", negative_timeouts_are_invalid},
       {"every_allocation_failure_is_a_clean_error", every_allocation_failure_is_a_clean_error},
+      {"elected_and_lost_survive_allocation_failures",
+       elected_and_lost_survive_allocation_failures},
       {"unreachable_server_fails_within_the_connect_timeout",
        unreachable_server_fails_within_the_connect_timeout},
       {"tokens_strictly_increase", tokens_strictly_increase},
       {"only_the_holder_can_release", only_the_holder_can_release},
+      {"two_elections_on_one_name_are_two_candidates",
+       two_elections_on_one_name_are_two_candidates},
       {"callbacks_tell_elected_and_resigned", callbacks_tell_elected_and_resigned},
       {"lock_flavour_returns_tokens", lock_flavour_returns_tokens},
       {"campaign_times_out_and_leaves_nothing", campaign_times_out_and_leaves_nothing},
@@ -1029,8 +1594,13 @@ int main(int argc, char **argv) {
       {"cancel_before_the_campaign_is_not_lost", cancel_before_the_campaign_is_not_lost},
       {"resign_hands_over_by_notification", resign_hands_over_by_notification},
       {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
+      {"close_delivers_lost", close_delivers_lost},
+      {"close_cancels_a_blocked_campaign", close_cancels_a_blocked_campaign},
+      {"client_close_cancels_a_blocked_campaign", client_close_cancels_a_blocked_campaign},
       {"observe_reports_each_leader", observe_reports_each_leader},
       {"candidate_mode_campaigns_again", candidate_mode_campaigns_again},
+      {"start_after_resign_campaigns_again", start_after_resign_campaigns_again},
+      {"stop_resigns_the_held_term", stop_resigns_the_held_term},
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
       {"many_names_cost_no_descriptor_or_thread_each",
        many_names_cost_no_descriptor_or_thread_each},
@@ -1038,6 +1608,10 @@ int main(int argc, char **argv) {
       {"killed_holder_is_replaced_within_ttl", killed_holder_is_replaced_within_ttl},
       {"lost_term_keeps_its_key_until_the_server_expiry",
        lost_term_keeps_its_key_until_the_server_expiry},
+      {"deadline_lost_key_survives_a_new_campaign", deadline_lost_key_survives_a_new_campaign},
+      {"deadline_lost_key_survives_candidate_mode", deadline_lost_key_survives_candidate_mode},
+      {"deadline_lost_key_survives_election_close", deadline_lost_key_survives_election_close},
+      {"deadline_lost_key_survives_client_close", deadline_lost_key_survives_client_close},
       {"paused_server_makes_the_holder_step_down_in_time",
        paused_server_makes_the_holder_step_down_in_time},
       {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},
