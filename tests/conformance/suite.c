@@ -1229,16 +1229,19 @@ static void close_while_a_campaign_blocks(bool by_client) {
       baton_client_close(c);
     else
       baton_election_close(e);
-    bool returned = atomic_load(&call.returned);
+    /* Close waited until the campaign was done with the election; what is
+     * left of the call (returning, the test's own bookkeeping) takes the
+     * thread moments, never the holder's TTL. */
+    int64_t closed_ms = now_ms();
     campaign_join(&call);
     rounds++;
-    awaited += returned;
+    awaited += call.returned_ms - closed_ms < TEST_SLACK_MS;
     cancelled += call.rc == BATON_ECANCELED;
     if (call.rc != BATON_ECANCELED && cancelled + 1 == rounds)
       printf("    round %d: the campaign returned %d (%s)\n", i, call.rc, call.err.message);
   }
-  printf("    %d rounds: %d blocked, %d returned before the close did, %d cancelled\n", rounds,
-         blocked, awaited, cancelled);
+  printf("    %d rounds: %d blocked, %d returned at the close, %d cancelled\n", rounds, blocked,
+         awaited, cancelled);
   CHECK_EQ(rounds, ROUNDS);
   CHECK_EQ(blocked, rounds);
   CHECK_EQ(awaited, rounds);
