@@ -262,13 +262,17 @@ void baton_election_close(baton_election *e) {
   pthread_mutex_lock(&c->mu);
   baton__term_expire(e, baton__now());
   baton__term_end(e, BATON_LOST_RESIGNED, "election closed");
-  /* When the whole client closes, ending the session (lease revoke,
-   * session close) deletes the keys of queueing backends with it. */
+  /* A key that expires by itself needs nobody to wait. When the whole
+   * client closes, ending the session (lease revoke, session close)
+   * deletes the keys of queueing backends with it, after this wait. */
+  bool must_delete = e->term.leftover && e->term.leftover_delete;
   bool session_ends = c->ending && !baton__term_ttl(c);
   pthread_mutex_unlock(&c->mu);
-  wait_for_leftover(e);
-  baton_error ignored = {0};
-  release_due(e, session_ends, &ignored);
+  if (must_delete) {
+    wait_for_leftover(e);
+    baton_error ignored = {0};
+    release_due(e, session_ends, &ignored);
+  }
   pthread_mutex_unlock(&e->op);
 
   pthread_mutex_lock(&c->mu);
@@ -682,15 +686,18 @@ void baton__candidates_step(baton_client *c) {
 static bool runner_end(baton_election *e) {
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  baton_runner_state was = e->runner;
-  e->stop_requested = true;
-  if (was != BATON_RUNNER_IDLE && e->campaigning > 0) {
-    e->cancel_requested = true;
-    poke(e->cancel_fd);
+  bool was = e->runner != BATON_RUNNER_IDLE;
+  if (was) {
+    e->stop_requested = true;
+    if (e->campaigning > 0) {
+      e->cancel_requested = true;
+      poke(e->cancel_fd);
+    }
+    pthread_cond_broadcast(&c->changed);
   }
-  pthread_cond_broadcast(&c->changed);
   pthread_mutex_unlock(&c->mu);
-  if (was != BATON_RUNNER_IDLE && !c->manual) pthread_join(e->runner_thread, NULL);
+  if (!was) return false;
+  if (!c->manual) pthread_join(e->runner_thread, NULL);
   pthread_mutex_lock(&c->mu);
   e->runner = BATON_RUNNER_IDLE;
   e->stop_requested = false;
@@ -698,7 +705,7 @@ static bool runner_end(baton_election *e) {
    * campaign. */
   if (e->campaigning == 0) e->cancel_requested = false;
   pthread_mutex_unlock(&c->mu);
-  return was != BATON_RUNNER_IDLE;
+  return true;
 }
 
 int baton_election_start(baton_election *e, baton_error *err) {

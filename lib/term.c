@@ -268,7 +268,7 @@ void baton__session_expired(baton_client *c, const char *message) {
   baton__lease_start(&c->session_lease, INT64_MIN, 0);
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
     baton__term_end(e, BATON_LOST_SESSION_EXPIRED, message);
-    e->term.leftover = false; /* every key of the session went with it */
+    if (!baton__term_ttl(c)) e->term.leftover = false; /* gone with the session */
   }
 }
 

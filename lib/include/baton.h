@@ -222,8 +222,9 @@ BATON_API int baton_election_open(baton_election **out, baton_client *client,
  * LOST event is delivered before close returns), and free. A term lost at
  * its local deadline keeps its key until the server's expiry could have
  * come: close waits for that moment (at most drift and margin after the
- * loss) before it deletes the key. No callback of this election runs after
- * close returns. Thread: not from a callback. */
+ * loss) before it deletes the key; a key with a TTL of its own (Redis) is
+ * left to expire. No callback of this election runs after close returns.
+ * Thread: not from a callback. */
 BATON_API void baton_election_close(baton_election *election);
 
 /* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit; any
