@@ -103,6 +103,16 @@ zk_conn *zk_conn_get(zk_session *s);
  * the server does not answer the close). Never with s->mu held. */
 void zk_conn_put(zk_conn *conn);
 
+/* ---- Close-on-exec (cloexec.c) -------------------------------------------- */
+
+/* zookeeper_init2() on s->hosts with s's timeout and zk_log, its pipe made
+ * close-on-exec. NULL with errno as zookeeper_init2() leaves it (ENOMEM
+ * also when the descriptor table could not be copied). */
+zhandle_t *zk_init(zk_session *s, watcher_fn watcher, void *ctx);
+/* Make the connected socket of zh close-on-exec (see cloexec.c for what
+ * else is marked); call on each CONNECTED state. Thread: any. */
+void zk_cloexec_socket(zhandle_t *zh);
+
 /* ---- Bounded requests (call.c) ------------------------------------------ */
 
 /* Each issues one asynchronous request on conn and waits for its reply
