@@ -2,11 +2,14 @@
  * keep-alive conns, member fail-over, auth tokens, deadlines, streams. */
 #include "http.h"
 
+#include "../fds.h"
+
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define POOL_MAX 8          /* idle caller conns kept */
@@ -59,6 +62,49 @@ static CURLcode curl_init_rc;
 
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* ---- Descriptors ---------------------------------------------------------
+ * None may outlive an exec: a program that the application forks and
+ * execs would inherit connections that carry our auth token. libcurl 7.88
+ * makes three kinds of descriptor:
+ *   - its connections: made here, close-on-exec from the start
+ *     (CURLOPT_OPENSOCKETFUNCTION; libcurl's default close() ends them);
+ *   - each multi handle's wake-up socketpair, made in curl_multi_init()
+ *     without SOCK_CLOEXEC and out of our reach: found and marked right
+ *     after (multi_new). A program forked and exec'd by another thread
+ *     within those microseconds, once per conn, inherits the pair;
+ *   - the threaded resolver's socketpair, alive only while a host name
+ *     (not an IP address, not "localhost") resolves, at most once a
+ *     minute per conn as libcurl caches the answer: not marked, since it
+ *     is made and closed inside curl_multi_perform(). */
+
+/* libcurl's sockets for its connections. */
+static curl_socket_t open_socket(void *udata, curlsocktype purpose, struct curl_sockaddr *a) {
+  (void)udata;
+  (void)purpose;
+  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Whether fd is a Unix stream socket, as the wake-up pair's two ends are. */
+static bool unix_stream(int fd, const void *arg) {
+  (void)arg;
+  int domain = 0, type = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) return false;
+  len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/* A multi handle whose wake-up pair is close-on-exec; NULL when out of
+ * memory. */
+static CURLM *multi_new(void) {
+  baton_fds before;
+  if (baton__fds_list(&before) != 0) return NULL;
+  CURLM *m = curl_multi_init();
+  if (m != NULL) baton__fds_cloexec(&before, unix_stream, NULL);
+  baton__fds_free(&before);
+  return m;
+}
+
 /* ---- Conns ---------------------------------------------------------------- */
 
 static size_t on_data(char *p, size_t size, size_t n, void *udata) {
@@ -97,13 +143,14 @@ static baton_etcd_conn *conn_new(baton_etcd_http *h) {
   if (c == NULL) return NULL;
   c->h = h;
   c->easy = curl_easy_init();
-  c->multi = curl_multi_init();
+  c->multi = multi_new();
   if (c->easy == NULL || c->multi == NULL) {
     conn_free(c);
     return NULL;
   }
   CURL *e = c->easy;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);

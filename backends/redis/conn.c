@@ -2,22 +2,24 @@
  * bound, and pipelined requests whose every byte goes out and comes back by
  * a deadline.
  *
- * hiredis connects (with its timeout), formats commands and parses replies;
- * the socket I/O is done here with poll() on a non-blocking socket, for two
- * reasons. A socket timeout (redisSetTimeout) bounds each read, not the
- * request, so a server that trickles bytes could hold a caller past its
- * deadline. And hiredis 0.14 writes with write(2), which raises SIGPIPE in
- * the caller's process when the server has gone; send() with MSG_NOSIGNAL
- * does not. */
+ * hiredis formats commands and parses replies; the socket is made here
+ * (close-on-exec, see dial) and its I/O is done here with poll() on a
+ * non-blocking socket, for two reasons. A socket timeout (redisSetTimeout)
+ * bounds each read, not the request, so a server that trickles bytes could
+ * hold a caller past its deadline. And hiredis 0.14 writes with write(2),
+ * which raises SIGPIPE in the caller's process when the server has gone;
+ * send() with MSG_NOSIGNAL does not. */
 #include "redis.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <unistd.h>
 
 /* How long a connection may sit unused before a request checks that the
  * server has not closed it. A restart cannot happen within this bound (the
@@ -243,6 +245,59 @@ static int log_in(redisContext *ctx, const redis_session *s, int64_t bound, bool
   return rc;
 }
 
+/* Connect to one address by `bound`: the socket, or -1 with *why set to
+ * the errno that says why (ETIMEDOUT when the bound passed first). */
+static int connect_one(const struct addrinfo *a, int64_t bound, int *why) {
+  int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+  if (fd < 0) {
+    *why = errno;
+    return -1;
+  }
+  int e = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+  if (e == EINPROGRESS) {
+    socklen_t len = sizeof e;
+    int rc = wait_fd(fd, POLLOUT, bound);
+    if (rc != 0) e = rc == BATON_ETIMEDOUT ? ETIMEDOUT : EIO;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+  }
+  if (e != 0) {
+    close(fd);
+    *why = e;
+    return -1;
+  }
+  int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as hiredis does */
+  return fd;
+}
+
+/* The TCP connection to the session's server, made here rather than by
+ * hiredis so that the socket is close-on-exec from its creation on:
+ * hiredis 0.14 makes it without SOCK_CLOEXEC, and a program that another
+ * thread forks and execs meanwhile would inherit the logged-in connection.
+ * Addresses in hiredis's order (IPv4, then IPv6 when the name has no IPv4
+ * address); the next one is tried while time is left. Returns the
+ * non-blocking socket, or -1 with `why` (the text hiredis would give). */
+static int dial(const redis_session *s, int64_t bound, char *why, size_t size) {
+  char port[8];
+  snprintf(port, sizeof port, "%d", s->port);
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *list = NULL;
+  int rc = getaddrinfo(s->host, port, &hints, &list);
+  if (rc != 0) {
+    hints.ai_family = AF_INET6;
+    rc = getaddrinfo(s->host, port, &hints, &list);
+  }
+  if (rc != 0) {
+    snprintf(why, size, "%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1, e = EHOSTUNREACH;
+  for (const struct addrinfo *a = list; a != NULL && fd < 0; a = a->ai_next)
+    if (a == list || baton__now() < bound) fd = connect_one(a, bound, &e);
+  freeaddrinfo(list);
+  if (fd < 0) snprintf(why, size, "%s", strerror(e));
+  return fd;
+}
+
 int baton__redis_connect(redisContext **out, const redis_session *s, int64_t deadline,
                          baton_error *err) {
   *out = NULL;
@@ -253,21 +308,16 @@ int baton__redis_connect(redisContext **out, const redis_session *s, int64_t dea
   if (bound <= now)
     return baton__error(err, BATON_ETIMEDOUT, "%s: connect: no time left before the deadline",
                         s->label);
-  int64_t left_us = (bound - now + 999) / 1000;
-  struct timeval tv = {.tv_sec = left_us / 1000000, .tv_usec = left_us % 1000000};
-  redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv);
-  if (ctx == NULL) return baton__error(err, BATON_ENOMEM, "%s: connect: out of memory", s->label);
-  if (ctx->err != 0) {
+  char why[128];
+  int fd = dial(s, bound, why, sizeof why);
+  if (fd < 0) {
     int code = by_deadline && baton__now() >= bound ? BATON_ETIMEDOUT : BATON_ECONNECT;
-    baton__error(err, code, "%s: connect: %s", s->label, ctx->errstr);
-    redisFree(ctx);
-    return code;
+    return baton__error(err, code, "%s: connect: %s", s->label, why);
   }
-  int flags = fcntl(ctx->fd, F_GETFL);
-  if (flags < 0 || fcntl(ctx->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    baton__error(err, BATON_ECONNECT, "%s: connect: fcntl: %s", s->label, strerror(errno));
-    redisFree(ctx);
-    return BATON_ECONNECT;
+  redisContext *ctx = redisConnectFd(fd);
+  if (ctx == NULL) {
+    close(fd);
+    return baton__error(err, BATON_ENOMEM, "%s: connect: out of memory", s->label);
   }
   /* Notices a peer that vanished without a word (a subscriber may stay
    * idle for long); failure only loses that early notice. */

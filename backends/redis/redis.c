@@ -29,6 +29,17 @@
 
 static redis_session *session_of(baton_session *bs) { return (redis_session *)bs; }
 
+/* How long from now a waiter looks again at a holder whose key has pttl_ms
+ * left (negative: no expiry, or no key): just after that expiry, but at
+ * the latest after one of our TTLs. The bound keeps the sum in range when
+ * another program set a key to live for centuries (PTTL in ns would pass
+ * INT64_MAX and wrap negative, and every wait would return at once), and
+ * it has a holder we cannot see expire looked at again now and then. */
+static int64_t recheck_after(const redis_session *s, int64_t pttl_ms) {
+  int64_t ttl = s->base.cfg->ttl_ns;
+  return (pttl_ms >= 0 && pttl_ms < ttl / MS ? pttl_ms * MS : ttl) + RECHECK_SLACK_NS;
+}
+
 /* ---- values --------------------------------------------------------------- */
 
 static void copy_identity(baton_leader *out, const char *s, size_t len) {
@@ -239,8 +250,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
     p->recheck_at = 0;
     return 0;
   }
-  /* -1: the holder's key has no TTL (not ours); look again after ours. */
-  p->recheck_at = now + (pttl >= 0 ? pttl * MS : s->base.cfg->ttl_ns) + RECHECK_SLACK_NS;
+  p->recheck_at = now + recheck_after(s, pttl);
   if (holder != NULL) *holder = who;
   return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %llu)", s->label,
                       c->name, who.identity, (unsigned long long)who.token);
@@ -421,7 +431,7 @@ static bool readable(int fd) {
 
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
- * expiry (a crashed holder sends no message) or a TTL when there is none. */
+ * expiry (a crashed holder sends no message), at most a TTL away. */
 static int observer_until(redis_session *s, baton_candidate *c, const baton_leader *seen,
                           int64_t *until, int64_t deadline, baton_error *err) {
   static const baton_leader none;
@@ -434,7 +444,7 @@ static int observer_until(redis_session *s, baton_candidate *c, const baton_lead
     *until = now;
     return 0;
   }
-  *until = now + (rc == 1 && pttl >= 0 ? pttl * MS : s->base.cfg->ttl_ns) + RECHECK_SLACK_NS;
+  *until = now + recheck_after(s, rc == 1 ? pttl : -1);
   return 0;
 }
 

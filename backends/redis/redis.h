@@ -61,7 +61,8 @@ typedef struct redis_cand {
   bool won;              /* `nonce` won a term (it may have ended since) */
   bool acquired;         /* acquire ran once: a candidate, not an observer */
   int64_t recheck_at;    /* when wait looks again: the holder's expiry as the
-                            last acquire saw it, plus slack; 0 = unknown */
+                            last acquire saw it (at most a TTL away), plus
+                            slack; 0 = unknown */
   redisContext *sub;     /* subscriber, NULL until the first wait */
 } redis_cand;
 

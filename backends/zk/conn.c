@@ -15,9 +15,11 @@
 /* The global watcher: the C client calls it with every state change of
  * the handle, on its completion thread. It only records and signals. */
 static void on_session(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
-  (void)zh;
   (void)path;
   if (type != ZOO_SESSION_EVENT) return;
+  /* Before anyone hears of the connection: a session reported connected
+   * has no socket that a program exec'd later would inherit. */
+  if (state == ZOO_CONNECTED_STATE) zk_cloexec_socket(zh);
   zk_conn *conn = ctx;
   zk_session *s = conn->s;
   pthread_mutex_lock(&s->mu);
@@ -68,11 +70,11 @@ int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *er
   conn->gen = ++s->gens;
   pthread_mutex_unlock(&s->mu);
 
-  conn->zh = zookeeper_init2(s->hosts, on_session, s->timeout_ms, NULL, conn,
-                             ZOO_NO_LOG_CLIENTENV, zk_log);
+  conn->zh = zk_init(s, on_session, conn);
   if (conn->zh == NULL) {
     int e = errno;
     baton__free(conn);
+    if (e == ENOMEM) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
     if (e == ENOENT)
       return baton__error(err, BATON_ECONNECT, "%s: cannot resolve any host", s->label);
     return baton__error(err, BATON_ECONNECT, "%s: cannot start a ZooKeeper handle: %s",

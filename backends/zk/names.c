@@ -11,31 +11,43 @@
 #define MARK_LEN 8
 #define SEQ_DIGITS 10
 
-/* kazoo matches (?:__lock__)(-?\d{10})$ and sorts by the group's text. */
-const char *zk_name_seq(const char *child) {
-  size_t len = strlen(child);
-  if (len < MARK_LEN + SEQ_DIGITS) return NULL;
-  const char *seq = child + len - SEQ_DIGITS;
-  for (const char *p = seq; *p != '\0'; p++)
-    if (*p < '0' || *p > '9') return NULL;
-  if (seq > child + MARK_LEN && seq[-1] == '-' &&
-      memcmp(seq - 1 - MARK_LEN, MARK, MARK_LEN) == 0)
-    return seq - 1;
-  return memcmp(seq - MARK_LEN, MARK, MARK_LEN) == 0 ? seq : NULL;
+/* Where the sequence of a contender's name starts: right after "__lock__",
+ * which the name ends with and ten digits or, as ZooKeeper's "%010d" writes
+ * a negative number, '-' and nine or ten. NULL for any other name. */
+static const char *seq_text(const char *child) {
+  size_t len = strlen(child), digits = 0;
+  while (digits < len && digits <= SEQ_DIGITS && child[len - 1 - digits] >= '0' &&
+         child[len - 1 - digits] <= '9')
+    digits++;
+  size_t at = len - digits;
+  bool minus = at > 0 && child[at - 1] == '-';
+  if (minus) at--;
+  if (digits != SEQ_DIGITS && !(minus && digits == SEQ_DIGITS - 1)) return NULL;
+  return at >= MARK_LEN && memcmp(child + at - MARK_LEN, MARK, MARK_LEN) == 0 ? child + at : NULL;
 }
 
-/* Python compares the group strings by code point, so "-" sorts before
- * digits: strcmp does the same. Real sequence numbers never tie; the name
- * only makes the order total. */
+int64_t zk_name_seq(const char *child) {
+  const char *p = seq_text(child);
+  if (p == NULL) return ZK_SEQ_NONE;
+  if (*p == '-') return ZK_SEQ_WRAPPED;
+  int64_t seq = 0;
+  for (; *p != '\0'; p++) seq = seq * 10 + (*p - '0');
+  return seq > INT32_MAX ? ZK_SEQ_WRAPPED : seq;
+}
+
+/* A wrapped sequence sorts after every valid one: the counter made it
+ * later. Real sequences never tie; the name only makes the order total. */
 int zk_name_cmp(const char *a, const char *b) {
-  int c = strcmp(zk_name_seq(a), zk_name_seq(b));
-  return c != 0 ? c : strcmp(a, b);
+  int64_t x = zk_name_seq(a), y = zk_name_seq(b);
+  if (x < 0) x = INT64_MAX;
+  if (y < 0) y = INT64_MAX;
+  return x != y ? (x > y) - (x < y) : strcmp(a, b);
 }
 
 bool zk_name_has_guid(const char *child, const char *guid) {
   size_t g = strlen(guid);
   return strncmp(child, guid, g) == 0 && strncmp(child + g, MARK, MARK_LEN) == 0 &&
-         zk_name_seq(child) == child + g + MARK_LEN;
+         seq_text(child) == child + g + MARK_LEN;
 }
 
 void zk_guid(char out[33]) {

@@ -4,6 +4,8 @@
  * Layout: NAME is the path <chroot>/<NAME>; each candidate is a child
  * <32 hex guid>__lock__<10 digit sequence> holding the identity. The
  * lowest contender (kazoo's order) leads; its czxid is the fencing token.
+ * Once the parent's counter wraps, sequences turn negative and that order
+ * is lost: acquire, leader and observe then refuse (names.c, zk.h).
  * A waiter watches only its predecessor, so a release wakes one waiter.
  *
  * Requests: acquire = create + get children (+ get of the holder when one
@@ -368,21 +370,59 @@ static int recover(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candida
   return 0;
 }
 
+/* The refusal when contender `kid` of parent carries a wrapped sequence:
+ * kazoo's order would put it first although it came last, so no one can
+ * be elected safely until the counter starts again with a new parent. */
+static int wrapped_error(const zk_session *s, const char *parent, const char *kid,
+                         baton_error *err) {
+  return baton__error(err, BATON_EREFUSED,
+                      "%s: the sequence counter of %s wrapped, so no contender can be ordered; "
+                      "once nobody holds the name, delete and recreate that znode "
+                      "(contender %.64s)",
+                      s->label, parent, kid);
+}
+
+/* Our node with a wrapped sequence must not stay in line, where it would
+ * look first: delete it and refuse. A node that cannot be deleted now
+ * stays recorded, so release (which follows a failed campaign) or forget
+ * deletes it. */
+static int drop_if_wrapped(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
+                           const char *parent, int64_t deadline, baton_error *err) {
+  lock(s);
+  bool wrapped = k->node != NULL && zk_name_seq(k->node) == ZK_SEQ_WRAPPED;
+  unlock(s);
+  if (!wrapped) return 0;
+  char *own = dup_locked(s, &k->node);
+  if (own == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  char *path = zk_path(s, c->name, own);
+  zk_reply r = {.rc = ZK_NOMEM};
+  if (path != NULL) zk_delete(conn, path, deadline, &r);
+  if (r.rc == ZOK || r.rc == ZNONODE) {
+    lock(s);
+    drop_node_locked(k);
+    unlock(s);
+  }
+  int rc = wrapped_error(s, parent, own, err);
+  zk_reply_free(&r);
+  baton__free(path);
+  baton__free(own);
+  return rc;
+}
+
 static int ensure_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
                        const char *parent, int64_t deadline, baton_error *err) {
   lock(s);
   bool have = k->node != NULL, pending = k->pending;
   unlock(s);
-  if (have) return 0;
-  if (pending) {
-    int rc = recover(s, conn, k, c, parent, deadline, err);
-    if (rc != 0) return rc;
+  int rc = 0;
+  if (!have && pending) {
+    rc = recover(s, conn, k, c, parent, deadline, err);
     lock(s);
     have = k->node != NULL;
     unlock(s);
-    if (have) return 0;
   }
-  return create_node(s, conn, k, c, parent, deadline, err);
+  if (rc == 0 && !have) rc = create_node(s, conn, k, c, parent, deadline, err);
+  return rc == 0 ? drop_if_wrapped(s, conn, k, c, parent, deadline, err) : rc;
 }
 
 /* Read the leader's identity (the node's data) and token (its czxid).
@@ -408,14 +448,20 @@ static int read_leader(zk_session *s, zk_conn *conn, const char *name, const cha
   return rc;
 }
 
-/* The lowest contender among kids, and the highest one below `own`. */
-static const char *lowest_of(const zk_reply *r, const char *own, const char **pred, bool *found) {
+/* The lowest contender among kids, and the highest one below `own`;
+ * *wrapped is the first contender with a wrapped sequence (NULL if none),
+ * which makes the rest meaningless. */
+static const char *lowest_of(const zk_reply *r, const char *own, const char **pred, bool *found,
+                             const char **wrapped) {
   const char *low = NULL;
   if (pred != NULL) *pred = NULL;
   if (found != NULL) *found = false;
+  *wrapped = NULL;
   for (int i = 0; i < r->nkids; i++) {
     const char *kid = r->kids[i];
-    if (zk_name_seq(kid) == NULL) continue; /* foreign child: not a contender */
+    int64_t seq = zk_name_seq(kid);
+    if (seq == ZK_SEQ_WRAPPED && *wrapped == NULL) *wrapped = kid;
+    if (seq < 0) continue; /* ZK_SEQ_NONE: a foreign child, not a contender */
     if (low == NULL || zk_name_cmp(kid, low) < 0) low = kid;
     if (own == NULL) continue;
     if (strcmp(kid, own) == 0) *found = true;
@@ -433,12 +479,14 @@ static int rank(zk_session *s, zk_conn *conn, zk_cand *k, baton_candidate *c,
   if (own == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   zk_reply r;
   zk_children(conn, parent, 0, deadline, &r);
-  const char *pred = NULL, *low = NULL;
+  const char *pred = NULL, *low = NULL, *wrapped = NULL;
   bool found = false;
   int rc = 0;
-  if (r.rc == ZOK) low = lowest_of(&r, own, &pred, &found);
+  if (r.rc == ZOK) low = lowest_of(&r, own, &pred, &found, &wrapped);
   else if (r.rc != ZNONODE) rc = zk_error(err, conn, r.rc, "get children of", parent);
-  if (rc == 0 && !found) {
+  if (wrapped != NULL) {
+    rc = wrapped_error(s, parent, wrapped, err);
+  } else if (rc == 0 && !found) {
     lock(s);
     drop_node_locked(k); /* deleted behind our back: enqueue again */
     unlock(s);
@@ -520,7 +568,12 @@ static int observe(zk_session *s, zk_conn *conn, zk_cand *k, const char *name,
     zk_reply_free(&r);
     return rc;
   }
-  const char *low = lowest_of(&r, NULL, NULL, NULL);
+  const char *wrapped, *low = lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  if (wrapped != NULL) {
+    rc = wrapped_error(s, parent, wrapped, err);
+    zk_reply_free(&r);
+    return rc;
+  }
   if (low == NULL || seen == 0) {
     rc = (low == NULL) == (seen == 0) ? BLOCK : 0;
     zk_reply_free(&r);
@@ -786,8 +839,10 @@ static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int
   for (int attempt = 0; rc == LOST && attempt < 8; attempt++) {
     zk_reply r;
     zk_children(conn, parent, 0, deadline, &r);
-    const char *low = r.rc == ZOK ? lowest_of(&r, NULL, NULL, NULL) : NULL;
+    const char *wrapped = NULL;
+    const char *low = r.rc == ZOK ? lowest_of(&r, NULL, NULL, NULL, &wrapped) : NULL;
     if (r.rc != ZOK && r.rc != ZNONODE) rc = zk_error(err, conn, r.rc, "get children of", parent);
+    else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
     else if (low == NULL) rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
     else rc = read_leader(s, conn, name, low, out, deadline, err);
     zk_reply_free(&r);

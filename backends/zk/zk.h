@@ -103,6 +103,16 @@ zk_conn *zk_conn_get(zk_session *s);
  * the server does not answer the close). Never with s->mu held. */
 void zk_conn_put(zk_conn *conn);
 
+/* ---- Close-on-exec (cloexec.c) -------------------------------------------- */
+
+/* zookeeper_init2() on s->hosts with s's timeout and zk_log, its pipe made
+ * close-on-exec. NULL with errno as zookeeper_init2() leaves it (ENOMEM
+ * also when the descriptor table could not be copied). */
+zhandle_t *zk_init(zk_session *s, watcher_fn watcher, void *ctx);
+/* Make the connected socket of zh close-on-exec (see cloexec.c for what
+ * else is marked); call on each CONNECTED state. Thread: any. */
+void zk_cloexec_socket(zhandle_t *zh);
+
 /* ---- Bounded requests (call.c) ------------------------------------------ */
 
 /* Each issues one asynchronous request on conn and waits for its reply
@@ -172,11 +182,18 @@ void zk_log_why(char *out, size_t size, const char *hosts);
 
 /* ---- Node names (names.c) ---------------------------------------------- */
 
-/* kazoo's contender order: the "-?\d{10}" after "__lock__" at the end of
- * the name, compared as text as Python sorts the regex groups; NULL when
- * the name is no contender (foreign children are ignored). */
-const char *zk_name_seq(const char *child);
-/* Negative, 0, positive as a sorts before, with or after b (contenders). */
+/* A contender's name ends in "__lock__" and its sequence: the parent's
+ * child counter, a signed 32-bit number, as ZooKeeper writes it ("%010d").
+ * kazoo orders contenders by that text; once the counter wraps past
+ * INT32_MAX the text turns negative ("-2147483648") and sorts first,
+ * though it was made last. */
+#define ZK_SEQ_NONE (-1)    /* not a contender: a foreign child, ignored */
+#define ZK_SEQ_WRAPPED (-2) /* negative or above INT32_MAX: the counter
+                               wrapped, and no order can be trusted */
+/* The sequence of child (0 .. INT32_MAX), or one of the two above. */
+int64_t zk_name_seq(const char *child);
+/* Negative, 0, positive as a sorts before, with or after b (contenders),
+ * by sequence number; a wrapped one sorts after every valid one. */
 int zk_name_cmp(const char *a, const char *b);
 /* Whether child is a contender created with this guid. */
 bool zk_name_has_guid(const char *child, const char *guid);

@@ -408,8 +408,22 @@ static int child_hold(const char *uri, const char *name) {
   return 0;
 }
 
+/* Child "fds": print "fds N..." on one line, the descriptors it inherited
+ * (the one listing them left out). */
+static int child_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return 1;
+  printf("fds");
+  for (struct dirent *de; (de = readdir(d)) != NULL;)
+    if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d)) printf(" %s", de->d_name);
+  printf("\n");
+  closedir(d);
+  return 0;
+}
+
 static int child_main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[2], "lose") == 0) return child_lose(argv[3], argv[4], argv[5]);
+  if (argc >= 3 && strcmp(argv[2], "fds") == 0) return child_fds();
   if (argc >= 8 && strcmp(argv[2], "contend") == 0)
     return child_contend(atoi(argv[3]), argv[4], argv[5], argv[6], atoi(argv[7]));
   if (argc >= 5 && strcmp(argv[2], "hold") == 0) return child_hold(argv[3], argv[4]);
@@ -1562,6 +1576,48 @@ static void many_names_cost_no_descriptor_or_thread_each(void) {
   baton_client_close(c);
 }
 
+/* What a program exec'd now inherits: child_fds's line. */
+static bool inherited_fds(char *line, size_t size) {
+  char *argv[] = {self_exe, "--child", "fds", NULL};
+  int out = -1;
+  pid_t pid = spawn_child(argv, &out);
+  bool listed = pid > 0 && read_line(out, line, size, 5000);
+  if (out >= 0) close(out);
+  if (pid > 0) wait_child(pid, 5000);
+  return listed;
+}
+
+static void no_descriptor_survives_exec(void) {
+  /* What a child inherits anyway (the harness's pipes and logs) is the
+   * baseline; clients must add nothing to it, not even while one holds a
+   * term and the other queues and observes (subscriber and watch
+   * connections). */
+  char before[1024] = "", after[1024] = "";
+  REQUIRE(inherited_fds(before, sizeof before));
+  recorder r;
+  recorder_init(&r);
+  contender a, b;
+  baton_election *watch = NULL;
+  baton_error err = {0};
+  REQUIRE(contender_open(&a, fresh_name("exec"), TTL_MS, "exec-holder", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "exec-waiter", NULL));
+  CHECK_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  CHECK_OK(baton_election_open(&watch, b.c, a.name, record, &r, &err), &err);
+  CHECK_OK(baton_election_observe(watch, &err), &err);
+  CHECK(await_count(&r, &r.changed, 1, 3000));
+  campaign_call call;
+  campaign_start(&call, b.e, 20000);
+  CHECK(campaign_blocks(&call, 300));
+  CHECK(inherited_fds(after, sizeof after));
+  CHECK_STR(after, before);
+  baton_election_cancel(b.e);
+  campaign_join(&call);
+  baton_election_close(watch);
+  contender_close(&a);
+  contender_close(&b);
+  recorder_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
@@ -1607,6 +1663,7 @@ int main(int argc, char **argv) {
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
       {"many_names_cost_no_descriptor_or_thread_each",
        many_names_cost_no_descriptor_or_thread_each},
+      {"no_descriptor_survives_exec", no_descriptor_survives_exec},
       {"mutual_exclusion_across_processes", mutual_exclusion_across_processes},
       {"killed_holder_is_replaced_within_ttl", killed_holder_is_replaced_within_ttl},
       {"lost_term_keeps_its_key_until_the_server_expiry",

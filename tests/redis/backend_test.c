@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -461,6 +462,54 @@ SERVER_TEST(expiry_wakes_a_waiter_without_polling) {
   duel_end(&d);
 }
 
+/* CPU time this process has used, in ms. */
+static int64_t cpu_ms(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (int64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000;
+}
+
+/* Another program's key with a TTL of centuries: its PTTL in nanoseconds
+ * is past INT64_MAX. The look again must stay a time to wait for; when it
+ * wrapped negative, every wait returned at once and a campaign and an
+ * observer spun through the whole second, one round trip after another. */
+SERVER_TEST(huge_foreign_ttl_is_waited_for_not_spun) {
+  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  redisReply *set = raw(r, "SET huge foreign PX 9000000000000000");
+  CHECK(set != NULL && set->type == REDIS_REPLY_STATUS);
+  if (set != NULL) freeReplyObject(set);
+  baton_options o = {.identity = "patient"}; /* TTL 10 s: no look again is due */
+  baton_client *cl = NULL;
+  baton_election *e = NULL, *w = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  REQUIRE_OK(baton_election_open(&e, cl, "huge", NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&w, cl, "huge", NULL, NULL, &err), &err);
+  long long calls = raw_total(r);
+  int64_t cpu = cpu_ms(), t0 = baton__now();
+  CHECK_EQ(baton_election_campaign(e, 1000, NULL, &err), BATON_ETIMEDOUT);
+  CHECK_GE(kit_ms_since(t0), 990);
+  long long campaign_calls = raw_total(r) - calls - 1; /* less our INFO */
+  int64_t campaign_cpu = cpu_ms() - cpu;
+  CHECK_OK(baton_election_observe(w, &err), &err);
+  kit_sleep_ms(1000); /* what must not happen meanwhile is the point */
+  baton_election_observe_stop(w);
+  long long observe_calls = raw_total(r) - calls - campaign_calls - 2;
+  int64_t observe_cpu = cpu_ms() - cpu - campaign_cpu;
+  printf("  1 s campaign: %lld commands, %lld ms CPU; 1 s observing: %lld commands, %lld ms CPU\n",
+         campaign_calls, (long long)campaign_cpu, observe_calls, (long long)observe_cpu);
+  CHECK_LT(campaign_calls, 20);
+  CHECK_LT(campaign_cpu, 150);
+  CHECK_LT(observe_calls, 20);
+  CHECK_LT(observe_cpu, 150);
+  baton_election_close(w);
+  baton_election_close(e);
+  baton_client_close(cl);
+  redisFree(r);
+}
+
 static void *write_after_100ms(void *arg) {
   kit_sleep_ms(100);
   uint64_t one = 1;
@@ -626,6 +675,7 @@ int main(int argc, char **argv) {
       {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},
       {"release_wakes_a_waiter_at_once", release_wakes_a_waiter_at_once},
       {"expiry_wakes_a_waiter_without_polling", expiry_wakes_a_waiter_without_polling},
+      {"huge_foreign_ttl_is_waited_for_not_spun", huge_foreign_ttl_is_waited_for_not_spun},
       {"wait_honours_cancel_and_deadline", wait_honours_cancel_and_deadline},
       {"observer_wakes_on_election_and_release", observer_wakes_on_election_and_release},
       {"threads_share_one_session", threads_share_one_session},

@@ -549,6 +549,112 @@ static void test_digest_auth(void) {
   if (stranger != NULL) zookeeper_close(stranger);
 }
 
+/* ---- wrapped sequence numbers ------------------------------------------------------ */
+
+/* ZooKeeper names a sequential node with "%010d" of the parent's signed
+ * 32-bit child counter: after 2^31 changes it turns negative
+ * ("-2147483648", later "-000000005"), and as text '-' sorts before every
+ * digit, so the newest contender would look first in line. */
+static void test_names_with_wrapped_sequences(void) {
+  static const char guid[] = "0123456789abcdef0123456789abcdef";
+  static const struct {
+    const char *suffix;
+    int64_t seq;
+  } names[] = {
+      {"__lock__0000000000", 0},
+      {"__lock__0000000042", 42},
+      {"__lock__2147483647", INT32_MAX},
+      {"__lock__2147483648", ZK_SEQ_WRAPPED},
+      {"__lock__9999999999", ZK_SEQ_WRAPPED},
+      {"__lock__-2147483648", ZK_SEQ_WRAPPED},
+      {"__lock__-0000000001", ZK_SEQ_WRAPPED},
+      {"__lock__-000000005", ZK_SEQ_WRAPPED},
+      {"__lock__-00000005", ZK_SEQ_NONE},
+      {"__lock__000000042", ZK_SEQ_NONE},
+      {"__lock__00000000042", ZK_SEQ_NONE},
+      {"__lock__+000000042", ZK_SEQ_NONE},
+      {"__lock__", ZK_SEQ_NONE},
+      {"__rlock__0000000042", ZK_SEQ_NONE},
+  };
+  char name[128];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(name, sizeof name, "%s%s", guid, names[i].suffix);
+    int64_t seq = zk_name_seq(name);
+    if (seq != names[i].seq)
+      TEST_FAIL_("zk_name_seq(%s): %lld, not %lld", name, (long long)seq,
+                 (long long)names[i].seq);
+    if (zk_name_has_guid(name, guid) != (seq != ZK_SEQ_NONE))
+      TEST_FAIL_("zk_name_has_guid(%s) is %d", name, !zk_name_has_guid(name, guid));
+  }
+  /* Numbers, not text: a wrapped one comes after every valid one. */
+  CHECK_LT(zk_name_cmp("a__lock__0000000009", "a__lock__0000000010"), 0);
+  CHECK_LT(zk_name_cmp("a__lock__2147483647", "a__lock__-2147483648"), 0);
+  CHECK_GT(zk_name_cmp("a__lock__-000000005", "b__lock__0000000001"), 0);
+}
+
+/* A raw persistent node at path holding `data`: ZOK or the error. */
+static int raw_node(zhandle_t *raw, const char *path, const char *data) {
+  return zoo_create(raw, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+}
+
+/* A contender whose name carries a wrapped sequence: neither acquire nor
+ * leader may order the queue around it (as text it would come first). */
+static void test_wrapped_contender_is_refused(void) {
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
+  zhandle_t *raw = tz_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  int rc = raw_node(raw, "/baton-test", ""); /* the chroot: an earlier test may have made it */
+  CHECK(rc == ZOK || rc == ZNODEEXISTS);
+  CHECK_EQ(raw_node(raw, "/baton-test/foreign-seq", ""), ZOK);
+  CHECK_EQ(raw_node(raw, "/baton-test/foreign-seq/0123456789abcdef0123456789abcdef"
+                         "__lock__-2147483647", "wrapped"), ZOK);
+  baton_candidate c = kit_cand(&a, "foreign-seq"), o = kit_cand(&a, "foreign-seq");
+  baton_leader h = {0}, l = {0};
+  CHECK_EQ(ZK.acquire(a.s, &c, &h, kit_deadline(5000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "sequence counter of /baton-test/foreign-seq wrapped");
+  CHECK_CONTAINS(err.message, "recreate");
+  CHECK_STR(h.identity, "");
+  CHECK_EQ(ZK.leader(a.s, "foreign-seq", &l, kit_deadline(5000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "counter of /baton-test/foreign-seq wrapped");
+  CHECK_STR(l.identity, "");
+  CHECK_EQ(ZK.wait(a.s, &o, NULL, kit_deadline(2000), -1, &err), BATON_EREFUSED); /* observer */
+  kit_forget(&a, &o);
+  kit_drop(&a, &c);
+  CHECK_EQ(tz_children(raw, "/baton-test/foreign-seq", NULL, 0), 1); /* only the foreign one */
+  CHECK_EQ(tz_delete_tree(raw, "/baton-test/foreign-seq"), ZOK);
+  zookeeper_close(raw);
+  kit_close(&a);
+}
+
+/* Our own node with a wrapped sequence (a create that landed after the
+ * counter wrapped, found by its guid) is deleted, never kept in line. */
+static void test_own_wrapped_node_is_deleted(void) {
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
+  zhandle_t *raw = tz_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  baton_candidate c = kit_cand(&a, "own-seq");
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
+  CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
+  zk_session *zs = (zk_session *)a.s;
+  zk_cand *k = c.priv;
+  char path[256];
+  snprintf(path, sizeof path, "/baton-test/own-seq/%s__lock__-2147483646", k->guid);
+  CHECK_EQ(raw_node(raw, path, "alpha"), ZOK);
+  pthread_mutex_lock(&zs->mu);
+  k->pending = true; /* as after a create whose reply was lost */
+  pthread_mutex_unlock(&zs->mu);
+  CHECK_EQ(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "counter of /baton-test/own-seq wrapped");
+  CHECK_EQ(tz_children(raw, "/baton-test/own-seq", NULL, 0), 0);
+  kit_drop(&a, &c);
+  zookeeper_close(raw);
+  kit_close(&a);
+}
+
 /* ---- observers, renew, cancel ---------------------------------------------------- */
 
 static void test_observer_wait(void) {
@@ -670,6 +776,9 @@ int main(int argc, char **argv) {
       {"digest_auth", test_digest_auth},
       {"observer_wait", test_observer_wait},
       {"renew_reports_gone", test_renew_reports_gone},
+      {"names_with_wrapped_sequences", test_names_with_wrapped_sequences},
+      {"wrapped_contender_is_refused", test_wrapped_contender_is_refused},
+      {"own_wrapped_node_is_deleted", test_own_wrapped_node_is_deleted},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
   };
