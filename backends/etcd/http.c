@@ -2,7 +2,7 @@
  * keep-alive conns, member fail-over, auth tokens, deadlines, streams. */
 #include "http.h"
 
-#include "../fds.h"
+#include "fds.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

@@ -27,7 +27,7 @@
  * thread of the application forks. */
 #include "zk.h"
 
-#include "../fds.h"
+#include "fds.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -462,28 +462,13 @@ static void mem_forget(baton_session *bs, baton_candidate *c) {
 static const char *const ttl_schemes[] = {"memttl", NULL};
 static const char *const queue_schemes[] = {"memq", NULL};
 
-const baton_backend mem_backend_ttl = {
-    .schemes = ttl_schemes,
-    .caps = BATON_CAP_TERM_TTL,
-    .open = mem_open,
-    .close = mem_close,
-    .acquire = mem_acquire,
-    .wait = mem_wait,
-    .release = mem_release,
-    .renew = mem_renew,
-    .leader = mem_leader,
-    .forget = mem_forget,
-};
+/* The two flavours differ in their capability only. */
+#define MEM_TABLE(schemes_, caps_)                                                         \
+  {                                                                                        \
+    .schemes = schemes_, .caps = caps_, .open = mem_open, .close = mem_close,              \
+    .acquire = mem_acquire, .wait = mem_wait, .release = mem_release, .renew = mem_renew, \
+    .leader = mem_leader, .forget = mem_forget,                                            \
+  }
 
-const baton_backend mem_backend_queue = {
-    .schemes = queue_schemes,
-    .caps = BATON_CAP_QUEUE,
-    .open = mem_open,
-    .close = mem_close,
-    .acquire = mem_acquire,
-    .wait = mem_wait,
-    .release = mem_release,
-    .renew = mem_renew,
-    .leader = mem_leader,
-    .forget = mem_forget,
-};
+const baton_backend mem_backend_ttl = MEM_TABLE(ttl_schemes, BATON_CAP_TERM_TTL);
+const baton_backend mem_backend_queue = MEM_TABLE(queue_schemes, BATON_CAP_QUEUE);

@@ -1,14 +1,14 @@
 /* fds.h — close-on-exec for descriptors that a client library makes
  * without it and gives us no way to make otherwise: they are found in the
  * process's descriptor table (/proc/self/fd) right after the library call
- * that made them, and marked. Internal to backends/ (etcd, zk).
+ * that made them, and marked. For backends (etcd, zk); internal.
  *
  * Marking after the fact leaves a window: a program that another thread
  * forks and execs between the library's call and the marking inherits the
  * descriptor. Each user says how long its window is. Without /proc (a
  * chroot without it) nothing is found, and nothing is marked. */
-#ifndef BATON_BACKENDS_FDS_H
-#define BATON_BACKENDS_FDS_H
+#ifndef BATON_FDS_H
+#define BATON_FDS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,4 +44,4 @@ typedef bool (*baton_fd_pick)(int fd, const void *arg);
  * judged by what it was. */
 int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg);
 
-#endif /* BATON_BACKENDS_FDS_H */
+#endif /* BATON_FDS_H */
