@@ -11,10 +11,11 @@
  * Concurrency. One session is used by many threads at once: the client's
  * background thread (renew) and the callers' threads (acquire, wait, release,
  * leader). A backend locks what it shares. For one candidate, the core never
- * runs acquire, wait, release or forget at the same time; renew may run
- * while release runs on the same candidate and must only read fields that
- * stay fixed during a term (name, identity, token, and whatever the backend
- * documents in its priv).
+ * runs acquire, wait, release or forget at the same time. renew may run
+ * while any of acquire, wait and release runs on the same candidate (a term
+ * resigned while its renewal is in flight, and a new campaign at once): it
+ * must only read fields that stay fixed during a term (name, identity,
+ * token, and whatever the backend documents in its priv) and lock the rest.
  */
 #ifndef BATON_BACKEND_H
 #define BATON_BACKEND_H

@@ -6,10 +6,14 @@
  * the caller's thread and the injected clock. */
 #include "core.h"
 
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 static int64_t renew_interval(const baton_client *c) {
-  return baton__renew_interval(&c->cfg, c->session->server_ttl_ns);
+  return baton__renew_interval(&c->cfg, c->server_ttl_ns);
 }
 
 /* Whether the background thread has a renewal to send. Queueing backends
@@ -109,6 +113,7 @@ static void renew_once(baton_client *c, int64_t earliest) {
   int rc = c->backend->renew(c->session, c->renew_candidates, n, c->renew_gone, deadline, &err);
   pthread_mutex_lock(&c->mu);
   int64_t now = baton__now();
+  c->server_ttl_ns = c->session->server_ttl_ns; /* a new session may grant another */
   for (i = 0; i < n; i++) c->renew_elections[i]->pins--;
   pthread_cond_broadcast(&c->changed);
   if (rc == 0)
@@ -125,7 +130,9 @@ static void renew_once(baton_client *c, int64_t earliest) {
  * holds the candidate deals with its key itself. */
 static bool release_one_lost(baton_client *c, int64_t now, int64_t earliest) {
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
-    if (e->closing || !baton__leftover_due(e, now) || baton__leftover_retry_at(e) > now) continue;
+    if (!baton__election_releasable(e) || !baton__leftover_due(e, now) ||
+        baton__leftover_retry_at(e) > now)
+      continue;
     if (pthread_mutex_trylock(&e->op) != 0) {
       baton__leftover_postpone(e, baton__add_sat(now, renew_interval(c)));
       continue;
@@ -148,7 +155,7 @@ static bool release_one_lost(baton_client *c, int64_t now, int64_t earliest) {
 static int64_t next_release(const baton_client *c) {
   int64_t t = INT64_MAX;
   for (const baton_election *e = c->elections; e != NULL; e = e->next) {
-    int64_t at = e->closing ? INT64_MAX : baton__leftover_retry_at(e);
+    int64_t at = baton__election_releasable(e) ? baton__leftover_retry_at(e) : INT64_MAX;
     if (at < t) t = at;
   }
   return t;
@@ -177,15 +184,40 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
   return false;
 }
 
+/* Sleep until `wake` or until another thread pokes wake_fd. On a timerfd
+ * of CLOCK_BOOTTIME, not a condition variable: those time out on
+ * CLOCK_MONOTONIC, which stands still while the host is suspended, so a
+ * LOST due during a suspend would fire late after the resume. Needs
+ * c->mu; drops it while asleep. */
+static void background_sleep(baton_client *c, int64_t wake) {
+  if (wake != c->timer_armed) {
+    int64_t at = wake < 1 ? 1 : wake; /* a zero time would disarm it */
+    struct itimerspec its = {{0, 0}, {at / 1000000000, at % 1000000000}};
+    if (wake == INT64_MAX) its.it_value = (struct timespec){0, 0};
+    timerfd_settime(c->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+    c->timer_armed = wake;
+  }
+  c->background_sleeps_until = wake;
+  pthread_mutex_unlock(&c->mu);
+  struct pollfd p[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->timer_fd, .events = POLLIN}};
+  if (poll(p, 2, -1) > 0) {
+    uint64_t drained;
+    for (int i = 0; i < 2; i++)
+      if (p[i].revents != 0 && read(p[i].fd, &drained, sizeof drained) < 0) {
+        /* EAGAIN: already drained */
+      }
+  }
+  pthread_mutex_lock(&c->mu);
+  c->background_sleeps_until = INT64_MIN;
+  if (p[1].revents != 0) c->timer_armed = INT64_MAX; /* it fired: disarmed */
+}
+
 static void *background(void *arg) {
   baton_client *c = arg;
   pthread_mutex_lock(&c->mu);
   while (!c->closing) {
     int64_t wake;
-    if (background_step(c, baton__now(), &wake)) continue;
-    c->background_sleeps_until = wake;
-    baton__cond_wait_until(&c->wake, &c->mu, wake);
-    c->background_sleeps_until = INT64_MIN;
+    if (!background_step(c, baton__now(), &wake)) background_sleep(c, wake);
   }
   pthread_mutex_unlock(&c->mu);
   return NULL;
@@ -244,20 +276,35 @@ static void client_free(baton_client *c) {
   baton__free(c);
 }
 
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* The lock, the condition, and for a threaded client its wake-up and timer
+ * descriptors. */
 static int init_sync(baton_client *c) {
-  int rc = pthread_mutex_init(&c->mu, NULL);
-  if (rc == 0 && (rc = baton__cond_init(&c->wake)) != 0) pthread_mutex_destroy(&c->mu);
-  if (rc == 0 && (rc = baton__cond_init(&c->changed)) != 0) {
-    pthread_cond_destroy(&c->wake);
-    pthread_mutex_destroy(&c->mu);
+  c->wake_fd = c->timer_fd = -1;
+  c->timer_armed = INT64_MAX;
+  if (!c->manual) {
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    c->timer_fd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  }
+  int rc = !c->manual && (c->wake_fd < 0 || c->timer_fd < 0) ? -1 : 0;
+  if (rc == 0) rc = pthread_mutex_init(&c->mu, NULL);
+  if (rc == 0 && (rc = baton__cond_init(&c->changed)) != 0) pthread_mutex_destroy(&c->mu);
+  if (rc != 0) {
+    close_fd(&c->wake_fd);
+    close_fd(&c->timer_fd);
   }
   return rc;
 }
 
 static void destroy_sync(baton_client *c) {
   pthread_cond_destroy(&c->changed);
-  pthread_cond_destroy(&c->wake);
   pthread_mutex_destroy(&c->mu);
+  close_fd(&c->wake_fd);
+  close_fd(&c->timer_fd);
 }
 
 static int client_open(baton_client **out, const char *uri, const baton_options *opts,
@@ -274,9 +321,10 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
     client_free(c);
     return rc;
   }
+  c->manual = manual;
   if (init_sync(c) != 0) {
     client_free(c);
-    return baton__error(err, BATON_ENOMEM, "client_open: cannot create locks");
+    return baton__error(err, BATON_ENOMEM, "client_open: cannot create locks or descriptors");
   }
   int64_t sent = baton__now();
   rc = c->backend->open(&c->session, &c->uri, &c->cfg,
@@ -288,9 +336,9 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
   }
   c->session->backend = c->backend;
   c->session->cfg = &c->cfg;
-  c->manual = manual;
   baton__lease_start(&c->session_lease, baton__term_ttl(c) ? INT64_MIN : sent,
                      baton__lifetime(&c->cfg, c->session->server_ttl_ns));
+  c->server_ttl_ns = c->session->server_ttl_ns;
   c->last_renew_sent = sent;
   c->next_renew = baton__add_sat(sent, renew_interval(c));
   c->background_sleeps_until = INT64_MIN;
@@ -320,7 +368,8 @@ void baton_client_close(baton_client *c) {
   c->ending = true;
   pthread_mutex_unlock(&c->mu);
   /* Each close waits, if it must, until a lost term's key may go: only
-   * then may the session (and with it every key on it) end. */
+   * then may the session (and with it every key on it) end. Orphans (closed
+   * elections whose key could not be deleted) get a last try, and go. */
   for (size_t guard = 0; guard < SIZE_MAX; guard++) {
     pthread_mutex_lock(&c->mu);
     baton_election *e = c->elections;
@@ -330,7 +379,11 @@ void baton_client_close(baton_client *c) {
   }
   pthread_mutex_lock(&c->mu);
   c->closing = true; /* every election's events went with its close */
-  pthread_cond_signal(&c->wake);
+  if (c->wake_fd >= 0) {
+    uint64_t one = 1;
+    ssize_t n = write(c->wake_fd, &one, sizeof one);
+    (void)n;
+  }
   pthread_mutex_unlock(&c->mu);
   if (!c->manual) pthread_join(c->thread, NULL);
   c->backend->close(c->session);

@@ -50,12 +50,13 @@ typedef enum baton_runner_state {
   BATON_RUNNER_IDLE = 0, /* no thread */
   BATON_RUNNER_RUNNING,  /* a thread campaigns */
   BATON_RUNNER_ENDED,    /* its thread returned on its own; to be joined */
+  BATON_RUNNER_JOINING,  /* someone joins it now */
 } baton_runner_state;
 
 struct baton_client {
   baton_config cfg;                       /* resolved options */
   char identity[BATON_IDENTITY_MAX + 1];  /* cfg.identity's storage */
-  char *owned[7];                         /* copies cfg's strings point to */
+  char *owned[5];                         /* copies cfg's strings point to */
   baton_uri uri;                          /* parsed from the caller's URI */
   const baton_backend *backend;
   baton_session *session;
@@ -63,13 +64,22 @@ struct baton_client {
                               baton__client_run() on its own clock */
   pthread_t thread;        /* renews and runs callbacks (not manual) */
 
+  int wake_fd;             /* eventfd: other threads wake the background
+                              thread with it while it sleeps */
+  int timer_fd;            /* timerfd on CLOCK_BOOTTIME: its wake-up time */
+  int64_t timer_armed;     /* the time timer_fd is set for (background
+                              thread only) */
+
   pthread_mutex_t mu;      /* guards everything below and election state */
-  pthread_cond_t wake;     /* the background thread sleeps here */
   pthread_cond_t changed;  /* waiters for terms, pins and callbacks */
   bool closing;            /* the background thread is to exit */
   bool ending;             /* baton_client_close() is under way */
-  int64_t background_sleeps_until; /* INT64_MIN while it is awake */
+  int64_t background_sleeps_until; /* INT64_MIN while it is awake (and
+                                      always for a manual client) */
   baton_lease session_lease; /* queueing backends: the session's own */
+  int64_t server_ttl_ns;     /* the session's server_ttl_ns, copied under
+                                mu after open and each renewal (the backend
+                                writes it in renew, on this thread) */
   size_t nheld;              /* elections holding a term */
   uint64_t session_generation; /* raised when the backend reports the
                                   session expired */
@@ -116,6 +126,12 @@ struct baton_election {
   int cancel_fd;              /* eventfd that wakes a blocked campaign;
                                  -1 unless one blocks */
   bool closing;
+  bool indexed;               /* in client->by_name, with a slot: from its
+                                 first campaign (observing takes none) */
+  bool orphan;                /* closed, but its key could not be deleted:
+                                 the background thread keeps trying, and
+                                 it holds its slot until it is freed (at
+                                 the next election_open or client close) */
 
   /* Observer: its own candidate so its waits never mix with campaigns. */
   bool observing;
@@ -178,6 +194,9 @@ void baton__session_expired(baton_client *c, const char *message);
 /* Ask the background thread to renew at once. */
 void baton__renew_soon(baton_client *c, int64_t now);
 
+/* Wake the background thread if it sleeps past `at` (INT64_MIN: now). */
+void baton__wake_by(baton_client *c, int64_t at);
+
 /* Until when a leftover key of e must stay untouched: 0 when none does
  * (a leftover that expires by itself is cleared once its time is up). */
 int64_t baton__leftover_blocks(baton_election *e, int64_t now);
@@ -226,8 +245,13 @@ void baton__events_free(baton_election *e);
  * election, in place of its thread. Takes client->mu. */
 void baton__candidates_step(baton_client *c);
 
+/* Whether the background thread deletes e's leftover key: an open
+ * election's, or an orphan's. */
+bool baton__election_releasable(const baton_election *e);
+
 /* ---- client.c, for election.c ------------------------------------------ */
-/* None: election.c only reads the client's fields and calls term.c. */
+/* None: election.c calls term.c, and under client->mu reads the client's
+ * fields and keeps its election list and name index. */
 
 /* ---- shared helpers (util.c) -------------------------------------------- */
 

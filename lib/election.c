@@ -12,10 +12,9 @@
 
 #define NS_PER_MS 1000000LL
 
-/* Bounds the waits for another thread (a campaign, the background
- * thread): each pass is a timed wait, so they end even if a wake-up is
- * missed. */
-#define WAIT_PASSES 100000
+/* Waits for another thread (a campaign, the background thread) look
+ * again this often, so that a missed wake-up costs no more. They wait as
+ * long as it takes: giving up would free what another thread uses. */
 #define WAIT_PASS_NS (100 * NS_PER_MS)
 
 static void poke(int fd) {
@@ -104,14 +103,17 @@ static int index_grow(baton_client *c) {
   return 0;
 }
 
-/* Whether another open election of this name has `slot`. */
+/* Whether another election of this name (open, or an orphan whose key
+ * still exists) has `slot`. */
 static bool slot_taken(const baton_client *c, const baton_election *e, unsigned slot) {
   for (const baton_election *o = c->by_name[bucket_of(c, e->name)]; o != NULL; o = o->same_bucket)
     if (o->candidate.slot == slot && strcmp(o->name, e->name) == 0) return true;
   return false;
 }
 
+/* Give e its slot, at its first campaign. Needs client->mu. */
 static int index_add(baton_client *c, baton_election *e) {
+  if (e->indexed) return 0;
   if (index_grow(c) != 0) return BATON_ENOMEM;
   unsigned slot = 0;
   while (slot < UINT32_MAX && slot_taken(c, e, slot)) slot++;
@@ -120,10 +122,13 @@ static int index_add(baton_client *c, baton_election *e) {
   e->same_bucket = c->by_name[b];
   c->by_name[b] = e;
   c->nelections++;
+  e->indexed = true;
   return 0;
 }
 
 static void index_remove(baton_client *c, baton_election *e) {
+  if (!e->indexed) return;
+  e->indexed = false;
   for (baton_election **p = &c->by_name[bucket_of(c, e->name)]; *p != NULL; p = &(*p)->same_bucket)
     if (*p == e) {
       *p = e->same_bucket;
@@ -133,6 +138,9 @@ static void index_remove(baton_client *c, baton_election *e) {
 }
 
 /* ---- open and close ------------------------------------------------------ */
+
+static baton_election *orphans_take(baton_client *c);
+static void orphans_free(baton_client *c, baton_election *list);
 
 int baton_election_name_check(const char *name, baton_error *err) {
   int rc = baton__name_check(name, err);
@@ -162,16 +170,17 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   e->watch.name = e->name;
   e->watch.identity = c->cfg.identity;
   pthread_mutex_lock(&c->mu);
+  baton_election *orphans = orphans_take(c);
   /* The first term's events are reserved here: a term's ELECTED and LOST
    * are never lost to a failed allocation. */
   rc = baton__term_reserve(e);
-  if (rc == 0) rc = index_add(c, e);
   if (rc == 0) {
     e->next = c->elections;
     if (c->elections != NULL) c->elections->prev = e;
     c->elections = e;
   }
   pthread_mutex_unlock(&c->mu);
+  orphans_free(c, orphans);
   if (rc != 0) {
     baton__events_free(e);
     pthread_mutex_destroy(&e->op);
@@ -211,18 +220,22 @@ static void wait_for_leftover(baton_election *e) {
 }
 
 /* Deliver e's queued events (its last LOST among them) before close
- * returns. On the background thread itself (a callback closing another
- * election) they can only be dropped. Needs client->mu. */
+ * returns: a manual client delivers them here, in order with the others.
+ * Closing from a callback is not allowed; done anyway, it must not wait
+ * for the thread it runs on, and the events are dropped. Needs
+ * client->mu. */
 static void events_flush(baton_client *c, baton_election *e) {
   if (!c->manual && pthread_equal(pthread_self(), c->thread)) {
     baton__events_drop(c, e);
     return;
   }
-  for (int i = 0; i < WAIT_PASSES && e->queued > 0; i++) {
-    if (c->manual)
+  while (e->queued > 0) {
+    if (!c->manual)
+      baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+    else if (c->events != NULL)
       baton__event_deliver_one(c);
     else
-      baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+      break; /* a callback of e runs now, further up this thread */
   }
 }
 
@@ -238,25 +251,60 @@ static void detach(baton_client *c, baton_election *e) {
   index_remove(c, e);
   baton__events_drop(c, e);
   bool on_background = !c->manual && pthread_equal(pthread_self(), c->thread);
-  for (int i = 0; i < WAIT_PASSES && (e->pins > 0 || (c->in_callback == e && !on_background));
-       i++)
+  while (e->pins > 0 || (c->in_callback == e && !on_background))
     baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+}
+
+/* Free a closed election, unlinked and used by nobody. */
+static void election_free(baton_client *c, baton_election *e) {
+  c->backend->forget(c->session, &e->candidate);
+  baton__events_free(e);
+  pthread_mutex_destroy(&e->op);
+  baton__free(e);
+}
+
+bool baton__election_releasable(const baton_election *e) { return !e->closing || e->orphan; }
+
+/* Unlink the orphans whose key is gone at last into a list to free; they
+ * held their slot until now. Needs client->mu. */
+static baton_election *orphans_take(baton_client *c) {
+  baton_election *done = NULL;
+  for (baton_election *e = c->elections, *next; e != NULL; e = next) {
+    next = e->next;
+    if (!e->orphan || e->term.leftover || e->pins > 0) continue;
+    detach(c, e);
+    e->next = done;
+    done = e;
+  }
+  return done;
+}
+
+static void orphans_free(baton_client *c, baton_election *list) {
+  for (baton_election *e = list, *next; e != NULL; e = next) {
+    next = e->next;
+    election_free(c, e);
+  }
 }
 
 void baton_election_close(baton_election *e) {
   if (e == NULL) return;
   baton_client *c = e->client;
-  baton_election_stop(e);
-  baton_election_observe_stop(e);
-
-  /* A campaign blocked in another thread returns ECANCELED, and close
-   * waits for it: after that nothing but this call uses e. */
-  pthread_mutex_lock(&c->mu);
-  e->closing = true;
-  poke(e->cancel_fd);
-  for (int i = 0; i < WAIT_PASSES && e->campaigning > 0; i++)
-    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
-  pthread_mutex_unlock(&c->mu);
+  bool orphan = e->orphan; /* only client close reaches one */
+  if (!orphan) {
+    /* Closing first: no start or observe begins a thread from here on,
+     * and a campaign blocked in another thread returns ECANCELED. */
+    pthread_mutex_lock(&c->mu);
+    e->closing = true;
+    poke(e->cancel_fd);
+    pthread_mutex_unlock(&c->mu);
+    baton_election_stop(e);
+    baton_election_observe_stop(e);
+    /* Close waits for the campaigns: after that nothing but this call
+     * uses e. */
+    pthread_mutex_lock(&c->mu);
+    while (e->campaigning > 0) baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+    pthread_mutex_unlock(&c->mu);
+  }
 
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
@@ -268,22 +316,28 @@ void baton_election_close(baton_election *e) {
   bool must_delete = e->term.leftover && e->term.leftover_delete;
   bool session_ends = c->ending && !baton__term_ttl(c);
   pthread_mutex_unlock(&c->mu);
+  int rc = 0;
   if (must_delete) {
     wait_for_leftover(e);
     baton_error ignored = {0};
-    release_due(e, session_ends, &ignored);
+    rc = release_due(e, session_ends, &ignored);
   }
   pthread_mutex_unlock(&e->op);
 
   pthread_mutex_lock(&c->mu);
   events_flush(c, e);
-  detach(c, e);
   close_fd(&e->cancel_fd);
+  /* A key the server could not be told to delete would block the name
+   * for as long as the session lives: the background thread keeps trying,
+   * and the election keeps its slot (its key's name) until then. */
+  if (rc != 0 && !c->ending) {
+    e->orphan = true;
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  detach(c, e);
   pthread_mutex_unlock(&c->mu);
-  c->backend->forget(c->session, &e->candidate);
-  baton__events_free(e);
-  pthread_mutex_destroy(&e->op);
-  baton__free(e);
+  election_free(c, e);
 }
 
 /* ---- campaign ------------------------------------------------------------ */
@@ -291,9 +345,21 @@ void baton_election_close(baton_election *e) {
 /* campaign_locked's "look again". */
 #define LOOK_AGAIN 1
 
-static bool cancelled(baton_election *e) {
+/* What a campaign is asked to do. */
+typedef struct campaign_how {
+  int64_t deadline;
+  bool once;   /* one attempt: try_campaign */
+  bool runner; /* candidate mode's: stopping it ends the campaign too */
+} campaign_how;
+
+/* Whether the campaign must end now. Needs client->mu. */
+static bool ended(const baton_election *e, const campaign_how *how) {
+  return e->cancel_requested || e->closing || (how->runner && e->stop_requested);
+}
+
+static bool cancelled(baton_election *e, const campaign_how *how) {
   pthread_mutex_lock(&e->client->mu);
-  bool yes = e->cancel_requested || e->closing;
+  bool yes = ended(e, how);
   pthread_mutex_unlock(&e->client->mu);
   return yes;
 }
@@ -309,7 +375,7 @@ static int timed_out(baton_election *e, const baton_leader *holder, baton_error 
  * could have come (term.c): a try answers EHELD, naming that term; a
  * campaign waits for it, then deletes it. LOOK_AGAIN after a wait.
  * Needs e->op. */
-static int settle_leftover(baton_election *e, int64_t deadline, bool once, baton_leader *holder,
+static int settle_leftover(baton_election *e, const campaign_how *how, baton_leader *holder,
                            baton_error *err) {
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
@@ -317,14 +383,14 @@ static int settle_leftover(baton_election *e, int64_t deadline, bool once, baton
   uint64_t token = e->term.token;
   pthread_mutex_unlock(&c->mu);
   if (until == 0) return release_due(e, false, err);
-  if (once) {
+  if (how->once) {
     holder->token = token;
     snprintf(holder->identity, sizeof holder->identity, "%s", c->cfg.identity);
     return baton__error(err, BATON_EHELD,
                         "'%s': the key of our lost term %llu stays until the server's expiry",
                         e->name, (unsigned long long)token);
   }
-  baton__sleep_until(until < deadline ? until : deadline, cancel_fd(e));
+  baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   return LOOK_AGAIN;
 }
 
@@ -333,12 +399,17 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
   int rc = baton__term_reserve(e);
+  if (rc == 0) rc = index_add(c, e);
   uint64_t generation = c->session_generation;
   pthread_mutex_unlock(&c->mu);
   if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
   int64_t sent = baton__now();
   rc = c->backend->acquire(c->session, &e->candidate, holder,
                            baton__request_deadline(&c->cfg, sent, deadline), err);
+  if (rc == BATON_EHELD)
+    return baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
+                        holder->token != 0 ? holder->identity : "another holder",
+                        (unsigned long long)holder->token);
   if (rc != 0) return rc;
   /* When the term cannot start, the key stays: no term carried its token
    * yet, and the next look finds it first in line again. */
@@ -365,37 +436,40 @@ static void clean_up(baton_election *e) {
 
 /* The campaign loop: attempt, wait for a change, retry transient errors
  * with jittered back-off, until elected, the deadline, or cancellation.
- * `once`: a single attempt. Needs e->op. */
-static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton_leader *holder,
+ * The first attempt is made even at a deadline that has passed (timeout
+ * 0 tries once). Needs e->op. */
+static int campaign_locked(baton_election *e, const campaign_how *how, baton_leader *holder,
                            baton_error *err) {
   baton_client *c = e->client;
   unsigned failures = 0;
   int rc = 0;
   memset(holder, 0, sizeof *holder);
-  for (unsigned long pass = 0; pass < ULONG_MAX; pass++) {
-    if (cancelled(e)) {
+  for (bool first = true;; first = false) {
+    if (cancelled(e, how)) {
       rc = baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
       break;
     }
-    if (baton__now() >= deadline) {
+    if (!first && baton__now() >= how->deadline) {
       rc = timed_out(e, holder, err);
       break;
     }
-    rc = settle_leftover(e, deadline, once, holder, err);
+    rc = settle_leftover(e, how, holder, err);
     if (rc == LOOK_AGAIN) continue;
-    if (rc == 0) rc = attempt(e, deadline, holder, err);
+    if (rc == 0) rc = attempt(e, how->deadline, holder, err);
     if (rc == 0) return 0;
     if (rc == BATON_EHELD) {
-      if (once) break;
-      failures = 0;
+      if (how->once) break;
       pthread_mutex_lock(&c->mu);
       rc = cancel_fd_locked(e, err);
       int fd = e->cancel_fd;
       pthread_mutex_unlock(&c->mu);
       if (rc != 0) break;
-      rc = c->backend->wait(c->session, &e->candidate, holder, deadline, fd, err);
-      if (rc == 0) continue;
-      if (rc == BATON_ETIMEDOUT && baton__now() >= deadline) {
+      rc = c->backend->wait(c->session, &e->candidate, holder, how->deadline, fd, err);
+      if (rc == 0) {
+        failures = 0; /* only a wait that works ends the back-off */
+        continue;
+      }
+      if (rc == BATON_ETIMEDOUT && baton__now() >= how->deadline) {
         rc = timed_out(e, holder, err);
         break;
       }
@@ -406,21 +480,25 @@ static int campaign_locked(baton_election *e, int64_t deadline, bool once, baton
       baton__renew_soon(c, baton__now());
       pthread_mutex_unlock(&c->mu);
     }
-    if (once || !baton__retryable(rc)) break;
+    if (how->once || !baton__retryable(rc)) break;
     int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
-    baton__sleep_until(until < deadline ? until : deadline, cancel_fd(e));
+    baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
   clean_up(e);
   return rc;
 }
 
-static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *token,
+static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
                     baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  if (e->closing) {
+  /* Checked where the campaign is counted: a close or stop after this
+   * point sees it and cancels it; one before, it sees here. */
+  if (e->closing || (how->runner && e->stop_requested)) {
+    bool closing = e->closing;
     pthread_mutex_unlock(&c->mu);
-    return baton__error(err, BATON_ECLOSED, "election '%s' is closing", e->name);
+    return closing ? baton__error(err, BATON_ECLOSED, "election '%s' is closing", e->name)
+                   : baton__error(err, BATON_ECANCELED, "candidate mode of '%s' stopped", e->name);
   }
   e->campaigning++;
   pthread_mutex_unlock(&c->mu);
@@ -432,12 +510,8 @@ static int campaign(baton_election *e, int64_t deadline, bool once, uint64_t *to
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
   memset(&seen, 0, sizeof seen);
-  int rc = already ? 0 : campaign_locked(e, deadline, once, &seen, err);
+  int rc = already ? 0 : campaign_locked(e, how, &seen, err);
   pthread_mutex_unlock(&e->op);
-  if (rc == BATON_EHELD)
-    baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
-                 seen.token != 0 ? seen.identity : "another holder",
-                 (unsigned long long)seen.token);
 
   pthread_mutex_lock(&c->mu);
   if (rc == 0 && token != NULL) *token = e->term.token;
@@ -458,13 +532,15 @@ int baton_election_campaign(baton_election *e, int64_t timeout_ms, uint64_t *tok
   if (e == NULL) return baton__error(err, BATON_EINVAL, "campaign: election is NULL");
   int64_t deadline = INT64_MAX;
   int rc = timeout_deadline(timeout_ms, &deadline, "campaign", err);
-  return rc != 0 ? rc : campaign(e, deadline, false, token, NULL, err);
+  campaign_how how = {.deadline = deadline};
+  return rc != 0 ? rc : campaign(e, &how, token, NULL, err);
 }
 
 int baton_election_try_campaign(baton_election *e, uint64_t *token, baton_leader *holder,
                                 baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "try_campaign: election is NULL");
-  return campaign(e, baton__after(e->client->cfg.op_timeout_ns), true, token, holder, err);
+  campaign_how how = {.deadline = baton__after(e->client->cfg.op_timeout_ns), .once = true};
+  return campaign(e, &how, token, holder, err);
 }
 
 void baton_election_cancel(baton_election *e) {
@@ -497,7 +573,10 @@ int baton_election_resign(baton_election *e, baton_error *err) {
   pthread_mutex_lock(&e->op);
   int rc = release_due(e, false, err);
   pthread_mutex_unlock(&e->op);
-  if (rc != 0) return baton__error_prefix(err, "resign: the term ended here, but the server was not told");
+  if (rc != 0) {
+    baton__error_prefix(err, "resign: the term ended here, but the server was not told");
+    return rc;
+  }
   return baton__ok(err);
 }
 
@@ -617,38 +696,31 @@ void baton_election_observe_stop(baton_election *e) {
 
 /* ---- candidate mode ------------------------------------------------------ */
 
-static bool stopping(baton_election *e) {
-  return e->stop_requested || e->closing;
-}
+static bool stopping(const baton_election *e) { return e->stop_requested || e->closing; }
 
-/* Whether candidate mode goes on: not once stopped, closed or resigned
- * (resign asks it to stop). Waits for the term to end first when
- * `block`. Needs client->mu. */
-static bool runner_goes_on(baton_election *e, bool block) {
-  baton_client *c = e->client;
-  for (int i = 0; block && i < WAIT_PASSES && e->term.held && !stopping(e); i++)
-    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
-  return !stopping(e);
-}
+/* Candidate mode's campaigns. */
+static const campaign_how runner_how = {.deadline = INT64_MAX, .runner = true};
 
 static void *runner_main(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
   unsigned failures = 0;
   pthread_mutex_lock(&c->mu);
-  for (unsigned long pass = 0; pass < ULONG_MAX && !stopping(e); pass++) {
+  while (!stopping(e)) {
     pthread_mutex_unlock(&c->mu);
     baton_error err = {0};
-    int rc = campaign(e, INT64_MAX, false, NULL, NULL, &err);
+    int rc = campaign(e, &runner_how, NULL, NULL, &err);
     pthread_mutex_lock(&c->mu);
     if (rc != 0) {
-      /* stop() broadcasts `changed`, so the pause ends early on a stop. */
+      /* A stop broadcasts `changed`, so the pause ends early on one. */
       int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
       if (!stopping(e)) baton__cond_wait_until(&c->changed, &c->mu, until);
       continue;
     }
     failures = 0;
-    if (!runner_goes_on(e, true)) break;
+    /* Hold until the term ends (the next campaign waits out its key) or
+     * candidate mode ends (a resign asks it to). */
+    while (e->term.held && !stopping(e)) baton__cond_wait_until(&c->changed, &c->mu, INT64_MAX);
   }
   if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
   pthread_mutex_unlock(&c->mu);
@@ -656,80 +728,97 @@ static void *runner_main(void *arg) {
 }
 
 void baton__candidates_step(baton_client *c) {
-  /* One try for each running election without a term: the same campaign
-   * as the thread's, never blocking. A campaign's backend call may run
+  /* One try for each running election without a term: the campaign the
+   * thread would run, never blocking. A campaign's backend call may run
    * this client's background work (tests interleave so); it must not
-   * start candidate campaigns again. */
+   * start candidate campaigns again. Elections are opened and closed only
+   * on this (the only) thread, so the list holds still while unlocked. */
   static _Thread_local bool busy;
   if (busy) return;
   busy = true;
   pthread_mutex_lock(&c->mu);
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
     if (e->runner != BATON_RUNNER_RUNNING) continue;
-    if (!runner_goes_on(e, false)) {
+    if (stopping(e)) {
       e->runner = BATON_RUNNER_ENDED;
       continue;
     }
     baton__term_expire(e, baton__now());
     if (e->term.held) continue;
     pthread_mutex_unlock(&c->mu);
+    campaign_how how = {.deadline = baton__after(c->cfg.op_timeout_ns), .once = true,
+                        .runner = true};
     baton_error err = {0};
-    campaign(e, baton__after(c->cfg.op_timeout_ns), true, NULL, NULL, &err);
+    campaign(e, &how, NULL, NULL, &err);
     pthread_mutex_lock(&c->mu);
   }
   pthread_mutex_unlock(&c->mu);
   busy = false;
 }
 
-/* End the runner: ask it to stop, cancel its campaign, join its thread.
- * Returns whether there was one. */
-static bool runner_end(baton_election *e) {
+/* End candidate mode and join its thread, once whoever asks: a second
+ * caller waits for the first. Returns whether it was campaigning (not
+ * already ended by a resign). Needs client->mu; drops it while joining. */
+static bool runner_end_locked(baton_election *e) {
   baton_client *c = e->client;
-  pthread_mutex_lock(&c->mu);
-  bool was = e->runner != BATON_RUNNER_IDLE;
-  if (was) {
+  while (e->runner == BATON_RUNNER_JOINING)
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+  bool active = e->runner == BATON_RUNNER_RUNNING && !e->stop_requested;
+  if (e->runner == BATON_RUNNER_IDLE) return false;
+  if (e->runner == BATON_RUNNER_RUNNING) {
+    /* Its campaign may be waiting on the cancel descriptor, which all of
+     * this election's campaigns share: they all end. */
     e->stop_requested = true;
-    if (e->campaigning > 0) {
-      e->cancel_requested = true;
-      poke(e->cancel_fd);
-    }
+    e->cancel_requested = true;
+    poke(e->cancel_fd);
     pthread_cond_broadcast(&c->changed);
   }
+  e->runner = BATON_RUNNER_JOINING;
   pthread_mutex_unlock(&c->mu);
-  if (!was) return false;
   if (!c->manual) pthread_join(e->runner_thread, NULL);
   pthread_mutex_lock(&c->mu);
   e->runner = BATON_RUNNER_IDLE;
   e->stop_requested = false;
-  /* The cancel was ours, not the caller's: it must not end a later
-   * campaign. */
+  /* The cancel was ours, not a caller's: it must not end a later one. */
   if (e->campaigning == 0) e->cancel_requested = false;
-  pthread_mutex_unlock(&c->mu);
-  return true;
+  pthread_cond_broadcast(&c->changed);
+  return active;
 }
 
 int baton_election_start(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "start: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
+  int rc = 0;
+  if (!(e->runner == BATON_RUNNER_RUNNING && !e->stop_requested)) {
+    /* A runner that ended (after a resign) or is ending is joined first;
+     * a start that raced this one may have started a new one meanwhile. */
+    runner_end_locked(e);
+    if (!e->closing && e->runner == BATON_RUNNER_IDLE) {
+      e->runner = BATON_RUNNER_RUNNING;
+      rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
+      if (rc != 0) e->runner = BATON_RUNNER_IDLE;
+    }
+  }
   bool closing = e->closing;
-  bool running = e->runner == BATON_RUNNER_RUNNING && !e->stop_requested;
   pthread_mutex_unlock(&c->mu);
   if (closing) return baton__error(err, BATON_ECLOSED, "start: '%s' is closing", e->name);
-  if (running) return baton__ok(err);
-  /* A runner that ended (after a resign) or is ending is joined first. */
-  runner_end(e);
-  pthread_mutex_lock(&c->mu);
-  e->runner = BATON_RUNNER_RUNNING;
-  int rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
-  if (rc != 0) e->runner = BATON_RUNNER_IDLE;
-  pthread_mutex_unlock(&c->mu);
   return rc == 0 ? baton__ok(err) : baton__error(err, BATON_ENOMEM, "start: cannot start a thread");
 }
 
 void baton_election_stop(baton_election *e) {
   if (e == NULL) return;
-  if (runner_end(e)) baton_election_resign(e, NULL);
+  pthread_mutex_lock(&e->client->mu);
+  bool active = runner_end_locked(e);
+  pthread_mutex_unlock(&e->client->mu);
+  if (active) baton_election_resign(e, NULL);
+}
+
+int baton__election_campaigns(baton_election *e) {
+  pthread_mutex_lock(&e->client->mu);
+  int n = e->campaigning;
+  pthread_mutex_unlock(&e->client->mu);
+  return n;
 }
 
 /* ---- locks: an election by another name --------------------------------- */

@@ -5,23 +5,31 @@
 #include "backend.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 /* Each open descriptor but the listing's own; stops early when each()
- * says so. */
+ * says so. False when the table could not be read whole. */
 static bool each_fd(bool (*each)(int fd, void *arg), void *arg) {
   DIR *d = opendir("/proc/self/fd"); /* glibc opens it close-on-exec */
   if (d == NULL) return false;
-  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+  bool whole = true;
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (de == NULL) {
+      whole = errno == 0; /* an error reads as the end: a partial list */
+      break;
+    }
     char *end;
     long fd = strtol(de->d_name, &end, 10);
     if (de->d_name[0] == '.' || *end != '\0' || fd == dirfd(d)) continue;
     if (!each((int)fd, arg)) break;
   }
   closedir(d);
-  return true;
+  return whole;
 }
 
 static bool identify(baton_fd *out, int fd) {
@@ -85,27 +93,37 @@ static bool known(const baton_fds *s, const baton_fd *id) {
          s->fd[lo].ino == id->ino;
 }
 
-/* What baton__fds_cloexec() works with. */
-typedef struct marking {
-  const baton_fds *before; /* what is not to be marked, or NULL */
-  baton_fd_pick pick;      /* what is */
-  const void *arg;         /* pick's */
-  int marked;              /* how many so far */
-} marking;
+/* The new descriptors a pick accepts, at most MAX_PICKED of them. */
+#define MAX_PICKED 8
 
-static bool mark(int fd, void *arg) {
-  marking *m = arg;
+typedef struct picking {
+  const baton_fds *before; /* what is not new, or NULL */
+  baton_fd_pick pick;      /* what is wanted */
+  const void *arg;         /* pick's */
+  int fd[MAX_PICKED];
+  size_t n;                /* found, up to MAX_PICKED + 1 */
+} picking;
+
+static bool collect(int fd, void *arg) {
+  picking *p = arg;
   baton_fd id;
   int flags = fcntl(fd, F_GETFD);
   if (flags < 0 || (flags & FD_CLOEXEC) != 0 || !identify(&id, fd)) return true;
-  if (m->before != NULL && known(m->before, &id)) return true;
-  if (m->pick(fd, m->arg) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == 0) m->marked++;
-  return true;
+  if (p->before != NULL && known(p->before, &id)) return true;
+  if (!p->pick(fd, p->arg)) return true;
+  if (p->n < MAX_PICKED) p->fd[p->n] = fd;
+  return ++p->n <= MAX_PICKED;
 }
 
-int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg) {
+int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg,
+                       size_t expect) {
   if (before != NULL && !before->read) return 0;
-  marking m = {.before = before, .pick = pick, .arg = arg};
-  each_fd(mark, &m);
-  return m.marked;
+  picking p = {.before = before, .pick = pick, .arg = arg};
+  if (!each_fd(collect, &p) || p.n > MAX_PICKED || (expect != 0 && p.n != expect)) return 0;
+  int marked = 0;
+  for (size_t i = 0; i < p.n; i++) {
+    int flags = fcntl(p.fd[i], F_GETFD);
+    if (flags >= 0 && fcntl(p.fd[i], F_SETFD, flags | FD_CLOEXEC) == 0) marked++;
+  }
+  return marked;
 }

@@ -37,11 +37,15 @@ void baton__fds_free(baton_fds *f);
 /* Whether fd (open, without FD_CLOEXEC) is one to mark. */
 typedef bool (*baton_fd_pick)(int fd, const void *arg);
 
-/* Set FD_CLOEXEC on every open descriptor that lacks it, is not in
+/* Set FD_CLOEXEC on the open descriptors that lack it, are not in
  * `before` as the same file (NULL: any; a table that was not read: none)
- * and that pick accepts. Returns how many it marked. Thread: any, but a
- * descriptor another thread closes and opens again meanwhile may be
- * judged by what it was. */
-int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg);
+ * and that pick accepts; with `expect` > 0, only when exactly that many
+ * qualify (an application thread that opened a descriptor of the same
+ * kind meanwhile makes the match ambiguous: then none is marked, rather
+ * than one of the application's). At most 8 are marked. Returns how many
+ * were. Thread: any, but a descriptor another thread closes and opens
+ * again meanwhile may be judged by what it was. */
+int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg,
+                       size_t expect);
 
 #endif /* BATON_FDS_H */

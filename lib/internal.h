@@ -113,4 +113,8 @@ int64_t baton__client_run(baton_client *client, bool candidates);
 /* The client's backend session (tests: the in-memory backend's hooks). */
 baton_session *baton__client_session(baton_client *client);
 
+/* How many campaigns of the election are under way (tests: a campaign has
+ * entered the call before a close races it). (election.c) */
+int baton__election_campaigns(baton_election *election);
+
 #endif /* BATON_INTERNAL_H */

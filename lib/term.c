@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A term's two events: ELECTED and LOST. */
 #define TERM_EVENTS 2u
@@ -21,11 +22,11 @@ bool baton__term_ttl(const baton_client *c) {
 }
 
 static int64_t lifetime(const baton_client *c) {
-  return baton__lifetime(&c->cfg, c->session->server_ttl_ns);
+  return baton__lifetime(&c->cfg, c->server_ttl_ns);
 }
 
 static int64_t renew_interval(const baton_client *c) {
-  return baton__renew_interval(&c->cfg, c->session->server_ttl_ns);
+  return baton__renew_interval(&c->cfg, c->server_ttl_ns);
 }
 
 /* The lease a term of e lives by: its own, or the session's. */
@@ -37,9 +38,16 @@ int64_t baton__term_deadline(const baton_election *e) {
   return e->term.held ? baton__lease_deadline(lease_of(e)) : INT64_MIN;
 }
 
+void baton__wake_by(baton_client *c, int64_t at) {
+  if (c->background_sleeps_until == INT64_MIN || at >= c->background_sleeps_until) return;
+  uint64_t one = 1;
+  ssize_t n = write(c->wake_fd, &one, sizeof one);
+  (void)n; /* a full counter is still readable: the wake-up happens */
+}
+
 void baton__renew_soon(baton_client *c, int64_t now) {
   c->next_renew = now;
-  pthread_cond_signal(&c->wake);
+  baton__wake_by(c, now);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -96,7 +104,7 @@ void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_rea
     c->events = n;
   c->events_tail = n;
   e->queued++;
-  pthread_cond_signal(&c->wake);
+  baton__wake_by(c, INT64_MIN);
 }
 
 baton_event_node *baton__event_take(baton_client *c) {
@@ -192,9 +200,7 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
     due = c->next_renew;
   }
   baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
-  /* Wake the background thread only if it would sleep past what the new
-   * term needs (a context switch per acquire otherwise). */
-  if (due < c->background_sleeps_until) pthread_cond_signal(&c->wake);
+  baton__wake_by(c, due); /* only if it would sleep past what the term needs */
   return 0;
 }
 
@@ -217,6 +223,7 @@ static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
   t->leftover_until = until;
   t->leftover_retry_at = until;
   t->leftover_failures = 0;
+  if (delete_it) baton__wake_by(e->client, until);
 }
 
 void baton__term_expire(baton_election *e, int64_t now) {
@@ -232,7 +239,7 @@ void baton__term_expire(baton_election *e, int64_t now) {
    * send time with the server's TTL: deleting or replacing it sooner would
    * let the next leader in inside the margin the caller's step-down relies
    * on. A key with a TTL of its own just expires then. */
-  int64_t until = baton__server_expiry(&c->cfg, c->session->server_ttl_ns, lease_of(e)->sent);
+  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg);
   keep_leftover(e, until, !baton__term_ttl(c));
 }
@@ -301,6 +308,7 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now) {
   if (!t->leftover) keep_leftover(e, INT64_MIN, true);
   t->leftover_retry_at =
       baton__add_sat(now, baton__backoff(&e->client->cfg, t->leftover_failures++));
+  baton__wake_by(e->client, t->leftover_retry_at);
 }
 
 void baton__leftover_postpone(baton_election *e, int64_t until) {

@@ -5,6 +5,7 @@
 #include "fds.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -70,12 +71,15 @@ static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAUL
  *     (CURLOPT_OPENSOCKETFUNCTION; libcurl's default close() ends them);
  *   - each multi handle's wake-up socketpair, made in curl_multi_init()
  *     without SOCK_CLOEXEC and out of our reach: found and marked right
- *     after (multi_new). A program forked and exec'd by another thread
- *     within those microseconds, once per conn, inherits the pair;
- *   - the threaded resolver's socketpair, alive only while a host name
- *     (not an IP address, not "localhost") resolves, at most once a
- *     minute per conn as libcurl caches the answer: not marked, since it
- *     is made and closed inside curl_multi_perform(). */
+ *     after (multi_new), when exactly those two ends are new (an
+ *     application thread making sockets of the same kind meanwhile leaves
+ *     both unmarked rather than mark one of its). A program forked and
+ *     exec'd by another thread within those microseconds, once per conn,
+ *     inherits the pair;
+ *   - the threaded resolver's socketpair, open while a host name (not an
+ *     IP address, not "localhost") resolves, across the calls that wait
+ *     for the answer: not marked. It carries no secret. libcurl caches an
+ *     answer for a minute per multi handle. */
 
 /* libcurl's sockets for its connections. */
 static curl_socket_t open_socket(void *udata, curlsocktype purpose, struct curl_sockaddr *a) {
@@ -84,11 +88,13 @@ static curl_socket_t open_socket(void *udata, curlsocktype purpose, struct curl_
   return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-/* Whether fd is a Unix stream socket, as the wake-up pair's two ends are. */
-static bool unix_stream(int fd, const void *arg) {
+/* Whether fd is a non-blocking Unix stream socket, as the wake-up pair's
+ * two ends are. */
+static bool wakeup_end(int fd, const void *arg) {
   (void)arg;
-  int domain = 0, type = 0;
+  int domain = 0, type = 0, fl = fcntl(fd, F_GETFL);
   socklen_t len = sizeof domain;
+  if (fl < 0 || (fl & O_NONBLOCK) == 0) return false;
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) return false;
   len = sizeof type;
   return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
@@ -100,7 +106,7 @@ static CURLM *multi_new(void) {
   baton_fds before;
   if (baton__fds_list(&before) != 0) return NULL;
   CURLM *m = curl_multi_init();
-  if (m != NULL) baton__fds_cloexec(&before, unix_stream, NULL);
+  if (m != NULL) baton__fds_cloexec(&before, wakeup_end, NULL, 2);
   baton__fds_free(&before);
   return m;
 }

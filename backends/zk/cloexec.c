@@ -5,8 +5,9 @@
  * makes two kinds of descriptor without FD_CLOEXEC, inside a handle we
  * cannot look into:
  *   - the pipe that wakes its I/O thread, made in zookeeper_init2(): its
- *     two ends are found right after that returns, as the non-blocking
- *     pipe ends that were not open before (zk_init);
+ *     two ends are found right after that returns, as the two non-blocking
+ *     pipe ends that were not open before (zk_init; if the application
+ *     made another such pipe meanwhile, neither is marked);
  *   - the socket to a server, made by the I/O thread for each connection
  *     attempt: found when the handle reports CONNECTED, before the global
  *     watcher passes that on, as the sockets without FD_CLOEXEC whose peer
@@ -52,7 +53,7 @@ zhandle_t *zk_init(zk_session *s, watcher_fn watcher, void *ctx) {
   zhandle_t *zh = zookeeper_init2(s->hosts, watcher, s->timeout_ms, NULL, ctx,
                                   ZOO_NO_LOG_CLIENTENV, zk_log);
   int e = errno;
-  if (zh != NULL) baton__fds_cloexec(&before, nonblocking_pipe, NULL);
+  if (zh != NULL) baton__fds_cloexec(&before, nonblocking_pipe, NULL, 2);
   baton__fds_free(&before);
   errno = e;
   return zh;
@@ -77,5 +78,5 @@ void zk_cloexec_socket(zhandle_t *zh) {
   struct sockaddr_storage peer;
   socklen_t len = sizeof peer;
   if (zookeeper_get_connected_host(zh, (struct sockaddr *)&peer, &len) != NULL)
-    baton__fds_cloexec(NULL, connected_to, &peer);
+    baton__fds_cloexec(NULL, connected_to, &peer, 0);
 }

@@ -154,8 +154,9 @@ BATON_API int baton_client_open(baton_client **out, const char *uri,
  * blocked campaign returns BATON_ECANCELED first; a held term resigns), end
  * the backend session and free the client. A term lost at its local
  * deadline keeps its key until the server's expiry could have come, so
- * close may wait that long (drift and margin, 6 % of the TTL by default)
- * before it ends the session. No callback runs after it returns.
+ * close may wait that long (drift and margin, 6 % of the TTL by default;
+ * more where the server applies a longer TTL than asked) before it ends
+ * the session. No callback runs after it returns.
  * Thread: not from a callback. */
 BATON_API void baton_client_close(baton_client *client);
 
@@ -221,10 +222,12 @@ BATON_API int baton_election_open(baton_election **out, baton_client *client,
  * thread return BATON_ECANCELED and wait for it, resign a held term (its
  * LOST event is delivered before close returns), and free. A term lost at
  * its local deadline keeps its key until the server's expiry could have
- * come: close waits for that moment (at most drift and margin after the
- * loss) before it deletes the key; a key with a TTL of its own (Redis) is
- * left to expire. No callback of this election runs after close returns.
- * Thread: not from a callback. */
+ * come: close waits for that moment (drift and margin after the loss, more
+ * where the server applies a longer TTL than asked) before it deletes the
+ * key; a key with a TTL of its own (Redis) is left to expire. A key the
+ * server cannot be told to delete is retried by the background thread. No
+ * callback of this election runs after close returns. Thread: not from a
+ * callback. */
 BATON_API void baton_election_close(baton_election *election);
 
 /* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit; any
@@ -257,10 +260,11 @@ BATON_API int baton_election_try_campaign(baton_election *election,
 BATON_API void baton_election_cancel(baton_election *election);
 
 /* End the term (the LOST event with BATON_LOST_RESIGNED follows) and wake
- * the next candidate. Returns 0, or BATON_ENOTHOLDER when not leader (a
- * term already lost keeps its key until the server's expiry; resign does
- * not touch it). The term ends locally even when the server cannot be
- * told; the background thread deletes the key later. */
+ * the next candidate. Ends candidate mode too. Returns 0, BATON_ENOTHOLDER
+ * when not leader (a term already lost keeps its key until the server's
+ * expiry; resign does not touch it), or the backend's error when the
+ * server could not be told: the term has ended here all the same, and the
+ * background thread deletes the key when it can. */
 BATON_API int baton_election_resign(baton_election *election, baton_error *err);
 
 /* Whether this election holds a live term, with no I/O: true until the

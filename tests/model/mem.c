@@ -53,6 +53,9 @@ static struct {
   mem_heard heard[MAX_HEARD];
   size_t nheard;
   int64_t lifetime;    /* the owners' local lifetime of a renewal */
+  int64_t calls[64];   /* the deadlines of the calls under way, nested */
+  int depth;
+  int cut;             /* memq: a session whose renewals cannot get through */
 } server;
 
 /* The client's side of a session. */
@@ -74,6 +77,26 @@ void mem_reset(const mem_hooks *hooks, int64_t lifetime) {
   memset(&server, 0, sizeof server);
   server.hooks = *hooks;
   server.lifetime = lifetime;
+}
+
+/* Let time pass until `until`, but never past the deadline of a call that
+ * encloses this one (a call the test runs while another is in flight, as
+ * a thread would): every call returns by its deadline, and the core relies
+ * on it. */
+static void idle_to(int64_t until) {
+  for (int i = 0; i + 1 < server.depth; i++)
+    if (server.calls[i] < until) until = server.calls[i];
+  server.hooks.idle(server.hooks.ctx, until);
+}
+
+static void call_begin(int64_t deadline) {
+  if (server.depth == (int)(sizeof server.calls / sizeof server.calls[0])) abort();
+  server.calls[server.depth++] = deadline;
+}
+
+static int call_end(int rc) {
+  server.depth--;
+  return rc;
 }
 
 static void heard(size_t key, int session, int64_t sent) {
@@ -158,7 +181,8 @@ static mem_key *own_key(const char *name, uint64_t owner) {
   return NULL;
 }
 
-bool mem_holder(const char *name, uint64_t *token) {
+bool mem_holder(const char *name, int64_t ttl, uint64_t *token) {
+  expire_due(baton__now(), ttl);
   mem_key *k = leader_key(name);
   *token = k != NULL ? k->token : 0;
   return k != NULL;
@@ -202,8 +226,8 @@ static mem_cand *cand_of(baton_candidate *c) {
 static void late(const baton_session *s, int64_t now, int64_t deadline) {
   int64_t span = deadline - now + 1000000;
   if (span <= 0) span = 1;
-  server.hooks.idle(server.hooks.ctx, now + (int64_t)(server.hooks.random(server.hooks.ctx) %
-                                                      (uint64_t)span), s);
+  (void)s;
+  idle_to(now + (int64_t)(server.hooks.random(server.hooks.ctx) % (uint64_t)span));
 }
 
 
@@ -214,7 +238,7 @@ static int arrive(const baton_session *s, mem_op op, mem_fault *f, int64_t deadl
   *f = fault(op);
   if (*f == MEM_FAIL) return baton__error(err, BATON_ECONNECT, "mem: connection refused");
   if (*f == MEM_STALL && server.hooks.random(server.hooks.ctx) % 2 == 0) {
-    server.hooks.idle(server.hooks.ctx, deadline, s);
+    idle_to(deadline);
     return baton__error(err, BATON_ETIMEDOUT, "mem: no reply (never arrived)");
   }
   expire_due(baton__now(), ttl_of(s));
@@ -229,7 +253,7 @@ static int depart(const baton_session *s, mem_fault f, int64_t sent, int64_t dea
   case MEM_LOST_REPLY:
     return baton__error(err, BATON_ETIMEDOUT, "mem: reply lost");
   case MEM_STALL:
-    server.hooks.idle(server.hooks.ctx, deadline, s);
+    idle_to(deadline);
     return baton__error(err, BATON_ETIMEDOUT, "mem: no reply");
   case MEM_LATE:
     late(s, sent, deadline);
@@ -282,8 +306,8 @@ static int acquire_ttl(mem_session *s, baton_candidate *c, mem_cand *m, baton_le
                        int64_t now, baton_error *err) {
   int64_t ttl = ttl_of(&s->base);
   mem_key *k = leader_key(c->name);
-  if (k != NULL && k->owner == m->serial && m->pending) {
-    k->expires = now + ttl;
+  if (k != NULL && k->owner == m->serial && m->pending && k->begun == 0) {
+    k->expires = now + ttl; /* the lost reply of this attempt: it won */
   } else if (k != NULL && k->owner == m->serial) {
     remove_key(k, now, ttl, true);
     k = new_key(c, m->serial, 0, now, ttl);
@@ -318,7 +342,7 @@ static int acquire_queue(mem_session *s, baton_candidate *c, mem_cand *m, baton_
   return 0;
 }
 
-static int mem_acquire(baton_session *bs, baton_candidate *c, baton_leader *holder,
+static int mem_acquire_call(baton_session *bs, baton_candidate *c, baton_leader *holder,
                        int64_t deadline, baton_error *err) {
   mem_session *s = (mem_session *)bs;
   mem_cand *m = cand_of(c);
@@ -333,11 +357,18 @@ static int mem_acquire(baton_session *bs, baton_candidate *c, baton_leader *hold
   rc = s->queue ? acquire_queue(s, c, m, holder, sent, &local)
                 : acquire_ttl(s, c, m, holder, sent, &local);
   if (f == MEM_SWAP && s->queue && rc == 0) {
-    /* The session dies while the reply travels, and the client notices and
-     * replaces it before the reply arrives. */
-    server.hooks.idle(server.hooks.ctx, server.sessions[s->id].expires, bs);
-    server.hooks.run(server.hooks.ctx, bs);
-    server.hooks.run(server.hooks.ctx, bs);
+    /* The session dies while the reply travels (its renewals cannot get
+     * through), and the client notices and replaces it before the reply
+     * arrives. */
+    int old = s->id;
+    server.cut = old;
+    idle_to(server.sessions[old].expires);
+    server.cut = 0;
+    int64_t tick = ttl_of(bs) / 40;
+    for (int i = 0; i < 400 && s->id == old && baton__now() < deadline; i++) {
+      server.hooks.run(server.hooks.ctx, bs);
+      if (s->id == old) idle_to(baton__now() + tick);
+    }
   }
   int told = depart(bs, f, sent, deadline, err);
   if (told != 0) {
@@ -370,7 +401,7 @@ static bool changed(const mem_session *s, const baton_candidate *c, const mem_ca
 
 #define WAIT_TICKS 100000
 
-static int mem_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+static int mem_wait_call(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                     int64_t deadline, int cancel_fd, baton_error *err) {
   mem_session *s = (mem_session *)bs;
   mem_cand *m = cand_of(c);
@@ -381,12 +412,12 @@ static int mem_wait(baton_session *bs, baton_candidate *c, const baton_leader *s
     expire_due(now, ttl_of(bs));
     if (changed(s, c, m, seen)) return 0;
     if (now >= deadline) return baton__error(err, BATON_ETIMEDOUT, "mem: wait timed out");
-    server.hooks.idle(server.hooks.ctx, deadline - now < tick ? deadline : now + tick, NULL);
+    idle_to(deadline - now < tick ? deadline : now + tick);
   }
   return baton__error(err, BATON_ETIMEDOUT, "mem: wait bound");
 }
 
-static int mem_release(baton_session *bs, baton_candidate *c, int64_t deadline,
+static int mem_release_call(baton_session *bs, baton_candidate *c, int64_t deadline,
                        baton_error *err) {
   mem_session *s = (mem_session *)bs;
   mem_cand *m = c->priv;
@@ -402,7 +433,7 @@ static int mem_release(baton_session *bs, baton_candidate *c, int64_t deadline,
   return rc;
 }
 
-static int mem_renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
+static int mem_renew_call(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                      int64_t deadline, baton_error *err) {
   mem_session *s = (mem_session *)bs;
   int64_t sent = baton__now();
@@ -412,6 +443,8 @@ static int mem_renew(baton_session *bs, baton_candidate *const *held, size_t n, 
     s->expiry_told = true;
     return baton__error(err, BATON_ESESSION, "mem: the session expired");
   }
+  if (s->queue && server.cut == s->id)
+    return baton__error(err, BATON_ECONNECT, "mem: renewals cut off");
   mem_fault f;
   int rc = arrive(bs, MEM_RENEW, &f, deadline, err);
   if (rc != 0) return rc;
@@ -441,7 +474,7 @@ static int mem_renew(baton_session *bs, baton_candidate *const *held, size_t n, 
   return rc;
 }
 
-static int mem_leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+static int mem_leader_call(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
                       baton_error *err) {
   mem_fault f;
   int rc = arrive(bs, MEM_LEADER, &f, deadline, err);
@@ -451,6 +484,37 @@ static int mem_leader(baton_session *bs, const char *name, baton_leader *out, in
   rc = depart(bs, f, baton__now(), deadline, err);
   if (rc != 0) return rc;
   return k != NULL ? 0 : baton__error(err, BATON_ENOLEADER, "mem: no leader");
+}
+
+/* Each call, with its deadline on the stack of calls under way. */
+static int mem_acquire(baton_session *bs, baton_candidate *c, baton_leader *holder,
+                       int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_acquire_call(bs, c, holder, deadline, err));
+}
+
+static int mem_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                    int64_t deadline, int cancel_fd, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_wait_call(bs, c, seen, deadline, cancel_fd, err));
+}
+
+static int mem_release(baton_session *bs, baton_candidate *c, int64_t deadline,
+                       baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_release_call(bs, c, deadline, err));
+}
+
+static int mem_renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
+                     int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_renew_call(bs, held, n, gone, deadline, err));
+}
+
+static int mem_leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                      baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_leader_call(bs, name, out, deadline, err));
 }
 
 static void mem_forget(baton_session *bs, baton_candidate *c) {

@@ -27,16 +27,17 @@ typedef enum mem_fault {
                      on the server or not, by a coin */
   MEM_LATE,       /* done, answered at a random time up to just past the
                      deadline */
-  MEM_SWAP,       /* memq acquire: done, then the session expires and the
-                     client replaces it before the reply arrives */
+  MEM_SWAP,       /* memq acquire: done, then the session expires (its
+                     renewals cut off) and the client replaces it before
+                     the reply arrives */
 } mem_fault;
 
 /* What the backend asks of the test. */
 typedef struct mem_hooks {
   mem_fault (*fault)(void *ctx, mem_op op);
-  /* Let time pass until `until`, running the clients' background work,
-   * the caller's client too unless `skip` names its session. */
-  void (*idle)(void *ctx, int64_t until, const baton_session *skip);
+  /* Let time pass until `until`, running the clients' background work
+   * (of each client not already running it) as it comes due. */
+  void (*idle)(void *ctx, int64_t until);
   /* Run the background work of the client of `s` now. */
   void (*run)(void *ctx, const baton_session *s);
   /* A random number (the test's seeded generator). */
@@ -52,9 +53,9 @@ extern const baton_backend mem_backend_queue;
  * for the removal rule's oracle. */
 void mem_reset(const mem_hooks *hooks, int64_t lifetime);
 
-/* Who the server says leads `name` now: true with its token, false when
- * nobody does. */
-bool mem_holder(const char *name, uint64_t *token);
+/* Who the server says leads `name` now (after dropping what expired; keys
+ * live `ttl`): true with its token, false when nobody does. */
+bool mem_holder(const char *name, int64_t ttl, uint64_t *token);
 
 /* A key that went away: deleted or replaced by its owner, expired, or
  * ended with its session. */

@@ -18,7 +18,7 @@
  *   - no callback runs after close.
  * A failing seed is printed; `unit_model --seed N [--trace]` replays it
  * exactly. `unit_model [--seeds N] [--steps N]` sets the run's size. */
-#include "internal.h"
+#include "core.h" /* the test reads a term's state without driving it */
 #include "mem.h"
 
 #include <poll.h>
@@ -34,16 +34,27 @@
 #define PER_CLIENT 3 /* two elections on "a", one on "b" */
 #define SLOTS (CLIENTS * PER_CLIENT)
 #define MAX_TOKENS 4096
+#define MAX_RECORDS 4096
 
 static const char *const names[2] = {"a", "b"};
 
-/* One election of the model, and what its callback saw. */
+/* What one opened election's callback saw: a record per open, never
+ * reused, so a callback after close has an open record to run into. */
+typedef struct record {
+  int slot;
+  bool open;               /* its callback may run */
+  uint64_t elected;        /* token of the term between ELECTED and LOST */
+  uint64_t resigning;      /* a term the model resigned (or stopped, closed)
+                              while it was held: the only one whose LOST may
+                              say "resigned" */
+} record;
+
+/* One election of the model. */
 typedef struct slot {
   int client;
   int name;                /* index into names */
   baton_election *e;       /* NULL while closed */
-  bool open;               /* its callback may run */
-  uint64_t elected;        /* token of the term between ELECTED and LOST */
+  record *rec;             /* its current open's */
   uint64_t believed;       /* token is_leader last answered true for */
   uint64_t disbelieved;    /* token is_leader answered false for after */
   bool started;            /* in candidate mode, as far as the model knows */
@@ -60,12 +71,17 @@ static struct model {
   int64_t now;
   bool queue;              /* memq, else memttl */
   unsigned fault_permille; /* how often a backend call goes wrong */
+  uint32_t margin_ms, op_timeout_ms; /* the clients' options (0: default) */
+  bool resumed;            /* a suspend just ended; nothing has run yet */
   bool trace;
   int step;
   char failure[600];       /* the first broken invariant */
   baton_client *clients[CLIENTS];
   bool busy[CLIENTS];      /* its background work runs now (no nesting) */
+  int64_t wake[CLIENTS];   /* when its background work is due next */
   slot slots[SLOTS];
+  record records[MAX_RECORDS];
+  size_t nrecords;
   uint64_t max_before[2];  /* per name: highest token elected in earlier steps */
   uint64_t max_now[2];     /* ... and in this step */
   uint64_t tokens[MAX_TOKENS]; /* every token ever elected */
@@ -116,31 +132,37 @@ static int client_of(const baton_session *s) {
   return -1;
 }
 
-/* A client's background work, never nested in its own. */
+/* A client's background work, never nested in its own, then (at the top
+ * level) one try of candidate mode and the work that queued. */
 static void run_client(int i, bool candidates) {
-  if (M.clients[i] == NULL || M.busy[i]) return;
-  M.busy[i] = true;
-  baton__client_run(M.clients[i], candidates);
-  M.busy[i] = false;
+  for (int round = 0; round < (candidates ? 2 : 1); round++) {
+    if (M.clients[i] == NULL || M.busy[i]) return;
+    M.busy[i] = true;
+    M.wake[i] = baton__client_run(M.clients[i], false);
+    M.busy[i] = false;
+    if (candidates && round == 0) baton__candidates_step(M.clients[i]);
+  }
 }
 
-static void check_believers(void);
+static void check_believers(bool ask);
 
-/* Time passes in ticks; each client's background work runs at each, and
- * the applications look at what they believe. */
-static void idle(void *ctx, int64_t until, const baton_session *skip) {
+/* Time passes in ticks, and to each client's next wake-up: its background
+ * work runs when due, as its thread would. */
+static void idle(void *ctx, int64_t until) {
   (void)ctx;
   if (until - M.now > 600LL * 1000 * MS) {
     fail("a wait of %lld s: the library slept past every deadline",
          (long long)((until - M.now) / (1000 * MS)));
     until = M.now + 600LL * 1000 * MS;
   }
-  int skipped = skip != NULL ? client_of(skip) : -1;
   for (int i = 0; i < 1000000 && M.now < until; i++) {
-    M.now = M.now + TICK_NS < until ? M.now + TICK_NS : until;
+    int64_t next = M.now + TICK_NS < until ? M.now + TICK_NS : until;
     for (int c = 0; c < CLIENTS; c++)
-      if (c != skipped) run_client(c, false);
-    check_believers();
+      if (M.clients[c] != NULL && !M.busy[c] && M.wake[c] > M.now && M.wake[c] < next)
+        next = M.wake[c];
+    M.now = next;
+    for (int c = 0; c < CLIENTS; c++) run_client(c, false);
+    check_believers(false);
   }
 }
 
@@ -156,7 +178,7 @@ static int64_t clock_now(void *ctx) {
 static bool clock_sleep(void *ctx, int64_t until, int fd) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
   if (fd >= 0 && poll(&p, 1, 0) == 1) return true;
-  idle(ctx, until, NULL);
+  idle(ctx, until);
   return false;
 }
 
@@ -197,27 +219,33 @@ static bool seen_token(uint64_t t) {
 }
 
 static void on_event(const baton_event *ev, void *udata) {
-  slot *s = udata;
-  if (!s->open) fail("a callback of slot %d ran after its close", (int)(s - M.slots));
+  record *r = udata;
+  int i = r->slot;
+  if (!r->open) fail("a callback of slot %d ran after its close", i);
   if (ev->type == BATON_EVENT_ELECTED) {
-    trace("slot %d ELECTED %llu", (int)(s - M.slots), (unsigned long long)ev->token);
-    if (s->elected != 0)
-      fail("slot %d: ELECTED %llu while term %llu had no LOST", (int)(s - M.slots),
-           (unsigned long long)ev->token, (unsigned long long)s->elected);
-    if (seen_token(ev->token) || ev->token <= M.max_before[s->name])
-      fail("slot %d: token %llu is not above every earlier term's (%llu)", (int)(s - M.slots),
-           (unsigned long long)ev->token, (unsigned long long)M.max_before[s->name]);
+    trace("slot %d ELECTED %llu", i, (unsigned long long)ev->token);
+    int name = M.slots[i].name;
+    if (r->elected != 0)
+      fail("slot %d: ELECTED %llu while term %llu had no LOST", i,
+           (unsigned long long)ev->token, (unsigned long long)r->elected);
+    if (seen_token(ev->token) || ev->token <= M.max_before[name])
+      fail("slot %d: token %llu is not above every earlier term's (%llu)", i,
+           (unsigned long long)ev->token, (unsigned long long)M.max_before[name]);
     if (M.ntokens < MAX_TOKENS) M.tokens[M.ntokens++] = ev->token;
-    if (ev->token > M.max_now[s->name]) M.max_now[s->name] = ev->token;
-    s->elected = ev->token;
+    if (ev->token > M.max_now[name]) M.max_now[name] = ev->token;
+    r->elected = ev->token;
   } else if (ev->type == BATON_EVENT_LOST) {
-    trace("slot %d LOST %llu reason %d", (int)(s - M.slots), (unsigned long long)ev->token,
-          (int)ev->reason);
-    if (s->elected == 0 || ev->token != s->elected)
-      fail("slot %d: LOST %llu without its ELECTED (open term %llu)", (int)(s - M.slots),
-           (unsigned long long)ev->token, (unsigned long long)s->elected);
+    trace("slot %d LOST %llu reason %d", i, (unsigned long long)ev->token, (int)ev->reason);
+    if (r->elected == 0 || ev->token != r->elected)
+      fail("slot %d: LOST %llu without its ELECTED (open term %llu)", i,
+           (unsigned long long)ev->token, (unsigned long long)r->elected);
+    /* A term the model did not end, or ended after the library had said it
+     * was over, must not pass for resigned (its key may then go early). */
+    if (ev->reason == BATON_LOST_RESIGNED && r->resigning != ev->token)
+      fail("slot %d: LOST %llu says resigned; nobody resigned it while it was held", i,
+           (unsigned long long)ev->token);
     if (M.nlost < MAX_TOKENS) M.lost[M.nlost++] = (lost_term){ev->token, ev->reason};
-    s->elected = 0;
+    r->elected = 0;
   }
 }
 
@@ -225,30 +253,54 @@ static void on_event(const baton_event *ev, void *udata) {
 
 static void open_slot(int i) {
   slot *s = &M.slots[i];
-  baton_error err;
-  s->open = true;
+  if (M.nrecords == MAX_RECORDS) abort(); /* a schedule opens far fewer */
+  s->rec = &M.records[M.nrecords++];
+  *s->rec = (record){.slot = i, .open = true};
   s->started = false;
-  s->elected = s->believed = s->disbelieved = 0;
-  if (baton_election_open(&s->e, M.clients[s->client], names[s->name], on_event, s, &err) != 0)
+  s->believed = s->disbelieved = 0;
+  baton_error err;
+  if (baton_election_open(&s->e, M.clients[s->client], names[s->name], on_event, s->rec, &err) !=
+      0)
     fail("election_open: %s", err.message);
+}
+
+/* The model is about to end slot i's term (resign, stop, close): the LOST
+ * that follows may say "resigned" if the term was still alive by the
+ * clock (read without ending it: the call must see for itself). */
+static void resigning(slot *s) {
+  if (s->e == NULL) return;
+  pthread_mutex_lock(&s->e->client->mu);
+  if (s->e->term.held && M.now < baton__term_deadline(s->e)) s->rec->resigning = s->e->term.token;
+  pthread_mutex_unlock(&s->e->client->mu);
 }
 
 /* The model stops looking at an election when its close begins. */
 static baton_election *closing_slot(slot *s) {
+  resigning(s);
   baton_election *e = s->e;
   s->e = NULL;
   return e;
 }
 
 static void closed_slot(slot *s) {
-  s->open = false;
-  if (s->elected != 0)
+  s->rec->open = false;
+  if (s->rec->elected != 0)
     fail("slot %d: term %llu got no LOST before close returned", (int)(s - M.slots),
-         (unsigned long long)s->elected);
+         (unsigned long long)s->rec->elected);
+}
+
+/* The options of every client of a schedule: the defaults, or a wide
+ * margin, or a request timeout longer than a term's lifetime (so that an
+ * acquire can answer after the term it would start is over). */
+static baton_options schedule_options(void) {
+  baton_options o = {.ttl_ms = TTL_MS};
+  o.margin_ms = M.margin_ms;
+  o.op_timeout_ms = M.op_timeout_ms;
+  return o;
 }
 
 static void open_client(int c) {
-  baton_options o = {.ttl_ms = TTL_MS};
+  baton_options o = schedule_options();
   char identity[16];
   snprintf(identity, sizeof identity, "client-%d", c);
   o.identity = identity;
@@ -256,6 +308,7 @@ static void open_client(int c) {
   if (baton__client_open_manual(&M.clients[c], M.queue ? "memq://model" : "memttl://model", &o,
                                 &err) != 0)
     fail("client_open: %s", err.message);
+  M.wake[c] = INT64_MAX;
   for (int i = c * PER_CLIENT; i < (c + 1) * PER_CLIENT; i++) open_slot(i);
 }
 
@@ -276,19 +329,31 @@ static bool lost_at_deadline(uint64_t token) {
   return false;
 }
 
-/* What the elections believe, as an application asks before each action:
- * at most one per name, holding the key the server calls the leader, and
- * never a term again that it once said was over. */
-static void check_believers(void) {
+/* What a term's state says now, read without driving it: only the
+ * background work (or a call of the application) ends a term. */
+static bool holds(slot *s, uint64_t *token) {
+  pthread_mutex_lock(&s->e->client->mu);
+  bool held = s->e->term.held;
+  *token = s->e->term.token;
+  pthread_mutex_unlock(&s->e->client->mu);
+  return held;
+}
+
+/* What the elections believe: at most one per name, holding the key the
+ * server calls the leader, and never a term again that it once said was
+ * over. `ask`: as an application asks, through is_leader (which ends a
+ * term past its deadline); otherwise the term's state as the background
+ * work left it, which must have ended it on time by itself. */
+static void check_believers(bool ask) {
   for (int n = 0; n < 2; n++) {
     int believers = 0;
     uint64_t server = 0;
-    bool has = mem_holder(names[n], &server);
+    bool has = mem_holder(names[n], TTL_MS * MS, &server);
     for (int i = 0; i < SLOTS; i++) {
       slot *s = &M.slots[i];
       if (s->name != n || s->e == NULL) continue;
       uint64_t token = 0;
-      bool live = baton_election_is_leader(s->e, &token, NULL);
+      bool live = ask ? baton_election_is_leader(s->e, &token, NULL) : holds(s, &token);
       if (live) {
         believers++;
         if (token == s->disbelieved)
@@ -297,8 +362,8 @@ static void check_believers(void) {
         if (!has || server != token)
           fail("slot %d believes in term %llu of '%s'; the server's holder is %llu", i,
                (unsigned long long)token, names[n], (unsigned long long)server);
-        s->believed = token;
-      } else if (s->believed != 0) {
+        if (ask) s->believed = token;
+      } else if (ask && s->believed != 0) {
         s->disbelieved = s->believed;
         s->believed = 0;
       }
@@ -307,8 +372,14 @@ static void check_believers(void) {
   }
 }
 
-static void check(void) {
-  check_believers();
+/* `resumed`: the host just resumed from a suspend and nothing has run
+ * since: terms may still be held past their deadline, and the next step
+ * (a close, a resign, a campaign) must end them itself, so nothing looks
+ * at them now. */
+static void check(bool resumed) {
+  if (resumed) return;
+  check_believers(false);
+  check_believers(true);
   /* Early removals by an owner are fine for resigned terms and for keys
    * no term stood on, never for a term that ended at its deadline. Its LOST
    * may be delivered after the removal, so every one is looked at again. */
@@ -364,9 +435,12 @@ static void step(void) {
     if (rc == 0 && (err.code != 0 || err.message[0] != '\0'))
       fail("slot %d: campaign returned 0 with error %d '%s'", i, err.code, err.message);
   } else if (op < 42) {
+    resigning(s);
     rc = baton_election_resign(s->e, &err);
     trace("slot %d resign -> %d", i, rc);
-    if (rc == 0) s->started = false; /* resign ends candidate mode */
+    /* A resign of a held term ends candidate mode, also when the server
+     * could not be told. */
+    if (rc != BATON_ENOTHOLDER) s->started = false;
     if (baton_election_is_leader(s->e, NULL, NULL)) fail("slot %d leads after resign", i);
   } else if (op < 47) {
     trace("slot %d closes", i);
@@ -387,6 +461,7 @@ static void step(void) {
     s->started = true;
   } else if (op < 62) {
     trace("slot %d stop", i);
+    resigning(s);
     baton_election_stop(s->e);
     if (s->started && baton_election_is_leader(s->e, NULL, NULL))
       fail("slot %d leads after stop", i);
@@ -397,7 +472,12 @@ static void step(void) {
   } else if (op < 66) {
     int64_t jump = (int64_t)(1 + pick(4)) * TTL_MS * MS;
     trace("suspend for %lld ms", (long long)(jump / MS));
-    M.now += jump; /* nothing runs while the host sleeps */
+    /* Nothing runs while the host sleeps, and on resume the application
+     * may act (the next step) before the background work does. */
+    M.now += jump;
+    M.resumed = true;
+    if (starve) baton__alloc_fail_after(0);
+    return;
   } else {
     int64_t until = M.now + (int64_t)(1 + pick(TTL_MS / 2)) * MS;
     for (int k = 0; k < 10000 && M.now < until; k++) {
@@ -405,6 +485,7 @@ static void step(void) {
       run_all();
     }
   }
+  M.resumed = false;
   run_all();
   if (starve) baton__alloc_fail_after(0);
 }
@@ -419,7 +500,10 @@ static int schedule(uint64_t seed, int steps, bool verbose) {
   M.queue = pick(2) == 0;
   static const unsigned rates[] = {0, 20, 100, 300};
   M.fault_permille = rates[pick(4)];
-  baton_options o = {.ttl_ms = TTL_MS};
+  static const uint32_t margins[] = {0, 400}, op_timeouts[] = {0, 2500};
+  M.margin_ms = margins[pick(2)];
+  M.op_timeout_ms = op_timeouts[pick(2)];
+  baton_options o = schedule_options();
   int64_t lifetime_ms = 0;
   baton_options_lifetime(&o, &lifetime_ms, NULL);
   mem_reset(&model_hooks, lifetime_ms * MS);
@@ -431,12 +515,12 @@ static int schedule(uint64_t seed, int steps, bool verbose) {
   for (int c = 0; c < CLIENTS; c++) open_client(c);
   for (M.step = 1; M.step <= steps && M.failure[0] == '\0'; M.step++) {
     step();
-    check();
+    check(M.resumed);
     for (int n = 0; n < 2; n++)
       if (M.max_now[n] > M.max_before[n]) M.max_before[n] = M.max_now[n];
   }
   for (int c = 0; c < CLIENTS; c++) close_client(c);
-  check();
+  check(false);
   return M.failure[0] != '\0';
 }
 

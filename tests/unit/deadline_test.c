@@ -132,8 +132,9 @@ static void requests_end_by_the_first_deadline(void) {
 static void the_public_lifetime_is_the_rule(void) {
   baton_options o = {.ttl_ms = 2000, .margin_ms = 300};
   int64_t ms = 0;
-  baton_error err;
+  baton_error err = {.code = BATON_EPROTO, .message = "stale"};
   CHECK_EQ(baton_options_lifetime(&o, &ms, &err), 0);
+  CHECK_EQ(err.message[0], '\0');
   CHECK_EQ(ms, 2000 - 20 - 300);
   CHECK_EQ(err.code, 0);
   o.margin_ms = 1900; /* leaves no room for a renewal */
