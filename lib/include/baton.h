@@ -231,8 +231,8 @@ BATON_API int baton_election_open(baton_election **out, baton_client *client,
 BATON_API void baton_election_close(baton_election *election);
 
 /* Block until elected, `timeout_ms` passes (BATON_FOREVER: no limit; any
- * other negative value is BATON_EINVAL) or baton_election_cancel() or
- * close is called. On success `*token` (may be NULL) is the new term's
+ * other negative value is BATON_EINVAL; 0 makes one attempt) or
+ * baton_election_cancel() or close is called. On success `*token` (may be NULL) is the new term's
  * fencing token and the ELECTED event is queued. Returns 0 (also when
  * already leader), BATON_ETIMEDOUT, BATON_ECANCELED, BATON_ECLOSED, or a
  * connection, auth or protocol error when retries ran out of time. A timed
