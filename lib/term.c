@@ -223,7 +223,6 @@ static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
   t->leftover_until = until;
   t->leftover_retry_at = until;
   t->leftover_failures = 0;
-  if (delete_it) baton__wake_by(e->client, until);
 }
 
 void baton__term_expire(baton_election *e, int64_t now) {
@@ -242,6 +241,10 @@ void baton__term_expire(baton_election *e, int64_t now) {
   int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg);
   keep_leftover(e, until, !baton__term_ttl(c));
+  /* Expired on a caller's thread (is_leader), the background thread may
+   * sleep past the moment the key may go. A resigned term's key needs no
+   * wake-up: its resigner deletes it at once, and a failure wakes it. */
+  if (!baton__term_ttl(c)) baton__wake_by(c, until);
 }
 
 void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message) {
