@@ -17,12 +17,13 @@
 
 #include <pthread.h>
 
-/* One queued callback invocation. */
+/* One queued callback invocation. A LEADER_CHANGED node carries a
+ * baton_leader right after it (event.leader points there); the nodes
+ * reserved for terms do not, which halves what each election keeps. */
 typedef struct baton_event_node {
   struct baton_event_node *next;
   baton_election *election;              /* whose callback runs */
-  baton_event event;                     /* pointers below point into it */
-  baton_leader leader;                   /* event.leader's storage */
+  baton_event event;                     /* its pointers point into the node */
   char message[BATON_ERROR_MESSAGE_MAX]; /* event.message's storage */
 } baton_event_node;
 

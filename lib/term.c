@@ -65,8 +65,10 @@ int baton__term_reserve(baton_election *e) {
 }
 
 /* Storage for an event: a term's from the reserve (which term_reserve
- * filled before the term began), any other freshly allocated. */
-static baton_event_node *node_for(baton_election *e, bool term_event) {
+ * filled before the term began), any other freshly allocated, with room
+ * for the leader when it has one. */
+static baton_event_node *node_for(baton_election *e, baton_event_type type) {
+  bool term_event = type == BATON_EVENT_ELECTED || type == BATON_EVENT_LOST;
   if (term_event && e->spare != NULL) {
     baton_event_node *n = e->spare;
     e->spare = n->next;
@@ -74,15 +76,15 @@ static baton_event_node *node_for(baton_election *e, bool term_event) {
     memset(n, 0, sizeof *n);
     return n;
   }
-  return baton__calloc(1, sizeof(baton_event_node));
+  bool leader = type == BATON_EVENT_LEADER_CHANGED;
+  return baton__calloc(1, sizeof(baton_event_node) + (leader ? sizeof(baton_leader) : 0));
 }
 
 void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
                         int error, const baton_leader *leader, const char *message) {
   baton_client *c = e->client;
   if (e->on_event == NULL) return;
-  baton_event_node *n =
-      node_for(e, type == BATON_EVENT_ELECTED || type == BATON_EVENT_LOST);
+  baton_event_node *n = node_for(e, type);
   if (n == NULL) return; /* not a term's event: only this notice is lost */
   n->election = e;
   n->event.type = type;
@@ -90,9 +92,10 @@ void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_rea
   n->event.token = e->term.token;
   n->event.reason = reason;
   n->event.error = error;
-  if (leader != NULL) {
-    n->leader = *leader;
-    n->event.leader = &n->leader;
+  if (leader != NULL && type == BATON_EVENT_LEADER_CHANGED) {
+    baton_leader *storage = (baton_leader *)(void *)(n + 1);
+    *storage = *leader;
+    n->event.leader = storage;
   }
   if (message != NULL) {
     snprintf(n->message, sizeof n->message, "%s", message);
@@ -118,7 +121,7 @@ baton_event_node *baton__event_take(baton_client *c) {
 
 void baton__event_done(baton_election *e, baton_event_node *n) {
   e->queued--;
-  if (e->nspare < TERM_EVENTS) {
+  if (e->nspare < TERM_EVENTS && n->event.type != BATON_EVENT_LEADER_CHANGED) {
     n->next = e->spare;
     e->spare = n;
     e->nspare++;
