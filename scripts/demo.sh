@@ -21,7 +21,7 @@ NAME=demo
 backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(etcd zk redis)
 
-BATON=$PWD/build/demo/baton
+BATON=$PWD/build/cli/baton
 STORE=$PWD/build/demo/fenced-store
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/baton-demo-XXXXXX")
 servers_pid=""

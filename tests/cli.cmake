@@ -1,8 +1,8 @@
-# The baton command's tests: the programs in demo/ run as processes.
+# The baton command's tests (cli/) and the examples' (demo/): the programs
+# run as processes.
 # cli.usage needs no server; cli.<backend> starts a real server of that kind.
 add_executable(cli cli/cli_test.c)
 target_link_libraries(cli PRIVATE baton_cli_kit baton_test_kit baton_test_servers)
-target_include_directories(cli PRIVATE ${PROJECT_SOURCE_DIR}/demo)
 target_compile_definitions(cli PRIVATE
   BATON_EXE="$<TARGET_FILE:baton>"
   FENCED_STORE_EXE="$<TARGET_FILE:fenced-store>"

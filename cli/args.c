@@ -78,7 +78,7 @@ static const struct {
      "  -v, --verbose   report elections and exits on stderr\n"
      "  --events FILE   append one line per transition to FILE: \"<ns> elected|\n"
      "                  started|stopped|resigned|lost token=<T> ...\", <ns> being\n"
-     "                  CLOCK_MONOTONIC nanoseconds (see demo/README.md)\n"
+     "                  CLOCK_MONOTONIC nanoseconds (see cli/README.md)\n"
      "\n"
      "Exit: CMD's status; 0 after a signal; 1 backend error or lost term with\n"
      "--once; 2 bad usage.\n"},

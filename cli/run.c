@@ -22,7 +22,7 @@
  *
  * With --events FILE each transition is appended to FILE as one line with
  * its CLOCK_MONOTONIC time, so that a test can lay the terms of several
- * candidates on one clock (see demo/README.md). */
+ * candidates on one clock (see cli/README.md). */
 #include "cli.h"
 
 #include <errno.h>
