@@ -1,5 +1,6 @@
 /* fence.h — the fenced store's address format and its one-line protocol,
- * shared by the server, its client mode and the scheduler example.
+ * shared by the server, its client mode, the scheduler example and the
+ * fault suite's writer (the library baton_fence).
  *
  * Protocol (text, one line each way):
  *   WRITE <token> <writer> <data>\n  ->  OK <highest>\n | REFUSED <highest>\n

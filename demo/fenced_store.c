@@ -11,7 +11,7 @@
  * the token from $BATON_TOKEN and the writer from $BATON_IDENTITY when the
  * flags are absent, so `baton run -- fenced-store write ...` just works.
  * Exit: 0 ok/accepted, 1 connection or server error, 2 usage, 4 refused. */
-#include "cli.h"
+#include "example.h"
 #include "fence.h"
 
 #include <errno.h>
@@ -19,6 +19,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -95,7 +97,7 @@ static void log_write(const store *s, uint64_t token, const char *writer, bool o
    * writers (`baton run --events`): CLOCK_MONOTONIC is machine-wide. */
   printf("%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
          (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
-         ok ? "accepted" : "refused", (unsigned long long)s->highest, (long long)cli_now_ns(),
+         ok ? "accepted" : "refused", (unsigned long long)s->highest, (long long)example_now_ns(),
          data);
   fflush(stdout);
 }
@@ -212,7 +214,7 @@ static int serve(fence_addr *a) {
   int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
   int lfd = listen_on(a);
   if (sig_fd < 0 || lfd < 0)
-    return cli_fail(CLI_EXIT_BACKEND, "serve", "%s: %s", a->text, strerror(errno));
+    return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(errno));
   static store s;
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
   printf("listening %s\n", a->text);
@@ -260,22 +262,22 @@ static int write_one(const fence_addr *a, const char *token_text, const char *wr
   if (token_text == NULL) token_text = getenv("BATON_TOKEN");
   if (writer == NULL) writer = getenv("BATON_IDENTITY");
   if (token_text == NULL)
-    return cli_fail(CLI_EXIT_USAGE, "write", "missing --token (or $BATON_TOKEN)");
+    return example_fail(EXAMPLE_EXIT_USAGE, "write", "missing --token (or $BATON_TOKEN)");
   if (writer == NULL || !fence_writer_ok(writer))
-    return cli_fail(CLI_EXIT_USAGE, "write",
+    return example_fail(EXAMPLE_EXIT_USAGE, "write",
                     "--writer (or $BATON_IDENTITY) must be 1..%d printable bytes without spaces",
                     FENCE_WRITER_MAX);
   char *end;
   errno = 0;
   unsigned long long token = strtoull(token_text, &end, 10);
   if (errno != 0 || *token_text < '0' || *token_text > '9' || *end != '\0')
-    return cli_fail(CLI_EXIT_USAGE, "write", "token '%s' is not a number", token_text);
+    return example_fail(EXAMPLE_EXIT_USAGE, "write", "token '%s' is not a number", token_text);
   if (!printable(data))
-    return cli_fail(CLI_EXIT_USAGE, "write", "DATA must be printable ASCII on one line");
+    return example_fail(EXAMPLE_EXIT_USAGE, "write", "DATA must be printable ASCII on one line");
   uint64_t highest = 0;
   char why[400];
   int rc = fence_write(a, token, writer, data, &highest, why, sizeof why);
-  if (rc < 0) return cli_fail(CLI_EXIT_BACKEND, "write", "%s", why);
+  if (rc < 0) return example_fail(EXAMPLE_EXIT_ERROR, "write", "%s", why);
   printf("%s token=%llu highest=%llu\n", rc == 1 ? "accepted" : "refused", token,
          (unsigned long long)highest);
   return rc == 1 ? 0 : FENCE_EXIT_REFUSED;
@@ -285,16 +287,16 @@ static int highest(const fence_addr *a) {
   char reply[128], why[400];
   unsigned long long h;
   if (fence_request(a, "HIGHEST\n", reply, sizeof reply, 2000, why, sizeof why) != 0)
-    return cli_fail(CLI_EXIT_BACKEND, "highest", "%s", why);
+    return example_fail(EXAMPLE_EXIT_ERROR, "highest", "%s", why);
   if (sscanf(reply, "HIGHEST %llu", &h) != 1)
-    return cli_fail(CLI_EXIT_BACKEND, "highest", "unexpected reply '%.100s'", reply);
+    return example_fail(EXAMPLE_EXIT_ERROR, "highest", "unexpected reply '%.100s'", reply);
   printf("%llu\n", h);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  cli_program = "fenced-store";
-  if (argc < 2) return cli_fail(CLI_EXIT_USAGE, NULL, "missing a mode: serve, write or highest");
+  example_program = "fenced-store";
+  if (argc < 2) return example_fail(EXAMPLE_EXIT_USAGE, NULL, "missing a mode: serve, write or highest");
   const char *mode = argv[1];
   if (strcmp(mode, "--help") == 0 || strcmp(mode, "-h") == 0) {
     fputs(usage_text, stdout);
@@ -302,7 +304,7 @@ int main(int argc, char **argv) {
   }
   bool is_serve = strcmp(mode, "serve") == 0, is_write = strcmp(mode, "write") == 0;
   if (!is_serve && !is_write && strcmp(mode, "highest") != 0)
-    return cli_fail(CLI_EXIT_USAGE, NULL, "unknown mode '%.64s' (serve, write, highest)", mode);
+    return example_fail(EXAMPLE_EXIT_USAGE, NULL, "unknown mode '%.64s' (serve, write, highest)", mode);
   const char *addr = NULL, *token = NULL, *writer = NULL, *data = NULL;
   for (int i = 2; i < argc; i++) {
     const char *arg = argv[i];
@@ -315,19 +317,19 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (slot != NULL) {
-      if (i + 1 >= argc) return cli_fail(CLI_EXIT_USAGE, mode, "%s needs a value", arg);
+      if (i + 1 >= argc) return example_fail(EXAMPLE_EXIT_USAGE, mode, "%s needs a value", arg);
       *slot = argv[++i];
     } else if (is_write && data == NULL && (arg[0] != '-' || strcmp(arg, "-") == 0)) {
       data = arg;
     } else {
-      return cli_fail(CLI_EXIT_USAGE, mode, "unexpected argument '%.80s'", arg);
+      return example_fail(EXAMPLE_EXIT_USAGE, mode, "unexpected argument '%.80s'", arg);
     }
   }
-  if (addr == NULL) return cli_fail(CLI_EXIT_USAGE, mode, "missing --addr ADDR");
+  if (addr == NULL) return example_fail(EXAMPLE_EXIT_USAGE, mode, "missing --addr ADDR");
   fence_addr a;
   char why[400];
   if (fence_addr_parse(&a, addr, why, sizeof why) != 0)
-    return cli_fail(CLI_EXIT_USAGE, mode, "%s", why);
+    return example_fail(EXAMPLE_EXIT_USAGE, mode, "%s", why);
   if (is_serve) return serve(&a);
   if (is_write) return write_one(&a, token, writer, data != NULL ? data : "");
   return highest(&a);

@@ -11,13 +11,19 @@
  * the write if a newer term has written meanwhile. The check and the token
  * together are what make "exactly one replica runs the job" hold even when
  * a replica pauses between the check and the write. */
-#include "cli.h"
+#include "baton.h"
+#include "example.h"
 #include "fence.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define CONTINUE (-1) /* parse: go on and run */
 
 typedef struct settings {
   const char *backend, *name, *store, *identity;
@@ -35,8 +41,7 @@ static int parse(settings *s, int argc, char **argv) {
            "                 [--ttl D] [--identity ID] [--runs N]");
       return 0;
     }
-    if (v == NULL) return cli_fail(CLI_EXIT_USAGE, NULL, "%s needs a value", arg);
-    char why[200];
+    if (v == NULL) return example_fail(EXAMPLE_EXIT_USAGE, NULL, "%s needs a value", arg);
     i++;
     if (strcmp(arg, "--backend") == 0) s->backend = v;
     else if (strcmp(arg, "--name") == 0) s->name = v;
@@ -45,15 +50,16 @@ static int parse(settings *s, int argc, char **argv) {
     else if (strcmp(arg, "--runs") == 0) s->runs = strtol(v, NULL, 10);
     else if (strcmp(arg, "--every") == 0 || strcmp(arg, "--ttl") == 0) {
       uint64_t *out = arg[2] == 'e' ? &s->every_ms : &s->ttl_ms;
-      if (cli_duration_ms(v, out, why, sizeof why) != 0 || *out == 0)
-        return cli_fail(CLI_EXIT_USAGE, NULL, "%s: %s", arg, *out == 0 ? "must be > 0" : why);
+      if (example_duration_ms(v, out) != 0 || *out == 0)
+        return example_fail(EXAMPLE_EXIT_USAGE, NULL, "%s: '%s' is not a duration above 0 "
+                            "(e.g. 500ms, 2s, 1m)", arg, v);
     } else {
-      return cli_fail(CLI_EXIT_USAGE, NULL, "unknown option '%.80s'", arg);
+      return example_fail(EXAMPLE_EXIT_USAGE, NULL, "unknown option '%.80s'", arg);
     }
   }
   if (s->backend == NULL || s->name == NULL || s->store == NULL || s->every_ms == 0)
-    return cli_fail(CLI_EXIT_USAGE, NULL, "--backend, --name, --every and --store are needed");
-  return CLI_CONTINUE;
+    return example_fail(EXAMPLE_EXIT_USAGE, NULL, "--backend, --name, --every and --store are needed");
+  return CONTINUE;
 }
 
 /* One run of the job: a fenced write carrying the term's token. */
@@ -75,7 +81,7 @@ static void run_job(const fence_addr *store, const char *identity, long n, uint6
 /* Sleep until `until_ms` unless a stop signal comes: true when it did. */
 static bool wait_tick(const sigset_t *set, int64_t until_ms) {
   for (int i = 0; i < 1000; i++) {
-    int64_t left = until_ms - cli_now_ms();
+    int64_t left = until_ms - example_now_ms();
     if (left <= 0) return false;
     struct timespec ts = {left / 1000, (long)(left % 1000) * 1000000L};
     int sig = sigtimedwait(set, NULL, &ts);
@@ -86,14 +92,14 @@ static bool wait_tick(const sigset_t *set, int64_t until_ms) {
 }
 
 int main(int argc, char **argv) {
-  cli_program = "scheduler";
+  example_program = "scheduler";
   settings s;
   int rc = parse(&s, argc, argv);
-  if (rc != CLI_CONTINUE) return rc;
+  if (rc != CONTINUE) return rc;
   fence_addr store;
   char why[400];
   if (fence_addr_parse(&store, s.store, why, sizeof why) != 0)
-    return cli_fail(CLI_EXIT_USAGE, NULL, "--store: %s", why);
+    return example_fail(EXAMPLE_EXIT_USAGE, NULL, "--store: %s", why);
 
   /* Signals are taken synchronously by the main thread; block them before
    * the library starts its threads so none of those gets them. */
@@ -115,7 +121,8 @@ int main(int argc, char **argv) {
   if (rc != 0) {
     baton_election_close(e);
     baton_client_close(client);
-    return cli_fail(cli_exit_for(rc), NULL, "%s", err.message);
+    return example_fail(rc == BATON_EINVAL ? EXAMPLE_EXIT_USAGE : EXAMPLE_EXIT_ERROR, NULL, "%s",
+                        err.message);
   }
   const char *identity = baton_client_identity(client);
   printf("scheduler %s: every %llu ms on '%s'\n", identity, (unsigned long long)s.every_ms,
@@ -123,7 +130,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   bool was_leader = false;
-  int64_t next = cli_now_ms() + (int64_t)s.every_ms;
+  int64_t next = example_now_ms() + (int64_t)s.every_ms;
   for (long n = 1; s.runs == 0 || n <= s.runs; n++, next += (int64_t)s.every_ms) {
     if (wait_tick(&set, next)) break;
     uint64_t token = 0;

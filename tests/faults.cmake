@@ -3,13 +3,13 @@
 # from a seed and checks the safety model on what happened. A short run of
 # every enabled backend is a ctest entry (label fault); a long run is
 # scripts/faults.sh --duration D.
-if(NOT TARGET baton OR NOT TARGET fenced-store)
+if(NOT TARGET baton OR NOT TARGET fenced-store OR NOT TARGET baton_fence)
   return()
 endif()
 
 # The command `baton run` supervises: writes to the fenced store.
-add_executable(faults-writer fault/writer.c ${PROJECT_SOURCE_DIR}/demo/fence.c)
-target_include_directories(faults-writer PRIVATE ${PROJECT_SOURCE_DIR}/demo)
+add_executable(faults-writer fault/writer.c)
+target_link_libraries(faults-writer PRIVATE baton_fence)
 
 add_executable(baton-faults fault/faults_main.c fault/faults_run.c fault/faults_check.c)
 target_link_libraries(baton-faults PRIVATE baton_test_servers baton_test_proxy)
