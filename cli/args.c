@@ -20,6 +20,7 @@ typedef enum opt_id {
   OPT_JSON,
   OPT_VERBOSE,
   OPT_EVENTS,
+  OPT_PASSWORD_FILE,
   OPT_HELP,
 } opt_id;
 
@@ -41,6 +42,7 @@ static const opt_spec options[] = {
     {OPT_JSON, "json", 0, false, CLI_LEADER | CLI_OBSERVE},
     {OPT_VERBOSE, "verbose", 'v', false, CLI_RUN},
     {OPT_EVENTS, "events", 0, true, CLI_RUN},
+    {OPT_PASSWORD_FILE, "password-file", 0, true, ALL},
     {OPT_HELP, "help", 'h', false, ALL},
 };
 
@@ -71,6 +73,7 @@ static const struct {
      "\n"
      "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
      "  --name NAME     the election's name\n"
+     "  --password-file PATH  the backend's password: the file's first line\n"
      "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
      "  --identity ID   shown as the leader (default host:pid)\n"
      "  --grace D       SIGTERM to SIGKILL (default min(ttl/10, 2s))\n"
@@ -91,6 +94,7 @@ static const struct {
      "\n"
      "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
      "  --name NAME     the election's name\n"
+     "  --password-file PATH  the backend's password: the file's first line\n"
      "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
      "  --identity ID   shown as the leader (default host:pid)\n"},
     {"leader", CLI_LEADER,
@@ -102,6 +106,7 @@ static const struct {
      "\n"
      "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
      "  --name NAME     the election's name\n"
+     "  --password-file PATH  the backend's password: the file's first line\n"
      "  --json          one JSON object\n"},
     {"observe", CLI_OBSERVE,
      "usage: baton observe --backend URI --name NAME [--json]\n"
@@ -111,6 +116,7 @@ static const struct {
      "\n"
      "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
      "  --name NAME     the election's name\n"
+     "  --password-file PATH  the backend's password: the file's first line\n"
      "  --json          one JSON object per line\n"},
 };
 
@@ -132,7 +138,8 @@ static const char main_help[] =
     "URIs: redis://[user:pass@]host:port[/db]\n"
     "      etcd://host:port[,host:port...][/prefix]   (etcds:// for TLS)\n"
     "      zk://host:port[,host:port...][/chroot]\n"
-    "The environment variable BATON_BACKEND stands in for --backend.\n"
+    "The environment variable BATON_BACKEND stands in for --backend, and\n"
+    "BATON_PASSWORD for the URI's password (--password-file wins over both).\n"
     "Exit codes: 0 ok, 1 backend error, 2 bad usage, 3 no leader (leader).\n";
 
 /* ---- durations ---------------------------------------------------------- */
@@ -202,6 +209,16 @@ static int usage(const char *cmd, const char *what) {
   return cli_fail(CLI_EXIT_USAGE, NULL, "%s (see 'baton --help')", what);
 }
 
+/* An argument as a message may quote it: redacted first (a URI's password
+ * cut off after the host's '@' would escape redaction), then cut short. */
+static const char *quoted(const char *arg, char *buf, size_t size) {
+  char full[768];
+  snprintf(full, sizeof full, "%s", arg);
+  cli_redact(full, sizeof full);
+  snprintf(buf, size, "%.80s%s", full, strlen(full) > 80 ? "..." : "");
+  return buf;
+}
+
 static const opt_spec *find_long(const char *name, size_t len) {
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
@@ -236,6 +253,7 @@ static int apply(cli_args *a, const opt_spec *o, const char *value) {
   const char *cmd = a->command_name;
   switch (o->id) {
     case OPT_BACKEND:
+      cli_secrets_note_backend(value);
       a->backend = value;
       break;
     case OPT_NAME:
@@ -261,6 +279,9 @@ static int apply(cli_args *a, const opt_spec *o, const char *value) {
     case OPT_EVENTS:
       a->events = value;
       break;
+    case OPT_PASSWORD_FILE:
+      a->password_file = value;
+      break;
     case OPT_HELP:
       break; /* handled by the caller */
   }
@@ -271,7 +292,7 @@ static int apply(cli_args *a, const opt_spec *o, const char *value) {
  * help, or CLI_EXIT_USAGE. */
 static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
   const char *cmd = a->command_name;
-  char line[300];
+  char line[300], shown[100];
   int i = 2;
   for (; i < argc; i++) {
     const char *arg = argv[i];
@@ -291,7 +312,7 @@ static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
       o = find_short(arg[1]);
     }
     if (o == NULL || (o->commands & (unsigned)a->command) == 0) {
-      snprintf(line, sizeof line, "unknown option '%.80s'", arg);
+      snprintf(line, sizeof line, "unknown option '%s'", quoted(arg, shown, sizeof shown));
       return usage(cmd, line);
     }
     if (o->id == OPT_HELP) {
@@ -315,7 +336,7 @@ static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
     if (i >= argc) return usage(cmd, "missing the command to run (-- CMD [ARG...])");
     a->cmd = &argv[i];
   } else if (i < argc) {
-    snprintf(line, sizeof line, "unexpected argument '%.80s'", argv[i]);
+    snprintf(line, sizeof line, "unexpected argument '%s'", quoted(argv[i], shown, sizeof shown));
     return usage(cmd, line);
   }
   return CLI_CONTINUE;
@@ -323,6 +344,7 @@ static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
 
 int cli_parse(cli_args *a, int argc, char **argv) {
   memset(a, 0, sizeof *a);
+  cli_secrets_begin();
   if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader or observe");
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
@@ -341,9 +363,9 @@ int cli_parse(cli_args *a, int argc, char **argv) {
       help = commands[i].help;
     }
   if (help == NULL) {
-    char line[200];
-    snprintf(line, sizeof line, "unknown command '%.64s'; use run, campaign, leader or observe",
-             sub);
+    char line[200], shown[100];
+    snprintf(line, sizeof line, "unknown command '%s'; use run, campaign, leader or observe",
+             quoted(sub, shown, sizeof shown));
     return usage(NULL, line);
   }
   int rc = parse_options(a, argc, argv, help);
@@ -359,5 +381,5 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   if (a->name == NULL || *a->name == '\0') return usage(a->command_name, "missing --name NAME");
   if (a->identity != NULL && *a->identity == '\0')
     return usage(a->command_name, "--identity is empty");
-  return CLI_CONTINUE;
+  return cli_credentials(a);
 }

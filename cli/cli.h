@@ -33,7 +33,12 @@ typedef enum cli_command {
 typedef struct cli_args {
   cli_command command;
   const char *command_name; /* "run", "campaign", ... for messages */
-  const char *backend;      /* --backend, else $BATON_BACKEND */
+  const char *backend;      /* --backend, else $BATON_BACKEND; without its
+                               userinfo once cli_parse returns */
+  const char *username;     /* the URI's user, NULL if none */
+  const char *password;     /* --password-file, else $BATON_PASSWORD, else the
+                               URI's; NULL if none */
+  const char *password_file;/* --password-file PATH */
   const char *name;         /* --name */
   const char *identity;     /* --identity, NULL for the library's default */
   uint32_t ttl_ms;          /* --ttl, 0 for the library's default */
@@ -54,13 +59,36 @@ int cli_parse(cli_args *out, int argc, char **argv);
  * Returns 0 with *ms set, or -1 with a reason in `why`. */
 int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size);
 
+/* ---- credentials (secret.c) --------------------------------------------- */
+
+/* Before anything is printed (cli_parse calls it first): take
+ * $BATON_PASSWORD out of the environment, and remember it and the
+ * userinfo of $BATON_BACKEND as secrets for cli_redact(). */
+void cli_secrets_begin(void);
+
+/* Remember the userinfo of a --backend URI as a secret, as it is parsed. */
+void cli_secrets_note_backend(const char *uri);
+
+/* Take the credentials out of a->backend (cli_parse calls it last): the
+ * URI loses its userinfo; a->username and a->password receive what the
+ * library is to use: the URI's user, and the first of --password-file,
+ * $BATON_PASSWORD and the URI's password. Returns CLI_CONTINUE, or
+ * CLI_EXIT_USAGE after one line. */
+int cli_credentials(cli_args *a);
+
+/* Rewrite `msg` (a buffer of `size` bytes) so that it shows no secret: the
+ * userinfo of any URI in it (the user:password before the host's '@') and
+ * each secret cli_credentials() remembered become "***". */
+void cli_redact(char *msg, size_t size);
+
 /* ---- output (output.c) -------------------------------------------------- */
 
 /* The program name that prefixes diagnostics; "baton" unless changed. */
 extern const char *cli_program;
 
 /* Print "baton: [CMD: ]MESSAGE" as one line on stderr (newlines and other
- * control bytes in the message become spaces) and return `code`. */
+ * control bytes in the message become spaces, secrets are redacted) and
+ * return `code`. */
 int cli_fail(int code, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -21,10 +21,12 @@ int64_t cli_now_ns(void) {
 const char *cli_program = "baton";
 
 /* Format "baton: [cmd: ]message" into one line: control bytes (a newline
- * in a server's error text, say) become spaces. */
+ * in a server's error text, say) become spaces. Every line is redacted:
+ * a message may quote a URI or an argument. */
 static void vline(const char *cmd, const char *fmt, va_list ap) {
   char msg[768];
   vsnprintf(msg, sizeof msg, fmt, ap);
+  cli_redact(msg, sizeof msg);
   for (char *p = msg; *p != '\0'; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
   if (cmd != NULL)

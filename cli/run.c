@@ -40,6 +40,7 @@ typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 typedef struct supervisor {
   const cli_args *args;
   char path[PATH_MAX];         /* CMD, resolved */
+  char backend_env[4200];      /* "BATON_BACKEND=<URI without userinfo>" */
   cli_session ss;              /* signals, relay, client, election */
   baton_election *e;           /* ss.election */
   cli_relay *relay;            /* &ss.relay */
@@ -251,7 +252,7 @@ static void on_elected(supervisor *s, uint64_t token) {
   snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
   snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
   snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
-  char *env[] = {tok, name, identity, NULL};
+  char *env[] = {tok, name, identity, s->backend_env, NULL};
   if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
                       &s->ss.child_pipe) != 0) {
     cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
@@ -410,6 +411,9 @@ int cli_cmd_run(const cli_args *a) {
   char why[PATH_MAX + 64];
   if (cli_child_resolve(a->cmd[0], s.path, sizeof s.path, why, sizeof why) != 0)
     return cli_fail(CLI_EXIT_USAGE, "run", "%s", why);
+  /* CMD may run `baton` itself: it gets the backend, never the credentials
+   * (cli_credentials took them out of the URI and the environment). */
+  snprintf(s.backend_env, sizeof s.backend_env, "BATON_BACKEND=%s", a->backend);
   baton_options o = {0};
   int rc = timing(a, &o, &s.grace_ms);
   if (rc != CLI_CONTINUE) return rc;

@@ -12,7 +12,11 @@ int cli_open(const cli_args *a, const baton_options *opts, cli_relay *relay,
   baton_error err = {0};
   *client = NULL;
   *election = NULL;
-  int rc = baton_client_open(client, a->backend, opts, &err);
+  /* The credentials go in here, not in the URI (see secret.c). */
+  baton_options o = *opts;
+  o.username = a->username;
+  o.password = a->password;
+  int rc = baton_client_open(client, a->backend, &o, &err);
   if (rc != 0) return cli_fail(cli_exit_for(rc), a->command_name, "%s", err.message);
   rc = baton_election_open(election, *client, a->name,
                            relay != NULL ? cli_relay_on_event : NULL, relay, &err);

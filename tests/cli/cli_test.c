@@ -289,15 +289,22 @@ static int json_fields(const char *line, char *name, char *identity, unsigned lo
   return 0;
 }
 
-/* Expect: exit 2, nothing on stdout, exactly one "baton: ..." line on stderr. */
-static void expect_usage(const char *const args[], const char *const env[], const char *what) {
+/* Expect: exit `want`, nothing on stdout, exactly one "baton: ..." line on
+ * stderr, and `secret` (if not NULL) nowhere in it. */
+static void expect_one_line(const char *const args[], const char *const env[], int want,
+                            const char *secret, const char *what) {
   const char *argv[32];
   baton_argv(argv, NULL, args);
   proc p;
   int code = run(&p, argv, env, 20000);
-  if (code != 2 || count_lines(p.ebuf) != 1 || strncmp(p.ebuf, "baton: ", 7) != 0 ||
-      p.olen != 0)
+  if (code != want || count_lines(p.ebuf) != 1 || strncmp(p.ebuf, "baton: ", 7) != 0 ||
+      p.olen != 0 || (secret != NULL && strstr(p.ebuf, secret) != NULL))
     TEST_FAIL_("%s: exit %d, stdout '%s', stderr '%s'", what, code, p.obuf, p.ebuf);
+}
+
+/* Expect: exit 2, nothing on stdout, exactly one "baton: ..." line on stderr. */
+static void expect_usage(const char *const args[], const char *const env[], const char *what) {
+  expect_one_line(args, env, 2, NULL, what);
 }
 
 /* ---- cases without a server --------------------------------------------- */
@@ -346,6 +353,67 @@ static void usage_errors(void) {
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
   expect_usage(env_only, env, "bad URI from BATON_BACKEND");
+}
+
+/* A password in the URI shows in no message, whatever the mistake; a bad
+ * --password-file is one line and exit 2. The secret is longer than the
+ * 64 bytes of a URI the library quotes, and its start is looked for, so a
+ * secret cut short shows too. */
+static void secrets_redacted(void) {
+#define SECRET "hunter2-0123456789-0123456789-0123456789-0123456789-0123456789"
+#define PART "hunter2" /* a secret cut short shows no more than its start */
+  static const struct {
+    const char *uri;
+    int code;
+  } uris[] = {
+      {"cli:" SECRET "@localhost:6379", 2},                /* no scheme */
+      {SECRET "@localhost:6379", 2},                       /* a bare password, no scheme */
+      {"bogus://cli:" SECRET "@127.0.0.1:1", 2},           /* unknown scheme */
+      {"redis://cli:" SECRET "@127.0.0.1:99999", 2},       /* bad port */
+      {"redis://:" SECRET "@", 2},                         /* no host */
+      {"redis://cli:" SECRET "%zz@127.0.0.1:1", 2},        /* bad escape */
+      {"redis://cli:" SECRET "@127.0.0.1:1", 1},           /* nothing listens */
+      {"zk://cli:" SECRET "@127.0.0.1:1/a?bogus=1", 2},    /* unknown parameter */
+  };
+  for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+    const char *const flag[] = {"leader", "--backend", uris[i].uri, "--name", "x", NULL};
+    expect_one_line(flag, NULL, uris[i].code, PART, uris[i].uri);
+    char var[300];
+    snprintf(var, sizeof var, "BATON_BACKEND=%s", uris[i].uri);
+    const char *const env[] = {var, NULL};
+    const char *const no_flag[] = {"campaign", "--name", "x", NULL};
+    expect_one_line(no_flag, env, uris[i].code, PART, var);
+  }
+  /* A mistyped option quotes the argument: the URI in it is redacted. */
+  const char *const typo[] = {"leader", "--backnd=redis://cli:" SECRET "@h:1", "--name", "x",
+                              NULL};
+  expect_one_line(typo, NULL, 2, PART, "mistyped --backend");
+  const char *const operand[] = {"leader", "--name", "x", "redis://cli:" SECRET "@h:1", NULL};
+  expect_one_line(operand, NULL, 2, PART, "the URI as an operand");
+  const char *const command[] = {"redis://cli:" SECRET "@h:1", NULL};
+  expect_one_line(command, NULL, 2, PART, "the URI as the command");
+  /* The password from the environment or a file is redacted too. */
+  const char *const env_pw[] = {"BATON_PASSWORD=" SECRET, NULL};
+  const char *const echo[] = {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x",
+                              SECRET, NULL};
+  expect_one_line(echo, env_pw, 2, PART, "the password as a surplus argument");
+#undef PART
+#undef SECRET
+
+  char path[300];
+  snprintf(path, sizeof path, "%s/empty-password", workdir);
+  REQUIRE(test_write_file(path, "\nsecond line\n") == 0);
+  const char *const files[] = {"/nonexistent/password", workdir, path};
+  for (size_t i = 0; i < 3; i++) {
+    const char *const args[] = {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x",
+                                "--password-file", files[i], NULL};
+    expect_usage(args, NULL, files[i]);
+    proc p;
+    const char *argv[32];
+    baton_argv(argv, NULL, args);
+    run(&p, argv, NULL, 20000);
+    CHECK_CONTAINS(p.ebuf, files[i]);
+  }
 }
 
 /* Durations: a number, an optional fraction, one of ms/s/m; nothing else. */
@@ -851,6 +919,115 @@ static void scheduler_runs_on_leader_only(void) {
   proc_cleanup(s);
 }
 
+/* ---- credentials: a Redis that requires a password ---------------------- */
+
+#define PASSWORD "cli-pw-5b2e8f1d-right"
+#define WRONG "cli-pw-0c9d7a3e-wrong"
+
+static test_cluster locked; /* Redis with requirepass PASSWORD */
+static bool have_locked;
+static char plain_uri[128], right_uri[192], wrong_uri[192];
+static char right_file[300], wrong_file[300];
+
+/* Start the locked Redis once, with the URIs and password files for it. */
+static bool start_locked(void) {
+  if (have_locked) return true;
+  test_redis_opts o = {.password = PASSWORD};
+  if (test_redis_start(&locked, &o) != 0) return false;
+  have_locked = true;
+  int port = locked.member[0].port;
+  snprintf(plain_uri, sizeof plain_uri, "redis://127.0.0.1:%d", port);
+  snprintf(right_uri, sizeof right_uri, "redis://:%s@127.0.0.1:%d", PASSWORD, port);
+  snprintf(wrong_uri, sizeof wrong_uri, "redis://default:%s@127.0.0.1:%d", WRONG, port);
+  snprintf(right_file, sizeof right_file, "%s/right-password", workdir);
+  snprintf(wrong_file, sizeof wrong_file, "%s/wrong-password", workdir);
+  /* The first line counts, its line end (\r\n too) stripped. */
+  return test_write_file(right_file, PASSWORD "\r\nnot this line\n") == 0 &&
+         test_write_file(wrong_file, WRONG) == 0;
+}
+
+/* `baton leader` on the locked Redis with the password from the URI, a
+ * file and/or $BATON_PASSWORD; its exit code. No password may show. */
+static int locked_leader(const char *uri, const char *file, const char *env_password) {
+  const char *argv[] = {BATON_EXE, "leader", "--backend", uri, "--name", "x",
+                        file != NULL ? "--password-file" : NULL, file, NULL};
+  char var[128];
+  snprintf(var, sizeof var, "BATON_PASSWORD=%s", env_password != NULL ? env_password : "");
+  const char *const env[] = {env_password != NULL ? var : NULL, NULL};
+  proc p;
+  int code = run(&p, argv, env, 20000);
+  if (strstr(p.ebuf, PASSWORD) != NULL || strstr(p.ebuf, WRONG) != NULL)
+    TEST_FAIL_("a password in a message: %s", p.ebuf);
+  if (code == 1) CHECK_CONTAINS(p.ebuf, "127.0.0.1"); /* the failure is told */
+  return code;
+}
+
+/* Every source of the password works, in the order --password-file, then
+ * $BATON_PASSWORD, then the URI's: each pair is tried both ways round. A
+ * leader of nobody (3) means the server took the password. */
+static void password_sources(void) {
+  REQUIRE(start_locked());
+  CHECK_EQ(locked_leader(plain_uri, NULL, NULL), 1); /* the server wants one */
+  CHECK_EQ(locked_leader(right_uri, NULL, NULL), 3);
+  CHECK_EQ(locked_leader(plain_uri, NULL, PASSWORD), 3);
+  CHECK_EQ(locked_leader(plain_uri, right_file, NULL), 3);
+  CHECK_EQ(locked_leader(wrong_uri, NULL, NULL), 1);
+  CHECK_EQ(locked_leader(plain_uri, wrong_file, NULL), 1);
+  /* $BATON_PASSWORD over the URI's. */
+  CHECK_EQ(locked_leader(wrong_uri, NULL, PASSWORD), 3);
+  CHECK_EQ(locked_leader(right_uri, NULL, WRONG), 1);
+  /* --password-file over both. */
+  CHECK_EQ(locked_leader(wrong_uri, right_file, WRONG), 3);
+  CHECK_EQ(locked_leader(right_uri, wrong_file, PASSWORD), 1);
+}
+
+/* The value of `key` in the output of env(1), or NULL. */
+static const char *env_value(const char *env_output, const char *key, char *out, size_t size) {
+  size_t n = strlen(key);
+  for (const char *l = env_output; l != NULL && *l != '\0';) {
+    const char *nl = strchr(l, '\n');
+    if (strncmp(l, key, n) == 0 && l[n] == '=') {
+      snprintf(out, size, "%.*s", (int)((nl != NULL ? nl : l + strlen(l)) - l - n - 1), l + n + 1);
+      return out;
+    }
+    l = nl != NULL ? nl + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* What `baton run` hands CMD: BATON_BACKEND without the userinfo, and no
+ * password anywhere in its environment, from any of the three sources;
+ * nor in baton's own messages (-v). */
+static void credentials_not_passed_on(void) {
+  REQUIRE(start_locked());
+  char backend_var[256], value[256];
+  snprintf(backend_var, sizeof backend_var, "BATON_BACKEND=%s", right_uri);
+  const char *const from_uri[] = {BATON_EXE, "run", "-v", "--name", fresh("creds"), "--",
+                                  "/usr/bin/env", NULL};
+  const char *const uri_env[] = {backend_var, NULL};
+  const char *const from_file[] = {BATON_EXE, "run", "-v", "--backend", plain_uri,
+                                   "--password-file", right_file, "--name", fresh("creds"),
+                                   "--", "/usr/bin/env", NULL};
+  const char *const password_env[] = {"BATON_PASSWORD=" PASSWORD, NULL};
+  const char *const with_env[] = {BATON_EXE, "run", "-v", "--backend", plain_uri, "--name",
+                                  fresh("creds"), "--", "/usr/bin/env", NULL};
+  const struct {
+    const char *const *argv, *const *env;
+  } runs[] = {{from_uri, uri_env}, {from_file, password_env}, {with_env, password_env}};
+  for (size_t i = 0; i < 3; i++) {
+    proc p;
+    CHECK_EQ(run(&p, runs[i].argv, runs[i].env, 30000), 0);
+    CHECK(env_value(p.obuf, "BATON_TOKEN", value, sizeof value) != NULL); /* CMD ran */
+    if (env_value(p.obuf, "BATON_BACKEND", value, sizeof value) != NULL)
+      CHECK_STR(value, plain_uri);
+    else
+      TEST_FAIL_("run %zu: no BATON_BACKEND in CMD's environment: %s", i, p.obuf);
+    CHECK(env_value(p.obuf, "BATON_PASSWORD", value, sizeof value) == NULL);
+    if (strstr(p.obuf, PASSWORD) != NULL || strstr(p.ebuf, PASSWORD) != NULL)
+      TEST_FAIL_("run %zu: the password reached CMD or a message: %s%s", i, p.obuf, p.ebuf);
+  }
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* Each case starts clean: whatever an earlier case left running (after a
@@ -867,6 +1044,7 @@ static void begin_case(void) {
   }
 CASE(usage_errors)
 CASE(durations)
+CASE(secrets_redacted)
 CASE(help_and_version)
 CASE(fenced_store_rules)
 CASE(env_leader_exit_status)
@@ -883,11 +1061,14 @@ CASE(scheduler_runs_on_leader_only)
 CASE(stops_before_expiry)
 CASE(campaign_loss_keeps_the_key)
 CASE(run_once_loss_keeps_the_key)
+CASE(password_sources)
+CASE(credentials_not_passed_on)
 #define ENTRY(fn) {#fn, fn##_case}
 
 static const test_case usage_cases[] = {
     ENTRY(usage_errors),
     ENTRY(durations),
+    ENTRY(secrets_redacted),
     ENTRY(help_and_version),
     ENTRY(fenced_store_rules),
     {NULL, NULL},
@@ -911,6 +1092,17 @@ static const test_case server_cases[] = {
     {NULL, NULL},
 };
 
+/* Only with kind "redis": these start a Redis of their own, with a password. */
+static const test_case redis_cases[] = {
+    ENTRY(password_sources),
+    ENTRY(credentials_not_passed_on),
+    {NULL, NULL},
+};
+
+/* server_cases, then redis_cases when the kind is "redis". */
+static test_case all_cases[sizeof server_cases / sizeof server_cases[0] +
+                           sizeof redis_cases / sizeof redis_cases[0]];
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: cli usage|redis|etcd|zk [FILTER]\n");
@@ -918,17 +1110,23 @@ int main(int argc, char **argv) {
   }
   kind = argv[1];
   unsetenv("BATON_BACKEND");
+  unsetenv("BATON_PASSWORD");
   signal(SIGPIPE, SIG_IGN);
   if (test_make_dir(workdir, sizeof workdir, "cli") != 0) return 1;
   const test_case *cases = usage_cases;
   if (strcmp(kind, "usage") != 0) {
     if (test_cluster_start(&server, kind) != 0) return 1; /* a missing server fails */
     have_server = true;
-    cases = server_cases;
+    size_t n = 0;
+    for (const test_case *c = server_cases; c->name != NULL; c++) all_cases[n++] = *c;
+    for (const test_case *c = redis_cases; strcmp(kind, "redis") == 0 && c->name != NULL; c++)
+      all_cases[n++] = *c;
+    cases = all_cases;
   }
   int rc = test_main(argc - 1, argv + 1, cases);
   cleanup_all();
   if (have_server) test_cluster_stop(&server);
+  if (have_locked) test_cluster_stop(&locked);
   char rm[300];
   snprintf(rm, sizeof rm, "rm -rf '%s'", workdir);
   if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", workdir);

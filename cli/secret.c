@@ -1,0 +1,205 @@
+/* secret.c — keeping credentials out of what baton shows and passes on.
+ *
+ * The URI's userinfo (user:password@) is taken out before the library sees
+ * the URI: the user and the password go in through baton_options, so no
+ * message built from the URI text (a URI without a scheme is echoed, say)
+ * can carry them, and `baton run` hands its child the same URI without
+ * them. The password may come from a file or $BATON_PASSWORD instead of
+ * the command line, where `ps` shows it. And every line baton prints is
+ * redacted of every secret it knows, as a second line of defence. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define URI_MAX 4096   /* the library's limit too */
+#define SECRET_MIN 3   /* shorter ones would blank out ordinary words */
+#define SECRETS_MAX 8  /* two URIs' userinfo and password (as written and decoded), two passwords */
+
+static char public_uri[URI_MAX + 1]; /* the URI without its userinfo */
+static char user[URI_MAX + 1], uri_password[URI_MAX + 1], given_password[URI_MAX + 2];
+static bool env_password;            /* given_password came from $BATON_PASSWORD */
+static bool env_password_long;       /* $BATON_PASSWORD was too long to keep */
+static char secret_store[SECRETS_MAX][URI_MAX + 1];
+static size_t nsecrets;
+
+static void remember(const char *s, size_t len) {
+  if (len < SECRET_MIN || len > URI_MAX || nsecrets == SECRETS_MAX) return;
+  memcpy(secret_store[nsecrets], s, len);
+  secret_store[nsecrets++][len] = '\0';
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* Percent-decode s[0..len) into out (which has room for len + 1) as the
+ * library does: -1 on a bad escape or an encoded NUL. */
+static int decode(char *out, const char *s, size_t len) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++, o++) {
+    out[o] = s[i];
+    if (s[i] != '%') continue;
+    int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0 || hi + lo == 0) return -1;
+    out[o] = (char)(hi * 16 + lo);
+    i += 2;
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+/* Where the userinfo of `uri` is: it ends at the last '@' of the authority,
+ * which begins after "://" (at the start when there is no scheme: such a
+ * URI is refused, but not with its password in the message) and ends at
+ * '/' or '?'. Returns the '@', or NULL when there is none; *info receives
+ * the userinfo's start and *colon its ':' (NULL when there is no password). */
+static const char *userinfo(const char *uri, const char **info, const char **colon) {
+  const char *sep = strstr(uri, "://");
+  const char *start = sep != NULL ? sep + 3 : uri, *end = start + strcspn(start, "/?"), *at = NULL;
+  for (const char *p = start; p < end; p++)
+    if (*p == '@') at = p;
+  *info = start;
+  *colon = at != NULL ? memchr(start, ':', (size_t)(at - start)) : NULL;
+  return at;
+}
+
+/* Remember the secrets of a URI before anything can quote it. */
+static void note_uri(const char *uri) {
+  const char *info, *colon, *at = userinfo(uri, &info, &colon);
+  if (at == NULL || strlen(uri) > URI_MAX) return;
+  remember(info, (size_t)(at - info));
+  if (colon == NULL) return;
+  remember(colon + 1, (size_t)(at - colon - 1));
+  char decoded[URI_MAX + 1];
+  if (decode(decoded, colon + 1, (size_t)(at - colon - 1)) == 0) remember(decoded, strlen(decoded));
+  explicit_bzero(decoded, sizeof decoded);
+}
+
+void cli_secrets_begin(void) {
+  /* $BATON_PASSWORD is kept, then wiped from the environment block (which
+   * /proc/PID/environ shows) and taken out of the environment, so that no
+   * child can inherit it. */
+  char *env = getenv("BATON_PASSWORD");
+  if (env != NULL && *env != '\0') {
+    env_password_long = strlen(env) > URI_MAX;
+    env_password = !env_password_long;
+    if (env_password) {
+      snprintf(given_password, sizeof given_password, "%s", env);
+      remember(given_password, strlen(given_password));
+    }
+  }
+  if (env != NULL) explicit_bzero(env, strlen(env));
+  unsetenv("BATON_PASSWORD");
+  const char *backend = getenv("BATON_BACKEND");
+  if (backend != NULL) note_uri(backend);
+}
+
+void cli_secrets_note_backend(const char *uri) { note_uri(uri); }
+
+/* The first line of `path`, without its line end, into given_password. */
+static int read_password_file(const cli_args *a, const char *path) {
+  FILE *f = fopen(path, "re");
+  const char *why = NULL;
+  if (f == NULL) {
+    why = strerror(errno);
+  } else {
+    if (fgets(given_password, sizeof given_password, f) == NULL) given_password[0] = '\0';
+    if (ferror(f)) why = strerror(errno);
+    fclose(f);
+  }
+  size_t n = strcspn(given_password, "\n");
+  if (n > URI_MAX) why = "the first line is too long";
+  if (n > 0 && given_password[n - 1] == '\r') n--; /* a file written on Windows */
+  given_password[n] = '\0';
+  if (why == NULL && n == 0) why = "the first line is empty";
+  if (why == NULL) return CLI_CONTINUE;
+  explicit_bzero(given_password, sizeof given_password);
+  return cli_fail(CLI_EXIT_USAGE, a->command_name, "--password-file %.200s: %s", path, why);
+}
+
+int cli_credentials(cli_args *a) {
+  size_t len = strlen(a->backend);
+  if (len > URI_MAX)
+    return cli_fail(CLI_EXIT_USAGE, a->command_name, "--backend: the URI is longer than %d bytes",
+                    URI_MAX);
+  if (env_password_long)
+    return cli_fail(CLI_EXIT_USAGE, a->command_name, "BATON_PASSWORD is longer than %d bytes",
+                    URI_MAX);
+  const char *info, *colon, *at = userinfo(a->backend, &info, &colon);
+  memcpy(public_uri, a->backend, len + 1);
+  if (at != NULL) {
+    const char *user_end = colon != NULL ? colon : at;
+    if (decode(user, info, (size_t)(user_end - info)) != 0 ||
+        (colon != NULL && decode(uri_password, colon + 1, (size_t)(at - colon - 1)) != 0))
+      return cli_fail(CLI_EXIT_USAGE, a->command_name,
+                      "--backend: bad %%-escape in the URI's user name or password");
+    if (user_end > info) a->username = user;
+    if (colon != NULL) a->password = uri_password;
+    memmove(public_uri + (info - a->backend), public_uri + (at + 1 - a->backend),
+            len - (size_t)(at - a->backend));
+  }
+  a->backend = public_uri;
+  if (a->password_file != NULL) {
+    int rc = read_password_file(a, a->password_file);
+    if (rc != CLI_CONTINUE) return rc;
+    remember(given_password, strlen(given_password));
+  }
+  if (a->password_file != NULL || env_password) a->password = given_password;
+  return CLI_CONTINUE;
+}
+
+/* ---- redaction ---------------------------------------------------------- */
+
+/* Every occurrence of `secret` in msg becomes "***". */
+static void replace_all(char *msg, size_t size, const char *secret) {
+  char out[1024];
+  size_t n = strlen(secret), o = 0;
+  if (n == 0 || strstr(msg, secret) == NULL) return;
+  for (const char *p = msg; *p != '\0' && o + 4 < sizeof out;) {
+    if (strncmp(p, secret, n) == 0) {
+      memcpy(out + o, "***", 3);
+      o += 3;
+      p += n;
+    } else {
+      out[o++] = *p++;
+    }
+  }
+  out[o] = '\0';
+  snprintf(msg, size, "%s", out);
+}
+
+/* The userinfo after any "://" (up to the authority's last '@') becomes
+ * "***": a URI's credentials, whoever wrote them into the message. */
+static void redact_userinfo(char *msg, size_t size) {
+  char out[1024];
+  size_t o = 0;
+  for (const char *p = msg; *p != '\0' && o + 5 < sizeof out;) {
+    if (strncmp(p, "://", 3) != 0) {
+      out[o++] = *p++;
+      continue;
+    }
+    memcpy(out + o, "://", 3);
+    o += 3;
+    p += 3;
+    size_t span = strcspn(p, "/?#'\" \t"), last_at = 0;
+    for (size_t i = 0; i < span; i++)
+      if (p[i] == '@') last_at = i + 1;
+    if (last_at > 0) {
+      memcpy(out + o, "***", 3);
+      o += 3;
+      p += last_at - 1; /* the '@' is copied next */
+    }
+  }
+  out[o] = '\0';
+  snprintf(msg, size, "%s", out);
+}
+
+void cli_redact(char *msg, size_t size) {
+  redact_userinfo(msg, size);
+  for (size_t i = 0; i < nsecrets; i++) replace_all(msg, size, secret_store[i]);
+}
