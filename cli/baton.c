@@ -1,8 +1,30 @@
-/* baton.c — the `baton` command: parses the command line and hands over to
- * the subcommand (run.c, commands.c). */
+/* baton.c — the `baton` command: makes sure descriptors 0-2 are open, parses
+ * the command line and hands over to the subcommand (run.c, commands.c). */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Open /dev/null on each of descriptors 0-2 that is closed. Otherwise the
+ * first descriptor baton opens (a signalfd, a backend's socket) would take
+ * the number: a diagnostic would be written into the backend's protocol
+ * stream, and `baton run` would hand that socket to CMD as its stderr. */
+static int open_standard_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    /* The lower ones are open by now, so open() returns `fd` itself. */
+    int got = open("/dev/null", O_RDWR);
+    if (got != fd) {
+      if (got >= 0) close(got);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (open_standard_fds() != 0) return CLI_EXIT_BACKEND; /* nowhere to say why */
   cli_args args;
   int rc = cli_parse(&args, argc, argv);
   if (rc != CLI_CONTINUE) return rc;

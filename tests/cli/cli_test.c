@@ -54,7 +54,8 @@ typedef struct proc {
 } proc;
 
 #define MAX_PROCS 16
-static bool pass_fd7; /* proc_open: leave an inherited fd 7 open */
+/* What proc_open does to the descriptors beyond 0-2 on the pipes. */
+static enum { FDS_PLAIN, FDS_PASS_7, FDS_CLOSE_0_2 } fds_mode;
 /* Processes that outlive a call live here, not on a case's stack: a case
  * that stops early (REQUIRE) leaves them to the next case's clean-up. */
 static proc pool[MAX_PROCS];
@@ -75,7 +76,11 @@ static int proc_open(proc *p, const char *const argv[], const char *const env[])
     dup2(err[1], 2);
     /* Only 0-2 (and 7 when asked) pass on, whatever ran this test. */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    if (pass_fd7) dup2(0, 7); /* dup2 clears close-on-exec */
+    if (fds_mode == FDS_PASS_7) dup2(0, 7); /* dup2 clears close-on-exec */
+    if (fds_mode == FDS_CLOSE_0_2) {
+      close(0);
+      close(2);
+    }
     for (int i = 0; env != NULL && env[i] != NULL; i++) putenv((char *)(uintptr_t)env[i]);
     execv(argv[0], (char *const *)(uintptr_t)argv);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -618,17 +623,34 @@ static void leftovers_killed(void) {
   CHECK(gone_or_kill(grandchild));
 }
 
+/* Run `baton args` with descriptors set up as `mode` says: it must exit 0
+ * after CMD printed `expect`. */
+static void run_with_fds(const char *const args[], int mode, const char *expect) {
+  fds_mode = mode;
+  proc r;
+  int code = baton(&r, args, 20000);
+  fds_mode = FDS_PLAIN;
+  CHECK_EQ(code, 0);
+  CHECK_STR(r.obuf, expect);
+}
+
 /* CMD gets the descriptors baton inherited (fd 7 here), none of baton's
  * own (backend sockets, eventfds). ls holds 3 for reading the folder. */
 static void only_inherited_fds(void) {
   const char *const args[] = {"run", "--name", fresh("fds"), "--", "/bin/ls", "/proc/self/fd",
                               NULL};
-  pass_fd7 = true;
-  proc r;
-  int code = baton(&r, args, 20000);
-  pass_fd7 = false;
-  CHECK_EQ(code, 0);
-  CHECK_STR(r.obuf, "0\n1\n2\n3\n7\n");
+  run_with_fds(args, FDS_PASS_7, "0\n1\n2\n3\n7\n");
+}
+
+/* Started with stdin and stderr closed, baton puts /dev/null there before
+ * it opens anything: else its signalfd or a backend socket would take
+ * those numbers, and CMD would get them as stdin and stderr. -v makes
+ * baton write to its stderr meanwhile. */
+static void closed_standard_fds(void) {
+  const char *const args[] = {"run", "-v", "--name", fresh("std"), "--", "/bin/sh", "-c",
+                              "readlink /proc/self/fd/0 /proc/self/fd/2; echo to-stderr >&2",
+                              NULL};
+  run_with_fds(args, FDS_CLOSE_0_2, "/dev/null\n/dev/null\n");
 }
 
 /* The server stops answering: the term is lost locally and CMD — which
@@ -1053,6 +1075,7 @@ CASE(sigterm_stops_child)
 CASE(no_orphan_after_sigkill)
 CASE(leftovers_killed)
 CASE(only_inherited_fds)
+CASE(closed_standard_fds)
 CASE(observe_and_leader_json)
 CASE(backend_from_env)
 CASE(unreachable_backend)
@@ -1081,6 +1104,7 @@ static const test_case server_cases[] = {
     ENTRY(no_orphan_after_sigkill),
     ENTRY(leftovers_killed),
     ENTRY(only_inherited_fds),
+    ENTRY(closed_standard_fds),
     ENTRY(observe_and_leader_json),
     ENTRY(backend_from_env),
     ENTRY(unreachable_backend),
