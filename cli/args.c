@@ -1,5 +1,6 @@
 /* args.c — the command line of `baton`: subcommands, options, durations and
- * help texts. Every mistake ends in one line on stderr and exit 2. */
+ * the help, made from the same tables as the parser. Every mistake ends in
+ * one line on stderr and exit 2. */
 #include "cli.h"
 
 #include <errno.h>
@@ -28,37 +29,58 @@ typedef struct opt_spec {
   opt_id id;
   const char *name;   /* long name without "--" */
   char short_name;    /* 0 if none */
-  bool takes_value;
+  const char *value;  /* the value's name in help ("URI"), NULL for a flag */
   unsigned commands;  /* where it is allowed */
+  const char *help;   /* one line or more for --help; '\n' starts another */
 } opt_spec;
 
+/* The options of every command: parsing and each command's --help come
+ * from this one table, so that help lists every option there is. */
 static const opt_spec options[] = {
-    {OPT_BACKEND, "backend", 0, true, ALL},
-    {OPT_NAME, "name", 0, true, ALL},
-    {OPT_TTL, "ttl", 0, true, CLI_RUN | CLI_CAMPAIGN},
-    {OPT_IDENTITY, "identity", 0, true, CLI_RUN | CLI_CAMPAIGN},
-    {OPT_GRACE, "grace", 0, true, CLI_RUN},
-    {OPT_ONCE, "once", 0, false, CLI_RUN},
-    {OPT_JSON, "json", 0, false, CLI_LEADER | CLI_OBSERVE},
-    {OPT_VERBOSE, "verbose", 'v', false, CLI_RUN},
-    {OPT_EVENTS, "events", 0, true, CLI_RUN},
-    {OPT_PASSWORD_FILE, "password-file", 0, true, ALL},
-    {OPT_HELP, "help", 'h', false, ALL},
+    {OPT_BACKEND, "backend", 0, "URI", ALL,
+     "the backend: redis://, etcd://, etcds:// or zk://\n"
+     "(see 'baton --help'); default $BATON_BACKEND"},
+    {OPT_NAME, "name", 0, "NAME", ALL, "the election's name"},
+    {OPT_TTL, "ttl", 0, "D", CLI_RUN | CLI_CAMPAIGN,
+     "lease time to live (default 10s); D is e.g.\n"
+     "500ms, 2s, 1m"},
+    {OPT_IDENTITY, "identity", 0, "ID", CLI_RUN | CLI_CAMPAIGN,
+     "shown as the leader (default host:pid)"},
+    {OPT_GRACE, "grace", 0, "D", CLI_RUN, "SIGTERM to SIGKILL (default min(ttl/10, 2s))"},
+    {OPT_ONCE, "once", 0, NULL, CLI_RUN,
+     "exit 1 after the first lost term instead of\n"
+     "campaigning again"},
+    {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE,
+     "one JSON object a line:\n"
+     "{\"name\":..,\"identity\":..,\"token\":..}"},
+    {OPT_VERBOSE, "verbose", 'v', NULL, CLI_RUN, "report elections and exits on stderr"},
+    {OPT_EVENTS, "events", 0, "FILE", CLI_RUN,
+     "append a line per transition to FILE:\n"
+     "\"<ns> elected|started|stopped|resigned|lost\n"
+     "token=<T> ...\", <ns> CLOCK_MONOTONIC nanoseconds"},
+    {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
+     "the backend's password: the first line of PATH\n"
+     "(wins over $BATON_PASSWORD and the URI's)"},
+    {OPT_HELP, "help", 'h', NULL, ALL, "print this help and exit"},
 };
+
+#define NOPTIONS (sizeof options / sizeof options[0])
 
 static const struct {
   const char *name;
   cli_command command;
-  const char *help;
+  const char *synopsis; /* after "baton NAME " */
+  const char *summary;  /* one line, for 'baton --help' */
+  const char *text;     /* what it does */
+  const char *exit;     /* its exit status */
 } commands[] = {
-    {"run", CLI_RUN,
-     "usage: baton run --backend URI --name NAME [--ttl D] [--identity ID]\n"
-     "                 [--grace D] [--once] [-v] [--events FILE] -- CMD [ARG...]\n"
-     "\n"
+    {"run", CLI_RUN, "--backend URI --name NAME [OPTION...] -- CMD [ARG...]",
+     "run a command while this process leads NAME",
      "Campaign for NAME; once elected, start CMD in its own process group with\n"
-     "BATON_TOKEN (the term's fencing token), BATON_NAME and BATON_IDENTITY in\n"
-     "its environment. If baton dies, even by SIGKILL, the whole process group\n"
-     "is killed (a guard process leads it; CMD also has a parent-death signal).\n"
+     "BATON_TOKEN (the term's fencing token), BATON_NAME, BATON_IDENTITY and\n"
+     "BATON_BACKEND (the URI without user:password@) in its environment. If\n"
+     "baton dies, even by SIGKILL, the whole process group is killed (a guard\n"
+     "process leads it; CMD also has a parent-death signal).\n"
      "\n"
      "When the term is ending (renewals failed until --grace before the local\n"
      "deadline, or the backend reports it lost), CMD's process group gets\n"
@@ -67,80 +89,95 @@ static const struct {
      "term. Then baton campaigns again (exits 1 with --once).\n"
      "\n"
      "When CMD exits on its own, what is left of its process group is killed,\n"
-     "the term is resigned and baton exits with CMD's status (128 + N if a\n"
-     "signal N killed it). On SIGINT, SIGTERM or SIGHUP baton stops CMD the\n"
-     "same way (a second signal sends SIGKILL at once), resigns and exits 0.\n"
-     "\n"
-     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
-     "  --name NAME     the election's name\n"
-     "  --password-file PATH  the backend's password: the file's first line\n"
-     "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
-     "  --identity ID   shown as the leader (default host:pid)\n"
-     "  --grace D       SIGTERM to SIGKILL (default min(ttl/10, 2s))\n"
-     "  --once          exit 1 after the first lost term instead of campaigning\n"
-     "  -v, --verbose   report elections and exits on stderr\n"
-     "  --events FILE   append one line per transition to FILE: \"<ns> elected|\n"
-     "                  started|stopped|resigned|lost token=<T> ...\", <ns> being\n"
-     "                  CLOCK_MONOTONIC nanoseconds (see cli/README.md)\n"
-     "\n"
-     "Exit: CMD's status; 0 after a signal; 1 backend error or lost term with\n"
-     "--once; 2 bad usage.\n"},
-    {"campaign", CLI_CAMPAIGN,
-     "usage: baton campaign --backend URI --name NAME [--ttl D] [--identity ID]\n"
-     "\n"
+     "the term is resigned and baton exits with CMD's status. On SIGINT,\n"
+     "SIGTERM or SIGHUP baton stops CMD the same way (a second signal sends\n"
+     "SIGKILL at once), resigns and exits 0.\n",
+     "CMD's status (128 + N if signal N killed it); 0 after SIGINT,\n"
+     "SIGTERM or SIGHUP; 1 a backend error, or a lost term with --once;\n"
+     "2 bad usage.\n"},
+    {"campaign", CLI_CAMPAIGN, "--backend URI --name NAME [OPTION...]",
+     "hold leadership of NAME until interrupted",
      "Block until elected, print \"elected token=<T>\", and hold the term until\n"
-     "SIGINT/SIGTERM (resign, exit 0) or until it is lost (print \"lost\",\n"
-     "exit 1).\n"
-     "\n"
-     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
-     "  --name NAME     the election's name\n"
-     "  --password-file PATH  the backend's password: the file's first line\n"
-     "  --ttl D         lease time to live (default 10s); D is e.g. 500ms, 2s, 1m\n"
-     "  --identity ID   shown as the leader (default host:pid)\n"},
-    {"leader", CLI_LEADER,
-     "usage: baton leader --backend URI --name NAME [--json]\n"
-     "\n"
+     "SIGINT/SIGTERM/SIGHUP (resign, exit 0) or until it is lost (print\n"
+     "\"lost\", exit 1).\n",
+     "0 resigned after a signal; 1 a backend error or a lost term;\n"
+     "2 bad usage.\n"},
+    {"leader", CLI_LEADER, "--backend URI --name NAME [OPTION...]",
+     "print the current leader of NAME",
      "Print the current leader of NAME: \"token=<T> identity=<ID>\", or with\n"
-     "--json {\"name\":..,\"identity\":..,\"token\":..}. Exit 0 if there is a\n"
-     "leader, 3 if none (\"no leader\"; JSON identity null, token 0).\n"
-     "\n"
-     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
-     "  --name NAME     the election's name\n"
-     "  --password-file PATH  the backend's password: the file's first line\n"
-     "  --json          one JSON object\n"},
-    {"observe", CLI_OBSERVE,
-     "usage: baton observe --backend URI --name NAME [--json]\n"
-     "\n"
+     "--json {\"name\":..,\"identity\":..,\"token\":..}; \"no leader\" (JSON:\n"
+     "identity null, token 0) when nobody leads.\n",
+     "0 there is a leader; 1 a backend error; 2 bad usage; 3 no leader.\n"},
+    {"observe", CLI_OBSERVE, "--backend URI --name NAME [OPTION...]",
+     "print each change of leader of NAME",
      "Print the leader of NAME, then one line (or JSON object) each time it\n"
-     "changes, until SIGINT/SIGTERM (exit 0). Lines are as for `baton leader`.\n"
-     "\n"
-     "  --backend URI   redis://, etcd://, etcds:// or zk:// (or $BATON_BACKEND)\n"
-     "  --name NAME     the election's name\n"
-     "  --password-file PATH  the backend's password: the file's first line\n"
-     "  --json          one JSON object per line\n"},
+     "changes, until SIGINT/SIGTERM/SIGHUP. Lines are as for `baton leader`.\n",
+     "0 after a signal; 1 a backend error; 2 bad usage.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char main_help[] =
-    "usage: baton COMMAND --backend URI --name NAME [OPTION...]\n"
-    "\n"
-    "Leader election with fencing tokens over etcd, ZooKeeper and Redis.\n"
-    "\n"
-    "  run       run a command while this process leads NAME\n"
-    "  campaign  hold leadership of NAME until interrupted\n"
-    "  leader    print the current leader of NAME\n"
-    "  observe   print each change of leader of NAME\n"
-    "\n"
-    "  baton COMMAND --help    the command's options\n"
-    "  baton --version         the version\n"
-    "\n"
-    "URIs: redis://[user:pass@]host:port[/db]\n"
-    "      etcd://host:port[,host:port...][/prefix]   (etcds:// for TLS)\n"
-    "      zk://host:port[,host:port...][/chroot]\n"
-    "The environment variable BATON_BACKEND stands in for --backend, and\n"
-    "BATON_PASSWORD for the URI's password (--password-file wins over both).\n"
-    "Exit codes: 0 ok, 1 backend error, 2 bad usage, 3 no leader (leader).\n";
+static const char environment_help[] =
+    "Environment:\n"
+    "  BATON_BACKEND   the URI when --backend is not given\n"
+    "  BATON_PASSWORD  the backend's password when --password-file is not\n"
+    "                  given (before the URI's); never passed on to CMD\n";
+
+static const char uri_help[] =
+    "URIs:\n"
+    "  redis://[user:password@]host:port[/db]\n"
+    "  etcd://[user:password@]host:port[,host:port...][/prefix]  (etcds:// TLS)\n"
+    "  zk://[user:password@]host:port[,host:port...][/chroot]\n"
+    "A password in the URI shows in ps(1): prefer --password-file or\n"
+    "BATON_PASSWORD. Messages never show it.\n";
+
+/* Print `text` with every line but the first indented by `indent`. */
+static void print_indented(FILE *f, const char *text, int indent) {
+  for (const char *line = text; *line != '\0';) {
+    size_t len = strcspn(line, "\n");
+    fprintf(f, "%*s%.*s\n", line == text ? 0 : indent, "", (int)len, line);
+    line += len + (line[len] == '\n');
+  }
+}
+
+/* "  -v, --verbose" or "      --name NAME", padded to the help column. */
+static void print_option(FILE *f, const opt_spec *o) {
+  char head[64], shortname[8] = "";
+  if (o->short_name != 0) snprintf(shortname, sizeof shortname, "-%c,", o->short_name);
+  snprintf(head, sizeof head, "%-4s--%s%s%s", shortname, o->name, o->value != NULL ? " " : "",
+           o->value != NULL ? o->value : "");
+  fprintf(f, "  %-26s", head);
+  print_indented(f, o->help, 28);
+}
+
+static void print_command_help(FILE *f, size_t c) {
+  fprintf(f, "usage: baton %s %s\n\n%s\nOptions:\n", commands[c].name, commands[c].synopsis,
+          commands[c].text);
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (options[i].commands & (unsigned)commands[c].command) print_option(f, &options[i]);
+  fprintf(f, "\n%s\nExit status:\n  ", environment_help);
+  print_indented(f, commands[c].exit, 2);
+}
+
+static void print_main_help(FILE *f) {
+  fputs("usage: baton COMMAND --backend URI --name NAME [OPTION...]\n"
+        "       baton COMMAND --help | baton help [COMMAND] | baton --version\n"
+        "\n"
+        "Leader election with fencing tokens over etcd, ZooKeeper and Redis.\n"
+        "\n"
+        "Commands:\n",
+        f);
+  for (size_t c = 0; c < NCOMMANDS; c++)
+    fprintf(f, "  %-10s%s\n", commands[c].name, commands[c].summary);
+  fprintf(f,
+          "\n"
+          "Durations (--ttl, --grace) take a unit: 500ms, 1.5s, 2m.\n"
+          "\n%s\n%s\n"
+          "Exit status: 0 ok; 1 a backend error (or a lost term); 2 bad usage or\n"
+          "input, said in one line on stderr; 3 no leader (leader). Each\n"
+          "command's --help says which it uses; baton(1) has the details.\n",
+          uri_help, environment_help);
+}
 
 /* ---- durations ---------------------------------------------------------- */
 
@@ -290,7 +327,7 @@ static int apply(cli_args *a, const opt_spec *o, const char *value) {
 
 /* Parse the options after the subcommand. Returns CLI_CONTINUE, 0 after
  * help, or CLI_EXIT_USAGE. */
-static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
+static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
   const char *cmd = a->command_name;
   char line[300], shown[100];
   int i = 2;
@@ -316,16 +353,16 @@ static int parse_options(cli_args *a, int argc, char **argv, const char *help) {
       return usage(cmd, line);
     }
     if (o->id == OPT_HELP) {
-      fputs(help, stdout);
+      print_command_help(stdout, command);
       return CLI_EXIT_OK;
     }
-    if (o->takes_value && value == NULL) {
+    if (o->value != NULL && value == NULL) {
       if (i + 1 >= argc) {
         snprintf(line, sizeof line, "--%s needs a value", o->name);
         return usage(cmd, line);
       }
       value = argv[++i];
-    } else if (!o->takes_value && value != NULL) {
+    } else if (o->value == NULL && value != NULL) {
       snprintf(line, sizeof line, "--%s takes no value", o->name);
       return usage(cmd, line);
     }
@@ -347,28 +384,32 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   cli_secrets_begin();
   if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader or observe");
   const char *sub = argv[1];
-  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-    fputs(main_help, stdout);
+  bool help = strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0;
+  if (help && strcmp(sub, "help") == 0 && argc > 2) sub = argv[2]; /* baton help COMMAND */
+  else if (help) {
+    print_main_help(stdout);
     return CLI_EXIT_OK;
   }
-  if (strcmp(sub, "--version") == 0) {
+  if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
     printf("baton %s\n", baton_version());
     return CLI_EXIT_OK;
   }
-  const char *help = NULL;
+  size_t command = NCOMMANDS;
   for (size_t i = 0; i < NCOMMANDS; i++)
-    if (strcmp(sub, commands[i].name) == 0) {
-      a->command = commands[i].command;
-      a->command_name = commands[i].name;
-      help = commands[i].help;
-    }
-  if (help == NULL) {
+    if (strcmp(sub, commands[i].name) == 0) command = i;
+  if (command < NCOMMANDS && help) {
+    print_command_help(stdout, command);
+    return CLI_EXIT_OK;
+  }
+  if (command == NCOMMANDS) {
     char line[200], shown[100];
     snprintf(line, sizeof line, "unknown command '%s'; use run, campaign, leader or observe",
              quoted(sub, shown, sizeof shown));
     return usage(NULL, line);
   }
-  int rc = parse_options(a, argc, argv, help);
+  a->command = commands[command].command;
+  a->command_name = commands[command].name;
+  int rc = parse_options(a, argc, argv, command);
   if (rc != CLI_CONTINUE) return rc;
 
   /* --backend wins over the environment; an empty variable is unset. */

@@ -14,6 +14,8 @@ packages=(
   python3 python3-kazoo python3-redis
   # fuzzing and TLS test certificates
   clang libclang-rt-14-dev openssl
+  # the man page's test renders it and reads it installed
+  groff-base man-db
 )
 
 missing=()

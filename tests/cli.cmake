@@ -6,7 +6,10 @@ target_link_libraries(cli PRIVATE baton_cli_kit baton_test_kit baton_test_server
 target_compile_definitions(cli PRIVATE
   BATON_EXE="$<TARGET_FILE:baton>"
   FENCED_STORE_EXE="$<TARGET_FILE:fenced-store>"
-  SCHEDULER_EXE="$<TARGET_FILE:scheduler>")
+  SCHEDULER_EXE="$<TARGET_FILE:scheduler>"
+  BATON_MAN_PAGE="${PROJECT_SOURCE_DIR}/cli/baton.1"
+  BATON_BUILD_DIR="${PROJECT_BINARY_DIR}"
+  CMAKE_EXE="${CMAKE_COMMAND}")
 add_dependencies(cli baton fenced-store scheduler)
 
 baton_test(cli ARGS usage LABELS cli unit TIMEOUT 120)

@@ -445,22 +445,184 @@ static void durations(void) {
   }
 }
 
+/* Each command's options, as a user reads them in the manual. */
+static const struct {
+  const char *command;
+  const char *options[12];
+  const char *exit_codes; /* the codes its help must explain, in order */
+} command_options[] = {
+    {"run",
+     {"--backend", "--name", "--ttl", "--identity", "--grace", "--once", "-v", "--verbose",
+      "--events", "--password-file", "--help", NULL},
+     "CMD's status 0 1 2"},
+    {"campaign", {"--backend", "--name", "--ttl", "--identity", "--password-file", "--help", NULL},
+     "0 1 2"},
+    {"leader", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2 3"},
+    {"observe", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2"},
+};
+#define NCOMMAND_OPTIONS (sizeof command_options / sizeof command_options[0])
+
+/* `baton ARGS...` without a backend: exit 0, stdout returned in `out`. */
+static void help_output(const char *const args[], char *out, size_t size) {
+  proc p;
+  CHECK_EQ(baton(&p, args, 20000), 0);
+  CHECK_EQ(p.elen, 0);
+  snprintf(out, size, "%s", p.obuf);
+}
+
+/* The line of a help `text`'s options that lists option `opt`
+ * ("  -v, --verbose  ..."), or NULL. */
+static const char *option_line(const char *text, const char *opt, char *line, size_t size) {
+  size_t n = strlen(opt);
+  const char *options = strstr(text, "\nOptions:\n");
+  for (const char *l = options != NULL ? options + 10 : ""; *l != '\0' && *l != '\n';) {
+    size_t len = strcspn(l, "\n");
+    const char *at = l + strspn(l, " ");
+    if (at[0] == '-' && at[1] != '-' && strncmp(at + 2, ", ", 2) == 0 && strlen(opt) > 2)
+      at += 4; /* "-v, --verbose": the long form */
+    if (at < l + len && strncmp(at, opt, n) == 0 && (at[n] == ' ' || at[n] == ',')) {
+      snprintf(line, size, "%.*s", (int)len, l);
+      return line;
+    }
+    l += len + (l[len] == '\n');
+  }
+  return NULL;
+}
+
+/* Every command's help: the same from --help, -h and `baton help CMD`;
+ * every option the command takes on a line of its own with a text; only
+ * options the command takes (each listed one is not "unknown"); the
+ * environment; each exit code it can end with. The main help names every
+ * command; --version and -V print the library's version. */
 static void help_and_version(void) {
-  static const char *const cmds[] = {"run", "campaign", "leader", "observe"};
-  for (size_t i = 0; i < 4; i++) {
-    const char *const args[] = {cmds[i], "--help", NULL};
-    proc p;
-    CHECK_EQ(baton(&p, args, 20000), 0);
-    CHECK_CONTAINS(p.obuf, "usage: baton");
-    CHECK_EQ(p.elen, 0);
+  static char help[32768], again[32768];
+  char line[256], expect[64];
+  for (size_t c = 0; c < NCOMMAND_OPTIONS; c++) {
+    const char *cmd = command_options[c].command;
+    const char *const long_form[] = {cmd, "--help", NULL};
+    const char *const short_form[] = {cmd, "-h", NULL};
+    const char *const help_form[] = {"help", cmd, NULL};
+    help_output(long_form, help, sizeof help);
+    snprintf(expect, sizeof expect, "usage: baton %s --backend URI --name NAME", cmd);
+    CHECK(strncmp(help, expect, strlen(expect)) == 0);
+    help_output(short_form, again, sizeof again);
+    CHECK_STR(again, help);
+    help_output(help_form, again, sizeof again);
+    CHECK_STR(again, help);
+    size_t listed = 0;
+    for (const char *const *o = command_options[c].options; *o != NULL; o++) {
+      if (option_line(help, *o, line, sizeof line) == NULL) {
+        TEST_FAIL_("baton %s --help does not list %s:\n%s", cmd, *o, help);
+        continue;
+      }
+      /* After the option (", --long" of a short one) and its value's
+       * name in capitals, a gap and a text of a few words. */
+      const char *text = strstr(line, *o) + strlen(*o);
+      if (strncmp(text, ", --", 4) == 0) text += 2 + strcspn(text + 2, " ");
+      if (text[0] == ' ' && text[1] >= 'A' && text[1] <= 'Z') text += 1 + strcspn(text + 1, " ");
+      if (strncmp(text, "  ", 2) != 0 || strlen(text + strspn(text, " ")) < 10)
+        TEST_FAIL_("baton %s --help: no text for %s: '%s'", cmd, *o, line);
+      listed++;
+    }
+    /* No other option: count the option lines ("  -x, --y" or "      --y"). */
+    size_t lines = 0;
+    for (const char *l = strstr(help, "\nOptions:\n"); l != NULL && (l = strchr(l + 1, '\n'));) {
+      if (strncmp(l + 1, "  -", 3) == 0 || strncmp(l + 1, "      --", 8) == 0) lines++;
+      if (l[1] == '\n') break;
+    }
+    CHECK_EQ(lines, listed - (strcmp(cmd, "run") == 0)); /* -v and --verbose share one */
+    CHECK_CONTAINS(help, "BATON_BACKEND");
+    CHECK_CONTAINS(help, "BATON_PASSWORD");
+    const char *exits = strstr(help, "Exit status:");
+    CHECK(exits != NULL);
+    char codes[64];
+    snprintf(codes, sizeof codes, "%s", command_options[c].exit_codes);
+    char *save = NULL;
+    for (char *code = strtok_r(codes, " ", &save); exits != NULL && code != NULL;
+         code = strtok_r(NULL, " ", &save)) {
+      const char *at = strstr(exits, code);
+      if (at == NULL) TEST_FAIL_("baton %s --help: exit %s not explained: %s", cmd, code, exits);
+      else exits = at;
+    }
   }
   static const char *const top[] = {"--help", NULL};
+  static const char *const top_help[] = {"help", NULL};
+  static const char *const top_h[] = {"-h", NULL};
+  help_output(top, help, sizeof help);
+  help_output(top_help, again, sizeof again);
+  CHECK_STR(again, help);
+  help_output(top_h, again, sizeof again);
+  CHECK_STR(again, help);
+  CHECK(strncmp(help, "usage: baton COMMAND", 20) == 0);
+  for (size_t c = 0; c < NCOMMAND_OPTIONS; c++) {
+    snprintf(expect, sizeof expect, "\n  %s ", command_options[c].command);
+    CHECK_CONTAINS(help, expect);
+  }
+  CHECK_CONTAINS(help, "--version");
+  CHECK_CONTAINS(help, "BATON_PASSWORD");
+  CHECK_CONTAINS(help, "3 no leader");
   static const char *const version[] = {"--version", NULL};
+  static const char *const v[] = {"-V", NULL};
+  snprintf(expect, sizeof expect, "baton %s\n", baton_version());
+  help_output(version, help, sizeof help);
+  CHECK_STR(help, expect);
+  help_output(v, help, sizeof help);
+  CHECK_STR(help, expect);
+}
+
+/* Read a whole (small) file into buf; 0 or -1. */
+static int read_text(const char *path, char *buf, size_t size) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(buf, 1, size - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return n > 0 && n < size - 1 ? 0 : -1;
+}
+
+/* The manual page: groff renders it without a warning; it has the usual
+ * sections and every option of every command (as roff writes "--",
+ * "\-\-"); `cmake --install` puts it where man(1) finds it. */
+static void man_page(void) {
+  static char page[65536];
+  REQUIRE(read_text(BATON_MAN_PAGE, page, sizeof page) == 0);
+  const char *const groff[] = {"/usr/bin/groff", "-man", "-Tascii", "-ww", "-z", BATON_MAN_PAGE,
+                               NULL};
   proc p;
-  CHECK_EQ(baton(&p, top, 20000), 0);
-  CHECK_CONTAINS(p.obuf, "observe");
-  CHECK_EQ(baton(&p, version, 20000), 0);
-  CHECK(strncmp(p.obuf, "baton 0.", 8) == 0);
+  CHECK_EQ(run(&p, groff, NULL, 20000), 0);
+  CHECK_STR(p.ebuf, "");
+  static const char *const sections[] = {
+      ".SH NAME\n",        ".SH SYNOPSIS\n",    ".SH DESCRIPTION\n",  ".SH OPTIONS\n",
+      ".SH ENVIRONMENT\n", ".SH EXIT STATUS\n", ".B BATON_BACKEND\n", ".B BATON_PASSWORD\n"};
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+    CHECK_CONTAINS(page, sections[i]);
+  for (size_t c = 0; c < NCOMMAND_OPTIONS; c++) {
+    char roff[64], run_line[64];
+    snprintf(run_line, sizeof run_line, ".B %s\n", command_options[c].command);
+    CHECK_CONTAINS(page, run_line);
+    for (const char *const *o = command_options[c].options; *o != NULL; o++) {
+      /* "-v" is "\-v"; "--name" is "\-\-name" and "-" inside a name "\-". */
+      size_t n = 0;
+      for (const char *q = *o; *q != '\0' && n + 3 < sizeof roff; q++) {
+        if (*q == '-') roff[n++] = '\\';
+        roff[n++] = *q;
+      }
+      roff[n] = '\0';
+      if (strstr(page, roff) == NULL) TEST_FAIL_("the man page has no %s (%s)", *o, roff);
+    }
+  }
+
+  char prefix[300], mandir[340];
+  snprintf(prefix, sizeof prefix, "%s/prefix", workdir);
+  const char *const install[] = {CMAKE_EXE, "--install", BATON_BUILD_DIR, "--prefix", prefix,
+                                 NULL};
+  CHECK_EQ(run(&p, install, NULL, 120000), 0);
+  snprintf(mandir, sizeof mandir, "%s/share/man", prefix);
+  const char *const man[] = {"/usr/bin/man", "-M", mandir, "-P", "cat", "baton", NULL};
+  const char *const env[] = {"MANWIDTH=80", "LC_ALL=C", NULL};
+  CHECK_EQ(run(&p, man, env, 20000), 0);
+  CHECK_CONTAINS(p.obuf, "--password-file");
+  CHECK_CONTAINS(p.obuf, "EXIT STATUS");
 }
 
 /* The fenced store alone: the highest token wins, lower ones are refused. */
@@ -1068,6 +1230,7 @@ CASE(usage_errors)
 CASE(durations)
 CASE(secrets_redacted)
 CASE(help_and_version)
+CASE(man_page)
 CASE(fenced_store_rules)
 CASE(env_leader_exit_status)
 CASE(signal_status)
@@ -1093,6 +1256,7 @@ static const test_case usage_cases[] = {
     ENTRY(durations),
     ENTRY(secrets_redacted),
     ENTRY(help_and_version),
+    ENTRY(man_page),
     ENTRY(fenced_store_rules),
     {NULL, NULL},
 };
