@@ -1,16 +1,24 @@
-/* fenced_store.c — `fenced-store`: a tiny resource protected by fencing
- * tokens. The server (one thread, one poll loop) remembers the highest token
- * it has seen and refuses writes that carry a lower one, logging every
- * write; the client mode sends one write and says whether it was accepted.
+/* fenced_store.c — `fenced-store`, an example (not installed): a tiny
+ * resource protected by fencing tokens. The server (one thread, one poll
+ * loop) remembers the highest token it has seen and refuses writes that
+ * carry a lower one, logging every write; the client mode sends one write
+ * and says whether it was accepted.
  *
- *   fenced-store serve   --addr ADDR
+ *   fenced-store serve   --addr ADDR [--idle-timeout D]
  *   fenced-store write   --addr ADDR [--token T] [--writer W] DATA
  *   fenced-store highest --addr ADDR
  *
  * ADDR is unix:/path (or any path with a '/') or host:port. `write` takes
  * the token from $BATON_TOKEN and the writer from $BATON_IDENTITY when the
  * flags are absent, so `baton run -- fenced-store write ...` just works.
- * Exit: 0 ok/accepted, 1 connection or server error, 2 usage, 4 refused. */
+ * Exit: 0 ok/accepted, 1 connection or server error, 2 usage, 4 refused.
+ *
+ * The server treats its clients alike: each turn of the loop reads at most
+ * one buffer from a client and answers at most one of its requests, so a
+ * client that pipelines many cannot starve the others; a reply that does
+ * not fit the socket waits, and the client's requests wait behind it; a
+ * client that neither sends nor takes anything for the idle timeout is
+ * dropped, so that idle connections cannot use up the slots. */
 #include "example.h"
 #include "fence.h"
 
@@ -30,30 +38,39 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 64
+#define DEFAULT_IDLE_MS 30000
 
 static const char usage_text[] =
-    "usage: fenced-store serve   --addr ADDR\n"
+    "usage: fenced-store serve   --addr ADDR [--idle-timeout D]\n"
     "       fenced-store write   --addr ADDR [--token T] [--writer W] DATA\n"
     "       fenced-store highest --addr ADDR\n"
     "\n"
-    "A store that refuses writes whose fencing token is below the highest it\n"
-    "has seen. ADDR: unix:/path or host:port. `serve` prints \"listening ADDR\",\n"
-    "then one line per write: time, token, writer, accepted/refused, the\n"
-    "highest token, CLOCK_MONOTONIC ns and the data.\n"
+    "An example that comes with baton (not installed): a store that refuses\n"
+    "writes whose fencing token is below the highest it has seen.\n"
+    "ADDR: unix:/path or host:port. `serve` prints \"listening ADDR\", then one\n"
+    "line per write: time, token, writer, accepted/refused, the highest token,\n"
+    "CLOCK_MONOTONIC ns and the data. It answers one request of each client\n"
+    "in turn, and drops a client that sends and takes nothing for D\n"
+    "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m).\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
 /* ---- server ------------------------------------------------------------- */
 
 typedef struct client {
-  int fd; /* -1 when the slot is free */
-  size_t used;
-  char buf[FENCE_LINE_MAX + 2];
+  int fd;                        /* -1 when the slot is free */
+  bool eof;                      /* it has sent all it will send */
+  int64_t active_ms;             /* the last byte in or out, or the accept */
+  size_t used;                   /* bytes of requests in `in` */
+  char in[FENCE_LINE_MAX + 2];
+  size_t out_len, out_sent;      /* the reply being sent */
+  char out[128];
 } client;
 
 typedef struct store {
   uint64_t highest;
   unsigned long accepted, refused;
+  int64_t idle_ms;
   client clients[MAX_CLIENTS];
 } store;
 
@@ -134,39 +151,90 @@ static void handle_line(store *s, char *line, char *reply, size_t size) {
 static void drop(client *c) {
   close(c->fd);
   c->fd = -1;
-  c->used = 0;
 }
 
-/* Read what a client sent and answer each complete line. */
-static void serve_client(store *s, client *c) {
-  ssize_t n = recv(c->fd, c->buf + c->used, sizeof c->buf - 1 - c->used, 0);
-  if (n <= 0) {
-    if (n == 0 || (errno != EAGAIN && errno != EINTR)) drop(c);
-    return;
+/* A whole request line is waiting in the client's buffer. */
+static bool has_request(const client *c) { return memchr(c->in, '\n', c->used) != NULL; }
+
+/* Send what is left of the reply; false when the client is gone. */
+static bool flush_reply(client *c, int64_t now) {
+  while (c->out_sent < c->out_len) {
+    ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    c->out_sent += (size_t)n;
+    c->active_ms = now;
   }
-  c->used += (size_t)n;
-  c->buf[c->used] = '\0';
-  for (int i = 0; i < 64; i++) {
-    char *nl = strchr(c->buf, '\n');
-    if (nl == NULL) break;
-    *nl = '\0';
-    char reply[128];
-    handle_line(s, c->buf, reply, sizeof reply);
-    /* Replies are small; a client that cannot take one is dropped. */
-    if (send(c->fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-      drop(c);
-      return;
-    }
-    size_t rest = c->used - (size_t)(nl + 1 - c->buf);
-    memmove(c->buf, nl + 1, rest + 1);
-    c->used = rest;
+  return true;
+}
+
+/* Read one buffer's worth at most (the room left in `in`); false when the
+ * client is gone or broke the protocol. */
+static bool read_some(client *c, int64_t now) {
+  ssize_t n = recv(c->fd, c->in + c->used, sizeof c->in - 1 - c->used, MSG_DONTWAIT);
+  if (n == 0) c->eof = true;
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n > 0) {
+    c->used += (size_t)n;
+    c->active_ms = now;
   }
-  if (c->used >= sizeof c->buf - 1) {
+  if (c->used == sizeof c->in - 1 && !has_request(c)) {
     const char *msg = "ERR line too long\n";
     ssize_t w = send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
-    drop(c);
+    return false;
   }
+  return true;
+}
+
+/* Answer the first request in the client's buffer and start its reply. */
+static void answer_one(store *s, client *c) {
+  char *nl = memchr(c->in, '\n', c->used);
+  *nl = '\0';
+  handle_line(s, c->in, c->out, sizeof c->out);
+  c->out_len = strlen(c->out);
+  c->out_sent = 0;
+  c->used -= (size_t)(nl + 1 - c->in);
+  memmove(c->in, nl + 1, c->used);
+}
+
+/* One turn for one client: send, read, answer one request. False when it
+ * is to be dropped. */
+static bool serve_client(store *s, client *c, short revents, int64_t now) {
+  if (!flush_reply(c, now)) return false;
+  bool waiting = c->out_sent < c->out_len;
+  if (!waiting && !has_request(c) && !c->eof && (revents & (POLLIN | POLLHUP | POLLERR)) &&
+      !read_some(c, now))
+    return false;
+  if (!waiting && has_request(c)) {
+    answer_one(s, c);
+    if (!flush_reply(c, now)) return false;
+    waiting = c->out_sent < c->out_len;
+  }
+  if (c->eof && !waiting && !has_request(c)) return false; /* all answered */
+  return now - c->active_ms < s->idle_ms;
+}
+
+/* What a client waits for, and whether it has a request ready now. */
+static short interest(const client *c, bool *ready) {
+  if (c->out_sent < c->out_len) return POLLOUT;
+  if (has_request(c)) {
+    *ready = true;
+    return 0;
+  }
+  return c->eof ? 0 : POLLIN;
+}
+
+static void accept_clients(store *s, int lfd, int64_t now) {
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (s->clients[i].fd >= 0) continue;
+    int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) return;
+    s->clients[i] = (client){.fd = cfd, .active_ms = now};
+  }
+  /* Full: one more waiting is told so by a closed connection. */
+  int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (cfd >= 0) close(cfd);
 }
 
 static int listen_on(fence_addr *a) {
@@ -204,7 +272,7 @@ static int listen_on(fence_addr *a) {
   return fd;
 }
 
-static int serve(fence_addr *a) {
+static int serve(fence_addr *a, int64_t idle_ms) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -216,6 +284,7 @@ static int serve(fence_addr *a) {
   if (sig_fd < 0 || lfd < 0)
     return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(errno));
   static store s;
+  s.idle_ms = idle_ms;
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
   printf("listening %s\n", a->text);
   fflush(stdout);
@@ -223,27 +292,24 @@ static int serve(fence_addr *a) {
     struct pollfd p[MAX_CLIENTS + 2];
     int slot[MAX_CLIENTS + 2];
     nfds_t n = 0;
+    bool ready = false; /* a request is buffered: do not wait */
+    int64_t now = example_now_ms(), wake = INT64_MAX;
     p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-    for (int i = 0; i < MAX_CLIENTS; i++)
-      if (s.clients[i].fd >= 0) {
-        slot[n] = i;
-        p[n++] = (struct pollfd){.fd = s.clients[i].fd, .events = POLLIN};
-      }
-    if (poll(p, n, -1) < 0 && errno != EINTR) break;
-    if (p[0].revents & POLLIN) break;
-    if (p[1].revents & POLLIN) {
-      int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      int free_slot = -1;
-      for (int i = 0; i < MAX_CLIENTS && free_slot < 0 && cfd >= 0; i++)
-        if (s.clients[i].fd < 0) free_slot = i;
-      if (free_slot >= 0)
-        s.clients[free_slot].fd = cfd;
-      else if (cfd >= 0)
-        close(cfd); /* full: the client sees a closed connection */
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+      client *c = &s.clients[i];
+      if (c->fd < 0) continue;
+      slot[n] = i;
+      p[n++] = (struct pollfd){.fd = c->fd, .events = interest(c, &ready)};
+      if (c->active_ms + idle_ms < wake) wake = c->active_ms + idle_ms;
     }
+    int timeout = ready ? 0 : wake == INT64_MAX ? -1 : wake <= now ? 0 : (int)(wake - now);
+    if (poll(p, n, timeout) < 0 && errno != EINTR) break;
+    if (p[0].revents & POLLIN) break;
+    now = example_now_ms();
     for (nfds_t i = 2; i < n; i++)
-      if (p[i].revents != 0) serve_client(&s, &s.clients[slot[i]]);
+      if (!serve_client(&s, &s.clients[slot[i]], p[i].revents, now)) drop(&s.clients[slot[i]]);
+    if (p[1].revents & POLLIN) accept_clients(&s, lfd, now);
   }
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (s.clients[i].fd >= 0) drop(&s.clients[i]);
@@ -305,13 +371,14 @@ int main(int argc, char **argv) {
   bool is_serve = strcmp(mode, "serve") == 0, is_write = strcmp(mode, "write") == 0;
   if (!is_serve && !is_write && strcmp(mode, "highest") != 0)
     return example_fail(EXAMPLE_EXIT_USAGE, NULL, "unknown mode '%.64s' (serve, write, highest)", mode);
-  const char *addr = NULL, *token = NULL, *writer = NULL, *data = NULL;
+  const char *addr = NULL, *token = NULL, *writer = NULL, *data = NULL, *idle = NULL;
   for (int i = 2; i < argc; i++) {
     const char *arg = argv[i];
-    const char **slot = strcmp(arg, "--addr") == 0                 ? &addr
-                        : is_write && strcmp(arg, "--token") == 0  ? &token
-                        : is_write && strcmp(arg, "--writer") == 0 ? &writer
-                                                                   : NULL;
+    const char **slot = strcmp(arg, "--addr") == 0                       ? &addr
+                        : is_write && strcmp(arg, "--token") == 0        ? &token
+                        : is_write && strcmp(arg, "--writer") == 0       ? &writer
+                        : is_serve && strcmp(arg, "--idle-timeout") == 0 ? &idle
+                                                                         : NULL;
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       fputs(usage_text, stdout);
       return 0;
@@ -330,7 +397,12 @@ int main(int argc, char **argv) {
   char why[400];
   if (fence_addr_parse(&a, addr, why, sizeof why) != 0)
     return example_fail(EXAMPLE_EXIT_USAGE, mode, "%s", why);
-  if (is_serve) return serve(&a);
+  uint64_t idle_ms = DEFAULT_IDLE_MS;
+  if (idle != NULL && (example_duration_ms(idle, &idle_ms) != 0 || idle_ms == 0 ||
+                       idle_ms > INT32_MAX))
+    return example_fail(EXAMPLE_EXIT_USAGE, mode, "--idle-timeout '%s' is not a duration "
+                        "above 0 (e.g. 500ms, 2s, 1m)", idle);
+  if (is_serve) return serve(&a, (int64_t)idle_ms);
   if (is_write) return write_one(&a, token, writer, data != NULL ? data : "");
   return highest(&a);
 }

@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -654,9 +656,157 @@ static void fenced_store_rules(void) {
   const char *bad[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", "x1", "--writer",
                        "a", "d", NULL};
   CHECK_EQ(run(&p, bad, NULL, 10000), 2);
+  const char *help[] = {FENCED_STORE_EXE, "--help", NULL};
+  CHECK_EQ(run(&p, help, NULL, 10000), 0);
+  CHECK_CONTAINS(p.obuf, "example");
   kill(s->pid, SIGTERM);
   CHECK_EQ(proc_wait(s, 10000), 0);
   proc_cleanup(s);
+}
+
+/* Start `fenced-store serve` on unix:<workdir>/<tag>.sock with the
+ * `extra` arguments (may be NULL); its address goes to `addr`. NULL when
+ * it did not say it listens. */
+static proc *store_start(const char *tag, const char *const extra[], char *addr, size_t size) {
+  snprintf(addr, size, "unix:%s/%s.sock", workdir, tag);
+  const char *argv[16] = {FENCED_STORE_EXE, "serve", "--addr", addr};
+  int n = 4;
+  for (int i = 0; extra != NULL && extra[i] != NULL && n < 15; i++) argv[n++] = extra[i];
+  argv[n] = NULL;
+  proc *s = spawn(argv, NULL);
+  char line[512];
+  if (s != NULL && (proc_line(s, line, sizeof line, 10000) != 0 ||
+                    strncmp(line, "listening ", 10) != 0)) {
+    TEST_FAIL_("fenced-store did not start: '%s' %s", line, s->ebuf);
+    proc_cleanup(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* A blocking connection to the store at "unix:PATH"; -1 on failure. */
+static int store_connect(const char *addr) {
+  struct sockaddr_un un = {.sun_family = AF_UNIX};
+  snprintf(un.sun_path, sizeof un.sun_path, "%s", addr + 5);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof un) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Ask the store one request on `fd`: the reply line, or "" after
+ * timeout_ms or when the store closed the connection. */
+static const char *store_ask(int fd, const char *request, char *reply, size_t size,
+                             int timeout_ms) {
+  size_t got = 0;
+  reply[0] = '\0';
+  if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) return reply;
+  int64_t end = now_ms() + timeout_ms;
+  for (int i = 0; i < 1000 && got + 1 < size && memchr(reply, '\n', got) == NULL; i++) {
+    struct pollfd f = {.fd = fd, .events = POLLIN};
+    int64_t left = end - now_ms();
+    if (left <= 0 || poll(&f, 1, (int)left) <= 0) break;
+    ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
+    if (n <= 0) break;
+    got += (size_t)n;
+    reply[got] = '\0';
+  }
+  char *nl = memchr(reply, '\n', got);
+  if (nl != NULL) *nl = '\0';
+  else reply[0] = '\0';
+  return reply;
+}
+
+/* A client that neither sends nor reads is dropped once the idle timeout
+ * has passed, not before; one that keeps asking meanwhile stays. */
+static void store_drops_idle_clients(void) {
+  char addr[320], reply[128];
+  const char *const extra[] = {"--idle-timeout", "400ms", NULL};
+  proc *s = store_start("idle", extra, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int64_t connected = now_ms();
+  int idle = store_connect(addr), busy = store_connect(addr);
+  REQUIRE(idle >= 0 && busy >= 0);
+  int64_t dropped = -1;
+  /* The busy client asks every 100 ms (the wait for the idle one's end). */
+  for (int i = 0; i < 100 && dropped < 0; i++) {
+    CHECK_STR(store_ask(busy, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 0");
+    struct pollfd f = {.fd = idle, .events = POLLIN};
+    char byte;
+    if (poll(&f, 1, 100) > 0 && recv(idle, &byte, 1, MSG_DONTWAIT) <= 0) dropped = now_ms();
+  }
+  CHECK(dropped >= 0);
+  if (dropped >= 0) {
+    printf("  idle client dropped %lld ms after it connected\n", (long long)(dropped - connected));
+    CHECK_GE(dropped - connected, 400);
+    CHECK_LT(dropped - connected, 400 + 2000);
+  }
+  CHECK_STR(store_ask(busy, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 0");
+  close(idle);
+  close(busy);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+}
+
+/* Two clients pipeline N writes each while the store is stopped, so that
+ * both are waiting in full when it resumes: it must take them in turn (a
+ * run of one client's writes at most a few long), not one client's
+ * backlog, or a buffer's worth of it, before the other's. */
+static void store_is_fair(void) {
+  enum { N = 100 };
+  char addr[320], line[512];
+  proc *s = store_start("fair", NULL, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  static char batch[N * 32];
+  int fd[2] = {-1, -1}, replies[2] = {0, 0};
+  kill(s->pid, SIGSTOP);
+  for (int k = 0; k < 2; k++) {
+    fd[k] = store_connect(addr); /* the kernel queues it while the store is stopped */
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+      len += (size_t)snprintf(batch + len, sizeof batch - len, "WRITE 1 %c %c-%d\n", "pq"[k],
+                              "pq"[k], i);
+    CHECK(fd[k] >= 0 && send(fd[k], batch, len, MSG_NOSIGNAL) == (ssize_t)len);
+  }
+  kill(s->pid, SIGCONT);
+  int64_t end = now_ms() + 20000;
+  for (int i = 0; i < 100000 && (replies[0] < N || replies[1] < N) && now_ms() < end; i++) {
+    struct pollfd f[2] = {{.fd = fd[0], .events = POLLIN}, {.fd = fd[1], .events = POLLIN}};
+    if (poll(f, 2, 1000) < 0) break;
+    for (int k = 0; k < 2; k++) {
+      char buf[4096];
+      ssize_t n = f[k].revents ? recv(fd[k], buf, sizeof buf, MSG_DONTWAIT) : -1;
+      for (ssize_t j = 0; j < n; j++) replies[k] += buf[j] == '\n';
+    }
+    proc_pump(s, 0); /* the store's log must not fill its pipe */
+  }
+  CHECK_EQ(replies[0], N);
+  CHECK_EQ(replies[1], N);
+  /* Who wrote, in the order the store took the writes. */
+  char order[2 * N + 1];
+  int n = 0;
+  for (; n < 2 * N && proc_line(s, line, sizeof line, 10000) == 0; n++) {
+    const char *w = strstr(line, " writer=");
+    order[n] = w != NULL ? w[8] : '?';
+  }
+  order[n] = '\0';
+  CHECK_EQ(n, 2 * N);
+  /* The longest run of one writer while both still had writes waiting. */
+  int both = (int)(strrchr(order, 'p') < strrchr(order, 'q') ? strrchr(order, 'p') - order
+                                                              : strrchr(order, 'q') - order);
+  int longest = 0;
+  for (int i = 0, run_len = 0; i <= both && n == 2 * N; i++) {
+    run_len = i > 0 && order[i] == order[i - 1] ? run_len + 1 : 1;
+    if (run_len > longest) longest = run_len;
+  }
+  printf("  order: %.60s...\n", order);
+  CHECK_LE(longest, 3);
+  close(fd[0]);
+  close(fd[1]);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
 }
 
 /* ---- cases against a server --------------------------------------------- */
@@ -1232,6 +1382,8 @@ CASE(secrets_redacted)
 CASE(help_and_version)
 CASE(man_page)
 CASE(fenced_store_rules)
+CASE(store_drops_idle_clients)
+CASE(store_is_fair)
 CASE(env_leader_exit_status)
 CASE(signal_status)
 CASE(sigterm_stops_child)
@@ -1258,6 +1410,8 @@ static const test_case usage_cases[] = {
     ENTRY(help_and_version),
     ENTRY(man_page),
     ENTRY(fenced_store_rules),
+    ENTRY(store_drops_idle_clients),
+    ENTRY(store_is_fair),
     {NULL, NULL},
 };
 
