@@ -4,7 +4,7 @@
  * carry a lower one, logging every write; the client mode sends one write
  * and says whether it was accepted.
  *
- *   fenced-store serve   --addr ADDR [--idle-timeout D]
+ *   fenced-store serve   --addr ADDR [--idle-timeout D] [--state FILE]
  *   fenced-store write   --addr ADDR [--token T] [--writer W] DATA
  *   fenced-store highest --addr ADDR
  *
@@ -18,12 +18,18 @@
  * client that pipelines many cannot starve the others; a reply that does
  * not fit the socket waits, and the client's requests wait behind it; a
  * client that neither sends nor takes anything for the idle timeout is
- * dropped, so that idle connections cannot use up the slots. */
+ * dropped, so that idle connections cannot use up the slots.
+ *
+ * With --state FILE the highest token outlives the process: a write that
+ * raises it is acknowledged only once FILE holds the new token on disk, so
+ * a store that restarts (or crashes right after the answer) still refuses
+ * every older term. */
 #include "example.h"
 #include "fence.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,7 +47,7 @@
 #define DEFAULT_IDLE_MS 30000
 
 static const char usage_text[] =
-    "usage: fenced-store serve   --addr ADDR [--idle-timeout D]\n"
+    "usage: fenced-store serve   --addr ADDR [--idle-timeout D] [--state FILE]\n"
     "       fenced-store write   --addr ADDR [--token T] [--writer W] DATA\n"
     "       fenced-store highest --addr ADDR\n"
     "\n"
@@ -51,7 +57,9 @@ static const char usage_text[] =
     "line per write: time, token, writer, accepted/refused, the highest token,\n"
     "CLOCK_MONOTONIC ns and the data. It answers one request of each client\n"
     "in turn, and drops a client that sends and takes nothing for D\n"
-    "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m).\n"
+    "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m). With --state FILE the\n"
+    "highest token is kept in FILE, on disk before a write that raises it is\n"
+    "acknowledged, and read back at start.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -71,6 +79,9 @@ typedef struct store {
   uint64_t highest;
   unsigned long accepted, refused;
   int64_t idle_ms;
+  const char *state;             /* --state FILE, NULL for none */
+  char state_tmp[PATH_MAX];      /* FILE.tmp, written then renamed over FILE */
+  int state_dir;                 /* FILE's folder, fsync'ed after the rename */
   client clients[MAX_CLIENTS];
 } store;
 
@@ -119,6 +130,70 @@ static void log_write(const store *s, uint64_t token, const char *writer, bool o
   fflush(stdout);
 }
 
+/* ---- the state file ----------------------------------------------------- */
+
+/* Keep `token` in the state file for good: written to FILE.tmp, fsync'ed,
+ * renamed over FILE and the folder fsync'ed, so that FILE holds the old
+ * token or the new one whatever happens, and the new one once this
+ * returns 0. -1 with errno set. */
+static int state_save(store *s, uint64_t token) {
+  char text[32];
+  int len = snprintf(text, sizeof text, "%llu\n", (unsigned long long)token);
+  int fd = open(s->state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  bool ok = write(fd, text, (size_t)len) == len && fsync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (!ok || rename(s->state_tmp, s->state) != 0 || fsync(s->state_dir) != 0) {
+    if (!ok) errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+/* The token FILE holds into s->highest (no FILE yet: 0). Anything else in
+ * it is an error: starting from 0 would accept every stale term. 0, or -1
+ * after saying why. */
+static int state_read(store *s, const char *path) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return errno == ENOENT ? 0 : example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
+  char text[32];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  char *end;
+  errno = 0;
+  unsigned long long token = strtoull(text, &end, 10);
+  if (text[0] < '0' || text[0] > '9' || errno != 0 || (*end != '\0' && strcmp(end, "\n") != 0))
+    return example_fail(-1, "serve", "--state %s holds no token ('%.*s'); remove it to start at 0",
+                        path, (int)strcspn(text, "\n"), text);
+  s->highest = token;
+  return 0;
+}
+
+/* Take FILE as the state: read the token back, and write it once, so that
+ * a FILE that cannot be kept fails now rather than at the first write.
+ * 0, or -1 after saying why. */
+static int state_open(store *s, const char *path) {
+  s->state = path;
+  snprintf(s->state_tmp, sizeof s->state_tmp, "%s.tmp", path);
+  char dir[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  s->state_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->state_dir < 0)
+    return example_fail(-1, "serve", "--state %s: %s: %s", path, dir, strerror(errno));
+  int rc = state_read(s, path);
+  if (rc == 0 && state_save(s, s->highest) != 0)
+    rc = example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
+  if (rc != 0) close(s->state_dir);
+  return rc;
+}
+
 /* Answer one request line into `reply`. */
 static void handle_line(store *s, char *line, char *reply, size_t size) {
   if (strcmp(line, "HIGHEST") == 0) {
@@ -138,6 +213,12 @@ static void handle_line(store *s, char *line, char *reply, size_t size) {
   }
   /* The fencing rule: the same term may write again; an older one never. */
   bool ok = token >= s->highest;
+  if (ok && token > s->highest && s->state != NULL && state_save(s, token) != 0) {
+    /* Not kept, not accepted: after a restart it would be forgotten. */
+    snprintf(reply, size, "ERR cannot keep the token in %.60s: %s\n", s->state, strerror(errno));
+    fprintf(stderr, "fenced-store: %s", reply + 4);
+    return;
+  }
   if (ok) {
     s->highest = token;
     s->accepted++;
@@ -272,7 +353,7 @@ static int listen_on(fence_addr *a) {
   return fd;
 }
 
-static int serve(fence_addr *a, int64_t idle_ms) {
+static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -285,6 +366,11 @@ static int serve(fence_addr *a, int64_t idle_ms) {
     return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(errno));
   static store s;
   s.idle_ms = idle_ms;
+  if (state != NULL && state_open(&s, state) != 0) {
+    close(lfd);
+    close(sig_fd);
+    return EXAMPLE_EXIT_ERROR;
+  }
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
   printf("listening %s\n", a->text);
   fflush(stdout);
@@ -315,6 +401,7 @@ static int serve(fence_addr *a, int64_t idle_ms) {
     if (s.clients[i].fd >= 0) drop(&s.clients[i]);
   close(lfd);
   close(sig_fd);
+  if (s.state != NULL) close(s.state_dir);
   if (a->path[0] != '\0') unlink(a->path);
   fprintf(stderr, "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu\n",
           s.accepted, s.refused, (unsigned long long)s.highest);
@@ -371,13 +458,15 @@ int main(int argc, char **argv) {
   bool is_serve = strcmp(mode, "serve") == 0, is_write = strcmp(mode, "write") == 0;
   if (!is_serve && !is_write && strcmp(mode, "highest") != 0)
     return example_fail(EXAMPLE_EXIT_USAGE, NULL, "unknown mode '%.64s' (serve, write, highest)", mode);
-  const char *addr = NULL, *token = NULL, *writer = NULL, *data = NULL, *idle = NULL;
+  const char *addr = NULL, *token = NULL, *writer = NULL, *data = NULL, *idle = NULL,
+             *state = NULL;
   for (int i = 2; i < argc; i++) {
     const char *arg = argv[i];
     const char **slot = strcmp(arg, "--addr") == 0                       ? &addr
                         : is_write && strcmp(arg, "--token") == 0        ? &token
                         : is_write && strcmp(arg, "--writer") == 0       ? &writer
                         : is_serve && strcmp(arg, "--idle-timeout") == 0 ? &idle
+                        : is_serve && strcmp(arg, "--state") == 0        ? &state
                                                                          : NULL;
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       fputs(usage_text, stdout);
@@ -402,7 +491,7 @@ int main(int argc, char **argv) {
                        idle_ms > INT32_MAX))
     return example_fail(EXAMPLE_EXIT_USAGE, mode, "--idle-timeout '%s' is not a duration "
                         "above 0 (e.g. 500ms, 2s, 1m)", idle);
-  if (is_serve) return serve(&a, (int64_t)idle_ms);
+  if (is_serve) return serve(&a, (int64_t)idle_ms, state);
   if (is_write) return write_one(&a, token, writer, data != NULL ? data : "");
   return highest(&a);
 }

@@ -809,6 +809,60 @@ static void store_is_fair(void) {
   CHECK_EQ(proc_wait(s, 10000), 0);
 }
 
+/* `fenced-store write --token TOKEN` to the store at addr: its exit code. */
+static int store_write(const char *addr, const char *token) {
+  const char *const argv[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", token,
+                              "--writer", "w", "data", NULL};
+  proc p;
+  return run(&p, argv, NULL, 10000);
+}
+
+/* With --state, the highest token survives the store: a write is answered
+ * only once the token is on disk (the store is SIGKILLed right after the
+ * answer), and the restarted store refuses a lower token. A state file
+ * that holds no token, or cannot be written, stops the store at start. */
+static void store_state_survives_restart(void) {
+  char addr[320], state[320], text[64], reply[128];
+  snprintf(state, sizeof state, "%s/store.state", workdir);
+  const char *const extra[] = {"--state", state, NULL};
+  proc *s = store_start("state", extra, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  CHECK_EQ(store_write(addr, "7"), 0);
+  kill(s->pid, SIGKILL);
+  CHECK_EQ(proc_wait(s, 10000), 128 + SIGKILL);
+  proc_cleanup(s);
+  CHECK(read_text(state, text, sizeof text) == 0);
+  CHECK_STR(text, "7\n");
+
+  s = store_start("state", extra, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int fd = store_connect(addr);
+  CHECK_STR(store_ask(fd, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 7");
+  close(fd);
+  CHECK_EQ(store_write(addr, "5"), 4); /* refused: an older term */
+  CHECK_EQ(store_write(addr, "7"), 0);
+  CHECK_EQ(store_write(addr, "9"), 0);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+  CHECK(read_text(state, text, sizeof text) == 0);
+  CHECK_STR(text, "9\n");
+
+  char bad_dir[340];
+  snprintf(bad_dir, sizeof bad_dir, "%s/no-such-folder/store.state", workdir);
+  const char *const bad[] = {"garbage\n", "12x\n", "", NULL};
+  for (size_t i = 0; i < 4; i++) {
+    const char *file = bad[i] != NULL ? state : bad_dir;
+    if (bad[i] != NULL) REQUIRE(test_write_file(state, bad[i]) == 0);
+    const char *const argv[] = {FENCED_STORE_EXE, "serve", "--addr", addr, "--state", file, NULL};
+    proc p;
+    CHECK_EQ(run(&p, argv, NULL, 10000), 1);
+    CHECK_EQ(count_lines(p.ebuf), 1);
+    CHECK_CONTAINS(p.ebuf, file);
+    CHECK_EQ(p.olen, 0); /* it never listened */
+  }
+}
+
 /* ---- cases against a server --------------------------------------------- */
 
 /* CMD sees its term: BATON_TOKEN/NAME/IDENTITY match `baton leader` (plain
@@ -1384,6 +1438,7 @@ CASE(man_page)
 CASE(fenced_store_rules)
 CASE(store_drops_idle_clients)
 CASE(store_is_fair)
+CASE(store_state_survives_restart)
 CASE(env_leader_exit_status)
 CASE(signal_status)
 CASE(sigterm_stops_child)
@@ -1412,6 +1467,7 @@ static const test_case usage_cases[] = {
     ENTRY(fenced_store_rules),
     ENTRY(store_drops_idle_clients),
     ENTRY(store_is_fair),
+    ENTRY(store_state_survives_restart),
     {NULL, NULL},
 };
 
