@@ -144,6 +144,7 @@ demo_backend() {
   echo
   echo "== $b ($u): three candidates for '$NAME', ttl $TTL, each writing every 100 ms =="
   T0=$(now) # the timeline below counts from here
+  : >"$store_log" # before the wait below reads it: the store's shell may create it later
   "$STORE" serve --addr "$addr" >"$store_log" 2>"$tmp/store-$b.err" &
   local store_pid=$!
   started+=("$store_pid")
