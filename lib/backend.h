@@ -8,6 +8,10 @@
  * returns by then with BATON_ETIMEDOUT; the core relies on that to step
  * down on time.
  *
+ * What a backend may include of lib/: this header only. It brings the
+ * utilities (util.h: clock, errors, back-off, allocation), URI parsing
+ * (uri.h) and close-on-exec marking (fds.h).
+ *
  * Concurrency. One session is used by many threads at once: the client's
  * background thread (renew) and the callers' threads (acquire, wait, release,
  * leader). A backend locks what it shares. For one candidate, the core never
@@ -21,7 +25,9 @@
 #define BATON_BACKEND_H
 
 #include "baton.h"
+#include "fds.h"
 #include "uri.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -43,6 +49,11 @@ typedef struct baton_config {
   const char *tls_cert_file;   /* NULL when none */
   const char *tls_key_file;    /* NULL when none */
 } baton_config;
+
+/* The back-off before retry `attempt` under cfg's retry options. */
+static inline int64_t baton__config_backoff(const baton_config *cfg, unsigned attempt) {
+  return baton__backoff(cfg->retry_base_ns, cfg->retry_max_ns, attempt);
+}
 
 /* The base every backend session embeds first. */
 typedef struct baton_session {
@@ -141,50 +152,5 @@ typedef struct baton_backend {
 extern const baton_backend baton_backend_redis;
 extern const baton_backend baton_backend_etcd;
 extern const baton_backend baton_backend_zk;
-
-/* ---- Helpers the core offers to backends ------------------------------- */
-
-/* The library's clock in nanoseconds: CLOCK_BOOTTIME, which counts a
- * host's suspend (tests may inject another, see internal.h). */
-int64_t baton__now(void);
-
-/* A condition variable whose timed waits baton__cond_wait_until can do. */
-int baton__cond_init(pthread_cond_t *cond);
-
-/* Wait on `cond` (made by baton__cond_init) until `deadline` on the
- * library's clock (INT64_MAX: no limit). Spurious wake-ups happen. */
-void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline);
-
-/* Milliseconds from now to `deadline` for poll() and friends: 0 when past,
- * rounded up so a wait never ends before the deadline. */
-int baton__ms_until(int64_t deadline);
-
-/* Fill `err` (may be NULL) with `code` and a formatted message; returns
- * `code`. Never allocates. */
-int baton__error(baton_error *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-/* Clear `err` (may be NULL): what a call that succeeds leaves. Returns 0. */
-int baton__ok(baton_error *err);
-
-/* Prefix an existing message: "what: <old message>". Returns err->code. */
-int baton__error_prefix(baton_error *err, const char *what);
-
-/* Whether `code` is worth retrying (connection trouble, timeouts, a
- * backend that lost its session), as opposed to a caller's mistake. */
-bool baton__retryable(int code);
-
-/* A uniform random delay in [0, min(max, base * 2^attempt)] (full jitter). */
-int64_t baton__backoff(const baton_config *cfg, unsigned attempt);
-
-/* Allocation goes through here so tests can fail it on every path. */
-void *baton__calloc(size_t n, size_t size);
-void *baton__realloc(void *p, size_t size);
-char *baton__strdup(const char *s);
-char *baton__strndup(const char *s, size_t n);
-void baton__free(void *p);
 
 #endif /* BATON_BACKEND_H */

@@ -81,7 +81,7 @@ static void session_expired(baton_client *c, const baton_error *err, int64_t now
   /* Open the next session soon, with back-off if that keeps failing. */
   c->renew_failures++;
   c->last_renew_error = err->code;
-  c->next_renew = baton__add_sat(now, baton__backoff(&c->cfg, c->renew_failures - 1));
+  c->next_renew = baton__add_sat(now, baton__config_backoff(&c->cfg, c->renew_failures - 1));
 }
 
 /* One renewal round trip for the session and every held term. Needs c->mu;

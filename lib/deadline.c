@@ -47,13 +47,8 @@ int64_t baton__next_renew(const baton_config *cfg, int64_t interval, int64_t las
   if (failures == 0) return regular;
   /* After a failure, retry soon (the term is running out), but never wait
    * longer than a regular interval would. */
-  int64_t retry = now + baton__backoff(cfg, failures - 1);
+  int64_t retry = now + baton__config_backoff(cfg, failures - 1);
   return retry < now + interval ? retry : now + interval;
-}
-
-int64_t baton__add_sat(int64_t a, int64_t b) {
-  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
-  return a + b;
 }
 
 int64_t baton__server_expiry(const baton_config *cfg, int64_t server_ttl_ns, int64_t sent) {

@@ -481,7 +481,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       pthread_mutex_unlock(&c->mu);
     }
     if (how->once || !baton__retryable(rc)) break;
-    int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+    int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
   clean_up(e);
@@ -654,7 +654,8 @@ static void *observe_loop(void *arg) {
       }
     }
     if (rc == BATON_ECANCELED) break;
-    baton__sleep_until(baton__after(baton__backoff(&c->cfg, failures++)), e->observe_cancel_fd);
+    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
+                       e->observe_cancel_fd);
   }
   return NULL;
 }
@@ -713,7 +714,7 @@ static void *runner_main(void *arg) {
     pthread_mutex_lock(&c->mu);
     if (rc != 0) {
       /* A stop broadcasts `changed`, so the pause ends early on one. */
-      int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+      int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
       if (!stopping(e)) baton__cond_wait_until(&c->changed, &c->mu, until);
       continue;
     }

@@ -2,7 +2,7 @@
  * close-on-exec (see fds.h). */
 #include "fds.h"
 
-#include "backend.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -313,7 +313,7 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now) {
   }
   if (!t->leftover) keep_leftover(e, INT64_MIN, true);
   t->leftover_retry_at =
-      baton__add_sat(now, baton__backoff(&e->client->cfg, t->leftover_failures++));
+      baton__add_sat(now, baton__config_backoff(&e->client->cfg, t->leftover_failures++));
   baton__wake_by(e->client, t->leftover_retry_at);
 }
 

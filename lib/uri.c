@@ -2,7 +2,7 @@
  * parameters. Everything is decoded into one owned buffer. */
 #include "uri.h"
 
-#include "backend.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* util.c — the clock and waiting on it, jittered back-off and the one
  * allocation point. */
-#include "core.h"
+#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +27,11 @@ void baton__clock_set(const baton_clock *clock) { atomic_store(&injected, clock)
 int64_t baton__now(void) {
   const baton_clock *c = atomic_load_explicit(&injected, memory_order_relaxed);
   return c != NULL ? c->now(c->ctx) : clock_ns(CLOCK_BOOTTIME);
+}
+
+int64_t baton__add_sat(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  return a + b;
 }
 
 int64_t baton__after(int64_t ns) { return baton__add_sat(baton__now(), ns); }
@@ -94,10 +99,10 @@ static uint64_t random_u64(void) {
   return z ^ (z >> 31);
 }
 
-int64_t baton__backoff(const baton_config *cfg, unsigned attempt) {
-  int64_t cap = cfg->retry_base_ns;
-  for (unsigned i = 0; i < attempt && cap < cfg->retry_max_ns; i++) cap *= 2;
-  if (cap > cfg->retry_max_ns) cap = cfg->retry_max_ns;
+int64_t baton__backoff(int64_t base_ns, int64_t max_ns, unsigned attempt) {
+  int64_t cap = base_ns;
+  for (unsigned i = 0; i < attempt && cap < max_ns; i++) cap *= 2;
+  if (cap > max_ns) cap = max_ns;
   if (cap <= 0) return 0;
   return (int64_t)(random_u64() % (uint64_t)(cap + 1));
 }

@@ -2,8 +2,6 @@
  * keep-alive conns, member fail-over, auth tokens, deadlines, streams. */
 #include "http.h"
 
-#include "fds.h"
-
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>

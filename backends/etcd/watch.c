@@ -153,7 +153,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
     baton__etcd_stream_stop(conn);
     /* Every member failed in a row: back off before the next round. */
     if (++failures >= members) {
-      int64_t until = baton__now() + baton__backoff(es->base.cfg, failures - members);
+      int64_t until = baton__now() + baton__config_backoff(es->base.cfg, failures - members);
       int rc2 = baton__etcd_conn_idle(conn, until, deadline, cancel_fd);
       if (rc2 == BATON_ETIMEDOUT) {
         if (err == NULL) return rc2;

@@ -12,8 +12,6 @@
  * after NOSCRIPT). */
 #include "redis.h"
 
-#include "internal.h"
-
 #include <ctype.h>
 #include <limits.h>
 #include <poll.h>
@@ -89,7 +87,7 @@ static int check_candidate(const baton_session *bs, const baton_candidate *c, co
                            baton_error *err) {
   if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
     return baton__error(err, BATON_EINVAL, "redis: %s: NULL session or candidate", what);
-  return baton__name_check(c->name, err);
+  return baton_election_name_check(c->name, err);
 }
 
 static void drop_sub(redis_cand *p) {
@@ -413,7 +411,7 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   redis_session *s = session_of(bs);
   if (s == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "redis: leader: NULL argument");
-  int rc = baton__name_check(name, err);
+  int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
   baton_leader who;
   int64_t pttl;

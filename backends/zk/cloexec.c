@@ -28,8 +28,6 @@
  * thread of the application forks. */
 #include "zk.h"
 
-#include "fds.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
