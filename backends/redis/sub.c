@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-int baton__redis_subscribe(redisContext **out, const redis_session *s, const char *name,
+int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, const char *name,
                            bool observer, int64_t deadline, baton_error *err) {
   char released[BATON_NAME_MAX + 16], elected[BATON_NAME_MAX + 16];
   snprintf(released, sizeof released, "%s/released", name);
   snprintf(elected, sizeof elected, "%s/elected", name);
   const char *argv[] = {"SUBSCRIBE", released, elected};
-  redis_cmd cmd = {observer ? 3 : 2, argv};
+  baton_redis_cmd cmd = {observer ? 3 : 2, argv};
   size_t n = observer ? 2 : 1; /* one confirmation per channel */
   redisContext *ctx = NULL;
   int rc = baton__redis_connect(&ctx, s, deadline, err);
