@@ -192,14 +192,15 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
 static void background_sleep(baton_client *c, int64_t wake) {
   if (wake != c->timer_armed) {
     int64_t at = wake < 1 ? 1 : wake; /* a zero time would disarm it */
-    struct itimerspec its = {{0, 0}, {at / 1000000000, at % 1000000000}};
+    struct itimerspec its = {{0, 0}, {at / BATON_NS_PER_S, at % BATON_NS_PER_S}};
     if (wake == INT64_MAX) its.it_value = (struct timespec){0, 0};
     timerfd_settime(c->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
     c->timer_armed = wake;
   }
   c->background_sleeps_until = wake;
   pthread_mutex_unlock(&c->mu);
-  struct pollfd p[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->timer_fd, .events = POLLIN}};
+  struct pollfd p[2] = {{.fd = c->wake_fd, .events = POLLIN},
+                        {.fd = c->timer_fd, .events = POLLIN}};
   if (poll(p, 2, -1) > 0) {
     uint64_t drained;
     for (int i = 0; i < 2; i++)
@@ -224,13 +225,13 @@ static void *background(void *arg) {
 }
 
 /* Bounds a manual run: far more steps than any test schedule needs. */
-#define MANUAL_STEPS 100000
+#define BATON_MANUAL_STEPS 100000
 
 int64_t baton__client_run(baton_client *c, bool candidates) {
   int64_t wake = INT64_MAX;
   for (int round = 0; round < (candidates ? 2 : 1); round++) {
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < MANUAL_STEPS && background_step(c, baton__now(), &wake); i++) {
+    for (int i = 0; i < BATON_MANUAL_STEPS && background_step(c, baton__now(), &wake); i++) {
     }
     pthread_mutex_unlock(&c->mu);
     /* Candidate mode's campaigns, in place of their threads; then what

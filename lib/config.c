@@ -6,8 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MS 1000000LL
-
 static int check_text(const char *what, const char *s, size_t max, baton_error *err) {
   size_t len = strnlen(s, max + 1);
   if (len == 0) return baton__error(err, BATON_EINVAL, "%s is empty", what);
@@ -57,23 +55,24 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
     if (o->reserved[i] != 0)
       return baton__error(err, BATON_EINVAL,
                           "options: reserved[%zu] is not zero (options of a later baton?)", i);
-  cfg->ttl_ns = ttl * MS;
+  cfg->ttl_ns = ttl * BATON_NS_PER_MS;
   cfg->drift_ppm = drift;
-  cfg->margin_ns = margin * MS;
+  cfg->margin_ns = margin * BATON_NS_PER_MS;
   /* The term must outlive at least one renewal, or it ends before the first
    * renewal can extend it. */
-  int64_t life = baton__lifetime(cfg, 0) / MS;
+  int64_t life = baton__lifetime(cfg, 0) / BATON_NS_PER_MS;
   if (life <= renew)
     return baton__error(err, BATON_EINVAL,
                         "ttl_ms %lld minus drift and margin_ms %lld leaves %lld ms, not "
                         "more than renew_interval_ms %lld",
                         (long long)ttl, (long long)margin, (long long)life, (long long)renew);
   int64_t op_default = renew < 2000 ? renew : 2000;
-  cfg->renew_ns = renew * MS;
-  cfg->connect_timeout_ns = (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * MS;
-  cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * MS;
-  cfg->retry_base_ns = (o->retry_base_ms != 0 ? o->retry_base_ms : 50) * MS;
-  cfg->retry_max_ns = (o->retry_max_ms != 0 ? o->retry_max_ms : 1000) * MS;
+  cfg->renew_ns = renew * BATON_NS_PER_MS;
+  cfg->connect_timeout_ns =
+      (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * BATON_NS_PER_MS;
+  cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * BATON_NS_PER_MS;
+  cfg->retry_base_ns = (o->retry_base_ms != 0 ? o->retry_base_ms : 50) * BATON_NS_PER_MS;
+  cfg->retry_max_ns = (o->retry_max_ms != 0 ? o->retry_max_ms : 1000) * BATON_NS_PER_MS;
   if (cfg->retry_max_ns < cfg->retry_base_ns) cfg->retry_max_ns = cfg->retry_base_ns;
 
   if (o->identity != NULL) {
@@ -107,6 +106,6 @@ int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_e
   char identity[BATON_IDENTITY_MAX + 1];
   int rc = baton__config_resolve(&cfg, identity, o, NULL, err);
   if (rc != 0) return rc;
-  *lifetime_ms = baton__lifetime(&cfg, 0) / MS;
+  *lifetime_ms = baton__lifetime(&cfg, 0) / BATON_NS_PER_MS;
   return baton__ok(err);
 }

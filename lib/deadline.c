@@ -3,12 +3,14 @@
  * argument so tests can inject it. */
 #include "internal.h"
 
+#define BATON_PPM 1000000 /* drift_ppm's unit: parts per million */
+
 int64_t baton__lifetime(const baton_config *cfg, int64_t server_ttl_ns) {
   int64_t ttl = cfg->ttl_ns;
   if (server_ttl_ns > 0 && server_ttl_ns < ttl) ttl = server_ttl_ns;
   /* ttl * drift_ppm fits: ttl < 2^43 ns (~2.4 h) keeps it below 2^63 with a
    * 2^20 ppm bound; longer TTLs are scaled in two steps. */
-  int64_t drift = ttl / 1000000 * cfg->drift_ppm + ttl % 1000000 * cfg->drift_ppm / 1000000;
+  int64_t drift = ttl / BATON_PPM * cfg->drift_ppm + ttl % BATON_PPM * cfg->drift_ppm / BATON_PPM;
   return ttl - drift - cfg->margin_ns;
 }
 

@@ -14,7 +14,7 @@
 static int64_t clock_ns(clockid_t id) {
   struct timespec ts;
   clock_gettime(id, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return (int64_t)ts.tv_sec * BATON_NS_PER_S + ts.tv_nsec;
 }
 
 /* Tests may replace the clock; everything else reads CLOCK_BOOTTIME, which
@@ -71,7 +71,7 @@ void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t d
   int64_t left = deadline - baton__now();
   if (left <= 0) return;
   int64_t at = baton__add_sat(clock_ns(CLOCK_MONOTONIC), left);
-  struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+  struct timespec ts = {.tv_sec = at / BATON_NS_PER_S, .tv_nsec = at % BATON_NS_PER_S};
   pthread_cond_timedwait(cond, mu, &ts);
 }
 
@@ -80,7 +80,7 @@ void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t d
 int baton__ms_until(int64_t deadline) {
   int64_t left = deadline - baton__now();
   if (left <= 0) return 0;
-  int64_t ms = (left + 999999) / 1000000;
+  int64_t ms = (left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS;
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 

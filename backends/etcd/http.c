@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define POOL_MAX 8          /* idle caller conns kept */
-#define TOKEN_MAX 512       /* bytes of an auth token */
-#define BUF_KEEP (1u << 20) /* a conn keeps a reply buffer up to this size */
+#define BATON_ETCD_POOL_MAX 8          /* idle caller conns kept */
+#define BATON_ETCD_TOKEN_MAX 512       /* bytes of an auth token */
+#define BATON_ETCD_BUF_KEEP (1u << 20) /* a conn keeps a reply buffer up to this size */
 
 typedef struct member {
   char *base; /* "http://127.0.0.1:2379" */
@@ -30,7 +30,7 @@ struct baton_etcd_http {
   baton_etcd_conn *idle;     /* pooled conns, linked by next */
   size_t nidle;
   baton_etcd_conn *renew;    /* the renew lane's own conn */
-  char token[TOKEN_MAX];     /* "" when none */
+  char token[BATON_ETCD_TOKEN_MAX];     /* "" when none */
   uint64_t token_gen;        /* bumped on every new token */
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t connects;
@@ -192,7 +192,7 @@ void baton__etcd_conn_put(baton_etcd_http *h, baton_etcd_conn *c) {
   if (c == NULL || c == h->renew) return;
   baton__etcd_stream_stop(c);
   pthread_mutex_lock(&h->mu);
-  bool keep = h->nidle < POOL_MAX;
+  bool keep = h->nidle < BATON_ETCD_POOL_MAX;
   if (keep) {
     c->next = h->idle;
     h->idle = c;
@@ -329,12 +329,12 @@ static int begin(baton_etcd_conn *c, const char *path, const char *body, bool au
   c->done = false;
   c->result = CURLE_OK;
   c->errbuf[0] = '\0';
-  if (c->cap > BUF_KEEP) {
+  if (c->cap > BATON_ETCD_BUF_KEEP) {
     baton__free(c->buf);
     c->buf = NULL;
     c->cap = 0;
   }
-  char url[400], authz[TOKEN_MAX + 32] = "";
+  char url[400], authz[BATON_ETCD_TOKEN_MAX + 32] = "";
   snprintf(url, sizeof url, "%s%s", h->members[c->member].base, path);
   pthread_mutex_lock(&h->mu);
   c->token_gen = h->token_gen;
@@ -353,9 +353,10 @@ static int begin(baton_etcd_conn *c, const char *path, const char *body, bool au
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
   curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_left(deadline));
-  int64_t connect = h->cfg->connect_timeout_ns / 1000000;
+  int64_t connect = h->cfg->connect_timeout_ns / BATON_NS_PER_MS;
   long left = ms_left(deadline);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect > 0 && connect < left ? (long)connect : left);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect > 0 && connect < left ? (long)connect : left);
   if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
     return baton__error(err, BATON_ENOMEM, "etcd: cannot start a request");
   c->added = true;
@@ -558,7 +559,7 @@ static int authenticate(baton_etcd_http *h, baton_etcd_conn *c, int64_t deadline
                 &grpc, deadline, -1, err);
   memset(body.p, 0, body.len); /* the password */
   baton__etcd_str_free(&body);
-  char token[TOKEN_MAX] = "";
+  char token[BATON_ETCD_TOKEN_MAX] = "";
   if (rc == 0) {
     rc = where(c, baton__etcd_gw_auth(p, token, sizeof token, err), err);
   } else if (grpc == BATON_ETCD_GRPC_FAILED_PRECONDITION) {

@@ -25,7 +25,7 @@
 #include <string.h>
 
 /* Internal results of one watch: the caller ranges again. */
-#define RERANGE 2
+#define BATON_ETCD_RERANGE 2
 
 /* What one watch waits for. */
 typedef struct target {
@@ -61,7 +61,7 @@ static bool matches(const target *t, const baton_etcd_event *ev) {
   return same_key(ev, t->leader);
 }
 
-/* Handle one stream message: 0 (a match), RERANGE, 1 (keep reading), or
+/* Handle one stream message: 0 (a match), BATON_ETCD_RERANGE, 1 (keep reading), or
  * an error. `*restart` asks for a new stream on the next member. */
 static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
                       const cJSON *payload, int64_t *next_rev, bool *restart, int64_t deadline,
@@ -84,7 +84,7 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
   if (rc == 0 && t->own != NULL && !t->own_changed) t->won = pred_gone;
   if (rc == 1 && m.canceled) {
     if (m.compact_revision > 0) {
-      rc = RERANGE; /* our start was compacted: look at the present */
+      rc = BATON_ETCD_RERANGE; /* our start was compacted: look at the present */
     } else if (strstr(m.cancel_reason, "invalid auth token") != NULL) {
       rc = baton__etcd_http_relogin(es->http, conn, deadline, err);
       *restart = rc == 0;
@@ -106,7 +106,7 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
 
 /* Watch `t` from `start` until a matching event; a broken stream is
  * restarted (on the next member) from the revision after the last event
- * seen, so nothing is missed. Returns 0, RERANGE or an error. */
+ * seen, so nothing is missed. Returns 0, BATON_ETCD_RERANGE or an error. */
 static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64_t start,
                  uint64_t gen0, int64_t deadline, int cancel_fd, baton_error *err) {
   int64_t next_rev = start;
@@ -271,7 +271,7 @@ static void waiter_remove(baton_etcd_session *es, baton_etcd_waiter *w) {
   pthread_mutex_unlock(&es->mu);
 }
 
-/* One look: 0 to say "acquire again", RERANGE, or an error. */
+/* One look: 0 to say "acquire again", BATON_ETCD_RERANGE, or an error. */
 static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
                      const baton_leader *seen, uint64_t gen0, int64_t deadline, int cancel_fd,
                      baton_error *err) {
@@ -288,7 +288,7 @@ static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candid
     int rc = baton__etcd_conn_idle(conn, deadline, deadline, cancel_fd);
     if (rc == BATON_ECANCELED) return baton__error(err, rc, "cancelled");
     if (rc == BATON_ETIMEDOUT) return baton__error(err, rc, "etcd: no new lease in time");
-    return RERANGE;
+    return BATON_ETCD_RERANGE;
   }
   if (ec->lease != lease) return 0;
   return wait_queued(es, conn, c, ec, gen0, deadline, cancel_fd, err);
@@ -306,10 +306,11 @@ int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *s
   /* Registered before the first look at the lease, so a grant between the
    * look and the block still wakes us. */
   waiter_add(es, &w);
-  int rc = RERANGE;
-  for (int i = 0; i < 100000 && rc == RERANGE; i++)
+  int rc = BATON_ETCD_RERANGE;
+  for (int i = 0; i < 100000 && rc == BATON_ETCD_RERANGE; i++)
     rc = wait_once(es, w.conn, c, seen, gen0, deadline, cancel_fd, err);
   waiter_remove(es, &w);
   baton__etcd_conn_put(es->http, w.conn);
-  return rc == RERANGE ? baton__error(err, BATON_ETIMEDOUT, "etcd: too many re-ranges") : rc;
+  return rc == BATON_ETCD_RERANGE ? baton__error(err, BATON_ETIMEDOUT, "etcd: too many re-ranges")
+                                  : rc;
 }

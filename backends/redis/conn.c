@@ -25,7 +25,7 @@
  * server has not closed it. A restart cannot happen within this bound (the
  * new server takes longer to start), so after one the check always runs;
  * and it costs at most one poll() per bound on a connection in steady use. */
-#define BATON_REDIS_IDLE_CHECK_NS 1000000LL
+#define BATON_REDIS_IDLE_CHECK_NS BATON_NS_PER_MS
 
 /* Wait until fd is ready for `events` or the deadline passes. What is ready
  * already counts even at the deadline: poll() with a zero timeout says so. */

@@ -43,7 +43,7 @@ static uint64_t mix(uint64_t z) {
 static uint64_t clock_ns(clockid_t id) {
   struct timespec t;
   clock_gettime(id, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+  return (uint64_t)t.tv_sec * (uint64_t)BATON_NS_PER_S + (uint64_t)t.tv_nsec;
 }
 
 /* Runs in one thread only: at the first nonce, or in a new child, where

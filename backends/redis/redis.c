@@ -18,12 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MS 1000000LL
-
 /* How long after the holder's expiry a waiter looks again. The server drops
  * an expired key at the latest when it is next read, and our look reads it,
  * so this only covers the reply's travel time. */
-#define BATON_REDIS_RECHECK_SLACK_NS (10 * MS)
+#define BATON_REDIS_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
 
 static baton_redis_session *session_of(baton_session *bs) { return (baton_redis_session *)bs; }
 
@@ -35,7 +33,8 @@ static baton_redis_session *session_of(baton_session *bs) { return (baton_redis_
  * it has a holder we cannot see expire looked at again now and then. */
 static int64_t recheck_after(const baton_redis_session *s, int64_t pttl_ms) {
   int64_t ttl = s->base.cfg->ttl_ns;
-  return (pttl_ms >= 0 && pttl_ms < ttl / MS ? pttl_ms * MS : ttl) + BATON_REDIS_RECHECK_SLACK_NS;
+  return (pttl_ms >= 0 && pttl_ms < ttl / BATON_NS_PER_MS ? pttl_ms * BATON_NS_PER_MS : ttl) +
+         BATON_REDIS_RECHECK_SLACK_NS;
 }
 
 /* ---- values --------------------------------------------------------------- */
@@ -215,7 +214,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   start_attempt(s, p, nonce, prev);
   char counter[BATON_NAME_MAX + 16], ttl[24];
   snprintf(counter, sizeof counter, "%s/token", c->name);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
   const char *argv[] = {NULL, NULL, NULL, c->name, counter, nonce, prev, c->identity, ttl};
   redisReply *r = NULL;
   /* On an error the outcome is unknown: `pending` stays set, and the next
@@ -339,7 +338,7 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
     if (held[i] == NULL || held[i]->name == NULL)
       return baton__error(err, BATON_EINVAL, "redis: renew: NULL candidate");
   char ttl[24];
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
   renewal w;
   int rc = renewal_init(&w, s, held, n, ttl);
   if (rc != 0)

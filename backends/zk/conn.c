@@ -10,7 +10,7 @@
 
 /* The longest a closing handle waits for its requests in flight: a server
  * that answers at all answers in milliseconds. */
-#define BATON_ZK_DRAIN_MAX_NS 500000000LL
+#define BATON_ZK_DRAIN_MAX_NS (500 * BATON_NS_PER_MS)
 
 /* The global watcher: the C client calls it with every state change of
  * the handle, on its completion thread. It only records and signals. */
@@ -52,7 +52,8 @@ static int not_connected(baton_zk_session *s, int state, bool caller_deadline, i
   baton__zk_log_why(why, sizeof why, s->hosts);
   return baton__error(err, caller_deadline ? BATON_ETIMEDOUT : BATON_ECONNECT,
                       "%s: no ZooKeeper session within %lld ms%s%s%s", s->label,
-                      (long long)(waited / 1000000), why[0] ? " (" : "", why, why[0] ? ")" : "");
+                      (long long)(waited / BATON_NS_PER_MS), why[0] ? " (" : "", why,
+                      why[0] ? ")" : "");
 }
 
 int baton__zk_conn_open(baton_zk_conn **out, baton_zk_session *s, int64_t deadline,

@@ -202,7 +202,7 @@ static void session_free(baton_zk_session *s) {
 
 static int session_new(baton_zk_session **out, const baton_uri *uri, const baton_config *cfg,
                        baton_error *err) {
-  int64_t timeout_ms = cfg->ttl_ns / 1000000;
+  int64_t timeout_ms = cfg->ttl_ns / BATON_NS_PER_MS;
   int rc = baton__uri_check_params(uri, params, err);
   if (rc == 0) rc = baton__uri_param_ms(uri, "session_timeout", 1, INT_MAX, &timeout_ms, err);
   if (rc != 0) return rc;
@@ -236,7 +236,7 @@ static int session_new(baton_zk_session **out, const baton_uri *uri, const baton
 }
 
 static int64_t negotiated_ns(baton_zk_conn *conn) {
-  return (int64_t)zoo_recv_timeout(conn->zh) * 1000000;
+  return (int64_t)zoo_recv_timeout(conn->zh) * BATON_NS_PER_MS;
 }
 
 static int zk_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
