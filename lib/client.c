@@ -36,9 +36,11 @@ static int64_t expire_terms(baton_client *c, int64_t now) {
 
 /* ---- renewal ------------------------------------------------------------- */
 
+#define BATON_RENEW_FIRST 16 /* the renewal buffers' first size, in terms */
+
 static int grow_renew_buffers(baton_client *c, size_t n) {
   if (n <= c->renew_cap) return 0;
-  size_t cap = c->renew_cap ? c->renew_cap : 16;
+  size_t cap = c->renew_cap ? c->renew_cap : BATON_RENEW_FIRST;
   while (cap < n) cap *= 2;
   void *a = baton__realloc(c->renew_elections, cap * sizeof *c->renew_elections);
   if (a != NULL) c->renew_elections = a;
@@ -370,8 +372,9 @@ void baton_client_close(baton_client *c) {
   pthread_mutex_unlock(&c->mu);
   /* Each close waits, if it must, until a lost term's key may go: only
    * then may the session (and with it every key on it) end. Orphans (closed
-   * elections whose key could not be deleted) get a last try, and go. */
-  for (size_t guard = 0; guard < SIZE_MAX; guard++) {
+   * elections whose key could not be deleted) get a last try, and go. Each
+   * close unlinks its election (the client is ending), so the list empties. */
+  for (;;) {
     pthread_mutex_lock(&c->mu);
     baton_election *e = c->elections;
     pthread_mutex_unlock(&c->mu);

@@ -80,11 +80,13 @@ static size_t bucket_of(const baton_client *c, const char *name) {
   return (size_t)h & (c->by_name_cap - 1);
 }
 
+#define BATON_INDEX_FIRST 64 /* buckets of the first name index */
+
 /* Twice the buckets once there are as many elections as buckets. Only the
  * first table is needed: without a bigger one, chains grow longer. */
 static int index_grow(baton_client *c) {
   if (c->by_name_cap != 0 && c->nelections < c->by_name_cap) return 0;
-  size_t cap = c->by_name_cap != 0 ? c->by_name_cap * 2 : 64;
+  size_t cap = c->by_name_cap != 0 ? c->by_name_cap * 2 : BATON_INDEX_FIRST;
   baton_election **table = baton__calloc(cap, sizeof *table);
   if (table == NULL) return c->by_name_cap != 0 ? 0 : BATON_ENOMEM;
   baton_election **old = c->by_name;

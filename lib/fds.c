@@ -39,6 +39,8 @@ static bool identify(baton_fd *out, int fd) {
   return true;
 }
 
+#define BATON_FDS_STEP 64 /* the list grows by this many entries */
+
 /* What baton__fds_list() fills. */
 typedef struct listing {
   baton_fds *out; /* the list so far */
@@ -50,11 +52,11 @@ static bool add(int fd, void *arg) {
   listing *l = arg;
   baton_fds *s = l->out;
   if (s->n == l->cap) {
-    baton_fd *grown = baton__realloc(s->fd, (l->cap + 64) * sizeof *grown);
+    baton_fd *grown = baton__realloc(s->fd, (l->cap + BATON_FDS_STEP) * sizeof *grown);
     l->oom = grown == NULL;
     if (l->oom) return false;
     s->fd = grown;
-    l->cap += 64;
+    l->cap += BATON_FDS_STEP;
   }
   if (identify(&s->fd[s->n], fd)) s->n++;
   return true;

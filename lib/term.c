@@ -146,7 +146,7 @@ void baton__event_deliver_one(baton_client *c) {
 void baton__events_drop(baton_client *c, baton_election *e) {
   baton_event_node **p = &c->events;
   c->events_tail = NULL;
-  for (size_t guard = 0; *p != NULL && guard < SIZE_MAX; guard++) {
+  while (*p != NULL) {
     baton_event_node *n = *p;
     if (e == NULL || n->election == e) {
       *p = n->next;

@@ -40,14 +40,13 @@ bool baton__sleep_until(int64_t until, int fd) {
   const baton_clock *c = atomic_load(&injected);
   if (c != NULL) return c->sleep_until(c->ctx, until, fd);
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  for (int i = 0; i < 1000; i++) {
+  for (;;) { /* until `until`: a signal only shortens one poll */
     int ms = baton__ms_until(until);
     if (ms == 0) return false;
     int n = poll(&p, fd >= 0 ? 1 : 0, ms);
     if (n > 0) return true;
     if (n < 0 && errno != EINTR) return false;
   }
-  return false;
 }
 
 int baton__cond_init(pthread_cond_t *cond) {

@@ -14,6 +14,8 @@
 #define BATON_ETCD_POOL_MAX 8          /* idle caller conns kept */
 #define BATON_ETCD_TOKEN_MAX 512       /* bytes of an auth token */
 #define BATON_ETCD_BUF_KEEP (1u << 20) /* a conn keeps a reply buffer up to this size */
+#define BATON_ETCD_BUF_FIRST 16384     /* a reply buffer's first size: most replies fit */
+#define BATON_ETCD_PORT 2379           /* when the URI names none: etcd's client port */
 
 typedef struct member {
   char *base; /* "http://127.0.0.1:2379" */
@@ -119,7 +121,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *udata) {
     return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
   }
   if (c->len + bytes + 1 > c->cap) {
-    size_t cap = c->cap ? c->cap : 16384;
+    size_t cap = c->cap ? c->cap : BATON_ETCD_BUF_FIRST;
     while (cap < c->len + bytes + 1) cap *= 2;
     char *nb = baton__realloc(c->buf, cap);
     if (nb == NULL) return 0;
@@ -261,7 +263,7 @@ int baton__etcd_http_open(baton_etcd_http **out, const baton_uri *uri, const bat
     bool v6 = strchr(hp->host, ':') != NULL;
     char name[300], base[320];
     snprintf(name, sizeof name, "%s%s%s:%d", v6 ? "[" : "", hp->host, v6 ? "]" : "",
-             hp->port != 0 ? hp->port : 2379);
+             hp->port != 0 ? hp->port : BATON_ETCD_PORT);
     snprintf(base, sizeof base, "%s://%s", tls ? "https" : "http", name);
     member *m = &h->members[h->nmembers++];
     m->name = baton__strdup(name);
@@ -385,9 +387,10 @@ static int poll_once(baton_etcd_conn *c, int ms, int cancel_fd) {
 }
 
 /* Drive the transfer until it is done, or (stream) until new bytes came or
- * a poll returned: 0 (done or data), 1 (nothing yet), ETIMEDOUT, ECANCELED. */
+ * a poll returned: 0 (done or data), 1 (nothing yet), ETIMEDOUT, ECANCELED.
+ * Each pass that finds nothing polls until the deadline at the most. */
 static int drive(baton_etcd_conn *c, bool stream, int64_t deadline, int cancel_fd) {
-  for (int i = 0; i < 1000000; i++) {
+  for (bool first = true;; first = false) {
     size_t before = c->len;
     int running = 0;
     if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
@@ -396,12 +399,11 @@ static int drive(baton_etcd_conn *c, bool stream, int64_t deadline, int cancel_f
     }
     collect(c);
     if (c->done || (stream && c->len > before)) return 0;
-    if (stream && i > 0) return 1; /* polled once already: let the caller look */
+    if (stream && !first) return 1; /* polled once already: let the caller look */
     int ms = baton__ms_until(deadline);
     if (ms == 0) return BATON_ETIMEDOUT;
     if (poll_once(c, ms, cancel_fd) != 0) return BATON_ECANCELED;
   }
-  return BATON_ETIMEDOUT;
 }
 
 void baton__etcd_stream_stop(baton_etcd_conn *c) {

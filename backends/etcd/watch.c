@@ -104,15 +104,21 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
   return rc;
 }
 
+static int timed_out(baton_error *err) {
+  return baton__error(err, BATON_ETIMEDOUT, "etcd: no matching event in time");
+}
+
 /* Watch `t` from `start` until a matching event; a broken stream is
  * restarted (on the next member) from the revision after the last event
- * seen, so nothing is missed. Returns 0, BATON_ETCD_RERANGE or an error. */
+ * seen, so nothing is missed. Returns 0, BATON_ETCD_RERANGE or an error.
+ * Bounded by `deadline`: past it, a message that does not match ends the
+ * watch, and no stream starts again. */
 static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64_t start,
                  uint64_t gen0, int64_t deadline, int cancel_fd, baton_error *err) {
   int64_t next_rev = start;
   unsigned failures = 0;
   size_t members = baton__etcd_http_members(es->http);
-  for (int round = 0; round < 100000; round++) {
+  for (;;) {
     baton_etcd_str body = {0};
     baton__etcd_req_watch(&body, t->key, t->key_len, t->prefix, next_rev, t->deletes_only);
     int rc = body.oom ? BATON_ENOMEM
@@ -120,7 +126,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
     baton__etcd_str_free(&body);
     if (rc != 0) return rc;
     bool restart = false;
-    for (int i = 0; i < 10000000 && !restart; i++) {
+    while (!restart) {
       cJSON *root;
       const cJSON *payload;
       int grpc;
@@ -137,6 +143,8 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
         uint64_t gen;
         baton__etcd_lease(es, &gen);
         if (gen != gen0) return 0; /* a new lease: enqueue again */
+        /* Events that keep coming and never match end at the deadline too. */
+        if (baton__now() >= deadline) return timed_out(err);
         continue;
       }
       if (rc == BATON_ECONNECT || grpc == BATON_ETCD_GRPC_UNAVAILABLE) {
@@ -162,8 +170,8 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
       }
       if (rc2 == BATON_ECANCELED) return baton__error(err, rc2, "cancelled");
     }
+    if (baton__now() >= deadline) return timed_out(err);
   }
-  return baton__error(err, BATON_ETIMEDOUT, "etcd: too many watch restarts");
 }
 
 /* Next in line: watch the whole name; P's deletion wakes us, and t->won
@@ -306,11 +314,11 @@ int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *s
   /* Registered before the first look at the lease, so a grant between the
    * look and the block still wakes us. */
   waiter_add(es, &w);
+  /* Bounded by the deadline: wait_once answers BATON_ETIMEDOUT past it. */
   int rc = BATON_ETCD_RERANGE;
-  for (int i = 0; i < 100000 && rc == BATON_ETCD_RERANGE; i++)
+  while (rc == BATON_ETCD_RERANGE)
     rc = wait_once(es, w.conn, c, seen, gen0, deadline, cancel_fd, err);
   waiter_remove(es, &w);
   baton__etcd_conn_put(es->http, w.conn);
-  return rc == BATON_ETCD_RERANGE ? baton__error(err, BATON_ETIMEDOUT, "etcd: too many re-ranges")
-                                  : rc;
+  return rc;
 }

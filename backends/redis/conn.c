@@ -30,14 +30,13 @@
 /* Wait until fd is ready for `events` or the deadline passes. What is ready
  * already counts even at the deadline: poll() with a zero timeout says so. */
 static int wait_fd(int fd, short events, int64_t deadline) {
-  for (int i = 0; i < 1000000; i++) {
+  for (;;) {
     struct pollfd p = {.fd = fd, .events = events};
     int n = poll(&p, 1, baton__ms_until(deadline));
     if (n > 0) return 0;
     if (n < 0 && errno != EINTR) return BATON_ECONNECT;
     if (baton__now() >= deadline) return BATON_ETIMEDOUT;
   }
-  return BATON_ETIMEDOUT;
 }
 
 static int io_error(const baton_redis_session *s, int code, const char *what, const char *detail,
@@ -110,8 +109,12 @@ static ssize_t feed(redisContext *ctx) {
   }
 }
 
+/* Reads one read_ready takes at the most (1 MiB): a subscriber flooded
+ * with messages still returns to its caller. */
+#define BATON_REDIS_READY_READS 64
+
 int baton__redis_read_ready(redisContext *ctx) {
-  for (int i = 0; i < 64; i++) {
+  for (int i = 0; i < BATON_REDIS_READY_READS; i++) {
     ssize_t got = feed(ctx);
     if (got < 0) return BATON_ECONNECT;
     if (got == 0) return 0;
@@ -124,9 +127,11 @@ int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisRepl
   *out = NULL;
   /* A reply is a round trip away, so a read before waiting would mostly
    * find nothing: wait first, except after a read that filled the buffer,
-   * when more is likely there already. */
-  bool more = false;
-  for (int i = 0; i < 1000000; i++) {
+   * when more is likely there already. Past the deadline one more read
+   * takes what the socket holds (a reply that came in time but was read
+   * late counts), and then the wait is over. */
+  bool more = false, late = false;
+  for (;;) {
     void *reply = NULL;
     if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK)
       return baton__error(err, BATON_EPROTO, "%s: %s: malformed reply (%s)", s->label, what,
@@ -135,17 +140,18 @@ int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisRepl
       *out = reply;
       return 0;
     }
+    if (late) return io_error(s, BATON_ETIMEDOUT, what, "", err);
     if (!more) {
       int rc = wait_fd(ctx->fd, POLLIN, deadline);
       if (rc != 0) return io_error(s, rc, what, "poll failed", err);
     }
+    late = baton__now() >= deadline;
     ssize_t got = feed(ctx);
     if (got < 0)
       return io_error(s, BATON_ECONNECT, what,
                       errno != 0 ? strerror(errno) : "the server closed the connection", err);
     more = got == BATON_REDIS_FEED_MAX;
   }
-  return io_error(s, BATON_ETIMEDOUT, what, "", err);
 }
 
 int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
@@ -173,6 +179,9 @@ static bool has_prefix(const redisReply *r, const char *prefix) {
   return r->str != NULL && strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
+/* Bytes of a server's error text a message quotes. */
+#define BATON_REDIS_QUOTE_MAX 160
+
 int baton__redis_reply_error(const baton_redis_session *s, const redisReply *r, const char *what,
                              baton_error *err) {
   int code = BATON_EREFUSED;
@@ -181,7 +190,8 @@ int baton__redis_reply_error(const baton_redis_session *s, const redisReply *r, 
   else if (has_prefix(r, "LOADING") || has_prefix(r, "BUSY") || has_prefix(r, "MASTERDOWN") ||
            has_prefix(r, "TRYAGAIN"))
     code = BATON_ECONNECT; /* the server cannot serve yet: worth a retry */
-  return baton__error(err, code, "%s: %s: %.*s", s->label, what, (int)(r->len < 160 ? r->len : 160),
+  return baton__error(err, code, "%s: %s: %.*s", s->label, what,
+                      (int)(r->len < BATON_REDIS_QUOTE_MAX ? r->len : BATON_REDIS_QUOTE_MAX),
                       r->str != NULL ? r->str : "");
 }
 
@@ -192,7 +202,7 @@ int baton__redis_bad_reply(const baton_redis_session *s, const char *what, baton
 /* The error for a failed log-in step; the message never shows the password. */
 static int log_in_error(const baton_redis_session *s, const char *cmd, const redisReply *r,
                         baton_error *err) {
-  int len = (int)(r->len < 160 ? r->len : 160);
+  int len = (int)(r->len < BATON_REDIS_QUOTE_MAX ? r->len : BATON_REDIS_QUOTE_MAX);
   const char *text = r->str != NULL ? r->str : "";
   if (strcmp(cmd, "AUTH") == 0)
     return baton__error(err, BATON_EAUTH, "%s: AUTH%s%.64s%s failed: %.*s", s->label,

@@ -23,6 +23,8 @@
  * so this only covers the reply's travel time. */
 #define BATON_REDIS_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
 
+#define BATON_REDIS_PORT 6379 /* when the URI names none: Redis's own default */
+
 static baton_redis_session *session_of(baton_session *bs) { return (baton_redis_session *)bs; }
 
 /* How long from now a waiter looks again at a holder whose key has pttl_ms
@@ -154,7 +156,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   pthread_mutex_init(&s->renewer.mu, NULL);
   pthread_mutex_init(&s->state_mu, NULL);
   s->base.cfg = cfg;
-  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : 6379;
+  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : BATON_REDIS_PORT;
   s->db = db;
   s->host = baton__strdup(uri->hosts[0].host);
   if (cfg->username != NULL) s->user = baton__strdup(cfg->username);

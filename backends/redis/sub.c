@@ -46,7 +46,7 @@ int baton__redis_sub_drain(redisContext *sub) {
   int rc = baton__redis_read_ready(sub);
   if (rc != 0) return rc;
   int messages = 0;
-  for (int i = 0; i < 100000; i++) {
+  for (;;) { /* what was read is finite: each reply consumes some of it */
     void *reply = NULL;
     if (redisReaderGetReply(sub->reader, &reply) != REDIS_OK) return BATON_ECONNECT;
     if (reply == NULL) break;
@@ -60,7 +60,7 @@ int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd) {
   /* What came already (maybe read along with an earlier reply) counts. */
   int got = baton__redis_sub_drain(sub);
   if (got != 0) return got < 0 ? got : 1;
-  for (int i = 0; i < 1000000; i++) {
+  for (;;) { /* until `until` */
     struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
     int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
     if (n < 0 && errno != EINTR) return BATON_ECONNECT;
@@ -71,5 +71,4 @@ int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd) {
     }
     if (baton__now() >= until) return 0;
   }
-  return 0;
 }

@@ -84,8 +84,15 @@ void baton__zk_sweep_add(baton_zk_conn *conn, const char *parent, const char *gu
 
 void baton__zk_sweep_kick(baton_zk_conn *conn) {
   baton_zk_session *s = conn->s;
-  /* Take one idle sweep at a time: requests are never sent under s->mu. */
-  for (int guard = 0; guard < 100000; guard++) {
+  /* Take one idle sweep at a time: requests are never sent under s->mu.
+   * At most as many as there are now: one that ends at once and must be
+   * tried again waits for the next connection, as the comment in swept()
+   * says, and a sweep added meanwhile kicks itself. */
+  pthread_mutex_lock(&s->mu);
+  size_t n = 0;
+  for (baton_zk_sweep *w = conn->sweeps; w != NULL; w = w->next) n++;
+  pthread_mutex_unlock(&s->mu);
+  for (; n > 0; n--) {
     pthread_mutex_lock(&s->mu);
     baton_zk_sweep *w = conn->sweeps;
     while (w != NULL && w->busy) w = w->next;
@@ -103,7 +110,7 @@ void baton__zk_sweep_kick(baton_zk_conn *conn) {
 
 void baton__zk_sweep_free_all(baton_zk_conn *conn) {
   pthread_mutex_lock(&conn->s->mu);
-  for (int guard = 0; conn->sweeps != NULL && guard < 1000000; guard++) {
+  while (conn->sweeps != NULL) {
     baton_zk_sweep *w = conn->sweeps;
     conn->sweeps = w->next;
     baton__free(w);

@@ -30,6 +30,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#define BATON_ZK_PORT 2181 /* when the URI names none: ZooKeeper's client port */
+
 /* acquire's inner result: our node vanished, enqueue again. */
 #define BATON_ZK_LOST 1
 /* wait's inner result: nothing changed yet, block. */
@@ -183,14 +185,14 @@ static int make_hosts(baton_zk_session *s, const baton_uri *uri, baton_error *er
   /* The C client splits host and port at the last ':', so an IPv6 address
    * goes without brackets. */
   for (size_t i = 0; i < uri->nhosts; i++)
-    len += (size_t)snprintf(s->hosts + len, size - len, "%s%s:%d", i ? "," : "",
-                            uri->hosts[i].host, uri->hosts[i].port ? uri->hosts[i].port : 2181);
+    len += (size_t)snprintf(s->hosts + len, size - len, "%s%s:%d", i ? "," : "", uri->hosts[i].host,
+                            uri->hosts[i].port ? uri->hosts[i].port : BATON_ZK_PORT);
   snprintf(s->label, sizeof s->label, "zk://%s%s", s->hosts, s->chroot);
   return 0;
 }
 
 static void session_free(baton_zk_session *s) {
-  for (int guard = 0; s->cands != NULL && guard < INT_MAX; guard++) cand_free_locked(s, s->cands);
+  while (s->cands != NULL) cand_free_locked(s, s->cands); /* each unlinks itself */
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
   baton__free(s->hosts);
