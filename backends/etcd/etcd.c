@@ -446,7 +446,7 @@ static void etcd_forget(baton_session *s, baton_candidate *c) {
   c->priv = NULL;
 }
 
-static const char *const etcd_schemes[] = {"etcd", "etcds", NULL};
+static const char *const etcd_schemes[] = {BATON_SCHEMES_etcd, NULL};
 
 const baton_backend baton_backend_etcd = {
     .schemes = etcd_schemes,

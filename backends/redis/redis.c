@@ -503,7 +503,7 @@ static void forget(baton_session *bs, baton_candidate *c) {
   c->priv = NULL;
 }
 
-static const char *const schemes[] = {"redis", NULL};
+static const char *const schemes[] = {BATON_SCHEMES_redis, NULL};
 
 const baton_backend baton_backend_redis = {
     .schemes = schemes,

@@ -153,7 +153,7 @@ static char *dup_locked(baton_zk_session *s, char *const *field) {
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static const char *const schemes[] = {"zk", NULL};
+static const char *const schemes[] = {BATON_SCHEMES_zk, NULL};
 static const char *const params[] = {"session_timeout", NULL};
 
 /* The URI path is the chroot: "" or "/a/b", no empty, "." or ".." part. */
