@@ -80,14 +80,16 @@ typedef struct baton_candidate {
   void *priv;            /* the backend's own state; freed by forget */
 } baton_candidate;
 
-/* Capability bits: what a backend guarantees, readable by code. */
+/* Capability bits: what a backend guarantees, as code reads it (a bit
+ * nothing reads does not belong here). */
 enum {
-  BATON_CAP_LINEARIZABLE = 1u << 0, /* consensus store: one holder even
-                                       across server failures */
-  BATON_CAP_TERM_TTL = 1u << 1,     /* each term has its own TTL, set by
-                                       acquire and extended by renew; without
-                                       it a term lives as long as the session */
-  BATON_CAP_QUEUE = 1u << 2,        /* waiters are served in arrival order */
+  BATON_CAP_TERM_TTL = 1u << 0, /* each term has its own TTL, set by acquire
+                                   and extended by renew; without it a term
+                                   lives as long as the session (the core's
+                                   term and leftover-key rules read it) */
+  BATON_CAP_QUEUE = 1u << 1,    /* waiters are served in arrival order: an
+                                   EHELD acquire leaves c queued (the
+                                   conformance suite checks the order) */
 };
 
 typedef struct baton_backend {

@@ -450,7 +450,7 @@ static const char *const etcd_schemes[] = {BATON_SCHEMES_etcd, NULL};
 
 const baton_backend baton_backend_etcd = {
     .schemes = etcd_schemes,
-    .caps = BATON_CAP_LINEARIZABLE | BATON_CAP_QUEUE,
+    .caps = BATON_CAP_QUEUE,
     .open = etcd_open,
     .close = etcd_close,
     .acquire = etcd_acquire,

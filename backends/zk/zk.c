@@ -873,7 +873,7 @@ static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int
 
 const baton_backend baton_backend_zk = {
     .schemes = schemes,
-    .caps = BATON_CAP_LINEARIZABLE | BATON_CAP_QUEUE,
+    .caps = BATON_CAP_QUEUE,
     .open = zk_open,
     .close = zk_close,
     .acquire = zk_acquire,
