@@ -36,9 +36,11 @@ static int64_t expire_terms(baton_client *c, int64_t now) {
 
 /* ---- renewal ------------------------------------------------------------- */
 
+#define BATON_RENEW_FIRST 16 /* the renewal buffers' first size, in terms */
+
 static int grow_renew_buffers(baton_client *c, size_t n) {
   if (n <= c->renew_cap) return 0;
-  size_t cap = c->renew_cap ? c->renew_cap : 16;
+  size_t cap = c->renew_cap ? c->renew_cap : BATON_RENEW_FIRST;
   while (cap < n) cap *= 2;
   void *a = baton__realloc(c->renew_elections, cap * sizeof *c->renew_elections);
   if (a != NULL) c->renew_elections = a;
@@ -81,7 +83,7 @@ static void session_expired(baton_client *c, const baton_error *err, int64_t now
   /* Open the next session soon, with back-off if that keeps failing. */
   c->renew_failures++;
   c->last_renew_error = err->code;
-  c->next_renew = baton__add_sat(now, baton__backoff(&c->cfg, c->renew_failures - 1));
+  c->next_renew = baton__add_sat(now, baton__config_backoff(&c->cfg, c->renew_failures - 1));
 }
 
 /* One renewal round trip for the session and every held term. Needs c->mu;
@@ -192,14 +194,15 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
 static void background_sleep(baton_client *c, int64_t wake) {
   if (wake != c->timer_armed) {
     int64_t at = wake < 1 ? 1 : wake; /* a zero time would disarm it */
-    struct itimerspec its = {{0, 0}, {at / 1000000000, at % 1000000000}};
+    struct itimerspec its = {{0, 0}, {at / BATON_NS_PER_S, at % BATON_NS_PER_S}};
     if (wake == INT64_MAX) its.it_value = (struct timespec){0, 0};
     timerfd_settime(c->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
     c->timer_armed = wake;
   }
   c->background_sleeps_until = wake;
   pthread_mutex_unlock(&c->mu);
-  struct pollfd p[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->timer_fd, .events = POLLIN}};
+  struct pollfd p[2] = {{.fd = c->wake_fd, .events = POLLIN},
+                        {.fd = c->timer_fd, .events = POLLIN}};
   if (poll(p, 2, -1) > 0) {
     uint64_t drained;
     for (int i = 0; i < 2; i++)
@@ -224,13 +227,13 @@ static void *background(void *arg) {
 }
 
 /* Bounds a manual run: far more steps than any test schedule needs. */
-#define MANUAL_STEPS 100000
+#define BATON_MANUAL_STEPS 100000
 
 int64_t baton__client_run(baton_client *c, bool candidates) {
   int64_t wake = INT64_MAX;
   for (int round = 0; round < (candidates ? 2 : 1); round++) {
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < MANUAL_STEPS && background_step(c, baton__now(), &wake); i++) {
+    for (int i = 0; i < BATON_MANUAL_STEPS && background_step(c, baton__now(), &wake); i++) {
     }
     pthread_mutex_unlock(&c->mu);
     /* Candidate mode's campaigns, in place of their threads; then what
@@ -369,8 +372,9 @@ void baton_client_close(baton_client *c) {
   pthread_mutex_unlock(&c->mu);
   /* Each close waits, if it must, until a lost term's key may go: only
    * then may the session (and with it every key on it) end. Orphans (closed
-   * elections whose key could not be deleted) get a last try, and go. */
-  for (size_t guard = 0; guard < SIZE_MAX; guard++) {
+   * elections whose key could not be deleted) get a last try, and go. Each
+   * close unlinks its election (the client is ending), so the list empties. */
+  for (;;) {
     pthread_mutex_lock(&c->mu);
     baton_election *e = c->elections;
     pthread_mutex_unlock(&c->mu);

@@ -6,7 +6,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MS 1000000LL
+/* What a zero field of baton_options means (baton.h documents each). */
+#define BATON_DEFAULT_TTL_MS 10000       /* a crashed holder's name frees up
+                                            within about 10 s */
+#define BATON_DEFAULT_RENEW_PARTS 3      /* renew every TTL / 3: a renewal that
+                                            fails leaves time for retries */
+#define BATON_DEFAULT_DRIFT_PPM 10000    /* 1 %: far above the rate error of
+                                            a host's clock */
+#define BATON_DEFAULT_MARGIN_PARTS 20    /* margin TTL / 20: with the drift, a
+                                            term ends 6 % of the TTL before
+                                            the server's expiry */
+#define BATON_DEFAULT_OP_MS 2000         /* a request's and a connect's bound,
+                                            never above the renew interval, so
+                                            that no request outlasts one */
+#define BATON_DEFAULT_RETRY_BASE_MS 50   /* first retry delay (full jitter) */
+#define BATON_DEFAULT_RETRY_MAX_MS 1000  /* the back-off's cap */
+
+/* The options' limits. */
+#define BATON_MIN_TTL_MS 100             /* below it the renew interval would
+                                            be a few ms */
+#define BATON_DRIFT_PPM_LIMIT 500000     /* 50 %: a term would live less than
+                                            half its TTL */
 
 static int check_text(const char *what, const char *s, size_t max, baton_error *err) {
   size_t len = strnlen(s, max + 1);
@@ -41,39 +61,44 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
   static const baton_options zero;
   if (o == NULL) o = &zero;
   memset(cfg, 0, sizeof *cfg);
-  int64_t ttl = o->ttl_ms != 0 ? o->ttl_ms : 10000;
-  if (ttl < 100)
-    return baton__error(err, BATON_EINVAL, "ttl_ms %lld is below the minimum of 100",
-                        (long long)ttl);
-  int64_t renew = o->renew_interval_ms != 0 ? o->renew_interval_ms : ttl / 3;
+  int64_t ttl = o->ttl_ms != 0 ? o->ttl_ms : BATON_DEFAULT_TTL_MS;
+  if (ttl < BATON_MIN_TTL_MS)
+    return baton__error(err, BATON_EINVAL, "ttl_ms %lld is below the minimum of %d",
+                        (long long)ttl, BATON_MIN_TTL_MS);
+  int64_t renew =
+      o->renew_interval_ms != 0 ? o->renew_interval_ms : ttl / BATON_DEFAULT_RENEW_PARTS;
   if (renew >= ttl)
     return baton__error(err, BATON_EINVAL, "renew_interval_ms %lld is not below ttl_ms %lld",
                         (long long)renew, (long long)ttl);
-  uint32_t drift = o->drift_ppm != 0 ? o->drift_ppm : 10000;
-  if (drift >= 500000)
-    return baton__error(err, BATON_EINVAL, "drift_ppm %u is not below 500000", drift);
-  int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / 20;
+  uint32_t drift = o->drift_ppm != 0 ? o->drift_ppm : BATON_DEFAULT_DRIFT_PPM;
+  if (drift >= BATON_DRIFT_PPM_LIMIT)
+    return baton__error(err, BATON_EINVAL, "drift_ppm %u is not below %d", drift,
+                        BATON_DRIFT_PPM_LIMIT);
+  int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / BATON_DEFAULT_MARGIN_PARTS;
   for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
     if (o->reserved[i] != 0)
       return baton__error(err, BATON_EINVAL,
                           "options: reserved[%zu] is not zero (options of a later baton?)", i);
-  cfg->ttl_ns = ttl * MS;
+  cfg->ttl_ns = ttl * BATON_NS_PER_MS;
   cfg->drift_ppm = drift;
-  cfg->margin_ns = margin * MS;
+  cfg->margin_ns = margin * BATON_NS_PER_MS;
   /* The term must outlive at least one renewal, or it ends before the first
    * renewal can extend it. */
-  int64_t life = baton__lifetime(cfg, 0) / MS;
+  int64_t life = baton__lifetime(cfg, 0) / BATON_NS_PER_MS;
   if (life <= renew)
     return baton__error(err, BATON_EINVAL,
                         "ttl_ms %lld minus drift and margin_ms %lld leaves %lld ms, not "
                         "more than renew_interval_ms %lld",
                         (long long)ttl, (long long)margin, (long long)life, (long long)renew);
-  int64_t op_default = renew < 2000 ? renew : 2000;
-  cfg->renew_ns = renew * MS;
-  cfg->connect_timeout_ns = (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * MS;
-  cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * MS;
-  cfg->retry_base_ns = (o->retry_base_ms != 0 ? o->retry_base_ms : 50) * MS;
-  cfg->retry_max_ns = (o->retry_max_ms != 0 ? o->retry_max_ms : 1000) * MS;
+  int64_t op_default = renew < BATON_DEFAULT_OP_MS ? renew : BATON_DEFAULT_OP_MS;
+  cfg->renew_ns = renew * BATON_NS_PER_MS;
+  cfg->connect_timeout_ns =
+      (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * BATON_NS_PER_MS;
+  cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * BATON_NS_PER_MS;
+  cfg->retry_base_ns =
+      (o->retry_base_ms != 0 ? o->retry_base_ms : BATON_DEFAULT_RETRY_BASE_MS) * BATON_NS_PER_MS;
+  cfg->retry_max_ns =
+      (o->retry_max_ms != 0 ? o->retry_max_ms : BATON_DEFAULT_RETRY_MAX_MS) * BATON_NS_PER_MS;
   if (cfg->retry_max_ns < cfg->retry_base_ns) cfg->retry_max_ns = cfg->retry_base_ns;
 
   if (o->identity != NULL) {
@@ -107,6 +132,6 @@ int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_e
   char identity[BATON_IDENTITY_MAX + 1];
   int rc = baton__config_resolve(&cfg, identity, o, NULL, err);
   if (rc != 0) return rc;
-  *lifetime_ms = baton__lifetime(&cfg, 0) / MS;
+  *lifetime_ms = baton__lifetime(&cfg, 0) / BATON_NS_PER_MS;
   return baton__ok(err);
 }

@@ -254,13 +254,4 @@ bool baton__election_releasable(const baton_election *e);
 /* None: election.c calls term.c, and under client->mu reads the client's
  * fields and keeps its election list and name index. */
 
-/* ---- shared helpers (util.c) -------------------------------------------- */
-
-/* Sleep until `until` on the library's clock, or until `fd` is readable
- * (fd < 0: just sleep). Returns true when woken by fd. */
-bool baton__sleep_until(int64_t until, int fd);
-
-/* A deadline `ns` from now, saturating. */
-int64_t baton__after(int64_t ns);
-
 #endif /* BATON_CORE_H */

@@ -3,12 +3,14 @@
  * argument so tests can inject it. */
 #include "internal.h"
 
+#define BATON_PPM 1000000 /* drift_ppm's unit: parts per million */
+
 int64_t baton__lifetime(const baton_config *cfg, int64_t server_ttl_ns) {
   int64_t ttl = cfg->ttl_ns;
   if (server_ttl_ns > 0 && server_ttl_ns < ttl) ttl = server_ttl_ns;
   /* ttl * drift_ppm fits: ttl < 2^43 ns (~2.4 h) keeps it below 2^63 with a
    * 2^20 ppm bound; longer TTLs are scaled in two steps. */
-  int64_t drift = ttl / 1000000 * cfg->drift_ppm + ttl % 1000000 * cfg->drift_ppm / 1000000;
+  int64_t drift = ttl / BATON_PPM * cfg->drift_ppm + ttl % BATON_PPM * cfg->drift_ppm / BATON_PPM;
   return ttl - drift - cfg->margin_ns;
 }
 
@@ -47,13 +49,8 @@ int64_t baton__next_renew(const baton_config *cfg, int64_t interval, int64_t las
   if (failures == 0) return regular;
   /* After a failure, retry soon (the term is running out), but never wait
    * longer than a regular interval would. */
-  int64_t retry = now + baton__backoff(cfg, failures - 1);
+  int64_t retry = now + baton__config_backoff(cfg, failures - 1);
   return retry < now + interval ? retry : now + interval;
-}
-
-int64_t baton__add_sat(int64_t a, int64_t b) {
-  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
-  return a + b;
 }
 
 int64_t baton__server_expiry(const baton_config *cfg, int64_t server_ttl_ns, int64_t sent) {

@@ -10,12 +10,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define NS_PER_MS 1000000LL
-
 /* Waits for another thread (a campaign, the background thread) look
  * again this often, so that a missed wake-up costs no more. They wait as
  * long as it takes: giving up would free what another thread uses. */
-#define WAIT_PASS_NS (100 * NS_PER_MS)
+#define BATON_WAIT_PASS_NS (100 * BATON_NS_PER_MS)
 
 static void poke(int fd) {
   if (fd < 0) return;
@@ -64,7 +62,8 @@ static int timeout_deadline(int64_t timeout_ms, int64_t *deadline, const char *w
     return baton__error(err, BATON_EINVAL,
                         "%s: timeout %lld ms is negative (BATON_FOREVER, -1, waits without limit)",
                         what, (long long)timeout_ms);
-  *deadline = baton__after(timeout_ms > INT64_MAX / NS_PER_MS ? INT64_MAX : timeout_ms * NS_PER_MS);
+  *deadline = baton__after(timeout_ms > INT64_MAX / BATON_NS_PER_MS ? INT64_MAX
+                                                                    : timeout_ms * BATON_NS_PER_MS);
   return 0;
 }
 
@@ -81,11 +80,13 @@ static size_t bucket_of(const baton_client *c, const char *name) {
   return (size_t)h & (c->by_name_cap - 1);
 }
 
+#define BATON_INDEX_FIRST 64 /* buckets of the first name index */
+
 /* Twice the buckets once there are as many elections as buckets. Only the
  * first table is needed: without a bigger one, chains grow longer. */
 static int index_grow(baton_client *c) {
   if (c->by_name_cap != 0 && c->nelections < c->by_name_cap) return 0;
-  size_t cap = c->by_name_cap != 0 ? c->by_name_cap * 2 : 64;
+  size_t cap = c->by_name_cap != 0 ? c->by_name_cap * 2 : BATON_INDEX_FIRST;
   baton_election **table = baton__calloc(cap, sizeof *table);
   if (table == NULL) return c->by_name_cap != 0 ? 0 : BATON_ENOMEM;
   baton_election **old = c->by_name;
@@ -231,7 +232,7 @@ static void events_flush(baton_client *c, baton_election *e) {
   }
   while (e->queued > 0) {
     if (!c->manual)
-      baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+      baton__cond_wait_until(&c->changed, &c->mu, baton__after(BATON_WAIT_PASS_NS));
     else if (c->events != NULL)
       baton__event_deliver_one(c);
     else
@@ -252,7 +253,7 @@ static void detach(baton_client *c, baton_election *e) {
   baton__events_drop(c, e);
   bool on_background = !c->manual && pthread_equal(pthread_self(), c->thread);
   while (e->pins > 0 || (c->in_callback == e && !on_background))
-    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(BATON_WAIT_PASS_NS));
 }
 
 /* Free a closed election, unlinked and used by nobody. */
@@ -302,7 +303,8 @@ void baton_election_close(baton_election *e) {
     /* Close waits for the campaigns: after that nothing but this call
      * uses e. */
     pthread_mutex_lock(&c->mu);
-    while (e->campaigning > 0) baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+    while (e->campaigning > 0)
+      baton__cond_wait_until(&c->changed, &c->mu, baton__after(BATON_WAIT_PASS_NS));
     pthread_mutex_unlock(&c->mu);
   }
 
@@ -343,7 +345,7 @@ void baton_election_close(baton_election *e) {
 /* ---- campaign ------------------------------------------------------------ */
 
 /* campaign_locked's "look again". */
-#define LOOK_AGAIN 1
+#define BATON_LOOK_AGAIN 1
 
 /* What a campaign is asked to do. */
 typedef struct campaign_how {
@@ -366,14 +368,15 @@ static bool cancelled(baton_election *e, const campaign_how *how) {
 
 static int timed_out(baton_election *e, const baton_leader *holder, baton_error *err) {
   if (holder->token != 0)
-    return baton__error(err, BATON_ETIMEDOUT, "campaign for '%s' timed out; held by %s (token %llu)",
-                        e->name, holder->identity, (unsigned long long)holder->token);
+    return baton__error(err, BATON_ETIMEDOUT,
+                        "campaign for '%s' timed out; held by %s (token %llu)", e->name,
+                        holder->identity, (unsigned long long)holder->token);
   return baton__error(err, BATON_ETIMEDOUT, "campaign for '%s' timed out", e->name);
 }
 
 /* A key our own last term left is in the way until the server's expiry
  * could have come (term.c): a try answers EHELD, naming that term; a
- * campaign waits for it, then deletes it. LOOK_AGAIN after a wait.
+ * campaign waits for it, then deletes it. BATON_LOOK_AGAIN after a wait.
  * Needs e->op. */
 static int settle_leftover(baton_election *e, const campaign_how *how, baton_leader *holder,
                            baton_error *err) {
@@ -391,7 +394,7 @@ static int settle_leftover(baton_election *e, const campaign_how *how, baton_lea
                         e->name, (unsigned long long)token);
   }
   baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
-  return LOOK_AGAIN;
+  return BATON_LOOK_AGAIN;
 }
 
 /* One acquire: 0 when a term began. Needs e->op. */
@@ -454,7 +457,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       break;
     }
     rc = settle_leftover(e, how, holder, err);
-    if (rc == LOOK_AGAIN) continue;
+    if (rc == BATON_LOOK_AGAIN) continue;
     if (rc == 0) rc = attempt(e, how->deadline, holder, err);
     if (rc == 0) return 0;
     if (rc == BATON_EHELD) {
@@ -481,7 +484,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       pthread_mutex_unlock(&c->mu);
     }
     if (how->once || !baton__retryable(rc)) break;
-    int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+    int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
   clean_up(e);
@@ -594,7 +597,8 @@ bool baton_election_is_leader(baton_election *e, uint64_t *token, int64_t *remai
   baton__term_expire(e, now);
   bool live = e->term.held;
   if (live && token != NULL) *token = e->term.token;
-  if (live && remaining_ms != NULL) *remaining_ms = (baton__term_deadline(e) - now) / NS_PER_MS;
+  if (live && remaining_ms != NULL)
+    *remaining_ms = (baton__term_deadline(e) - now) / BATON_NS_PER_MS;
   pthread_mutex_unlock(&c->mu);
   return live;
 }
@@ -654,7 +658,8 @@ static void *observe_loop(void *arg) {
       }
     }
     if (rc == BATON_ECANCELED) break;
-    baton__sleep_until(baton__after(baton__backoff(&c->cfg, failures++)), e->observe_cancel_fd);
+    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
+                       e->observe_cancel_fd);
   }
   return NULL;
 }
@@ -674,7 +679,8 @@ int baton_election_observe(baton_election *e, baton_error *err) {
   e->observing = rc == 0;
   if (rc != 0) close_fd(&e->observe_cancel_fd);
   pthread_mutex_unlock(&c->mu);
-  return rc == 0 ? baton__ok(err) : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
+  return rc == 0 ? baton__ok(err)
+                 : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
 }
 
 void baton_election_observe_stop(baton_election *e) {
@@ -713,7 +719,7 @@ static void *runner_main(void *arg) {
     pthread_mutex_lock(&c->mu);
     if (rc != 0) {
       /* A stop broadcasts `changed`, so the pause ends early on one. */
-      int64_t until = baton__after(baton__backoff(&c->cfg, failures++));
+      int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
       if (!stopping(e)) baton__cond_wait_until(&c->changed, &c->mu, until);
       continue;
     }
@@ -762,7 +768,7 @@ void baton__candidates_step(baton_client *c) {
 static bool runner_end_locked(baton_election *e) {
   baton_client *c = e->client;
   while (e->runner == BATON_RUNNER_JOINING)
-    baton__cond_wait_until(&c->changed, &c->mu, baton__after(WAIT_PASS_NS));
+    baton__cond_wait_until(&c->changed, &c->mu, baton__after(BATON_WAIT_PASS_NS));
   bool active = e->runner == BATON_RUNNER_RUNNING && !e->stop_requested;
   if (e->runner == BATON_RUNNER_IDLE) return false;
   if (e->runner == BATON_RUNNER_RUNNING) {

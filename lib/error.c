@@ -1,5 +1,5 @@
 /* error.c — error codes, their texts, and filling a caller's baton_error. */
-#include "backend.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * close-on-exec (see fds.h). */
 #include "fds.h"
 
-#include "backend.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +39,8 @@ static bool identify(baton_fd *out, int fd) {
   return true;
 }
 
+#define BATON_FDS_STEP 64 /* the list grows by this many entries */
+
 /* What baton__fds_list() fills. */
 typedef struct listing {
   baton_fds *out; /* the list so far */
@@ -50,11 +52,11 @@ static bool add(int fd, void *arg) {
   listing *l = arg;
   baton_fds *s = l->out;
   if (s->n == l->cap) {
-    baton_fd *grown = baton__realloc(s->fd, (l->cap + 64) * sizeof *grown);
+    baton_fd *grown = baton__realloc(s->fd, (l->cap + BATON_FDS_STEP) * sizeof *grown);
     l->oom = grown == NULL;
     if (l->oom) return false;
     s->fd = grown;
-    l->cap += 64;
+    l->cap += BATON_FDS_STEP;
   }
   if (identify(&s->fd[s->n], fd)) s->n++;
   return true;
@@ -93,15 +95,15 @@ static bool known(const baton_fds *s, const baton_fd *id) {
          s->fd[lo].ino == id->ino;
 }
 
-/* The new descriptors a pick accepts, at most MAX_PICKED of them. */
-#define MAX_PICKED 8
+/* The new descriptors a pick accepts, at most BATON_FDS_MAX_PICKED of them. */
+#define BATON_FDS_MAX_PICKED 8
 
 typedef struct picking {
   const baton_fds *before; /* what is not new, or NULL */
   baton_fd_pick pick;      /* what is wanted */
   const void *arg;         /* pick's */
-  int fd[MAX_PICKED];
-  size_t n;                /* found, up to MAX_PICKED + 1 */
+  int fd[BATON_FDS_MAX_PICKED];
+  size_t n;                /* found, up to BATON_FDS_MAX_PICKED + 1 */
 } picking;
 
 static bool collect(int fd, void *arg) {
@@ -111,15 +113,16 @@ static bool collect(int fd, void *arg) {
   if (flags < 0 || (flags & FD_CLOEXEC) != 0 || !identify(&id, fd)) return true;
   if (p->before != NULL && known(p->before, &id)) return true;
   if (!p->pick(fd, p->arg)) return true;
-  if (p->n < MAX_PICKED) p->fd[p->n] = fd;
-  return ++p->n <= MAX_PICKED;
+  if (p->n < BATON_FDS_MAX_PICKED) p->fd[p->n] = fd;
+  return ++p->n <= BATON_FDS_MAX_PICKED;
 }
 
 int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg,
                        size_t expect) {
   if (before != NULL && !before->read) return 0;
   picking p = {.before = before, .pick = pick, .arg = arg};
-  if (!each_fd(collect, &p) || p.n > MAX_PICKED || (expect != 0 && p.n != expect)) return 0;
+  if (!each_fd(collect, &p) || p.n > BATON_FDS_MAX_PICKED || (expect != 0 && p.n != expect))
+    return 0;
   int marked = 0;
   for (size_t i = 0; i < p.n; i++) {
     int flags = fcntl(p.fd[i], F_GETFD);

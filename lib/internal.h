@@ -54,9 +54,6 @@ int64_t baton__server_expiry(const baton_config *cfg, int64_t server_ttl_ns, int
  * (the local deadline of a term the caller must end on time). */
 int64_t baton__request_deadline(const baton_config *cfg, int64_t now, int64_t limit);
 
-/* a + b for a time and a duration, saturating at INT64_MAX. */
-int64_t baton__add_sat(int64_t a, int64_t b);
-
 /* ---- Configuration (config.c) ------------------------------------------ */
 
 /* Apply defaults and check `o` (may be NULL). `identity_buf` holds
@@ -75,23 +72,7 @@ int baton__backend_find(const baton_backend **out, const char *scheme,
 
 /* ---- Test hooks --------------------------------------------------------- */
 
-/* Make the n-th allocation from now fail (n >= 1); 0 turns it off.
- * Returns the previous countdown: 0 once the failure has happened, > 0
- * while it is still to come. (util.c) */
-long baton__alloc_fail_after(long n);
-
-/* A clock for the whole library in place of CLOCK_BOOTTIME: now() and a
- * sleep until a time on it that ends early when `fd` (may be -1) is
- * readable, returning true then; and the source of back-off jitter (NULL:
- * the library's own), so that a test replays exactly. NULL restores the
- * system clock. Set it before any client opens. (util.c) */
-typedef struct baton_clock {
-  int64_t (*now)(void *ctx);
-  bool (*sleep_until)(void *ctx, int64_t until, int fd);
-  uint64_t (*random)(void *ctx);
-  void *ctx;
-} baton_clock;
-void baton__clock_set(const baton_clock *clock);
+/* The allocation and clock hooks are in util.h. */
 
 /* A backend known only to tests (the in-memory one), found by its schemes
  * after the built-in ones; NULL removes it. (registry.c) */

@@ -1,21 +1,18 @@
-/* registry.c — the backends built into this library: one line each. */
+/* registry.c — the backends built into this library, from the one backend
+ * list (CMakeLists.txt, seen through the generated backend_list.h). */
 #include "internal.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
-static const baton_backend *const registry[] = {
-#ifdef BATON_WITH_REDIS
-    &baton_backend_redis,
-#endif
-#ifdef BATON_WITH_ETCD
-    &baton_backend_etcd,
-#endif
-#ifdef BATON_WITH_ZK
-    &baton_backend_zk,
-#endif
-    NULL,
-};
+#define BATON_X_TABLE(name) &baton_backend_##name,
+static const baton_backend *const registry[] = {BATON_BACKENDS_BUILT(BATON_X_TABLE) NULL};
+#undef BATON_X_TABLE
+
+/* Schemes that exist but were left out of this build get their own error. */
+#define BATON_X_SCHEMES(name) BATON_SCHEMES_##name,
+static const char *const known_schemes[] = {BATON_BACKENDS_KNOWN(BATON_X_SCHEMES) NULL};
+#undef BATON_X_SCHEMES
 
 static _Atomic(const baton_backend *) test_backend;
 
@@ -26,9 +23,6 @@ static bool has_scheme(const baton_backend *b, const char *scheme) {
     if (strcmp(*s, scheme) == 0) return true;
   return false;
 }
-
-/* Schemes that exist but were left out of this build get their own error. */
-static const char *const known_schemes[] = {"redis", "etcd", "etcds", "zk", NULL};
 
 int baton__backend_find(const baton_backend **out, const char *scheme, baton_error *err) {
   const baton_backend *extra = atomic_load(&test_backend);
@@ -45,7 +39,6 @@ int baton__backend_find(const baton_backend **out, const char *scheme, baton_err
     if (strcmp(*s, scheme) == 0)
       return baton__error(err, BATON_ENOTBUILT, "the %s:// backend is not built into this baton",
                           scheme);
-  return baton__error(err, BATON_EINVAL,
-                      "unknown URI scheme '%.32s://' (expected redis://, etcd://, etcds:// or zk://)",
-                      scheme);
+  return baton__error(err, BATON_EINVAL, "unknown URI scheme '%.32s://' (expected %s)", scheme,
+                      BATON_SCHEMES_EXPECTED);
 }

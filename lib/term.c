@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 /* A term's two events: ELECTED and LOST. */
-#define TERM_EVENTS 2u
+#define BATON_TERM_EVENTS 2u
 
 bool baton__term_ttl(const baton_client *c) {
   return (c->backend->caps & BATON_CAP_TERM_TTL) != 0;
@@ -54,7 +54,7 @@ void baton__renew_soon(baton_client *c, int64_t now) {
 
 int baton__term_reserve(baton_election *e) {
   if (e->on_event == NULL) return 0;
-  while (e->nspare < TERM_EVENTS) {
+  while (e->nspare < BATON_TERM_EVENTS) {
     baton_event_node *n = baton__calloc(1, sizeof *n);
     if (n == NULL) return BATON_ENOMEM;
     n->next = e->spare;
@@ -121,7 +121,7 @@ baton_event_node *baton__event_take(baton_client *c) {
 
 void baton__event_done(baton_election *e, baton_event_node *n) {
   e->queued--;
-  if (e->nspare < TERM_EVENTS && n->event.type != BATON_EVENT_LEADER_CHANGED) {
+  if (e->nspare < BATON_TERM_EVENTS && n->event.type != BATON_EVENT_LEADER_CHANGED) {
     n->next = e->spare;
     e->spare = n;
     e->nspare++;
@@ -146,7 +146,7 @@ void baton__event_deliver_one(baton_client *c) {
 void baton__events_drop(baton_client *c, baton_election *e) {
   baton_event_node **p = &c->events;
   c->events_tail = NULL;
-  for (size_t guard = 0; *p != NULL && guard < SIZE_MAX; guard++) {
+  while (*p != NULL) {
     baton_event_node *n = *p;
     if (e == NULL || n->election == e) {
       *p = n->next;
@@ -313,7 +313,7 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now) {
   }
   if (!t->leftover) keep_leftover(e, INT64_MIN, true);
   t->leftover_retry_at =
-      baton__add_sat(now, baton__backoff(&e->client->cfg, t->leftover_failures++));
+      baton__add_sat(now, baton__config_backoff(&e->client->cfg, t->leftover_failures++));
   baton__wake_by(e->client, t->leftover_retry_at);
 }
 

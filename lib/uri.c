@@ -2,14 +2,14 @@
  * parameters. Everything is decoded into one owned buffer. */
 #include "uri.h"
 
-#include "backend.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define URI_MAX_LEN 4096
+#define BATON_URI_MAX_LEN 4096
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -196,10 +196,10 @@ int baton__uri_parse(baton_uri *out, const char *text, baton_error *err) {
   if (out == NULL) return baton__error(err, BATON_EINVAL, "URI: out is NULL");
   memset(out, 0, sizeof *out);
   if (text == NULL) return baton__error(err, BATON_EINVAL, "URI is NULL");
-  size_t len = strnlen(text, URI_MAX_LEN + 1);
+  size_t len = strnlen(text, BATON_URI_MAX_LEN + 1);
   if (len == 0) return baton__error(err, BATON_EINVAL, "URI is empty");
-  if (len > URI_MAX_LEN)
-    return baton__error(err, BATON_EINVAL, "URI is longer than %d bytes", URI_MAX_LEN);
+  if (len > BATON_URI_MAX_LEN)
+    return baton__error(err, BATON_EINVAL, "URI is longer than %d bytes", BATON_URI_MAX_LEN);
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)text[i] <= 0x20 || (unsigned char)text[i] >= 0x7f)
       return baton__error(err, BATON_EINVAL,

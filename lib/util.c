@@ -1,6 +1,6 @@
 /* util.c — the clock and waiting on it, jittered back-off and the one
  * allocation point. */
-#include "core.h"
+#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 static int64_t clock_ns(clockid_t id) {
   struct timespec ts;
   clock_gettime(id, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return (int64_t)ts.tv_sec * BATON_NS_PER_S + ts.tv_nsec;
 }
 
 /* Tests may replace the clock; everything else reads CLOCK_BOOTTIME, which
@@ -29,20 +29,24 @@ int64_t baton__now(void) {
   return c != NULL ? c->now(c->ctx) : clock_ns(CLOCK_BOOTTIME);
 }
 
+int64_t baton__add_sat(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  return a + b;
+}
+
 int64_t baton__after(int64_t ns) { return baton__add_sat(baton__now(), ns); }
 
 bool baton__sleep_until(int64_t until, int fd) {
   const baton_clock *c = atomic_load(&injected);
   if (c != NULL) return c->sleep_until(c->ctx, until, fd);
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  for (int i = 0; i < 1000; i++) {
+  for (;;) { /* until `until`: a signal only shortens one poll */
     int ms = baton__ms_until(until);
     if (ms == 0) return false;
     int n = poll(&p, fd >= 0 ? 1 : 0, ms);
     if (n > 0) return true;
     if (n < 0 && errno != EINTR) return false;
   }
-  return false;
 }
 
 int baton__cond_init(pthread_cond_t *cond) {
@@ -66,7 +70,7 @@ void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t d
   int64_t left = deadline - baton__now();
   if (left <= 0) return;
   int64_t at = baton__add_sat(clock_ns(CLOCK_MONOTONIC), left);
-  struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+  struct timespec ts = {.tv_sec = at / BATON_NS_PER_S, .tv_nsec = at % BATON_NS_PER_S};
   pthread_cond_timedwait(cond, mu, &ts);
 }
 
@@ -75,7 +79,7 @@ void baton__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t d
 int baton__ms_until(int64_t deadline) {
   int64_t left = deadline - baton__now();
   if (left <= 0) return 0;
-  int64_t ms = (left + 999999) / 1000000;
+  int64_t ms = (left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS;
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
@@ -94,10 +98,10 @@ static uint64_t random_u64(void) {
   return z ^ (z >> 31);
 }
 
-int64_t baton__backoff(const baton_config *cfg, unsigned attempt) {
-  int64_t cap = cfg->retry_base_ns;
-  for (unsigned i = 0; i < attempt && cap < cfg->retry_max_ns; i++) cap *= 2;
-  if (cap > cfg->retry_max_ns) cap = cfg->retry_max_ns;
+int64_t baton__backoff(int64_t base_ns, int64_t max_ns, unsigned attempt) {
+  int64_t cap = base_ns;
+  for (unsigned i = 0; i < attempt && cap < max_ns; i++) cap *= 2;
+  if (cap > max_ns) cap = max_ns;
   if (cap <= 0) return 0;
   return (int64_t)(random_u64() % (uint64_t)(cap + 1));
 }

@@ -13,6 +13,11 @@ endfunction()
 baton_test(etcd_gateway SOURCES etcd/gateway_test.c LABELS unit etcd TIMEOUT 30)
 target_include_directories(etcd_gateway PRIVATE ${_etcd_inc})
 
+# The conformance suite (tests/CMakeLists.txt runs it on one member) also
+# against a 3-member cluster: every member is paused, restarted.
+baton_test(conformance SOURCES conformance/suite.c LABELS etcd conformance
+           ARGS etcd3 TIMEOUT 400)
+
 etcd_test(etcd_backend etcd/backend_test.c 120)
 etcd_test(etcd_cluster etcd/cluster_test.c 120)
 etcd_test(etcd_faults etcd/fault_test.c 60)

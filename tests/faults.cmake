@@ -20,13 +20,9 @@ target_compile_definitions(baton-faults PRIVATE
 add_dependencies(baton-faults baton fenced-store faults-writer)
 
 set(_faults_args --short)
-foreach(_b redis etcd zk)
-  string(TOUPPER ${_b} _B)
-  if(BATON_WITH_${_B})
-    list(APPEND _faults_args --backend ${_b})
-    list(APPEND _faults_backends ${_b})
-  endif()
+foreach(_b ${BATON_BACKENDS})
+  list(APPEND _faults_args --backend ${_b})
 endforeach()
 add_test(NAME faults.short COMMAND baton-faults ${_faults_args})
 # Labelled with every backend it runs (zk: the sanitizer's slow unwinder).
-set_tests_properties(faults.short PROPERTIES LABELS "fault;${_faults_backends}" TIMEOUT 600)
+set_tests_properties(faults.short PROPERTIES LABELS "fault;${BATON_BACKENDS}" TIMEOUT 600)

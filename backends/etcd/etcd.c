@@ -151,7 +151,7 @@ static int grant(baton_etcd_session *es, int64_t *id, int64_t deadline, baton_er
   *id = l.id;
   /* Written only here, under the lock, by open or by the renew thread. */
   pthread_mutex_lock(&es->mu);
-  es->base.server_ttl_ns = l.ttl * 1000000000LL;
+  es->base.server_ttl_ns = l.ttl * BATON_NS_PER_S;
   pthread_mutex_unlock(&es->mu);
   return 0;
 }
@@ -191,10 +191,11 @@ static int etcd_open(baton_session **out, const baton_uri *uri, const baton_conf
   /* etcd://h/app/ is the prefix "app/": etcdctl's NAME maps to "NAME/"
    * with no prefix, so only the URI's leading '/' is dropped. */
   es->prefix = baton__strdup(uri->path[0] == '/' ? uri->path + 1 : uri->path);
-  es->ttl_s = (cfg->ttl_ns + 999999999) / 1000000000;
+  es->ttl_s = (cfg->ttl_ns + BATON_NS_PER_S - 1) / BATON_NS_PER_S;
   if (es->ttl_s < 1) es->ttl_s = 1;
   int rc = es->prefix == NULL ? oom(err) : baton__etcd_http_open(&es->http, uri, cfg, err);
-  if (rc == 0) rc = baton__etcd_http_login(es->http, baton__etcd_conn_renew(es->http), deadline, err);
+  if (rc == 0)
+    rc = baton__etcd_http_login(es->http, baton__etcd_conn_renew(es->http), deadline, err);
   if (rc == 0) rc = grant(es, &es->lease, deadline, err);
   if (rc != 0) {
     etcd_close(&es->base);
@@ -309,7 +310,8 @@ static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_tx
     if (!r->own_found)
       return baton__error(err, BATON_EPROTO, "etcd: txn says key %s exists but did not return it",
                           ec->key);
-    if (r->own.lease != ec->lease || !same_bytes(r->own.value, r->own.value_len, c->identity, idlen))
+    if (r->own.lease != ec->lease ||
+        !same_bytes(r->own.value, r->own.value_len, c->identity, idlen))
       return baton__error(err, BATON_EREFUSED,
                           "etcd: key %s exists but is not ours (lease %llx, value of %zu bytes)",
                           ec->key, (unsigned long long)r->own.lease, r->own.value_len);
@@ -329,14 +331,14 @@ static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_tx
 
 /* recheck's answer when only the txn can tell: our key is not where wait
  * and the last acquire left it. */
-#define RECHECK_TXN 1
+#define BATON_ETCD_RECHECK_TXN 1
 
 /* A candidate already queued looks again with one read-only range of the
  * lowest key: the put-if-absent txn goes through Raft and a WAL sync even
  * when its compare fails (its success branch holds a put), a range does
  * not. Elected only when the lowest key is ours as we made it; EHELD when
  * an older key leads (if ours vanished meanwhile, wait finds out and
- * clears create_revision); RECHECK_TXN when nothing older leads but ours
+ * clears create_revision); BATON_ETCD_RECHECK_TXN when nothing older leads but ours
  * is not the lowest as we made it, i.e. it is gone or altered. */
 static int recheck(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec,
                    baton_leader *holder, int64_t deadline, baton_error *err) {
@@ -345,14 +347,14 @@ static int recheck(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   size_t n = 0;
   int64_t rev;
   int rc = baton__etcd_range(es, c->name, &r, &low, 1, &n, &rev, deadline, -1, err);
-  if (rc != 0 || n == 0) return rc != 0 ? rc : RECHECK_TXN;
+  if (rc != 0 || n == 0) return rc != 0 ? rc : BATON_ETCD_RECHECK_TXN;
   if (baton__etcd_is_own(ec, c->identity, &low)) {
     c->token = (uint64_t)ec->create_revision;
     rc = 0;
   } else if (low.create_revision < ec->create_revision) {
     rc = held_by(holder, &low, err);
   } else {
-    rc = RECHECK_TXN;
+    rc = BATON_ETCD_RECHECK_TXN;
   }
   baton__etcd_kv_free(&low);
   return rc;
@@ -379,7 +381,7 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
   }
   if (ec->create_revision > 0) {
     int rc = recheck(es, c, ec, holder, deadline, err);
-    if (rc != RECHECK_TXN) return rc;
+    if (rc != BATON_ETCD_RECHECK_TXN) return rc;
   }
   baton_etcd_str body = {0};
   acquire_body(&body, es, c, ec);
@@ -444,11 +446,11 @@ static void etcd_forget(baton_session *s, baton_candidate *c) {
   c->priv = NULL;
 }
 
-static const char *const etcd_schemes[] = {"etcd", "etcds", NULL};
+static const char *const etcd_schemes[] = {BATON_SCHEMES_etcd, NULL};
 
 const baton_backend baton_backend_etcd = {
     .schemes = etcd_schemes,
-    .caps = BATON_CAP_LINEARIZABLE | BATON_CAP_QUEUE,
+    .caps = BATON_CAP_QUEUE,
     .open = etcd_open,
     .close = etcd_close,
     .acquire = etcd_acquire,

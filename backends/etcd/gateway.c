@@ -11,10 +11,12 @@
 
 /* ---- Growable string -------------------------------------------------- */
 
+#define BATON_ETCD_STR_FIRST 256 /* a string's first size: most requests fit */
+
 static bool str_reserve(baton_etcd_str *s, size_t extra) {
   if (s->oom) return false;
   if (s->len + extra + 1 <= s->cap) return true;
-  size_t cap = s->cap ? s->cap : 256;
+  size_t cap = s->cap ? s->cap : BATON_ETCD_STR_FIRST;
   while (cap < s->len + extra + 1) {
     if (cap > SIZE_MAX / 2) {
       s->oom = true;
@@ -229,7 +231,8 @@ static int get_i64(const cJSON *o, const char *name, int64_t *out, baton_error *
   if (*digits == '\0' || strlen(digits) > 19)
     return proto_error(err, name, "is not a 64-bit integer string");
   for (const char *p = digits; *p != '\0'; p++)
-    if (!isdigit((unsigned char)*p)) return proto_error(err, name, "is not a 64-bit integer string");
+    if (!isdigit((unsigned char)*p))
+      return proto_error(err, name, "is not a 64-bit integer string");
   errno = 0;
   long long v = strtoll(s, NULL, 10);
   if (errno != 0) return proto_error(err, name, "is out of the 64-bit range");

@@ -2,8 +2,6 @@
  * keep-alive conns, member fail-over, auth tokens, deadlines, streams. */
 #include "http.h"
 
-#include "fds.h"
-
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,9 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define POOL_MAX 8          /* idle caller conns kept */
-#define TOKEN_MAX 512       /* bytes of an auth token */
-#define BUF_KEEP (1u << 20) /* a conn keeps a reply buffer up to this size */
+#define BATON_ETCD_POOL_MAX 8          /* idle caller conns kept */
+#define BATON_ETCD_TOKEN_MAX 512       /* bytes of an auth token */
+#define BATON_ETCD_BUF_KEEP (1u << 20) /* a conn keeps a reply buffer up to this size */
+#define BATON_ETCD_BUF_FIRST 16384     /* a reply buffer's first size: most replies fit */
+#define BATON_ETCD_PORT 2379           /* when the URI names none: etcd's client port */
 
 typedef struct member {
   char *base; /* "http://127.0.0.1:2379" */
@@ -32,7 +32,7 @@ struct baton_etcd_http {
   baton_etcd_conn *idle;     /* pooled conns, linked by next */
   size_t nidle;
   baton_etcd_conn *renew;    /* the renew lane's own conn */
-  char token[TOKEN_MAX];     /* "" when none */
+  char token[BATON_ETCD_TOKEN_MAX];     /* "" when none */
   uint64_t token_gen;        /* bumped on every new token */
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t connects;
@@ -121,7 +121,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *udata) {
     return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
   }
   if (c->len + bytes + 1 > c->cap) {
-    size_t cap = c->cap ? c->cap : 16384;
+    size_t cap = c->cap ? c->cap : BATON_ETCD_BUF_FIRST;
     while (cap < c->len + bytes + 1) cap *= 2;
     char *nb = baton__realloc(c->buf, cap);
     if (nb == NULL) return 0;
@@ -194,7 +194,7 @@ void baton__etcd_conn_put(baton_etcd_http *h, baton_etcd_conn *c) {
   if (c == NULL || c == h->renew) return;
   baton__etcd_stream_stop(c);
   pthread_mutex_lock(&h->mu);
-  bool keep = h->nidle < POOL_MAX;
+  bool keep = h->nidle < BATON_ETCD_POOL_MAX;
   if (keep) {
     c->next = h->idle;
     h->idle = c;
@@ -263,7 +263,7 @@ int baton__etcd_http_open(baton_etcd_http **out, const baton_uri *uri, const bat
     bool v6 = strchr(hp->host, ':') != NULL;
     char name[300], base[320];
     snprintf(name, sizeof name, "%s%s%s:%d", v6 ? "[" : "", hp->host, v6 ? "]" : "",
-             hp->port != 0 ? hp->port : 2379);
+             hp->port != 0 ? hp->port : BATON_ETCD_PORT);
     snprintf(base, sizeof base, "%s://%s", tls ? "https" : "http", name);
     member *m = &h->members[h->nmembers++];
     m->name = baton__strdup(name);
@@ -331,12 +331,12 @@ static int begin(baton_etcd_conn *c, const char *path, const char *body, bool au
   c->done = false;
   c->result = CURLE_OK;
   c->errbuf[0] = '\0';
-  if (c->cap > BUF_KEEP) {
+  if (c->cap > BATON_ETCD_BUF_KEEP) {
     baton__free(c->buf);
     c->buf = NULL;
     c->cap = 0;
   }
-  char url[400], authz[TOKEN_MAX + 32] = "";
+  char url[400], authz[BATON_ETCD_TOKEN_MAX + 32] = "";
   snprintf(url, sizeof url, "%s%s", h->members[c->member].base, path);
   pthread_mutex_lock(&h->mu);
   c->token_gen = h->token_gen;
@@ -355,9 +355,10 @@ static int begin(baton_etcd_conn *c, const char *path, const char *body, bool au
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
   curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_left(deadline));
-  int64_t connect = h->cfg->connect_timeout_ns / 1000000;
+  int64_t connect = h->cfg->connect_timeout_ns / BATON_NS_PER_MS;
   long left = ms_left(deadline);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect > 0 && connect < left ? (long)connect : left);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect > 0 && connect < left ? (long)connect : left);
   if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
     return baton__error(err, BATON_ENOMEM, "etcd: cannot start a request");
   c->added = true;
@@ -386,9 +387,10 @@ static int poll_once(baton_etcd_conn *c, int ms, int cancel_fd) {
 }
 
 /* Drive the transfer until it is done, or (stream) until new bytes came or
- * a poll returned: 0 (done or data), 1 (nothing yet), ETIMEDOUT, ECANCELED. */
+ * a poll returned: 0 (done or data), 1 (nothing yet), ETIMEDOUT, ECANCELED.
+ * Each pass that finds nothing polls until the deadline at the most. */
 static int drive(baton_etcd_conn *c, bool stream, int64_t deadline, int cancel_fd) {
-  for (int i = 0; i < 1000000; i++) {
+  for (bool first = true;; first = false) {
     size_t before = c->len;
     int running = 0;
     if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
@@ -397,12 +399,11 @@ static int drive(baton_etcd_conn *c, bool stream, int64_t deadline, int cancel_f
     }
     collect(c);
     if (c->done || (stream && c->len > before)) return 0;
-    if (stream && i > 0) return 1; /* polled once already: let the caller look */
+    if (stream && !first) return 1; /* polled once already: let the caller look */
     int ms = baton__ms_until(deadline);
     if (ms == 0) return BATON_ETIMEDOUT;
     if (poll_once(c, ms, cancel_fd) != 0) return BATON_ECANCELED;
   }
-  return BATON_ETIMEDOUT;
 }
 
 void baton__etcd_stream_stop(baton_etcd_conn *c) {
@@ -560,7 +561,7 @@ static int authenticate(baton_etcd_http *h, baton_etcd_conn *c, int64_t deadline
                 &grpc, deadline, -1, err);
   memset(body.p, 0, body.len); /* the password */
   baton__etcd_str_free(&body);
-  char token[TOKEN_MAX] = "";
+  char token[BATON_ETCD_TOKEN_MAX] = "";
   if (rc == 0) {
     rc = where(c, baton__etcd_gw_auth(p, token, sizeof token, err), err);
   } else if (grpc == BATON_ETCD_GRPC_FAILED_PRECONDITION) {

@@ -25,7 +25,7 @@
 #include <string.h>
 
 /* Internal results of one watch: the caller ranges again. */
-#define RERANGE 2
+#define BATON_ETCD_RERANGE 2
 
 /* What one watch waits for. */
 typedef struct target {
@@ -61,7 +61,7 @@ static bool matches(const target *t, const baton_etcd_event *ev) {
   return same_key(ev, t->leader);
 }
 
-/* Handle one stream message: 0 (a match), RERANGE, 1 (keep reading), or
+/* Handle one stream message: 0 (a match), BATON_ETCD_RERANGE, 1 (keep reading), or
  * an error. `*restart` asks for a new stream on the next member. */
 static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
                       const cJSON *payload, int64_t *next_rev, bool *restart, int64_t deadline,
@@ -84,7 +84,7 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
   if (rc == 0 && t->own != NULL && !t->own_changed) t->won = pred_gone;
   if (rc == 1 && m.canceled) {
     if (m.compact_revision > 0) {
-      rc = RERANGE; /* our start was compacted: look at the present */
+      rc = BATON_ETCD_RERANGE; /* our start was compacted: look at the present */
     } else if (strstr(m.cancel_reason, "invalid auth token") != NULL) {
       rc = baton__etcd_http_relogin(es->http, conn, deadline, err);
       *restart = rc == 0;
@@ -104,15 +104,21 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
   return rc;
 }
 
+static int timed_out(baton_error *err) {
+  return baton__error(err, BATON_ETIMEDOUT, "etcd: no matching event in time");
+}
+
 /* Watch `t` from `start` until a matching event; a broken stream is
  * restarted (on the next member) from the revision after the last event
- * seen, so nothing is missed. Returns 0, RERANGE or an error. */
+ * seen, so nothing is missed. Returns 0, BATON_ETCD_RERANGE or an error.
+ * Bounded by `deadline`: past it, a message that does not match ends the
+ * watch, and no stream starts again. */
 static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64_t start,
                  uint64_t gen0, int64_t deadline, int cancel_fd, baton_error *err) {
   int64_t next_rev = start;
   unsigned failures = 0;
   size_t members = baton__etcd_http_members(es->http);
-  for (int round = 0; round < 100000; round++) {
+  for (;;) {
     baton_etcd_str body = {0};
     baton__etcd_req_watch(&body, t->key, t->key_len, t->prefix, next_rev, t->deletes_only);
     int rc = body.oom ? BATON_ENOMEM
@@ -120,7 +126,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
     baton__etcd_str_free(&body);
     if (rc != 0) return rc;
     bool restart = false;
-    for (int i = 0; i < 10000000 && !restart; i++) {
+    while (!restart) {
       cJSON *root;
       const cJSON *payload;
       int grpc;
@@ -137,6 +143,8 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
         uint64_t gen;
         baton__etcd_lease(es, &gen);
         if (gen != gen0) return 0; /* a new lease: enqueue again */
+        /* Events that keep coming and never match end at the deadline too. */
+        if (baton__now() >= deadline) return timed_out(err);
         continue;
       }
       if (rc == BATON_ECONNECT || grpc == BATON_ETCD_GRPC_UNAVAILABLE) {
@@ -153,7 +161,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
     baton__etcd_stream_stop(conn);
     /* Every member failed in a row: back off before the next round. */
     if (++failures >= members) {
-      int64_t until = baton__now() + baton__backoff(es->base.cfg, failures - members);
+      int64_t until = baton__now() + baton__config_backoff(es->base.cfg, failures - members);
       int rc2 = baton__etcd_conn_idle(conn, until, deadline, cancel_fd);
       if (rc2 == BATON_ETIMEDOUT) {
         if (err == NULL) return rc2;
@@ -162,8 +170,8 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
       }
       if (rc2 == BATON_ECANCELED) return baton__error(err, rc2, "cancelled");
     }
+    if (baton__now() >= deadline) return timed_out(err);
   }
-  return baton__error(err, BATON_ETIMEDOUT, "etcd: too many watch restarts");
 }
 
 /* Next in line: watch the whole name; P's deletion wakes us, and t->won
@@ -271,7 +279,7 @@ static void waiter_remove(baton_etcd_session *es, baton_etcd_waiter *w) {
   pthread_mutex_unlock(&es->mu);
 }
 
-/* One look: 0 to say "acquire again", RERANGE, or an error. */
+/* One look: 0 to say "acquire again", BATON_ETCD_RERANGE, or an error. */
 static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
                      const baton_leader *seen, uint64_t gen0, int64_t deadline, int cancel_fd,
                      baton_error *err) {
@@ -288,7 +296,7 @@ static int wait_once(baton_etcd_session *es, baton_etcd_conn *conn, baton_candid
     int rc = baton__etcd_conn_idle(conn, deadline, deadline, cancel_fd);
     if (rc == BATON_ECANCELED) return baton__error(err, rc, "cancelled");
     if (rc == BATON_ETIMEDOUT) return baton__error(err, rc, "etcd: no new lease in time");
-    return RERANGE;
+    return BATON_ETCD_RERANGE;
   }
   if (ec->lease != lease) return 0;
   return wait_queued(es, conn, c, ec, gen0, deadline, cancel_fd, err);
@@ -306,10 +314,11 @@ int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *s
   /* Registered before the first look at the lease, so a grant between the
    * look and the block still wakes us. */
   waiter_add(es, &w);
-  int rc = RERANGE;
-  for (int i = 0; i < 100000 && rc == RERANGE; i++)
+  /* Bounded by the deadline: wait_once answers BATON_ETIMEDOUT past it. */
+  int rc = BATON_ETCD_RERANGE;
+  while (rc == BATON_ETCD_RERANGE)
     rc = wait_once(es, w.conn, c, seen, gen0, deadline, cancel_fd, err);
   waiter_remove(es, &w);
   baton__etcd_conn_put(es->http, w.conn);
-  return rc == RERANGE ? baton__error(err, BATON_ETIMEDOUT, "etcd: too many re-ranges") : rc;
+  return rc;
 }

@@ -25,22 +25,21 @@
  * server has not closed it. A restart cannot happen within this bound (the
  * new server takes longer to start), so after one the check always runs;
  * and it costs at most one poll() per bound on a connection in steady use. */
-#define IDLE_CHECK_NS 1000000LL
+#define BATON_REDIS_IDLE_CHECK_NS BATON_NS_PER_MS
 
 /* Wait until fd is ready for `events` or the deadline passes. What is ready
  * already counts even at the deadline: poll() with a zero timeout says so. */
 static int wait_fd(int fd, short events, int64_t deadline) {
-  for (int i = 0; i < 1000000; i++) {
+  for (;;) {
     struct pollfd p = {.fd = fd, .events = events};
     int n = poll(&p, 1, baton__ms_until(deadline));
     if (n > 0) return 0;
     if (n < 0 && errno != EINTR) return BATON_ECONNECT;
     if (baton__now() >= deadline) return BATON_ETIMEDOUT;
   }
-  return BATON_ETIMEDOUT;
 }
 
-static int io_error(const redis_session *s, int code, const char *what, const char *detail,
+static int io_error(const baton_redis_session *s, int code, const char *what, const char *detail,
                     baton_error *err) {
   if (code == BATON_ETIMEDOUT)
     return baton__error(err, code, "%s: %s: no reply by the deadline", s->label, what);
@@ -48,7 +47,7 @@ static int io_error(const redis_session *s, int code, const char *what, const ch
 }
 
 /* Format the commands into one buffer (owned by the caller). */
-static int format(char **out, size_t *out_len, const redis_cmd *cmds, size_t n) {
+static int format(char **out, size_t *out_len, const baton_redis_cmd *cmds, size_t n) {
   char *buf = NULL;
   size_t len = 0;
   for (size_t i = 0; i < n; i++) {
@@ -74,7 +73,7 @@ static int format(char **out, size_t *out_len, const redis_cmd *cmds, size_t n) 
   return 0;
 }
 
-static int send_all(redisContext *ctx, const redis_session *s, const char *buf, size_t len,
+static int send_all(redisContext *ctx, const baton_redis_session *s, const char *buf, size_t len,
                     int64_t deadline, const char *what, baton_error *err) {
   size_t off = 0;
   while (off < len) {
@@ -91,13 +90,13 @@ static int send_all(redisContext *ctx, const redis_session *s, const char *buf, 
   return 0;
 }
 
-#define FEED_MAX 16384 /* bytes one read takes at the most */
+#define BATON_REDIS_FEED_MAX 16384 /* bytes one read takes at the most */
 
 /* Feed the reader with what the socket holds now. > 0: the bytes read; 0:
  * none yet; < 0: the connection is gone (errno tells why, 0 for end of
  * file). */
 static ssize_t feed(redisContext *ctx) {
-  char buf[FEED_MAX];
+  char buf[BATON_REDIS_FEED_MAX];
   for (;;) {
     ssize_t n = recv(ctx->fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) return redisReaderFeed(ctx->reader, buf, (size_t)n) == REDIS_OK ? n : -1;
@@ -110,8 +109,12 @@ static ssize_t feed(redisContext *ctx) {
   }
 }
 
+/* Reads one read_ready takes at the most (1 MiB): a subscriber flooded
+ * with messages still returns to its caller. */
+#define BATON_REDIS_READY_READS 64
+
 int baton__redis_read_ready(redisContext *ctx) {
-  for (int i = 0; i < 64; i++) {
+  for (int i = 0; i < BATON_REDIS_READY_READS; i++) {
     ssize_t got = feed(ctx);
     if (got < 0) return BATON_ECONNECT;
     if (got == 0) return 0;
@@ -119,14 +122,16 @@ int baton__redis_read_ready(redisContext *ctx) {
   return 0; /* plenty for now; the rest stays readable */
 }
 
-int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **out,
+int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisReply **out,
                       int64_t deadline, const char *what, baton_error *err) {
   *out = NULL;
   /* A reply is a round trip away, so a read before waiting would mostly
    * find nothing: wait first, except after a read that filled the buffer,
-   * when more is likely there already. */
-  bool more = false;
-  for (int i = 0; i < 1000000; i++) {
+   * when more is likely there already. Past the deadline one more read
+   * takes what the socket holds (a reply that came in time but was read
+   * late counts), and then the wait is over. */
+  bool more = false, late = false;
+  for (;;) {
     void *reply = NULL;
     if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK)
       return baton__error(err, BATON_EPROTO, "%s: %s: malformed reply (%s)", s->label, what,
@@ -135,20 +140,21 @@ int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **ou
       *out = reply;
       return 0;
     }
+    if (late) return io_error(s, BATON_ETIMEDOUT, what, "", err);
     if (!more) {
       int rc = wait_fd(ctx->fd, POLLIN, deadline);
       if (rc != 0) return io_error(s, rc, what, "poll failed", err);
     }
+    late = baton__now() >= deadline;
     ssize_t got = feed(ctx);
     if (got < 0)
       return io_error(s, BATON_ECONNECT, what,
                       errno != 0 ? strerror(errno) : "the server closed the connection", err);
-    more = got == FEED_MAX;
+    more = got == BATON_REDIS_FEED_MAX;
   }
-  return io_error(s, BATON_ETIMEDOUT, what, "", err);
 }
 
-int baton__redis_call(redisContext *ctx, const redis_session *s, const redis_cmd *cmds,
+int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
                       size_t ncmds, redisReply **replies, size_t nreplies,
                       int64_t deadline, const char *what, baton_error *err) {
   for (size_t i = 0; i < nreplies; i++) replies[i] = NULL;
@@ -173,7 +179,10 @@ static bool has_prefix(const redisReply *r, const char *prefix) {
   return r->str != NULL && strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
-int baton__redis_reply_error(const redis_session *s, const redisReply *r, const char *what,
+/* Bytes of a server's error text a message quotes. */
+#define BATON_REDIS_QUOTE_MAX 160
+
+int baton__redis_reply_error(const baton_redis_session *s, const redisReply *r, const char *what,
                              baton_error *err) {
   int code = BATON_EREFUSED;
   if (has_prefix(r, "NOAUTH") || has_prefix(r, "WRONGPASS") || has_prefix(r, "NOPERM"))
@@ -181,18 +190,19 @@ int baton__redis_reply_error(const redis_session *s, const redisReply *r, const 
   else if (has_prefix(r, "LOADING") || has_prefix(r, "BUSY") || has_prefix(r, "MASTERDOWN") ||
            has_prefix(r, "TRYAGAIN"))
     code = BATON_ECONNECT; /* the server cannot serve yet: worth a retry */
-  return baton__error(err, code, "%s: %s: %.*s", s->label, what, (int)(r->len < 160 ? r->len : 160),
+  return baton__error(err, code, "%s: %s: %.*s", s->label, what,
+                      (int)(r->len < BATON_REDIS_QUOTE_MAX ? r->len : BATON_REDIS_QUOTE_MAX),
                       r->str != NULL ? r->str : "");
 }
 
-int baton__redis_bad_reply(const redis_session *s, const char *what, baton_error *err) {
+int baton__redis_bad_reply(const baton_redis_session *s, const char *what, baton_error *err) {
   return baton__error(err, BATON_EPROTO, "%s: %s: unexpected reply", s->label, what);
 }
 
 /* The error for a failed log-in step; the message never shows the password. */
-static int log_in_error(const redis_session *s, const char *cmd, const redisReply *r,
+static int log_in_error(const baton_redis_session *s, const char *cmd, const redisReply *r,
                         baton_error *err) {
-  int len = (int)(r->len < 160 ? r->len : 160);
+  int len = (int)(r->len < BATON_REDIS_QUOTE_MAX ? r->len : BATON_REDIS_QUOTE_MAX);
   const char *text = r->str != NULL ? r->str : "";
   if (strcmp(cmd, "AUTH") == 0)
     return baton__error(err, BATON_EAUTH, "%s: AUTH%s%.64s%s failed: %.*s", s->label,
@@ -210,7 +220,7 @@ static int log_in_error(const redis_session *s, const char *cmd, const redisRepl
 
 /* AUTH, SELECT and PING in one round trip. The replies are checked in
  * order, so the first failure (a wrong password, most often) is reported. */
-static int log_in(redisContext *ctx, const redis_session *s, int64_t bound, bool by_deadline,
+static int log_in(redisContext *ctx, const baton_redis_session *s, int64_t bound, bool by_deadline,
                   baton_error *err) {
   char db[24];
   snprintf(db, sizeof db, "%ld", s->db);
@@ -218,12 +228,12 @@ static int log_in(redisContext *ctx, const redis_session *s, int64_t bound, bool
   const char *auth[] = {"AUTH", s->password};
   const char *sel[] = {"SELECT", db};
   const char *ping[] = {"PING"};
-  redis_cmd cmds[3];
+  baton_redis_cmd cmds[3];
   size_t n = 0;
   if (s->password != NULL)
-    cmds[n++] = s->user != NULL ? (redis_cmd){3, auth_user} : (redis_cmd){2, auth};
-  if (s->db != 0) cmds[n++] = (redis_cmd){2, sel};
-  cmds[n++] = (redis_cmd){1, ping};
+    cmds[n++] = s->user != NULL ? (baton_redis_cmd){3, auth_user} : (baton_redis_cmd){2, auth};
+  if (s->db != 0) cmds[n++] = (baton_redis_cmd){2, sel};
+  cmds[n++] = (baton_redis_cmd){1, ping};
   redisReply *r[3];
   int rc = baton__redis_call(ctx, s, cmds, n, r, n, bound, "log in", err);
   if (rc == BATON_ETIMEDOUT && !by_deadline)
@@ -277,7 +287,7 @@ static int connect_one(const struct addrinfo *a, int64_t bound, int *why) {
  * Addresses in hiredis's order (IPv4, then IPv6 when the name has no IPv4
  * address); the next one is tried while time is left. Returns the
  * non-blocking socket, or -1 with `why` (the text hiredis would give). */
-static int dial(const redis_session *s, int64_t bound, char *why, size_t size) {
+static int dial(const baton_redis_session *s, int64_t bound, char *why, size_t size) {
   char port[8];
   snprintf(port, sizeof port, "%d", s->port);
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *list = NULL;
@@ -298,7 +308,7 @@ static int dial(const redis_session *s, int64_t bound, char *why, size_t size) {
   return fd;
 }
 
-int baton__redis_connect(redisContext **out, const redis_session *s, int64_t deadline,
+int baton__redis_connect(redisContext **out, const baton_redis_session *s, int64_t deadline,
                          baton_error *err) {
   *out = NULL;
   int64_t now = baton__now();
@@ -340,14 +350,14 @@ static bool idle_fit(redisContext *ctx) {
   return poll(&p, 1, 0) == 0;
 }
 
-int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
+int baton__redis_request(baton_redis_session *s, baton_redis_conn *k, const baton_redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err) {
   /* Nothing was sent: the connection stays as good as it was. */
   int64_t now = baton__now();
   if (now >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
   pthread_mutex_lock(&k->mu);
-  if (k->ctx != NULL && now - k->used > IDLE_CHECK_NS && !idle_fit(k->ctx)) {
+  if (k->ctx != NULL && now - k->used > BATON_REDIS_IDLE_CHECK_NS && !idle_fit(k->ctx)) {
     redisFree(k->ctx);
     k->ctx = NULL;
   }

@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GOLDEN 0x9e3779b97f4a7c15ull /* 2^64 / phi, odd */
+#define BATON_REDIS_GOLDEN 0x9e3779b97f4a7c15ull /* 2^64 / phi, odd */
 
-_Static_assert(REDIS_NONCE_LEN == 32, "a nonce is two 64-bit halves in hex");
+_Static_assert(BATON_REDIS_NONCE_LEN == 32, "a nonce is two 64-bit halves in hex");
 
 static uint64_t seed[2];
 static atomic_uint_fast64_t count;
@@ -43,7 +43,7 @@ static uint64_t mix(uint64_t z) {
 static uint64_t clock_ns(clockid_t id) {
   struct timespec t;
   clock_gettime(id, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+  return (uint64_t)t.tv_sec * (uint64_t)BATON_NS_PER_S + (uint64_t)t.tv_nsec;
 }
 
 /* Runs in one thread only: at the first nonce, or in a new child, where
@@ -64,16 +64,16 @@ static void first_seed(void) {
   reseeds_on_fork = pthread_atfork(NULL, NULL, draw_seed) == 0;
 }
 
-void baton__redis_nonce(char out[REDIS_NONCE_LEN + 1]) {
+void baton__redis_nonce(char out[BATON_REDIS_NONCE_LEN + 1]) {
   static const char hex[] = "0123456789abcdef";
   pthread_once(&seed_once, first_seed);
   uint64_t n = atomic_fetch_add_explicit(&count, 1, memory_order_relaxed) + 1;
-  uint64_t half[2] = {mix(seed[0] + n * GOLDEN), mix(seed[1] + n * GOLDEN)};
+  uint64_t half[2] = {mix(seed[0] + n * BATON_REDIS_GOLDEN), mix(seed[1] + n * BATON_REDIS_GOLDEN)};
   /* Without the handler (pthread_atfork had no memory) parent and child
    * share seed and count: the first half differs for different counts, and
    * the process in the second half tells the same count apart. */
   if (!reseeds_on_fork) half[1] ^= mix((uint64_t)getpid());
   for (int h = 0; h < 2; h++)
     for (int i = 0; i < 16; i++) out[16 * h + i] = hex[(half[h] >> (60 - 4 * i)) & 15];
-  out[REDIS_NONCE_LEN] = '\0';
+  out[BATON_REDIS_NONCE_LEN] = '\0';
 }

@@ -5,14 +5,12 @@
  * Round trips per operation, when the server has the scripts cached:
  * open 1 (AUTH/SELECT/PING pipelined); acquire 1; release 1 (0 when nothing
  * of ours can be on the server); renew 1 for any number of names (a script
- * call per REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader 1 (GET
+ * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader 1 (GET
  * and PTTL pipelined); wait: the first one subscribes (connect +
  * SUBSCRIBE), later ones send nothing for a candidate and one GET/PTTL for
  * an observer. A script the server forgot costs one more round trip (EVAL
  * after NOSCRIPT). */
 #include "redis.h"
-
-#include "internal.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -20,14 +18,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MS 1000000LL
-
 /* How long after the holder's expiry a waiter looks again. The server drops
  * an expired key at the latest when it is next read, and our look reads it,
  * so this only covers the reply's travel time. */
-#define RECHECK_SLACK_NS (10 * MS)
+#define BATON_REDIS_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
 
-static redis_session *session_of(baton_session *bs) { return (redis_session *)bs; }
+#define BATON_REDIS_PORT 6379 /* when the URI names none: Redis's own default */
+
+static baton_redis_session *session_of(baton_session *bs) { return (baton_redis_session *)bs; }
 
 /* How long from now a waiter looks again at a holder whose key has pttl_ms
  * left (negative: no expiry, or no key): just after that expiry, but at
@@ -35,9 +33,10 @@ static redis_session *session_of(baton_session *bs) { return (redis_session *)bs
  * another program set a key to live for centuries (PTTL in ns would pass
  * INT64_MAX and wrap negative, and every wait would return at once), and
  * it has a holder we cannot see expire looked at again now and then. */
-static int64_t recheck_after(const redis_session *s, int64_t pttl_ms) {
+static int64_t recheck_after(const baton_redis_session *s, int64_t pttl_ms) {
   int64_t ttl = s->base.cfg->ttl_ns;
-  return (pttl_ms >= 0 && pttl_ms < ttl / MS ? pttl_ms * MS : ttl) + RECHECK_SLACK_NS;
+  return (pttl_ms >= 0 && pttl_ms < ttl / BATON_NS_PER_MS ? pttl_ms * BATON_NS_PER_MS : ttl) +
+         BATON_REDIS_RECHECK_SLACK_NS;
 }
 
 /* ---- values --------------------------------------------------------------- */
@@ -63,7 +62,7 @@ static bool parse_value(baton_leader *out, const char *v, size_t len) {
   }
   size_t j = i + 1;
   while (j < len && isxdigit((unsigned char)v[j])) j++;
-  bool ours = i > 0 && token > 0 && i < len && v[i] == ' ' && j - i - 1 == REDIS_NONCE_LEN &&
+  bool ours = i > 0 && token > 0 && i < len && v[i] == ' ' && j - i - 1 == BATON_REDIS_NONCE_LEN &&
               j < len && v[j] == ' ';
   if (!ours) {
     copy_identity(out, v, len);
@@ -78,8 +77,8 @@ static bool same_leader(const baton_leader *a, const baton_leader *b) {
   return a->token == b->token && strcmp(a->identity, b->identity) == 0;
 }
 
-static int cand_state(redis_cand **out, baton_candidate *c, baton_error *err) {
-  if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(redis_cand));
+static int cand_state(baton_redis_cand **out, baton_candidate *c, baton_error *err) {
+  if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(baton_redis_cand));
   if (c->priv == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
   *out = c->priv;
   return 0;
@@ -89,10 +88,10 @@ static int check_candidate(const baton_session *bs, const baton_candidate *c, co
                            baton_error *err) {
   if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
     return baton__error(err, BATON_EINVAL, "redis: %s: NULL session or candidate", what);
-  return baton__name_check(c->name, err);
+  return baton_election_name_check(c->name, err);
 }
 
-static void drop_sub(redis_cand *p) {
+static void drop_sub(baton_redis_cand *p) {
   if (p->sub != NULL) redisFree(p->sub);
   p->sub = NULL;
 }
@@ -118,7 +117,7 @@ static int parse_db(long *out, const char *path, baton_error *err) {
   return 0;
 }
 
-static void session_free(redis_session *s) {
+static void session_free(baton_redis_session *s) {
   if (s == NULL) return;
   if (s->cmd.ctx != NULL) redisFree(s->cmd.ctx);
   if (s->renewer.ctx != NULL) redisFree(s->renewer.ctx);
@@ -151,13 +150,13 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     return baton__error(err, BATON_EINVAL, "redis://: user '%.64s' is given without a password",
                         cfg->username);
 
-  redis_session *s = baton__calloc(1, sizeof *s);
+  baton_redis_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
   pthread_mutex_init(&s->cmd.mu, NULL);
   pthread_mutex_init(&s->renewer.mu, NULL);
   pthread_mutex_init(&s->state_mu, NULL);
   s->base.cfg = cfg;
-  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : 6379;
+  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : BATON_REDIS_PORT;
   s->db = db;
   s->host = baton__strdup(uri->hosts[0].host);
   if (cfg->username != NULL) s->user = baton__strdup(cfg->username);
@@ -167,8 +166,8 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     session_free(s);
     return baton__error(err, BATON_ENOMEM, "redis: out of memory");
   }
-  snprintf(s->label, sizeof s->label, strchr(s->host, ':') ? "redis://[%.200s]:%d" : "redis://%.200s:%d",
-           s->host, s->port);
+  snprintf(s->label, sizeof s->label,
+           strchr(s->host, ':') ? "redis://[%.200s]:%d" : "redis://%.200s:%d", s->host, s->port);
   /* Connect now, so that a wrong address, password or database shows at
    * open. The renew connection waits for the first renewal of a term. */
   rc = baton__redis_connect(&s->cmd.ctx, s, deadline, err);
@@ -188,7 +187,7 @@ static void session_close(baton_session *bs) { session_free(session_of(bs)); }
  * again, so the script can tell that the lost attempt won. After a won term
  * a fresh one, and the old one becomes `prev`: a key that still holds it
  * belongs to a term the caller has ended, and the script may replace it. */
-static void start_attempt(redis_session *s, redis_cand *p, char *nonce, char *prev) {
+static void start_attempt(baton_redis_session *s, baton_redis_cand *p, char *nonce, char *prev) {
   pthread_mutex_lock(&s->state_mu);
   if (!p->pending) {
     if (p->won) memcpy(p->prev, p->nonce, sizeof p->prev);
@@ -196,15 +195,15 @@ static void start_attempt(redis_session *s, redis_cand *p, char *nonce, char *pr
     baton__redis_nonce(p->nonce);
     p->pending = true;
   }
-  memcpy(nonce, p->nonce, REDIS_NONCE_LEN + 1);
-  memcpy(prev, p->prev, REDIS_NONCE_LEN + 1);
+  memcpy(nonce, p->nonce, BATON_REDIS_NONCE_LEN + 1);
+  memcpy(prev, p->prev, BATON_REDIS_NONCE_LEN + 1);
   pthread_mutex_unlock(&s->state_mu);
 }
 
 static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
                    baton_error *err) {
-  redis_session *s = session_of(bs);
-  redis_cand *p = NULL;
+  baton_redis_session *s = session_of(bs);
+  baton_redis_cand *p = NULL;
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc == 0) rc = cand_state(&p, c, err);
   if (rc != 0) return rc;
@@ -213,17 +212,17 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
    * found dead is closed, so that the next wait subscribes again. */
   if (p->sub != NULL && baton__redis_sub_drain(p->sub) < 0) drop_sub(p);
 
-  char nonce[REDIS_NONCE_LEN + 1], prev[REDIS_NONCE_LEN + 1];
+  char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   start_attempt(s, p, nonce, prev);
   char counter[BATON_NAME_MAX + 16], ttl[24];
   snprintf(counter, sizeof counter, "%s/token", c->name);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
   const char *argv[] = {NULL, NULL, NULL, c->name, counter, nonce, prev, c->identity, ttl};
   redisReply *r = NULL;
   /* On an error the outcome is unknown: `pending` stays set, and the next
    * acquire (same nonce) or release resolves it before anything else. */
-  redis_call call = {.argv = argv, .argc = 9, .nkeys = 2};
-  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline, "acquire",
+  baton_redis_call call = {.argv = argv, .argc = 9, .nkeys = 2};
+  rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline, "acquire",
                          err);
   if (rc != 0) return rc;
   int64_t now = baton__now();
@@ -262,10 +261,10 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
  * nonces they point at, and the replies. */
 typedef struct renewal {
   size_t n, chunks;
-  redis_call *calls;    /* one per REDIS_RENEW_CHUNK names */
-  const char **argv;    /* every call's arguments, one after the other */
-  char *nonces;         /* n nonces of REDIS_NONCE_LEN + 1 */
-  redisReply **replies; /* one per call */
+  baton_redis_call *calls; /* one per BATON_REDIS_RENEW_CHUNK names */
+  const char **argv;       /* every call's arguments, one after the other */
+  char *nonces;            /* n nonces of BATON_REDIS_NONCE_LEN + 1 */
+  redisReply **replies;    /* one per call */
 } renewal;
 
 static void renewal_free(renewal *w) {
@@ -280,32 +279,33 @@ static void renewal_free(renewal *w) {
 /* Lay out the calls: KEYS are a chunk's names, ARGV the TTL and then their
  * nonces (fixed during a term; a candidate without one, "", is simply
  * reported gone by the script). */
-static int renewal_init(renewal *w, redis_session *s, baton_candidate *const *held, size_t n,
+static int renewal_init(renewal *w, baton_redis_session *s, baton_candidate *const *held, size_t n,
                         const char *ttl) {
   memset(w, 0, sizeof *w);
   w->n = n;
-  w->chunks = (n + REDIS_RENEW_CHUNK - 1) / REDIS_RENEW_CHUNK;
+  w->chunks = (n + BATON_REDIS_RENEW_CHUNK - 1) / BATON_REDIS_RENEW_CHUNK;
   w->calls = baton__calloc(w->chunks, sizeof *w->calls);
   w->argv = baton__calloc(4 * w->chunks + 2 * n, sizeof *w->argv);
-  w->nonces = baton__calloc(n, REDIS_NONCE_LEN + 1);
+  w->nonces = baton__calloc(n, BATON_REDIS_NONCE_LEN + 1);
   w->replies = baton__calloc(w->chunks, sizeof *w->replies);
   if (w->calls == NULL || w->argv == NULL || w->nonces == NULL || w->replies == NULL)
     return BATON_ENOMEM;
   pthread_mutex_lock(&s->state_mu);
   for (size_t i = 0; i < n; i++) {
-    const redis_cand *p = held[i]->priv;
-    if (p != NULL) memcpy(w->nonces + i * (REDIS_NONCE_LEN + 1), p->nonce, REDIS_NONCE_LEN + 1);
+    const baton_redis_cand *p = held[i]->priv;
+    if (p != NULL)
+      memcpy(w->nonces + i * (BATON_REDIS_NONCE_LEN + 1), p->nonce, BATON_REDIS_NONCE_LEN + 1);
   }
   pthread_mutex_unlock(&s->state_mu);
   const char **argv = w->argv;
   for (size_t ch = 0; ch < w->chunks; ch++) {
-    size_t first = ch * REDIS_RENEW_CHUNK, m = n - first;
-    if (m > REDIS_RENEW_CHUNK) m = REDIS_RENEW_CHUNK;
-    w->calls[ch] = (redis_call){.argv = argv, .argc = 4 + 2 * (int)m, .nkeys = (int)m};
+    size_t first = ch * BATON_REDIS_RENEW_CHUNK, m = n - first;
+    if (m > BATON_REDIS_RENEW_CHUNK) m = BATON_REDIS_RENEW_CHUNK;
+    w->calls[ch] = (baton_redis_call){.argv = argv, .argc = 4 + 2 * (int)m, .nkeys = (int)m};
     argv[3 + m] = ttl;
     for (size_t j = 0; j < m; j++) {
       argv[3 + j] = held[first + j]->name;
-      argv[4 + m + j] = w->nonces + (first + j) * (REDIS_NONCE_LEN + 1);
+      argv[4 + m + j] = w->nonces + (first + j) * (BATON_REDIS_NONCE_LEN + 1);
     }
     argv += 4 + 2 * m;
   }
@@ -316,7 +316,7 @@ static int renewal_init(renewal *w, redis_session *s, baton_candidate *const *he
 static bool renewal_read(const renewal *w, bool *gone) {
   for (size_t ch = 0; ch < w->chunks; ch++) {
     const redisReply *r = w->replies[ch];
-    size_t first = ch * REDIS_RENEW_CHUNK, m = (size_t)w->calls[ch].nkeys;
+    size_t first = ch * BATON_REDIS_RENEW_CHUNK, m = (size_t)w->calls[ch].nkeys;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != m) return false;
     for (size_t j = 0; j < m; j++) {
       if (r->element[j]->type != REDIS_REPLY_INTEGER) return false;
@@ -326,12 +326,12 @@ static bool renewal_read(const renewal *w, bool *gone) {
   return true;
 }
 
-/* Every held name in one round trip: a script call per REDIS_RENEW_CHUNK
+/* Every held name in one round trip: a script call per BATON_REDIS_RENEW_CHUNK
  * names, so that no call holds the server for long, all sent in one
  * write. */
 static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                  int64_t deadline, baton_error *err) {
-  redis_session *s = session_of(bs);
+  baton_redis_session *s = session_of(bs);
   if (s == NULL || (n > 0 && (held == NULL || gone == NULL)))
     return baton__error(err, BATON_EINVAL, "redis: renew: NULL argument");
   if (n == 0) return 0;
@@ -340,13 +340,13 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
     if (held[i] == NULL || held[i]->name == NULL)
       return baton__error(err, BATON_EINVAL, "redis: renew: NULL candidate");
   char ttl[24];
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / MS));
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
   renewal w;
   int rc = renewal_init(&w, s, held, n, ttl);
   if (rc != 0)
     rc = baton__error(err, rc, "redis: renew: out of memory");
   else
-    rc = baton__redis_eval(s, &s->renewer, REDIS_SCRIPT_RENEW, w.calls, w.chunks, w.replies,
+    rc = baton__redis_eval(s, &s->renewer, BATON_REDIS_SCRIPT_RENEW, w.calls, w.chunks, w.replies,
                            deadline, "renew", err);
   if (rc == 0 && !renewal_read(&w, gone)) rc = baton__redis_bad_reply(s, "renew", err);
   renewal_free(&w);
@@ -354,12 +354,12 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
 }
 
 static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
-  redis_session *s = session_of(bs);
+  baton_redis_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "release", err);
   if (rc != 0) return rc;
-  redis_cand *p = c->priv;
+  baton_redis_cand *p = c->priv;
   if (p == NULL) return 0;
-  char cur[REDIS_NONCE_LEN + 1] = "", prev[REDIS_NONCE_LEN + 1];
+  char cur[BATON_REDIS_NONCE_LEN + 1] = "", prev[BATON_REDIS_NONCE_LEN + 1];
   pthread_mutex_lock(&s->state_mu);
   if (p->won || p->pending) memcpy(cur, p->nonce, sizeof cur);
   memcpy(prev, p->prev, sizeof prev);
@@ -367,8 +367,8 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   if (cur[0] == '\0' && prev[0] == '\0') return 0; /* nothing of ours can be there */
   const char *argv[] = {NULL, NULL, NULL, c->name, cur, prev};
   redisReply *r = NULL;
-  redis_call call = {.argv = argv, .argc = 6, .nkeys = 1};
-  rc = baton__redis_eval(s, &s->cmd, REDIS_SCRIPT_RELEASE, &call, 1, &r, deadline, "release",
+  baton_redis_call call = {.argv = argv, .argc = 6, .nkeys = 1};
+  rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_RELEASE, &call, 1, &r, deadline, "release",
                          err);
   if (rc != 0) return rc;
   bool shaped = r->type == REDIS_REPLY_INTEGER;
@@ -386,10 +386,10 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 /* Who holds `name` now and for how many more ms (-1: no TTL): 1, 0 when
  * nobody does, or an error. GET and PTTL go out in one round trip. */
-static int read_holder(redis_session *s, const char *name, baton_leader *out, int64_t *pttl_ms,
-                       int64_t deadline, baton_error *err) {
+static int read_holder(baton_redis_session *s, const char *name, baton_leader *out,
+                       int64_t *pttl_ms, int64_t deadline, baton_error *err) {
   const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
-  redis_cmd cmds[2] = {{2, get}, {2, pttl}};
+  baton_redis_cmd cmds[2] = {{2, get}, {2, pttl}};
   redisReply *r[2];
   int rc = baton__redis_request(s, &s->cmd, cmds, 2, r, deadline, "leader", err);
   if (rc != 0) return rc;
@@ -410,10 +410,10 @@ static int read_holder(redis_session *s, const char *name, baton_leader *out, in
 
 static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
                   baton_error *err) {
-  redis_session *s = session_of(bs);
+  baton_redis_session *s = session_of(bs);
   if (s == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "redis: leader: NULL argument");
-  int rc = baton__name_check(name, err);
+  int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
   baton_leader who;
   int64_t pttl;
@@ -432,7 +432,7 @@ static bool readable(int fd) {
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
  * expiry (a crashed holder sends no message), at most a TTL away. */
-static int observer_until(redis_session *s, baton_candidate *c, const baton_leader *seen,
+static int observer_until(baton_redis_session *s, baton_candidate *c, const baton_leader *seen,
                           int64_t *until, int64_t deadline, baton_error *err) {
   static const baton_leader none;
   baton_leader cur;
@@ -450,8 +450,8 @@ static int observer_until(redis_session *s, baton_candidate *c, const baton_lead
 
 static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                        int64_t deadline, int cancel_fd, baton_error *err) {
-  redis_session *s = session_of(bs);
-  redis_cand *p = NULL;
+  baton_redis_session *s = session_of(bs);
+  baton_redis_cand *p = NULL;
   int rc = check_candidate(bs, c, "wait", err);
   if (rc == 0) rc = cand_state(&p, c, err);
   if (rc != 0) return rc;
@@ -503,7 +503,7 @@ static void forget(baton_session *bs, baton_candidate *c) {
   c->priv = NULL;
 }
 
-static const char *const schemes[] = {"redis", NULL};
+static const char *const schemes[] = {BATON_SCHEMES_redis, NULL};
 
 const baton_backend baton_backend_redis = {
     .schemes = schemes,

@@ -20,42 +20,42 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define REDIS_NONCE_LEN 32 /* hex digits of a candidate's nonce */
-#define REDIS_LABEL_MAX 300
+#define BATON_REDIS_NONCE_LEN 32 /* hex digits of a candidate's nonce */
+#define BATON_REDIS_LABEL_MAX 300
 /* Names one renewal script takes at the most. A script holds the server
  * while it runs (2-4 us per name here): 10,000 names in one call stalled
  * every other client of that Redis for 30-40 ms, 500 do for about 2 ms. */
-#define REDIS_RENEW_CHUNK 500
+#define BATON_REDIS_RENEW_CHUNK 500
 
 /* One connection, used by one thread at a time. */
-typedef struct redis_conn {
+typedef struct baton_redis_conn {
   pthread_mutex_t mu; /* held for a whole request */
   redisContext *ctx;  /* NULL until connected and after a failed request */
   int64_t used;       /* baton__now() when the last request ended */
-} redis_conn;
+} baton_redis_conn;
 
-typedef struct redis_session {
+typedef struct baton_redis_session {
   baton_session base;        /* first: the core's view */
   char *host;                /* owned */
   int port;                  /* 1..65535 */
   long db;                   /* SELECTed after connecting when not 0 */
   char *user;                /* owned, NULL when none */
   char *password;            /* owned, NULL when none; wiped on close */
-  char label[REDIS_LABEL_MAX]; /* "redis://host:port" for messages */
-  redis_conn cmd;            /* the callers' requests */
-  redis_conn renewer;        /* renew only, so a slow caller never delays it */
-  pthread_mutex_t state_mu;  /* guards every candidate's redis_cand fields
+  char label[BATON_REDIS_LABEL_MAX]; /* "redis://host:port" for messages */
+  baton_redis_conn cmd;      /* the callers' requests */
+  baton_redis_conn renewer;  /* renew only, so a slow caller never delays it */
+  pthread_mutex_t state_mu;  /* guards every candidate's baton_redis_cand fields
                                 except `sub`, which only wait/acquire/forget
                                 touch (never concurrently, says the core) */
-} redis_session;
+} baton_redis_session;
 
 /* A candidate's state (baton_candidate.priv). */
-typedef struct redis_cand {
-  char nonce[REDIS_NONCE_LEN + 1]; /* this attempt's nonce; while we lead,
-                                      the key holds it. Fixed during a term:
-                                      renew reads it. */
-  char prev[REDIS_NONCE_LEN + 1];  /* nonce of our last won term that may
-                                      still be on the server, or "" */
+typedef struct baton_redis_cand {
+  char nonce[BATON_REDIS_NONCE_LEN + 1]; /* this attempt's nonce; while we lead,
+                                            the key holds it. Fixed during a term:
+                                            renew reads it. */
+  char prev[BATON_REDIS_NONCE_LEN + 1];  /* nonce of our last won term that may
+                                            still be on the server, or "" */
   bool pending;          /* an acquire with `nonce` went out and its outcome
                             is unknown (lost reply) */
   bool won;              /* `nonce` won a term (it may have ended since) */
@@ -64,32 +64,32 @@ typedef struct redis_cand {
                             last acquire saw it (at most a TTL away), plus
                             slack; 0 = unknown */
   redisContext *sub;     /* subscriber, NULL until the first wait */
-} redis_cand;
+} baton_redis_cand;
 
 /* One command of a pipeline: argv[0..argc), NUL-terminated strings. */
-typedef struct redis_cmd {
+typedef struct baton_redis_cmd {
   int argc;
   const char **argv;
-} redis_cmd;
+} baton_redis_cmd;
 
 /* ---- conn.c ------------------------------------------------------------ */
 
 /* Connect to the session's server and log in (AUTH, SELECT, PING in one
  * round trip). TCP connect and log-in end by the earlier of `deadline`
  * (then BATON_ETIMEDOUT) and the connect timeout (then BATON_ECONNECT). */
-int baton__redis_connect(redisContext **out, const redis_session *s, int64_t deadline,
+int baton__redis_connect(redisContext **out, const baton_redis_session *s, int64_t deadline,
                          baton_error *err);
 
 /* Send the commands in one write and read `nreplies` replies, all by
  * `deadline`. Error replies are returned as replies, not as errors. On an
  * error nothing is returned and the connection must be dropped: its state
  * is unknown. `what` names the operation in messages. */
-int baton__redis_call(redisContext *ctx, const redis_session *s, const redis_cmd *cmds,
+int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
                       size_t ncmds, redisReply **replies, size_t nreplies,
                       int64_t deadline, const char *what, baton_error *err);
 
 /* Read one reply by `deadline` (a pub/sub message, say). As _call. */
-int baton__redis_recv(redisContext *ctx, const redis_session *s, redisReply **out,
+int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisReply **out,
                       int64_t deadline, const char *what, baton_error *err);
 
 /* Read whatever has arrived without blocking. Returns 0, or BATON_ECONNECT
@@ -101,37 +101,37 @@ int baton__redis_read_ready(redisContext *ctx);
  * a connection unused for over a millisecond shows the server went away),
  * then _call. A failed request drops the connection, so the next one
  * reconnects. */
-int baton__redis_request(redis_session *s, redis_conn *k, const redis_cmd *cmds,
+int baton__redis_request(baton_redis_session *s, baton_redis_conn *k, const baton_redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err);
 
 /* The error for a Redis error reply: BATON_EAUTH (NOAUTH, WRONGPASS,
  * NOPERM), BATON_ECONNECT (the server is loading or busy), otherwise
  * BATON_EREFUSED; the message quotes the reply. */
-int baton__redis_reply_error(const redis_session *s, const redisReply *r, const char *what,
+int baton__redis_reply_error(const baton_redis_session *s, const redisReply *r, const char *what,
                              baton_error *err);
 
 /* BATON_EPROTO for a reply of an unexpected shape. */
-int baton__redis_bad_reply(const redis_session *s, const char *what, baton_error *err);
+int baton__redis_bad_reply(const baton_redis_session *s, const char *what, baton_error *err);
 
 /* ---- script.c ---------------------------------------------------------- */
 
-typedef enum redis_script {
-  REDIS_SCRIPT_ACQUIRE,
-  REDIS_SCRIPT_RENEW,
-  REDIS_SCRIPT_RELEASE,
-  REDIS_SCRIPT_COUNT
-} redis_script;
+typedef enum baton_redis_script {
+  BATON_REDIS_SCRIPT_ACQUIRE,
+  BATON_REDIS_SCRIPT_RENEW,
+  BATON_REDIS_SCRIPT_RELEASE,
+  BATON_REDIS_SCRIPT_COUNT
+} baton_redis_script;
 
 /* One call of a script. baton__redis_eval fills argv[0..3) (command,
  * script, number of keys); the caller puts the keys, then the arguments, in
  * argv[3..argc). */
-typedef struct redis_call {
+typedef struct baton_redis_call {
   const char **argv; /* argc strings */
   int argc;          /* 3 + keys + arguments */
   int nkeys;         /* keys from argv[3] on */
   char numkeys[12];  /* argv[2]'s text */
-} redis_call;
+} baton_redis_call;
 
 /* Run n calls of one script in one round trip: an EVALSHA each, all in one
  * write. The calls answered NOSCRIPT (the server's script cache is empty
@@ -139,25 +139,25 @@ typedef struct redis_call {
  * script, in one more round trip. Returns 0 with out[0..n) (non-error
  * replies, each to free), or an error (the first error reply's, or the
  * connection's) with nothing in out. */
-int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, redis_call *calls,
-                      size_t n, redisReply **out, int64_t deadline, const char *what,
-                      baton_error *err);
+int baton__redis_eval(baton_redis_session *s, baton_redis_conn *k, baton_redis_script script,
+                      baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
+                      const char *what, baton_error *err);
 
 /* SHA-1 of data as 40 lower-case hex digits and a NUL (what EVALSHA takes). */
 void baton__redis_sha1_hex(char out[41], const void *data, size_t len);
 
 /* ---- nonce.c ----------------------------------------------------------- */
 
-/* A fresh nonce: REDIS_NONCE_LEN lower-case hex digits and a NUL, unique
+/* A fresh nonce: BATON_REDIS_NONCE_LEN lower-case hex digits and a NUL, unique
  * across processes (forked ones too), threads and time. No system call
  * after the first. Thread: any. */
-void baton__redis_nonce(char out[REDIS_NONCE_LEN + 1]);
+void baton__redis_nonce(char out[BATON_REDIS_NONCE_LEN + 1]);
 
 /* ---- sub.c ------------------------------------------------------------- */
 
 /* Open a subscriber for `name`: NAME/released, and for an observer also
  * NAME/elected. Returns once the server confirmed the subscriptions. */
-int baton__redis_subscribe(redisContext **out, const redis_session *s, const char *name,
+int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, const char *name,
                            bool observer, int64_t deadline, baton_error *err);
 
 /* Take every message that has arrived, without blocking. Returns how many

@@ -66,7 +66,7 @@ static const char acquire_lua[] =
     "redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
     "return {1, nv, tonumber(ARGV[4])}\n";
 
-/* KEYS: held names (REDIS_RENEW_CHUNK at the most). ARGV: TTL ms, then the
+/* KEYS: held names (BATON_REDIS_RENEW_CHUNK at the most). ARGV: TTL ms, then the
  * nonce of each key in order.
  * Returns one 0/1 per key: 1 = still ours, TTL reset. pcall: a key of
  * another type is simply not ours, and must not fail the other renewals. */
@@ -97,12 +97,12 @@ static const char release_lua[] =
     "end\n"
     "return 0\n";
 
-static const char *const scripts[REDIS_SCRIPT_COUNT] = {acquire_lua, renew_lua, release_lua};
-static char shas[REDIS_SCRIPT_COUNT][41];
+static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {acquire_lua, renew_lua, release_lua};
+static char shas[BATON_REDIS_SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
 
 static void compute_shas(void) {
-  for (int i = 0; i < REDIS_SCRIPT_COUNT; i++)
+  for (int i = 0; i < BATON_REDIS_SCRIPT_COUNT; i++)
     baton__redis_sha1_hex(shas[i], scripts[i], strlen(scripts[i]));
 }
 
@@ -111,7 +111,7 @@ static bool is_noscript(const redisReply *r) {
 }
 
 /* The error a set of replies stands for: the first error reply's. */
-static int replies_error(const redis_session *s, redisReply **r, size_t n, const char *what,
+static int replies_error(const baton_redis_session *s, redisReply **r, size_t n, const char *what,
                          baton_error *err) {
   for (size_t i = 0; i < n; i++) {
     if (is_noscript(r[i]))
@@ -124,10 +124,10 @@ static int replies_error(const redis_session *s, redisReply **r, size_t n, const
 /* A batch's commands and its EVAL round's replies: on the stack for one
  * call (acquire, release, a renewal of few names), allocated for more. */
 typedef struct batch {
-  redis_cmd one_cmd;
+  baton_redis_cmd one_cmd;
   redisReply *one_again;
-  redis_cmd *cmds;    /* n commands */
-  redisReply **again; /* the replies to the EVAL round */
+  baton_redis_cmd *cmds; /* n commands */
+  redisReply **again;    /* the replies to the EVAL round */
 } batch;
 
 static int batch_init(batch *b, size_t n) {
@@ -141,9 +141,9 @@ static void batch_free(batch *b) {
   if (b->again != &b->one_again) baton__free(b->again);
 }
 
-int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, redis_call *calls,
-                      size_t n, redisReply **out, int64_t deadline, const char *what,
-                      baton_error *err) {
+int baton__redis_eval(baton_redis_session *s, baton_redis_conn *k, baton_redis_script script,
+                      baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
+                      const char *what, baton_error *err) {
   pthread_once(&shas_once, compute_shas);
   for (size_t i = 0; i < n; i++) out[i] = NULL;
   if (n == 0) return 0;
@@ -154,12 +154,12 @@ int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, redi
     return baton__error(err, rc, "%s: %s: out of memory", s->label, what);
   }
   for (size_t i = 0; i < n; i++) {
-    redis_call *c = &calls[i];
+    baton_redis_call *c = &calls[i];
     snprintf(c->numkeys, sizeof c->numkeys, "%d", c->nkeys);
     c->argv[0] = "EVALSHA";
     c->argv[1] = shas[script];
     c->argv[2] = c->numkeys;
-    b.cmds[i] = (redis_cmd){c->argc, c->argv};
+    b.cmds[i] = (baton_redis_cmd){c->argc, c->argv};
   }
   rc = baton__redis_request(s, k, b.cmds, n, out, deadline, what, err);
   /* What did not run for want of the script goes again as EVAL. */
@@ -170,7 +170,7 @@ int baton__redis_eval(redis_session *s, redis_conn *k, redis_script script, redi
     out[i] = NULL;
     calls[i].argv[0] = "EVAL";
     calls[i].argv[1] = scripts[script];
-    b.cmds[lost++] = (redis_cmd){calls[i].argc, calls[i].argv};
+    b.cmds[lost++] = (baton_redis_cmd){calls[i].argc, calls[i].argv};
   }
   if (rc == 0 && lost > 0) {
     rc = baton__redis_request(s, k, b.cmds, lost, b.again, deadline, what, err);

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-int baton__redis_subscribe(redisContext **out, const redis_session *s, const char *name,
+int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, const char *name,
                            bool observer, int64_t deadline, baton_error *err) {
   char released[BATON_NAME_MAX + 16], elected[BATON_NAME_MAX + 16];
   snprintf(released, sizeof released, "%s/released", name);
   snprintf(elected, sizeof elected, "%s/elected", name);
   const char *argv[] = {"SUBSCRIBE", released, elected};
-  redis_cmd cmd = {observer ? 3 : 2, argv};
+  baton_redis_cmd cmd = {observer ? 3 : 2, argv};
   size_t n = observer ? 2 : 1; /* one confirmation per channel */
   redisContext *ctx = NULL;
   int rc = baton__redis_connect(&ctx, s, deadline, err);
@@ -46,7 +46,7 @@ int baton__redis_sub_drain(redisContext *sub) {
   int rc = baton__redis_read_ready(sub);
   if (rc != 0) return rc;
   int messages = 0;
-  for (int i = 0; i < 100000; i++) {
+  for (;;) { /* what was read is finite: each reply consumes some of it */
     void *reply = NULL;
     if (redisReaderGetReply(sub->reader, &reply) != REDIS_OK) return BATON_ECONNECT;
     if (reply == NULL) break;
@@ -60,7 +60,7 @@ int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd) {
   /* What came already (maybe read along with an earlier reply) counts. */
   int got = baton__redis_sub_drain(sub);
   if (got != 0) return got < 0 ? got : 1;
-  for (int i = 0; i < 1000000; i++) {
+  for (;;) { /* until `until` */
     struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
     int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
     if (n < 0 && errno != EINTR) return BATON_ECONNECT;
@@ -71,5 +71,4 @@ int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd) {
     }
     if (baton__now() >= until) return 0;
   }
-  return 0;
 }

@@ -11,27 +11,27 @@
 #include <time.h>
 #include <unistd.h>
 
-struct zk_call {
-  zk_call *next, *prev;      /* conn->calls until the completion ran */
-  zk_conn *conn;             /* the handle it was sent on */
-  int refs;                  /* the caller's and the completion's (s->mu) */
-  bool done;                 /* the completion ran (s->mu) */
-  zk_reply reply;            /* filled by the completion (s->mu) */
-  zoo_op_result_t *results;  /* multi: the C client writes here until done */
-  int nresults;              /* entries in results */
-  zk_then then;              /* set when nobody waits: gets the reply */
-  void *arg;                 /* then's argument */
+struct baton_zk_call {
+  baton_zk_call *next, *prev; /* conn->calls until the completion ran */
+  baton_zk_conn *conn;        /* the handle it was sent on */
+  int refs;                   /* the caller's and the completion's (s->mu) */
+  bool done;                  /* the completion ran (s->mu) */
+  baton_zk_reply reply;       /* filled by the completion (s->mu) */
+  zoo_op_result_t *results;   /* multi: the C client writes here until done */
+  int nresults;               /* entries in results */
+  baton_zk_then then;         /* set when nobody waits: gets the reply */
+  void *arg;                  /* then's argument */
 };
 
 /* Calls allocated and not yet freed, in every session: a test hook. */
 static atomic_long live;
 
-long zk_calls_live(void) { return atomic_load(&live); }
+long baton__zk_calls_live(void) { return atomic_load(&live); }
 
 /* Completions and watchers get their context back as const void *. */
-#define UNCONST(type, p) ((type)(uintptr_t)(p))
+#define BATON_ZK_UNCONST(type, p) ((type)(uintptr_t)(p))
 
-void zk_reply_free(zk_reply *r) {
+void baton__zk_reply_free(baton_zk_reply *r) {
   baton__free(r->data);
   for (int i = 0; i < r->nkids; i++) baton__free(r->kids[i]);
   baton__free(r->kids);
@@ -39,19 +39,19 @@ void zk_reply_free(zk_reply *r) {
   memset(r, 0, sizeof *r);
 }
 
-static void lock(zk_session *s) { pthread_mutex_lock(&s->mu); }
-static void unlock(zk_session *s) { pthread_mutex_unlock(&s->mu); }
+static void lock(baton_zk_session *s) { pthread_mutex_lock(&s->mu); }
+static void unlock(baton_zk_session *s) { pthread_mutex_unlock(&s->mu); }
 
-static void unlink_call(zk_call *call) {
+static void unlink_call(baton_zk_call *call) {
   if (call->prev != NULL) call->prev->next = call->next;
   else if (call->conn->calls == call) call->conn->calls = call->next;
   if (call->next != NULL) call->next->prev = call->prev;
   call->next = call->prev = NULL;
 }
 
-static void unref_locked(zk_call *call) {
+static void unref_locked(baton_zk_call *call) {
   if (--call->refs > 0) return;
-  zk_reply_free(&call->reply);
+  baton__zk_reply_free(&call->reply);
   baton__free(call->results);
   baton__free(call);
   atomic_fetch_sub(&live, 1);
@@ -59,11 +59,11 @@ static void unref_locked(zk_call *call) {
 
 /* A new call with two references, listed on its handle so that closing
  * the handle can settle it if the C client never calls the completion. */
-static zk_call *start(zk_conn *conn, zk_reply *out) {
+static baton_zk_call *start(baton_zk_conn *conn, baton_zk_reply *out) {
   memset(out, 0, sizeof *out);
-  zk_call *call = baton__calloc(1, sizeof *call);
+  baton_zk_call *call = baton__calloc(1, sizeof *call);
   if (call == NULL) {
-    out->rc = ZK_NOMEM;
+    out->rc = BATON_ZK_NOMEM;
     return NULL;
   }
   atomic_fetch_add(&live, 1);
@@ -80,9 +80,9 @@ static zk_call *start(zk_conn *conn, zk_reply *out) {
 /* What the zoo_a* call returned. On an error the completion never runs,
  * except after ZMARSHALLINGERROR, where the C client may have registered
  * it before failing: that call stays listed until the handle closes. */
-static bool sent(zk_call *call, int zrc, zk_reply *out) {
+static bool sent(baton_zk_call *call, int zrc, baton_zk_reply *out) {
   if (zrc == ZOK) return true;
-  zk_session *s = call->conn->s;
+  baton_zk_session *s = call->conn->s;
   lock(s);
   if (zrc != ZMARSHALLINGERROR) {
     unlink_call(call);
@@ -95,8 +95,8 @@ static bool sent(zk_call *call, int zrc, zk_reply *out) {
 }
 
 /* Wait for the completion until the deadline, then give up our half. */
-static void await(zk_call *call, int64_t deadline, zk_reply *out) {
-  zk_session *s = call->conn->s;
+static void await(baton_zk_call *call, int64_t deadline, baton_zk_reply *out) {
+  baton_zk_session *s = call->conn->s;
   lock(s);
   /* Bounded by the deadline: every pass either sees `done` or waits. */
   while (!call->done && baton__now() < deadline) baton__cond_wait_until(&s->cond, &s->mu, deadline);
@@ -104,33 +104,33 @@ static void await(zk_call *call, int64_t deadline, zk_reply *out) {
     *out = call->reply;
     memset(&call->reply, 0, sizeof call->reply);
   } else {
-    out->rc = ZK_DEADLINE;
+    out->rc = BATON_ZK_DEADLINE;
   }
   unref_locked(call);
   unlock(s);
 }
 
-static void finish(zk_call *call, int zrc, int64_t deadline, zk_reply *out) {
+static void finish(baton_zk_call *call, int zrc, int64_t deadline, baton_zk_reply *out) {
   if (call != NULL && sent(call, zrc, out)) await(call, deadline, out);
 }
 
 /* ---- Completions: run on the C client's completion thread ------------- */
 
-static void complete(zk_call *call, zk_reply *r) {
-  zk_session *s = call->conn->s;
+static void complete(baton_zk_call *call, baton_zk_reply *r) {
+  baton_zk_session *s = call->conn->s;
   if (call->then != NULL) { /* nobody waits: the hook takes the reply */
     call->then(call->conn, r, call->arg);
-    zk_reply_free(r);
+    baton__zk_reply_free(r);
     lock(s);
     call->done = true;
     unlink_call(call);
-    pthread_cond_broadcast(&s->cond); /* zk_calls_drain */
+    pthread_cond_broadcast(&s->cond); /* baton__zk_calls_drain */
     unref_locked(call);
     unlock(s);
     return;
   }
   lock(s);
-  if (call->results != NULL && r->rc != ZK_NOMEM) {
+  if (call->results != NULL && r->rc != BATON_ZK_NOMEM) {
     r->errs = baton__calloc((size_t)call->nresults, sizeof *r->errs);
     if (r->errs != NULL) {
       r->nerrs = call->nresults;
@@ -145,38 +145,38 @@ static void complete(zk_call *call, zk_reply *r) {
   unlock(s);
 }
 
-static char *copy_bytes(const char *p, int len, zk_reply *r) {
+static char *copy_bytes(const char *p, int len, baton_zk_reply *r) {
   if (p == NULL || len < 0) return NULL;
   char *c = baton__calloc(1, (size_t)len + 1);
-  if (c == NULL) r->rc = ZK_NOMEM;
+  if (c == NULL) r->rc = BATON_ZK_NOMEM;
   else memcpy(c, p, (size_t)len);
   return c;
 }
 
 static void done_void(int rc, const void *data) {
-  zk_reply r = {.rc = rc};
-  complete(UNCONST(zk_call *, data), &r);
+  baton_zk_reply r = {.rc = rc};
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
 static void done_stat(int rc, const struct Stat *stat, const void *data) {
-  zk_reply r = {.rc = rc};
+  baton_zk_reply r = {.rc = rc};
   if (rc == ZOK && stat != NULL) r.stat = *stat;
-  complete(UNCONST(zk_call *, data), &r);
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
 static void done_data(int rc, const char *value, int len, const struct Stat *stat,
                       const void *data) {
-  zk_reply r = {.rc = rc, .len = -1};
+  baton_zk_reply r = {.rc = rc, .len = -1};
   if (rc == ZOK) {
     if (stat != NULL) r.stat = *stat;
     r.data = copy_bytes(value, len, &r);
     if (r.data != NULL) r.len = len;
   }
-  complete(UNCONST(zk_call *, data), &r);
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
 static void done_created(int rc, const char *path, const struct Stat *stat, const void *data) {
-  zk_reply r = {.rc = rc};
+  baton_zk_reply r = {.rc = rc};
   if (rc == ZOK) {
     if (stat != NULL) r.stat = *stat;
     if (path != NULL) {
@@ -184,27 +184,27 @@ static void done_created(int rc, const char *path, const struct Stat *stat, cons
       r.len = (int)strlen(path);
     }
   }
-  complete(UNCONST(zk_call *, data), &r);
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
 static void done_children(int rc, const struct String_vector *v, const void *data) {
-  zk_reply r = {.rc = rc};
+  baton_zk_reply r = {.rc = rc};
   if (rc == ZOK && v != NULL && v->count > 0) {
     r.kids = baton__calloc((size_t)v->count, sizeof *r.kids);
-    if (r.kids == NULL) r.rc = ZK_NOMEM;
+    if (r.kids == NULL) r.rc = BATON_ZK_NOMEM;
     for (int i = 0; r.kids != NULL && i < v->count && r.rc == ZOK; i++) {
       r.kids[i] = copy_bytes(v->data[i], (int)strlen(v->data[i]), &r);
       if (r.kids[i] != NULL) r.nkids = i + 1;
     }
   }
-  complete(UNCONST(zk_call *, data), &r);
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
 /* ---- Requests ------------------------------------------------------------ */
 
-void zk_create(zk_conn *conn, const char *path, const char *value, int mode, int64_t deadline,
-               zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_create(baton_zk_conn *conn, const char *path, const char *value, int mode,
+                      int64_t deadline, baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call == NULL) return;
   int len = value != NULL ? (int)strlen(value) : -1;
   finish(call,
@@ -212,29 +212,31 @@ void zk_create(zk_conn *conn, const char *path, const char *value, int mode, int
          deadline, out);
 }
 
-void zk_delete(zk_conn *conn, const char *path, int64_t deadline, zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_delete(baton_zk_conn *conn, const char *path, int64_t deadline,
+                      baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call != NULL) finish(call, zoo_adelete(conn->zh, path, -1, done_void, call), deadline, out);
 }
 
-void zk_add_auth(zk_conn *conn, const char *cred, int64_t deadline, zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_add_auth(baton_zk_conn *conn, const char *cred, int64_t deadline,
+                        baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call != NULL)
     finish(call, zoo_add_auth(conn->zh, "digest", cred, (int)strlen(cred), done_void, call),
            deadline, out);
 }
 
-static void ignore(zk_conn *conn, zk_reply *r, void *arg) {
+static void ignore(baton_zk_conn *conn, baton_zk_reply *r, void *arg) {
   (void)conn;
   (void)r;
   (void)arg;
 }
 
 /* A request nobody waits for: listed like any other, so that closing the
- * handle can wait for it (zk_calls_drain) and settle it. */
-static zk_call *start_then(zk_conn *conn, zk_then then, void *arg) {
-  zk_reply out;
-  zk_call *call = start(conn, &out);
+ * handle can wait for it (baton__zk_calls_drain) and settle it. */
+static baton_zk_call *start_then(baton_zk_conn *conn, baton_zk_then then, void *arg) {
+  baton_zk_reply out;
+  baton_zk_call *call = start(conn, &out);
   if (call != NULL) {
     call->then = then;
     call->arg = arg;
@@ -242,8 +244,8 @@ static zk_call *start_then(zk_conn *conn, zk_then then, void *arg) {
   return call;
 }
 
-static bool sent_then(zk_call *call, int zrc) {
-  zk_reply out;
+static bool sent_then(baton_zk_call *call, int zrc) {
+  baton_zk_reply out;
   if (!sent(call, zrc, &out)) return false;
   lock(call->conn->s);
   unref_locked(call); /* the caller's half: nobody waits */
@@ -251,60 +253,62 @@ static bool sent_then(zk_call *call, int zrc) {
   return true;
 }
 
-void zk_delete_async(zk_conn *conn, const char *path) {
-  zk_call *call = start_then(conn, ignore, NULL);
+void baton__zk_delete_async(baton_zk_conn *conn, const char *path) {
+  baton_zk_call *call = start_then(conn, ignore, NULL);
   if (call != NULL) sent_then(call, zoo_adelete(conn->zh, path, -1, done_void, call));
 }
 
-bool zk_children_then(zk_conn *conn, const char *path, zk_then then, void *arg) {
-  zk_call *call = start_then(conn, then, arg);
+bool baton__zk_children_then(baton_zk_conn *conn, const char *path, baton_zk_then then, void *arg) {
+  baton_zk_call *call = start_then(conn, then, arg);
   return call != NULL &&
          sent_then(call, zoo_aget_children(conn->zh, path, 0, done_children, call));
 }
 
 static void *watch_ctx(uint64_t id) { return (void *)(uintptr_t)id; }
 
-static int submit_exists(zk_conn *conn, const char *path, uint64_t watch_id, zk_call *call) {
-  return watch_id != 0 ? zoo_awexists(conn->zh, path, zk_watcher, watch_ctx(watch_id), done_stat, call)
-                       : zoo_aexists(conn->zh, path, 0, done_stat, call);
+static int submit_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id,
+                         baton_zk_call *call) {
+  return watch_id != 0
+             ? zoo_awexists(conn->zh, path, baton__zk_watcher, watch_ctx(watch_id), done_stat, call)
+             : zoo_aexists(conn->zh, path, 0, done_stat, call);
 }
 
-void zk_exists(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-               zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                      baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call != NULL) finish(call, submit_exists(conn, path, watch_id, call), deadline, out);
 }
 
-void zk_get(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-            zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                   baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call == NULL) return;
   int rc = watch_id != 0
-               ? zoo_awget(conn->zh, path, zk_watcher, watch_ctx(watch_id), done_data, call)
+               ? zoo_awget(conn->zh, path, baton__zk_watcher, watch_ctx(watch_id), done_data, call)
                : zoo_aget(conn->zh, path, 0, done_data, call);
   finish(call, rc, deadline, out);
 }
 
-void zk_children(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-                 zk_reply *out) {
-  zk_call *call = start(conn, out);
+void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                        baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
   if (call == NULL) return;
-  int rc = watch_id != 0 ? zoo_awget_children(conn->zh, path, zk_watcher, watch_ctx(watch_id),
-                                              done_children, call)
+  int rc = watch_id != 0 ? zoo_awget_children(conn->zh, path, baton__zk_watcher,
+                                              watch_ctx(watch_id), done_children, call)
                          : zoo_aget_children(conn->zh, path, 0, done_children, call);
   finish(call, rc, deadline, out);
 }
 
-void zk_check_all(zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                  zk_reply *out) {
+void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
+                         baton_zk_reply *out) {
   zoo_op_t *ops = baton__calloc((size_t)n, sizeof *ops);
   zoo_op_result_t *results = baton__calloc((size_t)n, sizeof *results);
-  zk_call *call = ops != NULL && results != NULL ? start(conn, out) : NULL;
+  baton_zk_call *call = ops != NULL && results != NULL ? start(conn, out) : NULL;
   if (call == NULL) {
     baton__free(ops);
     baton__free(results);
     memset(out, 0, sizeof *out);
-    out->rc = ZK_NOMEM;
+    out->rc = BATON_ZK_NOMEM;
     return;
   }
   for (int i = 0; i < n; i++) zoo_check_op_init(&ops[i], paths[i], -1);
@@ -316,13 +320,13 @@ void zk_check_all(zk_conn *conn, const char *const *paths, int n, int64_t deadli
   finish(call, rc, deadline, out);
 }
 
-void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                    zk_reply *out) {
-  zk_call **calls = baton__calloc((size_t)n, sizeof *calls);
+void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
+                           baton_zk_reply *out) {
+  baton_zk_call **calls = baton__calloc((size_t)n, sizeof *calls);
   for (int i = 0; i < n; i++) {
     if (calls == NULL) {
       memset(&out[i], 0, sizeof out[i]);
-      out[i].rc = ZK_NOMEM;
+      out[i].rc = BATON_ZK_NOMEM;
       continue;
     }
     calls[i] = start(conn, &out[i]);
@@ -334,19 +338,19 @@ void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t dead
   baton__free(calls);
 }
 
-void zk_calls_drain(zk_conn *conn, int64_t deadline) {
-  zk_session *s = conn->s;
+void baton__zk_calls_drain(baton_zk_conn *conn, int64_t deadline) {
+  baton_zk_session *s = conn->s;
   lock(s);
   while (conn->calls != NULL && baton__now() < deadline)
     baton__cond_wait_until(&s->cond, &s->mu, deadline);
   unlock(s);
 }
 
-void zk_calls_abandon(zk_conn *conn) {
-  zk_session *s = conn->s;
+void baton__zk_calls_abandon(baton_zk_conn *conn) {
+  baton_zk_session *s = conn->s;
   lock(s);
-  for (int guard = 0; conn->calls != NULL && guard < 1000000; guard++) {
-    zk_call *call = conn->calls;
+  while (conn->calls != NULL) { /* each pass unlinks one */
+    baton_zk_call *call = conn->calls;
     unlink_call(call);
     call->done = true;
     call->reply.rc = ZCLOSING;
@@ -361,23 +365,23 @@ void zk_calls_abandon(zk_conn *conn) {
  * event fires a watcher once. The context is the candidate's id, looked up
  * under the lock: a watch that outlives its candidate does nothing. */
 
-void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
   (void)state;
   (void)path;
   if (type == ZOO_SESSION_EVENT) return;
-  zk_conn *conn = UNCONST(zk_conn *, zoo_get_context(zh));
-  zk_session *s = conn->s;
+  baton_zk_conn *conn = BATON_ZK_UNCONST(baton_zk_conn *, zoo_get_context(zh));
+  baton_zk_session *s = conn->s;
   uint64_t id = (uint64_t)(uintptr_t)ctx;
   lock(s);
-  for (zk_cand *k = s->cands; k != NULL; k = k->next)
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
     if (k->id == id) {
-      zk_cand_signal(k);
+      baton__zk_cand_signal(k);
       break;
     }
   unlock(s);
 }
 
-void zk_cand_signal(zk_cand *k) {
+void baton__zk_cand_signal(baton_zk_cand *k) {
   uint64_t one = 1;
   if (k->efd >= 0 && write(k->efd, &one, sizeof one) < 0) {
     /* EAGAIN: the counter is already non-zero, so the waiter wakes anyway. */
@@ -386,19 +390,20 @@ void zk_cand_signal(zk_cand *k) {
 
 /* ---- Errors ---------------------------------------------------------------- */
 
-static void mark_expired(zk_conn *conn) {
+static void mark_expired(baton_zk_conn *conn) {
   lock(conn->s);
   conn->expired = true;
   pthread_cond_broadcast(&conn->s->cond);
   unlock(conn->s);
 }
 
-int zk_error(baton_error *err, zk_conn *conn, int rc, const char *op, const char *path) {
+int baton__zk_error(baton_error *err, baton_zk_conn *conn, int rc, const char *op,
+                    const char *path) {
   int code = BATON_EREFUSED;
   const char *why = zerror(rc);
   switch (rc) {
-  case ZK_DEADLINE: code = BATON_ETIMEDOUT; why = "no reply before the deadline"; break;
-  case ZK_NOMEM:
+  case BATON_ZK_DEADLINE: code = BATON_ETIMEDOUT; why = "no reply before the deadline"; break;
+  case BATON_ZK_NOMEM:
   case ZMARSHALLINGERROR: code = BATON_ENOMEM; why = "out of memory"; break;
   case ZCONNECTIONLOSS: code = BATON_ECONNECT; why = "connection lost"; break;
   case ZOPERATIONTIMEOUT: code = BATON_ETIMEDOUT; why = "the server did not answer in time"; break;

@@ -6,12 +6,12 @@
  * cannot look into:
  *   - the pipe that wakes its I/O thread, made in zookeeper_init2(): its
  *     two ends are found right after that returns, as the two non-blocking
- *     pipe ends that were not open before (zk_init; if the application
+ *     pipe ends that were not open before (baton__zk_init; if the application
  *     made another such pipe meanwhile, neither is marked);
  *   - the socket to a server, made by the I/O thread for each connection
  *     attempt: found when the handle reports CONNECTED, before the global
  *     watcher passes that on, as the sockets without FD_CLOEXEC whose peer
- *     is the connected server (zk_cloexec_socket).
+ *     is the connected server (baton__zk_cloexec_socket).
  * What is left: a program forked and exec'd by another thread inherits
  *   - the pipe, between its creation and zookeeper_init2()'s return (two
  *     thread starts);
@@ -28,8 +28,6 @@
  * thread of the application forks. */
 #include "zk.h"
 
-#include "fds.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -44,14 +42,14 @@ static bool nonblocking_pipe(int fd, const void *arg) {
   return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fl >= 0 && (fl & O_NONBLOCK) != 0;
 }
 
-zhandle_t *zk_init(zk_session *s, watcher_fn watcher, void *ctx) {
+zhandle_t *baton__zk_init(baton_zk_session *s, watcher_fn watcher, void *ctx) {
   baton_fds before;
   if (baton__fds_list(&before) != 0) {
     errno = ENOMEM;
     return NULL;
   }
   zhandle_t *zh = zookeeper_init2(s->hosts, watcher, s->timeout_ms, NULL, ctx,
-                                  ZOO_NO_LOG_CLIENTENV, zk_log);
+                                  ZOO_NO_LOG_CLIENTENV, baton__zk_log);
   int e = errno;
   if (zh != NULL) baton__fds_cloexec(&before, nonblocking_pipe, NULL, 2);
   baton__fds_free(&before);
@@ -74,7 +72,7 @@ static bool connected_to(int fd, const void *arg) {
          memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
 }
 
-void zk_cloexec_socket(zhandle_t *zh) {
+void baton__zk_cloexec_socket(zhandle_t *zh) {
   struct sockaddr_storage peer;
   socklen_t len = sizeof peer;
   if (zookeeper_get_connected_host(zh, (struct sockaddr *)&peer, &len) != NULL)

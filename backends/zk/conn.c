@@ -10,7 +10,7 @@
 
 /* The longest a closing handle waits for its requests in flight: a server
  * that answers at all answers in milliseconds. */
-#define DRAIN_MAX_NS 500000000LL
+#define BATON_ZK_DRAIN_MAX_NS (500 * BATON_NS_PER_MS)
 
 /* The global watcher: the C client calls it with every state change of
  * the handle, on its completion thread. It only records and signals. */
@@ -19,20 +19,20 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
   if (type != ZOO_SESSION_EVENT) return;
   /* Before anyone hears of the connection: a session reported connected
    * has no socket that a program exec'd later would inherit. */
-  if (state == ZOO_CONNECTED_STATE) zk_cloexec_socket(zh);
-  zk_conn *conn = ctx;
-  zk_session *s = conn->s;
+  if (state == ZOO_CONNECTED_STATE) baton__zk_cloexec_socket(zh);
+  baton_zk_conn *conn = ctx;
+  baton_zk_session *s = conn->s;
   pthread_mutex_lock(&s->mu);
   conn->state = state;
   if (state == ZOO_EXPIRED_SESSION_STATE) conn->expired = true;
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->mu);
-  if (state == ZOO_CONNECTED_STATE) zk_sweep_kick(conn);
+  if (state == ZOO_CONNECTED_STATE) baton__zk_sweep_kick(conn);
 }
 
 /* Wait until the handle is connected or can never be, or `limit`. */
-static int wait_connected(zk_conn *conn, int64_t limit) {
-  zk_session *s = conn->s;
+static int wait_connected(baton_zk_conn *conn, int64_t limit) {
+  baton_zk_session *s = conn->s;
   pthread_mutex_lock(&s->mu);
   while (conn->state != ZOO_CONNECTED_STATE && conn->state != ZOO_AUTH_FAILED_STATE &&
          !conn->expired && baton__now() < limit)
@@ -42,27 +42,29 @@ static int wait_connected(zk_conn *conn, int64_t limit) {
   return state;
 }
 
-static int not_connected(zk_session *s, int state, bool caller_deadline, int64_t waited,
+static int not_connected(baton_zk_session *s, int state, bool caller_deadline, int64_t waited,
                          baton_error *err) {
   if (state == ZOO_AUTH_FAILED_STATE)
     return baton__error(err, BATON_EAUTH, "%s: authentication failed", s->label);
   if (state == ZOO_EXPIRED_SESSION_STATE)
     return baton__error(err, BATON_ESESSION, "%s: the new session expired at once", s->label);
   char why[96];
-  zk_log_why(why, sizeof why, s->hosts);
+  baton__zk_log_why(why, sizeof why, s->hosts);
   return baton__error(err, caller_deadline ? BATON_ETIMEDOUT : BATON_ECONNECT,
                       "%s: no ZooKeeper session within %lld ms%s%s%s", s->label,
-                      (long long)(waited / 1000000), why[0] ? " (" : "", why, why[0] ? ")" : "");
+                      (long long)(waited / BATON_NS_PER_MS), why[0] ? " (" : "", why,
+                      why[0] ? ")" : "");
 }
 
-int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *err) {
+int baton__zk_conn_open(baton_zk_conn **out, baton_zk_session *s, int64_t deadline,
+                        baton_error *err) {
   *out = NULL;
   int64_t start = baton__now();
   int64_t limit = start + s->base.cfg->connect_timeout_ns;
   bool caller_deadline = deadline < limit;
   if (caller_deadline) limit = deadline;
 
-  zk_conn *conn = baton__calloc(1, sizeof *conn);
+  baton_zk_conn *conn = baton__calloc(1, sizeof *conn);
   if (conn == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   conn->s = s;
   conn->refs = 1;
@@ -70,7 +72,7 @@ int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *er
   conn->gen = ++s->gens;
   pthread_mutex_unlock(&s->mu);
 
-  conn->zh = zk_init(s, on_session, conn);
+  conn->zh = baton__zk_init(s, on_session, conn);
   if (conn->zh == NULL) {
     int e = errno;
     baton__free(conn);
@@ -83,38 +85,38 @@ int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *er
 
   /* Digest credentials travel with every (re)connection; the server
    * answers them after the session is established. */
-  zk_reply auth = {.rc = ZOK};
+  baton_zk_reply auth = {.rc = ZOK};
   int rc = 0;
   int state = wait_connected(conn, limit);
   if (state != ZOO_CONNECTED_STATE)
     rc = not_connected(s, state, caller_deadline, baton__now() - start, err);
   if (rc == 0 && s->auth != NULL) {
-    zk_add_auth(conn, s->auth, limit, &auth);
+    baton__zk_add_auth(conn, s->auth, limit, &auth);
     if (auth.rc != ZOK)
       rc = auth.rc == ZAUTHFAILED
                ? baton__error(err, BATON_EAUTH, "%s: digest authentication failed", s->label)
-               : zk_error(err, conn, auth.rc, "authenticate", "as digest user");
-    zk_reply_free(&auth);
+               : baton__zk_error(err, conn, auth.rc, "authenticate", "as digest user");
+    baton__zk_reply_free(&auth);
   }
   if (rc != 0) {
-    zk_conn_put(conn);
+    baton__zk_conn_put(conn);
     return rc;
   }
   *out = conn;
   return 0;
 }
 
-zk_conn *zk_conn_get(zk_session *s) {
+baton_zk_conn *baton__zk_conn_get(baton_zk_session *s) {
   pthread_mutex_lock(&s->mu);
-  zk_conn *conn = s->conn;
+  baton_zk_conn *conn = s->conn;
   if (conn != NULL) conn->refs++;
   pthread_mutex_unlock(&s->mu);
   return conn;
 }
 
-void zk_conn_put(zk_conn *conn) {
+void baton__zk_conn_put(baton_zk_conn *conn) {
   if (conn == NULL) return;
-  zk_session *s = conn->s;
+  baton_zk_session *s = conn->s;
   pthread_mutex_lock(&s->mu);
   bool last = --conn->refs == 0;
   pthread_mutex_unlock(&s->mu);
@@ -122,13 +124,13 @@ void zk_conn_put(zk_conn *conn) {
   /* zookeeper_close leaks the C client's own state of every request still
    * in flight (tests/zk/lsan.supp): let them finish first, briefly. */
   int64_t bound = s->base.cfg->op_timeout_ns / 4;
-  if (bound > DRAIN_MAX_NS) bound = DRAIN_MAX_NS;
-  zk_calls_drain(conn, baton__now() + bound);
+  if (bound > BATON_ZK_DRAIN_MAX_NS) bound = BATON_ZK_DRAIN_MAX_NS;
+  baton__zk_calls_drain(conn, baton__now() + bound);
   /* zookeeper_close joins the completion thread, which may be waiting for
    * s->mu: hence no lock here. Once it returns no callback runs, and the
    * requests whose completion never came are settled. */
   zookeeper_close(conn->zh);
-  zk_calls_abandon(conn);
-  zk_sweep_free_all(conn);
+  baton__zk_calls_abandon(conn);
+  baton__zk_sweep_free_all(conn);
   baton__free(conn);
 }

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define RING 16
-#define LINE 200
+#define BATON_ZK_LOG_RING 16
+#define BATON_ZK_LOG_LINE 200
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int print_level; /* 0 none, 1 error, 2 warn, 3 info, 4 debug */
 static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
-static char ring[RING][LINE];
+static char ring[BATON_ZK_LOG_RING][BATON_ZK_LOG_LINE];
 static unsigned ring_next;
 
 /* The C client's default level is INFO, process-wide; we only raise it
@@ -36,7 +36,7 @@ static int level_of(const char *m) {
   return 4;
 }
 
-void zk_log(const char *message) {
+void baton__zk_log(const char *message) {
   pthread_once(&once, init);
   int level = level_of(message);
   if (level <= print_level) fprintf(stderr, "zookeeper: %s\n", message);
@@ -46,7 +46,7 @@ void zk_log(const char *message) {
   const char *colon = text != NULL ? strstr(text + 1, ": ") : NULL;
   text = colon != NULL ? colon + 2 : message;
   pthread_mutex_lock(&ring_mu);
-  snprintf(ring[ring_next++ % RING], LINE, "%s", text);
+  snprintf(ring[ring_next++ % BATON_ZK_LOG_RING], BATON_ZK_LOG_LINE, "%s", text);
   pthread_mutex_unlock(&ring_mu);
 }
 
@@ -72,12 +72,12 @@ static bool mentions(const char *line, const char *hosts) {
   return false;
 }
 
-void zk_log_why(char *out, size_t size, const char *hosts) {
+void baton__zk_log_why(char *out, size_t size, const char *hosts) {
   pthread_once(&once, init);
   out[0] = '\0';
   pthread_mutex_lock(&ring_mu);
-  for (unsigned i = 0; i < RING && i < ring_next; i++) {
-    const char *line = ring[(ring_next - 1 - i) % RING];
+  for (unsigned i = 0; i < BATON_ZK_LOG_RING && i < ring_next; i++) {
+    const char *line = ring[(ring_next - 1 - i) % BATON_ZK_LOG_RING];
     if (!mentions(line, hosts)) continue;
     /* "Socket [h:p] zk retcode=-4, errno=111(Connection refused): ..." */
     const char *e = strstr(line, "errno=");

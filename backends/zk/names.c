@@ -7,50 +7,54 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define MARK "__lock__"
-#define MARK_LEN 8
-#define SEQ_DIGITS 10
+#define BATON_ZK_MARK "__lock__"
+#define BATON_ZK_MARK_LEN 8
+#define BATON_ZK_SEQ_DIGITS 10
 
 /* Where the sequence of a contender's name starts: right after "__lock__",
  * which the name ends with and ten digits or, as ZooKeeper's "%010d" writes
  * a negative number, '-' and nine or ten. NULL for any other name. */
 static const char *seq_text(const char *child) {
   size_t len = strlen(child), digits = 0;
-  while (digits < len && digits <= SEQ_DIGITS && child[len - 1 - digits] >= '0' &&
+  while (digits < len && digits <= BATON_ZK_SEQ_DIGITS && child[len - 1 - digits] >= '0' &&
          child[len - 1 - digits] <= '9')
     digits++;
   size_t at = len - digits;
   bool minus = at > 0 && child[at - 1] == '-';
   if (minus) at--;
-  if (digits != SEQ_DIGITS && !(minus && digits == SEQ_DIGITS - 1)) return NULL;
-  return at >= MARK_LEN && memcmp(child + at - MARK_LEN, MARK, MARK_LEN) == 0 ? child + at : NULL;
+  if (digits != BATON_ZK_SEQ_DIGITS && !(minus && digits == BATON_ZK_SEQ_DIGITS - 1)) return NULL;
+  return at >= BATON_ZK_MARK_LEN &&
+                 memcmp(child + at - BATON_ZK_MARK_LEN, BATON_ZK_MARK, BATON_ZK_MARK_LEN) == 0
+             ? child + at
+             : NULL;
 }
 
-int64_t zk_name_seq(const char *child) {
+int64_t baton__zk_name_seq(const char *child) {
   const char *p = seq_text(child);
-  if (p == NULL) return ZK_SEQ_NONE;
-  if (*p == '-') return ZK_SEQ_WRAPPED;
+  if (p == NULL) return BATON_ZK_SEQ_NONE;
+  if (*p == '-') return BATON_ZK_SEQ_WRAPPED;
   int64_t seq = 0;
   for (; *p != '\0'; p++) seq = seq * 10 + (*p - '0');
-  return seq > INT32_MAX ? ZK_SEQ_WRAPPED : seq;
+  return seq > INT32_MAX ? BATON_ZK_SEQ_WRAPPED : seq;
 }
 
 /* A wrapped sequence sorts after every valid one: the counter made it
  * later. Real sequences never tie; the name only makes the order total. */
-int zk_name_cmp(const char *a, const char *b) {
-  int64_t x = zk_name_seq(a), y = zk_name_seq(b);
+int baton__zk_name_cmp(const char *a, const char *b) {
+  int64_t x = baton__zk_name_seq(a), y = baton__zk_name_seq(b);
   if (x < 0) x = INT64_MAX;
   if (y < 0) y = INT64_MAX;
   return x != y ? (x > y) - (x < y) : strcmp(a, b);
 }
 
-bool zk_name_has_guid(const char *child, const char *guid) {
+bool baton__zk_name_has_guid(const char *child, const char *guid) {
   size_t g = strlen(guid);
-  return strncmp(child, guid, g) == 0 && strncmp(child + g, MARK, MARK_LEN) == 0 &&
-         seq_text(child) == child + g + MARK_LEN;
+  return strncmp(child, guid, g) == 0 &&
+         strncmp(child + g, BATON_ZK_MARK, BATON_ZK_MARK_LEN) == 0 &&
+         seq_text(child) == child + g + BATON_ZK_MARK_LEN;
 }
 
-void zk_guid(char out[33]) {
+void baton__zk_guid(char out[33]) {
   unsigned char raw[16];
   if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
     /* No entropy yet (early boot): the clock and a counter still make the
@@ -66,7 +70,7 @@ void zk_guid(char out[33]) {
   for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-char *zk_path(const zk_session *s, const char *name, const char *child) {
+char *baton__zk_path(const baton_zk_session *s, const char *name, const char *child) {
   int n = snprintf(NULL, 0, "%s/%s%s%s", s->chroot, name, child ? "/" : "", child ? child : "");
   char *p = baton__calloc(1, (size_t)n + 1);
   if (p != NULL)

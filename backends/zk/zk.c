@@ -30,22 +30,24 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#define BATON_ZK_PORT 2181 /* when the URI names none: ZooKeeper's client port */
+
 /* acquire's inner result: our node vanished, enqueue again. */
-#define LOST 1
+#define BATON_ZK_LOST 1
 /* wait's inner result: nothing changed yet, block. */
-#define BLOCK 1
+#define BATON_ZK_BLOCK 1
 
-static void lock(zk_session *s) { pthread_mutex_lock(&s->mu); }
-static void unlock(zk_session *s) { pthread_mutex_unlock(&s->mu); }
+static void lock(baton_zk_session *s) { pthread_mutex_lock(&s->mu); }
+static void unlock(baton_zk_session *s) { pthread_mutex_unlock(&s->mu); }
 
-static bool conn_expired(zk_conn *conn) {
+static bool conn_expired(baton_zk_conn *conn) {
   lock(conn->s);
   bool e = conn->expired;
   unlock(conn->s);
   return e;
 }
 
-static int expired_error(zk_session *s, baton_error *err) {
+static int expired_error(baton_zk_session *s, baton_error *err) {
   return baton__error(err, BATON_ESESSION,
                       "%s: the ZooKeeper session expired; the next renew opens a new one",
                       s->label);
@@ -53,7 +55,7 @@ static int expired_error(zk_session *s, baton_error *err) {
 
 /* ---- Candidates ------------------------------------------------------------ */
 
-static void drop_node_locked(zk_cand *k) {
+static void drop_node_locked(baton_zk_cand *k) {
   baton__free(k->node);
   baton__free(k->pred);
   k->node = k->pred = NULL;
@@ -62,13 +64,13 @@ static void drop_node_locked(zk_cand *k) {
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
-static zk_cand *cand_locked(zk_session *s, baton_candidate *c) {
+static baton_zk_cand *cand_locked(baton_zk_session *s, baton_candidate *c) {
   if (c->priv != NULL) return c->priv;
-  zk_cand *k = baton__calloc(1, sizeof *k);
+  baton_zk_cand *k = baton__calloc(1, sizeof *k);
   if (k == NULL) return NULL;
   k->id = ++s->next_id;
   k->efd = -1;
-  zk_guid(k->guid);
+  baton__zk_guid(k->guid);
   k->next = s->cands;
   if (k->next != NULL) k->next->prev = k;
   s->cands = k;
@@ -76,7 +78,7 @@ static zk_cand *cand_locked(zk_session *s, baton_candidate *c) {
   return k;
 }
 
-static void cand_free_locked(zk_session *s, zk_cand *k) {
+static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   if (k->prev != NULL) k->prev->next = k->next;
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
@@ -87,24 +89,24 @@ static void cand_free_locked(zk_session *s, zk_cand *k) {
 }
 
 /* What acquire, wait and release work with. */
-typedef struct zk_op {
-  zk_cand *k;    /* the candidate's state */
-  zk_conn *conn; /* the current handle, with a reference */
-  char *parent;  /* <chroot>/<name> */
-  bool stale;    /* state from an expired session was dropped */
-} zk_op;
+typedef struct cand_op {
+  baton_zk_cand *k;    /* the candidate's state */
+  baton_zk_conn *conn; /* the current handle, with a reference */
+  char *parent;        /* <chroot>/<name> */
+  bool stale;          /* state from an expired session was dropped */
+} cand_op;
 
 /* Their prologue. State from an earlier handle is dropped (its nodes died
  * when the server expired that session). With `arm`, the candidate's
  * eventfd is made and emptied in the same critical section as the handle
  * is taken, so a new session announced after this point still wakes us. */
-static int begin(zk_session *s, baton_candidate *c, bool arm, zk_op *op, baton_error *err) {
+static int begin(baton_zk_session *s, baton_candidate *c, bool arm, cand_op *op, baton_error *err) {
   int rc = 0;
   memset(op, 0, sizeof *op);
-  op->parent = zk_path(s, c->name, NULL);
+  op->parent = baton__zk_path(s, c->name, NULL);
   lock(s);
-  zk_cand *k = cand_locked(s, c);
-  zk_conn *conn = s->conn;
+  baton_zk_cand *k = cand_locked(s, c);
+  baton_zk_conn *conn = s->conn;
   if (k == NULL || op->parent == NULL) {
     rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   } else if (conn == NULL) {
@@ -136,13 +138,13 @@ static int begin(zk_session *s, baton_candidate *c, bool arm, zk_op *op, baton_e
   return rc;
 }
 
-static int end(zk_op *op, int rc) {
+static int end(cand_op *op, int rc) {
   baton__free(op->parent);
-  zk_conn_put(op->conn);
+  baton__zk_conn_put(op->conn);
   return rc;
 }
 
-static char *dup_locked(zk_session *s, char *const *field) {
+static char *dup_locked(baton_zk_session *s, char *const *field) {
   lock(s);
   char *copy = *field != NULL ? baton__strdup(*field) : NULL;
   unlock(s);
@@ -151,7 +153,7 @@ static char *dup_locked(zk_session *s, char *const *field) {
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static const char *const schemes[] = {"zk", NULL};
+static const char *const schemes[] = {BATON_SCHEMES_zk, NULL};
 static const char *const params[] = {"session_timeout", NULL};
 
 /* The URI path is the chroot: "" or "/a/b", no empty, "." or ".." part. */
@@ -165,7 +167,8 @@ static int check_chroot(const char *path, char **out, baton_error *err) {
     if (ch != '/') continue;
     const char *part = path + i + 1, *end = memchr(part, '/', len - i - 1);
     size_t plen = end != NULL ? (size_t)(end - part) : len - i - 1;
-    if (plen == 0 || (plen == 1 && part[0] == '.') || (plen == 2 && part[0] == '.' && part[1] == '.'))
+    if (plen == 0 || (plen == 1 && part[0] == '.') ||
+        (plen == 2 && part[0] == '.' && part[1] == '.'))
       return baton__error(err, BATON_EINVAL, "zk:// chroot '%.64s' has an empty, '.' or '..' part",
                           path);
   }
@@ -173,7 +176,7 @@ static int check_chroot(const char *path, char **out, baton_error *err) {
   return *out != NULL ? 0 : baton__error(err, BATON_ENOMEM, "zk://: out of memory");
 }
 
-static int make_hosts(zk_session *s, const baton_uri *uri, baton_error *err) {
+static int make_hosts(baton_zk_session *s, const baton_uri *uri, baton_error *err) {
   size_t size = 1;
   for (size_t i = 0; i < uri->nhosts; i++) size += strlen(uri->hosts[i].host) + 8;
   s->hosts = baton__calloc(1, size);
@@ -182,14 +185,14 @@ static int make_hosts(zk_session *s, const baton_uri *uri, baton_error *err) {
   /* The C client splits host and port at the last ':', so an IPv6 address
    * goes without brackets. */
   for (size_t i = 0; i < uri->nhosts; i++)
-    len += (size_t)snprintf(s->hosts + len, size - len, "%s%s:%d", i ? "," : "",
-                            uri->hosts[i].host, uri->hosts[i].port ? uri->hosts[i].port : 2181);
+    len += (size_t)snprintf(s->hosts + len, size - len, "%s%s:%d", i ? "," : "", uri->hosts[i].host,
+                            uri->hosts[i].port ? uri->hosts[i].port : BATON_ZK_PORT);
   snprintf(s->label, sizeof s->label, "zk://%s%s", s->hosts, s->chroot);
   return 0;
 }
 
-static void session_free(zk_session *s) {
-  for (int guard = 0; s->cands != NULL && guard < INT_MAX; guard++) cand_free_locked(s, s->cands);
+static void session_free(baton_zk_session *s) {
+  while (s->cands != NULL) cand_free_locked(s, s->cands); /* each unlinks itself */
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
   baton__free(s->hosts);
@@ -199,9 +202,9 @@ static void session_free(zk_session *s) {
   baton__free(s);
 }
 
-static int session_new(zk_session **out, const baton_uri *uri, const baton_config *cfg,
+static int session_new(baton_zk_session **out, const baton_uri *uri, const baton_config *cfg,
                        baton_error *err) {
-  int64_t timeout_ms = cfg->ttl_ns / 1000000;
+  int64_t timeout_ms = cfg->ttl_ns / BATON_NS_PER_MS;
   int rc = baton__uri_check_params(uri, params, err);
   if (rc == 0) rc = baton__uri_param_ms(uri, "session_timeout", 1, INT_MAX, &timeout_ms, err);
   if (rc != 0) return rc;
@@ -210,7 +213,7 @@ static int session_new(zk_session **out, const baton_uri *uri, const baton_confi
   if (cfg->username != NULL && (cfg->username[0] == '\0' || strchr(cfg->username, ':')))
     return baton__error(err, BATON_EINVAL, "zk:// user name must be non-empty without ':'");
 
-  zk_session *s = baton__calloc(1, sizeof *s);
+  baton_zk_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "zk://: out of memory");
   baton__cond_init(&s->cond);
   pthread_mutex_init(&s->mu, NULL);
@@ -234,8 +237,8 @@ static int session_new(zk_session **out, const baton_uri *uri, const baton_confi
   return 0;
 }
 
-static int64_t negotiated_ns(zk_conn *conn) {
-  return (int64_t)zoo_recv_timeout(conn->zh) * 1000000;
+static int64_t negotiated_ns(baton_zk_conn *conn) {
+  return (int64_t)zoo_recv_timeout(conn->zh) * BATON_NS_PER_MS;
 }
 
 static int zk_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
@@ -243,10 +246,10 @@ static int zk_open(baton_session **out, const baton_uri *uri, const baton_config
   if (out == NULL || uri == NULL || cfg == NULL)
     return baton__error(err, BATON_EINVAL, "zk://: NULL argument to open");
   *out = NULL;
-  zk_session *s = NULL;
+  baton_zk_session *s = NULL;
   int rc = session_new(&s, uri, cfg, err);
   if (rc != 0) return rc;
-  rc = zk_conn_open(&s->conn, s, deadline, err);
+  rc = baton__zk_conn_open(&s->conn, s, deadline, err);
   if (rc != 0) {
     session_free(s);
     return rc;
@@ -260,28 +263,28 @@ static int zk_open(baton_session **out, const baton_uri *uri, const baton_config
 
 static void zk_close(baton_session *bs) {
   if (bs == NULL) return;
-  zk_session *s = (zk_session *)bs;
+  baton_zk_session *s = (baton_zk_session *)bs;
   lock(s);
-  zk_conn *conn = s->conn;
+  baton_zk_conn *conn = s->conn;
   s->conn = NULL;
   unlock(s);
-  zk_conn_put(conn); /* closes the ZooKeeper session: our nodes go at once */
+  baton__zk_conn_put(conn); /* closes the ZooKeeper session: our nodes go at once */
   session_free(s);
 }
 
 /* ---- acquire --------------------------------------------------------------- */
 
-static int make_parents(zk_session *s, zk_conn *conn, const char *parent, int64_t deadline,
-                        baton_error *err) {
+static int make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
+                        int64_t deadline, baton_error *err) {
   char *p = baton__strdup(parent);
   if (p == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   int rc = 0;
   for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
     if (slash != NULL) *slash = '\0';
-    zk_reply r;
-    zk_create(conn, p, "", ZOO_PERSISTENT, deadline, &r);
-    if (r.rc != ZOK && r.rc != ZNODEEXISTS) rc = zk_error(err, conn, r.rc, "create", p);
-    zk_reply_free(&r);
+    baton_zk_reply r;
+    baton__zk_create(conn, p, "", ZOO_PERSISTENT, deadline, &r);
+    if (r.rc != ZOK && r.rc != ZNODEEXISTS) rc = baton__zk_error(err, conn, r.rc, "create", p);
+    baton__zk_reply_free(&r);
     if (rc != 0 || slash == NULL) break;
     *slash = '/';
   }
@@ -291,23 +294,24 @@ static int make_parents(zk_session *s, zk_conn *conn, const char *parent, int64_
 
 /* The outcome of a create is unknown when its reply was lost. */
 static bool unknown_outcome(int zrc) {
-  return zrc == ZCONNECTIONLOSS || zrc == ZOPERATIONTIMEOUT || zrc == ZK_DEADLINE;
+  return zrc == ZCONNECTIONLOSS || zrc == ZOPERATIONTIMEOUT || zrc == BATON_ZK_DEADLINE;
 }
 
-static int create_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
-                       const char *parent, int64_t deadline, baton_error *err) {
+static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
+                       const baton_candidate *c, const char *parent, int64_t deadline,
+                       baton_error *err) {
   char child[48];
   snprintf(child, sizeof child, "%s__lock__", k->guid);
-  char *prefix = zk_path(s, c->name, child);
+  char *prefix = baton__zk_path(s, c->name, child);
   if (prefix == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   int rc = 0;
   for (int tries = 0; tries < 2; tries++) {
     lock(s);
     k->pending = true; /* from here until the server's answer */
     unlock(s);
-    zk_reply r;
-    zk_create(conn, prefix, c->identity != NULL ? c->identity : "", ZOO_EPHEMERAL_SEQUENTIAL,
-              deadline, &r);
+    baton_zk_reply r;
+    baton__zk_create(conn, prefix, c->identity != NULL ? c->identity : "", ZOO_EPHEMERAL_SEQUENTIAL,
+                     deadline, &r);
     if (r.rc == ZOK) {
       const char *slash = r.data != NULL ? strrchr(r.data, '/') : NULL;
       char *node = slash != NULL ? baton__strdup(slash + 1) : NULL;
@@ -318,20 +322,20 @@ static int create_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_can
       unlock(s);
       rc = node != NULL ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
     } else if (unknown_outcome(r.rc)) {
-      rc = zk_error(err, conn, r.rc, "create", prefix); /* stays pending */
+      rc = baton__zk_error(err, conn, r.rc, "create", prefix); /* stays pending */
     } else {
       lock(s);
       k->pending = false; /* the server answered: nothing was made */
       unlock(s);
       if (r.rc == ZNONODE && tries == 0) {
         rc = make_parents(s, conn, parent, deadline, err);
-        zk_reply_free(&r);
+        baton__zk_reply_free(&r);
         if (rc == 0) continue;
         break;
       }
-      rc = zk_error(err, conn, r.rc, "create", prefix);
+      rc = baton__zk_error(err, conn, r.rc, "create", prefix);
     }
-    zk_reply_free(&r);
+    baton__zk_reply_free(&r);
     break;
   }
   baton__free(prefix);
@@ -341,23 +345,25 @@ static int create_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_can
 /* Resolve a create with unknown outcome: adopt the lowest child carrying
  * our guid and delete any other (a retried create whose first attempt
  * also landed), so no orphan and no duplicate candidate remain. */
-static int recover(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
-                   const char *parent, int64_t deadline, baton_error *err) {
-  zk_reply r;
-  zk_children(conn, parent, 0, deadline, &r);
+static int recover(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
+                   const baton_candidate *c, const char *parent, int64_t deadline,
+                   baton_error *err) {
+  baton_zk_reply r;
+  baton__zk_children(conn, parent, 0, deadline, &r);
   if (r.rc != ZOK && r.rc != ZNONODE) {
-    int rc = zk_error(err, conn, r.rc, "get children of", parent);
-    zk_reply_free(&r);
+    int rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
+    baton__zk_reply_free(&r);
     return rc;
   }
   const char *best = NULL;
   for (int i = 0; i < r.nkids; i++)
-    if (zk_name_has_guid(r.kids[i], k->guid) && (best == NULL || zk_name_cmp(r.kids[i], best) < 0))
+    if (baton__zk_name_has_guid(r.kids[i], k->guid) &&
+        (best == NULL || baton__zk_name_cmp(r.kids[i], best) < 0))
       best = r.kids[i];
   for (int i = 0; i < r.nkids; i++) {
-    if (r.kids[i] == best || !zk_name_has_guid(r.kids[i], k->guid)) continue;
-    char *path = zk_path(s, c->name, r.kids[i]);
-    if (path != NULL) zk_delete_async(conn, path);
+    if (r.kids[i] == best || !baton__zk_name_has_guid(r.kids[i], k->guid)) continue;
+    char *path = baton__zk_path(s, c->name, r.kids[i]);
+    if (path != NULL) baton__zk_delete_async(conn, path);
     baton__free(path);
   }
   char *node = best != NULL ? baton__strdup(best) : NULL;
@@ -366,14 +372,14 @@ static int recover(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candida
   k->czxid = 0;                               /* unknown until a stat */
   k->pending = best != NULL && node == NULL; /* out of memory: try again */
   unlock(s);
-  zk_reply_free(&r);
+  baton__zk_reply_free(&r);
   return 0;
 }
 
 /* The refusal when contender `kid` of parent carries a wrapped sequence:
  * kazoo's order would put it first although it came last, so no one can
  * be elected safely until the counter starts again with a new parent. */
-static int wrapped_error(const zk_session *s, const char *parent, const char *kid,
+static int wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
                          baton_error *err) {
   return baton__error(err, BATON_EREFUSED,
                       "%s: the sequence counter of %s wrapped, so no contender can be ordered; "
@@ -386,31 +392,33 @@ static int wrapped_error(const zk_session *s, const char *parent, const char *ki
  * look first: delete it and refuse. A node that cannot be deleted now
  * stays recorded, so release (which follows a failed campaign) or forget
  * deletes it. */
-static int drop_if_wrapped(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
-                           const char *parent, int64_t deadline, baton_error *err) {
+static int drop_if_wrapped(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
+                           const baton_candidate *c, const char *parent, int64_t deadline,
+                           baton_error *err) {
   lock(s);
-  bool wrapped = k->node != NULL && zk_name_seq(k->node) == ZK_SEQ_WRAPPED;
+  bool wrapped = k->node != NULL && baton__zk_name_seq(k->node) == BATON_ZK_SEQ_WRAPPED;
   unlock(s);
   if (!wrapped) return 0;
   char *own = dup_locked(s, &k->node);
   if (own == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-  char *path = zk_path(s, c->name, own);
-  zk_reply r = {.rc = ZK_NOMEM};
-  if (path != NULL) zk_delete(conn, path, deadline, &r);
+  char *path = baton__zk_path(s, c->name, own);
+  baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
+  if (path != NULL) baton__zk_delete(conn, path, deadline, &r);
   if (r.rc == ZOK || r.rc == ZNONODE) {
     lock(s);
     drop_node_locked(k);
     unlock(s);
   }
   int rc = wrapped_error(s, parent, own, err);
-  zk_reply_free(&r);
+  baton__zk_reply_free(&r);
   baton__free(path);
   baton__free(own);
   return rc;
 }
 
-static int ensure_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_candidate *c,
-                       const char *parent, int64_t deadline, baton_error *err) {
+static int ensure_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
+                       const baton_candidate *c, const char *parent, int64_t deadline,
+                       baton_error *err) {
   lock(s);
   bool have = k->node != NULL, pending = k->pending;
   unlock(s);
@@ -426,13 +434,13 @@ static int ensure_node(zk_session *s, zk_conn *conn, zk_cand *k, const baton_can
 }
 
 /* Read the leader's identity (the node's data) and token (its czxid).
- * LOST when the node went away meanwhile. */
-static int read_leader(zk_session *s, zk_conn *conn, const char *name, const char *child,
-                       baton_leader *out, int64_t deadline, baton_error *err) {
-  char *path = zk_path(s, name, child);
+ * BATON_ZK_LOST when the node went away meanwhile. */
+static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
+                       const char *child, baton_leader *out, int64_t deadline, baton_error *err) {
+  char *path = baton__zk_path(s, name, child);
   if (path == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-  zk_reply r;
-  zk_get(conn, path, 0, deadline, &r);
+  baton_zk_reply r;
+  baton__zk_get(conn, path, 0, deadline, &r);
   int rc = 0;
   if (r.rc == ZOK) {
     memset(out, 0, sizeof *out);
@@ -441,9 +449,9 @@ static int read_leader(zk_session *s, zk_conn *conn, const char *name, const cha
       snprintf(out->identity, sizeof out->identity, "%.*s",
                r.len < BATON_IDENTITY_MAX ? r.len : BATON_IDENTITY_MAX, r.data);
   } else {
-    rc = r.rc == ZNONODE ? LOST : zk_error(err, conn, r.rc, "get", path);
+    rc = r.rc == ZNONODE ? BATON_ZK_LOST : baton__zk_error(err, conn, r.rc, "get", path);
   }
-  zk_reply_free(&r);
+  baton__zk_reply_free(&r);
   baton__free(path);
   return rc;
 }
@@ -451,46 +459,47 @@ static int read_leader(zk_session *s, zk_conn *conn, const char *name, const cha
 /* The lowest contender among kids, and the highest one below `own`;
  * *wrapped is the first contender with a wrapped sequence (NULL if none),
  * which makes the rest meaningless. */
-static const char *lowest_of(const zk_reply *r, const char *own, const char **pred, bool *found,
-                             const char **wrapped) {
+static const char *lowest_of(const baton_zk_reply *r, const char *own, const char **pred,
+                             bool *found, const char **wrapped) {
   const char *low = NULL;
   if (pred != NULL) *pred = NULL;
   if (found != NULL) *found = false;
   *wrapped = NULL;
   for (int i = 0; i < r->nkids; i++) {
     const char *kid = r->kids[i];
-    int64_t seq = zk_name_seq(kid);
-    if (seq == ZK_SEQ_WRAPPED && *wrapped == NULL) *wrapped = kid;
-    if (seq < 0) continue; /* ZK_SEQ_NONE: a foreign child, not a contender */
-    if (low == NULL || zk_name_cmp(kid, low) < 0) low = kid;
+    int64_t seq = baton__zk_name_seq(kid);
+    if (seq == BATON_ZK_SEQ_WRAPPED && *wrapped == NULL) *wrapped = kid;
+    if (seq < 0) continue; /* BATON_ZK_SEQ_NONE: a foreign child, not a contender */
+    if (low == NULL || baton__zk_name_cmp(kid, low) < 0) low = kid;
     if (own == NULL) continue;
     if (strcmp(kid, own) == 0) *found = true;
-    else if (zk_name_cmp(kid, own) < 0 && (*pred == NULL || zk_name_cmp(kid, *pred) > 0))
+    else if (baton__zk_name_cmp(kid, own) < 0 &&
+             (*pred == NULL || baton__zk_name_cmp(kid, *pred) > 0))
       *pred = kid;
   }
   return low;
 }
 
 /* List the contenders: 0 when c's node is the lowest (token set), EHELD
- * with the predecessor noted for wait, LOST when c's node is gone. */
-static int rank(zk_session *s, zk_conn *conn, zk_cand *k, baton_candidate *c,
+ * with the predecessor noted for wait, BATON_ZK_LOST when c's node is gone. */
+static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, baton_candidate *c,
                 const char *parent, baton_leader *holder, int64_t deadline, baton_error *err) {
   char *own = dup_locked(s, &k->node);
   if (own == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-  zk_reply r;
-  zk_children(conn, parent, 0, deadline, &r);
+  baton_zk_reply r;
+  baton__zk_children(conn, parent, 0, deadline, &r);
   const char *pred = NULL, *low = NULL, *wrapped = NULL;
   bool found = false;
   int rc = 0;
   if (r.rc == ZOK) low = lowest_of(&r, own, &pred, &found, &wrapped);
-  else if (r.rc != ZNONODE) rc = zk_error(err, conn, r.rc, "get children of", parent);
+  else if (r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
   if (wrapped != NULL) {
     rc = wrapped_error(s, parent, wrapped, err);
   } else if (rc == 0 && !found) {
     lock(s);
     drop_node_locked(k); /* deleted behind our back: enqueue again */
     unlock(s);
-    rc = LOST;
+    rc = BATON_ZK_LOST;
   } else if (rc == 0 && pred == NULL) {
     lock(s);
     uint64_t czxid = k->czxid;
@@ -503,7 +512,7 @@ static int rank(zk_session *s, zk_conn *conn, zk_cand *k, baton_candidate *c,
       czxid = me.token;
       lock(s);
       if (rc == 0) k->czxid = czxid;
-      else if (rc == LOST) drop_node_locked(k);
+      else if (rc == BATON_ZK_LOST) drop_node_locked(k);
       unlock(s);
     }
     if (rc == 0) c->token = czxid;
@@ -520,26 +529,26 @@ static int rank(zk_session *s, zk_conn *conn, zk_cand *k, baton_candidate *c,
                       who.identity[0] ? who.identity : "another contender",
                       (unsigned long long)who.token);
   }
-  zk_reply_free(&r);
+  baton__zk_reply_free(&r);
   baton__free(own);
   return rc;
 }
 
 static int zk_acquire(baton_session *bs, baton_candidate *c, baton_leader *holder,
                       int64_t deadline, baton_error *err) {
-  zk_session *s = (zk_session *)bs;
+  baton_zk_session *s = (baton_zk_session *)bs;
   if (holder != NULL) memset(holder, 0, sizeof *holder);
-  zk_op op;
+  cand_op op;
   int rc = begin(s, c, false, &op, err);
   if (rc != 0) return rc;
-  rc = conn_expired(op.conn) ? expired_error(s, err) : LOST;
+  rc = conn_expired(op.conn) ? expired_error(s, err) : BATON_ZK_LOST;
   /* Our node may vanish between create and list (deleted by an operator):
    * then enqueue again, a bounded number of times. */
-  for (int attempt = 0; rc == LOST && attempt < 3; attempt++) {
+  for (int attempt = 0; rc == BATON_ZK_LOST && attempt < 3; attempt++) {
     rc = ensure_node(s, op.conn, op.k, c, op.parent, deadline, err);
     if (rc == 0) rc = rank(s, op.conn, op.k, c, op.parent, holder, deadline, err);
   }
-  if (rc == LOST)
+  if (rc == BATON_ZK_LOST)
     rc = baton__error(err, BATON_EREFUSED, "%s: our node under %s keeps vanishing", s->label,
                       op.parent);
   return end(&op, rc);
@@ -550,33 +559,35 @@ static int zk_acquire(baton_session *bs, baton_candidate *c, baton_leader *holde
 /* An observer: has the leader changed from `seen` already? The children
  * watch (or, while the name has no node, a creation watch) wakes us on
  * any later change. */
-static int observe(zk_session *s, zk_conn *conn, zk_cand *k, const char *name,
+static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, const char *name,
                    const char *parent, uint64_t seen, int64_t deadline, baton_error *err) {
-  zk_reply r;
-  zk_children(conn, parent, k->id, deadline, &r);
+  baton_zk_reply r;
+  baton__zk_children(conn, parent, k->id, deadline, &r);
   int rc;
   if (r.rc == ZNONODE) {
-    zk_reply_free(&r);
+    baton__zk_reply_free(&r);
     if (seen != 0) return 0;
-    zk_exists(conn, parent, k->id, deadline, &r);
-    rc = r.rc == ZOK ? 0 : r.rc == ZNONODE ? BLOCK : zk_error(err, conn, r.rc, "exists", parent);
-    zk_reply_free(&r);
+    baton__zk_exists(conn, parent, k->id, deadline, &r);
+    rc = r.rc == ZOK       ? 0
+         : r.rc == ZNONODE ? BATON_ZK_BLOCK
+                           : baton__zk_error(err, conn, r.rc, "exists", parent);
+    baton__zk_reply_free(&r);
     return rc;
   }
   if (r.rc != ZOK) {
-    rc = zk_error(err, conn, r.rc, "get children of", parent);
-    zk_reply_free(&r);
+    rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
+    baton__zk_reply_free(&r);
     return rc;
   }
   const char *wrapped, *low = lowest_of(&r, NULL, NULL, NULL, &wrapped);
   if (wrapped != NULL) {
     rc = wrapped_error(s, parent, wrapped, err);
-    zk_reply_free(&r);
+    baton__zk_reply_free(&r);
     return rc;
   }
   if (low == NULL || seen == 0) {
-    rc = (low == NULL) == (seen == 0) ? BLOCK : 0;
-    zk_reply_free(&r);
+    rc = (low == NULL) == (seen == 0) ? BATON_ZK_BLOCK : 0;
+    baton__zk_reply_free(&r);
     return rc;
   }
   /* Only the czxid tells terms apart; remember it per lowest child so a
@@ -597,14 +608,14 @@ static int observe(zk_session *s, zk_conn *conn, zk_cand *k, const char *name,
       unlock(s);
     }
   }
-  zk_reply_free(&r);
-  if (rc == LOST) return 0;
+  baton__zk_reply_free(&r);
+  if (rc == BATON_ZK_LOST) return 0;
   if (rc != 0) return rc;
-  return czxid == seen ? BLOCK : 0;
+  return czxid == seen ? BATON_ZK_BLOCK : 0;
 }
 
 /* Block on the candidate's eventfd, cancel_fd and the deadline. */
-static int block(zk_session *s, int efd, int64_t deadline, int cancel_fd, baton_error *err) {
+static int block(baton_zk_session *s, int efd, int64_t deadline, int cancel_fd, baton_error *err) {
   struct pollfd fds[2] = {{.fd = efd, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
   for (;;) {
     int64_t now = baton__now();
@@ -620,25 +631,27 @@ static int block(zk_session *s, int efd, int64_t deadline, int cancel_fd, baton_
 
 static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                    int64_t deadline, int cancel_fd, baton_error *err) {
-  zk_session *s = (zk_session *)bs;
-  zk_op op;
+  baton_zk_session *s = (baton_zk_session *)bs;
+  cand_op op;
   int rc = begin(s, c, true, &op, err);
   if (rc != 0) return rc;
   if (op.stale) return end(&op, 0); /* a new session exists: enqueue again */
-  zk_cand *k = op.k;
+  baton_zk_cand *k = op.k;
   /* While the session is expired, block until renew makes a new one: it
    * signals every candidate. */
-  rc = conn_expired(op.conn) ? BLOCK : 0;
+  rc = conn_expired(op.conn) ? BATON_ZK_BLOCK : 0;
   char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL;
   if (rc == 0 && pred != NULL) {
     /* Queued: watch the predecessor only, so a release wakes one waiter.
      * A get sets no watch when the node is gone (an exists would leave
      * one behind for a name that never comes back). */
-    char *path = zk_path(s, c->name, pred);
-    zk_reply r = {.rc = ZK_NOMEM};
-    if (path != NULL) zk_get(op.conn, path, k->id, deadline, &r);
-    rc = r.rc == ZOK ? BLOCK : r.rc == ZNONODE ? 0 : zk_error(err, op.conn, r.rc, "get", path);
-    zk_reply_free(&r);
+    char *path = baton__zk_path(s, c->name, pred);
+    baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
+    if (path != NULL) baton__zk_get(op.conn, path, k->id, deadline, &r);
+    rc = r.rc == ZOK       ? BATON_ZK_BLOCK
+         : r.rc == ZNONODE ? 0
+                           : baton__zk_error(err, op.conn, r.rc, "get", path);
+    baton__zk_reply_free(&r);
     baton__free(path);
   } else if (rc == 0) {
     rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen->token : 0, deadline,
@@ -646,7 +659,7 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
   }
   baton__free(pred);
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
-  if (rc != BLOCK) return rc;
+  if (rc != BATON_ZK_BLOCK) return rc;
   lock(s);
   int efd = k->efd;
   unlock(s);
@@ -656,11 +669,11 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
 /* ---- release / forget ------------------------------------------------------ */
 
 static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
-  zk_session *s = (zk_session *)bs;
-  zk_op op;
+  baton_zk_session *s = (baton_zk_session *)bs;
+  cand_op op;
   int rc = begin(s, c, false, &op, err);
   if (rc != 0) return rc;
-  zk_cand *k = op.k;
+  baton_zk_cand *k = op.k;
   lock(s);
   bool pending = k->pending, expired = op.conn->expired;
   if (expired) drop_node_locked(k); /* our nodes died with the session */
@@ -668,17 +681,17 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
   if (pending && !expired) rc = recover(s, op.conn, k, c, op.parent, deadline, err);
   char *node = rc == 0 ? dup_locked(s, &k->node) : NULL;
   if (node != NULL) {
-    char *path = zk_path(s, c->name, node);
-    zk_reply r = {.rc = ZK_NOMEM};
-    if (path != NULL) zk_delete(op.conn, path, deadline, &r);
+    char *path = baton__zk_path(s, c->name, node);
+    baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
+    if (path != NULL) baton__zk_delete(op.conn, path, deadline, &r);
     if (r.rc == ZOK || r.rc == ZNONODE) {
       lock(s);
       drop_node_locked(k);
       unlock(s);
     } else {
-      rc = zk_error(err, op.conn, r.rc, "delete", path);
+      rc = baton__zk_error(err, op.conn, r.rc, "delete", path);
     }
-    zk_reply_free(&r);
+    baton__zk_reply_free(&r);
     baton__free(path);
   }
   baton__free(node);
@@ -686,15 +699,15 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
 }
 
 static void zk_forget(baton_session *bs, baton_candidate *c) {
-  zk_session *s = (zk_session *)bs;
+  baton_zk_session *s = (baton_zk_session *)bs;
   if (s == NULL || c == NULL || c->priv == NULL) return;
-  zk_cand *k = c->priv;
+  baton_zk_cand *k = c->priv;
   /* A node that may still exist (release failed or was skipped, or a
    * create's outcome is unknown) is swept in the background: no I/O wait
    * here, and no zombie contender left in the queue. */
   char guid[33];
   lock(s);
-  zk_conn *conn = s->conn;
+  baton_zk_conn *conn = s->conn;
   if (conn != NULL && (k->node != NULL || k->pending) && k->gen == conn->gen && !conn->expired)
     conn->refs++;
   else
@@ -703,27 +716,28 @@ static void zk_forget(baton_session *bs, baton_candidate *c) {
   cand_free_locked(s, k);
   unlock(s);
   c->priv = NULL;
-  char *parent = conn != NULL ? zk_path(s, c->name, NULL) : NULL;
-  if (parent != NULL) zk_sweep_add(conn, parent, guid);
+  char *parent = conn != NULL ? baton__zk_path(s, c->name, NULL) : NULL;
+  if (parent != NULL) baton__zk_sweep_add(conn, parent, guid);
   baton__free(parent);
-  zk_conn_put(conn);
+  baton__zk_conn_put(conn);
 }
 
 /* ---- renew ------------------------------------------------------------------- */
 
 /* After ESESSION was reported: a fresh handle; every candidate is woken
  * to enqueue again, and every held term is gone. */
-static int new_session(zk_session *s, size_t n, bool *gone, int64_t deadline, baton_error *err) {
-  zk_conn *fresh;
-  int rc = zk_conn_open(&fresh, s, deadline, err);
+static int new_session(baton_zk_session *s, size_t n, bool *gone, int64_t deadline,
+                       baton_error *err) {
+  baton_zk_conn *fresh;
+  int rc = baton__zk_conn_open(&fresh, s, deadline, err);
   if (rc != 0) return baton__error_prefix(err, "new session");
   lock(s);
-  zk_conn *old = s->conn;
+  baton_zk_conn *old = s->conn;
   s->conn = fresh;
   s->expiry_reported = false;
-  for (zk_cand *k = s->cands; k != NULL; k = k->next) zk_cand_signal(k);
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) baton__zk_cand_signal(k);
   unlock(s);
-  zk_conn_put(old);
+  baton__zk_conn_put(old);
   s->base.server_ttl_ns = negotiated_ns(fresh);
   for (size_t i = 0; i < n; i++) gone[i] = true;
   return 0;
@@ -731,9 +745,9 @@ static int new_session(zk_session *s, size_t n, bool *gone, int64_t deadline, ba
 
 /* The multi failed with ZNONODE, which names only the first missing node:
  * ops before it passed; ask about the rest with one pipelined round. */
-static int find_gone(zk_conn *conn, const char *const *paths, const size_t *idx, int m,
-                     const zk_reply *multi, bool *gone, int64_t deadline, baton_error *err) {
-  zk_reply *each = baton__calloc((size_t)m, sizeof *each);
+static int find_gone(baton_zk_conn *conn, const char *const *paths, const size_t *idx, int m,
+                     const baton_zk_reply *multi, bool *gone, int64_t deadline, baton_error *err) {
+  baton_zk_reply *each = baton__calloc((size_t)m, sizeof *each);
   const char **ask = baton__calloc((size_t)m, sizeof *ask);
   size_t *which = baton__calloc((size_t)m, sizeof *which);
   int rc = each && ask && which ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory",
@@ -748,50 +762,51 @@ static int find_gone(zk_conn *conn, const char *const *paths, const size_t *idx,
     ask[nask] = paths[j];
     which[nask++] = idx[j];
   }
-  if (rc == 0 && nask > 0) zk_exists_many(conn, ask, nask, deadline, each);
+  if (rc == 0 && nask > 0) baton__zk_exists_many(conn, ask, nask, deadline, each);
   for (int j = 0; rc == 0 && j < nask; j++) {
     if (each[j].rc == ZNONODE) gone[which[j]] = true;
-    else if (each[j].rc != ZOK) rc = zk_error(err, conn, each[j].rc, "exists", ask[j]);
+    else if (each[j].rc != ZOK) rc = baton__zk_error(err, conn, each[j].rc, "exists", ask[j]);
   }
-  for (int j = 0; each != NULL && j < nask; j++) zk_reply_free(&each[j]);
+  for (int j = 0; each != NULL && j < nask; j++) baton__zk_reply_free(&each[j]);
   baton__free(each);
   baton__free(ask);
   baton__free(which);
   return rc;
 }
 
-static int check_held(zk_session *s, zk_conn *conn, baton_candidate *const *held, size_t n,
-                      bool *gone, int64_t deadline, baton_error *err) {
+static int check_held(baton_zk_session *s, baton_zk_conn *conn, baton_candidate *const *held,
+                      size_t n, bool *gone, int64_t deadline, baton_error *err) {
   char **paths = baton__calloc(n + 1, sizeof *paths);
   size_t *idx = baton__calloc(n + 1, sizeof *idx);
   int m = 0, rc = 0;
-  if (paths == NULL || idx == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  if (paths == NULL || idx == NULL)
+    rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   lock(s);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    zk_cand *k = held[i] != NULL ? held[i]->priv : NULL;
+    baton_zk_cand *k = held[i] != NULL ? held[i]->priv : NULL;
     if (k == NULL || k->node == NULL || k->gen != conn->gen) {
       gone[i] = true; /* never made, released, or from an expired session */
       continue;
     }
-    paths[m] = zk_path(s, held[i]->name, k->node);
+    paths[m] = baton__zk_path(s, held[i]->name, k->node);
     if (paths[m] == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
     idx[m++] = i;
   }
   unlock(s);
-  zk_reply r = {.rc = ZOK};
+  baton_zk_reply r = {.rc = ZOK};
   const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
   if (rc == 0 && m == 0) {
     /* Nothing held: one cheap read still proves the session is alive. */
-    zk_exists(conn, root, 0, deadline, &r);
-    if (r.rc != ZOK && r.rc != ZNONODE) rc = zk_error(err, conn, r.rc, "exists", root);
+    baton__zk_exists(conn, root, 0, deadline, &r);
+    if (r.rc != ZOK && r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "exists", root);
   } else if (rc == 0) {
-    zk_check_all(conn, (const char *const *)paths, m, deadline, &r);
+    baton__zk_check_all(conn, (const char *const *)paths, m, deadline, &r);
     if (r.rc == ZNONODE)
       rc = find_gone(conn, (const char *const *)paths, idx, m, &r, gone, deadline, err);
     else if (r.rc != ZOK)
-      rc = zk_error(err, conn, r.rc, "check", m == 1 ? paths[0] : "held nodes");
+      rc = baton__zk_error(err, conn, r.rc, "check", m == 1 ? paths[0] : "held nodes");
   }
-  zk_reply_free(&r);
+  baton__zk_reply_free(&r);
   for (int j = 0; paths != NULL && j < m; j++) baton__free(paths[j]);
   baton__free(paths);
   baton__free(idx);
@@ -800,10 +815,10 @@ static int check_held(zk_session *s, zk_conn *conn, baton_candidate *const *held
 
 static int zk_renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                     int64_t deadline, baton_error *err) {
-  zk_session *s = (zk_session *)bs;
+  baton_zk_session *s = (baton_zk_session *)bs;
   for (size_t i = 0; i < n; i++) gone[i] = false;
   lock(s);
-  zk_conn *conn = s->conn;
+  baton_zk_conn *conn = s->conn;
   bool expired = conn != NULL && conn->expired, reported = s->expiry_reported;
   if (expired) s->expiry_reported = true;
   if (conn != NULL && !expired) conn->refs++;
@@ -817,7 +832,7 @@ static int zk_renew(baton_session *bs, baton_candidate *const *held, size_t n, b
     s->expiry_reported = true; /* the next renew makes a new session */
     unlock(s);
   }
-  zk_conn_put(conn);
+  baton__zk_conn_put(conn);
   return rc;
 }
 
@@ -825,38 +840,40 @@ static int zk_renew(baton_session *bs, baton_candidate *const *held, size_t n, b
 
 static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
                      baton_error *err) {
-  zk_session *s = (zk_session *)bs;
+  baton_zk_session *s = (baton_zk_session *)bs;
   if (name == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "%s: NULL argument to leader", s->label);
   memset(out, 0, sizeof *out);
-  zk_conn *conn = zk_conn_get(s);
+  baton_zk_conn *conn = baton__zk_conn_get(s);
   if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
-  char *parent = zk_path(s, name, NULL);
+  char *parent = baton__zk_path(s, name, NULL);
   int rc = conn_expired(conn) ? expired_error(s, err)
            : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
-                              : LOST;
+                              : BATON_ZK_LOST;
   /* The lowest node may go between the list and the get: look again. */
-  for (int attempt = 0; rc == LOST && attempt < 8; attempt++) {
-    zk_reply r;
-    zk_children(conn, parent, 0, deadline, &r);
+  for (int attempt = 0; rc == BATON_ZK_LOST && attempt < 8; attempt++) {
+    baton_zk_reply r;
+    baton__zk_children(conn, parent, 0, deadline, &r);
     const char *wrapped = NULL;
     const char *low = r.rc == ZOK ? lowest_of(&r, NULL, NULL, NULL, &wrapped) : NULL;
-    if (r.rc != ZOK && r.rc != ZNONODE) rc = zk_error(err, conn, r.rc, "get children of", parent);
+    if (r.rc != ZOK && r.rc != ZNONODE)
+      rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
     else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
-    else if (low == NULL) rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
+    else if (low == NULL)
+      rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
     else rc = read_leader(s, conn, name, low, out, deadline, err);
-    zk_reply_free(&r);
+    baton__zk_reply_free(&r);
   }
-  if (rc == LOST)
+  if (rc == BATON_ZK_LOST)
     rc = baton__error(err, BATON_ETIMEDOUT, "%s: the leader of %s kept changing", s->label, name);
   baton__free(parent);
-  zk_conn_put(conn);
+  baton__zk_conn_put(conn);
   return rc;
 }
 
 const baton_backend baton_backend_zk = {
     .schemes = schemes,
-    .caps = BATON_CAP_LINEARIZABLE | BATON_CAP_QUEUE,
+    .caps = BATON_CAP_QUEUE,
     .open = zk_open,
     .close = zk_close,
     .acquire = zk_acquire,

@@ -19,33 +19,33 @@
 
 /* A request that ran past the caller's deadline: the outcome is unknown.
  * Positive, so it never clashes with a ZooKeeper error code. */
-#define ZK_DEADLINE 1
+#define BATON_ZK_DEADLINE 1
 /* Out of memory while copying a reply. */
-#define ZK_NOMEM 2
+#define BATON_ZK_NOMEM 2
 
-typedef struct zk_session zk_session;
-typedef struct zk_call zk_call;
-typedef struct zk_sweep zk_sweep;
+typedef struct baton_zk_session baton_zk_session;
+typedef struct baton_zk_call baton_zk_call;
+typedef struct baton_zk_sweep baton_zk_sweep;
 
 /* One ZooKeeper handle, i.e. one ZooKeeper session. It is replaced only by
  * renew, after the server expired it; users hold a reference while they
  * use the handle, and the last one closes it. */
-typedef struct zk_conn {
-  zk_session *s;    /* owner */
-  zhandle_t *zh;    /* the C client's handle */
-  uint64_t gen;     /* 1 for the session's first handle, 2 for the next... */
-  int refs;         /* users, plus one while it is s->conn (s->mu) */
-  int state;        /* last ZOO_*_STATE the global watcher saw (s->mu) */
-  bool expired;     /* the server expired this session (s->mu) */
-  zk_call *calls;   /* requests whose completion has not run yet (s->mu) */
-  zk_sweep *sweeps; /* forgotten candidates' nodes still to delete (s->mu) */
-} zk_conn;
+typedef struct baton_zk_conn {
+  baton_zk_session *s;    /* owner */
+  zhandle_t *zh;          /* the C client's handle */
+  uint64_t gen;           /* 1 for the session's first handle, 2 for the next... */
+  int refs;               /* users, plus one while it is s->conn (s->mu) */
+  int state;              /* last ZOO_*_STATE the global watcher saw (s->mu) */
+  bool expired;           /* the server expired this session (s->mu) */
+  baton_zk_call *calls;   /* requests whose completion has not run yet (s->mu) */
+  baton_zk_sweep *sweeps; /* forgotten candidates' nodes still to delete (s->mu) */
+} baton_zk_conn;
 
 /* What the backend keeps per candidate in c->priv. Every field but the
  * fixed id and guid is guarded by s->mu: renew reads `node` while release
  * may clear it, and watchers look up `efd`. */
-typedef struct zk_cand {
-  struct zk_cand *next, *prev; /* the session's list of candidates */
+typedef struct baton_zk_cand {
+  struct baton_zk_cand *next, *prev; /* the session's list of candidates */
   uint64_t id;          /* watcher context: looked up, so a late watch on a
                            forgotten candidate finds nothing */
   int efd;              /* eventfd that watchers and renew signal; -1 until
@@ -58,17 +58,17 @@ typedef struct zk_cand {
   char *pred;           /* predecessor's child name while queued */
   char *seen_node;      /* observer: lowest child seen last, and ... */
   uint64_t seen_czxid;  /* ... its czxid, to compare with `seen` cheaply */
-} zk_cand;
+} baton_zk_cand;
 
-struct zk_session {
+struct baton_zk_session {
   baton_session base;          /* first, as the core expects */
   pthread_mutex_t mu;          /* guards everything below that changes */
   pthread_cond_t cond;         /* completions and state changes (monotonic) */
-  zk_conn *conn;               /* the current handle */
+  baton_zk_conn *conn;         /* the current handle */
   bool expiry_reported;        /* renew already returned ESESSION for conn */
   uint64_t gens;               /* handles made so far */
   uint64_t next_id;            /* candidate ids handed out */
-  zk_cand *cands;              /* every candidate that has priv */
+  baton_zk_cand *cands;        /* every candidate that has priv */
   char *hosts;                 /* "host:port,..." for zookeeper_init */
   char *chroot;                /* "" or "/a/b": prefix of every path */
   char *auth;                  /* "user:password" for digest auth, or NULL */
@@ -77,9 +77,9 @@ struct zk_session {
   char label[200];             /* "zk://hosts/chroot" for messages */
 };
 
-/* The result of one request. Strings are owned: zk_reply_free(). */
-typedef struct zk_reply {
-  int rc;              /* ZOK, a ZooKeeper error, or ZK_DEADLINE */
+/* The result of one request. Strings are owned: baton__zk_reply_free(). */
+typedef struct baton_zk_reply {
+  int rc;              /* ZOK, a ZooKeeper error, or BATON_ZK_DEADLINE */
   struct Stat stat;    /* create2, get, exists */
   char *data;          /* created path or node data, NUL-terminated */
   int len;             /* bytes in data, -1 for a NULL value */
@@ -87,77 +87,80 @@ typedef struct zk_reply {
   int nkids;           /* entries in kids */
   int *errs;           /* multi: each op's result */
   int nerrs;           /* entries in errs */
-} zk_reply;
+} baton_zk_reply;
 
-void zk_reply_free(zk_reply *r);
+void baton__zk_reply_free(baton_zk_reply *r);
 
 /* ---- Handles (conn.c) ---------------------------------------------------- */
 
 /* Start a handle on s->hosts, add digest auth, and wait for the session
  * until `deadline` or the connect timeout. 0 with *out (one reference), or
  * ECONNECT / ETIMEDOUT / EAUTH / ESESSION / ENOMEM naming the hosts. */
-int zk_conn_open(zk_conn **out, zk_session *s, int64_t deadline, baton_error *err);
+int baton__zk_conn_open(baton_zk_conn **out, baton_zk_session *s, int64_t deadline,
+                        baton_error *err);
 /* The current handle with a reference, or NULL (session closed). */
-zk_conn *zk_conn_get(zk_session *s);
+baton_zk_conn *baton__zk_conn_get(baton_zk_session *s);
 /* Drop a reference; the last one closes the handle (may block ~1.5 s when
  * the server does not answer the close). Never with s->mu held. */
-void zk_conn_put(zk_conn *conn);
+void baton__zk_conn_put(baton_zk_conn *conn);
 
 /* ---- Close-on-exec (cloexec.c) -------------------------------------------- */
 
-/* zookeeper_init2() on s->hosts with s's timeout and zk_log, its pipe made
+/* zookeeper_init2() on s->hosts with s's timeout and baton__zk_log, its pipe made
  * close-on-exec. NULL with errno as zookeeper_init2() leaves it (ENOMEM
  * also when the descriptor table could not be copied). */
-zhandle_t *zk_init(zk_session *s, watcher_fn watcher, void *ctx);
+zhandle_t *baton__zk_init(baton_zk_session *s, watcher_fn watcher, void *ctx);
 /* Make the connected socket of zh close-on-exec (see cloexec.c for what
  * else is marked); call on each CONNECTED state. Thread: any. */
-void zk_cloexec_socket(zhandle_t *zh);
+void baton__zk_cloexec_socket(zhandle_t *zh);
 
 /* ---- Bounded requests (call.c) ------------------------------------------ */
 
 /* Each issues one asynchronous request on conn and waits for its reply
- * until `deadline`; the reply goes to *out (rc ZK_DEADLINE when the time
+ * until `deadline`; the reply goes to *out (rc BATON_ZK_DEADLINE when the time
  * ran out; the request may still run on the server). watch_id != 0 sets a
- * watch that signals that candidate (zk_watcher). */
-void zk_create(zk_conn *conn, const char *path, const char *value, int mode,
-               int64_t deadline, zk_reply *out);
-void zk_delete(zk_conn *conn, const char *path, int64_t deadline, zk_reply *out);
-void zk_exists(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-               zk_reply *out);
-void zk_get(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-            zk_reply *out);
-void zk_children(zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
-                 zk_reply *out);
+ * watch that signals that candidate (baton__zk_watcher). */
+void baton__zk_create(baton_zk_conn *conn, const char *path, const char *value, int mode,
+                      int64_t deadline, baton_zk_reply *out);
+void baton__zk_delete(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out);
+void baton__zk_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                      baton_zk_reply *out);
+void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                   baton_zk_reply *out);
+void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
+                        baton_zk_reply *out);
 /* One multi request of "check version -1" on every path. */
-void zk_check_all(zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                  zk_reply *out);
+void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
+                         baton_zk_reply *out);
 /* Several exists requests pipelined: one round trip. out[i] per path. */
-void zk_exists_many(zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                    zk_reply *out);
+void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
+                           baton_zk_reply *out);
 /* Digest credentials "user:password" for this and every reconnection. */
-void zk_add_auth(zk_conn *conn, const char *cred, int64_t deadline, zk_reply *out);
+void baton__zk_add_auth(baton_zk_conn *conn, const char *cred, int64_t deadline,
+                        baton_zk_reply *out);
 /* What a request nobody waits for hands its reply to, on the completion
  * thread (it must not block; it may send further requests). */
-typedef void (*zk_then)(zk_conn *conn, zk_reply *r, void *arg);
+typedef void (*baton_zk_then)(baton_zk_conn *conn, baton_zk_reply *r, void *arg);
 /* get_children whose reply goes to then(); false when it was not sent. */
-bool zk_children_then(zk_conn *conn, const char *path, zk_then then, void *arg);
+bool baton__zk_children_then(baton_zk_conn *conn, const char *path, baton_zk_then then, void *arg);
 /* Fire and forget: a delete nobody waits for (cleanup of a stray node). */
-void zk_delete_async(zk_conn *conn, const char *path);
+void baton__zk_delete_async(baton_zk_conn *conn, const char *path);
 /* Wait until no request of conn is in flight, or the deadline. */
-void zk_calls_drain(zk_conn *conn, int64_t deadline);
+void baton__zk_calls_drain(baton_zk_conn *conn, int64_t deadline);
 /* Complete every request of a closed handle whose completion never ran. */
-void zk_calls_abandon(zk_conn *conn);
+void baton__zk_calls_abandon(baton_zk_conn *conn);
 /* Calls not yet freed in the whole process (tests: 0 once all is closed). */
-long zk_calls_live(void);
+long baton__zk_calls_live(void);
 
 /* The watcher given with watch_id: wakes that candidate's wait. */
-void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 /* Wake k's wait (its eventfd); with s->mu held. */
-void zk_cand_signal(zk_cand *k);
+void baton__zk_cand_signal(baton_zk_cand *k);
 
 /* Map a ZooKeeper result to a BATON_E* code with a message naming the
  * operation and path. Marks conn expired on ZSESSIONEXPIRED. */
-int zk_error(baton_error *err, zk_conn *conn, int rc, const char *op, const char *path);
+int baton__zk_error(baton_error *err, baton_zk_conn *conn, int rc, const char *op,
+                    const char *path);
 
 /* ---- Sweeps (sweep.c) ------------------------------------------------------
  * A forgotten candidate may leave a node behind: its create's reply was
@@ -165,20 +168,20 @@ int zk_error(baton_error *err, zk_conn *conn, int rc, const char *op, const char
  * in the background: list the parent, delete that guid's children, list
  * again until none is left; retried on every reconnection of the handle. */
 
-void zk_sweep_add(zk_conn *conn, const char *parent, const char *guid);
+void baton__zk_sweep_add(baton_zk_conn *conn, const char *parent, const char *guid);
 /* Start every sweep that is not running (the handle just connected). */
-void zk_sweep_kick(zk_conn *conn);
+void baton__zk_sweep_kick(baton_zk_conn *conn);
 /* Free the sweeps of a closed handle (its nodes died with the session). */
-void zk_sweep_free_all(zk_conn *conn);
+void baton__zk_sweep_free_all(baton_zk_conn *conn);
 
 /* ---- The C client's log (log.c) ------------------------------------------ */
 
 /* The per-handle log callback: quiet unless BATON_ZK_LOG=error|warn|info|debug,
- * and it keeps the latest errors for zk_log_why(). */
-void zk_log(const char *message);
+ * and it keeps the latest errors for baton__zk_log_why(). */
+void baton__zk_log(const char *message);
 /* Why connecting to `hosts` failed, as the C client last logged it, e.g.
  * "Connection refused"; "" when it logged nothing about those ports. */
-void zk_log_why(char *out, size_t size, const char *hosts);
+void baton__zk_log_why(char *out, size_t size, const char *hosts);
 
 /* ---- Node names (names.c) ---------------------------------------------- */
 
@@ -187,19 +190,19 @@ void zk_log_why(char *out, size_t size, const char *hosts);
  * kazoo orders contenders by that text; once the counter wraps past
  * INT32_MAX the text turns negative ("-2147483648") and sorts first,
  * though it was made last. */
-#define ZK_SEQ_NONE (-1)    /* not a contender: a foreign child, ignored */
-#define ZK_SEQ_WRAPPED (-2) /* negative or above INT32_MAX: the counter
-                               wrapped, and no order can be trusted */
+#define BATON_ZK_SEQ_NONE (-1)    /* not a contender: a foreign child, ignored */
+#define BATON_ZK_SEQ_WRAPPED (-2) /* negative or above INT32_MAX: the counter
+                                           wrapped, and no order can be trusted */
 /* The sequence of child (0 .. INT32_MAX), or one of the two above. */
-int64_t zk_name_seq(const char *child);
+int64_t baton__zk_name_seq(const char *child);
 /* Negative, 0, positive as a sorts before, with or after b (contenders),
  * by sequence number; a wrapped one sorts after every valid one. */
-int zk_name_cmp(const char *a, const char *b);
+int baton__zk_name_cmp(const char *a, const char *b);
 /* Whether child is a contender created with this guid. */
-bool zk_name_has_guid(const char *child, const char *guid);
+bool baton__zk_name_has_guid(const char *child, const char *guid);
 /* 32 random hex digits and a NUL. */
-void zk_guid(char out[33]);
+void baton__zk_guid(char out[33]);
 /* "<chroot>/<name>[/<child>]", or NULL when out of memory. */
-char *zk_path(const zk_session *s, const char *name, const char *child);
+char *baton__zk_path(const baton_zk_session *s, const char *name, const char *child);
 
 #endif /* BATON_ZK_H */

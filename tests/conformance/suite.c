@@ -1,8 +1,11 @@
 /* suite.c — the conformance suite: the same behaviour tests, through the
  * public API, against every backend. `conformance KIND [FILTER]` starts a
  * real server of KIND (redis, etcd, zk, etcd3, zk3) and runs every case;
- * the same binary re-executed with --child plays other processes. */
+ * the same binary re-executed with --child plays other processes. Beyond
+ * the public API it uses the library's test hooks (internal.h), and reads
+ * the backend's capability bits to know what order to expect. */
 #include "baton.h"
+#include "internal.h"
 #include "servers.h"
 #include "test.h"
 
@@ -21,11 +24,6 @@
 #include <unistd.h>
 
 #define TTL_MS 2000 /* short enough for crash tests, long enough for CI noise */
-
-/* The library's test hooks (lib/internal.h): allocation failures, and how
- * many campaigns of an election are under way. */
-long baton__alloc_fail_after(long n);
-int baton__election_campaigns(baton_election *e);
 
 static test_cluster server;
 static const char *kind;
@@ -158,20 +156,26 @@ static void contender_close(contender *k) {
   k->c = NULL;
 }
 
-/* Open k's client with o and its election on name, events to r if not NULL.
- * A failure is reported and leaves k closed: a REQUIRE on it leaks nothing. */
-static bool contender_open_with(contender *k, const char *name, const baton_options *o,
-                                recorder *r) {
+/* Open k's client on uri with o and its election on name, events to r if
+ * not NULL. A failure is reported and leaves k closed: a REQUIRE on it
+ * leaks nothing. */
+static bool contender_open_at(contender *k, const char *uri, const char *name,
+                              const baton_options *o, recorder *r) {
   baton_error err = {0};
   memset(k, 0, sizeof *k);
   snprintf(k->name, sizeof k->name, "%s", name);
-  int rc = baton_client_open(&k->c, server.uri, o, &err);
+  int rc = baton_client_open(&k->c, uri, o, &err);
   if (rc == 0) rc = baton_election_open(&k->e, k->c, name, r != NULL ? record : NULL, r, &err);
   if (rc != 0) {
     TEST_FAIL_("contender %s on %s: %d (%s)", o->identity, name, rc, err.message);
     contender_close(k);
   }
   return rc == 0;
+}
+
+static bool contender_open_with(contender *k, const char *name, const baton_options *o,
+                                recorder *r) {
+  return contender_open_at(k, server.uri, name, o, r);
 }
 
 static bool contender_open(contender *k, const char *name, uint32_t ttl_ms,
@@ -730,6 +734,96 @@ static void resign_hands_over_by_notification(void) {
   CHECK_LT(worst, TEST_SLACK_MS); /* the re-check bound is seconds away */
   contender_close(&a);
   contender_close(&b);
+}
+
+/* The backend under test, and a copy of its table on the scheme "spy"
+ * whose acquire counts the EHELD answers to the candidates "fifo-1" and
+ * "fifo-2": on a queueing backend an EHELD acquire leaves the candidate's
+ * key queued, so a count of one says that it has arrived. (The suite's
+ * servers speak plain schemes; etcds:// would lose its TLS here.) */
+static const baton_backend *tested;
+static baton_backend spy;
+static atomic_int spy_held[2];
+
+static int spy_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
+                       int64_t deadline, baton_error *err) {
+  int rc = tested->acquire(s, c, holder, deadline, err);
+  if (rc == BATON_EHELD && strncmp(c->identity, "fifo-", 5) == 0)
+    atomic_fetch_add(&spy_held[c->identity[5] == '2'], 1);
+  return rc;
+}
+
+/* Wait until *v >= target, at most timeout_ms. */
+static bool await_atomic(atomic_int *v, int target, int timeout_ms) {
+  for (int64_t end = now_ms() + timeout_ms; atomic_load(v) < target && now_ms() < end;)
+    poll(NULL, 0, 5);
+  return atomic_load(v) >= target;
+}
+
+/* The first of two background campaigns to return, or NULL after timeout_ms. */
+static campaign_call *await_either(campaign_call *a, campaign_call *b, int timeout_ms) {
+  for (int64_t end = now_ms() + timeout_ms; now_ms() < end; poll(NULL, 0, 5)) {
+    if (atomic_load(&a->returned)) return a;
+    if (atomic_load(&b->returned)) return b;
+  }
+  return NULL;
+}
+
+static void waiters_are_served_in_arrival_order(void) {
+  static const char *const spy_schemes[] = {"spy", NULL};
+  baton_error err = {0};
+  const char *rest = strstr(server.uri, "://");
+  REQUIRE(rest != NULL);
+  char scheme[16], uri[sizeof server.uri + 8];
+  snprintf(scheme, sizeof scheme, "%.*s", (int)(rest - server.uri), server.uri);
+  snprintf(uri, sizeof uri, "spy%s", rest);
+  REQUIRE_OK(baton__backend_find(&tested, scheme, &err), &err);
+  /* What this case asserts depends on the capability: a queueing backend
+   * serves waiters in the order they arrived; any backend hands over to
+   * both, one after the other, with growing tokens. */
+  bool queue = (tested->caps & BATON_CAP_QUEUE) != 0;
+  spy = *tested;
+  spy.schemes = spy_schemes;
+  spy.acquire = spy_acquire;
+  atomic_store(&spy_held[0], 0);
+  atomic_store(&spy_held[1], 0);
+  baton__backend_register_test(&spy);
+  contender h, w1, w2;
+  baton_options o1 = options(TTL_MS, "fifo-1"), o2 = options(TTL_MS, "fifo-2");
+  REQUIRE(contender_open(&h, fresh_name("fifo"), TTL_MS, "fifo-holder", NULL));
+  bool opened = contender_open_at(&w1, uri, h.name, &o1, NULL);
+  if (opened && !contender_open_at(&w2, uri, h.name, &o2, NULL)) {
+    contender_close(&w1);
+    opened = false;
+  }
+  if (!opened) contender_close(&h);
+  REQUIRE(opened);
+  REQUIRE_OK(baton_election_campaign(h.e, 5000, NULL, &err), &err);
+  campaign_call c1, c2;
+  campaign_start(&c1, w1.e, 20000);
+  CHECK(await_atomic(&spy_held[0], 1, 10000)); /* w1 has arrived */
+  campaign_start(&c2, w2.e, 20000);
+  CHECK(await_atomic(&spy_held[1], 1, 10000)); /* w2 has arrived, after w1 */
+  CHECK_OK(baton_election_resign(h.e, &err), &err);
+  campaign_call *first = await_either(&c1, &c2, 10000);
+  campaign_call *second = first == &c1 ? &c2 : &c1;
+  CHECK(first != NULL);
+  if (queue) CHECK(first == &c1);
+  if (first != NULL) {
+    CHECK_OK(first->rc, &first->err);
+    CHECK(!atomic_load(&second->returned)); /* it waits while the first holds */
+    CHECK_OK(baton_election_resign(first == &c1 ? w1.e : w2.e, &err), &err);
+  }
+  campaign_join(&c1);
+  campaign_join(&c2);
+  if (first != NULL) {
+    CHECK_OK(second->rc, &second->err);
+    CHECK_GT(second->token, first->token);
+  }
+  contender_close(&w2);
+  contender_close(&w1);
+  contender_close(&h);
+  baton__backend_register_test(NULL);
 }
 
 static void killed_holder_is_replaced_within_ttl(void) {
@@ -1639,6 +1733,7 @@ int main(int argc, char **argv) {
       {"campaign_is_cancellable", campaign_is_cancellable},
       {"cancel_before_the_campaign_is_not_lost", cancel_before_the_campaign_is_not_lost},
       {"resign_hands_over_by_notification", resign_hands_over_by_notification},
+      {"waiters_are_served_in_arrival_order", waiters_are_served_in_arrival_order},
       {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
       {"close_delivers_lost", close_delivers_lost},
       {"close_cancels_a_blocked_campaign", close_cancels_a_blocked_campaign},

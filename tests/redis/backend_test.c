@@ -28,7 +28,7 @@ static void sha1_matches_known_vectors(void) {
 }
 
 static void *make_nonces(void *arg) {
-  char(*out)[REDIS_NONCE_LEN + 1] = arg;
+  char(*out)[BATON_REDIS_NONCE_LEN + 1] = arg;
   for (int i = 0; i < 2000; i++) baton__redis_nonce(out[i]);
   return NULL;
 }
@@ -40,13 +40,14 @@ static int by_text(const void *a, const void *b) { return strcmp(a, b); }
  * nonces are made from). */
 static void nonces_are_unique_across_threads_and_fork(void) {
   enum { T = 4, K = 2000 };
-  static char n[T * K][REDIS_NONCE_LEN + 1];
+  static char n[T * K][BATON_REDIS_NONCE_LEN + 1];
   pthread_t t[T];
   for (int i = 0; i < T; i++) REQUIRE_EQ(pthread_create(&t[i], NULL, make_nonces, n[i * K]), 0);
   for (int i = 0; i < T; i++) pthread_join(t[i], NULL);
   int bad = 0, repeats = 0;
   for (int i = 0; i < T * K; i++)
-    bad += strlen(n[i]) != REDIS_NONCE_LEN || strspn(n[i], "0123456789abcdef") != REDIS_NONCE_LEN;
+    bad += strlen(n[i]) != BATON_REDIS_NONCE_LEN ||
+           strspn(n[i], "0123456789abcdef") != BATON_REDIS_NONCE_LEN;
   qsort(n, T * K, sizeof n[0], by_text);
   for (int i = 1; i < T * K; i++) repeats += strcmp(n[i - 1], n[i]) == 0;
   CHECK_EQ(bad, 0);
@@ -59,13 +60,13 @@ static void nonces_are_unique_across_threads_and_fork(void) {
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    char x[2][REDIS_NONCE_LEN + 1];
+    char x[2][BATON_REDIS_NONCE_LEN + 1];
     baton__redis_nonce(x[0]);
     baton__redis_nonce(x[1]);
     _exit(write(fd[1], x, sizeof x) == (ssize_t)sizeof x ? 0 : 1);
   }
   close(fd[1]);
-  char parent[2][REDIS_NONCE_LEN + 1], child[2][REDIS_NONCE_LEN + 1] = {{0}};
+  char parent[2][BATON_REDIS_NONCE_LEN + 1], child[2][BATON_REDIS_NONCE_LEN + 1] = {{0}};
   baton__redis_nonce(parent[0]);
   baton__redis_nonce(parent[1]);
   ssize_t got = read(fd[0], child, sizeof child);
@@ -279,7 +280,7 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   kit_session a;
   REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
   redisContext *r = raw_open(c->member[0].port, NULL, NULL);
-  enum { N = 1200, CHUNKS = (N + REDIS_RENEW_CHUNK - 1) / REDIS_RENEW_CHUNK };
+  enum { N = 1200, CHUNKS = (N + BATON_REDIS_RENEW_CHUNK - 1) / BATON_REDIS_RENEW_CHUNK };
   static baton_candidate cand[N];
   static baton_candidate *held[N];
   static char names[N][16];
@@ -312,7 +313,7 @@ SERVER_TEST(renew_of_many_is_one_round_trip) {
   /* The first name of the middle chunk changes hands: it alone is gone (a
    * chunk read off by one would name a neighbour). */
   char buf[64];
-  const int stolen = REDIS_RENEW_CHUNK;
+  const int stolen = BATON_REDIS_RENEW_CHUNK;
   raw_str(r, buf, sizeof buf, "SET %s stolen", names[stolen]);
   CHECK_OK(B->renew(a.s, held, N, gone, kit_deadline(5000), &err), &err);
   int lost = 0;
@@ -669,7 +670,8 @@ int main(int argc, char **argv) {
       {"nonces_are_unique_across_threads_and_fork", nonces_are_unique_across_threads_and_fork},
       {"acquire_leader_renew_release", acquire_leader_renew_release},
       {"tokens_increase_and_are_exact", tokens_increase_and_are_exact},
-      {"counter_ahead_of_the_clock_is_raised_exactly", counter_ahead_of_the_clock_is_raised_exactly},
+      {"counter_ahead_of_the_clock_is_raised_exactly",
+       counter_ahead_of_the_clock_is_raised_exactly},
       {"only_the_holder_releases_or_renews", only_the_holder_releases_or_renews},
       {"renew_of_many_is_one_round_trip", renew_of_many_is_one_round_trip},
       {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},

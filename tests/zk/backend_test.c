@@ -248,7 +248,8 @@ static void test_lost_reply_recovered(void) {
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   char before[256] = "", after[256] = "";
   int n = 0;
-  for (int i = 0; i < 500 && n == 0; i++) n = tz_children(raw, "/baton-test/lost", before, sizeof before);
+  for (int i = 0; i < 500 && n == 0; i++)
+    n = tz_children(raw, "/baton-test/lost", before, sizeof before);
   CHECK_EQ(n, 1); /* the lost create did land */
 
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
@@ -298,7 +299,7 @@ static void test_forget_sweeps_unknown_create(void) {
 }
 
 /* Close while a request is still in flight and the server stays paused:
- * close is bounded, the call is settled by the backend (zk_calls_abandon)
+ * close is bounded, the call is settled by the backend (baton__zk_calls_abandon)
  * rather than leaked, and nothing is left behind on the server. */
 static void test_close_with_request_in_flight(void) {
   kit_session a;
@@ -313,7 +314,7 @@ static void test_close_with_request_in_flight(void) {
   int64_t t0 = baton__now();
   kit_close(&a); /* the C client waits up to 1.5 s for the close's reply */
   int64_t ms = kit_ms_since(t0);
-  CHECK_EQ(zk_calls_live(), 0); /* settled although no reply ever came */
+  CHECK_EQ(baton__zk_calls_live(), 0); /* settled although no reply ever came */
   test_server_resume(&server.member[0]);
   CHECK_LT(ms, 2500);
   zhandle_t *raw = tz_raw(hosts, NULL);
@@ -564,32 +565,32 @@ static void test_names_with_wrapped_sequences(void) {
       {"__lock__0000000000", 0},
       {"__lock__0000000042", 42},
       {"__lock__2147483647", INT32_MAX},
-      {"__lock__2147483648", ZK_SEQ_WRAPPED},
-      {"__lock__9999999999", ZK_SEQ_WRAPPED},
-      {"__lock__-2147483648", ZK_SEQ_WRAPPED},
-      {"__lock__-0000000001", ZK_SEQ_WRAPPED},
-      {"__lock__-000000005", ZK_SEQ_WRAPPED},
-      {"__lock__-00000005", ZK_SEQ_NONE},
-      {"__lock__000000042", ZK_SEQ_NONE},
-      {"__lock__00000000042", ZK_SEQ_NONE},
-      {"__lock__+000000042", ZK_SEQ_NONE},
-      {"__lock__", ZK_SEQ_NONE},
-      {"__rlock__0000000042", ZK_SEQ_NONE},
+      {"__lock__2147483648", BATON_ZK_SEQ_WRAPPED},
+      {"__lock__9999999999", BATON_ZK_SEQ_WRAPPED},
+      {"__lock__-2147483648", BATON_ZK_SEQ_WRAPPED},
+      {"__lock__-0000000001", BATON_ZK_SEQ_WRAPPED},
+      {"__lock__-000000005", BATON_ZK_SEQ_WRAPPED},
+      {"__lock__-00000005", BATON_ZK_SEQ_NONE},
+      {"__lock__000000042", BATON_ZK_SEQ_NONE},
+      {"__lock__00000000042", BATON_ZK_SEQ_NONE},
+      {"__lock__+000000042", BATON_ZK_SEQ_NONE},
+      {"__lock__", BATON_ZK_SEQ_NONE},
+      {"__rlock__0000000042", BATON_ZK_SEQ_NONE},
   };
   char name[128];
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     snprintf(name, sizeof name, "%s%s", guid, names[i].suffix);
-    int64_t seq = zk_name_seq(name);
+    int64_t seq = baton__zk_name_seq(name);
     if (seq != names[i].seq)
-      TEST_FAIL_("zk_name_seq(%s): %lld, not %lld", name, (long long)seq,
+      TEST_FAIL_("baton__zk_name_seq(%s): %lld, not %lld", name, (long long)seq,
                  (long long)names[i].seq);
-    if (zk_name_has_guid(name, guid) != (seq != ZK_SEQ_NONE))
-      TEST_FAIL_("zk_name_has_guid(%s) is %d", name, !zk_name_has_guid(name, guid));
+    if (baton__zk_name_has_guid(name, guid) != (seq != BATON_ZK_SEQ_NONE))
+      TEST_FAIL_("baton__zk_name_has_guid(%s) is %d", name, !baton__zk_name_has_guid(name, guid));
   }
   /* Numbers, not text: a wrapped one comes after every valid one. */
-  CHECK_LT(zk_name_cmp("a__lock__0000000009", "a__lock__0000000010"), 0);
-  CHECK_LT(zk_name_cmp("a__lock__2147483647", "a__lock__-2147483648"), 0);
-  CHECK_GT(zk_name_cmp("a__lock__-000000005", "b__lock__0000000001"), 0);
+  CHECK_LT(baton__zk_name_cmp("a__lock__0000000009", "a__lock__0000000010"), 0);
+  CHECK_LT(baton__zk_name_cmp("a__lock__2147483647", "a__lock__-2147483648"), 0);
+  CHECK_GT(baton__zk_name_cmp("a__lock__-000000005", "b__lock__0000000001"), 0);
 }
 
 /* A raw persistent node at path holding `data`: ZOK or the error. */
@@ -639,8 +640,8 @@ static void test_own_wrapped_node_is_deleted(void) {
   baton_candidate c = kit_cand(&a, "own-seq");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
   CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
-  zk_session *zs = (zk_session *)a.s;
-  zk_cand *k = c.priv;
+  baton_zk_session *zs = (baton_zk_session *)a.s;
+  baton_zk_cand *k = c.priv;
   char path[256];
   snprintf(path, sizeof path, "/baton-test/own-seq/%s__lock__-2147483646", k->guid);
   CHECK_EQ(raw_node(raw, path, "alpha"), ZOK);
@@ -755,7 +756,7 @@ static void test_no_orphans(void) {
   }
   CHECK_EQ(tz_children(raw, "/baton-auth", NULL, 0), ZNONODE);
   zookeeper_close(raw);
-  CHECK_EQ(zk_calls_live(), 0); /* every session is closed: no call lives on */
+  CHECK_EQ(baton__zk_calls_live(), 0); /* every session is closed: no call lives on */
 }
 
 int main(int argc, char **argv) {

@@ -33,7 +33,8 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
 }
 
 zhandle_t *tz_raw(const char *hosts, const char *auth) {
-  zhandle_t *zh = zookeeper_init2(hosts, raw_watcher, 10000, NULL, NULL, ZOO_NO_LOG_CLIENTENV, quiet);
+  zhandle_t *zh =
+      zookeeper_init2(hosts, raw_watcher, 10000, NULL, NULL, ZOO_NO_LOG_CLIENTENV, quiet);
   if (zh == NULL) return NULL;
   int64_t end = kit_deadline(10000);
   pthread_mutex_lock(&raw_mu);
