@@ -13,10 +13,7 @@ target_compile_definitions(cli PRIVATE
 add_dependencies(cli baton fenced-store scheduler)
 
 baton_test(cli ARGS usage LABELS cli unit TIMEOUT 120)
-foreach(_b redis etcd zk)
-  string(TOUPPER ${_b} _B)
-  if(BATON_WITH_${_B})
-    baton_test(cli ARGS ${_b} LABELS cli ${_b} TIMEOUT 300)
-  endif()
+foreach(_b ${BATON_BACKENDS})
+  baton_test(cli ARGS ${_b} LABELS cli ${_b} TIMEOUT 300)
 endforeach()
 
