@@ -286,12 +286,11 @@ static int duration_option(const char *cmd, const char *opt, const char *value, 
   return CLI_CONTINUE;
 }
 
-static int apply(cli_args *a, const opt_spec *o, const char *value) {
+static int apply(cli_args *a, const opt_spec *o, char *value) {
   const char *cmd = a->command_name;
   switch (o->id) {
     case OPT_BACKEND:
-      cli_secrets_note_backend(value);
-      a->backend = value;
+      a->backend = cli_secrets_take_backend(value);
       break;
     case OPT_NAME:
       a->name = value;
@@ -332,16 +331,16 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
   char line[300], shown[100];
   int i = 2;
   for (; i < argc; i++) {
-    const char *arg = argv[i];
+    char *arg = argv[i];
     if (strcmp(arg, "--") == 0) {
       i++;
       break;
     }
     if (arg[0] != '-' || arg[1] == '\0') break; /* the first operand */
     const opt_spec *o = NULL;
-    const char *value = NULL;
+    char *value = NULL;
     if (arg[1] == '-') {
-      const char *eq = strchr(arg + 2, '=');
+      char *eq = strchr(arg + 2, '=');
       size_t len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
       o = find_long(arg + 2, len);
       if (eq != NULL) value = eq + 1;
@@ -414,7 +413,7 @@ int cli_parse(cli_args *a, int argc, char **argv) {
 
   /* --backend wins over the environment; an empty variable is unset. */
   if (a->backend == NULL) {
-    const char *env = getenv("BATON_BACKEND");
+    const char *env = cli_secrets_env_backend();
     if (env != NULL && *env != '\0') a->backend = env;
   }
   if (a->backend == NULL || *a->backend == '\0')

@@ -2,16 +2,21 @@
  *
  * The URI's userinfo (user:password@) is taken out before the library sees
  * the URI: the user and the password go in through baton_options, so no
- * message built from the URI text (a URI without a scheme is echoed, say)
- * can carry them, and `baton run` hands its child the same URI without
- * them. The password may come from a file or $BATON_PASSWORD instead of
- * the command line, where `ps` shows it. And every line baton prints is
- * redacted of every secret it knows, as a second line of defence. */
+ * message built from the URI text can carry them, and `baton run` hands
+ * its child the same URI without them. It is also taken out of argv and of
+ * the environment block, which /proc shows for as long as baton runs; the
+ * rest of baton's memory is kept from other processes by making baton not
+ * dumpable (baton.c), and the guard of `baton run` wipes what is here. The
+ * password may come from a file or $BATON_PASSWORD instead of the command
+ * line, where `ps` shows it. And every line baton prints is redacted of
+ * every secret it knows, as a second line of defence. */
 #include "cli.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+extern char **environ;
 
 #define URI_MAX 4096   /* the library's limit too */
 #define SECRET_MIN 3   /* shorter ones would blank out ordinary words */
@@ -21,6 +26,8 @@ static char public_uri[URI_MAX + 1]; /* the URI without its userinfo */
 static char user[URI_MAX + 1], uri_password[URI_MAX + 1], given_password[URI_MAX + 2];
 static bool env_password;            /* given_password came from $BATON_PASSWORD */
 static bool env_password_long;       /* $BATON_PASSWORD was too long to keep */
+static char *env_backend;            /* $BATON_BACKEND as it was given */
+static char *arg_backend;            /* the last --backend as it was given */
 static char secret_store[SECRETS_MAX][URI_MAX + 1];
 static size_t nsecrets;
 
@@ -80,6 +87,29 @@ static void note_uri(const char *uri) {
   explicit_bzero(decoded, sizeof decoded);
 }
 
+/* A copy of `s` on the heap; out of memory, baton cannot keep track of
+ * the secret, so it stops here, quoting nothing. */
+static char *keep(const char *s) {
+  char *copy = strdup(s);
+  if (copy == NULL) {
+    fputs("baton: out of memory\n", stderr);
+    exit(CLI_EXIT_BACKEND);
+  }
+  return copy;
+}
+
+/* Take the userinfo out of `uri` in place: what follows it moves up and
+ * the bytes freed at the end become NULs. `uri` is a string of argv or of
+ * the environment block, which /proc/PID/cmdline and /proc/PID/environ
+ * show to anyone who may read them, for as long as the process lives. */
+static void scrub(char *uri) {
+  const char *info, *colon, *at = userinfo(uri, &info, &colon);
+  if (at == NULL) return;
+  size_t len = strlen(uri), cut = (size_t)(at + 1 - info);
+  memmove(uri + (info - uri), at + 1, strlen(at + 1) + 1);
+  explicit_bzero(uri + len - cut, cut); /* the string's end moved up by cut */
+}
+
 void cli_secrets_begin(void) {
   /* $BATON_PASSWORD is kept, then wiped from the environment block (which
    * /proc/PID/environ shows) and taken out of the environment, so that no
@@ -95,11 +125,39 @@ void cli_secrets_begin(void) {
   }
   if (env != NULL) explicit_bzero(env, strlen(env));
   unsetenv("BATON_PASSWORD");
+  /* $BATON_BACKEND is kept, and every BATON_BACKEND= of the environment
+   * block loses its userinfo: the child gets the URI without it anyway. */
   const char *backend = getenv("BATON_BACKEND");
-  if (backend != NULL) note_uri(backend);
+  if (backend != NULL) {
+    env_backend = keep(backend);
+    note_uri(env_backend);
+  }
+  for (char **e = environ; e != NULL && *e != NULL; e++)
+    if (strncmp(*e, "BATON_BACKEND=", 14) == 0) scrub(*e + 14);
 }
 
-void cli_secrets_note_backend(const char *uri) { note_uri(uri); }
+const char *cli_secrets_env_backend(void) { return env_backend; }
+
+const char *cli_secrets_take_backend(char *arg) {
+  note_uri(arg);
+  char *copy = keep(arg);
+  scrub(arg); /* as mysql does with -p */
+  if (arg_backend != NULL) {
+    explicit_bzero(arg_backend, strlen(arg_backend));
+    free(arg_backend);
+  }
+  arg_backend = copy;
+  return copy;
+}
+
+void cli_secrets_wipe(void) {
+  explicit_bzero(user, sizeof user);
+  explicit_bzero(uri_password, sizeof uri_password);
+  explicit_bzero(given_password, sizeof given_password);
+  explicit_bzero(secret_store, sizeof secret_store);
+  if (env_backend != NULL) explicit_bzero(env_backend, strlen(env_backend));
+  if (arg_backend != NULL) explicit_bzero(arg_backend, strlen(arg_backend));
+}
 
 /* The first line of `path`, without its line end, into given_password. */
 static int read_password_file(const cli_args *a, const char *path) {

@@ -1416,6 +1416,100 @@ static void credentials_not_passed_on(void) {
   }
 }
 
+/* ---- credentials in /proc ---------------------------------------------- */
+
+/* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
+ * as nobody when the test runs as root (a process's /proc entries are open
+ * to root whatever it does); setpriv execs, so the pid is baton's. */
+static void unprivileged_argv(const char *argv[40], const char *const args[]) {
+  int n = 0;
+  if (geteuid() == 0) {
+    argv[n++] = "/usr/bin/setpriv";
+    argv[n++] = "--reuid=65534";
+    argv[n++] = "--regid=65534";
+    argv[n++] = "--clear-groups";
+  }
+  argv[n++] = BATON_EXE;
+  for (int i = 0; args[i] != NULL && n < 39; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+}
+
+/* The whole of /proc/PID/FILE with NULs as spaces into buf ("" if it
+ * cannot be read). */
+static const char *proc_text(int pid, const char *file, char *buf, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  buf[0] = '\0';
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return buf;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  for (ssize_t i = 0; i < n; i++)
+    if (buf[i] == '\0') buf[i] = ' ';
+  buf[n > 0 ? n : 0] = '\0';
+  return buf;
+}
+
+/* The password reaches neither baton's command line nor its environment
+ * as /proc shows them, from any of the three sources; and baton is not
+ * dumpable (its /proc entries are root's), so that CMD, run by the same
+ * user, cannot read its parent's (the guard's, a fork of baton) memory,
+ * mappings or environment. CMD tries, and says what it could open. */
+static void secrets_not_in_proc(void) {
+  cleanup_all();
+  REQUIRE(start_locked());
+  static const char script[] =
+      "baton=$(awk '/^PPid:/ {print $2}' /proc/$PPID/status); "
+      "for f in /proc/$PPID/environ /proc/$PPID/mem /proc/$PPID/maps /proc/$baton/environ "
+      "/proc/$baton/mem; do "
+      "if (exec 3<\"$f\") 2>/dev/null; then echo \"open $f\"; else echo \"denied $f\"; fi; done; "
+      "tr '\\0' ' ' </proc/$PPID/environ 2>/dev/null; echo; echo ready; read go";
+  char backend_var[256];
+  snprintf(backend_var, sizeof backend_var, "BATON_BACKEND=%s", right_uri);
+  const char *const in_argv[] = {"run", "--backend", right_uri, "--name", fresh("proc"), "--",
+                                 "/bin/sh", "-c", script, NULL};
+  const char *const in_env[] = {"run", "--name", fresh("proc"), "--", "/bin/sh", "-c", script,
+                                NULL};
+  const char *const plain[] = {"run", "--backend", plain_uri, "--name", fresh("proc"), "--",
+                               "/bin/sh", "-c", script, NULL};
+  const char *const backend_env[] = {backend_var, NULL};
+  const char *const password_env[] = {"BATON_PASSWORD=" PASSWORD, NULL};
+  const struct {
+    const char *const *args, *const *env;
+  } runs[] = {{in_argv, NULL}, {in_env, backend_env}, {plain, password_env}};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    const char *argv[40];
+    unprivileged_argv(argv, runs[i].args);
+    proc *r = spawn(argv, runs[i].env);
+    REQUIRE(r != NULL);
+    char line[4096], text[65536];
+    int lines = 0;
+    while (proc_line(r, line, sizeof line, 20000) == 0 && strcmp(line, "ready") != 0) {
+      lines++;
+      if (strncmp(line, "open ", 5) == 0) {
+        TEST_FAIL_("run %zu: CMD could open %s", i, line + 5);
+      }
+      if (strstr(line, PASSWORD) != NULL) TEST_FAIL_("run %zu: CMD read the password", i);
+    }
+    CHECK_STR(line, "ready");
+    CHECK_GE(lines, 5);
+    /* What anyone who may read baton's /proc entries sees. */
+    if (strstr(proc_text(r->pid, "cmdline", text, sizeof text), PASSWORD) != NULL)
+      TEST_FAIL_("run %zu: the password in /proc/%d/cmdline", i, (int)r->pid);
+    if (strstr(proc_text(r->pid, "environ", text, sizeof text), PASSWORD) != NULL)
+      TEST_FAIL_("run %zu: the password in /proc/%d/environ", i, (int)r->pid);
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)r->pid);
+    CHECK_EQ(stat(path, &st), 0);
+    CHECK_EQ(st.st_uid, 0); /* not dumpable: it runs as nobody or as us, not as root */
+    CHECK_EQ(write(r->in, "go\n", 3), 3);
+    CHECK_EQ(proc_wait(r, 20000), 0);
+    if (strstr(r->ebuf, PASSWORD) != NULL) TEST_FAIL_("run %zu: %s", i, r->ebuf);
+    proc_cleanup(r);
+  }
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* Each case starts clean: whatever an earlier case left running (after a
@@ -1494,6 +1588,7 @@ static const test_case server_cases[] = {
 static const test_case redis_cases[] = {
     ENTRY(password_sources),
     ENTRY(credentials_not_passed_on),
+    {"secrets_not_in_proc", secrets_not_in_proc},
     {NULL, NULL},
 };
 
