@@ -252,6 +252,17 @@ static const char *quoted(const char *arg, char *buf, size_t size) {
   char full[768];
   snprintf(full, sizeof full, "%s", arg);
   cli_redact(full, sizeof full);
+  /* Before an '@' there may be a password in a URI with a typo
+   * ("redis:/u:pw@h", "u:pw@h") that the redaction cannot tell from other
+   * text: it becomes "***" too, back to an option's '='. */
+  char *at = strrchr(full, '@'), *from = full;
+  for (char *p = full; at != NULL && p < at; p++)
+    if (*p == '=') from = p + 1;
+  if (at != NULL && !(at - from >= 3 && strncmp(at - 3, "***", 3) == 0) &&
+      strlen(full) + 3 < sizeof full) {
+    memmove(from + 3, at, strlen(at) + 1);
+    memcpy(from, "***", 3);
+  }
   snprintf(buf, size, "%.80s%s", full, strlen(full) > 80 ? "..." : "");
   return buf;
 }

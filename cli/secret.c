@@ -60,16 +60,25 @@ static int decode(char *out, const char *s, size_t len) {
   return 0;
 }
 
-/* Where the userinfo of `uri` is: it ends at the last '@' of the authority,
- * which begins after "://" (at the start when there is no scheme: such a
- * URI is refused, but not with its password in the message) and ends at
- * '/' or '?'. Returns the '@', or NULL when there is none; *info receives
- * the userinfo's start and *colon its ':' (NULL when there is no password). */
-static const char *userinfo(const char *uri, const char **info, const char **colon) {
-  const char *sep = strstr(uri, "://");
-  const char *start = sep != NULL ? sep + 3 : uri, *end = start + strcspn(start, "/?"), *at = NULL;
-  for (const char *p = start; p < end; p++)
-    if (*p == '@') at = p;
+/* Where the userinfo of `uri` is. The authority begins after "://" and
+ * ends at '/', '?' or '#' (RFC 3986); the userinfo is what comes before
+ * its last '@'. Returns that '@', or NULL when there is none; *info
+ * receives the userinfo's start and *colon its first ':' (NULL when there
+ * is no password).
+ *
+ * A URI without "://" before its last '@' (a typo in the scheme:
+ * redis:/u:pw@h), or with an '@' after the authority (a '/', '?' or '#' in
+ * the password ends the authority early: redis://u:12/pw@h), is set
+ * *stray: then the userinfo runs from the authority's start (the URI's
+ * start when there is no "://" before the '@') to the URI's last '@', to
+ * cover all that could be a password. cli_credentials refuses such a URI:
+ * the library would take the password for the host or the path, and its
+ * messages quote those. */
+static const char *userinfo(const char *uri, const char **info, const char **colon,
+                            bool *stray) {
+  const char *sep = strstr(uri, "://"), *at = strrchr(uri, '@');
+  const char *start = sep != NULL && (at == NULL || at > sep) ? sep + 3 : uri;
+  *stray = at != NULL && (start == uri || at >= start + strcspn(start, "/?#"));
   *info = start;
   *colon = at != NULL ? memchr(start, ':', (size_t)(at - start)) : NULL;
   return at;
@@ -77,7 +86,8 @@ static const char *userinfo(const char *uri, const char **info, const char **col
 
 /* Remember the secrets of a URI before anything can quote it. */
 static void note_uri(const char *uri) {
-  const char *info, *colon, *at = userinfo(uri, &info, &colon);
+  bool stray;
+  const char *info, *colon, *at = userinfo(uri, &info, &colon, &stray);
   if (at == NULL || strlen(uri) > URI_MAX) return;
   remember(info, (size_t)(at - info));
   if (colon == NULL) return;
@@ -103,7 +113,8 @@ static char *keep(const char *s) {
  * the environment block, which /proc/PID/cmdline and /proc/PID/environ
  * show to anyone who may read them, for as long as the process lives. */
 static void scrub(char *uri) {
-  const char *info, *colon, *at = userinfo(uri, &info, &colon);
+  bool stray;
+  const char *info, *colon, *at = userinfo(uri, &info, &colon, &stray);
   if (at == NULL) return;
   size_t len = strlen(uri), cut = (size_t)(at + 1 - info);
   memmove(uri + (info - uri), at + 1, strlen(at + 1) + 1);
@@ -188,7 +199,19 @@ int cli_credentials(cli_args *a) {
   if (env_password_long)
     return cli_fail(CLI_EXIT_USAGE, a->command_name, "BATON_PASSWORD is longer than %d bytes",
                     URI_MAX);
-  const char *info, *colon, *at = userinfo(a->backend, &info, &colon);
+  bool stray;
+  const char *info, *colon, *at = userinfo(a->backend, &info, &colon, &stray);
+  const char *source = a->backend == env_backend ? "BATON_BACKEND" : "--backend";
+  if (stray && info == a->backend)
+    return cli_fail(CLI_EXIT_USAGE, a->command_name,
+                    "%s: no scheme:// before the '@' (expected e.g. redis://host:port, "
+                    "with user:password@ before the host)",
+                    source);
+  if (stray)
+    return cli_fail(CLI_EXIT_USAGE, a->command_name,
+                    "'@' after the host in %s: percent-encode '/', '?' and '#' in the "
+                    "password (%%2F, %%3F, %%23), and '@' in the path (%%40)",
+                    source);
   memcpy(public_uri, a->backend, len + 1);
   if (at != NULL) {
     const char *user_end = colon != NULL ? colon : at;
@@ -231,8 +254,15 @@ static void replace_all(char *msg, size_t size, const char *secret) {
   snprintf(msg, size, "%s", out);
 }
 
-/* The userinfo after any "://" (up to the authority's last '@') becomes
- * "***": a URI's credentials, whoever wrote them into the message. */
+/* Whether `c` ends a URI quoted in a message. */
+static bool ends_quote(char c) {
+  return (unsigned char)c <= ' ' || c == 0x7f || c == '\'' || c == '"';
+}
+
+/* The userinfo after any "://" becomes "***": a URI's credentials,
+ * whoever wrote them into the message. It ends at the last '@' before the
+ * URI's end (a space, a quote, a control byte), not at the first '/',
+ * '?' or '#': a password may hold those, unencoded. */
 static void redact_userinfo(char *msg, size_t size) {
   char out[1024];
   size_t o = 0;
@@ -244,8 +274,8 @@ static void redact_userinfo(char *msg, size_t size) {
     memcpy(out + o, "://", 3);
     o += 3;
     p += 3;
-    size_t span = strcspn(p, "/?#'\" \t"), last_at = 0;
-    for (size_t i = 0; i < span; i++)
+    size_t last_at = 0;
+    for (size_t i = 0; p[i] != '\0' && !ends_quote(p[i]); i++)
       if (p[i] == '@') last_at = i + 1;
     if (last_at > 0) {
       memcpy(out + o, "***", 3);

@@ -381,6 +381,13 @@ static void secrets_redacted(void) {
       {"redis://cli:" SECRET "%zz@127.0.0.1:1", 2},        /* bad escape */
       {"redis://cli:" SECRET "@127.0.0.1:1", 1},           /* nothing listens */
       {"zk://cli:" SECRET "@127.0.0.1:1/a?bogus=1", 2},    /* unknown parameter */
+      {"redis:/cli:" SECRET "@127.0.0.1:1", 2},            /* a typo in the scheme */
+      {"redis//cli:" SECRET "@127.0.0.1:1", 2},            /* another */
+      {"cli:" SECRET "@127.0.0.1:1", 2},                   /* no scheme at all */
+      {"redis://default:12/" SECRET "@127.0.0.1:1", 2},    /* '/' in the password */
+      {"zk://root:12/" SECRET "@127.0.0.1:1", 2},          /* the same for zk:// */
+      {"etcd://root:12?" SECRET "@127.0.0.1:1", 2},        /* '?' in the password */
+      {"redis://default:12#" SECRET "@127.0.0.1:1", 2},    /* '#' in the password */
   };
   for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
     const char *const flag[] = {"leader", "--backend", uris[i].uri, "--name", "x", NULL};
@@ -1416,6 +1423,29 @@ static void credentials_not_passed_on(void) {
   }
 }
 
+/* A URI with a typo (no "://", or a '/', '?' or '#' in its password) put
+ * where baton quotes it (a surplus argument, the command, a mistyped
+ * option): the password is not in the message. */
+static void typos_redacted_as_arguments(void) {
+  cleanup_all();
+  static const char *const uris[] = {
+      "redis:/cli:hunter2pw@127.0.0.1:1", "redis//cli:hunter2pw@127.0.0.1:1",
+      "cli:hunter2pw@127.0.0.1:1",        "hunter2pw@127.0.0.1:1",
+      "redis://cli:12/hunter2pw@h:1",     "redis://cli:12?hunter2pw@h:1",
+      "redis://cli:12#hunter2pw@h:1",     "cli:hunter2pw@redis://h:1",
+  };
+  for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+    char option[128];
+    snprintf(option, sizeof option, "--backnd=%s", uris[i]);
+    const char *const operand[] = {"leader", "--name", "x", uris[i], NULL};
+    const char *const command[] = {uris[i], NULL};
+    const char *const typo[] = {"leader", option, "--name", "x", NULL};
+    expect_one_line(operand, NULL, 2, "hunter2", uris[i]);
+    expect_one_line(command, NULL, 2, "hunter2", uris[i]);
+    expect_one_line(typo, NULL, 2, "hunter2", option);
+  }
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1562,6 +1592,7 @@ static const test_case usage_cases[] = {
     ENTRY(store_drops_idle_clients),
     ENTRY(store_is_fair),
     ENTRY(store_state_survives_restart),
+    {"typos_redacted_as_arguments", typos_redacted_as_arguments},
     {NULL, NULL},
 };
 
