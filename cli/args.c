@@ -246,24 +246,29 @@ static int usage(const char *cmd, const char *what) {
   return cli_fail(CLI_EXIT_USAGE, NULL, "%s (see 'baton --help')", what);
 }
 
-/* An argument as a message may quote it: redacted first (a URI's password
- * cut off after the host's '@' would escape redaction), then cut short. */
+/* An argument as a message may quote it: redacted whole, then cut short
+ * (a userinfo cut before its '@' would escape redaction). */
 static const char *quoted(const char *arg, char *buf, size_t size) {
-  char full[768];
-  snprintf(full, sizeof full, "%s", arg);
-  cli_redact(full, sizeof full);
+  char *full = cli_redacted(arg);
+  if (full == NULL) {
+    snprintf(buf, size, "(not shown: out of memory)");
+    return buf;
+  }
   /* Before an '@' there may be a password in a URI with a typo
    * ("redis:/u:pw@h", "u:pw@h") that the redaction cannot tell from other
    * text: it becomes "***" too, back to an option's '='. */
-  char *at = strrchr(full, '@'), *from = full;
-  for (char *p = full; at != NULL && p < at; p++)
+  const char *at = strrchr(full, '@'), *from = full, *rest = full;
+  for (const char *p = full; at != NULL && p < at; p++)
     if (*p == '=') from = p + 1;
-  if (at != NULL && !(at - from >= 3 && strncmp(at - 3, "***", 3) == 0) &&
-      strlen(full) + 3 < sizeof full) {
-    memmove(from + 3, at, strlen(at) + 1);
-    memcpy(from, "***", 3);
-  }
-  snprintf(buf, size, "%.80s%s", full, strlen(full) > 80 ? "..." : "");
+  bool mask = at != NULL && !(at - from >= 3 && strncmp(at - 3, "***", 3) == 0);
+  if (mask) rest = at;
+  int keep = mask ? (int)(from - full) : 0; /* the text before the mask */
+  size_t shown = (size_t)keep + (mask ? 3 : 0) + strlen(rest);
+  /* At most 80 bytes, then "...". */
+  char line[81];
+  snprintf(line, sizeof line, "%.*s%s%s", keep, full, mask ? "***" : "", rest);
+  snprintf(buf, size, "%s%s", line, shown > 80 ? "..." : "");
+  free(full);
   return buf;
 }
 

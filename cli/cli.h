@@ -87,10 +87,12 @@ void cli_secrets_wipe(void);
  * CLI_EXIT_USAGE after one line. */
 int cli_credentials(cli_args *a);
 
-/* Rewrite `msg` (a buffer of `size` bytes) so that it shows no secret: the
- * userinfo of any URI in it (the user:password before the host's '@') and
- * each secret cli_credentials() remembered become "***". */
-void cli_redact(char *msg, size_t size);
+/* A copy of `text` that shows no secret: the userinfo of any URI in it
+ * (the user:password before the host's '@') and each secret remembered
+ * become "***". The whole text is redacted: cut it short afterwards, or a
+ * userinfo cut before its '@' would show. On the heap, for the caller to
+ * free; NULL when out of memory. */
+char *cli_redacted(const char *text);
 
 /* ---- output (output.c) -------------------------------------------------- */
 

@@ -236,22 +236,22 @@ int cli_credentials(cli_args *a) {
 
 /* ---- redaction ---------------------------------------------------------- */
 
-/* Every occurrence of `secret` in msg becomes "***". */
-static void replace_all(char *msg, size_t size, const char *secret) {
-  char out[1024];
-  size_t n = strlen(secret), o = 0;
+/* Every occurrence of `secret` in msg becomes "***", in place: a secret
+ * has at least SECRET_MIN (3) bytes, so the text never grows. */
+static void replace_all(char *msg, const char *secret) {
+  size_t n = strlen(secret);
+  char *w = msg;
   if (n == 0 || strstr(msg, secret) == NULL) return;
-  for (const char *p = msg; *p != '\0' && o + 4 < sizeof out;) {
-    if (strncmp(p, secret, n) == 0) {
-      memcpy(out + o, "***", 3);
-      o += 3;
-      p += n;
+  for (const char *r = msg; *r != '\0';) {
+    if (strncmp(r, secret, n) == 0) {
+      memcpy(w, "***", 3);
+      w += 3;
+      r += n;
     } else {
-      out[o++] = *p++;
+      *w++ = *r++;
     }
   }
-  out[o] = '\0';
-  snprintf(msg, size, "%s", out);
+  *w = '\0';
 }
 
 /* Whether `c` ends a URI quoted in a message. */
@@ -259,14 +259,15 @@ static bool ends_quote(char c) {
   return (unsigned char)c <= ' ' || c == 0x7f || c == '\'' || c == '"';
 }
 
-/* The userinfo after any "://" becomes "***": a URI's credentials,
- * whoever wrote them into the message. It ends at the last '@' before the
- * URI's end (a space, a quote, a control byte), not at the first '/',
- * '?' or '#': a password may hold those, unencoded. */
-static void redact_userinfo(char *msg, size_t size) {
-  char out[1024];
+/* Copy `text` to `out` with the userinfo after any "://" as "***": a
+ * URI's credentials, whoever wrote them into the message. It ends at the
+ * last '@' before the URI's end (a space, a quote, a control byte), not at
+ * the first '/', '?' or '#': a password may hold those, unencoded. Each
+ * "://" adds 3 bytes at most (an empty userinfo), so `out` needs room for
+ * twice the text. */
+static void redact_userinfo(char *out, const char *text) {
   size_t o = 0;
-  for (const char *p = msg; *p != '\0' && o + 5 < sizeof out;) {
+  for (const char *p = text; *p != '\0';) {
     if (strncmp(p, "://", 3) != 0) {
       out[o++] = *p++;
       continue;
@@ -284,10 +285,12 @@ static void redact_userinfo(char *msg, size_t size) {
     }
   }
   out[o] = '\0';
-  snprintf(msg, size, "%s", out);
 }
 
-void cli_redact(char *msg, size_t size) {
-  redact_userinfo(msg, size);
-  for (size_t i = 0; i < nsecrets; i++) replace_all(msg, size, secret_store[i]);
+char *cli_redacted(const char *text) {
+  char *out = malloc(2 * strlen(text) + 4);
+  if (out == NULL) return NULL;
+  redact_userinfo(out, text);
+  for (size_t i = 0; i < nsecrets; i++) replace_all(out, secret_store[i]);
+  return out;
 }

@@ -1446,6 +1446,25 @@ static void typos_redacted_as_arguments(void) {
   }
 }
 
+/* A userinfo longer than a message's buffer is redacted before the
+ * message is cut short, not cut first (which loses its '@'): in a quoted
+ * argument, in a --backend's secret quoted back, and in a line that quotes
+ * a long text (CMD's path). */
+static void long_userinfo_redacted(void) {
+  cleanup_all();
+  static char uri[2100], operand[2100];
+  memset(operand, 'x', sizeof operand);
+  snprintf(uri, sizeof uri, "redis://cli:hunter2%.1900s@127.0.0.1:1", operand);
+  snprintf(operand, sizeof operand, "%s", uri);
+  const char *const surplus[] = {"leader", "--name", "x", uri, NULL};
+  expect_one_line(surplus, NULL, 2, "hunter2", "a long URI as an operand");
+  const char *const twice[] = {"leader", "--backend", uri, "--name", "x", operand, NULL};
+  expect_one_line(twice, NULL, 2, "hunter2", "--backend's long password quoted back");
+  const char *const cmd[] = {"run", "--backend", "redis://127.0.0.1:1", "--name", "x", "--",
+                             uri, NULL};
+  expect_one_line(cmd, NULL, 2, "hunter2", "a long URI as CMD");
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1593,6 +1612,7 @@ static const test_case usage_cases[] = {
     ENTRY(store_is_fair),
     ENTRY(store_state_survives_restart),
     {"typos_redacted_as_arguments", typos_redacted_as_arguments},
+    {"long_userinfo_redacted", long_userinfo_redacted},
     {NULL, NULL},
 };
 
