@@ -84,12 +84,14 @@ static const char *userinfo(const char *uri, const char **info, const char **col
   return at;
 }
 
-/* Remember the secrets of a URI before anything can quote it. */
+/* Remember the secrets of a URI before anything can quote it. A user name
+ * alone is not one: messages may name the user, and a name such as
+ * "redis" would turn "redis://" into "***://". */
 static void note_uri(const char *uri) {
   bool stray;
   const char *info, *colon, *at = userinfo(uri, &info, &colon, &stray);
   if (at == NULL || strlen(uri) > URI_MAX) return;
-  remember(info, (size_t)(at - info));
+  if (colon != NULL || stray) remember(info, (size_t)(at - info));
   if (colon == NULL) return;
   remember(colon + 1, (size_t)(at - colon - 1));
   char decoded[URI_MAX + 1];

@@ -1465,6 +1465,21 @@ static void long_userinfo_redacted(void) {
   expect_one_line(cmd, NULL, 2, "hunter2", "a long URI as CMD");
 }
 
+/* A user name without a password is not a secret: the messages about it
+ * show it, and words that match it ("redis" in "redis://") stay. */
+static void bare_user_not_a_secret(void) {
+  cleanup_all();
+  const char *const args[] = {"leader", "--backend", "redis://redis@127.0.0.1:1", "--name",
+                              "leader", NULL};
+  expect_one_line(args, NULL, 2, "***", "a user without a password");
+  const char *argv[32];
+  baton_argv(argv, NULL, args);
+  proc p;
+  run(&p, argv, NULL, 20000);
+  CHECK_CONTAINS(p.ebuf, "redis://");
+  CHECK_CONTAINS(p.ebuf, "'redis'");
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1613,6 +1628,7 @@ static const test_case usage_cases[] = {
     ENTRY(store_state_survives_restart),
     {"typos_redacted_as_arguments", typos_redacted_as_arguments},
     {"long_userinfo_redacted", long_userinfo_redacted},
+    {"bare_user_not_a_secret", bare_user_not_a_secret},
     {NULL, NULL},
 };
 
