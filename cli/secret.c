@@ -124,19 +124,22 @@ static void scrub(char *uri) {
 }
 
 void cli_secrets_begin(void) {
-  /* $BATON_PASSWORD is kept, then wiped from the environment block (which
-   * /proc/PID/environ shows) and taken out of the environment, so that no
-   * child can inherit it. */
+  /* $BATON_PASSWORD is kept, then every BATON_PASSWORD= of the
+   * environment block (execve allows several; getenv takes the first) is
+   * wiped there (/proc/PID/environ shows the block) and taken out of the
+   * environment (unsetenv takes them all), so that no child can inherit
+   * one. Each value is remembered as a secret. */
   char *env = getenv("BATON_PASSWORD");
   if (env != NULL && *env != '\0') {
     env_password_long = strlen(env) > URI_MAX;
     env_password = !env_password_long;
-    if (env_password) {
-      snprintf(given_password, sizeof given_password, "%s", env);
-      remember(given_password, strlen(given_password));
-    }
+    if (env_password) snprintf(given_password, sizeof given_password, "%s", env);
   }
-  if (env != NULL) explicit_bzero(env, strlen(env));
+  for (char **e = environ; e != NULL && *e != NULL; e++) {
+    if (strncmp(*e, "BATON_PASSWORD=", 15) != 0) continue;
+    remember(*e + 15, strlen(*e + 15));
+    explicit_bzero(*e + 15, strlen(*e + 15));
+  }
   unsetenv("BATON_PASSWORD");
   /* $BATON_BACKEND is kept, and every BATON_BACKEND= of the environment
    * block loses its userinfo: the child gets the URI without it anyway. */
