@@ -20,7 +20,6 @@ extern char **environ;
 
 #define URI_MAX 4096   /* the library's limit too */
 #define SECRET_MIN 3   /* shorter ones would blank out ordinary words */
-#define SECRETS_MAX 8  /* two URIs' userinfo and password (as written and decoded), two passwords */
 
 static char public_uri[URI_MAX + 1]; /* the URI without its userinfo */
 static char user[URI_MAX + 1], uri_password[URI_MAX + 1], given_password[URI_MAX + 2];
@@ -28,13 +27,31 @@ static bool env_password;            /* given_password came from $BATON_PASSWORD
 static bool env_password_long;       /* $BATON_PASSWORD was too long to keep */
 static char *env_backend;            /* $BATON_BACKEND as it was given */
 static char *arg_backend;            /* the last --backend as it was given */
-static char secret_store[SECRETS_MAX][URI_MAX + 1];
-static size_t nsecrets;
+/* The secrets to redact, each once, on the heap: every --backend adds its
+ * own (however many there are), and none may be dropped for want of room. */
+static char **secret_store;
+static size_t nsecrets, secrets_room;
+
+/* Out of memory, baton cannot keep track of a secret: it stops here,
+ * quoting nothing. */
+static void no_memory(void) {
+  fputs("baton: out of memory\n", stderr);
+  exit(CLI_EXIT_BACKEND);
+}
 
 static void remember(const char *s, size_t len) {
-  if (len < SECRET_MIN || len > URI_MAX || nsecrets == SECRETS_MAX) return;
-  memcpy(secret_store[nsecrets], s, len);
-  secret_store[nsecrets++][len] = '\0';
+  if (len < SECRET_MIN) return;
+  for (size_t i = 0; i < nsecrets; i++)
+    if (strncmp(secret_store[i], s, len) == 0 && secret_store[i][len] == '\0') return;
+  if (nsecrets == secrets_room) {
+    size_t room = secrets_room == 0 ? 8 : 2 * secrets_room;
+    char **grown = realloc(secret_store, room * sizeof *grown);
+    if (grown == NULL) no_memory();
+    secret_store = grown;
+    secrets_room = room;
+  }
+  if ((secret_store[nsecrets] = strndup(s, len)) == NULL) no_memory();
+  nsecrets++;
 }
 
 static int hexval(char c) {
@@ -90,23 +107,22 @@ static const char *userinfo(const char *uri, const char **info, const char **col
 static void note_uri(const char *uri) {
   bool stray;
   const char *info, *colon, *at = userinfo(uri, &info, &colon, &stray);
-  if (at == NULL || strlen(uri) > URI_MAX) return;
+  if (at == NULL) return;
   if (colon != NULL || stray) remember(info, (size_t)(at - info));
   if (colon == NULL) return;
-  remember(colon + 1, (size_t)(at - colon - 1));
-  char decoded[URI_MAX + 1];
-  if (decode(decoded, colon + 1, (size_t)(at - colon - 1)) == 0) remember(decoded, strlen(decoded));
-  explicit_bzero(decoded, sizeof decoded);
+  size_t len = (size_t)(at - colon - 1);
+  remember(colon + 1, len);
+  char *decoded = malloc(len + 1);
+  if (decoded == NULL) no_memory();
+  if (decode(decoded, colon + 1, len) == 0) remember(decoded, strlen(decoded));
+  explicit_bzero(decoded, len + 1);
+  free(decoded);
 }
 
-/* A copy of `s` on the heap; out of memory, baton cannot keep track of
- * the secret, so it stops here, quoting nothing. */
+/* A copy of `s` on the heap. */
 static char *keep(const char *s) {
   char *copy = strdup(s);
-  if (copy == NULL) {
-    fputs("baton: out of memory\n", stderr);
-    exit(CLI_EXIT_BACKEND);
-  }
+  if (copy == NULL) no_memory();
   return copy;
 }
 
@@ -170,7 +186,7 @@ void cli_secrets_wipe(void) {
   explicit_bzero(user, sizeof user);
   explicit_bzero(uri_password, sizeof uri_password);
   explicit_bzero(given_password, sizeof given_password);
-  explicit_bzero(secret_store, sizeof secret_store);
+  for (size_t i = 0; i < nsecrets; i++) explicit_bzero(secret_store[i], strlen(secret_store[i]));
   if (env_backend != NULL) explicit_bzero(env_backend, strlen(env_backend));
   if (arg_backend != NULL) explicit_bzero(arg_backend, strlen(arg_backend));
 }

@@ -1480,6 +1480,26 @@ static void bare_user_not_a_secret(void) {
   CHECK_CONTAINS(p.ebuf, "'redis'");
 }
 
+/* However many --backend options come (the last one wins), the password
+ * of each is remembered and redacted: here the last one's, quoted back as
+ * an operand, with no URI around it to give it away. */
+static void many_backends_redacted(void) {
+  cleanup_all();
+  static char uris[6][64];
+  const char *args[32] = {"leader"};
+  int n = 1;
+  for (int i = 0; i < 6; i++) {
+    snprintf(uris[i], sizeof uris[i], "redis://cli:hunter2-%c@127.0.0.1:1", 'a' + i);
+    args[n++] = "--backend";
+    args[n++] = uris[i];
+  }
+  args[n++] = "--name";
+  args[n++] = "x";
+  args[n++] = "hunter2-f";
+  args[n] = NULL;
+  expect_one_line(args, NULL, 2, "hunter2", "the sixth --backend's password as an operand");
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1670,6 +1690,7 @@ static const test_case usage_cases[] = {
     {"typos_redacted_as_arguments", typos_redacted_as_arguments},
     {"long_userinfo_redacted", long_userinfo_redacted},
     {"bare_user_not_a_secret", bare_user_not_a_secret},
+    {"many_backends_redacted", many_backends_redacted},
     {NULL, NULL},
 };
 
