@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 extern char **environ;
 
@@ -252,6 +253,17 @@ int cli_credentials(cli_args *a) {
     remember(given_password, strlen(given_password));
   }
   if (a->password_file != NULL || env_password) a->password = given_password;
+  /* etcd authenticates only with a user name: without one, the backend
+   * would leave the password unused and go on unauthenticated. */
+  size_t scheme = strcspn(a->backend, ":");
+  bool etcd = (scheme == 4 || scheme == 5) && strncasecmp(a->backend, "etcds", scheme) == 0;
+  if (etcd && a->password != NULL && a->username == NULL)
+    return cli_fail(CLI_EXIT_USAGE, a->command_name,
+                    "%s: a password, but no user in the URI: etcd would not use it (it "
+                    "authenticates a user, named as user@ before the host)",
+                    a->password_file != NULL ? "--password-file"
+                    : env_password           ? "BATON_PASSWORD"
+                                             : source);
   return CLI_CONTINUE;
 }
 

@@ -1500,6 +1500,44 @@ static void many_backends_redacted(void) {
   expect_one_line(args, NULL, 2, "hunter2", "the sixth --backend's password as an operand");
 }
 
+/* etcd authenticates only with a user name: a password without one, from
+ * any source, would go unused, so it is refused (exit 2, one line) before
+ * any connection. With a user it goes on (nothing listens: exit 1). */
+static void etcd_password_needs_user(void) {
+  cleanup_all();
+  char file[300];
+  snprintf(file, sizeof file, "%s/etcd-password", workdir);
+  REQUIRE(test_write_file(file, "etcd-pw-3f9a\n") == 0);
+  const char *const from_file[] = {"leader", "--backend", "etcd://127.0.0.1:1", "--name", "x",
+                                   "--password-file", file, NULL};
+  const char *const tls[] = {"leader", "--backend", "ETCDS://127.0.0.1:1", "--name", "x",
+                             "--password-file", file, NULL};
+  const char *const in_uri[] = {"leader", "--backend", "etcd://:etcd-pw-3f9a@127.0.0.1:1",
+                                "--name", "x", NULL};
+  const char *const plain[] = {"leader", "--backend", "etcd://127.0.0.1:1", "--name", "x", NULL};
+  const char *const env[] = {"BATON_PASSWORD=etcd-pw-3f9a", NULL};
+  const char *const sources[] = {"--password-file", "--password-file", "--backend",
+                                 "BATON_PASSWORD"};
+  const char *const *args[] = {from_file, tls, in_uri, plain};
+  for (size_t i = 0; i < 4; i++) {
+    const char *argv[32];
+    baton_argv(argv, NULL, args[i]);
+    proc p;
+    CHECK_EQ(run(&p, argv, i == 3 ? env : NULL, 20000), 2);
+    CHECK_EQ(count_lines(p.ebuf), 1);
+    CHECK_CONTAINS(p.ebuf, sources[i]);
+    CHECK_CONTAINS(p.ebuf, "user");
+    if (strstr(p.ebuf, "etcd-pw-3f9a") != NULL) TEST_FAIL_("%s", p.ebuf);
+  }
+  const char *const with_user[] = {"leader", "--backend", "etcd://root@127.0.0.1:1", "--name",
+                                   "x", "--password-file", file, NULL};
+  const char *argv[32];
+  baton_argv(argv, NULL, with_user);
+  proc p;
+  CHECK_EQ(run(&p, argv, NULL, 20000), 1);
+  CHECK_EQ(run(&p, argv, env, 20000), 1);
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1691,6 +1729,7 @@ static const test_case usage_cases[] = {
     {"long_userinfo_redacted", long_userinfo_redacted},
     {"bare_user_not_a_secret", bare_user_not_a_secret},
     {"many_backends_redacted", many_backends_redacted},
+    {"etcd_password_needs_user", etcd_password_needs_user},
     {NULL, NULL},
 };
 
