@@ -23,7 +23,8 @@
  * With --state FILE the highest token outlives the process: a write that
  * raises it is acknowledged only once FILE holds the new token on disk, so
  * a store that restarts (or crashes right after the answer) still refuses
- * every older term. */
+ * every older term. One store at a time keeps FILE: it holds a lock on
+ * FILE.lock while it runs, and a second one is refused at start. */
 #include "example.h"
 #include "fence.h"
 
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,7 +61,8 @@ static const char usage_text[] =
     "in turn, and drops a client that sends and takes nothing for D\n"
     "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m). With --state FILE the\n"
     "highest token is kept in FILE, on disk before a write that raises it is\n"
-    "acknowledged, and read back at start.\n"
+    "acknowledged, and read back at start; one store at a time keeps FILE\n"
+    "(it locks FILE.lock).\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -80,8 +83,9 @@ typedef struct store {
   unsigned long accepted, refused;
   int64_t idle_ms;
   const char *state;             /* --state FILE, NULL for none */
-  char state_tmp[PATH_MAX];      /* FILE.tmp, written then renamed over FILE */
   int state_dir;                 /* FILE's folder, fsync'ed after the rename */
+  int state_lock;                /* FILE.lock, flock'ed while the store runs */
+  mode_t umask;                  /* the process's, for the temporary file */
   client clients[MAX_CLIENTS];
 } store;
 
@@ -132,23 +136,30 @@ static void log_write(const store *s, uint64_t token, const char *writer, bool o
 
 /* ---- the state file ----------------------------------------------------- */
 
-/* Keep `token` in the state file for good: written to FILE.tmp, fsync'ed,
- * renamed over FILE and the folder fsync'ed, so that FILE holds the old
- * token or the new one whatever happens, and the new one once this
- * returns 0. -1 with errno set. */
+/* Keep `token` in the state file for good: written to a new temporary
+ * file in FILE's folder (mkstemp: a fresh name, never one that is there
+ * already, such as a symlink), fsync'ed, renamed over FILE and the folder
+ * fsync'ed, so that FILE holds the old token or the new one whatever
+ * happens, and the new one once this returns 0. -1 with errno set, and no
+ * temporary file left. */
 static int state_save(store *s, uint64_t token) {
-  char text[32];
+  char text[32], tmp[PATH_MAX];
   int len = snprintf(text, sizeof text, "%llu\n", (unsigned long long)token);
-  int fd = open(s->state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -1;
-  bool ok = write(fd, text, (size_t)len) == len && fsync(fd) == 0;
-  int e = errno;
-  close(fd);
-  if (!ok || rename(s->state_tmp, s->state) != 0 || fsync(s->state_dir) != 0) {
-    if (!ok) errno = e;
+  if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", s->state) >= (int)sizeof tmp) {
+    errno = ENAMETOOLONG;
     return -1;
   }
-  return 0;
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) return -1;
+  bool ok = fchmod(fd, 0644 & ~s->umask) == 0 && write(fd, text, (size_t)len) == len &&
+            fsync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (ok && rename(tmp, s->state) == 0) return fsync(s->state_dir);
+  if (ok) e = errno;
+  unlink(tmp);
+  errno = e;
+  return -1;
 }
 
 /* The token FILE holds into s->highest (no FILE yet: 0). Anything else in
@@ -172,13 +183,16 @@ static int state_read(store *s, const char *path) {
   return 0;
 }
 
-/* Take FILE as the state: read the token back, and write it once, so that
- * a FILE that cannot be kept fails now rather than at the first write.
- * 0, or -1 after saying why. */
+/* Take FILE as the state: lock FILE.lock for as long as the store runs
+ * (two stores on one FILE would each accept what the other refused, and
+ * the highest token is only as good as its one keeper), read the token
+ * back, and write it once, so that a FILE that cannot be kept fails now
+ * rather than at the first write. 0, or -1 after saying why. */
 static int state_open(store *s, const char *path) {
   s->state = path;
-  snprintf(s->state_tmp, sizeof s->state_tmp, "%s.tmp", path);
-  char dir[PATH_MAX];
+  s->umask = umask(0);
+  umask(s->umask);
+  char dir[PATH_MAX], lock[PATH_MAX];
   const char *slash = strrchr(path, '/');
   if (slash == NULL)
     snprintf(dir, sizeof dir, ".");
@@ -187,10 +201,25 @@ static int state_open(store *s, const char *path) {
   s->state_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->state_dir < 0)
     return example_fail(-1, "serve", "--state %s: %s: %s", path, dir, strerror(errno));
-  int rc = state_read(s, path);
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  s->state_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  int rc = 0;
+  if (s->state_lock < 0)
+    rc = example_fail(-1, "serve", "--state %s: %s: %s", path, lock, strerror(errno));
+  else if (flock(s->state_lock, LOCK_EX | LOCK_NB) != 0)
+    rc = errno == EWOULDBLOCK
+             ? example_fail(-1, "serve",
+                            "--state %s: another fenced-store keeps it (it holds %s); one "
+                            "store per state file",
+                            path, lock)
+             : example_fail(-1, "serve", "--state %s: %s: %s", path, lock, strerror(errno));
+  if (rc == 0) rc = state_read(s, path);
   if (rc == 0 && state_save(s, s->highest) != 0)
     rc = example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
-  if (rc != 0) close(s->state_dir);
+  if (rc != 0) {
+    close(s->state_dir);
+    if (s->state_lock >= 0) close(s->state_lock);
+  }
   return rc;
 }
 
@@ -361,15 +390,24 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, NULL);
   int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-  int lfd = listen_on(a);
-  if (sig_fd < 0 || lfd < 0)
-    return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(errno));
+  if (sig_fd < 0) return example_fail(EXAMPLE_EXIT_ERROR, "serve", "signalfd: %s", strerror(errno));
   static store s;
   s.idle_ms = idle_ms;
+  /* The state first: a store refused for it must not take over the
+   * address (listen_on removes a socket file found there). */
   if (state != NULL && state_open(&s, state) != 0) {
-    close(lfd);
     close(sig_fd);
     return EXAMPLE_EXIT_ERROR;
+  }
+  int lfd = listen_on(a);
+  if (lfd < 0) {
+    int e = errno;
+    if (state != NULL) {
+      close(s.state_dir);
+      close(s.state_lock);
+    }
+    close(sig_fd);
+    return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(e));
   }
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
   printf("listening %s\n", a->text);
@@ -401,7 +439,10 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
     if (s.clients[i].fd >= 0) drop(&s.clients[i]);
   close(lfd);
   close(sig_fd);
-  if (s.state != NULL) close(s.state_dir);
+  if (s.state != NULL) {
+    close(s.state_dir);
+    close(s.state_lock); /* the lock goes with it */
+  }
   if (a->path[0] != '\0') unlink(a->path);
   fprintf(stderr, "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu\n",
           s.accepted, s.refused, (unsigned long long)s.highest);

@@ -1538,6 +1538,48 @@ static void etcd_password_needs_user(void) {
   CHECK_EQ(run(&p, argv, env, 20000), 1);
 }
 
+/* Two stores on one --state FILE would each accept what the other
+ * refuses (A takes 10, B takes 5): the second one is refused at start,
+ * before it listens. The temporary file is a fresh one each time: a
+ * symlink planted at FILE.tmp (a fixed name before) is left alone, and so
+ * is what it points to. */
+static void store_state_locked(void) {
+  cleanup_all();
+  char addr[320], state[320], planted[340], victim[320], text[64];
+  snprintf(state, sizeof state, "%s/locked.state", workdir);
+  snprintf(planted, sizeof planted, "%s.tmp", state);
+  snprintf(victim, sizeof victim, "%s/victim", workdir);
+  REQUIRE(test_write_file(victim, "victim\n") == 0);
+  unlink(planted);
+  REQUIRE(symlink(victim, planted) == 0);
+  const char *const extra[] = {"--state", state, NULL};
+  proc *a = store_start("locked-a", extra, addr, sizeof addr);
+  REQUIRE(a != NULL);
+  CHECK_EQ(store_write(addr, "10"), 0);
+
+  char other[320];
+  snprintf(other, sizeof other, "unix:%s/locked-b.sock", workdir);
+  const char *const second[] = {FENCED_STORE_EXE, "serve", "--addr", other, "--state", state,
+                                NULL};
+  proc b;
+  CHECK_EQ(run(&b, second, NULL, 5000), 1);
+  CHECK_EQ(count_lines(b.ebuf), 1);
+  CHECK_CONTAINS(b.ebuf, state);
+  CHECK_CONTAINS(b.ebuf, "another");
+  CHECK_EQ(b.olen, 0); /* it never listened */
+  CHECK_EQ(store_write(addr, "5"), 4); /* A still refuses the older term */
+
+  CHECK(read_text(victim, text, sizeof text) == 0);
+  CHECK_STR(text, "victim\n");
+  struct stat st;
+  CHECK(lstat(state, &st) == 0 && S_ISREG(st.st_mode));
+  CHECK(read_text(state, text, sizeof text) == 0);
+  CHECK_STR(text, "10\n");
+  kill(a->pid, SIGTERM);
+  CHECK_EQ(proc_wait(a, 10000), 0);
+  proc_cleanup(a);
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1730,6 +1772,7 @@ static const test_case usage_cases[] = {
     {"bare_user_not_a_secret", bare_user_not_a_secret},
     {"many_backends_redacted", many_backends_redacted},
     {"etcd_password_needs_user", etcd_password_needs_user},
+    {"store_state_locked", store_state_locked},
     {NULL, NULL},
 };
 
