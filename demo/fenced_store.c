@@ -163,22 +163,31 @@ static int state_save(store *s, uint64_t token) {
 }
 
 /* The token FILE holds into s->highest (no FILE yet: 0). Anything else in
- * it is an error: starting from 0 would accept every stale term. 0, or -1
- * after saying why. */
+ * it is an error: starting from 0 would accept every stale term, so no
+ * message advises removing FILE; each says to write the highest token the
+ * store may have accepted into it. 0, or -1 after saying why. */
 static int state_read(store *s, const char *path) {
+  static const char fix[] = "write the highest token the store may have accepted into it "
+                            "(echo N > FILE)";
   FILE *f = fopen(path, "re");
   if (f == NULL)
     return errno == ENOENT ? 0 : example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
-  char text[32];
+  char text[33]; /* a token and its line end take 21 bytes at most */
   size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = '\0';
+  int e = ferror(f) ? errno : 0;
   fclose(f);
+  text[n] = '\0';
+  if (e != 0) return example_fail(-1, "serve", "--state %s: cannot read it: %s", path, strerror(e));
+  if (n == 0) return example_fail(-1, "serve", "--state %s is empty: %s", path, fix);
+  if (n == sizeof text - 1)
+    return example_fail(-1, "serve", "--state %s is longer than a token (%zu bytes or more): %s",
+                        path, n, fix);
   char *end;
   errno = 0;
   unsigned long long token = strtoull(text, &end, 10);
   if (text[0] < '0' || text[0] > '9' || errno != 0 || (*end != '\0' && strcmp(end, "\n") != 0))
-    return example_fail(-1, "serve", "--state %s holds no token ('%.*s'); remove it to start at 0",
-                        path, (int)strcspn(text, "\n"), text);
+    return example_fail(-1, "serve", "--state %s holds no token ('%.*s'): %s", path,
+                        (int)strcspn(text, "\n"), text, fix);
   s->highest = token;
   return 0;
 }

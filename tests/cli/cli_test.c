@@ -1580,6 +1580,41 @@ static void store_state_locked(void) {
   proc_cleanup(a);
 }
 
+/* A state file the store cannot take stops it at start with one line that
+ * says what is wrong, and never advises removing the file (a store that
+ * starts from 0 accepts every stale term): an empty file, one with no
+ * token, one longer than any token (not read in part), one that cannot be
+ * read (a folder). */
+static void store_state_messages(void) {
+  cleanup_all();
+  char addr[320], state[320], folder[320];
+  snprintf(addr, sizeof addr, "unix:%s/messages.sock", workdir);
+  snprintf(state, sizeof state, "%s/messages.state", workdir);
+  snprintf(folder, sizeof folder, "%s/messages.folder", workdir);
+  REQUIRE(mkdir(folder, 0755) == 0 || errno == EEXIST);
+  static const struct {
+    const char *text, *says; /* text NULL: the folder */
+  } cases[] = {
+      {"", "empty"},
+      {"garbage\n", "no token"},
+      {"00000000000000000000000000000007" "5\n", "longer"},
+      {NULL, "Is a directory"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *file = cases[i].text != NULL ? state : folder;
+    if (cases[i].text != NULL) REQUIRE(test_write_file(state, cases[i].text) == 0);
+    const char *const argv[] = {FENCED_STORE_EXE, "serve", "--addr", addr, "--state", file, NULL};
+    proc p;
+    CHECK_EQ(run(&p, argv, NULL, 5000), 1);
+    CHECK_EQ(count_lines(p.ebuf), 1);
+    CHECK_CONTAINS(p.ebuf, cases[i].says);
+    CHECK_CONTAINS(p.ebuf, file);
+    if (cases[i].text != NULL) CHECK_CONTAINS(p.ebuf, "highest token");
+    if (strstr(p.ebuf, "remove") != NULL) TEST_FAIL_("advises removing the file: %s", p.ebuf);
+    CHECK_EQ(p.olen, 0);
+  }
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1773,6 +1808,7 @@ static const test_case usage_cases[] = {
     {"many_backends_redacted", many_backends_redacted},
     {"etcd_password_needs_user", etcd_password_needs_user},
     {"store_state_locked", store_state_locked},
+    {"store_state_messages", store_state_messages},
     {NULL, NULL},
 };
 
