@@ -16,9 +16,11 @@
  * The server treats its clients alike: each turn of the loop reads at most
  * one buffer from a client and answers at most one of its requests, so a
  * client that pipelines many cannot starve the others; a reply that does
- * not fit the socket waits, and the client's requests wait behind it; a
- * client that neither sends nor takes anything for the idle timeout is
- * dropped, so that idle connections cannot use up the slots.
+ * not fit the socket waits, and the client's requests wait behind it. A
+ * client is dropped when it sends no request for the idle timeout, or
+ * when one request, from its first byte to the last byte of its reply,
+ * takes longer: so that neither idle connections nor ones that trickle a
+ * byte at a time can use up the slots.
  *
  * With --state FILE the highest token outlives the process: a write that
  * raises it is acknowledged only once FILE holds the new token on disk, so
@@ -58,7 +60,8 @@ static const char usage_text[] =
     "ADDR: unix:/path or host:port. `serve` prints \"listening ADDR\", then one\n"
     "line per write: time, token, writer, accepted/refused, the highest token,\n"
     "CLOCK_MONOTONIC ns and the data. It answers one request of each client\n"
-    "in turn, and drops a client that sends and takes nothing for D\n"
+    "in turn, and drops a client that sends no request for D, or whose request\n"
+    "takes longer than D from its first byte to its reply's last\n"
     "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m). With --state FILE the\n"
     "highest token is kept in FILE, on disk before a write that raises it is\n"
     "acknowledged, and read back at start; one store at a time keeps FILE\n"
@@ -71,7 +74,9 @@ static const char usage_text[] =
 typedef struct client {
   int fd;                        /* -1 when the slot is free */
   bool eof;                      /* it has sent all it will send */
-  int64_t active_ms;             /* the last byte in or out, or the accept */
+  int64_t since_ms;              /* the current request's first byte, or when the
+                                    wait for one began (the accept, the last reply
+                                    sent): the idle timeout counts from here */
   size_t used;                   /* bytes of requests in `in` */
   char in[FENCE_LINE_MAX + 2];
   size_t out_len, out_sent;      /* the reply being sent */
@@ -275,27 +280,31 @@ static void drop(client *c) {
 /* A whole request line is waiting in the client's buffer. */
 static bool has_request(const client *c) { return memchr(c->in, '\n', c->used) != NULL; }
 
-/* Send what is left of the reply; false when the client is gone. */
+/* Send what is left of the reply; false when the client is gone. Only a
+ * reply sent in full ends the request: a client that takes its reply a
+ * byte at a time does not hold its slot for longer. */
 static bool flush_reply(client *c, int64_t now) {
   while (c->out_sent < c->out_len) {
     ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     c->out_sent += (size_t)n;
-    c->active_ms = now;
+    if (c->out_sent == c->out_len) c->since_ms = now;
   }
   return true;
 }
 
 /* Read one buffer's worth at most (the room left in `in`); false when the
- * client is gone or broke the protocol. */
+ * client is gone or broke the protocol. The first byte of a request starts
+ * its clock; later bytes do not restart it, so a client that trickles a
+ * byte at a time does not hold its slot for longer. */
 static bool read_some(client *c, int64_t now) {
   ssize_t n = recv(c->fd, c->in + c->used, sizeof c->in - 1 - c->used, MSG_DONTWAIT);
   if (n == 0) c->eof = true;
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n > 0) {
+    if (c->used == 0) c->since_ms = now;
     c->used += (size_t)n;
-    c->active_ms = now;
   }
   if (c->used == sizeof c->in - 1 && !has_request(c)) {
     const char *msg = "ERR line too long\n";
@@ -331,7 +340,7 @@ static bool serve_client(store *s, client *c, short revents, int64_t now) {
     waiting = c->out_sent < c->out_len;
   }
   if (c->eof && !waiting && !has_request(c)) return false; /* all answered */
-  return now - c->active_ms < s->idle_ms;
+  return now - c->since_ms < s->idle_ms;
 }
 
 /* What a client waits for, and whether it has a request ready now. */
@@ -349,7 +358,7 @@ static void accept_clients(store *s, int lfd, int64_t now) {
     if (s->clients[i].fd >= 0) continue;
     int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) return;
-    s->clients[i] = (client){.fd = cfd, .active_ms = now};
+    s->clients[i] = (client){.fd = cfd, .since_ms = now};
   }
   /* Full: one more waiting is told so by a closed connection. */
   int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -434,7 +443,7 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
       if (c->fd < 0) continue;
       slot[n] = i;
       p[n++] = (struct pollfd){.fd = c->fd, .events = interest(c, &ready)};
-      if (c->active_ms + idle_ms < wake) wake = c->active_ms + idle_ms;
+      if (c->since_ms + idle_ms < wake) wake = c->since_ms + idle_ms;
     }
     int timeout = ready ? 0 : wake == INT64_MAX ? -1 : wake <= now ? 0 : (int)(wake - now);
     if (poll(p, n, timeout) < 0 && errno != EINTR) break;

@@ -1615,6 +1615,39 @@ static void store_state_messages(void) {
   }
 }
 
+/* The idle timeout counts from a request's first byte, not from the last
+ * byte: a client that trickles a byte every 100 ms never finishes a line
+ * and must lose its slot once the timeout (400 ms) has passed. */
+static void store_drops_tricklers(void) {
+  cleanup_all();
+  char addr[320];
+  const char *const extra[] = {"--idle-timeout", "400ms", NULL};
+  proc *s = store_start("trickle", extra, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int fd = store_connect(addr);
+  REQUIRE(fd >= 0);
+  int64_t first = now_ms(), dropped = -1;
+  for (int i = 0; i < 40 && dropped < 0; i++) {
+    if (send(fd, "W", 1, MSG_NOSIGNAL) != 1) {
+      dropped = now_ms();
+      break;
+    }
+    struct pollfd f = {.fd = fd, .events = POLLIN};
+    char byte;
+    if (poll(&f, 1, 100) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0) dropped = now_ms();
+  }
+  CHECK(dropped >= 0);
+  if (dropped >= 0) {
+    printf("  trickler dropped %lld ms after its first byte\n", (long long)(dropped - first));
+    CHECK_GE(dropped - first, 400);
+    CHECK_LT(dropped - first, 400 + 1500);
+  }
+  close(fd);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1809,6 +1842,7 @@ static const test_case usage_cases[] = {
     {"etcd_password_needs_user", etcd_password_needs_user},
     {"store_state_locked", store_state_locked},
     {"store_state_messages", store_state_messages},
+    {"store_drops_tricklers", store_drops_tricklers},
     {NULL, NULL},
 };
 
