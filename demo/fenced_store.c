@@ -49,6 +49,8 @@
 
 #define MAX_CLIENTS 64
 #define DEFAULT_IDLE_MS 30000
+#define LOG_MAX (256 * 1024) /* log bytes held while stdout does not keep up */
+#define LOG_DRAIN_MS 1000    /* how long the log may take to drain at the stop */
 
 static const char usage_text[] =
     "usage: fenced-store serve   --addr ADDR [--idle-timeout D] [--state FILE]\n"
@@ -65,7 +67,8 @@ static const char usage_text[] =
     "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m). With --state FILE the\n"
     "highest token is kept in FILE, on disk before a write that raises it is\n"
     "acknowledged, and read back at start; one store at a time keeps FILE\n"
-    "(it locks FILE.lock).\n"
+    "(it locks FILE.lock). The log never blocks the store: lines that stdout\n"
+    "cannot take in time (256 KiB behind) are dropped and counted on stderr.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -92,6 +95,12 @@ typedef struct store {
   int state_lock;                /* FILE.lock, flock'ed while the store runs */
   mode_t umask;                  /* the process's, for the temporary file */
   client clients[MAX_CLIENTS];
+  char log[LOG_MAX];             /* log lines not written to stdout yet */
+  size_t log_len;
+  bool log_socket;               /* stdout is a socket: send(MSG_DONTWAIT) */
+  bool log_gone;                 /* stdout failed (its reader went): no more lines */
+  unsigned long log_dropped;     /* lines that did not fit in `log` */
+  bool log_dropping;             /* the last line did not fit */
 } store;
 
 static bool printable(const char *s) {
@@ -126,17 +135,70 @@ static int parse_write(char *line, uint64_t *token, char **writer, char **data,
   return 0;
 }
 
-static void log_write(const store *s, uint64_t token, const char *writer, bool ok,
-                      const char *data) {
+/* ---- the log ------------------------------------------------------------ */
+
+/* The log goes to stdout, which a slow or stopped reader must not turn
+ * into a stop of the store (a blocking write would hold every client),
+ * nor a reader that goes away into its end (SIGPIPE is ignored). So lines
+ * wait in a buffer of LOG_MAX bytes, and the poll loop writes them when
+ * stdout can take them: at most PIPE_BUF bytes at a time, which a pipe
+ * that polls writable always takes without blocking (a socket gets
+ * MSG_DONTWAIT; a regular file does not block). A line that does not fit
+ * is dropped and counted, with one note on stderr each time lines begin
+ * to be dropped; when stdout fails (EPIPE: its reader went), the log is
+ * switched off with one note. */
+static void log_line(store *s, const char *line, size_t len) {
+  if (s->log_gone) return;
+  if (s->log_len + len > sizeof s->log) {
+    if (!s->log_dropping)
+      fprintf(stderr, "fenced-store: stdout does not keep up: dropping log lines\n");
+    s->log_dropping = true;
+    s->log_dropped++;
+    return;
+  }
+  s->log_dropping = false;
+  memcpy(s->log + s->log_len, line, len);
+  s->log_len += len;
+}
+
+/* Write what stdout takes now; after poll said it is writable. */
+static void log_flush(store *s) {
+  size_t n = s->log_len < PIPE_BUF ? s->log_len : PIPE_BUF;
+  ssize_t w = s->log_socket ? send(STDOUT_FILENO, s->log, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : write(STDOUT_FILENO, s->log, n);
+  if (w < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (w < 0) {
+    fprintf(stderr, "fenced-store: stdout: %s: no more log lines\n", strerror(errno));
+    s->log_gone = true;
+    s->log_len = 0;
+    return;
+  }
+  memmove(s->log, s->log + w, s->log_len - (size_t)w);
+  s->log_len -= (size_t)w;
+}
+
+/* At the stop: what is left, for LOG_DRAIN_MS at most. */
+static void log_drain(store *s) {
+  int64_t end = example_now_ms() + LOG_DRAIN_MS;
+  for (int64_t now = example_now_ms(); s->log_len > 0 && !s->log_gone && now < end;
+       now = example_now_ms()) {
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+    if (poll(&p, 1, (int)(end - now)) > 0) log_flush(s);
+  }
+}
+
+static void log_write(store *s, uint64_t token, const char *writer, bool ok, const char *data) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
+  char line[FENCE_LINE_MAX + 256];
   /* mono= lets a test put the write on one clock with the terms of the
    * writers (`baton run --events`): CLOCK_MONOTONIC is machine-wide. */
-  printf("%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
-         (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
-         ok ? "accepted" : "refused", (unsigned long long)s->highest, (long long)example_now_ns(),
-         data);
-  fflush(stdout);
+  int n = snprintf(line, sizeof line,
+                   "%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
+                   (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
+                   ok ? "accepted" : "refused", (unsigned long long)s->highest,
+                   (long long)example_now_ns(), data);
+  if (n > 0) log_line(s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* ---- the state file ----------------------------------------------------- */
@@ -428,16 +490,20 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
     return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(e));
   }
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
+  signal(SIGPIPE, SIG_IGN); /* see log_line() */
+  struct stat out;
+  s.log_socket = fstat(STDOUT_FILENO, &out) == 0 && S_ISSOCK(out.st_mode);
   printf("listening %s\n", a->text);
   fflush(stdout);
   for (;;) {
-    struct pollfd p[MAX_CLIENTS + 2];
-    int slot[MAX_CLIENTS + 2];
+    struct pollfd p[MAX_CLIENTS + 3];
+    int slot[MAX_CLIENTS + 3];
     nfds_t n = 0;
     bool ready = false; /* a request is buffered: do not wait */
     int64_t now = example_now_ms(), wake = INT64_MAX;
     p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = s.log_len > 0 ? STDOUT_FILENO : -1, .events = POLLOUT};
     for (int i = 0; i < MAX_CLIENTS; i++) {
       client *c = &s.clients[i];
       if (c->fd < 0) continue;
@@ -449,10 +515,12 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
     if (poll(p, n, timeout) < 0 && errno != EINTR) break;
     if (p[0].revents & POLLIN) break;
     now = example_now_ms();
-    for (nfds_t i = 2; i < n; i++)
+    if (p[2].revents != 0) log_flush(&s);
+    for (nfds_t i = 3; i < n; i++)
       if (!serve_client(&s, &s.clients[slot[i]], p[i].revents, now)) drop(&s.clients[slot[i]]);
     if (p[1].revents & POLLIN) accept_clients(&s, lfd, now);
   }
+  log_drain(&s);
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (s.clients[i].fd >= 0) drop(&s.clients[i]);
   close(lfd);
@@ -462,8 +530,11 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
     close(s.state_lock); /* the lock goes with it */
   }
   if (a->path[0] != '\0') unlink(a->path);
-  fprintf(stderr, "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu\n",
-          s.accepted, s.refused, (unsigned long long)s.highest);
+  fprintf(stderr,
+          "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu; %lu log "
+          "lines dropped%s\n",
+          s.accepted, s.refused, (unsigned long long)s.highest, s.log_dropped,
+          s.log_gone ? ", then stdout failed" : s.log_len > 0 ? ", and the rest not drained" : "");
   return 0;
 }
 

@@ -1648,6 +1648,42 @@ static void store_drops_tricklers(void) {
   proc_cleanup(s);
 }
 
+/* The store's log (stdout) must never stop it: with nobody reading the
+ * log, 3000 writes (far more than a pipe holds) are all answered; with the
+ * log's reader gone, a write is still answered and the store lives on
+ * (no SIGPIPE), and stops cleanly. */
+static void store_log_never_blocks(void) {
+  cleanup_all();
+  char addr[320], request[128], reply[128];
+  proc *s = store_start("log", NULL, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int fd = store_connect(addr);
+  REQUIRE(fd >= 0);
+  int answered = 0;
+  for (int i = 0; i < 3000; i++, answered++) {
+    snprintf(request, sizeof request,
+             "WRITE 1 w log-line-%04d-0123456789-0123456789-0123456789-0123456789\n", i);
+    if (strcmp(store_ask(fd, request, reply, sizeof reply, 5000), "OK 1") != 0) break;
+  }
+  CHECK_EQ(answered, 3000);
+  close(fd);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+
+  signal(SIGPIPE, SIG_DFL); /* as a shell starts it: this test ignores SIGPIPE */
+  s = store_start("log-gone", NULL, addr, sizeof addr);
+  signal(SIGPIPE, SIG_IGN);
+  REQUIRE(s != NULL);
+  close(s->out); /* the log's reader goes */
+  s->out = -1;
+  CHECK_EQ(store_write(addr, "2"), 0);
+  CHECK_EQ(store_write(addr, "3"), 0);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1843,6 +1879,7 @@ static const test_case usage_cases[] = {
     {"store_state_locked", store_state_locked},
     {"store_state_messages", store_state_messages},
     {"store_drops_tricklers", store_drops_tricklers},
+    {"store_log_never_blocks", store_log_never_blocks},
     {NULL, NULL},
 };
 
