@@ -1684,6 +1684,20 @@ static void store_log_never_blocks(void) {
   proc_cleanup(s);
 }
 
+/* `baton run --help` says when SIGKILL comes as the code sends it (and
+ * the man page says it): after the grace period from the SIGTERM, or at
+ * the local deadline, whichever comes first; not always at the deadline. */
+static void run_help_says_when_sigkill(void) {
+  cleanup_all();
+  static char help[32768];
+  const char *const args[] = {"run", "--help", NULL};
+  help_output(args, help, sizeof help);
+  for (char *p = help; *p != '\0'; p++)
+    if (*p == '\n') *p = ' '; /* sentences run across lines */
+  CHECK_CONTAINS(help, "then SIGKILL after the grace period or at the local deadline, "
+                       "whichever comes first");
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1880,6 +1894,7 @@ static const test_case usage_cases[] = {
     {"store_state_messages", store_state_messages},
     {"store_drops_tricklers", store_drops_tricklers},
     {"store_log_never_blocks", store_log_never_blocks},
+    {"run_help_says_when_sigkill", run_help_says_when_sigkill},
     {NULL, NULL},
 };
 
