@@ -180,6 +180,13 @@ static void print_main_help(FILE *f) {
           uri_help, environment_help);
 }
 
+/* After help or the version: exit 0 only if stdout took it all (a full
+ * disk, /dev/full, would otherwise lose it without a word). */
+static int stdout_done(void) {
+  if (fflush(stdout) == 0 && !ferror(stdout)) return CLI_EXIT_OK;
+  return cli_fail(CLI_EXIT_BACKEND, NULL, "cannot write to stdout: %s", strerror(errno));
+}
+
 /* ---- durations ---------------------------------------------------------- */
 
 int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size) {
@@ -370,7 +377,7 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
     }
     if (o->id == OPT_HELP) {
       print_command_help(stdout, command);
-      return CLI_EXIT_OK;
+      return stdout_done();
     }
     if (o->value != NULL && value == NULL) {
       if (i + 1 >= argc) {
@@ -404,18 +411,18 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   if (help && strcmp(sub, "help") == 0 && argc > 2) sub = argv[2]; /* baton help COMMAND */
   else if (help) {
     print_main_help(stdout);
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
     printf("baton %s\n", baton_version());
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   size_t command = NCOMMANDS;
   for (size_t i = 0; i < NCOMMANDS; i++)
     if (strcmp(sub, commands[i].name) == 0) command = i;
   if (command < NCOMMANDS && help) {
     print_command_help(stdout, command);
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   if (command == NCOMMANDS) {
     char line[200], shown[100];

@@ -1698,6 +1698,44 @@ static void run_help_says_when_sigkill(void) {
                        "whichever comes first");
 }
 
+/* Help and version that cannot be written (stdout on /dev/full) are a
+ * failure: exit 1 and one line on stderr, not exit 0 with nothing shown. */
+static void help_write_errors(void) {
+  cleanup_all();
+  static const char *const runs[][7] = {
+      {"--help"}, {"help", "leader"}, {"run", "--help"}, {"--version"}, {"-V"},
+      {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x", "--help"},
+  };
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    const char *argv[32];
+    baton_argv(argv, NULL, runs[i]);
+    int err[2];
+    REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int full = open("/dev/full", O_WRONLY);
+      dup2(full, 1);
+      dup2(err[1], 2);
+      execv(argv[0], (char *const *)(uintptr_t)argv);
+      _exit(127);
+    }
+    close(err[1]);
+    char text[1024];
+    size_t len = 0;
+    for (ssize_t n; len + 1 < sizeof text && (n = read(err[0], text + len, sizeof text - 1 - len)) > 0;)
+      len += (size_t)n;
+    text[len] = '\0';
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || count_lines(text) != 1 ||
+        strncmp(text, "baton: ", 7) != 0)
+      TEST_FAIL_("baton %s %s >/dev/full: status %d, stderr '%s'", runs[i][0],
+                 runs[i][1] != NULL ? runs[i][1] : "", status, text);
+  }
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1895,6 +1933,7 @@ static const test_case usage_cases[] = {
     {"store_drops_tricklers", store_drops_tricklers},
     {"store_log_never_blocks", store_log_never_blocks},
     {"run_help_says_when_sigkill", run_help_says_when_sigkill},
+    {"help_write_errors", help_write_errors},
     {NULL, NULL},
 };
 
