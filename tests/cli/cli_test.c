@@ -1736,6 +1736,34 @@ static void help_write_errors(void) {
   }
 }
 
+/* The scheduler takes the durations `baton` takes (cli_duration_ms), above
+ * 0: with a backend where nothing listens, a duration it takes ends in
+ * exit 1 (cannot connect), one it refuses in exit 2. */
+static void scheduler_durations(void) {
+  cleanup_all();
+  static const char *const texts[] = {
+      "250ms", "2s", "1.5s", "0.25s", "1m", ".5s", "0ms", "1.0005s", "0.5ms", "5", "5q", "",
+      "s", "-1s", "1h", " 1s", "1s ", "1e3ms", "1..5s", "9999999999999s", "1.", "2.50s"};
+  char backend[64];
+  snprintf(backend, sizeof backend, "redis://127.0.0.1:%d", test_free_port());
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    uint64_t ms = 0;
+    char why[200];
+    bool takes = cli_duration_ms(texts[i], &ms, why, sizeof why) == 0 && ms > 0;
+    const char *const every[] = {SCHEDULER_EXE, "--backend", backend, "--name", "n", "--every",
+                                 texts[i], "--store", "unix:/nonexistent/store.sock", NULL};
+    const char *const ttl[] = {SCHEDULER_EXE, "--backend", backend, "--name", "n", "--every",
+                               "1s", "--ttl", texts[i], "--store", "unix:/nonexistent/store.sock",
+                               NULL};
+    proc p;
+    int code = run(&p, every, NULL, 10000);
+    if (code != (takes ? 1 : 2))
+      TEST_FAIL_("--every '%s': exit %d, want %d: %s", texts[i], code, takes ? 1 : 2, p.ebuf);
+    if (takes && ms >= 100 && (code = run(&p, ttl, NULL, 10000)) != 1)
+      TEST_FAIL_("--ttl '%s': exit %d, want 1: %s", texts[i], code, p.ebuf);
+  }
+}
+
 /* ---- credentials in /proc ---------------------------------------------- */
 
 /* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
@@ -1934,6 +1962,7 @@ static const test_case usage_cases[] = {
     {"store_log_never_blocks", store_log_never_blocks},
     {"run_help_says_when_sigkill", run_help_says_when_sigkill},
     {"help_write_errors", help_write_errors},
+    {"scheduler_durations", scheduler_durations},
     {NULL, NULL},
 };
 
