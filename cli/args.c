@@ -84,9 +84,10 @@ static const struct {
      "\n"
      "When the term is ending (renewals failed until --grace before the local\n"
      "deadline, or the backend reports it lost), CMD's process group gets\n"
-     "SIGTERM, then SIGKILL at the local deadline; the client's safety margin\n"
-     "is set to grace + slack, so both land before the server can expire the\n"
-     "term. Then baton campaigns again (exits 1 with --once).\n"
+     "SIGTERM, then SIGKILL after the grace period or at the local deadline,\n"
+     "whichever comes first; the client's safety margin is set to grace +\n"
+     "slack, so both land before the server can expire the term. Then baton\n"
+     "campaigns again (exits 1 with --once).\n"
      "\n"
      "When CMD exits on its own, what is left of its process group is killed,\n"
      "the term is resigned and baton exits with CMD's status. On SIGINT,\n"
@@ -179,6 +180,13 @@ static void print_main_help(FILE *f) {
           uri_help, environment_help);
 }
 
+/* After help or the version: exit 0 only if stdout took it all (a full
+ * disk, /dev/full, would otherwise lose it without a word). */
+static int stdout_done(void) {
+  if (fflush(stdout) == 0 && !ferror(stdout)) return CLI_EXIT_OK;
+  return cli_fail(CLI_EXIT_BACKEND, NULL, "cannot write to stdout: %s", strerror(errno));
+}
+
 /* ---- durations ---------------------------------------------------------- */
 
 int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size) {
@@ -246,13 +254,29 @@ static int usage(const char *cmd, const char *what) {
   return cli_fail(CLI_EXIT_USAGE, NULL, "%s (see 'baton --help')", what);
 }
 
-/* An argument as a message may quote it: redacted first (a URI's password
- * cut off after the host's '@' would escape redaction), then cut short. */
+/* An argument as a message may quote it: redacted whole, then cut short
+ * (a userinfo cut before its '@' would escape redaction). */
 static const char *quoted(const char *arg, char *buf, size_t size) {
-  char full[768];
-  snprintf(full, sizeof full, "%s", arg);
-  cli_redact(full, sizeof full);
-  snprintf(buf, size, "%.80s%s", full, strlen(full) > 80 ? "..." : "");
+  char *full = cli_redacted(arg);
+  if (full == NULL) {
+    snprintf(buf, size, "(not shown: out of memory)");
+    return buf;
+  }
+  /* Before an '@' there may be a password in a URI with a typo
+   * ("redis:/u:pw@h", "u:pw@h") that the redaction cannot tell from other
+   * text: it becomes "***" too, back to an option's '='. */
+  const char *at = strrchr(full, '@'), *from = full, *rest = full;
+  for (const char *p = full; at != NULL && p < at; p++)
+    if (*p == '=') from = p + 1;
+  bool mask = at != NULL && !(at - from >= 3 && strncmp(at - 3, "***", 3) == 0);
+  if (mask) rest = at;
+  int keep = mask ? (int)(from - full) : 0; /* the text before the mask */
+  size_t shown = (size_t)keep + (mask ? 3 : 0) + strlen(rest);
+  /* At most 80 bytes, then "...". */
+  char line[81];
+  snprintf(line, sizeof line, "%.*s%s%s", keep, full, mask ? "***" : "", rest);
+  snprintf(buf, size, "%s%s", line, shown > 80 ? "..." : "");
+  free(full);
   return buf;
 }
 
@@ -286,12 +310,11 @@ static int duration_option(const char *cmd, const char *opt, const char *value, 
   return CLI_CONTINUE;
 }
 
-static int apply(cli_args *a, const opt_spec *o, const char *value) {
+static int apply(cli_args *a, const opt_spec *o, char *value) {
   const char *cmd = a->command_name;
   switch (o->id) {
     case OPT_BACKEND:
-      cli_secrets_note_backend(value);
-      a->backend = value;
+      a->backend = cli_secrets_take_backend(value);
       break;
     case OPT_NAME:
       a->name = value;
@@ -332,16 +355,16 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
   char line[300], shown[100];
   int i = 2;
   for (; i < argc; i++) {
-    const char *arg = argv[i];
+    char *arg = argv[i];
     if (strcmp(arg, "--") == 0) {
       i++;
       break;
     }
     if (arg[0] != '-' || arg[1] == '\0') break; /* the first operand */
     const opt_spec *o = NULL;
-    const char *value = NULL;
+    char *value = NULL;
     if (arg[1] == '-') {
-      const char *eq = strchr(arg + 2, '=');
+      char *eq = strchr(arg + 2, '=');
       size_t len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
       o = find_long(arg + 2, len);
       if (eq != NULL) value = eq + 1;
@@ -354,7 +377,7 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
     }
     if (o->id == OPT_HELP) {
       print_command_help(stdout, command);
-      return CLI_EXIT_OK;
+      return stdout_done();
     }
     if (o->value != NULL && value == NULL) {
       if (i + 1 >= argc) {
@@ -388,18 +411,18 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   if (help && strcmp(sub, "help") == 0 && argc > 2) sub = argv[2]; /* baton help COMMAND */
   else if (help) {
     print_main_help(stdout);
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
     printf("baton %s\n", baton_version());
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   size_t command = NCOMMANDS;
   for (size_t i = 0; i < NCOMMANDS; i++)
     if (strcmp(sub, commands[i].name) == 0) command = i;
   if (command < NCOMMANDS && help) {
     print_command_help(stdout, command);
-    return CLI_EXIT_OK;
+    return stdout_done();
   }
   if (command == NCOMMANDS) {
     char line[200], shown[100];
@@ -414,7 +437,7 @@ int cli_parse(cli_args *a, int argc, char **argv) {
 
   /* --backend wins over the environment; an empty variable is unset. */
   if (a->backend == NULL) {
-    const char *env = getenv("BATON_BACKEND");
+    const char *env = cli_secrets_env_backend();
     if (env != NULL && *env != '\0') a->backend = env;
   }
   if (a->backend == NULL || *a->backend == '\0')

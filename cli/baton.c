@@ -1,9 +1,11 @@
-/* baton.c — the `baton` command: makes sure descriptors 0-2 are open, parses
+/* baton.c — the `baton` command: keeps its memory from other processes,
+ * makes sure descriptors 0-2 are open, parses
  * the command line and hands over to the subcommand (run.c, commands.c). */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* Open /dev/null on each of descriptors 0-2 that is closed. Otherwise the
@@ -24,6 +26,12 @@ static int open_standard_fds(void) {
 }
 
 int main(int argc, char **argv) {
+  /* Not dumpable: /proc/PID/mem, environ and maps of baton, and of the
+   * guard of `baton run` (a fork that inherits this), are root's, so that
+   * CMD, which runs as the same user, cannot read the credentials in their
+   * memory; and no core dump holds them. CMD is dumpable again after its
+   * execve. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (open_standard_fds() != 0) return CLI_EXIT_BACKEND; /* nowhere to say why */
   cli_args args;
   int rc = cli_parse(&args, argc, argv);

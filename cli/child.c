@@ -168,6 +168,7 @@ static void exec_cmd(const spawn *sp, pid_t guard) {
  * own (128 + N for a signal N). It blocks every signal: what baton sends
  * the group is for CMD; only SIGKILL also ends the guard. */
 static void guard(const spawn *sp, pid_t baton) {
+  cli_secrets_wipe(); /* the guard needs none: its memory is a copy of baton's */
   setpgid(0, 0);
   close_own_fds(sp->report_fd);
   sigset_t all;

@@ -63,11 +63,22 @@ int cli_duration_ms(const char *text, uint64_t *ms, char *why, size_t why_size);
 
 /* Before anything is printed (cli_parse calls it first): take
  * $BATON_PASSWORD out of the environment, and remember it and the
- * userinfo of $BATON_BACKEND as secrets for cli_redact(). */
+ * userinfo of $BATON_BACKEND as secrets for cli_redact(); keep a copy of
+ * $BATON_BACKEND and take the userinfo out of the environment block. */
 void cli_secrets_begin(void);
 
-/* Remember the userinfo of a --backend URI as a secret, as it is parsed. */
-void cli_secrets_note_backend(const char *uri);
+/* $BATON_BACKEND as it was before cli_secrets_begin() took the userinfo
+ * out of the environment, or NULL when it is not set. */
+const char *cli_secrets_env_backend(void);
+
+/* A --backend URI, as it is parsed: remember its userinfo as a secret,
+ * take it out of `arg` (a string of argv, which /proc/PID/cmdline shows)
+ * and return a copy of the URI as it was, valid until the next call. */
+const char *cli_secrets_take_backend(char *arg);
+
+/* Overwrite every copy of a credential secret.c holds. For a process that
+ * does not use them (the guard of `baton run`, right after its fork). */
+void cli_secrets_wipe(void);
 
 /* Take the credentials out of a->backend (cli_parse calls it last): the
  * URI loses its userinfo; a->username and a->password receive what the
@@ -76,10 +87,12 @@ void cli_secrets_note_backend(const char *uri);
  * CLI_EXIT_USAGE after one line. */
 int cli_credentials(cli_args *a);
 
-/* Rewrite `msg` (a buffer of `size` bytes) so that it shows no secret: the
- * userinfo of any URI in it (the user:password before the host's '@') and
- * each secret cli_credentials() remembered become "***". */
-void cli_redact(char *msg, size_t size);
+/* A copy of `text` that shows no secret: the userinfo of any URI in it
+ * (the user:password before the host's '@') and each secret remembered
+ * become "***". The whole text is redacted: cut it short afterwards, or a
+ * userinfo cut before its '@' would show. On the heap, for the caller to
+ * free; NULL when out of memory. */
+char *cli_redacted(const char *text);
 
 /* ---- output (output.c) -------------------------------------------------- */
 

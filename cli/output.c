@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,20 +21,32 @@ int64_t cli_now_ns(void) {
 
 const char *cli_program = "baton";
 
+#define SHOWN_MAX 1000 /* bytes of a message shown, then "..." */
+
 /* Format "baton: [cmd: ]message" into one line: control bytes (a newline
- * in a server's error text, say) become spaces. Every line is redacted:
- * a message may quote a URI or an argument. */
+ * in a server's error text, say) become spaces. Every line is redacted,
+ * whole, before it is cut short: a message may quote a URI or an
+ * argument, and a userinfo cut before its '@' would escape redaction. */
 static void vline(const char *cmd, const char *fmt, va_list ap) {
-  char msg[768];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  cli_redact(msg, sizeof msg);
-  for (char *p = msg; *p != '\0'; p++)
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (msg != NULL) vsnprintf(msg, (size_t)n + 1, fmt, again);
+  va_end(again);
+  char *shown = msg != NULL ? cli_redacted(msg) : NULL;
+  if (msg != NULL) explicit_bzero(msg, (size_t)n);
+  free(msg);
+  const char *text = shown != NULL ? shown : "(message not shown: out of memory)";
+  for (char *p = shown; p != NULL && *p != '\0'; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+  const char *more = strlen(text) > SHOWN_MAX ? "..." : "";
   if (cmd != NULL)
-    fprintf(stderr, "%s: %s: %s\n", cli_program, cmd, msg);
+    fprintf(stderr, "%s: %s: %.*s%s\n", cli_program, cmd, SHOWN_MAX, text, more);
   else
-    fprintf(stderr, "%s: %s\n", cli_program, msg);
+    fprintf(stderr, "%s: %.*s%s\n", cli_program, SHOWN_MAX, text, more);
   fflush(stderr);
+  free(shown);
 }
 
 int cli_fail(int code, const char *cmd, const char *fmt, ...) {

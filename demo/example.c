@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,18 +29,36 @@ int64_t example_now_ns(void) {
 
 int64_t example_now_ms(void) { return example_now_ns() / 1000000; }
 
+/* The language of the baton command's durations (cli_duration_ms in
+ * cli/args.c), written again so that an example stands alone: up to 12
+ * digits, an optional fraction of up to 6, and a unit; whole milliseconds
+ * only. */
 int example_duration_ms(const char *text, uint64_t *ms) {
   static const struct {
     const char *unit;
-    uint64_t ms;
-  } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}};
-  char *end;
-  if (*text < '0' || *text > '9') return -1;
-  unsigned long long n = strtoull(text, &end, 10);
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(end, units[i].unit) == 0 && n <= UINT64_MAX / 60000) {
-      *ms = n * units[i].ms;
-      return 0;
+    uint64_t us;
+  } units[] = {{"ms", 1000}, {"s", 1000000}, {"m", 60000000}};
+  uint64_t whole = 0, frac = 0, scale = 1;
+  int digits = 0, fraction = 0;
+  const char *p = text;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (++digits > 12) return -1;
+    whole = whole * 10 + (uint64_t)(*p - '0');
+  }
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++) {
+      if (++fraction > 6) return -1;
+      frac = frac * 10 + (uint64_t)(*p - '0');
+      scale *= 10;
     }
+  if (digits + fraction == 0) return -1;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(p, units[i].unit) != 0) continue;
+    /* whole < 10^12 and us <= 6 * 10^7: no overflow. */
+    uint64_t us = whole * units[i].us + frac * units[i].us / scale;
+    if (frac * units[i].us % scale != 0 || us % 1000 != 0) return -1;
+    *ms = us / 1000;
+    return 0;
+  }
   return -1;
 }

@@ -22,7 +22,9 @@ int example_fail(int code, const char *what, const char *fmt, ...)
 int64_t example_now_ms(void);
 int64_t example_now_ns(void);
 
-/* A whole number with a unit, "250ms", "2s", "1m": 0 with *ms set, or -1. */
+/* A decimal number with a unit, "250ms", "1.5s", "2m", as the baton command
+ * takes it: 0 with *ms set, or -1 (no unit, finer than a millisecond, more
+ * than 12 digits or 6 decimals). */
 int example_duration_ms(const char *text, uint64_t *ms);
 
 #endif /* BATON_EXAMPLE_H */

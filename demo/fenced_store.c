@@ -16,14 +16,17 @@
  * The server treats its clients alike: each turn of the loop reads at most
  * one buffer from a client and answers at most one of its requests, so a
  * client that pipelines many cannot starve the others; a reply that does
- * not fit the socket waits, and the client's requests wait behind it; a
- * client that neither sends nor takes anything for the idle timeout is
- * dropped, so that idle connections cannot use up the slots.
+ * not fit the socket waits, and the client's requests wait behind it. A
+ * client is dropped when it sends no request for the idle timeout, or
+ * when one request, from its first byte to the last byte of its reply,
+ * takes longer: so that neither idle connections nor ones that trickle a
+ * byte at a time can use up the slots.
  *
  * With --state FILE the highest token outlives the process: a write that
  * raises it is acknowledged only once FILE holds the new token on disk, so
  * a store that restarts (or crashes right after the answer) still refuses
- * every older term. */
+ * every older term. One store at a time keeps FILE: it holds a lock on
+ * FILE.lock while it runs, and a second one is refused at start. */
 #include "example.h"
 #include "fence.h"
 
@@ -37,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,6 +49,8 @@
 
 #define MAX_CLIENTS 64
 #define DEFAULT_IDLE_MS 30000
+#define LOG_MAX (256 * 1024) /* log bytes held while stdout does not keep up */
+#define LOG_DRAIN_MS 1000    /* how long the log may take to drain at the stop */
 
 static const char usage_text[] =
     "usage: fenced-store serve   --addr ADDR [--idle-timeout D] [--state FILE]\n"
@@ -56,10 +62,13 @@ static const char usage_text[] =
     "ADDR: unix:/path or host:port. `serve` prints \"listening ADDR\", then one\n"
     "line per write: time, token, writer, accepted/refused, the highest token,\n"
     "CLOCK_MONOTONIC ns and the data. It answers one request of each client\n"
-    "in turn, and drops a client that sends and takes nothing for D\n"
+    "in turn, and drops a client that sends no request for D, or whose request\n"
+    "takes longer than D from its first byte to its reply's last\n"
     "(--idle-timeout, default 30s; e.g. 500ms, 2s, 1m). With --state FILE the\n"
     "highest token is kept in FILE, on disk before a write that raises it is\n"
-    "acknowledged, and read back at start.\n"
+    "acknowledged, and read back at start; one store at a time keeps FILE\n"
+    "(it locks FILE.lock). The log never blocks the store: lines that stdout\n"
+    "cannot take in time (256 KiB behind) are dropped and counted on stderr.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -68,7 +77,9 @@ static const char usage_text[] =
 typedef struct client {
   int fd;                        /* -1 when the slot is free */
   bool eof;                      /* it has sent all it will send */
-  int64_t active_ms;             /* the last byte in or out, or the accept */
+  int64_t since_ms;              /* the current request's first byte, or when the
+                                    wait for one began (the accept, the last reply
+                                    sent): the idle timeout counts from here */
   size_t used;                   /* bytes of requests in `in` */
   char in[FENCE_LINE_MAX + 2];
   size_t out_len, out_sent;      /* the reply being sent */
@@ -80,9 +91,16 @@ typedef struct store {
   unsigned long accepted, refused;
   int64_t idle_ms;
   const char *state;             /* --state FILE, NULL for none */
-  char state_tmp[PATH_MAX];      /* FILE.tmp, written then renamed over FILE */
   int state_dir;                 /* FILE's folder, fsync'ed after the rename */
+  int state_lock;                /* FILE.lock, flock'ed while the store runs */
+  mode_t umask;                  /* the process's, for the temporary file */
   client clients[MAX_CLIENTS];
+  char log[LOG_MAX];             /* log lines not written to stdout yet */
+  size_t log_len;
+  bool log_socket;               /* stdout is a socket: send(MSG_DONTWAIT) */
+  bool log_gone;                 /* stdout failed (its reader went): no more lines */
+  unsigned long log_dropped;     /* lines that did not fit in `log` */
+  bool log_dropping;             /* the last line did not fit */
 } store;
 
 static bool printable(const char *s) {
@@ -117,68 +135,140 @@ static int parse_write(char *line, uint64_t *token, char **writer, char **data,
   return 0;
 }
 
-static void log_write(const store *s, uint64_t token, const char *writer, bool ok,
-                      const char *data) {
+/* ---- the log ------------------------------------------------------------ */
+
+/* The log goes to stdout, which a slow or stopped reader must not turn
+ * into a stop of the store (a blocking write would hold every client),
+ * nor a reader that goes away into its end (SIGPIPE is ignored). So lines
+ * wait in a buffer of LOG_MAX bytes, and the poll loop writes them when
+ * stdout can take them: at most PIPE_BUF bytes at a time, which a pipe
+ * that polls writable always takes without blocking (a socket gets
+ * MSG_DONTWAIT; a regular file does not block). A line that does not fit
+ * is dropped and counted, with one note on stderr each time lines begin
+ * to be dropped; when stdout fails (EPIPE: its reader went), the log is
+ * switched off with one note. */
+static void log_line(store *s, const char *line, size_t len) {
+  if (s->log_gone) return;
+  if (s->log_len + len > sizeof s->log) {
+    if (!s->log_dropping)
+      fprintf(stderr, "fenced-store: stdout does not keep up: dropping log lines\n");
+    s->log_dropping = true;
+    s->log_dropped++;
+    return;
+  }
+  s->log_dropping = false;
+  memcpy(s->log + s->log_len, line, len);
+  s->log_len += len;
+}
+
+/* Write what stdout takes now; after poll said it is writable. */
+static void log_flush(store *s) {
+  size_t n = s->log_len < PIPE_BUF ? s->log_len : PIPE_BUF;
+  ssize_t w = s->log_socket ? send(STDOUT_FILENO, s->log, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : write(STDOUT_FILENO, s->log, n);
+  if (w < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (w < 0) {
+    fprintf(stderr, "fenced-store: stdout: %s: no more log lines\n", strerror(errno));
+    s->log_gone = true;
+    s->log_len = 0;
+    return;
+  }
+  memmove(s->log, s->log + w, s->log_len - (size_t)w);
+  s->log_len -= (size_t)w;
+}
+
+/* At the stop: what is left, for LOG_DRAIN_MS at most. */
+static void log_drain(store *s) {
+  int64_t end = example_now_ms() + LOG_DRAIN_MS;
+  for (int64_t now = example_now_ms(); s->log_len > 0 && !s->log_gone && now < end;
+       now = example_now_ms()) {
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+    if (poll(&p, 1, (int)(end - now)) > 0) log_flush(s);
+  }
+}
+
+static void log_write(store *s, uint64_t token, const char *writer, bool ok, const char *data) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
+  char line[FENCE_LINE_MAX + 256];
   /* mono= lets a test put the write on one clock with the terms of the
    * writers (`baton run --events`): CLOCK_MONOTONIC is machine-wide. */
-  printf("%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
-         (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
-         ok ? "accepted" : "refused", (unsigned long long)s->highest, (long long)example_now_ns(),
-         data);
-  fflush(stdout);
+  int n = snprintf(line, sizeof line,
+                   "%lld.%03ld token=%llu writer=%s %s highest=%llu mono=%lld data=%s\n",
+                   (long long)ts.tv_sec, ts.tv_nsec / 1000000, (unsigned long long)token, writer,
+                   ok ? "accepted" : "refused", (unsigned long long)s->highest,
+                   (long long)example_now_ns(), data);
+  if (n > 0) log_line(s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* ---- the state file ----------------------------------------------------- */
 
-/* Keep `token` in the state file for good: written to FILE.tmp, fsync'ed,
- * renamed over FILE and the folder fsync'ed, so that FILE holds the old
- * token or the new one whatever happens, and the new one once this
- * returns 0. -1 with errno set. */
+/* Keep `token` in the state file for good: written to a new temporary
+ * file in FILE's folder (mkstemp: a fresh name, never one that is there
+ * already, such as a symlink), fsync'ed, renamed over FILE and the folder
+ * fsync'ed, so that FILE holds the old token or the new one whatever
+ * happens, and the new one once this returns 0. -1 with errno set, and no
+ * temporary file left. */
 static int state_save(store *s, uint64_t token) {
-  char text[32];
+  char text[32], tmp[PATH_MAX];
   int len = snprintf(text, sizeof text, "%llu\n", (unsigned long long)token);
-  int fd = open(s->state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -1;
-  bool ok = write(fd, text, (size_t)len) == len && fsync(fd) == 0;
-  int e = errno;
-  close(fd);
-  if (!ok || rename(s->state_tmp, s->state) != 0 || fsync(s->state_dir) != 0) {
-    if (!ok) errno = e;
+  if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", s->state) >= (int)sizeof tmp) {
+    errno = ENAMETOOLONG;
     return -1;
   }
-  return 0;
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) return -1;
+  bool ok = fchmod(fd, 0644 & ~s->umask) == 0 && write(fd, text, (size_t)len) == len &&
+            fsync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (ok && rename(tmp, s->state) == 0) return fsync(s->state_dir);
+  if (ok) e = errno;
+  unlink(tmp);
+  errno = e;
+  return -1;
 }
 
 /* The token FILE holds into s->highest (no FILE yet: 0). Anything else in
- * it is an error: starting from 0 would accept every stale term. 0, or -1
- * after saying why. */
+ * it is an error: starting from 0 would accept every stale term, so no
+ * message advises removing FILE; each says to write the highest token the
+ * store may have accepted into it. 0, or -1 after saying why. */
 static int state_read(store *s, const char *path) {
+  static const char fix[] = "write the highest token the store may have accepted into it "
+                            "(echo N > FILE)";
   FILE *f = fopen(path, "re");
   if (f == NULL)
     return errno == ENOENT ? 0 : example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
-  char text[32];
+  char text[33]; /* a token and its line end take 21 bytes at most */
   size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = '\0';
+  int e = ferror(f) ? errno : 0;
   fclose(f);
+  text[n] = '\0';
+  if (e != 0) return example_fail(-1, "serve", "--state %s: cannot read it: %s", path, strerror(e));
+  if (n == 0) return example_fail(-1, "serve", "--state %s is empty: %s", path, fix);
+  if (n == sizeof text - 1)
+    return example_fail(-1, "serve", "--state %s is longer than a token (%zu bytes or more): %s",
+                        path, n, fix);
   char *end;
   errno = 0;
   unsigned long long token = strtoull(text, &end, 10);
   if (text[0] < '0' || text[0] > '9' || errno != 0 || (*end != '\0' && strcmp(end, "\n") != 0))
-    return example_fail(-1, "serve", "--state %s holds no token ('%.*s'); remove it to start at 0",
-                        path, (int)strcspn(text, "\n"), text);
+    return example_fail(-1, "serve", "--state %s holds no token ('%.*s'): %s", path,
+                        (int)strcspn(text, "\n"), text, fix);
   s->highest = token;
   return 0;
 }
 
-/* Take FILE as the state: read the token back, and write it once, so that
- * a FILE that cannot be kept fails now rather than at the first write.
- * 0, or -1 after saying why. */
+/* Take FILE as the state: lock FILE.lock for as long as the store runs
+ * (two stores on one FILE would each accept what the other refused, and
+ * the highest token is only as good as its one keeper), read the token
+ * back, and write it once, so that a FILE that cannot be kept fails now
+ * rather than at the first write. 0, or -1 after saying why. */
 static int state_open(store *s, const char *path) {
   s->state = path;
-  snprintf(s->state_tmp, sizeof s->state_tmp, "%s.tmp", path);
-  char dir[PATH_MAX];
+  s->umask = umask(0);
+  umask(s->umask);
+  char dir[PATH_MAX], lock[PATH_MAX];
   const char *slash = strrchr(path, '/');
   if (slash == NULL)
     snprintf(dir, sizeof dir, ".");
@@ -187,10 +277,25 @@ static int state_open(store *s, const char *path) {
   s->state_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->state_dir < 0)
     return example_fail(-1, "serve", "--state %s: %s: %s", path, dir, strerror(errno));
-  int rc = state_read(s, path);
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  s->state_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  int rc = 0;
+  if (s->state_lock < 0)
+    rc = example_fail(-1, "serve", "--state %s: %s: %s", path, lock, strerror(errno));
+  else if (flock(s->state_lock, LOCK_EX | LOCK_NB) != 0)
+    rc = errno == EWOULDBLOCK
+             ? example_fail(-1, "serve",
+                            "--state %s: another fenced-store keeps it (it holds %s); one "
+                            "store per state file",
+                            path, lock)
+             : example_fail(-1, "serve", "--state %s: %s: %s", path, lock, strerror(errno));
+  if (rc == 0) rc = state_read(s, path);
   if (rc == 0 && state_save(s, s->highest) != 0)
     rc = example_fail(-1, "serve", "--state %s: %s", path, strerror(errno));
-  if (rc != 0) close(s->state_dir);
+  if (rc != 0) {
+    close(s->state_dir);
+    if (s->state_lock >= 0) close(s->state_lock);
+  }
   return rc;
 }
 
@@ -237,27 +342,31 @@ static void drop(client *c) {
 /* A whole request line is waiting in the client's buffer. */
 static bool has_request(const client *c) { return memchr(c->in, '\n', c->used) != NULL; }
 
-/* Send what is left of the reply; false when the client is gone. */
+/* Send what is left of the reply; false when the client is gone. Only a
+ * reply sent in full ends the request: a client that takes its reply a
+ * byte at a time does not hold its slot for longer. */
 static bool flush_reply(client *c, int64_t now) {
   while (c->out_sent < c->out_len) {
     ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     c->out_sent += (size_t)n;
-    c->active_ms = now;
+    if (c->out_sent == c->out_len) c->since_ms = now;
   }
   return true;
 }
 
 /* Read one buffer's worth at most (the room left in `in`); false when the
- * client is gone or broke the protocol. */
+ * client is gone or broke the protocol. The first byte of a request starts
+ * its clock; later bytes do not restart it, so a client that trickles a
+ * byte at a time does not hold its slot for longer. */
 static bool read_some(client *c, int64_t now) {
   ssize_t n = recv(c->fd, c->in + c->used, sizeof c->in - 1 - c->used, MSG_DONTWAIT);
   if (n == 0) c->eof = true;
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n > 0) {
+    if (c->used == 0) c->since_ms = now;
     c->used += (size_t)n;
-    c->active_ms = now;
   }
   if (c->used == sizeof c->in - 1 && !has_request(c)) {
     const char *msg = "ERR line too long\n";
@@ -293,7 +402,7 @@ static bool serve_client(store *s, client *c, short revents, int64_t now) {
     waiting = c->out_sent < c->out_len;
   }
   if (c->eof && !waiting && !has_request(c)) return false; /* all answered */
-  return now - c->active_ms < s->idle_ms;
+  return now - c->since_ms < s->idle_ms;
 }
 
 /* What a client waits for, and whether it has a request ready now. */
@@ -311,7 +420,7 @@ static void accept_clients(store *s, int lfd, int64_t now) {
     if (s->clients[i].fd >= 0) continue;
     int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) return;
-    s->clients[i] = (client){.fd = cfd, .active_ms = now};
+    s->clients[i] = (client){.fd = cfd, .since_ms = now};
   }
   /* Full: one more waiting is told so by a closed connection. */
   int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -361,50 +470,71 @@ static int serve(fence_addr *a, int64_t idle_ms, const char *state) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, NULL);
   int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-  int lfd = listen_on(a);
-  if (sig_fd < 0 || lfd < 0)
-    return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(errno));
+  if (sig_fd < 0) return example_fail(EXAMPLE_EXIT_ERROR, "serve", "signalfd: %s", strerror(errno));
   static store s;
   s.idle_ms = idle_ms;
+  /* The state first: a store refused for it must not take over the
+   * address (listen_on removes a socket file found there). */
   if (state != NULL && state_open(&s, state) != 0) {
-    close(lfd);
     close(sig_fd);
     return EXAMPLE_EXIT_ERROR;
   }
+  int lfd = listen_on(a);
+  if (lfd < 0) {
+    int e = errno;
+    if (state != NULL) {
+      close(s.state_dir);
+      close(s.state_lock);
+    }
+    close(sig_fd);
+    return example_fail(EXAMPLE_EXIT_ERROR, "serve", "%s: %s", a->text, strerror(e));
+  }
   for (int i = 0; i < MAX_CLIENTS; i++) s.clients[i].fd = -1;
+  signal(SIGPIPE, SIG_IGN); /* see log_line() */
+  struct stat out;
+  s.log_socket = fstat(STDOUT_FILENO, &out) == 0 && S_ISSOCK(out.st_mode);
   printf("listening %s\n", a->text);
   fflush(stdout);
   for (;;) {
-    struct pollfd p[MAX_CLIENTS + 2];
-    int slot[MAX_CLIENTS + 2];
+    struct pollfd p[MAX_CLIENTS + 3];
+    int slot[MAX_CLIENTS + 3];
     nfds_t n = 0;
     bool ready = false; /* a request is buffered: do not wait */
     int64_t now = example_now_ms(), wake = INT64_MAX;
     p[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
     p[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = s.log_len > 0 ? STDOUT_FILENO : -1, .events = POLLOUT};
     for (int i = 0; i < MAX_CLIENTS; i++) {
       client *c = &s.clients[i];
       if (c->fd < 0) continue;
       slot[n] = i;
       p[n++] = (struct pollfd){.fd = c->fd, .events = interest(c, &ready)};
-      if (c->active_ms + idle_ms < wake) wake = c->active_ms + idle_ms;
+      if (c->since_ms + idle_ms < wake) wake = c->since_ms + idle_ms;
     }
     int timeout = ready ? 0 : wake == INT64_MAX ? -1 : wake <= now ? 0 : (int)(wake - now);
     if (poll(p, n, timeout) < 0 && errno != EINTR) break;
     if (p[0].revents & POLLIN) break;
     now = example_now_ms();
-    for (nfds_t i = 2; i < n; i++)
+    if (p[2].revents != 0) log_flush(&s);
+    for (nfds_t i = 3; i < n; i++)
       if (!serve_client(&s, &s.clients[slot[i]], p[i].revents, now)) drop(&s.clients[slot[i]]);
     if (p[1].revents & POLLIN) accept_clients(&s, lfd, now);
   }
+  log_drain(&s);
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (s.clients[i].fd >= 0) drop(&s.clients[i]);
   close(lfd);
   close(sig_fd);
-  if (s.state != NULL) close(s.state_dir);
+  if (s.state != NULL) {
+    close(s.state_dir);
+    close(s.state_lock); /* the lock goes with it */
+  }
   if (a->path[0] != '\0') unlink(a->path);
-  fprintf(stderr, "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu\n",
-          s.accepted, s.refused, (unsigned long long)s.highest);
+  fprintf(stderr,
+          "fenced-store: stopped: %lu accepted, %lu refused, highest token %llu; %lu log "
+          "lines dropped%s\n",
+          s.accepted, s.refused, (unsigned long long)s.highest, s.log_dropped,
+          s.log_gone ? ", then stdout failed" : s.log_len > 0 ? ", and the rest not drained" : "");
   return 0;
 }
 

@@ -121,8 +121,10 @@ int main(int argc, char **argv) {
   if (rc != 0) {
     baton_election_close(e);
     baton_client_close(client);
-    return example_fail(rc == BATON_EINVAL ? EXAMPLE_EXIT_USAGE : EXAMPLE_EXIT_ERROR, NULL, "%s",
-                        err.message);
+    /* A URI or option that is wrong, or names a backend this build left
+     * out, is bad input (2), as for the baton command; the rest is 1. */
+    bool input = rc == BATON_EINVAL || rc == BATON_ENOTBUILT;
+    return example_fail(input ? EXAMPLE_EXIT_USAGE : EXAMPLE_EXIT_ERROR, NULL, "%s", err.message);
   }
   const char *identity = baton_client_identity(client);
   printf("scheduler %s: every %llu ms on '%s'\n", identity, (unsigned long long)s.every_ms,

@@ -135,9 +135,10 @@ static int parse_query(baton_uri *u, char **w, const char *q, baton_error *err) 
 static int parse(baton_uri *u, char *w, const char *text, size_t len,
                  baton_error *err) {
   const char *sep = strstr(text, "://");
+  /* Quoted, the text could show a password: "redis:/u:pw@h", "pw@h". */
   if (sep == NULL || sep == text)
     return baton__error(err, BATON_EINVAL,
-                        "URI '%.64s' has no scheme (expected e.g. redis://host:port)", text);
+                        "URI has no scheme:// (expected e.g. redis://host:port)");
   for (const char *p = text; p < sep; p++)
     if (!isalpha((unsigned char)*p) &&
         !(p > text && (isdigit((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')))

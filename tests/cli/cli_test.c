@@ -381,6 +381,13 @@ static void secrets_redacted(void) {
       {"redis://cli:" SECRET "%zz@127.0.0.1:1", 2},        /* bad escape */
       {"redis://cli:" SECRET "@127.0.0.1:1", 1},           /* nothing listens */
       {"zk://cli:" SECRET "@127.0.0.1:1/a?bogus=1", 2},    /* unknown parameter */
+      {"redis:/cli:" SECRET "@127.0.0.1:1", 2},            /* a typo in the scheme */
+      {"redis//cli:" SECRET "@127.0.0.1:1", 2},            /* another */
+      {"cli:" SECRET "@127.0.0.1:1", 2},                   /* no scheme at all */
+      {"redis://default:12/" SECRET "@127.0.0.1:1", 2},    /* '/' in the password */
+      {"zk://root:12/" SECRET "@127.0.0.1:1", 2},          /* the same for zk:// */
+      {"etcd://root:12?" SECRET "@127.0.0.1:1", 2},        /* '?' in the password */
+      {"redis://default:12#" SECRET "@127.0.0.1:1", 2},    /* '#' in the password */
   };
   for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
     const char *const flag[] = {"leader", "--backend", uris[i].uri, "--name", "x", NULL};
@@ -1416,6 +1423,482 @@ static void credentials_not_passed_on(void) {
   }
 }
 
+/* A URI with a typo (no "://", or a '/', '?' or '#' in its password) put
+ * where baton quotes it (a surplus argument, the command, a mistyped
+ * option): the password is not in the message. */
+static void typos_redacted_as_arguments(void) {
+  cleanup_all();
+  static const char *const uris[] = {
+      "redis:/cli:hunter2pw@127.0.0.1:1", "redis//cli:hunter2pw@127.0.0.1:1",
+      "cli:hunter2pw@127.0.0.1:1",        "hunter2pw@127.0.0.1:1",
+      "redis://cli:12/hunter2pw@h:1",     "redis://cli:12?hunter2pw@h:1",
+      "redis://cli:12#hunter2pw@h:1",     "cli:hunter2pw@redis://h:1",
+  };
+  for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+    char option[128];
+    snprintf(option, sizeof option, "--backnd=%s", uris[i]);
+    const char *const operand[] = {"leader", "--name", "x", uris[i], NULL};
+    const char *const command[] = {uris[i], NULL};
+    const char *const typo[] = {"leader", option, "--name", "x", NULL};
+    expect_one_line(operand, NULL, 2, "hunter2", uris[i]);
+    expect_one_line(command, NULL, 2, "hunter2", uris[i]);
+    expect_one_line(typo, NULL, 2, "hunter2", option);
+  }
+}
+
+/* A userinfo longer than a message's buffer is redacted before the
+ * message is cut short, not cut first (which loses its '@'): in a quoted
+ * argument, in a --backend's secret quoted back, and in a line that quotes
+ * a long text (CMD's path). */
+static void long_userinfo_redacted(void) {
+  cleanup_all();
+  static char uri[2100], operand[2100];
+  memset(operand, 'x', sizeof operand);
+  snprintf(uri, sizeof uri, "redis://cli:hunter2%.1900s@127.0.0.1:1", operand);
+  snprintf(operand, sizeof operand, "%s", uri);
+  const char *const surplus[] = {"leader", "--name", "x", uri, NULL};
+  expect_one_line(surplus, NULL, 2, "hunter2", "a long URI as an operand");
+  const char *const twice[] = {"leader", "--backend", uri, "--name", "x", operand, NULL};
+  expect_one_line(twice, NULL, 2, "hunter2", "--backend's long password quoted back");
+  const char *const cmd[] = {"run", "--backend", "redis://127.0.0.1:1", "--name", "x", "--",
+                             uri, NULL};
+  expect_one_line(cmd, NULL, 2, "hunter2", "a long URI as CMD");
+}
+
+/* A user name without a password is not a secret: the messages about it
+ * show it, and words that match it ("redis" in "redis://") stay. */
+static void bare_user_not_a_secret(void) {
+  cleanup_all();
+  const char *const args[] = {"leader", "--backend", "redis://redis@127.0.0.1:1", "--name",
+                              "leader", NULL};
+  expect_one_line(args, NULL, 2, "***", "a user without a password");
+  const char *argv[32];
+  baton_argv(argv, NULL, args);
+  proc p;
+  run(&p, argv, NULL, 20000);
+  CHECK_CONTAINS(p.ebuf, "redis://");
+  CHECK_CONTAINS(p.ebuf, "'redis'");
+}
+
+/* However many --backend options come (the last one wins), the password
+ * of each is remembered and redacted: here the last one's, quoted back as
+ * an operand, with no URI around it to give it away. */
+static void many_backends_redacted(void) {
+  cleanup_all();
+  static char uris[6][64];
+  const char *args[32] = {"leader"};
+  int n = 1;
+  for (int i = 0; i < 6; i++) {
+    snprintf(uris[i], sizeof uris[i], "redis://cli:hunter2-%c@127.0.0.1:1", 'a' + i);
+    args[n++] = "--backend";
+    args[n++] = uris[i];
+  }
+  args[n++] = "--name";
+  args[n++] = "x";
+  args[n++] = "hunter2-f";
+  args[n] = NULL;
+  expect_one_line(args, NULL, 2, "hunter2", "the sixth --backend's password as an operand");
+}
+
+/* etcd authenticates only with a user name: a password without one, from
+ * any source, would go unused, so it is refused (exit 2, one line) before
+ * any connection. With a user it goes on (nothing listens: exit 1). */
+static void etcd_password_needs_user(void) {
+  cleanup_all();
+  char file[300];
+  snprintf(file, sizeof file, "%s/etcd-password", workdir);
+  REQUIRE(test_write_file(file, "etcd-pw-3f9a\n") == 0);
+  const char *const from_file[] = {"leader", "--backend", "etcd://127.0.0.1:1", "--name", "x",
+                                   "--password-file", file, NULL};
+  const char *const tls[] = {"leader", "--backend", "ETCDS://127.0.0.1:1", "--name", "x",
+                             "--password-file", file, NULL};
+  const char *const in_uri[] = {"leader", "--backend", "etcd://:etcd-pw-3f9a@127.0.0.1:1",
+                                "--name", "x", NULL};
+  const char *const plain[] = {"leader", "--backend", "etcd://127.0.0.1:1", "--name", "x", NULL};
+  const char *const env[] = {"BATON_PASSWORD=etcd-pw-3f9a", NULL};
+  const char *const sources[] = {"--password-file", "--password-file", "--backend",
+                                 "BATON_PASSWORD"};
+  const char *const *args[] = {from_file, tls, in_uri, plain};
+  for (size_t i = 0; i < 4; i++) {
+    const char *argv[32];
+    baton_argv(argv, NULL, args[i]);
+    proc p;
+    CHECK_EQ(run(&p, argv, i == 3 ? env : NULL, 20000), 2);
+    CHECK_EQ(count_lines(p.ebuf), 1);
+    CHECK_CONTAINS(p.ebuf, sources[i]);
+    CHECK_CONTAINS(p.ebuf, "user");
+    if (strstr(p.ebuf, "etcd-pw-3f9a") != NULL) TEST_FAIL_("%s", p.ebuf);
+  }
+  const char *const with_user[] = {"leader", "--backend", "etcd://root@127.0.0.1:1", "--name",
+                                   "x", "--password-file", file, NULL};
+  const char *argv[32];
+  baton_argv(argv, NULL, with_user);
+  proc p;
+  CHECK_EQ(run(&p, argv, NULL, 20000), 1);
+  CHECK_EQ(run(&p, argv, env, 20000), 1);
+}
+
+/* Two stores on one --state FILE would each accept what the other
+ * refuses (A takes 10, B takes 5): the second one is refused at start,
+ * before it listens. The temporary file is a fresh one each time: a
+ * symlink planted at FILE.tmp (a fixed name before) is left alone, and so
+ * is what it points to. */
+static void store_state_locked(void) {
+  cleanup_all();
+  char addr[320], state[320], planted[340], victim[320], text[64];
+  snprintf(state, sizeof state, "%s/locked.state", workdir);
+  snprintf(planted, sizeof planted, "%s.tmp", state);
+  snprintf(victim, sizeof victim, "%s/victim", workdir);
+  REQUIRE(test_write_file(victim, "victim\n") == 0);
+  unlink(planted);
+  REQUIRE(symlink(victim, planted) == 0);
+  const char *const extra[] = {"--state", state, NULL};
+  proc *a = store_start("locked-a", extra, addr, sizeof addr);
+  REQUIRE(a != NULL);
+  CHECK_EQ(store_write(addr, "10"), 0);
+
+  char other[320];
+  snprintf(other, sizeof other, "unix:%s/locked-b.sock", workdir);
+  const char *const second[] = {FENCED_STORE_EXE, "serve", "--addr", other, "--state", state,
+                                NULL};
+  proc b;
+  CHECK_EQ(run(&b, second, NULL, 5000), 1);
+  CHECK_EQ(count_lines(b.ebuf), 1);
+  CHECK_CONTAINS(b.ebuf, state);
+  CHECK_CONTAINS(b.ebuf, "another");
+  CHECK_EQ(b.olen, 0); /* it never listened */
+  CHECK_EQ(store_write(addr, "5"), 4); /* A still refuses the older term */
+
+  CHECK(read_text(victim, text, sizeof text) == 0);
+  CHECK_STR(text, "victim\n");
+  struct stat st;
+  CHECK(lstat(state, &st) == 0 && S_ISREG(st.st_mode));
+  CHECK(read_text(state, text, sizeof text) == 0);
+  CHECK_STR(text, "10\n");
+  kill(a->pid, SIGTERM);
+  CHECK_EQ(proc_wait(a, 10000), 0);
+  proc_cleanup(a);
+}
+
+/* A state file the store cannot take stops it at start with one line that
+ * says what is wrong, and never advises removing the file (a store that
+ * starts from 0 accepts every stale term): an empty file, one with no
+ * token, one longer than any token (not read in part), one that cannot be
+ * read (a folder). */
+static void store_state_messages(void) {
+  cleanup_all();
+  char addr[320], state[320], folder[320];
+  snprintf(addr, sizeof addr, "unix:%s/messages.sock", workdir);
+  snprintf(state, sizeof state, "%s/messages.state", workdir);
+  snprintf(folder, sizeof folder, "%s/messages.folder", workdir);
+  REQUIRE(mkdir(folder, 0755) == 0 || errno == EEXIST);
+  static const struct {
+    const char *text, *says; /* text NULL: the folder */
+  } cases[] = {
+      {"", "empty"},
+      {"garbage\n", "no token"},
+      {"00000000000000000000000000000007" "5\n", "longer"},
+      {NULL, "Is a directory"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *file = cases[i].text != NULL ? state : folder;
+    if (cases[i].text != NULL) REQUIRE(test_write_file(state, cases[i].text) == 0);
+    const char *const argv[] = {FENCED_STORE_EXE, "serve", "--addr", addr, "--state", file, NULL};
+    proc p;
+    CHECK_EQ(run(&p, argv, NULL, 5000), 1);
+    CHECK_EQ(count_lines(p.ebuf), 1);
+    CHECK_CONTAINS(p.ebuf, cases[i].says);
+    CHECK_CONTAINS(p.ebuf, file);
+    if (cases[i].text != NULL) CHECK_CONTAINS(p.ebuf, "highest token");
+    if (strstr(p.ebuf, "remove") != NULL) TEST_FAIL_("advises removing the file: %s", p.ebuf);
+    CHECK_EQ(p.olen, 0);
+  }
+}
+
+/* The idle timeout counts from a request's first byte, not from the last
+ * byte: a client that trickles a byte every 100 ms never finishes a line
+ * and must lose its slot once the timeout (400 ms) has passed. */
+static void store_drops_tricklers(void) {
+  cleanup_all();
+  char addr[320];
+  const char *const extra[] = {"--idle-timeout", "400ms", NULL};
+  proc *s = store_start("trickle", extra, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int fd = store_connect(addr);
+  REQUIRE(fd >= 0);
+  int64_t first = now_ms(), dropped = -1;
+  for (int i = 0; i < 40 && dropped < 0; i++) {
+    if (send(fd, "W", 1, MSG_NOSIGNAL) != 1) {
+      dropped = now_ms();
+      break;
+    }
+    struct pollfd f = {.fd = fd, .events = POLLIN};
+    char byte;
+    if (poll(&f, 1, 100) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0) dropped = now_ms();
+  }
+  CHECK(dropped >= 0);
+  if (dropped >= 0) {
+    printf("  trickler dropped %lld ms after its first byte\n", (long long)(dropped - first));
+    CHECK_GE(dropped - first, 400);
+    CHECK_LT(dropped - first, 400 + 1500);
+  }
+  close(fd);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+}
+
+/* The store's log (stdout) must never stop it: with nobody reading the
+ * log, 3000 writes (far more than a pipe holds) are all answered; with the
+ * log's reader gone, a write is still answered and the store lives on
+ * (no SIGPIPE), and stops cleanly. */
+static void store_log_never_blocks(void) {
+  cleanup_all();
+  char addr[320], request[128], reply[128];
+  proc *s = store_start("log", NULL, addr, sizeof addr);
+  REQUIRE(s != NULL);
+  int fd = store_connect(addr);
+  REQUIRE(fd >= 0);
+  int answered = 0;
+  for (int i = 0; i < 3000; i++, answered++) {
+    snprintf(request, sizeof request,
+             "WRITE 1 w log-line-%04d-0123456789-0123456789-0123456789-0123456789\n", i);
+    if (strcmp(store_ask(fd, request, reply, sizeof reply, 5000), "OK 1") != 0) break;
+  }
+  CHECK_EQ(answered, 3000);
+  close(fd);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+
+  signal(SIGPIPE, SIG_DFL); /* as a shell starts it: this test ignores SIGPIPE */
+  s = store_start("log-gone", NULL, addr, sizeof addr);
+  signal(SIGPIPE, SIG_IGN);
+  REQUIRE(s != NULL);
+  close(s->out); /* the log's reader goes */
+  s->out = -1;
+  CHECK_EQ(store_write(addr, "2"), 0);
+  CHECK_EQ(store_write(addr, "3"), 0);
+  kill(s->pid, SIGTERM);
+  CHECK_EQ(proc_wait(s, 10000), 0);
+  proc_cleanup(s);
+}
+
+/* `baton run --help` says when SIGKILL comes as the code sends it (and
+ * the man page says it): after the grace period from the SIGTERM, or at
+ * the local deadline, whichever comes first; not always at the deadline. */
+static void run_help_says_when_sigkill(void) {
+  cleanup_all();
+  static char help[32768];
+  const char *const args[] = {"run", "--help", NULL};
+  help_output(args, help, sizeof help);
+  for (char *p = help; *p != '\0'; p++)
+    if (*p == '\n') *p = ' '; /* sentences run across lines */
+  CHECK_CONTAINS(help, "then SIGKILL after the grace period or at the local deadline, "
+                       "whichever comes first");
+}
+
+/* Help and version that cannot be written (stdout on /dev/full) are a
+ * failure: exit 1 and one line on stderr, not exit 0 with nothing shown. */
+static void help_write_errors(void) {
+  cleanup_all();
+  static const char *const runs[][7] = {
+      {"--help"}, {"help", "leader"}, {"run", "--help"}, {"--version"}, {"-V"},
+      {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x", "--help"},
+  };
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    const char *argv[32];
+    baton_argv(argv, NULL, runs[i]);
+    int err[2];
+    REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int full = open("/dev/full", O_WRONLY);
+      dup2(full, 1);
+      dup2(err[1], 2);
+      execv(argv[0], (char *const *)(uintptr_t)argv);
+      _exit(127);
+    }
+    close(err[1]);
+    char text[1024];
+    size_t len = 0;
+    for (ssize_t n; len + 1 < sizeof text && (n = read(err[0], text + len, sizeof text - 1 - len)) > 0;)
+      len += (size_t)n;
+    text[len] = '\0';
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || count_lines(text) != 1 ||
+        strncmp(text, "baton: ", 7) != 0)
+      TEST_FAIL_("baton %s %s >/dev/full: status %d, stderr '%s'", runs[i][0],
+                 runs[i][1] != NULL ? runs[i][1] : "", status, text);
+  }
+}
+
+/* The scheduler takes the durations `baton` takes (cli_duration_ms), above
+ * 0: with a backend where nothing listens, a duration it takes ends in
+ * exit 1 (cannot connect), one it refuses in exit 2. */
+static void scheduler_durations(void) {
+  cleanup_all();
+  static const char *const texts[] = {
+      "250ms", "2s", "1.5s", "0.25s", "1m", ".5s", "0ms", "1.0005s", "0.5ms", "5", "5q", "",
+      "s", "-1s", "1h", " 1s", "1s ", "1e3ms", "1..5s", "9999999999999s", "1.", "2.50s"};
+  char backend[64];
+  snprintf(backend, sizeof backend, "redis://127.0.0.1:%d", test_free_port());
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    uint64_t ms = 0;
+    char why[200];
+    bool takes = cli_duration_ms(texts[i], &ms, why, sizeof why) == 0 && ms > 0;
+    const char *const every[] = {SCHEDULER_EXE, "--backend", backend, "--name", "n", "--every",
+                                 texts[i], "--store", "unix:/nonexistent/store.sock", NULL};
+    const char *const ttl[] = {SCHEDULER_EXE, "--backend", backend, "--name", "n", "--every",
+                               "1s", "--ttl", texts[i], "--store", "unix:/nonexistent/store.sock",
+                               NULL};
+    proc p;
+    int code = run(&p, every, NULL, 10000);
+    if (code != (takes ? 1 : 2))
+      TEST_FAIL_("--every '%s': exit %d, want %d: %s", texts[i], code, takes ? 1 : 2, p.ebuf);
+    if (takes && ms >= 100 && (code = run(&p, ttl, NULL, 10000)) != 1)
+      TEST_FAIL_("--ttl '%s': exit %d, want 1: %s", texts[i], code, p.ebuf);
+  }
+}
+
+/* ---- credentials in /proc ---------------------------------------------- */
+
+/* argv for `baton ARGS...` as a user who is not root: through setpriv(1)
+ * as nobody when the test runs as root (a process's /proc entries are open
+ * to root whatever it does); setpriv execs, so the pid is baton's. */
+static void unprivileged_argv(const char *argv[40], const char *const args[]) {
+  int n = 0;
+  if (geteuid() == 0) {
+    argv[n++] = "/usr/bin/setpriv";
+    argv[n++] = "--reuid=65534";
+    argv[n++] = "--regid=65534";
+    argv[n++] = "--clear-groups";
+  }
+  argv[n++] = BATON_EXE;
+  for (int i = 0; args[i] != NULL && n < 39; i++) argv[n++] = args[i];
+  argv[n] = NULL;
+}
+
+/* The whole of /proc/PID/FILE with NULs as spaces into buf ("" if it
+ * cannot be read). */
+static const char *proc_text(int pid, const char *file, char *buf, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  buf[0] = '\0';
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return buf;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  for (ssize_t i = 0; i < n; i++)
+    if (buf[i] == '\0') buf[i] = ' ';
+  buf[n > 0 ? n : 0] = '\0';
+  return buf;
+}
+
+/* The password reaches neither baton's command line nor its environment
+ * as /proc shows them, from any of the three sources; and baton is not
+ * dumpable (its /proc entries are root's), so that CMD, run by the same
+ * user, cannot read its parent's (the guard's, a fork of baton) memory,
+ * mappings or environment. CMD tries, and says what it could open. */
+static void secrets_not_in_proc(void) {
+  cleanup_all();
+  REQUIRE(start_locked());
+  static const char script[] =
+      "baton=$(awk '/^PPid:/ {print $2}' /proc/$PPID/status); "
+      "for f in /proc/$PPID/environ /proc/$PPID/mem /proc/$PPID/maps /proc/$baton/environ "
+      "/proc/$baton/mem; do "
+      "if (exec 3<\"$f\") 2>/dev/null; then echo \"open $f\"; else echo \"denied $f\"; fi; done; "
+      "tr '\\0' ' ' </proc/$PPID/environ 2>/dev/null; echo; echo ready; read go";
+  char backend_var[256];
+  snprintf(backend_var, sizeof backend_var, "BATON_BACKEND=%s", right_uri);
+  const char *const in_argv[] = {"run", "--backend", right_uri, "--name", fresh("proc"), "--",
+                                 "/bin/sh", "-c", script, NULL};
+  const char *const in_env[] = {"run", "--name", fresh("proc"), "--", "/bin/sh", "-c", script,
+                                NULL};
+  const char *const plain[] = {"run", "--backend", plain_uri, "--name", fresh("proc"), "--",
+                               "/bin/sh", "-c", script, NULL};
+  const char *const backend_env[] = {backend_var, NULL};
+  const char *const password_env[] = {"BATON_PASSWORD=" PASSWORD, NULL};
+  const struct {
+    const char *const *args, *const *env;
+  } runs[] = {{in_argv, NULL}, {in_env, backend_env}, {plain, password_env}};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    const char *argv[40];
+    unprivileged_argv(argv, runs[i].args);
+    proc *r = spawn(argv, runs[i].env);
+    REQUIRE(r != NULL);
+    char line[4096], text[65536];
+    int lines = 0;
+    while (proc_line(r, line, sizeof line, 20000) == 0 && strcmp(line, "ready") != 0) {
+      lines++;
+      if (strncmp(line, "open ", 5) == 0) {
+        TEST_FAIL_("run %zu: CMD could open %s", i, line + 5);
+      }
+      if (strstr(line, PASSWORD) != NULL) TEST_FAIL_("run %zu: CMD read the password", i);
+    }
+    CHECK_STR(line, "ready");
+    CHECK_GE(lines, 5);
+    /* What anyone who may read baton's /proc entries sees. */
+    if (strstr(proc_text(r->pid, "cmdline", text, sizeof text), PASSWORD) != NULL)
+      TEST_FAIL_("run %zu: the password in /proc/%d/cmdline", i, (int)r->pid);
+    if (strstr(proc_text(r->pid, "environ", text, sizeof text), PASSWORD) != NULL)
+      TEST_FAIL_("run %zu: the password in /proc/%d/environ", i, (int)r->pid);
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)r->pid);
+    CHECK_EQ(stat(path, &st), 0);
+    CHECK_EQ(st.st_uid, 0); /* not dumpable: it runs as nobody or as us, not as root */
+    CHECK_EQ(write(r->in, "go\n", 3), 3);
+    CHECK_EQ(proc_wait(r, 20000), 0);
+    if (strstr(r->ebuf, PASSWORD) != NULL) TEST_FAIL_("run %zu: %s", i, r->ebuf);
+    proc_cleanup(r);
+  }
+}
+
+/* BATON_PASSWORD twice in the environment block (execve allows it; getenv
+ * takes the first): neither value stays in /proc/<baton>/environ, and CMD
+ * gets none. */
+static void duplicate_passwords_wiped(void) {
+  cleanup_all();
+  REQUIRE(start_locked());
+  const char *name = fresh("dup");
+  char *const argv[] = {BATON_EXE, "run", "--backend", plain_uri, "--name", (char *)(uintptr_t)name, "--",
+                        "/bin/sh", "-c", "echo \"pw=${BATON_PASSWORD-none}\"; read go", NULL};
+  char *const envp[] = {"PATH=/usr/bin:/bin", "BATON_PASSWORD=" PASSWORD, "BATON_PASSWORD=" WRONG,
+                        NULL};
+  int in[2], out[2];
+  REQUIRE(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    execve(argv[0], argv, envp);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  char line[256] = "";
+  struct pollfd f = {.fd = out[0], .events = POLLIN};
+  ssize_t n = poll(&f, 1, 20000) > 0 ? read(out[0], line, sizeof line - 1) : -1;
+  line[n > 0 ? n : 0] = '\0';
+  CHECK_STR(line, "pw=none\n"); /* CMD ran (the first password is the right one) */
+  char text[65536];
+  proc_text(pid, "environ", text, sizeof text);
+  CHECK(strstr(text, PASSWORD) == NULL);
+  CHECK(strstr(text, WRONG) == NULL);
+  CHECK_EQ(write(in[1], "go\n", 3), 3);
+  int status = -1;
+  for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++) poll(NULL, 0, 100);
+  if (!WIFEXITED(status)) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(in[1]);
+  close(out[0]);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* Each case starts clean: whatever an earlier case left running (after a
@@ -1468,6 +1951,18 @@ static const test_case usage_cases[] = {
     ENTRY(store_drops_idle_clients),
     ENTRY(store_is_fair),
     ENTRY(store_state_survives_restart),
+    {"typos_redacted_as_arguments", typos_redacted_as_arguments},
+    {"long_userinfo_redacted", long_userinfo_redacted},
+    {"bare_user_not_a_secret", bare_user_not_a_secret},
+    {"many_backends_redacted", many_backends_redacted},
+    {"etcd_password_needs_user", etcd_password_needs_user},
+    {"store_state_locked", store_state_locked},
+    {"store_state_messages", store_state_messages},
+    {"store_drops_tricklers", store_drops_tricklers},
+    {"store_log_never_blocks", store_log_never_blocks},
+    {"run_help_says_when_sigkill", run_help_says_when_sigkill},
+    {"help_write_errors", help_write_errors},
+    {"scheduler_durations", scheduler_durations},
     {NULL, NULL},
 };
 
@@ -1494,6 +1989,8 @@ static const test_case server_cases[] = {
 static const test_case redis_cases[] = {
     ENTRY(password_sources),
     ENTRY(credentials_not_passed_on),
+    {"secrets_not_in_proc", secrets_not_in_proc},
+    {"duplicate_passwords_wiped", duplicate_passwords_wiped},
     {NULL, NULL},
 };
 

@@ -176,6 +176,21 @@ static void allocation_failure_is_an_error(void) {
   baton__uri_free(&u);
 }
 
+/* A URI without "://" may still hold a password before an '@' (a typo in
+ * the scheme): the message quotes none of it. */
+static void no_scheme_quotes_nothing(void) {
+  static const char *const uris[] = {"redis:/u:hunter2pw@127.0.0.1:1",
+                                     "redis//u:hunter2pw@h:1", "u:hunter2pw@127.0.0.1:1",
+                                     "hunter2pw@h", "://u:hunter2pw@h:1"};
+  for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+    baton_uri u;
+    baton_error err = {0};
+    CHECK_EQ(baton__uri_parse(&u, uris[i], &err), BATON_EINVAL);
+    CHECK_CONTAINS(err.message, "no scheme");
+    if (strstr(err.message, "hunter2pw") != NULL) TEST_FAIL_("%s: %s", uris[i], err.message);
+  }
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"parses_a_full_uri", parses_a_full_uri},
@@ -187,6 +202,7 @@ int main(int argc, char **argv) {
       {"rejects_bad_options", rejects_bad_options},
       {"every_code_has_text", every_code_has_text},
       {"allocation_failure_is_an_error", allocation_failure_is_an_error},
+      {"no_scheme_quotes_nothing", no_scheme_quotes_nothing},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
