@@ -7,7 +7,7 @@ set(_etcd_inc ${PROJECT_SOURCE_DIR}/backends/etcd)
 function(etcd_test name source timeout)
   baton_test(${name} SOURCES ${source} LABELS etcd ${ARGN} TIMEOUT ${timeout})
   target_include_directories(${name} PRIVATE ${_etcd_inc})
-  target_link_libraries(${name} PRIVATE baton_backend_kit)
+  target_link_libraries(${name} PRIVATE baton_test_session)
 endfunction()
 
 baton_test(etcd_gateway SOURCES etcd/gateway_test.c LABELS unit etcd TIMEOUT 30)

@@ -4,12 +4,12 @@ set(_zk_kazoo ${CMAKE_CURRENT_SOURCE_DIR}/zk/kazoo_contender.py)
 baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 180)
 target_compile_definitions(zk_backend PRIVATE TZ_KAZOO_SCRIPT="${_zk_kazoo}")
 target_include_directories(zk_backend PRIVATE ${PROJECT_SOURCE_DIR}/backends/zk)
-target_link_libraries(zk_backend PRIVATE baton_backend_kit)
+target_link_libraries(zk_backend PRIVATE baton_test_session)
 baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 60
   ARGS close_with_request_in_flight)
 # A partition is the fault proxy's PROXY_STALL, healed by PROXY_DROP, PASS.
 baton_test(zk_fault SOURCES zk/fault_test.c zk/util.c LABELS zk fault TIMEOUT 180)
-target_link_libraries(zk_fault PRIVATE baton_backend_kit baton_test_proxy)
+target_link_libraries(zk_fault PRIVATE baton_test_session baton_test_proxy)
 
 # LeakSanitizer: the one test that closes a session with a request in
 # flight on purpose needs a wider suppression (see the file); every other

@@ -1,7 +1,7 @@
 /* backend_test.c — the etcd backend table against one real etcd member:
  * elections, queueing and wake-ups, leases, etcdctl interop, deadlines
  * and auth. */
-#include "backend_kit.h"
+#include "session.h"
 #include "etcd.h"
 #include "test.h"
 
@@ -25,7 +25,7 @@ static const char *endpoint(void) {
 static int etcdctl(char *out, size_t size, const char *a1, const char *a2, const char *a3,
                    const char *a4) {
   const char *argv[] = {"etcdctl", "--endpoints", endpoint(), a1, a2, a3, a4, NULL};
-  return kit_run(argv, out, size, 10000);
+  return kit_run_output(argv, out, size, 10000);
 }
 
 static int open_named(kit_session *k, const char *identity, baton_error *err) {
@@ -107,7 +107,7 @@ static void rejects_bad_uris_and_arguments(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     kit_session k;
     baton_error err = {0};
-    int64_t t0 = baton__now();
+    int64_t t0 = kit_now_ms();
     CHECK_EQ(kit_open(&k, &B, bad[i].uri, NULL, 2000, &err), bad[i].code);
     CHECK_CONTAINS(err.message, bad[i].says);
     CHECK_LT(kit_ms_since(t0), 2500);
@@ -129,7 +129,7 @@ static void acquire_leader_release(void) {
   kit_session k;
   baton_error err = {0};
   REQUIRE_OK(open_named(&k, "solo", &err), &err);
-  CHECK_EQ(k.s->server_ttl_ns, 10 * 1000 * KIT_MS_NS); /* default ttl 10 s */
+  CHECK_EQ(k.s->server_ttl_ns, 10 * 1000 * BATON_NS_PER_MS); /* default ttl 10 s */
   baton_candidate c = kit_cand(&k, "t.solo");
   baton_leader who;
   CHECK_EQ(B.leader(k.s, "t.solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
@@ -225,11 +225,11 @@ static void second_candidate_queues_and_is_woken(void) {
   /* Let the waiter reach its watch (no event says it has); it must not
    * return meanwhile. */
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
   CHECK_OK(B.release(a.s, &ca, kit_deadline(2000), &err), &err);
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
-  int64_t woke_ms = kit_ms_between(t0, w.woke_at);
+  int64_t woke_ms = (w.woke_at - t0);
   printf("  hand-over wake-up: %lld ms after the release was sent\n", (long long)woke_ms);
   CHECK_LT(woke_ms, TEST_SLACK_MS);
   CHECK_OK(B.acquire(b.s, &cb, NULL, kit_deadline(2000), &err), &err);
@@ -531,13 +531,13 @@ static void observer_and_cancel_and_deadline(void) {
   CHECK_OK(B.leader(o.s, "t.obs", &seen, kit_deadline(2000), &err), &err);
   REQUIRE_EQ(kit_waiter_start(&w, &o, &co, &seen, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
   CHECK_EQ(kit_waiter_cancel(&w), 0);
   kit_waiter_join(&w);
   CHECK_EQ(w.rc, BATON_ECANCELED);
-  CHECK_LT(kit_ms_between(t0, w.woke_at), 50 + TEST_SLACK_MS / 4);
+  CHECK_LT((w.woke_at - t0), 50 + TEST_SLACK_MS / 4);
 
-  t0 = baton__now();
+  t0 = kit_now_ms();
   CHECK_EQ(B.wait(o.s, &co, &seen, kit_deadline(300), -1, &err), BATON_ETIMEDOUT);
   int64_t took = kit_ms_since(t0);
   CHECK_GE(took, 290);
@@ -611,7 +611,7 @@ static void renew_keeps_the_lease(void) {
   baton_options opt = {.identity = "renewer", .ttl_ms = 1500};
   REQUIRE_OK(kit_open(&k, &B, etcd.uri, &opt, 5000, &err), &err);
   REQUIRE_OK(open_named(&o, "other", &err), &err);
-  CHECK_EQ(k.s->server_ttl_ns, 2000 * KIT_MS_NS); /* ceil(1.5 s) */
+  CHECK_EQ(k.s->server_ttl_ns, 2000 * BATON_NS_PER_MS); /* ceil(1.5 s) */
   baton_candidate c = kit_cand(&k, "t.renew");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
   for (int i = 0; i < 6; i++) {
@@ -638,18 +638,19 @@ static void interop_with_etcdctl_elect(void) {
   /* etcdctl first: it leads, baton queues and takes over when it resigns. */
   const char *elect[] = {"etcdctl", "--endpoints", endpoint(), "elect", "t.interop",
                          "etcdctl-side", NULL};
-  kit_proc p;
-  REQUIRE_EQ(kit_proc_start(&p, elect), 0);
+  kit_proc_opts merged = {.err = KIT_STDERR_MERGED};
+  kit_proc *p = kit_spawn(elect, &merged);
+  REQUIRE(p != NULL);
   /* It prints the key it made, then the value. */
-  CHECK_EQ(kit_proc_expect(&p, "t.interop/", 10000, NULL, 0), 0);
-  CHECK_EQ(kit_proc_expect(&p, "etcdctl-side", 10000, NULL, 0), 0);
+  CHECK_EQ(kit_proc_expect(p, "t.interop/", 10000, NULL, 0), 0);
+  CHECK_EQ(kit_proc_expect(p, "etcdctl-side", 10000, NULL, 0), 0);
   baton_leader holder = {0};
   CHECK_EQ(B.acquire(k.s, &c, &holder, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_STR(holder.identity, "etcdctl-side");
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &k, &c, NULL, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
-  kit_proc_stop(&p, SIGINT, 5000); /* etcdctl resigns on SIGINT */
+  kit_proc_stop(p, SIGINT, 5000); /* etcdctl resigns on SIGINT */
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
@@ -657,18 +658,20 @@ static void interop_with_etcdctl_elect(void) {
 
   /* baton first: etcdctl sees baton's identity and waits its turn. */
   const char *observe[] = {"etcdctl", "--endpoints", endpoint(), "elect", "-l", "t.interop", NULL};
-  REQUIRE_EQ(kit_proc_start(&p, observe), 0);
-  CHECK_EQ(kit_proc_expect(&p, "baton-side", 10000, NULL, 0), 0);
-  kit_proc_stop(&p, SIGINT, 5000);
-  REQUIRE_EQ(kit_proc_start(&p, elect), 0);
-  CHECK(kit_proc_expect(&p, "etcdctl-side", 500, NULL, 0) != 0);
+  p = kit_spawn(observe, &merged);
+  REQUIRE(p != NULL);
+  CHECK_EQ(kit_proc_expect(p, "baton-side", 10000, NULL, 0), 0);
+  kit_proc_stop(p, SIGINT, 5000);
+  p = kit_spawn(elect, &merged);
+  REQUIRE(p != NULL);
+  CHECK(kit_proc_expect(p, "etcdctl-side", 500, NULL, 0) != 0);
   CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
-  CHECK_EQ(kit_proc_expect(&p, "etcdctl-side", 5000, NULL, 0), 0);
+  CHECK_EQ(kit_proc_expect(p, "etcdctl-side", 5000, NULL, 0), 0);
   baton_leader who;
   CHECK_OK(B.leader(k.s, "t.interop", &who, kit_deadline(2000), &err), &err);
   CHECK_STR(who.identity, "etcdctl-side");
   CHECK_GT(who.token, c.token);
-  kit_proc_stop(&p, SIGINT, 5000);
+  kit_proc_stop(p, SIGINT, 5000);
   kit_forget(&k, &c);
   kit_close(&k);
 }
@@ -688,7 +691,7 @@ static void paused_member_times_out(void) {
   int rcs[5];
   int64_t took[5];
   for (int i = 0; i < 5; i++) {
-    int64_t t0 = baton__now(), d = kit_deadline(300);
+    int64_t t0 = kit_now_ms(), d = kit_deadline(300);
     switch (i) {
       case 0: rcs[i] = B.renew(k.s, NULL, 0, NULL, d, &err); break;
       case 1: rcs[i] = B.acquire(k.s, &c, NULL, d, &err); break;
@@ -724,8 +727,8 @@ static void auth_wrong_right_and_refresh(void) {
   const char *add[] = {"etcdctl", "--endpoints", ep, "user", "add", "root:s3cret", NULL};
   const char *enable[] = {"etcdctl", "--endpoints", ep, "auth", "enable", NULL};
   const char *disable[] = {"etcdctl", "--endpoints", ep, "--user", "root:s3cret", "auth", "disable", NULL};
-  CHECK_EQ(kit_run(add, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(add, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
   CHECK_CONTAINS(out, "Enabled");
 
   char uri[300];
@@ -764,8 +767,8 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* Disabling auth drops every token the server issued; enabling it again
    * makes our token invalid, as a restart or the token TTL would. */
-  CHECK_EQ(kit_run(disable, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(disable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
   uint64_t before = requests(&k);
   baton_leader who;
   CHECK_OK(B.leader(k.s, "t.auth", &who, kit_deadline(3000), &err), &err);
@@ -775,8 +778,8 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* A watch carries the token too, and is refreshed the same way. */
   baton_candidate obs = kit_cand(&k, "t.auth");
-  CHECK_EQ(kit_run(disable, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run(enable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(disable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &k, &obs, &who, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);

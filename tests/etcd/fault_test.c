@@ -3,7 +3,7 @@
  * truncated, oversized and wrong-typed replies, error objects inside a 200
  * stream, stalls and trickles. Each must give a clear code and message by
  * the deadline, with no crash and no leak. */
-#include "backend_kit.h"
+#include "session.h"
 #include "etcd.h"
 #include "test.h"
 
@@ -25,7 +25,7 @@
 typedef enum {
   SEND,     /* status + Content-Length + body, connection kept */
   STALL,    /* read the request, never answer */
-  TRICKLE,  /* headers, then one body byte every 50 ms */
+  TRICKLE,  /* headers, then one body byte every TRICKLE_MS */
   CUT,      /* Content-Length larger than the body, then close */
   RAW,      /* the body bytes alone, no HTTP at all, then close */
 } fake_mode;
@@ -38,13 +38,14 @@ typedef struct fake_route {
 } fake_route;
 
 #define MAX_CLIENTS 16
+#define TRICKLE_MS 50 /* between two bytes of a trickled body */
 
 typedef struct fake_client {
   int fd;                 /* -1 when free */
   char req[8192];
   size_t len;
   const char *trickle;    /* TRICKLE: bytes still to send */
-  int64_t next_byte;      /* when to send the next one */
+  int64_t next_byte;      /* when to send the next one (kit_now_ms) */
 } fake_client;
 
 typedef struct fake_server {
@@ -101,7 +102,7 @@ static void respond(fake_server *f, fake_client *c, const char *path) {
     case TRICKLE:
       send_all(c->fd, head, (size_t)hl);
       c->trickle = body;
-      c->next_byte = baton__now();
+      c->next_byte = kit_now_ms();
       return;
     case CUT:
       send_all(c->fd, head, (size_t)hl);
@@ -176,9 +177,9 @@ static void *fake_main(void *arg) {
         c->len += (size_t)r;
         serve(f, c);
       }
-      if (c->fd >= 0 && c->trickle != NULL && *c->trickle != '\0' && baton__now() >= c->next_byte) {
+      if (c->fd >= 0 && c->trickle != NULL && *c->trickle != '\0' && kit_now_ms() >= c->next_byte) {
         send_all(c->fd, c->trickle++, 1);
-        c->next_byte = baton__now() + 50 * KIT_MS_NS;
+        c->next_byte = kit_now_ms() + TRICKLE_MS;
       }
     }
   }
@@ -250,7 +251,7 @@ static void grant_fails(fake_mode mode, const char *status, const char *body, in
   REQUIRE(fake_start(&f, routes) == 0);
   kit_session k;
   baton_error err = {0};
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
   int rc = open_fake(&k, &f, timeout_ms, &err);
   int64_t took = kit_ms_since(t0);
   printf("  %-40.40s -> %d in %lld ms: %s\n", body != NULL ? body : "(5 MiB body)", rc,
@@ -303,7 +304,7 @@ static void after_good_grant(const fake_route *extra, size_t nextra,
   baton_error err = {0};
   if (!fake_session(&f, routes, &k)) return;
   const fake_route *last = &extra[nextra - 1];
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
   int rc = call(&k, &err);
   int64_t took = kit_ms_since(t0);
   printf("  %-14s %-30.30s -> %d in %lld ms: %s\n", last->path,
@@ -424,7 +425,7 @@ static void watch_that_keeps_ending(void) {
   baton_error err = {0};
   if (!fake_session(&f, routes, &k)) return;
   int before = atomic_load(&f.requests);
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
   int rc = call_wait(&k, &err);
   int64_t took = kit_ms_since(t0);
   int streams = atomic_load(&f.requests) - before - 1;

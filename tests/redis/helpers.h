@@ -5,7 +5,7 @@
 #ifndef BATON_TEST_REDIS_HELPERS_H
 #define BATON_TEST_REDIS_HELPERS_H
 
-#include "backend_kit.h"
+#include "session.h"
 #include "servers.h"
 
 #include <hiredis/hiredis.h>

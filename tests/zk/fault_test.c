@@ -58,10 +58,10 @@ static void test_pause_past_session_timeout(void) {
   proxy_set_mode(px, PROXY_STALL, 0); /* holds bytes back, keeps connections */
   kit_sleep_ms(100); /* let the server read what was already on its way */
   test_server_pause(&zk.member[0]);
-  int64_t paused = baton__now();
+  int64_t paused = kit_now_ms();
   int failures = 0;
   for (int i = 0; i < 100 && kit_ms_since(paused) < 3000; i++) {
-    int64_t t0 = baton__now();
+    int64_t t0 = kit_now_ms();
     rc = ZK.renew(a.s, held, 1, gone, kit_deadline(500), &err);
     CHECK_NE(rc, 0);
     CHECK_LT(kit_ms_since(t0), 500 + TEST_SLACK_MS);
@@ -144,7 +144,7 @@ static void test_ensemble_leader_killed(void) {
   int leader = find_leader(&zk);
   CHECK_GE(leader, 0);
   if (leader >= 0) test_server_kill(&zk.member[leader]);
-  int64_t t0 = baton__now();
+  int64_t t0 = kit_now_ms();
 
   /* The session survives the leader's death; renewals may fail meanwhile. */
   int rc = -1, failures = 0;

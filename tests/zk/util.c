@@ -10,8 +10,10 @@
 
 /* Signalled by a raw handle's watcher, so that tz_raw can wait for the
  * connection without polling. */
-static pthread_mutex_t raw_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t raw_cond = PTHREAD_COND_INITIALIZER;
+static kit_cond raw_cond;
+static pthread_once_t raw_once = PTHREAD_ONCE_INIT;
+
+static void raw_init(void) { kit_cond_init(&raw_cond); }
 
 int tz_open(kit_session *k, const char *uri, const baton_options *o, baton_error *err) {
   return kit_open(k, &baton_backend_zk, uri, o, 10000, err);
@@ -27,22 +29,19 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
   (void)state;
   (void)path;
   (void)ctx;
-  pthread_mutex_lock(&raw_mu);
-  pthread_cond_broadcast(&raw_cond);
-  pthread_mutex_unlock(&raw_mu);
+  kit_cond_broadcast(&raw_cond);
 }
 
 zhandle_t *tz_raw(const char *hosts, const char *auth) {
+  pthread_once(&raw_once, raw_init);
   zhandle_t *zh =
       zookeeper_init2(hosts, raw_watcher, 10000, NULL, NULL, ZOO_NO_LOG_CLIENTENV, quiet);
   if (zh == NULL) return NULL;
-  int64_t end = kit_deadline(10000);
-  pthread_mutex_lock(&raw_mu);
-  while (zoo_state(zh) != ZOO_CONNECTED_STATE && baton__now() < end) {
-    struct timespec ts = kit_cond_deadline(100);
-    pthread_cond_timedwait(&raw_cond, &raw_mu, &ts);
+  int64_t end = kit_now_ms() + 10000;
+  pthread_mutex_lock(&raw_cond.mu);
+  while (zoo_state(zh) != ZOO_CONNECTED_STATE && kit_cond_wait(&raw_cond, end)) {
   }
-  pthread_mutex_unlock(&raw_mu);
+  pthread_mutex_unlock(&raw_cond.mu);
   if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
     zookeeper_close(zh);
     return NULL;

@@ -4,7 +4,7 @@
 #ifndef BATON_TEST_ZK_UTIL_H
 #define BATON_TEST_ZK_UTIL_H
 
-#include "backend_kit.h"
+#include "session.h"
 #include "servers.h"
 
 #include <zookeeper.h>
