@@ -320,16 +320,21 @@ int kit_run_output(const char *const argv[], char *out, size_t size, int ms) {
   return code;
 }
 
+int64_t kit_pidfd_gone(int pidfd, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  struct pollfd f = {.fd = pidfd, .events = POLLIN};
+  for (int left = ms; left > 0; left = kit_ms_left(end)) {
+    int n = poll(&f, 1, left);
+    if (n > 0) return kit_now_ms();
+    if (n < 0 && errno != EINTR) break;
+  }
+  return -1;
+}
+
 int64_t kit_pid_gone(pid_t pid, int ms) {
   int fd = pidfd_open(pid, 0);
   if (fd < 0) return errno == ESRCH ? kit_now_ms() : -1;
-  int64_t end = kit_now_ms() + ms, gone = -1;
-  struct pollfd f = {.fd = fd, .events = POLLIN};
-  for (int left = ms; gone < 0 && left > 0; left = kit_ms_left(end)) {
-    int n = poll(&f, 1, left);
-    if (n > 0) gone = kit_now_ms();
-    if (n < 0 && errno != EINTR) break;
-  }
+  int64_t gone = kit_pidfd_gone(fd, ms);
   close(fd);
   return gone;
 }

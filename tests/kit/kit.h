@@ -128,8 +128,10 @@ int kit_proc_wait(kit_proc *p, int ms);
  * when the kit had to kill it (or it never ran). */
 int kit_proc_stop(kit_proc *p, int sig, int ms);
 
-/* Wait up to ms for any process (not necessarily a child: a grandchild,
- * by its pid) to end: the kit_now_ms() time it was seen gone, or -1. */
+/* Wait up to ms for a process (not necessarily a child: a grandchild) to
+ * end: the kit_now_ms() time it was seen gone, or -1. By a pidfd opened
+ * while it surely lived (its pid cannot be reused meanwhile), or by pid. */
+int64_t kit_pidfd_gone(int pidfd, int ms);
 int64_t kit_pid_gone(pid_t pid, int ms);
 
 /* ---- servers -------------------------------------------------------------------- */
