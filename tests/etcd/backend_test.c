@@ -1,11 +1,10 @@
 /* backend_test.c — the etcd backend table against one real etcd member:
  * elections, queueing and wake-ups, leases, etcdctl interop, deadlines
  * and auth. */
-#include "session.h"
 #include "etcd.h"
+#include "etcd_kit.h"
 #include "test.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,8 +23,8 @@ static const char *endpoint(void) {
 /* Run etcdctl against the shared member; returns its exit status. */
 static int etcdctl(char *out, size_t size, const char *a1, const char *a2, const char *a3,
                    const char *a4) {
-  const char *argv[] = {"etcdctl", "--endpoints", endpoint(), a1, a2, a3, a4, NULL};
-  return kit_run_output(argv, out, size, 10000);
+  const char *args[] = {a1, a2, a3, a4, NULL};
+  return kit_etcd_ctl(endpoint(), out, size, args);
 }
 
 static int open_named(kit_session *k, const char *identity, baton_error *err) {
@@ -33,55 +32,21 @@ static int open_named(kit_session *k, const char *identity, baton_error *err) {
   return kit_open(k, &B, etcd.uri, &o, 5000, err);
 }
 
-static uint64_t requests(kit_session *k) {
-  baton_etcd_stats st;
-  baton__etcd_session_stats(k->s, &st);
-  return st.requests;
-}
+static uint64_t requests(kit_session *k) { return kit_etcd_requests(k); }
 
-static uint64_t connects(kit_session *k) {
-  baton_etcd_stats st;
-  baton__etcd_session_stats(k->s, &st);
-  return st.connects;
-}
-
-typedef struct text {
-  char *p;
-  size_t len;
-} text;
-
-static size_t collect(char *p, size_t size, size_t n, void *udata) {
-  text *t = udata;
-  char *q = realloc(t->p, t->len + size * n + 1);
-  if (q == NULL) return 0;
-  memcpy(q + t->len, p, size * n);
-  t->p = q;
-  t->len += size * n;
-  t->p[t->len] = '\0';
-  return size * n;
-}
+static uint64_t connects(kit_session *k) { return kit_etcd_connects(k); }
 
 /* The member's WAL syncs so far, from its /metrics; -1 if unreadable. A
  * write through Raft costs one, a read none. */
 static long long wal_syncs(void) {
-  char url[100];
-  snprintf(url, sizeof url, "http://%s/metrics", endpoint());
-  text t = {NULL, 0};
-  CURL *e = curl_easy_init();
-  if (e == NULL) return -1;
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
   static const char name[] = "\netcd_disk_wal_fsync_duration_seconds_count ";
+  char *metrics = NULL;
   long long n = -1;
-  if (curl_easy_perform(e) == CURLE_OK && t.p != NULL) {
-    const char *at = strstr(t.p, name);
+  if (kit_etcd_http(&etcd, "/metrics", NULL, &metrics) == 200) {
+    const char *at = strstr(metrics, name);
     if (at != NULL) n = strtoll(at + sizeof name - 1, NULL, 10);
   }
-  curl_easy_cleanup(e);
-  free(t.p);
+  free(metrics);
   return n;
 }
 
@@ -724,11 +689,11 @@ static void auth_wrong_right_and_refresh(void) {
   REQUIRE(test_etcd_start(&sec, 1) == 0);
   char ep[64], out[4096];
   kit_member_addr(&sec, 0, ep, sizeof ep);
-  const char *add[] = {"etcdctl", "--endpoints", ep, "user", "add", "root:s3cret", NULL};
-  const char *enable[] = {"etcdctl", "--endpoints", ep, "auth", "enable", NULL};
-  const char *disable[] = {"etcdctl", "--endpoints", ep, "--user", "root:s3cret", "auth", "disable", NULL};
-  CHECK_EQ(kit_run_output(add, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
+  const char *add[] = {"user", "add", "root:s3cret", NULL};
+  const char *enable[] = {"auth", "enable", NULL};
+  const char *disable[] = {"--user", "root:s3cret", "auth", "disable", NULL};
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, add), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
   CHECK_CONTAINS(out, "Enabled");
 
   char uri[300];
@@ -767,8 +732,8 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* Disabling auth drops every token the server issued; enabling it again
    * makes our token invalid, as a restart or the token TTL would. */
-  CHECK_EQ(kit_run_output(disable, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
   uint64_t before = requests(&k);
   baton_leader who;
   CHECK_OK(B.leader(k.s, "t.auth", &who, kit_deadline(3000), &err), &err);
@@ -778,8 +743,8 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* A watch carries the token too, and is refreshed the same way. */
   baton_candidate obs = kit_cand(&k, "t.auth");
-  CHECK_EQ(kit_run_output(disable, out, sizeof out, 10000), 0);
-  CHECK_EQ(kit_run_output(enable, out, sizeof out, 10000), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &k, &obs, &who, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);

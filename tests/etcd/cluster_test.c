@@ -1,8 +1,7 @@
 /* cluster_test.c — the etcd backend against a real 3-member cluster: the
  * member a client uses dies; requests, renewals and watches move on, and
  * no wake-up is lost. */
-#include "session.h"
-#include "etcd.h"
+#include "etcd_kit.h"
 #include "test.h"
 
 #include <signal.h>
@@ -120,8 +119,8 @@ static void resume_after_member_death(bool compact) {
     CHECK_OK(rc, &err);
     char rev[32], out[512];
     snprintf(rev, sizeof rev, "%llu", (unsigned long long)marker.token);
-    const char *argv[] = {"etcdctl", "--endpoints", only1, "compaction", rev, NULL};
-    CHECK_EQ(kit_run_output(argv, out, sizeof out, 10000), 0);
+    const char *args[] = {"compaction", rev, NULL};
+    CHECK_EQ(kit_etcd_ctl(only1, out, sizeof out, args), 0);
     CHECK_CONTAINS(out, "compacted revision");
   }
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0); /* its member is frozen: nothing came yet */

@@ -1,7 +1,7 @@
 /* tls_test.c — etcds:// against a real etcd serving TLS with client
  * certificate auth, its CA and certificates made here with openssl. */
-#include "session.h"
 #include "etcd.h"
+#include "etcd_kit.h"
 #include "test.h"
 
 #include <curl/curl.h>

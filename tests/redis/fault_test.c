@@ -2,7 +2,7 @@
  * restarts empty, one that stops answering (SIGSTOP), lost replies, wrong
  * credentials, bad URIs, unreachable or garbage-speaking servers — and
  * mutual exclusion with redis-py's Lock on the same key. */
-#include "helpers.h"
+#include "redis_kit.h"
 #include "redis.h"
 #include "test.h"
 
@@ -42,7 +42,7 @@ static int try_open(const char *uri, const baton_options *o, baton_error *err) {
 static bool appears(redisContext *r, const char *key) {
   char buf[512];
   for (int i = 0; i < 300; i++) {
-    if (raw_str(r, buf, sizeof buf, "GET %s", key)[0] != '\0') return true;
+    if (kit_redis_str(r, buf, sizeof buf, "GET %s", key)[0] != '\0') return true;
     kit_sleep_ms(10);
   }
   return false;
@@ -61,11 +61,13 @@ static void *release_after_100ms(void *arg) {
 /* Redis restarts without persistence: every key and the counter are gone.
  * The backend reconnects by itself (no failed first call), re-sends its
  * scripts, and tokens keep growing (seeded from the server's clock). */
-SERVER_TEST(server_restart_keeps_tokens_growing) {
+static void server_restart_keeps_tokens_growing(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a, o;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  REQUIRE_OK(rs_open_as(&o, c, "watcher", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&o, B, c->uri, "watcher", 0, &err), &err);
   baton_candidate k = kit_cand(&a, "r"), h = kit_cand(&a, "held"), w = kit_cand(&o, "r");
   uint64_t last = 0;
   for (int i = 0; i < 50; i++) {
@@ -118,25 +120,27 @@ SERVER_TEST(server_restart_keeps_tokens_growing) {
 /* The server closes our connections while they sit idle (CLIENT KILL here;
  * in life a restart, or its `timeout` setting): the next requests notice
  * before sending, connect again and succeed, none fails. */
-SERVER_TEST(idle_connections_the_server_closed_are_replaced) {
+static void idle_connections_the_server_closed_are_replaced(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   baton_candidate k = kit_cand(&a, "killed");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&k};
   bool gone[1] = {true};
   REQUIRE_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err); /* its connection */
-  long long connections = raw_info(r, "stats", "total_connections_received:");
-  redisReply *killed = raw(r, "CLIENT KILL TYPE normal"); /* every client but r */
+  long long connections = kit_redis_info(r, "stats", "total_connections_received:");
+  redisReply *killed = kit_redis_cmd(r, "CLIENT KILL TYPE normal"); /* every client but r */
   CHECK(killed != NULL && killed->type == REDIS_REPLY_INTEGER && killed->integer == 2);
   if (killed != NULL) freeReplyObject(killed);
   kit_sleep_ms(5); /* past the idle bound: a connection used moments ago is not checked */
   CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(!gone[0]);
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK_EQ(raw_info(r, "stats", "total_connections_received:"), connections + 2);
+  CHECK_EQ(kit_redis_info(r, "stats", "total_connections_received:"), connections + 2);
   B->forget(a.s, &k);
   redisFree(r);
   kit_close(&a);
@@ -145,10 +149,12 @@ SERVER_TEST(idle_connections_the_server_closed_are_replaced) {
 /* A server that stops answering (SIGSTOP: a pause, a partition) makes every
  * call return BATON_ETIMEDOUT by its deadline, on the open connections and
  * on new ones, and the backend works again once the server does. */
-SERVER_TEST(server_pause_times_out_by_deadline) {
+static void server_pause_times_out_by_deadline(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   baton_candidate k = kit_cand(&a, "p"), k2 = kit_cand(&a, "p2");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&k};
@@ -187,12 +193,14 @@ static int lose_an_acquire(test_cluster *c, kit_session *a, baton_candidate *k, 
   return rc;
 }
 
-SERVER_TEST(lost_acquire_reply_is_resolved) {
+static void lost_acquire_reply_is_resolved(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a, b;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  REQUIRE_OK(rs_open_as(&b, c, "bob", 0, &err), &err);
-  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, B, c->uri, "bob", 0, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char buf[512], counter[64];
   baton_candidate k = kit_cand(&a, "lost"), kb = kit_cand(&b, "lost");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err); /* caches the scripts */
@@ -202,26 +210,26 @@ SERVER_TEST(lost_acquire_reply_is_resolved) {
    * term goes on (same token, no new counter value, full TTL again). */
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
   REQUIRE(appears(r, "lost"));
-  raw_str(r, counter, sizeof counter, "GET lost/token");
+  kit_redis_str(r, counter, sizeof counter, "GET lost/token");
   kit_sleep_ms(50); /* the key's TTL runs down measurably */
-  redisReply *before = raw(r, "PTTL lost");
+  redisReply *before = kit_redis_cmd(r, "PTTL lost");
   CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_EQ(k.token, strtoull(counter, NULL, 10));
-  CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost/token"), counter);
-  redisReply *pttl = raw(r, "PTTL lost");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET lost/token"), counter);
+  redisReply *pttl = kit_redis_cmd(r, "PTTL lost");
   CHECK(before != NULL && pttl != NULL && pttl->integer > before->integer &&
         pttl->integer > 9900);
   if (before != NULL) freeReplyObject(before);
   if (pttl != NULL) freeReplyObject(pttl);
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost"), "");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET lost"), "");
 
   /* A release after a lost acquire deletes what it may have set: no
    * orphan key holding the name for a TTL. */
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
   REQUIRE(appears(r, "lost"));
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK_STR(raw_str(r, buf, sizeof buf, "GET lost"), "");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET lost"), "");
   CHECK_OK(B->acquire(b.s, &kb, NULL, kit_deadline(2000), &err), &err);
   CHECK_GT(kb.token, k.token);
   CHECK_OK(B->release(b.s, &kb, kit_deadline(2000), &err), &err);
@@ -231,7 +239,7 @@ SERVER_TEST(lost_acquire_reply_is_resolved) {
   CHECK_EQ(lose_an_acquire(c, &a, &k, &err), BATON_ETIMEDOUT);
   CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK(strstr(raw_str(r, buf, sizeof buf, "GET lost"), " bob") != NULL);
+  CHECK(strstr(kit_redis_str(r, buf, sizeof buf, "GET lost"), " bob") != NULL);
   CHECK_OK(B->release(b.s, &kb, kit_deadline(2000), &err), &err);
   B->forget(a.s, &k);
   B->forget(b.s, &kb);
@@ -243,10 +251,12 @@ SERVER_TEST(lost_acquire_reply_is_resolved) {
 /* A term the caller ended (its local deadline passed, say) while the key
  * still holds it: the next acquire starts a new term with a new token at
  * once instead of waiting for its own old key to expire. */
-SERVER_TEST(new_term_replaces_own_stale_key) {
+static void new_term_replaces_own_stale_key(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   baton_candidate k = kit_cand(&a, "stale");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   uint64_t first = k.token;
@@ -273,7 +283,9 @@ static const char *uri_with(char *buf, size_t size, const test_cluster *c, const
 }
 
 
-SERVER_TEST_OPTS(auth_with_requirepass, &requirepass) {
+static void auth_with_requirepass(void) {
+  test_cluster *c = kit_fresh_redis(&requirepass);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   char uri[256];
   CHECK_EQ(try_open(uri_with(uri, sizeof uri, c, ""), NULL, &err), BATON_EAUTH);
@@ -285,7 +297,7 @@ SERVER_TEST_OPTS(auth_with_requirepass, &requirepass) {
   baton_options o = {.password = "s3cret"};
   CHECK_OK(try_open(uri_with(uri, sizeof uri, c, ":wrong@"), &o, &err), &err);
   kit_session a;
-  REQUIRE_OK(rs_open(&a, uri_with(uri, sizeof uri, c, ":s3cret@"), NULL, &err), &err);
+  REQUIRE_OK(kit_open(&a, B, uri_with(uri, sizeof uri, c, ":s3cret@"), NULL, KIT_CALL_MS, &err), &err);
   baton_candidate k = kit_cand(&a, "auth"), w = kit_cand(&a, "auth");
   CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   baton_candidate *held[] = {&k};
@@ -299,7 +311,9 @@ SERVER_TEST_OPTS(auth_with_requirepass, &requirepass) {
   kit_close(&a);
 }
 
-SERVER_TEST_OPTS(auth_with_acl_user, &acl_user) {
+static void auth_with_acl_user(void) {
+  test_cluster *c = kit_fresh_redis(&acl_user);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   char uri[256];
   CHECK_OK(try_open(uri_with(uri, sizeof uri, c, "alice:pa55@"), NULL, &err), &err);
@@ -314,21 +328,23 @@ SERVER_TEST_OPTS(auth_with_acl_user, &acl_user) {
   CHECK_CONTAINS(err.message, "without a password");
 }
 
-SERVER_TEST(database_from_the_path) {
+static void database_from_the_path(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   char uri[sizeof c->uri + 8];
   snprintf(uri, sizeof uri, "%s/3", c->uri);
   kit_session a;
-  REQUIRE_OK(rs_open(&a, uri, NULL, &err), &err);
+  REQUIRE_OK(kit_open(&a, B, uri, NULL, KIT_CALL_MS, &err), &err);
   baton_candidate k = kit_cand(&a, "in3");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
-  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char buf[512];
-  CHECK_STR(raw_str(r, buf, sizeof buf, "GET in3"), "");
-  raw_str(r, buf, sizeof buf, "SELECT 3");
-  CHECK(raw_str(r, buf, sizeof buf, "GET in3")[0] != '\0');
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET in3"), "");
+  kit_redis_str(r, buf, sizeof buf, "SELECT 3");
+  CHECK(kit_redis_str(r, buf, sizeof buf, "GET in3")[0] != '\0');
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK_STR(raw_str(r, buf, sizeof buf, "GET in3"), "");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET in3"), "");
   B->forget(a.s, &k);
   kit_close(&a);
   redisFree(r);
@@ -441,7 +457,7 @@ static void garbage_replies_give_eproto(void) {
   pthread_create(&f.thread, NULL, fake_serve, &f);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   kit_session a;
-  if (rs_open(&a, uri, NULL, &err) == 0) {
+  if (kit_open(&a, B, uri, NULL, KIT_CALL_MS, &err) == 0) {
     baton_candidate k = kit_cand(&a, "g");
     baton_leader who;
     CHECK_EQ(B->acquire(a.s, &k, NULL, kit_deadline(1000), &err), BATON_EPROTO);
@@ -460,46 +476,45 @@ static void garbage_replies_give_eproto(void) {
 /* ---- redis-py ------------------------------------------------------------- */
 
 /* Run redis-py's Lock(name).acquire(blocking=False) with a 10 s timeout in
- * /usr/bin/python3 (Debian's python3-redis); returns its printed verdict. */
+ * /usr/bin/python3 (Debian's python3-redis); returns its printed verdict
+ * (its first line: a traceback shows instead). */
 static const char *redis_py_try(const test_cluster *c, const char *name, char *out, size_t size) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd,
-           "/usr/bin/python3 -c 'import redis,sys; r=redis.Redis(port=%d); "
-           "l=r.lock(\"%s\", timeout=10); print(\"acquired\" if l.acquire(blocking=False) "
-           "else \"busy\")' 2>&1",
+  char script[512];
+  snprintf(script, sizeof script,
+           "import redis; r = redis.Redis(port=%d); l = r.lock('%s', timeout=10)\n"
+           "print('acquired' if l.acquire(blocking=False) else 'busy')\n",
            c->member[0].port, name);
-  out[0] = '\0';
-  FILE *p = popen(cmd, "r");
-  if (p == NULL) return out;
-  if (fgets(out, (int)size, p) == NULL) out[0] = '\0';
+  const char *const argv[] = {"/usr/bin/python3", "-c", script, NULL};
+  kit_run_output(argv, out, size, 20000);
   out[strcspn(out, "\n")] = '\0';
-  pclose(p);
   return out;
 }
 
-SERVER_TEST(mutual_exclusion_with_redis_py_lock) {
+static void mutual_exclusion_with_redis_py_lock(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
-  redisContext *r = raw_open(c->member[0].port, NULL, NULL);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char verdict[256], buf[512];
   baton_candidate k = kit_cand(&a, "shared");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_STR(redis_py_try(c, "shared", verdict, sizeof verdict), "busy");
-  CHECK(strstr(raw_str(r, buf, sizeof buf, "GET shared"), " alice") != NULL);
+  CHECK(strstr(kit_redis_str(r, buf, sizeof buf, "GET shared"), " alice") != NULL);
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
 
   CHECK_STR(redis_py_try(c, "shared", verdict, sizeof verdict), "acquired");
   baton_leader who;
   CHECK_EQ(B->acquire(a.s, &k, &who, kit_deadline(2000), &err), BATON_EHELD);
-  raw_str(r, buf, sizeof buf, "GET shared");
+  kit_redis_str(r, buf, sizeof buf, "GET shared");
   CHECK_STR(who.identity, buf); /* redis-py's token, shown as the holder */
   CHECK_EQ(who.token, 0);
   CHECK_OK(B->leader(a.s, "shared", &who, kit_deadline(2000), &err), &err);
   CHECK_STR(who.identity, buf);
   /* Our release leaves redis-py's lock alone. */
   CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
-  CHECK_STR(raw_str(r, verdict, sizeof verdict, "GET shared"), buf);
+  CHECK_STR(kit_redis_str(r, verdict, sizeof verdict, "GET shared"), buf);
   B->forget(a.s, &k);
   redisFree(r);
   kit_close(&a);

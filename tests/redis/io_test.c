@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
-#include "helpers.h"
+#include "redis_kit.h"
 #include "redis.h"
 #include "test.h"
 
@@ -75,10 +75,12 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
 /* Requests in a row: one send, one poll for the reply, one recv that gets
  * it. No readiness check of a connection used moments ago, and no read
  * tried before the reply can be there. */
-SERVER_TEST(requests_in_a_row_wait_once_and_read_once) {
+static void requests_in_a_row_wait_once_and_read_once(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   baton_candidate k = kit_cand(&a, "busy");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err); /* caches the scripts */
   REQUIRE_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
@@ -102,10 +104,12 @@ SERVER_TEST(requests_in_a_row_wait_once_and_read_once) {
 
 /* A connection that sat unused past the bound is checked (a poll) before
  * the request goes out; one used moments ago is not. */
-SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
+static void only_an_idle_connection_is_checked_before_sending(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   baton_leader who;
   CHECK_EQ(B->leader(a.s, "idle", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   kit_sleep_ms(5); /* idleness is the condition under test: time must pass */
@@ -127,10 +131,12 @@ SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
 
 /* Renewing more names than one script takes: every script call goes out
  * before any reply is read, so the batch costs one round trip. */
-SERVER_TEST(renew_in_chunks_is_one_round_trip) {
+static void renew_in_chunks_is_one_round_trip(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   enum { N = 1200 };
   static baton_candidate cand[N];
   static baton_candidate *held[N];

@@ -5,7 +5,7 @@
  * nothing was left behind. */
 #include "servers.h"
 #include "test.h"
-#include "util.h"
+#include "zk_kit.h"
 #include "zk.h"
 
 #include <limits.h>
@@ -22,7 +22,7 @@ static char hosts[1024];  /* 127.0.0.1:P */
 
 static int open_as(kit_session *t, const char *u, const char *identity, baton_error *err) {
   baton_options o = {.identity = identity};
-  return tz_open(t, u, &o, err);
+  return kit_open(t, &ZK, u, &o, KIT_CALL_MS, err);
 }
 
 /* Two sessions; on failure none stays open. */
@@ -45,16 +45,16 @@ static void test_bad_uris(void) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     kit_session t;
     baton_error err = {0};
-    int rc = tz_open(&t, bad[i], NULL, &err);
+    int rc = kit_open(&t, &ZK, bad[i], NULL, KIT_CALL_MS, &err);
     CHECK_EQ(rc, BATON_EINVAL);
     CHECK(err.message[0] != '\0');
     if (rc == 0) kit_close(&t);
   }
   kit_session t;
   baton_error err = {0};
-  CHECK_EQ(tz_open(&t, "zk://127.0.0.1:1/x?bogus=1", NULL, &err), BATON_EINVAL);
+  CHECK_EQ(kit_open(&t, &ZK, "zk://127.0.0.1:1/x?bogus=1", NULL, KIT_CALL_MS, &err), BATON_EINVAL);
   CHECK_CONTAINS(err.message, "bogus");
-  CHECK_EQ(tz_open(&t, "zk://127.0.0.1:1/x?session_timeout=abc", NULL, &err), BATON_EINVAL);
+  CHECK_EQ(kit_open(&t, &ZK, "zk://127.0.0.1:1/x?session_timeout=abc", NULL, KIT_CALL_MS, &err), BATON_EINVAL);
   CHECK_CONTAINS(err.message, "session_timeout");
 }
 
@@ -67,7 +67,7 @@ static void test_unreachable(void) {
   kit_session t;
   baton_error err = {0};
   int64_t t0 = kit_now_ms();
-  int rc = tz_open(&t, u, &o, &err);
+  int rc = kit_open(&t, &ZK, u, &o, KIT_CALL_MS, &err);
   int64_t ms = kit_ms_since(t0);
   CHECK_EQ(rc, BATON_ECONNECT);
   CHECK_GE(ms, 650);
@@ -79,20 +79,20 @@ static void test_unreachable(void) {
 
 /* ---- election basics ---------------------------------------------------------- */
 
-typedef struct tz_pair {
+typedef struct cycle {
   kit_session *t;
   baton_candidate *c;
-} tz_pair;
+} cycle;
 
 static void acquire_release(void *arg) {
-  tz_pair *p = arg;
+  cycle *p = arg;
   baton_error err = {0};
   CHECK_OK(ZK.acquire(p->t->s, p->c, NULL, kit_deadline(5000), &err), &err);
   CHECK_OK(ZK.release(p->t->s, p->c, kit_deadline(5000), &err), &err);
 }
 
 static void renew_all(void *arg) {
-  tz_pair *p = arg; /* p->c: an array of three held candidates */
+  cycle *p = arg; /* p->c: an array of three held candidates */
   baton_candidate *held[3] = {&p->c[0], &p->c[1], &p->c[2]};
   bool gone[3];
   baton_error err = {0};
@@ -122,8 +122,8 @@ static void test_acquire_leader_release(void) {
   CHECK_EQ(ZK.leader(a.s, "never-used", &l, kit_deadline(5000), &err), BATON_ENOLEADER);
 
   /* Requests per uncontended acquire + release, as the server counts. */
-  tz_pair pair = {&a, &c};
-  long n = tz_count_requests(server.member[0].port, acquire_release, &pair);
+  cycle pair = {&a, &c};
+  long n = kit_zk_count_requests(server.member[0].port, acquire_release, &pair);
   CHECK_EQ(n, 3);
   printf("  requests per uncontended acquire+release: %ld\n", n);
   ZK.forget(a.s, &c);
@@ -162,14 +162,14 @@ static void test_queue_and_wake(void) {
 /* The suffix of a node name under path, or "" (one child expected). */
 static void only_child(zhandle_t *zh, const char *path, char *name, size_t size) {
   name[0] = '\0';
-  CHECK_EQ(tz_children(zh, path, name, size), 1);
+  CHECK_EQ(kit_zk_children(zh, path, name, size), 1);
 }
 
 static void test_tokens_after_parent_recreated(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   baton_candidate c = kit_cand(&a, "reparent");
   uint64_t last = 0;
@@ -180,7 +180,7 @@ static void test_tokens_after_parent_recreated(void) {
     last = c.token;
     CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
   }
-  CHECK_EQ(tz_delete_tree(raw, "/baton-test/reparent"), ZOK);
+  CHECK_EQ(kit_zk_delete_tree(raw, "/baton-test/reparent"), ZOK);
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   only_child(raw, "/baton-test/reparent", name, sizeof name);
   /* The sequence restarted with the parent; the czxid did not. */
@@ -236,7 +236,7 @@ static void test_lost_reply_recovered(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   baton_candidate c = kit_cand(&a, "lost");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
@@ -249,7 +249,7 @@ static void test_lost_reply_recovered(void) {
   char before[256] = "", after[256] = "";
   int n = 0;
   for (int i = 0; i < 500 && n == 0; i++)
-    n = tz_children(raw, "/baton-test/lost", before, sizeof before);
+    n = kit_zk_children(raw, "/baton-test/lost", before, sizeof before);
   CHECK_EQ(n, 1); /* the lost create did land */
 
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
@@ -261,7 +261,7 @@ static void test_lost_reply_recovered(void) {
   CHECK_EQ(zoo_exists(raw, path, 0, &st), ZOK);
   CHECK_EQ(c.token, (uint64_t)st.czxid);
   CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
-  CHECK_EQ(tz_children(raw, "/baton-test/lost", NULL, 0), 0);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/lost", NULL, 0), 0);
   ZK.forget(a.s, &c);
   zookeeper_close(raw);
   kit_close(&a);
@@ -273,7 +273,7 @@ static void test_forget_sweeps_unknown_create(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   baton_candidate c = kit_cand(&a, "swept"), next = kit_cand(&a, "swept");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
@@ -291,9 +291,9 @@ static void test_forget_sweeps_unknown_create(void) {
     rc = ZK.acquire(a.s, &next, NULL, kit_deadline(5000), &err);
   }
   CHECK_OK(rc, &err);
-  CHECK_EQ(tz_children(raw, "/baton-test/swept", NULL, 0), 1);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/swept", NULL, 0), 1);
   kit_drop(&a, &next);
-  CHECK_EQ(tz_children(raw, "/baton-test/swept", NULL, 0), 0);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/swept", NULL, 0), 0);
   zookeeper_close(raw);
   kit_close(&a);
 }
@@ -317,11 +317,11 @@ static void test_close_with_request_in_flight(void) {
   CHECK_EQ(baton__zk_calls_live(), 0); /* settled although no reply ever came */
   test_server_resume(&server.member[0]);
   CHECK_LT(ms, 2500);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   int n = -1;
   /* The closed session's create may still land; the close then ends it. */
-  for (int i = 0; i < 500 && n != 0; i++) n = tz_children(raw, "/baton-test/inflight", NULL, 0);
+  for (int i = 0; i < 500 && n != 0; i++) n = kit_zk_children(raw, "/baton-test/inflight", NULL, 0);
   CHECK_EQ(n, 0);
   zookeeper_close(raw);
 }
@@ -408,7 +408,7 @@ static void test_close_without_release(void) {
 /* The kazoo helper on path as ident, once it says it is ready; NULL
  * (reported) if it does not. Its tracebacks come with its lines. */
 static kit_proc *kazoo_start(const char *path, const char *ident) {
-  const char *argv[] = {"/usr/bin/python3", TZ_KAZOO_SCRIPT, hosts, path, ident, NULL};
+  const char *argv[] = {"/usr/bin/python3", KAZOO_CONTENDER, hosts, path, ident, NULL};
   kit_proc_opts o = {.err = KIT_STDERR_MERGED};
   kit_proc *p = kit_spawn(argv, &o);
   if (p != NULL && kit_proc_expect(p, "ready", 20000, NULL, 0) != 0) {
@@ -512,7 +512,7 @@ static void test_digest_auth(void) {
   REQUIRE_OK(open_as(&a, good, "owner", &err), &err);
   baton_candidate c = kit_cand(&a, "locked");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
-  zhandle_t *owner = tz_raw(hosts, "user:secret"), *stranger = tz_raw(hosts, NULL);
+  zhandle_t *owner = kit_zk_raw(hosts, "user:secret"), *stranger = kit_zk_raw(hosts, NULL);
   if (owner == NULL || stranger == NULL) {
     CHECK(!"raw handles");
   } else {
@@ -530,7 +530,7 @@ static void test_digest_auth(void) {
     }
     deallocate_ACL_vector(&acl);
     CHECK_EQ(zoo_delete(stranger, path, -1), ZNOAUTH);
-    CHECK_EQ(tz_children(stranger, "/baton-auth/locked", NULL, 0), ZNOAUTH);
+    CHECK_EQ(kit_zk_children(stranger, "/baton-auth/locked", NULL, 0), ZNOAUTH);
   }
 
   const char *const others[] = {wrong, anon};
@@ -549,7 +549,7 @@ static void test_digest_auth(void) {
   kit_drop(&a, &c);
   kit_close(&a);
   if (owner != NULL) {
-    CHECK_EQ(tz_delete_tree(owner, "/baton-auth"), ZOK);
+    CHECK_EQ(kit_zk_delete_tree(owner, "/baton-auth"), ZOK);
     zookeeper_close(owner);
   }
   if (stranger != NULL) zookeeper_close(stranger);
@@ -609,7 +609,7 @@ static void test_wrapped_contender_is_refused(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   int rc = raw_node(raw, "/baton-test", ""); /* the chroot: an earlier test may have made it */
   CHECK(rc == ZOK || rc == ZNODEEXISTS);
@@ -628,8 +628,8 @@ static void test_wrapped_contender_is_refused(void) {
   CHECK_EQ(ZK.wait(a.s, &o, NULL, kit_deadline(2000), -1, &err), BATON_EREFUSED); /* observer */
   kit_forget(&a, &o);
   kit_drop(&a, &c);
-  CHECK_EQ(tz_children(raw, "/baton-test/foreign-seq", NULL, 0), 1); /* only the foreign one */
-  CHECK_EQ(tz_delete_tree(raw, "/baton-test/foreign-seq"), ZOK);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/foreign-seq", NULL, 0), 1); /* only the foreign one */
+  CHECK_EQ(kit_zk_delete_tree(raw, "/baton-test/foreign-seq"), ZOK);
   zookeeper_close(raw);
   kit_close(&a);
 }
@@ -640,7 +640,7 @@ static void test_own_wrapped_node_is_deleted(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   baton_candidate c = kit_cand(&a, "own-seq");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
@@ -655,7 +655,7 @@ static void test_own_wrapped_node_is_deleted(void) {
   pthread_mutex_unlock(&zs->mu);
   CHECK_EQ(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), BATON_EREFUSED);
   CHECK_CONTAINS(err.message, "counter of /baton-test/own-seq wrapped");
-  CHECK_EQ(tz_children(raw, "/baton-test/own-seq", NULL, 0), 0);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/own-seq", NULL, 0), 0);
   kit_drop(&a, &c);
   zookeeper_close(raw);
   kit_close(&a);
@@ -714,7 +714,7 @@ static void test_renew_reports_gone(void) {
   kit_session a;
   baton_error err = {0};
   REQUIRE_OK(open_as(&a, uri, "alpha", &err), &err);
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   static const char *const names[] = {"r1", "r2", "r3"};
   baton_candidate c[3];
@@ -725,12 +725,12 @@ static void test_renew_reports_gone(void) {
     held[i] = &c[i];
     CHECK_OK(ZK.acquire(a.s, &c[i], NULL, kit_deadline(5000), &err), &err);
   }
-  tz_pair all = {&a, c};
-  CHECK_EQ(tz_count_requests(server.member[0].port, renew_all, &all), 1); /* one request */
+  cycle all = {&a, c};
+  CHECK_EQ(kit_zk_count_requests(server.member[0].port, renew_all, &all), 1); /* one request */
   CHECK_OK(ZK.renew(a.s, NULL, 0, NULL, kit_deadline(5000), &err), &err);
 
   /* Delete r2's node behind our back: only r2 is reported gone. */
-  CHECK_EQ(tz_delete_tree(raw, "/baton-test/r2"), ZOK);
+  CHECK_EQ(kit_zk_delete_tree(raw, "/baton-test/r2"), ZOK);
   CHECK_OK(ZK.renew(a.s, held, 3, gone, kit_deadline(5000), &err), &err);
   CHECK(!gone[0] && gone[1] && !gone[2]);
   /* Two gone out of three: the multi names the first; the rest is asked. */
@@ -747,19 +747,19 @@ static void test_renew_reports_gone(void) {
 
 /* Last: every election below the chroot is empty again. */
 static void test_no_orphans(void) {
-  zhandle_t *raw = tz_raw(hosts, NULL);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
   char names[4096];
   names[0] = '\0';
-  int n = tz_children(raw, "/baton-test", names, sizeof names);
+  int n = kit_zk_children(raw, "/baton-test", names, sizeof names);
   CHECK(n >= 0 || n == ZNONODE);
   for (char *name = strtok(names, ","); name != NULL; name = strtok(NULL, ",")) {
     char path[512], kids[1024];
     snprintf(path, sizeof path, "/baton-test/%s", name);
-    int k = tz_children(raw, path, kids, sizeof kids);
+    int k = kit_zk_children(raw, path, kids, sizeof kids);
     if (k != 0) TEST_FAIL_("%s has %d children left: %s", path, k, kids);
   }
-  CHECK_EQ(tz_children(raw, "/baton-auth", NULL, 0), ZNONODE);
+  CHECK_EQ(kit_zk_children(raw, "/baton-auth", NULL, 0), ZNONODE);
   zookeeper_close(raw);
   CHECK_EQ(baton__zk_calls_live(), 0); /* every session is closed: no call lives on */
 }

@@ -4,7 +4,7 @@
 #include "proxy.h"
 #include "servers.h"
 #include "test.h"
-#include "util.h"
+#include "zk_kit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +39,7 @@ static void test_pause_past_session_timeout(void) {
   kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "paused"};
-  int rc = tz_open(&a, u, &o, &err);
+  int rc = kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err);
   CHECK_OK(rc, &err);
   if (rc != 0) goto out;
   CHECK_EQ(a.s->server_ttl_ns, 2000000000LL); /* negotiated, not the 10 s ttl */
@@ -132,7 +132,7 @@ static void test_ensemble_leader_killed(void) {
   kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "ensemble"};
-  if (tz_open(&a, u, &o, &err) != 0) {
+  if (kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err) != 0) {
     test_cluster_stop(&zk);
     REQUIRE_OK(1, &err);
   }

@@ -1,23 +1,12 @@
-/* helpers.c — sessions on the redis table and raw server access for the
- * redis tests. */
-#include "helpers.h"
+/* redis_kit.c — raw server access for the redis:// tests. */
+#include "redis_kit.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int rs_open(kit_session *k, const char *uri, const baton_options *o, baton_error *err) {
-  return kit_open(k, &baton_backend_redis, uri, o, 5000, err);
-}
-
-int rs_open_as(kit_session *k, const test_cluster *c, const char *identity, uint32_t ttl_ms,
-               baton_error *err) {
-  baton_options o = {.identity = identity, .ttl_ms = ttl_ms};
-  return rs_open(k, c->uri, &o, err);
-}
-
-redisContext *raw_open(int port, const char *user, const char *password) {
+redisContext *kit_redis_raw(int port, const char *user, const char *password) {
   struct timeval tv = {5, 0};
   redisContext *r = redisConnectWithTimeout("127.0.0.1", port, tv);
   if (r == NULL || r->err != 0) {
@@ -40,22 +29,26 @@ redisContext *raw_open(int port, const char *user, const char *password) {
   return r;
 }
 
-redisReply *raw(redisContext *r, const char *fmt, ...) {
+static redisReply *command(redisContext *r, const char *fmt, va_list ap) {
   if (r == NULL) return NULL;
-  va_list ap;
-  va_start(ap, fmt);
   redisReply *reply = redisvCommand(r, fmt, ap);
-  va_end(ap);
   if (reply == NULL) fprintf(stderr, "raw '%s': %s\n", fmt, r->errstr);
   return reply;
 }
 
-const char *raw_str(redisContext *r, char *buf, size_t size, const char *fmt, ...) {
-  buf[0] = '\0';
-  if (r == NULL) return buf;
+redisReply *kit_redis_cmd(redisContext *r, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  redisReply *reply = redisvCommand(r, fmt, ap);
+  redisReply *reply = command(r, fmt, ap);
+  va_end(ap);
+  return reply;
+}
+
+const char *kit_redis_str(redisContext *r, char *buf, size_t size, const char *fmt, ...) {
+  buf[0] = '\0';
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = command(r, fmt, ap);
   va_end(ap);
   if (reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
                         reply->type == REDIS_REPLY_ERROR))
@@ -66,8 +59,8 @@ const char *raw_str(redisContext *r, char *buf, size_t size, const char *fmt, ..
   return buf;
 }
 
-long long raw_info(redisContext *r, const char *section, const char *field) {
-  redisReply *reply = raw(r, "INFO %s", section);
+long long kit_redis_info(redisContext *r, const char *section, const char *field) {
+  redisReply *reply = kit_redis_cmd(r, "INFO %s", section);
   long long v = 0;
   if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
     const char *p = strstr(reply->str, field);
@@ -77,12 +70,12 @@ long long raw_info(redisContext *r, const char *section, const char *field) {
   return v;
 }
 
-long long raw_calls(redisContext *r, const char *command) {
+long long kit_redis_calls(redisContext *r, const char *command_name) {
   char field[80];
-  snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
-  return raw_info(r, "commandstats", field);
+  snprintf(field, sizeof field, "cmdstat_%s:calls=", command_name);
+  return kit_redis_info(r, "commandstats", field);
 }
 
-long long raw_total(redisContext *r) {
-  return raw_info(r, "stats", "total_commands_processed:");
+long long kit_redis_total(redisContext *r) {
+  return kit_redis_info(r, "stats", "total_commands_processed:");
 }

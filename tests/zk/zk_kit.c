@@ -1,6 +1,6 @@
-/* util.c — the zk:// tests' own helpers: sessions on the zk table, a raw
- * ZooKeeper handle and the server's request counters, bounded in time. */
-#include "util.h"
+/* zk_kit.c — the zk:// tests' part of the kit: a raw ZooKeeper handle
+ * and the server's request counters, each bounded in time. */
+#include "zk_kit.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -8,16 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Signalled by a raw handle's watcher, so that tz_raw can wait for the
- * connection without polling. */
+#define RAW_CONNECT_MS 10000 /* a raw handle's session on loopback */
+
+/* Signalled by a raw handle's watcher, so that kit_zk_raw can wait for
+ * the connection without polling. */
 static kit_cond raw_cond;
 static pthread_once_t raw_once = PTHREAD_ONCE_INIT;
 
 static void raw_init(void) { kit_cond_init(&raw_cond); }
-
-int tz_open(kit_session *k, const char *uri, const baton_options *o, baton_error *err) {
-  return kit_open(k, &baton_backend_zk, uri, o, 10000, err);
-}
 
 /* ---- raw handle ------------------------------------------------------------ */
 
@@ -32,12 +30,12 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
   kit_cond_broadcast(&raw_cond);
 }
 
-zhandle_t *tz_raw(const char *hosts, const char *auth) {
+zhandle_t *kit_zk_raw(const char *hosts, const char *auth) {
   pthread_once(&raw_once, raw_init);
-  zhandle_t *zh =
-      zookeeper_init2(hosts, raw_watcher, 10000, NULL, NULL, ZOO_NO_LOG_CLIENTENV, quiet);
+  zhandle_t *zh = zookeeper_init2(hosts, raw_watcher, RAW_CONNECT_MS, NULL, NULL,
+                                  ZOO_NO_LOG_CLIENTENV, quiet);
   if (zh == NULL) return NULL;
-  int64_t end = kit_now_ms() + 10000;
+  int64_t end = kit_now_ms() + RAW_CONNECT_MS;
   pthread_mutex_lock(&raw_cond.mu);
   while (zoo_state(zh) != ZOO_CONNECTED_STATE && kit_cond_wait(&raw_cond, end)) {
   }
@@ -50,7 +48,7 @@ zhandle_t *tz_raw(const char *hosts, const char *auth) {
   return zh;
 }
 
-int tz_children(zhandle_t *zh, const char *path, char *names, size_t size) {
+int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size) {
   struct String_vector v = {0, NULL};
   int rc = zoo_get_children(zh, path, 0, &v);
   if (rc != ZOK) return rc < 0 ? rc : -rc;
@@ -66,14 +64,14 @@ int tz_children(zhandle_t *zh, const char *path, char *names, size_t size) {
   return n;
 }
 
-int tz_delete_tree(zhandle_t *zh, const char *path) {
+int kit_zk_delete_tree(zhandle_t *zh, const char *path) {
   struct String_vector v = {0, NULL};
   int rc = zoo_get_children(zh, path, 0, &v);
   if (rc == ZNONODE) return ZOK;
   for (int i = 0; rc == ZOK && i < v.count; i++) {
     char child[1024];
     snprintf(child, sizeof child, "%s/%s", path, v.data[i]);
-    rc = tz_delete_tree(zh, child);
+    rc = kit_zk_delete_tree(zh, child);
   }
   deallocate_String_vector(&v);
   if (rc == ZOK) rc = zoo_delete(zh, path, -1);
@@ -83,7 +81,7 @@ int tz_delete_tree(zhandle_t *zh, const char *path) {
 /* ---- server counters ------------------------------------------------------- */
 
 /* Packets the server received since the last "srst" (from "srvr"). */
-static long tz_server_received(int port) {
+static long server_received(int port) {
   char reply[2048];
   if (test_tcp_ask(port, "srvr", 4, reply, sizeof reply, 2000) != 0) return -1;
   /* The server counts this "srvr" as a received packet too. */
@@ -91,13 +89,13 @@ static long tz_server_received(int port) {
   return r != NULL ? strtol(r + 10, NULL, 10) - 1 : -1;
 }
 
-long tz_count_requests(int port, void (*fn)(void *), void *arg) {
+long kit_zk_count_requests(int port, void (*fn)(void *), void *arg) {
   long best = LONG_MAX;
   for (int i = 0; i < 3; i++) {
     char reply[256];
     if (test_tcp_ask(port, "srst", 4, reply, sizeof reply, 2000) != 0) return -1;
     fn(arg);
-    long n = tz_server_received(port);
+    long n = server_received(port);
     if (n >= 0 && n < best) best = n;
   }
   return best == LONG_MAX ? -1 : best;
