@@ -1,12 +1,14 @@
 /* etcd_kit.h — the kit's part for the etcd tests: etcdctl, the gateway's
- * HTTP API spoken directly (behind the backend's back), and a session's
- * counters. */
+ * JSON API spoken directly (behind the backend's back), a session's
+ * counters, and the server as the seam suite sees it (kit_seam_etcd). */
 #ifndef BATON_TEST_ETCD_KIT_H
 #define BATON_TEST_ETCD_KIT_H
 
-#include "session.h"
+#include "seam.h"
 
 #include <stdint.h>
+
+extern const kit_seam kit_seam_etcd;
 
 #define KIT_ETCDCTL_MS 10000 /* one etcdctl command */
 

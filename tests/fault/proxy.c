@@ -137,12 +137,13 @@ static void *run(void *arg) {
       conn *c = &p->conns[i];
       if (c->client >= 0 && mode == PROXY_DROP) conn_close(c);
       bool live = c->client >= 0 && mode != PROXY_STALL;
+      bool down = live && mode != PROXY_MUTE; /* server to client */
       /* Read a side only when its buffer is empty; write it only when due. */
       short cev = 0, sev = 0;
       if (live) {
         if (c->up.len == 0) cev |= POLLIN;
-        if (c->down.len == 0) sev |= POLLIN;
-        if (c->down.len > c->down.off) {
+        if (down && c->down.len == 0) sev |= POLLIN;
+        if (down && c->down.len > c->down.off) {
           if (c->down.due_ms <= now) cev |= POLLOUT;
           else if (c->down.due_ms - now < timeout) timeout = (int)(c->down.due_ms - now);
         }
@@ -173,7 +174,7 @@ static void *run(void *arg) {
       if (c->client < 0 || mode == PROXY_STALL) continue;
       short ce = fds[2 + 2 * i].revents, se = fds[3 + 2 * i].revents;
       if (!pump(p, &c->up, c->client, c->server, ce, se, mode, delay, now) ||
-          !pump(p, &c->down, c->server, c->client, se, ce, mode, delay, now))
+          (mode != PROXY_MUTE && !pump(p, &c->down, c->server, c->client, se, ce, mode, delay, now)))
         conn_close(c);
     }
   }

@@ -1,4 +1,5 @@
-/* redis_kit.c — raw server access for the redis:// tests. */
+/* redis_kit.c — raw server access for the redis:// tests, and the server
+ * as the seam suite sees it. */
 #include "redis_kit.h"
 
 #include <stdarg.h>
@@ -79,3 +80,59 @@ long long kit_redis_calls(redisContext *r, const char *command_name) {
 long long kit_redis_total(redisContext *r) {
   return kit_redis_info(r, "stats", "total_commands_processed:");
 }
+
+/* ---- the seam suite's view ------------------------------------------------- */
+
+/* A value is "<token> <nonce> <identity>"; another program's is taken
+ * whole as the identity, with no token. */
+static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
+  memset(out, 0, sizeof *out);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  if (r == NULL) return -1;
+  char value[600], ttl[32];
+  kit_redis_str(r, value, sizeof value, "GET %s", name);
+  kit_redis_str(r, ttl, sizeof ttl, "PTTL %s", name);
+  redisFree(r);
+  out->keys = value[0] != '\0';
+  out->ttl_ms = out->keys ? strtoll(ttl, NULL, 10) : -1;
+  char *end;
+  unsigned long long token = strtoull(value, &end, 10);
+  const char *identity = end != value && *end == ' ' ? strchr(end + 1, ' ') : NULL;
+  if (identity != NULL) out->token = token;
+  snprintf(out->identity, sizeof out->identity, "%.*s", (int)sizeof out->identity - 1,
+           identity != NULL ? identity + 1 : value);
+  return 0;
+}
+
+/* One command on a fresh raw connection: 0 when it did not fail. */
+static int command_once(const test_cluster *c, const char *fmt, const char *name) {
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  redisReply *reply = kit_redis_cmd(r, fmt, name);
+  int rc = reply != NULL && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
+  if (reply != NULL) freeReplyObject(reply);
+  if (r != NULL) redisFree(r);
+  return rc;
+}
+
+static int seam_steal(const test_cluster *c, const char *name) {
+  return command_once(c, "SET %s thief KEEPTTL", name);
+}
+
+static int seam_remove(const test_cluster *c, const char *name) {
+  return command_once(c, "DEL %s", name);
+}
+
+/* Every request the backend makes of acquire, release and renew is one
+ * script (EVALSHA, or EVAL once the server lost it). */
+static long seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void *), void *arg) {
+  (void)k;
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  if (r == NULL) return -1;
+  long long before = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+  fn(arg);
+  long long after = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+  redisFree(r);
+  return (long)(after - before);
+}
+
+KIT_SEAM(redis, 2, true, "deadline passed");

@@ -1,11 +1,14 @@
 /* redis_kit.h — the kit's part for the redis:// tests: a raw hiredis
- * connection to look at the server behind the backend's back. */
+ * connection to look at the server behind the backend's back, and the
+ * server as the seam suite sees it (kit_seam_redis). */
 #ifndef BATON_TEST_REDIS_KIT_H
 #define BATON_TEST_REDIS_KIT_H
 
-#include "session.h"
+#include "seam.h"
 
 #include <hiredis/hiredis.h>
+
+extern const kit_seam kit_seam_redis;
 
 /* A raw connection to 127.0.0.1:port (user and password may be NULL), or
  * NULL (reported). */

@@ -1,12 +1,14 @@
 /* zk_kit.h — the kit's part for the zk:// tests: a raw ZooKeeper handle
- * to inspect the tree behind the backend's back, and the server's request
- * counters. */
+ * to inspect the tree behind the backend's back, the server's request
+ * counters, and the server as the seam suite sees it (kit_seam_zk). */
 #ifndef BATON_TEST_ZK_KIT_H
 #define BATON_TEST_ZK_KIT_H
 
-#include "session.h"
+#include "seam.h"
 
 #include <zookeeper.h>
+
+extern const kit_seam kit_seam_zk;
 
 /* A raw handle to `hosts` ("host:port,..."; digest auth if `auth`),
  * connected, or NULL. */
