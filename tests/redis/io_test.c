@@ -118,8 +118,9 @@ static void only_an_idle_connection_is_checked_before_sending(void) {
   CHECK_STR(trace, "pspr");
   /* Right after: no check. (A scheduler pause between the two calls would
    * make the connection idle after all, hence a few tries.) */
+  enum { TRIES = 10 };
   bool unchecked = false;
-  for (int i = 0; i < 10 && !unchecked; i++) {
+  for (int i = 0; i < TRIES && !unchecked; i++) {
     trace_start();
     CHECK_EQ(B->leader(a.s, "idle", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
     unchecked = strcmp(trace, "spr") == 0;

@@ -60,7 +60,7 @@ static void test_pause_past_session_timeout(void) {
   test_server_pause(&zk.member[0]);
   int64_t paused = kit_now_ms();
   int failures = 0;
-  for (int i = 0; i < 100 && kit_ms_since(paused) < 3000; i++) {
+  while (kit_ms_since(paused) < 3000) {
     int64_t t0 = kit_now_ms();
     rc = ZK.renew(a.s, held, 1, gone, kit_deadline(500), &err);
     CHECK_NE(rc, 0);
@@ -71,8 +71,9 @@ static void test_pause_past_session_timeout(void) {
   CHECK_GT(failures, 3);
   printf("  paused: %d renewals failed, last: %s\n", failures, err.message);
   test_server_resume(&zk.member[0]);
+  /* The server says nothing when it expires a session: it is asked. */
   bool expired = false;
-  for (int i = 0; i < 100 && !expired; i++) {
+  for (int64_t end = kit_now_ms() + 10000; !expired && kit_ms_left(end) > 0;) {
     expired = !server_dump_has(port, "/baton-fault/expiry/");
     if (!expired) kit_sleep_ms(100);
   }
@@ -83,7 +84,7 @@ static void test_pause_past_session_timeout(void) {
 
   /* The client learns it on reconnecting: ESESSION. */
   rc = -1;
-  for (int i = 0; i < 100 && rc != BATON_ESESSION; i++) {
+  for (int64_t end = kit_now_ms() + 10000; rc != BATON_ESESSION && kit_ms_left(end) > 0;) {
     rc = ZK.renew(a.s, held, 1, gone, kit_deadline(1000), &err);
     CHECK_NE(rc, 0);
     if (rc != BATON_ESESSION) kit_sleep_ms(100);
@@ -148,7 +149,7 @@ static void test_ensemble_leader_killed(void) {
 
   /* The session survives the leader's death; renewals may fail meanwhile. */
   int rc = -1, failures = 0;
-  for (int i = 0; i < 100 && rc != 0 && kit_ms_since(t0) < 20000; i++) {
+  while (rc != 0 && kit_ms_since(t0) < 20000) {
     rc = ZK.renew(a.s, held, 1, gone, kit_deadline(2000), &err);
     CHECK_NE(rc, BATON_ESESSION);
     if (rc != 0) {
