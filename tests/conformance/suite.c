@@ -168,8 +168,8 @@ typedef struct campaign_call {
   int64_t timeout_ms;   /* its campaign's timeout */
   pthread_t thread;     /* valid only when started */
   bool started;         /* false: no thread to join, rc says why */
-  int returned;         /* 1 once the campaign has returned (under `campaigns`):
-                           the fields below are set */
+  int returned;         /* 1 once the campaign has returned (kit_cond_add on
+                           `campaigns`): the fields below are set */
   int rc;               /* what baton_election_campaign returned */
   uint64_t token;       /* the term's token when rc is 0 */
   int64_t returned_ms;  /* kit_now_ms() when it returned */
@@ -188,13 +188,9 @@ static bool campaign_returned(campaign_call *call) {
 
 static void *campaign_thread(void *arg) {
   campaign_call *call = arg;
-  int rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
-  pthread_mutex_lock(&campaigns.mu);
-  call->rc = rc;
+  call->rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
   call->returned_ms = kit_now_ms();
-  call->returned = 1;
-  pthread_cond_broadcast(&campaigns.cond);
-  pthread_mutex_unlock(&campaigns.mu);
+  kit_cond_add(&campaigns, &call->returned, 1);
   return NULL;
 }
 
@@ -661,12 +657,8 @@ static kit_cond spy_ev;
 static int spy_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
                        int64_t deadline, baton_error *err) {
   int rc = tested->acquire(s, c, holder, deadline, err);
-  if (rc == BATON_EHELD && strncmp(c->identity, "fifo-", 5) == 0) {
-    pthread_mutex_lock(&spy_ev.mu);
-    spy_held[c->identity[5] == '2']++;
-    pthread_cond_broadcast(&spy_ev.cond);
-    pthread_mutex_unlock(&spy_ev.mu);
-  }
+  if (rc == BATON_EHELD && strncmp(c->identity, "fifo-", 5) == 0)
+    kit_cond_add(&spy_ev, &spy_held[c->identity[5] == '2'], 1);
   return rc;
 }
 

@@ -58,6 +58,13 @@ void kit_cond_broadcast(kit_cond *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
+void kit_cond_add(kit_cond *c, int *v, int add) {
+  pthread_mutex_lock(&c->mu);
+  *v += add;
+  pthread_cond_broadcast(&c->cond);
+  pthread_mutex_unlock(&c->mu);
+}
+
 bool kit_await_count(kit_cond *c, const int *v, int target, int ms) {
   int64_t end = kit_now_ms() + ms;
   pthread_mutex_lock(&c->mu);

@@ -42,6 +42,10 @@ void kit_cond_destroy(kit_cond *c);
 bool kit_cond_wait(kit_cond *c, int64_t end_ms);
 /* Lock, broadcast, unlock: after changing what waiters look at. */
 void kit_cond_broadcast(kit_cond *c);
+/* Under c->mu, *v += add, then broadcast: what a thread does to a count
+ * (or a done flag) others wait on. What it wrote before is visible to a
+ * waiter that sees the new count. */
+void kit_cond_add(kit_cond *c, int *v, int add);
 /* Wait until *v >= target, at most ms; *v is read under c->mu, and whoever
  * raises it does so under c->mu and broadcasts. */
 bool kit_await_count(kit_cond *c, const int *v, int target, int ms);

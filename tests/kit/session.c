@@ -88,15 +88,11 @@ static void waiters_init(void) { kit_cond_init(&waiters); }
 static void *waiter_main(void *arg) {
   kit_waiter *w = arg;
   baton_error err = {0};
-  int rc = w->k->b->wait(w->k->s, w->c, w->has_seen ? &w->seen : NULL, w->deadline,
-                         w->cancel[0], &err);
-  pthread_mutex_lock(&waiters.mu);
-  w->rc = rc;
+  w->rc = w->k->b->wait(w->k->s, w->c, w->has_seen ? &w->seen : NULL, w->deadline,
+                        w->cancel[0], &err);
   w->err = err;
   w->woke_at = kit_now_ms();
-  w->done = 1;
-  pthread_cond_broadcast(&waiters.cond);
-  pthread_mutex_unlock(&waiters.mu);
+  kit_cond_add(&waiters, &w->done, 1);
   return NULL;
 }
 

@@ -81,8 +81,8 @@ int kit_wait(kit_session *k, baton_candidate *c, const baton_leader *seen, int m
 /* ---- wait() on a thread ----------------------------------------------------- */
 
 /* One wait() running on its own thread, cancellable through its own pipe.
- * rc, woke_at and done are written under the kit's lock: read them
- * through kit_waiters_done() while it runs, directly once joined. */
+ * Once kit_waiters_done() has seen it done (or it is joined), rc, err and
+ * woke_at are set. */
 typedef struct kit_waiter {
   kit_session *k;       /* its session */
   baton_candidate *c;   /* the candidate (or observer) that waits */

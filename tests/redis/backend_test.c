@@ -87,11 +87,10 @@ static void nonces_are_unique_across_threads_and_fork(void) {
  * tokens are seeded from the server's clock, exact past 2^53 (where a Lua
  * number would round), and are what the key and the counter say. */
 static void tokens_increase_and_are_exact(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   baton_candidate x = kit_cand(&a, "t"), y = kit_cand(&a, "t");
   char buf[512];
@@ -133,11 +132,10 @@ static void tokens_increase_and_are_exact(void) {
  * through all of them included; one that is not a decimal counter is
  * refused, the key and the counter left as they were. */
 static void counter_ahead_of_the_clock_is_raised_exactly(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   baton_candidate k = kit_cand(&a, "e");
   char buf[512];
@@ -188,11 +186,10 @@ static void counter_ahead_of_the_clock_is_raised_exactly(void) {
  * it gone, the rest of the renewal goes on, and acquire refuses it with
  * Redis's own WRONGTYPE. */
 static void key_of_another_type_is_not_ours(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char buf[512];
   baton_candidate a1 = kit_cand(&a, "n1"), a2 = kit_cand(&a, "n2");
@@ -220,11 +217,10 @@ static void key_of_another_type_is_not_ours(void) {
  * name lost in the middle chunk is reported as the one gone; renewing none
  * sends nothing; an uncontended acquire + release is two requests. */
 static void renew_of_many_is_one_round_trip(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   enum { N = 1200, CHUNKS = (N + BATON_REDIS_RENEW_CHUNK - 1) / BATON_REDIS_RENEW_CHUNK };
   static baton_candidate cand[N];
@@ -313,11 +309,10 @@ out:
 /* After SCRIPT FLUSH (as after a restart) EVALSHA fails with NOSCRIPT and
  * the backend runs EVAL once, which caches the script again. */
 static void noscript_falls_back_to_eval(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char buf[64];
   baton_candidate k = kit_cand(&a, "s");

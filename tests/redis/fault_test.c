@@ -113,11 +113,10 @@ static void server_restart_keeps_tokens_growing(void) {
  * in life a restart, or its `timeout` setting): the next requests notice
  * before sending, connect again and succeed, none fails. */
 static void idle_connections_the_server_closed_are_replaced(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   baton_candidate k = kit_cand(&a, "killed");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
@@ -350,11 +349,10 @@ static const char *redis_py_try(const test_cluster *c, const char *name, char *o
 }
 
 static void mutual_exclusion_with_redis_py_lock(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
   REQUIRE(c != NULL);
   baton_error err = {0};
-  kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char verdict[256], buf[512];
   baton_candidate k = kit_cand(&a, "shared");

@@ -18,6 +18,14 @@
 
 static const baton_backend *B = &baton_backend_redis;
 
+/* The suite's server (one is enough: nothing here reads its counters). */
+static test_cluster *server;
+
+/* A session on it as "alice". */
+static int open_alice(kit_session *a, baton_error *err) {
+  return kit_open_as(a, B, server->uri, "alice", 0, err);
+}
+
 /* ---- the calls, noted per thread ------------------------------------------ */
 
 /* This thread's calls since trace_start(): 's' send, 'r' recv, 'p' poll. */
@@ -76,11 +84,9 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
  * it. No readiness check of a connection used moments ago, and no read
  * tried before the reply can be there. */
 static void requests_in_a_row_wait_once_and_read_once(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
-  REQUIRE(c != NULL);
-  baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   baton_candidate k = kit_cand(&a, "busy");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err); /* caches the scripts */
   REQUIRE_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
@@ -105,11 +111,9 @@ static void requests_in_a_row_wait_once_and_read_once(void) {
 /* A connection that sat unused past the bound is checked (a poll) before
  * the request goes out; one used moments ago is not. */
 static void only_an_idle_connection_is_checked_before_sending(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
-  REQUIRE(c != NULL);
-  baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   baton_leader who;
   CHECK_EQ(B->leader(a.s, "idle", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   kit_sleep_ms(5); /* idleness is the condition under test: time must pass */
@@ -133,11 +137,9 @@ static void only_an_idle_connection_is_checked_before_sending(void) {
 /* Renewing more names than one script takes: every script call goes out
  * before any reply is read, so the batch costs one round trip. */
 static void renew_in_chunks_is_one_round_trip(void) {
-  test_cluster *c = kit_fresh_redis(NULL);
-  REQUIRE(c != NULL);
-  baton_error err = {0};
   kit_session a;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   enum { N = 1200 };
   static baton_candidate cand[N];
   static baton_candidate *held[N];
@@ -172,5 +174,6 @@ int main(int argc, char **argv) {
       {"renew_in_chunks_is_one_round_trip", renew_in_chunks_is_one_round_trip},
       {NULL, NULL},
   };
+  if ((server = kit_server("redis")) == NULL) return 1;
   return test_main(argc, argv, cases);
 }

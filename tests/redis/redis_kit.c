@@ -2,10 +2,22 @@
  * as the seam suite sees it. */
 #include "redis_kit.h"
 
+#include "test.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+test_cluster *kit_redis_session(kit_session *k, const char *identity) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  baton_error err = {0};
+  if (c != NULL && kit_open_as(k, &baton_backend_redis, c->uri, identity, 0, &err) != 0) {
+    TEST_FAIL_("a session on %s: %s", c->uri, err.message);
+    return NULL; /* the server goes with the case */
+  }
+  return c;
+}
 
 redisContext *kit_redis_raw(int port, const char *user, const char *password) {
   struct timeval tv = {5, 0};

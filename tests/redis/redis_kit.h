@@ -10,6 +10,10 @@
 
 extern const kit_seam kit_seam_redis;
 
+/* A Redis of the case's own (kit_fresh_redis) and a session on it as
+ * `identity`: the server, or NULL (reported) with nothing left open. */
+test_cluster *kit_redis_session(kit_session *k, const char *identity);
+
 /* A raw connection to 127.0.0.1:port (user and password may be NULL), or
  * NULL (reported). */
 redisContext *kit_redis_raw(int port, const char *user, const char *password);
