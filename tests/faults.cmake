@@ -9,10 +9,11 @@ endif()
 
 # The command `baton run` supervises: writes to the fenced store.
 add_executable(faults-writer fault/writer.c)
+target_include_directories(faults-writer PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/kit) # clock.h
 target_link_libraries(faults-writer PRIVATE baton_fence)
 
 add_executable(baton-faults fault/faults_main.c fault/faults_run.c fault/faults_check.c)
-target_link_libraries(baton-faults PRIVATE baton_test_servers baton_test_proxy)
+target_link_libraries(baton-faults PRIVATE baton_test_kit baton_test_proxy)
 target_compile_definitions(baton-faults PRIVATE
   BATON_EXE="$<TARGET_FILE:baton>"
   FENCED_STORE_EXE="$<TARGET_FILE:fenced-store>"

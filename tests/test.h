@@ -1,5 +1,7 @@
-/* test.h — a tiny test kit: checks that print both sides, and a runner.
- * A failed check prints file:line and the values, and fails the test. */
+/* test.h — checks that print both sides, and the runner every suite
+ * declares its cases to: a NULL-ended test_case table given to test_main.
+ * A failed check prints file:line and the values, and fails the test.
+ * The rest of the kit (clock, names, processes, servers) is kit/kit.h. */
 #ifndef BATON_TEST_H
 #define BATON_TEST_H
 

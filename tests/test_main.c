@@ -1,7 +1,7 @@
-/* test_main.c — the runner behind test.h. */
+/* test_main.c — the runner behind test.h: each case, then the kit's
+ * clean-up of what the case left running (kit.h). */
+#include "kit.h"
 #include "test.h"
-
-#include <time.h>
 
 TEST_DEFINE_GLOBALS
 
@@ -11,16 +11,16 @@ int test_main(int argc, char **argv, const test_case *cases) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   for (const test_case *c = cases; c->name != NULL; c++) {
     if (strstr(c->name, filter) == NULL) continue;
-    struct timespec a, b;
     int before = test_failures;
     test_current = c->name;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    int64_t t0 = kit_now_ns();
     c->fn();
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    double ms = (double)(kit_now_ns() - t0) / KIT_NS_PER_MS;
+    kit_case_end();
     printf("%s %s (%.0f ms)\n", test_failures == before ? "ok  " : "FAIL", c->name, ms);
     ran++;
   }
+  kit_suite_end();
   if (ran == 0) {
     fprintf(stderr, "no test matches '%s'\n", filter);
     return 1;

@@ -1,15 +1,22 @@
 # The zk:// backend's tests: real ZooKeeper servers from tests/servers, a
 # kazoo contender for interop (Debian's python3-kazoo, /usr/bin/python3).
+
+# Its part of the kit: a raw handle, the server's counters, and the server
+# as the seam suite sees it.
+add_library(baton_test_kit_zk STATIC zk/zk_kit.c)
+target_include_directories(baton_test_kit_zk PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/zk
+  ${PROJECT_SOURCE_DIR}/backends/zk)
+target_link_libraries(baton_test_kit_zk PUBLIC baton_test_session)
+
 set(_zk_kazoo ${CMAKE_CURRENT_SOURCE_DIR}/zk/kazoo_contender.py)
-baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 180)
-target_compile_definitions(zk_backend PRIVATE TZ_KAZOO_SCRIPT="${_zk_kazoo}")
-target_include_directories(zk_backend PRIVATE ${PROJECT_SOURCE_DIR}/backends/zk)
-target_link_libraries(zk_backend PRIVATE baton_backend_kit)
-baton_test(zk_backend SOURCES zk/backend_test.c zk/util.c LABELS zk TIMEOUT 60
+baton_test(zk_backend SOURCES zk/backend_test.c LABELS zk TIMEOUT 180)
+target_compile_definitions(zk_backend PRIVATE KAZOO_CONTENDER="${_zk_kazoo}")
+target_link_libraries(zk_backend PRIVATE baton_test_kit_zk)
+baton_test(zk_backend SOURCES zk/backend_test.c LABELS zk TIMEOUT 60
   ARGS close_with_request_in_flight)
 # A partition is the fault proxy's PROXY_STALL, healed by PROXY_DROP, PASS.
-baton_test(zk_fault SOURCES zk/fault_test.c zk/util.c LABELS zk fault TIMEOUT 180)
-target_link_libraries(zk_fault PRIVATE baton_backend_kit baton_test_proxy)
+baton_test(zk_fault SOURCES zk/fault_test.c LABELS zk fault TIMEOUT 180)
+target_link_libraries(zk_fault PRIVATE baton_test_kit_zk baton_test_proxy)
 
 # LeakSanitizer: the one test that closes a session with a request in
 # flight on purpose needs a wider suppression (see the file); every other

@@ -4,12 +4,9 @@
  * starts a real server of that kind and runs every case against it.
  * Waits are on events (output lines, pidfds); every wait is bounded. */
 #include "cli.h"
-#include "servers.h"
+#include "kit.h"
 #include "test.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,222 +15,54 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RUN_TTL_MS 4000  /* the stop-before-expiry case's ttl (see there) */
 
 static const char *kind;
-static test_cluster server;
-static bool have_server;
+static test_cluster *server; /* NULL for "usage" */
 static char workdir[256];
-static unsigned seq;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A name no other case (or run) used. */
+/* What a case names: "cli-<tag>-..." (kit_name). */
 static const char *fresh(const char *tag) {
-  static char names[8][96];
-  char *n = names[seq % 8];
-  snprintf(n, sizeof names[0], "cli-%s-%d-%u", tag, (int)getpid(), ++seq);
-  return n;
+  char full[64];
+  snprintf(full, sizeof full, "cli-%s", tag);
+  return kit_name(full);
 }
 
 /* ---- processes ---------------------------------------------------------- */
 
-typedef struct proc {
-  pid_t pid;
-  int pidfd, in, out, err; /* our ends; -1 when closed */
-  char obuf[32768], ebuf[32768];
-  size_t olen, elen;
-  bool exited;
-  int code;                /* exit code, or 128 + signal */
-  int64_t exited_at;       /* ms, when the exit was seen */
-} proc;
-
-#define MAX_PROCS 16
-/* What proc_open does to the descriptors beyond 0-2 on the pipes. */
+/* What the programs under test get beyond 0-2: nothing (whatever ran this
+ * test), or the extra descriptors a case sets up. */
 static enum { FDS_PLAIN, FDS_PASS_7, FDS_CLOSE_0_2 } fds_mode;
-/* Processes that outlive a call live here, not on a case's stack: a case
- * that stops early (REQUIRE) leaves them to the next case's clean-up. */
-static proc pool[MAX_PROCS];
-static bool in_use[MAX_PROCS];
 
-/* Start argv with `env` ("K=V", NULL-terminated, may be NULL) added. */
-static int proc_open(proc *p, const char *const argv[], const char *const env[]) {
-  memset(p, 0, sizeof *p);
-  p->pidfd = p->in = p->out = p->err = -1;
-  int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
-    return -1;
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    /* Only 0-2 (and 7 when asked) pass on, whatever ran this test. */
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    if (fds_mode == FDS_PASS_7) dup2(0, 7); /* dup2 clears close-on-exec */
-    if (fds_mode == FDS_CLOSE_0_2) {
-      close(0);
-      close(2);
-    }
-    for (int i = 0; env != NULL && env[i] != NULL; i++) putenv((char *)(uintptr_t)env[i]);
-    execv(argv[0], (char *const *)(uintptr_t)argv);
-    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
-  p->pid = pid;
-  p->in = in[1];
-  p->out = out[0];
-  p->err = err[0];
-  fcntl(p->out, F_SETFL, O_NONBLOCK);
-  fcntl(p->err, F_SETFL, O_NONBLOCK);
-  p->pidfd = pidfd_open(pid, 0);
-  return p->pidfd >= 0 ? 0 : -1;
+static kit_proc_opts opts(const char *const env[]) {
+  kit_proc_opts o = {.env = env, .only_std_fds = true};
+  if (fds_mode == FDS_PASS_7) o.stdin_at = 7;
+  if (fds_mode == FDS_CLOSE_0_2) o.close_0_and_2 = true;
+  return o;
 }
 
-static void slurp(int *fd, char *buf, size_t *len, size_t cap) {
-  for (int i = 0; i < 64 && *fd >= 0; i++) {
-    ssize_t n = read(*fd, buf + *len, cap - 1 - *len);
-    if (n > 0) {
-      *len += (size_t)n;
-      buf[*len] = '\0';
-      if (*len + 1 >= cap) *len = 0; /* runaway output: keep going */
-      continue;
-    }
-    if (n == 0) {
-      close(*fd);
-      *fd = -1;
-    }
-    return;
-  }
-}
-
-/* Wait up to timeout_ms for output or exit; collect what came. */
-static void proc_pump(proc *p, int timeout_ms) {
-  struct pollfd f[3] = {{.fd = p->out, .events = POLLIN},
-                        {.fd = p->err, .events = POLLIN},
-                        {.fd = p->exited ? -1 : p->pidfd, .events = POLLIN}};
-  if (poll(f, 3, timeout_ms < 0 ? 0 : timeout_ms) <= 0) return;
-  slurp(&p->out, p->obuf, &p->olen, sizeof p->obuf);
-  slurp(&p->err, p->ebuf, &p->elen, sizeof p->ebuf);
-  int status;
-  if (!p->exited && (f[2].revents & POLLIN) && waitpid(p->pid, &status, WNOHANG) == p->pid) {
-    p->exited = true;
-    p->exited_at = now_ms();
-    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-}
-
-/* The next line of stdout (without its newline) within timeout_ms. */
-static int proc_line(proc *p, char *line, size_t size, int timeout_ms) {
-  int64_t end = now_ms() + timeout_ms;
-  for (int i = 0; i < 100000; i++) {
-    char *nl = memchr(p->obuf, '\n', p->olen);
-    if (nl != NULL) {
-      size_t n = (size_t)(nl - p->obuf);
-      snprintf(line, size, "%.*s", (int)n, p->obuf);
-      memmove(p->obuf, nl + 1, p->olen - n - 1);
-      p->olen -= n + 1;
-      p->obuf[p->olen] = '\0';
-      return 0;
-    }
-    int64_t left = end - now_ms();
-    if (left <= 0 || (p->out < 0 && p->exited)) break;
-    proc_pump(p, (int)left);
-  }
-  line[0] = '\0';
-  return -1;
-}
-
-/* The exit code within timeout_ms, or -1. */
-static int proc_wait(proc *p, int timeout_ms) {
-  int64_t end = now_ms() + timeout_ms;
-  for (int i = 0; i < 100000 && !p->exited; i++) {
-    int64_t left = end - now_ms();
-    if (left <= 0) break;
-    proc_pump(p, (int)left);
-  }
-  if (!p->exited) return -1;
-  /* What is still in the pipes (a grandchild may hold them open: no wait). */
-  slurp(&p->out, p->obuf, &p->olen, sizeof p->obuf);
-  slurp(&p->err, p->ebuf, &p->elen, sizeof p->ebuf);
-  return p->code;
-}
-
-static void proc_cleanup(proc *p) {
-  if (p->pid > 0 && !p->exited) {
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, NULL, 0);
-    p->exited = true;
-  }
-  int *fds[] = {&p->pidfd, &p->in, &p->out, &p->err};
-  for (size_t i = 0; i < 4; i++)
-    if (*fds[i] >= 0) {
-      close(*fds[i]);
-      *fds[i] = -1;
-    }
-  if (p >= pool && p < pool + MAX_PROCS) in_use[p - pool] = false;
-}
-
-static void cleanup_all(void) {
-  for (int i = 0; i < MAX_PROCS; i++)
-    if (in_use[i]) proc_cleanup(&pool[i]);
-}
-
-/* Start a process that runs on while the case goes on; NULL on failure. */
-static proc *spawn(const char *const argv[], const char *const env[]) {
-  for (int i = 0; i < MAX_PROCS; i++)
-    if (!in_use[i]) {
-      in_use[i] = true;
-      if (proc_open(&pool[i], argv, env) == 0) return &pool[i];
-      proc_cleanup(&pool[i]);
-      return NULL;
-    }
-  return NULL;
+/* Start a process that runs on while the case goes on; NULL on failure.
+ * The kit kills it after the case if the case did not. */
+static kit_proc *spawn(const char *const argv[], const char *const env[]) {
+  kit_proc_opts o = opts(env);
+  return kit_spawn(argv, &o);
 }
 
 /* Run to completion within timeout_ms; the exit code or -1. */
-static int run(proc *p, const char *const argv[], const char *const env[], int timeout_ms) {
-  if (proc_open(p, argv, env) != 0) {
-    proc_cleanup(p);
-    return -1;
-  }
-  close(p->in);
-  p->in = -1;
-  int code = proc_wait(p, timeout_ms);
-  proc_cleanup(p);
-  return code;
+static int run(kit_proc *p, const char *const argv[], const char *const env[], int timeout_ms) {
+  kit_proc_opts o = opts(env);
+  return kit_run(p, argv, &o, timeout_ms);
 }
+
+/* Done with a process started by spawn(): killed if it still runs. */
+static void done(kit_proc *p) { kit_proc_stop(p, SIGKILL, 5000); }
 
 static size_t count_lines(const char *s) {
   size_t n = 0;
   for (; *s != '\0'; s++) n += *s == '\n';
   return n;
-}
-
-/* Wait until the process `pid` (not necessarily ours) has exited; returns
- * the time it was seen dead, or -1 after timeout_ms. */
-static int64_t wait_gone(int pidfd, int timeout_ms) {
-  struct pollfd f = {.fd = pidfd, .events = POLLIN};
-  int64_t end = now_ms() + timeout_ms;
-  for (int i = 0; i < 1000; i++) {
-    int64_t left = end - now_ms();
-    if (left <= 0) return -1;
-    int n = poll(&f, 1, (int)left);
-    if (n > 0) return now_ms();
-    if (n < 0 && errno != EINTR) return -1;
-  }
-  return -1;
 }
 
 /* ---- running the programs ----------------------------------------------- */
@@ -256,15 +85,15 @@ static void baton_argv(const char *argv[32], const char *uri, const char *const 
   argv[n] = NULL;
 }
 
-static int baton(proc *p, const char *const args[], int timeout_ms) {
+static int baton(kit_proc *p, const char *const args[], int timeout_ms) {
   const char *argv[32];
-  baton_argv(argv, have_server ? server.uri : NULL, args);
+  baton_argv(argv, server != NULL ? server->uri : NULL, args);
   return run(p, argv, NULL, timeout_ms);
 }
 
-static proc *baton_start(const char *const args[]) {
+static kit_proc *baton_start(const char *const args[]) {
   const char *argv[32];
-  baton_argv(argv, server.uri, args);
+  baton_argv(argv, server->uri, args);
   return spawn(argv, NULL);
 }
 
@@ -278,7 +107,7 @@ static int json_fields(const char *line, char *name, char *identity, unsigned lo
       "print(d['name']); print('<null>' if d['identity'] is None else d['identity'])\n"
       "print(d['token'])\n";
   const char *argv[] = {"/usr/bin/python3", "-c", script, line, NULL};
-  proc p;
+  kit_proc p;
   int code = run(&p, argv, NULL, 20000);
   if (code != 0) {
     TEST_FAIL_("python3 rejects '%s' (exit %d): %s", line, code, p.ebuf);
@@ -302,7 +131,7 @@ static void expect_one_line(const char *const args[], const char *const env[], i
                             const char *secret, const char *what) {
   const char *argv[32];
   baton_argv(argv, NULL, args);
-  proc p;
+  kit_proc p;
   int code = run(&p, argv, env, 20000);
   if (code != want || count_lines(p.ebuf) != 1 || strncmp(p.ebuf, "baton: ", 7) != 0 ||
       p.olen != 0 || (secret != NULL && strstr(p.ebuf, secret) != NULL))
@@ -422,7 +251,7 @@ static void secrets_redacted(void) {
     const char *const args[] = {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x",
                                 "--password-file", files[i], NULL};
     expect_usage(args, NULL, files[i]);
-    proc p;
+    kit_proc p;
     const char *argv[32];
     baton_argv(argv, NULL, args);
     run(&p, argv, NULL, 20000);
@@ -473,7 +302,7 @@ static const struct {
 
 /* `baton ARGS...` without a backend: exit 0, stdout returned in `out`. */
 static void help_output(const char *const args[], char *out, size_t size) {
-  proc p;
+  kit_proc p;
   CHECK_EQ(baton(&p, args, 20000), 0);
   CHECK_EQ(p.elen, 0);
   snprintf(out, size, "%s", p.obuf);
@@ -597,7 +426,7 @@ static void man_page(void) {
   REQUIRE(read_text(BATON_MAN_PAGE, page, sizeof page) == 0);
   const char *const groff[] = {"/usr/bin/groff", "-man", "-Tascii", "-ww", "-z", BATON_MAN_PAGE,
                                NULL};
-  proc p;
+  kit_proc p;
   CHECK_EQ(run(&p, groff, NULL, 20000), 0);
   CHECK_STR(p.ebuf, "");
   static const char *const sections[] = {
@@ -639,10 +468,10 @@ static void fenced_store_rules(void) {
   char addr[320];
   snprintf(addr, sizeof addr, "unix:%s/store.sock", workdir);
   const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
-  proc *s = spawn(serve, NULL);
+  kit_proc *s = spawn(serve, NULL);
   REQUIRE(s != NULL);
   char line[512];
-  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+  REQUIRE(kit_proc_line(s, line, sizeof line, 10000) == 0);
   CHECK(strncmp(line, "listening ", 10) == 0);
   struct {
     const char *token, *writer;
@@ -651,14 +480,14 @@ static void fenced_store_rules(void) {
   for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
     const char *w[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", writes[i].token,
                        "--writer", writes[i].writer, "some data", NULL};
-    proc p;
+    kit_proc p;
     CHECK_EQ(run(&p, w, NULL, 10000), writes[i].code);
-    REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+    REQUIRE(kit_proc_line(s, line, sizeof line, 10000) == 0);
     CHECK_CONTAINS(line, writes[i].code == 0 ? " accepted" : " refused");
   }
   const char *from_env[] = {FENCED_STORE_EXE, "write", "--addr", addr, "x", NULL};
   const char *env[] = {"BATON_TOKEN=3", "BATON_IDENTITY=old", NULL};
-  proc p;
+  kit_proc p;
   CHECK_EQ(run(&p, from_env, env, 10000), 4);
   const char *bad[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", "x1", "--writer",
                        "a", "d", NULL};
@@ -667,25 +496,25 @@ static void fenced_store_rules(void) {
   CHECK_EQ(run(&p, help, NULL, 10000), 0);
   CHECK_CONTAINS(p.obuf, "example");
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
+  done(s);
 }
 
 /* Start `fenced-store serve` on unix:<workdir>/<tag>.sock with the
  * `extra` arguments (may be NULL); its address goes to `addr`. NULL when
  * it did not say it listens. */
-static proc *store_start(const char *tag, const char *const extra[], char *addr, size_t size) {
+static kit_proc *store_start(const char *tag, const char *const extra[], char *addr, size_t size) {
   snprintf(addr, size, "unix:%s/%s.sock", workdir, tag);
   const char *argv[16] = {FENCED_STORE_EXE, "serve", "--addr", addr};
   int n = 4;
   for (int i = 0; extra != NULL && extra[i] != NULL && n < 15; i++) argv[n++] = extra[i];
   argv[n] = NULL;
-  proc *s = spawn(argv, NULL);
+  kit_proc *s = spawn(argv, NULL);
   char line[512];
-  if (s != NULL && (proc_line(s, line, sizeof line, 10000) != 0 ||
+  if (s != NULL && (kit_proc_line(s, line, sizeof line, 10000) != 0 ||
                     strncmp(line, "listening ", 10) != 0)) {
     TEST_FAIL_("fenced-store did not start: '%s' %s", line, s->ebuf);
-    proc_cleanup(s);
+    done(s);
     return NULL;
   }
   return s;
@@ -710,11 +539,11 @@ static const char *store_ask(int fd, const char *request, char *reply, size_t si
   size_t got = 0;
   reply[0] = '\0';
   if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) return reply;
-  int64_t end = now_ms() + timeout_ms;
-  for (int i = 0; i < 1000 && got + 1 < size && memchr(reply, '\n', got) == NULL; i++) {
+  int64_t end = kit_now_ms() + timeout_ms;
+  while (got + 1 < size && memchr(reply, '\n', got) == NULL) {
     struct pollfd f = {.fd = fd, .events = POLLIN};
-    int64_t left = end - now_ms();
-    if (left <= 0 || poll(&f, 1, (int)left) <= 0) break;
+    int left = kit_ms_left(end);
+    if (left == 0 || poll(&f, 1, left) <= 0) break;
     ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
     if (n <= 0) break;
     got += (size_t)n;
@@ -731,18 +560,18 @@ static const char *store_ask(int fd, const char *request, char *reply, size_t si
 static void store_drops_idle_clients(void) {
   char addr[320], reply[128];
   const char *const extra[] = {"--idle-timeout", "400ms", NULL};
-  proc *s = store_start("idle", extra, addr, sizeof addr);
+  kit_proc *s = store_start("idle", extra, addr, sizeof addr);
   REQUIRE(s != NULL);
-  int64_t connected = now_ms();
+  int64_t connected = kit_now_ms();
   int idle = store_connect(addr), busy = store_connect(addr);
   REQUIRE(idle >= 0 && busy >= 0);
   int64_t dropped = -1;
   /* The busy client asks every 100 ms (the wait for the idle one's end). */
-  for (int i = 0; i < 100 && dropped < 0; i++) {
+  for (int64_t end = connected + 10000; dropped < 0 && kit_ms_left(end) > 0;) {
     CHECK_STR(store_ask(busy, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 0");
     struct pollfd f = {.fd = idle, .events = POLLIN};
     char byte;
-    if (poll(&f, 1, 100) > 0 && recv(idle, &byte, 1, MSG_DONTWAIT) <= 0) dropped = now_ms();
+    if (poll(&f, 1, 100) > 0 && recv(idle, &byte, 1, MSG_DONTWAIT) <= 0) dropped = kit_now_ms();
   }
   CHECK(dropped >= 0);
   if (dropped >= 0) {
@@ -754,7 +583,7 @@ static void store_drops_idle_clients(void) {
   close(idle);
   close(busy);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
 }
 
 /* Two clients pipeline N writes each while the store is stopped, so that
@@ -764,7 +593,7 @@ static void store_drops_idle_clients(void) {
 static void store_is_fair(void) {
   enum { N = 100 };
   char addr[320], line[512];
-  proc *s = store_start("fair", NULL, addr, sizeof addr);
+  kit_proc *s = store_start("fair", NULL, addr, sizeof addr);
   REQUIRE(s != NULL);
   static char batch[N * 32];
   int fd[2] = {-1, -1}, replies[2] = {0, 0};
@@ -778,8 +607,8 @@ static void store_is_fair(void) {
     CHECK(fd[k] >= 0 && send(fd[k], batch, len, MSG_NOSIGNAL) == (ssize_t)len);
   }
   kill(s->pid, SIGCONT);
-  int64_t end = now_ms() + 20000;
-  for (int i = 0; i < 100000 && (replies[0] < N || replies[1] < N) && now_ms() < end; i++) {
+  int64_t end = kit_now_ms() + 20000;
+  while ((replies[0] < N || replies[1] < N) && kit_ms_left(end) > 0) {
     struct pollfd f[2] = {{.fd = fd[0], .events = POLLIN}, {.fd = fd[1], .events = POLLIN}};
     if (poll(f, 2, 1000) < 0) break;
     for (int k = 0; k < 2; k++) {
@@ -787,14 +616,14 @@ static void store_is_fair(void) {
       ssize_t n = f[k].revents ? recv(fd[k], buf, sizeof buf, MSG_DONTWAIT) : -1;
       for (ssize_t j = 0; j < n; j++) replies[k] += buf[j] == '\n';
     }
-    proc_pump(s, 0); /* the store's log must not fill its pipe */
+    kit_proc_pump(s, 0); /* the store's log must not fill its pipe */
   }
   CHECK_EQ(replies[0], N);
   CHECK_EQ(replies[1], N);
   /* Who wrote, in the order the store took the writes. */
   char order[2 * N + 1];
   int n = 0;
-  for (; n < 2 * N && proc_line(s, line, sizeof line, 10000) == 0; n++) {
+  for (; n < 2 * N && kit_proc_line(s, line, sizeof line, 10000) == 0; n++) {
     const char *w = strstr(line, " writer=");
     order[n] = w != NULL ? w[8] : '?';
   }
@@ -813,14 +642,14 @@ static void store_is_fair(void) {
   close(fd[0]);
   close(fd[1]);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
 }
 
 /* `fenced-store write --token TOKEN` to the store at addr: its exit code. */
 static int store_write(const char *addr, const char *token) {
   const char *const argv[] = {FENCED_STORE_EXE, "write", "--addr", addr, "--token", token,
                               "--writer", "w", "data", NULL};
-  proc p;
+  kit_proc p;
   return run(&p, argv, NULL, 10000);
 }
 
@@ -832,12 +661,12 @@ static void store_state_survives_restart(void) {
   char addr[320], state[320], text[64], reply[128];
   snprintf(state, sizeof state, "%s/store.state", workdir);
   const char *const extra[] = {"--state", state, NULL};
-  proc *s = store_start("state", extra, addr, sizeof addr);
+  kit_proc *s = store_start("state", extra, addr, sizeof addr);
   REQUIRE(s != NULL);
   CHECK_EQ(store_write(addr, "7"), 0);
   kill(s->pid, SIGKILL);
-  CHECK_EQ(proc_wait(s, 10000), 128 + SIGKILL);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 128 + SIGKILL);
+  done(s);
   CHECK(read_text(state, text, sizeof text) == 0);
   CHECK_STR(text, "7\n");
 
@@ -850,8 +679,8 @@ static void store_state_survives_restart(void) {
   CHECK_EQ(store_write(addr, "7"), 0);
   CHECK_EQ(store_write(addr, "9"), 0);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
+  done(s);
   CHECK(read_text(state, text, sizeof text) == 0);
   CHECK_STR(text, "9\n");
 
@@ -862,7 +691,7 @@ static void store_state_survives_restart(void) {
     const char *file = bad[i] != NULL ? state : bad_dir;
     if (bad[i] != NULL) REQUIRE(test_write_file(state, bad[i]) == 0);
     const char *const argv[] = {FENCED_STORE_EXE, "serve", "--addr", addr, "--state", file, NULL};
-    proc p;
+    kit_proc p;
     CHECK_EQ(run(&p, argv, NULL, 10000), 1);
     CHECK_EQ(count_lines(p.ebuf), 1);
     CHECK_CONTAINS(p.ebuf, file);
@@ -882,10 +711,10 @@ static void env_leader_exit_status(void) {
       "printf 'env %s %s %s\\n' \"$BATON_TOKEN\" \"$BATON_NAME\" \"$BATON_IDENTITY\"; "
       "read go; exit 7",
       NULL};
-  proc *r = baton_start(args);
+  kit_proc *r = baton_start(args);
   REQUIRE(r != NULL);
   char line[512], n[200], id[300];
-  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
   unsigned long long token = 0;
   CHECK_EQ(sscanf(line, "env %llu %199s %299s", &token, n, id), 3);
   CHECK_GT(token, 0);
@@ -893,7 +722,7 @@ static void env_leader_exit_status(void) {
   CHECK_STR(id, "cli-env-id");
 
   const char *const leader_json[] = {"leader", "--name", name, "--json", NULL};
-  proc l;
+  kit_proc l;
   CHECK_EQ(baton(&l, leader_json, 20000), 0);
   unsigned long long jtoken = 0;
   char jname[200], jid[300];
@@ -912,8 +741,8 @@ static void env_leader_exit_status(void) {
   CHECK_STR(l.obuf, expect);
 
   CHECK_EQ(write(r->in, "go\n", 3), 3);
-  CHECK_EQ(proc_wait(r, 20000), 7);
-  proc_cleanup(r);
+  CHECK_EQ(kit_proc_wait(r, 20000), 7);
+  done(r);
   /* Resigned on exit: nobody leads now, at once. */
   CHECK_EQ(baton(&l, leader_plain, 20000), 3);
   CHECK_STR(l.obuf, "no leader\n");
@@ -923,7 +752,7 @@ static void env_leader_exit_status(void) {
 static void signal_status(void) {
   const char *const args[] = {"run", "--name", fresh("sig"), "--",
                               "/bin/sh", "-c", "kill -KILL $$", NULL};
-  proc p;
+  kit_proc p;
   CHECK_EQ(baton(&p, args, 20000), 128 + SIGKILL);
 }
 
@@ -933,28 +762,25 @@ static void sigterm_stops_child(void) {
   const char *const args[] = {
       "run", "--name", name, "--", "/bin/sh", "-c",
       "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.05; done", NULL};
-  proc *r = baton_start(args);
+  kit_proc *r = baton_start(args);
   REQUIRE(r != NULL);
   char line[256];
-  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
   CHECK_STR(line, "up");
   kill(r->pid, SIGTERM);
-  CHECK(proc_line(r, line, sizeof line, 10000) == 0);
+  CHECK(kit_proc_line(r, line, sizeof line, 10000) == 0);
   CHECK_STR(line, "got-term");
-  CHECK_EQ(proc_wait(r, 20000), 0);
-  proc_cleanup(r);
+  CHECK_EQ(kit_proc_wait(r, 20000), 0);
+  done(r);
   const char *const leader[] = {"leader", "--name", name, NULL};
-  proc l;
+  kit_proc l;
   CHECK_EQ(baton(&l, leader, 20000), 3);
 }
 
 /* Wait until `pid` is gone (within 2 s) or kill it; true when it went. */
 static bool gone_or_kill(int pid) {
-  int fd = pidfd_open(pid, 0);
-  if (fd < 0) return errno == ESRCH;
-  bool gone = wait_gone(fd, 2000) >= 0;
+  bool gone = kit_pid_gone(pid, 2000) >= 0;
   if (!gone) kill(pid, SIGKILL); /* do not leave it to the machine */
-  close(fd);
   return gone;
 }
 
@@ -963,18 +789,18 @@ static bool gone_or_kill(int pid) {
 static void no_orphan_after_sigkill(void) {
   const char *const args[] = {"run", "--name", fresh("orphan"), "--",
                               "/bin/sh", "-c", "sleep 600 & echo \"pid $$ $!\"; wait", NULL};
-  proc *r = baton_start(args);
+  kit_proc *r = baton_start(args);
   REQUIRE(r != NULL);
   char line[256];
   int child = 0, grandchild = 0;
-  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d %d", &child, &grandchild) == 2);
   int fd = pidfd_open(child, 0);
   REQUIRE(fd >= 0);
   kill(r->pid, SIGKILL);
-  int64_t killed = now_ms();
-  CHECK_EQ(proc_wait(r, 10000), 128 + SIGKILL);
-  int64_t gone = wait_gone(fd, 2000);
+  int64_t killed = kit_now_ms();
+  CHECK_EQ(kit_proc_wait(r, 10000), 128 + SIGKILL);
+  int64_t gone = kit_pidfd_gone(fd, 2000);
   close(fd);
   CHECK(gone >= 0);
   if (gone < 0) kill(child, SIGKILL);
@@ -986,13 +812,13 @@ static void no_orphan_after_sigkill(void) {
 static void leftovers_killed(void) {
   const char *const args[] = {"run", "--name", fresh("left"), "--", "/bin/sh", "-c",
                               "sleep 600 & echo \"pid $!\"; exit 3", NULL};
-  proc *r = baton_start(args);
+  kit_proc *r = baton_start(args);
   REQUIRE(r != NULL);
   char line[256];
   int grandchild = 0;
-  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d", &grandchild) == 1);
-  CHECK_EQ(proc_wait(r, 20000), 3);
+  CHECK_EQ(kit_proc_wait(r, 20000), 3);
   CHECK(gone_or_kill(grandchild));
 }
 
@@ -1000,7 +826,7 @@ static void leftovers_killed(void) {
  * after CMD printed `expect`. */
 static void run_with_fds(const char *const args[], int mode, const char *expect) {
   fds_mode = mode;
-  proc r;
+  kit_proc r;
   int code = baton(&r, args, 20000);
   fds_mode = FDS_PLAIN;
   CHECK_EQ(code, 0);
@@ -1043,31 +869,31 @@ static void stops_before_expiry(void) {
   const char *const again[] = {"run", "--name", again_name, "--ttl", "2s", "--",
                                "/bin/sh", "-c",
                                "echo \"pid $$ token $BATON_TOKEN\"; exec sleep 600", NULL};
-  proc *c, *a, *r;
+  kit_proc *c, *a, *r;
   char line[256];
   c = baton_start(camp);
   REQUIRE(c != NULL);
-  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(c, line, sizeof line, 20000) == 0);
   CHECK(strncmp(line, "elected token=", 14) == 0);
   a = baton_start(again);
   REQUIRE(a != NULL);
   int again_pid = 0;
   unsigned long long again_token = 0;
-  REQUIRE(proc_line(a, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(a, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d token %llu", &again_pid, &again_token) == 2);
 
-  int64_t launched = now_ms();
+  int64_t launched = kit_now_ms();
   r = baton_start(stubborn);
   REQUIRE(r != NULL);
   int child = 0;
-  REQUIRE(proc_line(r, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
   REQUIRE(sscanf(line, "pid %d", &child) == 1);
   int fd = pidfd_open(child, 0);
   REQUIRE(fd >= 0);
-  for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
-  int64_t paused = now_ms();
+  for (int i = 0; i < server->n; i++) test_server_pause(&server->member[i]);
+  int64_t paused = kit_now_ms();
 
-  int64_t dead = wait_gone(fd, 3 * RUN_TTL_MS);
+  int64_t dead = kit_pidfd_gone(fd, 3 * RUN_TTL_MS);
   close(fd);
   CHECK(dead >= 0);
   if (dead >= 0) {
@@ -1077,29 +903,29 @@ static void stops_before_expiry(void) {
            (long long)(launched + RUN_TTL_MS - dead));
     CHECK_LT(dead, launched + RUN_TTL_MS);
   }
-  CHECK_EQ(proc_wait(r, 20000), 1); /* --once */
+  CHECK_EQ(kit_proc_wait(r, 20000), 1); /* --once */
   CHECK_CONTAINS(r->ebuf, "SIGKILL");
 
-  CHECK(proc_line(c, line, sizeof line, 10000) == 0);
+  CHECK(kit_proc_line(c, line, sizeof line, 10000) == 0);
   CHECK_STR(line, "lost");
-  CHECK_EQ(proc_wait(c, 20000), 1);
+  CHECK_EQ(kit_proc_wait(c, 20000), 1);
 
   /* The second supervisor stopped its CMD too, and is back once the
    * server is: a new CMD with a newer token. */
   int again_fd = pidfd_open(again_pid, 0);
-  CHECK(again_fd < 0 || wait_gone(again_fd, 10000) >= 0);
+  CHECK(again_fd < 0 || kit_pidfd_gone(again_fd, 10000) >= 0);
   if (again_fd >= 0) close(again_fd);
-  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
+  for (int i = 0; i < server->n; i++) test_server_resume(&server->member[i]);
   int again_pid2 = 0;
   unsigned long long again_token2 = 0;
-  CHECK(proc_line(a, line, sizeof line, 30000) == 0);
+  CHECK(kit_proc_line(a, line, sizeof line, 30000) == 0);
   CHECK_EQ(sscanf(line, "pid %d token %llu", &again_pid2, &again_token2), 2);
   CHECK_GT(again_token2, again_token);
   kill(a->pid, SIGTERM);
-  CHECK_EQ(proc_wait(a, 20000), 0);
-  proc_cleanup(a);
-  proc_cleanup(c);
-  proc_cleanup(r);
+  CHECK_EQ(kit_proc_wait(a, 20000), 0);
+  done(a);
+  done(c);
+  done(r);
 }
 
 /* A term lost at its local deadline keeps its key until the server could
@@ -1116,11 +942,11 @@ static void loss_keeps_the_key(const char *const args[], const char *name, int64
                                int64_t margin_ms, const char *lost_line) {
   char line[256];
   unsigned long long token = 0, next = 0;
-  int64_t launched = now_ms();
-  proc *p = baton_start(args);
+  int64_t launched = kit_now_ms();
+  kit_proc *p = baton_start(args);
   REQUIRE(p != NULL);
-  REQUIRE(proc_line(p, line, sizeof line, 20000) == 0);
-  int64_t read_at = now_ms();
+  REQUIRE(kit_proc_line(p, line, sizeof line, 20000) == 0);
+  int64_t read_at = kit_now_ms();
   kill(p->pid, SIGSTOP);
   REQUIRE(sscanf(line, "elected token=%llu", &token) == 1);
   int64_t deadline = read_at + ttl_ms - ttl_ms / 100 - margin_ms; /* at the latest */
@@ -1129,27 +955,27 @@ static void loss_keeps_the_key(const char *const args[], const char *name, int64
          (long long)(read_at - launched), (long long)(expiry - deadline));
   REQUIRE(expiry - deadline >= 60); /* else the start-up took too long to tell */
   const char *const successor[] = {"campaign", "--name", name, "--ttl", "2s", NULL};
-  proc *s = baton_start(successor);
+  kit_proc *s = baton_start(successor);
   REQUIRE(s != NULL);
   int64_t resume_at = deadline + (expiry - deadline) / 2;
-  if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
+  kit_sleep_ms(kit_ms_left(resume_at)); /* the time between the two is under test */
   kill(p->pid, SIGCONT);
   if (lost_line != NULL) {
-    CHECK(proc_line(p, line, sizeof line, 20000) == 0);
+    CHECK(kit_proc_line(p, line, sizeof line, 20000) == 0);
     CHECK_STR(line, lost_line);
   }
-  CHECK_EQ(proc_wait(p, 20000), 1);
-  CHECK(proc_line(s, line, sizeof line, 20000) == 0);
-  int64_t elected = now_ms();
+  CHECK_EQ(kit_proc_wait(p, 20000), 1);
+  CHECK(kit_proc_line(s, line, sizeof line, 20000) == 0);
+  int64_t elected = kit_now_ms();
   CHECK_EQ(sscanf(line, "elected token=%llu", &next), 1);
   CHECK_GT(next, token);
   printf("  successor elected %+lld ms from the earliest server expiry\n",
          (long long)(elected - expiry));
   CHECK_GE(elected, expiry);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 20000), 0);
-  proc_cleanup(s);
-  proc_cleanup(p);
+  CHECK_EQ(kit_proc_wait(s, 20000), 0);
+  done(s);
+  done(p);
 }
 
 /* `baton campaign` prints "lost" and exits 1: the key stays till expiry.
@@ -1178,12 +1004,12 @@ static void observe_and_leader_json(void) {
   const char *identity = "id \"q\" \\ x";
   const char *const obs[] = {"observe", "--json", "--name", name, NULL};
   const char *const camp[] = {"campaign", "--name", name, "--identity", identity, NULL};
-  proc *o, *c;
+  kit_proc *o, *c;
   char line[512], jname[200], jid[300];
   unsigned long long token = 0, jtoken = 0;
   o = baton_start(obs);
   REQUIRE(o != NULL);
-  REQUIRE(proc_line(o, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jname, name);
     CHECK_STR(jid, "<null>");
@@ -1191,15 +1017,15 @@ static void observe_and_leader_json(void) {
   }
   c = baton_start(camp);
   REQUIRE(c != NULL);
-  REQUIRE(proc_line(c, line, sizeof line, 20000) == 0);
+  REQUIRE(kit_proc_line(c, line, sizeof line, 20000) == 0);
   CHECK_EQ(sscanf(line, "elected token=%llu", &token), 1);
-  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
+  CHECK(kit_proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jid, identity);
     CHECK_EQ(jtoken, token);
   }
   const char *const leader[] = {"leader", "--json", "--name", name, NULL};
-  proc l;
+  kit_proc l;
   CHECK_EQ(baton(&l, leader, 20000), 0);
   char *nl = strchr(l.obuf, '\n');
   if (nl != NULL) *nl = '\0';
@@ -1208,28 +1034,28 @@ static void observe_and_leader_json(void) {
     CHECK_EQ(jtoken, token);
   }
   kill(c->pid, SIGINT);
-  CHECK_EQ(proc_wait(c, 20000), 0);
-  CHECK(proc_line(o, line, sizeof line, 20000) == 0);
+  CHECK_EQ(kit_proc_wait(c, 20000), 0);
+  CHECK(kit_proc_line(o, line, sizeof line, 20000) == 0);
   if (json_fields(line, jname, jid, &jtoken) == 0) {
     CHECK_STR(jid, "<null>");
     CHECK_EQ(jtoken, 0);
   }
   kill(o->pid, SIGTERM);
-  CHECK_EQ(proc_wait(o, 20000), 0);
+  CHECK_EQ(kit_proc_wait(o, 20000), 0);
   CHECK_EQ(o->elen, 0);
-  proc_cleanup(c);
-  proc_cleanup(o);
+  done(c);
+  done(o);
 }
 
 /* The flag wins over BATON_BACKEND; the variable alone works. */
 static void backend_from_env(void) {
   const char *const args[] = {BATON_EXE, "leader", "--name", fresh("env"), "--backend",
-                              server.uri, NULL};
+                              server->uri, NULL};
   const char *const env_bad[] = {"BATON_BACKEND=bogus://x", NULL};
-  proc p;
+  kit_proc p;
   CHECK_EQ(run(&p, args, env_bad, 20000), 3);
   char var[1100];
-  snprintf(var, sizeof var, "BATON_BACKEND=%s", server.uri);
+  snprintf(var, sizeof var, "BATON_BACKEND=%s", server->uri);
   const char *const env_good[] = {var, NULL};
   const char *const no_flag[] = {BATON_EXE, "leader", "--name", fresh("env"), NULL};
   CHECK_EQ(run(&p, no_flag, env_good, 20000), 3);
@@ -1242,15 +1068,15 @@ static void unreachable_backend(void) {
   int port = test_free_port();
   snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", kind, port);
   const char *const args[] = {BATON_EXE, "leader", "--backend", uri, "--name", "x", NULL};
-  proc p;
-  int64_t start = now_ms();
+  kit_proc p;
+  int64_t start = kit_now_ms();
   CHECK_EQ(run(&p, args, NULL, 30000), 1);
   CHECK_EQ(count_lines(p.ebuf), 1);
   CHECK(strncmp(p.ebuf, "baton: ", 7) == 0);
   char port_text[16];
   snprintf(port_text, sizeof port_text, "%d", port);
   CHECK_CONTAINS(p.ebuf, port_text);
-  CHECK_LT(now_ms() - start, 15000);
+  CHECK_LT(kit_now_ms() - start, 15000);
 }
 
 /* Bad URIs of this scheme: exit 2, one line, before any connection. */
@@ -1261,7 +1087,7 @@ static void bad_uri_for_backend(void) {
   expect_usage(args, NULL, "port out of range");
   snprintf(uri, sizeof uri, "%s://", kind);
   expect_usage(args, NULL, "no host");
-  const char *const bad_name[] = {"leader", "--backend", server.uri, "--name", "a/b", NULL};
+  const char *const bad_name[] = {"leader", "--backend", server->uri, "--name", "a/b", NULL};
   expect_usage(bad_name, NULL, "bad name");
 }
 
@@ -1270,24 +1096,24 @@ static void scheduler_runs_on_leader_only(void) {
   char addr[320];
   snprintf(addr, sizeof addr, "unix:%s/sched.sock", workdir);
   const char *serve[] = {FENCED_STORE_EXE, "serve", "--addr", addr, NULL};
-  proc *s, *a, *b;
+  kit_proc *s, *a, *b;
   char line[512];
   s = spawn(serve, NULL);
   REQUIRE(s != NULL);
-  REQUIRE(proc_line(s, line, sizeof line, 10000) == 0);
+  REQUIRE(kit_proc_line(s, line, sizeof line, 10000) == 0);
   const char *name = fresh("sched");
-  const char *sa[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
+  const char *sa[] = {SCHEDULER_EXE, "--backend", server->uri, "--name", name, "--every",
                       "100ms", "--store", addr, "--identity", "sched-a", "--runs", "15", NULL};
-  const char *sb[] = {SCHEDULER_EXE, "--backend", server.uri, "--name", name, "--every",
+  const char *sb[] = {SCHEDULER_EXE, "--backend", server->uri, "--name", name, "--every",
                       "100ms", "--store", addr, "--identity", "sched-b", "--runs", "15", NULL};
   a = spawn(sa, NULL);
   REQUIRE(a != NULL);
   b = spawn(sb, NULL);
   REQUIRE(b != NULL);
-  CHECK_EQ(proc_wait(a, 30000), 0);
-  CHECK_EQ(proc_wait(b, 30000), 0);
+  CHECK_EQ(kit_proc_wait(a, 30000), 0);
+  CHECK_EQ(kit_proc_wait(b, 30000), 0);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
   /* Only the leader wrote: the writer changes at most once (when the
    * first leader is done and resigns), and only with a newer token. */
   int accepted = 0, refused = 0, changes = 0;
@@ -1309,9 +1135,9 @@ static void scheduler_runs_on_leader_only(void) {
   CHECK_GE(accepted, 5);
   CHECK_EQ(refused, 0);
   CHECK_LE(changes, 1);
-  proc_cleanup(a);
-  proc_cleanup(b);
-  proc_cleanup(s);
+  done(a);
+  done(b);
+  done(s);
 }
 
 /* ---- credentials: a Redis that requires a password ---------------------- */
@@ -1319,18 +1145,16 @@ static void scheduler_runs_on_leader_only(void) {
 #define PASSWORD "cli-pw-5b2e8f1d-right"
 #define WRONG "cli-pw-0c9d7a3e-wrong"
 
-static test_cluster locked; /* Redis with requirepass PASSWORD */
-static bool have_locked;
 static char plain_uri[128], right_uri[192], wrong_uri[192];
 static char right_file[300], wrong_file[300];
 
-/* Start the locked Redis once, with the URIs and password files for it. */
+/* A Redis of the case's own with requirepass PASSWORD, the URIs and
+ * password files for it. */
 static bool start_locked(void) {
-  if (have_locked) return true;
   test_redis_opts o = {.password = PASSWORD};
-  if (test_redis_start(&locked, &o) != 0) return false;
-  have_locked = true;
-  int port = locked.member[0].port;
+  test_cluster *locked = kit_fresh_redis(&o);
+  if (locked == NULL) return false;
+  int port = locked->member[0].port;
   snprintf(plain_uri, sizeof plain_uri, "redis://127.0.0.1:%d", port);
   snprintf(right_uri, sizeof right_uri, "redis://:%s@127.0.0.1:%d", PASSWORD, port);
   snprintf(wrong_uri, sizeof wrong_uri, "redis://default:%s@127.0.0.1:%d", WRONG, port);
@@ -1349,7 +1173,7 @@ static int locked_leader(const char *uri, const char *file, const char *env_pass
   char var[128];
   snprintf(var, sizeof var, "BATON_PASSWORD=%s", env_password != NULL ? env_password : "");
   const char *const env[] = {env_password != NULL ? var : NULL, NULL};
-  proc p;
+  kit_proc p;
   int code = run(&p, argv, env, 20000);
   if (strstr(p.ebuf, PASSWORD) != NULL || strstr(p.ebuf, WRONG) != NULL)
     TEST_FAIL_("a password in a message: %s", p.ebuf);
@@ -1410,7 +1234,7 @@ static void credentials_not_passed_on(void) {
     const char *const *argv, *const *env;
   } runs[] = {{from_uri, uri_env}, {from_file, password_env}, {with_env, password_env}};
   for (size_t i = 0; i < 3; i++) {
-    proc p;
+    kit_proc p;
     CHECK_EQ(run(&p, runs[i].argv, runs[i].env, 30000), 0);
     CHECK(env_value(p.obuf, "BATON_TOKEN", value, sizeof value) != NULL); /* CMD ran */
     if (env_value(p.obuf, "BATON_BACKEND", value, sizeof value) != NULL)
@@ -1427,7 +1251,6 @@ static void credentials_not_passed_on(void) {
  * where baton quotes it (a surplus argument, the command, a mistyped
  * option): the password is not in the message. */
 static void typos_redacted_as_arguments(void) {
-  cleanup_all();
   static const char *const uris[] = {
       "redis:/cli:hunter2pw@127.0.0.1:1", "redis//cli:hunter2pw@127.0.0.1:1",
       "cli:hunter2pw@127.0.0.1:1",        "hunter2pw@127.0.0.1:1",
@@ -1451,7 +1274,6 @@ static void typos_redacted_as_arguments(void) {
  * argument, in a --backend's secret quoted back, and in a line that quotes
  * a long text (CMD's path). */
 static void long_userinfo_redacted(void) {
-  cleanup_all();
   static char uri[2100], operand[2100];
   memset(operand, 'x', sizeof operand);
   snprintf(uri, sizeof uri, "redis://cli:hunter2%.1900s@127.0.0.1:1", operand);
@@ -1468,13 +1290,12 @@ static void long_userinfo_redacted(void) {
 /* A user name without a password is not a secret: the messages about it
  * show it, and words that match it ("redis" in "redis://") stay. */
 static void bare_user_not_a_secret(void) {
-  cleanup_all();
   const char *const args[] = {"leader", "--backend", "redis://redis@127.0.0.1:1", "--name",
                               "leader", NULL};
   expect_one_line(args, NULL, 2, "***", "a user without a password");
   const char *argv[32];
   baton_argv(argv, NULL, args);
-  proc p;
+  kit_proc p;
   run(&p, argv, NULL, 20000);
   CHECK_CONTAINS(p.ebuf, "redis://");
   CHECK_CONTAINS(p.ebuf, "'redis'");
@@ -1484,7 +1305,6 @@ static void bare_user_not_a_secret(void) {
  * of each is remembered and redacted: here the last one's, quoted back as
  * an operand, with no URI around it to give it away. */
 static void many_backends_redacted(void) {
-  cleanup_all();
   static char uris[6][64];
   const char *args[32] = {"leader"};
   int n = 1;
@@ -1504,7 +1324,6 @@ static void many_backends_redacted(void) {
  * any source, would go unused, so it is refused (exit 2, one line) before
  * any connection. With a user it goes on (nothing listens: exit 1). */
 static void etcd_password_needs_user(void) {
-  cleanup_all();
   char file[300];
   snprintf(file, sizeof file, "%s/etcd-password", workdir);
   REQUIRE(test_write_file(file, "etcd-pw-3f9a\n") == 0);
@@ -1522,7 +1341,7 @@ static void etcd_password_needs_user(void) {
   for (size_t i = 0; i < 4; i++) {
     const char *argv[32];
     baton_argv(argv, NULL, args[i]);
-    proc p;
+    kit_proc p;
     CHECK_EQ(run(&p, argv, i == 3 ? env : NULL, 20000), 2);
     CHECK_EQ(count_lines(p.ebuf), 1);
     CHECK_CONTAINS(p.ebuf, sources[i]);
@@ -1533,7 +1352,7 @@ static void etcd_password_needs_user(void) {
                                    "x", "--password-file", file, NULL};
   const char *argv[32];
   baton_argv(argv, NULL, with_user);
-  proc p;
+  kit_proc p;
   CHECK_EQ(run(&p, argv, NULL, 20000), 1);
   CHECK_EQ(run(&p, argv, env, 20000), 1);
 }
@@ -1544,7 +1363,6 @@ static void etcd_password_needs_user(void) {
  * symlink planted at FILE.tmp (a fixed name before) is left alone, and so
  * is what it points to. */
 static void store_state_locked(void) {
-  cleanup_all();
   char addr[320], state[320], planted[340], victim[320], text[64];
   snprintf(state, sizeof state, "%s/locked.state", workdir);
   snprintf(planted, sizeof planted, "%s.tmp", state);
@@ -1553,7 +1371,7 @@ static void store_state_locked(void) {
   unlink(planted);
   REQUIRE(symlink(victim, planted) == 0);
   const char *const extra[] = {"--state", state, NULL};
-  proc *a = store_start("locked-a", extra, addr, sizeof addr);
+  kit_proc *a = store_start("locked-a", extra, addr, sizeof addr);
   REQUIRE(a != NULL);
   CHECK_EQ(store_write(addr, "10"), 0);
 
@@ -1561,7 +1379,7 @@ static void store_state_locked(void) {
   snprintf(other, sizeof other, "unix:%s/locked-b.sock", workdir);
   const char *const second[] = {FENCED_STORE_EXE, "serve", "--addr", other, "--state", state,
                                 NULL};
-  proc b;
+  kit_proc b;
   CHECK_EQ(run(&b, second, NULL, 5000), 1);
   CHECK_EQ(count_lines(b.ebuf), 1);
   CHECK_CONTAINS(b.ebuf, state);
@@ -1576,8 +1394,8 @@ static void store_state_locked(void) {
   CHECK(read_text(state, text, sizeof text) == 0);
   CHECK_STR(text, "10\n");
   kill(a->pid, SIGTERM);
-  CHECK_EQ(proc_wait(a, 10000), 0);
-  proc_cleanup(a);
+  CHECK_EQ(kit_proc_wait(a, 10000), 0);
+  done(a);
 }
 
 /* A state file the store cannot take stops it at start with one line that
@@ -1586,7 +1404,6 @@ static void store_state_locked(void) {
  * token, one longer than any token (not read in part), one that cannot be
  * read (a folder). */
 static void store_state_messages(void) {
-  cleanup_all();
   char addr[320], state[320], folder[320];
   snprintf(addr, sizeof addr, "unix:%s/messages.sock", workdir);
   snprintf(state, sizeof state, "%s/messages.state", workdir);
@@ -1604,7 +1421,7 @@ static void store_state_messages(void) {
     const char *file = cases[i].text != NULL ? state : folder;
     if (cases[i].text != NULL) REQUIRE(test_write_file(state, cases[i].text) == 0);
     const char *const argv[] = {FENCED_STORE_EXE, "serve", "--addr", addr, "--state", file, NULL};
-    proc p;
+    kit_proc p;
     CHECK_EQ(run(&p, argv, NULL, 5000), 1);
     CHECK_EQ(count_lines(p.ebuf), 1);
     CHECK_CONTAINS(p.ebuf, cases[i].says);
@@ -1619,22 +1436,21 @@ static void store_state_messages(void) {
  * byte: a client that trickles a byte every 100 ms never finishes a line
  * and must lose its slot once the timeout (400 ms) has passed. */
 static void store_drops_tricklers(void) {
-  cleanup_all();
   char addr[320];
   const char *const extra[] = {"--idle-timeout", "400ms", NULL};
-  proc *s = store_start("trickle", extra, addr, sizeof addr);
+  kit_proc *s = store_start("trickle", extra, addr, sizeof addr);
   REQUIRE(s != NULL);
   int fd = store_connect(addr);
   REQUIRE(fd >= 0);
-  int64_t first = now_ms(), dropped = -1;
+  int64_t first = kit_now_ms(), dropped = -1;
   for (int i = 0; i < 40 && dropped < 0; i++) {
     if (send(fd, "W", 1, MSG_NOSIGNAL) != 1) {
-      dropped = now_ms();
+      dropped = kit_now_ms();
       break;
     }
     struct pollfd f = {.fd = fd, .events = POLLIN};
     char byte;
-    if (poll(&f, 1, 100) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0) dropped = now_ms();
+    if (poll(&f, 1, 100) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0) dropped = kit_now_ms();
   }
   CHECK(dropped >= 0);
   if (dropped >= 0) {
@@ -1644,8 +1460,8 @@ static void store_drops_tricklers(void) {
   }
   close(fd);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
+  done(s);
 }
 
 /* The store's log (stdout) must never stop it: with nobody reading the
@@ -1653,9 +1469,8 @@ static void store_drops_tricklers(void) {
  * log's reader gone, a write is still answered and the store lives on
  * (no SIGPIPE), and stops cleanly. */
 static void store_log_never_blocks(void) {
-  cleanup_all();
   char addr[320], request[128], reply[128];
-  proc *s = store_start("log", NULL, addr, sizeof addr);
+  kit_proc *s = store_start("log", NULL, addr, sizeof addr);
   REQUIRE(s != NULL);
   int fd = store_connect(addr);
   REQUIRE(fd >= 0);
@@ -1668,8 +1483,8 @@ static void store_log_never_blocks(void) {
   CHECK_EQ(answered, 3000);
   close(fd);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
+  done(s);
 
   signal(SIGPIPE, SIG_DFL); /* as a shell starts it: this test ignores SIGPIPE */
   s = store_start("log-gone", NULL, addr, sizeof addr);
@@ -1680,15 +1495,14 @@ static void store_log_never_blocks(void) {
   CHECK_EQ(store_write(addr, "2"), 0);
   CHECK_EQ(store_write(addr, "3"), 0);
   kill(s->pid, SIGTERM);
-  CHECK_EQ(proc_wait(s, 10000), 0);
-  proc_cleanup(s);
+  CHECK_EQ(kit_proc_wait(s, 10000), 0);
+  done(s);
 }
 
 /* `baton run --help` says when SIGKILL comes as the code sends it (and
  * the man page says it): after the grace period from the SIGTERM, or at
  * the local deadline, whichever comes first; not always at the deadline. */
 static void run_help_says_when_sigkill(void) {
-  cleanup_all();
   static char help[32768];
   const char *const args[] = {"run", "--help", NULL};
   help_output(args, help, sizeof help);
@@ -1701,7 +1515,6 @@ static void run_help_says_when_sigkill(void) {
 /* Help and version that cannot be written (stdout on /dev/full) are a
  * failure: exit 1 and one line on stderr, not exit 0 with nothing shown. */
 static void help_write_errors(void) {
-  cleanup_all();
   static const char *const runs[][7] = {
       {"--help"}, {"help", "leader"}, {"run", "--help"}, {"--version"}, {"-V"},
       {"leader", "--backend", "redis://127.0.0.1:1", "--name", "x", "--help"},
@@ -1740,7 +1553,6 @@ static void help_write_errors(void) {
  * 0: with a backend where nothing listens, a duration it takes ends in
  * exit 1 (cannot connect), one it refuses in exit 2. */
 static void scheduler_durations(void) {
-  cleanup_all();
   static const char *const texts[] = {
       "250ms", "2s", "1.5s", "0.25s", "1m", ".5s", "0ms", "1.0005s", "0.5ms", "5", "5q", "",
       "s", "-1s", "1h", " 1s", "1s ", "1e3ms", "1..5s", "9999999999999s", "1.", "2.50s"};
@@ -1755,7 +1567,7 @@ static void scheduler_durations(void) {
     const char *const ttl[] = {SCHEDULER_EXE, "--backend", backend, "--name", "n", "--every",
                                "1s", "--ttl", texts[i], "--store", "unix:/nonexistent/store.sock",
                                NULL};
-    proc p;
+    kit_proc p;
     int code = run(&p, every, NULL, 10000);
     if (code != (takes ? 1 : 2))
       TEST_FAIL_("--every '%s': exit %d, want %d: %s", texts[i], code, takes ? 1 : 2, p.ebuf);
@@ -1804,7 +1616,6 @@ static const char *proc_text(int pid, const char *file, char *buf, size_t size) 
  * user, cannot read its parent's (the guard's, a fork of baton) memory,
  * mappings or environment. CMD tries, and says what it could open. */
 static void secrets_not_in_proc(void) {
-  cleanup_all();
   REQUIRE(start_locked());
   static const char script[] =
       "baton=$(awk '/^PPid:/ {print $2}' /proc/$PPID/status); "
@@ -1828,11 +1639,11 @@ static void secrets_not_in_proc(void) {
   for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
     const char *argv[40];
     unprivileged_argv(argv, runs[i].args);
-    proc *r = spawn(argv, runs[i].env);
+    kit_proc *r = spawn(argv, runs[i].env);
     REQUIRE(r != NULL);
     char line[4096], text[65536];
     int lines = 0;
-    while (proc_line(r, line, sizeof line, 20000) == 0 && strcmp(line, "ready") != 0) {
+    while (kit_proc_line(r, line, sizeof line, 20000) == 0 && strcmp(line, "ready") != 0) {
       lines++;
       if (strncmp(line, "open ", 5) == 0) {
         TEST_FAIL_("run %zu: CMD could open %s", i, line + 5);
@@ -1852,9 +1663,9 @@ static void secrets_not_in_proc(void) {
     CHECK_EQ(stat(path, &st), 0);
     CHECK_EQ(st.st_uid, 0); /* not dumpable: it runs as nobody or as us, not as root */
     CHECK_EQ(write(r->in, "go\n", 3), 3);
-    CHECK_EQ(proc_wait(r, 20000), 0);
+    CHECK_EQ(kit_proc_wait(r, 20000), 0);
     if (strstr(r->ebuf, PASSWORD) != NULL) TEST_FAIL_("run %zu: %s", i, r->ebuf);
-    proc_cleanup(r);
+    done(r);
   }
 }
 
@@ -1862,7 +1673,6 @@ static void secrets_not_in_proc(void) {
  * takes the first): neither value stays in /proc/<baton>/environ, and CMD
  * gets none. */
 static void duplicate_passwords_wiped(void) {
-  cleanup_all();
   REQUIRE(start_locked());
   const char *name = fresh("dup");
   char *const argv[] = {BATON_EXE, "run", "--backend", plain_uri, "--name", (char *)(uintptr_t)name, "--",
@@ -1892,8 +1702,8 @@ static void duplicate_passwords_wiped(void) {
   CHECK(strstr(text, WRONG) == NULL);
   CHECK_EQ(write(in[1], "go\n", 3), 3);
   int status = -1;
-  for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; i++) poll(NULL, 0, 100);
-  if (!WIFEXITED(status)) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+  if (kit_pid_gone(pid, 20000) < 0) kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   close(in[1]);
   close(out[0]);
@@ -1901,56 +1711,16 @@ static void duplicate_passwords_wiped(void) {
 
 /* ---- main ------------------------------------------------------------- */
 
-/* Each case starts clean: whatever an earlier case left running (after a
- * failed REQUIRE) is killed, and a paused server resumes. */
-static void begin_case(void) {
-  cleanup_all();
-  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
-}
-
-#define CASE(fn)                  \
-  static void fn##_case(void) {   \
-    begin_case();                 \
-    fn();                         \
-  }
-CASE(usage_errors)
-CASE(durations)
-CASE(secrets_redacted)
-CASE(help_and_version)
-CASE(man_page)
-CASE(fenced_store_rules)
-CASE(store_drops_idle_clients)
-CASE(store_is_fair)
-CASE(store_state_survives_restart)
-CASE(env_leader_exit_status)
-CASE(signal_status)
-CASE(sigterm_stops_child)
-CASE(no_orphan_after_sigkill)
-CASE(leftovers_killed)
-CASE(only_inherited_fds)
-CASE(closed_standard_fds)
-CASE(observe_and_leader_json)
-CASE(backend_from_env)
-CASE(unreachable_backend)
-CASE(bad_uri_for_backend)
-CASE(scheduler_runs_on_leader_only)
-CASE(stops_before_expiry)
-CASE(campaign_loss_keeps_the_key)
-CASE(run_once_loss_keeps_the_key)
-CASE(password_sources)
-CASE(credentials_not_passed_on)
-#define ENTRY(fn) {#fn, fn##_case}
-
 static const test_case usage_cases[] = {
-    ENTRY(usage_errors),
-    ENTRY(durations),
-    ENTRY(secrets_redacted),
-    ENTRY(help_and_version),
-    ENTRY(man_page),
-    ENTRY(fenced_store_rules),
-    ENTRY(store_drops_idle_clients),
-    ENTRY(store_is_fair),
-    ENTRY(store_state_survives_restart),
+    {"usage_errors", usage_errors},
+    {"durations", durations},
+    {"secrets_redacted", secrets_redacted},
+    {"help_and_version", help_and_version},
+    {"man_page", man_page},
+    {"fenced_store_rules", fenced_store_rules},
+    {"store_drops_idle_clients", store_drops_idle_clients},
+    {"store_is_fair", store_is_fair},
+    {"store_state_survives_restart", store_state_survives_restart},
     {"typos_redacted_as_arguments", typos_redacted_as_arguments},
     {"long_userinfo_redacted", long_userinfo_redacted},
     {"bare_user_not_a_secret", bare_user_not_a_secret},
@@ -1967,28 +1737,28 @@ static const test_case usage_cases[] = {
 };
 
 static const test_case server_cases[] = {
-    ENTRY(env_leader_exit_status),
-    ENTRY(signal_status),
-    ENTRY(sigterm_stops_child),
-    ENTRY(no_orphan_after_sigkill),
-    ENTRY(leftovers_killed),
-    ENTRY(only_inherited_fds),
-    ENTRY(closed_standard_fds),
-    ENTRY(observe_and_leader_json),
-    ENTRY(backend_from_env),
-    ENTRY(unreachable_backend),
-    ENTRY(bad_uri_for_backend),
-    ENTRY(scheduler_runs_on_leader_only),
-    ENTRY(stops_before_expiry),
-    ENTRY(campaign_loss_keeps_the_key),
-    ENTRY(run_once_loss_keeps_the_key),
+    {"env_leader_exit_status", env_leader_exit_status},
+    {"signal_status", signal_status},
+    {"sigterm_stops_child", sigterm_stops_child},
+    {"no_orphan_after_sigkill", no_orphan_after_sigkill},
+    {"leftovers_killed", leftovers_killed},
+    {"only_inherited_fds", only_inherited_fds},
+    {"closed_standard_fds", closed_standard_fds},
+    {"observe_and_leader_json", observe_and_leader_json},
+    {"backend_from_env", backend_from_env},
+    {"unreachable_backend", unreachable_backend},
+    {"bad_uri_for_backend", bad_uri_for_backend},
+    {"scheduler_runs_on_leader_only", scheduler_runs_on_leader_only},
+    {"stops_before_expiry", stops_before_expiry},
+    {"campaign_loss_keeps_the_key", campaign_loss_keeps_the_key},
+    {"run_once_loss_keeps_the_key", run_once_loss_keeps_the_key},
     {NULL, NULL},
 };
 
 /* Only with kind "redis": these start a Redis of their own, with a password. */
 static const test_case redis_cases[] = {
-    ENTRY(password_sources),
-    ENTRY(credentials_not_passed_on),
+    {"password_sources", password_sources},
+    {"credentials_not_passed_on", credentials_not_passed_on},
     {"secrets_not_in_proc", secrets_not_in_proc},
     {"duplicate_passwords_wiped", duplicate_passwords_wiped},
     {NULL, NULL},
@@ -2010,8 +1780,7 @@ int main(int argc, char **argv) {
   if (test_make_dir(workdir, sizeof workdir, "cli") != 0) return 1;
   const test_case *cases = usage_cases;
   if (strcmp(kind, "usage") != 0) {
-    if (test_cluster_start(&server, kind) != 0) return 1; /* a missing server fails */
-    have_server = true;
+    if ((server = kit_server(kind)) == NULL) return 1; /* a missing server fails */
     size_t n = 0;
     for (const test_case *c = server_cases; c->name != NULL; c++) all_cases[n++] = *c;
     for (const test_case *c = redis_cases; strcmp(kind, "redis") == 0 && c->name != NULL; c++)
@@ -2019,11 +1788,6 @@ int main(int argc, char **argv) {
     cases = all_cases;
   }
   int rc = test_main(argc - 1, argv + 1, cases);
-  cleanup_all();
-  if (have_server) test_cluster_stop(&server);
-  if (have_locked) test_cluster_stop(&locked);
-  char rm[300];
-  snprintf(rm, sizeof rm, "rm -rf '%s'", workdir);
-  if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", workdir);
+  test_remove_dir(workdir);
   return rc;
 }

@@ -6,44 +6,32 @@
  * the backend's capability bits to know what order to expect. */
 #include "baton.h"
 #include "internal.h"
-#include "servers.h"
+#include "kit.h"
 #include "test.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TTL_MS 2000 /* short enough for crash tests, long enough for CI noise */
+/* Campaign timeouts: one that wins at once (the bound is a loaded
+ * machine's), and one that waits for a hand-over the case brings about. */
+#define WIN_MS 5000
+#define HANDOVER_MS 20000
+#define CHILD_START_MS 15000 /* a child process's first term */
+#define CHILD_LIFE_MS 120000 /* a child that holds until killed ends by then */
 
-static test_cluster server;
+static test_cluster *server;
 static const char *kind;
 static char self_exe[4096] = "/proc/self/exe";
-static unsigned name_seq;
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A name no earlier case (or run) used. */
-static char *fresh_name(const char *tag) {
-  static char name[96];
-  snprintf(name, sizeof name, "%s-%d-%u", tag, (int)getpid(), ++name_seq);
-  return name;
-}
 
 static baton_options options(uint32_t ttl_ms, const char *identity) {
   baton_options o = {0};
@@ -56,15 +44,14 @@ static baton_client *open_client(uint32_t ttl_ms, const char *identity) {
   baton_options o = options(ttl_ms, identity);
   baton_client *c = NULL;
   baton_error err = {0};
-  int rc = baton_client_open(&c, server.uri, &o, &err);
-  if (rc != 0) TEST_FAIL_("client_open(%s) -> %d (%s)", server.uri, rc, err.message);
+  int rc = baton_client_open(&c, server->uri, &o, &err);
+  if (rc != 0) TEST_FAIL_("client_open(%s) -> %d (%s)", server->uri, rc, err.message);
   return c;
 }
 
 /* Events seen by a callback, for tests to wait on without sleeping. */
 typedef struct recorder {
-  pthread_mutex_t mu;
-  pthread_cond_t cond;
+  kit_cond ev;                   /* guards the rest; broadcast on each event */
   int elected, lost, renew_failed, changed;
   baton_lost_reason last_reason;
   uint64_t last_token;
@@ -77,22 +64,14 @@ typedef struct recorder {
 
 static void recorder_init(recorder *r) {
   memset(r, 0, sizeof *r);
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->cond, &a);
-  pthread_condattr_destroy(&a);
+  kit_cond_init(&r->ev);
 }
 
-static void recorder_free(recorder *r) {
-  pthread_mutex_destroy(&r->mu);
-  pthread_cond_destroy(&r->cond);
-}
+static void recorder_free(recorder *r) { kit_cond_destroy(&r->ev); }
 
 static void record(const baton_event *ev, void *udata) {
   recorder *r = udata;
-  pthread_mutex_lock(&r->mu);
+  pthread_mutex_lock(&r->ev.mu);
   if (r->n < 64) r->order[r->n++] = ev->type;
   switch (ev->type) {
   case BATON_EVENT_ELECTED:
@@ -102,7 +81,7 @@ static void record(const baton_event *ev, void *udata) {
   case BATON_EVENT_LOST:
     r->lost++;
     r->last_reason = ev->reason;
-    r->lost_at_ms = now_ms();
+    r->lost_at_ms = kit_now_ms();
     break;
   case BATON_EVENT_RENEW_FAILED:
     r->renew_failed++;
@@ -114,27 +93,13 @@ static void record(const baton_event *ev, void *udata) {
     r->last_leader_token = ev->leader != NULL ? ev->leader->token : 0;
     break;
   }
-  pthread_cond_broadcast(&r->cond);
-  pthread_mutex_unlock(&r->mu);
+  pthread_cond_broadcast(&r->ev.cond);
+  pthread_mutex_unlock(&r->ev.mu);
 }
 
-/* Wait until *counter >= target, at most timeout_ms. */
+/* Wait until the recorder's *counter >= target, at most timeout_ms. */
 static bool await_count(recorder *r, const int *counter, int target, int timeout_ms) {
-  int64_t end = now_ms() + timeout_ms;
-  pthread_mutex_lock(&r->mu);
-  while (*counter < target) {
-    int64_t left = end - now_ms();
-    if (left <= 0) break;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
-    ts.tv_sec += left / 1000 + ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
-    pthread_cond_timedwait(&r->cond, &r->mu, &ts);
-  }
-  bool ok = *counter >= target;
-  pthread_mutex_unlock(&r->mu);
-  return ok;
+  return kit_await_count(&r->ev, counter, target, timeout_ms);
 }
 
 /* ---- contenders ---------------------------------------------------------- */
@@ -144,7 +109,7 @@ static bool await_count(recorder *r, const int *counter, int target, int timeout
 typedef struct contender {
   baton_client *c;               /* its own client: its own session and renewals */
   baton_election *e;             /* the one election, on name */
-  char name[BATON_NAME_MAX + 1]; /* a copy: fresh_name() reuses its buffer */
+  char name[BATON_NAME_MAX + 1]; /* a copy: kit_name() reuses its buffers */
 } contender;
 
 /* Close the election, then the client; closing a closed contender is a
@@ -175,7 +140,7 @@ static bool contender_open_at(contender *k, const char *uri, const char *name,
 
 static bool contender_open_with(contender *k, const char *name, const baton_options *o,
                                 recorder *r) {
-  return contender_open_at(k, server.uri, name, o, r);
+  return contender_open_at(k, server->uri, name, o, r);
 }
 
 static bool contender_open(contender *k, const char *name, uint32_t ttl_ms,
@@ -203,18 +168,29 @@ typedef struct campaign_call {
   int64_t timeout_ms;   /* its campaign's timeout */
   pthread_t thread;     /* valid only when started */
   bool started;         /* false: no thread to join, rc says why */
-  atomic_bool returned; /* the campaign has returned: the fields below are set */
+  int returned;         /* 1 once the campaign has returned (kit_cond_add on
+                           `campaigns`): the fields below are set */
   int rc;               /* what baton_election_campaign returned */
   uint64_t token;       /* the term's token when rc is 0 */
-  int64_t returned_ms;  /* now_ms() when it returned */
+  int64_t returned_ms;  /* kit_now_ms() when it returned */
   baton_error err;      /* its error */
 } campaign_call;
+
+/* What every campaign thread signals when it returns. */
+static kit_cond campaigns;
+
+static bool campaign_returned(campaign_call *call) {
+  pthread_mutex_lock(&campaigns.mu);
+  bool returned = call->returned;
+  pthread_mutex_unlock(&campaigns.mu);
+  return returned;
+}
 
 static void *campaign_thread(void *arg) {
   campaign_call *call = arg;
   call->rc = baton_election_campaign(call->e, call->timeout_ms, &call->token, &call->err);
-  call->returned_ms = now_ms();
-  atomic_store(&call->returned, true);
+  call->returned_ms = kit_now_ms();
+  kit_cond_add(&campaigns, &call->returned, 1);
   return NULL;
 }
 
@@ -222,7 +198,6 @@ static void campaign_start(campaign_call *call, baton_election *e, int64_t timeo
   memset(call, 0, sizeof *call);
   call->e = e;
   call->timeout_ms = timeout_ms;
-  atomic_init(&call->returned, false);
   int rc = pthread_create(&call->thread, NULL, campaign_thread, call);
   call->started = rc == 0;
   if (rc != 0) { /* joining an unstarted thread would be undefined */
@@ -236,8 +211,8 @@ static void campaign_start(campaign_call *call, baton_election *e, int64_t timeo
  * nothing observable, hence the pause; it is not synchronisation of the
  * result: what the cases assert after it holds whenever the wait starts. */
 static bool campaign_blocks(campaign_call *call, int ms) {
-  poll(NULL, 0, ms);
-  return call->started && !atomic_load(&call->returned);
+  kit_sleep_ms(ms);
+  return call->started && !campaign_returned(call);
 }
 
 static void campaign_join(campaign_call *call) {
@@ -250,7 +225,7 @@ static int count_fds(void) {
   int n = 0;
   DIR *d = opendir("/proc/self/fd");
   if (d == NULL) return -1;
-  for (struct dirent *de; (de = readdir(d)) != NULL && n < 1000000;)
+  for (struct dirent *de; (de = readdir(d)) != NULL;)
     if (de->d_name[0] != '.') n++;
   closedir(d);
   return n;
@@ -308,7 +283,7 @@ static int child_contend(int id, const char *uri, const char *name, const char *
   }
   for (int r = 0; r < rounds; r++) {
     uint64_t token = 0;
-    if (baton_election_campaign(e, 30000, &token, &err) != 0) {
+    if (baton_election_campaign(e, HANDOVER_MS, &token, &err) != 0) {
       fprintf(stderr, "child %d: campaign: %s\n", id, err.message);
       atomic_fetch_add(&rec->errors, 1);
       break;
@@ -319,8 +294,7 @@ static int child_contend(int id, const char *uri, const char *name, const char *
     if (token <= atomic_load(&rec->last_token)) atomic_fetch_add(&rec->regressions, 1);
     atomic_store(&rec->last_token, token);
     atomic_fetch_add(&rec->terms, 1);
-    struct timespec work = {0, 2000000};
-    nanosleep(&work, NULL); /* the leader's work, not synchronisation */
+    kit_sleep_ms(2); /* the leader's work, not synchronisation */
     if (!baton_election_is_leader(e, NULL, NULL)) atomic_fetch_add(&rec->errors, 1);
     expected = id;
     atomic_compare_exchange_strong(&rec->holder, &expected, 0);
@@ -341,7 +315,7 @@ static int child_contend(int id, const char *uri, const char *name, const char *
 #define LOSER_MARGIN_MS 600
 
 /* Child "lose MODE URI NAME": win a term (in candidate mode for MODE
- * "start"), print "elected TOKEN DEADLINE" (its local deadline in now_ms()
+ * "start"), print "elected TOKEN DEADLINE" (its local deadline in kit_now_ms()
  * time, never later than the truth), and once the term is lost (the
  * parent stops this process past its local deadline and resumes it before
  * the server's expiry), do what MODE says:
@@ -350,7 +324,7 @@ static int child_contend(int id, const char *uri, const char *name, const char *
  *   start           nothing: candidate mode campaigns again by itself
  *   close-election  close the election
  *   close-client    close the client, which closes the election
- * then hold until killed (at most 120 s). */
+ * then hold until killed (at most CHILD_LIFE_MS). */
 static int child_lose(const char *mode, const char *uri, const char *name) {
   baton_options o = options(TTL_MS, "loser-child");
   o.margin_ms = LOSER_MARGIN_MS;
@@ -364,9 +338,9 @@ static int child_lose(const char *mode, const char *uri, const char *name) {
   int rc = baton_client_open(&c, uri, &o, &err);
   if (rc == 0) rc = baton_election_open(&e, c, name, record, &r, &err);
   if (rc == 0 && strcmp(mode, "start") == 0) rc = baton_election_start(e, &err);
-  else if (rc == 0) rc = baton_election_campaign(e, 30000, NULL, &err);
-  int64_t before = now_ms(); /* before is_leader: the deadline errs early */
-  if (rc != 0 || !await_count(&r, &r.elected, 1, 30000) ||
+  else if (rc == 0) rc = baton_election_campaign(e, HANDOVER_MS, NULL, &err);
+  int64_t before = kit_now_ms(); /* before is_leader: the deadline errs early */
+  if (rc != 0 || !await_count(&r, &r.elected, 1, HANDOVER_MS) ||
       !baton_election_is_leader(e, &token, &remaining)) {
     fprintf(stderr, "lose: no term: %d %s\n", rc, err.message);
     return 1;
@@ -378,7 +352,7 @@ static int child_lose(const char *mode, const char *uri, const char *name) {
     return 1;
   }
   if (strcmp(mode, "campaign") == 0) {
-    baton_election_campaign(e, 30000, NULL, &err);
+    baton_election_campaign(e, HANDOVER_MS, NULL, &err);
   } else if (strcmp(mode, "close-election") == 0) {
     baton_election_close(e);
     e = NULL;
@@ -387,14 +361,14 @@ static int child_lose(const char *mode, const char *uri, const char *name) {
     c = NULL;
     e = NULL;
   }
-  for (int i = 0; i < 1200; i++) poll(NULL, 0, 100);
+  kit_sleep_ms(CHILD_LIFE_MS); /* the parent kills it long before */
   baton_election_close(e);
   baton_client_close(c);
   return 0;
 }
 
 /* Child "hold URI NAME": campaign, print "elected TOKEN", then hold until
- * killed (at most 120 s). */
+ * killed (at most CHILD_LIFE_MS). */
 static int child_hold(const char *uri, const char *name) {
   baton_options o = options(TTL_MS, "holder-child");
   baton_client *c = NULL;
@@ -403,7 +377,7 @@ static int child_hold(const char *uri, const char *name) {
   uint64_t token = 0;
   if (baton_client_open(&c, uri, &o, &err) != 0 ||
       baton_election_open(&e, c, name, NULL, NULL, &err) != 0 ||
-      baton_election_campaign(e, 30000, &token, &err) != 0) {
+      baton_election_campaign(e, HANDOVER_MS, &token, &err) != 0) {
     fprintf(stderr, "hold: %s\n", err.message);
     return 1;
   }
@@ -411,7 +385,7 @@ static int child_hold(const char *uri, const char *name) {
   baton_election_is_leader(e, NULL, &remaining);
   printf("elected %llu %lld\n", (unsigned long long)token, (long long)remaining);
   fflush(stdout);
-  for (int i = 0; i < 1200; i++) poll(NULL, 0, 100);
+  kit_sleep_ms(CHILD_LIFE_MS); /* the parent kills it long before */
   baton_election_close(e);
   baton_client_close(c);
   return 0;
@@ -440,92 +414,27 @@ static int child_main(int argc, char **argv) {
   return 2;
 }
 
-static pid_t spawn_child(char *const argv[], int *stdout_fd) {
-  int p[2] = {-1, -1};
-  if (stdout_fd != NULL && pipe(p) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (stdout_fd != NULL) {
-      dup2(p[1], 1);
-      close(p[0]);
-      close(p[1]);
-    }
-    execv(self_exe, argv);
-    _exit(127);
-  }
-  if (stdout_fd != NULL) {
-    close(p[1]);
-    *stdout_fd = p[0];
-  }
-  return pid;
+/* This program again as a child (argv after self_exe and "--child"), its
+ * stdout on a pipe, its stderr the test's; NULL (reported) if it did not
+ * start. Every child is killed after the case at the latest. */
+static kit_proc *child_start(const char *const args[]) {
+  const char *argv[12] = {self_exe, "--child"};
+  for (int i = 0; args[i] != NULL && i < 9; i++) argv[i + 2] = args[i];
+  kit_proc_opts o = {.err = KIT_STDERR_INHERITED};
+  return kit_spawn(argv, &o);
 }
 
-/* Read one line from fd within timeout_ms. */
-static bool read_line(int fd, char *buf, size_t size, int timeout_ms) {
-  size_t got = 0;
-  int64_t end = now_ms() + timeout_ms;
-  while (got + 1 < size) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int left = (int)(end - now_ms());
-    if (left <= 0 || poll(&p, 1, left) != 1) break;
-    if (read(fd, buf + got, 1) != 1) break;
-    if (buf[got] == '\n') {
-      buf[got] = '\0';
-      return true;
-    }
-    got++;
-  }
-  buf[got] = '\0';
-  return false;
-}
-
-static void kill_child(pid_t pid) {
-  kill(pid, SIGKILL); /* also ends a stopped child */
-  waitpid(pid, NULL, 0);
-}
-
-static int wait_child(pid_t pid, int timeout_ms) {
-  int64_t end = now_ms() + timeout_ms;
-  int status = 0;
-  for (int i = 0; i < 100000; i++) {
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (now_ms() > end) break;
-    poll(NULL, 0, 20);
-  }
-  kill_child(pid);
-  return -1;
-}
-
-/* Start a child that takes name and holds it (child_hold), and read its
- * "elected TOKEN REMAINING" line into line. Returns the child's pid, or -1
- * with no child left behind when it reported no term within 15 s. */
-static pid_t holder_spawn(char *name, char *line, size_t size) {
-  int out = -1;
-  char *argv[] = {self_exe, "--child", "hold", server.uri, name, NULL};
-  pid_t pid = spawn_child(argv, &out);
+/* Start a child that takes a term (args: "hold" or "lose MODE", then the
+ * URI and name) and read its "elected TOKEN ..." line into line. The
+ * child, or NULL (reported, none left behind) when it reported no term
+ * within CHILD_START_MS. */
+static kit_proc *elected_child(const char *const args[], char *line, size_t size) {
+  kit_proc *p = child_start(args);
   line[0] = '\0';
-  bool elected = pid > 0 && read_line(out, line, size, 15000);
-  if (out >= 0) close(out);
-  if (elected) return pid;
-  TEST_FAIL_("holder child %d: no term within 15 s (read \"%s\")", (int)pid, line);
-  if (pid > 0) kill_child(pid);
-  return -1;
-}
-
-/* Start a child "lose MODE" on name (child_lose) and read its "elected
- * TOKEN DEADLINE" line into line. */
-static pid_t loser_spawn(char *mode, char *name, char *line, size_t size) {
-  int out = -1;
-  char *argv[] = {self_exe, "--child", "lose", mode, server.uri, name, NULL};
-  pid_t pid = spawn_child(argv, &out);
-  line[0] = '\0';
-  bool elected = pid > 0 && read_line(out, line, size, 15000);
-  if (out >= 0) close(out);
-  if (elected) return pid;
-  TEST_FAIL_("lose %s child %d: no term within 15 s (read \"%s\")", mode, (int)pid, line);
-  if (pid > 0) kill_child(pid);
-  return -1;
+  if (p != NULL && kit_proc_line(p, line, size, CHILD_START_MS) == 0) return p;
+  TEST_FAIL_("%s child: no term within %d ms (read \"%s\")", args[0], CHILD_START_MS, line);
+  if (p != NULL) kit_proc_stop(p, SIGKILL, 5000);
+  return NULL;
 }
 
 /* ---- Redis keyspace events ------------------------------------------------ */
@@ -534,7 +443,7 @@ static pid_t loser_spawn(char *mode, char *name, char *line, size_t size) {
 static bool redis_command(const char *cmd) {
   char buf[256];
   size_t n = strlen(cmd);
-  return test_tcp_ask(server.member[0].port, cmd, n, buf, sizeof buf, 2000) == 0 &&
+  return test_tcp_ask(server->member[0].port, cmd, n, buf, sizeof buf, 2000) == 0 &&
          strncmp(buf, "+OK", 3) == 0;
 }
 
@@ -543,18 +452,19 @@ static bool redis_command(const char *cmd) {
 static int key_events_open(const char *key) {
   if (!redis_command("CONFIG SET notify-keyspace-events K$gx\r\nQUIT\r\n")) return -1;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server.member[0].port)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server->member[0].port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   char cmd[256], reply[256];
   int n = snprintf(cmd, sizeof cmd, "SUBSCRIBE __keyspace@0__:%s\r\n", key);
+  int64_t end = kit_now_ms() + 2000;
   if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      write(fd, cmd, (size_t)n) != n || !read_line(fd, reply, sizeof reply, 2000) ||
+      write(fd, cmd, (size_t)n) != n || !kit_read_line(fd, reply, sizeof reply, end) ||
       strncmp(reply, "*3", 2) != 0) {
     if (fd >= 0) close(fd);
     return -1;
   }
   /* The rest of the confirmation: "$9 subscribe $N channel :1". */
-  for (int i = 0; i < 5; i++) read_line(fd, reply, sizeof reply, 2000);
+  for (int i = 0; i < 5; i++) kit_read_line(fd, reply, sizeof reply, end);
   return fd;
 }
 
@@ -569,13 +479,11 @@ static void key_events_close(int fd) {
 static int64_t key_end_await(int fd, int64_t until_ms, char *what, size_t size) {
   char line[256];
   snprintf(what, size, "nothing");
-  for (int i = 0; i < 1000; i++) {
-    int left = (int)(until_ms - now_ms());
-    if (left <= 0 || !read_line(fd, line, sizeof line, left)) return -1;
+  while (kit_read_line(fd, line, sizeof line, until_ms)) {
     line[strcspn(line, "\r")] = '\0';
     if (strcmp(line, "del") == 0 || strcmp(line, "expired") == 0 || strcmp(line, "set") == 0) {
       snprintf(what, size, "%.7s", line);
-      return now_ms();
+      return kit_now_ms();
     }
   }
   return -1;
@@ -591,18 +499,18 @@ static void mutual_exclusion_across_processes(void) {
   close(fd);
   shared_record *rec = map_record(path, true);
   REQUIRE(rec != NULL);
-  char *name = fresh_name("mutex");
-  pid_t pids[CHILDREN];
+  const char *name = kit_name("mutex");
+  kit_proc *kids[CHILDREN];
   char rounds[16];
   snprintf(rounds, sizeof rounds, "%d", ROUNDS);
   for (int i = 0; i < CHILDREN; i++) {
     char id[16];
     snprintf(id, sizeof id, "%d", i + 1);
-    char *argv[] = {self_exe, "--child", "contend", id, server.uri, name,
-                    path, rounds, NULL};
-    pids[i] = spawn_child(argv, NULL);
+    const char *args[] = {"contend", id, server->uri, name, path, rounds, NULL};
+    kids[i] = child_start(args);
   }
-  for (int i = 0; i < CHILDREN; i++) CHECK_EQ(wait_child(pids[i], 90000), 0);
+  for (int i = 0; i < CHILDREN; i++)
+    if (kids[i] != NULL) CHECK_EQ(kit_proc_stop(kids[i], 0, 90000), 0);
   CHECK_EQ(atomic_load(&rec->overlaps), 0);
   CHECK_EQ(atomic_load(&rec->regressions), 0);
   CHECK_EQ(atomic_load(&rec->errors), 0);
@@ -613,12 +521,12 @@ static void mutual_exclusion_across_processes(void) {
 
 static void tokens_strictly_increase(void) {
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("tokens"), TTL_MS, "tokens", NULL));
+  REQUIRE(contender_open(&k, kit_name("tokens"), TTL_MS, "tokens", NULL));
   baton_error err = {0};
   uint64_t prev = 0;
   for (int i = 0; i < 20; i++) {
     uint64_t token = 0, held = 0;
-    CHECK_OK(baton_election_campaign(k.e, 5000, &token, &err), &err);
+    CHECK_OK(baton_election_campaign(k.e, WIN_MS, &token, &err), &err);
     CHECK_GT(token, prev);
     CHECK(baton_election_is_leader(k.e, &held, NULL));
     CHECK_EQ(held, token);
@@ -631,11 +539,11 @@ static void tokens_strictly_increase(void) {
 
 static void only_the_holder_can_release(void) {
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("owner"), TTL_MS, "owner-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("owner"), TTL_MS, "owner-a", NULL));
   REQUIRE(rival_open(&b, &a, TTL_MS, "owner-b", NULL));
   baton_error err = {0};
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
   /* B neither holds nor can end A's term. */
   CHECK_EQ(baton_election_resign(b.e, &err), BATON_ENOTHOLDER);
   CHECK_CONTAINS(err.message, a.name);
@@ -670,8 +578,8 @@ static void term_outlives_the_ttl_by_renewal(void) {
   baton_election *e[50];
   uint64_t tokens[50];
   for (int i = 0; i < 50; i++) {
-    REQUIRE_OK(baton_election_open(&e[i], c, fresh_name("renew"), record, &r, &err), &err);
-    REQUIRE_OK(baton_election_campaign(e[i], 5000, &tokens[i], &err), &err);
+    REQUIRE_OK(baton_election_open(&e[i], c, kit_name("renew"), record, &r, &err), &err);
+    REQUIRE_OK(baton_election_campaign(e[i], WIN_MS, &tokens[i], &err), &err);
   }
   /* Hold through three TTLs: only renewals keep the terms alive. Waiting
    * for an event that must NOT come is a timed wait by nature. */
@@ -692,10 +600,10 @@ static void callbacks_tell_elected_and_resigned(void) {
   recorder r;
   recorder_init(&r);
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("cb"), TTL_MS, "callbacks", &r));
+  REQUIRE(contender_open(&k, kit_name("cb"), TTL_MS, "callbacks", &r));
   baton_error err = {0};
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(k.e, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(k.e, WIN_MS, &token, &err), &err);
   CHECK(await_count(&r, &r.elected, 1, 2000));
   CHECK_EQ(r.last_token, token);
   CHECK_OK(baton_election_resign(k.e, &err), &err);
@@ -711,17 +619,17 @@ static void resign_hands_over_by_notification(void) {
   /* A long TTL: a waiter that polled or re-checked on a timer would take
    * seconds; a notified one takes milliseconds. */
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("handover"), 10000, "handover-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("handover"), 10000, "handover-a", NULL));
   REQUIRE(rival_open(&b, &a, 10000, "handover-b", NULL));
   baton_error err = {0};
   int64_t worst = 0;
   for (int round = 0; round < 5; round++) {
     uint64_t token = 0;
-    REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
+    REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
     campaign_call call;
-    campaign_start(&call, b.e, 20000);
+    campaign_start(&call, b.e, HANDOVER_MS);
     CHECK(campaign_blocks(&call, 200)); /* A holds */
-    int64_t t0 = now_ms();
+    int64_t t0 = kit_now_ms();
     CHECK_OK(baton_election_resign(a.e, &err), &err);
     campaign_join(&call);
     CHECK_OK(call.rc, &call.err);
@@ -743,39 +651,35 @@ static void resign_hands_over_by_notification(void) {
  * servers speak plain schemes; etcds:// would lose its TLS here.) */
 static const baton_backend *tested;
 static baton_backend spy;
-static atomic_int spy_held[2];
+static int spy_held[2]; /* under spy_ev */
+static kit_cond spy_ev;
 
 static int spy_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
                        int64_t deadline, baton_error *err) {
   int rc = tested->acquire(s, c, holder, deadline, err);
   if (rc == BATON_EHELD && strncmp(c->identity, "fifo-", 5) == 0)
-    atomic_fetch_add(&spy_held[c->identity[5] == '2'], 1);
+    kit_cond_add(&spy_ev, &spy_held[c->identity[5] == '2'], 1);
   return rc;
-}
-
-/* Wait until *v >= target, at most timeout_ms. */
-static bool await_atomic(atomic_int *v, int target, int timeout_ms) {
-  for (int64_t end = now_ms() + timeout_ms; atomic_load(v) < target && now_ms() < end;)
-    poll(NULL, 0, 5);
-  return atomic_load(v) >= target;
 }
 
 /* The first of two background campaigns to return, or NULL after timeout_ms. */
 static campaign_call *await_either(campaign_call *a, campaign_call *b, int timeout_ms) {
-  for (int64_t end = now_ms() + timeout_ms; now_ms() < end; poll(NULL, 0, 5)) {
-    if (atomic_load(&a->returned)) return a;
-    if (atomic_load(&b->returned)) return b;
+  int64_t end = kit_now_ms() + timeout_ms;
+  pthread_mutex_lock(&campaigns.mu);
+  while (!a->returned && !b->returned && kit_cond_wait(&campaigns, end)) {
   }
-  return NULL;
+  campaign_call *first = a->returned ? a : b->returned ? b : NULL;
+  pthread_mutex_unlock(&campaigns.mu);
+  return first;
 }
 
 static void waiters_are_served_in_arrival_order(void) {
   static const char *const spy_schemes[] = {"spy", NULL};
   baton_error err = {0};
-  const char *rest = strstr(server.uri, "://");
+  const char *rest = strstr(server->uri, "://");
   REQUIRE(rest != NULL);
-  char scheme[16], uri[sizeof server.uri + 8];
-  snprintf(scheme, sizeof scheme, "%.*s", (int)(rest - server.uri), server.uri);
+  char scheme[16], uri[sizeof server->uri + 8];
+  snprintf(scheme, sizeof scheme, "%.*s", (int)(rest - server->uri), server->uri);
   snprintf(uri, sizeof uri, "spy%s", rest);
   REQUIRE_OK(baton__backend_find(&tested, scheme, &err), &err);
   /* What this case asserts depends on the capability: a queueing backend
@@ -785,12 +689,11 @@ static void waiters_are_served_in_arrival_order(void) {
   spy = *tested;
   spy.schemes = spy_schemes;
   spy.acquire = spy_acquire;
-  atomic_store(&spy_held[0], 0);
-  atomic_store(&spy_held[1], 0);
+  spy_held[0] = spy_held[1] = 0;
   baton__backend_register_test(&spy);
   contender h, w1, w2;
   baton_options o1 = options(TTL_MS, "fifo-1"), o2 = options(TTL_MS, "fifo-2");
-  REQUIRE(contender_open(&h, fresh_name("fifo"), TTL_MS, "fifo-holder", NULL));
+  REQUIRE(contender_open(&h, kit_name("fifo"), TTL_MS, "fifo-holder", NULL));
   bool opened = contender_open_at(&w1, uri, h.name, &o1, NULL);
   if (opened && !contender_open_at(&w2, uri, h.name, &o2, NULL)) {
     contender_close(&w1);
@@ -798,12 +701,12 @@ static void waiters_are_served_in_arrival_order(void) {
   }
   if (!opened) contender_close(&h);
   REQUIRE(opened);
-  REQUIRE_OK(baton_election_campaign(h.e, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(h.e, WIN_MS, NULL, &err), &err);
   campaign_call c1, c2;
-  campaign_start(&c1, w1.e, 20000);
-  CHECK(await_atomic(&spy_held[0], 1, 10000)); /* w1 has arrived */
-  campaign_start(&c2, w2.e, 20000);
-  CHECK(await_atomic(&spy_held[1], 1, 10000)); /* w2 has arrived, after w1 */
+  campaign_start(&c1, w1.e, HANDOVER_MS);
+  CHECK(kit_await_count(&spy_ev, &spy_held[0], 1, 10000)); /* w1 has arrived */
+  campaign_start(&c2, w2.e, HANDOVER_MS);
+  CHECK(kit_await_count(&spy_ev, &spy_held[1], 1, 10000)); /* w2 has arrived, after w1 */
   CHECK_OK(baton_election_resign(h.e, &err), &err);
   campaign_call *first = await_either(&c1, &c2, 10000);
   campaign_call *second = first == &c1 ? &c2 : &c1;
@@ -811,7 +714,7 @@ static void waiters_are_served_in_arrival_order(void) {
   if (queue) CHECK(first == &c1);
   if (first != NULL) {
     CHECK_OK(first->rc, &first->err);
-    CHECK(!atomic_load(&second->returned)); /* it waits while the first holds */
+    CHECK(!campaign_returned(second)); /* it waits while the first holds */
     CHECK_OK(baton_election_resign(first == &c1 ? w1.e : w2.e, &err), &err);
   }
   campaign_join(&c1);
@@ -827,22 +730,21 @@ static void waiters_are_served_in_arrival_order(void) {
 }
 
 static void killed_holder_is_replaced_within_ttl(void) {
-  char *name = fresh_name("crash");
+  const char *name = kit_name("crash");
   char line[128];
-  pid_t pid = holder_spawn(name, line, sizeof line);
-  REQUIRE(pid > 0);
+  const char *args[] = {"hold", server->uri, name, NULL};
+  kit_proc *holder = elected_child(args, line, sizeof line);
+  REQUIRE(holder != NULL);
   CHECK(strncmp(line, "elected ", 8) == 0);
   uint64_t child_token = strtoull(line + 8, NULL, 10);
 
   contender k;
-  bool opened = contender_open(&k, name, TTL_MS, "successor", NULL);
-  if (!opened) kill_child(pid); /* it would hold the name for minutes */
-  REQUIRE(opened);
+  REQUIRE(contender_open(&k, name, TTL_MS, "successor", NULL));
   campaign_call call;
-  campaign_start(&call, k.e, 20000);
+  campaign_start(&call, k.e, HANDOVER_MS);
   CHECK(campaign_blocks(&call, 200)); /* the child holds */
-  int64_t t0 = now_ms();
-  kill_child(pid);
+  int64_t t0 = kit_now_ms();
+  kit_proc_stop(holder, SIGKILL, 5000);
   campaign_join(&call);
   CHECK_OK(call.rc, &call.err);
   CHECK_GT(call.token, child_token);
@@ -861,13 +763,13 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   baton_options o = options(TTL_MS, "paused");
   o.margin_ms = MARGIN_MS;
   contender k;
-  REQUIRE(contender_open_with(&k, fresh_name("pause"), &o, &r));
+  REQUIRE(contender_open_with(&k, kit_name("pause"), &o, &r));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_campaign(k.e, 5000, NULL, &err), &err);
-  for (int i = 0; i < server.n; i++) test_server_pause(&server.member[i]);
+  REQUIRE_OK(baton_election_campaign(k.e, WIN_MS, NULL, &err), &err);
+  for (int i = 0; i < server->n; i++) test_server_pause(&server->member[i]);
   /* From now on no renewal can succeed: the local deadline is fixed. */
   int64_t remaining = 0;
-  int64_t t_paused = now_ms();
+  int64_t t_paused = kit_now_ms();
   bool leader = baton_election_is_leader(k.e, NULL, &remaining);
   int64_t local_deadline = t_paused + remaining;
   /* The server's TTL cannot have run out before the last successful
@@ -876,7 +778,7 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   bool lost = await_count(&r, &r.lost, 1, TTL_MS + 2000);
   int64_t lost_at = r.lost_at_ms;
   bool still = baton_election_is_leader(k.e, NULL, NULL);
-  for (int i = 0; i < server.n; i++) test_server_resume(&server.member[i]);
+  for (int i = 0; i < server->n; i++) test_server_resume(&server->member[i]);
   REQUIRE(leader);
   REQUIRE(lost);
   CHECK(!still);
@@ -888,11 +790,11 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
   CHECK_GE(lost_at, local_deadline - 5);
   CHECK_LE(lost_at, local_deadline + TEST_SLACK_MS);
   /* The client recovers: a new term with a greater token. */
-  pthread_mutex_lock(&r.mu);
+  pthread_mutex_lock(&r.ev.mu);
   uint64_t lost_token = r.last_token;
-  pthread_mutex_unlock(&r.mu);
+  pthread_mutex_unlock(&r.ev.mu);
   uint64_t token = 0;
-  CHECK_OK(baton_election_campaign(k.e, 20000, &token, &err), &err);
+  CHECK_OK(baton_election_campaign(k.e, HANDOVER_MS, &token, &err), &err);
   CHECK_GT(token, lost_token);
   contender_close(&k);
   recorder_free(&r);
@@ -900,28 +802,28 @@ static void paused_server_makes_the_holder_step_down_in_time(void) {
 
 static void tokens_grow_across_a_server_restart(void) {
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("restart"), TTL_MS, "restart", NULL));
+  REQUIRE(contender_open(&k, kit_name("restart"), TTL_MS, "restart", NULL));
   baton_error err = {0};
   uint64_t before = 0, after = 0;
-  REQUIRE_OK(baton_election_campaign(k.e, 5000, &before, &err), &err);
-  for (int i = 0; i < server.n; i++) CHECK_EQ(test_server_restart(&server.member[i]), 0);
+  REQUIRE_OK(baton_election_campaign(k.e, WIN_MS, &before, &err), &err);
+  for (int i = 0; i < server->n; i++) CHECK_EQ(test_server_restart(&server->member[i]), 0);
   /* Whatever the restart did to the term, a term after it has a greater
    * token. */
   baton_election_resign(k.e, &err);
-  CHECK_OK(baton_election_campaign(k.e, 20000, &after, &err), &err);
+  CHECK_OK(baton_election_campaign(k.e, HANDOVER_MS, &after, &err), &err);
   CHECK_GT(after, before);
   contender_close(&k);
 }
 
 static void campaign_times_out_and_leaves_nothing(void) {
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("timeout"), TTL_MS, "timeout-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("timeout"), TTL_MS, "timeout-a", NULL));
   REQUIRE(rival_open(&b, &a, TTL_MS, "timeout-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
-  int64_t t0 = now_ms();
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
+  int64_t t0 = kit_now_ms();
   CHECK_EQ(baton_election_campaign(b.e, 300, NULL, &err), BATON_ETIMEDOUT);
-  int64_t took = now_ms() - t0;
+  int64_t took = kit_now_ms() - t0;
   CHECK_GE(took, 290);
   CHECK_LT(took, 300 + TEST_SLACK_MS);
   CHECK_CONTAINS(err.message, "timeout-a");
@@ -937,14 +839,14 @@ static void campaign_times_out_and_leaves_nothing(void) {
 
 static void campaign_is_cancellable(void) {
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("cancel"), TTL_MS, "cancel-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("cancel"), TTL_MS, "cancel-a", NULL));
   REQUIRE(rival_open(&b, &a, TTL_MS, "cancel-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
   campaign_call call;
   campaign_start(&call, b.e, BATON_FOREVER);
   CHECK(campaign_blocks(&call, 300)); /* A holds */
-  int64_t t0 = now_ms();
+  int64_t t0 = kit_now_ms();
   baton_election_cancel(b.e);
   campaign_join(&call);
   CHECK_EQ(call.rc, BATON_ECANCELED);
@@ -960,14 +862,14 @@ static void observe_reports_each_leader(void) {
   recorder r;
   recorder_init(&r);
   contender a, w;
-  REQUIRE(contender_open(&a, fresh_name("observe"), TTL_MS, "observed-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("observe"), TTL_MS, "observed-a", NULL));
   REQUIRE(rival_open(&w, &a, TTL_MS, "watcher", &r));
   baton_error err = {0};
   REQUIRE_OK(baton_election_observe(w.e, &err), &err);
   CHECK(await_count(&r, &r.changed, 1, 3000)); /* the current state: none */
   CHECK_STR(r.last_leader, "");
   uint64_t token = 0;
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, &token, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
   CHECK(await_count(&r, &r.changed, 2, 3000));
   CHECK_STR(r.last_leader, "observed-a");
   CHECK_EQ(r.last_leader_token, token);
@@ -985,7 +887,7 @@ static void candidate_mode_campaigns_again(void) {
   recorder_init(&ra);
   recorder_init(&rb);
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("candidate"), TTL_MS, "cand-a", &ra));
+  REQUIRE(contender_open(&a, kit_name("candidate"), TTL_MS, "cand-a", &ra));
   REQUIRE(rival_open(&b, &a, TTL_MS, "cand-b", &rb));
   baton_error err = {0};
   REQUIRE_OK(baton_election_start(a.e, &err), &err);
@@ -1006,13 +908,13 @@ static void candidate_mode_campaigns_again(void) {
 static void lock_flavour_returns_tokens(void) {
   baton_client *c = open_client(TTL_MS, "locker"), *d = open_client(TTL_MS, "other");
   REQUIRE(c != NULL && d != NULL);
-  const char *name = fresh_name("lock");
+  const char *name = kit_name("lock");
   baton_lock *l = NULL, *m = NULL;
   baton_error err = {0};
   REQUIRE_OK(baton_lock_open(&l, c, name, NULL, NULL, &err), &err);
   REQUIRE_OK(baton_lock_open(&m, d, name, NULL, NULL, &err), &err);
   uint64_t t1 = 0, t2 = 0, held = 0;
-  CHECK_OK(baton_lock_acquire(l, 5000, &t1, &err), &err);
+  CHECK_OK(baton_lock_acquire(l, WIN_MS, &t1, &err), &err);
   CHECK(baton_lock_held(l, &held, NULL));
   CHECK_EQ(held, t1);
   CHECK_EQ(baton_lock_try_acquire(m, NULL, &err), BATON_EHELD);
@@ -1037,13 +939,13 @@ static void lock_flavour_returns_tokens(void) {
 static void bad_input_gets_clear_errors(void) {
   baton_error err = {0};
   baton_client *c = NULL;
-  CHECK_EQ(baton_client_open(NULL, server.uri, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_client_open(NULL, server->uri, NULL, &err), BATON_EINVAL);
   CHECK_EQ(baton_client_open(&c, NULL, NULL, &err), BATON_EINVAL);
   CHECK(c == NULL);
   CHECK_EQ(baton_client_open(&c, "nope://h:1", NULL, &err), BATON_EINVAL);
   CHECK_CONTAINS(err.message, "unknown URI scheme");
   CHECK_EQ(baton_client_open(&c, "redis//h:1", NULL, &err), BATON_EINVAL);
-  CHECK_EQ(baton_client_open(&c, server.uri, NULL, NULL), 0); /* err may be NULL */
+  CHECK_EQ(baton_client_open(&c, server->uri, NULL, NULL), 0); /* err may be NULL */
   REQUIRE(c != NULL);
   baton_election *e = NULL;
   CHECK_EQ(baton_election_open(&e, c, NULL, NULL, NULL, &err), BATON_EINVAL);
@@ -1081,39 +983,39 @@ static void bad_input_gets_clear_errors(void) {
 static void unreachable_server_fails_within_the_connect_timeout(void) {
   int port = test_free_port();
   char uri[128];
-  const char *scheme = strncmp(server.uri, "redis", 5) == 0 ? "redis"
-                       : strncmp(server.uri, "etcd", 4) == 0 ? "etcd"
+  const char *scheme = strncmp(server->uri, "redis", 5) == 0 ? "redis"
+                       : strncmp(server->uri, "etcd", 4) == 0 ? "etcd"
                                                              : "zk";
   snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", scheme, port);
   baton_options o = {.connect_timeout_ms = 500, .op_timeout_ms = 500};
   baton_client *c = NULL;
   baton_error err = {0};
-  int64_t t0 = now_ms();
+  int64_t t0 = kit_now_ms();
   int rc = baton_client_open(&c, uri, &o, &err);
-  int64_t took = now_ms() - t0;
+  int64_t took = kit_now_ms() - t0;
   CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
   CHECK(c == NULL);
   CHECK_CONTAINS(err.message, "127.0.0.1");
   CHECK_LT(took, 1000 + TEST_SLACK_MS);
   /* A non-routable address: the connect itself hangs; the timeout holds. */
   snprintf(uri, sizeof uri, "%s://10.255.255.1:%d", scheme, port);
-  t0 = now_ms();
+  t0 = kit_now_ms();
   rc = baton_client_open(&c, uri, &o, &err);
-  took = now_ms() - t0;
+  took = kit_now_ms() - t0;
   CHECK(rc == BATON_ECONNECT || rc == BATON_ETIMEDOUT);
   CHECK_LT(took, 1000 + TEST_SLACK_MS);
 }
 
 static void closing_a_held_election_hands_over(void) {
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("close"), 10000, "closer", NULL));
+  REQUIRE(contender_open(&a, kit_name("close"), 10000, "closer", NULL));
   REQUIRE(rival_open(&b, &a, 10000, "next", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
   campaign_call call;
-  campaign_start(&call, b.e, 20000);
+  campaign_start(&call, b.e, HANDOVER_MS);
   CHECK(campaign_blocks(&call, 200)); /* A holds */
-  int64_t t0 = now_ms();
+  int64_t t0 = kit_now_ms();
   baton_client_close(a.c); /* closes a.e, which resigns */
   a = (contender){0};
   campaign_join(&call);
@@ -1124,19 +1026,19 @@ static void closing_a_held_election_hands_over(void) {
 
 static void cancel_before_the_campaign_is_not_lost(void) {
   contender a, b;
-  REQUIRE(contender_open(&a, fresh_name("pending"), TTL_MS, "pending-a", NULL));
+  REQUIRE(contender_open(&a, kit_name("pending"), TTL_MS, "pending-a", NULL));
   REQUIRE(rival_open(&b, &a, TTL_MS, "pending-b", NULL));
   baton_error err = {0};
-  REQUIRE_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
   /* A cancel that lands before the campaign starts still ends it... */
   baton_election_cancel(b.e);
-  int64_t t0 = now_ms();
+  int64_t t0 = kit_now_ms();
   CHECK_EQ(baton_election_campaign(b.e, 10000, NULL, &err), BATON_ECANCELED);
-  CHECK_LT(now_ms() - t0, TEST_SLACK_MS);
+  CHECK_LT(kit_now_ms() - t0, TEST_SLACK_MS);
   /* ...once: the next campaign runs normally (and times out here). */
   CHECK_EQ(baton_election_campaign(b.e, 300, NULL, &err), BATON_ETIMEDOUT);
   CHECK_OK(baton_election_resign(a.e, &err), &err);
-  CHECK_OK(baton_election_campaign(b.e, 5000, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(b.e, WIN_MS, NULL, &err), &err);
   contender_close(&a);
   contender_close(&b);
 }
@@ -1148,16 +1050,18 @@ static void cancel_before_the_campaign_is_not_lost(void) {
  * meanwhile is not elected before it, and on Redis the key's first
  * "del", "expired" or "set" (replaced by the child's next term) event is
  * not before it. */
-static void lost_key_outlives_the_server_expiry(char *mode) {
-  char *name = fresh_name("lost-key");
+static void lost_key_outlives_the_server_expiry(const char *mode) {
+  const char *name = kit_name("lost-key");
   bool redis = strcmp(kind, "redis") == 0;
   char line[128];
-  pid_t pid = loser_spawn(mode, name, line, sizeof line);
-  if (pid > 0) kill(pid, SIGSTOP);
+  const char *args[] = {"lose", mode, server->uri, name, NULL};
+  kit_proc *loser = elected_child(args, line, sizeof line);
+  REQUIRE(loser != NULL);
+  kill(loser->pid, SIGSTOP);
   /* Subscribed while the child is stopped: what comes next is its key's
    * end, or the successor's, which come later. */
-  int events = redis && pid > 0 ? key_events_open(name) : -1;
-  if (redis && pid > 0 && events < 0)
+  int events = redis ? key_events_open(name) : -1;
+  if (redis && events < 0)
     TEST_FAIL_("cannot subscribe to the keyspace events of %s", name);
   unsigned long long child_token = 0;
   long long deadline = 0;
@@ -1167,20 +1071,17 @@ static void lost_key_outlives_the_server_expiry(char *mode) {
   int64_t lifetime = 0;
   parsed = parsed && baton_options_lifetime(&o, &lifetime, NULL) == 0;
   contender k;
-  bool opened = pid > 0 && parsed && contender_open(&k, name, TTL_MS, "successor", NULL);
-  if (!opened) {
-    if (pid > 0) kill_child(pid); /* stopped, it would outlive the suite */
-    key_events_close(events);
-  }
+  bool opened = parsed && contender_open(&k, name, TTL_MS, "successor", NULL);
+  if (!opened) key_events_close(events);
   REQUIRE(opened);
   int64_t sent = deadline - lifetime; /* no later than the truth */
   int64_t expiry = sent + TTL_MS;     /* the server's, at the earliest */
   campaign_call call;
-  campaign_start(&call, k.e, expiry + 1500 - now_ms());
+  campaign_start(&call, k.e, expiry + 1500 - kit_now_ms());
   int64_t resume_at = deadline + (TTL_MS - lifetime) / 2;
-  if (resume_at > now_ms()) poll(NULL, 0, (int)(resume_at - now_ms()));
-  kill(pid, SIGCONT);
-  int64_t resumed = now_ms();
+  kit_sleep_ms(kit_ms_left(resume_at)); /* the time between the two is under test */
+  kill(loser->pid, SIGCONT);
+  int64_t resumed = kit_now_ms();
   char what[16] = "";
   int64_t ended = events >= 0 ? key_end_await(events, expiry + 1500, what, sizeof what) : 0;
   campaign_join(&call);
@@ -1205,7 +1106,7 @@ static void lost_key_outlives_the_server_expiry(char *mode) {
     CHECK_GT(ended, 0);
     CHECK_GE(ended, expiry);
   }
-  kill_child(pid);
+  kit_proc_stop(loser, SIGKILL, 5000);
   contender_close(&k);
   key_events_close(events);
 }
@@ -1235,7 +1136,7 @@ static void two_elections_on_one_name_are_two_candidates(void) {
    * contend as two candidates, as two clients would. */
   baton_client *c = open_client(TTL_MS, "twice");
   REQUIRE(c != NULL);
-  const char *name = fresh_name("twice");
+  const char *name = kit_name("twice");
   baton_election *a = NULL, *b = NULL;
   baton_error err = {0};
   CHECK_OK(baton_election_open(&a, c, name, NULL, NULL, &err), &err);
@@ -1250,7 +1151,7 @@ static void two_elections_on_one_name_are_two_candidates(void) {
     CHECK_EQ(now.token, ta);
     /* A blocking campaign waits for the first's term to end. */
     campaign_call call;
-    campaign_start(&call, b, 20000);
+    campaign_start(&call, b, HANDOVER_MS);
     CHECK(campaign_blocks(&call, 300));
     CHECK_OK(baton_election_resign(a, &err), &err);
     campaign_join(&call);
@@ -1269,7 +1170,7 @@ static void two_elections_on_one_name_are_two_candidates(void) {
   /* The same with locks, one attempt each. */
   baton_lock *l = NULL, *m = NULL;
   uint64_t tl = 0, tm = 0;
-  name = fresh_name("twice-lock");
+  name = kit_name("twice-lock");
   CHECK_OK(baton_lock_open(&l, c, name, NULL, NULL, &err), &err);
   CHECK_OK(baton_lock_open(&m, c, name, NULL, NULL, &err), &err);
   if (l != NULL && m != NULL) {
@@ -1292,15 +1193,15 @@ static void two_elections_on_one_name_are_two_candidates(void) {
 static void close_while_a_campaign_blocks(bool by_client) {
   enum { ROUNDS = 100 };
   contender a;
-  REQUIRE(contender_open(&a, fresh_name("closing"), TTL_MS, "closing-holder", NULL));
+  REQUIRE(contender_open(&a, kit_name("closing"), TTL_MS, "closing-holder", NULL));
   baton_error err = {0};
-  bool held = baton_election_campaign(a.e, 5000, NULL, &err) == 0;
+  bool held = baton_election_campaign(a.e, WIN_MS, NULL, &err) == 0;
   if (!held) contender_close(&a);
   REQUIRE(held);
   baton_client *shared = by_client ? NULL : open_client(TTL_MS, "closing-waiter");
   int rounds = 0, blocked = 0, awaited = 0, cancelled = 0;
-  int64_t give_up = now_ms() + 30000;
-  for (int i = 0; i < ROUNDS && now_ms() < give_up; i++) {
+  int64_t give_up = kit_now_ms() + 30000;
+  for (int i = 0; i < ROUNDS && kit_now_ms() < give_up; i++) {
     baton_client *c = by_client ? open_client(TTL_MS, "closing-waiter") : shared;
     baton_election *e = NULL;
     if (c == NULL || baton_election_open(&e, c, a.name, NULL, NULL, &err) != 0) {
@@ -1309,13 +1210,14 @@ static void close_while_a_campaign_blocks(bool by_client) {
       break;
     }
     campaign_call call;
-    campaign_start(&call, e, 20000);
+    campaign_start(&call, e, HANDOVER_MS);
     /* Close only once the campaign is inside the call (closing an election
      * before a call on it would be the test's bug); the pause after varies
      * where in it the close finds it. The holder holds: it cannot return
      * alone. */
-    for (int64_t t = now_ms() + 5000; baton__election_campaigns(e) == 0 && now_ms() < t;)
-      poll(NULL, 0, 1);
+    /* (No event says so: the library's count is looked at.) */
+    for (int64_t t = kit_now_ms() + 5000; baton__election_campaigns(e) == 0 && kit_ms_left(t) > 0;)
+      kit_sleep_ms(1);
     blocked += campaign_blocks(&call, i % 10);
     if (by_client)
       baton_client_close(c);
@@ -1324,7 +1226,7 @@ static void close_while_a_campaign_blocks(bool by_client) {
     /* Close waited until the campaign was done with the election; what is
      * left of the call (returning, the test's own bookkeeping) takes the
      * thread moments, never the holder's TTL. */
-    int64_t closed_ms = now_ms();
+    int64_t closed_ms = kit_now_ms();
     campaign_join(&call);
     rounds++;
     awaited += call.returned_ms - closed_ms < TEST_SLACK_MS;
@@ -1366,34 +1268,34 @@ static baton_error *garbage(baton_error *err) {
 
 static void success_clears_the_error(void) {
   char name[BATON_NAME_MAX + 1];
-  snprintf(name, sizeof name, "%s", fresh_name("clear")); /* fresh_name reuses its buffer */
+  snprintf(name, sizeof name, "%s", kit_name("clear")); /* fresh_name reuses its buffer */
   baton_options o = options(TTL_MS, "clear-a");
   baton_client *c = NULL;
   baton_election *a = NULL, *t = NULL, *s = NULL;
   baton_lock *l = NULL;
   baton_error err;
   CHECK_CLEARED(baton_election_name_check(name, garbage(&err)), &err);
-  CHECK_CLEARED(baton_client_open(&c, server.uri, &o, garbage(&err)), &err);
+  CHECK_CLEARED(baton_client_open(&c, server->uri, &o, garbage(&err)), &err);
   REQUIRE(c != NULL);
   CHECK_CLEARED(baton_election_open(&a, c, name, NULL, NULL, garbage(&err)), &err);
-  CHECK_CLEARED(baton_election_open(&t, c, fresh_name("clear-try"), NULL, NULL, garbage(&err)),
+  CHECK_CLEARED(baton_election_open(&t, c, kit_name("clear-try"), NULL, NULL, garbage(&err)),
                 &err);
-  CHECK_CLEARED(baton_election_open(&s, c, fresh_name("clear-start"), NULL, NULL, garbage(&err)),
+  CHECK_CLEARED(baton_election_open(&s, c, kit_name("clear-start"), NULL, NULL, garbage(&err)),
                 &err);
-  CHECK_CLEARED(baton_lock_open(&l, c, fresh_name("clear-lock"), NULL, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_open(&l, c, kit_name("clear-lock"), NULL, NULL, garbage(&err)), &err);
   if (a == NULL || t == NULL || s == NULL || l == NULL) {
     baton_client_close(c); /* closes what did open */
     return;
   }
-  CHECK_CLEARED(baton_election_campaign(a, 5000, NULL, garbage(&err)), &err);
-  CHECK_CLEARED(baton_election_campaign(a, 5000, NULL, garbage(&err)), &err); /* already */
+  CHECK_CLEARED(baton_election_campaign(a, WIN_MS, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_election_campaign(a, WIN_MS, NULL, garbage(&err)), &err); /* already */
   baton_leader leader;
   CHECK_CLEARED(baton_election_leader(a, &leader, garbage(&err)), &err);
   CHECK_CLEARED(baton_election_observe(a, garbage(&err)), &err);
   CHECK_CLEARED(baton_election_try_campaign(t, NULL, NULL, garbage(&err)), &err);
   CHECK_CLEARED(baton_election_resign(t, garbage(&err)), &err);
   CHECK_CLEARED(baton_election_start(s, garbage(&err)), &err);
-  CHECK_CLEARED(baton_lock_acquire(l, 5000, NULL, garbage(&err)), &err);
+  CHECK_CLEARED(baton_lock_acquire(l, WIN_MS, NULL, garbage(&err)), &err);
   CHECK_CLEARED(baton_lock_release(l, garbage(&err)), &err);
   CHECK_CLEARED(baton_lock_try_acquire(l, NULL, garbage(&err)), &err);
   CHECK_CLEARED(baton_lock_release(l, garbage(&err)), &err);
@@ -1402,7 +1304,7 @@ static void success_clears_the_error(void) {
   contender b;
   if (contender_open(&b, name, TTL_MS, "clear-b", NULL)) {
     campaign_call call;
-    campaign_start(&call, b.e, 20000);
+    campaign_start(&call, b.e, HANDOVER_MS);
     CHECK(campaign_blocks(&call, 300)); /* a holds */
     CHECK_CLEARED(baton_election_resign(a, garbage(&err)), &err);
     campaign_join(&call);
@@ -1420,23 +1322,23 @@ static void success_clears_the_error(void) {
 
 static void negative_timeouts_are_invalid(void) {
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("negative"), TTL_MS, "negative", NULL));
+  REQUIRE(contender_open(&k, kit_name("negative"), TTL_MS, "negative", NULL));
   baton_lock *l = NULL;
   baton_error err = {0};
-  if (baton_lock_open(&l, k.c, fresh_name("negative-lock"), NULL, NULL, &err) != 0)
+  if (baton_lock_open(&l, k.c, kit_name("negative-lock"), NULL, NULL, &err) != 0)
     contender_close(&k);
   REQUIRE(l != NULL);
   /* The names are free: a timeout taken as "no limit" would win them. */
   static const int64_t bad[] = {-2, -1000, INT64_MIN};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    int64_t t0 = now_ms();
+    int64_t t0 = kit_now_ms();
     err.message[0] = '\0';
     CHECK_EQ(baton_election_campaign(k.e, bad[i], NULL, &err), BATON_EINVAL);
     CHECK(err.message[0] != '\0');
     err.message[0] = '\0';
     CHECK_EQ(baton_lock_acquire(l, bad[i], NULL, &err), BATON_EINVAL);
     CHECK(err.message[0] != '\0');
-    CHECK_LT(now_ms() - t0, TEST_SLACK_MS);
+    CHECK_LT(kit_now_ms() - t0, TEST_SLACK_MS);
   }
   CHECK(!baton_election_is_leader(k.e, NULL, NULL));
   CHECK(!baton_lock_held(l, NULL, NULL));
@@ -1460,7 +1362,7 @@ static void start_after_resign_campaigns_again(void) {
   recorder r;
   recorder_init(&r);
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("restart-cand"), TTL_MS, "restart-cand", &r));
+  REQUIRE(contender_open(&k, kit_name("restart-cand"), TTL_MS, "restart-cand", &r));
   baton_error err = {0};
   CHECK_OK(baton_election_start(k.e, &err), &err);
   CHECK(await_count(&r, &r.elected, 1, 5000));
@@ -1484,7 +1386,7 @@ static void stop_resigns_the_held_term(void) {
   recorder r;
   recorder_init(&r);
   contender k;
-  REQUIRE(contender_open(&k, fresh_name("stop"), TTL_MS, "stopper", &r));
+  REQUIRE(contender_open(&k, kit_name("stop"), TTL_MS, "stopper", &r));
   baton_error err = {0};
   CHECK_OK(baton_election_start(k.e, &err), &err);
   CHECK(await_count(&r, &r.elected, 1, 5000));
@@ -1509,19 +1411,19 @@ static void elected_and_lost_survive_allocation_failures(void) {
   int terms = 0, failed = 0;
   bool completed = false;
   long n;
-  int64_t give_up = now_ms() + 60000;
-  for (n = 1; n <= 500 && !completed && now_ms() < give_up; n++) {
+  int64_t give_up = kit_now_ms() + 60000;
+  for (n = 1; n <= 500 && !completed && kit_now_ms() < give_up; n++) {
     baton_election *e = NULL, *next = NULL;
     baton_error err = {0};
-    if (baton_election_open(&e, c, fresh_name("alloc-events"), record, &r, &err) != 0 ||
-        baton_election_open(&next, c, fresh_name("alloc-events"), record, &r, &err) != 0) {
+    if (baton_election_open(&e, c, kit_name("alloc-events"), record, &r, &err) != 0 ||
+        baton_election_open(&next, c, kit_name("alloc-events"), record, &r, &err) != 0) {
       TEST_FAIL_("election_open: %s", err.message);
       baton_election_close(e);
       break;
     }
-    pthread_mutex_lock(&r.mu);
+    pthread_mutex_lock(&r.ev.mu);
     int elected0 = r.elected, lost0 = r.lost;
-    pthread_mutex_unlock(&r.mu);
+    pthread_mutex_unlock(&r.ev.mu);
     baton__alloc_fail_after(n);
     int rc = baton_election_campaign(e, 3000, NULL, &err);
     bool won = rc == 0;
@@ -1535,11 +1437,11 @@ static void elected_and_lost_survive_allocation_failures(void) {
     if (rc2 == 0) rc2 = baton_election_resign(next, &err);
     if (rc2 != 0) TEST_FAIL_("n=%ld: the clean cycle failed: %s", n, err.message);
     bool arrived = await_count(&r, &r.lost, lost0 + won + 1, 3000);
-    pthread_mutex_lock(&r.mu);
+    pthread_mutex_lock(&r.ev.mu);
     if (!arrived || r.elected != elected0 + won + 1 || r.lost != lost0 + won + 1)
       TEST_FAIL_("n=%ld: campaign %s (%d); %d ELECTED and %d LOST, expected %d of each", n,
                  won ? "won" : "failed", rc, r.elected - elected0, r.lost - lost0, won + 1);
-    pthread_mutex_unlock(&r.mu);
+    pthread_mutex_unlock(&r.ev.mu);
     terms += won;
     baton_election_close(next);
     baton_election_close(e);
@@ -1562,30 +1464,30 @@ static void close_delivers_lost(void) {
   baton_election *a = NULL, *b = NULL;
   baton_error err = {0};
   uint64_t ta = 0, tb = 0;
-  CHECK_OK(baton_election_open(&a, c, fresh_name("close-lost"), record, &r, &err), &err);
-  CHECK_OK(baton_election_open(&b, c, fresh_name("close-lost"), record, &r, &err), &err);
+  CHECK_OK(baton_election_open(&a, c, kit_name("close-lost"), record, &r, &err), &err);
+  CHECK_OK(baton_election_open(&b, c, kit_name("close-lost"), record, &r, &err), &err);
   if (a == NULL || b == NULL) {
     baton_client_close(c);
     recorder_free(&r);
     return;
   }
-  CHECK_OK(baton_election_campaign(a, 5000, &ta, &err), &err);
-  CHECK_OK(baton_election_campaign(b, 5000, &tb, &err), &err);
+  CHECK_OK(baton_election_campaign(a, WIN_MS, &ta, &err), &err);
+  CHECK_OK(baton_election_campaign(b, WIN_MS, &tb, &err), &err);
   CHECK(await_count(&r, &r.elected, 2, 3000));
   baton_election_close(a);
-  pthread_mutex_lock(&r.mu);
+  pthread_mutex_lock(&r.ev.mu);
   int lost = r.lost, n = r.n;
   baton_lost_reason reason = r.last_reason;
-  pthread_mutex_unlock(&r.mu);
+  pthread_mutex_unlock(&r.ev.mu);
   CHECK_EQ(lost, 1);
   CHECK_EQ(reason, BATON_LOST_RESIGNED);
   /* The client's close closes b: the same holds. */
   baton_client_close(c);
-  pthread_mutex_lock(&r.mu);
+  pthread_mutex_lock(&r.ev.mu);
   CHECK_EQ(r.lost, 2);
   CHECK_EQ(r.last_reason, BATON_LOST_RESIGNED);
   CHECK_EQ(r.n, n + 1);
-  pthread_mutex_unlock(&r.mu);
+  pthread_mutex_unlock(&r.ev.mu);
   /* Nothing comes later: a wait for an event that must NOT come is a
    * timed wait by nature. */
   CHECK(!await_count(&r, &r.n, n + 2, 300));
@@ -1604,14 +1506,14 @@ static void every_allocation_failure_is_a_clean_error(void) {
   baton_options o = options(TTL_MS, "allocations");
   int completed = 0, failures = 0, absorbed = 0;
   long n;
-  int64_t give_up = now_ms() + 120000;
-  for (n = 1; n <= 5000 && completed == 0 && now_ms() < give_up; n++) {
-    const char *name = fresh_name("alloc");
+  int64_t give_up = kit_now_ms() + 120000;
+  for (n = 1; n <= 5000 && completed == 0 && kit_now_ms() < give_up; n++) {
+    const char *name = kit_name("alloc");
     baton_client *c = NULL;
     baton_election *e = NULL;
     baton_error err = {0};
     baton__alloc_fail_after(n);
-    int rc = baton_client_open(&c, server.uri, &o, &err);
+    int rc = baton_client_open(&c, server->uri, &o, &err);
     if (rc == 0) rc = baton_election_open(&e, c, name, NULL, NULL, &err);
     if (rc == 0) rc = baton_election_campaign(e, 3000, NULL, &err);
     if (rc == 0) rc = baton_election_resign(e, &err);
@@ -1643,8 +1545,8 @@ static void many_names_cost_no_descriptor_or_thread_each(void) {
   baton_error err = {0};
   int fds = count_fds(), threads = count_threads();
   for (int i = 0; i < NAMES; i++) {
-    REQUIRE_OK(baton_election_open(&e[i], c, fresh_name("many"), NULL, NULL, &err), &err);
-    REQUIRE_OK(baton_election_campaign(e[i], 5000, NULL, &err), &err);
+    REQUIRE_OK(baton_election_open(&e[i], c, kit_name("many"), NULL, NULL, &err), &err);
+    REQUIRE_OK(baton_election_campaign(e[i], WIN_MS, NULL, &err), &err);
   }
   int held = 0;
   for (int i = 0; i < NAMES; i++) held += baton_election_is_leader(e[i], NULL, NULL);
@@ -1659,12 +1561,10 @@ static void many_names_cost_no_descriptor_or_thread_each(void) {
 
 /* What a program exec'd now inherits: child_fds's line. */
 static bool inherited_fds(char *line, size_t size) {
-  char *argv[] = {self_exe, "--child", "fds", NULL};
-  int out = -1;
-  pid_t pid = spawn_child(argv, &out);
-  bool listed = pid > 0 && read_line(out, line, size, 5000);
-  if (out >= 0) close(out);
-  if (pid > 0) wait_child(pid, 5000);
+  static const char *const args[] = {"fds", NULL};
+  kit_proc *p = child_start(args);
+  bool listed = p != NULL && kit_proc_line(p, line, size, 5000) == 0;
+  if (p != NULL) kit_proc_stop(p, 0, 5000);
   return listed;
 }
 
@@ -1680,14 +1580,14 @@ static void no_descriptor_survives_exec(void) {
   contender a, b;
   baton_election *watch = NULL;
   baton_error err = {0};
-  REQUIRE(contender_open(&a, fresh_name("exec"), TTL_MS, "exec-holder", NULL));
+  REQUIRE(contender_open(&a, kit_name("exec"), TTL_MS, "exec-holder", NULL));
   REQUIRE(rival_open(&b, &a, TTL_MS, "exec-waiter", NULL));
-  CHECK_OK(baton_election_campaign(a.e, 5000, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
   CHECK_OK(baton_election_open(&watch, b.c, a.name, record, &r, &err), &err);
   CHECK_OK(baton_election_observe(watch, &err), &err);
   CHECK(await_count(&r, &r.changed, 1, 3000));
   campaign_call call;
-  campaign_start(&call, b.e, 20000);
+  campaign_start(&call, b.e, HANDOVER_MS);
   CHECK(campaign_blocks(&call, 300));
   CHECK(inherited_fds(after, sizeof after));
   CHECK_STR(after, before);
@@ -1709,11 +1609,10 @@ int main(int argc, char **argv) {
   if (n > 0) self_exe[n] = '\0';
   signal(SIGPIPE, SIG_IGN);
   kind = argv[1];
-  if (test_cluster_start(&server, kind) != 0) {
-    fprintf(stderr, "conformance: cannot start %s (a missing server is a failure)\n", kind);
-    return 1;
-  }
-  printf("conformance on %s\n", server.uri);
+  kit_cond_init(&campaigns);
+  kit_cond_init(&spy_ev);
+  if ((server = kit_server(kind)) == NULL) return 1;
+  printf("conformance on %s\n", server->uri);
   static const test_case cases[] = {
       {"bad_input_gets_clear_errors", bad_input_gets_clear_errors},
       {"success_clears_the_error", success_clears_the_error},
@@ -1759,7 +1658,5 @@ int main(int argc, char **argv) {
       {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},
       {NULL, NULL},
   };
-  int rc = test_main(argc - 1, argv + 1, cases);
-  test_cluster_stop(&server);
-  return rc;
+  return test_main(argc - 1, argv + 1, cases);
 }

@@ -1,7 +1,7 @@
 /* tls_test.c — etcds:// against a real etcd serving TLS with client
  * certificate auth, its CA and certificates made here with openssl. */
-#include "backend_kit.h"
 #include "etcd.h"
+#include "etcd_kit.h"
 #include "test.h"
 
 #include <curl/curl.h>
@@ -50,7 +50,7 @@ static bool tls_ready(const test_server *s) {
 
 static int openssl(const char *const *argv) {
   char out[2048];
-  int rc = kit_run(argv, out, sizeof out, 20000);
+  int rc = kit_run_output(argv, out, sizeof out, 20000);
   if (rc != 0) fprintf(stderr, "openssl failed (%d): %s\n", rc, out);
   return rc;
 }
@@ -187,7 +187,7 @@ static void tls_refusals(void) {
     if (strcmp(cases[i].uri_scheme, "etcd") == 0) memmove(uri + 4, uri + 5, strlen(uri + 5) + 1);
     kit_session k;
     baton_error err = {0};
-    int64_t t0 = baton__now();
+    int64_t t0 = kit_now_ms();
     int rc = kit_open(&k, &B, uri, NULL, 2000, &err);
     printf("  case %zu -> %d in %lld ms: %s\n", i, rc, (long long)kit_ms_since(t0), err.message);
     CHECK_EQ(rc, cases[i].code);

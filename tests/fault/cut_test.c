@@ -4,26 +4,19 @@
  * heals, the holder's client campaigns again with a greater token.
  * `fault_cut KIND [FILTER]`, KIND one of redis, etcd, zk. */
 #include "baton.h"
+#include "kit.h"
 #include "proxy.h"
-#include "servers.h"
 #include "test.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
-#include <unistd.h>
 
 #define TTL_MS 2000
 #define MARGIN_MS 400
+#define WIN_MS 5000       /* an uncontended campaign */
+#define COMEBACK_MS 20000 /* the cut client's campaign once the cut heals */
 
-static test_cluster server;
-static unsigned seq;
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static test_cluster *server;
 
 typedef struct losses {
   pthread_mutex_t mu;
@@ -37,7 +30,7 @@ static void on_event(const baton_event *ev, void *udata) {
   pthread_mutex_lock(&l->mu);
   if (ev->type == BATON_EVENT_LOST) {
     l->lost++;
-    l->lost_at = now_ms();
+    l->lost_at = kit_now_ms();
     l->reason = ev->reason;
   }
   if (ev->type == BATON_EVENT_ELECTED) l->elected++;
@@ -53,8 +46,8 @@ static int lost_count(losses *l) {
 
 /* The server's URI with its port replaced by the proxy's. */
 static void proxied_uri(char *out, size_t size, int port) {
-  const char *scheme_end = strstr(server.uri, "://");
-  snprintf(out, size, "%.*s://127.0.0.1:%d", (int)(scheme_end - server.uri), server.uri, port);
+  const char *scheme_end = strstr(server->uri, "://");
+  snprintf(out, size, "%.*s://127.0.0.1:%d", (int)(scheme_end - server->uri), server->uri, port);
 }
 
 typedef struct cut_case {
@@ -65,7 +58,7 @@ typedef struct cut_case {
 
 static void run_cut(const cut_case *k) {
   proxy *px = NULL;
-  REQUIRE(proxy_start(&px, server.member[0].port) == 0);
+  REQUIRE(proxy_start(&px, server->member[0].port) == 0);
   char uri[256];
   proxied_uri(uri, sizeof uri, proxy_port(px));
   losses l = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -74,22 +67,21 @@ static void run_cut(const cut_case *k) {
   baton_client *held = NULL, *rival = NULL;
   baton_election *eh = NULL, *er = NULL;
   baton_error err = {0};
-  char name[64];
-  snprintf(name, sizeof name, "cut-%d-%u", (int)getpid(), ++seq);
+  const char *name = kit_name("cut");
   REQUIRE_OK(baton_client_open(&held, uri, &o, &err), &err);
-  REQUIRE_OK(baton_client_open(&rival, server.uri, &r, &err), &err);
+  REQUIRE_OK(baton_client_open(&rival, server->uri, &r, &err), &err);
   REQUIRE_OK(baton_election_open(&eh, held, name, on_event, &l, &err), &err);
   REQUIRE_OK(baton_election_open(&er, rival, name, NULL, NULL, &err), &err);
   uint64_t t1 = 0, t2 = 0, t3 = 0;
-  REQUIRE_OK(baton_election_campaign(eh, 5000, &t1, &err), &err);
+  REQUIRE_OK(baton_election_campaign(eh, WIN_MS, &t1, &err), &err);
 
   proxy_set_mode(px, k->mode, k->delay_ms);
-  int64_t remaining = 0, cut_at = now_ms();
+  int64_t remaining = 0, cut_at = kit_now_ms();
   CHECK(baton_election_is_leader(eh, NULL, &remaining));
   int64_t local_deadline = cut_at + remaining;
   /* The rival can only win once the server expired the holder's term. */
   int rc = baton_election_campaign(er, k->expect_loss ? TTL_MS * 4 : TTL_MS * 2, &t2, &err);
-  int64_t rival_at = now_ms();
+  int64_t rival_at = kit_now_ms();
   if (k->expect_loss) {
     CHECK_OK(rc, &err);
     CHECK_GT(t2, t1);
@@ -103,7 +95,7 @@ static void run_cut(const cut_case *k) {
     /* Heal; the cut client comes back and wins a later term. */
     proxy_set_mode(px, PROXY_PASS, 0);
     CHECK_OK(baton_election_resign(er, &err), &err);
-    CHECK_OK(baton_election_campaign(eh, 20000, &t3, &err), &err);
+    CHECK_OK(baton_election_campaign(eh, COMEBACK_MS, &t3, &err), &err);
     CHECK_GT(t3, t2);
   } else {
     /* A slow link: renewals still succeed, the holder keeps its term. */
@@ -139,17 +131,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  if (test_cluster_start(&server, argv[1]) != 0) {
-    fprintf(stderr, "fault_cut: cannot start %s (a missing server is a failure)\n", argv[1]);
-    return 1;
-  }
+  if ((server = kit_server(argv[1])) == NULL) return 1;
   static const test_case cases[] = {
       {"black_hole_ends_the_term_in_time", black_hole_ends_the_term_in_time},
       {"reset_connections_end_the_term_in_time", reset_connections_end_the_term_in_time},
       {"slow_link_keeps_the_term", slow_link_keeps_the_term},
       {NULL, NULL},
   };
-  int rc = test_main(argc - 1, argv + 1, cases);
-  test_cluster_stop(&server);
-  return rc;
+  return test_main(argc - 1, argv + 1, cases);
 }

@@ -81,8 +81,6 @@ uint64_t faults_rand(faults_rng *r);
 /* Uniform in [lo, hi]. */
 int64_t faults_between(faults_rng *r, int64_t lo, int64_t hi);
 
-int64_t faults_now_ns(void);
-
 /* The number after " key=" in a record line: true with *out set. */
 bool faults_field(const char *line, const char *key, uint64_t *out);
 

@@ -13,6 +13,7 @@
  * timing of the processes: a run repeats the same faults, not the same
  * interleaving. */
 #include "faults.h"
+#include "kit.h"
 #include "servers.h"
 
 #include <errno.h>
@@ -204,7 +205,7 @@ int main(int argc, char **argv) {
     if (env != NULL && *env != '\0')
       seed = strtoull(env, NULL, 10);
     else if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-      seed = (uint64_t)faults_now_ns();
+      seed = (uint64_t)kit_now_ns();
     seed %= 1000000000ull; /* short enough to retype */
   }
   int chosen = 0;

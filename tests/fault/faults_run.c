@@ -6,6 +6,7 @@
  * behind (processes, keys, znodes). Everything it learns goes to files in
  * the deployment's folder (faults.h) for the checker. */
 #include "faults.h"
+#include "kit.h"
 #include "proxy.h"
 #include "servers.h"
 
@@ -27,17 +28,14 @@
 
 #define MS 1000000LL
 #define PIPE_BYTES (1 << 20) /* room for the store's lines while we block */
+#define DRAIN_READS 1000     /* reads of one pipe per look at it */
+#define STORE_START_MS 10000 /* the fenced store's "listening" line */
+#define STOP_GRACE_MS 5000   /* the store's time to leave after SIGTERM */
 
 const char *const fault_names[F_NKINDS] = {"kill", "pause", "restart", "drop",
                                            "stall", "slow", "spause"};
 
 volatile int faults_interrupted;
-
-int64_t faults_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 uint64_t faults_rand(faults_rng *r) {
   uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
@@ -100,7 +98,7 @@ typedef struct run {
 /* One line in faults.log, stamped now. */
 static void rec(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rec(run *r, const char *fmt, ...) {
-  fprintf(r->flog, "%" PRId64 " ", faults_now_ns());
+  fprintf(r->flog, "%" PRId64 " ", kit_now_ns());
   va_list ap;
   va_start(ap, fmt);
   vfprintf(r->flog, fmt, ap);
@@ -112,7 +110,7 @@ static void rec(run *r, const char *fmt, ...) {
 /* One line for the person watching. */
 static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(run *r, const char *fmt, ...) {
-  printf("  [%-9s %6.1fs] ", r->d->label, (double)(faults_now_ns() - r->t0) / 1e9);
+  printf("  [%-9s %6.1fs] ", r->d->label, (double)(kit_now_ns() - r->t0) / 1e9);
   va_list ap;
   va_start(ap, fmt);
   vprintf(fmt, ap);
@@ -174,7 +172,9 @@ static void on_store_line(run *r, char *line) {
  * when c is given, else the store's log. Returns false at EOF or on an
  * error. */
 static bool drain(run *r, int fd, lines *l, cand *c) {
-  for (int i = 0; i < 1000; i++) {
+  /* A bounded number of reads: a writer that never pauses must not keep
+   * the runner here. */
+  for (int reads = 0; reads < DRAIN_READS; reads++) {
     ssize_t n = read(fd, l->buf + l->len, sizeof l->buf - 1 - l->len);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return true;
@@ -280,13 +280,12 @@ typedef bool (*pred_fn)(run *r, const void *arg);
  * looks at sends no event (a server's state); step_ms 0: events only. */
 static bool wait_every(run *r, pred_fn pred, const void *arg, int64_t timeout_ms,
                        int64_t step_ms) {
-  int64_t end = faults_now_ns() + timeout_ms * MS;
-  for (long i = 0; i < 10000000L; i++) {
+  int64_t end = kit_now_ms() + timeout_ms;
+  for (;;) {
     if (pred != NULL && pred(r, arg)) return true;
-    int64_t left = end - faults_now_ns();
-    if (left <= 0 || faults_interrupted) break;
-    if (step_ms > 0 && left > step_ms * MS) left = step_ms * MS;
-    pump(r, (int)((left + MS - 1) / MS));
+    int left = kit_ms_left(end);
+    if (left == 0 || faults_interrupted) break;
+    pump(r, step_ms > 0 && left > step_ms ? (int)step_ms : left);
   }
   return pred != NULL && pred(r, arg);
 }
@@ -437,15 +436,7 @@ static int start_store(run *r) {
   r->store_fd = p[0];
   /* Its first line says it listens; every later line is a write. */
   char line[512];
-  size_t got = 0;
-  struct pollfd pf = {.fd = r->store_fd, .events = POLLIN};
-  for (int i = 0; i < 100 && memchr(line, '\n', got) == NULL; i++) {
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t n = read(r->store_fd, line + got, sizeof line - 1 - got);
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  line[got] = '\0';
+  kit_read_line(r->store_fd, line, sizeof line, kit_now_ms() + STORE_START_MS);
   if (strncmp(line, "listening ", 10) != 0) {
     fprintf(stderr, "faults: the fenced store did not start (see %s)\n", err_path);
     return -1;
@@ -458,7 +449,8 @@ static void stop_store(run *r) {
   if (r->store_pid <= 0) return;
   kill(r->store_pid, SIGCONT);
   kill(r->store_pid, SIGTERM);
-  for (int i = 0; i < 500; i++) {
+  /* Its log is read meanwhile: a store blocked on a full pipe never ends. */
+  for (int64_t end = kit_now_ms() + STOP_GRACE_MS; kit_ms_left(end) > 0;) {
     if (waitpid(r->store_pid, NULL, WNOHANG) == r->store_pid) {
       r->store_pid = 0;
       break;
@@ -471,9 +463,10 @@ static void stop_store(run *r) {
     r->store_pid = 0;
   }
   /* Its last lines, up to EOF (it is gone: EOF comes at once). */
-  for (int i = 0; i < 1000 && r->store_fd >= 0 && drain(r, r->store_fd, &r->st, NULL); i++) {
+  for (int64_t end = kit_now_ms() + STOP_GRACE_MS;
+       r->store_fd >= 0 && drain(r, r->store_fd, &r->st, NULL) && kit_ms_left(end) > 0;) {
     struct pollfd pf = {.fd = r->store_fd, .events = POLLIN};
-    if (poll(&pf, 1, 100) <= 0) break;
+    if (poll(&pf, 1, kit_ms_left(end)) <= 0) break;
   }
   if (r->store_fd >= 0) close(r->store_fd);
   r->store_fd = -1;
@@ -619,7 +612,7 @@ static void inject(run *r, fault *f, fault_kind kind, const char *fmt, ...) {
   f->id = ++r->next_id;
   f->kind = kind;
   int h = holder(r);
-  f->inject_ns = faults_now_ns();
+  f->inject_ns = kit_now_ns();
   fprintf(r->flog, "%" PRId64 " inject id=%d kind=%s holder=%d token=%" PRIu64 " %s\n",
           f->inject_ns, f->id, fault_names[kind], h, h >= 0 ? r->c[h].token : 0, what);
   fflush(r->flog);
@@ -642,7 +635,7 @@ static void recover(run *r, const fault *f, bool need_new) {
     rec(r, "recovered id=%d slot=%d token=%" PRIu64, f->id, h, r->c[h].token);
     if (need_new)
       say(r, "#%d new leader: %s, token %" PRIu64 ", %.2f s after the fault", f->id,
-          r->c[h].identity, r->c[h].token, (double)(faults_now_ns() - f->inject_ns) / 1e9);
+          r->c[h].identity, r->c[h].token, (double)(kit_now_ns() - f->inject_ns) / 1e9);
     else
       say(r, "#%d leader: %s, token %" PRIu64, f->id, r->c[h].identity, r->c[h].token);
   } else {
@@ -657,7 +650,7 @@ static int live_in_group(pid_t group) {
   if (d == NULL) return -1;
   int live = 0;
   struct dirent *de;
-  for (int i = 0; i < 100000 && (de = readdir(d)) != NULL; i++) {
+  while ((de = readdir(d)) != NULL) {
     char path[64], buf[512];
     if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
     snprintf(path, sizeof path, "/proc/%.20s/stat", de->d_name);
@@ -684,18 +677,19 @@ static int live_in_group(pid_t group) {
  * then no live process may be left in the group (zombies are dead: this
  * machine's init reaps orphans lazily). */
 static void group_gone(run *r, const fault *f, pid_t group, int guard_fd) {
-  int64_t start = faults_now_ns();
+  int64_t start = kit_now_ns();
   struct pollfd p = {.fd = guard_fd, .events = POLLIN};
   poll(&p, 1, 2000);
+  /* SIGKILL is delivered asynchronously, and no event says a group is
+   * empty: it is looked at until a second has passed. */
   int live = live_in_group(group);
-  for (int i = 0; i < 100 && live > 0; i++) { /* SIGKILL is delivered asynchronously */
-    struct timespec ts = {0, 10 * MS};
-    nanosleep(&ts, NULL);
+  for (int64_t end = kit_now_ms() + 1000; live > 0 && kit_ms_left(end) > 0;) {
+    kit_sleep_ms(10);
     live = live_in_group(group);
   }
   if (live == 0)
     rec(r, "group-gone id=%d group=%d after_ms=%.1f", f->id, (int)group,
-        (double)(faults_now_ns() - start) / MS);
+        (double)(kit_now_ns() - start) / MS);
   else
     rec(r, "orphans what=group id=%d count=%d group=%d", f->id, live, (int)group);
 }
@@ -744,7 +738,7 @@ static void fault_pause(run *r) {
   if (group > 0) {
     snprintf(r->watch_writer, sizeof r->watch_writer, "%s", c->identity);
     r->watch_token = t.token;
-    r->watch_after = faults_now_ns();
+    r->watch_after = kit_now_ns();
     r->watch_seen = false;
     kill(-group, SIGCONT);
     rec(r, "resume-command id=%d group=%d", f.id, (int)group);
@@ -878,7 +872,7 @@ static int orphan_processes(run *r, char *list, size_t size) {
   if (d == NULL) return -1;
   int found = 0;
   struct dirent *de;
-  for (int i = 0; i < 100000 && (de = readdir(d)) != NULL; i++) {
+  while ((de = readdir(d)) != NULL) {
     char *end;
     long pid = strtol(de->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
@@ -928,12 +922,12 @@ static void teardown(run *r) {
   }
   /* Keys of a killed candidate live until the server expires them: one TTL
    * from its last renewal, plus the bound. */
-  int64_t start = faults_now_ns();
+  int64_t start = kit_now_ns();
   char detail[256] = "";
   if (r->cl.n > 0) wait_every(r, no_leftovers, NULL, 2LL * r->cfg->ttl_ms + 5000, 200);
   int keys = r->cl.n > 0 ? leftovers(r, detail, sizeof detail) : -1;
   rec(r, "orphans what=keys count=%d after_ms=%lld %s", keys,
-      (long long)((faults_now_ns() - start) / MS), detail);
+      (long long)((kit_now_ns() - start) / MS), detail);
   stop_store(r);
   char pids[1024];
   int procs = orphan_processes(r, pids, sizeof pids);
@@ -959,7 +953,7 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
   r.rng.s = seed;
   r.store_fd = -1;
   r.n = cfg->candidates;
-  r.t0 = faults_now_ns();
+  r.t0 = kit_now_ns();
   for (int i = 0; i < FAULTS_MAX_CAND; i++) {
     r.c[i].slot = i;
     r.c[i].pidfd = r.c[i].ev_fd = -1;
@@ -1018,9 +1012,10 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
     plan[i] = plan[j];
     plan[j] = t;
   }
-  int64_t end = faults_now_ns() + cfg->duration_ms * MS;
-  for (int i = 0; i < 100000 && !faults_interrupted; i++) {
-    if (cfg->short_run ? i >= planned : faults_now_ns() >= end) break;
+  /* A short run ends after its plan, a long one at its duration. */
+  int64_t end = kit_now_ms() + cfg->duration_ms;
+  for (int i = 0; !faults_interrupted; i++) {
+    if (cfg->short_run ? i >= planned : kit_ms_left(end) == 0) break;
     fault_kind k = cfg->short_run ? plan[i] : (fault_kind)faults_between(&r.rng, 0, F_NKINDS - 1);
     inject_one(&r, k);
     /* The workload runs a while between faults. */

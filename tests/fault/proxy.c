@@ -2,6 +2,8 @@
  * sockets per connection, one buffer per direction. */
 #include "proxy.h"
 
+#include "kit.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,8 +37,7 @@ typedef struct conn {
 struct proxy {
   int listen_fd, control_fd, port, target;
   pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t applied_cond; /* signalled when `applied` moves */
+  kit_cond ev;          /* ev.mu is the mu below; broadcast when `applied` moves */
   proxy_mode mode;      /* guarded by mu */
   unsigned long gen;    /* guarded by mu: bumped by each proxy_set_mode */
   unsigned long applied; /* guarded by mu: the last gen the thread works in */
@@ -45,12 +46,6 @@ struct proxy {
   long long bytes;      /* guarded by mu */
   conn conns[MAX_CONNS];
 };
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Close with RST, as a cut network or a crashed peer would look. */
 static void reset_close(int fd) {
@@ -113,9 +108,9 @@ static bool pump(proxy *p, pipe_buf *b, int from, int to, short from_ev, short t
     if (n < 0 && errno != EAGAIN) return false;
     if (n > 0) {
       b->off += (size_t)n;
-      pthread_mutex_lock(&p->mu);
+      pthread_mutex_lock(&p->ev.mu);
       p->bytes += n;
-      pthread_mutex_unlock(&p->mu);
+      pthread_mutex_unlock(&p->ev.mu);
     }
     if (b->off == b->len) b->len = b->off = 0;
   }
@@ -125,15 +120,16 @@ static bool pump(proxy *p, pipe_buf *b, int from, int to, short from_ev, short t
 static void *run(void *arg) {
   proxy *p = arg;
   struct pollfd fds[2 + 2 * MAX_CONNS];
-  for (int round = 0; round < 1000000000; round++) {
-    pthread_mutex_lock(&p->mu);
+  /* Until proxy_stop says stop (it wakes the poll below). */
+  for (;;) {
+    pthread_mutex_lock(&p->ev.mu);
     proxy_mode mode = p->mode;
     int delay = p->delay_ms;
     bool stop = p->stop;
     unsigned long gen = p->gen;
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->ev.mu);
     if (stop) break;
-    int64_t now = now_ms();
+    int64_t now = kit_now_ms();
     int timeout = 1000;
     fds[0] = (struct pollfd){.fd = p->control_fd, .events = POLLIN};
     fds[1] = (struct pollfd){.fd = p->listen_fd, .events = POLLIN};
@@ -141,12 +137,13 @@ static void *run(void *arg) {
       conn *c = &p->conns[i];
       if (c->client >= 0 && mode == PROXY_DROP) conn_close(c);
       bool live = c->client >= 0 && mode != PROXY_STALL;
+      bool down = live && mode != PROXY_MUTE; /* server to client */
       /* Read a side only when its buffer is empty; write it only when due. */
       short cev = 0, sev = 0;
       if (live) {
         if (c->up.len == 0) cev |= POLLIN;
-        if (c->down.len == 0) sev |= POLLIN;
-        if (c->down.len > c->down.off) {
+        if (down && c->down.len == 0) sev |= POLLIN;
+        if (down && c->down.len > c->down.off) {
           if (c->down.due_ms <= now) cev |= POLLOUT;
           else if (c->down.due_ms - now < timeout) timeout = (int)(c->down.due_ms - now);
         }
@@ -160,10 +157,10 @@ static void *run(void *arg) {
     }
     /* The mode is in force now (in PROXY_DROP every connection is reset):
      * proxy_set_mode may return. */
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->ev.mu);
     p->applied = gen;
-    pthread_cond_broadcast(&p->applied_cond);
-    pthread_mutex_unlock(&p->mu);
+    pthread_cond_broadcast(&p->ev.cond);
+    pthread_mutex_unlock(&p->ev.mu);
     if (poll(fds, 2 + 2 * MAX_CONNS, timeout) < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) {
       uint64_t v;
@@ -171,13 +168,13 @@ static void *run(void *arg) {
       }
     }
     if (fds[1].revents & POLLIN) accept_one(p, mode);
-    now = now_ms();
+    now = kit_now_ms();
     for (int i = 0; i < MAX_CONNS; i++) {
       conn *c = &p->conns[i];
       if (c->client < 0 || mode == PROXY_STALL) continue;
       short ce = fds[2 + 2 * i].revents, se = fds[3 + 2 * i].revents;
       if (!pump(p, &c->up, c->client, c->server, ce, se, mode, delay, now) ||
-          !pump(p, &c->down, c->server, c->client, se, ce, mode, delay, now))
+          (mode != PROXY_MUTE && !pump(p, &c->down, c->server, c->client, se, ce, mode, delay, now)))
         conn_close(c);
     }
   }
@@ -189,8 +186,7 @@ int proxy_start(proxy **out, int target_port) {
   if (p == NULL) return -1;
   for (int i = 0; i < MAX_CONNS; i++) p->conns[i].client = p->conns[i].server = -1;
   p->target = target_port;
-  pthread_mutex_init(&p->mu, NULL);
-  pthread_cond_init(&p->applied_cond, NULL);
+  kit_cond_init(&p->ev);
   p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   p->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -204,8 +200,7 @@ int proxy_start(proxy **out, int target_port) {
       pthread_create(&p->thread, NULL, run, p) != 0) {
     if (p->listen_fd >= 0) close(p->listen_fd);
     if (p->control_fd >= 0) close(p->control_fd);
-    pthread_cond_destroy(&p->applied_cond);
-    pthread_mutex_destroy(&p->mu);
+    kit_cond_destroy(&p->ev);
     free(p);
     return -1;
   }
@@ -223,48 +218,39 @@ static void wake(proxy *p) {
 }
 
 void proxy_set_mode(proxy *p, proxy_mode mode, int delay_ms) {
-  pthread_mutex_lock(&p->mu);
+  pthread_mutex_lock(&p->ev.mu);
   p->mode = mode;
   p->delay_ms = delay_ms;
   unsigned long gen = ++p->gen;
-  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_unlock(&p->ev.mu);
   wake(p);
   /* Wait (bounded) until the thread works in the new mode, so that a
    * PROXY_DROP followed at once by PROXY_PASS still resets every earlier
    * connection. */
-  int64_t end = now_ms() + 5000;
-  pthread_mutex_lock(&p->mu);
-  for (int i = 0; i < 100000 && p->applied < gen && now_ms() < end; i++) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&p->applied_cond, &p->mu, &ts);
+  int64_t end = kit_now_ms() + 5000;
+  pthread_mutex_lock(&p->ev.mu);
+  while (p->applied < gen && kit_cond_wait(&p->ev, end)) {
   }
-  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_unlock(&p->ev.mu);
 }
 
 long long proxy_bytes(proxy *p) {
-  pthread_mutex_lock(&p->mu);
+  pthread_mutex_lock(&p->ev.mu);
   long long n = p->bytes;
-  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_unlock(&p->ev.mu);
   return n;
 }
 
 void proxy_stop(proxy *p) {
   if (p == NULL) return;
-  pthread_mutex_lock(&p->mu);
+  pthread_mutex_lock(&p->ev.mu);
   p->stop = true;
-  pthread_mutex_unlock(&p->mu);
+  pthread_mutex_unlock(&p->ev.mu);
   wake(p);
   pthread_join(p->thread, NULL);
   for (int i = 0; i < MAX_CONNS; i++) conn_close(&p->conns[i]);
   close(p->listen_fd);
   close(p->control_fd);
-  pthread_cond_destroy(&p->applied_cond);
-  pthread_mutex_destroy(&p->mu);
+  kit_cond_destroy(&p->ev);
   free(p);
 }

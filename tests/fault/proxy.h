@@ -1,6 +1,7 @@
 /* proxy.h — a fault-injecting TCP proxy on loopback: it forwards a listen
- * port to a server port and, on command, drops, stalls or slows the
- * traffic, to cut one client off from its servers and heal it again. */
+ * port to a server port and, on command, drops, stalls, slows or mutes the
+ * traffic, to cut one client off from its servers (or lose its replies)
+ * and heal it again. */
 #ifndef BATON_TEST_PROXY_H
 #define BATON_TEST_PROXY_H
 
@@ -9,6 +10,8 @@ typedef enum proxy_mode {
   PROXY_DROP,  /* reset every connection and refuse new ones */
   PROXY_STALL, /* keep connections open but forward nothing (a black hole) */
   PROXY_SLOW,  /* forward each chunk after a delay */
+  PROXY_MUTE,  /* forward what clients send, hold back what servers answer:
+                  requests run, their replies are lost */
 } proxy_mode;
 
 typedef struct proxy proxy;

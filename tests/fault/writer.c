@@ -7,6 +7,7 @@
  * (CLOCK_MONOTONIC). The checker matches these lines with the store's log:
  * a write the writer was told was accepted must be in the store's log.
  * It runs until a signal ends it. */
+#include "clock.h" /* the kit's clock, a header: this program links no test library */
 #include "fence.h"
 
 #include <errno.h>
@@ -15,14 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#define WRITER_MAX_MS (24LL * 3600 * 1000)
 
 int main(int argc, char **argv) {
   if (argc != 4) {
@@ -49,22 +45,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "faults-writer: %s: %s\n", argv[2], strerror(errno));
     return 1;
   }
-  struct timespec pace = {every_ms / 1000, (every_ms % 1000) * 1000000L};
-  /* Bounded: at 1 ms a write that is more than a day. */
-  for (long seq = 1; seq <= 100000000L; seq++) {
+  /* Until a signal ends it; one that was never stopped ends after a day. */
+  int64_t give_up = kit_now_ms() + WRITER_MAX_MS;
+  for (long seq = 1; kit_ms_left(give_up) > 0; seq++) {
     char data[64], line[256];
     snprintf(data, sizeof data, "%d.%ld", (int)getpid(), seq);
     uint64_t highest = 0;
-    int64_t sent = now_ns();
+    int64_t sent = kit_now_ns();
     int rc = fence_write(&addr, token, writer, data, &highest, why, sizeof why);
-    int64_t answered = now_ns();
+    int64_t answered = kit_now_ns();
     int n = snprintf(line, sizeof line, "%" PRId64 " %" PRId64 " token=%" PRIu64
                      " data=%s %s highest=%" PRIu64 "\n",
                      sent, answered, token, data,
                      rc == 1 ? "accepted" : rc == 0 ? "refused" : "error", highest);
     /* One write() per line: a SIGKILL never leaves half a line. */
     if (write(log, line, (size_t)n) != n) return 1;
-    nanosleep(&pace, NULL);
+    kit_sleep_ms((int)every_ms); /* its pace */
   }
   return 0;
 }

@@ -17,9 +17,11 @@
  *   - is_leader never answers true again for a term it answered false for;
  *   - no callback runs after close.
  * A failing seed is printed; `unit_model --seed N [--trace]` replays it
- * exactly. `unit_model [--seeds N] [--steps N]` sets the run's size. */
+ * exactly. `unit_model [--seeds N] [--steps N]` sets the run's size. The
+ * runs are the cases of test.h's runner (one for each backend flavour). */
 #include "core.h" /* the test reads a term's state without driving it */
 #include "mem.h"
+#include "test.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -27,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MS 1000000LL
+#define MS BATON_NS_PER_MS /* the injected clock counts ns, as the library's does */
 #define TTL_MS 2000
 #define TICK_NS (TTL_MS * MS / 10)
 #define CLIENTS 3
@@ -35,6 +37,11 @@
 #define SLOTS (CLIENTS * PER_CLIENT)
 #define MAX_TOKENS 4096
 #define MAX_RECORDS 4096
+/* Wake-ups of the clients within one wait of the library: a library that
+ * asks for more is spinning (each pass moves the clock forward). */
+#define IDLE_MAX_PASSES 100000
+#define SEEDS 3000 /* schedules per run, shared by the two flavours */
+#define STEPS 80   /* steps per schedule */
 
 static const char *const names[2] = {"a", "b"};
 
@@ -155,7 +162,13 @@ static void idle(void *ctx, int64_t until) {
          (long long)((until - M.now) / (1000 * MS)));
     until = M.now + 600LL * 1000 * MS;
   }
-  for (int i = 0; i < 1000000 && M.now < until; i++) {
+  /* Each pass moves the injected clock forward: the wait ends at until. */
+  for (int pass = 0; M.now < until; pass++) {
+    if (pass == IDLE_MAX_PASSES) {
+      fail("the clients woke %d times in one wait: spinning", pass);
+      M.now = until;
+      break;
+    }
     int64_t next = M.now + TICK_NS < until ? M.now + TICK_NS : until;
     for (int c = 0; c < CLIENTS; c++)
       if (M.clients[c] != NULL && !M.busy[c] && M.wake[c] > M.now && M.wake[c] < next)
@@ -480,7 +493,7 @@ static void step(void) {
     return;
   } else {
     int64_t until = M.now + (int64_t)(1 + pick(TTL_MS / 2)) * MS;
-    for (int k = 0; k < 10000 && M.now < until; k++) {
+    while (M.now < until) { /* at most TTL_MS / 2 ms in half ticks */
       M.now = M.now + TICK_NS / 2 < until ? M.now + TICK_NS / 2 : until;
       run_all();
     }
@@ -524,9 +537,25 @@ static int schedule(uint64_t seed, int steps, bool verbose) {
   return M.failure[0] != '\0';
 }
 
+/* The run's size and what to replay, from the command line. */
+static long seeds = SEEDS, steps = STEPS, only = -1;
+static bool verbose;
+
+/* Every seed's schedule (or the one replayed); the seed picks the flavour. */
+static void seeded_schedules(void) {
+  long first = only >= 0 ? only : 1, last = only >= 0 ? only : seeds;
+  int failed = 0;
+  for (long seed = first; seed <= last && failed < 5; seed++) {
+    if (schedule((uint64_t)seed, (int)steps, verbose) != 0) {
+      TEST_FAIL_("seed %ld (%s): %s\n  replay: unit_model --seed %ld --steps %ld --trace", seed,
+                 M.queue ? "memq" : "memttl", M.failure, seed, steps);
+      failed++;
+    }
+  }
+  printf("  %ld schedule(s) of %ld steps\n", last - first + 1, steps);
+}
+
 int main(int argc, char **argv) {
-  long seeds = 3000, steps = 80, only = -1;
-  bool verbose = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
       only = atol(argv[++i]);
@@ -541,18 +570,13 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  static const test_case cases[] = {
+      {"seeded_schedules", seeded_schedules},
+      {NULL, NULL},
+  };
   baton__clock_set(&model_clock);
-  int failed = 0;
-  long first = only >= 0 ? only : 1, last = only >= 0 ? only : seeds;
-  for (long seed = first; seed <= last && failed < 5; seed++) {
-    if (schedule((uint64_t)seed, (int)steps, verbose) != 0) {
-      printf("FAIL seed %ld (%s): %s\n  replay: unit_model --seed %ld --steps %ld --trace\n",
-             seed, M.queue ? "memq" : "memttl", M.failure, seed, steps);
-      failed++;
-    }
-  }
+  int rc = test_main(1, argv, cases);
   baton__clock_set(NULL);
   baton__backend_register_test(NULL);
-  printf("%ld schedule(s) of %ld steps, %d failed\n", last - first + 1, steps, failed);
-  return failed == 0 ? 0 : 1;
+  return rc;
 }

@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
-#include "helpers.h"
+#include "redis_kit.h"
 #include "redis.h"
 #include "test.h"
 
@@ -17,6 +17,14 @@
 #include <sys/socket.h>
 
 static const baton_backend *B = &baton_backend_redis;
+
+/* The suite's server (one is enough: nothing here reads its counters). */
+static test_cluster *server;
+
+/* A session on it as "alice". */
+static int open_alice(kit_session *a, baton_error *err) {
+  return kit_open_as(a, B, server->uri, "alice", 0, err);
+}
 
 /* ---- the calls, noted per thread ------------------------------------------ */
 
@@ -75,10 +83,10 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
 /* Requests in a row: one send, one poll for the reply, one recv that gets
  * it. No readiness check of a connection used moments ago, and no read
  * tried before the reply can be there. */
-SERVER_TEST(requests_in_a_row_wait_once_and_read_once) {
-  baton_error err = {0};
+static void requests_in_a_row_wait_once_and_read_once(void) {
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   baton_candidate k = kit_cand(&a, "busy");
   REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err); /* caches the scripts */
   REQUIRE_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
@@ -102,10 +110,10 @@ SERVER_TEST(requests_in_a_row_wait_once_and_read_once) {
 
 /* A connection that sat unused past the bound is checked (a poll) before
  * the request goes out; one used moments ago is not. */
-SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
-  baton_error err = {0};
+static void only_an_idle_connection_is_checked_before_sending(void) {
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   baton_leader who;
   CHECK_EQ(B->leader(a.s, "idle", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
   kit_sleep_ms(5); /* idleness is the condition under test: time must pass */
@@ -114,8 +122,9 @@ SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
   CHECK_STR(trace, "pspr");
   /* Right after: no check. (A scheduler pause between the two calls would
    * make the connection idle after all, hence a few tries.) */
+  enum { TRIES = 10 };
   bool unchecked = false;
-  for (int i = 0; i < 10 && !unchecked; i++) {
+  for (int i = 0; i < TRIES && !unchecked; i++) {
     trace_start();
     CHECK_EQ(B->leader(a.s, "idle", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
     unchecked = strcmp(trace, "spr") == 0;
@@ -127,10 +136,10 @@ SERVER_TEST(only_an_idle_connection_is_checked_before_sending) {
 
 /* Renewing more names than one script takes: every script call goes out
  * before any reply is read, so the batch costs one round trip. */
-SERVER_TEST(renew_in_chunks_is_one_round_trip) {
-  baton_error err = {0};
+static void renew_in_chunks_is_one_round_trip(void) {
   kit_session a;
-  REQUIRE_OK(rs_open_as(&a, c, "alice", 0, &err), &err);
+  baton_error err = {0};
+  REQUIRE_OK(open_alice(&a, &err), &err);
   enum { N = 1200 };
   static baton_candidate cand[N];
   static baton_candidate *held[N];
@@ -165,5 +174,6 @@ int main(int argc, char **argv) {
       {"renew_in_chunks_is_one_round_trip", renew_in_chunks_is_one_round_trip},
       {NULL, NULL},
   };
+  if ((server = kit_server("redis")) == NULL) return 1;
   return test_main(argc, argv, cases);
 }

@@ -2,6 +2,8 @@
  * bounded readiness waits, and stopping by PID. */
 #include "servers.h"
 
+#include "clock.h" /* the kit's clock, a header: this library needs nothing else of the kit */
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,23 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
+/* How often a readiness probe asks, and how long a server gets to leave
+ * after SIGTERM before SIGKILL. */
+#define PROBE_EVERY_MS 20
+#define STOP_GRACE_MS 5000
 
 int test_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -69,7 +65,7 @@ int test_tcp_ask(int port, const char *cmd, size_t cmd_len, char *buf, size_t si
   if (fd < 0) return -1;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  long long end = now_ms() + timeout_ms;
+  int64_t end = kit_now_ms() + timeout_ms;
   size_t got = 0;
   int rc = -1;
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) goto out;
@@ -78,8 +74,8 @@ int test_tcp_ask(int port, const char *cmd, size_t cmd_len, char *buf, size_t si
   if (send(fd, cmd, cmd_len, MSG_NOSIGNAL) != (ssize_t)cmd_len) goto out;
   p.events = POLLIN;
   while (got + 1 < size) {
-    int left = (int)(end - now_ms());
-    if (left <= 0 || poll(&p, 1, left) != 1) break;
+    int left = kit_ms_left(end);
+    if (left == 0 || poll(&p, 1, left) != 1) break;
     ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
     if (n <= 0) break;
     got += (size_t)n;
@@ -142,8 +138,9 @@ static int launch(test_server *s) {
 }
 
 int test_server_wait_ready(test_server *s, int timeout_ms) {
-  long long end = now_ms() + timeout_ms;
-  for (int attempt = 0; attempt < 100000; attempt++) {
+  /* A server says nothing when it is ready: it is asked, until the end. */
+  int64_t end = kit_now_ms() + timeout_ms;
+  for (;;) {
     int status;
     if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) == s->pid) {
       s->pid = 0;
@@ -151,8 +148,8 @@ int test_server_wait_ready(test_server *s, int timeout_ms) {
       return -1;
     }
     if (s->ready(s)) return 0;
-    if (now_ms() >= end) break;
-    sleep_ms(20);
+    if (kit_ms_left(end) == 0) break;
+    kit_sleep_ms(PROBE_EVERY_MS);
   }
   fprintf(stderr, "servers: %s on port %d not ready within %d ms; see %s\n", s->kind, s->port,
           timeout_ms, s->log);
@@ -198,12 +195,14 @@ void test_server_stop(test_server *s) {
   if (s->pid <= 0) return;
   kill(s->pid, SIGCONT);
   kill(s->pid, SIGTERM);
-  for (int i = 0; i < 250; i++) {
-    if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-      s->pid = 0;
-      return;
-    }
-    sleep_ms(20);
+  /* Its pidfd turns readable when it has exited. */
+  int fd = pidfd_open(s->pid, 0);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  bool exited = fd >= 0 && poll(&p, 1, STOP_GRACE_MS) == 1;
+  if (fd >= 0) close(fd);
+  if (exited && waitpid(s->pid, NULL, 0) == s->pid) {
+    s->pid = 0;
+    return;
   }
   test_server_kill(s);
 }
@@ -225,7 +224,11 @@ void test_remove_dir(const char *dir) {
 }
 
 void test_cluster_stop(test_cluster *c) {
-  for (int i = 0; i < c->n; i++) test_server_stop(&c->member[i]);
+  /* SIGKILL: a throwaway server's state goes with its folder, so nothing
+   * needs a graceful stop, and an etcd leader stopped gracefully with its
+   * followers gone spends the whole grace trying to hand its leadership
+   * over. */
+  for (int i = 0; i < c->n; i++) test_server_kill(&c->member[i]);
   for (int i = 0; i < c->n; i++) {
     if (getenv("BATON_KEEP_SERVER_DIRS") == NULL) test_remove_dir(c->member[i].dir);
     free_args(&c->member[i]);

@@ -4,11 +4,15 @@
  * standard input closes. */
 #include "servers.h"
 
+#include "clock.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#define SERVE_MAX_MS (24LL * 3600 * 1000) /* the longest a script may use us */
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
@@ -39,10 +43,11 @@ int main(int argc, char **argv) {
     printf("ready\n");
     fflush(stdout);
   }
-  /* Wait for a signal or for stdin to close (the parent went away). */
+  /* Wait for a signal or for stdin to close (the parent went away); one
+   * left behind by a script that never closed it ends after a day. */
   struct pollfd p = {.fd = 0, .events = POLLIN};
   char buf[64];
-  for (long i = 0; rc == 0 && !stop && i < 1000000000L; i++) {
+  for (int64_t end = kit_now_ms() + SERVE_MAX_MS; rc == 0 && !stop && kit_ms_left(end) > 0;) {
     int n = poll(&p, 1, 1000);
     if (n > 0 && read(0, buf, sizeof buf) <= 0) break;
   }

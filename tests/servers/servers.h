@@ -46,7 +46,8 @@ int test_zk_start(test_cluster *c, int servers);
 /* Start "redis", "etcd", "etcd3" (3 members), "zk" or "zk3" by name. */
 int test_cluster_start(test_cluster *c, const char *kind);
 
-/* Stop every member (SIGTERM, then SIGKILL after a bound), remove folders. */
+/* Kill every member (SIGKILL: nothing of a throwaway server needs a
+ * graceful stop), remove folders. */
 void test_cluster_stop(test_cluster *c);
 
 /* Single-server controls, all by PID. */

@@ -4,7 +4,7 @@
 #include "internal.h"
 #include "test.h"
 
-#define MS 1000000LL
+#define MS BATON_NS_PER_MS /* the library counts ns */
 
 static baton_config config(int64_t ttl_ms, uint32_t drift_ppm, int64_t margin_ms) {
   baton_config c = {0};

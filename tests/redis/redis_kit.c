@@ -1,0 +1,150 @@
+/* redis_kit.c — raw server access for the redis:// tests, and the server
+ * as the seam suite sees it. */
+#include "redis_kit.h"
+
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+test_cluster *kit_redis_session(kit_session *k, const char *identity) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  baton_error err = {0};
+  if (c != NULL && kit_open_as(k, &baton_backend_redis, c->uri, identity, 0, &err) != 0) {
+    TEST_FAIL_("a session on %s: %s", c->uri, err.message);
+    return NULL; /* the server goes with the case */
+  }
+  return c;
+}
+
+redisContext *kit_redis_raw(int port, const char *user, const char *password) {
+  struct timeval tv = {5, 0};
+  redisContext *r = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (r == NULL || r->err != 0) {
+    fprintf(stderr, "raw connect to %d: %s\n", port, r ? r->errstr : "out of memory");
+    if (r != NULL) redisFree(r);
+    return NULL;
+  }
+  redisSetTimeout(r, tv);
+  if (password != NULL) {
+    redisReply *a = user != NULL ? redisCommand(r, "AUTH %s %s", user, password)
+                                 : redisCommand(r, "AUTH %s", password);
+    if (a == NULL || a->type == REDIS_REPLY_ERROR) {
+      fprintf(stderr, "raw AUTH failed\n");
+      if (a != NULL) freeReplyObject(a);
+      redisFree(r);
+      return NULL;
+    }
+    freeReplyObject(a);
+  }
+  return r;
+}
+
+static redisReply *command(redisContext *r, const char *fmt, va_list ap) {
+  if (r == NULL) return NULL;
+  redisReply *reply = redisvCommand(r, fmt, ap);
+  if (reply == NULL) fprintf(stderr, "raw '%s': %s\n", fmt, r->errstr);
+  return reply;
+}
+
+redisReply *kit_redis_cmd(redisContext *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = command(r, fmt, ap);
+  va_end(ap);
+  return reply;
+}
+
+const char *kit_redis_str(redisContext *r, char *buf, size_t size, const char *fmt, ...) {
+  buf[0] = '\0';
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *reply = command(r, fmt, ap);
+  va_end(ap);
+  if (reply != NULL && (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
+                        reply->type == REDIS_REPLY_ERROR))
+    snprintf(buf, size, "%.*s", (int)reply->len, reply->str);
+  else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    snprintf(buf, size, "%lld", reply->integer);
+  if (reply != NULL) freeReplyObject(reply);
+  return buf;
+}
+
+long long kit_redis_info(redisContext *r, const char *section, const char *field) {
+  redisReply *reply = kit_redis_cmd(r, "INFO %s", section);
+  long long v = 0;
+  if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+    const char *p = strstr(reply->str, field);
+    if (p != NULL) v = strtoll(p + strlen(field), NULL, 10);
+  }
+  if (reply != NULL) freeReplyObject(reply);
+  return v;
+}
+
+long long kit_redis_calls(redisContext *r, const char *command_name) {
+  char field[80];
+  snprintf(field, sizeof field, "cmdstat_%s:calls=", command_name);
+  return kit_redis_info(r, "commandstats", field);
+}
+
+long long kit_redis_total(redisContext *r) {
+  return kit_redis_info(r, "stats", "total_commands_processed:");
+}
+
+/* ---- the seam suite's view ------------------------------------------------- */
+
+/* A value is "<token> <nonce> <identity>"; another program's is taken
+ * whole as the identity, with no token. */
+static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
+  memset(out, 0, sizeof *out);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  if (r == NULL) return -1;
+  char value[600], ttl[32];
+  kit_redis_str(r, value, sizeof value, "GET %s", name);
+  kit_redis_str(r, ttl, sizeof ttl, "PTTL %s", name);
+  redisFree(r);
+  out->keys = value[0] != '\0';
+  out->ttl_ms = out->keys ? strtoll(ttl, NULL, 10) : -1;
+  char *end;
+  unsigned long long token = strtoull(value, &end, 10);
+  const char *identity = end != value && *end == ' ' ? strchr(end + 1, ' ') : NULL;
+  if (identity != NULL) out->token = token;
+  snprintf(out->identity, sizeof out->identity, "%.*s", (int)sizeof out->identity - 1,
+           identity != NULL ? identity + 1 : value);
+  return 0;
+}
+
+/* One command on a fresh raw connection: 0 when it did not fail. */
+static int command_once(const test_cluster *c, const char *fmt, const char *name) {
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  redisReply *reply = kit_redis_cmd(r, fmt, name);
+  int rc = reply != NULL && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
+  if (reply != NULL) freeReplyObject(reply);
+  if (r != NULL) redisFree(r);
+  return rc;
+}
+
+static int seam_steal(const test_cluster *c, const char *name) {
+  return command_once(c, "SET %s thief KEEPTTL", name);
+}
+
+static int seam_remove(const test_cluster *c, const char *name) {
+  return command_once(c, "DEL %s", name);
+}
+
+/* Every request the backend makes of acquire, release and renew is one
+ * script (EVALSHA, or EVAL once the server lost it). */
+static long seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void *), void *arg) {
+  (void)k;
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  if (r == NULL) return -1;
+  long long before = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+  fn(arg);
+  long long after = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+  redisFree(r);
+  return (long)(after - before);
+}
+
+KIT_SEAM(redis, 2, true, "deadline passed");

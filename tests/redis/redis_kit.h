@@ -1,0 +1,31 @@
+/* redis_kit.h — the kit's part for the redis:// tests: a raw hiredis
+ * connection to look at the server behind the backend's back, and the
+ * server as the seam suite sees it (kit_seam_redis). */
+#ifndef BATON_TEST_REDIS_KIT_H
+#define BATON_TEST_REDIS_KIT_H
+
+#include "seam.h"
+
+#include <hiredis/hiredis.h>
+
+extern const kit_seam kit_seam_redis;
+
+/* A Redis of the case's own (kit_fresh_redis) and a session on it as
+ * `identity`: the server, or NULL (reported) with nothing left open. */
+test_cluster *kit_redis_session(kit_session *k, const char *identity);
+
+/* A raw connection to 127.0.0.1:port (user and password may be NULL), or
+ * NULL (reported). */
+redisContext *kit_redis_raw(int port, const char *user, const char *password);
+/* A command on it; prints the error and returns NULL on failure. */
+redisReply *kit_redis_cmd(redisContext *r, const char *fmt, ...);
+/* A command's string (or integer) reply copied into buf ("" for nil). */
+const char *kit_redis_str(redisContext *r, char *buf, size_t size, const char *fmt, ...);
+/* A number in an INFO section: `field` is "name:" (0 when absent). */
+long long kit_redis_info(redisContext *r, const char *section, const char *field);
+/* `calls` of one command in INFO commandstats (0 when never called). */
+long long kit_redis_calls(redisContext *r, const char *command);
+/* total_commands_processed in INFO stats. */
+long long kit_redis_total(redisContext *r);
+
+#endif
