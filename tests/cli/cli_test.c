@@ -555,6 +555,23 @@ static const char *store_ask(int fd, const char *request, char *reply, size_t si
   return reply;
 }
 
+/* Whether the store closed `fd` (EOF or error) within `ms`. */
+static bool store_closed(int fd, int ms) {
+  struct pollfd f = {.fd = fd, .events = POLLIN};
+  char byte;
+  return poll(&f, 1, ms) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* A client dropped (`dropped`, -1 if never) between min_ms and max_ms
+ * after `from`. */
+static void check_dropped(const char *who, int64_t from, int64_t dropped, int min_ms, int max_ms) {
+  CHECK(dropped >= 0);
+  if (dropped < 0) return;
+  printf("  %s dropped %lld ms after it began\n", who, (long long)(dropped - from));
+  CHECK_GE(dropped - from, min_ms);
+  CHECK_LT(dropped - from, max_ms);
+}
+
 /* A client that neither sends nor reads is dropped once the idle timeout
  * has passed, not before; one that keeps asking meanwhile stays. */
 static void store_drops_idle_clients(void) {
@@ -569,16 +586,9 @@ static void store_drops_idle_clients(void) {
   /* The busy client asks every 100 ms (the wait for the idle one's end). */
   for (int64_t end = connected + 10000; dropped < 0 && kit_ms_left(end) > 0;) {
     CHECK_STR(store_ask(busy, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 0");
-    struct pollfd f = {.fd = idle, .events = POLLIN};
-    char byte;
-    if (poll(&f, 1, 100) > 0 && recv(idle, &byte, 1, MSG_DONTWAIT) <= 0) dropped = kit_now_ms();
+    if (store_closed(idle, 100)) dropped = kit_now_ms();
   }
-  CHECK(dropped >= 0);
-  if (dropped >= 0) {
-    printf("  idle client dropped %lld ms after it connected\n", (long long)(dropped - connected));
-    CHECK_GE(dropped - connected, 400);
-    CHECK_LT(dropped - connected, 400 + 2000);
-  }
+  check_dropped("idle client", connected, dropped, 400, 400 + 2000);
   CHECK_STR(store_ask(busy, "HIGHEST\n", reply, sizeof reply, 5000), "HIGHEST 0");
   close(idle);
   close(busy);
@@ -1448,16 +1458,9 @@ static void store_drops_tricklers(void) {
       dropped = kit_now_ms();
       break;
     }
-    struct pollfd f = {.fd = fd, .events = POLLIN};
-    char byte;
-    if (poll(&f, 1, 100) > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0) dropped = kit_now_ms();
+    if (store_closed(fd, 100)) dropped = kit_now_ms();
   }
-  CHECK(dropped >= 0);
-  if (dropped >= 0) {
-    printf("  trickler dropped %lld ms after its first byte\n", (long long)(dropped - first));
-    CHECK_GE(dropped - first, 400);
-    CHECK_LT(dropped - first, 400 + 1500);
-  }
+  check_dropped("trickler", first, dropped, 400, 400 + 1500);
   close(fd);
   kill(s->pid, SIGTERM);
   CHECK_EQ(kit_proc_wait(s, 10000), 0);
