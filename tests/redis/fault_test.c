@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -377,6 +378,56 @@ static void mutual_exclusion_with_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A holder that is not baton lets go and publishes nothing: redis-py's
+ * Lock with a 30 s timeout released after 0.6 s, or a plain SET with no
+ * TTL deleted. The waiting campaign is elected within a second of it, not
+ * at the key's expiry (30 s, or never). The holder's times are
+ * CLOCK_MONOTONIC, as ours. */
+static void foreign_release_noticed(const char *how) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  char script[768];
+  snprintf(script, sizeof script,
+           "import redis, sys, time\n"
+           "r = redis.Redis(port=%d)\n"
+           "l = r.lock('foreign', timeout=30)\n"
+           "ok = l.acquire(blocking=False) if '%s' == 'lock' else r.set('foreign', 'x')\n"
+           "print('held' if ok else 'busy', flush=True)\n"
+           "time.sleep(0.6)\n"
+           "l.release() if '%s' == 'lock' else r.delete('foreign')\n"
+           "print('released %%d' %% int(time.monotonic() * 1000), flush=True)\n"
+           "sys.stdin.readline()\n",
+           c->member[0].port, how, how);
+  const char *const argv[] = {"/usr/bin/python3", "-c", script, NULL};
+  kit_proc *py = kit_spawn(argv, NULL);
+  REQUIRE(py != NULL);
+  char line[128];
+  REQUIRE(kit_proc_line(py, line, sizeof line, 10000) == 0);
+  REQUIRE(strcmp(line, "held") == 0);
+  baton_options o = {.identity = "waiter"};
+  baton_client *cl = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  CHECK_OK(baton_election_open(&e, cl, "foreign", NULL, NULL, &err), &err);
+  int rc = e != NULL ? baton_election_campaign(e, 5000, NULL, &err) : -1;
+  int64_t elected = kit_now_ms();
+  CHECK_OK(rc, &err);
+  long long released = -1;
+  if (kit_proc_expect(py, "released ", 5000, line, sizeof line) == 0)
+    released = strtoll(line + 9, NULL, 10);
+  CHECK_GE(released, 0);
+  printf("  %s: elected %lld ms after the release\n", how, (long long)(elected - released));
+  CHECK_GE(elected, released);
+  CHECK_LT(elected - released, 1000);
+  baton_election_close(e);
+  baton_client_close(cl);
+  kit_proc_stop(py, 0, 5000);
+}
+
+static void redis_py_release_noticed(void) { foreign_release_noticed("lock"); }
+static void plain_key_without_ttl_deleted_noticed(void) { foreign_release_noticed("set"); }
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
@@ -389,6 +440,8 @@ int main(int argc, char **argv) {
       {"full_backlog_times_out_the_connect", full_backlog_times_out_the_connect},
       {"garbage_replies_give_eproto", garbage_replies_give_eproto},
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
+      {"redis_py_release_noticed", redis_py_release_noticed},
+      {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
