@@ -3,6 +3,7 @@
  * `cli KIND [FILTER]`: KIND "usage" needs no server; "redis", "etcd" or "zk"
  * starts a real server of that kind and runs every case against it.
  * Waits are on events (output lines, pidfds); every wait is bounded. */
+#include "backend_list.h"
 #include "cli.h"
 #include "kit.h"
 #include "test.h"
@@ -28,6 +29,13 @@ static const char *fresh(const char *tag) {
   char full[64];
   snprintf(full, sizeof full, "cli-%s", tag);
   return kit_name(full);
+}
+
+/* Whether this build has `backend` (backend_list.h). */
+static bool built(const char *backend) {
+#define IS_IT(b) || strcmp(backend, #b) == 0
+  return false BATON_BACKENDS_BUILT(IS_IT);
+#undef IS_IT
 }
 
 /* ---- processes ---------------------------------------------------------- */
@@ -1363,8 +1371,35 @@ static void etcd_password_needs_user(void) {
   const char *argv[32];
   baton_argv(argv, NULL, with_user);
   kit_proc p;
-  CHECK_EQ(run(&p, argv, NULL, 20000), 1);
-  CHECK_EQ(run(&p, argv, env, 20000), 1);
+  int unreachable = built("etcd") ? 1 : 2; /* exit 2: not built */
+  CHECK_EQ(run(&p, argv, NULL, 20000), unreachable);
+  CHECK_EQ(run(&p, argv, env, 20000), unreachable);
+}
+
+/* Every scheme of every backend baton knows: one left out of this build is
+ * bad input (exit 2, "not built"); one built is tried (exit 1: nothing
+ * listens at port 1). CI builds once with backends left out. */
+static void schemes_built_or_not(void) {
+#define SCHEMES_OF(b) {#b, {BATON_SCHEMES_##b, NULL}},
+  static const struct {
+    const char *backend;
+    const char *schemes[4];
+  } known[] = {BATON_BACKENDS_KNOWN(SCHEMES_OF)};
+#undef SCHEMES_OF
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+    for (size_t j = 0; known[i].schemes[j] != NULL; j++) {
+      char uri[64];
+      snprintf(uri, sizeof uri, "%s://127.0.0.1:1", known[i].schemes[j]);
+      const char *const args[] = {"leader", "--backend", uri, "--name", "x", NULL};
+      const char *argv[32];
+      baton_argv(argv, NULL, args);
+      kit_proc p;
+      bool in = built(known[i].backend);
+      int want = in ? 1 : 2;
+      CHECK_EQ(run(&p, argv, NULL, 20000), want);
+      if ((strstr(p.ebuf, "not built") != NULL) == in) TEST_FAIL_("%s: %s", uri, p.ebuf);
+    }
+  }
 }
 
 /* Two stores on one --state FILE would each accept what the other
@@ -1729,6 +1764,7 @@ static const test_case usage_cases[] = {
     {"bare_user_not_a_secret", bare_user_not_a_secret},
     {"many_backends_redacted", many_backends_redacted},
     {"etcd_password_needs_user", etcd_password_needs_user},
+    {"schemes_built_or_not", schemes_built_or_not},
     {"store_state_locked", store_state_locked},
     {"store_state_messages", store_state_messages},
     {"store_drops_tricklers", store_drops_tricklers},
