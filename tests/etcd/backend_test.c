@@ -498,7 +498,6 @@ int main(int argc, char **argv) {
       {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
   if (test_etcd_start(&etcd, 1) != 0) {
     fprintf(stderr, "FAIL: cannot start etcd\n");
     return 1;

@@ -148,7 +148,6 @@ int main(int argc, char **argv) {
       {"compacted_resume_point_ranges_again", compacted_resume_point_ranges_again},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
   if (test_etcd_start(&cluster, 3) != 0) {
     fprintf(stderr, "FAIL: cannot start a 3-member etcd cluster\n");
     return 1;

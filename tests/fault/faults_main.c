@@ -227,7 +227,6 @@ int main(int argc, char **argv) {
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
 
   printf("baton-faults: seed %" PRIu64 ", ttl %d ms, %d candidates, %s; records in %s\n", seed,
          cfg.ttl_ms, cfg.candidates, cfg.short_run ? "short run" : "long run", dir);

@@ -19,6 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A test never dies of SIGPIPE: a peer that went away is an error its
+ * write returns, which the case reports. Before main, so that servers
+ * started there are covered too; children get the default back. */
+__attribute__((constructor)) static void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
 /* ---- names -------------------------------------------------------------- */
 
 const char *kit_name(const char *tag) {
@@ -184,18 +189,23 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   p->pid = 0;
+  close_fd(&p->in);
+  close_fd(&p->out);
+  close_fd(&p->err);
   return -1;
 }
 
 /* Read what fd holds into buf (at most a bounded number of reads: a child
- * that writes without pause must not keep us here); EOF closes fd. */
+ * that writes without pause must not keep us here); EOF closes fd. Once
+ * buf is full, what comes after is read and dropped: the head is kept. */
 static void slurp(int *fd, char *buf, size_t *len) {
+  char spill[4096];
   for (int reads = 0; reads < 64 && *fd >= 0; reads++) {
-    ssize_t n = read(*fd, buf + *len, KIT_OUT_MAX - 1 - *len);
+    bool full = *len + 1 >= KIT_OUT_MAX;
+    ssize_t n = full ? read(*fd, spill, sizeof spill) : read(*fd, buf + *len, KIT_OUT_MAX - 1 - *len);
     if (n > 0) {
-      *len += (size_t)n;
+      if (!full) *len += (size_t)n;
       buf[*len] = '\0';
-      if (*len + 1 >= KIT_OUT_MAX) *len = 0; /* runaway output: drop it, keep going */
       continue;
     }
     if (n == 0) close_fd(fd);
@@ -356,11 +366,17 @@ static test_cluster fresh[KIT_FRESH_MAX];
 static bool fresh_used[KIT_FRESH_MAX];
 
 test_cluster *kit_server(const char *kind) {
-  if (suite_started) return &suite;
-  if (test_cluster_start(&suite, kind) != 0) {
-    fprintf(stderr, "cannot start %s (a missing server is a failure)\n", kind);
+  static char started_kind[32];
+  if (suite_started && strcmp(started_kind, kind) == 0) return &suite;
+  if (suite_started) {
+    TEST_FAIL_("the suite's server is %s, not %s: one per suite", started_kind, kind);
     return NULL;
   }
+  if (test_cluster_start(&suite, kind) != 0) {
+    TEST_FAIL_("cannot start %s (a missing server is a failure)", kind);
+    return NULL;
+  }
+  snprintf(started_kind, sizeof started_kind, "%s", kind);
   suite_started = true;
   return &suite;
 }
@@ -384,7 +400,12 @@ test_cluster *kit_fresh_server(const char *kind) { return fresh_start(kind, NULL
 
 test_cluster *kit_fresh_redis(const test_redis_opts *o) { return fresh_start(NULL, o); }
 
+static void (*case_end_hook)(void);
+
+void kit_on_case_end(void (*fn)(void)) { case_end_hook = fn; }
+
 void kit_case_end(void) {
+  if (case_end_hook != NULL) case_end_hook();
   for (int i = 0; i < KIT_PROCS; i++)
     if (pool_used[i]) kit_proc_stop(&pool[i], SIGKILL, 5000);
   for (int i = 0; i < KIT_FRESH_MAX; i++)

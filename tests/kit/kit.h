@@ -83,7 +83,7 @@ typedef struct kit_proc_opts {
   bool close_0_and_2;     /* started with stdin and stderr closed */
 } kit_proc_opts;
 
-#define KIT_OUT_MAX 32768 /* output kept per stream; more, unread, is dropped */
+#define KIT_OUT_MAX 32768 /* output kept per stream, from its head; more is read and dropped */
 
 /* A child with pipes on its stdin, stdout (and stderr), and a pidfd that
  * says when it ends. The kit reads its output into obuf/ebuf whenever it
@@ -154,6 +154,9 @@ test_cluster *kit_fresh_redis(const test_redis_opts *o);
 
 /* What test_main calls: after each case, and once after the last. */
 void kit_case_end(void);
+/* fn runs first in every kit_case_end(): a suite closes there what a
+ * case that returned early (REQUIRE) left open. One hook per suite. */
+void kit_on_case_end(void (*fn)(void));
 void kit_suite_end(void);
 
 #endif

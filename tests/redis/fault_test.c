@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,11 +96,12 @@ static void server_restart_keeps_tokens_growing(void) {
   CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(2000), -1, &err), &err);
   void *args[] = {a.s, &k};
   pthread_t t;
-  pthread_create(&t, NULL, release_after_100ms, args);
+  bool releasing = pthread_create(&t, NULL, release_after_100ms, args) == 0;
+  CHECK(releasing);
   start = kit_now_ms();
   CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(5000), -1, &err), &err);
   int64_t took = kit_ms_since(start);
-  pthread_join(t, NULL);
+  if (releasing) pthread_join(t, NULL);
   CHECK_GE(took, 90);
   CHECK_LT(took, 100 + TEST_SLACK_MS);
   CHECK_EQ(B->leader(o.s, "r", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
@@ -280,11 +282,20 @@ typedef struct fake {
   pthread_t thread;
 } fake;
 
+#define FAKE_SERVE_MS 10000 /* the fake's whole life, whatever its client does */
+
+/* Whether fd is readable before end (a kit_now_ms() time). */
+static bool readable_by(int fd, int64_t end) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, kit_ms_left(end)) > 0;
+}
+
 static void *fake_serve(void *arg) {
   fake *f = arg;
-  int conn = accept(f->fd, NULL, NULL);
+  int64_t end = kit_now_ms() + FAKE_SERVE_MS;
+  int conn = readable_by(f->fd, end) ? accept(f->fd, NULL, NULL) : -1;
   char buf[65536];
-  for (int i = 0; conn >= 0 && i < 100; i++) {
+  for (int i = 0; conn >= 0 && i < 100 && readable_by(conn, end); i++) {
     ssize_t n = recv(conn, buf, sizeof buf, 0);
     if (n <= 0) break;
     /* Every command starts with '*' at a line start. */
@@ -303,7 +314,7 @@ static void garbage_replies_give_eproto(void) {
   /* Not Redis at all. */
   fake f = {.fd = kit_listen(4, &port), .reply = "HTTP/1.1 400 Bad Request\r\n\r\n"};
   REQUIRE(f.fd >= 0);
-  pthread_create(&f.thread, NULL, fake_serve, &f);
+  REQUIRE(pthread_create(&f.thread, NULL, fake_serve, &f) == 0);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   CHECK_EQ(try_open(uri, NULL, &err), BATON_EPROTO);
   CHECK_CONTAINS(err.message, "malformed reply");
@@ -313,7 +324,7 @@ static void garbage_replies_give_eproto(void) {
   /* Well-formed replies of the wrong shape: "+PONG" to everything. */
   f = (fake){.fd = kit_listen(4, &port), .reply = "+PONG\r\n"};
   REQUIRE(f.fd >= 0);
-  pthread_create(&f.thread, NULL, fake_serve, &f);
+  REQUIRE(pthread_create(&f.thread, NULL, fake_serve, &f) == 0);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   kit_session a;
   if (kit_open(&a, B, uri, NULL, KIT_CALL_MS, &err) == 0) {

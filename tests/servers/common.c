@@ -134,6 +134,7 @@ static int launch(test_server *s) {
     _exit(127);
   }
   s->pid = pid;
+  s->paused = false;
   return 0;
 }
 
@@ -178,17 +179,20 @@ void test_server_kill(test_server *s) {
 }
 
 void test_server_pause(test_server *s) {
-  if (s->pid <= 0) return;
+  if (s->pid <= 0 || s->paused) return; /* a stopped child reports its stop once */
   kill(s->pid, SIGSTOP);
   /* SIGSTOP lands asynchronously: wait until the server really stopped, so
    * a test's "paused from now on" is true. */
   int status;
   if (waitpid(s->pid, &status, WUNTRACED) == s->pid && !WIFSTOPPED(status))
     s->pid = 0; /* it had exited: reaped now, its PID may be reused */
+  else
+    s->paused = true;
 }
 
 void test_server_resume(test_server *s) {
   if (s->pid > 0) kill(s->pid, SIGCONT);
+  s->paused = false;
 }
 
 void test_server_stop(test_server *s) {

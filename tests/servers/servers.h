@@ -13,6 +13,7 @@
 typedef struct test_server {
   const char *kind;    /* "redis", "etcd", "zk" */
   pid_t pid;           /* 0 when not running */
+  bool paused;         /* stopped by test_server_pause, not resumed since */
   int port;            /* client port on 127.0.0.1 */
   int peer_port;       /* etcd peer / ZooKeeper quorum port, 0 if none */
   int election_port;   /* ZooKeeper leader-election port, 0 if none */
