@@ -240,15 +240,28 @@ void test_cluster_stop(test_cluster *c) {
   c->n = 0;
 }
 
+void test_print_kinds(FILE *f) {
+  const char *sep = "";
+#define PRINT_KINDS(b)                              \
+  fprintf(f, "%s%s", sep, test_##b##_kinds);        \
+  sep = ", ";
+  TEST_SERVER_KINDS(PRINT_KINDS)
+#undef PRINT_KINDS
+}
+
 static int start_kind(test_cluster *c, const char *kind) {
   memset(c, 0, sizeof *c);
-  if (strcmp(kind, "redis") == 0) return test_redis_start(c, NULL);
-  if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
-  if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
-  if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
-  if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
-  fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3)\n", kind);
-  return -2;
+  int rc = TEST_NOT_MY_KIND;
+#define TRY_KIND(b) \
+  if (rc == TEST_NOT_MY_KIND) rc = test_##b##_start_kind(c, kind);
+  TEST_SERVER_KINDS(TRY_KIND)
+#undef TRY_KIND
+  if (rc == TEST_NOT_MY_KIND) {
+    fprintf(stderr, "servers: unknown kind '%s' (", kind);
+    test_print_kinds(stderr);
+    fprintf(stderr, ")\n");
+  }
+  return rc;
 }
 
 int test_cluster_start(test_cluster *c, const char *kind) {

@@ -62,3 +62,11 @@ int test_etcd_start(test_cluster *c, int members) {
                     c->member[i].port);
   return 0;
 }
+
+const char test_etcd_kinds[] = "etcd, etcd3";
+
+int test_etcd_start_kind(test_cluster *c, const char *kind) {
+  if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
+  if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
+  return TEST_NOT_MY_KIND;
+}

@@ -4,7 +4,10 @@
 #ifndef BATON_TEST_SERVERS_H
 #define BATON_TEST_SERVERS_H
 
+#include "server_kinds.h"
+
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define TEST_MAX_MEMBERS 5
@@ -44,8 +47,20 @@ int test_redis_start(test_cluster *c, const test_redis_opts *o);
 int test_etcd_start(test_cluster *c, int members);
 int test_zk_start(test_cluster *c, int servers);
 
-/* Start "redis", "etcd", "etcd3" (3 members), "zk" or "zk3" by name. */
+/* Start a deployment by its kind's name: "redis", "etcd", "etcd3" (3
+ * members), "zk", "zk3", ... Each servers/<backend>.c of a backend in the
+ * list (server_kinds.h, generated) defines test_<backend>_start_kind(),
+ * which starts the kinds it knows and answers TEST_NOT_MY_KIND to the
+ * rest, and test_<backend>_kinds[], their names for a usage text. */
+#define TEST_NOT_MY_KIND (-2)
 int test_cluster_start(test_cluster *c, const char *kind);
+/* Print every kind's name, comma-separated, to f. */
+void test_print_kinds(FILE *f);
+#define TEST_DECLARE_KIND(b)                                    \
+  int test_##b##_start_kind(test_cluster *c, const char *kind); \
+  extern const char test_##b##_kinds[];
+TEST_SERVER_KINDS(TEST_DECLARE_KIND)
+#undef TEST_DECLARE_KIND
 
 /* Kill every member (SIGKILL: nothing of a throwaway server needs a
  * graceful stop), remove folders. */

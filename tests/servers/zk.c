@@ -71,3 +71,11 @@ int test_zk_start(test_cluster *c, int servers) {
                     c->member[i].port);
   return 0;
 }
+
+const char test_zk_kinds[] = "zk, zk3";
+
+int test_zk_start_kind(test_cluster *c, const char *kind) {
+  if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
+  if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
+  return TEST_NOT_MY_KIND;
+}
