@@ -404,7 +404,8 @@ static void (*case_end_hook)(void);
 
 void kit_on_case_end(void (*fn)(void)) { case_end_hook = fn; }
 
-void kit_case_end(void) {
+/* What a case left: the suite's hook, processes, servers of its own. */
+static void case_leftovers(void) {
   if (case_end_hook != NULL) case_end_hook();
   for (int i = 0; i < KIT_PROCS; i++)
     if (pool_used[i]) kit_proc_stop(&pool[i], SIGKILL, 5000);
@@ -413,11 +414,21 @@ void kit_case_end(void) {
       test_cluster_stop(&fresh[i]);
       fresh_used[i] = false;
     }
-  for (int i = 0; suite_started && i < suite.n; i++) test_server_resume(&suite.member[i]);
+}
+
+void kit_case_end(void) {
+  case_leftovers();
+  /* The next case finds the suite's server whole: resumed, and a member a
+   * case killed started again. */
+  for (int i = 0; suite_started && i < suite.n; i++) {
+    test_server_resume(&suite.member[i]);
+    if (suite.member[i].pid <= 0 && test_server_restart(&suite.member[i]) != 0)
+      TEST_FAIL_("the suite's %s member %d did not start again", suite.member[i].kind, i);
+  }
 }
 
 void kit_suite_end(void) {
-  kit_case_end();
+  case_leftovers();
   if (suite_started) test_cluster_stop(&suite);
   suite_started = false;
 }
