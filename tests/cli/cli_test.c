@@ -1695,38 +1695,24 @@ static void secrets_not_in_proc(void) {
 static void duplicate_passwords_wiped(void) {
   REQUIRE(start_locked());
   const char *name = fresh("dup");
-  char *const argv[] = {BATON_EXE, "run", "--backend", plain_uri, "--name", (char *)(uintptr_t)name, "--",
-                        "/bin/sh", "-c", "echo \"pw=${BATON_PASSWORD-none}\"; read go", NULL};
-  char *const envp[] = {"PATH=/usr/bin:/bin", "BATON_PASSWORD=" PASSWORD, "BATON_PASSWORD=" WRONG,
-                        NULL};
-  int in[2], out[2];
-  REQUIRE(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    execve(argv[0], argv, envp);
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
+  const char *const argv[] = {BATON_EXE, "run", "--backend", plain_uri, "--name", name, "--",
+                              "/bin/sh", "-c", "echo \"pw=${BATON_PASSWORD-none}\"; read go",
+                              NULL};
+  const char *const env[] = {"PATH=/usr/bin:/bin", "BATON_PASSWORD=" PASSWORD,
+                             "BATON_PASSWORD=" WRONG, NULL};
+  kit_proc_opts o = {.env = env, .env_only = true};
+  kit_proc *p = kit_spawn(argv, &o);
+  REQUIRE(p != NULL);
   char line[256] = "";
-  struct pollfd f = {.fd = out[0], .events = POLLIN};
-  ssize_t n = poll(&f, 1, 20000) > 0 ? read(out[0], line, sizeof line - 1) : -1;
-  line[n > 0 ? n : 0] = '\0';
-  CHECK_STR(line, "pw=none\n"); /* CMD ran (the first password is the right one) */
+  kit_proc_line(p, line, sizeof line, 20000);
+  CHECK_STR(line, "pw=none"); /* CMD ran (the first password is the right one) */
   char text[65536];
-  proc_text(pid, "environ", text, sizeof text);
+  proc_text(p->pid, "environ", text, sizeof text);
   CHECK(strstr(text, PASSWORD) == NULL);
   CHECK(strstr(text, WRONG) == NULL);
-  CHECK_EQ(write(in[1], "go\n", 3), 3);
-  int status = -1;
-  if (kit_pid_gone(pid, 20000) < 0) kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  close(in[1]);
-  close(out[0]);
+  CHECK_EQ(kit_proc_send(p, "go"), 0);
+  CHECK_EQ(kit_proc_wait(p, 20000), 0);
+  done(p);
 }
 
 /* ---- main ------------------------------------------------------------- */

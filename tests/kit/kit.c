@@ -130,8 +130,8 @@ static void close_fd(int *fd) {
 }
 
 /* In the child, between fork and exec. */
-static void child_exec(const char *const argv[], const kit_proc_opts *o, pid_t parent,
-                       const int in[2], const int out[2], const int err[2]) {
+static void child_exec(const char *const argv[], const char *const envp[], const kit_proc_opts *o,
+                       pid_t parent, const int in[2], const int out[2], const int err[2]) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
   dup2(in[0], 0);
   dup2(out[1], 1);
@@ -143,15 +143,37 @@ static void child_exec(const char *const argv[], const kit_proc_opts *o, pid_t p
     close(0);
     close(2);
   }
-  for (int i = 0; o->env != NULL && o->env[i] != NULL; i++) putenv((char *)(uintptr_t)o->env[i]);
   /* A signal the test ignores (SIGPIPE) must not stay ignored in it. */
   signal(SIGPIPE, SIG_DFL);
-  execvp(argv[0], (char *const *)(uintptr_t)argv);
+  execvpe(argv[0], (char *const *)(uintptr_t)argv, (char *const *)(uintptr_t)envp);
   static const char failed[] = "kit: exec failed\n";
   if (write(o->close_0_and_2 ? 1 : 2, failed, sizeof failed - 1) < 0) {
     /* nowhere left to say it */
   }
   _exit(127);
+}
+
+/* The child's environment, made before the fork (the child of a threaded
+ * test may call only async-signal-safe functions): o->env alone, or ours
+ * with o->env's names replaced. NULL when out of memory; free() it. */
+static const char **child_env(const kit_proc_opts *o) {
+  extern char **environ;
+  size_t ours = 0, extra = 0;
+  for (; !o->env_only && environ[ours] != NULL; ours++) continue;
+  for (; o->env != NULL && o->env[extra] != NULL; extra++) continue;
+  const char **envp = calloc(ours + extra + 1, sizeof *envp);
+  if (envp == NULL) return NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < ours; i++) {
+    size_t name = strcspn(environ[i], "=");
+    bool replaced = false;
+    for (size_t j = 0; j < extra && !replaced; j++)
+      replaced = strncmp(o->env[j], environ[i], name + 1) == 0;
+    if (!replaced) envp[n++] = environ[i];
+  }
+  for (size_t j = 0; j < extra; j++) envp[n++] = o->env[j];
+  envp[n] = NULL;
+  return envp;
 }
 
 static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts *o) {
@@ -166,9 +188,11 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
     for (size_t i = 0; i < 4; i++) close_fd(all[i]);
     return -1;
   }
+  const char **envp = child_env(o);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) child_exec(argv, o, parent, in, out, err);
+  pid_t pid = envp != NULL ? fork() : -1;
+  if (pid == 0) child_exec(argv, envp, o, parent, in, out, err);
+  free(envp);
   close_fd(&in[0]);
   close_fd(&out[1]);
   close_fd(&err[1]);

@@ -75,7 +75,10 @@ typedef enum kit_stderr {
 /* How a child starts; zeroed (or NULL) is: stdin, stdout and stderr on
  * pipes, every other descriptor as exec leaves it. */
 typedef struct kit_proc_opts {
-  const char *const *env; /* "K=V" added to its environment, NULL-terminated */
+  const char *const *env; /* "K=V" added to its environment (replacing the
+                             same K), NULL-terminated */
+  bool env_only;          /* its environment is env alone, as given (a name
+                             twice stays twice) */
   kit_stderr err;
   bool only_std_fds;      /* nothing but 0-2 (and stdin_at) passes on, even what
                              the test opened without close-on-exec */
