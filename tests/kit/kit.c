@@ -206,6 +206,7 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
     return -1;
   }
   p->pid = pid;
+  fcntl(p->in, F_SETFL, O_NONBLOCK); /* a child that does not read never blocks us */
   fcntl(p->out, F_SETFL, O_NONBLOCK);
   if (p->err >= 0) fcntl(p->err, F_SETFL, O_NONBLOCK);
   p->pidfd = pidfd_open(pid, 0);
@@ -290,11 +291,26 @@ int kit_proc_expect(kit_proc *p, const char *prefix, int ms, char *line, size_t 
   return -1;
 }
 
+/* A child that does not read its stdin must not block the test: a write
+ * that does not fit in the pipe within this bound fails. */
+#define KIT_SEND_MS 5000
+
 int kit_proc_send(kit_proc *p, const char *line) {
   size_t len = strlen(line);
-  return p->in >= 0 && write(p->in, line, len) == (ssize_t)len && write(p->in, "\n", 1) == 1
-             ? 0
-             : -1;
+  char text[4096];
+  if (p->in < 0 || len + 1 > sizeof text) return -1;
+  memcpy(text, line, len);
+  text[len++] = '\n';
+  int64_t end = kit_now_ms() + KIT_SEND_MS;
+  for (size_t sent = 0; sent < len;) {
+    struct pollfd f = {.fd = p->in, .events = POLLOUT};
+    if (poll(&f, 1, kit_ms_left(end)) <= 0) return -1;
+    ssize_t n = write(p->in, text + sent, len - sent);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return -1;
+    sent += (size_t)n;
+  }
+  return 0;
 }
 
 int kit_proc_wait(kit_proc *p, int ms) {
