@@ -440,13 +440,23 @@ test_cluster *kit_fresh_server(const char *kind) { return fresh_start(kind, NULL
 
 test_cluster *kit_fresh_redis(const test_redis_opts *o) { return fresh_start(NULL, o); }
 
-static void (*case_end_hook)(void);
+#define KIT_HOOKS 4
+static void (*case_end_hooks[KIT_HOOKS])(void);
 
-void kit_on_case_end(void (*fn)(void)) { case_end_hook = fn; }
+void kit_on_case_end(void (*fn)(void)) {
+  for (int i = 0; i < KIT_HOOKS; i++) {
+    if (case_end_hooks[i] == fn) return;
+    if (case_end_hooks[i] == NULL) {
+      case_end_hooks[i] = fn;
+      return;
+    }
+  }
+  TEST_FAIL_("more than %d case-end hooks", KIT_HOOKS);
+}
 
 /* What a case left: the suite's hook, processes, servers of its own. */
 static void case_leftovers(void) {
-  if (case_end_hook != NULL) case_end_hook();
+  for (int i = 0; i < KIT_HOOKS && case_end_hooks[i] != NULL; i++) case_end_hooks[i]();
   for (int i = 0; i < KIT_PROCS; i++)
     if (pool_used[i]) kit_proc_stop(&pool[i], SIGKILL, 5000);
   for (int i = 0; i < KIT_FRESH_MAX; i++)

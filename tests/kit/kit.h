@@ -157,8 +157,9 @@ test_cluster *kit_fresh_redis(const test_redis_opts *o);
 
 /* What test_main calls: after each case, and once after the last. */
 void kit_case_end(void);
-/* fn runs first in every kit_case_end(): a suite closes there what a
- * case that returned early (REQUIRE) left open. One hook per suite. */
+/* fn runs first in every kit_case_end(): a suite (or a part of the kit
+ * such as the proxy) closes there what a case that returned early
+ * (REQUIRE) left open. Up to 4 hooks; one added twice runs once. */
 void kit_on_case_end(void (*fn)(void));
 void kit_suite_end(void);
 
