@@ -227,6 +227,19 @@ void test_remove_dir(const char *dir) {
   if (pid > 0) waitpid(pid, NULL, 0);
 }
 
+int test_cluster_ready(test_cluster *c, const char *scheme, int ms) {
+  for (int i = 0; i < c->n; i++)
+    if (test_server_wait_ready(&c->member[i], ms) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  int len = snprintf(c->uri, sizeof c->uri, "%s://", scheme);
+  for (int i = 0; i < c->n && len > 0 && (size_t)len < sizeof c->uri; i++)
+    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
+                    c->member[i].port);
+  return 0;
+}
+
 void test_cluster_stop(test_cluster *c) {
   /* SIGKILL: a throwaway server's state goes with its folder, so nothing
    * needs a graceful stop, and an etcd leader stopped gracefully with its

@@ -62,6 +62,12 @@ void test_print_kinds(FILE *f);
 TEST_SERVER_KINDS(TEST_DECLARE_KIND)
 #undef TEST_DECLARE_KIND
 
+/* Wait (each up to ms) for every member c->n launched (test_server_spawn
+ * with no wait: a cluster serves only once a quorum is up), then set
+ * c->uri to "scheme://127.0.0.1:P1,127.0.0.1:P2,...". 0, or -1 with the
+ * cluster stopped. */
+int test_cluster_ready(test_cluster *c, const char *scheme, int ms);
+
 /* Kill every member (SIGKILL: nothing of a throwaway server needs a
  * graceful stop), remove folders. */
 void test_cluster_stop(test_cluster *c);
