@@ -170,6 +170,7 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   e->candidate.identity = c->cfg.identity;
   e->watch.name = e->name;
   e->watch.identity = c->cfg.identity;
+  baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
   /* The first term's events are reserved here: a term's ELECTED and LOST
@@ -311,7 +312,7 @@ void baton_election_close(baton_election *e) {
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
   baton__term_expire(e, baton__now());
-  baton__term_end(e, BATON_LOST_RESIGNED, "election closed");
+  baton__term_end(e, BATON_LOST_RESIGNED, "election closed", baton__now());
   /* A key that expires by itself needs nobody to wait. When the whole
    * client closes, ending the session (lease revoke, session close)
    * deletes the keys of queueing backends with it, after this wait. */
@@ -404,11 +405,17 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   int rc = baton__term_reserve(e);
   if (rc == 0) rc = index_add(c, e);
   uint64_t generation = c->session_generation;
+  if (rc == 0) BATON__COUNT(e, attempts);
   pthread_mutex_unlock(&c->mu);
   if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
   int64_t sent = baton__now();
   rc = c->backend->acquire(c->session, &e->candidate, holder,
                            baton__request_deadline(&c->cfg, sent, deadline), err);
+  if (rc == BATON_EHELD) {
+    pthread_mutex_lock(&c->mu);
+    BATON__COUNT(e, contended);
+    pthread_mutex_unlock(&c->mu);
+  }
   if (rc == BATON_EHELD)
     return baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
                         holder->token != 0 ? holder->identity : "another holder",
@@ -484,6 +491,9 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       pthread_mutex_unlock(&c->mu);
     }
     if (how->once || !baton__retryable(rc)) break;
+    pthread_mutex_lock(&c->mu);
+    BATON__COUNT(e, retries);
+    pthread_mutex_unlock(&c->mu);
     int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
@@ -504,6 +514,8 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
                    : baton__error(err, BATON_ECANCELED, "candidate mode of '%s' stopped", e->name);
   }
   e->campaigning++;
+  int64_t called = baton__now();
+  BATON__COUNT(e, campaigns);
   pthread_mutex_unlock(&c->mu);
 
   pthread_mutex_lock(&e->op);
@@ -518,6 +530,7 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
 
   pthread_mutex_lock(&c->mu);
   if (rc == 0 && token != NULL) *token = e->term.token;
+  if (rc == 0 && !already) baton__stats_acquired(e, e->term.began - called);
   /* A cancel is consumed once every campaign it reached has returned. This
    * is the campaign's last touch of e: close may free it after. */
   if (--e->campaigning == 0) {
@@ -565,7 +578,7 @@ int baton_election_resign(baton_election *e, baton_error *err) {
     return baton__error(err, BATON_ENOTHOLDER, "resign: %s '%s'",
                         lost ? "the term had already ended on" : "not the leader of", e->name);
   }
-  baton__term_end(e, BATON_LOST_RESIGNED, "resigned");
+  baton__term_end(e, BATON_LOST_RESIGNED, "resigned", baton__now());
   /* Resigning ends candidate mode: its thread stops, and a start after this
    * call campaigns again. */
   if (e->runner == BATON_RUNNER_RUNNING) e->stop_requested = true;

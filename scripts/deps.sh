@@ -16,6 +16,8 @@ packages=(
   clang libclang-rt-14-dev openssl
   # the man page's test renders it and reads it installed
   groff-base man-db
+  # promtool lints the Prometheus text (unit_stats)
+  prometheus
 )
 
 missing=()
