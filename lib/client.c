@@ -68,6 +68,8 @@ static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now
     int64_t left = baton__term_deadline(e) - now;
     if (left > 0) baton__stats_renewed(e, left);
   }
+  if (c->renew_failures > 0)
+    baton__log(&c->cfg, BATON_LOG_INFO, "renewal succeeded after %u failed", c->renew_failures);
   c->renew_failures = 0;
   c->last_renew_error = 0;
   c->last_renew_sent = sent;
@@ -84,6 +86,8 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
   c->last_renew_error = err->code;
   c->next_renew = baton__next_renew(&c->cfg, renew_interval(c), c->last_renew_sent,
                                     c->renew_failures, now);
+  baton__log(&c->cfg, BATON_LOG_WARN, "renewal of %zu term(s) failed (%u in a row): %s", n,
+             c->renew_failures, err->message);
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
     if (e->term.held && e->term.generation == c->renew_generations[i]) {
@@ -96,6 +100,7 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
 static void session_expired(baton_client *c, const baton_error *err, int64_t now) {
   c->stats.renewal_requests_failed++;
   c->stats.sessions_expired++;
+  baton__log(&c->cfg, BATON_LOG_WARN, "the backend session expired: %s", err->message);
   baton__session_expired(c, err->message, now);
   /* Open the next session soon, with back-off if that keeps failing. */
   c->renew_failures++;

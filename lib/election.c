@@ -494,6 +494,8 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
     pthread_mutex_lock(&c->mu);
     BATON__COUNT(e, retries);
     pthread_mutex_unlock(&c->mu);
+    baton__log(&c->cfg, BATON_LOG_INFO, "'%s': campaign attempt failed (%s); retrying", e->name,
+               err != NULL ? err->message : baton_strerror(rc));
     int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }

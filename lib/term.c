@@ -204,6 +204,8 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
     if (c->nheld == 1 || renew_at < c->next_renew) c->next_renew = renew_at;
     due = c->next_renew;
   }
+  baton__log(&c->cfg, BATON_LOG_INFO, "'%s': elected, token %llu", e->name,
+             (unsigned long long)t->token);
   baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
   baton__wake_by(c, due); /* only if it would sleep past what the term needs */
   return 0;
@@ -214,6 +216,9 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
 static void end(baton_election *e, baton_lost_reason reason, const char *message, int64_t at) {
   baton_client *c = e->client;
   baton__stats_ended(e, reason, at - e->term.began);
+  baton__log(&c->cfg, reason == BATON_LOST_RESIGNED ? BATON_LOG_INFO : BATON_LOG_WARN,
+             "'%s': term %llu ended: %s", e->name, (unsigned long long)e->term.token,
+             message != NULL ? message : "no reason given");
   e->term.held = false;
   e->term.lost_reason = reason;
   c->nheld--;
@@ -316,13 +321,22 @@ int64_t baton__leftover_retry_at(const baton_election *e) {
 void baton__leftover_released(baton_election *e, int rc, int64_t now) {
   baton_term *t = &e->term;
   if (rc == 0) {
-    if (t->leftover && t->leftover_late) BATON__COUNT(e, late_releases);
+    if (t->leftover && t->leftover_late) {
+      BATON__COUNT(e, late_releases);
+      baton__log(&e->client->cfg, BATON_LOG_INFO,
+                 "'%s': the key of lost term %llu is deleted, after the server's expiry",
+                 e->name, (unsigned long long)t->token);
+    }
     t->leftover = false;
     return;
   }
   if (!t->leftover) keep_leftover(e, INT64_MIN, true);
   t->leftover_retry_at =
       baton__add_sat(now, baton__config_backoff(&e->client->cfg, t->leftover_failures++));
+  baton__log(&e->client->cfg, BATON_LOG_WARN,
+             "'%s': deleting our key failed (%s, %u in a row); retrying in %lld ms", e->name,
+             baton_strerror(rc), t->leftover_failures,
+             (long long)((t->leftover_retry_at - now) / BATON_NS_PER_MS));
   baton__wake_by(e->client, t->leftover_retry_at);
 }
 

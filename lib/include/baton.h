@@ -35,6 +35,11 @@
  * cleared (code 0, empty message). When a call that takes a callback fails,
  * the callback is never called for that call.
  *
+ * Logging. The library prints nothing. A log callback in the options
+ * receives what would otherwise go unseen: failed renewals and their
+ * retries, campaign retries, terms ended unasked, expired sessions, keys
+ * of lost terms deleted late.
+ *
  * Growth. baton_options and baton_leader end in reserved space that later
  * versions turn into fields, so their size never changes: zero it (the
  * library refuses options whose reserved space is not zero). baton_event
@@ -117,6 +122,22 @@ BATON_API const char *baton_version(void);
 #define BATON_NAME_MAX 128      /* bytes in an election name */
 #define BATON_IDENTITY_MAX 255  /* bytes in an identity */
 
+/* How much a log line matters; a callback gets the lines of its level
+ * and more urgent ones (a smaller number). */
+typedef enum baton_log_level {
+  BATON_LOG_ERROR = 1,  /* something failed for good */
+  BATON_LOG_WARN,       /* a failure the library works around: a renewal
+                           or delete failed, a term ended unasked */
+  BATON_LOG_INFO,       /* a step worth knowing: elected, resigned, a retry
+                           that worked, a late key deleted */
+  BATON_LOG_DEBUG,      /* the rest */
+} baton_log_level;
+
+/* Receives one line (no newline; valid during the call) from any thread
+ * of the library, possibly while it holds its locks: it must not block
+ * and must not call baton functions. */
+typedef void (*baton_log_cb)(baton_log_level level, const char *message, void *udata);
+
 /* Options of a client. Zero in any field means the default, so
  * `baton_options o = {0};` is a valid configuration. */
 typedef struct baton_options {
@@ -134,7 +155,13 @@ typedef struct baton_options {
   const char *tls_ca_file;     /* etcds://: CA bundle; overrides ?cacert= */
   const char *tls_cert_file;   /* etcds://: client certificate; ?cert= */
   const char *tls_key_file;    /* etcds://: client key; ?key= */
-  uint64_t reserved[16];       /* zero: room for later options */
+  baton_log_cb log;            /* optional; NULL: the library prints and
+                                  logs nothing */
+  void *log_udata;             /* the log callback's last argument */
+  uint32_t log_level;          /* most verbose level passed to `log`;
+                                  default BATON_LOG_INFO */
+  uint64_t reserved[13];       /* zero: room for later options (the
+                                  struct's size stays 208 bytes) */
 } baton_options;
 
 typedef struct baton_client baton_client;

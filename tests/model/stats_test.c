@@ -93,6 +93,26 @@ static void backend_run(void *ctx, const baton_session *s) {
     if (S.clients[c] != NULL && baton__client_session(S.clients[c]) == s) run_client(c);
 }
 
+/* What the log callback heard, when a case gives the clients one. */
+static struct {
+  bool on;                 /* the next setup's clients log here */
+  uint32_t level;          /* their log_level option */
+  char lines[64][512];
+  int n;
+} L;
+
+static void log_line(baton_log_level level, const char *message, void *udata) {
+  CHECK(udata == &L);
+  if (L.n < 64) snprintf(L.lines[L.n++], sizeof L.lines[0], "%d %s", (int)level, message);
+}
+
+/* The line heard that contains `needle`, or NULL. */
+static const char *heard(const char *needle) {
+  for (int i = 0; i < L.n; i++)
+    if (strstr(L.lines[i], needle) != NULL) return L.lines[i];
+  return NULL;
+}
+
 static const baton_clock test_clock = {clock_now, clock_sleep, fixed_random, NULL};
 static const mem_hooks hooks = {fault, idle, backend_run, fixed_random, NULL};
 
@@ -117,6 +137,11 @@ static void setup(bool queue, int n, baton_election **e) {
     char identity[32];
     snprintf(identity, sizeof identity, "client-%d", c);
     baton_options o = {.ttl_ms = TTL_MS, .identity = identity};
+    if (L.on) {
+      o.log = log_line;
+      o.log_udata = &L;
+      o.log_level = L.level;
+    }
     baton_error err;
     if (baton__client_open_manual(&S.clients[c], queue ? "memq://stats" : "memttl://stats", &o,
                                   &err) != 0)
@@ -255,23 +280,33 @@ static void hold_and_headroom(void) {
   teardown();
 }
 
-/* The second renewal fails, and its first retry too: the retry that gets
- * through has the back-off of both less to spare than a healthy renewal
- * (the jitter is a fixed draw: the delays are known). The failures and the
- * retries are counted. */
-static void headroom_shrinks(void) {
-  baton_election *e[1] = {0};
+/* One client wins "a"; its first renewal is healthy, the second fails
+ * and its first retry too, and time runs until the next retry has got
+ * through. Returns the two back-offs (the jitter is a fixed draw: the
+ * delays are known). */
+static int64_t renewal_fails_twice(baton_election **e) {
   setup(false, 1, e);
   baton_error err;
   CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
   const baton_config *cfg = &S.clients[0]->cfg;
   int64_t interval = baton__renew_interval(cfg, 0);
   int64_t late = baton__config_backoff(cfg, 0) + baton__config_backoff(cfg, 1);
-  idle(NULL, T0 + interval); /* the first renewal, healthy */
+  idle(NULL, T0 + interval);
   S.fail_renews = 2;
   idle(NULL, T0 + 2 * interval + late);
   CHECK_EQ(S.fail_renews, 0);
   CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  return late;
+}
+
+/* The retry that gets through after two failures has their back-off less
+ * to spare than a healthy renewal; the failures and the retries are
+ * counted. */
+static void headroom_shrinks(void) {
+  baton_election *e[1] = {0};
+  int64_t late = renewal_fails_twice(e);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  baton_error err;
 
   baton_stats s = stats_of(e[0]);
   baton_client_stats cs;
@@ -375,6 +410,36 @@ static void exposition_edges(void) {
   teardown();
 }
 
+/* The log callback hears the failed renewals and the retry that worked,
+ * at their levels, and nothing above the level asked for. */
+static void log_callback_hears_renewals(void) {
+  for (int pass = 0; pass < 2; pass++) {
+    memset(&L, 0, sizeof L);
+    L.on = true;
+    L.level = pass == 0 ? 0 : BATON_LOG_WARN; /* 0: the default, INFO */
+    baton_election *e[1] = {0};
+    renewal_fails_twice(e);
+    baton_error err;
+    CHECK_OK(baton_election_resign(e[0], &err), &err);
+    CHECK(heard("2 renewal of 1 term(s) failed (1 in a row): ") != NULL);
+    CHECK(heard("2 renewal of 1 term(s) failed (2 in a row): ") != NULL);
+    if (pass == 0) {
+      CHECK(heard("3 renewal succeeded after 2 failed") != NULL);
+      CHECK(heard("3 'a': elected, token ") != NULL);
+      CHECK(heard("3 'a': term ") != NULL);
+    } else {
+      for (int i = 0; i < L.n; i++) CHECK_EQ(L.lines[i][0], '2');
+    }
+    teardown();
+  }
+  memset(&L, 0, sizeof L);
+  baton_options o = {.log_level = BATON_LOG_DEBUG + 1};
+  baton_error err;
+  int64_t ms = 0;
+  CHECK_EQ(baton_options_lifetime(&o, &ms, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "log_level");
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"contention_race", contention_race},
@@ -383,6 +448,7 @@ int main(int argc, char **argv) {
       {"lost_at_deadline_ttl", lost_at_deadline_ttl},
       {"lost_at_deadline_queue", lost_at_deadline_queue},
       {"exposition_edges", exposition_edges},
+      {"log_callback_hears_renewals", log_callback_hears_renewals},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
