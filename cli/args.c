@@ -21,6 +21,7 @@ typedef enum opt_id {
   OPT_JSON,
   OPT_VERBOSE,
   OPT_EVENTS,
+  OPT_METRICS_FILE,
   OPT_PASSWORD_FILE,
   OPT_HELP,
 } opt_id;
@@ -58,6 +59,11 @@ static const opt_spec options[] = {
      "append a line per transition to FILE:\n"
      "\"<ns> elected|started|stopped|resigned|lost\n"
      "token=<T> ...\", <ns> CLOCK_MONOTONIC nanoseconds"},
+    {OPT_METRICS_FILE, "metrics-file", 0, "PATH", CLI_RUN,
+     "keep PATH a Prometheus text file of the\n"
+     "election's metrics (node_exporter's textfile\n"
+     "collector): written to PATH.tmp and renamed\n"
+     "into place at every change and every 10s"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -338,6 +344,9 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       break;
     case OPT_EVENTS:
       a->events = value;
+      break;
+    case OPT_METRICS_FILE:
+      a->metrics_file = value;
       break;
     case OPT_PASSWORD_FILE:
       a->password_file = value;

@@ -48,6 +48,7 @@ typedef struct cli_args {
   bool json;                /* leader, observe: --json */
   bool verbose;             /* run: -v, --verbose */
   const char *events;       /* run: --events FILE, NULL for none */
+  const char *metrics_file; /* run: --metrics-file PATH, NULL for none */
   char **cmd;               /* run: CMD [ARG...], NULL-terminated */
 } cli_args;
 

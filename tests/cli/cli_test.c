@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,6 +172,9 @@ static void usage_errors(void) {
                                            NULL};
   static const char *const extra[] = {"observe", "--backend", "redis://127.0.0.1:1", "--name",
                                       "x", "surplus", NULL};
+  static const char *const bad_metrics[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                            "x", "--metrics-file", "/nonexistent/m.prom", "--",
+                                            "true", NULL};
   expect_usage(unknown, NULL, "unknown subcommand");
   expect_usage(none, NULL, "no subcommand");
   expect_usage(no_name, NULL, "missing --name");
@@ -185,6 +189,7 @@ static void usage_errors(void) {
   expect_usage(missing_cmd, NULL, "run with a missing command");
   expect_usage(long_grace, NULL, "grace too long for the ttl");
   expect_usage(extra, NULL, "surplus argument");
+  expect_usage(bad_metrics, NULL, "--metrics-file in a missing folder");
   /* The environment names the backend when the flag is absent. */
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
@@ -286,12 +291,12 @@ static void durations(void) {
 /* Each command's options, as a user reads them in the manual. */
 static const struct {
   const char *command;
-  const char *options[12];
+  const char *options[14];
   const char *exit_codes; /* the codes its help must explain, in order */
 } command_options[] = {
     {"run",
      {"--backend", "--name", "--ttl", "--identity", "--grace", "--once", "-v", "--verbose",
-      "--events", "--password-file", "--help", NULL},
+      "--events", "--metrics-file", "--password-file", "--help", NULL},
      "CMD's status 0 1 2"},
     {"campaign", {"--backend", "--name", "--ttl", "--identity", "--password-file", "--help", NULL},
      "0 1 2"},
@@ -775,6 +780,72 @@ static void sigterm_stops_child(void) {
   const char *const leader[] = {"leader", "--name", name, NULL};
   kit_proc l;
   CHECK_EQ(baton(&l, leader, 20000), 3);
+}
+
+/* Wait until the file at `path` (in `dir`) holds `needle`, at most ms:
+ * woken by inotify when a file is renamed into the folder or closed after
+ * writing. The text goes to `buf`. */
+static bool await_file_text(const char *dir, const char *path, const char *needle, char *buf,
+                            size_t size, int ms) {
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0 || inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  int64_t end = kit_now_ms() + ms;
+  bool found = false;
+  for (;;) {
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+      size_t n = fread(buf, 1, size - 1, f);
+      buf[n] = '\0';
+      fclose(f);
+    }
+    if ((found = strstr(buf, needle) != NULL) || kit_ms_left(end) == 0) break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, kit_ms_left(end)) > 0) {
+      char events[4096];
+      while (read(fd, events, sizeof events) > 0) {
+      }
+    }
+  }
+  close(fd);
+  return found;
+}
+
+/* --metrics-file: the textfile collector's file shows the term while CMD
+ * runs, passes promtool, and says how the term ended once baton exits;
+ * no PATH.tmp is left behind. */
+static void metrics_file_follows_the_term(void) {
+  const char *name = fresh("metrics");
+  char path[300], tmp[310], want[256];
+  snprintf(path, sizeof path, "%s/%s.prom", workdir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  const char *const args[] = {"run", "--name", name, "--metrics-file", path, "--", "/bin/sh",
+                              "-c", "echo up; while :; do sleep 0.05; done", NULL};
+  kit_proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[256];
+  REQUIRE(kit_proc_line(r, line, sizeof line, 20000) == 0);
+  CHECK_STR(line, "up");
+  static char text[65536];
+  const char *scheme_end = strstr(server->uri, "://");
+  int scheme_len = scheme_end != NULL ? (int)(scheme_end - server->uri) : 0;
+  snprintf(want, sizeof want, "baton_leader{backend=\"%.*s\",name=\"%s\"} 1\n", scheme_len,
+           server->uri, name);
+  CHECK(await_file_text(workdir, path, want, text, sizeof text, 10000));
+  CHECK_CONTAINS(text, "# TYPE baton_terms_won_total counter\n");
+  CHECK_EQ(kit_promtool_check(text, strlen(text)), 0);
+  kill(r->pid, SIGTERM);
+  CHECK_EQ(kit_proc_wait(r, 20000), 0);
+  done(r);
+  snprintf(want, sizeof want,
+           "baton_terms_lost_total{backend=\"%.*s\",name=\"%s\",reason=\"resigned\"} 1\n",
+           scheme_len, server->uri, name);
+  CHECK(await_file_text(workdir, path, want, text, sizeof text, 1000));
+  CHECK_EQ(access(tmp, F_OK), -1);
+  unlink(path);
 }
 
 /* Wait until `pid` is gone (within 2 s) or kill it; true when it went. */
@@ -1740,6 +1811,7 @@ static const test_case server_cases[] = {
     {"env_leader_exit_status", env_leader_exit_status},
     {"signal_status", signal_status},
     {"sigterm_stops_child", sigterm_stops_child},
+    {"metrics_file_follows_the_term", metrics_file_follows_the_term},
     {"no_orphan_after_sigkill", no_orphan_after_sigkill},
     {"leftovers_killed", leftovers_killed},
     {"only_inherited_fds", only_inherited_fds},
