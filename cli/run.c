@@ -27,7 +27,9 @@
  * With --metrics-file PATH the client's Prometheus text is written to
  * PATH.tmp and renamed onto PATH (node_exporter's textfile collector
  * reads whole files only) after every turn of the main loop, which is
- * every change, and at least every 10 s. */
+ * every change, and at least every 10 s. With --metrics-listen ADDR the
+ * same text is served at http://ADDR/metrics (serve.c) while run holds,
+ * waits and stops, until it exits. */
 #include "cli.h"
 
 #include <errno.h>
@@ -63,6 +65,7 @@ typedef struct supervisor {
   char metrics_tmp[PATH_MAX + 8]; /* --metrics-file PATH: "PATH.tmp" */
   int64_t metrics_due_ms;      /* the next write at the latest */
   bool metrics_failing;        /* the last write failed (said once) */
+  cli_server server;           /* --metrics-listen */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -487,14 +490,28 @@ int cli_cmd_run(const cli_args *a) {
   }
 
   cli_child_note_inherited_fds();
+  s.server.fd = -1;
+  /* A taken port is found before the backend is opened. */
+  if (a->metrics_listen != NULL &&
+      cli_serve_bind(&s.server, a->metrics_listen, why, sizeof why) != 0)
+    return cli_fail(CLI_EXIT_USAGE, "run", "--metrics-listen %s: %s", a->metrics_listen, why);
   /* Opened after the inherited descriptors were noted: CMD does not get it. */
   if (a->events != NULL) {
     s.events_fd = open(a->events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (s.events_fd < 0)
-      return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(errno));
+    if (s.events_fd < 0) {
+      int e = errno;
+      cli_serve_stop(&s.server);
+      return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(e));
+    }
   }
   int code = cli_session_open(&s.ss, a, &o);
+  if (code == 0 && a->metrics_listen != NULL &&
+      cli_serve_start(&s.server, s.ss.client, why, sizeof why) != 0) {
+    cli_session_close(&s.ss);
+    code = cli_fail(CLI_EXIT_BACKEND, "run", "--metrics-listen %s: %s", a->metrics_listen, why);
+  }
   if (code != 0) {
+    cli_serve_stop(&s.server);
     if (s.events_fd >= 0) close(s.events_fd);
     return code;
   }
@@ -505,6 +522,7 @@ int cli_cmd_run(const cli_args *a) {
   /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
   metrics_write(&s); /* the last word: how the terms ended */
+  cli_serve_stop(&s.server); /* it reads the client: stopped first */
   cli_session_close(&s.ss);
   term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */
   if (s.events_fd >= 0) close(s.events_fd);
