@@ -225,9 +225,11 @@ static void election_counter(text *t, baton_client *c, const char *name, const c
 static void election_histogram(text *t, baton_client *c, const char *name, const char *help,
                                size_t offset) {
   family(t, name, HISTOGRAM, help);
-  for (const baton_election *e = c->elections; e != NULL; e = e->next)
-    if (shown(e))
-      put_histogram(t, name, c, e, (const baton_histogram *)(const void *)((const char *)&e->stats + offset));
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    const void *h = (const char *)&e->stats + offset;
+    put_histogram(t, name, c, e, h);
+  }
 }
 
 static const char *const reason_names[BATON_LOST_REASONS] = {
@@ -304,7 +306,8 @@ static void elections_text(text *t, baton_client *c, int64_t now) {
     put_labels(t, c, e, NULL);
     put(t, " %d\n", e->term.held ? 1 : 0);
   }
-  family(t, "baton_term_age_seconds", GAUGE, "How long the current term has been held; 0 when none.");
+  family(t, "baton_term_age_seconds", GAUGE,
+         "How long the current term has been held; 0 when none.");
   for (const baton_election *e = c->elections; e != NULL; e = e->next) {
     if (!shown(e)) continue;
     put(t, "baton_term_age_seconds");

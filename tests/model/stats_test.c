@@ -234,7 +234,8 @@ static void contention_race(void) {
   CHECK_CONTAINS(text, "baton_leader{backend=\"memttl\",name=\"a\"} 0\n");
   metrics(S.clients[1], text, sizeof text);
   CHECK_CONTAINS(text, "baton_leader{backend=\"memttl\",name=\"a\"} 1\n");
-  CHECK_CONTAINS(text, "baton_acquire_seconds_bucket{backend=\"memttl\",name=\"a\",le=\"0.001\"} 1\n");
+  CHECK_CONTAINS(text,
+                 "baton_acquire_seconds_bucket{backend=\"memttl\",name=\"a\",le=\"0.001\"} 1\n");
   CHECK_EQ(promtool_check(text), 0);
   teardown();
 }
@@ -326,7 +327,8 @@ static void headroom_shrinks(void) {
   CHECK_CONTAINS(text, "# TYPE baton_headroom_seconds histogram\n");
   char want[128];
   int64_t min = lifetime_ns() - interval - late;
-  snprintf(want, sizeof want, "baton_headroom_min_seconds{backend=\"memttl\",name=\"a\"} %lld.%09lld\n",
+  snprintf(want, sizeof want,
+           "baton_headroom_min_seconds{backend=\"memttl\",name=\"a\"} %lld.%09lld\n",
            (long long)(min / BATON_NS_PER_S), (long long)(min % BATON_NS_PER_S));
   CHECK_CONTAINS(text, want);
   CHECK_CONTAINS(text, "baton_renewals_total{backend=\"memttl\",name=\"a\",result=\"failed\"} 2\n");
