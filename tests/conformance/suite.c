@@ -616,12 +616,13 @@ static void stats_follow_a_hand_over(void) {
   CHECK_GE(sb.contended, 2); /* the try, and the campaign's first look */
   CHECK_EQ(sb.terms_won, 1);
   CHECK_EQ(sb.acquire.count, 1);
-  /* B's campaign began on its thread between started_ms and counted_ms;
-   * it won after A's resign began, and returned after that. */
+  /* B's campaign began on its thread between started_ms and counted_ms
+   * (its clock is read just after, in a loaded machine's slack); it won
+   * after A's resign began, and returned after that. */
   int64_t acquire_ms = (int64_t)(sb.acquire.sum_ns / BATON_NS_PER_MS);
   printf("    A held %lld ms, B's acquire took %lld ms\n",
          (long long)(sa.hold.sum_ns / BATON_NS_PER_MS), (long long)acquire_ms);
-  CHECK_GE(acquire_ms, resign_ms - counted_ms - 1); /* ms rounding */
+  CHECK_GE(acquire_ms, resign_ms - counted_ms - TEST_SLACK_MS);
   CHECK_LE(acquire_ms, call.returned_ms - started_ms);
   CHECK_EQ(sb.retries, 0);
 
