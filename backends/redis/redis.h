@@ -134,6 +134,8 @@ typedef enum baton_redis_script {
   BATON_REDIS_SCRIPT_ACQUIRE,
   BATON_REDIS_SCRIPT_RENEW,
   BATON_REDIS_SCRIPT_RELEASE,
+  BATON_REDIS_SCRIPT_REDLOCK_VOTE,  /* redlock:// phase 1 */
+  BATON_REDIS_SCRIPT_REDLOCK_FENCE, /* redlock:// phase 2 */
   BATON_REDIS_SCRIPT_COUNT
 } baton_redis_script;
 
@@ -200,7 +202,7 @@ int baton__redis_sub_wait_any(redisContext **subs, size_t n, int64_t until, int 
 /* Fill the fields of an instance at host:port (database db) for cfg: the
  * strings copied, the mutexes made, `label` "<scheme>://host:port" for
  * messages. Nothing is connected. Returns 0 or BATON_ENOMEM (then call
- * _fini). A backend on several servers keeps one for each. */
+ * _fini). The redlock:// backend keeps one per Redis it votes on. */
 int baton__redis_instance_init(baton_redis_session *s, const char *scheme, const char *host,
                                int port, long db, const baton_config *cfg);
 /* Close its connections and free what _init made (not s itself). */

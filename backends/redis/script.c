@@ -74,6 +74,44 @@ static const char acquire_lua[] =
     "redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
     "return {1, nv, tonumber(ARGV[4])}\n";
 
+/* redlock:// phase 1, one instance's vote. KEYS and ARGV as acquire's.
+ * Returns {1, value, ttl} when this instance votes for us, {0, holder's
+ * value, its PTTL} when another holds it here. Unlike acquire, a key that
+ * holds our nonce already (a lost reply) starts a new term too: every yes
+ * raises the counter and returns it, which the quorum register's proof
+ * needs (backends/redlock/redlock.c). Publishes nothing: the term is not
+ * won until phase 2. */
+static const char redlock_vote_lua[] =
+    LUA_REPLICATE
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then\n"
+    "  local n = string.match(v, '^%d+ (%x+) ')\n"
+    "  if n ~= ARGV[1] and n ~= ARGV[2] then\n"
+    "    return {0, v, redis.call('PTTL', KEYS[1])}\n"
+    "  end\n"
+    "end\n"
+    LUA_NEW_TERM
+    "return {1, nv, tonumber(ARGV[4])}\n";
+
+/* redlock:// phase 2. KEYS: NAME, NAME/token. ARGV: the token T, nonce,
+ * identity. Sets the counter to max(counter, T) whatever the key holds
+ * (compared as decimal strings); when the key holds our nonce, its value
+ * takes T (its TTL kept) and the win is published. Returns 1 when the key
+ * was ours, 0 otherwise: either way the counter is written. */
+static const char redlock_fence_lua[] =
+    "local c = redis.call('GET', KEYS[2])\n"
+    "if not c or #c < #ARGV[1] or (#c == #ARGV[1] and c < ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[2], ARGV[1])\n"
+    "end\n"
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'string' and string.match(v, '^%d+ (%x+) ') == ARGV[2] then\n"
+    "  local nv = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
+    "  redis.call('SET', KEYS[1], nv, 'KEEPTTL')\n"
+    "  redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
 /* KEYS: held names (BATON_REDIS_RENEW_CHUNK at the most). ARGV: TTL ms, then the
  * nonce of each key in order.
  * Returns one 0/1 per key: 1 = still ours, TTL reset. pcall: a key of
@@ -105,7 +143,8 @@ static const char release_lua[] =
     "end\n"
     "return 0\n";
 
-static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {acquire_lua, renew_lua, release_lua};
+static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {
+    acquire_lua, renew_lua, release_lua, redlock_vote_lua, redlock_fence_lua};
 static char shas[BATON_REDIS_SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
 

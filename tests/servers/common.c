@@ -243,7 +243,11 @@ static int start_kind(test_cluster *c, const char *kind) {
   if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
   if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
   if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
-  fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3)\n", kind);
+  if (strcmp(kind, "redlock") == 0 || strcmp(kind, "redlock3") == 0)
+    return test_redlock_start(c, 3, NULL);
+  if (strcmp(kind, "redlock5") == 0) return test_redlock_start(c, 5, NULL);
+  fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3, redlock, redlock3, "
+                  "redlock5)\n", kind);
   return -2;
 }
 

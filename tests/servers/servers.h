@@ -40,10 +40,14 @@ typedef struct test_redis_opts {
 /* Start servers. Each returns 0, or -1 after printing why to stderr (a
  * missing server binary is a failure, never a skip). */
 int test_redis_start(test_cluster *c, const test_redis_opts *o);
+/* `instances` independent redis-servers (no replication between them), the
+ * URI redlock://127.0.0.1:P1,127.0.0.1:P2,... */
+int test_redlock_start(test_cluster *c, int instances, const test_redis_opts *o);
 int test_etcd_start(test_cluster *c, int members);
 int test_zk_start(test_cluster *c, int servers);
 
-/* Start "redis", "etcd", "etcd3" (3 members), "zk" or "zk3" by name. */
+/* Start "redis", "etcd", "etcd3" (3 members), "zk", "zk3", "redlock" (=
+ * "redlock3", 3 instances) or "redlock5" by name. */
 int test_cluster_start(test_cluster *c, const char *kind);
 
 /* Kill every member (SIGKILL: nothing of a throwaway server needs a
