@@ -573,20 +573,48 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
-/* Subscribe on every instance, each within its bound (one after the
- * other: a subscriber is made once per candidate). One is enough to be
- * woken (a release publishes on every instance it reaches); none is an
- * error. */
+/* One instance's subscriber, made on a thread of its own. */
+typedef struct sub_job {
+  baton_redis_session *in;
+  const char *name;
+  bool observer;
+  int64_t deadline;
+  redisContext **out;
+  int rc;
+  baton_error err;
+} sub_job;
+
+static void *subscribe_one(void *arg) {
+  sub_job *j = arg;
+  j->rc = baton__redis_subscribe(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
+  return NULL;
+}
+
+/* Subscribe on every instance without one, all at once (a paused
+ * instance costs its bound, once), each within its bound. One is enough
+ * to be woken (a release publishes on every instance it reaches); none is
+ * an error. */
 static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                          int64_t deadline, baton_error *err) {
-  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
-  size_t live = 0;
+  sub_job jobs[BATON_URI_MAX_HOSTS];
+  pthread_t threads[BATON_URI_MAX_HOSTS];
+  bool on_thread[BATON_URI_MAX_HOSTS] = {false};
+  int64_t bound = vote_deadline(s, deadline, 1);
   for (size_t i = 0; i < s->n; i++) {
-    ops[i].rc = 0;
+    jobs[i] = (sub_job){.in = &s->inst[i], .name = c->name, .observer = !p->r.acquired,
+                        .deadline = bound, .out = &p->subs[i]};
     if (p->subs[i] == NULL)
-      ops[i].rc = baton__redis_subscribe(&p->subs[i], &s->inst[i], c->name, !p->r.acquired,
-                                         vote_deadline(s, deadline, 1), &ops[i].err);
-    live += ops[i].rc == 0;
+      on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
+  }
+  for (size_t i = 0; i < s->n; i++)
+    if (p->subs[i] == NULL && !on_thread[i]) subscribe_one(&jobs[i]);
+  size_t live = 0;
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  for (size_t i = 0; i < s->n; i++) {
+    if (on_thread[i]) pthread_join(threads[i], NULL);
+    ops[i].rc = jobs[i].rc;
+    ops[i].err = jobs[i].err;
+    live += p->subs[i] != NULL;
   }
   if (live == 0) return quorum_error(s, ops, 0, "subscribe", c->name, err);
   return 0;

@@ -126,7 +126,7 @@ static void two_of_five_down(void) {
 }
 
 /* A paused instance (SIGSTOP) costs each call at most its bound, not the
- * TTL: acquire, renew, leader and release go on with the other two. */
+ * TTL: acquire, renew, leader, wait and release go on with the other two. */
 static void paused_instance_costs_at_most_its_bound(void) {
   test_cluster *c = kit_fresh_server("redlock3");
   REQUIRE(c != NULL);
@@ -153,6 +153,29 @@ static void paused_instance_costs_at_most_its_bound(void) {
   baton_leader l;
   CHECK_OK(kit_leader(&a, name, &l, &err), &err);
   CHECK_EQ(l.token, ca.token);
+  /* A waiter subscribes on the two that answer (the paused one costs its
+   * bound once) and is woken by the release through them. */
+  kit_session b;
+  baton_candidate cb = kit_cand(&a, name);
+  if (open_on(&b, c, "bob") == 0) {
+    cb = kit_cand(&b, name);
+    CHECK_EQ(kit_acquire(&b, &cb, NULL, &err), BATON_EHELD);
+    t0 = kit_now_ms();
+    CHECK_OK(kit_wait(&b, &cb, NULL, KIT_CALL_MS, &err), &err); /* subscribes */
+    CHECK_LT(kit_ms_since(t0), VOTE_MS + TEST_SLACK_MS);
+    kit_waiter w;
+    if (kit_waiter_start(&w, &b, &cb, NULL, KIT_CALL_MS) == 0) {
+      CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0); /* blocked */
+      t0 = kit_now_ms();
+      CHECK_OK(kit_release(&a, &ca, &err), &err);
+      kit_waiter_join(&w);
+      CHECK_OK(w.rc, &w.err);
+      printf("  waiter woken %lld ms after the release\n", (long long)(w.woke_at - t0));
+      CHECK_LT(w.woke_at - t0, 2 * VOTE_MS);
+    }
+    kit_forget(&b, &cb);
+    kit_close(&b);
+  }
   CHECK_OK(kit_release(&a, &ca, &err), &err);
   test_server_resume(&c->member[1]);
   kit_forget(&a, &ca);
