@@ -390,13 +390,12 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
       return 0;
     }
   }
-  /* No term: the instances that may hold our key let go at once (those
-   * that said yes, and those whose answer was lost). A key of ours left
-   * behind where that failed expires; the attempt stays pending until a
-   * release reached every instance that may have it. */
-  size_t maybe = s->n - no;
-  size_t released = maybe > 0 ? release_all(s, c->name, nonce, "", said_no, deadline) : 0;
-  baton__redis_settle(&s->state_mu, &p->r, false, released < maybe);
+  /* No term: the instances that said yes let go at once. Those whose
+   * answer was lost are not asked again now (each would cost its bound):
+   * the attempt stays pending, so the next acquire (same nonce) or
+   * release settles them, and meanwhile a key of ours there expires. */
+  size_t released = yes > 0 ? release_all(s, c->name, nonce, "", failed | said_no, deadline) : 0;
+  baton__redis_settle(&s->state_mu, &p->r, false, released < yes || failed != 0);
   if (yes >= s->quorum) return rc; /* the fence failed: its error */
   if (no == 0)
     return quorum_error(s, nc.ops, answered, "acquire", c->name, err);
