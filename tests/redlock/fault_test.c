@@ -222,12 +222,37 @@ static void tokens_increase_across_empty_restarts(void) {
   kit_close(&b);
 }
 
+/* A password goes to every instance; a wrong one is BATON_EAUTH, said
+ * of each instance (the message never shows it). */
+static void password_on_every_instance(void) {
+  static test_cluster c;
+  test_redis_opts o = {.password = "redlock-secret"};
+  REQUIRE_EQ(test_redlock_start(&c, 3, &o), 0);
+  char good[1200], bad[1200];
+  const char *hosts = strstr(c.uri, "://") + 3;
+  snprintf(good, sizeof good, "redlock://:redlock-secret@%s", hosts);
+  snprintf(bad, sizeof bad, "redlock://:not-the-secret@%s", hosts);
+  kit_session k;
+  baton_error err = {0};
+  CHECK_EQ(kit_open_as(&k, &baton_backend_redlock, bad, "alice", TTL_MS, &err), BATON_EAUTH);
+  CHECK_CONTAINS(err.message, "0 of 3 instances answered");
+  CHECK(strstr(err.message, "not-the-secret") == NULL);
+  if (kit_open_as(&k, &baton_backend_redlock, good, "alice", TTL_MS, &err) == 0) {
+    CHECK_GT(one_term(&k, kit_name("auth")), 0);
+    kit_close(&k);
+  } else {
+    TEST_FAIL_("open with the password: %s", err.message);
+  }
+  test_cluster_stop(&c);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
       {"two_of_five_down", two_of_five_down},
       {"paused_instance_costs_at_most_its_bound", paused_instance_costs_at_most_its_bound},
       {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
+      {"password_on_every_instance", password_on_every_instance},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
