@@ -246,6 +246,25 @@ static void password_on_every_instance(void) {
   test_cluster_stop(&c);
 }
 
+/* The URI: no fewer than 3 masters, a database number, no parameters;
+ * each refused with a message that says what to write instead. */
+static void uri_is_checked(void) {
+  static const struct {
+    const char *uri, *says;
+  } bad[] = {
+      {"redlock://127.0.0.1:1,127.0.0.1:2", "at least 3 independent Redis masters"},
+      {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/x", "not a database number"},
+      {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3?replicas=1", "replicas"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    kit_session k;
+    baton_error err = {0};
+    CHECK_EQ(kit_open_as(&k, &baton_backend_redlock, bad[i].uri, "alice", TTL_MS, &err),
+             BATON_EINVAL);
+    CHECK_CONTAINS(err.message, bad[i].says);
+  }
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -253,6 +272,7 @@ int main(int argc, char **argv) {
       {"paused_instance_costs_at_most_its_bound", paused_instance_costs_at_most_its_bound},
       {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
       {"password_on_every_instance", password_on_every_instance},
+      {"uri_is_checked", uri_is_checked},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
