@@ -12,9 +12,6 @@
  * after NOSCRIPT). */
 #include "redis.h"
 
-#include <ctype.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -38,8 +38,6 @@
  * clock drift and pauses; the token is what makes a violation harmless. */
 #include "redlock.h"
 
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
