@@ -184,6 +184,39 @@ static void paused_instance_costs_at_most_its_bound(void) {
   kit_close(&a);
 }
 
+/* The time a vote takes comes off the term: the core counts the term from
+ * the moment the acquire was sent (Redlock's "validity time"), so with an
+ * instance paused (the vote waits its bound) the new leader has that much
+ * less left. Through the public API. */
+static void acquiring_time_shrinks_the_term(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "validity"};
+  int64_t lifetime = 0;
+  baton_client *cl = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_options_lifetime(&o, &lifetime, &err), &err);
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  if (baton_election_open(&e, cl, kit_name("validity"), NULL, NULL, &err) != 0) {
+    baton_client_close(cl);
+    REQUIRE_OK(-1, &err);
+  }
+  test_server_pause(&c->member[2]);
+  int64_t t0 = kit_now_ms();
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, KIT_CALL_MS, &token, &err), &err);
+  int64_t took = kit_ms_since(t0), remaining = 0;
+  CHECK(baton_election_is_leader(e, NULL, &remaining));
+  printf("  acquire took %lld ms; %lld of %lld ms left\n", (long long)took, (long long)remaining,
+         (long long)lifetime);
+  CHECK_GE(took, VOTE_MS - 10);
+  CHECK_LE(remaining, lifetime - took + 5);
+  test_server_resume(&c->member[2]);
+  baton_election_close(e);
+  baton_client_close(cl);
+}
+
 /* Instances restarted empty between terms: each term's token is greater
  * than the last. The first member's counter is set far ahead of every
  * clock, so only the quorum register can carry it on: phase 2 wrote it to
@@ -273,6 +306,7 @@ int main(int argc, char **argv) {
       {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
       {"password_on_every_instance", password_on_every_instance},
       {"uri_is_checked", uri_is_checked},
+      {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
