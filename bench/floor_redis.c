@@ -13,7 +13,7 @@
 #include "kit.h"
 #include "pairloop.h"
 
-#include <hiredis/hiredis.h>
+#include "hiredis_kit.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,14 +35,6 @@ typedef struct rfloor {
   char nonce[40], identity[64];
   unsigned long attempts;
 } rfloor;
-
-static int load(redisContext *rc, const char *script, char sha[41]) {
-  redisReply *r = redisCommand(rc, "SCRIPT LOAD %s", script);
-  int ok = r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40;
-  if (ok) memcpy(sha, r->str, 41);
-  if (r != NULL) freeReplyObject(r);
-  return ok ? 0 : -1;
-}
 
 static int expect_int(redisReply *r, long long want_nonzero) {
   int ok = r != NULL && r->type == REDIS_REPLY_INTEGER && (want_nonzero ? r->integer > 0 : 1);
@@ -102,7 +94,7 @@ static int load_file(redisContext *rc, const char *dir, const char *file, char s
   size_t n = fread(text, 1, sizeof text - 1, in);
   fclose(in);
   text[n] = '\0';
-  return load(rc, text, sha);
+  return bench_redis_load(rc, text, sha);
 }
 
 int main(int argc, char **argv) {
@@ -125,10 +117,10 @@ int main(int argc, char **argv) {
   snprintf(f.ttl, sizeof f.ttl, "%ld", kit_arg_long(argc, argv, "--ttl", 10000));
   pairloop_fn fn = pair_setnx;
   if (strcmp(variant, "setnx") == 0) {
-    if (load(f.rc, release_lua, f.release_sha) != 0) kit_die("SCRIPT LOAD failed");
+    if (bench_redis_load(f.rc, release_lua, f.release_sha) != 0) kit_die("SCRIPT LOAD failed");
   } else if (strcmp(variant, "script") == 0) {
-    if (load(f.rc, acquire_token_lua, f.acquire_sha) != 0 ||
-        load(f.rc, release_publish_lua, f.release_sha) != 0)
+    if (bench_redis_load(f.rc, acquire_token_lua, f.acquire_sha) != 0 ||
+        bench_redis_load(f.rc, release_publish_lua, f.release_sha) != 0)
       kit_die("SCRIPT LOAD failed");
     fn = pair_script;
   } else if (strcmp(variant, "mirror") == 0) {

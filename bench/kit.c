@@ -632,6 +632,8 @@ int kit_probe_begin(kit_probe *p, const char *uri, bool monitor) {
   if (kit_uri_split(uri, p->kind, sizeof p->kind, p->host, sizeof p->host, &p->port) != 0)
     return -1;
   if (strcmp(p->kind, "etcds") == 0) snprintf(p->kind, sizeof p->kind, "etcd");
+  /* Redlock: what its first instance sees (every instance sees the same). */
+  if (strcmp(p->kind, "redlock") == 0) snprintf(p->kind, sizeof p->kind, "redis");
   if (monitor && strcmp(p->kind, "redis") == 0 &&
       kit_monitor_start(&p->mon, p->host, p->port) != 0)
     return -1;

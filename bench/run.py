@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-BACKENDS = ("redis", "etcd", "zk")
+BACKENDS = ("redis", "etcd", "zk", "redlock3", "redlock5")
 
 # Everything a mode changes. Quick: all backends in ~2-3 minutes.
 MODES = {
@@ -43,13 +43,17 @@ FLOORS = {
     "zk": [("floor_zk", "3", "create + getChildren + delete"),
            ("floor_zk", "2", "create + delete (no leader check)")],
     "etcd": [("floor_etcd", "txn", "txn (put-if-absent + lowest key) + deleterange")],
+    # Redlock: server counters and requests are the first instance's.
+    "redlock3": [("floor_redlock", "setnx", "SET NX PX + release on each instance (no token)"),
+                 ("floor_redlock", "fenced", "vote+INCR, fence, DEL+PUBLISH on each instance")],
 }
+FLOORS["redlock5"] = FLOORS["redlock3"]
 
 TTL_MS = 2000          # failover: short, so that a sample costs ~2 s
 NAMES_TTL_MS = 3000    # 10,000 names: renew interval ttl/3 = 1 s
-HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0}
+HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0, "redlock3": 1.0, "redlock5": 1.0}
 HANDOVER_P99_MS = 5.0
-REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3}
+REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "redlock3": 3, "redlock5": 3}
 NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
 
@@ -98,9 +102,9 @@ def ask(port, data, limit=1 << 20, timeout=3.0):
 
 def server_version(kind, port):
     try:
-        if kind == "redis":
+        if kind == "redis" or kind.startswith("redlock"):
             m = re.search(r"redis_version:(\S+)", ask(port, b"INFO server\r\n"))
-            return "Redis " + m.group(1)
+            return "Redis " + m.group(1) + (f" x {kind[7:]}" if kind != "redis" else "")
         if kind == "etcd":
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=3) as r:
                 return "etcd " + json.load(r)["etcdserver"]
@@ -141,7 +145,8 @@ class Servers:
             err = self.proc.stderr.read1(8192).decode(errors="replace") if self.proc.stderr else ""
             self.stop()
             raise RuntimeError(f"could not start {kind}: {err.strip()}")
-        self.port = int(self.uri.rsplit(":", 1)[1].split("/")[0])
+        # The first member's port (a Redlock URI names several).
+        self.port = int(self.uri.split("://", 1)[1].split(",")[0].rsplit(":", 1)[1].split("/")[0])
 
     def stop(self):
         if self.proc.poll() is None:
@@ -462,7 +467,7 @@ def renew_is_one_batch(kind, names):
     one pipelined batch per interval, i.e. the socket reads per interval are
     about what the batch's bytes need (16 KiB per read) rather than one per
     command."""
-    if kind != "redis":
+    if kind != "redis" and not kind.startswith("redlock"):
         return False
     ren = names.get("renew_all") or {}
     interval = (ren.get("renew_interval_ms") or 0) / 1000

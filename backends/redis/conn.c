@@ -154,10 +154,8 @@ int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisRepl
   }
 }
 
-int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
-                      size_t ncmds, redisReply **replies, size_t nreplies,
-                      int64_t deadline, const char *what, baton_error *err) {
-  for (size_t i = 0; i < nreplies; i++) replies[i] = NULL;
+int baton__redis_send(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
+                      size_t ncmds, int64_t deadline, const char *what, baton_error *err) {
   if (baton__now() >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
   char *buf;
   size_t len;
@@ -165,6 +163,14 @@ int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const bat
     return baton__error(err, BATON_ENOMEM, "%s: %s: out of memory", s->label, what);
   int rc = send_all(ctx, s, buf, len, deadline, what, err);
   baton__free(buf);
+  return rc;
+}
+
+int baton__redis_call(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
+                      size_t ncmds, redisReply **replies, size_t nreplies,
+                      int64_t deadline, const char *what, baton_error *err) {
+  for (size_t i = 0; i < nreplies; i++) replies[i] = NULL;
+  int rc = baton__redis_send(ctx, s, cmds, ncmds, deadline, what, err);
   for (size_t i = 0; rc == 0 && i < nreplies; i++)
     rc = baton__redis_recv(ctx, s, &replies[i], deadline, what, err);
   if (rc != 0)
@@ -350,24 +356,27 @@ static bool idle_fit(redisContext *ctx) {
   return poll(&p, 1, 0) == 0;
 }
 
+void baton__redis_conn_drop(baton_redis_conn *k) {
+  if (k->ctx != NULL) redisFree(k->ctx);
+  k->ctx = NULL;
+}
+
+int baton__redis_conn_ready(baton_redis_session *s, baton_redis_conn *k, int64_t deadline,
+                            baton_error *err) {
+  if (k->ctx != NULL && baton__now() - k->used > BATON_REDIS_IDLE_CHECK_NS && !idle_fit(k->ctx))
+    baton__redis_conn_drop(k);
+  return k->ctx == NULL ? baton__redis_connect(&k->ctx, s, deadline, err) : 0;
+}
+
 int baton__redis_request(baton_redis_session *s, baton_redis_conn *k, const baton_redis_cmd *cmds,
                          size_t ncmds, redisReply **replies, int64_t deadline,
                          const char *what, baton_error *err) {
   /* Nothing was sent: the connection stays as good as it was. */
-  int64_t now = baton__now();
-  if (now >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
+  if (baton__now() >= deadline) return io_error(s, BATON_ETIMEDOUT, what, "", err);
   pthread_mutex_lock(&k->mu);
-  if (k->ctx != NULL && now - k->used > BATON_REDIS_IDLE_CHECK_NS && !idle_fit(k->ctx)) {
-    redisFree(k->ctx);
-    k->ctx = NULL;
-  }
-  int rc = 0;
-  if (k->ctx == NULL) rc = baton__redis_connect(&k->ctx, s, deadline, err);
+  int rc = baton__redis_conn_ready(s, k, deadline, err);
   if (rc == 0) rc = baton__redis_call(k->ctx, s, cmds, ncmds, replies, ncmds, deadline, what, err);
-  if (rc != 0 && k->ctx != NULL) {
-    redisFree(k->ctx);
-    k->ctx = NULL;
-  }
+  if (rc != 0) baton__redis_conn_drop(k);
   k->used = baton__now();
   pthread_mutex_unlock(&k->mu);
   return rc;

@@ -12,9 +12,6 @@
  * after NOSCRIPT). */
 #include "redis.h"
 
-#include <ctype.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,56 +59,15 @@ static int64_t next_look(const baton_redis_session *s, baton_redis_cand *p, int6
   return poll_ns < after ? poll_ns : after;
 }
 
-/* ---- values --------------------------------------------------------------- */
+/* ---- candidates ------------------------------------------------------------ */
 
-static void copy_identity(baton_leader *out, const char *s, size_t len) {
-  if (len > BATON_IDENTITY_MAX) len = BATON_IDENTITY_MAX;
-  memcpy(out->identity, s, len);
-  out->identity[len] = '\0';
-}
-
-/* Read a stored value "<token> <nonce> <identity>" into *out. A value
- * another program wrote (redis-py's Lock stores a random hex string) is
- * shown whole as the identity, with token 0: that holder has no token we
- * could know. Returns whether the value is in our format. */
-static bool parse_value(baton_leader *out, const char *v, size_t len) {
-  memset(out, 0, sizeof *out);
-  uint64_t token = 0;
-  size_t i = 0;
-  for (; i < len && isdigit((unsigned char)v[i]); i++) {
-    unsigned d = (unsigned)(v[i] - '0');
-    if (token > (UINT64_MAX - d) / 10) break;
-    token = token * 10 + d;
-  }
-  size_t j = i + 1;
-  while (j < len && isxdigit((unsigned char)v[j])) j++;
-  bool ours = i > 0 && token > 0 && i < len && v[i] == ' ' && j - i - 1 == BATON_REDIS_NONCE_LEN &&
-              j < len && v[j] == ' ';
-  if (!ours) {
-    copy_identity(out, v, len);
-    return false;
-  }
-  out->token = token;
-  copy_identity(out, v + j + 1, len - j - 1);
-  return true;
-}
-
-static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
-}
-
-static int cand_state(baton_redis_cand **out, baton_candidate *c, baton_error *err) {
-  if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(baton_redis_cand));
-  if (c->priv == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
+/* c's state after checking c: 0, or the error. */
+static int cand_state(baton_redis_cand **out, baton_session *bs, baton_candidate *c,
+                      const char *what, baton_error *err) {
+  int rc = baton__redis_check_candidate(bs, c, "redis", what, err);
+  if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redis_cand), "redis", err);
   *out = c->priv;
-  return 0;
-}
-
-static int check_candidate(const baton_session *bs, const baton_candidate *c, const char *what,
-                           baton_error *err) {
-  if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
-    return baton__error(err, BATON_EINVAL, "redis: %s: NULL session or candidate", what);
-  return baton_election_name_check(c->name, err);
+  return rc;
 }
 
 static void drop_sub(baton_redis_cand *p) {
@@ -121,36 +77,9 @@ static void drop_sub(baton_redis_cand *p) {
 
 /* ---- open and close ------------------------------------------------------ */
 
-/* The URI's path is the database: "" or "/" for 0, "/N" otherwise. */
-static int parse_db(long *out, const char *path, baton_error *err) {
-  *out = 0;
-  if (path[0] == '\0' || strcmp(path, "/") == 0) return 0;
-  const char *p = path + 1;
-  long v = 0;
-  for (; *p != '\0' && v <= 100000000; p++) {
-    if (!isdigit((unsigned char)*p)) break;
-    v = v * 10 + (*p - '0');
-  }
-  if (*p != '\0' || v > 100000000)
-    return baton__error(err, BATON_EINVAL,
-                        "redis://: the path '%.64s' is not a database number (expected /0, "
-                        "/1, ...)",
-                        path);
-  *out = v;
-  return 0;
-}
-
 static void session_free(baton_redis_session *s) {
   if (s == NULL) return;
-  if (s->cmd.ctx != NULL) redisFree(s->cmd.ctx);
-  if (s->renewer.ctx != NULL) redisFree(s->renewer.ctx);
-  pthread_mutex_destroy(&s->cmd.mu);
-  pthread_mutex_destroy(&s->renewer.mu);
-  pthread_mutex_destroy(&s->state_mu);
-  if (s->password != NULL) explicit_bzero(s->password, strlen(s->password));
-  baton__free(s->password);
-  baton__free(s->user);
-  baton__free(s->host);
+  baton__redis_instance_fini(s);
   baton__free(s);
 }
 
@@ -168,29 +97,18 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
                         "a consensus member: name the primary only)",
                         uri->nhosts);
   long db;
-  if ((rc = parse_db(&db, uri->path, err)) != 0) return rc;
+  if ((rc = baton__redis_parse_db(&db, uri->path, "redis", err)) != 0) return rc;
   if (cfg->username != NULL && cfg->password == NULL)
     return baton__error(err, BATON_EINVAL, "redis://: user '%.64s' is given without a password",
                         cfg->username);
 
   baton_redis_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
-  pthread_mutex_init(&s->cmd.mu, NULL);
-  pthread_mutex_init(&s->renewer.mu, NULL);
-  pthread_mutex_init(&s->state_mu, NULL);
-  s->base.cfg = cfg;
-  s->port = uri->hosts[0].port != 0 ? uri->hosts[0].port : BATON_REDIS_PORT;
-  s->db = db;
-  s->host = baton__strdup(uri->hosts[0].host);
-  if (cfg->username != NULL) s->user = baton__strdup(cfg->username);
-  if (cfg->password != NULL) s->password = baton__strdup(cfg->password);
-  if (s->host == NULL || (cfg->username != NULL && s->user == NULL) ||
-      (cfg->password != NULL && s->password == NULL)) {
+  int port = uri->hosts[0].port != 0 ? uri->hosts[0].port : BATON_REDIS_PORT;
+  if (baton__redis_instance_init(s, "redis", uri->hosts[0].host, port, db, cfg) != 0) {
     session_free(s);
     return baton__error(err, BATON_ENOMEM, "redis: out of memory");
   }
-  snprintf(s->label, sizeof s->label,
-           strchr(s->host, ':') ? "redis://[%.200s]:%d" : "redis://%.200s:%d", s->host, s->port);
   /* Connect now, so that a wrong address, password or database shows at
    * open. The renew connection waits for the first renewal of a term. */
   rc = baton__redis_connect(&s->cmd.ctx, s, deadline, err);
@@ -206,29 +124,11 @@ static void session_close(baton_session *bs) { session_free(session_of(bs)); }
 
 /* ---- acquire ------------------------------------------------------------- */
 
-/* Pick the nonce for this attempt. After a lost reply the same nonce goes
- * again, so the script can tell that the lost attempt won. After a won term
- * a fresh one, and the old one becomes `prev`: a key that still holds it
- * belongs to a term the caller has ended, and the script may replace it. */
-static void start_attempt(baton_redis_session *s, baton_redis_cand *p, char *nonce, char *prev) {
-  pthread_mutex_lock(&s->state_mu);
-  if (!p->pending) {
-    if (p->won) memcpy(p->prev, p->nonce, sizeof p->prev);
-    p->won = false;
-    baton__redis_nonce(p->nonce);
-    p->pending = true;
-  }
-  memcpy(nonce, p->nonce, BATON_REDIS_NONCE_LEN + 1);
-  memcpy(prev, p->prev, BATON_REDIS_NONCE_LEN + 1);
-  pthread_mutex_unlock(&s->state_mu);
-}
-
 static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
                    baton_error *err) {
   baton_redis_session *s = session_of(bs);
   baton_redis_cand *p = NULL;
-  int rc = check_candidate(bs, c, "acquire", err);
-  if (rc == 0) rc = cand_state(&p, c, err);
+  int rc = cand_state(&p, bs, c, "acquire", err);
   if (rc != 0) return rc;
   p->acquired = true;
   /* Messages that came before this look are answered by it. A subscriber
@@ -236,7 +136,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (p->sub != NULL && baton__redis_sub_drain(p->sub) < 0) drop_sub(p);
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
-  start_attempt(s, p, nonce, prev);
+  baton__redis_start_attempt(&s->state_mu, p, nonce, prev);
   char counter[BATON_NAME_MAX + 16], ttl[24];
   snprintf(counter, sizeof counter, "%s/token", c->name);
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
@@ -250,11 +150,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   int64_t now = baton__now();
   baton_leader who;
-  bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                r->element[0]->type == REDIS_REPLY_INTEGER &&
-                r->element[1]->type == REDIS_REPLY_STRING &&
-                r->element[2]->type == REDIS_REPLY_INTEGER;
-  bool ours = shaped && parse_value(&who, r->element[1]->str, r->element[1]->len);
+  bool shaped = baton__redis_vote_shaped(r);
+  bool ours = shaped && baton__redis_parse_value(&who, r->element[1]->str, r->element[1]->len);
   bool won = shaped && r->element[0]->integer == 1;
   int64_t pttl = shaped ? r->element[2]->integer : -1;
   freeReplyObject(r);
@@ -262,11 +159,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 
   /* The reply settles the attempt; and `prev` is off the server either way:
    * replaced by this term, or the key holds someone else's value. */
-  pthread_mutex_lock(&s->state_mu);
-  p->pending = false;
-  p->won = won;
-  p->prev[0] = '\0';
-  pthread_mutex_unlock(&s->state_mu);
+  baton__redis_settle(&s->state_mu, p, won, false);
   if (won) {
     c->token = who.token;
     p->recheck_at = 0;
@@ -281,114 +174,36 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 
 /* ---- renew and release --------------------------------------------------- */
 
-/* The buffers of one renewal: its script calls, their arguments, the
- * nonces they point at, and the replies. */
-typedef struct renewal {
-  size_t n, chunks;
-  baton_redis_call *calls; /* one per BATON_REDIS_RENEW_CHUNK names */
-  const char **argv;       /* every call's arguments, one after the other */
-  char *nonces;            /* n nonces of BATON_REDIS_NONCE_LEN + 1 */
-  redisReply **replies;    /* one per call */
-} renewal;
-
-static void renewal_free(renewal *w) {
-  for (size_t i = 0; w->replies != NULL && i < w->chunks; i++)
-    if (w->replies[i] != NULL) freeReplyObject(w->replies[i]);
-  baton__free(w->replies);
-  baton__free(w->calls);
-  baton__free(w->argv);
-  baton__free(w->nonces);
-}
-
-/* Lay out the calls: KEYS are a chunk's names, ARGV the TTL and then their
- * nonces (fixed during a term; a candidate without one, "", is simply
- * reported gone by the script). */
-static int renewal_init(renewal *w, baton_redis_session *s, baton_candidate *const *held, size_t n,
-                        const char *ttl) {
-  memset(w, 0, sizeof *w);
-  w->n = n;
-  w->chunks = (n + BATON_REDIS_RENEW_CHUNK - 1) / BATON_REDIS_RENEW_CHUNK;
-  w->calls = baton__calloc(w->chunks, sizeof *w->calls);
-  w->argv = baton__calloc(4 * w->chunks + 2 * n, sizeof *w->argv);
-  w->nonces = baton__calloc(n, BATON_REDIS_NONCE_LEN + 1);
-  w->replies = baton__calloc(w->chunks, sizeof *w->replies);
-  if (w->calls == NULL || w->argv == NULL || w->nonces == NULL || w->replies == NULL)
-    return BATON_ENOMEM;
-  pthread_mutex_lock(&s->state_mu);
-  for (size_t i = 0; i < n; i++) {
-    const baton_redis_cand *p = held[i]->priv;
-    if (p != NULL)
-      memcpy(w->nonces + i * (BATON_REDIS_NONCE_LEN + 1), p->nonce, BATON_REDIS_NONCE_LEN + 1);
-  }
-  pthread_mutex_unlock(&s->state_mu);
-  const char **argv = w->argv;
-  for (size_t ch = 0; ch < w->chunks; ch++) {
-    size_t first = ch * BATON_REDIS_RENEW_CHUNK, m = n - first;
-    if (m > BATON_REDIS_RENEW_CHUNK) m = BATON_REDIS_RENEW_CHUNK;
-    w->calls[ch] = (baton_redis_call){.argv = argv, .argc = 4 + 2 * (int)m, .nkeys = (int)m};
-    argv[3 + m] = ttl;
-    for (size_t j = 0; j < m; j++) {
-      argv[3 + j] = held[first + j]->name;
-      argv[4 + m + j] = w->nonces + (first + j) * (BATON_REDIS_NONCE_LEN + 1);
-    }
-    argv += 4 + 2 * m;
-  }
-  return 0;
-}
-
-/* gone[] from the replies: one 0/1 per name of each chunk, in order. */
-static bool renewal_read(const renewal *w, bool *gone) {
-  for (size_t ch = 0; ch < w->chunks; ch++) {
-    const redisReply *r = w->replies[ch];
-    size_t first = ch * BATON_REDIS_RENEW_CHUNK, m = (size_t)w->calls[ch].nkeys;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != m) return false;
-    for (size_t j = 0; j < m; j++) {
-      if (r->element[j]->type != REDIS_REPLY_INTEGER) return false;
-      gone[first + j] = r->element[j]->integer != 1;
-    }
-  }
-  return true;
-}
-
 /* Every held name in one round trip: a script call per BATON_REDIS_RENEW_CHUNK
  * names, so that no call holds the server for long, all sent in one
  * write. */
 static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                  int64_t deadline, baton_error *err) {
   baton_redis_session *s = session_of(bs);
-  if (s == NULL || (n > 0 && (held == NULL || gone == NULL)))
-    return baton__error(err, BATON_EINVAL, "redis: renew: NULL argument");
-  if (n == 0) return 0;
-  if (n > INT_MAX / 4) return baton__error(err, BATON_EINVAL, "redis: renew: too many names");
-  for (size_t i = 0; i < n; i++)
-    if (held[i] == NULL || held[i]->name == NULL)
-      return baton__error(err, BATON_EINVAL, "redis: renew: NULL candidate");
-  char ttl[24];
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  renewal w;
-  int rc = renewal_init(&w, s, held, n, ttl);
+  int rc = baton__redis_check_held(s, held, n, gone, "redis", err);
+  if (rc != 0 || n == 0) return rc;
+  baton_redis_renewal w;
+  rc = baton__redis_renewal_init(&w, &s->state_mu, s->base.cfg, held, n);
   if (rc != 0)
     rc = baton__error(err, rc, "redis: renew: out of memory");
   else
     rc = baton__redis_eval(s, &s->renewer, BATON_REDIS_SCRIPT_RENEW, w.calls, w.chunks, w.replies,
                            deadline, "renew", err);
-  if (rc == 0 && !renewal_read(&w, gone)) rc = baton__redis_bad_reply(s, "renew", err);
-  renewal_free(&w);
+  if (rc == 0 && !baton__redis_renewal_read(&w, w.replies, gone))
+    rc = baton__redis_bad_reply(s, "renew", err);
+  for (size_t i = 0; rc == 0 && i < n; i++) gone[i] = !gone[i];
+  baton__redis_renewal_free(&w);
   return rc;
 }
 
 static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
   baton_redis_session *s = session_of(bs);
-  int rc = check_candidate(bs, c, "release", err);
+  int rc = baton__redis_check_candidate(bs, c, "redis", "release", err);
   if (rc != 0) return rc;
   baton_redis_cand *p = c->priv;
-  if (p == NULL) return 0;
-  char cur[BATON_REDIS_NONCE_LEN + 1] = "", prev[BATON_REDIS_NONCE_LEN + 1];
-  pthread_mutex_lock(&s->state_mu);
-  if (p->won || p->pending) memcpy(cur, p->nonce, sizeof cur);
-  memcpy(prev, p->prev, sizeof prev);
-  pthread_mutex_unlock(&s->state_mu);
-  if (cur[0] == '\0' && prev[0] == '\0') return 0; /* nothing of ours can be there */
+  char cur[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
+  if (p == NULL || !baton__redis_release_nonces(&s->state_mu, p, cur, prev))
+    return 0; /* nothing of ours can be there */
   const char *argv[] = {NULL, NULL, NULL, c->name, cur, prev};
   redisReply *r = NULL;
   baton_redis_call call = {.argv = argv, .argc = 6, .nkeys = 1};
@@ -398,11 +213,7 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   bool shaped = r->type == REDIS_REPLY_INTEGER;
   freeReplyObject(r);
   if (!shaped) return baton__redis_bad_reply(s, "release", err);
-  pthread_mutex_lock(&s->state_mu);
-  p->won = false;
-  p->pending = false;
-  p->prev[0] = '\0';
-  pthread_mutex_unlock(&s->state_mu);
+  baton__redis_settle(&s->state_mu, p, false, false);
   return 0;
 }
 
@@ -422,7 +233,7 @@ static int read_holder(baton_redis_session *s, const char *name, baton_leader *o
   else if (r[0]->type == REDIS_REPLY_NIL)
     rc = 0;
   else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER) {
-    parse_value(out, r[0]->str, r[0]->len);
+    baton__redis_parse_value(out, r[0]->str, r[0]->len);
     *pttl_ms = r[1]->integer;
     rc = 1;
   } else
@@ -448,11 +259,6 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
-static bool readable(int fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  return fd >= 0 && poll(&p, 1, 0) > 0;
-}
-
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
  * expiry (a crashed holder sends no message), at most a TTL away. */
@@ -465,7 +271,7 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, baton_redi
   int rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
   if (rc < 0) return rc;
   int64_t now = baton__now();
-  if (!same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
+  if (!baton__redis_same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
     *until = now;
     return 0;
   }
@@ -478,14 +284,9 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
                        int64_t deadline, int cancel_fd, baton_error *err) {
   baton_redis_session *s = session_of(bs);
   baton_redis_cand *p = NULL;
-  int rc = check_candidate(bs, c, "wait", err);
-  if (rc == 0) rc = cand_state(&p, c, err);
+  int rc = cand_state(&p, bs, c, "wait", err);
+  if (rc == 0) rc = baton__redis_wait_begin(s->label, c->name, deadline, cancel_fd, err);
   if (rc != 0) return rc;
-  if (readable(cancel_fd))
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
-  if (baton__now() >= deadline)
-    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                        c->name);
   if (p->sub == NULL) {
     /* The first wait subscribes and returns at once: the caller looks again
      * with the subscription in place, so no release between its last look
@@ -503,22 +304,10 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     }
     if ((rc = observer_until(s, c, p, seen, &until, deadline, err)) != 0) return rc;
   }
-  rc = baton__redis_sub_wait(p->sub, until < deadline ? until : deadline, cancel_fd);
-  if (rc == BATON_ECANCELED)
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
-  if (rc == BATON_ECONNECT) {
-    /* The server went away (a restart, say): look again; the next wait
-     * subscribes anew. */
-    drop_sub(p);
-    return 0;
-  }
-  if (rc == 1) return 0;
-  if (until <= deadline) {
-    p->recheck_at = 0; /* used up: never let it make a wait return at once */
-    return 0;
-  }
-  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                      c->name);
+  /* A subscriber found gone is freed there (p->sub NULL): the next wait
+   * subscribes anew. */
+  rc = baton__redis_sub_wait_any(&p->sub, 1, until < deadline ? until : deadline, cancel_fd);
+  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->recheck_at, err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {

@@ -100,6 +100,17 @@ int baton__redis_recv(redisContext *ctx, const baton_redis_session *s, redisRepl
  * only need to know that it is gone). */
 int baton__redis_read_ready(redisContext *ctx);
 
+/* With k->mu held: make k's connection fit for a request (drop one that
+ * the server closed while it was idle, connect when there is none). */
+int baton__redis_conn_ready(baton_redis_session *s, baton_redis_conn *k, int64_t deadline,
+                            baton_error *err);
+/* With k->mu held: drop k's connection (its state is unknown). */
+void baton__redis_conn_drop(baton_redis_conn *k);
+
+/* Send the commands in one write by `deadline`, reading nothing. */
+int baton__redis_send(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,
+                      size_t ncmds, int64_t deadline, const char *what, baton_error *err);
+
 /* One request on a shared connection: connect first when needed (also when
  * a connection unused for over a millisecond shows the server went away),
  * then _call. A failed request drops the connection, so the next one
@@ -123,6 +134,8 @@ typedef enum baton_redis_script {
   BATON_REDIS_SCRIPT_ACQUIRE,
   BATON_REDIS_SCRIPT_RENEW,
   BATON_REDIS_SCRIPT_RELEASE,
+  BATON_REDIS_SCRIPT_REDLOCK_VOTE,  /* redlock:// phase 1 */
+  BATON_REDIS_SCRIPT_REDLOCK_FENCE, /* redlock:// phase 2 */
   BATON_REDIS_SCRIPT_COUNT
 } baton_redis_script;
 
@@ -146,6 +159,17 @@ int baton__redis_eval(baton_redis_session *s, baton_redis_conn *k, baton_redis_s
                       baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
                       const char *what, baton_error *err);
 
+/* The parts of _eval, for a caller that sends to several servers at once:
+ * _eval_cmds fills argv[0..3) of each call as EVALSHA and cmds[i] (the
+ * commands to send); _eval_finish takes the EVALSHA round's replies in
+ * out[0..n) and goes on as _eval does (EVAL for NOSCRIPT on k, error
+ * replies checked). */
+void baton__redis_eval_cmds(baton_redis_script script, baton_redis_call *calls, size_t n,
+                            baton_redis_cmd *cmds);
+int baton__redis_eval_finish(baton_redis_session *s, baton_redis_conn *k, baton_redis_script script,
+                             baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
+                             const char *what, baton_error *err);
+
 /* SHA-1 of data as 40 lower-case hex digits and a NUL (what EVALSHA takes). */
 void baton__redis_sha1_hex(char out[41], const void *data, size_t len);
 
@@ -167,9 +191,87 @@ int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, con
  * (>= 0), or BATON_ECONNECT when the subscriber is gone. */
 int baton__redis_sub_drain(redisContext *sub);
 
-/* Block until a message arrives (1), `until` passes (0), cancel_fd (may be
- * -1) is readable (BATON_ECANCELED) or the subscriber is gone
- * (BATON_ECONNECT). */
-int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd);
+/* Block until a message arrives on any of subs[0..n) (1; NULL entries
+ * skipped, at most BATON_URI_MAX_HOSTS), `until` passes (0), cancel_fd
+ * (may be -1) is readable (BATON_ECANCELED) or a subscriber is gone (it is
+ * freed and set to NULL, and BATON_ECONNECT returned). */
+int baton__redis_sub_wait_any(redisContext **subs, size_t n, int64_t until, int cancel_fd);
+
+/* ---- instance.c --------------------------------------------------------- */
+
+/* Fill the fields of an instance at host:port (database db) for cfg: the
+ * strings copied, the mutexes made, `label` "<scheme>://host:port" for
+ * messages. Nothing is connected. Returns 0 or BATON_ENOMEM (then call
+ * _fini). The redlock:// backend keeps one per Redis it votes on. */
+int baton__redis_instance_init(baton_redis_session *s, const char *scheme, const char *host,
+                               int port, long db, const baton_config *cfg);
+/* Close its connections and free what _init made (not s itself). */
+void baton__redis_instance_fini(baton_redis_session *s);
+
+/* The URI's path as a database: "" or "/" for 0, "/N" otherwise. */
+int baton__redis_parse_db(long *out, const char *path, const char *scheme, baton_error *err);
+
+/* Read a stored value "<token> <nonce> <identity>" into *out. A value
+ * another program wrote is shown whole as the identity, with token 0.
+ * Returns whether the value is in our format. */
+bool baton__redis_parse_value(baton_leader *out, const char *v, size_t len);
+
+/* Pick the nonce for an attempt (under mu, which guards p): after a lost
+ * reply the same one again, else a fresh one, the last won becoming
+ * `prev`. Copies both out. */
+void baton__redis_start_attempt(pthread_mutex_t *mu, baton_redis_cand *p, char *nonce,
+                                char *prev);
+
+/* The buffers of one renewal of n held names (each candidate's priv starts
+ * with a baton_redis_cand): its script calls, a BATON_REDIS_RENEW_CHUNK of
+ * names each, their arguments, the nonces they point at (read under mu),
+ * and the replies. */
+typedef struct baton_redis_renewal {
+  size_t n, chunks;
+  baton_redis_call *calls; /* one per BATON_REDIS_RENEW_CHUNK names */
+  const char **argv;       /* every call's arguments, one after the other */
+  char *nonces;            /* n nonces of BATON_REDIS_NONCE_LEN + 1 */
+  char ttl[24];            /* the TTL in ms, the calls' first argument */
+  redisReply **replies;    /* one per call */
+} baton_redis_renewal;
+
+int baton__redis_renewal_init(baton_redis_renewal *w, pthread_mutex_t *mu, const baton_config *cfg,
+                              baton_candidate *const *held, size_t n);
+/* Lay out another copy of w's calls in calls/argv (sized as w's), for a
+ * second connection: a call's first arguments are its own. */
+void baton__redis_renewal_copy(const baton_redis_renewal *w, baton_redis_call *calls,
+                               const char **argv);
+/* Read one 0/1 per name from replies (w->chunks of them): still[i] set
+ * when the name is still ours. false for a reply of another shape. */
+bool baton__redis_renewal_read(const baton_redis_renewal *w, redisReply *const *replies,
+                               bool *still);
+void baton__redis_renewal_free(baton_redis_renewal *w);
+
+/* The steps every call of both backends starts or ends with. `scheme`
+ * and `label` name the backend and the deployment in messages. */
+int baton__redis_check_candidate(const void *s, const baton_candidate *c, const char *scheme,
+                                 const char *what, baton_error *err);
+/* c->priv, zeroed, of `size` bytes, made on the first call. */
+int baton__redis_cand_alloc(baton_candidate *c, size_t size, const char *scheme, baton_error *err);
+/* renew's arguments. */
+int baton__redis_check_held(const void *s, baton_candidate *const *held, size_t n,
+                            const bool *gone, const char *scheme, baton_error *err);
+/* The nonces a release deletes (cur "" when no attempt of ours can be on
+ * the server): false when there is none. */
+bool baton__redis_release_nonces(pthread_mutex_t *mu, const baton_redis_cand *p, char *cur,
+                                 char *prev);
+/* An attempt's outcome known: won or not, still pending (an answer lost
+ * somewhere) or not; `prev` is off the servers once nothing is pending. */
+void baton__redis_settle(pthread_mutex_t *mu, baton_redis_cand *p, bool won, bool pending);
+/* An acquire or vote reply {0/1, value, ttl}. */
+bool baton__redis_vote_shaped(const redisReply *r);
+bool baton__redis_same_leader(const baton_leader *a, const baton_leader *b);
+/* A wait's start (cancelled, past its deadline: the error) and end (from
+ * baton__redis_sub_wait_any's answer for a wait until `until`). */
+int baton__redis_wait_begin(const char *label, const char *name, int64_t deadline, int cancel_fd,
+                            baton_error *err);
+int baton__redis_wait_end(int rc, const char *label, const char *name, int64_t until,
+                          int64_t deadline, int64_t *recheck_at, baton_error *err);
+
 
 #endif /* BATON_REDIS_H */

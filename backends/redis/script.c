@@ -35,8 +35,30 @@
  *   GET, TIME, GET, SET, SET and PUBLISH, and pads the microseconds with
  *   string.rep.
  * - replicate_commands makes TIME before a write legal on Redis < 5. */
+#define LUA_REPLICATE "if redis.replicate_commands then redis.replicate_commands() end\n"
+
+/* A new term on this server: the token `tok` from the counter and the
+ * clock as said above, the counter set to it, and the key set to our value
+ * `nv` (XX when `v`, the key's value, was read, else NX). */
+#define LUA_NEW_TERM                                                                          \
+  "local t = redis.call('TIME')\n"                                                             \
+  "local tok = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]\n"                                   \
+  "local c = redis.call('GET', KEYS[2])\n"                                                     \
+  "if c and (#c > #tok or (#c == #tok and c >= tok)) then\n"                                   \
+  "  if #c > 19 or not string.find(c, '^[1-9]%d*$') then\n"                                    \
+  "    return redis.error_reply('ERR ' .. KEYS[2] .. ' is not a fencing counter')\n"           \
+  "  end\n"                                                                                    \
+  "  local i = #c\n"                                                                           \
+  "  while i > 0 and string.byte(c, i) == 57 do i = i - 1 end\n"                               \
+  "  tok = (i > 0 and string.sub(c, 1, i - 1) .. string.char(string.byte(c, i) + 1) or '1')\n" \
+  "    .. string.rep('0', #c - i)\n"                                                           \
+  "end\n"                                                                                      \
+  "redis.call('SET', KEYS[2], tok)\n"                                                          \
+  "local nv = tok .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"                                       \
+  "redis.call('SET', KEYS[1], nv, 'PX', ARGV[4], v and 'XX' or 'NX')\n"
+
 static const char acquire_lua[] =
-    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    LUA_REPLICATE
     "local v = redis.call('GET', KEYS[1])\n"
     "if v then\n"
     "  local n = string.match(v, '^%d+ (%x+) ')\n"
@@ -48,23 +70,47 @@ static const char acquire_lua[] =
     "    return {0, v, redis.call('PTTL', KEYS[1])}\n"
     "  end\n"
     "end\n"
-    "local t = redis.call('TIME')\n"
-    "local tok = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]\n"
-    "local c = redis.call('GET', KEYS[2])\n"
-    "if c and (#c > #tok or (#c == #tok and c >= tok)) then\n"
-    "  if #c > 19 or not string.find(c, '^[1-9]%d*$') then\n"
-    "    return redis.error_reply('ERR ' .. KEYS[2] .. ' is not a fencing counter')\n"
-    "  end\n"
-    "  local i = #c\n"
-    "  while i > 0 and string.byte(c, i) == 57 do i = i - 1 end\n"
-    "  tok = (i > 0 and string.sub(c, 1, i - 1) .. string.char(string.byte(c, i) + 1) or '1')\n"
-    "    .. string.rep('0', #c - i)\n"
-    "end\n"
-    "redis.call('SET', KEYS[2], tok)\n"
-    "local nv = tok .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"
-    "redis.call('SET', KEYS[1], nv, 'PX', ARGV[4], v and 'XX' or 'NX')\n"
+    LUA_NEW_TERM
     "redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
     "return {1, nv, tonumber(ARGV[4])}\n";
+
+/* redlock:// phase 1, one instance's vote. KEYS and ARGV as acquire's.
+ * Returns {1, value, ttl} when this instance votes for us, {0, holder's
+ * value, its PTTL} when another holds it here. Unlike acquire, a key that
+ * holds our nonce already (a lost reply) starts a new term too: every yes
+ * raises the counter and returns it, which the quorum register's proof
+ * needs (backends/redlock/redlock.c). Publishes nothing: the term is not
+ * won until phase 2. */
+static const char redlock_vote_lua[] =
+    LUA_REPLICATE
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then\n"
+    "  local n = string.match(v, '^%d+ (%x+) ')\n"
+    "  if n ~= ARGV[1] and n ~= ARGV[2] then\n"
+    "    return {0, v, redis.call('PTTL', KEYS[1])}\n"
+    "  end\n"
+    "end\n"
+    LUA_NEW_TERM
+    "return {1, nv, tonumber(ARGV[4])}\n";
+
+/* redlock:// phase 2. KEYS: NAME, NAME/token. ARGV: the token T, nonce,
+ * identity. Sets the counter to max(counter, T) whatever the key holds
+ * (compared as decimal strings); when the key holds our nonce, its value
+ * takes T (its TTL kept) and the win is published. Returns 1 when the key
+ * was ours, 0 otherwise: either way the counter is written. */
+static const char redlock_fence_lua[] =
+    "local c = redis.call('GET', KEYS[2])\n"
+    "if not c or #c < #ARGV[1] or (#c == #ARGV[1] and c < ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[2], ARGV[1])\n"
+    "end\n"
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'string' and string.match(v, '^%d+ (%x+) ') == ARGV[2] then\n"
+    "  local nv = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
+    "  redis.call('SET', KEYS[1], nv, 'KEEPTTL')\n"
+    "  redis.call('PUBLISH', KEYS[1] .. '/elected', nv)\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
 
 /* KEYS: held names (BATON_REDIS_RENEW_CHUNK at the most). ARGV: TTL ms, then the
  * nonce of each key in order.
@@ -97,7 +143,8 @@ static const char release_lua[] =
     "end\n"
     "return 0\n";
 
-static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {acquire_lua, renew_lua, release_lua};
+static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {
+    acquire_lua, renew_lua, release_lua, redlock_vote_lua, redlock_fence_lua};
 static char shas[BATON_REDIS_SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
 
@@ -121,30 +168,78 @@ static int replies_error(const baton_redis_session *s, redisReply **r, size_t n,
   return 0;
 }
 
-/* A batch's commands and its EVAL round's replies: on the stack for one
- * call (acquire, release, a renewal of few names), allocated for more. */
+/* Commands for n calls: on the stack for one call (acquire, release, a
+ * renewal of few names), allocated for more. */
 typedef struct batch {
   baton_redis_cmd one_cmd;
-  redisReply *one_again;
+  redisReply *one_reply;
   baton_redis_cmd *cmds; /* n commands */
-  redisReply **again;    /* the replies to the EVAL round */
+  redisReply **replies;  /* n replies */
 } batch;
 
 static int batch_init(batch *b, size_t n) {
   b->cmds = n == 1 ? &b->one_cmd : baton__calloc(n, sizeof *b->cmds);
-  b->again = n == 1 ? &b->one_again : baton__calloc(n, sizeof *b->again);
-  return b->cmds != NULL && b->again != NULL ? 0 : BATON_ENOMEM;
+  b->replies = n == 1 ? &b->one_reply : baton__calloc(n, sizeof *b->replies);
+  return b->cmds != NULL && b->replies != NULL ? 0 : BATON_ENOMEM;
 }
 
 static void batch_free(batch *b) {
   if (b->cmds != &b->one_cmd) baton__free(b->cmds);
-  if (b->again != &b->one_again) baton__free(b->again);
+  if (b->replies != &b->one_reply) baton__free(b->replies);
+}
+
+void baton__redis_eval_cmds(baton_redis_script script, baton_redis_call *calls, size_t n,
+                            baton_redis_cmd *cmds) {
+  pthread_once(&shas_once, compute_shas);
+  for (size_t i = 0; i < n; i++) {
+    baton_redis_call *c = &calls[i];
+    snprintf(c->numkeys, sizeof c->numkeys, "%d", c->nkeys);
+    c->argv[0] = "EVALSHA";
+    c->argv[1] = shas[script];
+    c->argv[2] = c->numkeys;
+    cmds[i] = (baton_redis_cmd){c->argc, c->argv};
+  }
+}
+
+static void free_replies(redisReply **out, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (out[i] != NULL) freeReplyObject(out[i]);
+    out[i] = NULL;
+  }
+}
+
+int baton__redis_eval_finish(baton_redis_session *s, baton_redis_conn *k, baton_redis_script script,
+                             baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
+                             const char *what, baton_error *err) {
+  /* What did not run for want of the script goes again as EVAL. */
+  size_t lost = 0;
+  for (size_t i = 0; i < n; i++) lost += is_noscript(out[i]);
+  int rc = 0;
+  if (lost > 0) {
+    batch b;
+    rc = batch_init(&b, lost);
+    if (rc != 0) rc = baton__error(err, rc, "%s: %s: out of memory", s->label, what);
+    for (size_t i = 0, j = 0; rc == 0 && i < n; i++) {
+      if (!is_noscript(out[i])) continue;
+      freeReplyObject(out[i]);
+      out[i] = NULL;
+      calls[i].argv[0] = "EVAL";
+      calls[i].argv[1] = scripts[script];
+      b.cmds[j++] = (baton_redis_cmd){calls[i].argc, calls[i].argv};
+    }
+    if (rc == 0) rc = baton__redis_request(s, k, b.cmds, lost, b.replies, deadline, what, err);
+    for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
+      if (out[i] == NULL) out[i] = b.replies[j++];
+    batch_free(&b);
+  }
+  if (rc == 0) rc = replies_error(s, out, n, what, err);
+  if (rc != 0) free_replies(out, n);
+  return rc;
 }
 
 int baton__redis_eval(baton_redis_session *s, baton_redis_conn *k, baton_redis_script script,
                       baton_redis_call *calls, size_t n, redisReply **out, int64_t deadline,
                       const char *what, baton_error *err) {
-  pthread_once(&shas_once, compute_shas);
   for (size_t i = 0; i < n; i++) out[i] = NULL;
   if (n == 0) return 0;
   batch b;
@@ -153,38 +248,11 @@ int baton__redis_eval(baton_redis_session *s, baton_redis_conn *k, baton_redis_s
     batch_free(&b);
     return baton__error(err, rc, "%s: %s: out of memory", s->label, what);
   }
-  for (size_t i = 0; i < n; i++) {
-    baton_redis_call *c = &calls[i];
-    snprintf(c->numkeys, sizeof c->numkeys, "%d", c->nkeys);
-    c->argv[0] = "EVALSHA";
-    c->argv[1] = shas[script];
-    c->argv[2] = c->numkeys;
-    b.cmds[i] = (baton_redis_cmd){c->argc, c->argv};
-  }
+  baton__redis_eval_cmds(script, calls, n, b.cmds);
   rc = baton__redis_request(s, k, b.cmds, n, out, deadline, what, err);
-  /* What did not run for want of the script goes again as EVAL. */
-  size_t lost = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (!is_noscript(out[i])) continue;
-    freeReplyObject(out[i]);
-    out[i] = NULL;
-    calls[i].argv[0] = "EVAL";
-    calls[i].argv[1] = scripts[script];
-    b.cmds[lost++] = (baton_redis_cmd){calls[i].argc, calls[i].argv};
-  }
-  if (rc == 0 && lost > 0) {
-    rc = baton__redis_request(s, k, b.cmds, lost, b.again, deadline, what, err);
-    for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
-      if (out[i] == NULL) out[i] = b.again[j++];
-  }
-  if (rc == 0) rc = replies_error(s, out, n, what, err);
-  if (rc != 0)
-    for (size_t i = 0; i < n; i++) {
-      if (out[i] != NULL) freeReplyObject(out[i]);
-      out[i] = NULL;
-    }
   batch_free(&b);
-  return rc;
+  if (rc != 0) return rc;
+  return baton__redis_eval_finish(s, k, script, calls, n, out, deadline, what, err);
 }
 
 /* ---- SHA-1 (FIPS 180-4), only to name scripts for EVALSHA ---------------- */

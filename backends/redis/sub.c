@@ -56,18 +56,38 @@ int baton__redis_sub_drain(redisContext *sub) {
   return messages;
 }
 
-int baton__redis_sub_wait(redisContext *sub, int64_t until, int cancel_fd) {
+/* What subs[i] says now: 1 for a message, 0 for none, BATON_ECONNECT after
+ * freeing a subscriber found gone. */
+static int drain_one(redisContext **subs, size_t i) {
+  int got = baton__redis_sub_drain(subs[i]);
+  if (got >= 0) return got > 0;
+  redisFree(subs[i]);
+  subs[i] = NULL;
+  return BATON_ECONNECT;
+}
+
+int baton__redis_sub_wait_any(redisContext **subs, size_t n, int64_t until, int cancel_fd) {
+  struct pollfd p[BATON_URI_MAX_HOSTS + 1];
+  size_t at[BATON_URI_MAX_HOSTS];
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
   /* What came already (maybe read along with an earlier reply) counts. */
-  int got = baton__redis_sub_drain(sub);
-  if (got != 0) return got < 0 ? got : 1;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (subs[i] == NULL) continue;
+    int got = drain_one(subs, i);
+    if (got != 0) return got;
+    p[m] = (struct pollfd){.fd = subs[i]->fd, .events = POLLIN};
+    at[m++] = i;
+  }
+  if (cancel_fd >= 0) p[m] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
   for (;;) { /* until `until` */
-    struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
-    int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
-    if (n < 0 && errno != EINTR) return BATON_ECONNECT;
-    if (n > 0 && cancel_fd >= 0 && p[1].revents != 0) return BATON_ECANCELED;
-    if (n > 0 && p[0].revents != 0) {
-      got = baton__redis_sub_drain(sub);
-      if (got != 0) return got < 0 ? got : 1;
+    int k = poll(p, m + (cancel_fd >= 0), baton__ms_until(until));
+    if (k < 0 && errno != EINTR) return BATON_ECONNECT;
+    if (k > 0 && cancel_fd >= 0 && p[m].revents != 0) return BATON_ECANCELED;
+    for (size_t j = 0; k > 0 && j < m; j++) {
+      if (p[j].revents == 0) continue;
+      int got = drain_one(subs, at[j]);
+      if (got != 0) return got;
     }
     if (baton__now() >= until) return 0;
   }

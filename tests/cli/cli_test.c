@@ -1,6 +1,7 @@
 /* cli_test.c — end-to-end tests of the `baton` command, `fenced-store` and
  * the scheduler example, run as processes the way users run them.
- * `cli KIND [FILTER]`: KIND "usage" needs no server; "redis", "etcd" or "zk"
+ * `cli KIND [FILTER]`: KIND "usage" needs no server; "redis", "etcd", "zk" or
+ * "redlock"
  * starts a real server of that kind and runs every case against it.
  * Waits are on events (output lines, pidfds); every wait is bounded. */
 #include "backend_list.h"
@@ -1283,9 +1284,12 @@ static void backend_from_env(void) {
 
 /* Nothing listens: exit 1 and one line that names the address. */
 static void unreachable_backend(void) {
-  char uri[64];
+  char uri[128];
   int port = test_free_port();
   snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", kind, port);
+  if (strcmp(kind, "redlock") == 0) /* it takes no fewer than 3 */
+    snprintf(uri, sizeof uri, "%s://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", kind, port, port + 1,
+             port + 2);
   const char *const args[] = {BATON_EXE, "leader", "--backend", uri, "--name", "x", NULL};
   kit_proc p;
   int64_t start = kit_now_ms();

@@ -1148,14 +1148,15 @@ static void bad_input_gets_clear_errors(void) {
   baton_client_close(c);
 }
 
-/* The server's URI (its user, path and options) with every member's
- * address "127.0.0.1:PORT" replaced by `to`. */
-static void uri_moved_to(char *out, size_t size, const char *to) {
-  size_t n = 0, to_len = strlen(to);
-  for (const char *p = server->uri; *p != '\0' && n + to_len + 1 < size;) {
+/* The server's URI (its user, path and options) with the i-th member's
+ * address "127.0.0.1:PORT" replaced by host:port + i (Redlock takes no
+ * fewer than 3 members, and distinct ones). */
+static void uri_moved_to(char *out, size_t size, const char *host, int port) {
+  size_t n = 0;
+  int member = 0;
+  for (const char *p = server->uri; *p != '\0' && n + 64 < size;) {
     if (strncmp(p, "127.0.0.1:", 10) == 0) {
-      memcpy(out + n, to, to_len);
-      n += to_len;
+      n += (size_t)snprintf(out + n, size - n, "%s:%d", host, port + member++);
       for (p += 10; *p >= '0' && *p <= '9'; p++) continue;
     } else {
       out[n++] = *p++;
@@ -1166,9 +1167,8 @@ static void uri_moved_to(char *out, size_t size, const char *to) {
 
 static void unreachable_server_fails_within_the_connect_timeout(void) {
   int port = test_free_port();
-  char at[64], uri[sizeof server->uri + 256];
-  snprintf(at, sizeof at, "127.0.0.1:%d", port);
-  uri_moved_to(uri, sizeof uri, at);
+  char uri[sizeof server->uri + 256];
+  uri_moved_to(uri, sizeof uri, "127.0.0.1", port);
   baton_options o = {.connect_timeout_ms = 500, .op_timeout_ms = 500};
   baton_client *c = NULL;
   baton_error err = {0};
@@ -1180,8 +1180,7 @@ static void unreachable_server_fails_within_the_connect_timeout(void) {
   CHECK_CONTAINS(err.message, "127.0.0.1");
   CHECK_LT(took, 1000 + TEST_SLACK_MS);
   /* A non-routable address: the connect itself hangs; the timeout holds. */
-  snprintf(at, sizeof at, "10.255.255.1:%d", port);
-  uri_moved_to(uri, sizeof uri, at);
+  uri_moved_to(uri, sizeof uri, "10.255.255.1", port);
   t0 = kit_now_ms();
   rc = baton_client_open(&c, uri, &o, &err);
   took = kit_now_ms() - t0;

@@ -531,13 +531,17 @@ static int leader_member(run *r) {
 static int leftovers(run *r, char *detail, size_t size) {
   char reply[16384];
   detail[0] = '\0';
-  if (strcmp(r->d->backend, "redis") == 0) {
+  if (strcmp(r->d->backend, "redis") == 0 || strcmp(r->d->backend, "redlock") == 0) {
+    /* The key on every instance (one for redis://). */
     static const char q[] = "EXISTS " FAULTS_NAME "\r\nQUIT\r\n";
-    if (test_tcp_ask(r->cl.member[0].port, q, sizeof q - 1, reply, sizeof reply, 2000) != 0 ||
-        reply[0] != ':')
-      return -1;
-    int n = atoi(reply + 1);
-    snprintf(detail, size, "key '%s' %s", FAULTS_NAME, n ? "exists" : "gone");
+    int n = 0;
+    for (int i = 0; i < r->cl.n; i++) {
+      if (test_tcp_ask(r->cl.member[i].port, q, sizeof q - 1, reply, sizeof reply, 2000) != 0 ||
+          reply[0] != ':')
+        return -1;
+      n += atoi(reply + 1);
+    }
+    snprintf(detail, size, "key '%s' on %d of %d", FAULTS_NAME, n, r->cl.n);
     return n;
   }
   if (strcmp(r->d->backend, "etcd") == 0) {
@@ -773,7 +777,11 @@ static void fault_restart(run *r) {
   wait_for_holder(r);
   bool was_leader;
   int m = pick_member(r, r->cfg->short_run, &was_leader);
-  bool loses_data = strcmp(r->d->backend, "redis") == 0 && !r->d->persistent;
+  /* A Redlock instance restarted empty may vote again at once: with the
+   * holder's key on only a bare quorum, a rival can win (issue 11's
+   * restart-safe terms will delay such votes); excused as on Redis. */
+  bool redis = strcmp(r->d->backend, "redis") == 0 || strcmp(r->d->backend, "redlock") == 0;
+  bool loses_data = redis && !r->d->persistent;
   fault f;
   inject(r, &f, F_RESTART, "member=%d leader=%d excuse=%d restart %s member %d%s%s", m,
          was_leader, loses_data, r->d->backend, m, was_leader ? " (the leader)" : "",

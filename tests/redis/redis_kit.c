@@ -116,28 +116,20 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
   return 0;
 }
 
-/* One command on a fresh raw connection: 0 when it did not fail. */
-static int command_once(const test_cluster *c, const char *fmt, const char *name) {
-  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
-  redisReply *reply = kit_redis_cmd(r, fmt, name);
-  int rc = reply != NULL && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
-  if (reply != NULL) freeReplyObject(reply);
-  if (r != NULL) redisFree(r);
+int kit_redis_command_all(const test_cluster *c, const char *fmt, const char *name) {
+  int rc = 0;
+  for (int i = 0; i < c->n; i++) {
+    if (c->member[i].pid <= 0) continue;
+    redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+    redisReply *reply = kit_redis_cmd(r, fmt, name);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) rc = -1;
+    if (reply != NULL) freeReplyObject(reply);
+    if (r != NULL) redisFree(r);
+  }
   return rc;
 }
 
-static int seam_steal(const test_cluster *c, const char *name) {
-  return command_once(c, "SET %s thief KEEPTTL", name);
-}
-
-static int seam_remove(const test_cluster *c, const char *name) {
-  return command_once(c, "DEL %s", name);
-}
-
-/* Every request the backend makes of acquire, release and renew is one
- * script (EVALSHA, or EVAL once the server lost it). */
-static long seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void *), void *arg) {
-  (void)k;
+long kit_redis_scripts(const test_cluster *c, void (*fn)(void *), void *arg) {
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   if (r == NULL) return -1;
   long long before = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
@@ -147,4 +139,23 @@ static long seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void
   return (long)(after - before);
 }
 
+int kit_redis_seam_steal(const test_cluster *c, const char *name) {
+  return kit_redis_command_all(c, "SET %s thief KEEPTTL", name);
+}
+
+int kit_redis_seam_remove(const test_cluster *c, const char *name) {
+  return kit_redis_command_all(c, "DEL %s", name);
+}
+
+/* Every request the backend makes of acquire, release and renew is one
+ * script (EVALSHA, or EVAL once the server lost it). */
+long kit_redis_seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void *),
+                             void *arg) {
+  (void)k;
+  return kit_redis_scripts(c, fn, arg);
+}
+
+#define seam_steal kit_redis_seam_steal
+#define seam_remove kit_redis_seam_remove
+#define seam_requests kit_redis_seam_requests
 KIT_SEAM(redis, 2, true, "deadline passed");

@@ -25,6 +25,17 @@ const char *kit_redis_str(redisContext *r, char *buf, size_t size, const char *f
 long long kit_redis_info(redisContext *r, const char *section, const char *field);
 /* `calls` of one command in INFO commandstats (0 when never called). */
 long long kit_redis_calls(redisContext *r, const char *command);
+/* fmt (one %s: name) on every running member: 0 when it failed on none. */
+int kit_redis_command_all(const test_cluster *c, const char *fmt, const char *name);
+/* The scripts (EVALSHA and EVAL) member 0 ran while fn(arg) ran, or -1. */
+long kit_redis_scripts(const test_cluster *c, void (*fn)(void *), void *arg);
+/* The seam suite's steal, remove and requests on Redis servers, shared by
+ * the redis:// and redlock:// kits (on every running member; requests
+ * count member 0's scripts). */
+int kit_redis_seam_steal(const test_cluster *c, const char *name);
+int kit_redis_seam_remove(const test_cluster *c, const char *name);
+long kit_redis_seam_requests(const test_cluster *c, kit_session *k, void (*fn)(void *),
+                             void *arg);
 /* total_commands_processed in INFO stats. */
 long long kit_redis_total(redisContext *r);
 

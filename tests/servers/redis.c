@@ -1,4 +1,5 @@
-/* redis.c — starts a throwaway redis-server for tests. */
+/* redis.c — starts throwaway redis-servers for tests: one, or N independent
+ * masters for redlock://. */
 #include "servers.h"
 
 #include <stdio.h>
@@ -11,16 +12,14 @@ static bool redis_ready(const test_server *s) {
          (strstr(reply, "PONG") != NULL || strstr(reply, "NOAUTH") != NULL);
 }
 
-int test_redis_start(test_cluster *c, const test_redis_opts *o) {
-  static const test_redis_opts none;
-  if (o == NULL) o = &none;
-  memset(c, 0, sizeof *c);
-  test_server *s = &c->member[0];
+/* Start one redis-server as c->member[i]. */
+static int start_one(test_cluster *c, int i, const test_redis_opts *o) {
+  test_server *s = &c->member[i];
   s->kind = "redis";
   s->ready = redis_ready;
   s->port = test_free_port();
   if (s->port < 0 || test_make_dir(s->dir, sizeof s->dir, "redis") != 0) return -1;
-  c->n = 1;
+  c->n = i + 1;
   char port[16], acl[512];
   snprintf(port, sizeof port, "%d", s->port);
   const char *argv[32] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
@@ -47,12 +46,29 @@ int test_redis_start(test_cluster *c, const test_redis_opts *o) {
     argv[n++] = acl;
   }
   argv[n] = NULL;
-  if (test_server_spawn(s, argv, NULL, 10000) != 0) {
-    test_cluster_stop(c);
-    return -1;
-  }
-  snprintf(c->uri, sizeof c->uri, "redis://127.0.0.1:%d", s->port);
-  return 0;
+  return test_server_spawn(s, argv, NULL, 0); /* awaited with the others */
+}
+
+/* Start n servers; the URI is "<scheme>://127.0.0.1:P1[,127.0.0.1:P2...]". */
+static int start_n(test_cluster *c, int n, const char *scheme, const test_redis_opts *o) {
+  static const test_redis_opts none;
+  if (o == NULL) o = &none;
+  memset(c, 0, sizeof *c);
+  if (n < 1 || n > TEST_MAX_MEMBERS) return -2;
+  for (int i = 0; i < n; i++)
+    if (start_one(c, i, o) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  return test_cluster_ready(c, scheme, 10000);
+}
+
+int test_redis_start(test_cluster *c, const test_redis_opts *o) {
+  return start_n(c, 1, "redis", o);
+}
+
+int test_redlock_start(test_cluster *c, int instances, const test_redis_opts *o) {
+  return start_n(c, instances, "redlock", o);
 }
 
 const char test_redis_kinds[] = "redis";

@@ -44,6 +44,9 @@ typedef struct test_redis_opts {
 /* Start servers. Each returns 0, or -1 after printing why to stderr (a
  * missing server binary is a failure, never a skip). */
 int test_redis_start(test_cluster *c, const test_redis_opts *o);
+/* `instances` independent redis-servers (no replication between them), the
+ * URI redlock://127.0.0.1:P1,127.0.0.1:P2,... */
+int test_redlock_start(test_cluster *c, int instances, const test_redis_opts *o);
 int test_etcd_start(test_cluster *c, int members);
 int test_zk_start(test_cluster *c, int servers);
 

@@ -1,0 +1,687 @@
+/* redlock.c — the redlock:// backend: one lease per name on a quorum of N
+ * independent Redis masters, with a fencing token kept as a quorum
+ * register. The table the core calls.
+ *
+ * Every operation sends the same script to every instance in one write
+ * each (baton__redlock_fan), then reads the replies, each instance within
+ * its own short bound (vote_ns), so a dead or paused instance costs at
+ * most that bound, never the TTL. The core counts a term's lifetime from
+ * the moment it sent the acquire, so the time spent voting shrinks the
+ * term, as Redlock's "validity time" asks.
+ *
+ * The fencing token: a quorum register.
+ *
+ * Phase 1 (vote): each instance's script, if the name is free there (or
+ * holds our own previous or lost attempt), raises that instance's counter
+ * NAME/token to max(counter + 1, server TIME in us), sets the key and
+ * returns the counter. With a quorum of yes votes, T = the largest value
+ * returned. Phase 2 (fence): every instance sets counter = max(counter, T)
+ * (and our key's value takes T); the term is ELECTED once a quorum has
+ * acknowledged. Otherwise every instance that may hold our key is released
+ * at once and the attempt fails.
+ *
+ * Why tokens strictly increase. Let term A be ELECTED with token T_A, and
+ * term B begin its acquire after that. A's phase 2 left counter >= T_A on
+ * a quorum Q_A; B's election needs yes votes from a quorum Q_B. Two
+ * quorums of the same N instances intersect, so some instance i is in
+ * both, and B's vote on i ran after A's fence on i: its script saw
+ * counter >= T_A and returned counter + 1 > T_A (a vote always raises the
+ * counter, also when it adopts our own lost attempt). So T_B, the largest
+ * of B's votes, is > T_A. This holds for any failure of the others,
+ * including instances that lost their data, as long as i kept its counter.
+ * An instance restarted without persistence forgets its counter and seeds
+ * it from its clock in microseconds: tokens still rise provided the issued
+ * tokens stay behind that clock (fewer than one term per microsecond, and
+ * the servers' clocks not set back), the same caveat as redis://.
+ *
+ * Mutual exclusion is Redlock's: it rests on the keys' TTLs and on bounded
+ * clock drift and pauses; the token is what makes a violation harmless. */
+#include "redlock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATON_REDLOCK_PORT 6379
+/* An instance's bound: a tenth of the TTL (Redlock's advice is a small
+ * fraction of it), at least this, at most the request timeout. */
+#define BATON_REDLOCK_VOTE_MIN_NS (50 * BATON_NS_PER_MS)
+/* How long after the holder's expiry a waiter looks again (as redis://). */
+#define BATON_REDLOCK_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
+/* A holder that is not baton publishes nothing: look again at least this
+ * often (as redis:// does at the most). */
+#define BATON_REDLOCK_FOREIGN_POLL_NS (250 * BATON_NS_PER_MS)
+
+static baton_redlock_session *session_of(baton_session *bs) { return (baton_redlock_session *)bs; }
+
+/* ---- answers from many instances ----------------------------------------- */
+
+/* An operation's bound for each instance: min(deadline, now + vote_ns * f). */
+static int64_t vote_deadline(const baton_redlock_session *s, int64_t deadline, int factor) {
+  int64_t d = baton__now() + s->vote_ns * factor;
+  return d < deadline ? d : deadline;
+}
+
+/* The error of an operation that fewer than a quorum answered: how many
+ * did, which failed and why. The code is the most telling failure's: a
+ * refused log-in or a server's error before a connection's. */
+static int quorum_error(const baton_redlock_session *s, const baton_redlock_op *ops,
+                        size_t answered, const char *what, const char *name, baton_error *err) {
+  int code = 0;
+  char why[sizeof err->message];
+  size_t len = 0;
+  why[0] = '\0';
+  for (size_t i = 0; i < s->n; i++) {
+    if (ops[i].rc == 0) continue;
+    int rc = ops[i].rc;
+    if (code == 0 || rc == BATON_EAUTH || (code != BATON_EAUTH && rc == BATON_EREFUSED))
+      code = rc;
+    if (len < sizeof why - 1) {
+      int w = snprintf(why + len, sizeof why - len, "; %s", ops[i].err.message);
+      len += w > 0 ? (size_t)w : 0;
+    }
+  }
+  if (code == 0) code = BATON_EPROTO;
+  return baton__error(err, code, "%s: %s%s%s: %zu of %zu instances answered, %zu needed%s",
+                      s->label, what, name != NULL ? " " : "", name != NULL ? name : "", answered,
+                      s->n, s->quorum, why);
+}
+
+static void free_outs(baton_redlock_op *ops, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < ops[i].ncmds; j++) {
+      if (ops[i].out[j] != NULL) freeReplyObject(ops[i].out[j]);
+      ops[i].out[j] = NULL;
+    }
+}
+
+/* An operation on the instances: which to ask (`skip` bit i: not
+ * instance i), on which connection, by when. */
+typedef struct fan_plan {
+  bool renewer;     /* each instance's renew connection, else its cmd one */
+  int64_t deadline; /* the caller's */
+  int factor;       /* each round trip's bound: vote_ns * factor */
+  unsigned skip;    /* instances left out (they failed a moment ago) */
+  const char *what; /* for messages */
+} fan_plan;
+
+/* One script, `per` calls per instance (calls + i * per, argv filled but
+ * for [0..3)), fanned out; then per instance the NOSCRIPT fallback (a
+ * round trip with a bound of its own) and the error replies. Returns how
+ * many instances answered (out set exactly for those). */
+static size_t eval_all(baton_redlock_session *s, const fan_plan *f, baton_redis_script script,
+                       baton_redis_call *calls, size_t per, baton_redis_cmd *cmds,
+                       redisReply **out, baton_redlock_op *ops) {
+  int64_t bound = vote_deadline(s, f->deadline, f->factor);
+  baton_redlock_op asked[BATON_URI_MAX_HOSTS];
+  size_t m = 0, at[BATON_URI_MAX_HOSTS];
+  for (size_t i = 0; i < s->n; i++) {
+    baton__redis_eval_cmds(script, calls + i * per, per, cmds + i * per);
+    baton_redis_session *in = &s->inst[i];
+    ops[i] = (baton_redlock_op){.s = in, .k = f->renewer ? &in->renewer : &in->cmd,
+                                .cmds = cmds + i * per, .ncmds = per, .out = out + i * per,
+                                .deadline = bound, .what = f->what};
+    if (f->skip & (1u << i)) {
+      ops[i].rc = baton__error(&ops[i].err, BATON_ECONNECT, "%s: %s: not asked (it failed the "
+                               "step before)", in->label, f->what);
+      for (size_t j = 0; j < per; j++) ops[i].out[j] = NULL;
+    } else {
+      at[m] = i;
+      asked[m++] = ops[i];
+    }
+  }
+  baton__redlock_fan(asked, m);
+  for (size_t j = 0; j < m; j++) ops[at[j]] = asked[j];
+  size_t answered = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    baton_redlock_op *o = &ops[i];
+    if (o->rc == 0)
+      o->rc = baton__redis_eval_finish(o->s, o->k, script, calls + i * per, per, o->out,
+                                       vote_deadline(s, f->deadline, f->factor), f->what, &o->err);
+    answered += o->rc == 0;
+  }
+  return answered;
+}
+
+/* ---- candidates ------------------------------------------------------------ */
+
+/* c's state after checking c: 0, or the error. */
+static int cand_state(baton_redlock_cand **out, baton_session *bs, baton_candidate *c,
+                      const char *what, baton_error *err) {
+  int rc = baton__redis_check_candidate(bs, c, "redlock", what, err);
+  if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redlock_cand), "redlock", err);
+  *out = c->priv;
+  return rc;
+}
+
+/* Take the messages that came (or, `all`, close every subscriber); a
+ * subscriber found gone is closed. Returns how many are left. */
+static size_t drain_subs(baton_redlock_cand *p, size_t n, bool all) {
+  size_t live = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p->subs[i] != NULL && (all || baton__redis_sub_drain(p->subs[i]) < 0)) {
+      redisFree(p->subs[i]);
+      p->subs[i] = NULL;
+    }
+    live += p->subs[i] != NULL;
+  }
+  return live;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static void session_free(baton_redlock_session *s) {
+  if (s == NULL) return;
+  for (size_t i = 0; s->inst != NULL && i < s->n; i++) baton__redis_instance_fini(&s->inst[i]);
+  baton__free(s->inst);
+  pthread_mutex_destroy(&s->state_mu);
+  baton__free(s);
+}
+
+static void make_label(baton_redlock_session *s) {
+  size_t len = (size_t)snprintf(s->label, sizeof s->label, "redlock://");
+  for (size_t i = 0; i < s->n && len < sizeof s->label; i++) {
+    const baton_redis_session *in = &s->inst[i];
+    int w = snprintf(s->label + len, sizeof s->label - len,
+                     strchr(in->host, ':') ? "%s[%.100s]:%d" : "%s%.100s:%d", i ? "," : "",
+                     in->host, in->port);
+    len += w > 0 ? (size_t)w : 0;
+  }
+}
+
+static int session_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
+                        int64_t deadline, baton_error *err) {
+  if (out == NULL || uri == NULL || cfg == NULL)
+    return baton__error(err, BATON_EINVAL, "redlock: open: NULL argument");
+  *out = NULL;
+  static const char *const no_params[] = {NULL};
+  int rc = baton__uri_check_params(uri, no_params, err);
+  if (rc != 0) return rc;
+  if (uri->nhosts < 3)
+    return baton__error(err, BATON_EINVAL,
+                        "redlock:// takes at least 3 independent Redis masters (an odd number "
+                        "is best), the URI names %zu",
+                        uri->nhosts);
+  long db;
+  if ((rc = baton__redis_parse_db(&db, uri->path, "redlock", err)) != 0) return rc;
+  if (cfg->username != NULL && cfg->password == NULL)
+    return baton__error(err, BATON_EINVAL, "redlock://: user '%.64s' is given without a password",
+                        cfg->username);
+  baton_redlock_session *s = baton__calloc(1, sizeof *s);
+  if (s != NULL) s->inst = baton__calloc(uri->nhosts, sizeof *s->inst);
+  if (s == NULL || s->inst == NULL) {
+    baton__free(s);
+    return baton__error(err, BATON_ENOMEM, "redlock: out of memory");
+  }
+  pthread_mutex_init(&s->state_mu, NULL);
+  s->base.cfg = cfg;
+  s->n = uri->nhosts;
+  s->quorum = s->n / 2 + 1;
+  s->vote_ns = cfg->ttl_ns / 10;
+  if (s->vote_ns < BATON_REDLOCK_VOTE_MIN_NS) s->vote_ns = BATON_REDLOCK_VOTE_MIN_NS;
+  if (s->vote_ns > cfg->op_timeout_ns) s->vote_ns = cfg->op_timeout_ns;
+  for (size_t i = 0; i < s->n; i++) {
+    int port = uri->hosts[i].port != 0 ? uri->hosts[i].port : BATON_REDLOCK_PORT;
+    if (baton__redis_instance_init(&s->inst[i], "redis", uri->hosts[i].host, port, db, cfg) != 0) {
+      s->n = i + 1;
+      session_free(s);
+      return baton__error(err, BATON_ENOMEM, "redlock: out of memory");
+    }
+  }
+  make_label(s);
+  /* Connect now (a PING each, in parallel), so that a wrong address or
+   * password shows at open; a quorum must answer. */
+  const char *ping[] = {"PING"};
+  baton_redis_cmd cmd = {1, ping};
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  redisReply *replies[BATON_URI_MAX_HOSTS];
+  int64_t bound = baton__now() + cfg->connect_timeout_ns;
+  for (size_t i = 0; i < s->n; i++)
+    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = &cmd, .ncmds = 1,
+                                .out = &replies[i], .deadline = bound < deadline ? bound : deadline,
+                                .what = "connect"};
+  baton__redlock_fan(ops, s->n);
+  size_t answered = 0;
+  for (size_t i = 0; i < s->n; i++) answered += ops[i].rc == 0;
+  free_outs(ops, s->n);
+  if (answered < s->quorum) {
+    rc = quorum_error(s, ops, answered, "open", NULL, err);
+    session_free(s);
+    return rc;
+  }
+  *out = &s->base;
+  return 0;
+}
+
+static void session_close(baton_session *bs) { session_free(session_of(bs)); }
+
+/* ---- acquire ------------------------------------------------------------- */
+
+/* The per-instance arguments of one script call on the name: argv[3..). */
+typedef struct name_call {
+  baton_redis_call calls[BATON_URI_MAX_HOSTS];
+  const char *argv[BATON_URI_MAX_HOSTS][10];
+  baton_redis_cmd cmds[BATON_URI_MAX_HOSTS];
+  redisReply *out[BATON_URI_MAX_HOSTS];
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+} name_call;
+
+/* Every instance gets argv[3..3+nargs) = args, nkeys of them keys. */
+static size_t call_name(baton_redlock_session *s, name_call *nc, baton_redis_script script,
+                        const char *const *args, int nargs, int nkeys, const fan_plan *f) {
+  for (size_t i = 0; i < s->n; i++) {
+    for (int a = 0; a < nargs; a++) nc->argv[i][3 + a] = args[a];
+    nc->calls[i] = (baton_redis_call){.argv = nc->argv[i], .argc = 3 + nargs, .nkeys = nkeys};
+  }
+  return eval_all(s, f, script, nc->calls, 1, nc->cmds, nc->out, nc->ops);
+}
+
+/* Release our attempt `nonce` on every instance (compare-and-DEL, and the
+ * PUBLISH that wakes the waiters). Returns how many answered. */
+static size_t release_all(baton_redlock_session *s, const char *name, const char *nonce,
+                          const char *prev, unsigned skip, int64_t deadline) {
+  name_call nc;
+  const char *args[] = {name, nonce, prev};
+  fan_plan f = {.deadline = deadline, .factor = 1, .skip = skip, .what = "release"};
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_RELEASE, args, 3, 1, &f);
+  free_outs(nc.ops, s->n);
+  return answered;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* When a quorum of instances could be free: the quorum-th smallest of
+ * their PTTLs (0 for free ones, the TTL for those that did not answer or
+ * whose key has no expiry), in ns from now. */
+static int64_t quorum_free_after(const baton_redlock_session *s, int64_t *pttl_ms) {
+  int64_t ttl_ms = s->base.cfg->ttl_ns / BATON_NS_PER_MS;
+  for (size_t i = 0; i < s->n; i++)
+    if (pttl_ms[i] < 0 || pttl_ms[i] > ttl_ms) pttl_ms[i] = ttl_ms;
+  qsort(pttl_ms, s->n, sizeof *pttl_ms, cmp_i64);
+  return pttl_ms[s->quorum - 1] * BATON_NS_PER_MS + BATON_REDLOCK_RECHECK_SLACK_NS;
+}
+
+/* Phase 2: counter = max(counter, T) on a quorum, our value taking T. */
+static int fence(baton_redlock_session *s, baton_candidate *c, const char *nonce, uint64_t token,
+                 unsigned skip, int64_t deadline, baton_error *err) {
+  char counter[BATON_NAME_MAX + 16], t[24];
+  snprintf(counter, sizeof counter, "%s/token", c->name);
+  snprintf(t, sizeof t, "%llu", (unsigned long long)token);
+  name_call nc;
+  const char *args[] = {c->name, counter, t, nonce, c->identity};
+  fan_plan f = {.deadline = deadline, .factor = 1, .skip = skip, .what = "fence"};
+  size_t acks = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_FENCE, args, 5, 2, &f);
+  for (size_t i = 0; i < s->n; i++)
+    if (nc.ops[i].rc == 0 && nc.out[i]->type != REDIS_REPLY_INTEGER) {
+      nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "fence", &nc.ops[i].err);
+      acks--;
+    }
+  free_outs(nc.ops, s->n);
+  if (acks >= s->quorum) return 0;
+  return quorum_error(s, nc.ops, acks, "fence", c->name, err);
+}
+
+static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
+                   baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  baton_redlock_cand *p = NULL;
+  int rc = cand_state(&p, bs, c, "acquire", err);
+  if (rc != 0) return rc;
+  p->r.acquired = true;
+  drain_subs(p, s->n, false); /* messages so far are answered by this look */
+
+  char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
+  baton__redis_start_attempt(&s->state_mu, &p->r, nonce, prev);
+  char counter[BATON_NAME_MAX + 16], ttl[24];
+  snprintf(counter, sizeof counter, "%s/token", c->name);
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
+  const char *args[] = {c->name, counter, nonce, prev, c->identity, ttl};
+  name_call nc;
+  fan_plan f = {.deadline = deadline, .factor = 1, .what = "acquire"};
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 6, 2, &f);
+  /* Read the votes: a yes carries the instance's raised counter. */
+  size_t yes = 0, no = 0;
+  uint64_t token = 0;
+  int64_t pttl[BATON_URI_MAX_HOSTS];
+  baton_leader who = {0}, one;
+  bool who_ours = false;
+  unsigned failed = 0, said_no = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    pttl[i] = -1;
+    if (nc.ops[i].rc != 0) failed |= 1u << i;
+    if (nc.ops[i].rc != 0) continue;
+    const redisReply *r = nc.out[i];
+    bool shaped = baton__redis_vote_shaped(r);
+    bool ours = shaped && baton__redis_parse_value(&one, r->element[1]->str, r->element[1]->len);
+    if (!shaped || (r->element[0]->integer == 1 && !ours)) {
+      nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "acquire", &nc.ops[i].err);
+      failed |= 1u << i;
+      answered--;
+      continue;
+    }
+    if (r->element[0]->integer == 1) {
+      yes++;
+      pttl[i] = 0;
+      if (one.token > token) token = one.token;
+    } else {
+      no++;
+      said_no |= 1u << i;
+      pttl[i] = r->element[2]->integer;
+      if (who.identity[0] == '\0' && who.token == 0) {
+        who = one;
+        who_ours = ours;
+      }
+    }
+  }
+  free_outs(nc.ops, s->n);
+  /* Phase 2 leaves out the instances that just failed: each would cost
+   * its bound again, and a quorum of acknowledgements is all it needs. */
+  if (yes >= s->quorum) {
+    rc = fence(s, c, nonce, token, failed, deadline, err);
+    if (rc == 0) {
+      baton__redis_settle(&s->state_mu, &p->r, true, false);
+      c->token = token;
+      p->r.recheck_at = 0;
+      return 0;
+    }
+  }
+  /* No term: the instances that said yes let go at once. Those whose
+   * answer was lost are not asked again now (each would cost its bound):
+   * the attempt stays pending, so the next acquire (same nonce) or
+   * release settles them, and meanwhile a key of ours there expires. */
+  size_t released = yes > 0 ? release_all(s, c->name, nonce, "", failed | said_no, deadline) : 0;
+  baton__redis_settle(&s->state_mu, &p->r, false, released < yes || failed != 0);
+  if (yes >= s->quorum) return rc; /* the fence failed: its error */
+  if (no == 0)
+    return quorum_error(s, nc.ops, answered, "acquire", c->name, err);
+  int64_t now = baton__now();
+  int64_t after = quorum_free_after(s, pttl);
+  if (!who_ours && after > BATON_REDLOCK_FOREIGN_POLL_NS) after = BATON_REDLOCK_FOREIGN_POLL_NS;
+  if (yes > 0) {
+    /* A split vote: the contenders released and published; the next look
+     * comes after a jittered back-off unless a message comes first. */
+    int64_t jitter = baton__config_backoff(s->base.cfg, 0);
+    if (jitter < after) after = jitter;
+  }
+  p->r.recheck_at = now + after;
+  if (holder != NULL) *holder = who;
+  return baton__error(err, BATON_EHELD,
+                      "%s: '%s' is held by '%.64s' (token %llu): %zu of %zu instances voted "
+                      "for us, %zu needed",
+                      s->label, c->name, who.identity, (unsigned long long)who.token, yes, s->n,
+                      s->quorum);
+}
+
+/* ---- renew and release --------------------------------------------------- */
+
+/* Every held name in one pipelined batch per instance (a script call per
+ * BATON_REDIS_RENEW_CHUNK names), all instances at once; a name is still
+ * ours where a quorum renewed it. */
+static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
+                 int64_t deadline, baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  int rc = baton__redis_check_held(s, held, n, gone, "redlock", err);
+  if (rc != 0 || n == 0) return rc;
+  baton_redis_renewal w;
+  rc = baton__redis_renewal_init(&w, &s->state_mu, s->base.cfg, held, n);
+  size_t per = w.chunks, argc = 4 * w.chunks + 2 * n;
+  baton_redis_call *calls = NULL;
+  const char **argv = NULL;
+  baton_redis_cmd *cmds = NULL;
+  redisReply **out = NULL;
+  bool *still = NULL;
+  uint8_t *votes = NULL;
+  if (rc == 0) {
+    calls = baton__calloc(s->n * per, sizeof *calls);
+    argv = baton__calloc(s->n * argc, sizeof *argv);
+    cmds = baton__calloc(s->n * per, sizeof *cmds);
+    out = baton__calloc(s->n * per, sizeof *out);
+    still = baton__calloc(n, sizeof *still);
+    votes = baton__calloc(n, sizeof *votes);
+    if (!calls || !argv || !cmds || !out || !still || !votes) rc = BATON_ENOMEM;
+  }
+  if (rc != 0) {
+    rc = baton__error(err, rc, "redlock: renew: out of memory");
+  } else {
+    for (size_t i = 0; i < s->n; i++)
+      baton__redis_renewal_copy(&w, calls + i * per, argv + i * argc);
+    baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+    /* A batch of many names takes the servers longer: twice the bound. */
+    fan_plan f = {.renewer = true, .deadline = deadline, .factor = 2, .what = "renew"};
+    size_t answered = eval_all(s, &f, BATON_REDIS_SCRIPT_RENEW, calls, per, cmds, out, ops);
+    for (size_t i = 0; i < s->n; i++) {
+      if (ops[i].rc != 0) continue;
+      if (!baton__redis_renewal_read(&w, out + i * per, still)) {
+        ops[i].rc = baton__redis_bad_reply(&s->inst[i], "renew", &ops[i].err);
+        answered--;
+        continue;
+      }
+      for (size_t j = 0; j < n; j++) votes[j] += still[j];
+    }
+    if (answered < s->quorum) rc = quorum_error(s, ops, answered, "renew", NULL, err);
+    for (size_t j = 0; rc == 0 && j < n; j++) gone[j] = votes[j] < s->quorum;
+    free_outs(ops, s->n);
+  }
+  baton__free(votes);
+  baton__free(still);
+  baton__free(out);
+  baton__free(cmds);
+  baton__free(argv);
+  baton__free(calls);
+  baton__redis_renewal_free(&w);
+  return rc;
+}
+
+static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  int rc = baton__redis_check_candidate(bs, c, "redlock", "release", err);
+  if (rc != 0) return rc;
+  baton_redlock_cand *p = c->priv;
+  char cur[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
+  if (p == NULL || !baton__redis_release_nonces(&s->state_mu, &p->r, cur, prev))
+    return 0; /* nothing of ours can be there */
+  name_call nc;
+  const char *args[] = {c->name, cur, prev};
+  fan_plan f = {.deadline = deadline, .factor = 1, .what = "release"};
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_RELEASE, args, 3, 1, &f);
+  free_outs(nc.ops, s->n);
+  /* Where it did not get through, our key expires by its TTL; the attempt
+   * is settled once every instance answered, or at least a quorum (then
+   * no one could believe in it any more). */
+  if (answered < s->quorum) return quorum_error(s, nc.ops, answered, "release", c->name, err);
+  baton__redis_settle(&s->state_mu, &p->r, false, false);
+  return 0;
+}
+
+/* ---- leader and wait ----------------------------------------------------- */
+
+/* Who holds `name` on a quorum now: 1 with *out and the smallest PTTL of
+ * its keys (-1: no expiry), 0 when nobody does, or an error. GET and PTTL
+ * to every instance, in parallel. Values of one term are grouped by what
+ * follows their token (the nonce and identity; tokens differ between
+ * the two phases); a value not ours is grouped whole. */
+static int read_holder(baton_redlock_session *s, const char *name, baton_leader *out,
+                       int64_t *pttl_ms, int64_t deadline, baton_error *err) {
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
+  baton_redis_cmd cmds[2] = {{2, get}, {2, pttl}};
+  redisReply *r[BATON_URI_MAX_HOSTS][2];
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  int64_t bound = vote_deadline(s, deadline, 1);
+  for (size_t i = 0; i < s->n; i++)
+    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = cmds, .ncmds = 2,
+                                .out = r[i], .deadline = bound, .what = "leader"};
+  baton__redlock_fan(ops, s->n);
+  size_t answered = 0;
+  const char *group[BATON_URI_MAX_HOSTS] = {NULL};
+  for (size_t i = 0; i < s->n; i++) {
+    if (ops[i].rc != 0) continue;
+    if (r[i][0]->type == REDIS_REPLY_ERROR) {
+      ops[i].rc = baton__redis_reply_error(&s->inst[i], r[i][0], "leader", &ops[i].err);
+      continue;
+    }
+    answered++;
+    if (r[i][0]->type != REDIS_REPLY_STRING || r[i][1]->type != REDIS_REPLY_INTEGER) continue;
+    baton_leader one;
+    bool ours = baton__redis_parse_value(&one, r[i][0]->str, r[i][0]->len);
+    group[i] = ours ? strchr(r[i][0]->str, ' ') : r[i][0]->str;
+  }
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < s->n; i++) {
+    if (group[i] == NULL) continue;
+    size_t votes = 0;
+    for (size_t j = 0; j < s->n; j++) votes += group[j] != NULL && strcmp(group[j], group[i]) == 0;
+    if (votes < s->quorum) continue;
+    memset(out, 0, sizeof *out);
+    *pttl_ms = -1;
+    for (size_t j = 0; j < s->n; j++) {
+      if (group[j] == NULL || strcmp(group[j], group[i]) != 0) continue;
+      baton_leader one;
+      baton__redis_parse_value(&one, r[j][0]->str, r[j][0]->len);
+      if (one.token >= out->token) *out = one;
+      int64_t left = r[j][1]->integer;
+      if (left >= 0 && (*pttl_ms < 0 || left < *pttl_ms)) *pttl_ms = left;
+    }
+    rc = 1;
+  }
+  free_outs(ops, s->n);
+  if (rc == 0 && answered < s->quorum)
+    return quorum_error(s, ops, answered, "leader", name, err);
+  return rc;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  if (s == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "redlock: leader: NULL argument");
+  int rc = baton_election_name_check(name, err);
+  if (rc != 0) return rc;
+  baton_leader who;
+  int64_t pttl;
+  rc = read_holder(s, name, &who, &pttl, deadline, err);
+  if (rc < 0) return rc;
+  if (rc == 0)
+    return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader on a quorum", s->label,
+                        name);
+  *out = who;
+  return 0;
+}
+
+/* One instance's subscriber, made on a thread of its own. */
+typedef struct sub_job {
+  baton_redis_session *in;
+  const char *name;
+  bool observer;
+  int64_t deadline;
+  redisContext **out;
+  int rc;
+  baton_error err;
+} sub_job;
+
+static void *subscribe_one(void *arg) {
+  sub_job *j = arg;
+  j->rc = baton__redis_subscribe(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
+  return NULL;
+}
+
+/* Subscribe on every instance without one, all at once (a paused
+ * instance costs its bound, once), each within its bound. One is enough
+ * to be woken (a release publishes on every instance it reaches); none is
+ * an error. */
+static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
+                         int64_t deadline, baton_error *err) {
+  sub_job jobs[BATON_URI_MAX_HOSTS];
+  pthread_t threads[BATON_URI_MAX_HOSTS];
+  bool on_thread[BATON_URI_MAX_HOSTS] = {false};
+  int64_t bound = vote_deadline(s, deadline, 1);
+  for (size_t i = 0; i < s->n; i++) {
+    jobs[i] = (sub_job){.in = &s->inst[i], .name = c->name, .observer = !p->r.acquired,
+                        .deadline = bound, .out = &p->subs[i]};
+    if (p->subs[i] == NULL)
+      on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
+  }
+  for (size_t i = 0; i < s->n; i++)
+    if (p->subs[i] == NULL && !on_thread[i]) subscribe_one(&jobs[i]);
+  size_t live = 0;
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  for (size_t i = 0; i < s->n; i++) {
+    if (on_thread[i]) pthread_join(threads[i], NULL);
+    ops[i].rc = jobs[i].rc;
+    ops[i].err = jobs[i].err;
+    live += p->subs[i] != NULL;
+  }
+  if (live == 0) return quorum_error(s, ops, 0, "subscribe", c->name, err);
+  return 0;
+}
+
+/* An observer's wait: until the leader on a quorum differs from `seen`
+ * (NULL or token 0 with no identity = none), looked at when a message
+ * comes (a release or an election publishes on every instance, so one
+ * change brings up to n messages: those about the same leader are passed
+ * over) and at the leader's expiry (a crashed holder sends nothing). */
+static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
+                   const baton_leader *seen, int64_t deadline, int cancel_fd, baton_error *err) {
+  static const baton_leader none;
+  int rc = 0;
+  int64_t until = deadline;
+  for (size_t looks = 0; looks < 2 * s->n + 1; looks++) {
+    if (drain_subs(p, s->n, false) == 0) return 0; /* all gone: subscribe anew */
+    baton_leader cur;
+    int64_t pttl = -1;
+    rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
+    if (rc < 0) return rc;
+    if (!baton__redis_same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
+    int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
+    if (rc == 1 && pttl >= 0 && pttl * BATON_NS_PER_MS < ttl) after = pttl * BATON_NS_PER_MS;
+    if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
+      after = BATON_REDLOCK_FOREIGN_POLL_NS;
+    until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
+    rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+    if (rc != 1) break;
+  }
+  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->r.recheck_at, err);
+}
+
+static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                       int64_t deadline, int cancel_fd, baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  baton_redlock_cand *p = NULL;
+  int rc = cand_state(&p, bs, c, "wait", err);
+  if (rc == 0) rc = baton__redis_wait_begin(s->label, c->name, deadline, cancel_fd, err);
+  if (rc != 0) return rc;
+  /* The first wait subscribes and returns at once: the caller looks again
+   * with the subscriptions in place. So does the first after every
+   * subscriber was lost. */
+  bool subscribed = false;
+  for (size_t i = 0; i < s->n; i++) subscribed |= p->subs[i] != NULL;
+  if (!subscribed) return subscribe_all(s, c, p, deadline, err);
+  if (!p->r.acquired) return observe(s, c, p, seen, deadline, cancel_fd, err);
+  int64_t until = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
+  rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->r.recheck_at, err);
+}
+
+static void forget(baton_session *bs, baton_candidate *c) {
+  if (c == NULL || c->priv == NULL) return;
+  drain_subs(c->priv, bs != NULL ? session_of(bs)->n : BATON_URI_MAX_HOSTS, true);
+  baton__free(c->priv);
+  c->priv = NULL;
+}
+
+static const char *const schemes[] = {BATON_SCHEMES_redlock, NULL};
+
+const baton_backend baton_backend_redlock = {
+    .schemes = schemes,
+    .caps = BATON_CAP_TERM_TTL,
+    .open = session_open,
+    .close = session_close,
+    .acquire = acquire,
+    .wait = wait_change,
+    .release = release,
+    .renew = renew,
+    .leader = leader,
+    .forget = forget,
+};

@@ -1,0 +1,52 @@
+/* redlock.h — what the files of the redlock:// backend share: the session
+ * over N independent Redis masters, a candidate's state, and one request
+ * fanned out to every instance at once. Internal to backends/redlock/.
+ *
+ * Each instance is a baton_redis_session of the redis:// backend (its
+ * connections, scripts and subscribers are that backend's), and the keys
+ * on each are laid out as redis.h says. */
+#ifndef BATON_REDLOCK_H
+#define BATON_REDLOCK_H
+
+#include "../redis/redis.h"
+
+typedef struct baton_redlock_session {
+  baton_session base;         /* first: the core's view */
+  size_t n;                   /* instances, 3..BATON_URI_MAX_HOSTS */
+  size_t quorum;              /* n / 2 + 1 */
+  int64_t vote_ns;            /* the bound on one instance's answer: a dead
+                                 or paused instance costs at most this */
+  char label[BATON_REDIS_LABEL_MAX]; /* "redlock://h:p,h:p,..." for messages */
+  pthread_mutex_t state_mu;   /* guards the candidates' baton_redis_cand fields */
+  baton_redis_session *inst;  /* n instances, owned */
+} baton_redlock_session;
+
+/* A candidate's state (baton_candidate.priv): the redis:// backend's, and
+ * a subscriber per instance. */
+typedef struct baton_redlock_cand {
+  baton_redis_cand r;                          /* first: renewals read it */
+  redisContext *subs[BATON_URI_MAX_HOSTS];     /* NULL until subscribed, or
+                                                  after that instance dropped */
+} baton_redlock_cand;
+
+/* One instance's part of a fanned-out request. */
+typedef struct baton_redlock_op {
+  baton_redis_session *s;        /* the instance */
+  baton_redis_conn *k;           /* its connection for this operation */
+  const baton_redis_cmd *cmds;   /* what to send, in one write */
+  size_t ncmds;
+  redisReply **out;              /* ncmds replies, each to free, when rc is 0 */
+  int64_t deadline;              /* this instance's bound */
+  const char *what;              /* the operation, for messages */
+  int rc;                        /* 0, or this instance's error */
+  baton_error err;               /* its message when rc is not 0 */
+} baton_redlock_op;
+
+/* Send every op's commands to its instance, then read every reply: each
+ * instance by its own deadline, all in parallel (instances without a
+ * connection connect on threads of their own, so a hung connect delays no
+ * other). Sets each op's rc and out. Holds every op's k->mu meanwhile,
+ * taken in array order. */
+void baton__redlock_fan(baton_redlock_op *ops, size_t n);
+
+#endif /* BATON_REDLOCK_H */

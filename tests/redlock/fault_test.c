@@ -1,0 +1,313 @@
+/* fault_test.c — redlock:// when instances fail: one of 3 down, two of 5
+ * down, a paused instance, instances restarted empty between terms. The
+ * tokens strictly increase throughout, and an error says how many
+ * instances answered and why the others did not. Each case on servers of
+ * its own (kit_fresh_server), at the backend table. */
+#include "redlock_kit.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TTL_MS 2000
+#define VOTE_MS (TTL_MS / 10) /* an instance's bound (backends/redlock) */
+
+/* A session on c as `identity`: 0, or reported. */
+static int open_on(kit_session *k, const test_cluster *c, const char *identity) {
+  baton_error err = {0};
+  int rc = kit_open_as(k, &baton_backend_redlock, c->uri, identity, TTL_MS, &err);
+  if (rc != 0) TEST_FAIL_("open %s: %s", c->uri, err.message);
+  return rc;
+}
+
+/* One term of k on name: its token (0, reported, on failure). */
+static uint64_t one_term(kit_session *k, const char *name) {
+  baton_candidate c = kit_cand(k, name);
+  baton_error err = {0};
+  int rc;
+  KIT_RETRY(rc, KIT_CALL_MS, kit_acquire(k, &c, NULL, &err));
+  CHECK_OK(rc, &err);
+  uint64_t token = rc == 0 ? c.token : 0;
+  if (rc == 0) CHECK_OK(kit_release(k, &c, &err), &err);
+  kit_forget(k, &c);
+  return token;
+}
+
+/* How many members have the counter of name at `token` or above. */
+static int counters_at_least(const test_cluster *c, const char *name, uint64_t token) {
+  int n = 0;
+  for (int i = 0; i < c->n; i++) {
+    char buf[32];
+    kit_redlock_counter(c, i, name, buf, sizeof buf);
+    n += buf[0] != '\0' && strtoull(buf, NULL, 10) >= token;
+  }
+  return n;
+}
+
+/* One of 3 down: a quorum still elects, renews, releases, and a dead
+ * instance costs no wait (it refuses at once). With two down, every call
+ * fails, saying 1 of 3 answered and why the others did not. */
+static void one_of_three_down(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  test_server_kill(&c->member[2]);
+  kit_session a, b;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  if (open_on(&b, c, "bob") != 0) {
+    kit_close(&a);
+    return;
+  }
+  const char *name = kit_name("one-down");
+  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name);
+  baton_error err = {0};
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  CHECK_LT(kit_ms_since(t0), VOTE_MS);
+  CHECK_GT(ca.token, 0);
+  CHECK_EQ(counters_at_least(c, name, ca.token), 2);
+  baton_leader holder = {0};
+  CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD);
+  CHECK_STR(holder.identity, "alice");
+  CHECK_CONTAINS(err.message, "0 of 3 instances voted for us, 2 needed");
+  baton_leader l;
+  CHECK_OK(kit_leader(&b, name, &l, &err), &err);
+  CHECK_EQ(l.token, ca.token);
+  baton_candidate *held[] = {&ca};
+  bool gone[1] = {true};
+  CHECK_OK(kit_renew(&a, held, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  CHECK_OK(kit_release(&a, &ca, &err), &err);
+  CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+  CHECK_GT(cb.token, ca.token);
+  CHECK_OK(kit_release(&b, &cb, &err), &err);
+
+  /* Two of 3 down: no quorum, and the message tells the story. */
+  test_server_kill(&c->member[1]);
+  char dead1[32], dead2[32];
+  snprintf(dead1, sizeof dead1, "127.0.0.1:%d", c->member[1].port);
+  snprintf(dead2, sizeof dead2, "127.0.0.1:%d", c->member[2].port);
+  int rc = kit_acquire(&a, &ca, NULL, &err);
+  printf("  two of 3 down: %d: %s\n", rc, err.message);
+  CHECK_EQ(rc, BATON_ECONNECT);
+  CHECK_CONTAINS(err.message, "1 of 3 instances answered, 2 needed");
+  CHECK_CONTAINS(err.message, dead1);
+  CHECK_CONTAINS(err.message, dead2);
+  CHECK_CONTAINS(err.message, "refused");
+  CHECK_EQ(kit_renew(&b, held, 1, gone, &err), BATON_ECONNECT);
+  CHECK_CONTAINS(err.message, "renew: 1 of 3 instances answered");
+  kit_forget(&a, &ca);
+  kit_forget(&b, &cb);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* Two of 5 down: 3 is a quorum, terms go on with rising tokens; a third
+ * down stops them. */
+static void two_of_five_down(void) {
+  test_cluster *c = kit_fresh_server("redlock5");
+  REQUIRE(c != NULL);
+  kit_session a;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  const char *name = kit_name("two-down");
+  uint64_t t1 = one_term(&a, name);
+  test_server_kill(&c->member[0]);
+  test_server_kill(&c->member[3]);
+  uint64_t t2 = one_term(&a, name), t3 = one_term(&a, name);
+  CHECK_GT(t2, t1);
+  CHECK_GT(t3, t2);
+  test_server_kill(&c->member[4]);
+  baton_candidate ca = kit_cand(&a, name);
+  baton_error err = {0};
+  CHECK_EQ(kit_acquire(&a, &ca, NULL, &err), BATON_ECONNECT);
+  CHECK_CONTAINS(err.message, "2 of 5 instances answered, 3 needed");
+  kit_forget(&a, &ca);
+  kit_close(&a);
+}
+
+/* A paused instance (SIGSTOP) costs each call at most its bound, not the
+ * TTL: acquire, renew, leader, wait and release go on with the other two. */
+static void paused_instance_costs_at_most_its_bound(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  const char *name = kit_name("paused");
+  uint64_t before = one_term(&a, name);
+  test_server_pause(&c->member[1]);
+  baton_candidate ca = kit_cand(&a, name);
+  baton_error err = {0};
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  int64_t took = kit_ms_since(t0);
+  printf("  acquire with one of 3 paused: %lld ms (bound %d ms)\n", (long long)took, VOTE_MS);
+  CHECK_GT(ca.token, before);
+  /* A vote and a fence, each at most one bound. */
+  CHECK_LT(took, 2 * VOTE_MS + TEST_SLACK_MS);
+  baton_candidate *held[] = {&ca};
+  bool gone[1] = {true};
+  t0 = kit_now_ms();
+  CHECK_OK(kit_renew(&a, held, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  CHECK_LT(kit_ms_since(t0), 2 * VOTE_MS + TEST_SLACK_MS);
+  baton_leader l;
+  CHECK_OK(kit_leader(&a, name, &l, &err), &err);
+  CHECK_EQ(l.token, ca.token);
+  /* A waiter subscribes on the two that answer (the paused one costs its
+   * bound once) and is woken by the release through them. */
+  kit_session b;
+  baton_candidate cb = kit_cand(&a, name);
+  if (open_on(&b, c, "bob") == 0) {
+    cb = kit_cand(&b, name);
+    CHECK_EQ(kit_acquire(&b, &cb, NULL, &err), BATON_EHELD);
+    t0 = kit_now_ms();
+    CHECK_OK(kit_wait(&b, &cb, NULL, KIT_CALL_MS, &err), &err); /* subscribes */
+    CHECK_LT(kit_ms_since(t0), VOTE_MS + TEST_SLACK_MS);
+    kit_waiter w;
+    if (kit_waiter_start(&w, &b, &cb, NULL, KIT_CALL_MS) == 0) {
+      CHECK_EQ(kit_waiters_done(&w, 1, 1, 100), 0); /* blocked */
+      t0 = kit_now_ms();
+      CHECK_OK(kit_release(&a, &ca, &err), &err);
+      kit_waiter_join(&w);
+      CHECK_OK(w.rc, &w.err);
+      printf("  waiter woken %lld ms after the release\n", (long long)(w.woke_at - t0));
+      CHECK_LT(w.woke_at - t0, 2 * VOTE_MS);
+    }
+    kit_forget(&b, &cb);
+    kit_close(&b);
+  }
+  CHECK_OK(kit_release(&a, &ca, &err), &err);
+  test_server_resume(&c->member[1]);
+  kit_forget(&a, &ca);
+  /* Back: the next term has all three. */
+  CHECK_GT(one_term(&a, name), ca.token);
+  kit_close(&a);
+}
+
+/* The time a vote takes comes off the term: the core counts the term from
+ * the moment the acquire was sent (Redlock's "validity time"), so with an
+ * instance paused (the vote waits its bound) the new leader has that much
+ * less left. Through the public API. */
+static void acquiring_time_shrinks_the_term(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "validity"};
+  int64_t lifetime = 0;
+  baton_client *cl = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_options_lifetime(&o, &lifetime, &err), &err);
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  if (baton_election_open(&e, cl, kit_name("validity"), NULL, NULL, &err) != 0) {
+    baton_client_close(cl);
+    REQUIRE_OK(-1, &err);
+  }
+  test_server_pause(&c->member[2]);
+  int64_t t0 = kit_now_ms();
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, KIT_CALL_MS, &token, &err), &err);
+  int64_t took = kit_ms_since(t0), remaining = 0;
+  CHECK(baton_election_is_leader(e, NULL, &remaining));
+  printf("  acquire took %lld ms; %lld of %lld ms left\n", (long long)took, (long long)remaining,
+         (long long)lifetime);
+  CHECK_GE(took, VOTE_MS - 10);
+  CHECK_LE(remaining, lifetime - took + 5);
+  test_server_resume(&c->member[2]);
+  baton_election_close(e);
+  baton_client_close(cl);
+}
+
+/* Instances restarted empty between terms: each term's token is greater
+ * than the last. The first member's counter is set far ahead of every
+ * clock, so only the quorum register can carry it on: phase 2 wrote it to
+ * a quorum, and after member 0 forgot it, the next vote meets a member
+ * that kept it. */
+static void tokens_increase_across_empty_restarts(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a, b;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  if (open_on(&b, c, "bob") != 0) {
+    kit_close(&a);
+    return;
+  }
+  const char *name = kit_name("restart");
+  uint64_t last = one_term(&a, name);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  redisReply *set = kit_redis_cmd(r, "SET %s/token 9000000000000000000", name);
+  CHECK(set != NULL && set->type != REDIS_REPLY_ERROR);
+  if (set != NULL) freeReplyObject(set);
+  if (r != NULL) redisFree(r);
+  uint64_t high = one_term(&b, name);
+  CHECK_GT(high, 9000000000000000000ull);
+  CHECK_GE(counters_at_least(c, name, high), 2);
+  last = high;
+  for (int round = 0; round < 6; round++) {
+    /* One member, or two at once on odd rounds (then the third carries). */
+    CHECK_EQ(test_server_restart(&c->member[round % 3]), 0);
+    if (round % 2 == 1) CHECK_EQ(test_server_restart(&c->member[(round + 1) % 3]), 0);
+    uint64_t t = one_term(round % 2 ? &a : &b, name);
+    CHECK_GT(t, last);
+    CHECK_GE(counters_at_least(c, name, t), 2);
+    last = t;
+  }
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* A password goes to every instance; a wrong one is BATON_EAUTH, said
+ * of each instance (the message never shows it). */
+static void password_on_every_instance(void) {
+  static test_cluster c;
+  test_redis_opts o = {.password = "redlock-secret"};
+  REQUIRE_EQ(test_redlock_start(&c, 3, &o), 0);
+  char good[1200], bad[1200];
+  const char *hosts = strstr(c.uri, "://") + 3;
+  snprintf(good, sizeof good, "redlock://:redlock-secret@%s", hosts);
+  snprintf(bad, sizeof bad, "redlock://:not-the-secret@%s", hosts);
+  kit_session k;
+  baton_error err = {0};
+  CHECK_EQ(kit_open_as(&k, &baton_backend_redlock, bad, "alice", TTL_MS, &err), BATON_EAUTH);
+  CHECK_CONTAINS(err.message, "0 of 3 instances answered");
+  CHECK(strstr(err.message, "not-the-secret") == NULL);
+  if (kit_open_as(&k, &baton_backend_redlock, good, "alice", TTL_MS, &err) == 0) {
+    CHECK_GT(one_term(&k, kit_name("auth")), 0);
+    kit_close(&k);
+  } else {
+    TEST_FAIL_("open with the password: %s", err.message);
+  }
+  test_cluster_stop(&c);
+}
+
+/* The URI: no fewer than 3 masters, a database number, no parameters;
+ * each refused with a message that says what to write instead. */
+static void uri_is_checked(void) {
+  static const struct {
+    const char *uri, *says;
+  } bad[] = {
+      {"redlock://127.0.0.1:1,127.0.0.1:2", "at least 3 independent Redis masters"},
+      {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/x", "not a database number"},
+      {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3?replicas=1", "replicas"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    kit_session k;
+    baton_error err = {0};
+    CHECK_EQ(kit_open_as(&k, &baton_backend_redlock, bad[i].uri, "alice", TTL_MS, &err),
+             BATON_EINVAL);
+    CHECK_CONTAINS(err.message, bad[i].says);
+  }
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"one_of_three_down", one_of_three_down},
+      {"two_of_five_down", two_of_five_down},
+      {"paused_instance_costs_at_most_its_bound", paused_instance_costs_at_most_its_bound},
+      {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
+      {"password_on_every_instance", password_on_every_instance},
+      {"uri_is_checked", uri_is_checked},
+      {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
+      {NULL, NULL},
+  };
+  return test_main(argc, argv, cases);
+}
