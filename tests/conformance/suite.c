@@ -983,10 +983,9 @@ static void bad_input_gets_clear_errors(void) {
 static void unreachable_server_fails_within_the_connect_timeout(void) {
   int port = test_free_port();
   char uri[128];
-  const char *scheme = strncmp(server->uri, "redis", 5) == 0 ? "redis"
-                       : strncmp(server->uri, "etcd", 4) == 0 ? "etcd"
-                                                             : "zk";
-  snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", scheme, port);
+  /* The server's scheme: what precedes "://" in its URI. */
+  int scheme_len = (int)strcspn(server->uri, ":");
+  snprintf(uri, sizeof uri, "%.*s://127.0.0.1:%d", scheme_len, server->uri, port);
   baton_options o = {.connect_timeout_ms = 500, .op_timeout_ms = 500};
   baton_client *c = NULL;
   baton_error err = {0};
@@ -998,7 +997,7 @@ static void unreachable_server_fails_within_the_connect_timeout(void) {
   CHECK_CONTAINS(err.message, "127.0.0.1");
   CHECK_LT(took, 1000 + TEST_SLACK_MS);
   /* A non-routable address: the connect itself hangs; the timeout holds. */
-  snprintf(uri, sizeof uri, "%s://10.255.255.1:%d", scheme, port);
+  snprintf(uri, sizeof uri, "%.*s://10.255.255.1:%d", scheme_len, server->uri, port);
   t0 = kit_now_ms();
   rc = baton_client_open(&c, uri, &o, &err);
   took = kit_now_ms() - t0;

@@ -1,0 +1,13 @@
+# The postgres:// backend's own tests, against real PostgreSQL servers
+# started by tests/servers (servers/postgres.c, built with this backend).
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
+target_sources(baton_test_servers PRIVATE servers/postgres.c)
+target_compile_definitions(baton_test_servers PUBLIC BATON_TEST_POSTGRES)
+target_link_libraries(baton_test_servers PUBLIC PkgConfig::LIBPQ)
+
+# Its part of the kit: raw SQL access, and the server as the seam suite
+# sees it.
+add_library(baton_test_kit_postgres STATIC postgres/postgres_kit.c)
+target_include_directories(baton_test_kit_postgres PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/postgres
+  ${PROJECT_SOURCE_DIR}/backends/postgres)
+target_link_libraries(baton_test_kit_postgres PUBLIC baton_test_session PkgConfig::LIBPQ)

@@ -1,0 +1,154 @@
+/* postgres.c — starts a throwaway PostgreSQL 15 for tests: initdb in a
+ * temporary folder with password (scram) authentication, a server on a free
+ * loopback port, and a role and database of its own with a password.
+ *
+ * PostgreSQL refuses to run as root, and CI runs as root: then both run as
+ * the postgres system user. initdb goes through runuser; the server through
+ * setpriv, which execs it in place where runuser would stay as its parent,
+ * so that the PID started is the postmaster's and stopping by PID works. */
+#include "servers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+#define INITDB_TIMEOUT_MS 60000
+
+static bool pg_ready(const test_server *s) {
+  char conninfo[128];
+  snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d dbname=postgres connect_timeout=2",
+           s->port);
+  return PQping(conninfo) == PQPING_OK;
+}
+
+/* Run argv (output to log) and wait for it, bounded. 0 when it exited 0. */
+static int run_bounded(const char *const *argv, const char *log, int timeout_ms) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    char *args[32] = {NULL};
+    for (int i = 0; i < 31 && argv[i] != NULL; i++) args[i] = strdup(argv[i]);
+    execvp(args[0], args);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  int fd = pidfd_open(pid, 0);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  bool exited = fd >= 0 && poll(&p, 1, timeout_ms) == 1;
+  if (fd >= 0) close(fd);
+  if (!exited) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Statements as the superuser, each on its own (CREATE DATABASE cannot run
+ * in a transaction block). */
+static int as_superuser(int port, const char *const *sql) {
+  char conninfo[200];
+  snprintf(conninfo, sizeof conninfo,
+           "host=127.0.0.1 port=%d dbname=postgres user=postgres password=%s "
+           "connect_timeout=10",
+           port, TEST_PG_SUPER_PASSWORD);
+  PGconn *pg = PQconnectdb(conninfo);
+  int rc = PQstatus(pg) == CONNECTION_OK ? 0 : -1;
+  if (rc != 0) fprintf(stderr, "servers: postgres: %s", PQerrorMessage(pg));
+  for (int i = 0; rc == 0 && sql[i] != NULL; i++) {
+    PGresult *r = PQexec(pg, sql[i]);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+      fprintf(stderr, "servers: postgres: %s: %s", sql[i], PQresultErrorMessage(r));
+      rc = -1;
+    }
+    PQclear(r);
+  }
+  PQfinish(pg);
+  return rc;
+}
+
+int test_postgres_start(test_cluster *c) {
+  memset(c, 0, sizeof *c);
+  test_server *s = &c->member[0];
+  s->kind = "postgres";
+  s->ready = pg_ready;
+  s->tree = true; /* backends are process groups of their own */
+  s->port = test_free_port();
+  if (s->port < 0 || test_make_dir(s->dir, sizeof s->dir, "postgres") != 0) return -1;
+  c->n = 1;
+  bool root = geteuid() == 0;
+  struct passwd *pw = root ? getpwnam("postgres") : NULL;
+  if (root && pw == NULL) {
+    fprintf(stderr, "servers: postgres: no 'postgres' user (install the postgresql package)\n");
+    test_cluster_stop(c);
+    return -1;
+  }
+  char data[300], pwfile[300], initlog[300], port[16];
+  snprintf(data, sizeof data, "%s/data", s->dir);
+  snprintf(pwfile, sizeof pwfile, "%s/pwfile", s->dir);
+  snprintf(initlog, sizeof initlog, "%s/initdb.log", s->dir);
+  snprintf(port, sizeof port, "%d", s->port);
+  if (test_write_file(pwfile, TEST_PG_SUPER_PASSWORD "\n") != 0 ||
+      (root && (chown(s->dir, pw->pw_uid, pw->pw_gid) != 0 ||
+                chown(pwfile, pw->pw_uid, pw->pw_gid) != 0))) {
+    fprintf(stderr, "servers: postgres: cannot prepare %s\n", s->dir);
+    test_cluster_stop(c);
+    return -1;
+  }
+  if (access(PG_BIN "/initdb", X_OK) != 0) {
+    fprintf(stderr, "servers: %s/initdb is missing (install the postgresql package)\n", PG_BIN);
+    test_cluster_stop(c);
+    return -1;
+  }
+  char pwopt[320];
+  snprintf(pwopt, sizeof pwopt, "--pwfile=%s", pwfile);
+  const char *initdb[] = {"runuser", "-u", "postgres", "--", PG_BIN "/initdb", "-D", data,
+                          "-U", "postgres", "--auth=scram-sha-256", pwopt, "-E", "UTF8",
+                          "--no-sync", NULL};
+  if (run_bounded(root ? initdb : initdb + 4, initlog, INITDB_TIMEOUT_MS) != 0) {
+    fprintf(stderr, "servers: postgres: initdb failed; see %s\n", initlog);
+    test_cluster_stop(c);
+    return -1;
+  }
+  const char *argv[] = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres",
+                        "--init-groups", "--", PG_BIN "/postgres", "-D", data, "-p", port,
+                        "-k", s->dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                        "-c", "full_page_writes=off", "-c", "max_connections=300",
+                        "-c", "shared_buffers=32MB", NULL};
+  if (test_server_spawn(s, root ? argv : argv + 5, NULL, 30000) != 0) {
+    test_cluster_stop(c);
+    return -1;
+  }
+  static const char *const setup[] = {
+      "CREATE ROLE " TEST_PG_USER " LOGIN PASSWORD '" TEST_PG_PASSWORD "'",
+      "CREATE DATABASE " TEST_PG_DB " OWNER " TEST_PG_USER,
+      /* A role that may connect but not create the token table. */
+      "CREATE ROLE " TEST_PG_READER " LOGIN PASSWORD '" TEST_PG_PASSWORD "'",
+      NULL};
+  if (as_superuser(s->port, setup) != 0) {
+    test_cluster_stop(c);
+    return -1;
+  }
+  /* Suites build URIs of their own (through a proxy, say) with a host and
+   * a port only: libpq takes the rest from the environment. */
+  setenv("PGUSER", TEST_PG_USER, 1);
+  setenv("PGPASSWORD", TEST_PG_PASSWORD, 1);
+  setenv("PGDATABASE", TEST_PG_DB, 1);
+  snprintf(c->uri, sizeof c->uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER,
+           TEST_PG_PASSWORD, s->port, TEST_PG_DB);
+  return 0;
+}
