@@ -11,3 +11,6 @@ add_library(baton_test_kit_postgres STATIC postgres/postgres_kit.c)
 target_include_directories(baton_test_kit_postgres PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/postgres
   ${PROJECT_SOURCE_DIR}/backends/postgres)
 target_link_libraries(baton_test_kit_postgres PUBLIC baton_test_session PkgConfig::LIBPQ)
+
+baton_test(postgres_backend SOURCES postgres/backend_test.c LABELS postgres TIMEOUT 180)
+target_link_libraries(postgres_backend PRIVATE baton_test_kit_postgres)
