@@ -14,3 +14,4 @@ target_link_libraries(baton_test_kit_postgres PUBLIC baton_test_session PkgConfi
 
 baton_test(postgres_backend SOURCES postgres/backend_test.c LABELS postgres TIMEOUT 180)
 target_link_libraries(postgres_backend PRIVATE baton_test_kit_postgres)
+target_compile_definitions(postgres_backend PRIVATE BATON_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

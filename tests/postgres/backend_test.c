@@ -195,6 +195,20 @@ static void restart_elects_no_one_before_the_old_holder_stepped_down(void) {
   baton_client_close(cb);
 }
 
+/* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
+ * a stale token's write refused, and the one-transaction flavour. */
+static void fenced_write_recipe_runs(void) {
+  char out[4096];
+  const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", server->uri, "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "-f", BATON_SOURCE_DIR "/demo/postgres_fenced_write.sql",
+                        NULL};
+  int rc = kit_run_output(argv, out, sizeof out, 30000);
+  CHECK_EQ(rc, 0);
+  CHECK_CONTAINS(out, "done by 7");
+  CHECK_CONTAINS(out, "done in one transaction");
+  if (rc != 0) printf("%s\n", out);
+}
+
 int main(int argc, char **argv) {
   if ((server = kit_server("postgres")) == NULL) return 1;
   static const test_case cases[] = {
@@ -205,6 +219,7 @@ int main(int argc, char **argv) {
       {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
+      {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
