@@ -151,9 +151,9 @@ static int server_error(const baton_pg_session *s, const PGresult *r, const char
                       state != NULL ? state : "?");
 }
 
-int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int nparams,
-                   const char *const *params, PGresult **out, int64_t deadline, const char *what,
-                   bool *broken, baton_error *err) {
+static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool prepared,
+                int nparams, const char *const *params, PGresult **out, int64_t deadline,
+                const char *what, bool *broken, baton_error *err) {
   if (out != NULL) *out = NULL;
   *broken = false;
   PGconn *pg = k->pg;
@@ -172,8 +172,9 @@ int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int n
     k->busy = false;
   }
   __atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
-  int sent = nparams > 0 ? PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)
-                         : PQsendQuery(pg, sql);
+  int sent = prepared      ? PQsendQueryPrepared(pg, sql, nparams, params, NULL, NULL, 0)
+             : nparams > 0 ? PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)
+                           : PQsendQuery(pg, sql);
   if (!sent) goto broken_conn;
   rc = flush_all(pg, deadline);
   if (rc == 1) {
@@ -219,4 +220,16 @@ broken_conn:;
   return baton__error(err, ended ? BATON_ESESSION : BATON_ECONNECT,
                       "%s: %s: the connection broke: %s", s->label, what,
                       msg[0] != '\0' ? msg : "closed");
+}
+
+int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int nparams,
+                   const char *const *params, PGresult **out, int64_t deadline, const char *what,
+                   bool *broken, baton_error *err) {
+  return exec(k, s, sql, false, nparams, params, out, deadline, what, broken, err);
+}
+
+int baton__pg_exec_prepared(baton_pg_conn *k, baton_pg_session *s, const char *name, int nparams,
+                            const char *const *params, PGresult **out, int64_t deadline,
+                            const char *what, bool *broken, baton_error *err) {
+  return exec(k, s, name, true, nparams, params, out, deadline, what, broken, err);
 }

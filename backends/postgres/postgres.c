@@ -13,6 +13,7 @@
  * and LISTENs, later ones send nothing for a candidate and one leader look
  * for an observer. */
 #include "postgres.h"
+#include "sql.h"
 
 #include <inttypes.h>
 #include <poll.h>
@@ -29,128 +30,6 @@
 /* A holder we cannot see expire (not idle, not ours, not visible): looked
  * at again this often. */
 #define BATON_PG_FOREIGN_RECHECK_NS (250 * BATON_NS_PER_MS)
-
-/* ---- SQL ------------------------------------------------------------------- */
-
-/* Whether someone holds the advisory lock on key `k` in this database. */
-#define HELD_BY_ANYONE(k)                                                                     \
-  "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = "                \
-  "(SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()) " \
-  "AND l.classid::int8 = ((" k ") >> 32) & 4294967295 AND l.objid::int8 = (" k ") & 4294967295"
-
-#define NAME_KEY BATON_PG_KEY("$1::text")
-#define CHANNEL "('baton_' || md5($1::text))"
-
-/* ms the holder's session of name $1 has been idle, NULL when it is not
- * idle or not visible. */
-#define HOLDER_IDLE_MS                                                                       \
-  "(SELECT (extract(epoch FROM pg_catalog.clock_timestamp() - a.state_change) * 1000)::int8 " \
-  "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE "     \
-  HELD_BY_ANYONE(NAME_KEY) " AND a.state = 'idle' LIMIT 1)"
-
-/* The holder of a term that did not end by a release may believe in it
- * until its session's last renewal + TTL, even when the server let go of
- * its lock sooner (a reset connection ends a session at once). So every
- * acquire and renewal records the session's heartbeat (baton_session),
- * each term names its session in its token row, and a new term waits
- * for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
- * or $2 (renew, release) is the session's backend_start. */
-#define SELF "pg_catalog.pg_backend_pid(), "
-#define BEAT(start)                                                                      \
-  "INSERT INTO baton_session AS b (pid, started, renewed) VALUES (pg_catalog.pg_backend_pid(), " \
-  start "::timestamptz, pg_catalog.clock_timestamp()) ON CONFLICT (pid, started) DO UPDATE "     \
-  "SET renewed = excluded.renewed RETURNING 1"
-
-/* $1 name, $2 identity, $3 TTL in ms, $4 this session's start. Takes the
- * lock unless this session has it already (a retry after a lost reply
- * adopts it, token and all), and raises the token in the same statement
- * (one transaction) unless the previous term may still be believed: its
- * holder's heartbeat + TTL, or, when it began before the server's last
- * start, start + TTL, is still to come (`ms` says how long). Says who held
- * the name before and how long its session has been idle. */
-static const char acquire_sql[] =
-    "WITH mine AS (SELECT " BATON_PG_OWN(NAME_KEY) " AS held), "
-    "l AS (SELECT CASE WHEN (SELECT held FROM mine) THEN true "
-    "ELSE pg_catalog.pg_try_advisory_lock(" NAME_KEY ") END AS got), "
-    "beat AS (" BEAT("$4") "), "
-    "h AS (SELECT t.identity, t.token, t.updated < pg_catalog.pg_postmaster_start_time() AS before, "
-    "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz "
-    "AND NOT t.released AS ours, "
-    "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b "
-    "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed "
-    "FROM baton_token t WHERE t.name = $1::text), "
-    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, "
-    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN $3::int8 - (extract(epoch FROM "
-    "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 ELSE 0 END, "
-    "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) "
-    "* 1000)::int8 + $3::int8, 0)) END AS ms), "
-    "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, "
-    "holder_start, released) SELECT $1::text, 1, $2::text, '', pg_catalog.clock_timestamp(), "
-    SELF "$4::timestamptz, false FROM l "
-    "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT ours FROM h), false) "
-    "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, "
-    "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, "
-    "holder_start = excluded.holder_start, released = false RETURNING t.token), "
-    "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) "
-    "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), "
-    "CASE WHEN (SELECT ours FROM h) THEN (SELECT token FROM h) END), "
-    "(SELECT identity FROM h), (SELECT token FROM h), (SELECT ms FROM w), " HOLDER_IDLE_MS ", "
-    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat)";
-
-/* $1 name, $2 this session's start: mark our term released (so that the
- * next one need not wait for it), let go of the lock if this session has
- * it, and wake waiters. */
-static const char release_sql[] =
-    "WITH rel AS (UPDATE baton_token SET released = true WHERE name = $1::text "
-    "AND holder_pid = pg_catalog.pg_backend_pid() AND holder_start = $2::timestamptz "
-    "AND NOT released RETURNING 1) "
-    "SELECT (SELECT count(*) FROM rel), pg_catalog.pg_advisory_unlock(" NAME_KEY "), "
-    "pg_catalog.pg_notify(" CHANNEL ", 'released') WHERE " BATON_PG_OWN(NAME_KEY);
-
-/* $1 name: let go of a lock taken by a statement that then failed. */
-static const char unlock_sql[] =
-    "SELECT pg_catalog.pg_advisory_unlock(" NAME_KEY ") WHERE " BATON_PG_OWN(NAME_KEY);
-
-/* $1 names as a text[], $2 this session's start: the heartbeat, and the
- * names whose lock this session does not hold. pg_locks is read once and
- * hashed, so 10,000 names cost one scan. */
-static const char renew_sql[] =
-    "WITH own AS MATERIALIZED (SELECT (l.classid::int8 << 32) | l.objid::int8 AS k "
-    "FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-    "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") "
-    "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)";
-
-/* $1 name: the leader from the table, only while someone holds the lock. */
-static const char leader_sql[] =
-    "SELECT t.identity, t.token, " HOLDER_IDLE_MS " FROM baton_token t WHERE t.name = $1::text "
-    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " HELD_BY_ANYONE(NAME_KEY) ")";
-
-/* $1 this session's start. Ending the session lets go of its locks: its
- * terms are marked released and their waiters told (NOTIFY comes at
- * commit, after the unlock), its heartbeat goes. */
-static const char close_sql[] =
-    "WITH rel AS (UPDATE baton_token SET released = true WHERE holder_pid = "
-    "pg_catalog.pg_backend_pid() AND holder_start = $1::timestamptz AND NOT released "
-    "RETURNING name), del AS (DELETE FROM baton_session WHERE pid = pg_catalog.pg_backend_pid() "
-    "AND started = $1::timestamptz) "
-    "SELECT pg_catalog.pg_advisory_unlock_all(), "
-    "(SELECT count(pg_catalog.pg_notify('baton_' || md5(name), 'released')) FROM rel)";
-
-/* The session's settings and the token table, in one round trip. */
-static const char setup_fmt[] =
-    "SET idle_session_timeout = %lld; SET idle_in_transaction_session_timeout = %lld; "
-    "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
-    "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
-    "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
-    "identity text NOT NULL, value text NOT NULL DEFAULT '', "
-    "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
-    "released boolean NOT NULL DEFAULT false); END IF; "
-    "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
-    "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
-    "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "
-    "DELETE FROM baton_session WHERE renewed < pg_catalog.now() - interval '1 day'; "
-    "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
-    "WHERE a.pid = pg_catalog.pg_backend_pid()";
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -325,10 +204,11 @@ static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *e
                         s->label, version / 10000, version % 10000);
   }
   baton_pg_conn k = {.pg = pg};
-  char sql[sizeof setup_fmt + 100];
+  char sql[sizeof baton_pg_setup_fmt + sizeof baton_pg_prepare_sql + 100];
   long long ttl = (long long)ttl_ms(s);
   long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
-  snprintf(sql, sizeof sql, setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl);
+  snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
+           baton_pg_prepare_sql);
   PGresult *r = NULL;
   bool broken;
   /* Two sessions creating the table at once: one of them fails, and sees
@@ -407,7 +287,7 @@ static void session_close(baton_session *bs) {
     baton_error ignored;
     bool broken;
     const char *params[] = {s->started};
-    baton__pg_exec(&s->conn, s, close_sql, 1, params, NULL,
+    baton__pg_exec(&s->conn, s, BATON_PG_CLOSE_SQL, 1, params, NULL,
                    baton__after(s->base.cfg->op_timeout_ns), "close", &broken, &ignored);
   }
   session_free(s);
@@ -441,7 +321,8 @@ static void undo_lock(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
   const char *params[] = {p->name};
   baton_error ignored;
   bool broken = false;
-  int rc = baton__pg_exec(&s->conn, s, unlock_sql, 1, params, NULL, deadline, "unlock", &broken,
+  int rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_UNLOCK, 1, params, NULL, deadline, "unlock",
+                          &broken,
                           &ignored);
   if (broken) session_broke(s);
   if (rc == 0) p->locked = false;
@@ -473,6 +354,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
     goto out;
   }
   if (p->gen != s->gen) p->locked = false;
+  bool maybe_ours = p->locked; /* an earlier attempt's outcome is unknown */
   /* From here until the reply, the outcome is unknown: the lock may be
    * ours. The statement is idempotent, so the next acquire settles it,
    * and release lets go of it. */
@@ -481,11 +363,12 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   p->gen = s->gen;
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms(s));
-  const char *params[] = {c->name, c->identity, ttl, s->started};
+  const char *params[] = {c->name, c->identity, ttl, s->started, maybe_ours ? "t" : "f"};
   PGresult *r = NULL;
   bool broken = false;
   int64_t sent = baton__now();
-  rc = baton__pg_exec(&s->conn, s, acquire_sql, 4, params, &r, deadline, "acquire", &broken, err);
+  rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_ACQUIRE, 5, params, &r, deadline, "acquire",
+                      &broken, err);
   if (broken) {
     session_broke(s);
     goto out;
@@ -563,7 +446,8 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   const char *params[] = {c->name, s->started};
   bool broken = false;
   int64_t sent = baton__now();
-  rc = baton__pg_exec(&s->conn, s, release_sql, 2, params, NULL, deadline, "release", &broken,
+  rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_RELEASE, 2, params, NULL, deadline, "release",
+                      &broken,
                       err);
   if (rc == 0) s->heard = sent;
   if (broken) {
@@ -615,8 +499,8 @@ static int check_held(baton_pg_session *s, baton_candidate *const *held, size_t 
   PGresult *r = NULL;
   bool broken = false;
   int rc = m > 0 && array == NULL ? baton__error(err, BATON_ENOMEM, "postgres: out of memory")
-           : m > 0 ? baton__pg_exec(&s->conn, s, renew_sql, 2, params, &r, deadline, "renew",
-                                    &broken, err)
+           : m > 0 ? baton__pg_exec_prepared(&s->conn, s, BATON_PG_RENEW, 2, params, &r, deadline,
+                                    "renew", &broken, err)
                    : baton__pg_exec(&s->conn, s, "SELECT 1", 0, NULL, &r, deadline, "renew",
                                     &broken, err);
   if (rc == 0) s->heard = sent;
@@ -685,7 +569,8 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
   } else {
     const char *params[] = {name};
     bool broken = false;
-    rc = baton__pg_exec(&s->conn, s, leader_sql, 1, params, &r, deadline, "leader", &broken, err);
+    rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline, "leader",
+                        &broken, err);
     if (broken) session_broke(s);
   }
   pthread_mutex_unlock(&s->mu);

@@ -23,16 +23,6 @@
 
 #define BATON_PG_LABEL_MAX 300
 
-/* The key of a name, as SQL over the text parameter `n` (see above). */
-#define BATON_PG_KEY(n) "(('x' || left(md5(" n "), 16))::bit(64)::bigint)"
-/* Whether the advisory lock on bigint `k` is held by this session. A
- * bigint key shows in pg_locks as classid = its high 32 bits, objid = its
- * low 32 bits, objsubid = 1. */
-#define BATON_PG_OWN(k)                                                                     \
-  "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted " \
-  "AND l.objsubid = 1 AND l.pid = pg_catalog.pg_backend_pid() "                              \
-  "AND l.classid::int8 = ((" k ") >> 32) & 4294967295 AND l.objid::int8 = (" k ") & 4294967295)"
-
 /* A connection and what the backend knows of its state. */
 typedef struct baton_pg_conn {
   PGconn *pg;      /* NULL when none */
@@ -101,6 +91,11 @@ int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
 int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int nparams,
                    const char *const *params, PGresult **out, int64_t deadline, const char *what,
                    bool *broken, baton_error *err);
+
+/* The same for a statement the session prepared (sql.h), by its name. */
+int baton__pg_exec_prepared(baton_pg_conn *k, baton_pg_session *s, const char *name, int nparams,
+                            const char *const *params, PGresult **out, int64_t deadline,
+                            const char *what, bool *broken, baton_error *err);
 
 /* Close a connection (NULL is fine) and forget it. */
 void baton__pg_drop(baton_pg_conn *k);
