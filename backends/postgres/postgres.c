@@ -43,10 +43,6 @@ static void copy_identity(baton_leader *out, const char *v) {
 
 static uint64_t to_u64(const char *v) { return v != NULL ? strtoull(v, NULL, 10) : 0; }
 
-static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
-}
-
 static int check_candidate(const baton_session *bs, const baton_candidate *c, const char *what,
                            baton_error *err) {
   if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
@@ -606,11 +602,6 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
 
 /* ---- wait ---------------------------------------------------------------------- */
 
-static bool readable(int fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  return fd >= 0 && poll(&p, 1, 0) > 0;
-}
-
 /* A connection of the candidate's own that LISTENs on its name's channel:
  * a wait never holds the session connection, which renews. */
 static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
@@ -658,11 +649,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   rc = cand_state(s, c, &p, err);
   pthread_mutex_unlock(&s->mu);
   if (rc != 0) return rc;
-  if (readable(cancel_fd))
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
-  if (baton__now() >= deadline)
-    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                        c->name);
+  if ((rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err)) != 0) return rc;
   /* The first wait subscribes and returns at once: the caller looks again
    * with the subscription in place, so no release in between goes
    * unnoticed. */
@@ -678,23 +665,15 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     int64_t idle = -1;
     rc = read_leader(s, c->name, &cur, &idle, deadline, err);
     if (rc < 0) return rc;
-    if (!same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
+    if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
   }
   rc = listen_wait(p, until < deadline ? until : deadline, cancel_fd);
-  if (rc == BATON_ECANCELED)
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
   if (rc == BATON_ECONNECT) {
     baton__pg_drop(&p->listen); /* the next wait listens anew */
     return 0;
   }
-  if (rc == 1) return 0;
-  if (until <= deadline) {
-    p->recheck_at = 0; /* used up: never let it make a wait return at once */
-    return 0;
-  }
-  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                      c->name);
+  return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {

@@ -73,10 +73,6 @@ static bool parse_value(baton_leader *out, const char *v, size_t len) {
   return true;
 }
 
-static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
-}
-
 static int cand_state(baton_redis_cand **out, baton_candidate *c, baton_error *err) {
   if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(baton_redis_cand));
   if (c->priv == NULL) return baton__error(err, BATON_ENOMEM, "redis: out of memory");
@@ -424,11 +420,6 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
-static bool readable(int fd) {
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  return fd >= 0 && poll(&p, 1, 0) > 0;
-}
-
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
  * expiry (a crashed holder sends no message), at most a TTL away. */
@@ -440,7 +431,7 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, const bato
   int rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
   if (rc < 0) return rc;
   int64_t now = baton__now();
-  if (!same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
+  if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
     *until = now;
     return 0;
   }
@@ -455,11 +446,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   int rc = check_candidate(bs, c, "wait", err);
   if (rc == 0) rc = cand_state(&p, c, err);
   if (rc != 0) return rc;
-  if (readable(cancel_fd))
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
-  if (baton__now() >= deadline)
-    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                        c->name);
+  if ((rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err)) != 0) return rc;
   if (p->sub == NULL) {
     /* The first wait subscribes and returns at once: the caller looks again
      * with the subscription in place, so no release between its last look
@@ -478,21 +465,13 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     if ((rc = observer_until(s, c, seen, &until, deadline, err)) != 0) return rc;
   }
   rc = baton__redis_sub_wait(p->sub, until < deadline ? until : deadline, cancel_fd);
-  if (rc == BATON_ECANCELED)
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", s->label, c->name);
   if (rc == BATON_ECONNECT) {
     /* The server went away (a restart, say): look again; the next wait
      * subscribes anew. */
     drop_sub(p);
     return 0;
   }
-  if (rc == 1) return 0;
-  if (until <= deadline) {
-    p->recheck_at = 0; /* used up: never let it make a wait return at once */
-    return 0;
-  }
-  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", s->label,
-                      c->name);
+  return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {
