@@ -22,12 +22,7 @@ add_dependencies(baton-faults baton fenced-store faults-writer)
 
 set(_faults_args --short)
 foreach(_b ${BATON_BACKENDS})
-  # postgres has no deployment in baton-faults yet (issue 12 leaves it
-  # for later); its cut and conformance faults run in fault_cut and
-  # conformance.postgres.
-  if(NOT _b STREQUAL "postgres")
-    list(APPEND _faults_args --backend ${_b})
-  endif()
+  list(APPEND _faults_args --backend ${_b})
 endforeach()
 add_test(NAME faults.short COMMAND baton-faults ${_faults_args})
 # Labelled with every backend it runs (zk: the sanitizer's slow unwinder).

@@ -40,18 +40,22 @@ static const deployment all_deployments[] = {
     {"redis", "redis", 1, false}, {"redis-aof", "redis", 1, true},
     {"etcd", "etcd", 1, false},   {"etcd3", "etcd", 3, false},
     {"zk", "zk", 1, false},       {"zk3", "zk", 3, false},
+#ifdef BATON_TEST_POSTGRES
+    {"postgres", "postgres", 1, false},
+#endif
 };
 #define NDEPLOY (sizeof all_deployments / sizeof all_deployments[0])
 
 static const char usage_text[] =
-    "usage: baton-faults [--backend redis|etcd|zk|all]... [--short | --duration D]\n"
+    "usage: baton-faults [--backend redis|etcd|zk|postgres|all]... [--short | --duration D]\n"
     "                    [--seed N] [--ttl D] [--candidates N] [--out DIR] [--keep] [-v]\n"
     "       baton-faults --check DIR...\n"
     "\n"
     "Runs N `baton run` candidates per deployment (Redis with and without\n"
-    "persistence, etcd and ZooKeeper as one server and as three), injects\n"
-    "faults at random from the seed (holder SIGKILL and SIGSTOP, server\n"
-    "restart and SIGSTOP, network cuts: drop, stall, slow), then checks that\n"
+    "persistence, etcd and ZooKeeper as one server and as three, one\n"
+    "PostgreSQL), injects faults at random from the seed (holder SIGKILL and\n"
+    "SIGSTOP, server restart and SIGSTOP, network cuts: drop, stall, slow),\n"
+    "then checks that\n"
     "tokens increase, terms never overlap, stale writes are refused, a leader\n"
     "comes back within ttl + bound, and nothing is left behind.\n"
     "\n"
@@ -138,8 +142,14 @@ int main(int argc, char **argv) {
                        .cluster_bound_ms = 5000, .duration_ms = 0,
                        .baton_exe = BATON_EXE, .store_exe = FENCED_STORE_EXE,
                        .writer_exe = FAULTS_WRITER_EXE};
-  bool want[3] = {false, false, false}, keep = false, seeded = false;
-  static const char *const backends[3] = {"redis", "etcd", "zk"};
+#ifdef BATON_TEST_POSTGRES
+  enum { NBACKENDS = 4 };
+  static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk", "postgres"};
+#else
+  enum { NBACKENDS = 3 };
+  static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk"};
+#endif
+  bool want[NBACKENDS] = {false}, keep = false, seeded = false;
   uint64_t seed = 0;
   const char *out = NULL;
   for (int i = 1; i < argc; i++) {
@@ -162,9 +172,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--backend") == 0) {
       i++;
       bool any = false;
-      for (int b = 0; b < 3; b++)
+      for (int b = 0; b < NBACKENDS; b++)
         if (strcmp(v, backends[b]) == 0 || strcmp(v, "all") == 0) want[b] = any = true;
-      if (!any) return usage("--backend is redis, etcd, zk or all");
+      if (!any) return usage("--backend is redis, etcd, zk, postgres or all");
     } else if (strcmp(a, "--duration") == 0) {
       i++;
       if ((cfg.duration_ms = duration_ms(v)) <= 0) return usage("--duration: e.g. 90s, 30m");
@@ -199,7 +209,9 @@ int main(int argc, char **argv) {
   }
   if (!cfg.short_run && cfg.duration_ms == 0) return usage("say --short or --duration D");
   if (cfg.short_run && cfg.duration_ms != 0) return usage("--short or --duration, not both");
-  if (!want[0] && !want[1] && !want[2]) want[0] = want[1] = want[2] = true;
+  int wanted = 0;
+  for (int b = 0; b < NBACKENDS; b++) wanted += want[b];
+  for (int b = 0; b < NBACKENDS && wanted == 0; b++) want[b] = true;
   if (!seeded) {
     const char *env = getenv("BATON_FAULTS_SEED");
     if (env != NULL && *env != '\0')
@@ -210,7 +222,7 @@ int main(int argc, char **argv) {
   }
   int chosen = 0;
   for (size_t d = 0; d < NDEPLOY; d++)
-    for (int b = 0; b < 3; b++)
+    for (int b = 0; b < NBACKENDS; b++)
       if (want[b] && strcmp(all_deployments[d].backend, backends[b]) == 0) chosen++;
   if (cfg.duration_ms > 0) cfg.duration_ms /= chosen;
 
@@ -233,8 +245,8 @@ int main(int argc, char **argv) {
          cfg.ttl_ms, cfg.candidates, cfg.short_run ? "short run" : "long run", dir);
   printf("repeat with: baton-faults --seed %" PRIu64 "%s", seed, cfg.short_run ? " --short" : "");
   if (cfg.duration_ms > 0) printf(" --duration %llds", (long long)(cfg.duration_ms * chosen / 1000));
-  for (int b = 0; b < 3; b++)
-    if (want[b] && !(want[0] && want[1] && want[2])) printf(" --backend %s", backends[b]);
+  for (int b = 0; b < NBACKENDS; b++)
+    if (want[b] && wanted > 0 && wanted < NBACKENDS) printf(" --backend %s", backends[b]);
   printf("\n");
   fflush(stdout);
 
@@ -244,7 +256,7 @@ int main(int argc, char **argv) {
   for (size_t d = 0; d < NDEPLOY && !faults_interrupted; d++) {
     const deployment *dp = &all_deployments[d];
     bool use = false;
-    for (int b = 0; b < 3; b++) use |= want[b] && strcmp(dp->backend, backends[b]) == 0;
+    for (int b = 0; b < NBACKENDS; b++) use |= want[b] && strcmp(dp->backend, backends[b]) == 0;
     if (!use) continue;
     char sub[PATH_MAX + 32];
     snprintf(sub, sizeof sub, "%s/%s", dir, dp->label);
@@ -257,7 +269,7 @@ int main(int argc, char **argv) {
     ran[d] = true;
     bad += faults_check(sub, stdout, &results[d]) != 0;
   }
-  for (int b = 0; b < 3; b++) {
+  for (int b = 0; b < NBACKENDS; b++) {
     if (!want[b]) continue;
     printf("\n%s (seed %" PRIu64 ", ttl %d ms, %d candidates, bound ttl + %.1f s on one server, "
            "ttl + %.1f s on three)\n", backends[b], seed, cfg.ttl_ms, cfg.candidates,

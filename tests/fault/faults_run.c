@@ -10,6 +10,10 @@
 #include "proxy.h"
 #include "servers.h"
 
+#ifdef BATON_TEST_POSTGRES
+#include <libpq-fe.h>
+#endif
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -562,6 +566,26 @@ static int leftovers(run *r, char *detail, size_t size) {
     }
     return -1;
   }
+#ifdef BATON_TEST_POSTGRES
+  if (strcmp(r->d->backend, "postgres") == 0) {
+    /* The advisory lock of the name, held by any session. */
+    char conninfo[256];
+    snprintf(conninfo, sizeof conninfo,
+             "host=127.0.0.1 port=%d dbname=%s user=%s password=%s connect_timeout=2",
+             r->cl.member[0].port, TEST_PG_DB, TEST_PG_USER, TEST_PG_PASSWORD);
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *q = PQexec(pg, "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' "
+                             "AND l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('"
+                             FAULTS_NAME "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND "
+                             "l.objid::int8 = ('x' || left(md5('" FAULTS_NAME "'), 16))::bit(64)"
+                             "::bigint & 4294967295");
+    int n = PQresultStatus(q) == PGRES_TUPLES_OK ? atoi(PQgetvalue(q, 0, 0)) : -1;
+    PQclear(q);
+    PQfinish(pg);
+    if (n >= 0) snprintf(detail, size, "%d advisory locks of '%s'", n, FAULTS_NAME);
+    return n;
+  }
+#endif
   /* ZooKeeper: `dump` on the leader lists every session's ephemeral nodes. */
   int m = leader_member(r);
   if (m < 0 || test_tcp_ask(r->cl.member[m].port, "dump", 4, reply, sizeof reply, 2000) != 0)
