@@ -22,7 +22,7 @@ PGconn *kit_pg_raw(const test_cluster *c) {
     PQfinish(pg);
     return NULL;
   }
-  PQexec(pg, "SET statement_timeout = '10s'");
+  PQclear(PQexec(pg, "SET statement_timeout = '10s'"));
   return pg;
 }
 
