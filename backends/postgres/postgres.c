@@ -554,22 +554,30 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
 }
 
 /* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
- * none, or an error. */
-static int read_leader(baton_pg_session *s, const char *name, baton_leader *out, int64_t *idle_ms,
-                       int64_t deadline, baton_error *err) {
-  pthread_mutex_lock(&s->mu);
-  int rc;
+ * none, or an error. On the session connection, or (listen not NULL) on a
+ * waiter's own, which has no prepared statements and leaves the session's
+ * alone. */
+static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
+                       baton_leader *out, int64_t *idle_ms, int64_t deadline, baton_error *err) {
+  const char *params[] = {name};
+  bool broken = false;
   PGresult *r = NULL;
-  if (s->dead || s->conn.pg == NULL) {
-    rc = dead_error(s, err);
+  int rc;
+  if (listen != NULL) {
+    rc = baton__pg_exec(listen, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader", &broken,
+                        err);
+    if (broken) baton__pg_drop(listen);
   } else {
-    const char *params[] = {name};
-    bool broken = false;
-    rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline, "leader",
-                        &broken, err);
-    if (broken) session_broke(s);
+    pthread_mutex_lock(&s->mu);
+    if (s->dead || s->conn.pg == NULL) {
+      rc = dead_error(s, err);
+    } else {
+      rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline,
+                                   "leader", &broken, err);
+      if (broken) session_broke(s);
+    }
+    pthread_mutex_unlock(&s->mu);
   }
-  pthread_mutex_unlock(&s->mu);
   if (rc != 0) return rc;
   memset(out, 0, sizeof *out);
   if (PQnfields(r) != 3 || PQntuples(r) > 1) {
@@ -594,7 +602,7 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
   int64_t idle;
-  rc = read_leader(s, name, out, &idle, deadline, err);
+  rc = read_leader(s, NULL, name, out, &idle, deadline, err);
   if (rc < 0) return rc;
   if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
   return 0;
@@ -663,7 +671,8 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     if (p->listen.pg == NULL) return 0;
     baton_leader cur;
     int64_t idle = -1;
-    rc = read_leader(s, c->name, &cur, &idle, deadline, err);
+    rc = read_leader(s, &p->listen, c->name, &cur, &idle, deadline, err);
+    if (rc < 0 && p->listen.pg == NULL) return 0; /* it broke: the next wait listens anew */
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
