@@ -126,6 +126,42 @@ static void plain_sql_takes_the_same_lock(void) {
   PQfinish(raw);
 }
 
+/* A statement that took the lock and then failed (here: the token row is
+ * refused by a constraint) lets go of the lock: no lock outlives a failed
+ * transaction, and the error says why. */
+static void failed_token_write_lets_go_of_the_lock(void) {
+  const char *name = kit_name("refused");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char ignored[16], held[16];
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "refused", &err), &err); /* the table exists now */
+  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored,
+                        "ALTER TABLE baton_token ADD CONSTRAINT no_refused "
+                        "CHECK (name NOT LIKE 'refused-%')",
+                        NULL),
+             0);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  int rc = baton_election_try_campaign(e, NULL, NULL, &err);
+  printf("  %s\n", err.message);
+  CHECK_EQ(rc, BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "no_refused");
+  CHECK_EQ(kit_pg_str(raw, held, sizeof held,
+                      "SELECT count(*) FROM pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(held, "0");
+  kit_pg_str(raw, ignored, sizeof ignored, "ALTER TABLE baton_token DROP CONSTRAINT no_refused",
+             NULL);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
 /* The leader is the token row's holder, and only while the lock is held. */
 static void leader_only_while_the_lock_is_held(void) {
   const char *name = kit_name("leader");
@@ -216,6 +252,7 @@ int main(int argc, char **argv) {
       {"wrong_password_is_eauth", wrong_password_is_eauth},
       {"role_without_create_gets_a_clear_error", role_without_create_gets_a_clear_error},
       {"plain_sql_takes_the_same_lock", plain_sql_takes_the_same_lock},
+      {"failed_token_write_lets_go_of_the_lock", failed_token_write_lets_go_of_the_lock},
       {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
