@@ -9,7 +9,7 @@ scripts/deps.sh
 
 build=${BATON_BENCH_BUILD:-build-bench}
 flags=(-DCMAKE_BUILD_TYPE=Release -DBATON_BUILD_TESTS=ON -DBATON_BUILD_BENCH=ON
-       -DBATON_BUILD_DEMO=OFF -DBATON_SANITIZE=OFF)
+       -DBATON_BUILD_CLI=OFF -DBATON_BUILD_DEMO=OFF -DBATON_SANITIZE=OFF)
 cmake -S . -B "$build" "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench_all >/dev/null
 exec /usr/bin/python3 bench/run.py --build "$build" "$@"

@@ -3,6 +3,7 @@
 # cli.usage needs no server; cli.<backend> starts a real server of that kind.
 add_executable(cli cli/cli_test.c)
 target_link_libraries(cli PRIVATE baton_cli_kit baton_test_kit baton_test_servers)
+target_include_directories(cli PRIVATE ${BATON_GENERATED}) # backend_list.h: built or not
 target_compile_definitions(cli PRIVATE
   BATON_EXE="$<TARGET_FILE:baton>"
   FENCED_STORE_EXE="$<TARGET_FILE:fenced-store>"

@@ -20,10 +20,18 @@ target_compile_definitions(baton-faults PRIVATE
   FAULTS_WRITER_EXE="$<TARGET_FILE:faults-writer>")
 add_dependencies(baton-faults baton fenced-store faults-writer)
 
+# The backends built that the suite has deployments for (all_deployments
+# in fault/faults_main.c, with their views of a server in faults_run.c): a
+# new backend joins the suite by adding both, and its name here.
+set(_faults_known redis etcd zk postgres)
 set(_faults_args --short)
+set(_faults_backends "")
 foreach(_b ${BATON_BACKENDS})
-  list(APPEND _faults_args --backend ${_b})
+  if(_b IN_LIST _faults_known)
+    list(APPEND _faults_args --backend ${_b})
+    list(APPEND _faults_backends ${_b})
+  endif()
 endforeach()
 add_test(NAME faults.short COMMAND baton-faults ${_faults_args})
 # Labelled with every backend it runs (zk: the sanitizer's slow unwinder).
-set_tests_properties(faults.short PROPERTIES LABELS "fault;${BATON_BACKENDS}" TIMEOUT 600)
+set_tests_properties(faults.short PROPERTIES LABELS "fault;${_faults_backends}" TIMEOUT 600)

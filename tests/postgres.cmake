@@ -1,9 +1,6 @@
 # The postgres:// backend's own tests, against real PostgreSQL servers
-# started by tests/servers (servers/postgres.c, built with this backend).
+# started by tests/servers (servers/postgres.c).
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
-target_sources(baton_test_servers PRIVATE servers/postgres.c)
-target_compile_definitions(baton_test_servers PUBLIC BATON_TEST_POSTGRES)
-target_link_libraries(baton_test_servers PUBLIC PkgConfig::LIBPQ)
 
 # Its part of the kit: raw SQL access, and the server as the seam suite
 # sees it.

@@ -18,7 +18,7 @@ extern const char *test_current;
     fprintf(stderr, "  FAIL %s (%s:%d): ", test_current, __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__);                                \
     fputc('\n', stderr);                                         \
-    test_failures++;                                             \
+    __atomic_fetch_add(&test_failures, 1, __ATOMIC_RELAXED); /* threads check too */ \
   } while (0)
 
 /* CHECK* record a failure and go on; REQUIRE* also return from the test. */

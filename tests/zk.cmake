@@ -23,5 +23,5 @@ target_link_libraries(zk_fault PRIVATE baton_test_kit_zk baton_test_proxy)
 # test uses tests/lsan.supp, set for all in tests/CMakeLists.txt.
 if(BATON_SANITIZE)
   set_tests_properties(zk_backend.close_with_request_in_flight PROPERTIES ENVIRONMENT
-    "ASAN_OPTIONS=${BATON_ASAN_OPTIONS_ZK};LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/zk/lsan-in-flight.supp")
+    "ASAN_OPTIONS=${BATON_ASAN_OPTIONS_ZK};UBSAN_OPTIONS=${BATON_UBSAN_OPTIONS};LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/zk/lsan-in-flight.supp")
 endif()

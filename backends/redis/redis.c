@@ -39,6 +39,29 @@ static int64_t recheck_after(const baton_redis_session *s, int64_t pttl_ms) {
          BATON_REDIS_RECHECK_SLACK_NS;
 }
 
+/* A holder that is not baton (redis-py's Lock, a plain SET) publishes
+ * nothing when it lets go, and its key may never expire: such a name is
+ * looked at again after a delay that doubles from the first to the last
+ * figure, not only at its expiry. A holder of ours resets it. */
+#define BATON_REDIS_FOREIGN_POLL_FIRST_NS (25 * BATON_NS_PER_MS)
+#define BATON_REDIS_FOREIGN_POLL_MAX_NS (250 * BATON_NS_PER_MS)
+
+/* The delay until the next look at a holder with pttl_ms left; `foreign`:
+ * the holder's value is not in our format (it has no token). */
+static int64_t next_look(const baton_redis_session *s, baton_redis_cand *p, int64_t pttl_ms,
+                         bool foreign) {
+  int64_t after = recheck_after(s, pttl_ms);
+  if (!foreign) {
+    p->foreign_poll_ns = 0;
+    return after;
+  }
+  int64_t poll_ns = p->foreign_poll_ns != 0 ? p->foreign_poll_ns : BATON_REDIS_FOREIGN_POLL_FIRST_NS;
+  p->foreign_poll_ns = 2 * poll_ns < BATON_REDIS_FOREIGN_POLL_MAX_NS
+                           ? 2 * poll_ns
+                           : BATON_REDIS_FOREIGN_POLL_MAX_NS;
+  return poll_ns < after ? poll_ns : after;
+}
+
 /* ---- values --------------------------------------------------------------- */
 
 static void copy_identity(baton_leader *out, const char *s, size_t len) {
@@ -243,9 +266,10 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (won) {
     c->token = who.token;
     p->recheck_at = 0;
+    p->foreign_poll_ns = 0;
     return 0;
   }
-  p->recheck_at = now + recheck_after(s, pttl);
+  p->recheck_at = now + next_look(s, p, pttl, !ours);
   if (holder != NULL) *holder = who;
   return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %llu)", s->label,
                       c->name, who.identity, (unsigned long long)who.token);
@@ -423,8 +447,9 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
  * expiry (a crashed holder sends no message), at most a TTL away. */
-static int observer_until(baton_redis_session *s, baton_candidate *c, const baton_leader *seen,
-                          int64_t *until, int64_t deadline, baton_error *err) {
+static int observer_until(baton_redis_session *s, baton_candidate *c, baton_redis_cand *p,
+                          const baton_leader *seen, int64_t *until, int64_t deadline,
+                          baton_error *err) {
   static const baton_leader none;
   baton_leader cur;
   int64_t pttl = -1;
@@ -435,7 +460,8 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, const bato
     *until = now;
     return 0;
   }
-  *until = now + recheck_after(s, rc == 1 ? pttl : -1);
+  /* Our values carry a token of at least 1; another program's carry none. */
+  *until = now + next_look(s, p, rc == 1 ? pttl : -1, rc == 1 && cur.token == 0);
   return 0;
 }
 
@@ -462,7 +488,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
       drop_sub(p);
       return 0;
     }
-    if ((rc = observer_until(s, c, seen, &until, deadline, err)) != 0) return rc;
+    if ((rc = observer_until(s, c, p, seen, &until, deadline, err)) != 0) return rc;
   }
   rc = baton__redis_sub_wait(p->sub, until < deadline ? until : deadline, cancel_fd);
   if (rc == BATON_ECONNECT) {

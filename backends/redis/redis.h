@@ -63,6 +63,9 @@ typedef struct baton_redis_cand {
   int64_t recheck_at;    /* when wait looks again: the holder's expiry as the
                             last acquire saw it (at most a TTL away), plus
                             slack; 0 = unknown */
+  int64_t foreign_poll_ns; /* the next look's delay while a program that is
+                              not baton holds the name (it publishes nothing
+                              on release); 0 = the holder is ours or none */
   redisContext *sub;     /* subscriber, NULL until the first wait */
 } baton_redis_cand;
 

@@ -112,9 +112,46 @@ typedef struct contender {
   char name[BATON_NAME_MAX + 1]; /* a copy: kit_name() reuses its buffers */
 } contender;
 
+/* The handles of every contender open now, apart from the contender
+ * structs on a case's stack: a case that returns early (REQUIRE) leaves
+ * them here, and close_leftovers() closes them when the case ends. Their
+ * recorders are static, so a LOST that close delivers lands in live
+ * memory. */
+#define MAX_OPEN 16
+static struct {
+  baton_client *c;
+  baton_election *e;
+} open_now[MAX_OPEN];
+
+static void remember(baton_client *c, baton_election *e) {
+  for (int i = 0; i < MAX_OPEN; i++)
+    if (open_now[i].c == NULL) {
+      open_now[i].c = c;
+      open_now[i].e = e;
+      return;
+    }
+  TEST_FAIL_("more than %d contenders open: a case leaks them", MAX_OPEN);
+}
+
+static void forget_handles(baton_client *c) {
+  for (int i = 0; c != NULL && i < MAX_OPEN; i++)
+    if (open_now[i].c == c) open_now[i].c = NULL, open_now[i].e = NULL;
+}
+
+static void close_leftovers(void) {
+  for (int i = 0; i < MAX_OPEN; i++)
+    if (open_now[i].c != NULL) {
+      baton_election_close(open_now[i].e);
+      baton_client_close(open_now[i].c);
+      open_now[i].c = NULL;
+      open_now[i].e = NULL;
+    }
+}
+
 /* Close the election, then the client; closing a closed contender is a
  * no-op because baton's closes accept NULL. */
 static void contender_close(contender *k) {
+  forget_handles(k->c);
   baton_election_close(k->e);
   baton_client_close(k->c);
   k->e = NULL;
@@ -134,6 +171,8 @@ static bool contender_open_at(contender *k, const char *uri, const char *name,
   if (rc != 0) {
     TEST_FAIL_("contender %s on %s: %d (%s)", o->identity, name, rc, err.message);
     contender_close(k);
+  } else {
+    remember(k->c, k->e);
   }
   return rc == 0;
 }
@@ -328,7 +367,7 @@ static int child_contend(int id, const char *uri, const char *name, const char *
 static int child_lose(const char *mode, const char *uri, const char *name) {
   baton_options o = options(TTL_MS, "loser-child");
   o.margin_ms = LOSER_MARGIN_MS;
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   baton_client *c = NULL;
   baton_election *e = NULL;
@@ -570,7 +609,7 @@ static void only_the_holder_can_release(void) {
 }
 
 static void term_outlives_the_ttl_by_renewal(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   baton_client *c = open_client(TTL_MS, "renewer");
   REQUIRE(c != NULL);
@@ -597,7 +636,7 @@ static void term_outlives_the_ttl_by_renewal(void) {
 }
 
 static void callbacks_tell_elected_and_resigned(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   contender k;
   REQUIRE(contender_open(&k, kit_name("cb"), TTL_MS, "callbacks", &r));
@@ -755,7 +794,7 @@ static void killed_holder_is_replaced_within_ttl(void) {
 }
 
 static void paused_server_makes_the_holder_step_down_in_time(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   /* A margin that covers a loaded machine's scheduling delay of the
    * callback thread: the margin is what makes the callback safe in time. */
@@ -859,7 +898,7 @@ static void campaign_is_cancellable(void) {
 }
 
 static void observe_reports_each_leader(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   contender a, w;
   REQUIRE(contender_open(&a, kit_name("observe"), TTL_MS, "observed-a", NULL));
@@ -883,7 +922,7 @@ static void observe_reports_each_leader(void) {
 }
 
 static void candidate_mode_campaigns_again(void) {
-  recorder ra, rb;
+  static recorder ra, rb;
   recorder_init(&ra);
   recorder_init(&rb);
   contender a, b;
@@ -980,12 +1019,27 @@ static void bad_input_gets_clear_errors(void) {
   baton_client_close(c);
 }
 
+/* The server's URI (its user, path and options) with every member's
+ * address "127.0.0.1:PORT" replaced by `to`. */
+static void uri_moved_to(char *out, size_t size, const char *to) {
+  size_t n = 0, to_len = strlen(to);
+  for (const char *p = server->uri; *p != '\0' && n + to_len + 1 < size;) {
+    if (strncmp(p, "127.0.0.1:", 10) == 0) {
+      memcpy(out + n, to, to_len);
+      n += to_len;
+      for (p += 10; *p >= '0' && *p <= '9'; p++) continue;
+    } else {
+      out[n++] = *p++;
+    }
+  }
+  out[n] = '\0';
+}
+
 static void unreachable_server_fails_within_the_connect_timeout(void) {
   int port = test_free_port();
-  char uri[128];
-  /* The server's scheme: what precedes "://" in its URI. */
-  int scheme_len = (int)strcspn(server->uri, ":");
-  snprintf(uri, sizeof uri, "%.*s://127.0.0.1:%d", scheme_len, server->uri, port);
+  char at[64], uri[sizeof server->uri + 256];
+  snprintf(at, sizeof at, "127.0.0.1:%d", port);
+  uri_moved_to(uri, sizeof uri, at);
   baton_options o = {.connect_timeout_ms = 500, .op_timeout_ms = 500};
   baton_client *c = NULL;
   baton_error err = {0};
@@ -997,7 +1051,8 @@ static void unreachable_server_fails_within_the_connect_timeout(void) {
   CHECK_CONTAINS(err.message, "127.0.0.1");
   CHECK_LT(took, 1000 + TEST_SLACK_MS);
   /* A non-routable address: the connect itself hangs; the timeout holds. */
-  snprintf(uri, sizeof uri, "%.*s://10.255.255.1:%d", scheme_len, server->uri, port);
+  snprintf(at, sizeof at, "10.255.255.1:%d", port);
+  uri_moved_to(uri, sizeof uri, at);
   t0 = kit_now_ms();
   rc = baton_client_open(&c, uri, &o, &err);
   took = kit_now_ms() - t0;
@@ -1015,6 +1070,7 @@ static void closing_a_held_election_hands_over(void) {
   campaign_start(&call, b.e, HANDOVER_MS);
   CHECK(campaign_blocks(&call, 200)); /* A holds */
   int64_t t0 = kit_now_ms();
+  forget_handles(a.c);
   baton_client_close(a.c); /* closes a.e, which resigns */
   a = (contender){0};
   campaign_join(&call);
@@ -1358,7 +1414,7 @@ static void negative_timeouts_are_invalid(void) {
 }
 
 static void start_after_resign_campaigns_again(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   contender k;
   REQUIRE(contender_open(&k, kit_name("restart-cand"), TTL_MS, "restart-cand", &r));
@@ -1382,7 +1438,7 @@ static void start_after_resign_campaigns_again(void) {
 }
 
 static void stop_resigns_the_held_term(void) {
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   contender k;
   REQUIRE(contender_open(&k, kit_name("stop"), TTL_MS, "stopper", &r));
@@ -1403,7 +1459,7 @@ static void elected_and_lost_survive_allocation_failures(void) {
   /* Fail the n-th allocation of a campaign and resign cycle, for every n
    * until a cycle makes fewer than n. A campaign may fail (then no
    * ELECTED), but every term it started gets its ELECTED and its LOST. */
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   baton_client *c = open_client(TTL_MS, "alloc-events");
   REQUIRE(c != NULL);
@@ -1456,7 +1512,7 @@ static void elected_and_lost_survive_allocation_failures(void) {
 static void close_delivers_lost(void) {
   /* Closing an election that holds a term ends the term: its LOST comes
    * before the close returns, and nothing of it after. */
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   baton_client *c = open_client(TTL_MS, "close-lost");
   REQUIRE(c != NULL);
@@ -1574,7 +1630,7 @@ static void no_descriptor_survives_exec(void) {
    * connections). */
   char before[1024] = "", after[1024] = "";
   REQUIRE(inherited_fds(before, sizeof before));
-  recorder r;
+  static recorder r;
   recorder_init(&r);
   contender a, b;
   baton_election *watch = NULL;
@@ -1606,7 +1662,6 @@ int main(int argc, char **argv) {
   }
   ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
   if (n > 0) self_exe[n] = '\0';
-  signal(SIGPIPE, SIG_IGN);
   kind = argv[1];
   kit_cond_init(&campaigns);
   kit_cond_init(&spy_ev);
@@ -1657,5 +1712,6 @@ int main(int argc, char **argv) {
       {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},
       {NULL, NULL},
   };
+  kit_on_case_end(close_leftovers);
   return test_main(argc - 1, argv + 1, cases);
 }

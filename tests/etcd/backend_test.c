@@ -16,11 +16,11 @@
 
 #define B baton_backend_etcd
 
-static test_cluster etcd; /* started once in main */
+static test_cluster *etcd; /* the suite's (kit_server), started in main */
 
 static const char *endpoint(void) {
   static char buf[64];
-  return kit_member_addr(&etcd, 0, buf, sizeof buf);
+  return kit_member_addr(etcd, 0, buf, sizeof buf);
 }
 
 /* Run etcdctl against the shared member; returns its exit status. */
@@ -32,7 +32,7 @@ static int etcdctl(char *out, size_t size, const char *a1, const char *a2, const
 
 static int open_named(kit_session *k, const char *identity, baton_error *err) {
   baton_options o = {.identity = identity};
-  return kit_open(k, &B, etcd.uri, &o, 5000, err);
+  return kit_open(k, &B, etcd->uri, &o, 5000, err);
 }
 
 static uint64_t requests(kit_session *k) { return kit_etcd_requests(k); }
@@ -45,7 +45,7 @@ static long long wal_syncs(void) {
   static const char name[] = "\netcd_disk_wal_fsync_duration_seconds_count ";
   char *metrics = NULL;
   long long n = -1;
-  if (kit_etcd_http(&etcd, "/metrics", NULL, &metrics) == 200) {
+  if (kit_etcd_http(etcd, "/metrics", NULL, &metrics) == 200) {
     const char *at = strstr(metrics, name);
     if (at != NULL) n = strtoll(at + sizeof name - 1, NULL, 10);
   }
@@ -104,7 +104,7 @@ static void key_is_etcds_election_layout(void) {
   kit_session k;
   baton_error err = {0};
   baton_options o = {.identity = "solo", .ttl_ms = 1500};
-  REQUIRE_OK(kit_open(&k, &B, etcd.uri, &o, KIT_CALL_MS, &err), &err);
+  REQUIRE_OK(kit_open(&k, &B, etcd->uri, &o, KIT_CALL_MS, &err), &err);
   CHECK_EQ(k.s->server_ttl_ns, 2000 * BATON_NS_PER_MS); /* ceil(1.5 s) */
   baton_candidate c = kit_cand(&k, "t.solo");
   CHECK_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
@@ -139,7 +139,7 @@ static void reuses_connections(void) {
 
 static void prefix_comes_from_the_path(void) {
   char uri[1100];
-  snprintf(uri, sizeof uri, "%s/app/", etcd.uri);
+  snprintf(uri, sizeof uri, "%s/app/", etcd->uri);
   kit_session k;
   baton_error err = {0};
   baton_options o = {.identity = "prefixed"};
@@ -410,10 +410,10 @@ static void interop_with_etcdctl_elect(void) {
 /* ---- Auth (on a member of its own: it changes the server) ------------------------ */
 
 static void auth_wrong_right_and_refresh(void) {
-  test_cluster sec;
-  REQUIRE(test_etcd_start(&sec, 1) == 0);
+  test_cluster *sec = kit_fresh_server("etcd"); /* stopped after the case */
+  REQUIRE(sec != NULL);
   char ep[64], out[4096];
-  kit_member_addr(&sec, 0, ep, sizeof ep);
+  kit_member_addr(sec, 0, ep, sizeof ep);
   const char *add[] = {"user", "add", "root:s3cret", NULL};
   const char *enable[] = {"auth", "enable", NULL};
   const char *disable[] = {"--user", "root:s3cret", "auth", "disable", NULL};
@@ -427,7 +427,7 @@ static void auth_wrong_right_and_refresh(void) {
   /* Without credentials: etcd 3.4 grants a lease to anyone, so the first
    * key-value call is the one refused. */
   baton_candidate anon;
-  if (kit_open(&k, &B, sec.uri, NULL, 5000, &err) == 0) {
+  if (kit_open(&k, &B, sec->uri, NULL, 5000, &err) == 0) {
     anon = kit_cand(&k, "t.auth");
     CHECK_EQ(B.acquire(k.s, &anon, NULL, kit_deadline(2000), &err), BATON_EAUTH);
     printf("  no credentials: %s\n", err.message);
@@ -449,7 +449,6 @@ static void auth_wrong_right_and_refresh(void) {
   baton_options o = {.identity = "authed"};
   if (kit_open(&k, &B, uri, &o, 5000, &err) != 0) {
     TEST_FAIL_("open with the right password: %s", err.message);
-    test_cluster_stop(&sec);
     return;
   }
   baton_candidate c = kit_cand(&k, "t.auth");
@@ -479,7 +478,6 @@ static void auth_wrong_right_and_refresh(void) {
   kit_forget(&k, &c);
   kit_forget(&k, &obs);
   kit_close(&k);
-  test_cluster_stop(&sec);
 }
 
 int main(int argc, char **argv) {
@@ -498,12 +496,7 @@ int main(int argc, char **argv) {
       {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
-  if (test_etcd_start(&etcd, 1) != 0) {
-    fprintf(stderr, "FAIL: cannot start etcd\n");
-    return 1;
-  }
+  if ((etcd = kit_server("etcd")) == NULL) return 1; /* a missing server fails */
   int rc = test_main(argc, argv, cases);
-  test_cluster_stop(&etcd);
   return rc;
 }

@@ -10,14 +10,14 @@
 
 #define B baton_backend_etcd
 
-static test_cluster cluster; /* started once in main */
+static test_cluster *cluster; /* the suite's (kit_server), started in main */
 
 /* Bring member 0 back and wait until it serves linearizable reads, so the
  * next case starts with every member caught up. */
 static void restart_first_member(void) {
-  CHECK_EQ(test_server_restart(&cluster.member[0]), 0);
+  CHECK_EQ(test_server_restart(&cluster->member[0]), 0);
   char ep[64], uri[100];
-  snprintf(uri, sizeof uri, "etcd://%s", kit_member_addr(&cluster, 0, ep, sizeof ep));
+  snprintf(uri, sizeof uri, "etcd://%s", kit_member_addr(cluster, 0, ep, sizeof ep));
   kit_session k;
   baton_error err = {0};
   int rc;
@@ -57,8 +57,8 @@ static void member_in_use_is_killed(void) {
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "a"}, ob = {.identity = "b"};
-  REQUIRE_OK(kit_open(&a, &B, cluster.uri, &oa, 10000, &err), &err);
-  REQUIRE_OK(kit_open(&b, &B, cluster.uri, &ob, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&a, &B, cluster->uri, &oa, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&b, &B, cluster->uri, &ob, 10000, &err), &err);
   baton_candidate ca = kit_cand(&a, "t.failover"), cb = kit_cand(&b, "t.failover");
   CHECK_OK(B.acquire(a.s, &ca, NULL, kit_deadline(3000), &err), &err);
   CHECK_EQ(B.acquire(b.s, &cb, NULL, kit_deadline(3000), &err), BATON_EHELD);
@@ -67,7 +67,7 @@ static void member_in_use_is_killed(void) {
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 30000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
-  test_server_kill(&cluster.member[0]);
+  test_server_kill(&cluster->member[0]);
   int64_t t0 = kit_now_ms();
 
   int rc;
@@ -92,12 +92,12 @@ static void member_in_use_is_killed(void) {
  * cancelled, the waiter ranges again and finds its predecessor gone. */
 static void resume_after_member_death(bool compact) {
   char only1[64], uri1[100];
-  snprintf(uri1, sizeof uri1, "etcd://%s", kit_member_addr(&cluster, 1, only1, sizeof only1));
+  snprintf(uri1, sizeof uri1, "etcd://%s", kit_member_addr(cluster, 1, only1, sizeof only1));
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "a"}, ob = {.identity = "b"};
   REQUIRE_OK(kit_open(&a, &B, uri1, &oa, 10000, &err), &err);
-  REQUIRE_OK(kit_open(&b, &B, cluster.uri, &ob, 10000, &err), &err);
+  REQUIRE_OK(kit_open(&b, &B, cluster->uri, &ob, 10000, &err), &err);
   const char *name = compact ? "t.compact" : "t.resume";
   baton_candidate ca = kit_cand(&a, name);
   baton_candidate cb = kit_cand(&b, name);
@@ -110,7 +110,7 @@ static void resume_after_member_death(bool compact) {
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &b, &cb, NULL, 30000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
-  test_server_pause(&cluster.member[0]);
+  test_server_pause(&cluster->member[0]);
   KIT_RETRY(rc, 10000, B.release(a.s, &ca, kit_deadline(3000), &err));
   CHECK_OK(rc, &err);
   if (compact) {
@@ -125,7 +125,7 @@ static void resume_after_member_death(bool compact) {
   }
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0); /* its member is frozen: nothing came yet */
   int64_t t0 = kit_now_ms();
-  test_server_kill(&cluster.member[0]);
+  test_server_kill(&cluster->member[0]);
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   printf("  waiter woke %lld ms after its member died\n", (long long)(w.woke_at - t0));
@@ -148,12 +148,7 @@ int main(int argc, char **argv) {
       {"compacted_resume_point_ranges_again", compacted_resume_point_ranges_again},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
-  if (test_etcd_start(&cluster, 3) != 0) {
-    fprintf(stderr, "FAIL: cannot start a 3-member etcd cluster\n");
-    return 1;
-  }
+  if ((cluster = kit_server("etcd3")) == NULL) return 1; /* a missing server fails */
   int rc = test_main(argc, argv, cases);
-  test_cluster_stop(&cluster);
   return rc;
 }

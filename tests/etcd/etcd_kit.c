@@ -15,7 +15,14 @@
 
 int kit_etcd_ctl(const char *endpoints, char *out, size_t size, const char *const args[]) {
   const char *argv[16] = {"etcdctl", "--endpoints", endpoints};
-  for (int i = 0; args[i] != NULL && i < 12; i++) argv[i + 3] = args[i];
+  int n = 3;
+  for (int i = 0; args[i] != NULL; i++) {
+    if (n == 15) {
+      snprintf(out, size, "kit_etcd_ctl: more than 12 arguments");
+      return -1;
+    }
+    argv[n++] = args[i];
+  }
   return kit_run_output(argv, out, size, KIT_ETCDCTL_MS);
 }
 

@@ -450,6 +450,5 @@ int main(int argc, char **argv) {
       {"watch_that_keeps_ending", watch_that_keeps_ending},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
   return test_main(argc, argv, cases);
 }

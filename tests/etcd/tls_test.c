@@ -203,7 +203,6 @@ int main(int argc, char **argv) {
       {"tls_refusals", tls_refusals},
       {NULL, NULL},
   };
-  signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = 1;
   if (start_tls_etcd() != 0)

@@ -68,19 +68,23 @@ static void run_cut(const cut_case *k) {
   baton_election *eh = NULL, *er = NULL;
   baton_error err = {0};
   const char *name = kit_name("cut");
-  REQUIRE_OK(baton_client_open(&held, uri, &o, &err), &err);
-  REQUIRE_OK(baton_client_open(&rival, server->uri, &r, &err), &err);
-  REQUIRE_OK(baton_election_open(&eh, held, name, on_event, &l, &err), &err);
-  REQUIRE_OK(baton_election_open(&er, rival, name, NULL, NULL, &err), &err);
   uint64_t t1 = 0, t2 = 0, t3 = 0;
-  REQUIRE_OK(baton_election_campaign(eh, WIN_MS, &t1, &err), &err);
+  /* From here on a failure goes to `out`: `l` must outlive the election
+   * whose events it takes. */
+  int rc = baton_client_open(&held, uri, &o, &err);
+  if (rc == 0) rc = baton_client_open(&rival, server->uri, &r, &err);
+  if (rc == 0) rc = baton_election_open(&eh, held, name, on_event, &l, &err);
+  if (rc == 0) rc = baton_election_open(&er, rival, name, NULL, NULL, &err);
+  if (rc == 0) rc = baton_election_campaign(eh, WIN_MS, &t1, &err);
+  CHECK_OK(rc, &err);
+  if (rc != 0) goto out;
 
   proxy_set_mode(px, k->mode, k->delay_ms);
   int64_t remaining = 0, cut_at = kit_now_ms();
   CHECK(baton_election_is_leader(eh, NULL, &remaining));
   int64_t local_deadline = cut_at + remaining;
   /* The rival can only win once the server expired the holder's term. */
-  int rc = baton_election_campaign(er, k->expect_loss ? TTL_MS * 4 : TTL_MS * 2, &t2, &err);
+  rc = baton_election_campaign(er, k->expect_loss ? TTL_MS * 4 : TTL_MS * 2, &t2, &err);
   int64_t rival_at = kit_now_ms();
   if (k->expect_loss) {
     CHECK_OK(rc, &err);
@@ -106,6 +110,7 @@ static void run_cut(const cut_case *k) {
     CHECK_EQ(now_token, t1);
     proxy_set_mode(px, PROXY_PASS, 0);
   }
+out:
   baton_election_close(er);
   baton_election_close(eh);
   baton_client_close(rival);
@@ -130,7 +135,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: fault_cut redis|etcd|zk [filter]\n");
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
   if ((server = kit_server(argv[1])) == NULL) return 1;
   static const test_case cases[] = {
       {"black_hole_ends_the_term_in_time", black_hole_ends_the_term_in_time},

@@ -40,9 +40,7 @@ static const deployment all_deployments[] = {
     {"redis", "redis", 1, false}, {"redis-aof", "redis", 1, true},
     {"etcd", "etcd", 1, false},   {"etcd3", "etcd", 3, false},
     {"zk", "zk", 1, false},       {"zk3", "zk", 3, false},
-#ifdef BATON_TEST_POSTGRES
     {"postgres", "postgres", 1, false},
-#endif
 };
 #define NDEPLOY (sizeof all_deployments / sizeof all_deployments[0])
 
@@ -142,13 +140,8 @@ int main(int argc, char **argv) {
                        .cluster_bound_ms = 5000, .duration_ms = 0,
                        .baton_exe = BATON_EXE, .store_exe = FENCED_STORE_EXE,
                        .writer_exe = FAULTS_WRITER_EXE};
-#ifdef BATON_TEST_POSTGRES
   enum { NBACKENDS = 4 };
   static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk", "postgres"};
-#else
-  enum { NBACKENDS = 3 };
-  static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk"};
-#endif
   bool want[NBACKENDS] = {false}, keep = false, seeded = false;
   uint64_t seed = 0;
   const char *out = NULL;
@@ -239,7 +232,6 @@ int main(int argc, char **argv) {
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
 
   printf("baton-faults: seed %" PRIu64 ", ttl %d ms, %d candidates, %s; records in %s\n", seed,
          cfg.ttl_ms, cfg.candidates, cfg.short_run ? "short run" : "long run", dir);

@@ -10,10 +10,6 @@
 #include "proxy.h"
 #include "servers.h"
 
-#ifdef BATON_TEST_POSTGRES
-#include <libpq-fe.h>
-#endif
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -566,26 +562,23 @@ static int leftovers(run *r, char *detail, size_t size) {
     }
     return -1;
   }
-#ifdef BATON_TEST_POSTGRES
   if (strcmp(r->d->backend, "postgres") == 0) {
-    /* The advisory lock of the name, held by any session. */
-    char conninfo[256];
-    snprintf(conninfo, sizeof conninfo,
-             "host=127.0.0.1 port=%d dbname=%s user=%s password=%s connect_timeout=2",
-             r->cl.member[0].port, TEST_PG_DB, TEST_PG_USER, TEST_PG_PASSWORD);
-    PGconn *pg = PQconnectdb(conninfo);
-    PGresult *q = PQexec(pg, "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' "
-                             "AND l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('"
-                             FAULTS_NAME "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND "
-                             "l.objid::int8 = ('x' || left(md5('" FAULTS_NAME "'), 16))::bit(64)"
-                             "::bigint & 4294967295");
-    int n = PQresultStatus(q) == PGRES_TUPLES_OK ? atoi(PQgetvalue(q, 0, 0)) : -1;
-    PQclear(q);
-    PQfinish(pg);
-    if (n >= 0) snprintf(detail, size, "%d advisory locks of '%s'", n, FAULTS_NAME);
+    /* The advisory locks of the name, held by any session (psql: the
+     * suite needs no client library). */
+    char port[16], out[256];
+    snprintf(port, sizeof port, "%d", r->cl.member[0].port);
+    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-h", "127.0.0.1",
+                          "-p", port, "-c",
+                          "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND "
+                          "l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('" FAULTS_NAME
+                          "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND l.objid::int8 = ('x' "
+                          "|| left(md5('" FAULTS_NAME "'), 16))::bit(64)::bigint & 4294967295",
+                          NULL};
+    if (kit_run_output(argv, out, sizeof out, 5000) != 0) return -1;
+    int n = atoi(out);
+    snprintf(detail, size, "%d advisory locks of '%s'", n, FAULTS_NAME);
     return n;
   }
-#endif
   /* ZooKeeper: `dump` on the leader lists every session's ephemeral nodes. */
   int m = leader_member(r);
   if (m < 0 || test_tcp_ask(r->cl.member[m].port, "dump", 4, reply, sizeof reply, 2000) != 0)
@@ -885,41 +878,61 @@ static bool runs(const char *cmd, const char *exe) {
   return strncmp(cmd, exe, n) == 0 && cmd[n] == ' ';
 }
 
-/* Processes still running that we started: one of our executables (a
- * candidate's baton or its guard, a writer; the store is stopped by now)
- * with our folder on its command line. Anyone else's process that merely
- * names the folder (a `tail -f` on a log) is left alone. Ours are killed
- * by PID after being listed. */
+/* Whether `pid`'s command line runs one of our executables (a
+ * candidate's baton or its guard, a writer, the store) on our folder. */
+static bool ours(run *r, long pid) {
+  char path[64], cmd[4096];
+  snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, cmd, sizeof cmd - 1);
+  close(fd);
+  if (n <= 0) return false;
+  for (ssize_t k = 0; k < n; k++)
+    if (cmd[k] == '\0') cmd[k] = ' ';
+  cmd[n] = '\0';
+  return strstr(cmd, r->dir) != NULL &&
+         (runs(cmd, r->cfg->baton_exe) || runs(cmd, r->cfg->writer_exe) ||
+          runs(cmd, r->cfg->store_exe));
+}
+
+/* Processes of ours still running after every candidate was stopped.
+ * This process is a child subreaper (faults_run), so whatever a killed
+ * candidate left behind is our child now: found among our children, not
+ * by a scan of every process, killed and reaped by PID. A killed guard's
+ * own child comes to us next, so the search goes on for a few rounds. */
 static int orphan_processes(run *r, char *list, size_t size) {
   list[0] = '\0';
-  DIR *d = opendir("/proc");
-  if (d == NULL) return -1;
   int found = 0;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    char *end;
-    long pid = strtol(de->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
-    char path[64], cmd[4096];
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t n = read(fd, cmd, sizeof cmd - 1);
-    close(fd);
-    if (n <= 0) continue;
-    for (ssize_t k = 0; k < n; k++)
-      if (cmd[k] == '\0') cmd[k] = ' ';
-    cmd[n] = '\0';
-    if (strstr(cmd, r->dir) == NULL ||
-        !(runs(cmd, r->cfg->baton_exe) || runs(cmd, r->cfg->writer_exe) ||
-          runs(cmd, r->cfg->store_exe)))
-      continue;
-    found++;
-    size_t len = strlen(list);
-    snprintf(list + len, size - len, "%s%ld", len ? "," : "", pid);
-    kill((pid_t)pid, SIGKILL);
+  for (int round = 0; round < 4; round++) {
+    int this_round = 0;
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -1;
+    struct dirent *t;
+    while ((t = readdir(tasks)) != NULL) {
+      if (t->d_name[0] == '.') continue;
+      char path[300], children[4096];
+      snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, children, sizeof children - 1);
+      close(fd);
+      children[n > 0 ? n : 0] = '\0';
+      for (char *p = children, *end; *p != '\0'; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid <= 0 || !ours(r, pid)) continue;
+        this_round++;
+        size_t len = strlen(list);
+        snprintf(list + len, size - len, "%s%ld", len ? "," : "", pid);
+        kill((pid_t)pid, SIGKILL);
+        waitpid((pid_t)pid, NULL, 0);
+      }
+    }
+    closedir(tasks);
+    found += this_round;
+    if (this_round == 0) break;
   }
-  closedir(d);
   return found;
 }
 
@@ -971,6 +984,9 @@ static FILE *open_log(const char *dir, const char *name) {
 int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, const char *dir) {
   static run r; /* large; one deployment at a time */
   memset(&r, 0, sizeof r);
+  /* What a killed candidate leaves running becomes our child: see
+   * orphan_processes. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return -1;
   r.cfg = cfg;
   r.d = d;
   r.dir = dir;

@@ -19,6 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A test never dies of SIGPIPE: a peer that went away is an error its
+ * write returns, which the case reports. Before main, so that servers
+ * started there are covered too; children get the default back. */
+__attribute__((constructor)) static void ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
 /* ---- names -------------------------------------------------------------- */
 
 const char *kit_name(const char *tag) {
@@ -125,8 +130,8 @@ static void close_fd(int *fd) {
 }
 
 /* In the child, between fork and exec. */
-static void child_exec(const char *const argv[], const kit_proc_opts *o, pid_t parent,
-                       const int in[2], const int out[2], const int err[2]) {
+static void child_exec(const char *const argv[], const char *const envp[], const kit_proc_opts *o,
+                       pid_t parent, const int in[2], const int out[2], const int err[2]) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
   dup2(in[0], 0);
   dup2(out[1], 1);
@@ -138,15 +143,37 @@ static void child_exec(const char *const argv[], const kit_proc_opts *o, pid_t p
     close(0);
     close(2);
   }
-  for (int i = 0; o->env != NULL && o->env[i] != NULL; i++) putenv((char *)(uintptr_t)o->env[i]);
   /* A signal the test ignores (SIGPIPE) must not stay ignored in it. */
   signal(SIGPIPE, SIG_DFL);
-  execvp(argv[0], (char *const *)(uintptr_t)argv);
+  execvpe(argv[0], (char *const *)(uintptr_t)argv, (char *const *)(uintptr_t)envp);
   static const char failed[] = "kit: exec failed\n";
   if (write(o->close_0_and_2 ? 1 : 2, failed, sizeof failed - 1) < 0) {
     /* nowhere left to say it */
   }
   _exit(127);
+}
+
+/* The child's environment, made before the fork (the child of a threaded
+ * test may call only async-signal-safe functions): o->env alone, or ours
+ * with o->env's names replaced. NULL when out of memory; free() it. */
+static const char **child_env(const kit_proc_opts *o) {
+  extern char **environ;
+  size_t ours = 0, extra = 0;
+  for (; !o->env_only && environ[ours] != NULL; ours++) continue;
+  for (; o->env != NULL && o->env[extra] != NULL; extra++) continue;
+  const char **envp = calloc(ours + extra + 1, sizeof *envp);
+  if (envp == NULL) return NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < ours; i++) {
+    size_t name = strcspn(environ[i], "=");
+    bool replaced = false;
+    for (size_t j = 0; j < extra && !replaced; j++)
+      replaced = strncmp(o->env[j], environ[i], name + 1) == 0;
+    if (!replaced) envp[n++] = environ[i];
+  }
+  for (size_t j = 0; j < extra; j++) envp[n++] = o->env[j];
+  envp[n] = NULL;
+  return envp;
 }
 
 static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts *o) {
@@ -161,9 +188,11 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
     for (size_t i = 0; i < 4; i++) close_fd(all[i]);
     return -1;
   }
+  const char **envp = child_env(o);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) child_exec(argv, o, parent, in, out, err);
+  pid_t pid = envp != NULL ? fork() : -1;
+  if (pid == 0) child_exec(argv, envp, o, parent, in, out, err);
+  free(envp);
   close_fd(&in[0]);
   close_fd(&out[1]);
   close_fd(&err[1]);
@@ -177,6 +206,7 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
     return -1;
   }
   p->pid = pid;
+  fcntl(p->in, F_SETFL, O_NONBLOCK); /* a child that does not read never blocks us */
   fcntl(p->out, F_SETFL, O_NONBLOCK);
   if (p->err >= 0) fcntl(p->err, F_SETFL, O_NONBLOCK);
   p->pidfd = pidfd_open(pid, 0);
@@ -184,18 +214,23 @@ static int proc_open(kit_proc *p, const char *const argv[], const kit_proc_opts 
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   p->pid = 0;
+  close_fd(&p->in);
+  close_fd(&p->out);
+  close_fd(&p->err);
   return -1;
 }
 
 /* Read what fd holds into buf (at most a bounded number of reads: a child
- * that writes without pause must not keep us here); EOF closes fd. */
+ * that writes without pause must not keep us here); EOF closes fd. Once
+ * buf is full, what comes after is read and dropped: the head is kept. */
 static void slurp(int *fd, char *buf, size_t *len) {
+  char spill[4096];
   for (int reads = 0; reads < 64 && *fd >= 0; reads++) {
-    ssize_t n = read(*fd, buf + *len, KIT_OUT_MAX - 1 - *len);
+    bool full = *len + 1 >= KIT_OUT_MAX;
+    ssize_t n = full ? read(*fd, spill, sizeof spill) : read(*fd, buf + *len, KIT_OUT_MAX - 1 - *len);
     if (n > 0) {
-      *len += (size_t)n;
+      if (!full) *len += (size_t)n;
       buf[*len] = '\0';
-      if (*len + 1 >= KIT_OUT_MAX) *len = 0; /* runaway output: drop it, keep going */
       continue;
     }
     if (n == 0) close_fd(fd);
@@ -256,11 +291,26 @@ int kit_proc_expect(kit_proc *p, const char *prefix, int ms, char *line, size_t 
   return -1;
 }
 
+/* A child that does not read its stdin must not block the test: a write
+ * that does not fit in the pipe within this bound fails. */
+#define KIT_SEND_MS 5000
+
 int kit_proc_send(kit_proc *p, const char *line) {
   size_t len = strlen(line);
-  return p->in >= 0 && write(p->in, line, len) == (ssize_t)len && write(p->in, "\n", 1) == 1
-             ? 0
-             : -1;
+  char text[4096];
+  if (p->in < 0 || len + 1 > sizeof text) return -1;
+  memcpy(text, line, len);
+  text[len++] = '\n';
+  int64_t end = kit_now_ms() + KIT_SEND_MS;
+  for (size_t sent = 0; sent < len;) {
+    struct pollfd f = {.fd = p->in, .events = POLLOUT};
+    if (poll(&f, 1, kit_ms_left(end)) <= 0) return -1;
+    ssize_t n = write(p->in, text + sent, len - sent);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return -1;
+    sent += (size_t)n;
+  }
+  return 0;
 }
 
 int kit_proc_wait(kit_proc *p, int ms) {
@@ -356,11 +406,17 @@ static test_cluster fresh[KIT_FRESH_MAX];
 static bool fresh_used[KIT_FRESH_MAX];
 
 test_cluster *kit_server(const char *kind) {
-  if (suite_started) return &suite;
-  if (test_cluster_start(&suite, kind) != 0) {
-    fprintf(stderr, "cannot start %s (a missing server is a failure)\n", kind);
+  static char started_kind[32];
+  if (suite_started && strcmp(started_kind, kind) == 0) return &suite;
+  if (suite_started) {
+    TEST_FAIL_("the suite's server is %s, not %s: one per suite", started_kind, kind);
     return NULL;
   }
+  if (test_cluster_start(&suite, kind) != 0) {
+    TEST_FAIL_("cannot start %s (a missing server is a failure)", kind);
+    return NULL;
+  }
+  snprintf(started_kind, sizeof started_kind, "%s", kind);
   suite_started = true;
   return &suite;
 }
@@ -384,7 +440,23 @@ test_cluster *kit_fresh_server(const char *kind) { return fresh_start(kind, NULL
 
 test_cluster *kit_fresh_redis(const test_redis_opts *o) { return fresh_start(NULL, o); }
 
-void kit_case_end(void) {
+#define KIT_HOOKS 4
+static void (*case_end_hooks[KIT_HOOKS])(void);
+
+void kit_on_case_end(void (*fn)(void)) {
+  for (int i = 0; i < KIT_HOOKS; i++) {
+    if (case_end_hooks[i] == fn) return;
+    if (case_end_hooks[i] == NULL) {
+      case_end_hooks[i] = fn;
+      return;
+    }
+  }
+  TEST_FAIL_("more than %d case-end hooks", KIT_HOOKS);
+}
+
+/* What a case left: the suite's hook, processes, servers of its own. */
+static void case_leftovers(void) {
+  for (int i = 0; i < KIT_HOOKS && case_end_hooks[i] != NULL; i++) case_end_hooks[i]();
   for (int i = 0; i < KIT_PROCS; i++)
     if (pool_used[i]) kit_proc_stop(&pool[i], SIGKILL, 5000);
   for (int i = 0; i < KIT_FRESH_MAX; i++)
@@ -392,11 +464,21 @@ void kit_case_end(void) {
       test_cluster_stop(&fresh[i]);
       fresh_used[i] = false;
     }
-  for (int i = 0; suite_started && i < suite.n; i++) test_server_resume(&suite.member[i]);
+}
+
+void kit_case_end(void) {
+  case_leftovers();
+  /* The next case finds the suite's server whole: resumed, and a member a
+   * case killed started again. */
+  for (int i = 0; suite_started && i < suite.n; i++) {
+    test_server_resume(&suite.member[i]);
+    if (suite.member[i].pid <= 0 && test_server_restart(&suite.member[i]) != 0)
+      TEST_FAIL_("the suite's %s member %d did not start again", suite.member[i].kind, i);
+  }
 }
 
 void kit_suite_end(void) {
-  kit_case_end();
+  case_leftovers();
   if (suite_started) test_cluster_stop(&suite);
   suite_started = false;
 }

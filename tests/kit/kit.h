@@ -75,7 +75,10 @@ typedef enum kit_stderr {
 /* How a child starts; zeroed (or NULL) is: stdin, stdout and stderr on
  * pipes, every other descriptor as exec leaves it. */
 typedef struct kit_proc_opts {
-  const char *const *env; /* "K=V" added to its environment, NULL-terminated */
+  const char *const *env; /* "K=V" added to its environment (replacing the
+                             same K), NULL-terminated */
+  bool env_only;          /* its environment is env alone, as given (a name
+                             twice stays twice) */
   kit_stderr err;
   bool only_std_fds;      /* nothing but 0-2 (and stdin_at) passes on, even what
                              the test opened without close-on-exec */
@@ -83,7 +86,7 @@ typedef struct kit_proc_opts {
   bool close_0_and_2;     /* started with stdin and stderr closed */
 } kit_proc_opts;
 
-#define KIT_OUT_MAX 32768 /* output kept per stream; more, unread, is dropped */
+#define KIT_OUT_MAX 32768 /* output kept per stream, from its head; more is read and dropped */
 
 /* A child with pipes on its stdin, stdout (and stderr), and a pidfd that
  * says when it ends. The kit reads its output into obuf/ebuf whenever it
@@ -154,6 +157,10 @@ test_cluster *kit_fresh_redis(const test_redis_opts *o);
 
 /* What test_main calls: after each case, and once after the last. */
 void kit_case_end(void);
+/* fn runs first in every kit_case_end(): a suite (or a part of the kit
+ * such as the proxy) closes there what a case that returned early
+ * (REQUIRE) left open. Up to 4 hooks; one added twice runs once. */
+void kit_on_case_end(void (*fn)(void));
 void kit_suite_end(void);
 
 #endif

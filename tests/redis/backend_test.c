@@ -398,7 +398,10 @@ static int64_t cpu_ms(void) {
 /* Another program's key with a TTL of centuries: its PTTL in nanoseconds
  * is past INT64_MAX. The look again must stay a time to wait for; when it
  * wrapped negative, every wait returned at once and a campaign and an
- * observer spun through the whole second, one round trip after another. */
+ * observer spun through the whole second, one round trip after another
+ * (thousands of commands). A foreign holder is looked at on a backed-off
+ * delay (25 ms doubling to 250 ms): 7 looks in the second, a few
+ * commands each. */
 static void huge_foreign_ttl_is_waited_for_not_spun(void) {
   test_cluster *c = kit_fresh_redis(NULL);
   REQUIRE(c != NULL);
@@ -427,9 +430,9 @@ static void huge_foreign_ttl_is_waited_for_not_spun(void) {
   int64_t observe_cpu = cpu_ms() - cpu - campaign_cpu;
   printf("  1 s campaign: %lld commands, %lld ms CPU; 1 s observing: %lld commands, %lld ms CPU\n",
          campaign_calls, (long long)campaign_cpu, observe_calls, (long long)observe_cpu);
-  CHECK_LT(campaign_calls, 20);
+  CHECK_LT(campaign_calls, 40);
   CHECK_LT(campaign_cpu, 150);
-  CHECK_LT(observe_calls, 20);
+  CHECK_LT(observe_calls, 40);
   CHECK_LT(observe_cpu, 150);
   baton_election_close(w);
   baton_election_close(e);

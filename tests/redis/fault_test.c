@@ -10,8 +10,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,11 +96,12 @@ static void server_restart_keeps_tokens_growing(void) {
   CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(2000), -1, &err), &err);
   void *args[] = {a.s, &k};
   pthread_t t;
-  pthread_create(&t, NULL, release_after_100ms, args);
+  bool releasing = pthread_create(&t, NULL, release_after_100ms, args) == 0;
+  CHECK(releasing);
   start = kit_now_ms();
   CHECK_OK(B->wait(o.s, &w, &who, kit_deadline(5000), -1, &err), &err);
   int64_t took = kit_ms_since(start);
-  pthread_join(t, NULL);
+  if (releasing) pthread_join(t, NULL);
   CHECK_GE(took, 90);
   CHECK_LT(took, 100 + TEST_SLACK_MS);
   CHECK_EQ(B->leader(o.s, "r", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
@@ -279,11 +282,20 @@ typedef struct fake {
   pthread_t thread;
 } fake;
 
+#define FAKE_SERVE_MS 10000 /* the fake's whole life, whatever its client does */
+
+/* Whether fd is readable before end (a kit_now_ms() time). */
+static bool readable_by(int fd, int64_t end) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, kit_ms_left(end)) > 0;
+}
+
 static void *fake_serve(void *arg) {
   fake *f = arg;
-  int conn = accept(f->fd, NULL, NULL);
+  int64_t end = kit_now_ms() + FAKE_SERVE_MS;
+  int conn = readable_by(f->fd, end) ? accept(f->fd, NULL, NULL) : -1;
   char buf[65536];
-  for (int i = 0; conn >= 0 && i < 100; i++) {
+  for (int i = 0; conn >= 0 && i < 100 && readable_by(conn, end); i++) {
     ssize_t n = recv(conn, buf, sizeof buf, 0);
     if (n <= 0) break;
     /* Every command starts with '*' at a line start. */
@@ -302,7 +314,7 @@ static void garbage_replies_give_eproto(void) {
   /* Not Redis at all. */
   fake f = {.fd = kit_listen(4, &port), .reply = "HTTP/1.1 400 Bad Request\r\n\r\n"};
   REQUIRE(f.fd >= 0);
-  pthread_create(&f.thread, NULL, fake_serve, &f);
+  REQUIRE(pthread_create(&f.thread, NULL, fake_serve, &f) == 0);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   CHECK_EQ(try_open(uri, NULL, &err), BATON_EPROTO);
   CHECK_CONTAINS(err.message, "malformed reply");
@@ -312,7 +324,7 @@ static void garbage_replies_give_eproto(void) {
   /* Well-formed replies of the wrong shape: "+PONG" to everything. */
   f = (fake){.fd = kit_listen(4, &port), .reply = "+PONG\r\n"};
   REQUIRE(f.fd >= 0);
-  pthread_create(&f.thread, NULL, fake_serve, &f);
+  REQUIRE(pthread_create(&f.thread, NULL, fake_serve, &f) == 0);
   snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", port);
   kit_session a;
   if (kit_open(&a, B, uri, NULL, KIT_CALL_MS, &err) == 0) {
@@ -377,6 +389,56 @@ static void mutual_exclusion_with_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A holder that is not baton lets go and publishes nothing: redis-py's
+ * Lock with a 30 s timeout released after 0.6 s, or a plain SET with no
+ * TTL deleted. The waiting campaign is elected within a second of it, not
+ * at the key's expiry (30 s, or never). The holder's times are
+ * CLOCK_MONOTONIC, as ours. */
+static void foreign_release_noticed(const char *how) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  char script[768];
+  snprintf(script, sizeof script,
+           "import redis, sys, time\n"
+           "r = redis.Redis(port=%d)\n"
+           "l = r.lock('foreign', timeout=30)\n"
+           "ok = l.acquire(blocking=False) if '%s' == 'lock' else r.set('foreign', 'x')\n"
+           "print('held' if ok else 'busy', flush=True)\n"
+           "time.sleep(0.6)\n"
+           "l.release() if '%s' == 'lock' else r.delete('foreign')\n"
+           "print('released %%d' %% int(time.monotonic() * 1000), flush=True)\n"
+           "sys.stdin.readline()\n",
+           c->member[0].port, how, how);
+  const char *const argv[] = {"/usr/bin/python3", "-c", script, NULL};
+  kit_proc *py = kit_spawn(argv, NULL);
+  REQUIRE(py != NULL);
+  char line[128];
+  REQUIRE(kit_proc_line(py, line, sizeof line, 10000) == 0);
+  REQUIRE(strcmp(line, "held") == 0);
+  baton_options o = {.identity = "waiter"};
+  baton_client *cl = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  CHECK_OK(baton_election_open(&e, cl, "foreign", NULL, NULL, &err), &err);
+  int rc = e != NULL ? baton_election_campaign(e, 5000, NULL, &err) : -1;
+  int64_t elected = kit_now_ms();
+  CHECK_OK(rc, &err);
+  long long released = -1;
+  if (kit_proc_expect(py, "released ", 5000, line, sizeof line) == 0)
+    released = strtoll(line + 9, NULL, 10);
+  CHECK_GE(released, 0);
+  printf("  %s: elected %lld ms after the release\n", how, (long long)(elected - released));
+  CHECK_GE(elected, released);
+  CHECK_LT(elected - released, 1000);
+  baton_election_close(e);
+  baton_client_close(cl);
+  kit_proc_stop(py, 0, 5000);
+}
+
+static void redis_py_release_noticed(void) { foreign_release_noticed("lock"); }
+static void plain_key_without_ttl_deleted_noticed(void) { foreign_release_noticed("set"); }
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
@@ -389,6 +451,8 @@ int main(int argc, char **argv) {
       {"full_backlog_times_out_the_connect", full_backlog_times_out_the_connect},
       {"garbage_replies_give_eproto", garbage_replies_give_eproto},
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
+      {"redis_py_release_noticed", redis_py_release_noticed},
+      {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

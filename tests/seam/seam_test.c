@@ -924,7 +924,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   B = S->table;
-  signal(SIGPIPE, SIG_IGN);
   if ((server = kit_server(S->kind)) == NULL) return 1;
   printf("seam on %s\n", server->uri);
   static const test_case cases[] = {

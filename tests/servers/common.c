@@ -134,6 +134,7 @@ static int launch(test_server *s) {
     _exit(127);
   }
   s->pid = pid;
+  s->paused = false;
   return 0;
 }
 
@@ -207,7 +208,7 @@ void test_server_kill(test_server *s) {
 }
 
 void test_server_pause(test_server *s) {
-  if (s->pid <= 0) return;
+  if (s->pid <= 0 || s->paused) return; /* a stopped child reports its stop once */
   pid_t kids[512];
   kill(s->pid, SIGSTOP);
   signal_children(kids, children_of(s, kids, 512), SIGSTOP);
@@ -216,12 +217,15 @@ void test_server_pause(test_server *s) {
   int status;
   if (waitpid(s->pid, &status, WUNTRACED) == s->pid && !WIFSTOPPED(status))
     s->pid = 0; /* it had exited: reaped now, its PID may be reused */
+  else
+    s->paused = true;
 }
 
 void test_server_resume(test_server *s) {
   pid_t kids[512];
   if (s->pid > 0) signal_children(kids, children_of(s, kids, 512), SIGCONT);
   if (s->pid > 0) kill(s->pid, SIGCONT);
+  s->paused = false;
 }
 
 void test_server_stop(test_server *s) {
@@ -256,6 +260,19 @@ void test_remove_dir(const char *dir) {
   if (pid > 0) waitpid(pid, NULL, 0);
 }
 
+int test_cluster_ready(test_cluster *c, const char *scheme, int ms) {
+  for (int i = 0; i < c->n; i++)
+    if (test_server_wait_ready(&c->member[i], ms) != 0) {
+      test_cluster_stop(c);
+      return -1;
+    }
+  int len = snprintf(c->uri, sizeof c->uri, "%s://", scheme);
+  for (int i = 0; i < c->n && len > 0 && (size_t)len < sizeof c->uri; i++)
+    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
+                    c->member[i].port);
+  return 0;
+}
+
 void test_cluster_stop(test_cluster *c) {
   /* SIGKILL: a throwaway server's state goes with its folder, so nothing
    * needs a graceful stop, and an etcd leader stopped gracefully with its
@@ -269,18 +286,28 @@ void test_cluster_stop(test_cluster *c) {
   c->n = 0;
 }
 
+void test_print_kinds(FILE *f) {
+  const char *sep = "";
+#define PRINT_KINDS(b)                              \
+  fprintf(f, "%s%s", sep, test_##b##_kinds);        \
+  sep = ", ";
+  TEST_SERVER_KINDS(PRINT_KINDS)
+#undef PRINT_KINDS
+}
+
 static int start_kind(test_cluster *c, const char *kind) {
   memset(c, 0, sizeof *c);
-  if (strcmp(kind, "redis") == 0) return test_redis_start(c, NULL);
-  if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
-  if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
-  if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
-  if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
-#ifdef BATON_TEST_POSTGRES
-  if (strcmp(kind, "postgres") == 0) return test_postgres_start(c);
-#endif
-  fprintf(stderr, "servers: unknown kind '%s' (redis, etcd, etcd3, zk, zk3)\n", kind);
-  return -2;
+  int rc = TEST_NOT_MY_KIND;
+#define TRY_KIND(b) \
+  if (rc == TEST_NOT_MY_KIND) rc = test_##b##_start_kind(c, kind);
+  TEST_SERVER_KINDS(TRY_KIND)
+#undef TRY_KIND
+  if (rc == TEST_NOT_MY_KIND) {
+    fprintf(stderr, "servers: unknown kind '%s' (", kind);
+    test_print_kinds(stderr);
+    fprintf(stderr, ")\n");
+  }
+  return rc;
 }
 
 int test_cluster_start(test_cluster *c, const char *kind) {

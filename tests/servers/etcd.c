@@ -51,14 +51,13 @@ int test_etcd_start(test_cluster *c, int members) {
       return -1;
     }
   }
-  for (int i = 0; i < members; i++)
-    if (test_server_wait_ready(&c->member[i], 30000) != 0) {
-      test_cluster_stop(c);
-      return -1;
-    }
-  int len = snprintf(c->uri, sizeof c->uri, "etcd://");
-  for (int i = 0; i < members; i++)
-    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
-                    c->member[i].port);
-  return 0;
+  return test_cluster_ready(c, "etcd", 30000);
+}
+
+const char test_etcd_kinds[] = "etcd, etcd3";
+
+int test_etcd_start_kind(test_cluster *c, const char *kind) {
+  if (strcmp(kind, "etcd") == 0) return test_etcd_start(c, 1);
+  if (strcmp(kind, "etcd3") == 0) return test_etcd_start(c, 3);
+  return TEST_NOT_MY_KIND;
 }

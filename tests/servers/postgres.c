@@ -5,12 +5,13 @@
  * PostgreSQL refuses to run as root, and CI runs as root: then both run as
  * the postgres system user. initdb goes through runuser; the server through
  * setpriv, which execs it in place where runuser would stay as its parent,
- * so that the PID started is the postmaster's and stopping by PID works. */
+ * so that the PID started is the postmaster's and stopping by PID works.
+ * It needs no client library: readiness is the postmaster's own pid file
+ * (as pg_ctl reads it), the set-up SQL goes through psql. */
 #include "servers.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -24,18 +25,34 @@
 #define PG_BIN "/usr/lib/postgresql/15/bin"
 #define INITDB_TIMEOUT_MS 60000
 
+/* Ready when the postmaster we started says so in its pid file: line 1
+ * its PID (a file left by a killed one names another), line 8 its status. */
 static bool pg_ready(const test_server *s) {
-  char conninfo[128];
-  snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d dbname=postgres connect_timeout=2",
-           s->port);
-  return PQping(conninfo) == PQPING_OK;
+  char path[300], text[1024];
+  snprintf(path, sizeof path, "%s/data/postmaster.pid", s->dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return false;
+  text[n] = '\0';
+  if (atol(text) != (long)s->pid) return false;
+  const char *line = text;
+  for (int i = 1; i < 8 && line != NULL; i++) {
+    line = strchr(line, '\n');
+    if (line != NULL) line++;
+  }
+  return line != NULL && strncmp(line, "ready", 5) == 0;
 }
 
-/* Run argv (output to log) and wait for it, bounded. 0 when it exited 0. */
-static int run_bounded(const char *const *argv, const char *log, int timeout_ms) {
+/* Run argv (output to log, `env` a "NAME=value" or NULL added to its
+ * environment) and wait for it, bounded. 0 when it exited 0. */
+static int run_bounded(const char *const *argv, const char *env, const char *log,
+                       int timeout_ms) {
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    if (env != NULL) putenv(strdup(env));
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -58,27 +75,23 @@ static int run_bounded(const char *const *argv, const char *log, int timeout_ms)
   return exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* Statements as the superuser, each on its own (CREATE DATABASE cannot run
- * in a transaction block). */
-static int as_superuser(int port, const char *const *sql) {
-  char conninfo[200];
-  snprintf(conninfo, sizeof conninfo,
-           "host=127.0.0.1 port=%d dbname=postgres user=postgres password=%s "
-           "connect_timeout=10",
-           port, TEST_PG_SUPER_PASSWORD);
-  PGconn *pg = PQconnectdb(conninfo);
-  int rc = PQstatus(pg) == CONNECTION_OK ? 0 : -1;
-  if (rc != 0) fprintf(stderr, "servers: postgres: %s", PQerrorMessage(pg));
-  for (int i = 0; rc == 0 && sql[i] != NULL; i++) {
-    PGresult *r = PQexec(pg, sql[i]);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-      fprintf(stderr, "servers: postgres: %s: %s", sql[i], PQresultErrorMessage(r));
-      rc = -1;
-    }
-    PQclear(r);
+/* Statements as the superuser through psql, each on its own (CREATE
+ * DATABASE cannot run in a transaction block). */
+static int as_superuser(const test_server *s, const char *const *sql) {
+  char port[16], log[300];
+  snprintf(port, sizeof port, "%d", s->port);
+  snprintf(log, sizeof log, "%s/setup.log", s->dir);
+  const char *argv[24] = {PG_BIN "/psql", "-X", "-q", "-h", "127.0.0.1", "-p", port,
+                          "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"};
+  int n = 13;
+  for (int i = 0; sql[i] != NULL && n < 22; i++) {
+    argv[n++] = "-c";
+    argv[n++] = sql[i];
   }
-  PQfinish(pg);
-  return rc;
+  argv[n] = NULL;
+  if (run_bounded(argv, "PGPASSWORD=" TEST_PG_SUPER_PASSWORD, log, 30000) == 0) return 0;
+  fprintf(stderr, "servers: postgres: the role and database were not made; see %s\n", log);
+  return -1;
 }
 
 int test_postgres_start(test_cluster *c) {
@@ -119,7 +132,7 @@ int test_postgres_start(test_cluster *c) {
   const char *initdb[] = {"runuser", "-u", "postgres", "--", PG_BIN "/initdb", "-D", data,
                           "-U", "postgres", "--auth=scram-sha-256", pwopt, "-E", "UTF8",
                           "--no-sync", NULL};
-  if (run_bounded(root ? initdb : initdb + 4, initlog, INITDB_TIMEOUT_MS) != 0) {
+  if (run_bounded(root ? initdb : initdb + 4, NULL, initlog, INITDB_TIMEOUT_MS) != 0) {
     fprintf(stderr, "servers: postgres: initdb failed; see %s\n", initlog);
     test_cluster_stop(c);
     return -1;
@@ -139,7 +152,7 @@ int test_postgres_start(test_cluster *c) {
       /* A role that may connect but not create the token table. */
       "CREATE ROLE " TEST_PG_READER " LOGIN PASSWORD '" TEST_PG_PASSWORD "'",
       NULL};
-  if (as_superuser(s->port, setup) != 0) {
+  if (as_superuser(s, setup) != 0) {
     test_cluster_stop(c);
     return -1;
   }
@@ -151,4 +164,10 @@ int test_postgres_start(test_cluster *c) {
   snprintf(c->uri, sizeof c->uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER,
            TEST_PG_PASSWORD, s->port, TEST_PG_DB);
   return 0;
+}
+
+const char test_postgres_kinds[] = "postgres";
+
+int test_postgres_start_kind(test_cluster *c, const char *kind) {
+  return strcmp(kind, "postgres") == 0 ? test_postgres_start(c) : TEST_NOT_MY_KIND;
 }

@@ -54,3 +54,9 @@ int test_redis_start(test_cluster *c, const test_redis_opts *o) {
   snprintf(c->uri, sizeof c->uri, "redis://127.0.0.1:%d", s->port);
   return 0;
 }
+
+const char test_redis_kinds[] = "redis";
+
+int test_redis_start_kind(test_cluster *c, const char *kind) {
+  return strcmp(kind, "redis") == 0 ? test_redis_start(c, NULL) : TEST_NOT_MY_KIND;
+}

@@ -19,7 +19,9 @@ static void on_signal(int sig) { (void)sig; stop = 1; }
 
 int main(int argc, char **argv) {
   if (argc < 2 || argc - 1 > 8) {
-    fprintf(stderr, "usage: baton-test-servers KIND... (redis, etcd, etcd3, zk, zk3)\n");
+    fprintf(stderr, "usage: baton-test-servers KIND... (");
+    test_print_kinds(stderr);
+    fprintf(stderr, ")\n");
     return 2;
   }
   static test_cluster clusters[8];

@@ -4,7 +4,10 @@
 #ifndef BATON_TEST_SERVERS_H
 #define BATON_TEST_SERVERS_H
 
+#include "server_kinds.h"
+
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define TEST_MAX_MEMBERS 5
@@ -13,6 +16,7 @@
 typedef struct test_server {
   const char *kind;    /* "redis", "etcd", "zk" */
   pid_t pid;           /* 0 when not running */
+  bool paused;         /* stopped by test_server_pause, not resumed since */
   int port;            /* client port on 127.0.0.1 */
   int peer_port;       /* etcd peer / ZooKeeper quorum port, 0 if none */
   int election_port;   /* ZooKeeper leader-election port, 0 if none */
@@ -47,8 +51,7 @@ int test_etcd_start(test_cluster *c, int members);
 int test_zk_start(test_cluster *c, int servers);
 /* PostgreSQL 15 with password authentication: the URI names role
  * TEST_PG_USER (owner of database TEST_PG_DB); role TEST_PG_READER has the
- * same password and no CREATE right there. Built with the postgres
- * backend only. */
+ * same password and no CREATE right there. */
 #define TEST_PG_USER "baton"
 #define TEST_PG_READER "reader"
 #define TEST_PG_DB "baton"
@@ -56,9 +59,26 @@ int test_zk_start(test_cluster *c, int servers);
 #define TEST_PG_SUPER_PASSWORD "baton-super"
 int test_postgres_start(test_cluster *c);
 
-/* Start "redis", "etcd", "etcd3" (3 members), "zk", "zk3" or "postgres" by
- * name. */
+/* Start a deployment by its kind's name: "redis", "etcd", "etcd3" (3
+ * members), "zk", "zk3", ... Each servers/<backend>.c of a backend in the
+ * list (server_kinds.h, generated) defines test_<backend>_start_kind(),
+ * which starts the kinds it knows and answers TEST_NOT_MY_KIND to the
+ * rest, and test_<backend>_kinds[], their names for a usage text. */
+#define TEST_NOT_MY_KIND (-2)
 int test_cluster_start(test_cluster *c, const char *kind);
+/* Print every kind's name, comma-separated, to f. */
+void test_print_kinds(FILE *f);
+#define TEST_DECLARE_KIND(b)                                    \
+  int test_##b##_start_kind(test_cluster *c, const char *kind); \
+  extern const char test_##b##_kinds[];
+TEST_SERVER_KINDS(TEST_DECLARE_KIND)
+#undef TEST_DECLARE_KIND
+
+/* Wait (each up to ms) for every member c->n launched (test_server_spawn
+ * with no wait: a cluster serves only once a quorum is up), then set
+ * c->uri to "scheme://127.0.0.1:P1,127.0.0.1:P2,...". 0, or -1 with the
+ * cluster stopped. */
+int test_cluster_ready(test_cluster *c, const char *scheme, int ms);
 
 /* Kill every member (SIGKILL: nothing of a throwaway server needs a
  * graceful stop), remove folders. */

@@ -60,14 +60,13 @@ int test_zk_start(test_cluster *c, int servers) {
       return -1;
     }
   }
-  for (int i = 0; i < servers; i++)
-    if (test_server_wait_ready(&c->member[i], 30000) != 0) {
-      test_cluster_stop(c);
-      return -1;
-    }
-  int len = snprintf(c->uri, sizeof c->uri, "zk://");
-  for (int i = 0; i < servers; i++)
-    len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", i ? "," : "",
-                    c->member[i].port);
-  return 0;
+  return test_cluster_ready(c, "zk", 30000);
+}
+
+const char test_zk_kinds[] = "zk, zk3";
+
+int test_zk_start_kind(test_cluster *c, const char *kind) {
+  if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
+  if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
+  return TEST_NOT_MY_KIND;
 }

@@ -19,7 +19,7 @@
 
 #define ZK baton_backend_zk
 
-static test_cluster server;
+static test_cluster *server; /* the suite's (kit_server) */
 static char uri[1200];    /* zk://127.0.0.1:P/baton-test */
 static char hosts[1024];  /* 127.0.0.1:P */
 
@@ -121,10 +121,10 @@ static void test_forget_sweeps_unknown_create(void) {
   baton_candidate c = kit_cand(&a, "swept"), next = kit_cand(&a, "swept");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err); /* makes the parent */
   CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
-  test_server_pause(&server.member[0]);
+  test_server_pause(&server->member[0]);
   int rc = ZK.acquire(a.s, &c, NULL, kit_deadline(300), &err);
   ZK.forget(a.s, &c);
-  test_server_resume(&server.member[0]);
+  test_server_resume(&server->member[0]);
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   /* next's create queues behind the lost create: it may see the zombie,
    * but the sweep deletes it, so next is woken and elected. */
@@ -151,14 +151,14 @@ static void test_close_with_request_in_flight(void) {
   baton_candidate c = kit_cand(&a, "inflight");
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
-  test_server_pause(&server.member[0]);
+  test_server_pause(&server->member[0]);
   CHECK_EQ(ZK.acquire(a.s, &c, NULL, kit_deadline(200), &err), BATON_ETIMEDOUT);
   ZK.forget(a.s, &c);
   int64_t t0 = kit_now_ms();
   kit_close(&a); /* the C client waits up to 1.5 s for the close's reply */
   int64_t ms = kit_ms_since(t0);
   CHECK_EQ(baton__zk_calls_live(), 0); /* settled although no reply ever came */
-  test_server_resume(&server.member[0]);
+  test_server_resume(&server->member[0]);
   CHECK_LT(ms, 2500);
   zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
@@ -529,13 +529,9 @@ int main(int argc, char **argv) {
   };
   const test_case *run = cases;
   if (argc > 1 && strcmp(argv[1], in_flight[0].name) == 0) run = in_flight;
-  if (test_cluster_start(&server, "zk") != 0) {
-    fprintf(stderr, "zk_backend: cannot start a ZooKeeper server\n");
-    return 1;
-  }
-  snprintf(uri, sizeof uri, "%s/baton-test", server.uri);
-  kit_member_addr(&server, 0, hosts, sizeof hosts);
+  if ((server = kit_server("zk")) == NULL) return 1; /* a missing server fails */
+  snprintf(uri, sizeof uri, "%s/baton-test", server->uri);
+  kit_member_addr(server, 0, hosts, sizeof hosts);
   int rc = test_main(argc, argv, run);
-  test_cluster_stop(&server);
   return rc;
 }

@@ -26,14 +26,11 @@ static bool server_dump_has(int port, const char *text) {
  * until the server has expired the session, as it would be when the
  * client's side of the network is what failed. */
 static void test_pause_past_session_timeout(void) {
-  test_cluster zk;
   proxy *px = NULL;
-  REQUIRE_EQ(test_cluster_start(&zk, "zk"), 0);
-  if (proxy_start(&px, zk.member[0].port) != 0) {
-    test_cluster_stop(&zk);
-    REQUIRE(!"proxy");
-  }
-  int port = zk.member[0].port;
+  test_cluster *zk = kit_fresh_server("zk"); /* stopped after the case */
+  REQUIRE(zk != NULL);
+  REQUIRE(proxy_start(&px, zk->member[0].port) == 0);
+  int port = zk->member[0].port;
   char u[256];
   snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-fault?session_timeout=2000", proxy_port(px));
   kit_session a;
@@ -57,7 +54,7 @@ static void test_pause_past_session_timeout(void) {
   /* Paused: every renewal fails, each by its own deadline. */
   proxy_set_mode(px, PROXY_STALL, 0); /* holds bytes back, keeps connections */
   kit_sleep_ms(100); /* let the server read what was already on its way */
-  test_server_pause(&zk.member[0]);
+  test_server_pause(&zk->member[0]);
   int64_t paused = kit_now_ms();
   int failures = 0;
   while (kit_ms_since(paused) < 3000) {
@@ -70,7 +67,7 @@ static void test_pause_past_session_timeout(void) {
   }
   CHECK_GT(failures, 3);
   printf("  paused: %d renewals failed, last: %s\n", failures, err.message);
-  test_server_resume(&zk.member[0]);
+  test_server_resume(&zk->member[0]);
   /* The server says nothing when it expires a session: it is asked. */
   bool expired = false;
   for (int64_t end = kit_now_ms() + 10000; !expired && kit_ms_left(end) > 0;) {
@@ -111,7 +108,6 @@ static void test_pause_past_session_timeout(void) {
   kit_close(&a);
 out:
   proxy_stop(px);
-  test_cluster_stop(&zk);
 }
 
 static int find_leader(const test_cluster *c) {
@@ -126,25 +122,22 @@ static int find_leader(const test_cluster *c) {
 }
 
 static void test_ensemble_leader_killed(void) {
-  test_cluster zk;
-  REQUIRE_EQ(test_cluster_start(&zk, "zk3"), 0);
+  test_cluster *zk = kit_fresh_server("zk3"); /* stopped after the case */
+  REQUIRE(zk != NULL);
   char u[1200];
-  snprintf(u, sizeof u, "%s/baton-ens?session_timeout=8000", zk.uri);
+  snprintf(u, sizeof u, "%s/baton-ens?session_timeout=8000", zk->uri);
   kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "ensemble"};
-  if (kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err) != 0) {
-    test_cluster_stop(&zk);
-    REQUIRE_OK(1, &err);
-  }
+  REQUIRE_OK(kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err), &err);
   baton_candidate c = kit_cand(&a, "ens");
   baton_candidate *held[1] = {&c};
   bool gone[1];
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   uint64_t first = c.token;
-  int leader = find_leader(&zk);
+  int leader = find_leader(zk);
   CHECK_GE(leader, 0);
-  if (leader >= 0) test_server_kill(&zk.member[leader]);
+  if (leader >= 0) test_server_kill(&zk->member[leader]);
   int64_t t0 = kit_now_ms();
 
   /* The session survives the leader's death; renewals may fail meanwhile. */
@@ -161,7 +154,7 @@ static void test_ensemble_leader_killed(void) {
   CHECK(!gone[0]);
   printf("  renewed %lld ms after the leader died (%d failed renewals)\n",
          (long long)kit_ms_since(t0), failures);
-  CHECK_GE(find_leader(&zk), 0);
+  CHECK_GE(find_leader(zk), 0);
   CHECK_OK(ZK.release(a.s, &c, kit_deadline(5000), &err), &err);
   CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
   CHECK_GT(c.token, first);
@@ -170,7 +163,6 @@ static void test_ensemble_leader_killed(void) {
   CHECK_EQ(l.token, c.token);
   kit_drop(&a, &c);
   kit_close(&a);
-  test_cluster_stop(&zk);
 }
 
 int main(int argc, char **argv) {

@@ -58,9 +58,8 @@ int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size) {
   if (names != NULL && size > 0) {
     names[0] = '\0';
     size_t len = 0;
-    for (int i = 0; i < v.count; i++)
-      len += (size_t)snprintf(names + len, len < size ? size - len : 0, "%s%s", i ? "," : "",
-                              v.data[i]);
+    for (int i = 0; i < v.count && len < size; i++) /* cut at size, never past it */
+      len += (size_t)snprintf(names + len, size - len, "%s%s", i ? "," : "", v.data[i]);
   }
   int n = v.count;
   deallocate_String_vector(&v);
@@ -143,11 +142,11 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
   int rc = leader_child(zh, name, lead, sizeof lead, &out->keys);
   if (rc == 0 && out->keys > 0) {
     snprintf(path, sizeof path, "/%s/%s", name, lead);
-    struct Stat st;
+    struct Stat st = {0};
     int len = (int)sizeof out->identity - 1;
     rc = zoo_get(zh, path, 0, out->identity, &len, &st) == ZOK ? 0 : -1;
-    out->identity[len > 0 ? len : 0] = '\0';
-    out->token = (uint64_t)st.czxid;
+    out->identity[rc == 0 && len > 0 ? len : 0] = '\0';
+    out->token = rc == 0 ? (uint64_t)st.czxid : 0;
   }
   zookeeper_close(zh);
   return rc;

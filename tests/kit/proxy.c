@@ -181,6 +181,33 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* Proxies running now: a case that returns early (REQUIRE) leaves its
+ * own here, and they are stopped when it ends (a kit hook). */
+#define LIVE_MAX 64 /* the fault suite: 8 candidates, a proxy per member each */
+static proxy *live[LIVE_MAX];
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void stop_leftovers(void) {
+  for (int i = 0; i < LIVE_MAX; i++) {
+    pthread_mutex_lock(&live_mu);
+    proxy *p = live[i];
+    pthread_mutex_unlock(&live_mu);
+    proxy_stop(p);
+  }
+}
+
+static bool track(proxy *p, proxy *was) {
+  pthread_mutex_lock(&live_mu);
+  bool done = false;
+  for (int i = 0; i < LIVE_MAX && !done; i++)
+    if (live[i] == was) {
+      live[i] = p;
+      done = true;
+    }
+  pthread_mutex_unlock(&live_mu);
+  return done;
+}
+
 int proxy_start(proxy **out, int target_port) {
   proxy *p = calloc(1, sizeof *p);
   if (p == NULL) return -1;
@@ -205,6 +232,11 @@ int proxy_start(proxy **out, int target_port) {
     return -1;
   }
   p->port = ntohs(a.sin_port);
+  if (!track(p, NULL)) {
+    proxy_stop(p);
+    return -1; /* more running than a case should need */
+  }
+  kit_on_case_end(stop_leftovers);
   *out = p;
   return 0;
 }
@@ -243,6 +275,7 @@ long long proxy_bytes(proxy *p) {
 
 void proxy_stop(proxy *p) {
   if (p == NULL) return;
+  track(NULL, p);
   pthread_mutex_lock(&p->ev.mu);
   p->stop = true;
   pthread_mutex_unlock(&p->ev.mu);
