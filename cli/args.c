@@ -21,6 +21,8 @@ typedef enum opt_id {
   OPT_JSON,
   OPT_VERBOSE,
   OPT_EVENTS,
+  OPT_METRICS_FILE,
+  OPT_METRICS_LISTEN,
   OPT_PASSWORD_FILE,
   OPT_HELP,
 } opt_id;
@@ -58,6 +60,14 @@ static const opt_spec options[] = {
      "append a line per transition to FILE:\n"
      "\"<ns> elected|started|stopped|resigned|lost\n"
      "token=<T> ...\", <ns> CLOCK_MONOTONIC nanoseconds"},
+    {OPT_METRICS_FILE, "metrics-file", 0, "PATH", CLI_RUN,
+     "keep PATH a Prometheus text file of the\n"
+     "election's metrics (node_exporter's textfile\n"
+     "collector): written to PATH.tmp and renamed\n"
+     "into place at every change and every 10s"},
+    {OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR", CLI_RUN,
+     "serve the metrics at http://ADDR/metrics;\n"
+     "ADDR is HOST:PORT, or PORT for 127.0.0.1"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -149,8 +159,8 @@ static void print_option(FILE *f, const opt_spec *o) {
   if (o->short_name != 0) snprintf(shortname, sizeof shortname, "-%c,", o->short_name);
   snprintf(head, sizeof head, "%-4s--%s%s%s", shortname, o->name, o->value != NULL ? " " : "",
            o->value != NULL ? o->value : "");
-  fprintf(f, "  %-26s", head);
-  print_indented(f, o->help, 28);
+  fprintf(f, "  %-28s", head);
+  print_indented(f, o->help, 30);
 }
 
 static void print_command_help(FILE *f, size_t c) {
@@ -341,6 +351,12 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       break;
     case OPT_EVENTS:
       a->events = value;
+      break;
+    case OPT_METRICS_FILE:
+      a->metrics_file = value;
+      break;
+    case OPT_METRICS_LISTEN:
+      a->metrics_listen = value;
       break;
     case OPT_PASSWORD_FILE:
       a->password_file = value;

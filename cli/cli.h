@@ -48,6 +48,8 @@ typedef struct cli_args {
   bool json;                /* leader, observe: --json */
   bool verbose;             /* run: -v, --verbose */
   const char *events;       /* run: --events FILE, NULL for none */
+  const char *metrics_file; /* run: --metrics-file PATH, NULL for none */
+  const char *metrics_listen; /* run: --metrics-listen HOST:PORT, NULL for none */
   char **cmd;               /* run: CMD [ARG...], NULL-terminated */
 } cli_args;
 
@@ -272,6 +274,29 @@ int cli_child_exec_result(cli_child *c);
 /* Stop the child for good (SIGKILL to the group, then reap). For error
  * paths; never leaves a zombie. */
 void cli_child_kill_now(cli_child *c);
+
+/* ---- the metrics server (serve.c) ----------------------------------------- */
+
+struct MHD_Daemon;
+
+typedef struct cli_server {
+  int fd;                    /* the listening socket, -1 when none */
+  struct MHD_Daemon *daemon; /* serving, NULL before start */
+  baton_client *client;      /* whose metrics */
+} cli_server;
+
+/* Bind and listen on `address` (HOST:PORT, [V6]:PORT, or :PORT and PORT
+ * for 127.0.0.1), close-on-exec. 0, or -1 with a reason in `why` (a taken
+ * port: "Address already in use"). */
+int cli_serve_bind(cli_server *sv, const char *address, char *why, size_t why_size);
+
+/* Serve GET /metrics (the client's Prometheus text) on a thread of its
+ * own. 0, or -1 with a reason. */
+int cli_serve_start(cli_server *sv, baton_client *client, char *why, size_t why_size);
+
+/* Stop serving and close the socket; before the client closes. Accepts a
+ * server that was never bound or started. */
+void cli_serve_stop(cli_server *sv);
 
 /* ---- the subcommands ---------------------------------------------------- */
 

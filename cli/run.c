@@ -22,7 +22,14 @@
  *
  * With --events FILE each transition is appended to FILE as one line with
  * its CLOCK_MONOTONIC time, so that a test can lay the terms of several
- * candidates on one clock (see cli/README.md). */
+ * candidates on one clock (see cli/README.md).
+ *
+ * With --metrics-file PATH the client's Prometheus text is written to
+ * PATH.tmp and renamed onto PATH (node_exporter's textfile collector
+ * reads whole files only) after every turn of the main loop, which is
+ * every change, and at least every 10 s. With --metrics-listen ADDR the
+ * same text is served at http://ADDR/metrics (serve.c) while run holds,
+ * waits and stops, until it exits. */
 #include "cli.h"
 
 #include <errno.h>
@@ -34,6 +41,7 @@
 #include <unistd.h>
 
 #define DEFAULT_TTL_MS 10000
+#define METRICS_EVERY_MS 10000 /* --metrics-file: the longest between writes */
 
 typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 
@@ -54,6 +62,10 @@ typedef struct supervisor {
   bool signalled;              /* a stop signal came: exit 0 when stopped */
   int short_terms;             /* consecutive terms too short to start CMD */
   int events_fd;               /* --events FILE, -1 for none */
+  char metrics_tmp[PATH_MAX + 8]; /* --metrics-file PATH: "PATH.tmp" */
+  int64_t metrics_due_ms;      /* the next write at the latest */
+  bool metrics_failing;        /* the last write failed (said once) */
+  cli_server server;           /* --metrics-listen */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -124,6 +136,54 @@ static void term_ended(supervisor *s, int64_t ns, const char *what, const char *
     event(s, ns, what, s->token, "reason=%s", reason);
   else
     event(s, ns, what, s->token, NULL);
+}
+
+/* ---- the metrics file (--metrics-file) ------------------------------------ */
+
+/* Write all of `len` bytes to `path`, made or truncated: 0 or an errno. */
+static int write_file(const char *path, const char *text, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int e = 0;
+  for (size_t done = 0; done < len && e == 0;) {
+    ssize_t n = write(fd, text + done, len - done);
+    if (n > 0)
+      done += (size_t)n;
+    else if (n < 0 && errno != EINTR)
+      e = errno;
+    else if (n == 0)
+      e = EIO;
+  }
+  if (close(fd) != 0 && e == 0) e = errno;
+  return e;
+}
+
+/* Replace the metrics file with the client's text now. A failure is said
+ * once (and its end too) but does not stop the supervisor. */
+static void metrics_write(supervisor *s) {
+  if (s->args->metrics_file == NULL) return;
+  static char text[1 << 16]; /* one election's text is a few kB */
+  size_t len = 0;
+  int e = 0;
+  if (baton_client_metrics(s->ss.client, text, sizeof text, &len, NULL) != 0 || len >= sizeof text)
+    e = EMSGSIZE;
+  if (e == 0) e = write_file(s->metrics_tmp, text, len);
+  if (e == 0 && rename(s->metrics_tmp, s->args->metrics_file) != 0) e = errno;
+  if (e != 0 && !s->metrics_failing)
+    cli_note("run", "--metrics-file %s: %s", s->args->metrics_file, strerror(e));
+  else if (e == 0 && s->metrics_failing)
+    cli_note(NULL, "--metrics-file %s: written again", s->args->metrics_file);
+  s->metrics_failing = e != 0;
+  s->metrics_due_ms = cli_now_ms() + METRICS_EVERY_MS;
+}
+
+/* The poll timeout `timeout` (-1: none), shortened to the next metrics
+ * write. */
+static int metrics_timeout(const supervisor *s, int timeout) {
+  if (s->args->metrics_file == NULL) return timeout;
+  int64_t left = s->metrics_due_ms - cli_now_ms();
+  int until = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+  return timeout < 0 || until < timeout ? until : timeout;
 }
 
 /* ---- timing ------------------------------------------------------------- */
@@ -371,7 +431,8 @@ static void on_wake(supervisor *s) {
 
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
-    int timeout = tick(s);
+    metrics_write(s); /* after every turn: whatever changed, it shows */
+    int timeout = metrics_timeout(s, tick(s));
     struct pollfd p[3] = {{.fd = s->ss.sig_fd, .events = POLLIN},
                           {.fd = s->relay->wake_fd, .events = POLLIN},
                           {.fd = s->child.exec_fd, .events = POLLIN}};
@@ -418,15 +479,39 @@ int cli_cmd_run(const cli_args *a) {
   int rc = timing(a, &o, &s.grace_ms);
   if (rc != CLI_CONTINUE) return rc;
 
+  if (a->metrics_file != NULL) {
+    /* Found unwritable now, before any election: a usage error. */
+    snprintf(s.metrics_tmp, sizeof s.metrics_tmp, "%s.tmp", a->metrics_file);
+    int e = strlen(a->metrics_file) >= PATH_MAX ? ENAMETOOLONG : write_file(s.metrics_tmp, "", 0);
+    if (e != 0)
+      return cli_fail(CLI_EXIT_USAGE, "run", "--metrics-file %s: %s", a->metrics_file,
+                      strerror(e));
+    unlink(s.metrics_tmp);
+  }
+
   cli_child_note_inherited_fds();
+  s.server.fd = -1;
+  /* A taken port is found before the backend is opened. */
+  if (a->metrics_listen != NULL &&
+      cli_serve_bind(&s.server, a->metrics_listen, why, sizeof why) != 0)
+    return cli_fail(CLI_EXIT_USAGE, "run", "--metrics-listen %s: %s", a->metrics_listen, why);
   /* Opened after the inherited descriptors were noted: CMD does not get it. */
   if (a->events != NULL) {
     s.events_fd = open(a->events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (s.events_fd < 0)
-      return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(errno));
+    if (s.events_fd < 0) {
+      int e = errno;
+      cli_serve_stop(&s.server);
+      return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(e));
+    }
   }
   int code = cli_session_open(&s.ss, a, &o);
+  if (code == 0 && a->metrics_listen != NULL &&
+      cli_serve_start(&s.server, s.ss.client, why, sizeof why) != 0) {
+    cli_session_close(&s.ss);
+    code = cli_fail(CLI_EXIT_BACKEND, "run", "--metrics-listen %s: %s", a->metrics_listen, why);
+  }
   if (code != 0) {
+    cli_serve_stop(&s.server);
     if (s.events_fd >= 0) close(s.events_fd);
     return code;
   }
@@ -436,6 +521,8 @@ int cli_cmd_run(const cli_args *a) {
   loop(&s);
   /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
+  metrics_write(&s); /* the last word: how the terms ended */
+  cli_serve_stop(&s.server); /* it reads the client: stopped first */
   cli_session_close(&s.ss);
   term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */
   if (s.events_fd >= 0) close(s.events_fd);

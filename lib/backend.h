@@ -52,7 +52,18 @@ typedef struct baton_config {
   const char *tls_ca_file;     /* NULL when none (option or URI param) */
   const char *tls_cert_file;   /* NULL when none */
   const char *tls_key_file;    /* NULL when none */
+  baton_log_cb log;            /* NULL: no logging (baton__log) */
+  void *log_udata;             /* its argument */
+  baton_log_level log_level;   /* most verbose level it gets */
 } baton_config;
+
+/* Send one formatted line to the client's log callback, if it has one
+ * and `level` passes; never allocates. Any thread, any lock held. */
+void baton__log(const baton_config *cfg, baton_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* The back-off before retry `attempt` under cfg's retry options. */
 static inline int64_t baton__config_backoff(const baton_config *cfg, unsigned attempt) {

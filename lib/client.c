@@ -56,6 +56,20 @@ static int grow_renew_buffers(baton_client *c, size_t n) {
 }
 
 static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now) {
+  c->stats.renewal_requests_ok++;
+  baton__histogram_add(&c->stats.renewal, now - sent);
+  /* Headroom: what was left of each term when the renewal came back,
+   * before it moves the deadline (the session's lease, for queueing
+   * backends, moves first below). */
+  for (size_t i = 0; i < n; i++) {
+    baton_election *e = c->renew_elections[i];
+    if (!e->term.held || e->term.generation != c->renew_generations[i] || c->renew_gone[i])
+      continue;
+    int64_t left = baton__term_deadline(e) - now;
+    if (left > 0) baton__stats_renewed(e, left);
+  }
+  if (c->renew_failures > 0)
+    baton__log(&c->cfg, BATON_LOG_INFO, "renewal succeeded after %u failed", c->renew_failures);
   c->renew_failures = 0;
   c->last_renew_error = 0;
   c->last_renew_sent = sent;
@@ -67,19 +81,27 @@ static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now
 }
 
 static void renew_failed(baton_client *c, size_t n, const baton_error *err, int64_t now) {
+  c->stats.renewal_requests_failed++;
   c->renew_failures++;
   c->last_renew_error = err->code;
   c->next_renew = baton__next_renew(&c->cfg, renew_interval(c), c->last_renew_sent,
                                     c->renew_failures, now);
+  baton__log(&c->cfg, BATON_LOG_WARN, "renewal of %zu term(s) failed (%u in a row): %s", n,
+             c->renew_failures, err->message);
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
-    if (e->term.held && e->term.generation == c->renew_generations[i])
+    if (e->term.held && e->term.generation == c->renew_generations[i]) {
+      BATON__COUNT(e, renewals_failed);
       baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, err->message);
+    }
   }
 }
 
 static void session_expired(baton_client *c, const baton_error *err, int64_t now) {
-  baton__session_expired(c, err->message);
+  c->stats.renewal_requests_failed++;
+  c->stats.sessions_expired++;
+  baton__log(&c->cfg, BATON_LOG_WARN, "the backend session expired: %s", err->message);
+  baton__session_expired(c, err->message, now);
   /* Open the next session soon, with back-off if that keeps failing. */
   c->renew_failures++;
   c->last_renew_error = err->code;
@@ -111,6 +133,7 @@ static void renew_once(baton_client *c, int64_t earliest) {
    * be declared lost on time, by this thread. */
   int64_t sent = baton__now();
   int64_t deadline = baton__request_deadline(&c->cfg, sent, earliest);
+  if (c->renew_failures > 0) c->stats.renewal_retries++;
   pthread_mutex_unlock(&c->mu);
   int rc = c->backend->renew(c->session, c->renew_candidates, n, c->renew_gone, deadline, &err);
   pthread_mutex_lock(&c->mu);
@@ -325,6 +348,7 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
     return rc;
   }
   c->manual = manual;
+  baton__stats_init(&c->stats.totals);
   if (init_sync(c) != 0) {
     client_free(c);
     return baton__error(err, BATON_ENOMEM, "client_open: cannot create locks or descriptors");

@@ -2,6 +2,7 @@
  * default applied, and checks names and identities. */
 #include "internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -112,6 +113,12 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
     snprintf(identity_buf, BATON_IDENTITY_MAX + 1, "%s:%ld", host, (long)getpid());
   }
   cfg->identity = identity_buf;
+  if (o->log_level > BATON_LOG_DEBUG)
+    return baton__error(err, BATON_EINVAL, "log_level %u is not a baton_log_level",
+                        (unsigned)o->log_level);
+  cfg->log = o->log;
+  cfg->log_udata = o->log_udata;
+  cfg->log_level = o->log_level != 0 ? (baton_log_level)o->log_level : BATON_LOG_INFO;
   cfg->username = o->username != NULL ? o->username : uri != NULL ? uri->user : NULL;
   cfg->password = o->password != NULL ? o->password : uri != NULL ? uri->password : NULL;
   cfg->tls_ca_file = o->tls_ca_file != NULL ? o->tls_ca_file
@@ -134,4 +141,19 @@ int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_e
   if (rc != 0) return rc;
   *lifetime_ms = baton__lifetime(&cfg, 0) / BATON_NS_PER_MS;
   return baton__ok(err);
+}
+
+/* The options keep their size as they grow (the header's promise), on
+ * the 64-bit targets baton is built for. */
+_Static_assert(sizeof(void *) != 8 || sizeof(baton_options) == 208,
+               "baton_options changed size: take new fields from reserved[]");
+
+void baton__log(const baton_config *cfg, baton_log_level level, const char *fmt, ...) {
+  if (cfg == NULL || cfg->log == NULL || level > cfg->log_level) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  cfg->log(level, line, cfg->log_udata);
 }

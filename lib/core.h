@@ -8,6 +8,8 @@
  *               observe, candidate mode
  *   term.c      the term state machine and the event queue: no I/O, every
  *               function takes `now`, every function needs client->mu
+ *   stats.c     what the term state machine counts, and reading it: stats
+ *               and the Prometheus text; no I/O
  *   deadline.c  the safety arithmetic: pure functions
  */
 #ifndef BATON_CORE_H
@@ -35,12 +37,15 @@ typedef struct baton_term {
   baton_lease lease;          /* BATON_CAP_TERM_TTL: the term's own lease;
                                  otherwise the session's is used */
   baton_lost_reason lost_reason; /* why the last term ended */
+  int64_t began;              /* when the current or last term began */
   /* A key of ours that may still be on the server with no term on it: a
    * term lost at its local deadline, a resign whose delete failed, an
    * attempt whose outcome is unknown. */
   bool leftover;
   bool leftover_delete;       /* it must be deleted; otherwise it expires
                                  by itself (per-term TTL) */
+  bool leftover_late;         /* it is a term's lost at its deadline (its
+                                 delete is a late release) */
   int64_t leftover_until;     /* nothing deletes or replaces it before */
   int64_t leftover_retry_at;  /* the background thread's next delete */
   unsigned leftover_failures; /* failed deletes in a row (back-off) */
@@ -103,6 +108,9 @@ struct baton_client {
   baton_candidate **renew_candidates;
   uint64_t *renew_generations;
   bool *renew_gone;
+
+  /* Counted under mu (stats.c); `totals` includes closed elections'. */
+  baton_client_stats stats;
 };
 
 struct baton_election {
@@ -118,6 +126,7 @@ struct baton_election {
 
   /* Guarded by client->mu. */
   baton_term term;
+  baton_stats stats;          /* what this election counted (stats.c) */
   baton_event_node *spare;    /* event storage reserved for terms */
   unsigned nspare;
   unsigned queued;            /* events of this election in the queue */
@@ -175,7 +184,8 @@ void baton__term_expire(baton_election *e, int64_t now);
 
 /* End e's term now with `reason`: RESIGNED leaves a key to delete at once;
  * KEY_GONE and SESSION_EXPIRED leave none. Queues LOST. */
-void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message);
+void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
+                     int64_t now);
 
 /* A renewal sent at `sent` succeeded at `now` for a term of generation
  * `generation`: `gone` ends it (KEY_GONE), otherwise its lease is extended,
@@ -190,7 +200,7 @@ void baton__session_renewed(baton_client *c, int64_t sent, int64_t now);
 
 /* The backend says the session expired: every term ends (SESSION_EXPIRED),
  * with its keys, and acquires begun before are void. */
-void baton__session_expired(baton_client *c, const char *message);
+void baton__session_expired(baton_client *c, const char *message, int64_t now);
 
 /* Ask the background thread to renew at once. */
 void baton__renew_soon(baton_client *c, int64_t now);
@@ -239,6 +249,29 @@ void baton__events_drop(baton_client *c, baton_election *e);
 
 /* Free e's reserved event storage. */
 void baton__events_free(baton_election *e);
+
+/* ---- stats.c: counting ---------------------------------------------------- *
+ * Every function needs client->mu. Each adds to the election's stats and
+ * to its client's totals: a few additions, no allocation. */
+
+/* Initial values: nothing counted (the minimum headroom is INT64_MAX). */
+void baton__stats_init(baton_stats *s);
+
+/* Count one of the baton_stats counters named `field` for e. */
+#define BATON__COUNT(e, field) ((e)->stats.field++, (e)->client->stats.totals.field++)
+
+/* Add one observation of `ns` (negative counts as 0) to a histogram. */
+void baton__histogram_add(baton_histogram *h, int64_t ns);
+
+/* A term of e began `ns` after its campaign was called. */
+void baton__stats_acquired(baton_election *e, int64_t ns);
+
+/* A term of e ended with `reason`, after `held_ns`. */
+void baton__stats_ended(baton_election *e, baton_lost_reason reason, int64_t held_ns);
+
+/* A renewal of e's term succeeded with `headroom_ns` left to its local
+ * deadline. */
+void baton__stats_renewed(baton_election *e, int64_t headroom_ns);
 
 /* ---- election.c, for client.c ------------------------------------------ */
 

@@ -170,6 +170,7 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   e->candidate.identity = c->cfg.identity;
   e->watch.name = e->name;
   e->watch.identity = c->cfg.identity;
+  baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
   /* The first term's events are reserved here: a term's ELECTED and LOST
@@ -310,8 +311,9 @@ void baton_election_close(baton_election *e) {
 
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
-  baton__term_expire(e, baton__now());
-  baton__term_end(e, BATON_LOST_RESIGNED, "election closed");
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  baton__term_end(e, BATON_LOST_RESIGNED, "election closed", now);
   /* A key that expires by itself needs nobody to wait. When the whole
    * client closes, ending the session (lease revoke, session close)
    * deletes the keys of queueing backends with it, after this wait. */
@@ -404,11 +406,17 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   int rc = baton__term_reserve(e);
   if (rc == 0) rc = index_add(c, e);
   uint64_t generation = c->session_generation;
+  if (rc == 0) BATON__COUNT(e, attempts);
   pthread_mutex_unlock(&c->mu);
   if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
   int64_t sent = baton__now();
   rc = c->backend->acquire(c->session, &e->candidate, holder,
                            baton__request_deadline(&c->cfg, sent, deadline), err);
+  if (rc == BATON_EHELD) {
+    pthread_mutex_lock(&c->mu);
+    BATON__COUNT(e, contended);
+    pthread_mutex_unlock(&c->mu);
+  }
   if (rc == BATON_EHELD)
     return baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
                         holder->token != 0 ? holder->identity : "another holder",
@@ -484,6 +492,11 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       pthread_mutex_unlock(&c->mu);
     }
     if (how->once || !baton__retryable(rc)) break;
+    pthread_mutex_lock(&c->mu);
+    BATON__COUNT(e, retries);
+    pthread_mutex_unlock(&c->mu);
+    baton__log(&c->cfg, BATON_LOG_INFO, "'%s': campaign attempt failed (%s); retrying", e->name,
+               err != NULL ? err->message : baton_strerror(rc));
     int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
@@ -504,11 +517,16 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
                    : baton__error(err, BATON_ECANCELED, "candidate mode of '%s' stopped", e->name);
   }
   e->campaigning++;
+  BATON__COUNT(e, campaigns);
   pthread_mutex_unlock(&c->mu);
 
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
-  baton__term_expire(e, baton__now());
+  /* The acquire latency counts from here: the clock read the term check
+   * needs anyway (the hot path reads no clock for stats). Only a wait for
+   * another campaign of this election holding `op` is left out. */
+  int64_t called = baton__now();
+  baton__term_expire(e, called);
   bool already = e->term.held;
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
@@ -518,6 +536,7 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
 
   pthread_mutex_lock(&c->mu);
   if (rc == 0 && token != NULL) *token = e->term.token;
+  if (rc == 0 && !already) baton__stats_acquired(e, e->term.began - called);
   /* A cancel is consumed once every campaign it reached has returned. This
    * is the campaign's last touch of e: close may free it after. */
   if (--e->campaigning == 0) {
@@ -558,14 +577,15 @@ int baton_election_resign(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "resign: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  baton__term_expire(e, baton__now());
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
   if (!e->term.held) {
     bool lost = e->term.token != 0 && e->term.lost_reason != BATON_LOST_RESIGNED;
     pthread_mutex_unlock(&c->mu);
     return baton__error(err, BATON_ENOTHOLDER, "resign: %s '%s'",
                         lost ? "the term had already ended on" : "not the leader of", e->name);
   }
-  baton__term_end(e, BATON_LOST_RESIGNED, "resigned");
+  baton__term_end(e, BATON_LOST_RESIGNED, "resigned", now);
   /* Resigning ends candidate mode: its thread stops, and a start after this
    * call campaigns again. */
   if (e->runner == BATON_RUNNER_RUNNING) e->stop_requested = true;

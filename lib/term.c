@@ -194,7 +194,9 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
   t->token = e->candidate.token;
   t->generation++;
   t->leftover = false;
+  t->began = now;
   c->nheld++;
+  BATON__COUNT(e, terms_won);
   int64_t due = baton__term_deadline(e);
   if (own_ttl) {
     baton__lease_start(&t->lease, sent, lifetime(c));
@@ -202,14 +204,21 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
     if (c->nheld == 1 || renew_at < c->next_renew) c->next_renew = renew_at;
     due = c->next_renew;
   }
+  baton__log(&c->cfg, BATON_LOG_INFO, "'%s': elected, token %llu", e->name,
+             (unsigned long long)t->token);
   baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
   baton__wake_by(c, due); /* only if it would sleep past what the term needs */
   return 0;
 }
 
-/* The term is over: LOST, and whoever waits for terms looks again. */
-static void end(baton_election *e, baton_lost_reason reason, const char *message) {
+/* The term is over at `at`: LOST, and whoever waits for terms looks
+ * again. */
+static void end(baton_election *e, baton_lost_reason reason, const char *message, int64_t at) {
   baton_client *c = e->client;
+  baton__stats_ended(e, reason, at - e->term.began);
+  baton__log(&c->cfg, reason == BATON_LOST_RESIGNED ? BATON_LOG_INFO : BATON_LOG_WARN,
+             "'%s': term %llu ended: %s", e->name, (unsigned long long)e->term.token,
+             message != NULL ? message : "no reason given");
   e->term.held = false;
   e->term.lost_reason = reason;
   c->nheld--;
@@ -223,6 +232,7 @@ static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
   baton_term *t = &e->term;
   t->leftover = true;
   t->leftover_delete = delete_it;
+  t->leftover_late = false;
   t->leftover_until = until;
   t->leftover_retry_at = until;
   t->leftover_failures = 0;
@@ -242,17 +252,20 @@ void baton__term_expire(baton_election *e, int64_t now) {
    * let the next leader in inside the margin the caller's step-down relies
    * on. A key with a TTL of its own just expires then. */
   int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
-  end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg);
+  /* The term ended at its deadline, whenever this runs. */
+  end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg, baton__term_deadline(e));
   keep_leftover(e, until, !baton__term_ttl(c));
+  e->term.leftover_late = true;
   /* Expired on a caller's thread (is_leader), the background thread may
    * sleep past the moment the key may go. A resigned term's key needs no
    * wake-up: its resigner deletes it at once, and a failure wakes it. */
   if (!baton__term_ttl(c)) baton__wake_by(c, until);
 }
 
-void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message) {
+void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
+                     int64_t now) {
   if (!e->term.held) return;
-  end(e, reason, message);
+  end(e, reason, message, now);
   if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else
@@ -264,7 +277,7 @@ void baton__term_renewed(baton_election *e, uint64_t generation, bool gone, int6
   baton__term_expire(e, now); /* a late success never brings a term back */
   if (!e->term.held || e->term.generation != generation) return;
   if (gone)
-    baton__term_end(e, BATON_LOST_KEY_GONE, "the backend no longer has the key");
+    baton__term_end(e, BATON_LOST_KEY_GONE, "the backend no longer has the key", now);
   else if (baton__term_ttl(e->client))
     baton__lease_renewed(&e->term.lease, sent);
 }
@@ -276,11 +289,11 @@ void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {
   baton__lease_renewed(&c->session_lease, sent);
 }
 
-void baton__session_expired(baton_client *c, const char *message) {
+void baton__session_expired(baton_client *c, const char *message, int64_t now) {
   c->session_generation++;
   baton__lease_start(&c->session_lease, INT64_MIN, 0);
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
-    baton__term_end(e, BATON_LOST_SESSION_EXPIRED, message);
+    baton__term_end(e, BATON_LOST_SESSION_EXPIRED, message, now);
     if (!baton__term_ttl(c)) e->term.leftover = false; /* gone with the session */
   }
 }
@@ -308,12 +321,22 @@ int64_t baton__leftover_retry_at(const baton_election *e) {
 void baton__leftover_released(baton_election *e, int rc, int64_t now) {
   baton_term *t = &e->term;
   if (rc == 0) {
+    if (t->leftover && t->leftover_late) {
+      BATON__COUNT(e, late_releases);
+      baton__log(&e->client->cfg, BATON_LOG_INFO,
+                 "'%s': the key of lost term %llu is deleted, after the server's expiry",
+                 e->name, (unsigned long long)t->token);
+    }
     t->leftover = false;
     return;
   }
   if (!t->leftover) keep_leftover(e, INT64_MIN, true);
   t->leftover_retry_at =
       baton__add_sat(now, baton__config_backoff(&e->client->cfg, t->leftover_failures++));
+  baton__log(&e->client->cfg, BATON_LOG_WARN,
+             "'%s': deleting our key failed (%s, %u in a row); retrying in %lld ms", e->name,
+             baton_strerror(rc), t->leftover_failures,
+             (long long)((t->leftover_retry_at - now) / BATON_NS_PER_MS));
   baton__wake_by(e->client, t->leftover_retry_at);
 }
 

@@ -7,7 +7,8 @@
 # the leader (its command dies with it), then SIGSTOPs the next leader and
 # its command past the TTL, lets a third take over, and resumes the paused
 # command: the store refuses its stale writes. It prints who led, with which
-# token, how long each fail-over took, and which writes were refused.
+# token, how long each fail-over took, and which writes were refused, and
+# ends with a sample of the metrics one candidate kept (--metrics-file).
 #
 #   scripts/demo.sh [BACKEND...]      (default: etcd zk redis)
 #
@@ -29,6 +30,7 @@ build_group=""         # the build's process group while it runs
 declare -a started=()   # every PID this script started (batons, stores)
 paused_group=""         # a command's process group while it is SIGSTOPped
 declare -a summary=()
+sample=""               # the last leader's metrics file, kept for the end
 
 # ---- cleanup: only what we started -------------------------------------
 
@@ -152,7 +154,8 @@ demo_backend() {
 
   local id
   for id in "$b-a" "$b-b" "$b-c"; do
-    "$BATON" run -v --backend "$u" --name "$NAME" --ttl "$TTL" --identity "$id" -- \
+    "$BATON" run -v --backend "$u" --name "$NAME" --ttl "$TTL" --identity "$id" \
+      --metrics-file "$tmp/metrics-$id.prom" -- \
       sh -c "while :; do '$STORE' write --addr '$addr' tick >/dev/null 2>&1; sleep 0.1; done" \
       2>"$tmp/$id.log" &
     pid[$id]=$!
@@ -188,7 +191,7 @@ demo_backend() {
   paused_group=$cmd2
   say "$ts" "SIGSTOP $l2 (baton and command): a process pause"
   next_leader "$store_log" "$tok2" "$ts" pause
-  local fo2=$lead_failover
+  local fo2=$lead_failover l3=$lead_id
 
   # 4. Resume the paused command first: it still believes in token $tok2.
   local tc; tc=$(now)
@@ -209,8 +212,10 @@ demo_backend() {
   local ends; ends=$(grep -m1 "ends:" "$tmp/$l2.log" | sed 's/^baton: //; s/ to process group .*//')
   say "$tb" "SIGCONT $l2's baton: ${ends:-?}"
 
-  # 5. Stop this backend's processes; tell what the store saw.
+  # 5. Stop this backend's processes; tell what the store saw. The last
+  #    leader's metrics, as its baton left them on exit, are kept.
   stop_pids "${pid[@]}" "$store_pid"
+  cp "$tmp/metrics-$l3.prom" "$tmp/sample.prom" 2>/dev/null && sample="$l3 ($b)"
   started=()
   local accepted refused
   accepted=$(grep -c ' accepted ' "$store_log" || true)
@@ -228,3 +233,10 @@ echo
 echo "summary (ttl $TTL): fail-over = from the fault to the next leader's first accepted write"
 printf '%-8s %-18s %-18s %s\n' backend "after SIGKILL" "after SIGSTOP" "stale writes refused"
 for line in "${summary[@]}"; do echo "$line"; done
+
+if [ -n "$sample" ]; then
+  echo
+  echo "metrics of $sample as its baton left them on exit (baton run --metrics-file;"
+  echo "buckets and zero counts left out):"
+  grep -v -e '^#' -e '_bucket{' -e ' 0$' -e ' 0\.0*$' "$tmp/sample.prom" | sed 's/^/  /'
+fi

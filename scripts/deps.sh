@@ -8,6 +8,8 @@ packages=(
   gcc g++ make cmake pkg-config
   # client libraries
   libhiredis-dev libcurl4-openssl-dev libcjson-dev libzookeeper-mt-dev libpq-dev
+  # baton run --metrics-listen's HTTP server
+  libmicrohttpd-dev
   # servers the tests and the demo start (ZooKeeper runs on Java)
   redis-server etcd-server etcd-client zookeeper default-jre-headless
   postgresql
@@ -17,6 +19,8 @@ packages=(
   clang libclang-rt-14-dev openssl
   # the man page's test renders it and reads it installed
   groff-base man-db
+  # promtool lints the Prometheus text (unit_stats)
+  prometheus
 )
 
 missing=()

@@ -35,6 +35,11 @@
  * cleared (code 0, empty message). When a call that takes a callback fails,
  * the callback is never called for that call.
  *
+ * Logging. The library prints nothing. A log callback in the options
+ * receives what would otherwise go unseen: failed renewals and their
+ * retries, campaign retries, terms ended unasked, expired sessions, keys
+ * of lost terms deleted late.
+ *
  * Growth. baton_options and baton_leader end in reserved space that later
  * versions turn into fields, so their size never changes: zero it (the
  * library refuses options whose reserved space is not zero). baton_event
@@ -117,6 +122,22 @@ BATON_API const char *baton_version(void);
 #define BATON_NAME_MAX 128      /* bytes in an election name */
 #define BATON_IDENTITY_MAX 255  /* bytes in an identity */
 
+/* How much a log line matters; a callback gets the lines of its level
+ * and more urgent ones (a smaller number). */
+typedef enum baton_log_level {
+  BATON_LOG_ERROR = 1,  /* something failed for good */
+  BATON_LOG_WARN,       /* a failure the library works around: a renewal
+                           or delete failed, a term ended unasked */
+  BATON_LOG_INFO,       /* a step worth knowing: elected, resigned, a retry
+                           that worked, a late key deleted */
+  BATON_LOG_DEBUG,      /* the rest */
+} baton_log_level;
+
+/* Receives one line (no newline; valid during the call) from any thread
+ * of the library, possibly while it holds its locks: it must not block
+ * and must not call baton functions. */
+typedef void (*baton_log_cb)(baton_log_level level, const char *message, void *udata);
+
 /* Options of a client. Zero in any field means the default, so
  * `baton_options o = {0};` is a valid configuration. */
 typedef struct baton_options {
@@ -134,7 +155,13 @@ typedef struct baton_options {
   const char *tls_ca_file;     /* etcds://: CA bundle; overrides ?cacert= */
   const char *tls_cert_file;   /* etcds://: client certificate; ?cert= */
   const char *tls_key_file;    /* etcds://: client key; ?key= */
-  uint64_t reserved[16];       /* zero: room for later options */
+  baton_log_cb log;            /* optional; NULL: the library prints and
+                                  logs nothing */
+  void *log_udata;             /* the log callback's last argument */
+  uint32_t log_level;          /* most verbose level passed to `log`;
+                                  default BATON_LOG_INFO */
+  uint64_t reserved[13];       /* zero: room for later options (the
+                                  struct's size stays 208 bytes) */
 } baton_options;
 
 typedef struct baton_client baton_client;
@@ -305,6 +332,106 @@ BATON_API void baton_election_stop(baton_election *election);
  * BATON_EINVAL for options baton_client_open() would refuse. No I/O. */
 BATON_API int baton_options_lifetime(const baton_options *opts, int64_t *lifetime_ms,
                                      baton_error *err);
+
+/* ---- Diagnostics -------------------------------------------------------- */
+
+/* Stats are counted by the core as terms change, under the lock that
+ * guards the terms: reading them does no I/O, never allocates and is
+ * consistent (one snapshot). Durations are in nanoseconds.
+ *
+ * Histograms have fixed buckets, the same for every histogram:
+ * baton_histogram_bound_ns(i) is the upper bound (inclusive) of bucket i,
+ * INT64_MAX for the last one (+Inf). Bounds, in seconds: 0.001 0.0025
+ * 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 300 1800 3600 +Inf. */
+#define BATON_HISTOGRAM_BUCKETS 19
+
+typedef struct baton_histogram {
+  uint64_t count;                             /* observations */
+  uint64_t sum_ns;                            /* their sum */
+  uint64_t buckets[BATON_HISTOGRAM_BUCKETS];  /* per bucket, not cumulative:
+                                                 bucket i counts values above
+                                                 bound i-1, up to bound i */
+} baton_histogram;
+
+/* The upper bound of histogram bucket `i` in ns; INT64_MAX for the last
+ * bucket and for i out of range. */
+BATON_API int64_t baton_histogram_bound_ns(unsigned i);
+
+/* Index for baton_stats.terms_lost: one slot per baton_lost_reason value
+ * (slot 0 unused), room for reasons to come. */
+#define BATON_LOST_REASONS 8
+
+/* What elections count: one election's, or a client's total over all its
+ * elections (closed ones included). Counters only grow. */
+typedef struct baton_stats {
+  uint64_t campaigns;        /* campaign and try_campaign calls, candidate
+                                mode's included */
+  uint64_t attempts;         /* acquire requests sent */
+  uint64_t contended;        /* attempts answered "held by another" */
+  uint64_t retries;          /* attempts repeated after a transient error */
+  uint64_t terms_won;        /* terms begun (ELECTED events) */
+  uint64_t terms_lost[BATON_LOST_REASONS]; /* terms ended, by reason */
+  uint64_t renewals_ok;      /* renewals of a held term that succeeded */
+  uint64_t renewals_failed;  /* ... that failed */
+  uint64_t late_releases;    /* keys of terms lost at their deadline,
+                                deleted once the server's expiry could
+                                have come */
+  baton_histogram acquire;   /* campaign call to ELECTED */
+  baton_histogram hold;      /* duration of ended terms (to the deadline
+                                for one lost there) */
+  baton_histogram headroom;  /* time left to the local deadline when a
+                                renewal succeeded */
+  int64_t headroom_min_ns;   /* the least of those; INT64_MAX before the
+                                first */
+  uint64_t reserved[16];     /* zero: room for later counters */
+} baton_stats;
+
+/* One election's stats and its state now. */
+typedef struct baton_election_stats {
+  baton_stats stats;         /* this election's counters since it opened */
+  bool leader;               /* holds a live term now */
+  uint64_t token;            /* the current term's token; the last term's
+                                when none is held; 0 before the first */
+  int64_t term_age_ns;       /* how long the current term has been held */
+  int64_t remaining_ns;      /* time to the current term's local deadline */
+  uint64_t reserved[16];     /* zero: room for later fields */
+} baton_election_stats;
+
+/* A client's stats: its elections' totals, and its renewals, which are
+ * one round trip for every held term (and the session). */
+typedef struct baton_client_stats {
+  baton_stats totals;        /* sum over every election, closed included */
+  uint64_t renewal_requests_ok;     /* renewal round trips that succeeded */
+  uint64_t renewal_requests_failed; /* ... that failed */
+  uint64_t renewal_retries;  /* renewals sent after a failed one */
+  uint64_t sessions_expired; /* times the backend said the session ended */
+  baton_histogram renewal;   /* a successful renewal's round trip */
+  uint32_t elections;        /* open elections */
+  uint32_t terms_held;       /* terms held now */
+  uint64_t reserved[16];     /* zero: room for later fields */
+} baton_client_stats;
+
+/* Copy the stats of an election into `*out`. No I/O, no allocation; like
+ * is_leader, it ends a term whose local deadline has passed. 0 or
+ * BATON_EINVAL. */
+BATON_API int baton_election_read_stats(baton_election *election, baton_election_stats *out,
+                                        baton_error *err);
+
+/* Copy the stats of a client into `*out`. No I/O, no allocation. 0 or
+ * BATON_EINVAL. */
+BATON_API int baton_client_read_stats(baton_client *client, baton_client_stats *out,
+                                      baton_error *err);
+
+/* Write the metrics of the client and of every open election in
+ * Prometheus's text exposition format (0.0.4) into `buf` (`size` bytes,
+ * NUL-terminated, may be NULL when size is 0), as snprintf does: `*len`
+ * receives the length of the whole text, so a result with *len >= size
+ * was cut and a buffer of *len + 1 bytes holds it all. Names and labels
+ * are in README.md ("Metrics"): `baton_*`, labels `name` and `backend`,
+ * seconds and `_total`. No I/O; it holds the client's lock while it
+ * formats. 0 or BATON_EINVAL. */
+BATON_API int baton_client_metrics(baton_client *client, char *buf, size_t size, size_t *len,
+                                   baton_error *err);
 
 /* ---- Locks ------------------------------------------------------------- */
 

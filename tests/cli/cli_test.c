@@ -11,6 +11,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/inotify.h>
+#include <netinet/in.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -179,6 +181,9 @@ static void usage_errors(void) {
                                            NULL};
   static const char *const extra[] = {"observe", "--backend", "redis://127.0.0.1:1", "--name",
                                       "x", "surplus", NULL};
+  static const char *const bad_metrics[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                            "x", "--metrics-file", "/nonexistent/m.prom", "--",
+                                            "true", NULL};
   expect_usage(unknown, NULL, "unknown subcommand");
   expect_usage(none, NULL, "no subcommand");
   expect_usage(no_name, NULL, "missing --name");
@@ -193,6 +198,7 @@ static void usage_errors(void) {
   expect_usage(missing_cmd, NULL, "run with a missing command");
   expect_usage(long_grace, NULL, "grace too long for the ttl");
   expect_usage(extra, NULL, "surplus argument");
+  expect_usage(bad_metrics, NULL, "--metrics-file in a missing folder");
   /* The environment names the backend when the flag is absent. */
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
@@ -294,12 +300,12 @@ static void durations(void) {
 /* Each command's options, as a user reads them in the manual. */
 static const struct {
   const char *command;
-  const char *options[12];
+  const char *options[14];
   const char *exit_codes; /* the codes its help must explain, in order */
 } command_options[] = {
     {"run",
      {"--backend", "--name", "--ttl", "--identity", "--grace", "--once", "-v", "--verbose",
-      "--events", "--password-file", "--help", NULL},
+      "--events", "--metrics-file", "--metrics-listen", "--password-file", "--help", NULL},
      "CMD's status 0 1 2"},
     {"campaign", {"--backend", "--name", "--ttl", "--identity", "--password-file", "--help", NULL},
      "0 1 2"},
@@ -793,6 +799,201 @@ static void sigterm_stops_child(void) {
   const char *const leader[] = {"leader", "--name", name, NULL};
   kit_proc l;
   CHECK_EQ(baton(&l, leader, 20000), 3);
+}
+
+/* The server's URI scheme ("redis"), as the metrics' backend label. */
+static const char *server_scheme(char *buf, size_t size) {
+  const char *end = strstr(server->uri, "://");
+  snprintf(buf, size, "%.*s", end != NULL ? (int)(end - server->uri) : 0, server->uri);
+  return buf;
+}
+
+/* `baton run --name NAME OPTION VALUE -- CMD`, CMD saying "up" and then
+ * running until stopped; with `wait_up`, once CMD has said it (so the term
+ * is held). NULL on failure. */
+static kit_proc *run_metrics(const char *name, const char *option, const char *value,
+                             bool wait_up) {
+  const char *const args[] = {"run", "--name", name, option, value, "--", "/bin/sh",
+                              "-c", "echo up; while :; do sleep 0.05; done", NULL};
+  kit_proc *r = baton_start(args);
+  char line[256];
+  if (r != NULL && wait_up && kit_proc_line(r, line, sizeof line, 20000) != 0) {
+    TEST_FAIL_("baton run %s %s: CMD did not start", option, value);
+    done(r);
+    return NULL;
+  }
+  return r;
+}
+
+/* Wait until the file at `path` (in `dir`) holds `needle`, at most ms:
+ * woken by inotify when a file is renamed into the folder or closed after
+ * writing. The text goes to `buf`. */
+static bool await_file_text(const char *dir, const char *path, const char *needle, char *buf,
+                            size_t size, int ms) {
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0 || inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  int64_t end = kit_now_ms() + ms;
+  bool found = false;
+  for (;;) {
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+      size_t n = fread(buf, 1, size - 1, f);
+      buf[n] = '\0';
+      fclose(f);
+    }
+    if ((found = strstr(buf, needle) != NULL) || kit_ms_left(end) == 0) break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, kit_ms_left(end)) > 0) {
+      char events[4096];
+      while (read(fd, events, sizeof events) > 0) {
+      }
+    }
+  }
+  close(fd);
+  return found;
+}
+
+/* --metrics-file: the textfile collector's file shows the term while CMD
+ * runs, passes promtool, and says how the term ended once baton exits;
+ * no PATH.tmp is left behind. */
+static void metrics_file_follows_the_term(void) {
+  const char *name = fresh("metrics");
+  char path[300], tmp[310], want[256];
+  snprintf(path, sizeof path, "%s/%s.prom", workdir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  kit_proc *r = run_metrics(name, "--metrics-file", path, true);
+  REQUIRE(r != NULL);
+  static char text[65536];
+  char scheme[16];
+  server_scheme(scheme, sizeof scheme);
+  snprintf(want, sizeof want, "baton_leader{backend=\"%s\",name=\"%s\"} 1\n", scheme, name);
+  CHECK(await_file_text(workdir, path, want, text, sizeof text, 10000));
+  CHECK_CONTAINS(text, "# TYPE baton_terms_won_total counter\n");
+  CHECK_EQ(kit_promtool_check(text, strlen(text)), 0);
+  kill(r->pid, SIGTERM);
+  CHECK_EQ(kit_proc_wait(r, 20000), 0);
+  done(r);
+  snprintf(want, sizeof want,
+           "baton_terms_lost_total{backend=\"%s\",name=\"%s\",reason=\"resigned\"} 1\n", scheme,
+           name);
+  CHECK(await_file_text(workdir, path, want, text, sizeof text, 1000));
+  CHECK_EQ(access(tmp, F_OK), -1);
+  unlink(path);
+}
+
+/* A free loopback port: bound by the kit, then let go for baton to take. */
+static int free_port(void) {
+  int port = 0;
+  int fd = kit_listen(1, &port);
+  if (fd < 0) return 0;
+  close(fd);
+  return port;
+}
+
+/* GET http://127.0.0.1:port/path over HTTP/1.0: the status (-1 when the
+ * connection is refused, 0 when no reply came within ms), the whole reply
+ * (headers and body) in buf. */
+static int http_get(int port, const char *path, char *buf, size_t size, int ms) {
+  buf[0] = '\0';
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  char request[256];
+  int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+  size_t len = 0;
+  if (write(fd, request, (size_t)n) == n) {
+    int64_t end = kit_now_ms() + ms;
+    for (;;) {
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      if (poll(&p, 1, kit_ms_left(end)) <= 0) break;
+      ssize_t got = read(fd, buf + len, size - 1 - len);
+      if (got <= 0) break;
+      len += (size_t)got;
+      if (len == size - 1) break;
+    }
+  }
+  buf[len] = '\0';
+  close(fd);
+  int status = 0;
+  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) status = 0;
+  return status;
+}
+
+/* http_get once the port listens: a process just started binds it soon,
+ * with nothing to say so (as a server is waited for: bounded, paced). */
+static int http_get_when_up(int port, const char *path, char *buf, size_t size, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  int status = http_get(port, path, buf, size, ms);
+  while (status == -1 && kit_ms_left(end) > 0) {
+    kit_sleep_ms(10);
+    status = http_get(port, path, buf, size, kit_ms_left(end));
+  }
+  return status;
+}
+
+/* --metrics-listen: served while run holds and while it waits, 404 off
+ * /metrics, a port in use refused with a clear line (exit 2), and gone
+ * when run stops. */
+static void metrics_listen_serves_and_stops(void) {
+  const char *name = fresh("listen");
+  char scheme[16], want[256], addr_a[32], addr_b[32];
+  server_scheme(scheme, sizeof scheme);
+  int pa = free_port(), pb = free_port();
+  REQUIRE(pa > 0 && pb > 0);
+  snprintf(addr_a, sizeof addr_a, "127.0.0.1:%d", pa);
+  snprintf(addr_b, sizeof addr_b, "%d", pb); /* a port alone: loopback */
+  kit_proc *a = run_metrics(name, "--metrics-listen", addr_a, true);
+  REQUIRE(a != NULL);
+  char line[256];
+  static char reply[65536];
+  CHECK_EQ(http_get(pa, "/metrics", reply, sizeof reply, 10000), 200);
+  CHECK_CONTAINS(reply, "Content-Type: text/plain; version=0.0.4");
+  snprintf(want, sizeof want, "baton_leader{backend=\"%s\",name=\"%s\"} 1\n", scheme, name);
+  CHECK_CONTAINS(reply, want);
+  const char *body = strstr(reply, "\r\n\r\n");
+  CHECK(body != NULL);
+  if (body != NULL) CHECK_EQ(kit_promtool_check(body + 4, strlen(body + 4)), 0);
+  CHECK_EQ(http_get(pa, "/", reply, sizeof reply, 10000), 404);
+
+  /* B waits for the name, and is served meanwhile. */
+  kit_proc *b = run_metrics(name, "--metrics-listen", addr_b, false);
+  if (b != NULL) {
+    CHECK_EQ(http_get_when_up(pb, "/metrics", reply, sizeof reply, 10000), 200);
+    snprintf(want, sizeof want, "baton_terms_held{backend=\"%s\"} 0\n", scheme);
+    CHECK_CONTAINS(reply, want);
+  }
+
+  /* A second server on A's port is refused, before any election. */
+  const char *const c_args[] = {"run", "--name", name, "--metrics-listen", addr_a, "--", "true",
+                                NULL};
+  kit_proc c;
+  CHECK_EQ(baton(&c, c_args, 20000), 2);
+  CHECK_CONTAINS(c.ebuf, "--metrics-listen");
+  CHECK_CONTAINS(c.ebuf, "Address already in use");
+  CHECK_EQ(count_lines(c.ebuf), 1);
+
+  kill(a->pid, SIGTERM);
+  CHECK_EQ(kit_proc_wait(a, 20000), 0);
+  done(a);
+  CHECK_EQ(http_get(pa, "/metrics", reply, sizeof reply, 1000), -1);
+  if (b != NULL) {
+    CHECK(kit_proc_line(b, line, sizeof line, 20000) == 0); /* B leads now */
+    CHECK_EQ(http_get(pb, "/metrics", reply, sizeof reply, 10000), 200);
+    snprintf(want, sizeof want, "baton_leader{backend=\"%s\",name=\"%s\"} 1\n", scheme, name);
+    CHECK_CONTAINS(reply, want);
+    kill(b->pid, SIGTERM);
+    CHECK_EQ(kit_proc_wait(b, 20000), 0);
+    done(b);
+  }
 }
 
 /* Wait until `pid` is gone (within 2 s) or kill it; true when it went. */
@@ -1747,6 +1948,8 @@ static const test_case server_cases[] = {
     {"env_leader_exit_status", env_leader_exit_status},
     {"signal_status", signal_status},
     {"sigterm_stops_child", sigterm_stops_child},
+    {"metrics_file_follows_the_term", metrics_file_follows_the_term},
+    {"metrics_listen_serves_and_stops", metrics_listen_serves_and_stops},
     {"no_orphan_after_sigkill", no_orphan_after_sigkill},
     {"leftovers_killed", leftovers_killed},
     {"only_inherited_fds", only_inherited_fds},

@@ -558,6 +558,135 @@ static void mutual_exclusion_across_processes(void) {
   unlink(path);
 }
 
+/* Stats readers: threads that read an election's stats and its client's
+ * Prometheus text over and over while terms change, as a scrape would. */
+typedef struct stats_reader {
+  baton_election *e;
+  baton_client *c;
+  atomic_bool stop;
+  int reads;
+  pthread_t thread;
+} stats_reader;
+
+static void *stats_reader_main(void *arg) {
+  stats_reader *r = arg;
+  static _Thread_local char text[65536];
+  /* Bounded: the case stops it long before. */
+  for (int i = 0; i < 1000000 && !atomic_load(&r->stop); i++) {
+    baton_election_stats s;
+    size_t len = 0;
+    if (baton_election_read_stats(r->e, &s, NULL) != 0 ||
+        baton_client_metrics(r->c, text, sizeof text, &len, NULL) != 0 || len >= sizeof text)
+      break;
+    r->reads++;
+  }
+  return NULL;
+}
+
+/* What the stats say of one contended hand-over: A wins, B is told it is
+ * held (a try, then a blocking campaign), A renews while it holds, then
+ * resigns and B wins. Readers on other threads read the stats throughout;
+ * the Prometheus text passes promtool. */
+static void stats_follow_a_hand_over(void) {
+  contender a, b;
+  REQUIRE(contender_open(&a, kit_name("stats"), TTL_MS, "stats-a", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "stats-b", NULL));
+  stats_reader readers[2] = {{.e = a.e, .c = a.c}, {.e = b.e, .c = b.c}};
+  for (int i = 0; i < 2; i++)
+    if (pthread_create(&readers[i].thread, NULL, stats_reader_main, &readers[i]) != 0)
+      readers[i].e = NULL;
+  baton_error err = {0};
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
+  CHECK_EQ(baton_election_try_campaign(b.e, NULL, NULL, &err), BATON_EHELD);
+  campaign_call call;
+  int64_t started_ms = kit_now_ms();
+  campaign_start(&call, b.e, HANDOVER_MS);
+  /* B's campaign has begun once the library counts it (no event says so:
+   * its count is looked at), which bounds its acquire latency below. */
+  for (int64_t t = kit_now_ms() + 5000; baton__election_campaigns(b.e) == 0 && kit_ms_left(t) > 0;)
+    kit_sleep_ms(1);
+  int64_t counted_ms = kit_now_ms();
+  /* Hold a TTL: renewals alone keep the term, and are counted. */
+  int64_t held_from = kit_now_ms();
+  CHECK(campaign_blocks(&call, TTL_MS));
+  baton_election_stats now;
+  CHECK_OK(baton_election_read_stats(a.e, &now, &err), &err);
+  CHECK(now.leader);
+  CHECK_EQ(now.token, token);
+  CHECK_GE(now.term_age_ns / BATON_NS_PER_MS, TTL_MS);
+  CHECK_GT(now.remaining_ns, 0);
+  int64_t resign_ms = kit_now_ms();
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  int64_t held_ms = kit_ms_since(held_from);
+  campaign_join(&call);
+  CHECK_OK(call.rc, &call.err);
+  for (int i = 0; i < 2; i++) {
+    atomic_store(&readers[i].stop, true);
+    if (readers[i].e != NULL) pthread_join(readers[i].thread, NULL);
+    CHECK_GT(readers[i].reads, 0);
+  }
+
+  baton_stats sa, sb;
+  CHECK_OK(baton_election_read_stats(a.e, &now, &err), &err);
+  sa = now.stats;
+  CHECK(!now.leader);
+  CHECK_OK(baton_election_read_stats(b.e, &now, &err), &err);
+  sb = now.stats;
+  CHECK(now.leader);
+  CHECK_EQ(now.token, call.token);
+  CHECK_EQ(sa.campaigns, 1);
+  CHECK_EQ(sa.attempts, 1);
+  CHECK_EQ(sa.contended, 0);
+  CHECK_EQ(sa.terms_won, 1);
+  CHECK_EQ(sa.terms_lost[BATON_LOST_RESIGNED], 1);
+  CHECK_EQ(sa.hold.count, 1);
+  CHECK_GE((int64_t)(sa.hold.sum_ns / BATON_NS_PER_MS), TTL_MS);
+  CHECK_LE((int64_t)(sa.hold.sum_ns / BATON_NS_PER_MS), held_ms + TEST_SLACK_MS);
+  CHECK_GE(sa.renewals_ok, 1);
+  CHECK_EQ(sa.renewals_failed, 0);
+  CHECK_EQ(sa.headroom.count, sa.renewals_ok);
+  int64_t lifetime_ms = 0;
+  baton_options o = options(TTL_MS, "stats-a");
+  CHECK_OK(baton_options_lifetime(&o, &lifetime_ms, &err), &err);
+  CHECK_GT(sa.headroom_min_ns, 0);
+  CHECK_LE(sa.headroom_min_ns / BATON_NS_PER_MS, lifetime_ms);
+  CHECK_EQ(sb.campaigns, 2);
+  CHECK_GE(sb.contended, 2); /* the try, and the campaign's first look */
+  CHECK_EQ(sb.terms_won, 1);
+  CHECK_EQ(sb.acquire.count, 1);
+  /* B's campaign began on its thread between started_ms and counted_ms
+   * (its clock is read just after, in a loaded machine's slack); it won
+   * after A's resign began, and returned after that. */
+  int64_t acquire_ms = (int64_t)(sb.acquire.sum_ns / BATON_NS_PER_MS);
+  printf("    A held %lld ms, B's acquire took %lld ms\n",
+         (long long)(sa.hold.sum_ns / BATON_NS_PER_MS), (long long)acquire_ms);
+  CHECK_GE(acquire_ms, resign_ms - counted_ms - TEST_SLACK_MS);
+  CHECK_LE(acquire_ms, call.returned_ms - started_ms);
+  CHECK_EQ(sb.retries, 0);
+
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(a.c, &cs, &err), &err);
+  CHECK_GE(cs.renewal_requests_ok, sa.renewals_ok);
+  CHECK_EQ(cs.renewal.count, cs.renewal_requests_ok);
+  CHECK_EQ(cs.totals.terms_won, 1);
+  CHECK_EQ(cs.terms_held, 0);
+
+  static char text[65536];
+  size_t len = 0;
+  CHECK_OK(baton_client_metrics(b.c, text, sizeof text, &len, &err), &err);
+  CHECK_LT(len, sizeof text);
+  char want[256];
+  const char *scheme_end = strstr(server->uri, "://");
+  int scheme_len = scheme_end != NULL ? (int)(scheme_end - server->uri) : 0;
+  snprintf(want, sizeof want, "baton_leader{backend=\"%.*s\",name=\"%s\"} 1\n", scheme_len,
+           server->uri, b.name);
+  CHECK_CONTAINS(text, want);
+  CHECK_EQ(kit_promtool_check(text, len), 0);
+  contender_close(&a);
+  contender_close(&b);
+}
+
 static void tokens_strictly_increase(void) {
   contender k;
   REQUIRE(contender_open(&k, kit_name("tokens"), TTL_MS, "tokens", NULL));
@@ -1681,6 +1810,7 @@ int main(int argc, char **argv) {
       {"two_elections_on_one_name_are_two_candidates",
        two_elections_on_one_name_are_two_candidates},
       {"callbacks_tell_elected_and_resigned", callbacks_tell_elected_and_resigned},
+      {"stats_follow_a_hand_over", stats_follow_a_hand_over},
       {"lock_flavour_returns_tokens", lock_flavour_returns_tokens},
       {"campaign_times_out_and_leaves_nothing", campaign_times_out_and_leaves_nothing},
       {"campaign_is_cancellable", campaign_is_cancellable},

@@ -1,7 +1,9 @@
 /* cut_test.c — a holder cut off from its server by a fault-injecting proxy
  * (black hole, reset, slow link) steps down at its local deadline, before
  * the server could expire its term; a rival takes over; after the cut
- * heals, the holder's client campaigns again with a greater token.
+ * heals, the holder's client campaigns again with a greater token. A slow
+ * link keeps the term, and the stats show it: longer renewal round trips
+ * and less headroom at each renewal.
  * `fault_cut KIND [FILTER]`, KIND one of redis, etcd, zk. */
 #include "baton.h"
 #include "kit.h"
@@ -109,6 +111,28 @@ static void run_cut(const cut_case *k) {
     CHECK(baton_election_is_leader(eh, &now_token, NULL));
     CHECK_EQ(now_token, t1);
     proxy_set_mode(px, PROXY_PASS, 0);
+    /* Every renewal on the slow link came back at least the delay after
+     * it was sent, one renew interval after the last: the headroom it
+     * left is the lifetime less both, at most. */
+    baton_election_stats es;
+    baton_client_stats cs;
+    int64_t lifetime_ms = 0;
+    CHECK_OK(baton_election_read_stats(eh, &es, &err), &err);
+    CHECK_OK(baton_client_read_stats(held, &cs, &err), &err);
+    CHECK_OK(baton_options_lifetime(&o, &lifetime_ms, &err), &err);
+    int64_t healthy_ms = lifetime_ms - TTL_MS / 3;
+    int64_t min_ms = es.stats.headroom_min_ns / 1000000;
+    int64_t mean_rtt_ms =
+        cs.renewal.count > 0 ? (int64_t)(cs.renewal.sum_ns / cs.renewal.count) / 1000000 : 0;
+    printf("    slow link (%d ms): %llu renewals, mean round trip %lld ms, least headroom %lld ms "
+           "(healthy: %lld ms)\n",
+           k->delay_ms, (unsigned long long)es.stats.renewals_ok, (long long)mean_rtt_ms,
+           (long long)min_ms, (long long)healthy_ms);
+    CHECK_GE(es.stats.renewals_ok, 3);
+    CHECK_EQ(es.stats.renewals_failed, 0);
+    CHECK_GE(mean_rtt_ms, k->delay_ms);
+    CHECK_LE(min_ms, healthy_ms - k->delay_ms);
+    CHECK_GT(min_ms, 0);
   }
 out:
   baton_election_close(er);

@@ -482,3 +482,18 @@ void kit_suite_end(void) {
   if (suite_started) test_cluster_stop(&suite);
   suite_started = false;
 }
+
+/* ---- Prometheus ---------------------------------------------------------------- */
+
+int kit_promtool_check(const char *text, size_t len) {
+  char path[] = "/tmp/baton-metrics-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  bool written = write(fd, text, len) == (ssize_t)len;
+  close(fd);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+  int rc = written ? system(cmd) : -1;
+  unlink(path);
+  return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}

@@ -141,6 +141,14 @@ int kit_proc_stop(kit_proc *p, int sig, int ms);
 int64_t kit_pidfd_gone(int pidfd, int ms);
 int64_t kit_pid_gone(pid_t pid, int ms);
 
+/* ---- Prometheus ----------------------------------------------------------------- */
+
+/* Lint `len` bytes of Prometheus text with `promtool check metrics`
+ * (Debian's prometheus package): its exit status, 0 when the text passes;
+ * 127 when promtool is missing, -1 when it cannot be run. promtool's
+ * complaints go to the test's output. */
+int kit_promtool_check(const char *text, size_t len);
+
 /* ---- servers -------------------------------------------------------------------- */
 
 /* The suite's server of `kind` (test_cluster_start's kinds): started by

@@ -1,0 +1,387 @@
+/* stats.c — what the core counts as terms change, reading it back, and
+ * the Prometheus text exposition of a client. Counting happens where
+ * term.c, election.c and client.c already hold client->mu: a handful of
+ * additions and a bucket search, no allocation and no I/O, so the hot
+ * path (renewal, campaign) pays next to nothing and readers see one
+ * consistent snapshot. */
+#include "core.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- histograms ----------------------------------------------------------- */
+
+/* The upper bounds of the finite buckets, in ns, and as Prometheus prints
+ * them (`le`). One set for every histogram: from a fast renewal's round
+ * trip (1 ms) to an hour-long term. */
+static const int64_t bounds_ns[BATON_HISTOGRAM_BUCKETS - 1] = {
+    1000000LL,    2500000LL,    5000000LL,     10000000LL,     25000000LL,     50000000LL,
+    100000000LL,  250000000LL,  500000000LL,   1000000000LL,   2500000000LL,   5000000000LL,
+    10000000000LL, 30000000000LL, 60000000000LL, 300000000000LL, 1800000000000LL,
+    3600000000000LL};
+static const char *const bounds_le[BATON_HISTOGRAM_BUCKETS] = {
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+    "2.5",   "5",      "10",    "30",   "60",    "300",  "1800", "3600", "+Inf"};
+
+int64_t baton_histogram_bound_ns(unsigned i) {
+  return i < BATON_HISTOGRAM_BUCKETS - 1 ? bounds_ns[i] : INT64_MAX;
+}
+
+void baton__histogram_add(baton_histogram *h, int64_t ns) {
+  if (ns < 0) ns = 0;
+  unsigned i = 0;
+  while (i < BATON_HISTOGRAM_BUCKETS - 1 && ns > bounds_ns[i]) i++;
+  h->buckets[i]++;
+  h->count++;
+  h->sum_ns += (uint64_t)ns;
+}
+
+/* ---- counting ------------------------------------------------------------- */
+
+void baton__stats_init(baton_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->headroom_min_ns = INT64_MAX;
+}
+
+void baton__stats_acquired(baton_election *e, int64_t ns) {
+  baton__histogram_add(&e->stats.acquire, ns);
+  baton__histogram_add(&e->client->stats.totals.acquire, ns);
+}
+
+void baton__stats_ended(baton_election *e, baton_lost_reason reason, int64_t held_ns) {
+  unsigned r = (unsigned)reason < BATON_LOST_REASONS ? (unsigned)reason : 0;
+  BATON__COUNT(e, terms_lost[r]);
+  baton__histogram_add(&e->stats.hold, held_ns);
+  baton__histogram_add(&e->client->stats.totals.hold, held_ns);
+}
+
+static void headroom(baton_stats *s, int64_t ns) {
+  s->renewals_ok++;
+  baton__histogram_add(&s->headroom, ns);
+  if (ns < s->headroom_min_ns) s->headroom_min_ns = ns;
+}
+
+void baton__stats_renewed(baton_election *e, int64_t headroom_ns) {
+  headroom(&e->stats, headroom_ns);
+  headroom(&e->client->stats.totals, headroom_ns);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+/* e's stats and state at `now`. Needs client->mu. */
+static void election_read(baton_election *e, int64_t now, baton_election_stats *out) {
+  memset(out, 0, sizeof *out);
+  /* As is_leader: a term whose deadline passed is over, here too. */
+  baton__term_expire(e, now);
+  out->stats = e->stats;
+  out->leader = e->term.held;
+  out->token = e->term.token;
+  if (e->term.held) {
+    out->term_age_ns = now - e->term.began;
+    int64_t left = baton__term_deadline(e) - now;
+    out->remaining_ns = left > 0 ? left : 0;
+  }
+}
+
+int baton_election_read_stats(baton_election *e, baton_election_stats *out, baton_error *err) {
+  if (e == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "read_stats: %s is NULL",
+                        e == NULL ? "election" : "out");
+  pthread_mutex_lock(&e->client->mu);
+  election_read(e, baton__now(), out);
+  pthread_mutex_unlock(&e->client->mu);
+  return baton__ok(err);
+}
+
+/* Needs client->mu. */
+static void client_read(baton_client *c, baton_client_stats *out) {
+  *out = c->stats;
+  uint32_t n = 0;
+  for (const baton_election *e = c->elections; e != NULL; e = e->next)
+    if (!e->closing) n++;
+  out->elections = n;
+  out->terms_held = (uint32_t)c->nheld;
+}
+
+int baton_client_read_stats(baton_client *c, baton_client_stats *out, baton_error *err) {
+  if (c == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "read_stats: %s is NULL", c == NULL ? "client" : "out");
+  pthread_mutex_lock(&c->mu);
+  client_read(c, out);
+  pthread_mutex_unlock(&c->mu);
+  return baton__ok(err);
+}
+
+/* ---- Prometheus text ------------------------------------------------------ */
+
+/* snprintf into a caller's buffer that keeps counting past its end. */
+typedef struct text {
+  char *buf;
+  size_t size;
+  size_t len; /* of the whole text, even past size */
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *at = t->len < t->size ? t->buf + t->len : NULL;
+  size_t room = t->len < t->size ? t->size - t->len : 0;
+  int n = vsnprintf(at, room, fmt, ap);
+  va_end(ap);
+  if (n > 0) t->len += (size_t)n;
+}
+
+/* A label value as the format wants it: backslash, double quote and line
+ * feed escaped. Names are checked ([A-Za-z0-9._:@-]) and need none today;
+ * escaping keeps the output valid whatever later versions allow. */
+static void put_escaped(text *t, const char *s) {
+  for (; *s != '\0'; s++) {
+    if (*s == '\\')
+      put(t, "\\\\");
+    else if (*s == '"')
+      put(t, "\\\"");
+    else if (*s == '\n')
+      put(t, "\\n");
+    else
+      put(t, "%c", *s);
+  }
+}
+
+/* ns as seconds, exactly: "1.250000000". */
+static void put_seconds(text *t, int64_t ns) {
+  const char *sign = ns < 0 ? "-" : "";
+  uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+  put(t, "%s%llu.%09llu", sign, (unsigned long long)(u / BATON_NS_PER_S),
+      (unsigned long long)(u % BATON_NS_PER_S));
+}
+
+typedef enum kind { COUNTER, GAUGE, HISTOGRAM } kind;
+
+static void family(text *t, const char *name, kind k, const char *help) {
+  static const char *const types[] = {"counter", "gauge", "histogram"};
+  put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, types[k]);
+}
+
+/* The labels of one series: the backend, the election's name when there
+ * is one, `slot` for a second election on one name in the client (which
+ * the library tells apart by it), and `extra` (already formatted, or
+ * NULL). */
+static void put_labels(text *t, const baton_client *c, const baton_election *e, const char *extra) {
+  put(t, "{backend=\"");
+  put_escaped(t, c->backend->schemes[0]);
+  put(t, "\"");
+  if (e != NULL) {
+    put(t, ",name=\"");
+    put_escaped(t, e->name);
+    put(t, "\"");
+    if (e->candidate.slot > 0) put(t, ",slot=\"%u\"", e->candidate.slot);
+  }
+  if (extra != NULL) put(t, ",%s", extra);
+  put(t, "}");
+}
+
+static void put_histogram(text *t, const char *name, const baton_client *c,
+                          const baton_election *e, const baton_histogram *h) {
+  uint64_t cumulative = 0;
+  char le[32];
+  for (unsigned i = 0; i < BATON_HISTOGRAM_BUCKETS; i++) {
+    cumulative += h->buckets[i];
+    snprintf(le, sizeof le, "le=\"%s\"", bounds_le[i]);
+    put(t, "%s_bucket", name);
+    put_labels(t, c, e, le);
+    put(t, " %llu\n", (unsigned long long)cumulative);
+  }
+  put(t, "%s_sum", name);
+  put_labels(t, c, e, NULL);
+  put(t, " ");
+  put_seconds(t, (int64_t)h->sum_ns);
+  put(t, "\n%s_count", name);
+  put_labels(t, c, e, NULL);
+  put(t, " %llu\n", (unsigned long long)h->count);
+}
+
+/* The elections a scrape shows: open ones that have campaigned (so that
+ * each has its own slot, and no two series carry the same labels). */
+static bool shown(const baton_election *e) { return !e->closing && e->indexed; }
+
+/* One counter family of the elections, read from baton_stats at `offset`. */
+static void election_counter(text *t, baton_client *c, const char *name, const char *help,
+                             size_t offset) {
+  family(t, name, COUNTER, help);
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    uint64_t v;
+    memcpy(&v, (const char *)&e->stats + offset, sizeof v);
+    put(t, "%s", name);
+    put_labels(t, c, e, NULL);
+    put(t, " %llu\n", (unsigned long long)v);
+  }
+}
+
+/* One histogram family of the elections, at `offset` in baton_stats. */
+static void election_histogram(text *t, baton_client *c, const char *name, const char *help,
+                               size_t offset) {
+  family(t, name, HISTOGRAM, help);
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    const void *h = (const char *)&e->stats + offset;
+    put_histogram(t, name, c, e, h);
+  }
+}
+
+static const char *const reason_names[BATON_LOST_REASONS] = {
+    NULL, "resigned", "deadline", "key_gone", "session_expired", "connection", NULL, NULL};
+
+#define COUNTER_OF(field) offsetof(baton_stats, field)
+
+/* Every family of the elections. Needs client->mu. */
+static void elections_text(text *t, baton_client *c, int64_t now) {
+  /* Gauges say what is true now: terms past their deadline end first. */
+  for (baton_election *e = c->elections; e != NULL; e = e->next)
+    if (shown(e)) baton__term_expire(e, now);
+
+  election_counter(t, c, "baton_campaigns_total",
+                   "Campaign calls (campaign, try_campaign, candidate mode).",
+                   COUNTER_OF(campaigns));
+  election_counter(t, c, "baton_attempts_total", "Acquire requests sent.", COUNTER_OF(attempts));
+  election_counter(t, c, "baton_contended_total",
+                   "Acquire requests answered: held by another.", COUNTER_OF(contended));
+  election_counter(t, c, "baton_retries_total",
+                   "Acquire requests repeated after a transient error.", COUNTER_OF(retries));
+  election_counter(t, c, "baton_terms_won_total", "Terms begun.", COUNTER_OF(terms_won));
+
+  family(t, "baton_terms_lost_total", COUNTER, "Terms ended, by reason.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    for (unsigned r = 1; r < BATON_LOST_REASONS; r++) {
+      if (reason_names[r] == NULL) continue;
+      char extra[48];
+      snprintf(extra, sizeof extra, "reason=\"%s\"", reason_names[r]);
+      put(t, "baton_terms_lost_total");
+      put_labels(t, c, e, extra);
+      put(t, " %llu\n", (unsigned long long)e->stats.terms_lost[r]);
+    }
+  }
+
+  family(t, "baton_renewals_total", COUNTER, "Renewals of a held term, by result.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    put(t, "baton_renewals_total");
+    put_labels(t, c, e, "result=\"ok\"");
+    put(t, " %llu\nbaton_renewals_total", (unsigned long long)e->stats.renewals_ok);
+    put_labels(t, c, e, "result=\"failed\"");
+    put(t, " %llu\n", (unsigned long long)e->stats.renewals_failed);
+  }
+
+  election_counter(t, c, "baton_late_releases_total",
+                   "Keys of terms lost at their deadline, deleted after the server's expiry "
+                   "could have come.",
+                   COUNTER_OF(late_releases));
+  election_histogram(t, c, "baton_acquire_seconds", "From the campaign call to ELECTED.",
+                     COUNTER_OF(acquire));
+  election_histogram(t, c, "baton_hold_seconds", "How long ended terms were held.",
+                     COUNTER_OF(hold));
+  election_histogram(t, c, "baton_headroom_seconds",
+                     "Time left to the local deadline when a renewal succeeded.",
+                     COUNTER_OF(headroom));
+
+  family(t, "baton_headroom_min_seconds", GAUGE,
+         "The least headroom seen at a successful renewal.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e) || e->stats.headroom.count == 0) continue;
+    put(t, "baton_headroom_min_seconds");
+    put_labels(t, c, e, NULL);
+    put(t, " ");
+    put_seconds(t, e->stats.headroom_min_ns);
+    put(t, "\n");
+  }
+
+  family(t, "baton_leader", GAUGE, "1 while this election holds a live term, else 0.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    put(t, "baton_leader");
+    put_labels(t, c, e, NULL);
+    put(t, " %d\n", e->term.held ? 1 : 0);
+  }
+  family(t, "baton_term_age_seconds", GAUGE,
+         "How long the current term has been held; 0 when none.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    put(t, "baton_term_age_seconds");
+    put_labels(t, c, e, NULL);
+    put(t, " ");
+    put_seconds(t, e->term.held ? now - e->term.began : 0);
+    put(t, "\n");
+  }
+  family(t, "baton_term_remaining_seconds", GAUGE,
+         "Time to the current term's local deadline; 0 when none.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    int64_t left = e->term.held ? baton__term_deadline(e) - now : 0;
+    put(t, "baton_term_remaining_seconds");
+    put_labels(t, c, e, NULL);
+    put(t, " ");
+    put_seconds(t, left > 0 ? left : 0);
+    put(t, "\n");
+  }
+  family(t, "baton_token", GAUGE,
+         "Fencing token of the current term, or of the last one; 0 before the first.");
+  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (!shown(e)) continue;
+    put(t, "baton_token");
+    put_labels(t, c, e, NULL);
+    put(t, " %llu\n", (unsigned long long)e->term.token);
+  }
+}
+
+/* The client's own families: its renewals and session. Needs client->mu. */
+static void client_text(text *t, baton_client *c) {
+  baton_client_stats s;
+  client_read(c, &s);
+  family(t, "baton_renewal_requests_total", COUNTER,
+         "Renewal round trips (every held term and the session at once), by result.");
+  put(t, "baton_renewal_requests_total");
+  put_labels(t, c, NULL, "result=\"ok\"");
+  put(t, " %llu\nbaton_renewal_requests_total", (unsigned long long)s.renewal_requests_ok);
+  put_labels(t, c, NULL, "result=\"failed\"");
+  put(t, " %llu\n", (unsigned long long)s.renewal_requests_failed);
+  family(t, "baton_renewal_retries_total", COUNTER, "Renewals sent after a failed one.");
+  put(t, "baton_renewal_retries_total");
+  put_labels(t, c, NULL, NULL);
+  put(t, " %llu\n", (unsigned long long)s.renewal_retries);
+  family(t, "baton_sessions_expired_total", COUNTER,
+         "Times the backend said the client's session had ended.");
+  put(t, "baton_sessions_expired_total");
+  put_labels(t, c, NULL, NULL);
+  put(t, " %llu\n", (unsigned long long)s.sessions_expired);
+  family(t, "baton_renewal_seconds", HISTOGRAM, "Round trip of a successful renewal.");
+  put_histogram(t, "baton_renewal_seconds", c, NULL, &s.renewal);
+  family(t, "baton_elections", GAUGE, "Open elections of the client.");
+  put(t, "baton_elections");
+  put_labels(t, c, NULL, NULL);
+  put(t, " %u\n", s.elections);
+  family(t, "baton_terms_held", GAUGE, "Terms the client holds now.");
+  put(t, "baton_terms_held");
+  put_labels(t, c, NULL, NULL);
+  put(t, " %u\n", s.terms_held);
+}
+
+int baton_client_metrics(baton_client *c, char *buf, size_t size, size_t *len, baton_error *err) {
+  if (len != NULL) *len = 0;
+  if (c == NULL || len == NULL || (buf == NULL && size != 0))
+    return baton__error(err, BATON_EINVAL, "metrics: %s",
+                        c == NULL     ? "client is NULL"
+                        : len == NULL ? "len is NULL"
+                                      : "buf is NULL with a size");
+  text t = {buf, size, 0};
+  if (size > 0) buf[0] = '\0';
+  pthread_mutex_lock(&c->mu);
+  elections_text(&t, c, baton__now());
+  client_text(&t, c);
+  pthread_mutex_unlock(&c->mu);
+  *len = t.len;
+  return baton__ok(err);
+}

@@ -1,0 +1,457 @@
+/* stats_test.c — the stats the core counts, checked against scenarios
+ * whose figures are known in advance: manual clients (no background
+ * thread) on the in-memory backend (mem.c) and an injected clock, so that
+ * every duration is exact. Also the Prometheus text of those scenarios,
+ * linted by `promtool check metrics` (Debian's prometheus package; a
+ * missing promtool fails the test). */
+#include "core.h" /* the client's resolved options: the renew interval */
+#include "kit.h"
+#include "mem.h"
+#include "test.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define MS BATON_NS_PER_MS
+#define TTL_MS 2000
+#define CLIENTS 3
+#define T0 (1000 * 1000 * MS) /* the clock's start: far from zero */
+/* Passes of the clock in one wait: far more than any scenario needs. */
+#define IDLE_MAX_PASSES 10000
+
+static struct {
+  int64_t now;
+  baton_client *clients[CLIENTS];
+  bool busy[CLIENTS];
+  int64_t wake[CLIENTS];
+  bool fail_renew; /* renewals do not get through (ECONNECT) */
+  int fail_renews;  /* ... nor do this many more */
+} S;
+
+/* ---- the clock and the backend's hooks ------------------------------------ */
+
+static void run_client(int i) {
+  if (S.clients[i] == NULL || S.busy[i]) return;
+  S.busy[i] = true;
+  S.wake[i] = baton__client_run(S.clients[i], false);
+  S.busy[i] = false;
+}
+
+/* Time passes to `until`, stopping at each client's wake-up to run its
+ * background work, as its thread would. */
+static void idle(void *ctx, int64_t until) {
+  (void)ctx;
+  for (int c = 0; c < CLIENTS; c++) run_client(c); /* what the last call queued */
+  for (int pass = 0; S.now < until && pass < IDLE_MAX_PASSES; pass++) {
+    int64_t next = until;
+    for (int c = 0; c < CLIENTS; c++)
+      if (S.clients[c] != NULL && !S.busy[c] && S.wake[c] > S.now && S.wake[c] < next)
+        next = S.wake[c];
+    S.now = next;
+    for (int c = 0; c < CLIENTS; c++) run_client(c);
+  }
+  if (S.now < until) {
+    TEST_FAIL_("the clients woke %d times in one wait: spinning", IDLE_MAX_PASSES);
+    S.now = until;
+  }
+}
+
+static int64_t clock_now(void *ctx) {
+  (void)ctx;
+  return S.now;
+}
+
+static bool clock_sleep(void *ctx, int64_t until, int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  if (fd >= 0 && poll(&p, 1, 0) == 1) return true;
+  idle(ctx, until);
+  return false;
+}
+
+/* Back-off jitter: always the same draw, so retries come at known times. */
+static uint64_t fixed_random(void *ctx) {
+  (void)ctx;
+  return 1ull << 40;
+}
+
+static mem_fault fault(void *ctx, mem_op op) {
+  (void)ctx;
+  if (op != MEM_RENEW) return MEM_OK;
+  if (S.fail_renews > 0) {
+    S.fail_renews--;
+    return MEM_FAIL;
+  }
+  return S.fail_renew ? MEM_FAIL : MEM_OK;
+}
+
+static void backend_run(void *ctx, const baton_session *s) {
+  (void)ctx;
+  for (int c = 0; c < CLIENTS; c++)
+    if (S.clients[c] != NULL && baton__client_session(S.clients[c]) == s) run_client(c);
+}
+
+/* What the log callback heard, when a case gives the clients one. */
+static struct {
+  bool on;                 /* the next setup's clients log here */
+  uint32_t level;          /* their log_level option */
+  char lines[64][512];
+  int n;
+} L;
+
+static void log_line(baton_log_level level, const char *message, void *udata) {
+  CHECK(udata == &L);
+  if (L.n < 64) snprintf(L.lines[L.n++], sizeof L.lines[0], "%d %s", (int)level, message);
+}
+
+/* The line heard that contains `needle`, or NULL. */
+static const char *heard(const char *needle) {
+  for (int i = 0; i < L.n; i++)
+    if (strstr(L.lines[i], needle) != NULL) return L.lines[i];
+  return NULL;
+}
+
+static const baton_clock test_clock = {clock_now, clock_sleep, fixed_random, NULL};
+static const mem_hooks hooks = {fault, idle, backend_run, fixed_random, NULL};
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static int64_t lifetime_ns(void) {
+  baton_options o = {.ttl_ms = TTL_MS};
+  int64_t ms = 0;
+  baton_options_lifetime(&o, &ms, NULL);
+  return ms * MS;
+}
+
+/* `n` clients on the flavour `queue` (memq) or not (memttl), one
+ * election on "a" each, in `e`. */
+static void setup(bool queue, int n, baton_election **e) {
+  memset(&S, 0, sizeof S);
+  S.now = T0;
+  baton__clock_set(&test_clock);
+  mem_reset(&hooks, lifetime_ns());
+  baton__backend_register_test(queue ? &mem_backend_queue : &mem_backend_ttl);
+  for (int c = 0; c < n; c++) {
+    char identity[32];
+    snprintf(identity, sizeof identity, "client-%d", c);
+    baton_options o = {.ttl_ms = TTL_MS, .identity = identity};
+    if (L.on) {
+      o.log = log_line;
+      o.log_udata = &L;
+      o.log_level = L.level;
+    }
+    baton_error err;
+    if (baton__client_open_manual(&S.clients[c], queue ? "memq://stats" : "memttl://stats", &o,
+                                  &err) != 0)
+      TEST_FAIL_("client_open: %s", err.message);
+    S.wake[c] = INT64_MAX;
+    if (S.clients[c] != NULL && baton_election_open(&e[c], S.clients[c], "a", NULL, NULL, &err))
+      TEST_FAIL_("election_open: %s", err.message);
+  }
+}
+
+static void teardown(void) {
+  for (int c = 0; c < CLIENTS; c++) {
+    if (S.clients[c] == NULL) continue;
+    baton_client *client = S.clients[c];
+    baton_client_close(client);
+    S.clients[c] = NULL;
+  }
+  baton__backend_register_test(NULL);
+  baton__clock_set(NULL);
+}
+
+static baton_stats stats_of(baton_election *e) {
+  baton_election_stats s;
+  memset(&s, 0, sizeof s);
+  baton_error err;
+  CHECK_OK(baton_election_read_stats(e, &s, &err), &err);
+  return s.stats;
+}
+
+static unsigned bucket_of(int64_t ns) {
+  unsigned i = 0;
+  while (ns > baton_histogram_bound_ns(i)) i++;
+  return i;
+}
+
+/* The client's Prometheus text, NUL-terminated, in `buf`. */
+static void metrics(baton_client *c, char *buf, size_t size) {
+  size_t len = 0;
+  baton_error err;
+  CHECK_OK(baton_client_metrics(c, buf, size, &len, &err), &err);
+  CHECK_LT(len, size);
+}
+
+static int promtool_check(const char *text) { return kit_promtool_check(text, strlen(text)); }
+
+/* ---- cases ------------------------------------------------------------------- */
+
+/* Three candidates try for one name at once: one wins, two are told it is
+ * held; after the winner resigns, one of them wins on its next try. */
+static void contention_race(void) {
+  baton_election *e[CLIENTS] = {0};
+  setup(false, CLIENTS, e);
+  baton_error err;
+  baton_leader holder;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, &holder, &err), &err);
+  CHECK_EQ(baton_election_try_campaign(e[1], NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(baton_election_try_campaign(e[2], NULL, &holder, &err), BATON_EHELD);
+  for (int i = 0; i < CLIENTS; i++) {
+    baton_stats s = stats_of(e[i]);
+    CHECK_EQ(s.campaigns, 1);
+    CHECK_EQ(s.attempts, 1);
+    CHECK_EQ(s.contended, i == 0 ? 0 : 1);
+    CHECK_EQ(s.terms_won, i == 0 ? 1 : 0);
+    CHECK_EQ(s.acquire.count, i == 0 ? 1 : 0);
+    CHECK_EQ(s.retries, 0);
+  }
+  /* An uncontended try on an injected clock takes no time: bucket 0. */
+  CHECK_EQ(stats_of(e[0]).acquire.buckets[0], 1);
+  CHECK_EQ(stats_of(e[0]).acquire.sum_ns, 0);
+
+  CHECK_OK(baton_election_resign(e[0], &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[1], NULL, &holder, &err), &err);
+  baton_stats s1 = stats_of(e[1]);
+  CHECK_EQ(s1.attempts, 2);
+  CHECK_EQ(s1.contended, 1);
+  CHECK_EQ(s1.terms_won, 1);
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_RESIGNED], 1);
+
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(S.clients[1], &cs, &err), &err);
+  CHECK_EQ(cs.totals.contended, 1);
+  CHECK_EQ(cs.totals.terms_won, 1);
+  CHECK_EQ(cs.elections, 1);
+  CHECK_EQ(cs.terms_held, 1);
+
+  static char text[32768];
+  metrics(S.clients[2], text, sizeof text);
+  CHECK_CONTAINS(text, "# TYPE baton_contended_total counter\n");
+  CHECK_CONTAINS(text, "baton_contended_total{backend=\"memttl\",name=\"a\"} 1\n");
+  CHECK_CONTAINS(text, "baton_leader{backend=\"memttl\",name=\"a\"} 0\n");
+  metrics(S.clients[1], text, sizeof text);
+  CHECK_CONTAINS(text, "baton_leader{backend=\"memttl\",name=\"a\"} 1\n");
+  CHECK_CONTAINS(text,
+                 "baton_acquire_seconds_bucket{backend=\"memttl\",name=\"a\",le=\"0.001\"} 1\n");
+  CHECK_EQ(promtool_check(text), 0);
+  teardown();
+}
+
+/* A term held 1.5 s and resigned: one hold of exactly 1.5 s, and the two
+ * renewals on the way (one renew interval apart) each with the lifetime
+ * less the interval left. */
+static void hold_and_headroom(void) {
+  baton_election *e[1] = {0};
+  setup(false, 1, e);
+  baton_error err;
+  uint64_t token = 0;
+  CHECK_OK(baton_election_try_campaign(e[0], &token, NULL, &err), &err);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  idle(NULL, T0 + 1500 * MS);
+  baton_election_stats now;
+  CHECK_OK(baton_election_read_stats(e[0], &now, &err), &err);
+  CHECK(now.leader);
+  CHECK_EQ(now.token, token);
+  CHECK_EQ(now.term_age_ns, 1500 * MS);
+  CHECK_EQ(now.remaining_ns, 2 * interval + lifetime_ns() - 1500 * MS);
+  CHECK_OK(baton_election_resign(e[0], &err), &err);
+
+  baton_stats s = stats_of(e[0]);
+  CHECK_EQ(s.hold.count, 1);
+  CHECK_EQ(s.hold.sum_ns, 1500 * MS);
+  CHECK_EQ(s.hold.buckets[bucket_of(1500 * MS)], 1);
+  CHECK_EQ(s.terms_lost[BATON_LOST_RESIGNED], 1);
+  CHECK_EQ(s.renewals_ok, 2);
+  CHECK_EQ(s.renewals_failed, 0);
+  CHECK_EQ(s.headroom.count, 2);
+  CHECK_EQ(s.headroom_min_ns, lifetime_ns() - interval);
+  CHECK_EQ(s.headroom.sum_ns, 2 * (lifetime_ns() - interval));
+  CHECK_EQ(s.headroom.buckets[bucket_of(lifetime_ns() - interval)], 2);
+  CHECK_EQ(s.late_releases, 0);
+
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(S.clients[0], &cs, &err), &err);
+  CHECK_EQ(cs.renewal_requests_ok, 2);
+  CHECK_EQ(cs.renewal.count, 2);
+  CHECK_EQ(cs.renewal.sum_ns, 0); /* the in-memory server answers at once */
+  CHECK_EQ(cs.totals.hold.sum_ns, 1500 * MS);
+  teardown();
+}
+
+/* One client wins "a"; its first renewal is healthy, the second fails
+ * and its first retry too, and time runs until the next retry has got
+ * through. Returns the two back-offs (the jitter is a fixed draw: the
+ * delays are known). */
+static int64_t renewal_fails_twice(baton_election **e) {
+  setup(false, 1, e);
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  const baton_config *cfg = &S.clients[0]->cfg;
+  int64_t interval = baton__renew_interval(cfg, 0);
+  int64_t late = baton__config_backoff(cfg, 0) + baton__config_backoff(cfg, 1);
+  idle(NULL, T0 + interval);
+  S.fail_renews = 2;
+  idle(NULL, T0 + 2 * interval + late);
+  CHECK_EQ(S.fail_renews, 0);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  return late;
+}
+
+/* The retry that gets through after two failures has their back-off less
+ * to spare than a healthy renewal; the failures and the retries are
+ * counted. */
+static void headroom_shrinks(void) {
+  baton_election *e[1] = {0};
+  int64_t late = renewal_fails_twice(e);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  baton_error err;
+
+  baton_stats s = stats_of(e[0]);
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(S.clients[0], &cs, &err), &err);
+  CHECK_EQ(s.renewals_failed, 2);
+  CHECK_EQ(cs.renewal_requests_failed, 2);
+  CHECK_EQ(cs.renewal_retries, 2);
+  CHECK_EQ(s.renewals_ok, 2);
+  CHECK_EQ(s.headroom.count, 2);
+  CHECK_GT(late, 0);
+  CHECK_EQ(s.headroom_min_ns, lifetime_ns() - interval - late);
+  CHECK_EQ(s.headroom.sum_ns, 2 * (lifetime_ns() - interval) - late);
+  CHECK_EQ(s.terms_lost[BATON_LOST_CONNECTION] + s.terms_lost[BATON_LOST_DEADLINE], 0);
+
+  static char text[32768];
+  metrics(S.clients[0], text, sizeof text);
+  CHECK_CONTAINS(text, "# TYPE baton_headroom_seconds histogram\n");
+  char want[128];
+  int64_t min = lifetime_ns() - interval - late;
+  snprintf(want, sizeof want,
+           "baton_headroom_min_seconds{backend=\"memttl\",name=\"a\"} %lld.%09lld\n",
+           (long long)(min / BATON_NS_PER_S), (long long)(min % BATON_NS_PER_S));
+  CHECK_CONTAINS(text, want);
+  CHECK_CONTAINS(text, "baton_renewals_total{backend=\"memttl\",name=\"a\",result=\"failed\"} 2\n");
+  CHECK_EQ(promtool_check(text), 0);
+  teardown();
+}
+
+/* A term whose renewals never get through ends at its deadline: a hold of
+ * exactly its lifetime, lost for the connection. On a queueing backend
+ * its key is deleted once the server's expiry could have come: a late
+ * release; a key with its own TTL just expires. */
+static void lost_at_deadline(bool queue) {
+  baton_election *e[1] = {0};
+  setup(queue, 1, e);
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  S.fail_renew = true;
+  idle(NULL, T0 + lifetime_ns() + 1);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  S.fail_renew = false;
+  idle(NULL, T0 + 2 * TTL_MS * MS);
+
+  baton_stats s = stats_of(e[0]);
+  CHECK_EQ(s.hold.count, 1);
+  CHECK_EQ(s.hold.sum_ns, lifetime_ns());
+  CHECK_EQ(s.terms_lost[BATON_LOST_CONNECTION], 1);
+  CHECK_EQ(s.late_releases, queue ? 1 : 0);
+  CHECK_EQ(s.headroom.count, 0);
+  CHECK_EQ(s.headroom_min_ns, INT64_MAX);
+
+  static char text[32768];
+  const char *backend = queue ? "memq" : "memttl";
+  char want[128];
+  metrics(S.clients[0], text, sizeof text);
+  snprintf(want, sizeof want,
+           "baton_terms_lost_total{backend=\"%s\",name=\"a\",reason=\"connection\"} 1\n", backend);
+  CHECK_CONTAINS(text, want);
+  snprintf(want, sizeof want, "baton_late_releases_total{backend=\"%s\",name=\"a\"} %d\n", backend,
+           queue ? 1 : 0);
+  CHECK_CONTAINS(text, want);
+  CHECK(strstr(text, "baton_headroom_min_seconds{") == NULL); /* none seen yet */
+  CHECK_EQ(promtool_check(text), 0);
+  teardown();
+}
+
+static void lost_at_deadline_ttl(void) { lost_at_deadline(false); }
+static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
+
+/* Two elections on one name in one client are told apart by `slot`; a
+ * buffer too small gets the length of the whole text; NULLs are refused. */
+static void exposition_edges(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  baton_election *second = NULL;
+  CHECK_OK(baton_election_open(&second, S.clients[0], "a", NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  CHECK_EQ(baton_election_try_campaign(second, NULL, NULL, &err), BATON_EHELD);
+
+  static char text[65536];
+  size_t len = 0;
+  CHECK_OK(baton_client_metrics(S.clients[0], text, sizeof text, &len, &err), &err);
+  CHECK_CONTAINS(text, "baton_contended_total{backend=\"memq\",name=\"a\",slot=\"1\"} 1\n");
+  CHECK_EQ(strlen(text), len);
+  CHECK_EQ(promtool_check(text), 0);
+
+  char small[64];
+  size_t cut = 0;
+  CHECK_OK(baton_client_metrics(S.clients[0], small, sizeof small, &cut, &err), &err);
+  CHECK_EQ(cut, len);
+  CHECK_EQ(strlen(small), sizeof small - 1);
+  CHECK_OK(baton_client_metrics(S.clients[0], NULL, 0, &cut, &err), &err);
+  CHECK_EQ(cut, len);
+  CHECK_EQ(baton_client_metrics(S.clients[0], NULL, 10, &cut, &err), BATON_EINVAL);
+  CHECK_EQ(baton_client_metrics(NULL, text, sizeof text, &cut, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_read_stats(NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_client_read_stats(S.clients[0], NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_histogram_bound_ns(0), MS);
+  CHECK_EQ(baton_histogram_bound_ns(BATON_HISTOGRAM_BUCKETS - 1), INT64_MAX);
+  baton_election_close(second);
+  teardown();
+}
+
+/* The log callback hears the failed renewals and the retry that worked,
+ * at their levels, and nothing above the level asked for. */
+static void log_callback_hears_renewals(void) {
+  for (int pass = 0; pass < 2; pass++) {
+    memset(&L, 0, sizeof L);
+    L.on = true;
+    L.level = pass == 0 ? 0 : BATON_LOG_WARN; /* 0: the default, INFO */
+    baton_election *e[1] = {0};
+    renewal_fails_twice(e);
+    baton_error err;
+    CHECK_OK(baton_election_resign(e[0], &err), &err);
+    CHECK(heard("2 renewal of 1 term(s) failed (1 in a row): ") != NULL);
+    CHECK(heard("2 renewal of 1 term(s) failed (2 in a row): ") != NULL);
+    if (pass == 0) {
+      CHECK(heard("3 renewal succeeded after 2 failed") != NULL);
+      CHECK(heard("3 'a': elected, token ") != NULL);
+      CHECK(heard("3 'a': term ") != NULL);
+    } else {
+      for (int i = 0; i < L.n; i++) CHECK_EQ(L.lines[i][0], '2');
+    }
+    teardown();
+  }
+  memset(&L, 0, sizeof L);
+  baton_options o = {.log_level = BATON_LOG_DEBUG + 1};
+  baton_error err;
+  int64_t ms = 0;
+  CHECK_EQ(baton_options_lifetime(&o, &ms, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "log_level");
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"contention_race", contention_race},
+      {"hold_and_headroom", hold_and_headroom},
+      {"headroom_shrinks", headroom_shrinks},
+      {"lost_at_deadline_ttl", lost_at_deadline_ttl},
+      {"lost_at_deadline_queue", lost_at_deadline_queue},
+      {"exposition_edges", exposition_edges},
+      {"log_callback_hears_renewals", log_callback_hears_renewals},
+      {NULL, NULL},
+  };
+  return test_main(argc, argv, cases);
+}
