@@ -12,7 +12,7 @@ packages=(
   libmicrohttpd-dev
   # servers the tests and the demo start (ZooKeeper runs on Java)
   redis-server etcd-server etcd-client zookeeper default-jre-headless
-  postgresql
+  postgresql pgbouncer
   # interoperability tests against the peers' own clients
   python3 python3-kazoo python3-redis
   # fuzzing and TLS test certificates

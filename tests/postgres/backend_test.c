@@ -7,9 +7,15 @@
 #include "postgres_kit.h"
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define TTL_MS 2000
 
@@ -162,6 +168,67 @@ static void failed_token_write_lets_go_of_the_lock(void) {
   PQfinish(raw);
 }
 
+/* A pooler's readiness: its port takes a connection. */
+static bool accepts(const test_server *s) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  int err = 0;
+  socklen_t len = sizeof err;
+  bool ok = fd >= 0 && (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ||
+                        (poll(&p, 1, 200) == 1 &&
+                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0));
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* pgbouncer in front of the suite's server, in `mode`; the session and
+ * transaction pools both hand out server sessions that are not the
+ * client's own, and baton refuses them (the backend pid the server says
+ * is not the one the connection announced). */
+static void pooler_is_refused(const char *mode) {
+  test_server b = {.kind = "pgbouncer", .ready = accepts};
+  char ini[300], users[300], text[1024];
+  REQUIRE_EQ(test_make_dir(b.dir, sizeof b.dir, "pgbouncer"), 0);
+  b.port = test_free_port();
+  snprintf(ini, sizeof ini, "%s/pgbouncer.ini", b.dir);
+  snprintf(users, sizeof users, "%s/users.txt", b.dir);
+  snprintf(text, sizeof text,
+           "[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n[pgbouncer]\n"
+           "listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
+           "auth_type = scram-sha-256\nauth_file = %s\npool_mode = %s\n",
+           TEST_PG_DB, server->member[0].port, TEST_PG_DB, b.port, users, mode);
+  bool made = test_write_file(ini, text) == 0 &&
+              test_write_file(users, "\"" TEST_PG_USER "\" \"" TEST_PG_PASSWORD "\"\n") == 0;
+  /* pgbouncer, like PostgreSQL, will not run as root. */
+  struct passwd *pw = geteuid() == 0 ? getpwnam("postgres") : NULL;
+  if (pw != NULL)
+    made = made && chown(b.dir, pw->pw_uid, pw->pw_gid) == 0 &&
+           chown(ini, pw->pw_uid, pw->pw_gid) == 0 && chown(users, pw->pw_uid, pw->pw_gid) == 0;
+  const char *argv[] = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres",
+                        "--init-groups", "--", "/usr/sbin/pgbouncer", ini, NULL};
+  CHECK(made);
+  if (made && test_server_spawn(&b, pw != NULL ? argv : argv + 5, NULL, 10000) == 0) {
+    char uri[256];
+    snprintf(uri, sizeof uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER, TEST_PG_PASSWORD,
+             b.port, TEST_PG_DB);
+    baton_client *c = NULL;
+    baton_error err = {0};
+    CHECK_EQ(open_client(&c, uri, "pooled", &err), BATON_EREFUSED);
+    printf("  %s: %s\n", mode, err.message);
+    CHECK_CONTAINS(err.message, "pooler");
+    CHECK(c == NULL);
+    test_server_kill(&b);
+  } else {
+    TEST_FAIL_("pgbouncer did not start (the pgbouncer package); see %s", b.log);
+  }
+  test_remove_dir(b.dir);
+}
+
+static void transaction_pooler_is_refused(void) { pooler_is_refused("transaction"); }
+static void session_pooler_is_refused(void) { pooler_is_refused("session"); }
+
 /* The leader is the token row's holder, and only while the lock is held. */
 static void leader_only_while_the_lock_is_held(void) {
   const char *name = kit_name("leader");
@@ -257,6 +324,8 @@ int main(int argc, char **argv) {
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
+      {"transaction_pooler_is_refused", transaction_pooler_is_refused},
+      {"session_pooler_is_refused", session_pooler_is_refused},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
