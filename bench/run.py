@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-BACKENDS = ("redis", "etcd", "zk", "redlock3", "redlock5")
+BACKENDS = ("redis", "etcd", "zk", "postgres", "redlock3", "redlock5")
 
 # Everything a mode changes. Quick: all backends in ~2-3 minutes.
 MODES = {
@@ -46,14 +46,17 @@ FLOORS = {
     # Redlock: server counters and requests are the first instance's.
     "redlock3": [("floor_redlock", "setnx", "SET NX PX + release on each instance (no token)"),
                  ("floor_redlock", "fenced", "vote+INCR, fence, DEL+PUBLISH on each instance")],
+    "postgres": [("floor_postgres", "mirror", "baton's 2 prepared statements, bare libpq"),
+                 ("floor_postgres", "bare", "try_lock + token upsert, unlock + notify")],
 }
 FLOORS["redlock5"] = FLOORS["redlock3"]
 
 TTL_MS = 2000          # failover: short, so that a sample costs ~2 s
 NAMES_TTL_MS = 3000    # 10,000 names: renew interval ttl/3 = 1 s
-HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0, "redlock3": 1.0, "redlock5": 1.0}
+HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0, "postgres": 2.0, "redlock3": 1.0,
+                   "redlock5": 1.0}
 HANDOVER_P99_MS = 5.0
-REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "redlock3": 3, "redlock5": 3}
+REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "postgres": 2, "redlock3": 3, "redlock5": 3}
 NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
 
@@ -111,6 +114,10 @@ def server_version(kind, port):
         if kind == "zk":
             m = re.search(r"Zookeeper version: ([0-9.]+)", ask(port, b"srvr"))
             return "ZooKeeper " + m.group(1)
+        if kind == "postgres":
+            out = subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            return "PostgreSQL " + out.split()[-1]
     except (OSError, AttributeError, ValueError, KeyError) as e:
         return f"{kind} (version unknown: {e})"
     return kind

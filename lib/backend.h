@@ -31,8 +31,10 @@
 #include "uri.h"
 #include "util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Resolved client options: every default applied, durations in ns. */
 typedef struct baton_config {
@@ -162,6 +164,43 @@ typedef struct baton_backend {
   /* Free c->priv (subscriptions, watches). c is no longer used. Must. */
   void (*forget)(baton_session *s, baton_candidate *c);
 } baton_backend;
+
+/* ---- Helpers for a backend's wait ------------------------------------------ */
+
+/* Whether two leaders are the same term (token and identity). */
+static inline bool baton__same_leader(const baton_leader *a, const baton_leader *b) {
+  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
+}
+
+/* Before a wait blocks: BATON_ECANCELED when cancel_fd (may be -1) is
+ * readable, BATON_ETIMEDOUT when the deadline has passed, else 0. `label`
+ * names the server, `name` the election, in the message. */
+static inline int baton__wait_begin(const char *label, const char *name, int64_t deadline,
+                                    int cancel_fd, baton_error *err) {
+  struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+  if (cancel_fd >= 0 && poll(&p, 1, 0) > 0)
+    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", label, name);
+  if (baton__now() >= deadline)
+    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", label, name);
+  return 0;
+}
+
+/* After a wait blocked until the earlier of `until` (the backend's own
+ * re-check time) and the deadline, and its block said `rc`: 1 woken by the
+ * server, 0 time came, BATON_ECANCELED. Returns 0 ("look again") when woken
+ * or at `until`, which is then used up (*recheck_at = 0, so that it never
+ * makes a later wait return at once); else the error, with a message. */
+static inline int baton__wait_end(int rc, int64_t until, int64_t deadline, int64_t *recheck_at,
+                                  const char *label, const char *name, baton_error *err) {
+  if (rc == BATON_ECANCELED)
+    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", label, name);
+  if (rc == 1) return 0;
+  if (until <= deadline) {
+    *recheck_at = 0;
+    return 0;
+  }
+  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", label, name);
+}
 
 /* Each backend's table, baton_backend_<name>, for every backend of the
  * backend list (CMakeLists.txt); lib/registry.c lists the ones built. A

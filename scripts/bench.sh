@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh — build baton in Release and run its benchmarks against servers
-# started on loopback: `scripts/bench.sh [--backend redis|etcd|zk|redlock3|redlock5|all]
+# started on loopback: `scripts/bench.sh [--backend redis|etcd|zk|postgres|redlock3|redlock5|all]
 # [--quick] [--out FILE] [--pin CPUS] [--only MEASUREMENTS]`. Prints a
 # table; writes bench/results/latest.json (or FILE).
 set -euo pipefail

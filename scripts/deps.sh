@@ -7,11 +7,12 @@ packages=(
   # build
   gcc g++ make cmake pkg-config
   # client libraries
-  libhiredis-dev libcurl4-openssl-dev libcjson-dev libzookeeper-mt-dev
+  libhiredis-dev libcurl4-openssl-dev libcjson-dev libzookeeper-mt-dev libpq-dev
   # baton run --metrics-listen's HTTP server
   libmicrohttpd-dev
   # servers the tests and the demo start (ZooKeeper runs on Java)
   redis-server etcd-server etcd-client zookeeper default-jre-headless
+  postgresql pgbouncer
   # interoperability tests against the peers' own clients
   python3 python3-kazoo python3-redis
   # fuzzing and TLS test certificates

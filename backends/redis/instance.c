@@ -229,31 +229,3 @@ bool baton__redis_vote_shaped(const redisReply *r) {
          r->element[0]->type == REDIS_REPLY_INTEGER &&
          r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_INTEGER;
 }
-
-bool baton__redis_same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
-}
-
-int baton__redis_wait_begin(const char *label, const char *name, int64_t deadline, int cancel_fd,
-                            baton_error *err) {
-  struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
-  if (cancel_fd >= 0 && poll(&p, 1, 0) > 0)
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", label, name);
-  if (baton__now() >= deadline)
-    return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", label, name);
-  return 0;
-}
-
-int baton__redis_wait_end(int rc, const char *label, const char *name, int64_t until,
-                          int64_t deadline, int64_t *recheck_at, baton_error *err) {
-  if (rc == BATON_ECANCELED)
-    return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", label, name);
-  /* A subscriber gone (a restart, say): look again; the next wait
-   * subscribes anew. A message: look again. */
-  if (rc == BATON_ECONNECT || rc == 1) return 0;
-  if (until <= deadline) {
-    *recheck_at = 0; /* used up: never let it make a wait return at once */
-    return 0;
-  }
-  return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", label, name);
-}

@@ -271,7 +271,7 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, baton_redi
   int rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
   if (rc < 0) return rc;
   int64_t now = baton__now();
-  if (!baton__redis_same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
+  if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
     *until = now;
     return 0;
   }
@@ -285,7 +285,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   baton_redis_session *s = session_of(bs);
   baton_redis_cand *p = NULL;
   int rc = cand_state(&p, bs, c, "wait", err);
-  if (rc == 0) rc = baton__redis_wait_begin(s->label, c->name, deadline, cancel_fd, err);
+  if (rc == 0) rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err);
   if (rc != 0) return rc;
   if (p->sub == NULL) {
     /* The first wait subscribes and returns at once: the caller looks again
@@ -307,7 +307,8 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   /* A subscriber found gone is freed there (p->sub NULL): the next wait
    * subscribes anew. */
   rc = baton__redis_sub_wait_any(&p->sub, 1, until < deadline ? until : deadline, cancel_fd);
-  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->recheck_at, err);
+  return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->recheck_at, s->label, c->name,
+                        err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {

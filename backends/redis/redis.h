@@ -265,13 +265,10 @@ bool baton__redis_release_nonces(pthread_mutex_t *mu, const baton_redis_cand *p,
 void baton__redis_settle(pthread_mutex_t *mu, baton_redis_cand *p, bool won, bool pending);
 /* An acquire or vote reply {0/1, value, ttl}. */
 bool baton__redis_vote_shaped(const redisReply *r);
-bool baton__redis_same_leader(const baton_leader *a, const baton_leader *b);
-/* A wait's start (cancelled, past its deadline: the error) and end (from
- * baton__redis_sub_wait_any's answer for a wait until `until`). */
-int baton__redis_wait_begin(const char *label, const char *name, int64_t deadline, int cancel_fd,
-                            baton_error *err);
-int baton__redis_wait_end(int rc, const char *label, const char *name, int64_t until,
-                          int64_t deadline, int64_t *recheck_at, baton_error *err);
+/* baton__redis_sub_wait_any's answer as baton__wait_end (backend.h) takes
+ * it: a subscriber gone (a restart, say) is "look again" (1) as a message
+ * is; the next wait subscribes anew. */
+static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 : rc; }
 
 
 #endif /* BATON_REDIS_H */

@@ -633,7 +633,7 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
     int64_t pttl = -1;
     rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
     if (rc < 0) return rc;
-    if (!baton__redis_same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
+    if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
     if (rc == 1 && pttl >= 0 && pttl * BATON_NS_PER_MS < ttl) after = pttl * BATON_NS_PER_MS;
     if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
@@ -642,7 +642,8 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
     rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
     if (rc != 1) break;
   }
-  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->r.recheck_at, err);
+  return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->r.recheck_at, s->label, c->name,
+                        err);
 }
 
 static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -650,7 +651,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   baton_redlock_session *s = session_of(bs);
   baton_redlock_cand *p = NULL;
   int rc = cand_state(&p, bs, c, "wait", err);
-  if (rc == 0) rc = baton__redis_wait_begin(s->label, c->name, deadline, cancel_fd, err);
+  if (rc == 0) rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err);
   if (rc != 0) return rc;
   /* The first wait subscribes and returns at once: the caller looks again
    * with the subscriptions in place. So does the first after every
@@ -661,7 +662,8 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   if (!p->r.acquired) return observe(s, c, p, seen, deadline, cancel_fd, err);
   int64_t until = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
   rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
-  return baton__redis_wait_end(rc, s->label, c->name, until, deadline, &p->r.recheck_at, err);
+  return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->r.recheck_at, s->label, c->name,
+                        err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {

@@ -1,6 +1,6 @@
 /* faults_main.c — `baton-faults`: the fault-injection suite's command.
  *
- *   baton-faults [--backend redis|etcd|zk|redlock|all]... [--short | --duration D]
+ *   baton-faults [--backend redis|etcd|zk|redlock|postgres|all]... [--short | --duration D]
  *                [--seed N] [--ttl D] [--candidates N] [--out DIR] [--keep] [-v]
  *   baton-faults --check DIR...
  *
@@ -42,19 +42,20 @@ static const deployment all_deployments[] = {
     {"etcd", "etcd", 1, false},   {"etcd3", "etcd", 3, false},
     {"zk", "zk", 1, false},       {"zk3", "zk", 3, false},
     {"redlock3", "redlock", 3, false},
+    {"postgres", "postgres", 1, false},
 };
 #define NDEPLOY (sizeof all_deployments / sizeof all_deployments[0])
 
 static const char usage_text[] =
-    "usage: baton-faults [--backend redis|etcd|zk|redlock|all]... [--short | --duration D]\n"
+    "usage: baton-faults [--backend redis|etcd|zk|redlock|postgres|all]... [--short | --duration D]\n"
     "                    [--seed N] [--ttl D] [--candidates N] [--out DIR] [--keep] [-v]\n"
     "       baton-faults --check DIR...\n"
     "\n"
     "Runs N `baton run` candidates per deployment (Redis with and without\n"
     "persistence, etcd and ZooKeeper as one server and as three, Redlock on\n"
-    "three instances), injects\n"
-    "faults at random from the seed (holder SIGKILL and SIGSTOP, server\n"
-    "restart and SIGSTOP, network cuts: drop, stall, slow), then checks that\n"
+    "three instances, one PostgreSQL), injects faults at random from the seed\n"
+    "(holder SIGKILL and SIGSTOP, server restart and SIGSTOP, network cuts:\n"
+    "drop, stall, slow), then checks that\n"
     "tokens increase, terms never overlap, stale writes are refused, a leader\n"
     "comes back within ttl + bound, and nothing is left behind.\n"
     "\n"
@@ -141,9 +142,10 @@ int main(int argc, char **argv) {
                        .cluster_bound_ms = 5000, .duration_ms = 0,
                        .baton_exe = BATON_EXE, .store_exe = FENCED_STORE_EXE,
                        .writer_exe = FAULTS_WRITER_EXE};
-  enum { NBACKENDS = 4 };
+  enum { NBACKENDS = 5 };
+  static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk", "redlock",
+                                                   "postgres"};
   bool want[NBACKENDS] = {false}, keep = false, seeded = false;
-  static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk", "redlock"};
   uint64_t seed = 0;
   const char *out = NULL;
   for (int i = 1; i < argc; i++) {
@@ -168,7 +170,7 @@ int main(int argc, char **argv) {
       bool any = false;
       for (int b = 0; b < NBACKENDS; b++)
         if (strcmp(v, backends[b]) == 0 || strcmp(v, "all") == 0) want[b] = any = true;
-      if (!any) return usage("--backend is redis, etcd, zk, redlock or all");
+      if (!any) return usage("--backend is redis, etcd, zk, redlock, postgres or all");
     } else if (strcmp(a, "--duration") == 0) {
       i++;
       if ((cfg.duration_ms = duration_ms(v)) <= 0) return usage("--duration: e.g. 90s, 30m");
@@ -203,13 +205,9 @@ int main(int argc, char **argv) {
   }
   if (!cfg.short_run && cfg.duration_ms == 0) return usage("say --short or --duration D");
   if (cfg.short_run && cfg.duration_ms != 0) return usage("--short or --duration, not both");
-  bool all = true, none = true;
-  for (int b = 0; b < NBACKENDS; b++) {
-    all &= want[b];
-    none &= !want[b];
-  }
-  if (none)
-    for (int b = 0; b < NBACKENDS; b++) want[b] = all = true;
+  int wanted = 0;
+  for (int b = 0; b < NBACKENDS; b++) wanted += want[b];
+  for (int b = 0; b < NBACKENDS && wanted == 0; b++) want[b] = true;
   if (!seeded) {
     const char *env = getenv("BATON_FAULTS_SEED");
     if (env != NULL && *env != '\0')
@@ -243,7 +241,7 @@ int main(int argc, char **argv) {
   printf("repeat with: baton-faults --seed %" PRIu64 "%s", seed, cfg.short_run ? " --short" : "");
   if (cfg.duration_ms > 0) printf(" --duration %llds", (long long)(cfg.duration_ms * chosen / 1000));
   for (int b = 0; b < NBACKENDS; b++)
-    if (want[b] && !all) printf(" --backend %s", backends[b]);
+    if (want[b] && wanted > 0 && wanted < NBACKENDS) printf(" --backend %s", backends[b]);
   printf("\n");
   fflush(stdout);
 

@@ -566,6 +566,23 @@ static int leftovers(run *r, char *detail, size_t size) {
     }
     return -1;
   }
+  if (strcmp(r->d->backend, "postgres") == 0) {
+    /* The advisory locks of the name, held by any session (psql: the
+     * suite needs no client library). */
+    char port[16], out[256];
+    snprintf(port, sizeof port, "%d", r->cl.member[0].port);
+    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-h", "127.0.0.1",
+                          "-p", port, "-c",
+                          "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND "
+                          "l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('" FAULTS_NAME
+                          "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND l.objid::int8 = ('x' "
+                          "|| left(md5('" FAULTS_NAME "'), 16))::bit(64)::bigint & 4294967295",
+                          NULL};
+    if (kit_run_output(argv, out, sizeof out, 5000) != 0) return -1;
+    int n = atoi(out);
+    snprintf(detail, size, "%d advisory locks of '%s'", n, FAULTS_NAME);
+    return n;
+  }
   /* ZooKeeper: `dump` on the leader lists every session's ephemeral nodes. */
   int m = leader_member(r);
   if (m < 0 || test_tcp_ask(r->cl.member[m].port, "dump", 4, reply, sizeof reply, 2000) != 0)

@@ -40,6 +40,10 @@ typedef struct kit_seam {
   bool renew_sees_keys;
   const char *wait_deadline_says; /* in the message of a wait that reached
                                      its deadline */
+  bool keys_end_with_the_session; /* a key cannot be taken from a live
+                                     session (PostgreSQL's advisory locks):
+                                     steal and remove of a held key end the
+                                     holder's session */
 } kit_seam;
 
 /* The kit_seam_<name> of a backend's kit, made of its seam_peek,
@@ -47,6 +51,6 @@ typedef struct kit_seam {
 #define KIT_SEAM(name, acquire_release, sees_keys, deadline_says)                              \
   const kit_seam kit_seam_##name = {#name,       &baton_backend_##name, seam_peek, seam_steal, \
                                     seam_remove, seam_requests,        acquire_release,       \
-                                    sees_keys,   deadline_says}
+                                    sees_keys,   deadline_says,         false}
 
 #endif

@@ -88,12 +88,14 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
 /* Steal, remove and requests as on one Redis: on every running member,
  * and member 0's scripts (an acquire is a vote and a fence there, a
  * release one script, a renewal one). */
-const kit_seam kit_seam_redlock = {"redlock",
-                                   &baton_backend_redlock,
-                                   seam_peek,
-                                   kit_redis_seam_steal,
-                                   kit_redis_seam_remove,
-                                   kit_redis_seam_requests,
-                                   3,
-                                   true,
-                                   "deadline passed"};
+const kit_seam kit_seam_redlock = {
+    .kind = "redlock",
+    .table = &baton_backend_redlock,
+    .peek = seam_peek,
+    .steal = kit_redis_seam_steal,
+    .remove = kit_redis_seam_remove,
+    .requests = kit_redis_seam_requests,
+    .acquire_release_requests = 3,
+    .renew_sees_keys = true,
+    .wait_deadline_says = "deadline passed",
+};

@@ -170,17 +170,48 @@ int test_server_spawn(test_server *s, const char *const *argv, const char *const
   return timeout_ms > 0 ? test_server_wait_ready(s, timeout_ms) : 0;
 }
 
+/* The children of a server (s->tree) by their PIDs, from
+ * /proc/PID/task/PID/children: at most `max`. */
+static int children_of(const test_server *s, pid_t *out, int max) {
+  if (!s->tree || s->pid <= 0) return 0;
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)s->pid, (int)s->pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  int k = 0;
+  for (char *p = buf, *end; k < max; p = end) {
+    long v = strtol(p, &end, 10);
+    if (end == p) break;
+    out[k++] = (pid_t)v;
+  }
+  return k;
+}
+
+static void signal_children(const pid_t *kids, int n, int sig) {
+  for (int i = 0; i < n; i++) kill(kids[i], sig);
+}
+
 void test_server_kill(test_server *s) {
   if (s->pid <= 0) return;
+  pid_t kids[512];
+  int nkids = children_of(s, kids, 512);
   kill(s->pid, SIGCONT);
   kill(s->pid, SIGKILL);
+  signal_children(kids, nkids, SIGCONT);
+  signal_children(kids, nkids, SIGKILL);
   waitpid(s->pid, NULL, 0);
   s->pid = 0;
 }
 
 void test_server_pause(test_server *s) {
   if (s->pid <= 0 || s->paused) return; /* a stopped child reports its stop once */
+  pid_t kids[512];
   kill(s->pid, SIGSTOP);
+  signal_children(kids, children_of(s, kids, 512), SIGSTOP);
   /* SIGSTOP lands asynchronously: wait until the server really stopped, so
    * a test's "paused from now on" is true. */
   int status;
@@ -191,6 +222,8 @@ void test_server_pause(test_server *s) {
 }
 
 void test_server_resume(test_server *s) {
+  pid_t kids[512];
+  if (s->pid > 0) signal_children(kids, children_of(s, kids, 512), SIGCONT);
   if (s->pid > 0) kill(s->pid, SIGCONT);
   s->paused = false;
 }

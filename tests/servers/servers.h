@@ -26,6 +26,9 @@ typedef struct test_server {
   char *env[8];        /* extra environment, NULL-terminated */
   char *arg_storage;   /* owns argv/env strings */
   bool (*ready)(const struct test_server *s); /* readiness probe */
+  bool tree;           /* pause, resume and kill reach the server's child
+                          processes too (PostgreSQL's backends are process
+                          groups of their own) */
 } test_server;
 
 /* A deployment: one server or a cluster, and the URI that reaches it. */
@@ -49,6 +52,15 @@ int test_redis_start(test_cluster *c, const test_redis_opts *o);
 int test_redlock_start(test_cluster *c, int instances, const test_redis_opts *o);
 int test_etcd_start(test_cluster *c, int members);
 int test_zk_start(test_cluster *c, int servers);
+/* PostgreSQL 15 with password authentication: the URI names role
+ * TEST_PG_USER (owner of database TEST_PG_DB); role TEST_PG_READER has the
+ * same password and no CREATE right there. */
+#define TEST_PG_USER "baton"
+#define TEST_PG_READER "reader"
+#define TEST_PG_DB "baton"
+#define TEST_PG_PASSWORD "baton-pw"
+#define TEST_PG_SUPER_PASSWORD "baton-super"
+int test_postgres_start(test_cluster *c);
 
 /* Start a deployment by its kind's name: "redis", "etcd", "etcd3" (3
  * members), "zk", "zk3", ... Each servers/<backend>.c of a backend in the

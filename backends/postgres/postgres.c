@@ -1,0 +1,715 @@
+/* postgres.c — the postgres:// backend: one libpq session per client holds
+ * every name as a session-level advisory lock; the session's
+ * idle_session_timeout is the TTL, so the server ends a silent holder's
+ * session, and its locks, no earlier than a TTL after its last renewal.
+ * The fencing token is a durable row raised in the statement that takes
+ * the lock. Waiters LISTEN on a connection of their own and are woken by
+ * the NOTIFY of a release, with a re-check at the holder's expiry. The
+ * table the core calls.
+ *
+ * Round trips: open 2 (connect, then the session's settings, the token
+ * table if missing and the pooler check in one); acquire 1; release 1;
+ * renew 1 for any number of names; leader 1; wait: the first one connects
+ * and LISTENs, later ones send nothing for a candidate and one leader look
+ * for an observer. */
+#include "postgres.h"
+#include "sql.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATON_PG_PORT "5432" /* when the URI names none: PostgreSQL's own */
+#define BATON_PG_MIN_VERSION 140000 /* idle_session_timeout came in 14 */
+
+/* How long after the holder's expiry a waiter looks again: the server's
+ * timer fires, the backend exits and its locks go. */
+#define BATON_PG_RECHECK_SLACK_NS (20 * BATON_NS_PER_MS)
+/* A holder we cannot see expire (not idle, not ours, not visible): looked
+ * at again this often. */
+#define BATON_PG_FOREIGN_RECHECK_NS (250 * BATON_NS_PER_MS)
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static baton_pg_session *session_of(baton_session *bs) { return (baton_pg_session *)bs; }
+
+static int64_t ttl_ms(const baton_pg_session *s) { return s->base.cfg->ttl_ns / BATON_NS_PER_MS; }
+
+static void copy_identity(baton_leader *out, const char *v) {
+  snprintf(out->identity, sizeof out->identity, "%s", v != NULL ? v : "");
+}
+
+static uint64_t to_u64(const char *v) { return v != NULL ? strtoull(v, NULL, 10) : 0; }
+
+static int check_candidate(const baton_session *bs, const baton_candidate *c, const char *what,
+                           baton_error *err) {
+  if (bs == NULL || c == NULL || c->name == NULL || c->identity == NULL)
+    return baton__error(err, BATON_EINVAL, "postgres: %s: NULL session or candidate", what);
+  return baton_election_name_check(c->name, err);
+}
+
+/* c's state, made and listed on first use. Needs s->mu. */
+static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **out,
+                      baton_error *err) {
+  if (c->priv == NULL) {
+    baton_pg_cand *p = baton__calloc(1, sizeof *p);
+    if (p == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
+    p->name = c->name;
+    p->next = s->cands;
+    if (p->next != NULL) p->next->prev = p;
+    s->cands = p;
+    c->priv = p;
+  }
+  *out = c->priv;
+  return 0;
+}
+
+/* When a waiter looks again at a holder idle for idle_ms (< 0: unknown):
+ * just after the server's expiry of that session, if it is a session that
+ * could be ours (idle less than a TTL), else soon. */
+static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
+  int64_t ttl = s->base.cfg->ttl_ns;
+  if (idle_ms < 0 || idle_ms * BATON_NS_PER_MS > ttl) return BATON_PG_FOREIGN_RECHECK_NS;
+  return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
+}
+
+/* The session connection broke: its locks are gone or going. Needs s->mu. */
+static void session_broke(baton_pg_session *s) {
+  baton__pg_drop(&s->conn);
+  s->dead = true;
+}
+
+static int dead_error(baton_pg_session *s, baton_error *err) {
+  return baton__error(err, BATON_ESESSION,
+                      "%s: the session ended (its connection broke); the next renew opens a new "
+                      "one",
+                      s->label);
+}
+
+/* ---- open and close --------------------------------------------------------- */
+
+static void session_free(baton_pg_session *s) {
+  if (s == NULL) return;
+  baton__pg_drop(&s->conn);
+  for (size_t i = 0; i < s->nkeys; i++) {
+    if (s->values[i] == s->password) explicit_bzero(s->values[i], strlen(s->values[i]));
+    baton__free(s->keys[i]);
+    baton__free(s->values[i]);
+  }
+  baton__free(s->keys);
+  baton__free(s->values);
+  pthread_mutex_destroy(&s->mu);
+  baton__free(s);
+}
+
+static int add_key(baton_pg_session *s, const char *key, const char *value) {
+  char *k = baton__strdup(key), *v = baton__strdup(value);
+  if (k == NULL || v == NULL) {
+    baton__free(k);
+    baton__free(v);
+    return BATON_ENOMEM;
+  }
+  s->keys[s->nkeys] = k;
+  s->values[s->nkeys++] = v;
+  return 0;
+}
+
+/* Check the URI's parameters with libpq's own parser, before any
+ * connection: an unknown one is the caller's mistake. */
+static int check_params(const baton_uri *uri, baton_error *err) {
+  if (uri->nparams == 0) return 0;
+  size_t size = 1;
+  for (size_t i = 0; i < uri->nparams; i++)
+    size += 4 + strlen(uri->params[i].key) + 2 * strlen(uri->params[i].value);
+  char *text = baton__calloc(1, size), *w = text;
+  if (text == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
+  for (size_t i = 0; i < uri->nparams; i++) {
+    w += sprintf(w, "%s='", uri->params[i].key);
+    for (const char *v = uri->params[i].value; *v != '\0'; v++) {
+      if (*v == '\'' || *v == '\\') *w++ = '\\';
+      *w++ = *v;
+    }
+    *w++ = '\'';
+    *w++ = ' ';
+  }
+  *w = '\0';
+  char *msg = NULL;
+  PQconninfoOption *opts = PQconninfoParse(text, &msg);
+  baton__free(text);
+  if (opts != NULL) {
+    PQconninfoFree(opts);
+    return 0;
+  }
+  char line[160] = "out of memory";
+  if (msg != NULL) {
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    PQfreemem(msg);
+  }
+  return baton__error(err, BATON_EINVAL, "postgres://: a parameter libpq does not take: %s",
+                      line);
+}
+
+/* libpq's keywords for the URI: hosts and ports (several make libpq try
+ * them in turn), the database, user and password, then the URI's own
+ * parameters (sslmode, options=-csearch_path=..., and so on). */
+static int build_keys(baton_pg_session *s, const baton_uri *uri, const baton_config *cfg) {
+  size_t cap = 8 + uri->nparams;
+  s->keys = baton__calloc(cap, sizeof *s->keys);
+  s->values = baton__calloc(cap, sizeof *s->values);
+  if (s->keys == NULL || s->values == NULL) return BATON_ENOMEM;
+  char hosts[1200] = "", ports[200] = "";
+  for (size_t i = 0; i < uri->nhosts; i++) {
+    char port[16];
+    snprintf(port, sizeof port, "%d", uri->hosts[i].port);
+    size_t hl = strlen(hosts), pl = strlen(ports);
+    snprintf(hosts + hl, sizeof hosts - hl, "%s%s", i ? "," : "", uri->hosts[i].host);
+    snprintf(ports + pl, sizeof ports - pl, "%s%s", i ? "," : "",
+             uri->hosts[i].port != 0 ? port : BATON_PG_PORT);
+  }
+  const char *db = uri->path[0] == '/' ? uri->path + 1 : uri->path;
+  int rc = add_key(s, "host", hosts);
+  if (rc == 0) rc = add_key(s, "port", ports);
+  if (rc == 0 && db[0] != '\0') rc = add_key(s, "dbname", db);
+  if (rc == 0 && cfg->username != NULL) rc = add_key(s, "user", cfg->username);
+  if (rc == 0) rc = add_key(s, "fallback_application_name", "baton");
+  for (size_t i = 0; rc == 0 && i < uri->nparams; i++)
+    rc = add_key(s, uri->params[i].key, uri->params[i].value);
+  if (rc == 0 && cfg->password != NULL) {
+    rc = add_key(s, "password", cfg->password);
+    if (rc == 0) s->password = s->values[s->nkeys - 1];
+  }
+  return rc;
+}
+
+/* Connect the session and set it up: the lease, the token table, and the
+ * check that no pooler stands between us and the server. Needs s->mu (or
+ * the session not shared yet). */
+static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
+  int64_t sent = baton__now();
+  PGconn *pg = NULL;
+  int rc = baton__pg_connect(&pg, s, deadline, err);
+  if (rc != 0) return rc;
+  int version = PQserverVersion(pg);
+  if (version < BATON_PG_MIN_VERSION) {
+    PQfinish(pg);
+    return baton__error(err, BATON_EREFUSED,
+                        "%s: the server is PostgreSQL %d.%d; baton needs 14 or later "
+                        "(idle_session_timeout is the server-side lease)",
+                        s->label, version / 10000, version % 10000);
+  }
+  baton_pg_conn k = {.pg = pg};
+  char sql[sizeof baton_pg_setup_fmt + sizeof baton_pg_prepare_sql + 100];
+  long long ttl = (long long)ttl_ms(s);
+  long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
+  snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
+           baton_pg_prepare_sql);
+  PGresult *r = NULL;
+  bool broken;
+  /* Two sessions creating the table at once: one of them fails, and sees
+   * it made on its second try. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    rc = baton__pg_exec(&k, s, sql, 0, NULL, &r, deadline, "session set-up", &broken, err);
+    if (rc != BATON_EREFUSED || broken) break;
+  }
+  if (rc == BATON_EAUTH) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", err != NULL ? err->message : "");
+    rc = baton__error(err, BATON_EAUTH,
+                      "%.150s (the role needs CREATE on the schema for the token table "
+                      "baton_token, or the table made beforehand: see the README)",
+                      why);
+  }
+  if (rc == 0 && (PQntuples(r) != 1 || PQnfields(r) != 2 ||
+                  PQgetlength(r, 0, 1) >= (int)sizeof s->started))
+    rc = baton__pg_bad_reply(s, "session set-up", err);
+  if (rc == 0 && atoi(PQgetvalue(r, 0, 0)) != PQbackendPID(pg))
+    rc = baton__error(err, BATON_EREFUSED,
+                      "%s: the connection goes through a pooler (backend pid %s, but the "
+                      "server said %d at connect): session-level advisory locks need a direct "
+                      "connection to the server",
+                      s->label, PQgetvalue(r, 0, 0), PQbackendPID(pg));
+  if (rc == 0) snprintf(s->started, sizeof s->started, "%s", PQgetvalue(r, 0, 1));
+  if (r != NULL) PQclear(r);
+  if (rc != 0) {
+    baton__pg_drop(&k);
+    return rc;
+  }
+  s->heard = sent;
+  s->conn = k;
+  s->gen++;
+  s->dead = false;
+  s->reported = false;
+  s->base.server_ttl_ns = s->base.cfg->ttl_ns;
+  return 0;
+}
+
+static int session_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
+                        int64_t deadline, baton_error *err) {
+  if (out == NULL || uri == NULL || cfg == NULL)
+    return baton__error(err, BATON_EINVAL, "postgres: open: NULL argument");
+  *out = NULL;
+  int rc = check_params(uri, err);
+  if (rc != 0) return rc;
+  if (cfg->ttl_ns < BATON_NS_PER_MS)
+    return baton__error(err, BATON_EINVAL, "postgres://: the TTL must be at least 1 ms");
+  baton_pg_session *s = baton__calloc(1, sizeof *s);
+  if (s == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
+  pthread_mutex_init(&s->mu, NULL);
+  s->base.cfg = cfg;
+  if (build_keys(s, uri, cfg) != 0) {
+    session_free(s);
+    return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
+  }
+  const baton_uri_host *h = &uri->hosts[0];
+  snprintf(s->label, sizeof s->label,
+           strchr(h->host, ':') ? "postgres://[%.200s]:%d%s%.64s" : "postgres://%.200s:%d%s%.64s",
+           h->host, h->port != 0 ? h->port : atoi(BATON_PG_PORT), uri->nhosts > 1 ? ",...": "",
+           uri->path);
+  rc = session_connect(s, deadline, err);
+  if (rc != 0) {
+    session_free(s);
+    return rc;
+  }
+  *out = &s->base;
+  return 0;
+}
+
+static void session_close(baton_session *bs) {
+  baton_pg_session *s = session_of(bs);
+  if (s == NULL) return;
+  if (!s->dead && s->conn.pg != NULL) {
+    baton_error ignored;
+    bool broken;
+    const char *params[] = {s->started};
+    baton__pg_exec(&s->conn, s, BATON_PG_CLOSE_SQL, 1, params, NULL,
+                   baton__after(s->base.cfg->op_timeout_ns), "close", &broken, &ignored);
+  }
+  session_free(s);
+}
+
+/* ---- acquire ------------------------------------------------------------------ */
+
+/* Another candidate of this session holds c's name: the server would give
+ * us the lock again (advisory locks are re-entrant per session), so the
+ * answer is ours to give. Needs s->mu. */
+static const baton_pg_cand *local_holder(const baton_pg_session *s, const baton_pg_cand *p) {
+  for (const baton_pg_cand *o = s->cands; o != NULL; o = o->next)
+    if (o != p && o->locked && o->gen == s->gen && strcmp(o->name, p->name) == 0) return o;
+  return NULL;
+}
+
+/* Notifications that came before a look are answered by it. */
+static void drain_listener(baton_pg_cand *p) {
+  if (p->listen.pg == NULL) return;
+  if (PQconsumeInput(p->listen.pg) == 0) {
+    baton__pg_drop(&p->listen);
+    return;
+  }
+  PGnotify *n;
+  for (int i = 0; i < 100000 && (n = PQnotifies(p->listen.pg)) != NULL; i++) PQfreemem(n);
+}
+
+/* The statement failed after it may have taken the lock: let it go, so
+ * that no lock outlives a failed transaction. Needs s->mu. */
+static void undo_lock(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
+  const char *params[] = {p->name};
+  baton_error ignored;
+  bool broken = false;
+  int rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_UNLOCK, 1, params, NULL, deadline, "unlock",
+                          &broken,
+                          &ignored);
+  if (broken) session_broke(s);
+  if (rc == 0) p->locked = false;
+}
+
+static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
+                   baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "acquire", err);
+  if (rc != 0) return rc;
+  pthread_mutex_lock(&s->mu);
+  baton_pg_cand *p = NULL;
+  rc = cand_state(s, c, &p, err);
+  if (rc != 0) goto out;
+  p->acquired = true;
+  drain_listener(p);
+  if (s->dead || s->conn.pg == NULL) {
+    rc = dead_error(s, err);
+    goto out;
+  }
+  const baton_pg_cand *other = local_holder(s, p);
+  if (other != NULL) {
+    baton_leader who = {.token = other->token};
+    copy_identity(&who, c->identity);
+    if (holder != NULL) *holder = who;
+    p->recheck_at = 0;
+    rc = baton__error(err, BATON_EHELD, "%s: '%s' is held by another election of this client",
+                      s->label, c->name);
+    goto out;
+  }
+  if (p->gen != s->gen) p->locked = false;
+  bool maybe_ours = p->locked; /* an earlier attempt's outcome is unknown */
+  /* From here until the reply, the outcome is unknown: the lock may be
+   * ours. The statement is idempotent, so the next acquire settles it,
+   * and release lets go of it. */
+  p->locked = true;
+  p->won = false;
+  p->gen = s->gen;
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms(s));
+  const char *params[] = {c->name, c->identity, ttl, s->started, maybe_ours ? "t" : "f"};
+  PGresult *r = NULL;
+  bool broken = false;
+  int64_t sent = baton__now();
+  rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_ACQUIRE, 5, params, &r, deadline, "acquire",
+                      &broken, err);
+  if (broken) {
+    session_broke(s);
+    goto out;
+  }
+  if (rc != 0) {
+    if (rc != BATON_ETIMEDOUT) undo_lock(s, p, deadline);
+    goto out;
+  }
+  int64_t now = baton__now();
+  s->heard = sent;
+  if (PQntuples(r) != 1 || PQnfields(r) != 8) {
+    PQclear(r);
+    undo_lock(s, p, deadline);
+    rc = baton__pg_bad_reply(s, "acquire", err);
+    goto out;
+  }
+  bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  uint64_t token = to_u64(PQgetvalue(r, 0, 1));
+  baton_leader who = {.token = PQgetisnull(r, 0, 3) ? 0 : to_u64(PQgetvalue(r, 0, 3))};
+  copy_identity(&who, PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2));
+  int64_t wait_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+  int64_t idle_ms = PQgetisnull(r, 0, 5) ? -1 : strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+  PQclear(r);
+  if (got && token == 0 && wait_ms <= 0) {
+    undo_lock(s, p, deadline);
+    rc = baton__pg_bad_reply(s, "acquire", err);
+    goto out;
+  }
+  if (!got) {
+    p->locked = false;
+    p->recheck_at = now + recheck_after(s, idle_ms);
+    if (holder != NULL) *holder = who;
+    rc = baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %" PRIu64 ")",
+                      s->label, c->name, who.identity, who.token);
+    goto out;
+  }
+  if (wait_ms > 0) {
+    /* The previous term did not end by a release, and its holder may
+     * still believe in it (until its last heartbeat + TTL, or until the
+     * server's start + TTL after a restart). Keep the lock, and take the
+     * term once that time has passed. */
+    p->recheck_at = now + wait_ms * BATON_NS_PER_MS;
+    if (holder != NULL) *holder = who;
+    rc = baton__error(err, BATON_EHELD,
+                      "%s: the previous term of '%s' (token %" PRIu64 ", '%.64s') may be believed "
+                      "for %lld ms more: the name is taken then",
+                      s->label, c->name, who.token, who.identity, (long long)wait_ms);
+    goto out;
+  }
+  p->won = true;
+  p->token = token;
+  p->recheck_at = 0;
+  c->token = token;
+  rc = 0;
+out:
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* ---- release, renew, leader -------------------------------------------------- */
+
+static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "release", err);
+  if (rc != 0) return rc;
+  baton_pg_cand *p = c->priv;
+  if (p == NULL) return 0;
+  pthread_mutex_lock(&s->mu);
+  if (!p->locked || p->gen != s->gen || s->dead || s->conn.pg == NULL) {
+    /* Nothing of ours, or it went with a session that ended. */
+    p->locked = p->won = false;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+  }
+  const char *params[] = {c->name, s->started};
+  bool broken = false;
+  int64_t sent = baton__now();
+  rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_RELEASE, 2, params, NULL, deadline, "release",
+                      &broken,
+                      err);
+  if (rc == 0) s->heard = sent;
+  if (broken) {
+    session_broke(s);
+    rc = 0; /* the lock ends with the session */
+  }
+  if (rc == 0) p->locked = p->won = false;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* A text[] literal of the names: {"a","b"} (names need no escaping). */
+static char *names_array(baton_candidate *const *held, const size_t *idx, size_t m) {
+  size_t size = 3;
+  for (size_t j = 0; j < m; j++) size += strlen(held[idx[j]]->name) + 3;
+  char *a = baton__calloc(1, size), *w = a;
+  if (a == NULL) return NULL;
+  *w++ = '{';
+  for (size_t j = 0; j < m; j++) w += sprintf(w, "%s\"%s\"", j ? "," : "", held[idx[j]]->name);
+  *w++ = '}';
+  *w = '\0';
+  return a;
+}
+
+/* After ESESSION: a fresh session. Every held term is gone. Needs s->mu. */
+static int new_session(baton_pg_session *s, size_t n, bool *gone, int64_t deadline,
+                       baton_error *err) {
+  int rc = session_connect(s, deadline, err);
+  if (rc != 0) return rc;
+  for (size_t i = 0; i < n; i++) gone[i] = true;
+  return 0;
+}
+
+static int check_held(baton_pg_session *s, baton_candidate *const *held, size_t n, bool *gone,
+                      int64_t deadline, baton_error *err) {
+  size_t *idx = baton__calloc(n + 1, sizeof *idx);
+  if (idx == NULL) return baton__error(err, BATON_ENOMEM, "postgres: renew: out of memory");
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const baton_pg_cand *p = held[i] != NULL ? held[i]->priv : NULL;
+    if (p == NULL || !p->locked || p->gen != s->gen)
+      gone[i] = true; /* never taken, released, or from a session that ended */
+    else
+      idx[m++] = i;
+  }
+  char *array = m > 0 ? names_array(held, idx, m) : NULL;
+  const char *params[] = {array, s->started};
+  int64_t sent = baton__now();
+  PGresult *r = NULL;
+  bool broken = false;
+  int rc = m > 0 && array == NULL ? baton__error(err, BATON_ENOMEM, "postgres: out of memory")
+           : m > 0 ? baton__pg_exec_prepared(&s->conn, s, BATON_PG_RENEW, 2, params, &r, deadline,
+                                    "renew", &broken, err)
+                   : baton__pg_exec(&s->conn, s, "SELECT 1", 0, NULL, &r, deadline, "renew",
+                                    &broken, err);
+  if (rc == 0) s->heard = sent;
+  if (rc == 0 && m > 0) {
+    if (PQnfields(r) != 1) rc = baton__pg_bad_reply(s, "renew", err);
+    /* The names reported missing: usually none. */
+    for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
+      const char *name = PQgetvalue(r, row, 0);
+      for (size_t j = 0; j < m; j++)
+        if (strcmp(held[idx[j]]->name, name) == 0) gone[idx[j]] = true;
+    }
+  }
+  if (r != NULL) PQclear(r);
+  baton__free(array);
+  baton__free(idx);
+  /* A broken session connection cannot be resumed: its locks end with it
+   * (now, or at the server's idle timeout). The next renews say so. */
+  if (broken) session_broke(s);
+  if (broken && rc == BATON_ESESSION) s->reported = true; /* the server said so */
+  return rc;
+}
+
+static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
+                 int64_t deadline, baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  if (s == NULL || (n > 0 && (held == NULL || gone == NULL)))
+    return baton__error(err, BATON_EINVAL, "postgres: renew: NULL argument");
+  for (size_t i = 0; i < n; i++) {
+    if (held[i] == NULL || held[i]->name == NULL)
+      return baton__error(err, BATON_EINVAL, "postgres: renew: NULL candidate");
+    gone[i] = false;
+  }
+  pthread_mutex_lock(&s->mu);
+  int rc;
+  if (s->dead && !s->reported && baton__now() < baton__add_sat(s->heard, s->base.cfg->ttl_ns)) {
+    /* The server may keep the session until then: until it surely has
+     * ended, its terms are unreachable, not gone. */
+    rc = baton__error(err, BATON_ECONNECT,
+                      "%s: the session's connection broke; the server ends the session within "
+                      "%lld ms",
+                      s->label,
+                      (long long)((baton__add_sat(s->heard, s->base.cfg->ttl_ns) - baton__now()) /
+                                  BATON_NS_PER_MS));
+  } else if (s->dead && !s->reported) {
+    s->reported = true;
+    rc = dead_error(s, err);
+  } else if (s->dead) {
+    rc = new_session(s, n, gone, deadline, err);
+    if (rc != 0) baton__error_prefix(err, "new session");
+  } else {
+    rc = check_held(s, held, n, gone, deadline, err);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
+ * none, or an error. On the session connection, or (listen not NULL) on a
+ * waiter's own, which has no prepared statements and leaves the session's
+ * alone. */
+static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
+                       baton_leader *out, int64_t *idle_ms, int64_t deadline, baton_error *err) {
+  const char *params[] = {name};
+  bool broken = false;
+  PGresult *r = NULL;
+  int rc;
+  if (listen != NULL) {
+    rc = baton__pg_exec(listen, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader", &broken,
+                        err);
+    if (broken) baton__pg_drop(listen);
+  } else {
+    pthread_mutex_lock(&s->mu);
+    if (s->dead || s->conn.pg == NULL) {
+      rc = dead_error(s, err);
+    } else {
+      rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline,
+                                   "leader", &broken, err);
+      if (broken) session_broke(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (rc != 0) return rc;
+  memset(out, 0, sizeof *out);
+  if (PQnfields(r) != 3 || PQntuples(r) > 1) {
+    PQclear(r);
+    return baton__pg_bad_reply(s, "leader", err);
+  }
+  rc = PQntuples(r);
+  if (rc == 1) {
+    copy_identity(out, PQgetvalue(r, 0, 0));
+    out->token = to_u64(PQgetvalue(r, 0, 1));
+    *idle_ms = PQgetisnull(r, 0, 2) ? -1 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+  }
+  PQclear(r);
+  return rc;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  if (s == NULL || out == NULL)
+    return baton__error(err, BATON_EINVAL, "postgres: leader: NULL argument");
+  int rc = baton_election_name_check(name, err);
+  if (rc != 0) return rc;
+  int64_t idle;
+  rc = read_leader(s, NULL, name, out, &idle, deadline, err);
+  if (rc < 0) return rc;
+  if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
+  return 0;
+}
+
+/* ---- wait ---------------------------------------------------------------------- */
+
+/* A connection of the candidate's own that LISTENs on its name's channel:
+ * a wait never holds the session connection, which renews. */
+static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
+                     baton_error *err) {
+  int rc = baton__pg_connect(&p->listen.pg, s, deadline, err);
+  if (rc != 0) return rc;
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SET idle_session_timeout = 0; DO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', "
+           "'baton_' || md5('%s')); END$baton$",
+           c->name);
+  bool broken;
+  rc = baton__pg_exec(&p->listen, s, sql, 0, NULL, NULL, deadline, "listen", &broken, err);
+  if (rc != 0) baton__pg_drop(&p->listen);
+  return rc;
+}
+
+/* Block on the listener until a notification (1), `until` (0), cancel_fd
+ * (BATON_ECANCELED) or a broken listener (BATON_ECONNECT). */
+static int listen_wait(baton_pg_cand *p, int64_t until, int cancel_fd) {
+  for (int round = 0; round < 100000; round++) {
+    PGnotify *n = PQnotifies(p->listen.pg);
+    if (n != NULL) {
+      PQfreemem(n);
+      return 1;
+    }
+    struct pollfd fds[2] = {{.fd = PQsocket(p->listen.pg), .events = POLLIN},
+                            {.fd = cancel_fd, .events = POLLIN}};
+    int k = poll(fds, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
+    if (k == 0) return 0;
+    if (k < 0) continue; /* EINTR */
+    if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) return BATON_ECANCELED;
+    if (fds[0].revents != 0 && PQconsumeInput(p->listen.pg) == 0) return BATON_ECONNECT;
+  }
+  return 0;
+}
+
+static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                       int64_t deadline, int cancel_fd, baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "wait", err);
+  if (rc != 0) return rc;
+  baton_pg_cand *p = NULL;
+  pthread_mutex_lock(&s->mu);
+  rc = cand_state(s, c, &p, err);
+  pthread_mutex_unlock(&s->mu);
+  if (rc != 0) return rc;
+  if ((rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err)) != 0) return rc;
+  /* The first wait subscribes and returns at once: the caller looks again
+   * with the subscription in place, so no release in between goes
+   * unnoticed. */
+  if (p->listen.pg == NULL) return subscribe(s, c, p, deadline, err);
+  int64_t until;
+  if (p->acquired) {
+    until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
+  } else {
+    static const baton_leader none;
+    drain_listener(p);
+    if (p->listen.pg == NULL) return 0;
+    baton_leader cur;
+    int64_t idle = -1;
+    rc = read_leader(s, &p->listen, c->name, &cur, &idle, deadline, err);
+    if (rc < 0 && p->listen.pg == NULL) return 0; /* it broke: the next wait listens anew */
+    if (rc < 0) return rc;
+    if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
+    until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
+  }
+  rc = listen_wait(p, until < deadline ? until : deadline, cancel_fd);
+  if (rc == BATON_ECONNECT) {
+    baton__pg_drop(&p->listen); /* the next wait listens anew */
+    return 0;
+  }
+  return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
+}
+
+static void forget(baton_session *bs, baton_candidate *c) {
+  baton_pg_session *s = session_of(bs);
+  if (s == NULL || c == NULL || c->priv == NULL) return;
+  baton_pg_cand *p = c->priv;
+  pthread_mutex_lock(&s->mu);
+  if (p->prev != NULL) p->prev->next = p->next;
+  else s->cands = p->next;
+  if (p->next != NULL) p->next->prev = p->prev;
+  pthread_mutex_unlock(&s->mu);
+  baton__pg_drop(&p->listen);
+  baton__free(p);
+  c->priv = NULL;
+}
+
+static const char *const schemes[] = {BATON_SCHEMES_postgres, NULL};
+
+const baton_backend baton_backend_postgres = {
+    .schemes = schemes,
+    .caps = 0,
+    .open = session_open,
+    .close = session_close,
+    .acquire = acquire,
+    .wait = wait_change,
+    .release = release,
+    .renew = renew,
+    .leader = leader,
+    .forget = forget,
+};

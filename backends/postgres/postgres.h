@@ -1,0 +1,106 @@
+/* postgres.h — what the files of the postgres:// backend share: the
+ * session, a candidate's state, the SQL, and the deadline-bounded libpq
+ * calls of conn.c. Internal to backends/postgres/.
+ *
+ * Layout on the server for a name NAME:
+ *   the advisory lock  pg_try_advisory_lock(KEY), session level, where
+ *                      KEY = ('x' || left(md5(NAME), 16))::bit(64)::bigint
+ *                      (the first 64 bits of NAME's MD5, big-endian, signed)
+ *   the token row      baton_token(name, token, identity, value, updated),
+ *                      found through the session's search_path
+ *   the channel        "baton_" || md5(NAME): NOTIFY on release and on
+ *                      election, LISTENed to by waiters
+ */
+#ifndef BATON_POSTGRES_H
+#define BATON_POSTGRES_H
+
+#include "backend.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BATON_PG_LABEL_MAX 300
+
+/* A connection and what the backend knows of its state. */
+typedef struct baton_pg_conn {
+  PGconn *pg;      /* NULL when none */
+  bool busy;       /* a request timed out with its results still to come:
+                      the next request reads them away first */
+} baton_pg_conn;
+
+typedef struct baton_pg_session {
+  baton_session base;         /* first: the core's view */
+  char **keys;                /* libpq connection keywords, NULL-ended (owned) */
+  char **values;              /* their values (owned; the password wiped on close) */
+  size_t nkeys;               /* entries in keys/values */
+  const char *password;       /* the password among values (wiped on close), or NULL */
+  char label[BATON_PG_LABEL_MAX]; /* "postgres://host:port/db" for messages */
+  pthread_mutex_t mu;         /* held for a whole request on `conn`, and
+                                 guards gen, dead, reported and every
+                                 candidate's lock state */
+  baton_pg_conn conn;         /* the session: holds every advisory lock */
+  uint64_t gen;               /* raised with every new session connection */
+  bool dead;                  /* the session connection broke: its locks are
+                                 gone or going, it cannot be resumed */
+  bool reported;              /* renew said ESESSION for the dead one */
+  int64_t heard;              /* when the last request that succeeded on the
+                                 session was sent: the server ends a dead
+                                 session by heard + TTL */
+  char started[64];           /* the session's backend_start, as the server
+                                 wrote it: with its pid, it names the session
+                                 in baton_token and baton_session */
+  struct baton_pg_cand *cands; /* every candidate with state, for the
+                                  same-name check */
+  unsigned long requests;     /* requests sent on any of the session's
+                                 connections (atomic; tests count them) */
+} baton_pg_session;
+
+/* A candidate's state (baton_candidate.priv). */
+typedef struct baton_pg_cand {
+  struct baton_pg_cand *next, *prev; /* in the session's list */
+  const char *name;      /* the candidate's name (it outlives the state) */
+  bool locked;           /* the session holds (or may hold, after a lost
+                            reply) the lock for this candidate */
+  bool won;              /* the lock was won as a term, token in `token` */
+  uint64_t token;        /* the term's token while won */
+  uint64_t gen;          /* session generation the lock was taken in */
+  bool acquired;         /* acquire ran once: a candidate, not an observer */
+  int64_t recheck_at;    /* when wait looks again without a notification;
+                            0 = after a TTL */
+  baton_pg_conn listen;  /* LISTENs on the name's channel; first wait */
+} baton_pg_cand;
+
+/* ---- conn.c ------------------------------------------------------------ */
+
+/* Connect with the session's parameters; bounded by the earlier of
+ * `deadline` (BATON_ETIMEDOUT) and the connect timeout (BATON_ECONNECT).
+ * A refused password is BATON_EAUTH. The connection is non-blocking and
+ * its notices are dropped. */
+int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
+                      baton_error *err);
+
+/* One statement (with parameters when nparams > 0, else the simple
+ * protocol, which takes several statements) and its last result, by
+ * `deadline`. A server error is returned as its code with the server's
+ * message (BATON_EAUTH for privileges, BATON_ESESSION when the server says
+ * it ended the session, BATON_EREFUSED otherwise); a broken
+ * connection is BATON_ECONNECT and sets *broken. On a time-out the
+ * connection is marked busy. `what` names the request in messages. */
+int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int nparams,
+                   const char *const *params, PGresult **out, int64_t deadline, const char *what,
+                   bool *broken, baton_error *err);
+
+/* The same for a statement the session prepared (sql.h), by its name. */
+int baton__pg_exec_prepared(baton_pg_conn *k, baton_pg_session *s, const char *name, int nparams,
+                            const char *const *params, PGresult **out, int64_t deadline,
+                            const char *what, bool *broken, baton_error *err);
+
+/* Close a connection (NULL is fine) and forget it. */
+void baton__pg_drop(baton_pg_conn *k);
+
+/* BATON_EPROTO for a result of an unexpected shape. */
+int baton__pg_bad_reply(const baton_pg_session *s, const char *what, baton_error *err);
+
+#endif /* BATON_POSTGRES_H */

@@ -1,0 +1,162 @@
+/* sql.h — the statements of the postgres:// backend, in one place: the
+ * backend runs them, and the benchmark's raw floor (bench/floor_postgres.c)
+ * runs the very same ones with bare libpq. Internal to backends/postgres/
+ * and its floor. See postgres.h for the layout they keep. */
+#ifndef BATON_POSTGRES_SQL_H
+#define BATON_POSTGRES_SQL_H
+
+/* The key of a name, as SQL over the text parameter `n`: the first 64 bits
+ * of its MD5, big-endian, as a signed bigint. */
+#define BATON_PG_KEY(n) "(('x' || left(md5(" n "), 16))::bit(64)::bigint)"
+/* Whether the advisory lock on bigint `k` is held by this session. A
+ * bigint key shows in pg_locks as classid = its high 32 bits, objid = its
+ * low 32 bits, objsubid = 1. */
+#define BATON_PG_OWN(k)                                                                     \
+  "EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted " \
+  "AND l.objsubid = 1 AND l.pid = pg_catalog.pg_backend_pid() "                              \
+  "AND l.classid::int8 = ((" k ") >> 32) & 4294967295 AND l.objid::int8 = (" k ") & 4294967295)"
+
+/* Whether someone holds the advisory lock on key `k` in this database. */
+#define HELD_BY_ANYONE(k)                                                                     \
+  "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = "                \
+  "(SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()) " \
+  "AND l.classid::int8 = ((" k ") >> 32) & 4294967295 AND l.objid::int8 = (" k ") & 4294967295"
+
+#define NAME_KEY BATON_PG_KEY("$1::text")
+#define CHANNEL "('baton_' || md5($1::text))"
+
+/* ms the holder's session of name $1 has been idle, NULL when it is not
+ * idle or not visible. */
+#define HOLDER_IDLE_MS                                                                       \
+  "(SELECT (extract(epoch FROM pg_catalog.clock_timestamp() - a.state_change) * 1000)::int8 " \
+  "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE "     \
+  HELD_BY_ANYONE(NAME_KEY) " AND a.state = 'idle' LIMIT 1)"
+
+/* The holder of a term that did not end by a release may believe in it
+ * until its session's last renewal + TTL, even when the server let go of
+ * its lock sooner (a reset connection ends a session at once). So every
+ * acquire and renewal records the session's heartbeat (baton_session),
+ * each term names its session in its token row, and a new term waits
+ * for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
+ * or $2 (renew, release) is the session's backend_start. */
+#define SELF "pg_catalog.pg_backend_pid(), "
+#define BEAT(start)                                                                      \
+  "INSERT INTO baton_session AS b (pid, started, renewed) VALUES (pg_catalog.pg_backend_pid(), " \
+  start "::timestamptz, pg_catalog.clock_timestamp()) ON CONFLICT (pid, started) DO UPDATE "     \
+  "SET renewed = excluded.renewed RETURNING 1"
+
+/* $1 name, $2 identity, $3 TTL in ms, $4 this session's start, $5 whether
+ * this session may hold the lock already (an earlier attempt's reply was
+ * lost: pg_locks is read only then). Takes the lock unless this session
+ * has it already (a retry after a lost reply adopts it, token and all),
+ * and raises the token in the same statement
+ * (one transaction) unless the previous term may still be believed: its
+ * holder's heartbeat + TTL, or, when it began before the server's last
+ * start, start + TTL, is still to come (`ms` says how long). Says who held
+ * the name before and how long its session has been idle. */
+#define BATON_PG_ACQUIRE_SQL \
+    "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
+    "AS held), " \
+    "l AS (SELECT CASE WHEN (SELECT held FROM mine) THEN true " \
+    "ELSE pg_catalog.pg_try_advisory_lock(" NAME_KEY ") END AS got), " \
+    "beat AS (" BEAT("$4") "), " \
+    "h AS (SELECT t.identity, t.token, " \
+    "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
+    "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
+    "AND NOT t.released AS ours, " \
+    "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
+    "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
+    "FROM baton_token t WHERE t.name = $1::text), " \
+    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, " \
+    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN $3::int8 - (extract(epoch FROM " \
+    "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 " \
+    "ELSE 0 END, " \
+    "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) " \
+    "* 1000)::int8 + $3::int8, 0)) END AS ms), " \
+    "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
+    "holder_start, released) SELECT $1::text, 1, $2::text, '', pg_catalog.clock_timestamp(), " \
+    SELF "$4::timestamptz, false FROM l " \
+    "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT ours FROM h), false) " \
+    "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
+    "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, " \
+    "holder_start = excluded.holder_start, released = false RETURNING t.token), " \
+    "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
+    "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), " \
+    "CASE WHEN (SELECT ours FROM h) THEN (SELECT token FROM h) END), " \
+    "(SELECT identity FROM h), (SELECT token FROM h), (SELECT ms FROM w), " \
+    "CASE WHEN NOT (SELECT got FROM l) THEN " HOLDER_IDLE_MS " END, " \
+    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat)"
+
+/* $1 name, $2 this session's start: mark our term released (so that the
+ * next one need not wait for it), let go of the lock if this session has
+ * it, and wake waiters. */
+#define BATON_PG_RELEASE_SQL \
+    "WITH rel AS (UPDATE baton_token SET released = true WHERE name = $1::text " \
+    "AND holder_pid = pg_catalog.pg_backend_pid() AND holder_start = $2::timestamptz " \
+    "AND NOT released RETURNING 1) " \
+    "SELECT (SELECT count(*) FROM rel), pg_catalog.pg_advisory_unlock(" NAME_KEY "), " \
+    "pg_catalog.pg_notify(" CHANNEL ", 'released') WHERE " BATON_PG_OWN(NAME_KEY)
+
+/* $1 name: let go of a lock taken by a statement that then failed. */
+#define BATON_PG_UNLOCK_SQL \
+    "SELECT pg_catalog.pg_advisory_unlock(" NAME_KEY ") WHERE " BATON_PG_OWN(NAME_KEY)
+
+/* $1 names as a text[], $2 this session's start: the heartbeat, and the
+ * names whose lock this session does not hold. pg_locks is read once and
+ * hashed, so 10,000 names cost one scan. */
+#define BATON_PG_RENEW_SQL \
+    "WITH own AS MATERIALIZED (SELECT (l.classid::int8 << 32) | l.objid::int8 AS k " \
+    "FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 " \
+    "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") " \
+    "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)"
+
+/* $1 name: the leader from the table, only while someone holds the lock. */
+#define BATON_PG_LEADER_SQL \
+    "SELECT t.identity, t.token, " HOLDER_IDLE_MS " FROM baton_token t WHERE t.name = $1::text " \
+    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " HELD_BY_ANYONE(NAME_KEY) ")"
+
+/* $1 this session's start. Ending the session lets go of its locks: its
+ * terms are marked released and their waiters told (NOTIFY comes at
+ * commit, after the unlock), its heartbeat goes. */
+#define BATON_PG_CLOSE_SQL \
+    "WITH rel AS (UPDATE baton_token SET released = true WHERE holder_pid = " \
+    "pg_catalog.pg_backend_pid() AND holder_start = $1::timestamptz AND NOT released " \
+    "RETURNING name), del AS (DELETE FROM baton_session WHERE pid = pg_catalog.pg_backend_pid() " \
+    "AND started = $1::timestamptz) " \
+    "SELECT pg_catalog.pg_advisory_unlock_all(), " \
+    "(SELECT count(pg_catalog.pg_notify('baton_' || md5(name), 'released')) FROM rel)"
+
+/* The session's settings and the token table, in one round trip. */
+static const char baton_pg_setup_fmt[] =
+    "SET idle_session_timeout = %lld; SET idle_in_transaction_session_timeout = %lld; "
+    "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
+    "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
+    "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
+    "identity text NOT NULL, value text NOT NULL DEFAULT '', "
+    "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
+    "released boolean NOT NULL DEFAULT false); END IF; "
+    "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
+    "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
+    "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "
+    "DELETE FROM baton_session WHERE renewed < pg_catalog.now() - interval '1 day'; "
+    "%s"
+    "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
+    "WHERE a.pid = pg_catalog.pg_backend_pid()";
+
+/* Every statement a session runs more than once, prepared once per
+ * session in its set-up (and planned once: the session plans generically),
+ * each by name with its parameters' types. */
+#define BATON_PG_ACQUIRE "baton_acquire"
+#define BATON_PG_RELEASE "baton_release"
+#define BATON_PG_UNLOCK "baton_unlock"
+#define BATON_PG_RENEW "baton_renew"
+#define BATON_PG_LEADER "baton_leader"
+static const char baton_pg_prepare_sql[] =
+    "SET plan_cache_mode = force_generic_plan; "
+    "PREPARE " BATON_PG_ACQUIRE " (text, text, int8, timestamptz, bool) AS " BATON_PG_ACQUIRE_SQL "; "
+    "PREPARE " BATON_PG_RELEASE " (text, timestamptz) AS " BATON_PG_RELEASE_SQL "; "
+    "PREPARE " BATON_PG_UNLOCK " (text) AS " BATON_PG_UNLOCK_SQL "; "
+    "PREPARE " BATON_PG_RENEW " (text[], timestamptz) AS " BATON_PG_RENEW_SQL "; "
+    "PREPARE " BATON_PG_LEADER " (text) AS " BATON_PG_LEADER_SQL "; ";
+
+#endif /* BATON_POSTGRES_SQL_H */

@@ -1,0 +1,332 @@
+/* backend_test.c — the postgres:// backend where only PostgreSQL says how:
+ * bad URIs, a wrong password, a role that may not create the token table,
+ * a plain SQL client taking the same lock by the documented key, a leader
+ * only while its lock is held, and a server restart (zero overlaps). A
+ * stopped server, lost replies and cut connections are every backend's:
+ * the seam, conformance and fault_cut suites. */
+#include "postgres_kit.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TTL_MS 2000
+
+static test_cluster *server;
+
+/* Terms of one election as its callback saw them, on the kit's clock. */
+typedef struct seen {
+  pthread_mutex_t mu;
+  int elected, lost;
+  int64_t lost_at;
+} seen;
+
+static void on_event(const baton_event *ev, void *udata) {
+  seen *s = udata;
+  pthread_mutex_lock(&s->mu);
+  if (ev->type == BATON_EVENT_ELECTED) s->elected++;
+  if (ev->type == BATON_EVENT_LOST) {
+    s->lost++;
+    s->lost_at = kit_now_ms();
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void uri_as(char *out, size_t size, const test_cluster *c, const char *user,
+                   const char *password, const char *query) {
+  snprintf(out, size, "postgres://%s:%s@127.0.0.1:%d/%s%s", user, password, c->member[0].port,
+           TEST_PG_DB, query);
+}
+
+static int open_client(baton_client **out, const char *uri, const char *identity,
+                       baton_error *err) {
+  baton_options o = {.ttl_ms = TTL_MS, .identity = identity, .connect_timeout_ms = 2000};
+  return baton_client_open(out, uri, &o, err);
+}
+
+/* Parameters are libpq's, checked before any connection; a password never
+ * shows in a message. */
+static void bad_uris_are_refused(void) {
+  char uri[256];
+  baton_client *c = NULL;
+  baton_error err = {0};
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, "zz-secret-zz", "?no_such_param=1");
+  CHECK_EQ(baton_client_open(&c, uri, NULL, &err), BATON_EINVAL);
+  printf("  %s\n", err.message);
+  CHECK_CONTAINS(err.message, "no_such_param");
+  CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  /* One libpq knows passes through. */
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
+         "?sslmode=disable&application_name=baton-test");
+  CHECK_OK(open_client(&c, uri, "params", &err), &err);
+  baton_client_close(c);
+}
+
+static void wrong_password_is_eauth(void) {
+  char uri[256];
+  baton_client *c = NULL;
+  baton_error err = {0};
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, "zz-secret-zz", "");
+  CHECK_EQ(open_client(&c, uri, "intruder", &err), BATON_EAUTH);
+  printf("  %s\n", err.message);
+  CHECK_CONTAINS(err.message, "password authentication failed");
+  CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  CHECK(c == NULL);
+}
+
+/* A role that may not create the token table is told so, and what to do;
+ * once the table exists, it still may not write tokens. */
+static void role_without_create_gets_a_clear_error(void) {
+  test_cluster *fresh = kit_fresh_server("postgres");
+  REQUIRE(fresh != NULL);
+  char uri[256];
+  baton_client *c = NULL;
+  baton_error err = {0};
+  uri_as(uri, sizeof uri, fresh, TEST_PG_READER, TEST_PG_PASSWORD, "");
+  CHECK_EQ(open_client(&c, uri, "reader", &err), BATON_EAUTH);
+  printf("  %s\n", err.message);
+  CHECK_CONTAINS(err.message, "permission denied");
+  CHECK_CONTAINS(err.message, "baton_token");
+  CHECK(c == NULL);
+}
+
+/* The README's SQL takes the very lock baton takes for a name. */
+static void plain_sql_takes_the_same_lock(void) {
+  const char *name = kit_name("plain-sql");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[16];
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT pg_try_advisory_lock(('x' || left(md5($1), 16))::bit(64)::bigint)",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "t");
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "baton", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  CHECK_EQ(baton_election_try_campaign(e, NULL, NULL, &err), BATON_EHELD);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT pg_advisory_unlock(('x' || left(md5($1), 16))::bit(64)::bigint)",
+                      name, NULL),
+           0);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK_GT(token, 0);
+  /* And now plain SQL is kept out. */
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT pg_try_advisory_lock(('x' || left(md5($1), 16))::bit(64)::bigint)",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "f");
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
+/* A statement that took the lock and then failed (here: the token row is
+ * refused by a constraint) lets go of the lock: no lock outlives a failed
+ * transaction, and the error says why. */
+static void failed_token_write_lets_go_of_the_lock(void) {
+  const char *name = kit_name("refused");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char ignored[16], held[16];
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "refused", &err), &err); /* the table exists now */
+  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored,
+                        "ALTER TABLE baton_token ADD CONSTRAINT no_refused "
+                        "CHECK (name NOT LIKE 'refused-%')",
+                        NULL),
+             0);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  int rc = baton_election_try_campaign(e, NULL, NULL, &err);
+  printf("  %s\n", err.message);
+  CHECK_EQ(rc, BATON_EREFUSED);
+  CHECK_CONTAINS(err.message, "no_refused");
+  CHECK_EQ(kit_pg_str(raw, held, sizeof held,
+                      "SELECT count(*) FROM pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(held, "0");
+  kit_pg_str(raw, ignored, sizeof ignored, "ALTER TABLE baton_token DROP CONSTRAINT no_refused",
+             NULL);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
+/* A pooler's readiness: its port takes a connection. */
+static bool accepts(const test_server *s) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  int err = 0;
+  socklen_t len = sizeof err;
+  bool ok = fd >= 0 && (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ||
+                        (poll(&p, 1, 200) == 1 &&
+                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0));
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+/* pgbouncer in front of the suite's server, in `mode`; the session and
+ * transaction pools both hand out server sessions that are not the
+ * client's own, and baton refuses them (the backend pid the server says
+ * is not the one the connection announced). */
+static void pooler_is_refused(const char *mode) {
+  test_server b = {.kind = "pgbouncer", .ready = accepts};
+  char ini[300], users[300], text[1024];
+  REQUIRE_EQ(test_make_dir(b.dir, sizeof b.dir, "pgbouncer"), 0);
+  b.port = test_free_port();
+  snprintf(ini, sizeof ini, "%s/pgbouncer.ini", b.dir);
+  snprintf(users, sizeof users, "%s/users.txt", b.dir);
+  snprintf(text, sizeof text,
+           "[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n[pgbouncer]\n"
+           "listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
+           "auth_type = scram-sha-256\nauth_file = %s\npool_mode = %s\n",
+           TEST_PG_DB, server->member[0].port, TEST_PG_DB, b.port, users, mode);
+  bool made = test_write_file(ini, text) == 0 &&
+              test_write_file(users, "\"" TEST_PG_USER "\" \"" TEST_PG_PASSWORD "\"\n") == 0;
+  /* pgbouncer, like PostgreSQL, will not run as root. */
+  struct passwd *pw = geteuid() == 0 ? getpwnam("postgres") : NULL;
+  if (pw != NULL)
+    made = made && chown(b.dir, pw->pw_uid, pw->pw_gid) == 0 &&
+           chown(ini, pw->pw_uid, pw->pw_gid) == 0 && chown(users, pw->pw_uid, pw->pw_gid) == 0;
+  const char *argv[] = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres",
+                        "--init-groups", "--", "/usr/sbin/pgbouncer", ini, NULL};
+  CHECK(made);
+  if (made && test_server_spawn(&b, pw != NULL ? argv : argv + 5, NULL, 10000) == 0) {
+    char uri[256];
+    snprintf(uri, sizeof uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER, TEST_PG_PASSWORD,
+             b.port, TEST_PG_DB);
+    baton_client *c = NULL;
+    baton_error err = {0};
+    CHECK_EQ(open_client(&c, uri, "pooled", &err), BATON_EREFUSED);
+    printf("  %s: %s\n", mode, err.message);
+    CHECK_CONTAINS(err.message, "pooler");
+    CHECK(c == NULL);
+    test_server_kill(&b);
+  } else {
+    TEST_FAIL_("pgbouncer did not start (the pgbouncer package); see %s", b.log);
+  }
+  test_remove_dir(b.dir);
+}
+
+static void transaction_pooler_is_refused(void) { pooler_is_refused("transaction"); }
+static void session_pooler_is_refused(void) { pooler_is_refused("session"); }
+
+/* The leader is the token row's holder, and only while the lock is held. */
+static void leader_only_while_the_lock_is_held(void) {
+  const char *name = kit_name("leader");
+  baton_client *c = NULL, *o = NULL;
+  baton_election *e = NULL, *w = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "holder", &err), &err);
+  REQUIRE_OK(open_client(&o, server->uri, "watcher", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&w, o, name, NULL, NULL, &err), &err);
+  baton_leader l;
+  CHECK_EQ(baton_election_leader(w, &l, &err), BATON_ENOLEADER);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK_OK(baton_election_leader(w, &l, &err), &err);
+  CHECK_STR(l.identity, "holder");
+  CHECK_EQ(l.token, token);
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  /* The row stays (the token is durable); the leader does not. */
+  CHECK_EQ(baton_election_leader(w, &l, &err), BATON_ENOLEADER);
+  baton_election_close(e);
+  baton_election_close(w);
+  baton_client_close(c);
+  baton_client_close(o);
+}
+
+/* A server restart ends every session and lets go of every lock at once;
+ * the next term is not ELECTED before the old holder has stepped down. */
+static void restart_elects_no_one_before_the_old_holder_stepped_down(void) {
+  test_cluster *fresh = kit_fresh_server("postgres");
+  REQUIRE(fresh != NULL);
+  const char *name = kit_name("restart");
+  seen a = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&ca, fresh->uri, "before", &err), &err);
+  REQUIRE_OK(baton_election_open(&ea, ca, name, on_event, &a, &err), &err);
+  uint64_t t1 = 0, t2 = 0;
+  REQUIRE_OK(baton_election_campaign(ea, 5000, &t1, &err), &err);
+  int64_t remaining = 0;
+  CHECK(baton_election_is_leader(ea, NULL, &remaining));
+  int64_t deadline = kit_now_ms() + remaining;
+
+  test_server_kill(&fresh->member[0]);
+  REQUIRE_EQ(test_server_restart(&fresh->member[0]), 0);
+  int64_t up = kit_now_ms();
+  REQUIRE_OK(open_client(&cb, fresh->uri, "after", &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, name, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(eb, 4 * TTL_MS, &t2, &err), &err);
+  int64_t elected = kit_now_ms();
+  pthread_mutex_lock(&a.mu);
+  int lost = a.lost;
+  int64_t lost_at = a.lost_at;
+  pthread_mutex_unlock(&a.mu);
+  printf("  server up %lld ms before the old holder's deadline; it lost at %+lld ms of it, the "
+         "next term began %lld ms after that\n",
+         (long long)(deadline - up), (long long)(lost_at - deadline),
+         (long long)(elected - lost_at));
+  CHECK_EQ(lost, 1);
+  CHECK_LT(lost_at, elected); /* zero overlaps on this clock */
+  CHECK_LE(lost_at, deadline + TEST_SLACK_MS);
+  CHECK_GT(t2, t1);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
+}
+
+/* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
+ * a stale token's write refused, and the one-transaction flavour. */
+static void fenced_write_recipe_runs(void) {
+  char out[4096];
+  const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", server->uri, "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "-f", BATON_SOURCE_DIR "/demo/postgres_fenced_write.sql",
+                        NULL};
+  int rc = kit_run_output(argv, out, sizeof out, 30000);
+  CHECK_EQ(rc, 0);
+  CHECK_CONTAINS(out, "done by 7");
+  CHECK_CONTAINS(out, "done in one transaction");
+  if (rc != 0) printf("%s\n", out);
+}
+
+int main(int argc, char **argv) {
+  if ((server = kit_server("postgres")) == NULL) return 1;
+  static const test_case cases[] = {
+      {"bad_uris_are_refused", bad_uris_are_refused},
+      {"wrong_password_is_eauth", wrong_password_is_eauth},
+      {"role_without_create_gets_a_clear_error", role_without_create_gets_a_clear_error},
+      {"plain_sql_takes_the_same_lock", plain_sql_takes_the_same_lock},
+      {"failed_token_write_lets_go_of_the_lock", failed_token_write_lets_go_of_the_lock},
+      {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
+      {"restart_elects_no_one_before_the_old_holder_stepped_down",
+       restart_elects_no_one_before_the_old_holder_stepped_down},
+      {"fenced_write_recipe_runs", fenced_write_recipe_runs},
+      {"transaction_pooler_is_refused", transaction_pooler_is_refused},
+      {"session_pooler_is_refused", session_pooler_is_refused},
+      {NULL, NULL},
+  };
+  return test_main(argc, argv, cases);
+}
