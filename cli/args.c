@@ -40,8 +40,8 @@ typedef struct opt_spec {
  * from this one table, so that help lists every option there is. */
 static const opt_spec options[] = {
     {OPT_BACKEND, "backend", 0, "URI", ALL,
-     "the backend: redis://, etcd://, etcds://, zk:// or\n"
-     "postgres:// (see 'baton --help'); default $BATON_BACKEND"},
+     "the backend's URI (see 'baton --help' for each\n"
+     "kind); default $BATON_BACKEND"},
     {OPT_NAME, "name", 0, "NAME", ALL, "the election's name"},
     {OPT_TTL, "ttl", 0, "D", CLI_RUN | CLI_CAMPAIGN,
      "lease time to live (default 10s); D is e.g.\n"
@@ -139,6 +139,8 @@ static const char uri_help[] =
     "  redis://[user:password@]host:port[/db]\n"
     "  etcd://[user:password@]host:port[,host:port...][/prefix]  (etcds:// TLS)\n"
     "  zk://[user:password@]host:port[,host:port...][/chroot]\n"
+    "  redlock://[user:password@]host:port,host:port,host:port[/db]\n"
+    "                  (N >= 3 independent Redis masters, quorum N/2+1)\n"
     "  postgres://[user:password@]host[:port][,...][/dbname][?libpq params]\n"
     "                  (postgresql:// too; PostgreSQL 14 or later)\n"
     "A password in the URI shows in ps(1): prefer --password-file or\n"
@@ -176,8 +178,8 @@ static void print_main_help(FILE *f) {
   fputs("usage: baton COMMAND --backend URI --name NAME [OPTION...]\n"
         "       baton COMMAND --help | baton help [COMMAND] | baton --version\n"
         "\n"
-        "Leader election with fencing tokens over etcd, ZooKeeper, Redis and\n"
-        "PostgreSQL.\n"
+        "Leader election with fencing tokens over etcd, ZooKeeper, Redis,\n"
+        "Redlock and PostgreSQL.\n"
         "\n"
         "Commands:\n",
         f);
