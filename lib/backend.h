@@ -161,6 +161,15 @@ typedef struct baton_backend {
 
   /* Free c->priv (subscriptions, watches). c is no longer used. Must. */
   void (*forget)(baton_session *s, baton_candidate *c);
+
+  /* The queue of `name` in order, the holder first, into out[0..*n)
+   * (at most cap entries; the core zeroes them first). Entry 0's
+   * ttl_remaining_ms is the holder's server-side TTL left, -1 when the
+   * protocol cannot tell; every other entry's is -1. *n = 0 when the name
+   * has nobody. A backend without a queue lists its holder. MAY be NULL:
+   * the core then answers BATON_ENOTSUP. */
+  int (*contenders)(baton_session *s, const char *name, baton_contender *out, size_t cap,
+                    size_t *n, int64_t deadline, baton_error *err);
 } baton_backend;
 
 /* Each backend's table, baton_backend_<name>, for every backend of the

@@ -419,6 +419,10 @@ void baton_client_close(baton_client *c) {
   client_free(c);
 }
 
+const char *baton_client_backend(const baton_client *c) {
+  return c != NULL ? c->backend->schemes[0] : NULL;
+}
+
 const char *baton_client_identity(const baton_client *c) {
   return c != NULL ? c->identity : NULL;
 }

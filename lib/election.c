@@ -633,6 +633,28 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
   return rc != 0 ? rc : baton__ok(err);
 }
 
+int baton_election_contenders(baton_election *e, baton_contender *out, size_t cap,
+                              size_t *count, baton_error *err) {
+  if (e == NULL || count == NULL || (out == NULL && cap > 0))
+    return baton__error(err, BATON_EINVAL, "contenders: %s is NULL",
+                        e == NULL ? "election" : count == NULL ? "count" : "out");
+  *count = 0;
+  baton_client *c = e->client;
+  if (c->backend->contenders == NULL)
+    return baton__error(err, BATON_ENOTSUP, "contenders: the %s:// backend cannot list its queue",
+                        c->backend->schemes[0]);
+  for (size_t i = 0; i < cap; i++) {
+    memset(&out[i], 0, sizeof out[i]);
+    out[i].ttl_remaining_ms = -1;
+  }
+  size_t n = 0;
+  int rc = c->backend->contenders(c->session, e->name, out, cap, &n, op_deadline(c, INT64_MAX),
+                                  err);
+  if (rc != 0) return rc;
+  *count = n < cap ? n : cap;
+  return baton__ok(err);
+}
+
 /* ---- observe ------------------------------------------------------------- */
 
 static bool same_leader(const baton_leader *a, const baton_leader *b) {

@@ -448,6 +448,25 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
+/* Redis keeps no queue: a waiter is a client polling or subscribed, not
+ * a key. The list is the holder, with its key's PTTL. */
+static int contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
+                      size_t *n, int64_t deadline, baton_error *err) {
+  baton_redis_session *s = session_of(bs);
+  *n = 0;
+  baton_leader who;
+  int64_t pttl = -1;
+  int rc = read_holder(s, name, &who, &pttl, deadline, err);
+  if (rc <= 0) return rc;
+  if (cap > 0) {
+    out[0].token = who.token;
+    memcpy(out[0].identity, who.identity, sizeof out[0].identity);
+    out[0].ttl_remaining_ms = pttl >= 0 ? pttl : -1;
+  }
+  *n = 1;
+  return 0;
+}
+
 static bool readable(int fd) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
   return fd >= 0 && poll(&p, 1, 0) > 0;
@@ -541,5 +560,6 @@ const baton_backend baton_backend_redis = {
     .release = release,
     .renew = renew,
     .leader = leader,
+    .contenders = contenders,
     .forget = forget,
 };
