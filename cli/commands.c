@@ -15,6 +15,13 @@ static baton_options options_for(const cli_args *a) {
   return o;
 }
 
+/* leader, status and observe only look: no lease, no renewals. */
+static baton_options read_only_options(const cli_args *a) {
+  baton_options o = options_for(a);
+  o.flags = BATON_CLIENT_READ_ONLY;
+  return o;
+}
+
 /* Wait for the signal fd or the relay; returns the signal taken (0 if
  * none) and sets *woken when the relay poked. */
 static int wait_events(int sig_fd, cli_relay *r, int timeout_ms, bool *woken) {
@@ -34,7 +41,7 @@ static bool stop_signal(int sig) { return sig == SIGINT || sig == SIGTERM || sig
 /* ---- leader ------------------------------------------------------------- */
 
 int cli_cmd_leader(const cli_args *a) {
-  baton_options o = options_for(a);
+  baton_options o = read_only_options(a);
   baton_client *client;
   baton_election *e;
   int rc = cli_open(a, &o, NULL, &client, &e);
@@ -78,7 +85,7 @@ static int read_queue(baton_election *e, baton_contender *list, size_t *n, baton
 }
 
 int cli_cmd_status(const cli_args *a) {
-  baton_options o = options_for(a);
+  baton_options o = read_only_options(a);
   baton_contender *list = calloc(STATUS_MAX, sizeof *list);
   if (list == NULL) return cli_fail(CLI_EXIT_BACKEND, "status", "out of memory");
   baton_client *client;
@@ -107,7 +114,7 @@ int cli_cmd_status(const cli_args *a) {
 /* ---- observe ------------------------------------------------------------ */
 
 int cli_cmd_observe(const cli_args *a) {
-  baton_options o = options_for(a);
+  baton_options o = read_only_options(a);
   cli_session ss;
   int code = cli_session_open(&ss, a, &o);
   if (code != 0) return code;

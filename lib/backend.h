@@ -53,6 +53,10 @@ typedef struct baton_config {
   baton_log_cb log;            /* NULL: no logging (baton__log) */
   void *log_udata;             /* its argument */
   baton_log_level log_level;   /* most verbose level it gets */
+  bool read_only;              /* BATON_CLIENT_READ_ONLY: the session only
+                                  serves leader, contenders and observer
+                                  waits; open takes no lease, and no
+                                  acquire or renew is ever called */
 } baton_config;
 
 /* Send one formatted line to the client's log callback, if it has one

@@ -19,7 +19,7 @@ static int64_t renew_interval(const baton_client *c) {
 /* Whether the background thread has a renewal to send. Queueing backends
  * keep their session alive even with no term held (queued keys live on it). */
 static bool renewal_needed(const baton_client *c) {
-  return c->nheld > 0 || !baton__term_ttl(c);
+  return !c->cfg.read_only && (c->nheld > 0 || !baton__term_ttl(c));
 }
 
 /* End every term whose deadline passed; the earliest deadline among the

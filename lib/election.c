@@ -504,9 +504,17 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
   return rc;
 }
 
+/* A read-only client has no lease to campaign with. */
+static int read_only_error(const baton_election *e, baton_error *err) {
+  return baton__error(err, BATON_EINVAL,
+                      "'%s': the client is read-only (BATON_CLIENT_READ_ONLY): it cannot campaign",
+                      e->name);
+}
+
 static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
                     baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
+  if (c->cfg.read_only) return read_only_error(e, err);
   pthread_mutex_lock(&c->mu);
   /* Checked where the campaign is counted: a close or stop after this
    * point sees it and cancels it; one before, it sees here. */
@@ -836,6 +844,7 @@ static bool runner_end_locked(baton_election *e) {
 int baton_election_start(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "start: election is NULL");
   baton_client *c = e->client;
+  if (c->cfg.read_only) return read_only_error(e, err);
   pthread_mutex_lock(&c->mu);
   int rc = 0;
   if (!(e->runner == BATON_RUNNER_RUNNING && !e->stop_requested)) {

@@ -196,7 +196,9 @@ static int etcd_open(baton_session **out, const baton_uri *uri, const baton_conf
   int rc = es->prefix == NULL ? oom(err) : baton__etcd_http_open(&es->http, uri, cfg, err);
   if (rc == 0)
     rc = baton__etcd_http_login(es->http, baton__etcd_conn_renew(es->http), deadline, err);
-  if (rc == 0) rc = grant(es, &es->lease, deadline, err);
+  /* A read-only client only ranges and watches: no lease to grant, keep
+   * alive and revoke (etcdctl elect -l takes none either). */
+  if (rc == 0 && !cfg->read_only) rc = grant(es, &es->lease, deadline, err);
   if (rc != 0) {
     etcd_close(&es->base);
     return rc;

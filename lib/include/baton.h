@@ -161,9 +161,21 @@ typedef struct baton_options {
   void *log_udata;             /* the log callback's last argument */
   uint32_t log_level;          /* most verbose level passed to `log`;
                                   default BATON_LOG_INFO */
-  uint64_t reserved[13];       /* zero: room for later options (the
+  uint64_t flags;              /* BATON_CLIENT_* bits; default 0 */
+  uint64_t reserved[12];       /* zero: room for later options (the
                                   struct's size stays 208 bytes) */
 } baton_options;
+
+/* baton_options.flags. */
+#define BATON_CLIENT_READ_ONLY 1u /* a client that only asks who leads and
+                                     who waits (leader, contenders,
+                                     observe): it opens no lease (etcd: no
+                                     lease is granted, reads are plain
+                                     ranges), sends no renewals, and its
+                                     campaigns, try_campaign, start and
+                                     lock acquires fail with BATON_EINVAL.
+                                     ZooKeeper still opens a session, which
+                                     reads need; close ends it at once. */
 
 typedef struct baton_client baton_client;
 
@@ -171,8 +183,9 @@ typedef struct baton_client baton_client;
  *   redis://[user:password@]host:port[/db]
  *   etcd://host:port[,host:port...][/prefix]    etcds://... for TLS
  *   zk://[user:password@]host:port[,host:port...][/chroot][?session_timeout=ms]
- * It connects, opens the backend session (etcd lease, ZooKeeper session)
- * and starts the client's background thread. `opts` may be NULL.
+ * It connects, opens the backend session (etcd lease, ZooKeeper session;
+ * with BATON_CLIENT_READ_ONLY no etcd lease) and starts the client's
+ * background thread. `opts` may be NULL.
  * Returns 0, BATON_EINVAL (bad URI or option), BATON_ENOTBUILT, BATON_ECONNECT,
  * BATON_EAUTH, BATON_ETIMEDOUT or BATON_EPROTO. */
 BATON_API int baton_client_open(baton_client **out, const char *uri,

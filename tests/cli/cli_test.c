@@ -1396,6 +1396,73 @@ static void status_json_lists_the_queue(void) {
   CHECK_EQ(status_of(name, &st), 3);
 }
 
+/* What the server under test counts: etcd, leases granted (its /metrics);
+ * Redis, calls per command ("get=3,pttl=3,..." from INFO commandstats).
+ * Empty for ZooKeeper. */
+static void server_counts(char *out, size_t size) {
+  static char buf[1 << 20];
+  out[0] = '\0';
+  int port = server->member[0].port;
+  if (strcmp(kind, "etcd") == 0) {
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    CHECK_EQ(test_tcp_ask(port, req, sizeof req - 1, buf, sizeof buf, 5000), 0);
+    const char *m = strstr(buf, "\netcd_debugging_lease_granted_total ");
+    CHECK(m != NULL);
+    if (m != NULL) snprintf(out, size, "granted=%lld", atoll(m + 36));
+  } else if (strcmp(kind, "redis") == 0) {
+    static const char req[] = "INFO commandstats\r\nQUIT\r\n";
+    CHECK_EQ(test_tcp_ask(port, req, sizeof req - 1, buf, sizeof buf, 5000), 0);
+    size_t n = 0;
+    for (const char *l = strstr(buf, "cmdstat_"); l != NULL; l = strstr(l + 1, "cmdstat_")) {
+      int calls = 0;
+      char cmd[64];
+      if (sscanf(l, "cmdstat_%63[^:]:calls=%d", cmd, &calls) == 2 && strcmp(cmd, "info") != 0 &&
+          n < size)
+        n += (size_t)snprintf(out + n, size - n, "%s=%d,", cmd, calls);
+    }
+  }
+}
+
+/* leader and status only read: on etcd they grant no lease (plain
+ * ranges); on Redis they send nothing but GET and PTTL. */
+static void leader_and_status_are_read_only(void) {
+  const char *name = fresh("ro");
+  kit_proc *h = campaigner(name, "ro-1");
+  REQUIRE(h != NULL);
+  char line[256];
+  REQUIRE(kit_proc_line(h, line, sizeof line, 20000) == 0);
+  char before[2048], after[2048];
+  server_counts(before, sizeof before);
+  const char *const leader[] = {"leader", "--name", name, NULL};
+  const char *const status[] = {"status", "--json", "--name", name, NULL};
+  kit_proc l;
+  CHECK_EQ(baton(&l, leader, 20000), 0);
+  CHECK_EQ(baton(&l, status, 20000), 0);
+  server_counts(after, sizeof after);
+  if (strcmp(kind, "redis") == 0) {
+    /* Every command whose count moved reads: GET and PTTL (both did),
+     * the connection check's PING, and our own INFO's QUIT. */
+    static const char *const reads[] = {"get=", "pttl=", "ping=", "quit="};
+    int moved = 0;
+    for (char *save = NULL, *t = strtok_r(after, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+      char was[80];
+      snprintf(was, sizeof was, "%s,", t);
+      if (strstr(before, was) != NULL) continue;
+      size_t i = 0;
+      while (i < 4 && strncmp(t, reads[i], strlen(reads[i])) != 0) i++;
+      if (i == 4) TEST_FAIL_("baton leader/status sent %s", t);
+      moved += i < 2;
+    }
+    CHECK_EQ(moved, 2);
+  } else {
+    CHECK_STR(after, before);
+  }
+  kill(h->pid, SIGINT);
+  CHECK_EQ(kit_proc_wait(h, 20000), 0);
+  done(h);
+}
+
 /* The flag wins over BATON_BACKEND; the variable alone works. */
 static void backend_from_env(void) {
   const char *const args[] = {BATON_EXE, "leader", "--name", fresh("env"), "--backend",
@@ -2086,6 +2153,7 @@ static const test_case server_cases[] = {
     {"closed_standard_fds", closed_standard_fds},
     {"observe_and_leader_json", observe_and_leader_json},
     {"status_json_lists_the_queue", status_json_lists_the_queue},
+    {"leader_and_status_are_read_only", leader_and_status_are_read_only},
     {"backend_from_env", backend_from_env},
     {"unreachable_backend", unreachable_backend},
     {"bad_uri_for_backend", bad_uri_for_backend},

@@ -990,6 +990,59 @@ static void contenders_unsupported_is_a_clear_error(void) {
   baton__backend_register_test(NULL);
 }
 
+/* etcd: how many leases the first member knows (/v3/lease/leases), or -1. */
+static int etcd_lease_count(void) {
+  static const char req[] = "POST /v3/lease/leases HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+  char buf[65536];
+  if (test_tcp_ask(server->member[0].port, req, sizeof req - 1, buf, sizeof buf, 2000) != 0 ||
+      strstr(buf, "\"header\"") == NULL)
+    return -1;
+  int n = 0;
+  for (const char *p = buf; (p = strstr(p, "\"ID\"")) != NULL; p += 4) n++;
+  return n;
+}
+
+/* A read-only client answers leader and contenders, refuses to campaign,
+ * and on etcd holds no lease (a normal client holds one from its open). */
+static void read_only_client_takes_no_lease(void) {
+  bool etcd = strncmp(kind, "etcd", 4) == 0;
+  baton_error err = {0};
+  contender h;
+  REQUIRE(contender_open(&h, kit_name("ro"), TTL_MS, "ro-holder", NULL));
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(h.e, WIN_MS, &token, &err), &err);
+  int before = etcd ? etcd_lease_count() : 0;
+  if (etcd) CHECK_GE(before, 1);
+  baton_options o = options(TTL_MS, "ro");
+  o.flags = BATON_CLIENT_READ_ONLY;
+  contender r;
+  REQUIRE(contender_open_with(&r, h.name, &o, NULL));
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(r.e, &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_STR(who.identity, "ro-holder");
+  baton_contender list[4];
+  size_t n = 0;
+  CHECK_OK(baton_election_contenders(r.e, list, 4, &n, &err), &err);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(list[0].token, token);
+  CHECK_EQ(baton_election_campaign(r.e, 0, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "read-only");
+  CHECK_EQ(baton_election_try_campaign(r.e, NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_start(r.e, &err), BATON_EINVAL);
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  contender_close(&r);
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  /* Flags this version does not know are refused at open. */
+  o.flags = 1u << 7;
+  baton_client *bad = NULL;
+  CHECK_EQ(baton_client_open(&bad, server->uri, &o, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "flags");
+  contender_close(&h);
+}
+
 static void killed_holder_is_replaced_within_ttl(void) {
   const char *name = kit_name("crash");
   char line[128];
@@ -1912,6 +1965,7 @@ int main(int argc, char **argv) {
       {"waiters_are_served_in_arrival_order", waiters_are_served_in_arrival_order},
       {"contenders_list_the_queue_in_order", contenders_list_the_queue_in_order},
       {"contenders_unsupported_is_a_clear_error", contenders_unsupported_is_a_clear_error},
+      {"read_only_client_takes_no_lease", read_only_client_takes_no_lease},
       {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
       {"close_delivers_lost", close_delivers_lost},
       {"close_cancels_a_blocked_campaign", close_cancels_a_blocked_campaign},
