@@ -167,9 +167,10 @@ typedef struct baton_backend {
   void (*forget)(baton_session *s, baton_candidate *c);
 
   /* The queue of `name` in order, the holder first, into out[0..*n)
-   * (at most cap entries; the core zeroes them first). Entry 0's
-   * ttl_remaining_ms is the holder's server-side TTL left, -1 when the
-   * protocol cannot tell; every other entry's is -1. *n = 0 when the name
+   * (at most cap entries; the core zeroes them and sets ttl_remaining_ms
+   * to -1 first). The backend sets entry 0's ttl_remaining_ms to the
+   * holder's server-side TTL left when the protocol tells it, and leaves
+   * the rest. *n = 0 when the name
    * has nobody. A backend without a queue lists its holder. MAY be NULL:
    * the core then answers BATON_ENOTSUP. */
   int (*contenders)(baton_session *s, const char *name, baton_contender *out, size_t cap,
