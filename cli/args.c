@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALL (CLI_RUN | CLI_CAMPAIGN | CLI_LEADER | CLI_OBSERVE)
+#define ALL (CLI_RUN | CLI_CAMPAIGN | CLI_LEADER | CLI_OBSERVE | CLI_STATUS)
 #define TTL_MIN_MS 100ULL          /* the library's minimum */
 #define TTL_MAX_MS (24ULL * 3600000) /* a day: longer is a configuration slip */
 
@@ -52,9 +52,10 @@ static const opt_spec options[] = {
     {OPT_ONCE, "once", 0, NULL, CLI_RUN,
      "exit 1 after the first lost term instead of\n"
      "campaigning again"},
-    {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE,
+    {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE | CLI_STATUS,
      "one JSON object a line:\n"
-     "{\"name\":..,\"identity\":..,\"token\":..}"},
+     "{\"name\":..,\"identity\":..,\"token\":..}\n"
+     "(status: more fields, see below)"},
     {OPT_VERBOSE, "verbose", 'v', NULL, CLI_RUN, "report elections and exits on stderr"},
     {OPT_EVENTS, "events", 0, "FILE", CLI_RUN,
      "append a line per transition to FILE:\n"
@@ -124,6 +125,27 @@ static const struct {
      "Print the leader of NAME, then one line (or JSON object) each time it\n"
      "changes, until SIGINT/SIGTERM/SIGHUP. Lines are as for `baton leader`.\n",
      "0 after a signal; 1 a backend error; 2 bad usage.\n"},
+    {"status", CLI_STATUS, "--backend URI --name NAME [OPTION...]",
+     "print the leader of NAME, its TTL left and the queue",
+     "Print, from one query, the leader of NAME, the server-side time to live\n"
+     "left on its key, and the contenders in queue order, the holder first:\n"
+     "  name=NAME backend=BACKEND\n"
+     "  leader token=T identity=ID ttl_remaining_ms=MS   (or \"no leader\")\n"
+     "  contender 2 token=T identity=ID                 (one per waiter)\n"
+     "With --json, one object:\n"
+     "  name              NAME\n"
+     "  identity, token   the leader, as `baton leader --json` (null, 0: none)\n"
+     "  value             what the leader published: null (not yet supported)\n"
+     "  ttl_remaining_ms  the leader's key's server-side TTL left: etcd, its\n"
+     "                    lease's (whole seconds); redis, PTTL; null when the\n"
+     "                    backend cannot tell (zk: a znode lives as long as\n"
+     "                    its owner's session) or nobody leads\n"
+     "  backend           etcd, zk, redis\n"
+     "  contenders        [{identity, token}...] in queue order, holder\n"
+     "                    first (redis keeps no queue: the holder alone;\n"
+     "                    the first 1024)\n"
+     "Read-only: it takes no lease and creates nothing on the server.\n",
+     "0 there is a leader; 1 a backend error; 2 bad usage; 3 no leader.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -190,7 +212,7 @@ static void print_main_help(FILE *f) {
           "Durations (--ttl, --grace) take a unit: 500ms, 1.5s, 2m.\n"
           "\n%s\n%s\n"
           "Exit status: 0 ok; 1 a backend error (or a lost term); 2 bad usage or\n"
-          "input, said in one line on stderr; 3 no leader (leader). Each\n"
+          "input, said in one line on stderr; 3 no leader (leader, status). Each\n"
           "command's --help says which it uses; baton(1) has the details.\n",
           uri_help, environment_help);
 }
@@ -426,7 +448,7 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
 int cli_parse(cli_args *a, int argc, char **argv) {
   memset(a, 0, sizeof *a);
   cli_secrets_begin();
-  if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader or observe");
+  if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader, observe or status");
   const char *sub = argv[1];
   bool help = strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0;
   if (help && strcmp(sub, "help") == 0 && argc > 2) sub = argv[2]; /* baton help COMMAND */
@@ -447,7 +469,7 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   }
   if (command == NCOMMANDS) {
     char line[200], shown[100];
-    snprintf(line, sizeof line, "unknown command '%s'; use run, campaign, leader or observe",
+    snprintf(line, sizeof line, "unknown command '%s'; use run, campaign, leader, observe or status",
              quoted(sub, shown, sizeof shown));
     return usage(NULL, line);
   }

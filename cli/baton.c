@@ -41,6 +41,7 @@ int main(int argc, char **argv) {
     case CLI_CAMPAIGN: return cli_cmd_campaign(&args);
     case CLI_LEADER: return cli_cmd_leader(&args);
     case CLI_OBSERVE: return cli_cmd_observe(&args);
+    case CLI_STATUS: return cli_cmd_status(&args);
   }
   return CLI_EXIT_USAGE;
 }

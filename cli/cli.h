@@ -18,7 +18,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_BACKEND 1   /* the backend failed, or the term was lost */
 #define CLI_EXIT_USAGE 2     /* bad usage or input: one line on stderr */
-#define CLI_EXIT_NO_LEADER 3 /* `leader`: nobody leads the name */
+#define CLI_EXIT_NO_LEADER 3 /* `leader`, `status`: nobody leads the name */
 #define CLI_CONTINUE (-1)    /* cli_parse: go on and run the command */
 
 /* ---- arguments (args.c) -------------------------------------------------- */
@@ -28,6 +28,7 @@ typedef enum cli_command {
   CLI_CAMPAIGN = 1 << 1,
   CLI_LEADER = 1 << 2,
   CLI_OBSERVE = 1 << 3,
+  CLI_STATUS = 1 << 4,
 } cli_command;
 
 typedef struct cli_args {
@@ -45,7 +46,7 @@ typedef struct cli_args {
   uint32_t grace_ms;        /* run: --grace (see grace_set) */
   bool grace_set;           /* --grace was given */
   bool once;                /* run: --once */
-  bool json;                /* leader, observe: --json */
+  bool json;                /* leader, observe, status: --json */
   bool verbose;             /* run: -v, --verbose */
   const char *events;       /* run: --events FILE, NULL for none */
   const char *metrics_file; /* run: --metrics-file PATH, NULL for none */
@@ -123,6 +124,15 @@ void cli_json_string(FILE *f, const char *s);
  * {"name":..,"identity":..,"token":..} with null / 0 when nobody leads.
  * Flushes. Returns 0, or -1 when stdout fails. */
 int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json);
+
+/* What `baton status` shows of `name`: the queue list[0..n), holder
+ * first (n = 0: nobody leads), on `backend`. Plain: "name=N backend=B",
+ * then "leader token=T identity=ID ttl_remaining_ms=MS|unknown" or "no
+ * leader", then one "contender I token=T identity=ID" line per entry
+ * after the holder. JSON: one object, fields as in baton(1). Flushes.
+ * Returns 0, or -1 when stdout fails. */
+int cli_print_status(FILE *f, const char *name, const char *backend, const baton_contender *list,
+                     size_t n, bool json);
 
 /* CLOCK_MONOTONIC in milliseconds, and in nanoseconds. */
 int64_t cli_now_ms(void);
@@ -301,6 +311,7 @@ void cli_serve_stop(cli_server *sv);
 /* ---- the subcommands ---------------------------------------------------- */
 
 int cli_cmd_leader(const cli_args *args);
+int cli_cmd_status(const cli_args *args);
 int cli_cmd_observe(const cli_args *args);
 int cli_cmd_campaign(const cli_args *args);
 int cli_cmd_run(const cli_args *args);

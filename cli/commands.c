@@ -1,16 +1,24 @@
-/* commands.c — `baton leader`, `baton observe` and `baton campaign`: short
+/* commands.c — `baton leader`, `baton status`, `baton observe` and `baton campaign`: short
  * programs over the public API, each with one poll loop over the signal fd
  * and the relay. */
 #include "cli.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 static baton_options options_for(const cli_args *a) {
   baton_options o = {0};
   o.ttl_ms = a->ttl_ms;
   o.identity = a->identity;
+  return o;
+}
+
+/* leader, status and observe only look: no lease, no renewals. */
+static baton_options read_only_options(const cli_args *a) {
+  baton_options o = options_for(a);
+  o.flags = BATON_CLIENT_READ_ONLY;
   return o;
 }
 
@@ -33,7 +41,7 @@ static bool stop_signal(int sig) { return sig == SIGINT || sig == SIGTERM || sig
 /* ---- leader ------------------------------------------------------------- */
 
 int cli_cmd_leader(const cli_args *a) {
-  baton_options o = options_for(a);
+  baton_options o = read_only_options(a);
   baton_client *client;
   baton_election *e;
   int rc = cli_open(a, &o, NULL, &client, &e);
@@ -54,10 +62,59 @@ int cli_cmd_leader(const cli_args *a) {
   return code;
 }
 
+/* ---- status ------------------------------------------------------------- */
+
+#define STATUS_MAX 1024 /* contenders shown */
+
+/* The queue, holder first, from one library call; a backend that cannot
+ * list its queue gives its holder alone, with its TTL unknown. */
+static int read_queue(baton_election *e, baton_contender *list, size_t *n, baton_error *err) {
+  int rc = baton_election_contenders(e, list, STATUS_MAX, n, err);
+  if (rc != BATON_ENOTSUP) return rc;
+  baton_leader leader;
+  rc = baton_election_leader(e, &leader, err);
+  *n = 0;
+  if (rc == BATON_ENOLEADER) return 0;
+  if (rc != 0) return rc;
+  memset(&list[0], 0, sizeof list[0]);
+  list[0].token = leader.token;
+  memcpy(list[0].identity, leader.identity, sizeof list[0].identity);
+  list[0].ttl_remaining_ms = -1;
+  *n = 1;
+  return 0;
+}
+
+int cli_cmd_status(const cli_args *a) {
+  baton_options o = read_only_options(a);
+  baton_contender *list = calloc(STATUS_MAX, sizeof *list);
+  if (list == NULL) return cli_fail(CLI_EXIT_BACKEND, "status", "out of memory");
+  baton_client *client;
+  baton_election *e;
+  int code = cli_open(a, &o, NULL, &client, &e);
+  if (code != 0) {
+    free(list);
+    return code;
+  }
+  size_t n = 0;
+  baton_error err = {0};
+  int rc = read_queue(e, list, &n, &err);
+  if (rc != 0) {
+    code = cli_fail(cli_exit_for(rc), "status", "%s", err.message);
+  } else {
+    code = n > 0 ? CLI_EXIT_OK : CLI_EXIT_NO_LEADER;
+    if (cli_print_status(stdout, a->name, baton_client_backend(client), list, n, a->json) != 0)
+      code = cli_fail(CLI_EXIT_BACKEND, "status", "cannot write to stdout: %s", strerror(errno));
+  }
+  baton_election_close(e);
+  baton_client_close(client);
+  free(list);
+  return code;
+}
+
 /* ---- observe ------------------------------------------------------------ */
 
 int cli_cmd_observe(const cli_args *a) {
-  baton_options o = options_for(a);
+  baton_options o = read_only_options(a);
   cli_session ss;
   int code = cli_session_open(&ss, a, &o);
   if (code != 0) return code;

@@ -140,23 +140,77 @@ static void plain_string(FILE *f, const char *s) {
   }
 }
 
+/* `{"name":..,"identity":..,"token":N` (identity null when NULL), the
+ * object left open. */
+static void json_head(FILE *f, const char *name, const char *identity, uint64_t token) {
+  fputs("{\"name\":", f);
+  cli_json_string(f, name);
+  fputs(",\"identity\":", f);
+  if (identity != NULL)
+    cli_json_string(f, identity);
+  else
+    fputs("null", f);
+  fprintf(f, ",\"token\":%llu", (unsigned long long)token);
+}
+
 int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json) {
   if (json) {
-    fputs("{\"name\":", f);
-    cli_json_string(f, name);
-    fputs(",\"identity\":", f);
-    if (leader != NULL)
-      cli_json_string(f, leader->identity);
-    else
-      fputs("null", f);
-    fprintf(f, ",\"token\":%llu}\n",
-            (unsigned long long)(leader != NULL ? leader->token : 0));
+    json_head(f, name, leader != NULL ? leader->identity : NULL,
+              leader != NULL ? leader->token : 0);
+    fputs("}\n", f);
   } else if (leader != NULL) {
     fprintf(f, "token=%llu identity=", (unsigned long long)leader->token);
     plain_string(f, leader->identity);
     fputc('\n', f);
   } else {
     fputs("no leader\n", f);
+  }
+  return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+static void json_contender(FILE *f, const baton_contender *k) {
+  fputs("{\"identity\":", f);
+  cli_json_string(f, k->identity);
+  fprintf(f, ",\"token\":%llu}", (unsigned long long)k->token);
+}
+
+int cli_print_status(FILE *f, const char *name, const char *backend, const baton_contender *list,
+                     size_t n, bool json) {
+  const baton_contender *holder = n > 0 ? &list[0] : NULL;
+  bool ttl = holder != NULL && holder->ttl_remaining_ms >= 0;
+  if (json) {
+    json_head(f, name, holder != NULL ? holder->identity : NULL,
+              holder != NULL ? holder->token : 0);
+    fputs(",\"value\":null,\"ttl_remaining_ms\":", f);
+    if (ttl)
+      fprintf(f, "%lld", (long long)holder->ttl_remaining_ms);
+    else
+      fputs("null", f);
+    fputs(",\"backend\":", f);
+    cli_json_string(f, backend);
+    fputs(",\"contenders\":[", f);
+    for (size_t i = 0; i < n; i++) {
+      if (i > 0) fputc(',', f);
+      json_contender(f, &list[i]);
+    }
+    fputs("]}\n", f);
+  } else {
+    fputs("name=", f);
+    plain_string(f, name);
+    fputs(" backend=", f);
+    plain_string(f, backend);
+    fputc('\n', f);
+    if (holder == NULL) fputs("no leader\n", f);
+    for (size_t i = 0; i < n; i++) {
+      if (i == 0)
+        fprintf(f, "leader token=%llu identity=", (unsigned long long)list[i].token);
+      else
+        fprintf(f, "contender %zu token=%llu identity=", i + 1, (unsigned long long)list[i].token);
+      plain_string(f, list[i].identity);
+      if (i == 0 && ttl) fprintf(f, " ttl_remaining_ms=%lld", (long long)holder->ttl_remaining_ms);
+      if (i == 0 && !ttl) fputs(" ttl_remaining_ms=unknown", f);
+      fputc('\n', f);
+    }
   }
   return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }

@@ -55,6 +55,10 @@ typedef struct baton_config {
   baton_log_cb log;            /* NULL: no logging (baton__log) */
   void *log_udata;             /* its argument */
   baton_log_level log_level;   /* most verbose level it gets */
+  bool read_only;              /* BATON_CLIENT_READ_ONLY: the session only
+                                  serves leader, contenders and observer
+                                  waits; open takes no lease, and no
+                                  acquire or renew is ever called */
 } baton_config;
 
 /* Send one formatted line to the client's log callback, if it has one
@@ -163,7 +167,31 @@ typedef struct baton_backend {
 
   /* Free c->priv (subscriptions, watches). c is no longer used. Must. */
   void (*forget)(baton_session *s, baton_candidate *c);
+
+  /* The queue of `name` in order, the holder first, into out[0..*n)
+   * (at most cap entries; the core zeroes them and sets ttl_remaining_ms
+   * to -1 first). The backend sets entry 0's ttl_remaining_ms to the
+   * holder's server-side TTL left when the protocol tells it, and leaves
+   * the rest. *n = 0 when the name
+   * has nobody. A backend without a queue lists its holder. MAY be NULL:
+   * the core then answers BATON_ENOTSUP. */
+  int (*contenders)(baton_session *s, const char *name, baton_contender *out, size_t cap,
+                    size_t *n, int64_t deadline, baton_error *err);
 } baton_backend;
+
+/* A backend without a queue answers contenders with its holder alone:
+ * out[0] from `who` and its server-side ttl_ms left (-1 unknown) when
+ * `held` (1), nothing when 0; *n says which. Returns 0. */
+static inline int baton__contenders_holder(int held, const baton_leader *who, int64_t ttl_ms,
+                                           baton_contender *out, size_t cap, size_t *n) {
+  *n = held == 1 ? 1 : 0;
+  if (*n == 1 && cap > 0) {
+    out[0].token = who->token;
+    memcpy(out[0].identity, who->identity, sizeof out[0].identity);
+    out[0].ttl_remaining_ms = ttl_ms >= 0 ? ttl_ms : -1;
+  }
+  return 0;
+}
 
 /* ---- Helpers for a backend's wait ------------------------------------------ */
 

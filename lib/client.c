@@ -19,7 +19,7 @@ static int64_t renew_interval(const baton_client *c) {
 /* Whether the background thread has a renewal to send. Queueing backends
  * keep their session alive even with no term held (queued keys live on it). */
 static bool renewal_needed(const baton_client *c) {
-  return c->nheld > 0 || !baton__term_ttl(c);
+  return !c->cfg.read_only && (c->nheld > 0 || !baton__term_ttl(c));
 }
 
 /* End every term whose deadline passed; the earliest deadline among the
@@ -417,6 +417,10 @@ void baton_client_close(baton_client *c) {
   c->backend->close(c->session);
   destroy_sync(c);
   client_free(c);
+}
+
+const char *baton_client_backend(const baton_client *c) {
+  return c != NULL ? c->backend->schemes[0] : NULL;
 }
 
 const char *baton_client_identity(const baton_client *c) {

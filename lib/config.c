@@ -116,6 +116,10 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
   if (o->log_level > BATON_LOG_DEBUG)
     return baton__error(err, BATON_EINVAL, "log_level %u is not a baton_log_level",
                         (unsigned)o->log_level);
+  if ((o->flags & ~(uint64_t)BATON_CLIENT_READ_ONLY) != 0)
+    return baton__error(err, BATON_EINVAL, "flags 0x%llx has bits this baton does not know",
+                        (unsigned long long)o->flags);
+  cfg->read_only = (o->flags & BATON_CLIENT_READ_ONLY) != 0;
   cfg->log = o->log;
   cfg->log_udata = o->log_udata;
   cfg->log_level = o->log_level != 0 ? (baton_log_level)o->log_level : BATON_LOG_INFO;

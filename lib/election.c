@@ -504,9 +504,17 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
   return rc;
 }
 
+/* A read-only client has no lease to campaign with. */
+static int read_only_error(const baton_election *e, baton_error *err) {
+  return baton__error(err, BATON_EINVAL,
+                      "'%s': the client is read-only (BATON_CLIENT_READ_ONLY): it cannot campaign",
+                      e->name);
+}
+
 static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
                     baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
+  if (c->cfg.read_only) return read_only_error(e, err);
   pthread_mutex_lock(&c->mu);
   /* Checked where the campaign is counted: a close or stop after this
    * point sees it and cancels it; one before, it sees here. */
@@ -631,6 +639,28 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
   int rc = c->backend->leader(c->session, e->name, out, op_deadline(c, INT64_MAX), err);
   if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
   return rc != 0 ? rc : baton__ok(err);
+}
+
+int baton_election_contenders(baton_election *e, baton_contender *out, size_t cap,
+                              size_t *count, baton_error *err) {
+  if (e == NULL || count == NULL || (out == NULL && cap > 0))
+    return baton__error(err, BATON_EINVAL, "contenders: %s is NULL",
+                        e == NULL ? "election" : count == NULL ? "count" : "out");
+  *count = 0;
+  baton_client *c = e->client;
+  if (c->backend->contenders == NULL)
+    return baton__error(err, BATON_ENOTSUP, "contenders: the %s:// backend cannot list its queue",
+                        c->backend->schemes[0]);
+  for (size_t i = 0; i < cap; i++) {
+    memset(&out[i], 0, sizeof out[i]);
+    out[i].ttl_remaining_ms = -1;
+  }
+  size_t n = 0;
+  int rc = c->backend->contenders(c->session, e->name, out, cap, &n, op_deadline(c, INT64_MAX),
+                                  err);
+  if (rc != 0) return rc;
+  *count = n < cap ? n : cap;
+  return baton__ok(err);
 }
 
 /* ---- observe ------------------------------------------------------------- */
@@ -814,6 +844,7 @@ static bool runner_end_locked(baton_election *e) {
 int baton_election_start(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "start: election is NULL");
   baton_client *c = e->client;
+  if (c->cfg.read_only) return read_only_error(e, err);
   pthread_mutex_lock(&c->mu);
   int rc = 0;
   if (!(e->runner == BATON_RUNNER_RUNNING && !e->stop_requested)) {

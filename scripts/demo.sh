@@ -8,7 +8,8 @@
 # its command past the TTL, lets a third take over, and resumes the paused
 # command: the store refuses its stale writes. It prints who led, with which
 # token, how long each fail-over took, and which writes were refused, and
-# ends with a sample of the metrics one candidate kept (--metrics-file).
+# ends with a `baton status` of each backend and a sample of the metrics
+# one candidate kept (--metrics-file).
 #
 #   scripts/demo.sh [BACKEND...]      (default: etcd zk redis)
 #
@@ -212,6 +213,10 @@ demo_backend() {
   local ends; ends=$(grep -m1 "ends:" "$tmp/$l2.log" | sed 's/^baton: //; s/ to process group .*//')
   say "$tb" "SIGCONT $l2's baton: ${ends:-?}"
 
+  # What `baton status` says now, kept for the end: the leader, its TTL
+  # left on the server and the queue behind it.
+  "$BATON" status --backend "$u" --name "$NAME" >"$tmp/status-$b.txt" 2>&1 || true
+
   # 5. Stop this backend's processes; tell what the store saw. The last
   #    leader's metrics, as its baton left them on exit, are kept.
   stop_pids "${pid[@]}" "$store_pid"
@@ -233,6 +238,13 @@ echo
 echo "summary (ttl $TTL): fail-over = from the fault to the next leader's first accepted write"
 printf '%-8s %-18s %-18s %s\n' backend "after SIGKILL" "after SIGSTOP" "stale writes refused"
 for line in "${summary[@]}"; do echo "$line"; done
+
+echo
+echo "baton status of each backend, taken before its candidates stopped:"
+for b in "${backends[@]}"; do
+  echo "  \$ baton status --backend ${uri[$b]} --name $NAME"
+  sed 's/^/    /' "$tmp/status-$b.txt"
+done
 
 if [ -n "$sample" ]; then
   echo

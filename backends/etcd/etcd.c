@@ -196,7 +196,9 @@ static int etcd_open(baton_session **out, const baton_uri *uri, const baton_conf
   int rc = es->prefix == NULL ? oom(err) : baton__etcd_http_open(&es->http, uri, cfg, err);
   if (rc == 0)
     rc = baton__etcd_http_login(es->http, baton__etcd_conn_renew(es->http), deadline, err);
-  if (rc == 0) rc = grant(es, &es->lease, deadline, err);
+  /* A read-only client only ranges and watches: no lease to grant, keep
+   * alive and revoke (etcdctl elect -l takes none either). */
+  if (rc == 0 && !cfg->read_only) rc = grant(es, &es->lease, deadline, err);
   if (rc != 0) {
     etcd_close(&es->base);
     return rc;
@@ -437,6 +439,51 @@ static int etcd_leader(baton_session *s, const char *name, baton_leader *out, in
   return 0;
 }
 
+static int decode_timetolive(const cJSON *p, void *out, baton_error *err) {
+  lease_out *l = out;
+  int64_t id = 0;
+  return baton__etcd_gw_timetolive(p, &id, &l->ttl, err);
+}
+
+/* The seconds `lease` has left on the server, in ms; -1 when it is gone. */
+static int lease_left(baton_etcd_session *es, int64_t lease, int64_t *ms, int64_t deadline,
+                      baton_error *err) {
+  baton_etcd_str body = {0};
+  baton__etcd_str_printf(&body, "{\"ID\":\"%lld\"}", (long long)lease);
+  lease_out l = {lease, 0};
+  int rc = pooled_call(es, "/v3/lease/timetolive", &body, decode_timetolive, &l, deadline, -1, err);
+  baton__etcd_str_free(&body);
+  if (rc == 0) *ms = l.ttl < 0 ? -1 : l.ttl * 1000;
+  return rc;
+}
+
+/* The keys under the name's prefix by create revision (etcdctl elect -l's
+ * order), then the holder's lease's time to live. */
+static int etcd_contenders(baton_session *s, const char *name, baton_contender *out, size_t cap,
+                           size_t *n, int64_t deadline, baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  *n = 0;
+  if (cap == 0) return 0;
+  baton_etcd_kv *kvs = baton__calloc(cap, sizeof *kvs);
+  if (kvs == NULL) return oom(err);
+  baton_etcd_range_req r = {.sort = 1, .limit = (int64_t)cap};
+  size_t got = 0;
+  int64_t rev;
+  int rc = baton__etcd_range(es, name, &r, kvs, cap, &got, &rev, deadline, -1, err);
+  for (size_t i = 0; rc == 0 && i < got; i++) {
+    baton_leader who;
+    leader_from(&who, &kvs[i]);
+    out[i].token = who.token;
+    memcpy(out[i].identity, who.identity, sizeof out[i].identity);
+  }
+  if (rc == 0 && got > 0 && kvs[0].lease != 0)
+    rc = lease_left(es, kvs[0].lease, &out[0].ttl_remaining_ms, deadline, err);
+  for (size_t i = 0; i < got; i++) baton__etcd_kv_free(&kvs[i]);
+  baton__free(kvs);
+  if (rc == 0) *n = got;
+  return rc;
+}
+
 static void etcd_forget(baton_session *s, baton_candidate *c) {
   (void)s;
   if (c == NULL || c->priv == NULL) return;
@@ -458,5 +505,6 @@ const baton_backend baton_backend_etcd = {
     .release = etcd_release,
     .renew = etcd_renew,
     .leader = etcd_leader,
+    .contenders = etcd_contenders,
     .forget = etcd_forget,
 };

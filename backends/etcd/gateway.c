@@ -454,6 +454,12 @@ int baton__etcd_gw_keepalive(const cJSON *p, int64_t *id, int64_t *ttl, baton_er
   return rc;
 }
 
+int baton__etcd_gw_timetolive(const cJSON *p, int64_t *id, int64_t *ttl, baton_error *err) {
+  int rc = get_i64(p, "ID", id, err);
+  if (rc == 0) rc = get_i64(p, "TTL", ttl, err);
+  return rc;
+}
+
 /* The "kvs" of a range reply: an array (absent when empty) of kv objects;
  * decodes the first `max` into kvs[0..*n). */
 static int range_kvs(const cJSON *p, baton_etcd_kv *kvs, size_t max, size_t *n,

@@ -140,6 +140,10 @@ int baton__etcd_gw_keepalive(const cJSON *p, int64_t *id, int64_t *ttl,
 int baton__etcd_gw_range(const cJSON *p, int64_t *revision, baton_etcd_kv *kvs, size_t max,
                          size_t *n, baton_error *err);
 
+/* lease/timetolive: the ID and the seconds left; *ttl = -1 when the lease
+ * expired or never existed, 0 (omitted) when it is about to. */
+int baton__etcd_gw_timetolive(const cJSON *p, int64_t *id, int64_t *ttl, baton_error *err);
+
 /* kv/deleterange: how many keys were deleted. */
 int baton__etcd_gw_deleterange(const cJSON *p, int64_t *deleted, baton_error *err);
 

@@ -608,6 +608,18 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
+/* No queue: advisory-lock waiters are not listed anywhere. The holder
+ * alone, with no TTL left to show: the server ends its session after the
+ * holder's own idle_session_timeout, which other sessions cannot read. */
+static int contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
+                      size_t *n, int64_t deadline, baton_error *err) {
+  baton_leader who;
+  int64_t idle = -1;
+  *n = 0;
+  int rc = read_leader(session_of(bs), NULL, name, &who, &idle, deadline, err);
+  return rc < 0 ? rc : baton__contenders_holder(rc, &who, -1, out, cap, n);
+}
+
 /* ---- wait ---------------------------------------------------------------------- */
 
 /* A connection of the candidate's own that LISTENs on its name's channel:
@@ -712,4 +724,5 @@ const baton_backend baton_backend_postgres = {
     .renew = renew,
     .leader = leader,
     .forget = forget,
+    .contenders = contenders,
 };

@@ -259,6 +259,17 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
+/* Redis keeps no queue: a waiter is a client polling or subscribed, not
+ * a key. The list is the holder, with its key's PTTL. */
+static int contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
+                      size_t *n, int64_t deadline, baton_error *err) {
+  baton_leader who;
+  int64_t pttl = -1;
+  *n = 0;
+  int rc = read_holder(session_of(bs), name, &who, &pttl, deadline, err);
+  return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
+}
+
 /* An observer's re-check time: now, when the leader already differs from
  * `seen` (NULL or token 0 with no identity = none), else the leader's
  * expiry (a crashed holder sends no message), at most a TTL away. */
@@ -331,5 +342,6 @@ const baton_backend baton_backend_redis = {
     .release = release,
     .renew = renew,
     .leader = leader,
+    .contenders = contenders,
     .forget = forget,
 };

@@ -570,6 +570,17 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   return 0;
 }
 
+/* No queue on Redis masters: the holder a quorum agrees on, with the
+ * least PTTL of that quorum. */
+static int contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
+                      size_t *n, int64_t deadline, baton_error *err) {
+  baton_leader who;
+  int64_t pttl = -1;
+  *n = 0;
+  int rc = read_holder(session_of(bs), name, &who, &pttl, deadline, err);
+  return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
+}
+
 /* One instance's subscriber, made on a thread of its own. */
 typedef struct sub_job {
   baton_redis_session *in;
@@ -686,4 +697,5 @@ const baton_backend baton_backend_redlock = {
     .renew = renew,
     .leader = leader,
     .forget = forget,
+    .contenders = contenders,
 };

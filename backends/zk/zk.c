@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -871,6 +872,65 @@ static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int
   return rc;
 }
 
+/* ---- contenders -------------------------------------------------------------- */
+
+static int by_sequence(const void *a, const void *b) {
+  return baton__zk_name_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The contender children by sequence (kazoo's contenders() order), and
+ * each node's data and czxid. A node gone between the list and its get
+ * left the queue: it is skipped. */
+static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name,
+                      const char *parent, baton_contender *out, size_t cap, size_t *n,
+                      int64_t deadline, baton_error *err) {
+  baton_zk_reply r;
+  baton__zk_children(conn, parent, 0, deadline, &r);
+  const char *wrapped = NULL;
+  if (r.rc == ZOK) lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  int rc = 0;
+  if (r.rc != ZOK && r.rc != ZNONODE)
+    rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
+  else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
+  const char **kids = NULL;
+  size_t m = 0;
+  if (rc == 0 && r.rc == ZOK && r.nkids > 0) {
+    kids = baton__calloc((size_t)r.nkids, sizeof *kids);
+    if (kids == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+    for (int i = 0; kids != NULL && i < r.nkids; i++)
+      if (baton__zk_name_seq(r.kids[i]) >= 0) kids[m++] = r.kids[i];
+    if (kids != NULL) qsort(kids, m, sizeof *kids, by_sequence);
+  }
+  for (size_t i = 0; rc == 0 && i < m && *n < cap; i++) {
+    baton_leader who;
+    int got = read_leader(s, conn, name, kids[i], &who, deadline, err);
+    if (got == BATON_ZK_LOST) continue;
+    rc = got;
+    if (rc != 0) break;
+    out[*n].token = who.token;
+    memcpy(out[*n].identity, who.identity, sizeof out[*n].identity);
+    (*n)++;
+  }
+  baton__free(kids);
+  baton__zk_reply_free(&r);
+  return rc;
+}
+
+static int zk_contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
+                         size_t *n, int64_t deadline, baton_error *err) {
+  baton_zk_session *s = (baton_zk_session *)bs;
+  *n = 0;
+  baton_zk_conn *conn = baton__zk_conn_get(s);
+  if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
+  char *parent = baton__zk_path(s, name, NULL);
+  int rc = conn_expired(conn) ? expired_error(s, err)
+           : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
+                              : list_queue(s, conn, name, parent, out, cap, n, deadline, err);
+  baton__free(parent);
+  baton__zk_conn_put(conn);
+  return rc;
+}
+
 const baton_backend baton_backend_zk = {
     .schemes = schemes,
     .caps = BATON_CAP_QUEUE,
@@ -881,5 +941,6 @@ const baton_backend baton_backend_zk = {
     .release = zk_release,
     .renew = zk_renew,
     .leader = zk_leader,
+    .contenders = zk_contenders,
     .forget = zk_forget,
 };

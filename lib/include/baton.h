@@ -90,7 +90,8 @@ extern "C" {
   X(ENOMEM, -11, "out of memory")                                           \
   X(ESESSION, -12, "the backend session expired")                           \
   X(ENOLEADER, -13, "no leader")                                            \
-  X(ECLOSED, -14, "closed")
+  X(ECLOSED, -14, "closed")                                                 \
+  X(ENOTSUP, -15, "not supported by this backend")
 
 typedef enum baton_code {
 #define BATON_X_ENUM(name, num, text) BATON_##name = num,
@@ -160,9 +161,21 @@ typedef struct baton_options {
   void *log_udata;             /* the log callback's last argument */
   uint32_t log_level;          /* most verbose level passed to `log`;
                                   default BATON_LOG_INFO */
-  uint64_t reserved[13];       /* zero: room for later options (the
+  uint64_t flags;              /* BATON_CLIENT_* bits; default 0 */
+  uint64_t reserved[12];       /* zero: room for later options (the
                                   struct's size stays 208 bytes) */
 } baton_options;
+
+/* baton_options.flags. */
+#define BATON_CLIENT_READ_ONLY 1u /* a client that only asks who leads and
+                                     who waits (leader, contenders,
+                                     observe): it opens no lease (etcd: no
+                                     lease is granted, reads are plain
+                                     ranges), sends no renewals, and its
+                                     campaigns, try_campaign, start and
+                                     lock acquires fail with BATON_EINVAL.
+                                     ZooKeeper still opens a session, which
+                                     reads need; close ends it at once. */
 
 typedef struct baton_client baton_client;
 
@@ -170,8 +183,9 @@ typedef struct baton_client baton_client;
  *   redis://[user:password@]host:port[/db]
  *   etcd://host:port[,host:port...][/prefix]    etcds://... for TLS
  *   zk://[user:password@]host:port[,host:port...][/chroot][?session_timeout=ms]
- * It connects, opens the backend session (etcd lease, ZooKeeper session)
- * and starts the client's background thread. `opts` may be NULL.
+ * It connects, opens the backend session (etcd lease, ZooKeeper session;
+ * with BATON_CLIENT_READ_ONLY no etcd lease) and starts the client's
+ * background thread. `opts` may be NULL.
  * Returns 0, BATON_EINVAL (bad URI or option), BATON_ENOTBUILT, BATON_ECONNECT,
  * BATON_EAUTH, BATON_ETIMEDOUT or BATON_EPROTO. */
 BATON_API int baton_client_open(baton_client **out, const char *uri,
@@ -186,6 +200,11 @@ BATON_API int baton_client_open(baton_client **out, const char *uri,
  * the session. No callback runs after it returns.
  * Thread: not from a callback. */
 BATON_API void baton_client_close(baton_client *client);
+
+/* The name of the client's backend ("etcd", "zk", "redis"...): the first
+ * URI scheme of its table, the `backend` label of the metrics. Static
+ * storage; NULL for a NULL client. */
+BATON_API const char *baton_client_backend(const baton_client *client);
 
 /* The identity this client campaigns with. Valid until the client closes. */
 BATON_API const char *baton_client_identity(const baton_client *client);
@@ -305,6 +324,38 @@ BATON_API bool baton_election_is_leader(baton_election *election,
  * BATON_ENOLEADER when nobody does. */
 BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
                                     baton_error *err);
+
+/* One entry of a name's queue (baton_election_contenders). */
+typedef struct baton_contender {
+  uint64_t token;                          /* its fencing token if it led
+                                              (etcd create_revision,
+                                              ZooKeeper czxid, Redis term
+                                              token), which also orders
+                                              the queue */
+  char identity[BATON_IDENTITY_MAX + 1];   /* its identity */
+  int64_t ttl_remaining_ms;                /* the holder (entry 0): its
+                                              key's server-side time to
+                                              live left (etcd: the lease's,
+                                              in whole seconds; Redis:
+                                              PTTL); -1 when the backend
+                                              cannot tell (ZooKeeper: the
+                                              node lives as long as its
+                                              owner's session, whose
+                                              timeout others cannot read)
+                                              and for every other entry */
+  uint64_t reserved[6];                    /* zero: room for later fields */
+} baton_contender;
+
+/* Ask the backend for the queue of the election's name, in order, the
+ * holder first: etcd, the keys under the name's prefix by create
+ * revision; ZooKeeper, the contender znodes by sequence; Redis, which
+ * keeps no queue, the holder only. Fills out[0..*count) with at most `cap`
+ * entries (a longer queue is cut at cap); *count = 0 when nobody holds or
+ * waits. Returns 0, BATON_ENOTSUP when the backend cannot list its queue,
+ * or a connection, auth or protocol error. One request (etcd: two, the
+ * second reads the holder's lease). */
+BATON_API int baton_election_contenders(baton_election *election, baton_contender *out,
+                                        size_t cap, size_t *count, baton_error *err);
 
 /* Deliver BATON_EVENT_LEADER_CHANGED to this election's callback each time
  * the leader of the name changes, starting with the current one, until

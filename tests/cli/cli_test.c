@@ -312,6 +312,7 @@ static const struct {
      "0 1 2"},
     {"leader", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2 3"},
     {"observe", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2"},
+    {"status", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2 3"},
 };
 #define NCOMMAND_OPTIONS (sizeof command_options / sizeof command_options[0])
 
@@ -1267,6 +1268,204 @@ static void observe_and_leader_json(void) {
   done(o);
 }
 
+/* What `status --json` says, checked and taken apart by Python. */
+typedef struct status_json {
+  char identity[300];   /* "<null>" when nobody leads */
+  unsigned long long token;
+  long long ttl_ms;     /* -1 for null */
+  char backend[32];
+  char contenders[600]; /* "id:token,id:token..." */
+  int count;
+} status_json;
+
+static int status_fields(const char *line, const char *name, status_json *out) {
+  static const char script[] =
+      "import json,sys\n"
+      "d=json.loads(sys.argv[1])\n"
+      "assert sorted(d)==['backend','contenders','identity','name','token',"
+      "'ttl_remaining_ms','value'], d\n"
+      "assert d['name']==sys.argv[2] and d['value'] is None, d\n"
+      "t=d['ttl_remaining_ms']\n"
+      "assert t is None or (isinstance(t,int) and t>=0), d\n"
+      "assert isinstance(d['token'],int) and not isinstance(d['token'],bool)\n"
+      "for c in d['contenders']:\n"
+      "  assert sorted(c)==['identity','token'] and isinstance(c['token'],int), c\n"
+      "q=d['contenders']\n"
+      "assert (d['identity'] is None)==(not q), d\n"
+      "assert not q or (q[0]['identity'],q[0]['token'])==(d['identity'],d['token']), d\n"
+      "print('<null>' if d['identity'] is None else d['identity']); print(d['token'])\n"
+      "print(-1 if t is None else t); print(d['backend']); print(len(q))\n"
+      "print(','.join('%s:%d'%(c['identity'],c['token']) for c in q))\n";
+  const char *argv[] = {"/usr/bin/python3", "-c", script, line, name, NULL};
+  kit_proc p;
+  int code = run(&p, argv, NULL, 20000);
+  if (code != 0) {
+    TEST_FAIL_("python3 rejects '%s' (exit %d): %s", line, code, p.ebuf);
+    return -1;
+  }
+  memset(out, 0, sizeof *out);
+  if (sscanf(p.obuf, "%299[^\n]\n%llu\n%lld\n%31s\n%d\n%599[^\n]", out->identity, &out->token,
+             &out->ttl_ms, out->backend, &out->count, out->contenders) < 5) {
+    TEST_FAIL_("python3 printed '%s' for '%s'", p.obuf, line);
+    return -1;
+  }
+  return 0;
+}
+
+/* `baton status --json --name name`: its exit code, *out filled. */
+static int status_of(const char *name, status_json *out) {
+  const char *const args[] = {"status", "--json", "--name", name, NULL};
+  kit_proc l;
+  int code = baton(&l, args, 20000);
+  char *nl = strchr(l.obuf, '\n');
+  CHECK(nl != NULL && nl[1] == '\0'); /* one object, one line */
+  if (nl != NULL) *nl = '\0';
+  if (status_fields(l.obuf, name, out) != 0) out->count = -1;
+  return code;
+}
+
+/* `baton campaign` as `identity` on name: the started process, its token. */
+static kit_proc *campaigner(const char *name, const char *identity) {
+  const char *const args[] = {"campaign", "--name", name, "--identity", identity, "--ttl", "5s",
+                              NULL};
+  return baton_start(args);
+}
+
+/* Start a waiter and wait, boundedly, until status shows `want` entries. */
+static kit_proc *queue_up(const char *name, const char *identity, int want, status_json *st) {
+  kit_proc *p = campaigner(name, identity);
+  int64_t end = kit_now_ms() + 20000;
+  for (int i = 0; i < 2000 && kit_now_ms() < end; i++) /* each look is a process run */
+    if (status_of(name, st) == 0 && st->count >= want) break;
+  return p;
+}
+
+/* status --json on every backend: nobody (exit 3), then a holder and two
+ * waiters in arrival order (Redis, Redlock, PostgreSQL: the holder alone), the holder's TTL
+ * where the backend tells it, and the plain form. */
+static void status_json_lists_the_queue(void) {
+  const char *name = fresh("status");
+  status_json st;
+  CHECK_EQ(status_of(name, &st), 3);
+  CHECK_STR(st.identity, "<null>");
+  CHECK_EQ(st.token, 0);
+  CHECK_EQ(st.ttl_ms, -1);
+  CHECK_EQ(st.count, 0);
+  char backend[16]; /* the kind less its member count: etcd3 is etcd */
+  snprintf(backend, sizeof backend, "%.*s", (int)strcspn(kind, "0123456789"), kind);
+  CHECK_STR(st.backend, backend);
+  kit_proc *h = campaigner(name, "st-1");
+  REQUIRE(h != NULL);
+  char line[256];
+  unsigned long long token = 0;
+  REQUIRE(kit_proc_line(h, line, sizeof line, 20000) == 0);
+  CHECK_EQ(sscanf(line, "elected token=%llu", &token), 1);
+  bool queue = strcmp(backend, "etcd") == 0 || strcmp(backend, "zk") == 0;
+  kit_proc *w1 = queue_up(name, "st-2", queue ? 2 : 1, &st);
+  kit_proc *w2 = queue_up(name, "st-3", queue ? 3 : 1, &st);
+  CHECK_EQ(status_of(name, &st), 0);
+  CHECK_STR(st.identity, "st-1");
+  CHECK_EQ(st.token, token);
+  if (strcmp(backend, "zk") == 0 || strcmp(backend, "postgres") == 0) {
+    CHECK_EQ(st.ttl_ms, -1); /* the holder's session's, not readable */
+  } else {
+    CHECK_GT(st.ttl_ms, 0);
+    CHECK_LE(st.ttl_ms, 5000);
+  }
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "st-1:%llu", token);
+  CHECK_EQ(st.count, queue ? 3 : 1);
+  CHECK(strncmp(st.contenders, prefix, strlen(prefix)) == 0);
+  if (queue) {
+    const char *two = strstr(st.contenders, ",st-2:"), *three = strstr(st.contenders, ",st-3:");
+    CHECK(two != NULL && three != NULL && two < three);
+  }
+  const char *const plain[] = {"status", "--name", name, NULL};
+  kit_proc l;
+  CHECK_EQ(baton(&l, plain, 20000), 0);
+  char expect[300];
+  snprintf(expect, sizeof expect, "name=%s backend=%s\nleader token=%llu identity=st-1 ", name,
+           st.backend, token);
+  CHECK(strncmp(l.obuf, expect, strlen(expect)) == 0);
+  CHECK_EQ(count_lines(l.obuf), queue ? 4u : 2u);
+  if (queue) CHECK_CONTAINS(l.obuf, "\ncontender 3 token=");
+  kit_proc *procs[] = {w2, w1, h};
+  for (size_t i = 0; i < 3; i++) {
+    if (procs[i] == NULL) continue;
+    kill(procs[i]->pid, SIGINT);
+    CHECK_EQ(kit_proc_wait(procs[i], 20000), 0);
+    done(procs[i]);
+  }
+  CHECK_EQ(status_of(name, &st), 3);
+}
+
+/* What the server under test counts: etcd, leases granted (its /metrics);
+ * Redis, calls per command ("get=3,pttl=3,..." from INFO commandstats).
+ * Empty for ZooKeeper. */
+static void server_counts(char *out, size_t size) {
+  static char buf[1 << 20];
+  out[0] = '\0';
+  int port = server->member[0].port;
+  if (strcmp(kind, "etcd") == 0) {
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    CHECK_EQ(test_tcp_ask(port, req, sizeof req - 1, buf, sizeof buf, 5000), 0);
+    const char *m = strstr(buf, "\netcd_debugging_lease_granted_total ");
+    CHECK(m != NULL);
+    if (m != NULL) snprintf(out, size, "granted=%lld", atoll(m + 36));
+  } else if (strcmp(kind, "redis") == 0) {
+    static const char req[] = "INFO commandstats\r\nQUIT\r\n";
+    CHECK_EQ(test_tcp_ask(port, req, sizeof req - 1, buf, sizeof buf, 5000), 0);
+    size_t n = 0;
+    for (const char *l = strstr(buf, "cmdstat_"); l != NULL; l = strstr(l + 1, "cmdstat_")) {
+      int calls = 0;
+      char cmd[64];
+      if (sscanf(l, "cmdstat_%63[^:]:calls=%d", cmd, &calls) == 2 && strcmp(cmd, "info") != 0 &&
+          n < size)
+        n += (size_t)snprintf(out + n, size - n, "%s=%d,", cmd, calls);
+    }
+  }
+}
+
+/* leader and status only read: on etcd they grant no lease (plain
+ * ranges); on Redis they send nothing but GET and PTTL. */
+static void leader_and_status_are_read_only(void) {
+  const char *name = fresh("ro");
+  kit_proc *h = campaigner(name, "ro-1");
+  REQUIRE(h != NULL);
+  char line[256];
+  REQUIRE(kit_proc_line(h, line, sizeof line, 20000) == 0);
+  char before[2048], after[2048];
+  server_counts(before, sizeof before);
+  const char *const leader[] = {"leader", "--name", name, NULL};
+  const char *const status[] = {"status", "--json", "--name", name, NULL};
+  kit_proc l;
+  CHECK_EQ(baton(&l, leader, 20000), 0);
+  CHECK_EQ(baton(&l, status, 20000), 0);
+  server_counts(after, sizeof after);
+  if (strcmp(kind, "redis") == 0) {
+    /* Every command whose count moved reads: GET and PTTL (both did),
+     * the connection check's PING, and our own INFO's QUIT. */
+    static const char *const reads[] = {"get=", "pttl=", "ping=", "quit="};
+    int moved = 0;
+    for (char *save = NULL, *t = strtok_r(after, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+      char was[80];
+      snprintf(was, sizeof was, "%s,", t);
+      if (strstr(before, was) != NULL) continue;
+      size_t i = 0;
+      while (i < 4 && strncmp(t, reads[i], strlen(reads[i])) != 0) i++;
+      if (i == 4) TEST_FAIL_("baton leader/status sent %s", t);
+      moved += i < 2;
+    }
+    CHECK_EQ(moved, 2);
+  } else {
+    CHECK_STR(after, before);
+  }
+  kill(h->pid, SIGINT);
+  CHECK_EQ(kit_proc_wait(h, 20000), 0);
+  done(h);
+}
+
 /* The flag wins over BATON_BACKEND; the variable alone works. */
 static void backend_from_env(void) {
   const char *const args[] = {BATON_EXE, "leader", "--name", fresh("env"), "--backend",
@@ -1971,6 +2170,8 @@ static const test_case server_cases[] = {
     {"only_inherited_fds", only_inherited_fds},
     {"closed_standard_fds", closed_standard_fds},
     {"observe_and_leader_json", observe_and_leader_json},
+    {"status_json_lists_the_queue", status_json_lists_the_queue},
+    {"leader_and_status_are_read_only", leader_and_status_are_read_only},
     {"backend_from_env", backend_from_env},
     {"unreachable_backend", unreachable_backend},
     {"bad_uri_for_backend", bad_uri_for_backend},

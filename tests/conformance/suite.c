@@ -841,34 +841,50 @@ static campaign_call *await_either(campaign_call *a, campaign_call *b, int timeo
   return first;
 }
 
-static void waiters_are_served_in_arrival_order(void) {
-  static const char *const spy_schemes[] = {"spy", NULL};
+/* Register `spy`, a copy of the tested backend's table on schemes[0], and
+ * write the server's URI with that scheme into uri. */
+static bool spy_install(const char *const *schemes, char *uri, size_t size) {
   baton_error err = {0};
   const char *rest = strstr(server->uri, "://");
-  REQUIRE(rest != NULL);
-  char scheme[16], uri[sizeof server->uri + 8];
+  if (rest == NULL) return false;
+  char scheme[16];
   snprintf(scheme, sizeof scheme, "%.*s", (int)(rest - server->uri), server->uri);
-  snprintf(uri, sizeof uri, "spy%s", rest);
-  REQUIRE_OK(baton__backend_find(&tested, scheme, &err), &err);
+  snprintf(uri, size, "%s%s", schemes[0], rest);
+  if (baton__backend_find(&tested, scheme, &err) != 0) return false;
+  spy = *tested;
+  spy.schemes = schemes;
+  baton__backend_register_test(&spy);
+  return true;
+}
+
+/* The spy table in place, a holder h on a fresh name `base` and two
+ * waiters "fifo-1" and "fifo-2" opened through the spy; false (all closed)
+ * when one cannot open. */
+static bool spy_queue_open(contender *h, contender *w1, contender *w2, const char *base) {
+  static const char *const spy_schemes[] = {"spy", NULL};
+  char uri[sizeof server->uri + 8];
+  if (!spy_install(spy_schemes, uri, sizeof uri)) return false;
+  spy.acquire = spy_acquire;
+  spy_held[0] = spy_held[1] = 0;
+  baton_options o1 = options(TTL_MS, "fifo-1"), o2 = options(TTL_MS, "fifo-2");
+  if (!contender_open(h, kit_name(base), TTL_MS, "fifo-holder", NULL)) return false;
+  bool opened = contender_open_at(w1, uri, h->name, &o1, NULL);
+  if (opened && !contender_open_at(w2, uri, h->name, &o2, NULL)) {
+    contender_close(w1);
+    opened = false;
+  }
+  if (!opened) contender_close(h);
+  return opened;
+}
+
+static void waiters_are_served_in_arrival_order(void) {
+  baton_error err = {0};
+  contender h, w1, w2;
+  REQUIRE(spy_queue_open(&h, &w1, &w2, "fifo"));
   /* What this case asserts depends on the capability: a queueing backend
    * serves waiters in the order they arrived; any backend hands over to
    * both, one after the other, with growing tokens. */
   bool queue = (tested->caps & BATON_CAP_QUEUE) != 0;
-  spy = *tested;
-  spy.schemes = spy_schemes;
-  spy.acquire = spy_acquire;
-  spy_held[0] = spy_held[1] = 0;
-  baton__backend_register_test(&spy);
-  contender h, w1, w2;
-  baton_options o1 = options(TTL_MS, "fifo-1"), o2 = options(TTL_MS, "fifo-2");
-  REQUIRE(contender_open(&h, kit_name("fifo"), TTL_MS, "fifo-holder", NULL));
-  bool opened = contender_open_at(&w1, uri, h.name, &o1, NULL);
-  if (opened && !contender_open_at(&w2, uri, h.name, &o2, NULL)) {
-    contender_close(&w1);
-    opened = false;
-  }
-  if (!opened) contender_close(&h);
-  REQUIRE(opened);
   REQUIRE_OK(baton_election_campaign(h.e, WIN_MS, NULL, &err), &err);
   campaign_call c1, c2;
   campaign_start(&c1, w1.e, HANDOVER_MS);
@@ -895,6 +911,136 @@ static void waiters_are_served_in_arrival_order(void) {
   contender_close(&w1);
   contender_close(&h);
   baton__backend_register_test(NULL);
+}
+
+/* Three contenders, one holding and two queued in a known order: the list
+ * is the queue in arrival order, the holder first, tokens growing (Redis,
+ * which keeps no queue: the holder alone), and the holder's server-side
+ * TTL where the backend can tell it. */
+static void contenders_list_the_queue_in_order(void) {
+  baton_error err = {0};
+  contender h, w1, w2;
+  REQUIRE(spy_queue_open(&h, &w1, &w2, "queue"));
+  bool queue = (tested->caps & BATON_CAP_QUEUE) != 0;
+  baton_contender list[8];
+  size_t n = 99;
+  CHECK_OK(baton_election_contenders(w1.e, list, 8, &n, &err), &err);
+  CHECK_EQ(n, 0u); /* nobody holds or waits yet */
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(h.e, WIN_MS, &token, &err), &err);
+  campaign_call c1, c2;
+  campaign_start(&c1, w1.e, HANDOVER_MS);
+  CHECK(kit_await_count(&spy_ev, &spy_held[0], 1, 10000)); /* w1 has arrived */
+  campaign_start(&c2, w2.e, HANDOVER_MS);
+  CHECK(kit_await_count(&spy_ev, &spy_held[1], 1, 10000)); /* then w2 */
+  CHECK_OK(baton_election_contenders(w2.e, list, 8, &n, &err), &err);
+  CHECK_EQ(n, queue ? 3u : 1u);
+  if (n >= 1) {
+    CHECK_STR(list[0].identity, "fifo-holder");
+    CHECK_EQ(list[0].token, token);
+    if (strncmp(kind, "zk", 2) == 0 || strcmp(kind, "postgres") == 0) {
+      CHECK_EQ(list[0].ttl_remaining_ms, -1); /* the holder's session's, not readable */
+    } else {
+      CHECK_GT(list[0].ttl_remaining_ms, 0);
+      CHECK_LE(list[0].ttl_remaining_ms, TTL_MS);
+    }
+  }
+  if (queue && n == 3) {
+    CHECK_STR(list[1].identity, "fifo-1");
+    CHECK_STR(list[2].identity, "fifo-2");
+    CHECK_GT(list[1].token, list[0].token);
+    CHECK_GT(list[2].token, list[1].token);
+    CHECK_EQ(list[1].ttl_remaining_ms, -1);
+  }
+  /* A short buffer gets the head of the queue. */
+  CHECK_OK(baton_election_contenders(h.e, list, 1, &n, &err), &err);
+  CHECK_EQ(n, 1u);
+  CHECK_STR(list[0].identity, "fifo-holder");
+  CHECK_EQ(baton_election_contenders(h.e, NULL, 1, &n, &err), BATON_EINVAL);
+  baton_election_cancel(w1.e);
+  baton_election_cancel(w2.e);
+  campaign_join(&c1);
+  campaign_join(&c2);
+  CHECK_EQ(c1.rc, BATON_ECANCELED);
+  CHECK_EQ(c2.rc, BATON_ECANCELED);
+  contender_close(&w2);
+  contender_close(&w1);
+  contender_close(&h);
+  baton__backend_register_test(NULL);
+}
+
+/* A backend whose table has no contenders function answers ENOTSUP with
+ * a message naming it. */
+static void contenders_unsupported_is_a_clear_error(void) {
+  static const char *const plain_schemes[] = {"plain", NULL};
+  baton_error err = {0};
+  char uri[sizeof server->uri + 8];
+  REQUIRE(spy_install(plain_schemes, uri, sizeof uri));
+  spy.contenders = NULL;
+  baton_options o = options(TTL_MS, "plain");
+  contender k;
+  REQUIRE(contender_open_at(&k, uri, kit_name("plain"), &o, NULL));
+  baton_contender list[2];
+  size_t n = 7;
+  CHECK_EQ(baton_election_contenders(k.e, list, 2, &n, &err), BATON_ENOTSUP);
+  CHECK_EQ(err.code, BATON_ENOTSUP);
+  CHECK_CONTAINS(err.message, "plain://");
+  CHECK_EQ(n, 0u);
+  contender_close(&k);
+  baton__backend_register_test(NULL);
+}
+
+/* etcd: how many leases the first member knows (/v3/lease/leases), or -1. */
+static int etcd_lease_count(void) {
+  static const char req[] = "POST /v3/lease/leases HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+  char buf[65536];
+  if (test_tcp_ask(server->member[0].port, req, sizeof req - 1, buf, sizeof buf, 2000) != 0 ||
+      strstr(buf, "\"header\"") == NULL)
+    return -1;
+  int n = 0;
+  for (const char *p = buf; (p = strstr(p, "\"ID\"")) != NULL; p += 4) n++;
+  return n;
+}
+
+/* A read-only client answers leader and contenders, refuses to campaign,
+ * and on etcd holds no lease (a normal client holds one from its open). */
+static void read_only_client_takes_no_lease(void) {
+  bool etcd = strncmp(kind, "etcd", 4) == 0;
+  baton_error err = {0};
+  contender h;
+  REQUIRE(contender_open(&h, kit_name("ro"), TTL_MS, "ro-holder", NULL));
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(h.e, WIN_MS, &token, &err), &err);
+  int before = etcd ? etcd_lease_count() : 0;
+  if (etcd) CHECK_GE(before, 1);
+  baton_options o = options(TTL_MS, "ro");
+  o.flags = BATON_CLIENT_READ_ONLY;
+  contender r;
+  REQUIRE(contender_open_with(&r, h.name, &o, NULL));
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(r.e, &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_STR(who.identity, "ro-holder");
+  baton_contender list[4];
+  size_t n = 0;
+  CHECK_OK(baton_election_contenders(r.e, list, 4, &n, &err), &err);
+  CHECK_EQ(n, 1u);
+  CHECK_EQ(list[0].token, token);
+  CHECK_EQ(baton_election_campaign(r.e, 0, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "read-only");
+  CHECK_EQ(baton_election_try_campaign(r.e, NULL, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_start(r.e, &err), BATON_EINVAL);
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  contender_close(&r);
+  if (etcd) CHECK_EQ(etcd_lease_count(), before);
+  /* Flags this version does not know are refused at open. */
+  o.flags = 1u << 7;
+  baton_client *bad = NULL;
+  CHECK_EQ(baton_client_open(&bad, server->uri, &o, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "flags");
+  contender_close(&h);
 }
 
 static void killed_holder_is_replaced_within_ttl(void) {
@@ -1816,6 +1962,9 @@ int main(int argc, char **argv) {
       {"cancel_before_the_campaign_is_not_lost", cancel_before_the_campaign_is_not_lost},
       {"resign_hands_over_by_notification", resign_hands_over_by_notification},
       {"waiters_are_served_in_arrival_order", waiters_are_served_in_arrival_order},
+      {"contenders_list_the_queue_in_order", contenders_list_the_queue_in_order},
+      {"contenders_unsupported_is_a_clear_error", contenders_unsupported_is_a_clear_error},
+      {"read_only_client_takes_no_lease", read_only_client_takes_no_lease},
       {"closing_a_held_election_hands_over", closing_a_held_election_hands_over},
       {"close_delivers_lost", close_delivers_lost},
       {"close_cancels_a_blocked_campaign", close_cancels_a_blocked_campaign},

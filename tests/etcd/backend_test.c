@@ -378,6 +378,17 @@ static void interop_with_etcdctl_elect(void) {
   baton_leader holder = {0};
   CHECK_EQ(B.acquire(k.s, &c, &holder, kit_deadline(2000), &err), BATON_EHELD);
   CHECK_STR(holder.identity, "etcdctl-side");
+  /* The queue: etcdctl's key, then ours; its session's lease is 60 s. */
+  baton_contender q[4] = {{0}};
+  size_t n = 0;
+  CHECK_OK(B.contenders(k.s, "t.interop", q, 4, &n, kit_deadline(2000), &err), &err);
+  CHECK_EQ(n, 2u);
+  CHECK_STR(q[0].identity, "etcdctl-side");
+  CHECK_EQ(q[0].token, holder.token);
+  CHECK_GT(q[0].ttl_remaining_ms, 0);
+  CHECK_LE(q[0].ttl_remaining_ms, 60000);
+  CHECK_STR(q[1].identity, "baton-side");
+  CHECK_GT(q[1].token, q[0].token);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &k, &c, NULL, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 200), 0);
@@ -396,6 +407,13 @@ static void interop_with_etcdctl_elect(void) {
   p = kit_spawn(elect, &merged);
   REQUIRE(p != NULL);
   CHECK(kit_proc_expect(p, "etcdctl-side", 500, NULL, 0) != 0);
+  /* etcdctl elect -l named the head of the queue; etcdctl waits behind. */
+  memset(q, 0, sizeof q);
+  CHECK_OK(B.contenders(k.s, "t.interop", q, 4, &n, kit_deadline(2000), &err), &err);
+  CHECK_EQ(n, 2u);
+  CHECK_STR(q[0].identity, "baton-side");
+  CHECK_EQ(q[0].token, c.token);
+  CHECK_STR(q[1].identity, "etcdctl-side");
   CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
   CHECK_EQ(kit_proc_expect(p, "etcdctl-side", 5000, NULL, 0), 0);
   baton_leader who;

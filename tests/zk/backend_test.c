@@ -306,6 +306,16 @@ static void test_kazoo_waits(void) {
   kit_proc_send(k, "contenders");
   CHECK_EQ(kit_proc_expect(k, "contenders ", 5000, line, sizeof line), 0);
   CHECK_STR(line, "contenders baton-b,kazoo-waiter");
+  /* Ours agree with kazoo's contenders(): same order, same identities. */
+  baton_contender q[4] = {{0}};
+  size_t n = 0;
+  CHECK_OK(ZK.contenders(b.s, "interop2", q, 4, &n, kit_deadline(5000), &err), &err);
+  CHECK_EQ(n, 2u);
+  char ours[600];
+  snprintf(ours, sizeof ours, "contenders %s,%s", q[0].identity, q[1].identity);
+  CHECK_STR(ours, line);
+  CHECK_EQ(q[0].token, c.token);
+  CHECK_GT(q[1].token, q[0].token);
   CHECK_OK(ZK.release(b.s, &c, kit_deadline(5000), &err), &err);
   CHECK_EQ(kit_proc_expect(k, "acquired ", 5000, line, sizeof line), 0);
   CHECK_EQ(sscanf(line, "acquired %127s %llu", node, &czxid), 2);
