@@ -79,7 +79,7 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
   out->keys = atoi(held);
   if (out->keys > 0) {
     out->token = strtoull(token, NULL, 10);
-    snprintf(out->identity, sizeof out->identity, "%s", identity);
+    snprintf(out->identity, sizeof out->identity, "%.*s", (int)sizeof out->identity - 1, identity);
   }
   return 0;
 }
