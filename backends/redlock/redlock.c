@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define BATON_REDLOCK_PORT 6379
 /* An instance's bound: a tenth of the TTL (Redlock's advice is a small
@@ -202,6 +203,17 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
                         "redlock:// takes at least 3 independent Redis masters (an odd number "
                         "is best), the URI names %zu",
                         uri->nhosts);
+  /* One server named twice would vote twice: a quorum of one. */
+  for (size_t i = 0; i < uri->nhosts; i++)
+    for (size_t j = 0; j < i; j++) {
+      int pi = uri->hosts[i].port != 0 ? uri->hosts[i].port : BATON_REDLOCK_PORT;
+      int pj = uri->hosts[j].port != 0 ? uri->hosts[j].port : BATON_REDLOCK_PORT;
+      if (pi == pj && strcasecmp(uri->hosts[i].host, uri->hosts[j].host) == 0)
+        return baton__error(err, BATON_EINVAL,
+                            "redlock:// names %.64s:%d twice: each master once, or one "
+                            "server votes twice",
+                            uri->hosts[i].host, pi);
+    }
   long db;
   if ((rc = baton__redis_parse_db(&db, uri->path, "redlock", err)) != 0) return rc;
   if (cfg->username != NULL && cfg->password == NULL)
@@ -314,13 +326,24 @@ static int fence(baton_redlock_session *s, baton_candidate *c, const char *nonce
   const char *args[] = {c->name, counter, t, nonce, c->identity};
   fan_plan f = {.deadline = deadline, .factor = 1, .skip = skip, .what = "fence"};
   size_t acks = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_FENCE, args, 5, 2, &f);
-  for (size_t i = 0; i < s->n; i++)
-    if (nc.ops[i].rc == 0 && nc.out[i]->type != REDIS_REPLY_INTEGER) {
+  size_t keys = 0; /* instances that still held our key and took T (1) */
+  for (size_t i = 0; i < s->n; i++) {
+    if (nc.ops[i].rc != 0) continue;
+    if (nc.out[i]->type != REDIS_REPLY_INTEGER) {
       nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "fence", &nc.ops[i].err);
       acks--;
+    } else {
+      keys += nc.out[i]->integer == 1;
     }
+  }
   free_outs(nc.ops, s->n);
-  if (acks >= s->quorum) return 0;
+  /* Every answer wrote the counter; a term needs our key on a quorum too
+   * (one lost between the phases, by a restart say, does not count). */
+  if (acks >= s->quorum && keys >= s->quorum) return 0;
+  if (acks >= s->quorum)
+    return baton__error(err, BATON_EHELD,
+                        "%s: fence '%s': our key is on %zu of %zu instances, %zu needed",
+                        s->label, c->name, keys, s->n, s->quorum);
   return quorum_error(s, nc.ops, acks, "fence", c->name, err);
 }
 
@@ -500,9 +523,10 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 /* Who holds `name` on a quorum now: 1 with *out and the smallest PTTL of
  * its keys (-1: no expiry), 0 when nobody does, or an error. GET and PTTL
- * to every instance, in parallel. Values of one term are grouped by what
- * follows their token (the nonce and identity; tokens differ between
- * the two phases); a value not ours is grouped whole. */
+ * to every instance, in parallel. Only the same whole value on a quorum
+ * counts: a term's keys carry their instance's own token until the fence
+ * writes T to a quorum, so a term is shown once fenced, with T (never a
+ * greater phase-1 token left on one instance). */
 static int read_holder(baton_redlock_session *s, const char *name, baton_leader *out,
                        int64_t *pttl_ms, int64_t deadline, baton_error *err) {
   const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
@@ -524,9 +548,7 @@ static int read_holder(baton_redlock_session *s, const char *name, baton_leader 
     }
     answered++;
     if (r[i][0]->type != REDIS_REPLY_STRING || r[i][1]->type != REDIS_REPLY_INTEGER) continue;
-    baton_leader one;
-    bool ours = baton__redis_parse_value(&one, r[i][0]->str, r[i][0]->len);
-    group[i] = ours ? strchr(r[i][0]->str, ' ') : r[i][0]->str;
+    group[i] = r[i][0]->str;
   }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < s->n; i++) {
@@ -538,9 +560,7 @@ static int read_holder(baton_redlock_session *s, const char *name, baton_leader 
     *pttl_ms = -1;
     for (size_t j = 0; j < s->n; j++) {
       if (group[j] == NULL || strcmp(group[j], group[i]) != 0) continue;
-      baton_leader one;
-      baton__redis_parse_value(&one, r[j][0]->str, r[j][0]->len);
-      if (one.token >= out->token) *out = one;
+      baton__redis_parse_value(out, r[j][0]->str, r[j][0]->len);
       int64_t left = r[j][1]->integer;
       if (left >= 0 && (*pttl_ms < 0 || left < *pttl_ms)) *pttl_ms = left;
     }
@@ -646,7 +666,7 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
-    if (rc == 1 && pttl >= 0 && pttl * BATON_NS_PER_MS < ttl) after = pttl * BATON_NS_PER_MS;
+    if (rc == 1 && pttl >= 0 && pttl < ttl / BATON_NS_PER_MS) after = pttl * BATON_NS_PER_MS;
     if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
       after = BATON_REDLOCK_FOREIGN_POLL_NS;
     until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;

@@ -279,7 +279,7 @@ static void password_on_every_instance(void) {
   test_cluster_stop(&c);
 }
 
-/* The URI: no fewer than 3 masters, a database number, no parameters;
+/* The URI: no fewer than 3 distinct masters, a database number, no parameters;
  * each refused with a message that says what to write instead. */
 static void uri_is_checked(void) {
   static const struct {
@@ -288,6 +288,9 @@ static void uri_is_checked(void) {
       {"redlock://127.0.0.1:1,127.0.0.1:2", "at least 3 independent Redis masters"},
       {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/x", "not a database number"},
       {"redlock://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3?replicas=1", "replicas"},
+      /* One server twice would give two votes: a quorum of one. */
+      {"redlock://127.0.0.1:1,127.0.0.1:1,127.0.0.1:2", "127.0.0.1:1 twice"},
+      {"redlock://LOCALHOST:7,localhost:7,h:2", "twice"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     kit_session k;

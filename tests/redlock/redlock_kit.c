@@ -55,6 +55,8 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
     answered++;
     if (v[i].value[0] == '\0') continue;
     v[i].ttl_ms = strtoll(ttl, NULL, 10);
+    /* A term's keys: the same nonce and identity (after the token) on a
+     * quorum, fenced or not; a value not ours is grouped whole. */
     char *end;
     strtoull(v[i].value, &end, 10);
     v[i].group = end != v[i].value && *end == ' ' ? end : v[i].value;
@@ -72,12 +74,16 @@ static int seam_peek(const test_cluster *c, const char *name, kit_peek *out) {
     out->keys = 1;
     for (int j = 0; j < c->n; j++) {
       if (v[j].group == NULL || strcmp(v[j].group, v[i].group) != 0) continue;
-      unsigned long long token = v[j].group != v[j].value ? strtoull(v[j].value, NULL, 10) : 0;
-      if (token > out->token) out->token = token;
       if (out->ttl_ms < 0 || (v[j].ttl_ms >= 0 && v[j].ttl_ms < out->ttl_ms))
         out->ttl_ms = v[j].ttl_ms;
     }
-    const char *identity = v[i].group != v[i].value ? strchr(v[i].group + 1, ' ') : NULL;
+    /* Its token only once fenced: the same whole value on a quorum (a
+     * phase-1 token left on one instance is no term's). */
+    int same = 0;
+    for (int j = 0; j < c->n; j++) same += v[j].group != NULL && strcmp(v[j].value, v[i].value) == 0;
+    bool ours = v[i].group != v[i].value;
+    out->token = ours && same >= quorum ? strtoull(v[i].value, NULL, 10) : 0;
+    const char *identity = ours ? strchr(v[i].group + 1, ' ') : NULL;
     snprintf(out->identity, sizeof out->identity, "%.*s", (int)sizeof out->identity - 1,
              identity != NULL ? identity + 1 : v[i].value);
     break;
