@@ -31,6 +31,7 @@
 #include "uri.h"
 #include "util.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -210,6 +211,23 @@ static inline int baton__wait_begin(const char *label, const char *name, int64_t
     return baton__error(err, BATON_ECANCELED, "%s: wait for '%s': cancelled", label, name);
   if (baton__now() >= deadline)
     return baton__error(err, BATON_ETIMEDOUT, "%s: wait for '%s': deadline passed", label, name);
+  return 0;
+}
+
+/* Block until `end` (baton__now() time) or until cancel_fd (may be -1)
+ * turns readable: 0 at `end`, BATON_ECANCELED, as a wait's block says it
+ * to baton__wait_end. Bounded: poll's timeout, a bounded number of times
+ * (EINTR). */
+static inline int baton__wait_for_cancel(int cancel_fd, int64_t end) {
+  struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+  for (int tries = 0; tries < 1000; tries++) {
+    int64_t left = end - baton__now();
+    if (left <= 0) return 0;
+    int ms = (int)((left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS);
+    int n = poll(&p, cancel_fd >= 0 ? 1 : 0, ms);
+    if (n > 0) return BATON_ECANCELED;
+    if (n < 0 && errno != EINTR) return 0;
+  }
   return 0;
 }
 

@@ -408,6 +408,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
       baton__redis_settle(&s->state_mu, &p->r, true, false);
       c->token = token;
       p->r.recheck_at = 0;
+      p->splits = 0;
       return 0;
     }
   }
@@ -424,10 +425,16 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   int64_t after = quorum_free_after(s, pttl);
   if (!who_ours && after > BATON_REDLOCK_FOREIGN_POLL_NS) after = BATON_REDLOCK_FOREIGN_POLL_NS;
   if (yes > 0) {
-    /* A split vote: the contenders released and published; the next look
-     * comes after a jittered back-off unless a message comes first. */
-    int64_t jitter = baton__config_backoff(s->base.cfg, 0);
+    /* A split vote: the contenders released and published. The next look
+     * comes after a jittered back-off that grows with the splits in a
+     * row, and messages do not cut it short (deaf): each contender's
+     * release would wake every other at once, and they would split
+     * again. */
+    int64_t jitter = baton__config_backoff(s->base.cfg, p->splits < 16 ? p->splits++ : 16);
     if (jitter < after) after = jitter;
+    p->deaf = true;
+  } else {
+    p->splits = 0;
   }
   p->r.recheck_at = now + after;
   if (holder != NULL) *holder = who;
@@ -692,7 +699,13 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   if (!subscribed) return subscribe_all(s, c, p, deadline, err);
   if (!p->r.acquired) return observe(s, c, p, seen, deadline, cancel_fd, err);
   int64_t until = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
-  rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+  if (p->deaf) {
+    /* After a split vote: only a cancel ends the back-off early. */
+    p->deaf = false;
+    rc = baton__wait_for_cancel(cancel_fd, until < deadline ? until : deadline);
+  } else {
+    rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+  }
   return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->r.recheck_at, s->label, c->name,
                         err);
 }

@@ -27,6 +27,10 @@ typedef struct baton_redlock_cand {
   baton_redis_cand r;                          /* first: renewals read it */
   redisContext *subs[BATON_URI_MAX_HOSTS];     /* NULL until subscribed, or
                                                   after that instance dropped */
+  unsigned splits;   /* split votes in a row: the back-off grows with them */
+  bool deaf;         /* after a split vote: the next wait sleeps out its
+                        back-off whatever is published (every contender's
+                        release publishes; waking on it skips the jitter) */
 } baton_redlock_cand;
 
 /* One instance's part of a fanned-out request. */
