@@ -247,11 +247,17 @@ def redis_scripts(root, folder):
             src = f.read()
     except OSError:
         return False
+    token = r'"((?:[^"\\]|\\.)*)"|\b(LUA_\w+)\b'
+    # Script parts shared as macros: #define LUA_X "..." "..." (with \ lines).
+    macros = {}
+    for m in re.finditer(r"#define (LUA_\w+)((?:[^\n]*\\\n)*[^\n]*)", src):
+        macros[m.group(1)] = "".join(lit for lit, _ in re.findall(token, m.group(2)))
     for name in ("acquire", "release"):
         m = re.search(r"static const char %s_lua\[\]\s*=\s*(.*?);\n" % name, src, re.S)
         if not m:
             return False
-        parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+        parts = [lit if macro == "" else macros.get(macro, "")
+                 for lit, macro in re.findall(token, m.group(1))]
         text = "".join(parts).encode().decode("unicode_escape")
         with open(os.path.join(folder, name + ".lua"), "w") as f:
             f.write(text)
