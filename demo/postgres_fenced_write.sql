@@ -6,7 +6,8 @@
 \set name '''demo-jobs'''
 CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL,
   identity text NOT NULL, value text NOT NULL DEFAULT '', updated timestamptz NOT NULL DEFAULT now(),
-  holder_pid integer, holder_start timestamptz, released boolean NOT NULL DEFAULT false);
+  holder_pid integer, holder_start timestamptz, released boolean NOT NULL DEFAULT false,
+  ttl_ms bigint);
 CREATE TEMP TABLE jobs (id int PRIMARY KEY, state text NOT NULL, fence bigint NOT NULL DEFAULT 0);
 INSERT INTO jobs VALUES (42, 'new', 0), (43, 'new', 0);
 

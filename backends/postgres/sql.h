@@ -33,11 +33,12 @@
   HELD_BY_ANYONE(NAME_KEY) " AND a.state = 'idle' LIMIT 1)"
 
 /* The holder of a term that did not end by a release may believe in it
- * until its session's last renewal + TTL, even when the server let go of
- * its lock sooner (a reset connection ends a session at once). So every
- * acquire and renewal records the session's heartbeat (baton_session),
- * each term names its session in its token row, and a new term waits
- * for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
+ * until its session's last renewal + its own TTL (kept in the token row's
+ * ttl_ms: an acquirer with a shorter TTL waits for the holder's), even
+ * when the server let go of its lock sooner (a reset connection ends a
+ * session at once). So every acquire and renewal records the session's
+ * heartbeat (baton_session), each term names its session in its token
+ * row, and a new term waits for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
  * or $2 (renew, release) is the session's backend_start. */
 #define SELF "pg_catalog.pg_backend_pid(), "
 #define BEAT(start)                                                                      \
@@ -63,23 +64,24 @@
     "h AS (SELECT t.identity, t.token, " \
     "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
-    "AND NOT t.released AS ours, " \
+    "AND NOT t.released AS ours, GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
     "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
     "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
     "FROM baton_token t WHERE t.name = $1::text), " \
     "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, " \
-    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN $3::int8 - (extract(epoch FROM " \
+    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN (SELECT ttl FROM h) - (extract(epoch FROM " \
     "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 " \
     "ELSE 0 END, " \
     "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) " \
-    "* 1000)::int8 + $3::int8, 0)) END AS ms), " \
+    "* 1000)::int8 + (SELECT ttl FROM h), 0)) END AS ms), " \
     "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
-    "holder_start, released) SELECT $1::text, 1, $2::text, '', pg_catalog.clock_timestamp(), " \
-    SELF "$4::timestamptz, false FROM l " \
+    "holder_start, released, ttl_ms) SELECT $1::text, 1, $2::text, '', " \
+    "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
     "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT ours FROM h), false) " \
     "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
     "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, " \
-    "holder_start = excluded.holder_start, released = false RETURNING t.token), " \
+    "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
+    "RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
     "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), " \
     "CASE WHEN (SELECT ours FROM h) THEN (SELECT token FROM h) END), " \
@@ -134,7 +136,11 @@ static const char baton_pg_setup_fmt[] =
     "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
     "identity text NOT NULL, value text NOT NULL DEFAULT '', "
     "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
-    "released boolean NOT NULL DEFAULT false); END IF; "
+    "released boolean NOT NULL DEFAULT false, ttl_ms bigint); END IF; "
+    /* Tables made before the holder's TTL was kept gain its column. */
+    "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+    "pg_catalog.to_regclass('baton_token') AND attname = 'ttl_ms' AND NOT attisdropped) THEN "
+    "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS ttl_ms bigint; END IF; "
     "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
     "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "

@@ -298,6 +298,47 @@ static void restart_elects_no_one_before_the_old_holder_stepped_down(void) {
   baton_client_close(cb);
 }
 
+/* A term that ended by a reset connection is waited out for the holder's
+ * own TTL, not the next acquirer's: a holder with a long TTL whose
+ * session the server ended (here: terminated) still believes in its term
+ * that long, so an acquirer with a short TTL is not elected before. */
+static void short_ttl_waits_for_the_holders_long_ttl(void) {
+  const char *name = kit_name("mixed-ttl");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *ea = NULL, *eb = NULL;
+  baton_error err = {0};
+  baton_options long_ttl = {.ttl_ms = 3 * TTL_MS, .identity = "long", .connect_timeout_ms = 2000};
+  baton_options short_ttl = {.ttl_ms = TTL_MS / 4, .identity = "short", .connect_timeout_ms = 2000};
+  REQUIRE_OK(baton_client_open(&ca, server->uri, &long_ttl, &err), &err);
+  REQUIRE_OK(baton_client_open(&cb, server->uri, &short_ttl, &err), &err);
+  REQUIRE_OK(baton_election_open(&ea, ca, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, name, NULL, NULL, &err), &err);
+  uint64_t t1 = 0, t2 = 0;
+  REQUIRE_OK(baton_election_campaign(ea, 5000, &t1, &err), &err);
+  char killed[16];
+  int64_t cut = kit_now_ms();
+  CHECK_EQ(kit_pg_str(raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
+                      KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(killed, "1");
+  CHECK_OK(baton_election_campaign(eb, 4 * 3 * TTL_MS, &t2, &err), &err);
+  int64_t elected = kit_now_ms();
+  printf("  the long-TTL holder's session ended; the short-TTL acquirer was elected %lld ms "
+         "later\n",
+         (long long)(elected - cut));
+  CHECK_GE(elected - cut, 3 * TTL_MS - TTL_MS / 2); /* its heartbeat came at most TTL/3 before */
+  CHECK_GT(t2, t1);
+  baton_election_close(ea);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
+  PQfinish(raw);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
@@ -323,6 +364,7 @@ int main(int argc, char **argv) {
       {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
+      {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
