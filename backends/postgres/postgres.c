@@ -75,6 +75,14 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
 }
 
+/* Whether any candidate holds, or may hold, a lock of the session.
+ * Needs s->mu. */
+static bool holds_any(const baton_pg_session *s) {
+  for (const baton_pg_cand *p = s->cands; p != NULL; p = p->next)
+    if (p->locked) return true;
+  return false;
+}
+
 /* The session connection broke: its locks are gone or going. Needs s->mu. */
 static void session_broke(baton_pg_session *s) {
   baton__pg_drop(&s->conn);
@@ -203,8 +211,11 @@ static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *e
   char sql[sizeof baton_pg_setup_fmt + sizeof baton_pg_prepare_sql + 100];
   long long ttl = (long long)ttl_ms(s);
   long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
-  snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
-           baton_pg_prepare_sql);
+  if (s->base.cfg->read_only)
+    snprintf(sql, sizeof sql, baton_pg_setup_ro_fmt, ttl, ttl, op > 0 ? op : ttl);
+  else
+    snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
+             baton_pg_prepare_sql);
   PGresult *r = NULL;
   bool broken;
   /* Two sessions creating the table at once: one of them fails, and sees
@@ -279,7 +290,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
 static void session_close(baton_session *bs) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL) return;
-  if (!s->dead && s->conn.pg != NULL) {
+  if (!s->dead && s->conn.pg != NULL && !s->base.cfg->read_only) {
     baton_error ignored;
     bool broken;
     const char *params[] = {s->started};
@@ -558,7 +569,9 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
  * waiter's own, which has no prepared statements and leaves the session's
  * alone. */
 static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
-                       baton_leader *out, int64_t *idle_ms, int64_t deadline, baton_error *err) {
+                       baton_leader *out, int64_t *idle_ms, int64_t deadline,
+                       baton_error *caller_err) {
+  baton_error local = {0}, *err = caller_err != NULL ? caller_err : &local;
   const char *params[] = {name};
   bool broken = false;
   PGresult *r = NULL;
@@ -569,15 +582,27 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
     if (broken) baton__pg_drop(listen);
   } else {
     pthread_mutex_lock(&s->mu);
-    if (s->dead || s->conn.pg == NULL) {
+    rc = 0;
+    if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
+      /* Nothing of ours ended with it (a read-only client's, say): a new
+       * session loses nothing. */
+      rc = session_connect(s, deadline, err);
+      if (rc != 0) baton__error_prefix(err, "new session");
+    } else if (s->dead || s->conn.pg == NULL) {
       rc = dead_error(s, err);
-    } else {
+    }
+    if (rc == 0 && s->base.cfg->read_only)
+      rc = baton__pg_exec(&s->conn, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader",
+                          &broken, err);
+    else if (rc == 0)
       rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline,
                                    "leader", &broken, err);
-      if (broken) session_broke(s);
-    }
+    if (broken) session_broke(s);
     pthread_mutex_unlock(&s->mu);
   }
+  /* No token table yet (a read-only client makes none): no leader. */
+  if (rc == BATON_EREFUSED && strstr(err->message, "(SQLSTATE 42P01)") != NULL)
+    return 0;
   if (rc != 0) return rc;
   memset(out, 0, sizeof *out);
   if (PQnfields(r) != 3 || PQntuples(r) > 1) {

@@ -149,6 +149,16 @@ static const char baton_pg_setup_fmt[] =
     "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
     "WHERE a.pid = pg_catalog.pg_backend_pid()";
 
+/* A read-only client's session (BATON_CLIENT_READ_ONLY): it holds nothing
+ * and renews nothing, so the server must not end it when idle, and it
+ * neither makes tables nor deletes rows (a read-only role may use it). It
+ * prepares nothing either: the token table may not exist yet. */
+static const char baton_pg_setup_ro_fmt[] =
+    "SET idle_session_timeout = 0; SET idle_in_transaction_session_timeout = %lld; "
+    "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
+    "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
+    "WHERE a.pid = pg_catalog.pg_backend_pid()";
+
 /* Every statement a session runs more than once, prepared once per
  * session in its set-up (and planned once: the session plans generically),
  * each by name with its parameters' types. */

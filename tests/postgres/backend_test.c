@@ -298,45 +298,96 @@ static void restart_elects_no_one_before_the_old_holder_stepped_down(void) {
   baton_client_close(cb);
 }
 
+/* Two clients with an election each on one name, and a raw connection. */
+typedef struct pair {
+  PGconn *raw;
+  baton_client *ca, *cb;
+  baton_election *ea, *eb;
+} pair;
+
+static void pair_open(pair *p, const char *name, const baton_options *a, const baton_options *b) {
+  baton_error err = {0};
+  p->raw = kit_pg_raw(server);
+  REQUIRE(p->raw != NULL);
+  REQUIRE_OK(baton_client_open(&p->ca, server->uri, a, &err), &err);
+  REQUIRE_OK(baton_client_open(&p->cb, server->uri, b, &err), &err);
+  REQUIRE_OK(baton_election_open(&p->ea, p->ca, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&p->eb, p->cb, name, NULL, NULL, &err), &err);
+}
+
+static void pair_close(pair *p) {
+  baton_election_close(p->ea);
+  baton_election_close(p->eb);
+  baton_client_close(p->ca);
+  baton_client_close(p->cb);
+  PQfinish(p->raw);
+}
+
+/* A read-only client's session takes no lease: it is not ended by the
+ * server after a TTL idle, and a session the server did end (here:
+ * terminated) is opened anew by the next read, as it holds nothing. */
+static void read_only_client_outlives_its_ttl(void) {
+  const char *name = kit_name("read-only");
+  baton_options h = {.ttl_ms = TTL_MS, .identity = "holder", .connect_timeout_ms = 2000};
+  baton_options o = {.ttl_ms = 300, .identity = "reader", .connect_timeout_ms = 2000,
+                     .flags = BATON_CLIENT_READ_ONLY};
+  pair p = {0};
+  pair_open(&p, name, &h, &o);
+  baton_error err = {0};
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, &token, &err), &err);
+  baton_leader l;
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_STR(l.identity, "holder");
+  poll(NULL, 0, 1000); /* idle for more than three of its TTLs */
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_STR(l.identity, "holder");
+  CHECK_EQ(l.token, token);
+  char killed[16];
+  CHECK_EQ(kit_pg_str(p.raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a WHERE "
+                      "a.datname = current_database() AND a.application_name = 'baton' AND "
+                      "a.pid <> pg_backend_pid() AND NOT EXISTS (SELECT 1 FROM pg_locks l "
+                      "WHERE l.pid = a.pid AND l.locktype = 'advisory')",
+                      NULL),
+           0);
+  CHECK_STR(killed, "1");
+  /* The first read may find the connection broken; the next opens anew. */
+  if (baton_election_leader(p.eb, &l, &err) != 0) printf("  %s\n", err.message);
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_EQ(l.token, token);
+  pair_close(&p);
+}
+
 /* A term that ended by a reset connection is waited out for the holder's
  * own TTL, not the next acquirer's: a holder with a long TTL whose
  * session the server ended (here: terminated) still believes in its term
  * that long, so an acquirer with a short TTL is not elected before. */
 static void short_ttl_waits_for_the_holders_long_ttl(void) {
   const char *name = kit_name("mixed-ttl");
-  PGconn *raw = kit_pg_raw(server);
-  REQUIRE(raw != NULL);
-  baton_client *ca = NULL, *cb = NULL;
-  baton_election *ea = NULL, *eb = NULL;
-  baton_error err = {0};
   baton_options long_ttl = {.ttl_ms = 3 * TTL_MS, .identity = "long", .connect_timeout_ms = 2000};
   baton_options short_ttl = {.ttl_ms = TTL_MS / 4, .identity = "short", .connect_timeout_ms = 2000};
-  REQUIRE_OK(baton_client_open(&ca, server->uri, &long_ttl, &err), &err);
-  REQUIRE_OK(baton_client_open(&cb, server->uri, &short_ttl, &err), &err);
-  REQUIRE_OK(baton_election_open(&ea, ca, name, NULL, NULL, &err), &err);
-  REQUIRE_OK(baton_election_open(&eb, cb, name, NULL, NULL, &err), &err);
+  pair p = {0};
+  pair_open(&p, name, &long_ttl, &short_ttl);
+  baton_error err = {0};
   uint64_t t1 = 0, t2 = 0;
-  REQUIRE_OK(baton_election_campaign(ea, 5000, &t1, &err), &err);
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, &t1, &err), &err);
   char killed[16];
   int64_t cut = kit_now_ms();
-  CHECK_EQ(kit_pg_str(raw, killed, sizeof killed,
+  CHECK_EQ(kit_pg_str(p.raw, killed, sizeof killed,
                       "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
                       KIT_PG_HELD(KIT_PG_KEY("$1::text")),
                       name, NULL),
            0);
   CHECK_STR(killed, "1");
-  CHECK_OK(baton_election_campaign(eb, 4 * 3 * TTL_MS, &t2, &err), &err);
+  CHECK_OK(baton_election_campaign(p.eb, 4 * 3 * TTL_MS, &t2, &err), &err);
   int64_t elected = kit_now_ms();
   printf("  the long-TTL holder's session ended; the short-TTL acquirer was elected %lld ms "
          "later\n",
          (long long)(elected - cut));
   CHECK_GE(elected - cut, 3 * TTL_MS - TTL_MS / 2); /* its heartbeat came at most TTL/3 before */
   CHECK_GT(t2, t1);
-  baton_election_close(ea);
-  baton_election_close(eb);
-  baton_client_close(ca);
-  baton_client_close(cb);
-  PQfinish(raw);
+  pair_close(&p);
 }
 
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
@@ -364,6 +415,7 @@ int main(int argc, char **argv) {
       {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
+      {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
