@@ -20,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATON_PG_PORT "5432" /* when the URI names none: PostgreSQL's own */
 #define BATON_PG_MIN_VERSION 140000 /* idle_session_timeout came in 14 */
+#define BATON_PG_NS_PER_S (1000 * BATON_NS_PER_MS)
 
 /* How long after the holder's expiry a waiter looks again: the server's
  * timer fires, the backend exits and its locks go. */
@@ -73,6 +75,25 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
   int64_t ttl = s->base.cfg->ttl_ns;
   if (idle_ms < 0 || idle_ms * BATON_NS_PER_MS > ttl) return BATON_PG_FOREIGN_RECHECK_NS;
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
+}
+
+/* Take s->mu by `deadline` (library clock), or BATON_ETIMEDOUT: a request
+ * holds it for a whole round trip, and a call must not wait past its own
+ * deadline for another's (renew least of all). pthread_mutex_timedlock
+ * takes a CLOCK_REALTIME time: the time left is added to it. */
+static int lock_by(baton_pg_session *s, int64_t deadline, const char *what, baton_error *err) {
+  if (deadline == INT64_MAX) return pthread_mutex_lock(&s->mu) == 0 ? 0 : BATON_EINVAL;
+  int64_t left = deadline - baton__now();
+  if (left < 0) left = 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t nsec = (int64_t)ts.tv_nsec + left % BATON_PG_NS_PER_S;
+  ts.tv_sec += (time_t)(left / BATON_PG_NS_PER_S + nsec / BATON_PG_NS_PER_S);
+  ts.tv_nsec = (long)(nsec % BATON_PG_NS_PER_S);
+  if (pthread_mutex_timedlock(&s->mu, &ts) == 0) return 0;
+  return baton__error(err, BATON_ETIMEDOUT,
+                      "%s: %s: the session was busy with another request until the deadline",
+                      s->label, what);
 }
 
 /* Whether any candidate holds, or may hold, a lock of the session.
@@ -340,7 +361,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc != 0) return rc;
-  pthread_mutex_lock(&s->mu);
+  if ((rc = lock_by(s, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
   if (rc != 0) goto out;
@@ -443,7 +464,7 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   if (rc != 0) return rc;
   baton_pg_cand *p = c->priv;
   if (p == NULL) return 0;
-  pthread_mutex_lock(&s->mu);
+  if ((rc = lock_by(s, deadline, "release", err)) != 0) return rc;
   if (!p->locked || p->gen != s->gen || s->dead || s->conn.pg == NULL) {
     /* Nothing of ours, or it went with a session that ended. */
     p->locked = p->won = false;
@@ -540,8 +561,8 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
       return baton__error(err, BATON_EINVAL, "postgres: renew: NULL candidate");
     gone[i] = false;
   }
-  pthread_mutex_lock(&s->mu);
-  int rc;
+  int rc = lock_by(s, deadline, "renew", err);
+  if (rc != 0) return rc;
   if (s->dead && !s->reported && baton__now() < baton__add_sat(s->heard, s->base.cfg->ttl_ns)) {
     /* The server may keep the session until then: until it surely has
      * ended, its terms are unreachable, not gone. */
@@ -581,8 +602,7 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
                         err);
     if (broken) baton__pg_drop(listen);
   } else {
-    pthread_mutex_lock(&s->mu);
-    rc = 0;
+    if ((rc = lock_by(s, deadline, "leader", err)) != 0) return rc;
     if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
       /* Nothing of ours ended with it (a read-only client's, say): a new
        * session loses nothing. */

@@ -330,6 +330,7 @@ static void read_only_client_outlives_its_ttl(void) {
   const char *name = kit_name("read-only");
   baton_options h = {.ttl_ms = TTL_MS, .identity = "holder", .connect_timeout_ms = 2000};
   baton_options o = {.ttl_ms = 300, .identity = "reader", .connect_timeout_ms = 2000,
+                     .op_timeout_ms = 2000,
                      .flags = BATON_CLIENT_READ_ONLY};
   pair p = {0};
   pair_open(&p, name, &h, &o);
@@ -390,6 +391,67 @@ static void short_ttl_waits_for_the_holders_long_ttl(void) {
   pair_close(&p);
 }
 
+/* A request that waits on the server (here: the token table locked by
+ * another client) holds the session for its round trip; a renew meanwhile
+ * returns BATON_ETIMEDOUT by its own deadline, not after that request. */
+typedef struct slow_acquire {
+  kit_session *k;
+  baton_candidate *c;
+  int rc;
+} slow_acquire;
+
+static void *acquire_thread(void *arg) {
+  slow_acquire *a = arg;
+  baton_error err = {0};
+  a->rc = a->k->b->acquire(a->k->s, a->c, NULL, kit_deadline(3000), &err);
+  return NULL;
+}
+
+static void renew_waits_no_longer_than_its_deadline(void) {
+  const char *name = kit_name("renew-bound"), *other = kit_name("renew-other");
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "renewer", TTL_MS, &err), &err);
+  baton_candidate held = kit_cand(&k, name), slow = kit_cand(&k, other);
+  REQUIRE_OK(kit_acquire(&k, &held, NULL, &err), &err);
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char ignored[16];
+  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored, "BEGIN", NULL), 0);
+  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored,
+                        "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE", NULL),
+             0);
+  slow_acquire a = {.k = &k, .c = &slow};
+  pthread_t t;
+  REQUIRE_EQ(pthread_create(&t, NULL, acquire_thread, &a), 0);
+  /* Until the acquire waits on the table lock, holding the session: the
+   * server says so (a look per round trip, for at most 3 s). */
+  char waiting[16] = "0";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(waiting, "0") == 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, waiting, sizeof waiting,
+               "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+               "'baton_token'::regclass",
+               NULL);
+  CHECK_STR(waiting, "1");
+  baton_candidate *list[] = {&held};
+  bool gone[1];
+  int64_t start = kit_now_ms();
+  int rc = k.b->renew(k.s, list, 1, gone, kit_deadline(300), &err);
+  int64_t took = kit_now_ms() - start;
+  printf("  renew: %d after %lld ms\n", rc, (long long)took);
+  CHECK_EQ(rc, BATON_ETIMEDOUT);
+  CHECK_LE(took, 300 + TEST_SLACK_MS);
+  kit_pg_str(raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  pthread_join(t, NULL);
+  CHECK_EQ(a.rc, 0);
+  CHECK_OK(kit_renew(&k, list, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  kit_drop(&k, &held);
+  kit_drop(&k, &slow);
+  kit_close(&k);
+  PQfinish(raw);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
@@ -417,6 +479,7 @@ int main(int argc, char **argv) {
        restart_elects_no_one_before_the_old_holder_stepped_down},
       {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
+      {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
