@@ -218,7 +218,7 @@ static int build_keys(baton_pg_session *s, const baton_uri *uri, const baton_con
 static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
   int64_t sent = baton__now();
   PGconn *pg = NULL;
-  int rc = baton__pg_connect(&pg, s, deadline, err);
+  int rc = baton__pg_connect(&pg, s, deadline, -1, err);
   if (rc != 0) return rc;
   int version = PQserverVersion(pg);
   if (version < BATON_PG_MIN_VERSION) {
@@ -670,9 +670,11 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
 /* A connection of the candidate's own that LISTENs on its name's channel:
  * a wait never holds the session connection, which renews. */
 static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
-                     baton_error *err) {
-  int rc = baton__pg_connect(&p->listen.pg, s, deadline, err);
+                     int cancel_fd, baton_error *err) {
+  int rc = baton__pg_connect(&p->listen.pg, s, deadline, cancel_fd, err);
   if (rc != 0) return rc;
+  p->listen.watch_cancel = cancel_fd >= 0;
+  p->listen.cancel_fd = cancel_fd;
   char sql[512];
   snprintf(sql, sizeof sql,
            "SET idle_session_timeout = 0; DO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', "
@@ -718,7 +720,14 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   /* The first wait subscribes and returns at once: the caller looks again
    * with the subscription in place, so no release in between goes
    * unnoticed. */
-  if (p->listen.pg == NULL) return subscribe(s, c, p, deadline, err);
+  /* A request of the wait (connect and LISTEN, an observer's leader look)
+   * is bounded like any other, not by the wait's deadline (which may be
+   * never), and ends at cancel_fd. */
+  int64_t op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
+  int64_t bound = op_by < deadline ? op_by : deadline;
+  if (p->listen.pg == NULL) return subscribe(s, c, p, bound, cancel_fd, err);
+  p->listen.watch_cancel = cancel_fd >= 0;
+  p->listen.cancel_fd = cancel_fd;
   int64_t until;
   if (p->acquired) {
     until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
@@ -728,7 +737,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     if (p->listen.pg == NULL) return 0;
     baton_leader cur;
     int64_t idle = -1;
-    rc = read_leader(s, &p->listen, c->name, &cur, &idle, deadline, err);
+    rc = read_leader(s, &p->listen, c->name, &cur, &idle, bound, err);
     if (rc < 0 && p->listen.pg == NULL) return 0; /* it broke: the next wait listens anew */
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;

@@ -391,6 +391,18 @@ static void short_ttl_waits_for_the_holders_long_ttl(void) {
   pair_close(&p);
 }
 
+/* Whether a statement comes to wait for the lock on baton_token within
+ * 3 s: the server says so (a look per round trip). */
+static bool await_table_lock_wait(PGconn *raw) {
+  char waiting[16] = "0";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(waiting, "0") == 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, waiting, sizeof waiting,
+               "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+               "'baton_token'::regclass",
+               NULL);
+  return strcmp(waiting, "1") == 0;
+}
+
 /* A request that waits on the server (here: the token table locked by
  * another client) holds the session for its round trip; a renew meanwhile
  * returns BATON_ETIMEDOUT by its own deadline, not after that request. */
@@ -424,15 +436,8 @@ static void renew_waits_no_longer_than_its_deadline(void) {
   slow_acquire a = {.k = &k, .c = &slow};
   pthread_t t;
   REQUIRE_EQ(pthread_create(&t, NULL, acquire_thread, &a), 0);
-  /* Until the acquire waits on the table lock, holding the session: the
-   * server says so (a look per round trip, for at most 3 s). */
-  char waiting[16] = "0";
-  for (int64_t end = kit_now_ms() + 3000; strcmp(waiting, "0") == 0 && kit_now_ms() < end;)
-    kit_pg_str(raw, waiting, sizeof waiting,
-               "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
-               "'baton_token'::regclass",
-               NULL);
-  CHECK_STR(waiting, "1");
+  /* Until the acquire waits on the table lock, holding the session. */
+  CHECK(await_table_lock_wait(raw));
   baton_candidate *list[] = {&held};
   bool gone[1];
   int64_t start = kit_now_ms();
@@ -448,6 +453,76 @@ static void renew_waits_no_longer_than_its_deadline(void) {
   CHECK(!gone[0]);
   kit_drop(&k, &held);
   kit_drop(&k, &slow);
+  kit_close(&k);
+  PQfinish(raw);
+}
+
+/* An observer's wait with no deadline sends requests (its leader look)
+ * that are bounded like any other, and a cancel ends them: here the look
+ * is stuck behind a locked token table. */
+typedef struct blocked_wait {
+  kit_session *k;
+  baton_candidate *c;
+  int cancel_fd;
+  kit_cond cond;
+  int done, rc;
+  int64_t took;
+} blocked_wait;
+
+static void *wait_thread(void *arg) {
+  blocked_wait *w = arg;
+  baton_error err = {0};
+  int64_t start = kit_now_ms();
+  int rc = w->k->b->wait(w->k->s, w->c, NULL, INT64_MAX, w->cancel_fd, &err);
+  w->took = kit_now_ms() - start;
+  w->rc = rc;
+  kit_cond_add(&w->cond, &w->done, 1);
+  return NULL;
+}
+
+/* Run a wait on a thread while the token table is locked; `cancel` writes
+ * to its cancel descriptor once the look waits on the lock. */
+static void wait_while_locked(kit_session *k, baton_candidate *c, PGconn *raw, bool cancel,
+                              blocked_wait *w) {
+  int fds[2];
+  REQUIRE_EQ(pipe(fds), 0);
+  *w = (blocked_wait){.k = k, .c = c, .cancel_fd = fds[0]};
+  kit_cond_init(&w->cond);
+  char ignored[16];
+  kit_pg_str(raw, ignored, sizeof ignored, "BEGIN", NULL);
+  kit_pg_str(raw, ignored, sizeof ignored, "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE", NULL);
+  pthread_t t;
+  REQUIRE_EQ(pthread_create(&t, NULL, wait_thread, w), 0);
+  CHECK(await_table_lock_wait(raw));
+  if (cancel) CHECK_EQ(write(fds[1], "x", 1), 1);
+  CHECK(kit_await_count(&w->cond, &w->done, 1, 3000));
+  kit_pg_str(raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  pthread_join(t, NULL);
+  kit_cond_destroy(&w->cond);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void observer_wait_is_bounded_and_cancellable(void) {
+  const char *name = kit_name("observe-bound");
+  kit_session k = {0};
+  baton_error err = {0};
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "observer", .op_timeout_ms = 500};
+  REQUIRE_OK(kit_open(&k, kit_seam_postgres.table, server->uri, &o, 5000, &err), &err);
+  baton_candidate c = kit_cand(&k, name);
+  CHECK_OK(kit_wait(&k, &c, NULL, 2000, &err), &err); /* subscribes */
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  blocked_wait w;
+  wait_while_locked(&k, &c, raw, false, &w);
+  printf("  no deadline: %d after %lld ms\n", w.rc, (long long)w.took);
+  CHECK_NE(w.rc, 0);
+  CHECK_LE(w.took, 500 + TEST_SLACK_MS);
+  wait_while_locked(&k, &c, raw, true, &w);
+  printf("  cancelled: %d after %lld ms\n", w.rc, (long long)w.took);
+  CHECK_EQ(w.rc, BATON_ECANCELED);
+  CHECK_LE(w.took, 500);
+  kit_forget(&k, &c);
   kit_close(&k);
   PQfinish(raw);
 }
@@ -480,6 +555,7 @@ int main(int argc, char **argv) {
       {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
+      {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
