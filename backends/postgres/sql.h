@@ -112,10 +112,16 @@
     "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") " \
     "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)"
 
-/* $1 name: the leader from the table, only while someone holds the lock. */
+/* $1 name: the leader from the table, only while its term stands and
+ * the session it names holds the lock: not after a release, and not while
+ * another session holds the lock (a successor waiting out the previous
+ * term, a plain-SQL client). The session is named by pid and, where this
+ * role may see it, backend_start (a pid can be reused). */
 #define BATON_PG_LEADER_SQL \
     "SELECT t.identity, t.token, " HOLDER_IDLE_MS " FROM baton_token t WHERE t.name = $1::text " \
-    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " HELD_BY_ANYONE(NAME_KEY) ")"
+    "AND NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
+    "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY) \
+    " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start))"
 
 /* $1 this session's start. Ending the session lets go of its locks: its
  * terms are marked released and their waiters told (NOTIFY comes at

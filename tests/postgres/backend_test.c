@@ -527,6 +527,50 @@ static void observer_wait_is_bounded_and_cancellable(void) {
   PQfinish(raw);
 }
 
+/* After a holder's connection reset, its successor holds the lock while
+ * it waits out the old term: no one leads then (not the old holder, whose
+ * session is gone), and the successor once its term begins. */
+static void no_leader_while_the_successor_waits(void) {
+  const char *name = kit_name("successor");
+  kit_session a = {0}, b = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, kit_seam_postgres.table, server->uri, "old", TTL_MS, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, kit_seam_postgres.table, server->uri, "new", TTL_MS, &err), &err);
+  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name);
+  REQUIRE_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  baton_leader l;
+  CHECK_OK(kit_leader(&b, name, &l, &err), &err);
+  CHECK_STR(l.identity, "old");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char killed[16];
+  CHECK_EQ(kit_pg_str(raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
+                      KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(killed, "1");
+  /* Until the server has let go of the old session's lock. */
+  char held[16] = "1";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(held, "0") != 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, held, sizeof held,
+               "SELECT count(*) FROM pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")), name,
+               NULL);
+  CHECK_STR(held, "0");
+  CHECK_EQ(kit_acquire(&b, &cb, NULL, &err), BATON_EHELD); /* takes the lock, waits */
+  CHECK_EQ(kit_leader(&b, name, &l, &err), BATON_ENOLEADER);
+  int rc;
+  KIT_RETRY(rc, 3 * TTL_MS, kit_acquire(&b, &cb, NULL, &err) == BATON_EHELD ? BATON_ETIMEDOUT : 0);
+  CHECK_EQ(rc, 0);
+  CHECK_OK(kit_leader(&b, name, &l, &err), &err);
+  CHECK_STR(l.identity, "new");
+  kit_drop(&b, &cb);
+  kit_forget(&a, &ca);
+  kit_close(&a);
+  kit_close(&b);
+  PQfinish(raw);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
@@ -556,6 +600,7 @@ int main(int argc, char **argv) {
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
+      {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
