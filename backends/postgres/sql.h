@@ -134,8 +134,13 @@
     "SELECT pg_catalog.pg_advisory_unlock_all(), " \
     "(SELECT count(pg_catalog.pg_notify('baton_' || md5(name), 'released')) FROM rel)"
 
-/* The session's settings and the token table, in one round trip. */
+/* The session's settings and the token table, in one round trip.
+ * synchronous_commit is on whatever the server's default: a heartbeat or
+ * token the client was told of must survive a crash, or a crash
+ * re-initialisation (which keeps pg_postmaster_start_time()) would roll a
+ * heartbeat back and let the next term in early. */
 static const char baton_pg_setup_fmt[] =
+    "SET synchronous_commit = on; "
     "SET idle_session_timeout = %lld; SET idle_in_transaction_session_timeout = %lld; "
     "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
     "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL THEN "

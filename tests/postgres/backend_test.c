@@ -5,6 +5,7 @@
  * stopped server, lost replies and cut connections are every backend's:
  * the seam, conformance and fault_cut suites. */
 #include "postgres_kit.h"
+#include "postgres.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -571,6 +572,26 @@ static void no_leader_while_the_successor_waits(void) {
   PQfinish(raw);
 }
 
+/* The session commits its heartbeats and tokens synchronously even where
+ * the server's (or the URI's) default says otherwise: a crash must not
+ * roll back a heartbeat the next term's wait relies on. */
+static void session_commits_synchronously(void) {
+  char uri[256];
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
+         "?options=-csynchronous_commit%3Doff");
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, uri, "sync", TTL_MS, &err), &err);
+  PGconn *pg = ((baton_pg_session *)k.s)->conn.pg;
+  REQUIRE(pg != NULL);
+  PGresult *r = PQexec(pg, "SHOW synchronous_commit");
+  REQUIRE(r != NULL);
+  CHECK_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  CHECK_STR(PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "", "on");
+  PQclear(r);
+  kit_close(&k);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
@@ -601,6 +622,7 @@ int main(int argc, char **argv) {
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
+      {"session_commits_synchronously", session_commits_synchronously},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
