@@ -149,6 +149,17 @@ static int add_key(baton_pg_session *s, const char *key, const char *value) {
  * connection: an unknown one is the caller's mistake. */
 static int check_params(const baton_uri *uri, baton_error *err) {
   if (uri->nparams == 0) return 0;
+  /* A password in a parameter would be a second one, kept nowhere safe
+   * (wiped on close, kept out of messages): the userinfo's, or the
+   * option's, is the one. */
+  for (size_t i = 0; i < uri->nparams; i++)
+    if (strcmp(uri->params[i].key, "password") == 0 ||
+        strcmp(uri->params[i].key, "sslpassword") == 0)
+      return baton__error(err, BATON_EINVAL,
+                          "postgres://: ?%s= is not taken: give the password in the URI's "
+                          "userinfo (postgres://user:password@host/db), or with "
+                          "--password-file (baton_options.password)",
+                          uri->params[i].key);
   size_t size = 1;
   for (size_t i = 0; i < uri->nparams; i++)
     size += 4 + strlen(uri->params[i].key) + 2 * strlen(uri->params[i].value);

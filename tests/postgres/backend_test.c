@@ -63,6 +63,16 @@ static void bad_uris_are_refused(void) {
   printf("  %s\n", err.message);
   CHECK_CONTAINS(err.message, "no_such_param");
   CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  /* A password as a parameter is refused, pointing to the userinfo. */
+  static const char *const secret_params[] = {"?password=zz-secret-zz",
+                                              "?sslmode=disable&sslpassword=zz-secret-zz"};
+  for (size_t i = 0; i < 2; i++) {
+    uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD, secret_params[i]);
+    CHECK_EQ(baton_client_open(&c, uri, NULL, &err), BATON_EINVAL);
+    printf("  %s\n", err.message);
+    CHECK_CONTAINS(err.message, "userinfo");
+    CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  }
   /* One libpq knows passes through. */
   uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
          "?sslmode=disable&application_name=baton-test");
