@@ -9,7 +9,8 @@
  *
  * Round trips: open 2 (connect, then the session's settings, the token
  * table if missing and the pooler check in one); acquire 1; release 1;
- * renew 1 for any number of names; leader 1; wait: the first one connects
+ * renew 1 for any number of names; leader 1 (on a connection of its own,
+ * opened by the first look: 2 more); wait: the first one connects
  * and LISTENs, later ones send nothing for a candidate and one leader look
  * for an observer. */
 #include "postgres.h"
@@ -81,8 +82,9 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
  * holds it for a whole round trip, and a call must not wait past its own
  * deadline for another's (renew least of all). pthread_mutex_timedlock
  * takes a CLOCK_REALTIME time: the time left is added to it. */
-static int lock_by(baton_pg_session *s, int64_t deadline, const char *what, baton_error *err) {
-  if (deadline == INT64_MAX) return pthread_mutex_lock(&s->mu) == 0 ? 0 : BATON_EINVAL;
+static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, const char *what,
+                   baton_error *err) {
+  if (deadline == INT64_MAX) return pthread_mutex_lock(mu) == 0 ? 0 : BATON_EINVAL;
   int64_t left = deadline - baton__now();
   if (left < 0) left = 0;
   struct timespec ts;
@@ -90,7 +92,7 @@ static int lock_by(baton_pg_session *s, int64_t deadline, const char *what, bato
   int64_t nsec = (int64_t)ts.tv_nsec + left % BATON_PG_NS_PER_S;
   ts.tv_sec += (time_t)(left / BATON_PG_NS_PER_S + nsec / BATON_PG_NS_PER_S);
   ts.tv_nsec = (long)(nsec % BATON_PG_NS_PER_S);
-  if (pthread_mutex_timedlock(&s->mu, &ts) == 0) return 0;
+  if (pthread_mutex_timedlock(mu, &ts) == 0) return 0;
   return baton__error(err, BATON_ETIMEDOUT,
                       "%s: %s: the session was busy with another request until the deadline",
                       s->label, what);
@@ -122,6 +124,7 @@ static int dead_error(baton_pg_session *s, baton_error *err) {
 static void session_free(baton_pg_session *s) {
   if (s == NULL) return;
   baton__pg_drop(&s->conn);
+  baton__pg_drop(&s->reader);
   for (size_t i = 0; i < s->nkeys; i++) {
     if (s->values[i] == s->password) explicit_bzero(s->values[i], strlen(s->values[i]));
     baton__free(s->keys[i]);
@@ -130,6 +133,7 @@ static void session_free(baton_pg_session *s) {
   baton__free(s->keys);
   baton__free(s->values);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->rmu);
   baton__free(s);
 }
 
@@ -300,6 +304,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   baton_pg_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->rmu, NULL);
   s->base.cfg = cfg;
   if (build_keys(s, uri, cfg) != 0) {
     session_free(s);
@@ -372,7 +377,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc != 0) return rc;
-  if ((rc = lock_by(s, deadline, "acquire", err)) != 0) return rc;
+  if ((rc = lock_by(s, &s->mu, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
   if (rc != 0) goto out;
@@ -475,7 +480,7 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   if (rc != 0) return rc;
   baton_pg_cand *p = c->priv;
   if (p == NULL) return 0;
-  if ((rc = lock_by(s, deadline, "release", err)) != 0) return rc;
+  if ((rc = lock_by(s, &s->mu, deadline, "release", err)) != 0) return rc;
   if (!p->locked || p->gen != s->gen || s->dead || s->conn.pg == NULL) {
     /* Nothing of ours, or it went with a session that ended. */
     p->locked = p->won = false;
@@ -572,7 +577,7 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
       return baton__error(err, BATON_EINVAL, "postgres: renew: NULL candidate");
     gone[i] = false;
   }
-  int rc = lock_by(s, deadline, "renew", err);
+  int rc = lock_by(s, &s->mu, deadline, "renew", err);
   if (rc != 0) return rc;
   if (s->dead && !s->reported && baton__now() < baton__add_sat(s->heard, s->base.cfg->ttl_ns)) {
     /* The server may keep the session until then: until it surely has
@@ -596,10 +601,32 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
   return rc;
 }
 
+/* The reader connection: leader looks of a client that may hold names.
+ * It holds nothing, so the server never ends it when idle. Needs s->rmu. */
+static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
+  baton_pg_conn k = {0};
+  int rc = baton__pg_connect(&k.pg, s, deadline, -1, err);
+  if (rc != 0) return rc;
+  char sql[160];
+  long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
+  snprintf(sql, sizeof sql,
+           "SET idle_session_timeout = 0; SET tcp_user_timeout = %lld; "
+           "SET statement_timeout = %lld",
+           (long long)ttl_ms(s), op > 0 ? op : (long long)ttl_ms(s));
+  bool broken;
+  rc = baton__pg_exec(&k, s, sql, 0, NULL, NULL, deadline, "leader connection", &broken, err);
+  if (rc != 0) {
+    baton__pg_drop(&k);
+    return rc;
+  }
+  s->reader = k;
+  return 0;
+}
+
 /* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
- * none, or an error. On the session connection, or (listen not NULL) on a
- * waiter's own, which has no prepared statements and leaves the session's
- * alone. */
+ * none, or an error. On the reader connection (a read-only client's: its
+ * session connection, which nothing else uses), or (listen not NULL) on a
+ * waiter's own. */
 static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
                        baton_leader *out, int64_t *idle_ms, int64_t deadline,
                        baton_error *caller_err) {
@@ -612,8 +639,23 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
     rc = baton__pg_exec(listen, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader", &broken,
                         err);
     if (broken) baton__pg_drop(listen);
+  } else if (!s->base.cfg->read_only) {
+    /* Off the session connection: a leader look never makes a renewal
+     * wait, nor waits for an acquire. A reader connection that broke
+     * while idle is opened anew once. */
+    if ((rc = lock_by(s, &s->rmu, deadline, "leader", err)) != 0) return rc;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      bool fresh = s->reader.pg == NULL;
+      rc = fresh ? reader_connect(s, deadline, err) : 0;
+      if (rc == 0)
+        rc = baton__pg_exec(&s->reader, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline,
+                            "leader", &broken, err);
+      if (broken) baton__pg_drop(&s->reader);
+      if (!broken || fresh) break;
+    }
+    pthread_mutex_unlock(&s->rmu);
   } else {
-    if ((rc = lock_by(s, deadline, "leader", err)) != 0) return rc;
+    if ((rc = lock_by(s, &s->mu, deadline, "leader", err)) != 0) return rc;
     if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
       /* Nothing of ours ended with it (a read-only client's, say): a new
        * session loses nothing. */
@@ -622,12 +664,9 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
     } else if (s->dead || s->conn.pg == NULL) {
       rc = dead_error(s, err);
     }
-    if (rc == 0 && s->base.cfg->read_only)
+    if (rc == 0)
       rc = baton__pg_exec(&s->conn, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader",
                           &broken, err);
-    else if (rc == 0)
-      rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline,
-                                   "leader", &broken, err);
     if (broken) session_broke(s);
     pthread_mutex_unlock(&s->mu);
   }

@@ -43,6 +43,9 @@ typedef struct baton_pg_session {
                                  guards gen, dead, reported and every
                                  candidate's lock state */
   baton_pg_conn conn;         /* the session: holds every advisory lock */
+  pthread_mutex_t rmu;        /* held for a whole request on `reader` */
+  baton_pg_conn reader;       /* leader looks, off the session connection
+                                 (not a read-only client's: its session) */
   uint64_t gen;               /* raised with every new session connection */
   bool dead;                  /* the session connection broke: its locks are
                                  gone or going, it cannot be resumed */

@@ -177,13 +177,11 @@ static const char baton_pg_setup_ro_fmt[] =
 #define BATON_PG_RELEASE "baton_release"
 #define BATON_PG_UNLOCK "baton_unlock"
 #define BATON_PG_RENEW "baton_renew"
-#define BATON_PG_LEADER "baton_leader"
 static const char baton_pg_prepare_sql[] =
     "SET plan_cache_mode = force_generic_plan; "
     "PREPARE " BATON_PG_ACQUIRE " (text, text, int8, timestamptz, bool) AS " BATON_PG_ACQUIRE_SQL "; "
     "PREPARE " BATON_PG_RELEASE " (text, timestamptz) AS " BATON_PG_RELEASE_SQL "; "
     "PREPARE " BATON_PG_UNLOCK " (text) AS " BATON_PG_UNLOCK_SQL "; "
-    "PREPARE " BATON_PG_RENEW " (text[], timestamptz) AS " BATON_PG_RENEW_SQL "; "
-    "PREPARE " BATON_PG_LEADER " (text) AS " BATON_PG_LEADER_SQL "; ";
+    "PREPARE " BATON_PG_RENEW " (text[], timestamptz) AS " BATON_PG_RENEW_SQL "; ";
 
 #endif /* BATON_POSTGRES_SQL_H */

@@ -402,14 +402,12 @@ static void short_ttl_waits_for_the_holders_long_ttl(void) {
   pair_close(&p);
 }
 
-/* Whether a statement comes to wait for the lock on baton_token within
- * 3 s: the server says so (a look per round trip). */
+/* Whether a statement comes to wait for a lock (the test's: nothing else
+ * runs) within 3 s: the server says so (a look per round trip). */
 static bool await_table_lock_wait(PGconn *raw) {
   char waiting[16] = "0";
   for (int64_t end = kit_now_ms() + 3000; strcmp(waiting, "0") == 0 && kit_now_ms() < end;)
-    kit_pg_str(raw, waiting, sizeof waiting,
-               "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
-               "'baton_token'::regclass",
+    kit_pg_str(raw, waiting, sizeof waiting, "SELECT count(*) FROM pg_locks WHERE NOT granted",
                NULL);
   return strcmp(waiting, "1") == 0;
 }
@@ -430,42 +428,82 @@ static void *acquire_thread(void *arg) {
   return NULL;
 }
 
-static void renew_waits_no_longer_than_its_deadline(void) {
-  const char *name = kit_name("renew-bound"), *other = kit_name("renew-other");
-  kit_session k = {0};
-  baton_error err = {0};
-  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "renewer", TTL_MS, &err), &err);
-  baton_candidate held = kit_cand(&k, name), slow = kit_cand(&k, other);
-  REQUIRE_OK(kit_acquire(&k, &held, NULL, &err), &err);
-  PGconn *raw = kit_pg_raw(server);
-  REQUIRE(raw != NULL);
-  char ignored[16];
-  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored, "BEGIN", NULL), 0);
-  REQUIRE_EQ(kit_pg_str(raw, ignored, sizeof ignored,
-                        "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE", NULL),
-             0);
-  slow_acquire a = {.k = &k, .c = &slow};
+/* A session holding a name, with an acquire of another name stuck on the
+ * server (behind `blocker`, run in a raw transaction with the held name as
+ * $1) and holding the session connection, on a thread. */
+typedef struct stuck {
+  kit_session k;
+  baton_candidate held, slow;
+  PGconn *raw;
+  slow_acquire a;
   pthread_t t;
-  REQUIRE_EQ(pthread_create(&t, NULL, acquire_thread, &a), 0);
-  /* Until the acquire waits on the table lock, holding the session. */
-  CHECK(await_table_lock_wait(raw));
-  baton_candidate *list[] = {&held};
+} stuck;
+
+static bool stuck_open(stuck *x, const char *identity, const char *blocker) {
+  const char *name = kit_name(identity), *other = kit_name("other");
+  baton_error err = {0};
+  char ignored[16];
+  *x = (stuck){0};
+  if (kit_open_as(&x->k, kit_seam_postgres.table, server->uri, identity, TTL_MS, &err) != 0)
+    return false;
+  x->held = kit_cand(&x->k, name);
+  x->slow = kit_cand(&x->k, other);
+  if (kit_acquire(&x->k, &x->held, NULL, &err) != 0 || (x->raw = kit_pg_raw(server)) == NULL ||
+      kit_pg_str(x->raw, ignored, sizeof ignored, "BEGIN", NULL) != 0 ||
+      kit_pg_str(x->raw, ignored, sizeof ignored, blocker, strstr(blocker, "$1") ? name : NULL,
+                 NULL) != 0)
+    return false;
+  x->a = (slow_acquire){.k = &x->k, .c = &x->slow};
+  if (pthread_create(&x->t, NULL, acquire_thread, &x->a) != 0) return false;
+  /* Until the acquire waits on the lock, holding the session. */
+  CHECK(await_table_lock_wait(x->raw));
+  return true;
+}
+
+static void stuck_close(stuck *x) {
+  char ignored[16];
+  kit_pg_str(x->raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  pthread_join(x->t, NULL);
+  CHECK_EQ(x->a.rc, 0);
+  kit_drop(&x->k, &x->held);
+  kit_drop(&x->k, &x->slow);
+  kit_close(&x->k);
+  PQfinish(x->raw);
+}
+
+static void renew_waits_no_longer_than_its_deadline(void) {
+  stuck x;
+  baton_error err = {0};
+  REQUIRE(stuck_open(&x, "renewer", "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE"));
+  baton_candidate *list[] = {&x.held};
   bool gone[1];
   int64_t start = kit_now_ms();
-  int rc = k.b->renew(k.s, list, 1, gone, kit_deadline(300), &err);
+  int rc = x.k.b->renew(x.k.s, list, 1, gone, kit_deadline(300), &err);
   int64_t took = kit_now_ms() - start;
   printf("  renew: %d after %lld ms\n", rc, (long long)took);
   CHECK_EQ(rc, BATON_ETIMEDOUT);
   CHECK_LE(took, 300 + TEST_SLACK_MS);
-  kit_pg_str(raw, ignored, sizeof ignored, "ROLLBACK", NULL);
-  pthread_join(t, NULL);
-  CHECK_EQ(a.rc, 0);
-  CHECK_OK(kit_renew(&k, list, 1, gone, &err), &err);
+  char ignored[16];
+  kit_pg_str(x.raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  CHECK_OK(kit_renew(&x.k, list, 1, gone, &err), &err);
   CHECK(!gone[0]);
-  kit_drop(&k, &held);
-  kit_drop(&k, &slow);
-  kit_close(&k);
-  PQfinish(raw);
+  stuck_close(&x);
+}
+
+/* A leader look does not wait for the session connection: here an
+ * acquire holds it, stuck on the session's heartbeat row. */
+static void leader_look_does_not_wait_for_the_session(void) {
+  stuck x;
+  baton_error err = {0};
+  REQUIRE(stuck_open(&x, "looked",
+                   "SELECT b.pid FROM baton_session b WHERE b.pid IN (SELECT l.pid FROM "
+                   "pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")) ") FOR UPDATE OF b"));
+  baton_leader l;
+  int64_t start = kit_now_ms();
+  CHECK_OK(x.k.b->leader(x.k.s, x.held.name, &l, kit_deadline(1000), &err), &err);
+  printf("  leader look: %lld ms\n", (long long)(kit_now_ms() - start));
+  CHECK_STR(l.identity, "looked");
+  stuck_close(&x);
 }
 
 /* An observer's wait with no deadline sends requests (its leader look)
@@ -630,6 +668,7 @@ int main(int argc, char **argv) {
       {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
+      {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
       {"session_commits_synchronously", session_commits_synchronously},
