@@ -371,6 +371,31 @@ static void read_only_client_outlives_its_ttl(void) {
   pair_close(&p);
 }
 
+/* A token table made before the holder's TTL was kept gains its column
+ * on the next session's set-up, and terms record it. */
+static void old_token_table_gains_the_ttl_column(void) {
+  const char *name = kit_name("upgrade");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[32];
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got, "ALTER TABLE baton_token DROP COLUMN ttl_ms", NULL),
+             0);
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "upgraded", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got, "SELECT ttl_ms FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "2000");
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
 /* A term that ended by a reset connection is waited out for the holder's
  * own TTL, not the next acquirer's: a holder with a long TTL whose
  * session the server ended (here: terminated) still believes in its term
@@ -666,6 +691,7 @@ int main(int argc, char **argv) {
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
       {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
+      {"old_token_table_gains_the_ttl_column", old_token_table_gains_the_ttl_column},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
