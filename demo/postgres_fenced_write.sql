@@ -6,7 +6,8 @@
 \set name '''demo-jobs'''
 CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL,
   identity text NOT NULL, value text NOT NULL DEFAULT '', updated timestamptz NOT NULL DEFAULT now(),
-  holder_pid integer, holder_start timestamptz, released boolean NOT NULL DEFAULT false);
+  holder_pid integer, holder_start timestamptz, released boolean NOT NULL DEFAULT false,
+  ttl_ms bigint);
 CREATE TEMP TABLE jobs (id int PRIMARY KEY, state text NOT NULL, fence bigint NOT NULL DEFAULT 0);
 INSERT INTO jobs VALUES (42, 'new', 0), (43, 'new', 0);
 
@@ -17,13 +18,16 @@ UPDATE jobs SET state = 'done by 5', fence = 5 WHERE id = 42 AND fence <= 5;  --
 SELECT state, fence FROM jobs WHERE id = 42;                                    -- done by 7 | 7
 
 -- 2. No baton client: lock, token and write in one transaction. The lock
---    ends with the transaction, so a paused process holds nothing.
+--    ends with the transaction, so a paused process holds nothing. It must
+--    not touch holder_pid, holder_start or released: they name the last
+--    baton term, which a baton acquirer waits out when it did not end by a
+--    release (its holder may still believe in it).
 BEGIN;
 SELECT pg_try_advisory_xact_lock(('x' || left(md5(:name), 16))::bit(64)::bigint) AS locked \gset
 \if :locked
   INSERT INTO baton_token AS t (name, token, identity) VALUES (:name, 1, 'sql-worker')
     ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity,
-      updated = now(), holder_pid = NULL, holder_start = NULL, released = true
+      updated = now()
     RETURNING token AS fence \gset
   UPDATE jobs SET state = 'done in one transaction', fence = :fence
     WHERE id = 43 AND fence <= :fence;

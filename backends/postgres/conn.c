@@ -31,18 +31,23 @@ static void first_line(char *out, size_t size, const char *msg) {
   out[n] = '\0';
 }
 
-/* Wait until fd is ready for `events`, or `until`. 1 ready, 0 time-out. */
-static int wait_fd(int fd, short events, int64_t until) {
+/* Wait until fd is ready for `events`, `until`, or cancel_fd (< 0: none)
+ * is readable. 1 ready, 0 time-out, -2 cancelled. */
+static int wait_fd(int fd, short events, int64_t until, int cancel_fd) {
   for (int round = 0; round < 1000; round++) {
-    struct pollfd p = {.fd = fd, .events = events};
-    int n = poll(&p, 1, baton__ms_until(until));
+    struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = cancel_fd, .events = POLLIN}};
+    int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
+    if (n > 0 && cancel_fd >= 0 && (p[1].revents & POLLIN)) return -2;
     if (n > 0) return 1;
     if (n == 0 || errno != EINTR) return 0;
   }
   return 0;
 }
 
-int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
+/* The cancel descriptor a connection's waits watch, or -1. */
+static int cancel_of(const baton_pg_conn *k) { return k->watch_cancel ? k->cancel_fd : -1; }
+
+int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline, int cancel_fd,
                       baton_error *err) {
   *out = NULL;
   int64_t connect_by = baton__after(s->base.cfg->connect_timeout_ns);
@@ -58,7 +63,12 @@ int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) break;
     short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    if (wait_fd(PQsocket(pg), ev, until) == 0) {
+    int ready = wait_fd(PQsocket(pg), ev, until, cancel_fd);
+    if (ready == -2) {
+      PQfinish(pg);
+      return baton__error(err, BATON_ECANCELED, "%s: connect: cancelled", s->label);
+    }
+    if (ready == 0) {
       PQfinish(pg);
       bool ours = baton__now() >= deadline;
       return baton__error(err, ours ? BATON_ETIMEDOUT : BATON_ECONNECT,
@@ -98,7 +108,7 @@ int baton__pg_bad_reply(const baton_pg_session *s, const char *what, baton_error
 /* Read results until libpq has none left (the request is over), by
  * `until`. Keeps the last one, or the first error, in *keep (may be NULL:
  * everything is dropped). 1 done, 0 time-out, -1 broken. */
-static int read_results(PGconn *pg, PGresult **keep, int64_t until) {
+static int read_results(PGconn *pg, PGresult **keep, int64_t until, int cancel_fd) {
   for (int round = 0; round < 100000; round++) {
     if (PQconsumeInput(pg) == 0) return -1;
     while (!PQisBusy(pg)) {
@@ -115,13 +125,15 @@ static int read_results(PGconn *pg, PGresult **keep, int64_t until) {
       }
       if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) return -1;
     }
-    if (wait_fd(PQsocket(pg), POLLIN, until) == 0) return 0;
+    int ready = wait_fd(PQsocket(pg), POLLIN, until, cancel_fd);
+    if (ready <= 0) return ready;
   }
   return 0;
 }
 
-/* Send what libpq buffered, by `until`. 1 sent, 0 time-out, -1 broken. */
-static int flush_all(PGconn *pg, int64_t until) {
+/* Send what libpq buffered, by `until`. 1 sent, 0 time-out, -1 broken,
+ * -2 cancelled. */
+static int flush_all(PGconn *pg, int64_t until, int cancel_fd) {
   for (int round = 0; round < 100000; round++) {
     int f = PQflush(pg);
     if (f == 0) return 1;
@@ -129,7 +141,8 @@ static int flush_all(PGconn *pg, int64_t until) {
     /* Reading while waiting to write keeps a server that answers early
      * from blocking on us. */
     short ev = POLLOUT | POLLIN;
-    if (wait_fd(PQsocket(pg), ev, until) == 0) return 0;
+    int ready = wait_fd(PQsocket(pg), ev, until, cancel_fd);
+    if (ready <= 0) return ready;
     if (PQconsumeInput(pg) == 0) return -1;
   }
   return 0;
@@ -164,7 +177,8 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
   int rc;
   if (k->busy) {
     /* An earlier request timed out: its results come first. */
-    rc = read_results(pg, NULL, deadline);
+    rc = read_results(pg, NULL, deadline, cancel_of(k));
+    if (rc == -2) return baton__error(err, BATON_ECANCELED, "%s: %s: cancelled", s->label, what);
     if (rc == 0)
       return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is still running",
                           s->label, what);
@@ -176,10 +190,10 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
              : nparams > 0 ? PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)
                            : PQsendQuery(pg, sql);
   if (!sent) goto broken_conn;
-  rc = flush_all(pg, deadline);
+  rc = flush_all(pg, deadline, cancel_of(k));
   if (rc == 1) {
     PGresult *r = NULL;
-    rc = read_results(pg, &r, deadline);
+    rc = read_results(pg, &r, deadline, cancel_of(k));
     if (rc == 1) {
       if (r == NULL) return baton__pg_bad_reply(s, what, err);
       ExecStatusType st = PQresultStatus(r);
@@ -197,6 +211,10 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
       return code;
     }
     if (r != NULL) PQclear(r);
+  }
+  if (rc == -2) {
+    k->busy = true; /* its results, if any, are read away by the next request */
+    return baton__error(err, BATON_ECANCELED, "%s: %s: cancelled", s->label, what);
   }
   if (rc == 0) {
     k->busy = true;

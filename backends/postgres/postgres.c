@@ -9,7 +9,8 @@
  *
  * Round trips: open 2 (connect, then the session's settings, the token
  * table if missing and the pooler check in one); acquire 1; release 1;
- * renew 1 for any number of names; leader 1; wait: the first one connects
+ * renew 1 for any number of names; leader 1 (on a connection of its own,
+ * opened by the first look: 2 more); wait: the first one connects
  * and LISTENs, later ones send nothing for a candidate and one leader look
  * for an observer. */
 #include "postgres.h"
@@ -20,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATON_PG_PORT "5432" /* when the URI names none: PostgreSQL's own */
 #define BATON_PG_MIN_VERSION 140000 /* idle_session_timeout came in 14 */
+#define BATON_PG_NS_PER_S (1000 * BATON_NS_PER_MS)
 
 /* How long after the holder's expiry a waiter looks again: the server's
  * timer fires, the backend exits and its locks go. */
@@ -75,6 +78,34 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
 }
 
+/* Take s->mu by `deadline` (library clock), or BATON_ETIMEDOUT: a request
+ * holds it for a whole round trip, and a call must not wait past its own
+ * deadline for another's (renew least of all). pthread_mutex_timedlock
+ * takes a CLOCK_REALTIME time: the time left is added to it. */
+static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, const char *what,
+                   baton_error *err) {
+  if (deadline == INT64_MAX) return pthread_mutex_lock(mu) == 0 ? 0 : BATON_EINVAL;
+  int64_t left = deadline - baton__now();
+  if (left < 0) left = 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t nsec = (int64_t)ts.tv_nsec + left % BATON_PG_NS_PER_S;
+  ts.tv_sec += (time_t)(left / BATON_PG_NS_PER_S + nsec / BATON_PG_NS_PER_S);
+  ts.tv_nsec = (long)(nsec % BATON_PG_NS_PER_S);
+  if (pthread_mutex_timedlock(mu, &ts) == 0) return 0;
+  return baton__error(err, BATON_ETIMEDOUT,
+                      "%s: %s: the session was busy with another request until the deadline",
+                      s->label, what);
+}
+
+/* Whether any candidate holds, or may hold, a lock of the session.
+ * Needs s->mu. */
+static bool holds_any(const baton_pg_session *s) {
+  for (const baton_pg_cand *p = s->cands; p != NULL; p = p->next)
+    if (p->locked) return true;
+  return false;
+}
+
 /* The session connection broke: its locks are gone or going. Needs s->mu. */
 static void session_broke(baton_pg_session *s) {
   baton__pg_drop(&s->conn);
@@ -93,6 +124,7 @@ static int dead_error(baton_pg_session *s, baton_error *err) {
 static void session_free(baton_pg_session *s) {
   if (s == NULL) return;
   baton__pg_drop(&s->conn);
+  baton__pg_drop(&s->reader);
   for (size_t i = 0; i < s->nkeys; i++) {
     if (s->values[i] == s->password) explicit_bzero(s->values[i], strlen(s->values[i]));
     baton__free(s->keys[i]);
@@ -101,6 +133,7 @@ static void session_free(baton_pg_session *s) {
   baton__free(s->keys);
   baton__free(s->values);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->rmu);
   baton__free(s);
 }
 
@@ -120,6 +153,17 @@ static int add_key(baton_pg_session *s, const char *key, const char *value) {
  * connection: an unknown one is the caller's mistake. */
 static int check_params(const baton_uri *uri, baton_error *err) {
   if (uri->nparams == 0) return 0;
+  /* A password in a parameter would be a second one, kept nowhere safe
+   * (wiped on close, kept out of messages): the userinfo's, or the
+   * option's, is the one. */
+  for (size_t i = 0; i < uri->nparams; i++)
+    if (strcmp(uri->params[i].key, "password") == 0 ||
+        strcmp(uri->params[i].key, "sslpassword") == 0)
+      return baton__error(err, BATON_EINVAL,
+                          "postgres://: ?%s= is not taken: give the password in the URI's "
+                          "userinfo (postgres://user:password@host/db), or with "
+                          "--password-file (baton_options.password)",
+                          uri->params[i].key);
   size_t size = 1;
   for (size_t i = 0; i < uri->nparams; i++)
     size += 4 + strlen(uri->params[i].key) + 2 * strlen(uri->params[i].value);
@@ -189,7 +233,7 @@ static int build_keys(baton_pg_session *s, const baton_uri *uri, const baton_con
 static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
   int64_t sent = baton__now();
   PGconn *pg = NULL;
-  int rc = baton__pg_connect(&pg, s, deadline, err);
+  int rc = baton__pg_connect(&pg, s, deadline, -1, err);
   if (rc != 0) return rc;
   int version = PQserverVersion(pg);
   if (version < BATON_PG_MIN_VERSION) {
@@ -203,8 +247,11 @@ static int session_connect(baton_pg_session *s, int64_t deadline, baton_error *e
   char sql[sizeof baton_pg_setup_fmt + sizeof baton_pg_prepare_sql + 100];
   long long ttl = (long long)ttl_ms(s);
   long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
-  snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
-           baton_pg_prepare_sql);
+  if (s->base.cfg->read_only)
+    snprintf(sql, sizeof sql, baton_pg_setup_ro_fmt, ttl, ttl, op > 0 ? op : ttl);
+  else
+    snprintf(sql, sizeof sql, baton_pg_setup_fmt, ttl, ttl, ttl, op > 0 ? op : ttl,
+             baton_pg_prepare_sql);
   PGresult *r = NULL;
   bool broken;
   /* Two sessions creating the table at once: one of them fails, and sees
@@ -257,6 +304,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   baton_pg_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->rmu, NULL);
   s->base.cfg = cfg;
   if (build_keys(s, uri, cfg) != 0) {
     session_free(s);
@@ -279,7 +327,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
 static void session_close(baton_session *bs) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL) return;
-  if (!s->dead && s->conn.pg != NULL) {
+  if (!s->dead && s->conn.pg != NULL && !s->base.cfg->read_only) {
     baton_error ignored;
     bool broken;
     const char *params[] = {s->started};
@@ -329,7 +377,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc != 0) return rc;
-  pthread_mutex_lock(&s->mu);
+  if ((rc = lock_by(s, &s->mu, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
   if (rc != 0) goto out;
@@ -432,7 +480,7 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   if (rc != 0) return rc;
   baton_pg_cand *p = c->priv;
   if (p == NULL) return 0;
-  pthread_mutex_lock(&s->mu);
+  if ((rc = lock_by(s, &s->mu, deadline, "release", err)) != 0) return rc;
   if (!p->locked || p->gen != s->gen || s->dead || s->conn.pg == NULL) {
     /* Nothing of ours, or it went with a session that ended. */
     p->locked = p->won = false;
@@ -529,8 +577,8 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
       return baton__error(err, BATON_EINVAL, "postgres: renew: NULL candidate");
     gone[i] = false;
   }
-  pthread_mutex_lock(&s->mu);
-  int rc;
+  int rc = lock_by(s, &s->mu, deadline, "renew", err);
+  if (rc != 0) return rc;
   if (s->dead && !s->reported && baton__now() < baton__add_sat(s->heard, s->base.cfg->ttl_ns)) {
     /* The server may keep the session until then: until it surely has
      * ended, its terms are unreachable, not gone. */
@@ -553,12 +601,36 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
   return rc;
 }
 
+/* The reader connection: leader looks of a client that may hold names.
+ * It holds nothing, so the server never ends it when idle. Needs s->rmu. */
+static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
+  baton_pg_conn k = {0};
+  int rc = baton__pg_connect(&k.pg, s, deadline, -1, err);
+  if (rc != 0) return rc;
+  char sql[160];
+  long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
+  snprintf(sql, sizeof sql,
+           "SET idle_session_timeout = 0; SET tcp_user_timeout = %lld; "
+           "SET statement_timeout = %lld",
+           (long long)ttl_ms(s), op > 0 ? op : (long long)ttl_ms(s));
+  bool broken;
+  rc = baton__pg_exec(&k, s, sql, 0, NULL, NULL, deadline, "leader connection", &broken, err);
+  if (rc != 0) {
+    baton__pg_drop(&k);
+    return rc;
+  }
+  s->reader = k;
+  return 0;
+}
+
 /* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
- * none, or an error. On the session connection, or (listen not NULL) on a
- * waiter's own, which has no prepared statements and leaves the session's
- * alone. */
+ * none, or an error. On the reader connection (a read-only client's: its
+ * session connection, which nothing else uses), or (listen not NULL) on a
+ * waiter's own. */
 static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
-                       baton_leader *out, int64_t *idle_ms, int64_t deadline, baton_error *err) {
+                       baton_leader *out, int64_t *idle_ms, int64_t deadline,
+                       baton_error *caller_err) {
+  baton_error local = {0}, *err = caller_err != NULL ? caller_err : &local;
   const char *params[] = {name};
   bool broken = false;
   PGresult *r = NULL;
@@ -567,17 +639,40 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
     rc = baton__pg_exec(listen, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader", &broken,
                         err);
     if (broken) baton__pg_drop(listen);
-  } else {
-    pthread_mutex_lock(&s->mu);
-    if (s->dead || s->conn.pg == NULL) {
-      rc = dead_error(s, err);
-    } else {
-      rc = baton__pg_exec_prepared(&s->conn, s, BATON_PG_LEADER, 1, params, &r, deadline,
-                                   "leader", &broken, err);
-      if (broken) session_broke(s);
+  } else if (!s->base.cfg->read_only) {
+    /* Off the session connection: a leader look never makes a renewal
+     * wait, nor waits for an acquire. A reader connection that broke
+     * while idle is opened anew once. */
+    if ((rc = lock_by(s, &s->rmu, deadline, "leader", err)) != 0) return rc;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      bool fresh = s->reader.pg == NULL;
+      rc = fresh ? reader_connect(s, deadline, err) : 0;
+      if (rc == 0)
+        rc = baton__pg_exec(&s->reader, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline,
+                            "leader", &broken, err);
+      if (broken) baton__pg_drop(&s->reader);
+      if (!broken || fresh) break;
     }
+    pthread_mutex_unlock(&s->rmu);
+  } else {
+    if ((rc = lock_by(s, &s->mu, deadline, "leader", err)) != 0) return rc;
+    if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
+      /* Nothing of ours ended with it (a read-only client's, say): a new
+       * session loses nothing. */
+      rc = session_connect(s, deadline, err);
+      if (rc != 0) baton__error_prefix(err, "new session");
+    } else if (s->dead || s->conn.pg == NULL) {
+      rc = dead_error(s, err);
+    }
+    if (rc == 0)
+      rc = baton__pg_exec(&s->conn, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader",
+                          &broken, err);
+    if (broken) session_broke(s);
     pthread_mutex_unlock(&s->mu);
   }
+  /* No token table yet (a read-only client makes none): no leader. */
+  if (rc == BATON_EREFUSED && strstr(err->message, "(SQLSTATE 42P01)") != NULL)
+    return 0;
   if (rc != 0) return rc;
   memset(out, 0, sizeof *out);
   if (PQnfields(r) != 3 || PQntuples(r) > 1) {
@@ -625,9 +720,11 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
 /* A connection of the candidate's own that LISTENs on its name's channel:
  * a wait never holds the session connection, which renews. */
 static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
-                     baton_error *err) {
-  int rc = baton__pg_connect(&p->listen.pg, s, deadline, err);
+                     int cancel_fd, baton_error *err) {
+  int rc = baton__pg_connect(&p->listen.pg, s, deadline, cancel_fd, err);
   if (rc != 0) return rc;
+  p->listen.watch_cancel = cancel_fd >= 0;
+  p->listen.cancel_fd = cancel_fd;
   char sql[512];
   snprintf(sql, sizeof sql,
            "SET idle_session_timeout = 0; DO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', "
@@ -673,7 +770,14 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   /* The first wait subscribes and returns at once: the caller looks again
    * with the subscription in place, so no release in between goes
    * unnoticed. */
-  if (p->listen.pg == NULL) return subscribe(s, c, p, deadline, err);
+  /* A request of the wait (connect and LISTEN, an observer's leader look)
+   * is bounded like any other, not by the wait's deadline (which may be
+   * never), and ends at cancel_fd. */
+  int64_t op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
+  int64_t bound = op_by < deadline ? op_by : deadline;
+  if (p->listen.pg == NULL) return subscribe(s, c, p, bound, cancel_fd, err);
+  p->listen.watch_cancel = cancel_fd >= 0;
+  p->listen.cancel_fd = cancel_fd;
   int64_t until;
   if (p->acquired) {
     until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
@@ -683,7 +787,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     if (p->listen.pg == NULL) return 0;
     baton_leader cur;
     int64_t idle = -1;
-    rc = read_leader(s, &p->listen, c->name, &cur, &idle, deadline, err);
+    rc = read_leader(s, &p->listen, c->name, &cur, &idle, bound, err);
     if (rc < 0 && p->listen.pg == NULL) return 0; /* it broke: the next wait listens anew */
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;

@@ -28,6 +28,8 @@ typedef struct baton_pg_conn {
   PGconn *pg;      /* NULL when none */
   bool busy;       /* a request timed out with its results still to come:
                       the next request reads them away first */
+  bool watch_cancel; /* waits on it also end when cancel_fd is readable */
+  int cancel_fd;     /* (BATON_ECANCELED): a waiter's wait's descriptor */
 } baton_pg_conn;
 
 typedef struct baton_pg_session {
@@ -41,6 +43,9 @@ typedef struct baton_pg_session {
                                  guards gen, dead, reported and every
                                  candidate's lock state */
   baton_pg_conn conn;         /* the session: holds every advisory lock */
+  pthread_mutex_t rmu;        /* held for a whole request on `reader` */
+  baton_pg_conn reader;       /* leader looks, off the session connection
+                                 (not a read-only client's: its session) */
   uint64_t gen;               /* raised with every new session connection */
   bool dead;                  /* the session connection broke: its locks are
                                  gone or going, it cannot be resumed */
@@ -75,10 +80,11 @@ typedef struct baton_pg_cand {
 /* ---- conn.c ------------------------------------------------------------ */
 
 /* Connect with the session's parameters; bounded by the earlier of
- * `deadline` (BATON_ETIMEDOUT) and the connect timeout (BATON_ECONNECT).
+ * `deadline` (BATON_ETIMEDOUT) and the connect timeout (BATON_ECONNECT),
+ * and ended by cancel_fd when readable (BATON_ECANCELED; < 0: none).
  * A refused password is BATON_EAUTH. The connection is non-blocking and
  * its notices are dropped. */
-int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
+int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline, int cancel_fd,
                       baton_error *err);
 
 /* One statement (with parameters when nparams > 0, else the simple
@@ -86,7 +92,8 @@ int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline,
  * `deadline`. A server error is returned as its code with the server's
  * message (BATON_EAUTH for privileges, BATON_ESESSION when the server says
  * it ended the session, BATON_EREFUSED otherwise); a broken
- * connection is BATON_ECONNECT and sets *broken. On a time-out the
+ * connection is BATON_ECONNECT and sets *broken. On a time-out (or
+ * BATON_ECANCELED, when the connection watches a cancel descriptor) the
  * connection is marked busy. `what` names the request in messages. */
 int baton__pg_exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, int nparams,
                    const char *const *params, PGresult **out, int64_t deadline, const char *what,

@@ -33,11 +33,12 @@
   HELD_BY_ANYONE(NAME_KEY) " AND a.state = 'idle' LIMIT 1)"
 
 /* The holder of a term that did not end by a release may believe in it
- * until its session's last renewal + TTL, even when the server let go of
- * its lock sooner (a reset connection ends a session at once). So every
- * acquire and renewal records the session's heartbeat (baton_session),
- * each term names its session in its token row, and a new term waits
- * for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
+ * until its session's last renewal + its own TTL (kept in the token row's
+ * ttl_ms: an acquirer with a shorter TTL waits for the holder's), even
+ * when the server let go of its lock sooner (a reset connection ends a
+ * session at once). So every acquire and renewal records the session's
+ * heartbeat (baton_session), each term names its session in its token
+ * row, and a new term waits for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
  * or $2 (renew, release) is the session's backend_start. */
 #define SELF "pg_catalog.pg_backend_pid(), "
 #define BEAT(start)                                                                      \
@@ -63,23 +64,24 @@
     "h AS (SELECT t.identity, t.token, " \
     "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
-    "AND NOT t.released AS ours, " \
+    "AND NOT t.released AS ours, GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
     "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
     "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
     "FROM baton_token t WHERE t.name = $1::text), " \
     "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, " \
-    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN $3::int8 - (extract(epoch FROM " \
+    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN (SELECT ttl FROM h) - (extract(epoch FROM " \
     "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 " \
     "ELSE 0 END, " \
     "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) " \
-    "* 1000)::int8 + $3::int8, 0)) END AS ms), " \
+    "* 1000)::int8 + (SELECT ttl FROM h), 0)) END AS ms), " \
     "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
-    "holder_start, released) SELECT $1::text, 1, $2::text, '', pg_catalog.clock_timestamp(), " \
-    SELF "$4::timestamptz, false FROM l " \
+    "holder_start, released, ttl_ms) SELECT $1::text, 1, $2::text, '', " \
+    "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
     "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT ours FROM h), false) " \
     "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
     "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, " \
-    "holder_start = excluded.holder_start, released = false RETURNING t.token), " \
+    "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
+    "RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
     "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), " \
     "CASE WHEN (SELECT ours FROM h) THEN (SELECT token FROM h) END), " \
@@ -110,10 +112,16 @@
     "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") " \
     "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)"
 
-/* $1 name: the leader from the table, only while someone holds the lock. */
+/* $1 name: the leader from the table, only while its term stands and
+ * the session it names holds the lock: not after a release, and not while
+ * another session holds the lock (a successor waiting out the previous
+ * term, a plain-SQL client). The session is named by pid and, where this
+ * role may see it, backend_start (a pid can be reused). */
 #define BATON_PG_LEADER_SQL \
     "SELECT t.identity, t.token, " HOLDER_IDLE_MS " FROM baton_token t WHERE t.name = $1::text " \
-    "AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " HELD_BY_ANYONE(NAME_KEY) ")"
+    "AND NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
+    "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY) \
+    " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start))"
 
 /* $1 this session's start. Ending the session lets go of its locks: its
  * terms are marked released and their waiters told (NOTIFY comes at
@@ -126,20 +134,39 @@
     "SELECT pg_catalog.pg_advisory_unlock_all(), " \
     "(SELECT count(pg_catalog.pg_notify('baton_' || md5(name), 'released')) FROM rel)"
 
-/* The session's settings and the token table, in one round trip. */
+/* The session's settings and the token table, in one round trip.
+ * synchronous_commit is on whatever the server's default: a heartbeat or
+ * token the client was told of must survive a crash, or a crash
+ * re-initialisation (which keeps pg_postmaster_start_time()) would roll a
+ * heartbeat back and let the next term in early. */
 static const char baton_pg_setup_fmt[] =
+    "SET synchronous_commit = on; "
     "SET idle_session_timeout = %lld; SET idle_in_transaction_session_timeout = %lld; "
     "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
     "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
     "identity text NOT NULL, value text NOT NULL DEFAULT '', "
     "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
-    "released boolean NOT NULL DEFAULT false); END IF; "
+    "released boolean NOT NULL DEFAULT false, ttl_ms bigint); END IF; "
+    /* Tables made before the holder's TTL was kept gain its column. */
+    "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+    "pg_catalog.to_regclass('baton_token') AND attname = 'ttl_ms' AND NOT attisdropped) THEN "
+    "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS ttl_ms bigint; END IF; "
     "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
     "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "
     "DELETE FROM baton_session WHERE renewed < pg_catalog.now() - interval '1 day'; "
     "%s"
+    "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
+    "WHERE a.pid = pg_catalog.pg_backend_pid()";
+
+/* A read-only client's session (BATON_CLIENT_READ_ONLY): it holds nothing
+ * and renews nothing, so the server must not end it when idle, and it
+ * neither makes tables nor deletes rows (a read-only role may use it). It
+ * prepares nothing either: the token table may not exist yet. */
+static const char baton_pg_setup_ro_fmt[] =
+    "SET idle_session_timeout = 0; SET idle_in_transaction_session_timeout = %lld; "
+    "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
     "SELECT pg_catalog.pg_backend_pid(), a.backend_start::text FROM pg_catalog.pg_stat_activity a "
     "WHERE a.pid = pg_catalog.pg_backend_pid()";
 
@@ -150,13 +177,11 @@ static const char baton_pg_setup_fmt[] =
 #define BATON_PG_RELEASE "baton_release"
 #define BATON_PG_UNLOCK "baton_unlock"
 #define BATON_PG_RENEW "baton_renew"
-#define BATON_PG_LEADER "baton_leader"
 static const char baton_pg_prepare_sql[] =
     "SET plan_cache_mode = force_generic_plan; "
     "PREPARE " BATON_PG_ACQUIRE " (text, text, int8, timestamptz, bool) AS " BATON_PG_ACQUIRE_SQL "; "
     "PREPARE " BATON_PG_RELEASE " (text, timestamptz) AS " BATON_PG_RELEASE_SQL "; "
     "PREPARE " BATON_PG_UNLOCK " (text) AS " BATON_PG_UNLOCK_SQL "; "
-    "PREPARE " BATON_PG_RENEW " (text[], timestamptz) AS " BATON_PG_RENEW_SQL "; "
-    "PREPARE " BATON_PG_LEADER " (text) AS " BATON_PG_LEADER_SQL "; ";
+    "PREPARE " BATON_PG_RENEW " (text[], timestamptz) AS " BATON_PG_RENEW_SQL "; ";
 
 #endif /* BATON_POSTGRES_SQL_H */

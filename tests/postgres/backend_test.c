@@ -5,6 +5,7 @@
  * stopped server, lost replies and cut connections are every backend's:
  * the seam, conformance and fault_cut suites. */
 #include "postgres_kit.h"
+#include "postgres.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -62,6 +63,16 @@ static void bad_uris_are_refused(void) {
   printf("  %s\n", err.message);
   CHECK_CONTAINS(err.message, "no_such_param");
   CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  /* A password as a parameter is refused, pointing to the userinfo. */
+  static const char *const secret_params[] = {"?password=zz-secret-zz",
+                                              "?sslmode=disable&sslpassword=zz-secret-zz"};
+  for (size_t i = 0; i < 2; i++) {
+    uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD, secret_params[i]);
+    CHECK_EQ(baton_client_open(&c, uri, NULL, &err), BATON_EINVAL);
+    printf("  %s\n", err.message);
+    CHECK_CONTAINS(err.message, "userinfo");
+    CHECK(strstr(err.message, "zz-secret-zz") == NULL);
+  }
   /* One libpq knows passes through. */
   uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
          "?sslmode=disable&application_name=baton-test");
@@ -298,6 +309,362 @@ static void restart_elects_no_one_before_the_old_holder_stepped_down(void) {
   baton_client_close(cb);
 }
 
+/* Two clients with an election each on one name, and a raw connection. */
+typedef struct pair {
+  PGconn *raw;
+  baton_client *ca, *cb;
+  baton_election *ea, *eb;
+} pair;
+
+static void pair_open(pair *p, const char *name, const baton_options *a, const baton_options *b) {
+  baton_error err = {0};
+  p->raw = kit_pg_raw(server);
+  REQUIRE(p->raw != NULL);
+  REQUIRE_OK(baton_client_open(&p->ca, server->uri, a, &err), &err);
+  REQUIRE_OK(baton_client_open(&p->cb, server->uri, b, &err), &err);
+  REQUIRE_OK(baton_election_open(&p->ea, p->ca, name, NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&p->eb, p->cb, name, NULL, NULL, &err), &err);
+}
+
+static void pair_close(pair *p) {
+  baton_election_close(p->ea);
+  baton_election_close(p->eb);
+  baton_client_close(p->ca);
+  baton_client_close(p->cb);
+  PQfinish(p->raw);
+}
+
+/* A read-only client's session takes no lease: it is not ended by the
+ * server after a TTL idle, and a session the server did end (here:
+ * terminated) is opened anew by the next read, as it holds nothing. */
+static void read_only_client_outlives_its_ttl(void) {
+  const char *name = kit_name("read-only");
+  baton_options h = {.ttl_ms = TTL_MS, .identity = "holder", .connect_timeout_ms = 2000};
+  baton_options o = {.ttl_ms = 300, .identity = "reader", .connect_timeout_ms = 2000,
+                     .op_timeout_ms = 2000,
+                     .flags = BATON_CLIENT_READ_ONLY};
+  pair p = {0};
+  pair_open(&p, name, &h, &o);
+  baton_error err = {0};
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, &token, &err), &err);
+  baton_leader l;
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_STR(l.identity, "holder");
+  poll(NULL, 0, 1000); /* idle for more than three of its TTLs */
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_STR(l.identity, "holder");
+  CHECK_EQ(l.token, token);
+  char killed[16];
+  CHECK_EQ(kit_pg_str(p.raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a WHERE "
+                      "a.datname = current_database() AND a.application_name = 'baton' AND "
+                      "a.pid <> pg_backend_pid() AND NOT EXISTS (SELECT 1 FROM pg_locks l "
+                      "WHERE l.pid = a.pid AND l.locktype = 'advisory')",
+                      NULL),
+           0);
+  CHECK_STR(killed, "1");
+  /* The first read may find the connection broken; the next opens anew. */
+  if (baton_election_leader(p.eb, &l, &err) != 0) printf("  %s\n", err.message);
+  CHECK_OK(baton_election_leader(p.eb, &l, &err), &err);
+  CHECK_EQ(l.token, token);
+  pair_close(&p);
+}
+
+/* A token table made before the holder's TTL was kept gains its column
+ * on the next session's set-up, and terms record it. */
+static void old_token_table_gains_the_ttl_column(void) {
+  const char *name = kit_name("upgrade");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[32];
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got, "ALTER TABLE baton_token DROP COLUMN ttl_ms", NULL),
+             0);
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "upgraded", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got, "SELECT ttl_ms FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "2000");
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
+/* A term that ended by a reset connection is waited out for the holder's
+ * own TTL, not the next acquirer's: a holder with a long TTL whose
+ * session the server ended (here: terminated) still believes in its term
+ * that long, so an acquirer with a short TTL is not elected before. */
+static void short_ttl_waits_for_the_holders_long_ttl(void) {
+  const char *name = kit_name("mixed-ttl");
+  baton_options long_ttl = {.ttl_ms = 3 * TTL_MS, .identity = "long", .connect_timeout_ms = 2000};
+  baton_options short_ttl = {.ttl_ms = TTL_MS / 4, .identity = "short", .connect_timeout_ms = 2000};
+  pair p = {0};
+  pair_open(&p, name, &long_ttl, &short_ttl);
+  baton_error err = {0};
+  uint64_t t1 = 0, t2 = 0;
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, &t1, &err), &err);
+  char killed[16];
+  int64_t cut = kit_now_ms();
+  CHECK_EQ(kit_pg_str(p.raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
+                      KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(killed, "1");
+  CHECK_OK(baton_election_campaign(p.eb, 4 * 3 * TTL_MS, &t2, &err), &err);
+  int64_t elected = kit_now_ms();
+  printf("  the long-TTL holder's session ended; the short-TTL acquirer was elected %lld ms "
+         "later\n",
+         (long long)(elected - cut));
+  CHECK_GE(elected - cut, 3 * TTL_MS - TTL_MS / 2); /* its heartbeat came at most TTL/3 before */
+  CHECK_GT(t2, t1);
+  pair_close(&p);
+}
+
+/* Whether a statement comes to wait for a lock (the test's: nothing else
+ * runs) within 3 s: the server says so (a look per round trip). */
+static bool await_table_lock_wait(PGconn *raw) {
+  char waiting[16] = "0";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(waiting, "0") == 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, waiting, sizeof waiting, "SELECT count(*) FROM pg_locks WHERE NOT granted",
+               NULL);
+  return strcmp(waiting, "1") == 0;
+}
+
+/* A request that waits on the server (here: the token table locked by
+ * another client) holds the session for its round trip; a renew meanwhile
+ * returns BATON_ETIMEDOUT by its own deadline, not after that request. */
+typedef struct slow_acquire {
+  kit_session *k;
+  baton_candidate *c;
+  int rc;
+} slow_acquire;
+
+static void *acquire_thread(void *arg) {
+  slow_acquire *a = arg;
+  baton_error err = {0};
+  a->rc = a->k->b->acquire(a->k->s, a->c, NULL, kit_deadline(3000), &err);
+  return NULL;
+}
+
+/* A session holding a name, with an acquire of another name stuck on the
+ * server (behind `blocker`, run in a raw transaction with the held name as
+ * $1) and holding the session connection, on a thread. */
+typedef struct stuck {
+  kit_session k;
+  baton_candidate held, slow;
+  PGconn *raw;
+  slow_acquire a;
+  pthread_t t;
+} stuck;
+
+static bool stuck_open(stuck *x, const char *identity, const char *blocker) {
+  const char *name = kit_name(identity), *other = kit_name("other");
+  baton_error err = {0};
+  char ignored[16];
+  *x = (stuck){0};
+  if (kit_open_as(&x->k, kit_seam_postgres.table, server->uri, identity, TTL_MS, &err) != 0)
+    return false;
+  x->held = kit_cand(&x->k, name);
+  x->slow = kit_cand(&x->k, other);
+  if (kit_acquire(&x->k, &x->held, NULL, &err) != 0 || (x->raw = kit_pg_raw(server)) == NULL ||
+      kit_pg_str(x->raw, ignored, sizeof ignored, "BEGIN", NULL) != 0 ||
+      kit_pg_str(x->raw, ignored, sizeof ignored, blocker, strstr(blocker, "$1") ? name : NULL,
+                 NULL) != 0)
+    return false;
+  x->a = (slow_acquire){.k = &x->k, .c = &x->slow};
+  if (pthread_create(&x->t, NULL, acquire_thread, &x->a) != 0) return false;
+  /* Until the acquire waits on the lock, holding the session. */
+  CHECK(await_table_lock_wait(x->raw));
+  return true;
+}
+
+static void stuck_close(stuck *x) {
+  char ignored[16];
+  kit_pg_str(x->raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  pthread_join(x->t, NULL);
+  CHECK_EQ(x->a.rc, 0);
+  kit_drop(&x->k, &x->held);
+  kit_drop(&x->k, &x->slow);
+  kit_close(&x->k);
+  PQfinish(x->raw);
+}
+
+static void renew_waits_no_longer_than_its_deadline(void) {
+  stuck x;
+  baton_error err = {0};
+  REQUIRE(stuck_open(&x, "renewer", "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE"));
+  baton_candidate *list[] = {&x.held};
+  bool gone[1];
+  int64_t start = kit_now_ms();
+  int rc = x.k.b->renew(x.k.s, list, 1, gone, kit_deadline(300), &err);
+  int64_t took = kit_now_ms() - start;
+  printf("  renew: %d after %lld ms\n", rc, (long long)took);
+  CHECK_EQ(rc, BATON_ETIMEDOUT);
+  CHECK_LE(took, 300 + TEST_SLACK_MS);
+  char ignored[16];
+  kit_pg_str(x.raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  CHECK_OK(kit_renew(&x.k, list, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  stuck_close(&x);
+}
+
+/* A leader look does not wait for the session connection: here an
+ * acquire holds it, stuck on the session's heartbeat row. */
+static void leader_look_does_not_wait_for_the_session(void) {
+  stuck x;
+  baton_error err = {0};
+  REQUIRE(stuck_open(&x, "looked",
+                   "SELECT b.pid FROM baton_session b WHERE b.pid IN (SELECT l.pid FROM "
+                   "pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")) ") FOR UPDATE OF b"));
+  baton_leader l;
+  int64_t start = kit_now_ms();
+  CHECK_OK(x.k.b->leader(x.k.s, x.held.name, &l, kit_deadline(1000), &err), &err);
+  printf("  leader look: %lld ms\n", (long long)(kit_now_ms() - start));
+  CHECK_STR(l.identity, "looked");
+  stuck_close(&x);
+}
+
+/* An observer's wait with no deadline sends requests (its leader look)
+ * that are bounded like any other, and a cancel ends them: here the look
+ * is stuck behind a locked token table. */
+typedef struct blocked_wait {
+  kit_session *k;
+  baton_candidate *c;
+  int cancel_fd;
+  kit_cond cond;
+  int done, rc;
+  int64_t took;
+} blocked_wait;
+
+static void *wait_thread(void *arg) {
+  blocked_wait *w = arg;
+  baton_error err = {0};
+  int64_t start = kit_now_ms();
+  int rc = w->k->b->wait(w->k->s, w->c, NULL, INT64_MAX, w->cancel_fd, &err);
+  w->took = kit_now_ms() - start;
+  w->rc = rc;
+  kit_cond_add(&w->cond, &w->done, 1);
+  return NULL;
+}
+
+/* Run a wait on a thread while the token table is locked; `cancel` writes
+ * to its cancel descriptor once the look waits on the lock. */
+static void wait_while_locked(kit_session *k, baton_candidate *c, PGconn *raw, bool cancel,
+                              blocked_wait *w) {
+  int fds[2];
+  REQUIRE_EQ(pipe(fds), 0);
+  *w = (blocked_wait){.k = k, .c = c, .cancel_fd = fds[0]};
+  kit_cond_init(&w->cond);
+  char ignored[16];
+  kit_pg_str(raw, ignored, sizeof ignored, "BEGIN", NULL);
+  kit_pg_str(raw, ignored, sizeof ignored, "LOCK TABLE baton_token IN ACCESS EXCLUSIVE MODE", NULL);
+  pthread_t t;
+  REQUIRE_EQ(pthread_create(&t, NULL, wait_thread, w), 0);
+  CHECK(await_table_lock_wait(raw));
+  if (cancel) CHECK_EQ(write(fds[1], "x", 1), 1);
+  CHECK(kit_await_count(&w->cond, &w->done, 1, 3000));
+  kit_pg_str(raw, ignored, sizeof ignored, "ROLLBACK", NULL);
+  pthread_join(t, NULL);
+  kit_cond_destroy(&w->cond);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void observer_wait_is_bounded_and_cancellable(void) {
+  const char *name = kit_name("observe-bound");
+  kit_session k = {0};
+  baton_error err = {0};
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "observer", .op_timeout_ms = 500};
+  REQUIRE_OK(kit_open(&k, kit_seam_postgres.table, server->uri, &o, 5000, &err), &err);
+  baton_candidate c = kit_cand(&k, name);
+  CHECK_OK(kit_wait(&k, &c, NULL, 2000, &err), &err); /* subscribes */
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  blocked_wait w;
+  wait_while_locked(&k, &c, raw, false, &w);
+  printf("  no deadline: %d after %lld ms\n", w.rc, (long long)w.took);
+  CHECK_NE(w.rc, 0);
+  CHECK_LE(w.took, 500 + TEST_SLACK_MS);
+  wait_while_locked(&k, &c, raw, true, &w);
+  printf("  cancelled: %d after %lld ms\n", w.rc, (long long)w.took);
+  CHECK_EQ(w.rc, BATON_ECANCELED);
+  CHECK_LE(w.took, 500);
+  kit_forget(&k, &c);
+  kit_close(&k);
+  PQfinish(raw);
+}
+
+/* After a holder's connection reset, its successor holds the lock while
+ * it waits out the old term: no one leads then (not the old holder, whose
+ * session is gone), and the successor once its term begins. */
+static void no_leader_while_the_successor_waits(void) {
+  const char *name = kit_name("successor");
+  kit_session a = {0}, b = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, kit_seam_postgres.table, server->uri, "old", TTL_MS, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, kit_seam_postgres.table, server->uri, "new", TTL_MS, &err), &err);
+  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name);
+  REQUIRE_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  baton_leader l;
+  CHECK_OK(kit_leader(&b, name, &l, &err), &err);
+  CHECK_STR(l.identity, "old");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char killed[16];
+  CHECK_EQ(kit_pg_str(raw, killed, sizeof killed,
+                      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
+                      KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(killed, "1");
+  /* Until the server has let go of the old session's lock. */
+  char held[16] = "1";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(held, "0") != 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, held, sizeof held,
+               "SELECT count(*) FROM pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")), name,
+               NULL);
+  CHECK_STR(held, "0");
+  CHECK_EQ(kit_acquire(&b, &cb, NULL, &err), BATON_EHELD); /* takes the lock, waits */
+  CHECK_EQ(kit_leader(&b, name, &l, &err), BATON_ENOLEADER);
+  int rc;
+  KIT_RETRY(rc, 3 * TTL_MS, kit_acquire(&b, &cb, NULL, &err) == BATON_EHELD ? BATON_ETIMEDOUT : 0);
+  CHECK_EQ(rc, 0);
+  CHECK_OK(kit_leader(&b, name, &l, &err), &err);
+  CHECK_STR(l.identity, "new");
+  kit_drop(&b, &cb);
+  kit_forget(&a, &ca);
+  kit_close(&a);
+  kit_close(&b);
+  PQfinish(raw);
+}
+
+/* The session commits its heartbeats and tokens synchronously even where
+ * the server's (or the URI's) default says otherwise: a crash must not
+ * roll back a heartbeat the next term's wait relies on. */
+static void session_commits_synchronously(void) {
+  char uri[256];
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
+         "?options=-csynchronous_commit%3Doff");
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, uri, "sync", TTL_MS, &err), &err);
+  PGconn *pg = ((baton_pg_session *)k.s)->conn.pg;
+  REQUIRE(pg != NULL);
+  PGresult *r = PQexec(pg, "SHOW synchronous_commit");
+  REQUIRE(r != NULL);
+  CHECK_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  CHECK_STR(PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "", "on");
+  PQclear(r);
+  kit_close(&k);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
@@ -323,6 +690,14 @@ int main(int argc, char **argv) {
       {"leader_only_while_the_lock_is_held", leader_only_while_the_lock_is_held},
       {"restart_elects_no_one_before_the_old_holder_stepped_down",
        restart_elects_no_one_before_the_old_holder_stepped_down},
+      {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
+      {"old_token_table_gains_the_ttl_column", old_token_table_gains_the_ttl_column},
+      {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
+      {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
+      {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
+      {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
+      {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
+      {"session_commits_synchronously", session_commits_synchronously},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},

@@ -110,9 +110,14 @@ static int seam_steal(const test_cluster *c, const char *name) {
                     "SELECT pg_advisory_lock(" KIT_PG_KEY("$1::text") ")::text", name, NULL);
   if (rc == 0)
     rc = kit_pg_str(pg, got, sizeof got,
-                    "INSERT INTO baton_token AS t (name, token, identity) VALUES ($1, 1, 'thief') "
-                    "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = 'thief' "
-                    "RETURNING token",
+                    /* A holder as baton's acquire makes one: the row names its
+                     * session, which the leader look asks of the lock's. */
+                    "INSERT INTO baton_token AS t (name, token, identity, holder_pid, "
+                    "holder_start, released) SELECT $1, 1, 'thief', pg_backend_pid(), "
+                    "backend_start, false FROM pg_stat_activity WHERE pid = pg_backend_pid() "
+                    "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = 'thief', "
+                    "holder_pid = excluded.holder_pid, holder_start = excluded.holder_start, "
+                    "released = false RETURNING token",
                     name, NULL);
   if (rc != 0) {
     if (pg != NULL) PQfinish(pg);
