@@ -139,11 +139,21 @@
  * token the client was told of must survive a crash, or a crash
  * re-initialisation (which keeps pg_postmaster_start_time()) would roll a
  * heartbeat back and let the next term in early. */
+/* The transaction lock around making the tables: the key of the name
+ * "baton/setup" (no election name has a '/'). */
+#define BATON_PG_SETUP_LOCK BATON_PG_KEY("'baton/setup'::text")
+
 static const char baton_pg_setup_fmt[] =
     "SET synchronous_commit = on; "
     "SET idle_session_timeout = %lld; SET idle_in_transaction_session_timeout = %lld; "
     "SET tcp_user_timeout = %lld; SET statement_timeout = %lld; "
-    "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
+    /* Two sessions making the tables at once would race in the catalog
+     * (a unique violation in pg_type): one at a time, under a transaction
+     * lock on a key of baton's own, and only when something is missing. */
+    "DO $baton$BEGIN IF pg_catalog.to_regclass('baton_token') IS NULL OR "
+    "pg_catalog.to_regclass('baton_session') IS NULL THEN "
+    "PERFORM pg_catalog.pg_advisory_xact_lock(" BATON_PG_SETUP_LOCK "); END IF; "
+    "IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
     "identity text NOT NULL, value text NOT NULL DEFAULT '', "
     "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
