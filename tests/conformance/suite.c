@@ -597,6 +597,7 @@ static void stats_follow_a_hand_over(void) {
       readers[i].e = NULL;
   baton_error err = {0};
   uint64_t token = 0;
+  int64_t a_began = kit_now_ms(); /* A's term cannot start before this */
   CHECK_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
   CHECK_EQ(baton_election_try_campaign(b.e, NULL, NULL, &err), BATON_EHELD);
   campaign_call call;
@@ -608,7 +609,6 @@ static void stats_follow_a_hand_over(void) {
     kit_sleep_ms(1);
   int64_t counted_ms = kit_now_ms();
   /* Hold a TTL: renewals alone keep the term, and are counted. */
-  int64_t held_from = kit_now_ms();
   CHECK(campaign_blocks(&call, TTL_MS));
   baton_election_stats now;
   CHECK_OK(baton_election_read_stats(a.e, &now, &err), &err);
@@ -618,7 +618,7 @@ static void stats_follow_a_hand_over(void) {
   CHECK_GT(now.remaining_ns, 0);
   int64_t resign_ms = kit_now_ms();
   CHECK_OK(baton_election_resign(a.e, &err), &err);
-  int64_t held_ms = kit_ms_since(held_from);
+  int64_t held_ms = kit_ms_since(a_began); /* at most: the term began after a_began */
   campaign_join(&call);
   CHECK_OK(call.rc, &call.err);
   for (int i = 0; i < 2; i++) {
