@@ -246,10 +246,13 @@ static void check_terms(check *k) {
        * holder hears it at its next keepalive. The revoke can land until
        * the resumed leader hears of the new Raft term (a heartbeat, well
        * within etcd's 1 s election timeout), so it also ends terms that
-       * the new leader granted just after the SIGCONT. */
+       * the new leader granted just after the SIGCONT. The holder learns
+       * it at its next keepalive (session-expired) or, when its renewals
+       * fail meanwhile (another fault: a restart of the member it talks
+       * to), by stepping down before its deadline: either way within a
+       * TTL and a second of the SIGCONT. */
       const int64_t stale_reign_ns = 1000000000;
-      if (x->stale_leader && strcmp(t->end_reason, "session-expired") == 0 &&
-          t->start < x->heal + stale_reign_ns && t->end >= x->heal &&
+      if (x->stale_leader && t->start < x->heal + stale_reign_ns && t->end >= x->heal &&
           t->end <= x->heal + (int64_t)k->ttl_ms * 1000000 + 1000000000) {
         t->excuse = "the etcd leader resumed from SIGSTOP revoked the lease (etcd#15247)";
         continue;
