@@ -279,11 +279,13 @@ static void pooler_is_refused(const char *mode) {
     printf("  %s: %s\n", mode, err.message);
     CHECK_CONTAINS(err.message, "pooler");
     CHECK(c == NULL);
-    test_server_kill(&b);
   } else {
     TEST_FAIL_("pgbouncer did not start (the pgbouncer package); see %s", b.log);
   }
-  test_remove_dir(b.dir);
+  /* As a cluster of one: stopped by PID, its folder and kept arguments freed. */
+  test_cluster one = {.n = 1};
+  one.member[0] = b;
+  test_cluster_stop(&one);
 }
 
 static void transaction_pooler_is_refused(void) { pooler_is_refused("transaction"); }
