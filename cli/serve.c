@@ -102,12 +102,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
   } else if (strcmp(url, "/metrics") != 0) {
     status = MHD_HTTP_NOT_FOUND;
   } else {
-    /* Sized by a first call, then written: the text grows only with the
-     * elections, and a run has one. */
+    /* Sized by a first call, then written, with room to spare: between
+     * the two calls figures change and may take more digits. */
     size_t need = 0;
+    size_t cap = 0;
     if (baton_client_metrics(sv->client, NULL, 0, &need, NULL) == 0 &&
-        (body = malloc(need + 1)) != NULL &&
-        baton_client_metrics(sv->client, body, need + 1, &len, NULL) == 0 && len <= need) {
+        (body = malloc(cap = need + need / 2 + 1024)) != NULL &&
+        baton_client_metrics(sv->client, body, cap, &len, NULL) == 0 && len < cap) {
     } else {
       free(body);
       body = NULL;
