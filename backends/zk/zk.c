@@ -740,6 +740,8 @@ static int new_session(baton_zk_session *s, size_t n, bool *gone, int64_t deadli
   unlock(s);
   baton__zk_conn_put(old);
   s->base.server_ttl_ns = negotiated_ns(fresh);
+  baton__log(s->base.cfg, BATON_LOG_INFO, "%s: new session 0x%llx after the last one expired",
+             s->label, (unsigned long long)zoo_client_id(fresh->zh)->client_id);
   for (size_t i = 0; i < n; i++) gone[i] = true;
   return 0;
 }

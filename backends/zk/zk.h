@@ -37,6 +37,8 @@ typedef struct baton_zk_conn {
   int refs;               /* users, plus one while it is s->conn (s->mu) */
   int state;              /* last ZOO_*_STATE the global watcher saw (s->mu) */
   bool expired;           /* the server expired this session (s->mu) */
+  bool was_connected;     /* it has been connected once (s->mu): a later
+                             connect is a reconnect, worth a log line */
   baton_zk_call *calls;   /* requests whose completion has not run yet (s->mu) */
   baton_zk_sweep *sweeps; /* forgotten candidates' nodes still to delete (s->mu) */
 } baton_zk_conn;

@@ -36,6 +36,8 @@ static void test_pause_past_session_timeout(void) {
   kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "paused"};
+  kit_log log;
+  kit_log_attach(&log, &o);
   int rc = kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err);
   CHECK_OK(rc, &err);
   if (rc != 0) goto out;
@@ -94,6 +96,15 @@ static void test_pause_past_session_timeout(void) {
   /* The next renew opens a fresh session; blocked waits return. */
   CHECK_OK(ZK.renew(a.s, held, 1, gone, kit_deadline(5000), &err), &err);
   CHECK(gone[0]);
+  /* The operator heard each step: the lost connection, the expiry, the
+   * new session. */
+  static const char *const steps[] = {"connection lost; reconnecting", "expired",
+                                      "new session 0x"};
+  for (int i = 0; i < 3; i++) {
+    const char *heard = kit_log_wait(&log, steps[i], 0);
+    CHECK(heard != NULL);
+    if (heard != NULL) printf("  logged: %s\n", heard);
+  }
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 1000), 1);
   kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
@@ -107,6 +118,7 @@ static void test_pause_past_session_timeout(void) {
   CHECK(!server_dump_has(port, "/baton-fault/expiry/"));
   kit_close(&a);
 out:
+  kit_log_destroy(&log);
   proxy_stop(px);
 }
 
