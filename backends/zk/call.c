@@ -266,17 +266,18 @@ bool baton__zk_children_then(baton_zk_conn *conn, const char *path, baton_zk_the
 
 static void *watch_ctx(uint64_t id) { return (void *)(uintptr_t)id; }
 
-static int submit_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id,
-                         baton_zk_call *call) {
+static int submit_exists(baton_zk_conn *conn, const char *path, watcher_fn watcher,
+                         uint64_t watch_id, baton_zk_call *call) {
   return watch_id != 0
-             ? zoo_awexists(conn->zh, path, baton__zk_watcher, watch_ctx(watch_id), done_stat, call)
+             ? zoo_awexists(conn->zh, path, watcher, watch_ctx(watch_id), done_stat, call)
              : zoo_aexists(conn->zh, path, 0, done_stat, call);
 }
 
 void baton__zk_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                       baton_zk_reply *out) {
   baton_zk_call *call = start(conn, out);
-  if (call != NULL) finish(call, submit_exists(conn, path, watch_id, call), deadline, out);
+  if (call != NULL)
+    finish(call, submit_exists(conn, path, baton__zk_watcher, watch_id, call), deadline, out);
 }
 
 void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
@@ -299,29 +300,19 @@ void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id
   finish(call, rc, deadline, out);
 }
 
-void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                         baton_zk_reply *out) {
-  zoo_op_t *ops = baton__calloc((size_t)n, sizeof *ops);
-  zoo_op_result_t *results = baton__calloc((size_t)n, sizeof *results);
-  baton_zk_call *call = ops != NULL && results != NULL ? start(conn, out) : NULL;
-  if (call == NULL) {
-    baton__free(ops);
-    baton__free(results);
-    memset(out, 0, sizeof *out);
-    out->rc = BATON_ZK_NOMEM;
-    return;
-  }
-  for (int i = 0; i < n; i++) zoo_check_op_init(&ops[i], paths[i], -1);
-  call->results = results; /* the C client writes into it until the reply */
-  call->nresults = n;
-  /* zoo_amulti serializes the ops at once; only `results` must live on. */
-  int rc = zoo_amulti(conn->zh, n, ops, results, done_void, call);
-  baton__free(ops);
-  finish(call, rc, deadline, out);
+static void done_string(int rc, const char *value, const void *data) {
+  (void)value;
+  baton_zk_reply r = {.rc = rc};
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
-void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                           baton_zk_reply *out) {
+void baton__zk_sync(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
+  if (call != NULL) finish(call, zoo_async(conn->zh, path, done_string, call), deadline, out);
+}
+
+void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n,
+                           const uint64_t *held_ids, int64_t deadline, baton_zk_reply *out) {
   baton_zk_call **calls = baton__calloc((size_t)n, sizeof *calls);
   for (int i = 0; i < n; i++) {
     if (calls == NULL) {
@@ -330,7 +321,10 @@ void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n,
       continue;
     }
     calls[i] = start(conn, &out[i]);
-    if (calls[i] != NULL && !sent(calls[i], submit_exists(conn, paths[i], 0, calls[i]), &out[i]))
+    uint64_t id = held_ids != NULL ? held_ids[i] : 0;
+    if (calls[i] != NULL &&
+        !sent(calls[i], submit_exists(conn, paths[i], baton__zk_held_watcher, id, calls[i]),
+              &out[i]))
       calls[i] = NULL;
   }
   for (int i = 0; calls != NULL && i < n; i++)
@@ -378,6 +372,30 @@ void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
       baton__zk_cand_signal(k);
       break;
     }
+  unlock(s);
+}
+
+/* A held node's watch: its deletion (by anyone: an operator, a sweep, the
+ * server's expiry of the session) marks the term gone for the next
+ * renewal; any other change of the node spends the one-shot watch, which
+ * the next renewal sets again. The candidate is looked up by id and the
+ * node by name, so a watch on a node it no longer has does nothing. */
+void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)state;
+  if (type == ZOO_SESSION_EVENT || path == NULL) return;
+  baton_zk_conn *conn = BATON_ZK_UNCONST(baton_zk_conn *, zoo_get_context(zh));
+  baton_zk_session *s = conn->s;
+  uint64_t id = (uint64_t)(uintptr_t)ctx;
+  const char *slash = strrchr(path, '/');
+  lock(s);
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
+    if (k->id != id) continue;
+    if (k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
+      if (type == ZOO_DELETED_EVENT) k->node_gone = true;
+      else k->watched_gen = 0, k->watch_spent++;
+    }
+    break;
+  }
   unlock(s);
 }
 

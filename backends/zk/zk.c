@@ -62,6 +62,8 @@ static void drop_node_locked(baton_zk_cand *k) {
   k->node = k->pred = NULL;
   k->pending = false;
   k->czxid = 0;
+  k->watched_gen = 0;
+  k->node_gone = false;
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
@@ -318,6 +320,8 @@ static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *
       char *node = slash != NULL ? baton__strdup(slash + 1) : NULL;
       lock(s);
       k->node = node;
+      k->watched_gen = 0;
+      k->node_gone = false;
       k->czxid = (uint64_t)r.stat.czxid;
       k->pending = node == NULL; /* out of memory: find it by guid later */
       unlock(s);
@@ -370,6 +374,8 @@ static int recover(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
   char *node = best != NULL ? baton__strdup(best) : NULL;
   lock(s);
   k->node = node;
+  k->watched_gen = 0;
+  k->node_gone = false;
   k->czxid = 0;                               /* unknown until a stat */
   k->pending = best != NULL && node == NULL; /* out of memory: try again */
   unlock(s);
@@ -746,71 +752,70 @@ static int new_session(baton_zk_session *s, size_t n, bool *gone, int64_t deadli
   return 0;
 }
 
-/* The multi failed with ZNONODE, which names only the first missing node:
- * ops before it passed; ask about the rest with one pipelined round. */
-static int find_gone(baton_zk_conn *conn, const char *const *paths, const size_t *idx, int m,
-                     const baton_zk_reply *multi, bool *gone, int64_t deadline, baton_error *err) {
-  baton_zk_reply *each = baton__calloc((size_t)m, sizeof *each);
-  const char **ask = baton__calloc((size_t)m, sizeof *ask);
-  size_t *which = baton__calloc((size_t)m, sizeof *which);
-  int rc = each && ask && which ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory",
-                                                    conn->s->label);
-  int nask = 0;
-  for (int j = 0; rc == 0 && j < m; j++) {
-    if (multi->nerrs == m && multi->errs[j] == ZOK) continue;
-    if (multi->nerrs == m && multi->errs[j] == ZNONODE) {
-      gone[idx[j]] = true;
-      continue;
-    }
-    ask[nask] = paths[j];
-    which[nask++] = idx[j];
-  }
-  if (rc == 0 && nask > 0) baton__zk_exists_many(conn, ask, nask, deadline, each);
-  for (int j = 0; rc == 0 && j < nask; j++) {
-    if (each[j].rc == ZNONODE) gone[which[j]] = true;
-    else if (each[j].rc != ZOK) rc = baton__zk_error(err, conn, each[j].rc, "exists", ask[j]);
-  }
-  for (int j = 0; each != NULL && j < nask; j++) baton__zk_reply_free(&each[j]);
-  baton__free(each);
-  baton__free(ask);
-  baton__free(which);
-  return rc;
-}
-
+/* Renewal at O(1) requests per interval, whatever the number of held
+ * names. The session's own heartbeat keeps its ephemeral nodes; what a
+ * renewal must find out is whether one of them was deleted behind our
+ * back. Each held node carries an exists watch, set once (and again after
+ * any other change of the node spent it), which marks it gone on its
+ * deletion. The renewal is one sync, which passes through the quorum's
+ * leader: the session is alive, and since ZooKeeper delivers a session's
+ * watch events in order with its replies, every deletion the quorum had
+ * made when the sync passed has been heard when it returns. Nodes without
+ * a watch yet get theirs in the same round, by an exists that also says
+ * whether they are still there. */
 static int check_held(baton_zk_session *s, baton_zk_conn *conn, baton_candidate *const *held,
                       size_t n, bool *gone, int64_t deadline, baton_error *err) {
-  char **paths = baton__calloc(n + 1, sizeof *paths);
-  size_t *idx = baton__calloc(n + 1, sizeof *idx);
-  int m = 0, rc = 0;
-  if (paths == NULL || idx == NULL)
+  const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
+  baton_zk_reply r;
+  baton__zk_sync(conn, root, deadline, &r);
+  int rc = r.rc == ZOK ? 0 : baton__zk_error(err, conn, r.rc, "sync", root);
+  baton__zk_reply_free(&r);
+  if (rc != 0 || n == 0) return rc;
+
+  char **paths = baton__calloc(n, sizeof *paths);
+  size_t *idx = baton__calloc(n, sizeof *idx);
+  uint64_t *ids = baton__calloc(n, sizeof *ids), *spent = baton__calloc(n, sizeof *spent);
+  baton_zk_reply *each = baton__calloc(n, sizeof *each);
+  int m = 0;
+  if (paths == NULL || idx == NULL || ids == NULL || spent == NULL || each == NULL)
     rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   lock(s);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     baton_zk_cand *k = held[i] != NULL ? held[i]->priv : NULL;
-    if (k == NULL || k->node == NULL || k->gen != conn->gen) {
-      gone[i] = true; /* never made, released, or from an expired session */
+    if (k == NULL || k->node == NULL || k->gen != conn->gen || k->node_gone) {
+      gone[i] = true; /* never made, released, from an expired session, or deleted */
       continue;
     }
+    if (k->watched_gen == conn->gen) continue;
     paths[m] = baton__zk_path(s, held[i]->name, k->node);
     if (paths[m] == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+    ids[m] = k->id;
+    spent[m] = k->watch_spent;
     idx[m++] = i;
   }
   unlock(s);
-  baton_zk_reply r = {.rc = ZOK};
-  const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
-  if (rc == 0 && m == 0) {
-    /* Nothing held: one cheap read still proves the session is alive. */
-    baton__zk_exists(conn, root, 0, deadline, &r);
-    if (r.rc != ZOK && r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "exists", root);
-  } else if (rc == 0) {
-    baton__zk_check_all(conn, (const char *const *)paths, m, deadline, &r);
-    if (r.rc == ZNONODE)
-      rc = find_gone(conn, (const char *const *)paths, idx, m, &r, gone, deadline, err);
-    else if (r.rc != ZOK)
-      rc = baton__zk_error(err, conn, r.rc, "check", m == 1 ? paths[0] : "held nodes");
+  if (rc == 0 && m > 0) baton__zk_exists_many(conn, (const char *const *)paths, m, ids, deadline, each);
+  for (int j = 0; rc == 0 && j < m; j++) {
+    if (each[j].rc == ZNONODE) {
+      gone[idx[j]] = true;
+    } else if (each[j].rc != ZOK) {
+      rc = baton__zk_error(err, conn, each[j].rc, "exists", paths[j]);
+    } else {
+      /* Watched from now on, unless the node changed meanwhile. */
+      const char *node = strrchr(paths[j], '/') + 1;
+      lock(s);
+      baton_zk_cand *k = held[idx[j]]->priv;
+      if (k != NULL && k->node != NULL && strcmp(k->node, node) == 0 && k->gen == conn->gen &&
+          k->watch_spent == spent[j])
+        k->watched_gen = conn->gen;
+      unlock(s);
+    }
   }
-  baton__zk_reply_free(&r);
+  for (int j = 0; each != NULL && j < m; j++) baton__zk_reply_free(&each[j]);
   for (int j = 0; paths != NULL && j < m; j++) baton__free(paths[j]);
+  baton__free(each);
+  baton__free(ids);
+  baton__free(spent);
   baton__free(paths);
   baton__free(idx);
   return rc;

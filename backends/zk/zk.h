@@ -57,6 +57,12 @@ typedef struct baton_zk_cand {
   char *node;           /* own child name, NULL when none */
   bool pending;         /* a create's outcome is unknown: find it by guid */
   uint64_t czxid;       /* own node's czxid (the token), 0 when unknown */
+  uint64_t watched_gen; /* handle generation on which `node` has an exists
+                           watch (baton__zk_held_watcher); 0: none yet */
+  bool node_gone;       /* that watch saw `node` deleted */
+  uint64_t watch_spent; /* times a change other than the deletion spent the
+                           watch: a renewal that set one marks it only if
+                           this did not move meanwhile */
   char *pred;           /* predecessor's child name while queued */
   char *seen_node;      /* observer: lowest child seen last, and ... */
   uint64_t seen_czxid;  /* ... its czxid, to compare with `seen` cheaply */
@@ -131,12 +137,14 @@ void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int
                    baton_zk_reply *out);
 void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                         baton_zk_reply *out);
-/* One multi request of "check version -1" on every path. */
-void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                         baton_zk_reply *out);
-/* Several exists requests pipelined: one round trip. out[i] per path. */
-void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                           baton_zk_reply *out);
+/* sync: the server the session talks to catches up with the quorum's
+ * leader as of now. A linearizable "the session is alive". */
+void baton__zk_sync(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out);
+/* Several exists requests pipelined: one round trip. out[i] per path.
+ * held_ids (may be NULL) sets on path i a held node's watch for candidate
+ * held_ids[i] (baton__zk_held_watcher). */
+void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n,
+                           const uint64_t *held_ids, int64_t deadline, baton_zk_reply *out);
 /* Digest credentials "user:password" for this and every reconnection. */
 void baton__zk_add_auth(baton_zk_conn *conn, const char *cred, int64_t deadline,
                         baton_zk_reply *out);
@@ -156,6 +164,8 @@ long baton__zk_calls_live(void);
 
 /* The watcher given with watch_id: wakes that candidate's wait. */
 void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+/* The watch on a held node (baton__zk_exists_many's held_ids). */
+void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 /* Wake k's wait (its eventfd); with s->mu held. */
 void baton__zk_cand_signal(baton_zk_cand *k);
 
