@@ -26,8 +26,9 @@
 /* A connection and what the backend knows of its state. */
 typedef struct baton_pg_conn {
   PGconn *pg;      /* NULL when none */
-  bool busy;       /* a request timed out with its results still to come:
-                      the next request reads them away first */
+  bool busy;       /* a request timed out (maybe half sent) with its
+                      results still to come: the next request sends its
+                      rest and reads them away first */
   bool watch_cancel; /* waits on it also end when cancel_fd is readable */
   int cancel_fd;     /* (BATON_ECANCELED): a waiter's wait's descriptor */
 } baton_pg_conn;

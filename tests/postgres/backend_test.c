@@ -1,11 +1,13 @@
 /* backend_test.c — the postgres:// backend where only PostgreSQL says how:
  * bad URIs, a wrong password, a role that may not create the token table,
  * a plain SQL client taking the same lock by the documented key, a leader
- * only while its lock is held, and a server restart (zero overlaps). A
- * stopped server, lost replies and cut connections are every backend's:
- * the seam, conformance and fault_cut suites. */
+ * only while its lock is held, a server restart (zero overlaps), and a
+ * half-sent request finished before the next. A stopped server, lost
+ * replies and cut connections are every backend's: the seam, conformance
+ * and fault_cut suites. */
 #include "postgres_kit.h"
 #include "postgres.h"
+#include "proxy.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -14,6 +16,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -696,6 +699,43 @@ static void no_leader_while_the_successor_waits(void) {
   PQfinish(raw);
 }
 
+/* A request left half sent when its deadline came (the server stopped
+ * reading: here a stalled proxy) is sent in full, and its reply read
+ * away, before the next request on the connection: it is never stuck. */
+static void half_sent_request_is_finished_first(void) {
+  proxy *px = NULL;
+  REQUIRE_EQ(proxy_start(&px, server->member[0].port), 0);
+  char uri[300];
+  snprintf(uri, sizeof uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER, TEST_PG_PASSWORD,
+           proxy_port(px), TEST_PG_DB);
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, uri, "half", 30000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)k.s;
+  /* Far more than the socket buffers on both sides of the proxy hold. */
+  size_t size = 32u << 20;
+  char *sql = malloc(size);
+  REQUIRE(sql != NULL);
+  memset(sql, 'x', size);
+  memcpy(sql, "SELECT 1 /* ", 12);
+  memcpy(sql + size - 4, " */", 4);
+  proxy_set_mode(px, PROXY_STALL, 0);
+  bool broken = false;
+  int rc = baton__pg_exec(&s->conn, s, sql, 0, NULL, NULL, kit_deadline(500), "big", &broken,
+                          &err);
+  free(sql);
+  CHECK_EQ(rc, BATON_ETIMEDOUT);
+  CHECK(!broken);
+  CHECK(s->conn.busy);
+  proxy_set_mode(px, PROXY_PASS, 0);
+  int64_t start = kit_now_ms();
+  CHECK_OK(kit_renew(&k, NULL, 0, NULL, &err), &err);
+  printf("  the next request answered after %lld ms\n", (long long)(kit_now_ms() - start));
+  CHECK(!s->conn.busy);
+  kit_close(&k);
+  proxy_stop(px);
+}
+
 /* The session commits its heartbeats and tokens synchronously even where
  * the server's (or the URI's) default says otherwise: a crash must not
  * roll back a heartbeat the next term's wait relies on. */
@@ -749,6 +789,7 @@ int main(int argc, char **argv) {
       {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
+      {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
       {"session_commits_synchronously", session_commits_synchronously},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
