@@ -1,8 +1,9 @@
 /* backend_test.c — the postgres:// backend where only PostgreSQL says how:
  * bad URIs, a wrong password, a role that may not create the token table,
  * a plain SQL client taking the same lock by the documented key, a leader
- * only while its lock is held, a server restart (zero overlaps), and a
- * half-sent request finished before the next. A stopped server, lost
+ * only while its lock is held, a server restart (zero overlaps), a lock
+ * taken anew getting a new token, and a half-sent request finished before
+ * the next. A stopped server, lost
  * replies and cut connections are every backend's: the seam, conformance
  * and fault_cut suites. */
 #include "postgres_kit.h"
@@ -736,6 +737,31 @@ static void half_sent_request_is_finished_first(void) {
   proxy_stop(px);
 }
 
+/* A term the token row gives to this session is adopted (a retry after a
+ * lost reply) only while the session holds the lock: once the lock went
+ * (here: let go behind the backend's back, as after a failed statement),
+ * taking it again is a new term with a greater token. */
+static void lock_taken_anew_is_a_new_term(void) {
+  const char *name = kit_name("anew");
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "anew", 30000, &err), &err);
+  baton_candidate c = kit_cand(&k, name);
+  REQUIRE_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  uint64_t first = c.token;
+  baton_pg_session *s = (baton_pg_session *)k.s;
+  const char *params[] = {name};
+  bool broken = false;
+  REQUIRE_OK(baton__pg_exec(&s->conn, s, "SELECT pg_advisory_unlock(" KIT_PG_KEY("$1::text") ")",
+                            1, params, NULL, kit_deadline(KIT_CALL_MS), "unlock", &broken, &err),
+             &err);
+  REQUIRE_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  printf("  token %llu, then %llu\n", (unsigned long long)first, (unsigned long long)c.token);
+  CHECK_GT(c.token, first);
+  kit_drop(&k, &c);
+  kit_close(&k);
+}
+
 /* The session commits its heartbeats and tokens synchronously even where
  * the server's (or the URI's) default says otherwise: a crash must not
  * roll back a heartbeat the next term's wait relies on. */
@@ -790,6 +816,7 @@ int main(int argc, char **argv) {
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
       {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
+      {"lock_taken_anew_is_a_new_term", lock_taken_anew_is_a_new_term},
       {"session_commits_synchronously", session_commits_synchronously},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
