@@ -56,7 +56,9 @@
  * row gives to this session is adopted, token and all (a retry after a
  * lost reply), only while this session still holds the lock: a lock taken
  * anew is a new term with a new token, whatever the row says. Says who
- * held the name before and how long its session has been idle. */
+ * held the name before, how long its session has been idle, and whether
+ * the lock's holder is foreign: not the session the row names (plain
+ * SQL, say), so that no expiry of it is known and no NOTIFY comes. */
 #define BATON_PG_ACQUIRE_SQL \
     "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
     "AS held), " \
@@ -68,7 +70,7 @@
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
     "AND NOT t.released AS ours, (SELECT held FROM mine) AND " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
-    "AND NOT t.released AS adopt, " \
+    "AND NOT t.released AS adopt, CASE WHEN NOT t.released THEN t.holder_pid END AS live_pid, " \
     "GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
     "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
     "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
@@ -92,7 +94,9 @@
     "CASE WHEN (SELECT adopt FROM h) THEN (SELECT token FROM h) END), " \
     "(SELECT identity FROM h), (SELECT token FROM h), (SELECT ms FROM w), " \
     "CASE WHEN NOT (SELECT got FROM l) THEN " HOLDER_IDLE_MS " END, " \
-    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat)"
+    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat), " \
+    "NOT (SELECT got FROM l) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " \
+    HELD_BY_ANYONE(NAME_KEY) " AND l.pid = (SELECT live_pid FROM h))"
 
 /* $1 name, $2 this session's start: mark our term released (so that the
  * next one need not wait for it), let go of the lock if this session has
