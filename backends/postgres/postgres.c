@@ -80,13 +80,6 @@ static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **o
   return 0;
 }
 
-/* Notifications that came before a look are answered by it. */
-static void clear_woken(baton_pg_session *s, baton_pg_cand *p) {
-  pthread_mutex_lock(&s->lmu);
-  p->woken = false;
-  pthread_mutex_unlock(&s->lmu);
-}
-
 /* When a waiter looks again at a holder idle for idle_ms (< 0: unknown):
  * just after the server's expiry of that session, if it is a session that
  * could be ours (idle less than a TTL), else soon. */
@@ -129,6 +122,14 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
   return baton__error(err, BATON_ETIMEDOUT,
                       "%s: %s: the session was busy with another request until the deadline",
                       s->label, what);
+}
+
+/* Notifications that came before a look are answered by it. By the
+ * look's deadline: a wake left set costs a spurious wake-up, no more. */
+static void clear_woken(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
+  if (lock_by(s, &s->lmu, deadline, "acquire", NULL) != 0) return;
+  p->woken = false;
+  pthread_mutex_unlock(&s->lmu);
 }
 
 /* Whether any candidate holds, or may hold, a lock of the session.
@@ -404,7 +405,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   /* Before the look is sent, and not under s->mu: the listener's lock may
    * be held for a round trip, which must never delay a renewal. */
-  if (c->priv != NULL) clear_woken(s, c->priv);
+  if (c->priv != NULL) clear_woken(s, c->priv, deadline);
   if ((rc = lock_by(s, &s->mu, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
