@@ -569,10 +569,8 @@ static int leftovers(run *r, char *detail, size_t size) {
   if (strcmp(r->d->backend, "postgres") == 0) {
     /* The advisory locks of the name, held by any session (psql: the
      * suite needs no client library). */
-    char port[16], out[256];
-    snprintf(port, sizeof port, "%d", r->cl.member[0].port);
-    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-h", "127.0.0.1",
-                          "-p", port, "-c",
+    char out[256];
+    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", r->cl.uri, "-X", "-A", "-t", "-c",
                           "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND "
                           "l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('" FAULTS_NAME
                           "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND l.objid::int8 = ('x' "
@@ -1028,18 +1026,17 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
     rec(&r, "broken what=store");
     goto out;
   }
-  const char *scheme_end = strstr(r.cl.uri, "://");
   for (int i = 0; i < r.n; i++) {
     cand *c = &r.c[i];
-    int len = snprintf(c->uri, sizeof c->uri, "%.*s://", (int)(scheme_end - r.cl.uri), r.cl.uri);
+    int ports[TEST_MAX_MEMBERS];
     for (int m = 0; m < r.cl.n; m++) {
       if (proxy_start(&c->px[m], r.cl.member[m].port) != 0) {
         rec(&r, "broken what=proxy");
         goto out;
       }
-      len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", m ? "," : "",
-                      proxy_port(c->px[m]));
+      ports[m] = proxy_port(c->px[m]);
     }
+    kit_uri_at(c->uri, sizeof c->uri, r.cl.uri, ports, r.cl.n);
     if (spawn_cand(&r, c) != 0) {
       rec(&r, "broken what=spawn slot=%d", i);
       goto out;
