@@ -123,6 +123,7 @@ static const char *reason_name(baton_lost_reason r) {
     case BATON_LOST_KEY_GONE: return "key-gone";
     case BATON_LOST_SESSION_EXPIRED: return "session-expired";
     case BATON_LOST_CONNECTION: return "connection";
+    case BATON_LOST_WATCHDOG: return "watchdog";
   }
   return "unknown";
 }
