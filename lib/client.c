@@ -91,7 +91,9 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
              c->renew_failures, err->message);
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
-    if (e->term.held && e->term.generation == c->renew_generations[i]) {
+    /* A term left to its deadline by the watchdog is not being renewed. */
+    if (e->term.held && e->term.generation == c->renew_generations[i] &&
+        !e->term.watchdog_fired) {
       BATON__COUNT(e, renewals_failed);
       baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, err->message);
     }
