@@ -6,8 +6,9 @@
  *
  * A replica campaigns; once elected it reads the checkpoint from the store
  * (a fenced-store) and runs the steps after it. Before each step it asks
- * baton_election_is_leader() (no I/O); the step's work takes --step-time;
- * its result goes to the store as a STEP carrying the term's token. The
+ * baton_election_is_leader() (no I/O) and touches the watchdog (a step
+ * that hangs for five times --step-time loses the term); the work takes
+ * --step-time; its result goes to the store as a STEP carrying the term's token. The
  * store accepts it only as the next step after its checkpoint, from a term
  * no older than the newest that wrote: so a step is never accepted twice,
  * and a replica that paused mid-step (after its check, as any process can)
@@ -108,6 +109,9 @@ static outcome lead(baton_election *e, const settings *s, const fence_addr *stor
       say(me, "term over before step %llu", (unsigned long long)k);
       return TERM_OVER;
     }
+    /* Proof of life for the watchdog: a step that hangs stops the
+     * renewals, and the term ends at its deadline (BATON_LOST_WATCHDOG). */
+    baton_election_touch(e, NULL);
     if ((*sig = example_wait_until(stop, example_now_ms() + (int64_t)s->step_ms)) != 0) return STOPPED; /* the work */
     char data[64];
     snprintf(data, sizeof data, "result-of-step-%llu", (unsigned long long)k);
@@ -148,6 +152,8 @@ int main(int argc, char **argv) {
   if ((rc = example_open_election(&client, &e, s.backend, s.name, &o)) != 0) return rc;
   baton_error err = {0};
   const char *me = baton_client_identity(client);
+  /* A step may take --step-time; one that takes five times that is hung. */
+  baton_election_watchdog(e, 5 * s.step_ms, NULL);
   int exit_code = EXIT_GAVE_UP, sig = 0;
   int64_t give_up = example_now_ms() + (int64_t)s.give_up_ms;
   while (example_now_ms() < give_up) {
