@@ -32,7 +32,9 @@ static void log_session_change(baton_zk_session *s, zhandle_t *zh, int was, int 
 }
 
 /* The global watcher: the C client calls it with every state change of
- * the handle, on its completion thread. It only records and signals. */
+ * the handle, on its completion thread. It records and signals, and logs
+ * the change: the user's log callback runs there too, so one that blocks
+ * holds up every ZooKeeper reply of the session, renewals included. */
 static void on_session(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
   (void)path;
   if (type != ZOO_SESSION_EVENT) return;

@@ -10,8 +10,9 @@
  *
  * Requests: acquire = create + get children (+ get of the holder when one
  * is asked for; a queued candidate's later acquires skip the create);
- * release = delete; renew = one multi of check ops (one exists when
- * nothing is held); leader = get children + get; wait = one get that
+ * release = delete; renew = one sync (plus a get that sets the watch of
+ * each node held since the last renewal: check_held); leader = get
+ * children + get; wait = one get that
  * watches the predecessor. A create whose reply was lost (connection loss,
  * time-out) leaves the candidate "pending": the next call lists the
  * children and adopts the node that carries the candidate's guid; forget
@@ -56,7 +57,7 @@ static int expired_error(baton_zk_session *s, baton_error *err) {
 
 /* ---- Candidates ------------------------------------------------------------ */
 
-static void drop_node_locked(baton_zk_cand *k) {
+static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   baton__free(k->node);
   baton__free(k->pred);
   k->node = k->pred = NULL;
@@ -64,6 +65,8 @@ static void drop_node_locked(baton_zk_cand *k) {
   k->czxid = 0;
   k->watched_gen = 0;
   k->node_gone = false;
+  s->watch_bytes -= k->watch_bytes; /* its deletion, or the handle's end, takes the watch */
+  k->watch_bytes = 0;
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
@@ -85,7 +88,7 @@ static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   if (k->prev != NULL) k->prev->next = k->next;
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
-  drop_node_locked(k);
+  drop_node_locked(s, k);
   baton__free(k->seen_node);
   if (k->efd >= 0) close(k->efd);
   baton__free(k);
@@ -117,7 +120,7 @@ static int begin(baton_zk_session *s, baton_candidate *c, bool arm, cand_op *op,
   } else {
     if (k->gen != conn->gen) {
       op->stale = k->node != NULL || k->pending;
-      drop_node_locked(k);
+      drop_node_locked(s, k);
       k->gen = conn->gen;
     }
     if (arm && k->efd < 0) {
@@ -413,7 +416,7 @@ static int drop_if_wrapped(baton_zk_session *s, baton_zk_conn *conn, baton_zk_ca
   if (path != NULL) baton__zk_delete(conn, path, deadline, &r);
   if (r.rc == ZOK || r.rc == ZNONODE) {
     lock(s);
-    drop_node_locked(k);
+    drop_node_locked(s, k);
     unlock(s);
   }
   int rc = wrapped_error(s, parent, own, err);
@@ -504,7 +507,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     rc = wrapped_error(s, parent, wrapped, err);
   } else if (rc == 0 && !found) {
     lock(s);
-    drop_node_locked(k); /* deleted behind our back: enqueue again */
+    drop_node_locked(s, k); /* deleted behind our back: enqueue again */
     unlock(s);
     rc = BATON_ZK_LOST;
   } else if (rc == 0 && pred == NULL) {
@@ -519,7 +522,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
       czxid = me.token;
       lock(s);
       if (rc == 0) k->czxid = czxid;
-      else if (rc == BATON_ZK_LOST) drop_node_locked(k);
+      else if (rc == BATON_ZK_LOST) drop_node_locked(s, k);
       unlock(s);
     }
     if (rc == 0) c->token = czxid;
@@ -683,7 +686,7 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
   baton_zk_cand *k = op.k;
   lock(s);
   bool pending = k->pending, expired = op.conn->expired;
-  if (expired) drop_node_locked(k); /* our nodes died with the session */
+  if (expired) drop_node_locked(s, k); /* our nodes died with the session */
   unlock(s);
   if (pending && !expired) rc = recover(s, op.conn, k, c, op.parent, deadline, err);
   char *node = rc == 0 ? dup_locked(s, &k->node) : NULL;
@@ -693,7 +696,7 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
     if (path != NULL) baton__zk_delete(op.conn, path, deadline, &r);
     if (r.rc == ZOK || r.rc == ZNONODE) {
       lock(s);
-      drop_node_locked(k);
+      drop_node_locked(s, k);
       unlock(s);
     } else {
       rc = baton__zk_error(err, op.conn, r.rc, "delete", path);
@@ -755,14 +758,17 @@ static int new_session(baton_zk_session *s, size_t n, bool *gone, int64_t deadli
 /* Renewal at O(1) requests per interval, whatever the number of held
  * names. The session's own heartbeat keeps its ephemeral nodes; what a
  * renewal must find out is whether one of them was deleted behind our
- * back. Each held node carries an exists watch, set once (and again after
- * any other change of the node spent it), which marks it gone on its
- * deletion. The renewal is one sync, which passes through the quorum's
- * leader: the session is alive, and since ZooKeeper delivers a session's
- * watch events in order with its replies, every deletion the quorum had
- * made when the sync passed has been heard when it returns. Nodes without
- * a watch yet get theirs in the same round, by an exists that also says
- * whether they are still there. */
+ * back. Each held node carries a data watch, set by a get once (and again
+ * after a change other than the deletion spent it), which marks it gone
+ * on its deletion; the C client sets the watches again on a reconnect.
+ * The renewal is one sync: it fails on a session the server has expired,
+ * and since a session's watch events come in order with its replies,
+ * every deletion its server had applied when it answered has been heard
+ * when it returns. A sync is not a quorum operation: a deletion by
+ * another session may be heard a little later than the quorum made it,
+ * at the next renewal; the token covers that gap, as it covers any
+ * deletion behind the holder's back. Nodes past BATON_ZK_WATCH_BYTES_MAX
+ * are read (without a watch) at each renewal instead. */
 static int check_held(baton_zk_session *s, baton_zk_conn *conn, baton_candidate *const *held,
                       size_t n, bool *gone, int64_t deadline, baton_error *err) {
   const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
@@ -789,25 +795,31 @@ static int check_held(baton_zk_session *s, baton_zk_conn *conn, baton_candidate 
     if (k->watched_gen == conn->gen) continue;
     paths[m] = baton__zk_path(s, held[i]->name, k->node);
     if (paths[m] == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-    ids[m] = k->id;
+    /* Past the bound, a node is read at each renewal instead of watched. */
+    size_t bytes = paths[m] != NULL ? strlen(paths[m]) + 4 : 0;
+    ids[m] = s->watch_bytes + bytes <= BATON_ZK_WATCH_BYTES_MAX ? k->id : 0;
     spent[m] = k->watch_spent;
     idx[m++] = i;
   }
   unlock(s);
-  if (rc == 0 && m > 0) baton__zk_exists_many(conn, (const char *const *)paths, m, ids, deadline, each);
+  if (rc == 0 && m > 0)
+    baton__zk_watch_held(conn, (const char *const *)paths, m, ids, deadline, each);
   for (int j = 0; rc == 0 && j < m; j++) {
     if (each[j].rc == ZNONODE) {
       gone[idx[j]] = true;
     } else if (each[j].rc != ZOK) {
-      rc = baton__zk_error(err, conn, each[j].rc, "exists", paths[j]);
+      rc = baton__zk_error(err, conn, each[j].rc, "get", paths[j]);
     } else {
       /* Watched from now on, unless the node changed meanwhile. */
       const char *node = strrchr(paths[j], '/') + 1;
       lock(s);
       baton_zk_cand *k = held[idx[j]]->priv;
-      if (k != NULL && k->node != NULL && strcmp(k->node, node) == 0 && k->gen == conn->gen &&
-          k->watch_spent == spent[j])
+      if (ids[j] != 0 && k != NULL && k->node != NULL && strcmp(k->node, node) == 0 &&
+          k->gen == conn->gen && k->watch_spent == spent[j] && k->watch_bytes == 0) {
         k->watched_gen = conn->gen;
+        k->watch_bytes = strlen(paths[j]) + 4;
+        s->watch_bytes += k->watch_bytes;
+      }
       unlock(s);
     }
   }
