@@ -216,10 +216,16 @@ void baton__etcd_http_next_member(baton_etcd_http *h, baton_etcd_conn *c,
                                   const baton_error *why) {
   size_t was = c->member, next = (c->member + 1) % h->nmembers;
   if (!atomic_compare_exchange_strong(&h->current, &was, next) || next == c->member) return;
-  baton__log(h->cfg, BATON_LOG_WARN, "etcd: member %s failed (%s); requests go to %s now",
-             h->members[c->member].name,
-             why != NULL && why->message[0] != '\0' ? why->message : "no answer",
-             h->members[next].name);
+  /* The error names the member already ("etcd HOST:PORT /path: ..."). */
+  const char *left = h->members[c->member].name, *what = "it failed";
+  if (why != NULL && why->message[0] != '\0') {
+    what = why->message;
+    size_t n = strlen(left);
+    if (strncmp(what, "etcd ", 5) == 0 && strncmp(what + 5, left, n) == 0 && what[5 + n] == ' ')
+      what += 6 + n;
+  }
+  baton__log(h->cfg, BATON_LOG_WARN, "etcd: left member %s (%s); requests go to %s now", left,
+             what, h->members[next].name);
 }
 
 /* ---- Open and close -------------------------------------------------------- */

@@ -137,7 +137,7 @@ static void revoked_lease_is_granted_anew_and_logged(void) {
   int64_t fresh = baton__etcd_session_lease(k.s);
   CHECK(fresh != lease && fresh != 0);
   char line[96];
-  snprintf(line, sizeof line, "new lease %llx granted", (unsigned long long)fresh);
+  snprintf(line, sizeof line, "new lease 0x%llx granted", (unsigned long long)fresh);
   CHECK(kit_log_wait(&log, line, 0) != NULL);
   kit_close(&k);
   kit_log_destroy(&log);

@@ -80,7 +80,7 @@ static void member_in_use_is_killed(void) {
   printf("  renewals through another member after %lld ms\n", (long long)kit_ms_since(t0));
   /* The operator is told which member was left, and why. */
   char killed[64], line[96];
-  snprintf(line, sizeof line, "etcd: member %s failed",
+  snprintf(line, sizeof line, "etcd: left member %s (",
            kit_member_addr(cluster, 0, killed, sizeof killed));
   const char *heard = kit_log_wait(&log, line, 0);
   CHECK(heard != NULL);

@@ -2,6 +2,8 @@
  * waiter threads, for the tests that drive a table directly. */
 #include "session.h"
 
+#include "test.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,6 +144,8 @@ static void kit_log_line(baton_log_level level, const char *message, void *udata
   pthread_mutex_lock(&l->c.mu);
   if (l->n < KIT_LOG_LINES)
     snprintf(l->lines[l->n++], sizeof l->lines[0], "%d %s", (int)level, message);
+  else
+    l->dropped++;
   pthread_cond_broadcast(&l->c.cond);
   pthread_mutex_unlock(&l->c.mu);
 }
@@ -163,7 +167,11 @@ const char *kit_log_wait(kit_log *l, const char *needle, int ms) {
       if (strstr(l->lines[seen], needle) != NULL) found = l->lines[seen];
     if (found == NULL && !kit_cond_wait(&l->c, end)) break;
   }
+  int dropped = l->dropped;
   pthread_mutex_unlock(&l->c.mu);
+  if (found == NULL && dropped > 0)
+    TEST_FAIL_("'%s' not among the first %d log lines (%d more were dropped)", needle,
+               KIT_LOG_LINES, dropped);
   return found;
 }
 
