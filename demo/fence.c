@@ -146,7 +146,7 @@ static int verdict(const fence_addr *a, const char *request, int n, int nums,
     return -1;
   }
   char reply[256], word[16];
-  if (fence_request(a, request, reply, sizeof reply, 2000, why, why_size) != 0) return -1;
+  if (fence_request(a, request, reply, sizeof reply, FENCE_TIMEOUT_MS, why, why_size) != 0) return -1;
   if (sscanf(reply, "%15s %llu %llu", word, &out[0], &out[1]) == 1 + nums &&
       (strcmp(word, "OK") == 0 || strcmp(word, "REFUSED") == 0))
     return strcmp(word, "OK") == 0 ? 1 : 0;
@@ -177,12 +177,17 @@ int fence_step(const fence_addr *a, uint64_t token, const char *writer, uint64_t
   return rc;
 }
 
-int fence_checkpoint(const fence_addr *a, uint64_t *checkpoint, uint64_t *highest, char *why,
-                     size_t why_size) {
-  char reply[256];
+int fence_checkpoint(const fence_addr *a, uint64_t token, const char *writer,
+                     uint64_t *checkpoint, uint64_t *highest, char *why, size_t why_size) {
+  char request[FENCE_LINE_MAX + 1], reply[256];
   unsigned long long c, h;
-  if (fence_request(a, "CHECKPOINT\n", reply, sizeof reply, 2000, why, why_size) != 0)
+  int n = snprintf(request, sizeof request, "CHECKPOINT %llu %s\n", (unsigned long long)token,
+                   writer);
+  if (n < 0 || n >= (int)sizeof request) {
+    snprintf(why, why_size, "the request is longer than %d bytes", FENCE_LINE_MAX);
     return -1;
+  }
+  if (fence_request(a, request, reply, sizeof reply, FENCE_TIMEOUT_MS, why, why_size) != 0) return -1;
   if (sscanf(reply, "CHECKPOINT %llu %llu", &c, &h) != 2) {
     snprintf(why, why_size, "%s: unexpected reply '%.100s'", a->text, reply);
     return -1;

@@ -71,7 +71,8 @@ static const char usage_text[] =
     "cannot take in time (256 KiB behind) are dropped and counted on stderr.\n"
     "It also keeps a workflow's checkpoint: STEP requests (demo/workflow) are\n"
     "accepted when they carry the next step and a token no older than the\n"
-    "highest; their data is logged as step=K checkpoint=C [why=...].\n"
+    "highest; their data is logged as step=K checkpoint=C [why=...]. A\n"
+    "CHECKPOINT request reads it and raises the highest token to its own.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -341,21 +342,31 @@ static void handle_line(store *s, char *line, char *reply, size_t size) {
     snprintf(reply, size, "HIGHEST %llu\n", (unsigned long long)s->highest);
     return;
   }
-  if (strcmp(line, "CHECKPOINT") == 0) {
-    snprintf(reply, size, "CHECKPOINT %llu %llu\n", (unsigned long long)s->checkpoint,
-             (unsigned long long)s->highest);
-    return;
-  }
   bool is_step = strncmp(line, "STEP ", 5) == 0;
-  if (!is_step && strncmp(line, "WRITE ", 6) != 0) {
+  bool is_checkpoint = strncmp(line, "CHECKPOINT ", 11) == 0;
+  if (!is_step && !is_checkpoint && strncmp(line, "WRITE ", 6) != 0) {
     snprintf(reply, size, "ERR unknown request\n");
     return;
   }
   uint64_t token, step = 0;
   char *writer, *data;
   const char *why, *rest = "";
-  if (parse_write(line + (is_step ? 5 : 6), &token, &writer, &data, &why) != 0) {
+  if (parse_write(line + (is_step ? 5 : is_checkpoint ? 11 : 6), &token, &writer, &data, &why) !=
+      0) {
     snprintf(reply, size, "ERR %s\n", why);
+    return;
+  }
+  if (is_checkpoint) {
+    /* A new term reads where to resume, and fences every older term: from
+     * here their late steps are refused, even before its own first step. */
+    bool ok = true;
+    if (decide(s, token, &ok, reply, size) != 0) return;
+    char logged[64];
+    snprintf(logged, sizeof logged, "checkpoint-read checkpoint=%llu",
+             (unsigned long long)s->checkpoint);
+    log_write(s, token, writer, ok, logged);
+    snprintf(reply, size, "CHECKPOINT %llu %llu\n", (unsigned long long)s->checkpoint,
+             (unsigned long long)s->highest);
     return;
   }
   if (is_step && parse_step(data, &step, &rest) != 0) {
@@ -618,7 +629,7 @@ static int write_one(const fence_addr *a, const char *token_text, const char *wr
 static int highest(const fence_addr *a) {
   char reply[128], why[400];
   unsigned long long h;
-  if (fence_request(a, "HIGHEST\n", reply, sizeof reply, 2000, why, sizeof why) != 0)
+  if (fence_request(a, "HIGHEST\n", reply, sizeof reply, FENCE_TIMEOUT_MS, why, sizeof why) != 0)
     return example_fail(EXAMPLE_EXIT_ERROR, "highest", "%s", why);
   if (sscanf(reply, "HIGHEST %llu", &h) != 1)
     return example_fail(EXAMPLE_EXIT_ERROR, "highest", "unexpected reply '%.100s'", reply);

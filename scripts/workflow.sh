@@ -20,13 +20,11 @@ cd "$(dirname "$0")/.."
 TTL=2s
 STEPS=30
 STEP_TIME=200ms
-if [ "${1:-}" = --short ]; then
-  STEPS=12
-  STEP_TIME=100ms
-  shift
-fi
 NAME=workflow
-backends=("$@")
+backends=()
+for arg in "$@"; do
+  if [ "$arg" = --short ]; then STEPS=12; STEP_TIME=100ms; else backends+=("$arg"); fi
+done
 [ ${#backends[@]} -gt 0 ] || backends=(etcd zk redis)
 
 DEMO=workflow
@@ -65,18 +63,23 @@ next_step_leader() {
   wait_until 20 stepped "$1" "$lead_token" 2 || die "$lead_id does not step on"
 }
 
-# The verdict: every step 1..N accepted exactly once. Prints what is wrong.
+# The verdict: every step 1..N accepted exactly once, and no other step.
+# Prints what is wrong.
 exactly_once() { # LOG
   awk -v n="$STEPS" '$4 == "accepted" && $7 ~ /^data=step=/ {
       k = $7; sub("data=step=", "", k); seen[k]++ }
     END { bad = 0
-      for (k = 1; k <= n; k++) if (seen[k] != 1) { printf "    step %d accepted %d times\n", k, seen[k]; bad = 1 }
+      for (k = 1; k <= n; k++)
+        if (seen[k] != 1) { printf "    step %d accepted %d times\n", k, seen[k]; bad = 1 }
+      for (k in seen)
+        if (k + 0 < 1 || k + 0 > n) { printf "    step %s accepted, outside 1..%d\n", k, n; bad = 1 }
       exit bad }' "$1"
 }
 
 # ---- one backend ---------------------------------------------------------
 
 workflow_backend() {
+  [ -n "${uri[$1]:-}" ] || die "no server for backend '$1'"
   local b=$1 u=${uri[$1]} log="$tmp/store-$b.log" addr="unix:$tmp/store-$b.sock"
   local -A pid=()
   echo
@@ -113,7 +116,6 @@ workflow_backend() {
   # 3. SIGSTOP the next leader mid-step, past the ttl: a third takes over.
   local ts; ts=$(now)
   kill -STOP "${pid[$l2]}"
-  paused_group=""
   say "$ts" "SIGSTOP $l2 in the middle of a step (a process pause)"
   next_step_leader "$log" "$tok2" "$ts" pause
   local fo2=$lead_failover
@@ -128,7 +130,9 @@ workflow_backend() {
     local k=${line##*data=step=}; k=${k%% *}
     local why=${line##*why=}; why=${why%% *}
     local highest=${line##*highest=}; highest=${highest%% *}
-    say "${line%% *}" "the store refused its late step $k ($why: token $tok2 < $highest)"
+    local because="token $tok2 < $highest"
+    [ "$why" = stale-token ] || because="not the next step"
+    say "${line%% *}" "the store refused its late step $k ($why: $because)"
     late=yes
   else
     say "$(now)" "(no late step of $l2 reached the store)"

@@ -18,7 +18,6 @@ foreach(_b ${BATON_BACKENDS})
   baton_test(cli ARGS ${_b} LABELS cli ${_b} TIMEOUT 300)
 endforeach()
 
-
 # The workflow demo in its short form, on every backend built: its checker
 # fails the test unless every step was accepted exactly once, through a
 # SIGKILL and a SIGSTOP of the leader.
