@@ -221,26 +221,32 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 /* ---- leader and wait ----------------------------------------------------- */
 
 /* Who holds `name` now and for how many more ms (-1: no TTL): 1, 0 when
- * nobody does, or an error. GET and PTTL go out in one round trip. */
+ * nobody does, or an error. GET and PTTL go out in one round trip, with
+ * the PTTL of NAME/wait: a key of ours whose term waits out a restart
+ * (script.c) has no leader yet. */
 static int read_holder(baton_redis_session *s, const char *name, baton_leader *out,
                        int64_t *pttl_ms, int64_t deadline, baton_error *err) {
-  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
-  baton_redis_cmd cmds[2] = {{2, get}, {2, pttl}};
-  redisReply *r[2];
-  int rc = baton__redis_request(s, &s->cmd, cmds, 2, r, deadline, "leader", err);
+  baton_redis_keys keys;
+  baton__redis_keys(&keys, name);
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait};
+  baton_redis_cmd cmds[3] = {{2, get}, {2, pttl}, {2, wait}};
+  redisReply *r[3];
+  int rc = baton__redis_request(s, &s->cmd, cmds, 3, r, deadline, "leader", err);
   if (rc != 0) return rc;
   if (r[0]->type == REDIS_REPLY_ERROR)
     rc = baton__redis_reply_error(s, r[0], "leader", err);
   else if (r[0]->type == REDIS_REPLY_NIL)
     rc = 0;
-  else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER) {
-    baton__redis_parse_value(out, r[0]->str, r[0]->len);
+  else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER &&
+           r[2]->type == REDIS_REPLY_INTEGER) {
+    bool ours = baton__redis_parse_value(out, r[0]->str, r[0]->len);
     *pttl_ms = r[1]->integer;
-    rc = 1;
+    rc = ours && r[2]->integer > 0 ? 0 : 1;
   } else
     rc = baton__redis_bad_reply(s, "leader", err);
   freeReplyObject(r[0]);
   freeReplyObject(r[1]);
+  freeReplyObject(r[2]);
   return rc;
 }
 

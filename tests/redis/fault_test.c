@@ -190,11 +190,16 @@ static void fresh_server_and_its_marker(void) {
   CHECK_EQ(kit_acquire(&b, &kb, NULL, &err), BATON_EHELD);
   char buf[256];
   CHECK(kit_redis_str(r, buf, sizeof buf, "PTTL first/wait")[0] != '-');
+  /* A term that waits has no leader yet. */
+  baton_leader who;
+  CHECK_EQ(kit_leader(&b, "first", &who, &err), BATON_ENOLEADER);
   int waited = 0;
   CHECK_OK(kit_redis_campaign(&a, &ka, RESTART_TTL_MS + 3000, &waited, &err), &err);
   int64_t elected = baton__now();
   CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
   CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS first/wait"), "0");
+  CHECK_OK(kit_leader(&b, "first", &who, &err), &err);
+  CHECK_EQ(who.token, ka.token);
   /* The right marker: a new name's first term is at once. */
   CHECK_EQ(kit_redis_mark_fresh(r, NULL), 0);
   baton_candidate kn = kit_cand(&b, "second");
