@@ -520,7 +520,8 @@ static int leader_member(run *r) {
         if (self != 0 && self == leader) return i;
       }
     } else {
-      return 0;
+      /* One Redis leads itself; Redlock's instances have no leader. */
+      return r->cl.n == 1 ? 0 : -1;
     }
   }
   return -1;
