@@ -136,8 +136,9 @@ static void read_faults(check *k, FILE *f) {
       faults_field(line, "token", &tok);
       x->token = tok;
       /* Outside the safety model: a paused holder (only the token saves
-       * the resource) and a Redis restarted without its data. */
-      x->excuse = x->kind == F_PAUSE || field_ll(line, "excuse", 0) != 0;
+       * the resource). A Redis restarted without its data is inside it
+       * (restart-safe terms), so a restart excuses nothing. */
+      x->excuse = x->kind == F_PAUSE;
       x->stale_leader = x->kind == F_SPAUSE && k->members > 1 &&
                         strcmp(k->backend, "etcd") == 0 && field_ll(line, "leader", 0) == 1;
       x->inject = x->heal = ns;
@@ -258,10 +259,9 @@ static void check_terms(check *k) {
         continue;
       }
       if (!x->excuse || x->holder != t->slot || x->token != t->token) continue;
-      t->excuse = x->kind == F_PAUSE ? "its holder was paused (SIGSTOP) past its deadline"
-                                     : "Redis restarted without persistence lost the key";
+      t->excuse = "its holder was paused (SIGSTOP) past its deadline";
       /* A stopped holder does no leader's work: no leader while paused. */
-      if (x->kind == F_PAUSE && x->inject < t->gap_end) t->gap_end = x->inject;
+      if (x->inject < t->gap_end) t->gap_end = x->inject;
     }
   }
   k->res->terms = k->nterms;
