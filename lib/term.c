@@ -303,6 +303,7 @@ bool baton__term_watchdog_fired(baton_election *e, int64_t now) {
    * would have fired first): the term keeps what they gave it, no more. */
   if (!baton__term_ttl(c)) t->lease = c->session_lease;
   t->watchdog_fired = true;
+  t->fired_interval_ns = e->watchdog_ns;
   baton__log(&c->cfg, BATON_LOG_WARN,
              "'%s': term %llu missed its watchdog touch (%lld ms): its renewals stop, it ends "
              "at its local deadline",
@@ -318,8 +319,11 @@ int baton__term_touch(baton_election *e, int64_t now) {
 }
 
 void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now) {
+  /* An interval that ran out before this call has fired, whether or not a
+   * renewal or touch noticed it yet: a new setting must not revive it. */
+  bool fired = baton__term_watchdog_fired(e, now);
   e->watchdog_ns = interval_ns;
-  if (e->term.held && !e->term.watchdog_fired) e->term.touched = now;
+  if (e->term.held && !fired) e->term.touched = now;
 }
 
 void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {

@@ -492,6 +492,25 @@ static void watchdog_touched_and_late(void) {
   baton_stats s = stats_of(e[0]);
   CHECK_EQ(s.terms_lost[BATON_LOST_WATCHDOG], 1);
   CHECK_EQ(s.terms_lost[BATON_LOST_RESIGNED], 1);
+
+  /* A third term, after the key's expiry: its 100 ms run out untouched and
+   * nothing noticed yet; turning the watchdog off then does not revive it,
+   * and a touch still names the interval that was missed. */
+  idle(NULL, began + TTL_MS * MS + 100 * MS);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  began = S.now;
+  idle(NULL, began + 300 * MS);
+  CHECK_OK(baton_election_watchdog(e[0], 0, &err), &err);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  CHECK_CONTAINS(err.message, "(100 ms)");
+  int64_t left = 0;
+  CHECK(baton_election_is_leader(e[0], NULL, &left));
+  int64_t deadline = S.now + left * MS; /* within 1 ms below the real one */
+  idle(NULL, deadline - 1);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  idle(NULL, deadline + MS);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_WATCHDOG], 2);
   teardown();
 }
 
