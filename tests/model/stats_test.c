@@ -29,6 +29,8 @@ static struct {
   int64_t wake[CLIENTS];
   bool fail_renew; /* renewals do not get through (ECONNECT) */
   int fail_renews;  /* ... nor do this many more */
+  int stall_renews; /* this many more renewals get no answer before their
+                       deadline (BATON_ETIMEDOUT then) */
 } S;
 
 /* ---- the clock and the backend's hooks ------------------------------------ */
@@ -80,6 +82,10 @@ static uint64_t fixed_random(void *ctx) {
 static mem_fault fault(void *ctx, mem_op op) {
   (void)ctx;
   if (op != MEM_RENEW) return MEM_OK;
+  if (S.stall_renews > 0) {
+    S.stall_renews--;
+    return MEM_STALL;
+  }
   if (S.fail_renews > 0) {
     S.fail_renews--;
     return MEM_FAIL;
@@ -451,6 +457,43 @@ static void watchdog_stops_renewals(bool queue) {
 static void watchdog_stops_renewals_ttl(void) { watchdog_stops_renewals(false); }
 static void watchdog_stops_renewals_queue(void) { watchdog_stops_renewals(true); }
 
+/* A renewal must end by every held term's deadline, a watchdog-fired
+ * one's too (its LOST comes on time). One that gets no answer is cut
+ * short at "a"'s frozen deadline: that is not a failure of "b", which is
+ * renewed again at once, with no RENEW_FAILED counted. */
+static void watchdog_cut_short_renewal(bool queue) {
+  baton_election *e[1] = {0};
+  setup(queue, 1, e);
+  baton_error err;
+  baton_election *b = NULL;
+  CHECK_OK(baton_election_open(&b, S.clients[0], "b", NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(b, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  /* Fired by the first renewal (no touch at all), so "a" keeps what its
+   * acquire gave it; the renewal at 2 intervals comes before that. */
+  REQUIRE(interval > WATCHDOG_MS * MS && 2 * interval < lifetime_ns());
+  int64_t deadline = T0 + lifetime_ns();
+  idle(NULL, T0 + interval + 1);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  S.stall_renews = 1;
+  idle(NULL, deadline + 1);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  CHECK(baton_election_is_leader(b, NULL, NULL));
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_WATCHDOG], 1);
+  CHECK_EQ(stats_of(e[0]).hold.sum_ns, lifetime_ns());
+  baton_stats sb = stats_of(b);
+  CHECK_EQ(sb.renewals_failed, 0);
+  CHECK_EQ(sb.renewals_ok, 2); /* at 1 interval, and again at the cut */
+  CHECK_EQ(S.stall_renews, 0);
+  baton_election_close(b);
+  teardown();
+}
+
+static void watchdog_cut_short_renewal_ttl(void) { watchdog_cut_short_renewal(false); }
+static void watchdog_cut_short_renewal_queue(void) { watchdog_cut_short_renewal(true); }
+
 /* A holder that touches in time keeps its term across many intervals and
  * TTLs; a watchdog turned off asks for nothing. A late touch fires the
  * watchdog by itself, though no renewal was sent in the missed interval.
@@ -588,6 +631,8 @@ int main(int argc, char **argv) {
       {"lost_at_deadline_queue", lost_at_deadline_queue},
       {"watchdog_stops_renewals_ttl", watchdog_stops_renewals_ttl},
       {"watchdog_stops_renewals_queue", watchdog_stops_renewals_queue},
+      {"watchdog_cut_short_renewal_ttl", watchdog_cut_short_renewal_ttl},
+      {"watchdog_cut_short_renewal_queue", watchdog_cut_short_renewal_queue},
       {"watchdog_touched_and_late", watchdog_touched_and_late},
       {"exposition_edges", exposition_edges},
       {"log_callback_hears_renewals", log_callback_hears_renewals},
