@@ -70,16 +70,23 @@ void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg) {
   memset(msg, 0, sizeof *msg);
   for (size_t at = 0; at < len;) {
     const char *line = data + at;
-    const char *nl = memchr(line, '\n', len - at);
-    size_t n = nl != NULL ? (size_t)(nl - line) : len - at;
+    /* Lines end at "\n" or "\r", as systemd splits them (NEWLINE). */
+    size_t n = 0;
+    while (n < len - at && line[n] != '\n' && line[n] != '\r') n++;
     at += n + 1;
     if (n == sizeof "WATCHDOG=1" - 1 && memcmp(line, "WATCHDOG=1", n) == 0) {
       msg->watchdog = true;
     } else if (n == sizeof "READY=1" - 1 && memcmp(line, "READY=1", n) == 0) {
       msg->ready = true;
-    } else if (n >= sizeof "STATUS=" - 1 && memcmp(line, "STATUS=", sizeof "STATUS=" - 1) == 0) {
+    } else if (!msg->status && n >= sizeof "STATUS=" - 1 &&
+               memcmp(line, "STATUS=", sizeof "STATUS=" - 1) == 0) {
+      /* The first STATUS= of a datagram counts, as for systemd. */
       size_t k = n - (sizeof "STATUS=" - 1);
-      if (k >= sizeof msg->status_text) k = sizeof msg->status_text - 1;
+      if (k >= sizeof msg->status_text) {
+        k = sizeof msg->status_text - 1;
+        /* Cut before a UTF-8 continuation byte, not inside a character. */
+        while (k > 0 && ((unsigned char)line[sizeof "STATUS=" - 1 + k] & 0xc0) == 0x80) k--;
+      }
       memcpy(msg->status_text, line + sizeof "STATUS=" - 1, k);
       msg->status_text[k] = '\0';
       /* Text for one line of a log: control bytes (and a NUL) become spaces. */
@@ -104,6 +111,12 @@ int cli_notify_receive(cli_notify *n, cli_notify_message *msg) {
   return 1;
 }
 
+int cli_notify_check(const char *address) {
+  struct sockaddr_un sa;
+  socklen_t len = 0;
+  return notify_address(address, &sa, &len);
+}
+
 int cli_notify_send(const char *address, const char *text) {
   struct sockaddr_un sa;
   socklen_t len = 0;
@@ -111,9 +124,13 @@ int cli_notify_send(const char *address, const char *text) {
     errno = EAFNOSUPPORT;
     return -1;
   }
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  /* Never blocks: a receiver whose queue is full must not hold up the
+   * supervisor's loop, which SIGKILLs CMD before the server's expiry. The
+   * datagram is dropped then (EAGAIN), as systemd's own clients do. */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
-  ssize_t sent = sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+  ssize_t sent =
+      sendto(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, len);
   int e = errno;
   close(fd);
   errno = e;

@@ -78,9 +78,15 @@ typedef struct supervisor {
   char own_notify[108];        /* baton's own $NOTIFY_SOCKET, "" when none */
   char notify_env[128];        /* "NOTIFY_SOCKET=<notify.path>" */
   char watchdog_env[48];       /* "WATCHDOG_USEC=<us>" with --watchdog */
-  int64_t watchdog_seen_ms;    /* CMD's last WATCHDOG=1, or its start */
+  bool watchdog_late;          /* the library said a touch came too late */
   bool ready;                  /* CMD sent READY=1 in this term */
-  bool ready_forwarded;        /* READY=1 went to baton's own systemd */
+  bool ready_forwarded;        /* baton's READY=1 went to its own systemd */
+  bool forward_failing;        /* the last send to it failed (said once) */
+  int64_t own_watchdog_ms;     /* WATCHDOG=1 to baton's own systemd this
+                                  often (half its WATCHDOG_USEC); 0: none */
+  int64_t own_watchdog_due_ms; /* the next one */
+  char status_line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX]; /* a batch's
+                                  last STATUS=, to pass on; "" for none */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -281,9 +287,19 @@ static void resign(supervisor *s) {
 
 /* ---- transitions -------------------------------------------------------- */
 
+static void forward(supervisor *s, const char *text);
+
 static void campaign(supervisor *s) {
   s->phase = CAMPAIGNING;
   s->token = 0;
+  /* For a Type=notify unit, baton is up once it campaigns: a standby
+   * never runs CMD, so waiting for CMD's READY=1 would time the start job
+   * out. CMD's own READY=1 is then only recorded. */
+  char line[BATON_NAME_MAX + 64];
+  snprintf(line, sizeof line, "%sSTATUS=standby: campaigning for '%s'",
+           s->ready_forwarded ? "" : "READY=1\n", s->args->name);
+  forward(s, line);
+  s->ready_forwarded = true;
   if (cli_campaign_start(s->relay, s->e) != 0)
     finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "cannot start a thread"));
 }
@@ -338,7 +354,10 @@ static void on_elected(supervisor *s, uint64_t token) {
     return;
   }
   s->phase = LEADING;
-  s->watchdog_seen_ms = cli_now_ms();
+  /* The first watchdog interval counts from CMD's start, not from the
+   * election: the fork and exec are not CMD's time. */
+  baton_error err = {0};
+  s->watchdog_late = baton_election_touch(s->e, &err) == BATON_ETIMEDOUT;
   s->ready = false;
   event(s, cli_now_ns(), "started", token, "pid=%d", (int)s->child.pid);
   verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
@@ -418,12 +437,14 @@ static int tick(supervisor *s) {
       }
       char failure[BATON_ERROR_MESSAGE_MAX], why[BATON_ERROR_MESSAGE_MAX + 64];
       cli_relay_take_renew_failure(s->relay, failure, sizeof failure);
-      int64_t silent = now - s->watchdog_seen_ms;
-      if (s->args->watchdog_ms != 0 && silent > s->args->watchdog_ms)
+      /* The library stops renewing a term whose watchdog fired without
+       * reporting failures for it: no failure heard with --watchdog set
+       * means the watchdog, as does a touch it called late. */
+      if (s->args->watchdog_ms != 0 && (s->watchdog_late || failure[0] == '\0'))
         snprintf(why, sizeof why,
-                 "no WATCHDOG=1 from the command for %lld ms (--watchdog %lums), so the term "
-                 "is no longer renewed; %lld ms to the local deadline",
-                 (long long)silent, (unsigned long)s->args->watchdog_ms, (long long)remaining);
+                 "the command sent no WATCHDOG=1 within --watchdog %lums, so the term is no "
+                 "longer renewed; %lld ms to the local deadline",
+                 (unsigned long)s->args->watchdog_ms, (long long)remaining);
       else
         snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
                  (long long)remaining, failure[0] ? ": " : "", failure);
@@ -457,52 +478,70 @@ static void on_wake(supervisor *s) {
 
 /* ---- CMD's notifications ---------------------------------------------------- */
 
-/* Pass `text` on to baton's own systemd, if baton runs under one. */
-static void forward(const supervisor *s, const char *text) {
+/* Pass `text` on to baton's own systemd, if baton runs under one. Never
+ * blocks (a full queue drops it); a failure is said once, until a send
+ * gets through again. */
+static void forward(supervisor *s, const char *text) {
   if (s->own_notify[0] == '\0') return;
-  if (cli_notify_send(s->own_notify, text) != 0)
-    cli_note("run", "NOTIFY_SOCKET %s: %s", s->own_notify, strerror(errno));
+  int e = cli_notify_send(s->own_notify, text) != 0 ? errno : 0;
+  if (e != 0 && !s->forward_failing)
+    cli_note("run", "NOTIFY_SOCKET %s: %s (dropped; said once)", s->own_notify, strerror(e));
+  s->forward_failing = e != 0;
+}
+
+/* baton's own WATCHDOG=1, when its systemd asks for them (WatchdogSec=):
+ * from the main loop, so a stuck loop is what systemd notices. Returns
+ * the poll timeout `timeout` shortened to the next one. */
+static int own_watchdog(supervisor *s, int timeout) {
+  if (s->own_watchdog_ms == 0) return timeout;
+  int64_t now = cli_now_ms();
+  if (now >= s->own_watchdog_due_ms) {
+    forward(s, "WATCHDOG=1");
+    s->own_watchdog_due_ms = now + s->own_watchdog_ms;
+  }
+  int64_t left = s->own_watchdog_due_ms - now;
+  int until = left > INT_MAX ? INT_MAX : (int)left;
+  return timeout < 0 || until < timeout ? until : timeout;
 }
 
 static void on_notification(supervisor *s, const cli_notify_message *m) {
   if (s->phase != LEADING) return; /* a stopping CMD's word changes nothing */
   if (m->watchdog) {
-    s->watchdog_seen_ms = cli_now_ms();
     baton_error err = {0};
     int rc = baton_election_touch(s->e, &err);
+    if (rc == BATON_ETIMEDOUT) s->watchdog_late = true;
     if (rc != 0 && rc != BATON_ENOTHOLDER) verbose(s, "WATCHDOG=1 too late: %s", err.message);
   }
   if (m->ready && !s->ready) {
     s->ready = true;
     event(s, cli_now_ns(), "ready", s->token, NULL);
     verbose(s, "%s is ready (READY=1)", s->args->cmd[0]);
-    if (!s->ready_forwarded) forward(s, "READY=1");
-    s->ready_forwarded = true;
   }
   if (m->status) {
     event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
     verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
-    char line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX];
-    snprintf(line, sizeof line, "STATUS=%s", m->status_text);
-    forward(s, line);
+    /* Passed on after the batch: only the last one matters. */
+    snprintf(s->status_line, sizeof s->status_line, "STATUS=%s", m->status_text);
   }
 }
 
 /* Read what CMD sent; a bounded batch per turn, the rest on the next. */
 static void on_notify_readable(supervisor *s) {
   cli_notify_message m;
+  s->status_line[0] = '\0';
   for (int k = 0; k < 64; k++) {
     int got = cli_notify_receive(&s->notify, &m);
     if (got < 0) cli_note("run", "NOTIFY_SOCKET %s: %s", s->notify.path, strerror(errno));
-    if (got <= 0) return;
+    if (got <= 0) break;
     on_notification(s, &m);
   }
+  if (s->status_line[0] != '\0') forward(s, s->status_line);
 }
 
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
     metrics_write(s); /* after every turn: whatever changed, it shows */
-    int timeout = metrics_timeout(s, tick(s));
+    int timeout = own_watchdog(s, metrics_timeout(s, tick(s)));
     /* The exec report last: it is watched only until CMD has exec'd. */
     struct pollfd p[4] = {{.fd = s->ss.sig_fd, .events = POLLIN},
                           {.fd = s->relay->wake_fd, .events = POLLIN},
@@ -564,7 +603,18 @@ int cli_cmd_run(const cli_args *a) {
 
   /* baton's own notify variables are for baton: CMD gets ours. */
   const char *own = getenv("NOTIFY_SOCKET");
+  if (own != NULL && cli_notify_check(own) != 0)
+    return cli_fail(CLI_EXIT_USAGE, "run",
+                    "NOTIFY_SOCKET %s: not a socket path or @name baton can send to", own);
   if (own != NULL) snprintf(s.own_notify, sizeof s.own_notify, "%s", own);
+  /* WatchdogSec= on baton's unit: ping at half the interval, as
+   * sd_watchdog_enabled() advises, when the pings are asked of us. */
+  const char *usec = getenv("WATCHDOG_USEC"), *wpid = getenv("WATCHDOG_PID");
+  char *end = NULL;
+  unsigned long long us = usec != NULL ? strtoull(usec, &end, 10) : 0;
+  if (own != NULL && us > 0 && end != NULL && *end == '\0' &&
+      (wpid == NULL || strtol(wpid, NULL, 10) == (long)getpid()))
+    s.own_watchdog_ms = us / 2000 > 0 ? (int64_t)(us / 2000) : 1;
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");
   unsetenv("WATCHDOG_PID");
