@@ -314,8 +314,9 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size);
 void cli_notify_close(cli_notify *n);
 
 /* Read one datagram: 1 with *msg filled (a datagram too long for systemd
- * fills it empty), 0 when none is waiting, -1 on an error (errno). */
-int cli_notify_receive(cli_notify *n, cli_notify_message *msg);
+ * fills it empty) and *sender the sending process (0 if unknown), 0 when
+ * none is waiting, -1 on an error (errno). */
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg, pid_t *sender);
 
 /* Parse `len` bytes of newline-separated VAR=VALUE assignments. */
 void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg);

@@ -49,8 +49,11 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size) {
   snprintf(n->path, sizeof n->path, "%s/notify", n->dir);
   socklen_t len = 0;
   n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (n->fd < 0 || notify_address(n->path, &sa, &len) != 0 ||
-      bind(n->fd, (struct sockaddr *)&sa, len) != 0) {
+  /* SO_PASSCRED: every datagram comes with its sender's PID, so that only
+   * CMD's process group is heard (cli_notify_receive). */
+  int on = 1;
+  if (n->fd < 0 || setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 ||
+      notify_address(n->path, &sa, &len) != 0 || bind(n->fd, (struct sockaddr *)&sa, len) != 0) {
     snprintf(why, why_size, "NOTIFY_SOCKET %s: %s", n->path, strerror(errno));
     cli_notify_close(n);
     return -1;
@@ -99,13 +102,37 @@ void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg) {
   }
 }
 
-int cli_notify_receive(cli_notify *n, cli_notify_message *msg) {
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg, pid_t *sender) {
   char buf[NOTIFY_DATAGRAM_MAX];
-  /* recv() takes no ancillary data: descriptors sent along (BARRIER=1's,
-   * FDSTORE=1's) are closed by the kernel, which is what the sender of a
-   * barrier waits for. */
-  ssize_t got = recv(n->fd, buf, sizeof buf, MSG_TRUNC);
+  /* Room for the credentials alone: descriptors sent along (BARRIER=1's,
+   * FDSTORE=1's) do not fit and are closed by the kernel (MSG_CTRUNC),
+   * which is what the sender of a barrier waits for; CLOEXEC in case. */
+  union {
+    char space[CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                      .msg_controllen = sizeof control.space};
+  ssize_t got = recvmsg(n->fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
   if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+  *sender = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+        c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred u;
+      memcpy(&u, CMSG_DATA(c), sizeof u);
+      *sender = u.pid;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      /* Not expected with a buffer this small; closed all the same. */
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        close(fd);
+      }
+    }
+  }
   if ((size_t)got > sizeof buf) got = 0; /* too long: dropped whole */
   cli_notify_parse(buf, (size_t)got, msg);
   return 1;

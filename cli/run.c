@@ -82,6 +82,8 @@ typedef struct supervisor {
   bool ready;                  /* CMD sent READY=1 in this term */
   bool ready_forwarded;        /* baton's READY=1 went to its own systemd */
   bool forward_failing;        /* the last send to it failed (said once) */
+  bool foreign_said;           /* a datagram from outside CMD's group was
+                                  ignored (said once) */
   int64_t own_watchdog_ms;     /* WATCHDOG=1 to baton's own systemd this
                                   often (half its WATCHDOG_USEC); 0: none */
   int64_t own_watchdog_due_ms; /* the next one */
@@ -346,6 +348,10 @@ static void on_elected(supervisor *s, uint64_t token) {
   snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
   char *env[] = {tok, name, identity, s->backend_env, s->notify_env,
                  s->watchdog_env[0] != '\0' ? s->watchdog_env : NULL, NULL};
+  /* What an earlier CMD left queued is not this one's word. */
+  cli_notify_message stale;
+  pid_t from = 0;
+  for (int k = 0; k < 1024 && cli_notify_receive(&s->notify, &stale, &from) > 0; k++) continue;
   if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
                       &s->ss.child_pipe) != 0) {
     cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
@@ -530,9 +536,20 @@ static void on_notify_readable(supervisor *s) {
   cli_notify_message m;
   s->status_line[0] = '\0';
   for (int k = 0; k < 64; k++) {
-    int got = cli_notify_receive(&s->notify, &m);
+    pid_t from = 0;
+    int got = cli_notify_receive(&s->notify, &m, &from);
     if (got < 0) cli_note("run", "NOTIFY_SOCKET %s: %s", s->notify.path, strerror(errno));
     if (got <= 0) break;
+    /* Only CMD's process group is heard (checked now, while a sender that
+     * waits for its barrier, as systemd-notify does, still lives): not a
+     * helper that escaped an earlier term, nor another process of ours. */
+    if (s->child.pid <= 0 || from <= 0 || getpgid(from) != s->child.pid) {
+      if (!s->foreign_said)
+        cli_note("run", "NOTIFY_SOCKET: ignoring a datagram from PID %d, not in %s's "
+                 "process group (said once)", (int)from, s->args->cmd[0]);
+      s->foreign_said = true;
+      continue;
+    }
     on_notification(s, &m);
   }
   if (s->status_line[0] != '\0') forward(s, s->status_line);

@@ -1421,6 +1421,35 @@ static void run_forwards_ready_and_status(void) {
   unlink(sock_path);
 }
 
+/* Only CMD's process group is heard: WATCHDOG=1 every 100 ms from the
+ * test (another process of the same user, as an escaped helper of an
+ * earlier term would be) does not keep a silent CMD's term, which ends as
+ * for any silence (interval + lifetime), said once. */
+static void run_notify_ignores_other_senders(void) {
+  const char *const args[] = {"run", "--once", "--name", fresh("foreign"), "--ttl", "2s",
+                              "--watchdog", "1s", "--", "/bin/sh", "-c",
+                              "echo \"$NOTIFY_SOCKET\"; exec sleep 600", NULL};
+  kit_proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char path[200] = "";
+  CHECK_EQ(kit_proc_line(r, path, sizeof path, 20000), 0);
+  int64_t started = kit_now_ms();
+  int sent = 0;
+  for (int64_t end = started + 8000; !r->exited && kit_ms_left(end) > 0;) {
+    if (cli_notify_send(path, "WATCHDOG=1") == 0) sent++;
+    kit_proc_pump(r, 100);
+    if (kit_proc_wait(r, 0) >= 0) break;
+  }
+  CHECK_GE(sent, 5);
+  CHECK_EQ(kit_proc_wait(r, 10000), 1);
+  printf("    stopped %lld ms after CMD started, %d foreign WATCHDOG=1 sent\n",
+         (long long)(r->exited_ms - started), sent);
+  CHECK_LE(r->exited_ms - started, 1000 + 1680 + TEST_SLACK_MS);
+  CHECK_CONTAINS(r->ebuf, "not in /bin/sh's process group (said once)");
+  CHECK_CONTAINS(r->ebuf, "sent no WATCHDOG=1 within --watchdog 1000ms");
+  done(r);
+}
+
 /* A systemd that reads nothing (an abstract socket here, whose queue
  * fills after a few of baton's watchdog pings, every 10 ms) does not stop
  * baton: the datagrams are dropped, said once, and baton still answers
@@ -2426,6 +2455,7 @@ static const test_case server_cases[] = {
     {"run_watchdog_stops_a_silent_child", run_watchdog_stops_a_silent_child},
     {"run_forwards_ready_and_status", run_forwards_ready_and_status},
     {"run_full_notify_queue_does_not_block", run_full_notify_queue_does_not_block},
+    {"run_notify_ignores_other_senders", run_notify_ignores_other_senders},
     {NULL, NULL},
 };
 
