@@ -26,8 +26,9 @@
  *
  * With --metrics-file PATH the client's Prometheus text is written to
  * PATH.tmp and renamed onto PATH (node_exporter's textfile collector
- * reads whole files only) after every turn of the main loop, which is
- * every change, and at least every 10 s. With --metrics-listen ADDR the
+ * reads whole files only) when a turn of the main loop changed the text
+ * (not for every notify datagram), at most every 100 ms, and at least
+ * every 10 s. With --metrics-listen ADDR the
  * same text is served at http://ADDR/metrics (serve.c) while run holds,
  * waits and stops, until it exits.
  *
@@ -50,6 +51,7 @@
 
 #define DEFAULT_TTL_MS 10000
 #define METRICS_EVERY_MS 10000 /* --metrics-file: the longest between writes */
+#define METRICS_MIN_MS 100     /* ... and the shortest, for a changed text */
 
 typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 
@@ -72,6 +74,7 @@ typedef struct supervisor {
   int events_fd;               /* --events FILE, -1 for none */
   char metrics_tmp[PATH_MAX + 8]; /* --metrics-file PATH: "PATH.tmp" */
   int64_t metrics_due_ms;      /* the next write at the latest */
+  int64_t metrics_last_ms;     /* the last write */
   bool metrics_failing;        /* the last write failed (said once) */
   cli_server server;           /* --metrics-listen */
   cli_notify notify;           /* CMD's $NOTIFY_SOCKET */
@@ -184,13 +187,28 @@ static int write_file(const char *path, const char *text, size_t len) {
 
 /* Replace the metrics file with the client's text now. A failure is said
  * once (and its end too) but does not stop the supervisor. */
-static void metrics_write(supervisor *s) {
+static void metrics_write(supervisor *s, bool now_or_never) {
   if (s->args->metrics_file == NULL) return;
   static char text[1 << 16]; /* one election's text is a few kB */
+  static char written[sizeof text];
+  static size_t written_len;
   size_t len = 0;
   int e = 0;
   if (baton_client_metrics(s->ss.client, text, sizeof text, &len, NULL) != 0 || len >= sizeof text)
     e = EMSGSIZE;
+  int64_t at = cli_now_ms();
+  bool same = e == 0 && len == written_len && memcmp(text, written, len) == 0;
+  if (!now_or_never && !s->metrics_failing && at < s->metrics_due_ms &&
+      (same || at < s->metrics_last_ms + METRICS_MIN_MS)) {
+    /* A change too soon after the last write is written at the minimum. */
+    if (!same && s->metrics_last_ms + METRICS_MIN_MS < s->metrics_due_ms)
+      s->metrics_due_ms = s->metrics_last_ms + METRICS_MIN_MS;
+    return;
+  }
+  if (e == 0) {
+    memcpy(written, text, len);
+    written_len = len;
+  }
   if (e == 0) e = write_file(s->metrics_tmp, text, len);
   if (e == 0 && rename(s->metrics_tmp, s->args->metrics_file) != 0) e = errno;
   if (e != 0 && !s->metrics_failing)
@@ -198,7 +216,8 @@ static void metrics_write(supervisor *s) {
   else if (e == 0 && s->metrics_failing)
     cli_note(NULL, "--metrics-file %s: written again", s->args->metrics_file);
   s->metrics_failing = e != 0;
-  s->metrics_due_ms = cli_now_ms() + METRICS_EVERY_MS;
+  s->metrics_last_ms = at;
+  s->metrics_due_ms = at + METRICS_EVERY_MS;
 }
 
 /* The poll timeout `timeout` (-1: none), shortened to the next metrics
@@ -557,7 +576,7 @@ static void on_notify_readable(supervisor *s) {
 
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
-    metrics_write(s); /* after every turn: whatever changed, it shows */
+    metrics_write(s, false); /* after every turn: whatever changed, it shows */
     int timeout = own_watchdog(s, metrics_timeout(s, tick(s)));
     /* The exec report last: it is watched only until CMD has exec'd. */
     struct pollfd p[4] = {{.fd = s->ss.sig_fd, .events = POLLIN},
@@ -682,7 +701,7 @@ int cli_cmd_run(const cli_args *a) {
   loop(&s);
   /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
-  metrics_write(&s); /* the last word: how the terms ended */
+  metrics_write(&s, true); /* the last word: how the terms ended */
   cli_serve_stop(&s.server); /* it reads the client: stopped first */
   cli_session_close(&s.ss);
   term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */

@@ -939,6 +939,60 @@ static void metrics_file_follows_the_term(void) {
   unlink(path);
 }
 
+/* A burst of notify datagrams (each a turn of baton's main loop; from the
+ * test, so ignored) changes no metric: the file is not rewritten for
+ * them, where it was once per turn. */
+static void metrics_file_not_rewritten_per_datagram(void) {
+  const char *name = fresh("metricsq");
+  char path[300], want[256];
+  snprintf(path, sizeof path, "%s/%s.prom", workdir, name);
+  const char *const args[] = {"run", "--name", name, "--metrics-file", path, "--", "/bin/sh",
+                              "-c", "echo \"$NOTIFY_SOCKET\"; exec sleep 600", NULL};
+  kit_proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char sock[200] = "";
+  CHECK_EQ(kit_proc_line(r, sock, sizeof sock, 20000), 0);
+  static char text[65536];
+  char scheme[16];
+  server_scheme(scheme, sizeof scheme);
+  snprintf(want, sizeof want, "baton_leader{backend=\"%s\",name=\"%s\"} 1\n", scheme, name);
+  CHECK(await_file_text(workdir, path, want, text, sizeof text, 10000));
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(fd >= 0);
+  /* With IN_CLOSE_WRITE (of PATH.tmp) between them, no two renames are
+   * the same event in a row, which inotify would merge into one. */
+  CHECK(inotify_add_watch(fd, workdir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0);
+  /* Ten at a time: the socket's queue holds no more. */
+  int sent = 0;
+  for (int64_t end = kit_now_ms() + 5000; sent < 200 && kit_ms_left(end) > 0;) {
+    if (cli_notify_send(sock, "STATUS=busy") == 0)
+      sent++;
+    else
+      kit_proc_pump(r, 2);
+  }
+  /* What baton does with them is done once it says it ignored the first. */
+  for (int64_t end = kit_now_ms() + 5000;
+       strstr(r->ebuf, "ignoring a datagram") == NULL && kit_ms_left(end) > 0;)
+    kit_proc_pump(r, 50);
+  kit_proc_pump(r, 300);
+  int renames = 0;
+  char events[8192];
+  for (ssize_t n; (n = read(fd, events, sizeof events)) > 0;)
+    for (char *at = events; at < events + n;) {
+      struct inotify_event *ev = (struct inotify_event *)(void *)at;
+      renames += (ev->mask & IN_MOVED_TO) && ev->len > 0 && strstr(path, ev->name) != NULL;
+      at += sizeof *ev + ev->len;
+    }
+  close(fd);
+  printf("    %d datagrams, %d rewrites of the metrics file\n", sent, renames);
+  CHECK_GE(sent, 100);
+  CHECK_LE(renames, 5); /* a renewal or two may change the text meanwhile */
+  kill(r->pid, SIGTERM);
+  CHECK_EQ(kit_proc_wait(r, 20000), 0);
+  done(r);
+  unlink(path);
+}
+
 /* A free loopback port: bound by the kit, then let go for baton to take. */
 static int free_port(void) {
   int port = 0;
@@ -2437,6 +2491,7 @@ static const test_case server_cases[] = {
     {"signal_status", signal_status},
     {"sigterm_stops_child", sigterm_stops_child},
     {"metrics_file_follows_the_term", metrics_file_follows_the_term},
+    {"metrics_file_not_rewritten_per_datagram", metrics_file_not_rewritten_per_datagram},
     {"metrics_listen_serves_and_stops", metrics_listen_serves_and_stops},
     {"no_orphan_after_sigkill", no_orphan_after_sigkill},
     {"leftovers_killed", leftovers_killed},
