@@ -275,8 +275,17 @@ void baton__term_expire(baton_election *e, int64_t now) {
 void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
                      int64_t now) {
   if (!e->term.held) return;
+  baton_client *c = e->client;
+  /* A holder whose watchdog fired is hung or was: its resign (or close)
+   * cannot vouch that the work stopped, so its key stays until the
+   * server's expiry, as at its deadline. */
+  bool fired = baton__term_watchdog_fired(e, now);
+  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   end(e, reason, message, now);
-  if (reason == BATON_LOST_RESIGNED)
+  if (reason == BATON_LOST_RESIGNED && fired) {
+    keep_leftover(e, until, !baton__term_ttl(c));
+    e->term.leftover_late = true;
+  } else if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else
     e->term.leftover = false; /* the server has no key for it any more */

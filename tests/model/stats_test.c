@@ -387,6 +387,20 @@ static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
 
 #define WATCHDOG_MS 500
 
+/* A waiter `w` is refused until the server's `expiry` of the term
+ * `token`, the key still naming it; then elected with a greater token. */
+static void refused_until(baton_election *w, uint64_t token, int64_t expiry) {
+  baton_error err;
+  idle(NULL, expiry - 10 * MS);
+  baton_leader holder;
+  CHECK_EQ(baton_election_try_campaign(w, NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  idle(NULL, expiry + 10 * MS);
+  uint64_t next = 0;
+  CHECK_OK(baton_election_try_campaign(w, &next, NULL, &err), &err);
+  CHECK_GT(next, token);
+}
+
 /* Client 0 holds "a" with a watchdog and "b" without; its holder touches
  * "a" twice, then hangs. The first renewal sent after the interval ran
  * out leaves "a" behind, so "a" ends exactly at the deadline the last
@@ -430,15 +444,7 @@ static void watchdog_stops_renewals(bool queue) {
   CHECK_EQ(s.renewals_ok, 1);
 
   /* The server's expiry of the last renewal: sent + TTL. */
-  int64_t expiry = T0 + interval + TTL_MS * MS;
-  idle(NULL, expiry - 10 * MS);
-  baton_leader holder;
-  CHECK_EQ(baton_election_try_campaign(e[1], NULL, &holder, &err), BATON_EHELD);
-  CHECK_EQ(holder.token, token);
-  idle(NULL, expiry + 10 * MS);
-  uint64_t next = 0;
-  CHECK_OK(baton_election_try_campaign(e[1], &next, NULL, &err), &err);
-  CHECK_GT(next, token);
+  refused_until(e[1], token, T0 + interval + TTL_MS * MS);
   CHECK_EQ(stats_of(e[0]).late_releases, queue ? 1 : 0);
   CHECK(baton_election_is_leader(b, NULL, NULL));
 
@@ -490,6 +496,34 @@ static void watchdog_cut_short_renewal(bool queue) {
   baton_election_close(b);
   teardown();
 }
+
+/* A holder whose watchdog fired resigns: the term ends now, but its key
+ * stays until the server's expiry (the hung worker cannot vouch that it
+ * stopped), so a waiter is refused until then; a resign in time deletes
+ * the key at once, as ever. */
+static void watchdog_fired_resign_keeps_the_key(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  baton_error err;
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_try_campaign(e[0], &token, NULL, &err), &err);
+  idle(NULL, T0 + 2 * WATCHDOG_MS * MS);
+  CHECK_OK(baton_election_resign(e[0], &err), &err);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  /* No renewal counted: the acquire's send time + TTL. */
+  refused_until(e[1], token, T0 + TTL_MS * MS);
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_RESIGNED], 1);
+
+  /* A term touched in time: its resign hands over at once. */
+  CHECK_OK(baton_election_watchdog(e[1], WATCHDOG_MS, &err), &err);
+  CHECK_OK(baton_election_resign(e[1], &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  teardown();
+}
+
+static void watchdog_fired_resign_ttl(void) { watchdog_fired_resign_keeps_the_key(false); }
+static void watchdog_fired_resign_queue(void) { watchdog_fired_resign_keeps_the_key(true); }
 
 static void watchdog_cut_short_renewal_ttl(void) { watchdog_cut_short_renewal(false); }
 static void watchdog_cut_short_renewal_queue(void) { watchdog_cut_short_renewal(true); }
@@ -632,6 +666,8 @@ int main(int argc, char **argv) {
       {"watchdog_stops_renewals_ttl", watchdog_stops_renewals_ttl},
       {"watchdog_stops_renewals_queue", watchdog_stops_renewals_queue},
       {"watchdog_cut_short_renewal_ttl", watchdog_cut_short_renewal_ttl},
+      {"watchdog_fired_resign_ttl", watchdog_fired_resign_ttl},
+      {"watchdog_fired_resign_queue", watchdog_fired_resign_queue},
       {"watchdog_cut_short_renewal_queue", watchdog_cut_short_renewal_queue},
       {"watchdog_touched_and_late", watchdog_touched_and_late},
       {"exposition_edges", exposition_edges},
