@@ -72,9 +72,9 @@ static const opt_spec options[] = {
      "ADDR is HOST:PORT, or PORT for 127.0.0.1"},
     {OPT_WATCHDOG, "watchdog", 0, "D", CLI_RUN,
      "CMD must send WATCHDOG=1 to $NOTIFY_SOCKET at\n"
-     "least every D (it gets WATCHDOG_USEC); a missed\n"
-     "one stops the term's renewals: CMD is stopped\n"
-     "and the term ends at its local deadline"},
+     "least every D (10ms..24h; it gets WATCHDOG_USEC);\n"
+     "a missed one stops the term's renewals: CMD is\n"
+     "stopped and the term ends at its local deadline"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -396,7 +396,9 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       a->metrics_listen = value;
       break;
     case OPT_WATCHDOG:
-      return duration_option(cmd, "watchdog", value, 1, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
+      /* 10 ms at least: each WATCHDOG=1 is a datagram, a process's send
+       * and a turn of the main loop; less cannot be kept reliably. */
+      return duration_option(cmd, "watchdog", value, 10, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
     case OPT_PASSWORD_FILE:
       a->password_file = value;
       break;

@@ -36,14 +36,23 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size) {
    * socket, as only the service may reach systemd's. */
   const char *tmp = getenv("TMPDIR");
   struct sockaddr_un sa;
+  const char *tried[2] = {NULL, NULL};
+  int errs[2] = {0, 0};
   for (int pass = 0; pass < 2 && n->dir[0] == '\0'; pass++) {
     const char *base = pass == 0 && tmp != NULL && tmp[0] == '/' ? tmp : "/tmp";
+    if (pass == 1 && strcmp(base, tried[0]) == 0) break; /* /tmp failed already */
+    tried[pass] = base;
     int len = snprintf(n->dir, sizeof n->dir, "%s/baton-notify.XXXXXX", base);
-    if (len < 0 || (size_t)len >= sizeof n->dir || mkdtemp(n->dir) == NULL)
-      n->dir[0] = '\0';
+    errs[pass] = len < 0 || (size_t)len >= sizeof n->dir ? ENAMETOOLONG : 0;
+    if (errs[pass] == 0 && mkdtemp(n->dir) == NULL) errs[pass] = errno;
+    if (errs[pass] != 0) n->dir[0] = '\0';
   }
   if (n->dir[0] == '\0') {
-    snprintf(why, why_size, "cannot make a directory for NOTIFY_SOCKET: %s", strerror(errno));
+    /* Both folders named: the user fixes $TMPDIR or /tmp. */
+    snprintf(why, why_size, "cannot make NOTIFY_SOCKET's directory in %s (%s)%s%s%s%s%s",
+             tried[0], strerror(errs[0]), tried[1] != NULL ? " nor in " : "",
+             tried[1] != NULL ? tried[1] : "", tried[1] != NULL ? " (" : "",
+             tried[1] != NULL ? strerror(errs[1]) : "", tried[1] != NULL ? ")" : "");
     return -1;
   }
   snprintf(n->path, sizeof n->path, "%s/notify", n->dir);

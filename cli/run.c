@@ -675,8 +675,10 @@ int cli_cmd_run(const cli_args *a) {
     }
   }
   int code = CLI_CONTINUE;
+  /* An unusable $TMPDIR (and /tmp) is the environment's fault, like a
+   * --metrics-file folder: a usage error, found before the backend. */
   if (cli_notify_open(&s.notify, why, sizeof why) != 0)
-    code = cli_fail(CLI_EXIT_BACKEND, "run", "%s", why);
+    code = cli_fail(CLI_EXIT_USAGE, "run", "%s", why);
   snprintf(s.notify_env, sizeof s.notify_env, "NOTIFY_SOCKET=%s", s.notify.path);
   if (code == CLI_CONTINUE) code = cli_session_open(&s.ss, a, &o);
   baton_error err = {0};

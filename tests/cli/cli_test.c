@@ -206,6 +206,9 @@ static void usage_errors(void) {
   static const char *const campaign_watchdog[] = {"campaign", "--backend", "redis://127.0.0.1:1",
                                                   "--name", "x", "--watchdog", "1s", NULL};
   expect_usage(no_watchdog, NULL, "--watchdog 0ms");
+  static const char *const tiny_watchdog[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                              "x", "--watchdog", "9ms", "--", "true", NULL};
+  expect_usage(tiny_watchdog, NULL, "--watchdog below 10ms");
   static const char *const plain_run[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
                                           "x", "--", "true", NULL};
   static const char *const vsock[] = {"NOTIFY_SOCKET=vsock:2:999", NULL};
@@ -255,6 +258,32 @@ static void notify_messages_parse(void) {
   cli_notify_parse(accents, strlen(accents), &m);
   CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX - 2);
   CHECK((unsigned char)m.status_text[strlen(m.status_text) - 1] == 0xa9);
+}
+
+/* CMD's socket: a datagram comes with its sender's PID; one longer than
+ * systemd reads (4096 bytes) is dropped whole, not read in part. */
+static void notify_socket_receives(void) {
+  cli_notify n;
+  char why[256];
+  REQUIRE(cli_notify_open(&n, why, sizeof why) == 0);
+  cli_notify_message m;
+  pid_t from = 0;
+  CHECK_EQ(cli_notify_receive(&n, &m, &from), 0);
+  CHECK_EQ(cli_notify_send(n.path, "WATCHDOG=1\nSTATUS=hi"), 0);
+  CHECK_EQ(cli_notify_receive(&n, &m, &from), 1);
+  CHECK(m.watchdog);
+  CHECK_STR(m.status_text, "hi");
+  CHECK_EQ(from, getpid());
+  static char big[5000];
+  memset(big, 'x', sizeof big - 1);
+  memcpy(big, "WATCHDOG=1\nREADY=1\n", 19);
+  CHECK_EQ(cli_notify_send(n.path, big), 0);
+  CHECK_EQ(cli_notify_receive(&n, &m, &from), 1);
+  CHECK(!m.watchdog && !m.ready && !m.status);
+  char path[sizeof n.path];
+  snprintf(path, sizeof path, "%s", n.path);
+  cli_notify_close(&n);
+  CHECK_EQ(access(path, F_OK), -1);
 }
 
 /* A password in the URI shows in no message, whatever the mistake; a bad
@@ -2470,6 +2499,7 @@ static void duplicate_passwords_wiped(void) {
 static const test_case usage_cases[] = {
     {"usage_errors", usage_errors},
     {"notify_messages_parse", notify_messages_parse},
+    {"notify_socket_receives", notify_socket_receives},
     {"durations", durations},
     {"secrets_redacted", secrets_redacted},
     {"help_and_version", help_and_version},
