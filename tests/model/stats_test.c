@@ -532,9 +532,9 @@ static void watchdog_cut_short_renewal_queue(void) { watchdog_cut_short_renewal(
  * TTLs; a watchdog turned off asks for nothing. A late touch fires the
  * watchdog by itself, though no renewal was sent in the missed interval.
  * Bad arguments are refused with a message. */
-static void watchdog_touched_and_late(void) {
+static void watchdog_touched_and_late(bool queue) {
   baton_election *e[1] = {0};
-  setup(true, 1, e);
+  setup(queue, 1, e);
   baton_error err;
   CHECK_EQ(baton_election_touch(e[0], &err), BATON_ENOTHOLDER);
   CHECK_CONTAINS(err.message, "not the leader");
@@ -590,6 +590,9 @@ static void watchdog_touched_and_late(void) {
   CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_WATCHDOG], 2);
   teardown();
 }
+
+static void watchdog_touched_and_late_ttl(void) { watchdog_touched_and_late(false); }
+static void watchdog_touched_and_late_queue(void) { watchdog_touched_and_late(true); }
 
 /* Two elections on one name in one client are told apart by `slot`; a
  * buffer too small gets the length of the whole text; NULLs are refused. */
@@ -669,7 +672,8 @@ int main(int argc, char **argv) {
       {"watchdog_fired_resign_ttl", watchdog_fired_resign_ttl},
       {"watchdog_fired_resign_queue", watchdog_fired_resign_queue},
       {"watchdog_cut_short_renewal_queue", watchdog_cut_short_renewal_queue},
-      {"watchdog_touched_and_late", watchdog_touched_and_late},
+      {"watchdog_touched_and_late_ttl", watchdog_touched_and_late_ttl},
+      {"watchdog_touched_and_late_queue", watchdog_touched_and_late_queue},
       {"exposition_edges", exposition_edges},
       {"log_callback_hears_renewals", log_callback_hears_renewals},
       {NULL, NULL},
