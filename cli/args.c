@@ -72,9 +72,9 @@ static const opt_spec options[] = {
      "ADDR is HOST:PORT, or PORT for 127.0.0.1"},
     {OPT_WATCHDOG, "watchdog", 0, "D", CLI_RUN,
      "CMD must send WATCHDOG=1 to $NOTIFY_SOCKET at\n"
-     "least every D (it gets WATCHDOG_USEC); a missed\n"
-     "one stops the term's renewals: CMD is stopped\n"
-     "and the term ends at its local deadline"},
+     "least every D (10ms..24h; it gets WATCHDOG_USEC);\n"
+     "a missed one stops the term's renewals: CMD is\n"
+     "stopped and the term ends at its local deadline"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -108,8 +108,10 @@ static const struct {
      "\n"
      "CMD gets NOTIFY_SOCKET and speaks systemd's notify protocol to baton:\n"
      "WATCHDOG=1 touches the term (see --watchdog), READY=1 and STATUS=TEXT\n"
-     "are recorded (--events, -v) and passed on to baton's own $NOTIFY_SOCKET\n"
-     "when baton runs under systemd; other assignments are ignored.\n"
+     "are recorded (--events, -v), STATUS= is passed on to baton's own\n"
+     "$NOTIFY_SOCKET when baton runs under systemd; other assignments are\n"
+     "ignored. Under systemd baton says READY=1 itself once it campaigns, and\n"
+     "answers its own WatchdogSec= (WATCHDOG_USEC) from its main loop.\n"
      "\n"
      "When CMD exits on its own, what is left of its process group is killed,\n"
      "the term is resigned and baton exits with CMD's status. On SIGINT,\n"
@@ -394,7 +396,9 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       a->metrics_listen = value;
       break;
     case OPT_WATCHDOG:
-      return duration_option(cmd, "watchdog", value, 1, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
+      /* 10 ms at least: each WATCHDOG=1 is a datagram, a process's send
+       * and a turn of the main loop; less cannot be kept reliably. */
+      return duration_option(cmd, "watchdog", value, 10, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
     case OPT_PASSWORD_FILE:
       a->password_file = value;
       break;

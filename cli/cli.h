@@ -302,7 +302,7 @@ typedef struct cli_notify {
 typedef struct cli_notify_message {
   bool watchdog;     /* WATCHDOG=1 */
   bool ready;        /* READY=1 */
-  bool status;       /* STATUS= came: the text below (the last one) */
+  bool status;       /* STATUS= came: the text below (the first one) */
   char status_text[CLI_NOTIFY_STATUS_MAX]; /* control bytes made spaces */
 } cli_notify_message;
 
@@ -314,14 +314,20 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size);
 void cli_notify_close(cli_notify *n);
 
 /* Read one datagram: 1 with *msg filled (a datagram too long for systemd
- * fills it empty), 0 when none is waiting, -1 on an error (errno). */
-int cli_notify_receive(cli_notify *n, cli_notify_message *msg);
+ * fills it empty) and *sender the sending process (0 if unknown), 0 when
+ * none is waiting, -1 on an error (errno). */
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg, pid_t *sender);
 
 /* Parse `len` bytes of newline-separated VAR=VALUE assignments. */
 void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg);
 
+/* Whether baton can send to a $NOTIFY_SOCKET address: 0 for a path or
+ * "@name" that fits a socket address, -1 otherwise (vsock:, too long). */
+int cli_notify_check(const char *address);
+
 /* Send `text` as one datagram to a $NOTIFY_SOCKET address (a path, or
- * "@name" in the abstract namespace). 0, or -1 with errno. */
+ * "@name" in the abstract namespace), without blocking. 0, or -1 with
+ * errno (EAGAIN: the receiver's queue is full, the datagram dropped). */
 int cli_notify_send(const char *address, const char *text);
 
 /* ---- the metrics server (serve.c) ----------------------------------------- */

@@ -43,6 +43,7 @@ typedef struct baton_term {
   bool watchdog_fired;        /* a touch was missed: the term's renewals
                                  stopped; on the session, `lease` holds
                                  the session's lease as it was then */
+  int64_t fired_interval_ns;  /* the interval in force when it fired */
   /* A key of ours that may still be on the server with no term on it: a
    * term lost at its local deadline, a resign whose delete failed, an
    * attempt whose outcome is unknown. */

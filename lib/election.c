@@ -653,7 +653,9 @@ int baton_election_touch(baton_election *e, baton_error *err) {
   baton__term_expire(e, now);
   bool held = e->term.held;
   int rc = held ? baton__term_touch(e, now) : BATON_ENOTHOLDER;
-  int64_t interval_ms = e->watchdog_ns / BATON_NS_PER_MS;
+  /* The interval that was missed, even if the setting changed since. */
+  int64_t interval_ms = (rc == BATON_ETIMEDOUT ? e->term.fired_interval_ns : e->watchdog_ns) /
+                        BATON_NS_PER_MS;
   int64_t left_ms = held ? (baton__term_deadline(e) - now) / BATON_NS_PER_MS : 0;
   pthread_mutex_unlock(&c->mu);
   if (rc == BATON_ENOTHOLDER)

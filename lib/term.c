@@ -275,8 +275,17 @@ void baton__term_expire(baton_election *e, int64_t now) {
 void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
                      int64_t now) {
   if (!e->term.held) return;
+  baton_client *c = e->client;
+  /* A holder whose watchdog fired is hung or was: its resign (or close)
+   * cannot vouch that the work stopped, so its key stays until the
+   * server's expiry, as at its deadline. */
+  bool fired = baton__term_watchdog_fired(e, now);
+  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   end(e, reason, message, now);
-  if (reason == BATON_LOST_RESIGNED)
+  if (reason == BATON_LOST_RESIGNED && fired) {
+    keep_leftover(e, until, !baton__term_ttl(c));
+    e->term.leftover_late = true;
+  } else if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else
     e->term.leftover = false; /* the server has no key for it any more */
@@ -303,6 +312,7 @@ bool baton__term_watchdog_fired(baton_election *e, int64_t now) {
    * would have fired first): the term keeps what they gave it, no more. */
   if (!baton__term_ttl(c)) t->lease = c->session_lease;
   t->watchdog_fired = true;
+  t->fired_interval_ns = e->watchdog_ns;
   baton__log(&c->cfg, BATON_LOG_WARN,
              "'%s': term %llu missed its watchdog touch (%lld ms): its renewals stop, it ends "
              "at its local deadline",
@@ -318,8 +328,11 @@ int baton__term_touch(baton_election *e, int64_t now) {
 }
 
 void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now) {
+  /* An interval that ran out before this call has fired, whether or not a
+   * renewal or touch noticed it yet: a new setting must not revive it. */
+  bool fired = baton__term_watchdog_fired(e, now);
   e->watchdog_ns = interval_ns;
-  if (e->term.held && !e->term.watchdog_fired) e->term.touched = now;
+  if (e->term.held && !fired) e->term.touched = now;
 }
 
 void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {

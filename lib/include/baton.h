@@ -334,7 +334,9 @@ BATON_API bool baton_election_is_leader(baton_election *election,
  * Its key is not deleted early: a hung holder cannot be trusted to have
  * stopped, so the next leader comes in after the server's expiry (a key on
  * the session, as on etcd and ZooKeeper, is deleted then, as for any term
- * lost at its deadline). `interval_ms`: 0 turns the watchdog off; else
+ * lost at its deadline). The same holds when the holder resigns or closes
+ * a term whose watchdog has fired: the term ends at once, the key stays
+ * until the server's expiry. `interval_ms`: 0 turns the watchdog off; else
  * 1..BATON_WATCHDOG_MAX_MS. Any value works with any renew interval (a
  * missed touch is noticed by the next renewal or the late touch itself);
  * an interval shorter than the renew interval only asks for more touches.
