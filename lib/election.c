@@ -676,6 +676,75 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
   return rc != 0 ? rc : baton__ok(err);
 }
 
+/* The backend's leader and value, "" for a backend that cannot proclaim. */
+static int leader_value(baton_client *c, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
+  memset(out, 0, sizeof *out);
+  baton__value_copy(value, size, len, "", 0);
+  if (c->backend->leader_value == NULL)
+    return c->backend->leader(c->session, name, out, deadline, err);
+  return c->backend->leader_value(c->session, name, out, value, size, len, deadline, err);
+}
+
+int baton_election_leader_value(baton_election *e, baton_leader *out, char *value, size_t size,
+                                size_t *len, baton_error *err) {
+  if (len != NULL) *len = 0;
+  if (e == NULL || out == NULL || (value == NULL && size > 0))
+    return baton__error(err, BATON_EINVAL, "leader_value: %s is NULL",
+                        e == NULL ? "election" : out == NULL ? "out" : "value");
+  baton_client *c = e->client;
+  int rc = leader_value(c, e->name, out, value, size, len, op_deadline(c, INT64_MAX), err);
+  if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
+  return rc != 0 ? rc : baton__ok(err);
+}
+
+/* ---- proclaim -------------------------------------------------------------- */
+
+int baton_election_proclaim(baton_election *e, const char *value, baton_error *err) {
+  if (e == NULL || value == NULL)
+    return baton__error(err, BATON_EINVAL, "proclaim: %s is NULL",
+                        e == NULL ? "election" : "value");
+  size_t n = strnlen(value, (size_t)BATON_VALUE_MAX + 1);
+  if (n > BATON_VALUE_MAX)
+    return baton__error(err, BATON_EINVAL,
+                        "proclaim: the value is longer than %d bytes (BATON_VALUE_MAX)",
+                        BATON_VALUE_MAX);
+  baton_client *c = e->client;
+  if (c->backend->proclaim == NULL)
+    return baton__error(err, BATON_ENOTSUP, "proclaim: the %s backend cannot proclaim yet",
+                        c->backend->schemes[0]);
+  /* One backend call on the candidate at a time: the term cannot be
+   * resigned (its key deleted) while the write is in flight, and a term
+   * that ends at its deadline meanwhile is caught by the check after. */
+  pthread_mutex_lock(&e->op);
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  uint64_t generation = e->term.generation;
+  int64_t limit = held ? baton__term_deadline(e) : 0;
+  pthread_mutex_unlock(&c->mu);
+  int rc = held ? c->backend->proclaim(c->session, &e->candidate, value,
+                                       op_deadline(c, limit), err)
+                : BATON_ENOTHOLDER;
+  pthread_mutex_unlock(&e->op);
+  if (rc == BATON_ENOTHOLDER || rc == 0) {
+    pthread_mutex_lock(&c->mu);
+    baton__term_expire(e, baton__now());
+    bool still = e->term.held && e->term.generation == generation;
+    pthread_mutex_unlock(&c->mu);
+    if (rc == BATON_ENOTHOLDER || !still)
+      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'%s", e->name,
+                          held ? " (the term ended)" : "");
+  }
+  if (rc != 0) {
+    /* A request cut short by the term's deadline ends the term here too. */
+    baton__error_prefix(err, "proclaim");
+    return rc;
+  }
+  return baton__ok(err);
+}
+
 int baton_election_contenders(baton_election *e, baton_contender *out, size_t cap,
                               size_t *count, baton_error *err) {
   if (e == NULL || count == NULL || (out == NULL && cap > 0))
@@ -701,7 +770,8 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
 /* ---- observe ------------------------------------------------------------- */
 
 static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
+  return a->token == b->token && a->version == b->version &&
+         strcmp(a->identity, b->identity) == 0;
 }
 
 static bool observing(baton_election *e) {
@@ -718,19 +788,26 @@ static void *observe_loop(void *arg) {
   memset(&seen, 0, sizeof seen);
   bool first = true;
   unsigned failures = 0;
-  while (observing(e)) {
+  /* The value read and the one last reported: a proclaim is a change. */
+  char *value = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
+  char *seen_value = value != NULL ? value + BATON_VALUE_MAX + 1 : NULL;
+  while (value != NULL && observing(e)) {
     baton_leader now;
-    memset(&now, 0, sizeof now);
     baton_error err = {0};
-    int rc = c->backend->leader(c->session, e->name, &now, op_deadline(c, INT64_MAX), &err);
+    int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
+                          op_deadline(c, INT64_MAX), &err);
     if (rc == 0 || rc == BATON_ENOLEADER) {
-      if (rc == BATON_ENOLEADER) memset(&now, 0, sizeof now);
-      if (first || !same_leader(&now, &seen)) {
+      if (rc == BATON_ENOLEADER) {
+        memset(&now, 0, sizeof now);
+        value[0] = '\0';
+      }
+      if (first || !same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
         pthread_mutex_lock(&c->mu);
         baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL,
-                           NULL);
+                           value, NULL);
         pthread_mutex_unlock(&c->mu);
         seen = now;
+        memcpy(seen_value, value, strlen(value) + 1);
         first = false;
       }
       /* Bounded: a wait ends at least once a TTL so a missed notification
@@ -746,6 +823,7 @@ static void *observe_loop(void *arg) {
     baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
                        e->observe_cancel_fd);
   }
+  baton__free(value);
   return NULL;
 }
 
