@@ -120,20 +120,24 @@ int cli_exit_for(int code);
  * bytes that are not UTF-8, so the output always parses. */
 void cli_json_string(FILE *f, const char *s);
 
-/* One line for a leader of `name` (NULL: nobody leads): plain
- * "token=T identity=ID" / "no leader", or the JSON object
- * {"name":..,"identity":..,"token":..} with null / 0 when nobody leads.
- * Flushes. Returns 0, or -1 when stdout fails. */
-int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json);
+/* One line for a leader of `name` (NULL: nobody leads) and its term's
+ * proclaimed `value` (NULL or "": none): plain "token=T identity=ID
+ * [value=V]" / "no leader", or the JSON object
+ * {"name":..,"identity":..,"token":..,"value":..} with null / 0 / null
+ * when nobody leads ("" when the leader proclaimed nothing). Flushes.
+ * Returns 0, or -1 when stdout fails. */
+int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, const char *value,
+                     bool json);
 
 /* What `baton status` shows of `name`: the queue list[0..n), holder
- * first (n = 0: nobody leads), on `backend`. Plain: "name=N backend=B",
- * then "leader token=T identity=ID ttl_remaining_ms=MS|unknown" or "no
+ * first (n = 0: nobody leads), on `backend`, and the holder's proclaimed
+ * `value` (NULL or "": none). Plain: "name=N backend=B", then "leader
+ * token=T identity=ID [value=V] ttl_remaining_ms=MS|unknown" or "no
  * leader", then one "contender I token=T identity=ID" line per entry
  * after the holder. JSON: one object, fields as in baton(1). Flushes.
  * Returns 0, or -1 when stdout fails. */
 int cli_print_status(FILE *f, const char *name, const char *backend, const baton_contender *list,
-                     size_t n, bool json);
+                     size_t n, const char *value, bool json);
 
 /* CLOCK_MONOTONIC in milliseconds, and in nanoseconds. */
 int64_t cli_now_ms(void);
@@ -167,6 +171,8 @@ typedef struct cli_relay {
   /* LEADER_CHANGED, oldest first; when the ring is full the newest entry
    * is overwritten, so the latest state always gets through. */
   baton_leader ring[CLI_RELAY_RING];
+  char *ring_value[CLI_RELAY_RING]; /* its value, owned; NULL: none or
+                                       no memory */
   bool ring_none[CLI_RELAY_RING]; /* the change was "nobody leads" */
   unsigned ring_head, ring_count;
   /* The campaign thread's result. */
@@ -197,8 +203,9 @@ uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, int64_t *w
 /* The text of the last failed renewal ("" if none), then forget it. */
 void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size);
 
-/* Take the oldest leader change: true with *out (*none: nobody leads). */
-bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none);
+/* Take the oldest leader change: true with *out (*none: nobody leads)
+ * and its value in *value (the caller frees it; NULL when none). */
+bool cli_relay_take_change(cli_relay *r, baton_leader *out, char **value, bool *none);
 
 /* Start baton_election_campaign(BATON_FOREVER) on a thread of ours; its end
  * pokes wake_fd. Returns 0 or -1. */

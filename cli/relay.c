@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -62,6 +63,7 @@ int cli_relay_init(cli_relay *r) {
 
 void cli_relay_destroy(cli_relay *r) {
   if (r->campaign_running) pthread_join(r->campaign_thread, NULL);
+  for (unsigned i = 0; i < CLI_RELAY_RING; i++) free(r->ring_value[i]);
   pthread_mutex_destroy(&r->mu);
   close(r->wake_fd);
 }
@@ -95,6 +97,10 @@ void cli_relay_on_event(const baton_event *ev, void *udata) {
         slot = (r->ring_head + CLI_RELAY_RING - 1) % CLI_RELAY_RING;
       }
       r->ring_none[slot] = ev->leader == NULL;
+      free(r->ring_value[slot]);
+      r->ring_value[slot] = ev->leader != NULL && ev->value != NULL && ev->value[0] != '\0'
+                                ? strdup(ev->value)
+                                : NULL;
       if (ev->leader != NULL)
         r->ring[slot] = *ev->leader;
       else
@@ -130,12 +136,15 @@ void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size) {
   pthread_mutex_unlock(&r->mu);
 }
 
-bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none) {
+bool cli_relay_take_change(cli_relay *r, baton_leader *out, char **value, bool *none) {
   pthread_mutex_lock(&r->mu);
   bool got = r->ring_count > 0;
+  *value = NULL;
   if (got) {
     *out = r->ring[r->ring_head];
     *none = r->ring_none[r->ring_head];
+    *value = r->ring_value[r->ring_head];
+    r->ring_value[r->ring_head] = NULL;
     r->ring_head = (r->ring_head + 1) % CLI_RELAY_RING;
     r->ring_count--;
   }

@@ -35,8 +35,10 @@
  * speak systemd's notify protocol to it: WATCHDOG=1 touches the term
  * (with --watchdog D the library stops renewing a term whose CMD sent
  * none for D, so a hung CMD loses its term and is stopped as for any
- * loss), READY=1 and STATUS= are recorded (--events, -v) and passed on to
- * baton's own $NOTIFY_SOCKET when baton runs under systemd. */
+ * loss), STATUS=TEXT proclaims TEXT as the term's value (baton status
+ * shows it; a backend without proclaim says so once), READY=1 is recorded
+ * (--events, -v), and both are passed on to baton's own $NOTIFY_SOCKET
+ * when baton runs under systemd. */
 #include "cli.h"
 
 #include <errno.h>
@@ -81,6 +83,7 @@ typedef struct supervisor {
   int64_t watchdog_seen_ms;    /* CMD's last WATCHDOG=1, or its start */
   bool ready;                  /* CMD sent READY=1 in this term */
   bool ready_forwarded;        /* READY=1 went to baton's own systemd */
+  bool proclaim_refused;       /* the backend cannot proclaim (said once) */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -482,6 +485,13 @@ static void on_notification(supervisor *s, const cli_notify_message *m) {
   if (m->status) {
     event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
     verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
+    baton_error err = {0};
+    int rc = baton_election_proclaim(s->e, m->status_text, &err);
+    if (rc == BATON_ENOTSUP && !s->proclaim_refused)
+      cli_note("run", "STATUS= is not shown by status: %s", err.message);
+    else if (rc != 0 && rc != BATON_ENOTSUP && rc != BATON_ENOTHOLDER)
+      cli_note("run", "STATUS= not proclaimed: %s", err.message);
+    s->proclaim_refused |= rc == BATON_ENOTSUP;
     char line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX];
     snprintf(line, sizeof line, "STATUS=%s", m->status_text);
     forward(s, line);
