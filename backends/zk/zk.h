@@ -64,8 +64,9 @@ typedef struct baton_zk_cand {
                            watch: a renewal that set one marks it only if
                            this did not move meanwhile */
   char *pred;           /* predecessor's child name while queued */
-  char *seen_node;      /* observer: lowest child seen last, and ... */
-  uint64_t seen_czxid;  /* ... its czxid, to compare with `seen` cheaply */
+  int version;          /* own node's data version as proclaim last wrote
+                           it (0: as created) */
+  bool proclaimed;      /* own node's identity node was made (proclaim) */
 } baton_zk_cand;
 
 struct baton_zk_session {
@@ -137,6 +138,10 @@ void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int
                    baton_zk_reply *out);
 void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                         baton_zk_reply *out);
+/* set_data of a C string if the node's data version is `version` (-1:
+ * any); stat is the node's after the write. */
+void baton__zk_set(baton_zk_conn *conn, const char *path, const char *value, int version,
+                   int64_t deadline, baton_zk_reply *out);
 /* sync: the server the session talks to catches up with the quorum's
  * leader as of now. A linearizable "the session is alive". */
 void baton__zk_sync(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out);
