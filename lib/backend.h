@@ -226,9 +226,11 @@ static inline int baton__contenders_holder(int held, const baton_leader *who, in
 
 /* ---- Helpers for a backend's wait ------------------------------------------ */
 
-/* Whether two leaders are the same term (token and identity). */
+/* Whether two leaders are the same term (token and identity) with the
+ * same proclaimed value (version). */
 static inline bool baton__same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
+  return a->token == b->token && a->version == b->version &&
+         strcmp(a->identity, b->identity) == 0;
 }
 
 /* Before a wait blocks: BATON_ECANCELED when cancel_fd (may be -1) is

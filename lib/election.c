@@ -769,11 +769,6 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
 
 /* ---- observe ------------------------------------------------------------- */
 
-static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && a->version == b->version &&
-         strcmp(a->identity, b->identity) == 0;
-}
-
 static bool observing(baton_election *e) {
   pthread_mutex_lock(&e->client->mu);
   bool yes = e->observing;
@@ -801,7 +796,7 @@ static void *observe_loop(void *arg) {
         memset(&now, 0, sizeof now);
         value[0] = '\0';
       }
-      if (first || !same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
+      if (first || !baton__same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
         pthread_mutex_lock(&c->mu);
         baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL,
                            value, NULL);
