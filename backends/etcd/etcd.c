@@ -511,6 +511,7 @@ static int etcd_leader_value(baton_session *s, const char *name, baton_leader *o
   if (rc != 0) return rc;
   if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
   rc = who_is(es, name, &kv, out, deadline, err);
+  baton__value_copy(value, size, len, "", 0);
   if (rc == 0 && proclaimed(&kv)) baton__value_copy(value, size, len, kv.value, kv.value_len);
   baton__etcd_kv_free(&kv);
   return rc;
