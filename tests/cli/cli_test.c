@@ -1309,10 +1309,12 @@ static void run_status_is_proclaimed(void) {
   kit_proc l;
   /* The datagram reaches baton's loop a moment after the child sent it:
    * look again, boundedly (each look is a process run). */
+  int code = -1;
   for (int64_t end = kit_now_ms() + 10000; kit_now_ms() < end;) {
-    CHECK_EQ(baton(&l, status, 20000), 0);
-    if (!proclaims || strstr(l.obuf, "\"value\":\"step") != NULL) break;
+    code = baton(&l, status, 20000);
+    if (code != 0 || !proclaims || strstr(l.obuf, "\"value\":\"step") != NULL) break;
   }
+  CHECK_EQ(code, 0);
   static const char script[] = "import json,sys\n"
                                "d=json.loads(sys.argv[1])\n"
                                "assert d['value']==sys.argv[2], (d['value'], sys.argv[2])\n";
