@@ -261,8 +261,8 @@ typedef struct baton_event {
                                   term proclaimed ("" when none; NULL with
                                   no leader). A proclaim by the current
                                   leader is a LEADER_CHANGED of its own,
-                                  with the same token. Appended in 0.1:
-                                  absent from older events */
+                                  with the same token and a higher
+                                  leader->version */
 } baton_event;
 
 typedef void (*baton_event_cb)(const baton_event *event, void *udata);
