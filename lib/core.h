@@ -155,6 +155,9 @@ struct baton_election {
   pthread_t observer;
   baton_candidate watch;
   int observe_cancel_fd;             /* -1 unless observing */
+  char *observe_values;              /* the observer's two value buffers
+                                        (read, last reported), each
+                                        BATON_VALUE_MAX + 1 bytes */
 
   /* Candidate mode. */
   baton_runner_state runner;

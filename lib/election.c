@@ -738,7 +738,8 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
                           held ? " (the term ended)" : "");
   }
   if (rc != 0) {
-    /* A request cut short by the term's deadline ends the term here too. */
+    /* A lost reply leaves it unknown whether the value landed: the caller
+     * may proclaim again, the write being conditional on the term. */
     baton__error_prefix(err, "proclaim");
     return rc;
   }
@@ -784,9 +785,8 @@ static void *observe_loop(void *arg) {
   bool first = true;
   unsigned failures = 0;
   /* The value read and the one last reported: a proclaim is a change. */
-  char *value = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
-  char *seen_value = value != NULL ? value + BATON_VALUE_MAX + 1 : NULL;
-  while (value != NULL && observing(e)) {
+  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
+  while (observing(e)) {
     baton_leader now;
     baton_error err = {0};
     int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
@@ -818,7 +818,6 @@ static void *observe_loop(void *arg) {
     baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
                        e->observe_cancel_fd);
   }
-  baton__free(value);
   return NULL;
 }
 
@@ -833,12 +832,19 @@ int baton_election_observe(baton_election *e, baton_error *err) {
                    : baton__ok(err);
   }
   e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  int rc = e->observe_cancel_fd >= 0 ? pthread_create(&e->observer, NULL, observe_loop, e) : -1;
+  e->observe_values = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
+  int rc = e->observe_cancel_fd >= 0 && e->observe_values != NULL
+               ? pthread_create(&e->observer, NULL, observe_loop, e)
+               : -1;
   e->observing = rc == 0;
-  if (rc != 0) close_fd(&e->observe_cancel_fd);
+  if (rc != 0) {
+    close_fd(&e->observe_cancel_fd);
+    baton__free(e->observe_values);
+    e->observe_values = NULL;
+  }
   pthread_mutex_unlock(&c->mu);
   return rc == 0 ? baton__ok(err)
-                 : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
+                 : baton__error(err, BATON_ENOMEM, "observe: out of memory or no thread");
 }
 
 void baton_election_observe_stop(baton_election *e) {
@@ -855,6 +861,8 @@ void baton_election_observe_stop(baton_election *e) {
   e->watch.priv = NULL;
   pthread_mutex_lock(&c->mu);
   close_fd(&e->observe_cancel_fd);
+  baton__free(e->observe_values);
+  e->observe_values = NULL;
   pthread_mutex_unlock(&c->mu);
 }
 
