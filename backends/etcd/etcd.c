@@ -466,13 +466,13 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
 }
 
 /* Fill `out` from a candidate key `kv` of `name`: its identity is the
- * value, unless the term proclaimed: then it is in the identity key
- * (one more request; "" when there is none, as for a Go Proclaim). */
+ * value, unless the term proclaimed: then it is in the identity key (one
+ * more request). A key changed by another writer (Go's Proclaim, a put by
+ * hand) has none: its value stands for its identity, as before. */
 static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv,
                   baton_leader *out, int64_t deadline, baton_error *err) {
   leader_from(out, kv);
   if (!proclaimed(kv)) return 0;
-  out->identity[0] = '\0';
   baton_etcd_str key = {0}, body = {0};
   int rc = identity_key(&key, es, name, kv->key, kv->key_len);
   if (rc == 0) {

@@ -472,13 +472,15 @@ static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *nam
     baton_zk_reply side = {.rc = ZNONODE};
     baton__value_copy(value, size, len, "", 0);
     if (out->version > 0) {
-      baton__value_copy(value, size, len, r.data != NULL ? r.data : "", r.len > 0 ? (size_t)r.len : 0);
+      baton__value_copy(value, size, len, r.data != NULL ? r.data : "",
+                        r.len > 0 ? (size_t)r.len : 0);
       char *at = identity_path(s, name, child);
       side.rc = BATON_ZK_NOMEM;
       if (at != NULL) baton__zk_get(conn, at, 0, deadline, &side);
       if (side.rc != ZOK && side.rc != ZNONODE) rc = baton__zk_error(err, conn, side.rc, "get", at);
-      id = side.rc == ZOK ? side.data : NULL;
-      idlen = side.rc == ZOK ? side.len : 0;
+      /* No identity node (data changed by another client): the data
+       * stands for the identity, as before. */
+      if (side.rc == ZOK) id = side.data, idlen = side.len;
       baton__free(at);
     }
     if (rc == 0 && id != NULL && idlen > 0)
