@@ -663,10 +663,13 @@ static int block(baton_zk_session *s, int efd, int64_t deadline, int cancel_fd, 
   }
 }
 
-static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
-                   int64_t deadline, int cancel_fd, baton_error *err) {
+/* One look and, if nothing changed, one block. *observer says that an
+ * observer's look blocked and a watch woke it. */
+static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                      int64_t deadline, int cancel_fd, bool *observer, baton_error *err) {
   baton_zk_session *s = (baton_zk_session *)bs;
   cand_op op;
+  *observer = false;
   int rc = begin(s, c, true, &op, err);
   if (rc != 0) return rc;
   if (op.stale) return end(&op, 0); /* a new session exists: enqueue again */
@@ -691,6 +694,7 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
     static const baton_leader nobody;
     rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, deadline,
                  err);
+    *observer = rc == BATON_ZK_BLOCK;
   }
   baton__free(pred);
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
@@ -699,6 +703,22 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
   int efd = k->efd;
   unlock(s);
   return block(s, efd, deadline, cancel_fd, err);
+}
+
+static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                   int64_t deadline, int cancel_fd, baton_error *err) {
+  /* An observer woken by a watch looks again before it returns: the
+   * leader's deletion fires both the data watch on its node and a
+   * children watch an earlier look left, and the second must not end a
+   * later wait for which nothing changed. Bounded: after a few rounds the
+   * wake-up is passed on (spurious ones are allowed). */
+  int rc = 0;
+  for (int round = 0; round < 4; round++) {
+    bool observer = false;
+    rc = wait_round(bs, c, seen, deadline, cancel_fd, &observer, err);
+    if (rc != 0 || !observer) return rc;
+  }
+  return rc;
 }
 
 /* ---- release / forget ------------------------------------------------------ */
