@@ -55,7 +55,7 @@ static const opt_spec options[] = {
      "campaigning again"},
     {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE | CLI_STATUS,
      "one JSON object a line:\n"
-     "{\"name\":..,\"identity\":..,\"token\":..}\n"
+     "{\"name\":..,\"identity\":..,\"token\":..,\"value\":..}\n"
      "(status: more fields, see below)"},
     {OPT_VERBOSE, "verbose", 'v', NULL, CLI_RUN, "report elections and exits on stderr"},
     {OPT_EVENTS, "events", 0, "FILE", CLI_RUN,
@@ -129,9 +129,10 @@ static const struct {
      "2 bad usage.\n"},
     {"leader", CLI_LEADER, "--backend URI --name NAME [OPTION...]",
      "print the current leader of NAME",
-     "Print the current leader of NAME: \"token=<T> identity=<ID>\", or with\n"
-     "--json {\"name\":..,\"identity\":..,\"token\":..}; \"no leader\" (JSON:\n"
-     "identity null, token 0) when nobody leads.\n",
+     "Print the current leader of NAME: \"token=<T> identity=<ID>\" and\n"
+     "\" value=<V>\" when its term proclaimed one, or with --json\n"
+     "{\"name\":..,\"identity\":..,\"token\":..,\"value\":..}; \"no leader\" (JSON:\n"
+     "identity null, token 0, value null) when nobody leads.\n",
      "0 there is a leader; 1 a backend error; 2 bad usage; 3 no leader.\n"},
     {"observe", CLI_OBSERVE, "--backend URI --name NAME [OPTION...]",
      "print each change of leader of NAME",
@@ -143,12 +144,13 @@ static const struct {
      "Print, from one query, the leader of NAME, the server-side time to live\n"
      "left on its key, and the contenders in queue order, the holder first:\n"
      "  name=NAME backend=BACKEND\n"
-     "  leader token=T identity=ID ttl_remaining_ms=MS   (or \"no leader\")\n"
+     "  leader token=T identity=ID [value=V] ttl_remaining_ms=MS  (or \"no leader\")\n"
      "  contender 2 token=T identity=ID                 (one per waiter)\n"
      "With --json, one object:\n"
      "  name              NAME\n"
      "  identity, token   the leader, as `baton leader --json` (null, 0: none)\n"
-     "  value             what the leader published: null (not yet supported)\n"
+     "  value             what the leader's term proclaimed (STATUS= under\n"
+     "                    baton run): \"\" when nothing, null when nobody leads\n"
      "  ttl_remaining_ms  the leader's key's server-side TTL left: etcd, its\n"
      "                    lease's (whole seconds); redis, PTTL; null when the\n"
      "                    backend cannot tell (zk: a znode lives as long as\n"

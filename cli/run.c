@@ -36,8 +36,10 @@
  * speak systemd's notify protocol to it: WATCHDOG=1 touches the term
  * (with --watchdog D the library stops renewing a term whose CMD sent
  * none for D, so a hung CMD loses its term and is stopped as for any
- * loss), READY=1 and STATUS= are recorded (--events, -v) and passed on to
- * baton's own $NOTIFY_SOCKET when baton runs under systemd. */
+ * loss), STATUS=TEXT proclaims TEXT as the term's value (baton status
+ * shows it; a backend without proclaim says so once), READY=1 is recorded
+ * (--events, -v), and both are passed on to baton's own $NOTIFY_SOCKET
+ * when baton runs under systemd. */
 #include "cli.h"
 
 #include <errno.h>
@@ -91,7 +93,8 @@ typedef struct supervisor {
                                   often (half its WATCHDOG_USEC); 0: none */
   int64_t own_watchdog_due_ms; /* the next one */
   char status_line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX]; /* a batch's
-                                  last STATUS=, to pass on; "" for none */
+                                  last STATUS=, to pass on and proclaim; ""
+                                  for none */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -545,7 +548,7 @@ static void on_notification(supervisor *s, const cli_notify_message *m) {
   if (m->status) {
     event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
     verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
-    /* Passed on after the batch: only the last one matters. */
+    /* Passed on and proclaimed after the batch: only the last one matters. */
     snprintf(s->status_line, sizeof s->status_line, "STATUS=%s", m->status_text);
   }
 }
@@ -571,7 +574,12 @@ static void on_notify_readable(supervisor *s) {
     }
     on_notification(s, &m);
   }
-  if (s->status_line[0] != '\0') forward(s, s->status_line);
+  if (s->status_line[0] == '\0') return;
+  forward(s, s->status_line);
+  /* The term's value for `baton status`: written by a thread of the
+   * relay, never on this loop, which must stay free to stop CMD. */
+  if (cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS=")) != 0)
+    cli_note("run", "STATUS= not proclaimed: %s", strerror(errno));
 }
 
 static void loop(supervisor *s) {

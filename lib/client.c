@@ -95,7 +95,7 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
     if (e->term.held && e->term.generation == c->renew_generations[i] &&
         !e->term.watchdog_fired) {
       BATON__COUNT(e, renewals_failed);
-      baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, err->message);
+      baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, NULL, err->message);
     }
   }
 }

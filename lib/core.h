@@ -20,7 +20,8 @@
 #include <pthread.h>
 
 /* One queued callback invocation. A LEADER_CHANGED node carries a
- * baton_leader right after it (event.leader points there); the nodes
+ * baton_leader right after it (event.leader points there), and its value
+ * after that (event.value); the nodes
  * reserved for terms do not, which halves what each election keeps. */
 typedef struct baton_event_node {
   struct baton_event_node *next;
@@ -155,6 +156,9 @@ struct baton_election {
   pthread_t observer;
   baton_candidate watch;
   int observe_cancel_fd;             /* -1 unless observing */
+  char *observe_values;              /* the observer's two value buffers
+                                        (read, last reported), each
+                                        BATON_VALUE_MAX + 1 bytes */
 
   /* Candidate mode. */
   baton_runner_state runner;
@@ -251,11 +255,13 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now);
 void baton__leftover_postpone(baton_election *e, int64_t until);
 
 /* Queue an event for e's callback (if it has one) and wake the background
- * thread. `leader` and `message` are copied; either may be NULL. Events
+ * thread. `leader`, its `value` (LEADER_CHANGED only) and `message` are
+ * copied; any may be NULL. Events
  * other than a term's ELECTED and LOST may be dropped when memory runs
  * out. */
 void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
-                        int error, const baton_leader *leader, const char *message);
+                        int error, const baton_leader *leader, const char *value,
+                        const char *message);
 
 /* Take the next queued event, or NULL. */
 baton_event_node *baton__event_take(baton_client *c);
