@@ -183,7 +183,7 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
     if (rc == 1) rc = read_results(pg, NULL, deadline, cancel_of(k));
     if (rc == -2) return baton__error(err, BATON_ECANCELED, "%s: %s: cancelled", s->label, what);
     if (rc == 0)
-      return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is still running",
+      return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is not finished (sending or running)",
                           s->label, what);
     if (rc < 0) goto broken_conn;
     k->busy = false;
