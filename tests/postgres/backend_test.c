@@ -787,6 +787,44 @@ static void waiter_sees_a_plain_sql_release_soon(void) {
   PQfinish(raw);
 }
 
+/* A waiting campaign on a name of BATON_NAME_MAX bytes: the LISTEN of a
+ * new listener (its settings, and the name twice) fits its statement,
+ * and the waiter is woken by the release, not by a re-check. */
+static void longest_name_waits_and_wakes(void) {
+  char name[BATON_NAME_MAX + 1];
+  snprintf(name, sizeof name, "%s", kit_name("long"));
+  size_t len = strlen(name);
+  memset(name + len, 'x', BATON_NAME_MAX - len);
+  name[BATON_NAME_MAX] = '\0';
+  baton_options a = {.ttl_ms = 10000, .identity = "a", .connect_timeout_ms = 2000};
+  baton_options b = {.ttl_ms = 10000, .identity = "b", .connect_timeout_ms = 2000};
+  pair p = {0};
+  pair_open(&p, name, &a, &b);
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, NULL, &err), &err);
+  campaigner w;
+  campaigner_start(&w, p.eb, 8000);
+  /* b has looked once it LISTENs (its listener is the client's second
+   * connection, and pg_stat_activity shows the LISTEN as its last query). */
+  char n[16] = "0";
+  int64_t end = kit_now_ms() + 3000;
+  while (atoi(n) < 1 && kit_now_ms() < end) {
+    kit_pg_str(p.raw, n, sizeof n,
+               "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN%' "
+               "AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+               name, NULL);
+    if (atoi(n) < 1) kit_sleep_ms(10);
+  }
+  CHECK_EQ(atoi(n), 1);
+  int64_t released_at = kit_now_ms();
+  CHECK_OK(baton_election_resign(p.ea, &err), &err);
+  CHECK_OK(campaigner_join(&w, 5000), &w.err);
+  printf("  a %d-byte name: elected %lld ms after the release (TTL 10000 ms)\n", BATON_NAME_MAX,
+         (long long)(w.done_at - released_at));
+  CHECK_LE(w.done_at - released_at, 1000);
+  pair_close(&p);
+}
+
 #define MANY_WAITERS 50
 
 /* Every waiting election of a client shares one listener connection, and
@@ -865,6 +903,166 @@ static void handover_never_waits_out_a_ttl(void) {
   printf("  slowest of 30 hand-overs: %lld ms (TTL 5000 ms)\n", (long long)worst);
   CHECK_LE(worst, 1000);
   pair_close(&p);
+}
+
+/* Whether `pred` about the session's listener state held within ms. */
+static bool listener_state(baton_pg_session *s, bool (*pred)(baton_pg_session *, void *),
+                           void *arg, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  for (;;) {
+    pthread_mutex_lock(&s->lmu);
+    bool yes = pred(s, arg);
+    pthread_mutex_unlock(&s->lmu);
+    if (yes || kit_now_ms() >= end) return yes;
+    kit_sleep_ms(5);
+  }
+}
+
+static bool reads(baton_pg_session *s, void *c) {
+  return s->lreader != NULL && s->lreader == ((baton_candidate *)c)->priv;
+}
+
+static bool blocked(baton_pg_session *s, void *c) {
+  (void)s;
+  const baton_pg_cand *p = ((baton_candidate *)c)->priv;
+  return p != NULL && p->waiting;
+}
+
+/* One blocked wait at a time reads the listener; when it stops waiting
+ * (its name was released), another blocked wait takes the role, and is
+ * still woken by its own release, not by a re-check a TTL later. */
+static void reader_hands_over_to_another_waiter(void) {
+  const char *na = kit_name("reader-a"), *nb = kit_name("reader-b");
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&w, kit_seam_postgres.table, server->uri, "waiter", 30000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)w.s;
+  baton_candidate ha = kit_cand(&h, na), hb = kit_cand(&h, nb);
+  baton_candidate wa = kit_cand(&w, na), wb = kit_cand(&w, nb);
+  REQUIRE_OK(kit_acquire(&h, &ha, NULL, &err), &err);
+  REQUIRE_OK(kit_acquire(&h, &hb, NULL, &err), &err);
+  baton_candidate *ws[] = {&wa, &wb};
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(kit_acquire(&w, ws[i], NULL, &err), BATON_EHELD);
+    CHECK_OK(kit_wait(&w, ws[i], NULL, 2000, &err), &err); /* subscribes */
+    CHECK_EQ(kit_acquire(&w, ws[i], NULL, &err), BATON_EHELD);
+  }
+  kit_waiter a, b;
+  REQUIRE_EQ(kit_waiter_start(&a, &w, &wa, NULL, 20000), 0);
+  REQUIRE(listener_state(s, reads, &wa, 3000));
+  REQUIRE_EQ(kit_waiter_start(&b, &w, &wb, NULL, 20000), 0);
+  REQUIRE(listener_state(s, blocked, &wb, 3000));
+  CHECK(!reads(s, &wb));
+  CHECK_OK(kit_release(&h, &ha, &err), &err);
+  CHECK_EQ(kit_waiters_done(&a, 1, 1, 3000), 1);
+  CHECK_EQ(a.rc, 0);
+  CHECK(listener_state(s, reads, &wb, 1000)); /* the role passed on */
+  CHECK_EQ(kit_waiters_done(&b, 1, 1, 0), 0);
+  int64_t released_at = kit_now_ms();
+  CHECK_OK(kit_release(&h, &hb, &err), &err);
+  CHECK_EQ(kit_waiters_done(&b, 1, 1, 3000), 1);
+  CHECK_EQ(b.rc, 0);
+  printf("  the second waiter woke %lld ms after its release (TTL 30000 ms)\n",
+         (long long)(b.woke_at - released_at));
+  CHECK_LE(b.woke_at - released_at, 1000);
+  kit_waiter_join(&a);
+  kit_waiter_join(&b);
+  for (int i = 0; i < 2; i++) kit_drop(&w, ws[i]);
+  kit_forget(&h, &ha);
+  kit_forget(&h, &hb);
+  kit_close(&w);
+  kit_close(&h);
+}
+
+/* A campaign and an observer of one client on one name share a channel:
+ * the observer's wait cancelled and the observer forgotten (its UNLISTEN
+ * path), the campaign is still woken by the release within a second. */
+static void observer_gone_campaign_still_wakes(void) {
+  const char *name = kit_name("obs-gone");
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&w, kit_seam_postgres.table, server->uri, "waiter", 30000, &err), &err);
+  baton_candidate hc = kit_cand(&h, name), wc = kit_cand(&w, name), oc = kit_cand(&w, name);
+  baton_leader holder;
+  REQUIRE_OK(kit_acquire(&h, &hc, NULL, &err), &err);
+  CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
+  CHECK_OK(kit_wait(&w, &wc, NULL, 2000, &err), &err); /* subscribes */
+  CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
+  REQUIRE_OK(kit_leader(&w, name, &holder, &err), &err);
+  CHECK_OK(kit_wait(&w, &oc, &holder, 2000, &err), &err); /* the observer subscribes */
+  kit_waiter cw, ow;
+  REQUIRE_EQ(kit_waiter_start(&cw, &w, &wc, NULL, 20000), 0);
+  REQUIRE_EQ(kit_waiter_start(&ow, &w, &oc, &holder, 20000), 0);
+  REQUIRE(listener_state((baton_pg_session *)w.s, blocked, &oc, 3000));
+  CHECK_EQ(kit_waiter_cancel(&ow), 0);
+  CHECK_EQ(kit_waiters_done(&ow, 1, 1, 3000), 1);
+  CHECK_EQ(ow.rc, BATON_ECANCELED);
+  kit_waiter_join(&ow);
+  kit_forget(&w, &oc);
+  CHECK_EQ(kit_waiters_done(&cw, 1, 1, 0), 0);
+  int64_t released_at = kit_now_ms();
+  CHECK_OK(kit_release(&h, &hc, &err), &err);
+  CHECK_EQ(kit_waiters_done(&cw, 1, 1, 3000), 1);
+  CHECK_EQ(cw.rc, 0);
+  printf("  the campaign woke %lld ms after the release (TTL 30000 ms)\n",
+         (long long)(cw.woke_at - released_at));
+  CHECK_LE(cw.woke_at - released_at, 1000);
+  kit_waiter_join(&cw);
+  kit_drop(&w, &wc);
+  kit_forget(&h, &hc);
+  kit_close(&w);
+  kit_close(&h);
+}
+
+static bool listener_broken(baton_pg_session *s, void *arg) {
+  (void)arg;
+  return s->lbroken;
+}
+
+/* A listener whose path went silent (a stalled proxy: a NAT that forgot
+ * the connection) is found out: a wait that ended with no word from it
+ * sends a probe, the next wait sees it unanswered within the request
+ * timeout and looks again, and the wait after opens a new listener. */
+static void silent_listener_is_found_out(void) {
+  const char *name = kit_name("silent");
+  proxy *px = NULL;
+  REQUIRE_EQ(proxy_start(&px, server->member[0].port), 0);
+  char uri[300];
+  snprintf(uri, sizeof uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER, TEST_PG_PASSWORD,
+           proxy_port(px), TEST_PG_DB);
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  baton_options o = {.ttl_ms = 30000, .identity = "waiter", .op_timeout_ms = 1000,
+                     .connect_timeout_ms = 2000};
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open(&w, kit_seam_postgres.table, uri, &o, 5000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)w.s;
+  baton_candidate hc = kit_cand(&h, name), wc = kit_cand(&w, name);
+  REQUIRE_OK(kit_acquire(&h, &hc, NULL, &err), &err);
+  CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
+  CHECK_OK(kit_wait(&w, &wc, NULL, 2000, &err), &err); /* subscribes */
+  uint64_t gen = s->lgen;
+  proxy_set_mode(px, PROXY_STALL, 0);
+  /* No notification, no word: the wait ends at its deadline and probes. */
+  CHECK_EQ(kit_wait(&w, &wc, NULL, 1200, &err), BATON_ETIMEDOUT);
+  CHECK(__atomic_load_n(&s->lprobe_at, __ATOMIC_RELAXED) != 0);
+  int64_t start = kit_now_ms();
+  CHECK_OK(kit_wait(&w, &wc, NULL, 10000, &err), &err); /* woken: look again */
+  printf("  the unanswered probe ended the next wait after %lld ms (request timeout 1000 ms)\n",
+         (long long)(kit_now_ms() - start));
+  CHECK_LE(kit_now_ms() - start, 1000 + TEST_SLACK_MS);
+  CHECK(listener_state(s, listener_broken, NULL, 0));
+  proxy_set_mode(px, PROXY_PASS, 0);
+  CHECK_OK(kit_wait(&w, &wc, NULL, 3000, &err), &err); /* a new listener */
+  CHECK_GT(s->lgen, gen);
+  CHECK(!listener_state(s, listener_broken, NULL, 0));
+  kit_drop(&w, &wc);
+  kit_drop(&h, &hc);
+  kit_close(&w);
+  kit_close(&h);
+  proxy_stop(px);
 }
 
 /* A request left half sent when its deadline came (the server stopped
@@ -983,6 +1181,10 @@ int main(int argc, char **argv) {
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
       {"waiter_sees_a_plain_sql_release_soon", waiter_sees_a_plain_sql_release_soon},
+      {"longest_name_waits_and_wakes", longest_name_waits_and_wakes},
+      {"reader_hands_over_to_another_waiter", reader_hands_over_to_another_waiter},
+      {"observer_gone_campaign_still_wakes", observer_gone_campaign_still_wakes},
+      {"silent_listener_is_found_out", silent_listener_is_found_out},
       {"one_listener_serves_every_waiter", one_listener_serves_every_waiter},
       {"handover_never_waits_out_a_ttl", handover_never_waits_out_a_ttl},
       {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
