@@ -743,6 +743,15 @@ static int backends_of(PGconn *raw, const char *app) {
   return atoi(n);
 }
 
+/* Take (waiting for it) or let go of name's advisory lock in plain SQL on
+ * raw; what the server said ("true"...) into got. 0, or -1 (reported). */
+static int plain_sql_lock(PGconn *raw, const char *name, bool lock, char *got, size_t size) {
+  return kit_pg_str(raw, got, size,
+                    lock ? "SELECT pg_advisory_lock(" KIT_PG_KEY("$1::text") ")::text"
+                         : "SELECT pg_advisory_unlock(" KIT_PG_KEY("$1::text") ")::text",
+                    name, NULL);
+}
+
 /* A holder that is not baton (plain SQL) sends no NOTIFY when it lets go,
  * and has no expiry baton knows: the waiter looks again within a bounded,
  * backed-off interval (at most 250 ms), not after most of its TTL. */
@@ -751,9 +760,7 @@ static void waiter_sees_a_plain_sql_release_soon(void) {
   PGconn *raw = kit_pg_raw(server);
   REQUIRE(raw != NULL);
   char got[16];
-  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
-                        "SELECT pg_advisory_lock(" KIT_PG_KEY("$1::text") ")::text", name, NULL),
-             0);
+  REQUIRE_EQ(plain_sql_lock(raw, name, true, got, sizeof got), 0);
   char uri[300];
   uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
          "?application_name=baton-foreign");
@@ -774,9 +781,7 @@ static void waiter_sees_a_plain_sql_release_soon(void) {
    * back-off to reach its cap. */
   poll(NULL, 0, 2000);
   int64_t released_at = kit_now_ms();
-  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
-                        "SELECT pg_advisory_unlock(" KIT_PG_KEY("$1::text") ")::text", name, NULL),
-             0);
+  REQUIRE_EQ(plain_sql_lock(raw, name, false, got, sizeof got), 0);
   CHECK_STR(got, "true");
   CHECK_OK(campaigner_join(&w, 5000), &w.err);
   printf("  elected %lld ms after the plain-SQL release (TTL 10000 ms)\n",
@@ -823,6 +828,77 @@ static void longest_name_waits_and_wakes(void) {
          (long long)(w.done_at - released_at));
   CHECK_LE(w.done_at - released_at, 1000);
   pair_close(&p);
+}
+
+/* Heartbeat rows of the session of k. */
+static int beats_of(PGconn *raw, kit_session *k) {
+  char pid[16], n[16] = "-1";
+  snprintf(pid, sizeof pid, "%d", PQbackendPID(((baton_pg_session *)k->s)->conn.pg));
+  kit_pg_str(raw, n, sizeof n, "SELECT count(*) FROM baton_session WHERE pid = $1::int", pid,
+             NULL);
+  return atoi(n);
+}
+
+/* A look that finds the name held takes nothing and commits nothing: no
+ * heartbeat of a session that holds no lock (a waiter polling a plain-SQL
+ * holder would otherwise commit, and fsync, several times a second). */
+static void look_at_a_held_name_writes_no_heartbeat(void) {
+  const char *name = kit_name("nobeat");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[16];
+  REQUIRE_EQ(plain_sql_lock(raw, name, true, got, sizeof got), 0);
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "nobeat", 30000, &err), &err);
+  baton_candidate c = kit_cand(&k, name);
+  for (int i = 0; i < 3; i++) CHECK_EQ(kit_acquire(&k, &c, NULL, &err), BATON_EHELD);
+  CHECK_EQ(beats_of(raw, &k), 0);
+  REQUIRE_EQ(plain_sql_lock(raw, name, false, got, sizeof got), 0);
+  CHECK_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  CHECK_EQ(beats_of(raw, &k), 1); /* a lock taken: the heartbeat is written */
+  kit_drop(&k, &c);
+  kit_close(&k);
+  PQfinish(raw);
+}
+
+/* A successor waiting out a term that did not end by a release holds the
+ * lock while the token row still names the previous holder: it is a
+ * baton holder (its release notifies), so a third candidate waits for
+ * that, not polling it every 250 ms as it would a plain-SQL holder. */
+static void waiting_successor_is_a_baton_holder(void) {
+  const char *name = kit_name("successor");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  kit_session a = {0}, b = {0}, c = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, kit_seam_postgres.table, server->uri, "a", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, kit_seam_postgres.table, server->uri, "b", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&c, kit_seam_postgres.table, server->uri, "c", 30000, &err), &err);
+  baton_candidate ac = kit_cand(&a, name), bc = kit_cand(&b, name), cc = kit_cand(&c, name);
+  REQUIRE_OK(kit_acquire(&a, &ac, NULL, &err), &err);
+  /* a's session ends without a release: its term may still be believed. */
+  char pid[16], ok[16] = "";
+  snprintf(pid, sizeof pid, "%d", PQbackendPID(((baton_pg_session *)a.s)->conn.pg));
+  REQUIRE_EQ(kit_pg_str(raw, ok, sizeof ok, "SELECT pg_terminate_backend($1::int, 5000)::text",
+                        pid, NULL),
+             0);
+  CHECK_STR(ok, "true");
+  CHECK_EQ(kit_acquire(&b, &bc, NULL, &err), BATON_EHELD);
+  CHECK(((baton_pg_cand *)bc.priv)->locked); /* b holds the lock, waiting the term out */
+  for (int i = 0; i < 3; i++) CHECK_EQ(kit_acquire(&c, &cc, NULL, &err), BATON_EHELD);
+  const baton_pg_cand *p = cc.priv;
+  int64_t recheck_in = (p->recheck_at - baton__now()) / BATON_NS_PER_MS;
+  printf("  the third candidate looks again in %lld ms (TTL 30000 ms)\n", (long long)recheck_in);
+  CHECK_EQ(p->foreign_poll_ns, 0);
+  CHECK_GT(recheck_in, 1000);
+  kit_drop(&c, &cc);
+  kit_drop(&b, &bc);
+  kit_forget(&a, &ac);
+  kit_close(&c);
+  kit_close(&b);
+  kit_close(&a);
+  PQfinish(raw);
 }
 
 #define MANY_WAITERS 50
@@ -1182,6 +1258,8 @@ int main(int argc, char **argv) {
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
       {"waiter_sees_a_plain_sql_release_soon", waiter_sees_a_plain_sql_release_soon},
       {"longest_name_waits_and_wakes", longest_name_waits_and_wakes},
+      {"look_at_a_held_name_writes_no_heartbeat", look_at_a_held_name_writes_no_heartbeat},
+      {"waiting_successor_is_a_baton_holder", waiting_successor_is_a_baton_holder},
       {"reader_hands_over_to_another_waiter", reader_hands_over_to_another_waiter},
       {"observer_gone_campaign_still_wakes", observer_gone_campaign_still_wakes},
       {"silent_listener_is_found_out", silent_listener_is_found_out},
