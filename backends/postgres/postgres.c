@@ -9,9 +9,10 @@
  * table the core calls.
  *
  * Round trips: open 2 (connect, then the session's settings, the token
- * table if missing and the pooler check in one); acquire 1; release 1;
+ * table if missing and the pooler check in one); acquire 1; release 1
+ * (and an UNLISTEN on the listener when the candidate had waited);
  * renew 1 for any number of names; leader 1 (on a connection of its own,
- * opened by the first look: 2 more); wait: the first one of an election
+ * opened by the first look: 2 more); wait: the first one of a campaign
  * LISTENs on the client's one listener connection (opened by the
  * client's first wait: 1 more, the connect; its settings go with the
  * LISTEN), later ones send nothing for a candidate and one leader look
@@ -157,6 +158,7 @@ static int dead_error(baton_pg_session *s, baton_error *err) {
 }
 
 static void listener_drain(baton_pg_session *s);
+static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone);
 
 /* ---- open and close --------------------------------------------------------- */
 
@@ -511,7 +513,8 @@ out:
 
 /* ---- release, renew, leader -------------------------------------------------- */
 
-static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+static int release_lock(baton_session *bs, baton_candidate *c, int64_t deadline,
+                        baton_error *err) {
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "release", err);
   if (rc != 0) return rc;
@@ -537,6 +540,14 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   }
   if (rc == 0) p->locked = p->won = false;
   pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* The core releases a candidate when its campaign or its term ends: it
+ * waits no more, so its channel is let go of too (see unsubscribe). */
+static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+  int rc = release_lock(bs, c, deadline, err);
+  if (bs != NULL && c != NULL && c->priv != NULL) unsubscribe(session_of(bs), c->priv, false);
   return rc;
 }
 
@@ -769,10 +780,12 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
  * candidate's eventfd, which each blocked wait polls); the others poll
  * only their eventfd, so a notification wakes the waiter of its name, not
  * every waiter. A reader that stops waiting hands the role on. A wait
- * never holds the session connection, which renews; the renewal reads
- * what came on the listener meanwhile, so that the server never blocks
- * writing to it (a LISTENing session that is never read holds back the
- * server's whole notification queue).
+ * never holds the session connection, which renews. A channel is
+ * UNLISTENed when its candidate's campaign or term ends (release) or it
+ * is forgotten, and the renewal reads what came on the listener while no
+ * wait was blocked (a holder's channel, say), so that the server never
+ * blocks writing to it (a LISTENing session that is never read holds back
+ * the server's whole notification queue).
  *
  * Two locks: liomu for a request on the listener or a read of it (a round
  * trip at most, bounded), and lmu for the state, never held across I/O,
@@ -1153,6 +1166,43 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
 }
 
+/* p waits no more: its channel is UNLISTENed unless another candidate of
+ * the client listens on it, so that the server sends nothing for nobody.
+ * `gone`: p is being forgotten, so it leaves the list too, and the I/O
+ * lock is waited for (a request's time); else (a release) it is only
+ * tried: when a request is on the listener the channel stays, and what
+ * comes on it is read by the renewals and the next wait. */
+static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone) {
+  pthread_mutex_lock(&s->lmu);
+  bool listening = p->listening;
+  pthread_mutex_unlock(&s->lmu);
+  if (!gone && !listening) return;
+  int64_t by = baton__after(s->base.cfg->op_timeout_ns);
+  bool io = gone ? lock_by(s, &s->liomu, by, "unlisten", NULL) == 0
+                 : pthread_mutex_trylock(&s->liomu) == 0;
+  pthread_mutex_lock(&s->lmu);
+  if (gone) {
+    if (p->lprev != NULL) p->lprev->lnext = p->lnext;
+    else if (s->listening == p) s->listening = p->lnext;
+    if (p->lnext != NULL) p->lnext->lprev = p->lprev;
+    p->lnext = p->lprev = NULL;
+    if (s->lreader == p) stop_waiting(s, p);
+  }
+  bool shared = false;
+  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
+    shared = o != p && o->listening && strcmp(o->channel, p->channel) == 0;
+  bool unlisten = io && p->listening && p->lgen == s->lgen && !s->lbroken && !shared;
+  if (unlisten) p->listening = false; /* its next wait subscribes again */
+  pthread_mutex_unlock(&s->lmu);
+  if (unlisten) {
+    char sql[100];
+    snprintf(sql, sizeof sql, "UNLISTEN %s", p->channel);
+    baton_error ignored;
+    listener_exec(s, sql, NULL, by, "unlisten", &ignored);
+  }
+  if (io) listener_unlock(s, NULL);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL || c == NULL || c->priv == NULL) return;
@@ -1162,29 +1212,7 @@ static void forget(baton_session *bs, baton_candidate *c) {
   else s->cands = p->next;
   if (p->next != NULL) p->next->prev = p->prev;
   pthread_mutex_unlock(&s->mu);
-  int64_t by = baton__after(s->base.cfg->op_timeout_ns);
-  /* Without the I/O lock (it stayed busy past a request's time), the
-   * channel stays LISTENed: its notifications are read and dropped. */
-  bool io = lock_by(s, &s->liomu, by, "unlisten", NULL) == 0;
-  pthread_mutex_lock(&s->lmu);
-  if (p->lprev != NULL) p->lprev->lnext = p->lnext;
-  else if (s->listening == p) s->listening = p->lnext;
-  if (p->lnext != NULL) p->lnext->lprev = p->lprev;
-  p->lnext = p->lprev = NULL;
-  if (s->lreader == p) stop_waiting(s, p);
-  /* The channel is let go of once no candidate of the client waits on it. */
-  bool shared = false;
-  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
-    shared = o->listening && strcmp(o->channel, p->channel) == 0;
-  bool unlisten = io && p->listening && p->lgen == s->lgen && !s->lbroken && !shared;
-  pthread_mutex_unlock(&s->lmu);
-  if (unlisten) {
-    char sql[100];
-    snprintf(sql, sizeof sql, "UNLISTEN %s", p->channel);
-    baton_error ignored;
-    listener_exec(s, sql, NULL, by, "unlisten", &ignored);
-  }
-  if (io) listener_unlock(s, NULL);
+  unsubscribe(s, p, true);
   if (p->wake_fd >= 0) close(p->wake_fd);
   baton__free(p);
   c->priv = NULL;

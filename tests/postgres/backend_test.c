@@ -1092,6 +1092,52 @@ static void observer_gone_campaign_still_wakes(void) {
   kit_close(&h);
 }
 
+static bool woken(baton_pg_session *s, void *c) {
+  (void)s;
+  return ((baton_pg_cand *)((baton_candidate *)c)->priv)->woken;
+}
+
+/* A listener nobody waits on is still read: by the renewals (here the
+ * notification of the waiter's own election, which comes after its
+ * acquire), so the server never blocks writing to it; and a candidate
+ * that waits no more (released) has its channel UNLISTENed. */
+static void listener_read_by_renewals_and_let_go_on_release(void) {
+  const char *name = kit_name("drain");
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&w, kit_seam_postgres.table, server->uri, "waiter", 30000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)w.s;
+  baton_candidate hc = kit_cand(&h, name), wc = kit_cand(&w, name);
+  REQUIRE_OK(kit_acquire(&h, &hc, NULL, &err), &err);
+  CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
+  CHECK_OK(kit_wait(&w, &wc, NULL, 2000, &err), &err); /* subscribes */
+  CHECK_OK(kit_release(&h, &hc, &err), &err);
+  REQUIRE_OK(kit_acquire(&w, &wc, NULL, &err), &err); /* notifies 'elected' */
+  struct pollfd f = {.fd = s->lfd, .events = POLLIN};
+  CHECK_EQ(poll(&f, 1, 2000), 1); /* it came, and nobody waits to read it */
+  baton_candidate *held[] = {&wc};
+  bool gone[1];
+  CHECK_OK(kit_renew(&w, held, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  CHECK(listener_state(s, woken, &wc, 0)); /* read and handed over */
+  CHECK_EQ(poll(&f, 1, 0), 0);
+  CHECK_OK(kit_release(&w, &wc, &err), &err);
+  pthread_mutex_lock(&s->liomu);
+  PGresult *r = NULL;
+  bool broken = false;
+  CHECK_OK(baton__pg_exec(&s->listener, s, "SELECT count(*) FROM pg_listening_channels()", 0,
+                          NULL, &r, kit_deadline(KIT_CALL_MS), "channels", &broken, &err),
+           &err);
+  pthread_mutex_unlock(&s->liomu);
+  CHECK(r != NULL && strcmp(PQgetvalue(r, 0, 0), "0") == 0);
+  if (r != NULL) PQclear(r);
+  kit_forget(&w, &wc);
+  kit_forget(&h, &hc);
+  kit_close(&w);
+  kit_close(&h);
+}
+
 static bool listener_broken(baton_pg_session *s, void *arg) {
   (void)arg;
   return s->lbroken;
@@ -1263,6 +1309,8 @@ int main(int argc, char **argv) {
       {"reader_hands_over_to_another_waiter", reader_hands_over_to_another_waiter},
       {"observer_gone_campaign_still_wakes", observer_gone_campaign_still_wakes},
       {"silent_listener_is_found_out", silent_listener_is_found_out},
+      {"listener_read_by_renewals_and_let_go_on_release",
+       listener_read_by_renewals_and_let_go_on_release},
       {"one_listener_serves_every_waiter", one_listener_serves_every_waiter},
       {"handover_never_waits_out_a_ttl", handover_never_waits_out_a_ttl},
       {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
