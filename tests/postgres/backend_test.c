@@ -1138,6 +1138,46 @@ static void listener_read_by_renewals_and_let_go_on_release(void) {
   kit_close(&h);
 }
 
+/* A request on the listener (here: its I/O lock held, as by a LISTEN that
+ * waits for a slow server) delays neither an acquire of another election
+ * of the client nor the cancel of a blocked wait. */
+static void listener_request_blocks_no_acquire_nor_cancel(void) {
+  const char *na = kit_name("io-a"), *nb = kit_name("io-b");
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&w, kit_seam_postgres.table, server->uri, "waiter", 30000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)w.s;
+  baton_candidate hc = kit_cand(&h, na), wa = kit_cand(&w, na), wb = kit_cand(&w, nb);
+  REQUIRE_OK(kit_acquire(&h, &hc, NULL, &err), &err);
+  CHECK_EQ(kit_acquire(&w, &wa, NULL, &err), BATON_EHELD);
+  CHECK_OK(kit_wait(&w, &wa, NULL, 2000, &err), &err); /* subscribes */
+  CHECK_EQ(kit_acquire(&w, &wa, NULL, &err), BATON_EHELD);
+  kit_waiter a;
+  REQUIRE_EQ(kit_waiter_start(&a, &w, &wa, NULL, 20000), 0);
+  REQUIRE(listener_state(s, blocked, &wa, 3000));
+  pthread_mutex_lock(&s->liomu);
+  int64_t start = kit_now_ms();
+  CHECK_OK(kit_acquire(&w, &wb, NULL, &err), &err);
+  int64_t took = kit_now_ms() - start;
+  CHECK_EQ(kit_waiter_cancel(&a), 0);
+  start = kit_now_ms();
+  CHECK_EQ(kit_waiters_done(&a, 1, 1, 3000), 1);
+  int64_t cancelled = kit_now_ms() - start;
+  pthread_mutex_unlock(&s->liomu);
+  printf("  with the listener busy: an acquire took %lld ms, a cancel %lld ms\n", (long long)took,
+         (long long)cancelled);
+  CHECK_LE(took, TEST_SLACK_MS);
+  CHECK_EQ(a.rc, BATON_ECANCELED);
+  CHECK_LE(cancelled, TEST_SLACK_MS);
+  kit_waiter_join(&a);
+  kit_drop(&w, &wb);
+  kit_drop(&w, &wa);
+  kit_drop(&h, &hc);
+  kit_close(&w);
+  kit_close(&h);
+}
+
 static bool listener_broken(baton_pg_session *s, void *arg) {
   (void)arg;
   return s->lbroken;
@@ -1309,6 +1349,8 @@ int main(int argc, char **argv) {
       {"reader_hands_over_to_another_waiter", reader_hands_over_to_another_waiter},
       {"observer_gone_campaign_still_wakes", observer_gone_campaign_still_wakes},
       {"silent_listener_is_found_out", silent_listener_is_found_out},
+      {"listener_request_blocks_no_acquire_nor_cancel",
+       listener_request_blocks_no_acquire_nor_cancel},
       {"listener_read_by_renewals_and_let_go_on_release",
        listener_read_by_renewals_and_let_go_on_release},
       {"one_listener_serves_every_waiter", one_listener_serves_every_waiter},
