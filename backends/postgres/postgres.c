@@ -1070,9 +1070,11 @@ static int listen_wait(baton_pg_session *s, baton_pg_cand *p, int64_t until, int
     }
     int64_t by = until;
     int64_t probe_at = __atomic_load_n(&s->lprobe_at, __ATOMIC_RELAXED);
-    if (reader && probe_at != 0) {
+    if (reader && !skip_socket && probe_at != 0) {
       /* A probe is out: the reader judges it within a request's time
-       * (read without liomu: a stale value only moves this round's end). */
+       * (read without liomu: a stale value only moves this round's end).
+       * Not while a request is on the listener: that request settles the
+       * probe, and its end nudges us. */
       int64_t probe_by = baton__add_sat(probe_at, s->base.cfg->op_timeout_ns) + 1;
       if (probe_by < by) by = probe_by;
     }
