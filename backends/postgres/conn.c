@@ -49,11 +49,30 @@ static int cancel_of(const baton_pg_conn *k) { return k->watch_cancel ? k->cance
 
 int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline, int cancel_fd,
                       baton_error *err) {
+  static const char *const none[] = {NULL};
+  return baton__pg_connect_with(out, s, none, none, deadline, cancel_fd, err);
+}
+
+int baton__pg_connect_with(PGconn **out, const baton_pg_session *s, const char *const *keys,
+                           const char *const *values, int64_t deadline, int cancel_fd,
+                           baton_error *err) {
   *out = NULL;
   int64_t connect_by = baton__after(s->base.cfg->connect_timeout_ns);
   int64_t until = connect_by < deadline ? connect_by : deadline;
-  PGconn *pg = PQconnectStartParams((const char *const *)s->keys,
-                                     (const char *const *)s->values, 0);
+  /* libpq takes the last of a keyword given twice: ours first, so that
+   * the URI's own choice wins. */
+  size_t extra = 0;
+  while (keys[extra] != NULL) extra++;
+  const char **k = baton__calloc(extra + s->nkeys + 1, sizeof *k);
+  const char **v = baton__calloc(extra + s->nkeys + 1, sizeof *v);
+  PGconn *pg = NULL;
+  if (k != NULL && v != NULL) {
+    for (size_t i = 0; i < extra; i++) k[i] = keys[i], v[i] = values[i];
+    for (size_t i = 0; i < s->nkeys; i++) k[extra + i] = s->keys[i], v[extra + i] = s->values[i];
+    pg = PQconnectStartParams(k, v, 0);
+  }
+  baton__free(k);
+  baton__free(v);
   if (pg == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   PQsetNoticeProcessor(pg, no_notice, NULL);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -183,7 +202,7 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
     if (rc == 1) rc = read_results(pg, NULL, deadline, cancel_of(k));
     if (rc == -2) return baton__error(err, BATON_ECANCELED, "%s: %s: cancelled", s->label, what);
     if (rc == 0)
-      return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is still running",
+      return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is not finished (sending or running)",
                           s->label, what);
     if (rc < 0) goto broken_conn;
     k->busy = false;

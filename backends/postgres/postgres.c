@@ -9,15 +9,19 @@
  * table the core calls.
  *
  * Round trips: open 2 (connect, then the session's settings, the token
- * table if missing and the pooler check in one); acquire 1; release 1;
+ * table if missing and the pooler check in one); acquire 1; release 1
+ * (and an UNLISTEN on the listener when the candidate had waited);
  * renew 1 for any number of names; leader 1 (on a connection of its own,
- * opened by the first look: 2 more); wait: the first one of an election
+ * opened by the first look: 2 more); wait: the first one of a campaign
  * LISTENs on the client's one listener connection (opened by the
- * client's first wait: 1 more), later ones send nothing for a candidate
- * and one leader look for an observer. */
+ * client's first wait: 1 more, the connect; its settings go with the
+ * LISTEN), later ones send nothing for a candidate and one leader look
+ * for an observer; a probe (SELECT 1) on a listener silent for a second
+ * when a wait ends without a notification. */
 #include "postgres.h"
 #include "sql.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -124,10 +128,10 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
                       s->label, what);
 }
 
-/* Notifications that came before a look are answered by it. By the
- * look's deadline: a wake left set costs a spurious wake-up, no more. */
-static void clear_woken(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
-  if (lock_by(s, &s->lmu, deadline, "acquire", NULL) != 0) return;
+/* Notifications that came before a look are answered by it. lmu is never
+ * held across a request, so this never waits for one. */
+static void clear_woken(baton_pg_session *s, baton_pg_cand *p) {
+  pthread_mutex_lock(&s->lmu);
   p->woken = false;
   pthread_mutex_unlock(&s->lmu);
 }
@@ -153,6 +157,9 @@ static int dead_error(baton_pg_session *s, baton_error *err) {
                       s->label);
 }
 
+static void listener_drain(baton_pg_session *s);
+static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone);
+
 /* ---- open and close --------------------------------------------------------- */
 
 static void session_free(baton_pg_session *s) {
@@ -169,6 +176,7 @@ static void session_free(baton_pg_session *s) {
   baton__free(s->values);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->rmu);
+  pthread_mutex_destroy(&s->liomu);
   pthread_mutex_destroy(&s->lmu);
   baton__free(s);
 }
@@ -341,7 +349,9 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->rmu, NULL);
+  pthread_mutex_init(&s->liomu, NULL);
   pthread_mutex_init(&s->lmu, NULL);
+  s->lfd = -1;
   s->base.cfg = cfg;
   if (build_keys(s, uri, cfg) != 0) {
     session_free(s);
@@ -403,9 +413,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc != 0) return rc;
-  /* Before the look is sent, and not under s->mu: the listener's lock may
-   * be held for a round trip, which must never delay a renewal. */
-  if (c->priv != NULL) clear_woken(s, c->priv, deadline);
+  /* Before the look is sent. */
+  if (c->priv != NULL) clear_woken(s, c->priv);
   if ((rc = lock_by(s, &s->mu, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
@@ -504,7 +513,8 @@ out:
 
 /* ---- release, renew, leader -------------------------------------------------- */
 
-static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+static int release_lock(baton_session *bs, baton_candidate *c, int64_t deadline,
+                        baton_error *err) {
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "release", err);
   if (rc != 0) return rc;
@@ -530,6 +540,14 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
   }
   if (rc == 0) p->locked = p->won = false;
   pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* The core releases a candidate when its campaign or its term ends: it
+ * waits no more, so its channel is let go of too (see unsubscribe). */
+static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
+  int rc = release_lock(bs, c, deadline, err);
+  if (bs != NULL && c != NULL && c->priv != NULL) unsubscribe(session_of(bs), c->priv, false);
   return rc;
 }
 
@@ -628,6 +646,7 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
     rc = check_held(s, held, n, gone, deadline, err);
   }
   pthread_mutex_unlock(&s->mu);
+  listener_drain(s);
   return rc;
 }
 
@@ -798,20 +817,43 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
 /* ---- wait ---------------------------------------------------------------------- */
 
 /* One listener connection per client LISTENs on the channel of every name
- * an election of it waits for. No thread of its own reads it: each blocked
- * wait polls its socket, and whichever wait reads it hands every
+ * an election of it waits for. No thread of its own reads it: one blocked
+ * wait at a time (the reader) polls its socket and hands every
  * notification to the candidates of its channel (a flag, and the
- * candidate's eventfd, which the candidate's own wait polls too). So a
- * notification read by another waiter is never lost, and a wait never
- * holds the session connection, which renews. */
+ * candidate's eventfd, which each blocked wait polls); the others poll
+ * only their eventfd, so a notification wakes the waiter of its name, not
+ * every waiter. A reader that stops waiting hands the role on. A wait
+ * never holds the session connection, which renews. A channel is
+ * UNLISTENed when its candidate's campaign or term ends (release) or it
+ * is forgotten, and the renewal reads what came on the listener while no
+ * wait was blocked (a holder's channel, say), so that the server never
+ * blocks writing to it (a LISTENing session that is never read holds back
+ * the server's whole notification queue).
+ *
+ * Two locks: liomu for a request on the listener or a read of it (a round
+ * trip at most, bounded), and lmu for the state, never held across I/O,
+ * so that a look (clear_woken) or a blocked wait never waits for a round
+ * trip. liomu is taken before lmu. */
 
-/* Tell p's wait to look again. Needs s->lmu. */
-static void wake(baton_pg_cand *p) {
-  p->woken = true;
+/* The listener's TCP keepalive, so that a connection that died silently
+ * (a NAT or firewall forgot it) is noticed even when nothing is sent on
+ * it; and a probe: a wait that ended with no word from the listener sends
+ * a SELECT 1 on it, when it has been silent this long, and a probe with no
+ * reply within the request timeout marks it broken. */
+#define BATON_PG_PROBE_AFTER_NS (1000 * BATON_NS_PER_MS)
+
+/* Make p's wait look at its flags again. Needs s->lmu. */
+static void nudge(const baton_pg_cand *p) {
   uint64_t one = 1;
   if (p->wake_fd >= 0 && write(p->wake_fd, &one, sizeof one) < 0) {
     /* The counter is full: it is readable anyway. */
   }
+}
+
+/* Tell p's wait to look again. Needs s->lmu. */
+static void wake(baton_pg_cand *p) {
+  p->woken = true;
+  nudge(p);
 }
 
 /* The listener broke, or a request on it was left unfinished (it is never
@@ -827,10 +869,12 @@ static void listener_broke(baton_pg_session *s) {
 }
 
 /* Hand the notifications libpq has read to the candidates of their
- * channel. Needs s->lmu. */
+ * channel. Needs s->liomu; takes s->lmu. */
 static void dispatch(baton_pg_session *s) {
+  pthread_mutex_lock(&s->lmu);
+  /* Bounded by what libpq has read already: PQnotifies reads nothing. */
   PGnotify *n;
-  for (int i = 0; i < 100000 && (n = PQnotifies(s->listener.pg)) != NULL; i++) {
+  while ((n = PQnotifies(s->listener.pg)) != NULL) {
     /* A proclaim changes nothing for a waiting candidate: observers only. */
     bool proclaimed = n->extra != NULL && strcmp(n->extra, "proclaimed") == 0;
     for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
@@ -838,32 +882,146 @@ static void dispatch(baton_pg_session *s) {
         wake(p);
     PQfreemem(n);
   }
+  pthread_mutex_unlock(&s->lmu);
 }
 
-/* One request on the listener, bounded, and ended by cancel_fd (< 0:
- * none). Needs s->lmu. */
+/* Let go of liomu, and tell the reader (unless it is `self`) to poll the
+ * socket again: it stops polling it while a request is on it. */
+static void listener_unlock(baton_pg_session *s, const baton_pg_cand *self) {
+  pthread_mutex_unlock(&s->liomu);
+  pthread_mutex_lock(&s->lmu);
+  if (s->lreader != NULL && s->lreader != self) nudge(s->lreader);
+  pthread_mutex_unlock(&s->lmu);
+}
+
+/* Mark the listener broken. Needs s->liomu; takes s->lmu. */
+static void listener_fail(baton_pg_session *s) {
+  pthread_mutex_lock(&s->lmu);
+  listener_broke(s);
+  pthread_mutex_unlock(&s->lmu);
+}
+
+/* Read what came on the listener without blocking: notifications, and the
+ * probe's reply. The listener broke, or its probe went unanswered for a
+ * request's time: it is marked broken. Needs s->liomu. */
+static void listener_read(baton_pg_session *s) {
+  PGconn *pg = s->listener.pg;
+  if (pg == NULL) return;
+  pthread_mutex_lock(&s->lmu);
+  bool broken = s->lbroken;
+  pthread_mutex_unlock(&s->lmu);
+  if (broken) return;
+  if (PQconsumeInput(pg) == 0) {
+    listener_fail(s);
+    return;
+  }
+  /* Bounded by what libpq has read: a probe has one result and its end. */
+  for (int i = 0; s->lprobe_at != 0 && i < 8 && !PQisBusy(pg); i++) {
+    PGresult *r = PQgetResult(pg);
+    if (r == NULL) {
+      __atomic_store_n(&s->lprobe_at, 0, __ATOMIC_RELAXED);
+      s->listener.busy = false;
+      s->lheard = baton__now();
+      break;
+    }
+    PQclear(r);
+  }
+  dispatch(s);
+  if (s->lprobe_at != 0 && baton__now() - s->lprobe_at > s->base.cfg->op_timeout_ns)
+    listener_fail(s);
+}
+
+/* Send a SELECT 1 on a listener silent for BATON_PG_PROBE_AFTER_NS, not
+ * waiting for its reply (listener_read takes it): a listener whose TCP
+ * connection died silently is found out within a request's time, without
+ * delaying the wait that sent it. Needs s->liomu. */
+static void listener_probe(baton_pg_session *s) {
+  PGconn *pg = s->listener.pg;
+  if (pg == NULL || s->lprobe_at != 0 || s->listener.busy) return;
+  if (baton__now() - s->lheard < BATON_PG_PROBE_AFTER_NS) return;
+  pthread_mutex_lock(&s->lmu);
+  bool broken = s->lbroken;
+  pthread_mutex_unlock(&s->lmu);
+  if (broken) return;
+  __atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
+  if (!PQsendQuery(pg, "SELECT 1") || PQflush(pg) < 0) {
+    listener_fail(s);
+    return;
+  }
+  /* Half sent (PQflush said 1) or not, the next request on it finishes
+   * it first; a reader's round sends the rest. */
+  s->listener.busy = true;
+  __atomic_store_n(&s->lprobe_at, baton__now(), __ATOMIC_RELAXED);
+}
+
+/* Read the listener from the renewal, which runs every interval while the
+ * client holds a name, so that its notifications never pile up on the
+ * server while no wait is blocked. Never waits: a wait or a request busy
+ * with it reads it anyway. */
+static void listener_drain(baton_pg_session *s) {
+  if (pthread_mutex_trylock(&s->liomu) != 0) return;
+  if (s->listener.pg != NULL && !s->listener.busy) {
+    listener_read(s);
+  } else if (s->listener.pg != NULL && s->lprobe_at != 0) {
+    if (PQflush(s->listener.pg) < 0) listener_fail(s);
+    else listener_read(s);
+  }
+  listener_unlock(s, NULL);
+}
+
+/* One request on the listener, bounded by `deadline` and not by any
+ * waiter's cancel descriptor: the listener is every waiter's, and one
+ * waiter's cancel must not break it for the others. Needs s->liomu. */
 static int listener_exec(baton_pg_session *s, const char *sql, PGresult **out, int64_t deadline,
-                         int cancel_fd, const char *what, baton_error *err) {
-  s->listener.watch_cancel = cancel_fd >= 0;
-  s->listener.cancel_fd = cancel_fd;
+                         const char *what, baton_error *err) {
+  s->listener.watch_cancel = false;
   bool broken = false;
   int rc = baton__pg_exec(&s->listener, s, sql, 0, NULL, out, deadline, what, &broken, err);
-  s->listener.watch_cancel = false;
+  if (rc == 0) s->lheard = baton__now();
+  __atomic_store_n(&s->lprobe_at, 0, __ATOMIC_RELAXED); /* its reply was read away */
   if (broken || s->listener.busy)
-    listener_broke(s);
+    listener_fail(s);
   else
     dispatch(s); /* what came with the reply */
   return rc;
 }
 
+/* A new listener: it must not end when idle (a wait can be long), and a
+ * dead path must be noticed: TCP keepalives about once per renewal
+ * interval, and tcp_user_timeout on both ends. Needs s->liomu. */
+static int listener_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
+  long long idle_s = s->base.cfg->renew_ns / BATON_PG_NS_PER_S;
+  char idle[24], user_ms[24];
+  snprintf(idle, sizeof idle, "%lld", idle_s >= 1 ? idle_s : 1);
+  snprintf(user_ms, sizeof user_ms, "%lld", (long long)ttl_ms(s));
+  const char *const keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout", NULL};
+  const char *const values[] = {"1", idle, "1", "3", user_ms, NULL};
+  PGconn *pg = NULL;
+  int rc = baton__pg_connect_with(&pg, s, keys, values, deadline, -1, err);
+  if (rc != 0) return rc;
+  pthread_mutex_lock(&s->lmu);
+  s->listener.pg = pg;
+  s->lfd = PQsocket(pg);
+  s->lgen++;
+  s->lbroken = false;
+  pthread_mutex_unlock(&s->lmu);
+  s->lheard = baton__now();
+  __atomic_store_n(&s->lprobe_at, 0, __ATOMIC_RELAXED);
+  return 0;
+}
+
 /* Subscribe p on the client's listener, opened first if there is none
  * (or it broke). The caller looks again afterwards with the LISTEN in
  * effect (it has committed when the reply comes), so that no release
- * after that look goes unnoticed. Needs s->lmu. */
+ * after that look goes unnoticed. Needs s->liomu. */
 static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
-                     int cancel_fd, baton_error *err) {
-  if (p->wake_fd < 0 && (p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-    return baton__error(err, BATON_ENOMEM, "%s: wait: no eventfd", s->label);
+                     baton_error *err) {
+  pthread_mutex_lock(&s->lmu);
+  if (p->wake_fd < 0 && (p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    pthread_mutex_unlock(&s->lmu);
+    return baton__error(err, BATON_ENOMEM, "%s: wait: no eventfd: %s", s->label, strerror(errno));
+  }
   if (p->lprev == NULL && s->listening != p) {
     p->lnext = s->listening;
     if (p->lnext != NULL) p->lnext->lprev = p;
@@ -872,69 +1030,142 @@ static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, 
   bool fresh = s->lbroken || s->listener.pg == NULL;
   if (fresh) {
     /* Waits still polling the old one's socket were woken by
-     * listener_broke, and never touch it again. */
-    baton__pg_drop(&s->listener);
-    s->lbroken = false;
-    int rc = baton__pg_connect(&s->listener.pg, s, deadline, cancel_fd, err);
-    if (rc != 0) return rc;
-    s->lgen++;
+     * listener_broke, and never read it again (its generation is gone). */
+    s->lfd = -1;
+    s->lbroken = true;
   }
-  char sql[400];
-  snprintf(sql, sizeof sql,
-           "%sDO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', 'baton_' || md5('%s')); "
-           "END$baton$; SELECT 'baton_' || md5('%s')",
-           fresh ? "SET idle_session_timeout = 0; " : "", c->name, c->name);
+  pthread_mutex_unlock(&s->lmu);
+  if (fresh) {
+    baton__pg_drop(&s->listener);
+    int rc = listener_connect(s, deadline, err);
+    if (rc != 0) return rc;
+  }
+  /* The channel is named by the server ("baton_" || md5(name)), quoted by
+   * format(%I); the name itself is of [A-Za-z0-9._:@-], so it needs no
+   * quoting in a literal. */
+  char head[100] = "";
+  if (fresh)
+    snprintf(head, sizeof head, "SET idle_session_timeout = 0; SET tcp_user_timeout = %lld; ",
+             (long long)ttl_ms(s));
+  char sql[sizeof head + 150 + 2 * BATON_NAME_MAX];
+  int len = snprintf(sql, sizeof sql,
+                     "%sDO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', 'baton_' || "
+                     "md5('%s')); END$baton$; SELECT 'baton_' || md5('%s')",
+                     head, c->name, c->name);
+  if (len < 0 || (size_t)len >= sizeof sql)
+    return baton__error(err, BATON_EINVAL, "%s: listen: the statement for '%.64s' is too long",
+                        s->label, c->name);
   PGresult *r = NULL;
-  int rc = listener_exec(s, sql, &r, deadline, cancel_fd, "listen", err);
+  int rc = listener_exec(s, sql, &r, deadline, "listen", err);
   if (rc == 0 && (PQntuples(r) != 1 || PQnfields(r) != 1 ||
                   PQgetlength(r, 0, 0) >= (int)sizeof p->channel ||
                   strspn(PQgetvalue(r, 0, 0), "abcdefghijklmnopqrstuvwxyz0123456789_") !=
                       (size_t)PQgetlength(r, 0, 0)))
     rc = baton__pg_bad_reply(s, "listen", err);
+  if (rc != 0 && fresh) {
+    /* Its settings were rolled back with the failed statement: a listener
+     * the server would end when idle is no listener. */
+    listener_fail(s);
+  }
   if (rc == 0) {
+    pthread_mutex_lock(&s->lmu);
     snprintf(p->channel, sizeof p->channel, "%s", PQgetvalue(r, 0, 0));
     p->listening = true;
     p->lgen = s->lgen;
     p->woken = false;
+    pthread_mutex_unlock(&s->lmu);
   }
   if (r != NULL) PQclear(r);
   return rc;
 }
 
+/* p leaves its blocked wait: when it was the reader, another blocked wait
+ * takes the role (it is nudged and finds it free). Needs s->lmu. */
+static void stop_waiting(baton_pg_session *s, baton_pg_cand *p) {
+  p->waiting = false;
+  if (s->lreader != p) return;
+  s->lreader = NULL;
+  for (baton_pg_cand *o = s->listening; o != NULL; o = o->lnext)
+    if (o->waiting) {
+      nudge(o);
+      break;
+    }
+}
+
 /* Block until p is woken (1), `until` (0) or cancel_fd is readable
  * (BATON_ECANCELED). A listener that broke wakes it: it looks again. */
 static int listen_wait(baton_pg_session *s, baton_pg_cand *p, int64_t until, int cancel_fd) {
+  int rc = 0;
+  bool skip_socket = false; /* a request is on the listener: its end nudges us */
+  pthread_mutex_lock(&s->lmu);
+  p->waiting = true;
+  pthread_mutex_unlock(&s->lmu);
   for (int round = 0; round < 100000; round++) {
-    if (lock_by(s, &s->lmu, until, "wait", NULL) != 0) return 0;
-    int fd = PQsocket(s->listener.pg);
-    if (fd < 0 && p->listening && p->lgen == s->lgen && !s->lbroken) listener_broke(s);
+    pthread_mutex_lock(&s->lmu);
+    if (s->lfd < 0 && p->listening && p->lgen == s->lgen && !s->lbroken) listener_broke(s);
     bool woken = p->woken || !p->listening || p->lgen != s->lgen || s->lbroken;
     p->woken = false;
+    if (s->lreader == NULL) s->lreader = p;
+    bool reader = s->lreader == p;
+    int fd = s->lfd;
+    uint64_t gen = s->lgen;
     pthread_mutex_unlock(&s->lmu);
-    if (woken) return 1;
-    struct pollfd fds[3] = {{.fd = fd, .events = POLLIN},
-                            {.fd = p->wake_fd, .events = POLLIN},
-                            {.fd = cancel_fd, .events = POLLIN}};
-    int k = poll(fds, cancel_fd >= 0 ? 3 : 2, baton__ms_until(until));
-    if (k == 0) return 0;
+    if (woken) {
+      rc = 1;
+      break;
+    }
+    int64_t by = until;
+    int64_t probe_at = __atomic_load_n(&s->lprobe_at, __ATOMIC_RELAXED);
+    if (reader && !skip_socket && probe_at != 0) {
+      /* A probe is out: the reader judges it within a request's time
+       * (read without liomu: a stale value only moves this round's end).
+       * Not while a request is on the listener: that request settles the
+       * probe, and its end nudges us. */
+      int64_t probe_by = baton__add_sat(probe_at, s->base.cfg->op_timeout_ns) + 1;
+      if (probe_by < by) by = probe_by;
+    }
+    bool on_socket = reader && !skip_socket;
+    struct pollfd fds[3] = {{.fd = p->wake_fd, .events = POLLIN},
+                            {.fd = cancel_fd, .events = POLLIN},
+                            {.fd = on_socket ? fd : -1, .events = POLLIN}};
+    int k = poll(fds, 3, baton__ms_until(by));
     if (k < 0) continue; /* EINTR */
-    if (cancel_fd >= 0 && (fds[2].revents & POLLIN)) return BATON_ECANCELED;
+    if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) {
+      rc = BATON_ECANCELED;
+      break;
+    }
     uint64_t count;
-    if ((fds[1].revents & POLLIN) && read(p->wake_fd, &count, sizeof count) < 0) {
+    if ((fds[0].revents & POLLIN) && read(p->wake_fd, &count, sizeof count) < 0) {
       /* Emptied by an earlier round: nothing to read. */
     }
-    if (fds[0].revents == 0) continue;
-    if (lock_by(s, &s->lmu, until, "wait", NULL) != 0) return 0;
-    /* Another wait may have read it, or a new listener replaced it. */
-    if (!s->lbroken && PQsocket(s->listener.pg) == fd) {
-      if (PQconsumeInput(s->listener.pg) == 0)
-        listener_broke(s);
-      else
-        dispatch(s);
+    if (fds[0].revents & POLLIN) skip_socket = false;
+    if (k == 0 && baton__now() >= until) break;
+    if (!reader || (k > 0 && fds[2].revents == 0)) continue;
+    /* The socket is readable, or a probe is due: read it, unless a request
+     * is on it (which reads it, and nudges us when it is done). */
+    if (pthread_mutex_trylock(&s->liomu) != 0) {
+      skip_socket = true;
+      continue;
     }
-    pthread_mutex_unlock(&s->lmu);
+    /* A new listener may have replaced the one polled. */
+    if (s->lgen == gen && s->listener.pg != NULL) {
+      if (s->listener.busy && s->lprobe_at != 0 && PQflush(s->listener.pg) < 0)
+        listener_fail(s);
+      else
+        listener_read(s);
+    }
+    listener_unlock(s, p);
   }
-  return 0;
+  if (rc == 0 && pthread_mutex_trylock(&s->liomu) == 0) {
+    /* No word from the listener for the whole wait: is it still there? */
+    listener_read(s);
+    listener_probe(s);
+    listener_unlock(s, p);
+  }
+  pthread_mutex_lock(&s->lmu);
+  stop_waiting(s, p);
+  pthread_mutex_unlock(&s->lmu);
+  return rc;
 }
 
 static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -950,16 +1181,21 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   if ((rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err)) != 0) return rc;
   /* A request of the wait (connect and LISTEN, an observer's leader look)
    * is bounded like any other, not by the wait's deadline (which may be
-   * never), and ends at cancel_fd. */
+   * never). The observer's look ends at cancel_fd; the listener's
+   * requests are every waiter's and do not. */
   int64_t op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
   int64_t bound = op_by < deadline ? op_by : deadline;
-  if ((rc = lock_by(s, &s->lmu, bound, "wait", err)) != 0) return rc;
-  if (!p->listening || p->lgen != s->lgen || s->lbroken) {
+  pthread_mutex_lock(&s->lmu);
+  bool subscribed = p->listening && p->lgen == s->lgen && !s->lbroken;
+  pthread_mutex_unlock(&s->lmu);
+  if (!subscribed) {
     /* Subscribe and return at once: the caller looks again. */
-    rc = subscribe(s, c, p, bound, cancel_fd, err);
-    pthread_mutex_unlock(&s->lmu);
+    if ((rc = lock_by(s, &s->liomu, bound, "wait", err)) != 0) return rc;
+    rc = subscribe(s, c, p, bound, err);
+    listener_unlock(s, NULL);
     return rc;
   }
+  pthread_mutex_lock(&s->lmu);
   if (!p->acquired) p->woken = false; /* the look below answers what came before */
   pthread_mutex_unlock(&s->lmu);
   int64_t until;
@@ -978,6 +1214,43 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
 }
 
+/* p waits no more: its channel is UNLISTENed unless another candidate of
+ * the client listens on it, so that the server sends nothing for nobody.
+ * `gone`: p is being forgotten, so it leaves the list too, and the I/O
+ * lock is waited for (a request's time); else (a release) it is only
+ * tried: when a request is on the listener the channel stays, and what
+ * comes on it is read by the renewals and the next wait. */
+static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone) {
+  pthread_mutex_lock(&s->lmu);
+  bool listening = p->listening;
+  pthread_mutex_unlock(&s->lmu);
+  if (!gone && !listening) return;
+  int64_t by = baton__after(s->base.cfg->op_timeout_ns);
+  bool io = gone ? lock_by(s, &s->liomu, by, "unlisten", NULL) == 0
+                 : pthread_mutex_trylock(&s->liomu) == 0;
+  pthread_mutex_lock(&s->lmu);
+  if (gone) {
+    if (p->lprev != NULL) p->lprev->lnext = p->lnext;
+    else if (s->listening == p) s->listening = p->lnext;
+    if (p->lnext != NULL) p->lnext->lprev = p->lprev;
+    p->lnext = p->lprev = NULL;
+    if (s->lreader == p) stop_waiting(s, p);
+  }
+  bool shared = false;
+  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
+    shared = o != p && o->listening && strcmp(o->channel, p->channel) == 0;
+  bool unlisten = io && p->listening && p->lgen == s->lgen && !s->lbroken && !shared;
+  if (unlisten) p->listening = false; /* its next wait subscribes again */
+  pthread_mutex_unlock(&s->lmu);
+  if (unlisten) {
+    char sql[100];
+    snprintf(sql, sizeof sql, "UNLISTEN %s", p->channel);
+    baton_error ignored;
+    listener_exec(s, sql, NULL, by, "unlisten", &ignored);
+  }
+  if (io) listener_unlock(s, NULL);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL || c == NULL || c->priv == NULL) return;
@@ -987,22 +1260,7 @@ static void forget(baton_session *bs, baton_candidate *c) {
   else s->cands = p->next;
   if (p->next != NULL) p->next->prev = p->prev;
   pthread_mutex_unlock(&s->mu);
-  pthread_mutex_lock(&s->lmu);
-  if (p->lprev != NULL) p->lprev->lnext = p->lnext;
-  else if (s->listening == p) s->listening = p->lnext;
-  if (p->lnext != NULL) p->lnext->lprev = p->lprev;
-  /* The channel is let go of once no candidate of the client waits on it. */
-  bool shared = false;
-  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
-    shared = o->listening && strcmp(o->channel, p->channel) == 0;
-  if (p->listening && p->lgen == s->lgen && !s->lbroken && !shared) {
-    char sql[100];
-    snprintf(sql, sizeof sql, "UNLISTEN %s", p->channel);
-    baton_error ignored;
-    listener_exec(s, sql, NULL, baton__after(s->base.cfg->op_timeout_ns), -1, "unlisten",
-                  &ignored);
-  }
-  pthread_mutex_unlock(&s->lmu);
+  unsubscribe(s, p, true);
   if (p->wake_fd >= 0) close(p->wake_fd);
   baton__free(p);
   c->priv = NULL;

@@ -60,15 +60,25 @@ typedef struct baton_pg_session {
                                  in baton_token and baton_session */
   struct baton_pg_cand *cands; /* every candidate with state, for the
                                   same-name check */
-  pthread_mutex_t lmu;        /* held for a whole request on `listener`, and
-                                 guards the listener's state below and each
-                                 candidate's listening state */
+  pthread_mutex_t liomu;      /* held for a whole request on `listener`
+                                 (connect, LISTEN, UNLISTEN, a probe) and
+                                 while reading it; taken before lmu */
   baton_pg_conn listener;     /* LISTENs for every waiting candidate of
-                                 the client: one connection, all channels */
+                                 the client: one connection, all channels;
+                                 replaced under liomu and lmu */
+  int64_t lheard;             /* when the listener last answered (liomu) */
+  int64_t lprobe_at;          /* when a probe (SELECT 1) whose reply has not
+                                 come was sent on it, 0 none (liomu) */
+  pthread_mutex_t lmu;        /* guards the listener's state below and each
+                                 candidate's listening state; never held
+                                 across a request */
+  int lfd;                    /* the listener's socket, -1 when none */
   uint64_t lgen;              /* raised with every new listener connection */
   bool lbroken;               /* the listener broke: waiters look again and
                                  the next wait opens a new one */
   struct baton_pg_cand *listening; /* candidates subscribed on the listener */
+  struct baton_pg_cand *lreader;   /* the one blocked wait that polls the
+                                      listener's socket, or NULL */
   unsigned long requests;     /* requests sent on any of the session's
                                  connections (atomic; tests count them) */
 } baton_pg_session;
@@ -93,6 +103,7 @@ typedef struct baton_pg_cand {
   uint64_t lgen;         /* the listener generation it subscribed on */
   bool woken;            /* a notification on its channel came since it
                             last looked */
+  bool waiting;          /* its wait is blocked (a reader candidate) */
   int wake_fd;           /* eventfd written when woken is set, so that a
                             blocked wait returns (-1 until the first wait) */
   char channel[64];      /* "baton_" + md5 of the name, as the server said */
@@ -107,6 +118,11 @@ typedef struct baton_pg_cand {
  * its notices are dropped. */
 int baton__pg_connect(PGconn **out, const baton_pg_session *s, int64_t deadline, int cancel_fd,
                       baton_error *err);
+/* The same with libpq keywords of its own (NULL-ended `keys`, `values`)
+ * before the session's, which win where both name one. */
+int baton__pg_connect_with(PGconn **out, const baton_pg_session *s, const char *const *keys,
+                           const char *const *values, int64_t deadline, int cancel_fd,
+                           baton_error *err);
 
 /* One statement (with parameters when nparams > 0, else the simple
  * protocol, which takes several statements) and its last result, by

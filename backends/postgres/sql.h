@@ -36,15 +36,17 @@
  * until its session's last renewal + its own TTL (kept in the token row's
  * ttl_ms: an acquirer with a shorter TTL waits for the holder's), even
  * when the server let go of its lock sooner (a reset connection ends a
- * session at once). So every acquire and renewal records the session's
+ * session at once). So every acquire that takes a lock, and every
+ * renewal, records the session's
  * heartbeat (baton_session), each term names its session in its token
  * row, and a new term waits for the previous one's heartbeat + TTL. Parameters below: $4 (acquire)
  * or $2 (renew, release) is the session's backend_start. */
 #define SELF "pg_catalog.pg_backend_pid(), "
-#define BEAT(start)                                                                      \
-  "INSERT INTO baton_session AS b (pid, started, renewed) VALUES (pg_catalog.pg_backend_pid(), " \
-  start "::timestamptz, pg_catalog.clock_timestamp()) ON CONFLICT (pid, started) DO UPDATE "     \
-  "SET renewed = excluded.renewed RETURNING 1"
+#define BEAT_IF(start, cond)                                                                  \
+  "INSERT INTO baton_session AS b (pid, started, renewed) SELECT pg_catalog.pg_backend_pid(), " \
+  start "::timestamptz, pg_catalog.clock_timestamp() WHERE " cond " ON CONFLICT (pid, started) " \
+  "DO UPDATE SET renewed = excluded.renewed RETURNING 1"
+#define BEAT(start) BEAT_IF(start, "true")
 
 /* $1 name, $2 identity, $3 TTL in ms, $4 this session's start, $5 whether
  * this session may hold the lock already (an earlier attempt's reply was
@@ -57,14 +59,21 @@
  * lost reply), only while this session still holds the lock: a lock taken
  * anew is a new term with a new token, whatever the row says. Says who
  * held the name before, how long its session has been idle, and whether
- * the lock's holder is foreign: not the session the row names (plain
- * SQL, say), so that no expiry of it is known and no NOTIFY comes. */
+ * the lock's holder is foreign: neither the session the row names nor a
+ * baton session (one with a heartbeat within a TTL: a successor waiting
+ * out the previous term holds the lock while the row still names that
+ * term), so plain SQL, say, whose expiry is not known and which sends no
+ * NOTIFY. The heartbeat is written only when the lock was taken: a look
+ * that did not get it begins no term and extends none (terms are extended
+ * by renewals, which write it), and skipping it only leaves the heartbeat
+ * older, which makes no successor wait less than it must; a waiter's
+ * looks then commit nothing. */
 #define BATON_PG_ACQUIRE_SQL \
     "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
     "AS held), " \
     "l AS (SELECT CASE WHEN (SELECT held FROM mine) THEN true " \
     "ELSE pg_catalog.pg_try_advisory_lock(" NAME_KEY ") END AS got), " \
-    "beat AS (" BEAT("$4") "), " \
+    "beat AS (" BEAT_IF("$4", "(SELECT got FROM l)") "), " \
     "h AS (SELECT t.identity, t.token, " \
     "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
@@ -97,7 +106,9 @@
     "CASE WHEN NOT (SELECT got FROM l) THEN " HOLDER_IDLE_MS " END, " \
     "(SELECT count(*) FROM n), (SELECT count(*) FROM beat), " \
     "NOT (SELECT got FROM l) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " \
-    HELD_BY_ANYONE(NAME_KEY) " AND l.pid = (SELECT live_pid FROM h))"
+    HELD_BY_ANYONE(NAME_KEY) " AND (l.pid = (SELECT live_pid FROM h) OR EXISTS (SELECT 1 " \
+    "FROM baton_session b WHERE b.pid = l.pid AND b.renewed > pg_catalog.clock_timestamp() - " \
+    "GREATEST($3::int8, COALESCE((SELECT ttl FROM h), 0))::float8 * interval '1 millisecond')))"
 
 /* $1 name, $2 this session's start: mark our term released (so that the
  * next one need not wait for it), let go of the lock if this session has

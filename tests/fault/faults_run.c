@@ -570,15 +570,33 @@ static int leftovers(run *r, char *detail, size_t size) {
   if (strcmp(r->d->backend, "postgres") == 0) {
     /* The advisory locks of the name, held by any session (psql: the
      * suite needs no client library). */
-    char out[256];
-    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", r->cl.uri, "-X", "-A", "-t", "-c",
+    /* The password goes in psql's environment alone: in its argv, every
+     * process of the machine could read it (ps, /proc). The URI's
+     * userinfo is user:password (the kit's, not percent-encoded). */
+    char uri[sizeof r->cl.uri], pw[sizeof r->cl.uri + 16] = "PGPASSWORD=";
+    const char *scheme = strstr(r->cl.uri, "://"), *at = strchr(r->cl.uri, '@');
+    const char *colon = scheme != NULL && at != NULL && at > scheme
+                            ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3))
+                            : NULL;
+    if (colon != NULL) {
+      snprintf(uri, sizeof uri, "%.*s%s", (int)(colon - r->cl.uri), r->cl.uri, at);
+      snprintf(pw + 11, sizeof pw - 11, "%.*s", (int)(at - colon - 1), colon + 1);
+    } else {
+      snprintf(uri, sizeof uri, "%s", r->cl.uri);
+    }
+    const char *env[] = {colon != NULL ? pw : NULL, NULL};
+    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", uri, "-X", "-A", "-t", "-c",
                           "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND "
                           "l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('" FAULTS_NAME
                           "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND l.objid::int8 = ('x' "
                           "|| left(md5('" FAULTS_NAME "'), 16))::bit(64)::bigint & 4294967295",
                           NULL};
-    if (kit_run_output(argv, out, sizeof out, 5000) != 0) return -1;
-    int n = atoi(out);
+    static kit_proc psql; /* 64 KiB: not on a thread's stack */
+    kit_proc_opts o = {.env = env, .err = KIT_STDERR_MERGED};
+    int code = kit_run(&psql, argv, &o, 5000);
+    explicit_bzero(pw, sizeof pw);
+    if (code != 0) return -1;
+    int n = atoi(psql.obuf);
     snprintf(detail, size, "%d advisory locks of '%s'", n, FAULTS_NAME);
     return n;
   }
