@@ -381,11 +381,11 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton__redis_keys(&keys, c->name);
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *args[] = {c->name, keys.counter, keys.wait, BATON_REDIS_FRESH_KEY,
-                        nonce,   prev,         c->identity, ttl};
+  const char *args[] = {c->name, keys.counter, keys.wait, nonce,
+                        prev,    c->identity,  ttl,       BATON_REDIS_FRESH_KEY};
   name_call nc;
   fan_plan f = {.deadline = deadline, .factor = 1, .what = "acquire"};
-  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 4, &f);
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 3, &f);
   /* Read the votes: a yes carries the instance's raised counter, and
    * counts after the instance's restart-safe wait (0 for most). */
   size_t yes = 0, no = 0;

@@ -269,6 +269,70 @@ static void auth_with_acl_user(void) {
   CHECK_CONTAINS(err.message, "without a password");
 }
 
+/* A Redis 7 ACL user limited to its application's keys campaigns: the
+ * scripts declare only the name's keys. Reading baton:fresh is needed only
+ * to skip the first wait (%R~baton:fresh); without INFO every first term
+ * waits a full TTL + 1 s (the uptime is taken as 0). baton:* names are
+ * reserved. */
+static void acl_user_limited_to_a_prefix(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[256], uri[256];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER app on >pw resetkeys ~prefix:* resetchannels &prefix:* "
+                          "+@all"),
+            "OK");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER appf on >pw resetkeys ~prefix:* %%R~baton:fresh "
+                          "resetchannels &prefix:* +@all"),
+            "OK");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER noinfo on >pw resetkeys ~prefix:* %%R~baton:fresh "
+                          "resetchannels &prefix:* +@all -info"),
+            "OK");
+  baton_error err = {0};
+  kit_session f, a, n;
+  REQUIRE_OK(kit_open_as(&f, B, uri_with(uri, sizeof uri, c, "appf:pw@"), "f", RESTART_TTL_MS,
+                         &err),
+             &err);
+  REQUIRE_OK(kit_open_as(&a, B, uri_with(uri, sizeof uri, c, "app:pw@"), "a", RESTART_TTL_MS,
+                         &err),
+             &err);
+  REQUIRE_OK(kit_open_as(&n, B, uri_with(uri, sizeof uri, c, "noinfo:pw@"), "n", RESTART_TTL_MS,
+                         &err),
+             &err);
+  baton_candidate kf = kit_cand(&f, "prefix:f"), ka = kit_cand(&a, "prefix:a"),
+                  kn = kit_cand(&n, "prefix:n"), kr = kit_cand(&f, "baton:fresh");
+  /* The marker is readable and right: at once. */
+  CHECK_OK(kit_acquire(&f, &kf, NULL, &err), &err);
+  baton_leader who;
+  CHECK_OK(kit_leader(&a, "prefix:f", &who, &err), &err);
+  CHECK_EQ(who.token, kf.token);
+  /* Not readable: no error, at most a wait until the start + TTL + 1 s. */
+  CHECK_OK(kit_redis_campaign(&a, &ka, RESTART_TTL_MS + 3000, NULL, &err), &err);
+  /* No INFO: a full wait, then the term. */
+  int64_t sent = baton__now();
+  int waited = 0;
+  CHECK_OK(kit_redis_campaign(&n, &kn, RESTART_TTL_MS + 3000, &waited, &err), &err);
+  int64_t took = baton__now() - sent;
+  CHECK_GE(waited, 1);
+  CHECK_GE(took, (int64_t)RESTART_TTL_MS * BATON_NS_PER_MS);
+  CHECK_LT(took, (int64_t)(RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  CHECK_EQ(kit_acquire(&f, &kr, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "reserved");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "TYPE baton:fresh"), "string");
+  redisFree(r);
+  kit_drop(&f, &kf);
+  kit_drop(&a, &ka);
+  kit_drop(&n, &kn);
+  kit_forget(&f, &kr);
+  kit_close(&f);
+  kit_close(&a);
+  kit_close(&n);
+}
+
 static void database_from_the_path(void) {
   test_cluster *c = kit_fresh_redis(NULL);
   REQUIRE(c != NULL);
@@ -524,6 +588,7 @@ int main(int argc, char **argv) {
        idle_connections_the_server_closed_are_replaced},
       {"auth_with_requirepass", auth_with_requirepass},
       {"auth_with_acl_user", auth_with_acl_user},
+      {"acl_user_limited_to_a_prefix", acl_user_limited_to_a_prefix},
       {"database_from_the_path", database_from_the_path},
       {"bad_uris_are_refused", bad_uris_are_refused},
       {"full_backlog_times_out_the_connect", full_backlog_times_out_the_connect},
