@@ -187,7 +187,10 @@ static void fresh_server_and_its_marker(void) {
   baton_candidate ka = kit_cand(&a, "first"), kb = kit_cand(&b, "first");
   CHECK_EQ(kit_acquire(&a, &ka, NULL, &err), BATON_EHELD);
   CHECK_CONTAINS(err.message, "started less than a TTL ago");
-  CHECK_EQ(kit_acquire(&b, &kb, NULL, &err), BATON_EHELD);
+  baton_leader seen = {0};
+  CHECK_EQ(kit_acquire(&b, &kb, &seen, &err), BATON_EHELD);
+  CHECK_STR(seen.identity, "alice"); /* a rival is told who waits */
+  CHECK_GT(seen.token, 0);
   char buf[256];
   CHECK(kit_redis_str(r, buf, sizeof buf, "PTTL first/wait")[0] != '-');
   /* A term that waits has no leader yet. */
@@ -210,6 +213,58 @@ static void fresh_server_and_its_marker(void) {
   kit_drop(&b, &kn);
   kit_close(&a);
   kit_close(&b);
+}
+
+/* Through the public API, on a server nobody marked: a try during the
+ * wait is EHELD with the backend's reason (not a phantom holder), it is
+ * not counted as contention, and nobody leads. The try ends the attempt
+ * (as a cancelled or closed campaign does): its key goes, NAME/wait
+ * stays, so a rival is told to wait too, and only for the remainder. */
+static void try_campaign_during_the_wait(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  baton_error err = {0};
+  baton_options oa = {.identity = "alice", .ttl_ms = RESTART_TTL_MS};
+  baton_options ob = {.identity = "bob", .ttl_ms = RESTART_TTL_MS};
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *ea = NULL, *eb = NULL;
+  REQUIRE_OK(baton_client_open(&ca, c->uri, &oa, &err), &err);
+  REQUIRE_OK(baton_client_open(&cb, c->uri, &ob, &err), &err);
+  REQUIRE_OK(baton_election_open(&ea, ca, "w", NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, "w", NULL, NULL, &err), &err);
+  baton_leader who = {.token = 7};
+  uint64_t token = 0;
+  CHECK_EQ(baton_election_try_campaign(ea, &token, &who, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, " waits ");
+  CHECK_CONTAINS(err.message, "started less than a TTL ago");
+  CHECK_EQ(who.token, 0);
+  CHECK_STR(who.identity, "");
+  baton_election_stats st;
+  CHECK_OK(baton_election_read_stats(ea, &st, &err), &err);
+  CHECK_EQ(st.stats.contended, 0);
+  CHECK_EQ(baton_election_leader(eb, &who, &err), BATON_ENOLEADER);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[64];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS w"), "0");
+  int64_t looked = baton__now();
+  long long left = strtoll(kit_redis_str(r, buf, sizeof buf, "PTTL w/wait"), NULL, 10);
+  CHECK_GT(left, 0);
+  baton_election_close(ea);
+  CHECK_EQ(baton_election_try_campaign(eb, &token, &who, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, " waits ");
+  CHECK_STR(who.identity, "");
+  CHECK_OK(baton_election_campaign(eb, RESTART_TTL_MS + 3000, &token, &err), &err);
+  int64_t elected = baton__now();
+  CHECK_GT(token, 0);
+  CHECK_GE(elected - looked, (int64_t)left * BATON_NS_PER_MS);
+  CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  redisFree(r);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
 }
 
 /* ---- credentials, databases, URIs ---------------------------------------- */
@@ -584,6 +639,7 @@ int main(int argc, char **argv) {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
       {"restart_waits_out_the_old_term", restart_waits_out_the_old_term},
       {"fresh_server_and_its_marker", fresh_server_and_its_marker},
+      {"try_campaign_during_the_wait", try_campaign_during_the_wait},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
       {"auth_with_requirepass", auth_with_requirepass},
