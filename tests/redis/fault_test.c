@@ -267,6 +267,73 @@ static void try_campaign_during_the_wait(void) {
   baton_client_close(cb);
 }
 
+/* A campaign cancelled while its term waits: the library logs the wait
+ * at INFO (the event this test waits for), the cancel deletes our key but
+ * NAME/wait stays, so the next candidate waits only the remainder. */
+static void log_to_pipe(baton_log_level level, const char *message, void *udata) {
+  if (level == BATON_LOG_INFO && strstr(message, " waits ") != NULL)
+    (void)!write(*(int *)udata, "w", 1);
+}
+
+typedef struct campaign_arg {
+  baton_election *e;
+  int rc;
+  baton_error err;
+} campaign_arg;
+
+static void *campaign_thread(void *arg) {
+  campaign_arg *a = arg;
+  a->rc = baton_election_campaign(a->e, 30000, NULL, &a->err);
+  return NULL;
+}
+
+static void campaign_cancelled_during_the_wait(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  baton_error err = {0};
+  baton_options oa = {.identity = "alice", .ttl_ms = RESTART_TTL_MS, .log = log_to_pipe,
+                      .log_udata = &fds[1], .log_level = BATON_LOG_INFO};
+  baton_options ob = {.identity = "bob", .ttl_ms = RESTART_TTL_MS};
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *eb = NULL;
+  campaign_arg a = {0};
+  REQUIRE_OK(baton_client_open(&ca, c->uri, &oa, &err), &err);
+  REQUIRE_OK(baton_client_open(&cb, c->uri, &ob, &err), &err);
+  REQUIRE_OK(baton_election_open(&a.e, ca, "cw", NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, "cw", NULL, NULL, &err), &err);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, campaign_thread, &a) == 0);
+  struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+  CHECK_EQ(poll(&pf, 1, 5000), 1); /* the wait was logged */
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[64];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS cw"), "1");
+  baton_election_cancel(a.e);
+  pthread_join(t, NULL);
+  CHECK_EQ(a.rc, BATON_ECANCELED);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS cw"), "0");
+  int64_t looked = baton__now();
+  long long left = strtoll(kit_redis_str(r, buf, sizeof buf, "PTTL cw/wait"), NULL, 10);
+  CHECK_GT(left, 0);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(eb, RESTART_TTL_MS + 3000, &token, &err), &err);
+  int64_t elected = baton__now();
+  CHECK_GE(elected - looked, (int64_t)left * BATON_NS_PER_MS);
+  CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  redisFree(r);
+  baton_election_close(a.e);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
+  close(fds[0]);
+  close(fds[1]);
+}
+
 /* ---- credentials, databases, URIs ---------------------------------------- */
 
 static const test_redis_opts requirepass = {.password = "s3cret"};
@@ -640,6 +707,7 @@ int main(int argc, char **argv) {
       {"restart_waits_out_the_old_term", restart_waits_out_the_old_term},
       {"fresh_server_and_its_marker", fresh_server_and_its_marker},
       {"try_campaign_during_the_wait", try_campaign_during_the_wait},
+      {"campaign_cancelled_during_the_wait", campaign_cancelled_during_the_wait},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
       {"auth_with_requirepass", auth_with_requirepass},
