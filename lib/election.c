@@ -412,15 +412,23 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   int64_t sent = baton__now();
   rc = c->backend->acquire(c->session, &e->candidate, holder,
                            baton__request_deadline(&c->cfg, sent, deadline), err);
+  /* No holder at all (no token, no identity): nobody else holds it, but
+   * our term may not begin yet (a Redis server that started less than a
+   * TTL ago): the backend's message says why and for how long, and it is
+   * not contention. */
+  if (rc == BATON_EHELD && holder->token == 0 && holder->identity[0] == '\0') {
+    baton__log(&c->cfg, BATON_LOG_INFO, "campaign for '%s': %s", e->name,
+               err != NULL ? err->message : "our term must wait");
+    return rc;
+  }
   if (rc == BATON_EHELD) {
     pthread_mutex_lock(&c->mu);
     BATON__COUNT(e, contended);
     pthread_mutex_unlock(&c->mu);
-  }
-  if (rc == BATON_EHELD)
     return baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
                         holder->token != 0 ? holder->identity : "another holder",
                         (unsigned long long)holder->token);
+  }
   if (rc != 0) return rc;
   /* When the term cannot start, the key stays: no term carried its token
    * yet, and the next look finds it first in line again. */

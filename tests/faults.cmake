@@ -35,3 +35,14 @@ endforeach()
 add_test(NAME faults.short COMMAND baton-faults ${_faults_args})
 # Labelled with every backend it runs (zk: the sanitizer's slow unwinder).
 set_tests_properties(faults.short PROPERTIES LABELS "fault;${_faults_backends}" TIMEOUT 600)
+
+# The checker on fixed logs: a paused holder excuses an overlap with a term
+# elected after the pause began (pause_before_next), not with one elected
+# while it still ran (pause_after_next, which must fail).
+add_test(NAME faults.check.pause_before_next
+         COMMAND baton-faults --check ${CMAKE_CURRENT_SOURCE_DIR}/fault/fixtures/pause_before_next)
+add_test(NAME faults.check.pause_after_next
+         COMMAND baton-faults --check ${CMAKE_CURRENT_SOURCE_DIR}/fault/fixtures/pause_after_next)
+set_tests_properties(faults.check.pause_before_next faults.check.pause_after_next
+                     PROPERTIES LABELS "unit;fault" TIMEOUT 30)
+set_tests_properties(faults.check.pause_after_next PROPERTIES WILL_FAIL TRUE)

@@ -186,7 +186,14 @@ int baton__redis_check_candidate(const void *s, const baton_candidate *c, const 
                                  const char *what, baton_error *err) {
   if (s == NULL || c == NULL || c->name == NULL || c->identity == NULL)
     return baton__error(err, BATON_EINVAL, "%s: %s: NULL session or candidate", scheme, what);
-  return baton_election_name_check(c->name, err);
+  int rc = baton_election_name_check(c->name, err);
+  /* The prefix of baton's own keys (BATON_REDIS_FRESH_KEY): an election
+   * named so would share its key. */
+  if (rc == 0 && strncmp(c->name, "baton:", 6) == 0)
+    rc = baton__error(err, BATON_EINVAL,
+                      "%s: %s: names that begin with 'baton:' are reserved on Redis ('%s')",
+                      scheme, what, c->name);
+  return rc;
 }
 
 int baton__redis_cand_alloc(baton_candidate *c, size_t size, const char *scheme, baton_error *err) {

@@ -5,10 +5,11 @@
  * Round trips per operation, when the server has the scripts cached:
  * open 1 (AUTH/SELECT/PING pipelined); acquire 1; release 1 (0 when nothing
  * of ours can be on the server); renew 1 for any number of names (a script
- * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader 1 (GET
- * and PTTL pipelined); wait: the first one subscribes (connect +
- * SUBSCRIBE), later ones send nothing for a candidate and one GET/PTTL for
- * an observer. A script the server forgot costs one more round trip (EVAL
+ * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader and
+ * leader_value 1 (GET and the PTTLs of NAME and NAME/wait, and the GET of
+ * NAME/value, pipelined); proclaim 1; wait: the first one subscribes
+ * (connect + SUBSCRIBE), later ones send nothing for a candidate and one
+ * look as leader's for an observer. A script the server forgot costs one more round trip (EVAL
  * after NOSCRIPT). A term on a server that started less than a TTL ago
  * costs one more acquire, at the time the first one names (restart-safe
  * terms, script.c). */
@@ -138,12 +139,12 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton__redis_keys(&keys, c->name);
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *argv[] = {NULL,  NULL,  NULL,        c->name, keys.counter, keys.wait,
-                        BATON_REDIS_FRESH_KEY, nonce, prev, c->identity, ttl};
+  const char *argv[] = {NULL, NULL, NULL,        c->name, keys.counter,         keys.wait,
+                        nonce, prev, c->identity, ttl,     BATON_REDIS_FRESH_KEY};
   redisReply *r = NULL;
   /* On an error the outcome is unknown: `pending` stays set, and the next
    * acquire (same nonce) or release resolves it before anything else. */
-  baton_redis_call call = {.argv = argv, .argc = 11, .nkeys = 4};
+  baton_redis_call call = {.argv = argv, .argc = 11, .nkeys = 3};
   rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline, "acquire",
                          err);
   if (rc != 0) return rc;

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* KEYS: NAME, NAME/token, NAME/wait, the fresh-server marker. ARGV: nonce,
- * previous nonce or "", identity, TTL ms.
+/* KEYS: NAME, NAME/token, NAME/wait. ARGV: nonce, previous nonce or "",
+ * identity, TTL ms, the fresh-server marker's name. The marker is not a
+ * KEY: every acquire would then need the right to it (a Redis 7 ACL user
+ * limited to its application's keys could not campaign at all), and it
+ * is read only on the rare branch below, where a failed read is safe.
  * Returns {1, value, ttl} when we lead, {0, holder's value, its PTTL} when
  * another does, {2, our value, ms} when the key is ours but the term may
  * begin only that many ms later (restart-safe terms, below).
@@ -55,17 +58,28 @@
  * that no holder existed in this server life: a restart changes the run_id,
  * so a marker never skips the wait after one. Sets `w`, the ms left to
  * wait (<= 0: none); `c` is the counter as read. Costs a PTTL per new
- * term, and INFO only when the counter was missing. */
+ * term, and INFO only when the counter was missing; the marker is read
+ * only when a wait would begin. Whatever cannot be read counts against
+ * skipping, never for it: INFO denied (ACL) or renamed is an uptime of 0,
+ * a full TTL + 1 s wait, and no run_id to match; an uptime below 0 (the
+ * clock set back since the start) is 0; a marker the user may not read,
+ * or that is missing, is no marker. A wait of 0 or less (`left`, within
+ * the start + TTL + 1 s bound) sets nothing: SET PX takes only > 0. */
 #define LUA_RESTART_WAIT                                                                      \
   "local w = redis.call('PTTL', KEYS[3])\n"                                                   \
   "if not c then\n"                                                                           \
-  "  local i = redis.call('INFO', 'server')\n"                                                \
-  "  local up = tonumber(string.match(i, 'uptime_in_seconds:(%d+)'))\n"                       \
-  "  if not up then return redis.error_reply('ERR INFO shows no uptime_in_seconds') end\n"     \
-  "  if redis.call('GET', KEYS[4]) ~= string.match(i, 'run_id:(%x+)') then\n"                 \
-  "    local left = (1 - up) * 1000 + tonumber(ARGV[4]) - math.floor(tonumber(t[2]) / 1000)\n" \
-  "    if left > w then\n"                                                                    \
-  "      redis.call('SET', KEYS[3], '1', 'PX', left)\n"                                        \
+  "  local i = redis.pcall('INFO', 'server')\n"                                               \
+  "  local up, id = 0, nil\n"                                                                 \
+  "  if type(i) == 'string' then\n"                                                           \
+  "    up = tonumber(string.match(i, 'uptime_in_seconds:(-?%d+)')) or 0\n"                     \
+  "    if up < 0 then up = 0 end\n"                                                           \
+  "    id = string.match(i, 'run_id:(%x+)')\n"                                                \
+  "  end\n"                                                                                   \
+  "  local left = (1 - up) * 1000 + tonumber(ARGV[4]) - math.floor(tonumber(t[2]) / 1000)\n"  \
+  "  if left > 0 and left > w then\n"                                                         \
+  "    local f = id and redis.pcall('GET', ARGV[5])\n"                                        \
+  "    if not (type(f) == 'string' and f == id) then\n"                                       \
+  "      redis.call('SET', KEYS[3], '1', 'PX', left)\n"                                       \
   "      w = left\n"                                                                          \
   "    end\n"                                                                                 \
   "  end\n"                                                                                   \

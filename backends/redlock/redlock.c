@@ -313,6 +313,20 @@ static size_t release_all(baton_redlock_session *s, const char *name, const char
   return answered;
 }
 
+/* Make our attempt's keys (`nonce`) live px_ms from now on every instance
+ * not in `skip`: the renew script, which touches only a key of ours. Best
+ * effort: a key that still expires is voted for again at the next look. */
+static void extend_votes(baton_redlock_session *s, const char *name, const char *nonce,
+                         int64_t px_ms, unsigned skip, int64_t deadline) {
+  char px[24];
+  snprintf(px, sizeof px, "%lld", (long long)px_ms);
+  name_call nc;
+  const char *args[] = {name, px, nonce};
+  fan_plan f = {.deadline = deadline, .factor = 1, .skip = skip, .what = "acquire"};
+  call_name(s, &nc, BATON_REDIS_SCRIPT_RENEW, args, 3, 1, &f);
+  free_outs(nc.ops, s->n);
+}
+
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;
@@ -381,11 +395,11 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton__redis_keys(&keys, c->name);
   char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *args[] = {c->name, keys.counter, keys.wait, BATON_REDIS_FRESH_KEY,
-                        nonce,   prev,         c->identity, ttl};
+  const char *args[] = {c->name, keys.counter, keys.wait, nonce,
+                        prev,    c->identity,  ttl,       BATON_REDIS_FRESH_KEY};
   name_call nc;
   fan_plan f = {.deadline = deadline, .factor = 1, .what = "acquire"};
-  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 4, &f);
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 3, &f);
   /* Read the votes: a yes carries the instance's raised counter, and
    * counts after the instance's restart-safe wait (0 for most). */
   size_t yes = 0, no = 0;
@@ -393,7 +407,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   int64_t pttl[BATON_URI_MAX_HOSTS], counts_after[BATON_URI_MAX_HOSTS];
   baton_leader who = {0};
   bool who_ours = false;
-  unsigned failed = 0, said_no = 0;
+  unsigned failed = 0, said_no = 0, yes_now = 0;
   for (size_t i = 0; i < s->n; i++) {
     pttl[i] = -1;
     counts_after[i] = INT64_MAX;
@@ -410,6 +424,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
       yes++;
       pttl[i] = 0;
       counts_after[i] = v.answer == BATON_REDIS_WAIT ? v.ms : 0;
+      if (v.answer == BATON_REDIS_WON) yes_now |= 1u << i;
       if (v.who.token > token) token = v.who.token;
     } else {
       no++;
@@ -430,6 +445,12 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
     int64_t wait_ms = quorum_th(s, counts_after);
     if (wait_ms > 0) {
       p->splits = 0;
+      /* A yes that counts at once set its key for a TTL, and the wait can
+       * be TTL + 1 s: make it last the wait and a TTL, as a waiting
+       * instance's key does, so that it is still ours at that look. */
+      if (yes_now != 0)
+        extend_votes(s, c->name, nonce, s->base.cfg->ttl_ns / BATON_NS_PER_MS + wait_ms,
+                     ~yes_now, deadline);
       return baton__redis_wait_term(&s->state_mu, &p->r, baton__now(), wait_ms, s->label,
                                     c->name,
                                     "the quorum needs the vote of an instance that started",
@@ -564,8 +585,9 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 /* ---- leader and wait ----------------------------------------------------- */
 
-/* read_holder's reply with NAME/value, each instance's. */
-#define VALUE_REPLY 2
+/* read_holder's reply with NAME/value, each instance's (after GET and
+ * PTTL of NAME, and PTTL of NAME/wait). */
+#define VALUE_REPLY 3
 
 /* The value of the holder whose lock value is `lock`: the same NAME/value
  * on a quorum of the instances whose lock value counted (group[i], as
@@ -597,14 +619,23 @@ static void holder_value(const baton_redlock_session *s, redisReply *(*r)[VALUE_
  * to every instance, in parallel. Only the same whole value on a quorum
  * counts: a term's keys carry their instance's own token until the fence
  * writes T to a quorum, so a term is shown once fenced, with T (never a
- * greater phase-1 token left on one instance). */
+ * greater phase-1 token left on one instance). An instance whose NAME/wait
+ * lives (PTTL pipelined too) is left out: its key belongs to a term that
+ * waits out its restart (script.c) and may not count yet, and identical
+ * phase-1 values on a quorum would otherwise show that unfenced term.
+ * NAME/value comes in the same pipeline: the term's version in out and
+ * its value into value[0..size) (may be NULL), *len its length (may be
+ * NULL), when a quorum of those instances holds the same (holder_value). */
 static int read_holder(baton_redlock_session *s, const char *name, baton_leader *out,
                        int64_t *pttl_ms, char *value, size_t size, size_t *len, int64_t deadline,
                        baton_error *err) {
+  baton_redis_keys keys;
+  baton__redis_keys(&keys, name);
   char value_key[BATON_NAME_MAX + 16];
   baton__redis_value_key(value_key, sizeof value_key, name);
-  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *get_value[] = {"GET", value_key};
-  baton_redis_cmd cmds[VALUE_REPLY + 1] = {{2, get}, {2, pttl}, {2, get_value}};
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait},
+             *get_value[] = {"GET", value_key};
+  baton_redis_cmd cmds[VALUE_REPLY + 1] = {{2, get}, {2, pttl}, {2, wait}, {2, get_value}};
   redisReply *r[BATON_URI_MAX_HOSTS][VALUE_REPLY + 1];
   baton__value_copy(value, size, len, "", 0);
   baton_redlock_op ops[BATON_URI_MAX_HOSTS];
@@ -624,6 +655,7 @@ static int read_holder(baton_redlock_session *s, const char *name, baton_leader 
     }
     answered++;
     if (r[i][0]->type != REDIS_REPLY_STRING || r[i][1]->type != REDIS_REPLY_INTEGER) continue;
+    if (r[i][2]->type != REDIS_REPLY_INTEGER || r[i][2]->integer > 0) continue;
     group[i] = r[i][0]->str;
   }
   int rc = 0;

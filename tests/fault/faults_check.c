@@ -31,6 +31,7 @@ typedef struct term {
   int64_t start, end; /* end: INT64_MAX until known */
   char end_reason[24];/* the end line's reason= (or what) */
   const char *excuse; /* why an overlap with it is outside the model, or NULL */
+  int64_t excuse_from;/* a later term that starts before this is not excused */
   int64_t gap_end;    /* where it stops counting as "a leader exists" */
 } term;
 
@@ -256,9 +257,13 @@ static void check_terms(check *k) {
       if (x->stale_leader && t->start < x->heal + stale_reign_ns && t->end >= x->heal &&
           t->end <= x->heal + (int64_t)k->ttl_ms * 1000000 + 1000000000) {
         t->excuse = "the etcd leader resumed from SIGSTOP revoked the lease (etcd#15247)";
+        t->excuse_from = INT64_MIN;
         continue;
       }
       if (!x->excuse || x->holder != t->slot || x->token != t->token) continue;
+      /* Only a term that began after the (first) pause: one before it
+       * overlapped a holder that was running. */
+      if (t->excuse == NULL || x->inject < t->excuse_from) t->excuse_from = x->inject;
       t->excuse = "its holder was paused (SIGSTOP) past its deadline";
       /* A stopped holder does no leader's work: no leader while paused. */
       if (x->inject < t->gap_end) t->gap_end = x->inject;
@@ -280,7 +285,7 @@ static void check_terms(check *k) {
   for (int i = 0; i < k->nterms; i++)
     for (int j = i + 1; j < k->nterms && k->terms[j].start < k->terms[i].end; j++) {
       const term *a = &k->terms[i], *b = &k->terms[j];
-      if (a->excuse != NULL) {
+      if (a->excuse != NULL && b->start >= a->excuse_from) {
         k->res->overlaps_excused++;
         fprintf(k->out, "    note %s: overlap of %.3f ms counted apart: cand-%d token %" PRIu64
                 " and cand-%d token %" PRIu64 ": %s\n", k->label,

@@ -187,7 +187,10 @@ static void fresh_server_and_its_marker(void) {
   baton_candidate ka = kit_cand(&a, "first"), kb = kit_cand(&b, "first");
   CHECK_EQ(kit_acquire(&a, &ka, NULL, &err), BATON_EHELD);
   CHECK_CONTAINS(err.message, "started less than a TTL ago");
-  CHECK_EQ(kit_acquire(&b, &kb, NULL, &err), BATON_EHELD);
+  baton_leader seen = {0};
+  CHECK_EQ(kit_acquire(&b, &kb, &seen, &err), BATON_EHELD);
+  CHECK_STR(seen.identity, "alice"); /* a rival is told who waits */
+  CHECK_GT(seen.token, 0);
   char buf[256];
   CHECK(kit_redis_str(r, buf, sizeof buf, "PTTL first/wait")[0] != '-');
   /* A term that waits has no leader yet. */
@@ -210,6 +213,125 @@ static void fresh_server_and_its_marker(void) {
   kit_drop(&b, &kn);
   kit_close(&a);
   kit_close(&b);
+}
+
+/* Through the public API, on a server nobody marked: a try during the
+ * wait is EHELD with the backend's reason (not a phantom holder), it is
+ * not counted as contention, and nobody leads. The try ends the attempt
+ * (as a cancelled or closed campaign does): its key goes, NAME/wait
+ * stays, so a rival is told to wait too, and only for the remainder. */
+static void try_campaign_during_the_wait(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  baton_error err = {0};
+  baton_options oa = {.identity = "alice", .ttl_ms = RESTART_TTL_MS};
+  baton_options ob = {.identity = "bob", .ttl_ms = RESTART_TTL_MS};
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *ea = NULL, *eb = NULL;
+  REQUIRE_OK(baton_client_open(&ca, c->uri, &oa, &err), &err);
+  REQUIRE_OK(baton_client_open(&cb, c->uri, &ob, &err), &err);
+  REQUIRE_OK(baton_election_open(&ea, ca, "w", NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, "w", NULL, NULL, &err), &err);
+  baton_leader who = {.token = 7};
+  uint64_t token = 0;
+  CHECK_EQ(baton_election_try_campaign(ea, &token, &who, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, " waits ");
+  CHECK_CONTAINS(err.message, "started less than a TTL ago");
+  CHECK_EQ(who.token, 0);
+  CHECK_STR(who.identity, "");
+  baton_election_stats st;
+  CHECK_OK(baton_election_read_stats(ea, &st, &err), &err);
+  CHECK_EQ(st.stats.contended, 0);
+  CHECK_EQ(baton_election_leader(eb, &who, &err), BATON_ENOLEADER);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[64];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS w"), "0");
+  int64_t looked = baton__now();
+  long long left = strtoll(kit_redis_str(r, buf, sizeof buf, "PTTL w/wait"), NULL, 10);
+  CHECK_GT(left, 0);
+  baton_election_close(ea);
+  CHECK_EQ(baton_election_try_campaign(eb, &token, &who, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, " waits ");
+  CHECK_STR(who.identity, "");
+  CHECK_OK(baton_election_campaign(eb, RESTART_TTL_MS + 3000, &token, &err), &err);
+  int64_t elected = baton__now();
+  CHECK_GT(token, 0);
+  CHECK_GE(elected - looked, (int64_t)left * BATON_NS_PER_MS);
+  CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  redisFree(r);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
+}
+
+/* A campaign cancelled while its term waits: the library logs the wait
+ * at INFO (the event this test waits for), the cancel deletes our key but
+ * NAME/wait stays, so the next candidate waits only the remainder. */
+static void log_to_pipe(baton_log_level level, const char *message, void *udata) {
+  if (level == BATON_LOG_INFO && strstr(message, " waits ") != NULL)
+    (void)!write(*(int *)udata, "w", 1);
+}
+
+typedef struct campaign_arg {
+  baton_election *e;
+  int rc;
+  baton_error err;
+} campaign_arg;
+
+static void *campaign_thread(void *arg) {
+  campaign_arg *a = arg;
+  a->rc = baton_election_campaign(a->e, 30000, NULL, &a->err);
+  return NULL;
+}
+
+static void campaign_cancelled_during_the_wait(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  baton_error err = {0};
+  baton_options oa = {.identity = "alice", .ttl_ms = RESTART_TTL_MS, .log = log_to_pipe,
+                      .log_udata = &fds[1], .log_level = BATON_LOG_INFO};
+  baton_options ob = {.identity = "bob", .ttl_ms = RESTART_TTL_MS};
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *eb = NULL;
+  campaign_arg a = {0};
+  REQUIRE_OK(baton_client_open(&ca, c->uri, &oa, &err), &err);
+  REQUIRE_OK(baton_client_open(&cb, c->uri, &ob, &err), &err);
+  REQUIRE_OK(baton_election_open(&a.e, ca, "cw", NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_open(&eb, cb, "cw", NULL, NULL, &err), &err);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, campaign_thread, &a) == 0);
+  struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+  CHECK_EQ(poll(&pf, 1, 5000), 1); /* the wait was logged */
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[64];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS cw"), "1");
+  baton_election_cancel(a.e);
+  pthread_join(t, NULL);
+  CHECK_EQ(a.rc, BATON_ECANCELED);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS cw"), "0");
+  int64_t looked = baton__now();
+  long long left = strtoll(kit_redis_str(r, buf, sizeof buf, "PTTL cw/wait"), NULL, 10);
+  CHECK_GT(left, 0);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(eb, RESTART_TTL_MS + 3000, &token, &err), &err);
+  int64_t elected = baton__now();
+  CHECK_GE(elected - looked, (int64_t)left * BATON_NS_PER_MS);
+  CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  redisFree(r);
+  baton_election_close(a.e);
+  baton_election_close(eb);
+  baton_client_close(ca);
+  baton_client_close(cb);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 /* ---- credentials, databases, URIs ---------------------------------------- */
@@ -267,6 +389,70 @@ static void auth_with_acl_user(void) {
   CHECK_OK(try_open(uri_with(uri, sizeof uri, c, ""), &o, &err), &err);
   CHECK_EQ(try_open(uri_with(uri, sizeof uri, c, "alice@"), NULL, &err), BATON_EINVAL);
   CHECK_CONTAINS(err.message, "without a password");
+}
+
+/* A Redis 7 ACL user limited to its application's keys campaigns: the
+ * scripts declare only the name's keys. Reading baton:fresh is needed only
+ * to skip the first wait (%R~baton:fresh); without INFO every first term
+ * waits a full TTL + 1 s (the uptime is taken as 0). baton:* names are
+ * reserved. */
+static void acl_user_limited_to_a_prefix(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char buf[256], uri[256];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER app on >pw resetkeys ~prefix:* resetchannels &prefix:* "
+                          "+@all"),
+            "OK");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER appf on >pw resetkeys ~prefix:* %%R~baton:fresh "
+                          "resetchannels &prefix:* +@all"),
+            "OK");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                          "ACL SETUSER noinfo on >pw resetkeys ~prefix:* %%R~baton:fresh "
+                          "resetchannels &prefix:* +@all -info"),
+            "OK");
+  baton_error err = {0};
+  kit_session f, a, n;
+  REQUIRE_OK(kit_open_as(&f, B, uri_with(uri, sizeof uri, c, "appf:pw@"), "f", RESTART_TTL_MS,
+                         &err),
+             &err);
+  REQUIRE_OK(kit_open_as(&a, B, uri_with(uri, sizeof uri, c, "app:pw@"), "a", RESTART_TTL_MS,
+                         &err),
+             &err);
+  REQUIRE_OK(kit_open_as(&n, B, uri_with(uri, sizeof uri, c, "noinfo:pw@"), "n", RESTART_TTL_MS,
+                         &err),
+             &err);
+  baton_candidate kf = kit_cand(&f, "prefix:f"), ka = kit_cand(&a, "prefix:a"),
+                  kn = kit_cand(&n, "prefix:n"), kr = kit_cand(&f, "baton:fresh");
+  /* The marker is readable and right: at once. */
+  CHECK_OK(kit_acquire(&f, &kf, NULL, &err), &err);
+  baton_leader who;
+  CHECK_OK(kit_leader(&a, "prefix:f", &who, &err), &err);
+  CHECK_EQ(who.token, kf.token);
+  /* Not readable: no error, at most a wait until the start + TTL + 1 s. */
+  CHECK_OK(kit_redis_campaign(&a, &ka, RESTART_TTL_MS + 3000, NULL, &err), &err);
+  /* No INFO: a full wait, then the term. */
+  int64_t sent = baton__now();
+  int waited = 0;
+  CHECK_OK(kit_redis_campaign(&n, &kn, RESTART_TTL_MS + 3000, &waited, &err), &err);
+  int64_t took = baton__now() - sent;
+  CHECK_GE(waited, 1);
+  CHECK_GE(took, (int64_t)RESTART_TTL_MS * BATON_NS_PER_MS);
+  CHECK_LT(took, (int64_t)(RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  CHECK_EQ(kit_acquire(&f, &kr, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "reserved");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "TYPE baton:fresh"), "string");
+  redisFree(r);
+  kit_drop(&f, &kf);
+  kit_drop(&a, &ka);
+  kit_drop(&n, &kn);
+  kit_forget(&f, &kr);
+  kit_close(&f);
+  kit_close(&a);
+  kit_close(&n);
 }
 
 static void database_from_the_path(void) {
@@ -554,10 +740,13 @@ int main(int argc, char **argv) {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
       {"restart_waits_out_the_old_term", restart_waits_out_the_old_term},
       {"fresh_server_and_its_marker", fresh_server_and_its_marker},
+      {"try_campaign_during_the_wait", try_campaign_during_the_wait},
+      {"campaign_cancelled_during_the_wait", campaign_cancelled_during_the_wait},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
       {"auth_with_requirepass", auth_with_requirepass},
       {"auth_with_acl_user", auth_with_acl_user},
+      {"acl_user_limited_to_a_prefix", acl_user_limited_to_a_prefix},
       {"database_from_the_path", database_from_the_path},
       {"bad_uris_are_refused", bad_uris_are_refused},
       {"full_backlog_times_out_the_connect", full_backlog_times_out_the_connect},

@@ -292,6 +292,72 @@ static void fresh_vote_counts_after_its_start_plus_ttl(void) {
   kit_close(&b);
 }
 
+/* A term that waits out a restart is no leader, even when its phase-1
+ * values happen to be the same on a quorum: leader() leaves out every
+ * instance whose NAME/wait lives. The same value with no wait is the
+ * leader. */
+static void waiting_term_is_no_leader(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  const char *name = kit_name("waiting");
+  char buf[64];
+  for (int i = 0; i < 3; i++) {
+    redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+    REQUIRE(r != NULL);
+    CHECK_STR(kit_redis_str(r, buf, sizeof buf,
+                            "SET %s %s PX 10000", name,
+                            "42 0123456789abcdef0123456789abcdef alice"),
+              "OK");
+    if (i < 2) CHECK_STR(kit_redis_str(r, buf, sizeof buf, "SET %s/wait 1 PX 10000", name), "OK");
+    redisFree(r);
+  }
+  baton_error err = {0};
+  baton_leader who;
+  CHECK_EQ(kit_leader(&a, name, &who, &err), BATON_ENOLEADER);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "DEL %s/wait", name), "1");
+  redisFree(r);
+  CHECK_OK(kit_leader(&a, name, &who, &err), &err);
+  CHECK_EQ(who.token, 42);
+  CHECK_STR(who.identity, "alice");
+  kit_close(&a);
+}
+
+/* A quorum that waits for fresh instances (members 0 and 1 unmarked):
+ * member 2's yes counts at once, and its key is made to last the wait
+ * and a TTL (not only the TTL it was set for), so it is still ours when
+ * the wait ends. */
+static void immediate_vote_outlasts_the_wait(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  char buf[64];
+  for (int i = 0; i < 2; i++) {
+    redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+    REQUIRE(r != NULL);
+    CHECK_STR(kit_redis_str(r, buf, sizeof buf, "DEL baton:fresh"), "1");
+    redisFree(r);
+  }
+  /* A TTL the servers' uptime stays under, so that 0 and 1 wait. */
+  enum { LONG_TTL_MS = 10000 };
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &baton_backend_redlock, c->uri, "alice", LONG_TTL_MS, &err), &err);
+  const char *name = kit_name("outlast");
+  baton_candidate k = kit_cand(&a, name);
+  CHECK_EQ(kit_acquire(&a, &k, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, " waits ");
+  redisContext *r = kit_redis_raw(c->member[2].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  long long left = strtoll(kit_redis_str(r, buf, sizeof buf, "PTTL %s", name), NULL, 10);
+  CHECK_GT(left, LONG_TTL_MS);
+  redisFree(r);
+  kit_drop(&a, &k);
+  kit_close(&a);
+}
+
 /* A password goes to every instance; a wrong one is BATON_EAUTH, said
  * of each instance (the message never shows it). */
 static void password_on_every_instance(void) {
@@ -412,6 +478,8 @@ int main(int argc, char **argv) {
       {"paused_instance_costs_at_most_its_bound", paused_instance_costs_at_most_its_bound},
       {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
       {"fresh_vote_counts_after_its_start_plus_ttl", fresh_vote_counts_after_its_start_plus_ttl},
+      {"waiting_term_is_no_leader", waiting_term_is_no_leader},
+      {"immediate_vote_outlasts_the_wait", immediate_vote_outlasts_the_wait},
       {"password_on_every_instance", password_on_every_instance},
       {"uri_is_checked", uri_is_checked},
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},

@@ -61,7 +61,9 @@ static void resp(char *buf, size_t cap, size_t *len, int argc, const char *const
  * run_id (backends/redis/script.c), so no holder existed in its life and a
  * first term need not wait until its start + TTL. Every test starts fresh
  * servers, and would otherwise pay that wait on each. A restart
- * (test_server_restart) changes the run_id, which voids the mark. */
+ * (test_server_restart) changes the run_id, which voids the mark. The
+ * marker is per database and this marks database 0, the kit's URIs'; a
+ * test on another database marks it itself (database_from_the_path). */
 const char test_redis_mark_fresh_lua[] =
     "return redis.call('SET', KEYS[1], string.match(redis.call('INFO', 'server'), "
     "'run_id:(%x+)'))";
