@@ -1,0 +1,188 @@
+/* discovery.c — where the master is: the Sentinels' answer to SENTINEL
+ * get-master-addr-by-name, checked with ROLE on the server it names, and
+ * the move of the session to a new master. */
+#include "sentinel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rounds over the Sentinels while the master they name is not one yet (a
+ * fail-over under way) or cannot be reached: a promotion takes Sentinel a
+ * few seconds at most, so a few rounds with back-off cover it, and the
+ * caller's deadline bounds them all. */
+#define BATON_SENTINEL_ROUNDS 6
+/* The least time one Sentinel gets to answer (a loopback round trip is
+ * a fraction of a millisecond). */
+#define BATON_SENTINEL_TURN_MIN_NS (50 * BATON_NS_PER_MS)
+
+uint64_t baton__sentinel_generation(baton_sentinel_session *s) {
+  pthread_mutex_lock(&s->addr_mu);
+  uint64_t g = s->generation;
+  pthread_mutex_unlock(&s->addr_mu);
+  return g;
+}
+
+bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
+                          const char *why) {
+  char old[BATON_SENTINEL_HOST_MAX];
+  pthread_mutex_lock(&s->addr_mu);
+  bool changed = port != s->port || strcmp(host, s->host) != 0;
+  int old_port = s->port;
+  snprintf(old, sizeof old, "%s", s->host);
+  if (changed) {
+    snprintf(s->host, sizeof s->host, "%s", host);
+    s->port = port;
+    s->generation++;
+  }
+  pthread_mutex_unlock(&s->addr_mu);
+  if (!changed) return false;
+  const baton_config *cfg = s->master.base.cfg;
+  if (old_port == 0) {
+    baton__log(cfg, BATON_LOG_INFO, "%s: the master is at %.200s:%d", s->master.label, host, port);
+    return true;
+  }
+  baton__log(cfg, BATON_LOG_WARN,
+             "%s: Sentinel switch: the master moved from %.200s:%d to %.200s:%d (%s)",
+             s->master.label, old, old_port, host, port, why);
+  /* Requests from now on go to the new master; one in flight to the old
+   * one ends by its deadline first (it holds the connection's lock). Held
+   * terms are renewed there, or reported gone when their key did not
+   * reach it before the fail-over. */
+  baton_redis_conn *conns[] = {&s->master.cmd, &s->master.renewer};
+  for (size_t i = 0; i < 2; i++) {
+    pthread_mutex_lock(&conns[i]->mu);
+    baton__redis_conn_drop(conns[i]);
+    pthread_mutex_unlock(&conns[i]->mu);
+  }
+  return true;
+}
+
+/* What one Sentinel says: 1 with host/port, 0 when it does not know the
+ * master (why says so), or an error. */
+static int ask(baton_sentinel_session *s, baton_redis_session *sen, char *host, size_t size,
+               int *port, int64_t deadline, char *why, size_t why_size, baton_error *err) {
+  const char *argv[] = {"SENTINEL", "get-master-addr-by-name", s->master_name};
+  baton_redis_cmd cmd = {3, argv};
+  redisReply *r = NULL;
+  int rc = baton__redis_request(sen, &sen->cmd, &cmd, 1, &r, deadline, "get-master-addr-by-name",
+                                err);
+  if (rc != 0) return rc;
+  if (r->type == REDIS_REPLY_ERROR) {
+    rc = baton__redis_reply_error(sen, r, "get-master-addr-by-name", err);
+  } else if (r->type == REDIS_REPLY_NIL) {
+    snprintf(why, why_size, "%.100s: does not know master '%.64s'", sen->label, s->master_name);
+    rc = 0;
+  } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[0]->type == REDIS_REPLY_STRING &&
+             r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < size) {
+    snprintf(host, size, "%s", r->element[0]->str);
+    *port = atoi(r->element[1]->str);
+    rc = *port > 0 && *port < 65536 ? 1 : baton__redis_bad_reply(sen, "get-master-addr-by-name", err);
+  } else {
+    rc = baton__redis_bad_reply(sen, "get-master-addr-by-name", err);
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
+/* Whether host:port is a master, by its own word (ROLE), asked with the
+ * URI's credentials on a connection of its own: 1 master, 0 replica (or
+ * a Sentinel), or an error. */
+static int is_master(baton_sentinel_session *s, const char *host, int port, int64_t deadline,
+                     baton_error *err) {
+  baton_redis_session probe;
+  memset(&probe, 0, sizeof probe);
+  int rc = baton__redis_instance_init(&probe, "redis", host, port, s->master.db,
+                                      s->master.base.cfg);
+  if (rc != 0) {
+    baton__redis_instance_fini(&probe);
+    return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->master.label);
+  }
+  const char *argv[] = {"ROLE"};
+  baton_redis_cmd cmd = {1, argv};
+  redisReply *r = NULL;
+  rc = baton__redis_request(&probe, &probe.cmd, &cmd, 1, &r, deadline, "ROLE", err);
+  if (rc == 0) {
+    if (r->type == REDIS_REPLY_ERROR)
+      rc = baton__redis_reply_error(&probe, r, "ROLE", err);
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+             r->element[0]->type == REDIS_REPLY_STRING)
+      rc = strcmp(r->element[0]->str, "master") == 0;
+    else
+      rc = baton__redis_bad_reply(&probe, "ROLE", err);
+    freeReplyObject(r);
+  }
+  baton__redis_instance_fini(&probe);
+  return rc;
+}
+
+/* Append "; text" to the answers, as far as they fit. */
+static void note(char *answers, size_t size, const char *text) {
+  size_t len = strlen(answers);
+  if (len + 3 >= size) return;
+  strncat(answers, "; ", size - len - 1);
+  strncat(answers, text, size - len - 3);
+}
+
+/* The most telling code of a round: a refused log-in first. */
+static int worse(int code, int rc) {
+  if (code == BATON_EAUTH || rc == BATON_EAUTH) return BATON_EAUTH;
+  return rc != 0 ? rc : code;
+}
+
+int baton__sentinel_discover(baton_sentinel_session *s, int64_t deadline, baton_error *err) {
+  const baton_config *cfg = s->master.base.cfg;
+  char answers[sizeof err->message];
+  int code = 0;
+  /* Each Sentinel's turn gets its share of the connect timeout, so that a
+   * list of unreachable ones fails within that timeout, as one server
+   * would. */
+  int64_t turn = cfg->connect_timeout_ns / (int64_t)s->n;
+  if (turn < BATON_SENTINEL_TURN_MIN_NS) turn = BATON_SENTINEL_TURN_MIN_NS;
+  for (unsigned round = 0; round < BATON_SENTINEL_ROUNDS; round++) {
+    answers[0] = '\0';
+    bool named = false; /* some Sentinel named an address we could not use */
+    code = 0;
+    for (size_t k = 0; k < s->n; k++) {
+      size_t i = (s->next + k) % s->n;
+      baton_redis_session *sen = &s->sent[i];
+      int64_t bound = baton__now() + turn;
+      if (bound > deadline) bound = deadline;
+      char host[BATON_SENTINEL_HOST_MAX], why[200];
+      int port = 0;
+      baton_error e = {0};
+      int rc = ask(s, sen, host, sizeof host, &port, bound, why, sizeof why, &e);
+      if (rc < 0) {
+        code = worse(code, rc);
+        note(answers, sizeof answers, e.message);
+        continue;
+      }
+      if (rc == 0) {
+        note(answers, sizeof answers, why);
+        continue;
+      }
+      named = true;
+      rc = is_master(s, host, port, bound, &e);
+      if (rc == 1) {
+        s->next = i; /* it answered well: asked first next time */
+        baton__sentinel_move(s, host, port, "named by a Sentinel");
+        return 0;
+      }
+      if (rc == 0)
+        snprintf(why, sizeof why, "%.64s names %.64s:%d, which is not a master (a fail-over "
+                 "under way?)", sen->label, host, port);
+      else
+        snprintf(why, sizeof why, "%.64s names %.64s:%d: %.60s", sen->label, host, port,
+                 e.message);
+      code = worse(code, rc < 0 ? rc : BATON_ECONNECT);
+      note(answers, sizeof answers, why);
+    }
+    if (!named || baton__now() >= deadline) break;
+    int64_t until = baton__after(baton__config_backoff(cfg, round));
+    if (baton__sleep_until(until < deadline ? until : deadline, s->wake_fd)) break;
+  }
+  if (code == 0 || code == BATON_ETIMEDOUT) code = BATON_ECONNECT;
+  if (baton__now() >= deadline) code = BATON_ETIMEDOUT;
+  return baton__error(err, code, "%s: no master found%s", s->master.label, answers);
+}

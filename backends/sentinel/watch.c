@@ -1,0 +1,150 @@
+/* watch.c — the session's thread that follows fail-overs: subscribed to
+ * +switch-master on one Sentinel (the next one when that one goes away),
+ * it moves the session to the new master the moment Sentinel announces
+ * it, and asks the Sentinels again when a request failed as if the master
+ * had moved. */
+#include "sentinel.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* What the thread should do now (under addr_mu): stop, ask, or listen. */
+typedef enum { WATCH_LISTEN, WATCH_ASK, WATCH_STOP } watch_step;
+
+static watch_step next_step(baton_sentinel_session *s) {
+  uint64_t v;
+  while (read(s->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
+  }
+  pthread_mutex_lock(&s->addr_mu);
+  watch_step w = s->stop ? WATCH_STOP : s->kicked ? WATCH_ASK : WATCH_LISTEN;
+  s->kicked = false;
+  pthread_mutex_unlock(&s->addr_mu);
+  return w;
+}
+
+static void wake(baton_sentinel_session *s) {
+  uint64_t one = 1;
+  while (write(s->wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void baton__sentinel_kick(baton_sentinel_session *s) {
+  pthread_mutex_lock(&s->addr_mu);
+  s->kicked = true;
+  pthread_mutex_unlock(&s->addr_mu);
+  wake(s);
+}
+
+/* Subscribe to +switch-master on Sentinel i: the subscriber, or NULL. */
+static redisContext *subscribe(baton_sentinel_session *s, size_t i) {
+  baton_redis_session *sen = &s->sent[i];
+  int64_t deadline = baton__now() + s->master.base.cfg->op_timeout_ns;
+  const char *argv[] = {"SUBSCRIBE", "+switch-master"};
+  baton_redis_cmd cmd = {2, argv};
+  redisContext *ctx = NULL;
+  redisReply *r = NULL;
+  baton_error err = {0};
+  int rc = baton__redis_connect(&ctx, sen, deadline, &err);
+  if (rc == 0) rc = baton__redis_call(ctx, sen, &cmd, 1, &r, 1, deadline, "subscribe", &err);
+  if (rc == 0 && !(r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                   r->element[0]->type == REDIS_REPLY_STRING &&
+                   strcmp(r->element[0]->str, "subscribe") == 0))
+    rc = r->type == REDIS_REPLY_ERROR ? baton__redis_reply_error(sen, r, "subscribe", &err)
+                                      : baton__redis_bad_reply(sen, "subscribe", &err);
+  if (r != NULL) freeReplyObject(r);
+  if (rc != 0) {
+    baton__log(s->master.base.cfg, BATON_LOG_WARN, "%s: cannot follow fail-overs there: %s",
+               sen->label, err.message);
+    if (ctx != NULL) redisFree(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+/* A +switch-master message: "<master> <old ip> <old port> <new ip> <new
+ * port>". Moves the session when it names our master. */
+static void on_switch(baton_sentinel_session *s, const char *text) {
+  char name[256], host[BATON_SENTINEL_HOST_MAX];
+  int port = 0;
+  if (sscanf(text, "%255s %*s %*d %255s %d", name, host, &port) != 3) return;
+  if (strcmp(name, s->master_name) != 0 || port <= 0 || port > 65535) return;
+  baton__sentinel_move(s, host, port, "+switch-master");
+}
+
+/* Take every message that has arrived on sub: 0, or -1 when it is gone. */
+static int drain(baton_sentinel_session *s, redisContext *sub) {
+  if (baton__redis_read_ready(sub) != 0) return -1;
+  for (;;) { /* what was read is finite: each reply consumes some of it */
+    void *reply = NULL;
+    if (redisReaderGetReply(sub->reader, &reply) != REDIS_OK) return -1;
+    if (reply == NULL) return 0;
+    redisReply *r = reply;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
+        r->element[2]->type == REDIS_REPLY_STRING)
+      on_switch(s, r->element[2]->str);
+    freeReplyObject(r);
+  }
+}
+
+/* Ask the Sentinels where the master is, within one request's bound; a
+ * failure only waits for the next announcement. */
+static void ask(baton_sentinel_session *s) {
+  baton_error err = {0};
+  if (baton__sentinel_discover(s, baton__now() + s->master.base.cfg->op_timeout_ns, &err) != 0)
+    baton__log(s->master.base.cfg, BATON_LOG_WARN, "%s", err.message);
+}
+
+static void *watch_main(void *arg) {
+  baton_sentinel_session *s = arg;
+  const baton_config *cfg = s->master.base.cfg;
+  unsigned failures = 0;
+  for (;;) {
+    size_t i = s->next;
+    redisContext *sub = subscribe(s, i);
+    if (sub == NULL) {
+      s->next = (i + 1) % s->n;
+      int64_t until = baton__after(baton__config_backoff(cfg, failures++));
+      baton__sleep_until(until, s->wake_fd);
+      if (next_step(s) == WATCH_STOP) return NULL;
+      continue;
+    }
+    failures = 0;
+    /* A switch while no one listened would go unnoticed: look once. */
+    ask(s);
+    watch_step step = WATCH_LISTEN;
+    while (step != WATCH_STOP) {
+      struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+      int n = poll(p, 2, -1);
+      if (n < 0 && errno != EINTR) break;
+      if (n > 0 && p[0].revents != 0 && drain(s, sub) != 0) break; /* that Sentinel is gone */
+      if (n > 0 && p[1].revents != 0 && (step = next_step(s)) == WATCH_ASK) ask(s);
+    }
+    redisFree(sub);
+    if (step == WATCH_STOP) return NULL;
+    s->next = (i + 1) % s->n;
+  }
+}
+
+int baton__sentinel_watch_start(baton_sentinel_session *s, baton_error *err) {
+  if (pthread_create(&s->watcher, NULL, watch_main, s) != 0)
+    return baton__error(err, BATON_ENOMEM, "%s: cannot start the fail-over watcher",
+                        s->master.label);
+  s->watching = true;
+  return 0;
+}
+
+void baton__sentinel_watch_stop(baton_sentinel_session *s) {
+  if (!s->watching) return;
+  pthread_mutex_lock(&s->addr_mu);
+  s->stop = true;
+  pthread_mutex_unlock(&s->addr_mu);
+  wake(s);
+  pthread_join(s->watcher, NULL);
+  s->watching = false;
+}
