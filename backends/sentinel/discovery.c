@@ -1,6 +1,6 @@
-/* discovery.c — where the master is: the Sentinels' answer to SENTINEL
- * get-master-addr-by-name, checked with ROLE on the server it names, and
- * the move of the session to a new master. */
+/* discovery.c — where the master is: the newest of the Sentinels'
+ * answers to SENTINEL MASTER (by configuration epoch), checked with ROLE
+ * on the server it names, and the move of the session to a new master. */
 #include "sentinel.h"
 
 #include <stdio.h>
@@ -24,11 +24,12 @@ uint64_t baton__sentinel_generation(baton_sentinel_session *s) {
 }
 
 bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
-                          const char *why) {
+                          long long epoch, const char *why) {
   char old[BATON_SENTINEL_HOST_MAX];
   pthread_mutex_lock(&s->addr_mu);
   bool changed = port != s->port || strcmp(host, s->host) != 0;
   int old_port = s->port;
+  if (epoch > s->epoch) s->epoch = epoch;
   snprintf(old, sizeof old, "%s", s->host);
   if (changed) {
     snprintf(s->host, sizeof s->host, "%s", host);
@@ -58,29 +59,51 @@ bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
   return true;
 }
 
-/* What one Sentinel says: 1 with host/port, 0 when it does not know the
- * master (why says so), or an error. */
-static int ask(baton_sentinel_session *s, baton_redis_session *sen, char *host, size_t size,
-               int *port, int64_t deadline, char *why, size_t why_size, baton_error *err) {
-  const char *argv[] = {"SENTINEL", "get-master-addr-by-name", s->master_name};
+/* One Sentinel's view of the master: where, and the configuration epoch
+ * of that view (raised by every fail-over). */
+typedef struct master_view {
+  char host[BATON_SENTINEL_HOST_MAX];
+  int port;
+  long long epoch;
+} master_view;
+
+/* The value after `field` in a flat reply of field/value pairs, or NULL. */
+static const redisReply *field(const redisReply *r, const char *name) {
+  for (size_t i = 0; i + 1 < r->elements; i += 2)
+    if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0 &&
+        r->element[i + 1]->type == REDIS_REPLY_STRING)
+      return r->element[i + 1];
+  return NULL;
+}
+
+/* What one Sentinel says (SENTINEL MASTER: its address and epoch): 1 with
+ * *out, 0 when it does not know the master (why says so), or an error. */
+static int ask(baton_sentinel_session *s, baton_redis_session *sen, master_view *out,
+               int64_t deadline, char *why, size_t why_size, baton_error *err) {
+  const char *argv[] = {"SENTINEL", "MASTER", s->master_name};
   baton_redis_cmd cmd = {3, argv};
   redisReply *r = NULL;
-  int rc = baton__redis_request(sen, &sen->cmd, &cmd, 1, &r, deadline, "get-master-addr-by-name",
-                                err);
+  int rc = baton__redis_request(sen, &sen->cmd, &cmd, 1, &r, deadline, "SENTINEL MASTER", err);
   if (rc != 0) return rc;
-  if (r->type == REDIS_REPLY_ERROR) {
-    rc = baton__redis_reply_error(sen, r, "get-master-addr-by-name", err);
-  } else if (r->type == REDIS_REPLY_NIL) {
+  const redisReply *ip = NULL, *port = NULL, *epoch = NULL;
+  if (r->type == REDIS_REPLY_ARRAY) {
+    ip = field(r, "ip");
+    port = field(r, "port");
+    epoch = field(r, "config-epoch");
+  }
+  if (r->type == REDIS_REPLY_ERROR && r->str != NULL && strstr(r->str, "No such master") != NULL) {
     snprintf(why, why_size, "%.100s: does not know master '%.64s'", sen->label, s->master_name);
     rc = 0;
-  } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-             r->element[0]->type == REDIS_REPLY_STRING &&
-             r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < size) {
-    snprintf(host, size, "%s", r->element[0]->str);
-    *port = atoi(r->element[1]->str);
-    rc = *port > 0 && *port < 65536 ? 1 : baton__redis_bad_reply(sen, "get-master-addr-by-name", err);
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    rc = baton__redis_reply_error(sen, r, "SENTINEL MASTER", err);
+  } else if (ip != NULL && port != NULL && ip->len < sizeof out->host) {
+    snprintf(out->host, sizeof out->host, "%s", ip->str);
+    out->port = atoi(port->str);
+    out->epoch = epoch != NULL ? atoll(epoch->str) : 0;
+    rc = out->port > 0 && out->port < 65536 ? 1
+                                            : baton__redis_bad_reply(sen, "SENTINEL MASTER", err);
   } else {
-    rc = baton__redis_bad_reply(sen, "get-master-addr-by-name", err);
+    rc = baton__redis_bad_reply(sen, "SENTINEL MASTER", err);
   }
   freeReplyObject(r);
   return rc;
@@ -142,43 +165,55 @@ int baton__sentinel_discover(baton_sentinel_session *s, int64_t deadline, baton_
   if (turn < BATON_SENTINEL_TURN_MIN_NS) turn = BATON_SENTINEL_TURN_MIN_NS;
   for (unsigned round = 0; round < BATON_SENTINEL_ROUNDS; round++) {
     answers[0] = '\0';
-    bool named = false; /* some Sentinel named an address we could not use */
     code = 0;
+    /* Every Sentinel is asked, and the newest view wins: one that has not
+     * yet heard of a fail-over names the old master, which, back from a
+     * pause or a partition, still says it is a master (ROLE) until
+     * Sentinel demotes it, seconds later. */
+    master_view best = {.epoch = -1}, v;
+    size_t best_i = 0;
     for (size_t k = 0; k < s->n; k++) {
       size_t i = (s->next + k) % s->n;
       baton_redis_session *sen = &s->sent[i];
       int64_t bound = baton__now() + turn;
       if (bound > deadline) bound = deadline;
-      char host[BATON_SENTINEL_HOST_MAX], why[200];
-      int port = 0;
+      char why[200];
       baton_error e = {0};
-      int rc = ask(s, sen, host, sizeof host, &port, bound, why, sizeof why, &e);
+      int rc = ask(s, sen, &v, bound, why, sizeof why, &e);
       if (rc < 0) {
         code = worse(code, rc);
         note(answers, sizeof answers, e.message);
-        continue;
-      }
-      if (rc == 0) {
+      } else if (rc == 0) {
         note(answers, sizeof answers, why);
-        continue;
+      } else if (v.epoch > best.epoch) {
+        best = v;
+        best_i = i;
       }
-      named = true;
-      rc = is_master(s, host, port, bound, &e);
-      if (rc == 1) {
-        s->next = i; /* it answered well: asked first next time */
-        baton__sentinel_move(s, host, port, "named by a Sentinel");
-        return 0;
-      }
-      if (rc == 0)
-        snprintf(why, sizeof why, "%.64s names %.64s:%d, which is not a master (a fail-over "
-                 "under way?)", sen->label, host, port);
-      else
-        snprintf(why, sizeof why, "%.64s names %.64s:%d: %.60s", sen->label, host, port,
-                 e.message);
-      code = worse(code, rc < 0 ? rc : BATON_ECONNECT);
-      note(answers, sizeof answers, why);
     }
-    if (!named || baton__now() >= deadline) break;
+    if (best.epoch < 0) break; /* nobody named one: asking again will not help */
+    pthread_mutex_lock(&s->addr_mu);
+    long long known = s->epoch;
+    pthread_mutex_unlock(&s->addr_mu);
+    char why[200];
+    baton_error e = {0};
+    int rc = best.epoch < known ? 0 : is_master(s, best.host, best.port, deadline, &e);
+    if (rc == 1) {
+      s->next = best_i; /* it knew best: asked first next time */
+      baton__sentinel_move(s, best.host, best.port, best.epoch, "named by the Sentinels");
+      return 0;
+    }
+    if (best.epoch < known)
+      snprintf(why, sizeof why, "the Sentinels name %.64s:%d of epoch %lld, older than %lld",
+               best.host, best.port, best.epoch, known);
+    else if (rc == 0)
+      snprintf(why, sizeof why, "the Sentinels name %.64s:%d, which is not a master (a "
+               "fail-over under way?)", best.host, best.port);
+    else
+      snprintf(why, sizeof why, "the Sentinels name %.64s:%d: %.80s", best.host, best.port,
+               e.message);
+    code = worse(code, rc < 0 ? rc : BATON_ECONNECT);
+    note(answers, sizeof answers, why);
+    if (baton__now() >= deadline) break;
     int64_t until = baton__after(baton__config_backoff(cfg, round));
     if (baton__sleep_until(until < deadline ? until : deadline, s->wake_fd)) break;
   }

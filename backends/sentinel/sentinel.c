@@ -120,6 +120,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   baton_sentinel_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "redis-sentinel: out of memory");
   s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  s->news_fd = -1;
   pthread_mutex_init(&s->addr_mu, NULL);
   int rc = s->wake_fd < 0 ? baton__error(err, BATON_ENOMEM, "redis-sentinel: no eventfd") : 0;
   if (rc == 0) rc = parse(s, uri, cfg, err);
@@ -170,6 +171,22 @@ static int after_call(baton_sentinel_session *s, int rc, const baton_error *e, b
   return rc;
 }
 
+/* Whether the master moved since `generation` was read, or a Sentinel's
+ * message waits unread (then BATON_ECONNECT in *err). A request sent to
+ * the old master before the move may have been answered after it: an old
+ * master back from a pause or a partition serves its clients until
+ * Sentinel demotes it, seconds later, so a win or a renewal it reports is
+ * not trusted. A process resumed from a stop runs its requests before its
+ * watcher reads the switch that came meanwhile: news unread counts. */
+static bool moved(baton_sentinel_session *s, uint64_t generation, const char *what,
+                  baton_error *err) {
+  if (baton__sentinel_generation(s) == generation && !baton__sentinel_news_pending(s))
+    return false;
+  baton__error(err, BATON_ECONNECT, "%s: %s: the master moved meanwhile, or a Sentinel has "
+               "news: its answer is not trusted", s->master.label, what);
+  return true;
+}
+
 /* Before acquire or wait: c's state, made here so that it has room for
  * ours after the redis:// backend's (which finds it made); and the
  * generation of the master it now follows, into *generation.
@@ -200,10 +217,10 @@ static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t
  * thread may have replaced the connection since the acquire: a write of
  * its own goes first (INCRBY of the counter by 0, which changes nothing
  * but is replicated), whose offset on the same master is past the
- * acquire's. On another master (it moved meanwhile: `generation`
- * changed) the count says nothing of our key, and the term is refused. */
-static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, uint64_t generation,
-                         int64_t deadline, baton_error *err) {
+ * acquire's. On another master (it moved meanwhile) the count says
+ * nothing of our key: acquire then refuses the term (moved()). */
+static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, int64_t deadline,
+                         baton_error *err) {
   char counter[BATON_NAME_MAX + 16], k[24], ms[24];
   snprintf(counter, sizeof counter, "%s/token", c->name);
   snprintf(k, sizeof k, "%ld", s->replicas);
@@ -221,9 +238,6 @@ static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, uint64_t
   freeReplyObject(r[0]);
   freeReplyObject(r[1]);
   if (rc == 0 && acked < 0) rc = baton__redis_bad_reply(&s->master, "WAIT", err);
-  if (rc == 0 && baton__sentinel_generation(s) != generation)
-    rc = baton__error(err, BATON_ECONNECT, "%s: '%s': the master moved during the acquire",
-                      s->master.label, c->name);
   if (rc == 0 && acked < s->replicas)
     rc = baton__error(err, BATON_ECONNECT,
                       "%s: '%s': %lld of %ld replicas acknowledged the key in time "
@@ -245,7 +259,9 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->acquire(bs, c, holder, deadline, &e);
-  if (rc == 0 && s->replicas > 0) rc = wait_replicas(s, c, generation, deadline, &e);
+  if (rc == 0 && s->replicas > 0) rc = wait_replicas(s, c, deadline, &e);
+  if (rc == 0 && moved(s, generation, "acquire", &e))
+    rc = BATON_ECONNECT; /* the core campaigns again, on the new master */
   return after_call(s, rc, &e, err);
 }
 
@@ -270,9 +286,12 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool *gone,
                  int64_t deadline, baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
   baton_error e = {0};
   int rc = redis()->renew(bs, held, n, gone, deadline, &e);
-  return after_call(session_of(bs), rc, &e, err);
+  if (rc == 0 && moved(s, generation, "renew", &e)) rc = BATON_ECONNECT; /* nothing known */
+  return after_call(s, rc, &e, err);
 }
 
 static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,

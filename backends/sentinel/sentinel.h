@@ -28,6 +28,8 @@ typedef struct baton_sentinel_session {
   char host[BATON_SENTINEL_HOST_MAX]; /* the master now */
   int port;
   uint64_t generation;        /* raised at every change of master */
+  long long epoch;            /* the newest configuration epoch the
+                                 Sentinels gave: never moved back from */
   size_t next;                /* the Sentinel the watcher asks first */
   pthread_t watcher;          /* follows +switch-master (watch.c) */
   bool watching;              /* the watcher was started */
@@ -35,6 +37,8 @@ typedef struct baton_sentinel_session {
   bool stop;                  /* under addr_mu: the watcher ends */
   bool kicked;                /* under addr_mu: a request failed as if the
                                  master moved; the watcher asks at once */
+  int news_fd;                /* under addr_mu: the watcher's subscriber's
+                                 socket, -1 while it has none */
 } baton_sentinel_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's
@@ -46,20 +50,21 @@ typedef struct baton_sentinel_cand {
 
 /* ---- discovery.c ---------------------------------------------------------- */
 
-/* Ask the Sentinels in turn (each within the connect and request bounds)
- * where the master is, and check with ROLE that it is one; a replica's
- * address (a fail-over under way) is asked again, a bounded number of
- * times. Sets the session's address (a change raises the generation and
- * drops the old master's connections). Returns 0, or BATON_ECONNECT (or
- * BATON_ETIMEDOUT at the deadline, BATON_EAUTH) with every Sentinel's
- * answer in the message. */
+/* Ask every Sentinel in turn (each within its share of the connect
+ * timeout) where the master is, take the answer of the newest
+ * configuration epoch (never one older than the session's), and check
+ * with ROLE that it is a master; a replica's address (a fail-over under
+ * way) is asked again, a bounded number of times. Sets the session's
+ * address (a change raises the generation and drops the old master's
+ * connections). Returns 0, or BATON_ECONNECT (or BATON_ETIMEDOUT at the
+ * deadline, BATON_EAUTH) with every Sentinel's answer in the message. */
 int baton__sentinel_discover(baton_sentinel_session *s, int64_t deadline, baton_error *err);
 
-/* Take master host:port as the current one (from discovery or a
- * +switch-master). A change raises the generation, drops the connections
- * to the old master and logs the switch. Returns whether it changed. */
+/* Take master host:port of configuration `epoch` as the current one. A
+ * change raises the generation, drops the connections to the old master
+ * and logs the switch. Returns whether it changed. */
 bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
-                          const char *why);
+                          long long epoch, const char *why);
 
 /* The current generation. */
 uint64_t baton__sentinel_generation(baton_sentinel_session *s);
@@ -73,5 +78,9 @@ void baton__sentinel_watch_stop(baton_sentinel_session *s);
 /* A request failed as if the master had moved: the watcher asks the
  * Sentinels now. Any thread. */
 void baton__sentinel_kick(baton_sentinel_session *s);
+/* Whether a Sentinel's message waits unread by the watcher (a process
+ * resumed from a stop runs its requests before the watcher reads what
+ * came meanwhile). Any thread. */
+bool baton__sentinel_news_pending(baton_sentinel_session *s);
 
 #endif /* BATON_SENTINEL_H */

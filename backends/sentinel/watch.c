@@ -1,8 +1,7 @@
 /* watch.c — the session's thread that follows fail-overs: subscribed to
  * +switch-master on one Sentinel (the next one when that one goes away),
- * it moves the session to the new master the moment Sentinel announces
- * it, and asks the Sentinels again when a request failed as if the master
- * had moved. */
+ * it asks the Sentinels for the new master the moment one announces a
+ * switch, and also when a request failed as if the master had moved. */
 #include "sentinel.h"
 
 #include <errno.h>
@@ -66,28 +65,27 @@ static redisContext *subscribe(baton_sentinel_session *s, size_t i) {
   return ctx;
 }
 
-/* A +switch-master message: "<master> <old ip> <old port> <new ip> <new
- * port>". Moves the session when it names our master. */
-static void on_switch(baton_sentinel_session *s, const char *text) {
-  char name[256], host[BATON_SENTINEL_HOST_MAX];
-  int port = 0;
-  if (sscanf(text, "%255s %*s %*d %255s %d", name, host, &port) != 3) return;
-  if (strcmp(name, s->master_name) != 0 || port <= 0 || port > 65535) return;
-  baton__sentinel_move(s, host, port, "+switch-master");
+/* Whether a +switch-master message ("<master> <old ip> <old port> <new
+ * ip> <new port>") names our master. */
+static bool names_ours(baton_sentinel_session *s, const char *text) {
+  size_t len = strlen(s->master_name);
+  return strncmp(text, s->master_name, len) == 0 && text[len] == ' ';
 }
 
-/* Take every message that has arrived on sub: 0, or -1 when it is gone. */
+/* Take every message that has arrived on sub: 1 when one announced a
+ * switch of our master, 0 when none did, -1 when the Sentinel is gone. */
 static int drain(baton_sentinel_session *s, redisContext *sub) {
   if (baton__redis_read_ready(sub) != 0) return -1;
+  int switched = 0;
   for (;;) { /* what was read is finite: each reply consumes some of it */
     void *reply = NULL;
     if (redisReaderGetReply(sub->reader, &reply) != REDIS_OK) return -1;
-    if (reply == NULL) return 0;
+    if (reply == NULL) return switched;
     redisReply *r = reply;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
-        r->element[2]->type == REDIS_REPLY_STRING)
-      on_switch(s, r->element[2]->str);
+        r->element[2]->type == REDIS_REPLY_STRING && names_ours(s, r->element[2]->str))
+      switched = 1;
     freeReplyObject(r);
   }
 }
@@ -98,6 +96,21 @@ static void ask(baton_sentinel_session *s) {
   baton_error err = {0};
   if (baton__sentinel_discover(s, baton__now() + s->master.base.cfg->op_timeout_ns, &err) != 0)
     baton__log(s->master.base.cfg, BATON_LOG_WARN, "%s", err.message);
+}
+
+/* Publish the subscriber's socket for _news_pending (-1: none). */
+static void set_news_fd(baton_sentinel_session *s, int fd) {
+  pthread_mutex_lock(&s->addr_mu);
+  s->news_fd = fd;
+  pthread_mutex_unlock(&s->addr_mu);
+}
+
+bool baton__sentinel_news_pending(baton_sentinel_session *s) {
+  pthread_mutex_lock(&s->addr_mu); /* held: the watcher closes it only after clearing it */
+  struct pollfd p = {.fd = s->news_fd, .events = POLLIN};
+  bool pending = s->news_fd >= 0 && poll(&p, 1, 0) > 0;
+  pthread_mutex_unlock(&s->addr_mu);
+  return pending;
 }
 
 static void *watch_main(void *arg) {
@@ -115,6 +128,7 @@ static void *watch_main(void *arg) {
       continue;
     }
     failures = 0;
+    set_news_fd(s, sub->fd);
     /* A switch while no one listened would go unnoticed: look once. */
     ask(s);
     watch_step step = WATCH_LISTEN;
@@ -122,9 +136,15 @@ static void *watch_main(void *arg) {
       struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
       int n = poll(p, 2, -1);
       if (n < 0 && errno != EINTR) break;
-      if (n > 0 && p[0].revents != 0 && drain(s, sub) != 0) break; /* that Sentinel is gone */
+      int got = n > 0 && p[0].revents != 0 ? drain(s, sub) : 0;
+      if (got < 0) break; /* that Sentinel is gone */
+      /* A +switch-master may come from a Sentinel that learns of a
+       * fail-over late, naming a master that has since failed over
+       * again: the newest view is asked for instead of taken from it. */
+      if (got > 0) ask(s);
       if (n > 0 && p[1].revents != 0 && (step = next_step(s)) == WATCH_ASK) ask(s);
     }
+    set_news_fd(s, -1);
     redisFree(sub);
     if (step == WATCH_STOP) return NULL;
     s->next = (i + 1) % s->n;
