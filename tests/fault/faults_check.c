@@ -257,9 +257,20 @@ static void check_terms(check *k) {
         t->excuse = "the etcd leader resumed from SIGSTOP revoked the lease (etcd#15247)";
         continue;
       }
+      /* Sentinel: a term begun while the master's fault was under way (a
+       * TTL after it healed at most) may have been won on the old master,
+       * which serves its clients until Sentinel demotes it, seconds after
+       * it is back; the fail-over's data loss, as the holder's term is. */
+      if (x->excuse && strcmp(k->backend, "sentinel") == 0 && t->start >= x->inject &&
+          t->start <= x->heal + (int64_t)k->ttl_ms * 1000000) {
+        t->excuse = "begun during a Sentinel fail-over (a stale master may have served it)";
+        continue;
+      }
       if (!x->excuse || x->holder != t->slot || x->token != t->token) continue;
       t->excuse = x->kind == F_PAUSE ? "its holder was paused (SIGSTOP) past its deadline"
-                                     : "Redis restarted without persistence lost the key";
+                  : strcmp(k->backend, "sentinel") == 0
+                      ? "a Sentinel fail-over may lose the key (asynchronous replication)"
+                      : "Redis restarted without persistence lost the key";
       /* A stopped holder does no leader's work: no leader while paused. */
       if (x->kind == F_PAUSE && x->inject < t->gap_end) t->gap_end = x->inject;
     }
