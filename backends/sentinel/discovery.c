@@ -197,6 +197,14 @@ int baton__sentinel_discover(baton_sentinel_session *s, int64_t deadline, baton_
     char why[200];
     baton_error e = {0};
     int rc = best.epoch < known ? 0 : is_master(s, best.host, best.port, deadline, &e);
+    /* A fail-over may have ended while ROLE was asked: an old master
+     * restarted meanwhile says it is one (with no data) until Sentinel
+     * demotes it. The Sentinel that knew best must still say the same. */
+    if (rc == 1 && ask(s, &s->sent[best_i], &v, deadline, why, sizeof why, &e) == 1 &&
+        (v.epoch != best.epoch || v.port != best.port || strcmp(v.host, best.host) != 0)) {
+      note(answers, sizeof answers, "the Sentinels' answer changed while it was checked");
+      continue;
+    }
     if (rc == 1) {
       s->next = best_i; /* it knew best: asked first next time */
       baton__sentinel_move(s, best.host, best.port, best.epoch, "named by the Sentinels");

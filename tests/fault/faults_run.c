@@ -750,8 +750,11 @@ static void fault_kill(run *r) {
     close(guard_fd);
   }
   heal(r, &f, "respawned");
+  /* Another candidate may still hold a term (one won on another master
+   * during a Sentinel fail-over, counted apart): no new term is due. */
+  bool other = has_leader(r, NULL);
   spawn_cand(r, c);
-  recover(r, &f, true);
+  recover(r, &f, !other);
 }
 
 static void fault_pause(run *r) {
