@@ -23,6 +23,7 @@ typedef enum opt_id {
   OPT_EVENTS,
   OPT_METRICS_FILE,
   OPT_METRICS_LISTEN,
+  OPT_WATCHDOG,
   OPT_PASSWORD_FILE,
   OPT_HELP,
 } opt_id;
@@ -69,6 +70,11 @@ static const opt_spec options[] = {
     {OPT_METRICS_LISTEN, "metrics-listen", 0, "ADDR", CLI_RUN,
      "serve the metrics at http://ADDR/metrics;\n"
      "ADDR is HOST:PORT, or PORT for 127.0.0.1"},
+    {OPT_WATCHDOG, "watchdog", 0, "D", CLI_RUN,
+     "CMD must send WATCHDOG=1 to $NOTIFY_SOCKET at\n"
+     "least every D (it gets WATCHDOG_USEC); a missed\n"
+     "one stops the term's renewals: CMD is stopped\n"
+     "and the term ends at its local deadline"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -99,6 +105,11 @@ static const struct {
      "whichever comes first; the client's safety margin is set to grace +\n"
      "slack, so both land before the server can expire the term. Then baton\n"
      "campaigns again (exits 1 with --once).\n"
+     "\n"
+     "CMD gets NOTIFY_SOCKET and speaks systemd's notify protocol to baton:\n"
+     "WATCHDOG=1 touches the term (see --watchdog), READY=1 and STATUS=TEXT\n"
+     "are recorded (--events, -v) and passed on to baton's own $NOTIFY_SOCKET\n"
+     "when baton runs under systemd; other assignments are ignored.\n"
      "\n"
      "When CMD exits on its own, what is left of its process group is killed,\n"
      "the term is resigned and baton exits with CMD's status. On SIGINT,\n"
@@ -385,6 +396,8 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
     case OPT_METRICS_LISTEN:
       a->metrics_listen = value;
       break;
+    case OPT_WATCHDOG:
+      return duration_option(cmd, "watchdog", value, 1, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
     case OPT_PASSWORD_FILE:
       a->password_file = value;
       break;

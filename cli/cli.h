@@ -51,6 +51,7 @@ typedef struct cli_args {
   const char *events;       /* run: --events FILE, NULL for none */
   const char *metrics_file; /* run: --metrics-file PATH, NULL for none */
   const char *metrics_listen; /* run: --metrics-listen HOST:PORT, NULL for none */
+  uint32_t watchdog_ms;     /* run: --watchdog, 0 for none */
   char **cmd;               /* run: CMD [ARG...], NULL-terminated */
 } cli_args;
 
@@ -284,6 +285,44 @@ int cli_child_exec_result(cli_child *c);
 /* Stop the child for good (SIGKILL to the group, then reap). For error
  * paths; never leaves a zombie. */
 void cli_child_kill_now(cli_child *c);
+
+/* ---- systemd's notify protocol (notify.c) -------------------------------- */
+
+#define CLI_NOTIFY_STATUS_MAX 1024 /* STATUS= text kept; longer is cut */
+
+/* The datagram socket CMD sends its notifications to. */
+typedef struct cli_notify {
+  int fd;            /* non-blocking, close-on-exec; -1 when closed */
+  char dir[100];     /* its private directory (mode 0700); with
+                        "/notify" it fits a socket address */
+  char path[108];    /* the socket: CMD's $NOTIFY_SOCKET */
+} cli_notify;
+
+/* What one datagram said; assignments it does not know are ignored. */
+typedef struct cli_notify_message {
+  bool watchdog;     /* WATCHDOG=1 */
+  bool ready;        /* READY=1 */
+  bool status;       /* STATUS= came: the text below (the last one) */
+  char status_text[CLI_NOTIFY_STATUS_MAX]; /* control bytes made spaces */
+} cli_notify_message;
+
+/* Make the socket in a new directory under $TMPDIR (or /tmp). 0, or -1
+ * with a reason in `why`. */
+int cli_notify_open(cli_notify *n, char *why, size_t why_size);
+
+/* Close the socket and remove it and its directory. Accepts a closed one. */
+void cli_notify_close(cli_notify *n);
+
+/* Read one datagram: 1 with *msg filled (a datagram too long for systemd
+ * fills it empty), 0 when none is waiting, -1 on an error (errno). */
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg);
+
+/* Parse `len` bytes of newline-separated VAR=VALUE assignments. */
+void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg);
+
+/* Send `text` as one datagram to a $NOTIFY_SOCKET address (a path, or
+ * "@name" in the abstract namespace). 0, or -1 with errno. */
+int cli_notify_send(const char *address, const char *text);
 
 /* ---- the metrics server (serve.c) ----------------------------------------- */
 

@@ -29,7 +29,14 @@
  * reads whole files only) after every turn of the main loop, which is
  * every change, and at least every 10 s. With --metrics-listen ADDR the
  * same text is served at http://ADDR/metrics (serve.c) while run holds,
- * waits and stops, until it exits. */
+ * waits and stops, until it exits.
+ *
+ * CMD gets $NOTIFY_SOCKET, a datagram socket of ours (notify.c), and may
+ * speak systemd's notify protocol to it: WATCHDOG=1 touches the term
+ * (with --watchdog D the library stops renewing a term whose CMD sent
+ * none for D, so a hung CMD loses its term and is stopped as for any
+ * loss), READY=1 and STATUS= are recorded (--events, -v) and passed on to
+ * baton's own $NOTIFY_SOCKET when baton runs under systemd. */
 #include "cli.h"
 
 #include <errno.h>
@@ -37,6 +44,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,6 +74,13 @@ typedef struct supervisor {
   int64_t metrics_due_ms;      /* the next write at the latest */
   bool metrics_failing;        /* the last write failed (said once) */
   cli_server server;           /* --metrics-listen */
+  cli_notify notify;           /* CMD's $NOTIFY_SOCKET */
+  char own_notify[108];        /* baton's own $NOTIFY_SOCKET, "" when none */
+  char notify_env[128];        /* "NOTIFY_SOCKET=<notify.path>" */
+  char watchdog_env[48];       /* "WATCHDOG_USEC=<us>" with --watchdog */
+  int64_t watchdog_seen_ms;    /* CMD's last WATCHDOG=1, or its start */
+  bool ready;                  /* CMD sent READY=1 in this term */
+  bool ready_forwarded;        /* READY=1 went to baton's own systemd */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -123,6 +138,7 @@ static const char *reason_name(baton_lost_reason r) {
     case BATON_LOST_KEY_GONE: return "key-gone";
     case BATON_LOST_SESSION_EXPIRED: return "session-expired";
     case BATON_LOST_CONNECTION: return "connection";
+    case BATON_LOST_WATCHDOG: return "watchdog";
   }
   return "unknown";
 }
@@ -312,7 +328,8 @@ static void on_elected(supervisor *s, uint64_t token) {
   snprintf(tok, sizeof tok, "BATON_TOKEN=%llu", (unsigned long long)token);
   snprintf(name, sizeof name, "BATON_NAME=%s", s->args->name);
   snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
-  char *env[] = {tok, name, identity, s->backend_env, NULL};
+  char *env[] = {tok, name, identity, s->backend_env, s->notify_env,
+                 s->watchdog_env[0] != '\0' ? s->watchdog_env : NULL, NULL};
   if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
                       &s->ss.child_pipe) != 0) {
     cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
@@ -321,6 +338,8 @@ static void on_elected(supervisor *s, uint64_t token) {
     return;
   }
   s->phase = LEADING;
+  s->watchdog_seen_ms = cli_now_ms();
+  s->ready = false;
   event(s, cli_now_ns(), "started", token, "pid=%d", (int)s->child.pid);
   verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
           (unsigned long long)token, s->args->cmd[0], (int)s->child.pid);
@@ -399,8 +418,15 @@ static int tick(supervisor *s) {
       }
       char failure[BATON_ERROR_MESSAGE_MAX], why[BATON_ERROR_MESSAGE_MAX + 64];
       cli_relay_take_renew_failure(s->relay, failure, sizeof failure);
-      snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
-               (long long)remaining, failure[0] ? ": " : "", failure);
+      int64_t silent = now - s->watchdog_seen_ms;
+      if (s->args->watchdog_ms != 0 && silent > s->args->watchdog_ms)
+        snprintf(why, sizeof why,
+                 "no WATCHDOG=1 from the command for %lld ms (--watchdog %lums), so the term "
+                 "is no longer renewed; %lld ms to the local deadline",
+                 (long long)silent, (unsigned long)s->args->watchdog_ms, (long long)remaining);
+      else
+        snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
+                 (long long)remaining, failure[0] ? ": " : "", failure);
       begin_stop(s, true, why);
     }
   }
@@ -429,20 +455,66 @@ static void on_wake(supervisor *s) {
     begin_stop(s, true, msg);
 }
 
+/* ---- CMD's notifications ---------------------------------------------------- */
+
+/* Pass `text` on to baton's own systemd, if baton runs under one. */
+static void forward(const supervisor *s, const char *text) {
+  if (s->own_notify[0] == '\0') return;
+  if (cli_notify_send(s->own_notify, text) != 0)
+    cli_note("run", "NOTIFY_SOCKET %s: %s", s->own_notify, strerror(errno));
+}
+
+static void on_notification(supervisor *s, const cli_notify_message *m) {
+  if (s->phase != LEADING) return; /* a stopping CMD's word changes nothing */
+  if (m->watchdog) {
+    s->watchdog_seen_ms = cli_now_ms();
+    baton_error err = {0};
+    int rc = baton_election_touch(s->e, &err);
+    if (rc != 0 && rc != BATON_ENOTHOLDER) verbose(s, "WATCHDOG=1 too late: %s", err.message);
+  }
+  if (m->ready && !s->ready) {
+    s->ready = true;
+    event(s, cli_now_ns(), "ready", s->token, NULL);
+    verbose(s, "%s is ready (READY=1)", s->args->cmd[0]);
+    if (!s->ready_forwarded) forward(s, "READY=1");
+    s->ready_forwarded = true;
+  }
+  if (m->status) {
+    event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
+    verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
+    char line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX];
+    snprintf(line, sizeof line, "STATUS=%s", m->status_text);
+    forward(s, line);
+  }
+}
+
+/* Read what CMD sent; a bounded batch per turn, the rest on the next. */
+static void on_notify_readable(supervisor *s) {
+  cli_notify_message m;
+  for (int k = 0; k < 64; k++) {
+    int got = cli_notify_receive(&s->notify, &m);
+    if (got < 0) cli_note("run", "NOTIFY_SOCKET %s: %s", s->notify.path, strerror(errno));
+    if (got <= 0) return;
+    on_notification(s, &m);
+  }
+}
+
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
     metrics_write(s); /* after every turn: whatever changed, it shows */
     int timeout = metrics_timeout(s, tick(s));
-    struct pollfd p[3] = {{.fd = s->ss.sig_fd, .events = POLLIN},
+    /* The exec report last: it is watched only until CMD has exec'd. */
+    struct pollfd p[4] = {{.fd = s->ss.sig_fd, .events = POLLIN},
                           {.fd = s->relay->wake_fd, .events = POLLIN},
+                          {.fd = s->notify.fd, .events = POLLIN},
                           {.fd = s->child.exec_fd, .events = POLLIN}};
-    int n = poll(p, s->child.exec_fd >= 0 && !s->child.exited ? 3 : 2, timeout);
+    int n = poll(p, s->child.exec_fd >= 0 && !s->child.exited ? 4 : 3, timeout);
     if (n < 0 && errno != EINTR) {
       finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "poll: %s", strerror(errno)));
       break;
     }
     if (n <= 0) continue;
-    if (p[2].revents != 0 && s->child.exec_fd >= 0) {
+    if (p[3].revents != 0 && s->child.exec_fd >= 0) {
       int e = cli_child_exec_result(&s->child);
       if (e != 0) cli_note("run", "cannot execute %s: %s", s->path, strerror(e));
     }
@@ -460,6 +532,7 @@ static void loop(supervisor *s) {
       cli_relay_drain(s->relay);
       on_wake(s);
     }
+    if (!s->done && (p[2].revents & POLLIN)) on_notify_readable(s);
   }
 }
 
@@ -489,8 +562,19 @@ int cli_cmd_run(const cli_args *a) {
     unlink(s.metrics_tmp);
   }
 
+  /* baton's own notify variables are for baton: CMD gets ours. */
+  const char *own = getenv("NOTIFY_SOCKET");
+  if (own != NULL) snprintf(s.own_notify, sizeof s.own_notify, "%s", own);
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  unsetenv("WATCHDOG_PID");
+  if (a->watchdog_ms != 0)
+    snprintf(s.watchdog_env, sizeof s.watchdog_env, "WATCHDOG_USEC=%llu",
+             (unsigned long long)a->watchdog_ms * 1000);
+
   cli_child_note_inherited_fds();
   s.server.fd = -1;
+  s.notify.fd = -1;
   /* A taken port is found before the backend is opened. */
   if (a->metrics_listen != NULL &&
       cli_serve_bind(&s.server, a->metrics_listen, why, sizeof why) != 0)
@@ -504,7 +588,16 @@ int cli_cmd_run(const cli_args *a) {
       return cli_fail(CLI_EXIT_USAGE, "run", "--events %s: %s", a->events, strerror(e));
     }
   }
-  int code = cli_session_open(&s.ss, a, &o);
+  int code = CLI_CONTINUE;
+  if (cli_notify_open(&s.notify, why, sizeof why) != 0)
+    code = cli_fail(CLI_EXIT_BACKEND, "run", "%s", why);
+  snprintf(s.notify_env, sizeof s.notify_env, "NOTIFY_SOCKET=%s", s.notify.path);
+  if (code == CLI_CONTINUE) code = cli_session_open(&s.ss, a, &o);
+  baton_error err = {0};
+  if (code == 0 && baton_election_watchdog(s.ss.election, a->watchdog_ms, &err) != 0) {
+    cli_session_close(&s.ss);
+    code = cli_fail(CLI_EXIT_USAGE, "run", "--watchdog: %s", err.message);
+  }
   if (code == 0 && a->metrics_listen != NULL &&
       cli_serve_start(&s.server, s.ss.client, why, sizeof why) != 0) {
     cli_session_close(&s.ss);
@@ -512,6 +605,7 @@ int cli_cmd_run(const cli_args *a) {
   }
   if (code != 0) {
     cli_serve_stop(&s.server);
+    cli_notify_close(&s.notify);
     if (s.events_fd >= 0) close(s.events_fd);
     return code;
   }
@@ -525,6 +619,7 @@ int cli_cmd_run(const cli_args *a) {
   cli_serve_stop(&s.server); /* it reads the client: stopped first */
   cli_session_close(&s.ss);
   term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */
+  cli_notify_close(&s.notify);
   if (s.events_fd >= 0) close(s.events_fd);
   return s.code;
 }

@@ -1,6 +1,8 @@
 /* example.c — the examples' diagnostics, clock and durations (example.h). */
 #include "example.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,4 +63,23 @@ int example_duration_ms(const char *text, uint64_t *ms) {
     return 0;
   }
   return -1;
+}
+
+void example_block_stop_signals(sigset_t *stop) {
+  sigemptyset(stop);
+  sigaddset(stop, SIGINT);
+  sigaddset(stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, stop, NULL);
+}
+
+int example_wait_until(const sigset_t *stop, int64_t until_ms) {
+  for (int i = 0; i < 1000; i++) {
+    int64_t left = until_ms - example_now_ms();
+    if (left < 0) left = 0;
+    struct timespec ts = {left / 1000, (long)(left % 1000) * 1000000L};
+    int sig = sigtimedwait(stop, NULL, &ts);
+    if (sig > 0) return sig;
+    if (left == 0 || (sig < 0 && errno == EAGAIN)) return 0;
+  }
+  return 0;
 }

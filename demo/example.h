@@ -5,6 +5,7 @@
 #ifndef BATON_EXAMPLE_H
 #define BATON_EXAMPLE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #define EXAMPLE_EXIT_ERROR 1 /* a connection, server or backend error */
@@ -26,5 +27,14 @@ int64_t example_now_ns(void);
  * takes it: 0 with *ms set, or -1 (no unit, finer than a millisecond, more
  * than 12 digits or 6 decimals). */
 int example_duration_ms(const char *text, uint64_t *ms);
+
+/* Block SIGINT and SIGTERM in the calling thread (and the threads it
+ * starts after) and put them in *stop: the main thread takes them
+ * synchronously, before the library starts its threads. */
+void example_block_stop_signals(sigset_t *stop);
+
+/* Wait until `until_ms` (example_now_ms time) unless a signal of *stop
+ * comes: that signal, or 0. */
+int example_wait_until(const sigset_t *stop, int64_t until_ms);
 
 #endif /* BATON_EXAMPLE_H */

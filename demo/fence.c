@@ -137,23 +137,62 @@ out:
   return rc;
 }
 
-int fence_write(const fence_addr *a, uint64_t token, const char *writer, const char *data,
-                uint64_t *highest, char *why, size_t why_size) {
-  char request[FENCE_LINE_MAX + 1], reply[256];
-  int n = snprintf(request, sizeof request, "WRITE %llu %s %s\n", (unsigned long long)token,
-                   writer, data);
-  if (n < 0 || (size_t)n >= sizeof request) {
+/* Send a WRITE or STEP line and read its verdict: "OK|REFUSED" and `nums`
+ * numbers (1 or 2) into out[]. 1 accepted, 0 refused, -1 with `why`. */
+static int verdict(const fence_addr *a, const char *request, int n, int nums,
+                   unsigned long long out[2], char *why, size_t why_size) {
+  if (n < 0 || n >= FENCE_LINE_MAX + 1) {
     snprintf(why, why_size, "the request is longer than %d bytes", FENCE_LINE_MAX);
     return -1;
   }
-  if (fence_request(a, request, reply, sizeof reply, 2000, why, why_size) != 0) return -1;
-  unsigned long long h = 0;
-  char word[16];
-  if (sscanf(reply, "%15s %llu", word, &h) == 2 &&
-      (strcmp(word, "OK") == 0 || strcmp(word, "REFUSED") == 0)) {
-    *highest = h;
+  char reply[256], word[16];
+  if (fence_request(a, request, reply, sizeof reply, FENCE_TIMEOUT_MS, why, why_size) != 0) return -1;
+  if (sscanf(reply, "%15s %llu %llu", word, &out[0], &out[1]) == 1 + nums &&
+      (strcmp(word, "OK") == 0 || strcmp(word, "REFUSED") == 0))
     return strcmp(word, "OK") == 0 ? 1 : 0;
-  }
   snprintf(why, why_size, "%s: unexpected reply '%.100s'", a->text, reply);
   return -1;
+}
+
+int fence_write(const fence_addr *a, uint64_t token, const char *writer, const char *data,
+                uint64_t *highest, char *why, size_t why_size) {
+  char request[FENCE_LINE_MAX + 1];
+  int n = snprintf(request, sizeof request, "WRITE %llu %s %s\n", (unsigned long long)token,
+                   writer, data);
+  unsigned long long got[2] = {0, 0};
+  int rc = verdict(a, request, n, 1, got, why, why_size);
+  if (rc >= 0) *highest = got[0];
+  return rc;
+}
+
+int fence_step(const fence_addr *a, uint64_t token, const char *writer, uint64_t step,
+               const char *data, uint64_t *checkpoint, uint64_t *highest, char *why,
+               size_t why_size) {
+  char request[FENCE_LINE_MAX + 1];
+  int n = snprintf(request, sizeof request, "STEP %llu %s %llu %s\n", (unsigned long long)token,
+                   writer, (unsigned long long)step, data);
+  unsigned long long got[2] = {0, 0};
+  int rc = verdict(a, request, n, 2, got, why, why_size);
+  if (rc >= 0) *checkpoint = got[0], *highest = got[1];
+  return rc;
+}
+
+int fence_checkpoint(const fence_addr *a, uint64_t token, const char *writer,
+                     uint64_t *checkpoint, uint64_t *highest, char *why, size_t why_size) {
+  char request[FENCE_LINE_MAX + 1], reply[256];
+  unsigned long long c, h;
+  int n = snprintf(request, sizeof request, "CHECKPOINT %llu %s\n", (unsigned long long)token,
+                   writer);
+  if (n < 0 || n >= (int)sizeof request) {
+    snprintf(why, why_size, "the request is longer than %d bytes", FENCE_LINE_MAX);
+    return -1;
+  }
+  if (fence_request(a, request, reply, sizeof reply, FENCE_TIMEOUT_MS, why, why_size) != 0) return -1;
+  if (sscanf(reply, "CHECKPOINT %llu %llu", &c, &h) != 2) {
+    snprintf(why, why_size, "%s: unexpected reply '%.100s'", a->text, reply);
+    return -1;
+  }
+  *checkpoint = c;
+  *highest = h;
+  return 0;
 }

@@ -69,6 +69,10 @@ static const char usage_text[] =
     "acknowledged, and read back at start; one store at a time keeps FILE\n"
     "(it locks FILE.lock). The log never blocks the store: lines that stdout\n"
     "cannot take in time (256 KiB behind) are dropped and counted on stderr.\n"
+    "It also keeps a workflow's checkpoint: STEP requests (demo/workflow) are\n"
+    "accepted when they carry the next step and a token no older than the\n"
+    "highest; their data is logged as step=K checkpoint=C [why=...]. A\n"
+    "CHECKPOINT request reads it and raises the highest token to its own.\n"
     "`write` defaults --token to $BATON_TOKEN and --writer to $BATON_IDENTITY.\n"
     "Exit: 0 ok/accepted, 1 error, 2 usage, 4 refused.\n";
 
@@ -88,6 +92,8 @@ typedef struct client {
 
 typedef struct store {
   uint64_t highest;
+  uint64_t checkpoint;           /* the last STEP accepted (0: none; not kept in
+                                    --state: the workflow demo's store is new) */
   unsigned long accepted, refused;
   int64_t idle_ms;
   const char *state;             /* --state FILE, NULL for none */
@@ -109,10 +115,10 @@ static bool printable(const char *s) {
   return true;
 }
 
-/* Parse "WRITE <token> <writer> <data>"; 0 or -1 with the reason. */
-static int parse_write(char *line, uint64_t *token, char **writer, char **data,
-                       const char **why) {
-  char *p = line + 6, *end;
+/* Parse "<token> <writer> <data>" (a WRITE or STEP after its verb); 0 or
+ * -1 with the reason. */
+static int parse_write(char *p, uint64_t *token, char **writer, char **data, const char **why) {
+  char *end;
   if (*p < '0' || *p > '9') {
     *why = "token is not a number";
     return -1;
@@ -299,39 +305,93 @@ static int state_open(store *s, const char *path) {
   return rc;
 }
 
+/* A STEP's data: "<step>[ <rest>]", the step a decimal number above 0. */
+static int parse_step(const char *data, uint64_t *step, const char **rest) {
+  char *end;
+  errno = 0;
+  unsigned long long k = strtoull(data, &end, 10);
+  if (*data < '1' || *data > '9' || errno != 0 || (*end != '\0' && *end != ' ')) return -1;
+  *step = k;
+  *rest = *end == ' ' ? end + 1 : end;
+  return 0;
+}
+
+/* Accept or refuse a write of `token`; `ok` says whether the request's own
+ * rule (a STEP's checkpoint) allows it. 0, or -1 with an ERR reply. */
+static int decide(store *s, uint64_t token, bool *ok, char *reply, size_t size) {
+  /* The fencing rule: the same term may write again; an older one never. */
+  *ok = *ok && token >= s->highest;
+  if (*ok && token > s->highest && s->state != NULL && state_save(s, token) != 0) {
+    /* Not kept, not accepted: after a restart it would be forgotten. */
+    snprintf(reply, size, "ERR cannot keep the token in %.60s: %s\n", s->state, strerror(errno));
+    fprintf(stderr, "fenced-store: %s", reply + 4);
+    return -1;
+  }
+  if (*ok) {
+    s->highest = token;
+    s->accepted++;
+  } else {
+    s->refused++;
+  }
+  return 0;
+}
+
 /* Answer one request line into `reply`. */
 static void handle_line(store *s, char *line, char *reply, size_t size) {
   if (strcmp(line, "HIGHEST") == 0) {
     snprintf(reply, size, "HIGHEST %llu\n", (unsigned long long)s->highest);
     return;
   }
-  if (strncmp(line, "WRITE ", 6) != 0) {
+  bool is_step = strncmp(line, "STEP ", 5) == 0;
+  bool is_checkpoint = strncmp(line, "CHECKPOINT ", 11) == 0;
+  if (!is_step && !is_checkpoint && strncmp(line, "WRITE ", 6) != 0) {
     snprintf(reply, size, "ERR unknown request\n");
     return;
   }
-  uint64_t token;
+  uint64_t token, step = 0;
   char *writer, *data;
-  const char *why;
-  if (parse_write(line, &token, &writer, &data, &why) != 0) {
+  const char *why, *rest = "";
+  if (parse_write(line + (is_step ? 5 : is_checkpoint ? 11 : 6), &token, &writer, &data, &why) !=
+      0) {
     snprintf(reply, size, "ERR %s\n", why);
     return;
   }
-  /* The fencing rule: the same term may write again; an older one never. */
-  bool ok = token >= s->highest;
-  if (ok && token > s->highest && s->state != NULL && state_save(s, token) != 0) {
-    /* Not kept, not accepted: after a restart it would be forgotten. */
-    snprintf(reply, size, "ERR cannot keep the token in %.60s: %s\n", s->state, strerror(errno));
-    fprintf(stderr, "fenced-store: %s", reply + 4);
+  if (is_checkpoint) {
+    /* A new term reads where to resume, and fences every older term: from
+     * here their late steps are refused, even before its own first step. */
+    bool ok = true;
+    if (decide(s, token, &ok, reply, size) != 0) return;
+    char logged[64];
+    snprintf(logged, sizeof logged, "checkpoint-read checkpoint=%llu",
+             (unsigned long long)s->checkpoint);
+    log_write(s, token, writer, ok, logged);
+    snprintf(reply, size, "CHECKPOINT %llu %llu\n", (unsigned long long)s->checkpoint,
+             (unsigned long long)s->highest);
     return;
   }
-  if (ok) {
-    s->highest = token;
-    s->accepted++;
-  } else {
-    s->refused++;
+  if (is_step && parse_step(data, &step, &rest) != 0) {
+    snprintf(reply, size, "ERR the step is not a number above 0\n");
+    return;
   }
-  log_write(s, token, writer, ok, data);
-  snprintf(reply, size, "%s %llu\n", ok ? "OK" : "REFUSED", (unsigned long long)s->highest);
+  /* A step is a compare-and-set: the next one after the checkpoint, by a
+   * term no older than the newest that wrote. */
+  uint64_t checkpoint = s->checkpoint;
+  bool stale = token < s->highest;
+  bool ok = !is_step || step == checkpoint + 1;
+  if (decide(s, token, &ok, reply, size) != 0) return;
+  if (!is_step) {
+    log_write(s, token, writer, ok, data);
+    snprintf(reply, size, "%s %llu\n", ok ? "OK" : "REFUSED", (unsigned long long)s->highest);
+    return;
+  }
+  if (ok) s->checkpoint = step;
+  char logged[FENCE_LINE_MAX + 64];
+  snprintf(logged, sizeof logged, "step=%llu checkpoint=%llu%s %s", (unsigned long long)step,
+           (unsigned long long)checkpoint,
+           ok ? "" : stale ? " why=stale-token" : " why=not-the-next-step", rest);
+  log_write(s, token, writer, ok, logged);
+  snprintf(reply, size, "%s %llu %llu\n", ok ? "OK" : "REFUSED",
+           (unsigned long long)s->checkpoint, (unsigned long long)s->highest);
 }
 
 static void drop(client *c) {
@@ -569,7 +629,7 @@ static int write_one(const fence_addr *a, const char *token_text, const char *wr
 static int highest(const fence_addr *a) {
   char reply[128], why[400];
   unsigned long long h;
-  if (fence_request(a, "HIGHEST\n", reply, sizeof reply, 2000, why, sizeof why) != 0)
+  if (fence_request(a, "HIGHEST\n", reply, sizeof reply, FENCE_TIMEOUT_MS, why, sizeof why) != 0)
     return example_fail(EXAMPLE_EXIT_ERROR, "highest", "%s", why);
   if (sscanf(reply, "HIGHEST %llu", &h) != 1)
     return example_fail(EXAMPLE_EXIT_ERROR, "highest", "unexpected reply '%.100s'", reply);

@@ -13,15 +13,13 @@
  * a replica pauses between the check and the write. */
 #include "baton.h"
 #include "example.h"
+#include "example_election.h"
 #include "fence.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CONTINUE (-1) /* parse: go on and run */
 
@@ -78,19 +76,6 @@ static void run_job(const fence_addr *store, const char *identity, long n, uint6
   fflush(stdout);
 }
 
-/* Sleep until `until_ms` unless a stop signal comes: true when it did. */
-static bool wait_tick(const sigset_t *set, int64_t until_ms) {
-  for (int i = 0; i < 1000; i++) {
-    int64_t left = until_ms - example_now_ms();
-    if (left <= 0) return false;
-    struct timespec ts = {left / 1000, (long)(left % 1000) * 1000000L};
-    int sig = sigtimedwait(set, NULL, &ts);
-    if (sig > 0) return true;
-    if (sig < 0 && errno == EAGAIN) return false;
-  }
-  return false;
-}
-
 int main(int argc, char **argv) {
   example_program = "scheduler";
   settings s;
@@ -101,30 +86,17 @@ int main(int argc, char **argv) {
   if (fence_addr_parse(&store, s.store, why, sizeof why) != 0)
     return example_fail(EXAMPLE_EXIT_USAGE, NULL, "--store: %s", why);
 
-  /* Signals are taken synchronously by the main thread; block them before
-   * the library starts its threads so none of those gets them. */
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-  baton_options o = {0};
-  o.ttl_ms = (uint32_t)s.ttl_ms;
-  o.identity = s.identity;
-  baton_client *client = NULL;
-  baton_election *e = NULL;
+  example_block_stop_signals(&set);
+  baton_options o = {.ttl_ms = (uint32_t)s.ttl_ms, .identity = s.identity};
+  baton_client *client;
+  baton_election *e;
+  if ((rc = example_open_election(&client, &e, s.backend, s.name, &o)) != 0) return rc;
   baton_error err = {0};
-  rc = baton_client_open(&client, s.backend, &o, &err);
-  if (rc == 0) rc = baton_election_open(&e, client, s.name, NULL, NULL, &err);
-  if (rc == 0) rc = baton_election_start(e, &err); /* campaign in the background */
-  if (rc != 0) {
+  if (baton_election_start(e, &err) != 0) { /* campaign in the background */
     baton_election_close(e);
     baton_client_close(client);
-    /* A URI or option that is wrong, or names a backend this build left
-     * out, is bad input (2), as for the baton command; the rest is 1. */
-    bool input = rc == BATON_EINVAL || rc == BATON_ENOTBUILT;
-    return example_fail(input ? EXAMPLE_EXIT_USAGE : EXAMPLE_EXIT_ERROR, NULL, "%s", err.message);
+    return example_fail(EXAMPLE_EXIT_ERROR, NULL, "%s", err.message);
   }
   const char *identity = baton_client_identity(client);
   printf("scheduler %s: every %llu ms on '%s'\n", identity, (unsigned long long)s.every_ms,
@@ -134,7 +106,7 @@ int main(int argc, char **argv) {
   bool was_leader = false;
   int64_t next = example_now_ms() + (int64_t)s.every_ms;
   for (long n = 1; s.runs == 0 || n <= s.runs; n++, next += (int64_t)s.every_ms) {
-    if (wait_tick(&set, next)) break;
+    if (example_wait_until(&set, next) != 0) break;
     uint64_t token = 0;
     int64_t remaining = 0;
     /* The check before every run: no I/O, true until the local deadline. */

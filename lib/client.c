@@ -63,7 +63,8 @@ static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now
    * backends, moves first below). */
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
-    if (!e->term.held || e->term.generation != c->renew_generations[i] || c->renew_gone[i])
+    if (!e->term.held || e->term.generation != c->renew_generations[i] || c->renew_gone[i] ||
+        e->term.watchdog_fired)
       continue;
     int64_t left = baton__term_deadline(e) - now;
     if (left > 0) baton__stats_renewed(e, left);
@@ -90,7 +91,9 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
              c->renew_failures, err->message);
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
-    if (e->term.held && e->term.generation == c->renew_generations[i]) {
+    /* A term left to its deadline by the watchdog is not being renewed. */
+    if (e->term.held && e->term.generation == c->renew_generations[i] &&
+        !e->term.watchdog_fired) {
       BATON__COUNT(e, renewals_failed);
       baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, err->message);
     }
@@ -118,9 +121,16 @@ static void renew_once(baton_client *c, int64_t earliest) {
     renew_failed(c, 0, &err, baton__now());
     return;
   }
+  /* Read before the batch is made: a term whose watchdog interval ended
+   * by this send time is not renewed by it. */
+  int64_t sent = baton__now();
+  bool own_ttl = baton__term_ttl(c);
   size_t i = 0;
-  for (baton_election *e = c->elections; e != NULL && i < n; e = e->next) {
+  for (baton_election *e = c->elections; e != NULL; e = e->next) {
     if (!e->term.held) continue;
+    /* A term on the session stays in the batch (the session's keepalive
+     * carries every key on it), but its lease no longer follows. */
+    if (baton__term_watchdog_fired(e, sent) && own_ttl) continue;
     e->pins++;
     c->renew_elections[i] = e;
     c->renew_candidates[i] = &e->candidate;
@@ -129,9 +139,12 @@ static void renew_once(baton_client *c, int64_t earliest) {
     i++;
   }
   n = i;
+  if (n == 0 && own_ttl) { /* only terms left to their deadline: nothing to send */
+    c->next_renew = baton__add_sat(sent, renew_interval(c));
+    return;
+  }
   /* The request may not outlast the first term's deadline: that term must
    * be declared lost on time, by this thread. */
-  int64_t sent = baton__now();
   int64_t deadline = baton__request_deadline(&c->cfg, sent, earliest);
   if (c->renew_failures > 0) c->stats.renewal_retries++;
   pthread_mutex_unlock(&c->mu);

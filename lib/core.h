@@ -38,6 +38,11 @@ typedef struct baton_term {
                                  otherwise the session's is used */
   baton_lost_reason lost_reason; /* why the last term ended */
   int64_t began;              /* when the current or last term began */
+  int64_t touched;            /* the watchdog's last touch (or the term's
+                                 start, or the watchdog's setting) */
+  bool watchdog_fired;        /* a touch was missed: the term's renewals
+                                 stopped; on the session, `lease` holds
+                                 the session's lease as it was then */
   /* A key of ours that may still be on the server with no term on it: a
    * term lost at its local deadline, a resign whose delete failed, an
    * attempt whose outcome is unknown. */
@@ -126,6 +131,7 @@ struct baton_election {
 
   /* Guarded by client->mu. */
   baton_term term;
+  int64_t watchdog_ns;        /* touch interval; 0: no watchdog */
   baton_stats stats;          /* what this election counted (stats.c) */
   baton_event_node *spare;    /* event storage reserved for terms */
   unsigned nspare;
@@ -193,6 +199,21 @@ void baton__term_end(baton_election *e, baton_lost_reason reason, const char *me
  * term back. */
 void baton__term_renewed(baton_election *e, uint64_t generation, bool gone, int64_t sent,
                          int64_t now);
+
+/* Whether e's held term has missed its watchdog touch by `now`: an
+ * interval passed since the last touch. The first time, the term's
+ * renewals stop (term.c freezes its lease; client.c leaves a term with its
+ * own TTL out of the batch) and it will end at its deadline with
+ * BATON_LOST_WATCHDOG. */
+bool baton__term_watchdog_fired(baton_election *e, int64_t now);
+
+/* A touch at `now`: 0, or BATON_ETIMEDOUT when the watchdog has fired
+ * (the term still ends at its deadline). The term must be held. */
+int baton__term_touch(baton_election *e, int64_t now);
+
+/* Set e's watchdog interval (0: off); a held term's next interval starts
+ * at `now`. */
+void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now);
 
 /* The session's renewal sent at `sent` succeeded at `now`: terms already
  * past their deadline end first, then the session's lease is extended. */

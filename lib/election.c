@@ -631,6 +631,41 @@ bool baton_election_is_leader(baton_election *e, uint64_t *token, int64_t *remai
   return live;
 }
 
+/* ---- the watchdog ---------------------------------------------------------- */
+
+int baton_election_watchdog(baton_election *e, int64_t interval_ms, baton_error *err) {
+  if (e == NULL) return baton__error(err, BATON_EINVAL, "watchdog: election is NULL");
+  if (interval_ms < 0 || interval_ms > BATON_WATCHDOG_MAX_MS)
+    return baton__error(err, BATON_EINVAL,
+                        "watchdog: interval %lld ms is out of range (0 turns it off, else 1..%d)",
+                        (long long)interval_ms, BATON_WATCHDOG_MAX_MS);
+  pthread_mutex_lock(&e->client->mu);
+  baton__term_watchdog_set(e, interval_ms * BATON_NS_PER_MS, baton__now());
+  pthread_mutex_unlock(&e->client->mu);
+  return baton__ok(err);
+}
+
+int baton_election_touch(baton_election *e, baton_error *err) {
+  if (e == NULL) return baton__error(err, BATON_EINVAL, "touch: election is NULL");
+  baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  int rc = held ? baton__term_touch(e, now) : BATON_ENOTHOLDER;
+  int64_t interval_ms = e->watchdog_ns / BATON_NS_PER_MS;
+  int64_t left_ms = held ? (baton__term_deadline(e) - now) / BATON_NS_PER_MS : 0;
+  pthread_mutex_unlock(&c->mu);
+  if (rc == BATON_ENOTHOLDER)
+    return baton__error(err, rc, "touch: not the leader of '%s'", e->name);
+  if (rc != 0)
+    return baton__error(err, rc,
+                        "touch: '%s' missed its watchdog interval (%lld ms); the term's renewals "
+                        "stopped and it ends at its local deadline in %lld ms",
+                        e->name, (long long)interval_ms, (long long)left_ms);
+  return baton__ok(err);
+}
+
 int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err) {
   if (e == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "leader: %s is NULL", e == NULL ? "election" : "out");

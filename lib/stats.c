@@ -233,7 +233,7 @@ static void election_histogram(text *t, baton_client *c, const char *name, const
 }
 
 static const char *const reason_names[BATON_LOST_REASONS] = {
-    NULL, "resigned", "deadline", "key_gone", "session_expired", "connection", NULL, NULL};
+    NULL, "resigned", "deadline", "key_gone", "session_expired", "connection", "watchdog", NULL};
 
 #define COUNTER_OF(field) offsetof(baton_stats, field)
 

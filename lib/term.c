@@ -29,9 +29,12 @@ static int64_t renew_interval(const baton_client *c) {
   return baton__renew_interval(&c->cfg, c->server_ttl_ns);
 }
 
-/* The lease a term of e lives by: its own, or the session's. */
+/* The lease a term of e lives by: its own, or the session's; a term on
+ * the session whose watchdog fired keeps the session's lease as it was
+ * then, so that the renewals since do not carry it. */
 static const baton_lease *lease_of(const baton_election *e) {
-  return baton__term_ttl(e->client) ? &e->term.lease : &e->client->session_lease;
+  return baton__term_ttl(e->client) || e->term.watchdog_fired ? &e->term.lease
+                                                              : &e->client->session_lease;
 }
 
 int64_t baton__term_deadline(const baton_election *e) {
@@ -195,6 +198,8 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
   t->generation++;
   t->leftover = false;
   t->began = now;
+  t->touched = now;
+  t->watchdog_fired = false;
   c->nheld++;
   BATON__COUNT(e, terms_won);
   int64_t due = baton__term_deadline(e);
@@ -241,10 +246,12 @@ static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
 void baton__term_expire(baton_election *e, int64_t now) {
   baton_client *c = e->client;
   if (!e->term.held || now < baton__term_deadline(e)) return;
-  bool unreachable = c->last_renew_error == BATON_ECONNECT;
+  bool watchdog = e->term.watchdog_fired;
+  bool unreachable = !watchdog && c->last_renew_error == BATON_ECONNECT;
   char msg[160];
   snprintf(msg, sizeof msg, "local deadline passed %s",
-           unreachable ? "while the backend was unreachable"
+           watchdog      ? "after the holder missed its watchdog touch (renewals stopped)"
+           : unreachable ? "while the backend was unreachable"
            : c->renew_failures > 0 ? "after failed renewals"
                                    : "with no successful renewal in time");
   /* The key is ours until the server's own expiry, counted from the same
@@ -253,7 +260,10 @@ void baton__term_expire(baton_election *e, int64_t now) {
    * on. A key with a TTL of its own just expires then. */
   int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   /* The term ended at its deadline, whenever this runs. */
-  end(e, unreachable ? BATON_LOST_CONNECTION : BATON_LOST_DEADLINE, msg, baton__term_deadline(e));
+  baton_lost_reason reason = watchdog      ? BATON_LOST_WATCHDOG
+                             : unreachable ? BATON_LOST_CONNECTION
+                                           : BATON_LOST_DEADLINE;
+  end(e, reason, msg, baton__term_deadline(e));
   keep_leftover(e, until, !baton__term_ttl(c));
   e->term.leftover_late = true;
   /* Expired on a caller's thread (is_leader), the background thread may
@@ -280,6 +290,36 @@ void baton__term_renewed(baton_election *e, uint64_t generation, bool gone, int6
     baton__term_end(e, BATON_LOST_KEY_GONE, "the backend no longer has the key", now);
   else if (baton__term_ttl(e->client))
     baton__lease_renewed(&e->term.lease, sent);
+}
+
+/* ---- the watchdog ---------------------------------------------------------- */
+
+bool baton__term_watchdog_fired(baton_election *e, int64_t now) {
+  baton_term *t = &e->term;
+  if (!t->held || t->watchdog_fired) return t->held && t->watchdog_fired;
+  if (e->watchdog_ns == 0 || now <= baton__add_sat(t->touched, e->watchdog_ns)) return false;
+  baton_client *c = e->client;
+  /* Every renewal counted so far was sent within the interval (a later one
+   * would have fired first): the term keeps what they gave it, no more. */
+  if (!baton__term_ttl(c)) t->lease = c->session_lease;
+  t->watchdog_fired = true;
+  baton__log(&c->cfg, BATON_LOG_WARN,
+             "'%s': term %llu missed its watchdog touch (%lld ms): its renewals stop, it ends "
+             "at its local deadline",
+             e->name, (unsigned long long)t->token, (long long)(e->watchdog_ns / BATON_NS_PER_MS));
+  baton__wake_by(c, baton__term_deadline(e));
+  return true;
+}
+
+int baton__term_touch(baton_election *e, int64_t now) {
+  if (baton__term_watchdog_fired(e, now)) return BATON_ETIMEDOUT;
+  e->term.touched = now;
+  return 0;
+}
+
+void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now) {
+  e->watchdog_ns = interval_ns;
+  if (e->term.held && !e->term.watchdog_fired) e->term.touched = now;
 }
 
 void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {

@@ -23,67 +23,12 @@ NAME=demo
 backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(etcd zk redis)
 
-BATON=$PWD/build/cli/baton
-STORE=$PWD/build/demo/fenced-store
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/baton-demo-XXXXXX")
-servers_pid=""
-build_group=""         # the build's process group while it runs
-declare -a started=()   # every PID this script started (batons, stores)
-paused_group=""         # a command's process group while it is SIGSTOPped
+DEMO=demo
+source scripts/demo-kit.sh
 declare -a summary=()
 sample=""               # the last leader's metrics file, kept for the end
 
-# ---- cleanup: only what we started -------------------------------------
-
-stop_pids() { # PID... : SIGTERM (after SIGCONT), wait up to 5 s, then SIGKILL
-  local pid i
-  for pid in "$@"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
-  for i in $(seq 100); do
-    local alive=0
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive -eq 0 ] && break
-    sleep 0.05
-  done
-  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [ -n "$build_group" ] && kill -TERM -- "-$build_group" 2>/dev/null || true
-  [ -n "$paused_group" ] && kill -CONT -- "-$paused_group" 2>/dev/null || true
-  [ ${#started[@]} -gt 0 ] && stop_pids "${started[@]}"
-  if [ -n "$servers_pid" ]; then
-    exec 7>&- 2>/dev/null || true   # its stdin closes: it stops the servers
-    stop_pids "$servers_pid"
-  fi
-  if [ -n "${BATON_DEMO_KEEP:-}" ]; then echo "logs kept in $tmp"; else rm -rf "$tmp"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # ---- helpers -------------------------------------------------------------
-
-now() { date +%s.%3N; }
-T0=$(now)
-rel() { awk -v t="$1" -v z="$T0" 'BEGIN { printf "%+7.2fs", t - z }'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f s", b - a }'; }
-say() { printf '  %s  %s\n' "$(rel "$1")" "$2"; }
-die() { echo "demo: $*" >&2; exit 1; }
-forget() { # PID: reaped, so never to be signalled again (its number may be reused)
-  local keep=() p
-  for p in "${started[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  started=("${keep[@]}")
-}
-
-# wait_until TIMEOUT_S CMD...: poll CMD every 50 ms, bounded.
-wait_until() {
-  local limit=$(( $1 * 20 )) i; shift
-  for ((i = 0; i < limit; i++)); do "$@" && return 0; sleep 0.05; done
-  return 1
-}
 
 # The first accepted write with a token above $2 in store log $1:
 # prints "TIME TOKEN WRITER".
@@ -112,32 +57,8 @@ next_leader() {
 # its -v log): the group's leader is baton's guard, CMD runs in it.
 command_group() { sed -n 's/.*started .* (process group \([0-9]*\)).*/\1/p' "$1" | tail -1; }
 
-# ---- build ---------------------------------------------------------------
-
-scripts/deps.sh
-echo "building (cmake into build/) ..."
-# A job of its own (set -m gives it a process group), waited for: a signal
-# to this script takes effect at once, and stops the whole build.
-set -m
-{ cmake -S . -B build >"$tmp/build.log" &&
-  cmake --build build -j"$(nproc)" --target baton fenced-store baton-test-servers >>"$tmp/build.log"
-} 2>&1 &
-build_group=$!
-set +m
-wait "$build_group" || die "the build failed: $(tail -20 "$tmp/build.log")"
-build_group=""
-
-# ---- servers -------------------------------------------------------------
-
-echo "starting throwaway servers: ${backends[*]} ..."
-mkfifo "$tmp/servers.in"
-build/tests/baton-test-servers "${backends[@]}" <"$tmp/servers.in" >"$tmp/servers.out" 2>"$tmp/servers.err" &
-servers_pid=$!
-exec 7>"$tmp/servers.in"
-wait_until 90 grep -q '^ready$' "$tmp/servers.out" ||
-  die "servers did not start: $(cat "$tmp/servers.err")"
-declare -A uri=()
-while read -r kind u _; do [ "$kind" = ready ] || uri[$kind]=$u; done <"$tmp/servers.out"
+demo_build baton fenced-store
+demo_servers "${backends[@]}"
 
 # ---- one backend ---------------------------------------------------------
 
@@ -147,11 +68,8 @@ demo_backend() {
   echo
   echo "== $b ($u): three candidates for '$NAME', ttl $TTL, each writing every 100 ms =="
   T0=$(now) # the timeline below counts from here
-  : >"$store_log" # before the wait below reads it: the store's shell may create it later
-  "$STORE" serve --addr "$addr" >"$store_log" 2>"$tmp/store-$b.err" &
-  local store_pid=$!
-  started+=("$store_pid")
-  wait_until 10 grep -q '^listening' "$store_log" || die "fenced-store did not start"
+  local store_pid
+  start_store "$store_log" "$addr"
 
   local id
   for id in "$b-a" "$b-b" "$b-c"; do

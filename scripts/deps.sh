@@ -21,6 +21,8 @@ packages=(
   groff-base man-db
   # promtool lints the Prometheus text (unit_stats)
   prometheus
+  # systemd-notify: the child of the notify-protocol tests of `baton run`
+  systemd
 )
 
 missing=()

@@ -18,3 +18,10 @@ foreach(_b ${BATON_BACKENDS})
   baton_test(cli ARGS ${_b} LABELS cli ${_b} TIMEOUT 300)
 endforeach()
 
+# The workflow demo in its short form, on every backend built: its checker
+# fails the test unless every step was accepted exactly once, through a
+# SIGKILL and a SIGSTOP of the leader.
+add_test(NAME demo.workflow
+  COMMAND ${CMAKE_COMMAND} -E env BATON_DEMO_BUILD=${PROJECT_BINARY_DIR}
+          ${PROJECT_SOURCE_DIR}/scripts/workflow.sh --short ${BATON_BACKENDS})
+set_tests_properties(demo.workflow PROPERTIES LABELS demo TIMEOUT 600)

@@ -10,5 +10,5 @@ target_include_directories(baton_test_kit_postgres PUBLIC ${CMAKE_CURRENT_SOURCE
 target_link_libraries(baton_test_kit_postgres PUBLIC baton_test_session PkgConfig::LIBPQ)
 
 baton_test(postgres_backend SOURCES postgres/backend_test.c LABELS postgres TIMEOUT 180)
-target_link_libraries(postgres_backend PRIVATE baton_test_kit_postgres)
+target_link_libraries(postgres_backend PRIVATE baton_test_kit_postgres baton_test_proxy)
 target_compile_definitions(postgres_backend PRIVATE BATON_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -226,6 +226,8 @@ static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, 
     for (baton_etcd_waiter *w = es->waiters; w != NULL; w = w->next)
       baton__etcd_conn_wake(w->conn);
     pthread_mutex_unlock(&es->mu);
+    baton__log(s->cfg, BATON_LOG_INFO, "etcd: new lease 0x%llx granted after the last one expired",
+               (unsigned long long)id);
     return 0;
   }
   /* One keepalive per POST: the gateway ignores any after the first in a

@@ -212,9 +212,20 @@ const char *baton__etcd_conn_member(const baton_etcd_conn *c) {
 
 void baton__etcd_conn_wake(baton_etcd_conn *c) { curl_multi_wakeup(c->multi); }
 
-void baton__etcd_http_next_member(baton_etcd_http *h, baton_etcd_conn *c) {
-  size_t was = c->member;
-  atomic_compare_exchange_strong(&h->current, &was, (c->member + 1) % h->nmembers);
+void baton__etcd_http_next_member(baton_etcd_http *h, baton_etcd_conn *c,
+                                  const baton_error *why) {
+  size_t was = c->member, next = (c->member + 1) % h->nmembers;
+  if (!atomic_compare_exchange_strong(&h->current, &was, next) || next == c->member) return;
+  /* The error names the member already ("etcd HOST:PORT /path: ..."). */
+  const char *left = h->members[c->member].name, *what = "it failed";
+  if (why != NULL && why->message[0] != '\0') {
+    what = why->message;
+    size_t n = strlen(left);
+    if (strncmp(what, "etcd ", 5) == 0 && strncmp(what + 5, left, n) == 0 && what[5 + n] == ' ')
+      what += 6 + n;
+  }
+  baton__log(h->cfg, BATON_LOG_WARN, "etcd: left member %s (%s); requests go to %s now", left,
+             what, h->members[next].name);
 }
 
 /* ---- Open and close -------------------------------------------------------- */
@@ -475,16 +486,18 @@ static int attempt(baton_etcd_conn *c, const char *path, const char *body, bool 
   if (rc == BATON_ETIMEDOUT) {
     /* A member that does not answer in time may be paused or cut off:
      * the next request tries another. */
-    baton__etcd_http_next_member(c->h, c);
-    return where(c, baton__error(err, BATON_ETIMEDOUT, "no reply in time"), err);
+    rc = where(c, baton__error(err, BATON_ETIMEDOUT, "no reply in time"), err);
+    baton__etcd_http_next_member(c->h, c, err);
+    return rc;
   }
   if (rc == BATON_ECANCELED) return baton__error(err, rc, "cancelled");
   if (c->result != CURLE_OK) {
     bool sent;
     rc = transfer_error(c, other_member, &sent, err);
     if (sent && retry == BATON_ETCD_ONCE) *other_member = false;
-    if (rc == BATON_ETIMEDOUT) baton__etcd_http_next_member(c->h, c);
-    return where(c, rc, err);
+    rc = where(c, rc, err);
+    if (rc == BATON_ETIMEDOUT) baton__etcd_http_next_member(c->h, c, err);
+    return rc;
   }
   long status = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -520,7 +533,7 @@ static int call(baton_etcd_http *h, baton_etcd_conn *c, const char *path, const 
       continue;
     }
     if (!other || ++failures >= h->nmembers) break;
-    baton__etcd_http_next_member(h, c);
+    baton__etcd_http_next_member(h, c, err);
   }
   if (rc == BATON_EAUTH && h->cfg->username == NULL && err != NULL)
     baton__error_prefix(err, "the server wants credentials (etcd://user:password@...)");

@@ -100,8 +100,10 @@ const char *baton__etcd_conn_member(const baton_etcd_conn *c);
 /* How many members the URI names. */
 size_t baton__etcd_http_members(const baton_etcd_http *h);
 
-/* Move the current member on from the conn's member (if still current). */
-void baton__etcd_http_next_member(baton_etcd_http *h, baton_etcd_conn *c);
+/* Move the current member on from the conn's member (if still current),
+ * and log why (the error that made us leave it; NULL: no answer). */
+void baton__etcd_http_next_member(baton_etcd_http *h, baton_etcd_conn *c,
+                                  const baton_error *why);
 
 /* Drop the token held when the conn's last request was made and get a
  * new one, unless another thread already did. */

@@ -22,6 +22,7 @@
 #include "etcd.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Internal results of one watch: the caller ranges again. */
@@ -96,7 +97,9 @@ static int on_message(baton_etcd_session *es, baton_etcd_conn *conn, target *t,
                         baton__etcd_conn_member(conn), m.cancel_reason);
     } else {
       /* e.g. the member lost its leader (hasleader): try another. */
-      baton__etcd_http_next_member(es->http, conn);
+      baton_error why = {.code = BATON_ECONNECT};
+      snprintf(why.message, sizeof why.message, "watch cancelled: %.200s", m.cancel_reason);
+      baton__etcd_http_next_member(es->http, conn, &why);
       *restart = true;
     }
   }
@@ -148,7 +151,7 @@ static int watch(baton_etcd_session *es, baton_etcd_conn *conn, target *t, int64
         continue;
       }
       if (rc == BATON_ECONNECT || grpc == BATON_ETCD_GRPC_UNAVAILABLE) {
-        baton__etcd_http_next_member(es->http, conn);
+        baton__etcd_http_next_member(es->http, conn, err);
         restart = true;
       } else if (grpc == BATON_ETCD_GRPC_UNAUTHENTICATED) {
         rc = baton__etcd_http_relogin(es->http, conn, deadline, err);

@@ -176,8 +176,11 @@ static int exec(baton_pg_conn *k, baton_pg_session *s, const char *sql, bool pre
   }
   int rc;
   if (k->busy) {
-    /* An earlier request timed out: its results come first. */
-    rc = read_results(pg, NULL, deadline, cancel_of(k));
+    /* An earlier request timed out or was cancelled, maybe half sent: the
+     * server waits for its rest, which goes out first, and its results
+     * are read away before this request is sent. */
+    rc = flush_all(pg, deadline, cancel_of(k));
+    if (rc == 1) rc = read_results(pg, NULL, deadline, cancel_of(k));
     if (rc == -2) return baton__error(err, BATON_ECANCELED, "%s: %s: cancelled", s->label, what);
     if (rc == 0)
       return baton__error(err, BATON_ETIMEDOUT, "%s: %s: an earlier request is still running",

@@ -3,16 +3,18 @@
  * idle_session_timeout is the TTL, so the server ends a silent holder's
  * session, and its locks, no earlier than a TTL after its last renewal.
  * The fencing token is a durable row raised in the statement that takes
- * the lock. Waiters LISTEN on a connection of their own and are woken by
- * the NOTIFY of a release, with a re-check at the holder's expiry. The
+ * the lock. Waiters LISTEN on one connection per client and are woken by
+ * the NOTIFY of a release, with a re-check at the holder's expiry (or
+ * soon, for a holder that is not baton). The
  * table the core calls.
  *
  * Round trips: open 2 (connect, then the session's settings, the token
  * table if missing and the pooler check in one); acquire 1; release 1;
  * renew 1 for any number of names; leader 1 (on a connection of its own,
- * opened by the first look: 2 more); wait: the first one connects
- * and LISTENs, later ones send nothing for a candidate and one leader look
- * for an observer. */
+ * opened by the first look: 2 more); wait: the first one of an election
+ * LISTENs on the client's one listener connection (opened by the
+ * client's first wait: 1 more), later ones send nothing for a candidate
+ * and one leader look for an observer. */
 #include "postgres.h"
 #include "sql.h"
 
@@ -21,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATON_PG_PORT "5432" /* when the URI names none: PostgreSQL's own */
 #define BATON_PG_MIN_VERSION 140000 /* idle_session_timeout came in 14 */
@@ -33,6 +37,12 @@
 /* A holder we cannot see expire (not idle, not ours, not visible): looked
  * at again this often. */
 #define BATON_PG_FOREIGN_RECHECK_NS (250 * BATON_NS_PER_MS)
+/* A holder that is not baton (plain SQL) has no expiry we know and sends
+ * no NOTIFY when it lets go: its name is looked at again after a delay
+ * that doubles from the first figure to the last (as the Redis backend
+ * does for a foreign key), never only at a TTL. A baton holder resets it. */
+#define BATON_PG_FOREIGN_POLL_FIRST_NS (25 * BATON_NS_PER_MS)
+#define BATON_PG_FOREIGN_POLL_MAX_NS BATON_PG_FOREIGN_RECHECK_NS
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -60,6 +70,7 @@ static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **o
     baton_pg_cand *p = baton__calloc(1, sizeof *p);
     if (p == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
     p->name = c->name;
+    p->wake_fd = -1;
     p->next = s->cands;
     if (p->next != NULL) p->next->prev = p;
     s->cands = p;
@@ -76,6 +87,21 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
   int64_t ttl = s->base.cfg->ttl_ns;
   if (idle_ms < 0 || idle_ms * BATON_NS_PER_MS > ttl) return BATON_PG_FOREIGN_RECHECK_NS;
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
+}
+
+/* The delay until the next look at a holder idle for idle_ms; `foreign`:
+ * the lock's holder is not the session the token row names. */
+static int64_t next_look(const baton_pg_session *s, baton_pg_cand *p, int64_t idle_ms,
+                         bool foreign) {
+  int64_t after = recheck_after(s, idle_ms);
+  if (!foreign) {
+    p->foreign_poll_ns = 0;
+    return after;
+  }
+  int64_t poll_ns = p->foreign_poll_ns != 0 ? p->foreign_poll_ns : BATON_PG_FOREIGN_POLL_FIRST_NS;
+  p->foreign_poll_ns = 2 * poll_ns < BATON_PG_FOREIGN_POLL_MAX_NS ? 2 * poll_ns
+                                                                   : BATON_PG_FOREIGN_POLL_MAX_NS;
+  return poll_ns < after ? poll_ns : after;
 }
 
 /* Take s->mu by `deadline` (library clock), or BATON_ETIMEDOUT: a request
@@ -96,6 +122,14 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
   return baton__error(err, BATON_ETIMEDOUT,
                       "%s: %s: the session was busy with another request until the deadline",
                       s->label, what);
+}
+
+/* Notifications that came before a look are answered by it. By the
+ * look's deadline: a wake left set costs a spurious wake-up, no more. */
+static void clear_woken(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
+  if (lock_by(s, &s->lmu, deadline, "acquire", NULL) != 0) return;
+  p->woken = false;
+  pthread_mutex_unlock(&s->lmu);
 }
 
 /* Whether any candidate holds, or may hold, a lock of the session.
@@ -125,6 +159,7 @@ static void session_free(baton_pg_session *s) {
   if (s == NULL) return;
   baton__pg_drop(&s->conn);
   baton__pg_drop(&s->reader);
+  baton__pg_drop(&s->listener);
   for (size_t i = 0; i < s->nkeys; i++) {
     if (s->values[i] == s->password) explicit_bzero(s->values[i], strlen(s->values[i]));
     baton__free(s->keys[i]);
@@ -134,6 +169,7 @@ static void session_free(baton_pg_session *s) {
   baton__free(s->values);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->rmu);
+  pthread_mutex_destroy(&s->lmu);
   baton__free(s);
 }
 
@@ -305,6 +341,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->rmu, NULL);
+  pthread_mutex_init(&s->lmu, NULL);
   s->base.cfg = cfg;
   if (build_keys(s, uri, cfg) != 0) {
     session_free(s);
@@ -348,17 +385,6 @@ static const baton_pg_cand *local_holder(const baton_pg_session *s, const baton_
   return NULL;
 }
 
-/* Notifications that came before a look are answered by it. */
-static void drain_listener(baton_pg_cand *p) {
-  if (p->listen.pg == NULL) return;
-  if (PQconsumeInput(p->listen.pg) == 0) {
-    baton__pg_drop(&p->listen);
-    return;
-  }
-  PGnotify *n;
-  for (int i = 0; i < 100000 && (n = PQnotifies(p->listen.pg)) != NULL; i++) PQfreemem(n);
-}
-
 /* The statement failed after it may have taken the lock: let it go, so
  * that no lock outlives a failed transaction. Needs s->mu. */
 static void undo_lock(baton_pg_session *s, baton_pg_cand *p, int64_t deadline) {
@@ -377,12 +403,14 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   baton_pg_session *s = session_of(bs);
   int rc = check_candidate(bs, c, "acquire", err);
   if (rc != 0) return rc;
+  /* Before the look is sent, and not under s->mu: the listener's lock may
+   * be held for a round trip, which must never delay a renewal. */
+  if (c->priv != NULL) clear_woken(s, c->priv, deadline);
   if ((rc = lock_by(s, &s->mu, deadline, "acquire", err)) != 0) return rc;
   baton_pg_cand *p = NULL;
   rc = cand_state(s, c, &p, err);
   if (rc != 0) goto out;
   p->acquired = true;
-  drain_listener(p);
   if (s->dead || s->conn.pg == NULL) {
     rc = dead_error(s, err);
     goto out;
@@ -423,7 +451,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   }
   int64_t now = baton__now();
   s->heard = sent;
-  if (PQntuples(r) != 1 || PQnfields(r) != 8) {
+  if (PQntuples(r) != 1 || PQnfields(r) != 9) {
     PQclear(r);
     undo_lock(s, p, deadline);
     rc = baton__pg_bad_reply(s, "acquire", err);
@@ -435,6 +463,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   copy_identity(&who, PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2));
   int64_t wait_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
   int64_t idle_ms = PQgetisnull(r, 0, 5) ? -1 : strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+  bool foreign = strcmp(PQgetvalue(r, 0, 8), "t") == 0;
   PQclear(r);
   if (got && token == 0 && wait_ms <= 0) {
     undo_lock(s, p, deadline);
@@ -443,7 +472,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   }
   if (!got) {
     p->locked = false;
-    p->recheck_at = now + recheck_after(s, idle_ms);
+    p->recheck_at = now + next_look(s, p, idle_ms, foreign);
     if (holder != NULL) *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %" PRIu64 ")",
                       s->label, c->name, who.identity, who.token);
@@ -465,6 +494,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   p->won = true;
   p->token = token;
   p->recheck_at = 0;
+  p->foreign_poll_ns = 0;
   c->token = token;
   rc = 0;
 out:
@@ -623,34 +653,41 @@ static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *er
   return 0;
 }
 
+/* The leader look on k, ended by cancel_fd (< 0: none) as well. */
+static int look(baton_pg_session *s, baton_pg_conn *k, const char *const *params, PGresult **r,
+                int64_t deadline, int cancel_fd, bool *broken, baton_error *err) {
+  k->watch_cancel = cancel_fd >= 0;
+  k->cancel_fd = cancel_fd;
+  int rc = baton__pg_exec(k, s, BATON_PG_LEADER_SQL, 1, params, r, deadline, "leader", broken,
+                          err);
+  k->watch_cancel = false;
+  return rc;
+}
+
 /* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
  * none, or an error. On the reader connection (a read-only client's: its
- * session connection, which nothing else uses), or (listen not NULL) on a
- * waiter's own. */
-static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *name,
-                       baton_leader *out, int64_t *idle_ms, int64_t deadline,
+ * session connection, which nothing else uses); an observer's wait passes
+ * its cancel_fd (else -1). */
+static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
+                       int64_t *idle_ms, int64_t deadline, int cancel_fd,
                        baton_error *caller_err) {
   baton_error local = {0}, *err = caller_err != NULL ? caller_err : &local;
   const char *params[] = {name};
   bool broken = false;
   PGresult *r = NULL;
   int rc;
-  if (listen != NULL) {
-    rc = baton__pg_exec(listen, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader", &broken,
-                        err);
-    if (broken) baton__pg_drop(listen);
-  } else if (!s->base.cfg->read_only) {
+  if (!s->base.cfg->read_only) {
     /* Off the session connection: a leader look never makes a renewal
      * wait, nor waits for an acquire. A reader connection that broke
-     * while idle is opened anew once. */
+     * while idle is opened anew once; one left with a look unfinished
+     * (timed out, cancelled) is closed, so that no later look waits for
+     * it. */
     if ((rc = lock_by(s, &s->rmu, deadline, "leader", err)) != 0) return rc;
     for (int attempt = 0; attempt < 2; attempt++) {
       bool fresh = s->reader.pg == NULL;
       rc = fresh ? reader_connect(s, deadline, err) : 0;
-      if (rc == 0)
-        rc = baton__pg_exec(&s->reader, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline,
-                            "leader", &broken, err);
-      if (broken) baton__pg_drop(&s->reader);
+      if (rc == 0) rc = look(s, &s->reader, params, &r, deadline, cancel_fd, &broken, err);
+      if (broken || s->reader.busy) baton__pg_drop(&s->reader);
       if (!broken || fresh) break;
     }
     pthread_mutex_unlock(&s->rmu);
@@ -664,10 +701,10 @@ static int read_leader(baton_pg_session *s, baton_pg_conn *listen, const char *n
     } else if (s->dead || s->conn.pg == NULL) {
       rc = dead_error(s, err);
     }
-    if (rc == 0)
-      rc = baton__pg_exec(&s->conn, s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, "leader",
-                          &broken, err);
-    if (broken) session_broke(s);
+    if (rc == 0) rc = look(s, &s->conn, params, &r, deadline, cancel_fd, &broken, err);
+    /* It holds nothing: a look left unfinished ends it, and the next look
+     * opens a new one. */
+    if (broken || s->conn.busy) session_broke(s);
     pthread_mutex_unlock(&s->mu);
   }
   /* No token table yet (a read-only client makes none): no leader. */
@@ -697,7 +734,7 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
   int64_t idle;
-  rc = read_leader(s, NULL, name, out, &idle, deadline, err);
+  rc = read_leader(s, name, out, &idle, deadline, -1, err);
   if (rc < 0) return rc;
   if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
   return 0;
@@ -711,47 +748,145 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   baton_leader who;
   int64_t idle = -1;
   *n = 0;
-  int rc = read_leader(session_of(bs), NULL, name, &who, &idle, deadline, err);
+  int rc = read_leader(session_of(bs), name, &who, &idle, deadline, -1, err);
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, -1, out, cap, n);
 }
 
 /* ---- wait ---------------------------------------------------------------------- */
 
-/* A connection of the candidate's own that LISTENs on its name's channel:
- * a wait never holds the session connection, which renews. */
-static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
-                     int cancel_fd, baton_error *err) {
-  int rc = baton__pg_connect(&p->listen.pg, s, deadline, cancel_fd, err);
-  if (rc != 0) return rc;
-  p->listen.watch_cancel = cancel_fd >= 0;
-  p->listen.cancel_fd = cancel_fd;
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "SET idle_session_timeout = 0; DO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', "
-           "'baton_' || md5('%s')); END$baton$",
-           c->name);
-  bool broken;
-  rc = baton__pg_exec(&p->listen, s, sql, 0, NULL, NULL, deadline, "listen", &broken, err);
-  if (rc != 0) baton__pg_drop(&p->listen);
+/* One listener connection per client LISTENs on the channel of every name
+ * an election of it waits for. No thread of its own reads it: each blocked
+ * wait polls its socket, and whichever wait reads it hands every
+ * notification to the candidates of its channel (a flag, and the
+ * candidate's eventfd, which the candidate's own wait polls too). So a
+ * notification read by another waiter is never lost, and a wait never
+ * holds the session connection, which renews. */
+
+/* Tell p's wait to look again. Needs s->lmu. */
+static void wake(baton_pg_cand *p) {
+  p->woken = true;
+  uint64_t one = 1;
+  if (p->wake_fd >= 0 && write(p->wake_fd, &one, sizeof one) < 0) {
+    /* The counter is full: it is readable anyway. */
+  }
+}
+
+/* The listener broke, or a request on it was left unfinished (it is never
+ * reused with half a request): every subscribed candidate looks again,
+ * and the next wait opens a new listener. Needs s->lmu. */
+static void listener_broke(baton_pg_session *s) {
+  s->lbroken = true;
+  for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext) {
+    if (!p->listening) continue;
+    p->listening = false;
+    wake(p);
+  }
+}
+
+/* Hand the notifications libpq has read to the candidates of their
+ * channel. Needs s->lmu. */
+static void dispatch(baton_pg_session *s) {
+  PGnotify *n;
+  for (int i = 0; i < 100000 && (n = PQnotifies(s->listener.pg)) != NULL; i++) {
+    for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
+      if (p->listening && strcmp(p->channel, n->relname) == 0) wake(p);
+    PQfreemem(n);
+  }
+}
+
+/* One request on the listener, bounded, and ended by cancel_fd (< 0:
+ * none). Needs s->lmu. */
+static int listener_exec(baton_pg_session *s, const char *sql, PGresult **out, int64_t deadline,
+                         int cancel_fd, const char *what, baton_error *err) {
+  s->listener.watch_cancel = cancel_fd >= 0;
+  s->listener.cancel_fd = cancel_fd;
+  bool broken = false;
+  int rc = baton__pg_exec(&s->listener, s, sql, 0, NULL, out, deadline, what, &broken, err);
+  s->listener.watch_cancel = false;
+  if (broken || s->listener.busy)
+    listener_broke(s);
+  else
+    dispatch(s); /* what came with the reply */
   return rc;
 }
 
-/* Block on the listener until a notification (1), `until` (0), cancel_fd
- * (BATON_ECANCELED) or a broken listener (BATON_ECONNECT). */
-static int listen_wait(baton_pg_cand *p, int64_t until, int cancel_fd) {
+/* Subscribe p on the client's listener, opened first if there is none
+ * (or it broke). The caller looks again afterwards with the LISTEN in
+ * effect (it has committed when the reply comes), so that no release
+ * after that look goes unnoticed. Needs s->lmu. */
+static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
+                     int cancel_fd, baton_error *err) {
+  if (p->wake_fd < 0 && (p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return baton__error(err, BATON_ENOMEM, "%s: wait: no eventfd", s->label);
+  if (p->lprev == NULL && s->listening != p) {
+    p->lnext = s->listening;
+    if (p->lnext != NULL) p->lnext->lprev = p;
+    s->listening = p;
+  }
+  bool fresh = s->lbroken || s->listener.pg == NULL;
+  if (fresh) {
+    /* Waits still polling the old one's socket were woken by
+     * listener_broke, and never touch it again. */
+    baton__pg_drop(&s->listener);
+    s->lbroken = false;
+    int rc = baton__pg_connect(&s->listener.pg, s, deadline, cancel_fd, err);
+    if (rc != 0) return rc;
+    s->lgen++;
+  }
+  char sql[400];
+  snprintf(sql, sizeof sql,
+           "%sDO $baton$BEGIN EXECUTE pg_catalog.format('LISTEN %%I', 'baton_' || md5('%s')); "
+           "END$baton$; SELECT 'baton_' || md5('%s')",
+           fresh ? "SET idle_session_timeout = 0; " : "", c->name, c->name);
+  PGresult *r = NULL;
+  int rc = listener_exec(s, sql, &r, deadline, cancel_fd, "listen", err);
+  if (rc == 0 && (PQntuples(r) != 1 || PQnfields(r) != 1 ||
+                  PQgetlength(r, 0, 0) >= (int)sizeof p->channel ||
+                  strspn(PQgetvalue(r, 0, 0), "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+                      (size_t)PQgetlength(r, 0, 0)))
+    rc = baton__pg_bad_reply(s, "listen", err);
+  if (rc == 0) {
+    snprintf(p->channel, sizeof p->channel, "%s", PQgetvalue(r, 0, 0));
+    p->listening = true;
+    p->lgen = s->lgen;
+    p->woken = false;
+  }
+  if (r != NULL) PQclear(r);
+  return rc;
+}
+
+/* Block until p is woken (1), `until` (0) or cancel_fd is readable
+ * (BATON_ECANCELED). A listener that broke wakes it: it looks again. */
+static int listen_wait(baton_pg_session *s, baton_pg_cand *p, int64_t until, int cancel_fd) {
   for (int round = 0; round < 100000; round++) {
-    PGnotify *n = PQnotifies(p->listen.pg);
-    if (n != NULL) {
-      PQfreemem(n);
-      return 1;
-    }
-    struct pollfd fds[2] = {{.fd = PQsocket(p->listen.pg), .events = POLLIN},
+    if (lock_by(s, &s->lmu, until, "wait", NULL) != 0) return 0;
+    int fd = PQsocket(s->listener.pg);
+    if (fd < 0 && p->listening && p->lgen == s->lgen && !s->lbroken) listener_broke(s);
+    bool woken = p->woken || !p->listening || p->lgen != s->lgen || s->lbroken;
+    p->woken = false;
+    pthread_mutex_unlock(&s->lmu);
+    if (woken) return 1;
+    struct pollfd fds[3] = {{.fd = fd, .events = POLLIN},
+                            {.fd = p->wake_fd, .events = POLLIN},
                             {.fd = cancel_fd, .events = POLLIN}};
-    int k = poll(fds, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
+    int k = poll(fds, cancel_fd >= 0 ? 3 : 2, baton__ms_until(until));
     if (k == 0) return 0;
     if (k < 0) continue; /* EINTR */
-    if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) return BATON_ECANCELED;
-    if (fds[0].revents != 0 && PQconsumeInput(p->listen.pg) == 0) return BATON_ECONNECT;
+    if (cancel_fd >= 0 && (fds[2].revents & POLLIN)) return BATON_ECANCELED;
+    uint64_t count;
+    if ((fds[1].revents & POLLIN) && read(p->wake_fd, &count, sizeof count) < 0) {
+      /* Emptied by an earlier round: nothing to read. */
+    }
+    if (fds[0].revents == 0) continue;
+    if (lock_by(s, &s->lmu, until, "wait", NULL) != 0) return 0;
+    /* Another wait may have read it, or a new listener replaced it. */
+    if (!s->lbroken && PQsocket(s->listener.pg) == fd) {
+      if (PQconsumeInput(s->listener.pg) == 0)
+        listener_broke(s);
+      else
+        dispatch(s);
+    }
+    pthread_mutex_unlock(&s->lmu);
   }
   return 0;
 }
@@ -767,37 +902,33 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   pthread_mutex_unlock(&s->mu);
   if (rc != 0) return rc;
   if ((rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err)) != 0) return rc;
-  /* The first wait subscribes and returns at once: the caller looks again
-   * with the subscription in place, so no release in between goes
-   * unnoticed. */
   /* A request of the wait (connect and LISTEN, an observer's leader look)
    * is bounded like any other, not by the wait's deadline (which may be
    * never), and ends at cancel_fd. */
   int64_t op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
   int64_t bound = op_by < deadline ? op_by : deadline;
-  if (p->listen.pg == NULL) return subscribe(s, c, p, bound, cancel_fd, err);
-  p->listen.watch_cancel = cancel_fd >= 0;
-  p->listen.cancel_fd = cancel_fd;
+  if ((rc = lock_by(s, &s->lmu, bound, "wait", err)) != 0) return rc;
+  if (!p->listening || p->lgen != s->lgen || s->lbroken) {
+    /* Subscribe and return at once: the caller looks again. */
+    rc = subscribe(s, c, p, bound, cancel_fd, err);
+    pthread_mutex_unlock(&s->lmu);
+    return rc;
+  }
+  if (!p->acquired) p->woken = false; /* the look below answers what came before */
+  pthread_mutex_unlock(&s->lmu);
   int64_t until;
   if (p->acquired) {
     until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
   } else {
     static const baton_leader none;
-    drain_listener(p);
-    if (p->listen.pg == NULL) return 0;
     baton_leader cur;
     int64_t idle = -1;
-    rc = read_leader(s, &p->listen, c->name, &cur, &idle, bound, err);
-    if (rc < 0 && p->listen.pg == NULL) return 0; /* it broke: the next wait listens anew */
+    rc = read_leader(s, c->name, &cur, &idle, bound, cancel_fd, err);
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
   }
-  rc = listen_wait(p, until < deadline ? until : deadline, cancel_fd);
-  if (rc == BATON_ECONNECT) {
-    baton__pg_drop(&p->listen); /* the next wait listens anew */
-    return 0;
-  }
+  rc = listen_wait(s, p, until < deadline ? until : deadline, cancel_fd);
   return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
 }
 
@@ -810,7 +941,23 @@ static void forget(baton_session *bs, baton_candidate *c) {
   else s->cands = p->next;
   if (p->next != NULL) p->next->prev = p->prev;
   pthread_mutex_unlock(&s->mu);
-  baton__pg_drop(&p->listen);
+  pthread_mutex_lock(&s->lmu);
+  if (p->lprev != NULL) p->lprev->lnext = p->lnext;
+  else if (s->listening == p) s->listening = p->lnext;
+  if (p->lnext != NULL) p->lnext->lprev = p->lprev;
+  /* The channel is let go of once no candidate of the client waits on it. */
+  bool shared = false;
+  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
+    shared = o->listening && strcmp(o->channel, p->channel) == 0;
+  if (p->listening && p->lgen == s->lgen && !s->lbroken && !shared) {
+    char sql[100];
+    snprintf(sql, sizeof sql, "UNLISTEN %s", p->channel);
+    baton_error ignored;
+    listener_exec(s, sql, NULL, baton__after(s->base.cfg->op_timeout_ns), -1, "unlisten",
+                  &ignored);
+  }
+  pthread_mutex_unlock(&s->lmu);
+  if (p->wake_fd >= 0) close(p->wake_fd);
   baton__free(p);
   c->priv = NULL;
 }

@@ -9,7 +9,8 @@
  *   the token row      baton_token(name, token, identity, value, updated),
  *                      found through the session's search_path
  *   the channel        "baton_" || md5(NAME): NOTIFY on release and on
- *                      election, LISTENed to by waiters
+ *                      election, LISTENed to by the client's one listener
+ *                      connection while an election of NAME waits
  */
 #ifndef BATON_POSTGRES_H
 #define BATON_POSTGRES_H
@@ -26,8 +27,9 @@
 /* A connection and what the backend knows of its state. */
 typedef struct baton_pg_conn {
   PGconn *pg;      /* NULL when none */
-  bool busy;       /* a request timed out with its results still to come:
-                      the next request reads them away first */
+  bool busy;       /* a request timed out (maybe half sent) with its
+                      results still to come: the next request sends its
+                      rest and reads them away first */
   bool watch_cancel; /* waits on it also end when cancel_fd is readable */
   int cancel_fd;     /* (BATON_ECANCELED): a waiter's wait's descriptor */
 } baton_pg_conn;
@@ -58,6 +60,15 @@ typedef struct baton_pg_session {
                                  in baton_token and baton_session */
   struct baton_pg_cand *cands; /* every candidate with state, for the
                                   same-name check */
+  pthread_mutex_t lmu;        /* held for a whole request on `listener`, and
+                                 guards the listener's state below and each
+                                 candidate's listening state */
+  baton_pg_conn listener;     /* LISTENs for every waiting candidate of
+                                 the client: one connection, all channels */
+  uint64_t lgen;              /* raised with every new listener connection */
+  bool lbroken;               /* the listener broke: waiters look again and
+                                 the next wait opens a new one */
+  struct baton_pg_cand *listening; /* candidates subscribed on the listener */
   unsigned long requests;     /* requests sent on any of the session's
                                  connections (atomic; tests count them) */
 } baton_pg_session;
@@ -74,7 +85,17 @@ typedef struct baton_pg_cand {
   bool acquired;         /* acquire ran once: a candidate, not an observer */
   int64_t recheck_at;    /* when wait looks again without a notification;
                             0 = after a TTL */
-  baton_pg_conn listen;  /* LISTENs on the name's channel; first wait */
+  int64_t foreign_poll_ns; /* the next delay between looks at a holder
+                              that is not baton (0: the first) */
+  /* Under the session's lmu: */
+  struct baton_pg_cand *lnext, *lprev; /* in the session's listening list */
+  bool listening;        /* its channel is LISTENed on listener `lgen` */
+  uint64_t lgen;         /* the listener generation it subscribed on */
+  bool woken;            /* a notification on its channel came since it
+                            last looked */
+  int wake_fd;           /* eventfd written when woken is set, so that a
+                            blocked wait returns (-1 until the first wait) */
+  char channel[64];      /* "baton_" + md5 of the name, as the server said */
 } baton_pg_cand;
 
 /* ---- conn.c ------------------------------------------------------------ */

@@ -49,12 +49,16 @@
 /* $1 name, $2 identity, $3 TTL in ms, $4 this session's start, $5 whether
  * this session may hold the lock already (an earlier attempt's reply was
  * lost: pg_locks is read only then). Takes the lock unless this session
- * has it already (a retry after a lost reply adopts it, token and all),
- * and raises the token in the same statement
+ * has it already, and raises the token in the same statement
  * (one transaction) unless the previous term may still be believed: its
  * holder's heartbeat + TTL, or, when it began before the server's last
- * start, start + TTL, is still to come (`ms` says how long). Says who held
- * the name before and how long its session has been idle. */
+ * start, start + TTL, is still to come (`ms` says how long). A term the
+ * row gives to this session is adopted, token and all (a retry after a
+ * lost reply), only while this session still holds the lock: a lock taken
+ * anew is a new term with a new token, whatever the row says. Says who
+ * held the name before, how long its session has been idle, and whether
+ * the lock's holder is foreign: not the session the row names (plain
+ * SQL, say), so that no expiry of it is known and no NOTIFY comes. */
 #define BATON_PG_ACQUIRE_SQL \
     "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
     "AS held), " \
@@ -64,7 +68,10 @@
     "h AS (SELECT t.identity, t.token, " \
     "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
-    "AND NOT t.released AS ours, GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
+    "AND NOT t.released AS ours, (SELECT held FROM mine) AND " \
+    "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
+    "AND NOT t.released AS adopt, CASE WHEN NOT t.released THEN t.holder_pid END AS live_pid, " \
+    "GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
     "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
     "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
     "FROM baton_token t WHERE t.name = $1::text), " \
@@ -77,17 +84,19 @@
     "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
     "holder_start, released, ttl_ms) SELECT $1::text, 1, $2::text, '', " \
     "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
-    "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT ours FROM h), false) " \
+    "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT adopt FROM h), false) " \
     "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
     "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, " \
     "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
     "RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
     "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), " \
-    "CASE WHEN (SELECT ours FROM h) THEN (SELECT token FROM h) END), " \
+    "CASE WHEN (SELECT adopt FROM h) THEN (SELECT token FROM h) END), " \
     "(SELECT identity FROM h), (SELECT token FROM h), (SELECT ms FROM w), " \
     "CASE WHEN NOT (SELECT got FROM l) THEN " HOLDER_IDLE_MS " END, " \
-    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat)"
+    "(SELECT count(*) FROM n), (SELECT count(*) FROM beat), " \
+    "NOT (SELECT got FROM l) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " \
+    HELD_BY_ANYONE(NAME_KEY) " AND l.pid = (SELECT live_pid FROM h))"
 
 /* $1 name, $2 this session's start: mark our term released (so that the
  * next one need not wait for it), let go of the lock if this session has

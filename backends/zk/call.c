@@ -17,8 +17,6 @@ struct baton_zk_call {
   int refs;                   /* the caller's and the completion's (s->mu) */
   bool done;                  /* the completion ran (s->mu) */
   baton_zk_reply reply;       /* filled by the completion (s->mu) */
-  zoo_op_result_t *results;   /* multi: the C client writes here until done */
-  int nresults;               /* entries in results */
   baton_zk_then then;         /* set when nobody waits: gets the reply */
   void *arg;                  /* then's argument */
 };
@@ -35,7 +33,6 @@ void baton__zk_reply_free(baton_zk_reply *r) {
   baton__free(r->data);
   for (int i = 0; i < r->nkids; i++) baton__free(r->kids[i]);
   baton__free(r->kids);
-  baton__free(r->errs);
   memset(r, 0, sizeof *r);
 }
 
@@ -52,7 +49,6 @@ static void unlink_call(baton_zk_call *call) {
 static void unref_locked(baton_zk_call *call) {
   if (--call->refs > 0) return;
   baton__zk_reply_free(&call->reply);
-  baton__free(call->results);
   baton__free(call);
   atomic_fetch_sub(&live, 1);
 }
@@ -130,13 +126,6 @@ static void complete(baton_zk_call *call, baton_zk_reply *r) {
     return;
   }
   lock(s);
-  if (call->results != NULL && r->rc != BATON_ZK_NOMEM) {
-    r->errs = baton__calloc((size_t)call->nresults, sizeof *r->errs);
-    if (r->errs != NULL) {
-      r->nerrs = call->nresults;
-      for (int i = 0; i < call->nresults; i++) r->errs[i] = call->results[i].err;
-    }
-  }
   call->reply = *r;
   call->done = true;
   unlink_call(call);
@@ -268,9 +257,9 @@ static void *watch_ctx(uint64_t id) { return (void *)(uintptr_t)id; }
 
 static int submit_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id,
                          baton_zk_call *call) {
-  return watch_id != 0
-             ? zoo_awexists(conn->zh, path, baton__zk_watcher, watch_ctx(watch_id), done_stat, call)
-             : zoo_aexists(conn->zh, path, 0, done_stat, call);
+  return watch_id != 0 ? zoo_awexists(conn->zh, path, baton__zk_watcher, watch_ctx(watch_id),
+                                      done_stat, call)
+                       : zoo_aexists(conn->zh, path, 0, done_stat, call);
 }
 
 void baton__zk_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
@@ -299,29 +288,22 @@ void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id
   finish(call, rc, deadline, out);
 }
 
-void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                         baton_zk_reply *out) {
-  zoo_op_t *ops = baton__calloc((size_t)n, sizeof *ops);
-  zoo_op_result_t *results = baton__calloc((size_t)n, sizeof *results);
-  baton_zk_call *call = ops != NULL && results != NULL ? start(conn, out) : NULL;
-  if (call == NULL) {
-    baton__free(ops);
-    baton__free(results);
-    memset(out, 0, sizeof *out);
-    out->rc = BATON_ZK_NOMEM;
-    return;
-  }
-  for (int i = 0; i < n; i++) zoo_check_op_init(&ops[i], paths[i], -1);
-  call->results = results; /* the C client writes into it until the reply */
-  call->nresults = n;
-  /* zoo_amulti serializes the ops at once; only `results` must live on. */
-  int rc = zoo_amulti(conn->zh, n, ops, results, done_void, call);
-  baton__free(ops);
-  finish(call, rc, deadline, out);
+static void done_string(int rc, const char *value, const void *data) {
+  (void)value;
+  baton_zk_reply r = {.rc = rc};
+  complete(BATON_ZK_UNCONST(baton_zk_call *, data), &r);
 }
 
-void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                           baton_zk_reply *out) {
+void baton__zk_sync(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
+  if (call != NULL) finish(call, zoo_async(conn->zh, path, done_string, call), deadline, out);
+}
+
+/* One get per path, pipelined, then every reply: one round trip. A get,
+ * because an exists on a node that is gone would leave a watch on its
+ * path for good. */
+void baton__zk_watch_held(baton_zk_conn *conn, const char *const *paths, int n,
+                          const uint64_t *ids, int64_t deadline, baton_zk_reply *out) {
   baton_zk_call **calls = baton__calloc((size_t)n, sizeof *calls);
   for (int i = 0; i < n; i++) {
     if (calls == NULL) {
@@ -330,8 +312,11 @@ void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n,
       continue;
     }
     calls[i] = start(conn, &out[i]);
-    if (calls[i] != NULL && !sent(calls[i], submit_exists(conn, paths[i], 0, calls[i]), &out[i]))
-      calls[i] = NULL;
+    if (calls[i] == NULL) continue;
+    int rc = ids[i] != 0 ? zoo_awget(conn->zh, paths[i], baton__zk_held_watcher,
+                                     watch_ctx(ids[i]), done_data, calls[i])
+                         : zoo_aget(conn->zh, paths[i], 0, done_data, calls[i]);
+    if (!sent(calls[i], rc, &out[i])) calls[i] = NULL;
   }
   for (int i = 0; calls != NULL && i < n; i++)
     if (calls[i] != NULL) await(calls[i], deadline, &out[i]);
@@ -378,6 +363,35 @@ void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
       baton__zk_cand_signal(k);
       break;
     }
+  unlock(s);
+}
+
+/* A held node's watch: its deletion (by anyone: an operator, a sweep, the
+ * server's expiry of the session) marks the term gone for the next
+ * renewal; any other change of the node spends the one-shot watch, which
+ * the next renewal sets again. The candidate is looked up by id and the
+ * node by name, so a watch on a node it no longer has does nothing. */
+void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)state;
+  if (type == ZOO_SESSION_EVENT || path == NULL) return;
+  baton_zk_conn *conn = BATON_ZK_UNCONST(baton_zk_conn *, zoo_get_context(zh));
+  baton_zk_session *s = conn->s;
+  uint64_t id = (uint64_t)(uintptr_t)ctx;
+  const char *slash = strrchr(path, '/');
+  lock(s);
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
+    if (k->id != id) continue;
+    if (k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
+      s->watch_bytes -= k->watch_bytes; /* a watch fires once */
+      k->watch_bytes = 0;
+      if (type == ZOO_DELETED_EVENT) k->node_gone = true;
+      else {
+        k->watched_gen = 0;
+        k->watch_spent++;
+      }
+    }
+    break;
+  }
   unlock(s);
 }
 

@@ -12,8 +12,29 @@
  * that answers at all answers in milliseconds. */
 #define BATON_ZK_DRAIN_MAX_NS (500 * BATON_NS_PER_MS)
 
+/* What an operator wants to hear of a handle's state changes: a lost
+ * connection (the session survives it for its timeout), a reconnect,
+ * an expiry, a refused login. */
+static void log_session_change(baton_zk_session *s, zhandle_t *zh, int was, int state,
+                               bool reconnected) {
+  const baton_config *cfg = s->base.cfg;
+  unsigned long long id = (unsigned long long)zoo_client_id(zh)->client_id;
+  if (reconnected)
+    baton__log(cfg, BATON_LOG_INFO, "%s: reconnected; session 0x%llx kept", s->label, id);
+  else if (state == ZOO_CONNECTING_STATE && was == ZOO_CONNECTED_STATE)
+    baton__log(cfg, BATON_LOG_WARN,
+               "%s: connection lost; reconnecting (session 0x%llx lives %d ms without one)",
+               s->label, id, zoo_recv_timeout(zh));
+  else if (state == ZOO_EXPIRED_SESSION_STATE)
+    baton__log(cfg, BATON_LOG_WARN, "%s: session 0x%llx expired", s->label, id);
+  else if (state == ZOO_AUTH_FAILED_STATE)
+    baton__log(cfg, BATON_LOG_ERROR, "%s: authentication failed", s->label);
+}
+
 /* The global watcher: the C client calls it with every state change of
- * the handle, on its completion thread. It only records and signals. */
+ * the handle, on its completion thread. It records and signals, and logs
+ * the change: the user's log callback runs there too, so one that blocks
+ * holds up every ZooKeeper reply of the session, renewals included. */
 static void on_session(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
   (void)path;
   if (type != ZOO_SESSION_EVENT) return;
@@ -23,11 +44,15 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
   baton_zk_conn *conn = ctx;
   baton_zk_session *s = conn->s;
   pthread_mutex_lock(&s->mu);
+  int was = conn->state;
+  bool reconnected = state == ZOO_CONNECTED_STATE && was != state && conn->was_connected;
+  if (state == ZOO_CONNECTED_STATE) conn->was_connected = true;
   conn->state = state;
   if (state == ZOO_EXPIRED_SESSION_STATE) conn->expired = true;
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->mu);
   if (state == ZOO_CONNECTED_STATE) baton__zk_sweep_kick(conn);
+  log_session_change(s, zh, was, state, reconnected);
 }
 
 /* Wait until the handle is connected or can never be, or `limit`. */

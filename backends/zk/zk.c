@@ -10,8 +10,9 @@
  *
  * Requests: acquire = create + get children (+ get of the holder when one
  * is asked for; a queued candidate's later acquires skip the create);
- * release = delete; renew = one multi of check ops (one exists when
- * nothing is held); leader = get children + get; wait = one get that
+ * release = delete; renew = one sync (plus a get that sets the watch of
+ * each node held since the last renewal: check_held); leader = get
+ * children + get; wait = one get that
  * watches the predecessor. A create whose reply was lost (connection loss,
  * time-out) leaves the candidate "pending": the next call lists the
  * children and adopts the node that carries the candidate's guid; forget
@@ -56,12 +57,16 @@ static int expired_error(baton_zk_session *s, baton_error *err) {
 
 /* ---- Candidates ------------------------------------------------------------ */
 
-static void drop_node_locked(baton_zk_cand *k) {
+static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   baton__free(k->node);
   baton__free(k->pred);
   k->node = k->pred = NULL;
   k->pending = false;
   k->czxid = 0;
+  k->watched_gen = 0;
+  k->node_gone = false;
+  s->watch_bytes -= k->watch_bytes; /* its deletion, or the handle's end, takes the watch */
+  k->watch_bytes = 0;
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
@@ -83,7 +88,7 @@ static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   if (k->prev != NULL) k->prev->next = k->next;
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
-  drop_node_locked(k);
+  drop_node_locked(s, k);
   baton__free(k->seen_node);
   if (k->efd >= 0) close(k->efd);
   baton__free(k);
@@ -115,7 +120,7 @@ static int begin(baton_zk_session *s, baton_candidate *c, bool arm, cand_op *op,
   } else {
     if (k->gen != conn->gen) {
       op->stale = k->node != NULL || k->pending;
-      drop_node_locked(k);
+      drop_node_locked(s, k);
       k->gen = conn->gen;
     }
     if (arm && k->efd < 0) {
@@ -318,6 +323,8 @@ static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *
       char *node = slash != NULL ? baton__strdup(slash + 1) : NULL;
       lock(s);
       k->node = node;
+      k->watched_gen = 0;
+      k->node_gone = false;
       k->czxid = (uint64_t)r.stat.czxid;
       k->pending = node == NULL; /* out of memory: find it by guid later */
       unlock(s);
@@ -370,6 +377,8 @@ static int recover(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
   char *node = best != NULL ? baton__strdup(best) : NULL;
   lock(s);
   k->node = node;
+  k->watched_gen = 0;
+  k->node_gone = false;
   k->czxid = 0;                               /* unknown until a stat */
   k->pending = best != NULL && node == NULL; /* out of memory: try again */
   unlock(s);
@@ -407,7 +416,7 @@ static int drop_if_wrapped(baton_zk_session *s, baton_zk_conn *conn, baton_zk_ca
   if (path != NULL) baton__zk_delete(conn, path, deadline, &r);
   if (r.rc == ZOK || r.rc == ZNONODE) {
     lock(s);
-    drop_node_locked(k);
+    drop_node_locked(s, k);
     unlock(s);
   }
   int rc = wrapped_error(s, parent, own, err);
@@ -498,7 +507,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     rc = wrapped_error(s, parent, wrapped, err);
   } else if (rc == 0 && !found) {
     lock(s);
-    drop_node_locked(k); /* deleted behind our back: enqueue again */
+    drop_node_locked(s, k); /* deleted behind our back: enqueue again */
     unlock(s);
     rc = BATON_ZK_LOST;
   } else if (rc == 0 && pred == NULL) {
@@ -513,7 +522,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
       czxid = me.token;
       lock(s);
       if (rc == 0) k->czxid = czxid;
-      else if (rc == BATON_ZK_LOST) drop_node_locked(k);
+      else if (rc == BATON_ZK_LOST) drop_node_locked(s, k);
       unlock(s);
     }
     if (rc == 0) c->token = czxid;
@@ -677,7 +686,7 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
   baton_zk_cand *k = op.k;
   lock(s);
   bool pending = k->pending, expired = op.conn->expired;
-  if (expired) drop_node_locked(k); /* our nodes died with the session */
+  if (expired) drop_node_locked(s, k); /* our nodes died with the session */
   unlock(s);
   if (pending && !expired) rc = recover(s, op.conn, k, c, op.parent, deadline, err);
   char *node = rc == 0 ? dup_locked(s, &k->node) : NULL;
@@ -687,7 +696,7 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
     if (path != NULL) baton__zk_delete(op.conn, path, deadline, &r);
     if (r.rc == ZOK || r.rc == ZNONODE) {
       lock(s);
-      drop_node_locked(k);
+      drop_node_locked(s, k);
       unlock(s);
     } else {
       rc = baton__zk_error(err, op.conn, r.rc, "delete", path);
@@ -740,75 +749,85 @@ static int new_session(baton_zk_session *s, size_t n, bool *gone, int64_t deadli
   unlock(s);
   baton__zk_conn_put(old);
   s->base.server_ttl_ns = negotiated_ns(fresh);
+  baton__log(s->base.cfg, BATON_LOG_INFO, "%s: new session 0x%llx after the last one expired",
+             s->label, (unsigned long long)zoo_client_id(fresh->zh)->client_id);
   for (size_t i = 0; i < n; i++) gone[i] = true;
   return 0;
 }
 
-/* The multi failed with ZNONODE, which names only the first missing node:
- * ops before it passed; ask about the rest with one pipelined round. */
-static int find_gone(baton_zk_conn *conn, const char *const *paths, const size_t *idx, int m,
-                     const baton_zk_reply *multi, bool *gone, int64_t deadline, baton_error *err) {
-  baton_zk_reply *each = baton__calloc((size_t)m, sizeof *each);
-  const char **ask = baton__calloc((size_t)m, sizeof *ask);
-  size_t *which = baton__calloc((size_t)m, sizeof *which);
-  int rc = each && ask && which ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory",
-                                                    conn->s->label);
-  int nask = 0;
-  for (int j = 0; rc == 0 && j < m; j++) {
-    if (multi->nerrs == m && multi->errs[j] == ZOK) continue;
-    if (multi->nerrs == m && multi->errs[j] == ZNONODE) {
-      gone[idx[j]] = true;
-      continue;
-    }
-    ask[nask] = paths[j];
-    which[nask++] = idx[j];
-  }
-  if (rc == 0 && nask > 0) baton__zk_exists_many(conn, ask, nask, deadline, each);
-  for (int j = 0; rc == 0 && j < nask; j++) {
-    if (each[j].rc == ZNONODE) gone[which[j]] = true;
-    else if (each[j].rc != ZOK) rc = baton__zk_error(err, conn, each[j].rc, "exists", ask[j]);
-  }
-  for (int j = 0; each != NULL && j < nask; j++) baton__zk_reply_free(&each[j]);
-  baton__free(each);
-  baton__free(ask);
-  baton__free(which);
-  return rc;
-}
-
+/* Renewal at O(1) requests per interval, whatever the number of held
+ * names. The session's own heartbeat keeps its ephemeral nodes; what a
+ * renewal must find out is whether one of them was deleted behind our
+ * back. Each held node carries a data watch, set by a get once (and again
+ * after a change other than the deletion spent it), which marks it gone
+ * on its deletion; the C client sets the watches again on a reconnect.
+ * The renewal is one sync: it fails on a session the server has expired,
+ * and since a session's watch events come in order with its replies,
+ * every deletion its server had applied when it answered has been heard
+ * when it returns. A sync is not a quorum operation: a deletion by
+ * another session may be heard a little later than the quorum made it,
+ * at the next renewal; the token covers that gap, as it covers any
+ * deletion behind the holder's back. Nodes past BATON_ZK_WATCH_BYTES_MAX
+ * are read (without a watch) at each renewal instead. */
 static int check_held(baton_zk_session *s, baton_zk_conn *conn, baton_candidate *const *held,
                       size_t n, bool *gone, int64_t deadline, baton_error *err) {
-  char **paths = baton__calloc(n + 1, sizeof *paths);
-  size_t *idx = baton__calloc(n + 1, sizeof *idx);
-  int m = 0, rc = 0;
-  if (paths == NULL || idx == NULL)
+  const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
+  baton_zk_reply r;
+  baton__zk_sync(conn, root, deadline, &r);
+  int rc = r.rc == ZOK ? 0 : baton__zk_error(err, conn, r.rc, "sync", root);
+  baton__zk_reply_free(&r);
+  if (rc != 0 || n == 0) return rc;
+
+  char **paths = baton__calloc(n, sizeof *paths);
+  size_t *idx = baton__calloc(n, sizeof *idx);
+  uint64_t *ids = baton__calloc(n, sizeof *ids), *spent = baton__calloc(n, sizeof *spent);
+  baton_zk_reply *each = baton__calloc(n, sizeof *each);
+  int m = 0;
+  if (paths == NULL || idx == NULL || ids == NULL || spent == NULL || each == NULL)
     rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   lock(s);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     baton_zk_cand *k = held[i] != NULL ? held[i]->priv : NULL;
-    if (k == NULL || k->node == NULL || k->gen != conn->gen) {
-      gone[i] = true; /* never made, released, or from an expired session */
+    if (k == NULL || k->node == NULL || k->gen != conn->gen || k->node_gone) {
+      gone[i] = true; /* never made, released, from an expired session, or deleted */
       continue;
     }
+    if (k->watched_gen == conn->gen) continue;
     paths[m] = baton__zk_path(s, held[i]->name, k->node);
     if (paths[m] == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+    /* Past the bound, a node is read at each renewal instead of watched. */
+    size_t bytes = paths[m] != NULL ? strlen(paths[m]) + 4 : 0;
+    ids[m] = s->watch_bytes + bytes <= BATON_ZK_WATCH_BYTES_MAX ? k->id : 0;
+    spent[m] = k->watch_spent;
     idx[m++] = i;
   }
   unlock(s);
-  baton_zk_reply r = {.rc = ZOK};
-  const char *root = s->chroot[0] != '\0' ? s->chroot : "/";
-  if (rc == 0 && m == 0) {
-    /* Nothing held: one cheap read still proves the session is alive. */
-    baton__zk_exists(conn, root, 0, deadline, &r);
-    if (r.rc != ZOK && r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "exists", root);
-  } else if (rc == 0) {
-    baton__zk_check_all(conn, (const char *const *)paths, m, deadline, &r);
-    if (r.rc == ZNONODE)
-      rc = find_gone(conn, (const char *const *)paths, idx, m, &r, gone, deadline, err);
-    else if (r.rc != ZOK)
-      rc = baton__zk_error(err, conn, r.rc, "check", m == 1 ? paths[0] : "held nodes");
+  if (rc == 0 && m > 0)
+    baton__zk_watch_held(conn, (const char *const *)paths, m, ids, deadline, each);
+  for (int j = 0; rc == 0 && j < m; j++) {
+    if (each[j].rc == ZNONODE) {
+      gone[idx[j]] = true;
+    } else if (each[j].rc != ZOK) {
+      rc = baton__zk_error(err, conn, each[j].rc, "get", paths[j]);
+    } else {
+      /* Watched from now on, unless the node changed meanwhile. */
+      const char *node = strrchr(paths[j], '/') + 1;
+      lock(s);
+      baton_zk_cand *k = held[idx[j]]->priv;
+      if (ids[j] != 0 && k != NULL && k->node != NULL && strcmp(k->node, node) == 0 &&
+          k->gen == conn->gen && k->watch_spent == spent[j] && k->watch_bytes == 0) {
+        k->watched_gen = conn->gen;
+        k->watch_bytes = strlen(paths[j]) + 4;
+        s->watch_bytes += k->watch_bytes;
+      }
+      unlock(s);
+    }
   }
-  baton__zk_reply_free(&r);
+  for (int j = 0; each != NULL && j < m; j++) baton__zk_reply_free(&each[j]);
   for (int j = 0; paths != NULL && j < m; j++) baton__free(paths[j]);
+  baton__free(each);
+  baton__free(ids);
+  baton__free(spent);
   baton__free(paths);
   baton__free(idx);
   return rc;

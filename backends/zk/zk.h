@@ -5,8 +5,10 @@
  * Threading. The ZooKeeper C client runs two threads per handle: an I/O
  * thread and a completion thread that calls every completion and watcher.
  * Completions and watchers here only copy results and signal, under the
- * session mutex, and never block. The session mutex is never held across
- * zookeeper_close(), which joins the completion thread. */
+ * session mutex, and never block; the session watcher also calls the
+ * user's log callback (after the mutex), which must not block either. The
+ * session mutex is never held across zookeeper_close(), which joins the
+ * completion thread. */
 #ifndef BATON_ZK_H
 #define BATON_ZK_H
 
@@ -37,6 +39,8 @@ typedef struct baton_zk_conn {
   int refs;               /* users, plus one while it is s->conn (s->mu) */
   int state;              /* last ZOO_*_STATE the global watcher saw (s->mu) */
   bool expired;           /* the server expired this session (s->mu) */
+  bool was_connected;     /* it has been connected once (s->mu): a later
+                             connect is a reconnect, worth a log line */
   baton_zk_call *calls;   /* requests whose completion has not run yet (s->mu) */
   baton_zk_sweep *sweeps; /* forgotten candidates' nodes still to delete (s->mu) */
 } baton_zk_conn;
@@ -55,6 +59,13 @@ typedef struct baton_zk_cand {
   char *node;           /* own child name, NULL when none */
   bool pending;         /* a create's outcome is unknown: find it by guid */
   uint64_t czxid;       /* own node's czxid (the token), 0 when unknown */
+  uint64_t watched_gen; /* handle generation on which `node` has an exists
+                           watch (baton__zk_held_watcher); 0: none yet */
+  bool node_gone;       /* that watch saw `node` deleted */
+  uint64_t watch_spent; /* times a change other than the deletion spent the
+                           watch: a renewal that set one marks it only if
+                           this did not move meanwhile */
+  size_t watch_bytes;   /* its watched path's share of s->watch_bytes */
   char *pred;           /* predecessor's child name while queued */
   char *seen_node;      /* observer: lowest child seen last, and ... */
   uint64_t seen_czxid;  /* ... its czxid, to compare with `seen` cheaply */
@@ -74,6 +85,10 @@ struct baton_zk_session {
   char *auth;                  /* "user:password" for digest auth, or NULL */
   struct ACL_vector *acl;      /* creator-only with auth, open without */
   int timeout_ms;              /* session timeout asked of the server */
+  size_t watch_bytes;          /* bytes of the held nodes' watched paths: the
+                                  C client sends them all in one packet when
+                                  it reconnects, which must stay under the
+                                  server's 1 MiB (BATON_ZK_WATCH_BYTES_MAX) */
   char label[200];             /* "zk://hosts/chroot" for messages */
 };
 
@@ -85,8 +100,6 @@ typedef struct baton_zk_reply {
   int len;             /* bytes in data, -1 for a NULL value */
   char **kids;         /* get_children: child names */
   int nkids;           /* entries in kids */
-  int *errs;           /* multi: each op's result */
-  int nerrs;           /* entries in errs */
 } baton_zk_reply;
 
 void baton__zk_reply_free(baton_zk_reply *r);
@@ -129,12 +142,24 @@ void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int
                    baton_zk_reply *out);
 void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                         baton_zk_reply *out);
-/* One multi request of "check version -1" on every path. */
-void baton__zk_check_all(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                         baton_zk_reply *out);
-/* Several exists requests pipelined: one round trip. out[i] per path. */
-void baton__zk_exists_many(baton_zk_conn *conn, const char *const *paths, int n, int64_t deadline,
-                           baton_zk_reply *out);
+/* sync: the server the session talks to catches up with its leader's
+ * commits (not a quorum operation). It fails on a session the server has
+ * expired, and its reply comes after the watch events of every change
+ * that server had applied when it answered. */
+void baton__zk_sync(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out);
+/* The most bytes of held nodes' paths a session watches (each path
+ * counted with its 4-byte length): the C client re-sends every watched
+ * path in one SetWatches packet on reconnect, and the server refuses a
+ * packet over jute.maxbuffer (1 MiB by default) by closing the connection;
+ * the rest of the packet is left to the waiters' watches. Held nodes
+ * beyond it are read at each renewal. */
+#define BATON_ZK_WATCH_BYTES_MAX (768 * 1024)
+
+/* Gets pipelined (one round trip, out[i] per path); each with ids[i] != 0
+ * sets a held node's watch for candidate ids[i] (baton__zk_held_watcher)
+ * when the node exists. */
+void baton__zk_watch_held(baton_zk_conn *conn, const char *const *paths, int n,
+                          const uint64_t *ids, int64_t deadline, baton_zk_reply *out);
 /* Digest credentials "user:password" for this and every reconnection. */
 void baton__zk_add_auth(baton_zk_conn *conn, const char *cred, int64_t deadline,
                         baton_zk_reply *out);
@@ -154,6 +179,8 @@ long baton__zk_calls_live(void);
 
 /* The watcher given with watch_id: wakes that candidate's wait. */
 void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+/* The watch on a held node (baton__zk_exists_many's held_ids). */
+void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 /* Wake k's wait (its eventfd); with s->mu held. */
 void baton__zk_cand_signal(baton_zk_cand *k);
 

@@ -235,6 +235,9 @@ typedef enum baton_lost_reason {
   BATON_LOST_SESSION_EXPIRED,  /* the lease or session expired */
   BATON_LOST_CONNECTION,       /* deadline passed while the backend was
                                   unreachable */
+  BATON_LOST_WATCHDOG,         /* the holder missed a watchdog touch: its
+                                  renewals stopped and the local deadline
+                                  passed (baton_election_watchdog) */
 } baton_lost_reason;
 
 /* What a callback receives. Pointers are valid during the call only. Later
@@ -319,6 +322,36 @@ BATON_API int baton_election_resign(baton_election *election, baton_error *err);
  * it before every action that needs leadership. */
 BATON_API bool baton_election_is_leader(baton_election *election,
                                         uint64_t *token, int64_t *remaining_ms);
+
+/* The watchdog: a hung worker does not stay leader because the background
+ * thread keeps renewing for it. With an interval set, the holder must call
+ * baton_election_touch() at least once every `interval_ms` (counted from
+ * the term's start, or from this call during a term). Once an interval
+ * passes without a touch, the renewals of that term stop (the client's
+ * other terms are renewed as before) and the term ends at its local
+ * deadline, with no word from the holder needed: LOST with
+ * BATON_LOST_WATCHDOG, at most interval + lifetime after the last touch.
+ * Its key is not deleted early: a hung holder cannot be trusted to have
+ * stopped, so the next leader comes in after the server's expiry (a key on
+ * the session, as on etcd and ZooKeeper, is deleted then, as for any term
+ * lost at its deadline). `interval_ms`: 0 turns the watchdog off; else
+ * 1..BATON_WATCHDOG_MAX_MS. Any value works with any renew interval (a
+ * missed touch is noticed by the next renewal or the late touch itself);
+ * an interval shorter than the renew interval only asks for more touches.
+ * The setting stays for the election's later terms; a term whose watchdog
+ * fired ends at its deadline whatever is set after. Returns 0 or
+ * BATON_EINVAL. No I/O. */
+#define BATON_WATCHDOG_MAX_MS 86400000 /* one day */
+BATON_API int baton_election_watchdog(baton_election *election, int64_t interval_ms,
+                                      baton_error *err);
+
+/* Tell the watchdog the holder is alive: the next interval starts now.
+ * Returns 0 (also with the watchdog off), BATON_ENOTHOLDER when no term is
+ * held, or BATON_ETIMEDOUT when the watchdog has fired already: this touch
+ * came after its interval, the term's renewals have stopped and it ends at
+ * its local deadline all the same (is_leader answers true until then).
+ * No I/O: cheap enough for every unit of work. */
+BATON_API int baton_election_touch(baton_election *election, baton_error *err);
 
 /* Ask the backend who leads the name now. Returns 0 with `*out` filled, or
  * BATON_ENOLEADER when nobody does. */

@@ -200,10 +200,41 @@ static void usage_errors(void) {
   expect_usage(long_grace, NULL, "grace too long for the ttl");
   expect_usage(extra, NULL, "surplus argument");
   expect_usage(bad_metrics, NULL, "--metrics-file in a missing folder");
+  static const char *const no_watchdog[] = {"run", "--backend", "redis://127.0.0.1:1", "--name",
+                                            "x", "--watchdog", "0ms", "--", "true", NULL};
+  static const char *const campaign_watchdog[] = {"campaign", "--backend", "redis://127.0.0.1:1",
+                                                  "--name", "x", "--watchdog", "1s", NULL};
+  expect_usage(no_watchdog, NULL, "--watchdog 0ms");
+  expect_usage(campaign_watchdog, NULL, "--watchdog for campaign");
   /* The environment names the backend when the flag is absent. */
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
   expect_usage(env_only, env, "bad URI from BATON_BACKEND");
+}
+
+/* A notify datagram is parsed as systemd does: newline-separated
+ * assignments, the ones baton acts on found among others, a STATUS= made
+ * one printable line, a truncated or empty datagram saying nothing. */
+static void notify_messages_parse(void) {
+  cli_notify_message m;
+  const char several[] = "MAINPID=4\nWATCHDOG=1\nSTATUS=step\t3/30\nREADY=1\nBARRIER=1";
+  cli_notify_parse(several, sizeof several - 1, &m);
+  CHECK(m.watchdog);
+  CHECK(m.ready);
+  CHECK(m.status);
+  CHECK_STR(m.status_text, "step 3/30");
+  const char others[] = "WATCHDOG=trigger\nREADY=0\nSTATUS\nREADY=1x\n\n";
+  cli_notify_parse(others, sizeof others - 1, &m);
+  CHECK(!m.watchdog && !m.ready && !m.status);
+  cli_notify_parse("STATUS=", 7, &m);
+  CHECK(m.status);
+  CHECK_STR(m.status_text, "");
+  static char longer[CLI_NOTIFY_STATUS_MAX + 100] = "STATUS=";
+  memset(longer + 7, 'x', sizeof longer - 8);
+  cli_notify_parse(longer, sizeof longer - 1, &m);
+  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX - 1);
+  cli_notify_parse("WATCHDOG=1", 0, &m);
+  CHECK(!m.watchdog);
 }
 
 /* A password in the URI shows in no message, whatever the mistake; a bad
@@ -301,12 +332,13 @@ static void durations(void) {
 /* Each command's options, as a user reads them in the manual. */
 static const struct {
   const char *command;
-  const char *options[14];
+  const char *options[16];
   const char *exit_codes; /* the codes its help must explain, in order */
 } command_options[] = {
     {"run",
      {"--backend", "--name", "--ttl", "--identity", "--grace", "--once", "-v", "--verbose",
-      "--events", "--metrics-file", "--metrics-listen", "--password-file", "--help", NULL},
+      "--events", "--metrics-file", "--metrics-listen", "--watchdog", "--password-file", "--help",
+      NULL},
      "CMD's status 0 1 2"},
     {"campaign", {"--backend", "--name", "--ttl", "--identity", "--password-file", "--help", NULL},
      "0 1 2"},
@@ -1216,6 +1248,103 @@ static void run_once_loss_keeps_the_key(void) {
                               "500ms", "--", "/bin/sh", "-c",
                               "echo \"elected token=$BATON_TOKEN\"; exec sleep 600", NULL};
   loss_keeps_the_key(args, name, 2000, 500 + 2000 / 20, NULL);
+}
+
+/* ---- systemd's notify protocol ------------------------------------------ */
+
+/* A child that speaks it through Debian's systemd-notify (nothing linked):
+ * WATCHDOG=1 every 150 ms for 1.5 TTLs, which keeps the term (without
+ * them it would end within a TTL), then silence. baton stops it about a
+ * watchdog interval plus a term's lifetime later, says why, and with
+ * --once exits 1; the name is free again. */
+static void run_watchdog_stops_a_silent_child(void) {
+  const char *name = fresh("watchdog");
+  const char *const args[] = {
+      "run", "--once", "--name", name, "--ttl", "2s", "--watchdog", "500ms", "--", "/bin/sh",
+      "-c",
+      "echo \"usec=$WATCHDOG_USEC\"; i=0; while [ $i -lt 20 ]; do systemd-notify WATCHDOG=1 "
+      "|| exit 9; sleep 0.15; i=$((i+1)); done; echo silent; exec sleep 600",
+      NULL};
+  kit_proc *r = baton_start(args);
+  REQUIRE(r != NULL);
+  char line[256] = "";
+  CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
+  CHECK_STR(line, "usec=500000");
+  CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
+  CHECK_STR(line, "silent");
+  int64_t silent = kit_now_ms();
+  CHECK_EQ(kit_proc_wait(r, 20000), 1);
+  int64_t took = r->exited_ms - silent;
+  /* The run's lifetime: 0.99 TTL less grace (200 ms) and slack (100 ms). */
+  printf("    stopped %lld ms after the last WATCHDOG=1\n", (long long)took);
+  CHECK_GE(took, 500);
+  CHECK_LE(took, 500 + 1680 + TEST_SLACK_MS);
+  CHECK_CONTAINS(r->ebuf, "no WATCHDOG=1 from the command for");
+  CHECK_CONTAINS(r->ebuf, "--once: not campaigning again");
+  done(r);
+  const char *const leader[] = {"leader", "--name", name, NULL};
+  kit_proc l;
+  CHECK_EQ(baton(&l, leader, 20000), 3);
+}
+
+/* Under a systemd of the test's own (a datagram socket in
+ * $NOTIFY_SOCKET), `baton run` passes its child's READY=1 and STATUS= on,
+ * records them in --events, and gives the child its own socket instead. */
+static void run_forwards_ready_and_status(void) {
+  char sock_path[300], events[300];
+  snprintf(sock_path, sizeof sock_path, "%s/systemd-notify.sock", workdir);
+  snprintf(events, sizeof events, "%s/notify-events", workdir);
+  unlink(sock_path);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  REQUIRE(strlen(sock_path) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    REQUIRE(!"bind the test's notify socket");
+  }
+  char env_line[sizeof sock_path + 16];
+  snprintf(env_line, sizeof env_line, "NOTIFY_SOCKET=%s", sock_path);
+  const char *const env[] = {env_line, NULL};
+  const char *const args[] = {
+      "run", "--name", fresh("notify"), "--events", events, "--", "/bin/sh", "-c",
+      "echo \"sock=$NOTIFY_SOCKET\"; systemd-notify --ready --status='step 3/30' || exit 9; "
+      "echo sent; exec sleep 600",
+      NULL};
+  const char *argv[32];
+  baton_argv(argv, server->uri, args);
+  kit_proc *r = spawn(argv, env);
+  if (r == NULL) close(fd);
+  REQUIRE(r != NULL);
+  char line[400] = "";
+  CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
+  CHECK(strncmp(line, "sock=/", 6) == 0);
+  CHECK(strstr(line, sock_path) == NULL);
+  CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
+  CHECK_STR(line, "sent");
+  /* What reached "systemd": READY=1 once, and the status. */
+  bool ready = false, status = false;
+  for (int64_t end = kit_now_ms() + 10000; !(ready && status) && kit_ms_left(end) > 0;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, kit_ms_left(end)) != 1) break;
+    char got[512];
+    ssize_t n = recv(fd, got, sizeof got - 1, 0);
+    if (n < 0) break;
+    got[n] = '\0';
+    ready = ready || strcmp(got, "READY=1") == 0;
+    status = status || strcmp(got, "STATUS=step 3/30") == 0;
+  }
+  CHECK(ready);
+  CHECK(status);
+  char text[4096];
+  CHECK(await_file_text(workdir, events, "text=step 3/30", text, sizeof text, 5000));
+  CHECK_CONTAINS(text, " ready token=");
+  kill(r->pid, SIGTERM);
+  CHECK_EQ(kit_proc_wait(r, 20000), 0);
+  done(r);
+  close(fd);
+  unlink(sock_path);
 }
 
 /* observe --json: a line per change, valid JSON, escaped identity; and
@@ -2141,6 +2270,7 @@ static void duplicate_passwords_wiped(void) {
 
 static const test_case usage_cases[] = {
     {"usage_errors", usage_errors},
+    {"notify_messages_parse", notify_messages_parse},
     {"durations", durations},
     {"secrets_redacted", secrets_redacted},
     {"help_and_version", help_and_version},
@@ -2185,6 +2315,8 @@ static const test_case server_cases[] = {
     {"stops_before_expiry", stops_before_expiry},
     {"campaign_loss_keeps_the_key", campaign_loss_keeps_the_key},
     {"run_once_loss_keeps_the_key", run_once_loss_keeps_the_key},
+    {"run_watchdog_stops_a_silent_child", run_watchdog_stops_a_silent_child},
+    {"run_forwards_ready_and_status", run_forwards_ready_and_status},
     {NULL, NULL},
 };
 

@@ -764,6 +764,69 @@ static void term_outlives_the_ttl_by_renewal(void) {
   recorder_free(&r);
 }
 
+/* The watchdog interval of the case below, and its margin: wide, so that
+ * the window between A's local deadline and the server's expiry (drift +
+ * margin) is long enough to tell a successor that came too early. */
+#define WATCHDOG_MS 300
+#define WATCHDOG_MARGIN_MS 800
+
+/* A holder that touches its term in time keeps it across many watchdog
+ * intervals and more than a TTL. Once it stops touching, its term ends at
+ * its local deadline with WATCHDOG, no later than interval + lifetime
+ * after the last touch, while its client keeps another name renewed; the
+ * waiter is elected only after the server's expiry (the key is not
+ * deleted early), with a greater token. */
+static void watchdog_ends_a_term_nobody_touches(void) {
+  static recorder r;
+  recorder_init(&r);
+  baton_options o = options(TTL_MS, "watchdog-a");
+  o.margin_ms = WATCHDOG_MARGIN_MS;
+  int64_t lifetime = 0;
+  baton_error err = {0};
+  REQUIRE_OK(baton_options_lifetime(&o, &lifetime, &err), &err);
+  contender a, b;
+  REQUIRE(contender_open_with(&a, kit_name("watchdog"), &o, &r));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "watchdog-b", NULL));
+  baton_election *other = NULL;
+  REQUIRE_OK(baton_election_open(&other, a.c, kit_name("watchdog-other"), NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(other, WIN_MS, NULL, &err), &err);
+  REQUIRE_OK(baton_election_watchdog(a.e, WATCHDOG_MS, &err), &err);
+  uint64_t token = 0;
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, &token, &err), &err);
+  campaign_call call;
+  campaign_start(&call, b.e, HANDOVER_MS);
+  /* Touches a third of an interval apart, for 1.5 TTLs: the time between
+   * them is what is under test. */
+  int64_t last_touch = kit_now_ms();
+  for (int64_t end = last_touch + TTL_MS * 3 / 2; kit_now_ms() < end;) {
+    kit_sleep_ms(WATCHDOG_MS / 3);
+    CHECK_OK(baton_election_touch(a.e, &err), &err);
+    last_touch = kit_now_ms();
+  }
+  CHECK_EQ(r.lost, 0);
+  CHECK(!campaign_returned(&call));
+  /* Now the holder hangs. */
+  CHECK(await_count(&r, &r.lost, 1, WATCHDOG_MS + TTL_MS + 5000));
+  campaign_join(&call);
+  CHECK_EQ(r.last_reason, BATON_LOST_WATCHDOG);
+  CHECK_LE(r.lost_at_ms - last_touch, WATCHDOG_MS + lifetime + TEST_SLACK_MS);
+  CHECK(baton_election_is_leader(other, NULL, NULL));
+  CHECK_EQ(baton_election_touch(a.e, &err), BATON_ENOTHOLDER);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_GT(call.token, token);
+  /* The server's expiry comes TTL - lifetime after the local deadline. */
+  printf("    successor elected %lld ms after the watchdog loss (server expiry: +%lld ms)\n",
+         (long long)(call.returned_ms - r.lost_at_ms), (long long)(TTL_MS - lifetime));
+  CHECK_GE(call.returned_ms - r.lost_at_ms, (TTL_MS - lifetime) / 2);
+  baton_election_stats st;
+  CHECK_OK(baton_election_read_stats(a.e, &st, &err), &err);
+  CHECK_EQ(st.stats.terms_lost[BATON_LOST_WATCHDOG], 1);
+  baton_election_close(other);
+  contender_close(&a);
+  contender_close(&b);
+  recorder_free(&r);
+}
+
 static void callbacks_tell_elected_and_resigned(void) {
   static recorder r;
   recorder_init(&r);
@@ -1974,6 +2037,7 @@ int main(int argc, char **argv) {
       {"start_after_resign_campaigns_again", start_after_resign_campaigns_again},
       {"stop_resigns_the_held_term", stop_resigns_the_held_term},
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
+      {"watchdog_ends_a_term_nobody_touches", watchdog_ends_a_term_nobody_touches},
       {"many_names_cost_no_descriptor_or_thread_each",
        many_names_cost_no_descriptor_or_thread_each},
       {"no_descriptor_survives_exec", no_descriptor_survives_exec},

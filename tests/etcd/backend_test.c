@@ -118,6 +118,31 @@ static void key_is_etcds_election_layout(void) {
   kit_close(&k);
 }
 
+/* The lease is revoked behind the session's back: the renewal says the
+ * session ended, the next one grants a new lease, and the log says so. */
+static void revoked_lease_is_granted_anew_and_logged(void) {
+  kit_session k;
+  baton_error err = {0};
+  baton_options o = {.identity = "revoked"};
+  kit_log log;
+  kit_log_attach(&log, &o);
+  REQUIRE_OK(kit_open(&k, &B, etcd->uri, &o, KIT_CALL_MS, &err), &err);
+  int64_t lease = baton__etcd_session_lease(k.s);
+  char body[64], *reply = NULL;
+  snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
+  CHECK_EQ(kit_etcd_http(etcd, "/v3/lease/revoke", body, &reply), 200);
+  free(reply);
+  CHECK_EQ(B.renew(k.s, NULL, 0, NULL, kit_deadline(2000), &err), BATON_ESESSION);
+  CHECK_OK(B.renew(k.s, NULL, 0, NULL, kit_deadline(2000), &err), &err);
+  int64_t fresh = baton__etcd_session_lease(k.s);
+  CHECK(fresh != lease && fresh != 0);
+  char line[96];
+  snprintf(line, sizeof line, "new lease 0x%llx granted", (unsigned long long)fresh);
+  CHECK(kit_log_wait(&log, line, 0) != NULL);
+  kit_close(&k);
+  kit_log_destroy(&log);
+}
+
 /* Keep-alive: many requests, one connection per lane. */
 static void reuses_connections(void) {
   kit_session k;
@@ -503,6 +528,7 @@ int main(int argc, char **argv) {
       {"rejects_bad_uris_and_arguments", rejects_bad_uris_and_arguments},
       {"key_is_etcds_election_layout", key_is_etcds_election_layout},
       {"reuses_connections", reuses_connections},
+      {"revoked_lease_is_granted_anew_and_logged", revoked_lease_is_granted_anew_and_logged},
       {"prefix_comes_from_the_path", prefix_comes_from_the_path},
       {"queued_candidate_rechecks_with_a_read", queued_candidate_rechecks_with_a_read},
       {"hand_over_costs_the_release_alone", hand_over_costs_the_release_alone},

@@ -57,6 +57,8 @@ static void member_in_use_is_killed(void) {
   kit_session a, b;
   baton_error err = {0};
   baton_options oa = {.identity = "a"}, ob = {.identity = "b"};
+  kit_log log;
+  kit_log_attach(&log, &oa);
   REQUIRE_OK(kit_open(&a, &B, cluster->uri, &oa, 10000, &err), &err);
   REQUIRE_OK(kit_open(&b, &B, cluster->uri, &ob, 10000, &err), &err);
   baton_candidate ca = kit_cand(&a, "t.failover"), cb = kit_cand(&b, "t.failover");
@@ -76,12 +78,20 @@ static void member_in_use_is_killed(void) {
   KIT_RETRY(rc, 15000, B.renew(b.s, NULL, 0, NULL, kit_deadline(2000), &err));
   CHECK_OK(rc, &err);
   printf("  renewals through another member after %lld ms\n", (long long)kit_ms_since(t0));
+  /* The operator is told which member was left, and why. */
+  char killed[64], line[96];
+  snprintf(line, sizeof line, "etcd: left member %s (",
+           kit_member_addr(cluster, 0, killed, sizeof killed));
+  const char *heard = kit_log_wait(&log, line, 0);
+  CHECK(heard != NULL);
+  if (heard != NULL) printf("  logged: %s\n", heard);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 0), 0); /* renewals are no reason to wake */
   KIT_RETRY(rc, 15000, B.release(a.s, &ca, kit_deadline(2000), &err));
   CHECK_OK(rc, &err);
   kit_waiter_join(&w);
   CHECK_OK(w.rc, &w.err);
   finish_hand_over(&a, &ca, &b, &cb);
+  kit_log_destroy(&log);
   restart_first_member();
 }
 

@@ -56,14 +56,12 @@ typedef struct proxies {
 
 static int proxies_start(proxies *g) {
   memset(g, 0, sizeof *g);
-  const char *scheme_end = strstr(server->uri, "://");
-  size_t len = (size_t)snprintf(g->uri, sizeof g->uri, "%.*s://", (int)(scheme_end - server->uri),
-                                server->uri);
+  int ports[TEST_MAX_MEMBERS];
   for (int i = 0; i < server->n; i++) {
     if (proxy_start(&g->px[i], server->member[i].port) != 0) return -1;
-    len += (size_t)snprintf(g->uri + len, sizeof g->uri - len, "%s127.0.0.1:%d", i ? "," : "",
-                            proxy_port(g->px[i]));
+    ports[i] = proxy_port(g->px[i]);
   }
+  kit_uri_at(g->uri, sizeof g->uri, server->uri, ports, server->n);
   return 0;
 }
 

@@ -331,6 +331,12 @@ static bool other_leader(run *r, const void *arg) {
  * so it has no cut faults; its restart is a fail-over (fault_failover). */
 static bool sentinel(const run *r) { return strcmp(r->d->backend, "sentinel") == 0; }
 
+/* The Sentinels' master has both replicas again. */
+static bool sentinel_healthy(run *r, const void *arg) {
+  (void)arg;
+  return test_sentinel_healthy(&r->cl);
+}
+
 /* The Sentinels name a master other than member *arg. */
 static bool master_moved(run *r, const void *arg) {
   int m = test_sentinel_master(&r->cl);
@@ -585,10 +591,8 @@ static int leftovers(run *r, char *detail, size_t size) {
   if (strcmp(r->d->backend, "postgres") == 0) {
     /* The advisory locks of the name, held by any session (psql: the
      * suite needs no client library). */
-    char port[16], out[256];
-    snprintf(port, sizeof port, "%d", r->cl.member[0].port);
-    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-h", "127.0.0.1",
-                          "-p", port, "-c",
+    char out[256];
+    const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", r->cl.uri, "-X", "-A", "-t", "-c",
                           "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND "
                           "l.objsubid = 1 AND l.classid::int8 = (('x' || left(md5('" FAULTS_NAME
                           "'), 16))::bit(64)::bigint >> 32) & 4294967295 AND l.objid::int8 = ('x' "
@@ -847,6 +851,9 @@ static void fault_failover(run *r) {
   test_server_kill(&r->cl.member[m]);
   bool moved = wait_until(r, master_moved, &m, 30000);
   int rc = test_server_restart(&r->cl.member[m]);
+  /* One fault at a time: the next finds two replicas to fail over to
+   * (Sentinel makes the old master one 8 s or more after it is back). */
+  if (rc == 0) wait_until(r, sentinel_healthy, NULL, 60000);
   heal(r, &f, !moved ? "NO FAIL-OVER" : rc == 0 ? "failed over; old master back" : "DID NOT RESTART");
   if (!moved || rc != 0) rec(r, "broken what=restart member=%d", m);
   recover(r, &f, false);
@@ -866,6 +873,7 @@ static void fault_spause(run *r) {
   test_server_pause(&r->cl.member[m]);
   pass(r, hold_ms);
   test_server_resume(&r->cl.member[m]);
+  if (sentinel(r)) wait_until(r, sentinel_healthy, NULL, 60000); /* as fault_failover */
   heal(r, &f, "SIGCONT");
   recover(r, &f, false);
 }
@@ -1079,19 +1087,20 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
     rec(&r, "broken what=store");
     goto out;
   }
-  const char *scheme_end = strstr(r.cl.uri, "://");
   for (int i = 0; i < r.n; i++) {
     cand *c = &r.c[i];
-    int len = snprintf(c->uri, sizeof c->uri, "%.*s://", (int)(scheme_end - r.cl.uri), r.cl.uri);
-    if (sentinel(&r)) snprintf(c->uri, sizeof c->uri, "%s", r.cl.uri);
+    int ports[TEST_MAX_MEMBERS];
     for (int m = 0; m < r.cl.n && !sentinel(&r); m++) {
       if (proxy_start(&c->px[m], r.cl.member[m].port) != 0) {
         rec(&r, "broken what=proxy");
         goto out;
       }
-      len += snprintf(c->uri + len, sizeof c->uri - (size_t)len, "%s127.0.0.1:%d", m ? "," : "",
-                      proxy_port(c->px[m]));
+      ports[m] = proxy_port(c->px[m]);
     }
+    if (sentinel(&r))
+      snprintf(c->uri, sizeof c->uri, "%s", r.cl.uri);
+    else
+      kit_uri_at(c->uri, sizeof c->uri, r.cl.uri, ports, r.cl.n);
     if (spawn_cand(&r, c) != 0) {
       rec(&r, "broken what=spawn slot=%d", i);
       goto out;

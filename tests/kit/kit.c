@@ -117,6 +117,20 @@ const char *kit_member_addr(const test_cluster *c, int i, char *buf, size_t size
   return buf;
 }
 
+void kit_uri_at(char *out, size_t size, const char *uri, const int *ports, int n) {
+  const char *hosts = strstr(uri, "://");
+  hosts = hosts != NULL ? hosts + 3 : uri;
+  const char *rest = hosts + strcspn(hosts, "/?");
+  const char *at = NULL;
+  for (const char *p = hosts; p < rest; p++)
+    if (*p == '@') at = p;
+  if (at != NULL) hosts = at + 1;
+  size_t len = (size_t)snprintf(out, size, "%.*s", (int)(hosts - uri), uri);
+  for (int i = 0; i < n && len < size; i++)
+    len += (size_t)snprintf(out + len, size - len, "%s127.0.0.1:%d", i ? "," : "", ports[i]);
+  if (len < size) snprintf(out + len, size - len, "%s", rest);
+}
+
 /* ---- child processes -------------------------------------------------------- */
 
 #define KIT_PROCS 16 /* processes a case may have running at once */

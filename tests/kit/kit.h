@@ -62,6 +62,11 @@ bool kit_read_line(int fd, char *buf, size_t size, int64_t end_ms);
 int kit_listen(int backlog, int *port);
 /* "127.0.0.1:<port>" of member i, as host lists and endpoints want it. */
 const char *kit_member_addr(const test_cluster *c, int i, char *buf, size_t size);
+/* `uri` with its host list replaced by 127.0.0.1:ports[0..n) (proxies, or
+ * ports where nothing listens), its scheme, userinfo, path and query kept
+ * (PostgreSQL's credentials and database travel in the URI, never in the
+ * environment). */
+void kit_uri_at(char *out, size_t size, const char *uri, const int *ports, int n);
 
 /* ---- child processes -------------------------------------------------------- */
 

@@ -2,7 +2,10 @@
  * waiter threads, for the tests that drive a table directly. */
 #include "session.h"
 
+#include "test.h"
+
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -133,3 +136,43 @@ void kit_waiter_join(kit_waiter *w) {
   close(w->cancel[0]);
   close(w->cancel[1]);
 }
+
+/* ---- what a client logs ---------------------------------------------------- */
+
+static void kit_log_line(baton_log_level level, const char *message, void *udata) {
+  kit_log *l = udata;
+  pthread_mutex_lock(&l->c.mu);
+  if (l->n < KIT_LOG_LINES)
+    snprintf(l->lines[l->n++], sizeof l->lines[0], "%d %s", (int)level, message);
+  else
+    l->dropped++;
+  pthread_cond_broadcast(&l->c.cond);
+  pthread_mutex_unlock(&l->c.mu);
+}
+
+void kit_log_attach(kit_log *l, baton_options *o) {
+  memset(l, 0, sizeof *l);
+  kit_cond_init(&l->c);
+  o->log = kit_log_line;
+  o->log_udata = l;
+  o->log_level = BATON_LOG_DEBUG;
+}
+
+const char *kit_log_wait(kit_log *l, const char *needle, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  const char *found = NULL;
+  pthread_mutex_lock(&l->c.mu);
+  for (int seen = 0; found == NULL;) {
+    for (; found == NULL && seen < l->n; seen++)
+      if (strstr(l->lines[seen], needle) != NULL) found = l->lines[seen];
+    if (found == NULL && !kit_cond_wait(&l->c, end)) break;
+  }
+  int dropped = l->dropped;
+  pthread_mutex_unlock(&l->c.mu);
+  if (found == NULL && dropped > 0)
+    TEST_FAIL_("'%s' not among the first %d log lines (%d more were dropped)", needle,
+               KIT_LOG_LINES, dropped);
+  return found;
+}
+
+void kit_log_destroy(kit_log *l) { kit_cond_destroy(&l->c); }

@@ -109,4 +109,25 @@ int kit_waiter_cancel(kit_waiter *w);
 /* Join the thread and close the pipe. */
 void kit_waiter_join(kit_waiter *w);
 
+/* ---- what a client logs ---------------------------------------------------- */
+
+/* The lines a client's log callback heard (the first KIT_LOG_LINES kept),
+ * for a case that checks what an operator would be told. */
+#define KIT_LOG_LINES 64
+typedef struct kit_log {
+  kit_cond c;
+  char lines[KIT_LOG_LINES][528]; /* "<level> <message>" (baton__log's lines are < 512) */
+  int n;                          /* lines kept (c.mu) */
+  int dropped;                    /* lines heard after the first KIT_LOG_LINES (c.mu) */
+} kit_log;
+
+/* Initialise l and make o's client log to it, at every level. */
+void kit_log_attach(kit_log *l, baton_options *o);
+/* Wait until a line heard contains `needle`, at most ms: that line (valid
+ * until kit_log_destroy), or NULL. A case that may have lost lines past
+ * the first KIT_LOG_LINES fails here rather than miss one. */
+const char *kit_log_wait(kit_log *l, const char *needle, int ms);
+/* After the client is closed. */
+void kit_log_destroy(kit_log *l);
+
 #endif

@@ -4,7 +4,8 @@
  * in-memory backend (mem.c) and an injected clock. A schedule mixes
  * campaign, try, resign, close, cancel, start and stop with renewals that
  * succeed, fail or succeed late, lost replies, stalls, sessions replaced
- * while an acquire is in flight, and clock jumps (a suspend). After every
+ * while an acquire is in flight, clock jumps (a suspend), and on memttl a
+ * watchdog that the time steps touch now and then. After every
  * step it checks:
  *   - no two elections believe they hold a name, and one that believes
  *     holds the key the server calls the leader;
@@ -79,6 +80,10 @@ static struct model {
   bool queue;              /* memq, else memttl */
   unsigned fault_permille; /* how often a backend call goes wrong */
   uint32_t margin_ms, op_timeout_ms; /* the clients' options (0: default) */
+  int64_t watchdog_ms;     /* every election's watchdog (0: none). memttl
+                              only: on memq a term the watchdog left keeps
+                              riding on the session's renewals, which the
+                              removal oracle (mem.c) would count for it */
   bool resumed;            /* a suspend just ended; nothing has run yet */
   bool trace;
   int step;
@@ -275,6 +280,8 @@ static void open_slot(int i) {
   if (baton_election_open(&s->e, M.clients[s->client], names[s->name], on_event, s->rec, &err) !=
       0)
     fail("election_open: %s", err.message);
+  else if (baton_election_watchdog(s->e, M.watchdog_ms, &err) != 0)
+    fail("watchdog: %s", err.message);
 }
 
 /* The model is about to end slot i's term (resign, stop, close): the LOST
@@ -338,7 +345,8 @@ static void close_client(int c) {
 static bool lost_at_deadline(uint64_t token) {
   for (size_t i = 0; i < M.nlost; i++)
     if (M.lost[i].token == token)
-      return M.lost[i].reason == BATON_LOST_DEADLINE || M.lost[i].reason == BATON_LOST_CONNECTION;
+      return M.lost[i].reason == BATON_LOST_DEADLINE || M.lost[i].reason == BATON_LOST_CONNECTION ||
+             M.lost[i].reason == BATON_LOST_WATCHDOG;
   return false;
 }
 
@@ -423,6 +431,17 @@ static void expect_leader_after_win(slot *s, uint64_t token, const char *what) {
          (unsigned long long)token, (unsigned long long)held);
 }
 
+/* A touch: refused when no term is held, late (the term ends at its
+ * deadline all the same) or in time; never for another term. */
+static void touch(slot *s) {
+  baton_error err;
+  int rc = baton_election_touch(s->e, &err);
+  if (rc != 0 && rc != BATON_ENOTHOLDER && rc != BATON_ETIMEDOUT)
+    fail("slot %d: touch -> %d %s", (int)(s - M.slots), rc, err.message);
+  if (rc == BATON_ETIMEDOUT && !baton_election_is_leader(s->e, NULL, NULL))
+    fail("slot %d: a late touch ended the term before its deadline", (int)(s - M.slots));
+}
+
 static void step(void) {
   slot *s = any_open_slot();
   uint64_t op = pick(100);
@@ -495,6 +514,9 @@ static void step(void) {
     int64_t until = M.now + (int64_t)(1 + pick(TTL_MS / 2)) * MS;
     while (M.now < until) { /* at most TTL_MS / 2 ms in half ticks */
       M.now = M.now + TICK_NS / 2 < until ? M.now + TICK_NS / 2 : until;
+      /* Holders mostly touch in time; now and then one misses. */
+      for (int k = 0; k < SLOTS && M.watchdog_ms != 0; k++)
+        if (M.slots[k].e != NULL && pick(8) != 0) touch(&M.slots[k]);
       run_all();
     }
   }
@@ -516,6 +538,8 @@ static int schedule(uint64_t seed, int steps, bool verbose) {
   static const uint32_t margins[] = {0, 400}, op_timeouts[] = {0, 2500};
   M.margin_ms = margins[pick(2)];
   M.op_timeout_ms = op_timeouts[pick(2)];
+  static const int64_t watchdogs[] = {0, TTL_MS / 4, TTL_MS / 2};
+  M.watchdog_ms = M.queue ? 0 : watchdogs[pick(3)];
   baton_options o = schedule_options();
   int64_t lifetime_ms = 0;
   baton_options_lifetime(&o, &lifetime_ms, NULL);

@@ -377,6 +377,124 @@ static void lost_at_deadline(bool queue) {
 static void lost_at_deadline_ttl(void) { lost_at_deadline(false); }
 static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
 
+/* ---- the watchdog ------------------------------------------------------------ */
+
+#define WATCHDOG_MS 500
+
+/* Client 0 holds "a" with a watchdog and "b" without; its holder touches
+ * "a" twice, then hangs. The first renewal sent after the interval ran
+ * out leaves "a" behind, so "a" ends exactly at the deadline the last
+ * renewal before gave it, lost to the watchdog, while "b" renews on. A
+ * waiter on client 1 is refused until the server's expiry of that
+ * renewal (on memq, the late release then), and its token is greater. */
+static void watchdog_stops_renewals(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  baton_error err;
+  baton_election *b = NULL;
+  CHECK_OK(baton_election_open(&b, S.clients[0], "b", NULL, NULL, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_try_campaign(e[0], &token, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(b, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  REQUIRE(2 * interval > 800 * MS + WATCHDOG_MS * MS); /* the schedule below */
+  idle(NULL, T0 + 400 * MS);
+  CHECK_OK(baton_election_touch(e[0], &err), &err);
+  idle(NULL, T0 + 800 * MS);
+  CHECK_OK(baton_election_touch(e[0], &err), &err);
+  /* The renewal at 1 interval counted; the one at 2 was sent after 1.3 s. */
+  int64_t deadline = T0 + interval + lifetime_ns();
+  idle(NULL, T0 + 2 * interval + 1);
+  int64_t left = 0;
+  CHECK(baton_election_is_leader(e[0], NULL, &left));
+  CHECK_EQ(left, (deadline - S.now) / MS);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  CHECK_CONTAINS(err.message, "missed its watchdog interval");
+  idle(NULL, deadline - 1);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  idle(NULL, deadline);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  CHECK(baton_election_is_leader(b, NULL, NULL));
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ENOTHOLDER);
+
+  baton_stats s = stats_of(e[0]);
+  CHECK_EQ(s.terms_lost[BATON_LOST_WATCHDOG], 1);
+  CHECK_EQ(s.hold.sum_ns, interval + lifetime_ns());
+  CHECK_EQ(s.renewals_ok, 1);
+
+  /* The server's expiry of the last renewal: sent + TTL. */
+  int64_t expiry = T0 + interval + TTL_MS * MS;
+  idle(NULL, expiry - 10 * MS);
+  baton_leader holder;
+  CHECK_EQ(baton_election_try_campaign(e[1], NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  idle(NULL, expiry + 10 * MS);
+  uint64_t next = 0;
+  CHECK_OK(baton_election_try_campaign(e[1], &next, NULL, &err), &err);
+  CHECK_GT(next, token);
+  CHECK_EQ(stats_of(e[0]).late_releases, queue ? 1 : 0);
+  CHECK(baton_election_is_leader(b, NULL, NULL));
+
+  static char text[32768];
+  char want[128];
+  metrics(S.clients[0], text, sizeof text);
+  snprintf(want, sizeof want,
+           "baton_terms_lost_total{backend=\"%s\",name=\"a\",reason=\"watchdog\"} 1\n",
+           queue ? "memq" : "memttl");
+  CHECK_CONTAINS(text, want);
+  CHECK_EQ(promtool_check(text), 0);
+  baton_election_close(b);
+  teardown();
+}
+
+static void watchdog_stops_renewals_ttl(void) { watchdog_stops_renewals(false); }
+static void watchdog_stops_renewals_queue(void) { watchdog_stops_renewals(true); }
+
+/* A holder that touches in time keeps its term across many intervals and
+ * TTLs; a watchdog turned off asks for nothing. A late touch fires the
+ * watchdog by itself, though no renewal was sent in the missed interval.
+ * Bad arguments are refused with a message. */
+static void watchdog_touched_and_late(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, "not the leader");
+  CHECK_EQ(baton_election_watchdog(NULL, 100, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_touch(NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_watchdog(e[0], -1, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "out of range");
+  CHECK_EQ(baton_election_watchdog(e[0], BATON_WATCHDOG_MAX_MS + 1LL, &err), BATON_EINVAL);
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  for (int i = 1; i <= 30; i++) { /* 12 s: 6 TTLs */
+    idle(NULL, T0 + i * 400 * MS);
+    CHECK_OK(baton_election_touch(e[0], &err), &err);
+  }
+  CHECK_OK(baton_election_watchdog(e[0], 0, &err), &err);
+  idle(NULL, S.now + 3 * TTL_MS * MS);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  CHECK_OK(baton_election_resign(e[0], &err), &err);
+
+  /* A new term: 100 ms asked, touched at 50 ms, next at 300 ms: late. */
+  int64_t began = S.now;
+  CHECK_OK(baton_election_watchdog(e[0], 100, &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  idle(NULL, began + 50 * MS);
+  CHECK_OK(baton_election_touch(e[0], &err), &err);
+  idle(NULL, began + 300 * MS);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  /* No renewal was sent since the term began: its acquire's is the last. */
+  idle(NULL, began + lifetime_ns() + 1);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  baton_stats s = stats_of(e[0]);
+  CHECK_EQ(s.terms_lost[BATON_LOST_WATCHDOG], 1);
+  CHECK_EQ(s.terms_lost[BATON_LOST_RESIGNED], 1);
+  teardown();
+}
+
 /* Two elections on one name in one client are told apart by `slot`; a
  * buffer too small gets the length of the whole text; NULLs are refused. */
 static void exposition_edges(void) {
@@ -449,6 +567,9 @@ int main(int argc, char **argv) {
       {"headroom_shrinks", headroom_shrinks},
       {"lost_at_deadline_ttl", lost_at_deadline_ttl},
       {"lost_at_deadline_queue", lost_at_deadline_queue},
+      {"watchdog_stops_renewals_ttl", watchdog_stops_renewals_ttl},
+      {"watchdog_stops_renewals_queue", watchdog_stops_renewals_queue},
+      {"watchdog_touched_and_late", watchdog_touched_and_late},
       {"exposition_edges", exposition_edges},
       {"log_callback_hears_renewals", log_callback_hears_renewals},
       {NULL, NULL},

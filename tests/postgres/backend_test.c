@@ -1,11 +1,14 @@
 /* backend_test.c — the postgres:// backend where only PostgreSQL says how:
  * bad URIs, a wrong password, a role that may not create the token table,
  * a plain SQL client taking the same lock by the documented key, a leader
- * only while its lock is held, and a server restart (zero overlaps). A
- * stopped server, lost replies and cut connections are every backend's:
- * the seam, conformance and fault_cut suites. */
+ * only while its lock is held, a server restart (zero overlaps), waiters
+ * woken soon after a plain-SQL holder lets go, one listener connection for
+ * every waiter of a client, and a half-sent request finished before the
+ * next. A stopped server, lost replies and cut connections are every
+ * backend's: the seam, conformance and fault_cut suites. */
 #include "postgres_kit.h"
 #include "postgres.h"
+#include "proxy.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -14,6 +17,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -696,6 +700,233 @@ static void no_leader_while_the_successor_waits(void) {
   PQfinish(raw);
 }
 
+/* A campaign on a thread of its own: when it returned, and what. */
+typedef struct campaigner {
+  baton_election *e;
+  int timeout_ms;
+  kit_cond cond;
+  int done, rc;
+  int64_t done_at;
+  baton_error err;
+  pthread_t thread;
+} campaigner;
+
+static void *campaign_thread(void *arg) {
+  campaigner *w = arg;
+  w->rc = baton_election_campaign(w->e, w->timeout_ms, NULL, &w->err);
+  w->done_at = kit_now_ms();
+  kit_cond_add(&w->cond, &w->done, 1);
+  return NULL;
+}
+
+static void campaigner_start(campaigner *w, baton_election *e, int timeout_ms) {
+  *w = (campaigner){.e = e, .timeout_ms = timeout_ms};
+  kit_cond_init(&w->cond);
+  REQUIRE_EQ(pthread_create(&w->thread, NULL, campaign_thread, w), 0);
+}
+
+/* Wait at most ms for the campaign (cancelled past that), then join: its
+ * rc, or BATON_ETIMEDOUT when it had not returned in time. */
+static int campaigner_join(campaigner *w, int ms) {
+  bool in_time = kit_await_count(&w->cond, &w->done, 1, ms);
+  if (!in_time) baton_election_cancel(w->e);
+  pthread_join(w->thread, NULL);
+  kit_cond_destroy(&w->cond);
+  return in_time ? w->rc : BATON_ETIMEDOUT;
+}
+
+/* Connections of the test database whose application_name is `app`. */
+static int backends_of(PGconn *raw, const char *app) {
+  char n[16] = "-1";
+  kit_pg_str(raw, n, sizeof n,
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app, NULL);
+  return atoi(n);
+}
+
+/* A holder that is not baton (plain SQL) sends no NOTIFY when it lets go,
+ * and has no expiry baton knows: the waiter looks again within a bounded,
+ * backed-off interval (at most 250 ms), not after most of its TTL. */
+static void waiter_sees_a_plain_sql_release_soon(void) {
+  const char *name = kit_name("foreign");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[16];
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
+                        "SELECT pg_advisory_lock(" KIT_PG_KEY("$1::text") ")::text", name, NULL),
+             0);
+  char uri[300];
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
+         "?application_name=baton-foreign");
+  baton_options o = {.ttl_ms = 10000, .identity = "waiter", .connect_timeout_ms = 2000};
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&c, uri, &o, &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  campaigner w;
+  campaigner_start(&w, e, 8000);
+  /* The campaign has looked and waits once its listener is there (the
+   * client's session is the other connection). */
+  int64_t end = kit_now_ms() + 3000;
+  while (backends_of(raw, "baton-foreign") < 2 && kit_now_ms() < end) kit_sleep_ms(10);
+  CHECK_EQ(backends_of(raw, "baton-foreign"), 2);
+  poll(NULL, 0, 600); /* the plain-SQL holder keeps the name a while */
+  int64_t released_at = kit_now_ms();
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
+                        "SELECT pg_advisory_unlock(" KIT_PG_KEY("$1::text") ")::text", name, NULL),
+             0);
+  CHECK_STR(got, "true");
+  CHECK_OK(campaigner_join(&w, 5000), &w.err);
+  printf("  elected %lld ms after the plain-SQL release (TTL 10000 ms)\n",
+         (long long)(w.done_at - released_at));
+  CHECK_LE(w.done_at - released_at, 1000);
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
+#define MANY_WAITERS 50
+
+/* Every waiting election of a client shares one listener connection, and
+ * each release wakes the waiter of its name, and no other. */
+static void one_listener_serves_every_waiter(void) {
+  char names[MANY_WAITERS][64];
+  kit_session h = {0}, w = {0};
+  baton_error err = {0};
+  char uri[300];
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD,
+         "?application_name=baton-many");
+  /* TTLs far past the test: a waiter wakes by a NOTIFY, not a re-check. */
+  REQUIRE_OK(kit_open_as(&h, kit_seam_postgres.table, server->uri, "holder", 30000, &err), &err);
+  REQUIRE_OK(kit_open_as(&w, kit_seam_postgres.table, uri, "waiter", 30000, &err), &err);
+  static baton_candidate hc[MANY_WAITERS], wc[MANY_WAITERS];
+  static kit_waiter ws[MANY_WAITERS];
+  for (int i = 0; i < MANY_WAITERS; i++) {
+    snprintf(names[i], sizeof names[i], "%s", kit_name("many"));
+    hc[i] = kit_cand(&h, names[i]);
+    wc[i] = kit_cand(&w, names[i]);
+    REQUIRE_OK(kit_acquire(&h, &hc[i], NULL, &err), &err);
+    CHECK_EQ(kit_acquire(&w, &wc[i], NULL, &err), BATON_EHELD);
+    CHECK_OK(kit_wait(&w, &wc[i], NULL, 2000, &err), &err); /* subscribes */
+    CHECK_EQ(kit_acquire(&w, &wc[i], NULL, &err), BATON_EHELD);
+    REQUIRE_EQ(kit_waiter_start(&ws[i], &w, &wc[i], NULL, 20000), 0);
+  }
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  int conns = backends_of(raw, "baton-many");
+  printf("  %d elections waiting; the client has %d connections\n", MANY_WAITERS, conns);
+  CHECK_EQ(conns, 2); /* the session and the one listener */
+  CHECK_EQ(kit_waiters_done(ws, MANY_WAITERS, 1, 0), 0);
+  for (int i = 0; i < MANY_WAITERS; i++) {
+    int64_t released_at = kit_now_ms();
+    CHECK_OK(kit_release(&h, &hc[i], &err), &err);
+    CHECK_EQ(kit_waiters_done(&ws[i], 1, 1, 3000), 1);
+    CHECK_EQ(ws[i].rc, 0);
+    CHECK_LE(ws[i].woke_at - released_at, 1000);
+    CHECK_EQ(kit_waiters_done(ws, MANY_WAITERS, MANY_WAITERS, 0), i + 1);
+  }
+  for (int i = 0; i < MANY_WAITERS; i++) {
+    kit_waiter_join(&ws[i]);
+    CHECK_OK(kit_acquire(&w, &wc[i], NULL, &err), &err);
+    kit_drop(&w, &wc[i]);
+    kit_forget(&h, &hc[i]);
+  }
+  kit_close(&w);
+  kit_close(&h);
+  PQfinish(raw);
+}
+
+/* Hand-overs back and forth, each release racing the waiter's look: a
+ * wake that went missing (a look in a snapshot from before the release's
+ * commit, its NOTIFY missed) would cost a whole TTL. */
+static void handover_never_waits_out_a_ttl(void) {
+  const char *name = kit_name("handover");
+  baton_options a = {.ttl_ms = 5000, .identity = "a", .connect_timeout_ms = 2000};
+  baton_options b = {.ttl_ms = 5000, .identity = "b", .connect_timeout_ms = 2000};
+  pair p = {0};
+  pair_open(&p, name, &a, &b);
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, NULL, &err), &err);
+  int64_t worst = 0;
+  for (int round = 0; round < 30; round++) {
+    baton_election *holder = round % 2 == 0 ? p.ea : p.eb;
+    baton_election *next = round % 2 == 0 ? p.eb : p.ea;
+    campaigner w;
+    campaigner_start(&w, next, 4000);
+    if (round % 3 != 0) poll(NULL, 0, round % 3 == 1 ? 1 : 20); /* the look lands early or late */
+    int64_t released_at = kit_now_ms();
+    CHECK_OK(baton_election_resign(holder, &err), &err);
+    CHECK_OK(campaigner_join(&w, 4500), &w.err);
+    int64_t took = w.done_at - released_at;
+    if (took > worst) worst = took;
+  }
+  printf("  slowest of 30 hand-overs: %lld ms (TTL 5000 ms)\n", (long long)worst);
+  CHECK_LE(worst, 1000);
+  pair_close(&p);
+}
+
+/* A request left half sent when its deadline came (the server stopped
+ * reading: here a stalled proxy) is sent in full, and its reply read
+ * away, before the next request on the connection: it is never stuck. */
+static void half_sent_request_is_finished_first(void) {
+  proxy *px = NULL;
+  REQUIRE_EQ(proxy_start(&px, server->member[0].port), 0);
+  char uri[300];
+  snprintf(uri, sizeof uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER, TEST_PG_PASSWORD,
+           proxy_port(px), TEST_PG_DB);
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, uri, "half", 30000, &err), &err);
+  baton_pg_session *s = (baton_pg_session *)k.s;
+  /* Far more than the socket buffers on both sides of the proxy hold. */
+  size_t size = 32u << 20;
+  char *sql = malloc(size);
+  REQUIRE(sql != NULL);
+  memset(sql, 'x', size);
+  memcpy(sql, "SELECT 1 /* ", 12);
+  memcpy(sql + size - 4, " */", 4);
+  proxy_set_mode(px, PROXY_STALL, 0);
+  bool broken = false;
+  int rc = baton__pg_exec(&s->conn, s, sql, 0, NULL, NULL, kit_deadline(500), "big", &broken,
+                          &err);
+  free(sql);
+  CHECK_EQ(rc, BATON_ETIMEDOUT);
+  CHECK(!broken);
+  CHECK(s->conn.busy);
+  proxy_set_mode(px, PROXY_PASS, 0);
+  int64_t start = kit_now_ms();
+  CHECK_OK(kit_renew(&k, NULL, 0, NULL, &err), &err);
+  printf("  the next request answered after %lld ms\n", (long long)(kit_now_ms() - start));
+  CHECK(!s->conn.busy);
+  kit_close(&k);
+  proxy_stop(px);
+}
+
+/* A term the token row gives to this session is adopted (a retry after a
+ * lost reply) only while the session holds the lock: once the lock went
+ * (here: let go behind the backend's back, as after a failed statement),
+ * taking it again is a new term with a greater token. */
+static void lock_taken_anew_is_a_new_term(void) {
+  const char *name = kit_name("anew");
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "anew", 30000, &err), &err);
+  baton_candidate c = kit_cand(&k, name);
+  REQUIRE_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  uint64_t first = c.token;
+  baton_pg_session *s = (baton_pg_session *)k.s;
+  const char *params[] = {name};
+  bool broken = false;
+  REQUIRE_OK(baton__pg_exec(&s->conn, s, "SELECT pg_advisory_unlock(" KIT_PG_KEY("$1::text") ")",
+                            1, params, NULL, kit_deadline(KIT_CALL_MS), "unlock", &broken, &err),
+             &err);
+  REQUIRE_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  printf("  token %llu, then %llu\n", (unsigned long long)first, (unsigned long long)c.token);
+  CHECK_GT(c.token, first);
+  kit_drop(&k, &c);
+  kit_close(&k);
+}
+
 /* The session commits its heartbeats and tokens synchronously even where
  * the server's (or the URI's) default says otherwise: a crash must not
  * roll back a heartbeat the next term's wait relies on. */
@@ -749,6 +980,11 @@ int main(int argc, char **argv) {
       {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
       {"no_leader_while_the_successor_waits", no_leader_while_the_successor_waits},
+      {"waiter_sees_a_plain_sql_release_soon", waiter_sees_a_plain_sql_release_soon},
+      {"one_listener_serves_every_waiter", one_listener_serves_every_waiter},
+      {"handover_never_waits_out_a_ttl", handover_never_waits_out_a_ttl},
+      {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
+      {"lock_taken_anew_is_a_new_term", lock_taken_anew_is_a_new_term},
       {"session_commits_synchronously", session_commits_synchronously},
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},

@@ -47,9 +47,7 @@ static bool queues(void) { return (B->caps & BATON_CAP_QUEUE) != 0; }
  * where nothing listens): every member moves, as a quorum of them serves
  * a backend that votes. */
 static void uri_at(char *uri, size_t size, const int *ports) {
-  size_t len = (size_t)snprintf(uri, size, "%s://", B->schemes[0]);
-  for (int i = 0; i < server->n && len < size; i++)
-    len += (size_t)snprintf(uri + len, size - len, "%s127.0.0.1:%d", i ? "," : "", ports[i]);
+  kit_uri_at(uri, size, server->uri, ports, server->n);
 }
 
 /* A proxy in front of every member, and the URI through them. */

@@ -139,8 +139,12 @@ int test_postgres_start(test_cluster *c) {
   }
   const char *argv[] = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres",
                         "--init-groups", "--", PG_BIN "/postgres", "-D", data, "-p", port,
-                        "-k", s->dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                        "-c", "full_page_writes=off", "-c", "max_connections=300",
+                        "-k", s->dir, "-c", "listen_addresses=127.0.0.1",
+                        /* Test-only, for speed: a throwaway server that
+                         * nothing must survive an OS crash of (a server
+                         * restart keeps its data either way). Never in
+                         * production. */
+                        "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=300",
                         "-c", "shared_buffers=32MB", NULL};
   if (test_server_spawn(s, root ? argv : argv + 5, NULL, 30000) != 0) {
     test_cluster_stop(c);
@@ -156,11 +160,9 @@ int test_postgres_start(test_cluster *c) {
     test_cluster_stop(c);
     return -1;
   }
-  /* Suites build URIs of their own (through a proxy, say) with a host and
-   * a port only: libpq takes the rest from the environment. */
-  setenv("PGUSER", TEST_PG_USER, 1);
-  setenv("PGPASSWORD", TEST_PG_PASSWORD, 1);
-  setenv("PGDATABASE", TEST_PG_DB, 1);
+  /* The role, its password and the database travel in the URI (suites
+   * that go through a proxy keep them: kit_uri_at), never in PG*
+   * variables, which every later case and child would inherit. */
   snprintf(c->uri, sizeof c->uri, "postgres://%s:%s@127.0.0.1:%d/%s", TEST_PG_USER,
            TEST_PG_PASSWORD, s->port, TEST_PG_DB);
   return 0;

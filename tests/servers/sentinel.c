@@ -138,6 +138,16 @@ int test_sentinel_master(const test_cluster *c) {
   return -1;
 }
 
+bool test_sentinel_healthy(const test_cluster *c) {
+  int m = test_sentinel_master(c);
+  char reply[4096];
+  static const char q[] = "INFO replication\r\nQUIT\r\n";
+  if (m < 0 || test_tcp_ask(c->member[m].port, q, sizeof q - 1, reply, sizeof reply, 500) != 0)
+    return false;
+  const char *at = strstr(reply, "connected_slaves:");
+  return at != NULL && atoi(at + 17) == REPLICAS;
+}
+
 const char test_sentinel_kinds[] = "sentinel";
 
 int test_sentinel_start_kind(test_cluster *c, const char *kind) {

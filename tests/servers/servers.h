@@ -71,6 +71,9 @@ int test_sentinel_master(const test_cluster *c);
 /* Wait (up to ms) until every running Sentinel knows the other two and
  * both replicas: 0, or -1 (reported). */
 int test_sentinel_agreed(const test_cluster *c, int ms);
+/* Whether the master the Sentinels name has both replicas connected (a
+ * failed master, restarted, is a replica again). Asks once, bounded. */
+bool test_sentinel_healthy(const test_cluster *c);
 
 /* Start a deployment by its kind's name: "redis", "etcd", "etcd3" (3
  * members), "zk", "zk3", ... Each servers/<backend>.c of a backend in the

@@ -36,6 +36,8 @@ static void test_pause_past_session_timeout(void) {
   kit_session a;
   baton_error err = {0};
   baton_options o = {.identity = "paused"};
+  kit_log log;
+  kit_log_attach(&log, &o);
   int rc = kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err);
   CHECK_OK(rc, &err);
   if (rc != 0) goto out;
@@ -94,6 +96,15 @@ static void test_pause_past_session_timeout(void) {
   /* The next renew opens a fresh session; blocked waits return. */
   CHECK_OK(ZK.renew(a.s, held, 1, gone, kit_deadline(5000), &err), &err);
   CHECK(gone[0]);
+  /* The operator heard each step: the lost connection, the expiry, the
+   * new session. */
+  static const char *const steps[] = {"connection lost; reconnecting", "expired",
+                                      "new session 0x"};
+  for (int i = 0; i < 3; i++) {
+    const char *heard = kit_log_wait(&log, steps[i], 0);
+    CHECK(heard != NULL);
+    if (heard != NULL) printf("  logged: %s\n", heard);
+  }
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 1000), 1);
   kit_waiter_join(&w);
   CHECK_EQ(w.rc, 0);
@@ -107,6 +118,81 @@ static void test_pause_past_session_timeout(void) {
   CHECK(!server_dump_has(port, "/baton-fault/expiry/"));
   kit_close(&a);
 out:
+  kit_log_destroy(&log);
+  proxy_stop(px);
+}
+
+/* The one child of `parent` (a held name's node) as a full path. */
+static bool held_node(zhandle_t *raw, const char *parent, char *path, size_t size) {
+  char kid[256] = "";
+  if (kit_zk_children(raw, parent, kid, sizeof kid) != 1) return false;
+  snprintf(path, size, "%s/%s", parent, kid);
+  return true;
+}
+
+/* Renewal learns of a held node's deletion by its watch (issue 16): the
+ * watch outlives a lost connection (the C client sets it again on the
+ * reconnect, and the server reports the deletion it missed), and a change
+ * of the node's data, which spends the watch, leads to a new one. */
+static void test_held_node_watch_survives_reconnect_and_data_change(void) {
+  proxy *px = NULL;
+  test_cluster *zk = kit_fresh_server("zk"); /* stopped after the case */
+  REQUIRE(zk != NULL);
+  REQUIRE(proxy_start(&px, zk->member[0].port) == 0);
+  char u[256], hosts[64];
+  snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-watch?session_timeout=6000", proxy_port(px));
+  snprintf(hosts, sizeof hosts, "127.0.0.1:%d", zk->member[0].port);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  kit_session a;
+  baton_error err = {0};
+  baton_options o = {.identity = "watched"};
+  kit_log log;
+  kit_log_attach(&log, &o);
+  int rc = kit_open(&a, &ZK, u, &o, KIT_CALL_MS, &err);
+  CHECK_OK(rc, &err);
+  if (rc != 0) goto out;
+  baton_candidate c = kit_cand(&a, "cut"), d = kit_cand(&a, "changed");
+  baton_candidate *held[2] = {&c, &d};
+  bool gone[2] = {true, true};
+  CHECK_OK(ZK.acquire(a.s, &c, NULL, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.acquire(a.s, &d, NULL, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.renew(a.s, held, 2, gone, kit_deadline(5000), &err), &err); /* sets the watches */
+  CHECK(!gone[0] && !gone[1]);
+  char cut[320], changed[320];
+  REQUIRE(held_node(raw, "/baton-watch/cut", cut, sizeof cut));
+  REQUIRE(held_node(raw, "/baton-watch/changed", changed, sizeof changed));
+
+  /* Cut off; the node goes meanwhile; the connection comes back within
+   * the session timeout. */
+  proxy_set_mode(px, PROXY_STALL, 0);
+  CHECK_EQ(zoo_delete(raw, cut, -1), ZOK);
+  proxy_set_mode(px, PROXY_DROP, 0); /* the client reconnects through the proxy */
+  proxy_set_mode(px, PROXY_PASS, 0);
+  KIT_RETRY(rc, 10000, ZK.renew(a.s, held, 2, gone, kit_deadline(2000), &err));
+  CHECK_OK(rc, &err);
+  CHECK(gone[0]);  /* heard on the reconnect */
+  CHECK(!gone[1]);
+  CHECK(kit_log_wait(&log, "reconnected; session 0x", 0) != NULL);
+
+  /* Someone writes the other node's data: its watch is spent, and the
+   * next renewal sets a new one, which then tells of its deletion. */
+  CHECK_EQ(zoo_set(raw, changed, "x", 1, -1), ZOK);
+  CHECK_OK(ZK.renew(a.s, held + 1, 1, gone + 1, kit_deadline(5000), &err), &err);
+  CHECK(!gone[1]);
+  CHECK_EQ(zoo_delete(raw, changed, -1), ZOK);
+  CHECK_OK(ZK.renew(a.s, held + 1, 1, gone + 1, kit_deadline(5000), &err), &err);
+  CHECK(gone[1]);
+  kit_drop(&a, &c);
+  kit_drop(&a, &d);
+  kit_close(&a);
+  /* Nothing of ours is watched any more at the server. */
+  char wchs[2048] = "";
+  CHECK_EQ(test_tcp_ask(zk->member[0].port, "wchs", 4, wchs, sizeof wchs, 2000), 0);
+  CHECK_CONTAINS(wchs, "Total watches:0");
+out:
+  kit_log_destroy(&log);
+  zookeeper_close(raw);
   proxy_stop(px);
 }
 
@@ -169,6 +255,8 @@ int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"pause_past_session_timeout", test_pause_past_session_timeout},
       {"ensemble_leader_killed", test_ensemble_leader_killed},
+      {"held_node_watch_survives_reconnect_and_data_change",
+       test_held_node_watch_survives_reconnect_and_data_change},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
