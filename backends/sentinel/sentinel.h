@@ -39,6 +39,8 @@ typedef struct baton_sentinel_session {
                                  master moved; the watcher asks at once */
   int news_fd;                /* under addr_mu: the watcher's subscriber's
                                  socket, -1 while it has none */
+  bool news_read;             /* under addr_mu: the watcher is reading
+                                 messages and asking what they mean */
 } baton_sentinel_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's

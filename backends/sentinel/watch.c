@@ -105,10 +105,18 @@ static void set_news_fd(baton_sentinel_session *s, int fd) {
   pthread_mutex_unlock(&s->addr_mu);
 }
 
+/* Set while messages are read and acted on: once read, they no longer
+ * show on the socket, and the move they may bring has not come yet. */
+static void set_news_read(baton_sentinel_session *s, bool reading) {
+  pthread_mutex_lock(&s->addr_mu);
+  s->news_read = reading;
+  pthread_mutex_unlock(&s->addr_mu);
+}
+
 bool baton__sentinel_news_pending(baton_sentinel_session *s) {
   pthread_mutex_lock(&s->addr_mu); /* held: the watcher closes it only after clearing it */
   struct pollfd p = {.fd = s->news_fd, .events = POLLIN};
-  bool pending = s->news_fd >= 0 && poll(&p, 1, 0) > 0;
+  bool pending = s->news_read || (s->news_fd >= 0 && poll(&p, 1, 0) > 0);
   pthread_mutex_unlock(&s->addr_mu);
   return pending;
 }
@@ -136,12 +144,15 @@ static void *watch_main(void *arg) {
       struct pollfd p[2] = {{.fd = sub->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
       int n = poll(p, 2, -1);
       if (n < 0 && errno != EINTR) break;
-      int got = n > 0 && p[0].revents != 0 ? drain(s, sub) : 0;
-      if (got < 0) break; /* that Sentinel is gone */
+      bool news = n > 0 && p[0].revents != 0;
+      if (news) set_news_read(s, true);
+      int got = news ? drain(s, sub) : 0;
       /* A +switch-master may come from a Sentinel that learns of a
        * fail-over late, naming a master that has since failed over
        * again: the newest view is asked for instead of taken from it. */
       if (got > 0) ask(s);
+      if (news) set_news_read(s, false);
+      if (got < 0) break; /* that Sentinel is gone */
       if (n > 0 && p[1].revents != 0 && (step = next_step(s)) == WATCH_ASK) ask(s);
     }
     set_news_fd(s, -1);
