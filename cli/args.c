@@ -55,7 +55,7 @@ static const opt_spec options[] = {
      "campaigning again"},
     {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE | CLI_STATUS,
      "one JSON object a line:\n"
-     "{\"name\":..,\"identity\":..,\"token\":..}\n"
+     "{\"name\":..,\"identity\":..,\"token\":..,\"value\":..}\n"
      "(status: more fields, see below)"},
     {OPT_VERBOSE, "verbose", 'v', NULL, CLI_RUN, "report elections and exits on stderr"},
     {OPT_EVENTS, "events", 0, "FILE", CLI_RUN,
@@ -72,9 +72,9 @@ static const opt_spec options[] = {
      "ADDR is HOST:PORT, or PORT for 127.0.0.1"},
     {OPT_WATCHDOG, "watchdog", 0, "D", CLI_RUN,
      "CMD must send WATCHDOG=1 to $NOTIFY_SOCKET at\n"
-     "least every D (it gets WATCHDOG_USEC); a missed\n"
-     "one stops the term's renewals: CMD is stopped\n"
-     "and the term ends at its local deadline"},
+     "least every D (10ms..24h; it gets WATCHDOG_USEC);\n"
+     "a missed one stops the term's renewals: CMD is\n"
+     "stopped and the term ends at its local deadline"},
     {OPT_PASSWORD_FILE, "password-file", 0, "PATH", ALL,
      "the backend's password: the first line of PATH\n"
      "(wins over $BATON_PASSWORD and the URI's)"},
@@ -108,8 +108,10 @@ static const struct {
      "\n"
      "CMD gets NOTIFY_SOCKET and speaks systemd's notify protocol to baton:\n"
      "WATCHDOG=1 touches the term (see --watchdog), READY=1 and STATUS=TEXT\n"
-     "are recorded (--events, -v) and passed on to baton's own $NOTIFY_SOCKET\n"
-     "when baton runs under systemd; other assignments are ignored.\n"
+     "are recorded (--events, -v), STATUS= is passed on to baton's own\n"
+     "$NOTIFY_SOCKET when baton runs under systemd; other assignments are\n"
+     "ignored. Under systemd baton says READY=1 itself once it campaigns, and\n"
+     "answers its own WatchdogSec= (WATCHDOG_USEC) from its main loop.\n"
      "\n"
      "When CMD exits on its own, what is left of its process group is killed,\n"
      "the term is resigned and baton exits with CMD's status. On SIGINT,\n"
@@ -127,9 +129,10 @@ static const struct {
      "2 bad usage.\n"},
     {"leader", CLI_LEADER, "--backend URI --name NAME [OPTION...]",
      "print the current leader of NAME",
-     "Print the current leader of NAME: \"token=<T> identity=<ID>\", or with\n"
-     "--json {\"name\":..,\"identity\":..,\"token\":..}; \"no leader\" (JSON:\n"
-     "identity null, token 0) when nobody leads.\n",
+     "Print the current leader of NAME: \"token=<T> identity=<ID>\" and\n"
+     "\" value=<V>\" when its term proclaimed one, or with --json\n"
+     "{\"name\":..,\"identity\":..,\"token\":..,\"value\":..}; \"no leader\" (JSON:\n"
+     "identity null, token 0, value null) when nobody leads.\n",
      "0 there is a leader; 1 a backend error; 2 bad usage; 3 no leader.\n"},
     {"observe", CLI_OBSERVE, "--backend URI --name NAME [OPTION...]",
      "print each change of leader of NAME",
@@ -141,12 +144,13 @@ static const struct {
      "Print, from one query, the leader of NAME, the server-side time to live\n"
      "left on its key, and the contenders in queue order, the holder first:\n"
      "  name=NAME backend=BACKEND\n"
-     "  leader token=T identity=ID ttl_remaining_ms=MS   (or \"no leader\")\n"
+     "  leader token=T identity=ID [value=V] ttl_remaining_ms=MS  (or \"no leader\")\n"
      "  contender 2 token=T identity=ID                 (one per waiter)\n"
      "With --json, one object:\n"
      "  name              NAME\n"
      "  identity, token   the leader, as `baton leader --json` (null, 0: none)\n"
-     "  value             what the leader published: null (not yet supported)\n"
+     "  value             what the leader's term proclaimed (STATUS= under\n"
+     "                    baton run): \"\" when nothing, null when nobody leads\n"
      "  ttl_remaining_ms  the leader's key's server-side TTL left: etcd, its\n"
      "                    lease's (whole seconds); redis, PTTL; null when the\n"
      "                    backend cannot tell (zk: a znode lives as long as\n"
@@ -397,7 +401,9 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       a->metrics_listen = value;
       break;
     case OPT_WATCHDOG:
-      return duration_option(cmd, "watchdog", value, 1, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
+      /* 10 ms at least: each WATCHDOG=1 is a datagram, a process's send
+       * and a turn of the main loop; less cannot be kept reliably. */
+      return duration_option(cmd, "watchdog", value, 10, BATON_WATCHDOG_MAX_MS, &a->watchdog_ms);
     case OPT_PASSWORD_FILE:
       a->password_file = value;
       break;

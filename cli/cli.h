@@ -120,20 +120,24 @@ int cli_exit_for(int code);
  * bytes that are not UTF-8, so the output always parses. */
 void cli_json_string(FILE *f, const char *s);
 
-/* One line for a leader of `name` (NULL: nobody leads): plain
- * "token=T identity=ID" / "no leader", or the JSON object
- * {"name":..,"identity":..,"token":..} with null / 0 when nobody leads.
- * Flushes. Returns 0, or -1 when stdout fails. */
-int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json);
+/* One line for a leader of `name` (NULL: nobody leads) and its term's
+ * proclaimed `value` (NULL or "": none): plain "token=T identity=ID
+ * [value=V]" / "no leader", or the JSON object
+ * {"name":..,"identity":..,"token":..,"value":..} with null / 0 / null
+ * when nobody leads ("" when the leader proclaimed nothing). Flushes.
+ * Returns 0, or -1 when stdout fails. */
+int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, const char *value,
+                     bool json);
 
 /* What `baton status` shows of `name`: the queue list[0..n), holder
- * first (n = 0: nobody leads), on `backend`. Plain: "name=N backend=B",
- * then "leader token=T identity=ID ttl_remaining_ms=MS|unknown" or "no
+ * first (n = 0: nobody leads), on `backend`, and the holder's proclaimed
+ * `value` (NULL or "": none). Plain: "name=N backend=B", then "leader
+ * token=T identity=ID [value=V] ttl_remaining_ms=MS|unknown" or "no
  * leader", then one "contender I token=T identity=ID" line per entry
  * after the holder. JSON: one object, fields as in baton(1). Flushes.
  * Returns 0, or -1 when stdout fails. */
 int cli_print_status(FILE *f, const char *name, const char *backend, const baton_contender *list,
-                     size_t n, bool json);
+                     size_t n, const char *value, bool json);
 
 /* CLOCK_MONOTONIC in milliseconds, and in nanoseconds. */
 int64_t cli_now_ms(void);
@@ -167,6 +171,8 @@ typedef struct cli_relay {
   /* LEADER_CHANGED, oldest first; when the ring is full the newest entry
    * is overwritten, so the latest state always gets through. */
   baton_leader ring[CLI_RELAY_RING];
+  char *ring_value[CLI_RELAY_RING]; /* its value, owned; NULL: none or
+                                       no memory */
   bool ring_none[CLI_RELAY_RING]; /* the change was "nobody leads" */
   unsigned ring_head, ring_count;
   /* The campaign thread's result. */
@@ -178,6 +184,16 @@ typedef struct cli_relay {
   int64_t campaign_done_ns;   /* when the campaign call returned */
   baton_error campaign_err;
   baton_election *campaign_election;
+  /* The proclaim thread: a backend write, kept off the main loop so that
+   * a slow server cannot delay a stop before the deadline. */
+  pthread_t proclaim_thread;
+  bool proclaim_running;      /* it exists (not joined) */
+  bool proclaim_quit;         /* it is asked to end */
+  pthread_cond_t proclaim_cond;
+  char *proclaim_next;        /* the text to proclaim next (owned), or NULL */
+  uint64_t proclaim_token;    /* the term it is for */
+  baton_election *proclaim_election;
+  bool proclaim_refused_said; /* the backend cannot proclaim (said once) */
 } cli_relay;
 
 int cli_relay_init(cli_relay *r);
@@ -197,8 +213,9 @@ uint64_t cli_relay_take_lost(cli_relay *r, baton_lost_reason *reason, int64_t *w
 /* The text of the last failed renewal ("" if none), then forget it. */
 void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size);
 
-/* Take the oldest leader change: true with *out (*none: nobody leads). */
-bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none);
+/* Take the oldest leader change: true with *out (*none: nobody leads)
+ * and its value in *value (the caller frees it; NULL when none). */
+bool cli_relay_take_change(cli_relay *r, baton_leader *out, char **value, bool *none);
 
 /* Start baton_election_campaign(BATON_FOREVER) on a thread of ours; its end
  * pokes wake_fd. Returns 0 or -1. */
@@ -212,6 +229,17 @@ bool cli_campaign_finished(cli_relay *r, int *rc, uint64_t *token, baton_error *
 /* Cancel a campaign thread and join it (before the election is closed:
  * the thread uses it). A term it may have won is left to the caller. */
 void cli_campaign_stop(cli_relay *r, baton_election *e);
+
+/* Proclaim `text` for the term of `token` on a thread of ours (started at
+ * the first call); a text posted while an earlier one is being written
+ * replaces any not yet sent: only the latest matters, and only while that
+ * term lasts. Failures are said on stderr (a backend that cannot proclaim,
+ * once). 0, or -1 when the thread cannot start. */
+int cli_proclaim_post(cli_relay *r, baton_election *e, uint64_t token, const char *text);
+
+/* End the proclaim thread and join it (before the election is closed);
+ * a write in flight ends within the library's operation time-out. */
+void cli_proclaim_stop(cli_relay *r);
 
 /* Re-issue a cancel this often while a cancelled campaign has not returned:
  * baton_election_cancel() does nothing if it comes before the campaign
@@ -302,7 +330,7 @@ typedef struct cli_notify {
 typedef struct cli_notify_message {
   bool watchdog;     /* WATCHDOG=1 */
   bool ready;        /* READY=1 */
-  bool status;       /* STATUS= came: the text below (the last one) */
+  bool status;       /* STATUS= came: the text below (the first one) */
   char status_text[CLI_NOTIFY_STATUS_MAX]; /* control bytes made spaces */
 } cli_notify_message;
 
@@ -314,14 +342,20 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size);
 void cli_notify_close(cli_notify *n);
 
 /* Read one datagram: 1 with *msg filled (a datagram too long for systemd
- * fills it empty), 0 when none is waiting, -1 on an error (errno). */
-int cli_notify_receive(cli_notify *n, cli_notify_message *msg);
+ * fills it empty) and *sender the sending process (0 if unknown), 0 when
+ * none is waiting, -1 on an error (errno). */
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg, pid_t *sender);
 
 /* Parse `len` bytes of newline-separated VAR=VALUE assignments. */
 void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg);
 
+/* Whether baton can send to a $NOTIFY_SOCKET address: 0 for a path or
+ * "@name" that fits a socket address, -1 otherwise (vsock:, too long). */
+int cli_notify_check(const char *address);
+
 /* Send `text` as one datagram to a $NOTIFY_SOCKET address (a path, or
- * "@name" in the abstract namespace). 0, or -1 with errno. */
+ * "@name" in the abstract namespace), without blocking. 0, or -1 with
+ * errno (EAGAIN: the receiver's queue is full, the datagram dropped). */
 int cli_notify_send(const char *address, const char *text);
 
 /* ---- the metrics server (serve.c) ----------------------------------------- */

@@ -48,11 +48,12 @@ int cli_cmd_leader(const cli_args *a) {
   if (rc != 0) return rc;
   baton_leader leader;
   baton_error err = {0};
-  rc = baton_election_leader(e, &leader, &err);
+  static char value[BATON_VALUE_MAX + 1];
+  rc = baton_election_leader_value(e, &leader, value, sizeof value, NULL, &err);
   int code;
   if (rc == 0 || rc == BATON_ENOLEADER) {
     code = rc == 0 ? CLI_EXIT_OK : CLI_EXIT_NO_LEADER;
-    if (cli_print_leader(stdout, a->name, rc == 0 ? &leader : NULL, a->json) != 0)
+    if (cli_print_leader(stdout, a->name, rc == 0 ? &leader : NULL, value, a->json) != 0)
       code = cli_fail(CLI_EXIT_BACKEND, "leader", "cannot write to stdout: %s", strerror(errno));
   } else {
     code = cli_fail(cli_exit_for(rc), "leader", "%s", err.message);
@@ -84,6 +85,20 @@ static int read_queue(baton_election *e, baton_contender *list, size_t *n, baton
   return 0;
 }
 
+/* The value the holder's term proclaimed: one more request. A term that
+ * changed in between shows no value rather than another term's. */
+static int holder_value(baton_election *e, const baton_contender *holder, char *value, size_t size,
+                        baton_error *err) {
+  baton_leader now;
+  value[0] = '\0';
+  int rc = baton_election_leader_value(e, &now, value, size, NULL, err);
+  if (rc == BATON_ENOLEADER || (rc == 0 && now.token != holder->token)) {
+    value[0] = '\0';
+    rc = 0;
+  }
+  return rc;
+}
+
 int cli_cmd_status(const cli_args *a) {
   baton_options o = read_only_options(a);
   baton_contender *list = calloc(STATUS_MAX, sizeof *list);
@@ -97,12 +112,15 @@ int cli_cmd_status(const cli_args *a) {
   }
   size_t n = 0;
   baton_error err = {0};
+  static char value[BATON_VALUE_MAX + 1];
   int rc = read_queue(e, list, &n, &err);
+  if (rc == 0 && n > 0) rc = holder_value(e, &list[0], value, sizeof value, &err);
   if (rc != 0) {
     code = cli_fail(cli_exit_for(rc), "status", "%s", err.message);
   } else {
     code = n > 0 ? CLI_EXIT_OK : CLI_EXIT_NO_LEADER;
-    if (cli_print_status(stdout, a->name, baton_client_backend(client), list, n, a->json) != 0)
+    if (cli_print_status(stdout, a->name, baton_client_backend(client), list, n, value,
+                         a->json) != 0)
       code = cli_fail(CLI_EXIT_BACKEND, "status", "cannot write to stdout: %s", strerror(errno));
   }
   baton_election_close(e);
@@ -127,8 +145,12 @@ int cli_cmd_observe(const cli_args *a) {
     if (stop_signal(sig)) break;
     baton_leader leader;
     bool none;
-    for (int i = 0; i < CLI_RELAY_RING && cli_relay_take_change(&ss.relay, &leader, &none); i++) {
-      if (cli_print_leader(stdout, a->name, none ? NULL : &leader, a->json) != 0) {
+    char *value;
+    for (int i = 0; i < CLI_RELAY_RING && cli_relay_take_change(&ss.relay, &leader, &value, &none);
+         i++) {
+      int printed = cli_print_leader(stdout, a->name, none ? NULL : &leader, value, a->json);
+      free(value);
+      if (printed != 0) {
         /* The reader went away (a closed pipe): nothing left to do. */
         code = errno == EPIPE ? CLI_EXIT_BACKEND
                               : cli_fail(CLI_EXIT_BACKEND, "observe", "cannot write to stdout: %s",

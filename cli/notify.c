@@ -36,21 +36,33 @@ int cli_notify_open(cli_notify *n, char *why, size_t why_size) {
    * socket, as only the service may reach systemd's. */
   const char *tmp = getenv("TMPDIR");
   struct sockaddr_un sa;
+  const char *tried[2] = {NULL, NULL};
+  int errs[2] = {0, 0};
   for (int pass = 0; pass < 2 && n->dir[0] == '\0'; pass++) {
     const char *base = pass == 0 && tmp != NULL && tmp[0] == '/' ? tmp : "/tmp";
+    if (pass == 1 && strcmp(base, tried[0]) == 0) break; /* /tmp failed already */
+    tried[pass] = base;
     int len = snprintf(n->dir, sizeof n->dir, "%s/baton-notify.XXXXXX", base);
-    if (len < 0 || (size_t)len >= sizeof n->dir || mkdtemp(n->dir) == NULL)
-      n->dir[0] = '\0';
+    errs[pass] = len < 0 || (size_t)len >= sizeof n->dir ? ENAMETOOLONG : 0;
+    if (errs[pass] == 0 && mkdtemp(n->dir) == NULL) errs[pass] = errno;
+    if (errs[pass] != 0) n->dir[0] = '\0';
   }
   if (n->dir[0] == '\0') {
-    snprintf(why, why_size, "cannot make a directory for NOTIFY_SOCKET: %s", strerror(errno));
+    /* Both folders named: the user fixes $TMPDIR or /tmp. */
+    snprintf(why, why_size, "cannot make NOTIFY_SOCKET's directory in %s (%s)%s%s%s%s%s",
+             tried[0], strerror(errs[0]), tried[1] != NULL ? " nor in " : "",
+             tried[1] != NULL ? tried[1] : "", tried[1] != NULL ? " (" : "",
+             tried[1] != NULL ? strerror(errs[1]) : "", tried[1] != NULL ? ")" : "");
     return -1;
   }
   snprintf(n->path, sizeof n->path, "%s/notify", n->dir);
   socklen_t len = 0;
   n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (n->fd < 0 || notify_address(n->path, &sa, &len) != 0 ||
-      bind(n->fd, (struct sockaddr *)&sa, len) != 0) {
+  /* SO_PASSCRED: every datagram comes with its sender's PID, so that only
+   * CMD's process group is heard (cli_notify_receive). */
+  int on = 1;
+  if (n->fd < 0 || setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 ||
+      notify_address(n->path, &sa, &len) != 0 || bind(n->fd, (struct sockaddr *)&sa, len) != 0) {
     snprintf(why, why_size, "NOTIFY_SOCKET %s: %s", n->path, strerror(errno));
     cli_notify_close(n);
     return -1;
@@ -70,16 +82,23 @@ void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg) {
   memset(msg, 0, sizeof *msg);
   for (size_t at = 0; at < len;) {
     const char *line = data + at;
-    const char *nl = memchr(line, '\n', len - at);
-    size_t n = nl != NULL ? (size_t)(nl - line) : len - at;
+    /* Lines end at "\n" or "\r", as systemd splits them (NEWLINE). */
+    size_t n = 0;
+    while (n < len - at && line[n] != '\n' && line[n] != '\r') n++;
     at += n + 1;
     if (n == sizeof "WATCHDOG=1" - 1 && memcmp(line, "WATCHDOG=1", n) == 0) {
       msg->watchdog = true;
     } else if (n == sizeof "READY=1" - 1 && memcmp(line, "READY=1", n) == 0) {
       msg->ready = true;
-    } else if (n >= sizeof "STATUS=" - 1 && memcmp(line, "STATUS=", sizeof "STATUS=" - 1) == 0) {
+    } else if (!msg->status && n >= sizeof "STATUS=" - 1 &&
+               memcmp(line, "STATUS=", sizeof "STATUS=" - 1) == 0) {
+      /* The first STATUS= of a datagram counts, as for systemd. */
       size_t k = n - (sizeof "STATUS=" - 1);
-      if (k >= sizeof msg->status_text) k = sizeof msg->status_text - 1;
+      if (k >= sizeof msg->status_text) {
+        k = sizeof msg->status_text - 1;
+        /* Cut before a UTF-8 continuation byte, not inside a character. */
+        while (k > 0 && ((unsigned char)line[sizeof "STATUS=" - 1 + k] & 0xc0) == 0x80) k--;
+      }
       memcpy(msg->status_text, line + sizeof "STATUS=" - 1, k);
       msg->status_text[k] = '\0';
       /* Text for one line of a log: control bytes (and a NUL) become spaces. */
@@ -92,16 +111,46 @@ void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg) {
   }
 }
 
-int cli_notify_receive(cli_notify *n, cli_notify_message *msg) {
+int cli_notify_receive(cli_notify *n, cli_notify_message *msg, pid_t *sender) {
   char buf[NOTIFY_DATAGRAM_MAX];
-  /* recv() takes no ancillary data: descriptors sent along (BARRIER=1's,
-   * FDSTORE=1's) are closed by the kernel, which is what the sender of a
-   * barrier waits for. */
-  ssize_t got = recv(n->fd, buf, sizeof buf, MSG_TRUNC);
+  /* Room for the credentials alone: descriptors sent along (BARRIER=1's,
+   * FDSTORE=1's) do not fit and are closed by the kernel (MSG_CTRUNC),
+   * which is what the sender of a barrier waits for; CLOEXEC in case. */
+  union {
+    char space[CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                      .msg_controllen = sizeof control.space};
+  ssize_t got = recvmsg(n->fd, &mh, MSG_TRUNC | MSG_CMSG_CLOEXEC);
   if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+  *sender = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+        c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred u;
+      memcpy(&u, CMSG_DATA(c), sizeof u);
+      *sender = u.pid;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      /* Not expected with a buffer this small; closed all the same. */
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        close(fd);
+      }
+    }
+  }
   if ((size_t)got > sizeof buf) got = 0; /* too long: dropped whole */
   cli_notify_parse(buf, (size_t)got, msg);
   return 1;
+}
+
+int cli_notify_check(const char *address) {
+  struct sockaddr_un sa;
+  socklen_t len = 0;
+  return notify_address(address, &sa, &len);
 }
 
 int cli_notify_send(const char *address, const char *text) {
@@ -111,9 +160,13 @@ int cli_notify_send(const char *address, const char *text) {
     errno = EAFNOSUPPORT;
     return -1;
   }
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  /* Never blocks: a receiver whose queue is full must not hold up the
+   * supervisor's loop, which SIGKILLs CMD before the server's expiry. The
+   * datagram is dropped then (EAGAIN), as systemd's own clients do. */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
-  ssize_t sent = sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+  ssize_t sent =
+      sendto(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, len);
   int e = errno;
   close(fd);
   errno = e;

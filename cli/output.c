@@ -153,14 +153,33 @@ static void json_head(FILE *f, const char *name, const char *identity, uint64_t 
   fprintf(f, ",\"token\":%llu", (unsigned long long)token);
 }
 
-int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, bool json) {
+/* `,"value":..`: the string, or null when nobody leads. */
+static void json_value(FILE *f, const char *value) {
+  fputs(",\"value\":", f);
+  if (value != NULL)
+    cli_json_string(f, value);
+  else
+    fputs("null", f);
+}
+
+/* ` value=..` in plain output, only for a value proclaimed. */
+static void plain_value(FILE *f, const char *value) {
+  if (value == NULL || value[0] == '\0') return;
+  fputs(" value=", f);
+  plain_string(f, value);
+}
+
+int cli_print_leader(FILE *f, const char *name, const baton_leader *leader, const char *value,
+                     bool json) {
   if (json) {
     json_head(f, name, leader != NULL ? leader->identity : NULL,
               leader != NULL ? leader->token : 0);
+    json_value(f, leader != NULL ? (value != NULL ? value : "") : NULL);
     fputs("}\n", f);
   } else if (leader != NULL) {
     fprintf(f, "token=%llu identity=", (unsigned long long)leader->token);
     plain_string(f, leader->identity);
+    plain_value(f, value);
     fputc('\n', f);
   } else {
     fputs("no leader\n", f);
@@ -175,13 +194,14 @@ static void json_contender(FILE *f, const baton_contender *k) {
 }
 
 int cli_print_status(FILE *f, const char *name, const char *backend, const baton_contender *list,
-                     size_t n, bool json) {
+                     size_t n, const char *value, bool json) {
   const baton_contender *holder = n > 0 ? &list[0] : NULL;
   bool ttl = holder != NULL && holder->ttl_remaining_ms >= 0;
   if (json) {
     json_head(f, name, holder != NULL ? holder->identity : NULL,
               holder != NULL ? holder->token : 0);
-    fputs(",\"value\":null,\"ttl_remaining_ms\":", f);
+    json_value(f, holder != NULL ? (value != NULL ? value : "") : NULL);
+    fputs(",\"ttl_remaining_ms\":", f);
     if (ttl)
       fprintf(f, "%lld", (long long)holder->ttl_remaining_ms);
     else
@@ -207,6 +227,7 @@ int cli_print_status(FILE *f, const char *name, const char *backend, const baton
       else
         fprintf(f, "contender %zu token=%llu identity=", i + 1, (unsigned long long)list[i].token);
       plain_string(f, list[i].identity);
+      if (i == 0) plain_value(f, value);
       if (i == 0 && ttl) fprintf(f, " ttl_remaining_ms=%lld", (long long)holder->ttl_remaining_ms);
       if (i == 0 && !ttl) fputs(" ttl_remaining_ms=unknown", f);
       fputc('\n', f);

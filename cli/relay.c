@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -57,11 +58,19 @@ int cli_relay_init(cli_relay *r) {
     close(r->wake_fd);
     return -1;
   }
+  if (pthread_cond_init(&r->proclaim_cond, NULL) != 0) {
+    pthread_mutex_destroy(&r->mu);
+    close(r->wake_fd);
+    return -1;
+  }
   return 0;
 }
 
 void cli_relay_destroy(cli_relay *r) {
   if (r->campaign_running) pthread_join(r->campaign_thread, NULL);
+  cli_proclaim_stop(r);
+  for (unsigned i = 0; i < CLI_RELAY_RING; i++) free(r->ring_value[i]);
+  pthread_cond_destroy(&r->proclaim_cond);
   pthread_mutex_destroy(&r->mu);
   close(r->wake_fd);
 }
@@ -95,6 +104,10 @@ void cli_relay_on_event(const baton_event *ev, void *udata) {
         slot = (r->ring_head + CLI_RELAY_RING - 1) % CLI_RELAY_RING;
       }
       r->ring_none[slot] = ev->leader == NULL;
+      free(r->ring_value[slot]);
+      r->ring_value[slot] = ev->leader != NULL && ev->value != NULL && ev->value[0] != '\0'
+                                ? strdup(ev->value)
+                                : NULL;
       if (ev->leader != NULL)
         r->ring[slot] = *ev->leader;
       else
@@ -130,12 +143,15 @@ void cli_relay_take_renew_failure(cli_relay *r, char *msg, size_t size) {
   pthread_mutex_unlock(&r->mu);
 }
 
-bool cli_relay_take_change(cli_relay *r, baton_leader *out, bool *none) {
+bool cli_relay_take_change(cli_relay *r, baton_leader *out, char **value, bool *none) {
   pthread_mutex_lock(&r->mu);
   bool got = r->ring_count > 0;
+  *value = NULL;
   if (got) {
     *out = r->ring[r->ring_head];
     *none = r->ring_none[r->ring_head];
+    *value = r->ring_value[r->ring_head];
+    r->ring_value[r->ring_head] = NULL;
     r->ring_head = (r->ring_head + 1) % CLI_RELAY_RING;
     r->ring_count--;
   }
@@ -202,4 +218,64 @@ void cli_campaign_stop(cli_relay *r, baton_election *e) {
     pthread_join(r->campaign_thread, NULL);
     r->campaign_running = false;
   }
+}
+
+/* ---- the proclaim thread -------------------------------------------------- */
+
+static void *proclaim_main(void *arg) {
+  cli_relay *r = arg;
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    /* Ends when asked to: cli_proclaim_stop signals under the mutex. */
+    while (r->proclaim_next == NULL && !r->proclaim_quit)
+      pthread_cond_wait(&r->proclaim_cond, &r->mu);
+    if (r->proclaim_quit) break;
+    char *text = r->proclaim_next;
+    uint64_t token = r->proclaim_token, now_token = 0;
+    r->proclaim_next = NULL;
+    pthread_mutex_unlock(&r->mu);
+    baton_error err = {0};
+    /* A text of an earlier term is not the value of the next one. */
+    int rc = baton_election_is_leader(r->proclaim_election, &now_token, NULL) &&
+                     now_token == token
+                 ? baton_election_proclaim(r->proclaim_election, text, &err)
+                 : BATON_ENOTHOLDER;
+    free(text);
+    pthread_mutex_lock(&r->mu);
+    if (rc == BATON_ENOTSUP && !r->proclaim_refused_said)
+      cli_note("run", "STATUS= is not shown by status: %s", err.message);
+    else if (rc != 0 && rc != BATON_ENOTSUP && rc != BATON_ENOTHOLDER)
+      cli_note("run", "STATUS= not proclaimed: %s", err.message);
+    r->proclaim_refused_said |= rc == BATON_ENOTSUP;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return NULL;
+}
+
+int cli_proclaim_post(cli_relay *r, baton_election *e, uint64_t token, const char *text) {
+  char *copy = strdup(text);
+  if (copy == NULL) return -1;
+  pthread_mutex_lock(&r->mu);
+  free(r->proclaim_next);
+  r->proclaim_next = copy;
+  r->proclaim_token = token;
+  r->proclaim_election = e;
+  pthread_cond_signal(&r->proclaim_cond);
+  pthread_mutex_unlock(&r->mu);
+  if (r->proclaim_running) return 0;
+  if (pthread_create(&r->proclaim_thread, NULL, proclaim_main, r) != 0) return -1;
+  r->proclaim_running = true;
+  return 0;
+}
+
+void cli_proclaim_stop(cli_relay *r) {
+  if (!r->proclaim_running) return;
+  pthread_mutex_lock(&r->mu);
+  r->proclaim_quit = true;
+  pthread_cond_signal(&r->proclaim_cond);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->proclaim_thread, NULL);
+  r->proclaim_running = false;
+  free(r->proclaim_next);
+  r->proclaim_next = NULL;
 }

@@ -26,8 +26,9 @@
  *
  * With --metrics-file PATH the client's Prometheus text is written to
  * PATH.tmp and renamed onto PATH (node_exporter's textfile collector
- * reads whole files only) after every turn of the main loop, which is
- * every change, and at least every 10 s. With --metrics-listen ADDR the
+ * reads whole files only) when a turn of the main loop changed the text
+ * (not for every notify datagram), at most every 100 ms, and at least
+ * every 10 s. With --metrics-listen ADDR the
  * same text is served at http://ADDR/metrics (serve.c) while run holds,
  * waits and stops, until it exits.
  *
@@ -35,8 +36,10 @@
  * speak systemd's notify protocol to it: WATCHDOG=1 touches the term
  * (with --watchdog D the library stops renewing a term whose CMD sent
  * none for D, so a hung CMD loses its term and is stopped as for any
- * loss), READY=1 and STATUS= are recorded (--events, -v) and passed on to
- * baton's own $NOTIFY_SOCKET when baton runs under systemd. */
+ * loss), STATUS=TEXT proclaims TEXT as the term's value (baton status
+ * shows it; a backend without proclaim says so once), READY=1 is recorded
+ * (--events, -v), and both are passed on to baton's own $NOTIFY_SOCKET
+ * when baton runs under systemd. */
 #include "cli.h"
 
 #include <errno.h>
@@ -50,6 +53,7 @@
 
 #define DEFAULT_TTL_MS 10000
 #define METRICS_EVERY_MS 10000 /* --metrics-file: the longest between writes */
+#define METRICS_MIN_MS 100     /* ... and the shortest, for a changed text */
 
 typedef enum phase { CAMPAIGNING, LEADING, STOPPING } phase;
 
@@ -72,15 +76,25 @@ typedef struct supervisor {
   int events_fd;               /* --events FILE, -1 for none */
   char metrics_tmp[PATH_MAX + 8]; /* --metrics-file PATH: "PATH.tmp" */
   int64_t metrics_due_ms;      /* the next write at the latest */
+  int64_t metrics_last_ms;     /* the last write */
   bool metrics_failing;        /* the last write failed (said once) */
   cli_server server;           /* --metrics-listen */
   cli_notify notify;           /* CMD's $NOTIFY_SOCKET */
   char own_notify[108];        /* baton's own $NOTIFY_SOCKET, "" when none */
   char notify_env[128];        /* "NOTIFY_SOCKET=<notify.path>" */
   char watchdog_env[48];       /* "WATCHDOG_USEC=<us>" with --watchdog */
-  int64_t watchdog_seen_ms;    /* CMD's last WATCHDOG=1, or its start */
+  bool watchdog_late;          /* the library said a touch came too late */
   bool ready;                  /* CMD sent READY=1 in this term */
-  bool ready_forwarded;        /* READY=1 went to baton's own systemd */
+  bool ready_forwarded;        /* baton's READY=1 went to its own systemd */
+  bool forward_failing;        /* the last send to it failed (said once) */
+  bool foreign_said;           /* a datagram from outside CMD's group was
+                                  ignored (said once) */
+  int64_t own_watchdog_ms;     /* WATCHDOG=1 to baton's own systemd this
+                                  often (half its WATCHDOG_USEC); 0: none */
+  int64_t own_watchdog_due_ms; /* the next one */
+  char status_line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX]; /* a batch's
+                                  last STATUS=, to pass on and proclaim; ""
+                                  for none */
   bool term_open;              /* the term's end is not logged yet */
   bool done;
   int code;                    /* exit code once done */
@@ -176,13 +190,28 @@ static int write_file(const char *path, const char *text, size_t len) {
 
 /* Replace the metrics file with the client's text now. A failure is said
  * once (and its end too) but does not stop the supervisor. */
-static void metrics_write(supervisor *s) {
+static void metrics_write(supervisor *s, bool now_or_never) {
   if (s->args->metrics_file == NULL) return;
   static char text[1 << 16]; /* one election's text is a few kB */
+  static char written[sizeof text];
+  static size_t written_len;
   size_t len = 0;
   int e = 0;
   if (baton_client_metrics(s->ss.client, text, sizeof text, &len, NULL) != 0 || len >= sizeof text)
     e = EMSGSIZE;
+  int64_t at = cli_now_ms();
+  bool same = e == 0 && len == written_len && memcmp(text, written, len) == 0;
+  if (!now_or_never && !s->metrics_failing && at < s->metrics_due_ms &&
+      (same || at < s->metrics_last_ms + METRICS_MIN_MS)) {
+    /* A change too soon after the last write is written at the minimum. */
+    if (!same && s->metrics_last_ms + METRICS_MIN_MS < s->metrics_due_ms)
+      s->metrics_due_ms = s->metrics_last_ms + METRICS_MIN_MS;
+    return;
+  }
+  if (e == 0) {
+    memcpy(written, text, len);
+    written_len = len;
+  }
   if (e == 0) e = write_file(s->metrics_tmp, text, len);
   if (e == 0 && rename(s->metrics_tmp, s->args->metrics_file) != 0) e = errno;
   if (e != 0 && !s->metrics_failing)
@@ -190,7 +219,8 @@ static void metrics_write(supervisor *s) {
   else if (e == 0 && s->metrics_failing)
     cli_note(NULL, "--metrics-file %s: written again", s->args->metrics_file);
   s->metrics_failing = e != 0;
-  s->metrics_due_ms = cli_now_ms() + METRICS_EVERY_MS;
+  s->metrics_last_ms = at;
+  s->metrics_due_ms = at + METRICS_EVERY_MS;
 }
 
 /* The poll timeout `timeout` (-1: none), shortened to the next metrics
@@ -281,9 +311,19 @@ static void resign(supervisor *s) {
 
 /* ---- transitions -------------------------------------------------------- */
 
+static void forward(supervisor *s, const char *text);
+
 static void campaign(supervisor *s) {
   s->phase = CAMPAIGNING;
   s->token = 0;
+  /* For a Type=notify unit, baton is up once it campaigns: a standby
+   * never runs CMD, so waiting for CMD's READY=1 would time the start job
+   * out. CMD's own READY=1 is then only recorded. */
+  char line[BATON_NAME_MAX + 64];
+  snprintf(line, sizeof line, "%sSTATUS=standby: campaigning for '%s'",
+           s->ready_forwarded ? "" : "READY=1\n", s->args->name);
+  forward(s, line);
+  s->ready_forwarded = true;
   if (cli_campaign_start(s->relay, s->e) != 0)
     finish(s, cli_fail(CLI_EXIT_BACKEND, "run", "cannot start a thread"));
 }
@@ -330,6 +370,10 @@ static void on_elected(supervisor *s, uint64_t token) {
   snprintf(identity, sizeof identity, "BATON_IDENTITY=%s", baton_client_identity(s->ss.client));
   char *env[] = {tok, name, identity, s->backend_env, s->notify_env,
                  s->watchdog_env[0] != '\0' ? s->watchdog_env : NULL, NULL};
+  /* What an earlier CMD left queued is not this one's word. */
+  cli_notify_message stale;
+  pid_t from = 0;
+  for (int k = 0; k < 1024 && cli_notify_receive(&s->notify, &stale, &from) > 0; k++) continue;
   if (cli_child_start(&s->child, s->path, s->args->cmd, env, &s->ss.child_mask,
                       &s->ss.child_pipe) != 0) {
     cli_note("run", "cannot start %s: %s", s->path, strerror(errno));
@@ -338,7 +382,10 @@ static void on_elected(supervisor *s, uint64_t token) {
     return;
   }
   s->phase = LEADING;
-  s->watchdog_seen_ms = cli_now_ms();
+  /* The first watchdog interval counts from CMD's start, not from the
+   * election: the fork and exec are not CMD's time. */
+  baton_error err = {0};
+  s->watchdog_late = baton_election_touch(s->e, &err) == BATON_ETIMEDOUT;
   s->ready = false;
   event(s, cli_now_ns(), "started", token, "pid=%d", (int)s->child.pid);
   verbose(s, "elected on '%s' with token %llu; started %s (process group %d)", s->args->name,
@@ -418,12 +465,14 @@ static int tick(supervisor *s) {
       }
       char failure[BATON_ERROR_MESSAGE_MAX], why[BATON_ERROR_MESSAGE_MAX + 64];
       cli_relay_take_renew_failure(s->relay, failure, sizeof failure);
-      int64_t silent = now - s->watchdog_seen_ms;
-      if (s->args->watchdog_ms != 0 && silent > s->args->watchdog_ms)
+      /* The library stops renewing a term whose watchdog fired without
+       * reporting failures for it: no failure heard with --watchdog set
+       * means the watchdog, as does a touch it called late. */
+      if (s->args->watchdog_ms != 0 && (s->watchdog_late || failure[0] == '\0'))
         snprintf(why, sizeof why,
-                 "no WATCHDOG=1 from the command for %lld ms (--watchdog %lums), so the term "
-                 "is no longer renewed; %lld ms to the local deadline",
-                 (long long)silent, (unsigned long)s->args->watchdog_ms, (long long)remaining);
+                 "the command sent no WATCHDOG=1 within --watchdog %lums, so the term is no "
+                 "longer renewed; %lld ms to the local deadline",
+                 (unsigned long)s->args->watchdog_ms, (long long)remaining);
       else
         snprintf(why, sizeof why, "%lld ms to the local deadline, renewals failing%s%s",
                  (long long)remaining, failure[0] ? ": " : "", failure);
@@ -457,52 +506,86 @@ static void on_wake(supervisor *s) {
 
 /* ---- CMD's notifications ---------------------------------------------------- */
 
-/* Pass `text` on to baton's own systemd, if baton runs under one. */
-static void forward(const supervisor *s, const char *text) {
+/* Pass `text` on to baton's own systemd, if baton runs under one. Never
+ * blocks (a full queue drops it); a failure is said once, until a send
+ * gets through again. */
+static void forward(supervisor *s, const char *text) {
   if (s->own_notify[0] == '\0') return;
-  if (cli_notify_send(s->own_notify, text) != 0)
-    cli_note("run", "NOTIFY_SOCKET %s: %s", s->own_notify, strerror(errno));
+  int e = cli_notify_send(s->own_notify, text) != 0 ? errno : 0;
+  if (e != 0 && !s->forward_failing)
+    cli_note("run", "NOTIFY_SOCKET %s: %s (dropped; said once)", s->own_notify, strerror(e));
+  s->forward_failing = e != 0;
+}
+
+/* baton's own WATCHDOG=1, when its systemd asks for them (WatchdogSec=):
+ * from the main loop, so a stuck loop is what systemd notices. Returns
+ * the poll timeout `timeout` shortened to the next one. */
+static int own_watchdog(supervisor *s, int timeout) {
+  if (s->own_watchdog_ms == 0) return timeout;
+  int64_t now = cli_now_ms();
+  if (now >= s->own_watchdog_due_ms) {
+    forward(s, "WATCHDOG=1");
+    s->own_watchdog_due_ms = now + s->own_watchdog_ms;
+  }
+  int64_t left = s->own_watchdog_due_ms - now;
+  int until = left > INT_MAX ? INT_MAX : (int)left;
+  return timeout < 0 || until < timeout ? until : timeout;
 }
 
 static void on_notification(supervisor *s, const cli_notify_message *m) {
   if (s->phase != LEADING) return; /* a stopping CMD's word changes nothing */
   if (m->watchdog) {
-    s->watchdog_seen_ms = cli_now_ms();
     baton_error err = {0};
     int rc = baton_election_touch(s->e, &err);
+    if (rc == BATON_ETIMEDOUT) s->watchdog_late = true;
     if (rc != 0 && rc != BATON_ENOTHOLDER) verbose(s, "WATCHDOG=1 too late: %s", err.message);
   }
   if (m->ready && !s->ready) {
     s->ready = true;
     event(s, cli_now_ns(), "ready", s->token, NULL);
     verbose(s, "%s is ready (READY=1)", s->args->cmd[0]);
-    if (!s->ready_forwarded) forward(s, "READY=1");
-    s->ready_forwarded = true;
   }
   if (m->status) {
     event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
     verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
-    char line[sizeof "STATUS=" + CLI_NOTIFY_STATUS_MAX];
-    snprintf(line, sizeof line, "STATUS=%s", m->status_text);
-    forward(s, line);
+    /* Passed on and proclaimed after the batch: only the last one matters. */
+    snprintf(s->status_line, sizeof s->status_line, "STATUS=%s", m->status_text);
   }
 }
 
 /* Read what CMD sent; a bounded batch per turn, the rest on the next. */
 static void on_notify_readable(supervisor *s) {
   cli_notify_message m;
+  s->status_line[0] = '\0';
   for (int k = 0; k < 64; k++) {
-    int got = cli_notify_receive(&s->notify, &m);
+    pid_t from = 0;
+    int got = cli_notify_receive(&s->notify, &m, &from);
     if (got < 0) cli_note("run", "NOTIFY_SOCKET %s: %s", s->notify.path, strerror(errno));
-    if (got <= 0) return;
+    if (got <= 0) break;
+    /* Only CMD's process group is heard (checked now, while a sender that
+     * waits for its barrier, as systemd-notify does, still lives): not a
+     * helper that escaped an earlier term, nor another process of ours. */
+    if (s->child.pid <= 0 || from <= 0 || getpgid(from) != s->child.pid) {
+      if (!s->foreign_said)
+        cli_note("run", "NOTIFY_SOCKET: ignoring a datagram from PID %d, not in %s's "
+                 "process group (said once)", (int)from, s->args->cmd[0]);
+      s->foreign_said = true;
+      continue;
+    }
     on_notification(s, &m);
   }
+  if (s->status_line[0] == '\0') return;
+  forward(s, s->status_line);
+  /* The term's value for `baton status`: written by a thread of the
+   * relay, never on this loop, which must stay free to stop CMD. */
+  if (cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS=")) != 0)
+    cli_note("run", "STATUS= not proclaimed: %s", strerror(errno));
 }
 
 static void loop(supervisor *s) {
   for (long i = 0; !s->done; i++) {
-    metrics_write(s); /* after every turn: whatever changed, it shows */
-    int timeout = metrics_timeout(s, tick(s));
+    metrics_write(s, false); /* after every turn: whatever changed, it shows */
+    int timeout = own_watchdog(s, metrics_timeout(s, tick(s)));
     /* The exec report last: it is watched only until CMD has exec'd. */
     struct pollfd p[4] = {{.fd = s->ss.sig_fd, .events = POLLIN},
                           {.fd = s->relay->wake_fd, .events = POLLIN},
@@ -564,7 +647,18 @@ int cli_cmd_run(const cli_args *a) {
 
   /* baton's own notify variables are for baton: CMD gets ours. */
   const char *own = getenv("NOTIFY_SOCKET");
+  if (own != NULL && cli_notify_check(own) != 0)
+    return cli_fail(CLI_EXIT_USAGE, "run",
+                    "NOTIFY_SOCKET %s: not a socket path or @name baton can send to", own);
   if (own != NULL) snprintf(s.own_notify, sizeof s.own_notify, "%s", own);
+  /* WatchdogSec= on baton's unit: ping at half the interval, as
+   * sd_watchdog_enabled() advises, when the pings are asked of us. */
+  const char *usec = getenv("WATCHDOG_USEC"), *wpid = getenv("WATCHDOG_PID");
+  char *end = NULL;
+  unsigned long long us = usec != NULL ? strtoull(usec, &end, 10) : 0;
+  if (own != NULL && us > 0 && end != NULL && *end == '\0' &&
+      (wpid == NULL || strtol(wpid, NULL, 10) == (long)getpid()))
+    s.own_watchdog_ms = us / 2000 > 0 ? (int64_t)(us / 2000) : 1;
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");
   unsetenv("WATCHDOG_PID");
@@ -589,8 +683,10 @@ int cli_cmd_run(const cli_args *a) {
     }
   }
   int code = CLI_CONTINUE;
+  /* An unusable $TMPDIR (and /tmp) is the environment's fault, like a
+   * --metrics-file folder: a usage error, found before the backend. */
   if (cli_notify_open(&s.notify, why, sizeof why) != 0)
-    code = cli_fail(CLI_EXIT_BACKEND, "run", "%s", why);
+    code = cli_fail(CLI_EXIT_USAGE, "run", "%s", why);
   snprintf(s.notify_env, sizeof s.notify_env, "NOTIFY_SOCKET=%s", s.notify.path);
   if (code == CLI_CONTINUE) code = cli_session_open(&s.ss, a, &o);
   baton_error err = {0};
@@ -615,7 +711,7 @@ int cli_cmd_run(const cli_args *a) {
   loop(&s);
   /* Every path ends with no child; the session close ends the campaign. */
   cli_child_kill_now(&s.child);
-  metrics_write(&s); /* the last word: how the terms ended */
+  metrics_write(&s, true); /* the last word: how the terms ended */
   cli_serve_stop(&s.server); /* it reads the client: stopped first */
   cli_session_close(&s.ss);
   term_ended(&s, cli_now_ns(), "resigned", "closed"); /* closing resigned it */

@@ -48,9 +48,10 @@ int cli_session_open(cli_session *s, const cli_args *a, const baton_options *opt
 }
 
 void cli_session_close(cli_session *s) {
-  /* The campaign thread uses the election: it ends first. Closing then
-   * resigns a term still held. */
+  /* The campaign and proclaim threads use the election: they end first.
+   * Closing then resigns a term still held. */
   cli_campaign_stop(&s->relay, s->election);
+  cli_proclaim_stop(&s->relay);
   baton_election_close(s->election);
   baton_client_close(s->client);
   cli_relay_destroy(&s->relay);

@@ -178,7 +178,37 @@ typedef struct baton_backend {
    * the core then answers BATON_ENOTSUP. */
   int (*contenders)(baton_session *s, const char *name, baton_contender *out, size_t cap,
                     size_t *n, int64_t deadline, baton_error *err);
+
+  /* Publish `value` (a C string of at most BATON_VALUE_MAX bytes, checked
+   * by the core) as the value of c's held term, conditionally on the
+   * server: only on c's own key while it is c's (the same key, lease,
+   * creation). Returns 0, BATON_ENOTHOLDER when the server says the key
+   * is no longer ours, or an error. The core checks the term before and
+   * after, and never runs it at the same time as acquire, wait, release
+   * or forget on c. After it, leader and leader_value still report the
+   * holder's identity, and observers' waits wake. MAY be NULL: the core
+   * answers BATON_ENOTSUP. */
+  int (*proclaim)(baton_session *s, baton_candidate *c, const char *value, int64_t deadline,
+                  baton_error *err);
+
+  /* As leader, and the term's proclaimed value into value[0..size)
+   * (NUL-terminated, cut to fit) with its whole length in *len; "" when
+   * none. MAY be NULL (a backend without proclaim): the core calls leader
+   * and reports "". */
+  int (*leader_value)(baton_session *s, const char *name, baton_leader *out, char *value,
+                      size_t size, size_t *len, int64_t deadline, baton_error *err);
 } baton_backend;
+
+/* Copy `n` bytes of a value into value[0..size) NUL-terminated, cut to
+ * fit, and set *len to n: what leader_value does with what it read. */
+static inline void baton__value_copy(char *value, size_t size, size_t *len, const char *from,
+                                     size_t n) {
+  if (len != NULL) *len = n;
+  if (value == NULL || size == 0) return;
+  size_t k = n < size - 1 ? n : size - 1;
+  if (k > 0) memcpy(value, from, k);
+  value[k] = '\0';
+}
 
 /* A backend without a queue answers contenders with its holder alone:
  * out[0] from `who` and its server-side ttl_ms left (-1 unknown) when
@@ -196,9 +226,11 @@ static inline int baton__contenders_holder(int held, const baton_leader *who, in
 
 /* ---- Helpers for a backend's wait ------------------------------------------ */
 
-/* Whether two leaders are the same term (token and identity). */
+/* Whether two leaders are the same term (token and identity) with the
+ * same proclaimed value (version). */
 static inline bool baton__same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
+  return a->token == b->token && a->version == b->version &&
+         strcmp(a->identity, b->identity) == 0;
 }
 
 /* Before a wait blocks: BATON_ECANCELED when cancel_fd (may be -1) is

@@ -95,7 +95,7 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
     if (e->term.held && e->term.generation == c->renew_generations[i] &&
         !e->term.watchdog_fired) {
       BATON__COUNT(e, renewals_failed);
-      baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, err->message);
+      baton__event_queue(e, BATON_EVENT_RENEW_FAILED, 0, err->code, NULL, NULL, err->message);
     }
   }
 }
@@ -125,12 +125,15 @@ static void renew_once(baton_client *c, int64_t earliest) {
    * by this send time is not renewed by it. */
   int64_t sent = baton__now();
   bool own_ttl = baton__term_ttl(c);
+  int64_t renewed = INT64_MAX; /* the first deadline among the terms it renews */
   size_t i = 0;
-  for (baton_election *e = c->elections; e != NULL; e = e->next) {
+  for (baton_election *e = c->elections; e != NULL && i < n; e = e->next) {
     if (!e->term.held) continue;
+    bool fired = baton__term_watchdog_fired(e, sent);
     /* A term on the session stays in the batch (the session's keepalive
      * carries every key on it), but its lease no longer follows. */
-    if (baton__term_watchdog_fired(e, sent) && own_ttl) continue;
+    if (fired && own_ttl) continue;
+    if (!fired && baton__term_deadline(e) < renewed) renewed = baton__term_deadline(e);
     e->pins++;
     c->renew_elections[i] = e;
     c->renew_candidates[i] = &e->candidate;
@@ -154,7 +157,17 @@ static void renew_once(baton_client *c, int64_t earliest) {
   c->server_ttl_ns = c->session->server_ttl_ns; /* a new session may grant another */
   for (i = 0; i < n; i++) c->renew_elections[i]->pins--;
   pthread_cond_broadcast(&c->changed);
-  if (rc == 0)
+  /* Cut short by the deadline of a term whose watchdog fired (the request
+   * must end by it all the same, so that its LOST comes on time): not the
+   * renewed terms' failure. That term ends now; send again at once, with
+   * no failure counted and no back-off. */
+  bool cut_short = rc != 0 && rc != BATON_ESESSION && now >= deadline &&
+                   deadline < baton__request_deadline(&c->cfg, sent, renewed);
+  if (cut_short) {
+    baton__log(&c->cfg, BATON_LOG_DEBUG,
+               "renewal cut short by a watchdog-fired term's deadline; sending again");
+    c->next_renew = now;
+  } else if (rc == 0)
     renew_succeeded(c, n, sent, now);
   else if (rc == BATON_ESESSION)
     session_expired(c, &err, now);

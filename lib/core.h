@@ -20,7 +20,8 @@
 #include <pthread.h>
 
 /* One queued callback invocation. A LEADER_CHANGED node carries a
- * baton_leader right after it (event.leader points there); the nodes
+ * baton_leader right after it (event.leader points there), and its value
+ * after that (event.value); the nodes
  * reserved for terms do not, which halves what each election keeps. */
 typedef struct baton_event_node {
   struct baton_event_node *next;
@@ -43,6 +44,7 @@ typedef struct baton_term {
   bool watchdog_fired;        /* a touch was missed: the term's renewals
                                  stopped; on the session, `lease` holds
                                  the session's lease as it was then */
+  int64_t fired_interval_ns;  /* the interval in force when it fired */
   /* A key of ours that may still be on the server with no term on it: a
    * term lost at its local deadline, a resign whose delete failed, an
    * attempt whose outcome is unknown. */
@@ -154,6 +156,9 @@ struct baton_election {
   pthread_t observer;
   baton_candidate watch;
   int observe_cancel_fd;             /* -1 unless observing */
+  char *observe_values;              /* the observer's two value buffers
+                                        (read, last reported), each
+                                        BATON_VALUE_MAX + 1 bytes */
 
   /* Candidate mode. */
   baton_runner_state runner;
@@ -250,11 +255,13 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now);
 void baton__leftover_postpone(baton_election *e, int64_t until);
 
 /* Queue an event for e's callback (if it has one) and wake the background
- * thread. `leader` and `message` are copied; either may be NULL. Events
+ * thread. `leader`, its `value` (LEADER_CHANGED only) and `message` are
+ * copied; any may be NULL. Events
  * other than a term's ELECTED and LOST may be dropped when memory runs
  * out. */
 void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
-                        int error, const baton_leader *leader, const char *message);
+                        int error, const baton_leader *leader, const char *value,
+                        const char *message);
 
 /* Take the next queued event, or NULL. */
 baton_event_node *baton__event_take(baton_client *c);

@@ -653,7 +653,9 @@ int baton_election_touch(baton_election *e, baton_error *err) {
   baton__term_expire(e, now);
   bool held = e->term.held;
   int rc = held ? baton__term_touch(e, now) : BATON_ENOTHOLDER;
-  int64_t interval_ms = e->watchdog_ns / BATON_NS_PER_MS;
+  /* The interval that was missed, even if the setting changed since. */
+  int64_t interval_ms = (rc == BATON_ETIMEDOUT ? e->term.fired_interval_ns : e->watchdog_ns) /
+                        BATON_NS_PER_MS;
   int64_t left_ms = held ? (baton__term_deadline(e) - now) / BATON_NS_PER_MS : 0;
   pthread_mutex_unlock(&c->mu);
   if (rc == BATON_ENOTHOLDER)
@@ -674,6 +676,76 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
   int rc = c->backend->leader(c->session, e->name, out, op_deadline(c, INT64_MAX), err);
   if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
   return rc != 0 ? rc : baton__ok(err);
+}
+
+/* The backend's leader and value, "" for a backend that cannot proclaim. */
+static int leader_value(baton_client *c, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
+  memset(out, 0, sizeof *out);
+  baton__value_copy(value, size, len, "", 0);
+  if (c->backend->leader_value == NULL)
+    return c->backend->leader(c->session, name, out, deadline, err);
+  return c->backend->leader_value(c->session, name, out, value, size, len, deadline, err);
+}
+
+int baton_election_leader_value(baton_election *e, baton_leader *out, char *value, size_t size,
+                                size_t *len, baton_error *err) {
+  if (len != NULL) *len = 0;
+  if (e == NULL || out == NULL || (value == NULL && size > 0))
+    return baton__error(err, BATON_EINVAL, "leader_value: %s is NULL",
+                        e == NULL ? "election" : out == NULL ? "out" : "value");
+  baton_client *c = e->client;
+  int rc = leader_value(c, e->name, out, value, size, len, op_deadline(c, INT64_MAX), err);
+  if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
+  return rc != 0 ? rc : baton__ok(err);
+}
+
+/* ---- proclaim -------------------------------------------------------------- */
+
+int baton_election_proclaim(baton_election *e, const char *value, baton_error *err) {
+  if (e == NULL || value == NULL)
+    return baton__error(err, BATON_EINVAL, "proclaim: %s is NULL",
+                        e == NULL ? "election" : "value");
+  size_t n = strnlen(value, (size_t)BATON_VALUE_MAX + 1);
+  if (n > BATON_VALUE_MAX)
+    return baton__error(err, BATON_EINVAL,
+                        "proclaim: the value is longer than %d bytes (BATON_VALUE_MAX)",
+                        BATON_VALUE_MAX);
+  baton_client *c = e->client;
+  if (c->backend->proclaim == NULL)
+    return baton__error(err, BATON_ENOTSUP, "proclaim: the %s backend cannot proclaim yet",
+                        c->backend->schemes[0]);
+  /* One backend call on the candidate at a time: the term cannot be
+   * resigned (its key deleted) while the write is in flight, and a term
+   * that ends at its deadline meanwhile is caught by the check after. */
+  pthread_mutex_lock(&e->op);
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  uint64_t generation = e->term.generation;
+  int64_t limit = held ? baton__term_deadline(e) : 0;
+  pthread_mutex_unlock(&c->mu);
+  int rc = held ? c->backend->proclaim(c->session, &e->candidate, value,
+                                       op_deadline(c, limit), err)
+                : BATON_ENOTHOLDER;
+  pthread_mutex_unlock(&e->op);
+  if (rc == BATON_ENOTHOLDER || rc == 0) {
+    pthread_mutex_lock(&c->mu);
+    baton__term_expire(e, baton__now());
+    bool still = e->term.held && e->term.generation == generation;
+    pthread_mutex_unlock(&c->mu);
+    if (rc == BATON_ENOTHOLDER || !still)
+      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'%s", e->name,
+                          held ? " (the term ended)" : "");
+  }
+  if (rc != 0) {
+    /* A lost reply leaves it unknown whether the value landed: the caller
+     * may proclaim again, the write being conditional on the term. */
+    baton__error_prefix(err, "proclaim");
+    return rc;
+  }
+  return baton__ok(err);
 }
 
 int baton_election_contenders(baton_election *e, baton_contender *out, size_t cap,
@@ -700,10 +772,6 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
 
 /* ---- observe ------------------------------------------------------------- */
 
-static bool same_leader(const baton_leader *a, const baton_leader *b) {
-  return a->token == b->token && strcmp(a->identity, b->identity) == 0;
-}
-
 static bool observing(baton_election *e) {
   pthread_mutex_lock(&e->client->mu);
   bool yes = e->observing;
@@ -718,19 +786,25 @@ static void *observe_loop(void *arg) {
   memset(&seen, 0, sizeof seen);
   bool first = true;
   unsigned failures = 0;
+  /* The value read and the one last reported: a proclaim is a change. */
+  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
   while (observing(e)) {
     baton_leader now;
-    memset(&now, 0, sizeof now);
     baton_error err = {0};
-    int rc = c->backend->leader(c->session, e->name, &now, op_deadline(c, INT64_MAX), &err);
+    int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
+                          op_deadline(c, INT64_MAX), &err);
     if (rc == 0 || rc == BATON_ENOLEADER) {
-      if (rc == BATON_ENOLEADER) memset(&now, 0, sizeof now);
-      if (first || !same_leader(&now, &seen)) {
+      if (rc == BATON_ENOLEADER) {
+        memset(&now, 0, sizeof now);
+        value[0] = '\0';
+      }
+      if (first || !baton__same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
         pthread_mutex_lock(&c->mu);
         baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL,
-                           NULL);
+                           value, NULL);
         pthread_mutex_unlock(&c->mu);
         seen = now;
+        memcpy(seen_value, value, strlen(value) + 1);
         first = false;
       }
       /* Bounded: a wait ends at least once a TTL so a missed notification
@@ -760,12 +834,19 @@ int baton_election_observe(baton_election *e, baton_error *err) {
                    : baton__ok(err);
   }
   e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  int rc = e->observe_cancel_fd >= 0 ? pthread_create(&e->observer, NULL, observe_loop, e) : -1;
+  e->observe_values = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
+  int rc = e->observe_cancel_fd >= 0 && e->observe_values != NULL
+               ? pthread_create(&e->observer, NULL, observe_loop, e)
+               : -1;
   e->observing = rc == 0;
-  if (rc != 0) close_fd(&e->observe_cancel_fd);
+  if (rc != 0) {
+    close_fd(&e->observe_cancel_fd);
+    baton__free(e->observe_values);
+    e->observe_values = NULL;
+  }
   pthread_mutex_unlock(&c->mu);
   return rc == 0 ? baton__ok(err)
-                 : baton__error(err, BATON_ENOMEM, "observe: cannot start a thread");
+                 : baton__error(err, BATON_ENOMEM, "observe: out of memory or no thread");
 }
 
 void baton_election_observe_stop(baton_election *e) {
@@ -782,6 +863,8 @@ void baton_election_observe_stop(baton_election *e) {
   e->watch.priv = NULL;
   pthread_mutex_lock(&c->mu);
   close_fd(&e->observe_cancel_fd);
+  baton__free(e->observe_values);
+  e->observe_values = NULL;
   pthread_mutex_unlock(&c->mu);
 }
 

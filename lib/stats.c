@@ -234,6 +234,8 @@ static void election_histogram(text *t, baton_client *c, const char *name, const
 
 static const char *const reason_names[BATON_LOST_REASONS] = {
     NULL, "resigned", "deadline", "key_gone", "session_expired", "connection", "watchdog", NULL};
+/* A reason past the table would be counted and never shown. */
+_Static_assert(BATON_LOST_WATCHDOG < BATON_LOST_REASONS, "terms_lost has no slot for a reason");
 
 #define COUNTER_OF(field) offsetof(baton_stats, field)
 

@@ -70,7 +70,7 @@ int baton__term_reserve(baton_election *e) {
 /* Storage for an event: a term's from the reserve (which term_reserve
  * filled before the term began), any other freshly allocated, with room
  * for the leader when it has one. */
-static baton_event_node *node_for(baton_election *e, baton_event_type type) {
+static baton_event_node *node_for(baton_election *e, baton_event_type type, size_t value_len) {
   bool term_event = type == BATON_EVENT_ELECTED || type == BATON_EVENT_LOST;
   if (term_event && e->spare != NULL) {
     baton_event_node *n = e->spare;
@@ -80,14 +80,18 @@ static baton_event_node *node_for(baton_election *e, baton_event_type type) {
     return n;
   }
   bool leader = type == BATON_EVENT_LEADER_CHANGED;
-  return baton__calloc(1, sizeof(baton_event_node) + (leader ? sizeof(baton_leader) : 0));
+  return baton__calloc(1, sizeof(baton_event_node) +
+                             (leader ? sizeof(baton_leader) + value_len + 1 : 0));
 }
 
 void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_reason reason,
-                        int error, const baton_leader *leader, const char *message) {
+                        int error, const baton_leader *leader, const char *value,
+                        const char *message) {
   baton_client *c = e->client;
   if (e->on_event == NULL) return;
-  baton_event_node *n = node_for(e, type);
+  bool with_value = leader != NULL && type == BATON_EVENT_LEADER_CHANGED;
+  size_t value_len = with_value && value != NULL ? strlen(value) : 0;
+  baton_event_node *n = node_for(e, type, value_len);
   if (n == NULL) return; /* not a term's event: only this notice is lost */
   n->election = e;
   n->event.type = type;
@@ -99,6 +103,10 @@ void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_rea
     baton_leader *storage = (baton_leader *)(void *)(n + 1);
     *storage = *leader;
     n->event.leader = storage;
+    char *text = (char *)(void *)(storage + 1);
+    if (value_len > 0) memcpy(text, value, value_len);
+    text[value_len] = '\0';
+    n->event.value = text;
   }
   if (message != NULL) {
     snprintf(n->message, sizeof n->message, "%s", message);
@@ -211,7 +219,7 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
   }
   baton__log(&c->cfg, BATON_LOG_INFO, "'%s': elected, token %llu", e->name,
              (unsigned long long)t->token);
-  baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL);
+  baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL, NULL);
   baton__wake_by(c, due); /* only if it would sleep past what the term needs */
   return 0;
 }
@@ -227,7 +235,7 @@ static void end(baton_election *e, baton_lost_reason reason, const char *message
   e->term.held = false;
   e->term.lost_reason = reason;
   c->nheld--;
-  baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, message);
+  baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, NULL, message);
   pthread_cond_broadcast(&c->changed);
 }
 
@@ -275,8 +283,17 @@ void baton__term_expire(baton_election *e, int64_t now) {
 void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
                      int64_t now) {
   if (!e->term.held) return;
+  baton_client *c = e->client;
+  /* A holder whose watchdog fired is hung or was: its resign (or close)
+   * cannot vouch that the work stopped, so its key stays until the
+   * server's expiry, as at its deadline. */
+  bool fired = baton__term_watchdog_fired(e, now);
+  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
   end(e, reason, message, now);
-  if (reason == BATON_LOST_RESIGNED)
+  if (reason == BATON_LOST_RESIGNED && fired) {
+    keep_leftover(e, until, !baton__term_ttl(c));
+    e->term.leftover_late = true;
+  } else if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else
     e->term.leftover = false; /* the server has no key for it any more */
@@ -303,6 +320,7 @@ bool baton__term_watchdog_fired(baton_election *e, int64_t now) {
    * would have fired first): the term keeps what they gave it, no more. */
   if (!baton__term_ttl(c)) t->lease = c->session_lease;
   t->watchdog_fired = true;
+  t->fired_interval_ns = e->watchdog_ns;
   baton__log(&c->cfg, BATON_LOG_WARN,
              "'%s': term %llu missed its watchdog touch (%lld ms): its renewals stop, it ends "
              "at its local deadline",
@@ -318,8 +336,11 @@ int baton__term_touch(baton_election *e, int64_t now) {
 }
 
 void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now) {
+  /* An interval that ran out before this call has fired, whether or not a
+   * renewal or touch noticed it yet: a new setting must not revive it. */
+  bool fired = baton__term_watchdog_fired(e, now);
   e->watchdog_ns = interval_ns;
-  if (e->term.held && !e->term.watchdog_fired) e->term.touched = now;
+  if (e->term.held && !fired) e->term.touched = now;
 }
 
 void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {

@@ -117,6 +117,25 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
+  out->version = kv->version > 1 ? (uint64_t)(kv->version - 1) : 0;
+}
+
+/* Whether the key's value was changed since it was made: a proclaim (ours,
+ * or Go's Proclaim) replaced the identity it was created with. */
+static bool proclaimed(const baton_etcd_kv *kv) { return kv->mod_revision != kv->create_revision; }
+
+/* The key beside the election that keeps a proclaimed term's identity:
+ * <prefix><name>#id/<the candidate key's last part>. '#' is no name
+ * character, so it is under no election's prefix. */
+static int identity_key(baton_etcd_str *s, const baton_etcd_session *es, const char *name,
+                        const char *key, size_t key_len) {
+  size_t plen = strlen(es->prefix) + strlen(name) + 1;
+  if (key_len < plen) return BATON_EINVAL;
+  baton__etcd_str_cat(s, es->prefix);
+  baton__etcd_str_cat(s, name);
+  baton__etcd_str_cat(s, "#id/");
+  baton__etcd_str_add(s, key + plen, key_len - plen);
+  return s->oom ? BATON_ENOMEM : 0;
 }
 
 /* EHELD for the leader's key `low` (holder may be NULL). */
@@ -131,9 +150,12 @@ static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
 }
 
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
+  /* A proclaim changes the value (and only a write, never the creation,
+   * raises mod_revision above create_revision). */
   return ec->key != NULL && same_bytes(kv->key, kv->key_len, ec->key, ec->key_len) &&
          kv->lease == ec->lease && kv->create_revision == ec->create_revision &&
-         same_bytes(kv->value, kv->value_len, identity, strlen(identity));
+         (kv->mod_revision != kv->create_revision ||
+          same_bytes(kv->value, kv->value_len, identity, strlen(identity)));
 }
 
 /* ---- Lease --------------------------------------------------------------------- */
@@ -398,6 +420,24 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
   return rc;
 }
 
+/* Delete the identity key a proclaimed term wrote (it would go with the
+ * lease anyway: a failure only leaves it until then). */
+static void forget_identity(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec,
+                            int64_t deadline) {
+  baton_etcd_str id = {0}, body = {0};
+  if (identity_key(&id, es, c->name, ec->key, ec->key_len) == 0) {
+    baton__etcd_str_cat(&body, "{\"key\":");
+    baton__etcd_str_b64(&body, id.p, id.len);
+    baton__etcd_str_cat(&body, "}");
+    int64_t deleted = 0;
+    if (pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline, -1,
+                    NULL) == 0)
+      ec->proclaimed = false;
+  }
+  baton__etcd_str_free(&id);
+  baton__etcd_str_free(&body);
+}
+
 static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
                         baton_error *err) {
   baton_etcd_session *es = (baton_etcd_session *)s;
@@ -417,6 +457,7 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
                        -1, err);
   baton__etcd_str_free(&body);
   if (rc != 0) return rc;
+  if (ec->proclaimed) forget_identity(es, c, ec, deadline);
   baton__free(ec->key);
   ec->key = NULL;
   ec->key_len = 0;
@@ -424,8 +465,41 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   return 0;
 }
 
-static int etcd_leader(baton_session *s, const char *name, baton_leader *out, int64_t deadline,
-                       baton_error *err) {
+/* Fill `out` from a candidate key `kv` of `name`: its identity is the
+ * value, unless the term proclaimed: then it is in the identity key (one
+ * more request). A key changed by another writer (Go's Proclaim, a put by
+ * hand) has none: its value stands for its identity, as before. */
+static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv,
+                  baton_leader *out, int64_t deadline, baton_error *err) {
+  leader_from(out, kv);
+  if (!proclaimed(kv)) return 0;
+  baton_etcd_str key = {0}, body = {0};
+  int rc = identity_key(&key, es, name, kv->key, kv->key_len);
+  if (rc == 0) {
+    baton_etcd_range_req r = {key.p, key.len, false, 0, 0, 0};
+    baton__etcd_req_range(&body, &r);
+    baton_etcd_kv id;
+    size_t n = 0;
+    int64_t rev;
+    range_out ro = {&rev, &id, 1, &n};
+    rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &ro, deadline, -1, err);
+    if (rc == 0 && n == 1) {
+      size_t k = id.value_len < BATON_IDENTITY_MAX ? id.value_len : BATON_IDENTITY_MAX;
+      memcpy(out->identity, id.value, k);
+      out->identity[k] = '\0';
+    }
+    if (rc == 0 && n == 1) baton__etcd_kv_free(&id);
+  } else {
+    rc = baton__error(err, rc, "etcd: cannot name the identity key of %.*s", (int)kv->key_len,
+                      kv->key);
+  }
+  baton__etcd_str_free(&key);
+  baton__etcd_str_free(&body);
+  return rc;
+}
+
+static int etcd_leader_value(baton_session *s, const char *name, baton_leader *out, char *value,
+                             size_t size, size_t *len, int64_t deadline, baton_error *err) {
   baton_etcd_session *es = (baton_etcd_session *)s;
   if (es == NULL || name == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "etcd: leader needs a session, a name and out");
@@ -436,10 +510,68 @@ static int etcd_leader(baton_session *s, const char *name, baton_leader *out, in
   int rc = baton__etcd_range(es, name, &r, &kv, 1, &n, &rev, deadline, -1, err);
   if (rc != 0) return rc;
   if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
-  leader_from(out, &kv);
+  rc = who_is(es, name, &kv, out, deadline, err);
+  baton__value_copy(value, size, len, "", 0);
+  if (rc == 0 && proclaimed(&kv)) baton__value_copy(value, size, len, kv.value, kv.value_len);
   baton__etcd_kv_free(&kv);
-  return 0;
+  return rc;
 }
+
+static int etcd_leader(baton_session *s, const char *name, baton_leader *out, int64_t deadline,
+                       baton_error *err) {
+  return etcd_leader_value(s, name, out, NULL, 0, NULL, deadline, err);
+}
+
+static int decode_succeeded(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_txn_succeeded(p, out, err);
+}
+
+/* etcd's Proclaim: put the value on our key only if it is still the one
+ * we made (create_revision) on our lease, and the identity beside it in
+ * the same txn, on the same lease. */
+static int etcd_proclaim(baton_session *s, baton_candidate *c, const char *value,
+                         int64_t deadline, baton_error *err) {
+  baton_etcd_session *es = (baton_etcd_session *)s;
+  baton_etcd_cand *ec = c != NULL ? c->priv : NULL;
+  if (es == NULL || ec == NULL || ec->key == NULL || ec->create_revision <= 0)
+    return baton__error(err, BATON_ENOTHOLDER, "etcd: proclaim: no key of ours");
+  baton_etcd_str id = {0}, b = {0};
+  if (identity_key(&id, es, c->name, ec->key, ec->key_len) != 0) {
+    baton__etcd_str_free(&id);
+    return oom(err);
+  }
+  baton__etcd_str_cat(&b, "{\"compare\":[{\"key\":");
+  baton__etcd_str_b64(&b, ec->key, ec->key_len);
+  baton__etcd_str_printf(&b,
+                         ",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":\"%lld\"},"
+                         "{\"key\":",
+                         (long long)ec->create_revision);
+  baton__etcd_str_b64(&b, ec->key, ec->key_len);
+  baton__etcd_str_printf(&b,
+                         ",\"target\":\"LEASE\",\"result\":\"EQUAL\",\"lease\":\"%lld\"}],"
+                         "\"success\":[{\"request_put\":{\"key\":",
+                         (long long)ec->lease);
+  baton__etcd_str_b64(&b, ec->key, ec->key_len);
+  baton__etcd_str_cat(&b, ",\"value\":");
+  baton__etcd_str_b64(&b, value, strlen(value));
+  baton__etcd_str_printf(&b, ",\"lease\":\"%lld\"}},{\"request_put\":{\"key\":",
+                         (long long)ec->lease);
+  baton__etcd_str_b64(&b, id.p, id.len);
+  baton__etcd_str_cat(&b, ",\"value\":");
+  baton__etcd_str_b64(&b, c->identity, strlen(c->identity));
+  baton__etcd_str_printf(&b, ",\"lease\":\"%lld\"}}]}", (long long)ec->lease);
+  bool ok = false;
+  ec->proclaimed = true; /* even when the reply is lost: release deletes it */
+  int rc = pooled_call(es, "/v3/kv/txn", &b, decode_succeeded, &ok, deadline, -1, err);
+  baton__etcd_str_free(&b);
+  baton__etcd_str_free(&id);
+  if (rc == 0 && !ok)
+    return baton__error(err, BATON_ENOTHOLDER,
+                        "etcd: proclaim: key %s is no longer ours (revision %lld, lease %llx)",
+                        ec->key, (long long)ec->create_revision, (unsigned long long)ec->lease);
+  return rc;
+}
+
 
 static int decode_timetolive(const cJSON *p, void *out, baton_error *err) {
   lease_out *l = out;
@@ -474,7 +606,7 @@ static int etcd_contenders(baton_session *s, const char *name, baton_contender *
   int rc = baton__etcd_range(es, name, &r, kvs, cap, &got, &rev, deadline, -1, err);
   for (size_t i = 0; rc == 0 && i < got; i++) {
     baton_leader who;
-    leader_from(&who, &kvs[i]);
+    rc = who_is(es, name, &kvs[i], &who, deadline, err);
     out[i].token = who.token;
     memcpy(out[i].identity, who.identity, sizeof out[i].identity);
   }
@@ -509,4 +641,6 @@ const baton_backend baton_backend_etcd = {
     .leader = etcd_leader,
     .contenders = etcd_contenders,
     .forget = etcd_forget,
+    .proclaim = etcd_proclaim,
+    .leader_value = etcd_leader_value,
 };

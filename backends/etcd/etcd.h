@@ -46,6 +46,9 @@ typedef struct baton_etcd_cand {
   int64_t won_revision;            /* >0: wait saw, at this revision, our key
                                       lead as we made it; the next acquire
                                       reports it without a request */
+  bool proclaimed;                 /* the key's term wrote its identity key
+                                      beside the election (release deletes
+                                      it too) */
 } baton_etcd_cand;
 
 /* `<prefix><name>/` into s. */
@@ -62,7 +65,7 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
                       int64_t deadline, int cancel_fd, baton_error *err);
 
 /* Whether `kv` is the candidate's key as it made it: same key, lease,
- * create_revision and identity. Only such a key may count as leading: a
+ * create_revision and identity (or, once proclaimed, any value). Only such a key may count as leading: a
  * key of ours from a lease that is gone must not (etcd issue 11456). */
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv);
 

@@ -531,6 +531,13 @@ int baton__etcd_gw_txn_acquire(const cJSON *p, baton_etcd_txn_reply *out, baton_
   return rc;
 }
 
+int baton__etcd_gw_txn_succeeded(const cJSON *p, bool *succeeded, baton_error *err) {
+  int64_t revision = 0;
+  int rc = header_revision(p, &revision, err);
+  if (rc == 0) rc = get_bool(p, "succeeded", succeeded, err);
+  return rc;
+}
+
 int baton__etcd_gw_auth(const cJSON *p, char *out, size_t size, baton_error *err) {
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "token");
   if (!cJSON_IsString(t) || t->valuestring[0] == '\0')

@@ -162,6 +162,9 @@ int baton__etcd_gw_txn_acquire(const cJSON *p, baton_etcd_txn_reply *out,
                                baton_error *err);
 void baton__etcd_txn_reply_free(baton_etcd_txn_reply *r);
 
+/* Any txn: whether its compares held (the proclaim txn's answer). */
+int baton__etcd_gw_txn_succeeded(const cJSON *p, bool *succeeded, baton_error *err);
+
 /* auth/authenticate: the token, checked to be printable and free of
  * spaces (it goes into a header), copied into out (size bytes). */
 int baton__etcd_gw_auth(const cJSON *p, char *out, size_t size, baton_error *err);

@@ -248,11 +248,16 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
   if (rc != 0) return rc;
   bool found = n == 1;
   uint64_t seen_token = seen != NULL ? seen->token : 0;
+  /* The same term with the same value: a proclaimed key's value is no
+   * identity (leader reads that beside it), its version tells. */
+  uint64_t version = found && lead.version > 1 ? (uint64_t)(lead.version - 1) : 0;
+  size_t idlen = found && lead.value_len < BATON_IDENTITY_MAX ? lead.value_len
+                                                               : BATON_IDENTITY_MAX;
   bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
-                          strlen(seen->identity) == (lead.value_len < BATON_IDENTITY_MAX
-                                                         ? lead.value_len
-                                                         : BATON_IDENTITY_MAX) &&
-                          memcmp(seen->identity, lead.value, strlen(seen->identity)) == 0
+                          seen->version == version &&
+                          (lead.mod_revision != lead.create_revision ||
+                           (strlen(seen->identity) == idlen &&
+                            memcmp(seen->identity, lead.value, idlen) == 0))
                     : seen_token == 0;
   if (same) {
     baton_etcd_str prefix = {0};

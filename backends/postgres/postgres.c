@@ -669,8 +669,8 @@ static int look(baton_pg_session *s, baton_pg_conn *k, const char *const *params
  * session connection, which nothing else uses); an observer's wait passes
  * its cancel_fd (else -1). */
 static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
-                       int64_t *idle_ms, int64_t deadline, int cancel_fd,
-                       baton_error *caller_err) {
+                       int64_t *idle_ms, char *value, size_t size, size_t *len,
+                       int64_t deadline, int cancel_fd, baton_error *caller_err) {
   baton_error local = {0}, *err = caller_err != NULL ? caller_err : &local;
   const char *params[] = {name};
   bool broken = false;
@@ -712,7 +712,8 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
     return 0;
   if (rc != 0) return rc;
   memset(out, 0, sizeof *out);
-  if (PQnfields(r) != 3 || PQntuples(r) > 1) {
+  baton__value_copy(value, size, len, "", 0);
+  if (PQnfields(r) != 5 || PQntuples(r) > 1) {
     PQclear(r);
     return baton__pg_bad_reply(s, "leader", err);
   }
@@ -721,22 +722,64 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
     copy_identity(out, PQgetvalue(r, 0, 0));
     out->token = to_u64(PQgetvalue(r, 0, 1));
     *idle_ms = PQgetisnull(r, 0, 2) ? -1 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    baton__value_copy(value, size, len, PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3));
+    out->version = to_u64(PQgetvalue(r, 0, 4));
   }
   PQclear(r);
   return rc;
 }
 
-static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
-                  baton_error *err) {
+static int leader_value(baton_session *bs, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "postgres: leader: NULL argument");
   int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
   int64_t idle;
-  rc = read_leader(s, name, out, &idle, deadline, -1, err);
+  rc = read_leader(s, name, out, &idle, value, size, len, deadline, -1, err);
   if (rc < 0) return rc;
   if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
+  return 0;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  return leader_value(bs, name, out, NULL, 0, NULL, deadline, err);
+}
+
+/* Proclaim on the session connection, where the lock is: the token row's
+ * value, only for our term (name, token, this session, the lock held). */
+static int proclaim(baton_session *bs, baton_candidate *c, const char *value, int64_t deadline,
+                    baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "proclaim", err);
+  if (rc != 0) return rc;
+  baton_pg_cand *p = c->priv;
+  if ((rc = lock_by(s, &s->mu, deadline, "proclaim", err)) != 0) return rc;
+  if (p == NULL || !p->won || p->gen != s->gen || s->dead || s->conn.pg == NULL) {
+    pthread_mutex_unlock(&s->mu);
+    return baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: '%s' holds no term here", s->label,
+                        c->name);
+  }
+  char token[24];
+  snprintf(token, sizeof token, "%" PRIu64, p->token);
+  const char *params[] = {c->name, token, value, s->started};
+  PGresult *r = NULL;
+  bool broken = false;
+  rc = baton__pg_exec(&s->conn, s, BATON_PG_PROCLAIM_SQL, 4, params, &r, deadline, "proclaim",
+                      &broken, err);
+  if (broken) session_broke(s);
+  pthread_mutex_unlock(&s->mu);
+  if (rc != 0) return rc;
+  bool shape = PQntuples(r) == 1 && PQnfields(r) == 2;
+  bool done = shape && strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+  PQclear(r);
+  if (!shape) return baton__pg_bad_reply(s, "proclaim", err);
+  if (!done)
+    return baton__error(err, BATON_ENOTHOLDER,
+                        "%s: proclaim: the term %s of '%s' is no longer this session's", s->label,
+                        token, c->name);
   return 0;
 }
 
@@ -748,7 +791,7 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   baton_leader who;
   int64_t idle = -1;
   *n = 0;
-  int rc = read_leader(session_of(bs), name, &who, &idle, deadline, -1, err);
+  int rc = read_leader(session_of(bs), name, &who, &idle, NULL, 0, NULL, deadline, -1, err);
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, -1, out, cap, n);
 }
 
@@ -788,8 +831,11 @@ static void listener_broke(baton_pg_session *s) {
 static void dispatch(baton_pg_session *s) {
   PGnotify *n;
   for (int i = 0; i < 100000 && (n = PQnotifies(s->listener.pg)) != NULL; i++) {
+    /* A proclaim changes nothing for a waiting candidate: observers only. */
+    bool proclaimed = n->extra != NULL && strcmp(n->extra, "proclaimed") == 0;
     for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
-      if (p->listening && strcmp(p->channel, n->relname) == 0) wake(p);
+      if (p->listening && strcmp(p->channel, n->relname) == 0 && !(proclaimed && p->acquired))
+        wake(p);
     PQfreemem(n);
   }
 }
@@ -923,7 +969,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     static const baton_leader none;
     baton_leader cur;
     int64_t idle = -1;
-    rc = read_leader(s, c->name, &cur, &idle, bound, cancel_fd, err);
+    rc = read_leader(s, c->name, &cur, &idle, NULL, 0, NULL, bound, cancel_fd, err);
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
@@ -974,6 +1020,8 @@ const baton_backend baton_backend_postgres = {
     .release = release,
     .renew = renew,
     .leader = leader,
+    .leader_value = leader_value,
+    .proclaim = proclaim,
     .forget = forget,
     .contenders = contenders,
 };

@@ -86,7 +86,8 @@
     "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
     "WHERE got AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT adopt FROM h), false) " \
     "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
-    "value = excluded.value, updated = excluded.updated, holder_pid = excluded.holder_pid, " \
+    "value = excluded.value, value_version = 0, updated = excluded.updated, " \
+    "holder_pid = excluded.holder_pid, " \
     "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
     "RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
@@ -127,10 +128,23 @@
  * term, a plain-SQL client). The session is named by pid and, where this
  * role may see it, backend_start (a pid can be reused). */
 #define BATON_PG_LEADER_SQL \
-    "SELECT t.identity, t.token, " HOLDER_IDLE_MS " FROM baton_token t WHERE t.name = $1::text " \
+    "SELECT t.identity, t.token, " HOLDER_IDLE_MS ", t.value, t.value_version " \
+    "FROM baton_token t WHERE t.name = $1::text " \
     "AND NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
     "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY) \
     " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start))"
+
+/* $1 name, $2 the term's token, $3 the value, $4 this session's start:
+ * proclaim. The term's row takes the value only while it is this
+ * session's term and this session holds the lock; observers are told
+ * ('proclaimed': waiting candidates ignore it). Says whether it did. */
+#define BATON_PG_PROCLAIM_SQL \
+    "WITH up AS (UPDATE baton_token SET value = $3::text, value_version = value_version + 1 " \
+    "WHERE name = $1::text AND token = $2::int8 AND NOT released " \
+    "AND holder_pid = pg_catalog.pg_backend_pid() AND holder_start = $4::timestamptz AND " \
+    BATON_PG_OWN(NAME_KEY) " RETURNING 1) " \
+    "SELECT (SELECT count(*) FROM up), " \
+    "(SELECT count(pg_catalog.pg_notify(" CHANNEL ", 'proclaimed')) FROM up)"
 
 /* $1 this session's start. Ending the session lets go of its locks: its
  * terms are marked released and their waiters told (NOTIFY comes at
@@ -165,12 +179,18 @@ static const char baton_pg_setup_fmt[] =
     "IF pg_catalog.to_regclass('baton_token') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL, "
     "identity text NOT NULL, value text NOT NULL DEFAULT '', "
+    "value_version bigint NOT NULL DEFAULT 0, "
     "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
     "released boolean NOT NULL DEFAULT false, ttl_ms bigint); END IF; "
     /* Tables made before the holder's TTL was kept gain its column. */
     "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
     "pg_catalog.to_regclass('baton_token') AND attname = 'ttl_ms' AND NOT attisdropped) THEN "
     "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS ttl_ms bigint; END IF; "
+    /* ... and the proclaimed value's version (proclaim). */
+    "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+    "pg_catalog.to_regclass('baton_token') AND attname = 'value_version' AND NOT attisdropped) THEN "
+    "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS value_version bigint NOT NULL DEFAULT 0; "
+    "END IF; "
     "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
     "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "

@@ -224,8 +224,33 @@ void baton__redis_settle(pthread_mutex_t *mu, baton_redis_cand *p, bool won, boo
   pthread_mutex_unlock(mu);
 }
 
-bool baton__redis_vote_shaped(const redisReply *r) {
-  return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-         r->element[0]->type == REDIS_REPLY_INTEGER &&
-         r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_INTEGER;
+void baton__redis_keys(baton_redis_keys *out, const char *name) {
+  snprintf(out->counter, sizeof out->counter, "%s/token", name);
+  snprintf(out->wait, sizeof out->wait, "%s/wait", name);
+}
+
+bool baton__redis_vote_read(baton_redis_vote *out, const redisReply *r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING ||
+      r->element[2]->type != REDIS_REPLY_INTEGER)
+    return false;
+  long long answer = r->element[0]->integer;
+  out->ours = baton__redis_parse_value(&out->who, r->element[1]->str, r->element[1]->len);
+  out->ms = r->element[2]->integer;
+  out->answer = answer == 1 ? BATON_REDIS_WON : answer == 2 ? BATON_REDIS_WAIT : BATON_REDIS_HELD;
+  return (answer == 0 || out->ours) && answer >= 0 && answer <= 2;
+}
+
+int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now, int64_t ms,
+                           const char *label, const char *name, const char *whose,
+                           baton_leader *holder, baton_error *err) {
+  baton__redis_settle(mu, p, false, true);
+  p->recheck_at = now + ms * BATON_NS_PER_MS + BATON_REDIS_RECHECK_SLACK_NS;
+  p->foreign_poll_ns = 0;
+  if (holder != NULL) memset(holder, 0, sizeof *holder);
+  return baton__error(err, BATON_EHELD,
+                      "%s: '%s' waits %lld ms: %s less than a TTL ago (a restart that lost "
+                      "the data, or a first use), and a holder from before may still believe "
+                      "until then",
+                      label, name, (long long)ms, whose);
 }

@@ -9,16 +9,13 @@
  * and PTTL pipelined); wait: the first one subscribes (connect +
  * SUBSCRIBE), later ones send nothing for a candidate and one GET/PTTL for
  * an observer. A script the server forgot costs one more round trip (EVAL
- * after NOSCRIPT). */
+ * after NOSCRIPT). A term on a server that started less than a TTL ago
+ * costs one more acquire, at the time the first one names (restart-safe
+ * terms, script.c). */
 #include "redis.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* How long after the holder's expiry a waiter looks again. The server drops
- * an expired key at the latest when it is next read, and our look reads it,
- * so this only covers the reply's travel time. */
-#define BATON_REDIS_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
 
 #define BATON_REDIS_PORT 6379 /* when the URI names none: Redis's own default */
 
@@ -137,39 +134,43 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   baton__redis_start_attempt(&s->state_mu, p, nonce, prev);
-  char counter[BATON_NAME_MAX + 16], ttl[24];
-  snprintf(counter, sizeof counter, "%s/token", c->name);
+  baton_redis_keys keys;
+  baton__redis_keys(&keys, c->name);
+  char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *argv[] = {NULL, NULL, NULL, c->name, counter, nonce, prev, c->identity, ttl};
+  const char *argv[] = {NULL,  NULL,  NULL,        c->name, keys.counter, keys.wait,
+                        BATON_REDIS_FRESH_KEY, nonce, prev, c->identity, ttl};
   redisReply *r = NULL;
   /* On an error the outcome is unknown: `pending` stays set, and the next
    * acquire (same nonce) or release resolves it before anything else. */
-  baton_redis_call call = {.argv = argv, .argc = 9, .nkeys = 2};
+  baton_redis_call call = {.argv = argv, .argc = 11, .nkeys = 4};
   rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline, "acquire",
                          err);
   if (rc != 0) return rc;
   int64_t now = baton__now();
-  baton_leader who;
-  bool shaped = baton__redis_vote_shaped(r);
-  bool ours = shaped && baton__redis_parse_value(&who, r->element[1]->str, r->element[1]->len);
-  bool won = shaped && r->element[0]->integer == 1;
-  int64_t pttl = shaped ? r->element[2]->integer : -1;
+  baton_redis_vote v;
+  bool shaped = baton__redis_vote_read(&v, r);
   freeReplyObject(r);
-  if (!shaped || (won && !ours)) return baton__redis_bad_reply(s, "acquire", err);
+  if (!shaped) return baton__redis_bad_reply(s, "acquire", err);
 
+  if (v.answer == BATON_REDIS_WAIT) {
+    return baton__redis_wait_term(&s->state_mu, p, now, v.ms, s->label, c->name,
+                                  "the server started", holder, err);
+  }
   /* The reply settles the attempt; and `prev` is off the server either way:
    * replaced by this term, or the key holds someone else's value. */
+  bool won = v.answer == BATON_REDIS_WON;
   baton__redis_settle(&s->state_mu, p, won, false);
   if (won) {
-    c->token = who.token;
+    c->token = v.who.token;
     p->recheck_at = 0;
     p->foreign_poll_ns = 0;
     return 0;
   }
-  p->recheck_at = now + next_look(s, p, pttl, !ours);
-  if (holder != NULL) *holder = who;
+  p->recheck_at = now + next_look(s, p, v.ms, !v.ours);
+  if (holder != NULL) *holder = v.who;
   return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %llu)", s->label,
-                      c->name, who.identity, (unsigned long long)who.token);
+                      c->name, v.who.identity, (unsigned long long)v.who.token);
 }
 
 /* ---- renew and release --------------------------------------------------- */
@@ -220,26 +221,32 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 /* ---- leader and wait ----------------------------------------------------- */
 
 /* Who holds `name` now and for how many more ms (-1: no TTL): 1, 0 when
- * nobody does, or an error. GET and PTTL go out in one round trip. */
+ * nobody does, or an error. GET and PTTL go out in one round trip, with
+ * the PTTL of NAME/wait: a key of ours whose term waits out a restart
+ * (script.c) has no leader yet. */
 static int read_holder(baton_redis_session *s, const char *name, baton_leader *out,
                        int64_t *pttl_ms, int64_t deadline, baton_error *err) {
-  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name};
-  baton_redis_cmd cmds[2] = {{2, get}, {2, pttl}};
-  redisReply *r[2];
-  int rc = baton__redis_request(s, &s->cmd, cmds, 2, r, deadline, "leader", err);
+  baton_redis_keys keys;
+  baton__redis_keys(&keys, name);
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait};
+  baton_redis_cmd cmds[3] = {{2, get}, {2, pttl}, {2, wait}};
+  redisReply *r[3];
+  int rc = baton__redis_request(s, &s->cmd, cmds, 3, r, deadline, "leader", err);
   if (rc != 0) return rc;
   if (r[0]->type == REDIS_REPLY_ERROR)
     rc = baton__redis_reply_error(s, r[0], "leader", err);
   else if (r[0]->type == REDIS_REPLY_NIL)
     rc = 0;
-  else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER) {
-    baton__redis_parse_value(out, r[0]->str, r[0]->len);
+  else if (r[0]->type == REDIS_REPLY_STRING && r[1]->type == REDIS_REPLY_INTEGER &&
+           r[2]->type == REDIS_REPLY_INTEGER) {
+    bool ours = baton__redis_parse_value(out, r[0]->str, r[0]->len);
     *pttl_ms = r[1]->integer;
-    rc = 1;
+    rc = ours && r[2]->integer > 0 ? 0 : 1;
   } else
     rc = baton__redis_bad_reply(s, "leader", err);
   freeReplyObject(r[0]);
   freeReplyObject(r[1]);
+  freeReplyObject(r[2]);
   return rc;
 }
 

@@ -7,6 +7,10 @@
  *   NAME           the lock: "<token> <nonce> <identity>", PX = the TTL
  *                  (the same key redis-py's Lock and `SET NX PX` use)
  *   NAME/token     the fencing counter, never expires
+ *   NAME/wait      present while a new term of NAME must wait after the
+ *                  server (re)started; expires when it may begin
+ *   baton:fresh    the fresh-server marker: holds the server's run_id when
+ *                  no holder existed in this server life (script.c)
  *   NAME/released  channel: published to by release
  *   NAME/elected   channel: published to by a winning acquire
  */
@@ -26,6 +30,11 @@
  * while it runs (2-4 us per name here): 10,000 names in one call stalled
  * every other client of that Redis for 30-40 ms, 500 do for about 2 ms. */
 #define BATON_REDIS_RENEW_CHUNK 500
+
+/* How long after the holder's expiry a waiter looks again. The server drops
+ * an expired key at the latest when it is next read, and our look reads it,
+ * so this only covers the reply's travel time. */
+#define BATON_REDIS_RECHECK_SLACK_NS (10 * BATON_NS_PER_MS)
 
 /* One connection, used by one thread at a time. */
 typedef struct baton_redis_conn {
@@ -266,8 +275,39 @@ bool baton__redis_release_nonces(pthread_mutex_t *mu, const baton_redis_cand *p,
 /* An attempt's outcome known: won or not, still pending (an answer lost
  * somewhere) or not; `prev` is off the servers once nothing is pending. */
 void baton__redis_settle(pthread_mutex_t *mu, baton_redis_cand *p, bool won, bool pending);
-/* An acquire or vote reply {0/1, value, ttl}. */
-bool baton__redis_vote_shaped(const redisReply *r);
+/* The marker key that tells a fresh server (redis.h's layout). */
+#define BATON_REDIS_FRESH_KEY "baton:fresh"
+
+/* The other keys of a name's acquire or vote (redis.h's layout). */
+typedef struct baton_redis_keys {
+  char counter[BATON_NAME_MAX + 16]; /* NAME/token */
+  char wait[BATON_NAME_MAX + 16];    /* NAME/wait */
+} baton_redis_keys;
+void baton__redis_keys(baton_redis_keys *out, const char *name);
+
+/* What an acquire or vote reply {answer, value, ms} says. */
+typedef enum baton_redis_answer {
+  BATON_REDIS_HELD = 0, /* another holds the key: ms = its PTTL */
+  BATON_REDIS_WON = 1,  /* ours, a term */
+  BATON_REDIS_WAIT = 2, /* ours, but a term only ms later (restart-safe) */
+} baton_redis_answer;
+typedef struct baton_redis_vote {
+  baton_redis_answer answer;
+  bool ours;        /* the value is in our format */
+  baton_leader who; /* the value read */
+  int64_t ms;       /* as the answer says */
+} baton_redis_vote;
+/* Read a reply; false when it is not of that shape (or says ours of a
+ * value not in our format). */
+bool baton__redis_vote_read(baton_redis_vote *out, const redisReply *r);
+/* An attempt that holds the key (on a quorum) but whose term may begin
+ * only `ms` after `now` (restart-safe terms, script.c): it stays pending,
+ * so the look then (the same nonce) takes the term, and the core makes
+ * that look at p->recheck_at, as for any holder. Returns BATON_EHELD,
+ * the message saying why: `whose` "started less than a TTL ago". */
+int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now, int64_t ms,
+                           const char *label, const char *name, const char *whose,
+                           baton_leader *holder, baton_error *err);
 /* baton__redis_sub_wait_any's answer as baton__wait_end (backend.h) takes
  * it: a subscriber gone (a restart, say) is "look again" (1) as a message
  * is; the next wait subscribes anew. */

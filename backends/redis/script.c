@@ -12,12 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 
-/* KEYS: NAME, NAME/token. ARGV: nonce, previous nonce or "", identity, TTL ms.
+/* KEYS: NAME, NAME/token, NAME/wait, the fresh-server marker. ARGV: nonce,
+ * previous nonce or "", identity, TTL ms.
  * Returns {1, value, ttl} when we lead, {0, holder's value, its PTTL} when
- * another does.
- * - The key holds our nonce: an earlier attempt whose reply was lost won.
+ * another does, {2, our value, ms} when the key is ours but the term may
+ * begin only that many ms later (restart-safe terms, below).
+ * - The key holds our nonce: an earlier attempt whose reply was lost won,
+ *   or one that had to wait (restart-safe terms, below) and now may not.
  *   That term goes on: its TTL is reset, as the caller's local lease starts
- *   with this request.
+ *   with this request, and the win is published (again, after a lost
+ *   reply: observers see the same leader and pass over it).
  * - The key is free, or holds our previous term's nonce (that term is over
  *   for the caller, or it would not campaign): a new term. Its token is
  *   max(counter + 1, server TIME in microseconds): the clock stands in for
@@ -32,14 +36,46 @@
  *   bits; one behind the clock is replaced whatever it holds, as before.
  * - The server's commands are most of a script's cost (4,000 to 11,000
  *   instructions each here; string.format alone 4,000): a new term runs
- *   GET, TIME, GET, SET, SET and PUBLISH, and pads the microseconds with
+ *   GET, TIME, GET, PTTL, SET, SET and PUBLISH, and pads the microseconds with
  *   string.rep.
  * - replicate_commands makes TIME before a write legal on Redis < 5. */
 #define LUA_REPLICATE "if redis.replicate_commands then redis.replicate_commands() end\n"
 
+/* Restart-safe terms. A missing counter is evidence that the server lost
+ * its data (a restart without persistence) or of a first use. A holder
+ * from before such a restart may still believe in its term until its last
+ * renewal + TTL, and that renewal was answered before the server started:
+ * so when the server started less than a TTL ago, no term begins before
+ * start + TTL. INFO gives the uptime in whole seconds, floored on both
+ * ends, hence the extra second. The time is kept as NAME/wait, a key that
+ * expires when the wait is over, so that every later look (ours after the
+ * wait, a rival's, a look woken early) sees it; a second restart loses it
+ * with the counter and is caught again. The marker key (the kit's, or an
+ * operator's on a brand-new deployment) holding the server's run_id says
+ * that no holder existed in this server life: a restart changes the run_id,
+ * so a marker never skips the wait after one. Sets `w`, the ms left to
+ * wait (<= 0: none); `c` is the counter as read. Costs a PTTL per new
+ * term, and INFO only when the counter was missing. */
+#define LUA_RESTART_WAIT                                                                      \
+  "local w = redis.call('PTTL', KEYS[3])\n"                                                   \
+  "if not c then\n"                                                                           \
+  "  local i = redis.call('INFO', 'server')\n"                                                \
+  "  local up = tonumber(string.match(i, 'uptime_in_seconds:(%d+)'))\n"                       \
+  "  if not up then return redis.error_reply('ERR INFO shows no uptime_in_seconds') end\n"     \
+  "  if redis.call('GET', KEYS[4]) ~= string.match(i, 'run_id:(%x+)') then\n"                 \
+  "    local left = (1 - up) * 1000 + tonumber(ARGV[4]) - math.floor(tonumber(t[2]) / 1000)\n" \
+  "    if left > w then\n"                                                                    \
+  "      redis.call('SET', KEYS[3], '1', 'PX', left)\n"                                        \
+  "      w = left\n"                                                                          \
+  "    end\n"                                                                                 \
+  "  end\n"                                                                                   \
+  "end\n"
+
 /* A new term on this server: the token `tok` from the counter and the
  * clock as said above, the counter set to it, and the key set to our value
- * `nv` (XX when `v`, the key's value, was read, else NX). */
+ * `nv` (XX when `v`, the key's value, was read, else NX). While the term
+ * must wait (w > 0) the key lives for the wait and a TTL, so that it is
+ * still ours when we look again. */
 #define LUA_NEW_TERM                                                                          \
   "local t = redis.call('TIME')\n"                                                             \
   "local tok = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]\n"                                   \
@@ -53,9 +89,12 @@
   "  tok = (i > 0 and string.sub(c, 1, i - 1) .. string.char(string.byte(c, i) + 1) or '1')\n" \
   "    .. string.rep('0', #c - i)\n"                                                           \
   "end\n"                                                                                      \
+  LUA_RESTART_WAIT                                                                            \
   "redis.call('SET', KEYS[2], tok)\n"                                                          \
   "local nv = tok .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]\n"                                       \
-  "redis.call('SET', KEYS[1], nv, 'PX', ARGV[4], v and 'XX' or 'NX')\n"
+  "local px = w > 0 and tonumber(ARGV[4]) + w or tonumber(ARGV[4])\n"                          \
+  "redis.call('SET', KEYS[1], nv, 'PX', px, v and 'XX' or 'NX')\n"                             \
+  "if w > 0 then return {2, nv, w} end\n"
 
 static const char acquire_lua[] =
     LUA_REPLICATE
@@ -63,7 +102,13 @@ static const char acquire_lua[] =
     "if v then\n"
     "  local n = string.match(v, '^%d+ (%x+) ')\n"
     "  if n == ARGV[1] then\n"
+    "    local w = redis.call('PTTL', KEYS[3])\n"
+    "    if w > 0 then\n"
+    "      redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) + w)\n"
+    "      return {2, v, w}\n"
+    "    end\n"
     "    redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "    redis.call('PUBLISH', KEYS[1] .. '/elected', v)\n"
     "    return {1, v, tonumber(ARGV[4])}\n"
     "  end\n"
     "  if n ~= ARGV[2] then\n"
@@ -76,7 +121,9 @@ static const char acquire_lua[] =
 
 /* redlock:// phase 1, one instance's vote. KEYS and ARGV as acquire's.
  * Returns {1, value, ttl} when this instance votes for us, {0, holder's
- * value, its PTTL} when another holds it here. Unlike acquire, a key that
+ * value, its PTTL} when another holds it here, {2, value, ms} when it
+ * votes for us but its vote counts only that many ms later (it started
+ * less than a TTL ago: restart-safe terms, above). Unlike acquire, a key that
  * holds our nonce already (a lost reply) starts a new term too: every yes
  * raises the counter and returns it, which the quorum register's proof
  * needs (backends/redlock/redlock.c). Publishes nothing: the term is not

@@ -35,7 +35,20 @@
  * the servers' clocks not set back), the same caveat as redis://.
  *
  * Mutual exclusion is Redlock's: it rests on the keys' TTLs and on bounded
- * clock drift and pauses; the token is what makes a violation harmless. */
+ * clock drift and pauses; the token is what makes a violation harmless.
+ *
+ * Restart-safe votes. An instance restarted without persistence forgot the
+ * keys of the terms it voted for, so its yes could complete a rival's
+ * quorum while an earlier holder still believes. Its vote script sees the
+ * counter missing and, when the instance started less than a TTL ago,
+ * answers "yes, but only after start + TTL" (script.c, the "delayed
+ * restart" of Redlock's author, done by the client). A quorum that needs
+ * such votes is counted at the latest of the times it needs: until then
+ * our keys stay (the attempt pending), and the look at that time votes
+ * again with the same nonce. By then every holder from before the restart
+ * has passed its local deadline. The token proof above is unchanged: a
+ * delayed vote raises its counter as any vote does, and the look after the
+ * wait votes (and raises it) again. */
 #include "redlock.h"
 
 #include <stdio.h>
@@ -272,7 +285,7 @@ static void session_close(baton_session *bs) { session_free(session_of(bs)); }
 /* The per-instance arguments of one script call on the name: argv[3..). */
 typedef struct name_call {
   baton_redis_call calls[BATON_URI_MAX_HOSTS];
-  const char *argv[BATON_URI_MAX_HOSTS][10];
+  const char *argv[BATON_URI_MAX_HOSTS][12]; /* 3 + at most 8 arguments (the vote) */
   baton_redis_cmd cmds[BATON_URI_MAX_HOSTS];
   redisReply *out[BATON_URI_MAX_HOSTS];
   baton_redlock_op ops[BATON_URI_MAX_HOSTS];
@@ -305,6 +318,13 @@ static int cmp_i64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The time by which a quorum of the instances' times (ms, sorted in
+ * place) have come. */
+static int64_t quorum_th(const baton_redlock_session *s, int64_t *ms) {
+  qsort(ms, s->n, sizeof *ms, cmp_i64);
+  return ms[s->quorum - 1];
+}
+
 /* When a quorum of instances could be free: the quorum-th smallest of
  * their PTTLs (0 for free ones, the TTL for those that did not answer or
  * whose key has no expiry), in ns from now. */
@@ -312,8 +332,7 @@ static int64_t quorum_free_after(const baton_redlock_session *s, int64_t *pttl_m
   int64_t ttl_ms = s->base.cfg->ttl_ns / BATON_NS_PER_MS;
   for (size_t i = 0; i < s->n; i++)
     if (pttl_ms[i] < 0 || pttl_ms[i] > ttl_ms) pttl_ms[i] = ttl_ms;
-  qsort(pttl_ms, s->n, sizeof *pttl_ms, cmp_i64);
-  return pttl_ms[s->quorum - 1] * BATON_NS_PER_MS + BATON_REDLOCK_RECHECK_SLACK_NS;
+  return quorum_th(s, pttl_ms) * BATON_NS_PER_MS + BATON_REDLOCK_RECHECK_SLACK_NS;
 }
 
 /* Phase 2: counter = max(counter, T) on a quorum, our value taking T. */
@@ -358,48 +377,65 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   baton__redis_start_attempt(&s->state_mu, &p->r, nonce, prev);
-  char counter[BATON_NAME_MAX + 16], ttl[24];
-  snprintf(counter, sizeof counter, "%s/token", c->name);
+  baton_redis_keys keys;
+  baton__redis_keys(&keys, c->name);
+  char ttl[24];
   snprintf(ttl, sizeof ttl, "%lld", (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *args[] = {c->name, counter, nonce, prev, c->identity, ttl};
+  const char *args[] = {c->name, keys.counter, keys.wait, BATON_REDIS_FRESH_KEY,
+                        nonce,   prev,         c->identity, ttl};
   name_call nc;
   fan_plan f = {.deadline = deadline, .factor = 1, .what = "acquire"};
-  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 6, 2, &f);
-  /* Read the votes: a yes carries the instance's raised counter. */
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 4, &f);
+  /* Read the votes: a yes carries the instance's raised counter, and
+   * counts after the instance's restart-safe wait (0 for most). */
   size_t yes = 0, no = 0;
   uint64_t token = 0;
-  int64_t pttl[BATON_URI_MAX_HOSTS];
-  baton_leader who = {0}, one;
+  int64_t pttl[BATON_URI_MAX_HOSTS], counts_after[BATON_URI_MAX_HOSTS];
+  baton_leader who = {0};
   bool who_ours = false;
   unsigned failed = 0, said_no = 0;
   for (size_t i = 0; i < s->n; i++) {
     pttl[i] = -1;
+    counts_after[i] = INT64_MAX;
     if (nc.ops[i].rc != 0) failed |= 1u << i;
     if (nc.ops[i].rc != 0) continue;
-    const redisReply *r = nc.out[i];
-    bool shaped = baton__redis_vote_shaped(r);
-    bool ours = shaped && baton__redis_parse_value(&one, r->element[1]->str, r->element[1]->len);
-    if (!shaped || (r->element[0]->integer == 1 && !ours)) {
+    baton_redis_vote v;
+    if (!baton__redis_vote_read(&v, nc.out[i])) {
       nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "acquire", &nc.ops[i].err);
       failed |= 1u << i;
       answered--;
       continue;
     }
-    if (r->element[0]->integer == 1) {
+    if (v.answer != BATON_REDIS_HELD) {
       yes++;
       pttl[i] = 0;
-      if (one.token > token) token = one.token;
+      counts_after[i] = v.answer == BATON_REDIS_WAIT ? v.ms : 0;
+      if (v.who.token > token) token = v.who.token;
     } else {
       no++;
       said_no |= 1u << i;
-      pttl[i] = r->element[2]->integer;
+      pttl[i] = v.ms;
       if (who.identity[0] == '\0' && who.token == 0) {
-        who = one;
-        who_ours = ours;
+        who = v.who;
+        who_ours = v.ours;
       }
     }
   }
   free_outs(nc.ops, s->n);
+  /* A quorum of yes votes, but some count only later: the quorum-th
+   * soonest time. Keep every key of ours (the attempt stays pending, so
+   * the look then votes with the same nonce), and look again at that
+   * time; a vote from a fresh instance is only ever counted after it. */
+  if (yes >= s->quorum) {
+    int64_t wait_ms = quorum_th(s, counts_after);
+    if (wait_ms > 0) {
+      p->splits = 0;
+      return baton__redis_wait_term(&s->state_mu, &p->r, baton__now(), wait_ms, s->label,
+                                    c->name,
+                                    "the quorum needs the vote of an instance that started",
+                                    holder, err);
+    }
+  }
   /* Phase 2 leaves out the instances that just failed: each would cost
    * its bound again, and a quorum of acknowledgements is all it needs. */
   if (yes >= s->quorum) {

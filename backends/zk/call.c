@@ -278,6 +278,14 @@ void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int
   finish(call, rc, deadline, out);
 }
 
+void baton__zk_set(baton_zk_conn *conn, const char *path, const char *value, int version,
+                   int64_t deadline, baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
+  if (call == NULL) return;
+  int rc = zoo_aset(conn->zh, path, value, (int)strlen(value), version, done_stat, call);
+  finish(call, rc, deadline, out);
+}
+
 void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                         baton_zk_reply *out) {
   baton_zk_call *call = start(conn, out);

@@ -67,6 +67,8 @@ static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   k->node_gone = false;
   s->watch_bytes -= k->watch_bytes; /* its deletion, or the handle's end, takes the watch */
   k->watch_bytes = 0;
+  k->version = 0;
+  k->proclaimed = false;
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
@@ -89,7 +91,6 @@ static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
   drop_node_locked(s, k);
-  baton__free(k->seen_node);
   if (k->efd >= 0) close(k->efd);
   baton__free(k);
 }
@@ -443,10 +444,23 @@ static int ensure_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *
   return rc == 0 ? drop_if_wrapped(s, conn, k, c, parent, deadline, err) : rc;
 }
 
-/* Read the leader's identity (the node's data) and token (its czxid).
- * BATON_ZK_LOST when the node went away meanwhile. */
+/* "<chroot>/<name>#id[/<child>]": beside the election ('#' is no name
+ * character), where a proclaimed term keeps its identity, since its
+ * node's data became the value. NULL when out of memory. */
+static char *identity_path(const baton_zk_session *s, const char *name, const char *child) {
+  char side[BATON_NAME_MAX + 4];
+  snprintf(side, sizeof side, "%s#id", name);
+  return baton__zk_path(s, side, child);
+}
+
+/* Read the leader's identity (the node's data) and token (its czxid);
+ * once the term proclaimed (data version > 0) the data is its value
+ * (into value[0..size), *len its length; value may be NULL) and the
+ * identity is read beside it. BATON_ZK_LOST when the node went away
+ * meanwhile. */
 static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
-                       const char *child, baton_leader *out, int64_t deadline, baton_error *err) {
+                       const char *child, baton_leader *out, char *value, size_t size,
+                       size_t *len, int64_t deadline, baton_error *err) {
   char *path = baton__zk_path(s, name, child);
   if (path == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   baton_zk_reply r;
@@ -455,9 +469,27 @@ static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *nam
   if (r.rc == ZOK) {
     memset(out, 0, sizeof *out);
     out->token = (uint64_t)r.stat.czxid;
-    if (r.data != NULL)
+    out->version = r.stat.version > 0 ? (uint64_t)r.stat.version : 0;
+    const char *id = r.data;
+    int idlen = r.len;
+    baton_zk_reply side = {.rc = ZNONODE};
+    baton__value_copy(value, size, len, "", 0);
+    if (out->version > 0) {
+      baton__value_copy(value, size, len, r.data != NULL ? r.data : "",
+                        r.len > 0 ? (size_t)r.len : 0);
+      char *at = identity_path(s, name, child);
+      side.rc = BATON_ZK_NOMEM;
+      if (at != NULL) baton__zk_get(conn, at, 0, deadline, &side);
+      if (side.rc != ZOK && side.rc != ZNONODE) rc = baton__zk_error(err, conn, side.rc, "get", at);
+      /* No identity node (data changed by another client): the data
+       * stands for the identity, as before. */
+      if (side.rc == ZOK) id = side.data, idlen = side.len;
+      baton__free(at);
+    }
+    if (rc == 0 && id != NULL && idlen > 0)
       snprintf(out->identity, sizeof out->identity, "%.*s",
-               r.len < BATON_IDENTITY_MAX ? r.len : BATON_IDENTITY_MAX, r.data);
+               idlen < BATON_IDENTITY_MAX ? idlen : BATON_IDENTITY_MAX, id);
+    baton__zk_reply_free(&side);
   } else {
     rc = r.rc == ZNONODE ? BATON_ZK_LOST : baton__zk_error(err, conn, r.rc, "get", path);
   }
@@ -518,10 +550,10 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     unlock(s);
     if (czxid == 0) { /* adopted by guid: its czxid is still unknown */
       baton_leader me;
-      rc = read_leader(s, conn, c->name, own, &me, deadline, err);
+      rc = read_leader(s, conn, c->name, own, &me, NULL, 0, NULL, deadline, err);
       czxid = me.token;
       lock(s);
-      if (rc == 0) k->czxid = czxid;
+      if (rc == 0) k->czxid = czxid, k->version = (int)me.version;
       else if (rc == BATON_ZK_LOST) drop_node_locked(s, k);
       unlock(s);
     }
@@ -533,7 +565,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     k->pred = p;
     unlock(s);
     baton_leader who = {0};
-    if (holder != NULL && read_leader(s, conn, c->name, low, &who, deadline, err) == 0)
+    if (holder != NULL && read_leader(s, conn, c->name, low, &who, NULL, 0, NULL, deadline, err) == 0)
       *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: %s is held by %s (token %llu)", s->label, c->name,
                       who.identity[0] ? who.identity : "another contender",
@@ -570,13 +602,14 @@ static int zk_acquire(baton_session *bs, baton_candidate *c, baton_leader *holde
  * watch (or, while the name has no node, a creation watch) wakes us on
  * any later change. */
 static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, const char *name,
-                   const char *parent, uint64_t seen, int64_t deadline, baton_error *err) {
+                   const char *parent, const baton_leader *seen, int64_t deadline,
+                   baton_error *err) {
   baton_zk_reply r;
   baton__zk_children(conn, parent, k->id, deadline, &r);
   int rc;
   if (r.rc == ZNONODE) {
     baton__zk_reply_free(&r);
-    if (seen != 0) return 0;
+    if (seen->token != 0) return 0;
     baton__zk_exists(conn, parent, k->id, deadline, &r);
     rc = r.rc == ZOK       ? 0
          : r.rc == ZNONODE ? BATON_ZK_BLOCK
@@ -595,33 +628,27 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
     baton__zk_reply_free(&r);
     return rc;
   }
-  if (low == NULL || seen == 0) {
-    rc = (low == NULL) == (seen == 0) ? BATON_ZK_BLOCK : 0;
+  if (low == NULL || seen->token == 0) {
+    rc = (low == NULL) == (seen->token == 0) ? BATON_ZK_BLOCK : 0;
     baton__zk_reply_free(&r);
     return rc;
   }
-  /* Only the czxid tells terms apart; remember it per lowest child so a
-   * re-armed watch costs one request. */
-  lock(s);
-  uint64_t czxid = k->seen_node != NULL && strcmp(k->seen_node, low) == 0 ? k->seen_czxid : 0;
-  unlock(s);
-  rc = 0;
-  if (czxid == 0) {
-    baton_leader who;
-    rc = read_leader(s, conn, name, low, &who, deadline, err);
-    if (rc == 0) {
-      char *copy = baton__strdup(low);
-      lock(s);
-      baton__free(k->seen_node);
-      k->seen_node = copy;
-      k->seen_czxid = czxid = who.token;
-      unlock(s);
-    }
-  }
+  /* The czxid tells terms apart, the data version a proclaim: one get
+   * reads both and watches the leader's node for the next proclaim (the
+   * children watch sees it go). */
+  char *path = baton__zk_path(s, name, low);
+  baton_zk_reply g = {.rc = BATON_ZK_NOMEM};
+  if (path != NULL) baton__zk_get(conn, path, k->id, deadline, &g);
+  rc = g.rc == ZOK       ? ((uint64_t)g.stat.czxid == seen->token &&
+                            (uint64_t)g.stat.version == seen->version
+                                ? BATON_ZK_BLOCK
+                                : 0)
+       : g.rc == ZNONODE ? 0
+                         : baton__zk_error(err, conn, g.rc, "get", path);
+  baton__zk_reply_free(&g);
   baton__zk_reply_free(&r);
-  if (rc == BATON_ZK_LOST) return 0;
-  if (rc != 0) return rc;
-  return czxid == seen ? BATON_ZK_BLOCK : 0;
+  baton__free(path);
+  return rc;
 }
 
 /* Block on the candidate's eventfd, cancel_fd and the deadline. */
@@ -639,10 +666,13 @@ static int block(baton_zk_session *s, int efd, int64_t deadline, int cancel_fd, 
   }
 }
 
-static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
-                   int64_t deadline, int cancel_fd, baton_error *err) {
+/* One look and, if nothing changed, one block. *observer says that an
+ * observer's look blocked and a watch woke it. */
+static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                      int64_t deadline, int cancel_fd, bool *observer, baton_error *err) {
   baton_zk_session *s = (baton_zk_session *)bs;
   cand_op op;
+  *observer = false;
   int rc = begin(s, c, true, &op, err);
   if (rc != 0) return rc;
   if (op.stale) return end(&op, 0); /* a new session exists: enqueue again */
@@ -664,8 +694,10 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
     baton__zk_reply_free(&r);
     baton__free(path);
   } else if (rc == 0) {
-    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen->token : 0, deadline,
+    static const baton_leader nobody;
+    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, deadline,
                  err);
+    *observer = rc == BATON_ZK_BLOCK;
   }
   baton__free(pred);
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
@@ -674,6 +706,22 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
   int efd = k->efd;
   unlock(s);
   return block(s, efd, deadline, cancel_fd, err);
+}
+
+static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                   int64_t deadline, int cancel_fd, baton_error *err) {
+  /* An observer woken by a watch looks again before it returns: the
+   * leader's deletion fires both the data watch on its node and a
+   * children watch an earlier look left, and the second must not end a
+   * later wait for which nothing changed. Bounded: after a few rounds the
+   * wake-up is passed on (spurious ones are allowed). */
+  int rc = 0;
+  for (int round = 0; round < 4; round++) {
+    bool observer = false;
+    rc = wait_round(bs, c, seen, deadline, cancel_fd, &observer, err);
+    if (rc != 0 || !observer) return rc;
+  }
+  return rc;
 }
 
 /* ---- release / forget ------------------------------------------------------ */
@@ -695,6 +743,11 @@ static int zk_release(baton_session *bs, baton_candidate *c, int64_t deadline, b
     baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
     if (path != NULL) baton__zk_delete(op.conn, path, deadline, &r);
     if (r.rc == ZOK || r.rc == ZNONODE) {
+      /* A proclaimed term's identity node: ephemeral, so at worst it
+       * lives until the session ends; deleted now without waiting. */
+      char *at = k->proclaimed ? identity_path(s, c->name, node) : NULL;
+      if (at != NULL) baton__zk_delete_async(op.conn, at);
+      baton__free(at);
       lock(s);
       drop_node_locked(s, k);
       unlock(s);
@@ -858,8 +911,8 @@ static int zk_renew(baton_session *bs, baton_candidate *const *held, size_t n, b
 
 /* ---- leader ------------------------------------------------------------------ */
 
-static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
-                     baton_error *err) {
+static int zk_leader_value(baton_session *bs, const char *name, baton_leader *out, char *value,
+                           size_t size, size_t *len, int64_t deadline, baton_error *err) {
   baton_zk_session *s = (baton_zk_session *)bs;
   if (name == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "%s: NULL argument to leader", s->label);
@@ -881,7 +934,7 @@ static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int
     else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
     else if (low == NULL)
       rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
-    else rc = read_leader(s, conn, name, low, out, deadline, err);
+    else rc = read_leader(s, conn, name, low, out, value, size, len, deadline, err);
     baton__zk_reply_free(&r);
   }
   if (rc == BATON_ZK_LOST)
@@ -889,6 +942,91 @@ static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int
   baton__free(parent);
   baton__zk_conn_put(conn);
   return rc;
+}
+
+static int zk_leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                     baton_error *err) {
+  return zk_leader_value(bs, name, out, NULL, 0, NULL, deadline, err);
+}
+
+/* ---- proclaim ------------------------------------------------------------------ */
+
+/* Make the identity node beside the election, ephemeral on our session,
+ * and its parent on first use; one request once the parent exists. */
+static int make_identity(baton_zk_session *s, baton_zk_conn *conn, baton_candidate *c,
+                         const char *node, int64_t deadline, baton_error *err) {
+  char *at = identity_path(s, c->name, node), *parent = identity_path(s, c->name, NULL);
+  int rc = at == NULL || parent == NULL
+               ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
+               : 0;
+  const char *identity = c->identity != NULL ? c->identity : "";
+  for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
+    baton_zk_reply r;
+    baton__zk_create(conn, at, identity, ZOO_EPHEMERAL, deadline, &r);
+    int zrc = r.rc;
+    baton__zk_reply_free(&r);
+    if (zrc == ZOK || zrc == ZNODEEXISTS) break; /* named after our node: ours */
+    if (zrc != ZNONODE || attempt == 1) {
+      rc = baton__zk_error(err, conn, zrc, "create", at);
+      break;
+    }
+    rc = make_parents(s, conn, parent, deadline, err);
+  }
+  baton__free(at);
+  baton__free(parent);
+  return rc;
+}
+
+/* Set our node's data to the value if its version is the one we wrote
+ * last: a node that is gone (session expired, deleted) or changed by
+ * someone else is not written. After a lost reply the version is read
+ * again on our own node, once. */
+static int zk_proclaim(baton_session *bs, baton_candidate *c, const char *value, int64_t deadline,
+                       baton_error *err) {
+  baton_zk_session *s = (baton_zk_session *)bs;
+  cand_op op;
+  int rc = begin(s, c, false, &op, err);
+  if (rc != 0) return rc;
+  baton_zk_cand *k = op.k;
+  char *node = dup_locked(s, &k->node);
+  if (op.stale || node == NULL || conn_expired(op.conn)) {
+    baton__free(node);
+    return end(&op, baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: no node of ours for %s",
+                                 s->label, c->name));
+  }
+  if (!k->proclaimed) rc = make_identity(s, op.conn, c, node, deadline, err);
+  if (rc == 0) k->proclaimed = true;
+  char *path = rc == 0 ? baton__zk_path(s, c->name, node) : NULL;
+  if (rc == 0 && path == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
+    baton_zk_reply r;
+    baton__zk_set(op.conn, path, value, k->version, deadline, &r);
+    if (r.rc == ZOK) k->version = r.stat.version;
+    int zrc = r.rc;
+    baton__zk_reply_free(&r);
+    if (zrc == ZOK) break;
+    if (zrc == ZNONODE) {
+      rc = baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: %s is gone", s->label, path);
+    } else if (zrc == ZBADVERSION && attempt == 0) {
+      /* Our last write's reply was lost, or another client wrote: only
+       * our own session's node is written again. */
+      baton__zk_get(op.conn, path, 0, deadline, &r);
+      const clientid_t *me = zoo_client_id(op.conn->zh);
+      if (r.rc == ZOK && me != NULL && r.stat.ephemeralOwner == me->client_id)
+        k->version = r.stat.version;
+      else
+        rc = r.rc == ZOK || r.rc == ZNONODE
+                 ? baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: %s is not ours", s->label,
+                                path)
+                 : baton__zk_error(err, op.conn, r.rc, "get", path);
+      baton__zk_reply_free(&r);
+    } else {
+      rc = baton__zk_error(err, op.conn, zrc, "set", path);
+    }
+  }
+  baton__free(path);
+  baton__free(node);
+  return end(&op, rc);
 }
 
 /* ---- contenders -------------------------------------------------------------- */
@@ -922,7 +1060,7 @@ static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name
   }
   for (size_t i = 0; rc == 0 && i < m && *n < cap; i++) {
     baton_leader who;
-    int got = read_leader(s, conn, name, kids[i], &who, deadline, err);
+    int got = read_leader(s, conn, name, kids[i], &who, NULL, 0, NULL, deadline, err);
     if (got == BATON_ZK_LOST) continue;
     rc = got;
     if (rc != 0) break;
@@ -962,4 +1100,6 @@ const baton_backend baton_backend_zk = {
     .leader = zk_leader,
     .contenders = zk_contenders,
     .forget = zk_forget,
+    .proclaim = zk_proclaim,
+    .leader_value = zk_leader_value,
 };

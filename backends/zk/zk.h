@@ -67,8 +67,9 @@ typedef struct baton_zk_cand {
                            this did not move meanwhile */
   size_t watch_bytes;   /* its watched path's share of s->watch_bytes */
   char *pred;           /* predecessor's child name while queued */
-  char *seen_node;      /* observer: lowest child seen last, and ... */
-  uint64_t seen_czxid;  /* ... its czxid, to compare with `seen` cheaply */
+  int version;          /* own node's data version as proclaim last wrote
+                           it (0: as created) */
+  bool proclaimed;      /* own node's identity node was made (proclaim) */
 } baton_zk_cand;
 
 struct baton_zk_session {
@@ -142,6 +143,10 @@ void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int
                    baton_zk_reply *out);
 void baton__zk_children(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                         baton_zk_reply *out);
+/* set_data of a C string if the node's data version is `version` (-1:
+ * any); stat is the node's after the write. */
+void baton__zk_set(baton_zk_conn *conn, const char *path, const char *value, int version,
+                   int64_t deadline, baton_zk_reply *out);
 /* sync: the server the session talks to catches up with its leader's
  * commits (not a quorum operation). It fails on a session the server has
  * expired, and its reply comes after the watch events of every change

@@ -217,7 +217,12 @@ typedef struct baton_election baton_election;
 typedef struct baton_leader {
   uint64_t token;                          /* the term's fencing token */
   char identity[BATON_IDENTITY_MAX + 1];   /* the holder's identity */
-  uint64_t reserved[8];                    /* room for later fields */
+  uint64_t version;                        /* how many times the term's
+                                              value was changed (proclaim);
+                                              0 when never: a change of
+                                              value with the same token
+                                              raises it */
+  uint64_t reserved[7];                    /* room for later fields */
 } baton_leader;
 
 typedef enum baton_event_type {
@@ -252,6 +257,12 @@ typedef struct baton_event {
   const char *message;         /* RENEW_FAILED, LOST: human text */
   const baton_leader *leader;  /* LEADER_CHANGED: the new leader, or NULL
                                   when the name has none */
+  const char *value;           /* LEADER_CHANGED: the value the leader's
+                                  term proclaimed ("" when none; NULL with
+                                  no leader). A proclaim by the current
+                                  leader is a LEADER_CHANGED of its own,
+                                  with the same token and a higher
+                                  leader->version */
 } baton_event;
 
 typedef void (*baton_event_cb)(const baton_event *event, void *udata);
@@ -334,7 +345,9 @@ BATON_API bool baton_election_is_leader(baton_election *election,
  * Its key is not deleted early: a hung holder cannot be trusted to have
  * stopped, so the next leader comes in after the server's expiry (a key on
  * the session, as on etcd and ZooKeeper, is deleted then, as for any term
- * lost at its deadline). `interval_ms`: 0 turns the watchdog off; else
+ * lost at its deadline). The same holds when the holder resigns or closes
+ * a term whose watchdog has fired: the term ends at once, the key stays
+ * until the server's expiry. `interval_ms`: 0 turns the watchdog off; else
  * 1..BATON_WATCHDOG_MAX_MS. Any value works with any renew interval (a
  * missed touch is noticed by the next renewal or the late touch itself);
  * an interval shorter than the renew interval only asks for more touches.
@@ -357,6 +370,44 @@ BATON_API int baton_election_touch(baton_election *election, baton_error *err);
  * BATON_ENOLEADER when nobody does. */
 BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
                                     baton_error *err);
+
+/* Proclaim. The leader publishes a value without ending its term
+ * (etcd's Proclaim): progress, a checkpoint id, an address. A value is
+ * text: at most BATON_VALUE_MAX bytes, without NUL (a C string). Readers
+ * see it through baton_election_leader_value() and the LEADER_CHANGED
+ * event's `value`. Where it lives, per backend:
+ *   etcd        the holder's key's value, as Proclaim writes it, so that
+ *               `etcdctl elect -l` shows it; the identity moves to a key
+ *               beside the election, <prefix><name>#id/<key's last part>,
+ *               on the same lease, written in the same transaction
+ *   ZooKeeper   the holder's znode's data (kazoo's contenders() shows it);
+ *               the identity moves to <name>#id/<node> beside it
+ *   PostgreSQL  the token table's `value` column of the term's row
+ * Backends that cannot proclaim yet (redis, redlock, redis-sentinel)
+ * answer BATON_ENOTSUP. */
+#define BATON_VALUE_MAX 4096 /* bytes in a proclaimed value, NUL excluded */
+
+/* Publish `value` as the current term's value. The write is conditional
+ * on the server: it lands only on this term's own key while it is ours
+ * (etcd: create revision and lease compared in one transaction;
+ * ZooKeeper: the node's version; PostgreSQL: name and token). Returns 0,
+ * BATON_ENOTHOLDER when no term is held or it ended before the write was
+ * known to land, BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
+ * BATON_ENOTSUP, or a connection or protocol error. A term's value ends
+ * with the term; a new term starts with none. One request (two for the
+ * first proclaim of a ZooKeeper term). */
+BATON_API int baton_election_proclaim(baton_election *election, const char *value,
+                                      baton_error *err);
+
+/* As baton_election_leader(), and the leader's proclaimed value into
+ * `value` (`size` bytes, NUL-terminated, may be NULL when size is 0) as
+ * snprintf does: `*len` (may be NULL) receives its whole length, so a
+ * buffer of BATON_VALUE_MAX + 1 bytes always holds it. "" when the term
+ * proclaimed nothing, or the backend cannot proclaim. One request, plus
+ * one for the identity once the term has proclaimed (etcd, ZooKeeper). */
+BATON_API int baton_election_leader_value(baton_election *election, baton_leader *out,
+                                          char *value, size_t size, size_t *len,
+                                          baton_error *err);
 
 /* One entry of a name's queue (baton_election_contenders). */
 typedef struct baton_contender {

@@ -450,6 +450,54 @@ static void interop_with_etcdctl_elect(void) {
   kit_close(&k);
 }
 
+/* Proclaim writes the key's value, as etcd's Proclaim does, so that
+ * etcdctl elect -l shows it; the identity moves beside the election, on the
+ * same lease, and leader still names the holder. One request; release
+ * deletes both keys; a key that is no longer ours is not written. */
+static void proclaim_shows_in_etcdctl_elect_l(void) {
+  kit_session k;
+  baton_error err = {0};
+  REQUIRE_OK(open_named(&k, "baton-proclaimer", &err), &err);
+  baton_candidate c = kit_cand(&k, "t.proclaim");
+  REQUIRE_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  uint64_t before = requests(&k);
+  CHECK_OK(B.proclaim(k.s, &c, "step 2/5", kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k) - before, 1u);
+  const char *observe[] = {"etcdctl", "--endpoints", endpoint(), "elect", "-l", "t.proclaim", NULL};
+  kit_proc_opts merged = {.err = KIT_STDERR_MERGED};
+  kit_proc *p = kit_spawn(observe, &merged);
+  REQUIRE(p != NULL);
+  CHECK_EQ(kit_proc_expect(p, "step 2/5", 10000, NULL, 0), 0);
+  kit_proc_stop(p, SIGINT, 5000);
+  char out[4096];
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.proclaim#id/", NULL), 0);
+  CHECK_CONTAINS(out, "baton-proclaimer");
+  baton_leader who;
+  char value[64];
+  size_t len = 0;
+  CHECK_OK(B.leader(k.s, "t.proclaim", &who, kit_deadline(2000), &err), &err);
+  CHECK_STR(who.identity, "baton-proclaimer");
+  CHECK_EQ(who.token, c.token);
+  CHECK_OK(B.leader_value(k.s, "t.proclaim", &who, value, sizeof value, &len, kit_deadline(2000),
+                          &err),
+           &err);
+  CHECK_STR(value, "step 2/5");
+  CHECK_EQ(len, 8u);
+  CHECK_EQ(who.version, 1u);
+  CHECK_STR(who.identity, "baton-proclaimer");
+  CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.proclaim", NULL), 0);
+  CHECK_STR(out, "");
+  /* A key deleted by hand: the proclaim's compare fails, nothing is made. */
+  REQUIRE_OK(B.acquire(k.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_EQ(etcdctl(out, sizeof out, "del", own_key(&c), NULL, NULL), 0);
+  CHECK_EQ(B.proclaim(k.s, &c, "stale", kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.proclaim", NULL), 0);
+  CHECK_STR(out, "");
+  kit_forget(&k, &c);
+  kit_close(&k);
+}
+
 /* ---- Auth (on a member of its own: it changes the server) ------------------------ */
 
 static void auth_wrong_right_and_refresh(void) {
@@ -537,6 +585,7 @@ int main(int argc, char **argv) {
        deletion_in_the_same_revision_proves_nothing},
       {"altered_key_is_not_elected", altered_key_is_not_elected},
       {"interop_with_etcdctl_elect", interop_with_etcdctl_elect},
+      {"proclaim_shows_in_etcdctl_elect_l", proclaim_shows_in_etcdctl_elect_l},
       {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
       {NULL, NULL},
   };

@@ -36,7 +36,7 @@ extern const char *const fault_names[F_NKINDS];
 
 /* One deployment of one backend. */
 typedef struct deployment {
-  const char *label;   /* "redis", "redis-aof", "etcd", "etcd3", "zk", "zk3" */
+  const char *label;   /* "redis", "redis-aof", "etcd3", "redlock3-aof", ... */
   const char *backend; /* "redis", "etcd", "zk" */
   int members;         /* 1 or 3 */
   bool persistent;     /* redis: appendonly + fsync always */
@@ -61,10 +61,10 @@ typedef struct faults_result {
   long writes;               /* lines in the store's log */
   long stale_refused;        /* a newer term existed, the store refused */
   long stale_accepted;       /* ... and accepted it: must be 0 */
-  long stale_excused;        /* accepted from a paused holder or a Redis
-                                that lost its data: counted apart */
+  long stale_excused;        /* accepted from a paused holder: counted
+                                apart */
   int overlaps;              /* must be 0 */
-  int overlaps_excused;      /* with a paused holder or a data loss */
+  int overlaps_excused;      /* with a paused holder */
   int64_t worst_gap_ns;      /* longest leaderless stretch after a fault */
   int worst_gap_fault;       /* its fault id, -1 if none */
   fault_kind worst_gap_kind;

@@ -136,8 +136,11 @@ static void read_faults(check *k, FILE *f) {
       faults_field(line, "token", &tok);
       x->token = tok;
       /* Outside the safety model: a paused holder (only the token saves
-       * the resource) and a Redis restarted without its data. */
-      x->excuse = x->kind == F_PAUSE || field_ll(line, "excuse", 0) != 0;
+       * the resource), and a Sentinel fail-over's data loss (the runner
+       * marks the master's faults). A Redis restarted without its data is
+       * inside it (restart-safe terms), so a restart excuses nothing. */
+      x->excuse = x->kind == F_PAUSE || (strcmp(k->backend, "sentinel") == 0 &&
+                                         field_ll(line, "excuse", 0) != 0);
       x->stale_leader = x->kind == F_SPAUSE && k->members > 1 &&
                         strcmp(k->backend, "etcd") == 0 && field_ll(line, "leader", 0) == 1;
       x->inject = x->heal = ns;
@@ -261,16 +264,15 @@ static void check_terms(check *k) {
        * TTL after it healed at most) may have been won on the old master,
        * which serves its clients until Sentinel demotes it, seconds after
        * it is back; the fail-over's data loss, as the holder's term is. */
-      if (x->excuse && strcmp(k->backend, "sentinel") == 0 && t->start >= x->inject &&
-          t->start <= x->heal + (int64_t)k->ttl_ms * 1000000) {
+      if (x->excuse && x->kind != F_PAUSE && strcmp(k->backend, "sentinel") == 0 &&
+          t->start >= x->inject && t->start <= x->heal + (int64_t)k->ttl_ms * 1000000) {
         t->excuse = "begun during a Sentinel fail-over (a stale master may have served it)";
         continue;
       }
       if (!x->excuse || x->holder != t->slot || x->token != t->token) continue;
-      t->excuse = x->kind == F_PAUSE ? "its holder was paused (SIGSTOP) past its deadline"
-                  : strcmp(k->backend, "sentinel") == 0
-                      ? "a Sentinel fail-over may lose the key (asynchronous replication)"
-                      : "Redis restarted without persistence lost the key";
+      t->excuse = x->kind == F_PAUSE
+                      ? "its holder was paused (SIGSTOP) past its deadline"
+                      : "a Sentinel fail-over may lose the key (asynchronous replication)";
       /* A stopped holder does no leader's work: no leader while paused. */
       if (x->kind == F_PAUSE && x->inject < t->gap_end) t->gap_end = x->inject;
     }

@@ -6,8 +6,8 @@
  *
  * For each backend it runs its deployments (Redis without and with
  * persistence; etcd and ZooKeeper as one server and as three; Redlock on
- * three instances without persistence; Sentinel: a master, 2 replicas
- * and 3 Sentinels, its restart a fail-over), each with N
+ * three instances without and with persistence; Sentinel: a master, 2
+ * replicas and 3 Sentinels, its restart a fail-over), each with N
  * `baton run` candidates, injects faults drawn from the seed, then checks
  * the safety model on what was recorded and prints one table per backend.
  * Exit 0 when every invariant holds, 1 when one is broken, 2 on bad usage.
@@ -42,7 +42,7 @@ static const deployment all_deployments[] = {
     {"redis", "redis", 1, false}, {"redis-aof", "redis", 1, true},
     {"etcd", "etcd", 1, false},   {"etcd3", "etcd", 3, false},
     {"zk", "zk", 1, false},       {"zk3", "zk", 3, false},
-    {"redlock3", "redlock", 3, false},
+    {"redlock3", "redlock", 3, false}, {"redlock3-aof", "redlock", 3, true},
     {"postgres", "postgres", 1, false},
     {"sentinel", "sentinel", 3, false}, /* a master and 2 replicas (and 3 Sentinels) */
 };
@@ -56,10 +56,10 @@ static const char usage_text[] =
     "\n"
     "Runs N `baton run` candidates per deployment (Redis with and without\n"
     "persistence, etcd and ZooKeeper as one server and as three, Redlock on\n"
-    "three instances, one PostgreSQL, Redis Sentinel: a master, 2 replicas and\n"
-    "3 Sentinels), injects faults at random from the seed\n"
-    "(holder SIGKILL and SIGSTOP, server restart and SIGSTOP, network cuts:\n"
-    "drop, stall, slow), then checks that\n"
+    "three instances without and with persistence, one PostgreSQL, Redis\n"
+    "Sentinel: a master, 2 replicas and 3 Sentinels), injects faults at\n"
+    "random from the seed (holder SIGKILL and SIGSTOP, server restart and\n"
+    "SIGSTOP, network cuts: drop, stall, slow), then checks that\n"
     "tokens increase, terms never overlap, stale writes are refused, a leader\n"
     "comes back within ttl + bound, and nothing is left behind.\n"
     "\n"
@@ -104,18 +104,18 @@ static uint64_t seed_for(uint64_t seed, const char *label) {
 }
 
 static void print_header(void) {
-  printf("  %-10s |", "");
+  printf("  %-12s |", "");
   for (int k = 0; k < F_NKINDS; k++) printf(" %*s", k == F_RESTART ? 7 : 6, k ? "" : "faults");
   printf(" | %5s %6s | %7s %8s | %8s %9s | %8s %-11s %7s | %s\n", "", "", "stale", "stale",
          "", "excused", "worst", "gap", "ttl +", "");
-  printf("  %-10s |", "deployment");
+  printf("  %-12s |", "deployment");
   for (int k = 0; k < F_NKINDS; k++) printf(" %*s", k == F_RESTART ? 7 : 6, fault_names[k]);
   printf(" | %5s %6s | %7s %8s | %8s %9s | %8s %-11s %7s | %s\n", "terms", "writes",
          "refused", "accepted", "overlaps", "ovl/stale", "gap", "(after)", "bound", "result");
 }
 
 static void print_row(const char *label, const faults_result *r, bool ran) {
-  printf("  %-10s |", label);
+  printf("  %-12s |", label);
   for (int k = 0; k < F_NKINDS; k++) printf(" %*d", k == F_RESTART ? 7 : 6, r->faults[k]);
   char excused[32], gap[32], which[32], bound[32];
   snprintf(excused, sizeof excused, "%d/%ld", r->overlaps_excused, r->stale_excused);

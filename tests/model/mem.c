@@ -22,6 +22,7 @@ typedef struct mem_key {
   int64_t begun;       /* when an acquire's success for it reached its
                           owner (a term may start then), 0 = never */
   int64_t begun_sent;  /* that acquire's send time */
+  unsigned proclaims;  /* values written to it (proclaim) */
   bool alive;
 } mem_key;
 
@@ -488,6 +489,22 @@ static int mem_leader_call(baton_session *bs, const char *name, baton_leader *ou
   return k != NULL ? 0 : baton__error(err, BATON_ENOLEADER, "mem: no leader");
 }
 
+/* Proclaim lands only on the candidate's own live key of its term. */
+static int mem_proclaim_call(baton_session *bs, baton_candidate *c, const char *value,
+                             int64_t deadline, baton_error *err) {
+  (void)value;
+  mem_fault f;
+  int64_t sent = baton__now();
+  int rc = arrive(bs, MEM_PROCLAIM, &f, deadline, err);
+  if (rc != 0) return rc;
+  mem_key *k = c->priv != NULL ? own_key(c->name, cand_of(c)->serial) : NULL;
+  bool ours = k != NULL && k->token == c->token;
+  if (ours) k->proclaims++;
+  rc = depart(bs, f, sent, deadline, err);
+  if (rc != 0) return rc;
+  return ours ? 0 : baton__error(err, BATON_ENOTHOLDER, "mem: proclaim: no key of this term");
+}
+
 /* Each call, with its deadline on the stack of calls under way. */
 static int mem_acquire(baton_session *bs, baton_candidate *c, baton_leader *holder,
                        int64_t deadline, baton_error *err) {
@@ -519,6 +536,12 @@ static int mem_leader(baton_session *bs, const char *name, baton_leader *out, in
   return call_end(mem_leader_call(bs, name, out, deadline, err));
 }
 
+static int mem_proclaim(baton_session *bs, baton_candidate *c, const char *value,
+                        int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_proclaim_call(bs, c, value, deadline, err));
+}
+
 static void mem_forget(baton_session *bs, baton_candidate *c) {
   (void)bs;
   free(c->priv);
@@ -533,7 +556,7 @@ static const char *const queue_schemes[] = {"memq", NULL};
   {                                                                                        \
     .schemes = schemes_, .caps = caps_, .open = mem_open, .close = mem_close,              \
     .acquire = mem_acquire, .wait = mem_wait, .release = mem_release, .renew = mem_renew, \
-    .leader = mem_leader, .forget = mem_forget,                                            \
+    .leader = mem_leader, .forget = mem_forget, .proclaim = mem_proclaim,                  \
   }
 
 const baton_backend mem_backend_ttl = MEM_TABLE(ttl_schemes, BATON_CAP_TERM_TTL);

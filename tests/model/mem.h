@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum mem_op { MEM_ACQUIRE, MEM_WAIT, MEM_RELEASE, MEM_RENEW, MEM_LEADER } mem_op;
+typedef enum mem_op { MEM_ACQUIRE, MEM_WAIT, MEM_RELEASE, MEM_RENEW, MEM_LEADER, MEM_PROCLAIM } mem_op;
 
 typedef enum mem_fault {
   MEM_OK,         /* answered at once */

@@ -442,6 +442,26 @@ static void touch(slot *s) {
     fail("slot %d: a late touch ended the term before its deadline", (int)(s - M.slots));
 }
 
+/* A proclaim that succeeds was made during the term it checked: that term
+ * is still on right after (the core checks before and after the write);
+ * one that fails says why, and leaves is_leader as it was. */
+static void proclaim(slot *s) {
+  uint64_t before = 0, after = 0;
+  bool led = baton_election_is_leader(s->e, &before, NULL);
+  baton_error err;
+  int rc = baton_election_proclaim(s->e, "progress", &err);
+  trace("slot %d proclaim -> %d %s", (int)(s - M.slots), rc, rc != 0 ? err.message : "");
+  bool leads = baton_election_is_leader(s->e, &after, NULL);
+  if (rc == 0 && (!led || !leads || before != after))
+    fail("slot %d: proclaim succeeded outside a term (led %d token %llu, leads %d token %llu)",
+         (int)(s - M.slots), led, (unsigned long long)before, leads,
+         (unsigned long long)after);
+  if (rc == BATON_ENOTHOLDER && err.code != BATON_ENOTHOLDER)
+    fail("slot %d: proclaim -> ENOTHOLDER with error %d", (int)(s - M.slots), err.code);
+  if (!led && rc != BATON_ENOTHOLDER)
+    fail("slot %d: proclaim without a term -> %d, not ENOTHOLDER", (int)(s - M.slots), rc);
+}
+
 static void step(void) {
   slot *s = any_open_slot();
   uint64_t op = pick(100);
@@ -510,6 +530,8 @@ static void step(void) {
     M.resumed = true;
     if (starve) baton__alloc_fail_after(0);
     return;
+  } else if (op < 70) {
+    proclaim(s);
   } else {
     int64_t until = M.now + (int64_t)(1 + pick(TTL_MS / 2)) * MS;
     while (M.now < until) { /* at most TTL_MS / 2 ms in half ticks */

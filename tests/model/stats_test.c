@@ -29,6 +29,8 @@ static struct {
   int64_t wake[CLIENTS];
   bool fail_renew; /* renewals do not get through (ECONNECT) */
   int fail_renews;  /* ... nor do this many more */
+  int stall_renews; /* this many more renewals get no answer before their
+                       deadline (BATON_ETIMEDOUT then) */
 } S;
 
 /* ---- the clock and the backend's hooks ------------------------------------ */
@@ -80,6 +82,10 @@ static uint64_t fixed_random(void *ctx) {
 static mem_fault fault(void *ctx, mem_op op) {
   (void)ctx;
   if (op != MEM_RENEW) return MEM_OK;
+  if (S.stall_renews > 0) {
+    S.stall_renews--;
+    return MEM_STALL;
+  }
   if (S.fail_renews > 0) {
     S.fail_renews--;
     return MEM_FAIL;
@@ -381,6 +387,20 @@ static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
 
 #define WATCHDOG_MS 500
 
+/* A waiter `w` is refused until the server's `expiry` of the term
+ * `token`, the key still naming it; then elected with a greater token. */
+static void refused_until(baton_election *w, uint64_t token, int64_t expiry) {
+  baton_error err;
+  idle(NULL, expiry - 10 * MS);
+  baton_leader holder;
+  CHECK_EQ(baton_election_try_campaign(w, NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  idle(NULL, expiry + 10 * MS);
+  uint64_t next = 0;
+  CHECK_OK(baton_election_try_campaign(w, &next, NULL, &err), &err);
+  CHECK_GT(next, token);
+}
+
 /* Client 0 holds "a" with a watchdog and "b" without; its holder touches
  * "a" twice, then hangs. The first renewal sent after the interval ran
  * out leaves "a" behind, so "a" ends exactly at the deadline the last
@@ -424,15 +444,7 @@ static void watchdog_stops_renewals(bool queue) {
   CHECK_EQ(s.renewals_ok, 1);
 
   /* The server's expiry of the last renewal: sent + TTL. */
-  int64_t expiry = T0 + interval + TTL_MS * MS;
-  idle(NULL, expiry - 10 * MS);
-  baton_leader holder;
-  CHECK_EQ(baton_election_try_campaign(e[1], NULL, &holder, &err), BATON_EHELD);
-  CHECK_EQ(holder.token, token);
-  idle(NULL, expiry + 10 * MS);
-  uint64_t next = 0;
-  CHECK_OK(baton_election_try_campaign(e[1], &next, NULL, &err), &err);
-  CHECK_GT(next, token);
+  refused_until(e[1], token, T0 + interval + TTL_MS * MS);
   CHECK_EQ(stats_of(e[0]).late_releases, queue ? 1 : 0);
   CHECK(baton_election_is_leader(b, NULL, NULL));
 
@@ -451,13 +463,78 @@ static void watchdog_stops_renewals(bool queue) {
 static void watchdog_stops_renewals_ttl(void) { watchdog_stops_renewals(false); }
 static void watchdog_stops_renewals_queue(void) { watchdog_stops_renewals(true); }
 
+/* A renewal must end by every held term's deadline, a watchdog-fired
+ * one's too (its LOST comes on time). One that gets no answer is cut
+ * short at "a"'s frozen deadline: that is not a failure of "b", which is
+ * renewed again at once, with no RENEW_FAILED counted. */
+static void watchdog_cut_short_renewal(bool queue) {
+  baton_election *e[1] = {0};
+  setup(queue, 1, e);
+  baton_error err;
+  baton_election *b = NULL;
+  CHECK_OK(baton_election_open(&b, S.clients[0], "b", NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_try_campaign(b, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+  int64_t interval = baton__renew_interval(&S.clients[0]->cfg, 0);
+  /* Fired by the first renewal (no touch at all), so "a" keeps what its
+   * acquire gave it; the renewal at 2 intervals comes before that. */
+  REQUIRE(interval > WATCHDOG_MS * MS && 2 * interval < lifetime_ns());
+  int64_t deadline = T0 + lifetime_ns();
+  idle(NULL, T0 + interval + 1);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  S.stall_renews = 1;
+  idle(NULL, deadline + 1);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  CHECK(baton_election_is_leader(b, NULL, NULL));
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_WATCHDOG], 1);
+  CHECK_EQ(stats_of(e[0]).hold.sum_ns, lifetime_ns());
+  baton_stats sb = stats_of(b);
+  CHECK_EQ(sb.renewals_failed, 0);
+  CHECK_EQ(sb.renewals_ok, 2); /* at 1 interval, and again at the cut */
+  CHECK_EQ(S.stall_renews, 0);
+  baton_election_close(b);
+  teardown();
+}
+
+/* A holder whose watchdog fired resigns: the term ends now, but its key
+ * stays until the server's expiry (the hung worker cannot vouch that it
+ * stopped), so a waiter is refused until then; a resign in time deletes
+ * the key at once, as ever. */
+static void watchdog_fired_resign_keeps_the_key(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  baton_error err;
+  CHECK_OK(baton_election_watchdog(e[0], WATCHDOG_MS, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_try_campaign(e[0], &token, NULL, &err), &err);
+  idle(NULL, T0 + 2 * WATCHDOG_MS * MS);
+  CHECK_OK(baton_election_resign(e[0], &err), &err);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  /* No renewal counted: the acquire's send time + TTL. */
+  refused_until(e[1], token, T0 + TTL_MS * MS);
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_RESIGNED], 1);
+
+  /* A term touched in time: its resign hands over at once. */
+  CHECK_OK(baton_election_watchdog(e[1], WATCHDOG_MS, &err), &err);
+  CHECK_OK(baton_election_resign(e[1], &err), &err);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  teardown();
+}
+
+static void watchdog_fired_resign_ttl(void) { watchdog_fired_resign_keeps_the_key(false); }
+static void watchdog_fired_resign_queue(void) { watchdog_fired_resign_keeps_the_key(true); }
+
+static void watchdog_cut_short_renewal_ttl(void) { watchdog_cut_short_renewal(false); }
+static void watchdog_cut_short_renewal_queue(void) { watchdog_cut_short_renewal(true); }
+
 /* A holder that touches in time keeps its term across many intervals and
  * TTLs; a watchdog turned off asks for nothing. A late touch fires the
  * watchdog by itself, though no renewal was sent in the missed interval.
  * Bad arguments are refused with a message. */
-static void watchdog_touched_and_late(void) {
+static void watchdog_touched_and_late(bool queue) {
   baton_election *e[1] = {0};
-  setup(true, 1, e);
+  setup(queue, 1, e);
   baton_error err;
   CHECK_EQ(baton_election_touch(e[0], &err), BATON_ENOTHOLDER);
   CHECK_CONTAINS(err.message, "not the leader");
@@ -492,8 +569,30 @@ static void watchdog_touched_and_late(void) {
   baton_stats s = stats_of(e[0]);
   CHECK_EQ(s.terms_lost[BATON_LOST_WATCHDOG], 1);
   CHECK_EQ(s.terms_lost[BATON_LOST_RESIGNED], 1);
+
+  /* A third term, after the key's expiry: its 100 ms run out untouched and
+   * nothing noticed yet; turning the watchdog off then does not revive it,
+   * and a touch still names the interval that was missed. */
+  idle(NULL, began + TTL_MS * MS + 100 * MS);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  began = S.now;
+  idle(NULL, began + 300 * MS);
+  CHECK_OK(baton_election_watchdog(e[0], 0, &err), &err);
+  CHECK_EQ(baton_election_touch(e[0], &err), BATON_ETIMEDOUT);
+  CHECK_CONTAINS(err.message, "(100 ms)");
+  int64_t left = 0;
+  CHECK(baton_election_is_leader(e[0], NULL, &left));
+  int64_t deadline = S.now + left * MS; /* within 1 ms below the real one */
+  idle(NULL, deadline - 1);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  idle(NULL, deadline + MS);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  CHECK_EQ(stats_of(e[0]).terms_lost[BATON_LOST_WATCHDOG], 2);
   teardown();
 }
+
+static void watchdog_touched_and_late_ttl(void) { watchdog_touched_and_late(false); }
+static void watchdog_touched_and_late_queue(void) { watchdog_touched_and_late(true); }
 
 /* Two elections on one name in one client are told apart by `slot`; a
  * buffer too small gets the length of the whole text; NULLs are refused. */
@@ -569,7 +668,12 @@ int main(int argc, char **argv) {
       {"lost_at_deadline_queue", lost_at_deadline_queue},
       {"watchdog_stops_renewals_ttl", watchdog_stops_renewals_ttl},
       {"watchdog_stops_renewals_queue", watchdog_stops_renewals_queue},
-      {"watchdog_touched_and_late", watchdog_touched_and_late},
+      {"watchdog_cut_short_renewal_ttl", watchdog_cut_short_renewal_ttl},
+      {"watchdog_fired_resign_ttl", watchdog_fired_resign_ttl},
+      {"watchdog_fired_resign_queue", watchdog_fired_resign_queue},
+      {"watchdog_cut_short_renewal_queue", watchdog_cut_short_renewal_queue},
+      {"watchdog_touched_and_late_ttl", watchdog_touched_and_late_ttl},
+      {"watchdog_touched_and_late_queue", watchdog_touched_and_late_queue},
       {"exposition_edges", exposition_edges},
       {"log_callback_hears_renewals", log_callback_hears_renewals},
       {NULL, NULL},

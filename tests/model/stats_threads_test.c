@@ -167,7 +167,7 @@ static void l_forget(baton_session *s, baton_candidate *c) {
 static const char *const locked_schemes[] = {"locked", NULL};
 static const baton_backend locked_backend = {
     locked_schemes, BATON_CAP_TERM_TTL, l_open,  l_close,  l_acquire,
-    l_wait,         l_release,          l_renew, l_leader, l_forget, NULL};
+    l_wait,         l_release,          l_renew, l_leader, l_forget, NULL, NULL, NULL};
 
 /* ---- readers ------------------------------------------------------------------- */
 

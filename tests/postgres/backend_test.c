@@ -451,6 +451,46 @@ static void old_token_table_gains_the_ttl_column(void) {
   PQfinish(raw);
 }
 
+/* Proclaim writes the term's token row: its `value` column, with
+ * value_version counting the writes (a table made before gains that
+ * column on set-up); a new term starts with an empty value. */
+static void proclaim_writes_the_token_row(void) {
+  const char *name = kit_name("proclaim");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[64];
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&c, server->uri, "set-up", &err), &err); /* makes the table */
+  baton_client_close(c);
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
+                        "ALTER TABLE baton_token DROP COLUMN IF EXISTS value_version", NULL),
+             0);
+  REQUIRE_OK(open_client(&c, server->uri, "proclaimer", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(baton_election_campaign(e, 5000, &token, &err), &err);
+  CHECK_OK(baton_election_proclaim(e, "it's 'quoted'", &err), &err);
+  CHECK_OK(baton_election_proclaim(e, "row 2", &err), &err);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT value || '/' || value_version FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "row 2/2");
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  CHECK_EQ(baton_election_proclaim(e, "late", &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT '[' || value || ']' || value_version FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "[]0");
+  baton_election_close(e);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
 /* A term that ended by a reset connection is waited out for the holder's
  * own TTL, not the next acquirer's: a holder with a long TTL whose
  * session the server ended (here: terminated) still believes in its term
@@ -975,6 +1015,7 @@ int main(int argc, char **argv) {
        restart_elects_no_one_before_the_old_holder_stepped_down},
       {"read_only_client_outlives_its_ttl", read_only_client_outlives_its_ttl},
       {"old_token_table_gains_the_ttl_column", old_token_table_gains_the_ttl_column},
+      {"proclaim_writes_the_token_row", proclaim_writes_the_token_row},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},

@@ -42,6 +42,10 @@ static int try_open(const char *uri, const baton_options *o, baton_error *err) {
   return try_open_by(uri, o, 5000, err);
 }
 
+/* The TTL of the restart cases: each first term after a restart waits
+ * about this long. */
+#define RESTART_TTL_MS 2000
+
 static void *release_after_100ms(void *arg) {
   void **a = arg;
   kit_sleep_ms(100);
@@ -54,13 +58,15 @@ static void *release_after_100ms(void *arg) {
 
 /* Redis restarts without persistence: every key and the counter are gone.
  * The backend reconnects by itself (no failed first call), re-sends its
- * scripts, and tokens keep growing (seeded from the server's clock). */
+ * scripts, and tokens keep growing (seeded from the server's clock). The
+ * first term after the restart waits until the server's start + TTL
+ * (restart_waits_out_the_old_term checks when). */
 static void server_restart_keeps_tokens_growing(void) {
   test_cluster *c = kit_fresh_redis(NULL);
   REQUIRE(c != NULL);
   baton_error err = {0};
   kit_session a, o;
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", RESTART_TTL_MS, &err), &err);
   REQUIRE_OK(kit_open_as(&o, B, c->uri, "watcher", 0, &err), &err);
   baton_candidate k = kit_cand(&a, "r"), h = kit_cand(&a, "held"), w = kit_cand(&o, "r");
   uint64_t last = 0;
@@ -80,7 +86,9 @@ static void server_restart_keeps_tokens_growing(void) {
 
   REQUIRE_EQ(test_server_restart(&c->member[0]), 0);
 
-  CHECK_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  int waited = 0;
+  CHECK_OK(kit_redis_campaign(&a, &k, RESTART_TTL_MS + 2000, &waited, &err), &err);
+  CHECK_GE(waited, 1);
   CHECK_GT(k.token, last);
   CHECK_OK(B->renew(a.s, held, 1, gone, kit_deadline(2000), &err), &err);
   CHECK(gone[0]); /* the server lost it: reported, not hidden */
@@ -138,6 +146,70 @@ static void idle_connections_the_server_closed_are_replaced(void) {
   B->forget(a.s, &k);
   redisFree(r);
   kit_close(&a);
+}
+
+/* Redis restarted without persistence while A holds: B's term begins
+ * only once A's local deadline has passed (A's last renewal was sent
+ * before the restart, so its deadline is before that + TTL), and by the
+ * server's start + TTL + 1 s at the latest. */
+static int restart_member0(void *arg) {
+  return test_server_restart(&((test_cluster *)arg)->member[0]) == 0 ? 0 : -1;
+}
+
+static void restart_waits_out_the_old_term(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  kit_session a, b;
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", RESTART_TTL_MS, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, B, c->uri, "bob", RESTART_TTL_MS, &err), &err);
+  kit_redis_restart_case(&a, &b, "old", RESTART_TTL_MS, restart_member0, c);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* A server nobody marked: the first term of a name waits until its start
+ * + TTL (a first use looks like a lost counter), and so does a rival that
+ * looks meanwhile (it sees our key). A marker that holds another server
+ * life's run_id skips nothing; the right one skips the wait. */
+static void fresh_server_and_its_marker(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  baton_error err = {0};
+  kit_session a, b;
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", RESTART_TTL_MS, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, B, c->uri, "bob", RESTART_TTL_MS, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  CHECK_EQ(kit_redis_mark_fresh(r, "0123456789abcdef0123456789abcdef01234567"), 0);
+  baton_candidate ka = kit_cand(&a, "first"), kb = kit_cand(&b, "first");
+  CHECK_EQ(kit_acquire(&a, &ka, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "started less than a TTL ago");
+  CHECK_EQ(kit_acquire(&b, &kb, NULL, &err), BATON_EHELD);
+  char buf[256];
+  CHECK(kit_redis_str(r, buf, sizeof buf, "PTTL first/wait")[0] != '-');
+  /* A term that waits has no leader yet. */
+  baton_leader who;
+  CHECK_EQ(kit_leader(&b, "first", &who, &err), BATON_ENOLEADER);
+  int waited = 0;
+  CHECK_OK(kit_redis_campaign(&a, &ka, RESTART_TTL_MS + 3000, &waited, &err), &err);
+  int64_t elected = baton__now();
+  CHECK_LT(elected - ready, (RESTART_TTL_MS + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS first/wait"), "0");
+  CHECK_OK(kit_leader(&b, "first", &who, &err), &err);
+  CHECK_EQ(who.token, ka.token);
+  /* The right marker: a new name's first term is at once. */
+  CHECK_EQ(kit_redis_mark_fresh(r, NULL), 0);
+  baton_candidate kn = kit_cand(&b, "second");
+  CHECK_OK(kit_acquire(&b, &kn, NULL, &err), &err);
+  redisFree(r);
+  kit_drop(&a, &ka);
+  kit_drop(&b, &kb);
+  kit_drop(&b, &kn);
+  kit_close(&a);
+  kit_close(&b);
 }
 
 /* ---- credentials, databases, URIs ---------------------------------------- */
@@ -206,9 +278,13 @@ static void database_from_the_path(void) {
   kit_session a;
   REQUIRE_OK(kit_open(&a, B, uri, NULL, KIT_CALL_MS, &err), &err);
   baton_candidate k = kit_cand(&a, "in3");
-  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
   char buf[512];
+  /* The kit marks database 0 fresh; the marker is per database. */
+  kit_redis_str(r, buf, sizeof buf, "SELECT 3");
+  CHECK_EQ(kit_redis_mark_fresh(r, NULL), 0);
+  kit_redis_str(r, buf, sizeof buf, "SELECT 0");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
   CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET in3"), "");
   kit_redis_str(r, buf, sizeof buf, "SELECT 3");
   CHECK(kit_redis_str(r, buf, sizeof buf, "GET in3")[0] != '\0');
@@ -442,6 +518,8 @@ static void plain_key_without_ttl_deleted_noticed(void) { foreign_release_notice
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"server_restart_keeps_tokens_growing", server_restart_keeps_tokens_growing},
+      {"restart_waits_out_the_old_term", restart_waits_out_the_old_term},
+      {"fresh_server_and_its_marker", fresh_server_and_its_marker},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
       {"auth_with_requirepass", auth_with_requirepass},

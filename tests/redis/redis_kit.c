@@ -159,3 +159,65 @@ long kit_redis_seam_requests(const test_cluster *c, kit_session *k, void (*fn)(v
 #define seam_remove kit_redis_seam_remove
 #define seam_requests kit_redis_seam_requests
 KIT_SEAM(redis, 2, true, "deadline passed");
+
+int kit_redis_campaign(kit_session *k, baton_candidate *c, int ms, int *waited, baton_error *err) {
+  int64_t end = kit_now_ms() + ms;
+  int rc = BATON_EHELD;
+  if (waited != NULL) *waited = 0;
+  /* Each round is an acquire and a wait of at most the time left: the
+   * first wait only subscribes, later ones return by the re-check time. */
+  for (int round = 0; round < 100; round++) {
+    rc = kit_acquire(k, c, NULL, err);
+    if (rc != BATON_EHELD || kit_ms_left(end) == 0) break;
+    if (waited != NULL && strstr(err->message, " waits ") != NULL) ++*waited;
+    baton_error werr = {0};
+    int wrc = kit_wait(k, c, NULL, kit_ms_left(end), &werr);
+    if (wrc != 0 && wrc != BATON_ETIMEDOUT) {
+      *err = werr;
+      return wrc;
+    }
+  }
+  return rc;
+}
+
+int kit_redis_mark_fresh(redisContext *r, const char *run_id) {
+  redisReply *x =
+      run_id != NULL
+          ? kit_redis_cmd(r, "SET baton:fresh %s", run_id)
+          : kit_redis_cmd(r, "EVAL %s 1 baton:fresh", test_redis_mark_fresh_lua);
+  int rc = x != NULL && x->type == REDIS_REPLY_STATUS ? 0 : -1;
+  if (x != NULL) freeReplyObject(x);
+  return rc;
+}
+
+void kit_redis_restart_case(kit_session *a, kit_session *b, const char *name, int ttl_ms,
+                            int (*lose)(void *), void *arg) {
+  baton_candidate ka = kit_cand(a, name), kb = kit_cand(b, name);
+  baton_error err = {0};
+  REQUIRE_OK(kit_acquire(a, &ka, NULL, &err), &err);
+  baton_candidate *held[] = {&ka}, *bheld[] = {&kb};
+  bool gone[1] = {true};
+  int64_t renew_sent = baton__now();
+  CHECK_OK(kit_renew(a, held, 1, gone, &err), &err);
+  CHECK(!gone[0]);
+  int64_t a_deadline_at_most = renew_sent + (int64_t)ttl_ms * BATON_NS_PER_MS;
+  if (lose(arg) == 0) {
+    int64_t lost = baton__now();
+    int waited = 0;
+    CHECK_OK(kit_redis_campaign(b, &kb, ttl_ms + 3000, &waited, &err), &err);
+    int64_t elected = baton__now();
+    CHECK_GE(waited, 1);
+    CHECK_GE(elected, a_deadline_at_most);
+    CHECK_LT(elected - lost, (int64_t)(ttl_ms + 1000 + TEST_SLACK_MS) * BATON_NS_PER_MS);
+    CHECK_GT(kb.token, ka.token);
+    printf("  elected %lld ms after the restart (A's deadline was at most %lld ms after it)\n",
+           (long long)((elected - lost) / BATON_NS_PER_MS),
+           (long long)((a_deadline_at_most - lost) / BATON_NS_PER_MS));
+    CHECK_OK(kit_renew(a, held, 1, gone, &err), &err);
+    CHECK(gone[0]);
+    CHECK_OK(kit_renew(b, bheld, 1, gone, &err), &err);
+    CHECK(!gone[0]);
+  }
+  kit_drop(a, &ka);
+  kit_drop(b, &kb);
+}

@@ -39,4 +39,23 @@ long kit_redis_seam_requests(const test_cluster *c, kit_session *k, void (*fn)(v
 /* total_commands_processed in INFO stats. */
 long long kit_redis_total(redisContext *r);
 
+/* Acquire c as the core's campaign does: after BATON_EHELD, wait (the
+ * backend's re-check time, or a message) and look again, for up to ms.
+ * Returns the last acquire's result; *waited counts its EHELD answers
+ * that named a restart-safe wait (may be NULL). */
+int kit_redis_campaign(kit_session *k, baton_candidate *c, int ms, int *waited, baton_error *err);
+/* The restart-safe case both backends run. A (session a) holds `name`
+ * and renews it; then lose(arg) makes servers forget what A's term needs
+ * (0, or -1 to give up); then B (session b, the same TTL ttl_ms)
+ * campaigns for `name`. B must not be elected before A's local deadline
+ * can have passed (A's last renewal was sent before the loss, so the
+ * deadline is before that + TTL), must be within TTL + 1 s of the loss,
+ * must have been told to wait, and its token must be greater; A then
+ * hears that its term is gone. */
+void kit_redis_restart_case(kit_session *a, kit_session *b, const char *name, int ttl_ms,
+                            int (*lose)(void *), void *arg);
+/* Set the fresh-server marker (baton:fresh, backends/redis/script.c) in
+ * r's database to `run_id`, or to the server's own when NULL: 0 or -1. */
+int kit_redis_mark_fresh(redisContext *r, const char *run_id);
+
 #endif

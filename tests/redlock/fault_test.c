@@ -21,12 +21,22 @@ static int open_on(kit_session *k, const test_cluster *c, const char *identity) 
   return rc;
 }
 
+/* Two sessions on c, alice and bob: 0, or -1 (reported, none left open). */
+static int open_two(kit_session *a, kit_session *b, const test_cluster *c) {
+  if (open_on(a, c, "alice") != 0) return -1;
+  if (open_on(b, c, "bob") == 0) return 0;
+  kit_close(a);
+  return -1;
+}
+
 /* One term of k on name: its token (0, reported, on failure). */
 static uint64_t one_term(kit_session *k, const char *name) {
   baton_candidate c = kit_cand(k, name);
   baton_error err = {0};
   int rc;
-  KIT_RETRY(rc, KIT_CALL_MS, kit_acquire(k, &c, NULL, &err));
+  /* A term after an empty restart may wait for that instance's start +
+   * TTL (restart-safe votes): a campaign, as the core's. */
+  KIT_RETRY(rc, KIT_CALL_MS, kit_redis_campaign(k, &c, TTL_MS + 3000, NULL, &err));
   CHECK_OK(rc, &err);
   uint64_t token = rc == 0 ? c.token : 0;
   if (rc == 0) CHECK_OK(kit_release(k, &c, &err), &err);
@@ -226,11 +236,7 @@ static void tokens_increase_across_empty_restarts(void) {
   test_cluster *c = kit_fresh_server("redlock3");
   REQUIRE(c != NULL);
   kit_session a, b;
-  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
-  if (open_on(&b, c, "bob") != 0) {
-    kit_close(&a);
-    return;
-  }
+  REQUIRE_EQ(open_two(&a, &b, c), 0);
   const char *name = kit_name("restart");
   uint64_t last = one_term(&a, name);
   redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
@@ -251,6 +257,37 @@ static void tokens_increase_across_empty_restarts(void) {
     CHECK_GE(counters_at_least(c, name, t), 2);
     last = t;
   }
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* What the next case loses: A's key on member 2 (as by an early expiry,
+ * so that A holds a bare quorum), then member 0's data (a restart without
+ * persistence). */
+typedef struct loss {
+  test_cluster *c;
+  const char *name;
+} loss;
+
+static int lose_bare_quorum(void *arg) {
+  const loss *l = arg;
+  redisContext *r = kit_redis_raw(l->c->member[2].port, NULL, NULL);
+  char buf[64];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "DEL %s", l->name), "1");
+  if (r != NULL) redisFree(r);
+  return test_server_restart(&l->c->member[0]) == 0 ? 0 : -1;
+}
+
+/* An instance restarted empty whose vote a rival needs: B's quorum is
+ * member 2 and the fresh member 0, whose vote counts only after its start
+ * + TTL. */
+static void fresh_vote_counts_after_its_start_plus_ttl(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a, b;
+  REQUIRE_EQ(open_two(&a, &b, c), 0);
+  loss l = {c, kit_name("fresh")};
+  kit_redis_restart_case(&a, &b, l.name, TTL_MS, lose_bare_quorum, &l);
   kit_close(&a);
   kit_close(&b);
 }
@@ -307,6 +344,7 @@ int main(int argc, char **argv) {
       {"two_of_five_down", two_of_five_down},
       {"paused_instance_costs_at_most_its_bound", paused_instance_costs_at_most_its_bound},
       {"tokens_increase_across_empty_restarts", tokens_increase_across_empty_restarts},
+      {"fresh_vote_counts_after_its_start_plus_ttl", fresh_vote_counts_after_its_start_plus_ttl},
       {"password_on_every_instance", password_on_every_instance},
       {"uri_is_checked", uri_is_checked},
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},

@@ -779,6 +779,66 @@ static void observer_wakes_on_election_and_release(void) {
   pair_close(&p);
 }
 
+/* ---- proclaim ------------------------------------------------------------------ */
+
+typedef struct proclaim_call {
+  kit_session *k;
+  baton_candidate *c;
+  const char *value;
+} proclaim_call;
+
+static void proclaim_once(void *arg) {
+  proclaim_call *x = arg;
+  baton_error err = {0};
+  CHECK_OK(x->k->b->proclaim(x->k->s, x->c, x->value, kit_deadline(KIT_CALL_MS), &err), &err);
+}
+
+/* Proclaim (optional in the table): the holder's value changes, the
+ * leader is still named by its identity, an observer that saw the term
+ * before wakes, and after the first proclaim of a term (ZooKeeper makes
+ * the identity node then) each costs one request. A leader_value comes
+ * with it. A backend without proclaim has neither. */
+static void proclaim_wakes_observers(void) {
+  if (B->proclaim == NULL) {
+    CHECK(B->leader_value == NULL);
+    printf("    %s: no proclaim in this backend yet\n", S->kind);
+    return;
+  }
+  REQUIRE(B->leader_value != NULL);
+  pair p; /* b observes */
+  REQUIRE(pair_open(&p, "proclaim", "alice", "watcher"));
+  baton_error err = {0};
+  CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+  proclaim_call first = {&p.a, &p.ca, "first"}, second = {&p.a, &p.ca, "second"};
+  proclaim_once(&first);
+  CHECK_EQ(S->requests(server, &p.a, proclaim_once, &second), 1);
+  baton_leader seen = {0};
+  char value[32];
+  size_t len = 0;
+  CHECK_OK(B->leader_value(p.b.s, p.name, &seen, value, sizeof value, &len,
+                           kit_deadline(KIT_CALL_MS), &err),
+           &err);
+  CHECK_STR(seen.identity, "alice");
+  CHECK_EQ(seen.token, p.ca.token);
+  CHECK_GT(seen.version, 0u);
+  CHECK_STR(value, "second");
+  CHECK_EQ(len, 6u);
+  kit_waiter w;
+  if (wait_blocked(&w, &p.b, &p.cb, &seen, BLOCKED_MS)) {
+    int64_t t0 = kit_now_ms();
+    proclaim_call third = {&p.a, &p.ca, "third"};
+    proclaim_once(&third);
+    woken_by(&w, t0);
+  }
+  /* What it saw is out of date now: back at once. */
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(kit_wait(&p.b, &p.cb, &seen, KIT_CALL_MS, &err), &err);
+  CHECK_LT(kit_ms_since(t0), TEST_SLACK_MS);
+  CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
+  CHECK_EQ(B->proclaim(p.a.s, &p.ca, "late", kit_deadline(KIT_CALL_MS), &err), BATON_ENOTHOLDER);
+  pair_close(&p);
+}
+
 /* ---- a server that stops answering, a session that ends ------------------------ */
 
 /* Every call returns BATON_ETIMEDOUT by its deadline while the server is
@@ -976,6 +1036,7 @@ int main(int argc, char **argv) {
       {"wait_returns_on_release_cancel_or_deadline", wait_returns_on_release_cancel_or_deadline},
       {"a_release_wakes_the_next_in_line", a_release_wakes_the_next_in_line},
       {"observer_wakes_on_election_and_release", observer_wakes_on_election_and_release},
+      {"proclaim_wakes_observers", proclaim_wakes_observers},
       {"renew_of_many_is_one_request_and_reports_gone_keys",
        renew_of_many_is_one_request_and_reports_gone_keys},
       {"renew_keeps_the_term_past_its_ttl", renew_keeps_the_term_past_its_ttl},

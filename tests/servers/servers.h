@@ -42,7 +42,14 @@ typedef struct test_redis_opts {
   bool persistent;     /* appendonly with fsync always: data survives restart */
   const char *password;/* requirepass, NULL for none */
   const char *acl_user;/* with password: an ACL user that may run everything */
+  bool unmarked;       /* not marked fresh (baton:fresh): a first term on each
+                          name waits until its start + TTL, as on a server
+                          nobody marked */
 } test_redis_opts;
+
+/* The script (EVAL it with 1 key, baton:fresh) that marks a server's
+ * database fresh: the marker takes the server's run_id. */
+extern const char test_redis_mark_fresh_lua[];
 
 /* Start servers. Each returns 0, or -1 after printing why to stderr (a
  * missing server binary is a failure, never a skip). */

@@ -333,6 +333,62 @@ static void test_kazoo_waits(void) {
   kit_close(&b);
 }
 
+/* A proclaim sets the holder's node data, so kazoo's contenders() shows
+ * the value; leader still names the holder (its identity node beside the
+ * election), and leader_value reads the value and its version. */
+static void test_kazoo_sees_proclaim(void) {
+  kit_session b;
+  baton_error err = {0};
+  REQUIRE_OK(open_as(&b, uri, "baton-b", &err), &err);
+  baton_candidate c = kit_cand(&b, "interop3");
+  CHECK_OK(ZK.acquire(b.s, &c, NULL, kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.proclaim(b.s, &c, "checkpoint 6", kit_deadline(5000), &err), &err);
+  CHECK_OK(ZK.proclaim(b.s, &c, "checkpoint 7", kit_deadline(5000), &err), &err);
+  kit_proc *k = kazoo_start("/baton-test/interop3", "kazoo-waiter");
+  if (k == NULL) {
+    kit_drop(&b, &c);
+    kit_close(&b);
+    return;
+  }
+  char line[512] = "";
+  kit_proc_send(k, "acquire");
+  CHECK(kit_proc_expect(k, "acquired ", 500, NULL, 0) != 0); /* it must wait */
+  kit_proc_send(k, "contenders");
+  CHECK_EQ(kit_proc_expect(k, "contenders ", 5000, line, sizeof line), 0);
+  CHECK_STR(line, "contenders checkpoint 7,kazoo-waiter");
+  baton_leader l;
+  char value[64];
+  size_t len = 0;
+  CHECK_OK(ZK.leader_value(b.s, "interop3", &l, value, sizeof value, &len, kit_deadline(5000),
+                           &err),
+           &err);
+  CHECK_STR(l.identity, "baton-b");
+  CHECK_EQ(l.token, c.token);
+  CHECK_EQ(l.version, 2u);
+  CHECK_STR(value, "checkpoint 7");
+  CHECK_EQ(len, 12u);
+  baton_contender q[4] = {{0}};
+  size_t n = 0;
+  CHECK_OK(ZK.contenders(b.s, "interop3", q, 4, &n, kit_deadline(5000), &err), &err);
+  CHECK_EQ(n, 2u);
+  CHECK_STR(q[0].identity, "baton-b");
+  CHECK_STR(q[1].identity, "kazoo-waiter");
+  CHECK_OK(ZK.release(b.s, &c, kit_deadline(5000), &err), &err);
+  CHECK_EQ(kit_proc_expect(k, "acquired ", 5000, NULL, 0), 0);
+  /* Our node is gone: a proclaim now writes nothing. */
+  CHECK_EQ(ZK.proclaim(b.s, &c, "late", kit_deadline(5000), &err), BATON_ENOTHOLDER);
+  CHECK_OK(ZK.leader_value(b.s, "interop3", &l, value, sizeof value, &len, kit_deadline(5000),
+                           &err),
+           &err);
+  CHECK_STR(l.identity, "kazoo-waiter");
+  CHECK_STR(value, "");
+  kit_proc_send(k, "release");
+  CHECK_EQ(kit_proc_expect(k, "released", 5000, NULL, 0), 0);
+  kit_drop(&b, &c);
+  kazoo_stop(k);
+  kit_close(&b);
+}
+
 /* ---- digest auth ---------------------------------------------------------------- */
 
 static void test_digest_auth(void) {
@@ -522,6 +578,7 @@ int main(int argc, char **argv) {
       {"forget_sweeps_unknown_create", test_forget_sweeps_unknown_create},
       {"crash_takeover", test_crash_takeover},
       {"kazoo_holds", test_kazoo_holds},
+      {"kazoo_sees_proclaim", test_kazoo_sees_proclaim},
       {"kazoo_waits", test_kazoo_waits},
       {"digest_auth", test_digest_auth},
       {"names_with_wrapped_sequences", test_names_with_wrapped_sequences},
