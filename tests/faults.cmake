@@ -23,7 +23,7 @@ add_dependencies(baton-faults baton fenced-store faults-writer)
 # The backends built that the suite has deployments for (all_deployments
 # in fault/faults_main.c, with their views of a server in faults_run.c): a
 # new backend joins the suite by adding both, and its name here.
-set(_faults_known redis etcd zk redlock postgres)
+set(_faults_known redis etcd zk redlock postgres sentinel)
 set(_faults_args --short)
 set(_faults_backends "")
 foreach(_b ${BATON_BACKENDS})

@@ -294,13 +294,19 @@ static int connect_one(const struct addrinfo *a, int64_t bound, int *why) {
  * address); the next one is tried while time is left. Returns the
  * non-blocking socket, or -1 with `why` (the text hiredis would give). */
 static int dial(const baton_redis_session *s, int64_t bound, char *why, size_t size) {
-  char port[8];
-  snprintf(port, sizeof port, "%d", s->port);
+  char port[8], moved[256];
+  const char *host = s->host;
+  int portn = s->port;
+  if (s->locate != NULL) {
+    s->locate(s, moved, sizeof moved, &portn);
+    host = moved;
+  }
+  snprintf(port, sizeof port, "%d", portn);
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *list = NULL;
-  int rc = getaddrinfo(s->host, port, &hints, &list);
+  int rc = getaddrinfo(host, port, &hints, &list);
   if (rc != 0) {
     hints.ai_family = AF_INET6;
-    rc = getaddrinfo(s->host, port, &hints, &list);
+    rc = getaddrinfo(host, port, &hints, &list);
   }
   if (rc != 0) {
     snprintf(why, size, "%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));

@@ -58,6 +58,9 @@ typedef struct baton_redis_session {
   pthread_mutex_t state_mu;  /* guards every candidate's baton_redis_cand fields
                                 except `sub`, which only wait/acquire/forget
                                 touch (never concurrently, says the core) */
+  /* NULL, or where the server is now, asked at every connect instead of
+   * host/port: redis-sentinel:// moves the session to a new master. */
+  void (*locate)(const struct baton_redis_session *s, char *host, size_t size, int *port);
 } baton_redis_session;
 
 /* A candidate's state (baton_candidate.priv). */

@@ -1464,7 +1464,9 @@ static void run_status_is_proclaimed(void) {
   char line[400] = "";
   CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
   CHECK_STR(line, "sent");
-  bool proclaims = strstr(kind, "sentinel") == NULL;
+  char scheme[32]; /* redis-sentinel cannot proclaim yet */
+  server_scheme(scheme, sizeof scheme);
+  bool proclaims = strcmp(scheme, "redis-sentinel") != 0;
   const char *const status[] = {"status", "--json", "--name", name, NULL};
   kit_proc l;
   /* The datagram reaches baton's loop a moment after the child sent it:
@@ -1762,9 +1764,8 @@ static void status_json_lists_the_queue(void) {
   CHECK_EQ(st.token, 0);
   CHECK_EQ(st.ttl_ms, -1);
   CHECK_EQ(st.count, 0);
-  char backend[16]; /* the kind less its member count: etcd3 is etcd */
-  snprintf(backend, sizeof backend, "%.*s", (int)strcspn(kind, "0123456789"), kind);
-  CHECK_STR(st.backend, backend);
+  char backend[32]; /* the URI's scheme: etcd3 is etcd, sentinel redis-sentinel */
+  CHECK_STR(st.backend, server_scheme(backend, sizeof backend));
   kit_proc *h = campaigner(name, "st-1");
   REQUIRE(h != NULL);
   char line[256];
@@ -1894,12 +1895,15 @@ static void backend_from_env(void) {
 
 /* Nothing listens: exit 1 and one line that names the address. */
 static void unreachable_backend(void) {
-  char uri[128];
+  char uri[128], scheme[32];
   int port = test_free_port();
-  snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", kind, port);
+  server_scheme(scheme, sizeof scheme);
+  snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", scheme, port);
   if (strcmp(kind, "redlock") == 0) /* it takes no fewer than 3 */
     snprintf(uri, sizeof uri, "%s://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", kind, port, port + 1,
              port + 2);
+  if (strcmp(kind, "sentinel") == 0) /* it needs the master's name */
+    snprintf(uri, sizeof uri, "%s://127.0.0.1:%d/x", scheme, port);
   const char *const args[] = {BATON_EXE, "leader", "--backend", uri, "--name", "x", NULL};
   kit_proc p;
   int64_t start = kit_now_ms();
@@ -1914,11 +1918,12 @@ static void unreachable_backend(void) {
 
 /* Bad URIs of this scheme: exit 2, one line, before any connection. */
 static void bad_uri_for_backend(void) {
-  char uri[64];
-  snprintf(uri, sizeof uri, "%s://127.0.0.1:99999", kind);
+  char uri[64], scheme[32];
+  server_scheme(scheme, sizeof scheme);
+  snprintf(uri, sizeof uri, "%s://127.0.0.1:99999", scheme);
   const char *const args[] = {"leader", "--backend", uri, "--name", "x", NULL};
   expect_usage(args, NULL, "port out of range");
-  snprintf(uri, sizeof uri, "%s://", kind);
+  snprintf(uri, sizeof uri, "%s://", scheme);
   expect_usage(args, NULL, "no host");
   const char *const bad_name[] = {"leader", "--backend", server->uri, "--name", "a/b", NULL};
   expect_usage(bad_name, NULL, "bad name");
@@ -2194,7 +2199,8 @@ static void etcd_password_needs_user(void) {
 /* Every scheme of every backend baton knows: one left out of this build is
  * bad input (exit 2, "not built"); one built is tried (exit 1: nothing
  * listens at port 1), at one host or, for a backend that takes several
- * (Redlock needs 3), at three. CI builds once with backends left out. */
+ * (Redlock needs 3), at three (with a path: Sentinel's master). CI builds
+ * once with backends left out. */
 static void schemes_built_or_not(void) {
 #define SCHEMES_OF(b) {#b, {BATON_SCHEMES_##b, NULL}},
   static const struct {
@@ -2208,9 +2214,11 @@ static void schemes_built_or_not(void) {
       int code = -1;
       char uri[96];
       kit_proc p;
-      for (int hosts = 1; hosts <= 3 && code != (in ? 1 : 2); hosts += 2) {
-        snprintf(uri, sizeof uri, "%s://127.0.0.1:1%s", known[i].schemes[j],
-                 hosts == 3 ? ",127.0.0.1:2,127.0.0.1:3" : "");
+      /* One host, three, then three and a path (Sentinel's needs the
+       * master's name). */
+      for (int form = 0; form < 3 && code != (in ? 1 : 2); form++) {
+        snprintf(uri, sizeof uri, "%s://127.0.0.1:1%s%s", known[i].schemes[j],
+                 form > 0 ? ",127.0.0.1:2,127.0.0.1:3" : "", form == 2 ? "/x" : "");
         const char *const args[] = {"leader", "--backend", uri, "--name", "x", NULL};
         const char *argv[32];
         baton_argv(argv, NULL, args);

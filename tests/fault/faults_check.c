@@ -137,9 +137,11 @@ static void read_faults(check *k, FILE *f) {
       faults_field(line, "token", &tok);
       x->token = tok;
       /* Outside the safety model: a paused holder (only the token saves
-       * the resource). A Redis restarted without its data is inside it
-       * (restart-safe terms), so a restart excuses nothing. */
-      x->excuse = x->kind == F_PAUSE;
+       * the resource), and a Sentinel fail-over's data loss (the runner
+       * marks the master's faults). A Redis restarted without its data is
+       * inside it (restart-safe terms), so a restart excuses nothing. */
+      x->excuse = x->kind == F_PAUSE || (strcmp(k->backend, "sentinel") == 0 &&
+                                         field_ll(line, "excuse", 0) != 0);
       x->stale_leader = x->kind == F_SPAUSE && k->members > 1 &&
                         strcmp(k->backend, "etcd") == 0 && field_ll(line, "leader", 0) == 1;
       x->inject = x->heal = ns;
@@ -260,13 +262,25 @@ static void check_terms(check *k) {
         t->excuse_from = INT64_MIN;
         continue;
       }
+      /* Sentinel: a term begun while the master's fault was under way (a
+       * TTL after it healed at most) may have been won on the old master,
+       * which serves its clients until Sentinel demotes it, seconds after
+       * it is back; the fail-over's data loss, as the holder's term is. */
+      if (x->excuse && x->kind != F_PAUSE && strcmp(k->backend, "sentinel") == 0 &&
+          t->start >= x->inject && t->start <= x->heal + (int64_t)k->ttl_ms * 1000000) {
+        t->excuse = "begun during a Sentinel fail-over (a stale master may have served it)";
+        t->excuse_from = INT64_MIN;
+        continue;
+      }
       if (!x->excuse || x->holder != t->slot || x->token != t->token) continue;
-      /* Only a term that began after the (first) pause: one before it
+      /* Only a term that began after the (first) fault: one before it
        * overlapped a holder that was running. */
       if (t->excuse == NULL || x->inject < t->excuse_from) t->excuse_from = x->inject;
-      t->excuse = "its holder was paused (SIGSTOP) past its deadline";
+      t->excuse = x->kind == F_PAUSE
+                      ? "its holder was paused (SIGSTOP) past its deadline"
+                      : "a Sentinel fail-over may lose the key (asynchronous replication)";
       /* A stopped holder does no leader's work: no leader while paused. */
-      if (x->inject < t->gap_end) t->gap_end = x->inject;
+      if (x->kind == F_PAUSE && x->inject < t->gap_end) t->gap_end = x->inject;
     }
   }
   k->res->terms = k->nterms;

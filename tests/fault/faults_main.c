@@ -1,12 +1,13 @@
 /* faults_main.c — `baton-faults`: the fault-injection suite's command.
  *
- *   baton-faults [--backend redis|etcd|zk|redlock|postgres|all]... [--short | --duration D]
+ *   baton-faults [--backend redis|etcd|zk|redlock|postgres|sentinel|all]... [--short | --duration D]
  *                [--seed N] [--ttl D] [--candidates N] [--out DIR] [--keep] [-v]
  *   baton-faults --check DIR...
  *
  * For each backend it runs its deployments (Redis without and with
  * persistence; etcd and ZooKeeper as one server and as three; Redlock on
- * three instances without and with persistence), each with N
+ * three instances without and with persistence; Sentinel: a master, 2
+ * replicas and 3 Sentinels, its restart a fail-over), each with N
  * `baton run` candidates, injects faults drawn from the seed, then checks
  * the safety model on what was recorded and prints one table per backend.
  * Exit 0 when every invariant holds, 1 when one is broken, 2 on bad usage.
@@ -43,19 +44,22 @@ static const deployment all_deployments[] = {
     {"zk", "zk", 1, false},       {"zk3", "zk", 3, false},
     {"redlock3", "redlock", 3, false}, {"redlock3-aof", "redlock", 3, true},
     {"postgres", "postgres", 1, false},
+    {"sentinel", "sentinel", 3, false}, /* a master and 2 replicas (and 3 Sentinels) */
 };
 #define NDEPLOY (sizeof all_deployments / sizeof all_deployments[0])
 
 static const char usage_text[] =
-    "usage: baton-faults [--backend redis|etcd|zk|redlock|postgres|all]... [--short | --duration D]\n"
+    "usage: baton-faults [--backend redis|etcd|zk|redlock|postgres|sentinel|all]...\n"
+    "                    [--short | --duration D]\n"
     "                    [--seed N] [--ttl D] [--candidates N] [--out DIR] [--keep] [-v]\n"
     "       baton-faults --check DIR...\n"
     "\n"
     "Runs N `baton run` candidates per deployment (Redis with and without\n"
     "persistence, etcd and ZooKeeper as one server and as three, Redlock on\n"
-    "three instances without and with persistence, one PostgreSQL), injects\n"
-    "faults at random from the seed (holder SIGKILL and SIGSTOP, server\n"
-    "restart and SIGSTOP, network cuts: drop, stall, slow), then checks that\n"
+    "three instances without and with persistence, one PostgreSQL, Redis\n"
+    "Sentinel: a master, 2 replicas and 3 Sentinels), injects faults at\n"
+    "random from the seed (holder SIGKILL and SIGSTOP, server restart and\n"
+    "SIGSTOP, network cuts: drop, stall, slow), then checks that\n"
     "tokens increase, terms never overlap, stale writes are refused, a leader\n"
     "comes back within ttl + bound, and nothing is left behind.\n"
     "\n"
@@ -142,9 +146,9 @@ int main(int argc, char **argv) {
                        .cluster_bound_ms = 5000, .duration_ms = 0,
                        .baton_exe = BATON_EXE, .store_exe = FENCED_STORE_EXE,
                        .writer_exe = FAULTS_WRITER_EXE};
-  enum { NBACKENDS = 5 };
+  enum { NBACKENDS = 6 };
   static const char *const backends[NBACKENDS] = {"redis", "etcd", "zk", "redlock",
-                                                   "postgres"};
+                                                   "postgres", "sentinel"};
   bool want[NBACKENDS] = {false}, keep = false, seeded = false;
   uint64_t seed = 0;
   const char *out = NULL;
@@ -170,7 +174,7 @@ int main(int argc, char **argv) {
       bool any = false;
       for (int b = 0; b < NBACKENDS; b++)
         if (strcmp(v, backends[b]) == 0 || strcmp(v, "all") == 0) want[b] = any = true;
-      if (!any) return usage("--backend is redis, etcd, zk, redlock, postgres or all");
+      if (!any) return usage("--backend is redis, etcd, zk, redlock, postgres, sentinel or all");
     } else if (strcmp(a, "--duration") == 0) {
       i++;
       if ((cfg.duration_ms = duration_ms(v)) <= 0) return usage("--duration: e.g. 90s, 30m");

@@ -326,6 +326,23 @@ static bool other_leader(run *r, const void *arg) {
   return h >= 0 && h != *(const int *)arg;
 }
 
+/* A Sentinel deployment (master, replicas, Sentinels): its candidates
+ * reach the master the Sentinels name, which no proxy can stand before,
+ * so it has no cut faults; its restart is a fail-over (fault_failover). */
+static bool sentinel(const run *r) { return strcmp(r->d->backend, "sentinel") == 0; }
+
+/* The Sentinels' master has both replicas again. */
+static bool sentinel_healthy(run *r, const void *arg) {
+  (void)arg;
+  return test_sentinel_healthy(&r->cl);
+}
+
+/* The Sentinels name a master other than member *arg. */
+static bool master_moved(run *r, const void *arg) {
+  int m = test_sentinel_master(&r->cl);
+  return m >= 0 && m != *(const int *)arg;
+}
+
 static bool watch_seen(run *r, const void *arg) {
   (void)arg;
   return r->watch_seen;
@@ -502,6 +519,7 @@ static int etcd_post(int port, const char *path, const char *body, char *buf, si
 /* The member that leads the cluster now (srvr for ZooKeeper, the status of
  * each member for etcd), or -1. */
 static int leader_member(run *r) {
+  if (sentinel(r)) return test_sentinel_master(&r->cl);
   for (int i = 0; i < r->cl.n; i++) {
     test_server *s = &r->cl.member[i];
     if (s->pid <= 0) continue;
@@ -532,17 +550,21 @@ static int leader_member(run *r) {
 static int leftovers(run *r, char *detail, size_t size) {
   char reply[16384];
   detail[0] = '\0';
-  if (strcmp(r->d->backend, "redis") == 0 || strcmp(r->d->backend, "redlock") == 0) {
-    /* The key on every instance (one for redis://). */
+  if (strcmp(r->d->backend, "redis") == 0 || strcmp(r->d->backend, "redlock") == 0 ||
+      sentinel(r)) {
+    /* The key on every instance (one for redis://; the master of a
+     * Sentinel deployment, whose replicas hold copies). */
     static const char q[] = "EXISTS " FAULTS_NAME "\r\nQUIT\r\n";
-    int n = 0;
-    for (int i = 0; i < r->cl.n; i++) {
-      if (test_tcp_ask(r->cl.member[i].port, q, sizeof q - 1, reply, sizeof reply, 2000) != 0 ||
+    int n = 0, first = sentinel(r) ? leader_member(r) : 0;
+    int last = sentinel(r) ? first : r->cl.n - 1;
+    for (int i = first; i <= last; i++) {
+      if (i < 0 ||
+          test_tcp_ask(r->cl.member[i].port, q, sizeof q - 1, reply, sizeof reply, 2000) != 0 ||
           reply[0] != ':')
         return -1;
       n += atoi(reply + 1);
     }
-    snprintf(detail, size, "key '%s' on %d of %d", FAULTS_NAME, n, r->cl.n);
+    snprintf(detail, size, "key '%s' on %d of %d", FAULTS_NAME, n, last - first + 1);
     return n;
   }
   if (strcmp(r->d->backend, "etcd") == 0) {
@@ -624,7 +646,8 @@ static int start_servers(run *r) {
     return -1;
   }
   char kind[16];
-  snprintf(kind, sizeof kind, "%s%s", r->d->backend, r->d->members > 1 ? "3" : "");
+  snprintf(kind, sizeof kind, "%s%s", r->d->backend,
+           r->d->members > 1 && !sentinel(r) ? "3" : "");
   return test_cluster_start(&r->cl, kind);
 }
 
@@ -753,8 +776,11 @@ static void fault_kill(run *r) {
     close(guard_fd);
   }
   heal(r, &f, "respawned");
+  /* Another candidate may still hold a term (one won on another master
+   * during a Sentinel fail-over, counted apart): no new term is due. */
+  bool other = has_leader(r, NULL);
   spawn_cand(r, c);
-  recover(r, &f, true);
+  recover(r, &f, !other);
 }
 
 static void fault_pause(run *r) {
@@ -829,17 +855,47 @@ static void fault_restart(run *r) {
   recover(r, &f, false);
 }
 
+/* Sentinel's restart: the master killed (no persistence); Sentinel
+ * promotes a replica; the old master starts again once another is named,
+ * and Sentinel makes it a replica. Replication is asynchronous, so the
+ * holder's last writes may be lost with the master: its term is excused
+ * (counted apart), and stays fenced by the token. */
+static void fault_failover(run *r) {
+  wait_for_holder(r);
+  int m = leader_member(r);
+  fault f;
+  inject(r, &f, F_RESTART, "member=%d leader=1 excuse=1 kill the Sentinel master (member %d), "
+         "restart it once Sentinel names another", m, m);
+  if (m < 0) {
+    rec(r, "broken what=restart member=-1");
+    return;
+  }
+  test_server_kill(&r->cl.member[m]);
+  bool moved = wait_until(r, master_moved, &m, 30000);
+  int rc = test_server_restart(&r->cl.member[m]);
+  /* One fault at a time: the next finds two replicas to fail over to
+   * (Sentinel makes the old master one 8 s or more after it is back). */
+  if (rc == 0) wait_until(r, sentinel_healthy, NULL, 60000);
+  heal(r, &f, !moved ? "NO FAIL-OVER" : rc == 0 ? "failed over; old master back" : "DID NOT RESTART");
+  if (!moved || rc != 0) rec(r, "broken what=restart member=%d", m);
+  recover(r, &f, false);
+}
+
 static void fault_spause(run *r) {
   wait_for_holder(r);
   bool was_leader;
   int m = pick_member(r, false, &was_leader);
   int64_t hold_ms = faults_between(&r->rng, r->cfg->ttl_ms * 6 / 5, r->cfg->ttl_ms * 2);
   fault f;
-  inject(r, &f, F_SPAUSE, "member=%d leader=%d SIGSTOP %s member %d%s for %lld ms", m,
-         was_leader, r->d->backend, m, was_leader ? " (the leader)" : "", (long long)hold_ms);
+  /* A Sentinel master paused past down-after is failed over: what did
+   * not reach a replica is lost, as in fault_failover. */
+  inject(r, &f, F_SPAUSE, "member=%d leader=%d excuse=%d SIGSTOP %s member %d%s for %lld ms", m,
+         was_leader, sentinel(r) && was_leader, r->d->backend, m,
+         was_leader ? " (the leader)" : "", (long long)hold_ms);
   test_server_pause(&r->cl.member[m]);
   pass(r, hold_ms);
   test_server_resume(&r->cl.member[m]);
+  if (sentinel(r)) wait_until(r, sentinel_healthy, NULL, 60000); /* as fault_failover */
   heal(r, &f, "SIGCONT");
   recover(r, &f, false);
 }
@@ -871,7 +927,7 @@ static void inject_one(run *r, fault_kind k) {
   switch (k) {
     case F_KILL: fault_kill(r); break;
     case F_PAUSE: fault_pause(r); break;
-    case F_RESTART: fault_restart(r); break;
+    case F_RESTART: sentinel(r) ? fault_failover(r) : fault_restart(r); break;
     case F_DROP:
     case F_STALL:
     case F_SLOW: fault_cut(r, k); break;
@@ -885,7 +941,12 @@ static void inject_one(run *r, fault_kind k) {
  * on Redis with persistence the restart that must keep the term. */
 static int short_plan(const deployment *d, fault_kind *out) {
   int n = 0;
-  if (d->members > 1) {
+  if (strcmp(d->backend, "sentinel") == 0) {
+    out[n++] = F_RESTART;
+    out[n++] = F_SPAUSE;
+    out[n++] = F_KILL;
+    out[n++] = F_PAUSE;
+  } else if (d->members > 1) {
     out[n++] = F_RESTART;
     out[n++] = F_SPAUSE;
     out[n++] = F_KILL;
@@ -1051,14 +1112,17 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
   for (int i = 0; i < r.n; i++) {
     cand *c = &r.c[i];
     int ports[TEST_MAX_MEMBERS];
-    for (int m = 0; m < r.cl.n; m++) {
+    for (int m = 0; m < r.cl.n && !sentinel(&r); m++) {
       if (proxy_start(&c->px[m], r.cl.member[m].port) != 0) {
         rec(&r, "broken what=proxy");
         goto out;
       }
       ports[m] = proxy_port(c->px[m]);
     }
-    kit_uri_at(c->uri, sizeof c->uri, r.cl.uri, ports, r.cl.n);
+    if (sentinel(&r))
+      snprintf(c->uri, sizeof c->uri, "%s", r.cl.uri);
+    else
+      kit_uri_at(c->uri, sizeof c->uri, r.cl.uri, ports, r.cl.n);
     if (spawn_cand(&r, c) != 0) {
       rec(&r, "broken what=spawn slot=%d", i);
       goto out;
@@ -1084,6 +1148,8 @@ int faults_run(const faults_config *cfg, const deployment *d, uint64_t seed, con
   for (int i = 0; !faults_interrupted; i++) {
     if (cfg->short_run ? i >= planned : kit_ms_left(end) == 0) break;
     fault_kind k = cfg->short_run ? plan[i] : (fault_kind)faults_between(&r.rng, 0, F_NKINDS - 1);
+    if (!cfg->short_run && sentinel(&r) && (k == F_DROP || k == F_STALL || k == F_SLOW))
+      k = F_RESTART; /* no cut faults there: a fail-over instead */
     inject_one(&r, k);
     /* The workload runs a while between faults. */
     pass(&r, faults_between(&r.rng, 300, cfg->short_run ? 800 : 2000));

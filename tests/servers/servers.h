@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define TEST_MAX_MEMBERS 5
+#define TEST_MAX_MEMBERS 6 /* a Sentinel deployment: master, 2 replicas, 3 Sentinels */
 
 /* One server process. */
 typedef struct test_server {
@@ -68,6 +68,19 @@ int test_zk_start(test_cluster *c, int servers);
 #define TEST_PG_PASSWORD "baton-pw"
 #define TEST_PG_SUPER_PASSWORD "baton-super"
 int test_postgres_start(test_cluster *c);
+/* Redis Sentinel: member 0 the master, 1-2 its replicas, 3-5 Sentinels
+ * (down-after-milliseconds 1000) that know each other and both replicas;
+ * the URI redis-sentinel://S1,S2,S3/TEST_SENTINEL_MASTER. */
+#define TEST_SENTINEL_MASTER "baton"
+int test_sentinel_start(test_cluster *c);
+/* Which member (0-2) the Sentinels name as the master now, or -1. */
+int test_sentinel_master(const test_cluster *c);
+/* Wait (up to ms) until every running Sentinel knows the other two and
+ * both replicas: 0, or -1 (reported). */
+int test_sentinel_agreed(const test_cluster *c, int ms);
+/* Whether the master the Sentinels name has both replicas connected (a
+ * failed master, restarted, is a replica again). Asks once, bounded. */
+bool test_sentinel_healthy(const test_cluster *c);
 
 /* Start a deployment by its kind's name: "redis", "etcd", "etcd3" (3
  * members), "zk", "zk3", ... Each servers/<backend>.c of a backend in the
