@@ -5,10 +5,11 @@
  * Round trips per operation, when the server has the scripts cached:
  * open 1 (AUTH/SELECT/PING pipelined); acquire 1; release 1 (0 when nothing
  * of ours can be on the server); renew 1 for any number of names (a script
- * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader 1 (GET
- * and the PTTLs of NAME and NAME/wait pipelined); wait: the first one subscribes (connect +
- * SUBSCRIBE), later ones send nothing for a candidate and one GET/PTTL for
- * an observer. A script the server forgot costs one more round trip (EVAL
+ * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader and
+ * leader_value 1 (GET and the PTTLs of NAME and NAME/wait, and the GET of
+ * NAME/value, pipelined); proclaim 1; wait: the first one subscribes
+ * (connect + SUBSCRIBE), later ones send nothing for a candidate and one
+ * look as leader's for an observer. A script the server forgot costs one more round trip (EVAL
  * after NOSCRIPT). A term on a server that started less than a TTL ago
  * costs one more acquire, at the time the first one names (restart-safe
  * terms, script.c). */
@@ -222,16 +223,23 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 /* Who holds `name` now and for how many more ms (-1: no TTL): 1, 0 when
  * nobody does, or an error. GET and PTTL go out in one round trip, with
- * the PTTL of NAME/wait: a key of ours whose term waits out a restart
- * (script.c) has no leader yet. */
+ * the PTTL of NAME/wait (a key of ours whose term waits out a restart,
+ * script.c, has no leader yet) and the GET of NAME/value: the term's
+ * version in out, and its value into value[0..size) (may be NULL) with
+ * its length in *len (may be NULL), "" when it proclaimed nothing. */
 static int read_holder(baton_redis_session *s, const char *name, baton_leader *out,
-                       int64_t *pttl_ms, int64_t deadline, baton_error *err) {
+                       int64_t *pttl_ms, char *value, size_t size, size_t *len,
+                       int64_t deadline, baton_error *err) {
   baton_redis_keys keys;
   baton__redis_keys(&keys, name);
-  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait};
-  baton_redis_cmd cmds[3] = {{2, get}, {2, pttl}, {2, wait}};
-  redisReply *r[3];
-  int rc = baton__redis_request(s, &s->cmd, cmds, 3, r, deadline, "leader", err);
+  char value_key[BATON_NAME_MAX + 16];
+  baton__redis_value_key(value_key, sizeof value_key, name);
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait},
+             *get_value[] = {"GET", value_key};
+  baton_redis_cmd cmds[4] = {{2, get}, {2, pttl}, {2, wait}, {2, get_value}};
+  redisReply *r[4];
+  baton__value_copy(value, size, len, "", 0);
+  int rc = baton__redis_request(s, &s->cmd, cmds, 4, r, deadline, "leader", err);
   if (rc != 0) return rc;
   if (r[0]->type == REDIS_REPLY_ERROR)
     rc = baton__redis_reply_error(s, r[0], "leader", err);
@@ -242,16 +250,19 @@ static int read_holder(baton_redis_session *s, const char *name, baton_leader *o
     bool ours = baton__redis_parse_value(out, r[0]->str, r[0]->len);
     *pttl_ms = r[1]->integer;
     rc = ours && r[2]->integer > 0 ? 0 : 1;
+    const char *v;
+    size_t n;
+    if (rc == 1 && ours && baton__redis_value_read(r[3], out->token, &out->version, &v, &n))
+      baton__value_copy(value, size, len, v, n);
   } else
     rc = baton__redis_bad_reply(s, "leader", err);
-  freeReplyObject(r[0]);
-  freeReplyObject(r[1]);
-  freeReplyObject(r[2]);
+  for (size_t i = 0; i < 4; i++) freeReplyObject(r[i]);
   return rc;
 }
 
-static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
-                  baton_error *err) {
+/* leader and leader_value. */
+static int read_leader(baton_session *bs, const char *name, baton_leader *out, char *value,
+                       size_t size, size_t *len, int64_t deadline, baton_error *err) {
   baton_redis_session *s = session_of(bs);
   if (s == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "redis: leader: NULL argument");
@@ -259,10 +270,46 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   if (rc != 0) return rc;
   baton_leader who;
   int64_t pttl;
-  rc = read_holder(s, name, &who, &pttl, deadline, err);
+  rc = read_holder(s, name, &who, &pttl, value, size, len, deadline, err);
   if (rc < 0) return rc;
   if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
   *out = who;
+  return 0;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  return read_leader(bs, name, out, NULL, 0, NULL, deadline, err);
+}
+
+static int leader_value(baton_session *bs, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
+  return read_leader(bs, name, out, value, size, len, deadline, err);
+}
+
+/* ---- proclaim -------------------------------------------------------------- */
+
+/* NAME/value (proclaim.c), written by a script only while NAME holds our
+ * nonce. One request (two when the server forgot the script). */
+static int proclaim(baton_session *bs, baton_candidate *c, const char *value, int64_t deadline,
+                    baton_error *err) {
+  baton_redis_session *s = session_of(bs);
+  baton_redis_proclaim a;
+  int rc = baton__redis_proclaim_args(&a, bs, &s->state_mu, c, value, "redis", s->label, err);
+  if (rc != 0) return rc;
+  const char *argv[9] = {NULL, NULL, NULL};
+  memcpy(argv + 3, a.args, sizeof a.args);
+  baton_redis_call call = {.argv = argv, .argc = 9, .nkeys = 2};
+  redisReply *r = NULL;
+  rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_PROCLAIM, &call, 1, &r, deadline,
+                         "proclaim", err);
+  if (rc != 0) return rc;
+  int said = baton__redis_proclaim_read(r);
+  freeReplyObject(r);
+  if (said < 0) return baton__redis_bad_reply(s, "proclaim", err);
+  if (said == 0)
+    return baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: '%s' is no longer ours", s->label,
+                        c->name);
   return 0;
 }
 
@@ -273,7 +320,7 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   baton_leader who;
   int64_t pttl = -1;
   *n = 0;
-  int rc = read_holder(session_of(bs), name, &who, &pttl, deadline, err);
+  int rc = read_holder(session_of(bs), name, &who, &pttl, NULL, 0, NULL, deadline, err);
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
 }
 
@@ -286,7 +333,7 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, baton_redi
   static const baton_leader none;
   baton_leader cur;
   int64_t pttl = -1;
-  int rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
+  int rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
   if (rc < 0) return rc;
   int64_t now = baton__now();
   if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) {
@@ -351,4 +398,6 @@ const baton_backend baton_backend_redis = {
     .leader = leader,
     .contenders = contenders,
     .forget = forget,
+    .proclaim = proclaim,
+    .leader_value = leader_value,
 };

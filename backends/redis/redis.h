@@ -9,6 +9,8 @@
  *   NAME/token     the fencing counter, never expires
  *   NAME/wait      present while a new term of NAME must wait after the
  *                  server (re)started; expires when it may begin
+ *   NAME/value     the proclaimed value: "<token> <version> <value>",
+ *                  shown only while NAME holds that token (proclaim.c)
  *   baton:fresh    the fresh-server marker: holds the server's run_id when
  *                  no holder existed in this server life (script.c)
  *   NAME/released  channel: published to by release
@@ -79,6 +81,8 @@ typedef struct baton_redis_cand {
                               not baton holds the name (it publishes nothing
                               on release); 0 = the holder is ours or none */
   redisContext *sub;     /* subscriber, NULL until the first wait */
+  uint64_t value_token;  /* the term whose proclaims value_version counts */
+  uint64_t value_version; /* proclaims of that term so far (proclaim.c) */
 } baton_redis_cand;
 
 /* One command of a pipeline: argv[0..argc), NUL-terminated strings. */
@@ -148,6 +152,7 @@ typedef enum baton_redis_script {
   BATON_REDIS_SCRIPT_RELEASE,
   BATON_REDIS_SCRIPT_REDLOCK_VOTE,  /* redlock:// phase 1 */
   BATON_REDIS_SCRIPT_REDLOCK_FENCE, /* redlock:// phase 2 */
+  BATON_REDIS_SCRIPT_PROCLAIM,      /* proclaim.c */
   BATON_REDIS_SCRIPT_COUNT
 } baton_redis_script;
 
@@ -313,5 +318,34 @@ int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now
  * is; the next wait subscribes anew. */
 static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 : rc; }
 
+/* ---- proclaim.c --------------------------------------------------------- */
+
+/* The proclaim script's text (script.c runs it as any other). */
+extern const char baton__redis_proclaim_lua[];
+
+/* NAME/value into out[0..size). */
+void baton__redis_value_key(char *out, size_t size, const char *name);
+
+/* One proclaim's KEYS and ARGV (args[0..6), 2 keys): the key, our nonce
+ * and token, the term's next version (counted in c's state, which starts
+ * with a baton_redis_cand, under mu) and the value. After checking c:
+ * BATON_ENOTHOLDER for a candidate that never acquired. `scheme` and
+ * `label` name the backend and the deployment in messages. */
+typedef struct baton_redis_proclaim {
+  char key[BATON_NAME_MAX + 16];
+  char nonce[BATON_REDIS_NONCE_LEN + 1];
+  char token[24];
+  char version[24];
+  const char *args[6];
+} baton_redis_proclaim;
+int baton__redis_proclaim_args(baton_redis_proclaim *out, const void *s, pthread_mutex_t *mu,
+                               const baton_candidate *c, const char *value, const char *scheme,
+                               const char *label, baton_error *err);
+/* The script's reply: 1 written, 0 not ours, -1 of another shape. */
+int baton__redis_proclaim_read(const redisReply *r);
+/* A GET of NAME/value: true with the version and the value (pointing
+ * into r) when it belongs to the term of `token`; else version 0, "". */
+bool baton__redis_value_read(const redisReply *r, uint64_t token, uint64_t *version,
+                             const char **value, size_t *len);
 
 #endif /* BATON_REDIS_H */

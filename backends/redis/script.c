@@ -191,21 +191,25 @@ static const char renew_lua[] =
     "return r\n";
 
 /* KEYS: NAME. ARGV: our current and previous nonces ("" when none). Deletes
- * the key only if it holds one of them, and wakes the waiters. Returns 1
- * when it deleted, 0 otherwise. */
+ * the key only if it holds one of them, with the term's proclaimed value
+ * NAME/value (proclaim.c; pcall: a user whose rights stop at NAME still
+ * releases), and wakes the waiters. Returns 1 when it deleted, 0
+ * otherwise. */
 static const char release_lua[] =
     "local v = redis.pcall('GET', KEYS[1])\n"
     "if type(v) ~= 'string' then return 0 end\n"
     "local n = string.match(v, '^%d+ (%x+) ')\n"
     "if n and (n == ARGV[1] or n == ARGV[2]) then\n"
     "  redis.call('DEL', KEYS[1])\n"
+    "  redis.pcall('DEL', KEYS[1] .. '/value')\n"
     "  redis.call('PUBLISH', KEYS[1] .. '/released', v)\n"
     "  return 1\n"
     "end\n"
     "return 0\n";
 
 static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {
-    acquire_lua, renew_lua, release_lua, redlock_vote_lua, redlock_fence_lua};
+    acquire_lua, renew_lua, release_lua, redlock_vote_lua, redlock_fence_lua,
+    baton__redis_proclaim_lua};
 static char shas[BATON_REDIS_SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
 

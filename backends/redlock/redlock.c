@@ -585,6 +585,35 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
 
 /* ---- leader and wait ----------------------------------------------------- */
 
+/* read_holder's reply with NAME/value, each instance's (after GET and
+ * PTTL of NAME, and PTTL of NAME/wait). */
+#define VALUE_REPLY 3
+
+/* The value of the holder whose lock value is `lock`: the same NAME/value
+ * on a quorum of the instances whose lock value counted (group[i], as
+ * read_holder has it) and is `lock`, of the holder's term (its token);
+ * else version 0 and "". */
+static void holder_value(const baton_redlock_session *s, redisReply *(*r)[VALUE_REPLY + 1],
+                         const char *const *group, const char *lock, baton_leader *out,
+                         char *value, size_t size, size_t *len) {
+  for (size_t i = 0; i < s->n; i++) {
+    const redisReply *v = r[i][VALUE_REPLY];
+    if (group[i] == NULL || strcmp(group[i], lock) != 0 || v->type != REDIS_REPLY_STRING) continue;
+    size_t votes = 0;
+    for (size_t j = 0; j < s->n; j++) {
+      const redisReply *w = r[j][VALUE_REPLY];
+      votes += group[j] != NULL && strcmp(group[j], lock) == 0 && w->type == REDIS_REPLY_STRING &&
+               w->len == v->len && memcmp(w->str, v->str, v->len) == 0;
+    }
+    const char *from;
+    size_t n;
+    if (votes >= s->quorum && baton__redis_value_read(v, out->token, &out->version, &from, &n)) {
+      baton__value_copy(value, size, len, from, n);
+      return;
+    }
+  }
+}
+
 /* Who holds `name` on a quorum now: 1 with *out and the smallest PTTL of
  * its keys (-1: no expiry), 0 when nobody does, or an error. GET and PTTL
  * to every instance, in parallel. Only the same whole value on a quorum
@@ -593,19 +622,28 @@ static int release(baton_session *bs, baton_candidate *c, int64_t deadline, bato
  * greater phase-1 token left on one instance). An instance whose NAME/wait
  * lives (PTTL pipelined too) is left out: its key belongs to a term that
  * waits out its restart (script.c) and may not count yet, and identical
- * phase-1 values on a quorum would otherwise show that unfenced term. */
+ * phase-1 values on a quorum would otherwise show that unfenced term.
+ * NAME/value comes in the same pipeline: the term's version in out and
+ * its value into value[0..size) (may be NULL), *len its length (may be
+ * NULL), when a quorum of those instances holds the same (holder_value). */
 static int read_holder(baton_redlock_session *s, const char *name, baton_leader *out,
-                       int64_t *pttl_ms, int64_t deadline, baton_error *err) {
+                       int64_t *pttl_ms, char *value, size_t size, size_t *len, int64_t deadline,
+                       baton_error *err) {
   baton_redis_keys keys;
   baton__redis_keys(&keys, name);
-  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait};
-  baton_redis_cmd cmds[3] = {{2, get}, {2, pttl}, {2, wait}};
-  redisReply *r[BATON_URI_MAX_HOSTS][3];
+  char value_key[BATON_NAME_MAX + 16];
+  baton__redis_value_key(value_key, sizeof value_key, name);
+  const char *get[] = {"GET", name}, *pttl[] = {"PTTL", name}, *wait[] = {"PTTL", keys.wait},
+             *get_value[] = {"GET", value_key};
+  baton_redis_cmd cmds[VALUE_REPLY + 1] = {{2, get}, {2, pttl}, {2, wait}, {2, get_value}};
+  redisReply *r[BATON_URI_MAX_HOSTS][VALUE_REPLY + 1];
+  baton__value_copy(value, size, len, "", 0);
   baton_redlock_op ops[BATON_URI_MAX_HOSTS];
   int64_t bound = vote_deadline(s, deadline, 1);
   for (size_t i = 0; i < s->n; i++)
-    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = cmds, .ncmds = 3,
-                                .out = r[i], .deadline = bound, .what = "leader"};
+    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = cmds,
+                                .ncmds = VALUE_REPLY + 1, .out = r[i], .deadline = bound,
+                                .what = "leader"};
   baton__redlock_fan(ops, s->n);
   size_t answered = 0;
   const char *group[BATON_URI_MAX_HOSTS] = {NULL};
@@ -634,6 +672,7 @@ static int read_holder(baton_redlock_session *s, const char *name, baton_leader 
       int64_t left = r[j][1]->integer;
       if (left >= 0 && (*pttl_ms < 0 || left < *pttl_ms)) *pttl_ms = left;
     }
+    holder_value(s, r, group, group[i], out, value, size, len);
     rc = 1;
   }
   free_outs(ops, s->n);
@@ -642,8 +681,9 @@ static int read_holder(baton_redlock_session *s, const char *name, baton_leader 
   return rc;
 }
 
-static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
-                  baton_error *err) {
+/* leader and leader_value. */
+static int read_leader(baton_session *bs, const char *name, baton_leader *out, char *value,
+                       size_t size, size_t *len, int64_t deadline, baton_error *err) {
   baton_redlock_session *s = session_of(bs);
   if (s == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "redlock: leader: NULL argument");
@@ -651,13 +691,59 @@ static int leader(baton_session *bs, const char *name, baton_leader *out, int64_
   if (rc != 0) return rc;
   baton_leader who;
   int64_t pttl;
-  rc = read_holder(s, name, &who, &pttl, deadline, err);
+  rc = read_holder(s, name, &who, &pttl, value, size, len, deadline, err);
   if (rc < 0) return rc;
   if (rc == 0)
     return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader on a quorum", s->label,
                         name);
   *out = who;
   return 0;
+}
+
+static int leader(baton_session *bs, const char *name, baton_leader *out, int64_t deadline,
+                  baton_error *err) {
+  return read_leader(bs, name, out, NULL, 0, NULL, deadline, err);
+}
+
+static int leader_value(baton_session *bs, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
+  return read_leader(bs, name, out, value, size, len, deadline, err);
+}
+
+/* ---- proclaim -------------------------------------------------------------- */
+
+/* The proclaim script (backends/redis/proclaim.c) on every instance, with
+ * the same "<token> <version> <value>" everywhere: it lands where the key
+ * still holds our nonce, and the proclaim succeeds when a quorum wrote it
+ * (leader shows a value only from a quorum). A quorum of "not ours" out of
+ * reach is BATON_ENOTHOLDER. One round trip, fanned out. */
+static int proclaim(baton_session *bs, baton_candidate *c, const char *value, int64_t deadline,
+                    baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  baton_redis_proclaim a;
+  int rc = baton__redis_proclaim_args(&a, bs, &s->state_mu, c, value, "redlock", s->label, err);
+  if (rc != 0) return rc;
+  name_call nc;
+  fan_plan f = {.deadline = deadline, .factor = 1, .what = "proclaim"};
+  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_PROCLAIM, a.args, 6, 2, &f);
+  size_t wrote = 0, refused = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    if (nc.ops[i].rc != 0) continue;
+    int said = baton__redis_proclaim_read(nc.out[i]);
+    if (said < 0) {
+      nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "proclaim", &nc.ops[i].err);
+      answered--;
+    }
+    wrote += said == 1;
+    refused += said == 0;
+  }
+  free_outs(nc.ops, s->n);
+  if (wrote >= s->quorum) return 0;
+  if (refused > s->n - s->quorum)
+    return baton__error(err, BATON_ENOTHOLDER,
+                        "%s: proclaim: '%s' is ours on %zu of %zu instances, %zu needed",
+                        s->label, c->name, wrote, s->n, s->quorum);
+  return quorum_error(s, nc.ops, answered, "proclaim", c->name, err);
 }
 
 /* No queue on Redis masters: the holder a quorum agrees on, with the
@@ -667,7 +753,7 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   baton_leader who;
   int64_t pttl = -1;
   *n = 0;
-  int rc = read_holder(session_of(bs), name, &who, &pttl, deadline, err);
+  int rc = read_holder(session_of(bs), name, &who, &pttl, NULL, 0, NULL, deadline, err);
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
 }
 
@@ -732,7 +818,7 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
     if (drain_subs(p, s->n, false) == 0) return 0; /* all gone: subscribe anew */
     baton_leader cur;
     int64_t pttl = -1;
-    rc = read_holder(s, c->name, &cur, &pttl, deadline, err);
+    rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
     int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
@@ -794,4 +880,6 @@ const baton_backend baton_backend_redlock = {
     .leader = leader,
     .forget = forget,
     .contenders = contenders,
+    .proclaim = proclaim,
+    .leader_value = leader_value,
 };

@@ -383,14 +383,18 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
  *   ZooKeeper   the holder's znode's data (kazoo's contenders() shows it);
  *               the identity moves to <name>#id/<node> beside it
  *   PostgreSQL  the token table's `value` column of the term's row
- * Backends that cannot proclaim yet (redis, redlock, redis-sentinel)
- * answer BATON_ENOTSUP. */
+ *   Redis, Redlock  NAME/value beside the lock key NAME, which keeps what
+ *               redis-py reads: "<token> <version> <value>", shown only
+ *               while NAME holds that token; on Redlock, on a quorum
+ * Backends that cannot proclaim yet (redis-sentinel) answer
+ * BATON_ENOTSUP. */
 #define BATON_VALUE_MAX 4096 /* bytes in a proclaimed value, NUL excluded */
 
 /* Publish `value` as the current term's value. The write is conditional
  * on the server: it lands only on this term's own key while it is ours
  * (etcd: create revision and lease compared in one transaction;
- * ZooKeeper: the node's version; PostgreSQL: name and token). Returns 0,
+ * ZooKeeper: the node's version; PostgreSQL: name and token; Redis: the
+ * lock key's nonce, in a script; Redlock: that on a quorum). Returns 0,
  * BATON_ENOTHOLDER when no term is held or it ended before the write was
  * known to land, BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
  * BATON_ENOTSUP, or a connection or protocol error. A term's value ends

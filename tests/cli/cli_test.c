@@ -1464,9 +1464,9 @@ static void run_status_is_proclaimed(void) {
   char line[400] = "";
   CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
   CHECK_STR(line, "sent");
-  char scheme[32]; /* redis, redlock and redis-sentinel cannot proclaim yet */
+  char scheme[32]; /* redis-sentinel cannot proclaim yet */
   server_scheme(scheme, sizeof scheme);
-  bool proclaims = strncmp(scheme, "redis", 5) != 0 && strncmp(scheme, "redlock", 7) != 0;
+  bool proclaims = strcmp(scheme, "redis-sentinel") != 0;
   const char *const status[] = {"status", "--json", "--name", name, NULL};
   kit_proc l;
   /* The datagram reaches baton's loop a moment after the child sent it:

@@ -1072,8 +1072,9 @@ static void contenders_unsupported_is_a_clear_error(void) {
 
 /* ---- proclaim -------------------------------------------------------------- */
 
-/* Whether the backend under test proclaims; if not, that its answer is
- * the clear error (redis and redlock get proclaim in a follow-up). */
+/* Whether the backend under test proclaims; if not (a backend whose table
+ * has no proclaim), that its answer is the clear error. Every backend
+ * this suite runs on proclaims but redis-sentinel. */
 static bool proclaims(baton_election *e) {
   baton_error err = {0};
   int rc = baton_election_proclaim(e, "x", &err);

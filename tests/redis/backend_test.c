@@ -291,13 +291,14 @@ static void renew_of_many_is_one_round_trip(void) {
   total = kit_redis_total(r);
   CHECK_OK(B->release(a.s, &one, kit_deadline(2000), &err), &err);
   CHECK_EQ(kit_redis_total(r), total + 1);
-  /* leader: GET and PTTL of the key, and PTTL of NAME/wait, pipelined. */
+  /* leader: GET and PTTL of the key, PTTL of NAME/wait and GET of
+   * NAME/value (the term's proclaimed value and version), pipelined. */
   baton_leader who;
   long long get = kit_redis_calls(r, "get"), pttl = kit_redis_calls(r, "pttl");
   total = kit_redis_total(r);
   CHECK_EQ(B->leader(a.s, "solo", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
-  CHECK_EQ(kit_redis_total(r), total + 4);
-  CHECK_EQ(kit_redis_calls(r, "get"), get + 1);
+  CHECK_EQ(kit_redis_total(r), total + 5);
+  CHECK_EQ(kit_redis_calls(r, "get"), get + 2);
   CHECK_EQ(kit_redis_calls(r, "pttl"), pttl + 2);
   B->forget(a.s, &one);
 out:
@@ -432,12 +433,75 @@ static void huge_foreign_ttl_is_waited_for_not_spun(void) {
          campaign_calls, (long long)campaign_cpu, observe_calls, (long long)observe_cpu);
   CHECK_LT(campaign_calls, 40);
   CHECK_LT(campaign_cpu, 150);
-  CHECK_LT(observe_calls, 60); /* a look is 3 commands (GET, PTTL, PTTL of NAME/wait) */
+  CHECK_LT(observe_calls, 80); /* a look is 4 commands (GET, PTTL, PTTL of NAME/wait, GET of
+                                  NAME/value) */
   CHECK_LT(observe_cpu, 150);
   baton_election_close(w);
   baton_election_close(e);
   baton_client_close(cl);
   redisFree(r);
+}
+
+/* Proclaim keeps the lock key as it was and stores
+ * "<token> <version> <value>" in NAME/value (proclaim.c); the version
+ * counts the term's proclaims. A value left by a term that ended without
+ * a release (its key expired: a crash) is never shown for the next
+ * term, which starts with none, and the release of a term deletes its
+ * value. */
+static void proclaim_lives_beside_the_key_and_ends_with_the_term(void) {
+  kit_session a, b;
+  test_cluster *c = kit_redis_session(&a, "alice");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&b, B, c->uri, "bob", 0, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char lock[512], buf[512], want[128], value[64];
+  size_t len = 0;
+  baton_leader who;
+  baton_candidate ka = kit_cand(&a, "said"), kb = kit_cand(&b, "said");
+  REQUIRE_OK(B->acquire(a.s, &ka, NULL, kit_deadline(2000), &err), &err);
+  kit_redis_str(r, lock, sizeof lock, "GET said");
+  CHECK_OK(B->proclaim(a.s, &ka, "step 1/3", kit_deadline(2000), &err), &err);
+  CHECK_OK(B->proclaim(a.s, &ka, "step 2/3", kit_deadline(2000), &err), &err);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET said"), lock);
+  snprintf(want, sizeof want, "%llu 2 step 2/3", (unsigned long long)ka.token);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET said/value"), want);
+  CHECK_OK(B->leader_value(b.s, "said", &who, value, sizeof value, &len, kit_deadline(2000), &err),
+           &err);
+  CHECK_EQ(who.token, ka.token);
+  CHECK_EQ(who.version, 2);
+  CHECK_STR(value, "step 2/3");
+  CHECK_STR(who.identity, "alice");
+  /* alice crashes: her key expires, her value stays. bob's term shows
+   * none of it. */
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "DEL said"), "1");
+  REQUIRE_OK(B->acquire(b.s, &kb, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(kb.token, ka.token);
+  CHECK_OK(B->leader_value(a.s, "said", &who, value, sizeof value, &len, kit_deadline(2000), &err),
+           &err);
+  CHECK_EQ(who.token, kb.token);
+  CHECK_EQ(who.version, 0);
+  CHECK_STR(value, "");
+  CHECK_EQ(len, 0);
+  CHECK_EQ(B->proclaim(a.s, &ka, "late", kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET said/value"), want);
+  CHECK_OK(B->proclaim(b.s, &kb, "bob's", kit_deadline(2000), &err), &err);
+  CHECK_OK(B->leader_value(a.s, "said", &who, value, sizeof value, &len, kit_deadline(2000), &err),
+           &err);
+  CHECK_EQ(who.version, 1);
+  CHECK_STR(value, "bob's");
+  /* A buffer too small: cut, NUL-terminated, the whole length said. */
+  CHECK_OK(B->leader_value(a.s, "said", &who, value, 3, &len, kit_deadline(2000), &err), &err);
+  CHECK_STR(value, "bo");
+  CHECK_EQ(len, 5);
+  CHECK_OK(B->release(b.s, &kb, kit_deadline(2000), &err), &err);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS said/value"), "0");
+  B->forget(a.s, &ka);
+  B->forget(b.s, &kb);
+  redisFree(r);
+  kit_close(&b);
+  kit_close(&a);
 }
 
 int main(int argc, char **argv) {
@@ -452,6 +516,8 @@ int main(int argc, char **argv) {
       {"noscript_falls_back_to_eval", noscript_falls_back_to_eval},
       {"expiry_wakes_a_waiter_without_polling", expiry_wakes_a_waiter_without_polling},
       {"huge_foreign_ttl_is_waited_for_not_spun", huge_foreign_ttl_is_waited_for_not_spun},
+      {"proclaim_lives_beside_the_key_and_ends_with_the_term",
+       proclaim_lives_beside_the_key_and_ends_with_the_term},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

@@ -651,6 +651,40 @@ static void mutual_exclusion_with_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A proclaim leaves redis-py's view of the lock key alone: it still finds
+ * the name busy, the key holds what it held. After our release redis-py
+ * takes the name, and its holder shows no value (our term's is gone with
+ * it, and would not be shown for another holder anyway). */
+static void proclaim_keeps_redis_py_interop(void) {
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char verdict[256], lock[512], buf[512], value[64];
+  baton_candidate k = kit_cand(&a, "told");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  kit_redis_str(r, lock, sizeof lock, "GET told");
+  CHECK_OK(B->proclaim(a.s, &k, "serving at 10.0.0.7:8080", kit_deadline(2000), &err), &err);
+  CHECK_STR(redis_py_try(c, "told", verdict, sizeof verdict), "busy");
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "GET told"), lock);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  CHECK_STR(redis_py_try(c, "told", verdict, sizeof verdict), "acquired");
+  baton_leader who;
+  size_t len = 1;
+  CHECK_OK(B->leader_value(a.s, "told", &who, value, sizeof value, &len, kit_deadline(2000), &err),
+           &err);
+  CHECK_STR(who.identity, kit_redis_str(r, buf, sizeof buf, "GET told"));
+  CHECK_EQ(who.token, 0);
+  CHECK_EQ(who.version, 0);
+  CHECK_STR(value, "");
+  CHECK_EQ(len, 0);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* A holder that is not baton lets go and publishes nothing: redis-py's
  * Lock with a 30 s timeout released after 0.6 s, or a plain SET with no
  * TTL deleted. The waiting campaign is elected within a second of it, not
@@ -718,6 +752,7 @@ int main(int argc, char **argv) {
       {"full_backlog_times_out_the_connect", full_backlog_times_out_the_connect},
       {"garbage_replies_give_eproto", garbage_replies_give_eproto},
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
+      {"proclaim_keeps_redis_py_interop", proclaim_keeps_redis_py_interop},
       {"redis_py_release_noticed", redis_py_release_noticed},
       {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},

@@ -404,6 +404,73 @@ static void uri_is_checked(void) {
   }
 }
 
+/* The leader of name and its value, as k reads them. */
+static void leader_value_of(kit_session *k, const char *name, baton_leader *who, char *value,
+                            size_t size) {
+  baton_error err = {0};
+  size_t len = 0;
+  CHECK_OK(k->b->leader_value(k->s, name, who, value, size, &len, kit_deadline(KIT_CALL_MS), &err),
+           &err);
+  CHECK_EQ(len, strlen(value));
+}
+
+/* A proclaimed value on a quorum: it lands where the key is still ours,
+ * succeeds on a quorum (one of 3 lost its key: still a proclaim), is
+ * BATON_ENOTHOLDER once a quorum is out of reach, and leader shows only
+ * the value a quorum holds the same: one instance's odd value is passed
+ * over, none on a quorum is "". */
+static void proclaim_needs_a_quorum(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a, b;
+  if (open_two(&a, &b, c) != 0) return;
+  const char *name = kit_name("proclaim-quorum");
+  baton_candidate ca = kit_cand(&a, name);
+  baton_error err = {0};
+  REQUIRE_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  redisContext *r[3];
+  for (int i = 0; i < 3; i++) r[i] = kit_redis_raw(c->member[i].port, NULL, NULL);
+  REQUIRE(r[0] != NULL && r[1] != NULL && r[2] != NULL);
+  char buf[256], want[128], value[64];
+  baton_leader who;
+  CHECK_OK(a.b->proclaim(a.s, &ca, "one", kit_deadline(KIT_CALL_MS), &err), &err);
+  snprintf(want, sizeof want, "%llu 1 one", (unsigned long long)ca.token);
+  for (int i = 0; i < 3; i++)
+    CHECK_STR(kit_redis_str(r[i], buf, sizeof buf, "GET %s/value", name), want);
+  /* One instance's odd value is not the term's. */
+  redisReply *x = kit_redis_cmd(r[0], "SET %s/value %llu 7 odd", name, (unsigned long long)ca.token);
+  if (x != NULL) freeReplyObject(x);
+  leader_value_of(&b, name, &who, value, sizeof value);
+  CHECK_EQ(who.token, ca.token);
+  CHECK_EQ(who.version, 1);
+  CHECK_STR(value, "one");
+  /* Instance 0 lost our key: 2 of 3 still take the value. */
+  x = kit_redis_cmd(r[0], "DEL %s", name);
+  if (x != NULL) freeReplyObject(x);
+  CHECK_OK(a.b->proclaim(a.s, &ca, "two", kit_deadline(KIT_CALL_MS), &err), &err);
+  leader_value_of(&b, name, &who, value, sizeof value);
+  CHECK_EQ(who.version, 2);
+  CHECK_STR(value, "two");
+  /* The same value on no quorum: none. */
+  x = kit_redis_cmd(r[1], "DEL %s/value", name);
+  if (x != NULL) freeReplyObject(x);
+  leader_value_of(&b, name, &who, value, sizeof value);
+  CHECK_EQ(who.token, ca.token);
+  CHECK_EQ(who.version, 0);
+  CHECK_STR(value, "");
+  /* Instance 1 lost it too: no quorum can take a value of this term. */
+  x = kit_redis_cmd(r[1], "DEL %s", name);
+  if (x != NULL) freeReplyObject(x);
+  CHECK_EQ(a.b->proclaim(a.s, &ca, "three", kit_deadline(KIT_CALL_MS), &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, "ours on 1 of 3 instances, 2 needed");
+  CHECK_OK(kit_release(&a, &ca, &err), &err);
+  CHECK_STR(kit_redis_str(r[2], buf, sizeof buf, "EXISTS %s/value", name), "0");
+  for (int i = 0; i < 3; i++) redisFree(r[i]);
+  kit_forget(&a, &ca);
+  kit_close(&a);
+  kit_close(&b);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -416,6 +483,7 @@ int main(int argc, char **argv) {
       {"password_on_every_instance", password_on_every_instance},
       {"uri_is_checked", uri_is_checked},
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
+      {"proclaim_needs_a_quorum", proclaim_needs_a_quorum},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
