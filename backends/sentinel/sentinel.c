@@ -308,6 +308,25 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   return after_call(session_of(bs), rc, &e, err);
 }
 
+/* A value written on a master that lost its place may not survive the
+ * fail-over: as for a renewal, a move under way makes the answer unknown. */
+static int proclaim(baton_session *bs, baton_candidate *c, const char *value, int64_t deadline,
+                    baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
+  baton_error e = {0};
+  int rc = redis()->proclaim(bs, c, value, deadline, &e);
+  if (rc == 0 && moved(s, generation, "proclaim", &e)) rc = BATON_ECONNECT;
+  return after_call(s, rc, &e, err);
+}
+
+static int leader_value(baton_session *bs, const char *name, baton_leader *out, char *value,
+                        size_t size, size_t *len, int64_t deadline, baton_error *err) {
+  baton_error e = {0};
+  int rc = redis()->leader_value(bs, name, out, value, size, len, deadline, &e);
+  return after_call(session_of(bs), rc, &e, err);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, c); }
 
 static const char *const schemes[] = {BATON_SCHEMES_sentinel, NULL};
@@ -324,4 +343,6 @@ const baton_backend baton_backend_sentinel = {
     .leader = leader,
     .contenders = contenders,
     .forget = forget,
+    .proclaim = proclaim,
+    .leader_value = leader_value,
 };

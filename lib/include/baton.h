@@ -383,11 +383,11 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
  *   ZooKeeper   the holder's znode's data (kazoo's contenders() shows it);
  *               the identity moves to <name>#id/<node> beside it
  *   PostgreSQL  the token table's `value` column of the term's row
- *   Redis, Redlock  NAME/value beside the lock key NAME, which keeps what
- *               redis-py reads: "<token> <version> <value>", shown only
- *               while NAME holds that token; on Redlock, on a quorum
- * Backends that cannot proclaim yet (redis-sentinel) answer
- * BATON_ENOTSUP. */
+ *   Redis, Redlock, Redis Sentinel  NAME/value beside the lock key NAME,
+ *               which keeps what redis-py reads: "<token> <version>
+ *               <value>", shown only while NAME holds that token; on
+ *               Redlock, on a quorum
+ * A backend without proclaim would answer BATON_ENOTSUP. */
 #define BATON_VALUE_MAX 4096 /* bytes in a proclaimed value, NUL excluded */
 
 /* Publish `value` as the current term's value. The write is conditional

@@ -1450,8 +1450,7 @@ static int count_in(const char *datagram, const char *want) {
 
 /* STATUS= from the child proclaims its text as the term's value: `baton
  * status --json` shows it as valid JSON, quotes, backslash and UTF-8
- * included, and `baton leader` shows it too. A backend without proclaim
- * yet says so once on stderr and shows "". */
+ * included, and `baton leader` shows it too, on every backend. */
 static void run_status_is_proclaimed(void) {
   static const char want[] = "step \"2\"/5 \\ caf\xc3\xa9";
   const char *name = fresh("proclaim");
@@ -1464,9 +1463,6 @@ static void run_status_is_proclaimed(void) {
   char line[400] = "";
   CHECK_EQ(kit_proc_line(r, line, sizeof line, 20000), 0);
   CHECK_STR(line, "sent");
-  char scheme[32]; /* redis-sentinel cannot proclaim yet */
-  server_scheme(scheme, sizeof scheme);
-  bool proclaims = strcmp(scheme, "redis-sentinel") != 0;
   const char *const status[] = {"status", "--json", "--name", name, NULL};
   kit_proc l;
   /* The datagram reaches baton's loop a moment after the child sent it:
@@ -1474,25 +1470,21 @@ static void run_status_is_proclaimed(void) {
   int code = -1;
   for (int64_t end = kit_now_ms() + 10000; kit_now_ms() < end;) {
     code = baton(&l, status, 20000);
-    if (code != 0 || !proclaims || strstr(l.obuf, "\"value\":\"step") != NULL) break;
+    if (code != 0 || strstr(l.obuf, "\"value\":\"step") != NULL) break;
   }
   CHECK_EQ(code, 0);
   static const char script[] = "import json,sys\n"
                                "d=json.loads(sys.argv[1])\n"
                                "assert d['value']==sys.argv[2], (d['value'], sys.argv[2])\n";
-  const char *argv[] = {"/usr/bin/python3", "-c", script, l.obuf, proclaims ? want : "", NULL};
+  const char *argv[] = {"/usr/bin/python3", "-c", script, l.obuf, want, NULL};
   kit_proc py;
   CHECK_EQ(run(&py, argv, NULL, 20000), 0);
   if (py.elen > 0) printf("    python3: %s\n", py.ebuf);
   const char *const leader[] = {"leader", "--name", name, NULL};
   CHECK_EQ(baton(&l, leader, 20000), 0);
-  if (proclaims) CHECK_CONTAINS(l.obuf, " value=step \"2\"/5 \\x5c caf\\xc3\\xa9\n");
+  CHECK_CONTAINS(l.obuf, " value=step \"2\"/5 \\x5c caf\\xc3\\xa9\n");
   kill(r->pid, SIGTERM);
   CHECK_EQ(kit_proc_wait(r, 20000), 0);
-  if (!proclaims) {
-    CHECK_CONTAINS(r->ebuf, "cannot proclaim yet");
-    printf("    %s: no proclaim in this backend yet: checked its note and value \"\"\n", kind);
-  }
   done(r);
 }
 
