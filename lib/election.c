@@ -715,31 +715,53 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
   if (c->backend->proclaim == NULL)
     return baton__error(err, BATON_ENOTSUP, "proclaim: the %s backend cannot proclaim yet",
                         c->backend->schemes[0]);
-  /* One backend call on the candidate at a time: the term cannot be
-   * resigned (its key deleted) while the write is in flight, and a term
-   * that ends at its deadline meanwhile is caught by the check after. */
-  pthread_mutex_lock(&e->op);
+  /* Not the leader: refused at once, before `op`, which a campaign of
+   * this election holds for its whole wait. */
   pthread_mutex_lock(&c->mu);
-  int64_t now = baton__now();
-  baton__term_expire(e, now);
+  baton__term_expire(e, baton__now());
   bool held = e->term.held;
   uint64_t generation = e->term.generation;
-  int64_t limit = held ? baton__term_deadline(e) : 0;
   pthread_mutex_unlock(&c->mu);
-  int rc = held ? c->backend->proclaim(c->session, &e->candidate, value,
-                                       op_deadline(c, limit), err)
-                : BATON_ENOTHOLDER;
+  if (!held) return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'", e->name);
+  /* One backend call on the candidate at a time: the term cannot be
+   * resigned (its key deleted) while the write is in flight, and a term
+   * that ends at its deadline meanwhile is caught by the check after.
+   * `op` is never waited for blindly: a campaign holds it long only once
+   * this term has ended (one of a held term returns at once), so while it
+   * is busy the term is checked again, and a new term never gets the text
+   * meant for this one. Bounded: the term ends by its deadline. */
+  int64_t limit = 0;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    baton__term_expire(e, baton__now());
+    held = e->term.held && e->term.generation == generation;
+    if (!held) break;
+    limit = baton__term_deadline(e);
+    if (pthread_mutex_trylock(&e->op) == 0) break;
+    int64_t pass = baton__after(BATON_WAIT_PASS_NS);
+    baton__cond_wait_until(&c->changed, &c->mu, pass < limit ? pass : limit);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (!held)
+    return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
+                        e->name);
+  int rc = c->backend->proclaim(c->session, &e->candidate, value, op_deadline(c, limit), err);
   pthread_mutex_unlock(&e->op);
-  if (rc == BATON_ENOTHOLDER || rc == 0) {
+  if (rc == 0) {
     pthread_mutex_lock(&c->mu);
     baton__term_expire(e, baton__now());
     bool still = e->term.held && e->term.generation == generation;
     pthread_mutex_unlock(&c->mu);
-    if (rc == BATON_ENOTHOLDER || !still)
-      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'%s", e->name,
-                          held ? " (the term ended)" : "");
+    /* The write may be visible: it was conditional on the key, which may
+     * outlive the local deadline (see baton.h). */
+    if (!still)
+      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
+                          e->name);
   }
   if (rc != 0) {
+    /* The server's answer is kept: an ENOTHOLDER from it (the key is not
+     * ours there) says why, while is_leader may stay true until the next
+     * renewal finds the term lost. */
     /* A lost reply leaves it unknown whether the value landed: the caller
      * may proclaim again, the write being conditional on the term. */
     baton__error_prefix(err, "proclaim");

@@ -391,8 +391,12 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
  * on the server: it lands only on this term's own key while it is ours
  * (etcd: create revision and lease compared in one transaction;
  * ZooKeeper: the node's version; PostgreSQL: name and token). Returns 0,
- * BATON_ENOTHOLDER when no term is held or it ended before the write was
- * known to land, BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
+ * BATON_ENOTHOLDER when no term is held (at once, even while a campaign
+ * of this election waits), it ended before the write was known to land (a
+ * write in flight may still become visible: the server's key can outlive
+ * the local deadline), or the server found the key not ours (the message
+ * says so; is_leader may stay true until the next renewal ends the term),
+ * BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
  * BATON_ENOTSUP, or a connection or protocol error. A term's value ends
  * with the term; a new term starts with none. One request (two for the
  * first proclaim of a ZooKeeper term). */
