@@ -578,8 +578,8 @@ static void on_notify_readable(supervisor *s) {
   forward(s, s->status_line);
   /* The term's value for `baton status`: written by a thread of the
    * relay, never on this loop, which must stay free to stop CMD. */
-  if (cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS=")) != 0)
-    cli_note("run", "STATUS= not proclaimed: %s", strerror(errno));
+  int rc = cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS="));
+  if (rc != 0) cli_note("run", "STATUS= not proclaimed: %s", strerror(rc));
 }
 
 static void loop(supervisor *s) {
