@@ -1484,7 +1484,7 @@ static void run_status_is_proclaimed(void) {
   if (py.elen > 0) printf("    python3: %s\n", py.ebuf);
   const char *const leader[] = {"leader", "--name", name, NULL};
   CHECK_EQ(baton(&l, leader, 20000), 0);
-  if (proclaims) CHECK_CONTAINS(l.obuf, " value=step \"2\"/5 \\x5c caf\\xc3\\xa9\n");
+  if (proclaims) CHECK_CONTAINS(l.obuf, " value=step\\x20\"2\"/5\\x20\\x5c\\x20caf\\xc3\\xa9\n");
   kill(r->pid, SIGTERM);
   CHECK_EQ(kit_proc_wait(r, 20000), 0);
   if (!proclaims) {
