@@ -319,7 +319,8 @@ void cli_child_kill_now(cli_child *c);
 
 /* ---- systemd's notify protocol (notify.c) -------------------------------- */
 
-#define CLI_NOTIFY_STATUS_MAX 1024 /* STATUS= text kept; longer is cut */
+#define CLI_NOTIFY_STATUS_MAX 1024 /* STATUS= bytes kept; longer is cut
+                                      (before a UTF-8 character) */
 
 /* The datagram socket CMD sends its notifications to. */
 typedef struct cli_notify {
@@ -334,7 +335,8 @@ typedef struct cli_notify_message {
   bool watchdog;     /* WATCHDOG=1 */
   bool ready;        /* READY=1 */
   bool status;       /* STATUS= came: the text below (the first one) */
-  char status_text[CLI_NOTIFY_STATUS_MAX]; /* control bytes made spaces */
+  char status_text[CLI_NOTIFY_STATUS_MAX + 1]; /* control bytes made spaces */
+  bool status_cut;   /* the text was longer than CLI_NOTIFY_STATUS_MAX */
 } cli_notify_message;
 
 /* Make the socket in a new directory under $TMPDIR (or /tmp). 0, or -1
