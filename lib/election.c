@@ -702,6 +702,25 @@ int baton_election_leader_value(baton_election *e, baton_leader *out, char *valu
 
 /* ---- proclaim -------------------------------------------------------------- */
 
+/* Whether s[0..n) is UTF-8 as PostgreSQL's text takes it: no overlong
+ * form, no surrogate, nothing above U+10FFFF. */
+static bool utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    unsigned char b = *p;
+    size_t len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3
+               : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len == 0 || (size_t)(end - p) < len) return false;
+    for (size_t i = 1; i < len; i++)
+      if ((p[i] & 0xc0) != 0x80) return false;
+    if ((b == 0xe0 && p[1] < 0xa0) || (b == 0xed && p[1] >= 0xa0) ||
+        (b == 0xf0 && p[1] < 0x90) || (b == 0xf4 && p[1] >= 0x90))
+      return false;
+    p += len;
+  }
+  return true;
+}
+
 int baton_election_proclaim(baton_election *e, const char *value, baton_error *err) {
   if (e == NULL || value == NULL)
     return baton__error(err, BATON_EINVAL, "proclaim: %s is NULL",
@@ -711,6 +730,9 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
     return baton__error(err, BATON_EINVAL,
                         "proclaim: the value is longer than %d bytes (BATON_VALUE_MAX)",
                         BATON_VALUE_MAX);
+  /* Every backend alike: PostgreSQL's text column takes nothing else. */
+  if (!utf8_valid(value, n))
+    return baton__error(err, BATON_EINVAL, "proclaim: the value is not UTF-8 text");
   baton_client *c = e->client;
   if (c->backend->proclaim == NULL)
     return baton__error(err, BATON_ENOTSUP, "proclaim: the %s backend cannot proclaim yet",

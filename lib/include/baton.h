@@ -373,7 +373,8 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
 
 /* Proclaim. The leader publishes a value without ending its term
  * (etcd's Proclaim): progress, a checkpoint id, an address. A value is
- * text: at most BATON_VALUE_MAX bytes, without NUL (a C string). Readers
+ * UTF-8 text: at most BATON_VALUE_MAX bytes, without NUL (a C string);
+ * other bytes are refused (BATON_EINVAL) on every backend. Readers
  * see it through baton_election_leader_value() and the LEADER_CHANGED
  * event's `value`. Where it lives, per backend:
  *   etcd        the holder's key's value, as Proclaim writes it, so that
@@ -396,7 +397,7 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
  * write in flight may still become visible: the server's key can outlive
  * the local deadline), or the server found the key not ours (the message
  * says so; is_leader may stay true until the next renewal ends the term),
- * BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
+ * BATON_EINVAL (NULL, not UTF-8, or longer than BATON_VALUE_MAX),
  * BATON_ENOTSUP, or a connection or protocol error. A term's value ends
  * with the term; a new term starts with none. One request (two for the
  * first proclaim of a ZooKeeper term). */

@@ -1227,6 +1227,12 @@ static void proclaim_while_campaigning_is_refused(void) {
   }
   REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
   CHECK_OK(baton_election_proclaim(a.e, "holder's", &err), &err);
+  /* Not UTF-8 (a cut character, an overlong '/', a surrogate): refused on
+   * every backend alike, nothing written (the value read below). */
+  CHECK_EQ(baton_election_proclaim(a.e, "caf\xc3", &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "UTF-8");
+  CHECK_EQ(baton_election_proclaim(a.e, "\xc0\xaf", &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_proclaim(a.e, "\xed\xa0\x80", &err), BATON_EINVAL);
   campaign_call call;
   campaign_start(&call, b.e, 10000);
   CHECK(campaign_blocks(&call, 300));
