@@ -121,7 +121,7 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
-  out->version = kv->version > 1 ? (uint64_t)(kv->version - 1) : 0;
+  out->version = baton__etcd_value_version(kv->version);
 }
 
 /* Whether the key's value was changed since it was made: a proclaim (ours,
@@ -153,13 +153,19 @@ static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
   return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Whether kv's value is what our term may have left there: the identity
+ * it was created with, or, once this term proclaimed, a written value
+ * (only a write, never the creation, raises mod_revision above
+ * create_revision). */
+static bool own_value(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
+  return (ec->proclaimed && kv->mod_revision != kv->create_revision) ||
+         same_bytes(kv->value, kv->value_len, identity, strlen(identity));
+}
+
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
-  /* A proclaim changes the value (and only a write, never the creation,
-   * raises mod_revision above create_revision). */
   return ec->key != NULL && same_bytes(kv->key, kv->key_len, ec->key, ec->key_len) &&
          kv->lease == ec->lease && kv->create_revision == ec->create_revision &&
-         (kv->mod_revision != kv->create_revision ||
-          same_bytes(kv->value, kv->value_len, identity, strlen(identity)));
+         own_value(ec, identity, kv);
 }
 
 /* ---- Lease --------------------------------------------------------------------- */
@@ -298,6 +304,7 @@ static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   ec->lease = lease;
   ec->create_revision = 0;
   ec->won_revision = 0;
+  ec->proclaimed = false; /* an identity key of the old lease goes with it */
   return 0;
 }
 
@@ -333,15 +340,14 @@ static void acquire_body(baton_etcd_str *b, baton_etcd_session *es, baton_candid
  * must not count (etcd issue 11456). */
 static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_txn_reply *r,
                           baton_leader *holder, baton_error *err) {
-  size_t idlen = strlen(c->identity);
   if (r->succeeded) {
     ec->create_revision = r->revision;
+    ec->proclaimed = false; /* a new key: this term wrote no identity yet */
   } else {
     if (!r->own_found)
       return baton__error(err, BATON_EPROTO, "etcd: txn says key %s exists but did not return it",
                           ec->key);
-    if (r->own.lease != ec->lease ||
-        !same_bytes(r->own.value, r->own.value_len, c->identity, idlen))
+    if (r->own.lease != ec->lease || !own_value(ec, c->identity, &r->own))
       return baton__error(err, BATON_EREFUSED,
                           "etcd: key %s exists but is not ours (lease %llx, value of %zu bytes)",
                           ec->key, (unsigned long long)r->own.lease, r->own.value_len);
