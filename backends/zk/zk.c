@@ -787,12 +787,18 @@ static void zk_forget(baton_session *bs, baton_candidate *c) {
   else
     conn = NULL;
   memcpy(guid, k->guid, sizeof guid);
+  bool proclaimed = k->proclaimed;
   cand_free_locked(s, k);
   unlock(s);
   c->priv = NULL;
   char *parent = conn != NULL ? baton__zk_path(s, c->name, NULL) : NULL;
   if (parent != NULL) baton__zk_sweep_add(conn, parent, guid);
   baton__free(parent);
+  /* The identity node a proclaim made is named after the node: the same
+   * guid, beside the election. */
+  char *side = conn != NULL && proclaimed ? identity_path(s, c->name, NULL) : NULL;
+  if (side != NULL) baton__zk_sweep_add(conn, side, guid);
+  baton__free(side);
   baton__zk_conn_put(conn);
 }
 
