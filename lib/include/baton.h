@@ -408,8 +408,9 @@ BATON_API int baton_election_proclaim(baton_election *election, const char *valu
  * `value` (`size` bytes, NUL-terminated, may be NULL when size is 0) as
  * snprintf does: `*len` (may be NULL) receives its whole length, so a
  * buffer of BATON_VALUE_MAX + 1 bytes always holds it. "" when the term
- * proclaimed nothing, or the backend cannot proclaim. One request, plus
- * one for the identity once the term has proclaimed (etcd, ZooKeeper). */
+ * proclaimed nothing, or the backend cannot proclaim. Requests: etcd
+ * one, two once the term has proclaimed (the identity key); ZooKeeper two
+ * (the children, the node), three once proclaimed; one elsewhere. */
 BATON_API int baton_election_leader_value(baton_election *election, baton_leader *out,
                                           char *value, size_t size, size_t *len,
                                           baton_error *err);
