@@ -194,6 +194,8 @@ typedef struct cli_relay {
   uint64_t proclaim_token;    /* the term it is for */
   baton_election *proclaim_election;
   bool proclaim_refused_said; /* the backend cannot proclaim (said once) */
+  char *proclaim_last;        /* the text last proclaimed (owned), or NULL */
+  uint64_t proclaim_last_token; /* the term it was proclaimed in */
 } cli_relay;
 
 int cli_relay_init(cli_relay *r);
@@ -233,8 +235,9 @@ void cli_campaign_stop(cli_relay *r, baton_election *e);
 /* Proclaim `text` for the term of `token` on a thread of ours (started at
  * the first call); a text posted while an earlier one is being written
  * replaces any not yet sent: only the latest matters, and only while that
- * term lasts. Failures are said on stderr (a backend that cannot proclaim,
- * once). 0, or -1 when the thread cannot start. */
+ * term lasts; the text the term already has is not written again.
+ * Failures are said on stderr (a backend that cannot proclaim, once). 0,
+ * or an errno value (ENOMEM, or pthread_create's) when it cannot. */
 int cli_proclaim_post(cli_relay *r, baton_election *e, uint64_t token, const char *text);
 
 /* End the proclaim thread and join it (before the election is closed);
@@ -316,7 +319,8 @@ void cli_child_kill_now(cli_child *c);
 
 /* ---- systemd's notify protocol (notify.c) -------------------------------- */
 
-#define CLI_NOTIFY_STATUS_MAX 1024 /* STATUS= text kept; longer is cut */
+#define CLI_NOTIFY_STATUS_MAX 1024 /* STATUS= bytes kept; longer is cut
+                                      (before a UTF-8 character) */
 
 /* The datagram socket CMD sends its notifications to. */
 typedef struct cli_notify {
@@ -331,7 +335,8 @@ typedef struct cli_notify_message {
   bool watchdog;     /* WATCHDOG=1 */
   bool ready;        /* READY=1 */
   bool status;       /* STATUS= came: the text below (the first one) */
-  char status_text[CLI_NOTIFY_STATUS_MAX]; /* control bytes made spaces */
+  char status_text[CLI_NOTIFY_STATUS_MAX + 1]; /* control bytes made spaces */
+  bool status_cut;   /* the text was longer than CLI_NOTIFY_STATUS_MAX */
 } cli_notify_message;
 
 /* Make the socket in a new directory under $TMPDIR (or /tmp). 0, or -1

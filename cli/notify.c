@@ -94,8 +94,9 @@ void cli_notify_parse(const char *data, size_t len, cli_notify_message *msg) {
                memcmp(line, "STATUS=", sizeof "STATUS=" - 1) == 0) {
       /* The first STATUS= of a datagram counts, as for systemd. */
       size_t k = n - (sizeof "STATUS=" - 1);
-      if (k >= sizeof msg->status_text) {
-        k = sizeof msg->status_text - 1;
+      if (k > CLI_NOTIFY_STATUS_MAX) {
+        k = CLI_NOTIFY_STATUS_MAX;
+        msg->status_cut = true;
         /* Cut before a UTF-8 continuation byte, not inside a character. */
         while (k > 0 && ((unsigned char)line[sizeof "STATUS=" - 1 + k] & 0xc0) == 0x80) k--;
       }

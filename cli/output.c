@@ -129,11 +129,12 @@ void cli_json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Plain output keeps one line per leader: bytes that are not printable
- * ASCII are shown as \xNN. */
+/* Plain output keeps one line per leader and one field per word: bytes
+ * that are not printable ASCII, the backslash and the space are shown as
+ * \xNN, so no name, identity or value can make up a field. */
 static void plain_string(FILE *f, const char *s) {
   for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-    if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+    if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
       fprintf(f, "\\x%02x", *p);
     else
       fputc(*p, f);

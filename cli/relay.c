@@ -233,20 +233,36 @@ static void *proclaim_main(void *arg) {
     char *text = r->proclaim_next;
     uint64_t token = r->proclaim_token, now_token = 0;
     r->proclaim_next = NULL;
+    /* The same text again in the same term: already the value. */
+    bool same = r->proclaim_last != NULL && r->proclaim_last_token == token &&
+                strcmp(r->proclaim_last, text) == 0;
     pthread_mutex_unlock(&r->mu);
     baton_error err = {0};
     /* A text of an earlier term is not the value of the next one. */
-    int rc = baton_election_is_leader(r->proclaim_election, &now_token, NULL) &&
+    int rc = same ? 0
+             : baton_election_is_leader(r->proclaim_election, &now_token, NULL) &&
                      now_token == token
                  ? baton_election_proclaim(r->proclaim_election, text, &err)
                  : BATON_ENOTHOLDER;
-    free(text);
     pthread_mutex_lock(&r->mu);
-    if (rc == BATON_ENOTSUP && !r->proclaim_refused_said)
-      cli_note("run", "STATUS= is not shown by status: %s", err.message);
-    else if (rc != 0 && rc != BATON_ENOTSUP && rc != BATON_ENOTHOLDER)
-      cli_note("run", "STATUS= not proclaimed: %s", err.message);
+    if (rc == 0 && !same) {
+      free(r->proclaim_last);
+      r->proclaim_last = text;
+      r->proclaim_last_token = token;
+      text = NULL;
+    }
+    free(text);
+    /* Said with the mutex released: cli_relay_on_event takes it on the
+     * library's thread, which a blocked stderr must not stall. */
+    bool refused = rc == BATON_ENOTSUP && !r->proclaim_refused_said;
+    bool failed = rc != 0 && rc != BATON_ENOTSUP && rc != BATON_ENOTHOLDER;
     r->proclaim_refused_said |= rc == BATON_ENOTSUP;
+    if (refused || failed) {
+      pthread_mutex_unlock(&r->mu);
+      if (refused) cli_note("run", "STATUS= is not shown by status: %s", err.message);
+      else cli_note("run", "STATUS= not proclaimed: %s", err.message);
+      pthread_mutex_lock(&r->mu);
+    }
   }
   pthread_mutex_unlock(&r->mu);
   return NULL;
@@ -254,7 +270,7 @@ static void *proclaim_main(void *arg) {
 
 int cli_proclaim_post(cli_relay *r, baton_election *e, uint64_t token, const char *text) {
   char *copy = strdup(text);
-  if (copy == NULL) return -1;
+  if (copy == NULL) return ENOMEM;
   pthread_mutex_lock(&r->mu);
   free(r->proclaim_next);
   r->proclaim_next = copy;
@@ -263,7 +279,8 @@ int cli_proclaim_post(cli_relay *r, baton_election *e, uint64_t token, const cha
   pthread_cond_signal(&r->proclaim_cond);
   pthread_mutex_unlock(&r->mu);
   if (r->proclaim_running) return 0;
-  if (pthread_create(&r->proclaim_thread, NULL, proclaim_main, r) != 0) return -1;
+  int rc = pthread_create(&r->proclaim_thread, NULL, proclaim_main, r);
+  if (rc != 0) return rc;
   r->proclaim_running = true;
   return 0;
 }
@@ -278,4 +295,6 @@ void cli_proclaim_stop(cli_relay *r) {
   r->proclaim_running = false;
   free(r->proclaim_next);
   r->proclaim_next = NULL;
+  free(r->proclaim_last);
+  r->proclaim_last = NULL;
 }

@@ -87,6 +87,7 @@ typedef struct supervisor {
   bool ready;                  /* CMD sent READY=1 in this term */
   bool ready_forwarded;        /* baton's READY=1 went to its own systemd */
   bool forward_failing;        /* the last send to it failed (said once) */
+  bool status_cut_said;        /* a STATUS= was cut (said once) */
   bool foreign_said;           /* a datagram from outside CMD's group was
                                   ignored (said once) */
   int64_t own_watchdog_ms;     /* WATCHDOG=1 to baton's own systemd this
@@ -546,6 +547,10 @@ static void on_notification(supervisor *s, const cli_notify_message *m) {
     verbose(s, "%s is ready (READY=1)", s->args->cmd[0]);
   }
   if (m->status) {
+    if (m->status_cut && !s->status_cut_said)
+      cli_note("run", "STATUS= longer than %d bytes: the rest is cut (said once)",
+               CLI_NOTIFY_STATUS_MAX);
+    s->status_cut_said |= m->status_cut;
     event(s, cli_now_ns(), "status", s->token, "text=%s", m->status_text);
     verbose(s, "%s: STATUS=%s", s->args->cmd[0], m->status_text);
     /* Passed on and proclaimed after the batch: only the last one matters. */
@@ -578,8 +583,8 @@ static void on_notify_readable(supervisor *s) {
   forward(s, s->status_line);
   /* The term's value for `baton status`: written by a thread of the
    * relay, never on this loop, which must stay free to stop CMD. */
-  if (cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS=")) != 0)
-    cli_note("run", "STATUS= not proclaimed: %s", strerror(errno));
+  int rc = cli_proclaim_post(s->relay, s->e, s->token, s->status_line + strlen("STATUS="));
+  if (rc != 0) cli_note("run", "STATUS= not proclaimed: %s", strerror(rc));
 }
 
 static void loop(supervisor *s) {

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -151,6 +152,12 @@ int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_e
  * the 64-bit targets baton is built for. */
 _Static_assert(sizeof(void *) != 8 || sizeof(baton_options) == 208,
                "baton_options changed size: take new fields from reserved[]");
+/* So does baton_leader, which callers allocate, and its fields keep
+ * their places. */
+_Static_assert(sizeof(void *) != 8 || sizeof(baton_leader) == 328,
+               "baton_leader changed size: take new fields from reserved[]");
+_Static_assert(sizeof(void *) != 8 || offsetof(baton_leader, version) == 264,
+               "baton_leader's version moved");
 
 void baton__log(const baton_config *cfg, baton_log_level level, const char *fmt, ...) {
   if (cfg == NULL || cfg->log == NULL || level > cfg->log_level) return;

@@ -710,6 +710,25 @@ int baton_election_leader_value(baton_election *e, baton_leader *out, char *valu
 
 /* ---- proclaim -------------------------------------------------------------- */
 
+/* Whether s[0..n) is UTF-8 as PostgreSQL's text takes it: no overlong
+ * form, no surrogate, nothing above U+10FFFF. */
+static bool utf8_valid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    unsigned char b = *p;
+    size_t len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3
+               : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len == 0 || (size_t)(end - p) < len) return false;
+    for (size_t i = 1; i < len; i++)
+      if ((p[i] & 0xc0) != 0x80) return false;
+    if ((b == 0xe0 && p[1] < 0xa0) || (b == 0xed && p[1] >= 0xa0) ||
+        (b == 0xf0 && p[1] < 0x90) || (b == 0xf4 && p[1] >= 0x90))
+      return false;
+    p += len;
+  }
+  return true;
+}
+
 int baton_election_proclaim(baton_election *e, const char *value, baton_error *err) {
   if (e == NULL || value == NULL)
     return baton__error(err, BATON_EINVAL, "proclaim: %s is NULL",
@@ -719,35 +738,60 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
     return baton__error(err, BATON_EINVAL,
                         "proclaim: the value is longer than %d bytes (BATON_VALUE_MAX)",
                         BATON_VALUE_MAX);
+  /* Every backend alike: PostgreSQL's text column takes nothing else. */
+  if (!utf8_valid(value, n))
+    return baton__error(err, BATON_EINVAL, "proclaim: the value is not UTF-8 text");
   baton_client *c = e->client;
   if (c->backend->proclaim == NULL)
     return baton__error(err, BATON_ENOTSUP, "proclaim: the %s backend cannot proclaim yet",
                         c->backend->schemes[0]);
-  /* One backend call on the candidate at a time: the term cannot be
-   * resigned (its key deleted) while the write is in flight, and a term
-   * that ends at its deadline meanwhile is caught by the check after. */
-  pthread_mutex_lock(&e->op);
+  /* Not the leader: refused at once, before `op`, which a campaign of
+   * this election holds for its whole wait. */
   pthread_mutex_lock(&c->mu);
-  int64_t now = baton__now();
-  baton__term_expire(e, now);
+  baton__term_expire(e, baton__now());
   bool held = e->term.held;
   uint64_t generation = e->term.generation;
-  int64_t limit = held ? baton__term_deadline(e) : 0;
   pthread_mutex_unlock(&c->mu);
-  int rc = held ? c->backend->proclaim(c->session, &e->candidate, value,
-                                       op_deadline(c, limit), err)
-                : BATON_ENOTHOLDER;
+  if (!held) return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'", e->name);
+  /* One backend call on the candidate at a time: the term cannot be
+   * resigned (its key deleted) while the write is in flight, and a term
+   * that ends at its deadline meanwhile is caught by the check after.
+   * `op` is never waited for blindly: a campaign holds it long only once
+   * this term has ended (one of a held term returns at once), so while it
+   * is busy the term is checked again, and a new term never gets the text
+   * meant for this one. Bounded: the term ends by its deadline. */
+  int64_t limit = 0;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    baton__term_expire(e, baton__now());
+    held = e->term.held && e->term.generation == generation;
+    if (!held) break;
+    limit = baton__term_deadline(e);
+    if (pthread_mutex_trylock(&e->op) == 0) break;
+    int64_t pass = baton__after(BATON_WAIT_PASS_NS);
+    baton__cond_wait_until(&c->changed, &c->mu, pass < limit ? pass : limit);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (!held)
+    return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
+                        e->name);
+  int rc = c->backend->proclaim(c->session, &e->candidate, value, op_deadline(c, limit), err);
   pthread_mutex_unlock(&e->op);
-  if (rc == BATON_ENOTHOLDER || rc == 0) {
+  if (rc == 0) {
     pthread_mutex_lock(&c->mu);
     baton__term_expire(e, baton__now());
     bool still = e->term.held && e->term.generation == generation;
     pthread_mutex_unlock(&c->mu);
-    if (rc == BATON_ENOTHOLDER || !still)
-      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s'%s", e->name,
-                          held ? " (the term ended)" : "");
+    /* The write may be visible: it was conditional on the key, which may
+     * outlive the local deadline (see baton.h). */
+    if (!still)
+      return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
+                          e->name);
   }
   if (rc != 0) {
+    /* The server's answer is kept: an ENOTHOLDER from it (the key is not
+     * ours there) says why, while is_leader may stay true until the next
+     * renewal finds the term lost. */
     /* A lost reply leaves it unknown whether the value landed: the caller
      * may proclaim again, the write being conditional on the term. */
     baton__error_prefix(err, "proclaim");

@@ -89,6 +89,10 @@ static int decode_txn(const cJSON *p, void *out, baton_error *err) {
   return baton__etcd_gw_txn_acquire(p, out, err);
 }
 
+static int decode_succeeded(const cJSON *p, void *out, baton_error *err) {
+  return baton__etcd_gw_txn_succeeded(p, out, err);
+}
+
 static int decode_deleterange(const cJSON *p, void *out, baton_error *err) {
   return baton__etcd_gw_deleterange(p, out, err);
 }
@@ -117,7 +121,7 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
-  out->version = kv->version > 1 ? (uint64_t)(kv->version - 1) : 0;
+  out->version = baton__etcd_value_version(kv->version);
 }
 
 /* Whether the key's value was changed since it was made: a proclaim (ours,
@@ -149,13 +153,19 @@ static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen) {
   return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Whether kv's value is what our term may have left there: the identity
+ * it was created with, or, once this term proclaimed, a written value
+ * (only a write, never the creation, raises mod_revision above
+ * create_revision). */
+static bool own_value(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
+  return (ec->proclaimed && kv->mod_revision != kv->create_revision) ||
+         same_bytes(kv->value, kv->value_len, identity, strlen(identity));
+}
+
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv) {
-  /* A proclaim changes the value (and only a write, never the creation,
-   * raises mod_revision above create_revision). */
   return ec->key != NULL && same_bytes(kv->key, kv->key_len, ec->key, ec->key_len) &&
          kv->lease == ec->lease && kv->create_revision == ec->create_revision &&
-         (kv->mod_revision != kv->create_revision ||
-          same_bytes(kv->value, kv->value_len, identity, strlen(identity)));
+         own_value(ec, identity, kv);
 }
 
 /* ---- Lease --------------------------------------------------------------------- */
@@ -294,6 +304,7 @@ static int set_key(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
   ec->lease = lease;
   ec->create_revision = 0;
   ec->won_revision = 0;
+  ec->proclaimed = false; /* an identity key of the old lease goes with it */
   return 0;
 }
 
@@ -304,8 +315,8 @@ static void acquire_body(baton_etcd_str *b, baton_etcd_session *es, baton_candid
                          const baton_etcd_cand *ec) {
   baton_etcd_str prefix = {0};
   baton__etcd_name_prefix(&prefix, es, c->name);
-  baton_etcd_range_req lowest = {prefix.p, prefix.len, true, 1, 0, 1};
-  baton_etcd_range_req own = {ec->key, ec->key_len, false, 0, 0, 0};
+  baton_etcd_range_req lowest = {prefix.p, prefix.len, true, 1, 0, 1, 0};
+  baton_etcd_range_req own = {ec->key, ec->key_len, false, 0, 0, 0, 0};
   baton__etcd_str_cat(b, "{\"compare\":[{\"key\":");
   baton__etcd_str_b64(b, ec->key, ec->key_len);
   baton__etcd_str_cat(b, ",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":\"0\"}],"
@@ -329,15 +340,14 @@ static void acquire_body(baton_etcd_str *b, baton_etcd_session *es, baton_candid
  * must not count (etcd issue 11456). */
 static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_txn_reply *r,
                           baton_leader *holder, baton_error *err) {
-  size_t idlen = strlen(c->identity);
   if (r->succeeded) {
     ec->create_revision = r->revision;
+    ec->proclaimed = false; /* a new key: this term wrote no identity yet */
   } else {
     if (!r->own_found)
       return baton__error(err, BATON_EPROTO, "etcd: txn says key %s exists but did not return it",
                           ec->key);
-    if (r->own.lease != ec->lease ||
-        !same_bytes(r->own.value, r->own.value_len, c->identity, idlen))
+    if (r->own.lease != ec->lease || !own_value(ec, c->identity, &r->own))
       return baton__error(err, BATON_EREFUSED,
                           "etcd: key %s exists but is not ours (lease %llx, value of %zu bytes)",
                           ec->key, (unsigned long long)r->own.lease, r->own.value_len);
@@ -448,14 +458,29 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   if (ec == NULL || ec->key == NULL) return 0;
   /* The key embeds our lease id, so deleting it by its exact name can
    * only delete our own key. */
-  baton_etcd_str body = {0};
-  baton__etcd_str_cat(&body, "{\"key\":");
-  baton__etcd_str_b64(&body, ec->key, ec->key_len);
-  baton__etcd_str_cat(&body, "}");
-  int64_t deleted = 0;
-  int rc = pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline,
-                       -1, err);
+  baton_etcd_str body = {0}, id = {0};
+  int rc = 0;
+  if (ec->proclaimed && identity_key(&id, es, c->name, ec->key, ec->key_len) == 0) {
+    /* The key and the identity beside it go in one transaction: no reader
+     * sees the proclaimed value without its identity. */
+    baton__etcd_str_cat(&body, "{\"success\":[{\"request_delete_range\":{\"key\":");
+    baton__etcd_str_b64(&body, ec->key, ec->key_len);
+    baton__etcd_str_cat(&body, "}},{\"request_delete_range\":{\"key\":");
+    baton__etcd_str_b64(&body, id.p, id.len);
+    baton__etcd_str_cat(&body, "}}]}");
+    bool ok = false;
+    rc = pooled_call(es, "/v3/kv/txn", &body, decode_succeeded, &ok, deadline, -1, err);
+    if (rc == 0) ec->proclaimed = false;
+  } else {
+    baton__etcd_str_cat(&body, "{\"key\":");
+    baton__etcd_str_b64(&body, ec->key, ec->key_len);
+    baton__etcd_str_cat(&body, "}");
+    int64_t deleted = 0;
+    rc = pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline, -1,
+                     err);
+  }
   baton__etcd_str_free(&body);
+  baton__etcd_str_free(&id);
   if (rc != 0) return rc;
   if (ec->proclaimed) forget_identity(es, c, ec, deadline);
   baton__free(ec->key);
@@ -465,23 +490,25 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   return 0;
 }
 
-/* Fill `out` from a candidate key `kv` of `name`: its identity is the
- * value, unless the term proclaimed: then it is in the identity key (one
- * more request). A key changed by another writer (Go's Proclaim, a put by
+/* Fill `out` from a candidate key `kv` of `name`, read at revision `rev`:
+ * its identity is the value, unless the term proclaimed: then it is in
+ * the identity key (one more request, read at the same revision, so a
+ * release between the two reads cannot pass the proclaimed text off as
+ * the identity). A key changed by another writer (Go's Proclaim, a put by
  * hand) has none: its value stands for its identity, as before. */
-static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv,
+static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv, int64_t rev,
                   baton_leader *out, int64_t deadline, baton_error *err) {
   leader_from(out, kv);
   if (!proclaimed(kv)) return 0;
   baton_etcd_str key = {0}, body = {0};
   int rc = identity_key(&key, es, name, kv->key, kv->key_len);
   if (rc == 0) {
-    baton_etcd_range_req r = {key.p, key.len, false, 0, 0, 0};
+    baton_etcd_range_req r = {key.p, key.len, false, 0, 0, 0, rev};
     baton__etcd_req_range(&body, &r);
     baton_etcd_kv id;
     size_t n = 0;
-    int64_t rev;
-    range_out ro = {&rev, &id, 1, &n};
+    int64_t at;
+    range_out ro = {&at, &id, 1, &n};
     rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &ro, deadline, -1, err);
     if (rc == 0 && n == 1) {
       size_t k = id.value_len < BATON_IDENTITY_MAX ? id.value_len : BATON_IDENTITY_MAX;
@@ -510,7 +537,7 @@ static int etcd_leader_value(baton_session *s, const char *name, baton_leader *o
   int rc = baton__etcd_range(es, name, &r, &kv, 1, &n, &rev, deadline, -1, err);
   if (rc != 0) return rc;
   if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
-  rc = who_is(es, name, &kv, out, deadline, err);
+  rc = who_is(es, name, &kv, rev, out, deadline, err);
   baton__value_copy(value, size, len, "", 0);
   if (rc == 0 && proclaimed(&kv)) baton__value_copy(value, size, len, kv.value, kv.value_len);
   baton__etcd_kv_free(&kv);
@@ -520,10 +547,6 @@ static int etcd_leader_value(baton_session *s, const char *name, baton_leader *o
 static int etcd_leader(baton_session *s, const char *name, baton_leader *out, int64_t deadline,
                        baton_error *err) {
   return etcd_leader_value(s, name, out, NULL, 0, NULL, deadline, err);
-}
-
-static int decode_succeeded(const cJSON *p, void *out, baton_error *err) {
-  return baton__etcd_gw_txn_succeeded(p, out, err);
 }
 
 /* etcd's Proclaim: put the value on our key only if it is still the one
@@ -606,7 +629,7 @@ static int etcd_contenders(baton_session *s, const char *name, baton_contender *
   int rc = baton__etcd_range(es, name, &r, kvs, cap, &got, &rev, deadline, -1, err);
   for (size_t i = 0; rc == 0 && i < got; i++) {
     baton_leader who;
-    rc = who_is(es, name, &kvs[i], &who, deadline, err);
+    rc = who_is(es, name, &kvs[i], rev, &who, deadline, err);
     out[i].token = who.token;
     memcpy(out[i].identity, who.identity, sizeof out[i].identity);
   }

@@ -65,9 +65,16 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
                       int64_t deadline, int cancel_fd, baton_error *err);
 
 /* Whether `kv` is the candidate's key as it made it: same key, lease,
- * create_revision and identity (or, once proclaimed, any value). Only such a key may count as leading: a
- * key of ours from a lease that is gone must not (etcd issue 11456). */
+ * create_revision and identity (or, once this term proclaimed, a value
+ * written since). Only such a key may count as leading: a key of ours
+ * from a lease that is gone must not (etcd issue 11456). */
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv);
+
+/* baton_leader.version from a key's etcd version: the writes since its
+ * creation (a key is made at version 1). */
+static inline uint64_t baton__etcd_value_version(int64_t version) {
+  return version > 1 ? (uint64_t)(version - 1) : 0;
+}
 
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,

@@ -201,6 +201,8 @@ void baton__etcd_req_range(baton_etcd_str *s, const baton_etcd_range_req *r) {
     baton__etcd_str_printf(s, ",\"max_create_revision\":\"%lld\"",
                            (long long)r->max_create_revision);
   if (r->limit > 0) baton__etcd_str_printf(s, ",\"limit\":\"%lld\"", (long long)r->limit);
+  if (r->revision > 0)
+    baton__etcd_str_printf(s, ",\"revision\":\"%lld\"", (long long)r->revision);
   baton__etcd_str_cat(s, "}");
 }
 

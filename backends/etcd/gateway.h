@@ -85,6 +85,7 @@ typedef struct baton_etcd_range_req {
                                    -1 descending */
   int64_t max_create_revision;  /* 0: no bound */
   int64_t limit;                /* 0: no limit */
+  int64_t revision;             /* read as of this revision; 0: the newest */
 } baton_etcd_range_req;
 
 /* Append the range request's JSON object. */

@@ -250,7 +250,7 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
   uint64_t seen_token = seen != NULL ? seen->token : 0;
   /* The same term with the same value: a proclaimed key's value is no
    * identity (leader reads that beside it), its version tells. */
-  uint64_t version = found && lead.version > 1 ? (uint64_t)(lead.version - 1) : 0;
+  uint64_t version = found ? baton__etcd_value_version(lead.version) : 0;
   size_t idlen = found && lead.value_len < BATON_IDENTITY_MAX ? lead.value_len
                                                                : BATON_IDENTITY_MAX;
   bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&

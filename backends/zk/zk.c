@@ -481,8 +481,19 @@ static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *nam
       side.rc = BATON_ZK_NOMEM;
       if (at != NULL) baton__zk_get(conn, at, 0, deadline, &side);
       if (side.rc != ZOK && side.rc != ZNONODE) rc = baton__zk_error(err, conn, side.rc, "get", at);
-      /* No identity node (data changed by another client): the data
-       * stands for the identity, as before. */
+      if (side.rc == ZNONODE) {
+        /* No identity node: a release between the two reads (the term's
+         * node goes too: look again), or data changed by another client
+         * on a node that still stands: then the data stands for the
+         * identity, as before. */
+        baton_zk_reply again;
+        baton__zk_get(conn, path, 0, deadline, &again);
+        if (again.rc == ZNONODE || (again.rc == ZOK && again.stat.czxid != r.stat.czxid))
+          rc = BATON_ZK_LOST;
+        else if (again.rc != ZOK)
+          rc = baton__zk_error(err, conn, again.rc, "get", path);
+        baton__zk_reply_free(&again);
+      }
       if (side.rc == ZOK) id = side.data, idlen = side.len;
       baton__free(at);
     }
@@ -776,12 +787,18 @@ static void zk_forget(baton_session *bs, baton_candidate *c) {
   else
     conn = NULL;
   memcpy(guid, k->guid, sizeof guid);
+  bool proclaimed = k->proclaimed;
   cand_free_locked(s, k);
   unlock(s);
   c->priv = NULL;
   char *parent = conn != NULL ? baton__zk_path(s, c->name, NULL) : NULL;
   if (parent != NULL) baton__zk_sweep_add(conn, parent, guid);
   baton__free(parent);
+  /* The identity node a proclaim made is named after the node: the same
+   * guid, beside the election. */
+  char *side = conn != NULL && proclaimed ? identity_path(s, c->name, NULL) : NULL;
+  if (side != NULL) baton__zk_sweep_add(conn, side, guid);
+  baton__free(side);
   baton__zk_conn_put(conn);
 }
 
@@ -994,31 +1011,51 @@ static int zk_proclaim(baton_session *bs, baton_candidate *c, const char *value,
     return end(&op, baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: no node of ours for %s",
                                  s->label, c->name));
   }
-  if (!k->proclaimed) rc = make_identity(s, op.conn, c, node, deadline, err);
-  if (rc == 0) k->proclaimed = true;
+  /* Marked before the create: a create whose reply is lost may have
+   * made the identity node, which release must then delete. */
+  lock(s);
+  bool made = k->proclaimed;
+  k->proclaimed = true;
+  int version = k->version;
+  uint64_t czxid = k->czxid;
+  unlock(s);
+  if (!made) rc = make_identity(s, op.conn, c, node, deadline, err);
   char *path = rc == 0 ? baton__zk_path(s, c->name, node) : NULL;
   if (rc == 0 && path == NULL) rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
     baton_zk_reply r;
-    baton__zk_set(op.conn, path, value, k->version, deadline, &r);
-    if (r.rc == ZOK) k->version = r.stat.version;
+    baton__zk_set(op.conn, path, value, version, deadline, &r);
+    if (r.rc == ZOK) {
+      version = r.stat.version;
+      lock(s);
+      k->version = version;
+      unlock(s);
+    }
     int zrc = r.rc;
     baton__zk_reply_free(&r);
     if (zrc == ZOK) break;
     if (zrc == ZNONODE) {
       rc = baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: %s is gone", s->label, path);
     } else if (zrc == ZBADVERSION && attempt == 0) {
-      /* Our last write's reply was lost, or another client wrote: only
-       * our own session's node is written again. */
+      /* The version is not the one we know: our last write's reply was
+       * lost, or someone wrote the node. It is written again only if it
+       * is still this term's node of our session (owner and czxid); a
+       * foreign write to it is overwritten then, as any later proclaim
+       * would. */
       baton__zk_get(op.conn, path, 0, deadline, &r);
       const clientid_t *me = zoo_client_id(op.conn->zh);
-      if (r.rc == ZOK && me != NULL && r.stat.ephemeralOwner == me->client_id)
-        k->version = r.stat.version;
-      else
+      if (r.rc == ZOK && me != NULL && r.stat.ephemeralOwner == me->client_id &&
+          (czxid == 0 || (uint64_t)r.stat.czxid == czxid)) {
+        version = r.stat.version;
+        lock(s);
+        k->version = version;
+        unlock(s);
+      } else {
         rc = r.rc == ZOK || r.rc == ZNONODE
                  ? baton__error(err, BATON_ENOTHOLDER, "%s: proclaim: %s is not ours", s->label,
                                 path)
                  : baton__zk_error(err, op.conn, r.rc, "get", path);
+      }
       baton__zk_reply_free(&r);
     } else {
       rc = baton__zk_error(err, op.conn, zrc, "set", path);

@@ -373,7 +373,8 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
 
 /* Proclaim. The leader publishes a value without ending its term
  * (etcd's Proclaim): progress, a checkpoint id, an address. A value is
- * text: at most BATON_VALUE_MAX bytes, without NUL (a C string). Readers
+ * UTF-8 text: at most BATON_VALUE_MAX bytes, without NUL (a C string);
+ * other bytes are refused (BATON_EINVAL) on every backend. Readers
  * see it through baton_election_leader_value() and the LEADER_CHANGED
  * event's `value`. Where it lives, per backend:
  *   etcd        the holder's key's value, as Proclaim writes it, so that
@@ -395,8 +396,12 @@ BATON_API int baton_election_leader(baton_election *election, baton_leader *out,
  * (etcd: create revision and lease compared in one transaction;
  * ZooKeeper: the node's version; PostgreSQL: name and token; Redis: the
  * lock key's nonce, in a script; Redlock: that on a quorum). Returns 0,
- * BATON_ENOTHOLDER when no term is held or it ended before the write was
- * known to land, BATON_EINVAL (NULL, or longer than BATON_VALUE_MAX),
+ * BATON_ENOTHOLDER when no term is held (at once, even while a campaign
+ * of this election waits), it ended before the write was known to land (a
+ * write in flight may still become visible: the server's key can outlive
+ * the local deadline), or the server found the key not ours (the message
+ * says so; is_leader may stay true until the next renewal ends the term),
+ * BATON_EINVAL (NULL, not UTF-8, or longer than BATON_VALUE_MAX),
  * BATON_ENOTSUP, or a connection or protocol error. A term's value ends
  * with the term; a new term starts with none. One request (two for the
  * first proclaim of a ZooKeeper term). */
@@ -407,8 +412,9 @@ BATON_API int baton_election_proclaim(baton_election *election, const char *valu
  * `value` (`size` bytes, NUL-terminated, may be NULL when size is 0) as
  * snprintf does: `*len` (may be NULL) receives its whole length, so a
  * buffer of BATON_VALUE_MAX + 1 bytes always holds it. "" when the term
- * proclaimed nothing, or the backend cannot proclaim. One request, plus
- * one for the identity once the term has proclaimed (etcd, ZooKeeper). */
+ * proclaimed nothing, or the backend cannot proclaim. Requests: etcd
+ * one, two once the term has proclaimed (the identity key); ZooKeeper two
+ * (the children, the node), three once proclaimed; one elsewhere. */
 BATON_API int baton_election_leader_value(baton_election *election, baton_leader *out,
                                           char *value, size_t size, size_t *len,
                                           baton_error *err);

@@ -245,7 +245,11 @@ static void notify_messages_parse(void) {
   static char longer[CLI_NOTIFY_STATUS_MAX + 100] = "STATUS=";
   memset(longer + 7, 'x', sizeof longer - 8);
   cli_notify_parse(longer, sizeof longer - 1, &m);
-  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX - 1);
+  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX);
+  CHECK(m.status_cut);
+  cli_notify_parse(longer, 7 + CLI_NOTIFY_STATUS_MAX, &m); /* exactly the limit: whole */
+  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX);
+  CHECK(!m.status_cut);
   cli_notify_parse("WATCHDOG=1", 0, &m);
   CHECK(!m.watchdog);
   /* "\r" ends a line too, and the first STATUS= counts, as in systemd. */
@@ -254,10 +258,11 @@ static void notify_messages_parse(void) {
   CHECK(m.watchdog);
   CHECK_STR(m.status_text, "first");
   /* A cut falls before a character, not inside one: "é" is 2 bytes. */
-  static char accents[7 + CLI_NOTIFY_STATUS_MAX + 2] = "STATUS=";
-  for (size_t i = 7; i + 1 < sizeof accents - 1; i += 2) memcpy(accents + i, "\xc3\xa9", 2);
+  static char accents[8 + CLI_NOTIFY_STATUS_MAX + 3] = "STATUS=a";
+  for (size_t i = 8; i + 1 < sizeof accents - 1; i += 2) memcpy(accents + i, "\xc3\xa9", 2);
   cli_notify_parse(accents, strlen(accents), &m);
-  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX - 2);
+  CHECK_EQ(strlen(m.status_text), CLI_NOTIFY_STATUS_MAX - 1);
+  CHECK(m.status_cut);
   CHECK((unsigned char)m.status_text[strlen(m.status_text) - 1] == 0xa9);
 }
 
@@ -1482,7 +1487,7 @@ static void run_status_is_proclaimed(void) {
   if (py.elen > 0) printf("    python3: %s\n", py.ebuf);
   const char *const leader[] = {"leader", "--name", name, NULL};
   CHECK_EQ(baton(&l, leader, 20000), 0);
-  CHECK_CONTAINS(l.obuf, " value=step \"2\"/5 \\x5c caf\\xc3\\xa9\n");
+  CHECK_CONTAINS(l.obuf, " value=step\\x20\"2\"/5\\x20\\x5c\\x20caf\\xc3\\xa9\n");
   kill(r->pid, SIGTERM);
   CHECK_EQ(kit_proc_wait(r, 20000), 0);
   done(r);

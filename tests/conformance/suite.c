@@ -1206,6 +1206,53 @@ static void proclaim_after_loss_is_refused(void) {
   recorder_free(&r);
 }
 
+/* A proclaim by a contender whose campaign of the same election waits is
+ * refused at once, not held behind the campaign: it writes nothing, and
+ * when that campaign wins, its new term starts with no value. */
+static void proclaim_while_campaigning_is_refused(void) {
+  static char value[BATON_VALUE_MAX + 1];
+  contender a, b;
+  REQUIRE(contender_open(&a, kit_name("proclaim-queue"), TTL_MS, "holder", NULL));
+  REQUIRE(rival_open(&b, &a, TTL_MS, "waiter", NULL));
+  baton_error err = {0};
+  if (!proclaims(a.e)) {
+    contender_close(&a);
+    contender_close(&b);
+    return;
+  }
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
+  CHECK_OK(baton_election_proclaim(a.e, "holder's", &err), &err);
+  /* Not UTF-8 (a cut character, an overlong '/', a surrogate): refused on
+   * every backend alike, nothing written (the value read below). */
+  CHECK_EQ(baton_election_proclaim(a.e, "caf\xc3", &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "UTF-8");
+  CHECK_EQ(baton_election_proclaim(a.e, "\xc0\xaf", &err), BATON_EINVAL);
+  CHECK_EQ(baton_election_proclaim(a.e, "\xed\xa0\x80", &err), BATON_EINVAL);
+  campaign_call call;
+  campaign_start(&call, b.e, 10000);
+  CHECK(campaign_blocks(&call, 300));
+  int64_t before = kit_now_ms();
+  CHECK_EQ(baton_election_proclaim(b.e, "stale", &err), BATON_ENOTHOLDER);
+  int64_t took = kit_now_ms() - before;
+  CHECK(took < 500);
+  if (took >= 500) printf("    proclaim took %lld ms\n", (long long)took);
+  baton_leader who;
+  size_t len = 0;
+  CHECK_EQ(read_value(a.e, &who, value, &len), 0);
+  CHECK_STR(who.identity, "holder");
+  CHECK_STR(value, "holder's");
+  /* The waiting campaign wins; nothing meant for before is on its term. */
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  campaign_join(&call);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_EQ(read_value(a.e, &who, value, &len), 0);
+  CHECK_STR(who.identity, "waiter");
+  CHECK_EQ(who.token, call.token);
+  CHECK_STR(value, "");
+  contender_close(&a);
+  contender_close(&b);
+}
+
 /* etcd: how many leases the first member knows (/v3/lease/leases), or -1. */
 static int etcd_lease_count(void) {
   static const char req[] = "POST /v3/lease/leases HTTP/1.0\r\nHost: 127.0.0.1\r\n"
@@ -2190,6 +2237,7 @@ int main(int argc, char **argv) {
       {"observe_reports_each_leader", observe_reports_each_leader},
       {"proclaim_is_seen_by_leader_and_observers", proclaim_is_seen_by_leader_and_observers},
       {"proclaim_after_loss_is_refused", proclaim_after_loss_is_refused},
+      {"proclaim_while_campaigning_is_refused", proclaim_while_campaigning_is_refused},
       {"candidate_mode_campaigns_again", candidate_mode_campaigns_again},
       {"start_after_resign_campaigns_again", start_after_resign_campaigns_again},
       {"stop_resigns_the_held_term", stop_resigns_the_held_term},

@@ -485,7 +485,11 @@ static void proclaim_shows_in_etcdctl_elect_l(void) {
   CHECK_EQ(len, 8u);
   CHECK_EQ(who.version, 1u);
   CHECK_STR(who.identity, "baton-proclaimer");
+  /* The key and its identity go in one transaction: one request, one
+   * revision, so no read sees the value without the identity. */
+  before = requests(&k);
   CHECK_OK(B.release(k.s, &c, kit_deadline(2000), &err), &err);
+  CHECK_EQ(requests(&k) - before, 1u);
   CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.proclaim", NULL), 0);
   CHECK_STR(out, "");
   /* A key deleted by hand: the proclaim's compare fails, nothing is made. */

@@ -84,14 +84,18 @@ static void request_bodies(void) {
   CHECK_EQ(baton__etcd_prefix_end(end, "\xff\xff", 2), 0);
 
   baton_etcd_str s = {0};
-  baton_etcd_range_req r = {"n/", 2, true, -1, 41, 1};
+  baton_etcd_range_req r = {"n/", 2, true, -1, 41, 1, 0};
   baton__etcd_req_range(&s, &r);
   CHECK_STR(s.p, "{\"key\":\"bi8=\",\"range_end\":\"bjA=\",\"sort_order\":\"DESCEND\","
                  "\"sort_target\":\"CREATE\",\"max_create_revision\":\"41\",\"limit\":\"1\"}");
   baton__etcd_str_free(&s);
-  baton_etcd_range_req all = {"\xff", 1, true, 0, 0, 0};
+  baton_etcd_range_req all = {"\xff", 1, true, 0, 0, 0, 0};
   baton__etcd_req_range(&s, &all);
   CHECK_STR(s.p, "{\"key\":\"/w==\",\"range_end\":\"AA==\"}");
+  baton__etcd_str_free(&s);
+  baton_etcd_range_req at = {.key = "n#id/1", .key_len = 6, .revision = 9};
+  baton__etcd_req_range(&s, &at);
+  CHECK_STR(s.p, "{\"key\":\"biNpZC8x\",\"revision\":\"9\"}");
   baton__etcd_str_free(&s);
   baton__etcd_req_watch(&s, "n/1", 3, false, 7, true);
   CHECK_STR(s.p, "{\"create_request\":{\"key\":\"bi8x\",\"start_revision\":\"7\","

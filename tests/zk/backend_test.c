@@ -373,6 +373,13 @@ static void test_kazoo_sees_proclaim(void) {
   CHECK_EQ(n, 2u);
   CHECK_STR(q[0].identity, "baton-b");
   CHECK_STR(q[1].identity, "kazoo-waiter");
+  /* The identity node is beside the election, not among its children. */
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  char kids[512] = "";
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/interop3#id", NULL, 0), 1);
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/interop3", kids, sizeof kids), 2);
+  CHECK(strchr(kids, '#') == NULL);
   CHECK_OK(ZK.release(b.s, &c, kit_deadline(5000), &err), &err);
   CHECK_EQ(kit_proc_expect(k, "acquired ", 5000, NULL, 0), 0);
   /* Our node is gone: a proclaim now writes nothing. */
@@ -382,6 +389,10 @@ static void test_kazoo_sees_proclaim(void) {
            &err);
   CHECK_STR(l.identity, "kazoo-waiter");
   CHECK_STR(value, "");
+  /* Release deleted the identity node too: its delete went before this
+   * read on the same connection, which ZooKeeper answers in order. */
+  CHECK_EQ(kit_zk_children(raw, "/baton-test/interop3#id", NULL, 0), 0);
+  zookeeper_close(raw);
   kit_proc_send(k, "release");
   CHECK_EQ(kit_proc_expect(k, "released", 5000, NULL, 0), 0);
   kit_drop(&b, &c);
