@@ -214,11 +214,27 @@ static int64_t next_release(const baton_client *c) {
 
 /* ---- the background thread ---------------------------------------------- */
 
+/* Whether a LOST event waits in the queue. */
+static bool lost_queued(const baton_client *c) {
+  for (const baton_event_node *n = c->events; n != NULL; n = n->next)
+    if (n->event.type == BATON_EVENT_LOST) return true;
+  return false;
+}
+
 /* One unit of the background thread's work at `now`, in order of urgency:
- * deadlines, renewal, callbacks, leftover keys. Returns true when it did
+ * deadlines (and the callbacks up to a LOST they queued), renewal,
+ * callbacks, leftover keys. Returns true when it did
  * something; otherwise *wake says when there is work next. */
 static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
   int64_t earliest = expire_terms(c, now);
+  /* A LOST just queued goes out before the next renewal: that renewal may
+   * block for a whole request time-out (no term's deadline bounds it any
+   * more, and the server may not answer), and a holder must hear of its
+   * loss at its deadline. */
+  if (lost_queued(c)) {
+    baton__event_deliver_one(c);
+    return true;
+  }
   if (renewal_needed(c) && now >= c->next_renew) {
     renew_once(c, earliest);
     return true;
