@@ -75,6 +75,24 @@ static inline int64_t baton__config_backoff(const baton_config *cfg, unsigned at
   return baton__backoff(cfg->retry_base_ns, cfg->retry_max_ns, attempt);
 }
 
+/* A holder that is not baton's (redis-py's Lock, a plain SET, a plain SQL
+ * advisory lock) says nothing when it lets go, and may never expire: a
+ * waiter looks at its name again after a delay that doubles from the first
+ * figure to the last, or at `after` (when the holder's own expiry is due)
+ * if that comes sooner. *poll_ns keeps the delay between looks (0: none
+ * yet); a baton holder (foreign false) resets it and is looked at `after`. */
+#define BATON_FOREIGN_POLL_FIRST_NS (25 * BATON_NS_PER_MS)
+#define BATON_FOREIGN_POLL_MAX_NS (250 * BATON_NS_PER_MS)
+static inline int64_t baton__next_look(int64_t *poll_ns, int64_t after, bool foreign) {
+  if (!foreign) {
+    *poll_ns = 0;
+    return after;
+  }
+  int64_t now_ns = *poll_ns != 0 ? *poll_ns : BATON_FOREIGN_POLL_FIRST_NS;
+  *poll_ns = 2 * now_ns < BATON_FOREIGN_POLL_MAX_NS ? 2 * now_ns : BATON_FOREIGN_POLL_MAX_NS;
+  return now_ns < after ? now_ns : after;
+}
+
 /* The base every backend session embeds first. */
 typedef struct baton_session {
   const struct baton_backend *backend; /* set by the core after open */

@@ -41,12 +41,6 @@
 /* A holder we cannot see expire (not idle, not ours, not visible): looked
  * at again this often. */
 #define BATON_PG_FOREIGN_RECHECK_NS (250 * BATON_NS_PER_MS)
-/* A holder that is not baton (plain SQL) has no expiry we know and sends
- * no NOTIFY when it lets go: its name is looked at again after a delay
- * that doubles from the first figure to the last (as the Redis backend
- * does for a foreign key), never only at a TTL. A baton holder resets it. */
-#define BATON_PG_FOREIGN_POLL_FIRST_NS (25 * BATON_NS_PER_MS)
-#define BATON_PG_FOREIGN_POLL_MAX_NS BATON_PG_FOREIGN_RECHECK_NS
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -91,21 +85,6 @@ static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
   int64_t ttl = s->base.cfg->ttl_ns;
   if (idle_ms < 0 || idle_ms * BATON_NS_PER_MS > ttl) return BATON_PG_FOREIGN_RECHECK_NS;
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
-}
-
-/* The delay until the next look at a holder idle for idle_ms; `foreign`:
- * the lock's holder is not the session the token row names. */
-static int64_t next_look(const baton_pg_session *s, baton_pg_cand *p, int64_t idle_ms,
-                         bool foreign) {
-  int64_t after = recheck_after(s, idle_ms);
-  if (!foreign) {
-    p->foreign_poll_ns = 0;
-    return after;
-  }
-  int64_t poll_ns = p->foreign_poll_ns != 0 ? p->foreign_poll_ns : BATON_PG_FOREIGN_POLL_FIRST_NS;
-  p->foreign_poll_ns = 2 * poll_ns < BATON_PG_FOREIGN_POLL_MAX_NS ? 2 * poll_ns
-                                                                   : BATON_PG_FOREIGN_POLL_MAX_NS;
-  return poll_ns < after ? poll_ns : after;
 }
 
 /* Take s->mu by `deadline` (library clock), or BATON_ETIMEDOUT: a request
@@ -481,7 +460,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   }
   if (!got) {
     p->locked = false;
-    p->recheck_at = now + next_look(s, p, idle_ms, foreign);
+    p->recheck_at =
+        now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, idle_ms), foreign);
     if (holder != NULL) *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %" PRIu64 ")",
                       s->label, c->name, who.identity, who.token);

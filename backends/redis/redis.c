@@ -34,29 +34,6 @@ static int64_t recheck_after(const baton_redis_session *s, int64_t pttl_ms) {
          BATON_REDIS_RECHECK_SLACK_NS;
 }
 
-/* A holder that is not baton (redis-py's Lock, a plain SET) publishes
- * nothing when it lets go, and its key may never expire: such a name is
- * looked at again after a delay that doubles from the first to the last
- * figure, not only at its expiry. A holder of ours resets it. */
-#define BATON_REDIS_FOREIGN_POLL_FIRST_NS (25 * BATON_NS_PER_MS)
-#define BATON_REDIS_FOREIGN_POLL_MAX_NS (250 * BATON_NS_PER_MS)
-
-/* The delay until the next look at a holder with pttl_ms left; `foreign`:
- * the holder's value is not in our format (it has no token). */
-static int64_t next_look(const baton_redis_session *s, baton_redis_cand *p, int64_t pttl_ms,
-                         bool foreign) {
-  int64_t after = recheck_after(s, pttl_ms);
-  if (!foreign) {
-    p->foreign_poll_ns = 0;
-    return after;
-  }
-  int64_t poll_ns = p->foreign_poll_ns != 0 ? p->foreign_poll_ns : BATON_REDIS_FOREIGN_POLL_FIRST_NS;
-  p->foreign_poll_ns = 2 * poll_ns < BATON_REDIS_FOREIGN_POLL_MAX_NS
-                           ? 2 * poll_ns
-                           : BATON_REDIS_FOREIGN_POLL_MAX_NS;
-  return poll_ns < after ? poll_ns : after;
-}
-
 /* ---- candidates ------------------------------------------------------------ */
 
 /* c's state after checking c: 0, or the error. */
@@ -168,7 +145,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
     p->foreign_poll_ns = 0;
     return 0;
   }
-  p->recheck_at = now + next_look(s, p, v.ms, !v.ours);
+  p->recheck_at =
+      now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, v.ms), !v.ours);
   if (holder != NULL) *holder = v.who;
   return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %llu)", s->label,
                       c->name, v.who.identity, (unsigned long long)v.who.token);
@@ -341,7 +319,8 @@ static int observer_until(baton_redis_session *s, baton_candidate *c, baton_redi
     return 0;
   }
   /* Our values carry a token of at least 1; another program's carry none. */
-  *until = now + next_look(s, p, rc == 1 ? pttl : -1, rc == 1 && cur.token == 0);
+  *until = now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, rc == 1 ? pttl : -1),
+                                 rc == 1 && cur.token == 0);
   return 0;
 }
 
