@@ -35,7 +35,7 @@ typedef struct baton_term {
   bool held;                  /* a term is on: until lost or resigned */
   uint64_t token;             /* the current or last term's fencing token */
   uint64_t generation;        /* raised at every new term */
-  baton_lease lease;          /* BATON_CAP_TERM_TTL: the term's own lease;
+  baton_local_lease lease;    /* BATON_CAP_TERM_TTL: the term's own lease;
                                  otherwise the session's is used */
   baton_lost_reason lost_reason; /* why the last term ended */
   int64_t began;              /* when the current or last term began */
@@ -89,7 +89,7 @@ struct baton_client {
   bool ending;             /* baton_client_close() is under way */
   int64_t background_sleeps_until; /* INT64_MIN while it is awake (and
                                       always for a manual client) */
-  baton_lease session_lease; /* queueing backends: the session's own */
+  baton_local_lease session_lease; /* queueing backends: the session's own */
   int64_t server_ttl_ns;     /* the session's server_ttl_ns, copied under
                                 mu after open and each renewal (the backend
                                 writes it in renew, on this thread) */

@@ -20,25 +20,25 @@ int64_t baton__renew_interval(const baton_config *cfg, int64_t server_ttl_ns) {
   return cfg->renew_ns;
 }
 
-void baton__lease_start(baton_lease *l, int64_t sent, int64_t lifetime) {
+void baton__lease_start(baton_local_lease *l, int64_t sent, int64_t lifetime) {
   l->sent = sent;
   l->lifetime = lifetime;
 }
 
-void baton__lease_renewed(baton_lease *l, int64_t sent) {
+void baton__lease_renewed(baton_local_lease *l, int64_t sent) {
   if (sent > l->sent) l->sent = sent;
 }
 
-int64_t baton__lease_deadline(const baton_lease *l) {
+int64_t baton__lease_deadline(const baton_local_lease *l) {
   if (l->sent == INT64_MIN) return INT64_MIN;
   return baton__add_sat(l->sent, l->lifetime);
 }
 
-bool baton__lease_live(const baton_lease *l, int64_t now) {
+bool baton__lease_live(const baton_local_lease *l, int64_t now) {
   return now < baton__lease_deadline(l);
 }
 
-int64_t baton__lease_remaining(const baton_lease *l, int64_t now) {
+int64_t baton__lease_remaining(const baton_local_lease *l, int64_t now) {
   int64_t d = baton__lease_deadline(l);
   return now < d ? d - now : 0;
 }

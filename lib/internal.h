@@ -23,20 +23,20 @@ int64_t baton__lifetime(const baton_config *cfg, int64_t server_ttl_ns);
 int64_t baton__renew_interval(const baton_config *cfg, int64_t server_ttl_ns);
 
 /* A term's or session's local lease: alive until sent + lifetime. */
-typedef struct baton_lease {
+typedef struct baton_local_lease {
   int64_t sent;     /* send time of the last successful renewal, or of the
                        acquire or open that started it; INT64_MIN = never */
   int64_t lifetime; /* baton__lifetime() at that time */
-} baton_lease;
+} baton_local_lease;
 
-void baton__lease_start(baton_lease *l, int64_t sent, int64_t lifetime);
+void baton__lease_start(baton_local_lease *l, int64_t sent, int64_t lifetime);
 /* Record a successful renewal sent at `sent`; an older one (a late reply
  * to an earlier request) never moves the deadline back. */
-void baton__lease_renewed(baton_lease *l, int64_t sent);
-int64_t baton__lease_deadline(const baton_lease *l);
-bool baton__lease_live(const baton_lease *l, int64_t now);
+void baton__lease_renewed(baton_local_lease *l, int64_t sent);
+int64_t baton__lease_deadline(const baton_local_lease *l);
+bool baton__lease_live(const baton_local_lease *l, int64_t now);
 /* Time left before the deadline; 0 when past. */
-int64_t baton__lease_remaining(const baton_lease *l, int64_t now);
+int64_t baton__lease_remaining(const baton_local_lease *l, int64_t now);
 
 /* When to renew next: `interval` after the last successful send; after
  * `failures` failed attempts, sooner, with jittered back-off from `now`. */

@@ -32,7 +32,7 @@ static int64_t renew_interval(const baton_client *c) {
 /* The lease a term of e lives by: its own, or the session's; a term on
  * the session whose watchdog fired keeps the session's lease as it was
  * then, so that the renewals since do not carry it. */
-static const baton_lease *lease_of(const baton_election *e) {
+static const baton_local_lease *lease_of(const baton_election *e) {
   return baton__term_ttl(e->client) || e->term.watchdog_fired ? &e->term.lease
                                                               : &e->client->session_lease;
 }

@@ -32,7 +32,7 @@ static void lifetime_is_ttl_less_drift_and_margin(void) {
 static void deadline_counts_from_the_send_time(void) {
   baton_config c = config(3000, 10000, 100);
   int64_t life = baton__lifetime(&c, 0);
-  baton_lease l;
+  baton_local_lease l;
   int64_t t0 = 1000 * MS;          /* injected clock: request sent */
   int64_t reply = t0 + 2000 * MS;  /* a slow reply */
   baton__lease_start(&l, t0, life);
@@ -47,7 +47,7 @@ static void deadline_counts_from_the_send_time(void) {
 
 static void late_reply_never_moves_the_deadline_back(void) {
   baton_config c = config(3000, 10000, 100);
-  baton_lease l;
+  baton_local_lease l;
   baton__lease_start(&l, 0, baton__lifetime(&c, 0));
   baton__lease_renewed(&l, 2000 * MS);
   int64_t d = baton__lease_deadline(&l);
@@ -58,7 +58,7 @@ static void late_reply_never_moves_the_deadline_back(void) {
 }
 
 static void never_started_lease_is_dead(void) {
-  baton_lease l;
+  baton_local_lease l;
   baton__lease_start(&l, INT64_MIN, 5 * MS);
   CHECK(!baton__lease_live(&l, INT64_MIN + 1));
   CHECK(!baton__lease_live(&l, 0));
@@ -71,7 +71,7 @@ static void server_deadline_always_comes_later(void) {
    * key after the local deadline. */
   baton_config c = config(2000, 10000, 50);
   for (int64_t sent = 0; sent < 10000 * MS; sent += 777 * MS) {
-    baton_lease l;
+    baton_local_lease l;
     baton__lease_start(&l, sent, baton__lifetime(&c, 0));
     int64_t server_receives = sent + 3 * MS;
     /* The server's clock runs fast by the drift bound: it counts the TTL
@@ -106,7 +106,7 @@ static void lost_key_waits_for_the_server_expiry(void) {
    * expiry could have come: the same send time, the server's TTL. */
   baton_config c = config(2000, 10000, 100);
   int64_t sent = 5000 * MS;
-  baton_lease l;
+  baton_local_lease l;
   baton__lease_start(&l, sent, baton__lifetime(&c, 0));
   CHECK_EQ(baton__server_expiry(&c, 0, sent), sent + 2000 * MS);
   CHECK_GT(baton__server_expiry(&c, 0, sent), baton__lease_deadline(&l));
