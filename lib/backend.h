@@ -215,6 +215,36 @@ typedef struct baton_backend {
    * and reports "". */
   int (*leader_value)(baton_session *s, const char *name, baton_leader *out, char *value,
                       size_t size, size_t *len, int64_t deadline, baton_error *err);
+
+  /* ---- Fixed leases (baton_lease_*): terms nobody renews. The three MAY
+   * be NULL together: the core answers BATON_ENOTSUP. A fixed lease on
+   * `name` is a holder of the election `name`: leader, leader_value,
+   * contenders and every wait see it as they see a term (its token, its
+   * identity), campaigns wait for it, and acquire never takes a name a
+   * term holds. They never use a candidate: a lease outlives its handle
+   * and its process. */
+
+  /* Take `name` for ttl_ns (the server counts it from when it gets the
+   * request) if nobody holds it: 0 with *token (above every earlier token
+   * of the name), BATON_EHELD (`holder`, may be NULL, filled when known),
+   * or an error. Never waits, never queues, leaves nothing behind when
+   * refused. A request whose outcome is unknown may leave a lease that
+   * expires at its TTL. */
+  int (*lease_acquire)(baton_session *s, const char *name, const char *identity, int64_t ttl_ns,
+                       uint64_t *token, baton_leader *holder, int64_t deadline,
+                       baton_error *err);
+
+  /* If the lease `token` on `name` still exists, make it live ttl_ns from
+   * the server's receipt: 0; BATON_ENOTHOLDER when
+   * it expired, was released or the name is another's; BATON_ENOTSUP when
+   * the backend cannot give it that TTL; or an error. */
+  int (*lease_extend)(baton_session *s, const char *name, uint64_t token, int64_t ttl_ns,
+                      int64_t deadline, baton_error *err);
+
+  /* Delete the lease `token` on `name` if it is still there and wake the
+   * name's waiters: 0, BATON_ENOTHOLDER when it is not, or an error. */
+  int (*lease_release)(baton_session *s, const char *name, uint64_t token, int64_t deadline,
+                       baton_error *err);
 } baton_backend;
 
 /* Copy `n` bytes of a value into value[0..size) NUL-terminated, cut to

@@ -602,6 +602,88 @@ BATON_API bool baton_lock_held(baton_lock *lock, uint64_t *token,
                                int64_t *remaining_ms);
 BATON_API void baton_lock_cancel(baton_lock *lock);
 
+/* ---- Fixed leases ------------------------------------------------------- */
+
+/* A fixed lease is a term that nobody renews: "claim job 42 for 10
+ * minutes, even if I crash" (Redis's SET NX PX). It lives on the server
+ * until its TTL runs out, an explicit extend moves its end, or a release
+ * ends it; no background thread keeps it alive, so a process that dies
+ * holding one leaves it to expire. It carries a fencing token like any
+ * term, and it shares the name space of elections and locks: a fixed
+ * lease on NAME is the holder of the election NAME (baton_election_leader
+ * and `baton leader` show it; campaigns wait for it), and a held term of
+ * NAME makes a lease acquire answer BATON_EHELD. Where it lives, per
+ * backend:
+ *   etcd        a key under the election's prefix on a lease of its own,
+ *               granted for the TTL and never kept alive; extend moves the
+ *               key to a new lease of the new TTL in one transaction that
+ *               checks the key's create revision (the token)
+ *   ZooKeeper   a TTL node (ZooKeeper 3.5.3+ with
+ *               zookeeper.extendedTypesEnabled=true; otherwise
+ *               BATON_ENOTSUP says so) in the election's queue; the server
+ *               fixes a TTL node's TTL at creation, so extend renews it for
+ *               that TTL and refuses another one (BATON_ENOTSUP)
+ *   Redis, Sentinel  the lock key NAME, SET NX PX as redis-py writes it,
+ *               its token from the name's counter; Redlock: the same on a
+ *               quorum, the lease's life counted from before the first
+ *               request
+ *   PostgreSQL  see README.md ("Fixed leases")
+ * A backend that has none answers BATON_ENOTSUP.
+ *
+ * Safety. The local end of a lease follows the deadline rule with the
+ * lease's TTL: send time + ttl * (1 - drift) - ttl / 20 (the margin,
+ * scaled to the lease). baton_lease_held() answers from it with no I/O;
+ * act on the token only while it answers true, and fence every write
+ * with the token. A handle is used by one thread at a time; held() may
+ * be called from any. */
+typedef struct baton_lease baton_lease;
+
+#define BATON_LEASE_TTL_MAX_MS 604800000 /* one week */
+
+/* Acquire a fixed lease on `name` (an election name) for `ttl_ms`
+ * (1..BATON_LEASE_TTL_MAX_MS, counted by the server from when it got the
+ * request). When another holds the name, wait up to `timeout_ms` for it
+ * to end (0: one attempt; BATON_FOREVER: no limit), woken as a campaign
+ * is. Returns 0 with `*out` and `*token` (may be NULL) set, BATON_EHELD
+ * (timeout 0: the message names the holder), BATON_ETIMEDOUT, BATON_EINVAL
+ * (NULL, bad name or TTL, a read-only client), BATON_ENOTSUP, or a
+ * connection, auth or protocol error. A request whose reply was lost may
+ * leave a lease nobody knows the token of: it expires at its TTL. */
+BATON_API int baton_lease_acquire(baton_lease **out, baton_client *client, const char *name,
+                                  int64_t ttl_ms, int64_t timeout_ms, uint64_t *token,
+                                  baton_error *err);
+
+/* A handle on a lease acquired elsewhere (another process, an earlier run
+ * of this one), known by its name and token, so that it can be extended
+ * or released: no I/O, and held() answers false until an extend
+ * succeeds. 0 or BATON_EINVAL. */
+BATON_API int baton_lease_attach(baton_lease **out, baton_client *client, const char *name,
+                                 uint64_t token, baton_error *err);
+
+/* Make the lease live `ttl_ms` (1..BATON_LEASE_TTL_MAX_MS) from now if it
+ * has not ended: 0, BATON_ENOTHOLDER when it expired (on the server, or
+ * locally: its local end passed, and an extend never revives it), was
+ * released or is another's, BATON_EINVAL, BATON_ENOTSUP (ZooKeeper: a
+ * TTL other than the lease's own), or a connection or protocol error
+ * (then the lease ends when it would have). */
+BATON_API int baton_lease_extend(baton_lease *lease, int64_t ttl_ms, baton_error *err);
+
+/* End the lease on the server and wake the name's waiters: 0, or
+ * BATON_ENOTHOLDER when it was not there any more (expired, released,
+ * another's); held() answers false after either. After a connection or
+ * protocol error the lease may still be there: it stays held until its
+ * end, and release may be called again. */
+BATON_API int baton_lease_release(baton_lease *lease, baton_error *err);
+
+/* Whether the lease is live by its local end, with no I/O; `token` and
+ * `remaining_ms` (to the local end) may be NULL. */
+BATON_API bool baton_lease_held(baton_lease *lease, uint64_t *token, int64_t *remaining_ms);
+
+/* Free the handle. The lease itself stays until its TTL runs out or it
+ * is released: closing is not releasing. Accepts NULL. Close every lease
+ * before its client. */
+BATON_API void baton_lease_close(baton_lease *lease);
+
 #ifdef __cplusplus
 }
 #endif

@@ -166,8 +166,17 @@ static void l_forget(baton_session *s, baton_candidate *c) {
 
 static const char *const locked_schemes[] = {"locked", NULL};
 static const baton_backend locked_backend = {
-    locked_schemes, BATON_CAP_TERM_TTL, l_open,  l_close,  l_acquire,
-    l_wait,         l_release,          l_renew, l_leader, l_forget, NULL, NULL, NULL};
+    .schemes = locked_schemes,
+    .caps = BATON_CAP_TERM_TTL,
+    .open = l_open,
+    .close = l_close,
+    .acquire = l_acquire,
+    .wait = l_wait,
+    .release = l_release,
+    .renew = l_renew,
+    .leader = l_leader,
+    .forget = l_forget,
+};
 
 /* ---- readers ------------------------------------------------------------------- */
 
