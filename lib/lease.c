@@ -91,8 +91,9 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
                         "lease_acquire: timeout %lld ms is negative (BATON_FOREVER, -1, waits "
                         "without limit)",
                         (long long)timeout_ms);
-  int64_t deadline = timeout_ms == BATON_FOREVER ? INT64_MAX
-                                                 : baton__after(timeout_ms * BATON_NS_PER_MS);
+  int64_t deadline = timeout_ms == BATON_FOREVER || timeout_ms > INT64_MAX / BATON_NS_PER_MS
+                         ? INT64_MAX
+                         : baton__after(timeout_ms * BATON_NS_PER_MS);
   int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
   unsigned failures = 0, passes = 0;
   /* Bounded: every pass waits for the holder, a back-off or the deadline,
@@ -108,10 +109,13 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
       int64_t now = baton__now();
       baton_local_lease local;
       baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
-      if (!baton__lease_live(&local, now))
+      if (!baton__lease_live(&local, now)) {
+        /* Not worth keeping: let the next holder in now, not at its TTL. */
+        c->backend->lease_release(c->session, name, got, op_deadline(c, INT64_MAX), NULL);
         return baton__error(err, BATON_ETIMEDOUT,
                             "lease_acquire: '%s' was granted too late to be used (token %llu)",
                             name, (unsigned long long)got);
+      }
       rc = lease_new(out, c, name, got, err);
       if (rc != 0) return rc;
       (*out)->local = local;
