@@ -125,10 +125,12 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
     if (rc == BATON_EHELD) {
       failures = 0;
       if (timeout_ms == 0 || baton__now() >= deadline) {
+        /* One attempt says "held"; a wait that ran out says so. */
+        int code = timeout_ms == 0 ? BATON_EHELD : BATON_ETIMEDOUT;
         if (holder.token != 0)
-          return baton__error(err, rc, "lease_acquire: '%s' is held by %s (token %llu)", name,
+          return baton__error(err, code, "lease_acquire: '%s' is held by %s (token %llu)", name,
                               holder.identity, (unsigned long long)holder.token);
-        return baton__error(err, rc, "lease_acquire: '%s' is held", name);
+        return baton__error(err, code, "lease_acquire: '%s' is held", name);
       }
       baton_error werr = {0};
       /* A wait needs the holder it waits past; one that just went is
@@ -138,7 +140,9 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
         baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, passes++)), -1);
         continue;
       }
-      rc = wait_for_holder(c, name, &holder, deadline, &werr);
+      /* At least once a TTL: a missed notification costs one TTL at most. */
+      int64_t look = baton__after(c->cfg.ttl_ns);
+      rc = wait_for_holder(c, name, &holder, look < deadline ? look : deadline, &werr);
       if (rc == 0 || rc == BATON_ETIMEDOUT) continue;
       if (err != NULL) *err = werr; /* the retry rule below decides */
     }
