@@ -62,6 +62,11 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf,
                           const baton_options *o, const baton_uri *uri,
                           baton_error *err);
 
+/* An election's configuration: the client's, with the timing `o` asks
+ * for (may be NULL: the client's), checked as the client's options are. */
+int baton__config_election(baton_config *cfg, const baton_config *client,
+                           const baton_election_options *o, baton_error *err);
+
 /* BATON_EINVAL unless `name` is a valid election name. */
 int baton__name_check(const char *name, baton_error *err);
 

@@ -102,7 +102,9 @@ static void client_read(baton_client *c, baton_client_stats *out) {
   for (const baton_election *e = c->elections; e != NULL; e = e->next)
     if (!e->closing) n++;
   out->elections = n;
-  out->terms_held = (uint32_t)c->nheld;
+  size_t held = 0;
+  for (unsigned i = 0; i < c->nbatches; i++) held += c->batches[i].nheld;
+  out->terms_held = (uint32_t)held;
 }
 
 int baton_client_read_stats(baton_client *c, baton_client_stats *out, baton_error *err) {
