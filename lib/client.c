@@ -324,6 +324,14 @@ int64_t baton__client_run(baton_client *c, bool candidates) {
 
 baton_session *baton__client_session(baton_client *c) { return c->batches[0].session; }
 
+bool baton__client_has_session(baton_client *c, const baton_session *s) {
+  pthread_mutex_lock(&c->mu);
+  bool yes = false;
+  for (unsigned i = 0; i < c->nbatches && !yes; i++) yes = c->batches[i].session == s;
+  pthread_mutex_unlock(&c->mu);
+  return yes;
+}
+
 /* ---- open and close ------------------------------------------------------ */
 
 static const char *own_copy(baton_client *c, size_t slot, const char *s) {

@@ -99,6 +99,10 @@ int64_t baton__client_run(baton_client *client, bool candidates);
 /* The client's backend session (tests: the in-memory backend's hooks). */
 baton_session *baton__client_session(baton_client *client);
 
+/* Whether `s` is one of the client's sessions: its own or one opened for
+ * an election's TTL (tests: the in-memory backend's hooks). */
+bool baton__client_has_session(baton_client *client, const baton_session *s);
+
 /* How many campaigns of the election are under way (tests: a campaign has
  * entered the call before a close races it). (election.c) */
 int baton__election_campaigns(baton_election *election);
