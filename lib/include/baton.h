@@ -582,13 +582,14 @@ typedef struct baton_election_stats {
 } baton_election_stats;
 
 /* A client's stats: its elections' totals, and its renewals, which are
- * one round trip for every held term (and the session). */
+ * one round trip per backend session for its held terms (and the session),
+ * summed over the client's sessions (one per election TTL). */
 typedef struct baton_client_stats {
   baton_stats totals;        /* sum over every election, closed included */
   uint64_t renewal_requests_ok;     /* renewal round trips that succeeded */
   uint64_t renewal_requests_failed; /* ... that failed */
   uint64_t renewal_retries;  /* renewals sent after a failed one */
-  uint64_t sessions_expired; /* times the backend said the session ended */
+  uint64_t sessions_expired; /* times the backend said a session ended */
   baton_histogram renewal;   /* a successful renewal's round trip */
   uint32_t elections;        /* open elections */
   uint32_t terms_held;       /* terms held now */
