@@ -32,6 +32,8 @@ static struct {
   int fail_renews;  /* ... nor do this many more */
   int stall_renews; /* this many more renewals get no answer before their
                        deadline (BATON_ETIMEDOUT then) */
+  int swap_acquires; /* this many more memq acquires see their session
+                        expire and be replaced while they travel */
 } S;
 
 /* ---- the clock and the backend's hooks ------------------------------------ */
@@ -82,6 +84,10 @@ static uint64_t fixed_random(void *ctx) {
 
 static mem_fault fault(void *ctx, mem_op op) {
   (void)ctx;
+  if (op == MEM_ACQUIRE && S.swap_acquires > 0) {
+    S.swap_acquires--;
+    return MEM_SWAP;
+  }
   if (op != MEM_RENEW) return MEM_OK;
   if (S.stall_renews > 0) {
     S.stall_renews--;
@@ -777,6 +783,32 @@ static void equal_ttls_share(void) {
   teardown();
 }
 
+/* memq: the session of one TTL expires (its renewals cut off while an
+ * acquire on it travels) and is replaced: the campaign wins on the new
+ * session, while the term on the client's own session lives on, renewed
+ * all along with no failure. */
+static void session_expiry_stays_in_its_batch(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  baton_election *s = open_ttl(S.clients[0], "s", SHORT_TTL_MS, NULL);
+  S.swap_acquires = 1;
+  CHECK_OK(baton_election_campaign(s, 10 * SHORT_TTL_MS, NULL, &err), &err);
+  CHECK_EQ(S.swap_acquires, 0);
+  CHECK_GE(S.now, T0 + SHORT_TTL_MS * MS); /* the short session's TTL ran out */
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(S.clients[0], &cs, &err), &err);
+  CHECK_EQ(cs.sessions_expired, 1);
+  CHECK_EQ(cs.terms_held, 2);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  baton_stats held = stats_of(e[0]);
+  CHECK_EQ(held.renewals_failed, 0);
+  CHECK_EQ(held.terms_won, 1);
+  CHECK_EQ(held.terms_lost[BATON_LOST_SESSION_EXPIRED], 0);
+  teardown();
+}
+
 /* Options are checked as the client's are, and a client takes at most
  * BATON_ELECTION_TTLS_MAX timings besides its own. */
 static void election_options_checked(void) {
@@ -837,6 +869,7 @@ int main(int argc, char **argv) {
       {"own_deadlines_ttl", own_deadlines_ttl},
       {"own_deadlines_queue", own_deadlines_queue},
       {"equal_ttls_share", equal_ttls_share},
+      {"session_expiry_stays_in_its_batch", session_expiry_stays_in_its_batch},
       {"election_options_checked", election_options_checked},
       {NULL, NULL},
   };
