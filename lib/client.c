@@ -1,5 +1,6 @@
-/* client.c — the client: its backend session, and the background thread
- * that renews every term in one round trip, ends terms at their local
+/* client.c — the client: its backend sessions (one per batch of elections
+ * with equal timing), and the background thread that renews each batch's
+ * terms in one round trip, ends terms at their local
  * deadline (term.c decides), runs the callbacks in order and deletes the
  * keys lost terms left once the server's expiry could have come. A manual
  * client (tests) has no thread: baton__client_run() does the same work on
@@ -12,14 +13,16 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-static int64_t renew_interval(const baton_client *c) {
-  return baton__renew_interval(&c->cfg, c->server_ttl_ns);
+static int64_t renew_interval(const baton_batch *b) {
+  return baton__renew_interval(&b->cfg, b->server_ttl_ns);
 }
 
-/* Whether the background thread has a renewal to send. Queueing backends
- * keep their session alive even with no term held (queued keys live on it). */
-static bool renewal_needed(const baton_client *c) {
-  return !c->cfg.read_only && (c->nheld > 0 || !baton__term_ttl(c));
+/* Whether the background thread has a renewal of b to send. Queueing
+ * backends keep a session alive even with no term held (queued keys live
+ * on it). A batch whose session is not open yet has nothing to renew. */
+static bool renewal_needed(const baton_batch *b) {
+  return b->session != NULL && !b->cfg.read_only &&
+         (b->nheld > 0 || !baton__term_ttl(b->client));
 }
 
 /* End every term whose deadline passed; the earliest deadline among the
@@ -55,7 +58,8 @@ static int grow_renew_buffers(baton_client *c, size_t n) {
   return 0;
 }
 
-static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now) {
+static void renew_succeeded(baton_batch *b, size_t n, int64_t sent, int64_t now) {
+  baton_client *c = b->client;
   c->stats.renewal_requests_ok++;
   baton__histogram_add(&c->stats.renewal, now - sent);
   /* Headroom: what was left of each term when the renewal came back,
@@ -69,26 +73,27 @@ static void renew_succeeded(baton_client *c, size_t n, int64_t sent, int64_t now
     int64_t left = baton__term_deadline(e) - now;
     if (left > 0) baton__stats_renewed(e, left);
   }
-  if (c->renew_failures > 0)
-    baton__log(&c->cfg, BATON_LOG_INFO, "renewal succeeded after %u failed", c->renew_failures);
-  c->renew_failures = 0;
-  c->last_renew_error = 0;
-  c->last_renew_sent = sent;
-  c->next_renew = baton__add_sat(sent, renew_interval(c));
-  baton__session_renewed(c, sent, now);
+  if (b->renew_failures > 0)
+    baton__log(&c->cfg, BATON_LOG_INFO, "renewal succeeded after %u failed", b->renew_failures);
+  b->renew_failures = 0;
+  b->last_renew_error = 0;
+  b->last_renew_sent = sent;
+  b->next_renew = baton__add_sat(sent, renew_interval(b));
+  baton__session_renewed(b, sent, now);
   for (size_t i = 0; i < n; i++)
     baton__term_renewed(c->renew_elections[i], c->renew_generations[i], c->renew_gone[i], sent,
                         now);
 }
 
-static void renew_failed(baton_client *c, size_t n, const baton_error *err, int64_t now) {
+static void renew_failed(baton_batch *b, size_t n, const baton_error *err, int64_t now) {
+  baton_client *c = b->client;
   c->stats.renewal_requests_failed++;
-  c->renew_failures++;
-  c->last_renew_error = err->code;
-  c->next_renew = baton__next_renew(&c->cfg, renew_interval(c), c->last_renew_sent,
-                                    c->renew_failures, now);
+  b->renew_failures++;
+  b->last_renew_error = err->code;
+  b->next_renew = baton__next_renew(&b->cfg, renew_interval(b), b->last_renew_sent,
+                                    b->renew_failures, now);
   baton__log(&c->cfg, BATON_LOG_WARN, "renewal of %zu term(s) failed (%u in a row): %s", n,
-             c->renew_failures, err->message);
+             b->renew_failures, err->message);
   for (size_t i = 0; i < n; i++) {
     baton_election *e = c->renew_elections[i];
     /* A term left to its deadline by the watchdog is not being renewed. */
@@ -100,25 +105,27 @@ static void renew_failed(baton_client *c, size_t n, const baton_error *err, int6
   }
 }
 
-static void session_expired(baton_client *c, const baton_error *err, int64_t now) {
+static void session_expired(baton_batch *b, const baton_error *err, int64_t now) {
+  baton_client *c = b->client;
   c->stats.renewal_requests_failed++;
   c->stats.sessions_expired++;
   baton__log(&c->cfg, BATON_LOG_WARN, "the backend session expired: %s", err->message);
-  baton__session_expired(c, err->message, now);
+  baton__session_expired(b, err->message, now);
   /* Open the next session soon, with back-off if that keeps failing. */
-  c->renew_failures++;
-  c->last_renew_error = err->code;
-  c->next_renew = baton__add_sat(now, baton__config_backoff(&c->cfg, c->renew_failures - 1));
+  b->renew_failures++;
+  b->last_renew_error = err->code;
+  b->next_renew = baton__add_sat(now, baton__config_backoff(&b->cfg, b->renew_failures - 1));
 }
 
-/* One renewal round trip for the session and every held term. Needs c->mu;
- * drops it during the request. */
-static void renew_once(baton_client *c, int64_t earliest) {
-  size_t n = c->nheld;
+/* One renewal round trip for b's session and every held term of b. Needs
+ * c->mu; drops it during the request. */
+static void renew_once(baton_batch *b, int64_t earliest) {
+  baton_client *c = b->client;
+  size_t n = b->nheld;
   baton_error err = {0};
   if (grow_renew_buffers(c, n) != 0) {
     baton__error(&err, BATON_ENOMEM, "renew: out of memory for %zu terms", n);
-    renew_failed(c, 0, &err, baton__now());
+    renew_failed(b, 0, &err, baton__now());
     return;
   }
   /* Read before the batch is made: a term whose watchdog interval ended
@@ -128,7 +135,7 @@ static void renew_once(baton_client *c, int64_t earliest) {
   int64_t renewed = INT64_MAX; /* the first deadline among the terms it renews */
   size_t i = 0;
   for (baton_election *e = c->elections; e != NULL && i < n; e = e->next) {
-    if (!e->term.held) continue;
+    if (!e->term.held || e->batch != b) continue;
     bool fired = baton__term_watchdog_fired(e, sent);
     /* A term on the session stays in the batch (the session's keepalive
      * carries every key on it), but its lease no longer follows. */
@@ -143,36 +150,37 @@ static void renew_once(baton_client *c, int64_t earliest) {
   }
   n = i;
   if (n == 0 && own_ttl) { /* only terms left to their deadline: nothing to send */
-    c->next_renew = baton__add_sat(sent, renew_interval(c));
+    b->next_renew = baton__add_sat(sent, renew_interval(b));
     return;
   }
-  /* The request may not outlast the first term's deadline: that term must
-   * be declared lost on time, by this thread. */
-  int64_t deadline = baton__request_deadline(&c->cfg, sent, earliest);
-  if (c->renew_failures > 0) c->stats.renewal_retries++;
+  /* The request may not outlast the first term's deadline (of any batch):
+   * that term must be declared lost on time, by this thread. */
+  int64_t deadline = baton__request_deadline(&b->cfg, sent, earliest);
+  if (b->renew_failures > 0) c->stats.renewal_retries++;
   pthread_mutex_unlock(&c->mu);
-  int rc = c->backend->renew(c->session, c->renew_candidates, n, c->renew_gone, deadline, &err);
+  int rc = c->backend->renew(b->session, c->renew_candidates, n, c->renew_gone, deadline, &err);
   pthread_mutex_lock(&c->mu);
   int64_t now = baton__now();
-  c->server_ttl_ns = c->session->server_ttl_ns; /* a new session may grant another */
+  b->server_ttl_ns = b->session->server_ttl_ns; /* a new session may grant another */
   for (i = 0; i < n; i++) c->renew_elections[i]->pins--;
   pthread_cond_broadcast(&c->changed);
-  /* Cut short by the deadline of a term whose watchdog fired (the request
-   * must end by it all the same, so that its LOST comes on time): not the
-   * renewed terms' failure. That term ends now; send again at once, with
-   * no failure counted and no back-off. */
+  /* Cut short by the deadline of a term it does not renew (one whose
+   * watchdog fired, or another batch's): the request must end by it all
+   * the same, so that its LOST comes on time, and it is not the renewed
+   * terms' failure. That term ends now; send again at once, with no
+   * failure counted and no back-off. */
   bool cut_short = rc != 0 && rc != BATON_ESESSION && now >= deadline &&
-                   deadline < baton__request_deadline(&c->cfg, sent, renewed);
+                   deadline < baton__request_deadline(&b->cfg, sent, renewed);
   if (cut_short) {
     baton__log(&c->cfg, BATON_LOG_DEBUG,
-               "renewal cut short by a watchdog-fired term's deadline; sending again");
-    c->next_renew = now;
+               "renewal cut short by the deadline of a term it does not renew; sending again");
+    b->next_renew = now;
   } else if (rc == 0)
-    renew_succeeded(c, n, sent, now);
+    renew_succeeded(b, n, sent, now);
   else if (rc == BATON_ESESSION)
-    session_expired(c, &err, now);
+    session_expired(b, &err, now);
   else
-    renew_failed(c, n, &err, now);
+    renew_failed(b, n, &err, now);
 }
 
 /* ---- keys of lost terms --------------------------------------------------- */
@@ -185,14 +193,14 @@ static bool release_one_lost(baton_client *c, int64_t now, int64_t earliest) {
         baton__leftover_retry_at(e) > now)
       continue;
     if (pthread_mutex_trylock(&e->op) != 0) {
-      baton__leftover_postpone(e, baton__add_sat(now, renew_interval(c)));
+      baton__leftover_postpone(e, baton__add_sat(now, renew_interval(e->batch)));
       continue;
     }
     e->pins++;
-    int64_t deadline = baton__request_deadline(&c->cfg, now, earliest);
+    int64_t deadline = baton__request_deadline(&e->batch->cfg, now, earliest);
     pthread_mutex_unlock(&c->mu);
     baton_error err = {0};
-    int rc = c->backend->release(c->session, &e->candidate, deadline, &err);
+    int rc = c->backend->release(e->batch->session, &e->candidate, deadline, &err);
     pthread_mutex_lock(&c->mu);
     pthread_mutex_unlock(&e->op);
     e->pins--;
@@ -235,9 +243,12 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
     baton__event_deliver_one(c);
     return true;
   }
-  if (renewal_needed(c) && now >= c->next_renew) {
-    renew_once(c, earliest);
-    return true;
+  for (unsigned i = 0; i < c->nbatches; i++) {
+    baton_batch *b = &c->batches[i];
+    if (renewal_needed(b) && now >= b->next_renew) {
+      renew_once(b, earliest);
+      return true;
+    }
   }
   if (c->events != NULL) {
     baton__event_deliver_one(c);
@@ -245,7 +256,10 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
   }
   if (release_one_lost(c, now, earliest)) return true;
   *wake = earliest;
-  if (renewal_needed(c) && c->next_renew < *wake) *wake = c->next_renew;
+  for (unsigned i = 0; i < c->nbatches; i++) {
+    const baton_batch *b = &c->batches[i];
+    if (renewal_needed(b) && b->next_renew < *wake) *wake = b->next_renew;
+  }
   int64_t release = next_release(c);
   if (release < *wake) *wake = release;
   return false;
@@ -308,7 +322,15 @@ int64_t baton__client_run(baton_client *c, bool candidates) {
   return wake;
 }
 
-baton_session *baton__client_session(baton_client *c) { return c->session; }
+baton_session *baton__client_session(baton_client *c) { return c->batches[0].session; }
+
+bool baton__client_has_session(baton_client *c, const baton_session *s) {
+  pthread_mutex_lock(&c->mu);
+  bool yes = false;
+  for (unsigned i = 0; i < c->nbatches && !yes; i++) yes = c->batches[i].session == s;
+  pthread_mutex_unlock(&c->mu);
+  return yes;
+}
 
 /* ---- open and close ------------------------------------------------------ */
 
@@ -360,7 +382,11 @@ static int init_sync(baton_client *c) {
   }
   int rc = !c->manual && (c->wake_fd < 0 || c->timer_fd < 0) ? -1 : 0;
   if (rc == 0) rc = pthread_mutex_init(&c->mu, NULL);
-  if (rc == 0 && (rc = baton__cond_init(&c->changed)) != 0) pthread_mutex_destroy(&c->mu);
+  if (rc == 0 && (rc = pthread_mutex_init(&c->opening, NULL)) != 0) pthread_mutex_destroy(&c->mu);
+  if (rc == 0 && (rc = baton__cond_init(&c->changed)) != 0) {
+    pthread_mutex_destroy(&c->opening);
+    pthread_mutex_destroy(&c->mu);
+  }
   if (rc != 0) {
     close_fd(&c->wake_fd);
     close_fd(&c->timer_fd);
@@ -370,9 +396,83 @@ static int init_sync(baton_client *c) {
 
 static void destroy_sync(baton_client *c) {
   pthread_cond_destroy(&c->changed);
+  pthread_mutex_destroy(&c->opening);
   pthread_mutex_destroy(&c->mu);
   close_fd(&c->wake_fd);
   close_fd(&c->timer_fd);
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+/* Whether a and b time terms alike (everything else is the client's). */
+static bool same_timing(const baton_config *a, const baton_config *b) {
+  return a->ttl_ns == b->ttl_ns && a->renew_ns == b->renew_ns && a->margin_ns == b->margin_ns;
+}
+
+int baton__batch_find(baton_client *c, const baton_config *cfg, baton_batch **out,
+                      baton_error *err) {
+  for (unsigned i = 0; i < c->nbatches; i++)
+    if (same_timing(&c->batches[i].cfg, cfg)) {
+      *out = &c->batches[i];
+      return 0;
+    }
+  if (c->nbatches == BATON_BATCHES)
+    return baton__error(err, BATON_EINVAL,
+                        "election options: the client has %d TTL settings besides its own "
+                        "already (BATON_ELECTION_TTLS_MAX); use one of them",
+                        BATON_ELECTION_TTLS_MAX);
+  baton_batch *b = &c->batches[c->nbatches++];
+  memset(b, 0, sizeof *b);
+  b->client = c;
+  b->cfg = *cfg;
+  *out = b;
+  return 0;
+}
+
+/* Open b's backend session now (the caller makes sure nobody else does).
+ * It is b's from the moment mu is taken after it: the background thread
+ * renews it from then on. */
+static int batch_session_open(baton_batch *b, baton_error *err) {
+  baton_client *c = b->client;
+  int64_t sent = baton__now();
+  baton_session *s = NULL;
+  int rc = c->backend->open(&s, &c->uri, &b->cfg,
+                            sent + b->cfg.connect_timeout_ns + b->cfg.op_timeout_ns, err);
+  if (rc != 0) return rc;
+  s->backend = c->backend;
+  s->cfg = &b->cfg;
+  pthread_mutex_lock(&c->mu);
+  b->session = s;
+  b->server_ttl_ns = s->server_ttl_ns;
+  baton__lease_start(&b->session_lease, baton__term_ttl(c) ? INT64_MIN : sent,
+                     baton__lifetime(&b->cfg, b->server_ttl_ns));
+  b->last_renew_sent = sent;
+  b->next_renew = baton__add_sat(sent, renew_interval(b));
+  baton__wake_by(c, b->next_renew);
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+int baton__batch_open(baton_batch *b, baton_error *err) {
+  baton_client *c = b->client;
+  pthread_mutex_lock(&c->mu);
+  bool open = b->session != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (open) return 0;
+  /* Opening takes a connect and a request: the lock of the client stays
+   * free meanwhile, and a second caller waits on `opening`, then finds the
+   * session open. */
+  pthread_mutex_lock(&c->opening);
+  pthread_mutex_lock(&c->mu);
+  open = b->session != NULL;
+  pthread_mutex_unlock(&c->mu);
+  int rc = open ? 0 : batch_session_open(b, err);
+  pthread_mutex_unlock(&c->opening);
+  if (rc == 0 && !open)
+    baton__log(&c->cfg, BATON_LOG_INFO, "opened a backend session for a TTL of %lld ms",
+               (long long)(b->cfg.ttl_ns / BATON_NS_PER_MS));
+  if (rc != 0) baton__error_prefix(err, "opening a backend session for the election's TTL");
+  return rc;
 }
 
 static int client_open(baton_client **out, const char *uri, const baton_options *opts,
@@ -395,24 +495,17 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
     client_free(c);
     return baton__error(err, BATON_ENOMEM, "client_open: cannot create locks or descriptors");
   }
-  int64_t sent = baton__now();
-  rc = c->backend->open(&c->session, &c->uri, &c->cfg,
-                        sent + c->cfg.connect_timeout_ns + c->cfg.op_timeout_ns, err);
+  c->background_sleeps_until = INT64_MIN;
+  baton_batch *own = NULL;
+  baton__batch_find(c, &c->cfg, &own, NULL); /* the first: it cannot fail */
+  rc = batch_session_open(own, err);
   if (rc != 0) {
     destroy_sync(c);
     client_free(c);
     return rc;
   }
-  c->session->backend = c->backend;
-  c->session->cfg = &c->cfg;
-  baton__lease_start(&c->session_lease, baton__term_ttl(c) ? INT64_MIN : sent,
-                     baton__lifetime(&c->cfg, c->session->server_ttl_ns));
-  c->server_ttl_ns = c->session->server_ttl_ns;
-  c->last_renew_sent = sent;
-  c->next_renew = baton__add_sat(sent, renew_interval(c));
-  c->background_sleeps_until = INT64_MIN;
   if (!manual && pthread_create(&c->thread, NULL, background, c) != 0) {
-    c->backend->close(c->session);
+    c->backend->close(own->session);
     destroy_sync(c);
     client_free(c);
     return baton__error(err, BATON_ENOMEM, "client_open: cannot start the background thread");
@@ -456,7 +549,8 @@ void baton_client_close(baton_client *c) {
   }
   pthread_mutex_unlock(&c->mu);
   if (!c->manual) pthread_join(c->thread, NULL);
-  c->backend->close(c->session);
+  for (unsigned i = 0; i < c->nbatches; i++)
+    if (c->batches[i].session != NULL) c->backend->close(c->batches[i].session);
   destroy_sync(c);
   client_free(c);
 }

@@ -58,32 +58,24 @@ int baton__name_check(const char *name, baton_error *err) {
   return 0;
 }
 
-int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_options *o,
-                          const baton_uri *uri, baton_error *err) {
-  static const baton_options zero;
-  if (o == NULL) o = &zero;
-  memset(cfg, 0, sizeof *cfg);
-  int64_t ttl = o->ttl_ms != 0 ? o->ttl_ms : BATON_DEFAULT_TTL_MS;
+/* Set cfg's timing from the values asked for (ms, ppm; defaults applied)
+ * once they make sense together: the client's options and an election's
+ * go through here alike. */
+static int set_timing(baton_config *cfg, int64_t ttl, int64_t renew, uint32_t drift,
+                      int64_t margin, baton_error *err) {
   if (ttl < BATON_MIN_TTL_MS)
     return baton__error(err, BATON_EINVAL, "ttl_ms %lld is below the minimum of %d",
                         (long long)ttl, BATON_MIN_TTL_MS);
-  int64_t renew =
-      o->renew_interval_ms != 0 ? o->renew_interval_ms : ttl / BATON_DEFAULT_RENEW_PARTS;
   if (renew >= ttl)
     return baton__error(err, BATON_EINVAL, "renew_interval_ms %lld is not below ttl_ms %lld",
                         (long long)renew, (long long)ttl);
-  uint32_t drift = o->drift_ppm != 0 ? o->drift_ppm : BATON_DEFAULT_DRIFT_PPM;
   if (drift >= BATON_DRIFT_PPM_LIMIT)
     return baton__error(err, BATON_EINVAL, "drift_ppm %u is not below %d", drift,
                         BATON_DRIFT_PPM_LIMIT);
-  int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / BATON_DEFAULT_MARGIN_PARTS;
-  for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
-    if (o->reserved[i] != 0)
-      return baton__error(err, BATON_EINVAL,
-                          "options: reserved[%zu] is not zero (options of a later baton?)", i);
   cfg->ttl_ns = ttl * BATON_NS_PER_MS;
   cfg->drift_ppm = drift;
   cfg->margin_ns = margin * BATON_NS_PER_MS;
+  cfg->renew_ns = renew * BATON_NS_PER_MS;
   /* The term must outlive at least one renewal, or it ends before the first
    * renewal can extend it. */
   int64_t life = baton__lifetime(cfg, 0) / BATON_NS_PER_MS;
@@ -92,8 +84,34 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
                         "ttl_ms %lld minus drift and margin_ms %lld leaves %lld ms, not "
                         "more than renew_interval_ms %lld",
                         (long long)ttl, (long long)margin, (long long)life, (long long)renew);
+  return 0;
+}
+
+/* BATON_EINVAL unless every reserved word is zero. */
+static int check_reserved(const char *what, const uint64_t *reserved, size_t n,
+                          baton_error *err) {
+  for (size_t i = 0; i < n; i++)
+    if (reserved[i] != 0)
+      return baton__error(err, BATON_EINVAL,
+                          "%s: reserved[%zu] is not zero (options of a later baton?)", what, i);
+  return 0;
+}
+
+int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_options *o,
+                          const baton_uri *uri, baton_error *err) {
+  static const baton_options zero;
+  if (o == NULL) o = &zero;
+  memset(cfg, 0, sizeof *cfg);
+  int64_t ttl = o->ttl_ms != 0 ? o->ttl_ms : BATON_DEFAULT_TTL_MS;
+  int64_t renew =
+      o->renew_interval_ms != 0 ? o->renew_interval_ms : ttl / BATON_DEFAULT_RENEW_PARTS;
+  uint32_t drift = o->drift_ppm != 0 ? o->drift_ppm : BATON_DEFAULT_DRIFT_PPM;
+  int64_t margin = o->margin_ms != 0 ? o->margin_ms : ttl / BATON_DEFAULT_MARGIN_PARTS;
+  int rc = set_timing(cfg, ttl, renew, drift, margin, err);
+  if (rc == 0)
+    rc = check_reserved("options", o->reserved, sizeof o->reserved / sizeof o->reserved[0], err);
+  if (rc != 0) return rc;
   int64_t op_default = renew < BATON_DEFAULT_OP_MS ? renew : BATON_DEFAULT_OP_MS;
-  cfg->renew_ns = renew * BATON_NS_PER_MS;
   cfg->connect_timeout_ns =
       (o->connect_timeout_ms != 0 ? o->connect_timeout_ms : op_default) * BATON_NS_PER_MS;
   cfg->op_timeout_ns = (o->op_timeout_ms != 0 ? o->op_timeout_ms : op_default) * BATON_NS_PER_MS;
@@ -104,7 +122,7 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
   if (cfg->retry_max_ns < cfg->retry_base_ns) cfg->retry_max_ns = cfg->retry_base_ns;
 
   if (o->identity != NULL) {
-    int rc = check_text("identity", o->identity, BATON_IDENTITY_MAX, err);
+    rc = check_text("identity", o->identity, BATON_IDENTITY_MAX, err);
     if (rc != 0) return rc;
     snprintf(identity_buf, BATON_IDENTITY_MAX + 1, "%s", o->identity);
   } else {
@@ -138,6 +156,33 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf, const baton_opt
   return 0;
 }
 
+int baton__config_election(baton_config *cfg, const baton_config *client,
+                           const baton_election_options *o, baton_error *err) {
+  *cfg = *client;
+  if (o == NULL) return 0;
+  int rc = check_reserved("election options", o->reserved,
+                          sizeof o->reserved / sizeof o->reserved[0], err);
+  if (rc != 0) return rc;
+  if (o->flags != 0)
+    return baton__error(err, BATON_EINVAL, "election options: flags 0x%x has bits this baton "
+                        "does not know", (unsigned)o->flags);
+  /* An election's TTL brings its own defaults, as a client's does. */
+  bool own = o->ttl_ms != 0;
+  int64_t ttl = own ? o->ttl_ms : client->ttl_ns / BATON_NS_PER_MS;
+  int64_t renew = o->renew_interval_ms != 0 ? o->renew_interval_ms
+                  : own                     ? ttl / BATON_DEFAULT_RENEW_PARTS
+                                            : client->renew_ns / BATON_NS_PER_MS;
+  int64_t margin = o->margin_ms != 0 ? o->margin_ms
+                   : own             ? ttl / BATON_DEFAULT_MARGIN_PARTS
+                                     : client->margin_ns / BATON_NS_PER_MS;
+  rc = set_timing(cfg, ttl, renew, client->drift_ppm, margin, err);
+  if (rc != 0) return rc;
+  /* No request outlasts a renew interval, as with the client's defaults. */
+  if (cfg->op_timeout_ns > cfg->renew_ns) cfg->op_timeout_ns = cfg->renew_ns;
+  if (cfg->connect_timeout_ns > cfg->renew_ns) cfg->connect_timeout_ns = cfg->renew_ns;
+  return 0;
+}
+
 int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_error *err) {
   if (lifetime_ms == NULL) return baton__error(err, BATON_EINVAL, "lifetime: lifetime_ms is NULL");
   baton_config cfg;
@@ -152,6 +197,8 @@ int baton_options_lifetime(const baton_options *o, int64_t *lifetime_ms, baton_e
  * the 64-bit targets baton is built for. */
 _Static_assert(sizeof(void *) != 8 || sizeof(baton_options) == 208,
                "baton_options changed size: take new fields from reserved[]");
+_Static_assert(sizeof(baton_election_options) == 64,
+               "baton_election_options changed size: take new fields from reserved[]");
 /* So does baton_leader, which callers allocate, and its fields keep
  * their places. */
 _Static_assert(sizeof(void *) != 8 || sizeof(baton_leader) == 328,

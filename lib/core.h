@@ -66,13 +66,44 @@ typedef enum baton_runner_state {
   BATON_RUNNER_JOINING,  /* someone joins it now */
 } baton_runner_state;
 
+/* A session batch: the elections of one client with one timing (TTL,
+ * renew interval, margin), and the backend session their terms live on,
+ * renewed in one round trip for all of them. The client's own timing is
+ * batches[0], opened with the client; another opens at the first campaign
+ * of an election that uses it. Batches last until the client closes.
+ * Guarded by client->mu, except `cfg` and `client` (fixed at creation). */
+typedef struct baton_batch {
+  baton_client *client;
+  baton_config cfg;            /* the client's, with this batch's timing;
+                                  the backend session reads its TTL here */
+  baton_session *session;      /* NULL until opened; then fixed until the
+                                  client closes */
+  baton_local_lease session_lease; /* queueing backends: the session's own */
+  int64_t server_ttl_ns;       /* the session's server_ttl_ns, copied under
+                                  mu after open and each renewal (the backend
+                                  writes it in renew, on the background
+                                  thread) */
+  size_t nheld;                /* its elections holding a term */
+  uint64_t session_generation; /* raised when the backend reports the
+                                  session expired */
+  int64_t next_renew;          /* when to renew next */
+  int64_t last_renew_sent;     /* send time of the last successful renewal */
+  unsigned renew_failures;     /* consecutive failed renewals */
+  int last_renew_error;        /* code of the last failed renewal, or 0 */
+} baton_batch;
+
+/* The client's batches: its own timing and BATON_ELECTION_TTLS_MAX more. */
+#define BATON_BATCHES (1 + BATON_ELECTION_TTLS_MAX)
+
 struct baton_client {
   baton_config cfg;                       /* resolved options */
   char identity[BATON_IDENTITY_MAX + 1];  /* cfg.identity's storage */
   char *owned[5];                         /* copies cfg's strings point to */
   baton_uri uri;                          /* parsed from the caller's URI */
   const baton_backend *backend;
-  baton_session *session;
+  baton_batch batches[BATON_BATCHES]; /* [0]: the client's own timing */
+  unsigned nbatches;       /* in use; guarded by mu */
+  pthread_mutex_t opening; /* one batch session opens at a time */
   bool manual;             /* tests: no background thread; the caller runs
                               baton__client_run() on its own clock */
   pthread_t thread;        /* renews and runs callbacks (not manual) */
@@ -89,17 +120,6 @@ struct baton_client {
   bool ending;             /* baton_client_close() is under way */
   int64_t background_sleeps_until; /* INT64_MIN while it is awake (and
                                       always for a manual client) */
-  baton_local_lease session_lease; /* queueing backends: the session's own */
-  int64_t server_ttl_ns;     /* the session's server_ttl_ns, copied under
-                                mu after open and each renewal (the backend
-                                writes it in renew, on this thread) */
-  size_t nheld;              /* elections holding a term */
-  uint64_t session_generation; /* raised when the backend reports the
-                                  session expired */
-  int64_t next_renew;        /* when to renew next */
-  int64_t last_renew_sent;   /* send time of the last successful renewal */
-  unsigned renew_failures;   /* consecutive failed renewals */
-  int last_renew_error;      /* code of the last failed renewal, or 0 */
   baton_election *elections; /* every open election, doubly linked */
   baton_event_node *events, *events_tail; /* callbacks waiting to run */
   baton_election *in_callback; /* whose callback runs now, or NULL */
@@ -122,6 +142,7 @@ struct baton_client {
 
 struct baton_election {
   baton_client *client;
+  baton_batch *batch;                /* whose session its terms live on */
   baton_election *prev, *next;       /* in client->elections */
   baton_election *same_bucket;       /* in client->by_name */
   char name[BATON_NAME_MAX + 1];
@@ -180,8 +201,8 @@ int64_t baton__term_deadline(const baton_election *e);
  * are never lost to a failed allocation. 0 or BATON_ENOMEM. */
 int baton__term_reserve(baton_election *e);
 
-/* Start a term for e, whose acquire was sent at `sent` on the session of
- * generation `session_generation`, and queue ELECTED. BATON_ESESSION when
+/* Start a term for e, whose acquire was sent at `sent` on its batch's
+ * session of generation `session_generation`, and queue ELECTED. BATON_ESESSION when
  * the session was replaced since, or its renewals are failing, or it is
  * past its local deadline (then a renewal is asked for at once);
  * BATON_ETIMEDOUT when the term would be over at `now` already. */
@@ -220,16 +241,17 @@ int baton__term_touch(baton_election *e, int64_t now);
  * at `now`. */
 void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t now);
 
-/* The session's renewal sent at `sent` succeeded at `now`: terms already
- * past their deadline end first, then the session's lease is extended. */
-void baton__session_renewed(baton_client *c, int64_t sent, int64_t now);
+/* Batch b's renewal sent at `sent` succeeded at `now`: its terms already
+ * past their deadline end first, then its session's lease is extended. */
+void baton__session_renewed(baton_batch *b, int64_t sent, int64_t now);
 
-/* The backend says the session expired: every term ends (SESSION_EXPIRED),
- * with its keys, and acquires begun before are void. */
-void baton__session_expired(baton_client *c, const char *message, int64_t now);
+/* The backend says b's session expired: every term of b ends
+ * (SESSION_EXPIRED), with its keys, and acquires begun on it before are
+ * void. Other batches' terms go on. */
+void baton__session_expired(baton_batch *b, const char *message, int64_t now);
 
-/* Ask the background thread to renew at once. */
-void baton__renew_soon(baton_client *c, int64_t now);
+/* Ask the background thread to renew b at once. */
+void baton__renew_soon(baton_batch *b, int64_t now);
 
 /* Wake the background thread if it sleeps past `at` (INT64_MIN: now). */
 void baton__wake_by(baton_client *c, int64_t at);
@@ -312,7 +334,17 @@ void baton__candidates_step(baton_client *c);
 bool baton__election_releasable(const baton_election *e);
 
 /* ---- client.c, for election.c ------------------------------------------ */
-/* None: election.c calls term.c, and under client->mu reads the client's
- * fields and keeps its election list and name index. */
+/* Otherwise election.c calls term.c, and under client->mu reads the
+ * client's fields and keeps its election list and name index. */
+
+/* The batch of c for the timing of `cfg` (baton__config_election's): the
+ * one with equal TTL, renew interval and margin, or a new one, not opened
+ * yet. BATON_EINVAL beyond BATON_ELECTION_TTLS_MAX. No I/O; needs c->mu. */
+int baton__batch_find(baton_client *c, const baton_config *cfg, baton_batch **out,
+                      baton_error *err);
+
+/* Open b's backend session unless it is open: on the caller's thread,
+ * once however many callers ask at a time. Takes client->mu. */
+int baton__batch_open(baton_batch *b, baton_error *err);
 
 #endif /* BATON_CORE_H */

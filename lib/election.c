@@ -71,6 +71,10 @@ static int64_t op_deadline(const baton_client *c, int64_t limit) {
   return baton__request_deadline(&c->cfg, baton__now(), limit);
 }
 
+/* The session of reads that concern no term of ours (leader, contenders,
+ * observing): the client's own, open from the start. */
+static baton_session *own_session(const baton_client *c) { return c->batches[0].session; }
+
 /* ---- elections by name: two on one name get distinct slots -------------- */
 
 static size_t bucket_of(const baton_client *c, const char *name) {
@@ -148,12 +152,15 @@ int baton_election_name_check(const char *name, baton_error *err) {
   return rc != 0 ? rc : baton__ok(err);
 }
 
-int baton_election_open(baton_election **out, baton_client *c, const char *name,
-                        baton_event_cb on_event, void *udata, baton_error *err) {
+int baton_election_open_with(baton_election **out, baton_client *c, const char *name,
+                             const baton_election_options *opts, baton_event_cb on_event,
+                             void *udata, baton_error *err) {
   if (out == NULL) return baton__error(err, BATON_EINVAL, "election_open: out is NULL");
   *out = NULL;
   if (c == NULL) return baton__error(err, BATON_EINVAL, "election_open: client is NULL");
   int rc = baton__name_check(name, err);
+  baton_config cfg;
+  if (rc == 0) rc = baton__config_election(&cfg, &c->cfg, opts, err);
   if (rc != 0) return rc;
   baton_election *e = baton__calloc(1, sizeof *e);
   if (e == NULL) return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
@@ -175,7 +182,9 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   baton_election *orphans = orphans_take(c);
   /* The first term's events are reserved here: a term's ELECTED and LOST
    * are never lost to a failed allocation. */
-  rc = baton__term_reserve(e);
+  rc = baton__batch_find(c, &cfg, &e->batch, err);
+  if (rc == 0 && baton__term_reserve(e) != 0)
+    rc = baton__error(err, BATON_ENOMEM, "election_open: out of memory");
   if (rc == 0) {
     e->next = c->elections;
     if (c->elections != NULL) c->elections->prev = e;
@@ -187,10 +196,15 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
     baton__events_free(e);
     pthread_mutex_destroy(&e->op);
     baton__free(e);
-    return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
+    return rc;
   }
   *out = e;
   return baton__ok(err);
+}
+
+int baton_election_open(baton_election **out, baton_client *c, const char *name,
+                        baton_event_cb on_event, void *udata, baton_error *err) {
+  return baton_election_open_with(out, c, name, NULL, on_event, udata, err);
 }
 
 /* Delete e's leftover key if it may go now. Needs e->op. */
@@ -201,7 +215,8 @@ static int release_due(baton_election *e, bool skip, baton_error *err) {
   pthread_mutex_unlock(&c->mu);
   if (!due) return 0;
   int rc = 0;
-  if (!skip) rc = c->backend->release(c->session, &e->candidate, op_deadline(c, INT64_MAX), err);
+  if (!skip)
+    rc = c->backend->release(e->batch->session, &e->candidate, op_deadline(c, INT64_MAX), err);
   pthread_mutex_lock(&c->mu);
   baton__leftover_released(e, rc, baton__now());
   pthread_mutex_unlock(&c->mu);
@@ -259,7 +274,8 @@ static void detach(baton_client *c, baton_election *e) {
 
 /* Free a closed election, unlinked and used by nobody. */
 static void election_free(baton_client *c, baton_election *e) {
-  c->backend->forget(c->session, &e->candidate);
+  /* A batch opens at its first campaign: before that, nothing to forget. */
+  if (e->batch->session != NULL) c->backend->forget(e->batch->session, &e->candidate);
   baton__events_free(e);
   pthread_mutex_destroy(&e->op);
   baton__free(e);
@@ -405,12 +421,12 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   pthread_mutex_lock(&c->mu);
   int rc = baton__term_reserve(e);
   if (rc == 0) rc = index_add(c, e);
-  uint64_t generation = c->session_generation;
+  uint64_t generation = e->batch->session_generation;
   if (rc == 0) BATON__COUNT(e, attempts);
   pthread_mutex_unlock(&c->mu);
   if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
   int64_t sent = baton__now();
-  rc = c->backend->acquire(c->session, &e->candidate, holder,
+  rc = c->backend->acquire(e->batch->session, &e->candidate, holder,
                            baton__request_deadline(&c->cfg, sent, deadline), err);
   /* No holder at all (no token, no identity): nobody else holds it, but
    * our term may not begin yet (a Redis server that started less than a
@@ -447,7 +463,8 @@ static void clean_up(baton_election *e) {
   pthread_mutex_unlock(&c->mu);
   if (keep) return;
   baton_error ignored = {0};
-  int rc = c->backend->release(c->session, &e->candidate, op_deadline(c, INT64_MAX), &ignored);
+  int rc =
+      c->backend->release(e->batch->session, &e->candidate, op_deadline(c, INT64_MAX), &ignored);
   pthread_mutex_lock(&c->mu);
   baton__leftover_released(e, rc, baton__now());
   pthread_mutex_unlock(&c->mu);
@@ -483,7 +500,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       int fd = e->cancel_fd;
       pthread_mutex_unlock(&c->mu);
       if (rc != 0) break;
-      rc = c->backend->wait(c->session, &e->candidate, holder, how->deadline, fd, err);
+      rc = c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
       if (rc == 0) {
         failures = 0; /* only a wait that works ends the back-off */
         continue;
@@ -496,7 +513,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
     }
     if (rc == BATON_ESESSION) {
       pthread_mutex_lock(&c->mu);
-      baton__renew_soon(c, baton__now());
+      baton__renew_soon(e->batch, baton__now());
       pthread_mutex_unlock(&c->mu);
     }
     if (how->once || !baton__retryable(rc)) break;
@@ -536,6 +553,9 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   BATON__COUNT(e, campaigns);
   pthread_mutex_unlock(&c->mu);
 
+  /* The session of the election's timing opens at its first campaign
+   * (opening the election does no I/O). */
+  int rc = baton__batch_open(e->batch, err);
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
   /* The acquire latency counts from here: the clock read the term check
@@ -547,7 +567,7 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
   memset(&seen, 0, sizeof seen);
-  int rc = already ? 0 : campaign_locked(e, how, &seen, err);
+  if (rc == 0 && !already) rc = campaign_locked(e, how, &seen, err);
   pthread_mutex_unlock(&e->op);
 
   pthread_mutex_lock(&c->mu);
@@ -681,7 +701,7 @@ int baton_election_leader(baton_election *e, baton_leader *out, baton_error *err
     return baton__error(err, BATON_EINVAL, "leader: %s is NULL", e == NULL ? "election" : "out");
   memset(out, 0, sizeof *out);
   baton_client *c = e->client;
-  int rc = c->backend->leader(c->session, e->name, out, op_deadline(c, INT64_MAX), err);
+  int rc = c->backend->leader(own_session(c), e->name, out, op_deadline(c, INT64_MAX), err);
   if (rc == BATON_ENOLEADER) return baton__error(err, rc, "'%s' has no leader", e->name);
   return rc != 0 ? rc : baton__ok(err);
 }
@@ -692,8 +712,8 @@ static int leader_value(baton_client *c, const char *name, baton_leader *out, ch
   memset(out, 0, sizeof *out);
   baton__value_copy(value, size, len, "", 0);
   if (c->backend->leader_value == NULL)
-    return c->backend->leader(c->session, name, out, deadline, err);
-  return c->backend->leader_value(c->session, name, out, value, size, len, deadline, err);
+    return c->backend->leader(own_session(c), name, out, deadline, err);
+  return c->backend->leader_value(own_session(c), name, out, value, size, len, deadline, err);
 }
 
 int baton_election_leader_value(baton_election *e, baton_leader *out, char *value, size_t size,
@@ -775,7 +795,8 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
   if (!held)
     return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
                         e->name);
-  int rc = c->backend->proclaim(c->session, &e->candidate, value, op_deadline(c, limit), err);
+  int rc =
+      c->backend->proclaim(e->batch->session, &e->candidate, value, op_deadline(c, limit), err);
   pthread_mutex_unlock(&e->op);
   if (rc == 0) {
     pthread_mutex_lock(&c->mu);
@@ -815,7 +836,7 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
     out[i].ttl_remaining_ms = -1;
   }
   size_t n = 0;
-  int rc = c->backend->contenders(c->session, e->name, out, cap, &n, op_deadline(c, INT64_MAX),
+  int rc = c->backend->contenders(own_session(c), e->name, out, cap, &n, op_deadline(c, INT64_MAX),
                                   err);
   if (rc != 0) return rc;
   *count = n < cap ? n : cap;
@@ -861,7 +882,7 @@ static void *observe_loop(void *arg) {
       }
       /* Bounded: a wait ends at least once a TTL so a missed notification
        * costs one TTL at most. */
-      rc = c->backend->wait(c->session, &e->watch, &seen, baton__after(c->cfg.ttl_ns),
+      rc = c->backend->wait(own_session(c), &e->watch, &seen, baton__after(c->cfg.ttl_ns),
                             e->observe_cancel_fd, &err);
       if (rc == 0 || rc == BATON_ETIMEDOUT) {
         failures = 0;
@@ -911,7 +932,7 @@ void baton_election_observe_stop(baton_election *e) {
   pthread_mutex_unlock(&c->mu);
   if (!was) return;
   pthread_join(e->observer, NULL);
-  c->backend->forget(c->session, &e->watch);
+  c->backend->forget(own_session(c), &e->watch);
   e->watch.priv = NULL;
   pthread_mutex_lock(&c->mu);
   close_fd(&e->observe_cancel_fd);
@@ -1055,6 +1076,13 @@ static baton_election *as_election(baton_lock *l) { return (baton_election *)(vo
 int baton_lock_open(baton_lock **out, baton_client *c, const char *name, baton_event_cb on_event,
                     void *udata, baton_error *err) {
   return baton_election_open((baton_election **)(void *)out, c, name, on_event, udata, err);
+}
+
+int baton_lock_open_with(baton_lock **out, baton_client *c, const char *name,
+                         const baton_election_options *opts, baton_event_cb on_event, void *udata,
+                         baton_error *err) {
+  return baton_election_open_with((baton_election **)(void *)out, c, name, opts, on_event, udata,
+                                  err);
 }
 
 void baton_lock_close(baton_lock *l) { baton_election_close(as_election(l)); }

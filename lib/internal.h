@@ -62,6 +62,11 @@ int baton__config_resolve(baton_config *cfg, char *identity_buf,
                           const baton_options *o, const baton_uri *uri,
                           baton_error *err);
 
+/* An election's configuration: the client's, with the timing `o` asks
+ * for (may be NULL: the client's), checked as the client's options are. */
+int baton__config_election(baton_config *cfg, const baton_config *client,
+                           const baton_election_options *o, baton_error *err);
+
 /* BATON_EINVAL unless `name` is a valid election name. */
 int baton__name_check(const char *name, baton_error *err);
 
@@ -93,6 +98,10 @@ int64_t baton__client_run(baton_client *client, bool candidates);
 
 /* The client's backend session (tests: the in-memory backend's hooks). */
 baton_session *baton__client_session(baton_client *client);
+
+/* Whether `s` is one of the client's sessions: its own or one opened for
+ * an election's TTL (tests: the in-memory backend's hooks). */
+bool baton__client_has_session(baton_client *client, const baton_session *s);
 
 /* How many campaigns of the election are under way (tests: a campaign has
  * entered the call before a close races it). (election.c) */

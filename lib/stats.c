@@ -102,7 +102,9 @@ static void client_read(baton_client *c, baton_client_stats *out) {
   for (const baton_election *e = c->elections; e != NULL; e = e->next)
     if (!e->closing) n++;
   out->elections = n;
-  out->terms_held = (uint32_t)c->nheld;
+  size_t held = 0;
+  for (unsigned i = 0; i < c->nbatches; i++) held += c->batches[i].nheld;
+  out->terms_held = (uint32_t)held;
 }
 
 int baton_client_read_stats(baton_client *c, baton_client_stats *out, baton_error *err) {
@@ -344,7 +346,7 @@ static void client_text(text *t, baton_client *c) {
   baton_client_stats s;
   client_read(c, &s);
   family(t, "baton_renewal_requests_total", COUNTER,
-         "Renewal round trips (every held term and the session at once), by result.");
+         "Renewal round trips (each session with its held terms at once), by result.");
   put(t, "baton_renewal_requests_total");
   put_labels(t, c, NULL, "result=\"ok\"");
   put(t, " %llu\nbaton_renewal_requests_total", (unsigned long long)s.renewal_requests_ok);
@@ -355,7 +357,7 @@ static void client_text(text *t, baton_client *c) {
   put_labels(t, c, NULL, NULL);
   put(t, " %llu\n", (unsigned long long)s.renewal_retries);
   family(t, "baton_sessions_expired_total", COUNTER,
-         "Times the backend said the client's session had ended.");
+         "Times the backend said a session of the client had ended.");
   put(t, "baton_sessions_expired_total");
   put_labels(t, c, NULL, NULL);
   put(t, " %llu\n", (unsigned long long)s.sessions_expired);

@@ -21,12 +21,13 @@ bool baton__term_ttl(const baton_client *c) {
   return (c->backend->caps & BATON_CAP_TERM_TTL) != 0;
 }
 
-static int64_t lifetime(const baton_client *c) {
-  return baton__lifetime(&c->cfg, c->server_ttl_ns);
+/* A term's lifetime and renew interval: its batch's timing. */
+static int64_t lifetime(const baton_batch *b) {
+  return baton__lifetime(&b->cfg, b->server_ttl_ns);
 }
 
-static int64_t renew_interval(const baton_client *c) {
-  return baton__renew_interval(&c->cfg, c->server_ttl_ns);
+static int64_t renew_interval(const baton_batch *b) {
+  return baton__renew_interval(&b->cfg, b->server_ttl_ns);
 }
 
 /* The lease a term of e lives by: its own, or the session's; a term on
@@ -34,7 +35,7 @@ static int64_t renew_interval(const baton_client *c) {
  * then, so that the renewals since do not carry it. */
 static const baton_local_lease *lease_of(const baton_election *e) {
   return baton__term_ttl(e->client) || e->term.watchdog_fired ? &e->term.lease
-                                                              : &e->client->session_lease;
+                                                              : &e->batch->session_lease;
 }
 
 int64_t baton__term_deadline(const baton_election *e) {
@@ -48,9 +49,9 @@ void baton__wake_by(baton_client *c, int64_t at) {
   (void)n; /* a full counter is still readable: the wake-up happens */
 }
 
-void baton__renew_soon(baton_client *c, int64_t now) {
-  c->next_renew = now;
-  baton__wake_by(c, now);
+void baton__renew_soon(baton_batch *b, int64_t now) {
+  b->next_renew = now;
+  baton__wake_by(b->client, now);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -183,21 +184,22 @@ void baton__events_free(baton_election *e) {
 int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generation,
                       int64_t now, baton_error *err) {
   baton_client *c = e->client;
+  baton_batch *b = e->batch;
   bool own_ttl = baton__term_ttl(c);
   /* The acquire may have gone out on a session that expired and was
    * replaced while it was in flight: its key died with that session. */
-  if (session_generation != c->session_generation)
+  if (session_generation != b->session_generation)
     return baton__error(err, BATON_ESESSION, "%s: the session was replaced during the acquire",
                         e->name);
   /* A term on the session lives as long as the session: one won while its
    * renewals fail would end within moments. Renew first; the campaign
    * keeps its place and looks again. */
-  if (!own_ttl && (c->renew_failures > 0 || !baton__lease_live(&c->session_lease, now))) {
-    baton__renew_soon(c, now);
+  if (!own_ttl && (b->renew_failures > 0 || !baton__lease_live(&b->session_lease, now))) {
+    baton__renew_soon(b, now);
     return baton__error(err, BATON_ESESSION,
                         "%s: elected while the session's renewals fail; renewing first", e->name);
   }
-  if (own_ttl && now >= baton__add_sat(sent, lifetime(c)))
+  if (own_ttl && now >= baton__add_sat(sent, lifetime(b)))
     return baton__error(err, BATON_ETIMEDOUT,
                         "%s: the acquire's reply came after its term would have ended", e->name);
   baton_term *t = &e->term;
@@ -208,14 +210,14 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
   t->began = now;
   t->touched = now;
   t->watchdog_fired = false;
-  c->nheld++;
+  b->nheld++;
   BATON__COUNT(e, terms_won);
   int64_t due = baton__term_deadline(e);
   if (own_ttl) {
-    baton__lease_start(&t->lease, sent, lifetime(c));
-    int64_t renew_at = baton__add_sat(sent, renew_interval(c));
-    if (c->nheld == 1 || renew_at < c->next_renew) c->next_renew = renew_at;
-    due = c->next_renew;
+    baton__lease_start(&t->lease, sent, lifetime(b));
+    int64_t renew_at = baton__add_sat(sent, renew_interval(b));
+    if (b->nheld == 1 || renew_at < b->next_renew) b->next_renew = renew_at;
+    due = b->next_renew;
   }
   baton__log(&c->cfg, BATON_LOG_INFO, "'%s': elected, token %llu", e->name,
              (unsigned long long)t->token);
@@ -234,7 +236,7 @@ static void end(baton_election *e, baton_lost_reason reason, const char *message
              message != NULL ? message : "no reason given");
   e->term.held = false;
   e->term.lost_reason = reason;
-  c->nheld--;
+  e->batch->nheld--;
   baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, NULL, message);
   pthread_cond_broadcast(&c->changed);
 }
@@ -253,20 +255,21 @@ static void keep_leftover(baton_election *e, int64_t until, bool delete_it) {
 
 void baton__term_expire(baton_election *e, int64_t now) {
   baton_client *c = e->client;
+  baton_batch *b = e->batch;
   if (!e->term.held || now < baton__term_deadline(e)) return;
   bool watchdog = e->term.watchdog_fired;
-  bool unreachable = !watchdog && c->last_renew_error == BATON_ECONNECT;
+  bool unreachable = !watchdog && b->last_renew_error == BATON_ECONNECT;
   char msg[160];
   snprintf(msg, sizeof msg, "local deadline passed %s",
            watchdog      ? "after the holder missed its watchdog touch (renewals stopped)"
            : unreachable ? "while the backend was unreachable"
-           : c->renew_failures > 0 ? "after failed renewals"
+           : b->renew_failures > 0 ? "after failed renewals"
                                    : "with no successful renewal in time");
   /* The key is ours until the server's own expiry, counted from the same
    * send time with the server's TTL: deleting or replacing it sooner would
    * let the next leader in inside the margin the caller's step-down relies
    * on. A key with a TTL of its own just expires then. */
-  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
+  int64_t until = baton__server_expiry(&b->cfg, b->server_ttl_ns, lease_of(e)->sent);
   /* The term ended at its deadline, whenever this runs. */
   baton_lost_reason reason = watchdog      ? BATON_LOST_WATCHDOG
                              : unreachable ? BATON_LOST_CONNECTION
@@ -288,7 +291,8 @@ void baton__term_end(baton_election *e, baton_lost_reason reason, const char *me
    * cannot vouch that the work stopped, so its key stays until the
    * server's expiry, as at its deadline. */
   bool fired = baton__term_watchdog_fired(e, now);
-  int64_t until = baton__server_expiry(&c->cfg, c->server_ttl_ns, lease_of(e)->sent);
+  const baton_batch *b = e->batch;
+  int64_t until = baton__server_expiry(&b->cfg, b->server_ttl_ns, lease_of(e)->sent);
   end(e, reason, message, now);
   if (reason == BATON_LOST_RESIGNED && fired) {
     keep_leftover(e, until, !baton__term_ttl(c));
@@ -318,7 +322,7 @@ bool baton__term_watchdog_fired(baton_election *e, int64_t now) {
   baton_client *c = e->client;
   /* Every renewal counted so far was sent within the interval (a later one
    * would have fired first): the term keeps what they gave it, no more. */
-  if (!baton__term_ttl(c)) t->lease = c->session_lease;
+  if (!baton__term_ttl(c)) t->lease = e->batch->session_lease;
   t->watchdog_fired = true;
   t->fired_interval_ns = e->watchdog_ns;
   baton__log(&c->cfg, BATON_LOG_WARN,
@@ -343,17 +347,21 @@ void baton__term_watchdog_set(baton_election *e, int64_t interval_ns, int64_t no
   if (e->term.held && !fired) e->term.touched = now;
 }
 
-void baton__session_renewed(baton_client *c, int64_t sent, int64_t now) {
+void baton__session_renewed(baton_batch *b, int64_t sent, int64_t now) {
+  baton_client *c = b->client;
   if (baton__term_ttl(c)) return;
-  for (baton_election *e = c->elections; e != NULL; e = e->next) baton__term_expire(e, now);
-  c->session_lease.lifetime = lifetime(c);
-  baton__lease_renewed(&c->session_lease, sent);
+  for (baton_election *e = c->elections; e != NULL; e = e->next)
+    if (e->batch == b) baton__term_expire(e, now);
+  b->session_lease.lifetime = lifetime(b);
+  baton__lease_renewed(&b->session_lease, sent);
 }
 
-void baton__session_expired(baton_client *c, const char *message, int64_t now) {
-  c->session_generation++;
-  baton__lease_start(&c->session_lease, INT64_MIN, 0);
+void baton__session_expired(baton_batch *b, const char *message, int64_t now) {
+  baton_client *c = b->client;
+  b->session_generation++;
+  baton__lease_start(&b->session_lease, INT64_MIN, 0);
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
+    if (e->batch != b) continue;
     baton__term_end(e, BATON_LOST_SESSION_EXPIRED, message, now);
     if (!baton__term_ttl(c)) e->term.leftover = false; /* gone with the session */
   }

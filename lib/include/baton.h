@@ -278,6 +278,45 @@ BATON_API int baton_election_open(baton_election **out, baton_client *client,
                                   const char *name, baton_event_cb on_event,
                                   void *udata, baton_error *err);
 
+/* Per-election timing. Zero in any field means the default, so
+ * `baton_election_options o = {0};` gives the client's own timing. The
+ * fields are checked as baton_options' are (ttl_ms at least 100; the
+ * lifetime, ttl less drift and margin, above the renew interval). */
+typedef struct baton_election_options {
+  uint32_t ttl_ms;             /* this election's lease time to live;
+                                  default: the client's ttl_ms */
+  uint32_t renew_interval_ms;  /* default ttl_ms / 3 when ttl_ms is set,
+                                  else the client's */
+  uint32_t margin_ms;          /* safety margin; default ttl_ms / 20 when
+                                  ttl_ms is set, else the client's */
+  uint32_t flags;              /* zero: no flags yet */
+  uint64_t reserved[6];        /* zero: room for later options (the
+                                  struct's size stays 64 bytes) */
+} baton_election_options;
+
+/* Distinct timings (ttl_ms, renew_interval_ms, margin_ms, as resolved)
+ * one client's elections may use besides the client's own. */
+#define BATON_ELECTION_TTLS_MAX 16
+
+/* baton_election_open() with this election's own TTL (`opts` may be NULL:
+ * the client's). Elections of one client with equal timing share one
+ * backend session, renewed in one round trip per interval however many
+ * names it holds; the client's own timing uses the session opened by
+ * baton_client_open(). The first campaign (or try) of an election with a
+ * timing no open session has opens one more backend session for it (an
+ * etcd lease, a ZooKeeper session, a Redis or PostgreSQL connection), on
+ * the caller's thread within the client's connect and op timeouts; its
+ * errors are that campaign's. The session lives until the client closes.
+ * The election's local deadline, the server expiry its lost keys wait
+ * for, and its renewals follow its own timing. Opening does no I/O.
+ * Returns 0, BATON_EINVAL (bad name or options, non-zero reserved or
+ * flags, more than BATON_ELECTION_TTLS_MAX timings) or BATON_ENOMEM. */
+BATON_API int baton_election_open_with(baton_election **out, baton_client *client,
+                                       const char *name,
+                                       const baton_election_options *opts,
+                                       baton_event_cb on_event, void *udata,
+                                       baton_error *err);
+
 /* Stop candidate mode and observing, make a campaign blocked in another
  * thread return BATON_ECANCELED and wait for it, resign a held term (its
  * LOST event is delivered before close returns), and free. A term lost at
@@ -543,13 +582,14 @@ typedef struct baton_election_stats {
 } baton_election_stats;
 
 /* A client's stats: its elections' totals, and its renewals, which are
- * one round trip for every held term (and the session). */
+ * one round trip per backend session for its held terms (and the session),
+ * summed over the client's sessions (one per election TTL). */
 typedef struct baton_client_stats {
   baton_stats totals;        /* sum over every election, closed included */
   uint64_t renewal_requests_ok;     /* renewal round trips that succeeded */
   uint64_t renewal_requests_failed; /* ... that failed */
   uint64_t renewal_retries;  /* renewals sent after a failed one */
-  uint64_t sessions_expired; /* times the backend said the session ended */
+  uint64_t sessions_expired; /* times the backend said a session ended */
   baton_histogram renewal;   /* a successful renewal's round trip */
   uint32_t elections;        /* open elections */
   uint32_t terms_held;       /* terms held now */
@@ -586,6 +626,11 @@ typedef struct baton_lock baton_lock;
 BATON_API int baton_lock_open(baton_lock **out, baton_client *client,
                               const char *name, baton_event_cb on_event,
                               void *udata, baton_error *err);
+/* baton_lock_open() with the lock's own TTL, as baton_election_open_with(). */
+BATON_API int baton_lock_open_with(baton_lock **out, baton_client *client,
+                                   const char *name, const baton_election_options *opts,
+                                   baton_event_cb on_event, void *udata,
+                                   baton_error *err);
 BATON_API void baton_lock_close(baton_lock *lock);
 
 /* Acquire within `timeout_ms` (BATON_FOREVER: no limit); `*token` is the

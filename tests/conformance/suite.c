@@ -773,6 +773,77 @@ static void term_outlives_the_ttl_by_renewal(void) {
 #define WATCHDOG_MS 1000
 #define WATCHDOG_MARGIN_MS 800
 
+/* Per-election TTLs of the case below: two timings besides the client's,
+ * with margins wide enough that a successor let in before a name's own
+ * server expiry would be seen (as the watchdog case's). */
+#define SHORT_TTL_MS 2000
+#define SHORT_MARGIN_MS 600
+#define LONG_TTL_MS 5000
+#define LONG_MARGIN_MS 1500
+
+/* One client holds a name with a TTL of 2 s and one with 5 s (each its own
+ * backend session, opened by its first campaign), both with a watchdog
+ * nobody touches, so that their renewals stop. Each term ends at its own
+ * local deadline, from its own TTL: the short one first, the long one
+ * after the short TTL; a waiter on another client gets each name only
+ * after that name's own server expiry, with a greater token. */
+static void per_election_ttls_step_down_at_their_own_deadlines(void) {
+  static recorder r[2];
+  static const uint32_t ttls[2] = {SHORT_TTL_MS, LONG_TTL_MS};
+  static const uint32_t margins[2] = {SHORT_MARGIN_MS, LONG_MARGIN_MS};
+  recorder_init(&r[0]);
+  recorder_init(&r[1]);
+  baton_error err = {0};
+  baton_client *a = open_client(3000, "ttl-a"), *b = open_client(TTL_MS, "ttl-b");
+  baton_election *held[2] = {0}, *waiter[2] = {0};
+  int64_t lifetime[2] = {0};
+  uint64_t token[2] = {0};
+  int64_t t0 = kit_now_ms();
+  bool ok = a != NULL && b != NULL;
+  for (int i = 0; ok && i < 2; i++) {
+    const char *name = kit_name(i == 0 ? "ttl-short" : "ttl-long");
+    baton_election_options eo = {.ttl_ms = ttls[i], .margin_ms = margins[i]};
+    baton_options o = {.ttl_ms = ttls[i], .margin_ms = margins[i]};
+    CHECK_OK(baton_options_lifetime(&o, &lifetime[i], &err), &err);
+    ok = baton_election_open_with(&held[i], a, name, &eo, record, &r[i], &err) == 0 &&
+         baton_election_open(&waiter[i], b, name, NULL, NULL, &err) == 0 &&
+         baton_election_campaign(held[i], WIN_MS, &token[i], &err) == 0 &&
+         baton_election_watchdog(held[i], WATCHDOG_MS, &err) == 0;
+    if (!ok) TEST_FAIL_("name %d: %s", i, err.message);
+  }
+  int64_t t1 = kit_now_ms();
+  campaign_call call[2];
+  for (int i = 0; ok && i < 2; i++) campaign_start(&call[i], waiter[i], HANDOVER_MS);
+  for (int i = 0; ok && i < 2; i++) {
+    /* Its term began after t0 and its watchdog fired an interval after
+     * t1 at the latest: its deadline is a lifetime after a renewal sent
+     * between the two. */
+    CHECK(await_count(&r[i], &r[i].lost, 1, WATCHDOG_MS + (int)lifetime[i] + 5000));
+    CHECK_EQ(r[i].last_reason, BATON_LOST_WATCHDOG);
+    CHECK_GE(r[i].lost_at_ms - t0, lifetime[i]);
+    CHECK_LE(r[i].lost_at_ms - t1, WATCHDOG_MS + lifetime[i] + TEST_SLACK_MS);
+    campaign_join(&call[i]);
+    CHECK_OK(call[i].rc, &call[i].err);
+    CHECK_GT(call[i].token, token[i]);
+    printf("    TTL %u ms: lost %lld ms after the campaign, successor %lld ms after the loss "
+           "(server expiry: +%lld ms)\n",
+           ttls[i], (long long)(r[i].lost_at_ms - t0),
+           (long long)(call[i].returned_ms - r[i].lost_at_ms), (long long)(ttls[i] - lifetime[i]));
+    CHECK_GE(call[i].returned_ms - r[i].lost_at_ms, (ttls[i] - lifetime[i]) / 2);
+  }
+  if (ok) {
+    CHECK_LT(r[0].lost_at_ms, r[1].lost_at_ms);
+    CHECK_GT(r[1].lost_at_ms - t0, SHORT_TTL_MS);
+  }
+  for (int i = 0; i < 2; i++) {
+    baton_election_close(held[i]);
+    baton_election_close(waiter[i]);
+  }
+  baton_client_close(a);
+  baton_client_close(b);
+  for (int i = 0; i < 2; i++) recorder_free(&r[i]);
+}
+
 /* A holder that touches its term in time keeps it across many watchdog
  * intervals and more than a TTL. Once it stops touching, its term ends at
  * its local deadline with WATCHDOG, no later than interval + lifetime
@@ -2243,6 +2314,8 @@ int main(int argc, char **argv) {
       {"stop_resigns_the_held_term", stop_resigns_the_held_term},
       {"term_outlives_the_ttl_by_renewal", term_outlives_the_ttl_by_renewal},
       {"watchdog_ends_a_term_nobody_touches", watchdog_ends_a_term_nobody_touches},
+      {"per_election_ttls_step_down_at_their_own_deadlines",
+       per_election_ttls_step_down_at_their_own_deadlines},
       {"many_names_cost_no_descriptor_or_thread_each",
        many_names_cost_no_descriptor_or_thread_each},
       {"no_descriptor_survives_exec", no_descriptor_survives_exec},

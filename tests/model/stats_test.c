@@ -1,4 +1,5 @@
-/* stats_test.c — the stats the core counts, checked against scenarios
+/* stats_test.c — the stats the core counts, and the timing of elections
+ * with TTLs of their own (session batches), checked against scenarios
  * whose figures are known in advance: manual clients (no background
  * thread) on the in-memory backend (mem.c) and an injected clock, so that
  * every duration is exact. Also the Prometheus text of those scenarios,
@@ -31,6 +32,8 @@ static struct {
   int fail_renews;  /* ... nor do this many more */
   int stall_renews; /* this many more renewals get no answer before their
                        deadline (BATON_ETIMEDOUT then) */
+  int swap_acquires; /* this many more memq acquires see their session
+                        expire and be replaced while they travel */
 } S;
 
 /* ---- the clock and the backend's hooks ------------------------------------ */
@@ -81,6 +84,10 @@ static uint64_t fixed_random(void *ctx) {
 
 static mem_fault fault(void *ctx, mem_op op) {
   (void)ctx;
+  if (op == MEM_ACQUIRE && S.swap_acquires > 0) {
+    S.swap_acquires--;
+    return MEM_SWAP;
+  }
   if (op != MEM_RENEW) return MEM_OK;
   if (S.stall_renews > 0) {
     S.stall_renews--;
@@ -96,7 +103,7 @@ static mem_fault fault(void *ctx, mem_op op) {
 static void backend_run(void *ctx, const baton_session *s) {
   (void)ctx;
   for (int c = 0; c < CLIENTS; c++)
-    if (S.clients[c] != NULL && baton__client_session(S.clients[c]) == s) run_client(c);
+    if (S.clients[c] != NULL && baton__client_has_session(S.clients[c], s)) run_client(c);
 }
 
 /* What the log callback heard, when a case gives the clients one. */
@@ -124,12 +131,16 @@ static const mem_hooks hooks = {fault, idle, backend_run, fixed_random, NULL};
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-static int64_t lifetime_ns(void) {
-  baton_options o = {.ttl_ms = TTL_MS};
+/* The local lifetime of a renewal with a TTL of `ttl_ms` (an election's
+ * timing defaults as the client's do). */
+static int64_t lifetime_of(uint32_t ttl_ms) {
+  baton_options o = {.ttl_ms = ttl_ms};
   int64_t ms = 0;
   baton_options_lifetime(&o, &ms, NULL);
   return ms * MS;
 }
+
+static int64_t lifetime_ns(void) { return lifetime_of(TTL_MS); }
 
 /* `n` clients on the flavour `queue` (memq) or not (memttl), one
  * election on "a" each, in `e`. */
@@ -659,6 +670,185 @@ static void log_callback_hears_renewals(void) {
   CHECK_CONTAINS(err.message, "log_level");
 }
 
+/* ---- per-election TTL --------------------------------------------------------- */
+
+#define SHORT_TTL_MS 1000
+#define LONG_TTL_MS 3000
+
+/* When a callback heard its election's LOST, on the injected clock. */
+typedef struct lost_at {
+  int64_t at;
+  baton_lost_reason reason;
+} lost_at;
+
+static void record_lost(const baton_event *ev, void *udata) {
+  lost_at *l = udata;
+  if (ev->type != BATON_EVENT_LOST) return;
+  l->at = S.now;
+  l->reason = ev->reason;
+}
+
+static baton_election *open_ttl(baton_client *c, const char *name, uint32_t ttl_ms, lost_at *l) {
+  baton_election_options o = {.ttl_ms = ttl_ms};
+  baton_election *e = NULL;
+  baton_error err;
+  CHECK_OK(baton_election_open_with(&e, c, name, ttl_ms != 0 ? &o : NULL,
+                                    l != NULL ? record_lost : NULL, l, &err),
+           &err);
+  return e;
+}
+
+/* One client holds "s" with a TTL of 1 s, "m" with the client's 2 s and
+ * "l" with 3 s, and no renewal gets through: each term lives exactly the
+ * lifetime of its own TTL and is lost then, in that order. On memttl a
+ * waiter on another client gets each name only at its own server expiry
+ * (a memq waiter's session could not be renewed either). */
+static void own_deadlines(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  static const char *const names_[3] = {"s", "m", "l"};
+  static const uint32_t ttls[3] = {SHORT_TTL_MS, 0, LONG_TTL_MS};
+  lost_at lost[3];
+  memset(lost, 0, sizeof lost);
+  baton_election *held[3], *waiter[3];
+  uint64_t token[3] = {0};
+  baton_error err;
+  for (int i = 0; i < 3; i++) {
+    held[i] = open_ttl(S.clients[0], names_[i], ttls[i], &lost[i]);
+    waiter[i] = open_ttl(S.clients[1], names_[i], 0, NULL);
+    CHECK_OK(baton_election_try_campaign(held[i], &token[i], NULL, &err), &err);
+  }
+  S.fail_renew = true;
+  for (int i = 0; i < 3; i++) {
+    baton_election_stats st;
+    CHECK_OK(baton_election_read_stats(held[i], &st, &err), &err);
+    CHECK_EQ(st.remaining_ns, lifetime_of(ttls[i] != 0 ? ttls[i] : TTL_MS));
+  }
+  for (int i = 0; i < 3; i++) {
+    int64_t life = lifetime_of(ttls[i] != 0 ? ttls[i] : TTL_MS);
+    if (!queue) refused_until(waiter[i], token[i], T0 + (ttls[i] != 0 ? ttls[i] : TTL_MS) * MS);
+    idle(NULL, T0 + life + 1);
+    CHECK_EQ(lost[i].at, T0 + life);
+    CHECK_EQ(lost[i].reason, BATON_LOST_CONNECTION);
+    CHECK_EQ(stats_of(held[i]).hold.sum_ns, life);
+  }
+  CHECK_LT(lost[0].at, lost[1].at);
+  CHECK_LT(lost[1].at, lost[2].at);
+  teardown();
+}
+
+static void own_deadlines_ttl(void) { own_deadlines(false); }
+static void own_deadlines_queue(void) { own_deadlines(true); }
+
+/* Elections whose options resolve to one timing share a batch: one
+ * renewal round trip covers them. A timing of its own opens its session
+ * at the first campaign, not at open; the client's own timing asked for
+ * explicitly is the client's batch. */
+static void equal_ttls_share(void) {
+  baton_election *e[1] = {0};
+  setup(false, 1, e);
+  baton_client *c = S.clients[0];
+  baton_error err;
+  baton_election_options by_ttl = {.ttl_ms = SHORT_TTL_MS};
+  baton_election_options spelled = {.ttl_ms = SHORT_TTL_MS, .renew_interval_ms = SHORT_TTL_MS / 3,
+                                    .margin_ms = SHORT_TTL_MS / 20};
+  baton_election_options client_own = {.ttl_ms = TTL_MS};
+  baton_election *x = NULL, *y = NULL, *z = NULL;
+  CHECK_OK(baton_election_open_with(&x, c, "x", &by_ttl, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_open_with(&y, c, "y", &spelled, NULL, NULL, &err), &err);
+  CHECK_OK(baton_lock_open_with((baton_lock **)(void *)&z, c, "z", &client_own, NULL, NULL, &err),
+           &err);
+  REQUIRE(x != NULL && y != NULL && z != NULL);
+  CHECK(x->batch == y->batch);
+  CHECK(z->batch == &c->batches[0]);
+  CHECK(e[0]->batch == &c->batches[0]);
+  CHECK_EQ(c->nbatches, 2);
+  CHECK(x->batch->session == NULL); /* opening does no I/O */
+  CHECK_OK(baton_election_try_campaign(x, NULL, NULL, &err), &err);
+  baton_session *opened = x->batch->session;
+  CHECK(opened != NULL && opened != c->batches[0].session);
+  CHECK_OK(baton_election_try_campaign(y, NULL, NULL, &err), &err);
+  CHECK(x->batch->session == opened);
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  /* 1 s: the short batch renews at 1/3, 2/3 and 3/3 of it, once for both
+   * of its terms; the client's batch once, at a third of 2 s. */
+  idle(NULL, T0 + SHORT_TTL_MS * MS);
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(c, &cs, &err), &err);
+  CHECK_EQ(cs.renewal_requests_ok, 3 + 1);
+  CHECK_EQ(cs.terms_held, 3);
+  CHECK_EQ(stats_of(x).renewals_ok, 3);
+  CHECK_EQ(stats_of(y).renewals_ok, 3);
+  CHECK_EQ(stats_of(e[0]).renewals_ok, 1);
+  teardown();
+}
+
+/* memq: the session of one TTL expires (its renewals cut off while an
+ * acquire on it travels) and is replaced: the campaign wins on the new
+ * session, while the term on the client's own session lives on, renewed
+ * all along with no failure. */
+static void session_expiry_stays_in_its_batch(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  baton_election *s = open_ttl(S.clients[0], "s", SHORT_TTL_MS, NULL);
+  S.swap_acquires = 1;
+  CHECK_OK(baton_election_campaign(s, 10 * SHORT_TTL_MS, NULL, &err), &err);
+  CHECK_EQ(S.swap_acquires, 0);
+  CHECK_GE(S.now, T0 + SHORT_TTL_MS * MS); /* the short session's TTL ran out */
+  baton_client_stats cs;
+  CHECK_OK(baton_client_read_stats(S.clients[0], &cs, &err), &err);
+  CHECK_EQ(cs.sessions_expired, 1);
+  CHECK_EQ(cs.terms_held, 2);
+  CHECK(baton_election_is_leader(e[0], NULL, NULL));
+  baton_stats held = stats_of(e[0]);
+  CHECK_EQ(held.renewals_failed, 0);
+  CHECK_EQ(held.terms_won, 1);
+  CHECK_EQ(held.terms_lost[BATON_LOST_SESSION_EXPIRED], 0);
+  teardown();
+}
+
+/* Options are checked as the client's are, and a client takes at most
+ * BATON_ELECTION_TTLS_MAX timings besides its own. */
+static void election_options_checked(void) {
+  baton_election *e[1] = {0};
+  setup(false, 1, e);
+  baton_client *c = S.clients[0];
+  baton_error err;
+  static const baton_election_options bad[] = {
+      {.reserved = {[5] = 1}},
+      {.flags = 1},
+      {.ttl_ms = 50},
+      {.ttl_ms = 1000, .renew_interval_ms = 1000},
+      {.ttl_ms = 1000, .margin_ms = 700},
+      {.renew_interval_ms = TTL_MS},
+  };
+  static const char *const why[] = {"reserved[5]", "flags", "ttl_ms 50",
+                                    "renew_interval_ms 1000", "margin_ms 700",
+                                    "renew_interval_ms 2000"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    baton_election *x = NULL;
+    CHECK_EQ(baton_election_open_with(&x, c, "x", &bad[i], NULL, NULL, &err), BATON_EINVAL);
+    CHECK(x == NULL);
+    CHECK_CONTAINS(err.message, why[i]);
+  }
+  CHECK_EQ(c->nbatches, 1);
+  baton_election *x[BATON_ELECTION_TTLS_MAX + 1] = {0};
+  for (unsigned i = 0; i <= BATON_ELECTION_TTLS_MAX; i++) {
+    baton_election_options o = {.ttl_ms = 3000 + 100 * i};
+    int rc = baton_election_open_with(&x[i], c, "x", &o, NULL, NULL, &err);
+    CHECK_EQ(rc, i < BATON_ELECTION_TTLS_MAX ? 0 : BATON_EINVAL);
+  }
+  CHECK_CONTAINS(err.message, "BATON_ELECTION_TTLS_MAX");
+  /* A timing the client has already is still welcome. */
+  baton_election_options again = {.ttl_ms = 3000};
+  baton_election *y = NULL;
+  CHECK_OK(baton_election_open_with(&y, c, "y", &again, NULL, NULL, &err), &err);
+  CHECK(y != NULL && y->batch == x[0]->batch);
+  teardown();
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"contention_race", contention_race},
@@ -676,6 +866,11 @@ int main(int argc, char **argv) {
       {"watchdog_touched_and_late_queue", watchdog_touched_and_late_queue},
       {"exposition_edges", exposition_edges},
       {"log_callback_hears_renewals", log_callback_hears_renewals},
+      {"own_deadlines_ttl", own_deadlines_ttl},
+      {"own_deadlines_queue", own_deadlines_queue},
+      {"equal_ttls_share", equal_ttls_share},
+      {"session_expiry_stays_in_its_batch", session_expiry_stays_in_its_batch},
+      {"election_options_checked", election_options_checked},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

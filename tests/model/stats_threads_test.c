@@ -1,7 +1,8 @@
 /* stats_threads_test.c — stats read from many threads while terms change,
  * on the real clock and real threads, with no server: three clients in
  * candidate mode on one name hand it round while reader threads read
- * stats and Prometheus text all along. Built for ThreadSanitizer by
+ * stats and Prometheus text all along. Also first campaigns racing to
+ * open the session of their TTL. Built for ThreadSanitizer by
  * `scripts/test.sh --tsan`, for ASan by --sanitize; in every build the
  * counters must add up at the end.
  *
@@ -48,10 +49,17 @@ static bool live(int64_t now) {
   return srv.owner != NULL;
 }
 
+/* Sessions opened and closed, and whether an open takes a while (so that
+ * callers racing to open one overlap). */
+static atomic_int opens, closes;
+static atomic_bool slow_open;
+
 static int l_open(baton_session **out, const baton_uri *uri, const baton_config *cfg,
                   int64_t deadline, baton_error *err) {
   (void)uri;
   (void)deadline;
+  if (atomic_load(&slow_open)) kit_sleep_ms(50);
+  atomic_fetch_add(&opens, 1);
   baton_session *s = baton__calloc(1, sizeof *s);
   if (s == NULL) return baton__error(err, BATON_ENOMEM, "locked: out of memory");
   s->cfg = cfg;
@@ -59,7 +67,10 @@ static int l_open(baton_session **out, const baton_uri *uri, const baton_config 
   return 0;
 }
 
-static void l_close(baton_session *s) { baton__free(s); }
+static void l_close(baton_session *s) {
+  atomic_fetch_add(&closes, 1);
+  baton__free(s);
+}
 
 static void holder_of(baton_leader *out) {
   if (out == NULL) return;
@@ -282,9 +293,59 @@ static void readers_race_hand_overs(void) {
   baton__backend_register_test(NULL);
 }
 
+/* Elections of one client with one TTL of their own campaign for the first
+ * time at once, from their own threads: the TTL's session opens once, one
+ * of them wins, and client close closes every session it opened. */
+#define RACERS 4
+
+static void *first_campaign(void *arg) {
+  baton_election *e = arg;
+  return (void *)(intptr_t)baton_election_try_campaign(e, NULL, NULL, NULL);
+}
+
+static void first_campaigns_open_one_session(void) {
+  baton__backend_register_test(&locked_backend);
+  baton__cond_init(&srv.changed);
+  atomic_store(&opens, 0);
+  atomic_store(&closes, 0);
+  baton_error err;
+  baton_client *c = NULL;
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "racers"};
+  REQUIRE_OK(baton_client_open(&c, "locked://x", &o, &err), &err);
+  int opened = atomic_load(&opens);
+  CHECK_EQ(opened, 1);
+  baton_election_options own = {.ttl_ms = 2 * TTL_MS};
+  baton_election *e[RACERS] = {0};
+  pthread_t t[RACERS];
+  bool started[RACERS] = {false};
+  atomic_store(&slow_open, true);
+  for (int i = 0; i < RACERS; i++) {
+    CHECK_OK(baton_election_open_with(&e[i], c, "a", &own, NULL, NULL, &err), &err);
+    started[i] = e[i] != NULL && pthread_create(&t[i], NULL, first_campaign, e[i]) == 0;
+  }
+  int won = 0, held = 0;
+  for (int i = 0; i < RACERS; i++) {
+    void *rc = NULL;
+    if (started[i]) pthread_join(t[i], &rc);
+    won += (intptr_t)rc == 0;
+    held += (intptr_t)rc == BATON_EHELD;
+  }
+  atomic_store(&slow_open, false);
+  opened = atomic_load(&opens);
+  CHECK_EQ(opened, 2);
+  CHECK_EQ(won, 1);
+  CHECK_EQ(held, RACERS - 1);
+  for (int i = 0; i < RACERS; i++) baton_election_close(e[i]);
+  baton_client_close(c);
+  int closed = atomic_load(&closes);
+  CHECK_EQ(closed, 2);
+  baton__backend_register_test(NULL);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"readers_race_hand_overs", readers_race_hand_overs},
+      {"first_campaigns_open_one_session", first_campaigns_open_one_session},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
