@@ -27,6 +27,11 @@ static int64_t lease_lifetime(const baton_client *c, int64_t ttl_ns) {
   return baton__lifetime(&cfg, 0);
 }
 
+/* A lease lives on the client's own session: the backend gives it its own
+ * TTL (etcd: its own lease; ZooKeeper: a TTL node; Redis: PX), so no
+ * session batch of a timing is needed. */
+static baton_session *session_of(const baton_client *c) { return c->batches[0].session; }
+
 static int64_t op_deadline(const baton_client *c, int64_t limit) {
   return baton__request_deadline(&c->cfg, baton__now(), limit);
 }
@@ -71,8 +76,8 @@ static int lease_new(baton_lease **out, baton_client *c, const char *name, uint6
 static int wait_for_holder(baton_client *c, const char *name, const baton_leader *seen,
                            int64_t deadline, baton_error *err) {
   baton_candidate watch = {.name = name, .identity = c->cfg.identity};
-  int rc = c->backend->wait(c->session, &watch, seen, deadline, -1, err);
-  c->backend->forget(c->session, &watch);
+  int rc = c->backend->wait(session_of(c), &watch, seen, deadline, -1, err);
+  c->backend->forget(session_of(c), &watch);
   return rc;
 }
 
@@ -103,7 +108,7 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
     memset(&holder, 0, sizeof holder);
     uint64_t got = 0;
     int64_t sent = baton__now();
-    rc = c->backend->lease_acquire(c->session, name, c->cfg.identity, ttl_ns, &got, &holder,
+    rc = c->backend->lease_acquire(session_of(c), name, c->cfg.identity, ttl_ns, &got, &holder,
                                    op_deadline(c, INT64_MAX), err);
     if (rc == 0) {
       int64_t now = baton__now();
@@ -111,7 +116,7 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
       baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
       if (!baton__lease_live(&local, now)) {
         /* Not worth keeping: let the next holder in now, not at its TTL. */
-        c->backend->lease_release(c->session, name, got, op_deadline(c, INT64_MAX), NULL);
+        c->backend->lease_release(session_of(c), name, got, op_deadline(c, INT64_MAX), NULL);
         return baton__error(err, BATON_ETIMEDOUT,
                             "lease_acquire: '%s' was granted too late to be used (token %llu)",
                             name, (unsigned long long)got);
@@ -136,7 +141,7 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
       /* A wait needs the holder it waits past; one that just went is
        * tried again after a back-off (never a busy loop). */
       if (holder.token == 0 &&
-          c->backend->leader(c->session, name, &holder, op_deadline(c, deadline), &werr) != 0) {
+          c->backend->leader(session_of(c), name, &holder, op_deadline(c, deadline), &werr) != 0) {
         baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, passes++)), -1);
         continue;
       }
@@ -189,7 +194,7 @@ int baton_lease_extend(baton_lease *l, int64_t ttl_ms, baton_error *err) {
                         l->name, (unsigned long long)l->token);
   int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
   int64_t sent = baton__now();
-  rc = c->backend->lease_extend(c->session, l->name, l->token, ttl_ns, op_deadline(c, limit), err);
+  rc = c->backend->lease_extend(session_of(c), l->name, l->token, ttl_ns, op_deadline(c, limit), err);
   pthread_mutex_lock(&l->mu);
   if (rc == 0 && !over(l, baton__now()))
     baton__lease_start(&l->local, sent, lease_lifetime(c, ttl_ns));
@@ -214,7 +219,7 @@ int baton_lease_release(baton_lease *l, baton_error *err) {
                         l->name, (unsigned long long)l->token);
   /* Also past its local end: the key may still be there, and only ours
    * is deleted (the backend checks the token). */
-  int rc = c->backend->lease_release(c->session, l->name, l->token, op_deadline(c, INT64_MAX), err);
+  int rc = c->backend->lease_release(session_of(c), l->name, l->token, op_deadline(c, INT64_MAX), err);
   /* After a connection error the lease may still be there: it stays held
    * until its end, and the release may be tried again. */
   if (rc == 0 || rc == BATON_ENOTHOLDER) {
