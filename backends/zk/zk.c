@@ -34,8 +34,6 @@
 
 #define BATON_ZK_PORT 2181 /* when the URI names none: ZooKeeper's client port */
 
-/* acquire's inner result: our node vanished, enqueue again. */
-#define BATON_ZK_LOST 1
 /* wait's inner result: nothing changed yet, block. */
 #define BATON_ZK_BLOCK 1
 
@@ -53,6 +51,25 @@ static int expired_error(baton_zk_session *s, baton_error *err) {
   return baton__error(err, BATON_ESESSION,
                       "%s: the ZooKeeper session expired; the next renew opens a new one",
                       s->label);
+}
+
+int baton__zk_name_begin(baton_zk_session *s, const char *name, baton_zk_conn **conn,
+                         char **parent, baton_error *err) {
+  *parent = NULL;
+  *conn = baton__zk_conn_get(s);
+  if (*conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
+  int rc = conn_expired(*conn) ? expired_error(s, err) : 0;
+  if (rc == 0 && (*parent = baton__zk_path(s, name, NULL)) == NULL)
+    rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  if (rc != 0) baton__zk_name_end(conn, parent);
+  return rc;
+}
+
+void baton__zk_name_end(baton_zk_conn **conn, char **parent) {
+  baton__free(*parent);
+  baton__zk_conn_put(*conn);
+  *parent = NULL;
+  *conn = NULL;
 }
 
 /* ---- Candidates ------------------------------------------------------------ */
@@ -281,8 +298,8 @@ static void zk_close(baton_session *bs) {
 
 /* ---- acquire --------------------------------------------------------------- */
 
-static int make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
-                        int64_t deadline, baton_error *err) {
+int baton__zk_make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
+                           int64_t deadline, baton_error *err) {
   char *p = baton__strdup(parent);
   if (p == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   int rc = 0;
@@ -297,11 +314,6 @@ static int make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *pa
   }
   baton__free(p);
   return rc;
-}
-
-/* The outcome of a create is unknown when its reply was lost. */
-static bool unknown_outcome(int zrc) {
-  return zrc == ZCONNECTIONLOSS || zrc == ZOPERATIONTIMEOUT || zrc == BATON_ZK_DEADLINE;
 }
 
 static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
@@ -330,14 +342,14 @@ static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *
       k->pending = node == NULL; /* out of memory: find it by guid later */
       unlock(s);
       rc = node != NULL ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-    } else if (unknown_outcome(r.rc)) {
+    } else if (baton__zk_unknown(r.rc)) {
       rc = baton__zk_error(err, conn, r.rc, "create", prefix); /* stays pending */
     } else {
       lock(s);
       k->pending = false; /* the server answered: nothing was made */
       unlock(s);
       if (r.rc == ZNONODE && tries == 0) {
-        rc = make_parents(s, conn, parent, deadline, err);
+        rc = baton__zk_make_parents(s, conn, parent, deadline, err);
         baton__zk_reply_free(&r);
         if (rc == 0) continue;
         break;
@@ -387,11 +399,11 @@ static int recover(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
   return 0;
 }
 
-/* The refusal when contender `kid` of parent carries a wrapped sequence:
- * kazoo's order would put it first although it came last, so no one can
- * be elected safely until the counter starts again with a new parent. */
-static int wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
-                         baton_error *err) {
+/* Kazoo's order would put a wrapped sequence first although it came
+ * last, so no one can be elected safely until the counter starts again
+ * with a new parent. */
+int baton__zk_wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
+                            baton_error *err) {
   return baton__error(err, BATON_EREFUSED,
                       "%s: the sequence counter of %s wrapped, so no contender can be ordered; "
                       "once nobody holds the name, delete and recreate that znode "
@@ -420,7 +432,7 @@ static int drop_if_wrapped(baton_zk_session *s, baton_zk_conn *conn, baton_zk_ca
     drop_node_locked(s, k);
     unlock(s);
   }
-  int rc = wrapped_error(s, parent, own, err);
+  int rc = baton__zk_wrapped_error(s, parent, own, err);
   baton__zk_reply_free(&r);
   baton__free(path);
   baton__free(own);
@@ -453,14 +465,10 @@ static char *identity_path(const baton_zk_session *s, const char *name, const ch
   return baton__zk_path(s, side, child);
 }
 
-/* Read the leader's identity (the node's data) and token (its czxid);
- * once the term proclaimed (data version > 0) the data is its value
- * (into value[0..size), *len its length; value may be NULL) and the
- * identity is read beside it. BATON_ZK_LOST when the node went away
- * meanwhile. */
-static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
-                       const char *child, baton_leader *out, char *value, size_t size,
-                       size_t *len, int64_t deadline, baton_error *err) {
+/* Once the term proclaimed, its identity is read beside the node. */
+int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
+                          const char *child, baton_leader *out, char *value, size_t size,
+                          size_t *len, int64_t deadline, baton_error *err) {
   char *path = baton__zk_path(s, name, child);
   if (path == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   baton_zk_reply r;
@@ -509,10 +517,7 @@ static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *nam
   return rc;
 }
 
-/* The lowest contender among kids, and the highest one below `own`;
- * *wrapped is the first contender with a wrapped sequence (NULL if none),
- * which makes the rest meaningless. */
-static const char *lowest_of(const baton_zk_reply *r, const char *own, const char **pred,
+const char *baton__zk_lowest(const baton_zk_reply *r, const char *own, const char **pred,
                              bool *found, const char **wrapped) {
   const char *low = NULL;
   if (pred != NULL) *pred = NULL;
@@ -544,10 +549,10 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
   const char *pred = NULL, *low = NULL, *wrapped = NULL;
   bool found = false;
   int rc = 0;
-  if (r.rc == ZOK) low = lowest_of(&r, own, &pred, &found, &wrapped);
+  if (r.rc == ZOK) low = baton__zk_lowest(&r, own, &pred, &found, &wrapped);
   else if (r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
   if (wrapped != NULL) {
-    rc = wrapped_error(s, parent, wrapped, err);
+    rc = baton__zk_wrapped_error(s, parent, wrapped, err);
   } else if (rc == 0 && !found) {
     lock(s);
     drop_node_locked(s, k); /* deleted behind our back: enqueue again */
@@ -561,7 +566,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     unlock(s);
     if (czxid == 0) { /* adopted by guid: its czxid is still unknown */
       baton_leader me;
-      rc = read_leader(s, conn, c->name, own, &me, NULL, 0, NULL, deadline, err);
+      rc = baton__zk_read_leader(s, conn, c->name, own, &me, NULL, 0, NULL, deadline, err);
       czxid = me.token;
       lock(s);
       if (rc == 0) k->czxid = czxid, k->version = (int)me.version;
@@ -576,7 +581,8 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     k->pred = p;
     unlock(s);
     baton_leader who = {0};
-    if (holder != NULL && read_leader(s, conn, c->name, low, &who, NULL, 0, NULL, deadline, err) == 0)
+    if (holder != NULL &&
+        baton__zk_read_leader(s, conn, c->name, low, &who, NULL, 0, NULL, deadline, err) == 0)
       *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: %s is held by %s (token %llu)", s->label, c->name,
                       who.identity[0] ? who.identity : "another contender",
@@ -633,9 +639,9 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
     baton__zk_reply_free(&r);
     return rc;
   }
-  const char *wrapped, *low = lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  const char *wrapped, *low = baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped);
   if (wrapped != NULL) {
-    rc = wrapped_error(s, parent, wrapped, err);
+    rc = baton__zk_wrapped_error(s, parent, wrapped, err);
     baton__zk_reply_free(&r);
     return rc;
   }
@@ -934,30 +940,28 @@ static int zk_leader_value(baton_session *bs, const char *name, baton_leader *ou
   if (name == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "%s: NULL argument to leader", s->label);
   memset(out, 0, sizeof *out);
-  baton_zk_conn *conn = baton__zk_conn_get(s);
-  if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
-  char *parent = baton__zk_path(s, name, NULL);
-  int rc = conn_expired(conn) ? expired_error(s, err)
-           : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
-                              : BATON_ZK_LOST;
+  baton_zk_conn *conn;
+  char *parent;
+  int rc = baton__zk_name_begin(s, name, &conn, &parent, err);
+  if (rc != 0) return rc;
+  rc = BATON_ZK_LOST;
   /* The lowest node may go between the list and the get: look again. */
   for (int attempt = 0; rc == BATON_ZK_LOST && attempt < 8; attempt++) {
     baton_zk_reply r;
     baton__zk_children(conn, parent, 0, deadline, &r);
     const char *wrapped = NULL;
-    const char *low = r.rc == ZOK ? lowest_of(&r, NULL, NULL, NULL, &wrapped) : NULL;
+    const char *low = r.rc == ZOK ? baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped) : NULL;
     if (r.rc != ZOK && r.rc != ZNONODE)
       rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
-    else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
+    else if (wrapped != NULL) rc = baton__zk_wrapped_error(s, parent, wrapped, err);
     else if (low == NULL)
       rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
-    else rc = read_leader(s, conn, name, low, out, value, size, len, deadline, err);
+    else rc = baton__zk_read_leader(s, conn, name, low, out, value, size, len, deadline, err);
     baton__zk_reply_free(&r);
   }
   if (rc == BATON_ZK_LOST)
     rc = baton__error(err, BATON_ETIMEDOUT, "%s: the leader of %s kept changing", s->label, name);
-  baton__free(parent);
-  baton__zk_conn_put(conn);
+  baton__zk_name_end(&conn, &parent);
   return rc;
 }
 
@@ -987,7 +991,7 @@ static int make_identity(baton_zk_session *s, baton_zk_conn *conn, baton_candida
       rc = baton__zk_error(err, conn, zrc, "create", at);
       break;
     }
-    rc = make_parents(s, conn, parent, deadline, err);
+    rc = baton__zk_make_parents(s, conn, parent, deadline, err);
   }
   baton__free(at);
   baton__free(parent);
@@ -1081,11 +1085,11 @@ static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name
   baton_zk_reply r;
   baton__zk_children(conn, parent, 0, deadline, &r);
   const char *wrapped = NULL;
-  if (r.rc == ZOK) lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  if (r.rc == ZOK) baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped);
   int rc = 0;
   if (r.rc != ZOK && r.rc != ZNONODE)
     rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
-  else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
+  else if (wrapped != NULL) rc = baton__zk_wrapped_error(s, parent, wrapped, err);
   const char **kids = NULL;
   size_t m = 0;
   if (rc == 0 && r.rc == ZOK && r.nkids > 0) {
@@ -1097,7 +1101,7 @@ static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name
   }
   for (size_t i = 0; rc == 0 && i < m && *n < cap; i++) {
     baton_leader who;
-    int got = read_leader(s, conn, name, kids[i], &who, NULL, 0, NULL, deadline, err);
+    int got = baton__zk_read_leader(s, conn, name, kids[i], &who, NULL, 0, NULL, deadline, err);
     if (got == BATON_ZK_LOST) continue;
     rc = got;
     if (rc != 0) break;
@@ -1114,14 +1118,12 @@ static int zk_contenders(baton_session *bs, const char *name, baton_contender *o
                          size_t *n, int64_t deadline, baton_error *err) {
   baton_zk_session *s = (baton_zk_session *)bs;
   *n = 0;
-  baton_zk_conn *conn = baton__zk_conn_get(s);
-  if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
-  char *parent = baton__zk_path(s, name, NULL);
-  int rc = conn_expired(conn) ? expired_error(s, err)
-           : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
-                              : list_queue(s, conn, name, parent, out, cap, n, deadline, err);
-  baton__free(parent);
-  baton__zk_conn_put(conn);
+  baton_zk_conn *conn;
+  char *parent;
+  int rc = baton__zk_name_begin(s, name, &conn, &parent, err);
+  if (rc != 0) return rc;
+  rc = list_queue(s, conn, name, parent, out, cap, n, deadline, err);
+  baton__zk_name_end(&conn, &parent);
   return rc;
 }
 
