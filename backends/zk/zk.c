@@ -1141,4 +1141,7 @@ const baton_backend baton_backend_zk = {
     .forget = zk_forget,
     .proclaim = zk_proclaim,
     .leader_value = zk_leader_value,
+    .lease_acquire = baton__zk_lease_acquire,
+    .lease_extend = baton__zk_lease_extend,
+    .lease_release = baton__zk_lease_release,
 };

@@ -238,14 +238,23 @@ int64_t baton__zk_name_seq(const char *child);
 /* Negative, 0, positive as a sorts before, with or after b (contenders),
  * by sequence number; a wrapped one sorts after every valid one. */
 int baton__zk_name_cmp(const char *a, const char *b);
-/* Whether child is a contender created with this guid. */
+/* Whether child is a contender created with this guid (a candidate's
+ * 32 hex digits, or a lease's whole prefix, baton__zk_lease_guid). */
 bool baton__zk_name_has_guid(const char *child, const char *guid);
 /* 32 random hex digits and a NUL. */
 void baton__zk_guid(char out[33]);
+/* A fixed lease's node is a contender whose name says its TTL, since the
+ * server shows a TTL node's TTL to no client: "ttl<ms>-<32 hex>" before
+ * "__lock__<sequence>" (kazoo reads only the suffix). The name prefix for
+ * a new lease of ttl_ms, random. */
+#define BATON_ZK_GUID_MAX 64
+void baton__zk_lease_guid(char out[BATON_ZK_GUID_MAX], int64_t ttl_ms);
+/* The TTL in ms a lease node's name carries, or 0: not a lease's name. */
+int64_t baton__zk_name_ttl(const char *child);
 /* "<chroot>/<name>[/<child>]", or NULL when out of memory. */
 char *baton__zk_path(const baton_zk_session *s, const char *name, const char *child);
 
-/* ---- What the election (zk.c) lends to calls without a candidate ---------- */
+/* ---- What the election (zk.c) lends to fixed leases (lease.c) ------------ */
 
 /* The outcome of a create is unknown when its reply was lost. */
 static inline bool baton__zk_unknown(int zrc) {
@@ -277,5 +286,15 @@ int baton__zk_wrapped_error(const baton_zk_session *s, const char *parent, const
 int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
                           const char *child, baton_leader *out, char *value, size_t size,
                           size_t *len, int64_t deadline, baton_error *err);
+
+/* ---- Fixed leases (lease.c): the table's three lease ops -------------------- */
+
+int baton__zk_lease_acquire(baton_session *s, const char *name, const char *identity,
+                            int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                            int64_t deadline, baton_error *err);
+int baton__zk_lease_extend(baton_session *s, const char *name, uint64_t token, int64_t ttl_ns,
+                           int64_t deadline, baton_error *err);
+int baton__zk_lease_release(baton_session *s, const char *name, uint64_t token, int64_t deadline,
+                            baton_error *err);
 
 #endif /* BATON_ZK_H */

@@ -1,0 +1,221 @@
+/* lease_test.c — fixed leases on zk:// (backends/zk/lease.c) through the
+ * backend table, against real ZooKeeper servers: a lease is the holder of
+ * its election for leader, contenders, other leases and campaigns; it is
+ * not renewed and ends at its TTL, by the server's reaper or by the
+ * server's clock when no reaper has come yet ("zk-noreap"); extend keeps
+ * its TTL or refuses another; a server without TTL nodes ("zk-plain")
+ * refuses with what to enable. Every test works below the chroot
+ * /baton-lease; the last one checks that nothing was left behind.
+ *
+ * Some cases sleep past a lease's TTL: there the passing time is what is
+ * tested, and no event would tell it sooner. */
+#include "servers.h"
+#include "test.h"
+#include "zk.h"
+#include "zk_kit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ZK baton_backend_zk
+#define MS BATON_NS_PER_MS
+
+static char uri[1200];   /* zk://127.0.0.1:P/baton-lease on the suite's server */
+static char hosts[1024]; /* 127.0.0.1:P */
+
+/* The table's lease calls, each bounded by KIT_CALL_MS. */
+static int acquire(kit_session *k, const char *name, int64_t ttl_ms, uint64_t *token,
+                   baton_leader *holder, baton_error *err) {
+  return ZK.lease_acquire(k->s, name, k->cfg.identity, ttl_ms * MS, token, holder,
+                          kit_deadline(KIT_CALL_MS), err);
+}
+
+static int extend(kit_session *k, const char *name, uint64_t token, int64_t ttl_ms,
+                  baton_error *err) {
+  return ZK.lease_extend(k->s, name, token, ttl_ms * MS, kit_deadline(KIT_CALL_MS), err);
+}
+
+static int release(kit_session *k, const char *name, uint64_t token, baton_error *err) {
+  return ZK.lease_release(k->s, name, token, kit_deadline(KIT_CALL_MS), err);
+}
+
+/* Children of /baton-lease/<name> on a raw handle to `at`. */
+static int children(const char *at, const char *name, char *names, size_t size) {
+  zhandle_t *raw = kit_zk_raw(at, NULL);
+  if (raw == NULL) return -1000;
+  char path[300];
+  snprintf(path, sizeof path, "/baton-lease/%s", name);
+  int n = kit_zk_children(raw, path, names, size);
+  zookeeper_close(raw);
+  return n;
+}
+
+/* A server of `kind` for this case only: its URI with the chroot into u,
+ * its address into at. NULL (reported) when it does not start. */
+static test_cluster *fresh(const char *kind, char u[1200], char at[1024]) {
+  test_cluster *c = kit_fresh_server(kind);
+  if (c == NULL) return NULL;
+  snprintf(u, 1200, "%s/baton-lease", c->uri);
+  kit_member_addr(c, 0, at, 1024);
+  return c;
+}
+
+/* A lease is the name's holder for everyone: leader and contenders show
+ * it, another lease is refused with it as the holder and leaves nothing,
+ * a campaign queues behind it and is woken by its release. */
+static void test_lease_holds_the_name(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, uri, "alpha", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, &ZK, uri, "beta", 0, &err), &err);
+  uint64_t token = 0, other = 0;
+  CHECK_OK(acquire(&a, "job-42", 60000, &token, NULL, &err), &err);
+  CHECK_GT(token, 0);
+  char names[512];
+  CHECK_EQ(children(hosts, "job-42", names, sizeof names), 1);
+  CHECK(strncmp(names, "ttl60000-", 9) == 0);
+
+  baton_leader who;
+  CHECK_OK(kit_leader(&b, "job-42", &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_STR(who.identity, "alpha");
+  baton_contender list[4];
+  size_t n = 0;
+  CHECK_OK(ZK.contenders(b.s, "job-42", list, 4, &n, kit_deadline(KIT_CALL_MS), &err), &err);
+  CHECK_EQ(n, 1);
+  CHECK_EQ(list[0].token, token);
+
+  baton_leader holder;
+  CHECK_EQ(acquire(&b, "job-42", 60000, &other, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  CHECK_STR(holder.identity, "alpha");
+  CHECK_CONTAINS(err.message, "alpha");
+  CHECK_EQ(children(hosts, "job-42", NULL, 0), 1); /* the refused one left nothing */
+
+  /* A campaign queues behind the lease and is woken by its release. */
+  baton_candidate c = kit_cand(&b, "job-42");
+  CHECK_EQ(kit_acquire(&b, &c, NULL, &err), BATON_EHELD);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &c, NULL, 10000), 0);
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(release(&a, "job-42", token, &err), &err);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 5000), 1);
+  kit_waiter_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  CHECK_LT(w.woke_at - t0, 1000);
+  CHECK_OK(kit_acquire(&b, &c, NULL, &err), &err);
+  CHECK_GT(c.token, token);
+  CHECK_EQ(release(&a, "job-42", token, &err), BATON_ENOTHOLDER);
+
+  /* And a term makes a lease acquire answer EHELD with the term's holder. */
+  CHECK_EQ(acquire(&a, "job-42", 60000, &other, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, c.token);
+  CHECK_STR(holder.identity, "beta");
+  kit_drop(&b, &c);
+  kit_close(&b);
+  kit_close(&a);
+}
+
+/* Not renewed: past its TTL the next acquirer gets the name with a higher
+ * token, and the old lease cannot be extended or released. Extended
+ * before its end, a lease outlives its first TTL with the same token; an
+ * extend by another TTL is refused, since the server fixed it. */
+static void test_expires_unless_extended(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, uri, "alpha", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, &ZK, uri, "beta", 0, &err), &err);
+  uint64_t first = 0, second = 0, third = 0;
+  CHECK_OK(acquire(&a, "expiring", 600, &first, NULL, &err), &err);
+  kit_sleep_ms(900);
+  CHECK_OK(acquire(&b, "expiring", 1000, &second, NULL, &err), &err);
+  CHECK_GT(second, first);
+  CHECK_EQ(extend(&a, "expiring", first, 600, &err), BATON_ENOTHOLDER);
+  CHECK_EQ(release(&a, "expiring", first, &err), BATON_ENOTHOLDER);
+
+  CHECK_EQ(extend(&b, "expiring", second, 2000, &err), BATON_ENOTSUP);
+  CHECK_CONTAINS(err.message, "1000 ms");
+  kit_sleep_ms(600);
+  CHECK_OK(extend(&b, "expiring", second, 1000, &err), &err);
+  kit_sleep_ms(600); /* 1200 ms after the acquire, 600 after the extend */
+  baton_leader holder;
+  CHECK_EQ(acquire(&a, "expiring", 1000, &third, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, second);
+  CHECK_OK(release(&b, "expiring", second, &err), &err);
+  CHECK_EQ(children(hosts, "expiring", NULL, 0), 0);
+  kit_close(&b);
+  kit_close(&a);
+}
+
+/* With no reaper, an ended lease stands on the server; the server's own
+ * clock (the stamp of a write) still ends it: extend refuses and deletes
+ * it, and the next acquire deletes it and takes the name. */
+static void test_server_clock_without_reaper(void) {
+  char u[1200], at[1024];
+  REQUIRE(fresh("zk-noreap", u, at) != NULL);
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, u, "alpha", 0, &err), &err);
+  REQUIRE_OK(kit_open_as(&b, &ZK, u, "beta", 0, &err), &err);
+  uint64_t first = 0, second = 0, third = 0;
+  CHECK_OK(acquire(&a, "lazy", 300, &first, NULL, &err), &err);
+  kit_sleep_ms(500);
+  CHECK_EQ(children(at, "lazy", NULL, 0), 1); /* still there: nobody reaps */
+  CHECK_EQ(extend(&a, "lazy", first, 300, &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, "expired");
+  CHECK_EQ(children(at, "lazy", NULL, 0), 0);
+
+  CHECK_OK(acquire(&a, "lazy", 300, &second, NULL, &err), &err);
+  kit_sleep_ms(500);
+  CHECK_OK(acquire(&b, "lazy", 60000, &third, NULL, &err), &err);
+  CHECK_GT(third, second);
+  CHECK_GT(second, first);
+  CHECK_EQ(children(at, "lazy", NULL, 0), 1);
+  CHECK_EQ(release(&a, "lazy", second, &err), BATON_ENOTHOLDER);
+  CHECK_OK(release(&b, "lazy", third, &err), &err);
+  kit_close(&b);
+  kit_close(&a);
+}
+
+/* A server without TTL nodes: the acquire says what to enable, and
+ * leaves nothing. */
+static void test_plain_server_refuses(void) {
+  char u[1200], at[1024];
+  REQUIRE(fresh("zk-plain", u, at) != NULL);
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, u, "alpha", 0, &err), &err);
+  uint64_t token = 0;
+  CHECK_EQ(acquire(&a, "plain", 1000, &token, NULL, &err), BATON_ENOTSUP);
+  CHECK_CONTAINS(err.message, "zookeeper.extendedTypesEnabled=true");
+  int left = children(at, "plain", NULL, 0);
+  CHECK(left == 0 || left == ZNONODE); /* the server refuses before it looks for the parent */
+  printf("  %s\n", err.message);
+  kit_close(&a);
+}
+
+/* Last: every name below the chroot is empty again. */
+static void test_no_orphans(void) {
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  char left[2048];
+  if (kit_zk_leftovers(raw, "/baton-lease", left, sizeof left) != 0)
+    TEST_FAIL_("left behind: %s", left);
+  zookeeper_close(raw);
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"lease_holds_the_name", test_lease_holds_the_name},
+      {"expires_unless_extended", test_expires_unless_extended},
+      {"server_clock_without_reaper", test_server_clock_without_reaper},
+      {"plain_server_refuses", test_plain_server_refuses},
+      {"no_orphans", test_no_orphans},
+      {NULL, NULL},
+  };
+  test_cluster *server = kit_server("zk");
+  if (server == NULL) return 1; /* a missing server fails */
+  snprintf(uri, sizeof uri, "%s/baton-lease", server->uri);
+  kit_member_addr(server, 0, hosts, sizeof hosts);
+  return test_main(argc, argv, cases);
+}
