@@ -23,6 +23,13 @@
  * a new leader whose clock is ahead ends leases early, as it makes the
  * reaper do.
  *
+ * Waiters do not wait for the reaper either (zk.c's wait): the watch on a
+ * lease node hears its extend (a data change) and its release; without
+ * either, it has surely ended one TTL after the wait read it (its mtime
+ * was no later), stretched by the clock drift and a margin
+ * (baton__zk_lease_end). A queued campaign then deletes it if unchanged,
+ * as the reaper would; an observer looks again.
+ *
  * Requests: acquire = create + get children (+ a get of each lease ahead,
  * a delete of each that ended, a delete of ours when refused); extend =
  * get children + get + set; release = the same + delete. */
@@ -42,6 +49,12 @@ static int64_t ttl_ms_of(int64_t ttl_ns) {
  * session owns is an election's, whatever its name. */
 static bool ended(int64_t ttl_ms, const struct Stat *st, int64_t now_ms) {
   return ttl_ms > 0 && st->ephemeralOwner == 0 && st->mtime + ttl_ms < now_ms;
+}
+
+int64_t baton__zk_lease_end(const baton_zk_session *s, const char *child, const struct Stat *st) {
+  int64_t ttl_ns = baton__zk_name_ttl(child) * BATON_NS_PER_MS;
+  if (ttl_ns == 0 || st->ephemeralOwner != 0) return 0;
+  return baton__now() + ttl_ns + ttl_ns / 1000000 * (int64_t)s->base.cfg->drift_ppm + ttl_ns / 20;
 }
 
 /* ---- acquire --------------------------------------------------------------- */

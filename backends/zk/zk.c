@@ -18,6 +18,9 @@
  * children and adopts the node that carries the candidate's guid; forget
  * sweeps that guid in the background (sweep.c).
  *
+ * Fixed leases (lease.c) are contenders too: TTL nodes, which a wait
+ * behind one does not leave to the server's slow reaper.
+ *
  * Sessions: a handle is replaced only after the server expired its session
  * and renew has said so (ESESSION); nodes and queue positions recorded
  * under an older handle are dropped on first use, since they died with it. */
@@ -617,10 +620,11 @@ static int zk_acquire(baton_session *bs, baton_candidate *c, baton_leader *holde
 
 /* An observer: has the leader changed from `seen` already? The children
  * watch (or, while the name has no node, a creation watch) wakes us on
- * any later change. */
+ * any later change. A leader that is a fixed lease sets *lease_end
+ * (baton__zk_lease_end). */
 static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, const char *name,
-                   const char *parent, const baton_leader *seen, int64_t deadline,
-                   baton_error *err) {
+                   const char *parent, const baton_leader *seen, int64_t *lease_end,
+                   int64_t deadline, baton_error *err) {
   baton_zk_reply r;
   baton__zk_children(conn, parent, k->id, deadline, &r);
   int rc;
@@ -656,6 +660,7 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
   char *path = baton__zk_path(s, name, low);
   baton_zk_reply g = {.rc = BATON_ZK_NOMEM};
   if (path != NULL) baton__zk_get(conn, path, k->id, deadline, &g);
+  if (g.rc == ZOK) *lease_end = baton__zk_lease_end(s, low, &g.stat);
   rc = g.rc == ZOK       ? ((uint64_t)g.stat.czxid == seen->token &&
                             (uint64_t)g.stat.version == seen->version
                                 ? BATON_ZK_BLOCK
@@ -683,6 +688,35 @@ static int block(baton_zk_session *s, int efd, int64_t deadline, int cancel_fd, 
   }
 }
 
+/* Block until a watch fires or, when what we wait behind is a fixed
+ * lease, until it has surely ended (lease_end, 0: none): the server's
+ * reaper may delete it a minute later. A candidate then deletes the lease
+ * node `path` if still unchanged (`version`), as the reaper would; an
+ * observer just looks again (a lease acquire reads the server's clock). */
+static int block_round(baton_zk_session *s, baton_candidate *c, int64_t lease_end,
+                       const char *path, int version, int64_t deadline, int cancel_fd,
+                       bool *observer, baton_error *err) {
+  lock(s);
+  int efd = ((baton_zk_cand *)c->priv)->efd;
+  unlock(s);
+  if (lease_end == 0 || lease_end >= deadline) return block(s, efd, deadline, cancel_fd, err);
+  baton_error why = {0};
+  int rc = block(s, efd, lease_end, cancel_fd, &why);
+  if (rc != BATON_ETIMEDOUT) {
+    if (rc != 0 && err != NULL) *err = why;
+    return rc;
+  }
+  *observer = false;
+  cand_op op;
+  if (path != NULL && begin(s, c, false, &op, &why) == 0) {
+    baton_zk_reply r;
+    baton__zk_delete_version(op.conn, path, version, deadline, &r);
+    baton__zk_reply_free(&r);
+    end(&op, 0);
+  }
+  return 0;
+}
+
 /* One look and, if nothing changed, one block. *observer says that an
  * observer's look blocked and a watch woke it. */
 static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -697,32 +731,33 @@ static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader 
   /* While the session is expired, block until renew makes a new one: it
    * signals every candidate. */
   rc = conn_expired(op.conn) ? BATON_ZK_BLOCK : 0;
-  char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL;
+  char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL, *path = NULL;
+  int64_t lease_end = 0;
+  int version = 0;
   if (rc == 0 && pred != NULL) {
     /* Queued: watch the predecessor only, so a release wakes one waiter.
      * A get sets no watch when the node is gone (an exists would leave
      * one behind for a name that never comes back). */
-    char *path = baton__zk_path(s, c->name, pred);
+    path = baton__zk_path(s, c->name, pred);
     baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
     if (path != NULL) baton__zk_get(op.conn, path, k->id, deadline, &r);
     rc = r.rc == ZOK       ? BATON_ZK_BLOCK
          : r.rc == ZNONODE ? 0
                            : baton__zk_error(err, op.conn, r.rc, "get", path);
+    if (r.rc == ZOK) lease_end = baton__zk_lease_end(s, pred, &r.stat), version = r.stat.version;
     baton__zk_reply_free(&r);
-    baton__free(path);
   } else if (rc == 0) {
     static const baton_leader nobody;
-    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, deadline,
-                 err);
+    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, &lease_end,
+                 deadline, err);
     *observer = rc == BATON_ZK_BLOCK;
   }
   baton__free(pred);
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
-  if (rc != BATON_ZK_BLOCK) return rc;
-  lock(s);
-  int efd = k->efd;
-  unlock(s);
-  return block(s, efd, deadline, cancel_fd, err);
+  if (rc == BATON_ZK_BLOCK)
+    rc = block_round(s, c, lease_end, path, version, deadline, cancel_fd, observer, err);
+  baton__free(path);
+  return rc;
 }
 
 static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,

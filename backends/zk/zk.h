@@ -296,5 +296,11 @@ int baton__zk_lease_extend(baton_session *s, const char *name, uint64_t token, i
                            int64_t deadline, baton_error *err);
 int baton__zk_lease_release(baton_session *s, const char *name, uint64_t token, int64_t deadline,
                             baton_error *err);
+/* For a wait that has just read contender `child` (its stat) with a
+ * watch: the baton__now() time by which it has surely ended if it is a
+ * fixed lease and nothing changes it meanwhile (a change fires the watch):
+ * its mtime is no later than now, so its TTL from now, stretched by the
+ * clock drift and the margin's share of the TTL. 0 when it is no lease. */
+int64_t baton__zk_lease_end(const baton_zk_session *s, const char *child, const struct Stat *st);
 
 #endif /* BATON_ZK_H */

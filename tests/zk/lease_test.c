@@ -60,14 +60,21 @@ static test_cluster *fresh(const char *kind, char u[1200], char at[1024]) {
   return c;
 }
 
+/* Sessions "alpha" into a and "beta" into b on `u`: 0, or the error with
+ * neither open. */
+static int open_two(const char *u, kit_session *a, kit_session *b, baton_error *err) {
+  int rc = kit_open_as(a, &ZK, u, "alpha", 0, err);
+  if (rc == 0 && (rc = kit_open_as(b, &ZK, u, "beta", 0, err)) != 0) kit_close(a);
+  return rc;
+}
+
 /* A lease is the name's holder for everyone: leader and contenders show
  * it, another lease is refused with it as the holder and leaves nothing,
  * a campaign queues behind it and is woken by its release. */
 static void test_lease_holds_the_name(void) {
   kit_session a, b;
   baton_error err = {0};
-  REQUIRE_OK(kit_open_as(&a, &ZK, uri, "alpha", 0, &err), &err);
-  REQUIRE_OK(kit_open_as(&b, &ZK, uri, "beta", 0, &err), &err);
+  REQUIRE_OK(open_two(uri, &a, &b, &err), &err);
   uint64_t token = 0, other = 0;
   CHECK_OK(acquire(&a, "job-42", 60000, &token, NULL, &err), &err);
   CHECK_GT(token, 0);
@@ -123,8 +130,7 @@ static void test_lease_holds_the_name(void) {
 static void test_expires_unless_extended(void) {
   kit_session a, b;
   baton_error err = {0};
-  REQUIRE_OK(kit_open_as(&a, &ZK, uri, "alpha", 0, &err), &err);
-  REQUIRE_OK(kit_open_as(&b, &ZK, uri, "beta", 0, &err), &err);
+  REQUIRE_OK(open_two(uri, &a, &b, &err), &err);
   uint64_t first = 0, second = 0, third = 0;
   CHECK_OK(acquire(&a, "expiring", 600, &first, NULL, &err), &err);
   kit_sleep_ms(900);
@@ -155,8 +161,7 @@ static void test_server_clock_without_reaper(void) {
   REQUIRE(fresh("zk-noreap", u, at) != NULL);
   kit_session a, b;
   baton_error err = {0};
-  REQUIRE_OK(kit_open_as(&a, &ZK, u, "alpha", 0, &err), &err);
-  REQUIRE_OK(kit_open_as(&b, &ZK, u, "beta", 0, &err), &err);
+  REQUIRE_OK(open_two(u, &a, &b, &err), &err);
   uint64_t first = 0, second = 0, third = 0;
   CHECK_OK(acquire(&a, "lazy", 300, &first, NULL, &err), &err);
   kit_sleep_ms(500);
@@ -173,6 +178,43 @@ static void test_server_clock_without_reaper(void) {
   CHECK_EQ(children(at, "lazy", NULL, 0), 1);
   CHECK_EQ(release(&a, "lazy", second, &err), BATON_ENOTHOLDER);
   CHECK_OK(release(&b, "lazy", third, &err), &err);
+  kit_close(&b);
+  kit_close(&a);
+}
+
+/* With no reaper, a campaign queued behind a lease that ends unextended
+ * is not left waiting for one: its wait ends once the lease's TTL has
+ * surely passed, and deletes the node; an observer's wait ends too. */
+static void test_waiters_behind_ended_lease(void) {
+  char u[1200], at[1024];
+  REQUIRE(fresh("zk-noreap", u, at) != NULL);
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(open_two(u, &a, &b, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(acquire(&a, "ending", 400, &token, NULL, &err), &err);
+  baton_candidate c = kit_cand(&b, "ending"), o = kit_cand(&b, "ending");
+  CHECK_EQ(kit_acquire(&b, &c, NULL, &err), BATON_EHELD);
+  baton_leader seen;
+  CHECK_OK(kit_leader(&b, "ending", &seen, &err), &err);
+  CHECK_EQ(seen.token, token);
+  int64_t t0 = kit_now_ms();
+  kit_waiter w[2];
+  REQUIRE_EQ(kit_waiter_start(&w[0], &b, &c, NULL, 10000), 0);
+  REQUIRE_EQ(kit_waiter_start(&w[1], &b, &o, &seen, 10000), 0);
+  CHECK_EQ(kit_waiters_done(w, 2, 2, 8000), 2);
+  for (int i = 0; i < 2; i++) {
+    kit_waiter_join(&w[i]);
+    CHECK_OK(w[i].rc, &w[i].err);
+    CHECK_GE(w[i].woke_at - t0, 350); /* never before the lease's end */
+    CHECK_LT(w[i].woke_at - t0, 2000);
+  }
+  CHECK_OK(kit_acquire(&b, &c, NULL, &err), &err);
+  CHECK_GT(c.token, token);
+  CHECK_EQ(children(at, "ending", NULL, 0), 1);
+  CHECK_EQ(extend(&a, "ending", token, 400, &err), BATON_ENOTHOLDER);
+  kit_forget(&b, &o);
+  kit_drop(&b, &c);
   kit_close(&b);
   kit_close(&a);
 }
@@ -209,6 +251,7 @@ int main(int argc, char **argv) {
       {"lease_holds_the_name", test_lease_holds_the_name},
       {"expires_unless_extended", test_expires_unless_extended},
       {"server_clock_without_reaper", test_server_clock_without_reaper},
+      {"waiters_behind_ended_lease", test_waiters_behind_ended_lease},
       {"plain_server_refuses", test_plain_server_refuses},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
