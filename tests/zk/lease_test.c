@@ -14,12 +14,14 @@
 #include "zk.h"
 #include "zk_kit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #define ZK baton_backend_zk
 #define MS BATON_NS_PER_MS
 
+static test_cluster *server; /* the suite's (kit_server) */
 static char uri[1200];   /* zk://127.0.0.1:P/baton-lease on the suite's server */
 static char hosts[1024]; /* 127.0.0.1:P */
 
@@ -58,6 +60,41 @@ static test_cluster *fresh(const char *kind, char u[1200], char at[1024]) {
   snprintf(u, 1200, "%s/baton-lease", c->uri);
   kit_member_addr(c, 0, at, 1024);
   return c;
+}
+
+/* Children watches fired (kids.mu): what await_children waits on. */
+static kit_cond kids;
+static int kid_events;
+
+static void kids_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)zh, (void)type, (void)state, (void)path, (void)ctx;
+  kit_cond_add(&kids, &kid_events, 1);
+}
+
+/* Wait up to ms until /baton-lease/<name> on `at` has `want` children
+ * after at least `changes` creates and deletes of children (its
+ * cversion), woken by a children watch: whether it came to that. */
+static bool await_children(const char *at, const char *name, int want, int changes, int ms) {
+  zhandle_t *raw = kit_zk_raw(at, NULL);
+  if (raw == NULL) return false;
+  char path[300];
+  snprintf(path, sizeof path, "/baton-lease/%s", name);
+  int64_t end = kit_now_ms() + ms;
+  bool done = false;
+  /* Bounded: each pass waits for a watch or the end. */
+  for (int pass = 0; pass < 1000 && !done && kit_ms_left(end) > 0; pass++) {
+    pthread_mutex_lock(&kids.mu);
+    int seen = kid_events;
+    pthread_mutex_unlock(&kids.mu);
+    struct String_vector v = {0, NULL};
+    struct Stat st = {0};
+    int rc = zoo_wget_children2(raw, path, kids_watcher, NULL, &v, &st);
+    done = rc == ZOK && v.count == want && st.cversion >= changes;
+    deallocate_String_vector(&v);
+    if (!done) kit_await_count(&kids, &kid_events, seen + 1, (int)kit_ms_left(end));
+  }
+  zookeeper_close(raw);
+  return done;
 }
 
 /* Sessions "alpha" into a and "beta" into b on `u`: 0, or the error with
@@ -219,6 +256,56 @@ static void test_waiters_behind_ended_lease(void) {
   kit_close(&a);
 }
 
+/* A create whose reply never came (the server paused while it was in
+ * flight) leaves no lease once the server resumes: its name prefix is
+ * swept. The parent's cversion tells that the create did land (the
+ * acquire and release before it made 2 changes, the lost create and its
+ * sweep 2 more). */
+static void test_unknown_create_is_swept(void) {
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, uri, "alpha", 0, &err), &err);
+  uint64_t token = 0;
+  CHECK_OK(acquire(&a, "lost", 60000, &token, NULL, &err), &err); /* makes the parent */
+  CHECK_OK(release(&a, "lost", token, &err), &err);
+  test_server_pause(&server->member[0]);
+  int rc = ZK.lease_acquire(a.s, "lost", "alpha", 60000 * MS, &token, NULL, kit_deadline(300),
+                            &err);
+  test_server_resume(&server->member[0]);
+  CHECK_EQ(rc, BATON_ETIMEDOUT);
+  CHECK(await_children(hosts, "lost", 0, 4, 5000));
+  kit_close(&a);
+}
+
+/* Through the public API: a lease acquire that may wait is not left
+ * waiting for the reaper behind an ended lease. */
+static void test_public_acquire_waits_for_ended_lease(void) {
+  char u[1200], at[1024];
+  REQUIRE(fresh("zk-noreap", u, at) != NULL);
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&a, &ZK, u, "alpha", 0, &err), &err);
+  uint64_t first = 0, token = 0;
+  CHECK_OK(acquire(&a, "public", 400, &first, NULL, &err), &err);
+  baton_client *client = NULL;
+  baton_options o = {.identity = "gamma"};
+  REQUIRE_OK(baton_client_open(&client, u, &o, &err), &err);
+  baton_lease *lease = NULL;
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(baton_lease_acquire(&lease, client, "public", 1000, 5000, &token, &err), &err);
+  int64_t waited = kit_ms_since(t0);
+  CHECK_LT(waited, 2000);
+  CHECK_GT(token, first);
+  CHECK(baton_lease_held(lease, NULL, NULL));
+  CHECK_OK(baton_lease_release(lease, &err), &err);
+  CHECK(!baton_lease_held(lease, NULL, NULL));
+  CHECK_EQ(children(at, "public", NULL, 0), 0);
+  printf("  waited %lld ms behind a 400 ms lease\n", (long long)waited);
+  baton_lease_close(lease);
+  baton_client_close(client);
+  kit_close(&a);
+}
+
 /* A server without TTL nodes: the acquire says what to enable, and
  * leaves nothing. */
 static void test_plain_server_refuses(void) {
@@ -252,12 +339,14 @@ int main(int argc, char **argv) {
       {"expires_unless_extended", test_expires_unless_extended},
       {"server_clock_without_reaper", test_server_clock_without_reaper},
       {"waiters_behind_ended_lease", test_waiters_behind_ended_lease},
+      {"unknown_create_is_swept", test_unknown_create_is_swept},
+      {"public_acquire_waits_for_ended_lease", test_public_acquire_waits_for_ended_lease},
       {"plain_server_refuses", test_plain_server_refuses},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
   };
-  test_cluster *server = kit_server("zk");
-  if (server == NULL) return 1; /* a missing server fails */
+  kit_cond_init(&kids);
+  if ((server = kit_server("zk")) == NULL) return 1; /* a missing server fails */
   snprintf(uri, sizeof uri, "%s/baton-lease", server->uri);
   kit_member_addr(server, 0, hosts, sizeof hosts);
   return test_main(argc, argv, cases);
