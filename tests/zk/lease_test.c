@@ -105,6 +105,25 @@ static int open_two(const char *u, kit_session *a, kit_session *b, baton_error *
   return rc;
 }
 
+/* A lease node's name says its TTL; no other name does. */
+static void test_lease_names(void) {
+  char guid[BATON_ZK_GUID_MAX], name[BATON_ZK_GUID_MAX + 20];
+  baton__zk_lease_guid(guid, 604800000);
+  snprintf(name, sizeof name, "%s__lock__0000000007", guid);
+  CHECK_EQ(baton__zk_name_ttl(name), 604800000);
+  CHECK(baton__zk_name_has_guid(name, guid));
+  CHECK_EQ(baton__zk_name_seq(name), 7);
+  static const char *const not_leases[] = {
+      "0123456789abcdef0123456789abcdef__lock__0000000001",
+      "ttl1500-0123456789abcdef0123456789abcdef",
+      "ttl-0123456789abcdef0123456789abcdef__lock__0000000001",
+      "ttl15x-0123456789abcdef0123456789abcdef__lock__0000000001",
+      "ttl9999999999999999-0123456789abcdef__lock__0000000001",
+  };
+  for (size_t i = 0; i < sizeof not_leases / sizeof not_leases[0]; i++)
+    CHECK_EQ(baton__zk_name_ttl(not_leases[i]), 0);
+}
+
 /* A lease is the name's holder for everyone: leader and contenders show
  * it, another lease is refused with it as the holder and leaves nothing,
  * a campaign queues behind it and is woken by its release. */
@@ -335,6 +354,7 @@ static void test_no_orphans(void) {
 
 int main(int argc, char **argv) {
   static const test_case cases[] = {
+      {"lease_names", test_lease_names},
       {"lease_holds_the_name", test_lease_holds_the_name},
       {"expires_unless_extended", test_expires_unless_extended},
       {"server_clock_without_reaper", test_server_clock_without_reaper},
