@@ -107,13 +107,14 @@ static int lease_ahead(baton_zk_session *s, baton_zk_conn *conn, const char *nam
   baton__zk_get(conn, path, 0, deadline, &r);
   int rc = r.rc == ZNONODE ? 0 : r.rc == ZOK ? 1 : baton__zk_error(err, conn, r.rc, "get", path);
   if (rc == 1 && ended(baton__zk_name_ttl(kid), &r.stat, now_ms)) {
-    /* Only if unchanged: an extend that landed meanwhile keeps it. */
+    /* Only if unchanged: an extend that landed meanwhile keeps it. One
+     * that another user's ACL keeps from us stands until the reaper. */
     int version = r.stat.version;
     baton__zk_reply_free(&r);
     baton__zk_delete_version(conn, path, version, deadline, &r);
-    rc = r.rc == ZOK || r.rc == ZNONODE ? 0
-         : r.rc == ZBADVERSION          ? 1
-                                        : baton__zk_error(err, conn, r.rc, "delete", path);
+    if (r.rc == ZOK || r.rc == ZNONODE) rc = 0;
+    else if (r.rc != ZBADVERSION && r.rc != ZNOAUTH)
+      rc = baton__zk_error(err, conn, r.rc, "delete", path);
   }
   baton__zk_reply_free(&r);
   baton__free(path);
