@@ -325,6 +325,29 @@ static void test_public_acquire_waits_for_ended_lease(void) {
   kit_close(&a);
 }
 
+/* An ensemble makes TTL nodes too (its servers have ids below 255, which
+ * TTL nodes need): a lease holds, extends and ends there as on one
+ * server. */
+static void test_ensemble(void) {
+  char u[1200], at[1024];
+  REQUIRE(fresh("zk3", u, at) != NULL);
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_OK(open_two(u, &a, &b, &err), &err);
+  uint64_t token = 0, other = 0;
+  baton_leader holder;
+  CHECK_OK(acquire(&a, "quorum", 5000, &token, NULL, &err), &err);
+  CHECK_EQ(acquire(&b, "quorum", 5000, &other, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  CHECK_OK(extend(&a, "quorum", token, 5000, &err), &err);
+  CHECK_OK(release(&a, "quorum", token, &err), &err);
+  CHECK_OK(acquire(&b, "quorum", 5000, &other, NULL, &err), &err);
+  CHECK_GT(other, token);
+  CHECK_OK(release(&b, "quorum", other, &err), &err);
+  kit_close(&b);
+  kit_close(&a);
+}
+
 /* A server without TTL nodes: the acquire says what to enable, and
  * leaves nothing. */
 static void test_plain_server_refuses(void) {
@@ -361,6 +384,7 @@ int main(int argc, char **argv) {
       {"waiters_behind_ended_lease", test_waiters_behind_ended_lease},
       {"unknown_create_is_swept", test_unknown_create_is_swept},
       {"public_acquire_waits_for_ended_lease", test_public_acquire_waits_for_ended_lease},
+      {"ensemble", test_ensemble},
       {"plain_server_refuses", test_plain_server_refuses},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
