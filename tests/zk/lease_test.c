@@ -2,10 +2,12 @@
  * backend table, against real ZooKeeper servers: a lease is the holder of
  * its election for leader, contenders, other leases and campaigns; it is
  * not renewed and ends at its TTL, by the server's reaper or by the
- * server's clock when no reaper has come yet ("zk-noreap"); extend keeps
- * its TTL or refuses another; a server without TTL nodes ("zk-plain")
- * refuses with what to enable. Every test works below the chroot
- * /baton-lease; the last one checks that nothing was left behind.
+ * server's clock when no reaper has come yet ("zk-noreap"), and waiters
+ * behind it do not wait for the reaper either; extend keeps its TTL or
+ * refuses another; a lost create leaves nothing; an ensemble behaves as
+ * one server; a server without TTL nodes ("zk-plain") refuses with what
+ * to enable. Every test works below the chroot /baton-lease; the last one
+ * checks that nothing was left behind.
  *
  * Some cases sleep past a lease's TTL: there the passing time is what is
  * tested, and no event would tell it sooner. */
