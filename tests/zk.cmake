@@ -14,6 +14,10 @@ target_compile_definitions(zk_backend PRIVATE KAZOO_CONTENDER="${_zk_kazoo}")
 target_link_libraries(zk_backend PRIVATE baton_test_kit_zk)
 baton_test(zk_backend SOURCES zk/backend_test.c LABELS zk TIMEOUT 60
   ARGS close_with_request_in_flight)
+# Fixed leases (TTL nodes): the suite's server, plus a server without TTL
+# nodes and one without a reaper, each started for its one case.
+baton_test(zk_lease SOURCES zk/lease_test.c LABELS zk TIMEOUT 120)
+target_link_libraries(zk_lease PRIVATE baton_test_kit_zk)
 # A partition is the fault proxy's PROXY_STALL, healed by PROXY_DROP, PASS.
 baton_test(zk_fault SOURCES zk/fault_test.c LABELS zk fault TIMEOUT 180)
 target_link_libraries(zk_fault PRIVATE baton_test_kit_zk baton_test_proxy)

@@ -191,20 +191,33 @@ static void done_children(int rc, const struct String_vector *v, const void *dat
 
 /* ---- Requests ------------------------------------------------------------ */
 
-void baton__zk_create(baton_zk_conn *conn, const char *path, const char *value, int mode,
-                      int64_t deadline, baton_zk_reply *out) {
+void baton__zk_create_ttl(baton_zk_conn *conn, const char *path, const char *value, int mode,
+                          int64_t ttl_ms, int64_t deadline, baton_zk_reply *out) {
   baton_zk_call *call = start(conn, out);
   if (call == NULL) return;
   int len = value != NULL ? (int)strlen(value) : -1;
   finish(call,
-         zoo_acreate2(conn->zh, path, value, len, conn->s->acl, mode, done_created, call),
+         zoo_acreate2_ttl(conn->zh, path, value, len, conn->s->acl, mode, ttl_ms, done_created,
+                          call),
          deadline, out);
+}
+
+/* A TTL of -1 is how the C client's own zoo_acreate2 says "none". */
+void baton__zk_create(baton_zk_conn *conn, const char *path, const char *value, int mode,
+                      int64_t deadline, baton_zk_reply *out) {
+  baton__zk_create_ttl(conn, path, value, mode, -1, deadline, out);
+}
+
+void baton__zk_delete_version(baton_zk_conn *conn, const char *path, int version, int64_t deadline,
+                              baton_zk_reply *out) {
+  baton_zk_call *call = start(conn, out);
+  if (call != NULL)
+    finish(call, zoo_adelete(conn->zh, path, version, done_void, call), deadline, out);
 }
 
 void baton__zk_delete(baton_zk_conn *conn, const char *path, int64_t deadline,
                       baton_zk_reply *out) {
-  baton_zk_call *call = start(conn, out);
-  if (call != NULL) finish(call, zoo_adelete(conn->zh, path, -1, done_void, call), deadline, out);
+  baton__zk_delete_version(conn, path, -1, deadline, out);
 }
 
 void baton__zk_add_auth(baton_zk_conn *conn, const char *cred, int64_t deadline,

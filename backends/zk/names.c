@@ -1,5 +1,6 @@
 /* names.c — kazoo's Lock layout: "<path>/<32 hex guid>__lock__<10 digits>",
- * which children are contenders, their order, and our paths. */
+ * which children are contenders, their order, fixed leases' names (which
+ * carry the TTL) and our paths. */
 #include "zk.h"
 
 #include <stdatomic.h>
@@ -68,6 +69,28 @@ void baton__zk_guid(char out[33]) {
     }
   }
   for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+#define BATON_ZK_LEASE_MARK "ttl"
+#define BATON_ZK_LEASE_MARK_LEN 3
+
+void baton__zk_lease_guid(char out[BATON_ZK_GUID_MAX], int64_t ttl_ms) {
+  char hex[33];
+  baton__zk_guid(hex);
+  snprintf(out, BATON_ZK_GUID_MAX, BATON_ZK_LEASE_MARK "%lld-%s", (long long)ttl_ms, hex);
+}
+
+int64_t baton__zk_name_ttl(const char *child) {
+  if (strncmp(child, BATON_ZK_LEASE_MARK, BATON_ZK_LEASE_MARK_LEN) != 0 ||
+      baton__zk_name_seq(child) == BATON_ZK_SEQ_NONE)
+    return 0;
+  int64_t ttl = 0;
+  const char *p = child + BATON_ZK_LEASE_MARK_LEN;
+  for (int digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+    if (digits == 15) return 0; /* past any TTL the server takes (2^40 ms) */
+    ttl = ttl * 10 + (*p - '0');
+  }
+  return *p == '-' ? ttl : 0;
 }
 
 char *baton__zk_path(const baton_zk_session *s, const char *name, const char *child) {

@@ -3,17 +3,18 @@
  * so that no zombie contender blocks a name until the session ends. */
 #include "zk.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Rounds of list-then-delete before giving up (e.g. an ACL changed). */
 #define BATON_ZK_SWEEP_ROUNDS 5
 
 struct baton_zk_sweep {
-  baton_zk_sweep *next; /* conn->sweeps */
-  bool busy;            /* a list request is in flight */
-  int rounds;           /* lists that still found a node */
-  char guid[33];        /* the forgotten candidate's guid */
-  char parent[];        /* <chroot>/<name> */
+  baton_zk_sweep *next;         /* conn->sweeps */
+  bool busy;                    /* a list request is in flight */
+  int rounds;                   /* lists that still found a node */
+  char guid[BATON_ZK_GUID_MAX]; /* a forgotten candidate's guid, or a lease's prefix */
+  char parent[];                /* <chroot>/<name> */
 };
 
 static void unlink_sweep(baton_zk_conn *conn, baton_zk_sweep *w) {
@@ -74,7 +75,7 @@ void baton__zk_sweep_add(baton_zk_conn *conn, const char *parent, const char *gu
   baton_zk_sweep *w = baton__calloc(1, sizeof *w + n);
   if (w == NULL) return; /* the node ends with the session at the latest */
   memcpy(w->parent, parent, n);
-  memcpy(w->guid, guid, sizeof w->guid);
+  snprintf(w->guid, sizeof w->guid, "%s", guid);
   pthread_mutex_lock(&conn->s->mu);
   w->next = conn->sweeps;
   conn->sweeps = w;

@@ -18,6 +18,9 @@
  * children and adopts the node that carries the candidate's guid; forget
  * sweeps that guid in the background (sweep.c).
  *
+ * Fixed leases (lease.c) are contenders too: TTL nodes, which a wait
+ * behind one does not leave to the server's slow reaper.
+ *
  * Sessions: a handle is replaced only after the server expired its session
  * and renew has said so (ESESSION); nodes and queue positions recorded
  * under an older handle are dropped on first use, since they died with it. */
@@ -34,8 +37,6 @@
 
 #define BATON_ZK_PORT 2181 /* when the URI names none: ZooKeeper's client port */
 
-/* acquire's inner result: our node vanished, enqueue again. */
-#define BATON_ZK_LOST 1
 /* wait's inner result: nothing changed yet, block. */
 #define BATON_ZK_BLOCK 1
 
@@ -53,6 +54,25 @@ static int expired_error(baton_zk_session *s, baton_error *err) {
   return baton__error(err, BATON_ESESSION,
                       "%s: the ZooKeeper session expired; the next renew opens a new one",
                       s->label);
+}
+
+int baton__zk_name_begin(baton_zk_session *s, const char *name, baton_zk_conn **conn,
+                         char **parent, baton_error *err) {
+  *parent = NULL;
+  *conn = baton__zk_conn_get(s);
+  if (*conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
+  int rc = conn_expired(*conn) ? expired_error(s, err) : 0;
+  if (rc == 0 && (*parent = baton__zk_path(s, name, NULL)) == NULL)
+    rc = baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
+  if (rc != 0) baton__zk_name_end(conn, parent);
+  return rc;
+}
+
+void baton__zk_name_end(baton_zk_conn **conn, char **parent) {
+  baton__free(*parent);
+  baton__zk_conn_put(*conn);
+  *parent = NULL;
+  *conn = NULL;
 }
 
 /* ---- Candidates ------------------------------------------------------------ */
@@ -281,8 +301,8 @@ static void zk_close(baton_session *bs) {
 
 /* ---- acquire --------------------------------------------------------------- */
 
-static int make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
-                        int64_t deadline, baton_error *err) {
+int baton__zk_make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
+                           int64_t deadline, baton_error *err) {
   char *p = baton__strdup(parent);
   if (p == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   int rc = 0;
@@ -297,11 +317,6 @@ static int make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *pa
   }
   baton__free(p);
   return rc;
-}
-
-/* The outcome of a create is unknown when its reply was lost. */
-static bool unknown_outcome(int zrc) {
-  return zrc == ZCONNECTIONLOSS || zrc == ZOPERATIONTIMEOUT || zrc == BATON_ZK_DEADLINE;
 }
 
 static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
@@ -330,14 +345,14 @@ static int create_node(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *
       k->pending = node == NULL; /* out of memory: find it by guid later */
       unlock(s);
       rc = node != NULL ? 0 : baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
-    } else if (unknown_outcome(r.rc)) {
+    } else if (baton__zk_unknown(r.rc)) {
       rc = baton__zk_error(err, conn, r.rc, "create", prefix); /* stays pending */
     } else {
       lock(s);
       k->pending = false; /* the server answered: nothing was made */
       unlock(s);
       if (r.rc == ZNONODE && tries == 0) {
-        rc = make_parents(s, conn, parent, deadline, err);
+        rc = baton__zk_make_parents(s, conn, parent, deadline, err);
         baton__zk_reply_free(&r);
         if (rc == 0) continue;
         break;
@@ -387,11 +402,11 @@ static int recover(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k,
   return 0;
 }
 
-/* The refusal when contender `kid` of parent carries a wrapped sequence:
- * kazoo's order would put it first although it came last, so no one can
- * be elected safely until the counter starts again with a new parent. */
-static int wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
-                         baton_error *err) {
+/* Kazoo's order would put a wrapped sequence first although it came
+ * last, so no one can be elected safely until the counter starts again
+ * with a new parent. */
+int baton__zk_wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
+                            baton_error *err) {
   return baton__error(err, BATON_EREFUSED,
                       "%s: the sequence counter of %s wrapped, so no contender can be ordered; "
                       "once nobody holds the name, delete and recreate that znode "
@@ -420,7 +435,7 @@ static int drop_if_wrapped(baton_zk_session *s, baton_zk_conn *conn, baton_zk_ca
     drop_node_locked(s, k);
     unlock(s);
   }
-  int rc = wrapped_error(s, parent, own, err);
+  int rc = baton__zk_wrapped_error(s, parent, own, err);
   baton__zk_reply_free(&r);
   baton__free(path);
   baton__free(own);
@@ -453,14 +468,10 @@ static char *identity_path(const baton_zk_session *s, const char *name, const ch
   return baton__zk_path(s, side, child);
 }
 
-/* Read the leader's identity (the node's data) and token (its czxid);
- * once the term proclaimed (data version > 0) the data is its value
- * (into value[0..size), *len its length; value may be NULL) and the
- * identity is read beside it. BATON_ZK_LOST when the node went away
- * meanwhile. */
-static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
-                       const char *child, baton_leader *out, char *value, size_t size,
-                       size_t *len, int64_t deadline, baton_error *err) {
+/* Once the term proclaimed, its identity is read beside the node. */
+int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
+                          const char *child, baton_leader *out, char *value, size_t size,
+                          size_t *len, int64_t deadline, baton_error *err) {
   char *path = baton__zk_path(s, name, child);
   if (path == NULL) return baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label);
   baton_zk_reply r;
@@ -509,10 +520,7 @@ static int read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *nam
   return rc;
 }
 
-/* The lowest contender among kids, and the highest one below `own`;
- * *wrapped is the first contender with a wrapped sequence (NULL if none),
- * which makes the rest meaningless. */
-static const char *lowest_of(const baton_zk_reply *r, const char *own, const char **pred,
+const char *baton__zk_lowest(const baton_zk_reply *r, const char *own, const char **pred,
                              bool *found, const char **wrapped) {
   const char *low = NULL;
   if (pred != NULL) *pred = NULL;
@@ -544,10 +552,10 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
   const char *pred = NULL, *low = NULL, *wrapped = NULL;
   bool found = false;
   int rc = 0;
-  if (r.rc == ZOK) low = lowest_of(&r, own, &pred, &found, &wrapped);
+  if (r.rc == ZOK) low = baton__zk_lowest(&r, own, &pred, &found, &wrapped);
   else if (r.rc != ZNONODE) rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
   if (wrapped != NULL) {
-    rc = wrapped_error(s, parent, wrapped, err);
+    rc = baton__zk_wrapped_error(s, parent, wrapped, err);
   } else if (rc == 0 && !found) {
     lock(s);
     drop_node_locked(s, k); /* deleted behind our back: enqueue again */
@@ -561,7 +569,7 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     unlock(s);
     if (czxid == 0) { /* adopted by guid: its czxid is still unknown */
       baton_leader me;
-      rc = read_leader(s, conn, c->name, own, &me, NULL, 0, NULL, deadline, err);
+      rc = baton__zk_read_leader(s, conn, c->name, own, &me, NULL, 0, NULL, deadline, err);
       czxid = me.token;
       lock(s);
       if (rc == 0) k->czxid = czxid, k->version = (int)me.version;
@@ -576,7 +584,8 @@ static int rank(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, bato
     k->pred = p;
     unlock(s);
     baton_leader who = {0};
-    if (holder != NULL && read_leader(s, conn, c->name, low, &who, NULL, 0, NULL, deadline, err) == 0)
+    if (holder != NULL &&
+        baton__zk_read_leader(s, conn, c->name, low, &who, NULL, 0, NULL, deadline, err) == 0)
       *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: %s is held by %s (token %llu)", s->label, c->name,
                       who.identity[0] ? who.identity : "another contender",
@@ -611,10 +620,11 @@ static int zk_acquire(baton_session *bs, baton_candidate *c, baton_leader *holde
 
 /* An observer: has the leader changed from `seen` already? The children
  * watch (or, while the name has no node, a creation watch) wakes us on
- * any later change. */
+ * any later change. A leader that is a fixed lease sets *lease_end
+ * (baton__zk_lease_end). */
 static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, const char *name,
-                   const char *parent, const baton_leader *seen, int64_t deadline,
-                   baton_error *err) {
+                   const char *parent, const baton_leader *seen, int64_t *lease_end,
+                   int64_t deadline, baton_error *err) {
   baton_zk_reply r;
   baton__zk_children(conn, parent, k->id, deadline, &r);
   int rc;
@@ -633,9 +643,9 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
     baton__zk_reply_free(&r);
     return rc;
   }
-  const char *wrapped, *low = lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  const char *wrapped, *low = baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped);
   if (wrapped != NULL) {
-    rc = wrapped_error(s, parent, wrapped, err);
+    rc = baton__zk_wrapped_error(s, parent, wrapped, err);
     baton__zk_reply_free(&r);
     return rc;
   }
@@ -650,6 +660,7 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
   char *path = baton__zk_path(s, name, low);
   baton_zk_reply g = {.rc = BATON_ZK_NOMEM};
   if (path != NULL) baton__zk_get(conn, path, k->id, deadline, &g);
+  if (g.rc == ZOK) *lease_end = baton__zk_lease_end(s, low, &g.stat);
   rc = g.rc == ZOK       ? ((uint64_t)g.stat.czxid == seen->token &&
                             (uint64_t)g.stat.version == seen->version
                                 ? BATON_ZK_BLOCK
@@ -677,6 +688,35 @@ static int block(baton_zk_session *s, int efd, int64_t deadline, int cancel_fd, 
   }
 }
 
+/* Block until a watch fires or, when what we wait behind is a fixed
+ * lease, until it has surely ended (lease_end, 0: none): the server's
+ * reaper may delete it a minute later. A candidate then deletes the lease
+ * node `path` if still unchanged (`version`), as the reaper would; an
+ * observer just looks again (a lease acquire reads the server's clock). */
+static int block_round(baton_zk_session *s, baton_candidate *c, int64_t lease_end,
+                       const char *path, int version, int64_t deadline, int cancel_fd,
+                       bool *observer, baton_error *err) {
+  lock(s);
+  int efd = ((baton_zk_cand *)c->priv)->efd;
+  unlock(s);
+  if (lease_end == 0 || lease_end >= deadline) return block(s, efd, deadline, cancel_fd, err);
+  baton_error why = {0};
+  int rc = block(s, efd, lease_end, cancel_fd, &why);
+  if (rc != BATON_ETIMEDOUT) {
+    if (rc != 0 && err != NULL) *err = why;
+    return rc;
+  }
+  *observer = false;
+  cand_op op;
+  if (path != NULL && begin(s, c, false, &op, &why) == 0) {
+    baton_zk_reply r;
+    baton__zk_delete_version(op.conn, path, version, deadline, &r);
+    baton__zk_reply_free(&r);
+    end(&op, 0);
+  }
+  return 0;
+}
+
 /* One look and, if nothing changed, one block. *observer says that an
  * observer's look blocked and a watch woke it. */
 static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -691,32 +731,33 @@ static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader 
   /* While the session is expired, block until renew makes a new one: it
    * signals every candidate. */
   rc = conn_expired(op.conn) ? BATON_ZK_BLOCK : 0;
-  char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL;
+  char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL, *path = NULL;
+  int64_t lease_end = 0;
+  int version = 0;
   if (rc == 0 && pred != NULL) {
     /* Queued: watch the predecessor only, so a release wakes one waiter.
      * A get sets no watch when the node is gone (an exists would leave
      * one behind for a name that never comes back). */
-    char *path = baton__zk_path(s, c->name, pred);
+    path = baton__zk_path(s, c->name, pred);
     baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
     if (path != NULL) baton__zk_get(op.conn, path, k->id, deadline, &r);
     rc = r.rc == ZOK       ? BATON_ZK_BLOCK
          : r.rc == ZNONODE ? 0
                            : baton__zk_error(err, op.conn, r.rc, "get", path);
+    if (r.rc == ZOK) lease_end = baton__zk_lease_end(s, pred, &r.stat), version = r.stat.version;
     baton__zk_reply_free(&r);
-    baton__free(path);
   } else if (rc == 0) {
     static const baton_leader nobody;
-    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, deadline,
-                 err);
+    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, &lease_end,
+                 deadline, err);
     *observer = rc == BATON_ZK_BLOCK;
   }
   baton__free(pred);
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
-  if (rc != BATON_ZK_BLOCK) return rc;
-  lock(s);
-  int efd = k->efd;
-  unlock(s);
-  return block(s, efd, deadline, cancel_fd, err);
+  if (rc == BATON_ZK_BLOCK)
+    rc = block_round(s, c, lease_end, path, version, deadline, cancel_fd, observer, err);
+  baton__free(path);
+  return rc;
 }
 
 static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -934,30 +975,28 @@ static int zk_leader_value(baton_session *bs, const char *name, baton_leader *ou
   if (name == NULL || out == NULL)
     return baton__error(err, BATON_EINVAL, "%s: NULL argument to leader", s->label);
   memset(out, 0, sizeof *out);
-  baton_zk_conn *conn = baton__zk_conn_get(s);
-  if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
-  char *parent = baton__zk_path(s, name, NULL);
-  int rc = conn_expired(conn) ? expired_error(s, err)
-           : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
-                              : BATON_ZK_LOST;
+  baton_zk_conn *conn;
+  char *parent;
+  int rc = baton__zk_name_begin(s, name, &conn, &parent, err);
+  if (rc != 0) return rc;
+  rc = BATON_ZK_LOST;
   /* The lowest node may go between the list and the get: look again. */
   for (int attempt = 0; rc == BATON_ZK_LOST && attempt < 8; attempt++) {
     baton_zk_reply r;
     baton__zk_children(conn, parent, 0, deadline, &r);
     const char *wrapped = NULL;
-    const char *low = r.rc == ZOK ? lowest_of(&r, NULL, NULL, NULL, &wrapped) : NULL;
+    const char *low = r.rc == ZOK ? baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped) : NULL;
     if (r.rc != ZOK && r.rc != ZNONODE)
       rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
-    else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
+    else if (wrapped != NULL) rc = baton__zk_wrapped_error(s, parent, wrapped, err);
     else if (low == NULL)
       rc = baton__error(err, BATON_ENOLEADER, "%s: %s has no leader", s->label, name);
-    else rc = read_leader(s, conn, name, low, out, value, size, len, deadline, err);
+    else rc = baton__zk_read_leader(s, conn, name, low, out, value, size, len, deadline, err);
     baton__zk_reply_free(&r);
   }
   if (rc == BATON_ZK_LOST)
     rc = baton__error(err, BATON_ETIMEDOUT, "%s: the leader of %s kept changing", s->label, name);
-  baton__free(parent);
-  baton__zk_conn_put(conn);
+  baton__zk_name_end(&conn, &parent);
   return rc;
 }
 
@@ -987,7 +1026,7 @@ static int make_identity(baton_zk_session *s, baton_zk_conn *conn, baton_candida
       rc = baton__zk_error(err, conn, zrc, "create", at);
       break;
     }
-    rc = make_parents(s, conn, parent, deadline, err);
+    rc = baton__zk_make_parents(s, conn, parent, deadline, err);
   }
   baton__free(at);
   baton__free(parent);
@@ -1081,11 +1120,11 @@ static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name
   baton_zk_reply r;
   baton__zk_children(conn, parent, 0, deadline, &r);
   const char *wrapped = NULL;
-  if (r.rc == ZOK) lowest_of(&r, NULL, NULL, NULL, &wrapped);
+  if (r.rc == ZOK) baton__zk_lowest(&r, NULL, NULL, NULL, &wrapped);
   int rc = 0;
   if (r.rc != ZOK && r.rc != ZNONODE)
     rc = baton__zk_error(err, conn, r.rc, "get children of", parent);
-  else if (wrapped != NULL) rc = wrapped_error(s, parent, wrapped, err);
+  else if (wrapped != NULL) rc = baton__zk_wrapped_error(s, parent, wrapped, err);
   const char **kids = NULL;
   size_t m = 0;
   if (rc == 0 && r.rc == ZOK && r.nkids > 0) {
@@ -1097,7 +1136,7 @@ static int list_queue(baton_zk_session *s, baton_zk_conn *conn, const char *name
   }
   for (size_t i = 0; rc == 0 && i < m && *n < cap; i++) {
     baton_leader who;
-    int got = read_leader(s, conn, name, kids[i], &who, NULL, 0, NULL, deadline, err);
+    int got = baton__zk_read_leader(s, conn, name, kids[i], &who, NULL, 0, NULL, deadline, err);
     if (got == BATON_ZK_LOST) continue;
     rc = got;
     if (rc != 0) break;
@@ -1114,14 +1153,12 @@ static int zk_contenders(baton_session *bs, const char *name, baton_contender *o
                          size_t *n, int64_t deadline, baton_error *err) {
   baton_zk_session *s = (baton_zk_session *)bs;
   *n = 0;
-  baton_zk_conn *conn = baton__zk_conn_get(s);
-  if (conn == NULL) return baton__error(err, BATON_ECLOSED, "%s: the session is closed", s->label);
-  char *parent = baton__zk_path(s, name, NULL);
-  int rc = conn_expired(conn) ? expired_error(s, err)
-           : parent == NULL   ? baton__error(err, BATON_ENOMEM, "%s: out of memory", s->label)
-                              : list_queue(s, conn, name, parent, out, cap, n, deadline, err);
-  baton__free(parent);
-  baton__zk_conn_put(conn);
+  baton_zk_conn *conn;
+  char *parent;
+  int rc = baton__zk_name_begin(s, name, &conn, &parent, err);
+  if (rc != 0) return rc;
+  rc = list_queue(s, conn, name, parent, out, cap, n, deadline, err);
+  baton__zk_name_end(&conn, &parent);
   return rc;
 }
 
@@ -1139,4 +1176,7 @@ const baton_backend baton_backend_zk = {
     .forget = zk_forget,
     .proclaim = zk_proclaim,
     .leader_value = zk_leader_value,
+    .lease_acquire = baton__zk_lease_acquire,
+    .lease_extend = baton__zk_lease_extend,
+    .lease_release = baton__zk_lease_release,
 };

@@ -24,6 +24,8 @@
 #define BATON_ZK_DEADLINE 1
 /* Out of memory while copying a reply. */
 #define BATON_ZK_NOMEM 2
+/* An inner result: the node looked at went away meanwhile (look again). */
+#define BATON_ZK_LOST 1
 
 typedef struct baton_zk_session baton_zk_session;
 typedef struct baton_zk_call baton_zk_call;
@@ -136,7 +138,13 @@ void baton__zk_cloexec_socket(zhandle_t *zh);
  * watch that signals that candidate (baton__zk_watcher). */
 void baton__zk_create(baton_zk_conn *conn, const char *path, const char *value, int mode,
                       int64_t deadline, baton_zk_reply *out);
+/* The same for a ZOO_*_WITH_TTL mode, with its TTL in ms (> 0). */
+void baton__zk_create_ttl(baton_zk_conn *conn, const char *path, const char *value, int mode,
+                          int64_t ttl_ms, int64_t deadline, baton_zk_reply *out);
 void baton__zk_delete(baton_zk_conn *conn, const char *path, int64_t deadline, baton_zk_reply *out);
+/* Delete only if the node's data version is `version`. */
+void baton__zk_delete_version(baton_zk_conn *conn, const char *path, int version, int64_t deadline,
+                              baton_zk_reply *out);
 void baton__zk_exists(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
                       baton_zk_reply *out);
 void baton__zk_get(baton_zk_conn *conn, const char *path, uint64_t watch_id, int64_t deadline,
@@ -230,11 +238,69 @@ int64_t baton__zk_name_seq(const char *child);
 /* Negative, 0, positive as a sorts before, with or after b (contenders),
  * by sequence number; a wrapped one sorts after every valid one. */
 int baton__zk_name_cmp(const char *a, const char *b);
-/* Whether child is a contender created with this guid. */
+/* Whether child is a contender created with this guid (a candidate's
+ * 32 hex digits, or a lease's whole prefix, baton__zk_lease_guid). */
 bool baton__zk_name_has_guid(const char *child, const char *guid);
 /* 32 random hex digits and a NUL. */
 void baton__zk_guid(char out[33]);
+/* A fixed lease's node is a contender whose name says its TTL, since the
+ * server shows a TTL node's TTL to no client: "ttl<ms>-<32 hex>" before
+ * "__lock__<sequence>" (kazoo reads only the suffix). The name prefix for
+ * a new lease of ttl_ms, random. */
+#define BATON_ZK_GUID_MAX 64
+void baton__zk_lease_guid(char out[BATON_ZK_GUID_MAX], int64_t ttl_ms);
+/* The TTL in ms a lease node's name carries, or 0: not a lease's name. */
+int64_t baton__zk_name_ttl(const char *child);
 /* "<chroot>/<name>[/<child>]", or NULL when out of memory. */
 char *baton__zk_path(const baton_zk_session *s, const char *name, const char *child);
+
+/* ---- What the election (zk.c) lends to fixed leases (lease.c) ------------ */
+
+/* The outcome of a create is unknown when its reply was lost. */
+static inline bool baton__zk_unknown(int zrc) {
+  return zrc == ZCONNECTIONLOSS || zrc == ZOPERATIONTIMEOUT || zrc == BATON_ZK_DEADLINE;
+}
+/* The current handle (a reference) and name's path, for a call on `name`
+ * that needs no candidate: 0, or ECLOSED / ESESSION / ENOMEM with nothing
+ * held. baton__zk_name_end gives both back. */
+int baton__zk_name_begin(baton_zk_session *s, const char *name, baton_zk_conn **conn,
+                         char **parent, baton_error *err);
+void baton__zk_name_end(baton_zk_conn **conn, char **parent);
+/* Create the persistent nodes of `parent` and above that are missing. */
+int baton__zk_make_parents(baton_zk_session *s, baton_zk_conn *conn, const char *parent,
+                           int64_t deadline, baton_error *err);
+/* The lowest contender among r's children, and the highest one below
+ * `own` into *pred (own, pred and found may be NULL); *wrapped is the
+ * first contender with a wrapped sequence (NULL if none), which makes the
+ * rest meaningless. */
+const char *baton__zk_lowest(const baton_zk_reply *r, const char *own, const char **pred,
+                             bool *found, const char **wrapped);
+/* The refusal when contender `kid` of parent carries a wrapped sequence. */
+int baton__zk_wrapped_error(const baton_zk_session *s, const char *parent, const char *kid,
+                            baton_error *err);
+/* Read contender `child` of `name` as a leader: identity (the node's
+ * data, or beside it once the term proclaimed: data version > 0, the data
+ * then being its value, into value[0..size), *len its length; value may
+ * be NULL) and token (its czxid). BATON_ZK_LOST when the node went away
+ * meanwhile. */
+int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
+                          const char *child, baton_leader *out, char *value, size_t size,
+                          size_t *len, int64_t deadline, baton_error *err);
+
+/* ---- Fixed leases (lease.c): the table's three lease ops -------------------- */
+
+int baton__zk_lease_acquire(baton_session *s, const char *name, const char *identity,
+                            int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                            int64_t deadline, baton_error *err);
+int baton__zk_lease_extend(baton_session *s, const char *name, uint64_t token, int64_t ttl_ns,
+                           int64_t deadline, baton_error *err);
+int baton__zk_lease_release(baton_session *s, const char *name, uint64_t token, int64_t deadline,
+                            baton_error *err);
+/* For a wait that has just read contender `child` (its stat) with a
+ * watch: the baton__now() time by which it has surely ended if it is a
+ * fixed lease and nothing changes it meanwhile (a change fires the watch):
+ * its mtime is no later than now, so its TTL from now, stretched by the
+ * clock drift and the margin's share of the TTL. 0 when it is no lease. */
+int64_t baton__zk_lease_end(const baton_zk_session *s, const char *child, const struct Stat *st);
 
 #endif /* BATON_ZK_H */

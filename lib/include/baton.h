@@ -665,9 +665,14 @@ BATON_API void baton_lock_cancel(baton_lock *lock);
  *               checks the key's create revision (the token)
  *   ZooKeeper   a TTL node (ZooKeeper 3.5.3+ with
  *               zookeeper.extendedTypesEnabled=true; otherwise
- *               BATON_ENOTSUP says so) in the election's queue; the server
- *               fixes a TTL node's TTL at creation, so extend renews it for
- *               that TTL and refuses another one (BATON_ENOTSUP)
+ *               BATON_ENOTSUP says so) in the election's queue, its TTL in
+ *               its name; the server fixes a TTL node's TTL at creation,
+ *               so extend renews it for that TTL and refuses another one
+ *               (BATON_ENOTSUP). The server deletes an ended lease only
+ *               when its reaper passes (znode.container.checkIntervalMs,
+ *               60 s by default): until then leader shows it, while
+ *               acquires, extends, releases and waits treat it as ended
+ *               (by the server's clock, or one TTL after a wait read it)
  *   Redis, Sentinel  the lock key NAME, SET NX PX as redis-py writes it,
  *               its token from the name's counter; Redlock: the same on a
  *               quorum, the lease's life counted from before the first

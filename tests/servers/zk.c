@@ -1,4 +1,14 @@
-/* zk.c — starts a throwaway ZooKeeper server or 3-server ensemble. */
+/* zk.c — starts a throwaway ZooKeeper server or 3-server ensemble.
+ *
+ * TTL nodes (baton's fixed leases) exist only on a server started with
+ * -Dzookeeper.extendedTypesEnabled=true; every kind here has it but
+ * "zk-plain", a single server as Debian ships it, for the refusal. The
+ * server deletes an expired TTL node only when its container reaper
+ * passes (znode.container.checkIntervalMs, 60 s by default): here every
+ * 500 ms, so that a test sees an expired lease go in well under a second;
+ * "zk-noreap" has a reaper that never comes in a test's time, to show
+ * what baton does without it (backends/zk/lease.c reads the server's
+ * clock instead). */
 #include "servers.h"
 
 #include <stdio.h>
@@ -10,7 +20,11 @@ static bool zk_ready(const test_server *s) {
          strstr(reply, "Mode:") != NULL;
 }
 
-int test_zk_start(test_cluster *c, int servers) {
+#define ZK_JVMFLAGS "SERVER_JVMFLAGS=-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+#define ZK_TTL " -Dzookeeper.extendedTypesEnabled=true -Dznode.container.checkIntervalMs="
+
+/* `jvmflags`: SERVER_JVMFLAGS=... for every server. */
+static int zk_start(test_cluster *c, int servers, const char *jvmflags) {
   memset(c, 0, sizeof *c);
   if (servers < 1 || servers > TEST_MAX_MEMBERS) return -1;
   char quorum[1024] = "";
@@ -51,9 +65,7 @@ int test_zk_start(test_cluster *c, int servers) {
       return -1;
     }
     const char *argv[] = {"/usr/share/zookeeper/bin/zkServer.sh", "start-foreground", cfg, NULL};
-    const char *env[] = {"JMXDISABLE=true", logdir,
-                         "SERVER_JVMFLAGS=-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
-                         NULL};
+    const char *env[] = {"JMXDISABLE=true", logdir, jvmflags, NULL};
     /* An ensemble serves only once a quorum is up: launch all, then wait. */
     if (test_server_spawn(s, argv, env, 0) != 0) {
       test_cluster_stop(c);
@@ -63,10 +75,16 @@ int test_zk_start(test_cluster *c, int servers) {
   return test_cluster_ready(c, "zk", 30000);
 }
 
-const char test_zk_kinds[] = "zk, zk3";
+int test_zk_start(test_cluster *c, int servers) {
+  return zk_start(c, servers, ZK_JVMFLAGS ZK_TTL "500");
+}
+
+const char test_zk_kinds[] = "zk, zk3, zk-plain, zk-noreap";
 
 int test_zk_start_kind(test_cluster *c, const char *kind) {
   if (strcmp(kind, "zk") == 0) return test_zk_start(c, 1);
   if (strcmp(kind, "zk3") == 0) return test_zk_start(c, 3);
+  if (strcmp(kind, "zk-plain") == 0) return zk_start(c, 1, ZK_JVMFLAGS);
+  if (strcmp(kind, "zk-noreap") == 0) return zk_start(c, 1, ZK_JVMFLAGS ZK_TTL "3600000");
   return TEST_NOT_MY_KIND;
 }

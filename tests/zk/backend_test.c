@@ -565,16 +565,9 @@ static void test_own_wrapped_node_is_deleted(void) {
 static void test_no_orphans(void) {
   zhandle_t *raw = kit_zk_raw(hosts, NULL);
   REQUIRE(raw != NULL);
-  char names[4096];
-  names[0] = '\0';
-  int n = kit_zk_children(raw, "/baton-test", names, sizeof names);
-  CHECK(n >= 0 || n == ZNONODE);
-  for (char *name = strtok(names, ","); name != NULL; name = strtok(NULL, ",")) {
-    char path[512], kids[1024];
-    snprintf(path, sizeof path, "/baton-test/%s", name);
-    int k = kit_zk_children(raw, path, kids, sizeof kids);
-    if (k != 0) TEST_FAIL_("%s has %d children left: %s", path, k, kids);
-  }
+  char left[2048];
+  if (kit_zk_leftovers(raw, "/baton-test", left, sizeof left) != 0)
+    TEST_FAIL_("left behind: %s", left);
   CHECK_EQ(kit_zk_children(raw, "/baton-auth", NULL, 0), ZNONODE);
   zookeeper_close(raw);
   CHECK_EQ(baton__zk_calls_live(), 0); /* every session is closed: no call lives on */

@@ -66,6 +66,23 @@ int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size) {
   return n;
 }
 
+int kit_zk_leftovers(zhandle_t *zh, const char *root, char *report, size_t size) {
+  char names[4096] = "";
+  int n = kit_zk_children(zh, root, names, sizeof names), left = 0;
+  size_t len = 0;
+  if (size > 0) report[0] = '\0';
+  if (n < 0) return n == ZNONODE ? 0 : 1;
+  char *save = NULL;
+  for (char *name = strtok_r(names, ",", &save); name != NULL; name = strtok_r(NULL, ",", &save)) {
+    char path[512], kids[1024];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    if (kit_zk_children(zh, path, kids, sizeof kids) == 0) continue;
+    left++;
+    if (len < size) len += (size_t)snprintf(report + len, size - len, "%s: %s; ", path, kids);
+  }
+  return left;
+}
+
 int kit_zk_delete_tree(zhandle_t *zh, const char *path) {
   struct String_vector v = {0, NULL};
   int rc = zoo_get_children(zh, path, 0, &v);

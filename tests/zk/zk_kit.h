@@ -16,6 +16,9 @@ zhandle_t *kit_zk_raw(const char *hosts, const char *auth);
 /* Children of path: their count (>= 0) or a negative ZooKeeper error;
  * with `names`, the names joined by ',' into it. */
 int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size);
+/* How many names below `root` (a chroot) still have children, with
+ * "path: children" of each into report (cut to fit). */
+int kit_zk_leftovers(zhandle_t *zh, const char *root, char *report, size_t size);
 /* Delete path and everything below it. */
 int kit_zk_delete_tree(zhandle_t *zh, const char *path);
 
