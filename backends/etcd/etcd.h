@@ -76,6 +76,32 @@ static inline uint64_t baton__etcd_value_version(int64_t version) {
   return version > 1 ? (uint64_t)(version - 1) : 0;
 }
 
+/* POST `body` on a pooled conn (idempotent: retried on another member). */
+int baton__etcd_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
+                     baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
+                     baton_error *err);
+
+/* Decoders for baton__etcd_call: the acquire txn's reply (out: a
+ * baton_etcd_txn_reply) and any txn's "succeeded" (out: a bool). */
+int baton__etcd_decode_txn(const cJSON *p, void *out, baton_error *err);
+int baton__etcd_decode_succeeded(const cJSON *p, void *out, baton_error *err);
+
+/* Grant a lease of ttl_s seconds on `conn` (NULL: a pooled one): its id,
+ * and the TTL the server granted into *granted (may be NULL). A grant is
+ * not idempotent (a retry after a lost reply would leak a lease until its
+ * TTL), so it goes to another member only when it was never sent. */
+int baton__etcd_grant(baton_etcd_session *es, baton_etcd_conn *conn, int64_t ttl_s, int64_t *id,
+                      int64_t *granted, int64_t deadline, baton_error *err);
+
+/* Revoke `lease` (0: nothing) on `conn` (NULL: a pooled one), best effort:
+ * every key attached to it goes with it. */
+void baton__etcd_revoke(baton_etcd_session *es, baton_etcd_conn *conn, int64_t lease,
+                        int64_t deadline);
+
+/* BATON_EHELD for the leader's key `low`: into holder (may be NULL) and
+ * err. */
+int baton__etcd_held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err);
+
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,
                      int64_t deadline, int cancel_fd, baton_error *err);
