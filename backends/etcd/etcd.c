@@ -121,12 +121,8 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
-  out->version = baton__etcd_value_version(kv->version);
+  out->version = baton__etcd_value_version(kv);
 }
-
-/* Whether the key's value was changed since it was made: a proclaim (ours,
- * or Go's Proclaim) replaced the identity it was created with. */
-static bool proclaimed(const baton_etcd_kv *kv) { return kv->mod_revision != kv->create_revision; }
 
 /* The key beside the election that keeps a proclaimed term's identity:
  * <prefix><name>#id/<the candidate key's last part>. '#' is no name
@@ -521,7 +517,7 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
 static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv, int64_t rev,
                   baton_leader *out, int64_t deadline, baton_error *err) {
   leader_from(out, kv);
-  if (!proclaimed(kv)) return 0;
+  if (!baton__etcd_proclaimed(kv)) return 0;
   baton_etcd_str key = {0}, body = {0};
   int rc = identity_key(&key, es, name, kv->key, kv->key_len);
   if (rc == 0) {
@@ -561,7 +557,7 @@ static int etcd_leader_value(baton_session *s, const char *name, baton_leader *o
   if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
   rc = who_is(es, name, &kv, rev, out, deadline, err);
   baton__value_copy(value, size, len, "", 0);
-  if (rc == 0 && proclaimed(&kv))
+  if (rc == 0 && baton__etcd_proclaimed(&kv))
     baton__value_copy(value, size, len, kv.value, kv.value_len);
   baton__etcd_kv_free(&kv);
   return rc;

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A blocked wait, woken when renew grants a new lease. */
 typedef struct baton_etcd_waiter {
@@ -70,10 +71,29 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
  * from a lease that is gone must not (etcd issue 11456). */
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv);
 
-/* baton_leader.version from a key's etcd version: the writes since its
- * creation (a key is made at version 1). */
-static inline uint64_t baton__etcd_value_version(int64_t version) {
-  return version > 1 ? (uint64_t)(version - 1) : 0;
+/* A fixed lease's key (lease.c) ends with this after its first lease's
+ * id in hex: no election key does (Go's is the bare hex, ours adds
+ * "-<slot>"), so the lease calls never touch a term's key and the readers
+ * know that its value is never proclaimed. */
+#define BATON_ETCD_FIXED_SUFFIX ".fixed"
+
+static inline bool baton__etcd_is_fixed(const baton_etcd_kv *kv) {
+  size_t n = sizeof BATON_ETCD_FIXED_SUFFIX - 1;
+  return kv->key_len > n && memcmp(kv->key + kv->key_len - n, BATON_ETCD_FIXED_SUFFIX, n) == 0;
+}
+
+/* Whether the key's value was changed since it was made: a proclaim (ours,
+ * or Go's Proclaim) replaced the identity it was created with. A fixed
+ * lease's key is written again only to move it to a new lease (extend),
+ * its value untouched. */
+static inline bool baton__etcd_proclaimed(const baton_etcd_kv *kv) {
+  return kv->mod_revision != kv->create_revision && !baton__etcd_is_fixed(kv);
+}
+
+/* baton_leader.version from a key: the writes to its value since its
+ * creation (a key is made at version 1); none for a fixed lease's key. */
+static inline uint64_t baton__etcd_value_version(const baton_etcd_kv *kv) {
+  return kv->version > 1 && !baton__etcd_is_fixed(kv) ? (uint64_t)(kv->version - 1) : 0;
 }
 
 /* POST `body` on a pooled conn (idempotent: retried on another member). */
