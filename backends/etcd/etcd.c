@@ -687,4 +687,7 @@ const baton_backend baton_backend_etcd = {
     .forget = etcd_forget,
     .proclaim = etcd_proclaim,
     .leader_value = etcd_leader_value,
+    .lease_acquire = baton__etcd_lease_acquire,
+    .lease_extend = baton__etcd_lease_extend,
+    .lease_release = baton__etcd_lease_release,
 };

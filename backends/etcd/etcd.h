@@ -122,6 +122,15 @@ void baton__etcd_revoke(baton_etcd_session *es, baton_etcd_conn *conn, int64_t l
  * err. */
 int baton__etcd_held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err);
 
+/* The backend's fixed leases (lease.c). */
+int baton__etcd_lease_acquire(baton_session *s, const char *name, const char *identity,
+                              int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                              int64_t deadline, baton_error *err);
+int baton__etcd_lease_extend(baton_session *s, const char *name, uint64_t token, int64_t ttl_ns,
+                             int64_t deadline, baton_error *err);
+int baton__etcd_lease_release(baton_session *s, const char *name, uint64_t token,
+                              int64_t deadline, baton_error *err);
+
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,
                      int64_t deadline, int cancel_fd, baton_error *err);
