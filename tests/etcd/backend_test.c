@@ -732,6 +732,64 @@ static void fixed_lease_extend_moves_its_end(void) {
   kit_close(&b);
 }
 
+/* Through the public API, with both clients' background threads renewing
+ * their sessions: a campaign blocked behind a lease is elected when it
+ * expires, and the lease is over here by then; a handle attached by token
+ * in another client extends and releases it; a lease waits for nobody
+ * when a term holds the name, and a later one has a higher token. */
+static void fixed_lease_through_the_api(void) {
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *e = NULL;
+  baton_lease *l = NULL, *attached = NULL;
+  baton_error err = {0};
+  baton_options oa = {.identity = "api-leaser"}, ob = {.identity = "api-campaigner"};
+  REQUIRE_OK(baton_client_open(&ca, etcd->uri, &oa, &err), &err);
+  if (baton_client_open(&cb, etcd->uri, &ob, &err) != 0) {
+    TEST_FAIL_("open: %s", err.message);
+    baton_client_close(ca);
+    return;
+  }
+  uint64_t token = 0, t = 0, term = 0;
+  int64_t left = 0, t0 = kit_now_ms();
+  CHECK_OK(baton_lease_acquire(&l, ca, "t.api", 1500, 0, &token, &err), &err);
+  CHECK(baton_lease_held(l, &t, &left));
+  CHECK_EQ(t, token);
+  CHECK_LE(left, 1500);
+  CHECK_OK(baton_election_open(&e, cb, "t.api", NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(e, 10000, &term, &err), &err);
+  printf("  a 1.5 s lease gave way to a campaign after %lld ms\n", (long long)kit_ms_since(t0));
+  CHECK_GE(kit_ms_since(t0), 1500);
+  CHECK_LT(kit_ms_since(t0), 2000 + 500 + 1500); /* ceil(1.5 s), the lessor, slack */
+  CHECK_GT(term, token);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_EQ(baton_lease_extend(l, 5000, &err), BATON_ENOTHOLDER);
+  baton_lease_close(l);
+  l = NULL;
+
+  /* A term holds the name: a lease is refused at once, naming it. */
+  CHECK_EQ(baton_lease_acquire(&l, ca, "t.api", 5000, 0, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "api-campaigner");
+  CHECK_OK(baton_election_resign(e, &err), &err);
+
+  /* Another client attaches by token, extends, and releases. */
+  CHECK_OK(baton_lease_acquire(&l, ca, "t.api", 5000, 0, &token, &err), &err);
+  CHECK_GT(token, term);
+  CHECK_OK(baton_lease_attach(&attached, cb, "t.api", token, &err), &err);
+  CHECK(!baton_lease_held(attached, NULL, NULL));
+  CHECK_OK(baton_lease_extend(attached, 8000, &err), &err);
+  CHECK(baton_lease_held(attached, NULL, &left));
+  CHECK_GT(left, 5000);
+  CHECK_OK(baton_lease_release(attached, &err), &err);
+  CHECK_EQ(baton_lease_release(l, &err), BATON_ENOTHOLDER);
+  baton_leader who;
+  CHECK_EQ(baton_election_leader(e, &who, &err), BATON_ENOLEADER);
+  baton_lease_close(attached);
+  baton_lease_close(l);
+  baton_election_close(e);
+  baton_client_close(cb);
+  baton_client_close(ca);
+}
+
 /* ---- Auth (on a member of its own: it changes the server) ------------------------ */
 
 static void auth_wrong_right_and_refresh(void) {
@@ -823,6 +881,7 @@ int main(int argc, char **argv) {
       {"fixed_lease_is_a_term_to_every_reader", fixed_lease_is_a_term_to_every_reader},
       {"fixed_lease_expires_unrenewed", fixed_lease_expires_unrenewed},
       {"fixed_lease_extend_moves_its_end", fixed_lease_extend_moves_its_end},
+      {"fixed_lease_through_the_api", fixed_lease_through_the_api},
       {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
       {NULL, NULL},
   };
