@@ -33,10 +33,9 @@ void baton__etcd_session_stats(baton_session *s, baton_etcd_stats *out) {
 
 static int oom(baton_error *err) { return baton__error(err, BATON_ENOMEM, "etcd: out of memory"); }
 
-/* POST on a pooled conn. */
-static int pooled_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
-                       baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
-                       baton_error *err) {
+int baton__etcd_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
+                     baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
+                     baton_error *err) {
   if (body->oom) return oom(err);
   baton_etcd_conn *conn = baton__etcd_conn_get(es->http);
   if (conn == NULL) return oom(err);
@@ -85,11 +84,11 @@ static int decode_keepalive(const cJSON *p, void *out, baton_error *err) {
   return rc;
 }
 
-static int decode_txn(const cJSON *p, void *out, baton_error *err) {
+int baton__etcd_decode_txn(const cJSON *p, void *out, baton_error *err) {
   return baton__etcd_gw_txn_acquire(p, out, err);
 }
 
-static int decode_succeeded(const cJSON *p, void *out, baton_error *err) {
+int baton__etcd_decode_succeeded(const cJSON *p, void *out, baton_error *err) {
   return baton__etcd_gw_txn_succeeded(p, out, err);
 }
 
@@ -109,7 +108,8 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
   if (!prefix.oom) baton__etcd_req_range(&body, r);
   body.oom |= prefix.oom;
   range_out out = {revision, kvs, max, n};
-  int rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
+  int rc =
+      baton__etcd_call(es, "/v3/kv/range", &body, decode_range, &out, deadline, cancel_fd, err);
   baton__etcd_str_free(&prefix);
   baton__etcd_str_free(&body);
   return rc;
@@ -121,12 +121,8 @@ static void leader_from(baton_leader *out, const baton_etcd_kv *kv) {
   memcpy(out->identity, kv->value, n);
   out->identity[n] = '\0';
   out->token = (uint64_t)kv->create_revision;
-  out->version = baton__etcd_value_version(kv->version);
+  out->version = baton__etcd_value_version(kv);
 }
-
-/* Whether the key's value was changed since it was made: a proclaim (ours,
- * or Go's Proclaim) replaced the identity it was created with. */
-static bool proclaimed(const baton_etcd_kv *kv) { return kv->mod_revision != kv->create_revision; }
 
 /* The key beside the election that keeps a proclaimed term's identity:
  * <prefix><name>#id/<the candidate key's last part>. '#' is no name
@@ -142,8 +138,7 @@ static int identity_key(baton_etcd_str *s, const baton_etcd_session *es, const c
   return s->oom ? BATON_ENOMEM : 0;
 }
 
-/* EHELD for the leader's key `low` (holder may be NULL). */
-static int held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err) {
+int baton__etcd_held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err) {
   if (holder != NULL) leader_from(holder, low);
   return baton__error(err, BATON_EHELD, "held by '%.64s' (token %lld)", low->value,
                       (long long)low->create_revision);
@@ -170,33 +165,53 @@ bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const b
 
 /* ---- Lease --------------------------------------------------------------------- */
 
-/* Grant a lease on the renew conn; a grant is not idempotent (a retry
- * after a lost reply would leak a lease until its TTL), so it goes to
- * another member only when it was never sent. */
-static int grant(baton_etcd_session *es, int64_t *id, int64_t deadline, baton_error *err) {
+int baton__etcd_grant(baton_etcd_session *es, baton_etcd_conn *conn, int64_t ttl_s, int64_t *id,
+                      int64_t *granted, int64_t deadline, baton_error *err) {
   char body[64];
-  snprintf(body, sizeof body, "{\"TTL\":\"%lld\"}", (long long)es->ttl_s);
+  snprintf(body, sizeof body, "{\"TTL\":\"%lld\"}", (long long)ttl_s);
+  baton_etcd_conn *c = conn != NULL ? conn : baton__etcd_conn_get(es->http);
+  if (c == NULL) return oom(err);
   lease_out l = {0, 0};
-  int rc = baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/grant",
-                                 body, BATON_ETCD_ONCE, decode_grant, &l, deadline, -1, err);
+  int rc = baton__etcd_http_call(es->http, c, "/v3/lease/grant", body, BATON_ETCD_ONCE,
+                                 decode_grant, &l, deadline, -1, err);
+  if (conn == NULL) baton__etcd_conn_put(es->http, c);
   if (rc != 0) return rc;
   *id = l.id;
+  if (granted != NULL) *granted = l.ttl;
+  return 0;
+}
+
+void baton__etcd_revoke(baton_etcd_session *es, baton_etcd_conn *conn, int64_t lease,
+                        int64_t deadline) {
+  if (lease == 0) return;
+  char body[64];
+  snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
+  baton_etcd_conn *c = conn != NULL ? conn : baton__etcd_conn_get(es->http);
+  if (c == NULL) return;
+  baton_error ignored;
+  baton__etcd_http_call(es->http, c, "/v3/lease/revoke", body, BATON_ETCD_IDEMPOTENT, NULL, NULL,
+                        deadline, -1, &ignored);
+  if (conn == NULL) baton__etcd_conn_put(es->http, c);
+}
+
+/* Grant the session's lease on the renew conn. */
+static int grant(baton_etcd_session *es, int64_t *id, int64_t deadline, baton_error *err) {
+  int64_t ttl = 0;
+  int rc = baton__etcd_grant(es, baton__etcd_conn_renew(es->http), es->ttl_s, id, &ttl, deadline,
+                             err);
+  if (rc != 0) return rc;
   /* Written only here, under the lock, by open or by the renew thread. */
   pthread_mutex_lock(&es->mu);
-  es->base.server_ttl_ns = l.ttl * BATON_NS_PER_S;
+  es->base.server_ttl_ns = ttl * BATON_NS_PER_S;
   pthread_mutex_unlock(&es->mu);
   return 0;
 }
 
-/* Revoke the lease (its keys go with it), bounded by the op timeout. */
+/* Revoke the session's lease (its keys go with it), bounded by the op
+ * timeout. */
 static void revoke(baton_etcd_session *es, int64_t lease) {
-  if (lease == 0) return;
-  char body[64];
-  snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)lease);
-  baton_error ignored;
-  baton__etcd_http_call(es->http, baton__etcd_conn_renew(es->http), "/v3/lease/revoke", body,
-                        BATON_ETCD_IDEMPOTENT, NULL, NULL,
-                        baton__now() + es->base.cfg->op_timeout_ns, -1, &ignored);
+  baton__etcd_revoke(es, baton__etcd_conn_renew(es->http), lease,
+                     baton__now() + es->base.cfg->op_timeout_ns);
 }
 
 /* ---- The table ------------------------------------------------------------------ */
@@ -356,7 +371,8 @@ static int acquire_result(baton_etcd_cand *ec, baton_candidate *c, baton_etcd_tx
   if (!r->lowest_found || ec->create_revision <= 0)
     return baton__error(err, BATON_EPROTO, "etcd: txn reply lacks the name's keys");
   const baton_etcd_kv *low = &r->lowest;
-  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len)) return held_by(holder, low, err);
+  if (!same_bytes(low->key, low->key_len, ec->key, ec->key_len))
+    return baton__etcd_held_by(holder, low, err);
   if (!baton__etcd_is_own(ec, c->identity, low))
     return baton__error(err, BATON_EREFUSED,
                         "etcd: key %s leads but is not ours (lease %llx, revision %lld)", ec->key,
@@ -388,7 +404,7 @@ static int recheck(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *
     c->token = (uint64_t)ec->create_revision;
     rc = 0;
   } else if (low.create_revision < ec->create_revision) {
-    rc = held_by(holder, &low, err);
+    rc = baton__etcd_held_by(holder, &low, err);
   } else {
     rc = BATON_ETCD_RECHECK_TXN;
   }
@@ -422,7 +438,8 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
   baton_etcd_str body = {0};
   acquire_body(&body, es, c, ec);
   baton_etcd_txn_reply r;
-  int rc = pooled_call(es, "/v3/kv/txn", &body, decode_txn, &r, deadline, -1, err);
+  int rc =
+      baton__etcd_call(es, "/v3/kv/txn", &body, baton__etcd_decode_txn, &r, deadline, -1, err);
   baton__etcd_str_free(&body);
   if (rc != 0) return rc;
   rc = acquire_result(ec, c, &r, holder, err);
@@ -440,8 +457,8 @@ static void forget_identity(baton_etcd_session *es, baton_candidate *c, baton_et
     baton__etcd_str_b64(&body, id.p, id.len);
     baton__etcd_str_cat(&body, "}");
     int64_t deleted = 0;
-    if (pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline, -1,
-                    NULL) == 0)
+    if (baton__etcd_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline,
+                         -1, NULL) == 0)
       ec->proclaimed = false;
   }
   baton__etcd_str_free(&id);
@@ -469,15 +486,16 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
     baton__etcd_str_b64(&body, id.p, id.len);
     baton__etcd_str_cat(&body, "}}]}");
     bool ok = false;
-    rc = pooled_call(es, "/v3/kv/txn", &body, decode_succeeded, &ok, deadline, -1, err);
+    rc = baton__etcd_call(es, "/v3/kv/txn", &body, baton__etcd_decode_succeeded, &ok, deadline, -1,
+                          err);
     if (rc == 0) ec->proclaimed = false;
   } else {
     baton__etcd_str_cat(&body, "{\"key\":");
     baton__etcd_str_b64(&body, ec->key, ec->key_len);
     baton__etcd_str_cat(&body, "}");
     int64_t deleted = 0;
-    rc = pooled_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline, -1,
-                     err);
+    rc = baton__etcd_call(es, "/v3/kv/deleterange", &body, decode_deleterange, &deleted, deadline,
+                          -1, err);
   }
   baton__etcd_str_free(&body);
   baton__etcd_str_free(&id);
@@ -499,7 +517,7 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
 static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv *kv, int64_t rev,
                   baton_leader *out, int64_t deadline, baton_error *err) {
   leader_from(out, kv);
-  if (!proclaimed(kv)) return 0;
+  if (!baton__etcd_proclaimed(kv)) return 0;
   baton_etcd_str key = {0}, body = {0};
   int rc = identity_key(&key, es, name, kv->key, kv->key_len);
   if (rc == 0) {
@@ -509,7 +527,7 @@ static int who_is(baton_etcd_session *es, const char *name, const baton_etcd_kv 
     size_t n = 0;
     int64_t at;
     range_out ro = {&at, &id, 1, &n};
-    rc = pooled_call(es, "/v3/kv/range", &body, decode_range, &ro, deadline, -1, err);
+    rc = baton__etcd_call(es, "/v3/kv/range", &body, decode_range, &ro, deadline, -1, err);
     if (rc == 0 && n == 1) {
       size_t k = id.value_len < BATON_IDENTITY_MAX ? id.value_len : BATON_IDENTITY_MAX;
       memcpy(out->identity, id.value, k);
@@ -539,7 +557,8 @@ static int etcd_leader_value(baton_session *s, const char *name, baton_leader *o
   if (n == 0) return baton__error(err, BATON_ENOLEADER, "'%s' has no leader", name);
   rc = who_is(es, name, &kv, rev, out, deadline, err);
   baton__value_copy(value, size, len, "", 0);
-  if (rc == 0 && proclaimed(&kv)) baton__value_copy(value, size, len, kv.value, kv.value_len);
+  if (rc == 0 && baton__etcd_proclaimed(&kv))
+    baton__value_copy(value, size, len, kv.value, kv.value_len);
   baton__etcd_kv_free(&kv);
   return rc;
 }
@@ -585,7 +604,8 @@ static int etcd_proclaim(baton_session *s, baton_candidate *c, const char *value
   baton__etcd_str_printf(&b, ",\"lease\":\"%lld\"}}]}", (long long)ec->lease);
   bool ok = false;
   ec->proclaimed = true; /* even when the reply is lost: release deletes it */
-  int rc = pooled_call(es, "/v3/kv/txn", &b, decode_succeeded, &ok, deadline, -1, err);
+  int rc =
+      baton__etcd_call(es, "/v3/kv/txn", &b, baton__etcd_decode_succeeded, &ok, deadline, -1, err);
   baton__etcd_str_free(&b);
   baton__etcd_str_free(&id);
   if (rc == 0 && !ok)
@@ -608,7 +628,8 @@ static int lease_left(baton_etcd_session *es, int64_t lease, int64_t *ms, int64_
   baton_etcd_str body = {0};
   baton__etcd_str_printf(&body, "{\"ID\":\"%lld\"}", (long long)lease);
   lease_out l = {lease, 0};
-  int rc = pooled_call(es, "/v3/lease/timetolive", &body, decode_timetolive, &l, deadline, -1, err);
+  int rc = baton__etcd_call(es, "/v3/lease/timetolive", &body, decode_timetolive, &l, deadline, -1,
+                            err);
   baton__etcd_str_free(&body);
   if (rc == 0) *ms = l.ttl < 0 ? -1 : l.ttl * 1000;
   return rc;
@@ -666,4 +687,7 @@ const baton_backend baton_backend_etcd = {
     .forget = etcd_forget,
     .proclaim = etcd_proclaim,
     .leader_value = etcd_leader_value,
+    .lease_acquire = baton__etcd_lease_acquire,
+    .lease_extend = baton__etcd_lease_extend,
+    .lease_release = baton__etcd_lease_release,
 };

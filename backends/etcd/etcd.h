@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A blocked wait, woken when renew grants a new lease. */
 typedef struct baton_etcd_waiter {
@@ -70,11 +71,65 @@ int baton__etcd_range(baton_etcd_session *es, const char *name, baton_etcd_range
  * from a lease that is gone must not (etcd issue 11456). */
 bool baton__etcd_is_own(const baton_etcd_cand *ec, const char *identity, const baton_etcd_kv *kv);
 
-/* baton_leader.version from a key's etcd version: the writes since its
- * creation (a key is made at version 1). */
-static inline uint64_t baton__etcd_value_version(int64_t version) {
-  return version > 1 ? (uint64_t)(version - 1) : 0;
+/* A fixed lease's key (lease.c) ends with this after its first lease's
+ * id in hex: no election key does (Go's is the bare hex, ours adds
+ * "-<slot>"), so the lease calls never touch a term's key and the readers
+ * know that its value is never proclaimed. */
+#define BATON_ETCD_FIXED_SUFFIX ".fixed"
+
+static inline bool baton__etcd_is_fixed(const baton_etcd_kv *kv) {
+  size_t n = sizeof BATON_ETCD_FIXED_SUFFIX - 1;
+  return kv->key_len > n && memcmp(kv->key + kv->key_len - n, BATON_ETCD_FIXED_SUFFIX, n) == 0;
 }
+
+/* Whether the key's value was changed since it was made: a proclaim (ours,
+ * or Go's Proclaim) replaced the identity it was created with. A fixed
+ * lease's key is written again only to move it to a new lease (extend),
+ * its value untouched. */
+static inline bool baton__etcd_proclaimed(const baton_etcd_kv *kv) {
+  return kv->mod_revision != kv->create_revision && !baton__etcd_is_fixed(kv);
+}
+
+/* baton_leader.version from a key: the writes to its value since its
+ * creation (a key is made at version 1); none for a fixed lease's key. */
+static inline uint64_t baton__etcd_value_version(const baton_etcd_kv *kv) {
+  return kv->version > 1 && !baton__etcd_is_fixed(kv) ? (uint64_t)(kv->version - 1) : 0;
+}
+
+/* POST `body` on a pooled conn (idempotent: retried on another member). */
+int baton__etcd_call(baton_etcd_session *es, const char *path, const baton_etcd_str *body,
+                     baton_etcd_decode decode, void *out, int64_t deadline, int cancel_fd,
+                     baton_error *err);
+
+/* Decoders for baton__etcd_call: the acquire txn's reply (out: a
+ * baton_etcd_txn_reply) and any txn's "succeeded" (out: a bool). */
+int baton__etcd_decode_txn(const cJSON *p, void *out, baton_error *err);
+int baton__etcd_decode_succeeded(const cJSON *p, void *out, baton_error *err);
+
+/* Grant a lease of ttl_s seconds on `conn` (NULL: a pooled one): its id,
+ * and the TTL the server granted into *granted (may be NULL). A grant is
+ * not idempotent (a retry after a lost reply would leak a lease until its
+ * TTL), so it goes to another member only when it was never sent. */
+int baton__etcd_grant(baton_etcd_session *es, baton_etcd_conn *conn, int64_t ttl_s, int64_t *id,
+                      int64_t *granted, int64_t deadline, baton_error *err);
+
+/* Revoke `lease` (0: nothing) on `conn` (NULL: a pooled one), best effort:
+ * every key attached to it goes with it. */
+void baton__etcd_revoke(baton_etcd_session *es, baton_etcd_conn *conn, int64_t lease,
+                        int64_t deadline);
+
+/* BATON_EHELD for the leader's key `low`: into holder (may be NULL) and
+ * err. */
+int baton__etcd_held_by(baton_leader *holder, const baton_etcd_kv *low, baton_error *err);
+
+/* The backend's fixed leases (lease.c). */
+int baton__etcd_lease_acquire(baton_session *s, const char *name, const char *identity,
+                              int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                              int64_t deadline, baton_error *err);
+int baton__etcd_lease_extend(baton_session *s, const char *name, uint64_t token, int64_t ttl_ns,
+                             int64_t deadline, baton_error *err);
+int baton__etcd_lease_release(baton_session *s, const char *name, uint64_t token,
+                              int64_t deadline, baton_error *err);
 
 /* The backend's wait (watch.c). */
 int baton__etcd_wait(baton_session *s, baton_candidate *c, const baton_leader *seen,

@@ -175,7 +175,7 @@ size_t baton__etcd_prefix_end(char *out, const char *prefix, size_t n) {
 
 /* ---- Requests -------------------------------------------------------------- */
 
-static void key_and_end(baton_etcd_str *s, const char *key, size_t n, bool prefix) {
+void baton__etcd_req_key(baton_etcd_str *s, const char *key, size_t n, bool prefix) {
   baton__etcd_str_cat(s, "\"key\":");
   baton__etcd_str_b64(s, key, n);
   if (!prefix || n == 0) return;
@@ -193,7 +193,7 @@ static void key_and_end(baton_etcd_str *s, const char *key, size_t n, bool prefi
 
 void baton__etcd_req_range(baton_etcd_str *s, const baton_etcd_range_req *r) {
   baton__etcd_str_cat(s, "{");
-  key_and_end(s, r->key, r->key_len, r->prefix);
+  baton__etcd_req_key(s, r->key, r->key_len, r->prefix);
   if (r->sort != 0)
     baton__etcd_str_printf(s, ",\"sort_order\":\"%s\",\"sort_target\":\"CREATE\"",
                            r->sort > 0 ? "ASCEND" : "DESCEND");
@@ -209,7 +209,7 @@ void baton__etcd_req_range(baton_etcd_str *s, const baton_etcd_range_req *r) {
 void baton__etcd_req_watch(baton_etcd_str *s, const char *key, size_t key_len, bool prefix,
                            int64_t start_revision, bool deletes_only) {
   baton__etcd_str_cat(s, "{\"create_request\":{");
-  key_and_end(s, key, key_len, prefix);
+  baton__etcd_req_key(s, key, key_len, prefix);
   if (start_revision > 0)
     baton__etcd_str_printf(s, ",\"start_revision\":\"%lld\"", (long long)start_revision);
   if (deletes_only) baton__etcd_str_cat(s, ",\"filters\":[\"NOPUT\"]");

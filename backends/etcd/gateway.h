@@ -88,6 +88,10 @@ typedef struct baton_etcd_range_req {
   int64_t revision;             /* read as of this revision; 0: the newest */
 } baton_etcd_range_req;
 
+/* Append `"key":..` for `key`, and `,"range_end":..` for every key under
+ * it when `prefix`: the key fields of a range, a watch or a compare. */
+void baton__etcd_req_key(baton_etcd_str *s, const char *key, size_t n, bool prefix);
+
 /* Append the range request's JSON object. */
 void baton__etcd_req_range(baton_etcd_str *s, const baton_etcd_range_req *r);
 

@@ -59,7 +59,9 @@ static bool matches(const target *t, const baton_etcd_event *ev) {
   if (t->own != NULL) return ev->is_delete && same_key(ev, t->pred);
   if (t->deletes_only) return ev->is_delete;
   if (t->leader == NULL) return !ev->is_delete; /* a first candidate came */
-  return same_key(ev, t->leader);
+  /* A fixed lease's key is written only by an extend, which changes
+   * nothing an observer sees. */
+  return same_key(ev, t->leader) && (ev->is_delete || !baton__etcd_is_fixed(t->leader));
 }
 
 /* Handle one stream message: 0 (a match), BATON_ETCD_RERANGE, 1 (keep reading), or
@@ -250,12 +252,12 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
   uint64_t seen_token = seen != NULL ? seen->token : 0;
   /* The same term with the same value: a proclaimed key's value is no
    * identity (leader reads that beside it), its version tells. */
-  uint64_t version = found ? baton__etcd_value_version(lead.version) : 0;
+  uint64_t version = found ? baton__etcd_value_version(&lead) : 0;
   size_t idlen = found && lead.value_len < BATON_IDENTITY_MAX ? lead.value_len
                                                                : BATON_IDENTITY_MAX;
   bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
                           seen->version == version &&
-                          (lead.mod_revision != lead.create_revision ||
+                          (baton__etcd_proclaimed(&lead) ||
                            (strlen(seen->identity) == idlen &&
                             memcmp(seen->identity, lead.value, idlen) == 0))
                     : seen_token == 0;

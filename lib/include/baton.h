@@ -662,7 +662,9 @@ BATON_API void baton_lock_cancel(baton_lock *lock);
  *   etcd        a key under the election's prefix on a lease of its own,
  *               granted for the TTL and never kept alive; extend moves the
  *               key to a new lease of the new TTL in one transaction that
- *               checks the key's create revision (the token)
+ *               checks the key's create revision (the token). etcd's TTLs
+ *               are whole seconds, at least its minimum (2 s by default):
+ *               the server may end a lease later than asked, never sooner
  *   ZooKeeper   a TTL node (ZooKeeper 3.5.3+ with
  *               zookeeper.extendedTypesEnabled=true; otherwise
  *               BATON_ENOTSUP says so) in the election's queue, its TTL in

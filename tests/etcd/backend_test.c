@@ -502,6 +502,294 @@ static void proclaim_shows_in_etcdctl_elect_l(void) {
   kit_close(&k);
 }
 
+/* ---- Fixed leases ------------------------------------------------------------------- */
+
+#define LEASE_NS(ms) ((int64_t)(ms) * BATON_NS_PER_MS)
+
+/* How many leases the member has (/v3/lease/leases), or -1. */
+static int lease_count(void) {
+  char *reply = NULL;
+  int n = -1;
+  if (kit_etcd_http(etcd, "/v3/lease/leases", "{}", &reply) == 200) {
+    n = 0;
+    for (const char *at = strstr(reply, "\"ID\""); at != NULL; at = strstr(at + 4, "\"ID\""))
+      n++;
+  }
+  free(reply);
+  return n;
+}
+
+/* Open two sessions named `a_id` and `b_id`: 0, or -1 with none open. */
+static int open_pair(kit_session *a, const char *a_id, kit_session *b, const char *b_id) {
+  baton_error err = {0};
+  if (open_named(a, a_id, &err) != 0) {
+    TEST_FAIL_("open %s: %s", a_id, err.message);
+    return -1;
+  }
+  if (open_named(b, b_id, &err) != 0) {
+    TEST_FAIL_("open %s: %s", b_id, err.message);
+    kit_close(a);
+    return -1;
+  }
+  return 0;
+}
+
+/* Sessions a and b (identities a_id, b_id), *leases the member's leases
+ * then, a lease of ttl_ms on `name` for `job` from a, and b's candidate
+ * *c queued behind it: 0, or -1 with nothing left open. */
+static int lease_ahead(kit_session *a, const char *a_id, kit_session *b, const char *b_id,
+                       const char *name, const char *job, int64_t ttl_ms, int *leases,
+                       uint64_t *token, baton_candidate *c) {
+  if (open_pair(a, a_id, b, b_id) != 0) return -1;
+  *leases = lease_count();
+  baton_error err = {0};
+  *c = kit_cand(b, name);
+  int rc = B.lease_acquire(a->s, name, job, LEASE_NS(ttl_ms), token, NULL, kit_deadline(2000),
+                           &err);
+  if (rc == 0) rc = B.acquire(b->s, c, NULL, kit_deadline(2000), &err) == BATON_EHELD ? 0 : -1;
+  if (rc == 0) return 0;
+  TEST_FAIL_("lease %s then queue: %s", name, err.message);
+  kit_forget(b, c);
+  kit_close(a);
+  kit_close(b);
+  return -1;
+}
+
+/* A fixed lease is a key of the election's layout on a lease of its own:
+ * leader, contenders, a campaign, another lease and etcdctl elect -l see
+ * it as the holder; its release wakes the queued candidate at once; a
+ * second release and an extend find nothing; a term's key is no lease's. */
+static void fixed_lease_is_a_term_to_every_reader(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  REQUIRE_EQ(open_pair(&a, "leaser", &b, "other"), 0);
+  int leases = lease_count();
+  uint64_t token = 0, later = 0;
+  baton_leader holder = {0}, who = {0};
+  REQUIRE_OK(B.lease_acquire(a.s, "t.fixed", "job-42", LEASE_NS(5000), &token, &holder,
+                             kit_deadline(2000), &err),
+             &err);
+  CHECK_EQ(lease_count(), leases + 1);
+  char out[512], value[32];
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.fixed/", NULL), 0);
+  CHECK_CONTAINS(out, BATON_ETCD_FIXED_SUFFIX "\njob-42");
+  size_t len = 1;
+  CHECK_OK(B.leader_value(b.s, "t.fixed", &who, value, sizeof value, &len, kit_deadline(2000),
+                          &err),
+           &err);
+  CHECK_STR(who.identity, "job-42");
+  CHECK_EQ(who.token, token);
+  CHECK_EQ(len, 0u);
+
+  /* Another lease is refused, named the holder and left no lease behind. */
+  CHECK_EQ(B.lease_acquire(b.s, "t.fixed", "job-43", LEASE_NS(5000), &later, &holder,
+                           kit_deadline(2000), &err),
+           BATON_EHELD);
+  CHECK_STR(holder.identity, "job-42");
+  CHECK_EQ(holder.token, token);
+  CHECK_EQ(lease_count(), leases + 1);
+
+  /* A campaign queues behind it; the queue shows the lease first, with
+   * its TTL left. */
+  baton_candidate c = kit_cand(&b, "t.fixed");
+  memset(&holder, 0, sizeof holder);
+  CHECK_EQ(B.acquire(b.s, &c, &holder, kit_deadline(2000), &err), BATON_EHELD);
+  CHECK_EQ(holder.token, token);
+  baton_contender q[4] = {{0}};
+  size_t n = 0;
+  CHECK_OK(B.contenders(b.s, "t.fixed", q, 4, &n, kit_deadline(2000), &err), &err);
+  CHECK_EQ(n, 2u);
+  CHECK_STR(q[0].identity, "job-42");
+  CHECK_EQ(q[0].token, token);
+  CHECK_GT(q[0].ttl_remaining_ms, 0);
+  CHECK_LE(q[0].ttl_remaining_ms, 5000);
+  CHECK_STR(q[1].identity, "other");
+  const char *observe[] = {"etcdctl", "--endpoints", endpoint(), "elect", "-l", "t.fixed", NULL};
+  kit_proc_opts merged = {.err = KIT_STDERR_MERGED};
+  kit_proc *p = kit_spawn(observe, &merged);
+  REQUIRE(p != NULL);
+  CHECK_EQ(kit_proc_expect(p, "job-42", 10000, NULL, 0), 0);
+  kit_proc_stop(p, SIGINT, 5000);
+  leases = lease_count(); /* etcdctl's session may keep its lease a while */
+
+  /* The release wakes the queued candidate, which leads next, and
+   * revokes the lease. */
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &c, NULL, 10000), 0);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
+  int64_t released = kit_now_ms();
+  CHECK_OK(B.lease_release(a.s, "t.fixed", token, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  CHECK_LT(w.woke_at - released, 1000);
+  CHECK_OK(B.acquire(b.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(c.token, token);
+  CHECK_EQ(lease_count(), leases - 1);
+  CHECK_EQ(B.lease_release(a.s, "t.fixed", token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_EQ(B.lease_extend(a.s, "t.fixed", token, LEASE_NS(5000), kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+
+  /* A term's key is no lease: extend and release refuse its token and
+   * leave it (and the session's lease) alone; a lease waits for it. */
+  CHECK_EQ(B.lease_extend(a.s, "t.fixed", c.token, LEASE_NS(5000), kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B.lease_release(a.s, "t.fixed", c.token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_OK(B.leader(a.s, "t.fixed", &who, kit_deadline(2000), &err), &err);
+  CHECK_EQ(who.token, c.token);
+  CHECK_EQ(B.lease_acquire(a.s, "t.fixed", "job-44", LEASE_NS(5000), &later, &holder,
+                           kit_deadline(2000), &err),
+           BATON_EHELD);
+  CHECK_STR(holder.identity, "other");
+
+  /* After the term, a later lease has a higher token. */
+  kit_drop(&b, &c);
+  CHECK_OK(B.lease_acquire(a.s, "t.fixed", "job-45", LEASE_NS(5000), &later, NULL,
+                           kit_deadline(2000), &err),
+           &err);
+  CHECK_GT(later, c.token);
+  CHECK_OK(B.lease_release(a.s, "t.fixed", later, kit_deadline(2000), &err), &err);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* Nobody renews a fixed lease: its key goes at its TTL (etcd's whole
+ * seconds and minimum TTL, plus its lessor's 500 ms), the session's own
+ * renewals notwithstanding; the queued campaign is elected by the
+ * deletion, and an extend or release after it finds nothing. */
+static void fixed_lease_expires_unrenewed(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  int leases = 0;
+  uint64_t token = 0;
+  baton_candidate c;
+  int64_t t0 = kit_now_ms();
+  REQUIRE_EQ(lease_ahead(&a, "crasher", &b, "successor", "t.expiry", "job-7", 1000, &leases,
+                         &token, &c),
+             0);
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &c, NULL, 10000), 0);
+  CHECK_OK(B.renew(a.s, NULL, 0, NULL, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  printf("  a 1 s lease ended after %lld ms\n", (long long)(w.woke_at - t0));
+  CHECK_GE(w.woke_at - t0, 1000);
+  CHECK_LT(w.woke_at - t0, 2000 + 500 + 1500); /* etcd's minimum TTL, its lessor, slack */
+  CHECK_OK(B.acquire(b.s, &c, NULL, kit_deadline(2000), &err), &err);
+  CHECK_GT(c.token, token);
+  CHECK_EQ(B.lease_extend(a.s, "t.expiry", token, LEASE_NS(5000), kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B.lease_release(a.s, "t.expiry", token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_EQ(lease_count(), leases);
+  kit_drop(&b, &c);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* An extend moves the key to a new lease of the new TTL: the key outlives
+ * its first TTL with its token, identity and value, no proclaim shows,
+ * observers are not woken, and the old lease is gone. */
+static void fixed_lease_extend_moves_its_end(void) {
+  kit_session a, b;
+  baton_error err = {0};
+  int leases = 0;
+  uint64_t token = 0;
+  baton_candidate c;
+  REQUIRE_EQ(lease_ahead(&a, "extender", &b, "patient", "t.extend", "job-9", 1000, &leases,
+                         &token, &c),
+             0);
+  CHECK_OK(B.lease_extend(a.s, "t.extend", token, LEASE_NS(6000), kit_deadline(2000), &err), &err);
+  CHECK_EQ(lease_count(), leases + 1);
+  /* Past the first lease's end (2 s, etcd's minimum, + 500 ms) the key
+   * is still there: a wait for its deletion runs out. */
+  CHECK_EQ(kit_wait(&b, &c, NULL, 3500, &err), BATON_ETIMEDOUT);
+  baton_leader who = {0};
+  char value[32];
+  size_t len = 1;
+  CHECK_OK(B.leader_value(b.s, "t.extend", &who, value, sizeof value, &len, kit_deadline(2000),
+                          &err),
+           &err);
+  CHECK_EQ(who.token, token);
+  CHECK_STR(who.identity, "job-9");
+  CHECK_EQ(who.version, 0u);
+  CHECK_EQ(len, 0u);
+  char out[512];
+  CHECK_EQ(etcdctl(out, sizeof out, "get", "--prefix", "t.extend/", NULL), 0);
+  CHECK_CONTAINS(out, "\njob-9");
+  /* An observer of the lease wakes for its release, not for an extend. */
+  baton_candidate obs = kit_cand(&b, "t.extend");
+  kit_waiter w;
+  REQUIRE_EQ(kit_waiter_start(&w, &b, &obs, &who, 10000), 0);
+  CHECK_OK(B.lease_extend(a.s, "t.extend", token, LEASE_NS(6000), kit_deadline(2000), &err), &err);
+  CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);
+  CHECK_OK(B.lease_release(a.s, "t.extend", token, kit_deadline(2000), &err), &err);
+  kit_waiter_join(&w);
+  CHECK_OK(w.rc, &w.err);
+  kit_forget(&b, &obs);
+  CHECK_EQ(lease_count(), leases);
+  CHECK_OK(B.acquire(b.s, &c, NULL, kit_deadline(2000), &err), &err);
+  kit_drop(&b, &c);
+  kit_close(&a);
+  kit_close(&b);
+}
+
+/* Through the public API, with both clients' background threads renewing
+ * their sessions: a campaign blocked behind a lease is elected when it
+ * expires, and the lease is over here by then; a handle attached by token
+ * in another client extends and releases it; a lease waits for nobody
+ * when a term holds the name, and a later one has a higher token. */
+static void fixed_lease_through_the_api(void) {
+  baton_client *ca = NULL, *cb = NULL;
+  baton_election *e = NULL;
+  baton_lease *l = NULL, *attached = NULL;
+  baton_error err = {0};
+  baton_options oa = {.identity = "api-leaser"}, ob = {.identity = "api-campaigner"};
+  REQUIRE_OK(baton_client_open(&ca, etcd->uri, &oa, &err), &err);
+  if (baton_client_open(&cb, etcd->uri, &ob, &err) != 0) {
+    TEST_FAIL_("open: %s", err.message);
+    baton_client_close(ca);
+    return;
+  }
+  uint64_t token = 0, t = 0, term = 0;
+  int64_t left = 0, t0 = kit_now_ms();
+  CHECK_OK(baton_lease_acquire(&l, ca, "t.api", 1500, 0, &token, &err), &err);
+  CHECK(baton_lease_held(l, &t, &left));
+  CHECK_EQ(t, token);
+  CHECK_LE(left, 1500);
+  CHECK_OK(baton_election_open(&e, cb, "t.api", NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(e, 10000, &term, &err), &err);
+  printf("  a 1.5 s lease gave way to a campaign after %lld ms\n", (long long)kit_ms_since(t0));
+  CHECK_GE(kit_ms_since(t0), 1500);
+  CHECK_LT(kit_ms_since(t0), 2000 + 500 + 1500); /* ceil(1.5 s), the lessor, slack */
+  CHECK_GT(term, token);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_EQ(baton_lease_extend(l, 5000, &err), BATON_ENOTHOLDER);
+  baton_lease_close(l);
+  l = NULL;
+
+  /* A term holds the name: a lease is refused at once, naming it. */
+  CHECK_EQ(baton_lease_acquire(&l, ca, "t.api", 5000, 0, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "api-campaigner");
+  CHECK_OK(baton_election_resign(e, &err), &err);
+
+  /* Another client attaches by token, extends, and releases. */
+  CHECK_OK(baton_lease_acquire(&l, ca, "t.api", 5000, 0, &token, &err), &err);
+  CHECK_GT(token, term);
+  CHECK_OK(baton_lease_attach(&attached, cb, "t.api", token, &err), &err);
+  CHECK(!baton_lease_held(attached, NULL, NULL));
+  CHECK_OK(baton_lease_extend(attached, 8000, &err), &err);
+  CHECK(baton_lease_held(attached, NULL, &left));
+  CHECK_GT(left, 5000);
+  CHECK_OK(baton_lease_release(attached, &err), &err);
+  CHECK_EQ(baton_lease_release(l, &err), BATON_ENOTHOLDER);
+  baton_leader who;
+  CHECK_EQ(baton_election_leader(e, &who, &err), BATON_ENOLEADER);
+  baton_lease_close(attached);
+  baton_lease_close(l);
+  baton_election_close(e);
+  baton_client_close(cb);
+  baton_client_close(ca);
+}
+
 /* ---- Auth (on a member of its own: it changes the server) ------------------------ */
 
 static void auth_wrong_right_and_refresh(void) {
@@ -590,6 +878,10 @@ int main(int argc, char **argv) {
       {"altered_key_is_not_elected", altered_key_is_not_elected},
       {"interop_with_etcdctl_elect", interop_with_etcdctl_elect},
       {"proclaim_shows_in_etcdctl_elect_l", proclaim_shows_in_etcdctl_elect_l},
+      {"fixed_lease_is_a_term_to_every_reader", fixed_lease_is_a_term_to_every_reader},
+      {"fixed_lease_expires_unrenewed", fixed_lease_expires_unrenewed},
+      {"fixed_lease_extend_moves_its_end", fixed_lease_extend_moves_its_end},
+      {"fixed_lease_through_the_api", fixed_lease_through_the_api},
       {"auth_wrong_right_and_refresh", auth_wrong_right_and_refresh},
       {NULL, NULL},
   };

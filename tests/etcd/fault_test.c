@@ -343,6 +343,14 @@ static int call_wait(kit_session *k, baton_error *err) {
   return rc;
 }
 
+static uint64_t lease_token; /* call_lease_acquire's token */
+
+static int call_lease_acquire(kit_session *k, baton_error *err) {
+  lease_token = 0;
+  return B.lease_acquire(k->s, "t.fault", "job", 5 * BATON_NS_PER_S, &lease_token, NULL,
+                         kit_deadline(CALL_MS), err);
+}
+
 static const char EMPTY_RANGE[] = "{\"header\":{\"revision\":\"7\"}}";
 
 static void garbage_after_open(void) {
@@ -378,6 +386,36 @@ static void garbage_after_open(void) {
   const fake_route ka_other = {"/v3/lease/keepalive", SEND, "200 OK",
                                "{\"result\":{\"ID\":\"99\",\"TTL\":\"5\"}}"};
   after_good_grant(&ka_other, 1, call_renew, BATON_EPROTO, "answered for", CALL_MS);
+}
+
+/* The fixed lease key t.fault/1234.fixed on the fake's lease 4660 (0x1234). */
+#define LEASE_KV                                                                                   \
+  "{\"key\":\"dC5mYXVsdC8xMjM0LmZpeGVk\",\"create_revision\":\"5\",\"mod_revision\":\"5\","        \
+  "\"lease\":\"4660\",\"value\":\"am9i\"}"
+
+/* A fixed lease's txn answered wrongly or not at all: a clear error by
+ * the deadline (the revoke that follows included), never a token. */
+static void garbage_around_a_fixed_lease(void) {
+  const fake_route stall = {"/v3/kv/txn", STALL, "200 OK", "{}"};
+  after_good_grant(&stall, 1, call_lease_acquire, BATON_ETIMEDOUT, "no reply in time", CALL_MS);
+  const fake_route other_leads = {
+      "/v3/kv/txn", SEND, "200 OK",
+      "{\"header\":{\"revision\":\"5\"},\"succeeded\":true,\"responses\":[{\"response_put\":{}},"
+      "{\"response_range\":{\"kvs\":[{\"key\":\"YQ==\",\"create_revision\":\"3\"}]}}]}"};
+  after_good_grant(&other_leads, 1, call_lease_acquire, BATON_EPROTO, "does not lead", CALL_MS);
+  const fake_route failed_empty = {"/v3/kv/txn", SEND, "200 OK",
+                                   "{\"header\":{\"revision\":\"5\"},\"responses\":["
+                                   "{\"response_range\":{}},{\"response_range\":{}}]}"};
+  after_good_grant(&failed_empty, 1, call_lease_acquire, BATON_EPROTO, "the name has no key",
+                   CALL_MS);
+  /* What a retry after a lost reply sees: the compare failed on the key
+   * the first try made with our lease (0x1234), which leads. */
+  const fake_route made_before = {
+      "/v3/kv/txn", SEND, "200 OK",
+      "{\"header\":{\"revision\":\"6\"},\"responses\":[{\"response_range\":{\"kvs\":[" LEASE_KV "]}},"
+      "{\"response_range\":{\"kvs\":[" LEASE_KV "]}}]}"};
+  after_good_grant(&made_before, 1, call_lease_acquire, 0, "", CALL_MS);
+  CHECK_EQ(lease_token, 5u);
 }
 
 /* The watch stream: an {"error":..} object inside a 200 reply, garbage
@@ -446,6 +484,7 @@ int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"garbage_grant_replies", garbage_grant_replies},
       {"garbage_after_open", garbage_after_open},
+      {"garbage_around_a_fixed_lease", garbage_around_a_fixed_lease},
       {"garbage_in_the_watch_stream", garbage_in_the_watch_stream},
       {"watch_that_keeps_ending", watch_that_keeps_ending},
       {NULL, NULL},
