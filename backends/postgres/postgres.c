@@ -1169,11 +1169,16 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   bool subscribed = p->listening && p->lgen == s->lgen && !s->lbroken;
   pthread_mutex_unlock(&s->lmu);
   if (!subscribed) {
-    /* Subscribe and return at once: the caller looks again. */
+    /* Subscribe. A candidate returns at once: its caller looks again. An
+     * observer looks below, with the LISTEN in effect, and blocks when
+     * nothing changed: the core's lease acquire waits on a new observer
+     * each time, whose first wait must not return at once. */
     if ((rc = lock_by(s, &s->liomu, bound, "wait", err)) != 0) return rc;
     rc = subscribe(s, c, p, bound, err);
     listener_unlock(s, NULL);
-    return rc;
+    if (rc != 0 || p->acquired) return rc;
+    op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
+    bound = op_by < deadline ? op_by : deadline;
   }
   pthread_mutex_lock(&s->lmu);
   if (!p->acquired) p->woken = false; /* the look below answers what came before */

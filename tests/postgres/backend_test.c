@@ -679,7 +679,8 @@ static void observer_wait_is_bounded_and_cancellable(void) {
   baton_options o = {.ttl_ms = TTL_MS, .identity = "observer", .op_timeout_ms = 500};
   REQUIRE_OK(kit_open(&k, kit_seam_postgres.table, server->uri, &o, 5000, &err), &err);
   baton_candidate c = kit_cand(&k, name);
-  CHECK_OK(kit_wait(&k, &c, NULL, 2000, &err), &err); /* subscribes */
+  /* Subscribes, looks (nobody leads, as it saw) and blocks. */
+  CHECK_EQ(kit_wait(&k, &c, NULL, 200, &err), BATON_ETIMEDOUT);
   PGconn *raw = kit_pg_raw(server);
   REQUIRE(raw != NULL);
   blocked_wait w;
@@ -1107,7 +1108,8 @@ static void observer_gone_campaign_still_wakes(void) {
   CHECK_OK(kit_wait(&w, &wc, NULL, 2000, &err), &err); /* subscribes */
   CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
   REQUIRE_OK(kit_leader(&w, name, &holder, &err), &err);
-  CHECK_OK(kit_wait(&w, &oc, &holder, 2000, &err), &err); /* the observer subscribes */
+  /* The observer subscribes, looks (the holder it saw) and blocks. */
+  CHECK_EQ(kit_wait(&w, &oc, &holder, 200, &err), BATON_ETIMEDOUT);
   kit_waiter cw, ow;
   REQUIRE_EQ(kit_waiter_start(&cw, &w, &wc, NULL, 20000), 0);
   REQUIRE_EQ(kit_waiter_start(&ow, &w, &oc, &holder, 20000), 0);
