@@ -652,14 +652,38 @@ static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *er
   return 0;
 }
 
-/* The leader look on k, ended by cancel_fd (< 0: none) as well. */
-static int look(baton_pg_session *s, baton_pg_conn *k, const char *const *params, PGresult **r,
-                int64_t deadline, int cancel_fd, bool *broken, baton_error *err) {
+/* One statement on k, ended by cancel_fd (< 0: none) as well. */
+static int exec_cancellable(baton_pg_session *s, baton_pg_conn *k, const char *sql, int nparams,
+                            const char *const *params, PGresult **r, int64_t deadline,
+                            int cancel_fd, const char *what, bool *broken, baton_error *err) {
   k->watch_cancel = cancel_fd >= 0;
   k->cancel_fd = cancel_fd;
-  int rc = baton__pg_exec(k, s, BATON_PG_LEADER_SQL, 1, params, r, deadline, "leader", broken,
-                          err);
+  int rc = baton__pg_exec(k, s, sql, nparams, params, r, deadline, what, broken, err);
   k->watch_cancel = false;
+  return rc;
+}
+
+/* One statement on the reader connection (not a read-only client's),
+ * opened first when there is none. One left unfinished (timed out,
+ * cancelled) is closed, so that no later request waits for it. A reader
+ * that broke while idle is opened anew once when `again`: for a statement
+ * that may run twice (a look); a write whose outcome is unknown is not
+ * sent again. */
+static int reader_exec(baton_pg_session *s, const char *sql, int nparams,
+                       const char *const *params, PGresult **r, int64_t deadline, int cancel_fd,
+                       bool again, const char *what, baton_error *err) {
+  int rc = lock_by(s, &s->rmu, deadline, what, err);
+  if (rc != 0) return rc;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    bool fresh = s->reader.pg == NULL, broken = false;
+    rc = fresh ? reader_connect(s, deadline, err) : 0;
+    if (rc == 0)
+      rc = exec_cancellable(s, &s->reader, sql, nparams, params, r, deadline, cancel_fd, what,
+                            &broken, err);
+    if (broken || s->reader.busy) baton__pg_drop(&s->reader);
+    if (!broken || fresh || !again) break;
+  }
+  pthread_mutex_unlock(&s->rmu);
   return rc;
 }
 
@@ -677,19 +701,9 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
   int rc;
   if (!s->base.cfg->read_only) {
     /* Off the session connection: a leader look never makes a renewal
-     * wait, nor waits for an acquire. A reader connection that broke
-     * while idle is opened anew once; one left with a look unfinished
-     * (timed out, cancelled) is closed, so that no later look waits for
-     * it. */
-    if ((rc = lock_by(s, &s->rmu, deadline, "leader", err)) != 0) return rc;
-    for (int attempt = 0; attempt < 2; attempt++) {
-      bool fresh = s->reader.pg == NULL;
-      rc = fresh ? reader_connect(s, deadline, err) : 0;
-      if (rc == 0) rc = look(s, &s->reader, params, &r, deadline, cancel_fd, &broken, err);
-      if (broken || s->reader.busy) baton__pg_drop(&s->reader);
-      if (!broken || fresh) break;
-    }
-    pthread_mutex_unlock(&s->rmu);
+     * wait, nor waits for an acquire. */
+    rc = reader_exec(s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, cancel_fd, true, "leader",
+                     err);
   } else {
     if ((rc = lock_by(s, &s->mu, deadline, "leader", err)) != 0) return rc;
     if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
@@ -700,7 +714,9 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
     } else if (s->dead || s->conn.pg == NULL) {
       rc = dead_error(s, err);
     }
-    if (rc == 0) rc = look(s, &s->conn, params, &r, deadline, cancel_fd, &broken, err);
+    if (rc == 0)
+      rc = exec_cancellable(s, &s->conn, BATON_PG_LEADER_SQL, 1, params, &r, deadline, cancel_fd,
+                            "leader", &broken, err);
     /* It holds nothing: a look left unfinished ends it, and the next look
      * opens a new one. */
     if (broken || s->conn.busy) session_broke(s);

@@ -48,6 +48,29 @@
   "DO UPDATE SET renewed = excluded.renewed RETURNING 1"
 #define BEAT(start) BEAT_IF(start, "true")
 
+/* On the row t, for an acquirer of TTL $3 ms: the TTL its previous term's
+ * holder may believe in (its own, kept in ttl_ms, when longer), and the
+ * ms that term may still be believed: until its session's last heartbeat
+ * + that TTL, or, when it began before the server's last start, until
+ * start + that TTL (<= 0: no longer). */
+#define PREV_TTL "GREATEST($3::int8, COALESCE(t.ttl_ms, 0))"
+#define PREV_TERM_MS                                                                              \
+  "GREATEST(0, CASE WHEN t.updated < pg_catalog.pg_postmaster_start_time() THEN " PREV_TTL        \
+  " - (extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) " \
+  "* 1000)::int8 ELSE 0 END, COALESCE((extract(epoch FROM (SELECT b.renewed FROM baton_session b " \
+  "WHERE NOT t.released AND b.pid = t.holder_pid AND b.started = t.holder_start) - "              \
+  "pg_catalog.clock_timestamp()) * 1000)::int8 + " PREV_TTL ", 0))"
+
+/* On the row t of name $1: whether its term stands, that is, it was not
+ * released and the session it names holds the lock (not another session:
+ * a successor waiting out the previous term, a plain-SQL client). The
+ * session is named by pid and, where this role may see it, backend_start
+ * (a pid can be reused). */
+#define TERM_STANDS                                                                               \
+  "(NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l "                              \
+  "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY)       \
+  " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start)))"
+
 /* $1 name, $2 identity, $3 TTL in ms, $4 this session's start, $5 whether
  * this session may hold the lock already (an earlier attempt's reply was
  * lost: pg_locks is read only then). Takes the lock unless this session
@@ -75,21 +98,14 @@
     "ELSE pg_catalog.pg_try_advisory_lock(" NAME_KEY ") END AS got), " \
     "beat AS (" BEAT_IF("$4", "(SELECT got FROM l)") "), " \
     "h AS (SELECT t.identity, t.token, " \
-    "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
     "AND NOT t.released AS ours, (SELECT held FROM mine) AND " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
     "AND NOT t.released AS adopt, CASE WHEN NOT t.released THEN t.holder_pid END AS live_pid, " \
-    "GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
-    "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
-    "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
+    PREV_TTL " AS ttl, " PREV_TERM_MS " AS prev_ms " \
     "FROM baton_token t WHERE t.name = $1::text), " \
-    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, " \
-    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN (SELECT ttl FROM h) - (extract(epoch FROM " \
-    "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 " \
-    "ELSE 0 END, " \
-    "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) " \
-    "* 1000)::int8 + (SELECT ttl FROM h), 0)) END AS ms), " \
+    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 " \
+    "ELSE COALESCE((SELECT prev_ms FROM h), 0) END AS ms), " \
     "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
     "holder_start, released, ttl_ms) SELECT $1::text, 1, $2::text, '', " \
     "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
@@ -133,17 +149,11 @@
     "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") " \
     "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)"
 
-/* $1 name: the leader from the table, only while its term stands and
- * the session it names holds the lock: not after a release, and not while
- * another session holds the lock (a successor waiting out the previous
- * term, a plain-SQL client). The session is named by pid and, where this
- * role may see it, backend_start (a pid can be reused). */
+/* $1 name: the leader from the table, only while its term stands (see
+ * TERM_STANDS). */
 #define BATON_PG_LEADER_SQL \
     "SELECT t.identity, t.token, " HOLDER_IDLE_MS ", t.value, t.value_version " \
-    "FROM baton_token t WHERE t.name = $1::text " \
-    "AND NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
-    "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY) \
-    " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start))"
+    "FROM baton_token t WHERE t.name = $1::text AND " TERM_STANDS
 
 /* $1 name, $2 the term's token, $3 the value, $4 this session's start:
  * proclaim. The term's row takes the value only while it is this
