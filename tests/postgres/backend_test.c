@@ -1610,6 +1610,77 @@ static void lease_outlives_its_client(void) {
   lease_pair_close(&x);
 }
 
+/* Leases and terms asked for at once on a free name: one of them gets it,
+ * never two (the lease's check is on the row's latest version, and the
+ * term's acquire re-checks it under the lock), round after round. */
+enum { RACERS = 4, RACE_ROUNDS = 50 };
+
+typedef struct racer {
+  const char *name;
+  lease_side side;
+  bool lease;              /* a lease acquire, else a campaign attempt */
+  pthread_barrier_t *go;
+  baton_lease *l;          /* the lease it got, or NULL */
+  bool won;
+  pthread_t thread;
+} racer;
+
+static void *race_once(void *arg) {
+  racer *r = arg;
+  baton_error err = {0};
+  pthread_barrier_wait(r->go);
+  if (r->lease)
+    r->won = baton_lease_acquire(&r->l, r->side.c, r->name, 10000, 0, NULL, &err) == 0;
+  else
+    r->won = baton_election_try_campaign(r->side.e, NULL, NULL, &err) == 0;
+  return NULL;
+}
+
+static void leases_and_terms_race_for_a_name(void) {
+  const char *name = kit_name("lease-race");
+  racer r[RACERS];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < RACERS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "racer-%d", i);
+    side_open(&r[i].side, name, id, NULL);
+    r[i].name = name;
+    r[i].lease = i % 2 == 0;
+  }
+  int leases = 0, terms = 0;
+  for (int round = 0; round < RACE_ROUNDS; round++) {
+    pthread_barrier_t go;
+    REQUIRE_EQ(pthread_barrier_init(&go, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+      r[i].go = &go;
+      r[i].won = false;
+      REQUIRE_EQ(pthread_create(&r[i].thread, NULL, race_once, &r[i]), 0);
+    }
+    int won = 0;
+    for (int i = 0; i < RACERS; i++) {
+      pthread_join(r[i].thread, NULL);
+      won += r[i].won;
+    }
+    pthread_barrier_destroy(&go);
+    CHECK_EQ(won, 1);
+    baton_error err = {0};
+    for (int i = 0; i < RACERS; i++) {
+      if (!r[i].won) continue;
+      if (r[i].lease) {
+        leases++;
+        CHECK_OK(baton_lease_release(r[i].l, &err), &err);
+        baton_lease_close(r[i].l);
+        r[i].l = NULL;
+      } else {
+        terms++;
+        CHECK_OK(baton_election_resign(r[i].side.e, &err), &err);
+      }
+    }
+  }
+  printf("  %d rounds: %d won by a lease, %d by a term\n", RACE_ROUNDS, leases, terms);
+  for (int i = 0; i < RACERS; i++) side_close(&r[i].side);
+}
+
 /* A term's acquire that takes the lock and finds a live lease on the
  * row lets go of the lock in the same statement, and looks again at the
  * lease's end (its release notifies), not at the foreign-holder pace. */
@@ -1720,6 +1791,7 @@ int main(int argc, char **argv) {
       {"lease_expires_unless_extended", lease_expires_unless_extended},
       {"lease_outlives_its_client", lease_outlives_its_client},
       {"lease_blocked_acquire_lets_go_of_the_lock", lease_blocked_acquire_lets_go_of_the_lock},
+      {"leases_and_terms_race_for_a_name", leases_and_terms_race_for_a_name},
       {"old_token_table_gains_the_lease_column", old_token_table_gains_the_lease_column},
       {NULL, NULL},
   };
