@@ -1746,6 +1746,36 @@ static void fenced_write_recipe_respects_a_lease(void) {
   side_close(&a);
 }
 
+/* A lease is a durable row: a server restart, which ends every session
+ * and lets go of every lock, leaves it holding its name. */
+static void lease_outlives_a_server_restart(void) {
+  test_cluster *fresh = kit_fresh_server("postgres");
+  REQUIRE(fresh != NULL);
+  const char *name = kit_name("lease-restart");
+  baton_client *a = NULL, *b = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&a, fresh->uri, "leaser", &err), &err);
+  baton_lease *l = NULL;
+  uint64_t token = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, a, name, 30000, 0, &token, &err), &err);
+  baton_lease_close(l);
+  baton_client_close(a);
+  test_server_kill(&fresh->member[0]);
+  REQUIRE_EQ(test_server_restart(&fresh->member[0]), 0);
+  REQUIRE_OK(open_client(&b, fresh->uri, "after", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, b, name, NULL, NULL, &err), &err);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(e, &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_EQ(baton_election_try_campaign(e, NULL, NULL, &err), BATON_EHELD);
+  REQUIRE_OK(baton_lease_attach(&l, b, name, token, &err), &err);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  baton_election_close(e);
+  baton_client_close(b);
+}
+
 /* A token table made before fixed leases gains fixed_until on the next
  * session's set-up. */
 static void old_token_table_gains_the_lease_column(void) {
@@ -1818,6 +1848,7 @@ int main(int argc, char **argv) {
       {"lease_blocked_acquire_lets_go_of_the_lock", lease_blocked_acquire_lets_go_of_the_lock},
       {"leases_and_terms_race_for_a_name", leases_and_terms_race_for_a_name},
       {"fenced_write_recipe_respects_a_lease", fenced_write_recipe_respects_a_lease},
+      {"lease_outlives_a_server_restart", lease_outlives_a_server_restart},
       {"old_token_table_gains_the_lease_column", old_token_table_gains_the_lease_column},
       {NULL, NULL},
   };
