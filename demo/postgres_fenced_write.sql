@@ -7,7 +7,7 @@
 CREATE TABLE IF NOT EXISTS baton_token (name text PRIMARY KEY, token bigint NOT NULL,
   identity text NOT NULL, value text NOT NULL DEFAULT '', updated timestamptz NOT NULL DEFAULT now(),
   holder_pid integer, holder_start timestamptz, released boolean NOT NULL DEFAULT false,
-  ttl_ms bigint);
+  ttl_ms bigint, fixed_until timestamptz);
 CREATE TEMP TABLE jobs (id int PRIMARY KEY, state text NOT NULL, fence bigint NOT NULL DEFAULT 0);
 INSERT INTO jobs VALUES (42, 'new', 0), (43, 'new', 0);
 
@@ -21,17 +21,26 @@ SELECT state, fence FROM jobs WHERE id = 42;                                    
 --    ends with the transaction, so a paused process holds nothing. It must
 --    not touch holder_pid, holder_start or released: they name the last
 --    baton term, which a baton acquirer waits out when it did not end by a
---    release (its holder may still believe in it).
+--    release (its holder may still believe in it). And it must leave a live
+--    baton fixed lease alone: a fixed_until still to come holds the name,
+--    with no lock (the lease outlives its process).
 BEGIN;
 SELECT pg_try_advisory_xact_lock(('x' || left(md5(:name), 16))::bit(64)::bigint) AS locked \gset
 \if :locked
-  INSERT INTO baton_token AS t (name, token, identity) VALUES (:name, 1, 'sql-worker')
-    ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity,
-      updated = now()
-    RETURNING token AS fence \gset
-  UPDATE jobs SET state = 'done in one transaction', fence = :fence
-    WHERE id = 43 AND fence <= :fence;
-  COMMIT;
+  WITH up AS (INSERT INTO baton_token AS t (name, token, identity) VALUES (:name, 1, 'sql-worker')
+      ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity,
+        updated = now()
+      WHERE t.fixed_until IS NULL OR t.fixed_until <= clock_timestamp()
+      RETURNING token)
+  SELECT count(*) = 1 AS got, coalesce(max(token), 0) AS fence FROM up \gset
+  \if :got
+    UPDATE jobs SET state = 'done in one transaction', fence = :fence
+      WHERE id = 43 AND fence <= :fence;
+    COMMIT;
+  \else
+    \echo 'the name is held by a baton fixed lease: try again later'
+    ROLLBACK;
+  \endif
 \else
   \echo 'the name is held (by a baton holder?): try again later'
   ROLLBACK;

@@ -17,7 +17,8 @@
  * client's first wait: 1 more, the connect; its settings go with the
  * LISTEN), later ones send nothing for a candidate and one leader look
  * for an observer; a probe (SELECT 1) on a listener silent for a second
- * when a wait ends without a notification. */
+ * when a wait ends without a notification; a fixed lease's acquire,
+ * extend and release 1 each, on the reader connection. */
 #include "postgres.h"
 #include "sql.h"
 
@@ -80,8 +81,10 @@ static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **o
 
 /* When a waiter looks again at a holder idle for idle_ms (< 0: unknown):
  * just after the server's expiry of that session, if it is a session that
- * could be ours (idle less than a TTL), else soon. */
-static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms) {
+ * could be ours (idle less than a TTL), else soon. A fixed lease with
+ * fixed_ms left (< 0: none): just after its end. */
+static int64_t recheck_after(const baton_pg_session *s, int64_t idle_ms, int64_t fixed_ms) {
+  if (fixed_ms >= 0) return fixed_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
   int64_t ttl = s->base.cfg->ttl_ns;
   if (idle_ms < 0 || idle_ms * BATON_NS_PER_MS > ttl) return BATON_PG_FOREIGN_RECHECK_NS;
   return ttl - idle_ms * BATON_NS_PER_MS + BATON_PG_RECHECK_SLACK_NS;
@@ -439,7 +442,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   }
   int64_t now = baton__now();
   s->heard = sent;
-  if (PQntuples(r) != 1 || PQnfields(r) != 9) {
+  if (PQntuples(r) != 1 || PQnfields(r) != 11) {
     PQclear(r);
     undo_lock(s, p, deadline);
     rc = baton__pg_bad_reply(s, "acquire", err);
@@ -452,7 +455,22 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   int64_t wait_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
   int64_t idle_ms = PQgetisnull(r, 0, 5) ? -1 : strtoll(PQgetvalue(r, 0, 5), NULL, 10);
   bool foreign = strcmp(PQgetvalue(r, 0, 8), "t") == 0;
+  int64_t fixed_ms = PQgetisnull(r, 0, 9) ? -1 : strtoll(PQgetvalue(r, 0, 9), NULL, 10);
+  bool by_lease = strcmp(PQgetvalue(r, 0, 10), "1") == 0;
   PQclear(r);
+  if (by_lease) {
+    /* A fixed lease holds the name: the statement let go of the lock it
+     * took. Its release notifies; its expiry is looked for at its end,
+     * or soon when this statement's snapshot did not show it yet. */
+    p->locked = false;
+    p->recheck_at =
+        now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, -1, fixed_ms), fixed_ms < 0);
+    if (holder != NULL) *holder = who;
+    rc = baton__error(err, BATON_EHELD,
+                      "%s: '%s' is held by a fixed lease of '%.64s' (token %" PRIu64 ")",
+                      s->label, c->name, who.identity, who.token);
+    goto out;
+  }
   if (got && token == 0 && wait_ms <= 0) {
     undo_lock(s, p, deadline);
     rc = baton__pg_bad_reply(s, "acquire", err);
@@ -461,7 +479,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (!got) {
     p->locked = false;
     p->recheck_at =
-        now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, idle_ms), foreign);
+        now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, idle_ms, -1), foreign);
     if (holder != NULL) *holder = who;
     rc = baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %" PRIu64 ")",
                       s->label, c->name, who.identity, who.token);
@@ -630,17 +648,20 @@ static int renew(baton_session *bs, baton_candidate *const *held, size_t n, bool
   return rc;
 }
 
-/* The reader connection: leader looks of a client that may hold names.
- * It holds nothing, so the server never ends it when idle. Needs s->rmu. */
+/* The reader connection: leader looks of a client that may hold names,
+ * and its fixed leases (which no session holds). It holds no lock past a
+ * statement, so the server never ends it when idle; it commits
+ * synchronously, as the session does, for the leases' tokens. Needs
+ * s->rmu. */
 static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *err) {
   baton_pg_conn k = {0};
   int rc = baton__pg_connect(&k.pg, s, deadline, -1, err);
   if (rc != 0) return rc;
-  char sql[160];
+  char sql[200];
   long long op = (long long)(s->base.cfg->op_timeout_ns / BATON_NS_PER_MS);
   snprintf(sql, sizeof sql,
-           "SET idle_session_timeout = 0; SET tcp_user_timeout = %lld; "
-           "SET statement_timeout = %lld",
+           "SET synchronous_commit = on; SET idle_session_timeout = 0; "
+           "SET tcp_user_timeout = %lld; SET statement_timeout = %lld",
            (long long)ttl_ms(s), op > 0 ? op : (long long)ttl_ms(s));
   bool broken;
   rc = baton__pg_exec(&k, s, sql, 0, NULL, NULL, deadline, "leader connection", &broken, err);
@@ -652,24 +673,49 @@ static int reader_connect(baton_pg_session *s, int64_t deadline, baton_error *er
   return 0;
 }
 
-/* The leader look on k, ended by cancel_fd (< 0: none) as well. */
-static int look(baton_pg_session *s, baton_pg_conn *k, const char *const *params, PGresult **r,
-                int64_t deadline, int cancel_fd, bool *broken, baton_error *err) {
+/* One statement on k, ended by cancel_fd (< 0: none) as well. */
+static int exec_cancellable(baton_pg_session *s, baton_pg_conn *k, const char *sql, int nparams,
+                            const char *const *params, PGresult **r, int64_t deadline,
+                            int cancel_fd, const char *what, bool *broken, baton_error *err) {
   k->watch_cancel = cancel_fd >= 0;
   k->cancel_fd = cancel_fd;
-  int rc = baton__pg_exec(k, s, BATON_PG_LEADER_SQL, 1, params, r, deadline, "leader", broken,
-                          err);
+  int rc = baton__pg_exec(k, s, sql, nparams, params, r, deadline, what, broken, err);
   k->watch_cancel = false;
   return rc;
 }
 
-/* Who leads name: 1 (with *out and the holder's idle ms, -1 unknown), 0
- * none, or an error. On the reader connection (a read-only client's: its
- * session connection, which nothing else uses); an observer's wait passes
- * its cancel_fd (else -1). */
+/* One statement on the reader connection (not a read-only client's),
+ * opened first when there is none. One left unfinished (timed out,
+ * cancelled) is closed, so that no later request waits for it. A reader
+ * that broke while idle is opened anew once when `again`: for a statement
+ * that may run twice (a look); a write whose outcome is unknown is not
+ * sent again. */
+static int reader_exec(baton_pg_session *s, const char *sql, int nparams,
+                       const char *const *params, PGresult **r, int64_t deadline, int cancel_fd,
+                       bool again, const char *what, baton_error *err) {
+  int rc = lock_by(s, &s->rmu, deadline, what, err);
+  if (rc != 0) return rc;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    bool fresh = s->reader.pg == NULL, broken = false;
+    rc = fresh ? reader_connect(s, deadline, err) : 0;
+    if (rc == 0)
+      rc = exec_cancellable(s, &s->reader, sql, nparams, params, r, deadline, cancel_fd, what,
+                            &broken, err);
+    if (broken || s->reader.busy) baton__pg_drop(&s->reader);
+    if (!broken || fresh || !again) break;
+  }
+  pthread_mutex_unlock(&s->rmu);
+  return rc;
+}
+
+/* Who leads name: 1 (with *out, the holder's idle ms, -1 unknown, and
+ * when a fixed lease holds it its ms left, else -1), 0 none, or an error.
+ * On the reader connection (a read-only client's: its session connection,
+ * which nothing else uses); an observer's wait passes its cancel_fd (else
+ * -1). */
 static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
-                       int64_t *idle_ms, char *value, size_t size, size_t *len,
-                       int64_t deadline, int cancel_fd, baton_error *caller_err) {
+                       int64_t *idle_ms, int64_t *fixed_ms, char *value, size_t size,
+                       size_t *len, int64_t deadline, int cancel_fd, baton_error *caller_err) {
   baton_error local = {0}, *err = caller_err != NULL ? caller_err : &local;
   const char *params[] = {name};
   bool broken = false;
@@ -677,19 +723,9 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
   int rc;
   if (!s->base.cfg->read_only) {
     /* Off the session connection: a leader look never makes a renewal
-     * wait, nor waits for an acquire. A reader connection that broke
-     * while idle is opened anew once; one left with a look unfinished
-     * (timed out, cancelled) is closed, so that no later look waits for
-     * it. */
-    if ((rc = lock_by(s, &s->rmu, deadline, "leader", err)) != 0) return rc;
-    for (int attempt = 0; attempt < 2; attempt++) {
-      bool fresh = s->reader.pg == NULL;
-      rc = fresh ? reader_connect(s, deadline, err) : 0;
-      if (rc == 0) rc = look(s, &s->reader, params, &r, deadline, cancel_fd, &broken, err);
-      if (broken || s->reader.busy) baton__pg_drop(&s->reader);
-      if (!broken || fresh) break;
-    }
-    pthread_mutex_unlock(&s->rmu);
+     * wait, nor waits for an acquire. */
+    rc = reader_exec(s, BATON_PG_LEADER_SQL, 1, params, &r, deadline, cancel_fd, true, "leader",
+                     err);
   } else {
     if ((rc = lock_by(s, &s->mu, deadline, "leader", err)) != 0) return rc;
     if ((s->dead || s->conn.pg == NULL) && !holds_any(s)) {
@@ -700,7 +736,9 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
     } else if (s->dead || s->conn.pg == NULL) {
       rc = dead_error(s, err);
     }
-    if (rc == 0) rc = look(s, &s->conn, params, &r, deadline, cancel_fd, &broken, err);
+    if (rc == 0)
+      rc = exec_cancellable(s, &s->conn, BATON_PG_LEADER_SQL, 1, params, &r, deadline, cancel_fd,
+                            "leader", &broken, err);
     /* It holds nothing: a look left unfinished ends it, and the next look
      * opens a new one. */
     if (broken || s->conn.busy) session_broke(s);
@@ -712,7 +750,7 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
   if (rc != 0) return rc;
   memset(out, 0, sizeof *out);
   baton__value_copy(value, size, len, "", 0);
-  if (PQnfields(r) != 5 || PQntuples(r) > 1) {
+  if (PQnfields(r) != 6 || PQntuples(r) > 1) {
     PQclear(r);
     return baton__pg_bad_reply(s, "leader", err);
   }
@@ -721,6 +759,7 @@ static int read_leader(baton_pg_session *s, const char *name, baton_leader *out,
     copy_identity(out, PQgetvalue(r, 0, 0));
     out->token = to_u64(PQgetvalue(r, 0, 1));
     *idle_ms = PQgetisnull(r, 0, 2) ? -1 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    *fixed_ms = PQgetisnull(r, 0, 5) ? -1 : strtoll(PQgetvalue(r, 0, 5), NULL, 10);
     baton__value_copy(value, size, len, PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3));
     out->version = to_u64(PQgetvalue(r, 0, 4));
   }
@@ -735,8 +774,8 @@ static int leader_value(baton_session *bs, const char *name, baton_leader *out, 
     return baton__error(err, BATON_EINVAL, "postgres: leader: NULL argument");
   int rc = baton_election_name_check(name, err);
   if (rc != 0) return rc;
-  int64_t idle;
-  rc = read_leader(s, name, out, &idle, value, size, len, deadline, -1, err);
+  int64_t idle, fixed;
+  rc = read_leader(s, name, out, &idle, &fixed, value, size, len, deadline, -1, err);
   if (rc < 0) return rc;
   if (rc == 0) return baton__error(err, BATON_ENOLEADER, "%s: '%s' has no leader", s->label, name);
   return 0;
@@ -783,15 +822,125 @@ static int proclaim(baton_session *bs, baton_candidate *c, const char *value, in
 }
 
 /* No queue: advisory-lock waiters are not listed anywhere. The holder
- * alone, with no TTL left to show: the server ends its session after the
- * holder's own idle_session_timeout, which other sessions cannot read. */
+ * alone, with no TTL left to show for a term (the server ends its session
+ * after the holder's own idle_session_timeout, which other sessions
+ * cannot read), and a fixed lease's time left. */
 static int contenders(baton_session *bs, const char *name, baton_contender *out, size_t cap,
                       size_t *n, int64_t deadline, baton_error *err) {
   baton_leader who;
-  int64_t idle = -1;
+  int64_t idle = -1, fixed = -1;
   *n = 0;
-  int rc = read_leader(session_of(bs), name, &who, &idle, NULL, 0, NULL, deadline, -1, err);
-  return rc < 0 ? rc : baton__contenders_holder(rc, &who, -1, out, cap, n);
+  int rc = read_leader(session_of(bs), name, &who, &idle, &fixed, NULL, 0, NULL, deadline, -1,
+                       err);
+  return rc < 0 ? rc : baton__contenders_holder(rc, &who, fixed, out, cap, n);
+}
+
+/* ---- fixed leases ------------------------------------------------------------- */
+
+/* A fixed lease is its name's token row (fixed_until, see sql.h), written
+ * on the reader connection: no session holds it, so it outlives the
+ * client, and a dead session takes nothing of it. */
+
+static int lease_args(baton_session *bs, const char *name, const char *what, baton_error *err) {
+  if (bs == NULL || name == NULL)
+    return baton__error(err, BATON_EINVAL, "postgres: %s: NULL argument", what);
+  return baton_election_name_check(name, err);
+}
+
+static int lease_acquire(baton_session *bs, const char *name, const char *identity,
+                         int64_t ttl_ns, uint64_t *token, baton_leader *holder, int64_t deadline,
+                         baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = lease_args(bs, name, "lease acquire", err);
+  if (rc != 0) return rc;
+  if (identity == NULL || token == NULL || ttl_ns < BATON_NS_PER_MS)
+    return baton__error(err, BATON_EINVAL, "postgres: lease acquire: bad argument");
+  char ttl[24], lease_ttl[24];
+  snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms(s));
+  snprintf(lease_ttl, sizeof lease_ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
+  const char *params[] = {name, identity, ttl, lease_ttl};
+  PGresult *r = NULL;
+  rc = reader_exec(s, BATON_PG_LEASE_ACQUIRE_SQL, 4, params, &r, deadline, -1, false,
+                   "lease acquire", err);
+  if (rc != 0) return rc;
+  if (PQntuples(r) != 1 || PQnfields(r) != 6 ||
+      (!PQgetisnull(r, 0, 0) && to_u64(PQgetvalue(r, 0, 0)) == 0)) {
+    PQclear(r);
+    return baton__pg_bad_reply(s, "lease acquire", err);
+  }
+  if (!PQgetisnull(r, 0, 0)) {
+    *token = to_u64(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+  }
+  /* The holder as leader shows it, so that a wait past it blocks until
+   * it changes; none (token 0) when nobody stands: a session that is not
+   * baton's holds the lock, or a term that ended without a release may
+   * still be believed (ms). */
+  baton_leader who = {0};
+  if (!PQgetisnull(r, 0, 3)) {
+    copy_identity(&who, PQgetvalue(r, 0, 2));
+    who.token = to_u64(PQgetvalue(r, 0, 3));
+    who.version = to_u64(PQgetvalue(r, 0, 4));
+  }
+  long long ms = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+  PQclear(r);
+  if (holder != NULL) *holder = who;
+  if (who.token != 0)
+    return baton__error(err, BATON_EHELD, "%s: '%s' is held by '%.64s' (token %" PRIu64 ")",
+                        s->label, name, who.identity, who.token);
+  if (ms > 0)
+    return baton__error(err, BATON_EHELD,
+                        "%s: the previous term of '%s' may be believed for %lld ms more",
+                        s->label, name, ms);
+  return baton__error(err, BATON_EHELD,
+                      "%s: '%s' is held: its lock is taken, by no term that stands (plain SQL, "
+                      "or a successor waiting out the previous term)",
+                      s->label, name);
+}
+
+/* Extend or release (`sql`, whose first column counts the rows it
+ * changed) the lease `token` on name: 0, or BATON_ENOTHOLDER when it is
+ * not live. A token above the column's range is no lease's. */
+static int lease_change(baton_session *bs, const char *name, uint64_t token, const char *sql,
+                        const char *ttl, int64_t deadline, const char *what, baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = lease_args(bs, name, what, err);
+  if (rc != 0) return rc;
+  char tok[24];
+  snprintf(tok, sizeof tok, "%" PRIu64, token);
+  const char *params[] = {name, tok, ttl};
+  bool done = false;
+  if (token != 0 && token <= INT64_MAX) {
+    PGresult *r = NULL;
+    rc = reader_exec(s, sql, ttl != NULL ? 3 : 2, params, &r, deadline, -1, false, what, err);
+    if (rc != 0) return rc;
+    bool shape = PQntuples(r) == 1 && PQnfields(r) >= 1;
+    done = shape && strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+    PQclear(r);
+    if (!shape) return baton__pg_bad_reply(s, what, err);
+  }
+  if (done) return 0;
+  return baton__error(err, BATON_ENOTHOLDER,
+                      "%s: %s: '%s' has no live fixed lease with token %s (expired, released, "
+                      "or another's)",
+                      s->label, what, name, tok);
+}
+
+static int lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                        int64_t deadline, baton_error *err) {
+  if (ttl_ns < BATON_NS_PER_MS)
+    return baton__error(err, BATON_EINVAL, "postgres: lease extend: the TTL is under 1 ms");
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
+  return lease_change(bs, name, token, BATON_PG_LEASE_EXTEND_SQL, ttl, deadline, "lease extend",
+                      err);
+}
+
+static int lease_release(baton_session *bs, const char *name, uint64_t token, int64_t deadline,
+                         baton_error *err) {
+  return lease_change(bs, name, token, BATON_PG_LEASE_RELEASE_SQL, NULL, deadline,
+                      "lease release", err);
 }
 
 /* ---- wait ---------------------------------------------------------------------- */
@@ -1169,11 +1318,16 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   bool subscribed = p->listening && p->lgen == s->lgen && !s->lbroken;
   pthread_mutex_unlock(&s->lmu);
   if (!subscribed) {
-    /* Subscribe and return at once: the caller looks again. */
+    /* Subscribe. A candidate returns at once: its caller looks again. An
+     * observer looks below, with the LISTEN in effect, and blocks when
+     * nothing changed: the core's lease acquire waits on a new observer
+     * each time, whose first wait must not return at once. */
     if ((rc = lock_by(s, &s->liomu, bound, "wait", err)) != 0) return rc;
     rc = subscribe(s, c, p, bound, err);
     listener_unlock(s, NULL);
-    return rc;
+    if (rc != 0 || p->acquired) return rc;
+    op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
+    bound = op_by < deadline ? op_by : deadline;
   }
   pthread_mutex_lock(&s->lmu);
   if (!p->acquired) p->woken = false; /* the look below answers what came before */
@@ -1184,11 +1338,11 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   } else {
     static const baton_leader none;
     baton_leader cur;
-    int64_t idle = -1;
-    rc = read_leader(s, c->name, &cur, &idle, NULL, 0, NULL, bound, cancel_fd, err);
+    int64_t idle = -1, fixed = -1;
+    rc = read_leader(s, c->name, &cur, &idle, &fixed, NULL, 0, NULL, bound, cancel_fd, err);
     if (rc < 0) return rc;
     if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
-    until = baton__now() + (rc == 1 ? recheck_after(s, idle) : s->base.cfg->ttl_ns);
+    until = baton__now() + (rc == 1 ? recheck_after(s, idle, fixed) : s->base.cfg->ttl_ns);
   }
   rc = listen_wait(s, p, until < deadline ? until : deadline, cancel_fd);
   return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
@@ -1262,4 +1416,7 @@ const baton_backend baton_backend_postgres = {
     .proclaim = proclaim,
     .forget = forget,
     .contenders = contenders,
+    .lease_acquire = lease_acquire,
+    .lease_extend = lease_extend,
+    .lease_release = lease_release,
 };

@@ -6,8 +6,10 @@
  *   the advisory lock  pg_try_advisory_lock(KEY), session level, where
  *                      KEY = ('x' || left(md5(NAME), 16))::bit(64)::bigint
  *                      (the first 64 bits of NAME's MD5, big-endian, signed)
- *   the token row      baton_token(name, token, identity, value, updated),
- *                      found through the session's search_path
+ *   the token row      baton_token(name, token, identity, value, updated,
+ *                      ..., fixed_until), found through the session's
+ *                      search_path; a fixed lease is the row alone
+ *                      (fixed_until in the future), held by no session
  *   the channel        "baton_" || md5(NAME): NOTIFY on release and on
  *                      election, LISTENed to by the client's one listener
  *                      connection while an election of NAME waits

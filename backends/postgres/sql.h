@@ -32,6 +32,18 @@
   "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE "     \
   HELD_BY_ANYONE(NAME_KEY) " AND a.state = 'idle' LIMIT 1)"
 
+/* A fixed lease (baton_lease_*) lives in its name's token row alone, as
+ * fixed_until (the server's clock): no session and no lock hold it, so it
+ * outlives its process. On the row t: whether one is live, and its ms
+ * left (NULL when none). The row of a lease says released (no term to
+ * wait out: its holder's local end comes before fixed_until) and names no
+ * session. */
+#define FIXED_LIVE "t.fixed_until > pg_catalog.clock_timestamp()"
+#define NO_LIVE_FIXED "NOT COALESCE(" FIXED_LIVE ", false)"
+#define FIXED_LEFT_MS                                                                          \
+  "CASE WHEN " FIXED_LIVE " THEN ceil(extract(epoch FROM t.fixed_until - "                     \
+  "pg_catalog.clock_timestamp()) * 1000)::int8 END"
+
 /* The holder of a term that did not end by a release may believe in it
  * until its session's last renewal + its own TTL (kept in the token row's
  * ttl_ms: an acquirer with a shorter TTL waits for the holder's), even
@@ -47,6 +59,29 @@
   start "::timestamptz, pg_catalog.clock_timestamp() WHERE " cond " ON CONFLICT (pid, started) " \
   "DO UPDATE SET renewed = excluded.renewed RETURNING 1"
 #define BEAT(start) BEAT_IF(start, "true")
+
+/* On the row t, for an acquirer of TTL $3 ms: the TTL its previous term's
+ * holder may believe in (its own, kept in ttl_ms, when longer), and the
+ * ms that term may still be believed: until its session's last heartbeat
+ * + that TTL, or, when it began before the server's last start, until
+ * start + that TTL (<= 0: no longer). */
+#define PREV_TTL "GREATEST($3::int8, COALESCE(t.ttl_ms, 0))"
+#define PREV_TERM_MS                                                                              \
+  "GREATEST(0, CASE WHEN t.updated < pg_catalog.pg_postmaster_start_time() THEN " PREV_TTL        \
+  " - (extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) " \
+  "* 1000)::int8 ELSE 0 END, COALESCE((extract(epoch FROM (SELECT b.renewed FROM baton_session b " \
+  "WHERE NOT t.released AND b.pid = t.holder_pid AND b.started = t.holder_start) - "              \
+  "pg_catalog.clock_timestamp()) * 1000)::int8 + " PREV_TTL ", 0))"
+
+/* On the row t of name $1: whether its term stands, that is, it was not
+ * released and the session it names holds the lock (not another session:
+ * a successor waiting out the previous term, a plain-SQL client). The
+ * session is named by pid and, where this role may see it, backend_start
+ * (a pid can be reused). */
+#define TERM_STANDS                                                                               \
+  "(NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l "                              \
+  "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY)       \
+  " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start)))"
 
 /* $1 name, $2 identity, $3 TTL in ms, $4 this session's start, $5 whether
  * this session may hold the lock already (an earlier attempt's reply was
@@ -67,7 +102,12 @@
  * that did not get it begins no term and extends none (terms are extended
  * by renewals, which write it), and skipping it only leaves the heartbeat
  * older, which makes no successor wait less than it must; a waiter's
- * looks then commit nothing. */
+ * looks then commit nothing. A live fixed lease on the row holds the name
+ * too: the row is left as it is (the check is on the row's latest version,
+ * which ON CONFLICT locks, so a lease committed after this statement's
+ * snapshot counts), the lock is let go in the same statement, and the
+ * reply says so with the lease's ms left (NULL when the snapshot does not
+ * show it yet). */
 #define BATON_PG_ACQUIRE_SQL \
     "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
     "AS held), " \
@@ -75,21 +115,14 @@
     "ELSE pg_catalog.pg_try_advisory_lock(" NAME_KEY ") END AS got), " \
     "beat AS (" BEAT_IF("$4", "(SELECT got FROM l)") "), " \
     "h AS (SELECT t.identity, t.token, " \
-    "t.updated < pg_catalog.pg_postmaster_start_time() AS before, " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
     "AND NOT t.released AS ours, (SELECT held FROM mine) AND " \
     "t.holder_pid = pg_catalog.pg_backend_pid() AND t.holder_start = $4::timestamptz " \
     "AND NOT t.released AS adopt, CASE WHEN NOT t.released THEN t.holder_pid END AS live_pid, " \
-    "GREATEST($3::int8, COALESCE(t.ttl_ms, 0)) AS ttl, " \
-    "CASE WHEN NOT t.released THEN (SELECT b.renewed FROM baton_session b " \
-    "WHERE b.pid = t.holder_pid AND b.started = t.holder_start) END AS prev_renewed " \
+    PREV_TTL " AS ttl, " PREV_TERM_MS " AS prev_ms, " FIXED_LEFT_MS " AS fixed_ms " \
     "FROM baton_token t WHERE t.name = $1::text), " \
-    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 ELSE GREATEST(0, " \
-    "CASE WHEN COALESCE((SELECT before FROM h), false) THEN (SELECT ttl FROM h) - (extract(epoch FROM " \
-    "pg_catalog.clock_timestamp() - pg_catalog.pg_postmaster_start_time()) * 1000)::int8 " \
-    "ELSE 0 END, " \
-    "COALESCE((extract(epoch FROM (SELECT prev_renewed FROM h) - pg_catalog.clock_timestamp()) " \
-    "* 1000)::int8 + (SELECT ttl FROM h), 0)) END AS ms), " \
+    "w AS (SELECT CASE WHEN COALESCE((SELECT ours FROM h), false) THEN 0 " \
+    "ELSE COALESCE((SELECT prev_ms FROM h), 0) END AS ms), " \
     "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
     "holder_start, released, ttl_ms) SELECT $1::text, 1, $2::text, '', " \
     "pg_catalog.clock_timestamp(), " SELF "$4::timestamptz, false, $3::int8 FROM l " \
@@ -98,8 +131,11 @@
     "value = excluded.value, value_version = 0, updated = excluded.updated, " \
     "holder_pid = excluded.holder_pid, " \
     "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
-    "RETURNING t.token), " \
-    "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
+    "WHERE " NO_LIVE_FIXED " RETURNING t.token), " \
+    "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up), " \
+    "un AS (SELECT pg_catalog.pg_advisory_unlock(" NAME_KEY ") FROM l WHERE got " \
+    "AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT adopt FROM h), false) " \
+    "AND NOT EXISTS (SELECT 1 FROM up)) " \
     "SELECT (SELECT got FROM l), COALESCE((SELECT token FROM up), " \
     "CASE WHEN (SELECT adopt FROM h) THEN (SELECT token FROM h) END), " \
     "(SELECT identity FROM h), (SELECT token FROM h), (SELECT ms FROM w), " \
@@ -108,7 +144,8 @@
     "NOT (SELECT got FROM l) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE " \
     HELD_BY_ANYONE(NAME_KEY) " AND (l.pid = (SELECT live_pid FROM h) OR EXISTS (SELECT 1 " \
     "FROM baton_session b WHERE b.pid = l.pid AND b.renewed > pg_catalog.clock_timestamp() - " \
-    "GREATEST($3::int8, COALESCE((SELECT ttl FROM h), 0))::float8 * interval '1 millisecond')))"
+    "GREATEST($3::int8, COALESCE((SELECT ttl FROM h), 0))::float8 * interval '1 millisecond'))), " \
+    "(SELECT fixed_ms FROM h), (SELECT count(*) FROM un)"
 
 /* $1 name, $2 this session's start: mark our term released (so that the
  * next one need not wait for it), let go of the lock if this session has
@@ -133,17 +170,54 @@
     "AND l.pid = pg_catalog.pg_backend_pid()), beat AS (" BEAT("$2") ") " \
     "SELECT n FROM unnest($1::text[]) AS n WHERE " BATON_PG_KEY("n") " NOT IN (SELECT k FROM own)"
 
-/* $1 name: the leader from the table, only while its term stands and
- * the session it names holds the lock: not after a release, and not while
- * another session holds the lock (a successor waiting out the previous
- * term, a plain-SQL client). The session is named by pid and, where this
- * role may see it, backend_start (a pid can be reused). */
+/* $1 name: the leader from the table, only while its term stands (see
+ * TERM_STANDS) or its fixed lease is live (with its ms left). */
 #define BATON_PG_LEADER_SQL \
-    "SELECT t.identity, t.token, " HOLDER_IDLE_MS ", t.value, t.value_version " \
-    "FROM baton_token t WHERE t.name = $1::text " \
-    "AND NOT t.released AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
-    "LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE " HELD_BY_ANYONE(NAME_KEY) \
-    " AND l.pid = t.holder_pid AND (a.backend_start IS NULL OR a.backend_start = t.holder_start))"
+    "SELECT t.identity, t.token, " HOLDER_IDLE_MS ", t.value, t.value_version, " FIXED_LEFT_MS \
+    " FROM baton_token t WHERE t.name = $1::text AND (" FIXED_LIVE " OR " TERM_STANDS ")"
+
+/* $1 name, $2 identity, $3 the client's TTL in ms, $4 the lease's TTL in
+ * ms: take a fixed lease, in one transaction. The name's lock for the
+ * transaction only is refused while a session holds it (a term, a
+ * successor waiting one out, plain SQL); with it, the row takes the lease
+ * (a new token, from the counter terms raise) unless a live lease is on
+ * it (checked on its latest version, as in acquire) or its previous term
+ * may still be believed (as a term acquire waits for it, `ms`). The lock
+ * goes at commit, when the row says the lease holds the name. Says the
+ * token, or the holder as leader would show it (only while it stands:
+ * else NULL) and the ms the previous term may be believed. */
+#define BATON_PG_LEASE_ACQUIRE_SQL \
+    "WITH l AS (SELECT pg_catalog.pg_try_advisory_xact_lock(" NAME_KEY ") AS got), " \
+    "h AS (SELECT t.identity, t.token, t.value_version, (" FIXED_LIVE ") OR " TERM_STANDS \
+    " AS live, " PREV_TERM_MS " AS ms FROM baton_token t WHERE t.name = $1::text), " \
+    "up AS (INSERT INTO baton_token AS t (name, token, identity, value, updated, holder_pid, " \
+    "holder_start, released, ttl_ms, fixed_until) SELECT $1::text, 1, $2::text, '', " \
+    "pg_catalog.clock_timestamp(), NULL, NULL, true, NULL, pg_catalog.clock_timestamp() + " \
+    "$4::int8::float8 * interval '1 millisecond' FROM l " \
+    "WHERE got AND COALESCE((SELECT ms FROM h), 0) = 0 " \
+    "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
+    "value = excluded.value, value_version = 0, updated = excluded.updated, holder_pid = NULL, " \
+    "holder_start = NULL, released = true, ttl_ms = NULL, fixed_until = excluded.fixed_until " \
+    "WHERE " NO_LIVE_FIXED " RETURNING t.token), " \
+    "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
+    "SELECT (SELECT token FROM up), (SELECT count(*) FROM n), " \
+    "(SELECT identity FROM h WHERE live), (SELECT token FROM h WHERE live), " \
+    "(SELECT value_version FROM h WHERE live), COALESCE((SELECT ms FROM h), 0)"
+
+/* $1 name, $2 the lease's token, $3 its new TTL in ms: the lease lives
+ * that long from now if it is still live. Says whether it was. */
+#define BATON_PG_LEASE_EXTEND_SQL \
+    "WITH up AS (UPDATE baton_token AS t SET fixed_until = pg_catalog.clock_timestamp() + " \
+    "$3::int8::float8 * interval '1 millisecond', updated = pg_catalog.clock_timestamp() " \
+    "WHERE t.name = $1::text AND t.token = $2::int8 AND " FIXED_LIVE " RETURNING 1) " \
+    "SELECT count(*) FROM up"
+
+/* $1 name, $2 the lease's token: end the lease if it is still live, and
+ * wake the name's waiters. Says whether it was. */
+#define BATON_PG_LEASE_RELEASE_SQL \
+    "WITH rel AS (UPDATE baton_token AS t SET fixed_until = NULL WHERE t.name = $1::text " \
+    "AND t.token = $2::int8 AND " FIXED_LIVE " RETURNING 1) " \
+    "SELECT count(*), count(pg_catalog.pg_notify(" CHANNEL ", 'released')) FROM rel"
 
 /* $1 name, $2 the term's token, $3 the value, $4 this session's start:
  * proclaim. The term's row takes the value only while it is this
@@ -192,7 +266,7 @@ static const char baton_pg_setup_fmt[] =
     "identity text NOT NULL, value text NOT NULL DEFAULT '', "
     "value_version bigint NOT NULL DEFAULT 0, "
     "updated timestamptz NOT NULL DEFAULT now(), holder_pid integer, holder_start timestamptz, "
-    "released boolean NOT NULL DEFAULT false, ttl_ms bigint); END IF; "
+    "released boolean NOT NULL DEFAULT false, ttl_ms bigint, fixed_until timestamptz); END IF; "
     /* Tables made before the holder's TTL was kept gain its column. */
     "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
     "pg_catalog.to_regclass('baton_token') AND attname = 'ttl_ms' AND NOT attisdropped) THEN "
@@ -202,6 +276,10 @@ static const char baton_pg_setup_fmt[] =
     "pg_catalog.to_regclass('baton_token') AND attname = 'value_version' AND NOT attisdropped) THEN "
     "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS value_version bigint NOT NULL DEFAULT 0; "
     "END IF; "
+    /* ... and the fixed lease's end (baton_lease_*). */
+    "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+    "pg_catalog.to_regclass('baton_token') AND attname = 'fixed_until' AND NOT attisdropped) THEN "
+    "ALTER TABLE baton_token ADD COLUMN IF NOT EXISTS fixed_until timestamptz; END IF; "
     "IF pg_catalog.to_regclass('baton_session') IS NULL THEN "
     "CREATE TABLE IF NOT EXISTS baton_session (pid integer NOT NULL, started timestamptz NOT NULL, "
     "renewed timestamptz NOT NULL, PRIMARY KEY (pid, started)); END IF; END$baton$; "

@@ -679,7 +679,9 @@ BATON_API void baton_lock_cancel(baton_lock *lock);
  *               its token from the name's counter; Redlock: the same on a
  *               quorum, the lease's life counted from before the first
  *               request
- *   PostgreSQL  see README.md ("Fixed leases")
+ *   PostgreSQL  the name's token row (baton_token.fixed_until, on the
+ *               server's clock), its token from the row's counter; no
+ *               session or lock holds it, so it outlives its client
  * A backend that has none answers BATON_ENOTSUP.
  *
  * Safety. The local end of a lease follows the deadline rule with the

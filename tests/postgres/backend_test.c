@@ -679,7 +679,8 @@ static void observer_wait_is_bounded_and_cancellable(void) {
   baton_options o = {.ttl_ms = TTL_MS, .identity = "observer", .op_timeout_ms = 500};
   REQUIRE_OK(kit_open(&k, kit_seam_postgres.table, server->uri, &o, 5000, &err), &err);
   baton_candidate c = kit_cand(&k, name);
-  CHECK_OK(kit_wait(&k, &c, NULL, 2000, &err), &err); /* subscribes */
+  /* Subscribes, looks (nobody leads, as it saw) and blocks. */
+  CHECK_EQ(kit_wait(&k, &c, NULL, 200, &err), BATON_ETIMEDOUT);
   PGconn *raw = kit_pg_raw(server);
   REQUIRE(raw != NULL);
   blocked_wait w;
@@ -1107,7 +1108,8 @@ static void observer_gone_campaign_still_wakes(void) {
   CHECK_OK(kit_wait(&w, &wc, NULL, 2000, &err), &err); /* subscribes */
   CHECK_EQ(kit_acquire(&w, &wc, NULL, &err), BATON_EHELD);
   REQUIRE_OK(kit_leader(&w, name, &holder, &err), &err);
-  CHECK_OK(kit_wait(&w, &oc, &holder, 2000, &err), &err); /* the observer subscribes */
+  /* The observer subscribes, looks (the holder it saw) and blocks. */
+  CHECK_EQ(kit_wait(&w, &oc, &holder, 200, &err), BATON_ETIMEDOUT);
   kit_waiter cw, ow;
   REQUIRE_EQ(kit_waiter_start(&cw, &w, &wc, NULL, 20000), 0);
   REQUIRE_EQ(kit_waiter_start(&ow, &w, &oc, &holder, 20000), 0);
@@ -1349,18 +1351,454 @@ static void session_commits_synchronously(void) {
   kit_close(&k);
 }
 
+/* Run demo/postgres_fenced_write.sql with psql: its exit status, and its
+ * output into out. */
+static int run_recipe(char *out, size_t size) {
+  const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", server->uri, "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "-f", BATON_SOURCE_DIR "/demo/postgres_fenced_write.sql",
+                        NULL};
+  return kit_run_output(argv, out, size, 30000);
+}
+
 /* The README's recipe, as demo/postgres_fenced_write.sql runs it with psql:
  * a stale token's write refused, and the one-transaction flavour. */
 static void fenced_write_recipe_runs(void) {
   char out[4096];
-  const char *argv[] = {"/usr/lib/postgresql/15/bin/psql", server->uri, "-X", "-q", "-v",
-                        "ON_ERROR_STOP=1", "-f", BATON_SOURCE_DIR "/demo/postgres_fenced_write.sql",
-                        NULL};
-  int rc = kit_run_output(argv, out, sizeof out, 30000);
+  int rc = run_recipe(out, sizeof out);
   CHECK_EQ(rc, 0);
   CHECK_CONTAINS(out, "done by 7");
   CHECK_CONTAINS(out, "done in one transaction");
   if (rc != 0) printf("%s\n", out);
+}
+
+/* ---- fixed leases ------------------------------------------------------------- */
+
+/* A client of its own for a lease test, and an election of `name` on it. */
+typedef struct lease_side {
+  baton_client *c;
+  baton_election *e;
+} lease_side;
+
+static void side_open(lease_side *x, const char *name, const char *identity, const char *app) {
+  char uri[300];
+  char query[64] = "";
+  if (app != NULL) snprintf(query, sizeof query, "?application_name=%s", app);
+  uri_as(uri, sizeof uri, server, TEST_PG_USER, TEST_PG_PASSWORD, query);
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&x->c, uri, identity, &err), &err);
+  REQUIRE_OK(baton_election_open(&x->e, x->c, name, NULL, NULL, &err), &err);
+}
+
+static void side_close(lease_side *x) {
+  baton_election_close(x->e);
+  baton_client_close(x->c);
+  *x = (lease_side){0};
+}
+
+/* Two of them on one name; b's connections named `app_b` when not NULL. */
+typedef struct lease_pair {
+  const char *name;
+  lease_side a, b;
+} lease_pair;
+
+static void lease_pair_open(lease_pair *x, const char *tag, const char *a, const char *b,
+                            const char *app_b) {
+  x->name = kit_name(tag);
+  side_open(&x->a, x->name, a, NULL);
+  side_open(&x->b, x->name, b, app_b);
+}
+
+static void lease_pair_close(lease_pair *x) {
+  side_close(&x->a);
+  side_close(&x->b);
+}
+
+/* Until the client of `app` waits (its listener is its second
+ * connection): true, or false after 3 s. */
+static bool await_listener(PGconn *raw, const char *app) {
+  int64_t end = kit_now_ms() + 3000;
+  while (backends_of(raw, app) < 2 && kit_now_ms() < end) kit_sleep_ms(10);
+  return backends_of(raw, app) == 2;
+}
+
+/* A fixed lease holds its name as a term does: another client's leader
+ * and contenders show it, a second lease and a campaign are refused, and
+ * after its release (once: a second finds nothing) the next term's token
+ * is greater. */
+static void fixed_lease_holds_the_name(void) {
+  lease_pair x = {0};
+  lease_pair_open(&x, "lease", "leaser", "other", NULL);
+  const char *name = x.name;
+  baton_error err = {0};
+  baton_lease *l = NULL, *again = NULL;
+  uint64_t token = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, 10000, 0, &token, &err), &err);
+  CHECK_GT(token, 0);
+  int64_t left = 0;
+  CHECK(baton_lease_held(l, NULL, &left));
+  CHECK_GT(left, 0);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(x.b.e, &who, &err), &err);
+  CHECK_STR(who.identity, "leaser");
+  CHECK_EQ(who.token, token);
+  baton_contender list[2];
+  size_t n = 0;
+  CHECK_OK(baton_election_contenders(x.b.e, list, 2, &n, &err), &err);
+  CHECK_EQ(n, 1);
+  CHECK_EQ(list[0].token, token);
+  CHECK_GT(list[0].ttl_remaining_ms, 5000);
+  CHECK_LE(list[0].ttl_remaining_ms, 10000);
+  CHECK_EQ(baton_lease_acquire(&again, x.b.c, name, 10000, 0, NULL, &err), BATON_EHELD);
+  printf("  %s\n", err.message);
+  CHECK_CONTAINS(err.message, "leaser");
+  CHECK(again == NULL);
+  CHECK_EQ(baton_election_try_campaign(x.b.e, NULL, &who, &err), BATON_EHELD);
+  printf("  %s\n", err.message);
+  CHECK_EQ(who.token, token);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_EQ(baton_lease_release(l, &err), BATON_ENOTHOLDER);
+  /* The server's answer, not only the handle's. */
+  REQUIRE_OK(baton_lease_attach(&again, x.a.c, name, token, &err), &err);
+  CHECK_EQ(baton_lease_release(again, &err), BATON_ENOTHOLDER);
+  printf("  %s\n", err.message);
+  baton_lease_close(again);
+  CHECK_EQ(baton_election_leader(x.b.e, &who, &err), BATON_ENOLEADER);
+  uint64_t next = 0;
+  CHECK_OK(baton_election_try_campaign(x.b.e, &next, NULL, &err), &err);
+  CHECK_GT(next, token);
+  baton_lease_close(l);
+  lease_pair_close(&x);
+}
+
+/* A held term keeps a lease out (timeout 0: the holder named); one that
+ * waits gets the name as soon as the term is resigned (woken by the
+ * release's NOTIFY), with a greater token. */
+static void term_keeps_a_lease_out(void) {
+  lease_pair x = {0};
+  lease_pair_open(&x, "lease-term", "leaser", "leader", NULL);
+  const char *name = x.name;
+  baton_error err = {0};
+  uint64_t term = 0, token = 0;
+  REQUIRE_OK(baton_election_campaign(x.b.e, 5000, &term, &err), &err);
+  baton_lease *l = NULL;
+  CHECK_EQ(baton_lease_acquire(&l, x.a.c, name, 10000, 0, NULL, &err), BATON_EHELD);
+  printf("  %s\n", err.message);
+  CHECK_CONTAINS(err.message, "leader");
+  /* Waiting: it blocks for its timeout (the core says how it ended), and
+   * until the resign, then takes the name. */
+  int64_t start = kit_now_ms();
+  int rc = baton_lease_acquire(&l, x.a.c, name, 10000, 300, NULL, &err);
+  CHECK(rc == BATON_EHELD || rc == BATON_ETIMEDOUT);
+  CHECK_GE(kit_now_ms() - start, 300);
+  CHECK_OK(baton_election_resign(x.b.e, &err), &err);
+  int64_t resigned_at = kit_now_ms();
+  CHECK_OK(baton_lease_acquire(&l, x.a.c, name, 10000, 5000, &token, &err), &err);
+  printf("  leased %lld ms after the resign; term %llu, lease %llu\n",
+         (long long)(kit_now_ms() - resigned_at), (unsigned long long)term,
+         (unsigned long long)token);
+  CHECK_GT(token, term);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  lease_pair_close(&x);
+}
+
+/* A campaign blocked behind a lease is elected soon after the lease's
+ * release (its NOTIFY), and soon after its expiry (never before), each
+ * time with a greater token. */
+static void campaign_waits_for_a_lease(void) {
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  lease_pair x = {0};
+  lease_pair_open(&x, "lease-wait", "leaser", "waiter", "baton-lease-wait");
+  const char *name = x.name;
+  baton_error err = {0};
+  baton_lease *l = NULL;
+  uint64_t token = 0, term = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, 30000, 0, &token, &err), &err);
+  campaigner w;
+  campaigner_start(&w, x.b.e, 8000);
+  CHECK(await_listener(raw, "baton-lease-wait"));
+  int64_t released_at = kit_now_ms();
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  CHECK_OK(campaigner_join(&w, 5000), &w.err);
+  printf("  elected %lld ms after the lease's release (its TTL 30000 ms)\n",
+         (long long)(w.done_at - released_at));
+  CHECK_LE(w.done_at - released_at, 1000);
+  CHECK(baton_election_is_leader(x.b.e, &term, NULL));
+  CHECK_GT(term, token);
+  CHECK_OK(baton_election_resign(x.b.e, &err), &err);
+
+  enum { LEASE_MS = 1500 };
+  int64_t asked_at = kit_now_ms();
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, LEASE_MS, 0, &token, &err), &err);
+  CHECK_GT(token, term);
+  campaigner_start(&w, x.b.e, 8000);
+  CHECK_OK(campaigner_join(&w, 5000), &w.err);
+  printf("  elected %lld ms after the lease was asked for (its TTL %d ms)\n",
+         (long long)(w.done_at - asked_at), LEASE_MS);
+  CHECK_GE(w.done_at - asked_at, LEASE_MS);
+  CHECK_LE(w.done_at - asked_at, LEASE_MS + 500);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  uint64_t after = 0;
+  CHECK(baton_election_is_leader(x.b.e, &after, NULL));
+  CHECK_GT(after, token);
+  baton_lease_close(l);
+  lease_pair_close(&x);
+  PQfinish(raw);
+}
+
+/* Nobody renews a lease: it ends at its TTL, and an extend after that
+ * fails (on the server too); an extend before moves its end past the
+ * first TTL. Tokens keep growing across leases of the name. */
+static void lease_expires_unless_extended(void) {
+  lease_pair x = {0};
+  lease_pair_open(&x, "lease-ttl", "leaser", "other", NULL);
+  const char *name = x.name;
+  baton_error err = {0};
+  baton_lease *l = NULL, *late = NULL;
+  uint64_t first = 0, second = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, 500, 0, &first, &err), &err);
+  CHECK_OK(baton_lease_extend(l, 3000, &err), &err);
+  kit_sleep_ms(1000); /* past the first TTL: the time itself is under test */
+  baton_leader who;
+  CHECK_OK(baton_election_leader(x.b.e, &who, &err), &err);
+  CHECK_EQ(who.token, first);
+  CHECK(baton_lease_held(l, NULL, NULL));
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, 300, 0, &second, &err), &err);
+  CHECK_GT(second, first);
+  kit_sleep_ms(500); /* past its TTL, not renewed */
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_EQ(baton_election_leader(x.b.e, &who, &err), BATON_ENOLEADER);
+  CHECK_EQ(baton_lease_extend(l, 3000, &err), BATON_ENOTHOLDER);
+  /* The server's answer, through a handle with no local end. */
+  REQUIRE_OK(baton_lease_attach(&late, x.a.c, name, second, &err), &err);
+  CHECK_EQ(baton_lease_extend(late, 3000, &err), BATON_ENOTHOLDER);
+  printf("  %s\n", err.message);
+  CHECK(!baton_lease_held(late, NULL, NULL));
+  baton_lease_close(late);
+  baton_lease_close(l);
+  uint64_t third = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, x.b.c, name, 10000, 0, &third, &err), &err);
+  CHECK_GT(third, second);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  lease_pair_close(&x);
+}
+
+/* "Even if I crash": a lease outlives its client (its session ends with
+ * it), and another process extends and releases it by name and token. */
+static void lease_outlives_its_client(void) {
+  lease_pair x = {0};
+  lease_pair_open(&x, "lease-crash", "gone", "heir", NULL);
+  const char *name = x.name;
+  baton_error err = {0};
+  baton_lease *l = NULL;
+  uint64_t token = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, x.a.c, name, 10000, 0, &token, &err), &err);
+  baton_lease_close(l);
+  side_close(&x.a); /* its client gone, as if it crashed */
+  baton_leader who;
+  CHECK_OK(baton_election_leader(x.b.e, &who, &err), &err);
+  CHECK_STR(who.identity, "gone");
+  CHECK_EQ(who.token, token);
+  REQUIRE_OK(baton_lease_attach(&l, x.b.c, name, token, &err), &err);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_OK(baton_lease_extend(l, 5000, &err), &err);
+  CHECK(baton_lease_held(l, NULL, NULL));
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  CHECK_EQ(baton_election_leader(x.b.e, &who, &err), BATON_ENOLEADER);
+  baton_lease_close(l);
+  lease_pair_close(&x);
+}
+
+/* Leases and terms asked for at once on a free name: one of them gets it,
+ * never two (the lease's check is on the row's latest version, and the
+ * term's acquire re-checks it under the lock), round after round. */
+enum { RACERS = 4, RACE_ROUNDS = 50 };
+
+typedef struct racer {
+  const char *name;
+  lease_side side;
+  bool lease;              /* a lease acquire, else a campaign attempt */
+  pthread_barrier_t *go;
+  baton_lease *l;          /* the lease it got, or NULL */
+  bool won;
+  pthread_t thread;
+} racer;
+
+static void *race_once(void *arg) {
+  racer *r = arg;
+  baton_error err = {0};
+  pthread_barrier_wait(r->go);
+  if (r->lease)
+    r->won = baton_lease_acquire(&r->l, r->side.c, r->name, 10000, 0, NULL, &err) == 0;
+  else
+    r->won = baton_election_try_campaign(r->side.e, NULL, NULL, &err) == 0;
+  return NULL;
+}
+
+static void leases_and_terms_race_for_a_name(void) {
+  const char *name = kit_name("lease-race");
+  racer r[RACERS];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < RACERS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "racer-%d", i);
+    side_open(&r[i].side, name, id, NULL);
+    r[i].name = name;
+    r[i].lease = i % 2 == 0;
+  }
+  int leases = 0, terms = 0;
+  for (int round = 0; round < RACE_ROUNDS; round++) {
+    pthread_barrier_t go;
+    REQUIRE_EQ(pthread_barrier_init(&go, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+      r[i].go = &go;
+      r[i].won = false;
+      REQUIRE_EQ(pthread_create(&r[i].thread, NULL, race_once, &r[i]), 0);
+    }
+    int won = 0;
+    for (int i = 0; i < RACERS; i++) {
+      pthread_join(r[i].thread, NULL);
+      won += r[i].won;
+    }
+    pthread_barrier_destroy(&go);
+    CHECK_EQ(won, 1);
+    baton_error err = {0};
+    for (int i = 0; i < RACERS; i++) {
+      if (!r[i].won) continue;
+      if (r[i].lease) {
+        leases++;
+        CHECK_OK(baton_lease_release(r[i].l, &err), &err);
+        baton_lease_close(r[i].l);
+        r[i].l = NULL;
+      } else {
+        terms++;
+        CHECK_OK(baton_election_resign(r[i].side.e, &err), &err);
+      }
+    }
+  }
+  printf("  %d rounds: %d won by a lease, %d by a term\n", RACE_ROUNDS, leases, terms);
+  for (int i = 0; i < RACERS; i++) side_close(&r[i].side);
+}
+
+/* A term's acquire that takes the lock and finds a live lease on the
+ * row lets go of the lock in the same statement, and looks again at the
+ * lease's end (its release notifies), not at the foreign-holder pace. */
+static void lease_blocked_acquire_lets_go_of_the_lock(void) {
+  const char *name = kit_name("lease-lock");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  kit_session k = {0};
+  baton_error err = {0};
+  REQUIRE_OK(kit_open_as(&k, kit_seam_postgres.table, server->uri, "term", 30000, &err), &err);
+  uint64_t token = 0;
+  baton_leader holder = {0};
+  REQUIRE_OK(k.b->lease_acquire(k.s, name, "leaser", 10000 * BATON_NS_PER_MS, &token, NULL,
+                                kit_deadline(KIT_CALL_MS), &err),
+             &err);
+  baton_candidate c = kit_cand(&k, name);
+  CHECK_EQ(kit_acquire(&k, &c, &holder, &err), BATON_EHELD);
+  printf("  %s\n", err.message);
+  CHECK_EQ(holder.token, token);
+  CHECK_STR(holder.identity, "leaser");
+  const baton_pg_cand *p = c.priv;
+  CHECK(!p->locked);
+  int64_t recheck_in = (p->recheck_at - baton__now()) / BATON_NS_PER_MS;
+  printf("  looks again in %lld ms (the lease's TTL 10000 ms)\n", (long long)recheck_in);
+  CHECK_GT(recheck_in, 9000);
+  CHECK_LE(recheck_in, 10100);
+  char held[16] = "";
+  CHECK_EQ(kit_pg_str(raw, held, sizeof held,
+                      "SELECT count(*) FROM pg_locks l WHERE " KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(held, "0");
+  CHECK_OK(k.b->lease_release(k.s, name, token, kit_deadline(KIT_CALL_MS), &err), &err);
+  CHECK_OK(kit_acquire(&k, &c, NULL, &err), &err);
+  CHECK_GT(c.token, token);
+  kit_drop(&k, &c);
+  kit_close(&k);
+  PQfinish(raw);
+}
+
+/* The recipe's one-transaction flavour takes no lock a fixed lease would
+ * hold: it leaves the name alone while a lease is live on it. */
+static void fenced_write_recipe_respects_a_lease(void) {
+  lease_side a = {0};
+  side_open(&a, "demo-jobs", "leaser", NULL); /* the demo's name */
+  baton_error err = {0};
+  baton_lease *l = NULL;
+  REQUIRE_OK(baton_lease_acquire(&l, a.c, "demo-jobs", 30000, 0, NULL, &err), &err);
+  char out[4096];
+  int rc = run_recipe(out, sizeof out);
+  CHECK_EQ(rc, 0);
+  CHECK_CONTAINS(out, "held by a baton fixed lease");
+  CHECK(strstr(out, "done in one transaction") == NULL);
+  if (rc != 0) printf("%s\n", out);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  side_close(&a);
+}
+
+/* A lease is a durable row: a server restart, which ends every session
+ * and lets go of every lock, leaves it holding its name. */
+static void lease_outlives_a_server_restart(void) {
+  test_cluster *fresh = kit_fresh_server("postgres");
+  REQUIRE(fresh != NULL);
+  const char *name = kit_name("lease-restart");
+  baton_client *a = NULL, *b = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(open_client(&a, fresh->uri, "leaser", &err), &err);
+  baton_lease *l = NULL;
+  uint64_t token = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, a, name, 30000, 0, &token, &err), &err);
+  baton_lease_close(l);
+  baton_client_close(a);
+  test_server_kill(&fresh->member[0]);
+  REQUIRE_EQ(test_server_restart(&fresh->member[0]), 0);
+  REQUIRE_OK(open_client(&b, fresh->uri, "after", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, b, name, NULL, NULL, &err), &err);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(e, &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_EQ(baton_election_try_campaign(e, NULL, NULL, &err), BATON_EHELD);
+  REQUIRE_OK(baton_lease_attach(&l, b, name, token, &err), &err);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  baton_election_close(e);
+  baton_client_close(b);
+}
+
+/* A token table made before fixed leases gains fixed_until on the next
+ * session's set-up. */
+static void old_token_table_gains_the_lease_column(void) {
+  const char *name = kit_name("lease-upgrade");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  char got[64];
+  REQUIRE_EQ(kit_pg_str(raw, got, sizeof got,
+                        "ALTER TABLE baton_token DROP COLUMN fixed_until", NULL),
+             0);
+  lease_side a = {0};
+  side_open(&a, name, "upgraded", NULL);
+  baton_error err = {0};
+  baton_lease *l = NULL;
+  CHECK_OK(baton_lease_acquire(&l, a.c, name, 10000, 0, NULL, &err), &err);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "SELECT fixed_until > now() FROM baton_token WHERE name = $1", name, NULL),
+           0);
+  CHECK_STR(got, "t");
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  side_close(&a);
+  PQfinish(raw);
 }
 
 int main(int argc, char **argv) {
@@ -1402,6 +1840,16 @@ int main(int argc, char **argv) {
       {"fenced_write_recipe_runs", fenced_write_recipe_runs},
       {"transaction_pooler_is_refused", transaction_pooler_is_refused},
       {"session_pooler_is_refused", session_pooler_is_refused},
+      {"fixed_lease_holds_the_name", fixed_lease_holds_the_name},
+      {"term_keeps_a_lease_out", term_keeps_a_lease_out},
+      {"campaign_waits_for_a_lease", campaign_waits_for_a_lease},
+      {"lease_expires_unless_extended", lease_expires_unless_extended},
+      {"lease_outlives_its_client", lease_outlives_its_client},
+      {"lease_blocked_acquire_lets_go_of_the_lock", lease_blocked_acquire_lets_go_of_the_lock},
+      {"leases_and_terms_race_for_a_name", leases_and_terms_race_for_a_name},
+      {"fenced_write_recipe_respects_a_lease", fenced_write_recipe_respects_a_lease},
+      {"lease_outlives_a_server_restart", lease_outlives_a_server_restart},
+      {"old_token_table_gains_the_lease_column", old_token_table_gains_the_lease_column},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
