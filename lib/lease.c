@@ -70,37 +70,12 @@ static int lease_new(baton_lease **out, baton_client *c, const char *name, uint6
   return 0;
 }
 
-/* Wait until the holder `seen` of `name` may have gone, or `deadline`:
- * through the backend's wait, as an observer waits, on a candidate of
- * its own. */
-static int wait_for_holder(baton_client *c, const char *name, const baton_leader *seen,
-                           int64_t deadline, baton_error *err) {
-  baton_candidate watch = {.name = name, .identity = c->cfg.identity};
-  int rc = c->backend->wait(session_of(c), &watch, seen, deadline, -1, err);
-  c->backend->forget(session_of(c), &watch);
-  return rc;
-}
-
-int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, int64_t ttl_ms,
-                        int64_t timeout_ms, uint64_t *token, baton_error *err) {
-  if (out == NULL || name == NULL)
-    return baton__error(err, BATON_EINVAL, "lease_acquire: %s is NULL",
-                        out == NULL ? "out" : "name");
-  *out = NULL;
-  int rc = check_client(c, "lease_acquire", err);
-  if (rc == 0) rc = check_ttl(ttl_ms, "lease_acquire", err);
-  if (rc == 0) rc = baton__name_check(name, err);
-  if (rc != 0) return rc;
-  if (timeout_ms < 0 && timeout_ms != BATON_FOREVER)
-    return baton__error(err, BATON_EINVAL,
-                        "lease_acquire: timeout %lld ms is negative (BATON_FOREVER, -1, waits "
-                        "without limit)",
-                        (long long)timeout_ms);
-  int64_t deadline = timeout_ms == BATON_FOREVER || timeout_ms > INT64_MAX / BATON_NS_PER_MS
-                         ? INT64_MAX
-                         : baton__after(timeout_ms * BATON_NS_PER_MS);
-  int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
+/* baton_lease_acquire's attempts, with `watch` for its waits. */
+static int acquire_loop(baton_client *c, const char *name, int64_t ttl_ns, int64_t timeout_ms,
+                        int64_t deadline, baton_candidate *watch, baton_lease **out,
+                        uint64_t *token, baton_error *err) {
   unsigned failures = 0, passes = 0;
+  int rc;
   /* Bounded: every pass waits for the holder, a back-off or the deadline,
    * and a caller without a deadline asked to wait as long as it takes. */
   for (;;) {
@@ -147,7 +122,8 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
       }
       /* At least once a TTL: a missed notification costs one TTL at most. */
       int64_t look = baton__after(c->cfg.ttl_ns);
-      rc = wait_for_holder(c, name, &holder, look < deadline ? look : deadline, &werr);
+      rc = c->backend->wait(session_of(c), watch, &holder, look < deadline ? look : deadline, -1,
+                            &werr);
       if (rc == 0 || rc == BATON_ETIMEDOUT) continue;
       if (err != NULL) *err = werr; /* the retry rule below decides */
     }
@@ -156,6 +132,34 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
     if (next >= deadline) return baton__error_prefix(err, "lease_acquire");
     baton__sleep_until(next, -1);
   }
+}
+
+int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, int64_t ttl_ms,
+                        int64_t timeout_ms, uint64_t *token, baton_error *err) {
+  if (out == NULL || name == NULL)
+    return baton__error(err, BATON_EINVAL, "lease_acquire: %s is NULL",
+                        out == NULL ? "out" : "name");
+  *out = NULL;
+  int rc = check_client(c, "lease_acquire", err);
+  if (rc == 0) rc = check_ttl(ttl_ms, "lease_acquire", err);
+  if (rc == 0) rc = baton__name_check(name, err);
+  if (rc != 0) return rc;
+  if (timeout_ms < 0 && timeout_ms != BATON_FOREVER)
+    return baton__error(err, BATON_EINVAL,
+                        "lease_acquire: timeout %lld ms is negative (BATON_FOREVER, -1, waits "
+                        "without limit)",
+                        (long long)timeout_ms);
+  int64_t deadline = timeout_ms == BATON_FOREVER || timeout_ms > INT64_MAX / BATON_NS_PER_MS
+                         ? INT64_MAX
+                         : baton__after(timeout_ms * BATON_NS_PER_MS);
+  int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
+  /* One watch for the whole acquire, as an observer has: a backend's first
+   * wait may only subscribe and return at once, so a watch made afresh
+   * for every pass would never block. */
+  baton_candidate watch = {.name = name, .identity = c->cfg.identity};
+  rc = acquire_loop(c, name, ttl_ns, timeout_ms, deadline, &watch, out, token, err);
+  c->backend->forget(session_of(c), &watch);
+  return rc;
 }
 
 int baton_lease_attach(baton_lease **out, baton_client *c, const char *name, uint64_t token,
