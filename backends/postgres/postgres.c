@@ -129,6 +129,9 @@ static bool holds_any(const baton_pg_session *s) {
 /* The session connection broke: its locks are gone or going. Needs s->mu. */
 static void session_broke(baton_pg_session *s) {
   baton__pg_drop(&s->conn);
+  if (!s->dead)
+    baton__log(s->base.cfg, BATON_LOG_WARN,
+               "%s: the session's connection broke; its advisory locks end with it", s->label);
   s->dead = true;
 }
 
@@ -567,6 +570,8 @@ static int new_session(baton_pg_session *s, size_t n, bool *gone, int64_t deadli
                        baton_error *err) {
   int rc = session_connect(s, deadline, err);
   if (rc != 0) return rc;
+  baton__log(s->base.cfg, BATON_LOG_INFO, "%s: new session (backend pid %d) after the last one ended",
+             s->label, PQbackendPID(s->conn.pg));
   for (size_t i = 0; i < n; i++) gone[i] = true;
   return 0;
 }
@@ -989,6 +994,11 @@ static void wake(baton_pg_cand *p) {
  * reused with half a request): every subscribed candidate looks again,
  * and the next wait opens a new listener. Needs s->lmu. */
 static void listener_broke(baton_pg_session *s) {
+  if (!s->lbroken)
+    baton__log(s->base.cfg, BATON_LOG_INFO,
+               "%s: the listener connection broke; its waiters look again, and the next wait "
+               "reconnects",
+               s->label);
   s->lbroken = true;
   for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext) {
     if (!p->listening) continue;
@@ -1130,6 +1140,8 @@ static int listener_connect(baton_pg_session *s, int64_t deadline, baton_error *
   int rc = baton__pg_connect_with(&pg, s, keys, values, deadline, -1, err);
   if (rc != 0) return rc;
   pthread_mutex_lock(&s->lmu);
+  if (s->lgen > 0)
+    baton__log(s->base.cfg, BATON_LOG_INFO, "%s: listener reconnected", s->label);
   s->listener.pg = pg;
   s->lfd = PQsocket(pg);
   s->lgen++;

@@ -522,6 +522,60 @@ static void short_ttl_waits_for_the_holders_long_ttl(void) {
   pair_close(&p);
 }
 
+/* The connections whose last statement holds `part`. */
+#define KIT_PG_RAN(part) "pg_stat_activity WHERE strpos(query, " part ") > 0 AND pid <> pg_backend_pid()"
+
+/* Whether the server shows a connection whose last statement holds $1
+ * within 3 s (a look per round trip). */
+static bool await_statement(PGconn *raw, const char *part) {
+  char n[16] = "0";
+  for (int64_t end = kit_now_ms() + 3000; strcmp(n, "0") == 0 && kit_now_ms() < end;)
+    kit_pg_str(raw, n, sizeof n, "SELECT count(*) FROM " KIT_PG_RAN("$1"), part, NULL);
+  return strcmp(n, "0") != 0;
+}
+
+/* An operator is told when a connection breaks and when it is replaced:
+ * the listener a waiter uses, and the session whose locks hold the terms. */
+static void broken_connections_are_logged(void) {
+  const char *name = kit_name("logged");
+  baton_options logged = {.ttl_ms = TTL_MS, .identity = "logged", .connect_timeout_ms = 2000};
+  baton_options other = {.ttl_ms = TTL_MS, .identity = "other", .connect_timeout_ms = 2000};
+  kit_log log;
+  kit_log_attach(&log, &logged);
+  pair p = {0};
+  pair_open(&p, name, &other, &logged);
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_campaign(p.ea, 5000, NULL, &err), &err);
+  REQUIRE_OK(baton_election_start(p.eb, &err), &err); /* waits on its listener */
+  REQUIRE(await_statement(p.raw, "'LISTEN %I'"));
+  char n[16];
+  CHECK_EQ(kit_pg_str(p.raw, n, sizeof n,
+                      "SELECT count(pg_terminate_backend(pid)) FROM " KIT_PG_RAN("$1"),
+                      "'LISTEN %I'", NULL),
+           0);
+  CHECK_STR(n, "1");
+  CHECK(kit_log_wait(&log, "listener connection broke", 3000) != NULL);
+  CHECK(kit_log_wait(&log, "listener reconnected", 3000) != NULL);
+  /* The waiter is elected, then its session is cut under its term. */
+  baton_election_stop(p.eb);
+  REQUIRE_OK(baton_election_resign(p.ea, &err), &err);
+  REQUIRE_OK(baton_election_campaign(p.eb, 5000, NULL, &err), &err);
+  CHECK_EQ(kit_pg_str(p.raw, n, sizeof n,
+                      "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE "
+                      KIT_PG_HELD(KIT_PG_KEY("$1::text")),
+                      name, NULL),
+           0);
+  CHECK_STR(n, "1");
+  const char *broke = kit_log_wait(&log, "session's connection broke", 3 * TTL_MS);
+  CHECK(broke != NULL);
+  if (broke != NULL) printf("  heard: %s\n", broke);
+  const char *fresh = kit_log_wait(&log, "new session (backend pid", 4 * TTL_MS);
+  CHECK(fresh != NULL);
+  if (fresh != NULL) printf("  heard: %s\n", fresh);
+  pair_close(&p);
+  kit_log_destroy(&log);
+}
+
 /* Whether a statement comes to wait for a lock (the test's: nothing else
  * runs) within 3 s: the server says so (a look per round trip). */
 static bool await_table_lock_wait(PGconn *raw) {
@@ -1817,6 +1871,7 @@ int main(int argc, char **argv) {
       {"old_token_table_gains_the_ttl_column", old_token_table_gains_the_ttl_column},
       {"proclaim_writes_the_token_row", proclaim_writes_the_token_row},
       {"short_ttl_waits_for_the_holders_long_ttl", short_ttl_waits_for_the_holders_long_ttl},
+      {"broken_connections_are_logged", broken_connections_are_logged},
       {"renew_waits_no_longer_than_its_deadline", renew_waits_no_longer_than_its_deadline},
       {"leader_look_does_not_wait_for_the_session", leader_look_does_not_wait_for_the_session},
       {"observer_wait_is_bounded_and_cancellable", observer_wait_is_bounded_and_cancellable},
