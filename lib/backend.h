@@ -245,6 +245,14 @@ typedef struct baton_backend {
    * name's waiters: 0, BATON_ENOTHOLDER when it is not, or an error. */
   int (*lease_release)(baton_session *s, const char *name, uint64_t token, int64_t deadline,
                        baton_error *err);
+
+  /* A backend over several servers (Redlock): add each server's figures to
+   * out[0..*n) (at most cap, in URI order; the core zeroes them first and
+   * sums its sessions), and the acquire attempts without a quorum to
+   * *no_quorum. No I/O, no lock a request holds: the core calls it under
+   * its own lock. MAY be NULL (baton_client_read_servers: ENOTSUP). */
+  void (*servers)(baton_session *s, baton_server_stats *out, size_t cap, size_t *n,
+                  uint64_t *no_quorum);
 } baton_backend;
 
 /* Copy `n` bytes of a value into value[0..size) NUL-terminated, cut to

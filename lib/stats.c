@@ -96,8 +96,29 @@ int baton_election_read_stats(baton_election *e, baton_election_stats *out, bato
 }
 
 /* Needs client->mu. */
+/* The servers' figures summed over c's opened sessions into
+ * out[0..*n) (at most cap), and the attempts without a quorum. Needs
+ * client->mu and c->backend->servers. */
+static void servers_read(baton_client *c, baton_server_stats *out, size_t cap, size_t *n,
+                         uint64_t *no_quorum) {
+  *n = 0;
+  *no_quorum = 0;
+  memset(out, 0, cap * sizeof *out);
+  for (unsigned b = 0; b < c->nbatches; b++) {
+    baton_session *s = c->batches[b].session;
+    size_t got = 0;
+    if (s != NULL) c->backend->servers(s, out, cap, &got, no_quorum);
+    if (got > *n) *n = got;
+  }
+}
+
 static void client_read(baton_client *c, baton_client_stats *out) {
   *out = c->stats;
+  if (c->backend->servers != NULL) {
+    baton_server_stats none[1];
+    size_t n;
+    servers_read(c, none, 0, &n, &out->attempts_no_quorum);
+  }
   uint32_t n = 0;
   for (const baton_election *e = c->elections; e != NULL; e = e->next)
     if (!e->closing) n++;
@@ -113,6 +134,23 @@ int baton_client_read_stats(baton_client *c, baton_client_stats *out, baton_erro
   pthread_mutex_lock(&c->mu);
   client_read(c, out);
   pthread_mutex_unlock(&c->mu);
+  return baton__ok(err);
+}
+
+int baton_client_read_servers(baton_client *c, baton_server_stats *out, size_t cap, size_t *count,
+                              baton_error *err) {
+  if (count != NULL) *count = 0;
+  if (c == NULL || count == NULL || (out == NULL && cap > 0))
+    return baton__error(err, BATON_EINVAL, "read_servers: %s is NULL",
+                        c == NULL ? "client" : count == NULL ? "count" : "out");
+  if (c->backend->servers == NULL)
+    return baton__error(err, BATON_ENOTSUP, "read_servers: the %s backend asks one server",
+                        c->backend->schemes[0]);
+  uint64_t no_quorum;
+  pthread_mutex_lock(&c->mu);
+  servers_read(c, out, cap, count, &no_quorum);
+  pthread_mutex_unlock(&c->mu);
+  if (*count > cap) *count = cap;
   return baton__ok(err);
 }
 
@@ -341,6 +379,37 @@ static void elections_text(text *t, baton_client *c, int64_t now) {
   }
 }
 
+/* A backend over several servers: each one's requests, and the attempts
+ * without a quorum. Needs client->mu. */
+static void servers_text(text *t, baton_client *c) {
+  baton_server_stats servers[BATON_URI_MAX_HOSTS];
+  size_t n;
+  uint64_t no_quorum;
+  servers_read(c, servers, BATON_URI_MAX_HOSTS, &n, &no_quorum);
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  family(t, "baton_server_requests_total", COUNTER,
+         "Requests to each server of the backend, by result (answered, or not by their bound).");
+  for (size_t i = 0; i < n; i++) {
+    char extra[BATON_SERVER_ADDRESS_MAX + 32];
+    for (int failed = 0; failed < 2; failed++) {
+      /* The address goes through the escaping as every label value does. */
+      text label = {extra, sizeof extra, 0};
+      put(&label, "server=\"");
+      put_escaped(&label, servers[i].address);
+      put(&label, "\",result=\"%s\"", failed ? "failed" : "answered");
+      put(t, "baton_server_requests_total");
+      put_labels(t, c, NULL, extra);
+      put(t, " %llu\n",
+          (unsigned long long)(failed ? servers[i].failed : servers[i].answered));
+    }
+  }
+  family(t, "baton_attempts_no_quorum_total", COUNTER,
+         "Acquire attempts in which no quorum voted for us and none was seen to hold the name.");
+  put(t, "baton_attempts_no_quorum_total");
+  put_labels(t, c, NULL, NULL);
+  put(t, " %llu\n", (unsigned long long)no_quorum);
+}
+
 /* The client's own families: its renewals and session. Needs client->mu. */
 static void client_text(text *t, baton_client *c) {
   baton_client_stats s;
@@ -371,6 +440,7 @@ static void client_text(text *t, baton_client *c) {
   put(t, "baton_terms_held");
   put_labels(t, c, NULL, NULL);
   put(t, " %u\n", s.terms_held);
+  if (c->backend->servers != NULL) servers_text(t, c);
 }
 
 int baton_client_metrics(baton_client *c, char *buf, size_t size, size_t *len, baton_error *err) {

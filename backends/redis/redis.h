@@ -61,6 +61,10 @@ typedef struct baton_redis_session {
   /* NULL, or where the server is now, asked at every connect instead of
    * host/port: redis-sentinel:// moves the session to a new master. */
   void (*locate)(const struct baton_redis_session *s, char *host, size_t size, int *port);
+  /* Requests fanned out to this instance by redlock:// (fan.c), answered
+   * or not by their bound: what baton_client_read_servers reports.
+   * Atomic. */
+  uint64_t answered, failed;
 } baton_redis_session;
 
 /* A candidate's state (baton_candidate.priv). */

@@ -40,6 +40,7 @@ void baton__redlock_fan(baton_redlock_op *ops, size_t n) {
     baton_redlock_op *o = &ops[i];
     for (size_t j = 0; o->rc == 0 && j < o->ncmds; j++)
       o->rc = baton__redis_recv(o->k->ctx, o->s, &o->out[j], o->deadline, o->what, &o->err);
+    __atomic_fetch_add(o->rc == 0 ? &o->s->answered : &o->s->failed, 1, __ATOMIC_RELAXED);
     if (o->rc != 0) {
       for (size_t j = 0; j < o->ncmds; j++) {
         if (o->out[j] != NULL) freeReplyObject(o->out[j]);

@@ -476,6 +476,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   size_t released = yes > 0 ? release_all(s, c->name, nonce, "", failed | said_no, deadline) : 0;
   baton__redis_settle(&s->state_mu, &p->r, false, released < yes || failed != 0);
   if (yes >= s->quorum) return rc; /* the fence failed: its error */
+  if (no == 0 || yes > 0) __atomic_fetch_add(&s->no_quorum, 1, __ATOMIC_RELAXED);
   if (no == 0)
     return quorum_error(s, nc.ops, answered, "acquire", c->name, err);
   int64_t now = baton__now();
@@ -866,6 +867,19 @@ static void forget(baton_session *bs, baton_candidate *c) {
   c->priv = NULL;
 }
 
+static void servers(baton_session *bs, baton_server_stats *out, size_t cap, size_t *n,
+                    uint64_t *no_quorum) {
+  const baton_redlock_session *s = session_of(bs);
+  *n = s->n;
+  *no_quorum += __atomic_load_n(&s->no_quorum, __ATOMIC_RELAXED);
+  for (size_t i = 0; i < s->n && i < cap; i++) {
+    const baton_redis_session *in = &s->inst[i];
+    snprintf(out[i].address, sizeof out[i].address, "%s:%d", in->host, in->port);
+    out[i].answered += __atomic_load_n(&in->answered, __ATOMIC_RELAXED);
+    out[i].failed += __atomic_load_n(&in->failed, __ATOMIC_RELAXED);
+  }
+}
+
 static const char *const schemes[] = {BATON_SCHEMES_redlock, NULL};
 
 const baton_backend baton_backend_redlock = {
@@ -882,4 +896,5 @@ const baton_backend baton_backend_redlock = {
     .contenders = contenders,
     .proclaim = proclaim,
     .leader_value = leader_value,
+    .servers = servers,
 };

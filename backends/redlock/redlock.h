@@ -19,6 +19,7 @@ typedef struct baton_redlock_session {
   char label[BATON_REDIS_LABEL_MAX]; /* "redlock://h:p,h:p,..." for messages */
   pthread_mutex_t state_mu;   /* guards the candidates' baton_redis_cand fields */
   baton_redis_session *inst;  /* n instances, owned */
+  uint64_t no_quorum;         /* acquire attempts without a quorum (atomic) */
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and

@@ -593,7 +593,11 @@ typedef struct baton_client_stats {
   baton_histogram renewal;   /* a successful renewal's round trip */
   uint32_t elections;        /* open elections */
   uint32_t terms_held;       /* terms held now */
-  uint64_t reserved[16];     /* zero: room for later fields */
+  uint64_t attempts_no_quorum; /* Redlock: acquire attempts in which no
+                                  quorum of instances voted for us and none
+                                  was seen to hold the name: too few
+                                  answered, or the vote split */
+  uint64_t reserved[15];     /* zero: room for later fields */
 } baton_client_stats;
 
 /* Copy the stats of an election into `*out`. No I/O, no allocation; like
@@ -606,6 +610,24 @@ BATON_API int baton_election_read_stats(baton_election *election, baton_election
  * BATON_EINVAL. */
 BATON_API int baton_client_read_stats(baton_client *client, baton_client_stats *out,
                                       baton_error *err);
+
+/* What a client's requests to one server of a backend over several
+ * servers (Redlock) came to, summed over the client's sessions. */
+#define BATON_SERVER_ADDRESS_MAX 263 /* bytes in "host:port" */
+typedef struct baton_server_stats {
+  char address[BATON_SERVER_ADDRESS_MAX + 1]; /* "host:port", as in the URI */
+  uint64_t answered;         /* requests it answered (any reply) */
+  uint64_t failed;           /* requests it did not answer by their bound:
+                                down, paused, cut off */
+  uint64_t reserved[6];      /* zero: room for later fields */
+} baton_server_stats;
+
+/* Copy the figures of each server into out[0..*count) (at most `cap`, in
+ * the URI's order). No I/O, no allocation. 0, BATON_EINVAL, or
+ * BATON_ENOTSUP for a backend that does not ask several servers (its one
+ * server's failures show as failed renewals and retries). */
+BATON_API int baton_client_read_servers(baton_client *client, baton_server_stats *out, size_t cap,
+                                        size_t *count, baton_error *err);
 
 /* Write the metrics of the client and of every open election in
  * Prometheus's text exposition format (0.0.4) into `buf` (`size` bytes,

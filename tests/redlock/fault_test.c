@@ -471,6 +471,69 @@ static void proclaim_needs_a_quorum(void) {
   kit_close(&b);
 }
 
+/* The figures an operator watches on Redlock: each instance's answered and
+ * failed requests, and the attempts without a quorum, through the public
+ * API and the Prometheus text (which promtool accepts). */
+static void servers_are_counted(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "counted"};
+  baton_client *cl = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  REQUIRE_OK(baton_election_open(&e, cl, kit_name("counted"), NULL, NULL, &err), &err);
+  REQUIRE_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
+  baton_server_stats sv[4];
+  size_t n = 0;
+  CHECK_OK(baton_client_read_servers(cl, sv, 4, &n, &err), &err);
+  CHECK_EQ(n, 3);
+  char dead[32];
+  snprintf(dead, sizeof dead, "127.0.0.1:%d", c->member[2].port);
+  CHECK_STR(sv[2].address, dead);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_GT(sv[i].answered, 0);
+    CHECK_EQ(sv[i].failed, 0);
+  }
+  /* One down: its requests fail, the others' are answered. */
+  test_server_kill(&c->member[2]);
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  CHECK_OK(baton_election_campaign(e, 5000, NULL, &err), &err);
+  CHECK_OK(baton_client_read_servers(cl, sv, 4, &n, &err), &err);
+  CHECK_GT(sv[2].failed, 0);
+  CHECK_EQ(sv[0].failed, 0);
+  baton_client_stats st;
+  CHECK_OK(baton_client_read_stats(cl, &st, &err), &err);
+  CHECK_EQ(st.attempts_no_quorum, 0);
+  /* Two down: an attempt without a quorum. */
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  test_server_kill(&c->member[1]);
+  CHECK(baton_election_try_campaign(e, NULL, NULL, &err) != 0);
+  CHECK_OK(baton_client_read_stats(cl, &st, &err), &err);
+  CHECK_GE(st.attempts_no_quorum, 1);
+  char text[16384];
+  size_t len = 0;
+  CHECK_OK(baton_client_metrics(cl, text, sizeof text, &len, &err), &err);
+  REQUIRE(len < sizeof text);
+  char series[128];
+  snprintf(series, sizeof series,
+           "baton_server_requests_total{backend=\"redlock\",server=\"%s\",result=\"failed\"}",
+           dead);
+  CHECK_CONTAINS(text, series);
+  CHECK_CONTAINS(text, "baton_attempts_no_quorum_total{backend=\"redlock\"} ");
+  CHECK_EQ(kit_promtool_check(text, len), 0);
+  /* A backend over one server has nothing to report here. */
+  baton_client *one = NULL;
+  char uri[64];
+  snprintf(uri, sizeof uri, "redis://127.0.0.1:%d", c->member[0].port);
+  REQUIRE_OK(baton_client_open(&one, uri, &o, &err), &err);
+  CHECK_EQ(baton_client_read_servers(one, sv, 4, &n, &err), BATON_ENOTSUP);
+  CHECK_EQ(n, 0);
+  baton_client_close(one);
+  baton_election_close(e);
+  baton_client_close(cl);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -484,6 +547,7 @@ int main(int argc, char **argv) {
       {"uri_is_checked", uri_is_checked},
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
       {"proclaim_needs_a_quorum", proclaim_needs_a_quorum},
+      {"servers_are_counted", servers_are_counted},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
