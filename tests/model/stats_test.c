@@ -391,6 +391,34 @@ static void lost_at_deadline(bool queue) {
   teardown();
 }
 
+/* When the LOST callback of a term ran, on the test's clock. */
+static void note_lost(const baton_event *ev, void *udata) {
+  if (ev->type == BATON_EVENT_LOST) *(int64_t *)udata = S.now;
+}
+
+/* memq: the background thread wakes late (a suspended host, a thread not
+ * scheduled), past the deadline of a term and the time of its renewal,
+ * and renewals get no answer. The LOST is heard at once: not after that
+ * renewal, which no held term bounds any more and which stalls for a
+ * whole request time-out. */
+static void lost_heard_before_the_next_renewal(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  int64_t lost_at = 0;
+  baton_election *b = NULL;
+  REQUIRE_OK(baton_election_open(&b, S.clients[0], "b", note_lost, &lost_at, &err), &err);
+  CHECK_OK(baton_election_try_campaign(b, NULL, NULL, &err), &err);
+  S.stall_renews = 1000;
+  S.now = T0 + lifetime_ns() + MS; /* no background work ran meanwhile */
+  idle(NULL, S.now + 3 * TTL_MS * MS);
+  CHECK_EQ(lost_at, T0 + lifetime_ns() + MS);
+  CHECK_EQ(stats_of(b).terms_lost[BATON_LOST_DEADLINE], 1); /* timed out, not refused */
+  S.stall_renews = 0;
+  baton_election_close(b);
+  teardown();
+}
+
 static void lost_at_deadline_ttl(void) { lost_at_deadline(false); }
 static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
 
@@ -868,6 +896,7 @@ int main(int argc, char **argv) {
       {"log_callback_hears_renewals", log_callback_hears_renewals},
       {"own_deadlines_ttl", own_deadlines_ttl},
       {"own_deadlines_queue", own_deadlines_queue},
+      {"lost_heard_before_the_next_renewal", lost_heard_before_the_next_renewal},
       {"equal_ttls_share", equal_ttls_share},
       {"session_expiry_stays_in_its_batch", session_expiry_stays_in_its_batch},
       {"election_options_checked", election_options_checked},
