@@ -82,16 +82,12 @@ int main(int argc, char **argv) {
   int rc = parse(&s, argc, argv);
   if (rc != CONTINUE) return rc;
   fence_addr store;
-  char why[400];
-  if (fence_addr_parse(&store, s.store, why, sizeof why) != 0)
-    return example_fail(EXAMPLE_EXIT_USAGE, NULL, "--store: %s", why);
-
   sigset_t set;
-  example_block_stop_signals(&set);
   baton_options o = {.ttl_ms = (uint32_t)s.ttl_ms, .identity = s.identity};
   baton_client *client;
   baton_election *e;
-  if ((rc = example_open_election(&client, &e, s.backend, s.name, &o)) != 0) return rc;
+  rc = example_start_fenced(&store, &set, s.store, &client, &e, s.backend, s.name, &o);
+  if (rc != 0) return rc;
   baton_error err = {0};
   if (baton_election_start(e, &err) != 0) { /* campaign in the background */
     baton_election_close(e);

@@ -173,16 +173,12 @@ int main(int argc, char **argv) {
   int rc = parse(&s, argc, argv);
   if (rc != CONTINUE) return rc;
   fence_addr store;
-  char why[400];
-  if (fence_addr_parse(&store, s.store, why, sizeof why) != 0)
-    return example_fail(EXAMPLE_EXIT_USAGE, NULL, "--store: %s", why);
-
   sigset_t stop;
-  example_block_stop_signals(&stop);
   baton_options o = {.ttl_ms = (uint32_t)s.ttl_ms, .identity = s.identity};
   baton_client *client;
   baton_election *e;
-  if ((rc = example_open_election(&client, &e, s.backend, s.name, &o)) != 0) return rc;
+  rc = example_start_fenced(&store, &stop, s.store, &client, &e, s.backend, s.name, &o);
+  if (rc != 0) return rc;
   baton_error err = {0};
   const char *me = baton_client_identity(client);
   /* A step takes --step-time and one store request (up to 2 s); a step
