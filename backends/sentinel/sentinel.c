@@ -254,7 +254,7 @@ static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, int64_t 
 static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
                    baton_error *err) {
   baton_sentinel_session *s = session_of(bs);
-  uint64_t generation;
+  uint64_t generation = 0;
   int rc = follow_master(s, c, &generation, err);
   if (rc != 0) return rc;
   baton_error e = {0};
@@ -268,7 +268,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
 static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                        int64_t deadline, int cancel_fd, baton_error *err) {
   baton_sentinel_session *s = session_of(bs);
-  uint64_t generation;
+  uint64_t generation = 0;
   int rc = follow_master(s, c, &generation, err);
   if (rc != 0) return rc;
   baton_error e = {0};
