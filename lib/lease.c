@@ -4,6 +4,7 @@
  * does, and retries transient failures within the caller's timeout. */
 #include "core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct baton_lease {
@@ -65,15 +66,27 @@ static int lease_new(baton_lease **out, baton_client *c, const char *name, uint6
   return 0;
 }
 
-/* Wait until the holder `seen` of `name` may have gone, or `deadline`:
- * through the backend's wait, as an observer waits, on a candidate of
- * its own. */
-static int wait_for_holder(baton_client *c, const char *name, const baton_leader *seen,
-                           int64_t deadline, baton_error *err) {
-  baton_candidate watch = {.name = name, .identity = c->cfg.identity};
-  int rc = c->backend->wait(c->session, &watch, seen, deadline, -1, err);
-  c->backend->forget(c->session, &watch);
-  return rc;
+/* Wait until the holder of `name` may have gone, or `deadline`: through
+ * the backend's wait, as an observer waits, on `watch`, kept for the whole
+ * acquire (a backend's first wait may only subscribe and return at once:
+ * a candidate per pass would make every pass such a first wait, a busy
+ * loop). The holder it waits past is the one leader() reads, as the
+ * observer compares it (with its proclaimed version), not the one an
+ * acquire's refusal named. */
+static int wait_for_holder(baton_client *c, baton_candidate *watch, int64_t deadline,
+                           unsigned *passes, baton_error *err) {
+  baton_leader seen;
+  memset(&seen, 0, sizeof seen);
+  int rc = c->backend->leader(c->session, watch->name, &seen, op_deadline(c, deadline), err);
+  if (rc == BATON_ENOLEADER) {
+    /* Gone already, or not yet a holder (a restart-safe wait): try again
+     * after a back-off, never a busy loop. */
+    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, (*passes)++)), -1);
+    return 0;
+  }
+  *passes = 0;
+  if (rc != 0) return rc;
+  return c->backend->wait(c->session, watch, &seen, deadline, -1, err);
 }
 
 int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, int64_t ttl_ms,
@@ -95,54 +108,53 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
                                                  : baton__after(timeout_ms * BATON_NS_PER_MS);
   int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
   unsigned failures = 0, passes = 0;
+  baton_candidate watch = {.name = name, .identity = c->cfg.identity};
   /* Bounded: every pass waits for the holder, a back-off or the deadline,
    * and a caller without a deadline asked to wait as long as it takes. */
+  baton_leader holder;
+  uint64_t got = 0;
+  int64_t sent;
   for (;;) {
-    baton_leader holder;
     memset(&holder, 0, sizeof holder);
-    uint64_t got = 0;
-    int64_t sent = baton__now();
+    sent = baton__now();
     rc = c->backend->lease_acquire(c->session, name, c->cfg.identity, ttl_ns, &got, &holder,
                                    op_deadline(c, INT64_MAX), err);
-    if (rc == 0) {
-      int64_t now = baton__now();
-      baton_local_lease local;
-      baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
-      if (!baton__lease_live(&local, now))
-        return baton__error(err, BATON_ETIMEDOUT,
-                            "lease_acquire: '%s' was granted too late to be used (token %llu)",
-                            name, (unsigned long long)got);
-      rc = lease_new(out, c, name, got, err);
-      if (rc != 0) return rc;
-      (*out)->local = local;
-      if (token != NULL) *token = got;
-      return baton__ok(err);
-    }
+    if (rc == 0) break;
     if (rc == BATON_EHELD) {
       failures = 0;
-      if (timeout_ms == 0 || baton__now() >= deadline) {
-        if (holder.token != 0)
-          return baton__error(err, rc, "lease_acquire: '%s' is held by %s (token %llu)", name,
-                              holder.identity, (unsigned long long)holder.token);
-        return baton__error(err, rc, "lease_acquire: '%s' is held", name);
-      }
+      if (timeout_ms == 0 || baton__now() >= deadline) break;
       baton_error werr = {0};
-      /* A wait needs the holder it waits past; one that just went is
-       * tried again after a back-off (never a busy loop). */
-      if (holder.token == 0 &&
-          c->backend->leader(c->session, name, &holder, op_deadline(c, deadline), &werr) != 0) {
-        baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, passes++)), -1);
-        continue;
-      }
-      rc = wait_for_holder(c, name, &holder, deadline, &werr);
+      rc = wait_for_holder(c, &watch, deadline, &passes, &werr);
       if (rc == 0 || rc == BATON_ETIMEDOUT) continue;
       if (err != NULL) *err = werr; /* the retry rule below decides */
     }
-    if (!baton__retryable(rc) || timeout_ms == 0) return baton__error_prefix(err, "lease_acquire");
     int64_t next = baton__after(baton__config_backoff(&c->cfg, failures++));
-    if (next >= deadline) return baton__error_prefix(err, "lease_acquire");
+    if (!baton__retryable(rc) || timeout_ms == 0 || next >= deadline) break;
     baton__sleep_until(next, -1);
   }
+  c->backend->forget(c->session, &watch);
+  if (rc == BATON_EHELD) {
+    /* A caller that waited ran out of time, as a campaign does. */
+    int code = timeout_ms == 0 ? BATON_EHELD : BATON_ETIMEDOUT;
+    if (holder.token != 0 || holder.identity[0] != '\0')
+      return baton__error(err, code, "lease_acquire: '%s' is held by %s (token %llu)", name,
+                          holder.identity, (unsigned long long)holder.token);
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err != NULL ? err->message : "no holder named");
+    return baton__error(err, code, "lease_acquire: %s", why);
+  }
+  if (rc != 0) return baton__error_prefix(err, "lease_acquire");
+  baton_local_lease local;
+  baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
+  if (!baton__lease_live(&local, baton__now()))
+    return baton__error(err, BATON_ETIMEDOUT,
+                        "lease_acquire: '%s' was granted too late to be used (token %llu)", name,
+                        (unsigned long long)got);
+  rc = lease_new(out, c, name, got, err);
+  if (rc != 0) return rc;
+  (*out)->local = local;
+  if (token != NULL) *token = got;
+  return baton__ok(err);
 }
 
 int baton_lease_attach(baton_lease **out, baton_client *c, const char *name, uint64_t token,
