@@ -153,6 +153,8 @@ typedef enum baton_redis_script {
   BATON_REDIS_SCRIPT_REDLOCK_VOTE,  /* redlock:// phase 1 */
   BATON_REDIS_SCRIPT_REDLOCK_FENCE, /* redlock:// phase 2 */
   BATON_REDIS_SCRIPT_PROCLAIM,      /* proclaim.c */
+  BATON_REDIS_SCRIPT_LEASE_EXTEND,  /* lease.c */
+  BATON_REDIS_SCRIPT_LEASE_RELEASE, /* lease.c */
   BATON_REDIS_SCRIPT_COUNT
 } baton_redis_script;
 
@@ -317,6 +319,18 @@ int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now
  * it: a subscriber gone (a restart, say) is "look again" (1) as a message
  * is; the next wait subscribes anew. */
 static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 : rc; }
+
+/* ---- lease.c ------------------------------------------------------------ */
+
+/* The fixed-lease ops of the table (backend.h), for redis:// and the
+ * backends built on its session. */
+int baton__redis_lease_acquire(baton_session *bs, const char *name, const char *identity,
+                               int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                               int64_t deadline, baton_error *err);
+int baton__redis_lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                              int64_t deadline, baton_error *err);
+int baton__redis_lease_release(baton_session *bs, const char *name, uint64_t token,
+                               int64_t deadline, baton_error *err);
 
 /* ---- proclaim.c --------------------------------------------------------- */
 
