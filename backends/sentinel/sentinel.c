@@ -329,6 +329,38 @@ static int leader_value(baton_session *bs, const char *name, baton_leader *out, 
 
 static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, c); }
 
+/* Fixed leases: the redis:// ops on the master followed. A lease taken or
+ * extended while the master moved is, as an acquire, not trusted: the
+ * caller sees a connection error (the lease, if it landed, expires at its
+ * TTL). ?replicas=K is not applied to them. */
+static int lease_acquire(baton_session *bs, const char *name, const char *identity,
+                         int64_t ttl_ns, uint64_t *token, baton_leader *holder, int64_t deadline,
+                         baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
+  baton_error e = {0};
+  int rc = redis()->lease_acquire(bs, name, identity, ttl_ns, token, holder, deadline, &e);
+  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
+  return after_call(s, rc, &e, err);
+}
+
+static int lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                        int64_t deadline, baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
+  baton_error e = {0};
+  int rc = redis()->lease_extend(bs, name, token, ttl_ns, deadline, &e);
+  if (rc == 0 && moved(s, generation, "lease_extend", &e)) rc = BATON_ECONNECT;
+  return after_call(s, rc, &e, err);
+}
+
+static int lease_release(baton_session *bs, const char *name, uint64_t token, int64_t deadline,
+                         baton_error *err) {
+  baton_error e = {0};
+  int rc = redis()->lease_release(bs, name, token, deadline, &e);
+  return after_call(session_of(bs), rc, &e, err);
+}
+
 static const char *const schemes[] = {BATON_SCHEMES_sentinel, NULL};
 
 const baton_backend baton_backend_sentinel = {
@@ -345,4 +377,7 @@ const baton_backend baton_backend_sentinel = {
     .forget = forget,
     .proclaim = proclaim,
     .leader_value = leader_value,
+    .lease_acquire = lease_acquire,
+    .lease_extend = lease_extend,
+    .lease_release = lease_release,
 };
