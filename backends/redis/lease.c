@@ -54,14 +54,19 @@ int baton__redis_lease_acquire(baton_session *bs, const char *name, const char *
   if (rc != 0) return rc;
   /* A fresh nonce and no previous one: the script can only start a new
    * term, never adopt or replace one. */
-  char nonce[BATON_REDIS_NONCE_LEN + 1], ttl[24];
+  char nonce[BATON_REDIS_NONCE_LEN + 1], ttl[24], terms_ttl[24];
   baton__redis_nonce(nonce);
   baton_redis_keys keys;
   baton__redis_keys(&keys, name);
   snprintf(ttl, sizeof ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
-  const char *argv[] = {NULL,  NULL, NULL,     name, keys.counter,         keys.wait,
-                        nonce, "",   identity, ttl,  BATON_REDIS_FRESH_KEY};
-  baton_redis_call call = {.argv = argv, .argc = 11, .nkeys = 3};
+  /* On a server that started less than a TTL ago, the wait outlasts the
+   * holders of this client's TTL, as a campaign's does: the lease's own
+   * TTL says nothing of the holders before the restart. */
+  snprintf(terms_ttl, sizeof terms_ttl, "%lld",
+           (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
+  const char *argv[] = {NULL,  NULL, NULL,     name, keys.counter,          keys.wait,
+                        nonce, "",   identity, ttl,  BATON_REDIS_FRESH_KEY, terms_ttl};
+  baton_redis_call call = {.argv = argv, .argc = 12, .nkeys = 3};
   redisReply *r = NULL;
   rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline,
                          "lease_acquire", err);

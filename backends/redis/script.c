@@ -13,7 +13,9 @@
 #include <string.h>
 
 /* KEYS: NAME, NAME/token, NAME/wait. ARGV: nonce, previous nonce or "",
- * identity, TTL ms, the fresh-server marker's name. The marker is not a
+ * identity, TTL ms, the fresh-server marker's name, and optionally the TTL
+ * of the holders a restart-safe wait must outlast when it is not this
+ * term's own (a fixed lease, lease.c, waits as the client's terms do). The marker is not a
  * KEY: every acquire would then need the right to it (a Redis 7 ACL user
  * limited to its application's keys could not campaign at all), and it
  * is read only on the rare branch below, where a failed read is safe.
@@ -75,7 +77,8 @@
   "    if up < 0 then up = 0 end\n"                                                           \
   "    id = string.match(i, 'run_id:(%x+)')\n"                                                \
   "  end\n"                                                                                   \
-  "  local left = (1 - up) * 1000 + tonumber(ARGV[4]) - math.floor(tonumber(t[2]) / 1000)\n"  \
+  "  local left = (1 - up) * 1000 + tonumber(ARGV[6] or ARGV[4])\n"                          \
+  "    - math.floor(tonumber(t[2]) / 1000)\n"                                                 \
   "  if left > 0 and left > w then\n"                                                         \
   "    local f = id and redis.pcall('GET', ARGV[5])\n"                                        \
   "    if not (type(f) == 'string' and f == id) then\n"                                       \
