@@ -46,26 +46,29 @@ static int lease_call(baton_redis_session *s, baton_redis_script script, const c
   return 0;
 }
 
+/* A fresh nonce and no previous one: the script can only start a new
+ * term, never adopt or replace one. */
+void baton__redis_lease_args(baton_redis_lease_args *a, const baton_config *cfg, const char *name,
+                             const char *identity, int64_t ttl_ns) {
+  baton__redis_nonce(a->nonce);
+  baton__redis_keys(&a->keys, name);
+  snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
+  snprintf(a->terms_ttl, sizeof a->terms_ttl, "%lld", (long long)(cfg->ttl_ns / BATON_NS_PER_MS));
+  const char *args[] = {name,     a->keys.counter, a->keys.wait,          a->nonce, "",
+                        identity, a->ttl,          BATON_REDIS_FRESH_KEY, a->terms_ttl};
+  memcpy(a->args, args, sizeof a->args);
+}
+
 int baton__redis_lease_acquire(baton_session *bs, const char *name, const char *identity,
                                int64_t ttl_ns, uint64_t *token, baton_leader *holder,
                                int64_t deadline, baton_error *err) {
   baton_redis_session *s = session_of(bs);
   int rc = check_name(s, name, "lease_acquire", err);
   if (rc != 0) return rc;
-  /* A fresh nonce and no previous one: the script can only start a new
-   * term, never adopt or replace one. */
-  char nonce[BATON_REDIS_NONCE_LEN + 1], ttl[24], terms_ttl[24];
-  baton__redis_nonce(nonce);
-  baton_redis_keys keys;
-  baton__redis_keys(&keys, name);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
-  /* On a server that started less than a TTL ago, the wait outlasts the
-   * holders of this client's TTL, as a campaign's does: the lease's own
-   * TTL says nothing of the holders before the restart. */
-  snprintf(terms_ttl, sizeof terms_ttl, "%lld",
-           (long long)(s->base.cfg->ttl_ns / BATON_NS_PER_MS));
-  const char *argv[] = {NULL,  NULL, NULL,     name, keys.counter,          keys.wait,
-                        nonce, "",   identity, ttl,  BATON_REDIS_FRESH_KEY, terms_ttl};
+  baton_redis_lease_args a;
+  baton__redis_lease_args(&a, s->base.cfg, name, identity, ttl_ns);
+  const char *argv[12] = {NULL, NULL, NULL};
+  memcpy(argv + 3, a.args, sizeof a.args);
   baton_redis_call call = {.argv = argv, .argc = 12, .nkeys = 3};
   redisReply *r = NULL;
   rc = baton__redis_eval(s, &s->cmd, BATON_REDIS_SCRIPT_ACQUIRE, &call, 1, &r, deadline,

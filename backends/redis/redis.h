@@ -322,6 +322,20 @@ static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 :
 
 /* ---- lease.c ------------------------------------------------------------ */
 
+/* A lease acquire's KEYS and ARGV for the acquire script (or a Redlock
+ * vote): NAME, NAME/token, NAME/wait, a fresh nonce, no previous one, the
+ * identity, the lease's TTL, the fresh-server marker, and the client's
+ * TTL, which a restart-safe wait outlasts (as the client's terms do: the
+ * lease's own TTL says nothing of the holders before a restart). */
+typedef struct baton_redis_lease_args {
+  char nonce[BATON_REDIS_NONCE_LEN + 1];
+  baton_redis_keys keys;
+  char ttl[24], terms_ttl[24];
+  const char *args[9]; /* 3 keys, 6 arguments */
+} baton_redis_lease_args;
+void baton__redis_lease_args(baton_redis_lease_args *a, const baton_config *cfg, const char *name,
+                             const char *identity, int64_t ttl_ns);
+
 /* The fixed-lease ops of the table (backend.h), for redis:// and the
  * backends built on its session. */
 int baton__redis_lease_acquire(baton_session *bs, const char *name, const char *identity,
