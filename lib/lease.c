@@ -81,7 +81,8 @@ static int wait_for_holder(baton_client *c, baton_candidate *watch, int64_t dead
   if (rc == BATON_ENOLEADER) {
     /* Gone already, or not yet a holder (a restart-safe wait): try again
      * after a back-off, never a busy loop. */
-    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, (*passes)++)), -1);
+    int64_t next = baton__after(baton__config_backoff(&c->cfg, (*passes)++));
+    baton__sleep_until(next < deadline ? next : deadline, -1);
     return 0;
   }
   *passes = 0;
