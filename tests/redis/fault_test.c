@@ -692,6 +692,37 @@ static void mutual_exclusion_with_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A fixed lease is the same lock key to redis-py: busy while it lasts,
+ * free after its release. A lock of redis-py's keeps a lease off the name
+ * (named as the holder, token 0), and no lease op touches its key. */
+static void fixed_lease_and_redis_py_lock(void) {
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  char verdict[256], buf[512];
+  uint64_t token = 0;
+  baton_leader who = {0};
+  int64_t ttl = 10000 * BATON_NS_PER_MS;
+  REQUIRE_OK(B->lease_acquire(a.s, "leased", "alice", ttl, &token, &who, kit_deadline(2000), &err),
+             &err);
+  CHECK_STR(redis_py_try(c, "leased", verdict, sizeof verdict), "busy");
+  CHECK_OK(B->lease_release(a.s, "leased", token, kit_deadline(2000), &err), &err);
+  CHECK_STR(redis_py_try(c, "leased", verdict, sizeof verdict), "acquired");
+  kit_redis_str(r, buf, sizeof buf, "GET leased");
+  CHECK_EQ(B->lease_acquire(a.s, "leased", "alice", ttl, &token, &who, kit_deadline(2000), &err),
+           BATON_EHELD);
+  CHECK_STR(who.identity, buf);
+  CHECK_EQ(who.token, 0);
+  CHECK_EQ(B->lease_extend(a.s, "leased", token, ttl, kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B->lease_release(a.s, "leased", token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_STR(kit_redis_str(r, verdict, sizeof verdict, "GET leased"), buf);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* A proclaim leaves redis-py's view of the lock key alone: it still finds
  * the name busy, the key holds what it held. After our release redis-py
  * takes the name, and its holder shows no value (our term's is gone with
@@ -795,6 +826,7 @@ int main(int argc, char **argv) {
       {"garbage_replies_give_eproto", garbage_replies_give_eproto},
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
       {"proclaim_keeps_redis_py_interop", proclaim_keeps_redis_py_interop},
+      {"fixed_lease_and_redis_py_lock", fixed_lease_and_redis_py_lock},
       {"redis_py_release_noticed", redis_py_release_noticed},
       {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},
