@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALL (CLI_RUN | CLI_CAMPAIGN | CLI_LEADER | CLI_OBSERVE | CLI_STATUS)
+#define ALL (CLI_RUN | CLI_CAMPAIGN | CLI_LEADER | CLI_OBSERVE | CLI_STATUS | CLI_LEASE)
 #define TTL_MIN_MS 100ULL          /* the library's minimum */
 #define TTL_MAX_MS (24ULL * 3600000) /* a day: longer is a configuration slip */
 
@@ -25,6 +25,8 @@ typedef enum opt_id {
   OPT_METRICS_LISTEN,
   OPT_WATCHDOG,
   OPT_PASSWORD_FILE,
+  OPT_TIMEOUT,
+  OPT_TOKEN,
   OPT_HELP,
 } opt_id;
 
@@ -44,19 +46,27 @@ static const opt_spec options[] = {
      "the backend's URI (see 'baton --help' for each\n"
      "kind); default $BATON_BACKEND"},
     {OPT_NAME, "name", 0, "NAME", ALL, "the election's name"},
-    {OPT_TTL, "ttl", 0, "D", CLI_RUN | CLI_CAMPAIGN,
-     "lease time to live (default 10s); D is e.g.\n"
+    {OPT_TTL, "ttl", 0, "D", CLI_RUN | CLI_CAMPAIGN | CLI_LEASE_ACQUIRE | CLI_LEASE_EXTEND,
+     "lease time to live (default 10s; a fixed\n"
+     "lease's: required, 1ms..7d); D is e.g.\n"
      "500ms, 2s, 1m"},
-    {OPT_IDENTITY, "identity", 0, "ID", CLI_RUN | CLI_CAMPAIGN,
+    {OPT_IDENTITY, "identity", 0, "ID", CLI_RUN | CLI_CAMPAIGN | CLI_LEASE_ACQUIRE,
      "shown as the leader (default host:pid)"},
+    {OPT_TIMEOUT, "timeout", 0, "D", CLI_LEASE_ACQUIRE,
+     "wait up to D for the holder to go (default\n"
+     "0: one attempt)"},
+    {OPT_TOKEN, "token", 0, "T", CLI_LEASE_EXTEND | CLI_LEASE_RELEASE,
+     "the lease's fencing token, as lease acquire\n"
+     "printed it"},
     {OPT_GRACE, "grace", 0, "D", CLI_RUN, "SIGTERM to SIGKILL (default min(ttl/10, 2s))"},
     {OPT_ONCE, "once", 0, NULL, CLI_RUN,
      "exit 1 after the first lost term instead of\n"
      "campaigning again"},
-    {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE | CLI_STATUS,
+    {OPT_JSON, "json", 0, NULL, CLI_LEADER | CLI_OBSERVE | CLI_STATUS | CLI_LEASE_ACQUIRE,
      "one JSON object a line:\n"
      "{\"name\":..,\"identity\":..,\"token\":..,\"value\":..}\n"
-     "(status: more fields, see below)"},
+     "(status: more fields, see below; lease acquire:\n"
+     "{\"name\":..,\"token\":..,\"ttl_ms\":..})"},
     {OPT_VERBOSE, "verbose", 'v', NULL, CLI_RUN, "report elections and exits on stderr"},
     {OPT_EVENTS, "events", 0, "FILE", CLI_RUN,
      "append a line per transition to FILE:\n"
@@ -161,6 +171,31 @@ static const struct {
      "                    the first 1024)\n"
      "Read-only: it takes no lease and creates nothing on the server.\n",
      "0 there is a leader; 1 a backend error; 2 bad usage; 3 no leader.\n"},
+    {"lease acquire", CLI_LEASE_ACQUIRE, "--backend URI --name NAME --ttl D [OPTION...]",
+     "take a fixed lease on NAME for D, and exit",
+     "Take a fixed lease on NAME: a term of the election NAME that nobody\n"
+     "renews (\"claim job 42 for 10 minutes, even if I crash\"). Print its\n"
+     "fencing token, \"token=<T>\" (with --json {\"name\":..,\"token\":..,\n"
+     "\"ttl_ms\":..}), and exit, leaving the lease on the server until its TTL\n"
+     "runs out, `baton lease extend` moves its end, or `baton lease release`\n"
+     "ends it. While it lasts it is NAME's leader (`baton leader` shows it)\n"
+     "and campaigns wait for it. When another holds NAME, wait up to\n"
+     "--timeout for it to go. Fence every write with the token, and stop\n"
+     "acting before the TTL (less drift and a margin of ttl/20) has passed\n"
+     "since this command started.\n",
+     "0 acquired; 1 a backend error (also: this backend has no fixed\n"
+     "leases); 2 bad usage; 3 another holds NAME (said on stderr).\n"},
+    {"lease extend", CLI_LEASE_EXTEND, "--backend URI --name NAME --token T --ttl D",
+     "make the fixed lease T on NAME live D from now",
+     "Make the fixed lease of token T on NAME live D from now, if it has not\n"
+     "ended (expired, released, or NAME is another's).\n",
+     "0 extended; 1 not the holder (said on stderr) or a backend error;\n"
+     "2 bad usage.\n"},
+    {"lease release", CLI_LEASE_RELEASE, "--backend URI --name NAME --token T",
+     "end the fixed lease T on NAME",
+     "End the fixed lease of token T on NAME and wake NAME's waiters.\n",
+     "0 released; 1 not the holder (it had ended already: said on stderr)\n"
+     "or a backend error; 2 bad usage.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -224,13 +259,14 @@ static void print_main_help(FILE *f) {
         "Commands:\n",
         f);
   for (size_t c = 0; c < NCOMMANDS; c++)
-    fprintf(f, "  %-10s%s\n", commands[c].name, commands[c].summary);
+    fprintf(f, "  %-15s%s\n", commands[c].name, commands[c].summary);
   fprintf(f,
           "\n"
-          "Durations (--ttl, --grace) take a unit: 500ms, 1.5s, 2m.\n"
+          "Durations (--ttl, --grace, --timeout) take a unit: 500ms, 1.5s, 2m.\n"
           "\n%s\n%s\n"
           "Exit status: 0 ok; 1 a backend error (or a lost term); 2 bad usage or\n"
-          "input, said in one line on stderr; 3 no leader (leader, status). Each\n"
+          "input, said in one line on stderr; 3 no leader (leader, status), or\n"
+          "NAME held by another (lease acquire). Each\n"
           "command's --help says which it uses; baton(1) has the details.\n",
           uri_help, environment_help);
 }
@@ -365,6 +401,21 @@ static int duration_option(const char *cmd, const char *opt, const char *value, 
   return CLI_CONTINUE;
 }
 
+/* --token: a decimal fencing token, 1..2^64-1. */
+static int token_option(cli_args *a, const char *value) {
+  char line[300], shown[100];
+  char *end = NULL;
+  errno = 0;
+  unsigned long long t = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+  if (end == NULL || *end != '\0' || errno != 0 || t == 0) {
+    snprintf(line, sizeof line, "--token '%s' is not a token (a decimal number, 1 or more)",
+             quoted(value, shown, sizeof shown));
+    return usage(a->command_name, line);
+  }
+  a->token = t;
+  return CLI_CONTINUE;
+}
+
 static int apply(cli_args *a, const opt_spec *o, char *value) {
   const char *cmd = a->command_name;
   switch (o->id) {
@@ -378,7 +429,13 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
       a->identity = value;
       break;
     case OPT_TTL:
+      if (a->command & CLI_LEASE)
+        return duration_option(cmd, "ttl", value, 1, BATON_LEASE_TTL_MAX_MS, &a->ttl_ms);
       return duration_option(cmd, "ttl", value, TTL_MIN_MS, TTL_MAX_MS, &a->ttl_ms);
+    case OPT_TIMEOUT:
+      return duration_option(cmd, "timeout", value, 0, BATON_LEASE_TTL_MAX_MS, &a->timeout_ms);
+    case OPT_TOKEN:
+      return token_option(a, value);
     case OPT_GRACE:
       a->grace_set = true;
       return duration_option(cmd, "grace", value, 0, TTL_MAX_MS, &a->grace_ms);
@@ -415,10 +472,10 @@ static int apply(cli_args *a, const opt_spec *o, char *value) {
 
 /* Parse the options after the subcommand. Returns CLI_CONTINUE, 0 after
  * help, or CLI_EXIT_USAGE. */
-static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
+static int parse_options(cli_args *a, int argc, char **argv, int first, size_t command) {
   const char *cmd = a->command_name;
   char line[300], shown[100];
-  int i = 2;
+  int i = first;
   for (; i < argc; i++) {
     char *arg = argv[i];
     if (strcmp(arg, "--") == 0) {
@@ -467,16 +524,43 @@ static int parse_options(cli_args *a, int argc, char **argv, size_t command) {
   return CLI_CONTINUE;
 }
 
+#define COMMAND_LIST "run, campaign, leader, observe, status or lease"
+
+/* The help of `baton lease`: its three commands'. */
+static int lease_help(void) {
+  for (size_t c = 0; c < NCOMMANDS; c++)
+    if (commands[c].command & CLI_LEASE) {
+      print_command_help(stdout, c);
+      fputc('\n', stdout);
+    }
+  return stdout_done();
+}
+
 int cli_parse(cli_args *a, int argc, char **argv) {
   memset(a, 0, sizeof *a);
   cli_secrets_begin();
-  if (argc < 2) return usage(NULL, "missing the command: run, campaign, leader, observe or status");
+  if (argc < 2) return usage(NULL, "missing the command: " COMMAND_LIST);
   const char *sub = argv[1];
   bool help = strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0;
-  if (help && strcmp(sub, "help") == 0 && argc > 2) sub = argv[2]; /* baton help COMMAND */
+  bool help_of = strcmp(sub, "help") == 0 && argc > 2;
+  if (help_of) sub = argv[2]; /* baton help COMMAND */
   else if (help) {
     print_main_help(stdout);
     return stdout_done();
+  }
+  /* `baton lease VERB` (and `baton help lease VERB`): two words name the
+   * command, the options follow them. */
+  char lease_sub[32];
+  int first = 2;
+  bool lease = strcmp(sub, "lease") == 0;
+  if (lease) {
+    int verb = help_of ? 3 : 2;
+    bool asked = verb < argc && (strcmp(argv[verb], "--help") == 0 || strcmp(argv[verb], "-h") == 0);
+    if (asked || (verb >= argc && help_of)) return lease_help();
+    if (verb >= argc) return usage(NULL, "missing the lease command: acquire, extend or release");
+    snprintf(lease_sub, sizeof lease_sub, "lease %.20s", argv[verb]);
+    sub = lease_sub;
+    first = verb + 1;
   }
   if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
     printf("baton %s\n", baton_version());
@@ -491,13 +575,15 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   }
   if (command == NCOMMANDS) {
     char line[200], shown[100];
-    snprintf(line, sizeof line, "unknown command '%s'; use run, campaign, leader, observe or status",
+    snprintf(line, sizeof line,
+             lease ? "unknown command '%s'; use lease acquire, lease extend or lease release"
+                   : "unknown command '%s'; use " COMMAND_LIST,
              quoted(sub, shown, sizeof shown));
     return usage(NULL, line);
   }
   a->command = commands[command].command;
   a->command_name = commands[command].name;
-  int rc = parse_options(a, argc, argv, command);
+  int rc = parse_options(a, argc, argv, first, command);
   if (rc != CLI_CONTINUE) return rc;
 
   /* --backend wins over the environment; an empty variable is unset. */
@@ -510,5 +596,9 @@ int cli_parse(cli_args *a, int argc, char **argv) {
   if (a->name == NULL || *a->name == '\0') return usage(a->command_name, "missing --name NAME");
   if (a->identity != NULL && *a->identity == '\0')
     return usage(a->command_name, "--identity is empty");
+  if ((a->command & (CLI_LEASE_ACQUIRE | CLI_LEASE_EXTEND)) && a->ttl_ms == 0)
+    return usage(a->command_name, "missing --ttl D (the lease's time to live)");
+  if ((a->command & (CLI_LEASE_EXTEND | CLI_LEASE_RELEASE)) && a->token == 0)
+    return usage(a->command_name, "missing --token T (as lease acquire printed it)");
   return cli_credentials(a);
 }

@@ -1,6 +1,7 @@
 /* baton.c — the `baton` command: keeps its memory from other processes,
  * makes sure descriptors 0-2 are open, parses
- * the command line and hands over to the subcommand (run.c, commands.c). */
+ * the command line and hands over to the subcommand (run.c, commands.c,
+ * lease.c). */
 #include "cli.h"
 
 #include <errno.h>
@@ -42,6 +43,9 @@ int main(int argc, char **argv) {
     case CLI_LEADER: return cli_cmd_leader(&args);
     case CLI_OBSERVE: return cli_cmd_observe(&args);
     case CLI_STATUS: return cli_cmd_status(&args);
+    case CLI_LEASE_ACQUIRE:
+    case CLI_LEASE_EXTEND:
+    case CLI_LEASE_RELEASE: return cli_cmd_lease(&args);
   }
   return CLI_EXIT_USAGE;
 }

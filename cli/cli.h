@@ -18,7 +18,8 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_BACKEND 1   /* the backend failed, or the term was lost */
 #define CLI_EXIT_USAGE 2     /* bad usage or input: one line on stderr */
-#define CLI_EXIT_NO_LEADER 3 /* `leader`, `status`: nobody leads the name */
+#define CLI_EXIT_NO_LEADER 3 /* `leader`, `status`: nobody leads the name;
+                                `lease acquire`: another holds it */
 #define CLI_CONTINUE (-1)    /* cli_parse: go on and run the command */
 
 /* ---- arguments (args.c) -------------------------------------------------- */
@@ -29,11 +30,17 @@ typedef enum cli_command {
   CLI_LEADER = 1 << 2,
   CLI_OBSERVE = 1 << 3,
   CLI_STATUS = 1 << 4,
+  CLI_LEASE_ACQUIRE = 1 << 5, /* `baton lease acquire` */
+  CLI_LEASE_EXTEND = 1 << 6,
+  CLI_LEASE_RELEASE = 1 << 7,
 } cli_command;
+
+#define CLI_LEASE (CLI_LEASE_ACQUIRE | CLI_LEASE_EXTEND | CLI_LEASE_RELEASE)
 
 typedef struct cli_args {
   cli_command command;
-  const char *command_name; /* "run", "campaign", ... for messages */
+  const char *command_name; /* "run", "campaign", "lease acquire", ... for
+                               messages */
   const char *backend;      /* --backend, else $BATON_BACKEND; without its
                                userinfo once cli_parse returns */
   const char *username;     /* the URI's user, NULL if none */
@@ -42,11 +49,16 @@ typedef struct cli_args {
   const char *password_file;/* --password-file PATH */
   const char *name;         /* --name */
   const char *identity;     /* --identity, NULL for the library's default */
-  uint32_t ttl_ms;          /* --ttl, 0 for the library's default */
+  uint32_t ttl_ms;          /* --ttl, 0 for the library's default (a
+                               fixed lease's TTL for lease acquire and
+                               extend, where it must be given) */
+  uint32_t timeout_ms;      /* lease acquire: --timeout, 0 = one attempt */
+  uint64_t token;           /* lease extend, release: --token, 0 = none */
   uint32_t grace_ms;        /* run: --grace (see grace_set) */
   bool grace_set;           /* --grace was given */
   bool once;                /* run: --once */
-  bool json;                /* leader, observe, status: --json */
+  bool json;                /* leader, observe, status, lease acquire:
+                               --json */
   bool verbose;             /* run: -v, --verbose */
   const char *events;       /* run: --events FILE, NULL for none */
   const char *metrics_file; /* run: --metrics-file PATH, NULL for none */
@@ -251,6 +263,10 @@ void cli_proclaim_stop(cli_relay *r);
 
 /* ---- opening the backend (session.c) ------------------------------------ */
 
+/* Open the client alone (for commands that need no election). Returns 0,
+ * or an exit code after printing why. */
+int cli_open_client(const cli_args *args, const baton_options *opts, baton_client **client);
+
 /* Open the client and one election on args->name with the relay as the
  * callback. Returns 0, or an exit code after printing why. */
 int cli_open(const cli_args *args, const baton_options *opts, cli_relay *relay,
@@ -393,5 +409,6 @@ int cli_cmd_status(const cli_args *args);
 int cli_cmd_observe(const cli_args *args);
 int cli_cmd_campaign(const cli_args *args);
 int cli_cmd_run(const cli_args *args);
+int cli_cmd_lease(const cli_args *args); /* lease acquire, extend, release */
 
 #endif /* BATON_CLI_H */

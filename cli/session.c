@@ -1,5 +1,5 @@
-/* session.c — opening the backend for a subcommand: one client and one
- * election, with library errors turned into exit codes and one line; for
+/* session.c — opening the backend for a subcommand: one client (and one
+ * election), with library errors turned into exit codes and one line; for
  * the long-running subcommands also the signal fd and the relay. */
 #include "cli.h"
 
@@ -7,17 +7,24 @@
 #include <string.h>
 #include <unistd.h>
 
-int cli_open(const cli_args *a, const baton_options *opts, cli_relay *relay,
-             baton_client **client, baton_election **election) {
+int cli_open_client(const cli_args *a, const baton_options *opts, baton_client **client) {
   baton_error err = {0};
   *client = NULL;
-  *election = NULL;
   /* The credentials go in here, not in the URI (see secret.c). */
   baton_options o = *opts;
   o.username = a->username;
   o.password = a->password;
   int rc = baton_client_open(client, a->backend, &o, &err);
   if (rc != 0) return cli_fail(cli_exit_for(rc), a->command_name, "%s", err.message);
+  return 0;
+}
+
+int cli_open(const cli_args *a, const baton_options *opts, cli_relay *relay,
+             baton_client **client, baton_election **election) {
+  baton_error err = {0};
+  *election = NULL;
+  int rc = cli_open_client(a, opts, client);
+  if (rc != 0) return rc;
   rc = baton_election_open(election, *client, a->name,
                            relay != NULL ? cli_relay_on_event : NULL, relay, &err);
   if (rc != 0) {

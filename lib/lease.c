@@ -4,6 +4,7 @@
  * does, and retries transient failures within the caller's timeout. */
 #include "core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct baton_lease {
@@ -70,68 +71,30 @@ static int lease_new(baton_lease **out, baton_client *c, const char *name, uint6
   return 0;
 }
 
-/* baton_lease_acquire's attempts, with `watch` for its waits. */
-static int acquire_loop(baton_client *c, const char *name, int64_t ttl_ns, int64_t timeout_ms,
-                        int64_t deadline, baton_candidate *watch, baton_lease **out,
-                        uint64_t *token, baton_error *err) {
-  unsigned failures = 0, passes = 0;
-  int rc;
-  /* Bounded: every pass waits for the holder, a back-off or the deadline,
-   * and a caller without a deadline asked to wait as long as it takes. */
-  for (;;) {
-    baton_leader holder;
-    memset(&holder, 0, sizeof holder);
-    uint64_t got = 0;
-    int64_t sent = baton__now();
-    rc = c->backend->lease_acquire(session_of(c), name, c->cfg.identity, ttl_ns, &got, &holder,
-                                   op_deadline(c, INT64_MAX), err);
-    if (rc == 0) {
-      int64_t now = baton__now();
-      baton_local_lease local;
-      baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
-      if (!baton__lease_live(&local, now)) {
-        /* Not worth keeping: let the next holder in now, not at its TTL. */
-        c->backend->lease_release(session_of(c), name, got, op_deadline(c, INT64_MAX), NULL);
-        return baton__error(err, BATON_ETIMEDOUT,
-                            "lease_acquire: '%s' was granted too late to be used (token %llu)",
-                            name, (unsigned long long)got);
-      }
-      rc = lease_new(out, c, name, got, err);
-      if (rc != 0) return rc;
-      (*out)->local = local;
-      if (token != NULL) *token = got;
-      return baton__ok(err);
-    }
-    if (rc == BATON_EHELD) {
-      failures = 0;
-      if (timeout_ms == 0 || baton__now() >= deadline) {
-        /* One attempt says "held"; a wait that ran out says so. */
-        int code = timeout_ms == 0 ? BATON_EHELD : BATON_ETIMEDOUT;
-        if (holder.token != 0)
-          return baton__error(err, code, "lease_acquire: '%s' is held by %s (token %llu)", name,
-                              holder.identity, (unsigned long long)holder.token);
-        return baton__error(err, code, "lease_acquire: '%s' is held", name);
-      }
-      baton_error werr = {0};
-      /* A wait needs the holder it waits past; one that just went is
-       * tried again after a back-off (never a busy loop). */
-      if (holder.token == 0 &&
-          c->backend->leader(session_of(c), name, &holder, op_deadline(c, deadline), &werr) != 0) {
-        baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, passes++)), -1);
-        continue;
-      }
-      /* At least once a TTL: a missed notification costs one TTL at most. */
-      int64_t look = baton__after(c->cfg.ttl_ns);
-      rc = c->backend->wait(session_of(c), watch, &holder, look < deadline ? look : deadline, -1,
-                            &werr);
-      if (rc == 0 || rc == BATON_ETIMEDOUT) continue;
-      if (err != NULL) *err = werr; /* the retry rule below decides */
-    }
-    if (!baton__retryable(rc) || timeout_ms == 0) return baton__error_prefix(err, "lease_acquire");
-    int64_t next = baton__after(baton__config_backoff(&c->cfg, failures++));
-    if (next >= deadline) return baton__error_prefix(err, "lease_acquire");
-    baton__sleep_until(next, -1);
+/* Wait until the holder of `name` may have gone, or `deadline`: through
+ * the backend's wait, as an observer waits, on `watch`, kept for the whole
+ * acquire (a backend's first wait may only subscribe and return at once:
+ * a candidate per pass would make every pass such a first wait, a busy
+ * loop). The holder it waits past is the one leader() reads, as the
+ * observer compares it (with its proclaimed version), not the one an
+ * acquire's refusal named. */
+static int wait_for_holder(baton_client *c, baton_candidate *watch, int64_t deadline,
+                           unsigned *passes, baton_error *err) {
+  baton_leader seen;
+  memset(&seen, 0, sizeof seen);
+  int rc = c->backend->leader(session_of(c), watch->name, &seen, op_deadline(c, deadline), err);
+  if (rc == BATON_ENOLEADER) {
+    /* Gone already, or not yet a holder (a restart-safe wait): try again
+     * after a back-off, never a busy loop. */
+    int64_t next = baton__after(baton__config_backoff(&c->cfg, (*passes)++));
+    baton__sleep_until(next < deadline ? next : deadline, -1);
+    return 0;
   }
+  *passes = 0;
+  if (rc != 0) return rc;
+  /* At least once a TTL: a missed notification costs one TTL at most. */
+  int64_t look = baton__after(c->cfg.ttl_ns);
+  return c->backend->wait(session_of(c), watch, &seen, look < deadline ? look : deadline, -1, err);
 }
 
 int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, int64_t ttl_ms,
@@ -153,13 +116,57 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
                          ? INT64_MAX
                          : baton__after(timeout_ms * BATON_NS_PER_MS);
   int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
-  /* One watch for the whole acquire, as an observer has: a backend's first
-   * wait may only subscribe and return at once, so a watch made afresh
-   * for every pass would never block. */
+  unsigned failures = 0, passes = 0;
   baton_candidate watch = {.name = name, .identity = c->cfg.identity};
-  rc = acquire_loop(c, name, ttl_ns, timeout_ms, deadline, &watch, out, token, err);
+  /* Bounded: every pass waits for the holder, a back-off or the deadline,
+   * and a caller without a deadline asked to wait as long as it takes. */
+  baton_leader holder;
+  uint64_t got = 0;
+  int64_t sent;
+  for (;;) {
+    memset(&holder, 0, sizeof holder);
+    sent = baton__now();
+    rc = c->backend->lease_acquire(session_of(c), name, c->cfg.identity, ttl_ns, &got, &holder,
+                                   op_deadline(c, INT64_MAX), err);
+    if (rc == 0) break;
+    if (rc == BATON_EHELD) {
+      failures = 0;
+      if (timeout_ms == 0 || baton__now() >= deadline) break;
+      baton_error werr = {0};
+      rc = wait_for_holder(c, &watch, deadline, &passes, &werr);
+      if (rc == 0 || rc == BATON_ETIMEDOUT) continue;
+      if (err != NULL) *err = werr; /* the retry rule below decides */
+    }
+    int64_t next = baton__after(baton__config_backoff(&c->cfg, failures++));
+    if (!baton__retryable(rc) || timeout_ms == 0 || next >= deadline) break;
+    baton__sleep_until(next, -1);
+  }
   c->backend->forget(session_of(c), &watch);
-  return rc;
+  if (rc == BATON_EHELD) {
+    /* A caller that waited ran out of time, as a campaign does. */
+    int code = timeout_ms == 0 ? BATON_EHELD : BATON_ETIMEDOUT;
+    if (holder.token != 0 || holder.identity[0] != '\0')
+      return baton__error(err, code, "lease_acquire: '%s' is held by %s (token %llu)", name,
+                          holder.identity, (unsigned long long)holder.token);
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err != NULL ? err->message : "no holder named");
+    return baton__error(err, code, "lease_acquire: %s", why);
+  }
+  if (rc != 0) return baton__error_prefix(err, "lease_acquire");
+  baton_local_lease local;
+  baton__lease_start(&local, sent, lease_lifetime(c, ttl_ns));
+  if (!baton__lease_live(&local, baton__now())) {
+    /* Not worth keeping: let the next holder in now, not at its TTL. */
+    c->backend->lease_release(session_of(c), name, got, op_deadline(c, INT64_MAX), NULL);
+    return baton__error(err, BATON_ETIMEDOUT,
+                        "lease_acquire: '%s' was granted too late to be used (token %llu)", name,
+                        (unsigned long long)got);
+  }
+  rc = lease_new(out, c, name, got, err);
+  if (rc != 0) return rc;
+  (*out)->local = local;
+  if (token != NULL) *token = got;
+  return baton__ok(err);
 }
 
 int baton_lease_attach(baton_lease **out, baton_client *c, const char *name, uint64_t token,

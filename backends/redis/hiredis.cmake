@@ -4,7 +4,8 @@
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 list(APPEND BATON_SOURCES
   backends/redis/conn.c backends/redis/script.c backends/redis/sub.c
-  backends/redis/nonce.c backends/redis/instance.c backends/redis/proclaim.c)
+  backends/redis/nonce.c backends/redis/instance.c backends/redis/proclaim.c
+  backends/redis/lease.c)
 list(REMOVE_DUPLICATES BATON_SOURCES)
 list(APPEND BATON_DEPS PkgConfig::HIREDIS)
 list(REMOVE_DUPLICATES BATON_DEPS)

@@ -12,7 +12,7 @@
  * look as leader's for an observer. A script the server forgot costs one more round trip (EVAL
  * after NOSCRIPT). A term on a server that started less than a TTL ago
  * costs one more acquire, at the time the first one names (restart-safe
- * terms, script.c). */
+ * terms, script.c). Fixed leases (lease.c): 1 round trip per operation. */
 #include "redis.h"
 
 #include <stdio.h>
@@ -379,4 +379,7 @@ const baton_backend baton_backend_redis = {
     .forget = forget,
     .proclaim = proclaim,
     .leader_value = leader_value,
+    .lease_acquire = baton__redis_lease_acquire,
+    .lease_extend = baton__redis_lease_extend,
+    .lease_release = baton__redis_lease_release,
 };

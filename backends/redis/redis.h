@@ -157,6 +157,8 @@ typedef enum baton_redis_script {
   BATON_REDIS_SCRIPT_REDLOCK_VOTE,  /* redlock:// phase 1 */
   BATON_REDIS_SCRIPT_REDLOCK_FENCE, /* redlock:// phase 2 */
   BATON_REDIS_SCRIPT_PROCLAIM,      /* proclaim.c */
+  BATON_REDIS_SCRIPT_LEASE_EXTEND,  /* lease.c */
+  BATON_REDIS_SCRIPT_LEASE_RELEASE, /* lease.c */
   BATON_REDIS_SCRIPT_COUNT
 } baton_redis_script;
 
@@ -321,6 +323,32 @@ int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now
  * it: a subscriber gone (a restart, say) is "look again" (1) as a message
  * is; the next wait subscribes anew. */
 static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 : rc; }
+
+/* ---- lease.c ------------------------------------------------------------ */
+
+/* A lease acquire's KEYS and ARGV for the acquire script (or a Redlock
+ * vote): NAME, NAME/token, NAME/wait, a fresh nonce, no previous one, the
+ * identity, the lease's TTL, the fresh-server marker, and the client's
+ * TTL, which a restart-safe wait outlasts (as the client's terms do: the
+ * lease's own TTL says nothing of the holders before a restart). */
+typedef struct baton_redis_lease_args {
+  char nonce[BATON_REDIS_NONCE_LEN + 1];
+  baton_redis_keys keys;
+  char ttl[24], terms_ttl[24];
+  const char *args[9]; /* 3 keys, 6 arguments */
+} baton_redis_lease_args;
+void baton__redis_lease_args(baton_redis_lease_args *a, const baton_config *cfg, const char *name,
+                             const char *identity, int64_t ttl_ns);
+
+/* The fixed-lease ops of the table (backend.h), for redis:// and the
+ * backends built on its session. */
+int baton__redis_lease_acquire(baton_session *bs, const char *name, const char *identity,
+                               int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                               int64_t deadline, baton_error *err);
+int baton__redis_lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                              int64_t deadline, baton_error *err);
+int baton__redis_lease_release(baton_session *bs, const char *name, uint64_t token,
+                               int64_t deadline, baton_error *err);
 
 /* ---- proclaim.c --------------------------------------------------------- */
 

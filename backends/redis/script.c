@@ -13,7 +13,9 @@
 #include <string.h>
 
 /* KEYS: NAME, NAME/token, NAME/wait. ARGV: nonce, previous nonce or "",
- * identity, TTL ms, the fresh-server marker's name. The marker is not a
+ * identity, TTL ms, the fresh-server marker's name, and optionally the TTL
+ * of the holders a restart-safe wait must outlast when it is not this
+ * term's own (a fixed lease, lease.c, waits as the client's terms do). The marker is not a
  * KEY: every acquire would then need the right to it (a Redis 7 ACL user
  * limited to its application's keys could not campaign at all), and it
  * is read only on the rare branch below, where a failed read is safe.
@@ -75,7 +77,8 @@
   "    if up < 0 then up = 0 end\n"                                                           \
   "    id = string.match(i, 'run_id:(%x+)')\n"                                                \
   "  end\n"                                                                                   \
-  "  local left = (1 - up) * 1000 + tonumber(ARGV[4]) - math.floor(tonumber(t[2]) / 1000)\n"  \
+  "  local left = (1 - up) * 1000 + tonumber(ARGV[6] or ARGV[4])\n"                          \
+  "    - math.floor(tonumber(t[2]) / 1000)\n"                                                 \
   "  if left > 0 and left > w then\n"                                                         \
   "    local f = id and redis.pcall('GET', ARGV[5])\n"                                        \
   "    if not (type(f) == 'string' and f == id) then\n"                                       \
@@ -195,21 +198,49 @@ static const char renew_lua[] =
  * NAME/value (proclaim.c; pcall: a user whose rights stop at NAME still
  * releases), and wakes the waiters. Returns 1 when it deleted, 0
  * otherwise. */
+#define LUA_DELETE_TERM                                                                       \
+  "  redis.call('DEL', KEYS[1])\n"                                                              \
+  "  redis.pcall('DEL', KEYS[1] .. '/value')\n"                                                 \
+  "  redis.call('PUBLISH', KEYS[1] .. '/released', v)\n"                                        \
+  "  return 1\n"
+
 static const char release_lua[] =
     "local v = redis.pcall('GET', KEYS[1])\n"
     "if type(v) ~= 'string' then return 0 end\n"
     "local n = string.match(v, '^%d+ (%x+) ')\n"
     "if n and (n == ARGV[1] or n == ARGV[2]) then\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  redis.pcall('DEL', KEYS[1] .. '/value')\n"
-    "  redis.call('PUBLISH', KEYS[1] .. '/released', v)\n"
+    LUA_DELETE_TERM
+    "end\n"
+    "return 0\n";
+
+/* Fixed leases (lease.c) are known by their token, not a nonce: a handle
+ * attached in another process has only the name and the token. The key is
+ * the lease's while its value starts with that token (tokens are never
+ * issued twice for a name, so no other term's value does). KEYS: NAME. */
+#define LUA_IF_LEASE                                                                          \
+  "local v = redis.pcall('GET', KEYS[1])\n"                                                   \
+  "if type(v) == 'string' and string.match(v, '^(%d+) %x+ ') == ARGV[1] then\n"
+
+/* ARGV: the token, the TTL in ms. Returns 1 when the lease lives the TTL
+ * from now, 0 when the key is not the lease's. */
+static const char lease_extend_lua[] =
+    LUA_IF_LEASE
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+/* ARGV: the token. Deletes the lease as release deletes a term (its value
+ * too, and the waiters woken): 1, or 0 when the key is not the lease's. */
+static const char lease_release_lua[] =
+    LUA_IF_LEASE
+    LUA_DELETE_TERM
     "end\n"
     "return 0\n";
 
 static const char *const scripts[BATON_REDIS_SCRIPT_COUNT] = {
     acquire_lua, renew_lua, release_lua, redlock_vote_lua, redlock_fence_lua,
-    baton__redis_proclaim_lua};
+    baton__redis_proclaim_lua, lease_extend_lua, lease_release_lua};
 static char shas[BATON_REDIS_SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
 

@@ -285,7 +285,7 @@ static void session_close(baton_session *bs) { session_free(session_of(bs)); }
 /* The per-instance arguments of one script call on the name: argv[3..). */
 typedef struct name_call {
   baton_redis_call calls[BATON_URI_MAX_HOSTS];
-  const char *argv[BATON_URI_MAX_HOSTS][12]; /* 3 + at most 8 arguments (the vote) */
+  const char *argv[BATON_URI_MAX_HOSTS][12]; /* 3 + at most 9 arguments (a lease's vote) */
   baton_redis_cmd cmds[BATON_URI_MAX_HOSTS];
   redisReply *out[BATON_URI_MAX_HOSTS];
   baton_redlock_op ops[BATON_URI_MAX_HOSTS];
@@ -350,13 +350,14 @@ static int64_t quorum_free_after(const baton_redlock_session *s, int64_t *pttl_m
 }
 
 /* Phase 2: counter = max(counter, T) on a quorum, our value taking T. */
-static int fence(baton_redlock_session *s, baton_candidate *c, const char *nonce, uint64_t token,
-                 unsigned skip, int64_t deadline, baton_error *err) {
+static int fence(baton_redlock_session *s, const char *name, const char *identity,
+                 const char *nonce, uint64_t token, unsigned skip, int64_t deadline,
+                 baton_error *err) {
   char counter[BATON_NAME_MAX + 16], t[24];
-  snprintf(counter, sizeof counter, "%s/token", c->name);
+  snprintf(counter, sizeof counter, "%s/token", name);
   snprintf(t, sizeof t, "%llu", (unsigned long long)token);
   name_call nc;
-  const char *args[] = {c->name, counter, t, nonce, c->identity};
+  const char *args[] = {name, counter, t, nonce, identity};
   fan_plan f = {.deadline = deadline, .factor = 1, .skip = skip, .what = "fence"};
   size_t acks = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_FENCE, args, 5, 2, &f);
   size_t keys = 0; /* instances that still held our key and took T (1) */
@@ -376,8 +377,62 @@ static int fence(baton_redlock_session *s, baton_candidate *c, const char *nonce
   if (acks >= s->quorum)
     return baton__error(err, BATON_EHELD,
                         "%s: fence '%s': our key is on %zu of %zu instances, %zu needed",
-                        s->label, c->name, keys, s->n, s->quorum);
-  return quorum_error(s, nc.ops, acks, "fence", c->name, err);
+                        s->label, name, keys, s->n, s->quorum);
+  return quorum_error(s, nc.ops, acks, "fence", name, err);
+}
+
+/* What the instances' votes (phase 1) say. */
+typedef struct vote_tally {
+  size_t answered, yes, no;
+  uint64_t token;                      /* the largest yes's counter */
+  int64_t pttl[BATON_URI_MAX_HOSTS];   /* 0 for a yes, the holder's PTTL for a
+                                          no, -1 when it did not answer */
+  int64_t counts_after[BATON_URI_MAX_HOSTS]; /* a yes's restart-safe wait in
+                                                ms (0 for most), else
+                                                INT64_MAX */
+  baton_leader who;                    /* the first no's holder */
+  bool who_ours;                       /* its value is in our format */
+  unsigned failed, said_no, yes_now;   /* bit i: instance i failed, said
+                                          no, voted yes at once */
+} vote_tally;
+
+/* Vote with `args` (the vote script's 8 or 9) on every instance and read
+ * the votes into *v. A yes carries the instance's raised counter, and
+ * counts after the instance's restart-safe wait (0 for most). */
+static void vote_all(baton_redlock_session *s, name_call *nc, const char *const *args, int nargs,
+                     int64_t deadline, const char *what, vote_tally *v) {
+  fan_plan f = {.deadline = deadline, .factor = 1, .what = what};
+  memset(v, 0, sizeof *v);
+  v->answered = call_name(s, nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, nargs, 3, &f);
+  for (size_t i = 0; i < s->n; i++) {
+    v->pttl[i] = -1;
+    v->counts_after[i] = INT64_MAX;
+    if (nc->ops[i].rc != 0) v->failed |= 1u << i;
+    if (nc->ops[i].rc != 0) continue;
+    baton_redis_vote one;
+    if (!baton__redis_vote_read(&one, nc->out[i])) {
+      nc->ops[i].rc = baton__redis_bad_reply(&s->inst[i], what, &nc->ops[i].err);
+      v->failed |= 1u << i;
+      v->answered--;
+      continue;
+    }
+    if (one.answer != BATON_REDIS_HELD) {
+      v->yes++;
+      v->pttl[i] = 0;
+      v->counts_after[i] = one.answer == BATON_REDIS_WAIT ? one.ms : 0;
+      if (one.answer == BATON_REDIS_WON) v->yes_now |= 1u << i;
+      if (one.who.token > v->token) v->token = one.who.token;
+    } else {
+      v->no++;
+      v->said_no |= 1u << i;
+      v->pttl[i] = one.ms;
+      if (v->who.identity[0] == '\0' && v->who.token == 0) {
+        v->who = one.who;
+        v->who_ours = one.ours;
+      }
+    }
+  }
+  free_outs(nc->ops, s->n);
 }
 
 static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
@@ -398,45 +453,14 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   const char *args[] = {c->name, keys.counter, keys.wait, nonce,
                         prev,    c->identity,  ttl,       BATON_REDIS_FRESH_KEY};
   name_call nc;
-  fan_plan f = {.deadline = deadline, .factor = 1, .what = "acquire"};
-  size_t answered = call_name(s, &nc, BATON_REDIS_SCRIPT_REDLOCK_VOTE, args, 8, 3, &f);
-  /* Read the votes: a yes carries the instance's raised counter, and
-   * counts after the instance's restart-safe wait (0 for most). */
-  size_t yes = 0, no = 0;
-  uint64_t token = 0;
-  int64_t pttl[BATON_URI_MAX_HOSTS], counts_after[BATON_URI_MAX_HOSTS];
-  baton_leader who = {0};
-  bool who_ours = false;
-  unsigned failed = 0, said_no = 0, yes_now = 0;
-  for (size_t i = 0; i < s->n; i++) {
-    pttl[i] = -1;
-    counts_after[i] = INT64_MAX;
-    if (nc.ops[i].rc != 0) failed |= 1u << i;
-    if (nc.ops[i].rc != 0) continue;
-    baton_redis_vote v;
-    if (!baton__redis_vote_read(&v, nc.out[i])) {
-      nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], "acquire", &nc.ops[i].err);
-      failed |= 1u << i;
-      answered--;
-      continue;
-    }
-    if (v.answer != BATON_REDIS_HELD) {
-      yes++;
-      pttl[i] = 0;
-      counts_after[i] = v.answer == BATON_REDIS_WAIT ? v.ms : 0;
-      if (v.answer == BATON_REDIS_WON) yes_now |= 1u << i;
-      if (v.who.token > token) token = v.who.token;
-    } else {
-      no++;
-      said_no |= 1u << i;
-      pttl[i] = v.ms;
-      if (who.identity[0] == '\0' && who.token == 0) {
-        who = v.who;
-        who_ours = v.ours;
-      }
-    }
-  }
-  free_outs(nc.ops, s->n);
+  vote_tally vs;
+  vote_all(s, &nc, args, 8, deadline, "acquire", &vs);
+  size_t answered = vs.answered, yes = vs.yes, no = vs.no;
+  uint64_t token = vs.token;
+  int64_t *pttl = vs.pttl, *counts_after = vs.counts_after;
+  baton_leader who = vs.who;
+  bool who_ours = vs.who_ours;
+  unsigned failed = vs.failed, said_no = vs.said_no, yes_now = vs.yes_now;
   /* A quorum of yes votes, but some count only later: the quorum-th
    * soonest time. Keep every key of ours (the attempt stays pending, so
    * the look then votes with the same nonce), and look again at that
@@ -460,7 +484,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   /* Phase 2 leaves out the instances that just failed: each would cost
    * its bound again, and a quorum of acknowledgements is all it needs. */
   if (yes >= s->quorum) {
-    rc = fence(s, c, nonce, token, failed, deadline, err);
+    rc = fence(s, c->name, c->identity, nonce, token, failed, deadline, err);
     if (rc == 0) {
       baton__redis_settle(&s->state_mu, &p->r, true, false);
       c->token = token;
@@ -880,6 +904,109 @@ static void servers(baton_session *bs, baton_server_stats *out, size_t cap, size
   }
 }
 
+/* ---- fixed leases ------------------------------------------------------------ */
+
+/* A lease is a term on a quorum, taken as acquire takes one (the votes and
+ * the fence, so its token is the quorum register's) with a nonce nobody
+ * keeps: never waiting, never queued, and every key of ours undone when
+ * it is refused. Its life is counted by the core from before the first
+ * request. Extend and release go to every instance and know the lease by
+ * its token (the fence wrote it into the value); they succeed on a quorum. */
+static int lease_acquire(baton_session *bs, const char *name, const char *identity,
+                         int64_t ttl_ns, uint64_t *token, baton_leader *holder, int64_t deadline,
+                         baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  if (s == NULL || name == NULL)
+    return baton__error(err, BATON_EINVAL, "redlock: lease_acquire: NULL argument");
+  int rc = baton_election_name_check(name, err);
+  if (rc != 0) return rc;
+  baton_redis_lease_args a;
+  baton__redis_lease_args(&a, s->base.cfg, name, identity, ttl_ns);
+  const char *nonce = a.nonce;
+  name_call nc;
+  vote_tally v;
+  vote_all(s, &nc, a.args, 9, deadline, "lease_acquire", &v);
+  /* Only votes that count at once make a lease. */
+  size_t now_yes = 0;
+  for (size_t i = 0; i < s->n; i++) now_yes += (v.yes_now >> i) & 1u;
+  if (now_yes >= s->quorum) {
+    rc = fence(s, name, identity, nonce, v.token, v.failed, deadline, err);
+    if (rc == 0) {
+      *token = v.token;
+      return 0;
+    }
+  }
+  /* Refused: our keys go at once (where the answer was lost, ours expires
+   * at the lease's TTL). */
+  if (v.yes > 0) (void)release_all(s, name, nonce, "", v.failed | v.said_no, deadline);
+  if (holder != NULL) memset(holder, 0, sizeof *holder);
+  if (now_yes >= s->quorum) return rc; /* the fence failed: its error */
+  if (v.no == 0 && v.yes < s->quorum)
+    return quorum_error(s, nc.ops, v.answered, "lease_acquire", name, err);
+  if (v.no == 0)
+    return baton__error(err, BATON_EHELD,
+                        "%s: '%s' is not free yet: the quorum needs the vote of an instance "
+                        "that started less than a TTL ago (a restart that lost the data, or a "
+                        "first use), and a holder from before may still believe until then",
+                        s->label, name);
+  if (holder != NULL) *holder = v.who;
+  return baton__error(err, BATON_EHELD,
+                      "%s: '%s' is held by '%.64s' (token %llu): %zu of %zu instances voted "
+                      "for us, %zu needed",
+                      s->label, name, v.who.identity, (unsigned long long)v.who.token, now_yes,
+                      s->n, s->quorum);
+}
+
+/* A lease script on every instance: 0 when a quorum found the lease
+ * theirs, BATON_ENOTHOLDER when a quorum answered but fewer did, else the
+ * quorum's error. */
+static int lease_call(baton_redlock_session *s, baton_redis_script script, const char *name,
+                      uint64_t token, int64_t ttl_ns, int64_t deadline, const char *what,
+                      baton_error *err) {
+  if (s == NULL || name == NULL)
+    return baton__error(err, BATON_EINVAL, "redlock: %s: NULL argument", what);
+  int rc = baton_election_name_check(name, err);
+  if (rc != 0) return rc;
+  char tok[24], ttl[24];
+  snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
+  snprintf(ttl, sizeof ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
+  const char *args[] = {name, tok, ttl};
+  name_call nc;
+  fan_plan f = {.deadline = deadline, .factor = 1, .what = what};
+  size_t answered = call_name(s, &nc, script, args, ttl_ns > 0 ? 3 : 2, 1, &f);
+  size_t ours = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    if (nc.ops[i].rc != 0) continue;
+    if (nc.out[i]->type != REDIS_REPLY_INTEGER) {
+      nc.ops[i].rc = baton__redis_bad_reply(&s->inst[i], what, &nc.ops[i].err);
+      answered--;
+    } else {
+      ours += nc.out[i]->integer == 1;
+    }
+  }
+  free_outs(nc.ops, s->n);
+  if (ours >= s->quorum) return 0;
+  if (answered < s->quorum) return quorum_error(s, nc.ops, answered, what, name, err);
+  return baton__error(err, BATON_ENOTHOLDER,
+                      "%s: %s: the lease of token %llu on '%s' is on %zu of %zu instances, %zu "
+                      "needed (it expired, was released, or another holds the name)",
+                      s->label, what, (unsigned long long)token, name, ours, s->n, s->quorum);
+}
+
+static int lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                        int64_t deadline, baton_error *err) {
+  if (ttl_ns < BATON_NS_PER_MS)
+    return baton__error(err, BATON_EINVAL, "redlock: lease_extend: a TTL under 1 ms");
+  return lease_call(session_of(bs), BATON_REDIS_SCRIPT_LEASE_EXTEND, name, token, ttl_ns,
+                    deadline, "lease_extend", err);
+}
+
+static int lease_release(baton_session *bs, const char *name, uint64_t token, int64_t deadline,
+                         baton_error *err) {
+  return lease_call(session_of(bs), BATON_REDIS_SCRIPT_LEASE_RELEASE, name, token, 0, deadline,
+                    "lease_release", err);
+}
+
 static const char *const schemes[] = {BATON_SCHEMES_redlock, NULL};
 
 const baton_backend baton_backend_redlock = {
@@ -897,4 +1024,7 @@ const baton_backend baton_backend_redlock = {
     .proclaim = proclaim,
     .leader_value = leader_value,
     .servers = servers,
+    .lease_acquire = lease_acquire,
+    .lease_extend = lease_extend,
+    .lease_release = lease_release,
 };

@@ -210,21 +210,25 @@ static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t
   return 0;
 }
 
-/* With ?replicas=K: WAIT until K replicas have the new term's key, within
- * the request's deadline. Fewer in time: the term is released and the
- * acquire fails with a retryable error.
+/* With ?replicas=K: WAIT until K replicas have the new key of `name` (a
+ * term's or a fixed lease's), within the request's deadline. Fewer in
+ * time: a retryable error, and the caller deletes the key.
  * WAIT counts the writes of the connection it runs on, and another
  * thread may have replaced the connection since the acquire: a write of
  * its own goes first (INCRBY of the counter by 0, which changes nothing
  * but is replicated), whose offset on the same master is past the
  * acquire's. On another master (it moved meanwhile) the count says
  * nothing of our key: acquire then refuses the term (moved()). */
-static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, int64_t deadline,
+static int wait_replicas(baton_sentinel_session *s, const char *name, int64_t deadline,
                          baton_error *err) {
   char counter[BATON_NAME_MAX + 16], k[24], ms[24];
-  snprintf(counter, sizeof counter, "%s/token", c->name);
+  snprintf(counter, sizeof counter, "%s/token", name);
   snprintf(k, sizeof k, "%ld", s->replicas);
+  /* WAIT answers when its time is up: a tenth of the time is left for
+   * the answer to come back, so that a short count is told as such rather
+   * than as a request with no reply. */
   int64_t left = (deadline - baton__now()) / BATON_NS_PER_MS;
+  left -= left / 10;
   if (left < 1) left = 1;
   snprintf(ms, sizeof ms, "%lld", (long long)left);
   const char *incr[] = {"INCRBY", counter, "0"}, *wait[] = {"WAIT", k, ms};
@@ -242,13 +246,13 @@ static int wait_replicas(baton_sentinel_session *s, baton_candidate *c, int64_t 
     rc = baton__error(err, BATON_ECONNECT,
                       "%s: '%s': %lld of %ld replicas acknowledged the key in time "
                       "(?replicas=%ld); released, to be tried again",
-                      s->master.label, c->name, acked, s->replicas, s->replicas);
-  if (rc != 0) {
-    baton_error ignored = {0};
-    (void)redis()->release(&s->master.base, c, baton__now() + s->master.base.cfg->op_timeout_ns,
-                           &ignored);
-  }
+                      s->master.label, name, acked, s->replicas, s->replicas);
   return rc;
+}
+
+/* The bound of the delete that follows a failed wait_replicas. */
+static int64_t undo_deadline(const baton_sentinel_session *s) {
+  return baton__now() + s->master.base.cfg->op_timeout_ns;
 }
 
 static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, int64_t deadline,
@@ -259,7 +263,10 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->acquire(bs, c, holder, deadline, &e);
-  if (rc == 0 && s->replicas > 0) rc = wait_replicas(s, c, deadline, &e);
+  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, c->name, deadline, &e)) != 0) {
+    baton_error ignored = {0};
+    (void)redis()->release(bs, c, undo_deadline(s), &ignored);
+  }
   if (rc == 0 && moved(s, generation, "acquire", &e))
     rc = BATON_ECONNECT; /* the core campaigns again, on the new master */
   return after_call(s, rc, &e, err);
@@ -329,6 +336,42 @@ static int leader_value(baton_session *bs, const char *name, baton_leader *out, 
 
 static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, c); }
 
+/* Fixed leases: the redis:// ops on the master followed. A lease taken or
+ * extended while the master moved is, as an acquire, not trusted: the
+ * caller sees a connection error (the lease, if it landed, expires at its
+ * TTL). ?replicas=K applies to a new lease as to a new term. */
+static int lease_acquire(baton_session *bs, const char *name, const char *identity,
+                         int64_t ttl_ns, uint64_t *token, baton_leader *holder, int64_t deadline,
+                         baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
+  baton_error e = {0};
+  int rc = redis()->lease_acquire(bs, name, identity, ttl_ns, token, holder, deadline, &e);
+  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, name, deadline, &e)) != 0) {
+    baton_error ignored = {0};
+    (void)redis()->lease_release(bs, name, *token, undo_deadline(s), &ignored);
+  }
+  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
+  return after_call(s, rc, &e, err);
+}
+
+static int lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                        int64_t deadline, baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = baton__sentinel_generation(s);
+  baton_error e = {0};
+  int rc = redis()->lease_extend(bs, name, token, ttl_ns, deadline, &e);
+  if (rc == 0 && moved(s, generation, "lease_extend", &e)) rc = BATON_ECONNECT;
+  return after_call(s, rc, &e, err);
+}
+
+static int lease_release(baton_session *bs, const char *name, uint64_t token, int64_t deadline,
+                         baton_error *err) {
+  baton_error e = {0};
+  int rc = redis()->lease_release(bs, name, token, deadline, &e);
+  return after_call(session_of(bs), rc, &e, err);
+}
+
 static const char *const schemes[] = {BATON_SCHEMES_sentinel, NULL};
 
 const baton_backend baton_backend_sentinel = {
@@ -345,4 +388,7 @@ const baton_backend baton_backend_sentinel = {
     .forget = forget,
     .proclaim = proclaim,
     .leader_value = leader_value,
+    .lease_acquire = lease_acquire,
+    .lease_extend = lease_extend,
+    .lease_release = lease_release,
 };

@@ -79,8 +79,8 @@ static size_t count_lines(const char *s) {
 
 /* ---- running the programs ----------------------------------------------- */
 
-/* `baton ARGS...` with --backend added after the subcommand when `uri` is
- * not NULL. argv holds at most 24 entries. */
+/* `baton ARGS...` with --backend added after the subcommand (both words
+ * of `lease VERB`) when `uri` is not NULL. argv holds at most 24 entries. */
 static void baton_argv(const char *argv[32], const char *uri, const char *const args[]) {
   int n = 0;
   argv[n++] = BATON_EXE;
@@ -89,6 +89,7 @@ static void baton_argv(const char *argv[32], const char *uri, const char *const 
     return;
   }
   argv[n++] = args[0];
+  if (strcmp(args[0], "lease") == 0 && args[1] != NULL) argv[n++] = *++args;
   if (uri != NULL) {
     argv[n++] = "--backend";
     argv[n++] = uri;
@@ -223,6 +224,28 @@ static void usage_errors(void) {
   static const char *const env_only[] = {"leader", "--name", "x", NULL};
   static const char *const env[] = {"BATON_BACKEND=bogus://x", NULL};
   expect_usage(env_only, env, "bad URI from BATON_BACKEND");
+  static const char *const lease_bare[] = {"lease", NULL};
+  static const char *const lease_verb[] = {"lease", "grab", "--name", "x", NULL};
+  static const char *const lease_no_ttl[] = {"lease", "acquire", "--backend",
+                                             "redis://127.0.0.1:1", "--name", "x", NULL};
+  static const char *const lease_long_ttl[] = {"lease", "acquire", "--backend",
+                                               "redis://127.0.0.1:1", "--name", "x", "--ttl",
+                                               "10081m", NULL};
+  static const char *const lease_no_token[] = {"lease", "release", "--backend",
+                                               "redis://127.0.0.1:1", "--name", "x", NULL};
+  static const char *const lease_bad_token[] = {"lease", "extend", "--backend",
+                                                "redis://127.0.0.1:1", "--name", "x", "--ttl",
+                                                "1s", "--token", "12x", NULL};
+  static const char *const lease_option[] = {"lease", "release", "--backend",
+                                             "redis://127.0.0.1:1", "--name", "x", "--token",
+                                             "5", "--ttl", "1s", NULL};
+  expect_usage(lease_bare, NULL, "lease without its command");
+  expect_usage(lease_verb, NULL, "an unknown lease command");
+  expect_usage(lease_no_ttl, NULL, "lease acquire without --ttl");
+  expect_usage(lease_long_ttl, NULL, "lease acquire --ttl over a week");
+  expect_usage(lease_no_token, NULL, "lease release without --token");
+  expect_usage(lease_bad_token, NULL, "lease extend with a bad --token");
+  expect_usage(lease_option, NULL, "lease release --ttl");
 }
 
 /* A notify datagram is parsed as systemd does: newline-separated
@@ -400,6 +423,15 @@ static const struct {
     {"leader", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2 3"},
     {"observe", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2"},
     {"status", {"--backend", "--name", "--json", "--password-file", "--help", NULL}, "0 1 2 3"},
+    {"lease acquire",
+     {"--backend", "--name", "--ttl", "--identity", "--timeout", "--json", "--password-file",
+      "--help", NULL},
+     "0 1 2 3"},
+    {"lease extend",
+     {"--backend", "--name", "--ttl", "--token", "--password-file", "--help", NULL},
+     "0 1 2"},
+    {"lease release", {"--backend", "--name", "--token", "--password-file", "--help", NULL},
+     "0 1 2"},
 };
 #define NCOMMAND_OPTIONS (sizeof command_options / sizeof command_options[0])
 
@@ -440,9 +472,17 @@ static void help_and_version(void) {
   char line[256], expect[64];
   for (size_t c = 0; c < NCOMMAND_OPTIONS; c++) {
     const char *cmd = command_options[c].command;
-    const char *const long_form[] = {cmd, "--help", NULL};
-    const char *const short_form[] = {cmd, "-h", NULL};
-    const char *const help_form[] = {"help", cmd, NULL};
+    /* `lease VERB` is two words. */
+    const char *verb = strncmp(cmd, "lease ", 6) == 0 ? cmd + 6 : NULL;
+    const char *first = verb != NULL ? "lease" : cmd;
+    const char *long_form[] = {first, "--help", NULL, NULL};
+    const char *short_form[] = {first, "-h", NULL, NULL};
+    const char *const help_form[] = {"help", first, verb, NULL};
+    if (verb != NULL) {
+      long_form[1] = short_form[1] = verb;
+      long_form[2] = "--help";
+      short_form[2] = "-h";
+    }
     help_output(long_form, help, sizeof help);
     snprintf(expect, sizeof expect, "usage: baton %s --backend URI --name NAME", cmd);
     CHECK(strncmp(help, expect, strlen(expect)) == 0);
@@ -1677,6 +1717,80 @@ static void observe_and_leader_json(void) {
   done(o);
 }
 
+/* `baton lease`: acquire prints the token and leaves the lease, which
+ * `baton leader` shows; a second acquire exits 3 naming the holder; a
+ * release ends it (a second one exits 1); a waiting acquire gets the name
+ * at the next lease's expiry with a higher token, and an extend of the
+ * expired one then exits 1; extend and release of the live one exit 0. A backend without fixed leases says so
+ * (exit 1); the conformance suite checks which ones must have them. */
+static void lease_commands(void) {
+  const char *name = fresh("lease");
+  /* A timeout: a fresh server makes a name's first term wait (restart-safe
+   * terms) and the lease acquire waits it out. */
+  const char *const acquire[] = {"lease", "acquire", "--name", name, "--ttl", "20s",
+                                 "--identity", "lease-cli", "--timeout", "30s", NULL};
+  kit_proc p;
+  unsigned long long t1 = 0, t2 = 0, t3 = 0, ttl = 0;
+  int code = baton(&p, acquire, 20000);
+  if (code == 1 && strstr(p.ebuf, "no fixed leases") != NULL) {
+    printf("    %s has no fixed leases: %s", kind, p.ebuf);
+    return;
+  }
+  CHECK_EQ(code, 0);
+  CHECK_EQ(sscanf(p.obuf, "token=%llu\n", &t1), 1);
+  CHECK_EQ(p.elen, 0);
+  const char *const leader[] = {"leader", "--name", name, NULL};
+  CHECK_EQ(baton(&p, leader, 20000), 0);
+  char want[128];
+  snprintf(want, sizeof want, "token=%llu identity=lease-cli\n", t1);
+  CHECK_STR(p.obuf, want);
+  const char *const again[] = {"lease", "acquire", "--name", name, "--ttl", "1s", NULL};
+  CHECK_EQ(baton(&p, again, 20000), 3);
+  CHECK_EQ(count_lines(p.ebuf), 1);
+  CHECK_CONTAINS(p.ebuf, "lease-cli");
+  CHECK_EQ(p.olen, 0);
+  char tok[24];
+  snprintf(tok, sizeof tok, "%llu", t1);
+  const char *const release[] = {"lease", "release", "--name", name, "--token", tok, NULL};
+  CHECK_EQ(baton(&p, release, 20000), 0);
+  CHECK_EQ(p.olen + p.elen, 0);
+  CHECK_EQ(baton(&p, release, 20000), 1);
+  CHECK_EQ(count_lines(p.ebuf), 1);
+  CHECK_CONTAINS(p.ebuf, "lease release");
+  CHECK_EQ(baton(&p, leader, 20000), 3);
+
+  /* A short lease as JSON; the next acquire waits for its expiry. */
+  const char *const json[] = {"lease", "acquire", "--name", name, "--ttl", "700ms", "--json",
+                              NULL};
+  CHECK_EQ(baton(&p, json, 20000), 0);
+  snprintf(want, sizeof want, "{\"name\":\"%s\",\"token\":", name);
+  size_t head = strlen(want);
+  CHECK(strncmp(p.obuf, want, head) == 0);
+  if (strncmp(p.obuf, want, head) == 0)
+    CHECK_EQ(sscanf(p.obuf + head, "%llu,\"ttl_ms\":%llu}\n", &t2, &ttl), 2);
+  CHECK_GT(t2, t1);
+  CHECK_EQ(ttl, 700);
+  const char *const wait[] = {"lease", "acquire", "--name", name, "--ttl", "20s", "--timeout",
+                              "10s", NULL};
+  int64_t t0 = kit_now_ms();
+  CHECK_EQ(baton(&p, wait, 20000), 0);
+  CHECK_EQ(sscanf(p.obuf, "token=%llu\n", &t3), 1);
+  CHECK_GT(t3, t2);
+  CHECK_LT(kit_now_ms() - t0, 700 + 5000);
+  snprintf(tok, sizeof tok, "%llu", t2);
+  const char *const late[] = {"lease", "extend", "--name", name, "--token", tok, "--ttl", "5s",
+                              NULL};
+  CHECK_EQ(baton(&p, late, 20000), 1);
+  CHECK_EQ(count_lines(p.ebuf), 1);
+  CHECK_CONTAINS(p.ebuf, "lease extend");
+  snprintf(tok, sizeof tok, "%llu", t3);
+  const char *const extend[] = {"lease", "extend", "--name", name, "--token", tok, "--ttl", "5s",
+                                NULL};
+  CHECK_EQ(baton(&p, extend, 20000), 0);
+  const char *const end[] = {"lease", "release", "--name", name, "--token", tok, NULL};
+  CHECK_EQ(baton(&p, end, 20000), 0);
+}
+
 /* What `status --json` says, checked and taken apart by Python. */
 typedef struct status_json {
   char identity[300];   /* "<null>" when nobody leads */
@@ -2603,6 +2717,7 @@ static const test_case server_cases[] = {
     {"run_forwards_ready_and_status", run_forwards_ready_and_status},
     {"run_full_notify_queue_does_not_block", run_full_notify_queue_does_not_block},
     {"run_notify_ignores_other_senders", run_notify_ignores_other_senders},
+    {"lease_commands", lease_commands},
     {NULL, NULL},
 };
 

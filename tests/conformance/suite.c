@@ -994,14 +994,23 @@ static campaign_call *await_either(campaign_call *a, campaign_call *b, int timeo
 
 /* Register `spy`, a copy of the tested backend's table on schemes[0], and
  * write the server's URI with that scheme into uri. */
-static bool spy_install(const char *const *schemes, char *uri, size_t size) {
+/* The table of the backend under test, found by the server URI's scheme;
+ * *rest (may be NULL) points at what follows the scheme. NULL when none. */
+static const baton_backend *server_backend(const char **rest) {
   baton_error err = {0};
-  const char *rest = strstr(server->uri, "://");
-  if (rest == NULL) return false;
+  const char *at = strstr(server->uri, "://");
+  if (at == NULL) return NULL;
+  if (rest != NULL) *rest = at;
   char scheme[16];
-  snprintf(scheme, sizeof scheme, "%.*s", (int)(rest - server->uri), server->uri);
+  snprintf(scheme, sizeof scheme, "%.*s", (int)(at - server->uri), server->uri);
+  const baton_backend *b = NULL;
+  return baton__backend_find(&b, scheme, &err) == 0 ? b : NULL;
+}
+
+static bool spy_install(const char *const *schemes, char *uri, size_t size) {
+  const char *rest = NULL;
+  if ((tested = server_backend(&rest)) == NULL) return false;
   snprintf(uri, size, "%s%s", schemes[0], rest);
-  if (baton__backend_find(&tested, scheme, &err) != 0) return false;
   spy = *tested;
   spy.schemes = schemes;
   baton__backend_register_test(&spy);
@@ -2264,6 +2273,101 @@ static void no_descriptor_survives_exec(void) {
   recorder_free(&r);
 }
 
+/* ---- fixed leases ---------------------------------------------------------- */
+
+#define LEASE_MS 1500 /* a fixed lease's TTL: below TTL_MS, so that it ends first */
+
+/* A fixed lease is a term of its name that nobody renews: it outranks
+ * every earlier token, shows as the leader, blocks campaigns and other
+ * leases, expires at its TTL on the server (a waiting lease acquire gets
+ * the name only then), is not revived by a late extend, lives on when
+ * extended in time, and its release wakes a waiting campaign at once.
+ * A backend without fixed leases must say so: BATON_ENOTSUP. */
+static void fixed_lease_is_a_term_nobody_renews(void) {
+  const baton_backend *b = server_backend(NULL);
+  REQUIRE(b != NULL);
+  contender a;
+  REQUIRE(contender_open(&a, kit_name("lease"), TTL_MS, "lease-term", NULL));
+  baton_client *c1 = open_client(TTL_MS, "lease-1"), *c2 = open_client(TTL_MS, "lease-2");
+  baton_error err = {0};
+  baton_lease *l1 = NULL, *l2 = NULL, *old = NULL;
+  uint64_t term = 0, t1 = 0, t2 = 0, held = 0;
+  int64_t left = 0;
+  if (c1 == NULL || c2 == NULL) goto out;
+  if (b->lease_acquire == NULL) {
+    CHECK_EQ(baton_lease_acquire(&l1, c1, a.name, LEASE_MS, 0, &t1, &err), BATON_ENOTSUP);
+    CHECK_CONTAINS(err.message, "no fixed leases");
+    CHECK(l1 == NULL);
+    goto out;
+  }
+  CHECK_OK(baton_election_campaign(a.e, WIN_MS, &term, &err), &err);
+  /* A held term keeps a lease off its name. */
+  CHECK_EQ(baton_lease_acquire(&l1, c1, a.name, LEASE_MS, 0, &t1, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "lease-term");
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+
+  int64_t asked = kit_now_ms();
+  CHECK_OK(baton_lease_acquire(&l1, c1, a.name, LEASE_MS, 0, &t1, &err), &err);
+  if (l1 == NULL) goto out;
+  CHECK_GT(t1, term);
+  CHECK(baton_lease_held(l1, &held, &left));
+  CHECK_EQ(held, t1);
+  CHECK_LE(left, LEASE_MS - LEASE_MS / 20);
+  baton_leader who = {0};
+  CHECK_OK(baton_election_leader(a.e, &who, &err), &err);
+  CHECK_STR(who.identity, "lease-1");
+  CHECK_EQ(who.token, t1);
+  CHECK_EQ(baton_election_try_campaign(a.e, NULL, &who, &err), BATON_EHELD);
+  CHECK_EQ(who.token, t1);
+  CHECK_EQ(baton_lease_acquire(&l2, c2, a.name, LEASE_MS, 0, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "lease-1");
+
+  /* Nobody renews it: a second lease gets the name only after the first
+   * expired on the server (at least LEASE_MS after it was asked for). */
+  CHECK_OK(baton_lease_acquire(&l2, c2, a.name, LEASE_MS, HANDOVER_MS, &t2, &err), &err);
+  int64_t took = kit_now_ms() - asked;
+  printf("    a waiting lease got the name %lld ms after the first was asked for\n",
+         (long long)took);
+  CHECK_GE(took, LEASE_MS);
+  CHECK_LT(took, LEASE_MS + 2 * TTL_MS);
+  CHECK_GT(t2, t1);
+  CHECK(!baton_lease_held(l1, NULL, NULL));
+  /* Too late: neither the expired handle nor one attached by its token
+   * brings it back, and the name's new holder is untouched. */
+  CHECK_EQ(baton_lease_extend(l1, LEASE_MS, &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_lease_attach(&old, c1, a.name, t1, &err), &err);
+  CHECK(!baton_lease_held(old, NULL, NULL));
+  CHECK_EQ(baton_lease_extend(old, LEASE_MS, &err), BATON_ENOTHOLDER);
+  CHECK_EQ(baton_lease_release(old, &err), BATON_ENOTHOLDER);
+  if (l2 == NULL) goto out;
+
+  /* Extended in time, the lease outlives its first TTL: a campaign still
+   * waits well past it, and the release wakes it at once. */
+  CHECK_OK(baton_lease_extend(l2, 2 * TTL_MS, &err), &err);
+  CHECK(baton_lease_held(l2, NULL, &left));
+  CHECK_GT(left, LEASE_MS);
+  campaign_call call;
+  campaign_start(&call, a.e, HANDOVER_MS);
+  CHECK(campaign_blocks(&call, LEASE_MS + 300));
+  CHECK(baton_lease_held(l2, NULL, NULL));
+  int64_t t0 = kit_now_ms();
+  CHECK_OK(baton_lease_release(l2, &err), &err);
+  campaign_join(&call);
+  CHECK_OK(call.rc, &call.err);
+  CHECK_GT(call.token, t2);
+  CHECK_LT(call.returned_ms - t0, TEST_SLACK_MS);
+  CHECK(!baton_lease_held(l2, NULL, NULL));
+  CHECK_EQ(baton_lease_release(l2, &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+out:
+  baton_lease_close(old);
+  baton_lease_close(l2);
+  baton_lease_close(l1);
+  baton_client_close(c2);
+  baton_client_close(c1);
+  contender_close(&a);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--child") == 0) return child_main(argc, argv);
   if (argc < 2) {
@@ -2330,6 +2434,7 @@ int main(int argc, char **argv) {
       {"paused_server_makes_the_holder_step_down_in_time",
        paused_server_makes_the_holder_step_down_in_time},
       {"tokens_grow_across_a_server_restart", tokens_grow_across_a_server_restart},
+      {"fixed_lease_is_a_term_nobody_renews", fixed_lease_is_a_term_nobody_renews},
       {NULL, NULL},
   };
   kit_on_case_end(close_leftovers);

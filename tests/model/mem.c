@@ -23,6 +23,7 @@ typedef struct mem_key {
                           owner (a term may start then), 0 = never */
   int64_t begun_sent;  /* that acquire's send time */
   unsigned proclaims;  /* values written to it (proclaim) */
+  bool lease;          /* a fixed lease's (owner: a serial of its own) */
   bool alive;
 } mem_key;
 
@@ -505,6 +506,65 @@ static int mem_proclaim_call(baton_session *bs, baton_candidate *c, const char *
   return ours ? 0 : baton__error(err, BATON_ENOTHOLDER, "mem: proclaim: no key of this term");
 }
 
+/* ---- fixed leases: keys of their own TTL that nobody renews, on both
+ * flavours (a memq lease lives on no session); faults as acquire's,
+ * renew's (extend) and release's. */
+
+static mem_key *lease_key(const char *name, uint64_t token) {
+  mem_key *k = leader_key(name);
+  return k != NULL && k->lease && k->token == token ? k : NULL;
+}
+
+static int mem_lease_acquire_call(baton_session *bs, const char *name, const char *identity,
+                                  int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                                  int64_t deadline, baton_error *err) {
+  int64_t sent = baton__now();
+  mem_fault f;
+  int rc = arrive(bs, MEM_ACQUIRE, &f, deadline, err);
+  if (rc != 0) return rc;
+  mem_key *k = leader_key(name);
+  if (k != NULL) {
+    holder_of(holder, k);
+    rc = depart(bs, f, sent, deadline, err);
+    return rc != 0 ? rc : baton__error(err, BATON_EHELD, "mem: held by %s", k->identity);
+  }
+  baton_candidate c = {.name = name, .identity = identity};
+  k = new_key(&c, ++server.serials, 0, sent, ttl_ns);
+  if (k == NULL) return baton__error(err, BATON_EREFUSED, "mem: out of keys");
+  k->lease = true;
+  rc = depart(bs, f, sent, deadline, err);
+  if (rc == 0) *token = k->token;
+  return rc;
+}
+
+static int mem_lease_extend_call(baton_session *bs, const char *name, uint64_t token,
+                                 int64_t ttl_ns, int64_t deadline, baton_error *err) {
+  int64_t sent = baton__now();
+  mem_fault f;
+  int rc = arrive(bs, MEM_RENEW, &f, deadline, err);
+  if (rc != 0) return rc;
+  mem_key *k = lease_key(name, token);
+  if (k != NULL) k->expires = sent + ttl_ns;
+  rc = depart(bs, f, sent, deadline, err);
+  if (rc != 0) return rc;
+  return k != NULL ? 0 : baton__error(err, BATON_ENOTHOLDER, "mem: no lease %llu on %s",
+                                      (unsigned long long)token, name);
+}
+
+static int mem_lease_release_call(baton_session *bs, const char *name, uint64_t token,
+                                  int64_t deadline, baton_error *err) {
+  int64_t sent = baton__now();
+  mem_fault f;
+  int rc = arrive(bs, MEM_RELEASE, &f, deadline, err);
+  if (rc != 0) return rc;
+  mem_key *k = lease_key(name, token);
+  if (k != NULL) remove_key(k, sent, ttl_of(bs), true);
+  rc = depart(bs, f, sent, deadline, err);
+  if (rc != 0) return rc;
+  return k != NULL ? 0 : baton__error(err, BATON_ENOTHOLDER, "mem: no lease %llu on %s",
+                                      (unsigned long long)token, name);
+}
+
 /* Each call, with its deadline on the stack of calls under way. */
 static int mem_acquire(baton_session *bs, baton_candidate *c, baton_leader *holder,
                        int64_t deadline, baton_error *err) {
@@ -542,6 +602,26 @@ static int mem_proclaim(baton_session *bs, baton_candidate *c, const char *value
   return call_end(mem_proclaim_call(bs, c, value, deadline, err));
 }
 
+static int mem_lease_acquire(baton_session *bs, const char *name, const char *identity,
+                             int64_t ttl_ns, uint64_t *token, baton_leader *holder,
+                             int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(
+      mem_lease_acquire_call(bs, name, identity, ttl_ns, token, holder, deadline, err));
+}
+
+static int mem_lease_extend(baton_session *bs, const char *name, uint64_t token, int64_t ttl_ns,
+                            int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_lease_extend_call(bs, name, token, ttl_ns, deadline, err));
+}
+
+static int mem_lease_release(baton_session *bs, const char *name, uint64_t token,
+                             int64_t deadline, baton_error *err) {
+  call_begin(deadline);
+  return call_end(mem_lease_release_call(bs, name, token, deadline, err));
+}
+
 static void mem_forget(baton_session *bs, baton_candidate *c) {
   (void)bs;
   free(c->priv);
@@ -557,6 +637,8 @@ static const char *const queue_schemes[] = {"memq", NULL};
     .schemes = schemes_, .caps = caps_, .open = mem_open, .close = mem_close,              \
     .acquire = mem_acquire, .wait = mem_wait, .release = mem_release, .renew = mem_renew, \
     .leader = mem_leader, .forget = mem_forget, .proclaim = mem_proclaim,                  \
+    .lease_acquire = mem_lease_acquire, .lease_extend = mem_lease_extend,                  \
+    .lease_release = mem_lease_release,                                                    \
   }
 
 const baton_backend mem_backend_ttl = MEM_TABLE(ttl_schemes, BATON_CAP_TERM_TTL);

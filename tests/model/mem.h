@@ -5,6 +5,8 @@
  *              a candidate's new term replaces its own previous key
  *   memq://    keys live on a session with one TTL and queue in creation
  *              order, as on etcd and ZooKeeper
+ * Both have fixed leases: keys of their own TTL that nobody renews (a
+ * memq lease lives on no session), known by their token.
  * Every call asks the test what happens to it (mem_fault): it can fail,
  * lose its reply, stall to its deadline, answer late, or (memq acquire) see
  * its session replaced while it is in flight. Time passes only through
@@ -17,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A fixed lease's acquire asks as MEM_ACQUIRE, its extend as MEM_RENEW,
+ * its release as MEM_RELEASE. */
 typedef enum mem_op { MEM_ACQUIRE, MEM_WAIT, MEM_RELEASE, MEM_RENEW, MEM_LEADER, MEM_PROCLAIM } mem_op;
 
 typedef enum mem_fault {

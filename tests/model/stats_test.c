@@ -2,7 +2,8 @@
  * with TTLs of their own (session batches), checked against scenarios
  * whose figures are known in advance: manual clients (no background
  * thread) on the in-memory backend (mem.c) and an injected clock, so that
- * every duration is exact. Also the Prometheus text of those scenarios,
+ * every duration is exact. The core's other exact timing rules on the
+ * same footing: the watchdog, and fixed leases' local end (lib/lease.c). Also the Prometheus text of those scenarios,
  * linted by `promtool check metrics` (Debian's prometheus package; a
  * missing promtool fails the test). */
 #include "core.h" /* the client's resolved options: the renew interval */
@@ -34,6 +35,9 @@ static struct {
                        deadline (BATON_ETIMEDOUT then) */
   int swap_acquires; /* this many more memq acquires see their session
                         expire and be replaced while they travel */
+  int64_t act_at;   /* when idle runs `act` once (0: never): what another
+                       thread would do while a call waits */
+  void (*act)(void);
 } S;
 
 /* ---- the clock and the backend's hooks ------------------------------------ */
@@ -55,7 +59,12 @@ static void idle(void *ctx, int64_t until) {
     for (int c = 0; c < CLIENTS; c++)
       if (S.clients[c] != NULL && !S.busy[c] && S.wake[c] > S.now && S.wake[c] < next)
         next = S.wake[c];
+    if (S.act_at > S.now && S.act_at < next) next = S.act_at;
     S.now = next;
+    if (S.act_at != 0 && S.now >= S.act_at) {
+      S.act_at = 0;
+      S.act();
+    }
     for (int c = 0; c < CLIENTS; c++) run_client(c);
   }
   if (S.now < until) {
@@ -877,6 +886,234 @@ static void election_options_checked(void) {
   teardown();
 }
 
+/* ---- fixed leases (lib/lease.c) ---------------------------------------------- */
+
+/* The local end of a lease of ttl_ms sent at `sent`: the deadline rule with
+ * the client's drift and a margin of ttl / 20. */
+static int64_t lease_end(int64_t sent, int64_t ttl_ms) {
+  int64_t ttl = ttl_ms * MS;
+  uint32_t drift = S.clients[0]->cfg.drift_ppm;
+  return sent + ttl - (ttl / 1000000 * drift + ttl % 1000000 * drift / 1000000) - ttl / 20;
+}
+
+/* held() at `at`: whether, and the ms left it says. */
+static bool held_at(baton_lease *l, int64_t at, int64_t *left) {
+  idle(NULL, at);
+  return baton_lease_held(l, NULL, left);
+}
+
+/* Held until the local end, then not; the server keeps the key until its
+ * TTL, but an extend after the local end is refused and never revives the
+ * lease. The lease is the name's leader. */
+static void lease_held_until_its_local_end(void) {
+  baton_election *e[2] = {0};
+  setup(false, 2, e);
+  baton_error err;
+  baton_lease *l = NULL;
+  uint64_t token = 0, held = 0;
+  int64_t left = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, S.clients[0], "a", 1000, 0, &token, &err), &err);
+  CHECK(baton_lease_held(l, &held, &left));
+  CHECK_EQ(held, token);
+  int64_t end = lease_end(T0, 1000);
+  CHECK_EQ(left, (end - T0) / MS);
+  baton_leader who;
+  CHECK_OK(baton_election_leader(e[1], &who, &err), &err);
+  CHECK_EQ(who.token, token);
+  CHECK_STR(who.identity, "client-0");
+  CHECK(held_at(l, end - 1, &left));
+  CHECK_EQ(left, 0);
+  CHECK(!held_at(l, end, &left));
+  CHECK_EQ(left, 0);
+  /* The server still has it (its TTL runs to T0 + 1 s), yet it is over. */
+  uint64_t on_server = 0;
+  CHECK(mem_holder("a", 1000 * MS, &on_server));
+  CHECK_EQ(on_server, token);
+  CHECK_EQ(baton_lease_extend(l, 5000, &err), BATON_ENOTHOLDER);
+  CHECK_CONTAINS(err.message, "has ended");
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  CHECK_EQ(baton_lease_extend(l, 5000, &err), BATON_ENOTHOLDER);
+  /* A release still deletes the key it left (the owner says it is done
+   * with it), and only once. */
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  CHECK(!mem_holder("a", 1000 * MS, &on_server));
+  CHECK_EQ(baton_lease_release(l, &err), BATON_ENOTHOLDER);
+  baton_lease_close(l);
+  teardown();
+}
+
+/* An extend before the local end moves it (and the server's expiry); a
+ * release ends it at once, and a second release is refused. A handle
+ * attached by name and token extends and releases it too. */
+static void lease_extend_attach_and_release(void) {
+  baton_election *e[1] = {0};
+  setup(false, 1, e);
+  baton_error err;
+  baton_lease *l = NULL, *a = NULL, *wrong = NULL;
+  uint64_t token = 0, on_server = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, S.clients[0], "a", 1000, 0, &token, &err), &err);
+  idle(NULL, T0 + 500 * MS);
+  CHECK_OK(baton_lease_extend(l, 2000, &err), &err);
+  int64_t end = lease_end(T0 + 500 * MS, 2000);
+  CHECK(held_at(l, T0 + 1400 * MS, NULL));
+  CHECK(mem_holder("a", 1000 * MS, &on_server));
+  CHECK(held_at(l, end - 1, NULL));
+  /* Attached: not held until an extend says so. */
+  CHECK_OK(baton_lease_attach(&a, S.clients[0], "a", token, &err), &err);
+  CHECK(!baton_lease_held(a, NULL, NULL));
+  CHECK_OK(baton_lease_extend(a, 3000, &err), &err);
+  CHECK(baton_lease_held(a, NULL, NULL));
+  CHECK(held_at(a, lease_end(end - 1, 3000) - 1, NULL));
+  CHECK_OK(baton_lease_attach(&wrong, S.clients[0], "a", token + 1, &err), &err);
+  CHECK_EQ(baton_lease_extend(wrong, 1000, &err), BATON_ENOTHOLDER);
+  CHECK_EQ(baton_lease_release(wrong, &err), BATON_ENOTHOLDER);
+  CHECK_OK(baton_lease_release(a, &err), &err);
+  CHECK(!baton_lease_held(a, NULL, NULL));
+  CHECK(!mem_holder("a", 1000 * MS, &on_server));
+  CHECK_EQ(baton_lease_release(a, &err), BATON_ENOTHOLDER);
+  CHECK_EQ(baton_lease_release(l, &err), BATON_ENOTHOLDER); /* gone on the server */
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  /* An extend that cannot get through leaves the end where it was. */
+  baton_lease *m = NULL;
+  REQUIRE_OK(baton_lease_acquire(&m, S.clients[0], "a", 1000, 0, &token, &err), &err);
+  int64_t sent = S.now;
+  S.fail_renews = 1;
+  CHECK_EQ(baton_lease_extend(m, 5000, &err), BATON_ECONNECT);
+  CHECK(held_at(m, lease_end(sent, 1000) - 1, NULL));
+  CHECK(!held_at(m, lease_end(sent, 1000), NULL));
+  baton_lease_close(m);
+  baton_lease_close(wrong);
+  baton_lease_close(a);
+  baton_lease_close(l);
+  teardown();
+}
+
+static baton_lease *to_release;
+static void release_it(void) {
+  baton_error err;
+  CHECK_OK(baton_lease_release(to_release, &err), &err);
+}
+
+/* Another's lease: EHELD at once naming it with timeout 0; a timeout that
+ * ends first is ETIMEDOUT; a longer one gets the name at the holder's
+ * server expiry, or at its release, with a higher token. */
+static void lease_acquire_waits_for_the_holder(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  baton_error err;
+  baton_lease *l = NULL, *m = NULL;
+  uint64_t t1 = 0, t2 = 0;
+  REQUIRE_OK(baton_lease_acquire(&l, S.clients[0], "a", 1000, 0, &t1, &err), &err);
+  CHECK_EQ(baton_lease_acquire(&m, S.clients[1], "a", 1000, 0, &t2, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "client-0");
+  CHECK(m == NULL);
+  CHECK_EQ(baton_lease_acquire(&m, S.clients[1], "a", 1000, 400, &t2, &err), BATON_ETIMEDOUT);
+  CHECK_GE(S.now, T0 + 400 * MS);
+  CHECK_LT(S.now, T0 + 1000 * MS);
+  CHECK_CONTAINS(err.message, "client-0");
+  /* Nobody renews it: it is the server's expiry that lets the waiter in. */
+  REQUIRE_OK(baton_lease_acquire(&m, S.clients[1], "a", 1000, 5000, &t2, &err), &err);
+  CHECK_GE(S.now, T0 + 1000 * MS);
+  CHECK_LT(S.now, T0 + 1500 * MS);
+  CHECK_GT(t2, t1);
+  CHECK(!baton_lease_held(l, NULL, NULL));
+  /* A release lets the waiter in at once. */
+  baton_lease *n = NULL;
+  uint64_t t3 = 0;
+  int64_t released = S.now + 300 * MS;
+  to_release = m;
+  S.act = release_it;
+  S.act_at = released;
+  REQUIRE_OK(baton_lease_acquire(&n, S.clients[0], "a", 1000, 5000, &t3, &err), &err);
+  CHECK_GE(S.now, released);
+  CHECK_LT(S.now, released + 500 * MS);
+  CHECK_GT(t3, t2);
+  baton_lease_close(n);
+  baton_lease_close(m);
+  baton_lease_close(l);
+  teardown();
+}
+
+static void lease_acquire_waits_ttl(void) { lease_acquire_waits_for_the_holder(false); }
+static void lease_acquire_waits_queue(void) { lease_acquire_waits_for_the_holder(true); }
+
+/* A lease holds the name against campaigns, which win after it expires;
+ * a held term holds it against leases. */
+static void lease_and_terms_share_the_name(bool queue) {
+  baton_election *e[2] = {0};
+  setup(queue, 2, e);
+  baton_error err;
+  baton_lease *l = NULL, *m = NULL;
+  uint64_t t1 = 0, term = 0;
+  baton_leader holder;
+  REQUIRE_OK(baton_lease_acquire(&l, S.clients[0], "a", 1000, 0, &t1, &err), &err);
+  CHECK_EQ(baton_election_try_campaign(e[1], NULL, &holder, &err), BATON_EHELD);
+  CHECK_EQ(holder.token, t1);
+  CHECK_OK(baton_election_campaign(e[1], 5000, &term, &err), &err);
+  CHECK_GE(S.now, T0 + 1000 * MS);
+  CHECK_GT(term, t1);
+  CHECK_EQ(baton_lease_acquire(&m, S.clients[0], "a", 1000, 0, NULL, &err), BATON_EHELD);
+  CHECK_CONTAINS(err.message, "client-1");
+  CHECK(m == NULL);
+  CHECK_OK(baton_election_resign(e[1], &err), &err);
+  baton_lease_close(l);
+  teardown();
+}
+
+static void lease_and_terms_ttl(void) { lease_and_terms_share_the_name(false); }
+static void lease_and_terms_queue(void) { lease_and_terms_share_the_name(true); }
+
+/* Bad arguments, a read-only client and a backend without fixed leases
+ * get clear errors, and no handle. */
+static void lease_bad_input(void) {
+  baton_election *e[1] = {0};
+  setup(false, 1, e);
+  baton_client *c = S.clients[0], *ro = NULL, *plain = NULL;
+  baton_error err;
+  baton_lease *l = NULL;
+  CHECK_EQ(baton_lease_acquire(NULL, c, "a", 1000, 0, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_acquire(&l, NULL, "a", 1000, 0, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_acquire(&l, c, NULL, 1000, 0, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_acquire(&l, c, "a/b", 1000, 0, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_acquire(&l, c, "a", 0, 0, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "ttl");
+  CHECK_EQ(baton_lease_acquire(&l, c, "a", (int64_t)BATON_LEASE_TTL_MAX_MS + 1, 0, NULL, &err),
+           BATON_EINVAL);
+  CHECK_EQ(baton_lease_acquire(&l, c, "a", 1000, -5, NULL, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_attach(&l, c, "a", 0, &err), BATON_EINVAL);
+  CHECK(l == NULL);
+  CHECK_EQ(baton_lease_extend(NULL, 1000, &err), BATON_EINVAL);
+  CHECK_EQ(baton_lease_release(NULL, &err), BATON_EINVAL);
+  CHECK(!baton_lease_held(NULL, NULL, NULL));
+  baton_lease_close(NULL);
+  REQUIRE_OK(baton_lease_attach(&l, c, "a", 7, &err), &err);
+  CHECK_EQ(baton_lease_extend(l, 0, &err), BATON_EINVAL);
+  baton_lease_close(l);
+  l = NULL;
+  baton_options o = {.ttl_ms = TTL_MS, .flags = BATON_CLIENT_READ_ONLY};
+  CHECK_OK(baton__client_open_manual(&ro, "memttl://ro", &o, &err), &err);
+  CHECK_EQ(baton_lease_acquire(&l, ro, "a", 1000, 0, NULL, &err), BATON_EINVAL);
+  CHECK_CONTAINS(err.message, "read-only");
+  baton_client_close(ro);
+  /* The same server through a table without the three ops. */
+  static const char *const plain_schemes[] = {"plain", NULL};
+  static baton_backend table;
+  table = mem_backend_ttl;
+  table.schemes = plain_schemes;
+  table.lease_acquire = NULL;
+  table.lease_extend = NULL;
+  table.lease_release = NULL;
+  baton__backend_register_test(&table);
+  baton_options p = {.ttl_ms = TTL_MS};
+  CHECK_OK(baton__client_open_manual(&plain, "plain://x", &p, &err), &err);
+  CHECK_EQ(baton_lease_acquire(&l, plain, "a", 1000, 0, NULL, &err), BATON_ENOTSUP);
+  CHECK_CONTAINS(err.message, "no fixed leases");
+  CHECK_EQ(baton_lease_attach(&l, plain, "a", 7, &err), BATON_ENOTSUP);
+  CHECK(l == NULL);
+  baton_client_close(plain);
+  teardown();
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"contention_race", contention_race},
@@ -900,6 +1137,13 @@ int main(int argc, char **argv) {
       {"equal_ttls_share", equal_ttls_share},
       {"session_expiry_stays_in_its_batch", session_expiry_stays_in_its_batch},
       {"election_options_checked", election_options_checked},
+      {"lease_held_until_its_local_end", lease_held_until_its_local_end},
+      {"lease_extend_attach_and_release", lease_extend_attach_and_release},
+      {"lease_acquire_waits_ttl", lease_acquire_waits_ttl},
+      {"lease_acquire_waits_queue", lease_acquire_waits_queue},
+      {"lease_and_terms_ttl", lease_and_terms_ttl},
+      {"lease_and_terms_queue", lease_and_terms_queue},
+      {"lease_bad_input", lease_bad_input},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

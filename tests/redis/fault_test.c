@@ -215,6 +215,47 @@ static void fresh_server_and_its_marker(void) {
   kit_close(&b);
 }
 
+/* A fixed lease on a server nobody marked: a name's first lease waits as
+ * the client's terms do (start + the client's TTL, not the lease's), and
+ * is never kept waiting on the server: refused (EHELD, the reason said),
+ * its key gone and NAME/wait kept; one that waits gets the name in time. */
+static void lease_on_a_fresh_server_waits_as_terms_do(void) {
+  test_redis_opts unmarked = {.unmarked = true};
+  test_cluster *c = kit_fresh_redis(&unmarked);
+  REQUIRE(c != NULL);
+  int64_t ready = baton__now();
+  baton_error err = {0};
+  kit_session a;
+  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", RESTART_TTL_MS, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  uint64_t token = 0;
+  baton_leader holder = {0};
+  CHECK_EQ(B->lease_acquire(a.s, "job", "alice", 60000 * BATON_NS_PER_MS, &token, &holder,
+                            kit_deadline(2000), &err),
+           BATON_EHELD);
+  CHECK_CONTAINS(err.message, "started less than a TTL ago");
+  CHECK_EQ(holder.token, 0);
+  char buf[256];
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS job"), "0");
+  long long wait_ms = atoll(kit_redis_str(r, buf, sizeof buf, "PTTL job/wait"));
+  CHECK_GT(wait_ms, 0);
+  CHECK_LE(wait_ms, RESTART_TTL_MS + 1000);
+  kit_close(&a);
+  baton_client *cl = NULL;
+  baton_options o = {.ttl_ms = RESTART_TTL_MS, .identity = "alice"};
+  REQUIRE_OK(baton_client_open(&cl, c->uri, &o, &err), &err);
+  baton_lease *l = NULL;
+  CHECK_OK(baton_lease_acquire(&l, cl, "job", 60000, RESTART_TTL_MS + 3000, &token, &err), &err);
+  CHECK_LT(baton__now() - ready, (RESTART_TTL_MS + 1000 + 500) * BATON_NS_PER_MS);
+  CHECK_GT(token, 0);
+  CHECK_STR(kit_redis_str(r, buf, sizeof buf, "EXISTS job/wait"), "0");
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
+  baton_client_close(cl);
+  redisFree(r);
+}
+
 /* Through the public API, on a server nobody marked: a try during the
  * wait is EHELD with the backend's reason (not a phantom holder), it is
  * not counted as contention, and nobody leads. The try ends the attempt
@@ -651,6 +692,37 @@ static void mutual_exclusion_with_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A fixed lease is the same lock key to redis-py: busy while it lasts,
+ * free after its release. A lock of redis-py's keeps a lease off the name
+ * (named as the holder, token 0), and no lease op touches its key. */
+static void fixed_lease_and_redis_py_lock(void) {
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  char verdict[256], buf[512];
+  uint64_t token = 0;
+  baton_leader who = {0};
+  int64_t ttl = 10000 * BATON_NS_PER_MS;
+  REQUIRE_OK(B->lease_acquire(a.s, "leased", "alice", ttl, &token, &who, kit_deadline(2000), &err),
+             &err);
+  CHECK_STR(redis_py_try(c, "leased", verdict, sizeof verdict), "busy");
+  CHECK_OK(B->lease_release(a.s, "leased", token, kit_deadline(2000), &err), &err);
+  CHECK_STR(redis_py_try(c, "leased", verdict, sizeof verdict), "acquired");
+  kit_redis_str(r, buf, sizeof buf, "GET leased");
+  CHECK_EQ(B->lease_acquire(a.s, "leased", "alice", ttl, &token, &who, kit_deadline(2000), &err),
+           BATON_EHELD);
+  CHECK_STR(who.identity, buf);
+  CHECK_EQ(who.token, 0);
+  CHECK_EQ(B->lease_extend(a.s, "leased", token, ttl, kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B->lease_release(a.s, "leased", token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_STR(kit_redis_str(r, verdict, sizeof verdict, "GET leased"), buf);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* A proclaim leaves redis-py's view of the lock key alone: it still finds
  * the name busy, the key holds what it held. After our release redis-py
  * takes the name, and its holder shows no value (our term's is gone with
@@ -741,6 +813,7 @@ int main(int argc, char **argv) {
       {"restart_waits_out_the_old_term", restart_waits_out_the_old_term},
       {"fresh_server_and_its_marker", fresh_server_and_its_marker},
       {"try_campaign_during_the_wait", try_campaign_during_the_wait},
+      {"lease_on_a_fresh_server_waits_as_terms_do", lease_on_a_fresh_server_waits_as_terms_do},
       {"campaign_cancelled_during_the_wait", campaign_cancelled_during_the_wait},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
@@ -753,6 +826,7 @@ int main(int argc, char **argv) {
       {"garbage_replies_give_eproto", garbage_replies_give_eproto},
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
       {"proclaim_keeps_redis_py_interop", proclaim_keeps_redis_py_interop},
+      {"fixed_lease_and_redis_py_lock", fixed_lease_and_redis_py_lock},
       {"redis_py_release_noticed", redis_py_release_noticed},
       {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},

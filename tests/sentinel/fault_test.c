@@ -150,8 +150,24 @@ static void discovery_asks_each_sentinel(void) {
 
 /* ---- ?replicas=K ---------------------------------------------------------- */
 
-/* With ?replicas=2 the key is on both replicas when ELECTED is reported;
- * with more replicas than there are, no term starts and no key is left. */
+/* Both replicas of the master m have `name` holding `token`, read at once
+ * (no wait for replication). */
+static void on_replicas(test_cluster *c, int m, const char *name, uint64_t token) {
+  char want[32], value[600];
+  snprintf(want, sizeof want, "%llu ", (unsigned long long)token);
+  for (int i = 0; i <= 2; i++) {
+    if (i == m) continue;
+    redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+    kit_redis_str(r, value, sizeof value, "GET %s", name);
+    if (r != NULL) redisFree(r);
+    CHECK_EQ(strncmp(value, want, strlen(want)), 0);
+  }
+}
+
+/* With ?replicas=2 the key is on both replicas when ELECTED is reported
+ * (and when a fixed lease is granted);
+ * with more replicas than there are, no term starts, no lease is granted
+ * and no key is left. */
 static void replicas_have_the_key_when_elected(void) {
   test_cluster *c = kit_server("sentinel");
   REQUIRE(c != NULL);
@@ -165,15 +181,14 @@ static void replicas_have_the_key_when_elected(void) {
   baton_error err = {0};
   uint64_t token = 0;
   CHECK_OK(baton_election_campaign(k.e, WIN_MS, &token, &err), &err);
-  char want[32], value[600];
-  snprintf(want, sizeof want, "%llu ", (unsigned long long)token);
-  for (int i = 0; i <= 2; i++) { /* at once: no wait for replication */
-    if (i == m) continue;
-    redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
-    kit_redis_str(r, value, sizeof value, "GET %s", name);
-    if (r != NULL) redisFree(r);
-    CHECK_EQ(strncmp(value, want, strlen(want)), 0);
-  }
+  on_replicas(c, m, name, token);
+  CHECK_OK(baton_election_resign(k.e, &err), &err);
+  /* A fixed lease the same. */
+  baton_lease *l = NULL;
+  CHECK_OK(baton_lease_acquire(&l, k.c, name, 5000, 0, &token, &err), &err);
+  on_replicas(c, m, name, token);
+  CHECK_OK(baton_lease_release(l, &err), &err);
+  baton_lease_close(l);
   contender_close(&k);
 
   snprintf(uri, sizeof uri, "%s?replicas=3", c->uri);
@@ -182,6 +197,13 @@ static void replicas_have_the_key_when_elected(void) {
   CHECK_EQ(baton_election_campaign(k.e, 1500, &token, &err), BATON_ETIMEDOUT);
   printf("  %s\n", err.message);
   kit_peek p;
+  CHECK_EQ(kit_seam_sentinel.peek(c, name, &p), 0);
+  CHECK_EQ(p.keys, 0);
+  /* A fixed lease the same: not granted, and no key left. */
+  l = NULL;
+  CHECK_NE(baton_lease_acquire(&l, k.c, name, 5000, 0, &token, &err), 0);
+  CHECK_CONTAINS(err.message, "replicas acknowledged");
+  CHECK(l == NULL);
   CHECK_EQ(kit_seam_sentinel.peek(c, name, &p), 0);
   CHECK_EQ(p.keys, 0);
   contender_close(&k);
