@@ -50,7 +50,8 @@ static int check_client(const baton_client *c, const char *what, baton_error *er
 
 static int check_ttl(int64_t ttl_ms, const char *what, baton_error *err) {
   if (ttl_ms < 1 || ttl_ms > BATON_LEASE_TTL_MAX_MS)
-    return baton__error(err, BATON_EINVAL, "%s: ttl %lld ms is not in 1..%d (BATON_LEASE_TTL_MAX_MS)",
+    return baton__error(err, BATON_EINVAL,
+                        "%s: ttl %lld ms is not in 1..%d (BATON_LEASE_TTL_MAX_MS)",
                         what, (long long)ttl_ms, BATON_LEASE_TTL_MAX_MS);
   return 0;
 }
@@ -201,11 +202,13 @@ int baton_lease_extend(baton_lease *l, int64_t ttl_ms, baton_error *err) {
   /* Past its local end the server may have given the name to another:
    * an extend must not bring it back. */
   if (gone)
-    return baton__error(err, BATON_ENOTHOLDER, "lease_extend: the lease on '%s' (token %llu) has ended",
+    return baton__error(err, BATON_ENOTHOLDER,
+                        "lease_extend: the lease on '%s' (token %llu) has ended",
                         l->name, (unsigned long long)l->token);
   int64_t ttl_ns = ttl_ms * BATON_NS_PER_MS;
   int64_t sent = baton__now();
-  rc = c->backend->lease_extend(session_of(c), l->name, l->token, ttl_ns, op_deadline(c, limit), err);
+  rc = c->backend->lease_extend(session_of(c), l->name, l->token, ttl_ns, op_deadline(c, limit),
+                                err);
   pthread_mutex_lock(&l->mu);
   if (rc == 0 && !over(l, baton__now()))
     baton__lease_start(&l->local, sent, lease_lifetime(c, ttl_ns));
@@ -226,11 +229,13 @@ int baton_lease_release(baton_lease *l, baton_error *err) {
   bool was_ended = l->ended;
   pthread_mutex_unlock(&l->mu);
   if (was_ended)
-    return baton__error(err, BATON_ENOTHOLDER, "lease_release: the lease on '%s' (token %llu) has ended",
+    return baton__error(err, BATON_ENOTHOLDER,
+                        "lease_release: the lease on '%s' (token %llu) has ended",
                         l->name, (unsigned long long)l->token);
   /* Also past its local end: the key may still be there, and only ours
    * is deleted (the backend checks the token). */
-  int rc = c->backend->lease_release(session_of(c), l->name, l->token, op_deadline(c, INT64_MAX), err);
+  int rc = c->backend->lease_release(session_of(c), l->name, l->token,
+                                     op_deadline(c, INT64_MAX), err);
   /* After a connection error the lease may still be there: it stays held
    * until its end, and the release may be tried again. */
   if (rc == 0 || rc == BATON_ENOTHOLDER) {
