@@ -363,15 +363,37 @@ static bool idle_fit(redisContext *ctx) {
 }
 
 void baton__redis_conn_drop(baton_redis_conn *k) {
-  if (k->ctx != NULL) redisFree(k->ctx);
+  if (k->ctx != NULL) {
+    redisFree(k->ctx);
+    k->lost = true;
+  }
   k->ctx = NULL;
+}
+
+void baton__redis_conn_failed(const baton_redis_session *s, baton_redis_conn *k,
+                              const baton_error *why) {
+  /* The error's message names the server already. */
+  if (k->ctx != NULL && why != NULL && why->message[0] != '\0')
+    baton__log(s->base.cfg, BATON_LOG_WARN, "%s; connection dropped", why->message);
+  else if (k->ctx != NULL)
+    baton__log(s->base.cfg, BATON_LOG_WARN, "%s: connection dropped", s->label);
+  baton__redis_conn_drop(k);
 }
 
 int baton__redis_conn_ready(baton_redis_session *s, baton_redis_conn *k, int64_t deadline,
                             baton_error *err) {
-  if (k->ctx != NULL && baton__now() - k->used > BATON_REDIS_IDLE_CHECK_NS && !idle_fit(k->ctx))
+  if (k->ctx != NULL && baton__now() - k->used > BATON_REDIS_IDLE_CHECK_NS && !idle_fit(k->ctx)) {
+    baton__log(s->base.cfg, BATON_LOG_INFO,
+               "%s: an idle connection was closed by the server (a restart?)", s->label);
     baton__redis_conn_drop(k);
-  return k->ctx == NULL ? baton__redis_connect(&k->ctx, s, deadline, err) : 0;
+  }
+  if (k->ctx != NULL) return 0;
+  int rc = baton__redis_connect(&k->ctx, s, deadline, err);
+  if (rc == 0 && k->lost) {
+    baton__log(s->base.cfg, BATON_LOG_INFO, "%s: reconnected", s->label);
+    k->lost = false;
+  }
+  return rc;
 }
 
 int baton__redis_request(baton_redis_session *s, baton_redis_conn *k, const baton_redis_cmd *cmds,
@@ -382,7 +404,7 @@ int baton__redis_request(baton_redis_session *s, baton_redis_conn *k, const bato
   pthread_mutex_lock(&k->mu);
   int rc = baton__redis_conn_ready(s, k, deadline, err);
   if (rc == 0) rc = baton__redis_call(k->ctx, s, cmds, ncmds, replies, ncmds, deadline, what, err);
-  if (rc != 0) baton__redis_conn_drop(k);
+  if (rc != 0) baton__redis_conn_failed(s, k, err);
   k->used = baton__now();
   pthread_mutex_unlock(&k->mu);
   return rc;

@@ -43,6 +43,7 @@ typedef struct baton_redis_conn {
   pthread_mutex_t mu; /* held for a whole request */
   redisContext *ctx;  /* NULL until connected and after a failed request */
   int64_t used;       /* baton__now() when the last request ended */
+  bool lost;          /* dropped after it worked: its reconnect is logged */
 } baton_redis_conn;
 
 typedef struct baton_redis_session {
@@ -126,6 +127,11 @@ int baton__redis_conn_ready(baton_redis_session *s, baton_redis_conn *k, int64_t
                             baton_error *err);
 /* With k->mu held: drop k's connection (its state is unknown). */
 void baton__redis_conn_drop(baton_redis_conn *k);
+/* With k->mu held: a request on k failed with `why` (may be NULL): the
+ * connection is dropped, and a connection that was up is logged (WARN),
+ * as its reconnect will be (INFO). */
+void baton__redis_conn_failed(const baton_redis_session *s, baton_redis_conn *k,
+                              const baton_error *why);
 
 /* Send the commands in one write by `deadline`, reading nothing. */
 int baton__redis_send(redisContext *ctx, const baton_redis_session *s, const baton_redis_cmd *cmds,

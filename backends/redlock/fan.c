@@ -46,7 +46,7 @@ void baton__redlock_fan(baton_redlock_op *ops, size_t n) {
         if (o->out[j] != NULL) freeReplyObject(o->out[j]);
         o->out[j] = NULL;
       }
-      baton__redis_conn_drop(o->k);
+      baton__redis_conn_failed(o->s, o->k, &o->err);
     }
     o->k->used = baton__now();
     pthread_mutex_unlock(&o->k->mu);

@@ -148,6 +148,45 @@ static void idle_connections_the_server_closed_are_replaced(void) {
   kit_close(&a);
 }
 
+/* An operator hears of a connection lost and replaced: a request that
+ * failed on a killed connection (WARN), an idle one found closed (INFO),
+ * and each reconnect (INFO). */
+static void lost_connections_are_logged(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  baton_options o = {.identity = "logged", .ttl_ms = 2000};
+  kit_log log;
+  kit_log_attach(&log, &o);
+  kit_session a;
+  baton_error err = {0};
+  REQUIRE_OK(kit_open(&a, B, c->uri, &o, KIT_CALL_MS, &err), &err);
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  baton_candidate k = kit_cand(&a, "logged");
+  baton_leader who;
+  REQUIRE_EQ(B->leader(a.s, "logged", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  redisReply *killed = kit_redis_cmd(r, "CLIENT KILL TYPE normal"); /* every client but r */
+  if (killed != NULL) freeReplyObject(killed);
+  /* Used a moment ago, the connection is not checked first: the request
+   * fails on it, and the next one reconnects. */
+  CHECK(B->leader(a.s, "logged", &who, kit_deadline(2000), &err) != BATON_ENOLEADER);
+  const char *dropped = kit_log_wait(&log, "connection dropped", 0);
+  CHECK(dropped != NULL);
+  if (dropped != NULL) printf("  heard: %s\n", dropped);
+  CHECK_EQ(B->leader(a.s, "logged", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  CHECK(kit_log_wait(&log, "reconnected", 0) != NULL);
+  /* Idle past the check's bound, a closed connection is found before use. */
+  killed = kit_redis_cmd(r, "CLIENT KILL TYPE normal");
+  if (killed != NULL) freeReplyObject(killed);
+  kit_sleep_ms(5); /* past the idle bound (1 ms, conn.c): idleness is the case */
+  CHECK_EQ(B->leader(a.s, "logged", &who, kit_deadline(2000), &err), BATON_ENOLEADER);
+  CHECK(kit_log_wait(&log, "closed by the server", 0) != NULL);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+  kit_log_destroy(&log);
+}
+
 /* Redis restarted without persistence while A holds: B's term begins
  * only once A's local deadline has passed (A's last renewal was sent
  * before the restart, so its deadline is before that + TTL), and by the
@@ -817,6 +856,7 @@ int main(int argc, char **argv) {
       {"campaign_cancelled_during_the_wait", campaign_cancelled_during_the_wait},
       {"idle_connections_the_server_closed_are_replaced",
        idle_connections_the_server_closed_are_replaced},
+      {"lost_connections_are_logged", lost_connections_are_logged},
       {"auth_with_requirepass", auth_with_requirepass},
       {"auth_with_acl_user", auth_with_acl_user},
       {"acl_user_limited_to_a_prefix", acl_user_limited_to_a_prefix},
