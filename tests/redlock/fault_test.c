@@ -471,6 +471,14 @@ static void proclaim_needs_a_quorum(void) {
   kit_close(&b);
 }
 
+/* 200 waiting elections of one client share one subscriber connection
+ * per instance (kit_redis_herd_case). */
+static void waiters_share_one_subscriber_per_instance(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_redis_herd_case(c, 200);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -484,6 +492,7 @@ int main(int argc, char **argv) {
       {"uri_is_checked", uri_is_checked},
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
       {"proclaim_needs_a_quorum", proclaim_needs_a_quorum},
+      {"waiters_share_one_subscriber_per_instance", waiters_share_one_subscriber_per_instance},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
