@@ -426,8 +426,9 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
   if (rc == 0) rc = hub_connect(s, h, deadline, err);
   if (rc == 0) rc = send_subscribes(s, h, deadline, err);
   uint64_t epoch = h->epoch;
-  for (int rounds = 0; rc == 0 && rounds < 100000; rounds++) {
-    bool confirmed = true;
+  bool confirmed = false;
+  for (int rounds = 0; rc == 0 && !confirmed && rounds < 100000; rounds++) {
+    confirmed = true;
     for (size_t i = 0; i < 2; i++)
       if (sub->chan[i] != NULL && h->read < sub->chan[i]->confirm_at) confirmed = false;
     if (h->epoch != epoch || h->ctx == NULL) {
@@ -436,7 +437,7 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
                            : baton__error(err, BATON_ECONNECT,
                                           "%s: subscribe: the connection broke", s->label);
     } else if (confirmed) {
-      break;
+      /* in effect on the server */
     } else if (baton__now() >= deadline) {
       rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline",
                         s->label);
@@ -444,6 +445,8 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
       timed_wait(&h->cond, &h->mu, deadline);
     }
   }
+  if (rc == 0 && !confirmed)
+    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply in time", s->label);
   if (rc == 0) {
     sub->epoch = epoch;
     sub->seen = heard(sub);
