@@ -52,6 +52,8 @@ typedef struct waiter waiter;
 typedef struct wnode {
   waiter *w;
   const baton_redis_sub *sub;     /* what it waits for on this hub */
+  bool cancel_seen;               /* this hub's reader saw its cancel (the
+                                     waiter's own flag is under its mu) */
   struct wnode *prev, *next;      /* the hub's list */
 } wnode;
 struct waiter {
@@ -225,7 +227,7 @@ static size_t build_poll_set(baton_redis_hub *h) {
   h->pfd[m++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
   h->pfd[m++] = (struct pollfd){.fd = h->ctx != NULL ? h->ctx->fd : -1, .events = POLLIN};
   for (wnode *n = h->waiters; n != NULL && m < h->pfd_cap; n = n->next)
-    if (n->w->cancel_fd >= 0 && !n->w->cancelled)
+    if (n->w->cancel_fd >= 0 && !n->cancel_seen)
       h->pfd[m++] = (struct pollfd){.fd = n->w->cancel_fd, .events = POLLIN};
   return m;
 }
@@ -259,7 +261,10 @@ static void *reader_main(void *arg) {
     for (size_t i = 2; i < m; i++) {
       if (h->pfd[i].revents == 0) continue;
       for (wnode *n = h->waiters; n != NULL; n = n->next)
-        if (n->w->cancel_fd == h->pfd[i].fd && !n->w->cancelled) wake(n->w, true);
+        if (n->w->cancel_fd == h->pfd[i].fd && !n->cancel_seen) {
+          n->cancel_seen = true;
+          wake(n->w, true);
+        }
     }
   }
   pthread_mutex_unlock(&h->mu);
