@@ -15,6 +15,7 @@ int baton__redis_instance_init(baton_redis_session *s, const char *scheme, const
   pthread_mutex_init(&s->renewer.mu, NULL);
   pthread_mutex_init(&s->state_mu, NULL);
   s->base.cfg = cfg;
+  if (baton__redis_hub_init(s) != 0) return BATON_ENOMEM;
   s->port = port;
   s->db = db;
   s->host = baton__strdup(host);
@@ -29,6 +30,7 @@ int baton__redis_instance_init(baton_redis_session *s, const char *scheme, const
 }
 
 void baton__redis_instance_fini(baton_redis_session *s) {
+  baton__redis_hub_fini(s);
   if (s->cmd.ctx != NULL) redisFree(s->cmd.ctx);
   if (s->renewer.ctx != NULL) redisFree(s->renewer.ctx);
   pthread_mutex_destroy(&s->cmd.mu);

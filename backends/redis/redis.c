@@ -8,9 +8,10 @@
  * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader and
  * leader_value 1 (GET and the PTTLs of NAME and NAME/wait, and the GET of
  * NAME/value, pipelined); proclaim 1; wait: the first one subscribes
- * (connect + SUBSCRIBE), later ones send nothing for a candidate and one
- * look as leader's for an observer. A script the server forgot costs one more round trip (EVAL
- * after NOSCRIPT). A term on a server that started less than a TTL ago
+ * (SUBSCRIBE on the client's one subscriber connection, sub.c, made at the
+ * client's first wait), later ones send nothing for a candidate and one
+ * look as leader's for an observer. A script the server forgot costs one
+ * more round trip (EVAL after NOSCRIPT). A term on a server that started less than a TTL ago
  * costs one more acquire, at the time the first one names (restart-safe
  * terms, script.c). Fixed leases (lease.c): 1 round trip per operation. */
 #include "redis.h"
@@ -43,11 +44,6 @@ static int cand_state(baton_redis_cand **out, baton_session *bs, baton_candidate
   if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redis_cand), "redis", err);
   *out = c->priv;
   return rc;
-}
-
-static void drop_sub(baton_redis_cand *p) {
-  if (p->sub != NULL) redisFree(p->sub);
-  p->sub = NULL;
 }
 
 /* ---- open and close ------------------------------------------------------ */
@@ -107,8 +103,8 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   p->acquired = true;
   /* Messages that came before this look are answered by it. A subscriber
-   * found dead is closed, so that the next wait subscribes again. */
-  if (p->sub != NULL && baton__redis_sub_drain(p->sub) < 0) drop_sub(p);
+   * found dead is found by the next wait, which subscribes again. */
+  baton__redis_sub_look(&p->sub, s);
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   baton__redis_start_attempt(&s->state_mu, p, nonce, prev);
@@ -331,34 +327,31 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   int rc = cand_state(&p, bs, c, "wait", err);
   if (rc == 0) rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err);
   if (rc != 0) return rc;
-  if (p->sub == NULL) {
+  if (p->sub.epoch == 0) {
     /* The first wait subscribes and returns at once: the caller looks again
      * with the subscription in place, so no release between its last look
-     * and now goes unnoticed. */
-    return baton__redis_subscribe(&p->sub, s, c->name, !p->acquired, deadline, err);
+     * and now goes unnoticed. So does the first after the subscriber was
+     * found gone. */
+    return baton__redis_sub_open(&p->sub, s, c->name, !p->acquired, deadline, err);
   }
   int64_t until;
   if (p->acquired) {
     until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
   } else {
-    /* Messages so far are covered by the look that follows. */
-    if (baton__redis_sub_drain(p->sub) < 0) {
-      drop_sub(p);
-      return 0;
-    }
+    /* Messages so far are covered by the look that follows. A subscriber
+     * found gone: look again, and the next wait subscribes anew. */
+    if (!baton__redis_sub_look(&p->sub, s)) return 0;
     if ((rc = observer_until(s, c, p, seen, &until, deadline, err)) != 0) return rc;
   }
-  /* A subscriber found gone is freed there (p->sub NULL): the next wait
-   * subscribes anew. */
-  rc = baton__redis_sub_wait_any(&p->sub, 1, until < deadline ? until : deadline, cancel_fd);
+  /* A subscriber found gone is said there: the next wait subscribes anew. */
+  rc = baton__redis_sub_wait(&p->sub, s, 1, until < deadline ? until : deadline, cancel_fd);
   return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->recheck_at, s->label, c->name,
                         err);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {
-  (void)bs;
   if (c == NULL || c->priv == NULL) return;
-  drop_sub(c->priv);
+  if (bs != NULL) baton__redis_sub_close(&((baton_redis_cand *)c->priv)->sub, session_of(bs));
   baton__free(c->priv);
   c->priv = NULL;
 }

@@ -46,6 +46,8 @@ typedef struct baton_redis_conn {
   bool lost;          /* dropped after it worked: its reconnect is logged */
 } baton_redis_conn;
 
+typedef struct baton_redis_hub baton_redis_hub; /* sub.c */
+
 typedef struct baton_redis_session {
   baton_session base;        /* first: the core's view */
   char *host;                /* owned */
@@ -59,6 +61,8 @@ typedef struct baton_redis_session {
   pthread_mutex_t state_mu;  /* guards every candidate's baton_redis_cand fields
                                 except `sub`, which only wait/acquire/forget
                                 touch (never concurrently, says the core) */
+  baton_redis_hub *hub;      /* owned: the one subscriber connection every
+                                wait of this session shares (sub.c) */
   /* NULL, or where the server is now, asked at every connect instead of
    * host/port: redis-sentinel:// moves the session to a new master. */
   void (*locate)(const struct baton_redis_session *s, char *host, size_t size, int *port);
@@ -67,6 +71,17 @@ typedef struct baton_redis_session {
    * Atomic. */
   uint64_t answered, failed;
 } baton_redis_session;
+
+/* A candidate's interest in the channels of its name, on a session's
+ * shared subscriber (sub.c). Zero: none. */
+typedef struct baton_redis_sub {
+  struct baton_redis_chan *chan[2]; /* NAME/released, and for an observer
+                                       NAME/elected; counted references */
+  uint64_t epoch;                   /* the subscriber's epoch it was confirmed
+                                       on; 0 = not subscribed (or found gone) */
+  uint64_t seen;                    /* messages of its channels at the last
+                                       look: more mean "look again" */
+} baton_redis_sub;
 
 /* A candidate's state (baton_candidate.priv). */
 typedef struct baton_redis_cand {
@@ -85,7 +100,8 @@ typedef struct baton_redis_cand {
   int64_t foreign_poll_ns; /* the next look's delay while a program that is
                               not baton holds the name (it publishes nothing
                               on release); 0 = the holder is ours or none */
-  redisContext *sub;     /* subscriber, NULL until the first wait */
+  baton_redis_sub sub;   /* its channels on the session's subscriber,
+                            none until the first wait */
   uint64_t value_token;  /* the term whose proclaims value_version counts */
   uint64_t value_version; /* proclaims of that term so far (proclaim.c) */
 } baton_redis_cand;
@@ -211,20 +227,40 @@ void baton__redis_nonce(char out[BATON_REDIS_NONCE_LEN + 1]);
 
 /* ---- sub.c ------------------------------------------------------------- */
 
-/* Open a subscriber for `name`: NAME/released, and for an observer also
- * NAME/elected. Returns once the server confirmed the subscriptions. */
-int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, const char *name,
-                           bool observer, int64_t deadline, baton_error *err);
+/* The session's hub: made by baton__redis_instance_init (no thread, no
+ * descriptor yet), freed by _fini (every candidate forgotten before). */
+int baton__redis_hub_init(baton_redis_session *s);
+void baton__redis_hub_fini(baton_redis_session *s);
 
-/* Take every message that has arrived, without blocking. Returns how many
- * (>= 0), or BATON_ECONNECT when the subscriber is gone. */
-int baton__redis_sub_drain(redisContext *sub);
+/* Subscribe `sub` for `name` on s's subscriber: NAME/released, and for an
+ * observer also NAME/elected. Opens the subscriber at the first call (and
+ * after it broke, then with every channel that has interest), starts the
+ * session's reader thread at the first call, and returns once the server
+ * confirmed sub's channels; messages so far count as seen. On an error the
+ * interest stays (sub_close drops it), except after the server refused the
+ * SUBSCRIBE (BATON_EREFUSED, BATON_EAUTH). */
+int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, int64_t deadline, baton_error *err);
 
-/* Block until a message arrives on any of subs[0..n) (1; NULL entries
- * skipped, at most BATON_URI_MAX_HOSTS), `until` passes (0), cancel_fd
- * (may be -1) is readable (BATON_ECANCELED) or a subscriber is gone (it is
- * freed and set to NULL, and BATON_ECONNECT returned). */
-int baton__redis_sub_wait_any(redisContext **subs, size_t n, int64_t until, int cancel_fd);
+/* Before a look: the messages so far are answered by it. Returns whether
+ * sub is subscribed on s's current subscriber; one whose subscriber is
+ * gone is marked not subscribed (epoch 0), so the next wait subscribes. */
+bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s);
+
+/* Drop sub's interest: a channel nobody else wants is UNSUBSCRIBEd. */
+void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s);
+
+/* s now connects elsewhere (generation raised, redis-sentinel://): a
+ * subscriber made for another generation is dropped, waking every wait. */
+void baton__redis_sub_follow(baton_redis_session *s, uint64_t generation);
+
+/* Block until a message arrives for any of subs[0..n) on its session
+ * ss[i] (1; entries not subscribed skipped, at most BATON_URI_MAX_HOSTS),
+ * `until` passes (0), cancel_fd (may be -1) is readable (BATON_ECANCELED)
+ * or a subscriber is gone (BATON_ECONNECT; that entry is marked not
+ * subscribed). Messages since the last look count: they return at once. */
+int baton__redis_sub_wait(baton_redis_sub *subs, baton_redis_session *ss, size_t n,
+                          int64_t until, int cancel_fd);
 
 /* ---- instance.c --------------------------------------------------------- */
 
@@ -325,7 +361,7 @@ bool baton__redis_vote_read(baton_redis_vote *out, const redisReply *r);
 int baton__redis_wait_term(pthread_mutex_t *mu, baton_redis_cand *p, int64_t now, int64_t ms,
                            const char *label, const char *name, const char *whose,
                            baton_leader *holder, baton_error *err);
-/* baton__redis_sub_wait_any's answer as baton__wait_end (backend.h) takes
+/* baton__redis_sub_wait's answer as baton__wait_end (backend.h) takes
  * it: a subscriber gone (a restart, say) is "look again" (1) as a message
  * is; the next wait subscribes anew. */
 static inline int baton__redis_woken(int rc) { return rc == BATON_ECONNECT ? 1 : rc; }

@@ -1,94 +1,602 @@
-/* sub.c — a candidate's subscriber connection: the pub/sub channels that
- * wake its waits, so waiters sleep on the server's word instead of polling. */
+/* sub.c — a session's one subscriber connection, shared by the waits of all
+ * its candidates: the pub/sub channels that wake them, so waiters sleep on
+ * the server's word instead of polling, and 1,000 waiting elections cost
+ * one connection, not 1,000.
+ *
+ * The hub. A channel is SUBSCRIBEd when the first candidate of its name
+ * needs it and UNSUBSCRIBEd when the last one is forgotten (a count of
+ * interest per channel, in a hash table keyed by channel). One reader
+ * thread per session, started at the first wait, polls the connection,
+ * counts the messages of each channel, and wakes the blocked waits of that
+ * channel (each blocks on a condition variable of its own). It also polls
+ * the cancel descriptor of every blocked wait, so a cancel ends its wait at
+ * once although the wait itself sleeps on a condition variable: a wait
+ * then costs no descriptor of its own. Writes (SUBSCRIBE, UNSUBSCRIBE) are
+ * made by the waiting threads under the hub's lock; the reader only reads.
+ *
+ * Confirmations. Every channel named in SUBSCRIBE or UNSUBSCRIBE gets one
+ * reply, in order, so the n-th such reply confirms the n-th channel sent.
+ * A subscription counts once its reply was read: then the server has it,
+ * and the look that follows cannot miss a release.
+ *
+ * A subscriber that breaks (a server restart, CLIENT KILL) wakes every
+ * blocked wait ("look again") and raises the epoch: a candidate whose
+ * subscription is of an older epoch subscribes again at its next wait,
+ * which reopens the connection with every channel that has interest. */
 #include "redis.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
-int baton__redis_subscribe(redisContext **out, const baton_redis_session *s, const char *name,
-                           bool observer, int64_t deadline, baton_error *err) {
-  char released[BATON_NAME_MAX + 16], elected[BATON_NAME_MAX + 16];
-  snprintf(released, sizeof released, "%s/released", name);
-  snprintf(elected, sizeof elected, "%s/elected", name);
-  const char *argv[] = {"SUBSCRIBE", released, elected};
-  baton_redis_cmd cmd = {observer ? 3 : 2, argv};
-  size_t n = observer ? 2 : 1; /* one confirmation per channel */
-  redisContext *ctx = NULL;
-  int rc = baton__redis_connect(&ctx, s, deadline, err);
-  redisReply *r[2] = {NULL, NULL};
-  if (rc == 0) rc = baton__redis_call(ctx, s, &cmd, 1, r, n, deadline, "subscribe", err);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (r[i]->type == REDIS_REPLY_ERROR)
-      rc = baton__redis_reply_error(s, r[i], "subscribe", err);
-    else if (r[i]->type != REDIS_REPLY_ARRAY || r[i]->elements != 3 ||
-             r[i]->element[0]->type != REDIS_REPLY_STRING ||
-             strcmp(r[i]->element[0]->str, "subscribe") != 0)
-      rc = baton__redis_bad_reply(s, "subscribe", err);
+#define HUB_BUCKETS 1024     /* hash chains; a chain grows past this many names */
+#define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
+#define UNCONFIRMED UINT64_MAX
+
+typedef struct baton_redis_chan {
+  char name[BATON_NAME_MAX + 16]; /* "NAME/released" or "NAME/elected" */
+  size_t refs;                    /* candidates with interest */
+  uint64_t count;                 /* messages read on it */
+  uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
+                                     on the current connection, or UNCONFIRMED */
+  struct baton_redis_chan *next;  /* hash chain */
+} baton_redis_chan;
+
+/* A blocked wait, on its caller's stack, listed on every hub it waits on. */
+typedef struct waiter waiter;
+typedef struct wnode {
+  waiter *w;
+  const baton_redis_sub *sub;     /* what it waits for on this hub */
+  bool cancel_seen;               /* this hub's reader saw its cancel (the
+                                     waiter's own flag is under its mu) */
+  struct wnode *prev, *next;      /* the hub's list */
+} wnode;
+struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;            /* CLOCK_MONOTONIC */
+  bool woken;                     /* a message, or the subscriber broke */
+  bool cancelled;                 /* its cancel_fd turned readable */
+  int cancel_fd;                  /* -1: none */
+  wnode nodes[BATON_URI_MAX_HOSTS];
+};
+
+struct baton_redis_hub {
+  pthread_mutex_t mu;             /* everything below, and I/O on ctx */
+  pthread_cond_t cond;            /* replies read, connection made or broken */
+  redisContext *ctx;              /* the subscriber; NULL when none */
+  bool connecting;                /* a wait is connecting (without mu) */
+  uint64_t epoch;                 /* raised when a subscriber breaks; from 1 */
+  uint64_t sent, read;            /* channels sent in (UN)SUBSCRIBE, replies read */
+  uint64_t follow;                /* the location generation ctx was made for */
+  int refused;                    /* an error reply broke it: that error, else 0 */
+  char refusal[200];              /* its text */
+  baton_redis_chan *buckets[HUB_BUCKETS];
+  wnode *waiters;                 /* blocked waits */
+  int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
+  bool running, stop;             /* the reader thread */
+  pthread_t reader;
+  struct pollfd *pfd;             /* the reader's poll set (reader only) */
+  size_t pfd_cap;
+};
+
+/* ---- the channel table ------------------------------------------------------ */
+
+static size_t hash(const char *s, size_t len) {
+  size_t h = 5381; /* djb2: names are short and not chosen by an attacker */
+  for (size_t i = 0; i < len; i++) h = h * 33 + (unsigned char)s[i];
+  return h % HUB_BUCKETS;
+}
+
+static baton_redis_chan *chan_find(baton_redis_hub *h, const char *name, size_t len) {
+  for (baton_redis_chan *c = h->buckets[hash(name, len)]; c != NULL; c = c->next)
+    if (strlen(c->name) == len && memcmp(c->name, name, len) == 0) return c;
+  return NULL;
+}
+
+/* A counted reference to channel `name`, made when new. NULL: out of memory. */
+static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
+  baton_redis_chan *c = chan_find(h, name, strlen(name));
+  if (c == NULL) {
+    if ((c = baton__calloc(1, sizeof *c)) == NULL) return NULL;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->confirm_at = UNCONFIRMED;
+    size_t b = hash(name, strlen(name));
+    c->next = h->buckets[b];
+    h->buckets[b] = c;
   }
-  for (size_t i = 0; i < n; i++)
-    if (r[i] != NULL) freeReplyObject(r[i]);
-  if (rc != 0) {
-    if (ctx != NULL) redisFree(ctx);
-    return rc;
+  c->refs++;
+  return c;
+}
+
+static void chan_unlink(baton_redis_hub *h, baton_redis_chan *c) {
+  for (baton_redis_chan **at = &h->buckets[hash(c->name, strlen(c->name))]; *at != NULL;
+       at = &(*at)->next)
+    if (*at == c) {
+      *at = c->next;
+      return;
+    }
+}
+
+/* What a candidate's subscription has heard so far: a change means "look
+ * again". Needs h->mu. */
+static uint64_t heard(const baton_redis_sub *sub) {
+  uint64_t n = 0;
+  for (size_t i = 0; i < 2; i++)
+    if (sub->chan[i] != NULL) n += sub->chan[i]->count;
+  return n;
+}
+
+/* ---- waking ------------------------------------------------------------------ */
+
+static void wake(waiter *w, bool cancelled) {
+  pthread_mutex_lock(&w->mu);
+  if (cancelled)
+    w->cancelled = true;
+  else
+    w->woken = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void nudge(baton_redis_hub *h) {
+  uint64_t one = 1;
+  if (h->wake_fd >= 0 && write(h->wake_fd, &one, sizeof one) < 0) {
+    /* The counter is full: it is readable anyway. */
   }
-  *out = ctx;
+}
+
+/* The subscriber is gone: every wait looks again, every subscription is of
+ * an older epoch now. Needs h->mu. */
+static void hub_break(baton_redis_hub *h) {
+  if (h->ctx != NULL) redisFree(h->ctx);
+  h->ctx = NULL;
+  h->epoch++;
+  for (size_t b = 0; b < HUB_BUCKETS; b++)
+    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) c->confirm_at = UNCONFIRMED;
+  for (wnode *n = h->waiters; n != NULL; n = n->next) wake(n->w, false);
+  pthread_cond_broadcast(&h->cond);
+}
+
+/* ---- the reader thread -------------------------------------------------------- */
+
+static bool is_kind(const redisReply *r, const char *kind) {
+  return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, kind) == 0;
+}
+
+/* One reply read on the subscriber. Needs h->mu. */
+static void take_reply(baton_redis_hub *h, const redisReply *r) {
+  if (is_kind(r, "message") && r->element[1]->type == REDIS_REPLY_STRING) {
+    baton_redis_chan *c = chan_find(h, r->element[1]->str, r->element[1]->len);
+    if (c == NULL) return; /* unsubscribed since */
+    c->count++;
+    for (wnode *n = h->waiters; n != NULL; n = n->next)
+      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake(n->w, false);
+  } else if (is_kind(r, "subscribe") || is_kind(r, "unsubscribe")) {
+    h->read++;
+    pthread_cond_broadcast(&h->cond);
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    /* A refused SUBSCRIBE (an ACL without the channel, say) would leave
+     * the reply count wrong: the connection goes, and waits say why. */
+    bool auth = strncmp(r->str, "NOPERM", 6) == 0 || strncmp(r->str, "NOAUTH", 6) == 0;
+    h->refused = auth ? BATON_EAUTH : BATON_EREFUSED;
+    snprintf(h->refusal, sizeof h->refusal, "%.190s", r->str);
+    hub_break(h);
+  }
+}
+
+/* Read what came, without blocking. Needs h->mu. */
+static void hub_read(baton_redis_hub *h) {
+  if (h->ctx == NULL) return;
+  if (baton__redis_read_ready(h->ctx) != 0) {
+    hub_break(h);
+    return;
+  }
+  for (;;) { /* what was read is finite: each reply consumes some of it */
+    void *reply = NULL;
+    if (redisReaderGetReply(h->ctx->reader, &reply) != REDIS_OK) {
+      hub_break(h);
+      return;
+    }
+    if (reply == NULL) return;
+    take_reply(h, reply);
+    freeReplyObject(reply);
+    if (h->ctx == NULL) return;
+  }
+}
+
+/* The poll set: the wake descriptor, the subscriber, and the cancel
+ * descriptor of every blocked wait not yet cancelled. Needs h->mu. */
+static size_t build_poll_set(baton_redis_hub *h) {
+  size_t need = 2;
+  for (wnode *n = h->waiters; n != NULL; n = n->next) need++;
+  if (need > h->pfd_cap) {
+    struct pollfd *grown = baton__realloc(h->pfd, need * 2 * sizeof *grown);
+    if (grown != NULL) {
+      h->pfd = grown;
+      h->pfd_cap = need * 2;
+    }
+  }
+  size_t m = 0;
+  if (h->pfd_cap < 2) return 0;
+  h->pfd[m++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
+  h->pfd[m++] = (struct pollfd){.fd = h->ctx != NULL ? h->ctx->fd : -1, .events = POLLIN};
+  for (wnode *n = h->waiters; n != NULL && m < h->pfd_cap; n = n->next)
+    if (n->w->cancel_fd >= 0 && !n->cancel_seen)
+      h->pfd[m++] = (struct pollfd){.fd = n->w->cancel_fd, .events = POLLIN};
+  return m;
+}
+
+static void *reader_main(void *arg) {
+  baton_redis_hub *h = arg;
+  pthread_mutex_lock(&h->mu);
+  while (!h->stop) { /* until the session closes */
+    size_t m = build_poll_set(h);
+    redisContext *polled = h->ctx;
+    pthread_mutex_unlock(&h->mu);
+    /* No timeout: every change of the poll set writes wake_fd. */
+    int k = m > 0 ? poll(h->pfd, m, -1) : 0;
+    pthread_mutex_lock(&h->mu);
+    if (k < 0 && errno != EINTR) {
+      /* Nothing we passed can make poll fail but a lack of memory:
+       * every wait still ends at its re-check time. */
+      pthread_mutex_unlock(&h->mu);
+      struct timespec pause = {0, 10 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+      pthread_mutex_lock(&h->mu);
+      continue;
+    }
+    if (k <= 0) continue;
+    if (h->pfd[0].revents != 0) {
+      uint64_t v;
+      if (read(h->wake_fd, &v, sizeof v) < 0) { /* reset; another may come later */
+      }
+    }
+    if (h->pfd[1].revents != 0 && h->ctx == polled) hub_read(h);
+    for (size_t i = 2; i < m; i++) {
+      if (h->pfd[i].revents == 0) continue;
+      for (wnode *n = h->waiters; n != NULL; n = n->next)
+        if (n->w->cancel_fd == h->pfd[i].fd && !n->cancel_seen) {
+          n->cancel_seen = true;
+          wake(n->w, true);
+        }
+    }
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+/* ---- the hub's life ------------------------------------------------------------ */
+
+/* A condition variable on CLOCK_MONOTONIC (timed_wait's clock). */
+static void cond_init(pthread_cond_t *cond) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(cond, &a);
+  pthread_condattr_destroy(&a);
+}
+
+int baton__redis_hub_init(baton_redis_session *s) {
+  baton_redis_hub *h = baton__calloc(1, sizeof *h);
+  if (h == NULL) return BATON_ENOMEM;
+  pthread_mutex_init(&h->mu, NULL);
+  cond_init(&h->cond);
+  h->epoch = 1;
+  h->wake_fd = -1;
+  s->hub = h;
   return 0;
 }
 
-static bool is_message(const redisReply *r) {
-  return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0;
-}
-
-int baton__redis_sub_drain(redisContext *sub) {
-  int rc = baton__redis_read_ready(sub);
-  if (rc != 0) return rc;
-  int messages = 0;
-  for (;;) { /* what was read is finite: each reply consumes some of it */
-    void *reply = NULL;
-    if (redisReaderGetReply(sub->reader, &reply) != REDIS_OK) return BATON_ECONNECT;
-    if (reply == NULL) break;
-    if (is_message(reply)) messages++;
-    freeReplyObject(reply);
-  }
-  return messages;
-}
-
-/* What subs[i] says now: 1 for a message, 0 for none, BATON_ECONNECT after
- * freeing a subscriber found gone. */
-static int drain_one(redisContext **subs, size_t i) {
-  int got = baton__redis_sub_drain(subs[i]);
-  if (got >= 0) return got > 0;
-  redisFree(subs[i]);
-  subs[i] = NULL;
-  return BATON_ECONNECT;
-}
-
-int baton__redis_sub_wait_any(redisContext **subs, size_t n, int64_t until, int cancel_fd) {
-  struct pollfd p[BATON_URI_MAX_HOSTS + 1];
-  size_t at[BATON_URI_MAX_HOSTS];
-  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
-  /* What came already (maybe read along with an earlier reply) counts. */
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (subs[i] == NULL) continue;
-    int got = drain_one(subs, i);
-    if (got != 0) return got;
-    p[m] = (struct pollfd){.fd = subs[i]->fd, .events = POLLIN};
-    at[m++] = i;
-  }
-  if (cancel_fd >= 0) p[m] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
-  for (;;) { /* until `until` */
-    int k = poll(p, m + (cancel_fd >= 0), baton__ms_until(until));
-    if (k < 0 && errno != EINTR) return BATON_ECONNECT;
-    if (k > 0 && cancel_fd >= 0 && p[m].revents != 0) return BATON_ECANCELED;
-    for (size_t j = 0; k > 0 && j < m; j++) {
-      if (p[j].revents == 0) continue;
-      int got = drain_one(subs, at[j]);
-      if (got != 0) return got;
+void baton__redis_hub_fini(baton_redis_session *s) {
+  baton_redis_hub *h = s->hub;
+  if (h == NULL) return;
+  pthread_mutex_lock(&h->mu);
+  h->stop = true;
+  nudge(h);
+  bool running = h->running;
+  pthread_mutex_unlock(&h->mu);
+  if (running) pthread_join(h->reader, NULL);
+  if (h->ctx != NULL) redisFree(h->ctx);
+  for (size_t b = 0; b < HUB_BUCKETS; b++)
+    for (baton_redis_chan *c = h->buckets[b], *next; c != NULL; c = next) {
+      next = c->next;
+      baton__free(c);
     }
-    if (baton__now() >= until) return 0;
+  if (h->wake_fd >= 0) close(h->wake_fd);
+  baton__free(h->pfd);
+  pthread_cond_destroy(&h->cond);
+  pthread_mutex_destroy(&h->mu);
+  baton__free(h);
+  s->hub = NULL;
+}
+
+/* Start the reader at the first wait. Needs h->mu. */
+static int hub_start(baton_redis_hub *h) {
+  if (h->running) return 0;
+  if (h->wake_fd < 0 && (h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return BATON_ENOMEM;
+  /* The reader takes no signal: a process's signals stay with the threads
+   * that expect them (it inherits this mask). */
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  int rc = pthread_create(&h->reader, NULL, reader_main, h);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  if (rc != 0) return BATON_ENOMEM;
+  h->running = true;
+  return 0;
+}
+
+/* Block on cond (made by cond_init) until `deadline` at the latest, or a
+ * signal. Needs mu. */
+static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline) {
+  int64_t left = deadline - baton__now();
+  if (left <= 0) return;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  int64_t ns = (int64_t)t.tv_nsec + left % BATON_NS_PER_S;
+  t.tv_sec += (time_t)(left / BATON_NS_PER_S + ns / BATON_NS_PER_S);
+  t.tv_nsec = (long)(ns % BATON_NS_PER_S);
+  pthread_cond_timedwait(cond, mu, &t);
+}
+
+/* SUBSCRIBE the channels with interest that the current connection lacks,
+ * HUB_SUBSCRIBE_CHUNK per command, all in one write. Needs h->mu and a
+ * connection. */
+static int send_subscribes(baton_redis_session *s, baton_redis_hub *h, int64_t deadline,
+                           baton_error *err) {
+  size_t n = 0;
+  for (size_t b = 0; b < HUB_BUCKETS; b++)
+    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next)
+      n += c->refs > 0 && c->confirm_at == UNCONFIRMED;
+  if (n == 0) return 0;
+  size_t ncmds = (n + HUB_SUBSCRIBE_CHUNK - 1) / HUB_SUBSCRIBE_CHUNK;
+  const char **argv = baton__calloc(n + ncmds, sizeof *argv);
+  baton_redis_cmd *cmds = baton__calloc(ncmds, sizeof *cmds);
+  if (argv == NULL || cmds == NULL) {
+    baton__free(argv);
+    baton__free(cmds);
+    return baton__error(err, BATON_ENOMEM, "%s: subscribe: out of memory", s->label);
   }
+  size_t at = 0, k = 0;
+  for (size_t b = 0; b < HUB_BUCKETS; b++)
+    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
+      if (c->refs == 0 || c->confirm_at != UNCONFIRMED) continue;
+      if (k == 0 || cmds[k - 1].argc == HUB_SUBSCRIBE_CHUNK + 1) {
+        cmds[k++] = (baton_redis_cmd){1, argv + at};
+        argv[at++] = "SUBSCRIBE";
+      }
+      argv[at++] = c->name;
+      cmds[k - 1].argc++;
+      c->confirm_at = ++h->sent;
+    }
+  int rc = baton__redis_send(h->ctx, s, cmds, k, deadline, "subscribe", err);
+  baton__free(argv);
+  baton__free(cmds);
+  if (rc != 0) hub_break(h);
+  return rc;
+}
+
+/* A connection for the hub, made by this wait unless another is making
+ * one. Needs h->mu (let go while connecting). */
+static int hub_connect(baton_redis_session *s, baton_redis_hub *h, int64_t deadline,
+                       baton_error *err) {
+  for (int tries = 0; h->ctx == NULL && tries < 1000; tries++) {
+    if (baton__now() >= deadline)
+      return baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: deadline passed", s->label);
+    if (h->connecting) {
+      timed_wait(&h->cond, &h->mu, deadline);
+      continue;
+    }
+    h->connecting = true;
+    pthread_mutex_unlock(&h->mu);
+    redisContext *ctx = NULL;
+    int rc = baton__redis_connect(&ctx, s, deadline, err);
+    pthread_mutex_lock(&h->mu);
+    h->connecting = false;
+    pthread_cond_broadcast(&h->cond);
+    if (rc != 0) return rc;
+    h->ctx = ctx;
+    h->sent = h->read = 0;
+    h->refused = 0;
+    nudge(h); /* poll the new socket */
+  }
+  return h->ctx != NULL ? 0 : baton__error(err, BATON_ECONNECT, "%s: subscribe: no connection",
+                                          s->label);
+}
+
+/* ---- what candidates call ---------------------------------------------------- */
+
+static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub);
+
+int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, int64_t deadline, baton_error *err) {
+  baton_redis_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  int rc = hub_start(h);
+  if (rc != 0) rc = baton__error(err, rc, "%s: subscribe: no reader thread", s->label);
+  for (size_t i = 0; rc == 0 && i < (observer ? 2u : 1u); i++) {
+    if (sub->chan[i] != NULL) continue; /* interest kept since an earlier epoch */
+    char ch[BATON_NAME_MAX + 16];
+    snprintf(ch, sizeof ch, i == 0 ? "%s/released" : "%s/elected", name);
+    if ((sub->chan[i] = chan_ref(h, ch)) == NULL)
+      rc = baton__error(err, BATON_ENOMEM, "%s: subscribe: out of memory", s->label);
+  }
+  if (rc == 0) rc = hub_connect(s, h, deadline, err);
+  if (rc == 0) rc = send_subscribes(s, h, deadline, err);
+  uint64_t epoch = h->epoch;
+  bool confirmed = false;
+  for (int rounds = 0; rc == 0 && !confirmed && rounds < 100000; rounds++) {
+    confirmed = true;
+    for (size_t i = 0; i < 2; i++)
+      if (sub->chan[i] != NULL && h->read < sub->chan[i]->confirm_at) confirmed = false;
+    if (h->epoch != epoch || h->ctx == NULL) {
+      rc = h->refused != 0 ? baton__error(err, h->refused, "%s: subscribe: %s", s->label,
+                                          h->refusal)
+                           : baton__error(err, BATON_ECONNECT,
+                                          "%s: subscribe: the connection broke", s->label);
+    } else if (confirmed) {
+      /* in effect on the server */
+    } else if (baton__now() >= deadline) {
+      rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline",
+                        s->label);
+    } else {
+      timed_wait(&h->cond, &h->mu, deadline);
+    }
+  }
+  if (rc == 0 && !confirmed)
+    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply in time", s->label);
+  if (rc == 0) {
+    sub->epoch = epoch;
+    sub->seen = heard(sub);
+  } else if (rc == BATON_EREFUSED || rc == BATON_EAUTH) {
+    /* A channel the server refuses must not go out again with every
+     * other candidate's at the next reconnect. */
+    drop_interest(s, h, sub);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
+  if (sub->epoch == 0) return false;
+  baton_redis_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  bool live = h->ctx != NULL && sub->epoch == h->epoch;
+  if (live)
+    sub->seen = heard(sub);
+  else
+    sub->epoch = 0; /* gone: the next wait subscribes anew */
+  pthread_mutex_unlock(&h->mu);
+  return live;
+}
+
+/* Drop sub's interest. Needs h->mu. */
+static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub) {
+  for (size_t i = 0; i < 2; i++) {
+    baton_redis_chan *c = sub->chan[i];
+    if (c == NULL || --c->refs > 0) continue;
+    if (h->ctx != NULL && c->confirm_at != UNCONFIRMED) {
+      /* Its reply counts as any confirmation does. A failed send breaks
+       * the subscriber, which leaves every channel. */
+      const char *argv[] = {"UNSUBSCRIBE", c->name};
+      baton_redis_cmd cmd = {2, argv};
+      h->sent++;
+      if (baton__redis_send(h->ctx, s, &cmd, 1, baton__now() + s->base.cfg->op_timeout_ns,
+                            "unsubscribe", NULL) != 0)
+        hub_break(h);
+    }
+    chan_unlink(h, c);
+    baton__free(c);
+  }
+  *sub = (baton_redis_sub){0};
+}
+
+void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s) {
+  baton_redis_hub *h = s->hub;
+  if (h == NULL) return;
+  pthread_mutex_lock(&h->mu);
+  drop_interest(s, h, sub);
+  pthread_mutex_unlock(&h->mu);
+}
+
+void baton__redis_sub_follow(baton_redis_session *s, uint64_t generation) {
+  baton_redis_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  if (h->follow != generation) {
+    h->follow = generation;
+    if (h->ctx != NULL) hub_break(h);
+  }
+  pthread_mutex_unlock(&h->mu);
+}
+
+/* Stop waiting on ss[0..n): unlist w from every hub it is listed on. */
+static void unlist(waiter *w, baton_redis_session *ss, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    wnode *node = &w->nodes[i];
+    if (node->w == NULL) continue;
+    baton_redis_hub *h = ss[i].hub;
+    pthread_mutex_lock(&h->mu);
+    if (node->prev != NULL)
+      node->prev->next = node->next;
+    else
+      h->waiters = node->next;
+    if (node->next != NULL) node->next->prev = node->prev;
+    if (w->cancel_fd >= 0) nudge(h); /* stop polling a descriptor that may close */
+    pthread_mutex_unlock(&h->mu);
+  }
+}
+
+int baton__redis_sub_wait(baton_redis_sub *subs, baton_redis_session *ss, size_t n,
+                          int64_t until, int cancel_fd) {
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  waiter w = {.cancel_fd = cancel_fd};
+  pthread_mutex_init(&w.mu, NULL);
+  cond_init(&w.cond);
+  int rc = 0;
+  size_t listed = 0;
+  /* Listed under each hub's lock after checking what it heard, so no
+   * message between the caller's look and this block goes unnoticed. */
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    baton_redis_sub *sub = &subs[i];
+    if (sub->epoch == 0) continue; /* never subscribed there, or known gone */
+    baton_redis_hub *h = ss[i].hub;
+    pthread_mutex_lock(&h->mu);
+    if (sub->epoch != h->epoch || h->ctx == NULL) {
+      sub->epoch = 0; /* said once; the next subscribe makes it anew */
+      rc = BATON_ECONNECT;
+    } else if (heard(sub) != sub->seen) {
+      rc = 1;
+    } else {
+      wnode *node = &w.nodes[i];
+      *node = (wnode){.w = &w, .sub = sub, .next = h->waiters};
+      if (h->waiters != NULL) h->waiters->prev = node;
+      h->waiters = node;
+      listed++;
+      if (cancel_fd >= 0) nudge(h); /* poll our cancel descriptor too */
+    }
+    pthread_mutex_unlock(&h->mu);
+  }
+  if (rc == 0 && listed == 0) {
+    rc = baton__wait_for_cancel(cancel_fd, until);
+  } else if (rc == 0) {
+    pthread_mutex_lock(&w.mu);
+    for (int rounds = 0; rounds < 1000000; rounds++) { /* bounded by `until` too */
+      if (w.cancelled) {
+        rc = BATON_ECANCELED;
+        break;
+      }
+      if (w.woken) {
+        rc = 1;
+        break;
+      }
+      if (baton__now() >= until) break;
+      timed_wait(&w.cond, &w.mu, until);
+    }
+    pthread_mutex_unlock(&w.mu);
+  }
+  unlist(&w, ss, n);
+  pthread_cond_destroy(&w.cond);
+  pthread_mutex_destroy(&w.mu);
+  /* A cancel that came with anything else still wins: it is prompt. */
+  struct pollfd p = {.fd = cancel_fd, .events = POLLIN};
+  if (rc != BATON_ECANCELED && cancel_fd >= 0 && poll(&p, 1, 0) > 0) rc = BATON_ECANCELED;
+  for (size_t i = 0; rc == 1 && i < n; i++) {
+    /* A subscriber that broke is said as such: its candidate subscribes anew. */
+    if (subs[i].epoch == 0) continue;
+    baton_redis_hub *h = ss[i].hub;
+    pthread_mutex_lock(&h->mu);
+    if (subs[i].epoch != h->epoch || h->ctx == NULL) {
+      subs[i].epoch = 0;
+      rc = BATON_ECONNECT;
+    }
+    pthread_mutex_unlock(&h->mu);
+  }
+  return rc;
 }

@@ -168,17 +168,11 @@ static int cand_state(baton_redlock_cand **out, baton_session *bs, baton_candida
   return rc;
 }
 
-/* Take the messages that came (or, `all`, close every subscriber); a
- * subscriber found gone is closed. Returns how many are left. */
-static size_t drain_subs(baton_redlock_cand *p, size_t n, bool all) {
+/* Before a look: the messages that came are answered by it. Returns how
+ * many instances p is subscribed on. */
+static size_t look_subs(baton_redlock_session *s, baton_redlock_cand *p) {
   size_t live = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (p->subs[i] != NULL && (all || baton__redis_sub_drain(p->subs[i]) < 0)) {
-      redisFree(p->subs[i]);
-      p->subs[i] = NULL;
-    }
-    live += p->subs[i] != NULL;
-  }
+  for (size_t i = 0; i < s->n; i++) live += baton__redis_sub_look(&p->subs[i], &s->inst[i]);
   return live;
 }
 
@@ -442,7 +436,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   int rc = cand_state(&p, bs, c, "acquire", err);
   if (rc != 0) return rc;
   p->r.acquired = true;
-  drain_subs(p, s->n, false); /* messages so far are answered by this look */
+  look_subs(s, p); /* messages so far are answered by this look */
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   baton__redis_start_attempt(&s->state_mu, &p->r, nonce, prev);
@@ -788,14 +782,14 @@ typedef struct sub_job {
   const char *name;
   bool observer;
   int64_t deadline;
-  redisContext **out;
+  baton_redis_sub *out;
   int rc;
   baton_error err;
 } sub_job;
 
 static void *subscribe_one(void *arg) {
   sub_job *j = arg;
-  j->rc = baton__redis_subscribe(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
+  j->rc = baton__redis_sub_open(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
   return NULL;
 }
 
@@ -807,23 +801,23 @@ static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_red
                          int64_t deadline, baton_error *err) {
   sub_job jobs[BATON_URI_MAX_HOSTS];
   pthread_t threads[BATON_URI_MAX_HOSTS];
-  bool on_thread[BATON_URI_MAX_HOSTS] = {false};
+  bool on_thread[BATON_URI_MAX_HOSTS] = {false}, todo[BATON_URI_MAX_HOSTS] = {false};
   int64_t bound = vote_deadline(s, deadline, 1);
   for (size_t i = 0; i < s->n; i++) {
     jobs[i] = (sub_job){.in = &s->inst[i], .name = c->name, .observer = !p->r.acquired,
                         .deadline = bound, .out = &p->subs[i]};
-    if (p->subs[i] == NULL)
-      on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
+    todo[i] = p->subs[i].epoch == 0;
+    if (todo[i]) on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
   }
   for (size_t i = 0; i < s->n; i++)
-    if (p->subs[i] == NULL && !on_thread[i]) subscribe_one(&jobs[i]);
+    if (todo[i] && !on_thread[i]) subscribe_one(&jobs[i]);
   size_t live = 0;
   baton_redlock_op ops[BATON_URI_MAX_HOSTS];
   for (size_t i = 0; i < s->n; i++) {
     if (on_thread[i]) pthread_join(threads[i], NULL);
     ops[i].rc = jobs[i].rc;
     ops[i].err = jobs[i].err;
-    live += p->subs[i] != NULL;
+    live += p->subs[i].epoch != 0;
   }
   if (live == 0) return quorum_error(s, ops, 0, "subscribe", c->name, err);
   return 0;
@@ -840,7 +834,7 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
   int rc = 0;
   int64_t until = deadline;
   for (size_t looks = 0; looks < 2 * s->n + 1; looks++) {
-    if (drain_subs(p, s->n, false) == 0) return 0; /* all gone: subscribe anew */
+    if (look_subs(s, p) == 0) return 0; /* all gone: subscribe anew */
     baton_leader cur;
     int64_t pttl = -1;
     rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
@@ -851,7 +845,8 @@ static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_c
     if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
       after = BATON_REDLOCK_FOREIGN_POLL_NS;
     until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
-    rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+    rc = baton__redis_sub_wait(p->subs, s->inst, s->n, until < deadline ? until : deadline,
+                               cancel_fd);
     if (rc != 1) break;
   }
   return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->r.recheck_at, s->label, c->name,
@@ -869,7 +864,7 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
    * with the subscriptions in place. So does the first after every
    * subscriber was lost. */
   bool subscribed = false;
-  for (size_t i = 0; i < s->n; i++) subscribed |= p->subs[i] != NULL;
+  for (size_t i = 0; i < s->n; i++) subscribed |= p->subs[i].epoch != 0;
   if (!subscribed) return subscribe_all(s, c, p, deadline, err);
   if (!p->r.acquired) return observe(s, c, p, seen, deadline, cancel_fd, err);
   int64_t until = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
@@ -878,7 +873,8 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
     p->deaf = false;
     rc = baton__wait_for_cancel(cancel_fd, until < deadline ? until : deadline);
   } else {
-    rc = baton__redis_sub_wait_any(p->subs, s->n, until < deadline ? until : deadline, cancel_fd);
+    rc = baton__redis_sub_wait(p->subs, s->inst, s->n, until < deadline ? until : deadline,
+                               cancel_fd);
   }
   return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->r.recheck_at, s->label, c->name,
                         err);
@@ -886,7 +882,9 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
 
 static void forget(baton_session *bs, baton_candidate *c) {
   if (c == NULL || c->priv == NULL) return;
-  drain_subs(c->priv, bs != NULL ? session_of(bs)->n : BATON_URI_MAX_HOSTS, true);
+  baton_redlock_cand *p = c->priv;
+  for (size_t i = 0; bs != NULL && i < session_of(bs)->n; i++)
+    baton__redis_sub_close(&p->subs[i], &session_of(bs)->inst[i]);
   baton__free(c->priv);
   c->priv = NULL;
 }

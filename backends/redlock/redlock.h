@@ -23,11 +23,11 @@ typedef struct baton_redlock_session {
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and
- * a subscriber per instance. */
+ * its channels on each instance's subscriber. */
 typedef struct baton_redlock_cand {
   baton_redis_cand r;                          /* first: renewals read it */
-  redisContext *subs[BATON_URI_MAX_HOSTS];     /* NULL until subscribed, or
-                                                  after that instance dropped */
+  baton_redis_sub subs[BATON_URI_MAX_HOSTS];   /* its channels on each
+                                                  instance's shared subscriber */
   unsigned splits;   /* split votes in a row: the back-off grows with them */
   bool deaf;         /* after a split vote: the next wait sleeps out its
                         back-off whatever is published (every contender's

@@ -191,10 +191,9 @@ static bool moved(baton_sentinel_session *s, uint64_t generation, const char *wh
  * ours after the redis:// backend's (which finds it made); and the
  * generation of the master it now follows, into *generation.
  * A subscriber made on an earlier master hears nothing of the new one:
- * it is dropped, and the next wait subscribes anew. (One blocked in a
- * wait when the master moves wakes when the old master drops it, which
- * Sentinel makes it do when it demotes it, or at its re-check, at most a
- * TTL later.) */
+ * the client's shared subscriber is dropped (waking every blocked wait:
+ * look again), and each candidate's next wait subscribes anew on the new
+ * master. */
 static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t *generation,
                          baton_error *err) {
   if (c == NULL) return baton__error(err, BATON_EINVAL, "redis-sentinel: NULL candidate");
@@ -204,8 +203,7 @@ static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t
   uint64_t g = baton__sentinel_generation(s);
   *generation = g;
   if (p->generation == g) return 0;
-  if (p->r.sub != NULL) redisFree(p->r.sub);
-  p->r.sub = NULL;
+  baton__redis_sub_follow(&s->master, g);
   p->generation = g;
   return 0;
 }

@@ -504,6 +504,14 @@ static void proclaim_lives_beside_the_key_and_ends_with_the_term(void) {
   kit_close(&a);
 }
 
+/* 200 waiting elections of one client share one subscriber connection
+ * (kit_redis_herd_case). */
+static void waiters_share_one_subscriber(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  kit_redis_herd_case(c, 200);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"sha1_matches_known_vectors", sha1_matches_known_vectors},
@@ -518,6 +526,7 @@ int main(int argc, char **argv) {
       {"huge_foreign_ttl_is_waited_for_not_spun", huge_foreign_ttl_is_waited_for_not_spun},
       {"proclaim_lives_beside_the_key_and_ends_with_the_term",
        proclaim_lives_beside_the_key_and_ends_with_the_term},
+      {"waiters_share_one_subscriber", waiters_share_one_subscriber},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

@@ -4,10 +4,14 @@
 
 #include "test.h"
 
+#include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 test_cluster *kit_redis_session(kit_session *k, const char *identity) {
   test_cluster *c = kit_fresh_redis(NULL);
@@ -220,4 +224,181 @@ void kit_redis_restart_case(kit_session *a, kit_session *b, const char *name, in
   }
   kit_drop(a, &ka);
   kit_drop(b, &kb);
+}
+
+/* ---- the herd: many waiters of one client, one subscriber --------------- */
+
+/* The sockets this process has open (readlink of /proc/self/fd). */
+static int open_sockets(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[300], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    if (len > 0) {
+      target[len] = '\0';
+      n += strncmp(target, "socket:", 7) == 0;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+/* Pub/sub connections on member i (CLIENT LIST TYPE pubsub), or -1. */
+static int pubsub_clients(const test_cluster *c, int i) {
+  redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+  redisReply *reply = kit_redis_cmd(r, "CLIENT LIST TYPE pubsub");
+  int n = -1;
+  if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
+    n = 0;
+    for (size_t k = 0; k < reply->len; k++) n += reply->str[k] == '\n';
+  }
+  if (reply != NULL) freeReplyObject(reply);
+  if (r != NULL) redisFree(r);
+  return n;
+}
+
+/* Channels with a subscriber on member i (PUBSUB CHANNELS), or -1. */
+static int channels_on(const test_cluster *c, int i) {
+  redisContext *r = kit_redis_raw(c->member[i].port, NULL, NULL);
+  redisReply *reply = kit_redis_cmd(r, "PUBSUB CHANNELS herd*");
+  int n = reply != NULL && reply->type == REDIS_REPLY_ARRAY ? (int)reply->elements : -1;
+  if (reply != NULL) freeReplyObject(reply);
+  if (r != NULL) redisFree(r);
+  return n;
+}
+
+/* Until every member has at least `want` channels subscribed, within ms: the server
+ * offers no event for a SUBSCRIBE of another client, so it is looked at,
+ * boundedly. 0 or -1. */
+static int await_channels(const test_cluster *c, int want, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  for (int round = 0; kit_now_ms() < end && round < 100000; round++) {
+    int ok = 1;
+    for (int i = 0; i < c->n; i++) ok &= channels_on(c, i) >= want;
+    if (ok) return 0;
+    kit_sleep_ms(20);
+  }
+  return -1;
+}
+
+typedef struct herd_waiter {
+  kit_cond *cond; /* the herd's: a campaign returned */
+  int *done;      /* campaigns returned, under cond->mu */
+  baton_election *e;
+  bool over;      /* its campaign returned: rc, at over_ms */
+  int rc;
+  int64_t over_ms;
+  baton_error err;
+} herd_waiter;
+
+static void *herd_campaign(void *arg) {
+  herd_waiter *w = arg;
+  int rc = baton_election_campaign(w->e, 60000, NULL, &w->err);
+  pthread_mutex_lock(&w->cond->mu);
+  w->rc = rc;
+  w->over = true;
+  w->over_ms = kit_now_ms();
+  (*w->done)++;
+  pthread_cond_broadcast(&w->cond->cond);
+  pthread_mutex_unlock(&w->cond->mu);
+  return NULL;
+}
+
+/* Until w's campaign returned, within ms: true, or false. */
+static bool await_over(herd_waiter *w, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  pthread_mutex_lock(&w->cond->mu);
+  while (!w->over && kit_cond_wait(w->cond, end)) {
+  }
+  bool over = w->over;
+  pthread_mutex_unlock(&w->cond->mu);
+  return over;
+}
+
+/* Resign `held` and check that w, and no other, is elected promptly: then
+ * `done` campaigns have returned in all. */
+static void release_wakes(baton_election *held, herd_waiter *w, int done, int prompt_ms) {
+  baton_error err = {0};
+  int64_t resigned = kit_now_ms();
+  CHECK_OK(baton_election_resign(held, &err), &err);
+  REQUIRE(await_over(w, 5000));
+  CHECK_OK(w->rc, &w->err);
+  CHECK_LT(w->over_ms - resigned, prompt_ms);
+  CHECK(!kit_await_count(w->cond, w->done, done + 1, 0));
+}
+
+void kit_redis_herd_case(const test_cluster *c, int n) {
+  enum { RELEASES = 5, HOLD_TTL_MS = 20000, PROMPT_MS = 1000 };
+  baton_error err = {0};
+  baton_options ho = {.identity = "holder", .ttl_ms = HOLD_TTL_MS};
+  baton_options wo = {.identity = "waiter"};
+  baton_client *hc = NULL, *wc = NULL;
+  REQUIRE_OK(baton_client_open(&hc, c->uri, &ho, &err), &err);
+  REQUIRE_OK(baton_client_open(&wc, c->uri, &wo, &err), &err);
+  baton_election **held = calloc((size_t)n, sizeof *held);
+  herd_waiter *ws = calloc((size_t)n, sizeof *ws);
+  pthread_t *threads = calloc((size_t)n, sizeof *threads);
+  REQUIRE(held != NULL && ws != NULL && threads != NULL);
+  kit_cond cond;
+  kit_cond_init(&cond);
+  int done = 0;
+  char name[32];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "herd%d", i);
+    REQUIRE_OK(baton_election_open(&held[i], hc, name, NULL, NULL, &err), &err);
+    REQUIRE_OK(baton_election_campaign(held[i], 5000, NULL, &err), &err);
+    ws[i] = (herd_waiter){.cond = &cond, .done = &done};
+    REQUIRE_OK(baton_election_open(&ws[i].e, wc, name, NULL, NULL, &err), &err);
+  }
+  int before = open_sockets(), started = 0;
+  for (int i = 0; i < n; i++)
+    started += pthread_create(&threads[i], NULL, herd_campaign, &ws[i]) == 0;
+  REQUIRE_EQ(started, n);
+  /* (1) Every waiter subscribed, on one connection per server. */
+  CHECK_EQ(await_channels(c, n, 20000), 0);
+  int during = open_sockets();
+  printf("  %d waiters: %d sockets open before the waits, %d during (%d servers)\n", n, before,
+         during, c->n);
+  CHECK_LE(during - before, 2 * c->n);
+  for (int i = 0; i < c->n; i++) {
+    int pubsub = pubsub_clients(c, i);
+    printf("  server %d: %d pub/sub connection(s)\n", i, pubsub);
+    CHECK_EQ(pubsub, 1);
+  }
+  CHECK(!kit_await_count(&cond, &done, 1, 0));
+  /* (2) A release wakes its own name's waiter, promptly (the holder's TTL
+   * is far), and no other. */
+  for (int k = 0; k < RELEASES; k++) {
+    int i = k * (n / RELEASES);
+    release_wakes(held[i], &ws[i], k + 1, PROMPT_MS);
+  }
+  /* (3) Subscribers killed on the server: every waiter looks again and
+   * subscribes anew; a later release still wakes its waiter. */
+  CHECK_EQ(kit_redis_command_all(c, "CLIENT KILL TYPE %s", "pubsub"), 0);
+  CHECK_EQ(await_channels(c, n - RELEASES, 20000), 0);
+  for (int i = 0; i < c->n; i++) CHECK_EQ(pubsub_clients(c, i), 1);
+  release_wakes(held[n - 2], &ws[n - 2], RELEASES + 1, PROMPT_MS);
+  /* (4) A cancel ends a blocked wait at once. */
+  int64_t cancelled = kit_now_ms();
+  baton_election_cancel(ws[n - 1].e);
+  REQUIRE(await_over(&ws[n - 1], 2000));
+  CHECK_EQ(ws[n - 1].rc, BATON_ECANCELED);
+  CHECK_LT(ws[n - 1].over_ms - cancelled, TEST_SLACK_MS);
+  /* The rest are cancelled. */
+  for (int i = 0; i < n; i++) baton_election_cancel(ws[i].e);
+  for (int i = 0; i < n; i++) pthread_join(threads[i], NULL);
+  for (int i = 0; i < n; i++) {
+    baton_election_close(ws[i].e);
+    baton_election_close(held[i]);
+  }
+  baton_client_close(wc);
+  baton_client_close(hc);
+  kit_cond_destroy(&cond);
+  free(held);
+  free(ws);
+  free(threads);
 }

@@ -58,4 +58,14 @@ void kit_redis_restart_case(kit_session *a, kit_session *b, const char *name, in
  * r's database to `run_id`, or to the server's own when NULL: 0 or -1. */
 int kit_redis_mark_fresh(redisContext *r, const char *run_id);
 
+/* The herd (issue 16), both backends: n elections of one client wait, in
+ * campaigns blocked on threads, behind another client's holders on
+ * distinct names. They use one subscriber connection per server (the
+ * client's sockets grow by at most 2 per server; CLIENT LIST shows one
+ * pub/sub connection); a release wakes its own name's waiter promptly and
+ * no other; subscribers killed on the server (CLIENT KILL TYPE pubsub) are
+ * reopened with every channel, and a later release still wakes; a cancel
+ * ends a blocked campaign at once. Prints the figures. */
+void kit_redis_herd_case(const test_cluster *c, int n);
+
 #endif

@@ -534,6 +534,14 @@ static void servers_are_counted(void) {
   baton_client_close(cl);
 }
 
+/* 200 waiting elections of one client share one subscriber connection
+ * per instance (kit_redis_herd_case). */
+static void waiters_share_one_subscriber_per_instance(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_redis_herd_case(c, 200);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -548,6 +556,7 @@ int main(int argc, char **argv) {
       {"acquiring_time_shrinks_the_term", acquiring_time_shrinks_the_term},
       {"proclaim_needs_a_quorum", proclaim_needs_a_quorum},
       {"servers_are_counted", servers_are_counted},
+      {"waiters_share_one_subscriber_per_instance", waiters_share_one_subscriber_per_instance},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
