@@ -432,12 +432,12 @@ int baton__batch_find(baton_client *c, const baton_config *cfg, baton_batch **ou
 /* Open b's backend session now (the caller makes sure nobody else does).
  * It is b's from the moment mu is taken after it: the background thread
  * renews it from then on. */
-static int batch_session_open(baton_batch *b, baton_error *err) {
+static int batch_session_open(baton_batch *b, int64_t limit, baton_error *err) {
   baton_client *c = b->client;
   int64_t sent = baton__now();
   baton_session *s = NULL;
-  int rc = c->backend->open(&s, &c->uri, &b->cfg,
-                            sent + b->cfg.connect_timeout_ns + b->cfg.op_timeout_ns, err);
+  int64_t deadline = sent + b->cfg.connect_timeout_ns + b->cfg.op_timeout_ns;
+  int rc = c->backend->open(&s, &c->uri, &b->cfg, deadline < limit ? deadline : limit, err);
   if (rc != 0) return rc;
   s->backend = c->backend;
   s->cfg = &b->cfg;
@@ -453,7 +453,7 @@ static int batch_session_open(baton_batch *b, baton_error *err) {
   return 0;
 }
 
-int baton__batch_open(baton_batch *b, baton_error *err) {
+int baton__batch_open(baton_batch *b, int64_t limit, baton_error *err) {
   baton_client *c = b->client;
   pthread_mutex_lock(&c->mu);
   bool open = b->session != NULL;
@@ -466,7 +466,7 @@ int baton__batch_open(baton_batch *b, baton_error *err) {
   pthread_mutex_lock(&c->mu);
   open = b->session != NULL;
   pthread_mutex_unlock(&c->mu);
-  int rc = open ? 0 : batch_session_open(b, err);
+  int rc = open ? 0 : batch_session_open(b, limit, err);
   pthread_mutex_unlock(&c->opening);
   if (rc == 0 && !open)
     baton__log(&c->cfg, BATON_LOG_INFO, "opened a backend session for a TTL of %lld ms",
@@ -498,7 +498,7 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
   c->background_sleeps_until = INT64_MIN;
   baton_batch *own = NULL;
   baton__batch_find(c, &c->cfg, &own, NULL); /* the first: it cannot fail */
-  rc = batch_session_open(own, err);
+  rc = batch_session_open(own, INT64_MAX, err);
   if (rc != 0) {
     destroy_sync(c);
     client_free(c);

@@ -344,7 +344,8 @@ int baton__batch_find(baton_client *c, const baton_config *cfg, baton_batch **ou
                       baton_error *err);
 
 /* Open b's backend session unless it is open: on the caller's thread,
- * once however many callers ask at a time. Takes client->mu. */
-int baton__batch_open(baton_batch *b, baton_error *err);
+ * once however many callers ask at a time, by the connect and op timeouts
+ * and by `limit` (a campaign's deadline). Takes client->mu. */
+int baton__batch_open(baton_batch *b, int64_t limit, baton_error *err);
 
 #endif /* BATON_CORE_H */

@@ -75,6 +75,12 @@ static int64_t op_deadline(const baton_client *c, int64_t limit) {
  * observing): the client's own, open from the start. */
 static baton_session *own_session(const baton_client *c) { return c->batches[0].session; }
 
+/* A request's deadline on e's batch session: its timing's op timeout,
+ * which never outlasts a renew interval of that TTL. */
+static int64_t batch_deadline(const baton_election *e, int64_t limit) {
+  return baton__request_deadline(&e->batch->cfg, baton__now(), limit);
+}
+
 /* ---- elections by name: two on one name get distinct slots -------------- */
 
 static size_t bucket_of(const baton_client *c, const char *name) {
@@ -216,7 +222,7 @@ static int release_due(baton_election *e, bool skip, baton_error *err) {
   if (!due) return 0;
   int rc = 0;
   if (!skip)
-    rc = c->backend->release(e->batch->session, &e->candidate, op_deadline(c, INT64_MAX), err);
+    rc = c->backend->release(e->batch->session, &e->candidate, batch_deadline(e, INT64_MAX), err);
   pthread_mutex_lock(&c->mu);
   baton__leftover_released(e, rc, baton__now());
   pthread_mutex_unlock(&c->mu);
@@ -274,8 +280,12 @@ static void detach(baton_client *c, baton_election *e) {
 
 /* Free a closed election, unlinked and used by nobody. */
 static void election_free(baton_client *c, baton_election *e) {
-  /* A batch opens at its first campaign: before that, nothing to forget. */
-  if (e->batch->session != NULL) c->backend->forget(e->batch->session, &e->candidate);
+  /* A batch opens at its first campaign: before that, nothing to forget.
+   * Read under mu: another election of the batch may be opening it. */
+  pthread_mutex_lock(&c->mu);
+  baton_session *session = e->batch->session;
+  pthread_mutex_unlock(&c->mu);
+  if (session != NULL) c->backend->forget(session, &e->candidate);
   baton__events_free(e);
   pthread_mutex_destroy(&e->op);
   baton__free(e);
@@ -427,7 +437,7 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   if (rc != 0) return baton__error(err, rc, "campaign for '%s': out of memory", e->name);
   int64_t sent = baton__now();
   rc = c->backend->acquire(e->batch->session, &e->candidate, holder,
-                           baton__request_deadline(&c->cfg, sent, deadline), err);
+                           baton__request_deadline(&e->batch->cfg, sent, deadline), err);
   /* No holder at all (no token, no identity): nobody else holds it, but
    * our term may not begin yet (a Redis server that started less than a
    * TTL ago): the backend's message says why and for how long, and it is
@@ -464,7 +474,7 @@ static void clean_up(baton_election *e) {
   if (keep) return;
   baton_error ignored = {0};
   int rc =
-      c->backend->release(e->batch->session, &e->candidate, op_deadline(c, INT64_MAX), &ignored);
+      c->backend->release(e->batch->session, &e->candidate, batch_deadline(e, INT64_MAX), &ignored);
   pthread_mutex_lock(&c->mu);
   baton__leftover_released(e, rc, baton__now());
   pthread_mutex_unlock(&c->mu);
@@ -555,7 +565,7 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
 
   /* The session of the election's timing opens at its first campaign
    * (opening the election does no I/O). */
-  int rc = baton__batch_open(e->batch, err);
+  int rc = baton__batch_open(e->batch, how->once ? INT64_MAX : how->deadline, err);
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
   /* The acquire latency counts from here: the clock read the term check
@@ -597,7 +607,7 @@ int baton_election_campaign(baton_election *e, int64_t timeout_ms, uint64_t *tok
 int baton_election_try_campaign(baton_election *e, uint64_t *token, baton_leader *holder,
                                 baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "try_campaign: election is NULL");
-  campaign_how how = {.deadline = baton__after(e->client->cfg.op_timeout_ns), .once = true};
+  campaign_how how = {.deadline = baton__after(e->batch->cfg.op_timeout_ns), .once = true};
   return campaign(e, &how, token, holder, err);
 }
 
@@ -796,7 +806,7 @@ int baton_election_proclaim(baton_election *e, const char *value, baton_error *e
     return baton__error(err, BATON_ENOTHOLDER, "proclaim: not the leader of '%s' (the term ended)",
                         e->name);
   int rc =
-      c->backend->proclaim(e->batch->session, &e->candidate, value, op_deadline(c, limit), err);
+      c->backend->proclaim(e->batch->session, &e->candidate, value, batch_deadline(e, limit), err);
   pthread_mutex_unlock(&e->op);
   if (rc == 0) {
     pthread_mutex_lock(&c->mu);
@@ -993,7 +1003,7 @@ void baton__candidates_step(baton_client *c) {
     baton__term_expire(e, baton__now());
     if (e->term.held) continue;
     pthread_mutex_unlock(&c->mu);
-    campaign_how how = {.deadline = baton__after(c->cfg.op_timeout_ns), .once = true,
+    campaign_how how = {.deadline = baton__after(e->batch->cfg.op_timeout_ns), .once = true,
                         .runner = true};
     baton_error err = {0};
     campaign(e, &how, NULL, NULL, &err);

@@ -164,7 +164,11 @@ int baton_lease_acquire(baton_lease **out, baton_client *c, const char *name, in
                         (unsigned long long)got);
   }
   rc = lease_new(out, c, name, got, err);
-  if (rc != 0) return rc;
+  if (rc != 0) {
+    /* No handle, no token for the caller: the name must not stay taken. */
+    c->backend->lease_release(session_of(c), name, got, op_deadline(c, INT64_MAX), NULL);
+    return rc;
+  }
   (*out)->local = local;
   if (token != NULL) *token = got;
   return baton__ok(err);
@@ -210,14 +214,27 @@ int baton_lease_extend(baton_lease *l, int64_t ttl_ms, baton_error *err) {
   rc = c->backend->lease_extend(session_of(c), l->name, l->token, ttl_ns, op_deadline(c, limit),
                                 err);
   pthread_mutex_lock(&l->mu);
-  if (rc == 0 && !over(l, baton__now()))
+  bool late = rc == 0 && over(l, baton__now());
+  if (rc == 0 && !late) {
     baton__lease_start(&l->local, sent, lease_lifetime(c, ttl_ns));
-  else if (rc == 0)
+  } else if (rc != 0 && rc != BATON_ENOTHOLDER && rc != BATON_ENOTSUP && rc != BATON_EINVAL &&
+             l->local.sent != INT64_MIN) {
+    /* Unknown outcome: the server may have applied it, and a shorter TTL
+     * than before would end the lease sooner there. */
+    baton_local_lease asked;
+    baton__lease_start(&asked, sent, lease_lifetime(c, ttl_ns));
+    if (baton__lease_deadline(&asked) < baton__lease_deadline(&l->local)) l->local = asked;
+  }
+  if (rc == BATON_ENOTHOLDER || late) l->ended = true;
+  pthread_mutex_unlock(&l->mu);
+  if (late) {
+    /* Extended on the server, ended here: let the name go now, not at the
+     * new TTL, since no handle can use it. */
+    c->backend->lease_release(session_of(c), l->name, l->token, op_deadline(c, INT64_MAX), NULL);
     rc = baton__error(err, BATON_ENOTHOLDER,
                       "lease_extend: the lease on '%s' (token %llu) ended while it was extended",
                       l->name, (unsigned long long)l->token);
-  if (rc == BATON_ENOTHOLDER) l->ended = true;
-  pthread_mutex_unlock(&l->mu);
+  }
   if (rc != 0) return baton__error_prefix(err, "lease_extend");
   return baton__ok(err);
 }

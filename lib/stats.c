@@ -103,7 +103,7 @@ static void servers_read(baton_client *c, baton_server_stats *out, size_t cap, s
                          uint64_t *no_quorum) {
   *n = 0;
   *no_quorum = 0;
-  memset(out, 0, cap * sizeof *out);
+  if (cap > 0) memset(out, 0, cap * sizeof *out);
   for (unsigned b = 0; b < c->nbatches; b++) {
     baton_session *s = c->batches[b].session;
     size_t got = 0;
@@ -404,7 +404,7 @@ static void servers_text(text *t, baton_client *c) {
     }
   }
   family(t, "baton_attempts_no_quorum_total", COUNTER,
-         "Acquire attempts in which no quorum voted for us and none was seen to hold the name.");
+         "Acquire attempts that won no quorum while no quorum named another holder.");
   put(t, "baton_attempts_no_quorum_total");
   put_labels(t, c, NULL, NULL);
   put(t, " %llu\n", (unsigned long long)no_quorum);

@@ -939,6 +939,7 @@ static int lease_acquire(baton_session *bs, const char *name, const char *identi
   if (v.yes > 0) (void)release_all(s, name, nonce, "", v.failed | v.said_no, deadline);
   if (holder != NULL) memset(holder, 0, sizeof *holder);
   if (now_yes >= s->quorum) return rc; /* the fence failed: its error */
+  if (v.no == 0 || v.yes > 0) __atomic_fetch_add(&s->no_quorum, 1, __ATOMIC_RELAXED);
   if (v.no == 0 && v.yes < s->quorum)
     return quorum_error(s, nc.ops, v.answered, "lease_acquire", name, err);
   if (v.no == 0)

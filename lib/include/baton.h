@@ -295,7 +295,9 @@ typedef struct baton_election_options {
 } baton_election_options;
 
 /* Distinct timings (ttl_ms, renew_interval_ms, margin_ms, as resolved)
- * one client's elections may use besides the client's own. */
+ * one client's elections may use besides the client's own, over the
+ * client's life: a timing, once used, keeps its session until the client
+ * closes. */
 #define BATON_ELECTION_TTLS_MAX 16
 
 /* baton_election_open() with this election's own TTL (`opts` may be NULL:
@@ -305,10 +307,16 @@ typedef struct baton_election_options {
  * baton_client_open(). The first campaign (or try) of an election with a
  * timing no open session has opens one more backend session for it (an
  * etcd lease, a ZooKeeper session, a Redis or PostgreSQL connection), on
- * the caller's thread within the client's connect and op timeouts; its
- * errors are that campaign's. The session lives until the client closes.
- * The election's local deadline, the server expiry its lost keys wait
- * for, and its renewals follow its own timing. Opening does no I/O.
+ * the caller's thread within the connect and op timeouts and the
+ * campaign's own (a cancel does not cut it short); its errors are that
+ * campaign's. The session lives until the client closes. The election's
+ * local deadline, the server expiry its lost keys wait for, its requests'
+ * time-outs and its renewals follow its own timing. Opening does no I/O.
+ * Contenders of one name should share one TTL: a backend that waits out
+ * the previous holder after a restart that lost its data (Redis and
+ * Redlock without persistence) waits the acquirer's TTL, which protects
+ * no holder whose TTL was longer (README.md, "What each backend
+ * guarantees").
  * Returns 0, BATON_EINVAL (bad name or options, non-zero reserved or
  * flags, more than BATON_ELECTION_TTLS_MAX timings) or BATON_ENOMEM. */
 BATON_API int baton_election_open_with(baton_election **out, baton_client *client,
@@ -593,10 +601,11 @@ typedef struct baton_client_stats {
   baton_histogram renewal;   /* a successful renewal's round trip */
   uint32_t elections;        /* open elections */
   uint32_t terms_held;       /* terms held now */
-  uint64_t attempts_no_quorum; /* Redlock: acquire attempts in which no
-                                  quorum of instances voted for us and none
-                                  was seen to hold the name: too few
-                                  answered, or the vote split */
+  uint64_t attempts_no_quorum; /* Redlock: acquire attempts (campaigns'
+                                  and fixed leases') that won no quorum of
+                                  votes while no quorum said another holds
+                                  the name: too few instances answered, or
+                                  the votes split between contenders */
   uint64_t reserved[15];     /* zero: room for later fields */
 } baton_client_stats;
 
@@ -700,7 +709,12 @@ BATON_API void baton_lock_cancel(baton_lock *lock);
  *   Redis, Sentinel  the lock key NAME, SET NX PX as redis-py writes it,
  *               its token from the name's counter; Redlock: the same on a
  *               quorum, the lease's life counted from before the first
- *               request
+ *               request. After a restart that lost the data (no
+ *               persistence) a name is given again once the acquiring
+ *               client's TTL has passed since the server's start: a lease
+ *               longer than that TTL is protected across such a restart
+ *               only by its fencing token, not by held(); run Redis with
+ *               appendonly yes and appendfsync always for longer leases
  *   PostgreSQL  the name's token row (baton_token.fixed_until, on the
  *               server's clock), its token from the row's counter; no
  *               session or lock holds it, so it outlives its client
@@ -724,7 +738,8 @@ typedef struct baton_lease baton_lease;
  * (timeout 0: the message names the holder), BATON_ETIMEDOUT, BATON_EINVAL
  * (NULL, bad name or TTL, a read-only client), BATON_ENOTSUP, or a
  * connection, auth or protocol error. A request whose reply was lost may
- * leave a lease nobody knows the token of: it expires at its TTL. */
+ * leave a lease nobody knows the token of: it expires at its TTL. The
+ * last attempt may end up to one op timeout after `timeout_ms`. */
 BATON_API int baton_lease_acquire(baton_lease **out, baton_client *client, const char *name,
                                   int64_t ttl_ms, int64_t timeout_ms, uint64_t *token,
                                   baton_error *err);
@@ -738,10 +753,12 @@ BATON_API int baton_lease_attach(baton_lease **out, baton_client *client, const 
 
 /* Make the lease live `ttl_ms` (1..BATON_LEASE_TTL_MAX_MS) from now if it
  * has not ended: 0, BATON_ENOTHOLDER when it expired (on the server, or
- * locally: its local end passed, and an extend never revives it), was
- * released or is another's, BATON_EINVAL, BATON_ENOTSUP (ZooKeeper: a
- * TTL other than the lease's own), or a connection or protocol error
- * (then the lease ends when it would have). */
+ * locally: its local end passed, and an extend never revives it; one the
+ * server took after that end is released at once), was released or is
+ * another's, BATON_EINVAL, BATON_ENOTSUP (ZooKeeper: a TTL other than the
+ * lease's own), or a connection or protocol error: then it is unknown
+ * whether the server took it, and the lease ends when it would have, or
+ * sooner when the extend asked for less. */
 BATON_API int baton_lease_extend(baton_lease *lease, int64_t ttl_ms, baton_error *err);
 
 /* End the lease on the server and wake the name's waiters: 0, or

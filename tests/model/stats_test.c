@@ -33,6 +33,8 @@ static struct {
   int fail_renews;  /* ... nor do this many more */
   int stall_renews; /* this many more renewals get no answer before their
                        deadline (BATON_ETIMEDOUT then) */
+  int lose_renews;  /* this many more renewals (and lease extends) are done
+                       on the server and lose their reply */
   int swap_acquires; /* this many more memq acquires see their session
                         expire and be replaced while they travel */
   int64_t act_at;   /* when idle runs `act` once (0: never): what another
@@ -101,6 +103,10 @@ static mem_fault fault(void *ctx, mem_op op) {
   if (S.stall_renews > 0) {
     S.stall_renews--;
     return MEM_STALL;
+  }
+  if (S.lose_renews > 0) {
+    S.lose_renews--;
+    return MEM_LOST_REPLY;
   }
   if (S.fail_renews > 0) {
     S.fail_renews--;
@@ -981,6 +987,20 @@ static void lease_extend_attach_and_release(void) {
   CHECK_EQ(baton_lease_extend(m, 5000, &err), BATON_ECONNECT);
   CHECK(held_at(m, lease_end(sent, 1000) - 1, NULL));
   CHECK(!held_at(m, lease_end(sent, 1000), NULL));
+  /* One whose reply is lost may have been applied: asking for less than
+   * is left brings the end forward to what it asked, so that the holder
+   * never believes past the server's expiry. */
+  baton_lease *n = NULL;
+  REQUIRE_OK(baton_lease_acquire(&n, S.clients[0], "b", 60000, 0, &token, &err), &err);
+  sent = S.now;
+  S.lose_renews = 1;
+  CHECK_EQ(baton_lease_extend(n, 1000, &err), BATON_ETIMEDOUT);
+  int64_t lost_end = lease_end(sent, 1000);
+  CHECK(lost_end - sent < 1000 * MS);
+  CHECK(!held_at(n, lost_end, NULL));
+  idle(NULL, sent + 1000 * MS + 1);
+  CHECK(!mem_holder("b", 1000 * MS, &on_server)); /* the server took it: gone at its TTL */
+  baton_lease_close(n);
   baton_lease_close(m);
   baton_lease_close(wrong);
   baton_lease_close(a);
