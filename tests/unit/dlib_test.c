@@ -1,10 +1,13 @@
 /* dlib_test.c — loading an optional library at first use (lib/dlib.h):
  * a table filled from a real library, a missing library or function
- * reported (and remembered) with dlerror's words. */
+ * reported (and remembered) with dlerror's words, and a process that
+ * opens no etcd or PostgreSQL session mapping neither libcurl nor libpq. */
 #include "dlib.h"
 #include "test.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #define MATH_SYMS(X) X(cos) X(sqrt)
 BATON_DLIB_DECLARE(math_fns, MATH_SYMS)
@@ -45,8 +48,23 @@ static void a_missing_function_is_named(void) {
   CHECK_CONTAINS(err.message, "baton_test_absent");
 }
 
+/* The library is linked into this program whole: its start must not
+ * have mapped what etcd, PostgreSQL and the metrics server load later. */
+static void start_up_maps_no_optional_library(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  REQUIRE(f != NULL);
+  char line[4096];
+  while (fgets(line, sizeof line, f) != NULL) {
+    CHECK(strstr(line, "libcurl") == NULL);
+    CHECK(strstr(line, "libpq") == NULL);
+    CHECK(strstr(line, "libmicrohttpd") == NULL);
+  }
+  fclose(f);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
+      {"start_up_maps_no_optional_library", start_up_maps_no_optional_library},
       {"fills_the_table", fills_the_table},
       {"a_missing_library_is_not_built", a_missing_library_is_not_built},
       {"a_missing_function_is_named", a_missing_function_is_named},
