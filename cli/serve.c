@@ -4,6 +4,7 @@
  * is a usage error before anything else happens; the server starts once
  * the client exists and stops before it closes. */
 #include "cli.h"
+#include "dlib.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -16,6 +17,20 @@
 #define LISTEN_BACKLOG 16
 #define CONNECTION_LIMIT 16       /* scrapers, not the public */
 #define CONNECTION_TIMEOUT_S 10   /* a client that stops talking */
+
+/* libmicrohttpd is loaded when --metrics-listen is used (lib/dlib.h): the
+ * other commands, `baton leader` above all, never map it. */
+#define MHD_SYMS(X)                                                                        \
+  X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_create_response_from_buffer)                \
+  X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response)
+BATON_DLIB_DECLARE(cli__mhd, MHD_SYMS)
+BATON_DLIB_DEFINE(cli__mhd, MHD_SYMS, "libmicrohttpd.so.12", "the metrics server needs libmicrohttpd")
+#define MHD_start_daemon (cli__mhd.MHD_start_daemon)
+#define MHD_stop_daemon (cli__mhd.MHD_stop_daemon)
+#define MHD_create_response_from_buffer (cli__mhd.MHD_create_response_from_buffer)
+#define MHD_add_response_header (cli__mhd.MHD_add_response_header)
+#define MHD_queue_response (cli__mhd.MHD_queue_response)
+#define MHD_destroy_response (cli__mhd.MHD_destroy_response)
 
 /* Split "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT" into host (NULL:
  * loopback) and port. 0, or -1 with a reason. */
@@ -140,6 +155,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 
 int cli_serve_start(cli_server *sv, baton_client *client, char *why, size_t why_size) {
   sv->client = client;
+  baton_error err;
+  if (baton__dlib_load(&cli__mhd_lib, &err) != 0) {
+    snprintf(why, why_size, "%s", err.message);
+    return -1;
+  }
   sv->daemon = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, answer, sv,
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)sv->fd, MHD_OPTION_CONNECTION_LIMIT,

@@ -23,6 +23,17 @@ macro(baton_backend _bb_name)
   endif()
 endmacro()
 
+# baton_use_headers(TARGET IMPORTED...): compile TARGET with the include
+# directories and flags of pkg-config's IMPORTED targets, without linking
+# them: for a library that lib/dlib.h loads at first use.
+function(baton_use_headers target)
+  foreach(_d ${ARGN})
+    target_include_directories(${target} SYSTEM PRIVATE
+      $<TARGET_PROPERTY:${_d},INTERFACE_INCLUDE_DIRECTORIES>)
+    target_compile_options(${target} PRIVATE $<TARGET_PROPERTY:${_d},INTERFACE_COMPILE_OPTIONS>)
+  endforeach()
+endfunction()
+
 # baton_backend_list(FILE): write FILE, the list as the registry and the
 # backends' tables read it (from cmake/backend_list.h.in).
 function(baton_backend_list file)

@@ -8,7 +8,8 @@ set(_etcd_inc ${PROJECT_SOURCE_DIR}/backends/etcd)
 # and the server as the seam suite sees it.
 add_library(baton_test_kit_etcd STATIC etcd/etcd_kit.c)
 target_include_directories(baton_test_kit_etcd PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/etcd ${_etcd_inc})
-target_link_libraries(baton_test_kit_etcd PUBLIC baton_test_session)
+# It calls libcurl itself (the backend only loads it at open).
+target_link_libraries(baton_test_kit_etcd PUBLIC baton_test_session PkgConfig::CURL)
 
 function(etcd_test name source timeout)
   baton_test(${name} SOURCES ${source} LABELS etcd ${ARGN} TIMEOUT ${timeout})

@@ -1,8 +1,8 @@
 /* http.c — the etcd backend's HTTP transport over libcurl: pooled
  * keep-alive conns, member fail-over, auth tokens, deadlines, streams. */
 #include "http.h"
+#include "lazy_curl.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,6 +57,8 @@ struct baton_etcd_conn {
 };
 
 /* ---- Global set-up ------------------------------------------------------- */
+
+BATON_DLIB_DEFINE(baton__curl, BATON_CURL_SYMS, "libcurl.so.4", "etcd:// needs libcurl")
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -259,6 +261,8 @@ int baton__etcd_http_open(baton_etcd_http **out, const baton_uri *uri, const bat
   *out = NULL;
   bool tls = strcmp(uri->scheme, "etcds") == 0;
   int rc = check_tls(uri, cfg, tls, err);
+  if (rc != 0) return rc;
+  rc = baton__dlib_load(&baton__curl_lib, err);
   if (rc != 0) return rc;
   pthread_once(&curl_once, curl_init);
   if (curl_init_rc != CURLE_OK)

@@ -4,6 +4,7 @@
  * polling the socket, so that a paused or partitioned server never holds
  * a thread past its deadline. libpq makes its sockets close-on-exec. */
 #include "postgres.h"
+#include "lazy_pq.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -20,6 +20,7 @@
  * when a wait ends without a notification; a fixed lease's acquire,
  * extend and release 1 each, on the reader connection. */
 #include "postgres.h"
+#include "lazy_pq.h"
 #include "sql.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@
 #define BATON_PG_PORT "5432" /* when the URI names none: PostgreSQL's own */
 #define BATON_PG_MIN_VERSION 140000 /* idle_session_timeout came in 14 */
 #define BATON_PG_NS_PER_S (1000 * BATON_NS_PER_MS)
+
+BATON_DLIB_DEFINE(baton__pq, BATON_PQ_SYMS, "libpq.so.5", "postgres:// needs libpq")
 
 /* How long after the holder's expiry a waiter looks again: the server's
  * timer fires, the backend exits and its locks go. */
@@ -326,7 +329,9 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   if (out == NULL || uri == NULL || cfg == NULL)
     return baton__error(err, BATON_EINVAL, "postgres: open: NULL argument");
   *out = NULL;
-  int rc = check_params(uri, err);
+  int rc = baton__dlib_load(&baton__pq_lib, err);
+  if (rc != 0) return rc;
+  rc = check_params(uri, err);
   if (rc != 0) return rc;
   if (cfg->ttl_ns < BATON_NS_PER_MS)
     return baton__error(err, BATON_EINVAL, "postgres://: the TTL must be at least 1 ms");
