@@ -340,8 +340,8 @@ static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, 
 
 /* Fixed leases: the redis:// ops on the master followed. A lease taken or
  * extended while the master moved is, as an acquire, not trusted: the
- * caller sees a connection error (the lease, if it landed, expires at its
- * TTL).
+ * caller sees a connection error. A lease that may have landed is released
+ * at once (best effort: where that fails it expires at its TTL).
  * ?replicas=K applies to a new lease as to a new term, and to an extend:
  * an extend that too few replicas saw could be lost in a fail-over, so it
  * answers the retryable error and the core keeps the lease's old end. */
@@ -352,11 +352,14 @@ static int lease_acquire(baton_session *bs, const char *name, const char *identi
   uint64_t generation = baton__sentinel_generation(s);
   baton_error e = {0};
   int rc = redis()->lease_acquire(bs, name, identity, ttl_ns, token, holder, deadline, &e);
-  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, name, RELEASED, deadline, &e)) != 0) {
+  bool landed = rc == 0;
+  if (rc == 0 && s->replicas > 0)
+    rc = wait_replicas(s, name, RELEASED, deadline, &e);
+  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
+  if (landed && rc != 0) {
     baton_error ignored = {0};
     (void)redis()->lease_release(bs, name, *token, undo_deadline(s), &ignored);
   }
-  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
   return after_call(s, rc, &e, err);
 }
 
