@@ -129,9 +129,12 @@ int baton__etcd_lease_acquire(baton_session *s, const char *name, const char *id
     baton__etcd_txn_reply_free(&r);
   }
   /* Refused, or the outcome unknown: the lease goes, and with it the key
-   * if the txn made one, so nothing is left. Should the revoke fail too,
+   * if the txn made one, so nothing is left. The revoke has a bound of its
+   * own, as the other undo paths: the caller's may be what ran out (a lost
+   * reply), and a revoke never sent leaves a lease nobody knows the token
+   * of holding the name for its whole TTL. Should the revoke fail too,
    * both expire at the TTL. */
-  if (rc != 0) baton__etcd_revoke(es, NULL, lease, deadline);
+  if (rc != 0) baton__etcd_revoke(es, NULL, lease, baton__now() + es->base.cfg->op_timeout_ns);
   baton__etcd_str_free(&prefix);
   baton__etcd_str_free(&key);
   baton__etcd_str_free(&body);

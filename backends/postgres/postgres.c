@@ -474,9 +474,15 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
     p->recheck_at =
         now + baton__next_look(&p->foreign_poll_ns, recheck_after(s, -1, fixed_ms), fixed_ms < 0);
     if (holder != NULL) *holder = who;
-    rc = baton__error(err, BATON_EHELD,
-                      "%s: '%s' is held by a fixed lease of '%.64s' (token %" PRIu64 ")",
-                      s->label, c->name, who.identity, who.token);
+    if (fixed_ms < 0)
+      rc = baton__error(err, BATON_EHELD,
+                        "%s: '%s' changed while it was looked at (a fixed lease or a term this "
+                        "look's snapshot did not show): looked at again soon",
+                        s->label, c->name);
+    else
+      rc = baton__error(err, BATON_EHELD,
+                        "%s: '%s' is held by a fixed lease of '%.64s' (token %" PRIu64 ")",
+                        s->label, c->name, who.identity, who.token);
     goto out;
   }
   if (got && token == 0 && wait_ms <= 0) {
@@ -905,7 +911,8 @@ static int lease_acquire(baton_session *bs, const char *name, const char *identi
                         s->label, name, ms);
   return baton__error(err, BATON_EHELD,
                       "%s: '%s' is held: its lock is taken, by no term that stands (plain SQL, "
-                      "or a successor waiting out the previous term)",
+                      "or a successor waiting out the previous term), or its row changed while "
+                      "it was looked at",
                       s->label, name);
 }
 

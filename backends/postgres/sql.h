@@ -40,6 +40,15 @@
  * session. */
 #define FIXED_LIVE "t.fixed_until > pg_catalog.clock_timestamp()"
 #define NO_LIVE_FIXED "NOT COALESCE(" FIXED_LIVE ", false)"
+/* In an acquire's ON CONFLICT DO UPDATE WHERE: the row's latest version
+ * (t, locked) is the one the statement's snapshot read (h). Whether the
+ * previous term may still be believed (ms) comes from that snapshot: a
+ * term that committed after it, and whose session then ended (so the lock
+ * was free), is not in it, and must not be overwritten. A changed row (or
+ * one the snapshot did not show) takes nothing: the caller is told the
+ * name is held and looks again with a fresh snapshot. Every term and lease
+ * raises the token, so an unchanged token is an unchanged holder. */
+#define UNCHANGED_SINCE_H "t.token IS NOT DISTINCT FROM (SELECT token FROM h)"
 #define FIXED_LEFT_MS                                                                          \
   "CASE WHEN " FIXED_LIVE " THEN ceil(extract(epoch FROM t.fixed_until - "                     \
   "pg_catalog.clock_timestamp()) * 1000)::int8 END"
@@ -107,7 +116,8 @@
  * which ON CONFLICT locks, so a lease committed after this statement's
  * snapshot counts), the lock is let go in the same statement, and the
  * reply says so with the lease's ms left (NULL when the snapshot does not
- * show it yet). */
+ * show it yet). A row changed since the snapshot is left as it is too
+ * (UNCHANGED_SINCE_H), and answered the same way. */
 #define BATON_PG_ACQUIRE_SQL \
     "WITH mine AS (SELECT CASE WHEN $5::bool THEN " BATON_PG_OWN(NAME_KEY) " ELSE false END " \
     "AS held), " \
@@ -131,7 +141,7 @@
     "value = excluded.value, value_version = 0, updated = excluded.updated, " \
     "holder_pid = excluded.holder_pid, " \
     "holder_start = excluded.holder_start, released = false, ttl_ms = excluded.ttl_ms " \
-    "WHERE " NO_LIVE_FIXED " RETURNING t.token), " \
+    "WHERE " NO_LIVE_FIXED " AND " UNCHANGED_SINCE_H " RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up), " \
     "un AS (SELECT pg_catalog.pg_advisory_unlock(" NAME_KEY ") FROM l WHERE got " \
     "AND (SELECT ms FROM w) = 0 AND NOT COALESCE((SELECT adopt FROM h), false) " \
@@ -182,7 +192,8 @@
  * successor waiting one out, plain SQL); with it, the row takes the lease
  * (a new token, from the counter terms raise) unless a live lease is on
  * it (checked on its latest version, as in acquire) or its previous term
- * may still be believed (as a term acquire waits for it, `ms`). The lock
+ * may still be believed (as a term acquire waits for it, `ms`, so the row
+ * must be unchanged since the snapshot that says so). The lock
  * goes at commit, when the row says the lease holds the name. Says the
  * token, or the holder as leader would show it (only while it stands:
  * else NULL) and the ms the previous term may be believed. */
@@ -198,7 +209,7 @@
     "ON CONFLICT (name) DO UPDATE SET token = t.token + 1, identity = excluded.identity, " \
     "value = excluded.value, value_version = 0, updated = excluded.updated, holder_pid = NULL, " \
     "holder_start = NULL, released = true, ttl_ms = NULL, fixed_until = excluded.fixed_until " \
-    "WHERE " NO_LIVE_FIXED " RETURNING t.token), " \
+    "WHERE " NO_LIVE_FIXED " AND " UNCHANGED_SINCE_H " RETURNING t.token), " \
     "n AS (SELECT pg_catalog.pg_notify(" CHANNEL ", 'elected') FROM up) " \
     "SELECT (SELECT token FROM up), (SELECT count(*) FROM n), " \
     "(SELECT identity FROM h WHERE live), (SELECT token FROM h WHERE live), " \

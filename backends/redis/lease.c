@@ -6,7 +6,8 @@
  * the win published, the restart-safe rules applied) with a nonce of its
  * own, so `leader`, waiters, redis-py and rival campaigns see a holder
  * like any other. Only its owner differs: no candidate keeps the nonce, so
- * extend and release know the lease by its token (script.c, LUA_IF_LEASE).
+ * extend and release know the lease by its token and by the lease mark in
+ * its nonce (script.c, LUA_IF_LEASE), which no term's nonce has.
  * One round trip each (two when the server forgot a script). */
 #include "redis.h"
 
@@ -46,11 +47,11 @@ static int lease_call(baton_redis_session *s, baton_redis_script script, const c
   return 0;
 }
 
-/* A fresh nonce and no previous one: the script can only start a new
- * term, never adopt or replace one. */
+/* A fresh lease nonce (marked) and no previous one: the script can only
+ * start a new term, never adopt or replace one. */
 void baton__redis_lease_args(baton_redis_lease_args *a, const baton_config *cfg, const char *name,
                              const char *identity, int64_t ttl_ns) {
-  baton__redis_nonce(a->nonce);
+  baton__redis_lease_nonce(a->nonce);
   baton__redis_keys(&a->keys, name);
   snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)(ttl_ns / BATON_NS_PER_MS));
   snprintf(a->terms_ttl, sizeof a->terms_ttl, "%lld", (long long)(cfg->ttl_ns / BATON_NS_PER_MS));

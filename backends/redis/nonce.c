@@ -77,3 +77,8 @@ void baton__redis_nonce(char out[BATON_REDIS_NONCE_LEN + 1]) {
     for (int i = 0; i < 16; i++) out[16 * h + i] = hex[(half[h] >> (60 - 4 * i)) & 15];
   out[BATON_REDIS_NONCE_LEN] = '\0';
 }
+
+void baton__redis_lease_nonce(char out[BATON_REDIS_NONCE_LEN + 1]) {
+  baton__redis_nonce(out);
+  out[0] = BATON_REDIS_LEASE_MARK[0];
+}

@@ -225,6 +225,15 @@ void baton__redis_sha1_hex(char out[41], const void *data, size_t len);
  * after the first. Thread: any. */
 void baton__redis_nonce(char out[BATON_REDIS_NONCE_LEN + 1]);
 
+/* A fixed lease's nonce: a fresh nonce whose first digit is
+ * BATON_REDIS_LEASE_MARK, an upper-case hex digit that baton__redis_nonce
+ * never writes. A lease's value "<token> <nonce> <identity>" has the shape
+ * of a term's, but only a lease's carries the mark, so the lease scripts
+ * (script.c, LUA_IF_LEASE) never take a live term for a lease. The second
+ * half is left whole: it alone differs for every nonce of a process. */
+#define BATON_REDIS_LEASE_MARK "F"
+void baton__redis_lease_nonce(char out[BATON_REDIS_NONCE_LEN + 1]);
+
 /* ---- sub.c ------------------------------------------------------------- */
 
 /* The session's hub: made by baton__redis_instance_init (no thread, no

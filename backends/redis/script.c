@@ -215,11 +215,16 @@ static const char release_lua[] =
 
 /* Fixed leases (lease.c) are known by their token, not a nonce: a handle
  * attached in another process has only the name and the token. The key is
- * the lease's while its value starts with that token (tokens are never
- * issued twice for a name, so no other term's value does). KEYS: NAME. */
+ * the lease's while its value starts with that token and its nonce carries
+ * the lease mark (redis.h, BATON_REDIS_LEASE_MARK). The token alone is not
+ * enough: a term's value has the same shape, and a handle attached with a
+ * live term's token would otherwise cut that term's PTTL or delete its key
+ * (two leaders). Tokens are never issued twice for a name, and no term's
+ * nonce has the mark, so no other value matches. KEYS: NAME. */
 #define LUA_IF_LEASE                                                                          \
   "local v = redis.pcall('GET', KEYS[1])\n"                                                   \
-  "if type(v) == 'string' and string.match(v, '^(%d+) %x+ ') == ARGV[1] then\n"
+  "if type(v) == 'string' and string.match(v, '^(%d+) " BATON_REDIS_LEASE_MARK "%x+ ') == "    \
+  "ARGV[1] then\n"
 
 /* ARGV: the token, the TTL in ms. Returns 1 when the lease lives the TTL
  * from now, 0 when the key is not the lease's. */

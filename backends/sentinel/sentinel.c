@@ -208,17 +208,21 @@ static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t
   return 0;
 }
 
+/* What a short count's message says a new key's acquire does next. */
+#define RELEASED "released, to be tried again"
+
 /* With ?replicas=K: WAIT until K replicas have the new key of `name` (a
- * term's or a fixed lease's), within the request's deadline. Fewer in
- * time: a retryable error, and the caller deletes the key.
+ * term's or a fixed lease's, or a lease just extended), within the
+ * request's deadline. Fewer in time: a retryable error whose message ends
+ * with `then`, and the caller deletes a new key.
  * WAIT counts the writes of the connection it runs on, and another
  * thread may have replaced the connection since the acquire: a write of
  * its own goes first (INCRBY of the counter by 0, which changes nothing
  * but is replicated), whose offset on the same master is past the
  * acquire's. On another master (it moved meanwhile) the count says
  * nothing of our key: acquire then refuses the term (moved()). */
-static int wait_replicas(baton_sentinel_session *s, const char *name, int64_t deadline,
-                         baton_error *err) {
+static int wait_replicas(baton_sentinel_session *s, const char *name, const char *then,
+                         int64_t deadline, baton_error *err) {
   char counter[BATON_NAME_MAX + 16], k[24], ms[24];
   snprintf(counter, sizeof counter, "%s/token", name);
   snprintf(k, sizeof k, "%ld", s->replicas);
@@ -243,8 +247,8 @@ static int wait_replicas(baton_sentinel_session *s, const char *name, int64_t de
   if (rc == 0 && acked < s->replicas)
     rc = baton__error(err, BATON_ECONNECT,
                       "%s: '%s': %lld of %ld replicas acknowledged the key in time "
-                      "(?replicas=%ld); released, to be tried again",
-                      s->master.label, name, acked, s->replicas, s->replicas);
+                      "(?replicas=%ld); %s",
+                      s->master.label, name, acked, s->replicas, s->replicas, then);
   return rc;
 }
 
@@ -261,7 +265,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->acquire(bs, c, holder, deadline, &e);
-  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, c->name, deadline, &e)) != 0) {
+  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, c->name, RELEASED, deadline, &e)) != 0) {
     baton_error ignored = {0};
     (void)redis()->release(bs, c, undo_deadline(s), &ignored);
   }
@@ -336,8 +340,11 @@ static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, 
 
 /* Fixed leases: the redis:// ops on the master followed. A lease taken or
  * extended while the master moved is, as an acquire, not trusted: the
- * caller sees a connection error (the lease, if it landed, expires at its
- * TTL). ?replicas=K applies to a new lease as to a new term. */
+ * caller sees a connection error. A lease that may have landed is released
+ * at once (best effort: where that fails it expires at its TTL).
+ * ?replicas=K applies to a new lease as to a new term, and to an extend:
+ * an extend that too few replicas saw could be lost in a fail-over, so it
+ * answers the retryable error and the core keeps the lease's old end. */
 static int lease_acquire(baton_session *bs, const char *name, const char *identity,
                          int64_t ttl_ns, uint64_t *token, baton_leader *holder, int64_t deadline,
                          baton_error *err) {
@@ -345,11 +352,14 @@ static int lease_acquire(baton_session *bs, const char *name, const char *identi
   uint64_t generation = baton__sentinel_generation(s);
   baton_error e = {0};
   int rc = redis()->lease_acquire(bs, name, identity, ttl_ns, token, holder, deadline, &e);
-  if (rc == 0 && s->replicas > 0 && (rc = wait_replicas(s, name, deadline, &e)) != 0) {
+  bool landed = rc == 0;
+  if (rc == 0 && s->replicas > 0)
+    rc = wait_replicas(s, name, RELEASED, deadline, &e);
+  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
+  if (landed && rc != 0) {
     baton_error ignored = {0};
     (void)redis()->lease_release(bs, name, *token, undo_deadline(s), &ignored);
   }
-  if (rc == 0 && moved(s, generation, "lease_acquire", &e)) rc = BATON_ECONNECT;
   return after_call(s, rc, &e, err);
 }
 
@@ -359,6 +369,8 @@ static int lease_extend(baton_session *bs, const char *name, uint64_t token, int
   uint64_t generation = baton__sentinel_generation(s);
   baton_error e = {0};
   int rc = redis()->lease_extend(bs, name, token, ttl_ns, deadline, &e);
+  if (rc == 0 && s->replicas > 0)
+    rc = wait_replicas(s, name, "the extend is not trusted, to be tried again", deadline, &e);
   if (rc == 0 && moved(s, generation, "lease_extend", &e)) rc = BATON_ECONNECT;
   return after_call(s, rc, &e, err);
 }

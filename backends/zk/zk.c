@@ -468,7 +468,16 @@ static char *identity_path(const baton_zk_session *s, const char *name, const ch
   return baton__zk_path(s, side, child);
 }
 
-/* Once the term proclaimed, its identity is read beside the node. */
+/* A fixed lease's node (lease.c): a TTL node, named so, of no session.
+ * Its extend rewrites its data (the identity, unchanged) to stamp the
+ * mtime, which raises the data version: that version is no proclaim. */
+static bool lease_node(const char *child, const struct Stat *st) {
+  return child != NULL && baton__zk_name_ttl(child) != 0 && st->ephemeralOwner == 0;
+}
+
+/* Once the term proclaimed, its identity is read beside the node. A
+ * lease never proclaims: its version is 0 and its data the identity, however
+ * often it was extended. */
 int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *name,
                           const char *child, baton_leader *out, char *value, size_t size,
                           size_t *len, int64_t deadline, baton_error *err) {
@@ -480,7 +489,8 @@ int baton__zk_read_leader(baton_zk_session *s, baton_zk_conn *conn, const char *
   if (r.rc == ZOK) {
     memset(out, 0, sizeof *out);
     out->token = (uint64_t)r.stat.czxid;
-    out->version = r.stat.version > 0 ? (uint64_t)r.stat.version : 0;
+    out->version =
+        r.stat.version > 0 && !lease_node(child, &r.stat) ? (uint64_t)r.stat.version : 0;
     const char *id = r.data;
     int idlen = r.len;
     baton_zk_reply side = {.rc = ZNONODE};
@@ -656,13 +666,15 @@ static int observe(baton_zk_session *s, baton_zk_conn *conn, baton_zk_cand *k, c
   }
   /* The czxid tells terms apart, the data version a proclaim: one get
    * reads both and watches the leader's node for the next proclaim (the
-   * children watch sees it go). */
+   * children watch sees it go). A lease's version counts its extends, no
+   * value change: its czxid alone is compared. */
   char *path = baton__zk_path(s, name, low);
   baton_zk_reply g = {.rc = BATON_ZK_NOMEM};
   if (path != NULL) baton__zk_get(conn, path, k->id, deadline, &g);
   if (g.rc == ZOK) *lease_end = baton__zk_lease_end(s, low, &g.stat);
   rc = g.rc == ZOK       ? ((uint64_t)g.stat.czxid == seen->token &&
-                            (uint64_t)g.stat.version == seen->version
+                                    (lease_node(low, &g.stat) ||
+                                     (uint64_t)g.stat.version == seen->version)
                                 ? BATON_ZK_BLOCK
                                 : 0)
        : g.rc == ZNONODE ? 0

@@ -1855,6 +1855,95 @@ static void old_token_table_gains_the_lease_column(void) {
   PQfinish(raw);
 }
 
+/* A lease acquire (c) or a term's acquire (k) on another thread: its
+ * answer. */
+typedef struct acquire_try {
+  baton_client *c;
+  kit_session *k;
+  baton_candidate *cand;
+  const char *name;
+  pthread_t thread;
+  int rc;
+  baton_error err;
+} acquire_try;
+
+static void *acquire_try_thread(void *arg) {
+  acquire_try *x = arg;
+  baton_lease *l = NULL;
+  if (x->k != NULL)
+    x->rc = kit_seam_postgres.table->acquire(x->k->s, x->cand, NULL, kit_deadline(5000), &x->err);
+  else
+    x->rc = baton_lease_acquire(&l, x->c, x->name, 5000, 0, NULL, &x->err);
+  if (l != NULL) baton_lease_close(l);
+  return NULL;
+}
+
+/* On raw: a term of `identity` on name commits while x's acquire waits on
+ * the row, after its snapshot. 0, or -1 (reported). */
+static int race_a_term(PGconn *raw, const char *name, const char *identity, acquire_try *x) {
+  char got[128];
+  if (kit_pg_str(raw, got, sizeof got, "BEGIN", NULL) != 0 ||
+      kit_pg_str(raw, got, sizeof got,
+                 "UPDATE baton_token SET token = token + 1, identity = $2, released = false, "
+                 "holder_pid = pg_backend_pid(), holder_start = now(), "
+                 "updated = clock_timestamp(), ttl_ms = 60000 WHERE name = $1",
+                 name, identity, NULL) != 0 ||
+      pthread_create(&x->thread, NULL, acquire_try_thread, x) != 0)
+    return -1;
+  kit_sleep_ms(300); /* the acquire has its snapshot, and waits on the row */
+  int rc = kit_pg_str(raw, got, sizeof got, "COMMIT", NULL);
+  pthread_join(x->thread, NULL);
+  printf("  %s\n", x->err.message);
+  return rc;
+}
+
+/* A term that commits after an acquire's snapshot was taken, and whose
+ * session ends before the acquire takes the name's lock, is not in that
+ * snapshot: the acquire must not overwrite it. Here the term's row is
+ * written by a transaction that commits while the acquire waits on the
+ * row (its ON CONFLICT): a lease acquire and a term's acquire answer
+ * EHELD, and the term's row stands. */
+static void acquire_leaves_a_row_changed_since_its_snapshot(void) {
+  const char *name = kit_name("snapshot");
+  PGconn *raw = kit_pg_raw(server);
+  REQUIRE(raw != NULL);
+  baton_client *c = NULL;
+  baton_election *e = NULL;
+  baton_error err = {0};
+  char got[128];
+  REQUIRE_OK(open_client(&c, server->uri, "leaser", &err), &err);
+  REQUIRE_OK(baton_election_open(&e, c, name, NULL, NULL, &err), &err);
+  CHECK_OK(baton_election_campaign(e, 5000, NULL, &err), &err); /* the row, then released */
+  CHECK_OK(baton_election_resign(e, &err), &err);
+  baton_election_close(e);
+  acquire_try x = {.c = c, .name = name};
+  CHECK_EQ(race_a_term(raw, name, "racer", &x), 0);
+  CHECK_EQ(x.rc, BATON_EHELD);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got, "SELECT identity FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "racer");
+  /* A term's acquire the same (its row released first, as a resign). */
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got,
+                      "UPDATE baton_token SET released = true WHERE name = $1", name, NULL),
+           0);
+  kit_session k;
+  baton_options o = {.ttl_ms = TTL_MS, .identity = "termer", .connect_timeout_ms = 2000};
+  REQUIRE_OK(kit_open(&k, kit_seam_postgres.table, server->uri, &o, 5000, &err), &err);
+  baton_candidate cand = kit_cand(&k, name);
+  acquire_try y = {.k = &k, .cand = &cand, .name = name};
+  CHECK_EQ(race_a_term(raw, name, "racer2", &y), 0);
+  CHECK_EQ(y.rc, BATON_EHELD);
+  CHECK_EQ(kit_pg_str(raw, got, sizeof got, "SELECT identity FROM baton_token WHERE name = $1",
+                      name, NULL),
+           0);
+  CHECK_STR(got, "racer2");
+  kit_drop(&k, &cand);
+  kit_close(&k);
+  baton_client_close(c);
+  PQfinish(raw);
+}
+
 int main(int argc, char **argv) {
   if ((server = kit_server("postgres")) == NULL) return 1;
   static const test_case cases[] = {
@@ -1888,6 +1977,8 @@ int main(int argc, char **argv) {
       {"listener_read_by_renewals_and_let_go_on_release",
        listener_read_by_renewals_and_let_go_on_release},
       {"one_listener_serves_every_waiter", one_listener_serves_every_waiter},
+      {"acquire_leaves_a_row_changed_since_its_snapshot",
+       acquire_leaves_a_row_changed_since_its_snapshot},
       {"handover_never_waits_out_a_ttl", handover_never_waits_out_a_ttl},
       {"half_sent_request_is_finished_first", half_sent_request_is_finished_first},
       {"lock_taken_anew_is_a_new_term", lock_taken_anew_is_a_new_term},

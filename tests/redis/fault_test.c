@@ -762,6 +762,31 @@ static void fixed_lease_and_redis_py_lock(void) {
   kit_close(&a);
 }
 
+/* A term's value has a lease's shape: a handle attached with a live
+ * term's token must neither extend (cut its PTTL) nor release (delete its
+ * key and wake the waiters) that term. */
+static void lease_ops_leave_a_live_term_alone(void) {
+  kit_session a;
+  test_cluster *c = kit_redis_session(&a, "alice");
+  REQUIRE(c != NULL);
+  baton_error err = {0};
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  REQUIRE(r != NULL);
+  char before[512], after[512], pttl[32];
+  baton_candidate k = kit_cand(&a, "term");
+  REQUIRE_OK(B->acquire(a.s, &k, NULL, kit_deadline(2000), &err), &err);
+  kit_redis_str(r, before, sizeof before, "GET term");
+  CHECK_EQ(B->lease_extend(a.s, "term", k.token, BATON_NS_PER_MS, kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B->lease_release(a.s, "term", k.token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  CHECK_STR(kit_redis_str(r, after, sizeof after, "GET term"), before);
+  CHECK_GT(strtoll(kit_redis_str(r, pttl, sizeof pttl, "PTTL term"), NULL, 10), 1000);
+  CHECK_OK(B->release(a.s, &k, kit_deadline(2000), &err), &err);
+  B->forget(a.s, &k);
+  redisFree(r);
+  kit_close(&a);
+}
+
 /* A proclaim leaves redis-py's view of the lock key alone: it still finds
  * the name busy, the key holds what it held. After our release redis-py
  * takes the name, and its holder shows no value (our term's is gone with
@@ -867,6 +892,7 @@ int main(int argc, char **argv) {
       {"mutual_exclusion_with_redis_py_lock", mutual_exclusion_with_redis_py_lock},
       {"proclaim_keeps_redis_py_interop", proclaim_keeps_redis_py_interop},
       {"fixed_lease_and_redis_py_lock", fixed_lease_and_redis_py_lock},
+      {"lease_ops_leave_a_live_term_alone", lease_ops_leave_a_live_term_alone},
       {"redis_py_release_noticed", redis_py_release_noticed},
       {"plain_key_without_ttl_deleted_noticed", plain_key_without_ttl_deleted_noticed},
       {NULL, NULL},

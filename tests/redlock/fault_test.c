@@ -542,6 +542,42 @@ static void waiters_share_one_subscriber_per_instance(void) {
   kit_redis_herd_case(c, 200);
 }
 
+/* A term's value has a lease's shape: a handle attached with a live
+ * term's token must neither extend (cut its PTTL) nor release (delete its
+ * keys) that term on any instance. */
+static void lease_ops_leave_a_live_term_alone(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_session a;
+  REQUIRE_EQ(open_on(&a, c, "alice"), 0);
+  const char *name = kit_name("term");
+  baton_candidate ca = kit_cand(&a, name);
+  baton_error err = {0};
+  int rc;
+  KIT_RETRY(rc, KIT_CALL_MS, kit_redis_campaign(&a, &ca, TTL_MS + 3000, NULL, &err));
+  REQUIRE_OK(rc, &err);
+  char before[3][512], after[512], pttl[32];
+  redisContext *r[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < 3; i++) {
+    r[i] = kit_redis_raw(c->member[i].port, NULL, NULL);
+    if (r[i] != NULL) kit_redis_str(r[i], before[i], sizeof before[i], "GET %s", name);
+  }
+  const baton_backend *B = &baton_backend_redlock;
+  CHECK_EQ(B->lease_extend(a.s, name, ca.token, BATON_NS_PER_MS, kit_deadline(2000), &err),
+           BATON_ENOTHOLDER);
+  CHECK_EQ(B->lease_release(a.s, name, ca.token, kit_deadline(2000), &err), BATON_ENOTHOLDER);
+  for (int i = 0; i < 3; i++) {
+    CHECK(r[i] != NULL);
+    if (r[i] == NULL) continue;
+    CHECK_STR(kit_redis_str(r[i], after, sizeof after, "GET %s", name), before[i]);
+    CHECK_GT(strtoll(kit_redis_str(r[i], pttl, sizeof pttl, "PTTL %s", name), NULL, 10), 500);
+    redisFree(r[i]);
+  }
+  CHECK_OK(kit_release(&a, &ca, &err), &err);
+  kit_forget(&a, &ca);
+  kit_close(&a);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -557,6 +593,7 @@ int main(int argc, char **argv) {
       {"proclaim_needs_a_quorum", proclaim_needs_a_quorum},
       {"servers_are_counted", servers_are_counted},
       {"waiters_share_one_subscriber_per_instance", waiters_share_one_subscriber_per_instance},
+      {"lease_ops_leave_a_live_term_alone", lease_ops_leave_a_live_term_alone},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

@@ -150,6 +150,21 @@ static void test_lease_holds_the_name(void) {
   CHECK_EQ(n, 1);
   CHECK_EQ(list[0].token, token);
 
+  /* An extend rewrites the node's data, raising its version: no value
+   * change. The leader shows version 0, no value and its identity. */
+  CHECK_OK(extend(&a, "job-42", token, 60000, &err), &err);
+  CHECK_OK(extend(&a, "job-42", token, 60000, &err), &err);
+  char value[64];
+  size_t len = 1;
+  CHECK_OK(ZK.leader_value(b.s, "job-42", &who, value, sizeof value, &len,
+                           kit_deadline(KIT_CALL_MS), &err),
+           &err);
+  CHECK_EQ(who.token, token);
+  CHECK_EQ(who.version, 0);
+  CHECK_STR(value, "");
+  CHECK_EQ(len, 0);
+  CHECK_STR(who.identity, "alpha");
+
   baton_leader holder;
   CHECK_EQ(acquire(&b, "job-42", 60000, &other, &holder, &err), BATON_EHELD);
   CHECK_EQ(holder.token, token);
