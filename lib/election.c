@@ -561,18 +561,17 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   }
   e->campaigning++;
   BATON__COUNT(e, campaigns);
+  /* The acquire latency counts from the call, where it is counted. */
+  int64_t called = baton__now();
+  bool opened = e->batch->session != NULL;
   pthread_mutex_unlock(&c->mu);
 
   /* The session of the election's timing opens at its first campaign
    * (opening the election does no I/O). */
-  int rc = baton__batch_open(e->batch, how->once ? INT64_MAX : how->deadline, err);
+  int rc = opened ? 0 : baton__batch_open(e->batch, how->once ? INT64_MAX : how->deadline, err);
   pthread_mutex_lock(&e->op);
   pthread_mutex_lock(&c->mu);
-  /* The acquire latency counts from here: the clock read the term check
-   * needs anyway (the hot path reads no clock for stats). Only a wait for
-   * another campaign of this election holding `op` is left out. */
-  int64_t called = baton__now();
-  baton__term_expire(e, called);
+  baton__term_expire(e, baton__now());
   bool already = e->term.held;
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
