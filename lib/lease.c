@@ -85,9 +85,13 @@ static int wait_for_holder(baton_client *c, baton_candidate *watch, int64_t dead
   memset(&seen, 0, sizeof seen);
   int rc = c->backend->leader(session_of(c), watch->name, &seen, op_deadline(c, deadline), err);
   if (rc == BATON_ENOLEADER) {
-    /* Gone already, or not yet a holder (a restart-safe wait): try again
-     * after a back-off, never a busy loop. */
-    int64_t next = baton__after(baton__config_backoff(&c->cfg, (*passes)++));
+    /* Gone already, or not yet a holder (a restart-safe wait, which
+     * nothing announces the end of): try again after a back-off, never a
+     * busy loop, and no longer than a foreign holder's look-again delay,
+     * so that the name is taken soon after the wait ends. */
+    int64_t most = c->cfg.retry_max_ns < BATON_FOREIGN_POLL_MAX_NS ? c->cfg.retry_max_ns
+                                                                   : BATON_FOREIGN_POLL_MAX_NS;
+    int64_t next = baton__after(baton__backoff(c->cfg.retry_base_ns, most, (*passes)++));
     baton__sleep_until(next < deadline ? next : deadline, -1);
     return 0;
   }
