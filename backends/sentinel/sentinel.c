@@ -226,11 +226,13 @@ static int wait_replicas(baton_sentinel_session *s, const char *name, const char
   char counter[BATON_NAME_MAX + 16], k[24], ms[24];
   snprintf(counter, sizeof counter, "%s/token", name);
   snprintf(k, sizeof k, "%ld", s->replicas);
-  /* WAIT answers when its time is up: a tenth of the time is left for
-   * the answer to come back, so that a short count is told as such rather
-   * than as a request with no reply. */
+  /* WAIT answers when its time is up: a tenth of the time, and at least
+   * 150 ms where there is time for it (a loaded machine's reply), is left
+   * for the answer to come back, so that a short count is told as such
+   * rather than as a request with no reply. */
   int64_t left = (deadline - baton__now()) / BATON_NS_PER_MS;
-  left -= left / 10;
+  int64_t margin = left / 10 > 150 ? left / 10 : left / 2 < 150 ? left / 2 : 150;
+  left -= margin;
   if (left < 1) left = 1;
   snprintf(ms, sizeof ms, "%lld", (long long)left);
   const char *incr[] = {"INCRBY", counter, "0"}, *wait[] = {"WAIT", k, ms};
