@@ -116,6 +116,9 @@ typedef struct baton_candidate {
   void *priv;            /* the backend's own state; freed by forget */
 } baton_candidate;
 
+/* A subscription's wake-up (baton_backend.watch): `ctx` is watch's. */
+typedef void (*baton_wake_fn)(void *ctx);
+
 /* Capability bits: what a backend guarantees, as code reads it (a bit
  * nothing reads does not belong here). */
 enum {
@@ -184,7 +187,8 @@ typedef struct baton_backend {
   int (*leader)(baton_session *s, const char *name, baton_leader *out,
                 int64_t deadline, baton_error *err);
 
-  /* Free c->priv (subscriptions, watches). c is no longer used. Must. */
+  /* Disarm c's watch (as unwatch) and free c->priv (subscriptions,
+   * watches). c is no longer used. Must. */
   void (*forget)(baton_session *s, baton_candidate *c);
 
   /* The queue of `name` in order, the holder first, into out[0..*n)
@@ -245,6 +249,41 @@ typedef struct baton_backend {
    * name's waiters: 0, BATON_ENOTHOLDER when it is not, or an error. */
   int (*lease_release)(baton_session *s, const char *name, uint64_t token, int64_t deadline,
                        baton_error *err);
+
+  /* ---- Subscriptions: waiting on the client's own threads. watch and
+   * unwatch MAY be NULL together: the core then gives every election in
+   * candidate mode, and every observer, a thread of its own that blocks in
+   * wait. With them, candidate mode and observe cost no thread per name.
+   * (A blocking campaign still calls wait on its caller's thread.) */
+
+  /* Arm a one-shot subscription for c and return without waiting for the
+   * holder: the backend calls wake(ctx) once, later, on a thread of its
+   * own, when wait (with the same c and seen) would have returned 0 to
+   * say "look again": for a candidate that acquire left queued or refused,
+   * when the outcome of acquire may have changed; for an observer (a
+   * candidate that never acquired), when the leader may differ from
+   * `seen`. Returns 0 with *recheck_at set to when the core must look
+   * again even if no wake comes (a holder that says nothing when it goes:
+   * its expiry; INT64_MAX: never), or an error (the core looks again
+   * after a back-off). Bounded by `deadline`: at most the round trip that
+   * makes the subscription count on the server. The core never runs watch
+   * at the same time as acquire, wait, release or forget on c, and calls
+   * it again after each wake, once it has looked.
+   * wake: may come before watch returns and may be spurious; it only
+   * queues work and never calls the backend, so the backend may call it
+   * holding its own locks. A broken subscription (reconnect, session
+   * replaced) wakes every armed watch. Wake one: when one release can
+   * serve only one of several candidates of this session queued on one
+   * name, the backend may wake only the first armed; if that one is
+   * unwatched or forgotten before it arms again, the wake passes to the
+   * next. Observers are always woken. */
+  int (*watch)(baton_session *s, baton_candidate *c, const baton_leader *seen, baton_wake_fn wake,
+               void *ctx, int64_t *recheck_at, int64_t deadline, baton_error *err);
+
+  /* Disarm c's subscription, if armed: once it returns, no wake for c
+   * runs or will run. Idempotent, never blocks on I/O (a server-side
+   * unsubscribe may be sent later). Keeps c->priv: forget frees it. */
+  void (*unwatch)(baton_session *s, baton_candidate *c);
 
   /* A backend over several servers (Redlock): add each server's figures to
    * out[0..*n) (at most cap, in URI order; the core zeroes them first and
