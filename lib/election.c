@@ -183,6 +183,8 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   e->candidate.identity = c->cfg.identity;
   e->watch.name = e->name;
   e->watch.identity = c->cfg.identity;
+  baton__look_init(&e->runner_look, e, false);
+  baton__look_init(&e->observe_look, e, true);
   baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
@@ -576,8 +578,13 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
   memset(&seen, 0, sizeof seen);
+  /* Candidate mode's armed watch must not mix with this campaign's waits;
+   * it arms again after (the wake below). */
+  if (rc == 0 && c->backend->unwatch != NULL)
+    c->backend->unwatch(e->batch->session, &e->candidate);
   if (rc == 0 && !already) rc = campaign_locked(e, how, &seen, err);
   pthread_mutex_unlock(&e->op);
+  baton__look_wake(&e->runner_look);
 
   pthread_mutex_lock(&c->mu);
   if (rc == 0 && token != NULL) *token = e->term.token;
@@ -852,6 +859,14 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
   return baton__ok(err);
 }
 
+/* ---- the looker or a thread per name -------------------------------------- */
+
+/* Whether the client's looking thread serves candidate mode and observers
+ * (looker.c): a backend with watch, on a client with threads (a manual
+ * client's tests step candidate mode themselves). Otherwise each gets a
+ * thread that blocks in the backend's wait. */
+static bool looks(const baton_client *c) { return c->backend->watch != NULL && !c->manual; }
+
 /* ---- observe ------------------------------------------------------------- */
 
 static bool observing(baton_election *e) {
@@ -861,38 +876,47 @@ static bool observing(baton_election *e) {
   return yes;
 }
 
+/* Read the leader and its value, and queue LEADER_CHANGED when either
+ * differs from what was last reported (a proclaim is a change), or on the
+ * first read. 0, or the error. Only the observer's thread or step. */
+static int observe_read(baton_election *e, baton_error *err) {
+  baton_client *c = e->client;
+  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
+  baton_leader now;
+  int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
+                        op_deadline(c, INT64_MAX), err);
+  if (rc == BATON_ENOLEADER) {
+    memset(&now, 0, sizeof now);
+    value[0] = '\0';
+    rc = 0;
+  }
+  if (rc != 0) return rc;
+  if (e->observe_reported && baton__same_leader(&now, &e->observe_seen) &&
+      strcmp(value, seen_value) == 0)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL, value,
+                     NULL);
+  pthread_mutex_unlock(&c->mu);
+  e->observe_seen = now;
+  memcpy(seen_value, value, strlen(value) + 1);
+  e->observe_reported = true;
+  return 0;
+}
+
+/* Without the looker: a thread per observer. */
 static void *observe_loop(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
-  baton_leader seen;
-  memset(&seen, 0, sizeof seen);
-  bool first = true;
   unsigned failures = 0;
-  /* The value read and the one last reported: a proclaim is a change. */
-  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
   while (observing(e)) {
-    baton_leader now;
     baton_error err = {0};
-    int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
-                          op_deadline(c, INT64_MAX), &err);
-    if (rc == 0 || rc == BATON_ENOLEADER) {
-      if (rc == BATON_ENOLEADER) {
-        memset(&now, 0, sizeof now);
-        value[0] = '\0';
-      }
-      if (first || !baton__same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
-        pthread_mutex_lock(&c->mu);
-        baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL,
-                           value, NULL);
-        pthread_mutex_unlock(&c->mu);
-        seen = now;
-        memcpy(seen_value, value, strlen(value) + 1);
-        first = false;
-      }
+    int rc = observe_read(e, &err);
+    if (rc == 0) {
       /* Bounded: a wait ends at least once a TTL so a missed notification
        * costs one TTL at most. */
-      rc = c->backend->wait(own_session(c), &e->watch, &seen, baton__after(c->cfg.ttl_ns),
-                            e->observe_cancel_fd, &err);
+      rc = c->backend->wait(own_session(c), &e->watch, &e->observe_seen,
+                            baton__after(c->cfg.ttl_ns), e->observe_cancel_fd, &err);
       if (rc == 0 || rc == BATON_ETIMEDOUT) {
         failures = 0;
         continue;
@@ -905,6 +929,28 @@ static void *observe_loop(void *arg) {
   return NULL;
 }
 
+/* The looker's turn of an observer: read, report, arm the watch. */
+static void observe_step(baton_election *e) {
+  baton_client *c = e->client;
+  baton_look *k = &e->observe_look;
+  baton_session *s = own_session(c);
+  c->backend->unwatch(s, &e->watch); /* woken by its time, it may be armed */
+  baton_error err = {0};
+  int64_t recheck = INT64_MAX;
+  int rc = observe_read(e, &err);
+  if (rc == 0)
+    rc = c->backend->watch(s, &e->watch, &e->observe_seen, baton__look_wake, k, &recheck,
+                           op_deadline(c, INT64_MAX), &err);
+  if (rc == 0) {
+    k->failures = 0;
+    baton__look_at(k, recheck);
+    return;
+  }
+  baton__log(&c->cfg, BATON_LOG_DEBUG, "observing '%s': %s; looking again", e->name,
+             err.message);
+  baton__look_at(k, baton__after(baton__config_backoff(&c->cfg, k->failures++)));
+}
+
 int baton_election_observe(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "observe: election is NULL");
   baton_client *c = e->client;
@@ -915,11 +961,16 @@ int baton_election_observe(baton_election *e, baton_error *err) {
     return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name)
                    : baton__ok(err);
   }
-  e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  e->observe_reported = false;
   e->observe_values = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
-  int rc = e->observe_cancel_fd >= 0 && e->observe_values != NULL
-               ? pthread_create(&e->observer, NULL, observe_loop, e)
-               : -1;
+  int rc = -1;
+  if (looks(c)) {
+    rc = e->observe_values != NULL ? baton__look_start(&e->observe_look) : -1;
+  } else {
+    e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->observe_cancel_fd >= 0 && e->observe_values != NULL)
+      rc = pthread_create(&e->observer, NULL, observe_loop, e);
+  }
   e->observing = rc == 0;
   if (rc != 0) {
     close_fd(&e->observe_cancel_fd);
@@ -940,7 +991,10 @@ void baton_election_observe_stop(baton_election *e) {
   if (was) poke(e->observe_cancel_fd);
   pthread_mutex_unlock(&c->mu);
   if (!was) return;
-  pthread_join(e->observer, NULL);
+  if (looks(c))
+    baton__look_end(&e->observe_look);
+  else
+    pthread_join(e->observer, NULL);
   c->backend->forget(own_session(c), &e->watch);
   e->watch.priv = NULL;
   pthread_mutex_lock(&c->mu);
@@ -957,6 +1011,7 @@ static bool stopping(const baton_election *e) { return e->stop_requested || e->c
 /* Candidate mode's campaigns. */
 static const campaign_how runner_how = {.deadline = INT64_MAX, .runner = true};
 
+/* Without the looker: a thread per election in candidate mode. */
 static void *runner_main(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
@@ -981,6 +1036,117 @@ static void *runner_main(void *arg) {
   if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
   pthread_mutex_unlock(&c->mu);
   return NULL;
+}
+
+/* One look of candidate mode, on the looker: the term, or a watch armed
+ * (the candidate stays queued where the backend queues) and *at, when to
+ * look again without a wake. 0 or the error. Needs e->op. */
+static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
+  baton_client *c = e->client;
+  baton_session *s = e->batch->session;
+  c->backend->unwatch(s, &e->candidate); /* woken by its time, it may be armed */
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  int64_t until = held ? 0 : baton__leftover_blocks(e, now);
+  pthread_mutex_unlock(&c->mu);
+  if (held) return 0;
+  if (until != 0) { /* our lost term's key stays until the server's expiry */
+    *at = until;
+    return 0;
+  }
+  baton_leader holder;
+  memset(&holder, 0, sizeof holder);
+  int rc = release_due(e, false, err);
+  if (rc == 0) rc = attempt(e, baton__after(e->batch->cfg.op_timeout_ns), &holder, err);
+  if (rc == 0) {
+    pthread_mutex_lock(&c->mu);
+    baton__stats_acquired(e, e->term.began - e->runner_since);
+    e->runner_since = 0;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+  }
+  if (rc == BATON_EHELD)
+    return c->backend->watch(s, &e->candidate, &holder, baton__look_wake, &e->runner_look, at,
+                             batch_deadline(e, INT64_MAX), err);
+  if (rc == BATON_ESESSION) {
+    pthread_mutex_lock(&c->mu);
+    baton__renew_soon(e->batch, baton__now());
+    pthread_mutex_unlock(&c->mu);
+  }
+  return rc;
+}
+
+/* The looker's turn of candidate mode: a term is searched for until one
+ * is held; its end (term.c) wakes this look again. */
+static void runner_step(baton_election *e) {
+  baton_client *c = e->client;
+  baton_look *k = &e->runner_look;
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  if (stopping(e)) {
+    if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  if (!held && e->runner_since == 0) {
+    e->runner_since = now;
+    BATON__COUNT(e, campaigns);
+  }
+  bool opened = e->batch->session != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (held) return;
+  baton_error err = {0};
+  int64_t at = INT64_MAX;
+  int rc = opened ? 0 : baton__batch_open(e->batch, INT64_MAX, &err);
+  if (rc == 0) {
+    /* A caller's campaign holds the candidate: it wakes this look when it
+     * returns; the time is a second line of defence. */
+    if (pthread_mutex_trylock(&e->op) != 0) {
+      baton__look_at(k, baton__after(BATON_WAIT_PASS_NS));
+      return;
+    }
+    rc = runner_try(e, &at, &err);
+    pthread_mutex_unlock(&e->op);
+  }
+  if (rc == 0) {
+    k->failures = 0;
+    baton__look_at(k, at);
+    return;
+  }
+  pthread_mutex_lock(&c->mu);
+  BATON__COUNT(e, retries);
+  pthread_mutex_unlock(&c->mu);
+  baton__log(&c->cfg, BATON_LOG_INFO, "'%s': candidate mode's attempt failed (%s); retrying",
+             e->name, err.message);
+  baton__look_at(k, baton__after(baton__config_backoff(&c->cfg, k->failures++)));
+}
+
+void baton__look_step(baton_look *k) {
+  if (k->observer)
+    observe_step(k->election);
+  else
+    runner_step(k->election);
+}
+
+/* Candidate mode on the looker ends: no step runs after, no watch stays
+ * armed, and the queue entry of a search under way goes. */
+static void runner_look_end(baton_election *e) {
+  baton_client *c = e->client;
+  baton__look_end(&e->runner_look);
+  pthread_mutex_lock(&e->op);
+  pthread_mutex_lock(&c->mu);
+  baton__term_expire(e, baton__now());
+  bool held = e->term.held;
+  baton_session *s = e->batch->session;
+  e->runner_since = 0;
+  pthread_mutex_unlock(&c->mu);
+  if (s != NULL) c->backend->unwatch(s, &e->candidate);
+  if (s != NULL && !held) clean_up(e);
+  pthread_mutex_unlock(&e->op);
 }
 
 void baton__candidates_step(baton_client *c) {
@@ -1031,7 +1197,10 @@ static bool runner_end_locked(baton_election *e) {
   }
   e->runner = BATON_RUNNER_JOINING;
   pthread_mutex_unlock(&c->mu);
-  if (!c->manual) pthread_join(e->runner_thread, NULL);
+  if (looks(c))
+    runner_look_end(e);
+  else if (!c->manual)
+    pthread_join(e->runner_thread, NULL);
   pthread_mutex_lock(&c->mu);
   e->runner = BATON_RUNNER_IDLE;
   e->stop_requested = false;
@@ -1053,7 +1222,10 @@ int baton_election_start(baton_election *e, baton_error *err) {
     runner_end_locked(e);
     if (!e->closing && e->runner == BATON_RUNNER_IDLE) {
       e->runner = BATON_RUNNER_RUNNING;
-      rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
+      if (looks(c))
+        rc = baton__look_start(&e->runner_look);
+      else
+        rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
       if (rc != 0) e->runner = BATON_RUNNER_IDLE;
     }
   }
