@@ -242,6 +242,17 @@ long kit_raise_nofile(void) {
   return (long)r.rlim_cur;
 }
 
+kit_snap kit_snap_take(void) {
+  return (kit_snap){kit_proc_status("VmRSS"), kit_proc_status("Threads"), kit_open_fds()};
+}
+
+void kit_json_snap(kit_json *j, const char *key, kit_snap s) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "{\"rss_kib\":%ld,\"threads\":%ld,\"fds\":%ld}", s.rss_kib, s.threads,
+           s.fds);
+  kit_json_raw(j, key, buf);
+}
+
 /* ---- processes --------------------------------------------------------- */
 
 int kit_read_full(int fd, void *buf, size_t len, int timeout_ms) {
@@ -657,5 +668,59 @@ int kit_probe_end(kit_probe *p) {
   } else {
     p->requests = kit_stats_get(&p->delta, strcmp(p->kind, "zk") == 0 ? "packets_received" : "grpc");
   }
+  return 0;
+}
+
+/* ---- idle renewal window ---------------------------------------------- */
+
+/* Redis takes a second window under MONITOR to count the clients'
+ * requests: MONITOR slows the server, so its time counters are read in the
+ * first window, without it. */
+int kit_renew_window(kit_json *j, const char *key, const char *uri, double secs,
+                     double interval_s, int server_pid) {
+  static kit_probe p;
+  if (kit_probe_begin(&p, uri, false) != 0) return -1;
+  double cpu0 = kit_cpu_self(), scpu0 = server_pid > 0 ? kit_cpu_pid(server_pid) : 0;
+  int64_t t0 = kit_now();
+  kit_sleep_ms((int)(secs * 1000));
+  double took = (double)(kit_now() - t0) / 1e9;
+  double cpu = kit_cpu_self() - cpu0;
+  double scpu = server_pid > 0 ? kit_cpu_pid(server_pid) - scpu0 : NAN;
+  if (kit_probe_end(&p) != 0) return -1;
+  char extra[512] = "";
+  double requests = p.requests;
+  if (strcmp(p.kind, "redis") == 0) {
+    double calls = kit_stats_get(&p.delta, "cmd.evalsha");
+    snprintf(extra, sizeof extra,
+             ",\"reads_per_s\":%.6g,\"input_bytes_per_s\":%.6g,\"evalsha_ms_per_call\":%.6g",
+             kit_stats_get(&p.delta, "reads") / took, kit_stats_get(&p.delta, "input_bytes") / took,
+             calls > 0 ? kit_stats_get(&p.delta, "usec.evalsha") / calls / 1000 : 0.0);
+    static kit_probe m;
+    if (kit_probe_begin(&m, uri, true) != 0) return -1;
+    t0 = kit_now();
+    kit_sleep_ms((int)(secs * 1000));
+    double took_m = (double)(kit_now() - t0) / 1e9;
+    if (kit_probe_end(&m) != 0) return -1;
+    requests = m.requests * took / took_m;
+    size_t len = strlen(extra);
+    snprintf(extra + len, sizeof extra - len, ",\"script_commands_per_s\":%.6g",
+             m.in_scripts / took_m);
+  } else if (strcmp(p.kind, "etcd") == 0) {
+    snprintf(extra, sizeof extra, ",\"keepalives_per_s\":%.6g,\"wal_fsyncs_per_s\":%.6g",
+             kit_stats_get(&p.delta, "grpc.LeaseKeepAlive") / took,
+             kit_stats_get(&p.delta, "wal_fsyncs") / took);
+  } else {
+    snprintf(extra, sizeof extra, ",\"fsyncs_per_s\":%.6g,\"packets_sent_per_s\":%.6g",
+             kit_stats_get(&p.delta, "fsyncs") / took,
+             kit_stats_get(&p.delta, "packets_sent") / took);
+  }
+  char buf[1024];
+  snprintf(buf, sizeof buf,
+           "{\"window_s\":%.6g,\"renew_interval_ms\":%.6g,\"requests_per_s\":%.6g,"
+           "\"requests_per_interval\":%.6g,\"client_cpu_ms_per_s\":%.6g,"
+           "\"server_cpu_ms_per_s\":%.6g%s}",
+           took, interval_s * 1e3, requests / took, requests / took * interval_s,
+           cpu / took * 1e3, scpu / took * 1e3, extra);
+  kit_json_raw(j, key, buf);
   return 0;
 }

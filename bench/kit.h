@@ -70,6 +70,14 @@ long kit_open_fds(void);
 /* Raise the soft RLIMIT_NOFILE to the hard limit; returns the new limit. */
 long kit_raise_nofile(void);
 
+/* This process's resident memory (KiB), threads and open descriptors at
+ * one instant, and that snapshot as {"rss_kib","threads","fds"} under `key`. */
+typedef struct kit_snap {
+  long rss_kib, threads, fds;
+} kit_snap;
+kit_snap kit_snap_take(void);
+void kit_json_snap(kit_json *j, const char *key, kit_snap s);
+
 /* ---- processes --------------------------------------------------------- */
 
 /* Read exactly `len` bytes from fd within timeout_ms: 0, or -1 on EOF,
@@ -163,6 +171,15 @@ typedef struct kit_probe {
  * its time counters are read without it) and "requests" stays 0. */
 int kit_probe_begin(kit_probe *p, const char *uri, bool monitor);
 int kit_probe_end(kit_probe *p);
+
+/* `secs` of idle holding, seen from the server, written as `key`: {window_s,
+ * renew_interval_ms, requests_per_s, requests_per_interval, client and
+ * server CPU ms per second (server_pid <= 0: not read), and per kind Redis
+ * socket reads, input bytes, EVALSHA time per call and script commands;
+ * etcd keep-alives and WAL syncs; ZooKeeper fsyncs and packets sent}.
+ * 0, or -1 when the server's counters could not be read. */
+int kit_renew_window(kit_json *j, const char *key, const char *uri, double secs,
+                     double interval_s, int server_pid);
 
 /* Send `req` to host:port and read the reply until the peer closes, `size`
  * fills, or `done` (may be NULL) says the reply is whole. Returns the bytes

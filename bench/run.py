@@ -57,6 +57,8 @@ HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0, "postgres": 2.0, "redlo
                    "redlock5": 1.0}
 HANDOVER_P99_MS = 5.0
 REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "postgres": 2, "redlock3": 3, "redlock5": 3}
+WAITING_THREADS = 4    # candidate mode: B's N waiting names may add a client's threads
+WAITING_FDS = 16       # ... and a client's descriptors, none per name
 NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
 
@@ -288,6 +290,8 @@ def bench_backend(kind, r, uri, cfg, tag, only):
         bench_names(r, uri, cfg, tag, res)
     if "contend" in only:
         bench_contend(r, uri, cfg, tag, res)
+    if "waiting" in only:
+        bench_waiting(r, uri, cfg, tag, res)
     return res
 
 
@@ -403,6 +407,16 @@ def bench_contend(r, uri, cfg, tag, res):
         f"terms/proc {res['contend'].get('terms_per_proc')}")
 
 
+def bench_waiting(r, uri, cfg, tag, res):
+    """(7) candidate mode on many names, two clients: A leads, B waits."""
+    w = res["waiting"] = r.run("bench_waiting", uri, "--names", cfg["names"], "--ttl", NAMES_TTL_MS,
+                               "--window", cfg["window"], "--server-pid", r.server_pid,
+                               "--name", f"waiting-{tag}", timeout=1500)
+    log(f"  waiting: B +{w.get('b_threads')} threads +{w.get('b_fds')} fds "
+        f"{w.get('b_bytes_per_name')} B/name; hand-over p50 {w.get('handover_p50_ms')} "
+        f"p99 {w.get('handover_p99_ms')} ms, {w.get('handover_elected')}/{w.get('names_wanted')}")
+
+
 # ---- targets --------------------------------------------------------------
 
 def judge(kind, res):
@@ -468,6 +482,19 @@ def judge(kind, res):
             f"{got}/{n.get('names_wanted')}" + (f" ({n['error']})" if n.get("error") else ""))
         add("10k names: every acquired name still held after the window",
             n.get("held_after_window") == got, f"{n.get('held_after_window')}/{got}")
+    w = res.get("waiting", {})
+    if w.get("b_started") is not None:
+        label = f"{w.get('names_wanted')} names waiting"
+        th, fds, bpn = w.get("b_threads"), w.get("b_fds"), w.get("b_bytes_per_name")
+        add(f"{label}: threads constant (B's growth <= {WAITING_THREADS})",
+            None if th is None else th <= WAITING_THREADS, f"+{th} threads")
+        add(f"{label}: descriptors constant (B's growth <= {WAITING_FDS})",
+            None if fds is None else fds <= WAITING_FDS, f"+{fds} descriptors")
+        add(f"{label}: < 2 KiB per waiting name", None if bpn is None else bpn < 2048,
+            "n/a" if bpn is None else f"{bpn:.0f} B/name")
+        add(f"{label}: every name handed over", w.get("handover_elected") == w.get("names_wanted"),
+            f"{w.get('handover_elected')}/{w.get('names_wanted')}"
+            + "".join(f" ({w[k]})" for k in ("error_a", "error_b") if w.get(k)))
     c = res.get("contend", {})
     if c.get("terms") and "error" not in c:
         add("contention: no overlapping terms", c.get("overlaps", 1) == 0,
@@ -564,6 +591,19 @@ def table(result):
         lambda r: f"{r['contend']['min']:.0f}/{r['contend']['max']:.0f}/{r['contend']['stddev']:.1f}")
     row("  gap resign->next elected p50/p99 ms",
         lambda r: f"{r['contend']['gap_p50_ms']:.2f} / {r['contend']['gap_p99_ms']:.2f}")
+    row("waiting (A leads, B waits): names", lambda r: fmt(r["waiting"]["names_wanted"]))
+    row("  B's growth: threads / descriptors",
+        lambda r: f"+{r['waiting']['b_threads']} / +{r['waiting']['b_fds']}")
+    row("  B's bytes RSS per waiting name", lambda r: fmt(r["waiting"]["b_bytes_per_name"]))
+    row("  whole process: threads / descriptors",
+        lambda r: f"{r['waiting']['total_threads']} / {r['waiting']['total_fds']}")
+    row("  requests per renew interval (idle)",
+        lambda r: fmt(r["waiting"]["renew_idle"]["requests_per_interval"], "{:.1f}"))
+    row("  hand-over p50 / p99 / max ms", lambda r: "{:.2f} / {:.2f} / {:.0f}".format(
+        r["waiting"]["handover_p50_ms"], r["waiting"]["handover_p99_ms"],
+        r["waiting"]["handover_max_ms"]))
+    row("  hand-over of all names s; threads max",
+        lambda r: f"{r['waiting']['handover_total_s']:.1f}; {r['waiting']['threads_max_handover']}")
     width = max(len(label) for label, _ in rows)
     colw = [max([len(k)] + [len(cells[i]) for _, cells in rows]) for i, k in enumerate(kinds)]
     lines = [" " * width + "  " + "  ".join(k.ljust(colw[i]) for i, k in enumerate(kinds))]
@@ -592,11 +632,15 @@ def main():
                     help="run the server and every program on these CPUs (taskset list, "
                          "e.g. 1): on a small VM, ping-pong between vCPUs makes Redis rates "
                          "swing several-fold; on one CPU they measure cost per pair")
-    ap.add_argument("--only", default="pairs,handover,failover,names,contend",
+    ap.add_argument("--names", type=int, default=None,
+                    help="names for the names and waiting measurements (default 10000)")
+    ap.add_argument("--only", default="pairs,handover,failover,names,contend,waiting",
                     help="comma-separated measurements to run (for investigations)")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
-    cfg = MODES[mode]
+    cfg = dict(MODES[mode])
+    if args.names:
+        cfg["names"] = args.names
     kinds = BACKENDS if args.backend == "all" else (args.backend,)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
     servers_exe = os.path.join(args.build, "tests", "baton-test-servers")
