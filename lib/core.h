@@ -96,8 +96,8 @@ typedef struct baton_batch {
  * mode's or an observer's. */
 typedef struct baton_look {
   baton_election *election;
-  bool observer;              /* the observer's (e->watch), else candidate
-                                 mode's (e->candidate) */
+  bool observer;              /* the observer's (its own candidate), else
+                                 candidate mode's (e->candidate) */
   /* Guarded by the looker's mu. */
   bool active;                /* served: from look_start to look_end */
   bool due;                   /* in the due list */
@@ -119,6 +119,19 @@ typedef struct baton_looker {
   size_t nheap, heap_cap;
   baton_look *current;        /* whose step runs now, or NULL */
 } baton_looker;
+
+/* An observer (baton_election_observe): its own candidate so its waits
+ * never mix with campaigns, and what it last reported. Only the thread or
+ * step that observes touches the rest. */
+typedef struct baton_observer {
+  baton_candidate watch;
+  baton_look look;           /* with the looker */
+  pthread_t thread;          /* without it: a thread that waits */
+  int cancel_fd;             /* ... and wakes from its wait by this; -1 */
+  baton_leader seen;         /* the leader last reported */
+  uint64_t value_hash;       /* its proclaimed value's (FNV-1a) */
+  bool reported;             /* something was reported */
+} baton_observer;
 
 /* The client's batches: its own timing and BATON_ELECTION_TTLS_MAX more. */
 #define BATON_BATCHES (1 + BATON_ELECTION_TTLS_MAX)
@@ -202,17 +215,9 @@ struct baton_election {
                                  it holds its slot until it is freed (at
                                  the next election_open or client close) */
 
-  /* Observer: its own candidate so its waits never mix with campaigns. */
-  bool observing;
-  pthread_t observer;                /* without the looker (no watch) */
-  baton_candidate watch;
-  int observe_cancel_fd;             /* -1 unless observing */
-  char *observe_values;              /* the observer's two value buffers
-                                        (read, last reported), each
-                                        BATON_VALUE_MAX + 1 bytes */
-  baton_leader observe_seen;         /* the leader last reported */
-  bool observe_reported;             /* something was reported */
-  baton_look observe_look;
+  /* Observing: its state, allocated while it observes (most elections
+   * never do: each name costs its memory). Set and cleared under mu. */
+  struct baton_observer *observer;
 
   /* Candidate mode. */
   baton_runner_state runner;

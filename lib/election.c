@@ -5,6 +5,7 @@
 #include "core.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -170,7 +171,7 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   if (rc != 0) return rc;
   baton_election *e = baton__calloc(1, sizeof *e);
   if (e == NULL) return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
-  e->cancel_fd = e->observe_cancel_fd = -1;
+  e->cancel_fd = -1;
   if (pthread_mutex_init(&e->op, NULL) != 0) {
     baton__free(e);
     return baton__error(err, BATON_ENOMEM, "election_open: cannot create a lock");
@@ -181,10 +182,7 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   e->udata = udata;
   e->candidate.name = e->name;
   e->candidate.identity = c->cfg.identity;
-  e->watch.name = e->name;
-  e->watch.identity = c->cfg.identity;
   baton__look_init(&e->runner_look, e, false);
-  baton__look_init(&e->observe_look, e, true);
   baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
@@ -869,38 +867,46 @@ static bool looks(const baton_client *c) { return c->backend->watch != NULL && !
 
 /* ---- observe ------------------------------------------------------------- */
 
-static bool observing(baton_election *e) {
+/* Whether o still observes for e (a stop, and a new observe, replace it). */
+static bool observing(baton_election *e, const baton_observer *o) {
   pthread_mutex_lock(&e->client->mu);
-  bool yes = e->observing;
+  bool yes = e->observer == o;
   pthread_mutex_unlock(&e->client->mu);
   return yes;
 }
 
+static uint64_t value_hash(const char *value) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return h;
+}
+
 /* Read the leader and its value, and queue LEADER_CHANGED when either
  * differs from what was last reported (a proclaim is a change), or on the
- * first read. 0, or the error. Only the observer's thread or step. */
-static int observe_read(baton_election *e, baton_error *err) {
+ * first read. 0, or the error. Only the observer's thread or step: the
+ * value is read into that thread's buffer, and only its hash is kept. */
+static int observe_read(baton_election *e, baton_observer *o, baton_error *err) {
+  static _Thread_local char value[BATON_VALUE_MAX + 1];
   baton_client *c = e->client;
-  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
   baton_leader now;
-  int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
-                        op_deadline(c, INT64_MAX), err);
+  int rc = leader_value(c, e->name, &now, value, sizeof value, NULL, op_deadline(c, INT64_MAX),
+                        err);
   if (rc == BATON_ENOLEADER) {
     memset(&now, 0, sizeof now);
     value[0] = '\0';
     rc = 0;
   }
   if (rc != 0) return rc;
-  if (e->observe_reported && baton__same_leader(&now, &e->observe_seen) &&
-      strcmp(value, seen_value) == 0)
-    return 0;
+  uint64_t hash = value_hash(value);
+  if (o->reported && baton__same_leader(&now, &o->seen) && hash == o->value_hash) return 0;
   pthread_mutex_lock(&c->mu);
   baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL, value,
                      NULL);
   pthread_mutex_unlock(&c->mu);
-  e->observe_seen = now;
-  memcpy(seen_value, value, strlen(value) + 1);
-  e->observe_reported = true;
+  o->seen = now;
+  o->value_hash = hash;
+  o->reported = true;
   return 0;
 }
 
@@ -908,38 +914,41 @@ static int observe_read(baton_election *e, baton_error *err) {
 static void *observe_loop(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
+  pthread_mutex_lock(&c->mu);
+  baton_observer *o = e->observer; /* stays until this thread is joined */
+  pthread_mutex_unlock(&c->mu);
   unsigned failures = 0;
-  while (observing(e)) {
+  while (observing(e, o)) {
     baton_error err = {0};
-    int rc = observe_read(e, &err);
+    int rc = observe_read(e, o, &err);
     if (rc == 0) {
       /* Bounded: a wait ends at least once a TTL so a missed notification
        * costs one TTL at most. */
-      rc = c->backend->wait(own_session(c), &e->watch, &e->observe_seen,
-                            baton__after(c->cfg.ttl_ns), e->observe_cancel_fd, &err);
+      rc = c->backend->wait(own_session(c), &o->watch, &o->seen, baton__after(c->cfg.ttl_ns),
+                            o->cancel_fd, &err);
       if (rc == 0 || rc == BATON_ETIMEDOUT) {
         failures = 0;
         continue;
       }
     }
     if (rc == BATON_ECANCELED) break;
-    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
-                       e->observe_cancel_fd);
+    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)), o->cancel_fd);
   }
   return NULL;
 }
 
 /* The looker's turn of an observer: read, report, arm the watch. */
-static void observe_step(baton_election *e) {
+static void observe_step(baton_look *k) {
+  baton_election *e = k->election;
   baton_client *c = e->client;
-  baton_look *k = &e->observe_look;
+  baton_observer *o = (baton_observer *)(void *)((char *)k - offsetof(baton_observer, look));
   baton_session *s = own_session(c);
-  c->backend->unwatch(s, &e->watch); /* woken by its time, it may be armed */
+  c->backend->unwatch(s, &o->watch); /* woken by its time, it may be armed */
   baton_error err = {0};
   int64_t recheck = INT64_MAX;
-  int rc = observe_read(e, &err);
+  int rc = observe_read(e, o, &err);
   if (rc == 0)
-    rc = c->backend->watch(s, &e->watch, &e->observe_seen, baton__look_wake, k, &recheck,
+    rc = c->backend->watch(s, &o->watch, &o->seen, baton__look_wake, k, &recheck,
                            op_deadline(c, INT64_MAX), &err);
   if (rc == 0) {
     k->failures = 0;
@@ -951,31 +960,40 @@ static void observe_step(baton_election *e) {
   baton__look_at(k, baton__after(baton__config_backoff(&c->cfg, k->failures++)));
 }
 
+static void observer_free(baton_observer *o) {
+  if (o == NULL) return;
+  close_fd(&o->cancel_fd);
+  baton__free(o);
+}
+
 int baton_election_observe(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "observe: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  if (e->observing || e->closing) {
+  if (e->observer != NULL || e->closing) {
     bool closing = e->closing;
     pthread_mutex_unlock(&c->mu);
     return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name)
                    : baton__ok(err);
   }
-  e->observe_reported = false;
-  e->observe_values = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
+  baton_observer *o = baton__calloc(1, sizeof *o);
   int rc = -1;
-  if (looks(c)) {
-    rc = e->observe_values != NULL ? baton__look_start(&e->observe_look) : -1;
-  } else {
-    e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e->observe_cancel_fd >= 0 && e->observe_values != NULL)
-      rc = pthread_create(&e->observer, NULL, observe_loop, e);
+  if (o != NULL) {
+    o->watch.name = e->name;
+    o->watch.identity = c->cfg.identity;
+    o->cancel_fd = -1;
+    baton__look_init(&o->look, e, true);
+    e->observer = o; /* before its thread or step reads it */
+    if (looks(c)) {
+      rc = baton__look_start(&o->look);
+    } else {
+      o->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (o->cancel_fd >= 0) rc = pthread_create(&o->thread, NULL, observe_loop, e);
+    }
   }
-  e->observing = rc == 0;
   if (rc != 0) {
-    close_fd(&e->observe_cancel_fd);
-    baton__free(e->observe_values);
-    e->observe_values = NULL;
+    e->observer = NULL;
+    observer_free(o);
   }
   pthread_mutex_unlock(&c->mu);
   return rc == 0 ? baton__ok(err)
@@ -986,22 +1004,17 @@ void baton_election_observe_stop(baton_election *e) {
   if (e == NULL) return;
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  bool was = e->observing;
-  e->observing = false;
-  if (was) poke(e->observe_cancel_fd);
+  baton_observer *o = e->observer;
+  e->observer = NULL;
+  if (o != NULL) poke(o->cancel_fd);
   pthread_mutex_unlock(&c->mu);
-  if (!was) return;
+  if (o == NULL) return;
   if (looks(c))
-    baton__look_end(&e->observe_look);
+    baton__look_end(&o->look);
   else
-    pthread_join(e->observer, NULL);
-  c->backend->forget(own_session(c), &e->watch);
-  e->watch.priv = NULL;
-  pthread_mutex_lock(&c->mu);
-  close_fd(&e->observe_cancel_fd);
-  baton__free(e->observe_values);
-  e->observe_values = NULL;
-  pthread_mutex_unlock(&c->mu);
+    pthread_join(o->thread, NULL);
+  c->backend->forget(own_session(c), &o->watch);
+  observer_free(o);
 }
 
 /* ---- candidate mode ------------------------------------------------------ */
@@ -1127,7 +1140,7 @@ static void runner_step(baton_election *e) {
 
 void baton__look_step(baton_look *k) {
   if (k->observer)
-    observe_step(k->election);
+    observe_step(k);
   else
     runner_step(k->election);
 }
