@@ -7,6 +7,7 @@
 
 #include <baton.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
  * reads the counters, so everything they write is atomic; a name's t1 is
  * stored before the count that tells main about it. */
 static long names;                       /* N */
-static atomic_long a_elected, a_lost_other, b_elected, b_early, b_lost;
+static atomic_long a_elected, a_lost_other, b_elected, b_events, b_early, b_lost;
+static atomic_long b_lost_by[BATON_LOST_REASONS]; /* B's LOST events by reason */
 static _Atomic int64_t *t0s, *t1s;       /* per name: A's stop call, B's ELECTED */
 
 static void on_a(const baton_event *ev, void *udata) {
@@ -29,13 +31,32 @@ static void on_a(const baton_event *ev, void *udata) {
 
 static void on_b(const baton_event *ev, void *udata) {
   long i = (long)(intptr_t)udata;
-  if (ev->type == BATON_EVENT_LOST) atomic_fetch_add(&b_lost, 1);
+  if (ev->type == BATON_EVENT_LOST) {
+    atomic_fetch_add(&b_lost, 1);
+    if ((unsigned)ev->reason < BATON_LOST_REASONS) atomic_fetch_add(&b_lost_by[ev->reason], 1);
+  }
   if (ev->type != BATON_EVENT_ELECTED || i < 0 || i >= names) return;
   /* Elected before A let go: A lost the name some other way. */
   if (atomic_load(&t0s[i]) == 0) atomic_fetch_add(&b_early, 1);
+  atomic_fetch_add(&b_events, 1);
+  /* Names, not events: a name won, lost and won again counts once, at
+   * its first ELECTED. */
   int64_t none = 0;
-  atomic_compare_exchange_strong(&t1s[i], &none, kit_now());
-  atomic_fetch_add(&b_elected, 1);
+  if (atomic_compare_exchange_strong(&t1s[i], &none, kit_now())) atomic_fetch_add(&b_elected, 1);
+}
+
+/* Closing 2N elections can take long where each one ends a thread blocked
+ * in a request (thread per name): a thread of its own does it, and main
+ * waits a bounded time so that the record is written either way. */
+static baton_client *closing[2];
+static atomic_bool closed;
+
+static void *close_both(void *arg) {
+  (void)arg;
+  baton_client_close(closing[0]);
+  baton_client_close(closing[1]); /* resigns every name B won */
+  atomic_store(&closed, true);
+  return NULL;
 }
 
 static baton_client_stats client_stats(baton_client *c) {
@@ -75,7 +96,7 @@ int main(int argc, char **argv) {
   int server_pid = (int)kit_arg_long(argc, argv, "--server-pid", 0);
   const char *prefix = kit_arg(argc, argv, "--name", "bench-waiting");
   /* Bounds of each phase, in seconds; the watchdog bounds the whole. */
-  int64_t phase_ns = (int64_t)kit_arg_long(argc, argv, "--phase-s", 240) * 1000000000;
+  int64_t phase_ns = (int64_t)kit_arg_long(argc, argv, "--phase-s", 120) * 1000000000;
   if (want < 1 || want > 1000000) kit_die("--names out of range");
   kit_setup((int)kit_arg_long(argc, argv, "--watchdog", 1500));
   long nofile = kit_raise_nofile();
@@ -161,6 +182,8 @@ int main(int argc, char **argv) {
   }
   kit_json_int(&j, "total_threads", sb.threads);
   kit_json_int(&j, "total_fds", sb.fds);
+  fprintf(stderr, "waiting: %ld names: B +%ld threads +%ld fds %+ld KiB\n", nb,
+          sb.threads - sa.threads, sb.fds - sa.fds, sb.rss_kib - sa.rss_kib);
 
   /* Idle: A renews N terms while B waits on N names. */
   kit_sleep_ms((int)(interval * 1000));
@@ -220,12 +243,26 @@ int main(int argc, char **argv) {
   kit_json_int(&j, "threads_max_handover", threads_max);
   baton_client_stats bh = client_stats(b);
   kit_json_int(&j, "b_held_after_handover", bh.terms_held);
+  kit_json_int(&j, "b_elected_events", atomic_load(&b_events));
+  kit_json_int(&j, "b_lost", atomic_load(&b_lost));
+  double by[BATON_LOST_REASONS];
+  for (int r = 0; r < BATON_LOST_REASONS; r++) by[r] = (double)atomic_load(&b_lost_by[r]);
+  kit_json_nums(&j, "b_lost_by_reason", by, BATON_LOST_REASONS);
 
   t = kit_now();
-  baton_client_close(a);
-  baton_client_close(b); /* resigns every name B won */
-  kit_json_num(&j, "close_s", (double)(kit_now() - t) / 1e9);
+  closing[0] = a;
+  closing[1] = b;
+  pthread_t closer;
+  bool joinable = pthread_create(&closer, NULL, close_both, NULL) == 0;
+  if (!joinable) close_both(NULL);
+  int64_t close_ns = (int64_t)kit_arg_long(argc, argv, "--close-s", 60) * 1000000000;
+  while (!atomic_load(&closed) && kit_now() - t < close_ns) kit_sleep_ms(10);
+  bool done = atomic_load(&closed);
+  kit_json_num(&j, "close_s", done ? (double)(kit_now() - t) / 1e9 : -1);
   kit_json_end(&j);
+  fflush(stdout);
+  if (!done) _exit(1); /* the clients are still closing: leave them */
+  if (joinable) pthread_join(closer, NULL);
   free(ea);
   free(eb);
   free(t0s);
