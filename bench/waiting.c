@@ -88,13 +88,17 @@ static long start_all(baton_client *c, baton_election **e, long n, const char *p
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) kit_die("usage: waiting URI [--names N] [--ttl ms] [--window s] [--name prefix]");
+  if (argc < 2) kit_die("usage: waiting URI [--names N] [--ttl ms] [--window s] [--name prefix] "
+                    "[--counters URI]");
   const char *uri = argv[1];
   long want = kit_arg_long(argc, argv, "--names", 10000);
   uint32_t ttl = (uint32_t)kit_arg_long(argc, argv, "--ttl", 3000);
   double window = kit_arg_double(argc, argv, "--window", 3);
   int server_pid = (int)kit_arg_long(argc, argv, "--server-pid", 0);
   const char *prefix = kit_arg(argc, argv, "--name", "bench-waiting");
+  /* Where the server's counters are read: a Sentinel URI names the
+   * Sentinels, run.py passes the master's. */
+  const char *counters = kit_arg(argc, argv, "--counters", uri);
   /* Bounds of each phase, in seconds; the watchdog bounds the whole. */
   int64_t phase_ns = (int64_t)kit_arg_long(argc, argv, "--phase-s", 120) * 1000000000;
   if (want < 1 || want > 1000000) kit_die("--names out of range");
@@ -188,7 +192,7 @@ int main(int argc, char **argv) {
   /* Idle: A renews N terms while B waits on N names. */
   kit_sleep_ms((int)(interval * 1000));
   baton_client_stats bw0 = client_stats(b);
-  if (kit_renew_window(&j, "renew_idle", uri, window, interval, server_pid) != 0)
+  if (kit_renew_window(&j, "renew_idle", counters, window, interval, server_pid) != 0)
     fprintf(stderr, "waiting: reading the server's counters failed\n");
   baton_client_stats bw1 = client_stats(b), aw = client_stats(a);
   kit_json_int(&j, "b_attempts_in_window", (long long)(bw1.totals.attempts - bw0.totals.attempts));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh — build baton in Release and run its benchmarks against servers
-# started on loopback: `scripts/bench.sh [--backend redis|etcd|zk|postgres|redlock3|redlock5|all]
-# [--quick] [--out FILE] [--pin CPUS] [--only MEASUREMENTS]`. Prints a
+# started on loopback: `scripts/bench.sh [--backend redis|etcd|zk|postgres|redlock3|redlock5|sentinel|all]
+# [--quick] [--out FILE] [--pin CPUS] [--only MEASUREMENTS] [--names N]`. Prints a
 # table; writes bench/results/latest.json (or FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
