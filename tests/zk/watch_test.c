@@ -1,0 +1,356 @@
+/* watch_test.c — the zk:// backend's subscriptions (watch, unwatch)
+ * against a real ZooKeeper server: a queued candidate is woken by its
+ * predecessor's going and by nothing else, an observer by every change
+ * of the leader, nothing after unwatch or forget (also when the
+ * ZooKeeper watch fires later), one release of 1,000 queued candidates
+ * wakes one, and a lost connection wakes every armed watch. Each case
+ * uses names of its own below the chroot /baton-watch. */
+#include "proxy.h"
+#include "servers.h"
+#include "test.h"
+#include "wakes.h"
+#include "zk.h"
+#include "zk_kit.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZK baton_backend_zk
+
+/* How long an armed watch must stay quiet while nothing changes, and how
+ * soon after a change it must have woken. */
+#define QUIET_MS 200
+#define WAKE_MS 2000
+
+static test_cluster *server; /* the suite's (kit_server) */
+static char uri[1200];       /* zk://127.0.0.1:P/baton-watch */
+
+static bool open_as(kit_session *k, const char *u, const char *identity) {
+  baton_error err = {0};
+  int rc = kit_open_as(k, &ZK, u, identity, 0, &err);
+  CHECK_OK(rc, &err);
+  return rc == 0;
+}
+
+/* Queue c behind the holder and arm its watch: true, or false (reported).
+ * An election node has no expiry: nothing asks for a look without a wake. */
+static bool queue_and_arm(kit_session *k, baton_candidate *c, kit_wakes *w) {
+  baton_error err = {0};
+  baton_leader holder = {0};
+  int rc = kit_acquire(k, c, &holder, &err);
+  CHECK_EQ(rc, BATON_EHELD);
+  if (rc != BATON_EHELD) return false;
+  int64_t recheck_at = 0;
+  rc = kit_watch(k, c, &holder, w, &recheck_at, &err);
+  CHECK_OK(rc, &err);
+  CHECK_EQ(recheck_at, INT64_MAX);
+  return rc == 0;
+}
+
+/* Arm an observer that saw `seen`: true, or false (reported). */
+static bool observe(kit_session *k, baton_candidate *c, const baton_leader *seen, kit_wakes *w) {
+  baton_error err = {0};
+  int rc = kit_watch(k, c, seen, w, NULL, &err);
+  CHECK_OK(rc, &err);
+  return rc == 0;
+}
+
+/* A queued candidate's watch stays quiet while the holder holds, and wakes
+ * on a ZooKeeper thread soon after the release; looking again wins. */
+static void test_candidate_wakes_on_release(void) {
+  const char *name = kit_name("wcand");
+  kit_session a, b;
+  REQUIRE(open_as(&a, uri, "alice"));
+  if (!open_as(&b, uri, "bob")) {
+    kit_close(&a);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  kit_wakes w = {.c = &kc};
+  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name);
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  if (queue_and_arm(&b, &cb, &w)) {
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_LT(w.at - t0, WAKE_MS);
+    CHECK(!pthread_equal(w.by, pthread_self()));
+    printf("  woken %lld ms after the release\n", (long long)(w.at - t0));
+    CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+    CHECK_GT(cb.token, ca.token);
+  }
+  kit_drop(&b, &cb);
+  kit_drop(&a, &ca);
+  kit_close(&b);
+  kit_close(&a);
+  kit_cond_destroy(&kc);
+}
+
+/* An observer's watch wakes when a leader is elected, when it proclaims,
+ * and when it leaves; quiet in between. */
+static void test_observer_wakes_on_every_change(void) {
+  const char *name = kit_name("wobs");
+  kit_session a, b;
+  REQUIRE(open_as(&a, uri, "alice"));
+  if (!open_as(&b, uri, "watcher")) {
+    kit_close(&a);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  kit_wakes w = {.c = &kc};
+  baton_candidate ca = kit_cand(&a, name), obs = kit_cand(&b, name);
+  baton_leader seen = {0};
+  static const char *const steps[] = {"elected", "proclaimed", "released"};
+  for (int step = 0; step < 3; step++) {
+    w.n = 0; /* nothing is armed: no one else writes it */
+    if (!observe(&b, &obs, &seen, &w)) break;
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
+    int64_t t0 = kit_now_ms();
+    if (step == 0) CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+    if (step == 1)
+      CHECK_OK(ZK.proclaim(a.s, &ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
+    if (step == 2) CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    printf("  %s: woken %lld ms later\n", steps[step], (long long)(w.at - t0));
+    if (step < 2) CHECK_OK(kit_leader(&b, name, &seen, &err), &err);
+  }
+  ZK.unwatch(b.s, &obs);
+  kit_forget(&b, &obs);
+  kit_drop(&a, &ca);
+  kit_close(&b);
+  kit_close(&a);
+  kit_cond_destroy(&kc);
+}
+
+/* After unwatch no wake comes, and none after forget, even when the
+ * ZooKeeper watch the forgotten candidate set fires later (ASan would see
+ * a wake through freed memory). Observers armed beside them prove that
+ * each release was heard. */
+static void test_unwatch_and_forget_disarm(void) {
+  const char *name = kit_name("wun");
+  kit_session a, b;
+  REQUIRE(open_as(&a, uri, "alice"));
+  if (!open_as(&b, uri, "bob")) {
+    kit_close(&a);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  kit_wakes w[3] = {{.c = &kc}, {.c = &kc}, {.c = &kc}}; /* cb, cc, obs */
+  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name), cc = kit_cand(&b, name);
+  baton_candidate obs = kit_cand(&b, name);
+  cc.slot = 1;
+  obs.slot = 2;
+  baton_leader holder = {0};
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&b, name, &holder, &err), &err);
+  /* cb waits for ca, cc for cb; cc is forgotten at once, cb unwatched. */
+  REQUIRE(queue_and_arm(&b, &cb, &w[0]) && queue_and_arm(&b, &cc, &w[1]));
+  kit_forget(&b, &cc);
+  ZK.unwatch(b.s, &cb);
+  ZK.unwatch(b.s, &cb); /* idempotent */
+  /* Forget right after watch, many times over: each forgotten node's
+   * sweep fires the watch of the one queued behind it, forgotten too. */
+  enum { GONE = 50 };
+  kit_wakes gone[GONE];
+  for (int i = 0; i < GONE; i++) {
+    gone[i] = (kit_wakes){.c = &kc};
+    baton_candidate cd = kit_cand(&b, name);
+    cd.slot = 10 + (unsigned)i;
+    baton_leader h = {0};
+    CHECK_EQ(kit_acquire(&b, &cd, &h, &err), BATON_EHELD);
+    CHECK_OK(kit_watch(&b, &cd, &h, &gone[i], NULL, &err), &err);
+    kit_forget(&b, &cd);
+  }
+  REQUIRE(observe(&b, &obs, &holder, &w[2]));
+  CHECK_OK(kit_release(&a, &ca, &err), &err); /* fires cb's ZooKeeper watch */
+  CHECK_EQ(kit_wakes_reach(&w[2], 1, 1, WAKE_MS), 1);
+  kit_sleep_ms(QUIET_MS); /* a wake of cb would have come with the observer's */
+  CHECK_EQ(kit_wakes_of(&w[0]), 0);
+  /* cc's watch on cb's node fires now, cc long forgotten. */
+  CHECK_OK(kit_leader(&b, name, &holder, &err), &err);
+  w[2].n = 0;
+  REQUIRE(observe(&b, &obs, &holder, &w[2]));
+  CHECK_OK(kit_release(&b, &cb, &err), &err);
+  CHECK_EQ(kit_wakes_reach(&w[2], 1, 1, WAKE_MS), 1);
+  kit_sleep_ms(QUIET_MS);
+  CHECK_EQ(kit_wakes_of(&w[0]), 0);
+  CHECK_EQ(kit_wakes_of(&w[1]), 0);
+  CHECK_EQ(kit_wakes_reach(gone, GONE, 1, 0), 0);
+  ZK.unwatch(b.s, &obs);
+  kit_forget(&b, &obs);
+  kit_drop(&b, &cb);
+  kit_drop(&a, &ca);
+  kit_close(&b);
+  kit_close(&a);
+  kit_cond_destroy(&kc);
+}
+
+/* 1,000 candidates of one session queued on one name, each watching its
+ * predecessor: the holder's release wakes exactly one, the first in line,
+ * and its release the next. No thread per watch. */
+static void test_herd_one_release_wakes_one(void) {
+  enum { HERD = 1000 };
+  const char *name = kit_name("wherd");
+  kit_session a, b;
+  REQUIRE(open_as(&a, uri, "holder"));
+  if (!open_as(&b, uri, "herd")) {
+    kit_close(&a);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  baton_candidate *cs = calloc(HERD, sizeof *cs);
+  kit_wakes *ws = calloc(HERD, sizeof *ws);
+  REQUIRE(cs != NULL && ws != NULL);
+  baton_candidate ca = kit_cand(&a, name);
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  int threads = kit_threads();
+  int64_t t_arm = kit_now_ms();
+  int armed = 0;
+  for (int i = 0; i < HERD; i++) {
+    cs[i] = kit_cand(&b, name);
+    cs[i].slot = (unsigned)i;
+    ws[i].c = &kc;
+    if (!queue_and_arm(&b, &cs[i], &ws[i])) break;
+    armed++;
+  }
+  printf("  %d watches armed in %lld ms; threads %d before, %d after\n", armed,
+         (long long)kit_ms_since(t_arm), threads, kit_threads());
+  CHECK_EQ(armed, HERD);
+  CHECK_EQ(kit_threads(), threads);
+  if (armed == HERD) {
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 1, QUIET_MS), 0);
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 1, WAKE_MS), 1);
+    int64_t woke = kit_ms_since(t0);
+    kit_sleep_ms(500); /* a herd would wake the others within milliseconds */
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, 0), 1);
+    CHECK_EQ(kit_wakes_of(&ws[0]), 1);
+    printf("  one release woke %d of %d watches after %lld ms\n",
+           kit_wakes_reach(ws, HERD, HERD, 0), HERD, (long long)woke);
+    /* The first in line leaves without looking: the next one wakes. */
+    CHECK_OK(kit_release(&b, &cs[0], &err), &err);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
+    kit_sleep_ms(QUIET_MS);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 3, 0), 2);
+    CHECK_EQ(kit_wakes_of(&ws[1]), 1);
+  }
+  for (int i = 0; i < armed; i++) ZK.unwatch(b.s, &cs[i]);
+  for (int i = 0; i < armed; i++) kit_drop(&b, &cs[i]);
+  kit_drop(&a, &ca);
+  free(cs);
+  free(ws);
+  kit_close(&b);
+  kit_close(&a);
+  kit_cond_destroy(&kc);
+}
+
+/* The connection of a session that has armed watches is cut (the proxy
+ * resets it): every armed watch, candidates' and observers', wakes. The
+ * session survives the cut, and armed again the watches work as before. */
+static void test_lost_connection_wakes_every_watch(void) {
+  enum { QUEUED = 3, OBSERVERS = 2, ALL = QUEUED + OBSERVERS };
+  const char *name = kit_name("wcut");
+  proxy *px = NULL;
+  REQUIRE(proxy_start(&px, server->member[0].port) == 0);
+  char u[256];
+  snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-watch", proxy_port(px));
+  kit_session a, b;
+  REQUIRE(open_as(&a, uri, "alice"));
+  if (!open_as(&b, u, "cut")) {
+    kit_close(&a);
+    proxy_stop(px);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  kit_wakes ws[ALL];
+  baton_candidate cs[ALL];
+  baton_candidate ca = kit_cand(&a, name);
+  baton_leader holder = {0};
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&a, name, &holder, &err), &err);
+  bool armed = true;
+  for (int i = 0; i < ALL; i++) {
+    ws[i] = (kit_wakes){.c = &kc};
+    cs[i] = kit_cand(&b, name);
+    cs[i].slot = (unsigned)i;
+    armed = armed && (i < QUEUED ? queue_and_arm(&b, &cs[i], &ws[i])
+                                 : observe(&b, &cs[i], &holder, &ws[i]));
+  }
+  if (armed) {
+    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+    int64_t t0 = kit_now_ms();
+    proxy_set_mode(px, PROXY_DROP, 0);
+    proxy_set_mode(px, PROXY_PASS, 0);
+    CHECK_EQ(kit_wakes_reach(ws, ALL, ALL, WAKE_MS), ALL);
+    for (int i = 0; i < ALL; i++) CHECK_GE(kit_wakes_of(&ws[i]), 1);
+    printf("  the cut woke %d of %d watches within %lld ms\n", kit_wakes_reach(ws, ALL, ALL, 0),
+           ALL, (long long)kit_ms_since(t0));
+    /* Once reconnected (the session kept), the queue works as before. */
+    for (int i = 0; i < ALL; i++) {
+      baton_leader seen = holder;
+      int rc = -1;
+      KIT_RETRY(rc, WAKE_MS, i < QUEUED ? kit_acquire(&b, &cs[i], &seen, &err)
+                                        : kit_leader(&b, name, &seen, &err));
+      CHECK_EQ(rc, i < QUEUED ? BATON_EHELD : 0);
+      pthread_mutex_lock(&kc.mu);
+      ws[i].n = 0;
+      pthread_mutex_unlock(&kc.mu);
+      CHECK_OK(kit_watch(&b, &cs[i], &seen, &ws[i], NULL, &err), &err);
+    }
+    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+    CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_EQ(kit_wakes_reach(ws, ALL, 1 + OBSERVERS, WAKE_MS), 1 + OBSERVERS);
+    CHECK_EQ(kit_wakes_of(&ws[0]), 1);
+    CHECK_EQ(kit_wakes_of(&ws[1]), 0);
+  }
+  for (int i = 0; i < ALL; i++) ZK.unwatch(b.s, &cs[i]);
+  for (int i = 0; i < ALL; i++) kit_drop(&b, &cs[i]);
+  kit_drop(&a, &ca);
+  kit_close(&b);
+  kit_close(&a);
+  proxy_stop(px);
+  kit_cond_destroy(&kc);
+}
+
+/* Last: every name below the chroot is empty again, and no request of a
+ * closed session lives on. */
+static void test_no_orphans(void) {
+  char hosts[256];
+  kit_member_addr(server, 0, hosts, sizeof hosts);
+  zhandle_t *raw = kit_zk_raw(hosts, NULL);
+  REQUIRE(raw != NULL);
+  char left[2048];
+  if (kit_zk_leftovers(raw, "/baton-watch", left, sizeof left) != 0)
+    TEST_FAIL_("left behind: %s", left);
+  zookeeper_close(raw);
+  CHECK_EQ(baton__zk_calls_live(), 0);
+}
+
+int main(int argc, char **argv) {
+  static const test_case cases[] = {
+      {"candidate_wakes_on_release", test_candidate_wakes_on_release},
+      {"observer_wakes_on_every_change", test_observer_wakes_on_every_change},
+      {"unwatch_and_forget_disarm", test_unwatch_and_forget_disarm},
+      {"herd_one_release_wakes_one", test_herd_one_release_wakes_one},
+      {"lost_connection_wakes_every_watch", test_lost_connection_wakes_every_watch},
+      {"no_orphans", test_no_orphans},
+      {NULL, NULL},
+  };
+  if ((server = kit_server("zk")) == NULL) return 1; /* a missing server fails */
+  snprintf(uri, sizeof uri, "%s/baton-watch", server->uri);
+  return test_main(argc, argv, cases);
+}
