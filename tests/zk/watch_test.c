@@ -3,8 +3,9 @@
  * predecessor's going and by nothing else, an observer by every change
  * of the leader, nothing after unwatch or forget (also when the
  * ZooKeeper watch fires later), one release of 1,000 queued candidates
- * wakes one, and a lost connection wakes every armed watch. Each case
- * uses names of its own below the chroot /baton-watch. */
+ * wakes one, a lost connection wakes every armed watch, and a fixed lease
+ * ahead is looked at again, and deleted, once it has surely ended. Each
+ * case uses names of its own below the chroot /baton-watch. */
 #include "proxy.h"
 #include "servers.h"
 #include "test.h"
@@ -326,6 +327,53 @@ static void test_lost_connection_wakes_every_watch(void) {
   kit_cond_destroy(&kc);
 }
 
+/* A candidate queued behind a fixed lease (a TTL node) on a server whose
+ * reaper never comes in time: the watch asks to be looked at again when
+ * the lease has surely ended, and that look (the core's, at recheck_at)
+ * deletes it, as wait does, and wakes at once: the candidate wins. */
+static void test_candidate_behind_an_ended_lease(void) {
+  test_cluster *zk = kit_fresh_server("zk-noreap"); /* stopped after the case */
+  REQUIRE(zk != NULL);
+  char u[1200];
+  snprintf(u, sizeof u, "%s/baton-watch", zk->uri);
+  const char *name = kit_name("wlease");
+  kit_session a, b;
+  REQUIRE(open_as(&a, u, "leaser"));
+  if (!open_as(&b, u, "bob")) {
+    kit_close(&a);
+    return;
+  }
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  kit_wakes w = {.c = &kc};
+  baton_candidate cb = kit_cand(&b, name);
+  uint64_t token = 0;
+  CHECK_OK(ZK.lease_acquire(a.s, name, "leaser", 1000 * BATON_NS_PER_MS, &token, NULL,
+                            kit_deadline(KIT_CALL_MS), &err),
+           &err);
+  baton_leader holder = {0};
+  CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD);
+  int64_t t = baton__now(), recheck_at = 0;
+  CHECK_OK(kit_watch(&b, &cb, &holder, &w, &recheck_at, &err), &err);
+  CHECK_GT(recheck_at, t + 1000 * BATON_NS_PER_MS);
+  CHECK_LT(recheck_at, t + 2000 * BATON_NS_PER_MS);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
+  /* The core's timer: nothing wakes it before recheck_at. */
+  int64_t left = recheck_at - baton__now();
+  if (left > 0) kit_sleep_ms((int)(left / BATON_NS_PER_MS) + 1);
+  CHECK_EQ(kit_wakes_of(&w), 0);
+  CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD); /* no reaper came */
+  CHECK_OK(kit_watch(&b, &cb, &holder, &w, &recheck_at, &err), &err);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
+  CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+  CHECK_GT(cb.token, token);
+  kit_drop(&b, &cb);
+  kit_close(&b);
+  kit_close(&a);
+  kit_cond_destroy(&kc);
+}
+
 /* Last: every name below the chroot is empty again, and no request of a
  * closed session lives on. */
 static void test_no_orphans(void) {
@@ -347,6 +395,7 @@ int main(int argc, char **argv) {
       {"unwatch_and_forget_disarm", test_unwatch_and_forget_disarm},
       {"herd_one_release_wakes_one", test_herd_one_release_wakes_one},
       {"lost_connection_wakes_every_watch", test_lost_connection_wakes_every_watch},
+      {"candidate_behind_an_ended_lease", test_candidate_behind_an_ended_lease},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
   };
