@@ -383,7 +383,8 @@ void baton__zk_calls_abandon(baton_zk_conn *conn) {
  * and the session, outlive it: zookeeper_close joins the completion
  * thread, the only one that runs watchers, before the handle is freed,
  * and the session is freed after its last handle. The price is a lookup
- * per event and, since the C client keeps one watcher per (function,
+ * per event (in the session's index by id, zk.c, not a walk of what may
+ * be 10,000 candidates under the lock) and, since the C client keeps one watcher per (function,
  * context) on a path, a watch armed again on the same path is one watch,
  * not a pile of them; a stale one firing is a spurious wake-up, which the
  * contract allows. */
@@ -396,11 +397,8 @@ void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
   baton_zk_session *s = conn->s;
   uint64_t id = (uint64_t)(uintptr_t)ctx;
   lock(s);
-  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
-    if (k->id == id) {
-      baton__zk_cand_signal(k);
-      break;
-    }
+  baton_zk_cand *k = baton__zk_cand_find_locked(s, id);
+  if (k != NULL) baton__zk_cand_signal(k);
   unlock(s);
 }
 
@@ -417,18 +415,15 @@ void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path
   uint64_t id = (uint64_t)(uintptr_t)ctx;
   const char *slash = strrchr(path, '/');
   lock(s);
-  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
-    if (k->id != id) continue;
-    if (k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
-      s->watch_bytes -= k->watch_bytes; /* a watch fires once */
-      k->watch_bytes = 0;
-      if (type == ZOO_DELETED_EVENT) k->node_gone = true;
-      else {
-        k->watched_gen = 0;
-        k->watch_spent++;
-      }
+  baton_zk_cand *k = baton__zk_cand_find_locked(s, id);
+  if (k != NULL && k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
+    s->watch_bytes -= k->watch_bytes; /* a watch fires once */
+    k->watch_bytes = 0;
+    if (type == ZOO_DELETED_EVENT) k->node_gone = true;
+    else {
+      k->watched_gen = 0;
+      k->watch_spent++;
     }
-    break;
   }
   unlock(s);
 }

@@ -101,6 +101,62 @@ static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   forget_lease_locked(k);
 }
 
+/* A candidate's chain in an index of `size` chains. */
+static size_t index_slot(uint64_t id, size_t size) {
+  return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (size - 1);
+}
+
+/* Make the index twice as large (at least 64 chains) from the list: true,
+ * or false when out of memory (the old index, if any, stays in use with
+ * longer chains). */
+static bool index_grow_locked(baton_zk_session *s) {
+  size_t size = s->index_size != 0 ? 2 * s->index_size : 64;
+  baton_zk_cand **index = baton__calloc(size, sizeof *index);
+  if (index == NULL) return false;
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
+    size_t i = index_slot(k->id, size);
+    k->hnext = index[i];
+    index[i] = k;
+  }
+  baton__free(s->index);
+  s->index = index;
+  s->index_size = size;
+  return true;
+}
+
+/* k, just put on the list, into the index too: about one candidate per
+ * chain. */
+static void index_add_locked(baton_zk_session *s, baton_zk_cand *k) {
+  if (++s->ncands > s->index_size && index_grow_locked(s)) return; /* k is in it */
+  if (s->index == NULL) return;
+  size_t i = index_slot(k->id, s->index_size);
+  k->hnext = s->index[i];
+  s->index[i] = k;
+}
+
+static void index_remove_locked(baton_zk_session *s, baton_zk_cand *k) {
+  s->ncands--;
+  if (s->index == NULL) return;
+  /* Bounded by the chain's length. */
+  for (baton_zk_cand **at = &s->index[index_slot(k->id, s->index_size)]; *at != NULL;
+       at = &(*at)->hnext)
+    if (*at == k) {
+      *at = k->hnext;
+      break;
+    }
+}
+
+baton_zk_cand *baton__zk_cand_find_locked(baton_zk_session *s, uint64_t id) {
+  if (s->index == NULL) {
+    for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
+      if (k->id == id) return k;
+    return NULL;
+  }
+  for (baton_zk_cand *k = s->index[index_slot(id, s->index_size)]; k != NULL; k = k->hnext)
+    if (k->id == id) return k;
+  return NULL;
+}
+
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
 static baton_zk_cand *cand_locked(baton_zk_session *s, baton_candidate *c) {
   if (c->priv != NULL) return c->priv;
@@ -112,6 +168,7 @@ static baton_zk_cand *cand_locked(baton_zk_session *s, baton_candidate *c) {
   k->next = s->cands;
   if (k->next != NULL) k->next->prev = k;
   s->cands = k;
+  index_add_locked(s, k);
   c->priv = k;
   return k;
 }
@@ -120,6 +177,7 @@ static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   if (k->prev != NULL) k->prev->next = k->next;
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
+  index_remove_locked(s, k);
   drop_node_locked(s, k);
   if (k->efd >= 0) close(k->efd);
   baton__free(k);
@@ -230,6 +288,7 @@ static int make_hosts(baton_zk_session *s, const baton_uri *uri, baton_error *er
 
 static void session_free(baton_zk_session *s) {
   while (s->cands != NULL) cand_free_locked(s, s->cands); /* each unlinks itself */
+  baton__free(s->index);
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
   baton__free(s->hosts);

@@ -54,6 +54,7 @@ typedef struct baton_zk_conn {
  * may clear it, and watchers look up `efd`. */
 typedef struct baton_zk_cand {
   struct baton_zk_cand *next, *prev; /* the session's list of candidates */
+  struct baton_zk_cand *hnext;       /* its chain in s->index */
   uint64_t id;          /* watcher context: looked up, so a late watch on a
                            forgotten candidate finds nothing */
   int efd;              /* eventfd that watchers and renew signal; -1 until
@@ -95,6 +96,12 @@ struct baton_zk_session {
   uint64_t gens;               /* handles made so far */
   uint64_t next_id;            /* candidate ids handed out */
   baton_zk_cand *cands;        /* every candidate that has priv */
+  size_t ncands;               /* how many */
+  baton_zk_cand **index;       /* the same by id: index_size chains (hnext),
+                                  so that a watcher finds its candidate
+                                  without walking 10,000 under the lock;
+                                  NULL (out of memory): the list is walked */
+  size_t index_size;           /* a power of two, 0 while index is NULL */
   char *hosts;                 /* "host:port,..." for zookeeper_init */
   char *chroot;                /* "" or "/a/b": prefix of every path */
   char *auth;                  /* "user:password" for digest auth, or NULL */
@@ -206,6 +213,9 @@ long baton__zk_calls_live(void);
 void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 /* The watch on a held node (baton__zk_exists_many's held_ids). */
 void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+/* The candidate whose id a watch carries, or NULL (forgotten); with s->mu
+ * held. */
+baton_zk_cand *baton__zk_cand_find_locked(baton_zk_session *s, uint64_t id);
 /* Wake k's wait (its eventfd) and its armed watch, which that disarms;
  * with s->mu held. */
 void baton__zk_cand_signal(baton_zk_cand *k);
