@@ -6,9 +6,11 @@
 #define BATON_TEST_KIT_WAKES_H
 
 #include "session.h"
+#include "test.h"
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdio.h>
 
 /* One watch's wake-ups; every kit_wakes of a case shares one kit_cond. */
 typedef struct kit_wakes {
@@ -49,6 +51,66 @@ static inline int kit_wakes_reach(kit_wakes *ws, int n, int count, int ms) {
   }
   pthread_mutex_unlock(&ws[0].c->mu);
   return sum;
+}
+
+/* Count w's wake-ups from 0 again. */
+static inline void kit_wakes_reset(kit_wakes *w) {
+  pthread_mutex_lock(&w->c->mu);
+  w->n = 0;
+  pthread_mutex_unlock(&w->c->mu);
+}
+
+/* After something that must wake exactly one of ws[0..n) (a release seen
+ * by a herd): one wakes within wake_ms, and no other follows within
+ * quiet_ms (a herd would wake the rest within milliseconds). Returns the
+ * index of the one woken, or -1 (reported). */
+static inline int kit_wakes_exactly_one(kit_wakes *ws, int n, int wake_ms, int quiet_ms) {
+  int64_t t0 = kit_now_ms();
+  int first = kit_wakes_reach(ws, n, 1, wake_ms);
+  int64_t woke = kit_now_ms() - t0;
+  kit_sleep_ms(quiet_ms); /* no event says "nothing more comes" */
+  int total = kit_wakes_reach(ws, n, 2, 0);
+  int which = -1;
+  for (int i = 0; i < n && which < 0; i++)
+    if (kit_wakes_of(&ws[i]) > 0) which = i;
+  printf("  woke %d of %d watches (#%d) after %lld ms\n", total, n, which, (long long)woke);
+  CHECK_EQ(first, 1);
+  CHECK_EQ(total, 1);
+  return first == 1 && total == 1 ? which : -1;
+}
+
+/* A watch case's two sessions on one table and URI (a holder's, a
+ * watcher's), a name of its own, and the condition its kit_wakes share. */
+typedef struct kit_watch_pair {
+  kit_session a, b; /* open until kit_watch_pair_close */
+  const char *name; /* kit_name(tag) */
+  kit_cond kc;      /* every kit_wakes of the case */
+} kit_watch_pair;
+
+/* Open a on uri_a as ida and b on uri_b as idb: true, or false (reported)
+ * with nothing left open. */
+static inline bool kit_watch_pair_open(kit_watch_pair *p, const baton_backend *t,
+                                       const char *uri_a, const char *uri_b, const char *tag,
+                                       const char *ida, const char *idb) {
+  baton_error err = {0};
+  p->name = kit_name(tag);
+  int rc = kit_open_as(&p->a, t, uri_a, ida, 0, &err);
+  CHECK_OK(rc, &err);
+  if (rc != 0) return false;
+  rc = kit_open_as(&p->b, t, uri_b, idb, 0, &err);
+  CHECK_OK(rc, &err);
+  if (rc != 0) {
+    kit_close(&p->a);
+    return false;
+  }
+  kit_cond_init(&p->kc);
+  return true;
+}
+
+static inline void kit_watch_pair_close(kit_watch_pair *p) {
+  kit_close(&p->b);
+  kit_close(&p->a);
+  kit_cond_destroy(&p->kc);
 }
 
 /* Arm c's watch on k with `seen` (may be NULL), counted in w: 0 with

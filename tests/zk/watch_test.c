@@ -28,13 +28,6 @@
 static test_cluster *server; /* the suite's (kit_server) */
 static char uri[1200];       /* zk://127.0.0.1:P/baton-watch */
 
-static bool open_as(kit_session *k, const char *u, const char *identity) {
-  baton_error err = {0};
-  int rc = kit_open_as(k, &ZK, u, identity, 0, &err);
-  CHECK_OK(rc, &err);
-  return rc == 0;
-}
-
 /* Queue c behind the holder and arm its watch: true, or false (reported).
  * An election node has no expiry: nothing asks for a look without a wake. */
 static bool queue_and_arm(kit_session *k, baton_candidate *c, kit_wakes *w) {
@@ -61,73 +54,55 @@ static bool observe(kit_session *k, baton_candidate *c, const baton_leader *seen
 /* A queued candidate's watch stays quiet while the holder holds, and wakes
  * on a ZooKeeper thread soon after the release; looking again wins. */
 static void test_candidate_wakes_on_release(void) {
-  const char *name = kit_name("wcand");
-  kit_session a, b;
-  REQUIRE(open_as(&a, uri, "alice"));
-  if (!open_as(&b, uri, "bob")) {
-    kit_close(&a);
-    return;
-  }
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wcand", "alice", "bob"));
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
-  kit_wakes w = {.c = &kc};
-  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name);
-  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
-  if (queue_and_arm(&b, &cb, &w)) {
+  kit_wakes w = {.c = &p.kc};
+  baton_candidate ca = kit_cand(&p.a, p.name), cb = kit_cand(&p.b, p.name);
+  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
+  if (queue_and_arm(&p.b, &cb, &w)) {
     CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
     int64_t t0 = kit_now_ms();
-    CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_OK(kit_release(&p.a, &ca, &err), &err);
     CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_LT(w.at - t0, WAKE_MS);
     CHECK(!pthread_equal(w.by, pthread_self()));
     printf("  woken %lld ms after the release\n", (long long)(w.at - t0));
-    CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+    CHECK_OK(kit_acquire(&p.b, &cb, NULL, &err), &err);
     CHECK_GT(cb.token, ca.token);
   }
-  kit_drop(&b, &cb);
-  kit_drop(&a, &ca);
-  kit_close(&b);
-  kit_close(&a);
-  kit_cond_destroy(&kc);
+  kit_drop(&p.b, &cb);
+  kit_drop(&p.a, &ca);
+  kit_watch_pair_close(&p);
 }
 
 /* An observer's watch wakes when a leader is elected, when it proclaims,
  * and when it leaves; quiet in between. */
 static void test_observer_wakes_on_every_change(void) {
-  const char *name = kit_name("wobs");
-  kit_session a, b;
-  REQUIRE(open_as(&a, uri, "alice"));
-  if (!open_as(&b, uri, "watcher")) {
-    kit_close(&a);
-    return;
-  }
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wobs", "alice", "watcher"));
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
-  kit_wakes w = {.c = &kc};
-  baton_candidate ca = kit_cand(&a, name), obs = kit_cand(&b, name);
+  kit_wakes w = {.c = &p.kc};
+  baton_candidate ca = kit_cand(&p.a, p.name), obs = kit_cand(&p.b, p.name);
   baton_leader seen = {0};
   static const char *const steps[] = {"elected", "proclaimed", "released"};
   for (int step = 0; step < 3; step++) {
-    w.n = 0; /* nothing is armed: no one else writes it */
-    if (!observe(&b, &obs, &seen, &w)) break;
+    kit_wakes_reset(&w);
+    if (!observe(&p.b, &obs, &seen, &w)) break;
     CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
     int64_t t0 = kit_now_ms();
-    if (step == 0) CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+    if (step == 0) CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
     if (step == 1)
-      CHECK_OK(ZK.proclaim(a.s, &ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
-    if (step == 2) CHECK_OK(kit_release(&a, &ca, &err), &err);
+      CHECK_OK(ZK.proclaim(p.a.s, &ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
+    if (step == 2) CHECK_OK(kit_release(&p.a, &ca, &err), &err);
     CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     printf("  %s: woken %lld ms later\n", steps[step], (long long)(w.at - t0));
-    if (step < 2) CHECK_OK(kit_leader(&b, name, &seen, &err), &err);
+    if (step < 2) CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
   }
-  ZK.unwatch(b.s, &obs);
-  kit_forget(&b, &obs);
-  kit_drop(&a, &ca);
-  kit_close(&b);
-  kit_close(&a);
-  kit_cond_destroy(&kc);
+  ZK.unwatch(p.b.s, &obs);
+  kit_forget(&p.b, &obs);
+  kit_drop(&p.a, &ca);
+  kit_watch_pair_close(&p);
 }
 
 /* After unwatch no wake comes, and none after forget, even when the
@@ -135,64 +110,55 @@ static void test_observer_wakes_on_every_change(void) {
  * a wake through freed memory). Observers armed beside them prove that
  * each release was heard. */
 static void test_unwatch_and_forget_disarm(void) {
-  const char *name = kit_name("wun");
-  kit_session a, b;
-  REQUIRE(open_as(&a, uri, "alice"));
-  if (!open_as(&b, uri, "bob")) {
-    kit_close(&a);
-    return;
-  }
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wun", "alice", "bob"));
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
-  kit_wakes w[3] = {{.c = &kc}, {.c = &kc}, {.c = &kc}}; /* cb, cc, obs */
-  baton_candidate ca = kit_cand(&a, name), cb = kit_cand(&b, name), cc = kit_cand(&b, name);
-  baton_candidate obs = kit_cand(&b, name);
+  kit_wakes w[3] = {{.c = &p.kc}, {.c = &p.kc}, {.c = &p.kc}}; /* cb, cc, obs */
+  baton_candidate ca = kit_cand(&p.a, p.name), cb = kit_cand(&p.b, p.name);
+  baton_candidate cc = kit_cand(&p.b, p.name), obs = kit_cand(&p.b, p.name);
   cc.slot = 1;
   obs.slot = 2;
   baton_leader holder = {0};
-  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
-  CHECK_OK(kit_leader(&b, name, &holder, &err), &err);
+  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&p.b, p.name, &holder, &err), &err);
   /* cb waits for ca, cc for cb; cc is forgotten at once, cb unwatched. */
-  REQUIRE(queue_and_arm(&b, &cb, &w[0]) && queue_and_arm(&b, &cc, &w[1]));
-  kit_forget(&b, &cc);
-  ZK.unwatch(b.s, &cb);
-  ZK.unwatch(b.s, &cb); /* idempotent */
+  REQUIRE(queue_and_arm(&p.b, &cb, &w[0]) && queue_and_arm(&p.b, &cc, &w[1]));
+  kit_forget(&p.b, &cc);
+  ZK.unwatch(p.b.s, &cb);
+  ZK.unwatch(p.b.s, &cb); /* idempotent */
   /* Forget right after watch, many times over: each forgotten node's
    * sweep fires the watch of the one queued behind it, forgotten too. */
   enum { GONE = 50 };
   kit_wakes gone[GONE];
   for (int i = 0; i < GONE; i++) {
-    gone[i] = (kit_wakes){.c = &kc};
-    baton_candidate cd = kit_cand(&b, name);
+    gone[i] = (kit_wakes){.c = &p.kc};
+    baton_candidate cd = kit_cand(&p.b, p.name);
     cd.slot = 10 + (unsigned)i;
     baton_leader h = {0};
-    CHECK_EQ(kit_acquire(&b, &cd, &h, &err), BATON_EHELD);
-    CHECK_OK(kit_watch(&b, &cd, &h, &gone[i], NULL, &err), &err);
-    kit_forget(&b, &cd);
+    CHECK_EQ(kit_acquire(&p.b, &cd, &h, &err), BATON_EHELD);
+    CHECK_OK(kit_watch(&p.b, &cd, &h, &gone[i], NULL, &err), &err);
+    kit_forget(&p.b, &cd);
   }
-  REQUIRE(observe(&b, &obs, &holder, &w[2]));
-  CHECK_OK(kit_release(&a, &ca, &err), &err); /* fires cb's ZooKeeper watch */
+  REQUIRE(observe(&p.b, &obs, &holder, &w[2]));
+  CHECK_OK(kit_release(&p.a, &ca, &err), &err); /* fires cb's ZooKeeper watch */
   CHECK_EQ(kit_wakes_reach(&w[2], 1, 1, WAKE_MS), 1);
   kit_sleep_ms(QUIET_MS); /* a wake of cb would have come with the observer's */
   CHECK_EQ(kit_wakes_of(&w[0]), 0);
   /* cc's watch on cb's node fires now, cc long forgotten. */
-  CHECK_OK(kit_leader(&b, name, &holder, &err), &err);
-  w[2].n = 0;
-  REQUIRE(observe(&b, &obs, &holder, &w[2]));
-  CHECK_OK(kit_release(&b, &cb, &err), &err);
+  CHECK_OK(kit_leader(&p.b, p.name, &holder, &err), &err);
+  kit_wakes_reset(&w[2]);
+  REQUIRE(observe(&p.b, &obs, &holder, &w[2]));
+  CHECK_OK(kit_release(&p.b, &cb, &err), &err);
   CHECK_EQ(kit_wakes_reach(&w[2], 1, 1, WAKE_MS), 1);
   kit_sleep_ms(QUIET_MS);
   CHECK_EQ(kit_wakes_of(&w[0]), 0);
   CHECK_EQ(kit_wakes_of(&w[1]), 0);
   CHECK_EQ(kit_wakes_reach(gone, GONE, 1, 0), 0);
-  ZK.unwatch(b.s, &obs);
-  kit_forget(&b, &obs);
-  kit_drop(&b, &cb);
-  kit_drop(&a, &ca);
-  kit_close(&b);
-  kit_close(&a);
-  kit_cond_destroy(&kc);
+  ZK.unwatch(p.b.s, &obs);
+  kit_forget(&p.b, &obs);
+  kit_drop(&p.b, &cb);
+  kit_drop(&p.a, &ca);
+  kit_watch_pair_close(&p);
 }
 
 /* 1,000 candidates of one session queued on one name, each watching its
@@ -200,29 +166,22 @@ static void test_unwatch_and_forget_disarm(void) {
  * and its release the next. No thread per watch. */
 static void test_herd_one_release_wakes_one(void) {
   enum { HERD = 1000 };
-  const char *name = kit_name("wherd");
-  kit_session a, b;
-  REQUIRE(open_as(&a, uri, "holder"));
-  if (!open_as(&b, uri, "herd")) {
-    kit_close(&a);
-    return;
-  }
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wherd", "holder", "herd"));
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
   baton_candidate *cs = calloc(HERD, sizeof *cs);
   kit_wakes *ws = calloc(HERD, sizeof *ws);
   REQUIRE(cs != NULL && ws != NULL);
-  baton_candidate ca = kit_cand(&a, name);
-  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  baton_candidate ca = kit_cand(&p.a, p.name);
+  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
   int threads = kit_threads();
   int64_t t_arm = kit_now_ms();
   int armed = 0;
   for (int i = 0; i < HERD; i++) {
-    cs[i] = kit_cand(&b, name);
+    cs[i] = kit_cand(&p.b, p.name);
     cs[i].slot = (unsigned)i;
-    ws[i].c = &kc;
-    if (!queue_and_arm(&b, &cs[i], &ws[i])) break;
+    ws[i].c = &p.kc;
+    if (!queue_and_arm(&p.b, &cs[i], &ws[i])) break;
     armed++;
   }
   printf("  %d watches armed in %lld ms; threads %d before, %d after\n", armed,
@@ -231,30 +190,21 @@ static void test_herd_one_release_wakes_one(void) {
   CHECK_EQ(kit_threads(), threads);
   if (armed == HERD) {
     CHECK_EQ(kit_wakes_reach(ws, HERD, 1, QUIET_MS), 0);
-    int64_t t0 = kit_now_ms();
-    CHECK_OK(kit_release(&a, &ca, &err), &err);
-    CHECK_EQ(kit_wakes_reach(ws, HERD, 1, WAKE_MS), 1);
-    int64_t woke = kit_ms_since(t0);
-    kit_sleep_ms(500); /* a herd would wake the others within milliseconds */
-    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, 0), 1);
-    CHECK_EQ(kit_wakes_of(&ws[0]), 1);
-    printf("  one release woke %d of %d watches after %lld ms\n",
-           kit_wakes_reach(ws, HERD, HERD, 0), HERD, (long long)woke);
+    CHECK_OK(kit_release(&p.a, &ca, &err), &err);
+    CHECK_EQ(kit_wakes_exactly_one(ws, HERD, WAKE_MS, 500), 0); /* the first in line */
     /* The first in line leaves without looking: the next one wakes. */
-    CHECK_OK(kit_release(&b, &cs[0], &err), &err);
+    CHECK_OK(kit_release(&p.b, &cs[0], &err), &err);
     CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
     kit_sleep_ms(QUIET_MS);
     CHECK_EQ(kit_wakes_reach(ws, HERD, 3, 0), 2);
     CHECK_EQ(kit_wakes_of(&ws[1]), 1);
   }
-  for (int i = 0; i < armed; i++) ZK.unwatch(b.s, &cs[i]);
-  for (int i = 0; i < armed; i++) kit_drop(&b, &cs[i]);
-  kit_drop(&a, &ca);
+  for (int i = 0; i < armed; i++) ZK.unwatch(p.b.s, &cs[i]);
+  for (int i = 0; i < armed; i++) kit_drop(&p.b, &cs[i]);
+  kit_drop(&p.a, &ca);
   free(cs);
   free(ws);
-  kit_close(&b);
-  kit_close(&a);
-  kit_cond_destroy(&kc);
+  kit_watch_pair_close(&p);
 }
 
 /* The connection of a session that has armed watches is cut (the proxy
@@ -262,34 +212,29 @@ static void test_herd_one_release_wakes_one(void) {
  * session survives the cut, and armed again the watches work as before. */
 static void test_lost_connection_wakes_every_watch(void) {
   enum { QUEUED = 3, OBSERVERS = 2, ALL = QUEUED + OBSERVERS };
-  const char *name = kit_name("wcut");
   proxy *px = NULL;
   REQUIRE(proxy_start(&px, server->member[0].port) == 0);
   char u[256];
   snprintf(u, sizeof u, "zk://127.0.0.1:%d/baton-watch", proxy_port(px));
-  kit_session a, b;
-  REQUIRE(open_as(&a, uri, "alice"));
-  if (!open_as(&b, u, "cut")) {
-    kit_close(&a);
+  kit_watch_pair p;
+  if (!kit_watch_pair_open(&p, &ZK, uri, u, "wcut", "alice", "cut")) {
     proxy_stop(px);
     return;
   }
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
   kit_wakes ws[ALL];
   baton_candidate cs[ALL];
-  baton_candidate ca = kit_cand(&a, name);
+  baton_candidate ca = kit_cand(&p.a, p.name);
   baton_leader holder = {0};
-  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
-  CHECK_OK(kit_leader(&a, name, &holder, &err), &err);
+  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&p.a, p.name, &holder, &err), &err);
   bool armed = true;
   for (int i = 0; i < ALL; i++) {
-    ws[i] = (kit_wakes){.c = &kc};
-    cs[i] = kit_cand(&b, name);
+    ws[i] = (kit_wakes){.c = &p.kc};
+    cs[i] = kit_cand(&p.b, p.name);
     cs[i].slot = (unsigned)i;
-    armed = armed && (i < QUEUED ? queue_and_arm(&b, &cs[i], &ws[i])
-                                 : observe(&b, &cs[i], &holder, &ws[i]));
+    armed = armed && (i < QUEUED ? queue_and_arm(&p.b, &cs[i], &ws[i])
+                                 : observe(&p.b, &cs[i], &holder, &ws[i]));
   }
   if (armed) {
     CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
@@ -304,27 +249,23 @@ static void test_lost_connection_wakes_every_watch(void) {
     for (int i = 0; i < ALL; i++) {
       baton_leader seen = holder;
       int rc = -1;
-      KIT_RETRY(rc, WAKE_MS, i < QUEUED ? kit_acquire(&b, &cs[i], &seen, &err)
-                                        : kit_leader(&b, name, &seen, &err));
+      KIT_RETRY(rc, WAKE_MS, i < QUEUED ? kit_acquire(&p.b, &cs[i], &seen, &err)
+                                        : kit_leader(&p.b, p.name, &seen, &err));
       CHECK_EQ(rc, i < QUEUED ? BATON_EHELD : 0);
-      pthread_mutex_lock(&kc.mu);
-      ws[i].n = 0;
-      pthread_mutex_unlock(&kc.mu);
-      CHECK_OK(kit_watch(&b, &cs[i], &seen, &ws[i], NULL, &err), &err);
+      kit_wakes_reset(&ws[i]);
+      CHECK_OK(kit_watch(&p.b, &cs[i], &seen, &ws[i], NULL, &err), &err);
     }
     CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
-    CHECK_OK(kit_release(&a, &ca, &err), &err);
+    CHECK_OK(kit_release(&p.a, &ca, &err), &err);
     CHECK_EQ(kit_wakes_reach(ws, ALL, 1 + OBSERVERS, WAKE_MS), 1 + OBSERVERS);
     CHECK_EQ(kit_wakes_of(&ws[0]), 1);
     CHECK_EQ(kit_wakes_of(&ws[1]), 0);
   }
-  for (int i = 0; i < ALL; i++) ZK.unwatch(b.s, &cs[i]);
-  for (int i = 0; i < ALL; i++) kit_drop(&b, &cs[i]);
-  kit_drop(&a, &ca);
-  kit_close(&b);
-  kit_close(&a);
+  for (int i = 0; i < ALL; i++) ZK.unwatch(p.b.s, &cs[i]);
+  for (int i = 0; i < ALL; i++) kit_drop(&p.b, &cs[i]);
+  kit_drop(&p.a, &ca);
+  kit_watch_pair_close(&p);
   proxy_stop(px);
-  kit_cond_destroy(&kc);
 }
 
 /* A candidate queued behind a fixed lease (a TTL node) on a server whose
@@ -336,26 +277,19 @@ static void test_candidate_behind_an_ended_lease(void) {
   REQUIRE(zk != NULL);
   char u[1200];
   snprintf(u, sizeof u, "%s/baton-watch", zk->uri);
-  const char *name = kit_name("wlease");
-  kit_session a, b;
-  REQUIRE(open_as(&a, u, "leaser"));
-  if (!open_as(&b, u, "bob")) {
-    kit_close(&a);
-    return;
-  }
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, u, u, "wlease", "leaser", "bob"));
   baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
-  kit_wakes w = {.c = &kc};
-  baton_candidate cb = kit_cand(&b, name);
+  kit_wakes w = {.c = &p.kc};
+  baton_candidate cb = kit_cand(&p.b, p.name);
   uint64_t token = 0;
-  CHECK_OK(ZK.lease_acquire(a.s, name, "leaser", 1000 * BATON_NS_PER_MS, &token, NULL,
+  CHECK_OK(ZK.lease_acquire(p.a.s, p.name, "leaser", 1000 * BATON_NS_PER_MS, &token, NULL,
                             kit_deadline(KIT_CALL_MS), &err),
            &err);
   baton_leader holder = {0};
-  CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD);
+  CHECK_EQ(kit_acquire(&p.b, &cb, &holder, &err), BATON_EHELD);
   int64_t t = baton__now(), recheck_at = 0;
-  CHECK_OK(kit_watch(&b, &cb, &holder, &w, &recheck_at, &err), &err);
+  CHECK_OK(kit_watch(&p.b, &cb, &holder, &w, &recheck_at, &err), &err);
   CHECK_GT(recheck_at, t + 1000 * BATON_NS_PER_MS);
   CHECK_LT(recheck_at, t + 2000 * BATON_NS_PER_MS);
   CHECK_EQ(kit_wakes_reach(&w, 1, 1, QUIET_MS), 0);
@@ -363,15 +297,13 @@ static void test_candidate_behind_an_ended_lease(void) {
   int64_t left = recheck_at - baton__now();
   if (left > 0) kit_sleep_ms((int)(left / BATON_NS_PER_MS) + 1);
   CHECK_EQ(kit_wakes_of(&w), 0);
-  CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD); /* no reaper came */
-  CHECK_OK(kit_watch(&b, &cb, &holder, &w, &recheck_at, &err), &err);
+  CHECK_EQ(kit_acquire(&p.b, &cb, &holder, &err), BATON_EHELD); /* no reaper came */
+  CHECK_OK(kit_watch(&p.b, &cb, &holder, &w, &recheck_at, &err), &err);
   CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
-  CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+  CHECK_OK(kit_acquire(&p.b, &cb, NULL, &err), &err);
   CHECK_GT(cb.token, token);
-  kit_drop(&b, &cb);
-  kit_close(&b);
-  kit_close(&a);
-  kit_cond_destroy(&kc);
+  kit_drop(&p.b, &cb);
+  kit_watch_pair_close(&p);
 }
 
 /* Last: every name below the chroot is empty again, and no request of a
