@@ -18,7 +18,9 @@
  * LISTEN), later ones send nothing for a candidate and one leader look
  * for an observer; a probe (SELECT 1) on a listener silent for a second
  * when a wait ends without a notification; a fixed lease's acquire,
- * extend and release 1 each, on the reader connection. */
+ * extend and release 1 each, on the reader connection; watch: the first
+ * one of a candidate LISTENs as wait does, later ones send nothing, and
+ * an observer's look at the leader each time. */
 #include "postgres.h"
 #include "lazy_pq.h"
 #include "sql.h"
@@ -982,8 +984,9 @@ static int lease_release(baton_session *bs, const char *name, uint64_t token, in
 /* ---- wait ---------------------------------------------------------------------- */
 
 /* One listener connection per client LISTENs on the channel of every name
- * an election of it waits for. No thread of its own reads it: one blocked
- * wait at a time (the reader) polls its socket and hands every
+ * an election of it waits for. Until the first watch (below) starts the
+ * listener thread, no thread of its own reads it: one blocked wait at a
+ * time (the reader) polls its socket and hands every
  * notification to the candidates of its channel (a flag, and the
  * candidate's eventfd, which each blocked wait polls); the others poll
  * only their eventfd, so a notification wakes the waiter of its name, not
