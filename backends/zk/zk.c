@@ -12,9 +12,9 @@
  * is asked for; a queued candidate's later acquires skip the create);
  * release = delete; renew = one sync (plus a get that sets the watch of
  * each node held since the last renewal: check_held); leader = get
- * children + get; wait and watch = one get that
- * watches the predecessor (an observer: get children + get). A create whose reply was lost (connection loss,
- * time-out) leaves the candidate "pending": the next call lists the
+ * children + get; wait and watch = one get that watches the predecessor
+ * (an observer: get children + get). A create whose reply was lost
+ * (connection loss, time-out) leaves the candidate "pending": the next call lists the
  * children and adopts the node that carries the candidate's guid; forget
  * sweeps that guid in the background (sweep.c).
  *
