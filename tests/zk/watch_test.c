@@ -3,9 +3,10 @@
  * predecessor's going and by nothing else, an observer by every change
  * of the leader, nothing after unwatch or forget (also when the
  * ZooKeeper watch fires later), one release of 1,000 queued candidates
- * wakes one, a lost connection wakes every armed watch, and a fixed lease
- * ahead is looked at again, and deleted, once it has surely ended. Each
- * case uses names of its own below the chroot /baton-watch. */
+ * wakes one, a lost connection and an expired session wake every armed
+ * watch, and a fixed lease ahead is looked at again, and deleted, once it
+ * has surely ended. Each case uses names of its own below the chroot
+ * /baton-watch. */
 #include "proxy.h"
 #include "servers.h"
 #include "test.h"
@@ -268,6 +269,62 @@ static void test_lost_connection_wakes_every_watch(void) {
   proxy_stop(px);
 }
 
+/* The server ends the session of b, which has armed watches: every one
+ * wakes. Armed again while the session is expired they set nothing on
+ * the server, and the new session that renew opens wakes them all. */
+static void test_expired_session_wakes_every_watch(void) {
+  enum { QUEUED = 2, OBSERVERS = 1, ALL = QUEUED + OBSERVERS };
+  kit_watch_pair p;
+  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wexp", "alice", "expired"));
+  baton_error err = {0};
+  kit_wakes ws[ALL];
+  baton_candidate cs[ALL];
+  baton_candidate ca = kit_cand(&p.a, p.name);
+  baton_leader holder = {0};
+  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&p.a, p.name, &holder, &err), &err);
+  bool armed = true;
+  for (int i = 0; i < ALL; i++) {
+    ws[i] = (kit_wakes){.c = &p.kc};
+    cs[i] = kit_cand(&p.b, p.name);
+    cs[i].slot = (unsigned)i;
+    armed = armed && (i < QUEUED ? queue_and_arm(&p.b, &cs[i], &ws[i])
+                                 : observe(&p.b, &cs[i], &holder, &ws[i]));
+  }
+  if (armed) {
+    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+    char hosts[256];
+    kit_member_addr(server, 0, hosts, sizeof hosts);
+    const baton_zk_session *zs = (const baton_zk_session *)p.b.s;
+    CHECK_EQ(kit_zk_expire(hosts, zoo_client_id(zs->conn->zh)), 0);
+    CHECK_EQ(kit_wakes_reach(ws, ALL, ALL, 3 * WAKE_MS), ALL);
+    for (int i = 0; i < ALL; i++) CHECK_GE(kit_wakes_of(&ws[i]), 1);
+    /* Once the client knows (renew says ESESSION), watches armed wait
+     * for the new session. The client may win its session back from the
+     * other handle before that one's close ends it: then it is ended
+     * again. */
+    int rc = -1;
+    for (int64_t end = kit_now_ms() + 10000; rc != BATON_ESESSION && kit_ms_left(end) > 0;) {
+      rc = kit_renew(&p.b, NULL, 0, NULL, &err);
+      if (rc == 0) kit_zk_expire(hosts, zoo_client_id(zs->conn->zh));
+      if (rc != BATON_ESESSION) kit_sleep_ms(50);
+    }
+    CHECK_EQ(rc, BATON_ESESSION);
+    for (int i = 0; i < ALL; i++) {
+      kit_wakes_reset(&ws[i]);
+      CHECK_OK(kit_watch(&p.b, &cs[i], &holder, &ws[i], NULL, &err), &err);
+    }
+    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+    CHECK_OK(kit_renew(&p.b, NULL, 0, NULL, &err), &err); /* a new session */
+    CHECK_EQ(kit_wakes_reach(ws, ALL, ALL, WAKE_MS), ALL);
+    for (int i = 0; i < ALL; i++) CHECK_EQ(kit_wakes_of(&ws[i]), 1);
+  }
+  for (int i = 0; i < ALL; i++) ZK.unwatch(p.b.s, &cs[i]);
+  for (int i = 0; i < ALL; i++) kit_drop(&p.b, &cs[i]);
+  kit_drop(&p.a, &ca);
+  kit_watch_pair_close(&p);
+}
+
 /* A candidate queued behind a fixed lease (a TTL node) on a server whose
  * reaper never comes in time: the watch asks to be looked at again when
  * the lease has surely ended, and that look (the core's, at recheck_at)
@@ -327,6 +384,7 @@ int main(int argc, char **argv) {
       {"unwatch_and_forget_disarm", test_unwatch_and_forget_disarm},
       {"herd_one_release_wakes_one", test_herd_one_release_wakes_one},
       {"lost_connection_wakes_every_watch", test_lost_connection_wakes_every_watch},
+      {"expired_session_wakes_every_watch", test_expired_session_wakes_every_watch},
       {"candidate_behind_an_ended_lease", test_candidate_behind_an_ended_lease},
       {"no_orphans", test_no_orphans},
       {NULL, NULL},
