@@ -208,6 +208,34 @@ static void test_herd_one_release_wakes_one(void) {
   kit_watch_pair_close(&p);
 }
 
+/* a holds the name (ca); b queues cs[0..queued) behind it and observes
+ * it with cs[queued..n), each watch armed (counted in ws) and quiet for
+ * QUIET_MS; *holder is the leader as a saw it. true, or false (reported).
+ * drop_all undoes it, armed or not. */
+static bool hold_and_arm(kit_watch_pair *p, baton_candidate *ca, baton_candidate *cs,
+                         kit_wakes *ws, int n, int queued, baton_leader *holder) {
+  baton_error err = {0};
+  *ca = kit_cand(&p->a, p->name);
+  CHECK_OK(kit_acquire(&p->a, ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&p->a, p->name, holder, &err), &err);
+  bool armed = true;
+  for (int i = 0; i < n; i++) {
+    ws[i] = (kit_wakes){.c = &p->kc};
+    cs[i] = kit_cand(&p->b, p->name);
+    cs[i].slot = (unsigned)i;
+    armed = armed && (i < queued ? queue_and_arm(&p->b, &cs[i], &ws[i])
+                                 : observe(&p->b, &cs[i], holder, &ws[i]));
+  }
+  if (armed) CHECK_EQ(kit_wakes_reach(ws, n, 1, QUIET_MS), 0);
+  return armed && kit_wakes_reach(ws, n, 1, 0) == 0;
+}
+
+static void drop_all(kit_watch_pair *p, baton_candidate *ca, baton_candidate *cs, int n) {
+  for (int i = 0; i < n; i++) ZK.unwatch(p->b.s, &cs[i]);
+  for (int i = 0; i < n; i++) kit_drop(&p->b, &cs[i]);
+  kit_drop(&p->a, ca);
+}
+
 /* The connection of a session that has armed watches is cut (the proxy
  * resets it): every armed watch, candidates' and observers', wakes. The
  * session survives the cut, and armed again the watches work as before. */
@@ -224,21 +252,9 @@ static void test_lost_connection_wakes_every_watch(void) {
   }
   baton_error err = {0};
   kit_wakes ws[ALL];
-  baton_candidate cs[ALL];
-  baton_candidate ca = kit_cand(&p.a, p.name);
+  baton_candidate cs[ALL], ca;
   baton_leader holder = {0};
-  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
-  CHECK_OK(kit_leader(&p.a, p.name, &holder, &err), &err);
-  bool armed = true;
-  for (int i = 0; i < ALL; i++) {
-    ws[i] = (kit_wakes){.c = &p.kc};
-    cs[i] = kit_cand(&p.b, p.name);
-    cs[i].slot = (unsigned)i;
-    armed = armed && (i < QUEUED ? queue_and_arm(&p.b, &cs[i], &ws[i])
-                                 : observe(&p.b, &cs[i], &holder, &ws[i]));
-  }
-  if (armed) {
-    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+  if (hold_and_arm(&p, &ca, cs, ws, ALL, QUEUED, &holder)) {
     int64_t t0 = kit_now_ms();
     proxy_set_mode(px, PROXY_DROP, 0);
     proxy_set_mode(px, PROXY_PASS, 0);
@@ -262,9 +278,7 @@ static void test_lost_connection_wakes_every_watch(void) {
     CHECK_EQ(kit_wakes_of(&ws[0]), 1);
     CHECK_EQ(kit_wakes_of(&ws[1]), 0);
   }
-  for (int i = 0; i < ALL; i++) ZK.unwatch(p.b.s, &cs[i]);
-  for (int i = 0; i < ALL; i++) kit_drop(&p.b, &cs[i]);
-  kit_drop(&p.a, &ca);
+  drop_all(&p, &ca, cs, ALL);
   kit_watch_pair_close(&p);
   proxy_stop(px);
 }
@@ -278,21 +292,9 @@ static void test_expired_session_wakes_every_watch(void) {
   REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wexp", "alice", "expired"));
   baton_error err = {0};
   kit_wakes ws[ALL];
-  baton_candidate cs[ALL];
-  baton_candidate ca = kit_cand(&p.a, p.name);
+  baton_candidate cs[ALL], ca;
   baton_leader holder = {0};
-  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
-  CHECK_OK(kit_leader(&p.a, p.name, &holder, &err), &err);
-  bool armed = true;
-  for (int i = 0; i < ALL; i++) {
-    ws[i] = (kit_wakes){.c = &p.kc};
-    cs[i] = kit_cand(&p.b, p.name);
-    cs[i].slot = (unsigned)i;
-    armed = armed && (i < QUEUED ? queue_and_arm(&p.b, &cs[i], &ws[i])
-                                 : observe(&p.b, &cs[i], &holder, &ws[i]));
-  }
-  if (armed) {
-    CHECK_EQ(kit_wakes_reach(ws, ALL, 1, QUIET_MS), 0);
+  if (hold_and_arm(&p, &ca, cs, ws, ALL, QUEUED, &holder)) {
     char hosts[256];
     kit_member_addr(server, 0, hosts, sizeof hosts);
     const baton_zk_session *zs = (const baton_zk_session *)p.b.s;
@@ -319,9 +321,7 @@ static void test_expired_session_wakes_every_watch(void) {
     CHECK_EQ(kit_wakes_reach(ws, ALL, ALL, WAKE_MS), ALL);
     for (int i = 0; i < ALL; i++) CHECK_EQ(kit_wakes_of(&ws[i]), 1);
   }
-  for (int i = 0; i < ALL; i++) ZK.unwatch(p.b.s, &cs[i]);
-  for (int i = 0; i < ALL; i++) kit_drop(&p.b, &cs[i]);
-  kit_drop(&p.a, &ca);
+  drop_all(&p, &ca, cs, ALL);
   kit_watch_pair_close(&p);
 }
 
