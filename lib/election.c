@@ -4,7 +4,9 @@
  * and the synchronisation of the callers' threads. */
 #include "core.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -425,6 +427,59 @@ static int settle_leftover(baton_election *e, const campaign_how *how, baton_lea
   return BATON_LOOK_AGAIN;
 }
 
+/* A subscription's wake for a campaign blocked on its caller's thread:
+ * ctx is the eventfd it polls. */
+static void wake_poke(void *ctx) { poke(*(const int *)ctx); }
+
+/* A blocked campaign's wait, on the backend's subscription (watch): as
+ * wait, 0 to look again (woken, or at the backend's re-check time),
+ * BATON_ETIMEDOUT at the deadline, BATON_ECANCELED once cancel_fd is
+ * readable. The subscription is the one candidate mode and observers use,
+ * so a blocked campaign shares the client's connection or stream too,
+ * and one release wakes one of a client's waiters where the backend
+ * wakes one. Needs e->op. */
+static int watch_wait(baton_election *e, const baton_leader *holder, int64_t deadline,
+                      int cancel_fd, baton_error *err) {
+  baton_client *c = e->client;
+  baton_session *s = e->batch->session;
+  int woken = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (woken < 0)
+    return baton__error(err, BATON_ENOMEM, "campaign for '%s': no descriptor to wait on",
+                        e->name);
+  int64_t recheck = INT64_MAX;
+  bool fired = false;
+  int rc = c->backend->watch(s, &e->candidate, holder, wake_poke, &woken, &recheck,
+                             batch_deadline(e, deadline), err);
+  if (rc == 0) {
+    int64_t until = recheck < deadline ? recheck : deadline;
+    struct pollfd p[2] = {{.fd = woken, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
+    rc = BATON_ETIMEDOUT;
+    for (int tries = 0; tries < 1000; tries++) { /* EINTR, and poll's ms rounding */
+      int64_t left = until - baton__now();
+      if (left <= 0) break;
+      int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
+      if (n < 0 && errno != EINTR) break;
+      if (n > 0) {
+        fired = (p[0].revents & POLLIN) != 0;
+        rc = (p[1].revents & POLLIN) != 0 ? BATON_ECANCELED : 0;
+        break;
+      }
+    }
+    if (rc == BATON_ETIMEDOUT && until < deadline) rc = 0; /* the re-check time came */
+  }
+  /* Unwatched unless it woke us and we look again: a wake is one-shot,
+   * and one unwatched before its candidate looks again passes to the next
+   * waiter (a cancel that came with it). No wake pokes the descriptor
+   * after this either way. */
+  if (!fired || rc != 0) c->backend->unwatch(s, &e->candidate);
+  close(woken);
+  if (rc == BATON_ECANCELED)
+    return baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
+  if (rc == BATON_ETIMEDOUT)
+    return baton__error(err, BATON_ETIMEDOUT, "campaign for '%s': deadline passed", e->name);
+  return rc;
+}
+
 /* One acquire: 0 when a term began. Needs e->op. */
 static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
@@ -510,7 +565,9 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       int fd = e->cancel_fd;
       pthread_mutex_unlock(&c->mu);
       if (rc != 0) break;
-      rc = c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
+      rc = c->backend->watch != NULL
+               ? watch_wait(e, holder, how->deadline, fd, err)
+               : c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
       if (rc == 0) {
         failures = 0; /* only a wait that works ends the back-off */
         continue;
@@ -943,13 +1000,15 @@ static void observe_step(baton_look *k) {
   baton_client *c = e->client;
   baton_observer *o = (baton_observer *)(void *)((char *)k - offsetof(baton_observer, look));
   baton_session *s = own_session(c);
-  c->backend->unwatch(s, &o->watch); /* woken by its time, it may be armed */
+  if (baton__look_armed(k)) c->backend->unwatch(s, &o->watch); /* came by its time */
   baton_error err = {0};
   int64_t recheck = INT64_MAX;
   int rc = observe_read(e, o, &err);
-  if (rc == 0)
+  if (rc == 0) {
+    baton__look_arming(k);
     rc = c->backend->watch(s, &o->watch, &o->seen, baton__look_wake, k, &recheck,
                            op_deadline(c, INT64_MAX), &err);
+  }
   if (rc == 0) {
     k->failures = 0;
     baton__look_at(k, recheck);
@@ -1057,7 +1116,7 @@ static void *runner_main(void *arg) {
 static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
   baton_client *c = e->client;
   baton_session *s = e->batch->session;
-  c->backend->unwatch(s, &e->candidate); /* woken by its time, it may be armed */
+  if (baton__look_armed(&e->runner_look)) c->backend->unwatch(s, &e->candidate); /* by its time */
   pthread_mutex_lock(&c->mu);
   int64_t now = baton__now();
   baton__term_expire(e, now);
@@ -1080,9 +1139,11 @@ static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
     pthread_mutex_unlock(&c->mu);
     return 0;
   }
-  if (rc == BATON_EHELD)
+  if (rc == BATON_EHELD) {
+    baton__look_arming(&e->runner_look);
     return c->backend->watch(s, &e->candidate, &holder, baton__look_wake, &e->runner_look, at,
                              batch_deadline(e, INT64_MAX), err);
+  }
   if (rc == BATON_ESESSION) {
     pthread_mutex_lock(&c->mu);
     baton__renew_soon(e->batch, baton__now());

@@ -2348,6 +2348,59 @@ static void many_waiting_names_keep_the_threads_flat(void) {
   kit_cond_destroy(&kc);
 }
 
+static uint64_t attempts_of(baton_client *c) {
+  baton_client_stats cs;
+  return baton_client_read_stats(c, &cs, NULL) == 0 ? cs.totals.attempts : 0;
+}
+
+/* A herd in one client: HERD elections in candidate mode on one name.
+ * Once every one has tried and waits, a release costs the client one
+ * attempt (the one woken, or the next in line), not one per waiter; and
+ * one of them is elected. */
+static void one_release_wakes_one_waiter_of_a_client(void) {
+  enum { HERD = 300 };
+  static baton_election *herd[HERD];
+  static name_watch w[HERD];
+  kit_cond kc;
+  kit_cond_init(&kc);
+  int elected = 0;
+  contender a;
+  REQUIRE(contender_open(&a, kit_name("herd"), TTL_MS, "herd-holder", NULL));
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
+  baton_client *b = open_client(TTL_MS, "herd");
+  REQUIRE(b != NULL);
+  for (int i = 0; i < HERD; i++) {
+    w[i] = (name_watch){.c = &kc, .elected = &elected};
+    REQUIRE_OK(baton_election_open(&herd[i], b, a.name, name_watch_event, &w[i], &err), &err);
+    REQUIRE_OK(baton_election_start(herd[i], &err), &err);
+  }
+  /* Every waiter has tried once, and then nothing more for a while. */
+  uint64_t tried = 0;
+  for (int64_t end = kit_now_ms() + 30000; kit_ms_left(end) > 0; kit_sleep_ms(100)) {
+    baton_client_stats cs;
+    if (baton_client_read_stats(b, &cs, NULL) == 0 && cs.totals.contended >= HERD) break;
+  }
+  for (int round = 0; round < 50; round++) { /* bounded: 50 x 200 ms */
+    tried = attempts_of(b);
+    kit_sleep_ms(200); /* no event says "nothing happens" */
+    if (attempts_of(b) == tried) break;
+  }
+  CHECK_GE(tried, (uint64_t)HERD);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  CHECK(kit_await_count(&kc, &elected, 1, 10000));
+  kit_sleep_ms(500); /* a herd's attempts would follow within milliseconds */
+  uint64_t after = attempts_of(b);
+  printf("    one release, %d waiting in one client: %llu attempts, %d elected\n", HERD,
+         (unsigned long long)(after - tried), elected);
+  CHECK_LE(after - tried, 3);
+  CHECK_EQ(elected, 1);
+  for (int i = 0; i < HERD; i++) baton_election_close(herd[i]);
+  baton_client_close(b);
+  contender_close(&a);
+  kit_cond_destroy(&kc);
+}
+
 /* What a program exec'd now inherits: child_fds's line. */
 static bool inherited_fds(char *line, size_t size) {
   static const char *const args[] = {"fds", NULL};
@@ -2531,6 +2584,7 @@ int main(int argc, char **argv) {
       {"client_close_cancels_a_blocked_campaign", client_close_cancels_a_blocked_campaign},
       {"observe_reports_each_leader", observe_reports_each_leader},
       {"many_waiting_names_keep_the_threads_flat", many_waiting_names_keep_the_threads_flat},
+      {"one_release_wakes_one_waiter_of_a_client", one_release_wakes_one_waiter_of_a_client},
       {"proclaim_is_seen_by_leader_and_observers", proclaim_is_seen_by_leader_and_observers},
       {"proclaim_after_loss_is_refused", proclaim_after_loss_is_refused},
       {"proclaim_while_campaigning_is_refused", proclaim_while_campaigning_is_refused},
