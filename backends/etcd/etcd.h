@@ -226,6 +226,9 @@ typedef struct baton_etcd_hub_stats {
   int64_t delivered;     /* the revision events are delivered up to (H) */
 } baton_etcd_hub_stats;
 void baton__etcd_hub_stats(baton_session *s, baton_etcd_hub_stats *out);
+/* For tests: fn(arg) runs in every watch between its range and its arm
+ * (NULL: nothing). Not thread-safe: set it while no watch runs. */
+void baton__etcd_hub_test_between(void (*fn)(void *), void *arg);
 
 /* For tests: the session's lease (0 when expired) and transport counters. */
 int64_t baton__etcd_session_lease(baton_session *s);

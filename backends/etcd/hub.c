@@ -594,6 +594,16 @@ void baton__etcd_hub_stats(baton_session *s, baton_etcd_hub_stats *out) {
 
 /* ---- watch and unwatch ------------------------------------------------------------ */
 
+/* For tests: what runs between a watch's range and its arm (the window in
+ * which the ring rule matters). Set only while no watch runs. */
+static void (*between_fn)(void *);
+static void *between_arg;
+
+void baton__etcd_hub_test_between(void (*fn)(void *), void *arg) {
+  between_fn = fn;
+  between_arg = arg;
+}
+
 /* The subscription's own copies, freed by sub_clear. */
 static int sub_set(baton_etcd_sub *s, baton_etcd_session *es, const char *name, const char *own,
                    size_t own_len, const baton_etcd_kv *other) {
@@ -706,6 +716,7 @@ int baton__etcd_watch(baton_session *s, baton_candidate *c, const baton_leader *
     sub_clear(sub);
     return rc;
   }
+  if (between_fn != NULL) between_fn(between_arg);
   pthread_mutex_lock(&h->mu);
   if (lk.now) pend(h, sub, 0);
   else arm(h, sub);
