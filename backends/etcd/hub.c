@@ -54,23 +54,41 @@
  * in a row, at H + 1: nothing is missed, so nobody is woken. A member
  * that hangs says nothing: the stream follows the transport's member (a
  * request that failed elsewhere moves it on) within a second, and starts
- * anew after HUB_STREAM_NS anyway. A resume refused because H + 1 was
- * compacted wakes every armed watch and goes on from the compaction. While
+ * anew after HUB_STREAM_NS anyway (TCP keepalives find a dead peer
+ * sooner). Progress notifications (etcd sends one every 10 minutes by
+ * default, only to a watcher that has had every event) move H on while
+ * the prefix is quiet, so a resume rarely meets a compaction. A resume
+ * refused because H + 1 was compacted wakes every armed watch and goes on
+ * from the compaction. While
  * no stream is up, watches still arm (the ring and H keep them right) and
  * are told to look again after the op timeout. A new session lease
  * (renew, after the old one expired) wakes every watch: their keys went
  * with the old lease.
  *
- * Measured (tests/etcd/watch_test.c, etcd 3.4.23, loopback): 10,000
- * observer watches on 10,000 names armed in one session add one thread
- * and 3 descriptors (one conn: its TCP socket and its multi handle's
- * wake-up pair) and nothing per name; a release wakes one of 1,000 queued
- * candidates. One HTTP request could also carry many watch creates: the
- * gateway's /v3/watch reads a stream of JSON requests from the request
- * body, but only with a body that stays open (chunked upload), and each
- * create's reply names its watch_id, so a per-name watch would still cost
- * a create, a cancel and a server-side watcher per armed name; one prefix
- * watch costs one watcher, and the demultiplexing is a hash lookup here. */
+ * Measured (tests/etcd/watch_test.c, etcd 3.4.23, loopback, Debug build):
+ * streams per session: 1, whatever the number of names. 10,000 observer
+ * watches on 10,000 names: the process went from 1 to 2 threads and from
+ * 12 to 27 descriptors with the first 200 armed (the hub's thread, the
+ * hub's conn: its TCP socket and its multi handle's wake-up pair, and the
+ * pooled conns of the test's 4 arming threads), and stayed at 2 and 27
+ * with all 10,000 armed; 9,800 armed in about 4.3 s (one range each). One
+ * release wakes 1 of 1,000 queued candidates of a session.
+ *
+ * Many creates on one stream instead? The gateway's /v3/watch does read a
+ * stream of requests from the request body: two create_requests in one
+ * body make two watches on one HTTP stream (watch_id 0, omitted as a zero,
+ * and 1; every event message names its watch_id), and a chunked body
+ * left open takes a create sent a second later too (both seen with curl
+ * on 3.4.23). So one stream per session could also carry a watch per armed
+ * name. The prefix watch is the better fit here: one watcher on the server
+ * instead of one per armed name, no create and cancel round trip per arm
+ * and unwatch (unwatch must not block on I/O), no watch_id bookkeeping
+ * across resumes, and an upload that libcurl keeps paused between
+ * requests is one more state to get wrong. Its cost: every change under
+ * the prefix reaches every session watching it, wanted or not (a queue of
+ * 1,000 on one name is 1,000 events to each such session), so a
+ * deployment that shares one prefix among unrelated busy users should
+ * give baton a prefix of its own (the URI's path). */
 #include "etcd.h"
 
 #include <signal.h>
@@ -80,7 +98,7 @@
 #define HUB_RING 4096                               /* events kept for late arms */
 #define HUB_BUCKETS_FIRST 1024                      /* hash chains at first */
 #define HUB_POLL_NS (1 * BATON_NS_PER_S)            /* the reader looks around this often */
-#define HUB_STREAM_NS (300 * (int64_t)BATON_NS_PER_S) /* a stream's life; it resumes after */
+#define HUB_STREAM_NS (1800 * (int64_t)BATON_NS_PER_S) /* a stream's life; it resumes after */
 #define HUB_STREAM_SLACK_NS (5 * BATON_NS_PER_S)    /* libcurl's own bound beyond that */
 #define HUB_STEADY_NS (5 * BATON_NS_PER_S)          /* a stream that lived this long was no failure */
 
@@ -344,6 +362,14 @@ static msg_verdict on_message(baton_etcd_hub *h, const cJSON *payload, bool *pro
   hub_ev *run = m.nevents > 0 ? baton__calloc(m.nevents, sizeof *run) : NULL;
   pthread_mutex_lock(&h->mu);
   if (m.created) h->up = true;
+  if (!m.created && !m.canceled && m.nevents == 0 && m.revision > h->h) {
+    /* A progress notification: etcd sends it only to a watcher that has
+     * been sent every event up to its revision. So no event of ours lies
+     * between the last one delivered and it, and the ring still holds
+     * every event in [floor, H]. */
+    h->h = m.revision;
+    *progress = true;
+  }
   if (m.nevents > 0 && run == NULL) {
     /* Events we cannot match: everyone looks again, and the ring cannot
      * vouch for them. */
@@ -387,16 +413,15 @@ static int stream_begin(baton_etcd_hub *h, int64_t start, int64_t end, baton_err
   baton_etcd_session *es = h->es;
   baton_etcd_str body = {0};
   size_t plen = strlen(es->prefix);
-  if (plen > 0) {
-    baton__etcd_req_watch(&body, es->prefix, plen, true, start, false);
-  } else {
-    /* No prefix: every key, key "\0" with range_end "\0" ("AA==") by
-     * the gateway's rule ("\0" raised would end the range at "\1"). */
-    baton__etcd_str_printf(&body,
-                           "{\"create_request\":{\"key\":\"AA==\",\"range_end\":\"AA==\","
-                           "\"start_revision\":\"%lld\"}}",
-                           (long long)start);
-  }
+  baton__etcd_str_cat(&body, "{\"create_request\":{");
+  if (plen > 0)
+    baton__etcd_req_key(&body, es->prefix, plen, true);
+  else /* every key: "\0" to "\0" ("\0" raised would end the range at "\1") */
+    baton__etcd_str_cat(&body, "\"key\":\"AA==\",\"range_end\":\"AA==\"");
+  /* Progress notifications move H on while the prefix is quiet, so that a
+   * resume does not start from a revision compacted meanwhile. */
+  baton__etcd_str_printf(&body, ",\"start_revision\":\"%lld\",\"progress_notify\":true}}",
+                         (long long)start);
   int rc = body.oom ? baton__error(err, BATON_ENOMEM, "etcd: out of memory")
                     : baton__etcd_stream_start(h->conn, "/v3/watch", body.p, end, err);
   baton__etcd_str_free(&body);

@@ -601,6 +601,60 @@ static void compaction_while_cut_wakes_everyone(void) {
   proxy_stop(px);
 }
 
+/* A session on a prefix of its own sees none of the events around it; the
+ * progress notifications it asked for (every second here: the kit's
+ * etcd) still move its stream's revision on, so a resume after a
+ * compaction of revisions it never needed wakes nobody; and a change on
+ * its prefix still wakes its watch after that. */
+static void progress_keeps_a_quiet_stream_current(void) {
+  proxy *px = NULL;
+  REQUIRE(proxy_start(&px, etcd->member[0].port) == 0);
+  char uri_b[1400], uri_a[1400], base[1024];
+  int port = proxy_port(px);
+  const char *prefix = kit_name("w.pfx");
+  kit_uri_at(base, sizeof base, etcd->uri, &port, 1);
+  snprintf(uri_b, sizeof uri_b, "%s/%s/", base, prefix);
+  snprintf(uri_a, sizeof uri_a, "%s/%s/", etcd->uri, prefix);
+  kit_session a = {0}, b = {0};
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w = {.c = &kc};
+  baton_leader none = {0};
+  const char *noise = kit_name("w.noise");
+  if (open_as(&a, uri_a, "alice", &err) != 0 || open_as(&b, uri_b, "bob", &err) != 0) {
+    TEST_FAIL_("cannot open: %s", err.message);
+    kit_close(&a);
+    proxy_stop(px);
+    return;
+  }
+  baton_candidate obs = kit_cand(&b, "quiet"), ca = kit_cand(&a, "quiet");
+  CHECK_OK(arm(&b, &obs, &none, &w, &err), &err);
+  CHECK(hub_up_becomes(&b, true, WAKE_MS));
+  put_many(noise, 1, 0);
+  int64_t rev = put_many(noise, 1, 1); /* two revisions past b's range */
+  CHECK(hub_delivers(&b, rev, 4000)); /* by a progress notification alone */
+  proxy_set_mode(px, PROXY_DROP, 0);
+  CHECK(hub_up_becomes(&b, false, WAKE_MS));
+  char body[96];
+  snprintf(body, sizeof body, "{\"revision\":\"%lld\",\"physical\":true}", (long long)rev);
+  CHECK_GT(post("/v3/kv/compaction", body), 0);
+  proxy_set_mode(px, PROXY_PASS, 0);
+  CHECK(hub_up_becomes(&b, true, RESUME_MS));
+  kit_sleep_ms(QUIET_MS);
+  CHECK_EQ(hub(&b).compactions, 0);
+  CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+  CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+  delete_all(noise);
+  kit_forget(&b, &obs);
+  kit_drop(&a, &ca);
+  kit_close(&a);
+  kit_close(&b);
+  kit_cond_destroy(&kc);
+  proxy_stop(px);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"queued_watch_wakes_on_the_release_with_a_proof",
@@ -612,6 +666,7 @@ int main(int argc, char **argv) {
       {"ring_overrun_wakes_at_once", ring_overrun_wakes_at_once},
       {"ten_thousand_names_one_stream", ten_thousand_names_one_stream},
       {"cut_stream_resumes_without_a_miss", cut_stream_resumes_without_a_miss},
+      {"progress_keeps_a_quiet_stream_current", progress_keeps_a_quiet_stream_current},
       {"compaction_while_cut_wakes_everyone", compaction_while_cut_wakes_everyone},
       {NULL, NULL},
   };
