@@ -146,22 +146,37 @@ static int entries(const char *path) {
 }
 
 /* Two sessions (a holds, b waits or observes), each with a candidate on
- * one fresh name; b's URI may be a proxy's. */
+ * one fresh name. */
 typedef struct pair {
   kit_session a, b;
   baton_candidate ca, cb;
   char name[BATON_NAME_MAX + 1];
   kit_cond kc;
+  proxy *px;       /* b's way to the server, or NULL: direct */
 } pair;
 
-static bool pair_open(pair *p, const char *tag, const char *uri_b) {
+/* Open a pair; with `proxied` b goes through a proxy of its own (p->px);
+ * with a `prefix` (NULL: none) both use it as their URI's path. */
+static bool pair_open_at(pair *p, const char *tag, bool proxied, const char *prefix) {
   baton_error err = {0};
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", kit_name(tag));
-  if (open_as(&p->a, etcd->uri, "alice", &err) != 0 ||
-      open_as(&p->b, uri_b != NULL ? uri_b : etcd->uri, "bob", &err) != 0) {
+  char uri_a[1400], uri_b[1400], base[1024];
+  snprintf(base, sizeof base, "%s", etcd->uri);
+  if (proxied) {
+    if (proxy_start(&p->px, etcd->member[0].port) != 0) {
+      TEST_FAIL_("cannot start a proxy");
+      return false;
+    }
+    int port = proxy_port(p->px);
+    kit_uri_at(base, sizeof base, etcd->uri, &port, 1);
+  }
+  snprintf(uri_a, sizeof uri_a, "%s/%s", etcd->uri, prefix != NULL ? prefix : "");
+  snprintf(uri_b, sizeof uri_b, "%s/%s", base, prefix != NULL ? prefix : "");
+  if (open_as(&p->a, uri_a, "alice", &err) != 0 || open_as(&p->b, uri_b, "bob", &err) != 0) {
     TEST_FAIL_("cannot open: %s", err.message);
     kit_close(&p->a);
+    proxy_stop(p->px);
     return false;
   }
   p->ca = kit_cand(&p->a, p->name);
@@ -170,6 +185,8 @@ static bool pair_open(pair *p, const char *tag, const char *uri_b) {
   return true;
 }
 
+static bool pair_open(pair *p, const char *tag) { return pair_open_at(p, tag, false, NULL); }
+
 static void pair_close(pair *p) {
   B.unwatch(p->b.s, &p->cb);
   kit_drop(&p->a, &p->ca);
@@ -177,6 +194,21 @@ static void pair_close(pair *p) {
   kit_close(&p->a);
   kit_close(&p->b);
   kit_cond_destroy(&p->kc);
+  proxy_stop(p->px);
+}
+
+/* Cut b's stream (the proxy drops every connection and refuses new
+ * ones): true once b's hub says it is down. */
+static bool cut(pair *p) {
+  proxy_set_mode(p->px, PROXY_DROP, 0);
+  return hub_up_becomes(&p->b, false, WAKE_MS);
+}
+
+/* Compact the server's history before `rev`: the reply's revision. */
+static int64_t compact(int64_t rev) {
+  char body[96];
+  snprintf(body, sizeof body, "{\"revision\":\"%lld\",\"physical\":true}", (long long)rev);
+  return post("/v3/kv/compaction", body);
 }
 
 /* a leads, b's candidate queues behind it and arms its watch. */
@@ -199,7 +231,7 @@ static bool queue_and_arm(pair *p, wakes *w) {
  * election: the acquire after it sends nothing. */
 static void queued_watch_wakes_on_the_release_with_a_proof(void) {
   pair p;
-  REQUIRE(pair_open(&p, "w.queued", NULL));
+  REQUIRE(pair_open(&p, "w.queued"));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   if (queue_and_arm(&p, &w)) {
@@ -224,7 +256,7 @@ static void queued_watch_wakes_on_the_release_with_a_proof(void) {
  * candidate queueing behind the leader. */
 static void observer_wakes_on_leader_changes_only(void) {
   pair p; /* b observes with cb, which never acquires */
-  REQUIRE(pair_open(&p, "w.obs", NULL));
+  REQUIRE(pair_open(&p, "w.obs"));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader none = {0}, seen = {0};
@@ -259,7 +291,7 @@ static void observer_wakes_on_leader_changes_only(void) {
  * the positive control that the release was seen. */
 static void unwatch_silences_a_watch(void) {
   pair p;
-  REQUIRE(pair_open(&p, "w.unwatch", NULL));
+  REQUIRE(pair_open(&p, "w.unwatch"));
   wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_candidate obs = kit_cand(&p.b, p.name);
@@ -284,7 +316,7 @@ static void unwatch_silences_a_watch(void) {
 static void herd_one_release_wakes_one(void) {
   enum { HERD = 1000 };
   pair p;
-  REQUIRE(pair_open(&p, "w.herd", NULL));
+  REQUIRE(pair_open(&p, "w.herd"));
   baton_candidate *cs = calloc(HERD, sizeof *cs);
   wakes *ws = calloc(HERD, sizeof *ws);
   baton_error err = {0};
@@ -359,7 +391,7 @@ static void make_change(void *arg) {
  * wakes at once, with the proof (the acquire sends nothing). */
 static void change_before_the_arm_wakes_at_once(void) {
   pair p;
-  REQUIRE(pair_open(&p, "w.ring", NULL));
+  REQUIRE(pair_open(&p, "w.ring"));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader holder = {0}, none = {0};
@@ -392,7 +424,7 @@ static void change_before_the_arm_wakes_at_once(void) {
  * cannot tell), and the look after finds the holder still there. */
 static void ring_overrun_wakes_at_once(void) {
   pair p;
-  REQUIRE(pair_open(&p, "w.overrun", NULL));
+  REQUIRE(pair_open(&p, "w.overrun"));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader holder = {0}, none = {0};
@@ -525,26 +557,17 @@ static void ten_thousand_names_one_stream(void) {
  * resume from the last revision it saw still delivers the release: the
  * watch wakes, with the proof, once the proxy lets it through. */
 static void cut_stream_resumes_without_a_miss(void) {
-  proxy *px = NULL;
-  REQUIRE(proxy_start(&px, etcd->member[0].port) == 0);
-  char uri[256];
-  int port = proxy_port(px);
-  kit_uri_at(uri, sizeof uri, etcd->uri, &port, 1);
   pair p;
-  if (!pair_open(&p, "w.cut", uri)) {
-    proxy_stop(px);
-    return;
-  }
+  REQUIRE(pair_open_at(&p, "w.cut", true, NULL));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   if (queue_and_arm(&p, &w) && hub_up_becomes(&p.b, true, WAKE_MS)) {
-    proxy_set_mode(px, PROXY_DROP, 0);
-    CHECK(hub_up_becomes(&p.b, false, WAKE_MS));
+    CHECK(cut(&p));
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
     kit_sleep_ms(QUIET_MS);
     CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0); /* nothing reached b yet */
     int64_t t0 = kit_now_ms();
-    proxy_set_mode(px, PROXY_PASS, 0);
+    proxy_set_mode(p.px, PROXY_PASS, 0);
     CHECK_EQ(wakes_reach(&w, 1, 1, RESUME_MS), 1);
     printf("  woken %lld ms after the proxy let the stream through again\n",
            (long long)(w.at - t0));
@@ -556,23 +579,46 @@ static void cut_stream_resumes_without_a_miss(void) {
     CHECK_EQ(kit_etcd_requests(&p.b) - before, 0);
   }
   pair_close(&p);
-  proxy_stop(px);
+}
+
+/* A session on a prefix of its own sees none of the events around it; the
+ * progress notifications it asked for (every second here: the kit's
+ * etcd) still move its stream's revision on, so a resume after a
+ * compaction of revisions it never needed wakes nobody; and a change on
+ * its prefix still wakes its watch after that. */
+static void progress_keeps_a_quiet_stream_current(void) {
+  pair p; /* b observes */
+  char prefix[BATON_NAME_MAX + 2];
+  snprintf(prefix, sizeof prefix, "%s/", kit_name("w.pfx"));
+  REQUIRE(pair_open_at(&p, "quiet", true, prefix));
+  wakes w = {.c = &p.kc};
+  baton_error err = {0};
+  baton_leader none = {0};
+  const char *noise = kit_name("w.noise"); /* outside the prefix */
+  CHECK_OK(arm(&p.b, &p.cb, &none, &w, &err), &err);
+  CHECK(hub_up_becomes(&p.b, true, WAKE_MS));
+  put_many(noise, 1, 0);
+  int64_t rev = put_many(noise, 1, 1); /* two revisions past b's range */
+  CHECK(hub_delivers(&p.b, rev, 4000)); /* by a progress notification alone */
+  CHECK(cut(&p));
+  CHECK_GT(compact(rev), 0);
+  proxy_set_mode(p.px, PROXY_PASS, 0);
+  CHECK(hub_up_becomes(&p.b, true, RESUME_MS));
+  kit_sleep_ms(QUIET_MS);
+  CHECK_EQ(hub(&p.b).compactions, 0);
+  CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+  CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+  CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+  delete_all(noise);
+  pair_close(&p);
 }
 
 /* The revisions a cut stream missed are compacted before it resumes: it
  * cannot know what it missed, so every armed watch wakes (here a queued
  * candidate and an observer of a name where nothing happened). */
 static void compaction_while_cut_wakes_everyone(void) {
-  proxy *px = NULL;
-  REQUIRE(proxy_start(&px, etcd->member[0].port) == 0);
-  char uri[256];
-  int port = proxy_port(px);
-  kit_uri_at(uri, sizeof uri, etcd->uri, &port, 1);
   pair p;
-  if (!pair_open(&p, "w.compact", uri)) {
-    proxy_stop(px);
-    return;
-  }
+  REQUIRE(pair_open_at(&p, "w.compact", true, NULL));
   wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_leader none = {0};
@@ -580,14 +626,10 @@ static void compaction_while_cut_wakes_everyone(void) {
   const char *noise = kit_name("w.noise");
   if (queue_and_arm(&p, &w[0]) && arm(&p.b, &obs, &none, &w[1], &err) == 0 &&
       hub_up_becomes(&p.b, true, WAKE_MS)) {
-    proxy_set_mode(px, PROXY_DROP, 0);
-    CHECK(hub_up_becomes(&p.b, false, WAKE_MS));
+    CHECK(cut(&p));
     put_many(noise, 1, 0);
-    int64_t rev = put_many(noise, 1, 1);
-    char body[96];
-    snprintf(body, sizeof body, "{\"revision\":\"%lld\",\"physical\":true}", (long long)rev);
-    CHECK_GT(post("/v3/kv/compaction", body), 0);
-    proxy_set_mode(px, PROXY_PASS, 0);
+    CHECK_GT(compact(put_many(noise, 1, 1)), 0);
+    proxy_set_mode(p.px, PROXY_PASS, 0);
     CHECK_EQ(wakes_reach(w, 2, 2, RESUME_MS), 2);
     CHECK_EQ(w[0].n, 1);
     CHECK_EQ(w[1].n, 1);
@@ -598,61 +640,6 @@ static void compaction_while_cut_wakes_everyone(void) {
   delete_all(noise);
   kit_forget(&p.b, &obs);
   pair_close(&p);
-  proxy_stop(px);
-}
-
-/* A session on a prefix of its own sees none of the events around it; the
- * progress notifications it asked for (every second here: the kit's
- * etcd) still move its stream's revision on, so a resume after a
- * compaction of revisions it never needed wakes nobody; and a change on
- * its prefix still wakes its watch after that. */
-static void progress_keeps_a_quiet_stream_current(void) {
-  proxy *px = NULL;
-  REQUIRE(proxy_start(&px, etcd->member[0].port) == 0);
-  char uri_b[1400], uri_a[1400], base[1024];
-  int port = proxy_port(px);
-  const char *prefix = kit_name("w.pfx");
-  kit_uri_at(base, sizeof base, etcd->uri, &port, 1);
-  snprintf(uri_b, sizeof uri_b, "%s/%s/", base, prefix);
-  snprintf(uri_a, sizeof uri_a, "%s/%s/", etcd->uri, prefix);
-  kit_session a = {0}, b = {0};
-  baton_error err = {0};
-  kit_cond kc;
-  kit_cond_init(&kc);
-  wakes w = {.c = &kc};
-  baton_leader none = {0};
-  const char *noise = kit_name("w.noise");
-  if (open_as(&a, uri_a, "alice", &err) != 0 || open_as(&b, uri_b, "bob", &err) != 0) {
-    TEST_FAIL_("cannot open: %s", err.message);
-    kit_close(&a);
-    proxy_stop(px);
-    return;
-  }
-  baton_candidate obs = kit_cand(&b, "quiet"), ca = kit_cand(&a, "quiet");
-  CHECK_OK(arm(&b, &obs, &none, &w, &err), &err);
-  CHECK(hub_up_becomes(&b, true, WAKE_MS));
-  put_many(noise, 1, 0);
-  int64_t rev = put_many(noise, 1, 1); /* two revisions past b's range */
-  CHECK(hub_delivers(&b, rev, 4000)); /* by a progress notification alone */
-  proxy_set_mode(px, PROXY_DROP, 0);
-  CHECK(hub_up_becomes(&b, false, WAKE_MS));
-  char body[96];
-  snprintf(body, sizeof body, "{\"revision\":\"%lld\",\"physical\":true}", (long long)rev);
-  CHECK_GT(post("/v3/kv/compaction", body), 0);
-  proxy_set_mode(px, PROXY_PASS, 0);
-  CHECK(hub_up_becomes(&b, true, RESUME_MS));
-  kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(hub(&b).compactions, 0);
-  CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
-  CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
-  CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
-  delete_all(noise);
-  kit_forget(&b, &obs);
-  kit_drop(&a, &ca);
-  kit_close(&a);
-  kit_close(&b);
-  kit_cond_destroy(&kc);
-  proxy_stop(px);
 }
 
 int main(int argc, char **argv) {
