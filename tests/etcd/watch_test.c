@@ -669,6 +669,54 @@ static void compaction_while_cut_wakes_everyone(void) {
   pair_close(&p);
 }
 
+/* With auth on (a member of its own: it changes the server), the stream
+ * carries the session's token; a resume after the token went stale (auth
+ * disabled and enabled again drops every token, as a restart or the
+ * token's TTL would) logs in again, and the watch still wakes. */
+static void resume_logs_in_again(void) {
+  test_cluster *sec = kit_fresh_server("etcd"); /* stopped after the case */
+  REQUIRE(sec != NULL);
+  char ep[64], out[4096], uri[300];
+  kit_member_addr(sec, 0, ep, sizeof ep);
+  const char *add[] = {"user", "add", "root:s3cret", NULL};
+  const char *enable[] = {"auth", "enable", NULL};
+  const char *disable[] = {"--user", "root:s3cret", "auth", "disable", NULL};
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, add), 0);
+  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+  proxy *px = NULL;
+  REQUIRE(proxy_start(&px, sec->member[0].port) == 0);
+  snprintf(uri, sizeof uri, "etcd://root:s3cret@127.0.0.1:%d", proxy_port(px));
+  kit_session k = {0};
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w = {.c = &kc};
+  baton_leader none = {0};
+  if (open_as(&k, uri, "authed", &err) == 0) {
+    baton_candidate obs = kit_cand(&k, "w.auth"), c = kit_cand(&k, "w.auth");
+    c.slot = 1;
+    CHECK_OK(arm(&k, &obs, &none, &w, &err), &err);
+    CHECK(hub_up_becomes(&k, true, WAKE_MS));
+    CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
+    CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+    proxy_set_mode(px, PROXY_DROP, 0);
+    CHECK(hub_up_becomes(&k, false, WAKE_MS));
+    proxy_set_mode(px, PROXY_PASS, 0);
+    CHECK(hub_up_becomes(&k, true, RESUME_MS));
+    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+    CHECK_OK(kit_acquire(&k, &c, NULL, &err), &err); /* logs in again itself */
+    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_GE(hub(&k).streams, 2);
+    kit_forget(&k, &obs);
+    kit_drop(&k, &c);
+  } else {
+    TEST_FAIL_("open with the right password: %s", err.message);
+  }
+  kit_close(&k);
+  kit_cond_destroy(&kc);
+  proxy_stop(px);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"queued_watch_wakes_on_the_release_with_a_proof",
@@ -682,6 +730,7 @@ int main(int argc, char **argv) {
       {"cut_stream_resumes_without_a_miss", cut_stream_resumes_without_a_miss},
       {"progress_keeps_a_quiet_stream_current", progress_keeps_a_quiet_stream_current},
       {"compaction_while_cut_wakes_everyone", compaction_while_cut_wakes_everyone},
+      {"resume_logs_in_again", resume_logs_in_again},
       {NULL, NULL},
   };
   if ((etcd = kit_server("etcd")) == NULL) return 1; /* a missing server fails */
