@@ -676,16 +676,11 @@ static void compaction_while_cut_wakes_everyone(void) {
 static void resume_logs_in_again(void) {
   test_cluster *sec = kit_fresh_server("etcd"); /* stopped after the case */
   REQUIRE(sec != NULL);
-  char ep[64], out[4096], uri[300];
-  kit_member_addr(sec, 0, ep, sizeof ep);
-  const char *add[] = {"user", "add", "root:s3cret", NULL};
-  const char *enable[] = {"auth", "enable", NULL};
-  const char *disable[] = {"--user", "root:s3cret", "auth", "disable", NULL};
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, add), 0);
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+  char uri[300];
+  CHECK_EQ(kit_etcd_auth(sec, true), 0);
   proxy *px = NULL;
   REQUIRE(proxy_start(&px, sec->member[0].port) == 0);
-  snprintf(uri, sizeof uri, "etcd://root:s3cret@127.0.0.1:%d", proxy_port(px));
+  snprintf(uri, sizeof uri, "etcd://" KIT_ETCD_ROOT "@127.0.0.1:%d", proxy_port(px));
   kit_session k = {0};
   baton_error err = {0};
   kit_cond kc;
@@ -697,8 +692,7 @@ static void resume_logs_in_again(void) {
     c.slot = 1;
     CHECK_OK(arm(&k, &obs, &none, &w, &err), &err);
     CHECK(hub_up_becomes(&k, true, WAKE_MS));
-    CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
-    CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+    CHECK_EQ(kit_etcd_drop_tokens(sec), 0);
     proxy_set_mode(px, PROXY_DROP, 0);
     CHECK(hub_up_becomes(&k, false, WAKE_MS));
     proxy_set_mode(px, PROXY_PASS, 0);
