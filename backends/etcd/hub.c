@@ -61,9 +61,12 @@
  * refused because H + 1 was compacted wakes every armed watch and goes on
  * from the compaction. While
  * no stream is up, watches still arm (the ring and H keep them right) and
- * are told to look again after the op timeout. A new session lease
- * (renew, after the old one expired) wakes every watch: their keys went
- * with the old lease.
+ * are told to look again after the op timeout; a break that lasts an op
+ * timeout wakes the watches armed before it too, once (then the core
+ * looks every op timeout until the stream is back: with many names, a
+ * read per name and op timeout, the price of not waiting blind). A new
+ * session lease (renew, after the old one expired) wakes every watch:
+ * their keys went with the old lease.
  *
  * Measured (tests/etcd/watch_test.c, etcd 3.4.23, loopback, Debug build):
  * streams per session: 1, whatever the number of names. 10,000 observer
@@ -128,6 +131,8 @@ struct baton_etcd_hub {
   int64_t h;                     /* events are delivered up to here (H) */
   int64_t floor;                 /* the ring holds every event in [floor, h] */
   bool up;                       /* a stream is created and read now */
+  int64_t down_since;            /* when the last stream broke; 0 while up */
+  bool down_woken;               /* this break already woke every watch */
   hub_ev ring[HUB_RING];         /* the last events, oldest at ring_head */
   size_t ring_head, ring_n;
   uint64_t streams, compactions, wakes; /* figures for tests */
@@ -361,7 +366,11 @@ static msg_verdict on_message(baton_etcd_hub *h, const cJSON *payload, bool *pro
   msg_verdict v = MSG_KEEP;
   hub_ev *run = m.nevents > 0 ? baton__calloc(m.nevents, sizeof *run) : NULL;
   pthread_mutex_lock(&h->mu);
-  if (m.created) h->up = true;
+  if (m.created) {
+    h->up = true;
+    h->down_since = 0;
+    h->down_woken = false;
+  }
   if (!m.created && !m.canceled && m.nevents == 0 && m.revision > h->h) {
     /* A progress notification: etcd sends it only to a watcher that has
      * been sent every event up to its revision. So no event of ours lies
@@ -444,6 +453,7 @@ static void stream_end(baton_etcd_hub *h, reader *r, bool failed, const baton_er
   r->streaming = false;
   pthread_mutex_lock(&h->mu);
   h->up = false;
+  if (h->down_since == 0) h->down_since = baton__now();
   pthread_mutex_unlock(&h->mu);
   if (!failed) return;
   int64_t now = baton__now();
@@ -516,6 +526,17 @@ static void *reader_main(void *arg) {
   /* Bounded: each pass blocks HUB_POLL_NS at the most, and close ends it. */
   while (!h->stop) {
     drain(h);
+    /* A stream that stays down (a member or a gateway that keeps refusing
+     * watches while requests work) must not leave watches blind: after an
+     * op timeout, every watch armed before wakes once, and arms from then
+     * on are told to look again after an op timeout. A short break
+     * resumes at H + 1 and wakes nobody. */
+    if (!h->up && h->down_since != 0 && !h->down_woken &&
+        baton__now() - h->down_since >= h->es->base.cfg->op_timeout_ns) {
+      h->down_woken = true;
+      for (size_t b = 0; b < h->nbuckets; b++)
+        while (h->buckets[b] != NULL) fire(h, h->buckets[b], 0);
+    }
     bool positioned = h->positioned;
     int64_t start = h->h + 1;
     pthread_mutex_unlock(&h->mu);

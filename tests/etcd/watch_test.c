@@ -65,9 +65,16 @@ static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wak
 
 /* ---- The session and the server ------------------------------------------------ */
 
-static int open_as(kit_session *k, const char *uri, const char *identity, baton_error *err) {
-  baton_options o = {.identity = identity};
+/* op_ms: the op timeout (0: the default), which bounds how long a cut
+ * stream leaves its watches armed. */
+static int open_with(kit_session *k, const char *uri, const char *identity, uint32_t op_ms,
+                     baton_error *err) {
+  baton_options o = {.identity = identity, .op_timeout_ms = op_ms};
   return kit_open(k, &B, uri, &o, KIT_CALL_MS, err);
+}
+
+static int open_as(kit_session *k, const char *uri, const char *identity, baton_error *err) {
+  return open_with(k, uri, identity, 0, err);
 }
 
 static baton_etcd_hub_stats hub(kit_session *k) {
@@ -155,9 +162,11 @@ typedef struct pair {
   proxy *px;       /* b's way to the server, or NULL: direct */
 } pair;
 
-/* Open a pair; with `proxied` b goes through a proxy of its own (p->px);
- * with a `prefix` (NULL: none) both use it as their URI's path. */
-static bool pair_open_at(pair *p, const char *tag, bool proxied, const char *prefix) {
+/* Open a pair; with `proxied` b goes through a proxy of its own (p->px)
+ * with an op timeout of op_ms (0: the default); with a `prefix` (NULL:
+ * none) both use it as their URI's path. */
+static bool pair_open_at(pair *p, const char *tag, bool proxied, uint32_t op_ms,
+                         const char *prefix) {
   baton_error err = {0};
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", kit_name(tag));
@@ -173,7 +182,8 @@ static bool pair_open_at(pair *p, const char *tag, bool proxied, const char *pre
   }
   snprintf(uri_a, sizeof uri_a, "%s/%s", etcd->uri, prefix != NULL ? prefix : "");
   snprintf(uri_b, sizeof uri_b, "%s/%s", base, prefix != NULL ? prefix : "");
-  if (open_as(&p->a, uri_a, "alice", &err) != 0 || open_as(&p->b, uri_b, "bob", &err) != 0) {
+  if (open_as(&p->a, uri_a, "alice", &err) != 0 ||
+      open_with(&p->b, uri_b, "bob", op_ms, &err) != 0) {
     TEST_FAIL_("cannot open: %s", err.message);
     kit_close(&p->a);
     proxy_stop(p->px);
@@ -185,7 +195,11 @@ static bool pair_open_at(pair *p, const char *tag, bool proxied, const char *pre
   return true;
 }
 
-static bool pair_open(pair *p, const char *tag) { return pair_open_at(p, tag, false, NULL); }
+static bool pair_open(pair *p, const char *tag) { return pair_open_at(p, tag, false, 0, NULL); }
+
+/* The op timeout of the cut cases: their breaks are shorter, so they
+ * resume without the wake-up of a long break. */
+#define CUT_OP_MS 3000
 
 static void pair_close(pair *p) {
   B.unwatch(p->b.s, &p->cb);
@@ -585,7 +599,7 @@ static void ten_thousand_names_one_stream(void) {
  * watch wakes, with the proof, once the proxy lets it through. */
 static void cut_stream_resumes_without_a_miss(void) {
   pair p;
-  REQUIRE(pair_open_at(&p, "w.cut", true, NULL));
+  REQUIRE(pair_open_at(&p, "w.cut", true, CUT_OP_MS, NULL));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   if (queue_and_arm(&p, &w) && hub_up_becomes(&p.b, true, WAKE_MS)) {
@@ -617,7 +631,7 @@ static void progress_keeps_a_quiet_stream_current(void) {
   pair p; /* b observes */
   char prefix[BATON_NAME_MAX + 2];
   snprintf(prefix, sizeof prefix, "%s/", kit_name("w.pfx"));
-  REQUIRE(pair_open_at(&p, "quiet", true, prefix));
+  REQUIRE(pair_open_at(&p, "quiet", true, CUT_OP_MS, prefix));
   wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader none = {0};
@@ -640,12 +654,41 @@ static void progress_keeps_a_quiet_stream_current(void) {
   pair_close(&p);
 }
 
+/* A stream that stays cut for an op timeout wakes its watches, once,
+ * although nothing happened: the core looks again rather than wait blind.
+ * Watches armed later are told to look again within an op timeout. */
+static void long_break_wakes_once(void) {
+  pair p;
+  REQUIRE(pair_open_at(&p, "w.long", true, 500, NULL));
+  wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
+  baton_error err = {0};
+  baton_leader none = {0};
+  baton_candidate obs = kit_cand(&p.b, kit_name("w.quiet"));
+  if (queue_and_arm(&p, &w[0]) && arm(&p.b, &obs, &none, &w[1], &err) == 0 &&
+      hub_up_becomes(&p.b, true, WAKE_MS)) {
+    kit_sleep_ms(QUIET_MS);
+    CHECK_EQ(wakes_reach(w, 2, 1, 0), 0);
+    int64_t t0 = kit_now_ms();
+    CHECK(cut(&p));
+    CHECK_EQ(wakes_reach(w, 2, 2, 500 + WAKE_MS), 2);
+    printf("  woken %lld ms after the cut (op timeout 500 ms)\n", (long long)(kit_now_ms() - t0));
+    CHECK_EQ(w[0].n, 1);
+    CHECK_EQ(w[1].n, 1);
+    CHECK(!hub(&p.b).up);
+    proxy_set_mode(p.px, PROXY_PASS, 0);
+  } else {
+    TEST_FAIL_("cannot arm: %s", err.message);
+  }
+  kit_forget(&p.b, &obs);
+  pair_close(&p);
+}
+
 /* The revisions a cut stream missed are compacted before it resumes: it
  * cannot know what it missed, so every armed watch wakes (here a queued
  * candidate and an observer of a name where nothing happened). */
 static void compaction_while_cut_wakes_everyone(void) {
   pair p;
-  REQUIRE(pair_open_at(&p, "w.compact", true, NULL));
+  REQUIRE(pair_open_at(&p, "w.compact", true, CUT_OP_MS, NULL));
   wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_leader none = {0};
@@ -724,6 +767,7 @@ int main(int argc, char **argv) {
       {"cut_stream_resumes_without_a_miss", cut_stream_resumes_without_a_miss},
       {"progress_keeps_a_quiet_stream_current", progress_keeps_a_quiet_stream_current},
       {"compaction_while_cut_wakes_everyone", compaction_while_cut_wakes_everyone},
+      {"long_break_wakes_once", long_break_wakes_once},
       {"resume_logs_in_again", resume_logs_in_again},
       {NULL, NULL},
   };
