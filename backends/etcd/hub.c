@@ -371,7 +371,7 @@ static msg_verdict on_message(baton_etcd_hub *h, const cJSON *payload, bool *pro
     h->down_since = 0;
     h->down_woken = false;
   }
-  if (!m.created && !m.canceled && m.nevents == 0 && m.revision > h->h) {
+  if (h->up && !m.created && !m.canceled && m.nevents == 0 && m.revision > h->h) {
     /* A progress notification: etcd sends it only to a watcher that has
      * been sent every event up to its revision. So no event of ours lies
      * between the last one delivered and it, and the ring still holds
@@ -446,8 +446,10 @@ typedef struct reader {
   int64_t idle_until;    /* no new stream before this (back-off) */
 } reader;
 
-/* End the stream; `failed` counts towards the back-off, and a failure
- * that is not the member's own moves requests on to the next member. */
+/* End the stream. A failure (`why` says which) counts towards the
+ * back-off and moves requests on to the next member; a planned resume
+ * (its life is over, the transport moved, a compaction, a new token)
+ * does neither. */
 static void stream_end(baton_etcd_hub *h, reader *r, bool failed, const baton_error *why) {
   baton__etcd_stream_stop(h->conn);
   r->streaming = false;
