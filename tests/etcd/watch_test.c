@@ -754,6 +754,63 @@ static void resume_logs_in_again(void) {
   proxy_stop(px);
 }
 
+/* On a 3-member cluster, the member b's stream reads from is stopped
+ * (SIGSTOP: its connections stay open and say nothing). b's next request
+ * (a renew, as the client's thread makes) moves the transport on; the
+ * stream follows it, resumes at H + 1 on another member and delivers the
+ * release made meanwhile, with the proof. */
+static void stream_follows_the_transport_to_another_member(void) {
+  test_cluster *cl = kit_fresh_server("etcd3"); /* stopped after the case */
+  REQUIRE(cl != NULL);
+  kit_session a = {0}, b = {0};
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w = {.c = &kc};
+  const char *name = kit_name("w.member");
+  baton_candidate ca = {0}, cb = {0};
+  baton_leader holder = {0};
+  /* a talks to members 1 and 2 only: its release is not held up. */
+  char uri_a[1024];
+  int ports[2] = {cl->member[1].port, cl->member[2].port};
+  kit_uri_at(uri_a, sizeof uri_a, cl->uri, ports, 2);
+  if (open_as(&a, uri_a, "alice", &err) != 0 || open_with(&b, cl->uri, "bob", 1000, &err) != 0) {
+    TEST_FAIL_("cannot open: %s", err.message);
+  } else {
+    ca = kit_cand(&a, name);
+    cb = kit_cand(&b, name);
+    CHECK_OK(kit_acquire(&a, &ca, NULL, &err), &err);
+    CHECK_EQ(kit_acquire(&b, &cb, &holder, &err), BATON_EHELD);
+    CHECK_OK(arm(&b, &cb, &holder, &w, &err), &err);
+    CHECK(hub_up_becomes(&b, true, WAKE_MS));
+    test_server_pause(&cl->member[0]); /* every session starts on member 0 */
+    int64_t t0 = kit_now_ms();
+    int rc;
+    /* A proposal forwarded to a stopped Raft leader waits out its
+     * request's bound: try again, each try bounded, until a new leader. */
+    KIT_RETRY(rc, 4 * KIT_CALL_MS, B.release(a.s, &ca, kit_deadline(2000), &err));
+    CHECK_OK(rc, &err);
+    kit_sleep_ms(QUIET_MS);
+    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0); /* the stream still reads member 0 */
+    /* A renew bounded as the client's are: the first times out on member
+     * 0 and moves the transport on. */
+    KIT_RETRY(rc, KIT_CALL_MS, B.renew(b.s, NULL, 0, NULL, kit_deadline(1000), &err));
+    CHECK_OK(rc, &err);
+    CHECK_EQ(wakes_reach(&w, 1, 1, RESUME_MS), 1);
+    printf("  woken %lld ms after member 0 stopped\n", (long long)(w.at - t0));
+    CHECK_GE(hub(&b).streams, 2);
+    uint64_t before = kit_etcd_requests(&b);
+    CHECK_OK(kit_acquire(&b, &cb, NULL, &err), &err);
+    CHECK_EQ(kit_etcd_requests(&b) - before, 0);
+    test_server_resume(&cl->member[0]);
+  }
+  kit_drop(&b, &cb);
+  kit_drop(&a, &ca);
+  kit_close(&a);
+  kit_close(&b);
+  kit_cond_destroy(&kc);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"queued_watch_wakes_on_the_release_with_a_proof",
@@ -769,6 +826,8 @@ int main(int argc, char **argv) {
       {"compaction_while_cut_wakes_everyone", compaction_while_cut_wakes_everyone},
       {"long_break_wakes_once", long_break_wakes_once},
       {"resume_logs_in_again", resume_logs_in_again},
+      {"stream_follows_the_transport_to_another_member",
+       stream_follows_the_transport_to_another_member},
       {NULL, NULL},
   };
   if ((etcd = kit_server("etcd")) == NULL) return 1; /* a missing server fails */
