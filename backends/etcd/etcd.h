@@ -76,8 +76,9 @@ typedef struct baton_etcd_sub {
   struct baton_etcd_sub *next;
 } baton_etcd_sub;
 
-/* A candidate's state (baton_candidate.priv). Only acquire, wait, release
- * and forget touch it, never at the same time for one candidate. */
+/* A candidate's state (baton_candidate.priv). Only acquire, wait, watch,
+ * release and forget touch it, never at the same time for one candidate;
+ * `sub` is the hub's while armed (hub.c, under the hub's lock). */
 typedef struct baton_etcd_cand {
   char *key;                       /* own key while it may exist, or NULL */
   size_t key_len;                  /* bytes of key */
