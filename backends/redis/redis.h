@@ -72,6 +72,26 @@ typedef struct baton_redis_session {
   uint64_t answered, failed;
 } baton_redis_session;
 
+/* A candidate's one-shot subscription (the table's watch), shared by its
+ * places on every hub it listens on (one for redis://, one per instance
+ * for redlock://). Whoever turns `armed` from 1 to 0 owns the one wake:
+ * a hub's reader (then it calls wake under that hub's lock), or unwatch. */
+typedef struct baton_redis_watch {
+  baton_wake_fn wake; /* what to call; written only while disarmed */
+  void *ctx;          /* its argument */
+  bool candidate;     /* a candidate (a release wakes one of them per hub),
+                         not an observer (always woken); fixed once set */
+  int armed;          /* atomic: 1 while armed */
+} baton_redis_watch;
+
+/* A watch's place in the list of armed watches of one channel (sub.c,
+ * under the hub's lock). */
+typedef struct baton_redis_arm {
+  baton_redis_watch *w;               /* NULL: not listed */
+  struct baton_redis_sub *sub;        /* the subscription it belongs to */
+  struct baton_redis_arm *prev, *next;
+} baton_redis_arm;
+
 /* A candidate's interest in the channels of its name, on a session's
  * shared subscriber (sub.c). Zero: none. */
 typedef struct baton_redis_sub {
@@ -81,6 +101,11 @@ typedef struct baton_redis_sub {
                                        on; 0 = not subscribed (or found gone) */
   uint64_t seen;                    /* messages of its channels at the last
                                        look: more mean "look again" */
+  baton_redis_arm arm[2];           /* its places among chan[i]'s armed
+                                       watches (hub's lock) */
+  bool owes;                        /* a release woke this candidate alone:
+                                       stopped before it looks, it passes the
+                                       wake on to the next (hub's lock) */
 } baton_redis_sub;
 
 /* A candidate's state (baton_candidate.priv). */
@@ -101,7 +126,8 @@ typedef struct baton_redis_cand {
                               not baton holds the name (it publishes nothing
                               on release); 0 = the holder is ours or none */
   baton_redis_sub sub;   /* its channels on the session's subscriber,
-                            none until the first wait */
+                            none until the first wait or watch */
+  baton_redis_watch watch; /* its one-shot subscription (watch) */
   uint64_t value_token;  /* the term whose proclaims value_version counts */
   uint64_t value_version; /* proclaims of that term so far (proclaim.c) */
 } baton_redis_cand;
@@ -251,13 +277,33 @@ void baton__redis_hub_fini(baton_redis_session *s);
 int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
                           bool observer, int64_t deadline, baton_error *err);
 
-/* Before a look: the messages so far are answered by it. Returns whether
+/* Before a look: the messages so far are answered by it, and so is a wake
+ * this candidate owed the next (no pass-on). Returns whether
  * sub is subscribed on s's current subscriber; one whose subscriber is
  * gone is marked not subscribed (epoch 0), so the next wait subscribes. */
 bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s);
 
-/* Drop sub's interest: a channel nobody else wants is UNSUBSCRIBEd. */
+/* Drop sub's interest (its watch there disarmed first, as by _unwatch):
+ * a channel nobody else wants is UNSUBSCRIBEd. */
 void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s);
+
+/* Arm w (wake, ctx; `candidate` as baton_redis_watch says) on subs[0..n),
+ * each on its session ss[i]'s hub (entries not subscribed skipped): the
+ * first message on one of its channels calls wake(ctx) once, on that
+ * hub's reader thread. A message since the last look (sub_look), or a
+ * subscriber found gone (that entry is marked not subscribed), wakes at
+ * once, before this returns. A release wakes only the first armed
+ * candidate of its name per hub, in the order they armed; observers are
+ * all woken; a broken subscriber wakes all. */
+void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                      size_t n, bool candidate, baton_wake_fn wake, void *ctx);
+
+/* Disarm w on subs[0..n): once this returns, no wake of w runs or will.
+ * A candidate that a release woke alone and that has not looked since
+ * passes the wake on to the next armed candidate of its name. Takes each
+ * hub's lock, never waits for I/O. */
+void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                          size_t n);
 
 /* s now connects elsewhere (generation raised, redis-sentinel://): a
  * subscriber made for another generation is dropped, waking every wait. */

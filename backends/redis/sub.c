@@ -22,7 +22,15 @@
  * A subscriber that breaks (a server restart, CLIENT KILL) wakes every
  * blocked wait ("look again") and raises the epoch: a candidate whose
  * subscription is of an older epoch subscribes again at its next wait,
- * which reopens the connection with every channel that has interest. */
+ * which reopens the connection with every channel that has interest.
+ *
+ * Armed watches. Besides the blocked waits (a thread each), a channel
+ * lists the watches armed on it (the table's watch: one-shot, no thread),
+ * in the order they armed. A message wakes every armed observer, but of
+ * the armed candidates only the first: one release frees the name for one
+ * of them, and waking 1,000 would cost 1,000 acquires for one term. That
+ * one owes the wake to the next: stopped (unwatch, forget) before it
+ * looks, it passes it on. A broken subscriber wakes every armed watch. */
 #include "redis.h"
 
 #include <errno.h>
@@ -44,6 +52,7 @@ typedef struct baton_redis_chan {
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
                                      on the current connection, or UNCONFIRMED */
+  baton_redis_arm *head, *tail;   /* watches armed on it, oldest first */
   struct baton_redis_chan *next;  /* hash chain */
 } baton_redis_chan;
 
@@ -131,9 +140,71 @@ static uint64_t heard(const baton_redis_sub *sub) {
   return n;
 }
 
+/* ---- armed watches -------------------------------------------------------------- */
+
+static void arm_unlist(baton_redis_chan *c, baton_redis_arm *a) {
+  if (a->w == NULL) return;
+  if (a->prev != NULL)
+    a->prev->next = a->next;
+  else
+    c->head = a->next;
+  if (a->next != NULL)
+    a->next->prev = a->prev;
+  else
+    c->tail = a->prev;
+  *a = (baton_redis_arm){.sub = a->sub};
+}
+
+static void arm_append(baton_redis_chan *c, baton_redis_arm *a, baton_redis_sub *sub,
+                       baton_redis_watch *w) {
+  *a = (baton_redis_arm){.w = w, .sub = sub, .prev = c->tail};
+  if (c->tail != NULL)
+    c->tail->next = a;
+  else
+    c->head = a;
+  c->tail = a;
+}
+
+/* Take w's one wake: whether the caller owns it (and must call it). */
+static bool claim(baton_redis_watch *w) {
+  int one = 1;
+  return __atomic_compare_exchange_n(&w->armed, &one, 0, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
+
+/* A message on c: wake its armed observers (unless `observers` is false:
+ * a wake passed on concerns candidates only) and its first armed
+ * candidate, which then owes the wake (pass_on). One-shot: who is woken,
+ * or found disarmed, leaves the list. Needs h->mu. */
+static void wake_armed(baton_redis_chan *c, bool observers) {
+  bool one = false;
+  for (baton_redis_arm *a = c->head, *next; a != NULL; a = next) {
+    next = a->next;
+    baton_redis_watch *w = a->w;
+    if (w->candidate ? one : !observers) continue;
+    baton_redis_sub *sub = a->sub;
+    arm_unlist(c, a);
+    if (!claim(w)) continue; /* disarmed: unwatched, or woken by another hub */
+    if (w->candidate) {
+      one = true;
+      sub->owes = true;
+    }
+    w->wake(w->ctx);
+  }
+}
+
+/* Take sub's watch out of its channels' lists; a wake it owes goes to the
+ * next armed candidate of its name. Needs h->mu. */
+static void disarm(baton_redis_sub *sub, bool pass_on) {
+  for (size_t i = 0; i < 2; i++)
+    if (sub->chan[i] != NULL) arm_unlist(sub->chan[i], &sub->arm[i]);
+  if (pass_on && sub->owes && sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+  sub->owes = false;
+}
+
 /* ---- waking ------------------------------------------------------------------ */
 
-static void wake(waiter *w, bool cancelled) {
+static void wake_waiter(waiter *w, bool cancelled) {
   pthread_mutex_lock(&w->mu);
   if (cancelled)
     w->cancelled = true;
@@ -157,8 +228,15 @@ static void hub_break(baton_redis_hub *h) {
   h->ctx = NULL;
   h->epoch++;
   for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) c->confirm_at = UNCONFIRMED;
-  for (wnode *n = h->waiters; n != NULL; n = n->next) wake(n->w, false);
+    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
+      c->confirm_at = UNCONFIRMED;
+      while (c->head != NULL) { /* every armed watch, candidates too */
+        baton_redis_watch *w = c->head->w;
+        arm_unlist(c, c->head);
+        if (claim(w)) w->wake(w->ctx);
+      }
+    }
+  for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
   pthread_cond_broadcast(&h->cond);
 }
 
@@ -176,7 +254,8 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     if (c == NULL) return; /* unsubscribed since */
     c->count++;
     for (wnode *n = h->waiters; n != NULL; n = n->next)
-      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake(n->w, false);
+      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
+    wake_armed(c, true);
   } else if (is_kind(r, "subscribe") || is_kind(r, "unsubscribe")) {
     h->read++;
     pthread_cond_broadcast(&h->cond);
@@ -263,7 +342,7 @@ static void *reader_main(void *arg) {
       for (wnode *n = h->waiters; n != NULL; n = n->next)
         if (n->w->cancel_fd == h->pfd[i].fd && !n->cancel_seen) {
           n->cancel_seen = true;
-          wake(n->w, true);
+          wake_waiter(n->w, true);
         }
     }
   }
@@ -469,6 +548,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
   baton_redis_hub *h = s->hub;
   pthread_mutex_lock(&h->mu);
   bool live = h->ctx != NULL && sub->epoch == h->epoch;
+  sub->owes = false;
   if (live)
     sub->seen = heard(sub);
   else
@@ -479,6 +559,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
 
 /* Drop sub's interest. Needs h->mu. */
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub) {
+  disarm(sub, true);
   for (size_t i = 0; i < 2; i++) {
     baton_redis_chan *c = sub->chan[i];
     if (c == NULL || --c->refs > 0) continue;
@@ -504,6 +585,63 @@ void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s) {
   pthread_mutex_lock(&h->mu);
   drop_interest(s, h, sub);
   pthread_mutex_unlock(&h->mu);
+}
+
+void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                      size_t n, bool candidate, baton_wake_fn wake, void *ctx) {
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  /* Disarmed and out of every list first: a reader that took the last
+   * wake has called it once its hub's lock is ours, and no reader reads
+   * the fields below until `armed` says so again. */
+  __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&ss[i].hub->mu);
+    disarm(&subs[i], false);
+    pthread_mutex_unlock(&ss[i].hub->mu);
+  }
+  w->wake = wake;
+  w->ctx = ctx;
+  if (w->candidate != candidate) w->candidate = candidate; /* set once: readers read it unlocked */
+  /* Armed before it is listed anywhere: a message on a hub already listed
+   * wakes it, and one on a hub not yet listed shows in what it heard. */
+  __atomic_store_n(&w->armed, 1, __ATOMIC_RELEASE);
+  size_t listed = 0;
+  bool news = false;
+  for (size_t i = 0; i < n && !news; i++) {
+    baton_redis_sub *sub = &subs[i];
+    if (sub->epoch == 0) continue; /* never subscribed there, or known gone */
+    baton_redis_hub *h = ss[i].hub;
+    pthread_mutex_lock(&h->mu);
+    if (sub->epoch != h->epoch || h->ctx == NULL) {
+      sub->epoch = 0; /* the next watch subscribes anew */
+      news = true;
+    } else if (heard(sub) != sub->seen) {
+      news = true;
+    } else {
+      for (size_t k = 0; k < 2; k++)
+        if (sub->chan[k] != NULL) arm_append(sub->chan[k], &sub->arm[k], sub, w);
+      listed++;
+    }
+    /* Woken here under the lock, as a reader would: an unwatch that
+     * follows waits for it. */
+    if (news && claim(w)) wake(ctx);
+    pthread_mutex_unlock(&h->mu);
+  }
+  if (!news && listed == 0 && claim(w)) wake(ctx); /* nothing to listen on: look again */
+}
+
+void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                          size_t n) {
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
+  /* A reader that took the wake before calls it under its hub's lock:
+   * once each lock has been ours, no wake runs. */
+  for (size_t i = 0; i < n; i++) {
+    if (ss[i].hub == NULL) continue;
+    pthread_mutex_lock(&ss[i].hub->mu);
+    disarm(&subs[i], true);
+    pthread_mutex_unlock(&ss[i].hub->mu);
+  }
 }
 
 void baton__redis_sub_follow(baton_redis_session *s, uint64_t generation) {

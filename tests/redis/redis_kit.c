@@ -402,3 +402,215 @@ void kit_redis_herd_case(const test_cluster *c, int n) {
   free(ws);
   free(threads);
 }
+
+/* ---- watch: the table's one-shot subscriptions --------------------------- */
+
+void kit_wake(void *ctx) {
+  kit_wakes *w = ctx;
+  pthread_mutex_lock(&w->cond->mu);
+  w->n++;
+  if (w->total != NULL) ++*w->total;
+  w->on_armer += pthread_equal(pthread_self(), w->armer) != 0;
+  pthread_cond_broadcast(&w->cond->cond);
+  pthread_mutex_unlock(&w->cond->mu);
+}
+
+int kit_wakes_n(kit_wakes *w) {
+  pthread_mutex_lock(&w->cond->mu);
+  int n = w->n;
+  pthread_mutex_unlock(&w->cond->mu);
+  return n;
+}
+
+static int on_armer(kit_wakes *w) {
+  pthread_mutex_lock(&w->cond->mu);
+  int n = w->on_armer;
+  pthread_mutex_unlock(&w->cond->mu);
+  return n;
+}
+
+int kit_watch_arm(kit_session *k, baton_candidate *c, bool observer, baton_leader *seen,
+                  kit_wakes *w, int64_t *recheck_at, baton_error *err) {
+  for (int round = 0; round < 4; round++) {
+    int before = kit_wakes_n(w), rc;
+    if (observer) {
+      baton_leader who;
+      rc = kit_leader(k, c->name, &who, err);
+      if (rc != 0 && rc != BATON_ENOLEADER) return rc;
+      if (rc == 0)
+        *seen = who;
+      else
+        memset(seen, 0, sizeof *seen);
+    } else if ((rc = kit_acquire(k, c, NULL, err)) != BATON_EHELD) {
+      if (rc == 0) TEST_FAIL_("'%s' was won: a watch needs a held name", c->name);
+      return rc != 0 ? rc : -1;
+    }
+    w->armer = pthread_self();
+    rc = k->b->watch(k->s, c, observer ? seen : NULL, kit_wake, w, recheck_at,
+                     kit_deadline(KIT_CALL_MS), err);
+    if (rc != 0) return rc;
+    if (kit_wakes_n(w) == before) return 0;
+  }
+  TEST_FAIL_("the watch on '%s' woke at once, every time", c->name);
+  return -1;
+}
+
+/* Two sessions on uri, alice (the holder) and bob (who watches), a
+ * name for the case, and the wakes' condition. */
+typedef struct watch_pair {
+  kit_session a, b;
+  char name[64];
+  kit_cond cond;
+} watch_pair;
+
+static bool pair_open(watch_pair *p, const baton_backend *b, const char *uri) {
+  baton_error err = {0};
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", kit_name("watched"));
+  kit_cond_init(&p->cond);
+  if (kit_open_as(&p->a, b, uri, "alice", 0, &err) != 0 ||
+      kit_open_as(&p->b, b, uri, "bob", 0, &err) != 0) {
+    TEST_FAIL_("a session on %s: %s", uri, err.message);
+    kit_close(&p->a);
+    return false;
+  }
+  return true;
+}
+
+static void pair_close(watch_pair *p) {
+  kit_close(&p->b);
+  kit_close(&p->a);
+  kit_cond_destroy(&p->cond);
+}
+
+void kit_redis_watch_release_case(const baton_backend *b, const char *uri,
+                                  const test_cluster *servers) {
+  watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), kb = kit_cand(&p.b, p.name);
+  kit_wakes w = {.cond = &p.cond};
+  int64_t ttl = p.b.cfg.ttl_ns, before = baton__now(), recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &kb, false, NULL, &w, &recheck, &err), &err);
+  /* A baton holder publishes its release: the look again is its expiry. */
+  CHECK_GT(recheck, before + ttl / 2);
+  CHECK_LE(recheck, baton__now() + ttl + 100 * BATON_NS_PER_MS);
+  int armed = kit_wakes_n(&w), armer = on_armer(&w);
+  CHECK(!kit_await_count(&p.cond, &w.n, armed + 1, 200));
+  int64_t released = kit_now_ms();
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  CHECK(kit_await_count(&p.cond, &w.n, armed + 1, 2000));
+  printf("  woken %lld ms after the release\n", (long long)kit_ms_since(released));
+  CHECK_EQ(on_armer(&w), armer); /* the backend's thread, not the caller's */
+  CHECK_OK(kit_acquire(&p.b, &kb, NULL, &err), &err);
+
+  /* A holder that is not baton publishes nothing: the look again comes
+   * no later than its key's expiry (sooner: the back-off of polls). */
+  char foreign[64];
+  snprintf(foreign, sizeof foreign, "%s", kit_name("foreign"));
+  baton_candidate kf = kit_cand(&p.b, foreign);
+  kit_wakes wf = {.cond = &p.cond};
+  int64_t set_at = baton__now();
+  CHECK_EQ(kit_redis_command_all(servers, "SET %s x PX 800", foreign), 0);
+  CHECK_OK(kit_watch_arm(&p.b, &kf, false, NULL, &wf, &recheck, &err), &err);
+  CHECK_GT(recheck, set_at);
+  CHECK_LE(recheck, set_at + 800 * BATON_NS_PER_MS);
+  b->unwatch(p.b.s, &kf);
+  kit_forget(&p.b, &kf);
+  kit_drop(&p.b, &kb);
+  kit_drop(&p.a, &ka);
+  pair_close(&p);
+}
+
+void kit_redis_watch_observer_case(const baton_backend *b, const char *uri) {
+  watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), ko = kit_cand(&p.b, p.name);
+  kit_wakes w = {.cond = &p.cond};
+  baton_leader seen;
+  int64_t recheck = 0;
+  static const char *const events[] = {"an election", "a proclaim", "a release"};
+  for (int e = 0; e < 3; e++) {
+    CHECK_OK(kit_watch_arm(&p.b, &ko, true, &seen, &w, &recheck, &err), &err);
+    int armed = kit_wakes_n(&w);
+    int64_t t0 = kit_now_ms();
+    if (e == 0) CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+    if (e == 1) CHECK_OK(b->proclaim(p.a.s, &ka, "said", kit_deadline(KIT_CALL_MS), &err), &err);
+    if (e == 2) CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+    if (!kit_await_count(&p.cond, &w.n, armed + 1, 2000))
+      TEST_FAIL_("the observer was not woken by %s", events[e]);
+    printf("  observer woken %lld ms after %s\n", (long long)kit_ms_since(t0), events[e]);
+  }
+  b->unwatch(p.b.s, &ko);
+  kit_forget(&p.b, &ko);
+  kit_drop(&p.a, &ka);
+  pair_close(&p);
+}
+
+void kit_redis_watch_unwatch_case(const baton_backend *b, const char *uri) {
+  watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), kb = kit_cand(&p.b, p.name),
+                  ko = kit_cand(&p.b, p.name);
+  kit_wakes wb = {.cond = &p.cond}, wo = {.cond = &p.cond};
+  baton_leader seen;
+  int64_t recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &kb, false, NULL, &wb, &recheck, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &ko, true, &seen, &wo, &recheck, &err), &err);
+  int nb = kit_wakes_n(&wb), no = kit_wakes_n(&wo);
+  b->unwatch(p.b.s, &kb);
+  b->unwatch(p.b.s, &kb); /* idempotent */
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  /* The control: the observer hears the same release on the same
+   * session's subscriber, after which the candidate's turn has passed. */
+  CHECK(kit_await_count(&p.cond, &wo.n, no + 1, 2000));
+  CHECK(!kit_await_count(&p.cond, &wb.n, nb + 1, 300));
+  b->unwatch(p.b.s, &ko);
+  kit_forget(&p.b, &ko);
+  kit_forget(&p.b, &kb);
+  kit_drop(&p.a, &ka);
+  pair_close(&p);
+}
+
+void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
+                               const test_cluster *servers) {
+  enum { CANDIDATES = 3 };
+  watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  int total = 0;
+  baton_candidate ka = kit_cand(&p.a, p.name), kc[CANDIDATES + 1];
+  kit_wakes w[CANDIDATES + 1];
+  baton_leader seen;
+  int64_t recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  for (int i = 0; i <= CANDIDATES; i++) { /* the last one observes */
+    kc[i] = kit_cand(&p.b, p.name);
+    w[i] = (kit_wakes){.cond = &p.cond, .total = &total};
+    CHECK_OK(kit_watch_arm(&p.b, &kc[i], i == CANDIDATES, &seen, &w[i], &recheck, &err), &err);
+  }
+  pthread_mutex_lock(&p.cond.mu);
+  int armed = total;
+  pthread_mutex_unlock(&p.cond.mu);
+  int64_t t0 = kit_now_ms();
+  CHECK_EQ(kit_redis_command_all(servers, "CLIENT KILL TYPE %s", "pubsub"), 0);
+  CHECK(kit_await_count(&p.cond, &total, armed + CANDIDATES + 1, 2000));
+  printf("  %d armed watches woken %lld ms after the kill\n", CANDIDATES + 1,
+         (long long)kit_ms_since(t0));
+  for (int i = 0; i <= CANDIDATES; i++) CHECK_GE(kit_wakes_n(&w[i]), 1);
+  /* Armed again (a new subscriber), a release still wakes. */
+  CHECK_OK(kit_watch_arm(&p.b, &kc[0], false, NULL, &w[0], &recheck, &err), &err);
+  int n0 = kit_wakes_n(&w[0]);
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  CHECK(kit_await_count(&p.cond, &w[0].n, n0 + 1, 2000));
+  for (int i = 0; i <= CANDIDATES; i++) {
+    b->unwatch(p.b.s, &kc[i]);
+    kit_forget(&p.b, &kc[i]);
+  }
+  kit_drop(&p.a, &ka);
+  pair_close(&p);
+}

@@ -7,6 +7,8 @@
 #include "seam.h"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 extern const kit_seam kit_seam_redis;
 
@@ -67,5 +69,51 @@ int kit_redis_mark_fresh(redisContext *r, const char *run_id);
  * reopened with every channel, and a later release still wakes; a cancel
  * ends a blocked campaign at once. Prints the figures. */
 void kit_redis_herd_case(const test_cluster *c, int n);
+
+/* ---- watch (issue 16): the table's one-shot subscriptions -------------- */
+
+/* What a watch's wake(ctx) did: counted under cond (shared by several, so
+ * that a case can wait for any of them), with the wakes that ran on the
+ * thread that armed it (the contract wants the backend's own thread). */
+typedef struct kit_wakes {
+  kit_cond *cond;   /* the case's */
+  int *total;       /* wakes of every kit_wakes on cond (cond->mu), may be NULL */
+  int n;            /* this one's wakes (cond->mu) */
+  int on_armer;     /* of them, run on `armer` (cond->mu) */
+  pthread_t armer;  /* the thread that armed it last */
+} kit_wakes;
+
+/* The wake function: ctx is a kit_wakes. */
+void kit_wake(void *ctx);
+/* w->n read under its lock. */
+int kit_wakes_n(kit_wakes *w);
+
+/* Bring c to an armed watch as the core does: look (a candidate's
+ * acquire, which must say BATON_EHELD; an observer's leader, into *seen),
+ * watch, and again while the watch woke at once (a first watch
+ * subscribes, and wakes so that the caller looks again), a few times at
+ * most. 0 once a watch returned without waking, with *recheck_at; the
+ * error; or -1 (reported) when it never armed or acquire won. */
+int kit_watch_arm(kit_session *k, baton_candidate *c, bool observer, baton_leader *seen,
+                  kit_wakes *w, int64_t *recheck_at, baton_error *err);
+
+/* The watch cases every Redis-based backend runs (b on uri; `servers`
+ * the servers to steal keys on and kill subscribers on: every instance,
+ * or the master). */
+/* An armed candidate is not woken for 200 ms while the name stays held,
+ * and is woken within 2 s of the release, on another thread; its look
+ * again is the holder's expiry for a baton holder, and no later than a
+ * foreign holder's (a plain SET PX 800) expiry. */
+void kit_redis_watch_release_case(const baton_backend *b, const char *uri,
+                                  const test_cluster *servers);
+/* An observer's watch wakes on an election, a proclaim and a release. */
+void kit_redis_watch_observer_case(const baton_backend *b, const char *uri);
+/* After unwatch a release calls no wake (an observer armed beside it, on
+ * the same session, is woken by it first: the control). */
+void kit_redis_watch_unwatch_case(const baton_backend *b, const char *uri);
+/* Subscribers killed on the server (CLIENT KILL TYPE pubsub) wake every
+ * armed watch, candidates and observers. */
+void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
+                               const test_cluster *servers);
 
 #endif
