@@ -278,7 +278,9 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
                           bool observer, int64_t deadline, baton_error *err);
 
 /* Before a look: the messages so far are answered by it, and so is a wake
- * this candidate owed the next (no pass-on). Returns whether
+ * this candidate owed the next (no pass-on); its watch leaves the hub's
+ * lists until it arms again (a message meanwhile shows in what it
+ * heard, and the arm wakes it at once). Returns whether
  * sub is subscribed on s's current subscriber; one whose subscriber is
  * gone is marked not subscribed (epoch 0), so the next wait subscribes. */
 bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s);

@@ -173,9 +173,14 @@ static bool claim(baton_redis_watch *w) {
 }
 
 /* A message on c: wake its armed observers (unless `observers` is false:
- * a wake passed on concerns candidates only) and its first armed
- * candidate, which then owes the wake (pass_on). One-shot: who is woken,
- * or found disarmed, leaves the list. Needs h->mu. */
+ * a wake passed on concerns candidates only) and its first listed
+ * candidate, which then owes the wake (pass_on). One-shot: who is woken
+ * leaves the list. A candidate listed but disarmed was woken by another
+ * hub for this same release (redlock://), or is being unwatched (which
+ * passes the wake on) or armed again (which hears the message): it is the
+ * one all the same, else every instance's copy of one release would wake
+ * another candidate. A look (sub_look) unlists a candidate woken, so a
+ * listing left behind never outlives its look. Needs h->mu. */
 static void wake_armed(baton_redis_chan *c, bool observers) {
   bool one = false;
   for (baton_redis_arm *a = c->head, *next; a != NULL; a = next) {
@@ -184,12 +189,12 @@ static void wake_armed(baton_redis_chan *c, bool observers) {
     if (w->candidate ? one : !observers) continue;
     baton_redis_sub *sub = a->sub;
     arm_unlist(c, a);
-    if (!claim(w)) continue; /* disarmed: unwatched, or woken by another hub */
+    bool mine = claim(w);
     if (w->candidate) {
       one = true;
       sub->owes = true;
     }
-    w->wake(w->ctx);
+    if (mine) w->wake(w->ctx);
   }
 }
 
@@ -548,7 +553,9 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
   baton_redis_hub *h = s->hub;
   pthread_mutex_lock(&h->mu);
   bool live = h->ctx != NULL && sub->epoch == h->epoch;
-  sub->owes = false;
+  /* A wake owed is answered, and a listing left by another hub's wake
+   * goes: a message during the look shows in what it heard. */
+  disarm(sub, false);
   if (live)
     sub->seen = heard(sub);
   else

@@ -828,23 +828,34 @@ static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_red
  * comes (a release or an election publishes on every instance, so one
  * change brings up to n messages: those about the same leader are passed
  * over) and at the leader's expiry (a crashed holder sends nothing). */
+/* An observer's look: 1 when the leader on a quorum differs from `seen`
+ * (NULL or token 0 with no identity = none); 0 when it does not, with
+ * *until, when to look again without a message: the leader's expiry (a
+ * crashed holder sends nothing), sooner for a foreign holder; or an
+ * error. */
+static int observer_look(baton_redlock_session *s, baton_candidate *c, const baton_leader *seen,
+                         int64_t *until, int64_t deadline, baton_error *err) {
+  static const baton_leader none;
+  baton_leader cur;
+  int64_t pttl = -1;
+  int rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
+  if (rc < 0) return rc;
+  if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 1;
+  int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
+  if (rc == 1 && pttl >= 0 && pttl < ttl / BATON_NS_PER_MS) after = pttl * BATON_NS_PER_MS;
+  if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
+    after = BATON_REDLOCK_FOREIGN_POLL_NS;
+  *until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
+  return 0;
+}
+
 static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                    const baton_leader *seen, int64_t deadline, int cancel_fd, baton_error *err) {
-  static const baton_leader none;
   int rc = 0;
   int64_t until = deadline;
   for (size_t looks = 0; looks < 2 * s->n + 1; looks++) {
     if (look_subs(s, p) == 0) return 0; /* all gone: subscribe anew */
-    baton_leader cur;
-    int64_t pttl = -1;
-    rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
-    if (rc < 0) return rc;
-    if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
-    int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
-    if (rc == 1 && pttl >= 0 && pttl < ttl / BATON_NS_PER_MS) after = pttl * BATON_NS_PER_MS;
-    if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
-      after = BATON_REDLOCK_FOREIGN_POLL_NS;
-    until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
+    if ((rc = observer_look(s, c, seen, &until, deadline, err)) != 0) return rc < 0 ? rc : 0;
     rc = baton__redis_sub_wait(p->subs, s->inst, s->n, until < deadline ? until : deadline,
                                cancel_fd);
     if (rc != 1) break;
@@ -880,9 +891,58 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
                         err);
 }
 
+/* The table's watch: wait's rules without a thread, on every instance's
+ * subscriber (the first instance to hear a message wakes; the others'
+ * copies of it find the watch woken). A candidate looks again at the
+ * time its last acquire named; after a split vote it is not armed at
+ * all, so that the back-off runs out whatever is published (as wait's
+ * `deaf`). An observer reads the leader on a quorum here, as wait does. */
+static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                 baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                 baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  baton_redlock_cand *p = NULL;
+  int rc = cand_state(&p, bs, c, "watch", err);
+  if (rc == 0 && (wake == NULL || recheck_at == NULL))
+    rc = baton__error(err, BATON_EINVAL, "redlock: watch: NULL argument");
+  if (rc != 0) return rc;
+  bool subscribed = false;
+  for (size_t i = 0; i < s->n; i++) subscribed |= p->subs[i].epoch != 0;
+  /* As a wait, the first subscribes; then a candidate looks again, while
+   * an observer's look is the read below. */
+  if (!subscribed && (rc = subscribe_all(s, c, p, deadline, err)) != 0) return rc;
+  if (p->r.acquired) {
+    *recheck_at = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
+    if (!subscribed) {
+      wake(ctx);
+      return 0;
+    }
+    if (p->deaf) {
+      p->deaf = false;
+      return 0;
+    }
+  } else {
+    if (look_subs(s, p) == 0 || (rc = observer_look(s, c, seen, recheck_at, deadline, err)) == 1) {
+      *recheck_at = baton__now(); /* gone (subscribe anew), or the leader differs */
+      wake(ctx);
+      return 0;
+    }
+    if (rc != 0) return rc;
+  }
+  baton__redis_arm(&p->r.watch, p->subs, s->inst, s->n, p->r.acquired, wake, ctx);
+  return 0;
+}
+
+static void unwatch(baton_session *bs, baton_candidate *c) {
+  if (bs == NULL || c == NULL || c->priv == NULL) return;
+  baton_redlock_cand *p = c->priv;
+  baton__redis_unwatch(&p->r.watch, p->subs, session_of(bs)->inst, session_of(bs)->n);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) {
   if (c == NULL || c->priv == NULL) return;
   baton_redlock_cand *p = c->priv;
+  unwatch(bs, c);
   for (size_t i = 0; bs != NULL && i < session_of(bs)->n; i++)
     baton__redis_sub_close(&p->subs[i], &session_of(bs)->inst[i]);
   baton__free(c->priv);
@@ -1026,4 +1086,6 @@ const baton_backend baton_backend_redlock = {
     .lease_acquire = lease_acquire,
     .lease_extend = lease_extend,
     .lease_release = lease_release,
+    .watch = watch,
+    .unwatch = unwatch,
 };

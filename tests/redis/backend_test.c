@@ -538,93 +538,13 @@ static void killed_subscriber_wakes_every_watch(void) {
   kit_redis_watch_kill_case(B, c->uri, c);
 }
 
-/* Which of ws[0..n) was woken since base[i]: its index, -1 for none, -2
- * for more than one. */
-static int woken_one(kit_wakes *ws, const int *base, int n) {
-  int found = -1;
-  for (int i = 0; i < n; i++)
-    if (kit_wakes_n(&ws[i]) > base[i]) found = found == -1 ? i : -2;
-  return found;
-}
-
 /* 1,000 candidates of one session armed on one held name: a release
- * wakes one, the first armed, and so costs one acquire, not 1,000; the
- * others stay armed. Unwatched before it looks, the woken one passes the
- * wake on to the next. One subscriber connection serves them all. */
+ * wakes one, and costs one acquire, not 1,000 (kit_redis_watch_herd_case):
+ * the release's script and the acquire's. */
 static void release_wakes_one_armed_candidate_of_a_thousand(void) {
-  enum { N = 1000 };
   test_cluster *c = kit_fresh_redis(NULL);
   REQUIRE(c != NULL);
-  kit_session a, k;
-  baton_error err = {0};
-  REQUIRE_OK(kit_open_as(&a, B, c->uri, "alice", 0, &err), &err);
-  REQUIRE_OK(kit_open_as(&k, B, c->uri, "bob", 0, &err), &err);
-  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
-  REQUIRE(r != NULL);
-  static baton_candidate cand[N];
-  static kit_wakes ws[N];
-  static int base[N];
-  kit_cond cond;
-  kit_cond_init(&cond);
-  int total = 0;
-  baton_candidate ka = kit_cand(&a, "warm");
-  REQUIRE_OK(kit_acquire(&a, &ka, NULL, &err), &err);
-  CHECK_OK(kit_release(&a, &ka, &err), &err); /* the server caches the release script */
-  kit_forget(&a, &ka);
-  ka = kit_cand(&a, "herd");
-  REQUIRE_OK(kit_acquire(&a, &ka, NULL, &err), &err);
-  int armed = 0;
-  for (int i = 0; i < N; i++) {
-    cand[i] = kit_cand(&k, "herd");
-    ws[i] = (kit_wakes){.cond = &cond, .total = &total};
-    int64_t recheck;
-    armed += kit_watch_arm(&k, &cand[i], false, NULL, &ws[i], &recheck, &err) == 0;
-  }
-  CHECK_EQ(armed, N);
-  for (int i = 0; i < N; i++) base[i] = kit_wakes_n(&ws[i]);
-  pthread_mutex_lock(&cond.mu);
-  int before = total;
-  pthread_mutex_unlock(&cond.mu);
-  redisReply *numsub = kit_redis_cmd(r, "PUBSUB NUMSUB herd/released");
-  CHECK(numsub != NULL && numsub->elements == 2 && numsub->element[1]->integer == 1);
-  if (numsub != NULL) freeReplyObject(numsub);
-  long long scripts = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
-
-  CHECK_OK(kit_release(&a, &ka, &err), &err);
-  CHECK(kit_await_count(&cond, &total, before + 1, 2000));
-  CHECK(!kit_await_count(&cond, &total, before + 2, 300)); /* and no other */
-  int first = woken_one(ws, base, N);
-  CHECK_EQ(first, 0); /* the first armed */
-  /* Stopped before it looked: the next one is woken instead. */
-  if (first >= 0) {
-    base[first] = kit_wakes_n(&ws[first]);
-    B->unwatch(k.s, &cand[first]);
-  }
-  CHECK(kit_await_count(&cond, &total, before + 2, 2000));
-  CHECK(!kit_await_count(&cond, &total, before + 3, 300));
-  int next = woken_one(ws, base, N);
-  CHECK_EQ(next, 1);
-  if (next >= 0) CHECK_OK(kit_acquire(&k, &cand[next], NULL, &err), &err);
-  long long requests = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval") - scripts;
-  pthread_mutex_lock(&cond.mu);
-  int wakes = total - before;
-  pthread_mutex_unlock(&cond.mu);
-  long long clients = kit_redis_info(r, "clients", "connected_clients:");
-  printf("  %d armed: a release woke 1 (and 1 more passed on); %lld scripts from the release "
-         "to the new term; %lld connections on the server (one pub/sub)\n",
-         N, requests, clients);
-  CHECK_EQ(wakes, 2);
-  CHECK_EQ(requests, 2); /* alice's release, and one acquire */
-  for (int i = 0; i < N; i++) {
-    B->unwatch(k.s, &cand[i]);
-    if (i == next) CHECK_OK(kit_release(&k, &cand[i], &err), &err);
-    kit_forget(&k, &cand[i]);
-  }
-  kit_forget(&a, &ka);
-  redisFree(r);
-  kit_close(&k);
-  kit_close(&a);
-  kit_cond_destroy(&cond);
+  CHECK_EQ(kit_redis_watch_herd_case(B, c, 1000), 2);
 }
 
 int main(int argc, char **argv) {

@@ -614,3 +614,109 @@ void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
   kit_drop(&p.a, &ka);
   pair_close(&p);
 }
+
+/* Which of ws[0..n) was woken since base[i]: its index, -1 for none, -2
+ * for more than one. */
+static int woken_one(kit_wakes *ws, const int *base, int n) {
+  int found = -1;
+  for (int i = 0; i < n; i++)
+    if (kit_wakes_n(&ws[i]) > base[i]) found = found == -1 ? i : -2;
+  return found;
+}
+
+static int wakes_total(kit_cond *cond, const int *total) {
+  pthread_mutex_lock(&cond->mu);
+  int n = *total;
+  pthread_mutex_unlock(&cond->mu);
+  return n;
+}
+
+long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, int n) {
+  kit_session a, k;
+  baton_error err = {0};
+  if (kit_open_as(&a, b, c->uri, "alice", 0, &err) != 0) {
+    TEST_FAIL_("a session on %s: %s", c->uri, err.message);
+    return -1;
+  }
+  if (kit_open_as(&k, b, c->uri, "bob", 0, &err) != 0) {
+    TEST_FAIL_("a session on %s: %s", c->uri, err.message);
+    kit_close(&a);
+    return -1;
+  }
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  baton_candidate *cand = calloc((size_t)n, sizeof *cand);
+  kit_wakes *ws = calloc((size_t)n, sizeof *ws);
+  int *base = calloc((size_t)n, sizeof *base);
+  kit_cond cond;
+  kit_cond_init(&cond);
+  int total = 0, next = -1;
+  long scripts = -1;
+  char name[64];
+  snprintf(name, sizeof name, "%s", kit_name("herd"));
+  baton_candidate ka = kit_cand(&a, "warm");
+  if (r == NULL || cand == NULL || ws == NULL || base == NULL) {
+    TEST_FAIL_("out of memory, or no raw connection");
+    goto out;
+  }
+  /* The servers cache the release script first, so that one release is
+   * one script. */
+  CHECK_OK(kit_acquire(&a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_release(&a, &ka, &err), &err);
+  kit_forget(&a, &ka);
+  ka = kit_cand(&a, name);
+  CHECK_OK(kit_acquire(&a, &ka, NULL, &err), &err);
+  int armed = 0;
+  for (int i = 0; i < n; i++) {
+    cand[i] = kit_cand(&k, name);
+    ws[i] = (kit_wakes){.cond = &cond, .total = &total};
+    int64_t recheck;
+    armed += kit_watch_arm(&k, &cand[i], false, NULL, &ws[i], &recheck, &err) == 0;
+  }
+  CHECK_EQ(armed, n);
+  for (int i = 0; i < n; i++) base[i] = kit_wakes_n(&ws[i]);
+  int before = wakes_total(&cond, &total);
+  /* One subscriber serves them all. */
+  redisReply *numsub = kit_redis_cmd(r, "PUBSUB NUMSUB %s/released", name);
+  CHECK(numsub != NULL && numsub->elements == 2 && numsub->element[1]->integer == 1);
+  if (numsub != NULL) freeReplyObject(numsub);
+  long long start = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+
+  CHECK_OK(kit_release(&a, &ka, &err), &err);
+  CHECK(kit_await_count(&cond, &total, before + 1, 2000));
+  CHECK(!kit_await_count(&cond, &total, before + 2, 300)); /* and no other */
+  int first = woken_one(ws, base, n);
+  CHECK_EQ(first, 0); /* the first armed */
+  /* Stopped before it looked: the next one is woken instead. */
+  if (first >= 0) {
+    base[first] = kit_wakes_n(&ws[first]);
+    b->unwatch(k.s, &cand[first]);
+  }
+  CHECK(kit_await_count(&cond, &total, before + 2, 2000));
+  CHECK(!kit_await_count(&cond, &total, before + 3, 300));
+  next = woken_one(ws, base, n);
+  CHECK_EQ(next, 1);
+  if (next >= 0) CHECK_OK(kit_acquire(&k, &cand[next], NULL, &err), &err);
+  scripts = (long)(kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval") - start);
+  int wakes = wakes_total(&cond, &total) - before;
+  printf("  %d armed: the release woke %d, the pass-on %d more; %ld scripts on server 0 from "
+         "the release to the new term; %lld connections there (one pub/sub)\n",
+         n, first >= 0 ? 1 : -1, wakes - 1, scripts,
+         kit_redis_info(r, "clients", "connected_clients:"));
+  CHECK_EQ(wakes, 2);
+out:
+  for (int i = 0; cand != NULL && i < n; i++) {
+    if (cand[i].name == NULL) continue;
+    b->unwatch(k.s, &cand[i]);
+    if (i == next) CHECK_OK(kit_release(&k, &cand[i], &err), &err);
+    kit_forget(&k, &cand[i]);
+  }
+  kit_forget(&a, &ka);
+  if (r != NULL) redisFree(r);
+  kit_close(&k);
+  kit_close(&a);
+  kit_cond_destroy(&cond);
+  free(cand);
+  free(ws);
+  free(base);
+  return scripts;
+}

@@ -115,5 +115,12 @@ void kit_redis_watch_unwatch_case(const baton_backend *b, const char *uri);
  * armed watch, candidates and observers. */
 void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
                                const test_cluster *servers);
+/* n candidates of one session armed on one name another session holds
+ * (one subscriber connection: PUBSUB NUMSUB says 1): its release wakes
+ * exactly one, the first armed, and no other for 300 ms; unwatched
+ * without looking, that one passes the wake on to the second, and no
+ * other; the second's acquire wins. Prints the figures. Returns the
+ * scripts member 0 ran from the release to the new term, or -1. */
+long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, int n);
 
 #endif
