@@ -277,11 +277,25 @@ static void master_killed_leader_comes_back(void) {
   contender_close(&a);
 }
 
+/* watch (issue 16) on the master the Sentinels name: a release wakes an
+ * armed candidate (not before), and a killed subscriber wakes every
+ * watch, which then subscribes again (the redis kit's cases). */
+static void watch_wakes_on_release_and_killed_subscriber(void) {
+  test_cluster *c = kit_server("sentinel");
+  REQUIRE(c != NULL);
+  test_cluster view;
+  REQUIRE(kit_sentinel_master_view(c, &view) == 0);
+  kit_redis_watch_release_case(&baton_backend_sentinel, c->uri, &view);
+  kit_redis_watch_kill_case(&baton_backend_sentinel, c->uri, &view);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"discovery_asks_each_sentinel", discovery_asks_each_sentinel},
       {"replicas_have_the_key_when_elected", replicas_have_the_key_when_elected},
       {"master_killed_leader_comes_back", master_killed_leader_comes_back},
+      {"watch_wakes_on_release_and_killed_subscriber",
+       watch_wakes_on_release_and_killed_subscriber},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
