@@ -387,6 +387,11 @@ static int init_sync(baton_client *c) {
     pthread_mutex_destroy(&c->opening);
     pthread_mutex_destroy(&c->mu);
   }
+  if (rc == 0 && (rc = baton__looker_init(&c->looker)) != 0) {
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->opening);
+    pthread_mutex_destroy(&c->mu);
+  }
   if (rc != 0) {
     close_fd(&c->wake_fd);
     close_fd(&c->timer_fd);
@@ -395,6 +400,7 @@ static int init_sync(baton_client *c) {
 }
 
 static void destroy_sync(baton_client *c) {
+  baton__looker_destroy(&c->looker);
   pthread_cond_destroy(&c->changed);
   pthread_mutex_destroy(&c->opening);
   pthread_mutex_destroy(&c->mu);

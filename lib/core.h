@@ -92,6 +92,47 @@ typedef struct baton_batch {
   int last_renew_error;        /* code of the last failed renewal, or 0 */
 } baton_batch;
 
+/* One name's turn on the client's looking thread (looker.c): candidate
+ * mode's or an observer's. */
+typedef struct baton_look {
+  baton_election *election;
+  bool observer;              /* the observer's (its own candidate), else
+                                 candidate mode's (e->candidate) */
+  /* Guarded by the looker's mu. */
+  bool active;                /* served: from look_start to look_end */
+  bool due;                   /* in the due list */
+  struct baton_look *prev_due, *next_due;
+  int64_t at;                 /* look again then with no wake; INT64_MAX: not */
+  size_t slot;                /* its place in the timer heap; SIZE_MAX: none */
+  /* The looking thread's own. */
+  unsigned failures;          /* failed steps in a row (back-off) */
+} baton_look;
+
+/* The client's looking thread, started at the first look. */
+typedef struct baton_looker {
+  pthread_mutex_t mu;         /* after client->mu, never before */
+  pthread_cond_t cond;        /* a look came due, a step ended, or stop */
+  bool started, stopping;
+  pthread_t thread;
+  baton_look *due_head, *due_tail; /* woken looks, in wake order */
+  baton_look **heap;          /* looks with a time, earliest first */
+  size_t nheap, heap_cap;
+  baton_look *current;        /* whose step runs now, or NULL */
+} baton_looker;
+
+/* An observer (baton_election_observe): its own candidate so its waits
+ * never mix with campaigns, and what it last reported. Only the thread or
+ * step that observes touches the rest. */
+typedef struct baton_observer {
+  baton_candidate watch;
+  baton_look look;           /* with the looker */
+  pthread_t thread;          /* without it: a thread that waits */
+  int cancel_fd;             /* ... and wakes from its wait by this; -1 */
+  baton_leader seen;         /* the leader last reported */
+  uint64_t value_hash;       /* its proclaimed value's (FNV-1a) */
+  bool reported;             /* something was reported */
+} baton_observer;
+
 /* The client's batches: its own timing and BATON_ELECTION_TTLS_MAX more. */
 #define BATON_BATCHES (1 + BATON_ELECTION_TTLS_MAX)
 
@@ -138,6 +179,8 @@ struct baton_client {
 
   /* Counted under mu (stats.c); `totals` includes closed elections'. */
   baton_client_stats stats;
+
+  baton_looker looker; /* candidate mode and observe, with watch */
 };
 
 struct baton_election {
@@ -172,19 +215,17 @@ struct baton_election {
                                  it holds its slot until it is freed (at
                                  the next election_open or client close) */
 
-  /* Observer: its own candidate so its waits never mix with campaigns. */
-  bool observing;
-  pthread_t observer;
-  baton_candidate watch;
-  int observe_cancel_fd;             /* -1 unless observing */
-  char *observe_values;              /* the observer's two value buffers
-                                        (read, last reported), each
-                                        BATON_VALUE_MAX + 1 bytes */
+  /* Observing: its state, allocated while it observes (most elections
+   * never do: each name costs its memory). Set and cleared under mu. */
+  struct baton_observer *observer;
 
   /* Candidate mode. */
   baton_runner_state runner;
   bool stop_requested;
-  pthread_t runner_thread;
+  pthread_t runner_thread;           /* without the looker (no watch) */
+  baton_look runner_look;
+  int64_t runner_since;              /* when its search for a term began
+                                        (the looker's); 0: none under way */
 };
 
 /* ---- term.c: the term state machine ------------------------------------ *
@@ -332,6 +373,29 @@ void baton__candidates_step(baton_client *c);
 /* Whether the background thread deletes e's leftover key: an open
  * election's, or an orphan's. */
 bool baton__election_releasable(const baton_election *e);
+
+/* The looker's step for look k: look (acquire, or read the leader), arm
+ * the backend's watch, and say when to look again (baton__look_at). */
+void baton__look_step(baton_look *k);
+
+/* ---- looker.c: the client's looking thread -------------------------------- */
+
+/* Initialise (no thread yet): 0 or -1. */
+int baton__looker_init(baton_looker *l);
+/* Stop and join the thread (every look ended before) and free. */
+void baton__looker_destroy(baton_looker *l);
+/* k serves e, as an observer or candidate mode; not active. */
+void baton__look_init(baton_look *k, baton_election *e, bool observer);
+/* Serve k, due at once; starts the thread at the first. 0 or BATON_ENOMEM. */
+int baton__look_start(baton_look *k);
+/* The backend's wake (baton_wake_fn): k is due, if still served. Takes
+ * only the looker's mu. */
+void baton__look_wake(void *ctx);
+/* Look at k again at `at` (INT64_MAX: only when woken). */
+void baton__look_at(baton_look *k, int64_t at);
+/* Serve k no more; once it returns, no step of k runs (unless called by
+ * the step itself). Call without client->mu. */
+void baton__look_end(baton_look *k);
 
 /* ---- client.c, for election.c ------------------------------------------ */
 /* Otherwise election.c calls term.c, and under client->mu reads the

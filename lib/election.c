@@ -4,7 +4,10 @@
  * and the synchronisation of the callers' threads. */
 #include "core.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -170,7 +173,7 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   if (rc != 0) return rc;
   baton_election *e = baton__calloc(1, sizeof *e);
   if (e == NULL) return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
-  e->cancel_fd = e->observe_cancel_fd = -1;
+  e->cancel_fd = -1;
   if (pthread_mutex_init(&e->op, NULL) != 0) {
     baton__free(e);
     return baton__error(err, BATON_ENOMEM, "election_open: cannot create a lock");
@@ -181,8 +184,7 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   e->udata = udata;
   e->candidate.name = e->name;
   e->candidate.identity = c->cfg.identity;
-  e->watch.name = e->name;
-  e->watch.identity = c->cfg.identity;
+  baton__look_init(&e->runner_look, e, false);
   baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
@@ -425,6 +427,54 @@ static int settle_leftover(baton_election *e, const campaign_how *how, baton_lea
   return BATON_LOOK_AGAIN;
 }
 
+/* A subscription's wake for a campaign blocked on its caller's thread:
+ * ctx is the eventfd it polls. */
+static void wake_poke(void *ctx) { poke(*(const int *)ctx); }
+
+/* A blocked campaign's wait, on the backend's subscription (watch): as
+ * wait, 0 to look again (woken, or at the backend's re-check time),
+ * BATON_ETIMEDOUT at the deadline, BATON_ECANCELED once cancel_fd is
+ * readable. The subscription is the one candidate mode and observers use,
+ * so a blocked campaign shares the client's connection or stream too,
+ * and one release wakes one of a client's waiters where the backend
+ * wakes one. Needs e->op. */
+static int watch_wait(baton_election *e, const baton_leader *holder, int64_t deadline,
+                      int cancel_fd, baton_error *err) {
+  baton_client *c = e->client;
+  baton_session *s = e->batch->session;
+  int woken = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (woken < 0)
+    return baton__error(err, BATON_ENOMEM, "campaign for '%s': no descriptor to wait on",
+                        e->name);
+  int64_t recheck = INT64_MAX;
+  int rc = c->backend->watch(s, &e->candidate, holder, wake_poke, &woken, &recheck,
+                             batch_deadline(e, deadline), err);
+  if (rc == 0) {
+    int64_t until = recheck < deadline ? recheck : deadline;
+    struct pollfd p[2] = {{.fd = woken, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
+    rc = BATON_ETIMEDOUT;
+    for (int tries = 0; tries < 1000; tries++) { /* EINTR, and poll's ms rounding */
+      int64_t left = until - baton__now();
+      if (left <= 0) break;
+      int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
+      if (n < 0 && errno != EINTR) break;
+      if (n > 0) {
+        rc = (p[1].revents & POLLIN) != 0 ? BATON_ECANCELED : 0;
+        break;
+      }
+    }
+    if (rc == BATON_ETIMEDOUT && until < deadline) rc = 0; /* the re-check time came */
+  }
+  /* No wake may poke the descriptor after this, and none runs now. */
+  c->backend->unwatch(s, &e->candidate);
+  close(woken);
+  if (rc == BATON_ECANCELED)
+    return baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
+  if (rc == BATON_ETIMEDOUT)
+    return baton__error(err, BATON_ETIMEDOUT, "campaign for '%s': deadline passed", e->name);
+  return rc;
+}
+
 /* One acquire: 0 when a term began. Needs e->op. */
 static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
@@ -510,7 +560,9 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       int fd = e->cancel_fd;
       pthread_mutex_unlock(&c->mu);
       if (rc != 0) break;
-      rc = c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
+      rc = c->backend->watch != NULL
+               ? watch_wait(e, holder, how->deadline, fd, err)
+               : c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
       if (rc == 0) {
         failures = 0; /* only a wait that works ends the back-off */
         continue;
@@ -576,8 +628,13 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   pthread_mutex_unlock(&c->mu);
   baton_leader seen;
   memset(&seen, 0, sizeof seen);
+  /* Candidate mode's armed watch must not mix with this campaign's waits;
+   * it arms again after (the wake below). */
+  if (rc == 0 && c->backend->unwatch != NULL)
+    c->backend->unwatch(e->batch->session, &e->candidate);
   if (rc == 0 && !already) rc = campaign_locked(e, how, &seen, err);
   pthread_mutex_unlock(&e->op);
+  baton__look_wake(&e->runner_look);
 
   pthread_mutex_lock(&c->mu);
   if (rc == 0 && token != NULL) *token = e->term.token;
@@ -852,79 +909,143 @@ int baton_election_contenders(baton_election *e, baton_contender *out, size_t ca
   return baton__ok(err);
 }
 
+/* ---- the looker or a thread per name -------------------------------------- */
+
+/* Whether the client's looking thread serves candidate mode and observers
+ * (looker.c): a backend with watch, on a client with threads (a manual
+ * client's tests step candidate mode themselves). Otherwise each gets a
+ * thread that blocks in the backend's wait. */
+static bool looks(const baton_client *c) { return c->backend->watch != NULL && !c->manual; }
+
 /* ---- observe ------------------------------------------------------------- */
 
-static bool observing(baton_election *e) {
+/* Whether o still observes for e (a stop, and a new observe, replace it). */
+static bool observing(baton_election *e, const baton_observer *o) {
   pthread_mutex_lock(&e->client->mu);
-  bool yes = e->observing;
+  bool yes = e->observer == o;
   pthread_mutex_unlock(&e->client->mu);
   return yes;
 }
 
+static uint64_t value_hash(const char *value) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return h;
+}
+
+/* Read the leader and its value, and queue LEADER_CHANGED when either
+ * differs from what was last reported (a proclaim is a change), or on the
+ * first read. 0, or the error. Only the observer's thread or step: the
+ * value is read into that thread's buffer, and only its hash is kept. */
+static int observe_read(baton_election *e, baton_observer *o, baton_error *err) {
+  static _Thread_local char value[BATON_VALUE_MAX + 1];
+  baton_client *c = e->client;
+  baton_leader now;
+  int rc = leader_value(c, e->name, &now, value, sizeof value, NULL, op_deadline(c, INT64_MAX),
+                        err);
+  if (rc == BATON_ENOLEADER) {
+    memset(&now, 0, sizeof now);
+    value[0] = '\0';
+    rc = 0;
+  }
+  if (rc != 0) return rc;
+  uint64_t hash = value_hash(value);
+  if (o->reported && baton__same_leader(&now, &o->seen) && hash == o->value_hash) return 0;
+  pthread_mutex_lock(&c->mu);
+  baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL, value,
+                     NULL);
+  pthread_mutex_unlock(&c->mu);
+  o->seen = now;
+  o->value_hash = hash;
+  o->reported = true;
+  return 0;
+}
+
+/* Without the looker: a thread per observer. */
 static void *observe_loop(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
-  baton_leader seen;
-  memset(&seen, 0, sizeof seen);
-  bool first = true;
+  pthread_mutex_lock(&c->mu);
+  baton_observer *o = e->observer; /* stays until this thread is joined */
+  pthread_mutex_unlock(&c->mu);
   unsigned failures = 0;
-  /* The value read and the one last reported: a proclaim is a change. */
-  char *value = e->observe_values, *seen_value = value + BATON_VALUE_MAX + 1;
-  while (observing(e)) {
-    baton_leader now;
+  while (observing(e, o)) {
     baton_error err = {0};
-    int rc = leader_value(c, e->name, &now, value, (size_t)BATON_VALUE_MAX + 1, NULL,
-                          op_deadline(c, INT64_MAX), &err);
-    if (rc == 0 || rc == BATON_ENOLEADER) {
-      if (rc == BATON_ENOLEADER) {
-        memset(&now, 0, sizeof now);
-        value[0] = '\0';
-      }
-      if (first || !baton__same_leader(&now, &seen) || strcmp(value, seen_value) != 0) {
-        pthread_mutex_lock(&c->mu);
-        baton__event_queue(e, BATON_EVENT_LEADER_CHANGED, 0, 0, now.token != 0 ? &now : NULL,
-                           value, NULL);
-        pthread_mutex_unlock(&c->mu);
-        seen = now;
-        memcpy(seen_value, value, strlen(value) + 1);
-        first = false;
-      }
+    int rc = observe_read(e, o, &err);
+    if (rc == 0) {
       /* Bounded: a wait ends at least once a TTL so a missed notification
        * costs one TTL at most. */
-      rc = c->backend->wait(own_session(c), &e->watch, &seen, baton__after(c->cfg.ttl_ns),
-                            e->observe_cancel_fd, &err);
+      rc = c->backend->wait(own_session(c), &o->watch, &o->seen, baton__after(c->cfg.ttl_ns),
+                            o->cancel_fd, &err);
       if (rc == 0 || rc == BATON_ETIMEDOUT) {
         failures = 0;
         continue;
       }
     }
     if (rc == BATON_ECANCELED) break;
-    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)),
-                       e->observe_cancel_fd);
+    baton__sleep_until(baton__after(baton__config_backoff(&c->cfg, failures++)), o->cancel_fd);
   }
   return NULL;
+}
+
+/* The looker's turn of an observer: read, report, arm the watch. */
+static void observe_step(baton_look *k) {
+  baton_election *e = k->election;
+  baton_client *c = e->client;
+  baton_observer *o = (baton_observer *)(void *)((char *)k - offsetof(baton_observer, look));
+  baton_session *s = own_session(c);
+  c->backend->unwatch(s, &o->watch); /* woken by its time, it may be armed */
+  baton_error err = {0};
+  int64_t recheck = INT64_MAX;
+  int rc = observe_read(e, o, &err);
+  if (rc == 0)
+    rc = c->backend->watch(s, &o->watch, &o->seen, baton__look_wake, k, &recheck,
+                           op_deadline(c, INT64_MAX), &err);
+  if (rc == 0) {
+    k->failures = 0;
+    baton__look_at(k, recheck);
+    return;
+  }
+  baton__log(&c->cfg, BATON_LOG_DEBUG, "observing '%s': %s; looking again", e->name,
+             err.message);
+  baton__look_at(k, baton__after(baton__config_backoff(&c->cfg, k->failures++)));
+}
+
+static void observer_free(baton_observer *o) {
+  if (o == NULL) return;
+  close_fd(&o->cancel_fd);
+  baton__free(o);
 }
 
 int baton_election_observe(baton_election *e, baton_error *err) {
   if (e == NULL) return baton__error(err, BATON_EINVAL, "observe: election is NULL");
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  if (e->observing || e->closing) {
+  if (e->observer != NULL || e->closing) {
     bool closing = e->closing;
     pthread_mutex_unlock(&c->mu);
     return closing ? baton__error(err, BATON_ECLOSED, "observe: '%s' is closing", e->name)
                    : baton__ok(err);
   }
-  e->observe_cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  e->observe_values = baton__calloc(2, (size_t)BATON_VALUE_MAX + 1);
-  int rc = e->observe_cancel_fd >= 0 && e->observe_values != NULL
-               ? pthread_create(&e->observer, NULL, observe_loop, e)
-               : -1;
-  e->observing = rc == 0;
+  baton_observer *o = baton__calloc(1, sizeof *o);
+  int rc = -1;
+  if (o != NULL) {
+    o->watch.name = e->name;
+    o->watch.identity = c->cfg.identity;
+    o->cancel_fd = -1;
+    baton__look_init(&o->look, e, true);
+    e->observer = o; /* before its thread or step reads it */
+    if (looks(c)) {
+      rc = baton__look_start(&o->look);
+    } else {
+      o->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (o->cancel_fd >= 0) rc = pthread_create(&o->thread, NULL, observe_loop, e);
+    }
+  }
   if (rc != 0) {
-    close_fd(&e->observe_cancel_fd);
-    baton__free(e->observe_values);
-    e->observe_values = NULL;
+    e->observer = NULL;
+    observer_free(o);
   }
   pthread_mutex_unlock(&c->mu);
   return rc == 0 ? baton__ok(err)
@@ -935,19 +1056,17 @@ void baton_election_observe_stop(baton_election *e) {
   if (e == NULL) return;
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
-  bool was = e->observing;
-  e->observing = false;
-  if (was) poke(e->observe_cancel_fd);
+  baton_observer *o = e->observer;
+  e->observer = NULL;
+  if (o != NULL) poke(o->cancel_fd);
   pthread_mutex_unlock(&c->mu);
-  if (!was) return;
-  pthread_join(e->observer, NULL);
-  c->backend->forget(own_session(c), &e->watch);
-  e->watch.priv = NULL;
-  pthread_mutex_lock(&c->mu);
-  close_fd(&e->observe_cancel_fd);
-  baton__free(e->observe_values);
-  e->observe_values = NULL;
-  pthread_mutex_unlock(&c->mu);
+  if (o == NULL) return;
+  if (looks(c))
+    baton__look_end(&o->look);
+  else
+    pthread_join(o->thread, NULL);
+  c->backend->forget(own_session(c), &o->watch);
+  observer_free(o);
 }
 
 /* ---- candidate mode ------------------------------------------------------ */
@@ -957,6 +1076,7 @@ static bool stopping(const baton_election *e) { return e->stop_requested || e->c
 /* Candidate mode's campaigns. */
 static const campaign_how runner_how = {.deadline = INT64_MAX, .runner = true};
 
+/* Without the looker: a thread per election in candidate mode. */
 static void *runner_main(void *arg) {
   baton_election *e = arg;
   baton_client *c = e->client;
@@ -981,6 +1101,117 @@ static void *runner_main(void *arg) {
   if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
   pthread_mutex_unlock(&c->mu);
   return NULL;
+}
+
+/* One look of candidate mode, on the looker: the term, or a watch armed
+ * (the candidate stays queued where the backend queues) and *at, when to
+ * look again without a wake. 0 or the error. Needs e->op. */
+static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
+  baton_client *c = e->client;
+  baton_session *s = e->batch->session;
+  c->backend->unwatch(s, &e->candidate); /* woken by its time, it may be armed */
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  int64_t until = held ? 0 : baton__leftover_blocks(e, now);
+  pthread_mutex_unlock(&c->mu);
+  if (held) return 0;
+  if (until != 0) { /* our lost term's key stays until the server's expiry */
+    *at = until;
+    return 0;
+  }
+  baton_leader holder;
+  memset(&holder, 0, sizeof holder);
+  int rc = release_due(e, false, err);
+  if (rc == 0) rc = attempt(e, baton__after(e->batch->cfg.op_timeout_ns), &holder, err);
+  if (rc == 0) {
+    pthread_mutex_lock(&c->mu);
+    baton__stats_acquired(e, e->term.began - e->runner_since);
+    e->runner_since = 0;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+  }
+  if (rc == BATON_EHELD)
+    return c->backend->watch(s, &e->candidate, &holder, baton__look_wake, &e->runner_look, at,
+                             batch_deadline(e, INT64_MAX), err);
+  if (rc == BATON_ESESSION) {
+    pthread_mutex_lock(&c->mu);
+    baton__renew_soon(e->batch, baton__now());
+    pthread_mutex_unlock(&c->mu);
+  }
+  return rc;
+}
+
+/* The looker's turn of candidate mode: a term is searched for until one
+ * is held; its end (term.c) wakes this look again. */
+static void runner_step(baton_election *e) {
+  baton_client *c = e->client;
+  baton_look *k = &e->runner_look;
+  pthread_mutex_lock(&c->mu);
+  int64_t now = baton__now();
+  if (stopping(e)) {
+    if (e->runner == BATON_RUNNER_RUNNING) e->runner = BATON_RUNNER_ENDED;
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  baton__term_expire(e, now);
+  bool held = e->term.held;
+  if (!held && e->runner_since == 0) {
+    e->runner_since = now;
+    BATON__COUNT(e, campaigns);
+  }
+  bool opened = e->batch->session != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (held) return;
+  baton_error err = {0};
+  int64_t at = INT64_MAX;
+  int rc = opened ? 0 : baton__batch_open(e->batch, INT64_MAX, &err);
+  if (rc == 0) {
+    /* A caller's campaign holds the candidate: it wakes this look when it
+     * returns; the time is a second line of defence. */
+    if (pthread_mutex_trylock(&e->op) != 0) {
+      baton__look_at(k, baton__after(BATON_WAIT_PASS_NS));
+      return;
+    }
+    rc = runner_try(e, &at, &err);
+    pthread_mutex_unlock(&e->op);
+  }
+  if (rc == 0) {
+    k->failures = 0;
+    baton__look_at(k, at);
+    return;
+  }
+  pthread_mutex_lock(&c->mu);
+  BATON__COUNT(e, retries);
+  pthread_mutex_unlock(&c->mu);
+  baton__log(&c->cfg, BATON_LOG_INFO, "'%s': candidate mode's attempt failed (%s); retrying",
+             e->name, err.message);
+  baton__look_at(k, baton__after(baton__config_backoff(&c->cfg, k->failures++)));
+}
+
+void baton__look_step(baton_look *k) {
+  if (k->observer)
+    observe_step(k);
+  else
+    runner_step(k->election);
+}
+
+/* Candidate mode on the looker ends: no step runs after, no watch stays
+ * armed, and the queue entry of a search under way goes. */
+static void runner_look_end(baton_election *e) {
+  baton_client *c = e->client;
+  baton__look_end(&e->runner_look);
+  pthread_mutex_lock(&e->op);
+  pthread_mutex_lock(&c->mu);
+  baton__term_expire(e, baton__now());
+  bool held = e->term.held;
+  baton_session *s = e->batch->session;
+  e->runner_since = 0;
+  pthread_mutex_unlock(&c->mu);
+  if (s != NULL) c->backend->unwatch(s, &e->candidate);
+  if (s != NULL && !held) clean_up(e);
+  pthread_mutex_unlock(&e->op);
 }
 
 void baton__candidates_step(baton_client *c) {
@@ -1031,7 +1262,10 @@ static bool runner_end_locked(baton_election *e) {
   }
   e->runner = BATON_RUNNER_JOINING;
   pthread_mutex_unlock(&c->mu);
-  if (!c->manual) pthread_join(e->runner_thread, NULL);
+  if (looks(c))
+    runner_look_end(e);
+  else if (!c->manual)
+    pthread_join(e->runner_thread, NULL);
   pthread_mutex_lock(&c->mu);
   e->runner = BATON_RUNNER_IDLE;
   e->stop_requested = false;
@@ -1053,7 +1287,10 @@ int baton_election_start(baton_election *e, baton_error *err) {
     runner_end_locked(e);
     if (!e->closing && e->runner == BATON_RUNNER_IDLE) {
       e->runner = BATON_RUNNER_RUNNING;
-      rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
+      if (looks(c))
+        rc = baton__look_start(&e->runner_look);
+      else
+        rc = c->manual ? 0 : pthread_create(&e->runner_thread, NULL, runner_main, e);
       if (rc != 0) e->runner = BATON_RUNNER_IDLE;
     }
   }

@@ -239,6 +239,7 @@ static void end(baton_election *e, baton_lost_reason reason, const char *message
   e->batch->nheld--;
   baton__event_queue(e, BATON_EVENT_LOST, reason, 0, NULL, NULL, message);
   pthread_cond_broadcast(&c->changed);
+  baton__look_wake(&e->runner_look); /* candidate mode looks for the next */
 }
 
 /* A key of ours with no term on it: untouched before `until`; deleted

@@ -2233,6 +2233,174 @@ static void many_names_cost_no_descriptor_or_thread_each(void) {
   baton_client_close(c);
 }
 
+/* What 1,000 waiting names saw, per name: the callback's record. */
+typedef struct name_watch {
+  kit_cond *c;
+  int64_t released_at;  /* kit_now_ms() when its holder let go */
+  int64_t elected_at;   /* when its ELECTED came; 0: not yet */
+  uint64_t last_token;  /* the last leader's token LEADER_CHANGED named */
+  int changes;          /* LEADER_CHANGED heard */
+  int backwards;        /* a LEADER_CHANGED named an older term than the one before */
+  int *elected;         /* the names elected (shared) */
+} name_watch;
+
+static void name_watch_event(const baton_event *ev, void *udata) {
+  name_watch *w = udata;
+  pthread_mutex_lock(&w->c->mu);
+  if (ev->type == BATON_EVENT_ELECTED && w->elected_at == 0) {
+    w->elected_at = kit_now_ms();
+    (*w->elected)++;
+  }
+  if (ev->type == BATON_EVENT_LEADER_CHANGED) {
+    uint64_t token = ev->leader != NULL ? ev->leader->token : 0;
+    if (token != 0 && token < w->last_token) w->backwards++;
+    if (token != 0) w->last_token = token;
+    w->changes++;
+  }
+  pthread_cond_broadcast(&w->c->cond);
+  pthread_mutex_unlock(&w->c->mu);
+}
+
+static int cmp_ms(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Candidate mode and observe on 1,000 names wait on the client's own
+ * threads: the count in /proc/self/task stays flat while they wait and
+ * while every name is handed over, each name's LEADER_CHANGED events come
+ * in term order, and every waiter is elected soon after its release. */
+static void many_waiting_names_keep_the_threads_flat(void) {
+  enum { NAMES = 1000 };
+  static baton_election *held[NAMES], *waiting[NAMES];
+  static name_watch w[NAMES];
+  static int64_t latency[NAMES];
+  kit_cond kc;
+  kit_cond_init(&kc);
+  int elected = 0;
+  baton_client *a = open_client(TTL_MS, "holder-of-many");
+  baton_client *b = open_client(TTL_MS, "waiter-of-many");
+  REQUIRE(a != NULL && b != NULL);
+  baton_error err = {0};
+  for (int i = 0; i < NAMES; i++) {
+    const char *name = kit_name("flat");
+    REQUIRE_OK(baton_election_open(&held[i], a, name, NULL, NULL, &err), &err);
+    REQUIRE_OK(baton_election_campaign(held[i], WIN_MS, NULL, &err), &err);
+    w[i] = (name_watch){.c = &kc, .elected = &elected};
+    REQUIRE_OK(baton_election_open(&waiting[i], b, name, name_watch_event, &w[i], &err), &err);
+  }
+  int threads = count_threads(), fds = count_fds(), most = threads;
+  int64_t t0 = kit_now_ms();
+  for (int i = 0; i < NAMES; i++) {
+    REQUIRE_OK(baton_election_observe(waiting[i], &err), &err);
+    REQUIRE_OK(baton_election_start(waiting[i], &err), &err);
+    if (i % 100 == 0 && count_threads() > most) most = count_threads();
+  }
+  /* Every observer reports the holder once it has looked. */
+  int seen = 0;
+  for (int64_t end = kit_now_ms() + 60000; seen < NAMES && kit_ms_left(end) > 0;) {
+    seen = 0;
+    pthread_mutex_lock(&kc.mu);
+    for (int i = 0; i < NAMES; i++) seen += w[i].changes > 0;
+    if (seen < NAMES) kit_cond_wait(&kc, kit_now_ms() + 100);
+    pthread_mutex_unlock(&kc.mu);
+    if (count_threads() > most) most = count_threads();
+  }
+  CHECK_EQ(seen, NAMES);
+  printf("    %d names observed and in candidate mode after %lld ms: %+d threads (at most "
+         "%+d), %+d descriptors\n",
+         NAMES, (long long)kit_ms_since(t0), count_threads() - threads, most - threads,
+         count_fds() - fds);
+  CHECK_LE(most - threads, 3);
+  CHECK_LE(count_fds() - fds, 16);
+  CHECK_EQ(elected, 0);
+  /* Hand every name over. */
+  for (int i = 0; i < NAMES; i++) {
+    pthread_mutex_lock(&kc.mu);
+    w[i].released_at = kit_now_ms();
+    pthread_mutex_unlock(&kc.mu);
+    CHECK_OK(baton_election_resign(held[i], &err), &err);
+    if (i % 100 == 0 && count_threads() > most) most = count_threads();
+  }
+  CHECK(kit_await_count(&kc, &elected, NAMES, 60000));
+  if (count_threads() > most) most = count_threads();
+  CHECK_LE(most - threads, 3);
+  pthread_mutex_lock(&kc.mu);
+  int backwards = 0, n = 0;
+  for (int i = 0; i < NAMES; i++) {
+    backwards += w[i].backwards;
+    if (w[i].elected_at != 0) latency[n++] = w[i].elected_at - w[i].released_at;
+  }
+  pthread_mutex_unlock(&kc.mu);
+  CHECK_EQ(backwards, 0);
+  if (n > 0) {
+    qsort(latency, (size_t)n, sizeof latency[0], cmp_ms);
+    printf("    hand-over of %d names: release to ELECTED p50 %lld ms, p99 %lld ms; "
+           "threads at most %+d\n",
+           n, (long long)latency[n / 2], (long long)latency[n * 99 / 100], most - threads);
+  }
+  for (int i = 0; i < NAMES; i++) {
+    baton_election_close(waiting[i]);
+    baton_election_close(held[i]);
+  }
+  baton_client_close(b);
+  baton_client_close(a);
+  kit_cond_destroy(&kc);
+}
+
+static uint64_t attempts_of(baton_client *c) {
+  baton_client_stats cs;
+  return baton_client_read_stats(c, &cs, NULL) == 0 ? cs.totals.attempts : 0;
+}
+
+/* A herd in one client: HERD elections in candidate mode on one name.
+ * Once every one has tried and waits, a release costs the client one
+ * attempt (the one woken, or the next in line), not one per waiter; and
+ * one of them is elected. */
+static void one_release_wakes_one_waiter_of_a_client(void) {
+  enum { HERD = 300 };
+  static baton_election *herd[HERD];
+  static name_watch w[HERD];
+  kit_cond kc;
+  kit_cond_init(&kc);
+  int elected = 0;
+  contender a;
+  REQUIRE(contender_open(&a, kit_name("herd"), TTL_MS, "herd-holder", NULL));
+  baton_error err = {0};
+  REQUIRE_OK(baton_election_campaign(a.e, WIN_MS, NULL, &err), &err);
+  baton_client *b = open_client(TTL_MS, "herd");
+  REQUIRE(b != NULL);
+  for (int i = 0; i < HERD; i++) {
+    w[i] = (name_watch){.c = &kc, .elected = &elected};
+    REQUIRE_OK(baton_election_open(&herd[i], b, a.name, name_watch_event, &w[i], &err), &err);
+    REQUIRE_OK(baton_election_start(herd[i], &err), &err);
+  }
+  /* Every waiter has tried once, and then nothing more for a while. */
+  uint64_t tried = 0;
+  for (int64_t end = kit_now_ms() + 30000; kit_ms_left(end) > 0; kit_sleep_ms(100)) {
+    baton_client_stats cs;
+    if (baton_client_read_stats(b, &cs, NULL) == 0 && cs.totals.contended >= HERD) break;
+  }
+  for (int round = 0; round < 50; round++) { /* bounded: 50 x 200 ms */
+    tried = attempts_of(b);
+    kit_sleep_ms(200); /* no event says "nothing happens" */
+    if (attempts_of(b) == tried) break;
+  }
+  CHECK_GE(tried, (uint64_t)HERD);
+  CHECK_OK(baton_election_resign(a.e, &err), &err);
+  CHECK(kit_await_count(&kc, &elected, 1, 10000));
+  kit_sleep_ms(500); /* a herd's attempts would follow within milliseconds */
+  uint64_t after = attempts_of(b);
+  printf("    one release, %d waiting in one client: %llu attempts, %d elected\n", HERD,
+         (unsigned long long)(after - tried), elected);
+  CHECK_LE(after - tried, 3);
+  CHECK_EQ(elected, 1);
+  for (int i = 0; i < HERD; i++) baton_election_close(herd[i]);
+  baton_client_close(b);
+  contender_close(&a);
+  kit_cond_destroy(&kc);
+}
+
 /* What a program exec'd now inherits: child_fds's line. */
 static bool inherited_fds(char *line, size_t size) {
   static const char *const args[] = {"fds", NULL};
@@ -2415,6 +2583,8 @@ int main(int argc, char **argv) {
       {"close_cancels_a_blocked_campaign", close_cancels_a_blocked_campaign},
       {"client_close_cancels_a_blocked_campaign", client_close_cancels_a_blocked_campaign},
       {"observe_reports_each_leader", observe_reports_each_leader},
+      {"many_waiting_names_keep_the_threads_flat", many_waiting_names_keep_the_threads_flat},
+      {"one_release_wakes_one_waiter_of_a_client", one_release_wakes_one_waiter_of_a_client},
       {"proclaim_is_seen_by_leader_and_observers", proclaim_is_seen_by_leader_and_observers},
       {"proclaim_after_loss_is_refused", proclaim_after_loss_is_refused},
       {"proclaim_while_campaigning_is_refused", proclaim_while_campaigning_is_refused},

@@ -8,7 +8,10 @@
  *
  * The backend is a small in-process one ("locked://"), with one lock
  * around everything, so that every race a sanitizer reports is the
- * core's: a key per name with its own TTL, as on Redis. */
+ * core's: a key per name with its own TTL, as on Redis. It comes twice:
+ * with watch (candidate mode runs on the client's looking thread, woken
+ * by its subscriptions) and without (a thread per election blocks in
+ * wait). */
 #include "backend.h"
 #include "internal.h"
 #include "kit.h"
@@ -39,7 +42,29 @@ static struct {
   uint64_t generation;               /* raised at every change */
 } srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Needs srv.mu. */
+/* The looker's armed subscriptions (watch), woken at the next change.
+ * Guarded by srv.mu: a wake runs under it, so unwatch, which takes it,
+ * returns with none running. */
+#define MAX_WATCHES 16
+static struct {
+  const baton_candidate *c;
+  baton_wake_fn wake;
+  void *ctx;
+} armed[MAX_WATCHES];
+
+/* The state changed: blocked waits and armed watches wake. Needs srv.mu. */
+static void changed(void) {
+  srv.generation++;
+  pthread_cond_broadcast(&srv.changed);
+  for (int i = 0; i < MAX_WATCHES; i++)
+    if (armed[i].c != NULL) {
+      armed[i].c = NULL;
+      armed[i].wake(armed[i].ctx);
+    }
+}
+
+/* Needs srv.mu. An expiry is a change nobody announces: a watch looks
+ * again at the holder's expiry by itself (recheck_at). */
 static bool live(int64_t now) {
   if (srv.owner != NULL && now >= srv.expires) {
     srv.owner = NULL;
@@ -93,8 +118,7 @@ static int l_acquire(baton_session *s, baton_candidate *c, baton_leader *holder,
     srv.token = c->token = ++srv.revision;
     snprintf(srv.identity, sizeof srv.identity, "%s", c->identity);
     srv.expires = now + s->cfg->ttl_ns;
-    srv.generation++;
-    pthread_cond_broadcast(&srv.changed);
+    changed();
   }
   pthread_mutex_unlock(&srv.mu);
   return rc;
@@ -137,8 +161,7 @@ static int l_release(baton_session *s, baton_candidate *c, int64_t deadline, bat
   pthread_mutex_lock(&srv.mu);
   if (live(baton__now()) && srv.owner == c && srv.token == c->token) {
     srv.owner = NULL;
-    srv.generation++;
-    pthread_cond_broadcast(&srv.changed);
+    changed();
   }
   pthread_mutex_unlock(&srv.mu);
   return 0;
@@ -170,24 +193,48 @@ static int l_leader(baton_session *s, const char *name, baton_leader *out, int64
   return rc;
 }
 
-static void l_forget(baton_session *s, baton_candidate *c) {
+static void l_unwatch(baton_session *s, baton_candidate *c) {
   (void)s;
-  (void)c;
+  pthread_mutex_lock(&srv.mu);
+  for (int i = 0; i < MAX_WATCHES; i++)
+    if (armed[i].c == c) armed[i].c = NULL;
+  pthread_mutex_unlock(&srv.mu);
 }
 
+static int l_watch(baton_session *s, baton_candidate *c, const baton_leader *seen,
+                   baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                   baton_error *err) {
+  (void)s;
+  (void)deadline;
+  pthread_mutex_lock(&srv.mu);
+  int64_t now = baton__now();
+  uint64_t token = live(now) ? srv.token : 0;
+  *recheck_at = srv.owner != NULL ? srv.expires : INT64_MAX;
+  int rc = 0;
+  if (token != (seen != NULL ? seen->token : 0)) {
+    wake(ctx); /* what it saw is out of date: look again at once */
+  } else {
+    int i = 0;
+    while (i < MAX_WATCHES && armed[i].c != NULL) i++;
+    if (i < MAX_WATCHES)
+      armed[i] = (__typeof__(armed[0])){c, wake, ctx};
+    else
+      rc = baton__error(err, BATON_ENOMEM, "locked: too many watches");
+  }
+  pthread_mutex_unlock(&srv.mu);
+  return rc;
+}
+
+static void l_forget(baton_session *s, baton_candidate *c) { l_unwatch(s, c); }
+
 static const char *const locked_schemes[] = {"locked", NULL};
-static const baton_backend locked_backend = {
-    .schemes = locked_schemes,
-    .caps = BATON_CAP_TERM_TTL,
-    .open = l_open,
-    .close = l_close,
-    .acquire = l_acquire,
-    .wait = l_wait,
-    .release = l_release,
-    .renew = l_renew,
-    .leader = l_leader,
-    .forget = l_forget,
-};
+#define LOCKED_TABLE                                                                       \
+  .schemes = locked_schemes, .caps = BATON_CAP_TERM_TTL, .open = l_open, .close = l_close, \
+  .acquire = l_acquire, .wait = l_wait, .release = l_release, .renew = l_renew,           \
+  .leader = l_leader, .forget = l_forget
+static const baton_backend locked_backend = {LOCKED_TABLE};
+static const baton_backend locked_watching_backend = {LOCKED_TABLE, .watch = l_watch,
+                                                      .unwatch = l_unwatch};
 
 /* ---- readers ------------------------------------------------------------------- */
 
@@ -224,8 +271,8 @@ static void *reader_main(void *arg) {
 
 /* ---- the case -------------------------------------------------------------------- */
 
-static void readers_race_hand_overs(void) {
-  baton__backend_register_test(&locked_backend);
+static void readers_race_hand_overs_on(const baton_backend *table) {
+  baton__backend_register_test(table);
   baton__cond_init(&srv.changed);
   baton_error err;
   for (int i = 0; i < CLIENTS; i++) {
@@ -293,6 +340,12 @@ static void readers_race_hand_overs(void) {
   baton__backend_register_test(NULL);
 }
 
+static void readers_race_hand_overs(void) { readers_race_hand_overs_on(&locked_backend); }
+
+static void readers_race_hand_overs_on_the_looker(void) {
+  readers_race_hand_overs_on(&locked_watching_backend);
+}
+
 /* Elections of one client with one TTL of their own campaign for the first
  * time at once, from their own threads: the TTL's session opens once, one
  * of them wins, and client close closes every session it opened. */
@@ -345,6 +398,7 @@ static void first_campaigns_open_one_session(void) {
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"readers_race_hand_overs", readers_race_hand_overs},
+      {"readers_race_hand_overs_on_the_looker", readers_race_hand_overs_on_the_looker},
       {"first_campaigns_open_one_session", first_campaigns_open_one_session},
       {NULL, NULL},
   };

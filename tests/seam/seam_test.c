@@ -779,6 +779,248 @@ static void observer_wakes_on_election_and_release(void) {
   pair_close(&p);
 }
 
+/* ---- watch: the one-shot subscription ---------------------------------------- */
+
+/* What a watch's wake-ups did: how many, when the last came, on which
+ * thread. One per armed watch (its ctx). */
+typedef struct wakes {
+  kit_cond *c;   /* shared by every watch of a case */
+  int n;         /* wake-ups heard (c->mu) */
+  int64_t at;    /* kit_now_ms() of the last */
+  pthread_t by;  /* the thread it came on */
+} wakes;
+
+static void on_wake(void *ctx) {
+  wakes *w = ctx;
+  pthread_mutex_lock(&w->c->mu);
+  w->n++;
+  w->at = kit_now_ms();
+  w->by = pthread_self();
+  pthread_cond_broadcast(&w->c->cond);
+  pthread_mutex_unlock(&w->c->mu);
+}
+
+static int wakes_of(wakes *w) {
+  pthread_mutex_lock(&w->c->mu);
+  int n = w->n;
+  pthread_mutex_unlock(&w->c->mu);
+  return n;
+}
+
+/* Arm c's watch (seen NULL: c is a candidate, which acquires first and
+ * watches what acquire named): 0, or the error. *recheck_at is checked
+ * to lie ahead. */
+static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wakes *w,
+               baton_error *err) {
+  baton_leader holder = {0};
+  if (seen == NULL) {
+    int rc = kit_acquire(k, c, &holder, err);
+    if (rc != BATON_EHELD) return rc == 0 ? BATON_EINVAL : rc;
+  }
+  int64_t recheck_at = 0;
+  int rc = B->watch(k->s, c, seen != NULL ? seen : &holder, on_wake, w, &recheck_at,
+                    kit_deadline(KIT_CALL_MS), err);
+  if (rc == 0) CHECK_GT(recheck_at, baton__now());
+  return rc;
+}
+
+/* Arm each of ws[0..n) (cs[i] with seen) until none wakes for SETTLE_MS:
+ * a watch may wake at once the first times (spurious wake-ups, which the
+ * contract allows). Then every count is 0. true, or false (reported). */
+static bool arm_quiet(kit_session *k, baton_candidate *cs, const baton_leader *seen, wakes *ws,
+                      int n) {
+  baton_error err = {0};
+  for (int i = 0; i < n; i++)
+    if (arm(k, &cs[i], seen, &ws[i], &err) != 0) {
+      TEST_FAIL_("cannot arm the watch of %s (%d): %s", cs[i].name, i, err.message);
+      return false;
+    }
+  for (int round = 0; round < 5; round++) {
+    kit_sleep_ms(SETTLE_MS); /* nothing says a spurious wake-up will not come */
+    int woken = 0;
+    for (int i = 0; i < n; i++) {
+      if (wakes_of(&ws[i]) == 0) continue;
+      woken++;
+      pthread_mutex_lock(&ws[i].c->mu);
+      ws[i].n = 0;
+      pthread_mutex_unlock(&ws[i].c->mu);
+      if (arm(k, &cs[i], seen, &ws[i], &err) != 0) {
+        TEST_FAIL_("cannot arm again: %s", err.message);
+        return false;
+      }
+    }
+    if (woken == 0) return true;
+  }
+  TEST_FAIL_("the watches of %s never stopped waking", cs[0].name);
+  return false;
+}
+
+/* Sum of ws[0..n)'s wake-ups once it reaches `count` or ms pass. */
+static int wakes_reach(wakes *ws, int n, int count, int ms) {
+  int64_t end = kit_now_ms() + ms;
+  pthread_mutex_lock(&ws[0].c->mu);
+  int sum = 0;
+  for (;;) {
+    sum = 0;
+    for (int i = 0; i < n; i++) sum += ws[i].n;
+    if (sum >= count || !kit_cond_wait(ws[0].c, end)) break;
+  }
+  pthread_mutex_unlock(&ws[0].c->mu);
+  return sum;
+}
+
+/* A queued or refused candidate's watch stays quiet while the holder
+ * holds and wakes once, on a thread of the backend's, soon after the
+ * release; after a wake, looking again (acquire) gets the term. */
+static void watch_wakes_a_candidate_on_release(void) {
+  REQUIRE(B->watch != NULL && B->unwatch != NULL);
+  pair p;
+  REQUIRE(pair_open(&p, "watch", "alice", "bob"));
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w = {.c = &kc};
+  CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+  if (arm_quiet(&p.b, &p.cb, NULL, &w, 1)) {
+    CHECK_EQ(wakes_reach(&w, 1, 1, BLOCKED_MS), 0);
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
+    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_LT(w.at - t0, TEST_SLACK_MS);
+    CHECK(!pthread_equal(w.by, pthread_self()));
+    printf("  hand-over: woken %lld ms after the release\n", (long long)(w.at - t0));
+    CHECK_OK(kit_acquire(&p.b, &p.cb, NULL, &err), &err);
+    CHECK_GT(p.cb.token, p.ca.token);
+  }
+  pair_close(&p);
+  kit_cond_destroy(&kc);
+}
+
+/* An observer's watch wakes when a leader is elected, proclaims, and
+ * leaves, and at once when what it saw is out of date. */
+static void watch_wakes_an_observer_on_every_change(void) {
+  REQUIRE(B->watch != NULL && B->unwatch != NULL);
+  pair p; /* b observes */
+  REQUIRE(pair_open(&p, "wobs", "alice", "watcher"));
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w = {.c = &kc};
+  baton_leader none = {0}, seen = {0}, stale = {.token = 12345};
+  if (arm_quiet(&p.b, &p.cb, &none, &w, 1)) {
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_LT(w.at - t0, TEST_SLACK_MS);
+  }
+  CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
+  w.n = 0; /* no watch is armed: nothing else writes it */
+  CHECK_OK(arm(&p.b, &p.cb, &stale, &w, &err), &err);
+  CHECK_EQ(wakes_reach(&w, 1, 1, TEST_SLACK_MS), 1);
+  w.n = 0;
+  if (B->proclaim != NULL && arm_quiet(&p.b, &p.cb, &seen, &w, 1)) {
+    CHECK_OK(B->proclaim(p.a.s, &p.ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
+    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
+    w.n = 0;
+  }
+  if (arm_quiet(&p.b, &p.cb, &seen, &w, 1)) {
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
+    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_LT(w.at - t0, TEST_SLACK_MS);
+  }
+  pair_close(&p);
+  kit_cond_destroy(&kc);
+}
+
+/* After unwatch, nothing wakes: an observer armed beside it (observers
+ * always wake) is the proof that the release was heard. forget right
+ * after a watch leaves nothing that wakes later. */
+static void unwatch_and_forget_disarm(void) {
+  REQUIRE(B->watch != NULL && B->unwatch != NULL);
+  pair p;
+  REQUIRE(pair_open(&p, "unwatch", "alice", "bob"));
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  wakes w[3] = {{.c = &kc}, {.c = &kc}, {.c = &kc}};
+  baton_candidate obs = kit_cand(&p.b, p.name), gone = kit_cand(&p.b, p.name);
+  obs.slot = 7;
+  gone.slot = 8;
+  baton_leader holder = {0};
+  CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+  CHECK_OK(kit_leader(&p.b, p.name, &holder, &err), &err);
+  if (arm_quiet(&p.b, &p.cb, NULL, &w[0], 1) && arm_quiet(&p.b, &obs, &holder, &w[1], 1)) {
+    CHECK_OK(arm(&p.b, &gone, &holder, &w[2], &err), &err);
+    kit_forget(&p.b, &gone);
+    B->unwatch(p.b.s, &p.cb);
+    B->unwatch(p.b.s, &p.cb); /* idempotent */
+    CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
+    CHECK_EQ(wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
+    kit_sleep_ms(SETTLE_MS); /* a wake-up of the others would come with the observer's */
+    CHECK_EQ(wakes_of(&w[0]), 0);
+    CHECK_EQ(wakes_of(&w[2]), 0);
+    B->unwatch(p.b.s, &obs);
+  }
+  kit_drop(&p.b, &obs);
+  pair_close(&p);
+  kit_cond_destroy(&kc);
+}
+
+/* A herd: HERD candidates of one session armed on one held name. One
+ * release wakes one of them, not all: the next in line where the backend
+ * queues, the first armed otherwise, and if that one is unwatched before
+ * it looks, the wake passes on. */
+static void one_release_wakes_one_watch(void) {
+  REQUIRE(B->watch != NULL && B->unwatch != NULL);
+  enum { HERD = 1000 };
+  pair p;
+  REQUIRE(pair_open(&p, "whole", "holder", "herd"));
+  baton_error err = {0};
+  kit_cond kc;
+  kit_cond_init(&kc);
+  baton_candidate *cs = calloc(HERD, sizeof *cs);
+  wakes *ws = calloc(HERD, sizeof *ws);
+  REQUIRE(cs != NULL && ws != NULL);
+  for (int i = 0; i < HERD; i++) {
+    cs[i] = kit_cand(&p.b, p.name);
+    cs[i].slot = (unsigned)i + 1;
+    ws[i].c = &kc;
+  }
+  CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
+  int64_t t_arm = kit_now_ms();
+  bool armed = arm_quiet(&p.b, cs, NULL, ws, HERD);
+  printf("  %d watches armed in %lld ms\n", HERD, (long long)kit_ms_since(t_arm));
+  if (armed) {
+    int64_t t0 = kit_now_ms();
+    CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
+    CHECK_EQ(wakes_reach(ws, HERD, 1, WAKE_MS), 1);
+    int64_t woke = kit_ms_since(t0);
+    kit_sleep_ms(500); /* a herd would wake the others within milliseconds */
+    CHECK_EQ(wakes_reach(ws, HERD, 2, 0), 1);
+    int first = -1;
+    for (int i = 0; i < HERD && first < 0; i++)
+      if (wakes_of(&ws[i]) == 1) first = i;
+    printf("  one release woke 1 of %d watches (#%d) after %lld ms\n", HERD, first,
+           (long long)woke);
+    if (queues()) CHECK_EQ(first, 0);
+    /* The woken one stops instead of looking: its wake passes on (on a
+     * queue, its release does). */
+    if (first >= 0) {
+      B->unwatch(p.b.s, &cs[first]);
+      if (queues()) CHECK_OK(kit_release(&p.b, &cs[first], &err), &err);
+      CHECK_EQ(wakes_reach(ws, HERD, 2, WAKE_MS), 2);
+    }
+  }
+  for (int i = 0; i < HERD; i++) B->unwatch(p.b.s, &cs[i]);
+  for (int i = 0; i < HERD; i++) kit_drop(&p.b, &cs[i]);
+  free(cs);
+  free(ws);
+  pair_close(&p);
+  kit_cond_destroy(&kc);
+}
+
 /* ---- proclaim ------------------------------------------------------------------ */
 
 typedef struct proclaim_call {
@@ -1037,6 +1279,10 @@ int main(int argc, char **argv) {
       {"a_release_wakes_the_next_in_line", a_release_wakes_the_next_in_line},
       {"observer_wakes_on_election_and_release", observer_wakes_on_election_and_release},
       {"proclaim_wakes_observers", proclaim_wakes_observers},
+      {"watch_wakes_a_candidate_on_release", watch_wakes_a_candidate_on_release},
+      {"watch_wakes_an_observer_on_every_change", watch_wakes_an_observer_on_every_change},
+      {"unwatch_and_forget_disarm", unwatch_and_forget_disarm},
+      {"one_release_wakes_one_watch", one_release_wakes_one_watch},
       {"renew_of_many_is_one_request_and_reports_gone_keys",
        renew_of_many_is_one_request_and_reports_gone_keys},
       {"renew_keeps_the_term_past_its_ttl", renew_keeps_the_term_past_its_ttl},
