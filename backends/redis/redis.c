@@ -371,24 +371,20 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
    * while an observer's look is the read below. */
   if (fresh && (rc = baton__redis_sub_open(&p->sub, s, c->name, !p->acquired, deadline, err)) != 0)
     return rc;
+  bool look_now;
   if (p->acquired) {
     *recheck_at = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
-    if (fresh) {
-      wake(ctx);
-      return 0;
-    }
+    look_now = fresh;
+  } else if (!baton__redis_sub_look(&p->sub, s)) {
+    look_now = true; /* the subscriber is gone: the next watch subscribes anew */
   } else {
     /* Messages so far are covered by the read that follows. */
-    if (!baton__redis_sub_look(&p->sub, s)) {
-      *recheck_at = baton__now();
-      wake(ctx); /* the subscriber is gone: the next watch subscribes anew */
-      return 0;
-    }
     if ((rc = observer_until(s, c, p, seen, recheck_at, deadline, err)) != 0) return rc;
-    if (*recheck_at <= baton__now()) { /* the leader differs already */
-      wake(ctx);
-      return 0;
-    }
+    look_now = *recheck_at <= baton__now(); /* the leader differs already */
+  }
+  if (look_now) {
+    baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
+    return 0;
   }
   baton__redis_arm(&p->watch, &p->sub, s, 1, p->acquired, wake, ctx);
   return 0;

@@ -300,6 +300,16 @@ void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s);
 void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
                       size_t n, bool candidate, baton_wake_fn wake, void *ctx);
 
+/* A watch that must have its caller look again at once (the first one
+ * after subscribing, a subscriber gone, a leader that differs already):
+ * wake now, and the look again without a wake a TTL away (the wake makes
+ * it moot; it must only lie ahead). */
+static inline void baton__redis_watch_now(baton_wake_fn wake, void *ctx, int64_t *recheck_at,
+                                    const baton_config *cfg) {
+  *recheck_at = baton__now() + cfg->ttl_ns;
+  wake(ctx);
+}
+
 /* Disarm w on subs[0..n): once this returns, no wake of w runs or will.
  * A candidate that a release woke alone and that has not looked since
  * passes the wake on to the next armed candidate of its name. Takes each

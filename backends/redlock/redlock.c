@@ -914,7 +914,7 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
   if (p->r.acquired) {
     *recheck_at = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
     if (!subscribed) {
-      wake(ctx);
+      baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
       return 0;
     }
     if (p->deaf) {
@@ -923,8 +923,8 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
     }
   } else {
     if (look_subs(s, p) == 0 || (rc = observer_look(s, c, seen, recheck_at, deadline, err)) == 1) {
-      *recheck_at = baton__now(); /* gone (subscribe anew), or the leader differs */
-      wake(ctx);
+      /* gone (subscribe anew), or the leader differs */
+      baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
       return 0;
     }
     if (rc != 0) return rc;
