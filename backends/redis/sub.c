@@ -29,8 +29,12 @@
  * in the order they armed. A message wakes every armed observer, but of
  * the armed candidates only the first: one release frees the name for one
  * of them, and waking 1,000 would cost 1,000 acquires for one term. That
- * one owes the wake to the next: stopped (unwatch, forget) before it
- * looks, it passes it on. A broken subscriber wakes every armed watch. */
+ * one owes the wake to the next: stopped before it looks, it passes it
+ * on: at once when forgotten, and PASS_ON_GRACE_NS after an unwatch that
+ * no look or watch follows (the core unwatches at the start of every
+ * look; passing on then would wake the whole herd one after the other).
+ * The reader passes the due ones on. A broken subscriber wakes every
+ * armed watch. */
 #include "redis.h"
 
 #include <errno.h>
@@ -45,6 +49,11 @@
 #define HUB_BUCKETS 1024     /* hash chains; a chain grows past this many names */
 #define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
 #define UNCONFIRMED UINT64_MAX
+/* How long an unwatched candidate that owes a wake has to look before the
+ * wake passes on: the core's look follows its unwatch at once, but may
+ * settle an earlier attempt first (a request). A look later than this
+ * costs one wake more, never a lost one. */
+#define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
 
 typedef struct baton_redis_chan {
   char name[BATON_NAME_MAX + 16]; /* "NAME/released" or "NAME/elected" */
@@ -86,6 +95,7 @@ struct baton_redis_hub {
   char refusal[200];              /* its text */
   baton_redis_chan *buckets[HUB_BUCKETS];
   wnode *waiters;                 /* blocked waits */
+  baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
   pthread_t reader;
@@ -198,13 +208,65 @@ static void wake_armed(baton_redis_chan *c, bool observers) {
   }
 }
 
-/* Take sub's watch out of its channels' lists; a wake it owes goes to the
- * next armed candidate of its name. Needs h->mu. */
-static void disarm(baton_redis_sub *sub, bool pass_on) {
+static void nudge(baton_redis_hub *h);
+
+/* What becomes of a wake a disarmed candidate owes. */
+typedef enum owed {
+  OWED_ANSWERED, /* it looks, or arms again: nothing passes on */
+  OWED_LATER,    /* unwatched: it passes on after the grace, unless answered */
+  OWED_NOW,      /* forgotten: it passes on now */
+} owed;
+
+static void pass_cancel(baton_redis_hub *h, baton_redis_sub *sub) {
+  if (sub->pass_at == 0) return;
+  for (baton_redis_sub **at = &h->passing; *at != NULL; at = &(*at)->pass_next)
+    if (*at == sub) {
+      *at = sub->pass_next;
+      break;
+    }
+  sub->pass_at = 0;
+  sub->pass_next = NULL;
+}
+
+/* Take sub's watch out of its channels' lists, and settle a wake it owes
+ * as `what` says. Needs h->mu. */
+static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   for (size_t i = 0; i < 2; i++)
     if (sub->chan[i] != NULL) arm_unlist(sub->chan[i], &sub->arm[i]);
-  if (pass_on && sub->owes && sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+  if (!sub->owes) return;
+  if (what == OWED_LATER) {
+    if (sub->pass_at == 0) {
+      sub->pass_at = baton__now() + PASS_ON_GRACE_NS;
+      sub->pass_next = h->passing;
+      h->passing = sub;
+      nudge(h); /* the reader's poll now has a timeout */
+    }
+    return;
+  }
+  pass_cancel(h, sub);
   sub->owes = false;
+  if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+}
+
+/* Pass on the wakes whose grace ran out. Returns when the next one is
+ * due, 0 for none. Needs h->mu. */
+static int64_t pass_due(baton_redis_hub *h) {
+  int64_t now = baton__now(), next = 0;
+  baton_redis_sub **at = &h->passing;
+  while (*at != NULL) { /* each turn moves on or takes one off a finite list */
+    baton_redis_sub *sub = *at;
+    if (sub->pass_at > now) {
+      if (next == 0 || sub->pass_at < next) next = sub->pass_at;
+      at = &sub->pass_next;
+      continue;
+    }
+    *at = sub->pass_next;
+    sub->pass_at = 0;
+    sub->pass_next = NULL;
+    sub->owes = false;
+    if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+  }
+  return next;
 }
 
 /* ---- waking ------------------------------------------------------------------ */
@@ -242,6 +304,13 @@ static void hub_break(baton_redis_hub *h) {
       }
     }
   for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
+  while (h->passing != NULL) { /* every watch was woken: nothing to pass on */
+    baton_redis_sub *sub = h->passing;
+    h->passing = sub->pass_next;
+    sub->pass_at = 0;
+    sub->pass_next = NULL;
+    sub->owes = false;
+  }
   pthread_cond_broadcast(&h->cond);
 }
 
@@ -322,9 +391,16 @@ static void *reader_main(void *arg) {
   while (!h->stop) { /* until the session closes */
     size_t m = build_poll_set(h);
     redisContext *polled = h->ctx;
+    int64_t pass_at = pass_due(h);
+    int timeout = -1;
+    if (pass_at != 0) {
+      int64_t left = pass_at - baton__now();
+      timeout = left <= 0 ? 0 : (int)((left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS);
+    }
     pthread_mutex_unlock(&h->mu);
-    /* No timeout: every change of the poll set writes wake_fd. */
-    int k = m > 0 ? poll(h->pfd, m, -1) : 0;
+    /* No timeout but a wake to pass on: every change of the poll set, and
+     * every new pass-on, writes wake_fd. */
+    int k = m > 0 ? poll(h->pfd, m, timeout) : 0;
     pthread_mutex_lock(&h->mu);
     if (k < 0 && errno != EINTR) {
       /* Nothing we passed can make poll fail but a lack of memory:
@@ -555,7 +631,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
   bool live = h->ctx != NULL && sub->epoch == h->epoch;
   /* A wake owed is answered, and a listing left by another hub's wake
    * goes: a message during the look shows in what it heard. */
-  disarm(sub, false);
+  disarm(h, sub, OWED_ANSWERED);
   if (live)
     sub->seen = heard(sub);
   else
@@ -566,7 +642,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
 
 /* Drop sub's interest. Needs h->mu. */
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub) {
-  disarm(sub, true);
+  disarm(h, sub, OWED_NOW);
   for (size_t i = 0; i < 2; i++) {
     baton_redis_chan *c = sub->chan[i];
     if (c == NULL || --c->refs > 0) continue;
@@ -603,7 +679,7 @@ void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_s
   __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
   for (size_t i = 0; i < n; i++) {
     pthread_mutex_lock(&ss[i].hub->mu);
-    disarm(&subs[i], false);
+    disarm(ss[i].hub, &subs[i], OWED_ANSWERED);
     pthread_mutex_unlock(&ss[i].hub->mu);
   }
   w->wake = wake;
@@ -646,7 +722,7 @@ void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_red
   for (size_t i = 0; i < n; i++) {
     if (ss[i].hub == NULL) continue;
     pthread_mutex_lock(&ss[i].hub->mu);
-    disarm(&subs[i], true);
+    disarm(ss[i].hub, &subs[i], OWED_LATER);
     pthread_mutex_unlock(&ss[i].hub->mu);
   }
 }

@@ -117,10 +117,12 @@ void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
                                const test_cluster *servers);
 /* n candidates of one session armed on one name another session holds
  * (one subscriber connection: PUBSUB NUMSUB says 1): its release wakes
- * exactly one, the first armed, and no other for 300 ms; unwatched
- * without looking, that one passes the wake on to the second, and no
- * other; the second's acquire wins. Prints the figures. Returns the
- * scripts member 0 ran from the release to the new term, or -1. */
+ * exactly one, the first armed, and no other for 300 ms. That one looks
+ * as the core does (unwatch, then acquire, which wins): no wake passes
+ * on. Its release wakes the second, which is unwatched without looking:
+ * the wake passes on to the third, and to no other. Prints the figures.
+ * Returns the scripts member 0 ran from the first release to the first
+ * new term, or -1. */
 long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, int n);
 
 #endif
