@@ -281,6 +281,19 @@ void baton__redis_hub_fini(baton_redis_session *s);
 int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
                           bool observer, int64_t deadline, baton_error *err);
 
+/* sub_open in two halves, so that one thread subscribes on several
+ * servers at once (redlock://): _send does all but the wait for the
+ * confirmation (the connect included) and names the subscriber's epoch
+ * it went out on; _confirm waits for it. Errors as sub_open's. */
+int baton__redis_sub_send(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, uint64_t *epoch, int64_t deadline, baton_error *err);
+int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint64_t epoch,
+                             int64_t deadline, baton_error *err);
+
+/* Start the session's reader thread now rather than at the first
+ * subscribe: 0 or BATON_ENOMEM. */
+int baton__redis_hub_start(baton_redis_session *s);
+
 /* Before a look: the messages so far are answered by it, and so is a wake
  * this candidate owed the next (no pass-on); its watch leaves the hub's
  * lists until it arms again (a message meanwhile shows in what it

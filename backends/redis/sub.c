@@ -575,8 +575,15 @@ static int hub_connect(baton_redis_session *s, baton_redis_hub *h, int64_t deadl
 
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub);
 
-int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
-                          bool observer, int64_t deadline, baton_error *err) {
+/* After a failed subscribe: a channel the server refuses must not go out
+ * again with every other candidate's at the next reconnect. Needs h->mu. */
+static int sub_failed(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub, int rc) {
+  if (rc == BATON_EREFUSED || rc == BATON_EAUTH) drop_interest(s, h, sub);
+  return rc;
+}
+
+int baton__redis_sub_send(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, uint64_t *epoch, int64_t deadline, baton_error *err) {
   baton_redis_hub *h = s->hub;
   pthread_mutex_lock(&h->mu);
   int rc = hub_start(h);
@@ -590,9 +597,19 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
   }
   if (rc == 0) rc = hub_connect(s, h, deadline, err);
   if (rc == 0) rc = send_subscribes(s, h, deadline, err);
-  uint64_t epoch = h->epoch;
+  *epoch = h->epoch;
+  if (rc != 0) sub_failed(s, h, sub, rc);
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint64_t epoch,
+                             int64_t deadline, baton_error *err) {
+  baton_redis_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  int rc = 0;
   bool confirmed = false;
-  for (int rounds = 0; rc == 0 && !confirmed && rounds < 100000; rounds++) {
+  for (int rounds = 0; !confirmed && rounds < 100000; rounds++) {
     confirmed = true;
     for (size_t i = 0; i < 2; i++)
       if (sub->chan[i] != NULL && h->read < sub->chan[i]->confirm_at) confirmed = false;
@@ -601,26 +618,34 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
                                           h->refusal)
                            : baton__error(err, BATON_ECONNECT,
                                           "%s: subscribe: the connection broke", s->label);
-    } else if (confirmed) {
-      /* in effect on the server */
-    } else if (baton__now() >= deadline) {
-      rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline",
-                        s->label);
-    } else {
-      timed_wait(&h->cond, &h->mu, deadline);
+      break;
     }
+    if (confirmed) break; /* in effect on the server */
+    if (baton__now() >= deadline) break;
+    timed_wait(&h->cond, &h->mu, deadline);
   }
   if (rc == 0 && !confirmed)
-    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply in time", s->label);
+    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline", s->label);
   if (rc == 0) {
     sub->epoch = epoch;
     sub->seen = heard(sub);
-  } else if (rc == BATON_EREFUSED || rc == BATON_EAUTH) {
-    /* A channel the server refuses must not go out again with every
-     * other candidate's at the next reconnect. */
-    drop_interest(s, h, sub);
   }
+  rc = rc != 0 ? sub_failed(s, h, sub, rc) : 0;
   pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, int64_t deadline, baton_error *err) {
+  uint64_t epoch = 0;
+  int rc = baton__redis_sub_send(sub, s, name, observer, &epoch, deadline, err);
+  return rc != 0 ? rc : baton__redis_sub_confirm(sub, s, epoch, deadline, err);
+}
+
+int baton__redis_hub_start(baton_redis_session *s) {
+  pthread_mutex_lock(&s->hub->mu);
+  int rc = hub_start(s->hub);
+  pthread_mutex_unlock(&s->hub->mu);
   return rc;
 }
 

@@ -248,6 +248,13 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     }
   }
   make_label(s);
+  /* Every instance's reader thread from the start, so that waiting on
+   * any number of names later starts no thread. */
+  for (size_t i = 0; i < s->n; i++)
+    if (baton__redis_hub_start(&s->inst[i]) != 0) {
+      session_free(s);
+      return baton__error(err, BATON_ENOMEM, "redlock: no reader thread");
+    }
   /* Connect now (a PING each, in parallel), so that a wrong address or
    * password shows at open; a quorum must answer. */
   const char *ping[] = {"PING"};
@@ -776,58 +783,37 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
 }
 
-/* One instance's subscriber, made on a thread of its own. */
-typedef struct sub_job {
-  baton_redis_session *in;
-  const char *name;
-  bool observer;
-  int64_t deadline;
-  baton_redis_sub *out;
-  int rc;
-  baton_error err;
-} sub_job;
-
-static void *subscribe_one(void *arg) {
-  sub_job *j = arg;
-  j->rc = baton__redis_sub_open(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
-  return NULL;
-}
-
-/* Subscribe on every instance without one, all at once (a paused
- * instance costs its bound, once), each within its bound. One is enough
- * to be woken (a release publishes on every instance it reaches); none is
- * an error. */
+/* Subscribe on every instance without one, each within its bound: the
+ * SUBSCRIBEs all go out before any confirmation is awaited, so the
+ * instances answer in parallel on one thread (the client's thread count
+ * stays flat however many names subscribe); only a connect, the first
+ * time or after a subscriber broke, is made one instance after the other
+ * (a paused instance costs its bound). One is enough to be woken (a
+ * release publishes on every instance it reaches); none is an error. */
 static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                          int64_t deadline, baton_error *err) {
-  sub_job jobs[BATON_URI_MAX_HOSTS];
-  pthread_t threads[BATON_URI_MAX_HOSTS];
-  bool on_thread[BATON_URI_MAX_HOSTS] = {false}, todo[BATON_URI_MAX_HOSTS] = {false};
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  uint64_t epochs[BATON_URI_MAX_HOSTS] = {0};
+  bool todo[BATON_URI_MAX_HOSTS] = {false};
   int64_t bound = vote_deadline(s, deadline, 1);
   for (size_t i = 0; i < s->n; i++) {
-    jobs[i] = (sub_job){.in = &s->inst[i], .name = c->name, .observer = !p->r.acquired,
-                        .deadline = bound, .out = &p->subs[i]};
+    ops[i] = (baton_redlock_op){.rc = 0};
     todo[i] = p->subs[i].epoch == 0;
-    if (todo[i]) on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
+    if (todo[i])
+      ops[i].rc = baton__redis_sub_send(&p->subs[i], &s->inst[i], c->name, !p->r.acquired,
+                                        &epochs[i], bound, &ops[i].err);
   }
-  for (size_t i = 0; i < s->n; i++)
-    if (todo[i] && !on_thread[i]) subscribe_one(&jobs[i]);
   size_t live = 0;
-  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
   for (size_t i = 0; i < s->n; i++) {
-    if (on_thread[i]) pthread_join(threads[i], NULL);
-    ops[i].rc = jobs[i].rc;
-    ops[i].err = jobs[i].err;
+    if (todo[i] && ops[i].rc == 0)
+      ops[i].rc = baton__redis_sub_confirm(&p->subs[i], &s->inst[i], epochs[i], bound,
+                                           &ops[i].err);
     live += p->subs[i].epoch != 0;
   }
   if (live == 0) return quorum_error(s, ops, 0, "subscribe", c->name, err);
   return 0;
 }
 
-/* An observer's wait: until the leader on a quorum differs from `seen`
- * (NULL or token 0 with no identity = none), looked at when a message
- * comes (a release or an election publishes on every instance, so one
- * change brings up to n messages: those about the same leader are passed
- * over) and at the leader's expiry (a crashed holder sends nothing). */
 /* An observer's look: 1 when the leader on a quorum differs from `seen`
  * (NULL or token 0 with no identity = none); 0 when it does not, with
  * *until, when to look again without a message: the leader's expiry (a
@@ -849,6 +835,11 @@ static int observer_look(baton_redlock_session *s, baton_candidate *c, const bat
   return 0;
 }
 
+/* An observer's wait: until the leader on a quorum differs from `seen`
+ * (NULL or token 0 with no identity = none), looked at when a message
+ * comes (a release or an election publishes on every instance, so one
+ * change brings up to n messages: those about the same leader are passed
+ * over) and at the leader's expiry (a crashed holder sends nothing). */
 static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                    const baton_leader *seen, int64_t deadline, int cancel_fd, baton_error *err) {
   int rc = 0;
