@@ -256,20 +256,26 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
       return baton__error(err, BATON_ENOMEM, "redlock: no reader thread");
     }
   /* Connect now (a PING each, in parallel), so that a wrong address or
-   * password shows at open; a quorum must answer. */
+   * password shows at open; a quorum must answer. The renew connections
+   * too (unless the client only reads): made later, by a term's first
+   * renewal, each would cost that renewal a connect and a thread. */
   const char *ping[] = {"PING"};
   baton_redis_cmd cmd = {1, ping};
-  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
-  redisReply *replies[BATON_URI_MAX_HOSTS];
+  baton_redlock_op ops[BATON_REDLOCK_FAN_MAX];
+  redisReply *replies[BATON_REDLOCK_FAN_MAX];
   int64_t bound = baton__now() + cfg->connect_timeout_ns;
-  for (size_t i = 0; i < s->n; i++)
-    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = &cmd, .ncmds = 1,
-                                .out = &replies[i], .deadline = bound < deadline ? bound : deadline,
+  size_t nops = cfg->read_only ? s->n : 2 * s->n;
+  for (size_t i = 0; i < nops; i++) {
+    baton_redis_session *in = &s->inst[i % s->n];
+    ops[i] = (baton_redlock_op){.s = in, .k = i < s->n ? &in->cmd : &in->renewer, .cmds = &cmd,
+                                .ncmds = 1, .out = &replies[i],
+                                .deadline = bound < deadline ? bound : deadline,
                                 .what = "connect"};
-  baton__redlock_fan(ops, s->n);
+  }
+  baton__redlock_fan(ops, nops);
   size_t answered = 0;
   for (size_t i = 0; i < s->n; i++) answered += ops[i].rc == 0;
-  free_outs(ops, s->n);
+  free_outs(ops, nops);
   if (answered < s->quorum) {
     rc = quorum_error(s, ops, answered, "open", NULL, err);
     session_free(s);

@@ -51,7 +51,9 @@ typedef struct baton_redlock_op {
  * instance by its own deadline, all in parallel (instances without a
  * connection connect on threads of their own, so a hung connect delays no
  * other). Sets each op's rc and out. Holds every op's k->mu meanwhile,
- * taken in array order. */
+ * taken in array order. At most BATON_REDLOCK_FAN_MAX ops (two
+ * connections of each instance: open makes both). */
+#define BATON_REDLOCK_FAN_MAX (2 * BATON_URI_MAX_HOSTS)
 void baton__redlock_fan(baton_redlock_op *ops, size_t n);
 
 #endif /* BATON_REDLOCK_H */
