@@ -48,6 +48,19 @@ typedef struct baton_redis_conn {
 
 typedef struct baton_redis_hub baton_redis_hub; /* sub.c */
 
+/* What the hubs of one deployment of several servers share (redlock://,
+ * over its instances' hubs): the releases already served, by name and
+ * published value, so that the copy of one release that every instance
+ * publishes wakes one candidate, not one per instance. A slot per hash of
+ * the name: a name that takes another's slot costs at most a wake more. */
+#define BATON_REDIS_SERVED_SLOTS 1024
+typedef struct baton_redis_served {
+  pthread_mutex_t mu; /* taken under a hub's lock, never the other way */
+  struct {
+    uint64_t name, value; /* hashes; 0 = empty */
+  } slot[BATON_REDIS_SERVED_SLOTS];
+} baton_redis_served;
+
 typedef struct baton_redis_session {
   baton_session base;        /* first: the core's view */
   char *host;                /* owned */
@@ -293,6 +306,11 @@ int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint6
 /* Start the session's reader thread now rather than at the first
  * subscribe: 0 or BATON_ENOMEM. */
 int baton__redis_hub_start(baton_redis_session *s);
+
+/* Share `served` (initialised by the caller, outliving the hub) with s's
+ * hub: a release whose copy another sharing hub read first wakes only
+ * observers here. */
+void baton__redis_hub_share(baton_redis_session *s, baton_redis_served *served);
 
 /* Before a look: the messages so far are answered by it, and so is a wake
  * this candidate owed the next (no pass-on); its watch leaves the hub's

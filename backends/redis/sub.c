@@ -96,6 +96,7 @@ struct baton_redis_hub {
   baton_redis_chan *buckets[HUB_BUCKETS];
   wnode *waiters;                 /* blocked waits */
   baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
+  baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
   pthread_t reader;
@@ -191,8 +192,8 @@ static bool claim(baton_redis_watch *w) {
  * one all the same, else every instance's copy of one release would wake
  * another candidate. A look (sub_look) unlists a candidate woken, so a
  * listing left behind never outlives its look. Needs h->mu. */
-static void wake_armed(baton_redis_chan *c, bool observers) {
-  bool one = false;
+static void wake_armed(baton_redis_chan *c, bool observers, bool candidates) {
+  bool one = !candidates;
   for (baton_redis_arm *a = c->head, *next; a != NULL; a = next) {
     next = a->next;
     baton_redis_watch *w = a->w;
@@ -245,7 +246,7 @@ static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   }
   pass_cancel(h, sub);
   sub->owes = false;
-  if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+  if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
 }
 
 /* Pass on the wakes whose grace ran out. Returns when the next one is
@@ -264,7 +265,7 @@ static int64_t pass_due(baton_redis_hub *h) {
     sub->pass_at = 0;
     sub->pass_next = NULL;
     sub->owes = false;
-    if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false);
+    if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
   }
   return next;
 }
@@ -321,6 +322,30 @@ static bool is_kind(const redisReply *r, const char *kind) {
          r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, kind) == 0;
 }
 
+/* FNV-1a: names and values are short and not chosen by an attacker; 0
+ * is kept for "empty". */
+static uint64_t hash64(const char *s, size_t len) {
+  uint64_t x = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+  return x != 0 ? x : 1;
+}
+
+/* Whether another hub sharing h's served table read this message (the
+ * same value on the same channel) first; else it is noted as served.
+ * Needs h->mu. */
+static bool served_before(baton_redis_hub *h, const baton_redis_chan *c, const redisReply *v) {
+  baton_redis_served *t = h->served;
+  if (t == NULL || v->type != REDIS_REPLY_STRING) return false;
+  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str, v->len);
+  pthread_mutex_lock(&t->mu);
+  size_t i = (size_t)(name % BATON_REDIS_SERVED_SLOTS);
+  bool copy = t->slot[i].name == name && t->slot[i].value == value;
+  t->slot[i].name = name;
+  t->slot[i].value = value;
+  pthread_mutex_unlock(&t->mu);
+  return copy;
+}
+
 /* One reply read on the subscriber. Needs h->mu. */
 static void take_reply(baton_redis_hub *h, const redisReply *r) {
   if (is_kind(r, "message") && r->element[1]->type == REDIS_REPLY_STRING) {
@@ -329,7 +354,9 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     c->count++;
     for (wnode *n = h->waiters; n != NULL; n = n->next)
       if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
-    wake_armed(c, true);
+    /* Observers hear every copy (a look more at most); a candidate is
+     * woken by the first copy of a release only. */
+    wake_armed(c, true, !served_before(h, c, r->element[2]));
   } else if (is_kind(r, "subscribe") || is_kind(r, "unsubscribe")) {
     h->read++;
     pthread_cond_broadcast(&h->cond);
@@ -640,6 +667,12 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
   uint64_t epoch = 0;
   int rc = baton__redis_sub_send(sub, s, name, observer, &epoch, deadline, err);
   return rc != 0 ? rc : baton__redis_sub_confirm(sub, s, epoch, deadline, err);
+}
+
+void baton__redis_hub_share(baton_redis_session *s, baton_redis_served *served) {
+  pthread_mutex_lock(&s->hub->mu);
+  s->hub->served = served;
+  pthread_mutex_unlock(&s->hub->mu);
 }
 
 int baton__redis_hub_start(baton_redis_session *s) {

@@ -183,6 +183,7 @@ static void session_free(baton_redlock_session *s) {
   for (size_t i = 0; s->inst != NULL && i < s->n; i++) baton__redis_instance_fini(&s->inst[i]);
   baton__free(s->inst);
   pthread_mutex_destroy(&s->state_mu);
+  pthread_mutex_destroy(&s->served.mu);
   baton__free(s);
 }
 
@@ -233,6 +234,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     return baton__error(err, BATON_ENOMEM, "redlock: out of memory");
   }
   pthread_mutex_init(&s->state_mu, NULL);
+  pthread_mutex_init(&s->served.mu, NULL);
   s->base.cfg = cfg;
   s->n = uri->nhosts;
   s->quorum = s->n / 2 + 1;
@@ -250,6 +252,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   make_label(s);
   /* Every instance's reader thread from the start, so that waiting on
    * any number of names later starts no thread. */
+  for (size_t i = 0; i < s->n; i++) baton__redis_hub_share(&s->inst[i], &s->served);
   for (size_t i = 0; i < s->n; i++)
     if (baton__redis_hub_start(&s->inst[i]) != 0) {
       session_free(s);

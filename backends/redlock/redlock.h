@@ -20,6 +20,9 @@ typedef struct baton_redlock_session {
   pthread_mutex_t state_mu;   /* guards the candidates' baton_redis_cand fields */
   baton_redis_session *inst;  /* n instances, owned */
   uint64_t no_quorum;         /* acquire attempts without a quorum (atomic) */
+  baton_redis_served served;  /* shared by the instances' hubs: one release,
+                                 published on every instance, wakes one
+                                 armed candidate of this session */
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and
