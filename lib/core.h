@@ -101,6 +101,11 @@ typedef struct baton_look {
   /* Guarded by the looker's mu. */
   bool active;                /* served: from look_start to look_end */
   bool due;                   /* in the due list */
+  bool armed;                 /* its watch may be armed: not woken since
+                                 the step that armed it (a look that comes
+                                 by its time unwatches first; one that a
+                                 wake brings must not, or the backend would
+                                 pass that wake on to the next waiter) */
   struct baton_look *prev_due, *next_due;
   int64_t at;                 /* look again then with no wake; INT64_MAX: not */
   size_t slot;                /* its place in the timer heap; SIZE_MAX: none */
@@ -393,6 +398,11 @@ int baton__look_start(baton_look *k);
 void baton__look_wake(void *ctx);
 /* Look at k again at `at` (INT64_MAX: only when woken). */
 void baton__look_at(baton_look *k, int64_t at);
+/* Before a step arms k's watch: it may be armed until a wake comes. */
+void baton__look_arming(baton_look *k);
+/* At a step's start: whether k's watch may still be armed (it came by its
+ * time, not by a wake), which the step then unwatches. */
+bool baton__look_armed(baton_look *k);
 /* Serve k no more; once it returns, no step of k runs (unless called by
  * the step itself). Call without client->mu. */
 void baton__look_end(baton_look *k);

@@ -447,6 +447,7 @@ static int watch_wait(baton_election *e, const baton_leader *holder, int64_t dea
     return baton__error(err, BATON_ENOMEM, "campaign for '%s': no descriptor to wait on",
                         e->name);
   int64_t recheck = INT64_MAX;
+  bool fired = false;
   int rc = c->backend->watch(s, &e->candidate, holder, wake_poke, &woken, &recheck,
                              batch_deadline(e, deadline), err);
   if (rc == 0) {
@@ -459,14 +460,18 @@ static int watch_wait(baton_election *e, const baton_leader *holder, int64_t dea
       int n = poll(p, cancel_fd >= 0 ? 2 : 1, baton__ms_until(until));
       if (n < 0 && errno != EINTR) break;
       if (n > 0) {
+        fired = (p[0].revents & POLLIN) != 0;
         rc = (p[1].revents & POLLIN) != 0 ? BATON_ECANCELED : 0;
         break;
       }
     }
     if (rc == BATON_ETIMEDOUT && until < deadline) rc = 0; /* the re-check time came */
   }
-  /* No wake may poke the descriptor after this, and none runs now. */
-  c->backend->unwatch(s, &e->candidate);
+  /* Unwatched unless it woke us and we look again: a wake is one-shot,
+   * and one unwatched before its candidate looks again passes to the next
+   * waiter (a cancel that came with it). No wake pokes the descriptor
+   * after this either way. */
+  if (!fired || rc != 0) c->backend->unwatch(s, &e->candidate);
   close(woken);
   if (rc == BATON_ECANCELED)
     return baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
@@ -995,13 +1000,15 @@ static void observe_step(baton_look *k) {
   baton_client *c = e->client;
   baton_observer *o = (baton_observer *)(void *)((char *)k - offsetof(baton_observer, look));
   baton_session *s = own_session(c);
-  c->backend->unwatch(s, &o->watch); /* woken by its time, it may be armed */
+  if (baton__look_armed(k)) c->backend->unwatch(s, &o->watch); /* came by its time */
   baton_error err = {0};
   int64_t recheck = INT64_MAX;
   int rc = observe_read(e, o, &err);
-  if (rc == 0)
+  if (rc == 0) {
+    baton__look_arming(k);
     rc = c->backend->watch(s, &o->watch, &o->seen, baton__look_wake, k, &recheck,
                            op_deadline(c, INT64_MAX), &err);
+  }
   if (rc == 0) {
     k->failures = 0;
     baton__look_at(k, recheck);
@@ -1109,7 +1116,7 @@ static void *runner_main(void *arg) {
 static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
   baton_client *c = e->client;
   baton_session *s = e->batch->session;
-  c->backend->unwatch(s, &e->candidate); /* woken by its time, it may be armed */
+  if (baton__look_armed(&e->runner_look)) c->backend->unwatch(s, &e->candidate); /* by its time */
   pthread_mutex_lock(&c->mu);
   int64_t now = baton__now();
   baton__term_expire(e, now);
@@ -1132,9 +1139,11 @@ static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
     pthread_mutex_unlock(&c->mu);
     return 0;
   }
-  if (rc == BATON_EHELD)
+  if (rc == BATON_EHELD) {
+    baton__look_arming(&e->runner_look);
     return c->backend->watch(s, &e->candidate, &holder, baton__look_wake, &e->runner_look, at,
                              batch_deadline(e, INT64_MAX), err);
+  }
   if (rc == BATON_ESESSION) {
     pthread_mutex_lock(&c->mu);
     baton__renew_soon(e->batch, baton__now());

@@ -191,8 +191,25 @@ void baton__look_wake(void *ctx) {
   baton_look *k = ctx;
   baton_looker *l = looker_of(k);
   pthread_mutex_lock(&l->mu);
+  k->armed = false; /* one-shot: the wake disarmed it */
   if (k->active) due_push(l, k);
   pthread_mutex_unlock(&l->mu);
+}
+
+void baton__look_arming(baton_look *k) {
+  baton_looker *l = looker_of(k);
+  pthread_mutex_lock(&l->mu);
+  k->armed = true;
+  pthread_mutex_unlock(&l->mu);
+}
+
+bool baton__look_armed(baton_look *k) {
+  baton_looker *l = looker_of(k);
+  pthread_mutex_lock(&l->mu);
+  bool armed = k->armed;
+  k->armed = false;
+  pthread_mutex_unlock(&l->mu);
+  return armed;
 }
 
 void baton__look_at(baton_look *k, int64_t at) {
