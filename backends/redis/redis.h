@@ -49,15 +49,24 @@ typedef struct baton_redis_conn {
 typedef struct baton_redis_hub baton_redis_hub; /* sub.c */
 
 /* What the hubs of one deployment of several servers share (redlock://,
- * over its instances' hubs): the releases already served, by name and
- * published value, so that the copy of one release that every instance
- * publishes wakes one candidate, not one per instance. A slot per hash of
- * the name: a name that takes another's slot costs at most a wake more. */
+ * over its instances' hubs): the releases heard, by name and attempt,
+ * and on how many instances. A release frees the name on a quorum only
+ * once a quorum of instances have run it, so candidates are woken by its
+ * quorum-th copy: woken by the first, one would vote while the others
+ * still hold the old key, fail, release in turn and wake the next, on and
+ * on (conformance saw 1,400 attempts for one release). A slot per hash of
+ * the name keeps its last few releases; a name that takes another's slot
+ * costs at most a wake more. */
 #define BATON_REDIS_SERVED_SLOTS 1024
+#define BATON_REDIS_SERVED_KEEP 8
 typedef struct baton_redis_served {
   pthread_mutex_t mu; /* taken under a hub's lock, never the other way */
+  unsigned quorum;    /* copies of a release that wake a candidate */
   struct {
-    uint64_t name, value; /* hashes; 0 = empty */
+    uint64_t name;                             /* hash; 0 = empty */
+    uint64_t value[BATON_REDIS_SERVED_KEEP];   /* hashes of its last releases */
+    unsigned copies[BATON_REDIS_SERVED_KEEP];  /* instances that published each */
+    unsigned next;                             /* the one to replace next */
   } slot[BATON_REDIS_SERVED_SLOTS];
 } baton_redis_served;
 
@@ -307,9 +316,9 @@ int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint6
  * subscribe: 0 or BATON_ENOMEM. */
 int baton__redis_hub_start(baton_redis_session *s);
 
-/* Share `served` (initialised by the caller, outliving the hub) with s's
- * hub: a release whose copy another sharing hub read first wakes only
- * observers here. */
+/* Share `served` (initialised by the caller, quorum set, outliving the
+ * hub) with s's hub: a copy of a release wakes a candidate only when it
+ * is the quorum-th the sharing hubs read; observers hear every copy. */
 void baton__redis_hub_share(baton_redis_session *s, baton_redis_served *served);
 
 /* Before a look: the messages so far are answered by it, and so is a wake

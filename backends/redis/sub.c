@@ -330,20 +330,35 @@ static uint64_t hash64(const char *s, size_t len) {
   return x != 0 ? x : 1;
 }
 
-/* Whether another hub sharing h's served table read this message (the
- * same value on the same channel) first; else it is noted as served.
- * Needs h->mu. */
-static bool served_before(baton_redis_hub *h, const baton_redis_chan *c, const redisReply *v) {
+/* Whether this copy of a release wakes a candidate: yes without a shared
+ * table; with one, when it is the table's quorum-th copy of the attempt.
+ * An attempt is its value less the token: "<nonce> <identity>" is the
+ * same on every instance, while the token of an attempt that did not win
+ * is each instance's own vote. Needs h->mu. */
+static bool release_due(baton_redis_hub *h, const baton_redis_chan *c, const redisReply *v) {
   baton_redis_served *t = h->served;
-  if (t == NULL || v->type != REDIS_REPLY_STRING) return false;
-  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str, v->len);
+  if (t == NULL) return true;
+  if (v->type != REDIS_REPLY_STRING) return false;
+  const char *space = memchr(v->str, ' ', v->len);
+  size_t skip = space != NULL ? (size_t)(space - v->str) : 0;
+  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str + skip, v->len - skip);
   pthread_mutex_lock(&t->mu);
   size_t i = (size_t)(name % BATON_REDIS_SERVED_SLOTS);
-  bool copy = t->slot[i].name == name && t->slot[i].value == value;
-  t->slot[i].name = name;
-  t->slot[i].value = value;
+  if (t->slot[i].name != name) {
+    memset(&t->slot[i], 0, sizeof t->slot[i]);
+    t->slot[i].name = name;
+  }
+  size_t k = 0;
+  while (k < BATON_REDIS_SERVED_KEEP && t->slot[i].value[k] != value) k++;
+  if (k == BATON_REDIS_SERVED_KEEP) { /* a release not heard before */
+    k = t->slot[i].next;
+    t->slot[i].next = (unsigned)((k + 1) % BATON_REDIS_SERVED_KEEP);
+    t->slot[i].value[k] = value;
+    t->slot[i].copies[k] = 0;
+  }
+  bool due = ++t->slot[i].copies[k] == t->quorum;
   pthread_mutex_unlock(&t->mu);
-  return copy;
+  return due;
 }
 
 /* One reply read on the subscriber. Needs h->mu. */
@@ -355,8 +370,8 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     for (wnode *n = h->waiters; n != NULL; n = n->next)
       if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
     /* Observers hear every copy (a look more at most); a candidate is
-     * woken by the first copy of a release only. */
-    wake_armed(c, true, !served_before(h, c, r->element[2]));
+     * woken once the name is free on a quorum (release_due). */
+    wake_armed(c, true, release_due(h, c, r->element[2]));
   } else if (is_kind(r, "subscribe") || is_kind(r, "unsubscribe")) {
     h->read++;
     pthread_cond_broadcast(&h->cond);

@@ -252,6 +252,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   make_label(s);
   /* Every instance's reader thread from the start, so that waiting on
    * any number of names later starts no thread. */
+  s->served.quorum = (unsigned)s->quorum;
   for (size_t i = 0; i < s->n; i++) baton__redis_hub_share(&s->inst[i], &s->served);
   for (size_t i = 0; i < s->n; i++)
     if (baton__redis_hub_start(&s->inst[i]) != 0) {
