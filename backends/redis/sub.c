@@ -34,7 +34,9 @@
  * no look or watch follows (the core unwatches at the start of every
  * look; passing on then would wake the whole herd one after the other).
  * The reader passes the due ones on. A broken subscriber wakes every
- * armed watch. */
+ * armed watch. The hubs of a redlock:// session share a table of the
+ * releases heard (baton_redis_served): each instance publishes its copy,
+ * and candidates are woken by the quorum-th. */
 #include "redis.h"
 
 #include <errno.h>

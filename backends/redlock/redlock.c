@@ -893,8 +893,9 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
 }
 
 /* The table's watch: wait's rules without a thread, on every instance's
- * subscriber (the first instance to hear a message wakes; the others'
- * copies of it find the watch woken). A candidate looks again at the
+ * subscriber. A candidate is woken by the quorum-th copy of a release
+ * (the hubs share `served`), an observer by the first copy of a message
+ * (the later ones find it woken). A candidate looks again at the
  * time its last acquire named; after a split vote it is not armed at
  * all, so that the back-off runs out whatever is published (as wait's
  * `deaf`). An observer reads the leader on a quorum here, as wait does. */
