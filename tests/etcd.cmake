@@ -28,6 +28,9 @@ etcd_test(etcd_backend etcd/backend_test.c 120)
 etcd_test(etcd_cluster etcd/cluster_test.c 120)
 etcd_test(etcd_faults etcd/fault_test.c 60)
 etcd_test(etcd_tls etcd/tls_test.c 60)
+# watch and unwatch (hub.c): one stream per session; a proxy cuts it.
+etcd_test(etcd_watch etcd/watch_test.c 180)
+target_link_libraries(etcd_watch PRIVATE baton_test_proxy)
 
 # A libFuzzer target over the reply parsing (clang only): a short run is a
 # ctest entry labelled fuzz; new inputs go to the build folder, the seeds

@@ -18,6 +18,9 @@ baton_test(zk_backend SOURCES zk/backend_test.c LABELS zk TIMEOUT 60
 # nodes and one without a reaper, each started for its one case.
 baton_test(zk_lease SOURCES zk/lease_test.c LABELS zk TIMEOUT 120)
 target_link_libraries(zk_lease PRIVATE baton_test_kit_zk)
+# Subscriptions (watch, unwatch); a proxy cuts one session's connection.
+baton_test(zk_watch SOURCES zk/watch_test.c LABELS zk TIMEOUT 120)
+target_link_libraries(zk_watch PRIVATE baton_test_kit_zk baton_test_proxy)
 # A partition is the fault proxy's PROXY_STALL, healed by PROXY_DROP, PASS.
 baton_test(zk_fault SOURCES zk/fault_test.c LABELS zk fault TIMEOUT 180)
 target_link_libraries(zk_fault PRIVATE baton_test_kit_zk baton_test_proxy)

@@ -4,7 +4,8 @@
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
 list(APPEND BATON_SOURCES backends/etcd/etcd.c backends/etcd/gateway.c
-  backends/etcd/http.c backends/etcd/lease.c backends/etcd/watch.c)
+  backends/etcd/http.c backends/etcd/lease.c backends/etcd/watch.c
+  backends/etcd/hub.c)
 list(APPEND BATON_DEPS PkgConfig::CJSON)
 list(APPEND BATON_HEADER_DEPS PkgConfig::CURL)
 list(APPEND BATON_PC_REQUIRES libcjson)

@@ -219,6 +219,7 @@ static void revoke(baton_etcd_session *es, int64_t lease) {
 static void etcd_close(baton_session *s) {
   baton_etcd_session *es = (baton_etcd_session *)s;
   if (es == NULL) return;
+  baton__etcd_hub_close(es);
   if (es->http != NULL) revoke(es, es->lease);
   baton__etcd_http_close(es->http);
   pthread_mutex_destroy(&es->mu);
@@ -273,6 +274,7 @@ static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, 
     for (baton_etcd_waiter *w = es->waiters; w != NULL; w = w->next)
       baton__etcd_conn_wake(w->conn);
     pthread_mutex_unlock(&es->mu);
+    baton__etcd_hub_wake_all(es); /* armed watches too: their keys went */
     baton__log(s->cfg, BATON_LOG_INFO, "etcd: new lease 0x%llx granted after the last one expired",
                (unsigned long long)id);
     return 0;
@@ -293,8 +295,7 @@ static int etcd_renew(baton_session *s, baton_candidate *const *held, size_t n, 
   return rc;
 }
 
-/* The candidate's state, made on first use. */
-static baton_etcd_cand *cand_of(baton_candidate *c) {
+baton_etcd_cand *baton__etcd_cand(baton_candidate *c) {
   if (c->priv == NULL) c->priv = baton__calloc(1, sizeof(baton_etcd_cand));
   return c->priv;
 }
@@ -420,10 +421,12 @@ static int etcd_acquire(baton_session *s, baton_candidate *c, baton_leader *hold
   int64_t lease = baton__etcd_lease(es, NULL);
   if (lease == 0)
     return baton__error(err, BATON_ESESSION, "etcd: the lease expired; no new one yet");
-  baton_etcd_cand *ec = cand_of(c);
-  if (ec == NULL || set_key(es, c, ec, lease) != 0) return oom(err);
-  /* The wait that just returned proved from its watch that our key led
-   * (watch.c says how): the campaign's linearization point is that
+  baton_etcd_cand *ec = baton__etcd_cand(c);
+  if (ec == NULL) return oom(err);
+  baton__etcd_hub_take_won(es, ec); /* a watch's wake-up may carry a proof */
+  if (set_key(es, c, ec, lease) != 0) return oom(err);
+  /* The wait or watch that just returned proved from its watch that our
+   * key led (watch.c and hub.c say how): the campaign's linearization point is that
    * revision, and nothing needs asking. Used once. */
   int64_t won = ec->won_revision;
   ec->won_revision = 0;
@@ -663,9 +666,12 @@ static int etcd_contenders(baton_session *s, const char *name, baton_contender *
 }
 
 static void etcd_forget(baton_session *s, baton_candidate *c) {
-  (void)s;
   if (c == NULL || c->priv == NULL) return;
+  baton__etcd_unwatch(s, c);
   baton_etcd_cand *ec = c->priv;
+  baton__free(ec->sub.scope);
+  baton__free(ec->sub.own);
+  baton__free(ec->sub.other);
   baton__free(ec->key);
   baton__free(ec);
   c->priv = NULL;
@@ -690,4 +696,6 @@ const baton_backend baton_backend_etcd = {
     .lease_acquire = baton__etcd_lease_acquire,
     .lease_extend = baton__etcd_lease_extend,
     .lease_release = baton__etcd_lease_release,
+    .watch = baton__etcd_watch,
+    .unwatch = baton__etcd_unwatch,
 };

@@ -208,6 +208,10 @@ void baton__etcd_conn_put(baton_etcd_http *h, baton_etcd_conn *c) {
 
 size_t baton__etcd_http_members(const baton_etcd_http *h) { return h->nmembers; }
 
+bool baton__etcd_conn_stale(const baton_etcd_conn *c) {
+  return atomic_load(&c->h->current) % c->h->nmembers != c->member;
+}
+
 const char *baton__etcd_conn_member(const baton_etcd_conn *c) {
   return c->h->members[c->member].name;
 }

@@ -97,6 +97,10 @@ void baton__etcd_conn_wake(baton_etcd_conn *c);
 /* The member the conn's last request went to, as "host:port". */
 const char *baton__etcd_conn_member(const baton_etcd_conn *c);
 
+/* Whether requests now go to another member than c's last one (a failure
+ * elsewhere moved them on): a long stream follows them. */
+bool baton__etcd_conn_stale(const baton_etcd_conn *c);
+
 /* How many members the URI names. */
 size_t baton__etcd_http_members(const baton_etcd_http *h);
 

@@ -209,33 +209,66 @@ static int wait_next_in_line(baton_etcd_session *es, baton_etcd_conn *conn, bato
 static int wait_queued(baton_etcd_session *es, baton_etcd_conn *conn, baton_candidate *c,
                        baton_etcd_cand *ec, uint64_t gen0, int64_t deadline, int cancel_fd,
                        baton_error *err) {
+  baton_etcd_queue_look q;
+  int rc = baton__etcd_queue_look(es, c, ec, &q, deadline, cancel_fd, err);
+  if (rc != 0) return rc;
+  if (q.place == BATON_ETCD_NEXT) {
+    target t = {.own = &q.kvs[0], .pred = &q.kvs[1]};
+    rc = wait_next_in_line(es, conn, c, &t, q.revision + 1, gen0, deadline, cancel_fd, err);
+    if (rc == 0) ec->won_revision = t.won;
+  } else if (q.place == BATON_ETCD_BEHIND) {
+    target t = {q.kvs[1].key, q.kvs[1].key_len, false, true, NULL, NULL, NULL, false, 0};
+    rc = watch(es, conn, &t, q.revision + 1, gen0, deadline, cancel_fd, err);
+  }
+  baton__etcd_queue_look_free(&q);
+  return rc;
+}
+
+int baton__etcd_queue_look(baton_etcd_session *es, baton_candidate *c, baton_etcd_cand *ec,
+                           baton_etcd_queue_look *q, int64_t deadline, int cancel_fd,
+                           baton_error *err) {
   /* Our key and the two keys just older, newest first: whether ours is
    * still as we made it, which key precedes it, and whether that one is
    * the only one. */
   baton_etcd_range_req r = {.sort = -1, .limit = 3, .max_create_revision = ec->create_revision};
-  baton_etcd_kv kvs[3];
-  size_t n = 0;
-  int64_t rev = 0;
-  int rc = baton__etcd_range(es, c->name, &r, kvs, 3, &n, &rev, deadline, cancel_fd, err);
+  q->n = 0;
+  q->revision = 0;
+  q->place = BATON_ETCD_GONE;
+  int rc = baton__etcd_range(es, c->name, &r, q->kvs, 3, &q->n, &q->revision, deadline,
+                             cancel_fd, err);
   if (rc != 0) return rc;
-  if (n == 0 || !baton__etcd_is_own(ec, c->identity, &kvs[0])) {
+  if (q->n == 0 || !baton__etcd_is_own(ec, c->identity, &q->kvs[0])) {
     /* Gone (deleted by hand) or altered: we are not queued. The next
      * acquire's txn makes the key again, or refuses a key not ours. */
     ec->create_revision = 0;
-  } else if (n == 1) {
-    ec->won_revision = rev; /* nothing older: we lead at rev */
-  } else if (n == 2 && kvs[1].create_revision < ec->create_revision) {
-    target t = {.own = &kvs[0], .pred = &kvs[1]};
-    rc = wait_next_in_line(es, conn, c, &t, rev + 1, gen0, deadline, cancel_fd, err);
-    if (rc == 0) ec->won_revision = t.won;
+  } else if (q->n == 1) {
+    q->place = BATON_ETCD_LEADS;
+    ec->won_revision = q->revision; /* nothing older: we lead at its revision */
+  } else if (q->n == 2 && q->kvs[1].create_revision < ec->create_revision) {
+    q->place = BATON_ETCD_NEXT;
   } else {
     /* Several older keys (or, never from our own txn, one sharing our
      * create_revision): wait for the nearest, then look. */
-    target t = {kvs[1].key, kvs[1].key_len, false, true, NULL, NULL, NULL, false, 0};
-    rc = watch(es, conn, &t, rev + 1, gen0, deadline, cancel_fd, err);
+    q->place = BATON_ETCD_BEHIND;
   }
-  while (n > 0) baton__etcd_kv_free(&kvs[--n]);
-  return rc;
+  return 0;
+}
+
+void baton__etcd_queue_look_free(baton_etcd_queue_look *q) {
+  while (q->n > 0) baton__etcd_kv_free(&q->kvs[--q->n]);
+}
+
+bool baton__etcd_seen_is(const baton_etcd_kv *lead, const baton_leader *seen) {
+  uint64_t seen_token = seen != NULL ? seen->token : 0;
+  if (lead == NULL) return seen_token == 0;
+  /* The same term with the same value: a proclaimed key's value is no
+   * identity (leader reads that beside it), its version tells. */
+  uint64_t version = baton__etcd_value_version(lead);
+  size_t idlen = lead->value_len < BATON_IDENTITY_MAX ? lead->value_len : BATON_IDENTITY_MAX;
+  return (uint64_t)lead->create_revision == seen_token && seen != NULL &&
+         seen->version == version &&
+         (baton__etcd_proclaimed(lead) ||
+          (strlen(seen->identity) == idlen && memcmp(seen->identity, lead->value, idlen) == 0));
 }
 
 /* An observer: wait until the leader may differ from `seen`. */
@@ -249,18 +282,7 @@ static int wait_observer(baton_etcd_session *es, baton_etcd_conn *conn, baton_ca
   int rc = baton__etcd_range(es, c->name, &r, &lead, 1, &n, &rev, deadline, cancel_fd, err);
   if (rc != 0) return rc;
   bool found = n == 1;
-  uint64_t seen_token = seen != NULL ? seen->token : 0;
-  /* The same term with the same value: a proclaimed key's value is no
-   * identity (leader reads that beside it), its version tells. */
-  uint64_t version = found ? baton__etcd_value_version(&lead) : 0;
-  size_t idlen = found && lead.value_len < BATON_IDENTITY_MAX ? lead.value_len
-                                                               : BATON_IDENTITY_MAX;
-  bool same = found ? (uint64_t)lead.create_revision == seen_token && seen != NULL &&
-                          seen->version == version &&
-                          (baton__etcd_proclaimed(&lead) ||
-                           (strlen(seen->identity) == idlen &&
-                            memcmp(seen->identity, lead.value, idlen) == 0))
-                    : seen_token == 0;
+  bool same = baton__etcd_seen_is(found ? &lead : NULL, seen);
   if (same) {
     baton_etcd_str prefix = {0};
     baton__etcd_name_prefix(&prefix, es, c->name);

@@ -18,7 +18,9 @@
  * LISTEN), later ones send nothing for a candidate and one leader look
  * for an observer; a probe (SELECT 1) on a listener silent for a second
  * when a wait ends without a notification; a fixed lease's acquire,
- * extend and release 1 each, on the reader connection. */
+ * extend and release 1 each, on the reader connection; watch: the first
+ * one of a candidate LISTENs as wait does, later ones send nothing, and
+ * an observer's look at the leader each time. */
 #include "postgres.h"
 #include "lazy_pq.h"
 #include "sql.h"
@@ -113,11 +115,20 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
                       s->label, what);
 }
 
-/* Notifications that came before a look are answered by it. lmu is never
- * held across a request, so this never waits for one. */
+/* p looks, or arms again: a release's wake it took is used. Needs s->lmu. */
+static void settle_owed(baton_pg_session *s, baton_pg_cand *p) {
+  if (p->left_at != 0) s->lowing--;
+  p->left_at = 0;
+  p->owes = false;
+}
+
+/* Notifications that came before a look are answered by it, a wake it
+ * owed too. lmu is never held across a request, so this never waits for
+ * one. */
 static void clear_woken(baton_pg_session *s, baton_pg_cand *p) {
   pthread_mutex_lock(&s->lmu);
   p->woken = false;
+  settle_owed(s, p);
   pthread_mutex_unlock(&s->lmu);
 }
 
@@ -147,11 +158,14 @@ static int dead_error(baton_pg_session *s, baton_error *err) {
 
 static void listener_drain(baton_pg_session *s);
 static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone);
+static void listener_thread_stop(baton_pg_session *s);
+static void pass_on(baton_pg_session *s, baton_pg_cand *p);
 
 /* ---- open and close --------------------------------------------------------- */
 
 static void session_free(baton_pg_session *s) {
   if (s == NULL) return;
+  listener_thread_stop(s); /* before the listener it reads goes */
   baton__pg_drop(&s->conn);
   baton__pg_drop(&s->reader);
   baton__pg_drop(&s->listener);
@@ -342,6 +356,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
   pthread_mutex_init(&s->liomu, NULL);
   pthread_mutex_init(&s->lmu, NULL);
   s->lfd = -1;
+  s->lctl = -1;
   s->base.cfg = cfg;
   if (build_keys(s, uri, cfg) != 0) {
     session_free(s);
@@ -559,7 +574,13 @@ static int release_lock(baton_session *bs, baton_candidate *c, int64_t deadline,
  * waits no more, so its channel is let go of too (see unsubscribe). */
 static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
   int rc = release_lock(bs, c, deadline, err);
-  if (bs != NULL && c != NULL && c->priv != NULL) unsubscribe(session_of(bs), c->priv, false);
+  if (bs != NULL && c != NULL && c->priv != NULL) {
+    baton_pg_session *s = session_of(bs);
+    pthread_mutex_lock(&s->lmu);
+    pass_on(s, c->priv); /* a wake it took and leaves unused */
+    pthread_mutex_unlock(&s->lmu);
+    unsubscribe(s, c->priv, false);
+  }
   return rc;
 }
 
@@ -963,8 +984,9 @@ static int lease_release(baton_session *bs, const char *name, uint64_t token, in
 /* ---- wait ---------------------------------------------------------------------- */
 
 /* One listener connection per client LISTENs on the channel of every name
- * an election of it waits for. No thread of its own reads it: one blocked
- * wait at a time (the reader) polls its socket and hands every
+ * an election of it waits for. Until the first watch (below) starts the
+ * listener thread, no thread of its own reads it: one blocked wait at a
+ * time (the reader) polls its socket and hands every
  * notification to the candidates of its channel (a flag, and the
  * candidate's eventfd, which each blocked wait polls); the others poll
  * only their eventfd, so a notification wakes the waiter of its name, not
@@ -996,10 +1018,52 @@ static void nudge(const baton_pg_cand *p) {
   }
 }
 
-/* Tell p's wait to look again. Needs s->lmu. */
-static void wake(baton_pg_cand *p) {
+/* Call p's armed watch, if any, once: it is disarmed first. `one`: the
+ * wake is a release that can serve one candidate of the name, which p
+ * then owes to the next if it leaves without looking (pass_on). Needs
+ * s->lmu: the core's wake only queues work. */
+static void fire(baton_pg_session *s, baton_pg_cand *p, bool one) {
+  baton_wake_fn fn = p->wfn;
+  if (fn == NULL) return;
+  p->wfn = NULL;
+  s->larmed--;
+  p->owes = one;
+  fn(p->wctx);
+}
+
+/* Tell p's wait, or its watch, to look again. Needs s->lmu. */
+static void wake(baton_pg_session *s, baton_pg_cand *p) {
   p->woken = true;
   nudge(p);
+  fire(s, p, false);
+}
+
+/* The candidate of `channel` (not `not`) whose watch was armed first, or
+ * NULL. Needs s->lmu. */
+static baton_pg_cand *first_armed(baton_pg_session *s, const char *channel,
+                                  const baton_pg_cand *not) {
+  baton_pg_cand *first = NULL;
+  for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
+    if (p != not && p->wfn != NULL && p->acquired && p->listening &&
+        strcmp(p->channel, channel) == 0 && (first == NULL || p->wseq < first->wseq))
+      first = p;
+  return first;
+}
+
+/* p took a release's one wake (fire) and leaves without looking: the next
+ * armed candidate of its name gets it; with none armed, every other
+ * candidate of the name is marked woken, so that one whose look came
+ * before the release finds it when it arms. Needs s->lmu. */
+static void pass_on(baton_pg_session *s, baton_pg_cand *p) {
+  if (!p->owes) return;
+  settle_owed(s, p);
+  baton_pg_cand *next = first_armed(s, p->channel, p);
+  if (next != NULL) {
+    fire(s, next, true);
+    return;
+  }
+  for (baton_pg_cand *o = s->listening; o != NULL; o = o->lnext)
+    if (o != p && o->listening && o->acquired && strcmp(o->channel, p->channel) == 0) wake(s, o);
 }
 
 /* The listener broke, or a request on it was left unfinished (it is never
@@ -1015,33 +1079,49 @@ static void listener_broke(baton_pg_session *s) {
   for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext) {
     if (!p->listening) continue;
     p->listening = false;
-    wake(p);
+    wake(s, p);
   }
 }
 
 /* Hand the notifications libpq has read to the candidates of their
- * channel. Needs s->liomu; takes s->lmu. */
+ * channel. A release serves one candidate: of the armed candidate
+ * watches of its name only the first armed is woken (no herd), the rest
+ * stay armed; observers, blocked waits and candidates between a wake and
+ * their next watch (whose look may have come before it) are all told.
+ * Needs s->liomu; takes s->lmu. */
 static void dispatch(baton_pg_session *s) {
   pthread_mutex_lock(&s->lmu);
   /* Bounded by what libpq has read already: PQnotifies reads nothing. */
   PGnotify *n;
   while ((n = PQnotifies(s->listener.pg)) != NULL) {
-    /* A proclaim changes nothing for a waiting candidate: observers only. */
+    /* A proclaim changes nothing for a waiting candidate: observers only.
+     * Nor does an election for an armed candidate's watch: the name is
+     * taken, and only its release (or the expiry that recheck_at covers)
+     * can serve a candidate. */
     bool proclaimed = n->extra != NULL && strcmp(n->extra, "proclaimed") == 0;
+    bool elected = n->extra != NULL && strcmp(n->extra, "elected") == 0;
+    baton_pg_cand *first = proclaimed || elected ? NULL : first_armed(s, n->relname, NULL);
     for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
-      if (p->listening && strcmp(p->channel, n->relname) == 0 && !(proclaimed && p->acquired))
-        wake(p);
+      if (p->listening && strcmp(p->channel, n->relname) == 0 && !(proclaimed && p->acquired) &&
+          !(p->acquired && p->wfn != NULL))
+        wake(s, p);
+    if (first != NULL) fire(s, first, true);
     PQfreemem(n);
   }
   pthread_mutex_unlock(&s->lmu);
 }
 
-/* Let go of liomu, and tell the reader (unless it is `self`) to poll the
- * socket again: it stops polling it while a request is on it. */
+/* Let go of liomu, and tell the reader (unless it is `self`) and the
+ * listener thread to poll the socket again: they stop polling it while a
+ * request is on it, and a new listener has a new socket. */
 static void listener_unlock(baton_pg_session *s, const baton_pg_cand *self) {
   pthread_mutex_unlock(&s->liomu);
   pthread_mutex_lock(&s->lmu);
   if (s->lreader != NULL && s->lreader != self) nudge(s->lreader);
+  uint64_t one = 1;
+  if (s->lthread_on && write(s->lctl, &one, sizeof one) < 0) {
+    /* The counter is full: it is readable anyway. */
+  }
   pthread_mutex_unlock(&s->lmu);
 }
 
@@ -1082,14 +1162,14 @@ static void listener_read(baton_pg_session *s) {
     listener_fail(s);
 }
 
-/* Send a SELECT 1 on a listener silent for BATON_PG_PROBE_AFTER_NS, not
+/* Send a SELECT 1 on a listener silent for `after` ns, not
  * waiting for its reply (listener_read takes it): a listener whose TCP
  * connection died silently is found out within a request's time, without
  * delaying the wait that sent it. Needs s->liomu. */
-static void listener_probe(baton_pg_session *s) {
+static void listener_probe(baton_pg_session *s, int64_t after) {
   PGconn *pg = s->listener.pg;
   if (pg == NULL || s->lprobe_at != 0 || s->listener.busy) return;
-  if (baton__now() - s->lheard < BATON_PG_PROBE_AFTER_NS) return;
+  if (baton__now() - s->lheard < after) return;
   pthread_mutex_lock(&s->lmu);
   bool broken = s->lbroken;
   pthread_mutex_unlock(&s->lmu);
@@ -1105,18 +1185,22 @@ static void listener_probe(baton_pg_session *s) {
   __atomic_store_n(&s->lprobe_at, baton__now(), __ATOMIC_RELAXED);
 }
 
+/* Read what came on the listener, after sending the rest of a probe
+ * that went out half. Needs s->liomu. */
+static void listener_service(baton_pg_session *s) {
+  if (s->listener.busy && s->lprobe_at != 0 && PQflush(s->listener.pg) < 0)
+    listener_fail(s);
+  else
+    listener_read(s);
+}
+
 /* Read the listener from the renewal, which runs every interval while the
  * client holds a name, so that its notifications never pile up on the
  * server while no wait is blocked. Never waits: a wait or a request busy
  * with it reads it anyway. */
 static void listener_drain(baton_pg_session *s) {
   if (pthread_mutex_trylock(&s->liomu) != 0) return;
-  if (s->listener.pg != NULL && !s->listener.busy) {
-    listener_read(s);
-  } else if (s->listener.pg != NULL && s->lprobe_at != 0) {
-    if (PQflush(s->listener.pg) < 0) listener_fail(s);
-    else listener_read(s);
-  }
+  if (s->listener.pg != NULL && (!s->listener.busy || s->lprobe_at != 0)) listener_service(s);
   listener_unlock(s, NULL);
 }
 
@@ -1171,10 +1255,6 @@ static int listener_connect(baton_pg_session *s, int64_t deadline, baton_error *
 static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, int64_t deadline,
                      baton_error *err) {
   pthread_mutex_lock(&s->lmu);
-  if (p->wake_fd < 0 && (p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-    pthread_mutex_unlock(&s->lmu);
-    return baton__error(err, BATON_ENOMEM, "%s: wait: no eventfd: %s", s->label, strerror(errno));
-  }
   if (p->lprev == NULL && s->listening != p) {
     p->lnext = s->listening;
     if (p->lnext != NULL) p->lnext->lprev = p;
@@ -1258,7 +1338,7 @@ static int listen_wait(baton_pg_session *s, baton_pg_cand *p, int64_t until, int
     if (s->lfd < 0 && p->listening && p->lgen == s->lgen && !s->lbroken) listener_broke(s);
     bool woken = p->woken || !p->listening || p->lgen != s->lgen || s->lbroken;
     p->woken = false;
-    if (s->lreader == NULL) s->lreader = p;
+    if (s->lreader == NULL && !s->lthread_on) s->lreader = p; /* else the thread reads */
     bool reader = s->lreader == p;
     int fd = s->lfd;
     uint64_t gen = s->lgen;
@@ -1301,18 +1381,13 @@ static int listen_wait(baton_pg_session *s, baton_pg_cand *p, int64_t until, int
       continue;
     }
     /* A new listener may have replaced the one polled. */
-    if (s->lgen == gen && s->listener.pg != NULL) {
-      if (s->listener.busy && s->lprobe_at != 0 && PQflush(s->listener.pg) < 0)
-        listener_fail(s);
-      else
-        listener_read(s);
-    }
+    if (s->lgen == gen && s->listener.pg != NULL) listener_service(s);
     listener_unlock(s, p);
   }
   if (rc == 0 && pthread_mutex_trylock(&s->liomu) == 0) {
     /* No word from the listener for the whole wait: is it still there? */
     listener_read(s);
-    listener_probe(s);
+    listener_probe(s, BATON_PG_PROBE_AFTER_NS);
     listener_unlock(s, p);
   }
   pthread_mutex_lock(&s->lmu);
@@ -1338,7 +1413,13 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
    * requests are every waiter's and do not. */
   int64_t op_by = baton__add_sat(baton__now(), s->base.cfg->op_timeout_ns);
   int64_t bound = op_by < deadline ? op_by : deadline;
+  /* A blocked wait polls its own eventfd; a watch needs none (a client
+   * watching 10,000 names holds no descriptor per name). */
   pthread_mutex_lock(&s->lmu);
+  if (p->wake_fd < 0 && (p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    pthread_mutex_unlock(&s->lmu);
+    return baton__error(err, BATON_ENOMEM, "%s: wait: no eventfd: %s", s->label, strerror(errno));
+  }
   bool subscribed = p->listening && p->lgen == s->lgen && !s->lbroken;
   pthread_mutex_unlock(&s->lmu);
   if (!subscribed) {
@@ -1370,6 +1451,234 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   }
   rc = listen_wait(s, p, until < deadline ? until : deadline, cancel_fd);
   return baton__wait_end(rc, until, deadline, &p->recheck_at, s->label, c->name, err);
+}
+
+/* ---- watch ---------------------------------------------------------------------- */
+
+/* A watch is a flag on the candidate's subscription (wfn), set under lmu;
+ * whoever reads the listener calls it, once. For that, one thread per
+ * session reads the listener from the first watch on: armed watches are
+ * not blocked waits, and nobody else would read it while nothing blocks.
+ * It takes the reader's part of every blocked wait too (listen_wait),
+ * so that one socket has one reader, and it stops at close. */
+
+/* How long a candidate unwatched while it owes a release's wake has to
+ * look (acquire) before the wake passes to the next armed candidate: the
+ * core looks right after it unwatches, so this is only waited out when
+ * the candidate stopped instead. */
+#define BATON_PG_PASS_AFTER_NS (100 * BATON_NS_PER_MS)
+
+/* Disarm p's watch. Needs s->lmu. */
+static void disarm(baton_pg_session *s, baton_pg_cand *p) {
+  if (p->wfn == NULL) return;
+  p->wfn = NULL;
+  p->wctx = NULL;
+  s->larmed--;
+}
+
+/* How often the thread probes a silent listener while watches are armed:
+ * no more than once a renewal interval. */
+static int64_t probe_period(const baton_pg_session *s) {
+  int64_t every = s->base.cfg->renew_ns;
+  return every > BATON_PG_PROBE_AFTER_NS ? every : BATON_PG_PROBE_AFTER_NS;
+}
+
+/* The thread's one round: read what came, and probe while watches are
+ * armed (their wake needs a listener that still works). Returns when to
+ * look again without a word (a probe to judge or to send), 0: none. */
+static int64_t listener_round(baton_pg_session *s, bool armed) {
+  pthread_mutex_lock(&s->liomu); /* held by a request for a round trip at most */
+  int64_t next = 0;
+  if (s->listener.pg != NULL) {
+    listener_service(s);
+    if (armed) listener_probe(s, probe_period(s));
+    pthread_mutex_lock(&s->lmu);
+    bool broken = s->lbroken;
+    pthread_mutex_unlock(&s->lmu);
+    int64_t probe_at = __atomic_load_n(&s->lprobe_at, __ATOMIC_RELAXED);
+    if (armed && !broken)
+      next = probe_at != 0 ? baton__add_sat(probe_at, s->base.cfg->op_timeout_ns) + 1
+                           : baton__add_sat(s->lheard, probe_period(s));
+    /* A probe that could not go out (a request on it) is tried again
+     * later, not at once in a loop. */
+    if (next != 0 && next <= baton__now()) next = baton__after(probe_period(s));
+  }
+  /* Not listener_unlock: it would nudge this thread, which just looked. */
+  pthread_mutex_unlock(&s->liomu);
+  pthread_mutex_lock(&s->lmu);
+  if (s->lreader != NULL) nudge(s->lreader);
+  pthread_mutex_unlock(&s->lmu);
+  return next;
+}
+
+/* Pass on the wakes owed by candidates unwatched BATON_PG_PASS_AFTER_NS
+ * ago that have not looked since; returns when the next one is due (0:
+ * none). Needs s->lmu. */
+static int64_t pass_owed(baton_pg_session *s) {
+  int64_t now = baton__now(), next = 0;
+  /* Bounded by the list; pass_on takes p out of the count. */
+  for (baton_pg_cand *p = s->listening; p != NULL && s->lowing > 0; p = p->lnext) {
+    if (p->left_at == 0) continue;
+    int64_t due = p->left_at + BATON_PG_PASS_AFTER_NS;
+    if (due <= now) pass_on(s, p);
+    else if (next == 0 || due < next) next = due;
+  }
+  return next;
+}
+
+/* Each round blocks in one poll of at most a second, on the listener's
+ * socket (none while it is broken: the next subscription replaces it) and
+ * lctl; it ends when close sets lstop. */
+static void *listener_main(void *arg) {
+  baton_pg_session *s = arg;
+  int64_t next = 0;
+  for (;;) {
+    pthread_mutex_lock(&s->lmu);
+    bool stop = s->lstop, armed = s->larmed > 0;
+    int fd = s->lbroken ? -1 : s->lfd;
+    int64_t owed = s->lowing > 0 ? pass_owed(s) : 0;
+    pthread_mutex_unlock(&s->lmu);
+    if (stop) break;
+    int64_t by = baton__after(BATON_PG_NS_PER_S);
+    if (next != 0 && next < by) by = next;
+    if (owed != 0 && owed < by) by = owed;
+    struct pollfd fds[2] = {{.fd = s->lctl, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    if (poll(fds, 2, baton__ms_until(by)) < 0) continue; /* EINTR */
+    uint64_t count;
+    if ((fds[0].revents & POLLIN) && read(s->lctl, &count, sizeof count) < 0) {
+      /* Emptied already. */
+    }
+    next = listener_round(s, armed);
+  }
+  return NULL;
+}
+
+/* Start the listener thread unless it runs. Needs s->lmu. */
+static int listener_thread_start(baton_pg_session *s, baton_error *err) {
+  if (s->lthread_on) return 0;
+  if (s->lctl < 0 && (s->lctl = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    return baton__error(err, BATON_ENOMEM, "%s: watch: no eventfd: %s", s->label,
+                        strerror(errno));
+  int e = pthread_create(&s->lthread, NULL, listener_main, s);
+  if (e != 0)
+    return baton__error(err, BATON_ENOMEM, "%s: watch: no listener thread: %s", s->label,
+                        strerror(e));
+  s->lthread_on = true;
+  /* A blocked wait that reads the socket leaves it to the thread. */
+  if (s->lreader != NULL) nudge(s->lreader);
+  s->lreader = NULL;
+  return 0;
+}
+
+static void listener_thread_stop(baton_pg_session *s) {
+  pthread_mutex_lock(&s->lmu);
+  bool on = s->lthread_on;
+  s->lstop = true;
+  uint64_t one = 1;
+  if (on && write(s->lctl, &one, sizeof one) < 0) {
+    /* The counter is full: it is readable anyway. */
+  }
+  pthread_mutex_unlock(&s->lmu);
+  if (on) pthread_join(s->lthread, NULL);
+  s->lthread_on = false;
+  if (s->lctl >= 0) close(s->lctl);
+  s->lctl = -1;
+}
+
+/* A candidate's watch costs no request once subscribed: the first one
+ * LISTENs, and wakes at once, since the look that came before it (the
+ * acquire) was not covered by it. An observer's looks at the leader with
+ * the watch armed, so that a change during or after that look wakes it.
+ * *recheck_at: what acquire or the look said of the holder's expiry (a
+ * holder that is not baton: soon, baton__next_look), as wait uses it. */
+static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                 baton_wake_fn wake_fn, void *ctx, int64_t *recheck_at, int64_t deadline,
+                 baton_error *err) {
+  baton_pg_session *s = session_of(bs);
+  int rc = check_candidate(bs, c, "watch", err);
+  if (rc != 0) return rc;
+  if (wake_fn == NULL || recheck_at == NULL)
+    return baton__error(err, BATON_EINVAL, "%s: watch: NULL argument", s->label);
+  *recheck_at = INT64_MAX;
+  baton_pg_cand *p = NULL;
+  pthread_mutex_lock(&s->mu);
+  rc = cand_state(s, c, &p, err);
+  pthread_mutex_unlock(&s->mu);
+  if (rc != 0) return rc;
+  pthread_mutex_lock(&s->lmu);
+  bool fresh = !(p->listening && p->lgen == s->lgen && !s->lbroken);
+  pthread_mutex_unlock(&s->lmu);
+  if (fresh) {
+    if ((rc = lock_by(s, &s->liomu, deadline, "watch", err)) != 0) return rc;
+    rc = subscribe(s, c, p, deadline, err);
+    listener_unlock(s, NULL);
+    if (rc != 0) return rc;
+  }
+  pthread_mutex_lock(&s->lmu);
+  rc = listener_thread_start(s, err);
+  bool now = false;
+  if (rc == 0) {
+    disarm(s, p); /* armed twice is armed once */
+    p->wfn = wake_fn;
+    p->wctx = ctx;
+    p->wseq = ++s->lseq;
+    settle_owed(s, p);
+    s->larmed++;
+    /* A candidate's look came before: what came since, or a listener that
+     * broke, is for it. An observer's look comes below. */
+    bool gone = !p->listening || p->lgen != s->lgen || s->lbroken;
+    now = gone || (p->acquired && (fresh || p->woken));
+    p->woken = false;
+  }
+  pthread_mutex_unlock(&s->lmu);
+  if (rc != 0) return rc;
+  int64_t until = 0;
+  if (p->acquired) {
+    until = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
+  } else if (!now) {
+    static const baton_leader none;
+    baton_leader cur;
+    int64_t idle = -1, fixed = -1;
+    int got = read_leader(s, c->name, &cur, &idle, &fixed, NULL, 0, NULL, deadline, -1, err);
+    if (got < 0) {
+      pthread_mutex_lock(&s->lmu);
+      disarm(s, p); /* the core looks again after a back-off */
+      pthread_mutex_unlock(&s->lmu);
+      return got;
+    }
+    now = !baton__same_leader(got == 1 ? &cur : &none, seen != NULL ? seen : &none);
+    until = baton__now() + (got == 1 ? recheck_after(s, idle, fixed) : s->base.cfg->ttl_ns);
+  }
+  if (now) {
+    pthread_mutex_lock(&s->lmu);
+    fire(s, p, false); /* unless the listener was first */
+    pthread_mutex_unlock(&s->lmu);
+  } else {
+    *recheck_at = until;
+  }
+  return 0;
+}
+
+/* The channel stays LISTENed: the next watch needs no request, and
+ * release or forget let go of it. A wake p owes passes on unless p looks
+ * within BATON_PG_PASS_AFTER_NS: the core unwatches at the start of every
+ * look, and passing it at once would wake the next, whose look unwatches
+ * it in turn, and so on through every waiter of the name. */
+static void unwatch(baton_session *bs, baton_candidate *c) {
+  baton_pg_session *s = session_of(bs);
+  if (s == NULL || c == NULL || c->priv == NULL) return;
+  baton_pg_cand *p = c->priv;
+  pthread_mutex_lock(&s->lmu);
+  disarm(s, p);
+  if (p->owes && p->left_at == 0) {
+    p->left_at = baton__now();
+    s->lowing++;
+    uint64_t one = 1;
+    if (s->lthread_on && write(s->lctl, &one, sizeof one) < 0) {
+      /* The counter is full: it is readable anyway. */
+    }
+  }
+  pthread_mutex_unlock(&s->lmu);
 }
 
 /* p waits no more: its channel is UNLISTENed unless another candidate of
@@ -1418,6 +1727,10 @@ static void forget(baton_session *bs, baton_candidate *c) {
   else s->cands = p->next;
   if (p->next != NULL) p->next->prev = p->prev;
   pthread_mutex_unlock(&s->mu);
+  pthread_mutex_lock(&s->lmu);
+  disarm(s, p);
+  pass_on(s, p);
+  pthread_mutex_unlock(&s->lmu);
   unsubscribe(s, p, true);
   if (p->wake_fd >= 0) close(p->wake_fd);
   baton__free(p);
@@ -1443,4 +1756,6 @@ const baton_backend baton_backend_postgres = {
     .lease_acquire = lease_acquire,
     .lease_extend = lease_extend,
     .lease_release = lease_release,
+    .watch = watch,
+    .unwatch = unwatch,
 };

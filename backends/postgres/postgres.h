@@ -80,7 +80,18 @@ typedef struct baton_pg_session {
                                  the next wait opens a new one */
   struct baton_pg_cand *listening; /* candidates subscribed on the listener */
   struct baton_pg_cand *lreader;   /* the one blocked wait that polls the
-                                      listener's socket, or NULL */
+                                      listener's socket, or NULL; none
+                                      while the listener thread runs */
+  int larmed;                 /* armed watches (lmu) */
+  int lowing;                 /* candidates unwatched while they owe a
+                                 wake, not looking yet (lmu) */
+  uint64_t lseq;              /* watches armed so far: their order (lmu) */
+  bool lthread_on;            /* the listener thread runs (lmu) */
+  bool lstop;                 /* close asked it to end (lmu) */
+  pthread_t lthread;          /* reads the listener for the watches: one per
+                                 session, started by the first watch */
+  int lctl;                   /* eventfd that makes it look again (a new
+                                 listener, a request done, close); -1 none */
   unsigned long requests;     /* requests sent on any of the session's
                                  connections (atomic; tests count them) */
 } baton_pg_session;
@@ -109,6 +120,16 @@ typedef struct baton_pg_cand {
   int wake_fd;           /* eventfd written when woken is set, so that a
                             blocked wait returns (-1 until the first wait) */
   char channel[64];      /* "baton_" + md5 of the name, as the server said */
+  baton_wake_fn wfn;     /* the armed watch's wake-up, NULL when none */
+  void *wctx;            /* its argument */
+  uint64_t wseq;         /* when it was armed (s->lseq): first armed, first
+                            woken among the candidates of a name */
+  bool owes;             /* it took a release's one wake and has not looked
+                            nor armed again: if it leaves instead, the
+                            next armed candidate of the name gets the wake */
+  int64_t left_at;       /* when it was unwatched owing one (0: not): the
+                            core unwatches before each look, so the wake
+                            passes on only if no look follows soon */
 } baton_pg_cand;
 
 /* ---- conn.c ------------------------------------------------------------ */

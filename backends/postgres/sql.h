@@ -311,13 +311,17 @@ static const char baton_pg_setup_ro_fmt[] =
 
 /* Every statement a session runs more than once, prepared once per
  * session in its set-up (and planned once: the session plans generically),
- * each by name with its parameters' types. */
+ * each by name with its parameters' types. The set-up's second try (after
+ * a refusal such as a statement time-out on a loaded server) runs on the
+ * same connection, where the first try's statements were committed one by
+ * one: DEALLOCATE ALL first, so that it does not fail on its own
+ * PREPAREs ("prepared statement already exists"). */
 #define BATON_PG_ACQUIRE "baton_acquire"
 #define BATON_PG_RELEASE "baton_release"
 #define BATON_PG_UNLOCK "baton_unlock"
 #define BATON_PG_RENEW "baton_renew"
 static const char baton_pg_prepare_sql[] =
-    "SET plan_cache_mode = force_generic_plan; "
+    "SET plan_cache_mode = force_generic_plan; DEALLOCATE ALL; "
     "PREPARE " BATON_PG_ACQUIRE " (text, text, int8, timestamptz, bool) AS " BATON_PG_ACQUIRE_SQL "; "
     "PREPARE " BATON_PG_RELEASE " (text, timestamptz) AS " BATON_PG_RELEASE_SQL "; "
     "PREPARE " BATON_PG_UNLOCK " (text) AS " BATON_PG_UNLOCK_SQL "; "

@@ -369,7 +369,25 @@ void baton__zk_calls_abandon(baton_zk_conn *conn) {
  * The C client calls every registered watcher on each session event without
  * removing it, so session events are left to the global watcher; a node
  * event fires a watcher once. The context is the candidate's id, looked up
- * under the lock: a watch that outlives its candidate does nothing. */
+ * under the lock: a watch that outlives its candidate does nothing.
+ *
+ * That is what keeps a subscription's late watcher safe. A watch (zk.c)
+ * cannot be taken back from the server: once unwatched, forgotten, or
+ * armed again elsewhere, the ZooKeeper watch it set still fires once
+ * later, or never. So the watcher holds no pointer to the candidate, only
+ * its id, a number that is never reused in the session; it finds the
+ * candidate under s->mu or finds nothing, and it calls the wake only if
+ * one is armed then, clearing it first. forget frees the candidate under
+ * s->mu, and unwatch clears the wake under s->mu, so after either no
+ * wake runs. What the watcher does touch, the handle (zoo_get_context)
+ * and the session, outlive it: zookeeper_close joins the completion
+ * thread, the only one that runs watchers, before the handle is freed,
+ * and the session is freed after its last handle. The price is a lookup
+ * per event (in the session's index by id, zk.c, not a walk of what may
+ * be 10,000 candidates under the lock) and, since the C client keeps one watcher per (function,
+ * context) on a path, a watch armed again on the same path is one watch,
+ * not a pile of them; a stale one firing is a spurious wake-up, which the
+ * contract allows. */
 
 void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
   (void)state;
@@ -379,11 +397,8 @@ void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
   baton_zk_session *s = conn->s;
   uint64_t id = (uint64_t)(uintptr_t)ctx;
   lock(s);
-  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
-    if (k->id == id) {
-      baton__zk_cand_signal(k);
-      break;
-    }
+  baton_zk_cand *k = baton__zk_cand_find_locked(s, id);
+  if (k != NULL) baton__zk_cand_signal(k);
   unlock(s);
 }
 
@@ -400,18 +415,15 @@ void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path
   uint64_t id = (uint64_t)(uintptr_t)ctx;
   const char *slash = strrchr(path, '/');
   lock(s);
-  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
-    if (k->id != id) continue;
-    if (k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
-      s->watch_bytes -= k->watch_bytes; /* a watch fires once */
-      k->watch_bytes = 0;
-      if (type == ZOO_DELETED_EVENT) k->node_gone = true;
-      else {
-        k->watched_gen = 0;
-        k->watch_spent++;
-      }
+  baton_zk_cand *k = baton__zk_cand_find_locked(s, id);
+  if (k != NULL && k->node != NULL && slash != NULL && strcmp(slash + 1, k->node) == 0) {
+    s->watch_bytes -= k->watch_bytes; /* a watch fires once */
+    k->watch_bytes = 0;
+    if (type == ZOO_DELETED_EVENT) k->node_gone = true;
+    else {
+      k->watched_gen = 0;
+      k->watch_spent++;
     }
-    break;
   }
   unlock(s);
 }
@@ -421,6 +433,14 @@ void baton__zk_cand_signal(baton_zk_cand *k) {
   if (k->efd >= 0 && write(k->efd, &one, sizeof one) < 0) {
     /* EAGAIN: the counter is already non-zero, so the waiter wakes anyway. */
   }
+  baton_wake_fn wake = k->wake;
+  k->wake = NULL; /* one-shot: the core arms it again once it has looked */
+  if (wake != NULL) wake(k->wake_ctx);
+}
+
+void baton__zk_wake_all_locked(baton_zk_session *s) {
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
+    if (k->wake != NULL) baton__zk_cand_signal(k);
 }
 
 /* ---- Errors ---------------------------------------------------------------- */

@@ -49,6 +49,13 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
   if (state == ZOO_CONNECTED_STATE) conn->was_connected = true;
   conn->state = state;
   if (state == ZOO_EXPIRED_SESSION_STATE) conn->expired = true;
+  /* A subscription on this handle may have missed a change while it was
+   * cut off (its watch comes back with the reconnect only if the session
+   * survived): every armed watch looks again. Only the current handle's:
+   * an old one's events concern nobody any more. */
+  bool broken = (state == ZOO_CONNECTING_STATE && was == ZOO_CONNECTED_STATE) || reconnected ||
+                state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE;
+  if (broken && s->conn == conn) baton__zk_wake_all_locked(s);
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->mu);
   if (state == ZOO_CONNECTED_STATE) baton__zk_sweep_kick(conn);

@@ -12,9 +12,9 @@
  * is asked for; a queued candidate's later acquires skip the create);
  * release = delete; renew = one sync (plus a get that sets the watch of
  * each node held since the last renewal: check_held); leader = get
- * children + get; wait = one get that
- * watches the predecessor. A create whose reply was lost (connection loss,
- * time-out) leaves the candidate "pending": the next call lists the
+ * children + get; wait and watch = one get that watches the predecessor
+ * (an observer: get children + get). A create whose reply was lost
+ * (connection loss, time-out) leaves the candidate "pending": the next call lists the
  * children and adopts the node that carries the candidate's guid; forget
  * sweeps that guid in the background (sweep.c).
  *
@@ -77,6 +77,15 @@ void baton__zk_name_end(baton_zk_conn **conn, char **parent) {
 
 /* ---- Candidates ------------------------------------------------------------ */
 
+/* The fixed lease a watch saw queued ahead is no longer what it waits
+ * behind. */
+static void forget_lease_locked(baton_zk_cand *k) {
+  baton__free(k->lease_pred);
+  k->lease_pred = NULL;
+  k->lease_version = 0;
+  k->lease_end = 0;
+}
+
 static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   baton__free(k->node);
   baton__free(k->pred);
@@ -89,6 +98,63 @@ static void drop_node_locked(baton_zk_session *s, baton_zk_cand *k) {
   k->watch_bytes = 0;
   k->version = 0;
   k->proclaimed = false;
+  forget_lease_locked(k);
+}
+
+/* A candidate's chain in an index of `size` chains. */
+static size_t index_slot(uint64_t id, size_t size) {
+  return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (size - 1);
+}
+
+/* Make the index twice as large (at least 64 chains) from the list: true,
+ * or false when out of memory (the old index, if any, stays in use with
+ * longer chains). */
+static bool index_grow_locked(baton_zk_session *s) {
+  size_t size = s->index_size != 0 ? 2 * s->index_size : 64;
+  baton_zk_cand **index = baton__calloc(size, sizeof *index);
+  if (index == NULL) return false;
+  for (baton_zk_cand *k = s->cands; k != NULL; k = k->next) {
+    size_t i = index_slot(k->id, size);
+    k->hnext = index[i];
+    index[i] = k;
+  }
+  baton__free(s->index);
+  s->index = index;
+  s->index_size = size;
+  return true;
+}
+
+/* k, just put on the list, into the index too: about one candidate per
+ * chain. */
+static void index_add_locked(baton_zk_session *s, baton_zk_cand *k) {
+  if (++s->ncands > s->index_size && index_grow_locked(s)) return; /* k is in it */
+  if (s->index == NULL) return;
+  size_t i = index_slot(k->id, s->index_size);
+  k->hnext = s->index[i];
+  s->index[i] = k;
+}
+
+static void index_remove_locked(baton_zk_session *s, baton_zk_cand *k) {
+  s->ncands--;
+  if (s->index == NULL) return;
+  /* Bounded by the chain's length. */
+  for (baton_zk_cand **at = &s->index[index_slot(k->id, s->index_size)]; *at != NULL;
+       at = &(*at)->hnext)
+    if (*at == k) {
+      *at = k->hnext;
+      break;
+    }
+}
+
+baton_zk_cand *baton__zk_cand_find_locked(baton_zk_session *s, uint64_t id) {
+  if (s->index == NULL) {
+    for (baton_zk_cand *k = s->cands; k != NULL; k = k->next)
+      if (k->id == id) return k;
+    return NULL;
+  }
+  for (baton_zk_cand *k = s->index[index_slot(id, s->index_size)]; k != NULL; k = k->hnext)
+    if (k->id == id) return k;
+  return NULL;
 }
 
 /* c's state, made on first use (with s->mu held); NULL when out of memory. */
@@ -102,6 +168,7 @@ static baton_zk_cand *cand_locked(baton_zk_session *s, baton_candidate *c) {
   k->next = s->cands;
   if (k->next != NULL) k->next->prev = k;
   s->cands = k;
+  index_add_locked(s, k);
   c->priv = k;
   return k;
 }
@@ -110,6 +177,7 @@ static void cand_free_locked(baton_zk_session *s, baton_zk_cand *k) {
   if (k->prev != NULL) k->prev->next = k->next;
   else s->cands = k->next;
   if (k->next != NULL) k->next->prev = k->prev;
+  index_remove_locked(s, k);
   drop_node_locked(s, k);
   if (k->efd >= 0) close(k->efd);
   baton__free(k);
@@ -220,6 +288,7 @@ static int make_hosts(baton_zk_session *s, const baton_uri *uri, baton_error *er
 
 static void session_free(baton_zk_session *s) {
   while (s->cands != NULL) cand_free_locked(s, s->cands); /* each unlinks itself */
+  baton__free(s->index);
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
   baton__free(s->hosts);
@@ -276,14 +345,18 @@ static int zk_open(baton_session **out, const baton_uri *uri, const baton_config
   baton_zk_session *s = NULL;
   int rc = session_new(&s, uri, cfg, err);
   if (rc != 0) return rc;
-  rc = baton__zk_conn_open(&s->conn, s, deadline, err);
+  baton_zk_conn *conn;
+  rc = baton__zk_conn_open(&conn, s, deadline, err);
   if (rc != 0) {
     session_free(s);
     return rc;
   }
+  lock(s); /* the session watcher reads s->conn */
+  s->conn = conn;
+  unlock(s);
   /* The server clamps the timeout to its [min, max]: the core must use
    * what it granted. */
-  s->base.server_ttl_ns = negotiated_ns(s->conn);
+  s->base.server_ttl_ns = negotiated_ns(conn);
   *out = &s->base;
   return 0;
 }
@@ -729,6 +802,56 @@ static int block_round(baton_zk_session *s, baton_candidate *c, int64_t lease_en
   return 0;
 }
 
+/* What one look (look) found out beside its answer. */
+typedef struct look_out {
+  char *pred;        /* a queued candidate's predecessor, NULL for an observer */
+  char *path;        /* its path */
+  int version;       /* its data version as read */
+  int64_t lease_end; /* when what c waits behind has surely ended if it is
+                        a fixed lease (baton__zk_lease_end), 0: it is none */
+  bool observer;     /* c looked as an observer */
+} look_out;
+
+static void look_free(look_out *lk) {
+  baton__free(lk->pred);
+  baton__free(lk->path);
+  memset(lk, 0, sizeof *lk);
+}
+
+/* One look at what c waits for, with the watch that fires when it
+ * changes set on the server: BATON_ZK_BLOCK when nothing changed yet, 0
+ * to look again now, or an error. wait blocks on the watch, watch arms
+ * it. While the session is expired nothing is set: renew's new session
+ * signals every candidate. */
+static int look(baton_zk_session *s, cand_op *op, baton_candidate *c, const baton_leader *seen,
+                int64_t deadline, look_out *lk, baton_error *err) {
+  memset(lk, 0, sizeof *lk);
+  if (conn_expired(op->conn)) return BATON_ZK_BLOCK;
+  baton_zk_cand *k = op->k;
+  lk->pred = dup_locked(s, &k->pred);
+  if (lk->pred == NULL) {
+    static const baton_leader nobody;
+    lk->observer = true;
+    return observe(s, op->conn, k, c->name, op->parent, seen != NULL ? seen : &nobody,
+                   &lk->lease_end, deadline, err);
+  }
+  /* Queued: watch the predecessor only, so a release wakes one waiter.
+   * A get sets no watch when the node is gone (an exists would leave
+   * one behind for a name that never comes back). */
+  lk->path = baton__zk_path(s, c->name, lk->pred);
+  baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
+  if (lk->path != NULL) baton__zk_get(op->conn, lk->path, k->id, deadline, &r);
+  int rc = r.rc == ZOK       ? BATON_ZK_BLOCK
+           : r.rc == ZNONODE ? 0
+                             : baton__zk_error(err, op->conn, r.rc, "get", lk->path);
+  if (r.rc == ZOK) {
+    lk->lease_end = baton__zk_lease_end(s, lk->pred, &r.stat);
+    lk->version = r.stat.version;
+  }
+  baton__zk_reply_free(&r);
+  return rc;
+}
+
 /* One look and, if nothing changed, one block. *observer says that an
  * observer's look blocked and a watch woke it. */
 static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader *seen,
@@ -739,36 +862,13 @@ static int wait_round(baton_session *bs, baton_candidate *c, const baton_leader 
   int rc = begin(s, c, true, &op, err);
   if (rc != 0) return rc;
   if (op.stale) return end(&op, 0); /* a new session exists: enqueue again */
-  baton_zk_cand *k = op.k;
-  /* While the session is expired, block until renew makes a new one: it
-   * signals every candidate. */
-  rc = conn_expired(op.conn) ? BATON_ZK_BLOCK : 0;
-  char *pred = rc == 0 ? dup_locked(s, &k->pred) : NULL, *path = NULL;
-  int64_t lease_end = 0;
-  int version = 0;
-  if (rc == 0 && pred != NULL) {
-    /* Queued: watch the predecessor only, so a release wakes one waiter.
-     * A get sets no watch when the node is gone (an exists would leave
-     * one behind for a name that never comes back). */
-    path = baton__zk_path(s, c->name, pred);
-    baton_zk_reply r = {.rc = BATON_ZK_NOMEM};
-    if (path != NULL) baton__zk_get(op.conn, path, k->id, deadline, &r);
-    rc = r.rc == ZOK       ? BATON_ZK_BLOCK
-         : r.rc == ZNONODE ? 0
-                           : baton__zk_error(err, op.conn, r.rc, "get", path);
-    if (r.rc == ZOK) lease_end = baton__zk_lease_end(s, pred, &r.stat), version = r.stat.version;
-    baton__zk_reply_free(&r);
-  } else if (rc == 0) {
-    static const baton_leader nobody;
-    rc = observe(s, op.conn, k, c->name, op.parent, seen != NULL ? seen : &nobody, &lease_end,
-                 deadline, err);
-    *observer = rc == BATON_ZK_BLOCK;
-  }
-  baton__free(pred);
+  look_out lk;
+  rc = look(s, &op, c, seen, deadline, &lk, err);
+  *observer = rc == BATON_ZK_BLOCK && lk.observer;
   end(&op, 0); /* the handle is not held while blocked: renew may replace it */
   if (rc == BATON_ZK_BLOCK)
-    rc = block_round(s, c, lease_end, path, version, deadline, cancel_fd, observer, err);
-  baton__free(path);
+    rc = block_round(s, c, lk.lease_end, lk.path, lk.version, deadline, cancel_fd, observer, err);
+  look_free(&lk);
   return rc;
 }
 
@@ -786,6 +886,90 @@ static int zk_wait(baton_session *bs, baton_candidate *c, const baton_leader *se
     if (rc != 0 || !observer) return rc;
   }
   return rc;
+}
+
+/* ---- watch / unwatch ------------------------------------------------------- */
+
+/* A candidate queued behind a fixed lease: as wait does, it deletes the
+ * lease once it has surely ended, if unchanged, rather than wait up to a
+ * minute for the server's reaper. The end counts from the first look at
+ * that version of the lease, not from this one: the core's look again at
+ * *recheck_at would otherwise push it out each time. BATON_ZK_BLOCK with
+ * *recheck_at, or 0 (look again) once the ended lease was deleted. */
+static int behind_lease(baton_zk_session *s, cand_op *op, const look_out *lk,
+                        int64_t *recheck_at, int64_t deadline) {
+  baton_zk_cand *k = op->k;
+  lock(s);
+  if (k->lease_pred == NULL || strcmp(k->lease_pred, lk->pred) != 0 ||
+      k->lease_version != lk->version) {
+    forget_lease_locked(k);
+    k->lease_pred = baton__strdup(lk->pred); /* out of memory: counted from now */
+    k->lease_version = lk->version;
+    k->lease_end = lk->lease_end;
+  }
+  int64_t ends = k->lease_pred != NULL ? k->lease_end : lk->lease_end;
+  unlock(s);
+  if (baton__now() < ends) {
+    *recheck_at = ends;
+    return BATON_ZK_BLOCK;
+  }
+  baton_zk_reply r;
+  baton__zk_delete_version(op->conn, lk->path, lk->version, deadline, &r);
+  baton__zk_reply_free(&r); /* changed or gone meanwhile: the watch fires anyway */
+  return 0;
+}
+
+/* The look of wait, with the wake armed instead of a thread blocked: the
+ * predecessor's watch (a queued candidate: one release wakes one waiter)
+ * or the name's (an observer) calls it through baton__zk_watcher, and a
+ * session event through baton__zk_wake_all_locked. Every such watch of
+ * the session rides on its one zookeeper_mt handle: no thread per watch.
+ * A look that finds the change already made wakes at once, on this
+ * thread, before watch returns. */
+static int zk_watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                    baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                    baton_error *err) {
+  baton_zk_session *s = (baton_zk_session *)bs;
+  if (c == NULL || wake == NULL || recheck_at == NULL)
+    return baton__error(err, BATON_EINVAL, "%s: NULL argument to watch", s->label);
+  *recheck_at = INT64_MAX;
+  cand_op op;
+  int rc = begin(s, c, false, &op, err);
+  if (rc != 0) return rc;
+  baton_zk_cand *k = op.k;
+  /* Armed before any watch is set, so that one firing during the look
+   * finds it, and checked against the handle begin took: a new session
+   * made since then has already signalled every candidate, this one
+   * too early to count. */
+  lock(s);
+  k->wake = wake;
+  k->wake_ctx = ctx;
+  bool moved = s->conn != op.conn;
+  unlock(s);
+  look_out lk = {0};
+  rc = op.stale || moved ? 0 : look(s, &op, c, seen, deadline, &lk, err); /* stale: enqueue again */
+  if (rc == BATON_ZK_BLOCK && lk.lease_end != 0) {
+    if (lk.observer) *recheck_at = lk.lease_end; /* an observer looks again, deletes nothing */
+    else rc = behind_lease(s, &op, &lk, recheck_at, deadline);
+  }
+  lock(s);
+  if (rc == 0) baton__zk_cand_signal(k); /* unless a watcher was first */
+  else if (rc < 0) k->wake = NULL;       /* the core looks again after a back-off */
+  unlock(s);
+  look_free(&lk);
+  return end(&op, rc == BATON_ZK_BLOCK ? 0 : rc);
+}
+
+/* Only the wake is cleared: the ZooKeeper watch cannot be taken back,
+ * and finds nothing armed when it fires (call.c says why that is safe). */
+static void zk_unwatch(baton_session *bs, baton_candidate *c) {
+  baton_zk_session *s = (baton_zk_session *)bs;
+  if (s == NULL || c == NULL || c->priv == NULL) return;
+  baton_zk_cand *k = c->priv;
+  lock(s);
+  k->wake = NULL;
+  k->wake_ctx = NULL;
+  unlock(s);
 }
 
 /* ---- release / forget ------------------------------------------------------ */
@@ -1188,6 +1372,8 @@ const baton_backend baton_backend_zk = {
     .forget = zk_forget,
     .proclaim = zk_proclaim,
     .leader_value = zk_leader_value,
+    .watch = zk_watch,
+    .unwatch = zk_unwatch,
     .lease_acquire = baton__zk_lease_acquire,
     .lease_extend = baton__zk_lease_extend,
     .lease_release = baton__zk_lease_release,

@@ -5,7 +5,9 @@
  * Threading. The ZooKeeper C client runs two threads per handle: an I/O
  * thread and a completion thread that calls every completion and watcher.
  * Completions and watchers here only copy results and signal, under the
- * session mutex, and never block; the session watcher also calls the
+ * session mutex, and never block; signalling includes the core's wake of
+ * an armed watch, which only queues work (lib/backend.h). The session
+ * watcher also calls the
  * user's log callback (after the mutex), which must not block either. The
  * session mutex is never held across zookeeper_close(), which joins the
  * completion thread. */
@@ -52,6 +54,7 @@ typedef struct baton_zk_conn {
  * may clear it, and watchers look up `efd`. */
 typedef struct baton_zk_cand {
   struct baton_zk_cand *next, *prev; /* the session's list of candidates */
+  struct baton_zk_cand *hnext;       /* its chain in s->index */
   uint64_t id;          /* watcher context: looked up, so a late watch on a
                            forgotten candidate finds nothing */
   int efd;              /* eventfd that watchers and renew signal; -1 until
@@ -72,6 +75,16 @@ typedef struct baton_zk_cand {
   int version;          /* own node's data version as proclaim last wrote
                            it (0: as created) */
   bool proclaimed;      /* own node's identity node was made (proclaim) */
+  baton_wake_fn wake;   /* the armed subscription's wake-up (watch), NULL
+                           when none is armed: whoever calls it clears it
+                           first, so it runs at most once per arming */
+  void *wake_ctx;       /* its argument */
+  char *lease_pred;     /* a fixed lease queued ahead that a watch saw,
+                           NULL when none */
+  int lease_version;    /* its data version then: unchanged means its
+                           mtime is unchanged too */
+  int64_t lease_end;    /* when it has surely ended, from the first look
+                           at that version (baton__zk_lease_end) */
 } baton_zk_cand;
 
 struct baton_zk_session {
@@ -83,6 +96,12 @@ struct baton_zk_session {
   uint64_t gens;               /* handles made so far */
   uint64_t next_id;            /* candidate ids handed out */
   baton_zk_cand *cands;        /* every candidate that has priv */
+  size_t ncands;               /* how many */
+  baton_zk_cand **index;       /* the same by id: index_size chains (hnext),
+                                  so that a watcher finds its candidate
+                                  without walking 10,000 under the lock;
+                                  NULL (out of memory): the list is walked */
+  size_t index_size;           /* a power of two, 0 while index is NULL */
   char *hosts;                 /* "host:port,..." for zookeeper_init */
   char *chroot;                /* "" or "/a/b": prefix of every path */
   char *auth;                  /* "user:password" for digest auth, or NULL */
@@ -194,8 +213,14 @@ long baton__zk_calls_live(void);
 void baton__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 /* The watch on a held node (baton__zk_exists_many's held_ids). */
 void baton__zk_held_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
-/* Wake k's wait (its eventfd); with s->mu held. */
+/* The candidate whose id a watch carries, or NULL (forgotten); with s->mu
+ * held. */
+baton_zk_cand *baton__zk_cand_find_locked(baton_zk_session *s, uint64_t id);
+/* Wake k's wait (its eventfd) and its armed watch, which that disarms;
+ * with s->mu held. */
 void baton__zk_cand_signal(baton_zk_cand *k);
+/* Wake every armed watch of s (a session event); with s->mu held. */
+void baton__zk_wake_all_locked(baton_zk_session *s);
 
 /* Map a ZooKeeper result to a BATON_E* code with a message naming the
  * operation and path. Marks conn expired on ZSESSIONEXPIRED. */

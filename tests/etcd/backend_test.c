@@ -795,14 +795,9 @@ static void fixed_lease_through_the_api(void) {
 static void auth_wrong_right_and_refresh(void) {
   test_cluster *sec = kit_fresh_server("etcd"); /* stopped after the case */
   REQUIRE(sec != NULL);
-  char ep[64], out[4096];
+  char ep[64];
   kit_member_addr(sec, 0, ep, sizeof ep);
-  const char *add[] = {"user", "add", "root:s3cret", NULL};
-  const char *enable[] = {"auth", "enable", NULL};
-  const char *disable[] = {"--user", "root:s3cret", "auth", "disable", NULL};
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, add), 0);
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
-  CHECK_CONTAINS(out, "Enabled");
+  CHECK_EQ(kit_etcd_auth(sec, true), 0);
 
   char uri[300];
   kit_session k;
@@ -839,8 +834,7 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* Disabling auth drops every token the server issued; enabling it again
    * makes our token invalid, as a restart or the token TTL would. */
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+  CHECK_EQ(kit_etcd_drop_tokens(sec), 0);
   uint64_t before = requests(&k);
   baton_leader who;
   CHECK_OK(B.leader(k.s, "t.auth", &who, kit_deadline(3000), &err), &err);
@@ -850,8 +844,7 @@ static void auth_wrong_right_and_refresh(void) {
 
   /* A watch carries the token too, and is refreshed the same way. */
   baton_candidate obs = kit_cand(&k, "t.auth");
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, disable), 0);
-  CHECK_EQ(kit_etcd_ctl(ep, out, sizeof out, enable), 0);
+  CHECK_EQ(kit_etcd_drop_tokens(sec), 0);
   kit_waiter w;
   REQUIRE_EQ(kit_waiter_start(&w, &k, &obs, &who, 10000), 0);
   CHECK_EQ(kit_waiters_done(&w, 1, 1, 300), 0);

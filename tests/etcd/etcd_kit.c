@@ -42,6 +42,22 @@ static size_t collect(char *p, size_t size, size_t n, void *udata) {
   return size * n;
 }
 
+int kit_etcd_auth(const test_cluster *c, bool on) {
+  char ep[64], out[4096];
+  kit_member_addr(c, 0, ep, sizeof ep);
+  const char *add[] = {"user", "add", KIT_ETCD_ROOT, NULL};
+  const char *enable[] = {"auth", "enable", NULL};
+  const char *disable[] = {"--user", KIT_ETCD_ROOT, "auth", "disable", NULL};
+  if (!on) return kit_etcd_ctl(ep, out, sizeof out, disable) == 0 ? 0 : -1;
+  kit_etcd_ctl(ep, out, sizeof out, add); /* fails when the user exists */
+  return kit_etcd_ctl(ep, out, sizeof out, enable) == 0 && strstr(out, "Enabled") != NULL ? 0
+                                                                                          : -1;
+}
+
+int kit_etcd_drop_tokens(const test_cluster *c) {
+  return kit_etcd_auth(c, false) == 0 && kit_etcd_auth(c, true) == 0 ? 0 : -1;
+}
+
 long kit_etcd_http(const test_cluster *c, const char *path, const char *body, char **reply) {
   char url[200];
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", c->member[0].port, path);

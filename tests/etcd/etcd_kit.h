@@ -6,6 +6,7 @@
 
 #include "seam.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 extern const kit_seam kit_seam_etcd;
@@ -15,6 +16,15 @@ extern const kit_seam kit_seam_etcd;
 /* Run `etcdctl --endpoints endpoints ARGS...` (args NULL-terminated) with
  * its output into out: its exit status, or -1. */
 int kit_etcd_ctl(const char *endpoints, char *out, size_t size, const char *const args[]);
+
+/* Auth on member 0 of c with the user root, password s3cret (made on the
+ * first call): on, or off. 0, or -1. */
+#define KIT_ETCD_ROOT "root:s3cret"
+int kit_etcd_auth(const test_cluster *c, bool on);
+
+/* Make every token the server issued stale (auth off, then on again), as
+ * a restart or the tokens' TTL would: 0, or -1. */
+int kit_etcd_drop_tokens(const test_cluster *c);
 
 /* POST body (NULL: a GET) to path on member 0 of c: the HTTP status, with
  * the reply's body in *reply (free() it), or -1. */

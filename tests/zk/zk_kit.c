@@ -33,9 +33,10 @@ static void raw_watcher(zhandle_t *zh, int type, int state, const char *path, vo
   kit_cond_broadcast(&raw_cond);
 }
 
-zhandle_t *kit_zk_raw(const char *hosts, const char *auth) {
+/* A raw handle on session `id` (NULL: a new one), connected, or NULL. */
+static zhandle_t *raw_on(const char *hosts, const clientid_t *id) {
   pthread_once(&raw_once, raw_init);
-  zhandle_t *zh = zookeeper_init2(hosts, raw_watcher, RAW_CONNECT_MS, NULL, NULL,
+  zhandle_t *zh = zookeeper_init2(hosts, raw_watcher, RAW_CONNECT_MS, id, NULL,
                                   ZOO_NO_LOG_CLIENTENV, quiet);
   if (zh == NULL) return NULL;
   int64_t end = kit_now_ms() + RAW_CONNECT_MS;
@@ -47,8 +48,21 @@ zhandle_t *kit_zk_raw(const char *hosts, const char *auth) {
     zookeeper_close(zh);
     return NULL;
   }
-  if (auth != NULL) zoo_add_auth(zh, "digest", auth, (int)strlen(auth), NULL, NULL);
   return zh;
+}
+
+zhandle_t *kit_zk_raw(const char *hosts, const char *auth) {
+  zhandle_t *zh = raw_on(hosts, NULL);
+  if (zh != NULL && auth != NULL) zoo_add_auth(zh, "digest", auth, (int)strlen(auth), NULL, NULL);
+  return zh;
+}
+
+int kit_zk_expire(const char *hosts, const clientid_t *id) {
+  clientid_t copy = *id; /* the victim's handle may change it meanwhile */
+  zhandle_t *twin = raw_on(hosts, &copy);
+  if (twin == NULL) return -1;
+  zookeeper_close(twin);
+  return 0;
 }
 
 int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size) {

@@ -13,6 +13,9 @@ extern const kit_seam kit_seam_zk;
 /* A raw handle to `hosts` ("host:port,..."; digest auth if `auth`),
  * connected, or NULL. */
 zhandle_t *kit_zk_raw(const char *hosts, const char *auth);
+/* End the session `id` on the server (another handle joins it and closes
+ * it), as an expiry would: 0, or -1 when that handle did not connect. */
+int kit_zk_expire(const char *hosts, const clientid_t *id);
 /* Children of path: their count (>= 0) or a negative ZooKeeper error;
  * with `names`, the names joined by ',' into it. */
 int kit_zk_children(zhandle_t *zh, const char *path, char *names, size_t size);
