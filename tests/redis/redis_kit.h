@@ -5,6 +5,7 @@
 #define BATON_TEST_REDIS_KIT_H
 
 #include "seam.h"
+#include "wakes.h"
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -71,22 +72,6 @@ int kit_redis_mark_fresh(redisContext *r, const char *run_id);
 void kit_redis_herd_case(const test_cluster *c, int n);
 
 /* ---- watch (issue 16): the table's one-shot subscriptions -------------- */
-
-/* What a watch's wake(ctx) did: counted under cond (shared by several, so
- * that a case can wait for any of them), with the wakes that ran on the
- * thread that armed it (the contract wants the backend's own thread). */
-typedef struct kit_wakes {
-  kit_cond *cond;   /* the case's */
-  int *total;       /* wakes of every kit_wakes on cond (cond->mu), may be NULL */
-  int n;            /* this one's wakes (cond->mu) */
-  int on_armer;     /* of them, run on `armer` (cond->mu) */
-  pthread_t armer;  /* the thread that armed it last */
-} kit_wakes;
-
-/* The wake function: ctx is a kit_wakes. */
-void kit_wake(void *ctx);
-/* w->n read under its lock. */
-int kit_wakes_n(kit_wakes *w);
 
 /* Bring c to an armed watch as the core does: look (a candidate's
  * acquire, which must say BATON_EHELD; an observer's leader, into *seen),
