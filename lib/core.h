@@ -109,20 +109,24 @@ typedef struct baton_look {
   struct baton_look *prev_due, *next_due;
   int64_t at;                 /* look again then with no wake; INT64_MAX: not */
   size_t slot;                /* its place in the timer heap; SIZE_MAX: none */
+  bool stepping;              /* a thread runs its step now (`stepper`) */
+  bool again;                 /* woken during that step: due after it */
+  pthread_t stepper;
   /* The looking thread's own. */
   unsigned failures;          /* failed steps in a row (back-off) */
 } baton_look;
 
-/* The client's looking thread, started at the first look. */
+/* The client's looking threads, started at the first look. */
+#define BATON_LOOKERS 3
 typedef struct baton_looker {
   pthread_mutex_t mu;         /* after client->mu, never before */
   pthread_cond_t cond;        /* a look came due, a step ended, or stop */
-  bool started, stopping;
-  pthread_t thread;
+  bool stopping;
+  pthread_t threads[BATON_LOOKERS];
+  unsigned nthreads;
   baton_look *due_head, *due_tail; /* woken looks, in wake order */
   baton_look **heap;          /* looks with a time, earliest first */
   size_t nheap, heap_cap;
-  baton_look *current;        /* whose step runs now, or NULL */
 } baton_looker;
 
 /* An observer (baton_election_observe): its own candidate so its waits

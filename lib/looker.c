@@ -1,14 +1,17 @@
-/* looker.c — the client's looking thread: candidate mode and observe for
- * every election of a client on one thread, woken by the backend's
- * subscriptions (baton_backend.watch) instead of a thread blocked per
- * name. 10,000 names in candidate mode cost one thread here, plus what
- * the backend shares (one subscriber connection, one watch stream).
+/* looker.c — the client's looking threads: candidate mode and observe for
+ * every election of a client on BATON_LOOKERS threads, woken by the
+ * backend's subscriptions (baton_backend.watch) instead of a thread
+ * blocked per name. 10,000 names in candidate mode cost those threads,
+ * plus what the backend shares (one subscriber connection, one watch
+ * stream). More than one, so that a burst of releases is looked at a
+ * few round trips at a time, not one.
  *
  * A look is one name's turn: election.c's step looks (acquire, or reads
  * the leader), arms the backend's one-shot watch and says when to look
  * again without a wake. A look becomes due when its watch wakes it (the
  * due list, in wake order) or its time comes (a min-heap on that time).
- * One thread takes due looks one at a time, so each name's steps, and the
+ * A look is stepped by one thread at a time (a wake during its step
+ * brings it back once the step ends), so each name's steps, and the
  * LEADER_CHANGED events they queue, stay in order.
  *
  * Locks: the looker's mu is taken after client->mu, never before, and
@@ -78,9 +81,22 @@ static int heap_add(baton_looker *l, baton_look *k) {
   return 0;
 }
 
+/* Put k in the heap at k->at (none at INT64_MAX) unless it is due anyway.
+ * Needs l->mu. */
+static void schedule(baton_looker *l, baton_look *k) {
+  heap_remove(l, k);
+  if (!k->active || k->due || k->at == INT64_MAX || heap_add(l, k) != 0) return;
+  /* The threads sleep until the heap's top: a new top may be earlier. */
+  if (k->slot == 0) pthread_cond_broadcast(&l->cond);
+}
+
 /* ---- the due list, in wake order ----------------------------------------- */
 
 static void due_push(baton_looker *l, baton_look *k) {
+  if (k->stepping) { /* after its step: never two steps of one look at once */
+    k->again = true;
+    return;
+  }
   if (k->due) return;
   k->due = true;
   k->next_due = NULL;
@@ -128,11 +144,18 @@ static void *looker_main(void *arg) {
       baton__cond_wait_until(&l->cond, &l->mu, l->nheap > 0 ? l->heap[0]->at : INT64_MAX);
       continue;
     }
-    l->current = k;
+    k->stepping = true;
+    k->stepper = pthread_self();
+    k->at = INT64_MAX; /* a step that sets no time waits for a wake */
     pthread_mutex_unlock(&l->mu);
     baton__look_step(k);
     pthread_mutex_lock(&l->mu);
-    l->current = NULL;
+    k->stepping = false;
+    if (k->again && k->active)
+      due_push(l, k); /* the wake supersedes the time the step set */
+    else
+      schedule(l, k);
+    k->again = false;
     pthread_cond_broadcast(&l->cond); /* a look_end may wait for this step */
   }
   pthread_mutex_unlock(&l->mu);
@@ -151,11 +174,10 @@ int baton__looker_init(baton_looker *l) {
 
 void baton__looker_destroy(baton_looker *l) {
   pthread_mutex_lock(&l->mu);
-  bool started = l->started;
   l->stopping = true;
   pthread_cond_broadcast(&l->cond);
   pthread_mutex_unlock(&l->mu);
-  if (started) pthread_join(l->thread, NULL);
+  for (unsigned i = 0; i < l->nthreads; i++) pthread_join(l->threads[i], NULL);
   baton__free(l->heap);
   pthread_cond_destroy(&l->cond);
   pthread_mutex_destroy(&l->mu);
@@ -174,11 +196,12 @@ int baton__look_start(baton_look *k) {
   baton_looker *l = looker_of(k);
   pthread_mutex_lock(&l->mu);
   int rc = 0;
-  if (!l->started && !l->stopping) {
-    rc = pthread_create(&l->thread, NULL, looker_main, l);
-    l->started = rc == 0;
+  while (rc == 0 && l->nthreads < BATON_LOOKERS && !l->stopping) {
+    rc = pthread_create(&l->threads[l->nthreads], NULL, looker_main, l);
+    if (rc == 0) l->nthreads++;
   }
-  if (l->started && !k->active) {
+  rc = l->nthreads > 0 ? 0 : -1; /* fewer than asked still serve */
+  if (rc == 0 && !k->active) {
     k->active = true;
     k->failures = 0;
     due_push(l, k);
@@ -215,12 +238,8 @@ bool baton__look_armed(baton_look *k) {
 void baton__look_at(baton_look *k, int64_t at) {
   baton_looker *l = looker_of(k);
   pthread_mutex_lock(&l->mu);
-  heap_remove(l, k);
   k->at = at;
-  bool earliest = false;
-  if (k->active && !k->due && at != INT64_MAX && heap_add(l, k) == 0) earliest = k->slot == 0;
-  /* Only the looker sleeps on the heap's top: a new top may be earlier. */
-  if (earliest) pthread_cond_signal(&l->cond);
+  if (!k->stepping) schedule(l, k); /* else when its step ends */
   pthread_mutex_unlock(&l->mu);
 }
 
@@ -230,9 +249,9 @@ void baton__look_end(baton_look *k) {
   k->active = false;
   due_remove(l, k);
   heap_remove(l, k);
-  /* Bounded: a step ends by its requests' deadlines. The looker itself
-   * never ends its own look this way. */
-  while (l->current == k && !pthread_equal(pthread_self(), l->thread))
+  /* Bounded: a step ends by its requests' deadlines. A step never ends
+   * its own look this way. */
+  while (k->stepping && !pthread_equal(pthread_self(), k->stepper))
     baton__cond_wait_until(&l->cond, &l->mu, INT64_MAX);
   pthread_mutex_unlock(&l->mu);
 }

@@ -2271,7 +2271,9 @@ static int cmp_ms(const void *a, const void *b) {
  * while every name is handed over, each name's LEADER_CHANGED events come
  * in term order, and every waiter is elected soon after its release. */
 static void many_waiting_names_keep_the_threads_flat(void) {
-  enum { NAMES = 1000 };
+  /* The client's looking threads (lib/core.h: 3) and the backend's reader
+   * of its one subscription, whatever the number of names. */
+  enum { NAMES = 1000, THREADS = 5 };
   static baton_election *held[NAMES], *waiting[NAMES];
   static name_watch w[NAMES];
   static int64_t latency[NAMES];
@@ -2311,7 +2313,7 @@ static void many_waiting_names_keep_the_threads_flat(void) {
          "%+d), %+d descriptors\n",
          NAMES, (long long)kit_ms_since(t0), count_threads() - threads, most - threads,
          count_fds() - fds);
-  CHECK_LE(most - threads, 3);
+  CHECK_LE(most - threads, THREADS);
   CHECK_LE(count_fds() - fds, 16);
   CHECK_EQ(elected, 0);
   /* Hand every name over. */
@@ -2324,7 +2326,7 @@ static void many_waiting_names_keep_the_threads_flat(void) {
   }
   CHECK(kit_await_count(&kc, &elected, NAMES, 60000));
   if (count_threads() > most) most = count_threads();
-  CHECK_LE(most - threads, 3);
+  CHECK_LE(most - threads, THREADS);
   pthread_mutex_lock(&kc.mu);
   int backwards = 0, n = 0;
   for (int i = 0; i < NAMES; i++) {
