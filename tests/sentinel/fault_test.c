@@ -303,7 +303,8 @@ static void switch_wakes_an_armed_watch(void) {
   baton_candidate ka = kit_cand(&p.a, p.name), kb = kit_cand(&p.b, p.name);
   kit_wakes w = {.c = &p.kc};
   int64_t recheck = 0;
-  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  /* A fresh deployment: a first term waits out the restart-safe rule. */
+  CHECK_OK(kit_redis_campaign(&p.a, &ka, 15000, NULL, &err), &err);
   CHECK_OK(kit_watch_arm(&p.b, &kb, false, NULL, &w, &recheck, &err), &err);
   kit_wakes_reset(&w);
   redisContext *r = kit_redis_raw(c->member[3].port, NULL, NULL); /* a Sentinel */
@@ -322,7 +323,7 @@ static void switch_wakes_an_armed_watch(void) {
   baton_candidate ka2 = kit_cand(&p.a, after), kb2 = kit_cand(&p.b, after);
   kit_wakes w2 = {.c = &p.kc};
   int rc;
-  KIT_RETRY(rc, 10000, kit_acquire(&p.a, &ka2, NULL, &err));
+  KIT_RETRY(rc, 15000, kit_redis_campaign(&p.a, &ka2, 15000, NULL, &err));
   CHECK_OK(rc, &err);
   KIT_RETRY(rc, 10000, kit_watch_arm(&p.b, &kb2, false, NULL, &w2, &recheck, &err));
   CHECK_OK(rc, &err);
