@@ -7,9 +7,9 @@
  * of ours can be on the server); renew 1 for any number of names (a script
  * call per BATON_REDIS_RENEW_CHUNK names, pipelined; 0 for none); leader and
  * leader_value 1 (GET and the PTTLs of NAME and NAME/wait, and the GET of
- * NAME/value, pipelined); proclaim 1; wait: the first one subscribes
- * (SUBSCRIBE on the client's one subscriber connection, sub.c, made at the
- * client's first wait), later ones send nothing for a candidate and one
+ * NAME/value, pipelined); proclaim 1; wait and watch: the first one
+ * subscribes (SUBSCRIBE on the client's one subscriber connection, sub.c,
+ * made at the client's first wait), later ones send nothing for a candidate and one
  * look as leader's for an observer. A script the server forgot costs one
  * more round trip (EVAL after NOSCRIPT). A term on a server that started less than a TTL ago
  * costs one more acquire, at the time the first one names (restart-safe
@@ -349,8 +349,56 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
                         err);
 }
 
+/* ---- watch ----------------------------------------------------------------- */
+
+/* The table's watch: wait's rules without a thread. A candidate is woken
+ * by a release of its name (the first armed of this session only, sub.c)
+ * and looks again at the holder's expiry as the last acquire saw it; an
+ * observer is woken by an election, a proclaim or a release, and looks
+ * again at the leader's expiry, which it reads here (as wait does). */
+static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                 baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                 baton_error *err) {
+  baton_redis_session *s = session_of(bs);
+  baton_redis_cand *p = NULL;
+  int rc = cand_state(&p, bs, c, "watch", err);
+  if (rc == 0 && (wake == NULL || recheck_at == NULL))
+    rc = baton__error(err, BATON_EINVAL, "redis: watch: NULL argument");
+  if (rc != 0) return rc;
+  bool fresh = p->sub.epoch == 0;
+  /* As a wait, the first subscribes; with the subscription in place, a
+   * candidate looks again (a release since its last look went unheard),
+   * while an observer's look is the read below. */
+  if (fresh && (rc = baton__redis_sub_open(&p->sub, s, c->name, !p->acquired, deadline, err)) != 0)
+    return rc;
+  bool look_now;
+  if (p->acquired) {
+    *recheck_at = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
+    look_now = fresh;
+  } else if (!baton__redis_sub_look(&p->sub, s)) {
+    look_now = true; /* the subscriber is gone: the next watch subscribes anew */
+  } else {
+    /* Messages so far are covered by the read that follows. */
+    if ((rc = observer_until(s, c, p, seen, recheck_at, deadline, err)) != 0) return rc;
+    look_now = *recheck_at <= baton__now(); /* the leader differs already */
+  }
+  if (look_now) {
+    baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
+    return 0;
+  }
+  baton__redis_arm(&p->watch, &p->sub, s, 1, p->acquired, wake, ctx);
+  return 0;
+}
+
+static void unwatch(baton_session *bs, baton_candidate *c) {
+  if (bs == NULL || c == NULL || c->priv == NULL) return;
+  baton_redis_cand *p = c->priv;
+  baton__redis_unwatch(&p->watch, &p->sub, session_of(bs), 1);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) {
   if (c == NULL || c->priv == NULL) return;
+  unwatch(bs, c);
   if (bs != NULL) baton__redis_sub_close(&((baton_redis_cand *)c->priv)->sub, session_of(bs));
   baton__free(c->priv);
   c->priv = NULL;
@@ -375,4 +423,6 @@ const baton_backend baton_backend_redis = {
     .lease_acquire = baton__redis_lease_acquire,
     .lease_extend = baton__redis_lease_extend,
     .lease_release = baton__redis_lease_release,
+    .watch = watch,
+    .unwatch = unwatch,
 };

@@ -48,6 +48,28 @@ typedef struct baton_redis_conn {
 
 typedef struct baton_redis_hub baton_redis_hub; /* sub.c */
 
+/* What the hubs of one deployment of several servers share (redlock://,
+ * over its instances' hubs): the releases heard, by name and attempt,
+ * and on how many instances. A release frees the name on a quorum only
+ * once a quorum of instances have run it, so candidates are woken by its
+ * quorum-th copy: woken by the first, one would vote while the others
+ * still hold the old key, fail, release in turn and wake the next, on and
+ * on (conformance saw 1,400 attempts for one release). A slot per hash of
+ * the name keeps its last few releases; a name that takes another's slot
+ * costs at most a wake more. */
+#define BATON_REDIS_SERVED_SLOTS 1024
+#define BATON_REDIS_SERVED_KEEP 8
+typedef struct baton_redis_served {
+  pthread_mutex_t mu; /* taken under a hub's lock, never the other way */
+  unsigned quorum;    /* copies of a release that wake a candidate */
+  struct {
+    uint64_t name;                             /* hash; 0 = empty */
+    uint64_t value[BATON_REDIS_SERVED_KEEP];   /* hashes of its last releases */
+    unsigned copies[BATON_REDIS_SERVED_KEEP];  /* instances that published each */
+    unsigned next;                             /* the one to replace next */
+  } slot[BATON_REDIS_SERVED_SLOTS];
+} baton_redis_served;
+
 typedef struct baton_redis_session {
   baton_session base;        /* first: the core's view */
   char *host;                /* owned */
@@ -72,6 +94,26 @@ typedef struct baton_redis_session {
   uint64_t answered, failed;
 } baton_redis_session;
 
+/* A candidate's one-shot subscription (the table's watch), shared by its
+ * places on every hub it listens on (one for redis://, one per instance
+ * for redlock://). Whoever turns `armed` from 1 to 0 owns the one wake:
+ * a hub's reader (then it calls wake under that hub's lock), or unwatch. */
+typedef struct baton_redis_watch {
+  baton_wake_fn wake; /* what to call; written only while disarmed */
+  void *ctx;          /* its argument */
+  bool candidate;     /* a candidate (a release wakes one of them per hub),
+                         not an observer (always woken); fixed once set */
+  int armed;          /* atomic: 1 while armed */
+} baton_redis_watch;
+
+/* A watch's place in the list of armed watches of one channel (sub.c,
+ * under the hub's lock). */
+typedef struct baton_redis_arm {
+  baton_redis_watch *w;               /* NULL: not listed */
+  struct baton_redis_sub *sub;        /* the subscription it belongs to */
+  struct baton_redis_arm *prev, *next;
+} baton_redis_arm;
+
 /* A candidate's interest in the channels of its name, on a session's
  * shared subscriber (sub.c). Zero: none. */
 typedef struct baton_redis_sub {
@@ -81,6 +123,15 @@ typedef struct baton_redis_sub {
                                        on; 0 = not subscribed (or found gone) */
   uint64_t seen;                    /* messages of its channels at the last
                                        look: more mean "look again" */
+  baton_redis_arm arm[2];           /* its places among chan[i]'s armed
+                                       watches (hub's lock) */
+  bool owes;                        /* a release woke this candidate alone:
+                                       stopped before it looks, it passes the
+                                       wake on to the next (hub's lock) */
+  int64_t pass_at;                  /* unwatched while it owes: when the wake
+                                       passes on unless it looks first; 0 =
+                                       not due (hub's lock) */
+  struct baton_redis_sub *pass_next; /* the hub's list of those (hub's lock) */
 } baton_redis_sub;
 
 /* A candidate's state (baton_candidate.priv). */
@@ -101,7 +152,8 @@ typedef struct baton_redis_cand {
                               not baton holds the name (it publishes nothing
                               on release); 0 = the holder is ours or none */
   baton_redis_sub sub;   /* its channels on the session's subscriber,
-                            none until the first wait */
+                            none until the first wait or watch */
+  baton_redis_watch watch; /* its one-shot subscription (watch) */
   uint64_t value_token;  /* the term whose proclaims value_version counts */
   uint64_t value_version; /* proclaims of that term so far (proclaim.c) */
 } baton_redis_cand;
@@ -251,13 +303,65 @@ void baton__redis_hub_fini(baton_redis_session *s);
 int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
                           bool observer, int64_t deadline, baton_error *err);
 
-/* Before a look: the messages so far are answered by it. Returns whether
+/* sub_open in two halves, so that one thread subscribes on several
+ * servers at once (redlock://): _send does all but the wait for the
+ * confirmation (the connect included) and names the subscriber's epoch
+ * it went out on; _confirm waits for it. Errors as sub_open's. */
+int baton__redis_sub_send(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, uint64_t *epoch, int64_t deadline, baton_error *err);
+int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint64_t epoch,
+                             int64_t deadline, baton_error *err);
+
+/* Start the session's reader thread now rather than at the first
+ * subscribe: 0 or BATON_ENOMEM. */
+int baton__redis_hub_start(baton_redis_session *s);
+
+/* Share `served` (initialised by the caller, quorum set, outliving the
+ * hub) with s's hub: a copy of a release wakes a candidate only when it
+ * is the quorum-th the sharing hubs read; observers hear every copy. */
+void baton__redis_hub_share(baton_redis_session *s, baton_redis_served *served);
+
+/* Before a look: the messages so far are answered by it, and so is a wake
+ * this candidate owed the next (no pass-on); its watch leaves the hub's
+ * lists until it arms again (a message meanwhile shows in what it
+ * heard, and the arm wakes it at once). Returns whether
  * sub is subscribed on s's current subscriber; one whose subscriber is
  * gone is marked not subscribed (epoch 0), so the next wait subscribes. */
 bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s);
 
-/* Drop sub's interest: a channel nobody else wants is UNSUBSCRIBEd. */
+/* Drop sub's interest (its watch there disarmed first, as by _unwatch):
+ * a channel nobody else wants is UNSUBSCRIBEd. */
 void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s);
+
+/* Arm w (wake, ctx; `candidate` as baton_redis_watch says) on subs[0..n),
+ * each on its session ss[i]'s hub (entries not subscribed skipped): the
+ * first message on one of its channels calls wake(ctx) once, on that
+ * hub's reader thread. A message since the last look (sub_look), or a
+ * subscriber found gone (that entry is marked not subscribed), wakes at
+ * once, before this returns. A release wakes only the first armed
+ * candidate of its name per hub, in the order they armed; observers are
+ * all woken; a broken subscriber wakes all. */
+void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                      size_t n, bool candidate, baton_wake_fn wake, void *ctx);
+
+/* A watch that must have its caller look again at once (the first one
+ * after subscribing, a subscriber gone, a leader that differs already):
+ * wake now, and the look again without a wake a TTL away (the wake makes
+ * it moot; it must only lie ahead). */
+static inline void baton__redis_watch_now(baton_wake_fn wake, void *ctx, int64_t *recheck_at,
+                                    const baton_config *cfg) {
+  *recheck_at = baton__now() + cfg->ttl_ns;
+  wake(ctx);
+}
+
+/* Disarm w on subs[0..n): once this returns, no wake of w runs or will.
+ * A candidate that a release woke alone passes the wake on to the next
+ * armed candidate of its name unless it looks (sub_look) or arms again
+ * within a short grace: the core unwatches at the start of every look
+ * too, so an unwatch alone does not say it stopped (forget does). Takes
+ * each hub's lock, never waits for I/O. */
+void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                          size_t n);
 
 /* s now connects elsewhere (generation raised, redis-sentinel://): a
  * subscriber made for another generation is dropped, waking every wait. */

@@ -22,7 +22,21 @@
  * A subscriber that breaks (a server restart, CLIENT KILL) wakes every
  * blocked wait ("look again") and raises the epoch: a candidate whose
  * subscription is of an older epoch subscribes again at its next wait,
- * which reopens the connection with every channel that has interest. */
+ * which reopens the connection with every channel that has interest.
+ *
+ * Armed watches. Besides the blocked waits (a thread each), a channel
+ * lists the watches armed on it (the table's watch: one-shot, no thread),
+ * in the order they armed. A message wakes every armed observer, but of
+ * the armed candidates only the first: one release frees the name for one
+ * of them, and waking 1,000 would cost 1,000 acquires for one term. That
+ * one owes the wake to the next: stopped before it looks, it passes it
+ * on: at once when forgotten, and PASS_ON_GRACE_NS after an unwatch that
+ * no look or watch follows (the core unwatches at the start of every
+ * look; passing on then would wake the whole herd one after the other).
+ * The reader passes the due ones on. A broken subscriber wakes every
+ * armed watch. The hubs of a redlock:// session share a table of the
+ * releases heard (baton_redis_served): each instance publishes its copy,
+ * and candidates are woken by the quorum-th. */
 #include "redis.h"
 
 #include <errno.h>
@@ -37,6 +51,11 @@
 #define HUB_BUCKETS 1024     /* hash chains; a chain grows past this many names */
 #define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
 #define UNCONFIRMED UINT64_MAX
+/* How long an unwatched candidate that owes a wake has to look before the
+ * wake passes on: the core's look follows its unwatch at once, but may
+ * settle an earlier attempt first (a request). A look later than this
+ * costs one wake more, never a lost one. */
+#define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
 
 typedef struct baton_redis_chan {
   char name[BATON_NAME_MAX + 16]; /* "NAME/released" or "NAME/elected" */
@@ -44,6 +63,7 @@ typedef struct baton_redis_chan {
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
                                      on the current connection, or UNCONFIRMED */
+  baton_redis_arm *head, *tail;   /* watches armed on it, oldest first */
   struct baton_redis_chan *next;  /* hash chain */
 } baton_redis_chan;
 
@@ -77,6 +97,8 @@ struct baton_redis_hub {
   char refusal[200];              /* its text */
   baton_redis_chan *buckets[HUB_BUCKETS];
   wnode *waiters;                 /* blocked waits */
+  baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
+  baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
   pthread_t reader;
@@ -131,9 +153,128 @@ static uint64_t heard(const baton_redis_sub *sub) {
   return n;
 }
 
+/* ---- armed watches -------------------------------------------------------------- */
+
+static void arm_unlist(baton_redis_chan *c, baton_redis_arm *a) {
+  if (a->w == NULL) return;
+  if (a->prev != NULL)
+    a->prev->next = a->next;
+  else
+    c->head = a->next;
+  if (a->next != NULL)
+    a->next->prev = a->prev;
+  else
+    c->tail = a->prev;
+  *a = (baton_redis_arm){.sub = a->sub};
+}
+
+static void arm_append(baton_redis_chan *c, baton_redis_arm *a, baton_redis_sub *sub,
+                       baton_redis_watch *w) {
+  *a = (baton_redis_arm){.w = w, .sub = sub, .prev = c->tail};
+  if (c->tail != NULL)
+    c->tail->next = a;
+  else
+    c->head = a;
+  c->tail = a;
+}
+
+/* Take w's one wake: whether the caller owns it (and must call it). */
+static bool claim(baton_redis_watch *w) {
+  int one = 1;
+  return __atomic_compare_exchange_n(&w->armed, &one, 0, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
+
+/* A message on c: wake its armed observers (unless `observers` is false:
+ * a wake passed on concerns candidates only) and its first listed
+ * candidate, which then owes the wake (pass_on). One-shot: who is woken
+ * leaves the list. A candidate listed but disarmed was woken by another
+ * hub for this same release (redlock://), or is being unwatched (which
+ * passes the wake on) or armed again (which hears the message): it is the
+ * one all the same, else every instance's copy of one release would wake
+ * another candidate. A look (sub_look) unlists a candidate woken, so a
+ * listing left behind never outlives its look. Needs h->mu. */
+static void wake_armed(baton_redis_chan *c, bool observers, bool candidates) {
+  bool one = !candidates;
+  for (baton_redis_arm *a = c->head, *next; a != NULL; a = next) {
+    next = a->next;
+    baton_redis_watch *w = a->w;
+    if (w->candidate ? one : !observers) continue;
+    baton_redis_sub *sub = a->sub;
+    arm_unlist(c, a);
+    bool mine = claim(w);
+    if (w->candidate) {
+      one = true;
+      sub->owes = true;
+    }
+    if (mine) w->wake(w->ctx);
+  }
+}
+
+static void nudge(baton_redis_hub *h);
+
+/* What becomes of a wake a disarmed candidate owes. */
+typedef enum owed {
+  OWED_ANSWERED, /* it looks, or arms again: nothing passes on */
+  OWED_LATER,    /* unwatched: it passes on after the grace, unless answered */
+  OWED_NOW,      /* forgotten: it passes on now */
+} owed;
+
+static void pass_cancel(baton_redis_hub *h, baton_redis_sub *sub) {
+  if (sub->pass_at == 0) return;
+  for (baton_redis_sub **at = &h->passing; *at != NULL; at = &(*at)->pass_next)
+    if (*at == sub) {
+      *at = sub->pass_next;
+      break;
+    }
+  sub->pass_at = 0;
+  sub->pass_next = NULL;
+}
+
+/* Take sub's watch out of its channels' lists, and settle a wake it owes
+ * as `what` says. Needs h->mu. */
+static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
+  for (size_t i = 0; i < 2; i++)
+    if (sub->chan[i] != NULL) arm_unlist(sub->chan[i], &sub->arm[i]);
+  if (!sub->owes) return;
+  if (what == OWED_LATER) {
+    if (sub->pass_at == 0) {
+      sub->pass_at = baton__now() + PASS_ON_GRACE_NS;
+      sub->pass_next = h->passing;
+      h->passing = sub;
+      nudge(h); /* the reader's poll now has a timeout */
+    }
+    return;
+  }
+  pass_cancel(h, sub);
+  sub->owes = false;
+  if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
+}
+
+/* Pass on the wakes whose grace ran out. Returns when the next one is
+ * due, 0 for none. Needs h->mu. */
+static int64_t pass_due(baton_redis_hub *h) {
+  int64_t now = baton__now(), next = 0;
+  baton_redis_sub **at = &h->passing;
+  while (*at != NULL) { /* each turn moves on or takes one off a finite list */
+    baton_redis_sub *sub = *at;
+    if (sub->pass_at > now) {
+      if (next == 0 || sub->pass_at < next) next = sub->pass_at;
+      at = &sub->pass_next;
+      continue;
+    }
+    *at = sub->pass_next;
+    sub->pass_at = 0;
+    sub->pass_next = NULL;
+    sub->owes = false;
+    if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
+  }
+  return next;
+}
+
 /* ---- waking ------------------------------------------------------------------ */
 
-static void wake(waiter *w, bool cancelled) {
+static void wake_waiter(waiter *w, bool cancelled) {
   pthread_mutex_lock(&w->mu);
   if (cancelled)
     w->cancelled = true;
@@ -157,8 +298,22 @@ static void hub_break(baton_redis_hub *h) {
   h->ctx = NULL;
   h->epoch++;
   for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) c->confirm_at = UNCONFIRMED;
-  for (wnode *n = h->waiters; n != NULL; n = n->next) wake(n->w, false);
+    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
+      c->confirm_at = UNCONFIRMED;
+      while (c->head != NULL) { /* every armed watch, candidates too */
+        baton_redis_watch *w = c->head->w;
+        arm_unlist(c, c->head);
+        if (claim(w)) w->wake(w->ctx);
+      }
+    }
+  for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
+  while (h->passing != NULL) { /* every watch was woken: nothing to pass on */
+    baton_redis_sub *sub = h->passing;
+    h->passing = sub->pass_next;
+    sub->pass_at = 0;
+    sub->pass_next = NULL;
+    sub->owes = false;
+  }
   pthread_cond_broadcast(&h->cond);
 }
 
@@ -169,6 +324,45 @@ static bool is_kind(const redisReply *r, const char *kind) {
          r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, kind) == 0;
 }
 
+/* FNV-1a: names and values are short and not chosen by an attacker; 0
+ * is kept for "empty". */
+static uint64_t hash64(const char *s, size_t len) {
+  uint64_t x = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+  return x != 0 ? x : 1;
+}
+
+/* Whether this copy of a release wakes a candidate: yes without a shared
+ * table; with one, when it is the table's quorum-th copy of the attempt.
+ * An attempt is its value less the token: "<nonce> <identity>" is the
+ * same on every instance, while the token of an attempt that did not win
+ * is each instance's own vote. Needs h->mu. */
+static bool release_due(baton_redis_hub *h, const baton_redis_chan *c, const redisReply *v) {
+  baton_redis_served *t = h->served;
+  if (t == NULL) return true;
+  if (v->type != REDIS_REPLY_STRING) return false;
+  const char *space = memchr(v->str, ' ', v->len);
+  size_t skip = space != NULL ? (size_t)(space - v->str) : 0;
+  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str + skip, v->len - skip);
+  pthread_mutex_lock(&t->mu);
+  size_t i = (size_t)(name % BATON_REDIS_SERVED_SLOTS);
+  if (t->slot[i].name != name) {
+    memset(&t->slot[i], 0, sizeof t->slot[i]);
+    t->slot[i].name = name;
+  }
+  size_t k = 0;
+  while (k < BATON_REDIS_SERVED_KEEP && t->slot[i].value[k] != value) k++;
+  if (k == BATON_REDIS_SERVED_KEEP) { /* a release not heard before */
+    k = t->slot[i].next;
+    t->slot[i].next = (unsigned)((k + 1) % BATON_REDIS_SERVED_KEEP);
+    t->slot[i].value[k] = value;
+    t->slot[i].copies[k] = 0;
+  }
+  bool due = ++t->slot[i].copies[k] == t->quorum;
+  pthread_mutex_unlock(&t->mu);
+  return due;
+}
+
 /* One reply read on the subscriber. Needs h->mu. */
 static void take_reply(baton_redis_hub *h, const redisReply *r) {
   if (is_kind(r, "message") && r->element[1]->type == REDIS_REPLY_STRING) {
@@ -176,7 +370,10 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     if (c == NULL) return; /* unsubscribed since */
     c->count++;
     for (wnode *n = h->waiters; n != NULL; n = n->next)
-      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake(n->w, false);
+      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
+    /* Observers hear every copy (a look more at most); a candidate is
+     * woken once the name is free on a quorum (release_due). */
+    wake_armed(c, true, release_due(h, c, r->element[2]));
   } else if (is_kind(r, "subscribe") || is_kind(r, "unsubscribe")) {
     h->read++;
     pthread_cond_broadcast(&h->cond);
@@ -238,9 +435,16 @@ static void *reader_main(void *arg) {
   while (!h->stop) { /* until the session closes */
     size_t m = build_poll_set(h);
     redisContext *polled = h->ctx;
+    int64_t pass_at = pass_due(h);
+    int timeout = -1;
+    if (pass_at != 0) {
+      int64_t left = pass_at - baton__now();
+      timeout = left <= 0 ? 0 : (int)((left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS);
+    }
     pthread_mutex_unlock(&h->mu);
-    /* No timeout: every change of the poll set writes wake_fd. */
-    int k = m > 0 ? poll(h->pfd, m, -1) : 0;
+    /* No timeout but a wake to pass on: every change of the poll set, and
+     * every new pass-on, writes wake_fd. */
+    int k = m > 0 ? poll(h->pfd, m, timeout) : 0;
     pthread_mutex_lock(&h->mu);
     if (k < 0 && errno != EINTR) {
       /* Nothing we passed can make poll fail but a lack of memory:
@@ -263,7 +467,7 @@ static void *reader_main(void *arg) {
       for (wnode *n = h->waiters; n != NULL; n = n->next)
         if (n->w->cancel_fd == h->pfd[i].fd && !n->cancel_seen) {
           n->cancel_seen = true;
-          wake(n->w, true);
+          wake_waiter(n->w, true);
         }
     }
   }
@@ -415,8 +619,15 @@ static int hub_connect(baton_redis_session *s, baton_redis_hub *h, int64_t deadl
 
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub);
 
-int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
-                          bool observer, int64_t deadline, baton_error *err) {
+/* After a failed subscribe: a channel the server refuses must not go out
+ * again with every other candidate's at the next reconnect. Needs h->mu. */
+static int sub_failed(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub, int rc) {
+  if (rc == BATON_EREFUSED || rc == BATON_EAUTH) drop_interest(s, h, sub);
+  return rc;
+}
+
+int baton__redis_sub_send(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, uint64_t *epoch, int64_t deadline, baton_error *err) {
   baton_redis_hub *h = s->hub;
   pthread_mutex_lock(&h->mu);
   int rc = hub_start(h);
@@ -430,9 +641,19 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
   }
   if (rc == 0) rc = hub_connect(s, h, deadline, err);
   if (rc == 0) rc = send_subscribes(s, h, deadline, err);
-  uint64_t epoch = h->epoch;
+  *epoch = h->epoch;
+  if (rc != 0) sub_failed(s, h, sub, rc);
+  pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+int baton__redis_sub_confirm(baton_redis_sub *sub, baton_redis_session *s, uint64_t epoch,
+                             int64_t deadline, baton_error *err) {
+  baton_redis_hub *h = s->hub;
+  pthread_mutex_lock(&h->mu);
+  int rc = 0;
   bool confirmed = false;
-  for (int rounds = 0; rc == 0 && !confirmed && rounds < 100000; rounds++) {
+  for (int rounds = 0; !confirmed && rounds < 100000; rounds++) {
     confirmed = true;
     for (size_t i = 0; i < 2; i++)
       if (sub->chan[i] != NULL && h->read < sub->chan[i]->confirm_at) confirmed = false;
@@ -441,26 +662,40 @@ int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const ch
                                           h->refusal)
                            : baton__error(err, BATON_ECONNECT,
                                           "%s: subscribe: the connection broke", s->label);
-    } else if (confirmed) {
-      /* in effect on the server */
-    } else if (baton__now() >= deadline) {
-      rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline",
-                        s->label);
-    } else {
-      timed_wait(&h->cond, &h->mu, deadline);
+      break;
     }
+    if (confirmed) break; /* in effect on the server */
+    if (baton__now() >= deadline) break;
+    timed_wait(&h->cond, &h->mu, deadline);
   }
   if (rc == 0 && !confirmed)
-    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply in time", s->label);
+    rc = baton__error(err, BATON_ETIMEDOUT, "%s: subscribe: no reply by the deadline", s->label);
   if (rc == 0) {
     sub->epoch = epoch;
     sub->seen = heard(sub);
-  } else if (rc == BATON_EREFUSED || rc == BATON_EAUTH) {
-    /* A channel the server refuses must not go out again with every
-     * other candidate's at the next reconnect. */
-    drop_interest(s, h, sub);
   }
+  rc = rc != 0 ? sub_failed(s, h, sub, rc) : 0;
   pthread_mutex_unlock(&h->mu);
+  return rc;
+}
+
+int baton__redis_sub_open(baton_redis_sub *sub, baton_redis_session *s, const char *name,
+                          bool observer, int64_t deadline, baton_error *err) {
+  uint64_t epoch = 0;
+  int rc = baton__redis_sub_send(sub, s, name, observer, &epoch, deadline, err);
+  return rc != 0 ? rc : baton__redis_sub_confirm(sub, s, epoch, deadline, err);
+}
+
+void baton__redis_hub_share(baton_redis_session *s, baton_redis_served *served) {
+  pthread_mutex_lock(&s->hub->mu);
+  s->hub->served = served;
+  pthread_mutex_unlock(&s->hub->mu);
+}
+
+int baton__redis_hub_start(baton_redis_session *s) {
+  pthread_mutex_lock(&s->hub->mu);
+  int rc = hub_start(s->hub);
+  pthread_mutex_unlock(&s->hub->mu);
   return rc;
 }
 
@@ -469,6 +704,9 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
   baton_redis_hub *h = s->hub;
   pthread_mutex_lock(&h->mu);
   bool live = h->ctx != NULL && sub->epoch == h->epoch;
+  /* A wake owed is answered, and a listing left by another hub's wake
+   * goes: a message during the look shows in what it heard. */
+  disarm(h, sub, OWED_ANSWERED);
   if (live)
     sub->seen = heard(sub);
   else
@@ -479,6 +717,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
 
 /* Drop sub's interest. Needs h->mu. */
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub) {
+  disarm(h, sub, OWED_NOW);
   for (size_t i = 0; i < 2; i++) {
     baton_redis_chan *c = sub->chan[i];
     if (c == NULL || --c->refs > 0) continue;
@@ -504,6 +743,63 @@ void baton__redis_sub_close(baton_redis_sub *sub, baton_redis_session *s) {
   pthread_mutex_lock(&h->mu);
   drop_interest(s, h, sub);
   pthread_mutex_unlock(&h->mu);
+}
+
+void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                      size_t n, bool candidate, baton_wake_fn wake, void *ctx) {
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  /* Disarmed and out of every list first: a reader that took the last
+   * wake has called it once its hub's lock is ours, and no reader reads
+   * the fields below until `armed` says so again. */
+  __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&ss[i].hub->mu);
+    disarm(ss[i].hub, &subs[i], OWED_ANSWERED);
+    pthread_mutex_unlock(&ss[i].hub->mu);
+  }
+  w->wake = wake;
+  w->ctx = ctx;
+  if (w->candidate != candidate) w->candidate = candidate; /* set once: readers read it unlocked */
+  /* Armed before it is listed anywhere: a message on a hub already listed
+   * wakes it, and one on a hub not yet listed shows in what it heard. */
+  __atomic_store_n(&w->armed, 1, __ATOMIC_RELEASE);
+  size_t listed = 0;
+  bool news = false;
+  for (size_t i = 0; i < n && !news; i++) {
+    baton_redis_sub *sub = &subs[i];
+    if (sub->epoch == 0) continue; /* never subscribed there, or known gone */
+    baton_redis_hub *h = ss[i].hub;
+    pthread_mutex_lock(&h->mu);
+    if (sub->epoch != h->epoch || h->ctx == NULL) {
+      sub->epoch = 0; /* the next watch subscribes anew */
+      news = true;
+    } else if (heard(sub) != sub->seen) {
+      news = true;
+    } else {
+      for (size_t k = 0; k < 2; k++)
+        if (sub->chan[k] != NULL) arm_append(sub->chan[k], &sub->arm[k], sub, w);
+      listed++;
+    }
+    /* Woken here under the lock, as a reader would: an unwatch that
+     * follows waits for it. */
+    if (news && claim(w)) wake(ctx);
+    pthread_mutex_unlock(&h->mu);
+  }
+  if (!news && listed == 0 && claim(w)) wake(ctx); /* nothing to listen on: look again */
+}
+
+void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
+                          size_t n) {
+  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
+  /* A reader that took the wake before calls it under its hub's lock:
+   * once each lock has been ours, no wake runs. */
+  for (size_t i = 0; i < n; i++) {
+    if (ss[i].hub == NULL) continue;
+    pthread_mutex_lock(&ss[i].hub->mu);
+    disarm(ss[i].hub, &subs[i], OWED_LATER);
+    pthread_mutex_unlock(&ss[i].hub->mu);
+  }
 }
 
 void baton__redis_sub_follow(baton_redis_session *s, uint64_t generation) {

@@ -15,9 +15,9 @@ static void *connect_and_send(void *arg) {
 }
 
 void baton__redlock_fan(baton_redlock_op *ops, size_t n) {
-  pthread_t threads[BATON_URI_MAX_HOSTS];
-  bool on_thread[BATON_URI_MAX_HOSTS] = {false};
-  if (n > BATON_URI_MAX_HOSTS) n = BATON_URI_MAX_HOSTS;
+  pthread_t threads[BATON_REDLOCK_FAN_MAX];
+  bool on_thread[BATON_REDLOCK_FAN_MAX] = {false};
+  if (n > BATON_REDLOCK_FAN_MAX) n = BATON_REDLOCK_FAN_MAX;
   for (size_t i = 0; i < n; i++) {
     pthread_mutex_lock(&ops[i].k->mu);
     ops[i].rc = 0;

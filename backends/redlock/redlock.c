@@ -183,6 +183,7 @@ static void session_free(baton_redlock_session *s) {
   for (size_t i = 0; s->inst != NULL && i < s->n; i++) baton__redis_instance_fini(&s->inst[i]);
   baton__free(s->inst);
   pthread_mutex_destroy(&s->state_mu);
+  pthread_mutex_destroy(&s->served.mu);
   baton__free(s);
 }
 
@@ -233,6 +234,7 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     return baton__error(err, BATON_ENOMEM, "redlock: out of memory");
   }
   pthread_mutex_init(&s->state_mu, NULL);
+  pthread_mutex_init(&s->served.mu, NULL);
   s->base.cfg = cfg;
   s->n = uri->nhosts;
   s->quorum = s->n / 2 + 1;
@@ -248,21 +250,36 @@ static int session_open(baton_session **out, const baton_uri *uri, const baton_c
     }
   }
   make_label(s);
+  /* Every instance's reader thread from the start, so that waiting on
+   * any number of names later starts no thread. */
+  s->served.quorum = (unsigned)s->quorum;
+  for (size_t i = 0; i < s->n; i++) baton__redis_hub_share(&s->inst[i], &s->served);
+  for (size_t i = 0; i < s->n; i++)
+    if (baton__redis_hub_start(&s->inst[i]) != 0) {
+      session_free(s);
+      return baton__error(err, BATON_ENOMEM, "redlock: no reader thread");
+    }
   /* Connect now (a PING each, in parallel), so that a wrong address or
-   * password shows at open; a quorum must answer. */
+   * password shows at open; a quorum must answer. The renew connections
+   * too (unless the client only reads): made later, by a term's first
+   * renewal, each would cost that renewal a connect and a thread. */
   const char *ping[] = {"PING"};
   baton_redis_cmd cmd = {1, ping};
-  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
-  redisReply *replies[BATON_URI_MAX_HOSTS];
+  baton_redlock_op ops[BATON_REDLOCK_FAN_MAX];
+  redisReply *replies[BATON_REDLOCK_FAN_MAX];
   int64_t bound = baton__now() + cfg->connect_timeout_ns;
-  for (size_t i = 0; i < s->n; i++)
-    ops[i] = (baton_redlock_op){.s = &s->inst[i], .k = &s->inst[i].cmd, .cmds = &cmd, .ncmds = 1,
-                                .out = &replies[i], .deadline = bound < deadline ? bound : deadline,
+  size_t nops = cfg->read_only ? s->n : 2 * s->n;
+  for (size_t i = 0; i < nops; i++) {
+    baton_redis_session *in = &s->inst[i % s->n];
+    ops[i] = (baton_redlock_op){.s = in, .k = i < s->n ? &in->cmd : &in->renewer, .cmds = &cmd,
+                                .ncmds = 1, .out = &replies[i],
+                                .deadline = bound < deadline ? bound : deadline,
                                 .what = "connect"};
-  baton__redlock_fan(ops, s->n);
+  }
+  baton__redlock_fan(ops, nops);
   size_t answered = 0;
   for (size_t i = 0; i < s->n; i++) answered += ops[i].rc == 0;
-  free_outs(ops, s->n);
+  free_outs(ops, nops);
   if (answered < s->quorum) {
     rc = quorum_error(s, ops, answered, "open", NULL, err);
     session_free(s);
@@ -776,50 +793,55 @@ static int contenders(baton_session *bs, const char *name, baton_contender *out,
   return rc < 0 ? rc : baton__contenders_holder(rc, &who, pttl, out, cap, n);
 }
 
-/* One instance's subscriber, made on a thread of its own. */
-typedef struct sub_job {
-  baton_redis_session *in;
-  const char *name;
-  bool observer;
-  int64_t deadline;
-  baton_redis_sub *out;
-  int rc;
-  baton_error err;
-} sub_job;
-
-static void *subscribe_one(void *arg) {
-  sub_job *j = arg;
-  j->rc = baton__redis_sub_open(j->out, j->in, j->name, j->observer, j->deadline, &j->err);
-  return NULL;
-}
-
-/* Subscribe on every instance without one, all at once (a paused
- * instance costs its bound, once), each within its bound. One is enough
- * to be woken (a release publishes on every instance it reaches); none is
- * an error. */
+/* Subscribe on every instance without one, each within its bound: the
+ * SUBSCRIBEs all go out before any confirmation is awaited, so the
+ * instances answer in parallel on one thread (the client's thread count
+ * stays flat however many names subscribe); only a connect, the first
+ * time or after a subscriber broke, is made one instance after the other
+ * (a paused instance costs its bound). One is enough to be woken (a
+ * release publishes on every instance it reaches); none is an error. */
 static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                          int64_t deadline, baton_error *err) {
-  sub_job jobs[BATON_URI_MAX_HOSTS];
-  pthread_t threads[BATON_URI_MAX_HOSTS];
-  bool on_thread[BATON_URI_MAX_HOSTS] = {false}, todo[BATON_URI_MAX_HOSTS] = {false};
+  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
+  uint64_t epochs[BATON_URI_MAX_HOSTS] = {0};
+  bool todo[BATON_URI_MAX_HOSTS] = {false};
   int64_t bound = vote_deadline(s, deadline, 1);
   for (size_t i = 0; i < s->n; i++) {
-    jobs[i] = (sub_job){.in = &s->inst[i], .name = c->name, .observer = !p->r.acquired,
-                        .deadline = bound, .out = &p->subs[i]};
+    ops[i] = (baton_redlock_op){.rc = 0};
     todo[i] = p->subs[i].epoch == 0;
-    if (todo[i]) on_thread[i] = pthread_create(&threads[i], NULL, subscribe_one, &jobs[i]) == 0;
+    if (todo[i])
+      ops[i].rc = baton__redis_sub_send(&p->subs[i], &s->inst[i], c->name, !p->r.acquired,
+                                        &epochs[i], bound, &ops[i].err);
   }
-  for (size_t i = 0; i < s->n; i++)
-    if (todo[i] && !on_thread[i]) subscribe_one(&jobs[i]);
   size_t live = 0;
-  baton_redlock_op ops[BATON_URI_MAX_HOSTS];
   for (size_t i = 0; i < s->n; i++) {
-    if (on_thread[i]) pthread_join(threads[i], NULL);
-    ops[i].rc = jobs[i].rc;
-    ops[i].err = jobs[i].err;
+    if (todo[i] && ops[i].rc == 0)
+      ops[i].rc = baton__redis_sub_confirm(&p->subs[i], &s->inst[i], epochs[i], bound,
+                                           &ops[i].err);
     live += p->subs[i].epoch != 0;
   }
   if (live == 0) return quorum_error(s, ops, 0, "subscribe", c->name, err);
+  return 0;
+}
+
+/* An observer's look: 1 when the leader on a quorum differs from `seen`
+ * (NULL or token 0 with no identity = none); 0 when it does not, with
+ * *until, when to look again without a message: the leader's expiry (a
+ * crashed holder sends nothing), sooner for a foreign holder; or an
+ * error. */
+static int observer_look(baton_redlock_session *s, baton_candidate *c, const baton_leader *seen,
+                         int64_t *until, int64_t deadline, baton_error *err) {
+  static const baton_leader none;
+  baton_leader cur;
+  int64_t pttl = -1;
+  int rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
+  if (rc < 0) return rc;
+  if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 1;
+  int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
+  if (rc == 1 && pttl >= 0 && pttl < ttl / BATON_NS_PER_MS) after = pttl * BATON_NS_PER_MS;
+  if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
+    after = BATON_REDLOCK_FOREIGN_POLL_NS;
+  *until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
   return 0;
 }
 
@@ -830,21 +852,11 @@ static int subscribe_all(baton_redlock_session *s, baton_candidate *c, baton_red
  * over) and at the leader's expiry (a crashed holder sends nothing). */
 static int observe(baton_redlock_session *s, baton_candidate *c, baton_redlock_cand *p,
                    const baton_leader *seen, int64_t deadline, int cancel_fd, baton_error *err) {
-  static const baton_leader none;
   int rc = 0;
   int64_t until = deadline;
   for (size_t looks = 0; looks < 2 * s->n + 1; looks++) {
     if (look_subs(s, p) == 0) return 0; /* all gone: subscribe anew */
-    baton_leader cur;
-    int64_t pttl = -1;
-    rc = read_holder(s, c->name, &cur, &pttl, NULL, 0, NULL, deadline, err);
-    if (rc < 0) return rc;
-    if (!baton__same_leader(rc == 1 ? &cur : &none, seen != NULL ? seen : &none)) return 0;
-    int64_t ttl = s->base.cfg->ttl_ns, after = ttl;
-    if (rc == 1 && pttl >= 0 && pttl < ttl / BATON_NS_PER_MS) after = pttl * BATON_NS_PER_MS;
-    if (rc == 1 && cur.token == 0 && after > BATON_REDLOCK_FOREIGN_POLL_NS)
-      after = BATON_REDLOCK_FOREIGN_POLL_NS;
-    until = baton__now() + after + BATON_REDLOCK_RECHECK_SLACK_NS;
+    if ((rc = observer_look(s, c, seen, &until, deadline, err)) != 0) return rc < 0 ? rc : 0;
     rc = baton__redis_sub_wait(p->subs, s->inst, s->n, until < deadline ? until : deadline,
                                cancel_fd);
     if (rc != 1) break;
@@ -880,9 +892,59 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
                         err);
 }
 
+/* The table's watch: wait's rules without a thread, on every instance's
+ * subscriber. A candidate is woken by the quorum-th copy of a release
+ * (the hubs share `served`), an observer by the first copy of a message
+ * (the later ones find it woken). A candidate looks again at the
+ * time its last acquire named; after a split vote it is not armed at
+ * all, so that the back-off runs out whatever is published (as wait's
+ * `deaf`). An observer reads the leader on a quorum here, as wait does. */
+static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                 baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                 baton_error *err) {
+  baton_redlock_session *s = session_of(bs);
+  baton_redlock_cand *p = NULL;
+  int rc = cand_state(&p, bs, c, "watch", err);
+  if (rc == 0 && (wake == NULL || recheck_at == NULL))
+    rc = baton__error(err, BATON_EINVAL, "redlock: watch: NULL argument");
+  if (rc != 0) return rc;
+  bool subscribed = false;
+  for (size_t i = 0; i < s->n; i++) subscribed |= p->subs[i].epoch != 0;
+  /* As a wait, the first subscribes; then a candidate looks again, while
+   * an observer's look is the read below. */
+  if (!subscribed && (rc = subscribe_all(s, c, p, deadline, err)) != 0) return rc;
+  if (p->r.acquired) {
+    *recheck_at = p->r.recheck_at != 0 ? p->r.recheck_at : baton__now() + s->base.cfg->ttl_ns;
+    if (!subscribed) {
+      baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
+      return 0;
+    }
+    if (p->deaf) {
+      p->deaf = false;
+      return 0;
+    }
+  } else {
+    if (look_subs(s, p) == 0 || (rc = observer_look(s, c, seen, recheck_at, deadline, err)) == 1) {
+      /* gone (subscribe anew), or the leader differs */
+      baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
+      return 0;
+    }
+    if (rc != 0) return rc;
+  }
+  baton__redis_arm(&p->r.watch, p->subs, s->inst, s->n, p->r.acquired, wake, ctx);
+  return 0;
+}
+
+static void unwatch(baton_session *bs, baton_candidate *c) {
+  if (bs == NULL || c == NULL || c->priv == NULL) return;
+  baton_redlock_cand *p = c->priv;
+  baton__redis_unwatch(&p->r.watch, p->subs, session_of(bs)->inst, session_of(bs)->n);
+}
+
 static void forget(baton_session *bs, baton_candidate *c) {
   if (c == NULL || c->priv == NULL) return;
   baton_redlock_cand *p = c->priv;
+  unwatch(bs, c);
   for (size_t i = 0; bs != NULL && i < session_of(bs)->n; i++)
     baton__redis_sub_close(&p->subs[i], &session_of(bs)->inst[i]);
   baton__free(c->priv);
@@ -1026,4 +1088,6 @@ const baton_backend baton_backend_redlock = {
     .lease_acquire = lease_acquire,
     .lease_extend = lease_extend,
     .lease_release = lease_release,
+    .watch = watch,
+    .unwatch = unwatch,
 };

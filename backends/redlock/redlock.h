@@ -20,6 +20,9 @@ typedef struct baton_redlock_session {
   pthread_mutex_t state_mu;   /* guards the candidates' baton_redis_cand fields */
   baton_redis_session *inst;  /* n instances, owned */
   uint64_t no_quorum;         /* acquire attempts without a quorum (atomic) */
+  baton_redis_served served;  /* shared by the instances' hubs: one release,
+                                 published on every instance, wakes one
+                                 armed candidate of this session */
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and
@@ -51,7 +54,9 @@ typedef struct baton_redlock_op {
  * instance by its own deadline, all in parallel (instances without a
  * connection connect on threads of their own, so a hung connect delays no
  * other). Sets each op's rc and out. Holds every op's k->mu meanwhile,
- * taken in array order. */
+ * taken in array order. At most BATON_REDLOCK_FAN_MAX ops (two
+ * connections of each instance: open makes both). */
+#define BATON_REDLOCK_FAN_MAX (2 * BATON_URI_MAX_HOSTS)
 void baton__redlock_fan(baton_redlock_op *ops, size_t n);
 
 #endif /* BATON_REDLOCK_H */

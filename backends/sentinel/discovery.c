@@ -36,6 +36,7 @@ bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
     s->port = port;
     s->generation++;
   }
+  uint64_t generation = s->generation;
   pthread_mutex_unlock(&s->addr_mu);
   if (!changed) return false;
   const baton_config *cfg = s->master.base.cfg;
@@ -56,6 +57,12 @@ bool baton__sentinel_move(baton_sentinel_session *s, const char *host, int port,
     baton__redis_conn_drop(conns[i]);
     pthread_mutex_unlock(&conns[i]->mu);
   }
+  /* The shared subscriber too: an old master that lives on (demoted, or
+   * cut off) publishes nothing of the new one's releases. Dropping it
+   * wakes every blocked wait and armed watch, which look again and
+   * subscribe on the new master; armed watches have no thread that would
+   * notice the move otherwise. */
+  baton__redis_sub_follow(&s->master, generation);
   return true;
 }
 

@@ -338,6 +338,24 @@ static int leader_value(baton_session *bs, const char *name, baton_leader *out, 
   return after_call(session_of(bs), rc, &e, err);
 }
 
+/* As wait: on the master followed now. A fail-over drops the shared
+ * subscriber (follow_master, or the watcher's move), which wakes every
+ * armed watch, and the next watch subscribes on the new master. */
+static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
+                 baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
+                 baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
+  uint64_t generation = 0;
+  int rc = follow_master(s, c, &generation, err);
+  if (rc != 0) return rc;
+  baton_error e = {0};
+  rc = redis()->watch(bs, c, seen, wake, ctx, recheck_at, deadline, &e);
+  if (rc == BATON_ETIMEDOUT) return baton__error(err, rc, "%s", e.message); /* the caller's */
+  return after_call(s, rc, &e, err);
+}
+
+static void unwatch(baton_session *bs, baton_candidate *c) { redis()->unwatch(bs, c); }
+
 static void forget(baton_session *bs, baton_candidate *c) { redis()->forget(bs, c); }
 
 /* Fixed leases: the redis:// ops on the master followed. A lease taken or
@@ -403,4 +421,6 @@ const baton_backend baton_backend_sentinel = {
     .lease_acquire = lease_acquire,
     .lease_extend = lease_extend,
     .lease_release = lease_release,
+    .watch = watch,
+    .unwatch = unwatch,
 };

@@ -512,6 +512,41 @@ static void waiters_share_one_subscriber(void) {
   kit_redis_herd_case(c, 200);
 }
 
+/* ---- watch (issue 16) ------------------------------------------------------ */
+
+static void watch_wakes_on_release_not_before(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  kit_redis_watch_release_case(B, c->uri, c);
+}
+
+static void watch_of_an_observer_wakes_on_each_change(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  kit_redis_watch_observer_case(B, c->uri);
+}
+
+static void unwatched_is_not_woken(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  kit_redis_watch_unwatch_case(B, c->uri);
+}
+
+static void killed_subscriber_wakes_every_watch(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  kit_redis_watch_kill_case(B, c->uri, c);
+}
+
+/* 1,000 candidates of one session armed on one held name: a release
+ * wakes one, and costs one acquire, not 1,000 (kit_redis_watch_herd_case):
+ * the release's script and the acquire's. */
+static void release_wakes_one_armed_candidate_of_a_thousand(void) {
+  test_cluster *c = kit_fresh_redis(NULL);
+  REQUIRE(c != NULL);
+  CHECK_EQ(kit_redis_watch_herd_case(B, c, 1000), 2);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"sha1_matches_known_vectors", sha1_matches_known_vectors},
@@ -527,6 +562,12 @@ int main(int argc, char **argv) {
       {"proclaim_lives_beside_the_key_and_ends_with_the_term",
        proclaim_lives_beside_the_key_and_ends_with_the_term},
       {"waiters_share_one_subscriber", waiters_share_one_subscriber},
+      {"watch_wakes_on_release_not_before", watch_wakes_on_release_not_before},
+      {"watch_of_an_observer_wakes_on_each_change", watch_of_an_observer_wakes_on_each_change},
+      {"unwatched_is_not_woken", unwatched_is_not_woken},
+      {"killed_subscriber_wakes_every_watch", killed_subscriber_wakes_every_watch},
+      {"release_wakes_one_armed_candidate_of_a_thousand",
+       release_wakes_one_armed_candidate_of_a_thousand},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);

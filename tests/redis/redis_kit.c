@@ -402,3 +402,250 @@ void kit_redis_herd_case(const test_cluster *c, int n) {
   free(ws);
   free(threads);
 }
+
+/* ---- watch: the table's one-shot subscriptions --------------------------- */
+
+int kit_watch_arm(kit_session *k, baton_candidate *c, bool observer, baton_leader *seen,
+                  kit_wakes *w, int64_t *recheck_at, baton_error *err) {
+  for (int round = 0; round < 4; round++) {
+    int before = kit_wakes_of(w), rc;
+    if (observer) {
+      baton_leader who;
+      rc = kit_leader(k, c->name, &who, err);
+      if (rc != 0 && rc != BATON_ENOLEADER) return rc;
+      if (rc == 0)
+        *seen = who;
+      else
+        memset(seen, 0, sizeof *seen);
+    } else if ((rc = kit_acquire(k, c, NULL, err)) != BATON_EHELD) {
+      if (rc == 0) TEST_FAIL_("'%s' was won: a watch needs a held name", c->name);
+      return rc != 0 ? rc : -1;
+    }
+    if ((rc = kit_watch(k, c, observer ? seen : NULL, w, recheck_at, err)) != 0) return rc;
+    if (kit_wakes_of(w) == before) return 0;
+  }
+  TEST_FAIL_("the watch on '%s' woke at once, every time", c->name);
+  return -1;
+}
+
+/* Whether w's last wake came on the calling thread. */
+static bool woke_here(kit_wakes *w) {
+  pthread_mutex_lock(&w->c->mu);
+  bool here = pthread_equal(w->by, pthread_self()) != 0;
+  pthread_mutex_unlock(&w->c->mu);
+  return here;
+}
+
+/* The watch cases' two sessions: alice holds, bob watches. */
+static bool pair_open(kit_watch_pair *p, const baton_backend *b, const char *uri) {
+  return kit_watch_pair_open(p, b, uri, uri, "watched", "alice", "bob");
+}
+
+void kit_redis_watch_release_case(const baton_backend *b, const char *uri,
+                                  const test_cluster *servers) {
+  kit_watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), kb = kit_cand(&p.b, p.name);
+  kit_wakes w = {.c = &p.kc};
+  int64_t ttl = p.b.cfg.ttl_ns, before = baton__now(), recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &kb, false, NULL, &w, &recheck, &err), &err);
+  /* A baton holder publishes its release: the look again is its expiry. */
+  CHECK_GT(recheck, before + ttl / 2);
+  CHECK_LE(recheck, baton__now() + ttl + 100 * BATON_NS_PER_MS);
+  int armed = kit_wakes_of(&w);
+  CHECK_EQ(kit_wakes_reach(&w, 1, armed + 1, 200), armed); /* not woken while held */
+  int64_t released = kit_now_ms();
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  CHECK_EQ(kit_wakes_reach(&w, 1, armed + 1, 2000), armed + 1);
+  printf("  woken %lld ms after the release\n", (long long)kit_ms_since(released));
+  CHECK(!woke_here(&w)); /* the backend's thread, not the caller's */
+  CHECK_OK(kit_acquire(&p.b, &kb, NULL, &err), &err);
+
+  /* A holder that is not baton publishes nothing: the look again comes
+   * no later than its key's expiry (sooner: the back-off of polls). */
+  char foreign[64];
+  snprintf(foreign, sizeof foreign, "%s", kit_name("foreign"));
+  baton_candidate kf = kit_cand(&p.b, foreign);
+  kit_wakes wf = {.c = &p.kc};
+  int64_t set_at = baton__now();
+  CHECK_EQ(kit_redis_command_all(servers, "SET %s x PX 800", foreign), 0);
+  CHECK_OK(kit_watch_arm(&p.b, &kf, false, NULL, &wf, &recheck, &err), &err);
+  CHECK_GT(recheck, set_at);
+  CHECK_LE(recheck, set_at + 800 * BATON_NS_PER_MS);
+  b->unwatch(p.b.s, &kf);
+  kit_forget(&p.b, &kf);
+  kit_drop(&p.b, &kb);
+  kit_drop(&p.a, &ka);
+  kit_watch_pair_close(&p);
+}
+
+void kit_redis_watch_observer_case(const baton_backend *b, const char *uri) {
+  kit_watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), ko = kit_cand(&p.b, p.name);
+  kit_wakes w = {.c = &p.kc};
+  baton_leader seen;
+  int64_t recheck = 0;
+  static const char *const events[] = {"an election", "a proclaim", "a release"};
+  for (int e = 0; e < 3; e++) {
+    CHECK_OK(kit_watch_arm(&p.b, &ko, true, &seen, &w, &recheck, &err), &err);
+    int armed = kit_wakes_of(&w);
+    int64_t t0 = kit_now_ms();
+    if (e == 0) CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+    if (e == 1) CHECK_OK(b->proclaim(p.a.s, &ka, "said", kit_deadline(KIT_CALL_MS), &err), &err);
+    if (e == 2) CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+    if (kit_wakes_reach(&w, 1, armed + 1, 2000) <= armed)
+      TEST_FAIL_("the observer was not woken by %s", events[e]);
+    printf("  observer woken %lld ms after %s\n", (long long)kit_ms_since(t0), events[e]);
+  }
+  b->unwatch(p.b.s, &ko);
+  kit_forget(&p.b, &ko);
+  kit_drop(&p.a, &ka);
+  kit_watch_pair_close(&p);
+}
+
+void kit_redis_watch_unwatch_case(const baton_backend *b, const char *uri) {
+  kit_watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), kb = kit_cand(&p.b, p.name),
+                  ko = kit_cand(&p.b, p.name);
+  kit_wakes wb = {.c = &p.kc}, wo = {.c = &p.kc};
+  baton_leader seen;
+  int64_t recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &kb, false, NULL, &wb, &recheck, &err), &err);
+  CHECK_OK(kit_watch_arm(&p.b, &ko, true, &seen, &wo, &recheck, &err), &err);
+  int nb = kit_wakes_of(&wb), no = kit_wakes_of(&wo);
+  b->unwatch(p.b.s, &kb);
+  b->unwatch(p.b.s, &kb); /* idempotent */
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  /* The control: the observer hears the same release on the same
+   * session's subscriber, after which the candidate's turn has passed. */
+  CHECK_EQ(kit_wakes_reach(&wo, 1, no + 1, 2000), no + 1);
+  CHECK_EQ(kit_wakes_reach(&wb, 1, nb + 1, 300), nb);
+  b->unwatch(p.b.s, &ko);
+  kit_forget(&p.b, &ko);
+  kit_forget(&p.b, &kb);
+  kit_drop(&p.a, &ka);
+  kit_watch_pair_close(&p);
+}
+
+void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
+                               const test_cluster *servers) {
+  enum { CANDIDATES = 3 };
+  kit_watch_pair p;
+  REQUIRE(pair_open(&p, b, uri));
+  baton_error err = {0};
+  baton_candidate ka = kit_cand(&p.a, p.name), kc[CANDIDATES + 1];
+  kit_wakes w[CANDIDATES + 1];
+  baton_leader seen;
+  int64_t recheck = 0;
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  for (int i = 0; i <= CANDIDATES; i++) { /* the last one observes */
+    kc[i] = kit_cand(&p.b, p.name);
+    w[i] = (kit_wakes){.c = &p.kc};
+    CHECK_OK(kit_watch_arm(&p.b, &kc[i], i == CANDIDATES, &seen, &w[i], &recheck, &err), &err);
+    kit_wakes_reset(&w[i]);
+  }
+  int64_t t0 = kit_now_ms();
+  CHECK_EQ(kit_redis_command_all(servers, "CLIENT KILL TYPE %s", "pubsub"), 0);
+  CHECK_EQ(kit_wakes_reach(w, CANDIDATES + 1, CANDIDATES + 1, 2000), CANDIDATES + 1);
+  printf("  %d armed watches woken %lld ms after the kill\n", CANDIDATES + 1,
+         (long long)kit_ms_since(t0));
+  for (int i = 0; i <= CANDIDATES; i++) CHECK_EQ(kit_wakes_of(&w[i]), 1);
+  /* Armed again (a new subscriber), a release still wakes. */
+  CHECK_OK(kit_watch_arm(&p.b, &kc[0], false, NULL, &w[0], &recheck, &err), &err);
+  int n0 = kit_wakes_of(&w[0]);
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  CHECK_EQ(kit_wakes_reach(&w[0], 1, n0 + 1, 2000), n0 + 1);
+  for (int i = 0; i <= CANDIDATES; i++) {
+    b->unwatch(p.b.s, &kc[i]);
+    kit_forget(&p.b, &kc[i]);
+  }
+  kit_drop(&p.a, &ka);
+  kit_watch_pair_close(&p);
+}
+
+long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, int n) {
+  kit_watch_pair p;
+  if (!kit_watch_pair_open(&p, b, c->uri, c->uri, "herd", "alice", "bob")) return -1;
+  baton_error err = {0};
+  redisContext *r = kit_redis_raw(c->member[0].port, NULL, NULL);
+  baton_candidate *cand = calloc((size_t)n, sizeof *cand);
+  kit_wakes *ws = calloc((size_t)n, sizeof *ws);
+  int next = -1;
+  long scripts = -1;
+  char name[64];
+  snprintf(name, sizeof name, "%s", p.name);
+  baton_candidate ka = kit_cand(&p.a, "warm");
+  if (r == NULL || cand == NULL || ws == NULL) {
+    TEST_FAIL_("out of memory, or no raw connection");
+    goto out;
+  }
+  /* The servers cache the release script first, so that one release is
+   * one script. */
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  kit_forget(&p.a, &ka);
+  ka = kit_cand(&p.a, name);
+  CHECK_OK(kit_acquire(&p.a, &ka, NULL, &err), &err);
+  int armed = 0;
+  for (int i = 0; i < n; i++) {
+    cand[i] = kit_cand(&p.b, name);
+    ws[i] = (kit_wakes){.c = &p.kc};
+    int64_t recheck;
+    armed += kit_watch_arm(&p.b, &cand[i], false, NULL, &ws[i], &recheck, &err) == 0;
+  }
+  CHECK_EQ(armed, n);
+  for (int i = 0; i < n; i++) kit_wakes_reset(&ws[i]);
+  /* One subscriber serves them all. */
+  redisReply *numsub = kit_redis_cmd(r, "PUBSUB NUMSUB %s/released", name);
+  CHECK(numsub != NULL && numsub->elements == 2 && numsub->element[1]->integer == 1);
+  if (numsub != NULL) freeReplyObject(numsub);
+  long long start = kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval");
+
+  CHECK_OK(kit_release(&p.a, &ka, &err), &err);
+  CHECK_EQ(kit_wakes_reach(ws, n, 1, 2000), 1);
+  int first = kit_wakes_of(&ws[0]) == 1 ? 0 : -1; /* the first armed */
+  CHECK_EQ(first, 0);
+  if (first < 0) goto out;
+  /* It looks at once, as the core does, an unwatch first: no other wake
+   * follows (not the copies of the release on other servers, nor a pass-on
+   * after its 250 ms grace), and the term is one acquire. */
+  kit_wakes_reset(&ws[first]);
+  b->unwatch(p.b.s, &cand[first]);
+  CHECK_OK(kit_acquire(&p.b, &cand[first], NULL, &err), &err);
+  scripts = (long)(kit_redis_calls(r, "evalsha") + kit_redis_calls(r, "eval") - start);
+  CHECK_EQ(kit_wakes_reach(ws, n, 1, 600), 0);
+  /* Its release wakes the next armed; stopped instead of looking, that
+   * one passes the wake on to the one after. */
+  CHECK_OK(kit_release(&p.b, &cand[first], &err), &err);
+  int second = kit_wakes_exactly_one(ws, n, 2000, 300);
+  CHECK_EQ(second, 1);
+  if (second < 0) goto out;
+  kit_wakes_reset(&ws[second]);
+  b->unwatch(p.b.s, &cand[second]);
+  next = kit_wakes_exactly_one(ws, n, 2000, 300);
+  CHECK_EQ(next, 2);
+  if (next >= 0) CHECK_OK(kit_acquire(&p.b, &cand[next], NULL, &err), &err);
+  printf("  %d armed: each release and the pass-on woke 1; %ld scripts on server 0 from the "
+         "release to the new term; %lld connections there (one pub/sub)\n",
+         n, scripts, kit_redis_info(r, "clients", "connected_clients:"));
+out:
+  for (int i = 0; cand != NULL && i < n; i++) {
+    if (cand[i].name == NULL) continue;
+    b->unwatch(p.b.s, &cand[i]);
+    if (i == next) CHECK_OK(kit_release(&p.b, &cand[i], &err), &err);
+    kit_forget(&p.b, &cand[i]);
+  }
+  kit_forget(&p.a, &ka);
+  if (r != NULL) redisFree(r);
+  kit_watch_pair_close(&p);
+  free(cand);
+  free(ws);
+  return scripts;
+}

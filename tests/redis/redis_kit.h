@@ -5,8 +5,11 @@
 #define BATON_TEST_REDIS_KIT_H
 
 #include "seam.h"
+#include "wakes.h"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 extern const kit_seam kit_seam_redis;
 
@@ -67,5 +70,44 @@ int kit_redis_mark_fresh(redisContext *r, const char *run_id);
  * reopened with every channel, and a later release still wakes; a cancel
  * ends a blocked campaign at once. Prints the figures. */
 void kit_redis_herd_case(const test_cluster *c, int n);
+
+/* ---- watch (issue 16): the table's one-shot subscriptions -------------- */
+
+/* Bring c to an armed watch as the core does: look (a candidate's
+ * acquire, which must say BATON_EHELD; an observer's leader, into *seen),
+ * watch, and again while the watch woke at once (a first watch
+ * subscribes, and wakes so that the caller looks again), a few times at
+ * most. 0 once a watch returned without waking, with *recheck_at; the
+ * error; or -1 (reported) when it never armed or acquire won. */
+int kit_watch_arm(kit_session *k, baton_candidate *c, bool observer, baton_leader *seen,
+                  kit_wakes *w, int64_t *recheck_at, baton_error *err);
+
+/* The watch cases every Redis-based backend runs (b on uri; `servers`
+ * the servers to steal keys on and kill subscribers on: every instance,
+ * or the master). */
+/* An armed candidate is not woken for 200 ms while the name stays held,
+ * and is woken within 2 s of the release, on another thread; its look
+ * again is the holder's expiry for a baton holder, and no later than a
+ * foreign holder's (a plain SET PX 800) expiry. */
+void kit_redis_watch_release_case(const baton_backend *b, const char *uri,
+                                  const test_cluster *servers);
+/* An observer's watch wakes on an election, a proclaim and a release. */
+void kit_redis_watch_observer_case(const baton_backend *b, const char *uri);
+/* After unwatch a release calls no wake (an observer armed beside it, on
+ * the same session, is woken by it first: the control). */
+void kit_redis_watch_unwatch_case(const baton_backend *b, const char *uri);
+/* Subscribers killed on the server (CLIENT KILL TYPE pubsub) wake every
+ * armed watch, candidates and observers. */
+void kit_redis_watch_kill_case(const baton_backend *b, const char *uri,
+                               const test_cluster *servers);
+/* n candidates of one session armed on one name another session holds
+ * (one subscriber connection: PUBSUB NUMSUB says 1): its release wakes
+ * exactly one, the first armed, and no other for 300 ms. That one looks
+ * as the core does (unwatch, then acquire, which wins): no wake passes
+ * on. Its release wakes the second, which is unwatched without looking:
+ * the wake passes on to the third, and to no other. Prints the figures.
+ * Returns the scripts member 0 ran from the first release to the first
+ * new term, or -1. */
+long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, int n);
 
 #endif

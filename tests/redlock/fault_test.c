@@ -578,6 +578,21 @@ static void lease_ops_leave_a_live_term_alone(void) {
   kit_close(&a);
 }
 
+/* watch (issue 16) on every instance's subscriber: a release wakes an
+ * armed candidate and none after unwatch, killed subscribers wake every
+ * watch (the kit's cases), and a release, published on all 3 instances,
+ * wakes one of 50 armed candidates of a session, not one per instance;
+ * the pass-on too. From the release to the new term, server 0 runs 3
+ * scripts: the release, the vote and the fence. */
+static void watch_wakes_one_candidate_per_release(void) {
+  test_cluster *c = kit_fresh_server("redlock3");
+  REQUIRE(c != NULL);
+  kit_redis_watch_release_case(&baton_backend_redlock, c->uri, c);
+  kit_redis_watch_unwatch_case(&baton_backend_redlock, c->uri);
+  kit_redis_watch_kill_case(&baton_backend_redlock, c->uri, c);
+  CHECK_EQ(kit_redis_watch_herd_case(&baton_backend_redlock, c, 50), 3);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
       {"one_of_three_down", one_of_three_down},
@@ -594,6 +609,7 @@ int main(int argc, char **argv) {
       {"servers_are_counted", servers_are_counted},
       {"waiters_share_one_subscriber_per_instance", waiters_share_one_subscriber_per_instance},
       {"lease_ops_leave_a_live_term_alone", lease_ops_leave_a_live_term_alone},
+      {"watch_wakes_one_candidate_per_release", watch_wakes_one_candidate_per_release},
       {NULL, NULL},
   };
   return test_main(argc, argv, cases);
