@@ -67,16 +67,29 @@ static int pair_script(void *ctx) {
                     1);
 }
 
-/* baton's scripts: KEYS name, name/token; ARGV nonce, previous nonce,
- * identity, TTL -> {1, value, ttl}. Then KEYS name; ARGV nonce, previous. */
+/* baton's scripts: KEYS name, name/token, name/wait; ARGV nonce, previous
+ * nonce, identity, TTL, the fresh-server marker's name -> {1, value, ttl},
+ * or {2, value, ms} when a server younger than a TTL makes a new term wait
+ * (restart-safe terms): then the same nonce again after that wait, as
+ * baton does (warm-up only: a counter exists afterwards). Then KEYS name;
+ * ARGV nonce, previous. */
 static int pair_mirror(void *ctx) {
   rfloor *f = ctx;
   snprintf(f->nonce, sizeof f->nonce, "%016lx%016lx", (unsigned long)getpid(), ++f->attempts);
-  redisReply *r = redisCommand(f->rc, "EVALSHA %s 2 %s %s/token %s %s %s %s", f->acquire_sha,
-                               f->key, f->key, f->nonce, "", f->identity, f->ttl);
-  bool won = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1;
-  if (r != NULL) freeReplyObject(r);
+  bool won = false;
+  for (int i = 0; i < 3 && !won; i++) {
+    redisReply *r = redisCommand(f->rc, "EVALSHA %s 3 %s %s/token %s/wait %s %s %s %s %s",
+                                 f->acquire_sha, f->key, f->key, f->key, f->nonce, "",
+                                 f->identity, f->ttl, "baton:fresh");
+    bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+              r->element[0]->type == REDIS_REPLY_INTEGER &&
+              r->element[2]->type == REDIS_REPLY_INTEGER;
+    long long answer = ok ? r->element[0]->integer : -1, ms = ok ? r->element[2]->integer : 0;
+    if (r != NULL) freeReplyObject(r);
+    won = answer == 1;
+    if (answer != 2 || ms <= 0 || ms > 10000) break;
+    kit_sleep_ms((int)ms + 1);
+  }
   if (!won) {
     fprintf(stderr, "floor_redis: mirror acquire did not win (script layout changed?)\n");
     return -1;

@@ -268,10 +268,12 @@ def redis_scripts(root, folder):
     except OSError:
         return False
     token = r'"((?:[^"\\]|\\.)*)"|\b(LUA_\w+)\b'
-    # Script parts shared as macros: #define LUA_X "..." "..." (with \ lines).
+    # Script parts shared as macros: #define LUA_X "..." LUA_Y "..." (with \
+    # lines); a macro may use those defined before it.
     macros = {}
     for m in re.finditer(r"#define (LUA_\w+)((?:[^\n]*\\\n)*[^\n]*)", src):
-        macros[m.group(1)] = "".join(lit for lit, _ in re.findall(token, m.group(2)))
+        macros[m.group(1)] = "".join(lit if macro == "" else macros.get(macro, "")
+                                     for lit, macro in re.findall(token, m.group(2)))
     for name in ("acquire", "release"):
         m = re.search(r"static const char %s_lua\[\]\s*=\s*(.*?);\n" % name, src, re.S)
         if not m:
