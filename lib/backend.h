@@ -269,9 +269,10 @@ typedef struct baton_backend {
    * makes the subscription count on the server. The core never runs watch
    * at the same time as acquire, wait, release or forget on c, and calls
    * it again after each wake, once it has looked.
-   * wake: may come before watch returns and may be spurious; it only
-   * queues work and never calls the backend, so the backend may call it
-   * holding its own locks. A broken subscription (reconnect, session
+   * wake: may come before watch returns, even on watch's own thread, and
+   * may be spurious; it only queues work and never calls the backend, so
+   * the backend may call it holding its own locks (and the core's wake
+   * takes no lock that the core holds while it calls watch). A broken subscription (reconnect, session
    * replaced) wakes every armed watch. Wake one: when one release can
    * serve only one of several candidates of this session queued on one
    * name, the backend may wake only the first armed; if that one is

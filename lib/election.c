@@ -439,7 +439,7 @@ static void wake_poke(void *ctx) { poke(*(const int *)ctx); }
  * and one release wakes one of a client's waiters where the backend
  * wakes one. Needs e->op. */
 static int watch_wait(baton_election *e, const baton_leader *holder, int64_t deadline,
-                      int cancel_fd, baton_error *err) {
+                      int cancel_fd, bool *woken_by_it, baton_error *err) {
   baton_client *c = e->client;
   baton_session *s = e->batch->session;
   int woken = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -473,6 +473,7 @@ static int watch_wait(baton_election *e, const baton_leader *holder, int64_t dea
    * after this either way. */
   if (!fired || rc != 0) c->backend->unwatch(s, &e->candidate);
   close(woken);
+  *woken_by_it = fired && rc == 0;
   if (rc == BATON_ECANCELED)
     return baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled", e->name);
   if (rc == BATON_ETIMEDOUT)
@@ -547,6 +548,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
   baton_client *c = e->client;
   unsigned failures = 0;
   int rc = 0;
+  bool owes = false; /* a wake came that no attempt has used yet */
   memset(holder, 0, sizeof *holder);
   for (bool first = true;; first = false) {
     if (cancelled(e, how)) {
@@ -559,7 +561,10 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
     }
     rc = settle_leftover(e, how, holder, err);
     if (rc == BATON_LOOK_AGAIN) continue;
-    if (rc == 0) rc = attempt(e, how->deadline, holder, err);
+    if (rc == 0) {
+      rc = attempt(e, how->deadline, holder, err);
+      owes = false;
+    }
     if (rc == 0) return 0;
     if (rc == BATON_EHELD) {
       if (how->once) break;
@@ -569,7 +574,7 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
       pthread_mutex_unlock(&c->mu);
       if (rc != 0) break;
       rc = c->backend->watch != NULL
-               ? watch_wait(e, holder, how->deadline, fd, err)
+               ? watch_wait(e, holder, how->deadline, fd, &owes, err)
                : c->backend->wait(e->batch->session, &e->candidate, holder, how->deadline, fd, err);
       if (rc == 0) {
         failures = 0; /* only a wait that works ends the back-off */
@@ -595,6 +600,8 @@ static int campaign_locked(baton_election *e, const campaign_how *how, baton_lea
     int64_t until = baton__after(baton__config_backoff(&c->cfg, failures++));
     baton__sleep_until(until < how->deadline ? until : how->deadline, cancel_fd(e));
   }
+  /* Leaving with a wake unused: it passes on to the next waiter. */
+  if (owes) c->backend->unwatch(e->batch->session, &e->candidate);
   clean_up(e);
   return rc;
 }
@@ -638,7 +645,7 @@ static int campaign(baton_election *e, const campaign_how *how, uint64_t *token,
   memset(&seen, 0, sizeof seen);
   /* Candidate mode's armed watch must not mix with this campaign's waits;
    * it arms again after (the wake below). */
-  if (rc == 0 && c->backend->unwatch != NULL)
+  if (rc == 0 && c->backend->unwatch != NULL && baton__look_armed(&e->runner_look))
     c->backend->unwatch(e->batch->session, &e->candidate);
   if (rc == 0 && !already) rc = campaign_locked(e, how, &seen, err);
   pthread_mutex_unlock(&e->op);
@@ -970,13 +977,11 @@ static int observe_read(baton_election *e, baton_observer *o, baton_error *err) 
   return 0;
 }
 
-/* Without the looker: a thread per observer. */
+/* Without the looker: a thread per observer. o stays until it is joined. */
 static void *observe_loop(void *arg) {
-  baton_election *e = arg;
+  baton_observer *o = arg;
+  baton_election *e = o->look.election;
   baton_client *c = e->client;
-  pthread_mutex_lock(&c->mu);
-  baton_observer *o = e->observer; /* stays until this thread is joined */
-  pthread_mutex_unlock(&c->mu);
   unsigned failures = 0;
   while (observing(e, o)) {
     baton_error err = {0};
@@ -1050,7 +1055,7 @@ int baton_election_observe(baton_election *e, baton_error *err) {
       rc = baton__look_start(&o->look);
     } else {
       o->cancel_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (o->cancel_fd >= 0) rc = pthread_create(&o->thread, NULL, observe_loop, e);
+      if (o->cancel_fd >= 0) rc = pthread_create(&o->thread, NULL, observe_loop, o);
     }
   }
   if (rc != 0) {
@@ -1173,6 +1178,7 @@ static void runner_step(baton_election *e) {
     e->runner_since = now;
     BATON__COUNT(e, campaigns);
   }
+  if (held) e->runner_since = 0; /* a caller's campaign won it */
   bool opened = e->batch->session != NULL;
   pthread_mutex_unlock(&c->mu);
   if (held) return;
@@ -1214,7 +1220,9 @@ void baton__look_step(baton_look *k) {
 static void runner_look_end(baton_election *e) {
   baton_client *c = e->client;
   baton__look_end(&e->runner_look);
-  pthread_mutex_lock(&e->op);
+  /* A caller's campaign that holds the candidate unwatched it at its start
+   * and cleans up at its end: it must not hold this call up. */
+  if (pthread_mutex_trylock(&e->op) != 0) return;
   pthread_mutex_lock(&c->mu);
   baton__term_expire(e, baton__now());
   bool held = e->term.held;

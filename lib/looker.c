@@ -66,8 +66,7 @@ static void heap_remove(baton_looker *l, baton_look *k) {
   heap_down(l, last->slot);
 }
 
-/* 0, or BATON_ENOMEM with k left out (it is then looked at only when
- * woken: the step's own back-off covers a failed arm). */
+/* 0, or BATON_ENOMEM with k left out. */
 static int heap_add(baton_looker *l, baton_look *k) {
   if (l->nheap == l->heap_cap) {
     size_t cap = l->heap_cap != 0 ? 2 * l->heap_cap : 64;
@@ -79,15 +78,6 @@ static int heap_add(baton_looker *l, baton_look *k) {
   heap_set(l, l->nheap++, k);
   heap_up(l, k->slot);
   return 0;
-}
-
-/* Put k in the heap at k->at (none at INT64_MAX) unless it is due anyway.
- * Needs l->mu. */
-static void schedule(baton_looker *l, baton_look *k) {
-  heap_remove(l, k);
-  if (!k->active || k->due || k->at == INT64_MAX || heap_add(l, k) != 0) return;
-  /* The threads sleep until the heap's top: a new top may be earlier. */
-  if (k->slot == 0) pthread_cond_broadcast(&l->cond);
 }
 
 /* ---- the due list, in wake order ----------------------------------------- */
@@ -106,7 +96,8 @@ static void due_push(baton_looker *l, baton_look *k) {
   else
     l->due_head = k;
   l->due_tail = k;
-  pthread_cond_signal(&l->cond);
+  /* A broadcast: a look_end waits on the same variable. */
+  pthread_cond_broadcast(&l->cond);
 }
 
 static void due_remove(baton_looker *l, baton_look *k) {
@@ -121,6 +112,20 @@ static void due_remove(baton_looker *l, baton_look *k) {
   else
     l->due_tail = k->prev_due;
   k->prev_due = k->next_due = NULL;
+}
+
+/* Put k in the heap at k->at (none at INT64_MAX) unless it is due anyway;
+ * a heap that cannot grow makes it due now (its step backs off). Needs
+ * l->mu. */
+static void schedule(baton_looker *l, baton_look *k) {
+  heap_remove(l, k);
+  if (!k->active || k->due || k->at == INT64_MAX) return;
+  if (heap_add(l, k) != 0) {
+    due_push(l, k);
+    return;
+  }
+  /* The threads sleep until the heap's top: a new top may be earlier. */
+  if (k->slot == 0) pthread_cond_broadcast(&l->cond);
 }
 
 /* ---- the thread ----------------------------------------------------------- */

@@ -474,7 +474,10 @@ static int etcd_release(baton_session *s, baton_candidate *c, int64_t deadline,
   if (es == NULL || c == NULL)
     return baton__error(err, BATON_EINVAL, "etcd: release needs a session and a candidate");
   baton_etcd_cand *ec = c->priv;
-  if (ec != NULL) ec->won_revision = 0; /* whatever happens below, no term starts from it */
+  if (ec != NULL) { /* whatever happens below, no term starts from it, nor a watch's proof */
+    baton__etcd_hub_take_won(es, ec);
+    ec->won_revision = 0;
+  }
   if (ec == NULL || ec->key == NULL) return 0;
   /* The key embeds our lease id, so deleting it by its exact name can
    * only delete our own key. */

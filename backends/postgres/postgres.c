@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1463,9 +1464,9 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
  * so that one socket has one reader, and it stops at close. */
 
 /* How long a candidate unwatched while it owes a release's wake has to
- * look (acquire) before the wake passes to the next armed candidate: the
- * core looks right after it unwatches, so this is only waited out when
- * the candidate stopped instead. */
+ * look (acquire) before the wake passes to the next armed candidate. The
+ * core unwatches a woken candidate only when it stops instead of looking,
+ * so this is a margin, waited out only then. */
 #define BATON_PG_PASS_AFTER_NS (100 * BATON_NS_PER_MS)
 
 /* Disarm p's watch. Needs s->lmu. */
@@ -1559,7 +1560,13 @@ static int listener_thread_start(baton_pg_session *s, baton_error *err) {
   if (s->lctl < 0 && (s->lctl = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
     return baton__error(err, BATON_ENOMEM, "%s: watch: no eventfd: %s", s->label,
                         strerror(errno));
+  /* The listener takes no signal: a process's signals stay with the
+   * threads that expect them (it inherits this mask). */
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
   int e = pthread_create(&s->lthread, NULL, listener_main, s);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
   if (e != 0)
     return baton__error(err, BATON_ENOMEM, "%s: watch: no listener thread: %s", s->label,
                         strerror(e));
@@ -1661,9 +1668,9 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
 
 /* The channel stays LISTENed: the next watch needs no request, and
  * release or forget let go of it. A wake p owes passes on unless p looks
- * within BATON_PG_PASS_AFTER_NS: the core unwatches at the start of every
- * look, and passing it at once would wake the next, whose look unwatches
- * it in turn, and so on through every waiter of the name. */
+ * within BATON_PG_PASS_AFTER_NS (the core unwatches a woken candidate only
+ * when it stops instead of looking; the margin keeps a look that races
+ * the unwatch from costing a second wake). */
 static void unwatch(baton_session *bs, baton_candidate *c) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL || c == NULL || c->priv == NULL) return;

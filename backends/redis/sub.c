@@ -31,8 +31,9 @@
  * of them, and waking 1,000 would cost 1,000 acquires for one term. That
  * one owes the wake to the next: stopped before it looks, it passes it
  * on: at once when forgotten, and PASS_ON_GRACE_NS after an unwatch that
- * no look or watch follows (the core unwatches at the start of every
- * look; passing on then would wake the whole herd one after the other).
+ * no look or watch follows (the core unwatches a woken candidate only when
+ * it stops instead of looking: a margin, so that a look racing the
+ * unwatch does not cost a second wake).
  * The reader passes the due ones on. A broken subscriber wakes every
  * armed watch. The hubs of a redlock:// session share a table of the
  * releases heard (baton_redis_served): each instance publishes its copy,

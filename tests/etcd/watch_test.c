@@ -8,6 +8,7 @@
 #include "etcd_kit.h"
 #include "proxy.h"
 #include "test.h"
+#include "wakes.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -23,42 +24,10 @@ static test_cluster *etcd; /* the suite's (kit_server), started in main */
 
 /* ---- Wake-ups ---------------------------------------------------------------- */
 
-/* What one watch's wake-ups did. Every watch of a case shares c. */
-typedef struct wakes {
-  kit_cond *c;
-  int n;          /* heard (c->mu) */
-  int64_t at;     /* kit_now_ms() of the last */
-  pthread_t by;   /* the thread it came on */
-} wakes;
-
-static void on_wake(void *ctx) {
-  wakes *w = ctx;
-  pthread_mutex_lock(&w->c->mu);
-  w->n++;
-  w->at = kit_now_ms();
-  w->by = pthread_self();
-  pthread_cond_broadcast(&w->c->cond);
-  pthread_mutex_unlock(&w->c->mu);
-}
-
-/* The sum of ws[0..n)'s wake-ups once it reaches `count` or ms pass. */
-static int wakes_reach(wakes *ws, int n, int count, int ms) {
-  int64_t end = kit_now_ms() + ms;
-  pthread_mutex_lock(&ws[0].c->mu);
-  int sum;
-  for (;;) {
-    sum = 0;
-    for (int i = 0; i < n; i++) sum += ws[i].n;
-    if (sum >= count || !kit_cond_wait(ws[0].c, end)) break;
-  }
-  pthread_mutex_unlock(&ws[0].c->mu);
-  return sum;
-}
-
-static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wakes *w,
+static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, kit_wakes *w,
                baton_error *err) {
   int64_t recheck_at = 0;
-  int rc = B.watch(k->s, c, seen, on_wake, w, &recheck_at, kit_deadline(KIT_CALL_MS), err);
+  int rc = B.watch(k->s, c, seen, kit_on_wake, w, &recheck_at, kit_deadline(KIT_CALL_MS), err);
   if (rc == 0) CHECK_GT(recheck_at, baton__now());
   return rc;
 }
@@ -226,7 +195,7 @@ static int64_t compact(int64_t rev) {
 }
 
 /* a leads, b's candidate queues behind it and arms its watch. */
-static bool queue_and_arm(pair *p, wakes *w) {
+static bool queue_and_arm(pair *p, kit_wakes *w) {
   baton_error err = {0};
   baton_leader holder = {0};
   if (kit_acquire(&p->a, &p->ca, NULL, &err) != 0 ||
@@ -246,14 +215,14 @@ static bool queue_and_arm(pair *p, wakes *w) {
 static void queued_watch_wakes_on_the_release_with_a_proof(void) {
   pair p;
   REQUIRE(pair_open(&p, "w.queued"));
-  wakes w = {.c = &p.kc};
+  kit_wakes w = {.c = &p.kc};
   baton_error err = {0};
   if (queue_and_arm(&p, &w)) {
     kit_sleep_ms(QUIET_MS); /* nothing says a wrong wake-up would have come by now */
-    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0);
     int64_t t0 = kit_now_ms();
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK(!pthread_equal(w.by, pthread_self()));
     printf("  hand-over: woken %lld ms after the release\n", (long long)(w.at - t0));
     uint64_t before = kit_etcd_requests(&p.b);
@@ -271,7 +240,7 @@ static void queued_watch_wakes_on_the_release_with_a_proof(void) {
 static void observer_wakes_on_leader_changes_only(void) {
   pair p; /* b observes with cb, which never acquires */
   REQUIRE(pair_open(&p, "w.obs"));
-  wakes w = {.c = &p.kc};
+  kit_wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader none = {0}, seen = {0};
   baton_candidate other = kit_cand(&p.a, kit_name("w.other"));
@@ -280,33 +249,33 @@ static void observer_wakes_on_leader_changes_only(void) {
   CHECK_OK(arm(&p.b, &p.cb, &none, &w, &err), &err);
   CHECK_OK(kit_acquire(&p.a, &other, NULL, &err), &err);
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0);
   CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err); /* elected */
-  CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
   CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
   CHECK_OK(arm(&p.b, &p.cb, &seen, &w, &err), &err);
   CHECK_EQ(kit_acquire(&p.a, &second, NULL, &err), BATON_EHELD); /* queues */
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(&w, 1, 2, 0), 1);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 2, 0), 1);
   CHECK_OK(B.proclaim(p.a.s, &p.ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
-  CHECK_EQ(wakes_reach(&w, 1, 2, WAKE_MS), 2);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 2, WAKE_MS), 2);
   CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
   CHECK_OK(arm(&p.b, &p.cb, &seen, &w, &err), &err);
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(&w, 1, 3, 0), 2);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 3, 0), 2);
   CHECK_OK(kit_release(&p.a, &p.ca, &err), &err); /* leaves */
-  CHECK_EQ(wakes_reach(&w, 1, 3, WAKE_MS), 3);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 3, WAKE_MS), 3);
   kit_drop(&p.a, &second);
   kit_drop(&p.a, &other);
   pair_close(&p);
 }
 
-/* After unwatch a release wakes nothing; an observer armed beside it is
+/* After unwatch a release kit_wakes nothing; an observer armed beside it is
  * the positive control that the release was seen. */
 static void unwatch_silences_a_watch(void) {
   pair p;
   REQUIRE(pair_open(&p, "w.unwatch"));
-  wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
+  kit_wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_candidate obs = kit_cand(&p.b, p.name);
   obs.slot = 5;
@@ -316,15 +285,15 @@ static void unwatch_silences_a_watch(void) {
     CHECK_OK(arm(&p.b, &obs, &holder, &w[1], &err), &err);
     B.unwatch(p.b.s, &p.cb);
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
     kit_sleep_ms(QUIET_MS); /* its wake-up would have come with the observer's */
-    CHECK_EQ(wakes_reach(&w[0], 1, 1, 0), 0);
+    CHECK_EQ(kit_wakes_reach(&w[0], 1, 1, 0), 0);
   }
   kit_forget(&p.b, &obs);
   pair_close(&p);
 }
 
-/* 1,000 candidates of one session queue on one name: one release wakes
+/* 1,000 candidates of one session queue on one name: one release kit_wakes
  * exactly one, the next in line, whose acquire then sends nothing; its
  * release wakes exactly the next. */
 static void herd_one_release_wakes_one(void) {
@@ -332,7 +301,7 @@ static void herd_one_release_wakes_one(void) {
   pair p;
   REQUIRE(pair_open(&p, "w.herd"));
   baton_candidate *cs = calloc(HERD, sizeof *cs);
-  wakes *ws = calloc(HERD, sizeof *ws);
+  kit_wakes *ws = calloc(HERD, sizeof *ws);
   baton_error err = {0};
   REQUIRE(cs != NULL && ws != NULL);
   CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
@@ -351,18 +320,18 @@ static void herd_one_release_wakes_one(void) {
   CHECK_EQ(armed, HERD);
   printf("  %d queued and armed in %lld ms\n", armed, (long long)kit_ms_since(t_arm));
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(ws, HERD, 1, 0), 0);
+  CHECK_EQ(kit_wakes_reach(ws, HERD, 1, 0), 0);
   if (armed == HERD) {
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(ws, HERD, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 1, WAKE_MS), 1);
     kit_sleep_ms(500); /* a herd would wake the others within milliseconds */
-    CHECK_EQ(wakes_reach(ws, HERD, 2, 0), 1);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, 0), 1);
     CHECK_EQ(ws[0].n, 1);
     uint64_t before = kit_etcd_requests(&p.b);
     CHECK_OK(kit_acquire(&p.b, &cs[0], NULL, &err), &err);
     CHECK_EQ(kit_etcd_requests(&p.b) - before, 0);
     CHECK_OK(kit_release(&p.b, &cs[0], &err), &err);
-    CHECK_EQ(wakes_reach(ws, HERD, 2, WAKE_MS), 2);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
     CHECK_EQ(ws[1].n, 1);
     baton_etcd_hub_stats st = hub(&p.b);
     CHECK_EQ(st.streams, 1);
@@ -407,7 +376,7 @@ static void make_change(void *arg) {
 typedef struct ring_case {
   pair p;
   baton_candidate starter; /* the quiet observer */
-  wakes ws, w;             /* its wake-ups, cb's */
+  kit_wakes ws, w;             /* its wake-ups, cb's */
   baton_leader holder;     /* what cb's acquire named */
 } ring_case;
 
@@ -416,8 +385,8 @@ static bool ring_case_open(ring_case *r, const char *tag) {
   baton_leader none = {0};
   if (!pair_open(&r->p, tag)) return false;
   r->starter = kit_cand(&r->p.b, kit_name("w.start"));
-  r->ws = (wakes){.c = &r->p.kc};
-  r->w = (wakes){.c = &r->p.kc};
+  r->ws = (kit_wakes){.c = &r->p.kc};
+  r->w = (kit_wakes){.c = &r->p.kc};
   if (kit_acquire(&r->p.a, &r->p.ca, NULL, &err) != 0 ||
       kit_acquire(&r->p.b, &r->p.cb, &r->holder, &err) != BATON_EHELD ||
       arm(&r->p.b, &r->starter, &none, &r->ws, &err) != 0 ||
@@ -455,7 +424,7 @@ static void change_before_the_arm_wakes_at_once(void) {
   between bt = {.p = &r.p, .what = 0};
   int64_t t0 = kit_now_ms();
   CHECK_OK(arm_across(&r, &bt, &err), &err);
-  CHECK_EQ(wakes_reach(&r.w, 1, 1, TEST_SLACK_MS), 1);
+  CHECK_EQ(kit_wakes_reach(&r.w, 1, 1, TEST_SLACK_MS), 1);
   printf("  woken %lld ms after the arm began (the release came before it)\n",
          (long long)(r.w.at - t0));
   uint64_t before = kit_etcd_requests(&r.p.b);
@@ -475,10 +444,10 @@ static void ring_overrun_wakes_at_once(void) {
   snprintf(bt.flood, sizeof bt.flood, "%s", kit_name("w.flood"));
   CHECK_OK(arm_across(&r, &bt, &err), &err);
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(&r.w, 1, 1, 0), 0);
+  CHECK_EQ(kit_wakes_reach(&r.w, 1, 1, 0), 0);
   bt.what = 1;
   CHECK_OK(arm_across(&r, &bt, &err), &err);
-  CHECK_EQ(wakes_reach(&r.w, 1, 1, TEST_SLACK_MS), 1);
+  CHECK_EQ(kit_wakes_reach(&r.w, 1, 1, TEST_SLACK_MS), 1);
   CHECK_EQ(kit_acquire(&r.p.b, &r.p.cb, NULL, &err), BATON_EHELD);
   delete_all(bt.flood);
   ring_case_close(&r);
@@ -491,7 +460,7 @@ enum { MANY = 10000, ARMERS = 4 };
 typedef struct armer {
   kit_session *k;
   baton_candidate *cs;
-  wakes *ws;
+  kit_wakes *ws;
   int from, to;
   int failed;
   baton_error err;
@@ -502,7 +471,7 @@ static void *arm_range(void *arg) {
   baton_leader none = {0};
   for (int i = a->from; i < a->to; i++) {
     int64_t recheck_at;
-    if (B.watch(a->k->s, &a->cs[i], &none, on_wake, &a->ws[i], &recheck_at,
+    if (B.watch(a->k->s, &a->cs[i], &none, kit_on_wake, &a->ws[i], &recheck_at,
                 kit_deadline(KIT_CALL_MS), &a->err) != 0)
       a->failed++;
   }
@@ -510,7 +479,7 @@ static void *arm_range(void *arg) {
 }
 
 /* Arm cs[from..to) on ARMERS threads; returns the failures. */
-static int arm_many(kit_session *k, baton_candidate *cs, wakes *ws, int from, int to) {
+static int arm_many(kit_session *k, baton_candidate *cs, kit_wakes *ws, int from, int to) {
   armer a[ARMERS];
   pthread_t t[ARMERS];
   bool started[ARMERS];
@@ -539,7 +508,7 @@ static void ten_thousand_names_one_stream(void) {
   REQUIRE_OK(open_as(&b, etcd->uri, "watcher", &err), &err);
   REQUIRE_OK(open_as(&a, etcd->uri, "alice", &err), &err);
   baton_candidate *cs = calloc(MANY, sizeof *cs);
-  wakes *ws = calloc(MANY, sizeof *ws);
+  kit_wakes *ws = calloc(MANY, sizeof *ws);
   char(*names)[48] = calloc(MANY, sizeof *names);
   kit_cond kc;
   kit_cond_init(&kc);
@@ -574,12 +543,12 @@ static void ten_thousand_names_one_stream(void) {
   CHECK_EQ(threads2, threads1);
   CHECK_LE(fds1 - fds0, 3 * (ARMERS + 1));
   CHECK_LE(fds2 - fds0, 3 * (ARMERS + 1));
-  CHECK_EQ(wakes_reach(ws, MANY, 1, 0), 0);
+  CHECK_EQ(kit_wakes_reach(ws, MANY, 1, 0), 0);
   baton_candidate c = kit_cand(&a, names[7777]);
   CHECK_OK(kit_acquire(&a, &c, NULL, &err), &err);
-  CHECK_EQ(wakes_reach(ws, MANY, 1, WAKE_MS), 1);
+  CHECK_EQ(kit_wakes_reach(ws, MANY, 1, WAKE_MS), 1);
   kit_sleep_ms(QUIET_MS);
-  CHECK_EQ(wakes_reach(ws, MANY, 2, 0), 1);
+  CHECK_EQ(kit_wakes_reach(ws, MANY, 2, 0), 1);
   CHECK_EQ(ws[7777].n, 1);
   for (int i = 0; i < MANY; i++) kit_forget(&b, &cs[i]);
   CHECK_EQ(hub(&b).armed, 0);
@@ -600,16 +569,16 @@ static void ten_thousand_names_one_stream(void) {
 static void cut_stream_resumes_without_a_miss(void) {
   pair p;
   REQUIRE(pair_open_at(&p, "w.cut", true, CUT_OP_MS, NULL));
-  wakes w = {.c = &p.kc};
+  kit_wakes w = {.c = &p.kc};
   baton_error err = {0};
   if (queue_and_arm(&p, &w) && hub_up_becomes(&p.b, true, WAKE_MS)) {
     CHECK(cut(&p));
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
     kit_sleep_ms(QUIET_MS);
-    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0); /* nothing reached b yet */
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0); /* nothing reached b yet */
     int64_t t0 = kit_now_ms();
     proxy_set_mode(p.px, PROXY_PASS, 0);
-    CHECK_EQ(wakes_reach(&w, 1, 1, RESUME_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, RESUME_MS), 1);
     printf("  woken %lld ms after the proxy let the stream through again\n",
            (long long)(w.at - t0));
     baton_etcd_hub_stats st = hub(&p.b);
@@ -625,14 +594,14 @@ static void cut_stream_resumes_without_a_miss(void) {
 /* A session on a prefix of its own sees none of the events around it; the
  * progress notifications it asked for (every second here: the kit's
  * etcd) still move its stream's revision on, so a resume after a
- * compaction of revisions it never needed wakes nobody; and a change on
+ * compaction of revisions it never needed kit_wakes nobody; and a change on
  * its prefix still wakes its watch after that. */
 static void progress_keeps_a_quiet_stream_current(void) {
   pair p; /* b observes */
   char prefix[BATON_NAME_MAX + 2];
   snprintf(prefix, sizeof prefix, "%s/", kit_name("w.pfx"));
   REQUIRE(pair_open_at(&p, "quiet", true, CUT_OP_MS, prefix));
-  wakes w = {.c = &p.kc};
+  kit_wakes w = {.c = &p.kc};
   baton_error err = {0};
   baton_leader none = {0};
   const char *noise = kit_name("w.noise"); /* outside the prefix */
@@ -647,9 +616,9 @@ static void progress_keeps_a_quiet_stream_current(void) {
   CHECK(hub_up_becomes(&p.b, true, RESUME_MS));
   kit_sleep_ms(QUIET_MS);
   CHECK_EQ(hub(&p.b).compactions, 0);
-  CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0);
   CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
-  CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
   delete_all(noise);
   pair_close(&p);
 }
@@ -660,17 +629,17 @@ static void progress_keeps_a_quiet_stream_current(void) {
 static void long_break_wakes_once(void) {
   pair p;
   REQUIRE(pair_open_at(&p, "w.long", true, 500, NULL));
-  wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
+  kit_wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_leader none = {0};
   baton_candidate obs = kit_cand(&p.b, kit_name("w.quiet"));
   if (queue_and_arm(&p, &w[0]) && arm(&p.b, &obs, &none, &w[1], &err) == 0 &&
       hub_up_becomes(&p.b, true, WAKE_MS)) {
     kit_sleep_ms(QUIET_MS);
-    CHECK_EQ(wakes_reach(w, 2, 1, 0), 0);
+    CHECK_EQ(kit_wakes_reach(w, 2, 1, 0), 0);
     int64_t t0 = kit_now_ms();
     CHECK(cut(&p));
-    CHECK_EQ(wakes_reach(w, 2, 2, 500 + WAKE_MS), 2);
+    CHECK_EQ(kit_wakes_reach(w, 2, 2, 500 + WAKE_MS), 2);
     printf("  woken %lld ms after the cut (op timeout 500 ms)\n", (long long)(kit_now_ms() - t0));
     CHECK_EQ(w[0].n, 1);
     CHECK_EQ(w[1].n, 1);
@@ -689,7 +658,7 @@ static void long_break_wakes_once(void) {
 static void compaction_while_cut_wakes_everyone(void) {
   pair p;
   REQUIRE(pair_open_at(&p, "w.compact", true, CUT_OP_MS, NULL));
-  wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
+  kit_wakes w[2] = {{.c = &p.kc}, {.c = &p.kc}};
   baton_error err = {0};
   baton_leader none = {0};
   baton_candidate obs = kit_cand(&p.b, kit_name("w.quiet"));
@@ -700,7 +669,7 @@ static void compaction_while_cut_wakes_everyone(void) {
     put_many(noise, 1, 0);
     CHECK_GT(compact(put_many(noise, 1, 1)), 0);
     proxy_set_mode(p.px, PROXY_PASS, 0);
-    CHECK_EQ(wakes_reach(w, 2, 2, RESUME_MS), 2);
+    CHECK_EQ(kit_wakes_reach(w, 2, 2, RESUME_MS), 2);
     CHECK_EQ(w[0].n, 1);
     CHECK_EQ(w[1].n, 1);
     CHECK_EQ(hub(&p.b).compactions, 1);
@@ -728,7 +697,7 @@ static void resume_logs_in_again(void) {
   baton_error err = {0};
   kit_cond kc;
   kit_cond_init(&kc);
-  wakes w = {.c = &kc};
+  kit_wakes w = {.c = &kc};
   baton_leader none = {0};
   if (open_as(&k, uri, "authed", &err) == 0) {
     baton_candidate obs = kit_cand(&k, "w.auth"), c = kit_cand(&k, "w.auth");
@@ -740,9 +709,9 @@ static void resume_logs_in_again(void) {
     CHECK(hub_up_becomes(&k, false, WAKE_MS));
     proxy_set_mode(px, PROXY_PASS, 0);
     CHECK(hub_up_becomes(&k, true, RESUME_MS));
-    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0);
     CHECK_OK(kit_acquire(&k, &c, NULL, &err), &err); /* logs in again itself */
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_GE(hub(&k).streams, 2);
     kit_forget(&k, &obs);
     kit_drop(&k, &c);
@@ -766,7 +735,7 @@ static void stream_follows_the_transport_to_another_member(void) {
   baton_error err = {0};
   kit_cond kc;
   kit_cond_init(&kc);
-  wakes w = {.c = &kc};
+  kit_wakes w = {.c = &kc};
   const char *name = kit_name("w.member");
   baton_candidate ca = {0}, cb = {0};
   baton_leader holder = {0};
@@ -791,12 +760,12 @@ static void stream_follows_the_transport_to_another_member(void) {
     KIT_RETRY(rc, 4 * KIT_CALL_MS, B.release(a.s, &ca, kit_deadline(2000), &err));
     CHECK_OK(rc, &err);
     kit_sleep_ms(QUIET_MS);
-    CHECK_EQ(wakes_reach(&w, 1, 1, 0), 0); /* the stream still reads member 0 */
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, 0), 0); /* the stream still reads member 0 */
     /* A renew bounded as the client's are: the first times out on member
      * 0 and moves the transport on. */
     KIT_RETRY(rc, KIT_CALL_MS, B.renew(b.s, NULL, 0, NULL, kit_deadline(1000), &err));
     CHECK_OK(rc, &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, RESUME_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, RESUME_MS), 1);
     printf("  woken %lld ms after member 0 stopped\n", (long long)(w.at - t0));
     CHECK_GE(hub(&b).streams, 2);
     uint64_t before = kit_etcd_requests(&b);

@@ -14,6 +14,7 @@
 #include "seam.h"
 #include "session.h"
 #include "test.h"
+#include "wakes.h"
 
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -781,36 +782,10 @@ static void observer_wakes_on_election_and_release(void) {
 
 /* ---- watch: the one-shot subscription ---------------------------------------- */
 
-/* What a watch's wake-ups did: how many, when the last came, on which
- * thread. One per armed watch (its ctx). */
-typedef struct wakes {
-  kit_cond *c;   /* shared by every watch of a case */
-  int n;         /* wake-ups heard (c->mu) */
-  int64_t at;    /* kit_now_ms() of the last */
-  pthread_t by;  /* the thread it came on */
-} wakes;
-
-static void on_wake(void *ctx) {
-  wakes *w = ctx;
-  pthread_mutex_lock(&w->c->mu);
-  w->n++;
-  w->at = kit_now_ms();
-  w->by = pthread_self();
-  pthread_cond_broadcast(&w->c->cond);
-  pthread_mutex_unlock(&w->c->mu);
-}
-
-static int wakes_of(wakes *w) {
-  pthread_mutex_lock(&w->c->mu);
-  int n = w->n;
-  pthread_mutex_unlock(&w->c->mu);
-  return n;
-}
-
 /* Arm c's watch (seen NULL: c is a candidate, which acquires first and
  * watches what acquire named): 0, or the error. *recheck_at is checked
  * to lie ahead. */
-static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wakes *w,
+static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, kit_wakes *w,
                baton_error *err) {
   baton_leader holder = {0};
   if (seen == NULL) {
@@ -818,7 +793,7 @@ static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wak
     if (rc != BATON_EHELD) return rc == 0 ? BATON_EINVAL : rc;
   }
   int64_t recheck_at = 0;
-  int rc = B->watch(k->s, c, seen != NULL ? seen : &holder, on_wake, w, &recheck_at,
+  int rc = B->watch(k->s, c, seen != NULL ? seen : &holder, kit_on_wake, w, &recheck_at,
                     kit_deadline(KIT_CALL_MS), err);
   if (rc == 0) CHECK_GT(recheck_at, baton__now());
   return rc;
@@ -827,8 +802,8 @@ static int arm(kit_session *k, baton_candidate *c, const baton_leader *seen, wak
 /* Arm each of ws[0..n) (cs[i] with seen) until none wakes for SETTLE_MS:
  * a watch may wake at once the first times (spurious wake-ups, which the
  * contract allows). Then every count is 0. true, or false (reported). */
-static bool arm_quiet(kit_session *k, baton_candidate *cs, const baton_leader *seen, wakes *ws,
-                      int n) {
+static bool arm_quiet(kit_session *k, baton_candidate *cs, const baton_leader *seen,
+                      kit_wakes *ws, int n) {
   baton_error err = {0};
   for (int i = 0; i < n; i++)
     if (arm(k, &cs[i], seen, &ws[i], &err) != 0) {
@@ -839,11 +814,9 @@ static bool arm_quiet(kit_session *k, baton_candidate *cs, const baton_leader *s
     kit_sleep_ms(SETTLE_MS); /* nothing says a spurious wake-up will not come */
     int woken = 0;
     for (int i = 0; i < n; i++) {
-      if (wakes_of(&ws[i]) == 0) continue;
+      if (kit_wakes_of(&ws[i]) == 0) continue;
       woken++;
-      pthread_mutex_lock(&ws[i].c->mu);
-      ws[i].n = 0;
-      pthread_mutex_unlock(&ws[i].c->mu);
+      kit_wakes_reset(&ws[i]);
       if (arm(k, &cs[i], seen, &ws[i], &err) != 0) {
         TEST_FAIL_("cannot arm again: %s", err.message);
         return false;
@@ -853,20 +826,6 @@ static bool arm_quiet(kit_session *k, baton_candidate *cs, const baton_leader *s
   }
   TEST_FAIL_("the watches of %s never stopped waking", cs[0].name);
   return false;
-}
-
-/* Sum of ws[0..n)'s wake-ups once it reaches `count` or ms pass. */
-static int wakes_reach(wakes *ws, int n, int count, int ms) {
-  int64_t end = kit_now_ms() + ms;
-  pthread_mutex_lock(&ws[0].c->mu);
-  int sum = 0;
-  for (;;) {
-    sum = 0;
-    for (int i = 0; i < n; i++) sum += ws[i].n;
-    if (sum >= count || !kit_cond_wait(ws[0].c, end)) break;
-  }
-  pthread_mutex_unlock(&ws[0].c->mu);
-  return sum;
 }
 
 /* A queued or refused candidate's watch stays quiet while the holder
@@ -879,13 +838,13 @@ static void watch_wakes_a_candidate_on_release(void) {
   baton_error err = {0};
   kit_cond kc;
   kit_cond_init(&kc);
-  wakes w = {.c = &kc};
+  kit_wakes w = {.c = &kc};
   CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
   if (arm_quiet(&p.b, &p.cb, NULL, &w, 1)) {
-    CHECK_EQ(wakes_reach(&w, 1, 1, BLOCKED_MS), 0);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, BLOCKED_MS), 0);
     int64_t t0 = kit_now_ms();
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_LT(w.at - t0, TEST_SLACK_MS);
     CHECK(!pthread_equal(w.by, pthread_self()));
     printf("  hand-over: woken %lld ms after the release\n", (long long)(w.at - t0));
@@ -905,29 +864,29 @@ static void watch_wakes_an_observer_on_every_change(void) {
   baton_error err = {0};
   kit_cond kc;
   kit_cond_init(&kc);
-  wakes w = {.c = &kc};
+  kit_wakes w = {.c = &kc};
   baton_leader none = {0}, seen = {0}, stale = {.token = 12345};
   if (arm_quiet(&p.b, &p.cb, &none, &w, 1)) {
     int64_t t0 = kit_now_ms();
     CHECK_OK(kit_acquire(&p.a, &p.ca, NULL, &err), &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_LT(w.at - t0, TEST_SLACK_MS);
   }
   CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
   w.n = 0; /* no watch is armed: nothing else writes it */
   CHECK_OK(arm(&p.b, &p.cb, &stale, &w, &err), &err);
-  CHECK_EQ(wakes_reach(&w, 1, 1, TEST_SLACK_MS), 1);
+  CHECK_EQ(kit_wakes_reach(&w, 1, 1, TEST_SLACK_MS), 1);
   w.n = 0;
   if (B->proclaim != NULL && arm_quiet(&p.b, &p.cb, &seen, &w, 1)) {
     CHECK_OK(B->proclaim(p.a.s, &p.ca, "v1", kit_deadline(KIT_CALL_MS), &err), &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_OK(kit_leader(&p.b, p.name, &seen, &err), &err);
     w.n = 0;
   }
   if (arm_quiet(&p.b, &p.cb, &seen, &w, 1)) {
     int64_t t0 = kit_now_ms();
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(&w, 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w, 1, 1, WAKE_MS), 1);
     CHECK_LT(w.at - t0, TEST_SLACK_MS);
   }
   pair_close(&p);
@@ -944,7 +903,7 @@ static void unwatch_and_forget_disarm(void) {
   baton_error err = {0};
   kit_cond kc;
   kit_cond_init(&kc);
-  wakes w[3] = {{.c = &kc}, {.c = &kc}, {.c = &kc}};
+  kit_wakes w[3] = {{.c = &kc}, {.c = &kc}, {.c = &kc}};
   baton_candidate obs = kit_cand(&p.b, p.name), gone = kit_cand(&p.b, p.name);
   obs.slot = 7;
   gone.slot = 8;
@@ -957,10 +916,10 @@ static void unwatch_and_forget_disarm(void) {
     B->unwatch(p.b.s, &p.cb);
     B->unwatch(p.b.s, &p.cb); /* idempotent */
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
     kit_sleep_ms(SETTLE_MS); /* a wake-up of the others would come with the observer's */
-    CHECK_EQ(wakes_of(&w[0]), 0);
-    CHECK_EQ(wakes_of(&w[2]), 0);
+    CHECK_EQ(kit_wakes_of(&w[0]), 0);
+    CHECK_EQ(kit_wakes_of(&w[2]), 0);
     B->unwatch(p.b.s, &obs);
   }
   kit_drop(&p.b, &obs);
@@ -981,7 +940,7 @@ static void one_release_wakes_one_watch(void) {
   kit_cond kc;
   kit_cond_init(&kc);
   baton_candidate *cs = calloc(HERD, sizeof *cs);
-  wakes *ws = calloc(HERD, sizeof *ws);
+  kit_wakes *ws = calloc(HERD, sizeof *ws);
   REQUIRE(cs != NULL && ws != NULL);
   for (int i = 0; i < HERD; i++) {
     cs[i] = kit_cand(&p.b, p.name);
@@ -995,13 +954,13 @@ static void one_release_wakes_one_watch(void) {
   if (armed) {
     int64_t t0 = kit_now_ms();
     CHECK_OK(kit_release(&p.a, &p.ca, &err), &err);
-    CHECK_EQ(wakes_reach(ws, HERD, 1, WAKE_MS), 1);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 1, WAKE_MS), 1);
     int64_t woke = kit_ms_since(t0);
     kit_sleep_ms(500); /* a herd would wake the others within milliseconds */
-    CHECK_EQ(wakes_reach(ws, HERD, 2, 0), 1);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, 0), 1);
     int first = -1;
     for (int i = 0; i < HERD && first < 0; i++)
-      if (wakes_of(&ws[i]) == 1) first = i;
+      if (kit_wakes_of(&ws[i]) == 1) first = i;
     printf("  one release woke 1 of %d watches (#%d) after %lld ms\n", HERD, first,
            (long long)woke);
     if (queues()) CHECK_EQ(first, 0);
@@ -1010,7 +969,7 @@ static void one_release_wakes_one_watch(void) {
     if (first >= 0) {
       B->unwatch(p.b.s, &cs[first]);
       if (queues()) CHECK_OK(kit_release(&p.b, &cs[first], &err), &err);
-      CHECK_EQ(wakes_reach(ws, HERD, 2, WAKE_MS), 2);
+      CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
     }
   }
   for (int i = 0; i < HERD; i++) B->unwatch(p.b.s, &cs[i]);
