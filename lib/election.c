@@ -188,11 +188,10 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
-  /* The first term's events are reserved here: a term's ELECTED and LOST
-   * are never lost to a failed allocation. */
+  /* A term's events are reserved by each attempt (so that its ELECTED
+   * and LOST are never lost to a failed allocation), not here: a name
+   * that only waits keeps none. */
   rc = baton__batch_find(c, &cfg, &e->batch, err);
-  if (rc == 0 && baton__term_reserve(e) != 0)
-    rc = baton__error(err, BATON_ENOMEM, "election_open: out of memory");
   if (rc == 0) {
     e->next = c->elections;
     if (c->elections != NULL) c->elections->prev = e;
