@@ -60,7 +60,11 @@ HANDOVER_P50_MS = {"redis": 0.5, "etcd": 2.0, "zk": 2.0, "postgres": 2.0, "redlo
                    "redlock5": 1.0}
 HANDOVER_P99_MS = 5.0
 REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "postgres": 2, "redlock3": 3, "redlock5": 3}
-WAITING_THREADS = 4    # candidate mode: B's N waiting names may add a client's threads
+# candidate mode: B's N waiting names may add a client's own threads and
+# no more: its background thread, its 3 looking threads (lib/core.h
+# BATON_LOOKERS) and the backend's readers (ZooKeeper's C client has 2,
+# Redlock one per instance). The same at 1,000 and 10,000 names.
+WAITING_THREADS = 8
 WAITING_FDS = 16       # ... and a client's descriptors, none per name
 NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
