@@ -92,6 +92,20 @@ typedef struct baton_batch {
   int last_renew_error;        /* code of the last failed renewal, or 0 */
 } baton_batch;
 
+/* An election's counters (stats.c): baton_stats's, by the same names. */
+typedef struct baton_counts {
+  uint64_t campaigns, attempts, contended, retries, terms_won;
+  uint64_t terms_lost[BATON_LOST_REASONS];
+  uint64_t renewals_ok, renewals_failed, late_releases;
+} baton_counts;
+
+/* An election's histograms of its terms, allocated with its first term's
+ * reserve: a name that only waits has none, which halves what it costs. */
+typedef struct baton_term_stats {
+  baton_histogram acquire, hold, headroom;
+  int64_t headroom_min_ns;
+} baton_term_stats;
+
 /* One name's turn on the client's looking thread (looker.c): candidate
  * mode's or an observer's. */
 typedef struct baton_look {
@@ -207,7 +221,9 @@ struct baton_election {
   /* Guarded by client->mu. */
   baton_term term;
   int64_t watchdog_ns;        /* touch interval; 0: no watchdog */
-  baton_stats stats;          /* what this election counted (stats.c) */
+  baton_counts stats;         /* what this election counted (stats.c) */
+  baton_term_stats *term_stats; /* its terms' histograms; NULL before the
+                                 first term's reserve */
   baton_event_node *spare;    /* event storage reserved for terms */
   unsigned nspare;
   unsigned queued;            /* events of this election in the queue */
@@ -356,6 +372,11 @@ void baton__events_free(baton_election *e);
 
 /* Initial values: nothing counted (the minimum headroom is INT64_MAX). */
 void baton__stats_init(baton_stats *s);
+
+/* e's histograms, allocated at its first term's reserve: 0 or
+ * BATON_ENOMEM. Freed by baton__stats_free. */
+int baton__stats_reserve(baton_election *e);
+void baton__stats_free(baton_election *e);
 
 /* Count one of the baton_stats counters named `field` for e. */
 #define BATON__COUNT(e, field) ((e)->stats.field++, (e)->client->stats.totals.field++)

@@ -185,7 +185,6 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   e->candidate.name = e->name;
   e->candidate.identity = c->cfg.identity;
   baton__look_init(&e->runner_look, e, false);
-  baton__stats_init(&e->stats);
   pthread_mutex_lock(&c->mu);
   baton_election *orphans = orphans_take(c);
   /* A term's events are reserved by each attempt (so that its ELECTED
@@ -288,6 +287,7 @@ static void election_free(baton_client *c, baton_election *e) {
   pthread_mutex_unlock(&c->mu);
   if (session != NULL) c->backend->forget(session, &e->candidate);
   baton__events_free(e);
+  baton__stats_free(e);
   pthread_mutex_destroy(&e->op);
   baton__free(e);
 }

@@ -45,27 +45,70 @@ void baton__stats_init(baton_stats *s) {
   s->headroom_min_ns = INT64_MAX;
 }
 
+static const baton_term_stats no_terms = {.headroom_min_ns = INT64_MAX};
+
+int baton__stats_reserve(baton_election *e) {
+  if (e->term_stats != NULL) return 0;
+  e->term_stats = baton__calloc(1, sizeof *e->term_stats);
+  if (e->term_stats == NULL) return BATON_ENOMEM;
+  *e->term_stats = no_terms;
+  return 0;
+}
+
+void baton__stats_free(baton_election *e) {
+  baton__free(e->term_stats);
+  e->term_stats = NULL;
+}
+
+/* e's histograms: its own, or none yet (a term's are reserved before it
+ * begins, so a term's figures always have a place). */
+static const baton_term_stats *terms_of(const baton_election *e) {
+  return e->term_stats != NULL ? e->term_stats : &no_terms;
+}
+
 void baton__stats_acquired(baton_election *e, int64_t ns) {
-  baton__histogram_add(&e->stats.acquire, ns);
+  if (e->term_stats != NULL) baton__histogram_add(&e->term_stats->acquire, ns);
   baton__histogram_add(&e->client->stats.totals.acquire, ns);
 }
 
 void baton__stats_ended(baton_election *e, baton_lost_reason reason, int64_t held_ns) {
   unsigned r = (unsigned)reason < BATON_LOST_REASONS ? (unsigned)reason : 0;
   BATON__COUNT(e, terms_lost[r]);
-  baton__histogram_add(&e->stats.hold, held_ns);
+  if (e->term_stats != NULL) baton__histogram_add(&e->term_stats->hold, held_ns);
   baton__histogram_add(&e->client->stats.totals.hold, held_ns);
 }
 
-static void headroom(baton_stats *s, int64_t ns) {
-  s->renewals_ok++;
-  baton__histogram_add(&s->headroom, ns);
-  if (ns < s->headroom_min_ns) s->headroom_min_ns = ns;
+static void headroom(baton_histogram *h, int64_t *min_ns, int64_t ns) {
+  baton__histogram_add(h, ns);
+  if (ns < *min_ns) *min_ns = ns;
 }
 
 void baton__stats_renewed(baton_election *e, int64_t headroom_ns) {
-  headroom(&e->stats, headroom_ns);
-  headroom(&e->client->stats.totals, headroom_ns);
+  BATON__COUNT(e, renewals_ok);
+  if (e->term_stats != NULL)
+    headroom(&e->term_stats->headroom, &e->term_stats->headroom_min_ns, headroom_ns);
+  baton_stats *t = &e->client->stats.totals;
+  headroom(&t->headroom, &t->headroom_min_ns, headroom_ns);
+}
+
+/* e's counters and histograms as the public struct has them. */
+static void stats_of(const baton_election *e, baton_stats *out) {
+  baton__stats_init(out);
+  const baton_counts *n = &e->stats;
+  out->campaigns = n->campaigns;
+  out->attempts = n->attempts;
+  out->contended = n->contended;
+  out->retries = n->retries;
+  out->terms_won = n->terms_won;
+  memcpy(out->terms_lost, n->terms_lost, sizeof out->terms_lost);
+  out->renewals_ok = n->renewals_ok;
+  out->renewals_failed = n->renewals_failed;
+  out->late_releases = n->late_releases;
+  const baton_term_stats *h = terms_of(e);
+  out->acquire = h->acquire;
+  out->hold = h->hold;
+  out->headroom = h->headroom;
+  out->headroom_min_ns = h->headroom_min_ns;
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -75,7 +118,7 @@ static void election_read(baton_election *e, int64_t now, baton_election_stats *
   memset(out, 0, sizeof *out);
   /* As is_leader: a term whose deadline passed is over, here too. */
   baton__term_expire(e, now);
-  out->stats = e->stats;
+  stats_of(e, &out->stats);
   out->leader = e->term.held;
   out->token = e->term.token;
   if (e->term.held) {
@@ -254,7 +297,7 @@ static void election_counter(text *t, baton_client *c, const char *name, const c
   for (const baton_election *e = c->elections; e != NULL; e = e->next) {
     if (!shown(e)) continue;
     uint64_t v;
-    memcpy(&v, (const char *)&e->stats + offset, sizeof v);
+    memcpy(&v, (const char *)&e->stats + offset, sizeof v); /* a baton_counts field */
     put(t, "%s", name);
     put_labels(t, c, e, NULL);
     put(t, " %llu\n", (unsigned long long)v);
@@ -267,7 +310,7 @@ static void election_histogram(text *t, baton_client *c, const char *name, const
   family(t, name, HISTOGRAM, help);
   for (const baton_election *e = c->elections; e != NULL; e = e->next) {
     if (!shown(e)) continue;
-    const void *h = (const char *)&e->stats + offset;
+    const void *h = (const char *)terms_of(e) + offset;
     put_histogram(t, name, c, e, h);
   }
 }
@@ -277,7 +320,8 @@ static const char *const reason_names[BATON_LOST_REASONS] = {
 /* A reason past the table would be counted and never shown. */
 _Static_assert(BATON_LOST_WATCHDOG < BATON_LOST_REASONS, "terms_lost has no slot for a reason");
 
-#define COUNTER_OF(field) offsetof(baton_stats, field)
+#define COUNTER_OF(field) offsetof(baton_counts, field)
+#define HISTOGRAM_OF(field) offsetof(baton_term_stats, field)
 
 /* Every family of the elections. Needs client->mu. */
 static void elections_text(text *t, baton_client *c, int64_t now) {
@@ -323,21 +367,21 @@ static void elections_text(text *t, baton_client *c, int64_t now) {
                    "could have come.",
                    COUNTER_OF(late_releases));
   election_histogram(t, c, "baton_acquire_seconds", "From the campaign call to ELECTED.",
-                     COUNTER_OF(acquire));
+                     HISTOGRAM_OF(acquire));
   election_histogram(t, c, "baton_hold_seconds", "How long ended terms were held.",
-                     COUNTER_OF(hold));
+                     HISTOGRAM_OF(hold));
   election_histogram(t, c, "baton_headroom_seconds",
                      "Time left to the local deadline when a renewal succeeded.",
-                     COUNTER_OF(headroom));
+                     HISTOGRAM_OF(headroom));
 
   family(t, "baton_headroom_min_seconds", GAUGE,
          "The least headroom seen at a successful renewal.");
   for (const baton_election *e = c->elections; e != NULL; e = e->next) {
-    if (!shown(e) || e->stats.headroom.count == 0) continue;
+    if (!shown(e) || terms_of(e)->headroom.count == 0) continue;
     put(t, "baton_headroom_min_seconds");
     put_labels(t, c, e, NULL);
     put(t, " ");
-    put_seconds(t, e->stats.headroom_min_ns);
+    put_seconds(t, terms_of(e)->headroom_min_ns);
     put(t, "\n");
   }
 

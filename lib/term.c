@@ -57,6 +57,7 @@ void baton__renew_soon(baton_batch *b, int64_t now) {
 /* ---- events -------------------------------------------------------------- */
 
 int baton__term_reserve(baton_election *e) {
+  if (baton__stats_reserve(e) != 0) return BATON_ENOMEM;
   if (e->on_event == NULL) return 0;
   while (e->nspare < BATON_TERM_EVENTS) {
     baton_event_node *n = baton__calloc(1, sizeof *n);
