@@ -505,9 +505,11 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   if (rc == BATON_EHELD) {
     pthread_mutex_lock(&c->mu);
     BATON__COUNT(e, contended);
-    /* A name that waits keeps no term's event storage: 10,000 waiting
-     * names would hold 6 MiB of it. The next attempt reserves again. */
+    /* A name that waits keeps no term's event storage, nor empty
+     * histograms: 10,000 waiting names would hold 11 MiB of them. The
+     * next attempt reserves again. */
     if (!e->term.held) baton__events_free(e);
+    if (e->stats.terms_won == 0) baton__stats_free(e);
     pthread_mutex_unlock(&c->mu);
     return baton__error(err, BATON_EHELD, "'%s' is held by %s (token %llu)", e->name,
                         holder->token != 0 ? holder->identity : "another holder",
