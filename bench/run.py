@@ -65,7 +65,10 @@ REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "postgres": 2, "redlock3": 
 # BATON_LOOKERS) and the backend's readers (ZooKeeper's C client has 2,
 # Redlock one per instance). The same at 1,000 and 10,000 names.
 WAITING_THREADS = 8
-WAITING_FDS = 16       # ... and a client's descriptors, none per name
+# ... and a client's descriptors, none per name (etcd's are the most: a
+# pooled connection, each a socket and curl's wake-up pair, for each of
+# the looking threads, the renewals and the watch stream)
+WAITING_FDS = 24
 NOISY_CV = 0.3         # floor slice rates varying more than this: no verdict
 
 
