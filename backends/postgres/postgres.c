@@ -29,6 +29,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,133 @@ static int check_candidate(const baton_session *bs, const baton_candidate *c, co
   return baton_election_name_check(c->name, err);
 }
 
-/* c's state, made and listed on first use. Needs s->mu. */
+/* ---- the name and channel indexes ------------------------------------------- */
+
+/* Two chained hash tables over the same entries (baton_pg_name), one by
+ * name and one by channel, of the same size: they grow together when
+ * there are more names than chains, so that a chain holds about one
+ * entry. A table that cannot grow (no memory) stays as it is, slower
+ * only. All of it needs s->lmu. */
+
+#define BATON_PG_INDEX_MIN 64
+
+static size_t index_hash(const char *key) {
+  uint64_t h = 14695981039346656037u; /* FNV-1a */
+  for (const unsigned char *c = (const unsigned char *)key; *c != 0; c++)
+    h = (h ^ *c) * 1099511628211u;
+  return (size_t)(h ^ (h >> 32));
+}
+
+static void index_grow(baton_pg_session *s) {
+  if (s->nnames < s->nbuckets) return;
+  size_t n = s->nbuckets == 0 ? BATON_PG_INDEX_MIN : 2 * s->nbuckets;
+  baton_pg_name **nidx = baton__calloc(n, sizeof *nidx);
+  baton_pg_name **cidx = baton__calloc(n, sizeof *cidx);
+  if (nidx == NULL || cidx == NULL) {
+    baton__free(nidx);
+    baton__free(cidx);
+    return;
+  }
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    for (baton_pg_name *e = s->nidx[i], *next; e != NULL; e = next) {
+      next = e->nnext;
+      size_t b = index_hash(e->name) & (n - 1);
+      e->nnext = nidx[b];
+      nidx[b] = e;
+    }
+    for (baton_pg_name *e = s->cidx[i], *next; e != NULL; e = next) {
+      next = e->cnext;
+      size_t b = index_hash(e->channel) & (n - 1);
+      e->cnext = cidx[b];
+      cidx[b] = e;
+    }
+  }
+  baton__free(s->nidx);
+  baton__free(s->cidx);
+  s->nidx = nidx;
+  s->cidx = cidx;
+  s->nbuckets = n;
+}
+
+/* The entry of `name`, or NULL. */
+static baton_pg_name *name_find(const baton_pg_session *s, const char *name) {
+  if (s->nbuckets == 0) return NULL;
+  for (baton_pg_name *e = s->nidx[index_hash(name) & (s->nbuckets - 1)]; e != NULL; e = e->nnext)
+    if (strcmp(e->name, name) == 0) return e;
+  return NULL;
+}
+
+/* The entry whose channel is `channel`, or NULL. */
+static baton_pg_name *chan_find(const baton_pg_session *s, const char *channel) {
+  if (s->nbuckets == 0) return NULL;
+  for (baton_pg_name *e = s->cidx[index_hash(channel) & (s->nbuckets - 1)]; e != NULL;
+       e = e->cnext)
+    if (strcmp(e->channel, channel) == 0) return e;
+  return NULL;
+}
+
+/* p joins the entry of its name, made if it is the first. */
+static int name_join(baton_pg_session *s, baton_pg_cand *p) {
+  baton_pg_name *e = name_find(s, p->name);
+  if (e == NULL) {
+    size_t len = strlen(p->name);
+    index_grow(s);
+    if (s->nbuckets == 0 || (e = baton__calloc(1, sizeof *e + len + 1)) == NULL)
+      return BATON_ENOMEM;
+    memcpy(e->name, p->name, len + 1);
+    size_t b = index_hash(e->name) & (s->nbuckets - 1);
+    e->nnext = s->nidx[b];
+    s->nidx[b] = e;
+    s->nnames++;
+  }
+  p->ent = e;
+  p->mprev = NULL;
+  p->mnext = e->members;
+  if (p->mnext != NULL) p->mnext->mprev = p;
+  e->members = p;
+  return 0;
+}
+
+/* Take e out of the chain that starts at *head and links through the
+ * field at `off` (nnext or cnext). */
+static void chain_drop(baton_pg_name **head, baton_pg_name *e, size_t off) {
+  for (baton_pg_name **at = head; *at != NULL; at = (baton_pg_name **)((char *)*at + off))
+    if (*at == e) {
+      *at = *(baton_pg_name **)((char *)e + off);
+      return;
+    }
+}
+
+/* p leaves its name's entry, which goes with its last candidate. */
+static void name_leave(baton_pg_session *s, baton_pg_cand *p) {
+  baton_pg_name *e = p->ent;
+  if (e == NULL) return;
+  if (p->mprev != NULL) p->mprev->mnext = p->mnext;
+  else e->members = p->mnext;
+  if (p->mnext != NULL) p->mnext->mprev = p->mprev;
+  p->mnext = p->mprev = NULL;
+  p->ent = NULL;
+  if (e->members != NULL) return;
+  chain_drop(&s->nidx[index_hash(e->name) & (s->nbuckets - 1)], e,
+             offsetof(baton_pg_name, nnext));
+  if (e->indexed)
+    chain_drop(&s->cidx[index_hash(e->channel) & (s->nbuckets - 1)], e,
+               offsetof(baton_pg_name, cnext));
+  s->nnames--;
+  baton__free(e);
+}
+
+/* The server told the channel of e's name: notifications find it now. */
+static void chan_learn(baton_pg_session *s, baton_pg_name *e, const char *channel) {
+  if (e == NULL || e->indexed) return;
+  snprintf(e->channel, sizeof e->channel, "%s", channel);
+  size_t b = index_hash(e->channel) & (s->nbuckets - 1);
+  e->cnext = s->cidx[b];
+  s->cidx[b] = e;
+  e->indexed = true;
+}
+
+/* c's state, made and listed on first use. Needs s->mu; takes s->lmu. */
 static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **out,
                       baton_error *err) {
   if (c->priv == NULL) {
@@ -76,6 +203,13 @@ static int cand_state(baton_pg_session *s, baton_candidate *c, baton_pg_cand **o
     if (p == NULL) return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
     p->name = c->name;
     p->wake_fd = -1;
+    pthread_mutex_lock(&s->lmu);
+    int rc = name_join(s, p);
+    pthread_mutex_unlock(&s->lmu);
+    if (rc != 0) {
+      baton__free(p);
+      return baton__error(err, BATON_ENOMEM, "postgres: out of memory");
+    }
     p->next = s->cands;
     if (p->next != NULL) p->next->prev = p;
     s->cands = p;
@@ -118,7 +252,13 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
 
 /* p looks, or arms again: a release's wake it took is used. Needs s->lmu. */
 static void settle_owed(baton_pg_session *s, baton_pg_cand *p) {
-  if (p->left_at != 0) s->lowing--;
+  if (p->left_at != 0) {
+    s->lowing--;
+    if (p->oprev != NULL) p->oprev->onext = p->onext;
+    else s->owing = p->onext;
+    if (p->onext != NULL) p->onext->oprev = p->oprev;
+    p->onext = p->oprev = NULL;
+  }
   p->left_at = 0;
   p->owes = false;
 }
@@ -177,6 +317,14 @@ static void session_free(baton_pg_session *s) {
   }
   baton__free(s->keys);
   baton__free(s->values);
+  /* Candidates not forgotten leave their entries behind. */
+  for (size_t i = 0; i < s->nbuckets; i++)
+    for (baton_pg_name *e = s->nidx[i], *next; e != NULL; e = next) {
+      next = e->nnext;
+      baton__free(e);
+    }
+  baton__free(s->nidx);
+  baton__free(s->cidx);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->rmu);
   pthread_mutex_destroy(&s->liomu);
@@ -395,10 +543,14 @@ static void session_close(baton_session *bs) {
 /* Another candidate of this session holds c's name: the server would give
  * us the lock again (advisory locks are re-entrant per session), so the
  * answer is ours to give. Needs s->mu. */
-static const baton_pg_cand *local_holder(const baton_pg_session *s, const baton_pg_cand *p) {
-  for (const baton_pg_cand *o = s->cands; o != NULL; o = o->next)
-    if (o != p && o->locked && o->gen == s->gen && strcmp(o->name, p->name) == 0) return o;
-  return NULL;
+static const baton_pg_cand *local_holder(baton_pg_session *s, const baton_pg_cand *p) {
+  const baton_pg_cand *found = NULL;
+  pthread_mutex_lock(&s->lmu); /* for the list of p's name; locked and gen are under mu */
+  for (const baton_pg_cand *o = p->ent != NULL ? p->ent->members : NULL; o != NULL && !found;
+       o = o->mnext)
+    if (o != p && o->locked && o->gen == s->gen) found = o;
+  pthread_mutex_unlock(&s->lmu);
+  return found;
 }
 
 /* The statement failed after it may have taken the lock: let it go, so
@@ -1039,14 +1191,13 @@ static void wake(baton_pg_session *s, baton_pg_cand *p) {
   fire(s, p, false);
 }
 
-/* The candidate of `channel` (not `not`) whose watch was armed first, or
- * NULL. Needs s->lmu. */
-static baton_pg_cand *first_armed(baton_pg_session *s, const char *channel,
-                                  const baton_pg_cand *not) {
+/* The candidate of e's name (not `not`) whose watch was armed first, or
+ * NULL: a walk of that name's candidates only. Needs s->lmu. */
+static baton_pg_cand *first_armed(const baton_pg_name *e, const baton_pg_cand *not) {
   baton_pg_cand *first = NULL;
-  for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
+  for (baton_pg_cand *p = e != NULL ? e->members : NULL; p != NULL; p = p->mnext)
     if (p != not && p->wfn != NULL && p->acquired && p->listening &&
-        strcmp(p->channel, channel) == 0 && (first == NULL || p->wseq < first->wseq))
+        (first == NULL || p->wseq < first->wseq))
       first = p;
   return first;
 }
@@ -1058,13 +1209,13 @@ static baton_pg_cand *first_armed(baton_pg_session *s, const char *channel,
 static void pass_on(baton_pg_session *s, baton_pg_cand *p) {
   if (!p->owes) return;
   settle_owed(s, p);
-  baton_pg_cand *next = first_armed(s, p->channel, p);
+  baton_pg_cand *next = first_armed(p->ent, p);
   if (next != NULL) {
     fire(s, next, true);
     return;
   }
-  for (baton_pg_cand *o = s->listening; o != NULL; o = o->lnext)
-    if (o != p && o->listening && o->acquired && strcmp(o->channel, p->channel) == 0) wake(s, o);
+  for (baton_pg_cand *o = p->ent != NULL ? p->ent->members : NULL; o != NULL; o = o->mnext)
+    if (o != p && o->listening && o->acquired) wake(s, o);
 }
 
 /* The listener broke, or a request on it was left unfinished (it is never
@@ -1101,10 +1252,10 @@ static void dispatch(baton_pg_session *s) {
      * can serve a candidate. */
     bool proclaimed = n->extra != NULL && strcmp(n->extra, "proclaimed") == 0;
     bool elected = n->extra != NULL && strcmp(n->extra, "elected") == 0;
-    baton_pg_cand *first = proclaimed || elected ? NULL : first_armed(s, n->relname, NULL);
-    for (baton_pg_cand *p = s->listening; p != NULL; p = p->lnext)
-      if (p->listening && strcmp(p->channel, n->relname) == 0 && !(proclaimed && p->acquired) &&
-          !(p->acquired && p->wfn != NULL))
+    const baton_pg_name *e = chan_find(s, n->relname); /* NULL: nobody waits on it now */
+    baton_pg_cand *first = proclaimed || elected ? NULL : first_armed(e, NULL);
+    for (baton_pg_cand *p = e != NULL ? e->members : NULL; p != NULL; p = p->mnext)
+      if (p->listening && !(proclaimed && p->acquired) && !(p->acquired && p->wfn != NULL))
         wake(s, p);
     if (first != NULL) fire(s, first, true);
     PQfreemem(n);
@@ -1267,6 +1418,21 @@ static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, 
      * listener_broke, and never read it again (its generation is gone). */
     s->lfd = -1;
     s->lbroken = true;
+  } else {
+    /* Another candidate of the name has its LISTEN in effect on this
+     * listener (its reply came): p shares it, with no request. It stays
+     * while p listens (unsubscribe counts the name's listeners), and no
+     * UNLISTEN can be on its way, since we hold liomu. */
+    for (const baton_pg_cand *o = p->ent != NULL ? p->ent->members : NULL; o != NULL;
+         o = o->mnext)
+      if (o != p && o->listening && o->lgen == s->lgen) {
+        snprintf(p->channel, sizeof p->channel, "%s", o->channel);
+        p->listening = true;
+        p->lgen = s->lgen;
+        p->woken = false;
+        pthread_mutex_unlock(&s->lmu);
+        return 0;
+      }
   }
   pthread_mutex_unlock(&s->lmu);
   if (fresh) {
@@ -1304,6 +1470,7 @@ static int subscribe(baton_pg_session *s, baton_candidate *c, baton_pg_cand *p, 
   if (rc == 0) {
     pthread_mutex_lock(&s->lmu);
     snprintf(p->channel, sizeof p->channel, "%s", PQgetvalue(r, 0, 0));
+    chan_learn(s, p->ent, p->channel);
     p->listening = true;
     p->lgen = s->lgen;
     p->woken = false;
@@ -1517,9 +1684,10 @@ static int64_t listener_round(baton_pg_session *s, bool armed) {
  * none). Needs s->lmu. */
 static int64_t pass_owed(baton_pg_session *s) {
   int64_t now = baton__now(), next = 0;
-  /* Bounded by the list; pass_on takes p out of the count. */
-  for (baton_pg_cand *p = s->listening; p != NULL && s->lowing > 0; p = p->lnext) {
-    if (p->left_at == 0) continue;
+  /* Only the owing ones; pass_on takes p out of the list (and of no
+   * other: it fires or wakes, which lists nobody). */
+  for (baton_pg_cand *p = s->owing, *after; p != NULL; p = after) {
+    after = p->onext;
     int64_t due = p->left_at + BATON_PG_PASS_AFTER_NS;
     if (due <= now) pass_on(s, p);
     else if (next == 0 || due < next) next = due;
@@ -1680,6 +1848,10 @@ static void unwatch(baton_session *bs, baton_candidate *c) {
   if (p->owes && p->left_at == 0) {
     p->left_at = baton__now();
     s->lowing++;
+    p->oprev = NULL;
+    p->onext = s->owing;
+    if (p->onext != NULL) p->onext->oprev = p;
+    s->owing = p;
     uint64_t one = 1;
     if (s->lthread_on && write(s->lctl, &one, sizeof one) < 0) {
       /* The counter is full: it is readable anyway. */
@@ -1703,16 +1875,18 @@ static void unsubscribe(baton_pg_session *s, baton_pg_cand *p, bool gone) {
   bool io = gone ? lock_by(s, &s->liomu, by, "unlisten", NULL) == 0
                  : pthread_mutex_trylock(&s->liomu) == 0;
   pthread_mutex_lock(&s->lmu);
+  bool shared = false; /* another candidate of the name listens on the channel */
+  for (const baton_pg_cand *o = p->ent != NULL ? p->ent->members : NULL; o != NULL && !shared;
+       o = o->mnext)
+    shared = o != p && o->listening;
   if (gone) {
     if (p->lprev != NULL) p->lprev->lnext = p->lnext;
     else if (s->listening == p) s->listening = p->lnext;
     if (p->lnext != NULL) p->lnext->lprev = p->lprev;
     p->lnext = p->lprev = NULL;
     if (s->lreader == p) stop_waiting(s, p);
+    name_leave(s, p); /* no notification finds it from here */
   }
-  bool shared = false;
-  for (const baton_pg_cand *o = s->listening; o != NULL && !shared; o = o->lnext)
-    shared = o != p && o->listening && strcmp(o->channel, p->channel) == 0;
   bool unlisten = io && p->listening && p->lgen == s->lgen && !s->lbroken && !shared;
   if (unlisten) p->listening = false; /* its next wait subscribes again */
   pthread_mutex_unlock(&s->lmu);
@@ -1737,6 +1911,7 @@ static void forget(baton_session *bs, baton_candidate *c) {
   pthread_mutex_lock(&s->lmu);
   disarm(s, p);
   pass_on(s, p);
+  settle_owed(s, p); /* off the owing list, whatever pass_on did */
   pthread_mutex_unlock(&s->lmu);
   unsubscribe(s, p, true);
   if (p->wake_fd >= 0) close(p->wake_fd);

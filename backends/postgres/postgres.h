@@ -78,7 +78,14 @@ typedef struct baton_pg_session {
   uint64_t lgen;              /* raised with every new listener connection */
   bool lbroken;               /* the listener broke: waiters look again and
                                  the next wait opens a new one */
-  struct baton_pg_cand *listening; /* candidates subscribed on the listener */
+  struct baton_pg_cand *listening; /* candidates subscribed on the listener
+                                      (walked only when it breaks) */
+  struct baton_pg_name **nidx;  /* the names of the session's candidates,
+                                   by name: nbuckets chains (lmu) */
+  struct baton_pg_name **cidx;  /* the same by channel, once known (lmu) */
+  size_t nbuckets;              /* of each index, a power of two, 0: none */
+  size_t nnames;                /* entries in nidx (lmu) */
+  struct baton_pg_cand *owing;  /* the candidates that count in lowing (lmu) */
   struct baton_pg_cand *lreader;   /* the one blocked wait that polls the
                                       listener's socket, or NULL; none
                                       while the listener thread runs */
@@ -96,6 +103,21 @@ typedef struct baton_pg_session {
                                  connections (atomic; tests count them) */
 } baton_pg_session;
 
+/* The candidates of one name in the session, found by the name (the
+ * same-name check of acquire, a subscription) and, once a subscription
+ * told it, by the channel (a notification): what a look or a notification
+ * costs does not grow with the number of other names that wait. Made by
+ * the name's first candidate, freed with its last; under the session's
+ * lmu. */
+typedef struct baton_pg_name {
+  struct baton_pg_name *nnext;   /* in its chain of the name index */
+  struct baton_pg_name *cnext;   /* in its chain of the channel index */
+  struct baton_pg_cand *members; /* its candidates (mnext) */
+  bool indexed;                  /* in the channel index: channel is set */
+  char channel[64];              /* "baton_" + md5 of the name, as the server said */
+  char name[];                   /* the name, NUL-ended */
+} baton_pg_name;
+
 /* A candidate's state (baton_candidate.priv). */
 typedef struct baton_pg_cand {
   struct baton_pg_cand *next, *prev; /* in the session's list */
@@ -112,6 +134,9 @@ typedef struct baton_pg_cand {
                               that is not baton (0: the first) */
   /* Under the session's lmu: */
   struct baton_pg_cand *lnext, *lprev; /* in the session's listening list */
+  struct baton_pg_name *ent;             /* its name's entry, from the first use */
+  struct baton_pg_cand *mnext, *mprev;   /* among the candidates of its name */
+  struct baton_pg_cand *onext, *oprev;   /* in the session's owing list */
   bool listening;        /* its channel is LISTENed on listener `lgen` */
   uint64_t lgen;         /* the listener generation it subscribed on */
   bool woken;            /* a notification on its channel came since it

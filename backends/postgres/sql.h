@@ -159,13 +159,18 @@
 
 /* $1 name, $2 this session's start: mark our term released (so that the
  * next one need not wait for it), let go of the lock if this session has
- * it, and wake waiters. */
+ * it, and wake waiters. Whether it had the lock is what the unlock says
+ * (false, with a warning the backend drops, when it had not), not a look
+ * at pg_locks: that view copies every lock of the server, so a release
+ * would cost in proportion to the names held (4.7 ms with 10,000 held,
+ * 0.75 ms with none, PostgreSQL 15). */
 #define BATON_PG_RELEASE_SQL \
     "WITH rel AS (UPDATE baton_token SET released = true WHERE name = $1::text " \
     "AND holder_pid = pg_catalog.pg_backend_pid() AND holder_start = $2::timestamptz " \
-    "AND NOT released RETURNING 1) " \
-    "SELECT (SELECT count(*) FROM rel), pg_catalog.pg_advisory_unlock(" NAME_KEY "), " \
-    "pg_catalog.pg_notify(" CHANNEL ", 'released') WHERE " BATON_PG_OWN(NAME_KEY)
+    "AND NOT released RETURNING 1), " \
+    "u AS (SELECT pg_catalog.pg_advisory_unlock(" NAME_KEY ") AS ok) " \
+    "SELECT (SELECT count(*) FROM rel), ok, " \
+    "pg_catalog.pg_notify(" CHANNEL ", 'released') FROM u WHERE ok"
 
 /* $1 name: let go of a lock taken by a statement that then failed. */
 #define BATON_PG_UNLOCK_SQL \

@@ -156,7 +156,9 @@ static void unwatch_and_forget_disarm(void) {
 /* 1,000 candidates of one session armed on one name held by another
  * session: the release wakes exactly one, the first armed. When that one
  * leaves without looking (unwatch, then forget), the wake passes on. The
- * session runs one thread for all of them. */
+ * session runs one thread for all of them, and LISTENs to the name's
+ * channel once: a candidate whose name is listened to already subscribes
+ * with no request. Forgotten, they leave nothing in the name index. */
 static void herd_one_release_wakes_one(void) {
   enum { HERD = 1000 };
   kit_watch_pair p;
@@ -170,6 +172,8 @@ static void herd_one_release_wakes_one(void) {
   int threads = kit_threads();
   int64_t t_arm = kit_now_ms();
   int armed = 0;
+  baton_pg_session *sb = (baton_pg_session *)p.b.s;
+  unsigned long watch_requests = 0; /* of every watch but the first */
   /* Each first watch wakes at once (see arm_quiet); armed again after a
    * look, it stays quiet. */
   for (int i = 0; i < HERD; i++) {
@@ -177,12 +181,15 @@ static void herd_one_release_wakes_one(void) {
     cs[i].slot = (unsigned)i;
     ws[i].c = &p.kc;
     baton_leader h = {0};
-    if (kit_acquire(&p.b, &cs[i], &h, &err) != BATON_EHELD ||
-        kit_watch(&p.b, &cs[i], &h, &ws[i], NULL, &err) != 0)
-      break;
+    if (kit_acquire(&p.b, &cs[i], &h, &err) != BATON_EHELD) break;
+    unsigned long before = __atomic_load_n(&sb->requests, __ATOMIC_RELAXED);
+    if (kit_watch(&p.b, &cs[i], &h, &ws[i], NULL, &err) != 0) break;
+    if (i > 0) watch_requests += __atomic_load_n(&sb->requests, __ATOMIC_RELAXED) - before;
     armed++;
   }
   CHECK_EQ(armed, HERD);
+  /* One LISTEN for the name; the listener thread may probe meanwhile. */
+  CHECK_LT(watch_requests, 10);
   CHECK_EQ(kit_wakes_reach(ws, armed, armed, WAKE_MS), armed);
   for (int i = 0; i < armed; i++) {
     kit_wakes_reset(&ws[i]);
@@ -209,6 +216,9 @@ static void herd_one_release_wakes_one(void) {
   }
   for (int i = 0; i < armed; i++) PG.unwatch(p.b.s, &cs[i]);
   for (int i = 0; i < armed; i++) kit_drop(&p.b, &cs[i]);
+  pthread_mutex_lock(&sb->lmu);
+  CHECK_EQ(sb->nnames, 0);
+  pthread_mutex_unlock(&sb->lmu);
   kit_drop(&p.a, &ca);
   free(cs);
   free(ws);
