@@ -26,7 +26,8 @@ static bool renewal_needed(const baton_batch *b) {
 }
 
 /* End every term whose deadline passed; the earliest deadline among the
- * terms still held, INT64_MAX if none. */
+ * terms still held, INT64_MAX if none. Walks every election: the
+ * background step calls it only once c->earliest is reached. */
 static int64_t expire_terms(baton_client *c, int64_t now) {
   int64_t earliest = INT64_MAX;
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
@@ -83,6 +84,7 @@ static void renew_succeeded(baton_batch *b, size_t n, int64_t sent, int64_t now)
   for (size_t i = 0; i < n; i++)
     baton__term_renewed(c->renew_elections[i], c->renew_generations[i], c->renew_gone[i], sent,
                         now);
+  c->earliest = INT64_MIN; /* the deadlines moved: the next step finds the first */
 }
 
 static void renew_failed(baton_batch *b, size_t n, const baton_error *err, int64_t now) {
@@ -185,61 +187,54 @@ static void renew_once(baton_batch *b, int64_t earliest) {
 
 /* ---- keys of lost terms --------------------------------------------------- */
 
-/* Delete one leftover key whose time has come. A campaign or close that
- * holds the candidate deals with its key itself. */
+/* Delete one leftover key whose time has come, and set c->next_release
+ * to the time of the others. A campaign or close that holds the
+ * candidate deals with its key itself. */
 static bool release_one_lost(baton_client *c, int64_t now, int64_t earliest) {
+  baton_election *due = NULL;
+  int64_t next = INT64_MAX;
   for (baton_election *e = c->elections; e != NULL; e = e->next) {
-    if (!baton__election_releasable(e) || !baton__leftover_due(e, now) ||
-        baton__leftover_retry_at(e) > now)
-      continue;
-    if (pthread_mutex_trylock(&e->op) != 0) {
+    if (!baton__election_releasable(e)) continue;
+    if (due == NULL && baton__leftover_due(e, now) && baton__leftover_retry_at(e) <= now) {
+      if (pthread_mutex_trylock(&e->op) == 0) {
+        due = e;
+        continue;
+      }
       baton__leftover_postpone(e, baton__add_sat(now, renew_interval(e->batch)));
-      continue;
     }
-    e->pins++;
-    int64_t deadline = baton__request_deadline(&e->batch->cfg, now, earliest);
-    pthread_mutex_unlock(&c->mu);
-    baton_error err = {0};
-    int rc = c->backend->release(e->batch->session, &e->candidate, deadline, &err);
-    pthread_mutex_lock(&c->mu);
-    pthread_mutex_unlock(&e->op);
-    e->pins--;
-    baton__leftover_released(e, rc, baton__now());
-    pthread_cond_broadcast(&c->changed);
-    return true;
+    int64_t at = baton__leftover_retry_at(e);
+    if (at < next) next = at;
   }
-  return false;
-}
-
-static int64_t next_release(const baton_client *c) {
-  int64_t t = INT64_MAX;
-  for (const baton_election *e = c->elections; e != NULL; e = e->next) {
-    int64_t at = baton__election_releasable(e) ? baton__leftover_retry_at(e) : INT64_MAX;
-    if (at < t) t = at;
-  }
-  return t;
+  c->next_release = next; /* a failed delete below lowers it again */
+  if (due == NULL) return false;
+  baton_election *e = due;
+  e->pins++;
+  int64_t deadline = baton__request_deadline(&e->batch->cfg, now, earliest);
+  pthread_mutex_unlock(&c->mu);
+  baton_error err = {0};
+  int rc = c->backend->release(e->batch->session, &e->candidate, deadline, &err);
+  pthread_mutex_lock(&c->mu);
+  pthread_mutex_unlock(&e->op);
+  e->pins--;
+  baton__leftover_released(e, rc, baton__now());
+  pthread_cond_broadcast(&c->changed);
+  return true;
 }
 
 /* ---- the background thread ---------------------------------------------- */
-
-/* Whether a LOST event waits in the queue. */
-static bool lost_queued(const baton_client *c) {
-  for (const baton_event_node *n = c->events; n != NULL; n = n->next)
-    if (n->event.type == BATON_EVENT_LOST) return true;
-  return false;
-}
 
 /* One unit of the background thread's work at `now`, in order of urgency:
  * deadlines (and the callbacks up to a LOST they queued), renewal,
  * callbacks, leftover keys. Returns true when it did
  * something; otherwise *wake says when there is work next. */
 static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
-  int64_t earliest = expire_terms(c, now);
+  if (now >= c->earliest) c->earliest = expire_terms(c, now);
+  int64_t earliest = c->earliest;
   /* A LOST just queued goes out before the next renewal: that renewal may
    * block for a whole request time-out (no term's deadline bounds it any
    * more, and the server may not answer), and a holder must hear of its
    * loss at its deadline. */
-  if (lost_queued(c)) {
+  if (c->lost_queued > 0) {
     baton__event_deliver_one(c);
     return true;
   }
@@ -254,14 +249,13 @@ static bool background_step(baton_client *c, int64_t now, int64_t *wake) {
     baton__event_deliver_one(c);
     return true;
   }
-  if (release_one_lost(c, now, earliest)) return true;
+  if (now >= c->next_release && release_one_lost(c, now, earliest)) return true;
   *wake = earliest;
   for (unsigned i = 0; i < c->nbatches; i++) {
     const baton_batch *b = &c->batches[i];
     if (renewal_needed(b) && b->next_renew < *wake) *wake = b->next_renew;
   }
-  int64_t release = next_release(c);
-  if (release < *wake) *wake = release;
+  if (c->next_release < *wake) *wake = c->next_release;
   return false;
 }
 
@@ -502,6 +496,7 @@ static int client_open(baton_client **out, const char *uri, const baton_options 
     return baton__error(err, BATON_ENOMEM, "client_open: cannot create locks or descriptors");
   }
   c->background_sleeps_until = INT64_MIN;
+  c->earliest = c->next_release = INT64_MIN; /* the first step walks */
   baton_batch *own = NULL;
   baton__batch_find(c, &c->cfg, &own, NULL); /* the first: it cannot fail */
   rc = batch_session_open(own, INT64_MAX, err);

@@ -187,6 +187,14 @@ struct baton_client {
   baton_election *elections; /* every open election, doubly linked */
   baton_event_node *events, *events_tail; /* callbacks waiting to run */
   baton_election *in_callback; /* whose callback runs now, or NULL */
+  unsigned lost_queued;        /* LOST events in `events` */
+
+  /* The background thread walks every election only when something may
+   * be due: these are lower bounds, lowered by whatever sets an earlier
+   * time (baton__deadline_by, baton__release_by) and exact after a walk. */
+  int64_t earliest;     /* no held term ends before this */
+  int64_t next_release; /* no leftover key may be deleted before this */
+  unsigned orphans;     /* closed elections still listed (orphan set) */
 
   /* Open elections by name, so that two on one name get distinct slots. */
   baton_election **by_name;
@@ -321,6 +329,14 @@ void baton__renew_soon(baton_batch *b, int64_t now);
 
 /* Wake the background thread if it sleeps past `at` (INT64_MIN: now). */
 void baton__wake_by(baton_client *c, int64_t at);
+
+/* A term may end at `at`: the background thread's walk must not skip it
+ * (the caller wakes the thread as it needs). */
+void baton__deadline_by(baton_client *c, int64_t at);
+
+/* A leftover key may be deleted from `at` on by the background thread:
+ * its walk must not skip it, and it wakes by then. */
+void baton__release_by(baton_client *c, int64_t at);
 
 /* Until when a leftover key of e must stay untouched: 0 when none does
  * (a leftover that expires by itself is cleared once its time is up). */

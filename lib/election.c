@@ -271,6 +271,7 @@ static void detach(baton_client *c, baton_election *e) {
     c->elections = e->next;
   if (e->next != NULL) e->next->prev = e->prev;
   e->prev = e->next = NULL;
+  if (e->orphan) c->orphans--;
   index_remove(c, e);
   baton__events_drop(c, e);
   bool on_background = !c->manual && pthread_equal(pthread_self(), c->thread);
@@ -298,7 +299,7 @@ bool baton__election_releasable(const baton_election *e) { return !e->closing ||
  * held their slot until now. Needs client->mu. */
 static baton_election *orphans_take(baton_client *c) {
   baton_election *done = NULL;
-  for (baton_election *e = c->elections, *next; e != NULL; e = next) {
+  for (baton_election *e = c->orphans > 0 ? c->elections : NULL, *next; e != NULL; e = next) {
     next = e->next;
     if (!e->orphan || e->term.leftover || e->pins > 0) continue;
     detach(c, e);
@@ -362,7 +363,10 @@ void baton_election_close(baton_election *e) {
    * for as long as the session lives: the background thread keeps trying,
    * and the election keeps its slot (its key's name) until then. */
   if (rc != 0 && !c->ending) {
+    if (!e->orphan) c->orphans++;
     e->orphan = true;
+    /* The background thread's from now on, whatever it walked past. */
+    baton__release_by(c, baton__leftover_retry_at(e));
     pthread_mutex_unlock(&c->mu);
     return;
   }

@@ -49,6 +49,15 @@ void baton__wake_by(baton_client *c, int64_t at) {
   (void)n; /* a full counter is still readable: the wake-up happens */
 }
 
+void baton__deadline_by(baton_client *c, int64_t at) {
+  if (at < c->earliest) c->earliest = at;
+}
+
+void baton__release_by(baton_client *c, int64_t at) {
+  if (at < c->next_release) c->next_release = at;
+  baton__wake_by(c, at);
+}
+
 void baton__renew_soon(baton_batch *b, int64_t now) {
   b->next_renew = now;
   baton__wake_by(b->client, now);
@@ -120,6 +129,7 @@ void baton__event_queue(baton_election *e, baton_event_type type, baton_lost_rea
     c->events = n;
   c->events_tail = n;
   e->queued++;
+  if (type == BATON_EVENT_LOST) c->lost_queued++;
   baton__wake_by(c, INT64_MIN);
 }
 
@@ -129,6 +139,7 @@ baton_event_node *baton__event_take(baton_client *c) {
   c->events = n->next;
   if (c->events == NULL) c->events_tail = NULL;
   n->next = NULL;
+  if (n->event.type == BATON_EVENT_LOST) c->lost_queued--;
   return n;
 }
 
@@ -163,6 +174,7 @@ void baton__events_drop(baton_client *c, baton_election *e) {
     baton_event_node *n = *p;
     if (e == NULL || n->election == e) {
       *p = n->next;
+      if (n->event.type == BATON_EVENT_LOST) c->lost_queued--;
       baton__event_done(n->election, n);
     } else {
       c->events_tail = n;
@@ -223,6 +235,7 @@ int baton__term_begin(baton_election *e, int64_t sent, uint64_t session_generati
   baton__log(&c->cfg, BATON_LOG_INFO, "'%s': elected, token %llu", e->name,
              (unsigned long long)t->token);
   baton__event_queue(e, BATON_EVENT_ELECTED, 0, 0, NULL, NULL, NULL);
+  baton__deadline_by(c, baton__term_deadline(e));
   baton__wake_by(c, due); /* only if it would sleep past what the term needs */
   return 0;
 }
@@ -282,7 +295,7 @@ void baton__term_expire(baton_election *e, int64_t now) {
   /* Expired on a caller's thread (is_leader), the background thread may
    * sleep past the moment the key may go. A resigned term's key needs no
    * wake-up: its resigner deletes it at once, and a failure wakes it. */
-  if (!baton__term_ttl(c)) baton__wake_by(c, until);
+  if (!baton__term_ttl(c)) baton__release_by(c, until);
 }
 
 void baton__term_end(baton_election *e, baton_lost_reason reason, const char *message,
@@ -299,6 +312,7 @@ void baton__term_end(baton_election *e, baton_lost_reason reason, const char *me
   if (reason == BATON_LOST_RESIGNED && fired) {
     keep_leftover(e, until, !baton__term_ttl(c));
     e->term.leftover_late = true;
+    baton__release_by(c, until); /* the resigner cannot delete it yet */
   } else if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else
@@ -408,7 +422,7 @@ void baton__leftover_released(baton_election *e, int rc, int64_t now) {
              "'%s': deleting our key failed (%s, %u in a row); retrying in %lld ms", e->name,
              baton_strerror(rc), t->leftover_failures,
              (long long)((t->leftover_retry_at - now) / BATON_NS_PER_MS));
-  baton__wake_by(e->client, t->leftover_retry_at);
+  baton__release_by(e->client, t->leftover_retry_at);
 }
 
 void baton__leftover_postpone(baton_election *e, int64_t until) {
