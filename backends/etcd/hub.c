@@ -95,10 +95,12 @@
 #include "etcd.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #define HUB_RING 4096                               /* events kept for late arms */
+#define HUB_RING_FIRST 64                           /* the ring's first size: it grows */
 #define HUB_BUCKETS_FIRST 1024                      /* hash chains at first */
 #define HUB_POLL_NS (1 * BATON_NS_PER_S)            /* the reader looks around this often */
 #define HUB_STREAM_NS (1800 * (int64_t)BATON_NS_PER_S) /* a stream's life; it resumes after */
@@ -114,6 +116,8 @@ typedef struct hub_ev {
   size_t len;
   bool del;
   int64_t rev;
+  size_t scope_len; /* deliver's: of scope_of, and its hash */
+  uint32_t scope_hash;
 } hub_ev;
 
 struct baton_etcd_hub {
@@ -133,8 +137,8 @@ struct baton_etcd_hub {
   bool up;                       /* a stream is created and read now */
   int64_t down_since;            /* when the last stream broke; 0 while up */
   bool down_woken;               /* this break already woke every watch */
-  hub_ev ring[HUB_RING];         /* the last events, oldest at ring_head */
-  size_t ring_head, ring_n;
+  hub_ev *ring;                  /* the last events, oldest at ring_head */
+  size_t ring_head, ring_n, ring_cap;
   uint64_t streams, compactions, wakes; /* figures for tests */
 };
 
@@ -250,43 +254,74 @@ static void drain(baton_etcd_hub *h) {
   while (h->pending != NULL) fire(h, h->pending, h->pending->won);
 }
 
+/* Double the ring, up to HUB_RING; false when it cannot grow. */
+static bool ring_grow(baton_etcd_hub *h) {
+  size_t cap = h->ring_cap == 0 ? HUB_RING_FIRST : h->ring_cap * 2;
+  if (cap > HUB_RING) return false;
+  hub_ev *r = baton__calloc(cap, sizeof *r);
+  if (r == NULL) return false;
+  for (size_t i = 0; i < h->ring_n; i++) r[i] = h->ring[(h->ring_head + i) % h->ring_cap];
+  baton__free(h->ring);
+  h->ring = r;
+  h->ring_cap = cap;
+  h->ring_head = 0;
+  return true;
+}
+
 /* Keep an event in the ring, dropping the oldest when full. */
 static void ring_push(baton_etcd_hub *h, const hub_ev *e) {
-  if (h->ring_n == HUB_RING) {
+  if (h->ring_n == h->ring_cap && !ring_grow(h) && h->ring_n > 0) {
     hub_ev *old = &h->ring[h->ring_head];
     if (old->rev + 1 > h->floor) h->floor = old->rev + 1;
     baton__free(old->key);
     old->key = NULL;
-    h->ring_head = (h->ring_head + 1) % HUB_RING;
+    h->ring_head = (h->ring_head + 1) % h->ring_cap;
     h->ring_n--;
   }
-  char *key = baton__strndup(e->key, e->len);
+  char *key = h->ring_cap > 0 ? baton__strndup(e->key, e->len) : NULL;
   if (key == NULL) {
     /* The ring cannot vouch for this revision: arms before it wake. */
     h->floor = e->rev + 1;
     return;
   }
-  hub_ev *slot = &h->ring[(h->ring_head + h->ring_n) % HUB_RING];
-  *slot = (hub_ev){key, e->len, e->del, e->rev};
+  hub_ev *slot = &h->ring[(h->ring_head + h->ring_n) % h->ring_cap];
+  *slot = (hub_ev){.key = key, .len = e->len, .del = e->del, .rev = e->rev};
   h->ring_n++;
 }
 
+/* By name (scope), so that a revision's events of one name lie together. */
+static int by_scope(const void *pa, const void *pb) {
+  const hub_ev *a = pa, *b = pb;
+  if (a->scope_hash != b->scope_hash) return a->scope_hash < b->scope_hash ? -1 : 1;
+  if (a->scope_len != b->scope_len) return a->scope_len < b->scope_len ? -1 : 1;
+  return memcmp(a->key, b->key, a->scope_len);
+}
+
 /* Events of revision ev[0].rev: match them against the armed watches of
- * their names, then keep them. */
-static void deliver(baton_etcd_hub *h, const hub_ev *ev, size_t n) {
+ * their names, then keep them. Each name's watches are judged against
+ * that name's events only: a lease that held 10,000 names ends in one
+ * revision of 10,000 DELETEs. Reorders ev. */
+static void deliver(baton_etcd_hub *h, hub_ev *ev, size_t n) {
+  int64_t rev = ev[0].rev;
   for (size_t i = 0; i < n; i++) {
-    size_t sl = scope_of(h, ev[i].key, ev[i].len);
-    if (sl == 0) continue;
-    uint32_t hash = hash_of(ev[i].key, sl);
-    baton_etcd_sub *s = h->buckets[hash & (h->nbuckets - 1)], *next;
+    ev[i].scope_len = scope_of(h, ev[i].key, ev[i].len);
+    ev[i].scope_hash = hash_of(ev[i].key, ev[i].scope_len);
+  }
+  if (n > 1) qsort(ev, n, sizeof *ev, by_scope);
+  for (size_t i = 0, end; i < n; i = end) {
+    for (end = i + 1; end < n && by_scope(&ev[i], &ev[end]) == 0; end++) {
+    }
+    if (ev[i].scope_len == 0) continue; /* not a name's key */
+    baton_etcd_sub *s = h->buckets[ev[i].scope_hash & (h->nbuckets - 1)], *next;
     for (; s != NULL; s = next) {
       next = s->next; /* fire unlinks s only */
       int64_t won;
-      if (s->hash == hash && s->r0 < ev[0].rev && verdict(s, ev, n, &won)) fire(h, s, won);
+      if (s->hash == ev[i].scope_hash && s->r0 < rev && verdict(s, ev + i, end - i, &won))
+        fire(h, s, won);
     }
   }
   for (size_t i = 0; i < n; i++) ring_push(h, &ev[i]);
-  if (ev[0].rev > h->h) h->h = ev[0].rev;
+  if (rev > h->h) h->h = rev;
 }
 
 /* At arm time, the events (s->r0, h] from the ring, revision by revision:
@@ -296,7 +331,7 @@ static bool ring_verdict(const baton_etcd_hub *h, const baton_etcd_sub *s, int64
   size_t n = 0;
   bool woken = false;
   for (size_t i = 0; i <= h->ring_n && !woken; i++) {
-    const hub_ev *e = i < h->ring_n ? &h->ring[(h->ring_head + i) % HUB_RING] : NULL;
+    const hub_ev *e = i < h->ring_n ? &h->ring[(h->ring_head + i) % h->ring_cap] : NULL;
     if (e != NULL && e->rev <= s->r0) continue;
     /* A revision ends at the next one (or the ring's end); a revision of
      * more than 64 events is judged in parts, which can only lose a
@@ -347,7 +382,9 @@ static void on_events(baton_etcd_hub *h, const baton_etcd_watch_msg *m, hub_ev *
       deliver(h, run, n);
       n = 0;
     }
-    if (e != NULL) run[n++] = (hub_ev){e->kv.key, e->kv.key_len, e->is_delete, e->kv.mod_revision};
+    if (e != NULL)
+      run[n++] = (hub_ev){.key = e->kv.key, .len = e->kv.key_len, .del = e->is_delete,
+                          .rev = e->kv.mod_revision};
   }
 }
 
@@ -553,7 +590,8 @@ static void *reader_main(void *arg) {
 /* ---- Life ------------------------------------------------------------------------ */
 
 static void hub_free(baton_etcd_hub *h) {
-  for (size_t i = 0; i < h->ring_n; i++) baton__free(h->ring[(h->ring_head + i) % HUB_RING].key);
+  for (size_t i = 0; i < h->ring_n; i++) baton__free(h->ring[(h->ring_head + i) % h->ring_cap].key);
+  baton__free(h->ring);
   baton__free(h->buckets);
   if (h->conn != NULL) baton__etcd_conn_put(h->es->http, h->conn);
   pthread_mutex_destroy(&h->mu);

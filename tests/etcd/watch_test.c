@@ -344,6 +344,61 @@ static void herd_one_release_wakes_one(void) {
   pair_close(&p);
 }
 
+/* One revision that deletes the holder's keys of many names (a lease
+ * ending does) wakes each name's queued watch once, with its proof, and
+ * no watch of a name it does not touch. */
+static void one_revision_of_many_names_wakes_each_name_once(void) {
+  enum { NAMES = 8 };
+  pair p;
+  REQUIRE(pair_open(&p, "w.rev"));
+  char names[NAMES + 1][BATON_NAME_MAX + 1];
+  baton_candidate ca[NAMES + 1], cb[NAMES + 1];
+  kit_wakes ws[NAMES + 1];
+  memset(ws, 0, sizeof ws);
+  baton_error err = {0};
+  int armed = 0;
+  for (int i = 0; i <= NAMES; i++) {
+    snprintf(names[i], sizeof names[i], "%.100s-%d", p.name, i);
+    ca[i] = kit_cand(&p.a, names[i]);
+    cb[i] = kit_cand(&p.b, names[i]);
+    ws[i].c = &p.kc;
+    baton_leader holder = {0};
+    if (kit_acquire(&p.a, &ca[i], NULL, &err) != 0 ||
+        kit_acquire(&p.b, &cb[i], &holder, &err) != BATON_EHELD ||
+        arm(&p.b, &cb[i], &holder, &ws[i], &err) != 0)
+      break;
+    armed++;
+  }
+  CHECK_EQ(armed, NAMES + 1);
+  if (armed == NAMES + 1) {
+    baton_etcd_str b = {0};
+    baton__etcd_str_cat(&b, "{\"success\":[");
+    for (int i = 0; i < NAMES; i++) { /* not the last name's */
+      const baton_etcd_cand *ec = ca[i].priv;
+      baton__etcd_str_cat(&b, i == 0 ? "{\"request_delete_range\":{\"key\":"
+                                     : ",{\"request_delete_range\":{\"key\":");
+      baton__etcd_str_b64(&b, ec->key, ec->key_len);
+      baton__etcd_str_cat(&b, "}}");
+    }
+    baton__etcd_str_cat(&b, "]}");
+    CHECK_GT(b.oom ? -1 : post("/v3/kv/txn", b.p), 0);
+    baton__etcd_str_free(&b);
+    CHECK_EQ(kit_wakes_reach(ws, NAMES, NAMES, WAKE_MS), NAMES);
+    kit_sleep_ms(QUIET_MS); /* nothing says a wrong wake-up would have come by now */
+    for (int i = 0; i < NAMES; i++) CHECK_EQ(ws[i].n, 1);
+    CHECK_EQ(ws[NAMES].n, 0);
+    uint64_t before = kit_etcd_requests(&p.b);
+    for (int i = 0; i < NAMES; i++) CHECK_OK(kit_acquire(&p.b, &cb[i], NULL, &err), &err);
+    CHECK_EQ(kit_etcd_requests(&p.b) - before, 0); /* every wake-up proved its election */
+  }
+  for (int i = 0; i < armed; i++) {
+    B.unwatch(p.b.s, &cb[i]);
+    kit_drop(&p.a, &ca[i]);
+    kit_drop(&p.b, &cb[i]);
+  }
+  pair_close(&p);
+}
+
 /* ---- The ring rule: a change between a watch's range and its arm ----- */
 
 typedef struct between {
@@ -787,6 +842,8 @@ int main(int argc, char **argv) {
       {"observer_wakes_on_leader_changes_only", observer_wakes_on_leader_changes_only},
       {"unwatch_silences_a_watch", unwatch_silences_a_watch},
       {"herd_one_release_wakes_one", herd_one_release_wakes_one},
+      {"one_revision_of_many_names_wakes_each_name_once",
+       one_revision_of_many_names_wakes_each_name_once},
       {"change_before_the_arm_wakes_at_once", change_before_the_arm_wakes_at_once},
       {"ring_overrun_wakes_at_once", ring_overrun_wakes_at_once},
       {"ten_thousand_names_one_stream", ten_thousand_names_one_stream},
