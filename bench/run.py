@@ -439,7 +439,7 @@ def bench_waiting(r, uri, cfg, tag, res):
     w = res["waiting"] = r.run("bench_waiting", uri, "--names", cfg["names"], "--ttl", NAMES_TTL_MS,
                                "--window", cfg["window"], "--server-pid", r.server_pid,
                                "--counters", r.counters_uri or uri, "--name", f"waiting-{tag}",
-                               timeout=1500)
+                               timeout=4 * (120 + cfg["names"] // 500) + 120)
     log(f"  waiting: B +{w.get('b_threads')} threads +{w.get('b_fds')} fds "
         f"{w.get('b_bytes_per_name')} B/name; hand-over p50 {w.get('handover_p50_ms')} "
         f"p99 {w.get('handover_p99_ms')} ms, {w.get('handover_elected')}/{w.get('names_wanted')}")

@@ -99,10 +99,13 @@ int main(int argc, char **argv) {
   /* Where the server's counters are read: a Sentinel URI names the
    * Sentinels, run.py passes the master's. */
   const char *counters = kit_arg(argc, argv, "--counters", uri);
-  /* Bounds of each phase, in seconds; the watchdog bounds the whole. */
-  int64_t phase_ns = (int64_t)kit_arg_long(argc, argv, "--phase-s", 120) * 1000000000;
   if (want < 1 || want > 1000000) kit_die("--names out of range");
-  kit_setup((int)kit_arg_long(argc, argv, "--watchdog", 1500));
+  /* Bounds of each phase, in seconds: 120, and 2 ms more a name, since a
+   * phase acquires or hands over every name (etcd: about 1 ms each). The
+   * watchdog bounds the whole: three phases and the window. */
+  long phase_s = kit_arg_long(argc, argv, "--phase-s", 120 + want / 500);
+  int64_t phase_ns = (int64_t)phase_s * 1000000000;
+  kit_setup((int)kit_arg_long(argc, argv, "--watchdog", 4 * phase_s + 60));
   long nofile = kit_raise_nofile();
   double interval = ttl / 3.0 / 1000; /* baton's default renew interval */
 
