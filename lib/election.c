@@ -213,15 +213,19 @@ int baton_election_open(baton_election **out, baton_client *c, const char *name,
   return baton_election_open_with(out, c, name, NULL, on_event, udata, err);
 }
 
-/* Delete e's leftover key if it may go now. Needs e->op. */
-static int release_due(baton_election *e, bool skip, baton_error *err) {
+/* Delete e's leftover key if it may go now. While the whole client
+ * closes, ending the session (lease revoke, session close) deletes the
+ * keys of queueing backends, all at once: a request per key would make
+ * closing 100,000 held names take 100 s on etcd. Needs e->op. */
+static int release_due(baton_election *e, baton_error *err) {
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
   bool due = baton__leftover_due(e, baton__now());
+  bool session_ends = c->ending && !baton__term_ttl(c);
   pthread_mutex_unlock(&c->mu);
   if (!due) return 0;
   int rc = 0;
-  if (!skip)
+  if (!session_ends)
     rc = c->backend->release(e->batch->session, &e->candidate, batch_deadline(e, INT64_MAX), err);
   pthread_mutex_lock(&c->mu);
   baton__leftover_released(e, rc, baton__now());
@@ -343,16 +347,15 @@ void baton_election_close(baton_election *e) {
   baton__term_expire(e, now);
   baton__term_end(e, BATON_LOST_RESIGNED, "election closed", now);
   /* A key that expires by itself needs nobody to wait. When the whole
-   * client closes, ending the session (lease revoke, session close)
-   * deletes the keys of queueing backends with it, after this wait. */
+   * client closes, ending the session deletes the keys of queueing
+   * backends with it, after this wait (release_due). */
   bool must_delete = e->term.leftover && e->term.leftover_delete;
-  bool session_ends = c->ending && !baton__term_ttl(c);
   pthread_mutex_unlock(&c->mu);
   int rc = 0;
   if (must_delete) {
     wait_for_leftover(e);
     baton_error ignored = {0};
-    rc = release_due(e, session_ends, &ignored);
+    rc = release_due(e, &ignored);
   }
   pthread_mutex_unlock(&e->op);
 
@@ -418,7 +421,7 @@ static int settle_leftover(baton_election *e, const campaign_how *how, baton_lea
   int64_t until = baton__leftover_blocks(e, baton__now());
   uint64_t token = e->term.token;
   pthread_mutex_unlock(&c->mu);
-  if (until == 0) return release_due(e, false, err);
+  if (until == 0) return release_due(e, err);
   if (how->once) {
     holder->token = token;
     snprintf(holder->identity, sizeof holder->identity, "%s", c->cfg.identity);
@@ -716,7 +719,7 @@ int baton_election_resign(baton_election *e, baton_error *err) {
   /* The key goes now; if the server cannot be told, the background thread
    * tries again. */
   pthread_mutex_lock(&e->op);
-  int rc = release_due(e, false, err);
+  int rc = release_due(e, err);
   pthread_mutex_unlock(&e->op);
   if (rc != 0) {
     baton__error_prefix(err, "resign: the term ended here, but the server was not told");
@@ -1143,7 +1146,7 @@ static int runner_try(baton_election *e, int64_t *at, baton_error *err) {
   }
   baton_leader holder;
   memset(&holder, 0, sizeof holder);
-  int rc = release_due(e, false, err);
+  int rc = release_due(e, err);
   if (rc == 0) rc = attempt(e, baton__after(e->batch->cfg.op_timeout_ns), &holder, err);
   if (rc == 0) {
     pthread_mutex_lock(&c->mu);
