@@ -26,10 +26,10 @@ typedef struct baton_redlock_session {
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and
- * its channels on each instance's subscriber. One allocation of
- * cand_size(n): the subscriptions are sized for the session's n
- * instances, not for BATON_URI_MAX_HOSTS (16 of 120 bytes each made
- * two thirds of a waiting name's memory on 3 instances). */
+ * its channels on each instance's subscriber. One allocation (cand_state
+ * in redlock.c) with room for the session's n subscriptions, not for
+ * BATON_URI_MAX_HOSTS: 16 of 120 bytes each made most of a waiting
+ * name's memory on 3 instances. */
 typedef struct baton_redlock_cand {
   baton_redis_cand r; /* first: renewals read it */
   unsigned splits;    /* split votes in a row: the back-off grows with them */
