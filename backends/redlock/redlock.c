@@ -163,7 +163,10 @@ static size_t eval_all(baton_redlock_session *s, const fan_plan *f, baton_redis_
 static int cand_state(baton_redlock_cand **out, baton_session *bs, baton_candidate *c,
                       const char *what, baton_error *err) {
   int rc = baton__redis_check_candidate(bs, c, "redlock", what, err);
-  if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redlock_cand), "redlock", err);
+  if (rc == 0)
+    rc = baton__redis_cand_alloc(
+        c, sizeof(baton_redlock_cand) + session_of(bs)->n * sizeof(baton_redis_sub), "redlock",
+        err);
   *out = c->priv;
   return rc;
 }

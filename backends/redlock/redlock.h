@@ -26,15 +26,19 @@ typedef struct baton_redlock_session {
 } baton_redlock_session;
 
 /* A candidate's state (baton_candidate.priv): the redis:// backend's, and
- * its channels on each instance's subscriber. */
+ * its channels on each instance's subscriber. One allocation (cand_state
+ * in redlock.c) with room for the session's n subscriptions, not for
+ * BATON_URI_MAX_HOSTS: 16 of 120 bytes each made most of a waiting
+ * name's memory on 3 instances. */
 typedef struct baton_redlock_cand {
-  baton_redis_cand r;                          /* first: renewals read it */
-  baton_redis_sub subs[BATON_URI_MAX_HOSTS];   /* its channels on each
-                                                  instance's shared subscriber */
-  unsigned splits;   /* split votes in a row: the back-off grows with them */
-  bool deaf;         /* after a split vote: the next wait sleeps out its
-                        back-off whatever is published (every contender's
-                        release publishes; waking on it skips the jitter) */
+  baton_redis_cand r; /* first: renewals read it */
+  unsigned splits;    /* split votes in a row: the back-off grows with them */
+  bool deaf;          /* after a split vote: the next wait sleeps out its
+                         back-off whatever is published (every contender's
+                         release publishes; waking on it skips the jitter) */
+  baton_redis_sub subs[]; /* the session's n: its channels on each
+                             instance's shared subscriber; the hubs keep
+                             pointers to them, so they never move */
 } baton_redlock_cand;
 
 /* One instance's part of a fanned-out request. */
