@@ -66,6 +66,9 @@ typedef struct baton_redis_chan {
                                      on the current connection, or UNCONFIRMED */
   baton_redis_arm *head, *tail;   /* watches armed on it, oldest first */
   struct baton_redis_chan *next;  /* hash chain */
+  /* The hub's queue of channels to SUBSCRIBE: exactly those with
+   * confirm_at == UNCONFIRMED, so a subscribe sends only what is new. */
+  struct baton_redis_chan *qprev, *qnext;
 } baton_redis_chan;
 
 /* A blocked wait, on its caller's stack, listed on every hub it waits on. */
@@ -97,6 +100,8 @@ struct baton_redis_hub {
   int refused;                    /* an error reply broke it: that error, else 0 */
   char refusal[200];              /* its text */
   baton_redis_chan *buckets[HUB_BUCKETS];
+  baton_redis_chan *qhead, *qtail; /* channels not sent on ctx (UNCONFIRMED) */
+  size_t queued;                  /* how many */
   wnode *waiters;                 /* blocked waits */
   baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
   baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
@@ -121,6 +126,31 @@ static baton_redis_chan *chan_find(baton_redis_hub *h, const char *name, size_t 
   return NULL;
 }
 
+/* Queue c to be SUBSCRIBEd (its confirm_at is UNCONFIRMED). */
+static void queue_add(baton_redis_hub *h, baton_redis_chan *c) {
+  c->qnext = NULL;
+  c->qprev = h->qtail;
+  if (h->qtail != NULL)
+    h->qtail->qnext = c;
+  else
+    h->qhead = c;
+  h->qtail = c;
+  h->queued++;
+}
+
+static void queue_remove(baton_redis_hub *h, baton_redis_chan *c) {
+  if (c->qprev != NULL)
+    c->qprev->qnext = c->qnext;
+  else
+    h->qhead = c->qnext;
+  if (c->qnext != NULL)
+    c->qnext->qprev = c->qprev;
+  else
+    h->qtail = c->qprev;
+  c->qprev = c->qnext = NULL;
+  h->queued--;
+}
+
 /* A counted reference to channel `name`, made when new. NULL: out of memory. */
 static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
   baton_redis_chan *c = chan_find(h, name, strlen(name));
@@ -128,6 +158,7 @@ static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
     if ((c = baton__calloc(1, sizeof *c)) == NULL) return NULL;
     snprintf(c->name, sizeof c->name, "%s", name);
     c->confirm_at = UNCONFIRMED;
+    queue_add(h, c);
     size_t b = hash(name, strlen(name));
     c->next = h->buckets[b];
     h->buckets[b] = c;
@@ -300,7 +331,10 @@ static void hub_break(baton_redis_hub *h) {
   h->epoch++;
   for (size_t b = 0; b < HUB_BUCKETS; b++)
     for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
-      c->confirm_at = UNCONFIRMED;
+      if (c->confirm_at != UNCONFIRMED) { /* the next connection needs it again */
+        c->confirm_at = UNCONFIRMED;
+        queue_add(h, c);
+      }
       while (c->head != NULL) { /* every armed watch, candidates too */
         baton_redis_watch *w = c->head->w;
         arm_unlist(c, c->head);
@@ -551,15 +585,12 @@ static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadli
   pthread_cond_timedwait(cond, mu, &t);
 }
 
-/* SUBSCRIBE the channels with interest that the current connection lacks,
- * HUB_SUBSCRIBE_CHUNK per command, all in one write. Needs h->mu and a
- * connection. */
+/* SUBSCRIBE the channels with interest that the current connection lacks
+ * (the queue), HUB_SUBSCRIBE_CHUNK per command, all in one write. Needs
+ * h->mu and a connection. */
 static int send_subscribes(baton_redis_session *s, baton_redis_hub *h, int64_t deadline,
                            baton_error *err) {
-  size_t n = 0;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next)
-      n += c->refs > 0 && c->confirm_at == UNCONFIRMED;
+  size_t n = h->queued;
   if (n == 0) return 0;
   size_t ncmds = (n + HUB_SUBSCRIBE_CHUNK - 1) / HUB_SUBSCRIBE_CHUNK;
   const char **argv = baton__calloc(n + ncmds, sizeof *argv);
@@ -570,17 +601,17 @@ static int send_subscribes(baton_redis_session *s, baton_redis_hub *h, int64_t d
     return baton__error(err, BATON_ENOMEM, "%s: subscribe: out of memory", s->label);
   }
   size_t at = 0, k = 0;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
-      if (c->refs == 0 || c->confirm_at != UNCONFIRMED) continue;
-      if (k == 0 || cmds[k - 1].argc == HUB_SUBSCRIBE_CHUNK + 1) {
-        cmds[k++] = (baton_redis_cmd){1, argv + at};
-        argv[at++] = "SUBSCRIBE";
-      }
-      argv[at++] = c->name;
-      cmds[k - 1].argc++;
-      c->confirm_at = ++h->sent;
+  for (size_t i = 0; i < n; i++) { /* n: the queue's length */
+    baton_redis_chan *c = h->qhead;
+    queue_remove(h, c);
+    if (k == 0 || cmds[k - 1].argc == HUB_SUBSCRIBE_CHUNK + 1) {
+      cmds[k++] = (baton_redis_cmd){1, argv + at};
+      argv[at++] = "SUBSCRIBE";
     }
+    argv[at++] = c->name;
+    cmds[k - 1].argc++;
+    c->confirm_at = ++h->sent;
+  }
   int rc = baton__redis_send(h->ctx, s, cmds, k, deadline, "subscribe", err);
   baton__free(argv);
   baton__free(cmds);
@@ -732,6 +763,7 @@ static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redi
                             "unsubscribe", NULL) != 0)
         hub_break(h);
     }
+    if (c->confirm_at == UNCONFIRMED) queue_remove(h, c); /* never to be sent */
     chan_unlink(h, c);
     baton__free(c);
   }
