@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HUB_BUCKETS 1024     /* hash chains; a chain grows past this many names */
+#define HUB_BUCKETS_MIN 64   /* the table's first size; it doubles as channels come */
 #define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
 #define UNCONFIRMED UINT64_MAX
 /* How long an unwatched candidate that owes a wake has to look before the
@@ -59,7 +59,6 @@
 #define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
 
 typedef struct baton_redis_chan {
-  char name[BATON_NAME_MAX + 16]; /* "NAME/released" or "NAME/elected" */
   size_t refs;                    /* candidates with interest */
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
@@ -69,6 +68,11 @@ typedef struct baton_redis_chan {
   /* The hub's queue of channels to SUBSCRIBE: exactly those with
    * confirm_at == UNCONFIRMED, so a subscribe sends only what is new. */
   struct baton_redis_chan *qprev, *qnext;
+  uint64_t hash;                  /* of name: the table grows without rereading it */
+  size_t len;                     /* strlen(name) */
+  char name[];                    /* "NAME/released" or "NAME/elected", made at
+                                     its length: a name is mostly far shorter
+                                     than BATON_NAME_MAX */
 } baton_redis_chan;
 
 /* A blocked wait, on its caller's stack, listed on every hub it waits on. */
@@ -99,7 +103,9 @@ struct baton_redis_hub {
   uint64_t follow;                /* the location generation ctx was made for */
   int refused;                    /* an error reply broke it: that error, else 0 */
   char refusal[200];              /* its text */
-  baton_redis_chan *buckets[HUB_BUCKETS];
+  baton_redis_chan **buckets;     /* hash chains; NULL until the first channel */
+  size_t nbuckets;                /* a power of two, or 0 */
+  size_t nchans;                  /* channels in the table */
   baton_redis_chan *qhead, *qtail; /* channels not sent on ctx (UNCONFIRMED) */
   size_t queued;                  /* how many */
   wnode *waiters;                 /* blocked waits */
@@ -114,16 +120,47 @@ struct baton_redis_hub {
 
 /* ---- the channel table ------------------------------------------------------ */
 
-static size_t hash(const char *s, size_t len) {
-  size_t h = 5381; /* djb2: names are short and not chosen by an attacker */
-  for (size_t i = 0; i < len; i++) h = h * 33 + (unsigned char)s[i];
-  return h % HUB_BUCKETS;
+/* FNV-1a: names and values are short and not chosen by an attacker; 0
+ * is kept for "empty". */
+static uint64_t hash64(const char *s, size_t len) {
+  uint64_t x = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+  return x != 0 ? x : 1;
+}
+
+/* The bucket of hash x: FNV's high bits folded in, as a power-of-two
+ * mask keeps only the low ones. */
+static size_t bucket(const baton_redis_hub *h, uint64_t x) {
+  return (size_t)(x ^ (x >> 29) ^ (x >> 47)) & (h->nbuckets - 1);
 }
 
 static baton_redis_chan *chan_find(baton_redis_hub *h, const char *name, size_t len) {
-  for (baton_redis_chan *c = h->buckets[hash(name, len)]; c != NULL; c = c->next)
-    if (strlen(c->name) == len && memcmp(c->name, name, len) == 0) return c;
+  if (h->nbuckets == 0) return NULL;
+  uint64_t x = hash64(name, len);
+  for (baton_redis_chan *c = h->buckets[bucket(h, x)]; c != NULL; c = c->next)
+    if (c->hash == x && c->len == len && memcmp(c->name, name, len) == 0) return c;
   return NULL;
+}
+
+/* Double the table (or make its first), so chains stay about one long
+ * and a find costs O(1) at 100,000 names as at 10. Out of memory it
+ * stays as it is: longer chains, still correct. */
+static void table_grow(baton_redis_hub *h) {
+  size_t n = h->nbuckets == 0 ? HUB_BUCKETS_MIN : h->nbuckets * 2;
+  baton_redis_chan **grown = baton__calloc(n, sizeof *grown);
+  if (grown == NULL) return;
+  baton_redis_chan **old = h->buckets;
+  size_t nold = h->nbuckets;
+  h->buckets = grown;
+  h->nbuckets = n;
+  for (size_t b = 0; b < nold; b++)
+    for (baton_redis_chan *c = old[b], *next; c != NULL; c = next) {
+      next = c->next;
+      size_t at = bucket(h, c->hash);
+      c->next = grown[at];
+      grown[at] = c;
+    }
+  baton__free(old);
 }
 
 /* Queue c to be SUBSCRIBEd (its confirm_at is UNCONFIRMED). */
@@ -153,25 +190,30 @@ static void queue_remove(baton_redis_hub *h, baton_redis_chan *c) {
 
 /* A counted reference to channel `name`, made when new. NULL: out of memory. */
 static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
-  baton_redis_chan *c = chan_find(h, name, strlen(name));
+  size_t len = strlen(name);
+  baton_redis_chan *c = chan_find(h, name, len);
   if (c == NULL) {
-    if ((c = baton__calloc(1, sizeof *c)) == NULL) return NULL;
-    snprintf(c->name, sizeof c->name, "%s", name);
+    if (h->nchans >= h->nbuckets) table_grow(h); /* load past one a bucket */
+    if (h->nbuckets == 0 || (c = baton__calloc(1, sizeof *c + len + 1)) == NULL) return NULL;
+    memcpy(c->name, name, len + 1);
+    c->len = len;
+    c->hash = hash64(name, len);
     c->confirm_at = UNCONFIRMED;
     queue_add(h, c);
-    size_t b = hash(name, strlen(name));
+    size_t b = bucket(h, c->hash);
     c->next = h->buckets[b];
     h->buckets[b] = c;
+    h->nchans++;
   }
   c->refs++;
   return c;
 }
 
 static void chan_unlink(baton_redis_hub *h, baton_redis_chan *c) {
-  for (baton_redis_chan **at = &h->buckets[hash(c->name, strlen(c->name))]; *at != NULL;
-       at = &(*at)->next)
+  for (baton_redis_chan **at = &h->buckets[bucket(h, c->hash)]; *at != NULL; at = &(*at)->next)
     if (*at == c) {
       *at = c->next;
+      h->nchans--;
       return;
     }
 }
@@ -329,7 +371,7 @@ static void hub_break(baton_redis_hub *h) {
   if (h->ctx != NULL) redisFree(h->ctx);
   h->ctx = NULL;
   h->epoch++;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
+  for (size_t b = 0; b < h->nbuckets; b++)
     for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
       if (c->confirm_at != UNCONFIRMED) { /* the next connection needs it again */
         c->confirm_at = UNCONFIRMED;
@@ -359,14 +401,6 @@ static bool is_kind(const redisReply *r, const char *kind) {
          r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, kind) == 0;
 }
 
-/* FNV-1a: names and values are short and not chosen by an attacker; 0
- * is kept for "empty". */
-static uint64_t hash64(const char *s, size_t len) {
-  uint64_t x = 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
-  return x != 0 ? x : 1;
-}
-
 /* Whether this copy of a release wakes a candidate: yes without a shared
  * table; with one, when it is the table's quorum-th copy of the attempt.
  * An attempt is its value less the token: "<nonce> <identity>" is the
@@ -378,7 +412,7 @@ static bool release_due(baton_redis_hub *h, const baton_redis_chan *c, const red
   if (v->type != REDIS_REPLY_STRING) return false;
   const char *space = memchr(v->str, ' ', v->len);
   size_t skip = space != NULL ? (size_t)(space - v->str) : 0;
-  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str + skip, v->len - skip);
+  uint64_t name = c->hash, value = hash64(v->str + skip, v->len - skip);
   pthread_mutex_lock(&t->mu);
   size_t i = (size_t)(name % BATON_REDIS_SERVED_SLOTS);
   if (t->slot[i].name != name) {
@@ -542,11 +576,12 @@ void baton__redis_hub_fini(baton_redis_session *s) {
   pthread_mutex_unlock(&h->mu);
   if (running) pthread_join(h->reader, NULL);
   if (h->ctx != NULL) redisFree(h->ctx);
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
+  for (size_t b = 0; b < h->nbuckets; b++)
     for (baton_redis_chan *c = h->buckets[b], *next; c != NULL; c = next) {
       next = c->next;
       baton__free(c);
     }
+  baton__free(h->buckets);
   if (h->wake_fd >= 0) close(h->wake_fd);
   baton__free(h->pfd);
   pthread_cond_destroy(&h->cond);
