@@ -109,7 +109,9 @@ struct baton_redis_hub {
   baton_redis_chan *qhead, *qtail; /* channels not sent on ctx (UNCONFIRMED) */
   size_t queued;                  /* how many */
   wnode *waiters;                 /* blocked waits */
-  baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
+  baton_redis_sub *passing, *passing_tail; /* unwatched candidates owing a wake,
+                                     soonest pass_at first: each is now + the
+                                     same grace, so appending keeps the order */
   baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
@@ -294,15 +296,19 @@ typedef enum owed {
   OWED_NOW,      /* forgotten: it passes on now */
 } owed;
 
+/* Take sub off the passing queue, if on it. Needs h->mu. */
 static void pass_cancel(baton_redis_hub *h, baton_redis_sub *sub) {
   if (sub->pass_at == 0) return;
-  for (baton_redis_sub **at = &h->passing; *at != NULL; at = &(*at)->pass_next)
-    if (*at == sub) {
-      *at = sub->pass_next;
-      break;
-    }
+  if (sub->pass_prev != NULL)
+    sub->pass_prev->pass_next = sub->pass_next;
+  else
+    h->passing = sub->pass_next;
+  if (sub->pass_next != NULL)
+    sub->pass_next->pass_prev = sub->pass_prev;
+  else
+    h->passing_tail = sub->pass_prev;
   sub->pass_at = 0;
-  sub->pass_next = NULL;
+  sub->pass_prev = sub->pass_next = NULL;
 }
 
 /* Take sub's watch out of its channels' lists, and settle a wake it owes
@@ -314,8 +320,13 @@ static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   if (what == OWED_LATER) {
     if (sub->pass_at == 0) {
       sub->pass_at = baton__now() + PASS_ON_GRACE_NS;
-      sub->pass_next = h->passing;
-      h->passing = sub;
+      sub->pass_prev = h->passing_tail;
+      sub->pass_next = NULL;
+      if (h->passing_tail != NULL)
+        h->passing_tail->pass_next = sub;
+      else
+        h->passing = sub;
+      h->passing_tail = sub;
       nudge(h); /* the reader's poll now has a timeout */
     }
     return;
@@ -325,25 +336,19 @@ static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
 }
 
-/* Pass on the wakes whose grace ran out. Returns when the next one is
- * due, 0 for none. Needs h->mu. */
+/* Pass on the wakes whose grace ran out: the queue's head, as it is in
+ * pass_at order. Returns when the next one is due, 0 for none. Needs
+ * h->mu. */
 static int64_t pass_due(baton_redis_hub *h) {
-  int64_t now = baton__now(), next = 0;
-  baton_redis_sub **at = &h->passing;
-  while (*at != NULL) { /* each turn moves on or takes one off a finite list */
-    baton_redis_sub *sub = *at;
-    if (sub->pass_at > now) {
-      if (next == 0 || sub->pass_at < next) next = sub->pass_at;
-      at = &sub->pass_next;
-      continue;
-    }
-    *at = sub->pass_next;
-    sub->pass_at = 0;
-    sub->pass_next = NULL;
+  int64_t now = baton__now();
+  /* Each turn takes one off a finite queue (a wake passed on queues none). */
+  while (h->passing != NULL && h->passing->pass_at <= now) {
+    baton_redis_sub *sub = h->passing;
+    pass_cancel(h, sub);
     sub->owes = false;
     if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
   }
-  return next;
+  return h->passing != NULL ? h->passing->pass_at : 0;
 }
 
 /* ---- waking ------------------------------------------------------------------ */
@@ -386,9 +391,7 @@ static void hub_break(baton_redis_hub *h) {
   for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
   while (h->passing != NULL) { /* every watch was woken: nothing to pass on */
     baton_redis_sub *sub = h->passing;
-    h->passing = sub->pass_next;
-    sub->pass_at = 0;
-    sub->pass_next = NULL;
+    pass_cancel(h, sub);
     sub->owes = false;
   }
   pthread_cond_broadcast(&h->cond);
