@@ -58,12 +58,16 @@
  * costs one wake more, never a lost one. */
 #define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
 
+typedef struct wnode wnode;
+
 typedef struct baton_redis_chan {
   size_t refs;                    /* candidates with interest */
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
                                      on the current connection, or UNCONFIRMED */
   baton_redis_arm *head, *tail;   /* watches armed on it, oldest first */
+  wnode *waiters;                 /* blocked waits on it: a message wakes
+                                     these, not a walk of the hub's all */
   struct baton_redis_chan *next;  /* hash chain */
   /* The hub's queue of channels to SUBSCRIBE: exactly those with
    * confirm_at == UNCONFIRMED, so a subscribe sends only what is new. */
@@ -77,13 +81,15 @@ typedef struct baton_redis_chan {
 
 /* A blocked wait, on its caller's stack, listed on every hub it waits on. */
 typedef struct waiter waiter;
-typedef struct wnode {
+struct wnode {
   waiter *w;
   const baton_redis_sub *sub;     /* what it waits for on this hub */
   bool cancel_seen;               /* this hub's reader saw its cancel (the
                                      waiter's own flag is under its mu) */
   struct wnode *prev, *next;      /* the hub's list */
-} wnode;
+  baton_redis_chan *chan[2];      /* sub's channels it is listed on, or NULL */
+  struct wnode *cprev[2], *cnext[2]; /* chan[k]'s list */
+};
 struct waiter {
   pthread_mutex_t mu;
   pthread_cond_t cond;            /* CLOCK_MONOTONIC */
@@ -227,6 +233,29 @@ static uint64_t heard(const baton_redis_sub *sub) {
   for (size_t i = 0; i < 2; i++)
     if (sub->chan[i] != NULL) n += sub->chan[i]->count;
   return n;
+}
+
+/* ---- blocked waits on a channel ------------------------------------------------ */
+
+static void wnode_chan_add(wnode *n, size_t k, baton_redis_chan *c) {
+  n->chan[k] = c;
+  n->cprev[k] = NULL;
+  n->cnext[k] = c->waiters;
+  if (c->waiters != NULL) c->waiters->cprev[c->waiters->chan[0] == c ? 0 : 1] = n;
+  c->waiters = n;
+}
+
+static void wnode_chan_remove(wnode *n, size_t k) {
+  baton_redis_chan *c = n->chan[k];
+  if (c == NULL) return;
+  wnode *p = n->cprev[k], *q = n->cnext[k];
+  if (p != NULL)
+    p->cnext[p->chan[0] == c ? 0 : 1] = q;
+  else
+    c->waiters = q;
+  if (q != NULL) q->cprev[q->chan[0] == c ? 0 : 1] = p;
+  n->chan[k] = NULL;
+  n->cprev[k] = n->cnext[k] = NULL;
 }
 
 /* ---- armed watches -------------------------------------------------------------- */
@@ -441,8 +470,8 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     baton_redis_chan *c = chan_find(h, r->element[1]->str, r->element[1]->len);
     if (c == NULL) return; /* unsubscribed since */
     c->count++;
-    for (wnode *n = h->waiters; n != NULL; n = n->next)
-      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
+    for (wnode *n = c->waiters; n != NULL; n = n->cnext[n->chan[0] == c ? 0 : 1])
+      wake_waiter(n->w, false);
     /* Observers hear every copy (a look more at most); a candidate is
      * woken once the name is free on a quorum (release_due). */
     wake_armed(c, true, release_due(h, c, r->element[2]));
@@ -802,6 +831,10 @@ static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redi
         hub_break(h);
     }
     if (c->confirm_at == UNCONFIRMED) queue_remove(h, c); /* never to be sent */
+    /* A wait still listed on it (its sub dropped under it) hears no more
+     * of it, as before; it still wakes when the subscriber breaks. */
+    while (c->waiters != NULL) /* each turn takes one off a finite list */
+      wnode_chan_remove(c->waiters, c->waiters->chan[0] == c ? 0 : 1);
     chan_unlink(h, c);
     baton__free(c);
   }
@@ -895,6 +928,7 @@ static void unlist(waiter *w, baton_redis_session *ss, size_t n) {
     else
       h->waiters = node->next;
     if (node->next != NULL) node->next->prev = node->prev;
+    for (size_t k = 0; k < 2; k++) wnode_chan_remove(node, k);
     if (w->cancel_fd >= 0) nudge(h); /* stop polling a descriptor that may close */
     pthread_mutex_unlock(&h->mu);
   }
@@ -925,6 +959,8 @@ int baton__redis_sub_wait(baton_redis_sub *subs, baton_redis_session *ss, size_t
       *node = (wnode){.w = &w, .sub = sub, .next = h->waiters};
       if (h->waiters != NULL) h->waiters->prev = node;
       h->waiters = node;
+      for (size_t k = 0; k < 2; k++)
+        if (sub->chan[k] != NULL) wnode_chan_add(node, k, sub->chan[k]);
       listed++;
       if (cancel_fd >= 0) nudge(h); /* poll our cancel descriptor too */
     }
