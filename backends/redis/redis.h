@@ -131,7 +131,8 @@ typedef struct baton_redis_sub {
   int64_t pass_at;                  /* unwatched while it owes: when the wake
                                        passes on unless it looks first; 0 =
                                        not due (hub's lock) */
-  struct baton_redis_sub *pass_next; /* the hub's list of those (hub's lock) */
+  struct baton_redis_sub *pass_prev, *pass_next; /* the hub's queue of those,
+                                                   by pass_at (hub's lock) */
 } baton_redis_sub;
 
 /* A candidate's state (baton_candidate.priv). */

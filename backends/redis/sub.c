@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HUB_BUCKETS 1024     /* hash chains; a chain grows past this many names */
+#define HUB_BUCKETS_MIN 64   /* the table's first size; it doubles as channels come */
 #define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
 #define UNCONFIRMED UINT64_MAX
 /* How long an unwatched candidate that owes a wake has to look before the
@@ -58,25 +58,38 @@
  * costs one wake more, never a lost one. */
 #define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
 
+typedef struct wnode wnode;
+
 typedef struct baton_redis_chan {
-  char name[BATON_NAME_MAX + 16]; /* "NAME/released" or "NAME/elected" */
   size_t refs;                    /* candidates with interest */
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
                                      on the current connection, or UNCONFIRMED */
   baton_redis_arm *head, *tail;   /* watches armed on it, oldest first */
+  wnode *waiters;                 /* blocked waits on it: a message wakes
+                                     these, not a walk of the hub's all */
   struct baton_redis_chan *next;  /* hash chain */
+  /* The hub's queue of channels to SUBSCRIBE: exactly those with
+   * confirm_at == UNCONFIRMED, so a subscribe sends only what is new. */
+  struct baton_redis_chan *qprev, *qnext;
+  uint64_t hash;                  /* of name: the table grows without rereading it */
+  size_t len;                     /* strlen(name) */
+  char name[];                    /* "NAME/released" or "NAME/elected", made at
+                                     its length: a name is mostly far shorter
+                                     than BATON_NAME_MAX */
 } baton_redis_chan;
 
 /* A blocked wait, on its caller's stack, listed on every hub it waits on. */
 typedef struct waiter waiter;
-typedef struct wnode {
+struct wnode {
   waiter *w;
   const baton_redis_sub *sub;     /* what it waits for on this hub */
   bool cancel_seen;               /* this hub's reader saw its cancel (the
                                      waiter's own flag is under its mu) */
   struct wnode *prev, *next;      /* the hub's list */
-} wnode;
+  baton_redis_chan *chan[2];      /* sub's channels it is listed on, or NULL */
+  struct wnode *cprev[2], *cnext[2]; /* chan[k]'s list */
+};
 struct waiter {
   pthread_mutex_t mu;
   pthread_cond_t cond;            /* CLOCK_MONOTONIC */
@@ -96,9 +109,15 @@ struct baton_redis_hub {
   uint64_t follow;                /* the location generation ctx was made for */
   int refused;                    /* an error reply broke it: that error, else 0 */
   char refusal[200];              /* its text */
-  baton_redis_chan *buckets[HUB_BUCKETS];
+  baton_redis_chan **buckets;     /* hash chains; NULL until the first channel */
+  size_t nbuckets;                /* a power of two, or 0 */
+  size_t nchans;                  /* channels in the table */
+  baton_redis_chan *qhead, *qtail; /* channels not sent on ctx (UNCONFIRMED) */
+  size_t queued;                  /* how many */
   wnode *waiters;                 /* blocked waits */
-  baton_redis_sub *passing;       /* unwatched candidates owing a wake (pass_at) */
+  baton_redis_sub *passing, *passing_tail; /* unwatched candidates owing a wake,
+                                     soonest pass_at first: each is now + the
+                                     same grace, so appending keeps the order */
   baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
@@ -109,38 +128,100 @@ struct baton_redis_hub {
 
 /* ---- the channel table ------------------------------------------------------ */
 
-static size_t hash(const char *s, size_t len) {
-  size_t h = 5381; /* djb2: names are short and not chosen by an attacker */
-  for (size_t i = 0; i < len; i++) h = h * 33 + (unsigned char)s[i];
-  return h % HUB_BUCKETS;
+/* FNV-1a: names and values are short and not chosen by an attacker; 0
+ * is kept for "empty". */
+static uint64_t hash64(const char *s, size_t len) {
+  uint64_t x = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+  return x != 0 ? x : 1;
+}
+
+/* The bucket of hash x: FNV's high bits folded in, as a power-of-two
+ * mask keeps only the low ones. */
+static size_t bucket(const baton_redis_hub *h, uint64_t x) {
+  return (size_t)(x ^ (x >> 29) ^ (x >> 47)) & (h->nbuckets - 1);
 }
 
 static baton_redis_chan *chan_find(baton_redis_hub *h, const char *name, size_t len) {
-  for (baton_redis_chan *c = h->buckets[hash(name, len)]; c != NULL; c = c->next)
-    if (strlen(c->name) == len && memcmp(c->name, name, len) == 0) return c;
+  if (h->nbuckets == 0) return NULL;
+  uint64_t x = hash64(name, len);
+  for (baton_redis_chan *c = h->buckets[bucket(h, x)]; c != NULL; c = c->next)
+    if (c->hash == x && c->len == len && memcmp(c->name, name, len) == 0) return c;
   return NULL;
+}
+
+/* Double the table (or make its first), so chains stay about one long
+ * and a find costs O(1) at 100,000 names as at 10. Out of memory it
+ * stays as it is: longer chains, still correct. */
+static void table_grow(baton_redis_hub *h) {
+  size_t n = h->nbuckets == 0 ? HUB_BUCKETS_MIN : h->nbuckets * 2;
+  baton_redis_chan **grown = baton__calloc(n, sizeof *grown);
+  if (grown == NULL) return;
+  baton_redis_chan **old = h->buckets;
+  size_t nold = h->nbuckets;
+  h->buckets = grown;
+  h->nbuckets = n;
+  for (size_t b = 0; b < nold; b++)
+    for (baton_redis_chan *c = old[b], *next; c != NULL; c = next) {
+      next = c->next;
+      size_t at = bucket(h, c->hash);
+      c->next = grown[at];
+      grown[at] = c;
+    }
+  baton__free(old);
+}
+
+/* Queue c to be SUBSCRIBEd (its confirm_at is UNCONFIRMED). */
+static void queue_add(baton_redis_hub *h, baton_redis_chan *c) {
+  c->qnext = NULL;
+  c->qprev = h->qtail;
+  if (h->qtail != NULL)
+    h->qtail->qnext = c;
+  else
+    h->qhead = c;
+  h->qtail = c;
+  h->queued++;
+}
+
+static void queue_remove(baton_redis_hub *h, baton_redis_chan *c) {
+  if (c->qprev != NULL)
+    c->qprev->qnext = c->qnext;
+  else
+    h->qhead = c->qnext;
+  if (c->qnext != NULL)
+    c->qnext->qprev = c->qprev;
+  else
+    h->qtail = c->qprev;
+  c->qprev = c->qnext = NULL;
+  h->queued--;
 }
 
 /* A counted reference to channel `name`, made when new. NULL: out of memory. */
 static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
-  baton_redis_chan *c = chan_find(h, name, strlen(name));
+  size_t len = strlen(name);
+  baton_redis_chan *c = chan_find(h, name, len);
   if (c == NULL) {
-    if ((c = baton__calloc(1, sizeof *c)) == NULL) return NULL;
-    snprintf(c->name, sizeof c->name, "%s", name);
+    if (h->nchans >= h->nbuckets) table_grow(h); /* load past one a bucket */
+    if (h->nbuckets == 0 || (c = baton__calloc(1, sizeof *c + len + 1)) == NULL) return NULL;
+    memcpy(c->name, name, len + 1);
+    c->len = len;
+    c->hash = hash64(name, len);
     c->confirm_at = UNCONFIRMED;
-    size_t b = hash(name, strlen(name));
+    queue_add(h, c);
+    size_t b = bucket(h, c->hash);
     c->next = h->buckets[b];
     h->buckets[b] = c;
+    h->nchans++;
   }
   c->refs++;
   return c;
 }
 
 static void chan_unlink(baton_redis_hub *h, baton_redis_chan *c) {
-  for (baton_redis_chan **at = &h->buckets[hash(c->name, strlen(c->name))]; *at != NULL;
-       at = &(*at)->next)
+  for (baton_redis_chan **at = &h->buckets[bucket(h, c->hash)]; *at != NULL; at = &(*at)->next)
     if (*at == c) {
       *at = c->next;
+      h->nchans--;
       return;
     }
 }
@@ -152,6 +233,29 @@ static uint64_t heard(const baton_redis_sub *sub) {
   for (size_t i = 0; i < 2; i++)
     if (sub->chan[i] != NULL) n += sub->chan[i]->count;
   return n;
+}
+
+/* ---- blocked waits on a channel ------------------------------------------------ */
+
+static void wnode_chan_add(wnode *n, size_t k, baton_redis_chan *c) {
+  n->chan[k] = c;
+  n->cprev[k] = NULL;
+  n->cnext[k] = c->waiters;
+  if (c->waiters != NULL) c->waiters->cprev[c->waiters->chan[0] == c ? 0 : 1] = n;
+  c->waiters = n;
+}
+
+static void wnode_chan_remove(wnode *n, size_t k) {
+  baton_redis_chan *c = n->chan[k];
+  if (c == NULL) return;
+  wnode *p = n->cprev[k], *q = n->cnext[k];
+  if (p != NULL)
+    p->cnext[p->chan[0] == c ? 0 : 1] = q;
+  else
+    c->waiters = q;
+  if (q != NULL) q->cprev[q->chan[0] == c ? 0 : 1] = p;
+  n->chan[k] = NULL;
+  n->cprev[k] = n->cnext[k] = NULL;
 }
 
 /* ---- armed watches -------------------------------------------------------------- */
@@ -221,15 +325,19 @@ typedef enum owed {
   OWED_NOW,      /* forgotten: it passes on now */
 } owed;
 
+/* Take sub off the passing queue, if on it. Needs h->mu. */
 static void pass_cancel(baton_redis_hub *h, baton_redis_sub *sub) {
   if (sub->pass_at == 0) return;
-  for (baton_redis_sub **at = &h->passing; *at != NULL; at = &(*at)->pass_next)
-    if (*at == sub) {
-      *at = sub->pass_next;
-      break;
-    }
+  if (sub->pass_prev != NULL)
+    sub->pass_prev->pass_next = sub->pass_next;
+  else
+    h->passing = sub->pass_next;
+  if (sub->pass_next != NULL)
+    sub->pass_next->pass_prev = sub->pass_prev;
+  else
+    h->passing_tail = sub->pass_prev;
   sub->pass_at = 0;
-  sub->pass_next = NULL;
+  sub->pass_prev = sub->pass_next = NULL;
 }
 
 /* Take sub's watch out of its channels' lists, and settle a wake it owes
@@ -241,8 +349,13 @@ static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   if (what == OWED_LATER) {
     if (sub->pass_at == 0) {
       sub->pass_at = baton__now() + PASS_ON_GRACE_NS;
-      sub->pass_next = h->passing;
-      h->passing = sub;
+      sub->pass_prev = h->passing_tail;
+      sub->pass_next = NULL;
+      if (h->passing_tail != NULL)
+        h->passing_tail->pass_next = sub;
+      else
+        h->passing = sub;
+      h->passing_tail = sub;
       nudge(h); /* the reader's poll now has a timeout */
     }
     return;
@@ -252,25 +365,19 @@ static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
   if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
 }
 
-/* Pass on the wakes whose grace ran out. Returns when the next one is
- * due, 0 for none. Needs h->mu. */
+/* Pass on the wakes whose grace ran out: the queue's head, as it is in
+ * pass_at order. Returns when the next one is due, 0 for none. Needs
+ * h->mu. */
 static int64_t pass_due(baton_redis_hub *h) {
-  int64_t now = baton__now(), next = 0;
-  baton_redis_sub **at = &h->passing;
-  while (*at != NULL) { /* each turn moves on or takes one off a finite list */
-    baton_redis_sub *sub = *at;
-    if (sub->pass_at > now) {
-      if (next == 0 || sub->pass_at < next) next = sub->pass_at;
-      at = &sub->pass_next;
-      continue;
-    }
-    *at = sub->pass_next;
-    sub->pass_at = 0;
-    sub->pass_next = NULL;
+  int64_t now = baton__now();
+  /* Each turn takes one off a finite queue (a wake passed on queues none). */
+  while (h->passing != NULL && h->passing->pass_at <= now) {
+    baton_redis_sub *sub = h->passing;
+    pass_cancel(h, sub);
     sub->owes = false;
     if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
   }
-  return next;
+  return h->passing != NULL ? h->passing->pass_at : 0;
 }
 
 /* ---- waking ------------------------------------------------------------------ */
@@ -298,9 +405,12 @@ static void hub_break(baton_redis_hub *h) {
   if (h->ctx != NULL) redisFree(h->ctx);
   h->ctx = NULL;
   h->epoch++;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
+  for (size_t b = 0; b < h->nbuckets; b++)
     for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
-      c->confirm_at = UNCONFIRMED;
+      if (c->confirm_at != UNCONFIRMED) { /* the next connection needs it again */
+        c->confirm_at = UNCONFIRMED;
+        queue_add(h, c);
+      }
       while (c->head != NULL) { /* every armed watch, candidates too */
         baton_redis_watch *w = c->head->w;
         arm_unlist(c, c->head);
@@ -310,9 +420,7 @@ static void hub_break(baton_redis_hub *h) {
   for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
   while (h->passing != NULL) { /* every watch was woken: nothing to pass on */
     baton_redis_sub *sub = h->passing;
-    h->passing = sub->pass_next;
-    sub->pass_at = 0;
-    sub->pass_next = NULL;
+    pass_cancel(h, sub);
     sub->owes = false;
   }
   pthread_cond_broadcast(&h->cond);
@@ -323,14 +431,6 @@ static void hub_break(baton_redis_hub *h) {
 static bool is_kind(const redisReply *r, const char *kind) {
   return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
          r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, kind) == 0;
-}
-
-/* FNV-1a: names and values are short and not chosen by an attacker; 0
- * is kept for "empty". */
-static uint64_t hash64(const char *s, size_t len) {
-  uint64_t x = 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++) x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
-  return x != 0 ? x : 1;
 }
 
 /* Whether this copy of a release wakes a candidate: yes without a shared
@@ -344,7 +444,7 @@ static bool release_due(baton_redis_hub *h, const baton_redis_chan *c, const red
   if (v->type != REDIS_REPLY_STRING) return false;
   const char *space = memchr(v->str, ' ', v->len);
   size_t skip = space != NULL ? (size_t)(space - v->str) : 0;
-  uint64_t name = hash64(c->name, strlen(c->name)), value = hash64(v->str + skip, v->len - skip);
+  uint64_t name = c->hash, value = hash64(v->str + skip, v->len - skip);
   pthread_mutex_lock(&t->mu);
   size_t i = (size_t)(name % BATON_REDIS_SERVED_SLOTS);
   if (t->slot[i].name != name) {
@@ -370,8 +470,8 @@ static void take_reply(baton_redis_hub *h, const redisReply *r) {
     baton_redis_chan *c = chan_find(h, r->element[1]->str, r->element[1]->len);
     if (c == NULL) return; /* unsubscribed since */
     c->count++;
-    for (wnode *n = h->waiters; n != NULL; n = n->next)
-      if (n->sub->chan[0] == c || n->sub->chan[1] == c) wake_waiter(n->w, false);
+    for (wnode *n = c->waiters; n != NULL; n = n->cnext[n->chan[0] == c ? 0 : 1])
+      wake_waiter(n->w, false);
     /* Observers hear every copy (a look more at most); a candidate is
      * woken once the name is free on a quorum (release_due). */
     wake_armed(c, true, release_due(h, c, r->element[2]));
@@ -508,11 +608,12 @@ void baton__redis_hub_fini(baton_redis_session *s) {
   pthread_mutex_unlock(&h->mu);
   if (running) pthread_join(h->reader, NULL);
   if (h->ctx != NULL) redisFree(h->ctx);
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
+  for (size_t b = 0; b < h->nbuckets; b++)
     for (baton_redis_chan *c = h->buckets[b], *next; c != NULL; c = next) {
       next = c->next;
       baton__free(c);
     }
+  baton__free(h->buckets);
   if (h->wake_fd >= 0) close(h->wake_fd);
   baton__free(h->pfd);
   pthread_cond_destroy(&h->cond);
@@ -551,15 +652,12 @@ static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadli
   pthread_cond_timedwait(cond, mu, &t);
 }
 
-/* SUBSCRIBE the channels with interest that the current connection lacks,
- * HUB_SUBSCRIBE_CHUNK per command, all in one write. Needs h->mu and a
- * connection. */
+/* SUBSCRIBE the channels with interest that the current connection lacks
+ * (the queue), HUB_SUBSCRIBE_CHUNK per command, all in one write. Needs
+ * h->mu and a connection. */
 static int send_subscribes(baton_redis_session *s, baton_redis_hub *h, int64_t deadline,
                            baton_error *err) {
-  size_t n = 0;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next)
-      n += c->refs > 0 && c->confirm_at == UNCONFIRMED;
+  size_t n = h->queued;
   if (n == 0) return 0;
   size_t ncmds = (n + HUB_SUBSCRIBE_CHUNK - 1) / HUB_SUBSCRIBE_CHUNK;
   const char **argv = baton__calloc(n + ncmds, sizeof *argv);
@@ -570,17 +668,17 @@ static int send_subscribes(baton_redis_session *s, baton_redis_hub *h, int64_t d
     return baton__error(err, BATON_ENOMEM, "%s: subscribe: out of memory", s->label);
   }
   size_t at = 0, k = 0;
-  for (size_t b = 0; b < HUB_BUCKETS; b++)
-    for (baton_redis_chan *c = h->buckets[b]; c != NULL; c = c->next) {
-      if (c->refs == 0 || c->confirm_at != UNCONFIRMED) continue;
-      if (k == 0 || cmds[k - 1].argc == HUB_SUBSCRIBE_CHUNK + 1) {
-        cmds[k++] = (baton_redis_cmd){1, argv + at};
-        argv[at++] = "SUBSCRIBE";
-      }
-      argv[at++] = c->name;
-      cmds[k - 1].argc++;
-      c->confirm_at = ++h->sent;
+  for (size_t i = 0; i < n; i++) { /* n: the queue's length */
+    baton_redis_chan *c = h->qhead;
+    queue_remove(h, c);
+    if (k == 0 || cmds[k - 1].argc == HUB_SUBSCRIBE_CHUNK + 1) {
+      cmds[k++] = (baton_redis_cmd){1, argv + at};
+      argv[at++] = "SUBSCRIBE";
     }
+    argv[at++] = c->name;
+    cmds[k - 1].argc++;
+    c->confirm_at = ++h->sent;
+  }
   int rc = baton__redis_send(h->ctx, s, cmds, k, deadline, "subscribe", err);
   baton__free(argv);
   baton__free(cmds);
@@ -732,6 +830,11 @@ static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redi
                             "unsubscribe", NULL) != 0)
         hub_break(h);
     }
+    if (c->confirm_at == UNCONFIRMED) queue_remove(h, c); /* never to be sent */
+    /* A wait still listed on it (its sub dropped under it) hears no more
+     * of it, as before; it still wakes when the subscriber breaks. */
+    while (c->waiters != NULL) /* each turn takes one off a finite list */
+      wnode_chan_remove(c->waiters, c->waiters->chan[0] == c ? 0 : 1);
     chan_unlink(h, c);
     baton__free(c);
   }
@@ -825,6 +928,7 @@ static void unlist(waiter *w, baton_redis_session *ss, size_t n) {
     else
       h->waiters = node->next;
     if (node->next != NULL) node->next->prev = node->prev;
+    for (size_t k = 0; k < 2; k++) wnode_chan_remove(node, k);
     if (w->cancel_fd >= 0) nudge(h); /* stop polling a descriptor that may close */
     pthread_mutex_unlock(&h->mu);
   }
@@ -855,6 +959,8 @@ int baton__redis_sub_wait(baton_redis_sub *subs, baton_redis_session *ss, size_t
       *node = (wnode){.w = &w, .sub = sub, .next = h->waiters};
       if (h->waiters != NULL) h->waiters->prev = node;
       h->waiters = node;
+      for (size_t k = 0; k < 2; k++)
+        if (sub->chan[k] != NULL) wnode_chan_add(node, k, sub->chan[k]);
       listed++;
       if (cancel_fd >= 0) nudge(h); /* poll our cancel descriptor too */
     }
