@@ -250,26 +250,13 @@ static int lock_by(baton_pg_session *s, pthread_mutex_t *mu, int64_t deadline, c
                       s->label, what);
 }
 
-/* p looks, or arms again: a release's wake it took is used. Needs s->lmu. */
-static void settle_owed(baton_pg_session *s, baton_pg_cand *p) {
-  if (p->left_at != 0) {
-    s->lowing--;
-    if (p->oprev != NULL) p->oprev->onext = p->onext;
-    else s->owing = p->onext;
-    if (p->onext != NULL) p->onext->oprev = p->oprev;
-    p->onext = p->oprev = NULL;
-  }
-  p->left_at = 0;
-  p->owes = false;
-}
-
 /* Notifications that came before a look are answered by it, a wake it
  * owed too. lmu is never held across a request, so this never waits for
  * one. */
 static void clear_woken(baton_pg_session *s, baton_pg_cand *p) {
   pthread_mutex_lock(&s->lmu);
   p->woken = false;
-  settle_owed(s, p);
+  p->owes = false;
   pthread_mutex_unlock(&s->lmu);
 }
 
@@ -1208,7 +1195,7 @@ static baton_pg_cand *first_armed(const baton_pg_name *e, const baton_pg_cand *n
  * before the release finds it when it arms. Needs s->lmu. */
 static void pass_on(baton_pg_session *s, baton_pg_cand *p) {
   if (!p->owes) return;
-  settle_owed(s, p);
+  p->owes = false;
   baton_pg_cand *next = first_armed(p->ent, p);
   if (next != NULL) {
     fire(s, next, true);
@@ -1630,12 +1617,6 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
  * It takes the reader's part of every blocked wait too (listen_wait),
  * so that one socket has one reader, and it stops at close. */
 
-/* How long a candidate unwatched while it owes a release's wake has to
- * look (acquire) before the wake passes to the next armed candidate. The
- * core unwatches a woken candidate only when it stops instead of looking,
- * so this is a margin, waited out only then. */
-#define BATON_PG_PASS_AFTER_NS (100 * BATON_NS_PER_MS)
-
 /* Disarm p's watch. Needs s->lmu. */
 static void disarm(baton_pg_session *s, baton_pg_cand *p) {
   if (p->wfn == NULL) return;
@@ -1679,22 +1660,6 @@ static int64_t listener_round(baton_pg_session *s, bool armed) {
   return next;
 }
 
-/* Pass on the wakes owed by candidates unwatched BATON_PG_PASS_AFTER_NS
- * ago that have not looked since; returns when the next one is due (0:
- * none). Needs s->lmu. */
-static int64_t pass_owed(baton_pg_session *s) {
-  int64_t now = baton__now(), next = 0;
-  /* Only the owing ones; pass_on takes p out of the list (and of no
-   * other: it fires or wakes, which lists nobody). */
-  for (baton_pg_cand *p = s->owing, *after; p != NULL; p = after) {
-    after = p->onext;
-    int64_t due = p->left_at + BATON_PG_PASS_AFTER_NS;
-    if (due <= now) pass_on(s, p);
-    else if (next == 0 || due < next) next = due;
-  }
-  return next;
-}
-
 /* Each round blocks in one poll of at most a second, on the listener's
  * socket (none while it is broken: the next subscription replaces it) and
  * lctl; it ends when close sets lstop. */
@@ -1705,12 +1670,10 @@ static void *listener_main(void *arg) {
     pthread_mutex_lock(&s->lmu);
     bool stop = s->lstop, armed = s->larmed > 0;
     int fd = s->lbroken ? -1 : s->lfd;
-    int64_t owed = s->lowing > 0 ? pass_owed(s) : 0;
     pthread_mutex_unlock(&s->lmu);
     if (stop) break;
     int64_t by = baton__after(BATON_PG_NS_PER_S);
     if (next != 0 && next < by) by = next;
-    if (owed != 0 && owed < by) by = owed;
     struct pollfd fds[2] = {{.fd = s->lctl, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
     if (poll(fds, 2, baton__ms_until(by)) < 0) continue; /* EINTR */
     uint64_t count;
@@ -1797,7 +1760,7 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
     p->wfn = wake_fn;
     p->wctx = ctx;
     p->wseq = ++s->lseq;
-    settle_owed(s, p);
+    p->owes = false; /* armed again: a wake it took was used */
     s->larmed++;
     /* A candidate's look came before: what came since, or a listener that
      * broke, is for it. An observer's look comes below. */
@@ -1835,28 +1798,16 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
 }
 
 /* The channel stays LISTENed: the next watch needs no request, and
- * release or forget let go of it. A wake p owes passes on unless p looks
- * within BATON_PG_PASS_AFTER_NS (the core unwatches a woken candidate only
- * when it stops instead of looking; the margin keeps a look that races
- * the unwatch from costing a second wake). */
+ * release or forget let go of it. A wake p owes passes on at once: the
+ * core unwatches a woken candidate only when it leaves instead of
+ * looking, so nobody else would use it. */
 static void unwatch(baton_session *bs, baton_candidate *c) {
   baton_pg_session *s = session_of(bs);
   if (s == NULL || c == NULL || c->priv == NULL) return;
   baton_pg_cand *p = c->priv;
   pthread_mutex_lock(&s->lmu);
   disarm(s, p);
-  if (p->owes && p->left_at == 0) {
-    p->left_at = baton__now();
-    s->lowing++;
-    p->oprev = NULL;
-    p->onext = s->owing;
-    if (p->onext != NULL) p->onext->oprev = p;
-    s->owing = p;
-    uint64_t one = 1;
-    if (s->lthread_on && write(s->lctl, &one, sizeof one) < 0) {
-      /* The counter is full: it is readable anyway. */
-    }
-  }
+  pass_on(s, p);
   pthread_mutex_unlock(&s->lmu);
 }
 
@@ -1911,7 +1862,6 @@ static void forget(baton_session *bs, baton_candidate *c) {
   pthread_mutex_lock(&s->lmu);
   disarm(s, p);
   pass_on(s, p);
-  settle_owed(s, p); /* off the owing list, whatever pass_on did */
   pthread_mutex_unlock(&s->lmu);
   unsubscribe(s, p, true);
   if (p->wake_fd >= 0) close(p->wake_fd);

@@ -85,13 +85,10 @@ typedef struct baton_pg_session {
   struct baton_pg_name **cidx;  /* the same by channel, once known (lmu) */
   size_t nbuckets;              /* of each index, a power of two, 0: none */
   size_t nnames;                /* entries in nidx (lmu) */
-  struct baton_pg_cand *owing;  /* the candidates that count in lowing (lmu) */
   struct baton_pg_cand *lreader;   /* the one blocked wait that polls the
                                       listener's socket, or NULL; none
                                       while the listener thread runs */
   int larmed;                 /* armed watches (lmu) */
-  int lowing;                 /* candidates unwatched while they owe a
-                                 wake, not looking yet (lmu) */
   uint64_t lseq;              /* watches armed so far: their order (lmu) */
   bool lthread_on;            /* the listener thread runs (lmu) */
   bool lstop;                 /* close asked it to end (lmu) */
@@ -136,7 +133,6 @@ typedef struct baton_pg_cand {
   struct baton_pg_cand *lnext, *lprev; /* in the session's listening list */
   struct baton_pg_name *ent;             /* its name's entry, from the first use */
   struct baton_pg_cand *mnext, *mprev;   /* among the candidates of its name */
-  struct baton_pg_cand *onext, *oprev;   /* in the session's owing list */
   bool listening;        /* its channel is LISTENed on listener `lgen` */
   uint64_t lgen;         /* the listener generation it subscribed on */
   bool woken;            /* a notification on its channel came since it
@@ -150,11 +146,9 @@ typedef struct baton_pg_cand {
   uint64_t wseq;         /* when it was armed (s->lseq): first armed, first
                             woken among the candidates of a name */
   bool owes;             /* it took a release's one wake and has not looked
-                            nor armed again: if it leaves instead, the
-                            next armed candidate of the name gets the wake */
-  int64_t left_at;       /* when it was unwatched owing one (0: not): the
-                            core unwatches before each look, so the wake
-                            passes on only if no look follows soon */
+                            nor armed again: if it leaves instead (unwatch,
+                            release, forget), the next armed candidate of
+                            the name gets the wake */
 } baton_pg_cand;
 
 /* ---- conn.c ------------------------------------------------------------ */

@@ -187,21 +187,23 @@ static bool moved(baton_sentinel_session *s, uint64_t generation, const char *wh
   return true;
 }
 
-/* Before acquire or wait: c's state, made here so that it has room for
- * ours after the redis:// backend's (which finds it made); and the
- * generation of the master it now follows, into *generation.
- * A subscriber made on an earlier master hears nothing of the new one:
- * the client's shared subscriber is dropped (waking every blocked wait:
- * look again), and each candidate's next wait subscribes anew on the new
- * master. */
-static int follow_master(baton_sentinel_session *s, baton_candidate *c, uint64_t *generation,
+/* Before acquire, wait or watch: c's state, made here so that it has room
+ * for ours after the redis:// backend's (which finds it made); and the
+ * generation of the master it now follows, into *generation (NULL: only
+ * acquire checks it after). The one place a candidate's call moves to
+ * the current master. A subscriber made on an earlier master hears
+ * nothing of the new one: the client's shared subscriber is dropped
+ * (waking every blocked wait and armed watch: look again), and each
+ * candidate's next wait or watch subscribes anew on the new master. */
+static int follow_master(baton_session *bs, baton_candidate *c, uint64_t *generation,
                          baton_error *err) {
+  baton_sentinel_session *s = session_of(bs);
   if (c == NULL) return baton__error(err, BATON_EINVAL, "redis-sentinel: NULL candidate");
   int rc = baton__redis_cand_alloc(c, sizeof(baton_sentinel_cand), "redis-sentinel", err);
   if (rc != 0) return rc;
   baton_sentinel_cand *p = c->priv;
   uint64_t g = baton__sentinel_generation(s);
-  *generation = g;
+  if (generation != NULL) *generation = g;
   if (p->generation == g) return 0;
   baton__redis_sub_follow(&s->master, g);
   p->generation = g;
@@ -263,7 +265,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
                    baton_error *err) {
   baton_sentinel_session *s = session_of(bs);
   uint64_t generation = 0;
-  int rc = follow_master(s, c, &generation, err);
+  int rc = follow_master(bs, c, &generation, err);
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->acquire(bs, c, holder, deadline, &e);
@@ -276,17 +278,21 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   return after_call(s, rc, &e, err);
 }
 
+/* After a wait or a watch: a time-out or a cancel is the caller's (its
+ * deadline, its cancel descriptor), not a sign that the master moved. */
+static int after_wait(baton_sentinel_session *s, int rc, const baton_error *e, baton_error *err) {
+  if (rc == BATON_ETIMEDOUT || rc == BATON_ECANCELED)
+    return baton__error(err, rc, "%s", e->message);
+  return after_call(s, rc, e, err);
+}
+
 static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                        int64_t deadline, int cancel_fd, baton_error *err) {
-  baton_sentinel_session *s = session_of(bs);
-  uint64_t generation = 0;
-  int rc = follow_master(s, c, &generation, err);
+  int rc = follow_master(bs, c, NULL, err);
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->wait(bs, c, seen, deadline, cancel_fd, &e);
-  if (rc == BATON_ETIMEDOUT || rc == BATON_ECANCELED) /* the caller's, not the server's */
-    return baton__error(err, rc, "%s", e.message);
-  return after_call(s, rc, &e, err);
+  return after_wait(session_of(bs), rc, &e, err);
 }
 
 static int release(baton_session *bs, baton_candidate *c, int64_t deadline, baton_error *err) {
@@ -344,14 +350,11 @@ static int leader_value(baton_session *bs, const char *name, baton_leader *out, 
 static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen,
                  baton_wake_fn wake, void *ctx, int64_t *recheck_at, int64_t deadline,
                  baton_error *err) {
-  baton_sentinel_session *s = session_of(bs);
-  uint64_t generation = 0;
-  int rc = follow_master(s, c, &generation, err);
+  int rc = follow_master(bs, c, NULL, err);
   if (rc != 0) return rc;
   baton_error e = {0};
   rc = redis()->watch(bs, c, seen, wake, ctx, recheck_at, deadline, &e);
-  if (rc == BATON_ETIMEDOUT) return baton__error(err, rc, "%s", e.message); /* the caller's */
-  return after_call(s, rc, &e, err);
+  return after_wait(session_of(bs), rc, &e, err);
 }
 
 static void unwatch(baton_session *bs, baton_candidate *c) { redis()->unwatch(bs, c); }

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* One watch's wake-ups; every kit_wakes of a case shares one kit_cond. */
 typedef struct kit_wakes {
@@ -113,6 +114,62 @@ static inline void kit_watch_pair_close(kit_watch_pair *p) {
   kit_cond_destroy(&p->kc);
 }
 
+/* A herd case: a watch pair in which a's candidate holds the name and n
+ * candidates of b wait on it, not armed yet, each counted in its own
+ * kit_wakes. */
+typedef struct kit_herd {
+  kit_watch_pair p;    /* a holds the name, b's candidates wait */
+  baton_candidate ca;  /* a's candidate: the holder once open */
+  baton_candidate *cs; /* n candidates of b on the name, cs[i] in slot i (owned) */
+  kit_wakes *ws;       /* ws[i] counts cs[i]'s wake-ups, on p.kc (owned) */
+  int armed;           /* cs[0..armed) are the case's to undo (it counts them) */
+} kit_herd;
+
+/* Open the pair on uri twice as "holder" and "herd" (a name of `tag`),
+ * make the n candidates and their counts, and acquire ca (checked, as
+ * the case would). true, or false (reported) with nothing left open. */
+static inline bool kit_herd_open(kit_herd *h, const baton_backend *t, const char *uri,
+                                 const char *tag, int n) {
+  *h = (kit_herd){0};
+  if (!kit_watch_pair_open(&h->p, t, uri, uri, tag, "holder", "herd")) return false;
+  h->cs = calloc((size_t)n, sizeof *h->cs);
+  h->ws = calloc((size_t)n, sizeof *h->ws);
+  if (h->cs == NULL || h->ws == NULL) {
+    TEST_FAIL_("a herd of %d: out of memory", n);
+    free(h->cs);
+    free(h->ws);
+    kit_watch_pair_close(&h->p);
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    h->cs[i] = kit_cand(&h->p.b, h->p.name);
+    h->cs[i].slot = (unsigned)i;
+    h->ws[i].c = &h->p.kc;
+  }
+  baton_error err = {0};
+  h->ca = kit_cand(&h->p.a, h->p.name);
+  CHECK_OK(kit_acquire(&h->p.a, &h->ca, NULL, &err), &err);
+  return true;
+}
+
+/* Unwatch and drop cs[0..armed); a second call does nothing. Apart from
+ * kit_herd_close for a case that looks at b's session after. */
+static inline void kit_herd_drop(kit_herd *h) {
+  kit_session *b = &h->p.b;
+  for (int i = 0; i < h->armed; i++) b->b->unwatch(b->s, &h->cs[i]);
+  for (int i = 0; i < h->armed; i++) kit_drop(b, &h->cs[i]);
+  h->armed = 0;
+}
+
+/* kit_herd_drop, then drop the holder and close everything. */
+static inline void kit_herd_close(kit_herd *h) {
+  kit_herd_drop(h);
+  kit_drop(&h->p.a, &h->ca);
+  free(h->cs);
+  free(h->ws);
+  kit_watch_pair_close(&h->p);
+}
+
 /* Arm c's watch on k with `seen` (may be NULL), counted in w: 0 with
  * *recheck_at (may be NULL), or the error. */
 static inline int kit_watch(kit_session *k, baton_candidate *c, const baton_leader *seen,
@@ -121,6 +178,28 @@ static inline int kit_watch(kit_session *k, baton_candidate *c, const baton_lead
   int rc = k->b->watch(k->s, c, seen, kit_on_wake, w, &at, kit_deadline(KIT_CALL_MS), err);
   if (recheck_at != NULL) *recheck_at = at;
   return rc;
+}
+
+/* n candidates of k on `name` (slots 10 on), each forgotten right after
+ * its watch: each looks (acquire, refused) and arms `arms` times in a row
+ * (where a first watch wakes at once, 2: the second stays armed), and
+ * gone[i] counts from its last watch on, on kc. Whatever the backend's
+ * subscriptions do later, gone[0..n) must stay 0. */
+static inline void kit_forget_after_watch(kit_session *k, const char *name, kit_cond *kc,
+                                          kit_wakes *gone, int n, int arms) {
+  baton_error err = {0};
+  for (int i = 0; i < n; i++) {
+    gone[i] = (kit_wakes){.c = kc};
+    baton_candidate cd = kit_cand(k, name);
+    cd.slot = 10 + (unsigned)i;
+    baton_leader h = {0};
+    for (int arm = 0; arm < arms; arm++) {
+      CHECK_EQ(kit_acquire(k, &cd, &h, &err), BATON_EHELD);
+      kit_wakes_reset(&gone[i]); /* a wake of an earlier watch is its own */
+      CHECK_OK(kit_watch(k, &cd, &h, &gone[i], NULL, &err), &err);
+    }
+    kit_forget(k, &cd);
+  }
 }
 
 /* Threads of this process now (/proc/self/task), or -1. */

@@ -129,18 +129,7 @@ static void unwatch_and_forget_disarm(void) {
    * first watch, which wakes at once, and a look). */
   enum { GONE = 50 };
   kit_wakes gone[GONE];
-  for (int i = 0; i < GONE; i++) {
-    gone[i] = (kit_wakes){.c = &p.kc};
-    baton_candidate cd = kit_cand(&p.b, p.name);
-    cd.slot = 10 + (unsigned)i;
-    baton_leader h = {0};
-    for (int arm = 0; arm < 2; arm++) {
-      CHECK_EQ(kit_acquire(&p.b, &cd, &h, &err), BATON_EHELD);
-      CHECK_OK(kit_watch(&p.b, &cd, &h, &gone[i], NULL, &err), &err);
-    }
-    kit_forget(&p.b, &cd);
-    kit_wakes_reset(&gone[i]);
-  }
+  kit_forget_after_watch(&p.b, p.name, &p.kc, gone, GONE, 2);
   CHECK_OK(kit_release(&p.a, &ca, &err), &err);
   CHECK_EQ(kit_wakes_reach(&w[1], 1, 1, WAKE_MS), 1);
   kit_sleep_ms(QUIET_MS); /* a wake of cb would have come with the observer's */
@@ -155,38 +144,35 @@ static void unwatch_and_forget_disarm(void) {
 
 /* 1,000 candidates of one session armed on one name held by another
  * session: the release wakes exactly one, the first armed. When that one
- * leaves without looking (unwatch, then forget), the wake passes on. The
- * session runs one thread for all of them, and LISTENs to the name's
- * channel once: a candidate whose name is listened to already subscribes
- * with no request. Forgotten, they leave nothing in the name index. */
+ * leaves without looking (unwatch, then forget), the wake passes on at
+ * once. The session runs one thread for all of them, and LISTENs to the
+ * name's channel once: a candidate whose name is listened to already
+ * subscribes with no request. Forgotten, they leave nothing in the name
+ * index. */
 static void herd_one_release_wakes_one(void) {
   enum { HERD = 1000 };
-  kit_watch_pair p;
-  REQUIRE(kit_watch_pair_open(&p, &PG, server->uri, server->uri, "wherd", "holder", "herd"));
+  kit_herd herd;
+  REQUIRE(kit_herd_open(&herd, &PG, server->uri, "wherd", HERD));
+  kit_session *b = &herd.p.b;
+  baton_candidate *cs = herd.cs;
+  kit_wakes *ws = herd.ws;
   baton_error err = {0};
-  baton_candidate *cs = calloc(HERD, sizeof *cs);
-  kit_wakes *ws = calloc(HERD, sizeof *ws);
-  REQUIRE(cs != NULL && ws != NULL);
-  baton_candidate ca = kit_cand(&p.a, p.name);
-  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
   int threads = kit_threads();
   int64_t t_arm = kit_now_ms();
   int armed = 0;
-  baton_pg_session *sb = (baton_pg_session *)p.b.s;
+  baton_pg_session *sb = (baton_pg_session *)b->s;
   unsigned long watch_requests = 0; /* of every watch but the first */
   /* Each first watch wakes at once (see arm_quiet); armed again after a
    * look, it stays quiet. */
   for (int i = 0; i < HERD; i++) {
-    cs[i] = kit_cand(&p.b, p.name);
-    cs[i].slot = (unsigned)i;
-    ws[i].c = &p.kc;
     baton_leader h = {0};
-    if (kit_acquire(&p.b, &cs[i], &h, &err) != BATON_EHELD) break;
+    if (kit_acquire(b, &cs[i], &h, &err) != BATON_EHELD) break;
     unsigned long before = __atomic_load_n(&sb->requests, __ATOMIC_RELAXED);
-    if (kit_watch(&p.b, &cs[i], &h, &ws[i], NULL, &err) != 0) break;
+    if (kit_watch(b, &cs[i], &h, &ws[i], NULL, &err) != 0) break;
     if (i > 0) watch_requests += __atomic_load_n(&sb->requests, __ATOMIC_RELAXED) - before;
     armed++;
   }
+  herd.armed = armed;
   CHECK_EQ(armed, HERD);
   /* One LISTEN for the name; the listener thread may probe meanwhile. */
   CHECK_LT(watch_requests, 10);
@@ -194,35 +180,32 @@ static void herd_one_release_wakes_one(void) {
   for (int i = 0; i < armed; i++) {
     kit_wakes_reset(&ws[i]);
     baton_leader h = {0};
-    CHECK_EQ(kit_acquire(&p.b, &cs[i], &h, &err), BATON_EHELD);
-    CHECK_OK(kit_watch(&p.b, &cs[i], &h, &ws[i], NULL, &err), &err);
+    CHECK_EQ(kit_acquire(b, &cs[i], &h, &err), BATON_EHELD);
+    CHECK_OK(kit_watch(b, &cs[i], &h, &ws[i], NULL, &err), &err);
   }
   printf("  %d watches armed in %lld ms; threads %d before, %d after\n", armed,
          (long long)kit_ms_since(t_arm), threads, kit_threads());
   CHECK_EQ(kit_threads(), threads + 1);
   if (armed == HERD) {
     CHECK_EQ(kit_wakes_reach(ws, HERD, 1, QUIET_MS), 0);
-    CHECK_OK(kit_release(&p.a, &ca, &err), &err);
+    CHECK_OK(kit_release(&herd.p.a, &herd.ca, &err), &err);
     CHECK_EQ(kit_wakes_exactly_one(ws, HERD, WAKE_MS, 500), 0); /* the first armed */
-    /* The woken one leaves without looking: the next armed wakes. */
-    PG.unwatch(p.b.s, &cs[0]);
-    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
+    /* The woken one leaves without looking: the next armed wakes before
+     * unwatch (or forget) returns, with no margin waited out. */
+    PG.unwatch(b->s, &cs[0]);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 2, 0), 2);
     CHECK_EQ(kit_wakes_of(&ws[1]), 1);
-    kit_forget(&p.b, &cs[1]);
-    CHECK_EQ(kit_wakes_reach(ws, HERD, 3, WAKE_MS), 3);
+    kit_forget(b, &cs[1]);
+    CHECK_EQ(kit_wakes_reach(ws, HERD, 3, 0), 3);
     CHECK_EQ(kit_wakes_of(&ws[2]), 1);
     kit_sleep_ms(QUIET_MS);
     CHECK_EQ(kit_wakes_reach(ws, HERD, 4, 0), 3);
   }
-  for (int i = 0; i < armed; i++) PG.unwatch(p.b.s, &cs[i]);
-  for (int i = 0; i < armed; i++) kit_drop(&p.b, &cs[i]);
+  kit_herd_drop(&herd);
   pthread_mutex_lock(&sb->lmu);
   CHECK_EQ(sb->nnames, 0);
   pthread_mutex_unlock(&sb->lmu);
-  kit_drop(&p.a, &ca);
-  free(cs);
-  free(ws);
-  kit_watch_pair_close(&p);
+  kit_herd_close(&herd);
 }
 
 /* A holder that is not baton (a plain SQL advisory lock) says nothing when

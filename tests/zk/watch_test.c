@@ -131,15 +131,7 @@ static void test_unwatch_and_forget_disarm(void) {
    * sweep fires the watch of the one queued behind it, forgotten too. */
   enum { GONE = 50 };
   kit_wakes gone[GONE];
-  for (int i = 0; i < GONE; i++) {
-    gone[i] = (kit_wakes){.c = &p.kc};
-    baton_candidate cd = kit_cand(&p.b, p.name);
-    cd.slot = 10 + (unsigned)i;
-    baton_leader h = {0};
-    CHECK_EQ(kit_acquire(&p.b, &cd, &h, &err), BATON_EHELD);
-    CHECK_OK(kit_watch(&p.b, &cd, &h, &gone[i], NULL, &err), &err);
-    kit_forget(&p.b, &cd);
-  }
+  kit_forget_after_watch(&p.b, p.name, &p.kc, gone, GONE, 1);
   REQUIRE(observe(&p.b, &obs, &holder, &w[2]));
   CHECK_OK(kit_release(&p.a, &ca, &err), &err); /* fires cb's ZooKeeper watch */
   CHECK_EQ(kit_wakes_reach(&w[2], 1, 1, WAKE_MS), 1);
@@ -167,45 +159,35 @@ static void test_unwatch_and_forget_disarm(void) {
  * and its release the next. No thread per watch. */
 static void test_herd_one_release_wakes_one(void) {
   enum { HERD = 1000 };
-  kit_watch_pair p;
-  REQUIRE(kit_watch_pair_open(&p, &ZK, uri, uri, "wherd", "holder", "herd"));
+  kit_herd herd;
+  REQUIRE(kit_herd_open(&herd, &ZK, uri, "wherd", HERD));
+  kit_session *b = &herd.p.b;
+  kit_wakes *ws = herd.ws;
   baton_error err = {0};
-  baton_candidate *cs = calloc(HERD, sizeof *cs);
-  kit_wakes *ws = calloc(HERD, sizeof *ws);
-  REQUIRE(cs != NULL && ws != NULL);
-  baton_candidate ca = kit_cand(&p.a, p.name);
-  CHECK_OK(kit_acquire(&p.a, &ca, NULL, &err), &err);
   int threads = kit_threads();
   int64_t t_arm = kit_now_ms();
   int armed = 0;
   for (int i = 0; i < HERD; i++) {
-    cs[i] = kit_cand(&p.b, p.name);
-    cs[i].slot = (unsigned)i;
-    ws[i].c = &p.kc;
-    if (!queue_and_arm(&p.b, &cs[i], &ws[i])) break;
+    if (!queue_and_arm(b, &herd.cs[i], &ws[i])) break;
     armed++;
   }
+  herd.armed = armed;
   printf("  %d watches armed in %lld ms; threads %d before, %d after\n", armed,
          (long long)kit_ms_since(t_arm), threads, kit_threads());
   CHECK_EQ(armed, HERD);
   CHECK_EQ(kit_threads(), threads);
   if (armed == HERD) {
     CHECK_EQ(kit_wakes_reach(ws, HERD, 1, QUIET_MS), 0);
-    CHECK_OK(kit_release(&p.a, &ca, &err), &err);
+    CHECK_OK(kit_release(&herd.p.a, &herd.ca, &err), &err);
     CHECK_EQ(kit_wakes_exactly_one(ws, HERD, WAKE_MS, 500), 0); /* the first in line */
     /* The first in line leaves without looking: the next one wakes. */
-    CHECK_OK(kit_release(&p.b, &cs[0], &err), &err);
+    CHECK_OK(kit_release(b, &herd.cs[0], &err), &err);
     CHECK_EQ(kit_wakes_reach(ws, HERD, 2, WAKE_MS), 2);
     kit_sleep_ms(QUIET_MS);
     CHECK_EQ(kit_wakes_reach(ws, HERD, 3, 0), 2);
     CHECK_EQ(kit_wakes_of(&ws[1]), 1);
   }
-  for (int i = 0; i < armed; i++) ZK.unwatch(p.b.s, &cs[i]);
-  for (int i = 0; i < armed; i++) kit_drop(&p.b, &cs[i]);
-  kit_drop(&p.a, &ca);
-  free(cs);
-  free(ws);
-  kit_watch_pair_close(&p);
+  kit_herd_close(&herd);
 }
 
 /* a holds the name (ca); b queues cs[0..queued) behind it and observes
