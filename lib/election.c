@@ -491,6 +491,13 @@ static int watch_wait(baton_election *e, const baton_leader *holder, int64_t dea
 static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, baton_error *err) {
   baton_client *c = e->client;
   pthread_mutex_lock(&c->mu);
+  /* No term begins while the client closes: release_due leaves our lost
+   * terms' keys to the session's end then, and an acquire would find
+   * such a key still ours and hand its old token out again. */
+  if (c->ending) {
+    pthread_mutex_unlock(&c->mu);
+    return baton__error(err, BATON_ECLOSED, "campaign for '%s': the client is closing", e->name);
+  }
   int rc = baton__term_reserve(e);
   if (rc == 0) rc = index_add(c, e);
   uint64_t generation = e->batch->session_generation;

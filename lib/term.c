@@ -312,7 +312,7 @@ void baton__term_end(baton_election *e, baton_lost_reason reason, const char *me
   if (reason == BATON_LOST_RESIGNED && fired) {
     keep_leftover(e, until, !baton__term_ttl(c));
     e->term.leftover_late = true;
-    baton__release_by(c, until); /* the resigner cannot delete it yet */
+    if (!baton__term_ttl(c)) baton__release_by(c, until); /* the resigner cannot yet */
   } else if (reason == BATON_LOST_RESIGNED)
     keep_leftover(e, INT64_MIN, true); /* the holder stopped first: delete now */
   else

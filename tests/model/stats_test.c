@@ -434,6 +434,31 @@ static void lost_heard_before_the_next_renewal(void) {
   teardown();
 }
 
+/* While the client closes (baton_client_close on another thread), a
+ * campaign whose lost term's key may go at last begins no term: the
+ * delete is left to the session's end then, so the backend would find
+ * the old key still ours and hand its token out again. */
+static void no_term_while_the_client_closes(void) {
+  baton_election *e[1] = {0};
+  setup(true, 1, e);
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
+  S.fail_renew = true;
+  idle(NULL, T0 + lifetime_ns() + 1);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  S.fail_renew = false;
+  baton_client *c = S.clients[0];
+  pthread_mutex_lock(&c->mu);
+  c->ending = true; /* what baton_client_close sets first */
+  pthread_mutex_unlock(&c->mu);
+  S.now = T0 + 2 * TTL_MS * MS; /* the key may go; no background work ran */
+  uint64_t again = 0;
+  CHECK_EQ(baton_election_try_campaign(e[0], &again, NULL, &err), BATON_ECLOSED);
+  CHECK_EQ(again, 0);
+  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
+  teardown();
+}
+
 static void lost_at_deadline_ttl(void) { lost_at_deadline(false); }
 static void lost_at_deadline_queue(void) { lost_at_deadline(true); }
 
@@ -1141,6 +1166,7 @@ int main(int argc, char **argv) {
       {"headroom_shrinks", headroom_shrinks},
       {"lost_at_deadline_ttl", lost_at_deadline_ttl},
       {"lost_at_deadline_queue", lost_at_deadline_queue},
+      {"no_term_while_the_client_closes", no_term_while_the_client_closes},
       {"watchdog_stops_renewals_ttl", watchdog_stops_renewals_ttl},
       {"watchdog_stops_renewals_queue", watchdog_stops_renewals_queue},
       {"watchdog_cut_short_renewal_ttl", watchdog_cut_short_renewal_ttl},
