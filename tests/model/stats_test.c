@@ -372,15 +372,21 @@ static void headroom_shrinks(void) {
  * exactly its lifetime, lost for the connection. On a queueing backend
  * its key is deleted once the server's expiry could have come: a late
  * release; a key with its own TTL just expires. */
+/* e wins a term at T0, and its renewals fail until it ends at its
+ * deadline. */
+static void win_then_lose_at_deadline(baton_election *e) {
+  baton_error err;
+  CHECK_OK(baton_election_try_campaign(e, NULL, NULL, &err), &err);
+  S.fail_renew = true;
+  idle(NULL, T0 + lifetime_ns() + 1);
+  CHECK(!baton_election_is_leader(e, NULL, NULL));
+  S.fail_renew = false;
+}
+
 static void lost_at_deadline(bool queue) {
   baton_election *e[1] = {0};
   setup(queue, 1, e);
-  baton_error err;
-  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
-  S.fail_renew = true;
-  idle(NULL, T0 + lifetime_ns() + 1);
-  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
-  S.fail_renew = false;
+  win_then_lose_at_deadline(e[0]);
   idle(NULL, T0 + 2 * TTL_MS * MS);
 
   baton_stats s = stats_of(e[0]);
@@ -441,18 +447,14 @@ static void lost_heard_before_the_next_renewal(void) {
 static void no_term_while_the_client_closes(void) {
   baton_election *e[1] = {0};
   setup(true, 1, e);
-  baton_error err;
-  CHECK_OK(baton_election_try_campaign(e[0], NULL, NULL, &err), &err);
-  S.fail_renew = true;
-  idle(NULL, T0 + lifetime_ns() + 1);
-  CHECK(!baton_election_is_leader(e[0], NULL, NULL));
-  S.fail_renew = false;
+  win_then_lose_at_deadline(e[0]);
   baton_client *c = S.clients[0];
   pthread_mutex_lock(&c->mu);
   c->ending = true; /* what baton_client_close sets first */
   pthread_mutex_unlock(&c->mu);
   S.now = T0 + 2 * TTL_MS * MS; /* the key may go; no background work ran */
   uint64_t again = 0;
+  baton_error err;
   CHECK_EQ(baton_election_try_campaign(e[0], &again, NULL, &err), BATON_ECLOSED);
   CHECK_EQ(again, 0);
   CHECK(!baton_election_is_leader(e[0], NULL, NULL));
