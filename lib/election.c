@@ -493,10 +493,12 @@ static int attempt(baton_election *e, int64_t deadline, baton_leader *holder, ba
   pthread_mutex_lock(&c->mu);
   /* No term begins while the client closes: release_due leaves our lost
    * terms' keys to the session's end then, and an acquire would find
-   * such a key still ours and hand its old token out again. */
+   * such a key still ours and hand its old token out again. The close
+   * cancels every campaign, so this one is cancelled too. */
   if (c->ending) {
     pthread_mutex_unlock(&c->mu);
-    return baton__error(err, BATON_ECLOSED, "campaign for '%s': the client is closing", e->name);
+    return baton__error(err, BATON_ECANCELED, "campaign for '%s' cancelled: the client is closing",
+                        e->name);
   }
   int rc = baton__term_reserve(e);
   if (rc == 0) rc = index_add(c, e);

@@ -455,7 +455,7 @@ static void no_term_while_the_client_closes(void) {
   S.now = T0 + 2 * TTL_MS * MS; /* the key may go; no background work ran */
   uint64_t again = 0;
   baton_error err;
-  CHECK_EQ(baton_election_try_campaign(e[0], &again, NULL, &err), BATON_ECLOSED);
+  CHECK_EQ(baton_election_try_campaign(e[0], &again, NULL, &err), BATON_ECANCELED);
   CHECK_EQ(again, 0);
   CHECK(!baton_election_is_leader(e[0], NULL, NULL));
   teardown();
