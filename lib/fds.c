@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -41,7 +42,7 @@ static bool identify(baton_fd *out, int fd) {
 
 #define BATON_FDS_STEP 64 /* the list grows by this many entries */
 
-/* What baton__fds_list() fills. */
+/* What list() fills. */
 typedef struct listing {
   baton_fds *out; /* the list so far */
   size_t cap;     /* entries out->fd has room for */
@@ -67,21 +68,24 @@ static int by_number(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int baton__fds_list(baton_fds *out) {
+static void list_free(baton_fds *f) {
+  baton__free(f->fd);
+  *f = (baton_fds){0};
+}
+
+/* Held from baton__fds_begin() to baton__fds_end(). */
+static pthread_mutex_t window = PTHREAD_MUTEX_INITIALIZER;
+
+static int list(baton_fds *out) {
   *out = (baton_fds){0};
   listing l = {.out = out};
   out->read = each_fd(add, &l);
   if (l.oom) {
-    baton__fds_free(out);
+    list_free(out);
     return BATON_ENOMEM;
   }
   if (out->n > 1) qsort(out->fd, out->n, sizeof *out->fd, by_number);
   return 0;
-}
-
-void baton__fds_free(baton_fds *f) {
-  baton__free(f->fd);
-  *f = (baton_fds){0};
 }
 
 static bool known(const baton_fds *s, const baton_fd *id) {
@@ -117,9 +121,9 @@ static bool collect(int fd, void *arg) {
   return ++p->n <= BATON_FDS_MAX_PICKED;
 }
 
-int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg,
-                       size_t expect) {
-  if (before != NULL && !before->read) return 0;
+/* Marks the new descriptors pick accepts, when exactly expect (0: any
+ * number) of them are. */
+static int mark(const baton_fds *before, baton_fd_pick pick, const void *arg, size_t expect) {
   picking p = {.before = before, .pick = pick, .arg = arg};
   if (!each_fd(collect, &p) || p.n > BATON_FDS_MAX_PICKED || (expect != 0 && p.n != expect))
     return 0;
@@ -130,3 +134,19 @@ int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *
   }
   return marked;
 }
+
+int baton__fds_begin(baton_fds *before) {
+  pthread_mutex_lock(&window);
+  int rc = list(before);
+  if (rc != 0) pthread_mutex_unlock(&window);
+  return rc;
+}
+
+int baton__fds_end(baton_fds *before, baton_fd_pick pick, const void *arg, size_t expect) {
+  int marked = before->read ? mark(before, pick, arg, expect) : 0;
+  list_free(before);
+  pthread_mutex_unlock(&window);
+  return marked;
+}
+
+int baton__fds_cloexec(baton_fd_pick pick, const void *arg) { return mark(NULL, pick, arg, 0); }

@@ -24,28 +24,38 @@ typedef struct baton_fd {
 
 /* The descriptors open at one time, by number. */
 typedef struct baton_fds {
-  baton_fd *fd; /* owned (baton__fds_free); NULL when none */
+  baton_fd *fd; /* owned (baton__fds_end frees it); NULL when none */
   size_t n;     /* entries in fd */
   bool read;    /* the table could be read: false without /proc */
 } baton_fds;
 
-/* The descriptors open now into *out. Returns 0 (also when the table
- * cannot be read: out->read is false) or BATON_ENOMEM. */
-int baton__fds_list(baton_fds *out);
-void baton__fds_free(baton_fds *f);
-
 /* Whether fd (open, without FD_CLOEXEC) is one to mark. */
 typedef bool (*baton_fd_pick)(int fd, const void *arg);
 
-/* Set FD_CLOEXEC on the open descriptors that lack it, are not in
- * `before` as the same file (NULL: any; a table that was not read: none)
- * and that pick accepts; with `expect` > 0, only when exactly that many
- * qualify (an application thread that opened a descriptor of the same
- * kind meanwhile makes the match ambiguous: then none is marked, rather
- * than one of the application's). At most 8 are marked. Returns how many
- * were. Thread: any, but a descriptor another thread closes and opens
- * again meanwhile may be judged by what it was. */
-int baton__fds_cloexec(const baton_fds *before, baton_fd_pick pick, const void *arg,
-                       size_t expect);
+/* A window around one library call that makes descriptors without
+ * FD_CLOEXEC: baton__fds_begin() lists what is open, the call is made,
+ * and baton__fds_end() marks what it made. The process's windows never
+ * overlap (one lock, held from begin to end): two of our clients making
+ * the same kind at once (an etcd conn on each of two threads) would
+ * otherwise each find the other's too, and mark neither. */
+
+/* Takes the lock and lists the descriptors open now into *before.
+ * Returns 0 (also when the table cannot be read: before->read is false)
+ * or BATON_ENOMEM, without the lock. */
+int baton__fds_begin(baton_fds *before);
+
+/* Marks the descriptors new since `before` that pick accepts, only when
+ * exactly `expect` (> 0) qualify (an application thread that opened one
+ * of the same kind meanwhile makes the match ambiguous: then none is
+ * marked, rather than one of the application's); frees before and
+ * releases the lock. Returns how many were marked. */
+int baton__fds_end(baton_fds *before, baton_fd_pick pick, const void *arg, size_t expect);
+
+/* Set FD_CLOEXEC on every open descriptor that lacks it and that pick
+ * accepts, at most 8. Returns how many were marked. For descriptors that
+ * can be told apart by what they are (a socket by its peer), not by
+ * being new. Thread: any, but a descriptor another thread closes and
+ * opens again meanwhile may be judged by what it was. */
+int baton__fds_cloexec(baton_fd_pick pick, const void *arg);
 
 #endif /* BATON_FDS_H */

@@ -73,7 +73,8 @@ static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAUL
  *     (CURLOPT_OPENSOCKETFUNCTION; libcurl's default close() ends them);
  *   - each multi handle's wake-up socketpair, made in curl_multi_init()
  *     without SOCK_CLOEXEC and out of our reach: found and marked right
- *     after (multi_new), when exactly those two ends are new (an
+ *     after (multi_new), when exactly those two ends are new (another
+ *     of our conns made meanwhile waits: see baton__fds_begin; an
  *     application thread making sockets of the same kind meanwhile leaves
  *     both unmarked rather than mark one of its). A program forked and
  *     exec'd by another thread within those microseconds, once per conn,
@@ -106,10 +107,9 @@ static bool wakeup_end(int fd, const void *arg) {
  * memory. */
 static CURLM *multi_new(void) {
   baton_fds before;
-  if (baton__fds_list(&before) != 0) return NULL;
+  if (baton__fds_begin(&before) != 0) return NULL;
   CURLM *m = curl_multi_init();
-  if (m != NULL) baton__fds_cloexec(&before, wakeup_end, NULL, 2);
-  baton__fds_free(&before);
+  baton__fds_end(&before, wakeup_end, NULL, 2);
   return m;
 }
 

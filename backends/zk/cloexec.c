@@ -44,15 +44,14 @@ static bool nonblocking_pipe(int fd, const void *arg) {
 
 zhandle_t *baton__zk_init(baton_zk_session *s, watcher_fn watcher, void *ctx) {
   baton_fds before;
-  if (baton__fds_list(&before) != 0) {
+  if (baton__fds_begin(&before) != 0) {
     errno = ENOMEM;
     return NULL;
   }
   zhandle_t *zh = zookeeper_init2(s->hosts, watcher, s->timeout_ms, NULL, ctx,
                                   ZOO_NO_LOG_CLIENTENV, baton__zk_log);
   int e = errno;
-  if (zh != NULL) baton__fds_cloexec(&before, nonblocking_pipe, NULL, 2);
-  baton__fds_free(&before);
+  baton__fds_end(&before, nonblocking_pipe, NULL, 2);
   errno = e;
   return zh;
 }
@@ -76,5 +75,5 @@ void baton__zk_cloexec_socket(zhandle_t *zh) {
   struct sockaddr_storage peer;
   socklen_t len = sizeof peer;
   if (zookeeper_get_connected_host(zh, (struct sockaddr *)&peer, &len) != NULL)
-    baton__fds_cloexec(NULL, connected_to, &peer, 0);
+    baton__fds_cloexec(connected_to, &peer);
 }
