@@ -126,13 +126,8 @@ typedef struct baton_redis_sub {
   baton_redis_arm arm[2];           /* its places among chan[i]'s armed
                                        watches (hub's lock) */
   bool owes;                        /* a release woke this candidate alone:
-                                       stopped before it looks, it passes the
+                                       leaving before it looks, it passes the
                                        wake on to the next (hub's lock) */
-  int64_t pass_at;                  /* unwatched while it owes: when the wake
-                                       passes on unless it looks first; 0 =
-                                       not due (hub's lock) */
-  struct baton_redis_sub *pass_prev, *pass_next; /* the hub's queue of those,
-                                                   by pass_at (hub's lock) */
 } baton_redis_sub;
 
 /* A candidate's state (baton_candidate.priv). */
@@ -357,10 +352,10 @@ static inline void baton__redis_watch_now(baton_wake_fn wake, void *ctx, int64_t
 
 /* Disarm w on subs[0..n): once this returns, no wake of w runs or will.
  * A candidate that a release woke alone passes the wake on to the next
- * armed candidate of its name unless it looks (sub_look) or arms again
- * within a short grace: the core unwatches at the start of every look
- * too, so an unwatch alone does not say it stopped (forget does). Takes
- * each hub's lock, never waits for I/O. */
+ * armed candidate of its name at once: the core unwatches a woken
+ * candidate only when it leaves instead of looking (one that looks by
+ * the clock just as a release wakes it costs one wake more, never a lost
+ * one). Takes each hub's lock, never waits for I/O. */
 void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_session *ss,
                           size_t n);
 

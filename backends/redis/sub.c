@@ -29,13 +29,10 @@
  * in the order they armed. A message wakes every armed observer, but of
  * the armed candidates only the first: one release frees the name for one
  * of them, and waking 1,000 would cost 1,000 acquires for one term. That
- * one owes the wake to the next: stopped before it looks, it passes it
- * on: at once when forgotten, and PASS_ON_GRACE_NS after an unwatch that
- * no look or watch follows (the core unwatches a woken candidate only when
- * it stops instead of looking: a margin, so that a look racing the
- * unwatch does not cost a second wake).
- * The reader passes the due ones on. A broken subscriber wakes every
- * armed watch. The hubs of a redlock:// session share a table of the
+ * one owes the wake to the next: stopped before it looks (unwatched or
+ * forgotten), it passes it on at once (the core unwatches a woken
+ * candidate only when it leaves instead of looking, so nobody else would
+ * use it). A broken subscriber wakes every armed watch. The hubs of a redlock:// session share a table of the
  * releases heard (baton_redis_served): each instance publishes its copy,
  * and candidates are woken by the quorum-th. */
 #include "redis.h"
@@ -52,12 +49,6 @@
 #define HUB_BUCKETS_MIN 64   /* the table's first size; it doubles as channels come */
 #define HUB_SUBSCRIBE_CHUNK 500 /* channels one SUBSCRIBE names at the most */
 #define UNCONFIRMED UINT64_MAX
-/* How long an unwatched candidate that owes a wake has to look before the
- * wake passes on: the core's look follows its unwatch at once, but may
- * settle an earlier attempt first (a request). A look later than this
- * costs one wake more, never a lost one. */
-#define PASS_ON_GRACE_NS (250 * BATON_NS_PER_MS)
-
 typedef struct wnode wnode;
 
 typedef struct baton_redis_chan {
@@ -115,9 +106,6 @@ struct baton_redis_hub {
   baton_redis_chan *qhead, *qtail; /* channels not sent on ctx (UNCONFIRMED) */
   size_t queued;                  /* how many */
   wnode *waiters;                 /* blocked waits */
-  baton_redis_sub *passing, *passing_tail; /* unwatched candidates owing a wake,
-                                     soonest pass_at first: each is now + the
-                                     same grace, so appending keeps the order */
   baton_redis_served *served;     /* shared with the other instances' hubs, or NULL */
   int wake_fd;                    /* eventfd: the reader rebuilds its poll set */
   bool running, stop;             /* the reader thread */
@@ -292,7 +280,7 @@ static bool claim(baton_redis_watch *w) {
 
 /* A message on c: wake its armed observers (unless `observers` is false:
  * a wake passed on concerns candidates only) and its first listed
- * candidate, which then owes the wake (pass_on). One-shot: who is woken
+ * candidate, which then owes the wake (disarm). One-shot: who is woken
  * leaves the list. A candidate listed but disarmed was woken by another
  * hub for this same release (redlock://), or is being unwatched (which
  * passes the wake on) or armed again (which hears the message): it is the
@@ -316,68 +304,15 @@ static void wake_armed(baton_redis_chan *c, bool observers, bool candidates) {
   }
 }
 
-static void nudge(baton_redis_hub *h);
-
-/* What becomes of a wake a disarmed candidate owes. */
-typedef enum owed {
-  OWED_ANSWERED, /* it looks, or arms again: nothing passes on */
-  OWED_LATER,    /* unwatched: it passes on after the grace, unless answered */
-  OWED_NOW,      /* forgotten: it passes on now */
-} owed;
-
-/* Take sub off the passing queue, if on it. Needs h->mu. */
-static void pass_cancel(baton_redis_hub *h, baton_redis_sub *sub) {
-  if (sub->pass_at == 0) return;
-  if (sub->pass_prev != NULL)
-    sub->pass_prev->pass_next = sub->pass_next;
-  else
-    h->passing = sub->pass_next;
-  if (sub->pass_next != NULL)
-    sub->pass_next->pass_prev = sub->pass_prev;
-  else
-    h->passing_tail = sub->pass_prev;
-  sub->pass_at = 0;
-  sub->pass_prev = sub->pass_next = NULL;
-}
-
-/* Take sub's watch out of its channels' lists, and settle a wake it owes
- * as `what` says. Needs h->mu. */
-static void disarm(baton_redis_hub *h, baton_redis_sub *sub, owed what) {
+/* Take sub's watch out of its channels' lists; a wake it owes is used
+ * (it looks, or arms again) or, when `passes_on`, woken in the next
+ * armed candidate (it leaves instead). Needs h->mu. */
+static void disarm(baton_redis_sub *sub, bool passes_on) {
   for (size_t i = 0; i < 2; i++)
     if (sub->chan[i] != NULL) arm_unlist(sub->chan[i], &sub->arm[i]);
   if (!sub->owes) return;
-  if (what == OWED_LATER) {
-    if (sub->pass_at == 0) {
-      sub->pass_at = baton__now() + PASS_ON_GRACE_NS;
-      sub->pass_prev = h->passing_tail;
-      sub->pass_next = NULL;
-      if (h->passing_tail != NULL)
-        h->passing_tail->pass_next = sub;
-      else
-        h->passing = sub;
-      h->passing_tail = sub;
-      nudge(h); /* the reader's poll now has a timeout */
-    }
-    return;
-  }
-  pass_cancel(h, sub);
   sub->owes = false;
-  if (what == OWED_NOW && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
-}
-
-/* Pass on the wakes whose grace ran out: the queue's head, as it is in
- * pass_at order. Returns when the next one is due, 0 for none. Needs
- * h->mu. */
-static int64_t pass_due(baton_redis_hub *h) {
-  int64_t now = baton__now();
-  /* Each turn takes one off a finite queue (a wake passed on queues none). */
-  while (h->passing != NULL && h->passing->pass_at <= now) {
-    baton_redis_sub *sub = h->passing;
-    pass_cancel(h, sub);
-    sub->owes = false;
-    if (sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
-  }
-  return h->passing != NULL ? h->passing->pass_at : 0;
+  if (passes_on && sub->chan[0] != NULL) wake_armed(sub->chan[0], false, true);
 }
 
 /* ---- waking ------------------------------------------------------------------ */
@@ -418,11 +353,6 @@ static void hub_break(baton_redis_hub *h) {
       }
     }
   for (wnode *n = h->waiters; n != NULL; n = n->next) wake_waiter(n->w, false);
-  while (h->passing != NULL) { /* every watch was woken: nothing to pass on */
-    baton_redis_sub *sub = h->passing;
-    pass_cancel(h, sub);
-    sub->owes = false;
-  }
   pthread_cond_broadcast(&h->cond);
 }
 
@@ -536,16 +466,9 @@ static void *reader_main(void *arg) {
   while (!h->stop) { /* until the session closes */
     size_t m = build_poll_set(h);
     redisContext *polled = h->ctx;
-    int64_t pass_at = pass_due(h);
-    int timeout = -1;
-    if (pass_at != 0) {
-      int64_t left = pass_at - baton__now();
-      timeout = left <= 0 ? 0 : (int)((left + BATON_NS_PER_MS - 1) / BATON_NS_PER_MS);
-    }
     pthread_mutex_unlock(&h->mu);
-    /* No timeout but a wake to pass on: every change of the poll set, and
-     * every new pass-on, writes wake_fd. */
-    int k = m > 0 ? poll(h->pfd, m, timeout) : 0;
+    /* No timeout: every change of the poll set writes wake_fd. */
+    int k = m > 0 ? poll(h->pfd, m, -1) : 0;
     pthread_mutex_lock(&h->mu);
     if (k < 0 && errno != EINTR) {
       /* Nothing we passed can make poll fail but a lack of memory:
@@ -805,7 +728,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
   bool live = h->ctx != NULL && sub->epoch == h->epoch;
   /* A wake owed is answered, and a listing left by another hub's wake
    * goes: a message during the look shows in what it heard. */
-  disarm(h, sub, OWED_ANSWERED);
+  disarm(sub, false);
   if (live)
     sub->seen = heard(sub);
   else
@@ -816,7 +739,7 @@ bool baton__redis_sub_look(baton_redis_sub *sub, baton_redis_session *s) {
 
 /* Drop sub's interest. Needs h->mu. */
 static void drop_interest(baton_redis_session *s, baton_redis_hub *h, baton_redis_sub *sub) {
-  disarm(h, sub, OWED_NOW);
+  disarm(sub, true);
   for (size_t i = 0; i < 2; i++) {
     baton_redis_chan *c = sub->chan[i];
     if (c == NULL || --c->refs > 0) continue;
@@ -858,7 +781,7 @@ void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_s
   __atomic_store_n(&w->armed, 0, __ATOMIC_RELEASE);
   for (size_t i = 0; i < n; i++) {
     pthread_mutex_lock(&ss[i].hub->mu);
-    disarm(ss[i].hub, &subs[i], OWED_ANSWERED);
+    disarm(&subs[i], false);
     pthread_mutex_unlock(&ss[i].hub->mu);
   }
   w->wake = wake;
@@ -901,7 +824,7 @@ void baton__redis_unwatch(baton_redis_watch *w, baton_redis_sub *subs, baton_red
   for (size_t i = 0; i < n; i++) {
     if (ss[i].hub == NULL) continue;
     pthread_mutex_lock(&ss[i].hub->mu);
-    disarm(ss[i].hub, &subs[i], OWED_LATER);
+    disarm(&subs[i], true);
     pthread_mutex_unlock(&ss[i].hub->mu);
   }
 }
