@@ -219,7 +219,6 @@ struct baton_election {
   baton_batch *batch;                /* whose session its terms live on */
   baton_election *prev, *next;       /* in client->elections */
   baton_election *same_bucket;       /* in client->by_name */
-  char name[BATON_NAME_MAX + 1];
   baton_candidate candidate;         /* what the backend sees */
   baton_event_cb on_event;
   void *udata;
@@ -259,6 +258,8 @@ struct baton_election {
   baton_look runner_look;
   int64_t runner_since;              /* when its search for a term began
                                         (the looker's); 0: none under way */
+  char name[];                       /* at its length: a name is mostly far
+                                        shorter than BATON_NAME_MAX */
 };
 
 /* ---- term.c: the term state machine ------------------------------------ *

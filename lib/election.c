@@ -171,7 +171,8 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
   baton_config cfg;
   if (rc == 0) rc = baton__config_election(&cfg, &c->cfg, opts, err);
   if (rc != 0) return rc;
-  baton_election *e = baton__calloc(1, sizeof *e);
+  size_t name_size = strlen(name) + 1; /* checked: at most BATON_NAME_MAX */
+  baton_election *e = baton__calloc(1, sizeof *e + name_size);
   if (e == NULL) return baton__error(err, BATON_ENOMEM, "election_open: out of memory");
   e->cancel_fd = -1;
   if (pthread_mutex_init(&e->op, NULL) != 0) {
@@ -179,7 +180,7 @@ int baton_election_open_with(baton_election **out, baton_client *c, const char *
     return baton__error(err, BATON_ENOMEM, "election_open: cannot create a lock");
   }
   e->client = c;
-  snprintf(e->name, sizeof e->name, "%s", name);
+  memcpy(e->name, name, name_size);
   e->on_event = on_event;
   e->udata = udata;
   e->candidate.name = e->name;
