@@ -41,10 +41,13 @@ static int64_t recheck_after(const baton_redis_session *s, int64_t pttl_ms) {
 static int cand_state(baton_redis_cand **out, baton_session *bs, baton_candidate *c,
                       const char *what, baton_error *err) {
   int rc = baton__redis_check_candidate(bs, c, "redis", what, err);
-  if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redis_cand), "redis", err);
+  if (rc == 0) rc = baton__redis_cand_alloc(c, sizeof(baton_redis_one), "redis", err);
   *out = c->priv;
   return rc;
 }
+
+/* p's channels on the subscriber (p is a baton_redis_one's first member). */
+static baton_redis_sub *sub_of(baton_redis_cand *p) { return &((baton_redis_one *)p)->sub; }
 
 /* ---- open and close ------------------------------------------------------ */
 
@@ -104,7 +107,7 @@ static int acquire(baton_session *bs, baton_candidate *c, baton_leader *holder, 
   p->acquired = true;
   /* Messages that came before this look are answered by it. A subscriber
    * found dead is found by the next wait, which subscribes again. */
-  baton__redis_sub_look(&p->sub, s);
+  baton__redis_sub_look(sub_of(p), s);
 
   char nonce[BATON_REDIS_NONCE_LEN + 1], prev[BATON_REDIS_NONCE_LEN + 1];
   baton__redis_start_attempt(&s->state_mu, p, nonce, prev);
@@ -327,12 +330,12 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   int rc = cand_state(&p, bs, c, "wait", err);
   if (rc == 0) rc = baton__wait_begin(s->label, c->name, deadline, cancel_fd, err);
   if (rc != 0) return rc;
-  if (p->sub.epoch == 0) {
+  if (sub_of(p)->epoch == 0) {
     /* The first wait subscribes and returns at once: the caller looks again
      * with the subscription in place, so no release between its last look
      * and now goes unnoticed. So does the first after the subscriber was
      * found gone. */
-    return baton__redis_sub_open(&p->sub, s, c->name, !p->acquired, deadline, err);
+    return baton__redis_sub_open(sub_of(p), s, c->name, !p->acquired, deadline, err);
   }
   int64_t until;
   if (p->acquired) {
@@ -340,11 +343,11 @@ static int wait_change(baton_session *bs, baton_candidate *c, const baton_leader
   } else {
     /* Messages so far are covered by the look that follows. A subscriber
      * found gone: look again, and the next wait subscribes anew. */
-    if (!baton__redis_sub_look(&p->sub, s)) return 0;
+    if (!baton__redis_sub_look(sub_of(p), s)) return 0;
     if ((rc = observer_until(s, c, p, seen, &until, deadline, err)) != 0) return rc;
   }
   /* A subscriber found gone is said there: the next wait subscribes anew. */
-  rc = baton__redis_sub_wait(&p->sub, s, 1, until < deadline ? until : deadline, cancel_fd);
+  rc = baton__redis_sub_wait(sub_of(p), s, 1, until < deadline ? until : deadline, cancel_fd);
   return baton__wait_end(baton__redis_woken(rc), until, deadline, &p->recheck_at, s->label, c->name,
                         err);
 }
@@ -365,17 +368,17 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
   if (rc == 0 && (wake == NULL || recheck_at == NULL))
     rc = baton__error(err, BATON_EINVAL, "redis: watch: NULL argument");
   if (rc != 0) return rc;
-  bool fresh = p->sub.epoch == 0;
+  bool fresh = sub_of(p)->epoch == 0;
   /* As a wait, the first subscribes; with the subscription in place, a
    * candidate looks again (a release since its last look went unheard),
    * while an observer's look is the read below. */
-  if (fresh && (rc = baton__redis_sub_open(&p->sub, s, c->name, !p->acquired, deadline, err)) != 0)
+  if (fresh && (rc = baton__redis_sub_open(sub_of(p), s, c->name, !p->acquired, deadline, err)) != 0)
     return rc;
   bool look_now;
   if (p->acquired) {
     *recheck_at = p->recheck_at != 0 ? p->recheck_at : baton__now() + s->base.cfg->ttl_ns;
     look_now = fresh;
-  } else if (!baton__redis_sub_look(&p->sub, s)) {
+  } else if (!baton__redis_sub_look(sub_of(p), s)) {
     look_now = true; /* the subscriber is gone: the next watch subscribes anew */
   } else {
     /* Messages so far are covered by the read that follows. */
@@ -386,20 +389,20 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
     baton__redis_watch_now(wake, ctx, recheck_at, s->base.cfg);
     return 0;
   }
-  baton__redis_arm(&p->watch, &p->sub, s, 1, p->acquired, wake, ctx);
+  baton__redis_arm(&p->watch, sub_of(p), s, 1, p->acquired, wake, ctx);
   return 0;
 }
 
 static void unwatch(baton_session *bs, baton_candidate *c) {
   if (bs == NULL || c == NULL || c->priv == NULL) return;
   baton_redis_cand *p = c->priv;
-  baton__redis_unwatch(&p->watch, &p->sub, session_of(bs), 1);
+  baton__redis_unwatch(&p->watch, sub_of(p), session_of(bs), 1);
 }
 
 static void forget(baton_session *bs, baton_candidate *c) {
   if (c == NULL || c->priv == NULL) return;
   unwatch(bs, c);
-  if (bs != NULL) baton__redis_sub_close(&((baton_redis_cand *)c->priv)->sub, session_of(bs));
+  if (bs != NULL) baton__redis_sub_close(sub_of(c->priv), session_of(bs));
   baton__free(c->priv);
   c->priv = NULL;
 }

@@ -147,12 +147,18 @@ typedef struct baton_redis_cand {
   int64_t foreign_poll_ns; /* the next look's delay while a program that is
                               not baton holds the name (it publishes nothing
                               on release); 0 = the holder is ours or none */
-  baton_redis_sub sub;   /* its channels on the session's subscriber,
-                            none until the first wait or watch */
   baton_redis_watch watch; /* its one-shot subscription (watch) */
   uint64_t value_token;  /* the term whose proclaims value_version counts */
   uint64_t value_version; /* proclaims of that term so far (proclaim.c) */
 } baton_redis_cand;
+
+/* A redis:// candidate's state (baton_candidate.priv): the shared part,
+ * and its channels on the session's one subscriber (redlock:// keeps one
+ * per instance instead; redis-sentinel:// extends this). */
+typedef struct baton_redis_one {
+  baton_redis_cand r;   /* first: renewals and proclaims read it */
+  baton_redis_sub sub;  /* none until the first wait or watch */
+} baton_redis_one;
 
 /* One command of a pipeline: argv[0..argc), NUL-terminated strings. */
 typedef struct baton_redis_cmd {

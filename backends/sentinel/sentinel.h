@@ -46,7 +46,7 @@ typedef struct baton_sentinel_session {
 /* A candidate's state (baton_candidate.priv): the redis:// backend's
  * first, and the master generation its subscriber was made on. */
 typedef struct baton_sentinel_cand {
-  baton_redis_cand r; /* first: the redis:// backend reads it */
+  baton_redis_one r; /* first: the redis:// backend reads it */
   uint64_t generation;
 } baton_sentinel_cand;
 
