@@ -110,7 +110,6 @@ typedef struct baton_redis_watch {
  * under the hub's lock). */
 typedef struct baton_redis_arm {
   baton_redis_watch *w;               /* NULL: not listed */
-  struct baton_redis_sub *sub;        /* the subscription it belongs to */
   struct baton_redis_arm *prev, *next;
 } baton_redis_arm;
 

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -52,7 +53,11 @@
 typedef struct wnode wnode;
 
 typedef struct baton_redis_chan {
-  size_t refs;                    /* candidates with interest */
+  uint32_t refs;                  /* candidates with interest */
+  uint16_t len;                   /* strlen(name) */
+  uint8_t slot;                   /* its place in a subscription's chan[] and
+                                     arm[]: 0 for NAME/released, 1 for
+                                     NAME/elected */
   uint64_t count;                 /* messages read on it */
   uint64_t confirm_at;            /* the reply number confirming its SUBSCRIBE
                                      on the current connection, or UNCONFIRMED */
@@ -64,7 +69,6 @@ typedef struct baton_redis_chan {
    * confirm_at == UNCONFIRMED, so a subscribe sends only what is new. */
   struct baton_redis_chan *qprev, *qnext;
   uint64_t hash;                  /* of name: the table grows without rereading it */
-  size_t len;                     /* strlen(name) */
   char name[];                    /* "NAME/released" or "NAME/elected", made at
                                      its length: a name is mostly far shorter
                                      than BATON_NAME_MAX */
@@ -185,14 +189,15 @@ static void queue_remove(baton_redis_hub *h, baton_redis_chan *c) {
 }
 
 /* A counted reference to channel `name`, made when new. NULL: out of memory. */
-static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name) {
+static baton_redis_chan *chan_ref(baton_redis_hub *h, const char *name, uint8_t slot) {
   size_t len = strlen(name);
   baton_redis_chan *c = chan_find(h, name, len);
   if (c == NULL) {
     if (h->nchans >= h->nbuckets) table_grow(h); /* load past one a bucket */
     if (h->nbuckets == 0 || (c = baton__calloc(1, sizeof *c + len + 1)) == NULL) return NULL;
     memcpy(c->name, name, len + 1);
-    c->len = len;
+    c->len = (uint16_t)len; /* at most BATON_NAME_MAX + 9 */
+    c->slot = slot;
     c->hash = hash64(name, len);
     c->confirm_at = UNCONFIRMED;
     queue_add(h, c);
@@ -258,17 +263,22 @@ static void arm_unlist(baton_redis_chan *c, baton_redis_arm *a) {
     a->next->prev = a->prev;
   else
     c->tail = a->prev;
-  *a = (baton_redis_arm){.sub = a->sub};
+  *a = (baton_redis_arm){0};
 }
 
-static void arm_append(baton_redis_chan *c, baton_redis_arm *a, baton_redis_sub *sub,
-                       baton_redis_watch *w) {
-  *a = (baton_redis_arm){.w = w, .sub = sub, .prev = c->tail};
+static void arm_append(baton_redis_chan *c, baton_redis_arm *a, baton_redis_watch *w) {
+  *a = (baton_redis_arm){.w = w, .prev = c->tail};
   if (c->tail != NULL)
     c->tail->next = a;
   else
     c->head = a;
   c->tail = a;
+}
+
+/* The subscription whose arm[c->slot] a is: arms are listed on the
+ * channel of their slot only. */
+static baton_redis_sub *sub_of_arm(const baton_redis_chan *c, baton_redis_arm *a) {
+  return (baton_redis_sub *)(void *)((char *)(a - c->slot) - offsetof(baton_redis_sub, arm));
 }
 
 /* Take w's one wake: whether the caller owns it (and must call it). */
@@ -293,7 +303,7 @@ static void wake_armed(baton_redis_chan *c, bool observers, bool candidates) {
     next = a->next;
     baton_redis_watch *w = a->w;
     if (w->candidate ? one : !observers) continue;
-    baton_redis_sub *sub = a->sub;
+    baton_redis_sub *sub = sub_of_arm(c, a);
     arm_unlist(c, a);
     bool mine = claim(w);
     if (w->candidate) {
@@ -658,7 +668,7 @@ int baton__redis_sub_send(baton_redis_sub *sub, baton_redis_session *s, const ch
     if (sub->chan[i] != NULL) continue; /* interest kept since an earlier epoch */
     char ch[BATON_NAME_MAX + 16];
     snprintf(ch, sizeof ch, i == 0 ? "%s/released" : "%s/elected", name);
-    if ((sub->chan[i] = chan_ref(h, ch)) == NULL)
+    if ((sub->chan[i] = chan_ref(h, ch, (uint8_t)i)) == NULL)
       rc = baton__error(err, BATON_ENOMEM, "%s: subscribe: out of memory", s->label);
   }
   if (rc == 0) rc = hub_connect(s, h, deadline, err);
@@ -804,7 +814,7 @@ void baton__redis_arm(baton_redis_watch *w, baton_redis_sub *subs, baton_redis_s
       news = true;
     } else {
       for (size_t k = 0; k < 2; k++)
-        if (sub->chan[k] != NULL) arm_append(sub->chan[k], &sub->arm[k], sub, w);
+        if (sub->chan[k] != NULL) arm_append(sub->chan[k], &sub->arm[k], w);
       listed++;
     }
     /* Woken here under the lock, as a reader would: an unwatch that
