@@ -63,8 +63,11 @@ REQUESTS_PER_PAIR = {"redis": 2, "etcd": 2, "zk": 3, "postgres": 2, "redlock3": 
 # candidate mode: B's N waiting names may add a client's own threads and
 # no more: its background thread, its 3 looking threads (lib/core.h
 # BATON_LOOKERS) and the backend's readers (ZooKeeper's C client has 2,
-# Redlock one per instance). The same at 1,000 and 10,000 names.
-WAITING_THREADS = 8
+# Sentinel a master's and the Sentinels', Redlock one per instance). The
+# same at 1,000 and 10,000 names.
+CLIENT_THREADS = 4
+READERS = {"redis": 1, "etcd": 1, "zk": 2, "postgres": 1, "sentinel": 2, "redlock3": 3,
+           "redlock5": 5}
 # ... and a client's descriptors, none per name (etcd's are the most: a
 # pooled connection, each a socket and curl's wake-up pair, for each of
 # the looking threads, the renewals and the watch stream)
@@ -516,8 +519,9 @@ def judge(kind, res):
     if w.get("b_started") is not None:
         label = f"{w.get('names_wanted')} names waiting"
         th, fds, bpn = w.get("b_threads"), w.get("b_fds"), w.get("b_bytes_per_name")
-        add(f"{label}: threads constant (B's growth <= {WAITING_THREADS})",
-            None if th is None else th <= WAITING_THREADS, f"+{th} threads")
+        bound = CLIENT_THREADS + READERS.get(kind, 1)
+        add(f"{label}: threads constant (B's growth <= {bound}: 4 + the backend's readers)",
+            None if th is None else th <= bound, f"+{th} threads")
         add(f"{label}: descriptors constant (B's growth <= {WAITING_FDS})",
             None if fds is None else fds <= WAITING_FDS, f"+{fds} descriptors")
         add(f"{label}: < 2 KiB per waiting name", None if bpn is None else bpn < 2048,
