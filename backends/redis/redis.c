@@ -372,7 +372,8 @@ static int watch(baton_session *bs, baton_candidate *c, const baton_leader *seen
   /* As a wait, the first subscribes; with the subscription in place, a
    * candidate looks again (a release since its last look went unheard),
    * while an observer's look is the read below. */
-  if (fresh && (rc = baton__redis_sub_open(sub_of(p), s, c->name, !p->acquired, deadline, err)) != 0)
+  if (fresh &&
+      (rc = baton__redis_sub_open(sub_of(p), s, c->name, !p->acquired, deadline, err)) != 0)
     return rc;
   bool look_now;
   if (p->acquired) {

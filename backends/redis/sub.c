@@ -32,9 +32,10 @@
  * one owes the wake to the next: stopped before it looks (unwatched or
  * forgotten), it passes it on at once (the core unwatches a woken
  * candidate only when it leaves instead of looking, so nobody else would
- * use it). A broken subscriber wakes every armed watch. The hubs of a redlock:// session share a table of the
- * releases heard (baton_redis_served): each instance publishes its copy,
- * and candidates are woken by the quorum-th. */
+ * use it). A broken subscriber wakes every armed watch. The hubs of a
+ * redlock:// session share a table of the releases heard
+ * (baton_redis_served): each instance publishes its copy, and candidates
+ * are woken by the quorum-th. */
 #include "redis.h"
 
 #include <errno.h>
