@@ -37,7 +37,9 @@ typedef bool (*baton_fd_pick)(int fd, const void *arg);
  * and baton__fds_end() marks what it made. The process's windows never
  * overlap (one lock, held from begin to end): two of our clients making
  * the same kind at once (an etcd conn on each of two threads) would
- * otherwise each find the other's too, and mark neither. */
+ * otherwise each find the other's too, and mark neither. The lock is
+ * held across the call: a ZooKeeper handle's (which resolves its host
+ * names) delays another client's new etcd connection meanwhile. */
 
 /* Takes the lock and lists the descriptors open now into *before.
  * Returns 0 (also when the table cannot be read: before->read is false)
