@@ -73,8 +73,20 @@ static void list_free(baton_fds *f) {
   *f = (baton_fds){0};
 }
 
-/* Held from baton__fds_begin() to baton__fds_end(). */
-static pthread_mutex_t window = PTHREAD_MUTEX_INITIALIZER;
+/* Each kind's, held from baton__fds_begin() to baton__fds_end(). */
+static pthread_mutex_t windows[BATON_FDS_KINDS];
+static pthread_once_t windows_once = PTHREAD_ONCE_INIT;
+
+/* Free locks, none held; also in a child forked while a window was open,
+ * whose one thread may make a client of its own. */
+static void windows_free(void) {
+  for (size_t i = 0; i < BATON_FDS_KINDS; i++) pthread_mutex_init(&windows[i], NULL);
+}
+
+static void windows_init(void) {
+  windows_free();
+  pthread_atfork(NULL, NULL, windows_free);
+}
 
 static int list(baton_fds *out) {
   *out = (baton_fds){0};
@@ -135,17 +147,20 @@ static int mark(const baton_fds *before, baton_fd_pick pick, const void *arg, si
   return marked;
 }
 
-int baton__fds_begin(baton_fds *before) {
-  pthread_mutex_lock(&window);
+int baton__fds_begin(baton_fds *before, baton_fds_kind kind) {
+  pthread_once(&windows_once, windows_init);
+  pthread_mutex_lock(&windows[kind]);
   int rc = list(before);
-  if (rc != 0) pthread_mutex_unlock(&window);
+  if (rc != 0) pthread_mutex_unlock(&windows[kind]);
+  before->kind = kind;
   return rc;
 }
 
 int baton__fds_end(baton_fds *before, baton_fd_pick pick, const void *arg, size_t expect) {
-  int marked = before->read ? mark(before, pick, arg, expect) : 0;
+  baton_fds_kind kind = before->kind;
+  int marked = before->read && pick != NULL ? mark(before, pick, arg, expect) : 0;
   list_free(before);
-  pthread_mutex_unlock(&window);
+  pthread_mutex_unlock(&windows[kind]);
   return marked;
 }
 

@@ -107,9 +107,9 @@ static bool wakeup_end(int fd, const void *arg) {
  * memory. */
 static CURLM *multi_new(void) {
   baton_fds before;
-  if (baton__fds_begin(&before) != 0) return NULL;
+  if (baton__fds_begin(&before, BATON_FDS_CURL_MULTI) != 0) return NULL;
   CURLM *m = curl_multi_init();
-  baton__fds_end(&before, wakeup_end, NULL, 2);
+  baton__fds_end(&before, m != NULL ? wakeup_end : NULL, NULL, 2);
   return m;
 }
 

@@ -44,14 +44,14 @@ static bool nonblocking_pipe(int fd, const void *arg) {
 
 zhandle_t *baton__zk_init(baton_zk_session *s, watcher_fn watcher, void *ctx) {
   baton_fds before;
-  if (baton__fds_begin(&before) != 0) {
+  if (baton__fds_begin(&before, BATON_FDS_ZK_HANDLE) != 0) {
     errno = ENOMEM;
     return NULL;
   }
   zhandle_t *zh = zookeeper_init2(s->hosts, watcher, s->timeout_ms, NULL, ctx,
                                   ZOO_NO_LOG_CLIENTENV, baton__zk_log);
   int e = errno;
-  baton__fds_end(&before, nonblocking_pipe, NULL, 2);
+  baton__fds_end(&before, zh != NULL ? nonblocking_pipe : NULL, NULL, 2);
   errno = e;
   return zh;
 }
