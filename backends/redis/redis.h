@@ -129,7 +129,9 @@ typedef struct baton_redis_sub {
                                        wake on to the next (hub's lock) */
 } baton_redis_sub;
 
-/* A candidate's state (baton_candidate.priv). */
+/* A candidate's state, the first member of every Redis-family
+ * baton_candidate.priv (baton_redis_one, baton_redlock_cand): renewals
+ * and proclaims read it there. */
 typedef struct baton_redis_cand {
   char nonce[BATON_REDIS_NONCE_LEN + 1]; /* this attempt's nonce; while we lead,
                                             the key holds it. Fixed during a term:
@@ -158,6 +160,7 @@ typedef struct baton_redis_one {
   baton_redis_cand r;   /* first: renewals and proclaims read it */
   baton_redis_sub sub;  /* none until the first wait or watch */
 } baton_redis_one;
+_Static_assert(offsetof(baton_redis_one, r) == 0, "priv is read as a baton_redis_cand");
 
 /* One command of a pipeline: argv[0..argc), NUL-terminated strings. */
 typedef struct baton_redis_cmd {

@@ -49,6 +49,7 @@ typedef struct baton_sentinel_cand {
   baton_redis_one r; /* first: the redis:// backend reads it */
   uint64_t generation;
 } baton_sentinel_cand;
+_Static_assert(offsetof(baton_sentinel_cand, r) == 0, "priv is read as a baton_redis_one");
 
 /* ---- discovery.c ---------------------------------------------------------- */
 

@@ -628,6 +628,8 @@ long kit_redis_watch_herd_case(const baton_backend *b, const test_cluster *c, in
   if (second < 0) goto out;
   kit_wakes_reset(&ws[second]);
   b->unwatch(p.b.s, &cand[second]);
+  /* At once: the next one has woken when unwatch returns. */
+  CHECK_EQ(kit_wakes_reach(ws, n, 1, 0), 1);
   next = kit_wakes_exactly_one(ws, n, 2000, 300);
   CHECK_EQ(next, 2);
   if (next >= 0) CHECK_OK(kit_acquire(&p.b, &cand[next], NULL, &err), &err);
