@@ -520,7 +520,8 @@ def judge(kind, res):
         label = f"{w.get('names_wanted')} names waiting"
         th, fds, bpn = w.get("b_threads"), w.get("b_fds"), w.get("b_bytes_per_name")
         bound = CLIENT_THREADS + READERS.get(kind, 1)
-        add(f"{label}: threads constant (B's growth <= {bound}: 4 + the backend's readers)",
+        add(f"{label}: threads constant (B's growth <= {bound}: {CLIENT_THREADS} + the "
+            "backend's readers)",
             None if th is None else th <= bound, f"+{th} threads")
         add(f"{label}: descriptors constant (B's growth <= {WAITING_FDS})",
             None if fds is None else fds <= WAITING_FDS, f"+{fds} descriptors")
