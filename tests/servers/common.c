@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 #define PROBE_EVERY_MS 20
 #define STOP_GRACE_MS 5000
 
-int test_free_port(void) {
+/* A port the kernel calls free now (bound once and released): -1 if none. */
+static int kernel_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -36,6 +38,28 @@ int test_free_port(void) {
       getsockname(fd, (struct sockaddr *)&a, &len) == 0)
     port = ntohs(a.sin_port);
   close(fd);
+  return port;
+}
+
+/* The ports handed out lately: a port released is free again at once, so
+ * the kernel may name it twice in a row (a seam case once got one port
+ * for two of its three "nothing listens" addresses). */
+#define RECENT_PORTS 64
+
+int test_free_port(void) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  static int recent[RECENT_PORTS];
+  static size_t next;
+  pthread_mutex_lock(&mu);
+  int port = -1;
+  for (int tries = 0; tries < 32; tries++) { /* bounded: a repeat is rare */
+    port = kernel_free_port();
+    bool seen = false;
+    for (size_t i = 0; i < RECENT_PORTS && !seen; i++) seen = recent[i] == port;
+    if (port < 0 || !seen) break;
+  }
+  if (port > 0) recent[next++ % RECENT_PORTS] = port;
+  pthread_mutex_unlock(&mu);
   return port;
 }
 

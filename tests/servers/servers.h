@@ -117,7 +117,8 @@ void test_server_stop(test_server *s);    /* SIGTERM, SIGKILL after 5 s */
 
 /* ---- for the server starters ------------------------------------------- */
 
-/* A free TCP port on 127.0.0.1 (bound once and released). */
+/* A free TCP port on 127.0.0.1 (bound once and released), none of the
+ * last 64 this process was given. */
 int test_free_port(void);
 /* A new folder under $TMPDIR (or /tmp) named baton-<tag>-XXXXXX. */
 int test_make_dir(char *out, size_t size, const char *tag);
